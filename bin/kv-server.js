@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// Thin launcher: the implementation is compiled TypeScript under dist/ (built by `npm install`).
+import '../dist/src/cli/kv-server.js';

@@ -1,0 +1,33 @@
+// The reply side of the protocol as the command layer sees it: a writer that encodes
+// RESP2 or RESP3 into the connection's output buffer. Command handlers call it; they
+// never build wire bytes themselves. The encoder (protocol/encoder.ts) implements it.
+
+export type ProtocolVersion = 2 | 3;
+
+export interface ReplyWriter {
+  readonly protocol: ProtocolVersion;
+  /** +OK style. Must not contain CR or LF. */
+  simple(s: string): void;
+  ok(): void;
+  /** -ERR style. `msg` is the full message including its prefix word ("ERR ...", "WRONGTYPE ..."). */
+  error(msg: string): void;
+  integer(n: number | bigint): void;
+  /** Bulk string: Buffer as bytes, string as UTF-8. */
+  bulk(b: Buffer | string): void;
+  /** Null bulk ($-1 in RESP2, _ in RESP3). */
+  nullBulk(): void;
+  /** Null array (*-1 in RESP2, _ in RESP3). */
+  nullArray(): void;
+  /** Array header; the caller then writes `n` elements. */
+  array(n: number): void;
+  /** Map header (RESP3 %n; RESP2 writes *2n). Caller writes 2n elements, key then value. */
+  map(n: number): void;
+  /** Set header (RESP3 ~n; RESP2 *n). */
+  set(n: number): void;
+  /** Double (RESP3 ,x; RESP2 bulk string with Redis's formatting). */
+  double(x: number): void;
+  /** Verbatim text (RESP3 =len\r\ntxt:...; RESP2 bulk string). Used by INFO-like replies. */
+  verbatim(text: string): void;
+  /** Boolean (RESP3 #t/#f; RESP2 integer 1/0). */
+  boolean(b: boolean): void;
+}

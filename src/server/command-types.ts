@@ -1,0 +1,85 @@
+// The shape of a command: one table of these (commands/table.ts) drives dispatch, arity
+// errors, COMMAND replies and the write/readonly routing of the replication layer.
+
+import type { ReplyWriter } from '../protocol/reply.js';
+import type { Store } from '../storage/api.js';
+import type { Op } from '../storage/types.js';
+
+export type CommandFlag =
+  | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
+  | 'readonly'     // reads the keyspace: subject to replica staleness bounds
+  | 'fast'
+  | 'admin'
+  | 'noauth'       // allowed before AUTH (AUTH, HELLO, QUIT)
+  | 'loading'      // allowed while loading
+  | 'stale'        // allowed on a stale replica
+  | 'noscript'
+  | 'pubsub';
+
+export interface CommandSpec {
+  /** Lower-case name. */
+  readonly name: string;
+  /** Redis convention: positive = exact argc (including the name), negative = at least -arity. */
+  readonly arity: number;
+  readonly flags: readonly CommandFlag[];
+  /** Redis COMMAND key spec: first key index, last key index (-1 = last arg), step. 0,0,0 = no keys. */
+  readonly firstKey: number;
+  readonly lastKey: number;
+  readonly keyStep: number;
+  /** One-line summary for COMMAND DOCS and kv-cli help. */
+  readonly summary: string;
+  /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
+  readonly syntax: string;
+  readonly group: 'string' | 'generic' | 'keyspace' | 'connection' | 'server' | 'replication' | 'cluster';
+  /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
+  readonly subcommands?: readonly string[];
+  readonly handler: CommandHandler;
+}
+
+/**
+ * A handler reads through `ctx.store`, writes its reply through `ctx.out`, and performs
+ * mutations only through `ctx.write(ops)`, which logs them as one entry (one position).
+ * argv[0] is the command name as sent; argv elements are never retained after return
+ * without copying (they may point into the connection's read buffer).
+ */
+export type CommandHandler = (ctx: CommandContext, argv: readonly Buffer[]) => void;
+
+export interface CommandContext {
+  readonly store: Store;
+  readonly out: ReplyWriter;
+  /** Log and apply a mutation as one entry. The connection's reply is held until durable under the policy. */
+  write(ops: readonly Op[]): void;
+  /** Per-connection state the connection layer owns (name, protocol, auth, id...). */
+  readonly client: ClientState;
+  /** Server-wide services (INFO, CONFIG, shutdown, client list). Implemented by the server. */
+  readonly server: ServerServices;
+}
+
+export interface ClientState {
+  readonly id: number;
+  name: string;
+  protocol: 2 | 3;
+  authenticated: boolean;
+  libName: string;
+  libVersion: string;
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdMs: number;
+  lastCommand: string;
+  /** Set by QUIT: close after flushing replies. */
+  closeAfterReply: boolean;
+}
+
+export interface ServerServices {
+  /** INFO text for the given sections (lower-case; empty = default sections). */
+  info(sections: readonly string[]): string;
+  configGet(pattern: string): Array<[string, string]>;
+  /** Returns an error message (without "ERR ") or null when applied. */
+  configSet(name: string, value: string): string | null;
+  clientList(): string;
+  /** Kill by id or addr; returns the number killed. */
+  clientKill(filter: { id?: number; addr?: string }): number;
+  requirePass(): string | null;
+  shutdown(): void;
+  compact(): void;
+}

@@ -1,0 +1,135 @@
+// The contract between the storage engine and its users (the embedded API, the server's
+// command layer and the replication host). The engine (store.ts) implements `Store`.
+// Reads are synchronous and honour lazy expiry; writes mutate memory synchronously and
+// buffer one log record, whose durability is awaited separately (group commit).
+
+import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
+
+export interface StoreOptions {
+  /** Data directory; created if missing. One process owns it (lock file). */
+  readonly dir: string;
+  /** Default 'everysec'. */
+  readonly fsync?: FsyncPolicy;
+  /** Max bytes of one log segment before rotation. Default 64 MiB. */
+  readonly segmentBytesMax?: number;
+  /** Auto-compact when log bytes > live-data estimate * (1 + percent/100) ... Default 100. */
+  readonly compactPercent?: number;
+  /** ... and log bytes >= this. Default 64 MiB. 0 disables auto-compaction. */
+  readonly compactMinBytes?: number;
+  /** Truncate at the first corrupt record instead of refusing to open. Default false. */
+  readonly repair?: boolean;
+  /** Warnings (torn tail truncated, repair) go here. Default: process.emitWarning. */
+  readonly onWarning?: (message: string) => void;
+  /** Clock for expiry, injectable for tests. Default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface StoreStats {
+  readonly keys: number;
+  readonly logBytes: number;
+  readonly segments: number;
+  readonly lastPosition: Position;
+  readonly durableSeq: Seq;
+  readonly fsync: FsyncPolicy;
+  readonly lastFsyncMs: number;
+  readonly compactions: number;
+  readonly lastCompactionMs: number;
+  readonly lastCompactionDurationMs: number;
+  readonly compacting: boolean;
+  readonly snapshotSeq: Seq;
+  readonly expiredKeys: number;
+}
+
+export interface ScanResult {
+  /** "0" when the scan is complete. */
+  readonly cursor: string;
+  readonly keys: Key[];
+}
+
+export interface SetOptions {
+  /** Relative expiry in ms. */
+  readonly px?: number;
+  /** Absolute expiry, ms since the Unix epoch. */
+  readonly pxAt?: number;
+}
+
+/** The engine. The embedded API (`openStore`) returns this. */
+export interface Store {
+  // ---- embedded convenience API (strings are UTF-8; each write resolves once durable under the policy)
+  set(key: string | Buffer, value: string | Buffer, opts?: SetOptions): Promise<Position>;
+  get(key: string | Buffer): Buffer | undefined;
+  delete(key: string | Buffer): Promise<boolean>;
+  /** Set a relative expiry; false when the key does not exist. */
+  expire(key: string | Buffer, ms: number): Promise<boolean>;
+  /** Remaining ms; -2 missing, -1 no expiry. */
+  pttl(key: string | Buffer): number;
+  /** Async iterator over all keys (as Buffers), SCAN guarantees. */
+  scanIterator(opts?: { match?: string; count?: number }): AsyncIterable<Buffer>;
+  compact(): Promise<void>;
+  stats(): StoreStats;
+  close(): Promise<void>;
+
+  // ---- low-level read API used by the command layer (binary keys, no copies)
+  getValue(key: Key): Buffer | undefined;
+  /** 0 = no expiry; undefined = key missing (or expired). */
+  getExpireAt(key: Key): ExpireAtMs | undefined;
+  has(key: Key): boolean;
+  /** Live keys (may include not-yet-swept expired ones; DBSIZE semantics like Redis). */
+  readonly size: number;
+  /** Redis SCAN: every key present for the whole scan is returned at least once. */
+  scan(cursor: string, count: number, match?: Buffer): ScanResult;
+  /** Iterate every live key (used by KEYS, DEBUG DIGEST). */
+  keys(): IterableIterator<Key>;
+  now(): number;
+
+  // ---- low-level write API
+  /** Primary path: assign the next position in the current epoch, apply to memory, buffer the record. */
+  apply(ops: readonly Op[]): Position;
+  /** Replica path: apply an entry positioned elsewhere. Requires entry.seq === lastPosition.seq + 1. */
+  applyEntry(entry: LogEntry): void;
+  /** Write buffered records to the OS now (synchronous). The engine also does this once per event-loop turn by itself. */
+  flush(): void;
+  /** Resolves once `seq` is durable under the policy: fsynced for 'always', written to the OS otherwise. */
+  whenDurable(seq: Seq): Promise<void>;
+  readonly lastPosition: Position;
+  readonly fsyncPolicy: FsyncPolicy;
+
+  // ---- replication support
+  /** Start a new epoch (> every epoch seen); persisted before returning. */
+  beginEpoch(epoch: number): Promise<void>;
+  readonly epoch: number;
+  /** Where each epoch began; the last element is the current epoch. */
+  readonly epochHistory: readonly EpochStart[];
+  /** Discard every entry with seq > `seq` and rebuild memory without them. Resolves with the discarded entries' range, or rejects when a snapshot already covers beyond `seq` (caller must full-resync). */
+  truncateAfter(seq: Seq): Promise<{ discarded: number; from: Position | null; to: Position | null }>;
+  /** Small atomic metadata document for the replication layer (votes, membership): write-temp, fsync, rename, fsync dir. */
+  readMeta(): Record<string, unknown>;
+  writeMeta(meta: Record<string, unknown>): Promise<void>;
+
+  /**
+   * Full-resync source: a fuzzy snapshot streamed in batches without stalling the event loop.
+   * `from` is the position when the stream started; applying every entry after `from.seq` on
+   * top of the batches yields the live state (all ops are idempotent and absolute).
+   */
+  exportSnapshot(batchKeysMax?: number): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> };
+  /**
+   * Full-resync sink: build a new dataset beside the live one (which keeps serving reads),
+   * then `commit` swaps it in atomically and durably (snapshot file written, old log dropped).
+   */
+  beginLoad(): SnapshotLoader;
+}
+
+export interface SnapshotItem {
+  readonly key: Key;
+  readonly value: Buffer;
+  readonly expireAtMs: ExpireAtMs;
+}
+
+export interface SnapshotLoader {
+  add(items: readonly SnapshotItem[]): void;
+  readonly keys: number;
+  readonly bytes: number;
+  /** Make the loaded dataset the store's state at `position` with `epochHistory`; durable on resolve. */
+  commit(position: Position, epochHistory: readonly EpochStart[]): Promise<void>;
+  abort(): void;
+}

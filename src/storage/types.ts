@@ -1,0 +1,90 @@
+// Shared vocabulary of the storage engine, the server and the replication core:
+// positions, keys, primitive operations and log entries.
+// Owns no behaviour; every other module agrees on these shapes.
+
+/** Epoch of a primary's reign (Raft's "term"). Starts at 1; 0 means "no history". */
+export type Epoch = number;
+/**
+ * Log sequence number. Global and dense: the first mutation ever is seq 1 and every
+ * later mutation gets the previous seq + 1, across epochs (like a Raft log index).
+ * 0 means "before the first entry". Never repeats: a given seq names one entry in a history.
+ */
+export type Seq = number;
+
+/** The position of a log entry: which primary reign wrote it and where it sits in the log. */
+export interface Position {
+  readonly epoch: Epoch;
+  readonly seq: Seq;
+}
+
+export const ZERO_POSITION: Position = Object.freeze({ epoch: 0, seq: 0 });
+
+/** Positions order by seq; two positions with equal seq and different epochs are different histories. */
+export function comparePositions(a: Position, b: Position): number {
+  if (a.seq !== b.seq) return a.seq - b.seq;
+  return a.epoch - b.epoch;
+}
+
+export function formatPosition(p: Position): string {
+  return `${p.epoch}:${p.seq}`;
+}
+
+/**
+ * A key is a binary string: one JS char per byte (latin1), so any byte sequence is a key
+ * and Map lookups work by value. Convert with `keyFromBytes` / `keyToBytes`.
+ */
+export type Key = string;
+
+export function keyFromBytes(b: Buffer): Key {
+  return b.latin1Slice(0, b.length);
+}
+
+export function keyToBytes(k: Key): Buffer {
+  return Buffer.from(k, 'latin1');
+}
+
+/** Accepts what users of the embedded API pass: strings are UTF-8, Buffers are bytes. */
+export function toKey(k: string | Buffer): Key {
+  return typeof k === 'string' ? keyFromBytes(Buffer.from(k, 'utf8')) : keyFromBytes(k);
+}
+
+export function toValue(v: string | Buffer): Buffer {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}
+
+/** Expiry is absolute wall-clock milliseconds since the epoch; 0 means "no expiry". */
+export type ExpireAtMs = number;
+export const NO_EXPIRY: ExpireAtMs = 0;
+
+/**
+ * Primitive, idempotent, absolute mutations. Commands are logged as their effects
+ * (INCR is logged as the resulting `set`, EXPIRE as an absolute `expire`), so replaying a
+ * log, or applying it on a replica, reaches the same state regardless of the clock or of
+ * the order of replay over a fuzzy snapshot.
+ */
+export type Op =
+  | { readonly t: 'set'; readonly key: Key; readonly value: Buffer; readonly expireAtMs: ExpireAtMs }
+  | { readonly t: 'del'; readonly key: Key }
+  /** Set (expireAtMs > 0) or clear (expireAtMs = 0) the expiry of an existing key. */
+  | { readonly t: 'expire'; readonly key: Key; readonly expireAtMs: ExpireAtMs }
+  | { readonly t: 'flushall' };
+
+/**
+ * One log entry = one position = one client-visible mutation (MSET, RENAME, DEL k1 k2 are
+ * one entry with several ops). An entry with no ops is a no-op (a new primary writes one
+ * at the start of its epoch).
+ */
+export interface LogEntry {
+  readonly epoch: Epoch;
+  readonly seq: Seq;
+  readonly ops: readonly Op[];
+}
+
+export type FsyncPolicy = 'always' | 'everysec' | 'no';
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'everysec', 'no'];
+
+/** Where each epoch began in the log: epoch E's first entry has seq `startSeq`. */
+export interface EpochStart {
+  readonly epoch: Epoch;
+  readonly startSeq: Seq;
+}
