@@ -30,4 +30,6 @@ export interface ReplyWriter {
   verbatim(text: string): void;
   /** Boolean (RESP3 #t/#f; RESP2 integer 1/0). */
   boolean(b: boolean): void;
+  /** Switch the encoding for this and later replies (HELLO replies in the protocol it selects). */
+  setProtocol?(p: ProtocolVersion): void;
 }

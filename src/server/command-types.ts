@@ -1,6 +1,7 @@
 // The shape of a command: one table of these (commands/table.ts) drives dispatch, arity
 // errors, COMMAND replies and the write/readonly routing of the replication layer.
 
+import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { Store } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
@@ -53,7 +54,23 @@ export interface CommandContext {
   readonly client: ClientState;
   /** Server-wide services (INFO, CONFIG, shutdown, client list). Implemented by the server. */
   readonly server: ServerServices;
+  /**
+   * Reply later (WAIT, session waits): the handler writes nothing now; the connection stops
+   * reading until `finish` is called, then writes that reply and resumes with the next
+   * pipelined command. `finish` after the client closed is a no-op. Optional: added for the
+   * replication layer.
+   */
+  defer?(): DeferredReply;
+  /**
+   * After this command's reply is written, stop speaking RESP on this socket and hand it to
+   * `onDetached` (KVREPL replication links). The client must not pipeline after the command:
+   * unparsed bytes left behind close the connection. Optional: added for the replication layer.
+   */
+  detach?(onDetached: (socket: Socket) => void): void;
 }
+
+/** Completes a deferred reply exactly once; `write` encodes the reply. */
+export type DeferredReply = (write: (out: ReplyWriter) => void) => void;
 
 export interface ClientState {
   readonly id: number;
@@ -82,4 +99,6 @@ export interface ServerServices {
   requirePass(): string | null;
   shutdown(): void;
   compact(): void;
+  /** CONFIG RESETSTAT: zero the server's counters and command stats. Optional (added by the server engineer). */
+  resetStats?(): void;
 }

@@ -38,6 +38,12 @@ export interface StoreStats {
   readonly compacting: boolean;
   readonly snapshotSeq: Seq;
   readonly expiredKeys: number;
+  /** Keys with an expiry set (INFO keyspace `expires=`). Optional: added by the server engineer. */
+  readonly expiresCount?: number;
+  /** fsync/fdatasync calls completed on log segments (group commit makes this << writes under 'always'). Added by storage. */
+  readonly fsyncs: number;
+  /** Estimated live data bytes (keys + values + per-key overhead): the auto-compaction baseline. Added by storage. */
+  readonly liveBytes: number;
 }
 
 export interface ScanResult {

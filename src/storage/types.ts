@@ -36,7 +36,7 @@ export function formatPosition(p: Position): string {
 export type Key = string;
 
 export function keyFromBytes(b: Buffer): Key {
-  return b.latin1Slice(0, b.length);
+  return b.toString('latin1');
 }
 
 export function keyToBytes(k: Key): Buffer {

@@ -1,0 +1,411 @@
+// The kv-bench core: drive any RESP server with N connections, each keeping at most P requests
+// outstanding, and measure every request. runBench(options) -> result; no printing here.
+// Never counts an error reply as a success and never drops a latency sample.
+//
+// Why not ioredis here: its per-command cost (a Command object, a promise, argument conversion,
+// reply transformation) is of the same order as a server's per-request cost, so the benchmark
+// would measure the client. Instead each connection writes pre-encoded command bytes (a template
+// per command with the key digits patched in place) and counts replies with a framer that
+// allocates nothing (resp-wire.ts scanReply).
+
+import assert from 'node:assert';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { build, type Histogram } from 'hdr-histogram-js';
+import { connectResp } from './resp-conn.js';
+import { errorKind, INCOMPLETE, MALFORMED, scanReply } from './resp-wire.js';
+
+export const KEY_PREFIX = 'key:';
+/** Key suffix width: keys look like redis-benchmark's `key:000000012345`. */
+export const KEY_DIGITS = 12;
+export const KEYSPACE_MAX = 10 ** KEY_DIGITS;
+export const CONNECTIONS_MAX = 10_000;
+export const PIPELINE_MAX = 10_000;
+export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Histogram range: 1 µs .. 1 hour; the histogram auto-resizes beyond, so nothing is clipped. */
+const LATENCY_US_HIGHEST = 3_600_000_000;
+
+/** Error kinds for failures that are not error replies. */
+export const KIND_CONNECTION_LOST = 'CONNECTION_LOST';
+export const KIND_PROTOCOL = 'PROTOCOL_ERROR';
+export const KIND_TIMEOUT = 'TIMEOUT';
+/**
+ * A connection with requests in flight and no reply for this long is given up (its requests
+ * count as TIMEOUT). Without it, `WAIT 1 0` against a primary with no replica blocks forever.
+ */
+export const STALL_TIMEOUT_MS_DEFAULT = 30_000;
+/** How often the stall watchdog looks. */
+const STALL_CHECK_MS = 250;
+
+export type Consistency = 'eventual' | 'session' | 'quorum';
+
+export interface BenchOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly password?: string | undefined;
+  readonly connections: number;
+  /** Total requests; ignored when durationSec is set. */
+  readonly requests: number;
+  readonly durationSec?: number | undefined;
+  readonly valueBytes: number;
+  readonly pipeline: number;
+  /** Relative weights; {get: 0, set: 1} is SET only. */
+  readonly ratio: { readonly get: number; readonly set: number };
+  readonly keyspace: number;
+  readonly consistency?: Consistency | undefined;
+  /** Send `WAIT n 0` after each SET; the SET and its WAIT form one request. */
+  readonly redisWait?: number | undefined;
+  readonly seed: number;
+  /** Give up on a connection that has requests in flight and no reply for this long. */
+  readonly stallTimeoutMs?: number | undefined;
+  /** Called from the event loop as requests complete; cheap. */
+  readonly onProgress?: ((done: number, total: number | undefined) => void) | undefined;
+}
+
+export interface LatencySummaryMs {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+export interface BenchResult {
+  readonly requestsOk: number;
+  readonly errors: Readonly<Record<string, number>>;
+  readonly errorsTotal: number;
+  readonly elapsedSec: number;
+  /** Successful requests per second. */
+  readonly throughput: number;
+  /** Latency of successful requests, from the first byte written to the last reply byte read. */
+  readonly latencyMs: LatencySummaryMs;
+  readonly gets: number;
+  readonly sets: number;
+}
+
+export type BenchOutcome = { readonly ok: true; readonly result: BenchResult } | { readonly ok: false; readonly error: string };
+
+/** mulberry32: tiny, seeded, good enough to pick keys and operations reproducibly. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function validateOptions(o: BenchOptions): string | undefined {
+  const intIn = (v: number, lo: number, hi: number): boolean => Number.isInteger(v) && v >= lo && v <= hi;
+  if (!intIn(o.connections, 1, CONNECTIONS_MAX)) return `connections must be 1..${CONNECTIONS_MAX}`;
+  if (!intIn(o.pipeline, 1, PIPELINE_MAX)) return `pipeline must be 1..${PIPELINE_MAX}`;
+  if (!intIn(o.valueBytes, 0, VALUE_BYTES_MAX)) return `value size must be 0..${VALUE_BYTES_MAX}`;
+  if (!intIn(o.keyspace, 1, KEYSPACE_MAX)) return `keyspace must be 1..${KEYSPACE_MAX}`;
+  if (o.durationSec === undefined && !intIn(o.requests, 1, Number.MAX_SAFE_INTEGER)) return 'requests must be >= 1';
+  if (o.durationSec !== undefined && !(o.durationSec > 0)) return 'duration must be > 0 seconds';
+  if (!(o.ratio.get >= 0 && o.ratio.set >= 0 && o.ratio.get + o.ratio.set > 0)) return 'ratio needs a positive weight';
+  if (o.redisWait !== undefined && !intIn(o.redisWait, 0, 1000)) return 'redis-wait must be 0..1000';
+  return undefined;
+}
+
+/** Pre-encoded command templates; the key digits are patched in place per request. */
+interface Templates {
+  readonly set: Buffer;
+  readonly get: Buffer;
+  readonly setKeyAt: number;
+  readonly getKeyAt: number;
+  readonly wait: Buffer | undefined;
+}
+
+function templates(o: BenchOptions, rand: () => number): Templates {
+  const key = KEY_PREFIX + '0'.repeat(KEY_DIGITS);
+  const value = Buffer.alloc(o.valueBytes);
+  // Printable seeded bytes: compressible-neither-trivially-nor-at-all, and readable in a dump.
+  for (let i = 0; i < value.length; i++) value[i] = 97 + Math.floor(rand() * 26);
+  const head = (n: number, name: string): string => `*${n}\r\n$${name.length}\r\n${name}\r\n$${key.length}\r\n`;
+  const setHead = head(3, 'SET');
+  const set = Buffer.concat([
+    Buffer.from(setHead + key + `\r\n$${value.length}\r\n`, 'latin1'),
+    value,
+    Buffer.from('\r\n', 'latin1'),
+  ]);
+  const getHead = head(2, 'GET');
+  const get = Buffer.from(getHead + key + '\r\n', 'latin1');
+  const wait = o.redisWait === undefined ? undefined : Buffer.from(`*3\r\n$4\r\nWAIT\r\n$${String(o.redisWait).length}\r\n${o.redisWait}\r\n$1\r\n0\r\n`, 'latin1');
+  return {
+    set,
+    get,
+    setKeyAt: Buffer.byteLength(setHead) + KEY_PREFIX.length,
+    getKeyAt: Buffer.byteLength(getHead) + KEY_PREFIX.length,
+    wait,
+  };
+}
+
+function writeDigits(buf: Buffer, at: number, n: number): void {
+  for (let i = KEY_DIGITS - 1; i >= 0; i--) {
+    buf[at + i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+}
+
+/** Shared state of one run: the request budget, the tallies and the histogram. */
+class Run {
+  issued = 0;
+  done = 0;
+  ok = 0;
+  gets = 0;
+  sets = 0;
+  readonly errors = new Map<string, number>();
+  readonly hist: Histogram = build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: LATENCY_US_HIGHEST,
+    numberOfSignificantValueDigits: 3,
+    autoResize: true,
+  });
+  /** performance.now() after which --duration stops issuing; set when the clock starts. */
+  private deadline = Infinity;
+  readonly total: number | undefined;
+  private readonly getWeight: number;
+
+  constructor(
+    readonly o: BenchOptions,
+    readonly t: Templates,
+    readonly rand: () => number,
+  ) {
+    this.total = o.durationSec === undefined ? o.requests : undefined;
+    this.getWeight = o.ratio.get / (o.ratio.get + o.ratio.set);
+  }
+
+  /** Start the clock: connections are open, the first request is about to be written. */
+  begin(now: number): void {
+    if (this.o.durationSec !== undefined) this.deadline = now + this.o.durationSec * 1000;
+  }
+
+  /** May another request start? Budget by count (-n) or by time (--duration). */
+  mayIssue(): boolean {
+    return this.total !== undefined ? this.issued < this.total : performance.now() < this.deadline;
+  }
+
+  nextIsGet(): boolean {
+    return this.getWeight > 0 && (this.getWeight >= 1 || this.rand() < this.getWeight);
+  }
+
+  nextKey(): number {
+    return Math.floor(this.rand() * this.o.keyspace);
+  }
+
+  countError(kind: string): void {
+    this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
+  }
+}
+
+/**
+ * One connection's hot loop. In-flight requests are a FIFO of (start time, replies owed, first
+ * error kind); a request with WAIT owes two replies. Writes are batched: one socket write per
+ * refill, carrying up to `pipeline - inflight` commands.
+ */
+class BenchConnection {
+  private readonly startMs: Float64Array;
+  private readonly owed: Uint8Array;
+  private readonly errKind: (string | undefined)[];
+  private head = 0;
+  private inflight = 0;
+  private pending: Buffer = Buffer.alloc(0);
+  private finished = false;
+  /** performance.now() of the last write or reply: the stall watchdog's reference. */
+  private lastActivityMs = performance.now();
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+
+  constructor(
+    private readonly run: Run,
+    private readonly sock: Socket,
+  ) {
+    const p = run.o.pipeline;
+    this.startMs = new Float64Array(p);
+    this.owed = new Uint8Array(p);
+    this.errKind = new Array<string | undefined>(p).fill(undefined);
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('error', () => this.lose(KIND_CONNECTION_LOST));
+    sock.on('close', () => this.lose(KIND_CONNECTION_LOST));
+  }
+
+  start(): void {
+    this.refill();
+  }
+
+  private refill(): void {
+    const { run } = this;
+    const p = run.o.pipeline;
+    const cmds: Buffer[] = [];
+    const now = performance.now();
+    while (this.inflight < p && run.mayIssue()) {
+      run.issued++;
+      const isGet = run.nextIsGet();
+      const tpl = isGet ? run.t.get : run.t.set;
+      // A copy per command: the socket may hold the buffer after write() returns.
+      const cmd = Buffer.allocUnsafe(tpl.length);
+      tpl.copy(cmd);
+      writeDigits(cmd, isGet ? run.t.getKeyAt : run.t.setKeyAt, run.nextKey());
+      cmds.push(cmd);
+      let owed = 1;
+      if (!isGet && run.t.wait !== undefined) {
+        cmds.push(run.t.wait);
+        owed = 2;
+      }
+      if (isGet) run.gets++;
+      else run.sets++;
+      const slot = (this.head + this.inflight) % p;
+      this.startMs[slot] = now;
+      this.owed[slot] = owed;
+      this.errKind[slot] = undefined;
+      this.inflight++;
+    }
+    if (cmds.length > 0) this.lastActivityMs = now;
+    if (cmds.length > 0) this.sock.write(cmds.length === 1 ? (cmds[0] as Buffer) : Buffer.concat(cmds));
+    else if (this.inflight === 0) this.finish();
+  }
+
+  /** Called by the watchdog: give up if requests are in flight and nothing moved for too long. */
+  checkStall(now: number, timeoutMs: number): void {
+    if (!this.finished && this.inflight > 0 && now - this.lastActivityMs > timeoutMs) this.lose(KIND_TIMEOUT);
+  }
+
+  private onData(d: Buffer): void {
+    this.lastActivityMs = performance.now();
+    const buf = this.pending.length === 0 ? d : Buffer.concat([this.pending, d]);
+    let pos = 0;
+    const p = this.run.o.pipeline;
+    for (;;) {
+      const end = scanReply(buf, pos);
+      if (end === INCOMPLETE) break;
+      if (end === MALFORMED || this.inflight === 0) {
+        // Garbage, or a reply we never asked for: the stream can no longer be trusted.
+        this.lose(KIND_PROTOCOL);
+        return;
+      }
+      const slot = this.head;
+      const t = buf[pos];
+      if ((t === 45 || t === 33) && this.errKind[slot] === undefined) this.errKind[slot] = errorKind(buf, pos);
+      pos = end;
+      const left = (this.owed[slot] as number) - 1;
+      this.owed[slot] = left;
+      if (left > 0) continue;
+      this.complete(slot, performance.now());
+      this.head = (this.head + 1) % p;
+      this.inflight--;
+    }
+    this.pending = pos === buf.length ? Buffer.alloc(0) : buf.subarray(pos);
+    if (!this.finished) this.refill();
+  }
+
+  private complete(slot: number, now: number): void {
+    const { run } = this;
+    const kind = this.errKind[slot];
+    if (kind === undefined) {
+      run.ok++;
+      // Microseconds, at least 1 (the histogram's lowest discernible value).
+      run.hist.recordValue(Math.max(1, Math.round((now - (this.startMs[slot] as number)) * 1000)));
+    } else {
+      run.countError(kind);
+    }
+    run.done++;
+    run.o.onProgress?.(run.done, run.total);
+  }
+
+  /** The connection broke: every request still in flight failed with `kind`. */
+  lose(kind: string): void {
+    if (this.finished) return;
+    const p = this.run.o.pipeline;
+    for (let i = 0; i < this.inflight; i++) {
+      this.run.countError(kind);
+      this.run.done++;
+      this.head = (this.head + 1) % p;
+    }
+    this.inflight = 0;
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.sock.destroy();
+    this.resolveClosed();
+  }
+}
+
+/** Open one connection and run its handshake (AUTH, CONSISTENCY); errors come back as text. */
+async function openBenchSocket(o: BenchOptions): Promise<{ ok: true; sock: Socket } | { ok: false; error: string }> {
+  const c = await connectResp(o.host, o.port);
+  if (!c.ok) return { ok: false, error: `Could not connect to ${o.host}:${o.port}: ${c.error}` };
+  const steps: string[][] = [];
+  if (o.password !== undefined) steps.push(['AUTH', o.password]);
+  if (o.consistency !== undefined) steps.push(['CONSISTENCY', o.consistency.toUpperCase()]);
+  for (const args of steps) {
+    const r = await c.conn.call(args);
+    const failure = !r.ok ? r.error : r.reply.type === 'error' ? r.reply.message : undefined;
+    if (failure !== undefined) {
+      c.conn.close();
+      return { ok: false, error: `${args[0]} ${args[0] === 'AUTH' ? '' : args.slice(1).join(' ') + ' '}failed: ${failure}` };
+    }
+  }
+  return { ok: true, sock: c.conn.detach() };
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
+  const invalid = validateOptions(o);
+  if (invalid !== undefined) return { ok: false, error: invalid };
+  const rand = prng(o.seed);
+  const run = new Run(o, templates(o, rand), rand);
+  const opened = await Promise.all(Array.from({ length: o.connections }, () => openBenchSocket(o)));
+  const failed = opened.find((x) => !x.ok);
+  if (failed !== undefined && !failed.ok) {
+    for (const x of opened) if (x.ok) x.sock.destroy();
+    return { ok: false, error: failed.error };
+  }
+  const conns = opened.map((x) => {
+    assert(x.ok);
+    return new BenchConnection(run, x.sock);
+  });
+  const t0 = performance.now();
+  run.begin(t0);
+  for (const c of conns) c.start();
+  const stallMs = o.stallTimeoutMs ?? STALL_TIMEOUT_MS_DEFAULT;
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    for (const c of conns) c.checkStall(now, stallMs);
+  }, Math.min(STALL_CHECK_MS, stallMs));
+  await Promise.all(conns.map((c) => c.closed));
+  clearInterval(watchdog);
+  const elapsedSec = (performance.now() - t0) / 1000;
+  const errorsTotal = [...run.errors.values()].reduce((a, b) => a + b, 0);
+  // Every issued request ended exactly once, as a success or as a counted error.
+  assert.equal(run.ok + errorsTotal, run.issued, 'requests lost track of');
+  assert.equal(run.done, run.issued);
+  const h = run.hist;
+  const ms = (us: number): number => us / 1000;
+  const result: BenchResult = {
+    requestsOk: run.ok,
+    errors: Object.fromEntries([...run.errors.entries()].sort((a, b) => b[1] - a[1])),
+    errorsTotal,
+    elapsedSec,
+    throughput: elapsedSec > 0 ? run.ok / elapsedSec : 0,
+    latencyMs: {
+      p50: ms(h.getValueAtPercentile(50)),
+      p90: ms(h.getValueAtPercentile(90)),
+      p99: ms(h.getValueAtPercentile(99)),
+      p999: ms(h.getValueAtPercentile(99.9)),
+      max: ms(h.maxValue),
+      mean: ms(h.mean),
+    },
+    gets: run.gets,
+    sets: run.sets,
+  };
+  assert.equal(h.totalCount, run.ok, 'one latency sample per successful request');
+  h.destroy();
+  return { ok: true, result };
+}

@@ -1,0 +1,266 @@
+// Storage benchmark, side by side with redis-server (127.0.0.1, ephemeral port, temp dir):
+// restart time and RSS at N keys x V bytes, and write throughput per fsync policy.
+// Owns only measurement and reporting; never part of `npm test`.
+// Usage: npm run bench:storage -- [--keys 1000000] [--value-bytes 100] [--writes 200000] [--concurrency 64]
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir, cpus } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { openStore } from '../index.js';
+import type { FsyncPolicy } from '../storage/types.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = join(here, '..', '..', '..');
+/** Keys written per event-loop turn while loading (bounds the append buffer). */
+const LOAD_BATCH_KEYS = 10_000;
+/** How long we wait for a restarting redis-server before giving up. */
+const REDIS_START_DEADLINE_MS = 120_000;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const KEYS = arg('keys', 1_000_000);
+const VALUE_BYTES = arg('value-bytes', 100);
+const WRITES = arg('writes', 200_000);
+const CONCURRENCY = arg('concurrency', 64);
+
+function keyOf(i: number): string {
+  return `key:${String(i).padStart(10, '0')}`;
+}
+
+function valueOf(i: number): Buffer {
+  const b = Buffer.alloc(VALUE_BYTES, 0x61);
+  b.write(String(i), 0, 'latin1');
+  return b;
+}
+
+// ---------------------------------------------------------------- child mode: restart + RSS
+
+async function childOpen(dir: string): Promise<void> {
+  const t0 = performance.now();
+  const s = await openStore({ dir, fsync: 'no', compactMinBytes: 0 });
+  const openMs = performance.now() - t0;
+  (globalThis as { gc?: () => void }).gc?.();
+  const rss = process.memoryUsage().rss;
+  const keys = s.size;
+  await s.close();
+  process.stdout.write(JSON.stringify({ openMs, rss, keys }) + '\n');
+}
+
+function runChildOpen(dir: string): { openMs: number; rss: number; keys: number } {
+  const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child-open', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`child open failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as { openMs: number; rss: number; keys: number };
+}
+
+// ---------------------------------------------------------------- redis helpers
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      if (a === null || typeof a === 'string') return reject(new Error('no port'));
+      srv.close(() => resolve(a.port));
+    });
+  });
+}
+
+/** One RESP command over a fresh connection; resolves with the raw reply text. */
+function redisCmd(port: number, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let out = '';
+    s.once('error', reject);
+    s.once('close', () => resolve(out)); // SHUTDOWN closes without a reply
+    s.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^\$(\d+)\r\n/.exec(out);
+      if ((m !== null && out.length >= m[0].length + Number(m[1]) + 2) || (m === null && out.endsWith('\r\n'))) {
+        s.destroy();
+        resolve(out);
+      }
+    });
+    s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  });
+}
+
+function startRedis(dir: string, port: number, extra: string[]): ReturnType<typeof spawn> {
+  return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', ...extra], { stdio: 'ignore' });
+}
+
+async function waitRedisLoaded(port: number): Promise<void> {
+  const deadline = Date.now() + REDIS_START_DEADLINE_MS;
+  for (;;) {
+    try {
+      const pong = await redisCmd(port, 'PING');
+      if (pong.startsWith('+PONG')) {
+        const info = await redisCmd(port, 'INFO', 'persistence');
+        if (/loading:0/.test(info)) return;
+      }
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('redis-server did not come up');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function stopRedis(child: ReturnType<typeof spawn>, port: number): Promise<void> {
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await redisCmd(port, 'SHUTDOWN', 'NOSAVE').catch(() => undefined);
+  await exited;
+}
+
+function infoField(info: string, field: string): number {
+  const m = new RegExp(`${field}:(\\d+)`).exec(info);
+  return m === null ? NaN : Number(m[1]);
+}
+
+async function redisLoad(port: number): Promise<void> {
+  // redis-cli --pipe with generated SETs: the same keys and values kv-ts gets.
+  const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--pipe'], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  for (let i = 0; i < KEYS; i += LOAD_BATCH_KEYS) {
+    const parts: Buffer[] = [];
+    for (let j = i; j < Math.min(KEYS, i + LOAD_BATCH_KEYS); j++) {
+      const k = keyOf(j);
+      const v = valueOf(j);
+      parts.push(Buffer.from(`*3\r\n$3\r\nSET\r\n$${k.length}\r\n${k}\r\n$${v.length}\r\n`), v, Buffer.from('\r\n'));
+    }
+    if (!child.stdin.write(Buffer.concat(parts))) await new Promise((r) => child.stdin.once('drain', r));
+  }
+  child.stdin.end();
+  await done;
+}
+
+async function timeRedisRestart(dir: string): Promise<{ ms: number; rss: number; keys: number }> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child = startRedis(dir, port, []);
+  await waitRedisLoaded(port);
+  const ms = performance.now() - t0;
+  const mem = await redisCmd(port, 'INFO', 'memory');
+  const ks = await redisCmd(port, 'DBSIZE');
+  await stopRedis(child, port);
+  return { ms, rss: infoField(mem, 'used_memory_rss'), keys: Number(/:(\d+)/.exec(ks)?.[1]) };
+}
+
+// ---------------------------------------------------------------- throughput
+
+async function kvThroughput(policy: FsyncPolicy): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
+  const s = await openStore({ dir, fsync: policy });
+  const value = Buffer.alloc(VALUE_BYTES, 0x62);
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (next < WRITES) {
+      const i = next++;
+      await s.set(keyOf(i % 100_000), value);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const opsPerSec = WRITES / ((performance.now() - t0) / 1000);
+  await s.close();
+  rmSync(dir, { recursive: true, force: true });
+  return opsPerSec;
+}
+
+async function redisThroughput(policy: FsyncPolicy): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-redis-'));
+  const port = await freePort();
+  const child = startRedis(dir, port, ['--appendfsync', policy]);
+  await waitRedisLoaded(port);
+  const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set', '-n', String(WRITES), '-c', '50', '-d', String(VALUE_BYTES), '-r', '100000', '-P', '1', '--csv'], { encoding: 'utf8' });
+  await stopRedis(child, port);
+  rmSync(dir, { recursive: true, force: true });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('"SET"'));
+  if (line === undefined) throw new Error(`redis-benchmark output: ${r.stdout} ${r.stderr}`);
+  return Number(JSON.parse(`[${line}]`)[1]);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);
+  console.log(`storage bench: ${KEYS} keys x ${VALUE_BYTES} B, ${WRITES} writes, node ${process.version}, ${cpus().length} cpus`);
+  const kvDir = mkdtempSync(join(tmpdir(), 'kvts-bench-'));
+  const redisDir = mkdtempSync(join(tmpdir(), 'kvts-bench-redis-'));
+  try {
+    // kv-ts: load through the engine (fsync no), then measure restarts in a fresh child.
+    const s = await openStore({ dir: kvDir, fsync: 'no', compactMinBytes: 0 });
+    const tl = performance.now();
+    for (let i = 0; i < KEYS; i += LOAD_BATCH_KEYS) {
+      for (let j = i; j < Math.min(KEYS, i + LOAD_BATCH_KEYS); j++) s.apply([{ t: 'set', key: keyOf(j), value: valueOf(j), expireAtMs: 0 }]);
+      await s.whenDurable(s.lastPosition.seq);
+    }
+    const kvLoadMs = performance.now() - tl;
+    await s.close();
+    const kvLogOnly = runChildOpen(kvDir);
+    const s2 = await openStore({ dir: kvDir, fsync: 'no', compactMinBytes: 0 });
+    const tc = performance.now();
+    await s2.compact();
+    const kvCompactMs = performance.now() - tc;
+    await s2.close();
+    const kvSnap = runChildOpen(kvDir);
+
+    // redis: same data via redis-cli --pipe into an appendonly server.
+    const port = await freePort();
+    const r = startRedis(redisDir, port, ['--appendfsync', 'no']);
+    await waitRedisLoaded(port);
+    const rl = performance.now();
+    await redisLoad(port);
+    const redisLoadMs = performance.now() - rl;
+    await stopRedis(r, port);
+    const redisLogOnly = await timeRedisRestart(redisDir);
+    const port2 = await freePort();
+    const r2 = startRedis(redisDir, port2, []);
+    await waitRedisLoaded(port2);
+    await redisCmd(port2, 'BGREWRITEAOF');
+    for (;;) {
+      const info = await redisCmd(port2, 'INFO', 'persistence');
+      if (infoField(info, 'aof_rewrite_in_progress') === 0 && infoField(info, 'aof_rewrite_scheduled') === 0) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await stopRedis(r2, port2);
+    const redisRewritten = await timeRedisRestart(redisDir);
+
+    const tput: Array<[FsyncPolicy, number, number]> = [];
+    for (const p of ['always', 'everysec', 'no'] as const) tput.push([p, await kvThroughput(p), await redisThroughput(p)]);
+
+    const rows = [
+      ['restart, log only (kv-ts WAL / redis AOF commands)', `${kvLogOnly.openMs.toFixed(0)} ms`, `${redisLogOnly.ms.toFixed(0)} ms`],
+      ['restart, after compaction (snapshot / AOF rewrite, RDB preamble)', `${kvSnap.openMs.toFixed(0)} ms`, `${redisRewritten.ms.toFixed(0)} ms`],
+      [`RSS at ${KEYS} keys (after restart)`, `${mb(kvSnap.rss)} MiB`, `${mb(redisRewritten.rss)} MiB`],
+      ['keys after restart', String(kvSnap.keys), String(redisRewritten.keys)],
+      ['initial load time', `${kvLoadMs.toFixed(0)} ms (embedded apply)`, `${redisLoadMs.toFixed(0)} ms (redis-cli --pipe)`],
+      ['compaction time', `${kvCompactMs.toFixed(0)} ms`, 'n/a'],
+      ...tput.map(([p, kv, rd]) => [`writes/s, fsync ${p}`, kv.toFixed(0), rd.toFixed(0)]),
+    ];
+    const table = ['| measure | kv-ts | redis-server 7.0 |', '|---|---|---|', ...rows.map((r3) => `| ${r3.join(' | ')} |`)].join('\n');
+    console.log(table);
+    const cmd = `npm run build && npm run bench:storage -- --keys ${KEYS} --value-bytes ${VALUE_BYTES} --writes ${WRITES} --concurrency ${CONCURRENCY}`;
+    const md = `# Storage benchmark (kv-ts vs redis-server)\n\nCommand: \`${cmd}\`\n\nMachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString().slice(0, 10)}. One run.\n\n${table}\n\nWhat each number measures:\n- kv-ts restart = a fresh \`node\` process calling \`openStore\` (snapshot load + log replay), timed inside the process (excludes node's ~40 ms start-up). Redis restart = spawn until \`PING\` answers and \`INFO persistence\` says \`loading:0\` (includes process start).\n- RSS: kv-ts = \`process.memoryUsage().rss\` after a forced GC in the restarted process; redis = \`used_memory_rss\`.\n- kv-ts throughput: embedded API, ${CONCURRENCY} concurrent async writers in one process (no network, no protocol). Redis: \`redis-benchmark -t set -n ${WRITES} -c 50 -d ${VALUE_BYTES} -r 100000 -P 1\` over TCP loopback. They are different workloads (redis pays for the network and RESP parsing; kv-ts here does not), so compare the *ratios between policies*, not the absolute columns.\n`;
+    mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
+    writeFileSync(join(REPO_ROOT, 'docs', 'storage-bench.md'), md);
+    console.log('written to docs/storage-bench.md');
+  } finally {
+    rmSync(kvDir, { recursive: true, force: true });
+    rmSync(redisDir, { recursive: true, force: true });
+  }
+}
+
+const childIdx = process.argv.indexOf('--child-open');
+if (childIdx >= 0) {
+  await childOpen(process.argv[childIdx + 1] as string);
+} else {
+  await main();
+}

@@ -1,0 +1,164 @@
+// kv-server: command-line entry point. Parses flags and the optional config file, opens
+// the store, starts the network server and turns SIGTERM/SIGINT into a clean shutdown.
+// Owns process concerns only (argv, exit codes, signals, logging setup); it never
+// handles a request itself.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { openStore } from '../storage/store.js';
+import { defaultConfig, parseConfigFile, setAtStartup, type ServerConfig } from '../server/config.js';
+import { KvServer, type ServerLog } from '../server/server.js';
+import { KV_TS_VERSION } from '../server/info-sections.js';
+
+/** Exit code for usage errors (bad flag or value), like most Unix tools. */
+const EXIT_USAGE = 2;
+/** Exit code for runtime failures (store cannot open, port in use). */
+const EXIT_FAILURE = 1;
+
+const USAGE = `Usage: kv-server [options]
+
+Options:
+  --port N                    TCP port (default 4000)
+  --host ADDR                 address to listen on (default 127.0.0.1: loopback only)
+  --dir PATH                  data directory (default ./data)
+  --fsync always|everysec|no  log fsync policy (default everysec)
+  --requirepass PASSWORD      require AUTH before other commands
+  --maxclients N              maximum simultaneous clients (default 10000)
+  --log-level LEVEL           trace|debug|info|warn|error|fatal|silent (default info)
+  --config FILE               JSON or redis.conf-style "name value" file; flags override it
+  --client-query-buffer-limit BYTES   max unparsed input per client (default 1gb)
+  --client-output-buffer-limit BYTES  max pending output per client (default 64mb, 0 = unlimited)
+  --proto-max-bulk-len BYTES          max size of one argument (default 512mb)
+  --auto-aof-rewrite-percentage N     compact when the log grows by N% (default 100)
+  --auto-aof-rewrite-min-size BYTES   ... and is at least this big (default 64mb)
+  --help                      print this help
+  --version                   print the version
+`;
+
+/** Flags that map one-to-one onto settings (config.ts names). */
+const SETTING_FLAGS: Record<string, string> = {
+  port: 'port',
+  host: 'bind',
+  dir: 'dir',
+  fsync: 'appendfsync',
+  requirepass: 'requirepass',
+  maxclients: 'maxclients',
+  'log-level': 'loglevel',
+  'client-query-buffer-limit': 'client-query-buffer-limit',
+  'client-output-buffer-limit': 'client-output-buffer-limit',
+  'proto-max-bulk-len': 'proto-max-bulk-len',
+  'auto-aof-rewrite-percentage': 'auto-aof-rewrite-percentage',
+  'auto-aof-rewrite-min-size': 'auto-aof-rewrite-min-size',
+};
+
+function usageError(msg: string): never {
+  process.stderr.write(`kv-server: ${msg}\n`);
+  process.exit(EXIT_USAGE);
+}
+
+type Parsed = { config: ServerConfig; configFile: string | undefined } | 'exit';
+
+function parseCommandLine(argv: string[]): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } };
+  for (const f of Object.keys(SETTING_FLAGS)) options[f] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    // parseArgs messages are one line, e.g. "Unknown option '--prot'".
+    usageError(`${(e as Error).message.split('\n')[0]} (see --help)`);
+  }
+  if (values['help'] === true) {
+    process.stdout.write(USAGE);
+    return 'exit';
+  }
+  if (values['version'] === true) {
+    process.stdout.write(`kv-server ${KV_TS_VERSION}\n`);
+    return 'exit';
+  }
+  const cfg = defaultConfig();
+  const file = values['config'];
+  if (typeof file === 'string') {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      usageError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const pairs = parseConfigFile(text);
+    if (typeof pairs === 'string') usageError(`config file ${file}: ${pairs}`);
+    for (const [k, v] of pairs) {
+      const err = setAtStartup(cfg, k, v);
+      if (err !== null) usageError(`config file ${file}: ${err}`);
+    }
+  }
+  for (const [flag, setting] of Object.entries(SETTING_FLAGS)) {
+    const v = values[flag];
+    if (typeof v !== 'string') continue;
+    const err = setAtStartup(cfg, setting, v);
+    if (err !== null) usageError(`--${flag}: ${err.replace(/^bad value for '[^']+': /, 'bad value ')}`);
+  }
+  return { config: cfg, configFile: typeof file === 'string' ? file : undefined };
+}
+
+async function main(): Promise<void> {
+  const parsed = parseCommandLine(process.argv.slice(2));
+  if (parsed === 'exit') return;
+  const { config: cfg, configFile } = parsed;
+  const logger = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination(2));
+  const log: ServerLog = {
+    info: (m) => logger.info(m),
+    warn: (m) => logger.warn(m),
+    error: (m) => logger.error(m),
+  };
+  let store;
+  try {
+    store = await openStore({
+      dir: cfg.dir,
+      fsync: cfg.fsync,
+      compactPercent: cfg.compactPercent,
+      compactMinBytes: cfg.compactMinBytes,
+      onWarning: (m) => logger.warn(m),
+    });
+  } catch (e) {
+    process.stderr.write(`kv-server: cannot open data directory ${cfg.dir}: ${(e as Error).message}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+  const server = new KvServer({
+    config: cfg,
+    store,
+    log,
+    ...(configFile !== undefined ? { configFile } : {}),
+    onShutdown: (code) => {
+      logger.flush();
+      process.exit(code);
+    },
+  });
+  try {
+    const addr = await server.listen();
+    process.stdout.write(`kv-server ready on ${addr.host}:${addr.port} (dir ${cfg.dir}, fsync ${cfg.fsync})\n`);
+    logger.info({ host: addr.host, port: addr.port, dir: cfg.dir, fsync: cfg.fsync }, 'ready');
+  } catch (e) {
+    process.stderr.write(`kv-server: cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}\n`);
+    await store.close().catch(() => undefined);
+    process.exit(EXIT_FAILURE);
+  }
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      // A second signal while shutting down: the operator insists; exit without waiting.
+      process.stderr.write(`kv-server: ${sig} again, exiting immediately\n`);
+      process.exit(EXIT_FAILURE);
+    }
+    void server.shutdown(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`kv-server: ${(e as Error).message}\n`);
+  process.exit(EXIT_FAILURE);
+});

@@ -1,0 +1,215 @@
+// RESP2/RESP3 reply encoder: implements ReplyWriter into a connection's pending output.
+// Owns the bytes of replies not yet handed to the socket; it never touches the socket
+// itself (the connection calls `take()` once per read event and writes the result).
+
+import assert from 'node:assert';
+import type { ProtocolVersion, ReplyWriter } from './reply.js';
+
+/** Size of each output chunk; replies of one read event are carved out of it without copying. */
+const CHUNK_BYTES = 64 * 1024;
+/** Start a fresh chunk when less than this is left (avoids tiny tail allocations). */
+const CHUNK_TAIL_BYTES_MIN = 1024;
+/** Largest integer encoded through the pre-encoded table (`:0`..`:N`). */
+const SHARED_INTEGERS_MAX = 9999;
+
+/** Cap on the extra room added when the pending output grows. */
+const GROWTH_BYTES_MAX = 64 * 1024 * 1024;
+
+const CRLF = '\r\n';
+
+/** Pre-encoded frequent replies (Redis's `shared` objects): copied with one memcpy. */
+export const SHARED = {
+  ok: Buffer.from('+OK\r\n'),
+  pong: Buffer.from('+PONG\r\n'),
+  zero: Buffer.from(':0\r\n'),
+  one: Buffer.from(':1\r\n'),
+  nullBulk2: Buffer.from('$-1\r\n'),
+  nullArray2: Buffer.from('*-1\r\n'),
+  null3: Buffer.from('_\r\n'),
+  true3: Buffer.from('#t\r\n'),
+  false3: Buffer.from('#f\r\n'),
+  emptyArray: Buffer.from('*0\r\n'),
+};
+
+const SHARED_INTS: Buffer[] = [];
+for (let i = 0; i <= SHARED_INTEGERS_MAX; i++) SHARED_INTS.push(Buffer.from(`:${i}\r\n`));
+
+/** Redis 7.0 RESP2 double text ("%.17g"): 17 significant digits, shortest exponent form. */
+export function formatDouble(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (x === Infinity) return 'inf';
+  if (x === -Infinity) return '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const exp = Math.floor(Math.log10(Math.abs(x)));
+  if (exp < -4 || exp >= 17) {
+    // %g exponent style: mantissa without trailing zeros, exponent with at least two digits.
+    const [m, e] = x.toExponential(16).split('e') as [string, string];
+    const mant = m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m;
+    const en = Number(e);
+    return `${mant}e${en < 0 ? '-' : '+'}${String(Math.abs(en)).padStart(2, '0')}`;
+  }
+  const s = x.toPrecision(17);
+  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+}
+
+export class RespEncoder implements ReplyWriter {
+  protocol: ProtocolVersion = 2;
+  /** Error replies written so far (the dispatcher diffs it to count failed calls). */
+  errors = 0;
+  private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private start = 0; // first byte not yet taken
+  private pos = 0; // next write position
+
+  setProtocol(p: ProtocolVersion): void {
+    this.protocol = p;
+  }
+
+  /** Bytes encoded and not yet taken. */
+  get pendingBytes(): number {
+    return this.pos - this.start;
+  }
+
+  /**
+   * Hand every pending reply to the caller as one Buffer (a view of the chunk: the chunk
+   * is never written at or before `pos` again, so the socket may hold the view safely).
+   */
+  take(): Buffer | null {
+    if (this.pos === this.start) return null;
+    const out = this.chunk.subarray(this.start, this.pos);
+    this.start = this.pos;
+    if (this.chunk.length - this.pos < CHUNK_TAIL_BYTES_MIN) {
+      this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+      this.start = this.pos = 0;
+    }
+    return out;
+  }
+
+  /** Discard pending output (the client is being disconnected). */
+  discard(): void {
+    this.start = this.pos;
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.chunk.length) return;
+    const pending = this.pos - this.start;
+    // Geometric growth in the pending bytes (amortised copies for long pipelines), but a lone
+    // big reply gets only its own size plus one chunk (a 100 MB GET must not allocate 200 MB).
+    const nb = Buffer.allocUnsafe(pending + n + Math.min(pending, GROWTH_BYTES_MAX) + CHUNK_BYTES);
+    this.chunk.copy(nb, 0, this.start, this.pos);
+    this.chunk = nb;
+    this.start = 0;
+    this.pos = pending;
+  }
+
+  raw(b: Buffer): void {
+    this.reserve(b.length);
+    b.copy(this.chunk, this.pos);
+    this.pos += b.length;
+  }
+
+  /** ASCII-only text (headers, simple strings, numbers). */
+  private ascii(s: string): void {
+    this.reserve(s.length);
+    this.pos += this.chunk.write(s, this.pos, 'latin1');
+  }
+
+  simple(s: string): void {
+    assert(!/[\r\n]/.test(s), 'simple string with CR/LF');
+    this.reserve(Buffer.byteLength(s) + 3);
+    this.chunk[this.pos++] = 0x2b;
+    this.pos += this.chunk.write(s, this.pos, 'utf8');
+    this.chunk[this.pos++] = 13;
+    this.chunk[this.pos++] = 10;
+  }
+
+  ok(): void {
+    this.raw(SHARED.ok);
+  }
+
+  pong(): void {
+    this.raw(SHARED.pong);
+  }
+
+  error(msg: string): void {
+    this.errors++;
+    // Errors must be one line: Redis replaces newlines in error text with spaces.
+    const line = msg.replace(/[\r\n]+/g, ' ');
+    this.reserve(Buffer.byteLength(line) + 3);
+    this.chunk[this.pos++] = 0x2d;
+    this.pos += this.chunk.write(line, this.pos, 'utf8');
+    this.chunk[this.pos++] = 13;
+    this.chunk[this.pos++] = 10;
+  }
+
+  integer(n: number | bigint): void {
+    if (typeof n === 'number') {
+      assert(Number.isInteger(n), 'integer reply must be an integer');
+      if (n >= 0 && n <= SHARED_INTEGERS_MAX) return this.raw(SHARED_INTS[n] as Buffer);
+    }
+    this.ascii(`:${n}\r\n`);
+  }
+
+  bulk(b: Buffer | string): void {
+    if (typeof b === 'string') {
+      const len = Buffer.byteLength(b);
+      this.reserve(len + 16 + 2);
+      this.pos += this.chunk.write(`$${len}\r\n`, this.pos, 'latin1');
+      this.pos += this.chunk.write(b, this.pos, 'utf8');
+    } else {
+      this.reserve(b.length + 16 + 2);
+      this.pos += this.chunk.write(`$${b.length}\r\n`, this.pos, 'latin1');
+      b.copy(this.chunk, this.pos);
+      this.pos += b.length;
+    }
+    this.chunk[this.pos++] = 13;
+    this.chunk[this.pos++] = 10;
+  }
+
+  nullBulk(): void {
+    this.raw(this.protocol === 3 ? SHARED.null3 : SHARED.nullBulk2);
+  }
+
+  nullArray(): void {
+    this.raw(this.protocol === 3 ? SHARED.null3 : SHARED.nullArray2);
+  }
+
+  array(n: number): void {
+    if (n === 0) return this.raw(SHARED.emptyArray);
+    this.ascii(`*${n}${CRLF}`);
+  }
+
+  map(n: number): void {
+    this.ascii(this.protocol === 3 ? `%${n}${CRLF}` : `*${2 * n}${CRLF}`);
+  }
+
+  set(n: number): void {
+    this.ascii(this.protocol === 3 ? `~${n}${CRLF}` : `*${n}${CRLF}`);
+  }
+
+  double(x: number): void {
+    if (this.protocol === 3) {
+      const t = Number.isNaN(x) ? 'nan' : x === Infinity ? 'inf' : x === -Infinity ? '-inf' : String(x).replace('e+', 'e');
+      this.ascii(`,${t}${CRLF}`);
+    } else {
+      this.bulk(formatDouble(x));
+    }
+  }
+
+  verbatim(text: string): void {
+    if (this.protocol === 3) {
+      const len = Buffer.byteLength(text) + 4;
+      this.reserve(len + 16 + 2);
+      this.pos += this.chunk.write(`=${len}\r\ntxt:`, this.pos, 'latin1');
+      this.pos += this.chunk.write(text, this.pos, 'utf8');
+      this.chunk[this.pos++] = 13;
+      this.chunk[this.pos++] = 10;
+    } else {
+      this.bulk(text);
+    }
+  }
+
+  boolean(b: boolean): void {
+    if (this.protocol === 3) this.raw(b ? SHARED.true3 : SHARED.false3);
+    else this.raw(b ? SHARED_INTS[1] as Buffer : SHARED_INTS[0] as Buffer);
+  }
+}

@@ -1,0 +1,1197 @@
+// The replication state machine shared by manual primary/replica mode and cluster mode:
+// handshake and fork detection, ordered streaming with acks, heartbeats, elections with
+// pre-vote, check-quorum fencing, majority commit, ReadIndex reads and leadership transfer.
+// It never touches a socket, a file, a timer, a clock or Math.random: the host feeds events
+// with the current time through step() and executes the returned effects in order.
+
+import assert from 'node:assert';
+import type { Epoch, EpochStart, LogEntry, Position, Seq } from '../../storage/types.js';
+import { formatPosition } from '../../storage/types.js';
+import { Backlog, estimateEntryBytes } from './backlog.js';
+import {
+  assertHistory,
+  checkSessionToken,
+  epochAt,
+  forkPoint,
+  historyTruncated,
+  historyWithEntry,
+  isLogUpToDate,
+  positionOf,
+  type SessionVerdict,
+} from './history.js';
+import { majorityMatch, majorityOf } from './quorum.js';
+import type {
+  CoreConfig,
+  CoreEvent,
+  CoreStatus,
+  Effect,
+  Message,
+  NodeId,
+  PeerStatus,
+  PersistentState,
+  ReadCheck,
+  ReadFailure,
+  Role,
+  SyncState,
+} from './types.js';
+import { validateConfig } from './types.js';
+
+/** How many discarded ranges INFO keeps (the counters keep the totals). */
+const DISCARDED_RANGES_MAX = 16;
+/** Pending quorum reads per primary; beyond this the newest read fails at once (bounded memory). */
+const PENDING_READS_MAX = 100_000;
+/** Pending quorum writes per primary; beyond this the write's outcome is reported unknown at once. */
+const PENDING_WRITES_MAX = 100_000;
+
+/** The primary's view of one replica. */
+interface Peer {
+  readonly id: NodeId;
+  address: string;
+  link: 'up' | 'down';
+  /** unknown: no hello in this reign yet; snapshot: full resync being streamed; streaming: entries flow. */
+  phase: 'unknown' | 'snapshot' | 'streaming';
+  /** Highest seq the replica acknowledged as applied and durable in this reign (monotonic). */
+  matchSeq: Seq;
+  /** Highest seq sent to it (entries in (matchSeq, sentSeq] are in flight). */
+  sentSeq: Seq;
+  /** Last seq the replica reported having (not necessarily durable). */
+  reportedLastSeq: Seq;
+  lastProgressMs: number;
+  /** Last time any message of the current epoch arrived from it (check-quorum). */
+  lastContactMs: number;
+  /** Host time of the last message of any kind from it (status). */
+  lastHeardMs: number;
+  /** Highest heartbeat round it acknowledged in this reign (ReadIndex). */
+  ackedRound: number;
+}
+
+interface PendingRead {
+  readonly readId: number;
+  readonly readSeq: Seq;
+  readonly round: number;
+  readonly deadlineMs: number;
+}
+
+interface PendingWrite {
+  readonly seq: Seq;
+  readonly deadlineMs: number;
+}
+
+interface Transfer {
+  readonly target: NodeId;
+  readonly deadlineMs: number;
+  timeoutNowSent: boolean;
+}
+
+export class ReplicationCore {
+  private readonly cfg: CoreConfig;
+  private readonly cluster: boolean;
+  private readonly entryBytes: (e: LogEntry) => number;
+  private nowMs: number;
+  private out: Effect[] = [];
+
+  // ---- persistent (mirrored by persistMeta effects) and log shape (mirrored by the store)
+  private epoch: Epoch;
+  private votedFor: NodeId | null;
+  private history: EpochStart[];
+  private lastPos: Position;
+  private durableSeq: Seq;
+  private commitSeq: Seq = 0;
+  private readonly backlog: Backlog;
+
+  // ---- role
+  private role: Role;
+  private primaryId: NodeId | null = null;
+  private primaryAddress: string | null = null;
+  private readonly peers = new Map<NodeId, Peer>();
+
+  // ---- replica side
+  private sync: SyncState = 'none';
+  private syncSinceMs = 0;
+  private helloSentMs = -1;
+  private lastHeardPrimaryMs = -1;
+  private primaryLastSeq: Seq = 0;
+  private roundSeen = 0;
+  private pendingFullResyncFork: Seq = 0;
+
+  // ---- elections
+  private electionDeadlineMs = 0;
+  private readonly votes = new Set<NodeId>();
+
+  // ---- primary side
+  private round = 0;
+  private nextHeartbeatMs = 0;
+  private reads: PendingRead[] = [];
+  private readonly writes = new Map<number, PendingWrite>();
+  private transfer: Transfer | null = null;
+
+  // ---- counters for INFO
+  private fullResyncs = 0;
+  private partialResyncs = 0;
+  private discardedEntries = 0;
+  private readonly discardedRanges: { from: Position; to: Position }[] = [];
+
+  constructor(config: CoreConfig, state: PersistentState, nowMs: number) {
+    const problem = validateConfig(config);
+    assert(problem === null, `invalid replication config: ${problem}`);
+    assertHistory(state.epochHistory);
+    assert(epochAt(state.epochHistory, state.lastPosition.seq) === state.lastPosition.epoch, 'last position not in history');
+    this.cfg = config;
+    this.cluster = config.topology.mode === 'cluster';
+    this.entryBytes = config.entryBytes ?? estimateEntryBytes;
+    this.nowMs = nowMs;
+    this.epoch = state.currentEpoch;
+    this.votedFor = state.votedFor;
+    this.history = [...state.epochHistory];
+    this.lastPos = state.lastPosition;
+    this.durableSeq = Math.min(state.durableSeq, state.lastPosition.seq);
+    const recent = state.recentEntries ?? [];
+    const first = recent[0];
+    this.backlog = new Backlog(config.timing.backlogBytesMax, first === undefined ? this.lastPos.seq : first.seq - 1);
+    for (const e of recent) this.backlog.append(e, this.entryBytes(e), nowMs);
+    assert(this.backlog.lastSeq === this.lastPos.seq, 'recentEntries must end at lastPosition');
+    const last = this.history[this.history.length - 1];
+    assert(last === undefined || last.epoch <= this.epoch, 'history ahead of current epoch');
+
+    if (config.topology.mode === 'cluster') {
+      for (const [id, address] of config.topology.members) if (id !== config.nodeId) this.peers.set(id, this.newPeer(id, address));
+      // Restarted nodes start as replicas: a node cannot know it is still primary (LINEAGE: no fencing).
+      this.role = 'replica';
+      this.resetElectionTimer();
+    } else if (config.topology.initialRole.role === 'primary') {
+      this.role = 'primary';
+      this.primaryId = config.nodeId;
+      this.primaryAddress = config.selfAddress;
+    } else {
+      this.role = 'replica';
+      this.primaryAddress = config.topology.initialRole.primaryAddress;
+    }
+  }
+
+  // ======================================================================== public queries
+
+  get nodeId(): NodeId {
+    return this.cfg.nodeId;
+  }
+  get currentRole(): Role {
+    return this.role;
+  }
+  get currentEpoch(): Epoch {
+    return this.epoch;
+  }
+  get lastPosition(): Position {
+    return this.lastPos;
+  }
+  get committedSeq(): Seq {
+    return this.commitSeq;
+  }
+  get epochHistory(): readonly EpochStart[] {
+    return this.history;
+  }
+  get discardedTotal(): number {
+    return this.discardedEntries;
+  }
+  get knownPrimaryId(): NodeId | null {
+    return this.primaryId;
+  }
+
+  /**
+   * May the host accept a client write now? Primary, not handing over, its epoch's no-op in the
+   * log, and (cluster) in contact with a majority within an election timeout — evaluated at
+   * `nowMs` so a primary resuming from a long pause is fenced before its first tick.
+   */
+  acceptsWrites(nowMs: number): boolean {
+    if (this.role !== 'primary' || this.transfer !== null) return false;
+    const last = this.history[this.history.length - 1];
+    if (last === undefined || last.epoch !== this.epoch) return false;
+    return !this.cluster || this.quorumContact(nowMs);
+  }
+
+  /** Why quorum consistency is unavailable on this node, or null. */
+  quorumUnavailable(): string | null {
+    return this.cluster ? null : 'quorum needs cluster mode (--cluster)';
+  }
+
+  /** Staleness bounds for EVENTUAL reads on a replica (LINEAGE: heartbeats under load, no underflow). */
+  replicaReadCheck(nowMs: number): ReadCheck {
+    if (this.role === 'primary') return { ok: true };
+    const addr = this.primaryAddress;
+    if (this.lastHeardPrimaryMs < 0) return { ok: false, error: 'TOOSTALE', primaryAddress: addr, detail: 'never heard from a primary' };
+    const silentMs = nowMs - this.lastHeardPrimaryMs;
+    if (silentMs > this.cfg.timing.replicaMaxLagMs) {
+      return { ok: false, error: 'TOOSTALE', primaryAddress: addr, detail: `no contact with the primary for ${silentMs} ms` };
+    }
+    // Clamp at 0: after a role change our log can be ahead of the last heartbeat we saw.
+    const lagOps = Math.max(0, this.primaryLastSeq - this.lastPos.seq);
+    if (lagOps > this.cfg.timing.replicaMaxLagOps) {
+      return { ok: false, error: 'TOOSTALE', primaryAddress: addr, detail: `${lagOps} writes behind the primary` };
+    }
+    return { ok: true };
+  }
+
+  /** Session token check (read-your-writes across nodes); the host waits up to sessionWaitMs on 'wait'. */
+  checkSession(token: Position): SessionVerdict {
+    return checkSessionToken(this.history, this.lastPos.seq, token);
+  }
+
+  /** The host asks right before committing a received snapshot; only the current primary's counts. */
+  snapshotAcceptable(peer: NodeId): boolean {
+    return this.role === 'replica' && this.sync === 'loading' && this.primaryId === peer;
+  }
+
+  // ======================================================================== the step function
+
+  step(event: CoreEvent, nowMs: number): Effect[] {
+    assert(nowMs >= this.nowMs, `time went backwards: ${nowMs} < ${this.nowMs}`);
+    this.nowMs = nowMs;
+    switch (event.type) {
+      case 'start':
+        this.onStart();
+        break;
+      case 'tick':
+        this.onTick();
+        break;
+      case 'message':
+        this.onMessage(event.from, event.msg);
+        break;
+      case 'localWrite':
+        this.onLocalWrite(event.entry, event.bytes);
+        break;
+      case 'durable':
+        this.onDurable(event.seq);
+        break;
+      case 'linkUp':
+        this.onLinkUp(event.peer, event.address, event.outbound);
+        break;
+      case 'linkDown':
+        this.onLinkDown(event.peer);
+        break;
+      case 'promote':
+        this.onPromote();
+        break;
+      case 'replicaOf':
+        this.onReplicaOf(event.address);
+        break;
+      case 'failover':
+        this.onFailover(event.target);
+        break;
+      case 'quorumRead':
+        this.onQuorumRead(event.readId);
+        break;
+      case 'quorumWrite':
+        this.onQuorumWrite(event.writeId, event.seq);
+        break;
+      case 'fullResyncSent':
+        this.onFullResyncSent(event.peer, event.from);
+        break;
+      case 'snapshotLoaded':
+        this.onSnapshotLoaded(event.peer, event.position, event.epochHistory);
+        break;
+      default:
+        assertNever(event);
+    }
+    this.assertInvariants();
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private assertInvariants(): void {
+    assert(this.backlog.lastSeq === this.lastPos.seq, 'backlog and log disagree on the last seq');
+    assert(epochAt(this.history, this.lastPos.seq) === this.lastPos.epoch, 'last position not in history');
+    assert(this.durableSeq <= this.lastPos.seq, 'durable beyond the log');
+    assert(this.commitSeq <= this.lastPos.seq, 'commit beyond the log');
+    const last = this.history[this.history.length - 1];
+    assert(last === undefined || last.epoch <= this.epoch, 'log holds an epoch above the current one');
+    assert(this.role !== 'primary' || this.primaryId === this.cfg.nodeId, 'primary without itself as primary');
+    assert(this.role === 'primary' || (this.reads.length === 0 && this.writes.size === 0), 'pending quorum ops on a non-primary');
+  }
+
+  // ======================================================================== small helpers
+
+  private emit(e: Effect): void {
+    this.out.push(e);
+  }
+  private send(to: NodeId, msg: Message): void {
+    this.emit({ type: 'send', to, msg });
+  }
+  private log(level: 'info' | 'warn' | 'error', text: string): void {
+    this.emit({ type: 'log', level, text });
+  }
+  private persist(): void {
+    this.emit({ type: 'persistMeta', meta: { currentEpoch: this.epoch, votedFor: this.votedFor } });
+  }
+  private newPeer(id: NodeId, address: string): Peer {
+    return {
+      id,
+      address,
+      link: 'down',
+      phase: 'unknown',
+      matchSeq: 0,
+      sentSeq: 0,
+      reportedLastSeq: 0,
+      lastProgressMs: this.nowMs,
+      lastContactMs: this.nowMs,
+      lastHeardMs: -1,
+      ackedRound: 0,
+    };
+  }
+  private peer(id: NodeId): Peer | undefined {
+    const p = this.peers.get(id);
+    if (p !== undefined || this.cluster) return p; // cluster peers are exactly the configured members
+    const created = this.newPeer(id, '');
+    this.peers.set(id, created);
+    return created;
+  }
+  private membersCount(): number {
+    return this.cluster ? this.peers.size + 1 : 1;
+  }
+  private addressOf(id: NodeId | null): string | null {
+    if (id === null) return null;
+    if (id === this.cfg.nodeId) return this.cfg.selfAddress;
+    const a = this.peers.get(id)?.address;
+    return a === undefined || a === '' ? null : a;
+  }
+  private resetElectionTimer(): void {
+    const t = this.cfg.timing;
+    const r = this.cfg.random();
+    assert(r >= 0 && r < 1, 'random() must return [0, 1)');
+    this.electionDeadlineMs = this.nowMs + t.electionTimeoutMinMs + Math.floor(r * (t.electionTimeoutMaxMs - t.electionTimeoutMinMs));
+  }
+  private quorumContact(nowMs: number): boolean {
+    let n = 1;
+    for (const p of this.peers.values()) if (nowMs - p.lastContactMs < this.cfg.timing.electionTimeoutMinMs) n++;
+    return n >= majorityOf(this.membersCount());
+  }
+  /** Heard from a live primary recently: refuse to help depose it (pre-vote and disruptive votes). */
+  private inLease(): boolean {
+    if (this.role === 'primary') return true;
+    return this.primaryId !== null && this.lastHeardPrimaryMs >= 0 && this.nowMs - this.lastHeardPrimaryMs < this.cfg.timing.electionTimeoutMinMs;
+  }
+  private ackMsg(): Message {
+    return {
+      type: 'ack',
+      epoch: this.epoch,
+      synced: this.sync === 'streaming',
+      matchSeq: Math.min(this.durableSeq, this.lastPos.seq),
+      lastSeq: this.lastPos.seq,
+      round: this.roundSeen,
+    };
+  }
+
+  /** Track one entry appended to the local log (by us as primary, or received). */
+  private recordAppend(entry: LogEntry, bytes: number): void {
+    assert(entry.seq === this.lastPos.seq + 1, `log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
+    this.history = historyWithEntry(this.history, entry.epoch, entry.seq);
+    this.lastPos = { epoch: entry.epoch, seq: entry.seq };
+    this.backlog.append(entry, bytes, this.nowMs);
+  }
+
+  // ======================================================================== epochs and roles
+
+  /** A message carried a higher epoch: adopt it (persisted) and follow; a primary steps down. */
+  private adoptEpoch(epoch: Epoch, reason: string): void {
+    assert(epoch > this.epoch);
+    const wasPrimary = this.role === 'primary';
+    this.epoch = epoch;
+    this.votedFor = null;
+    this.persist();
+    if (wasPrimary) this.stepDown(`saw epoch ${epoch} (${reason})`, true);
+    this.becomeFollower(null); // emits becomeReplica when we were anything but a replica
+  }
+
+  private becomeFollower(primary: NodeId | null): void {
+    const changed = this.role !== 'replica' || this.primaryId !== primary;
+    this.role = 'replica';
+    this.votes.clear();
+    if (this.primaryId !== primary) {
+      this.sync = 'none';
+      this.roundSeen = 0;
+    }
+    this.primaryId = primary;
+    this.primaryAddress = this.addressOf(primary);
+    if (this.cluster) this.resetElectionTimer();
+    if (changed) this.emit({ type: 'becomeReplica', primaryId: primary, primaryAddress: this.primaryAddress });
+  }
+
+  /** Leave the primary role: every pending quorum operation's outcome becomes unknown. */
+  private stepDown(reason: string, deposed: boolean): void {
+    assert(this.role === 'primary');
+    this.log('warn', `stepping down as primary of epoch ${this.epoch}: ${reason}`);
+    for (const r of this.reads) this.emit({ type: 'readFailed', readId: r.readId, failure: { reason: 'steppedDown', redirect: null } });
+    this.reads = [];
+    for (const [id, w] of this.writes) {
+      this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'unknown', reason: `leadership lost before commit (${reason})` });
+    }
+    this.writes.clear();
+    if (this.transfer !== null) {
+      this.emit({ type: 'failoverResult', ok: deposed, reason: deposed ? `handed over (${reason})` : reason });
+      this.transfer = null;
+    }
+    // The caller moves us to the next role (follower, or replica of a new address).
+  }
+
+  private becomePrimary(): void {
+    this.role = 'primary';
+    this.primaryId = this.cfg.nodeId;
+    this.primaryAddress = this.cfg.selfAddress;
+    this.sync = 'none';
+    this.votes.clear();
+    this.transfer = null;
+    for (const p of this.peers.values()) {
+      p.phase = 'unknown';
+      p.matchSeq = 0;
+      p.sentSeq = 0;
+      p.ackedRound = 0;
+      p.lastContactMs = this.nowMs; // a new primary gets one full election timeout before check-quorum
+      p.lastProgressMs = this.nowMs;
+    }
+    this.log('info', `became primary of epoch ${this.epoch} at ${formatPosition(this.lastPos)}`);
+    this.emit({ type: 'becomePrimary', epoch: this.epoch });
+    this.broadcastHeartbeat();
+  }
+
+  // ======================================================================== timers
+
+  private onTick(): void {
+    if (this.role === 'primary') {
+      if (this.cluster && !this.quorumContact(this.nowMs)) {
+        this.stepDown('no contact with a majority within an election timeout (check-quorum)', false);
+        this.becomeFollower(null);
+        return;
+      }
+      if (this.nowMs >= this.nextHeartbeatMs) this.broadcastHeartbeat();
+      this.resendStalled();
+      this.expireQuorumOps();
+      this.checkTransfer();
+      return;
+    }
+    if (this.sync === 'loading' && this.nowMs - this.syncSinceMs > this.cfg.timing.fullResyncTimeoutMs) {
+      this.log('warn', `full resync from ${this.primaryId ?? '?'} timed out; handshaking again`);
+      this.sync = 'none';
+      this.sendHello();
+    }
+    if (this.cluster && this.nowMs >= this.electionDeadlineMs) this.startPreVote();
+  }
+
+  private broadcastHeartbeat(): void {
+    this.round++;
+    this.nextHeartbeatMs = this.nowMs + this.cfg.timing.heartbeatIntervalMs;
+    for (const p of this.peers.values()) {
+      if (!this.cluster && p.link === 'down' && p.phase === 'unknown') continue;
+      this.send(p.id, {
+        type: 'heartbeat',
+        epoch: this.epoch,
+        lastSeq: this.lastPos.seq,
+        commitSeq: this.commitSeq,
+        primaryTimeMs: this.nowMs,
+        round: this.round,
+        replicaInSync: p.phase !== 'unknown',
+      });
+    }
+    if (this.transfer?.timeoutNowSent === true) this.send(this.transfer.target, { type: 'timeoutNow', epoch: this.epoch });
+    this.checkReads(); // a single-member cluster confirms its rounds by itself
+  }
+
+  /** Messages can be lost (a dropped link, the simulator): resume from the acknowledged seq. */
+  private resendStalled(): void {
+    for (const p of this.peers.values()) {
+      if (p.phase !== 'streaming' || p.sentSeq <= p.matchSeq) continue;
+      if (this.nowMs - p.lastProgressMs < this.cfg.timing.resendAfterMs) continue;
+      p.sentSeq = Math.max(p.matchSeq, Math.min(p.sentSeq, p.reportedLastSeq));
+      p.lastProgressMs = this.nowMs;
+      this.pump(p);
+    }
+  }
+
+  private expireQuorumOps(): void {
+    const keep: PendingRead[] = [];
+    for (const r of this.reads) {
+      if (this.nowMs >= r.deadlineMs) this.emit({ type: 'readFailed', readId: r.readId, failure: { reason: 'timeout', redirect: null } });
+      else keep.push(r);
+    }
+    this.reads = keep;
+    for (const [id, w] of this.writes) {
+      if (this.nowMs < w.deadlineMs) continue;
+      this.writes.delete(id);
+      this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'unknown', reason: 'not committed by a majority within the quorum timeout' });
+    }
+  }
+
+  // ======================================================================== elections
+
+  private startPreVote(): void {
+    this.resetElectionTimer();
+    if (this.membersCount() === 1) {
+      this.startElection(false);
+      return;
+    }
+    this.role = 'preCandidate';
+    this.votes.clear();
+    this.votes.add(this.cfg.nodeId);
+    this.log('info', `election timeout in epoch ${this.epoch}: pre-vote for epoch ${this.epoch + 1}`);
+    for (const id of this.peers.keys()) this.send(id, { type: 'preVote', epoch: this.epoch + 1, lastPos: this.lastPos });
+  }
+
+  /** Real election: the new epoch and our own vote are persisted before any request leaves. */
+  private startElection(transfer: boolean): void {
+    assert(this.role !== 'primary', 'a primary never campaigns');
+    this.epoch++;
+    this.votedFor = this.cfg.nodeId;
+    this.role = 'candidate';
+    this.primaryId = null;
+    this.primaryAddress = null;
+    this.sync = 'none';
+    this.votes.clear();
+    this.votes.add(this.cfg.nodeId);
+    this.persist();
+    this.resetElectionTimer();
+    for (const id of this.peers.keys()) this.send(id, { type: 'vote', epoch: this.epoch, lastPos: this.lastPos, transfer });
+    if (this.votes.size >= majorityOf(this.membersCount())) this.becomePrimary();
+  }
+
+  private onPreVote(from: NodeId, epoch: Epoch, lastPos: Position): void {
+    // Does not adopt `epoch`: a pre-vote must not disturb anyone (a rejoining node cannot depose a healthy primary).
+    const granted = epoch > this.epoch && isLogUpToDate(lastPos, this.lastPos) && !this.inLease();
+    this.send(from, { type: 'preVoteReply', epoch, granted, voterEpoch: this.epoch });
+  }
+
+  private onPreVoteReply(from: NodeId, epoch: Epoch, granted: boolean, voterEpoch: Epoch): void {
+    if (voterEpoch > this.epoch && !granted) {
+      this.adoptEpoch(voterEpoch, `pre-vote reply from ${from}`);
+      return;
+    }
+    if (this.role !== 'preCandidate' || epoch !== this.epoch + 1 || !granted) return;
+    this.votes.add(from);
+    if (this.votes.size >= majorityOf(this.membersCount())) this.startElection(false);
+  }
+
+  private onVote(from: NodeId, epoch: Epoch, lastPos: Position, transfer: boolean): void {
+    // Ignore (without adopting the epoch) while a live primary leads, unless it asked for the handover.
+    if (!transfer && epoch > this.epoch && this.inLease()) return;
+    if (epoch > this.epoch) this.adoptEpoch(epoch, `vote request from ${from}`);
+    const granted =
+      epoch === this.epoch &&
+      this.role !== 'primary' &&
+      (this.votedFor === null || this.votedFor === from) &&
+      isLogUpToDate(lastPos, this.lastPos);
+    if (granted && this.votedFor !== from) {
+      this.votedFor = from;
+      this.persist(); // durable before the reply: a node votes at most once per epoch, even across restarts
+    }
+    if (granted) this.resetElectionTimer();
+    this.send(from, { type: 'voteReply', epoch: this.epoch, granted });
+  }
+
+  private onVoteReply(from: NodeId, epoch: Epoch, granted: boolean): void {
+    if (epoch > this.epoch) {
+      this.adoptEpoch(epoch, `vote reply from ${from}`);
+      return;
+    }
+    if (this.role !== 'candidate' || epoch !== this.epoch || !granted) return;
+    this.votes.add(from);
+    if (this.votes.size >= majorityOf(this.membersCount())) this.becomePrimary();
+  }
+
+  // ======================================================================== messages
+
+  private onMessage(from: NodeId, msg: Message): void {
+    if (from === this.cfg.nodeId) return;
+    if (this.cluster && !this.peers.has(from)) {
+      this.log('warn', `message from ${from}, which is not a configured member; ignored`);
+      return;
+    }
+    const p = this.peer(from);
+    if (p !== undefined) p.lastHeardMs = this.nowMs;
+    switch (msg.type) {
+      case 'hello':
+        this.onHello(from, msg.epoch, msg.lastPos, msg.epochHistory);
+        break;
+      case 'welcome':
+        if (this.acceptFromPrimary(from, msg.epoch)) this.onWelcome(from, msg);
+        break;
+      case 'refuse':
+        if (msg.epoch >= this.epoch) this.log('error', `primary ${from} refused us: ${msg.reason}`);
+        break;
+      case 'append':
+        if (this.acceptFromPrimary(from, msg.epoch)) this.onAppend(from, msg.prev, msg.entries, msg.commitSeq);
+        break;
+      case 'heartbeat':
+        if (this.acceptFromPrimary(from, msg.epoch)) this.onHeartbeat(from, msg.lastSeq, msg.commitSeq, msg.round, msg.replicaInSync);
+        break;
+      case 'timeoutNow':
+        if (this.acceptFromPrimary(from, msg.epoch) && this.cluster) {
+          this.log('info', `leadership transfer from ${from}: starting an election now`);
+          this.startElection(true);
+        }
+        break;
+      case 'ack':
+        if (this.fromReplica(msg.epoch, from)) this.onAck(from, msg.synced, msg.matchSeq, msg.lastSeq, msg.round);
+        break;
+      case 'nack':
+        if (this.fromReplica(msg.epoch, from)) this.onNack(from, msg.lastPos);
+        break;
+      case 'preVote':
+        if (this.cluster) this.onPreVote(from, msg.epoch, msg.lastPos);
+        break;
+      case 'preVoteReply':
+        if (this.cluster) this.onPreVoteReply(from, msg.epoch, msg.granted, msg.voterEpoch);
+        break;
+      case 'vote':
+        if (this.cluster) this.onVote(from, msg.epoch, msg.lastPos, msg.transfer);
+        break;
+      case 'voteReply':
+        if (this.cluster) this.onVoteReply(from, msg.epoch, msg.granted);
+        break;
+      default:
+        assertNever(msg);
+    }
+  }
+
+  /**
+   * Common rules for messages only a primary sends. Returns true when `from` is our primary
+   * in our epoch after applying the epoch rules.
+   */
+  private acceptFromPrimary(from: NodeId, epoch: Epoch): boolean {
+    if (!this.cluster) return this.acceptFromManualPrimary(from, epoch);
+    if (epoch < this.epoch) {
+      // Tell the stale primary about our epoch so it steps down at once (fencing).
+      this.send(from, this.ackMsg());
+      return false;
+    }
+    if (epoch > this.epoch) this.adoptEpoch(epoch, `message from primary ${from}`);
+    if (this.role === 'primary') {
+      assert.fail(`two primaries in epoch ${epoch}: ${this.cfg.nodeId} and ${from}`);
+    }
+    if (this.role !== 'replica' || this.primaryId !== from) this.becomeFollower(from);
+    this.lastHeardPrimaryMs = this.nowMs;
+    this.resetElectionTimer();
+    return true;
+  }
+
+  private acceptFromManualPrimary(from: NodeId, epoch: Epoch): boolean {
+    if (this.role === 'primary' || from !== this.primaryId) {
+      if (this.role === 'primary') this.log('warn', `${from} acts as a primary of epoch ${epoch} while we are primary of ${this.epoch}`);
+      return false;
+    }
+    if (epoch < this.epoch) return false; // refused at the handshake: the operator must resolve it
+    if (epoch > this.epoch) {
+      this.epoch = epoch;
+      this.votedFor = null;
+      this.persist();
+    }
+    this.lastHeardPrimaryMs = this.nowMs;
+    return true;
+  }
+
+  /** Common rules for messages only replicas send to the primary. */
+  private fromReplica(epoch: Epoch, from: NodeId): boolean {
+    if (epoch > this.epoch) {
+      if (this.cluster) this.adoptEpoch(epoch, `message from ${from}`);
+      else this.log('error', `replica ${from} is at epoch ${epoch}, above ours (${this.epoch}); REPLICAOF/PROMOTE needed`);
+      return false;
+    }
+    if (epoch < this.epoch || this.role !== 'primary') return false;
+    const p = this.peers.get(from);
+    if (p !== undefined) p.lastContactMs = this.nowMs;
+    return p !== undefined;
+  }
+
+  // ---------------------------------------------------------------- replica side
+
+  private sendHello(): void {
+    if (this.primaryId === null) return;
+    this.sync = 'handshaking';
+    this.syncSinceMs = this.nowMs;
+    this.helloSentMs = this.nowMs;
+    this.send(this.primaryId, { type: 'hello', epoch: this.epoch, lastPos: this.lastPos, epochHistory: this.history });
+  }
+
+  /** Not in sync with our primary: say hello (again, at most once per heartbeat interval). */
+  private ensureHandshake(): void {
+    if (this.sync === 'none') this.sendHello();
+    else if (this.sync === 'handshaking' && this.nowMs - this.helloSentMs >= this.cfg.timing.heartbeatIntervalMs) this.sendHello();
+  }
+
+  private onWelcome(from: NodeId, msg: Extract<Message, { type: 'welcome' }>): void {
+    const expected = this.sync === 'handshaking' || this.sync === 'streaming';
+    // A welcome answers a hello for exactly our current log; anything else is stale (dropped, duplicated, reordered).
+    if (!expected || msg.replicaLast.seq !== this.lastPos.seq || msg.replicaLast.epoch !== this.lastPos.epoch) return;
+    assert(msg.forkSeq <= this.lastPos.seq, 'fork beyond our log');
+    this.primaryLastSeq = msg.primaryLast.seq;
+    if (msg.resync === 'full') {
+      this.sync = 'loading';
+      this.syncSinceMs = this.nowMs;
+      this.pendingFullResyncFork = msg.forkSeq;
+      this.log('info', `full resync from ${from} (we are at ${formatPosition(this.lastPos)}, fork at ${msg.forkSeq})`);
+      this.emit({ type: 'expectFullResync', primary: from });
+      return;
+    }
+    if (msg.forkSeq < this.lastPos.seq) this.truncateDiverged(msg.forkSeq, from);
+    this.sync = 'streaming';
+    this.send(from, this.ackMsg());
+  }
+
+  /** Discard exactly the diverged suffix after `fork` (never wipe: LINEAGE's REPLICAOF wiped the store). */
+  private truncateDiverged(fork: Seq, primary: NodeId): void {
+    // Committed entries are in every later primary's log, so the fork can never be below our commit.
+    assert(fork >= this.commitSeq, `fork ${fork} below commit ${this.commitSeq}`);
+    const from = positionOf(this.history, fork + 1);
+    const to = this.lastPos;
+    const discarded = to.seq - fork;
+    this.noteDiscarded(discarded, from, to);
+    this.log('warn', `discarding ${discarded} diverged entries ${formatPosition(from)}..${formatPosition(to)} (not in ${primary}'s history)`);
+    this.emit({ type: 'truncateAfter', seq: fork, discarded, from, to });
+    this.history = historyTruncated(this.history, fork);
+    this.lastPos = positionOf(this.history, fork);
+    this.durableSeq = Math.min(this.durableSeq, fork);
+    this.backlog.truncateAfter(fork);
+  }
+
+  private noteDiscarded(n: number, from: Position, to: Position): void {
+    this.discardedEntries += n;
+    this.discardedRanges.push({ from, to });
+    if (this.discardedRanges.length > DISCARDED_RANGES_MAX) this.discardedRanges.shift();
+  }
+
+  private onAppend(from: NodeId, prev: Position, entries: readonly LogEntry[], commitSeq: Seq): void {
+    if (this.sync !== 'streaming') {
+      this.ensureHandshake();
+      return;
+    }
+    if (prev.seq > this.lastPos.seq) {
+      this.send(from, { type: 'nack', epoch: this.epoch, lastPos: this.lastPos }); // a gap: something was lost
+      return;
+    }
+    if (epochAt(this.history, prev.seq) !== prev.epoch) {
+      // Cannot happen after a handshake in this epoch (Log Matching); re-handshake rather than guess.
+      this.log('error', `append from ${from} does not match our log at ${formatPosition(prev)}; handshaking again`);
+      this.sync = 'none';
+      this.sendHello();
+      return;
+    }
+    const fresh = entries.filter((e) => e.seq > this.lastPos.seq); // duplicates of what we hold are ignored
+    if (fresh.length > 0) {
+      for (const e of fresh) this.recordAppend(e, this.entryBytes(e));
+      this.emit({ type: 'appendEntries', entries: fresh });
+    }
+    this.primaryLastSeq = Math.max(this.primaryLastSeq, this.lastPos.seq);
+    this.learnCommit(commitSeq);
+    this.send(from, this.ackMsg());
+  }
+
+  private learnCommit(primaryCommit: Seq): void {
+    const c = Math.min(primaryCommit, this.lastPos.seq); // every entry we hold matches the primary's log
+    if (c > this.commitSeq) this.commitSeq = c;
+  }
+
+  private onHeartbeat(from: NodeId, lastSeq: Seq, commitSeq: Seq, round: number, inSync: boolean): void {
+    this.roundSeen = Math.max(this.roundSeen, round);
+    // The primary forgot our stream (its link to us dropped): hand-shake again or we would ack forever unseen.
+    if (!inSync && this.sync === 'streaming') this.sync = 'none';
+    this.primaryLastSeq = Math.max(this.primaryLastSeq, lastSeq);
+    if (this.sync === 'streaming') this.learnCommit(commitSeq);
+    else this.ensureHandshake();
+    this.send(from, this.ackMsg());
+  }
+
+  private onSnapshotLoaded(peer: NodeId, position: Position, epochHistory: readonly EpochStart[]): void {
+    assertHistory(epochHistory);
+    const expected = this.snapshotAcceptable(peer);
+    const oldLast = this.lastPos;
+    // The store now holds the snapshot whatever we think: mirror it.
+    this.history = [...epochHistory];
+    this.lastPos = position;
+    this.durableSeq = position.seq;
+    this.backlog.reset(position.seq);
+    if (!expected) {
+      this.log('warn', `snapshot from ${peer} was not expected; handshaking again`);
+      this.commitSeq = Math.min(this.commitSeq, position.seq);
+      this.sync = 'none';
+      this.ensureHandshake();
+      return;
+    }
+    if (oldLast.seq > this.pendingFullResyncFork) {
+      this.noteDiscarded(oldLast.seq - this.pendingFullResyncFork, positionOf(this.history, this.pendingFullResyncFork + 1), oldLast);
+    }
+    this.fullResyncs++;
+    this.sync = 'streaming';
+    this.log('info', `full resync from ${peer} loaded at ${formatPosition(position)}`);
+    this.send(peer, this.ackMsg());
+  }
+
+  private onDurable(seq: Seq): void {
+    const d = Math.min(seq, this.lastPos.seq);
+    if (d <= this.durableSeq) return;
+    this.durableSeq = d;
+    if (this.role === 'primary') {
+      this.advanceCommit();
+    } else if (this.sync === 'streaming' && this.primaryId !== null) {
+      this.send(this.primaryId, this.ackMsg());
+    }
+  }
+
+  // ---------------------------------------------------------------- primary side
+
+  private onHello(from: NodeId, epoch: Epoch, lastPos: Position, history: readonly EpochStart[]): void {
+    if (epoch > this.epoch) {
+      if (this.cluster) {
+        this.adoptEpoch(epoch, `hello from ${from}`);
+      } else {
+        const reason = `replica ${from} is at epoch ${epoch}, above ours (${this.epoch}): it was promoted after us; make this node its replica instead`;
+        this.log('error', reason);
+        this.send(from, { type: 'refuse', epoch: this.epoch, reason });
+      }
+      return;
+    }
+    if (this.role !== 'primary') return;
+    const p = this.peer(from);
+    if (p === undefined) return;
+    p.lastContactMs = this.nowMs;
+    const fork = forkPoint(history, lastPos.seq, this.history, this.lastPos.seq);
+    const partial = this.backlog.entriesFrom(fork + 1, 1) !== undefined;
+    const behind = this.lastPos.seq - fork;
+    this.log(
+      'info',
+      `replica ${from} last saw ${formatPosition(lastPos)}, we are at ${formatPosition(this.lastPos)} (${behind} behind) → ${partial ? 'partial' : 'full'}` +
+        (lastPos.seq > fork ? `; it discards ${lastPos.seq - fork} diverged entries after ${fork}` : ''),
+    );
+    this.send(from, { type: 'welcome', epoch: this.epoch, replicaLast: lastPos, forkSeq: fork, resync: partial ? 'partial' : 'full', primaryLast: this.lastPos });
+    if (partial) {
+      this.partialResyncs++;
+      p.phase = 'streaming';
+      p.sentSeq = fork;
+      p.reportedLastSeq = fork;
+      p.lastProgressMs = this.nowMs;
+      this.pump(p);
+    } else {
+      this.beginFullResync(p);
+    }
+  }
+
+  private beginFullResync(p: Peer): void {
+    this.fullResyncs++;
+    p.phase = 'snapshot';
+    this.emit({ type: 'startFullResync', peer: p.id });
+  }
+
+  private onFullResyncSent(peer: NodeId, from: Position): void {
+    const p = this.peers.get(peer);
+    if (this.role !== 'primary' || p === undefined || p.phase !== 'snapshot') return;
+    assert(from.seq <= this.lastPos.seq && epochAt(this.history, from.seq) === from.epoch, 'snapshot position not in our log');
+    p.phase = 'streaming';
+    p.sentSeq = from.seq;
+    p.reportedLastSeq = from.seq;
+    p.lastProgressMs = this.nowMs;
+    this.pump(p);
+  }
+
+  /** Send the next entries to a streaming peer while its in-flight bytes allow (never drop: pause instead). */
+  private pump(p: Peer): void {
+    const t = this.cfg.timing;
+    const stepsMax = this.lastPos.seq - p.sentSeq + 1; // each round sends at least one entry
+    for (let i = 0; i < stepsMax && p.phase === 'streaming' && p.sentSeq < this.lastPos.seq; i++) {
+      if (this.backlog.bytesBetween(p.matchSeq, p.sentSeq) >= t.inflightBytesMax) return;
+      const entries = this.backlog.entriesFrom(p.sentSeq + 1, t.appendBytesMax);
+      if (entries === undefined) {
+        this.log('warn', `replica ${p.id} needs ${p.sentSeq + 1}, which left the backlog (first ${this.backlog.firstSeq}) → full`);
+        this.send(p.id, { type: 'welcome', epoch: this.epoch, replicaLast: positionOf(this.history, p.sentSeq), forkSeq: p.sentSeq, resync: 'full', primaryLast: this.lastPos });
+        this.beginFullResync(p);
+        return;
+      }
+      const prev = positionOf(this.history, p.sentSeq);
+      this.send(p.id, { type: 'append', epoch: this.epoch, prev, entries, commitSeq: this.commitSeq });
+      p.sentSeq = (entries[entries.length - 1] as LogEntry).seq;
+    }
+  }
+
+  private onAck(from: NodeId, synced: boolean, matchSeq: Seq, lastSeq: Seq, round: number): void {
+    const p = this.peers.get(from);
+    if (p === undefined) return;
+    p.ackedRound = Math.max(p.ackedRound, round);
+    if (synced && p.phase === 'streaming') {
+      p.reportedLastSeq = lastSeq;
+      if (matchSeq > p.matchSeq) {
+        assert(matchSeq <= this.lastPos.seq, `replica ${from} acked ${matchSeq} beyond our log`);
+        p.matchSeq = matchSeq;
+        p.lastProgressMs = this.nowMs;
+      }
+      this.pump(p);
+    }
+    this.advanceCommit();
+    this.checkReads();
+    this.checkTransfer();
+  }
+
+  private onNack(from: NodeId, lastPos: Position): void {
+    const p = this.peers.get(from);
+    if (p === undefined || p.phase !== 'streaming') return;
+    const inOurLog = lastPos.seq <= this.lastPos.seq && epochAt(this.history, lastPos.seq) === lastPos.epoch;
+    if (!inOurLog) return; // a stale nack from before a re-handshake; the replica will say hello
+    p.sentSeq = Math.max(lastPos.seq, p.matchSeq);
+    p.reportedLastSeq = lastPos.seq;
+    p.lastProgressMs = this.nowMs;
+    this.pump(p);
+  }
+
+  private onLocalWrite(entry: LogEntry, bytes: number | undefined): void {
+    // Record it whatever our role: the store holds it, and fork detection must know (a deposed primary's orphan).
+    this.recordAppend(entry, bytes ?? this.entryBytes(entry));
+    if (this.role !== 'primary' || entry.epoch !== this.epoch) {
+      this.log('warn', `local write ${formatPosition(entry)} while not primary of epoch ${this.epoch}: it will be discarded if it diverges`);
+      return;
+    }
+    for (const p of this.peers.values()) this.pump(p);
+    this.advanceCommit();
+  }
+
+  /** Commit = highest seq durable on a majority of configured members, counted only in our own epoch (Raft §5.4.2). */
+  private advanceCommit(): void {
+    if (!this.cluster || this.role !== 'primary') return;
+    const matches = [Math.min(this.durableSeq, this.lastPos.seq)];
+    for (const p of this.peers.values()) matches.push(p.matchSeq);
+    const n = majorityMatch(matches, this.membersCount());
+    if (n <= this.commitSeq || epochAt(this.history, n) !== this.epoch) return;
+    this.commitSeq = n;
+    this.emit({ type: 'commitAdvanced', commitSeq: n });
+    for (const [id, w] of this.writes) {
+      if (w.seq > n) continue;
+      this.writes.delete(id);
+      this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'ok', reason: '' });
+    }
+    this.checkReads();
+  }
+
+  private currentEpochStartSeq(): Seq | null {
+    const last = this.history[this.history.length - 1];
+    return last !== undefined && last.epoch === this.epoch ? last.startSeq : null;
+  }
+
+  /** ReadIndex: leadership confirmed by a round started after the read, and the state read is committed. */
+  private checkReads(): void {
+    if (this.role !== 'primary' || this.reads.length === 0) return;
+    const start = this.currentEpochStartSeq();
+    const need = majorityOf(this.membersCount());
+    const keep: PendingRead[] = [];
+    for (const r of this.reads) {
+      let confirmed = 1;
+      for (const p of this.peers.values()) if (p.ackedRound >= r.round) confirmed++;
+      const ready = confirmed >= need && start !== null && this.commitSeq >= start && this.commitSeq >= r.readSeq;
+      if (ready) this.emit({ type: 'readReady', readId: r.readId, readSeq: r.readSeq });
+      else keep.push(r);
+    }
+    this.reads = keep;
+  }
+
+  private onQuorumRead(readId: number): void {
+    const failure = this.quorumFailure();
+    if (failure !== null) {
+      this.emit({ type: 'readFailed', readId, failure });
+      return;
+    }
+    if (this.reads.length >= PENDING_READS_MAX) {
+      this.emit({ type: 'readFailed', readId, failure: { reason: 'timeout', redirect: null } });
+      return;
+    }
+    // The round is the next heartbeat's, which we send now: its acks prove we still lead after the read began.
+    this.reads.push({ readId, readSeq: this.lastPos.seq, round: this.round + 1, deadlineMs: this.nowMs + this.cfg.timing.quorumTimeoutMs });
+    this.broadcastHeartbeat();
+  }
+
+  private quorumFailure(): ReadFailure | null {
+    if (!this.cluster) return { reason: 'manualMode', redirect: null };
+    if (this.role !== 'primary') return { reason: 'notPrimary', redirect: this.primaryAddress };
+    return null;
+  }
+
+  private onQuorumWrite(writeId: number, seq: Seq): void {
+    const failure = this.quorumFailure();
+    if (failure !== null) {
+      const reason = failure.reason === 'manualMode' ? 'quorum needs cluster mode' : 'not the primary';
+      this.emit({ type: 'quorumWriteResult', writeId, seq, outcome: 'unknown', reason });
+      return;
+    }
+    assert(seq <= this.lastPos.seq, 'quorum write beyond the log');
+    if (epochAt(this.history, seq) !== this.epoch || this.writes.size >= PENDING_WRITES_MAX) {
+      this.emit({ type: 'quorumWriteResult', writeId, seq, outcome: 'unknown', reason: 'written outside this reign' });
+      return;
+    }
+    if (seq <= this.commitSeq) {
+      this.emit({ type: 'quorumWriteResult', writeId, seq, outcome: 'ok', reason: '' });
+      return;
+    }
+    this.writes.set(writeId, { seq, deadlineMs: this.nowMs + this.cfg.timing.quorumTimeoutMs });
+  }
+
+  // ---------------------------------------------------------------- leadership transfer
+
+  private onFailover(target: NodeId | null): void {
+    if (!this.cluster) {
+      this.emit({ type: 'failoverResult', ok: false, reason: 'FAILOVER needs cluster mode; use REPLICAOF / PROMOTE' });
+      return;
+    }
+    if (this.role !== 'primary') {
+      this.emit({ type: 'failoverResult', ok: false, reason: 'not the primary' });
+      return;
+    }
+    if (this.transfer !== null) {
+      this.emit({ type: 'failoverResult', ok: false, reason: `a failover to ${this.transfer.target} is in progress` });
+      return;
+    }
+    const chosen = target ?? this.mostUpToDatePeer();
+    if (chosen === null || !this.peers.has(chosen)) {
+      this.emit({ type: 'failoverResult', ok: false, reason: chosen === null ? 'no other member' : `unknown member ${chosen}` });
+      return;
+    }
+    // Writes stop now (acceptsWrites is false) so the target can catch up with everything: zero loss.
+    this.transfer = { target: chosen, deadlineMs: this.nowMs + this.cfg.timing.failoverTimeoutMs, timeoutNowSent: false };
+    this.log('info', `failover to ${chosen}: writes paused until it has ${formatPosition(this.lastPos)}`);
+    this.checkTransfer();
+  }
+
+  private mostUpToDatePeer(): NodeId | null {
+    let best: Peer | null = null;
+    for (const p of this.peers.values()) if (best === null || p.matchSeq > best.matchSeq) best = p;
+    return best === null ? null : best.id;
+  }
+
+  private checkTransfer(): void {
+    const t = this.transfer;
+    if (t === null || this.role !== 'primary') return;
+    if (this.nowMs >= t.deadlineMs) {
+      this.transfer = null;
+      this.log('warn', `failover to ${t.target} timed out; resuming as primary`);
+      this.emit({ type: 'failoverResult', ok: false, reason: `${t.target} did not take over within ${this.cfg.timing.failoverTimeoutMs} ms` });
+      return;
+    }
+    const p = this.peers.get(t.target);
+    if (!t.timeoutNowSent && p !== undefined && p.matchSeq >= this.lastPos.seq) {
+      t.timeoutNowSent = true;
+      this.send(t.target, { type: 'timeoutNow', epoch: this.epoch });
+    }
+  }
+
+  // ---------------------------------------------------------------- links and manual commands
+
+  private onLinkUp(peerId: NodeId, address: string, outbound: boolean): void {
+    const p = this.peer(peerId);
+    if (p === undefined) {
+      this.log('warn', `link from ${peerId}, which is not a configured member`);
+      return;
+    }
+    p.link = 'up';
+    if (address !== '' && !this.cluster) p.address = address;
+    p.lastHeardMs = this.nowMs;
+    if (this.role === 'primary') return;
+    if (!this.cluster && outbound) {
+      this.primaryId = peerId; // the host dialled our configured primary address and met this node
+      this.sync = 'none';
+      this.roundSeen = 0;
+      this.sendHello();
+    } else if (peerId === this.primaryId) {
+      this.sync = 'none';
+      this.sendHello(); // every reconnect re-handshakes: the primary may have changed its log meanwhile
+    }
+  }
+
+  private onLinkDown(peerId: NodeId): void {
+    const p = this.peers.get(peerId);
+    if (p === undefined) return;
+    p.link = 'down';
+    if (this.role === 'primary') {
+      p.phase = 'unknown'; // resume only after its next hello
+    } else if (peerId === this.primaryId && this.sync !== 'loading') {
+      this.sync = 'none';
+    }
+  }
+
+  /**
+   * A manual-mode primary begins a new epoch at every start: its log may have lost a tail that
+   * replicas already hold, and reusing (epoch, seq) for different writes would break Log Matching.
+   */
+  private onStart(): void {
+    if (this.cluster || this.role !== 'primary') return;
+    this.epoch++;
+    this.votedFor = null;
+    this.persist();
+    this.becomePrimary();
+  }
+
+  private onPromote(): void {
+    if (this.cluster) {
+      this.log('error', 'PROMOTE / REPLICAOF NO ONE is for manual mode; use FAILOVER in cluster mode');
+      return;
+    }
+    if (this.role === 'primary') return;
+    // A new epoch above every epoch this node has seen orders this promotion after the old primary's reign.
+    this.epoch++;
+    this.votedFor = null;
+    this.persist();
+    this.log('info', `promoted: epoch ${this.epoch}, continuing the log at ${formatPosition(this.lastPos)} (nothing wiped)`);
+    this.becomePrimary();
+  }
+
+  private onReplicaOf(address: string): void {
+    if (this.cluster) {
+      this.log('error', 'REPLICAOF is for manual mode; cluster roles come from elections');
+      return;
+    }
+    if (this.role === 'primary') this.stepDown(`REPLICAOF ${address}`, false);
+    this.role = 'replica';
+    this.primaryId = null; // learned when the host's link to `address` is up
+    this.primaryAddress = address;
+    this.sync = 'none';
+    this.lastHeardPrimaryMs = -1;
+    this.primaryLastSeq = 0;
+    this.emit({ type: 'becomeReplica', primaryId: null, primaryAddress: address });
+  }
+
+  // ======================================================================== status
+
+  status(nowMs: number): CoreStatus {
+    const peers: PeerStatus[] = [];
+    for (const p of this.peers.values()) peers.push(this.peerStatus(p, nowMs));
+    return {
+      nodeId: this.cfg.nodeId,
+      mode: this.cluster ? 'cluster' : 'manual',
+      role: this.role,
+      epoch: this.epoch,
+      primaryId: this.primaryId,
+      primaryAddress: this.primaryAddress,
+      sync: this.sync,
+      lastPos: this.lastPos,
+      commitSeq: this.commitSeq,
+      durableSeq: this.durableSeq,
+      acceptsWrites: this.acceptsWrites(nowMs),
+      peers,
+      fullResyncs: this.fullResyncs,
+      partialResyncs: this.partialResyncs,
+      discardedEntries: this.discardedEntries,
+      discardedRanges: [...this.discardedRanges],
+      backlogBytes: this.backlog.bytes,
+      backlogFirstSeq: this.backlog.firstSeq,
+    };
+  }
+
+  private peerStatus(p: Peer, nowMs: number): PeerStatus {
+    const isPrimary = this.role === 'primary';
+    const lagOps = isPrimary ? Math.max(0, this.lastPos.seq - p.matchSeq) : 0;
+    // Lag in ms: how long ago we appended the oldest entry the replica still lacks.
+    const oldestMissingMs = lagOps > 0 ? this.backlog.appendedMs(p.matchSeq + 1) : undefined;
+    return {
+      id: p.id,
+      address: p.address,
+      role: p.id === this.primaryId ? 'primary' : isPrimary ? 'replica' : 'unknown',
+      matchSeq: isPrimary ? p.matchSeq : 0,
+      lagOps,
+      lagMs: oldestMissingMs === undefined ? 0 : Math.max(0, nowMs - oldestMissingMs),
+      link: p.link,
+      sync: isPrimary ? p.phase : 'unknown',
+      lastHeardMs: p.lastHeardMs,
+    };
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unhandled variant: ${JSON.stringify(x)}`);
+}

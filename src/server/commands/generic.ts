@@ -1,0 +1,303 @@
+// The keyspace commands (Redis db.c / expire.c / debug.c subset) with Redis 7.0 semantics:
+// TYPE KEYS SCAN EXISTS DEL UNLINK, the EXPIRE family, TTL family, PERSIST, RENAME(NX), DBSIZE,
+// FLUSHALL, DEBUG and compaction. Mutates only through ctx.write; a no-op never writes.
+
+import type { CommandContext, CommandSpec } from '../command-types.js';
+import { globMatch } from '../../storage/glob.js';
+import { keyFromBytes, keyToBytes, NO_EXPIRY, type Key, type Op } from '../../storage/types.js';
+import {
+  ERR_INVALID_CURSOR,
+  ERR_NOT_INTEGER,
+  ERR_NO_SUCH_KEY,
+  ERR_SYNTAX,
+  INT64_MAX,
+  INT64_MIN,
+  cString,
+  errInvalidExpire,
+  errUnknownSubcommand,
+  isWord,
+  parseInt64,
+  parseScanCursor,
+} from './args.js';
+import { datasetDigestHex, EMPTY_DIGEST_HEX, valueDigestHex } from './digest.js';
+
+/** SCAN's default COUNT (Redis: 10). */
+const SCAN_COUNT_DEFAULT = 10;
+
+function typeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  ctx.out.simple(ctx.store.has(keyFromBytes(argv[1] as Buffer)) ? 'string' : 'none');
+}
+
+function keysCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const pattern = keyFromBytes(argv[1] as Buffer);
+  const all = pattern === '*';
+  const found: Key[] = [];
+  for (const k of ctx.store.keys()) {
+    if ((all || globMatch(pattern, k)) && ctx.store.has(k)) found.push(k);
+  }
+  ctx.out.array(found.length);
+  for (const k of found) ctx.out.bulk(keyToBytes(k));
+}
+
+/** SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] — Redis's option loop, errors and order. */
+function scanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { out, store } = ctx;
+  const cursor = parseScanCursor(argv[1] as Buffer);
+  if (cursor === null) return out.error(ERR_INVALID_CURSOR);
+  let count = SCAN_COUNT_DEFAULT;
+  let match: Buffer | undefined;
+  let typeName: string | undefined;
+  for (let i = 2; i < argv.length; i += 2) {
+    const opt = argv[i] as Buffer;
+    const val = argv[i + 1];
+    if (val === undefined) return out.error(ERR_SYNTAX);
+    if (isWord(opt, 'count')) {
+      const n = parseInt64(val);
+      if (n === null) return out.error(ERR_NOT_INTEGER);
+      if (n < 1n) return out.error(ERR_SYNTAX);
+      count = n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+    } else if (isWord(opt, 'match')) {
+      match = val.length === 1 && val[0] === 0x2a ? undefined : val;
+    } else if (isWord(opt, 'type')) {
+      typeName = cString(val).toLowerCase();
+    } else {
+      return out.error(ERR_SYNTAX);
+    }
+  }
+  const r = store.scan(cursor, count, match);
+  // Every key is a string: TYPE string keeps all, any other type name keeps none (Redis 7.0
+  // does not reject unknown type names).
+  const keys = typeName === undefined || typeName === 'string' ? r.keys : [];
+  out.array(2);
+  out.bulk(r.cursor);
+  out.array(keys.length);
+  for (const k of keys) out.bulk(keyToBytes(k));
+}
+
+function existsCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  let n = 0;
+  for (let i = 1; i < argv.length; i++) if (ctx.store.has(keyFromBytes(argv[i] as Buffer))) n++;
+  ctx.out.integer(n);
+}
+
+/** DEL / UNLINK: one entry with the dels of the distinct keys that exist; none when nothing does. */
+function delCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const seen = new Set<Key>();
+  const ops: Op[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const key = keyFromBytes(argv[i] as Buffer);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (ctx.store.has(key)) ops.push({ t: 'del', key });
+  }
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(ops.length);
+}
+
+// ---------------------------------------------------------------- expiry
+
+const EXPIRE_NX = 1;
+const EXPIRE_XX = 2;
+const EXPIRE_GT = 4;
+const EXPIRE_LT = 8;
+
+/** Redis parseExtendedExpireArgumentsOrReply: flags, or an error message. */
+function parseExpireFlags(argv: readonly Buffer[]): number | string {
+  let flags = 0;
+  for (let j = 3; j < argv.length; j++) {
+    const opt = argv[j] as Buffer;
+    if (isWord(opt, 'nx')) flags |= EXPIRE_NX;
+    else if (isWord(opt, 'xx')) flags |= EXPIRE_XX;
+    else if (isWord(opt, 'gt')) flags |= EXPIRE_GT;
+    else if (isWord(opt, 'lt')) flags |= EXPIRE_LT;
+    else return `ERR Unsupported option ${cString(opt)}`;
+  }
+  if ((flags & EXPIRE_NX) !== 0 && (flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT)) !== 0) {
+    return 'ERR NX and XX, GT or LT options at the same time are not compatible';
+  }
+  if ((flags & EXPIRE_GT) !== 0 && (flags & EXPIRE_LT) !== 0) {
+    return 'ERR GT and LT options at the same time are not compatible';
+  }
+  return flags;
+}
+
+/** Whether NX/XX/GT/LT allow replacing `current` (-1 = no expiry) with `when`, as Redis decides. */
+function expireAllowed(flags: number, current: bigint, when: bigint): boolean {
+  if ((flags & EXPIRE_NX) !== 0 && current !== -1n) return false;
+  if ((flags & EXPIRE_XX) !== 0 && current === -1n) return false;
+  // No expiry counts as an infinite TTL: GT never beats it, LT always does.
+  if ((flags & EXPIRE_GT) !== 0 && (current === -1n || when <= current)) return false;
+  if ((flags & EXPIRE_LT) !== 0 && current !== -1n && when >= current) return false;
+  return true;
+}
+
+/** Redis expireGenericCommand; `relative` adds now, `seconds` scales by 1000, in int64 with Redis's overflow checks. */
+function expireGeneric(ctx: CommandContext, argv: readonly Buffer[], name: string, relative: boolean, seconds: boolean): void {
+  const { store, out } = ctx;
+  const flags = parseExpireFlags(argv);
+  if (typeof flags === 'string') return out.error(flags);
+  let when = parseInt64(argv[2] as Buffer);
+  if (when === null) return out.error(ERR_NOT_INTEGER);
+  if (seconds) {
+    if (when > INT64_MAX / 1000n || when < INT64_MIN / 1000n) return out.error(errInvalidExpire(name));
+    when *= 1000n;
+  }
+  const now = store.now();
+  const base = relative ? BigInt(now) : 0n;
+  if (when > INT64_MAX - base) return out.error(errInvalidExpire(name));
+  when += base;
+  const key = keyFromBytes(argv[1] as Buffer);
+  const currentMs = store.getExpireAt(key);
+  if (currentMs === undefined) return out.integer(0);
+  const current = currentMs === NO_EXPIRY ? -1n : BigInt(currentMs);
+  if (flags !== 0 && !expireAllowed(flags, current, when)) return out.integer(0);
+  if (when <= BigInt(now)) {
+    // Already in the past: Redis deletes the key (and replicates a DEL).
+    ctx.write([{ t: 'del', key }]);
+  } else if (Number(when) !== currentMs) {
+    ctx.write([{ t: 'expire', key, expireAtMs: Number(when) }]);
+  }
+  out.integer(1);
+}
+
+/** Redis ttlGenericCommand: -2 missing, -1 no expiry; seconds round half up ((ms + 500) / 1000). */
+function ttlGeneric(ctx: CommandContext, argv: readonly Buffer[], ms: boolean, absolute: boolean): void {
+  const { store, out } = ctx;
+  const at = store.getExpireAt(keyFromBytes(argv[1] as Buffer));
+  if (at === undefined) return out.integer(-2);
+  if (at === NO_EXPIRY) return out.integer(-1);
+  const t = Math.max(0, absolute ? at : at - store.now());
+  out.integer(ms ? t : Math.floor((t + 500) / 1000));
+}
+
+function persistCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const key = keyFromBytes(argv[1] as Buffer);
+  const at = ctx.store.getExpireAt(key);
+  if (at === undefined || at === NO_EXPIRY) return ctx.out.integer(0);
+  ctx.write([{ t: 'expire', key, expireAtMs: NO_EXPIRY }]);
+  ctx.out.integer(1);
+}
+
+/** Redis renameGenericCommand: value and expiry move as one entry [del src, set dst]. */
+function renameGeneric(ctx: CommandContext, argv: readonly Buffer[], nx: boolean): void {
+  const { store, out } = ctx;
+  const src = keyFromBytes(argv[1] as Buffer);
+  const dst = keyFromBytes(argv[2] as Buffer);
+  const value = store.getValue(src);
+  if (value === undefined) return out.error(ERR_NO_SUCH_KEY);
+  if (src === dst) return nx ? out.integer(0) : out.ok();
+  if (nx && store.has(dst)) return out.integer(0);
+  const expireAtMs = store.getExpireAt(src) ?? NO_EXPIRY;
+  ctx.write([{ t: 'del', key: src }, { t: 'set', key: dst, value, expireAtMs }]);
+  if (nx) out.integer(1);
+  else out.ok();
+}
+
+function flushallCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  if (argv.length > 2) return ctx.out.error(ERR_SYNTAX);
+  // SYNC and ASYNC both free memory at once here: the keyspace is dropped by reference.
+  if (argv.length === 2 && !isWord(argv[1] as Buffer, 'sync') && !isWord(argv[1] as Buffer, 'async')) {
+    return ctx.out.error(ERR_SYNTAX);
+  }
+  if (ctx.store.size > 0) ctx.write([{ t: 'flushall' }]);
+  ctx.out.ok();
+}
+
+const DEBUG_HELP = [
+  'DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'DIGEST',
+  '    Output a hex signature representing the current DB content (keys, values, expiries).',
+  'DIGEST-VALUE <key> [<key> ...]',
+  '    Output a hex signature of the values of all the specified keys.',
+  'SLEEP 0',
+  '    Return at once (only zero seconds: sleeping would stall every client).',
+  'HELP',
+  '    Print this help.',
+];
+
+function debugCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { out, store } = ctx;
+  const sub = argv[1] as Buffer;
+  if (isWord(sub, 'help') && argv.length === 2) {
+    out.array(DEBUG_HELP.length);
+    for (const line of DEBUG_HELP) out.simple(line);
+  } else if (isWord(sub, 'digest') && argv.length === 2) {
+    out.bulk(datasetDigestHex(store));
+  } else if (isWord(sub, 'digest-value') && argv.length >= 2) {
+    out.array(argv.length - 2);
+    for (let i = 2; i < argv.length; i++) {
+      const v = store.getValue(keyFromBytes(argv[i] as Buffer));
+      out.bulk(v === undefined ? EMPTY_DIGEST_HEX : valueDigestHex(v));
+    }
+  } else if (isWord(sub, 'sleep') && argv.length === 3 && /^0*(\.0*)?$/.test(cString(argv[2] as Buffer))) {
+    out.ok();
+  } else {
+    out.error(errUnknownSubcommand(sub, 'DEBUG'));
+  }
+}
+
+function compactCommand(ctx: CommandContext): void {
+  ctx.server.compact();
+  ctx.out.simple('Background append only file rewriting started');
+}
+
+// ---------------------------------------------------------------- the table
+
+type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> &
+  Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+
+function spec(s: Spec): CommandSpec {
+  return { group: 'generic', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
+}
+
+const NOKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
+const WF = ['write', 'fast'] as const;
+const RF = ['readonly', 'fast'] as const;
+const EXPIRE_SYNTAX = '[NX|XX|GT|LT]';
+
+export const genericCommands: CommandSpec[] = [
+  spec({ name: 'type', arity: 2, flags: RF, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
+  spec({ name: 'keys', arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
+  spec({
+    name: 'scan', arity: -2, flags: ['readonly'], ...NOKEYS, summary: 'Incrementally iterate the keyspace',
+    syntax: 'cursor [MATCH pattern] [COUNT count] [TYPE type]', handler: scanCommand,
+  }),
+  spec({ name: 'exists', arity: -2, flags: RF, lastKey: -1, summary: 'Count how many of the keys exist', syntax: 'key [key ...]', handler: existsCommand }),
+  spec({ name: 'del', arity: -2, flags: ['write'], lastKey: -1, summary: 'Delete keys', syntax: 'key [key ...]', handler: delCommand }),
+  spec({ name: 'unlink', arity: -2, flags: WF, lastKey: -1, summary: 'Delete keys (same as DEL here)', syntax: 'key [key ...]', handler: delCommand }),
+  spec({
+    name: 'expire', arity: -3, flags: WF, summary: 'Set a key\'s time to live in seconds', syntax: `key seconds ${EXPIRE_SYNTAX}`,
+    handler: (ctx, argv) => expireGeneric(ctx, argv, 'expire', true, true),
+  }),
+  spec({
+    name: 'pexpire', arity: -3, flags: WF, summary: 'Set a key\'s time to live in milliseconds', syntax: `key milliseconds ${EXPIRE_SYNTAX}`,
+    handler: (ctx, argv) => expireGeneric(ctx, argv, 'pexpire', true, false),
+  }),
+  spec({
+    name: 'expireat', arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in seconds', syntax: `key unix-time-seconds ${EXPIRE_SYNTAX}`,
+    handler: (ctx, argv) => expireGeneric(ctx, argv, 'expireat', false, true),
+  }),
+  spec({
+    name: 'pexpireat', arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in milliseconds',
+    syntax: `key unix-time-milliseconds ${EXPIRE_SYNTAX}`, handler: (ctx, argv) => expireGeneric(ctx, argv, 'pexpireat', false, false),
+  }),
+  spec({ name: 'ttl', arity: 2, flags: RF, summary: 'Time to live of a key in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, false) }),
+  spec({ name: 'pttl', arity: 2, flags: RF, summary: 'Time to live of a key in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, false) }),
+  spec({ name: 'expiretime', arity: 2, flags: RF, summary: 'Expiry of a key as a Unix time in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, true) }),
+  spec({ name: 'pexpiretime', arity: 2, flags: RF, summary: 'Expiry of a key as a Unix time in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, true) }),
+  spec({ name: 'persist', arity: 2, flags: WF, summary: 'Remove the expiry of a key', syntax: 'key', handler: persistCommand }),
+  spec({ name: 'rename', arity: 3, flags: ['write'], lastKey: 2, summary: 'Rename a key', syntax: 'key newkey', handler: (ctx, argv) => renameGeneric(ctx, argv, false) }),
+  spec({
+    name: 'renamenx', arity: 3, flags: WF, lastKey: 2, summary: 'Rename a key only if the new name does not exist', syntax: 'key newkey',
+    handler: (ctx, argv) => renameGeneric(ctx, argv, true),
+  }),
+  spec({ name: 'dbsize', arity: 1, flags: RF, ...NOKEYS, summary: 'Number of keys', syntax: '', handler: (ctx) => ctx.out.integer(ctx.store.size) }),
+  spec({ name: 'flushall', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({
+    name: 'debug', arity: -2, flags: ['admin', 'noscript', 'loading', 'stale'], ...NOKEYS, summary: 'Debugging: dataset digests',
+    syntax: 'DIGEST | DIGEST-VALUE key [key ...] | SLEEP 0 | HELP', subcommands: ['digest', 'digest-value', 'sleep', 'help'], handler: debugCommand,
+  }),
+  spec({ name: 'compact', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Rewrite the log into a compact snapshot in the background', syntax: '', handler: compactCommand }),
+  spec({ name: 'bgrewriteaof', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (Redis name)', syntax: '', handler: compactCommand }),
+  spec({ name: 'cleanup', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (kv-go name)', syntax: '', handler: compactCommand }),
+];

@@ -1,0 +1,405 @@
+// The string commands (Redis t_string.c) with Redis 7.0 semantics and error strings.
+// Handlers read through ctx.store and mutate only through ctx.write with absolute,
+// idempotent ops; a command that changes nothing never writes. Never reads the wall clock
+// directly (ctx.store.now() is the one clock, injectable in tests).
+
+import type { CommandContext, CommandSpec } from '../command-types.js';
+import type { Store } from '../../storage/api.js';
+import { keyFromBytes, NO_EXPIRY, type ExpireAtMs, type Key, type Op } from '../../storage/types.js';
+import {
+  ERR_DECR_OVERFLOW,
+  ERR_FLOAT_NAN_INF,
+  ERR_INCR_OVERFLOW,
+  ERR_NOT_FLOAT,
+  ERR_NOT_INTEGER,
+  ERR_OFFSET_RANGE,
+  ERR_STRING_TOO_LONG,
+  ERR_SYNTAX,
+  INT64_MAX,
+  INT64_MIN,
+  STRING_BYTES_MAX,
+  errArity,
+  errInvalidExpire,
+  isWord,
+  parseInt64,
+} from './args.js';
+import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
+
+/** The expiry a key keeps when its value is replaced in place (INCR, APPEND, SETRANGE). */
+function keptExpiry(store: Store, key: Key): ExpireAtMs {
+  return store.getExpireAt(key) ?? NO_EXPIRY;
+}
+
+// ---------------------------------------------------------------- SET / GETEX option parsing
+
+const F_NX = 1;
+const F_XX = 2;
+const F_GET = 4;
+const F_KEEPTTL = 8;
+const F_PERSIST = 16;
+const F_EX = 32;
+const F_PX = 64;
+const F_EXAT = 128;
+const F_PXAT = 256;
+const F_ANY_EXPIRE = F_EX | F_PX | F_EXAT | F_PXAT;
+
+interface ExtendedArgs {
+  flags: number;
+  /** The argument after EX/PX/EXAT/PXAT, not yet validated. */
+  expire: Buffer | null;
+}
+
+/**
+ * Redis parseExtendedStringArgumentsOrReply, condition for condition: a word is accepted only
+ * when it does not conflict with the flags seen so far; repeating the same expiry word
+ * overrides the earlier value (as Redis does). Returns null on a syntax error.
+ */
+function parseExtendedArgs(argv: readonly Buffer[], start: number, forSet: boolean): ExtendedArgs | null {
+  let flags = 0;
+  let expire: Buffer | null = null;
+  for (let j = start; j < argv.length; j++) {
+    const opt = argv[j] as Buffer;
+    const hasNext = j < argv.length - 1;
+    const time = hasNext ? timeWord(opt) : 0;
+    if (forSet && isWord(opt, 'nx') && (flags & F_XX) === 0) flags |= F_NX;
+    else if (forSet && isWord(opt, 'xx') && (flags & F_NX) === 0) flags |= F_XX;
+    else if (forSet && isWord(opt, 'get')) flags |= F_GET;
+    else if (forSet && isWord(opt, 'keepttl') && (flags & (F_PERSIST | F_ANY_EXPIRE)) === 0) flags |= F_KEEPTTL;
+    else if (!forSet && isWord(opt, 'persist') && (flags & (F_ANY_EXPIRE | F_KEEPTTL)) === 0) flags |= F_PERSIST;
+    else if (time !== 0 && (flags & (F_KEEPTTL | F_PERSIST | (F_ANY_EXPIRE & ~time))) === 0) {
+      // Only a *different* expiry word conflicts: "EX 1 EX 2" is accepted and the last wins.
+      flags |= time;
+      expire = argv[j + 1] as Buffer;
+      j++;
+    } else {
+      return null;
+    }
+  }
+  return { flags, expire };
+}
+
+function timeWord(opt: Buffer): number {
+  if (isWord(opt, 'ex')) return F_EX;
+  if (isWord(opt, 'px')) return F_PX;
+  if (isWord(opt, 'exat')) return F_EXAT;
+  if (isWord(opt, 'pxat')) return F_PXAT;
+  return 0;
+}
+
+/**
+ * Redis getExpireMillisecondsOrReply: the absolute expiry in ms, or an error string.
+ * Non-positive values and int64 overflow (seconds * 1000, or relative + now) are errors.
+ */
+function expireAtFromArg(arg: Buffer, flags: number, now: number, command: string): number | string {
+  const v = parseInt64(arg);
+  if (v === null) return ERR_NOT_INTEGER;
+  const seconds = (flags & (F_EX | F_EXAT)) !== 0;
+  if (v <= 0n || (seconds && v > INT64_MAX / 1000n)) return errInvalidExpire(command);
+  let ms = seconds ? v * 1000n : v;
+  if ((flags & (F_EX | F_PX)) !== 0) ms += BigInt(now);
+  if (ms > INT64_MAX) return errInvalidExpire(command);
+  // Absolute times beyond 2^53 ms (year 287396) lose precision as a JS number; see the report.
+  return Number(ms);
+}
+
+/** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] (also SETNX/SETEX/PSETEX/PUT). */
+function setGeneric(
+  ctx: CommandContext,
+  command: string,
+  keyArg: Buffer,
+  valueArg: Buffer,
+  flags: number,
+  expireArg: Buffer | null,
+  replies: { ok: () => void; abort: () => void },
+): void {
+  const { store, out } = ctx;
+  let expireAt: number = NO_EXPIRY;
+  if (expireArg !== null) {
+    const r = expireAtFromArg(expireArg, flags, store.now(), command);
+    if (typeof r === 'string') return out.error(r);
+    expireAt = r;
+  }
+  const key = keyFromBytes(keyArg);
+  const old = store.getValue(key);
+  if ((flags & F_GET) !== 0) {
+    if (old === undefined) out.nullBulk();
+    else out.bulk(old);
+  }
+  const found = old !== undefined;
+  if (((flags & F_NX) !== 0 && found) || ((flags & F_XX) !== 0 && !found)) {
+    if ((flags & F_GET) === 0) replies.abort();
+    return;
+  }
+  if ((flags & F_KEEPTTL) !== 0) expireAt = keptExpiry(store, key);
+  // An absolute expiry in the past is stored as given, as Redis 7.0 does: the key is then
+  // logically expired (GET misses) but counted by DBSIZE until it is swept.
+  ctx.write([{ t: 'set', key, value: Buffer.from(valueArg), expireAtMs: expireAt }]);
+  if ((flags & F_GET) === 0) replies.ok();
+}
+
+function setCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const parsed = parseExtendedArgs(argv, 3, true);
+  if (parsed === null) return ctx.out.error(ERR_SYNTAX);
+  setGeneric(ctx, 'set', argv[1] as Buffer, argv[2] as Buffer, parsed.flags, parsed.expire, {
+    ok: () => ctx.out.ok(),
+    abort: () => ctx.out.nullBulk(),
+  });
+}
+
+function getCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const v = ctx.store.getValue(keyFromBytes(argv[1] as Buffer));
+  if (v === undefined) ctx.out.nullBulk();
+  else ctx.out.bulk(v);
+}
+
+function getexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { store, out } = ctx;
+  const parsed = parseExtendedArgs(argv, 2, false);
+  if (parsed === null) return out.error(ERR_SYNTAX);
+  const key = keyFromBytes(argv[1] as Buffer);
+  const v = store.getValue(key);
+  if (v === undefined) return out.nullBulk();
+  let expireAt = 0;
+  if (parsed.expire !== null) {
+    const r = expireAtFromArg(parsed.expire, parsed.flags, store.now(), 'getex');
+    if (typeof r === 'string') return out.error(r);
+    expireAt = r;
+  }
+  out.bulk(v);
+  if ((parsed.flags & (F_EXAT | F_PXAT)) !== 0 && expireAt <= store.now()) {
+    ctx.write([{ t: 'del', key }]);
+  } else if (parsed.expire !== null) {
+    if (expireAt !== store.getExpireAt(key)) ctx.write([{ t: 'expire', key, expireAtMs: expireAt }]);
+  } else if ((parsed.flags & F_PERSIST) !== 0 && keptExpiry(store, key) !== NO_EXPIRY) {
+    ctx.write([{ t: 'expire', key, expireAtMs: NO_EXPIRY }]);
+  }
+}
+
+function getdelCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const key = keyFromBytes(argv[1] as Buffer);
+  const v = ctx.store.getValue(key);
+  if (v === undefined) return ctx.out.nullBulk();
+  ctx.out.bulk(v);
+  ctx.write([{ t: 'del', key }]);
+}
+
+function getsetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const key = keyFromBytes(argv[1] as Buffer);
+  const old = ctx.store.getValue(key);
+  if (old === undefined) ctx.out.nullBulk();
+  else ctx.out.bulk(old);
+  // Like SET without KEEPTTL: the new value has no expiry.
+  ctx.write([{ t: 'set', key, value: Buffer.from(argv[2] as Buffer), expireAtMs: NO_EXPIRY }]);
+}
+
+function mgetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  ctx.out.array(argv.length - 1);
+  for (let i = 1; i < argv.length; i++) {
+    const v = ctx.store.getValue(keyFromBytes(argv[i] as Buffer));
+    if (v === undefined) ctx.out.nullBulk();
+    else ctx.out.bulk(v);
+  }
+}
+
+function msetOps(argv: readonly Buffer[]): Op[] {
+  const ops: Op[] = [];
+  for (let i = 1; i < argv.length; i += 2) {
+    ops.push({ t: 'set', key: keyFromBytes(argv[i] as Buffer), value: Buffer.from(argv[i + 1] as Buffer), expireAtMs: NO_EXPIRY });
+  }
+  return ops;
+}
+
+function msetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  if (argv.length % 2 === 0) return ctx.out.error(errArity('mset'));
+  ctx.write(msetOps(argv));
+  ctx.out.ok();
+}
+
+function msetnxCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  if (argv.length % 2 === 0) return ctx.out.error(errArity('msetnx'));
+  for (let i = 1; i < argv.length; i += 2) {
+    if (ctx.store.has(keyFromBytes(argv[i] as Buffer))) return ctx.out.integer(0);
+  }
+  ctx.write(msetOps(argv));
+  ctx.out.integer(1);
+}
+
+// ---------------------------------------------------------------- counters
+
+/** Redis incrDecrCommand: int64 arithmetic with Redis's overflow check; keeps the TTL. */
+function incrDecr(ctx: CommandContext, keyArg: Buffer, incr: bigint): void {
+  const { store, out } = ctx;
+  const key = keyFromBytes(keyArg);
+  const cur = store.getValue(key);
+  const old = cur === undefined ? 0n : parseInt64(cur);
+  if (old === null) return out.error(ERR_NOT_INTEGER);
+  const next = old + incr;
+  if (next > INT64_MAX || next < INT64_MIN) return out.error(ERR_INCR_OVERFLOW);
+  ctx.write([{ t: 'set', key, value: Buffer.from(next.toString(), 'latin1'), expireAtMs: keptExpiry(store, key) }]);
+  out.integer(next);
+}
+
+function incrbyArg(ctx: CommandContext, arg: Buffer): bigint | null {
+  const v = parseInt64(arg);
+  if (v === null) ctx.out.error(ERR_NOT_INTEGER);
+  return v;
+}
+
+function incrbyfloatCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { store, out } = ctx;
+  const key = keyFromBytes(argv[1] as Buffer);
+  const cur = store.getValue(key);
+  const value = cur === undefined ? parseLongDouble(Buffer.from('0')) : parseLongDouble(cur);
+  const incr = parseLongDouble(argv[2] as Buffer);
+  if (value === null || incr === null) return out.error(ERR_NOT_FLOAT);
+  const sum = addLongDouble(value, incr);
+  if (sum.kind !== 'finite') return out.error(ERR_FLOAT_NAN_INF);
+  const text = Buffer.from(formatLongDoubleHuman(sum), 'latin1');
+  ctx.write([{ t: 'set', key, value: text, expireAtMs: keptExpiry(store, key) }]);
+  out.bulk(text);
+}
+
+// ---------------------------------------------------------------- byte ranges
+
+function appendCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { store, out } = ctx;
+  const key = keyFromBytes(argv[1] as Buffer);
+  const tail = argv[2] as Buffer;
+  const cur = store.getValue(key);
+  if (cur === undefined) {
+    // Redis creates the key even for an empty append.
+    ctx.write([{ t: 'set', key, value: Buffer.from(tail), expireAtMs: NO_EXPIRY }]);
+    return out.integer(tail.length);
+  }
+  if (tail.length === 0) return out.integer(cur.length);
+  if (cur.length + tail.length > STRING_BYTES_MAX) return out.error(ERR_STRING_TOO_LONG);
+  const value = Buffer.concat([cur, tail]);
+  ctx.write([{ t: 'set', key, value, expireAtMs: keptExpiry(store, key) }]);
+  out.integer(value.length);
+}
+
+function strlenCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  ctx.out.integer(ctx.store.getValue(keyFromBytes(argv[1] as Buffer))?.length ?? 0);
+}
+
+/** Redis getrangeCommand, in bigint so indexes near ±2^63 compare exactly as in C. */
+function getrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { store, out } = ctx;
+  let start = parseInt64(argv[2] as Buffer);
+  if (start === null) return out.error(ERR_NOT_INTEGER);
+  let end = parseInt64(argv[3] as Buffer);
+  if (end === null) return out.error(ERR_NOT_INTEGER);
+  const v = store.getValue(keyFromBytes(argv[1] as Buffer));
+  if (v === undefined) return out.bulk(EMPTY);
+  const len = BigInt(v.length);
+  if (start < 0n && end < 0n && start > end) return out.bulk(EMPTY);
+  if (start < 0n) start += len;
+  if (end < 0n) end += len;
+  if (start < 0n) start = 0n;
+  if (end < 0n) end = 0n;
+  if (end >= len) end = len - 1n;
+  if (start > end || len === 0n) return out.bulk(EMPTY);
+  out.bulk(v.subarray(Number(start), Number(end) + 1));
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function setrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { store, out } = ctx;
+  const offset = parseInt64(argv[2] as Buffer);
+  if (offset === null) return out.error(ERR_NOT_INTEGER);
+  if (offset < 0n) return out.error(ERR_OFFSET_RANGE);
+  const key = keyFromBytes(argv[1] as Buffer);
+  const patch = argv[3] as Buffer;
+  const cur = store.getValue(key);
+  if (patch.length === 0) return out.integer(cur?.length ?? 0);
+  // Checked in bigint: Redis's C sum can wrap for offsets near 2^63 (we reject those instead).
+  if (offset + BigInt(patch.length) > BigInt(STRING_BYTES_MAX)) return out.error(ERR_STRING_TOO_LONG);
+  const off = Number(offset);
+  const oldLen = cur?.length ?? 0;
+  const value = Buffer.alloc(Math.max(oldLen, off + patch.length));
+  if (cur !== undefined) cur.copy(value, 0);
+  patch.copy(value, off);
+  if (cur === undefined || !value.equals(cur)) {
+    ctx.write([{ t: 'set', key, value, expireAtMs: cur === undefined ? NO_EXPIRY : keptExpiry(store, key) }]);
+  }
+  out.integer(value.length);
+}
+
+// ---------------------------------------------------------------- the table
+
+type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> &
+  Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+
+function spec(s: Spec): CommandSpec {
+  return { group: 'string', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
+}
+
+const W = ['write'] as const;
+const WF = ['write', 'fast'] as const;
+const RF = ['readonly', 'fast'] as const;
+
+export const stringCommands: CommandSpec[] = [
+  spec({ name: 'get', arity: 2, flags: RF, summary: 'Get the value of a key', syntax: 'key', handler: getCommand }),
+  spec({
+    name: 'set', arity: -3, flags: W, summary: 'Set the string value of a key, with optional conditions and expiry',
+    syntax: 'key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]',
+    handler: setCommand,
+  }),
+  spec({
+    name: 'put', arity: 3, flags: W, summary: 'Set the string value of a key (kv-go name for SET)', syntax: 'key value',
+    handler: (ctx, argv) => setGeneric(ctx, 'put', argv[1] as Buffer, argv[2] as Buffer, 0, null, { ok: () => ctx.out.ok(), abort: () => ctx.out.nullBulk() }),
+  }),
+  spec({
+    name: 'setnx', arity: 3, flags: WF, summary: 'Set a key only if it does not exist', syntax: 'key value',
+    handler: (ctx, argv) => setGeneric(ctx, 'setnx', argv[1] as Buffer, argv[2] as Buffer, F_NX, null, { ok: () => ctx.out.integer(1), abort: () => ctx.out.integer(0) }),
+  }),
+  spec({
+    name: 'setex', arity: 4, flags: W, summary: 'Set a key with an expiry in seconds', syntax: 'key seconds value',
+    handler: (ctx, argv) => setGeneric(ctx, 'setex', argv[1] as Buffer, argv[3] as Buffer, F_EX, argv[2] as Buffer, { ok: () => ctx.out.ok(), abort: () => ctx.out.nullBulk() }),
+  }),
+  spec({
+    name: 'psetex', arity: 4, flags: W, summary: 'Set a key with an expiry in milliseconds', syntax: 'key milliseconds value',
+    handler: (ctx, argv) => setGeneric(ctx, 'psetex', argv[1] as Buffer, argv[3] as Buffer, F_PX, argv[2] as Buffer, { ok: () => ctx.out.ok(), abort: () => ctx.out.nullBulk() }),
+  }),
+  spec({ name: 'getset', arity: 3, flags: WF, summary: 'Set a key and return its old value', syntax: 'key value', handler: getsetCommand }),
+  spec({ name: 'getdel', arity: 2, flags: WF, summary: 'Get the value of a key and delete it', syntax: 'key', handler: getdelCommand }),
+  spec({
+    name: 'getex', arity: -2, flags: WF, summary: 'Get the value of a key and optionally set or clear its expiry',
+    syntax: 'key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]', handler: getexCommand,
+  }),
+  spec({ name: 'mget', arity: -2, flags: RF, lastKey: -1, summary: 'Get the values of several keys', syntax: 'key [key ...]', handler: mgetCommand }),
+  spec({ name: 'mset', arity: -3, flags: W, lastKey: -1, keyStep: 2, summary: 'Set several keys atomically', syntax: 'key value [key value ...]', handler: msetCommand }),
+  spec({
+    name: 'msetnx', arity: -3, flags: W, lastKey: -1, keyStep: 2, summary: 'Set several keys atomically, only if none exists',
+    syntax: 'key value [key value ...]', handler: msetnxCommand,
+  }),
+  spec({ name: 'incr', arity: 2, flags: WF, summary: 'Increment the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, 1n) }),
+  spec({ name: 'decr', arity: 2, flags: WF, summary: 'Decrement the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, -1n) }),
+  spec({
+    name: 'incrby', arity: 3, flags: WF, summary: 'Increment the integer value of a key', syntax: 'key increment',
+    handler: (ctx, argv) => {
+      const by = incrbyArg(ctx, argv[2] as Buffer);
+      if (by !== null) incrDecr(ctx, argv[1] as Buffer, by);
+    },
+  }),
+  spec({
+    name: 'decrby', arity: 3, flags: WF, summary: 'Decrement the integer value of a key', syntax: 'key decrement',
+    handler: (ctx, argv) => {
+      const by = incrbyArg(ctx, argv[2] as Buffer);
+      if (by === null) return;
+      // Negating INT64_MIN overflows int64: Redis refuses before looking at the key.
+      if (by === INT64_MIN) return ctx.out.error(ERR_DECR_OVERFLOW);
+      incrDecr(ctx, argv[1] as Buffer, -by);
+    },
+  }),
+  spec({
+    name: 'incrbyfloat', arity: 3, flags: WF, summary: 'Increment the float value of a key (80-bit long double, as Redis)',
+    syntax: 'key increment', handler: incrbyfloatCommand,
+  }),
+  spec({ name: 'append', arity: 3, flags: WF, summary: 'Append a value to a key', syntax: 'key value', handler: appendCommand }),
+  spec({ name: 'strlen', arity: 2, flags: RF, summary: 'Get the length of the value of a key', syntax: 'key', handler: strlenCommand }),
+  spec({ name: 'getrange', arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key', syntax: 'key start end', handler: getrangeCommand }),
+  spec({ name: 'substr', arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key (old name of GETRANGE)', syntax: 'key start end', handler: getrangeCommand }),
+  spec({ name: 'setrange', arity: 4, flags: W, summary: 'Overwrite part of a string at an offset', syntax: 'key offset value', handler: setrangeCommand }),
+];

@@ -1,0 +1,216 @@
+// Server settings: defaults, the config-file reader, and the CONFIG GET/SET registry.
+// Owns validation of every setting (flags, file and CONFIG SET share it); it never
+// applies a setting to a running subsystem itself — holders read the live object.
+
+import { globMatch } from '../storage/glob.js';
+import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Port range a TCP listener can use. */
+const PORT_MAX = 65535;
+/** Redis's own bound on maxclients is the fd limit; we refuse silly values outright. */
+const MAXCLIENTS_MAX = 1_000_000;
+/** Redis rejects client-query-buffer-limit below 1 MB ("must be >= 1mb"); we allow smaller for tests but not below this. */
+const QUERY_BUFFER_BYTES_MIN = 1024;
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  dir: string;
+  fsync: FsyncPolicy;
+  /** null = no password. */
+  requirepass: string | null;
+  maxclients: number;
+  logLevel: LogLevel;
+  /** Max unparsed input per client (client-query-buffer-limit). */
+  queryBufferBytesMax: number;
+  /** Max single argument (proto-max-bulk-len). */
+  bulkBytesMax: number;
+  /**
+   * Max pending output per client before it is disconnected (client-output-buffer-limit,
+   * hard limit of the "normal" class). Redis defaults to unlimited for normal clients; we
+   * bound it so a client that stops reading cannot grow the server without limit. 0 = unlimited.
+   */
+  outputBufferBytesMax: number;
+  /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
+  compactPercent: number;
+  compactMinBytes: number;
+}
+
+export function defaultConfig(): ServerConfig {
+  return {
+    port: 4000,
+    host: '127.0.0.1',
+    dir: './data',
+    fsync: 'everysec',
+    requirepass: null,
+    maxclients: 10000,
+    logLevel: 'info',
+    queryBufferBytesMax: 1024 * 1024 * 1024,
+    bulkBytesMax: 512 * 1024 * 1024,
+    outputBufferBytesMax: 64 * 1024 * 1024,
+    compactPercent: 100,
+    compactMinBytes: 64 * 1024 * 1024,
+  };
+}
+
+/** Redis memtoull: plain bytes or k/kb/m/mb/g/gb (k = 1000, kb = 1024). */
+export function parseMemory(s: string): number | null {
+  const m = /^(\d+)(k|kb|m|mb|g|gb)?$/i.exec(s.trim());
+  if (m === null) return null;
+  const mult: Record<string, number> = { k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
+  const n = Number(m[1]) * (m[2] === undefined ? 1 : (mult[m[2].toLowerCase()] as number));
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+function parseIntIn(s: string, min: number, max: number): number | null {
+  if (!/^-?\d+$/.test(s)) return null;
+  const n = Number(s);
+  return n >= min && n <= max ? n : null;
+}
+
+type Setter = (cfg: ServerConfig, v: string) => string | null;
+
+interface Setting {
+  readonly name: string;
+  /** Other names accepted in config files and flags. */
+  readonly aliases: readonly string[];
+  get(cfg: ServerConfig): string;
+  /** Validates and stores; returns an error text (no "ERR " prefix) or null. */
+  readonly set: Setter;
+  /** false: only at startup (CONFIG SET answers "can't set immutable config"). */
+  readonly mutable: boolean;
+}
+
+const intSetter =
+  (key: 'port' | 'maxclients' | 'compactPercent', min: number, max: number, what: string): Setter =>
+  (cfg, v) => {
+    const n = parseIntIn(v, min, max);
+    if (n === null) return `argument must be ${what} between ${min} and ${max}`;
+    cfg[key] = n;
+    return null;
+  };
+
+const memSetter =
+  (key: 'queryBufferBytesMax' | 'bulkBytesMax' | 'outputBufferBytesMax' | 'compactMinBytes', min: number): Setter =>
+  (cfg, v) => {
+    const n = parseMemory(v);
+    if (n === null) return 'argument must be a memory value';
+    if (n < min) return `argument must be >= ${min}`;
+    cfg[key] = n;
+    return null;
+  };
+
+const SETTINGS: readonly Setting[] = [
+  { name: 'port', aliases: [], get: (c) => String(c.port), set: intSetter('port', 0, PORT_MAX, 'a port'), mutable: false },
+  {
+    name: 'bind', aliases: ['host'], get: (c) => c.host, mutable: false,
+    set: (c, v) => (v === '' ? 'argument must be an address' : ((c.host = v.split(/\s+/)[0] as string), null)),
+  },
+  { name: 'dir', aliases: [], get: (c) => c.dir, mutable: false, set: (c, v) => (v === '' ? 'argument must be a directory' : ((c.dir = v), null)) },
+  {
+    name: 'appendfsync', aliases: ['fsync'], get: (c) => c.fsync, mutable: false,
+    set: (c, v) => {
+      const p = FSYNC_POLICIES.find((x) => x === v.toLowerCase());
+      if (p === undefined) return `argument must be one of ${FSYNC_POLICIES.join('|')}`;
+      c.fsync = p;
+      return null;
+    },
+  },
+  { name: 'requirepass', aliases: [], get: (c) => c.requirepass ?? '', mutable: true, set: (c, v) => ((c.requirepass = v === '' ? null : v), null) },
+  { name: 'maxclients', aliases: [], get: (c) => String(c.maxclients), set: intSetter('maxclients', 1, MAXCLIENTS_MAX, 'an integer'), mutable: true },
+  {
+    name: 'loglevel', aliases: ['log-level'], get: (c) => c.logLevel, mutable: true,
+    set: (c, v) => {
+      const l = LOG_LEVELS.find((x) => x === v.toLowerCase());
+      if (l === undefined) return `argument must be one of ${LOG_LEVELS.join('|')}`;
+      c.logLevel = l;
+      return null;
+    },
+  },
+  { name: 'client-query-buffer-limit', aliases: [], get: (c) => String(c.queryBufferBytesMax), set: memSetter('queryBufferBytesMax', QUERY_BUFFER_BYTES_MIN), mutable: true },
+  { name: 'proto-max-bulk-len', aliases: [], get: (c) => String(c.bulkBytesMax), set: memSetter('bulkBytesMax', 1), mutable: true },
+  {
+    // Redis syntax is "<class> <hard> <soft> <soft-seconds>"; only the normal class's hard limit applies here.
+    name: 'client-output-buffer-limit', aliases: [], mutable: true,
+    get: (c) => `normal ${c.outputBufferBytesMax} 0 0 replica 0 0 0 pubsub 0 0 0`,
+    set: (c, v) => {
+      const words = v.trim().split(/\s+/);
+      const hard = words.length === 1 ? words[0] : words[0] === 'normal' ? words[1] : undefined;
+      const n = hard === undefined ? null : parseMemory(hard);
+      if (n === null) return 'argument must be a memory value or "normal <hard> <soft> <seconds>"';
+      c.outputBufferBytesMax = n;
+      return null;
+    },
+  },
+  { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
+  { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
+  // Fixed facts that clients and tools query; setting them to their one value is accepted.
+  { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
+  { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
+  { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
+];
+
+function findSetting(name: string): Setting | undefined {
+  const n = name.toLowerCase();
+  return SETTINGS.find((s) => s.name === n || s.aliases.includes(n));
+}
+
+export function configGet(cfg: ServerConfig, pattern: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const s of SETTINGS) if (globMatch(pattern, s.name, true)) out.push([s.name, s.get(cfg)]);
+  return out;
+}
+
+/** CONFIG SET semantics: error text without "ERR " (Redis's wording), or null when applied. */
+export function configSet(cfg: ServerConfig, name: string, value: string): string | null {
+  const s = findSetting(name);
+  if (s === undefined || s.aliases.includes(name.toLowerCase())) return `Unknown option or number of arguments for CONFIG SET - '${name}'`;
+  if (!s.mutable) return `CONFIG SET failed (possibly related to argument '${s.name}') - can't set immutable config`;
+  const err = s.set(cfg, value);
+  return err === null ? null : `CONFIG SET failed (possibly related to argument '${s.name}') - ${err}`;
+}
+
+/** Startup assignment (flags, config file): every setting, mutable or not. Error text or null. */
+export function setAtStartup(cfg: ServerConfig, name: string, value: string): string | null {
+  const s = findSetting(name);
+  if (s === undefined) return `unknown setting '${name}'`;
+  const err = s.set(cfg, value);
+  return err === null ? null : `bad value for '${name}': ${JSON.stringify(value)} (${err})`;
+}
+
+/**
+ * A config file is JSON (an object of setting -> value) or redis.conf style
+ * (`name value` per line, # comments, "quoted" values). Returns the pairs or an error text.
+ */
+export function parseConfigFile(text: string): Array<[string, string]> | string {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    let obj: unknown;
+    try {
+      obj = JSON.parse(trimmed);
+    } catch (e) {
+      return `invalid JSON: ${(e as Error).message}`;
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return 'JSON config must be an object';
+    const out: Array<[string, string]> = [];
+    for (const [k, v] of Object.entries(obj)) {
+      if (typeof v !== 'string' && typeof v !== 'number' && v !== null) return `JSON value of '${k}' must be a string or number`;
+      out.push([k, v === null ? '' : String(v)]);
+    }
+    return out;
+  }
+  const out: Array<[string, string]> = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] as string).trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\S+)\s*(.*)$/.exec(line) as RegExpExecArray;
+    let v = (m[2] as string).trim();
+    if (v.length >= 2 && ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'")))) v = v.slice(1, -1);
+    out.push([m[1] as string, v]);
+  }
+  return out;
+}

@@ -1,0 +1,180 @@
+// One client connection: its socket, query parser, reply encoder and ClientState, and the
+// read → parse → dispatch → reply cycle with backpressure. Owns the socket (the only writer)
+// and when it is paused; it never decides durability (the server's ReplyScheduler does)
+// and never interprets commands (the dispatcher does).
+
+import type { Socket } from 'node:net';
+import { RespParser, type ParserLimits } from '../protocol/parser.js';
+import { RespEncoder } from '../protocol/encoder.js';
+import type { ClientState, CommandContext, ServerServices } from './command-types.js';
+import type { Store } from '../storage/api.js';
+import type { Op } from '../storage/types.js';
+
+/** What a connection needs from the server; kept narrow so the connection is testable alone. */
+export interface ConnectionHost {
+  readonly store: Store;
+  readonly services: ServerServices;
+  readonly parserLimits: ParserLimits;
+  /** Current per-client output limit in bytes (0 = unlimited); read live so CONFIG SET applies at once. */
+  outputBufferBytesMax(): number;
+  /** Run one parsed command (lookup, checks, handler, stats). */
+  dispatch(conn: Connection, argv: readonly Buffer[]): void;
+  /** Apply a mutation through the store; returns its seq. */
+  write(conn: Connection, ops: readonly Op[]): number;
+  /** Replies of this event are ready; the host decides when they may go out (durability). */
+  repliesReady(conn: Connection, wrote: boolean): void;
+  onClose(conn: Connection): void;
+  onNetInput(bytes: number): void;
+  onNetOutput(bytes: number): void;
+  log(level: 'info' | 'warn', msg: string): void;
+}
+
+export class Connection {
+  readonly parser: RespParser;
+  readonly out = new RespEncoder();
+  readonly client: ClientState;
+  readonly ctx: CommandContext;
+  lastInteractionMs: number;
+  /** Set while the event's replies wait for the log (group commit). */
+  awaitingDurability = false;
+  private awaitingDrain = false;
+  private wroteThisEvent = false;
+  private closed = false;
+  /** The last command's name, lower-case, for CLIENT LIST. */
+  lastCommandName = 'NULL';
+
+  constructor(
+    readonly socket: Socket,
+    id: number,
+    private readonly host: ConnectionHost,
+    authenticated: boolean,
+  ) {
+    this.parser = new RespParser(host.parserLimits);
+    const now = Date.now();
+    this.lastInteractionMs = now;
+    this.client = {
+      id,
+      name: '',
+      protocol: 2,
+      authenticated,
+      libName: '',
+      libVersion: '',
+      addr: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`,
+      laddr: `${socket.localAddress ?? '?'}:${socket.localPort ?? 0}`,
+      createdMs: now,
+      lastCommand: '',
+      closeAfterReply: false,
+    };
+    const self = this;
+    this.ctx = {
+      store: host.store,
+      out: this.out,
+      client: this.client,
+      server: host.services,
+      write(ops: readonly Op[]): void {
+        self.wroteThisEvent = true;
+        host.write(self, ops);
+      },
+    };
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => {
+      this.awaitingDrain = false;
+      this.maybeResume();
+    });
+    socket.on('error', () => this.destroy());
+    socket.on('close', () => this.destroy());
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Pending output (encoded + in the socket's user-space buffer): Redis's omem. */
+  get outputBytes(): number {
+    return this.out.pendingBytes + this.socket.writableLength;
+  }
+
+  private onData(chunk: Buffer): void {
+    // After a protocol error or QUIT nothing more is parsed: the connection is closing.
+    if (this.closed || this.client.closeAfterReply) return;
+    this.host.onNetInput(chunk.length);
+    this.lastInteractionMs = Date.now();
+    this.parser.append(chunk);
+    this.wroteThisEvent = false;
+    const limit = this.host.outputBufferBytesMax();
+    for (;;) {
+      const st = this.parser.next();
+      if (st === 'incomplete') break;
+      if (st === 'error') {
+        if (this.parser.closeSilently) {
+          this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached`);
+          this.destroy();
+          return;
+        }
+        // Redis: reply with the protocol error, then close once the reply is written.
+        this.out.error(this.parser.errorMessage);
+        this.client.closeAfterReply = true;
+        break;
+      }
+      this.host.dispatch(this, this.parser.argv);
+      if (this.closed) return;
+      if (limit > 0 && this.outputBytes > limit) {
+        this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: output buffer ${this.outputBytes} bytes > limit ${limit}`);
+        this.destroy();
+        return;
+      }
+      if (this.client.closeAfterReply) break;
+    }
+    if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
+  }
+
+  /** Called by the host when this event's replies may be sent (after durability if needed). */
+  flushReplies(): void {
+    if (this.closed) return;
+    const b = this.out.take();
+    if (b !== null) {
+      this.host.onNetOutput(b.length);
+      if (!this.socket.write(b)) this.awaitingDrain = true;
+    }
+    if (this.client.closeAfterReply) {
+      this.closed = true;
+      this.socket.end();
+      this.host.onClose(this);
+      return;
+    }
+    const limit = this.host.outputBufferBytesMax();
+    if (limit > 0 && this.socket.writableLength > limit) {
+      this.host.log('warn', `closing client id=${this.client.id}: output buffer over limit ${limit}`);
+      this.destroy();
+      return;
+    }
+    this.maybeResume();
+  }
+
+  /** Stop reading until replies are durable (ordering) — the host calls it before awaiting. */
+  pauseForDurability(): void {
+    this.awaitingDurability = true;
+    this.socket.pause();
+  }
+
+  durabilityDone(): void {
+    this.awaitingDurability = false;
+    this.flushReplies();
+  }
+
+  private maybeResume(): void {
+    if (this.closed) return;
+    if (this.awaitingDrain || this.awaitingDurability) this.socket.pause();
+    else if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Close now, dropping pending output (kill, limits, errors). Idempotent. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.out.discard();
+    this.socket.destroy();
+    this.host.onClose(this);
+  }
+}

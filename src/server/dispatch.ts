@@ -1,0 +1,96 @@
+// Command dispatch: table lookup, Redis 7's rejection order and texts (unknown command,
+// arity, NOAUTH, then the pluggable CommandGate), the handler call, and per-command stats.
+// Owns nothing but that sequence; it never writes to a socket nor applies mutations itself.
+
+import { performance } from 'node:perf_hooks';
+import type { ClientState, CommandContext, CommandSpec } from './command-types.js';
+import { arityOk, lookupCommand } from './commands/table.js';
+import type { CommandStatsTable } from './latency.js';
+
+/**
+ * A hook run before every command that passed the built-in checks. The replication layer
+ * uses it to reject writes on replicas (READONLY) or stale reads (TOOSTALE). Returns the
+ * full error reply text (e.g. "READONLY You can't write against a read only replica.") or null.
+ */
+export type CommandGate = (spec: CommandSpec, argv: readonly Buffer[], client: ClientState) => string | null;
+
+/** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
+const UNSUPPORTED = new Map<string, string>([
+  ...['multi', 'exec', 'discard', 'watch', 'unwatch'].map((n): [string, string] => [n, 'transactions']),
+  ...['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'publish', 'ssubscribe', 'sunsubscribe', 'spublish', 'pubsub'].map(
+    (n): [string, string] => [n, 'pub/sub'],
+  ),
+  ...['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'scripting']),
+]);
+
+/** Redis caps how much of the arguments an unknown-command error echoes. */
+const ERROR_ARGS_CHARS_MAX = 128;
+
+export interface DispatchStats {
+  commandsProcessed: number;
+  errorReplies: number;
+}
+
+export class Dispatcher {
+  gate: CommandGate | null = null;
+
+  constructor(
+    private readonly stats: CommandStatsTable,
+    private readonly counters: DispatchStats,
+    private readonly requirePass: () => string | null,
+  ) {}
+
+  /** Run one command; every outcome is a reply written through ctx.out. */
+  run(ctx: CommandContext, argv: readonly Buffer[]): void {
+    const out = ctx.out;
+    const client = ctx.client;
+    this.counters.commandsProcessed++;
+    const spec = lookupCommand(argv[0] as Buffer);
+    if (spec === undefined) {
+      const name = (argv[0] as Buffer).toString('latin1');
+      const feature = UNSUPPORTED.get(name.toLowerCase());
+      this.counters.errorReplies++;
+      if (feature !== undefined) return out.error(`ERR ${name.toUpperCase()} is not supported by kv-ts (no ${feature})`);
+      return out.error(unknownCommandError(argv));
+    }
+    client.lastCommand = spec.name;
+    const st = this.stats.get(spec.name);
+    if (!arityOk(spec, argv.length)) return this.reject(ctx, st, `ERR wrong number of arguments for '${spec.name}' command`);
+    if (!client.authenticated && !spec.flags.includes('noauth')) {
+      if (this.requirePass() === null) client.authenticated = true; // password was removed at runtime
+      else return this.reject(ctx, st, 'NOAUTH Authentication required.');
+    }
+    if (this.gate !== null) {
+      const err = this.gate(spec, argv, client);
+      if (err !== null) return this.reject(ctx, st, err);
+    }
+    const errorsBefore = errorCount(out);
+    const t0 = performance.now();
+    spec.handler(ctx, argv);
+    const dt = performance.now() - t0;
+    const failed = errorCount(out) !== errorsBefore;
+    if (failed) this.counters.errorReplies++;
+    this.stats.recordCall(st, dt, failed);
+  }
+
+  private reject(ctx: CommandContext, st: { rejectedCalls: number }, msg: string): void {
+    st.rejectedCalls++;
+    this.counters.errorReplies++;
+    ctx.out.error(msg);
+  }
+}
+
+/** The encoder counts error replies; a ReplyWriter that does not is treated as never failing. */
+function errorCount(out: object): number {
+  return 'errors' in out && typeof out.errors === 'number' ? out.errors : 0;
+}
+
+/** Redis 7: "ERR unknown command 'foo', with args beginning with: 'a' 'b' ". */
+export function unknownCommandError(argv: readonly Buffer[]): string {
+  let args = '';
+  for (let i = 1; i < argv.length && args.length < ERROR_ARGS_CHARS_MAX; i++) {
+    args += `'${(argv[i] as Buffer).toString('latin1').slice(0, ERROR_ARGS_CHARS_MAX - args.length)}' `;
+  }
+  const name = (argv[0] as Buffer).toString('latin1').slice(0, ERROR_ARGS_CHARS_MAX);
+  return `ERR unknown command '${name}', with args beginning with: ${args}`;
+}

@@ -1,0 +1,126 @@
+// The built-in INFO sections (server, clients, memory, persistence, stats, replication,
+// keyspace, commandstats, latencystats) as providers over the server's live state.
+// Owns field names and formats only; it never mutates the server or the store.
+
+import { arch, platform, release } from 'node:os';
+import type { InfoField } from './info.js';
+import type { KvServer } from './server.js';
+
+/** The Redis version whose protocol and INFO fields kv-ts follows (clients gate features on it). */
+export const REDIS_COMPAT_VERSION = '7.0.0';
+export const KV_TS_VERSION = '0.1.0';
+
+export interface ServerCounters {
+  readonly startedMs: number;
+  connectionsReceived: number;
+  rejectedConnections: number;
+  commandsProcessed: number;
+  errorReplies: number;
+  netInputBytes: number;
+  netOutputBytes: number;
+  opsPerSec: number;
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'K', 'M', 'G', 'T'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${bytes}B` : `${v.toFixed(2)}${units[i]}`;
+}
+
+const secs = (ms: number): number => Math.floor(ms / 1000);
+
+export function registerDefaultInfoSections(srv: KvServer): void {
+  srv.info.register('Server', (): InfoField[] => {
+    const up = Date.now() - srv.counters.startedMs;
+    return [
+      ['redis_version', REDIS_COMPAT_VERSION],
+      ['kv_ts_version', KV_TS_VERSION],
+      ['redis_mode', 'standalone'],
+      ['os', `${platform()} ${release()} ${arch()}`],
+      ['arch_bits', arch().includes('64') ? 64 : 32],
+      ['process_id', process.pid],
+      ['node_version', process.versions.node],
+      ['tcp_port', srv.config.port],
+      ['uptime_in_seconds', secs(up)],
+      ['uptime_in_days', Math.floor(up / 86_400_000)],
+      ['executable', process.argv[1] ?? ''],
+      ['config_file', srv.configFile],
+    ];
+  });
+  srv.info.register('Clients', (): InfoField[] => {
+    let qbufMax = 0;
+    let obufMax = 0;
+    for (const c of srv.clients.all()) {
+      qbufMax = Math.max(qbufMax, c.parser.pendingBytes);
+      obufMax = Math.max(obufMax, c.outputBytes);
+    }
+    return [
+      ['connected_clients', srv.clients.size],
+      ['maxclients', srv.config.maxclients],
+      ['client_recent_max_input_buffer', qbufMax],
+      ['client_recent_max_output_buffer', obufMax],
+      ['blocked_clients', 0],
+    ];
+  });
+  srv.info.register('Memory', (): InfoField[] => {
+    const m = process.memoryUsage();
+    return [
+      ['used_memory', m.heapUsed + m.external + m.arrayBuffers],
+      ['used_memory_human', human(m.heapUsed + m.external + m.arrayBuffers)],
+      ['used_memory_rss', m.rss],
+      ['used_memory_rss_human', human(m.rss)],
+      ['used_memory_heap_total', m.heapTotal],
+      ['maxmemory', 0],
+      ['maxmemory_policy', 'noeviction'],
+    ];
+  });
+  srv.info.register('Persistence', (): InfoField[] => {
+    const s = srv.store.stats();
+    return [
+      ['loading', 0],
+      ['aof_enabled', 1],
+      ['aof_rewrite_in_progress', s.compacting ? 1 : 0],
+      ['aof_last_bgrewrite_status', 'ok'],
+      ['aof_current_size', s.logBytes],
+      ['aof_fsync_policy', s.fsync],
+      ['log_segments', s.segments],
+      ['log_last_position', `${s.lastPosition.epoch}:${s.lastPosition.seq}`],
+      ['log_durable_seq', s.durableSeq],
+      ['last_fsync_time', secs(s.lastFsyncMs)],
+      ['compactions', s.compactions],
+      ['last_compaction_time', secs(s.lastCompactionMs)],
+      ['last_compaction_duration_ms', s.lastCompactionDurationMs],
+      ['snapshot_seq', s.snapshotSeq],
+    ];
+  });
+  srv.info.register('Stats', (): InfoField[] => [
+    ['total_connections_received', srv.counters.connectionsReceived],
+    ['total_commands_processed', srv.counters.commandsProcessed],
+    ['instantaneous_ops_per_sec', srv.counters.opsPerSec],
+    ['total_net_input_bytes', srv.counters.netInputBytes],
+    ['total_net_output_bytes', srv.counters.netOutputBytes],
+    ['rejected_connections', srv.counters.rejectedConnections],
+    ['expired_keys', srv.store.stats().expiredKeys],
+    ['evicted_keys', 0],
+    ['total_error_replies', srv.counters.errorReplies],
+  ]);
+  // The replication layer replaces this section (addInfoSection('Replication', ...)).
+  srv.info.register('Replication', (): InfoField[] => [
+    ['role', 'master'],
+    ['connected_slaves', 0],
+    ['master_repl_offset', srv.store.lastPosition.seq],
+    ['kv_epoch', srv.store.epoch],
+  ]);
+  srv.info.register('Keyspace', (): InfoField[] => {
+    const n = srv.store.size;
+    if (n === 0) return [];
+    return [['db0', `keys=${n},expires=${srv.store.stats().expiresCount ?? 0},avg_ttl=0`]];
+  });
+  srv.info.register('Commandstats', () => srv.commandStats.commandStatsLines(), false);
+  srv.info.register('Latencystats', () => srv.commandStats.latencyLines(), false);
+}

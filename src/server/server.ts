@@ -1,0 +1,291 @@
+// The network server: accepts connections on host:port, runs commands against one Store,
+// and releases replies only when the writes they acknowledge are durable under the fsync
+// policy (group commit per event-loop turn, like Redis's beforeSleep). Owns the listener,
+// the client registry, server-wide stats and INFO sections; it never parses RESP or
+// interprets a command's arguments (protocol/ and commands/ do).
+
+import assert from 'node:assert';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ParserLimits } from '../protocol/parser.js';
+import type { Store } from '../storage/api.js';
+import type { Op, Position } from '../storage/types.js';
+import type { CommandSpec, ServerServices } from './command-types.js';
+import { registerCommands } from './commands/table.js';
+import { ClientRegistry } from './client-registry.js';
+import { configGet, configSet, type ServerConfig } from './config.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { Dispatcher, type CommandGate } from './dispatch.js';
+import { InfoRegistry, type InfoProvider } from './info.js';
+import { CommandStatsTable } from './latency.js';
+import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
+
+/** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
+const OPS_SAMPLE_INTERVAL_MS = 100;
+const OPS_SAMPLES = 16;
+
+export interface ServerLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface KvServerOptions {
+  readonly config: ServerConfig;
+  readonly store: Store;
+  readonly log: ServerLog;
+  /** Called once SHUTDOWN (or shutdown()) has flushed and closed the store. Default: nothing. */
+  readonly onShutdown?: (exitCode: number) => void;
+  /** Path of the config file, for INFO server. */
+  readonly configFile?: string;
+}
+
+/** Seams for the replication layer. */
+export interface ServerHooks {
+  /** Before each command; may reject it (READONLY, TOOSTALE...). */
+  gate?: CommandGate;
+  /** After each local mutation is applied (e.g. to ship the entry to replicas). */
+  afterWrite?: (pos: Position, ops: readonly Op[]) => void;
+}
+
+export class KvServer implements ConnectionHost {
+  readonly store: Store;
+  readonly services: ServerServices;
+  readonly parserLimits: ParserLimits;
+  readonly info = new InfoRegistry();
+  readonly clients = new ClientRegistry();
+  readonly commandStats = new CommandStatsTable();
+  readonly counters: ServerCounters = {
+    startedMs: Date.now(),
+    connectionsReceived: 0,
+    rejectedConnections: 0,
+    commandsProcessed: 0,
+    errorReplies: 0,
+    netInputBytes: 0,
+    netOutputBytes: 0,
+    opsPerSec: 0,
+  };
+  private readonly dispatcher: Dispatcher;
+  private readonly listener: Server;
+  private afterWrite: ServerHooks['afterWrite'] = undefined;
+  private pending: Connection[] = [];
+  private turnScheduled = false;
+  private flushedSeq: number;
+  private durableSeq: number;
+  private shuttingDown = false;
+  private readonly opsTimer: NodeJS.Timeout;
+  private readonly opsSamples: number[] = [];
+  private lastOpsCount = 0;
+
+  constructor(private readonly opts: KvServerOptions) {
+    this.store = opts.store;
+    const cfg = opts.config;
+    // One limits object shared by every parser: CONFIG SET changes it for all clients at once.
+    this.parserLimits = { bulkBytesMax: cfg.bulkBytesMax, queryBufferBytesMax: cfg.queryBufferBytesMax };
+    this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
+    this.dispatcher = new Dispatcher(this.commandStats, this.counters, () => cfg.requirepass);
+    this.services = this.makeServices();
+    registerDefaultInfoSections(this);
+    this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.opsTimer = setInterval(() => this.sampleOps(), OPS_SAMPLE_INTERVAL_MS);
+    this.opsTimer.unref();
+  }
+
+  get config(): ServerConfig {
+    return this.opts.config;
+  }
+
+  get configFile(): string {
+    return this.opts.configFile ?? '';
+  }
+
+  /** Install replication seams (call before or after listen). */
+  setHooks(h: ServerHooks): void {
+    this.dispatcher.gate = h.gate ?? null;
+    this.afterWrite = h.afterWrite;
+  }
+
+  /** Add commands (e.g. REPLICAOF, ROLE) to the one command table. */
+  addCommands(specs: readonly CommandSpec[]): void {
+    registerCommands(specs);
+  }
+
+  /** Add or replace an INFO section (e.g. "Replication"). */
+  addInfoSection(title: string, provider: InfoProvider, isDefault = true): void {
+    this.info.register(title, provider, isDefault);
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      this.listener.once('error', onError);
+      this.listener.listen(this.opts.config.port, this.opts.config.host, () => {
+        this.listener.off('error', onError);
+        const a = this.listener.address();
+        assert(a !== null && typeof a !== 'string');
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    this.counters.connectionsReceived++;
+    if (this.shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    if (this.clients.size >= this.opts.config.maxclients) {
+      this.counters.rejectedConnections++;
+      socket.on('error', () => undefined);
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    const conn = new Connection(socket, this.clients.allocateId(), this, this.opts.config.requirepass === null);
+    this.clients.add(conn);
+  }
+
+  // ---- ConnectionHost
+
+  outputBufferBytesMax(): number {
+    return this.opts.config.outputBufferBytesMax;
+  }
+
+  dispatch(conn: Connection, argv: readonly Buffer[]): void {
+    this.dispatcher.run(conn.ctx, argv);
+    // HELLO may have switched the protocol; the encoder follows the client state.
+    conn.out.protocol = conn.client.protocol;
+  }
+
+  write(_conn: Connection, ops: readonly Op[]): number {
+    const pos = this.store.apply(ops);
+    this.afterWrite?.(pos, ops);
+    return pos.seq;
+  }
+
+  /**
+   * A connection has replies for one read event. They go out at once unless they could
+   * reveal or acknowledge data not yet handed to the OS (everysec/no) or not yet fsynced
+   * (always): then the connection stops reading and joins this turn's batch, which
+   * shares one flush and one fsync (group commit).
+   */
+  repliesReady(conn: Connection, wrote: boolean): void {
+    const last = this.store.lastPosition.seq;
+    const mustWait = wrote || last > this.flushedSeq || (this.store.fsyncPolicy === 'always' && last > this.durableSeq);
+    if (!mustWait) return conn.flushReplies();
+    conn.pauseForDurability();
+    this.pending.push(conn);
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(() => this.endOfTurn());
+    }
+  }
+
+  private endOfTurn(): void {
+    this.turnScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    this.store.flush();
+    const target = this.store.lastPosition.seq;
+    this.flushedSeq = target;
+    if (this.store.fsyncPolicy !== 'always' || target <= this.durableSeq) {
+      for (const c of batch) c.durabilityDone();
+      return;
+    }
+    this.store.whenDurable(target).then(
+      () => {
+        if (target > this.durableSeq) this.durableSeq = target;
+        for (const c of batch) c.durabilityDone();
+      },
+      (err: unknown) => {
+        // The log could not be made durable: these replies would acknowledge writes that may be lost.
+        this.opts.log.error(`fsync failed, dropping ${batch.length} clients' replies: ${(err as Error).message}`);
+        for (const c of batch) c.destroy();
+      },
+    );
+  }
+
+  onClose(conn: Connection): void {
+    this.clients.remove(conn);
+  }
+
+  onNetInput(bytes: number): void {
+    this.counters.netInputBytes += bytes;
+  }
+
+  onNetOutput(bytes: number): void {
+    this.counters.netOutputBytes += bytes;
+  }
+
+  log(level: 'info' | 'warn', msg: string): void {
+    this.opts.log[level](msg);
+  }
+
+  private sampleOps(): void {
+    const n = this.counters.commandsProcessed;
+    this.opsSamples.push(((n - this.lastOpsCount) * 1000) / OPS_SAMPLE_INTERVAL_MS);
+    this.lastOpsCount = n;
+    if (this.opsSamples.length > OPS_SAMPLES) this.opsSamples.shift();
+    this.counters.opsPerSec = Math.round(this.opsSamples.reduce((a, b) => a + b, 0) / this.opsSamples.length);
+  }
+
+  private makeServices(): ServerServices {
+    const cfg = this.opts.config;
+    return {
+      info: (sections) => this.info.render(sections),
+      configGet: (pattern) => configGet(cfg, pattern),
+      configSet: (name, value) => {
+        const err = configSet(cfg, name, value);
+        if (err === null) {
+          this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
+          this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
+        }
+        return err;
+      },
+      clientList: () => this.clients.list(Date.now()),
+      clientKill: (f) => this.clients.kill(f),
+      requirePass: () => cfg.requirepass,
+      shutdown: () => {
+        void this.shutdown('SHUTDOWN command');
+      },
+      resetStats: () => this.resetStats(),
+      compact: () => {
+        this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
+      },
+    };
+  }
+
+  resetStats(): void {
+    this.commandStats.reset();
+    this.counters.connectionsReceived = 0;
+    this.counters.rejectedConnections = 0;
+    this.counters.commandsProcessed = 0;
+    this.counters.errorReplies = 0;
+    this.counters.netInputBytes = 0;
+    this.counters.netOutputBytes = 0;
+    this.lastOpsCount = 0;
+  }
+
+  /** Stop accepting, drop clients, flush + fsync + close the store. Resolves once closed. */
+  async close(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    clearInterval(this.opsTimer);
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    for (const c of [...this.clients.all()]) c.destroy();
+    await closed;
+    await this.store.close();
+  }
+
+  /** SHUTDOWN / SIGTERM: close everything, then report exit code 0 (or 1 if closing failed). */
+  async shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return;
+    this.opts.log.info(`shutting down (${reason}): flushing and closing the store`);
+    let code = 0;
+    try {
+      await this.close();
+    } catch (e) {
+      this.opts.log.error(`error while closing the store: ${(e as Error).message}`);
+      code = 1;
+    }
+    this.opts.onShutdown?.(code);
+  }
+}

@@ -1,0 +1,251 @@
+// Open-time recovery: finish an interrupted full-resync commit, load the newest valid
+// snapshot, replay the log after it, apply the torn-tail / corruption / repair rules, and
+// rebuild the epoch history. Also serves truncateAfter (replay stopping at a seq).
+// Owns the recovery rules; never keeps files open and never serves requests.
+
+import assert from 'node:assert';
+import { existsSync, ftruncateSync, fsyncSync, openSync, closeSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EpochStart, Position, Seq } from './types.js';
+import { Keyspace, storeValue } from './keyspace.js';
+import { decodeRecord, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES } from './record.js';
+import { readSnapshot } from './snapshot.js';
+import { CorruptLogError } from './errors.js';
+import { atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
+import { SEGMENT_EXT, type SegmentFile } from './wal.js';
+
+export const SNAPSHOT_EXT = '.snap';
+export const RESYNC_SNAPSHOT = 'resync.snap';
+export const EPOCHS_FILE = 'epochs.json';
+/** Seq window used to recognise a plausible record when deciding "torn tail or corruption". */
+const TAIL_PROBE_SEQ_WINDOW = 1_000_000;
+
+export interface Layout {
+  readonly dir: string;
+  readonly logDir: string;
+  readonly snapDir: string;
+}
+
+export interface RecoveredState {
+  readonly ks: Keyspace;
+  readonly lastPosition: Position;
+  readonly history: EpochStart[];
+  readonly snapshotSeq: Seq;
+  readonly snapshotBytes: number;
+  /** Sealed segments then the active one (last); the active one exists on disk. */
+  readonly segments: SegmentFile[];
+}
+
+/**
+ * Extend `history` for an entry of `epoch` at `seq`. An older epoch than the newest is
+ * accepted only if the newer ones are empty (a beginEpoch that wrote nothing): they are
+ * dropped. Returns null, or an error message.
+ */
+export function extendHistory(history: EpochStart[], epoch: number, seq: Seq): string | null {
+  let last = history[history.length - 1];
+  if (last !== undefined && epoch === last.epoch) return null;
+  while (last !== undefined && last.epoch > epoch) {
+    if (last.startSeq < seq) return `entry ${epoch}:${seq} is older than epoch ${last.epoch}, which has entries`;
+    history.pop();
+    last = history[history.length - 1];
+  }
+  if (last === undefined || last.epoch < epoch) history.push({ epoch, startSeq: seq });
+  return null;
+}
+
+export function encodeEpochs(history: readonly EpochStart[]): Buffer {
+  return Buffer.from(JSON.stringify({ history: history.map((h) => [h.epoch, h.startSeq]) }) + '\n');
+}
+
+function readEpochs(dir: string): EpochStart[] {
+  const path = join(dir, EPOCHS_FILE);
+  if (!existsSync(path)) return [];
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as { history?: unknown };
+  if (!Array.isArray(doc.history)) throw new CorruptLogError(path, 0, 'no history array');
+  return doc.history.map((pair: unknown) => {
+    if (!Array.isArray(pair) || !Number.isSafeInteger(pair[0]) || !Number.isSafeInteger(pair[1])) {
+      throw new CorruptLogError(path, 0, 'bad history entry');
+    }
+    return { epoch: pair[0] as number, startSeq: pair[1] as number };
+  });
+}
+
+/** Remove leftovers of interrupted atomic writes (they were never renamed into place). */
+function removeTempFiles(dir: string): void {
+  for (const name of readdirSync(dir)) if (name.endsWith('.tmp')) unlinkIfExists(join(dir, name));
+}
+
+/**
+ * A full-resync commit is made durable by renaming its snapshot to snap/resync.snap; the
+ * rest (dropping the old log and snapshots, renaming to <seq>.snap, epochs.json) is redone
+ * here if a crash interrupted it. An invalid resync.snap cannot exist (renamed after fsync),
+ * but if one does we refuse rather than guess.
+ */
+export function finishResync(layout: Layout): void {
+  const path = join(layout.snapDir, RESYNC_SNAPSHOT);
+  if (!existsSync(path)) return;
+  const r = readSnapshot(path, () => undefined);
+  if (!r.ok) throw new CorruptLogError(path, r.offset, r.reason);
+  for (const s of listSeqFiles(layout.logDir, SEGMENT_EXT)) unlinkIfExists(s.path);
+  fsyncDirSync(layout.logDir);
+  for (const s of listSeqFiles(layout.snapDir, SNAPSHOT_EXT)) unlinkIfExists(s.path);
+  renameSync(path, join(layout.snapDir, seqName(r.header.position.seq, SNAPSHOT_EXT)));
+  fsyncDirSync(layout.snapDir);
+  atomicWriteFileSync(layout.dir, EPOCHS_FILE, encodeEpochs(r.header.history));
+}
+
+function truncateFile(path: string, size: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, size);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True if some offset after `from` holds a valid record with a plausible seq (i.e. not a torn tail). */
+function validRecordAfter(buf: Buffer, from: number, afterSeq: Seq): boolean {
+  for (let k = from; k + RECORD_HEADER_BYTES + 16 <= buf.length; k++) {
+    const len = buf.readUInt32LE(k);
+    if (len < 16 || len > RECORD_BODY_BYTES_MAX || k + RECORD_HEADER_BYTES + len > buf.length) continue;
+    const seq = buf.readUInt32LE(k + 12) * 0x1_0000_0000 + buf.readUInt32LE(k + 16);
+    if (seq <= afterSeq || seq > afterSeq + TAIL_PROBE_SEQ_WINDOW) continue;
+    if (decodeRecord(buf, k).ok) return true;
+  }
+  return false;
+}
+
+export function recover(args: {
+  layout: Layout;
+  repair: boolean;
+  warn: (msg: string) => void;
+  /** truncateAfter: stop the log after this seq, cutting the files there. */
+  stopAfterSeq?: Seq;
+}): RecoveredState {
+  const { layout, warn } = args;
+  finishResync(layout);
+  removeTempFiles(layout.snapDir);
+  removeTempFiles(layout.logDir);
+  removeTempFiles(layout.dir);
+
+  // 1. The newest valid snapshot.
+  let ks = new Keyspace();
+  let lastPosition: Position = { epoch: 0, seq: 0 };
+  let history: EpochStart[] = [{ epoch: 1, startSeq: 1 }];
+  let snapshotSeq = 0;
+  let snapshotBytes = 0;
+  const snaps = listSeqFiles(layout.snapDir, SNAPSHOT_EXT).reverse();
+  for (const s of snaps) {
+    const scratch = new Keyspace();
+    const r = readSnapshot(s.path, (k, v, e) => scratch.put(k, storeValue(v), e));
+    if (!r.ok) {
+      warn(`ignoring invalid snapshot ${s.path} (offset ${r.offset}: ${r.reason})`);
+      continue;
+    }
+    assert.equal(r.header.position.seq, s.seq, 'snapshot name and header disagree');
+    ks = scratch;
+    lastPosition = r.header.position;
+    history = r.header.history.length > 0 ? r.header.history.slice() : history;
+    snapshotSeq = r.header.position.seq;
+    snapshotBytes = r.bytes;
+    break;
+  }
+  if (args.stopAfterSeq !== undefined && snapshotSeq > args.stopAfterSeq) {
+    throw new Error(`cannot truncate after seq ${args.stopAfterSeq}: the snapshot already covers up to ${snapshotSeq} (full resync needed)`);
+  }
+
+  // 2. Replay the log after it.
+  const files = listSeqFiles(layout.logDir, SEGMENT_EXT);
+  const segments: SegmentFile[] = [];
+  let lastSeqInLog: Seq = 0;
+  let lastRecordSegment = -1;
+  const dropFrom = (i: number): void => {
+    for (const f of files.slice(i)) unlinkIfExists(f.path);
+    fsyncDirSync(layout.logDir);
+  };
+  outer: for (let i = 0; i < files.length; i++) {
+    const f = files[i] as { seq: number; path: string };
+    const buf = readFileSync(f.path);
+    const isLast = i === files.length - 1;
+    let off = 0;
+    let failure: string | null = null;
+    while (off < buf.length) {
+      const r = decodeRecord(buf, off);
+      if (!r.ok) {
+        failure = `${r.why}: ${r.detail}`;
+        break;
+      }
+      const e = r.entry;
+      if (off === 0 && e.seq !== f.seq) {
+        failure = `first record has seq ${e.seq} but the file name says ${f.seq}`;
+        break;
+      }
+      if (lastSeqInLog !== 0 && e.seq !== lastSeqInLog + 1 && e.seq > snapshotSeq) {
+        failure = `seq ${e.seq} follows ${lastSeqInLog} (gap or duplicate)`;
+        break;
+      }
+      if (args.stopAfterSeq !== undefined && e.seq > args.stopAfterSeq) {
+        truncateFile(f.path, off);
+        segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
+        dropFrom(i + 1);
+        break outer;
+      }
+      if (e.seq > snapshotSeq) {
+        if (e.seq !== lastPosition.seq + 1) {
+          failure = `seq ${e.seq} does not follow ${lastPosition.seq} (the log has a gap after the snapshot)`;
+          break;
+        }
+        const herr = extendHistory(history, e.epoch, e.seq);
+        if (herr !== null) {
+          failure = herr;
+          break;
+        }
+        for (const op of e.ops) ks.applyOp(op);
+        lastPosition = { epoch: e.epoch, seq: e.seq };
+      }
+      lastSeqInLog = e.seq;
+      lastRecordSegment = i;
+      off = r.next;
+    }
+    if (failure === null && off === 0 && !isLast) failure = 'empty sealed segment';
+    if (failure !== null) {
+      if (isLast && !validRecordAfter(buf, off + 1, lastSeqInLog)) {
+        warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${buf.length - off} bytes`);
+        truncateFile(f.path, off);
+      } else if (args.repair) {
+        warn(`repair: truncating ${f.path} at offset ${off} (${failure}) and dropping ${files.length - 1 - i} later segment(s)`);
+        truncateFile(f.path, off);
+        dropFrom(i + 1);
+        segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
+        break;
+      } else {
+        throw new CorruptLogError(f.path, off, failure);
+      }
+    }
+    segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
+  }
+
+  // 3. The active segment must start right after the last position.
+  const nextSeq = lastPosition.seq + 1;
+  const last = segments[segments.length - 1];
+  const lastHoldsTail = last !== undefined && last.bytes > 0 && lastRecordSegment === segments.length - 1 && lastSeqInLog === lastPosition.seq;
+  if (last !== undefined && last.bytes === 0 && last.firstSeq !== nextSeq) {
+    unlinkIfExists(last.path);
+    segments.pop();
+  }
+  const tail = segments[segments.length - 1];
+  if (tail === undefined || (tail.bytes > 0 && !lastHoldsTail)) {
+    const path = join(layout.logDir, seqName(nextSeq, SEGMENT_EXT));
+    closeSync(openSync(path, 'wx'));
+    fsyncDirSync(layout.logDir);
+    segments.push({ firstSeq: nextSeq, path, bytes: 0 });
+  }
+
+  // 4. Epochs begun but without entries live in epochs.json (written by beginEpoch).
+  for (const h of readEpochs(layout.dir)) {
+    const top = history[history.length - 1] as EpochStart;
+    if (h.epoch > top.epoch) history.push({ epoch: h.epoch, startSeq: Math.max(top.startSeq, Math.min(h.startSeq, nextSeq)) });
+  }
+  return { ks, lastPosition, history, snapshotSeq, snapshotBytes, segments };
+}

@@ -1,0 +1,261 @@
+// Snapshot files: a fuzzy, incrementally written image of a Keyspace at a start position,
+// and the validating reader used at open. Owns the snapshot byte format and the write loop
+// that yields to the event loop between blocks; never decides when to snapshot or what to delete.
+//
+// File = header, blocks, trailer:
+//   header  = "KVTSSNAP" [u32 version][u32 bodyLen][u32 crc32c(body)]
+//             body = [u32 epoch][u32 seqHi][u32 seqLo][u32 historyCount]([u32 epoch][u32 hi][u32 lo])*
+//   block   = [u32 kind=1][u32 bodyLen][u32 crc32c(body)] body = [u32 count]([u32 klen][key][u32 vlen][value][f64 expireAtMs])*
+//   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 keyCount][f64 blockCount]
+// The key count lives in the trailer because a fuzzy snapshot only knows it at the end.
+// A file is valid only if every CRC matches, the trailer's counts match and nothing follows it.
+
+import assert from 'node:assert';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import type { EpochStart, Position } from './types.js';
+import type { Keyspace } from './keyspace.js';
+import { fsyncDir } from './fsutil.js';
+import { VALUE_BYTES_MAX } from './record.js';
+
+const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
+const VERSION = 1;
+const KIND_BLOCK = 1;
+const KIND_TRAILER = 2;
+const FRAME_BYTES = 12;
+const SEQ_HI = 0x1_0000_0000;
+/** Keys encoded per event-loop turn while snapshotting (bounds the pause per turn). */
+export const SNAPSHOT_KEYS_PER_TURN = 2000;
+/** A block is closed once it holds this many bytes (one huge value may exceed it alone). */
+export const SNAPSHOT_BLOCK_BYTES_TARGET = 256 * 1024;
+/** The reader refuses blocks larger than this (a corrupt length must not allocate gigabytes). */
+const SNAPSHOT_BLOCK_BYTES_MAX = VALUE_BYTES_MAX + 64 * 1024 * 1024;
+/** Epoch history entries the header may hold. */
+const HISTORY_ENTRIES_MAX = 1_000_000;
+
+export interface SnapshotWriteResult {
+  readonly bytes: number;
+  readonly keys: number;
+  readonly turns: number;
+}
+
+function encodeHeader(position: Position, history: readonly EpochStart[]): Buffer {
+  const bodyLen = 16 + history.length * 12;
+  const b = Buffer.alloc(MAGIC.length + 12 + bodyLen);
+  MAGIC.copy(b, 0);
+  let p = MAGIC.length;
+  p = b.writeUInt32LE(VERSION, p);
+  p = b.writeUInt32LE(bodyLen, p);
+  const crcAt = p;
+  p += 4;
+  const bodyStart = p;
+  p = b.writeUInt32LE(position.epoch, p);
+  p = b.writeUInt32LE(Math.floor(position.seq / SEQ_HI), p);
+  p = b.writeUInt32LE(position.seq % SEQ_HI, p);
+  p = b.writeUInt32LE(history.length, p);
+  for (const h of history) {
+    p = b.writeUInt32LE(h.epoch, p);
+    p = b.writeUInt32LE(Math.floor(h.startSeq / SEQ_HI), p);
+    p = b.writeUInt32LE(h.startSeq % SEQ_HI, p);
+  }
+  assert.equal(p, b.length);
+  b.writeUInt32LE(crc32c(b.subarray(bodyStart)), crcAt);
+  return b;
+}
+
+function frame(kind: number, body: Buffer): Buffer {
+  body.writeUInt32LE(kind, 0);
+  body.writeUInt32LE(body.length - FRAME_BYTES, 4);
+  body.writeUInt32LE(crc32c(body.subarray(FRAME_BYTES)), 8);
+  return body;
+}
+
+/**
+ * Write a snapshot of `ks` started at `position` into `dir/tmpName`, then fsync, rename to
+ * `dir/finalName` and fsync the directory. Iterates the live keyspace a slice per turn, so
+ * reads and writes interleave; `aborted()` is polled between turns (returns null if aborted,
+ * leaving the temp file for the caller to remove).
+ */
+export async function writeSnapshot(args: {
+  dir: string;
+  tmpName: string;
+  finalName: string;
+  ks: Keyspace;
+  position: Position;
+  history: readonly EpochStart[];
+  now: () => number;
+  aborted: () => boolean;
+  keysPerTurn?: number;
+}): Promise<SnapshotWriteResult | null> {
+  const keysPerTurn = args.keysPerTurn ?? SNAPSHOT_KEYS_PER_TURN;
+  const tmp = join(args.dir, args.tmpName);
+  const fh = await open(tmp, 'w');
+  let bytes = 0;
+  let keys = 0;
+  let blocks = 0;
+  let turns = 0;
+  try {
+    const header = encodeHeader(args.position, args.history);
+    await fh.write(header);
+    bytes += header.length;
+    let slot = 0;
+    // slotCount is re-read every turn: the keyspace grows while we walk it (fuzzy snapshot).
+    while (slot < args.ks.slotCount) {
+      if (args.aborted()) return null;
+      turns++;
+      const items: Array<{ key: string; value: string | Buffer; expireAtMs: number }> = [];
+      let size = FRAME_BYTES + 4;
+      const now = args.now();
+      for (let n = 0; n < keysPerTurn && slot < args.ks.slotCount && size < SNAPSHOT_BLOCK_BYTES_TARGET; slot++) {
+        n++; // counts empty slots too, so a sparse table cannot stretch one turn
+        const it = args.ks.slotAt(slot);
+        if (it === undefined) continue;
+        // Already-expired keys are dropped: every node removes them at the same absolute time.
+        if (it.expireAtMs !== 0 && it.expireAtMs <= now) continue;
+        items.push(it);
+        size += 4 + it.key.length + 4 + it.value.length + 8;
+      }
+      if (items.length === 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
+      const body = Buffer.allocUnsafe(size);
+      let p = FRAME_BYTES;
+      p = body.writeUInt32LE(items.length, p);
+      for (const it of items) {
+        p = body.writeUInt32LE(it.key.length, p);
+        p += body.write(it.key, p, it.key.length, 'latin1');
+        p = body.writeUInt32LE(it.value.length, p);
+        p += typeof it.value === 'string' ? body.write(it.value, p, it.value.length, 'latin1') : it.value.copy(body, p);
+        p = body.writeDoubleLE(it.expireAtMs, p);
+      }
+      assert.equal(p, size);
+      // The await hands the event loop back to clients while libuv writes the block.
+      await fh.write(frame(KIND_BLOCK, body));
+      bytes += size;
+      keys += items.length;
+      blocks++;
+    }
+    if (args.aborted()) return null;
+    const trailer = Buffer.allocUnsafe(FRAME_BYTES + 16);
+    trailer.writeDoubleLE(keys, FRAME_BYTES);
+    trailer.writeDoubleLE(blocks, FRAME_BYTES + 8);
+    await fh.write(frame(KIND_TRAILER, trailer));
+    bytes += trailer.length;
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(args.dir, args.finalName));
+  await fsyncDir(args.dir);
+  return { bytes, keys, turns };
+}
+
+export interface SnapshotHeader {
+  readonly position: Position;
+  readonly history: EpochStart[];
+}
+
+export type SnapshotReadResult =
+  | { readonly ok: true; readonly header: SnapshotHeader; readonly keys: number; readonly bytes: number }
+  | { readonly ok: false; readonly offset: number; readonly reason: string };
+
+/**
+ * Read and validate a snapshot, calling `sink` for every item (value is a slice of a
+ * block buffer: copy to retain). Synchronous: used at open, before serving.
+ * On failure the sink may already have received items: callers load into a scratch keyspace.
+ */
+export function readSnapshot(
+  path: string,
+  sink: (key: string, value: Buffer, expireAtMs: number) => void,
+): SnapshotReadResult {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let pos = 0;
+    const readExact = (n: number): Buffer | null => {
+      if (pos + n > size) return null;
+      const b = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const r = readSync(fd, b, got, n - got, pos + got);
+        if (r === 0) return null;
+        got += r;
+      }
+      pos += n;
+      return b;
+    };
+    const pre = readExact(MAGIC.length + 12);
+    if (pre === null || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, offset: 0, reason: 'bad magic' };
+    if (pre.readUInt32LE(8) !== VERSION) return { ok: false, offset: 8, reason: `unknown version ${pre.readUInt32LE(8)}` };
+    const hLen = pre.readUInt32LE(12);
+    if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
+      return { ok: false, offset: 12, reason: 'bad header length' };
+    }
+    const hb = readExact(hLen);
+    if (hb === null || crc32c(hb) !== pre.readUInt32LE(16)) return { ok: false, offset: MAGIC.length + 12, reason: 'header checksum mismatch' };
+    const position = { epoch: hb.readUInt32LE(0), seq: hb.readUInt32LE(4) * SEQ_HI + hb.readUInt32LE(8) };
+    const hCount = hb.readUInt32LE(12);
+    if (hCount * 12 + 16 !== hLen) return { ok: false, offset: MAGIC.length + 12, reason: 'bad history count' };
+    const history: EpochStart[] = [];
+    for (let i = 0; i < hCount; i++) {
+      const o = 16 + i * 12;
+      history.push({ epoch: hb.readUInt32LE(o), startSeq: hb.readUInt32LE(o + 4) * SEQ_HI + hb.readUInt32LE(o + 8) });
+    }
+    let keys = 0;
+    let blocks = 0;
+    for (;;) {
+      const at = pos;
+      const fr = readExact(FRAME_BYTES);
+      if (fr === null) return { ok: false, offset: at, reason: 'missing trailer (incomplete snapshot)' };
+      const kind = fr.readUInt32LE(0);
+      const len = fr.readUInt32LE(4);
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
+        return { ok: false, offset: at, reason: `bad block frame (kind ${kind}, length ${len})` };
+      }
+      const body = readExact(len);
+      if (body === null) return { ok: false, offset: at, reason: 'block runs past end of file' };
+      if (crc32c(body) !== fr.readUInt32LE(8)) return { ok: false, offset: at, reason: 'block checksum mismatch' };
+      if (kind === KIND_TRAILER) {
+        if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks) {
+          return { ok: false, offset: at, reason: 'trailer counts do not match' };
+        }
+        if (pos !== size) return { ok: false, offset: pos, reason: 'bytes after trailer' };
+        return { ok: true, header: { position, history }, keys, bytes: size };
+      }
+      const err = parseBlock(body, sink);
+      if (typeof err === 'string') return { ok: false, offset: at, reason: err };
+      keys += err;
+      blocks++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseBlock(body: Buffer, sink: (key: string, value: Buffer, expireAtMs: number) => void): number | string {
+  if (body.length < 4) return 'short block';
+  const count = body.readUInt32LE(0);
+  let p = 4;
+  for (let i = 0; i < count; i++) {
+    if (p + 4 > body.length) return 'item runs past block';
+    const kl = body.readUInt32LE(p);
+    p += 4;
+    if (p + kl + 4 > body.length) return 'key runs past block';
+    const key = body.toString('latin1', p, p + kl);
+    p += kl;
+    const vl = body.readUInt32LE(p);
+    p += 4;
+    if (p + vl + 8 > body.length) return 'value runs past block';
+    const value = body.subarray(p, p + vl);
+    p += vl;
+    const exp = body.readDoubleLE(p);
+    p += 8;
+    if (!Number.isSafeInteger(exp) || exp < 0) return 'bad expiry';
+    sink(key, value, exp);
+  }
+  if (p !== body.length) return 'trailing bytes in block';
+  return count;
+}

@@ -1,0 +1,516 @@
+// The storage engine (`Store`): wires the in-memory keyspace, the WAL appender, recovery,
+// snapshots/compaction, epochs, meta and the lock together, and offers the embedded API.
+// Owns the ordering of a write (position -> log buffer -> memory) and the exclusive phases
+// (truncate, resync commit); never encodes bytes itself and never blocks the loop on big work.
+
+import assert from 'node:assert';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader } from './api.js';
+import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
+import { Keyspace, storeValue, valueToBuffer } from './keyspace.js';
+import { Wal, SEGMENT_EXT } from './wal.js';
+import { recover, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
+import { writeSnapshot } from './snapshot.js';
+import { acquireLock } from './lock.js';
+import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
+import { CorruptLogError, StoreUnavailableError } from './errors.js';
+import { VALUE_BYTES_MAX } from './record.js';
+
+export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+export const COMPACT_MIN_BYTES_DEFAULT = 64 * 1024 * 1024;
+export const COMPACT_PERCENT_DEFAULT = 100;
+/** Active expiry cadence (Redis runs activeExpireCycle at hz=10). */
+export const EXPIRE_SWEEP_INTERVAL_MS = 100;
+/** Default SnapshotItems per exported batch. */
+export const EXPORT_BATCH_KEYS_DEFAULT = 1000;
+/** SCAN COUNT used by scanIterator when none is given. */
+const SCAN_ITERATOR_COUNT_DEFAULT = 1000;
+const META_FILE = 'meta.json';
+
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  const layout: Layout = { dir: opts.dir, logDir: join(opts.dir, 'log'), snapDir: join(opts.dir, 'snap') };
+  for (const d of [layout.dir, layout.logDir, layout.snapDir]) mkdirSync(d, { recursive: true });
+  const release = acquireLock(layout.dir);
+  try {
+    const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'KvStoreWarning'));
+    const state = recover({ layout, repair: opts.repair ?? false, warn });
+    return new KvStore(layout, opts, state, release, warn);
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+class KvStore implements Store {
+  private ks!: Keyspace;
+  private wal!: Wal;
+  private history!: EpochStart[];
+  private lastPos!: Position;
+  private snapshotSeq: Seq = 0;
+  /** Size of the last snapshot (reported by stats as a compaction reference). */
+  private snapshotBytes = 0;
+  private meta: Record<string, unknown>;
+  private compaction: Promise<void> | null = null;
+  private compactAbort = false;
+  private compactions = 0;
+  private lastCompactionMs = 0;
+  private lastCompactionDurationMs = 0;
+  /** Set while truncateAfter / a resync commit swaps the state: writes then are a caller bug. */
+  private exclusive: 'truncate' | 'load' | null = null;
+  private closed = false;
+  /** Serialises writes of epochs.json and meta.json (they share temp-file names). */
+  private fileChain: Promise<void> = Promise.resolve();
+  private readonly sweepTimer: NodeJS.Timeout;
+  readonly fsyncPolicy: FsyncPolicy;
+  private readonly segmentBytesMax: number;
+  private readonly compactMinBytes: number;
+  private readonly compactPercent: number;
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly layout: Layout,
+    opts: StoreOptions,
+    state: RecoveredState,
+    private readonly releaseLock: () => void,
+    private readonly warn: (m: string) => void,
+  ) {
+    this.fsyncPolicy = opts.fsync ?? 'everysec';
+    this.segmentBytesMax = opts.segmentBytesMax ?? SEGMENT_BYTES_MAX_DEFAULT;
+    this.compactMinBytes = opts.compactMinBytes ?? COMPACT_MIN_BYTES_DEFAULT;
+    this.compactPercent = opts.compactPercent ?? COMPACT_PERCENT_DEFAULT;
+    this.clock = opts.now ?? Date.now;
+    assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0, 'bad store options');
+    const metaPath = join(layout.dir, META_FILE);
+    this.meta = existsSync(metaPath) ? (JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>) : {};
+    this.install(state);
+    this.sweepTimer = setInterval(() => this.ks.sweep(this.clock(), () => performance.now()), EXPIRE_SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** Adopt a recovered (or freshly loaded) state; opens the active segment. */
+  private install(state: RecoveredState): void {
+    this.ks = state.ks;
+    this.history = state.history;
+    this.lastPos = state.lastPosition;
+    this.snapshotSeq = state.snapshotSeq;
+    this.snapshotBytes = state.snapshotBytes;
+    assert(this.history.length > 0, 'epoch history is never empty');
+    this.wal = new Wal(this.layout.logDir, this.fsyncPolicy, this.segmentBytesMax, state.segments, this.lastPos.seq, () => this.maybeAutoCompact());
+    // What recovery replayed may only be in the page cache (the previous owner crashed):
+    // make it durable before anyone builds on it.
+    this.wal.syncNowBlocking();
+  }
+
+  // ---------------------------------------------------------------- low-level reads
+
+  now(): number {
+    return this.clock();
+  }
+
+  getValue(key: Key): Buffer | undefined {
+    const v = this.ks.getStored(key, this.clock());
+    return v === undefined ? undefined : valueToBuffer(v);
+  }
+
+  getExpireAt(key: Key): ExpireAtMs | undefined {
+    return this.ks.getExpireAt(key, this.clock());
+  }
+
+  has(key: Key): boolean {
+    return this.ks.has(key, this.clock());
+  }
+
+  get size(): number {
+    return this.ks.size;
+  }
+
+  scan(cursor: string, count: number, match?: Buffer): ScanResult {
+    if (!/^\d{1,16}$/.test(cursor)) return { cursor: '0', keys: [] };
+    const r = this.ks.scan(Number(cursor), count, this.clock(), match === undefined ? undefined : match.toString('latin1', 0, match.length));
+    return { cursor: String(r.next), keys: r.keys };
+  }
+
+  keys(): IterableIterator<Key> {
+    return this.ks.keys(this.clock());
+  }
+
+  get lastPosition(): Position {
+    return this.lastPos;
+  }
+
+  get epoch(): number {
+    return (this.history[this.history.length - 1] as EpochStart).epoch;
+  }
+
+  get epochHistory(): readonly EpochStart[] {
+    return this.history.slice();
+  }
+
+  // ---------------------------------------------------------------- low-level writes
+
+  private checkWritable(): void {
+    if (this.closed) throw new StoreUnavailableError('store is closed');
+    if (this.exclusive !== null) throw new Error(`bug: write during ${this.exclusive}`);
+  }
+
+  apply(ops: readonly Op[]): Position {
+    this.checkWritable();
+    const pos: Position = { epoch: this.epoch, seq: this.lastPos.seq + 1 };
+    // Log first (it validates sizes and copies the bytes), then memory: a rejected op leaves no trace.
+    this.wal.append(pos.epoch, pos.seq, ops);
+    for (const op of ops) this.ks.applyOp(op);
+    this.lastPos = pos;
+    return pos;
+  }
+
+  applyEntry(entry: LogEntry): void {
+    this.checkWritable();
+    if (entry.seq !== this.lastPos.seq + 1) throw new Error(`bug: applyEntry seq ${entry.seq} after ${this.lastPos.seq}`);
+    if (entry.epoch < this.lastPos.epoch) throw new Error(`bug: applyEntry epoch ${entry.epoch} < last entry's epoch ${this.lastPos.epoch}`);
+    const history = this.history.slice();
+    const err = extendHistory(history, entry.epoch, entry.seq);
+    if (err !== null) throw new Error(`bug: ${err}`);
+    this.wal.append(entry.epoch, entry.seq, entry.ops);
+    for (const op of entry.ops) this.ks.applyOp(op);
+    this.lastPos = { epoch: entry.epoch, seq: entry.seq };
+    const droppedEmptyEpoch = (history[history.length - 1] as EpochStart).epoch < this.epoch;
+    this.history = history;
+    // Dropping a begun-but-empty epoch must reach disk, or recovery would resurrect it from
+    // epochs.json. Rare (a node that began an epoch and then followed an older leader): sync is fine.
+    if (droppedEmptyEpoch) atomicWriteFileSync(this.layout.dir, EPOCHS_FILE, encodeEpochs(this.history));
+  }
+
+  flush(): void {
+    this.wal.flush();
+  }
+
+  whenDurable(seq: Seq): Promise<void> {
+    return this.wal.whenDurable(seq);
+  }
+
+  // ---------------------------------------------------------------- embedded API
+
+  async set(key: string | Buffer, value: string | Buffer, opts?: SetOptions): Promise<Position> {
+    const v = toValue(value);
+    if (v.length > VALUE_BYTES_MAX) throw new RangeError(`value of ${v.length} bytes exceeds ${VALUE_BYTES_MAX}`);
+    let expireAtMs = 0;
+    if (opts?.pxAt !== undefined) expireAtMs = opts.pxAt;
+    else if (opts?.px !== undefined) expireAtMs = this.clock() + opts.px;
+    if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0) throw new RangeError(`invalid expiry ${expireAtMs}`);
+    const pos = this.apply([{ t: 'set', key: toKey(key), value: v, expireAtMs }]);
+    await this.whenDurable(pos.seq);
+    return pos;
+  }
+
+  get(key: string | Buffer): Buffer | undefined {
+    return this.getValue(toKey(key));
+  }
+
+  async delete(key: string | Buffer): Promise<boolean> {
+    const k = toKey(key);
+    if (!this.has(k)) return false;
+    await this.whenDurable(this.apply([{ t: 'del', key: k }]).seq);
+    return true;
+  }
+
+  async expire(key: string | Buffer, ms: number): Promise<boolean> {
+    const k = toKey(key);
+    if (!Number.isSafeInteger(ms)) throw new RangeError(`invalid expiry ${ms}`);
+    if (!this.has(k)) return false;
+    // Like Redis: a non-positive TTL deletes the key (logged as a del, so replicas agree).
+    const op: Op = ms <= 0 ? { t: 'del', key: k } : { t: 'expire', key: k, expireAtMs: this.clock() + ms };
+    await this.whenDurable(this.apply([op]).seq);
+    return true;
+  }
+
+  pttl(key: string | Buffer): number {
+    const at = this.getExpireAt(toKey(key));
+    if (at === undefined) return -2;
+    if (at === 0) return -1;
+    return Math.max(0, at - this.clock());
+  }
+
+  async *scanIterator(opts?: { match?: string; count?: number }): AsyncIterable<Buffer> {
+    const match = opts?.match === undefined ? undefined : Buffer.from(opts.match, 'utf8');
+    const count = opts?.count ?? SCAN_ITERATOR_COUNT_DEFAULT;
+    let cursor = '0';
+    do {
+      const r = this.scan(cursor, count, match);
+      for (const k of r.keys) yield keyToBytes(k);
+      cursor = r.cursor;
+      if (cursor !== '0') await new Promise<void>((res) => setImmediate(res));
+    } while (cursor !== '0');
+  }
+
+  stats(): StoreStats {
+    return {
+      keys: this.ks.size,
+      logBytes: this.wal.logBytes,
+      segments: this.wal.segments.length,
+      lastPosition: this.lastPos,
+      durableSeq: this.wal.durableSeq,
+      fsync: this.fsyncPolicy,
+      lastFsyncMs: this.wal.lastFsyncMs,
+      compactions: this.compactions,
+      lastCompactionMs: this.lastCompactionMs,
+      lastCompactionDurationMs: this.lastCompactionDurationMs,
+      compacting: this.compaction !== null,
+      snapshotSeq: this.snapshotSeq,
+      expiredKeys: this.ks.expiredKeys,
+      expiresCount: this.ks.expiresCount,
+      fsyncs: this.wal.fsyncs,
+      liveBytes: this.ks.liveBytes,
+    };
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  private maybeAutoCompact(): void {
+    if (this.compaction !== null || this.exclusive !== null || this.closed || this.compactMinBytes === 0) return;
+    const logBytes = this.wal.logBytes;
+    if (logBytes < this.compactMinBytes) return;
+    // Baseline like Redis's "AOF size after the last rewrite": the larger of the last snapshot
+    // and the live-data estimate, so a shrinking dataset does not cause back-to-back compactions.
+    const base = Math.max(this.snapshotBytes, this.ks.liveBytes);
+    if (logBytes <= (1 + this.compactPercent / 100) * base) return;
+    this.compact().catch((e: Error) => this.warn(`auto-compaction failed: ${e.message}`));
+  }
+
+  compact(): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    if (this.compaction !== null) return this.compaction;
+    if (this.exclusive !== null) return Promise.resolve();
+    this.compactAbort = false;
+    // Start on a microtask, after `this.compaction` is set: runCompaction flushes the log, and
+    // the flush hook (maybeAutoCompact) must already see a compaction in progress.
+    const p = Promise.resolve()
+      .then(() => this.runCompaction())
+      .finally(() => {
+      this.compaction = null;
+    });
+    this.compaction = p;
+    return p;
+  }
+
+  /**
+   * Fuzzy snapshot at S = lastPosition: seal the log at S, walk the live keyspace across many
+   * turns, make the snapshot durable, and only then drop sealed segments (all <= S) and older
+   * snapshots. Replaying the log after S over the snapshot reproduces the state exactly because
+   * every Op is absolute and idempotent.
+   */
+  private async runCompaction(): Promise<void> {
+    const t0 = performance.now();
+    await this.wal.syncAsync();
+    if (this.compactAbort || this.closed) return;
+    this.wal.rotateNow();
+    const pos = this.lastPos;
+    const finalName = seqName(pos.seq, SNAPSHOT_EXT);
+    const res = await writeSnapshot({
+      dir: this.layout.snapDir,
+      tmpName: `${finalName}.tmp`,
+      finalName,
+      ks: this.ks,
+      position: pos,
+      history: this.history.slice(),
+      now: this.clock,
+      aborted: () => this.compactAbort || this.closed,
+    });
+    if (res === null) {
+      unlinkIfExists(join(this.layout.snapDir, `${finalName}.tmp`));
+      return;
+    }
+    // The snapshot is durable (fsync + rename + dir fsync): now the covered files may go.
+    await this.wal.dropSealedThrough(pos.seq);
+    for (const s of listSeqFiles(this.layout.snapDir, SNAPSHOT_EXT)) if (s.seq < pos.seq) unlinkIfExists(s.path);
+    fsyncDirSync(this.layout.snapDir);
+    this.snapshotSeq = pos.seq;
+    this.snapshotBytes = res.bytes;
+    this.compactions++;
+    this.lastCompactionMs = Date.now();
+    this.lastCompactionDurationMs = performance.now() - t0;
+  }
+
+  private async stopCompaction(): Promise<void> {
+    if (this.compaction === null) return;
+    this.compactAbort = true;
+    await this.compaction.catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- epochs, truncation, meta
+
+  private persistFile(name: string, data: Buffer): Promise<void> {
+    const next = this.fileChain.then(() => atomicWriteFile(this.layout.dir, name, data));
+    this.fileChain = next.catch(() => undefined);
+    return next;
+  }
+
+  async beginEpoch(epoch: number): Promise<void> {
+    this.checkWritable();
+    if (!Number.isInteger(epoch) || epoch <= this.epoch) throw new Error(`epoch ${epoch} must exceed every epoch in the history (${this.epoch})`);
+    this.history.push({ epoch, startSeq: this.lastPos.seq + 1 });
+    await this.persistFile(EPOCHS_FILE, encodeEpochs(this.history));
+  }
+
+  private epochOf(seq: Seq): number {
+    let e = 0;
+    for (const h of this.history) if (h.startSeq <= seq) e = h.epoch;
+    return e;
+  }
+
+  async truncateAfter(seq: Seq): Promise<{ discarded: number; from: Position | null; to: Position | null }> {
+    this.checkWritable();
+    if (seq >= this.lastPos.seq) return { discarded: 0, from: null, to: null };
+    if (seq < this.snapshotSeq) {
+      throw new Error(`cannot truncate after seq ${seq}: the snapshot already covers up to ${this.snapshotSeq} (full resync needed)`);
+    }
+    await this.stopCompaction();
+    this.checkWritable();
+    const to = this.lastPos;
+    const from: Position = { epoch: this.epochOf(seq + 1), seq: seq + 1 };
+    this.exclusive = 'truncate';
+    try {
+      // Keep the epochs this node has seen (as begun, now-empty epochs): the current epoch never goes back.
+      await this.fileChain;
+      atomicWriteFileSync(this.layout.dir, EPOCHS_FILE, encodeEpochs(this.history));
+      this.wal.rejectWaitersAfter(seq, new StoreUnavailableError(`entry discarded by truncateAfter(${seq})`));
+      this.wal.close();
+      this.install(recover({ layout: this.layout, repair: false, warn: this.warn, stopAfterSeq: seq }));
+    } finally {
+      this.exclusive = null;
+    }
+    assert.equal(this.lastPos.seq, seq);
+    return { discarded: to.seq - seq, from, to };
+  }
+
+  readMeta(): Record<string, unknown> {
+    return JSON.parse(JSON.stringify(this.meta)) as Record<string, unknown>;
+  }
+
+  async writeMeta(meta: Record<string, unknown>): Promise<void> {
+    const text = JSON.stringify(meta);
+    await this.persistFile(META_FILE, Buffer.from(text + '\n'));
+    this.meta = JSON.parse(text) as Record<string, unknown>;
+  }
+
+  // ---------------------------------------------------------------- full resync
+
+  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> } {
+    const ks = this.ks;
+    const from = this.lastPos;
+    const epochHistory = this.history.slice();
+    const clock = this.clock;
+    assert(batchKeysMax > 0);
+    return {
+      from,
+      epochHistory,
+      async *batches(): AsyncIterable<SnapshotItem[]> {
+        let slot = 0;
+        while (slot < ks.slotCount) {
+          const batch: SnapshotItem[] = [];
+          const now = clock();
+          // Empty slots count toward the per-turn budget so a sparse table cannot stall a turn.
+          for (let n = 0; n < batchKeysMax * 4 && batch.length < batchKeysMax && slot < ks.slotCount; n++, slot++) {
+            const it = ks.slotAt(slot);
+            if (it === undefined || (it.expireAtMs !== 0 && it.expireAtMs <= now)) continue;
+            batch.push({ key: it.key, value: valueToBuffer(it.value), expireAtMs: it.expireAtMs });
+          }
+          if (batch.length > 0) yield batch;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+      },
+    };
+  }
+
+  beginLoad(): SnapshotLoader {
+    const ks = new Keyspace();
+    let bytes = 0;
+    let done = false;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const store = this;
+    return {
+      add(items: readonly SnapshotItem[]): void {
+        assert(!done, 'loader already committed or aborted');
+        for (const it of items) {
+          ks.put(it.key, storeValue(it.value), it.expireAtMs); // copies: items may be network slices
+          bytes += it.key.length + it.value.length;
+        }
+      },
+      get keys(): number {
+        return ks.size;
+      },
+      get bytes(): number {
+        return bytes;
+      },
+      async commit(position: Position, epochHistory: readonly EpochStart[]): Promise<void> {
+        assert(!done, 'loader already committed or aborted');
+        done = true;
+        await store.commitLoad(ks, position, epochHistory);
+      },
+      abort(): void {
+        done = true;
+        ks.clear();
+      },
+    };
+  }
+
+  /**
+   * Swap in a loaded dataset. Commit point: snap/resync.snap renamed into place (durable);
+   * recovery's finishResync completes the remaining steps if we crash after it.
+   */
+  private async commitLoad(ks: Keyspace, position: Position, epochHistory: readonly EpochStart[]): Promise<void> {
+    this.checkWritable();
+    assert(epochHistory.length > 0, 'a loaded dataset needs an epoch history');
+    await this.stopCompaction();
+    this.checkWritable();
+    this.exclusive = 'load';
+    try {
+      const res = await writeSnapshot({
+        dir: this.layout.snapDir,
+        tmpName: `${RESYNC_SNAPSHOT}.tmp`,
+        finalName: RESYNC_SNAPSHOT,
+        ks,
+        position,
+        history: epochHistory,
+        now: this.clock,
+        aborted: () => this.closed,
+      });
+      if (res === null) throw new StoreUnavailableError('store closed during resync commit');
+      await this.fileChain;
+      this.wal.rejectWaitersAfter(0, new StoreUnavailableError('entry discarded by a full resync'));
+      this.wal.close();
+      finishResync(this.layout);
+      const path = join(this.layout.logDir, seqName(position.seq + 1, SEGMENT_EXT));
+      closeSync(openSync(path, 'wx'));
+      fsyncDirSync(this.layout.logDir);
+      this.install({
+        ks,
+        lastPosition: position,
+        history: epochHistory.slice(),
+        snapshotSeq: position.seq,
+        snapshotBytes: res.bytes,
+        segments: [{ firstSeq: position.seq + 1, path, bytes: 0 }],
+      });
+    } finally {
+      this.exclusive = null;
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    this.compactAbort = true;
+    if (this.compaction !== null) await this.compaction.catch(() => undefined);
+    await this.fileChain;
+    this.wal.close();
+    this.releaseLock();
+    const err = this.wal.error;
+    if (err !== null) throw err;
+  }
+}
+
+export { CorruptLogError };

@@ -1,0 +1,341 @@
+// The write-ahead log appender: encodes records into an append buffer, writes the buffer to
+// the active segment once per event-loop turn (one write for every record of the turn),
+// rotates segments at record boundaries, and runs group-commit fsync rounds.
+// Owns the open segment fds and the durability frontier; never reads records back and never
+// touches the in-memory dataset. After any write/fsync error it refuses all further work
+// (a failed fsync leaves the page cache in an unknown state; retrying it would lie).
+
+import assert from 'node:assert';
+import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FsyncPolicy, Op, Seq } from './types.js';
+import { encodeRecordInto, recordBytes } from './record.js';
+import { unlink } from 'node:fs/promises';
+import { fsyncDir, fsyncDirSync, seqName, writeAllSync } from './fsutil.js';
+import { StoreUnavailableError } from './errors.js';
+
+export const SEGMENT_EXT = '.wal';
+/** The reusable encode buffer; records larger than half of it get their own buffer. */
+const APPEND_CHUNK_BYTES = 256 * 1024;
+/** If one turn buffers more than this, write early: bounds append-buffer memory per turn. */
+export const APPEND_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
+/** Background fsync period under 'everysec'. */
+export const EVERYSEC_INTERVAL_MS = 1000;
+/** Pending durability waiters; beyond this whenDurable() still works but we assert (a caller leak). */
+const WAITERS_MAX = 10_000_000;
+
+export interface SegmentFile {
+  readonly firstSeq: Seq;
+  readonly path: string;
+  bytes: number;
+}
+
+interface Waiter {
+  readonly seq: Seq;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class Wal {
+  /** Sealed segments then the active one (last). */
+  readonly segments: SegmentFile[];
+  private activeFd: number;
+  private readonly chunks: Buffer[] = [];
+  private cur = Buffer.allocUnsafeSlow(APPEND_CHUNK_BYTES);
+  private curOff = 0;
+  private pendingBytes = 0;
+  private pendingLastSeq: Seq = 0;
+  private lastAppendedSeq: Seq;
+  /** Highest seq handed to the OS (write(2) returned). */
+  writtenSeq: Seq;
+  /** Highest seq covered by a completed fsync. */
+  durableSeq: Seq;
+  fsyncs = 0;
+  lastFsyncMs = 0;
+  private syncing = false;
+  private readonly fdsToClose: number[] = [];
+  private readonly waiters: Waiter[] = [];
+  /** Callbacks run when the in-flight fsync round ends (syncAsync waits on them). */
+  private readonly roundListeners: Array<() => void> = [];
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private failed: Error | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly logDir: string,
+    readonly policy: FsyncPolicy,
+    private readonly segmentBytesMax: number,
+    segments: SegmentFile[],
+    lastSeq: Seq,
+    /** Called after each batch reaches the OS (the store checks auto-compaction there). */
+    private readonly afterFlush: () => void,
+  ) {
+    assert(segments.length > 0, 'the WAL needs an active segment');
+    this.segments = segments;
+    const active = segments[segments.length - 1] as SegmentFile;
+    this.activeFd = openSync(active.path, 'a');
+    this.lastAppendedSeq = lastSeq;
+    this.writtenSeq = lastSeq;
+    this.durableSeq = lastSeq; // recovery only replays what is on disk; open fsyncs it (see store)
+    if (policy === 'everysec') {
+      this.timer = setInterval(() => this.backgroundSync(), EVERYSEC_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  get logBytes(): number {
+    let n = this.pendingBytes;
+    for (const s of this.segments) n += s.bytes;
+    return n;
+  }
+
+  get error(): Error | null {
+    return this.failed;
+  }
+
+  private get active(): SegmentFile {
+    return this.segments[this.segments.length - 1] as SegmentFile;
+  }
+
+  /** Encode and buffer one record. The caller assigns consecutive seqs. */
+  append(epoch: number, seq: Seq, ops: readonly Op[]): void {
+    this.checkUsable();
+    assert.equal(seq, this.lastAppendedSeq + 1, 'WAL seqs must be consecutive');
+    const size = recordBytes(ops);
+    const used = this.active.bytes + this.pendingBytes;
+    if (used > 0 && used + size > this.segmentBytesMax) {
+      this.flush();
+      this.rotate(seq);
+    }
+    if (size > APPEND_CHUNK_BYTES / 2) {
+      this.sealChunk();
+      const own = Buffer.allocUnsafe(size);
+      encodeRecordInto(own, 0, epoch, seq, ops);
+      this.chunks.push(own);
+    } else {
+      if (this.cur.length - this.curOff < size) this.sealChunk();
+      this.curOff = encodeRecordInto(this.cur, this.curOff, epoch, seq, ops);
+    }
+    this.pendingBytes += size;
+    this.pendingLastSeq = seq;
+    this.lastAppendedSeq = seq;
+    if (this.pendingBytes >= APPEND_BUFFER_BYTES_MAX) this.flush();
+    else this.scheduleFlush();
+  }
+
+  /** Move the filled part of the encode buffer into the chunk list and start a fresh buffer. */
+  private sealChunk(): void {
+    if (this.curOff === 0) return;
+    this.chunks.push(this.cur.subarray(0, this.curOff));
+    this.cur = Buffer.allocUnsafeSlow(APPEND_CHUNK_BYTES);
+    this.curOff = 0;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.closed) this.flush();
+    });
+  }
+
+  /** Write everything buffered to the OS now (one writev-equivalent for the whole turn). */
+  flush(): void {
+    if (this.failed !== null || this.closed) return;
+    if (this.pendingBytes > 0) {
+      if (this.curOff > 0) this.chunks.push(this.cur.subarray(0, this.curOff));
+      try {
+        writeAllSync(this.activeFd, this.chunks);
+      } catch (e) {
+        this.fail(e as Error);
+        return;
+      }
+      this.chunks.length = 0;
+      this.curOff = 0;
+      this.active.bytes += this.pendingBytes;
+      this.pendingBytes = 0;
+      this.writtenSeq = this.pendingLastSeq;
+      if (this.policy !== 'always') this.resolveWaiters(this.writtenSeq);
+    }
+    this.kickRound();
+    this.afterFlush();
+  }
+
+  /** Under 'always', start an fsync round when someone waits and none is in flight. */
+  private kickRound(): void {
+    if (this.policy !== 'always' || this.syncing || this.waiters.length === 0) return;
+    const first = this.waiters[0] as Waiter;
+    if (first.seq <= this.durableSeq) return;
+    this.startRound();
+  }
+
+  /**
+   * One group-commit round: fdatasync the active segment in the libuv pool. Records written
+   * while it runs are not covered; they share the NEXT round (started when this one ends).
+   */
+  private startRound(): void {
+    assert(!this.syncing);
+    const target = this.writtenSeq;
+    const fd = this.activeFd;
+    this.syncing = true;
+    fdatasync(fd, (err) => {
+      this.syncing = false;
+      for (const f of this.fdsToClose.splice(0)) closeSync(f);
+      for (const l of this.roundListeners.splice(0)) l();
+      if (this.closed) return;
+      if (err !== null) {
+        this.fail(err);
+        return;
+      }
+      this.fsyncs++;
+      this.lastFsyncMs = Date.now();
+      if (target > this.durableSeq) this.durableSeq = target;
+      if (this.policy === 'always') this.resolveWaiters(this.durableSeq);
+      // Anything flushed meanwhile already has waiters queued: go again right away.
+      if (this.pendingBytes > 0) this.flush();
+      else this.kickRound();
+    });
+  }
+
+  private backgroundSync(): void {
+    if (this.syncing || this.closed || this.failed !== null) return;
+    this.flush();
+    if (this.writtenSeq > this.durableSeq && !this.syncing) this.startRound();
+  }
+
+  /**
+   * Flush and fsync everything written so far WITHOUT blocking the loop (rounds run in the
+   * libuv pool). Compaction calls it before rotating, so the rotation's synchronous fsync
+   * finds (almost) nothing dirty.
+   */
+  async syncAsync(): Promise<void> {
+    this.flush();
+    const target = this.writtenSeq;
+    while (this.durableSeq < target && this.failed === null && !this.closed) {
+      if (!this.syncing) this.startRound();
+      await new Promise<void>((r) => this.roundListeners.push(r));
+    }
+  }
+
+  whenDurable(seq: Seq): Promise<void> {
+    if (this.failed !== null) return Promise.reject(this.failed);
+    const frontier = this.policy === 'always' ? this.durableSeq : this.writtenSeq;
+    if (seq <= frontier) return Promise.resolve();
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    assert(this.waiters.length < WAITERS_MAX, 'durability waiters leak');
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = { seq, resolve, reject };
+      // Usually seqs arrive in order: append; otherwise insert from the end to keep it sorted.
+      let i = this.waiters.length;
+      while (i > 0 && (this.waiters[i - 1] as Waiter).seq > seq) i--;
+      this.waiters.splice(i, 0, w);
+      this.scheduleFlush();
+    });
+  }
+
+  private resolveWaiters(upTo: Seq): void {
+    let n = 0;
+    while (n < this.waiters.length && (this.waiters[n] as Waiter).seq <= upTo) n++;
+    if (n === 0) return;
+    for (const w of this.waiters.splice(0, n)) w.resolve();
+  }
+
+  /** Reject waiters beyond `seq` (their entries were discarded by truncation or a resync). */
+  rejectWaitersAfter(seq: Seq, why: Error): void {
+    const keep = this.waiters.filter((w) => w.seq <= seq);
+    for (const w of this.waiters) if (w.seq > seq) w.reject(why);
+    this.waiters.length = 0;
+    this.waiters.push(...keep);
+  }
+
+  private fail(e: Error): void {
+    if (this.failed !== null) return;
+    this.failed = new StoreUnavailableError(`log write failed, store is read-only until restart: ${e.message}`);
+    for (const w of this.waiters.splice(0)) w.reject(this.failed);
+  }
+
+  private checkUsable(): void {
+    if (this.failed !== null) throw this.failed;
+    if (this.closed) throw new StoreUnavailableError('store is closed');
+  }
+
+  /**
+   * Seal the active segment and start `<nextSeq>.wal`. The old segment is fsynced first
+   * (synchronously) and the directory after creating the new file, so a power loss can only
+   * ever tear the tail of the LAST segment: the recovery rules depend on that.
+   */
+  rotate(nextSeq: Seq): void {
+    this.checkUsable();
+    assert.equal(this.pendingBytes, 0, 'rotate after flush');
+    if (this.active.bytes === 0) return; // the empty active segment already starts at nextSeq
+    assert.equal(nextSeq, this.lastAppendedSeq + 1);
+    fsyncSync(this.activeFd);
+    this.fsyncs++;
+    if (this.syncing) this.fdsToClose.push(this.activeFd); // a round still uses it
+    else closeSync(this.activeFd);
+    const path = join(this.logDir, seqName(nextSeq, SEGMENT_EXT));
+    this.activeFd = openSync(path, 'wx');
+    fsyncDirSync(this.logDir);
+    this.segments.push({ firstSeq: nextSeq, path, bytes: 0 });
+    if (this.writtenSeq > this.durableSeq) this.durableSeq = this.writtenSeq;
+    if (this.policy === 'always') this.resolveWaiters(this.durableSeq);
+  }
+
+  /** Start a new segment now (compaction seals everything it will cover). */
+  rotateNow(): void {
+    this.flush();
+    this.checkUsable();
+    this.rotate(this.lastAppendedSeq + 1);
+  }
+
+  /**
+   * Delete sealed segments whose entries are all <= seq. Unlinking a large file can take
+   * milliseconds, so it runs in the libuv pool. Returns how many were removed.
+   */
+  async dropSealedThrough(seq: Seq): Promise<number> {
+    const doomed: SegmentFile[] = [];
+    while (this.segments.length > 1) {
+      const next = this.segments[1] as SegmentFile;
+      if (next.firstSeq - 1 > seq) break;
+      doomed.push(this.segments.shift() as SegmentFile);
+    }
+    for (const s of doomed) {
+      await unlink(s.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
+    if (doomed.length > 0) await fsyncDir(this.logDir);
+    return doomed.length;
+  }
+
+  /** Flush and fsync synchronously (close, shutdown). */
+  syncNowBlocking(): void {
+    this.flush();
+    if (this.failed !== null || this.closed) return;
+    try {
+      fsyncSync(this.activeFd);
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    this.fsyncs++;
+    this.lastFsyncMs = Date.now();
+    this.durableSeq = this.writtenSeq;
+    this.resolveWaiters(this.durableSeq);
+  }
+
+  /** Flush, fsync and release the fds. Waiters past the durable point are rejected. */
+  close(): void {
+    if (this.closed) return;
+    this.syncNowBlocking();
+    this.closed = true;
+    for (const l of this.roundListeners.splice(0)) l();
+    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const w of this.waiters.splice(0)) w.reject(this.failed ?? new StoreUnavailableError('store is closed'));
+    // An fsync round still in flight closes its fds in its callback.
+    if (this.syncing) this.fdsToClose.push(this.activeFd);
+    else closeSync(this.activeFd);
+  }
+}

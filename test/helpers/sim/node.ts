@@ -1,0 +1,196 @@
+// One simulated node: an in-memory log store (entries, durable prefix, persisted meta) and the
+// host loop that feeds the replication core and executes its effects, reporting to the world's
+// observer. Owns the node's simulated disk; a crash keeps only what was durable or persisted.
+
+import assert from 'node:assert/strict';
+import { ReplicationCore } from '../../../src/replication/core/core.js';
+import type { CoreConfig, CoreEvent, Effect, Message, NodeId, PersistedMeta } from '../../../src/replication/core/types.js';
+import type { EpochStart, LogEntry, Position } from '../../../src/storage/types.js';
+
+/** What travels on the simulated network: core messages, or a host-level snapshot stream. */
+export type Wire =
+  | { readonly kind: 'core'; readonly msg: Message }
+  | { readonly kind: 'snapshot'; readonly entries: readonly LogEntry[]; readonly position: Position; readonly history: readonly EpochStart[] };
+
+/** The world's hooks: invariant checks and the client-operation history. */
+export interface Observer {
+  send(from: NodeId, to: NodeId, w: Wire): void;
+  becamePrimary(node: SimNode, epoch: number): void;
+  committed(node: SimNode, commitSeq: number): void;
+  truncating(node: SimNode, e: Extract<Effect, { type: 'truncateAfter' }>): void;
+  loadingDiscards(node: SimNode, discarded: readonly LogEntry[]): void;
+  readDone(node: SimNode, readId: number, ok: boolean): void;
+  writeDone(node: SimNode, writeId: number, seq: number, ok: boolean): void;
+  failoverDone(node: SimNode, ok: boolean, reason: string): void;
+  log(node: SimNode, text: string): void;
+}
+
+export function historyOf(entries: readonly LogEntry[]): EpochStart[] {
+  const h: EpochStart[] = [];
+  for (const e of entries) if (h.length === 0 || (h[h.length - 1] as EpochStart).epoch !== e.epoch) h.push({ epoch: e.epoch, startSeq: e.seq });
+  return h;
+}
+
+export class SimStore {
+  entries: LogEntry[] = [];
+  durableSeq = 0;
+  meta: PersistedMeta = { currentEpoch: 0, votedFor: null };
+
+  get last(): Position {
+    const e = this.entries[this.entries.length - 1];
+    return e === undefined ? { epoch: 0, seq: 0 } : { epoch: e.epoch, seq: e.seq };
+  }
+  append(e: LogEntry): void {
+    assert.equal(e.seq, this.entries.length + 1, 'sim store: log gap');
+    this.entries.push(e);
+  }
+  /** Value of `key` after applying the whole log (the register state a read sees). */
+  valueOf(key: string): string | null {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      for (const op of (this.entries[i] as LogEntry).ops) {
+        if (op.t === 'set' && op.key === key) return op.value.toString('latin1');
+        if (op.t === 'del' && op.key === key) return null;
+      }
+    }
+    return null;
+  }
+  crash(): void {
+    this.entries = this.entries.slice(0, this.durableSeq);
+  }
+}
+
+export class SimNode {
+  core: ReplicationCore | null = null;
+  readonly store = new SimStore();
+  /** Entries discarded by truncation since this incarnation started (must match the core's counter). */
+  discardedSinceStart = 0;
+  restartAtMs = -1;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly makeConfig: () => CoreConfig,
+    private readonly obs: Observer,
+  ) {}
+
+  get alive(): boolean {
+    return this.core !== null;
+  }
+
+  start(nowMs: number): void {
+    assert.equal(this.core, null);
+    const s = this.store;
+    this.core = new ReplicationCore(
+      this.makeConfig(),
+      { currentEpoch: s.meta.currentEpoch, votedFor: s.meta.votedFor, epochHistory: historyOf(s.entries), lastPosition: s.last, durableSeq: s.durableSeq },
+      nowMs,
+    );
+    this.discardedSinceStart = 0;
+    this.run({ type: 'start' }, nowMs);
+  }
+
+  crash(): void {
+    this.core = null;
+    this.store.crash();
+  }
+
+  /** Feed one event and execute the effects in order (persistMeta is synchronous, so "durable before the rest" holds). */
+  run(event: CoreEvent, nowMs: number): void {
+    const core = this.core;
+    if (core === null) return;
+    for (const e of core.step(event, nowMs)) this.execute(e, nowMs);
+  }
+
+  /** A client write on this node (the host's store.apply + localWrite). */
+  write(key: string, value: string, nowMs: number): number {
+    const core = this.core;
+    assert(core !== null);
+    const entry: LogEntry = { epoch: core.currentEpoch, seq: this.store.last.seq + 1, ops: [{ t: 'set', key, value: Buffer.from(value, 'latin1'), expireAtMs: 0 }] };
+    this.store.append(entry);
+    this.run({ type: 'localWrite', entry }, nowMs);
+    return entry.seq;
+  }
+
+  fsync(nowMs: number): void {
+    if (this.store.durableSeq === this.store.entries.length) return;
+    this.store.durableSeq = this.store.entries.length;
+    this.run({ type: 'durable', seq: this.store.durableSeq }, nowMs);
+  }
+
+  deliver(from: NodeId, w: Wire, nowMs: number): void {
+    const core = this.core;
+    if (core === null) return;
+    if (w.kind === 'core') {
+      this.run({ type: 'message', from, msg: w.msg }, nowMs);
+      return;
+    }
+    if (!core.snapshotAcceptable(from)) return; // a stale stream: the host drops it without touching the store
+    // Entries of ours the snapshot does not hold (a diverged suffix) are discarded by the load.
+    const old = this.store.entries;
+    let lost = 0;
+    for (let s = 1; s <= old.length; s++) if (w.entries[s - 1]?.epoch !== (old[s - 1] as LogEntry).epoch) lost++;
+    this.obs.loadingDiscards(this, old.slice(old.length - lost));
+    this.discardedSinceStart += lost;
+    this.store.entries = [...w.entries];
+    this.store.durableSeq = w.position.seq;
+    this.run({ type: 'snapshotLoaded', peer: from, position: w.position, epochHistory: w.history }, nowMs);
+  }
+
+  private execute(e: Effect, nowMs: number): void {
+    switch (e.type) {
+      case 'send':
+        this.obs.send(this.id, e.to, { kind: 'core', msg: e.msg });
+        break;
+      case 'persistMeta':
+        this.store.meta = e.meta;
+        break;
+      case 'appendEntries':
+        for (const entry of e.entries) this.store.append(entry);
+        break;
+      case 'truncateAfter':
+        this.obs.truncating(this, e);
+        assert.equal(this.store.entries.length - e.seq, e.discarded, 'discard count matches the store');
+        this.discardedSinceStart += e.discarded;
+        this.store.entries.length = e.seq;
+        this.store.durableSeq = Math.min(this.store.durableSeq, e.seq);
+        break;
+      case 'becomePrimary': {
+        this.obs.becamePrimary(this, e.epoch);
+        const noop: LogEntry = { epoch: e.epoch, seq: this.store.last.seq + 1, ops: [] };
+        this.store.append(noop);
+        this.run({ type: 'localWrite', entry: noop }, nowMs);
+        break;
+      }
+      case 'becomeReplica':
+      case 'expectFullResync':
+        break;
+      case 'startFullResync': {
+        const position = this.store.last;
+        this.obs.send(this.id, e.peer, { kind: 'snapshot', entries: [...this.store.entries], position, history: historyOf(this.store.entries) });
+        this.run({ type: 'fullResyncSent', peer: e.peer, from: position }, nowMs);
+        break;
+      }
+      case 'commitAdvanced':
+        this.obs.committed(this, e.commitSeq);
+        break;
+      case 'readReady':
+        this.obs.readDone(this, e.readId, true);
+        break;
+      case 'readFailed':
+        this.obs.readDone(this, e.readId, false);
+        break;
+      case 'quorumWriteResult':
+        this.obs.writeDone(this, e.writeId, e.seq, e.outcome === 'ok');
+        break;
+      case 'failoverResult':
+        this.obs.failoverDone(this, e.ok, e.reason);
+        break;
+      case 'log':
+        this.obs.log(this, `${e.level}: ${e.text}`);
+        break;
+      default: {
+        const never: never = e;
+        throw new Error(`unhandled effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}

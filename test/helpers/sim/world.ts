@@ -1,0 +1,398 @@
+// The simulated world for the replication core: N nodes, a seeded scheduler with a simulated
+// clock, the faulty network, crashes/restarts, partitions, a client driver (async writes,
+// quorum writes, quorum reads, failovers) and the safety checks run after every step.
+// Owns the oracle of committed entries; never lets a check be skipped silently.
+
+import assert from 'node:assert/strict';
+import { DEFAULT_TIMING, type CoreConfig, type Effect, type NodeId, type Timing } from '../../../src/replication/core/types.js';
+import type { LogEntry } from '../../../src/storage/types.js';
+import { checkLinearizable, type CheckResult, type KvOp } from '../linearizability.js';
+import { rng, type Rng } from '../rng.js';
+import { SimNetwork, type NetConfig } from './network.js';
+import { SimNode, type Observer, type Wire } from './node.js';
+
+/** Simulated time per scheduler step, ms. */
+export const STEP_MS = 5;
+
+export const SIM_TIMING: Timing = {
+  ...DEFAULT_TIMING,
+  heartbeatIntervalMs: 20,
+  electionTimeoutMinMs: 100,
+  electionTimeoutMaxMs: 200,
+  replicaMaxLagMs: 200,
+  replicaMaxLagOps: 50,
+  backlogBytesMax: 4000, // small on purpose: lagging replicas must fall back to full resyncs
+  inflightBytesMax: 1500,
+  appendBytesMax: 400,
+  quorumTimeoutMs: 600,
+  failoverTimeoutMs: 400,
+  fullResyncTimeoutMs: 500,
+  resendAfterMs: 60,
+};
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly steps: number;
+  /** Steps of quiet (no faults, no writes, healed network) at the end to check convergence. */
+  readonly quietSteps: number;
+  readonly net: NetConfig;
+  readonly crashRate: number;
+  readonly partitionRate: number;
+  readonly opRate: number;
+  readonly failoverRate: number;
+  readonly keys: number;
+}
+
+export const DEFAULT_SIM: Omit<SimOptions, 'seed'> = {
+  nodes: 3,
+  steps: 600,
+  quietSteps: 300,
+  net: { delayMinMs: 1, delayMaxMs: 12, dropRate: 0.03, duplicateRate: 0.03 },
+  crashRate: 0.004,
+  partitionRate: 0.003,
+  opRate: 0.5,
+  failoverRate: 0.001,
+  keys: 3,
+};
+
+export interface SimStats {
+  elections: number;
+  commits: number;
+  quorumWritesOk: number;
+  quorumWritesUnknown: number;
+  readsOk: number;
+  readsFailed: number;
+  asyncWrites: number;
+  crashes: number;
+  partitions: number;
+  discarded: number;
+  fullResyncs: number;
+  failovers: number;
+  failoversOk: number;
+}
+
+interface PendingRead {
+  readonly key: string;
+  readonly value: string | null;
+  readonly invokeMs: number;
+}
+
+export class SimWorld implements Observer {
+  readonly rng: Rng;
+  readonly net: SimNetwork<Wire>;
+  readonly nodes: SimNode[] = [];
+  private readonly byId = new Map<NodeId, SimNode>();
+  nowMs = 0;
+  /** Committed oracle: seq → epoch of the entry, as first reported by a primary's commitAdvanced. */
+  readonly committedEpochAt = new Map<number, number>();
+  committedMax = 0;
+  /** For each epoch whose primary committed: the highest seq it committed (for leader completeness). */
+  private readonly commitByEpoch = new Map<number, number>();
+  readonly primaryOfEpoch = new Map<number, NodeId>();
+  readonly history: KvOp[] = [];
+  private readonly pendingReads = new Map<number, PendingRead>();
+  private readonly pendingWrites = new Map<number, number>(); // writeId → history index
+  private nextOpId = 1;
+  private valueCounter = 0;
+  readonly stats: SimStats = {
+    elections: 0,
+    commits: 0,
+    quorumWritesOk: 0,
+    quorumWritesUnknown: 0,
+    readsOk: 0,
+    readsFailed: 0,
+    asyncWrites: 0,
+    crashes: 0,
+    partitions: 0,
+    discarded: 0,
+    fullResyncs: 0,
+    failovers: 0,
+    failoversOk: 0,
+  };
+  readonly trace: string[] = [];
+  private healAtMs = -1;
+
+  constructor(readonly opts: SimOptions) {
+    this.rng = rng(opts.seed);
+    this.net = new SimNetwork<Wire>(rng(opts.seed ^ 0x5bd1e995), opts.net);
+    const members = new Map<NodeId, string>();
+    for (let i = 1; i <= opts.nodes; i++) members.set(`n${i}`, `10.0.0.${i}:7000`); // never dialled: addresses are labels here
+    for (const id of members.keys()) {
+      const nodeRng = rng((opts.seed * 31 + id.charCodeAt(1)) >>> 0);
+      const cfg = (): CoreConfig => ({
+        nodeId: id,
+        selfAddress: members.get(id) as string,
+        topology: { mode: 'cluster', members },
+        timing: SIM_TIMING,
+        random: nodeRng.next,
+      });
+      this.nodes.push(new SimNode(id, cfg, this));
+    }
+    for (const n of this.nodes) this.byId.set(n.id, n);
+    for (const n of this.nodes) n.start(0);
+  }
+
+  // ------------------------------------------------------------------ Observer
+
+  send(from: NodeId, to: NodeId, w: Wire): void {
+    // A snapshot stream follows the welcome on the same connection in the real host: never overtake it.
+    this.net.send(from, to, w, this.nowMs, w.kind === 'snapshot' ? this.net.config.delayMaxMs + 1 : 0);
+  }
+
+  becamePrimary(node: SimNode, epoch: number): void {
+    const prior = this.primaryOfEpoch.get(epoch);
+    assert(prior === undefined || prior === node.id, `two primaries in epoch ${epoch}: ${prior} and ${node.id}`);
+    this.primaryOfEpoch.set(epoch, node.id);
+    this.stats.elections++;
+    this.trace.push(`${this.nowMs} ${node.id} primary of epoch ${epoch} at ${node.store.last.epoch}:${node.store.last.seq}`);
+    this.checkLeaderCompleteness(node, epoch, true);
+  }
+
+  committed(node: SimNode, commitSeq: number): void {
+    this.stats.commits++;
+    const epoch = node.core?.currentEpoch ?? 0;
+    // Entries up to committedMax were recorded before; by Log Matching one position proves the prefix.
+    const prefix = Math.min(this.committedMax, commitSeq);
+    if (prefix > 0) assert.equal((node.store.entries[prefix - 1] as LogEntry).epoch, this.committedEpochAt.get(prefix), `committed entry ${prefix} changed (by ${node.id})`);
+    for (let s = prefix + 1; s <= commitSeq; s++) {
+      const e = (node.store.entries[s - 1] as LogEntry).epoch;
+      const known = this.committedEpochAt.get(s);
+      assert(known === undefined || known === e, `committed entry ${s} changed: epoch ${known} then ${e} (by ${node.id})`);
+      if (known === undefined) this.committedEpochAt.set(s, e);
+    }
+    this.committedMax = Math.max(this.committedMax, commitSeq);
+    this.commitByEpoch.set(epoch, Math.max(this.commitByEpoch.get(epoch) ?? 0, commitSeq));
+  }
+
+  truncating(node: SimNode, e: Extract<Effect, { type: 'truncateAfter' }>): void {
+    const entries = node.store.entries;
+    const primaryId = node.core?.knownPrimaryId ?? null;
+    const primary = this.nodes.find((n) => n.id === primaryId);
+    for (let s = e.seq + 1; s <= entries.length; s++) {
+      const mine = entries[s - 1] as LogEntry;
+      assert.notEqual(this.committedEpochAt.get(s), mine.epoch, `${node.id} discards committed entry ${mine.epoch}:${s}`);
+      // What is discarded is exactly what the primary's history does not hold.
+      const theirs = primary?.store.entries[s - 1];
+      if (primary !== undefined && theirs !== undefined) assert.notEqual(theirs.epoch, mine.epoch, `${node.id} discards ${mine.epoch}:${s} which ${primaryId} holds`);
+    }
+    if (primary !== undefined && e.seq > 0) {
+      assert.equal(primary.store.entries[e.seq - 1]?.epoch, entries[e.seq - 1]?.epoch, `${node.id} keeps a prefix that differs from ${primaryId} at ${e.seq}`);
+    }
+    this.stats.discarded += e.discarded;
+    this.trace.push(`${this.nowMs} ${node.id} discards ${e.discarded} after ${e.seq}`);
+  }
+
+  loadingDiscards(node: SimNode, discarded: readonly LogEntry[]): void {
+    for (const e of discarded) assert.notEqual(this.committedEpochAt.get(e.seq), e.epoch, `${node.id} full resync drops committed ${e.epoch}:${e.seq}`);
+    this.stats.discarded += discarded.length;
+  }
+
+  readDone(_node: SimNode, readId: number, ok: boolean): void {
+    const r = this.pendingReads.get(readId);
+    if (r === undefined) return;
+    this.pendingReads.delete(readId);
+    if (!ok) {
+      this.stats.readsFailed++;
+      return; // a failed read returned nothing: it constrains nothing
+    }
+    this.stats.readsOk++;
+    this.history.push({ kind: 'get', key: r.key, value: r.value, invokeMs: r.invokeMs, returnMs: this.nowMs });
+  }
+
+  writeDone(node: SimNode, writeId: number, seq: number, ok: boolean): void {
+    const idx = this.pendingWrites.get(writeId);
+    if (idx === undefined) return;
+    this.pendingWrites.delete(writeId);
+    if (!ok) {
+      this.stats.quorumWritesUnknown++;
+      return; // NOQUORUM: outcome unknown, stays without a return time
+    }
+    this.stats.quorumWritesOk++;
+    const entry = node.store.entries[seq - 1];
+    assert(entry !== undefined, 'acknowledged write not in the log');
+    assert.equal(this.committedEpochAt.get(seq), entry.epoch, `quorum write ${entry.epoch}:${seq} acknowledged but not committed`);
+    const op = this.history[idx] as KvOp;
+    this.history[idx] = { ...op, returnMs: this.nowMs } as KvOp;
+  }
+
+  failoverDone(node: SimNode, ok: boolean, reason: string): void {
+    if (ok) this.stats.failoversOk++;
+    this.trace.push(`${this.nowMs} ${node.id} failover ${ok ? 'ok' : 'failed'}: ${reason}`);
+  }
+
+  log(node: SimNode, text: string): void {
+    if (text.includes('full resync from') && text.includes('loaded')) this.stats.fullResyncs++;
+    this.trace.push(`${this.nowMs} ${node.id} ${text}`);
+    if (this.trace.length > 400) this.trace.splice(0, 200);
+  }
+
+  // ------------------------------------------------------------------ checks
+
+  /** A primary of epoch E holds every entry committed in epochs below E (Raft's leader completeness). */
+  private checkLeaderCompleteness(node: SimNode, epoch: number, full: boolean): void {
+    let need = 0;
+    for (const [e, s] of this.commitByEpoch) if (e < epoch) need = Math.max(need, s);
+    if (need === 0) return;
+    const entries = node.store.entries;
+    assert(entries.length >= need, `${node.id} primary of ${epoch} lacks committed entries up to ${need} (has ${entries.length})`);
+    const from = full ? 1 : need;
+    for (let s = from; s <= need; s++) {
+      if ((entries[s - 1] as LogEntry).epoch !== this.committedEpochAt.get(s)) assert.fail(`${node.id} primary of ${epoch} differs at committed ${s}`);
+    }
+  }
+
+  checkStep(): void {
+    for (const n of this.nodes) {
+      const core = n.core;
+      if (core === null) continue;
+      const last = n.store.last;
+      const cl = core.lastPosition;
+      if (cl.seq !== last.seq || cl.epoch !== last.epoch) assert.fail(`${n.id}: core at ${cl.epoch}:${cl.seq}, store at ${last.epoch}:${last.seq}`);
+      const c = core.committedSeq;
+      if (c > 0) {
+        const oracle = this.committedEpochAt.get(c);
+        assert(oracle !== undefined, `${n.id} believes ${c} committed; no primary committed it`);
+        if ((n.store.entries[c - 1] as LogEntry).epoch !== oracle) assert.fail(`${n.id}: committed prefix differs at ${c}`);
+      }
+      if (core.currentRole === 'primary') {
+        const owner = this.primaryOfEpoch.get(core.currentEpoch);
+        if (owner !== n.id) assert.fail(`${n.id} is primary of epoch ${core.currentEpoch}, which belongs to ${owner}`);
+        this.checkLeaderCompleteness(n, core.currentEpoch, false);
+      }
+      if (core.discardedTotal !== n.discardedSinceStart) assert.fail(`${n.id}: discard counter ${core.discardedTotal} != ${n.discardedSinceStart}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ scheduler
+
+  private live(): SimNode[] {
+    return this.nodes.filter((n) => n.alive);
+  }
+
+  private primaries(): SimNode[] {
+    return this.live().filter((n) => n.core?.currentRole === 'primary' && n.core.acceptsWrites(this.nowMs));
+  }
+
+  step(faults: boolean, ops: boolean): void {
+    this.nowMs += STEP_MS;
+    for (const m of this.net.takeDue(this.nowMs)) this.byId.get(m.to)?.deliver(m.from, m.payload, this.nowMs);
+    for (const n of this.nodes) {
+      if (!n.alive && n.restartAtMs >= 0 && this.nowMs >= n.restartAtMs) {
+        n.restartAtMs = -1;
+        n.start(this.nowMs);
+        this.trace.push(`${this.nowMs} ${n.id} restarted at ${n.store.last.epoch}:${n.store.last.seq}`);
+      }
+      n.run({ type: 'tick' }, this.nowMs);
+      if (n.alive && this.rng.next() < 0.3) n.fsync(this.nowMs);
+    }
+    if (faults) this.injectFaults();
+    if (ops && this.rng.next() < this.opts.opRate) this.clientOp();
+    this.checkStep();
+  }
+
+  private injectFaults(): void {
+    const r = this.rng;
+    if (r.next() < this.opts.crashRate) {
+      const live = this.live();
+      const prim = this.primaries();
+      const victim = prim.length > 0 && r.next() < 0.5 ? prim[0] : live.length > 0 ? r.pick(live) : undefined;
+      if (victim !== undefined) {
+        victim.crash();
+        victim.restartAtMs = this.nowMs + 50 + r.int(400);
+        this.stats.crashes++;
+        this.trace.push(`${this.nowMs} ${victim.id} crashed (durable ${victim.store.durableSeq})`);
+      }
+    }
+    if (this.healAtMs >= 0 && this.nowMs >= this.healAtMs) {
+      this.net.heal();
+      this.healAtMs = -1;
+      this.trace.push(`${this.nowMs} network healed`);
+    } else if (this.healAtMs < 0 && r.next() < this.opts.partitionRate) {
+      const ids = this.nodes.map((n) => n.id);
+      const a = ids.filter(() => r.next() < 0.5);
+      const b = ids.filter((id) => !a.includes(id));
+      if (a.length > 0 && b.length > 0) {
+        this.net.partition(a, b);
+        this.healAtMs = this.nowMs + 100 + r.int(700);
+        this.stats.partitions++;
+        this.trace.push(`${this.nowMs} partition ${a.join(',')} | ${b.join(',')}`);
+      }
+    }
+    const prim = this.primaries()[0];
+    if (prim !== undefined && r.next() < this.opts.failoverRate) {
+      this.stats.failovers++;
+      const others = this.nodes.filter((n) => n.id !== prim.id);
+      const target = r.next() < 0.5 ? null : r.pick(others).id;
+      prim.run({ type: 'failover', target }, this.nowMs);
+    }
+  }
+
+  private clientOp(): void {
+    const prims = this.primaries();
+    if (prims.length === 0) return;
+    const node = this.rng.pick(prims);
+    const key = `k${this.rng.int(this.opts.keys)}`;
+    const roll = this.rng.next();
+    if (roll < 0.4) {
+      const readId = this.nextOpId++;
+      // The host reads the state at request time (readSeq = lastSeq) and answers on readReady.
+      this.pendingReads.set(readId, { key, value: node.store.valueOf(key), invokeMs: this.nowMs });
+      node.run({ type: 'quorumRead', readId }, this.nowMs);
+      return;
+    }
+    const value = `v${++this.valueCounter}`;
+    const idx = this.history.length;
+    this.history.push({ kind: 'put', key, value, invokeMs: this.nowMs, returnMs: undefined });
+    const seq = node.write(key, value, this.nowMs);
+    if (roll < 0.8) {
+      const writeId = this.nextOpId++;
+      this.pendingWrites.set(writeId, idx);
+      node.run({ type: 'quorumWrite', writeId, seq }, this.nowMs);
+    } else {
+      this.stats.asyncWrites++; // acknowledged after the local log: may be lost, so unknown outcome for the checker
+    }
+  }
+
+  /** Run the schedule, then a quiet period; returns the linearizability verdict. */
+  run(): CheckResult {
+    for (let i = 0; i < this.opts.steps; i++) this.step(true, true);
+    this.net.heal();
+    this.net.config = { ...this.net.config, dropRate: 0, duplicateRate: 0 };
+    for (const n of this.nodes) if (!n.alive) n.restartAtMs = this.nowMs;
+    for (let i = 0; i < this.opts.quietSteps; i++) this.step(false, false);
+    this.checkConverged();
+    return checkLinearizable(this.history);
+  }
+
+  /** After faults heal and writes stop: one primary, and every node holds the same log. */
+  checkConverged(): void {
+    const prims = this.live().filter((n) => n.core?.currentRole === 'primary');
+    assert.equal(prims.length, 1, `expected one primary after the quiet period, got ${prims.map((p) => p.id).join(',') || 'none'}`);
+    const ref = (prims[0] as SimNode).store;
+    for (const n of this.nodes) {
+      assert.deepEqual(n.store.last, ref.last, `${n.id} did not converge to the primary's position`);
+      for (let s = 1; s <= ref.entries.length; s++) {
+        assert.equal(n.store.entries[s - 1]?.epoch, ref.entries[s - 1]?.epoch, `${n.id} differs from the primary at ${s}`);
+      }
+    }
+    this.checkLeaderCompleteness(prims[0] as SimNode, Number.MAX_SAFE_INTEGER, true);
+  }
+}
+
+/** Runs one seed; on failure the error names the seed and the exact replay command. */
+export function runSeed(seed: number, overrides: Partial<Omit<SimOptions, 'seed'>> = {}): { stats: SimStats; result: CheckResult } {
+  const world = new SimWorld({ ...DEFAULT_SIM, ...overrides, seed });
+  try {
+    const result = world.run();
+    if (result.ok === false) throw new Error(`not linearizable on ${result.key}: ${result.reason}`);
+    return { stats: world.stats, result };
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    const trace = world.trace.slice(-40).join('\n  ');
+    throw new Error(
+      `simulation failed for seed ${seed} at t=${world.nowMs}ms: ${msg}\n` +
+        `  replay: npx tsc -p tsconfig.json && KV_SEED=${seed} node --test dist/test/replication-sim.test.js\n  last events:\n  ${trace}`,
+    );
+  }
+}

@@ -1,0 +1,103 @@
+// Durability through the server: acknowledged writes survive SIGKILL with fsync always,
+// SIGTERM with everysec flushes everything, SHUTDOWN exits 0 with the data on disk.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
+import { RawConn } from './helpers/server-conn.js';
+import { rng, testSeed } from './helpers/rng.js';
+
+/** Write `n` keys over `conns` parallel connections (pipelined); resolves with what was acknowledged. */
+async function writeMany(port: number, n: number, seed: number, conns = 8): Promise<Map<string, string>> {
+  const r = rng(seed);
+  const acked = new Map<string, string>();
+  const cs = await Promise.all(Array.from({ length: conns }, () => RawConn.open(port)));
+  await Promise.all(
+    cs.map(async (c, ci) => {
+      for (let i = ci; i < n; i += conns) {
+        // Disjoint keys per connection: each key's last acknowledged value is well defined.
+        const k = `key:${ci}:${r.int(n * 2)}`;
+        const v = `v${i}:${r.bytes(8).toString('hex')}`;
+        const reply = await c.call('SET', k, v);
+        assert.equal(reply, 'OK');
+        acked.set(k, v);
+      }
+    }),
+  );
+  for (const c of cs) c.close();
+  return acked;
+}
+
+async function checkAll(port: number, expected: Map<string, string>): Promise<void> {
+  const c = await RawConn.open(port);
+  try {
+    for (const [k, v] of expected) assert.equal(await c.call('GET', k), v, `key ${k}`);
+  } finally {
+    c.close();
+  }
+}
+
+test('fsync always: every acknowledged write survives SIGKILL', async () => {
+  const dir = tempDir();
+  let s: RunningProcess | undefined = await startKvServer({ dir, args: ['--fsync', 'always'] });
+  let s2: RunningProcess | undefined;
+  try {
+    const acked = await writeMany(s.port, 2000, testSeed(5), 4);
+    await s.kill('SIGKILL');
+    s = undefined;
+    s2 = await startKvServer({ dir, args: ['--fsync', 'always'] });
+    await checkAll(s2.port, acked);
+  } finally {
+    await stopAndClean(s);
+    await stopAndClean(s2);
+  }
+});
+
+test('fsync everysec: SIGTERM flushes and exits 0 with all data there', async () => {
+  const dir = tempDir();
+  let s: RunningProcess | undefined = await startKvServer({ dir });
+  let s2: RunningProcess | undefined;
+  try {
+    const acked = await writeMany(s.port, 3000, testSeed(6), 4);
+    assert.equal(await s.kill('SIGTERM'), 0);
+    assert.match(s.output(), /shutting down \(SIGTERM\)/);
+    s = undefined;
+    s2 = await startKvServer({ dir });
+    await checkAll(s2.port, acked);
+  } finally {
+    await stopAndClean(s);
+    await stopAndClean(s2);
+  }
+});
+
+test('SHUTDOWN flushes, exits 0, data is there after restart', async () => {
+  const dir = tempDir();
+  let s: RunningProcess | undefined = await startKvServer({ dir, args: ['--fsync', 'no'] });
+  let s2: RunningProcess | undefined;
+  try {
+    const acked = await writeMany(s.port, 500, testSeed(8), 4);
+    const c = await RawConn.open(s.port);
+    c.send('SHUTDOWN\r\n');
+    assert.equal(await s.exited(), 0);
+    await c.waitClosed();
+    s = undefined;
+    s2 = await startKvServer({ dir, args: ['--fsync', 'no'] });
+    await checkAll(s2.port, acked);
+  } finally {
+    await stopAndClean(s);
+    await stopAndClean(s2);
+  }
+});
+
+test('fsync always with 50 concurrent clients: all acknowledged writes readable (throughput printed)', async () => {
+  const s = await startKvServer({ args: ['--fsync', 'always'] });
+  try {
+    const t0 = Date.now();
+    const acked = await writeMany(s.port, 4000, testSeed(9), 50);
+    const ms = Date.now() - t0;
+    process.stdout.write(`# fsync always: ${acked.size} distinct keys, 4000 SETs over 50 connections in ${ms} ms (${Math.round(4000 / (ms / 1000))} acked writes/s)\n`);
+    await checkAll(s.port, acked);
+  } finally {
+    await stopAndClean(s);
+  }
+});

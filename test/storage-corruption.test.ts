@@ -1,0 +1,180 @@
+// Recovery rules on damaged directories: torn tail truncated with a warning naming file and
+// offset; corruption elsewhere refused (CorruptLogError with file and offset) unless repair;
+// invalid/temp snapshots ignored; the LOCK file refuses a second owner and takes over stale ones.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore, CorruptLogError, DirectoryLockedError } from '../src/index.js';
+import { tempDir } from './helpers/procs.js';
+
+const SMALL_SEGMENT_BYTES = 4096;
+const KEYS = 300;
+
+async function populated(opts: { compact?: boolean } = {}): Promise<string> {
+  const dir = tempDir('kvts-corrupt-');
+  const s = await openStore({ dir, fsync: 'no', segmentBytesMax: SMALL_SEGMENT_BYTES, compactMinBytes: 0 });
+  for (let i = 0; i < KEYS; i++) {
+    await s.set(`key:${i}`, `value-${i}-${'x'.repeat(i % 50)}`);
+    if (opts.compact === true && i === KEYS / 2) await s.compact();
+  }
+  await s.close();
+  return dir;
+}
+
+function segments(dir: string): string[] {
+  return readdirSync(join(dir, 'log'))
+    .filter((n) => n.endsWith('.wal'))
+    .sort()
+    .map((n) => join(dir, 'log', n));
+}
+
+async function withDir(fn: (dir: string) => Promise<void>, opts?: { compact?: boolean }): Promise<void> {
+  const dir = await populated(opts);
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('torn tail (partial record appended) opens with a warning naming file and offset', () =>
+  withDir(async (dir) => {
+    const segs = segments(dir);
+    assert.ok(segs.length > 3, 'small segments rotate');
+    const last = segs[segs.length - 1] as string;
+    const goodSize = statSync(last).size;
+    appendFileSync(last, Buffer.from([40, 0, 0, 0, 1, 2, 3])); // a header promising 40 bytes, then EOF
+    const warnings: string[] = [];
+    const s = await openStore({ dir, onWarning: (m) => warnings.push(m) });
+    try {
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] as string, new RegExp(`${last.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} at offset ${goodSize}`));
+      assert.equal(statSync(last).size, goodSize, 'truncated back to the last whole record');
+      assert.equal(s.size, KEYS);
+      assert.equal(s.get(`key:${KEYS - 1}`)?.toString(), `value-${KEYS - 1}-${'x'.repeat((KEYS - 1) % 50)}`);
+    } finally {
+      await s.close();
+    }
+  }));
+
+test('torn tail (last record cut short) loses only that record', () =>
+  withDir(async (dir) => {
+    const segs = segments(dir);
+    const last = segs[segs.length - 1] as string;
+    truncateSync(last, statSync(last).size - 3);
+    const warnings: string[] = [];
+    const s = await openStore({ dir, onWarning: (m) => warnings.push(m) });
+    try {
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] as string, /torn record .* at offset \d+/);
+      assert.equal(s.size, KEYS - 1);
+      assert.equal(s.get(`key:${KEYS - 1}`), undefined);
+      assert.equal(s.lastPosition.seq, KEYS - 1);
+    } finally {
+      await s.close();
+    }
+  }));
+
+test('a bit flip in a sealed segment refuses to open with file and offset; repair truncates there', () =>
+  withDir(async (dir) => {
+    const seg = segments(dir)[1] as string;
+    const bytes = readFileSync(seg);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = (bytes[at] as number) ^ 0x10;
+    writeFileSync(seg, bytes);
+    await assert.rejects(openStore({ dir }), (e: unknown) => {
+      assert.ok(e instanceof CorruptLogError);
+      assert.equal(e.file, seg);
+      assert.ok(e.offset <= at && e.offset >= 0);
+      assert.match(e.message, /corrupt data in .*\.wal at offset \d+/);
+      return true;
+    });
+    // The refusal released the lock and changed nothing; repair opens with the prefix only.
+    const warnings: string[] = [];
+    const s = await openStore({ dir, repair: true, onWarning: (m) => warnings.push(m) });
+    try {
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] as string, /repair: truncating .* at offset \d+/);
+      const n = s.lastPosition.seq;
+      assert.ok(n > 0 && n < KEYS, `kept a prefix (${n})`);
+      assert.equal(s.size, n);
+      for (let i = 0; i < KEYS; i++) assert.equal(s.has(`key:${i}`), i < n, `key:${i}`);
+      assert.equal(segments(dir).length, 2, 'later segments dropped');
+      await s.set('after-repair', '1');
+    } finally {
+      await s.close();
+    }
+    const again = await openStore({ dir });
+    assert.equal(again.get('after-repair')?.toString(), '1');
+    await again.close();
+  }));
+
+test('a bit flip mid-way in the LAST segment (valid records after it) is corruption, not a torn tail', () =>
+  withDir(async (dir) => {
+    const segs = segments(dir);
+    const last = segs[segs.length - 1] as string;
+    const bytes = readFileSync(last);
+    assert.ok(bytes.length > 200);
+    bytes[20] = (bytes[20] as number) ^ 0x01;
+    writeFileSync(last, bytes);
+    await assert.rejects(openStore({ dir }), CorruptLogError);
+  }));
+
+test('temp and invalid snapshot files are ignored; a corrupt snapshot whose log is gone is refused', () =>
+  withDir(
+    async (dir) => {
+      const snapDir = join(dir, 'snap');
+      const snaps = readdirSync(snapDir).filter((n) => n.endsWith('.snap'));
+      assert.equal(snaps.length, 1);
+      // A half-written temp file and a garbage "newer" snapshot: neither may be used.
+      writeFileSync(join(snapDir, '00000000000000099999.snap.tmp'), 'partial');
+      writeFileSync(join(snapDir, '00000000000000099999.snap'), 'KVTSSNAP garbage');
+      const warnings: string[] = [];
+      let s = await openStore({ dir, onWarning: (m) => warnings.push(m) });
+      assert.equal(s.size, KEYS);
+      assert.equal(s.lastPosition.seq, KEYS);
+      await s.close();
+      assert.ok(warnings.some((w) => /ignoring invalid snapshot .*99999\.snap/.test(w)));
+      assert.ok(!readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 'temp files removed at open');
+      // Corrupt the real snapshot: the segments it covered are deleted, so there is a gap.
+      rmSync(join(snapDir, '00000000000000099999.snap'));
+      const real = join(snapDir, snaps[0] as string);
+      const bytes = readFileSync(real);
+      bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
+      writeFileSync(real, bytes);
+      await assert.rejects(openStore({ dir, onWarning: () => undefined }), (e: unknown) => e instanceof CorruptLogError && /gap/.test(e.message));
+      s = await openStore({ dir, repair: true, onWarning: () => undefined });
+      // Repair keeps only what is provably complete: nothing invented, no gap papered over.
+      for (const k of s.keys()) assert.match(k, /^key:\d+$/);
+      await s.close();
+    },
+    { compact: true },
+  ));
+
+test('a second open of a locked directory fails clearly; a stale lock from a dead pid is taken over', async () => {
+  const dir = tempDir('kvts-lock-');
+  try {
+    const s = await openStore({ dir });
+    await assert.rejects(openStore({ dir }), (e: unknown) => {
+      assert.ok(e instanceof DirectoryLockedError);
+      assert.equal(e.pid, process.pid);
+      assert.equal(e.message, `data directory ${dir} is in use by pid ${process.pid}`);
+      return true;
+    });
+    await s.set('k', 'v');
+    await s.close();
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const deadPid = Number(dead.stdout);
+    assert.ok(deadPid > 0);
+    writeFileSync(join(dir, 'LOCK'), `${deadPid}\n`);
+    const t = await openStore({ dir });
+    assert.equal(t.get('k')?.toString(), 'v');
+    assert.equal(readFileSync(join(dir, 'LOCK'), 'utf8').trim(), String(process.pid));
+    await t.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
