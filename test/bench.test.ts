@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeReply, encodeCommand, errorKind, INCOMPLETE, MALFORMED, scanReply } from '../src/bench/resp-wire.js';
+import { decodeReply, encodeCommand, errorKind, INCOMPLETE, MALFORMED, scanReply } from '../src/client/resp-wire.js';
 import { runBench, type BenchOptions, type BenchResult } from '../src/bench/run.js';
 import { parseRedisBenchmarkCsv, runRedisBenchmark } from '../src/bench/redis-benchmark.js';
 import { spliceSection, BEGIN_MARKER, END_MARKER } from '../src/bench/docs.js';

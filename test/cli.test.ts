@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { splitArgs, repr, formatTty, formatReply, redirectTarget, formatHelp } from '../src/cli/format.js';
-import type { Reply } from '../src/bench/resp-wire.js';
+import type { Reply } from '../src/client/resp-wire.js';
 import { KV_CLI_JS, KV_SERVER_JS, freePort, startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 
 interface Ran {

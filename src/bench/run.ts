@@ -12,8 +12,8 @@ import assert from 'node:assert';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
-import { connectResp } from './resp-conn.js';
-import { errorKind, INCOMPLETE, MALFORMED, scanReply } from './resp-wire.js';
+import { connectResp } from '../client/resp-conn.js';
+import { errorKind, INCOMPLETE, MALFORMED, scanReply } from '../client/resp-wire.js';
 
 export const KEY_PREFIX = 'key:';
 /** Key suffix width: keys look like redis-benchmark's `key:000000012345`. */

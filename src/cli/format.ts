@@ -2,7 +2,7 @@
 // rendering replies byte-for-byte like redis-cli 7 (TTY and raw modes), rendering `help` from
 // COMMAND DOCS, and reading redirect targets out of error replies. Pure: no I/O, no sockets.
 
-import type { Reply } from '../bench/resp-wire.js';
+import type { Reply } from '../client/resp-wire.js';
 
 // ---------------------------------------------------------------------------------------------
 // Argument splitting: a port of sdssplitargs() so that lines behave exactly as in redis-cli.

@@ -6,8 +6,8 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { connectResp, type RespConnection } from '../bench/resp-conn.js';
-import type { Reply } from '../bench/resp-wire.js';
+import { connectResp, type RespConnection } from '../client/resp-conn.js';
+import type { Reply } from '../client/resp-wire.js';
 import { formatCommandReply, formatHelp, splitArgs } from './format.js';
 
 export const DEFAULT_HOST = '127.0.0.1';

@@ -1,7 +1,7 @@
 // Client-side RESP2/RESP3 wire helpers shared by kv-bench and kv-cli: command encoding,
 // a reply framer that allocates nothing (the bench hot loop) and a typed decoder (the CLI).
 // Owns bytes only: never touches a socket, never throws on bad input (returns a status).
-// It lives under src/bench/ only because of file ownership; src/protocol/ is its natural home.
+// Kept apart from the server's parser (src/protocol/parser.ts), which parses requests, not replies.
 
 import assert from 'node:assert';
 
