@@ -45,6 +45,19 @@ function simulate(model: Map<string, ModelValue>, op: CrashOp): boolean {
   }
 }
 
+/** Whether simulate() would log an entry for `op`, with no side effect. */
+function wouldLog(model: ReadonlyMap<string, ModelValue>, op: CrashOp): boolean {
+  switch (op.kind) {
+    case 'set':
+      return true;
+    case 'del':
+    case 'expire':
+      return model.has(toKey(op.key));
+    case 'compact':
+      return false;
+  }
+}
+
 interface ChildRun {
   acked: Set<number>;
   sawCompaction: boolean;
@@ -118,8 +131,11 @@ test(`kill -9 during writes, rotation and compaction loses no acknowledged write
         let seq = seqBase;
         for (let i = 0; seq < recovered || i <= maxAcked; i++) {
           const op = next();
-          const probe = new Map(model);
-          const logs = simulate(probe, op);
+          // Ask whether the op logs WITHOUT touching the model: simulating on a shallow copy of
+          // the Map still mutated the shared ModelValue of an 'expire', so an expire that was
+          // lost in the crash (allowed: unacknowledged) wrongly stayed in the model. KV_LONG=1
+          // hit it at cycle 146 with the default seed, on the old and the new keyspace alike.
+          const logs = wouldLog(model, op);
           if (logs && seq + 1 > recovered) {
             assert.ok(!run.acked.has(i), `cycle ${cycle} seed ${seed}: acknowledged op ${i} (${op.kind}) is missing after recovery at seq ${recovered}`);
             continue; // op i (and all later logged ops) were lost: allowed only if unacknowledged

@@ -12,10 +12,15 @@ const CHUNK_TAIL_BYTES_MIN = 1024;
 /** Largest integer encoded through the pre-encoded table (`:0`..`:N`). */
 const SHARED_INTEGERS_MAX = 9999;
 
+/** Latin1 strings up to this many chars are copied by a char loop (cheaper than latin1Write's native call). */
+const STRING_LOOP_CHARS_MAX = 32;
+
 /** Cap on the extra room added when the pending output grows. */
 const GROWTH_BYTES_MAX = 64 * 1024 * 1024;
 
 const CRLF = '\r\n';
+/** Room for one `$<len>\r\n` / `*<n>\r\n` header: type byte, up to 16 digits (safe integers), CRLF. */
+const HEADER_BYTES_MAX = 1 + 16 + 2;
 
 /** Pre-encoded frequent replies (Redis's `shared` objects): copied with one memcpy. */
 export const SHARED = {
@@ -103,7 +108,8 @@ export class RespEncoder implements ReplyWriter {
 
   raw(b: Buffer): void {
     this.reserve(b.length);
-    b.copy(this.chunk, this.pos);
+    // TypedArray#set is a V8 builtin: cheaper than Buffer#copy's C++ call for the tiny shared replies.
+    this.chunk.set(b, this.pos);
     this.pos += b.length;
   }
 
@@ -152,17 +158,56 @@ export class RespEncoder implements ReplyWriter {
   bulk(b: Buffer | string): void {
     if (typeof b === 'string') {
       const len = Buffer.byteLength(b);
-      this.reserve(len + 16 + 2);
-      this.pos += this.chunk.write(`$${len}\r\n`, this.pos, 'latin1');
+      this.reserve(len + HEADER_BYTES_MAX + 2);
+      this.header(0x24 /* $ */, len);
       this.pos += this.chunk.write(b, this.pos, 'utf8');
     } else {
-      this.reserve(b.length + 16 + 2);
-      this.pos += this.chunk.write(`$${b.length}\r\n`, this.pos, 'latin1');
-      b.copy(this.chunk, this.pos);
+      this.reserve(b.length + HEADER_BYTES_MAX + 2);
+      this.header(0x24 /* $ */, b.length);
+      this.chunk.set(b, this.pos); // TypedArray#set: no native-call overhead for small values
       this.pos += b.length;
     }
     this.chunk[this.pos++] = 13;
     this.chunk[this.pos++] = 10;
+  }
+
+  bulkStored(v: string | Buffer): void {
+    if (typeof v !== 'string') return this.bulk(v);
+    // A stored string is latin1 (one char per byte): its length is its byte count, and
+    // latin1Write copies it into the output with no intermediate Buffer (the GET hot path).
+    const len = v.length;
+    this.reserve(len + HEADER_BYTES_MAX + 2);
+    this.header(0x24 /* $ */, len);
+    const c = this.chunk;
+    if (len <= STRING_LOOP_CHARS_MAX) {
+      for (let i = 0, p = this.pos; i < len; i++) c[p + i] = v.charCodeAt(i);
+      this.pos += len;
+    } else {
+      this.pos += c.latin1Write(v, this.pos, len);
+    }
+    this.chunk[this.pos++] = 13;
+    this.chunk[this.pos++] = 10;
+  }
+
+  /**
+   * `<type byte><decimal n>\r\n` written digit by digit: no template string per reply.
+   * The caller reserved HEADER_BYTES_MAX bytes.
+   */
+  private header(type: number, n: number): void {
+    assert(Number.isSafeInteger(n) && n >= 0, 'header length must be a non-negative safe integer');
+    const c = this.chunk;
+    c[this.pos++] = type;
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    let x = n;
+    do {
+      c[--p] = 0x30 + (x % 10);
+      x = Math.floor(x / 10);
+    } while (x > 0);
+    c[this.pos++] = 13;
+    c[this.pos++] = 10;
   }
 
   nullBulk(): void {
@@ -175,7 +220,8 @@ export class RespEncoder implements ReplyWriter {
 
   array(n: number): void {
     if (n === 0) return this.raw(SHARED.emptyArray);
-    this.ascii(`*${n}${CRLF}`);
+    this.reserve(HEADER_BYTES_MAX);
+    this.header(0x2a /* * */, n);
   }
 
   map(n: number): void {

@@ -19,6 +19,18 @@ const BIG_ARG_BYTES = 32 * 1024;
 /** Initial size of the owned buffer used when a frame spans reads. */
 const OWNED_BUFFER_BYTES_MIN = 16 * 1024;
 
+/** Bytes of a header line scanned in JS before falling back to indexOf (a valid header is at most 21). */
+const HEADER_SCAN_BYTES = 32;
+
+/**
+ * The constructor Buffer#subarray itself uses (Node's FastBuffer, reached through the standard
+ * Symbol.species). Calling it directly makes the same Buffer view without subarray's species
+ * lookup and argument normalisation: measured ~35 ns instead of ~75 ns per argument.
+ */
+type ViewConstructor = new (ab: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+const BufferView = (Buffer as unknown as { readonly [Symbol.species]: ViewConstructor })[Symbol.species];
+assert(Buffer.isBuffer(new BufferView(new ArrayBuffer(1), 0, 1)), 'Buffer[Symbol.species] must construct Buffers');
+
 const CR = 13;
 const LF = 10;
 
@@ -54,6 +66,7 @@ export class RespParser {
   private mbPos = 0; // offset (from `start`) where the next arg header begins
   private bulkLen = -1; // length of the arg whose header was read, -1 = none
   private readonly argOffsets: number[] = []; // pairs (offset from start, length) of args read so far
+  private argsRead = 0; // args recorded in argOffsets (a counter, so the array is never truncated)
 
   constructor(readonly limits: ParserLimits = { bulkBytesMax: BULK_BYTES_MAX_DEFAULT, queryBufferBytesMax: QUERY_BUFFER_BYTES_MAX_DEFAULT }) {}
 
@@ -135,7 +148,13 @@ export class RespParser {
 
   private indexOfCrlfLine(from: number): number {
     // Returns the index of '\r' ending the line starting at `from`, or -1 when not yet complete.
-    const i = this.buf.indexOf(CR, from);
+    // Header lines are a few bytes: a JS scan of the first HEADER_SCAN_BYTES avoids the native
+    // call of Buffer#indexOf (measured ~2x the whole scan's cost); longer lines fall back to it.
+    const buf = this.buf;
+    const stop = Math.min(this.end, from + HEADER_SCAN_BYTES);
+    for (let i = from; i < stop; i++) if (buf[i] === CR) return i;
+    if (stop === this.end) return -1;
+    const i = buf.indexOf(CR, stop);
     if (i < 0 || i >= this.end) return -1;
     return i;
   }
@@ -159,7 +178,7 @@ export class RespParser {
       }
       this.mbRemaining = n;
       this.mbPos = cr + 2 - base;
-      this.argOffsets.length = 0;
+      this.argsRead = 0;
       this.bulkLen = -1;
     }
     while (this.mbRemaining > 0) {
@@ -191,21 +210,26 @@ export class RespParser {
       if (buf[q + this.bulkLen] !== CR || buf[q + this.bulkLen + 1] !== LF) {
         return this.fail('ERR Protocol error: invalid bulk length');
       }
-      this.argOffsets.push(this.mbPos, this.bulkLen);
+      const k = 2 * this.argsRead++;
+      this.argOffsets[k] = this.mbPos;
+      this.argOffsets[k + 1] = this.bulkLen;
       this.mbPos += this.bulkLen + 2;
       this.bulkLen = -1;
       this.mbRemaining--;
     }
     // Complete: materialise argv as subarrays (offsets are relative to `start`, which compaction may have moved).
     const b = this.buf;
+    const ab = b.buffer;
+    const abOff = b.byteOffset;
     const s = this.start;
     const argv = this.argv;
     const offs = this.argOffsets;
-    const argc = offs.length / 2;
-    argv.length = argc;
+    const argc = this.argsRead;
+    // Setting an array's length is a slow runtime call: only do it when argc changes.
+    if (argv.length !== argc) argv.length = argc;
     for (let i = 0; i < argc; i++) {
       const off = s + (offs[2 * i] as number);
-      argv[i] = b.subarray(off, off + (offs[2 * i + 1] as number));
+      argv[i] = new BufferView(ab, abOff + off, offs[2 * i + 1] as number);
     }
     this.start = s + this.mbPos;
     this.mbPos = 0;
@@ -225,7 +249,7 @@ export class RespParser {
     if (args === null) return this.fail('ERR Protocol error: unbalanced quotes in request');
     if (args.length === 0) return 'empty';
     const argv = this.argv;
-    argv.length = args.length;
+    if (argv.length !== args.length) argv.length = args.length;
     for (let i = 0; i < args.length; i++) argv[i] = args[i] as Buffer;
     return 'command';
   }

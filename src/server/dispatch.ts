@@ -23,6 +23,35 @@ const UNSUPPORTED = new Map<string, string>([
   ...['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'scripting']),
 ]);
 
+/** Names up to this many bytes are packed into one number for the allocation-free lookup. */
+const PACKED_NAME_BYTES_MAX = 6;
+
+/**
+ * Command lookup without allocating: the name's lower-cased bytes packed into a number
+ * (1 as a length sentinel, then 8 bits per byte: < 2^49, exact) index a cache of specs found
+ * through the table. The table only ever grows (registerCommands refuses duplicates), so a
+ * cached hit never goes stale; misses are not cached, so later registrations are seen.
+ * Replaces latin1Slice + toLowerCase + Map<string> per command (measured ~3.7% of CPU).
+ */
+class CommandCache {
+  private readonly byPacked = new Map<number, CommandSpec>();
+
+  lookup(name: Buffer): CommandSpec | undefined {
+    const n = name.length;
+    if (n === 0 || n > PACKED_NAME_BYTES_MAX) return lookupCommand(name);
+    let packed = 1;
+    for (let i = 0; i < n; i++) {
+      const c = name[i] as number;
+      packed = packed * 256 + (c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+    }
+    const hit = this.byPacked.get(packed);
+    if (hit !== undefined) return hit;
+    const spec = lookupCommand(name);
+    if (spec !== undefined) this.byPacked.set(packed, spec);
+    return spec;
+  }
+}
+
 /** Redis caps how much of the arguments an unknown-command error echoes. */
 const ERROR_ARGS_CHARS_MAX = 128;
 
@@ -33,6 +62,7 @@ export interface DispatchStats {
 
 export class Dispatcher {
   gate: CommandGate | null = null;
+  private readonly commands = new CommandCache();
 
   constructor(
     private readonly stats: CommandStatsTable,
@@ -45,7 +75,7 @@ export class Dispatcher {
     const out = ctx.out;
     const client = ctx.client;
     this.counters.commandsProcessed++;
-    const spec = lookupCommand(argv[0] as Buffer);
+    const spec = this.commands.lookup(argv[0] as Buffer);
     if (spec === undefined) {
       const name = (argv[0] as Buffer).toString('latin1');
       const feature = UNSUPPORTED.get(name.toLowerCase());

@@ -4,12 +4,12 @@
 // Owns the recovery rules; never keeps files open and never serves requests.
 
 import assert from 'node:assert';
-import { existsSync, ftruncateSync, fsyncSync, openSync, closeSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, fstatSync, statSync, ftruncateSync, fsyncSync, openSync, closeSync, readFileSync, readSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EpochStart, Position, Seq } from './types.js';
-import { Keyspace, storeValue } from './keyspace.js';
-import { decodeRecord, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES } from './record.js';
-import { readSnapshot } from './snapshot.js';
+import { Keyspace } from './keyspace.js';
+import { checkRecord, replayRecordOps, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult, type RecordOpSink } from './record.js';
+import { readSnapshot, snapshotKeyCountHint } from './snapshot.js';
 import { CorruptLogError } from './errors.js';
 import { atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { SEGMENT_EXT, type SegmentFile } from './wal.js';
@@ -17,6 +17,10 @@ import { SEGMENT_EXT, type SegmentFile } from './wal.js';
 export const SNAPSHOT_EXT = '.snap';
 export const RESYNC_SNAPSHOT = 'resync.snap';
 export const EPOCHS_FILE = 'epochs.json';
+/** Log bytes read per window during replay (a record larger than this gets its own window). */
+const REPLAY_READ_BYTES = 4 * 1024 * 1024;
+/** Records replayed before the keyspace is sized from the log's average record size. */
+const REPLAY_SAMPLE_RECORDS = 1024;
 /** Seq window used to recognise a plausible record when deciding "torn tail or corruption". */
 const TAIL_PROBE_SEQ_WINDOW = 1_000_000;
 
@@ -94,6 +98,70 @@ export function finishResync(layout: Layout): void {
   atomicWriteFileSync(layout.dir, EPOCHS_FILE, encodeEpochs(r.header.history));
 }
 
+/**
+ * Reads one log segment forward in REPLAY_READ_BYTES windows (one reused buffer) instead of
+ * the whole file: recovery's memory stays bounded and no 64 MiB segment buffer lingers in RSS
+ * after open. Offsets given to it are file offsets; `view` and the check results are relative
+ * to the window starting at `base`.
+ */
+class SegmentReader {
+  readonly size: number;
+  private readonly fd: number;
+  /** File offset of view[0]. */
+  base = 0;
+  view: Buffer;
+
+  /** `shared.b` is one read buffer reused across all segments of a recovery (grown in place). */
+  constructor(
+    path: string,
+    private readonly shared: { b: Buffer },
+  ) {
+    this.fd = openSync(path, 'r');
+    this.size = fstatSync(this.fd).size;
+    this.view = shared.b.subarray(0, 0);
+  }
+
+  /** Check the record at file offset `off`, loading a window that holds it whole if the file does. */
+  check(off: number): CheckResult {
+    assert(off >= this.base, 'segments are read forward');
+    const end = this.base + this.view.length;
+    if (off + RECORD_HEADER_BYTES > end && end < this.size) this.load(off, RECORD_HEADER_BYTES);
+    const r = checkRecord(this.view, off - this.base);
+    if (r.ok || r.why !== 'short' || this.base + this.view.length >= this.size) return r;
+    // The record runs past the window, not past the file: load a window that starts at it.
+    this.load(off, RECORD_HEADER_BYTES + this.view.readUInt32LE(off - this.base));
+    return checkRecord(this.view, 0);
+  }
+
+  /** Everything from `off` to the end of the file (the rare torn-tail probe). */
+  readFrom(off: number): Buffer {
+    const b = Buffer.allocUnsafe(this.size - off);
+    readFully(this.fd, b, off);
+    return b;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private load(off: number, bytes: number): void {
+    const n = Math.min(this.size - off, Math.max(bytes, REPLAY_READ_BYTES));
+    if (n > this.shared.b.length) this.shared.b = Buffer.allocUnsafeSlow(n);
+    readFully(this.fd, this.shared.b.subarray(0, n), off);
+    this.base = off;
+    this.view = this.shared.b.subarray(0, n);
+  }
+}
+
+function readFully(fd: number, b: Buffer, pos: number): void {
+  let got = 0;
+  while (got < b.length) {
+    const r = readSync(fd, b, got, b.length - got, pos + got);
+    assert(r > 0, 'segment shrank while being read');
+    got += r;
+  }
+}
+
 function truncateFile(path: string, size: number): void {
   const fd = openSync(path, 'r+');
   try {
@@ -111,7 +179,7 @@ function validRecordAfter(buf: Buffer, from: number, afterSeq: Seq): boolean {
     if (len < 16 || len > RECORD_BODY_BYTES_MAX || k + RECORD_HEADER_BYTES + len > buf.length) continue;
     const seq = buf.readUInt32LE(k + 12) * 0x1_0000_0000 + buf.readUInt32LE(k + 16);
     if (seq <= afterSeq || seq > afterSeq + TAIL_PROBE_SEQ_WINDOW) continue;
-    if (decodeRecord(buf, k).ok) return true;
+    if (checkRecord(buf, k).ok) return true;
   }
   return false;
 }
@@ -138,7 +206,10 @@ export function recover(args: {
   const snaps = listSeqFiles(layout.snapDir, SNAPSHOT_EXT).reverse();
   for (const s of snaps) {
     const scratch = new Keyspace();
-    const r = readSnapshot(s.path, (k, v, e) => scratch.put(k, storeValue(v), e));
+    const hint = snapshotKeyCountHint(s.path);
+    if (hint !== null) scratch.reserve(hint);
+    // Items go from the block buffer straight into the slabs: no key string, no value Buffer.
+    const r = readSnapshot(s.path, (b, ko, kl, vo, vl, e) => scratch.putBytes(b, ko, kl, vo, vl, e));
     if (!r.ok) {
       warn(`ignoring invalid snapshot ${s.path} (offset ${r.offset}: ${r.reason})`);
       continue;
@@ -164,67 +235,92 @@ export function recover(args: {
     for (const f of files.slice(i)) unlinkIfExists(f.path);
     fsyncDirSync(layout.logDir);
   };
+  // Replay decodes each record's ops straight into the keyspace (no LogEntry / Op objects).
+  // `ks` is reassigned only above, before replay starts, so the sink may close over it.
+  const replayKs = ks;
+  const sink: RecordOpSink = {
+    set: (b, ko, kl, vo, vl, e) => replayKs.putBytes(b, ko, kl, vo, vl, e),
+    del: (b, ko, kl) => void replayKs.removeBytes(b, ko, kl),
+    expire: (b, ko, kl, e) => replayKs.expireBytes(b, ko, kl, e),
+    flushall: () => replayKs.clear(),
+  };
+  // Size the keyspace once from the log's length and the first records' average size (like
+  // Redis's RESIZEDB hint, which an AOF lacks): a 1M-key log then replays without ~15 table
+  // rehashes. An over-estimate (overwrites, deletes) is given back by trim() below.
+  const logBytes = files.reduce((n, f) => n + statSync(f.path).size, 0);
+  let sampled = false;
+  const readBuf = { b: Buffer.allocUnsafeSlow(REPLAY_READ_BYTES) };
   outer: for (let i = 0; i < files.length; i++) {
     const f = files[i] as { seq: number; path: string };
-    const buf = readFileSync(f.path);
+    const reader = new SegmentReader(f.path, readBuf);
     const isLast = i === files.length - 1;
     let off = 0;
     let failure: string | null = null;
-    while (off < buf.length) {
-      const r = decodeRecord(buf, off);
-      if (!r.ok) {
-        failure = `${r.why}: ${r.detail}`;
-        break;
-      }
-      const e = r.entry;
-      if (off === 0 && e.seq !== f.seq) {
-        failure = `first record has seq ${e.seq} but the file name says ${f.seq}`;
-        break;
-      }
-      if (lastSeqInLog !== 0 && e.seq !== lastSeqInLog + 1 && e.seq > snapshotSeq) {
-        failure = `seq ${e.seq} follows ${lastSeqInLog} (gap or duplicate)`;
-        break;
-      }
-      if (args.stopAfterSeq !== undefined && e.seq > args.stopAfterSeq) {
-        truncateFile(f.path, off);
-        segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
-        dropFrom(i + 1);
-        break outer;
-      }
-      if (e.seq > snapshotSeq) {
-        if (e.seq !== lastPosition.seq + 1) {
-          failure = `seq ${e.seq} does not follow ${lastPosition.seq} (the log has a gap after the snapshot)`;
+    try {
+      while (off < reader.size) {
+        const r = reader.check(off);
+        if (!r.ok) {
+          failure = `${r.why}: ${r.detail}`;
           break;
         }
-        const herr = extendHistory(history, e.epoch, e.seq);
-        if (herr !== null) {
-          failure = herr;
+        const e = r;
+        if (off === 0 && e.seq !== f.seq) {
+          failure = `first record has seq ${e.seq} but the file name says ${f.seq}`;
           break;
         }
-        for (const op of e.ops) ks.applyOp(op);
-        lastPosition = { epoch: e.epoch, seq: e.seq };
+        if (lastSeqInLog !== 0 && e.seq !== lastSeqInLog + 1 && e.seq > snapshotSeq) {
+          failure = `seq ${e.seq} follows ${lastSeqInLog} (gap or duplicate)`;
+          break;
+        }
+        if (args.stopAfterSeq !== undefined && e.seq > args.stopAfterSeq) {
+          truncateFile(f.path, off);
+          segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
+          dropFrom(i + 1);
+          break outer;
+        }
+        if (e.seq > snapshotSeq) {
+          if (e.seq !== lastPosition.seq + 1) {
+            failure = `seq ${e.seq} does not follow ${lastPosition.seq} (the log has a gap after the snapshot)`;
+            break;
+          }
+          const herr = extendHistory(history, e.epoch, e.seq);
+          if (herr !== null) {
+            failure = herr;
+            break;
+          }
+          replayRecordOps(reader.view, r, sink);
+          lastPosition = { epoch: e.epoch, seq: e.seq };
+        }
+        lastSeqInLog = e.seq;
+        lastRecordSegment = i;
+        off = reader.base + r.next;
+        if (!sampled && i === 0 && e.seq - f.seq + 1 === REPLAY_SAMPLE_RECORDS) {
+          sampled = true;
+          replayKs.reserve(replayKs.size + (logBytes * REPLAY_SAMPLE_RECORDS) / off);
+        }
       }
-      lastSeqInLog = e.seq;
-      lastRecordSegment = i;
-      off = r.next;
-    }
-    if (failure === null && off === 0 && !isLast) failure = 'empty sealed segment';
-    if (failure !== null) {
-      if (isLast && !validRecordAfter(buf, off + 1, lastSeqInLog)) {
-        warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${buf.length - off} bytes`);
-        truncateFile(f.path, off);
-      } else if (args.repair) {
-        warn(`repair: truncating ${f.path} at offset ${off} (${failure}) and dropping ${files.length - 1 - i} later segment(s)`);
-        truncateFile(f.path, off);
-        dropFrom(i + 1);
-        segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
-        break;
-      } else {
-        throw new CorruptLogError(f.path, off, failure);
+      if (failure === null && off === 0 && !isLast) failure = 'empty sealed segment';
+      if (failure !== null) {
+        if (isLast && !validRecordAfter(reader.readFrom(off), 1, lastSeqInLog)) {
+          warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${reader.size - off} bytes`);
+          truncateFile(f.path, off);
+        } else if (args.repair) {
+          warn(`repair: truncating ${f.path} at offset ${off} (${failure}) and dropping ${files.length - 1 - i} later segment(s)`);
+          truncateFile(f.path, off);
+          dropFrom(i + 1);
+          segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
+          break;
+        } else {
+          throw new CorruptLogError(f.path, off, failure);
+        }
       }
+    } finally {
+      reader.close();
     }
     segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
   }
+
+  ks.trim();
 
   // 3. The active segment must start right after the last position.
   const nextSeq = lastPosition.seq + 1;

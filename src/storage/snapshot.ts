@@ -9,6 +9,9 @@
 //   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 keyCount][f64 blockCount]
 // The key count lives in the trailer because a fuzzy snapshot only knows it at the end.
 // A file is valid only if every CRC matches, the trailer's counts match and nothing follows it.
+// The writer encodes straight from the keyspace's slabs; the reader hands items out as byte
+// ranges of one reused block buffer (no per-item objects), and snapshotKeyCountHint reads the
+// trailer first so the loader can size its tables once.
 
 import assert from 'node:assert';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
@@ -16,7 +19,7 @@ import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { EpochStart, Position } from './types.js';
-import type { Keyspace } from './keyspace.js';
+import { newSlotView, type Keyspace } from './keyspace.js';
 import { fsyncDir } from './fsutil.js';
 import { VALUE_BYTES_MAX } from './record.js';
 
@@ -32,6 +35,8 @@ export const SNAPSHOT_KEYS_PER_TURN = 2000;
 export const SNAPSHOT_BLOCK_BYTES_TARGET = 256 * 1024;
 /** The reader refuses blocks larger than this (a corrupt length must not allocate gigabytes). */
 const SNAPSHOT_BLOCK_BYTES_MAX = VALUE_BYTES_MAX + 64 * 1024 * 1024;
+/** Initial size of the reader's reused block buffer (blocks are ~SNAPSHOT_BLOCK_BYTES_TARGET). */
+const SNAPSHOT_READ_BUFFER_BYTES = 2 * SNAPSHOT_BLOCK_BYTES_TARGET;
 /** Epoch history entries the header may hold. */
 const HISTORY_ENTRIES_MAX = 1_000_000;
 
@@ -101,41 +106,46 @@ export async function writeSnapshot(args: {
     await fh.write(header);
     bytes += header.length;
     let slot = 0;
+    const view = newSlotView();
+    const picked: number[] = [];
     // slotCount is re-read every turn: the keyspace grows while we walk it (fuzzy snapshot).
     while (slot < args.ks.slotCount) {
       if (args.aborted()) return null;
       turns++;
-      const items: Array<{ key: string; value: string | Buffer; expireAtMs: number }> = [];
+      // Pick this turn's slots and size the block, then encode straight from the slabs; both
+      // passes run in the same synchronous turn, so the records cannot move in between.
+      picked.length = 0;
       let size = FRAME_BYTES + 4;
       const now = args.now();
       for (let n = 0; n < keysPerTurn && slot < args.ks.slotCount && size < SNAPSHOT_BLOCK_BYTES_TARGET; slot++) {
         n++; // counts empty slots too, so a sparse table cannot stretch one turn
-        const it = args.ks.slotAt(slot);
-        if (it === undefined) continue;
+        if (!args.ks.readSlot(slot, view)) continue;
         // Already-expired keys are dropped: every node removes them at the same absolute time.
-        if (it.expireAtMs !== 0 && it.expireAtMs <= now) continue;
-        items.push(it);
-        size += 4 + it.key.length + 4 + it.value.length + 8;
+        if (view.expireAtMs !== 0 && view.expireAtMs <= now) continue;
+        picked.push(slot);
+        size += 4 + view.keyLen + 4 + view.valLen + 8;
       }
-      if (items.length === 0) {
+      if (picked.length === 0) {
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
       const body = Buffer.allocUnsafe(size);
       let p = FRAME_BYTES;
-      p = body.writeUInt32LE(items.length, p);
-      for (const it of items) {
-        p = body.writeUInt32LE(it.key.length, p);
-        p += body.write(it.key, p, it.key.length, 'latin1');
-        p = body.writeUInt32LE(it.value.length, p);
-        p += typeof it.value === 'string' ? body.write(it.value, p, it.value.length, 'latin1') : it.value.copy(body, p);
-        p = body.writeDoubleLE(it.expireAtMs, p);
+      p = body.writeUInt32LE(picked.length, p);
+      for (const s of picked) {
+        const ok = args.ks.readSlot(s, view);
+        assert(ok, 'a picked slot emptied within the turn');
+        p = body.writeUInt32LE(view.keyLen, p);
+        p += view.buf.copy(body, p, view.keyOff, view.keyOff + view.keyLen);
+        p = body.writeUInt32LE(view.valLen, p);
+        p += view.buf.copy(body, p, view.valOff, view.valOff + view.valLen);
+        p = body.writeDoubleLE(view.expireAtMs, p);
       }
       assert.equal(p, size);
       // The await hands the event loop back to clients while libuv writes the block.
       await fh.write(frame(KIND_BLOCK, body));
       bytes += size;
-      keys += items.length;
+      keys += picked.length;
       blocks++;
     }
     if (args.aborted()) return null;
@@ -162,22 +172,53 @@ export type SnapshotReadResult =
   | { readonly ok: true; readonly header: SnapshotHeader; readonly keys: number; readonly bytes: number }
   | { readonly ok: false; readonly offset: number; readonly reason: string };
 
+/** Smallest encoded item: [u32 klen][u32 vlen][f64 expiry] with empty key and value. */
+const ITEM_BYTES_MIN = 16;
+
 /**
- * Read and validate a snapshot, calling `sink` for every item (value is a slice of a
- * block buffer: copy to retain). Synchronous: used at open, before serving.
+ * The key count from the trailer at the end of the file, read before the body so the loader can
+ * size its tables once. Only a hint (null if the trailer is absent or damaged): readSnapshot
+ * still validates everything, and the count is capped by what the file size allows.
+ */
+export function snapshotKeyCountHint(path: string): number | null {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const n = FRAME_BYTES + 16;
+    if (size < n) return null;
+    const t = Buffer.alloc(n);
+    if (readSync(fd, t, 0, n, size - n) !== n) return null;
+    if (t.readUInt32LE(0) !== KIND_TRAILER || t.readUInt32LE(4) !== 16 || crc32c(t.subarray(FRAME_BYTES)) !== t.readUInt32LE(8)) return null;
+    const keys = t.readDoubleLE(FRAME_BYTES);
+    if (!Number.isSafeInteger(keys) || keys < 0) return null;
+    return Math.min(keys, Math.floor(size / ITEM_BYTES_MIN));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Receives one snapshot item as byte ranges of a block buffer that is REUSED for the next
+ * block: copy what you keep (the keyspace copies into its slabs; no per-item objects).
+ */
+export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: number) => void;
+
+/**
+ * Read and validate a snapshot, calling `sink` for every item. Synchronous: used at open,
+ * before serving. Blocks are read into one reused buffer (no allocation per block).
  * On failure the sink may already have received items: callers load into a scratch keyspace.
  */
-export function readSnapshot(
-  path: string,
-  sink: (key: string, value: Buffer, expireAtMs: number) => void,
-): SnapshotReadResult {
+export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResult {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     let pos = 0;
+    let blockBuf = Buffer.allocUnsafeSlow(SNAPSHOT_READ_BUFFER_BYTES);
+    /** Read n bytes at pos into the reused block buffer (grown for an oversized block). */
     const readExact = (n: number): Buffer | null => {
       if (pos + n > size) return null;
-      const b = Buffer.allocUnsafe(n);
+      if (n > blockBuf.length) blockBuf = Buffer.allocUnsafeSlow(n);
+      const b = blockBuf.subarray(0, n);
       let got = 0;
       while (got < n) {
         const r = readSync(fd, b, got, n - got, pos + got);
@@ -187,8 +228,8 @@ export function readSnapshot(
       pos += n;
       return b;
     };
-    const pre = readExact(MAGIC.length + 12);
-    if (pre === null || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, offset: 0, reason: 'bad magic' };
+    const pre = Buffer.from(readExact(MAGIC.length + 12) ?? Buffer.alloc(0));
+    if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, offset: 0, reason: 'bad magic' };
     if (pre.readUInt32LE(8) !== VERSION) return { ok: false, offset: 8, reason: `unknown version ${pre.readUInt32LE(8)}` };
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
@@ -210,14 +251,16 @@ export function readSnapshot(
       const at = pos;
       const fr = readExact(FRAME_BYTES);
       if (fr === null) return { ok: false, offset: at, reason: 'missing trailer (incomplete snapshot)' };
+      // Copy the frame fields out: reading the body reuses the same buffer.
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
+      const crc = fr.readUInt32LE(8);
       if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
         return { ok: false, offset: at, reason: `bad block frame (kind ${kind}, length ${len})` };
       }
       const body = readExact(len);
       if (body === null) return { ok: false, offset: at, reason: 'block runs past end of file' };
-      if (crc32c(body) !== fr.readUInt32LE(8)) return { ok: false, offset: at, reason: 'block checksum mismatch' };
+      if (crc32c(body) !== crc) return { ok: false, offset: at, reason: 'block checksum mismatch' };
       if (kind === KIND_TRAILER) {
         if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks) {
           return { ok: false, offset: at, reason: 'trailer counts do not match' };
@@ -235,7 +278,7 @@ export function readSnapshot(
   }
 }
 
-function parseBlock(body: Buffer, sink: (key: string, value: Buffer, expireAtMs: number) => void): number | string {
+function parseBlock(body: Buffer, sink: SnapshotSink): number | string {
   if (body.length < 4) return 'short block';
   const count = body.readUInt32LE(0);
   let p = 4;
@@ -244,17 +287,17 @@ function parseBlock(body: Buffer, sink: (key: string, value: Buffer, expireAtMs:
     const kl = body.readUInt32LE(p);
     p += 4;
     if (p + kl + 4 > body.length) return 'key runs past block';
-    const key = body.toString('latin1', p, p + kl);
+    const keyOff = p;
     p += kl;
     const vl = body.readUInt32LE(p);
     p += 4;
     if (p + vl + 8 > body.length) return 'value runs past block';
-    const value = body.subarray(p, p + vl);
+    const valOff = p;
     p += vl;
     const exp = body.readDoubleLE(p);
     p += 8;
     if (!Number.isSafeInteger(exp) || exp < 0) return 'bad expiry';
-    sink(key, value, exp);
+    sink(body, keyOff, kl, valOff, vl, exp);
   }
   if (p !== body.length) return 'trailing bytes in block';
   return count;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
-import { Keyspace, storeValue, valueToBuffer } from './keyspace.js';
+import { Keyspace, valueToBuffer } from './keyspace.js';
 import { Wal, SEGMENT_EXT } from './wal.js';
 import { recover, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
 import { writeSnapshot } from './snapshot.js';
@@ -112,6 +112,10 @@ class KvStore implements Store {
   getValue(key: Key): Buffer | undefined {
     const v = this.ks.getStored(key, this.clock());
     return v === undefined ? undefined : valueToBuffer(v);
+  }
+
+  getStored(key: Key): string | Buffer | undefined {
+    return this.ks.getStored(key, this.clock());
   }
 
   getExpireAt(key: Key): ExpireAtMs | undefined {
@@ -414,7 +418,7 @@ class KvStore implements Store {
           for (let n = 0; n < batchKeysMax * 4 && batch.length < batchKeysMax && slot < ks.slotCount; n++, slot++) {
             const it = ks.slotAt(slot);
             if (it === undefined || (it.expireAtMs !== 0 && it.expireAtMs <= now)) continue;
-            batch.push({ key: it.key, value: valueToBuffer(it.value), expireAtMs: it.expireAtMs });
+            batch.push({ key: it.key, value: it.value, expireAtMs: it.expireAtMs }); // slotAt copied it
           }
           if (batch.length > 0) yield batch;
           await new Promise<void>((r) => setImmediate(r));
@@ -433,7 +437,7 @@ class KvStore implements Store {
       add(items: readonly SnapshotItem[]): void {
         assert(!done, 'loader already committed or aborted');
         for (const it of items) {
-          ks.put(it.key, storeValue(it.value), it.expireAtMs); // copies: items may be network slices
+          ks.put(it.key, it.value, it.expireAtMs); // copies into the slabs: items may be network slices
           bytes += it.key.length + it.value.length;
         }
       },

@@ -102,6 +102,14 @@ function expireAtFromArg(arg: Buffer, flags: number, now: number, command: strin
   return Number(ms);
 }
 
+/** What SET-like commands reply when they write (`ok`) or when NX/XX stops them (`abort`). */
+const enum SetReply {
+  /** SET, PUT, SETEX, PSETEX: +OK / null bulk. */
+  OkOrNull,
+  /** SETNX: :1 / :0. */
+  OneOrZero,
+}
+
 /** SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL] (also SETNX/SETEX/PSETEX/PUT). */
 function setGeneric(
   ctx: CommandContext,
@@ -110,7 +118,7 @@ function setGeneric(
   valueArg: Buffer,
   flags: number,
   expireArg: Buffer | null,
-  replies: { ok: () => void; abort: () => void },
+  replies: SetReply,
 ): void {
   const { store, out } = ctx;
   let expireAt: number = NO_EXPIRY;
@@ -120,36 +128,48 @@ function setGeneric(
     expireAt = r;
   }
   const key = keyFromBytes(keyArg);
-  const old = store.getValue(key);
-  if ((flags & F_GET) !== 0) {
-    if (old === undefined) out.nullBulk();
-    else out.bulk(old);
-  }
-  const found = old !== undefined;
-  if (((flags & F_NX) !== 0 && found) || ((flags & F_XX) !== 0 && !found)) {
-    if ((flags & F_GET) === 0) replies.abort();
-    return;
+  // Only NX/XX/GET look at the old value; a plain SET (the hot path) does not read at all.
+  if ((flags & (F_NX | F_XX | F_GET)) !== 0) {
+    const old = store.getStored(key);
+    if ((flags & F_GET) !== 0) {
+      if (old === undefined) out.nullBulk();
+      else out.bulkStored(old);
+    }
+    const found = old !== undefined;
+    if (((flags & F_NX) !== 0 && found) || ((flags & F_XX) !== 0 && !found)) {
+      if ((flags & F_GET) === 0) {
+        if (replies === SetReply.OkOrNull) out.nullBulk();
+        else out.integer(0);
+      }
+      return;
+    }
   }
   if ((flags & F_KEEPTTL) !== 0) expireAt = keptExpiry(store, key);
   // An absolute expiry in the past is stored as given, as Redis 7.0 does: the key is then
   // logically expired (GET misses) but counted by DBSIZE until it is swept.
-  ctx.write([{ t: 'set', key, value: Buffer.from(valueArg), expireAtMs: expireAt }]);
-  if ((flags & F_GET) === 0) replies.ok();
+  // valueArg may be a view of the read buffer; that is fine here: the store copies what it keeps
+  // (log encoding, keyspace) and the replication hook copies what it retains (host.onLocalWrite).
+  ctx.write([{ t: 'set', key, value: valueArg, expireAtMs: expireAt }]);
+  if ((flags & F_GET) === 0) {
+    if (replies === SetReply.OkOrNull) out.ok();
+    else out.integer(1);
+  }
 }
 
 function setCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const parsed = parseExtendedArgs(argv, 3, true);
+  // No options (the common case): skip the option parser's allocation.
+  const parsed = argv.length === 3 ? NO_OPTIONS : parseExtendedArgs(argv, 3, true);
   if (parsed === null) return ctx.out.error(ERR_SYNTAX);
-  setGeneric(ctx, 'set', argv[1] as Buffer, argv[2] as Buffer, parsed.flags, parsed.expire, {
-    ok: () => ctx.out.ok(),
-    abort: () => ctx.out.nullBulk(),
-  });
+  setGeneric(ctx, 'set', argv[1] as Buffer, argv[2] as Buffer, parsed.flags, parsed.expire, SetReply.OkOrNull);
 }
 
+const NO_OPTIONS: ExtendedArgs = Object.freeze({ flags: 0, expire: null });
+
 function getCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const v = ctx.store.getValue(keyFromBytes(argv[1] as Buffer));
+  // getStored + bulkStored: the stored latin1 string goes straight into the output buffer.
+  const v = ctx.store.getStored(keyFromBytes(argv[1] as Buffer));
   if (v === undefined) ctx.out.nullBulk();
-  else ctx.out.bulk(v);
+  else ctx.out.bulkStored(v);
 }
 
 function getexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -195,9 +215,9 @@ function getsetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 function mgetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   ctx.out.array(argv.length - 1);
   for (let i = 1; i < argv.length; i++) {
-    const v = ctx.store.getValue(keyFromBytes(argv[i] as Buffer));
+    const v = ctx.store.getStored(keyFromBytes(argv[i] as Buffer));
     if (v === undefined) ctx.out.nullBulk();
-    else ctx.out.bulk(v);
+    else ctx.out.bulkStored(v);
   }
 }
 
@@ -348,19 +368,19 @@ export const stringCommands: CommandSpec[] = [
   }),
   spec({
     name: 'put', arity: 3, flags: W, summary: 'Set the string value of a key (kv-go name for SET)', syntax: 'key value',
-    handler: (ctx, argv) => setGeneric(ctx, 'put', argv[1] as Buffer, argv[2] as Buffer, 0, null, { ok: () => ctx.out.ok(), abort: () => ctx.out.nullBulk() }),
+    handler: (ctx, argv) => setGeneric(ctx, 'put', argv[1] as Buffer, argv[2] as Buffer, 0, null, SetReply.OkOrNull),
   }),
   spec({
     name: 'setnx', arity: 3, flags: WF, summary: 'Set a key only if it does not exist', syntax: 'key value',
-    handler: (ctx, argv) => setGeneric(ctx, 'setnx', argv[1] as Buffer, argv[2] as Buffer, F_NX, null, { ok: () => ctx.out.integer(1), abort: () => ctx.out.integer(0) }),
+    handler: (ctx, argv) => setGeneric(ctx, 'setnx', argv[1] as Buffer, argv[2] as Buffer, F_NX, null, SetReply.OneOrZero),
   }),
   spec({
     name: 'setex', arity: 4, flags: W, summary: 'Set a key with an expiry in seconds', syntax: 'key seconds value',
-    handler: (ctx, argv) => setGeneric(ctx, 'setex', argv[1] as Buffer, argv[3] as Buffer, F_EX, argv[2] as Buffer, { ok: () => ctx.out.ok(), abort: () => ctx.out.nullBulk() }),
+    handler: (ctx, argv) => setGeneric(ctx, 'setex', argv[1] as Buffer, argv[3] as Buffer, F_EX, argv[2] as Buffer, SetReply.OkOrNull),
   }),
   spec({
     name: 'psetex', arity: 4, flags: W, summary: 'Set a key with an expiry in milliseconds', syntax: 'key milliseconds value',
-    handler: (ctx, argv) => setGeneric(ctx, 'psetex', argv[1] as Buffer, argv[3] as Buffer, F_PX, argv[2] as Buffer, { ok: () => ctx.out.ok(), abort: () => ctx.out.nullBulk() }),
+    handler: (ctx, argv) => setGeneric(ctx, 'psetex', argv[1] as Buffer, argv[3] as Buffer, F_PX, argv[2] as Buffer, SetReply.OkOrNull),
   }),
   spec({ name: 'getset', arity: 3, flags: WF, summary: 'Set a key and return its old value', syntax: 'key value', handler: getsetCommand }),
   spec({ name: 'getdel', arity: 2, flags: WF, summary: 'Get the value of a key and delete it', syntax: 'key', handler: getdelCommand }),
