@@ -29,9 +29,9 @@ async function node(args: string[], opts: { port?: number; dir?: string } = {}):
   return p;
 }
 
-function client(p: RunningProcess): Redis {
+function client(p: RunningProcess, password?: string): Redis {
   // No retries: a test must see every error the server sends.
-  const c = new Redis({ host: '127.0.0.1', port: p.port, maxRetriesPerRequest: 0, lazyConnect: false, enableOfflineQueue: true, retryStrategy: () => null });
+  const c = new Redis({ host: '127.0.0.1', port: p.port, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(password === undefined ? {} : { password }) });
   c.on('error', () => undefined);
   clients.add(c);
   return c;
@@ -66,9 +66,9 @@ async function sameDigest(what: string, primary: Redis, replicas: Redis[]): Prom
   );
 }
 
-function runBenchmark(port: number, requests: number): Promise<void> {
+function runBenchmark(port: number, requests: number, clients = 20, pipeline = 8, tests = 'set,incr'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const b = spawn('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', 'set,incr', '-n', String(requests), '-r', '5000', '-c', '20', '-P', '8', '-q'], {
+    const b = spawn('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-t', tests, '-n', String(requests), '-r', '5000', '-c', String(clients), '-P', String(pipeline), '-q'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let err = '';
@@ -112,6 +112,18 @@ test('under redis-benchmark load two replicas reach the primary digest; ROLE, IN
     assert.match(e.message, new RegExp(`^READONLY .*primary=127\\.0\\.0\\.1:${p.port}`));
     return true;
   });
+});
+
+test('a primary with --requirepass accepts a replica with --primary-auth, refuses a wrong one', async () => {
+  const p = await node(['--requirepass', 's3cret']);
+  const pc = client(p, 's3cret');
+  const good = await node(['--replica-of', `127.0.0.1:${p.port}`, '--primary-auth', 's3cret']);
+  const bad = await node(['--replica-of', `127.0.0.1:${p.port}`, '--primary-auth', 'wrong']);
+  await pc.set('auth-key', 'v');
+  const gc = client(good);
+  await waitFor('authenticated replica has the key', async () => (await gc.get('auth-key')) === 'v');
+  await waitFor('refusal logged', () => /primary refused: WRONGPASS/.test(bad.output()));
+  assert.equal((await info(pc)).get('connected_slaves'), '1');
 });
 
 test('a SIGKILLed replica restarts and catches up by partial resync', async () => {
@@ -259,9 +271,10 @@ test(`session read-your-writes across primary and replica (${SESSION_OPS} random
     const key = `s:${r.int(50)}`;
     if (r.next() < 0.5 || model.size === 0) {
       const v = `v${i}`;
-      await pc.set(key, v);
+      // Pipelined: the token comes back as fast as possible, often before the replica has it.
+      const res = await pc.pipeline().set(key, v).call('POSITION').exec();
       model.set(key, v);
-      token = String(await pc.call('POSITION'));
+      token = String((res as Array<[Error | null, unknown]>)[1]?.[1]);
       continue;
     }
     // Present the token; the replica waits up to its bound, else TOOSTALE: then retry.
@@ -282,5 +295,41 @@ test(`session read-your-writes across primary and replica (${SESSION_OPS} random
   await bg;
   assert.ok(reads > SESSION_OPS / 4, `reads ${reads}`);
   assert.equal(await rc.call('CONSISTENCY'), 'SESSION');
-  process.stdout.write(`# session test: ${reads} reads, ${waitsRetried} TOOSTALE retries\n`);
+  const ri = await info(rc);
+  process.stdout.write(`# session test: ${reads} reads, ${ri.get('kv_session_waits')} waited for replication, ${waitsRetried} TOOSTALE retries\n`);
+  assert.ok(Number(ri.get('kv_session_waits')) > 0, 'some reads had to wait for their token (the deferred path ran)');
+});
+
+/** Percentile of sorted samples. */
+function pct(sorted: number[], f: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? -1;
+}
+
+test('replication lag under load (measurement; KV_LONG=1)', { skip: !LONG }, async () => {
+  const p = await node([]);
+  const pc = client(p);
+  const r1 = await node(['--replica-of', `127.0.0.1:${p.port}`]);
+  const r2 = await node(['--replica-of', `127.0.0.1:${p.port}`]);
+  await waitFor('two replicas online', async () => ((await info(pc)).get('slave1') ?? '').includes('state=online'));
+  const probe = client(p);
+  for (const [name, clients, pipeline, n] of [['steady (4 clients, no pipelining)', 4, 1, 50_000], ['saturated (50 clients, pipeline 16)', 50, 16, 200_000]] as const) {
+    const lags: number[] = [];
+    let on = true;
+    const sampler = (async (): Promise<void> => {
+      while (on) {
+        for (const m of (await probe.info('replication')).matchAll(/lag_ms=(\d+)/g)) lags.push(Number(m[1]));
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    const t0 = Date.now();
+    await runBenchmark(p.port, n, clients, pipeline, 'set');
+    const secs = (Date.now() - t0) / 1000;
+    on = false;
+    await sampler;
+    lags.sort((a, b) => a - b);
+    process.stdout.write(`# lag ${name}: ${Math.round(n / secs)} SET/s, ${lags.length} samples, p50 ${pct(lags, 0.5)} ms, p99 ${pct(lags, 0.99)} ms, max ${pct(lags, 1)} ms\n`);
+    assert.ok(lags.length > 0);
+    if (clients === 4) assert.ok(pct(lags, 0.99) < 5000, 'steady load stays inside the default staleness bound');
+    await sameDigest(`replicas converge after ${name}`, pc, [client(r1), client(r2)]);
+  }
 });

@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { openStore } from '../storage/store.js';
-import { defaultConfig, parseConfigFile, setAtStartup, type ServerConfig } from '../server/config.js';
+import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerConfig } from '../server/config.js';
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
+import { attachReplication, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
 const EXIT_USAGE = 2;
@@ -32,6 +33,12 @@ Options:
   --proto-max-bulk-len BYTES          max size of one argument (default 512mb)
   --auto-aof-rewrite-percentage N     compact when the log grows by N% (default 100)
   --auto-aof-rewrite-min-size BYTES   ... and is at least this big (default 64mb)
+  --replica-of HOST:PORT      start as a replica of that primary
+  --primary-auth PASSWORD     password for the primary's --requirepass (replication link)
+  --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
+  --replica-max-lag-ops N     ... or when this many writes behind (default 1000)
+  --repl-backlog-bytes BYTES  primary's backlog for partial resyncs (default 16mb)
+  --node-id ID                stable node id (default: random, kept in the data directory)
   --help                      print this help
   --version                   print the version
 `;
@@ -57,11 +64,12 @@ function usageError(msg: string): never {
   process.exit(EXIT_USAGE);
 }
 
-type Parsed = { config: ServerConfig; configFile: string | undefined } | 'exit';
+type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags } | 'exit';
 
 function parseCommandLine(argv: string[]): Parsed {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } };
   for (const f of Object.keys(SETTING_FLAGS)) options[f] = { type: 'string' };
+  for (const f of REPLICATION_FLAG_NAMES) options[f] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
@@ -99,7 +107,9 @@ function parseCommandLine(argv: string[]): Parsed {
     const err = setAtStartup(cfg, setting, v);
     if (err !== null) usageError(`--${flag}: ${err.replace(/^bad value for '[^']+': /, 'bad value ')}`);
   }
-  return { config: cfg, configFile: typeof file === 'string' ? file : undefined };
+  const replication = parseReplicationFlags(values, parseMemory);
+  if (typeof replication === 'string') usageError(replication);
+  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication };
 }
 
 async function main(): Promise<void> {
@@ -135,6 +145,14 @@ async function main(): Promise<void> {
       process.exit(code);
     },
   });
+  try {
+    // Before listen: a restarted primary begins its new epoch before any client can write.
+    await attachReplication(server, store, parsed.replication, `${cfg.host}:${cfg.port}`, log);
+  } catch (e) {
+    process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
+    await store.close().catch(() => undefined);
+    process.exit(EXIT_FAILURE);
+  }
   try {
     const addr = await server.listen();
     process.stdout.write(`kv-server ready on ${addr.host}:${addr.port} (dir ${cfg.dir}, fsync ${cfg.fsync})\n`);

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import { RespParser, type ParserLimits } from '../protocol/parser.js';
 import { RespEncoder } from '../protocol/encoder.js';
-import type { ClientState, CommandContext, ServerServices } from './command-types.js';
+import type { ClientState, CommandContext, DeferredReply, ServerServices } from './command-types.js';
 import type { Store } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
 
@@ -40,6 +40,10 @@ export class Connection {
   /** Whether reading was actually stopped for durability (only under fsync 'always', see pauseForDurability). */
   private pausedForDurability = false;
   private awaitingDrain = false;
+  /** A command deferred its reply (WAIT): no further command runs until it completes. */
+  private deferred = false;
+  /** KVREPL: once this reply is written the socket belongs to the replication layer. */
+  private handoff: ((socket: Socket) => void) | null = null;
   private wroteThisEvent = false;
   private closed = false;
   /** The last command's name, lower-case, for CLIENT LIST. */
@@ -77,6 +81,10 @@ export class Connection {
         self.wroteThisEvent = true;
         host.write(self, ops);
       },
+      defer: () => this.defer(),
+      detach: (onDetached: (socket: Socket) => void): void => {
+        this.handoff = onDetached;
+      },
     };
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -103,6 +111,13 @@ export class Connection {
     this.host.onNetInput(chunk.length);
     this.lastInteractionMs = Date.now();
     this.parser.append(chunk);
+    // A deferred reply or a handoff is pending: keep the bytes; they run (or are refused) later.
+    if (this.deferred || this.handoff !== null) return;
+    this.processBuffered();
+  }
+
+  /** Run every complete command in the parser, stopping at a deferred reply or a handoff. */
+  private processBuffered(): void {
     this.wroteThisEvent = false;
     const limit = this.host.outputBufferBytesMax();
     // Nothing is written to the socket inside this loop, so its buffered bytes are fixed: read
@@ -129,7 +144,7 @@ export class Connection {
         this.destroy();
         return;
       }
-      if (this.client.closeAfterReply) break;
+      if (this.client.closeAfterReply || this.deferred || this.handoff !== null) break;
     }
     if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
   }
@@ -148,6 +163,7 @@ export class Connection {
       this.host.onClose(this);
       return;
     }
+    if (this.handoff !== null) return this.handOver(this.handoff);
     const limit = this.host.outputBufferBytesMax();
     if (limit > 0 && this.socket.writableLength > limit) {
       this.host.log('warn', `closing client id=${this.client.id}: output buffer over limit ${limit}`);
@@ -180,9 +196,41 @@ export class Connection {
     this.flushReplies();
   }
 
+  /**
+   * Stop reading; the reply is written when the returned function is called, then the
+   * pipelined commands behind it run, so replies stay in order.
+   */
+  private defer(): DeferredReply {
+    this.deferred = true;
+    this.socket.pause();
+    let done = false;
+    return (write) => {
+      if (done || this.closed) return;
+      done = true;
+      this.deferred = false;
+      write(this.out);
+      this.processBuffered();
+      if (!this.deferred && this.out.pendingBytes === 0) this.maybeResume();
+    };
+  }
+
+  /** Give the socket away (replication link): no more RESP on it, no more client bookkeeping. */
+  private handOver(onDetached: (socket: Socket) => void): void {
+    this.handoff = null;
+    if (this.parser.pendingBytes > 0) {
+      this.host.log('warn', `closing client id=${this.client.id}: bytes pipelined after a connection handoff`);
+      this.destroy();
+      return;
+    }
+    this.closed = true;
+    for (const ev of ['data', 'drain', 'error', 'close']) this.socket.removeAllListeners(ev);
+    this.host.onClose(this);
+    onDetached(this.socket);
+  }
+
   private maybeResume(): void {
     if (this.closed) return;
-    if (this.awaitingDrain || this.pausedForDurability) this.socket.pause();
+    if (this.awaitingDrain || this.pausedForDurability || this.deferred) this.socket.pause();
     else if (this.socket.isPaused()) this.socket.resume();
   }
 

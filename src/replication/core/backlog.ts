@@ -27,12 +27,16 @@ interface Slot {
   readonly entry: LogEntry;
   readonly bytes: number;
   readonly appendedMs: number;
+  /** Running total of bytes appended up to and including this slot (prefix sum for bytesBetween). */
+  readonly cumBytes: number;
 }
 
 export class Backlog {
   private slots: Slot[] = [];
   private head = 0;
   private bytesUsed = 0;
+  /** Bytes ever appended (only differences matter): makes bytesBetween O(1) instead of O(in flight). */
+  private appendedTotal = 0;
   /** Seq of the last entry the log holds (the window ends here even when empty). */
   private lastSeqValue: Seq;
 
@@ -62,7 +66,8 @@ export class Backlog {
 
   append(entry: LogEntry, bytes: number, nowMs: number): void {
     assert(entry.seq === this.lastSeqValue + 1, `backlog append out of order: ${entry.seq} after ${this.lastSeqValue}`);
-    this.slots.push({ entry, bytes, appendedMs: nowMs });
+    this.appendedTotal += bytes;
+    this.slots.push({ entry, bytes, appendedMs: nowMs, cumBytes: this.appendedTotal });
     this.bytesUsed += bytes;
     this.lastSeqValue = entry.seq;
     // Keep at least the newest entry: a single entry is bounded by the protocol's frame limit.
@@ -101,10 +106,14 @@ export class Backlog {
 
   /** Bytes of the entries in (fromSeq, toSeq] that the window still holds. */
   bytesBetween(fromSeq: Seq, toSeq: Seq): number {
-    let n = 0;
+    // O(1) with prefix sums: the primary asks on every write per replica, with up to the whole
+    // in-flight window between the two seqs (a linear sum made replication quadratic under load).
     const start = Math.max(fromSeq + 1, this.firstSeq);
-    for (let s = start; s <= toSeq && s <= this.lastSeqValue; s++) n += (this.slots[this.head + (s - this.firstSeq)] as Slot).bytes;
-    return n;
+    const end = Math.min(toSeq, this.lastSeqValue);
+    if (start > end) return 0;
+    const first = this.slots[this.head + (start - this.firstSeq)] as Slot;
+    const last = this.slots[this.head + (end - this.firstSeq)] as Slot;
+    return last.cumBytes - first.cumBytes + first.bytes;
   }
 
   /** When entry `seq` was appended here, or undefined when it is outside the window. */
@@ -123,6 +132,7 @@ export class Backlog {
     const keep = this.head + (seq - this.firstSeq) + 1;
     for (let i = keep; i < this.slots.length; i++) this.bytesUsed -= (this.slots[i] as Slot).bytes;
     this.slots.length = keep;
+    this.appendedTotal = (this.slots[keep - 1] as Slot).cumBytes;
     this.lastSeqValue = seq;
   }
 

@@ -1,0 +1,114 @@
+// Wires replication into a KvServer: resolves the node id (flag, or a random id persisted in
+// the store's meta), builds the host and its client-facing frontend, and installs the gate,
+// the afterWrite hook, the commands and the INFO section. Owns that assembly and the
+// replication flags' validation; it never runs commands or touches links itself.
+
+import { randomBytes } from 'node:crypto';
+import type { KvServer } from '../../server/server.js';
+import type { Store } from '../../storage/api.js';
+import { DEFAULT_TIMING, type Timing } from '../core/types.js';
+import { ReplicationFrontend } from './commands.js';
+import { ReplicationHost, type HostLog } from './host.js';
+import { parseAddress } from './transport.js';
+
+/** Bytes of randomness in a generated node id (hex-encoded). */
+const NODE_ID_RANDOM_BYTES = 8;
+/** Smallest backlog accepted: one small entry must fit. */
+const BACKLOG_BYTES_MIN = 1024;
+
+export interface ReplicationFlags {
+  readonly replicaOf: string | null;
+  readonly primaryAuth: string;
+  readonly replicaMaxLagMs: number;
+  readonly replicaMaxLagOps: number;
+  readonly backlogBytes: number;
+  readonly nodeId: string | null;
+}
+
+export const DEFAULT_REPLICATION_FLAGS: ReplicationFlags = {
+  replicaOf: null,
+  primaryAuth: '',
+  replicaMaxLagMs: DEFAULT_TIMING.replicaMaxLagMs,
+  replicaMaxLagOps: DEFAULT_TIMING.replicaMaxLagOps,
+  backlogBytes: DEFAULT_TIMING.backlogBytesMax,
+  nodeId: null,
+};
+
+/** Flag names (without --) this module understands, for the CLI's parser. */
+export const REPLICATION_FLAG_NAMES = ['replica-of', 'primary-auth', 'replica-max-lag-ms', 'replica-max-lag-ops', 'repl-backlog-bytes', 'node-id'] as const;
+
+/**
+ * Validate raw flag values. `parseBytes` is the server's size parser (accepts 16mb etc.).
+ * Returns the flags or an error message naming the flag.
+ */
+export function parseReplicationFlags(
+  values: Readonly<Record<string, string | boolean | undefined>>,
+  parseBytes: (s: string) => number | null,
+): ReplicationFlags | string {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const int = (k: string, min: number): number | string | undefined => {
+    const v = str(k);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,15}$/.test(v) || Number(v) < min) return `--${k}: expected an integer >= ${min}, got '${v}'`;
+    return Number(v);
+  };
+  const replicaOf = str('replica-of') ?? null;
+  if (replicaOf !== null && parseAddress(replicaOf) === null) return `--replica-of: expected HOST:PORT, got '${replicaOf}'`;
+  const lagMs = int('replica-max-lag-ms', 1);
+  if (typeof lagMs === 'string') return lagMs;
+  const lagOps = int('replica-max-lag-ops', 0);
+  if (typeof lagOps === 'string') return lagOps;
+  let backlog = DEFAULT_REPLICATION_FLAGS.backlogBytes;
+  const b = str('repl-backlog-bytes');
+  if (b !== undefined) {
+    const n = parseBytes(b);
+    if (n === null || n < BACKLOG_BYTES_MIN) return `--repl-backlog-bytes: expected a size >= ${BACKLOG_BYTES_MIN} bytes, got '${b}'`;
+    backlog = n;
+  }
+  const nodeId = str('node-id') ?? null;
+  if (nodeId !== null && (nodeId === '' || nodeId.length > 64 || /\s/.test(nodeId))) return `--node-id: must be 1-64 characters without spaces`;
+  return {
+    replicaOf,
+    primaryAuth: str('primary-auth') ?? '',
+    replicaMaxLagMs: lagMs ?? DEFAULT_REPLICATION_FLAGS.replicaMaxLagMs,
+    replicaMaxLagOps: lagOps ?? DEFAULT_REPLICATION_FLAGS.replicaMaxLagOps,
+    backlogBytes: backlog,
+    nodeId,
+  };
+}
+
+/** The node id: the flag, else the one persisted in the store's meta, else a new random one (persisted). */
+export async function resolveNodeId(store: Store, flag: string | null): Promise<string> {
+  const meta = store.readMeta();
+  const saved = typeof meta['nodeId'] === 'string' ? meta['nodeId'] : null;
+  const id = flag ?? saved ?? randomBytes(NODE_ID_RANDOM_BYTES).toString('hex');
+  if (id !== saved) await store.writeMeta({ ...meta, nodeId: id });
+  return id;
+}
+
+export interface Replication {
+  readonly host: ReplicationHost;
+  readonly frontend: ReplicationFrontend;
+}
+
+/**
+ * Start replication for `server` (call before listen so no client sees an unfenced primary).
+ * `selfAddress` is where clients reach this node (the redirect target for its replicas).
+ */
+export async function attachReplication(server: KvServer, store: Store, flags: ReplicationFlags, selfAddress: string, log: HostLog): Promise<Replication> {
+  const nodeId = await resolveNodeId(store, flags.nodeId);
+  const timing: Timing = {
+    ...DEFAULT_TIMING,
+    replicaMaxLagMs: flags.replicaMaxLagMs,
+    replicaMaxLagOps: flags.replicaMaxLagOps,
+    backlogBytesMax: flags.backlogBytes,
+  };
+  const host = new ReplicationHost({ store, nodeId, selfAddress, replicaOf: flags.replicaOf, primaryAuth: flags.primaryAuth, timing, log });
+  const frontend = new ReplicationFrontend(host);
+  server.addCommands(frontend.commands());
+  server.addInfoSection('Replication', frontend.infoSection);
+  server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite });
+  log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
+  await host.start();
+  return { host, frontend };
+}

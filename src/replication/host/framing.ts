@@ -1,0 +1,199 @@
+// The replication link's byte format: length-prefixed frames [u32 length][u8 kind][payload],
+// core messages (appends carry their entries as storage records, everything else compact
+// JSON) and full-resync snapshot frames. Owns bytes only; never touches sockets or state.
+//
+// length = 1 + payload bytes (it covers the kind byte), little-endian like the record codec.
+// KIND_MESSAGE   payload = JSON of a core Message other than 'append'
+// KIND_APPEND    payload = [u32 headerLen][JSON {epoch, prev, commitSeq}][record]...
+// KIND_SNAP_BEGIN / KIND_SNAP_END payload = JSON SnapshotHeader
+// KIND_SNAP_CHUNK payload = one storage record (epoch 1, seq = chunk number) of 'set' ops:
+//   the record codec already frames keys, values and expiries with a CRC, so snapshot items
+//   reuse it instead of a second codec.
+
+import assert from 'node:assert';
+import { decodeRecord, encodeRecordInto, recordBytes } from '../../storage/record.js';
+import type { EpochStart, LogEntry, Op, Position } from '../../storage/types.js';
+import type { SnapshotItem } from '../../storage/api.js';
+import type { Message } from '../core/types.js';
+
+export const FRAME_HEADER_BYTES = 5;
+/** Largest frame a peer may send: one append (core appendBytesMax) or one snapshot chunk plus slack, or a single huge value. */
+export const FRAME_BYTES_MAX = 600 * 1024 * 1024;
+/** Largest JSON header inside an append frame. */
+const APPEND_HEADER_BYTES_MAX = 64 * 1024;
+
+export const KIND_MESSAGE = 1;
+export const KIND_APPEND = 2;
+export const KIND_SNAP_BEGIN = 3;
+export const KIND_SNAP_CHUNK = 4;
+export const KIND_SNAP_END = 5;
+export type FrameKind = typeof KIND_MESSAGE | typeof KIND_APPEND | typeof KIND_SNAP_BEGIN | typeof KIND_SNAP_CHUNK | typeof KIND_SNAP_END;
+
+/** What the primary announces around a streamed snapshot. */
+export interface SnapshotHeader {
+  readonly from: Position;
+  readonly epochHistory: readonly EpochStart[];
+  /** Keys in the source at the start (progress %), and, in END, keys and bytes actually sent. */
+  readonly keys: number;
+  readonly bytes: number;
+}
+
+export interface Frame {
+  readonly kind: FrameKind;
+  readonly payload: Buffer;
+}
+
+function frame(kind: FrameKind, payloadBytes: number): { buf: Buffer; off: number } {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+  buf.writeUInt32LE(1 + payloadBytes, 0);
+  buf[4] = kind;
+  return { buf, off: FRAME_HEADER_BYTES };
+}
+
+function jsonFrame(kind: FrameKind, value: unknown): Buffer {
+  const text = Buffer.from(JSON.stringify(value), 'utf8');
+  const { buf, off } = frame(kind, text.length);
+  text.copy(buf, off);
+  return buf;
+}
+
+/** Encode a core message as one frame. */
+export function encodeMessage(msg: Message): Buffer {
+  if (msg.type !== 'append') return jsonFrame(KIND_MESSAGE, msg);
+  const header = Buffer.from(JSON.stringify({ epoch: msg.epoch, prev: msg.prev, commitSeq: msg.commitSeq }), 'utf8');
+  let size = 4 + header.length;
+  for (const e of msg.entries) size += recordBytes(e.ops);
+  const { buf, off } = frame(KIND_APPEND, size);
+  let p = buf.writeUInt32LE(header.length, off);
+  p += header.copy(buf, p);
+  for (const e of msg.entries) p = encodeRecordInto(buf, p, e.epoch, e.seq, e.ops);
+  assert.equal(p, buf.length, 'append frame size mismatch');
+  return buf;
+}
+
+export function encodeSnapshotHeader(kind: typeof KIND_SNAP_BEGIN | typeof KIND_SNAP_END, h: SnapshotHeader): Buffer {
+  return jsonFrame(kind, h);
+}
+
+/** One chunk of snapshot items as a record of absolute 'set' ops. `chunkNo` starts at 1. */
+export function encodeSnapshotChunk(chunkNo: number, items: readonly SnapshotItem[]): Buffer {
+  const ops: Op[] = items.map((it) => ({ t: 'set', key: it.key, value: it.value, expireAtMs: it.expireAtMs }));
+  const { buf, off } = frame(KIND_SNAP_CHUNK, recordBytes(ops));
+  const end = encodeRecordInto(buf, off, 1, chunkNo, ops);
+  assert.equal(end, buf.length, 'snapshot chunk size mismatch');
+  return buf;
+}
+
+/** Decode results are values: a malformed frame from a peer is an error to log and a link to close, not a crash. */
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+export function decodeMessage(f: Frame): Decoded<Message> {
+  if (f.kind === KIND_MESSAGE) {
+    const v = parseJson(f.payload);
+    if (typeof v !== 'object' || v === null || typeof (v as { type?: unknown }).type !== 'string') return { ok: false, error: 'message frame is not a message' };
+    return { ok: true, value: v as Message };
+  }
+  if (f.kind !== KIND_APPEND) return { ok: false, error: `frame kind ${f.kind} is not a message` };
+  const p = f.payload;
+  if (p.length < 4) return { ok: false, error: 'append frame too short' };
+  const hLen = p.readUInt32LE(0);
+  if (hLen > APPEND_HEADER_BYTES_MAX || 4 + hLen > p.length) return { ok: false, error: `bad append header length ${hLen}` };
+  const h = parseJson(p.subarray(4, 4 + hLen)) as { epoch?: unknown; prev?: unknown; commitSeq?: unknown } | undefined;
+  if (h === undefined || typeof h.epoch !== 'number' || typeof h.commitSeq !== 'number' || !isPosition(h.prev)) {
+    return { ok: false, error: 'bad append header' };
+  }
+  const entries: LogEntry[] = [];
+  let off = 4 + hLen;
+  while (off < p.length) {
+    const r = decodeRecord(p, off);
+    if (!r.ok) return { ok: false, error: `bad entry in append: ${r.detail}` };
+    entries.push(r.entry);
+    off = r.next;
+  }
+  return { ok: true, value: { type: 'append', epoch: h.epoch, prev: h.prev, entries, commitSeq: h.commitSeq } };
+}
+
+export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {
+  const v = parseJson(f.payload) as Partial<SnapshotHeader> | undefined;
+  if (v === undefined || !isPosition(v.from) || !Array.isArray(v.epochHistory) || typeof v.keys !== 'number' || typeof v.bytes !== 'number') {
+    return { ok: false, error: 'bad snapshot header' };
+  }
+  return { ok: true, value: v as SnapshotHeader };
+}
+
+export function decodeSnapshotChunk(f: Frame): Decoded<SnapshotItem[]> {
+  const r = decodeRecord(f.payload, 0);
+  if (!r.ok) return { ok: false, error: `bad snapshot chunk: ${r.detail}` };
+  if (r.next !== f.payload.length) return { ok: false, error: 'trailing bytes after snapshot chunk' };
+  const items: SnapshotItem[] = [];
+  for (const op of r.entry.ops) {
+    if (op.t !== 'set') return { ok: false, error: `snapshot chunk holds a ${op.t} op` };
+    items.push({ key: op.key, value: op.value, expireAtMs: op.expireAtMs });
+  }
+  return { ok: true, value: items };
+}
+
+function isPosition(x: unknown): x is Position {
+  return typeof x === 'object' && x !== null && typeof (x as Position).epoch === 'number' && typeof (x as Position).seq === 'number';
+}
+
+function parseJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Splits a byte stream into frames. Bounded: a length above FRAME_BYTES_MAX is a protocol
+ * error (the link closes) rather than an allocation the peer controls.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** The next complete frame, null when more bytes are needed, or an error string. */
+  next(): Frame | null | string {
+    if (this.buffered < FRAME_HEADER_BYTES) return null;
+    const head = this.peek(FRAME_HEADER_BYTES);
+    const len = head.readUInt32LE(0);
+    if (len < 1 || len > FRAME_BYTES_MAX) return `bad frame length ${len}`;
+    const kind = head[4] as number;
+    if (kind < KIND_MESSAGE || kind > KIND_SNAP_END) return `unknown frame kind ${kind}`;
+    const total = 4 + len;
+    if (this.buffered < total) return null;
+    const all = this.take(total);
+    return { kind: kind as FrameKind, payload: all.subarray(FRAME_HEADER_BYTES) };
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= n) return first;
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] as Buffer;
+  }
+
+  private take(n: number): Buffer {
+    let first = this.chunks[0] as Buffer;
+    if (first.length < n) {
+      first = Buffer.concat(this.chunks);
+      this.chunks = [first];
+    }
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return out;
+  }
+}

@@ -1,0 +1,680 @@
+// The replication host: owns one ReplicationCore, its tick timer, the links to peers and the
+// ordered execution of the core's effects against the Store (apply, truncate, epochs, meta,
+// streamed full resyncs). Everything a link receives and every effect runs through one FIFO
+// so the store and the core never disagree on the log; it never parses RESP nor decides
+// replication policy itself (the core does).
+
+import assert from 'node:assert';
+import { performance } from 'node:perf_hooks';
+import type { Socket } from 'node:net';
+import type { SnapshotLoader, Store } from '../../storage/api.js';
+import { StoreUnavailableError } from '../../storage/errors.js';
+import { recordBytes } from '../../storage/record.js';
+import { formatPosition, type LogEntry, type Op, type Position, type Seq } from '../../storage/types.js';
+import { ReplicationCore } from '../core/core.js';
+import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
+import {
+  KIND_APPEND,
+  KIND_MESSAGE,
+  KIND_SNAP_BEGIN,
+  KIND_SNAP_CHUNK,
+  KIND_SNAP_END,
+  decodeMessage,
+  decodeSnapshotChunk,
+  decodeSnapshotHeader,
+  encodeMessage,
+  encodeSnapshotChunk,
+  encodeSnapshotHeader,
+  type Frame,
+  type SnapshotHeader,
+} from './framing.js';
+import { Dialer, Link, type LinkEvents } from './transport.js';
+
+/** The core's timers are driven this often. */
+export const TICK_INTERVAL_MS = 10;
+/** Keys per snapshot chunk streamed during a full resync (bounded frame size and memory). */
+export const SNAPSHOT_BATCH_KEYS = 1000;
+/** A full resync logs its progress at most this often. */
+export const SNAPSHOT_PROGRESS_LOG_MS = 1000;
+/** Tasks (received frames and effect batches) queued behind a slow one (a snapshot commit) before the link is dropped. */
+export const TASK_QUEUE_MAX = 1_000_000;
+/** Discarded ranges INFO lists (the core keeps as many; totals are counted separately). */
+const DISCARDED_RANGES_KEPT = 16;
+
+export interface HostLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface HostOptions {
+  readonly store: Store;
+  readonly nodeId: NodeId;
+  /** Where clients reach this node (host:port): redirects and the replica's announce. */
+  readonly selfAddress: string;
+  /** Null: start as primary; else the primary's host:port. */
+  readonly replicaOf: string | null;
+  /** Password sent in KVREPL to a primary with --requirepass. */
+  readonly primaryAuth: string;
+  readonly timing: Timing;
+  readonly log: HostLog;
+}
+
+/** What the host keeps about the replica side's incoming full resync. */
+interface Loading {
+  readonly peer: NodeId;
+  readonly loader: SnapshotLoader;
+  header: SnapshotHeader | null;
+  /** Items received (a fuzzy snapshot may repeat a key, so this can exceed loader.keys). */
+  items: number;
+  lastLogMs: number;
+}
+
+/** Observers the command layer registers (WAIT and session waiters re-check on these). */
+export interface HostObserver {
+  /** The local log grew (replica applied entries, or a snapshot was loaded). */
+  onApplied(): void;
+  /** A replica acknowledged something, or roles changed. */
+  onReplicaProgress(): void;
+  onTick(nowMs: number): void;
+}
+
+type Task = () => void | Promise<void>;
+
+export class ReplicationHost implements LinkEvents {
+  readonly store: Store;
+  readonly nodeId: NodeId;
+  readonly selfAddress: string;
+  readonly timing: Timing;
+  private readonly opts: HostOptions;
+  private readonly log: HostLog;
+  private core!: ReplicationCore;
+  private readonly t0 = performance.now();
+  private tickTimer: NodeJS.Timeout | null = null;
+  private readonly tasks: Task[] = [];
+  private running = false;
+  private idleWaiters: Array<() => void> = [];
+  private readonly links = new Map<NodeId, Link>();
+  private readonly outbox = new Map<NodeId, Message[]>();
+  private outboxScheduled = false;
+  private dialer: Dialer | null = null;
+  private loading: Loading | null = null;
+  /** Per peer, the token of the snapshot stream currently allowed to run (a newer one cancels it). */
+  private readonly snapshotStreams = new Map<NodeId, object>();
+  private durableRequested: Seq = 0;
+  private stopped = false;
+  private observer: HostObserver | null = null;
+  /** Highest seq the primary said it has (heartbeats, welcomes): the replica's lag in ops. */
+  private primaryLastSeq: Seq = 0;
+  /** Truncations the store refused (its snapshot covered the fork), resolved by wiping and resyncing. */
+  truncateFallbacks = 0;
+  /** Counters of cores replaced by wipeForFullResync, added to the live core's. */
+  private carried: CoreStatus | null = null;
+
+  constructor(opts: HostOptions) {
+    this.opts = opts;
+    this.store = opts.store;
+    this.nodeId = opts.nodeId;
+    this.selfAddress = opts.selfAddress;
+    this.timing = opts.timing;
+    this.log = opts.log;
+  }
+
+  /** Monotonic ms for the core (wall clocks can step backwards). */
+  nowMs(): number {
+    return Math.floor(performance.now() - this.t0);
+  }
+
+  setObserver(o: HostObserver): void {
+    this.observer = o;
+  }
+
+  /** Build the core from the store, run its start (a primary begins its epoch) and the tick timer. */
+  async start(): Promise<void> {
+    this.core = this.buildCore(this.opts.replicaOf);
+    this.stepNow({ type: 'start' });
+    if (this.opts.replicaOf !== null) this.startDialer(this.opts.replicaOf);
+    this.tickTimer = setInterval(() => this.onTickTimer(), TICK_INTERVAL_MS);
+    this.tickTimer.unref();
+    await this.idle();
+  }
+
+  private buildCore(replicaOf: string | null): ReplicationCore {
+    const meta = this.store.readMeta();
+    const metaEpoch = typeof meta['currentEpoch'] === 'number' ? meta['currentEpoch'] : 0;
+    const s = this.store.stats();
+    return new ReplicationCore(
+      {
+        nodeId: this.nodeId,
+        selfAddress: this.selfAddress,
+        topology: { mode: 'manual', initialRole: replicaOf === null ? { role: 'primary' } : { role: 'replica', primaryAddress: replicaOf } },
+        timing: this.timing,
+        random: () => 0.5, // manual mode holds no elections; randomness is unused
+        entryBytes: (e: LogEntry) => recordBytes(e.ops),
+      },
+      {
+        currentEpoch: Math.max(metaEpoch, this.store.epoch),
+        votedFor: null,
+        epochHistory: this.store.epochHistory,
+        lastPosition: this.store.lastPosition,
+        durableSeq: s.durableSeq,
+      },
+      this.nowMs(),
+    );
+  }
+
+  /** Resolves when no task is queued or running. */
+  idle(): Promise<void> {
+    if (!this.running && this.tasks.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.dialer?.stop();
+    this.dialer = null;
+    for (const l of [...this.links.values()]) l.close('shutting down');
+    this.loading?.loader.abort();
+    this.loading = null;
+    await this.idle();
+  }
+
+  // ================================================================ queries for commands
+
+  status(): CoreStatus {
+    const s = this.core.status(this.nowMs());
+    const c = this.carried;
+    if (c === null) return s;
+    return {
+      ...s,
+      fullResyncs: s.fullResyncs + c.fullResyncs,
+      partialResyncs: s.partialResyncs + c.partialResyncs,
+      discardedEntries: s.discardedEntries + c.discardedEntries,
+      discardedRanges: [...c.discardedRanges, ...s.discardedRanges].slice(-DISCARDED_RANGES_KEPT),
+    };
+  }
+  get role(): CoreStatus['role'] {
+    return this.core.currentRole;
+  }
+  acceptsWrites(): boolean {
+    return this.core.acceptsWrites(this.nowMs());
+  }
+  readCheck(): ReturnType<ReplicationCore['replicaReadCheck']> {
+    return this.core.replicaReadCheck(this.nowMs());
+  }
+  checkSession(token: Position): ReturnType<ReplicationCore['checkSession']> {
+    return this.core.checkSession(token);
+  }
+  get lastPosition(): Position {
+    return this.core.lastPosition;
+  }
+  get knownPrimaryLastSeq(): Seq {
+    return this.primaryLastSeq;
+  }
+  linkUpTo(peer: NodeId | null): boolean {
+    return peer !== null && this.links.get(peer)?.isClosed === false;
+  }
+
+  // ================================================================ inputs
+
+  /** Server hook: a client write was applied at `pos` (primary path). */
+  onLocalWrite(pos: Position, ops: readonly Op[]): void {
+    // argv-backed values may point into a connection's read buffer: the backlog keeps them, so copy.
+    const owned: Op[] = ops.map((op) => (op.t === 'set' ? { ...op, value: Buffer.from(op.value) } : op));
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: owned }, bytes: recordBytes(owned) });
+    this.watchDurable();
+  }
+
+  promote(): void {
+    this.stepNow({ type: 'promote' });
+  }
+
+  replicaOf(address: string): void {
+    this.stepNow({ type: 'replicaOf', address });
+  }
+
+  /** A KVREPL command handed us this socket: `peerId` dialled us (it is, or wants to be, our replica). */
+  acceptLink(socket: Socket, peerId: NodeId, announce: string): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    const old = this.links.get(peerId);
+    if (old !== undefined) old.close('replaced by a new connection from the same node');
+    const link = new Link(socket, peerId, announce, false, this, Buffer.alloc(0));
+    this.links.set(peerId, link);
+    this.stepNow({ type: 'linkUp', peer: peerId, address: announce, outbound: false });
+  }
+
+  // ================================================================ LinkEvents
+
+  onFrame(link: Link, f: Frame): void {
+    if (this.links.get(link.peerId) !== link) return; // a replaced link's late frames
+    if (this.tasks.length >= TASK_QUEUE_MAX) {
+      link.close(`more than ${TASK_QUEUE_MAX} frames queued behind slow work`);
+      return;
+    }
+    this.enqueue(() => this.handleFrame(link, f));
+  }
+
+  onClose(link: Link, reason: string): void {
+    if (this.links.get(link.peerId) !== link) return;
+    this.links.delete(link.peerId);
+    this.log.warn(`replication link ${link.outbound ? 'to' : 'from'} ${link.peerId} (${link.peerAddress}) down: ${reason}`);
+    this.snapshotStreams.delete(link.peerId);
+    if (this.loading?.peer === link.peerId) {
+      // The snapshot cannot complete on a new link (it restarts with a new handshake): free it now.
+      this.log.warn(`full resync from ${link.peerId} interrupted after ${this.loading.loader.keys} keys`);
+      this.loading.loader.abort();
+      this.loading = null;
+    }
+    this.stepNow({ type: 'linkDown', peer: link.peerId });
+    if (link.outbound) this.dialer?.linkClosed();
+  }
+
+  // ================================================================ the task queue
+
+  private enqueue(t: Task): void {
+    this.tasks.push(t);
+    if (!this.running) void this.runTasks();
+  }
+
+  private async runTasks(): Promise<void> {
+    this.running = true;
+    try {
+      for (let t = this.tasks.shift(); t !== undefined; t = this.tasks.shift()) {
+        const r = t();
+        if (r !== undefined) await r;
+      }
+    } catch (e) {
+      if (e instanceof StoreUnavailableError) {
+        // The store closed under us (shutdown): replication ends with it.
+        this.log.warn(`replication stopped: ${e.message}`);
+        this.tasks.length = 0;
+        void this.stop();
+      } else {
+        // A failed effect means the store and the core disagree: continuing would corrupt data.
+        this.log.error(`replication host failed: ${(e as Error).stack ?? String(e)}`);
+        process.nextTick(() => {
+          throw e;
+        });
+      }
+    } finally {
+      this.running = false;
+    }
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Step the core now and queue its effects behind everything already queued. */
+  private stepNow(ev: CoreEvent): void {
+    if (this.stopped && ev.type !== 'linkDown') return;
+    const effects = this.core.step(ev, this.nowMs());
+    if (effects.length > 0) this.enqueue(() => this.execute(effects));
+  }
+
+  /** Step inside a task: its effects run before the next queued task. */
+  private async stepInTask(ev: CoreEvent): Promise<void> {
+    await this.execute(this.core.step(ev, this.nowMs()));
+  }
+
+  private onTickTimer(): void {
+    if (this.stopped) return;
+    this.stepNow({ type: 'tick' });
+    this.observer?.onTick(this.nowMs());
+  }
+
+  // ================================================================ frames
+
+  private async handleFrame(link: Link, f: Frame): Promise<void> {
+    if (link.isClosed) return;
+    switch (f.kind) {
+      case KIND_MESSAGE:
+      case KIND_APPEND: {
+        const d = decodeMessage(f);
+        if (!d.ok) return link.close(`bad frame from ${link.peerId}: ${d.error}`);
+        this.notePrimaryProgress(link.peerId, d.value);
+        await this.stepInTask({ type: 'message', from: link.peerId, msg: d.value });
+        this.observer?.onReplicaProgress();
+        return;
+      }
+      case KIND_SNAP_BEGIN:
+        return this.onSnapshotBegin(link, f);
+      case KIND_SNAP_CHUNK:
+        return this.onSnapshotChunk(link, f);
+      case KIND_SNAP_END:
+        return this.onSnapshotEnd(link, f);
+      default: {
+        const never: never = f.kind;
+        throw new Error(`unhandled frame kind ${String(never)}`);
+      }
+    }
+  }
+
+  private notePrimaryProgress(from: NodeId, m: Message): void {
+    if (this.core.currentRole !== 'replica' || from !== this.core.knownPrimaryId) return;
+    if (m.type === 'heartbeat') this.primaryLastSeq = Math.max(this.primaryLastSeq, m.lastSeq);
+    else if (m.type === 'welcome') this.primaryLastSeq = m.primaryLast.seq;
+    else if (m.type === 'append' && m.entries.length > 0) {
+      this.primaryLastSeq = Math.max(this.primaryLastSeq, (m.entries[m.entries.length - 1] as LogEntry).seq);
+    }
+  }
+
+  private onSnapshotBegin(link: Link, f: Frame): void {
+    const l = this.loading;
+    const h = decodeSnapshotHeader(f);
+    if (!h.ok) return link.close(h.error);
+    if (l === null || l.peer !== link.peerId) return link.close('snapshot that was not announced');
+    l.header = h.value;
+    this.log.info(`full resync from ${link.peerId}: receiving ${h.value.keys} keys at ${formatPosition(h.value.from)}`);
+  }
+
+  private onSnapshotChunk(link: Link, f: Frame): void {
+    const l = this.loading;
+    if (l === null || l.peer !== link.peerId || l.header === null) return link.close('snapshot chunk outside a snapshot');
+    const items = decodeSnapshotChunk(f);
+    if (!items.ok) return link.close(items.error);
+    l.loader.add(items.value);
+    l.items += items.value.length;
+    const now = this.nowMs();
+    if (now - l.lastLogMs >= SNAPSHOT_PROGRESS_LOG_MS) {
+      l.lastLogMs = now;
+      this.log.info(`full resync from ${link.peerId}: ${progressText(l.loader.keys, l.loader.bytes, l.header.keys)}`);
+    }
+  }
+
+  private async onSnapshotEnd(link: Link, f: Frame): Promise<void> {
+    const l = this.loading;
+    const h = decodeSnapshotHeader(f);
+    if (!h.ok) return link.close(h.error);
+    if (l === null || l.peer !== link.peerId || l.header === null) return link.close('snapshot end outside a snapshot');
+    this.loading = null;
+    if (!this.core.snapshotAcceptable(link.peerId)) {
+      l.loader.abort();
+      this.log.warn(`full resync from ${link.peerId} no longer wanted; dropped ${l.loader.keys} keys`);
+      return;
+    }
+    if (l.items !== h.value.keys) {
+      // Frames are ordered and checksummed: a mismatch is a bug on one side, not a network fault.
+      l.loader.abort();
+      return link.close(`snapshot from ${link.peerId} sent ${h.value.keys} items, received ${l.items}`);
+    }
+    await l.loader.commit(h.value.from, h.value.epochHistory);
+    this.log.info(`full resync from ${link.peerId} loaded: ${l.loader.keys} keys, ${l.loader.bytes} bytes at ${formatPosition(h.value.from)}`);
+    this.durableRequested = h.value.from.seq;
+    await this.stepInTask({ type: 'snapshotLoaded', peer: link.peerId, position: h.value.from, epochHistory: h.value.epochHistory });
+    this.observer?.onApplied();
+  }
+
+  // ================================================================ effects
+
+  private async execute(effects: readonly Effect[]): Promise<void> {
+    for (const e of effects) {
+      const r = this.executeOne(e);
+      if (r !== undefined) await r;
+    }
+  }
+
+  private executeOne(e: Effect): void | Promise<void> {
+    switch (e.type) {
+      case 'send':
+        this.queueSend(e.to, e.msg);
+        return;
+      case 'persistMeta':
+        return this.store.writeMeta({ ...this.store.readMeta(), currentEpoch: e.meta.currentEpoch, votedFor: e.meta.votedFor });
+      case 'appendEntries':
+        for (const entry of e.entries) this.store.applyEntry(entry);
+        this.watchDurable();
+        this.observer?.onApplied();
+        return;
+      case 'truncateAfter':
+        return this.truncate(e.seq, e.discarded, e.from, e.to);
+      case 'becomePrimary':
+        return this.becomePrimary(e.epoch);
+      case 'becomeReplica':
+        this.becomeReplica(e.primaryAddress);
+        return;
+      case 'startFullResync':
+        void this.streamSnapshot(e.peer);
+        return;
+      case 'expectFullResync':
+        this.loading?.loader.abort();
+        this.loading = { peer: e.primary, loader: this.store.beginLoad(), header: null, items: 0, lastLogMs: this.nowMs() };
+        return;
+      case 'log':
+        this.log[e.level](e.text);
+        return;
+      case 'commitAdvanced':
+        return; // manual mode has no commit index; cluster mode will act on it
+      case 'readReady':
+      case 'readFailed':
+      case 'quorumWriteResult':
+      case 'failoverResult':
+        // Quorum operations are refused before they reach the core in manual mode (NOQUORUM).
+        this.log.warn(`unexpected ${e.type} effect in manual mode`);
+        return;
+      default: {
+        const never: never = e;
+        throw new Error(`unhandled effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async truncate(seq: Seq, discarded: number, from: Position, to: Position): Promise<void> {
+    try {
+      const r = await this.store.truncateAfter(seq);
+      assert.equal(r.discarded, discarded, 'store and core disagree on the diverged suffix');
+      this.log.warn(`discarded ${discarded} diverged writes ${formatPosition(from)}..${formatPosition(to)}`);
+    } catch (err) {
+      // The store's snapshot already covers the fork: only a full resync can fix this log.
+      this.truncateFallbacks++;
+      this.log.warn(`cannot truncate after ${seq} (${(err as Error).message}); wiping to an empty log and resyncing from scratch`);
+      await this.wipeForFullResync();
+    }
+    this.observer?.onApplied();
+  }
+
+  /**
+   * Replace the log with an empty one (keeping the epochs seen) and rebuild the core from it,
+   * so the primary's next handshake starts from seq 0 (partial from its backlog if it still
+   * holds seq 1, else a full resync). The discarded suffix was already counted by the core;
+   * the rebuilt core starts its INFO counters at zero.
+   */
+  private async wipeForFullResync(): Promise<void> {
+    // INFO counters survive the core's rebuild (the discarded writes must stay counted).
+    this.carried = this.status();
+    const primary = this.carried.primaryAddress;
+    const loader = this.store.beginLoad();
+    await loader.commit({ epoch: 0, seq: 0 }, [{ epoch: this.store.epoch, startSeq: 1 }]);
+    for (const l of [...this.links.values()]) l.close('log wiped for a full resync');
+    this.core = this.buildCore(primary);
+    this.stepNow({ type: 'start' });
+    if (primary !== null) this.startDialer(primary);
+  }
+
+  private async becomePrimary(epoch: number): Promise<void> {
+    this.dialer?.stop();
+    this.dialer = null;
+    for (const l of [...this.links.values()]) if (l.outbound) l.close('this node became primary');
+    this.loading?.loader.abort();
+    this.loading = null;
+    this.primaryLastSeq = 0;
+    await this.store.beginEpoch(epoch);
+    // The epoch's no-op entry: it puts the new epoch into the log, which is what lets it take writes.
+    const pos = this.store.apply([]);
+    assert.equal(pos.epoch, epoch, 'no-op entry not in the new epoch');
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: [] }, bytes: recordBytes([]) });
+    this.watchDurable();
+    this.observer?.onReplicaProgress();
+  }
+
+  private becomeReplica(primaryAddress: string | null): void {
+    for (const l of [...this.links.values()]) l.close('this node became a replica');
+    this.primaryLastSeq = 0;
+    this.dialer?.stop();
+    this.dialer = null;
+    if (primaryAddress !== null) this.startDialer(primaryAddress);
+    this.observer?.onReplicaProgress();
+  }
+
+  private startDialer(address: string): void {
+    this.dialer?.stop();
+    const d = new Dialer({
+      address,
+      nodeId: this.nodeId,
+      password: this.opts.primaryAuth,
+      announce: this.selfAddress,
+      events: this,
+      log: (level, text) => this.log[level](text),
+      onLinked: (link) => {
+        if (this.dialer !== d || this.stopped) {
+          link.close('dialer replaced');
+          return;
+        }
+        const old = this.links.get(link.peerId);
+        if (old !== undefined) old.close('replaced by a new connection');
+        this.links.set(link.peerId, link);
+        this.log.info(`replication link to ${address} up (primary ${link.peerId})`);
+        this.stepNow({ type: 'linkUp', peer: link.peerId, address, outbound: true });
+      },
+    });
+    this.dialer = d;
+    d.start();
+  }
+
+  // ================================================================ outbox (per-turn batching)
+
+  /**
+   * Messages wait here until the end of the event-loop turn, then go out coalesced: adjacent
+   * appends that continue each other become one frame, and a run of acks becomes its last
+   * (acks are cumulative). Fewer, larger frames mean fewer acks and syscalls per write.
+   */
+  private queueSend(to: NodeId, msg: Message): void {
+    let q = this.outbox.get(to);
+    if (q === undefined) {
+      q = [];
+      this.outbox.set(to, q);
+    }
+    q.push(msg);
+    if (!this.outboxScheduled) {
+      this.outboxScheduled = true;
+      setImmediate(() => {
+        this.outboxScheduled = false;
+        for (const peer of [...this.outbox.keys()]) this.flushOutbox(peer);
+      });
+    }
+  }
+
+  /** Send what is queued for `peer` now (also before any frame that bypasses the outbox). */
+  private flushOutbox(peer: NodeId): void {
+    const q = this.outbox.get(peer);
+    if (q === undefined) return;
+    this.outbox.delete(peer);
+    const link = this.links.get(peer);
+    // No link: the core learns it from linkDown and re-handshakes on the next linkUp.
+    if (link === undefined) return;
+    for (const m of coalesce(q)) if (!link.send(encodeMessage(m))) return;
+  }
+
+  /** Keep one whenDurable outstanding for the newest seq; report each as a 'durable' event. */
+  private watchDurable(): void {
+    const target = this.store.lastPosition.seq;
+    if (target <= this.durableRequested) return;
+    this.durableRequested = target;
+    this.store.whenDurable(target).then(
+      () => {
+        if (!this.stopped) this.stepNow({ type: 'durable', seq: target });
+      },
+      (err: unknown) => {
+        // Truncation or a full resync discarded it; the core already knows. Anything else is logged.
+        this.log.warn(`durability of seq ${target} not reached: ${(err as Error).message}`);
+        this.durableRequested = Math.min(this.durableRequested, this.store.lastPosition.seq);
+      },
+    );
+  }
+
+  // ================================================================ full resync, primary side
+
+  private async streamSnapshot(peer: NodeId): Promise<void> {
+    const link = this.links.get(peer);
+    if (link === undefined) return;
+    const token = {};
+    this.snapshotStreams.set(peer, token);
+    const snap = this.store.exportSnapshot(SNAPSHOT_BATCH_KEYS);
+    const keysTotal = this.store.size;
+    this.log.info(`full resync to ${peer}: streaming about ${keysTotal} keys from ${formatPosition(snap.from)}`);
+    this.flushOutbox(peer); // the welcome that announced this resync goes first
+    link.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, { from: snap.from, epochHistory: snap.epochHistory, keys: keysTotal, bytes: 0 }));
+    let keys = 0;
+    let bytes = 0;
+    let chunkNo = 0;
+    let lastLogMs = this.nowMs();
+    const alive = (): boolean => !link.isClosed && this.snapshotStreams.get(peer) === token && this.core.currentRole === 'primary';
+    for await (const batch of snap.batches()) {
+      if (!alive()) {
+        this.log.warn(`full resync to ${peer} abandoned after ${keys} keys (link or role changed)`);
+        return;
+      }
+      const frame = encodeSnapshotChunk(++chunkNo, batch);
+      keys += batch.length;
+      bytes += frame.length;
+      if (!(await link.sendBulk(frame))) return;
+      const now = this.nowMs();
+      if (now - lastLogMs >= SNAPSHOT_PROGRESS_LOG_MS) {
+        lastLogMs = now;
+        this.log.info(`full resync to ${peer}: ${progressText(keys, bytes, keysTotal)}`);
+      }
+    }
+    if (!alive()) return;
+    this.flushOutbox(peer);
+    link.send(encodeSnapshotHeader(KIND_SNAP_END, { from: snap.from, epochHistory: snap.epochHistory, keys, bytes }));
+    this.snapshotStreams.delete(peer);
+    this.log.info(`full resync to ${peer}: sent ${keys} keys, ${bytes} bytes; streaming entries after ${formatPosition(snap.from)}`);
+    this.stepNow({ type: 'fullResyncSent', peer, from: snap.from });
+  }
+}
+
+/** Largest append frame the outbox builds by merging (bounded frames, bounded decode work). */
+export const MERGED_APPEND_BYTES_MAX = 1024 * 1024;
+
+/** Merge adjacent continuing appends (up to MERGED_APPEND_BYTES_MAX) and collapse runs of acks. */
+export function coalesce(msgs: readonly Message[]): Message[] {
+  const out: Message[] = [];
+  // The append being built: its entries array is ours (mutable), so merging is linear.
+  let open: { epoch: number; prev: Position; entries: LogEntry[]; commitSeq: Seq; bytes: number } | null = null;
+  const close = (): void => {
+    if (open !== null) out.push({ type: 'append', epoch: open.epoch, prev: open.prev, entries: open.entries, commitSeq: open.commitSeq });
+    open = null;
+  };
+  for (const m of msgs) {
+    if (m.type === 'append') {
+      const bytes = m.entries.reduce((n, e) => n + recordBytes(e.ops), 0);
+      if (open !== null) {
+        const last = open.entries[open.entries.length - 1];
+        const tail = last === undefined ? open.prev : { epoch: last.epoch, seq: last.seq };
+        if (open.epoch === m.epoch && tail.seq === m.prev.seq && tail.epoch === m.prev.epoch && open.bytes + bytes <= MERGED_APPEND_BYTES_MAX) {
+          for (const e of m.entries) open.entries.push(e);
+          open.commitSeq = m.commitSeq;
+          open.bytes += bytes;
+          continue;
+        }
+      }
+      close();
+      open = { epoch: m.epoch, prev: m.prev, entries: [...m.entries], commitSeq: m.commitSeq, bytes };
+      continue;
+    }
+    close();
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.type === 'ack' && m.type === 'ack') out[out.length - 1] = m;
+    else out.push(m);
+  }
+  close();
+  return out;
+}
+
+function progressText(keys: number, bytes: number, keysTotal: number): string {
+  const pct = keysTotal > 0 ? Math.min(100, Math.floor((keys * 100) / keysTotal)) : 100;
+  return `${keys} keys, ${bytes} bytes (${pct}%)`;
+}

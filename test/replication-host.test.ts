@@ -1,0 +1,283 @@
+// In-process tests of the replication host and transport: frame codec round trips, and two or
+// three hosts with real stores linked over 127.0.0.1 TCP (a tiny KVREPL acceptor stands in
+// for the RESP server) — streaming, partial and full resync, divergence after a promotion.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { openStore } from '../src/storage/store.js';
+import type { Store } from '../src/storage/api.js';
+import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
+import { DEFAULT_TIMING, type Message } from '../src/replication/core/types.js';
+import { Backlog } from '../src/replication/core/backlog.js';
+import {
+  FrameDecoder,
+  KIND_SNAP_CHUNK,
+  decodeMessage,
+  decodeSnapshotChunk,
+  encodeMessage,
+  encodeSnapshotChunk,
+  type Frame,
+} from '../src/replication/host/framing.js';
+import { ReplicationHost, coalesce, MERGED_APPEND_BYTES_MAX, type HostLog } from '../src/replication/host/host.js';
+import { parseReply } from './helpers/raw-resp.js';
+import { rng } from './helpers/rng.js';
+import { tempDir } from './helpers/procs.js';
+import { waitFor } from './helpers/wait.js';
+
+function decodeAll(bytes: Buffer, r: ReturnType<typeof rng>): Frame[] {
+  const d = new FrameDecoder();
+  const frames: Frame[] = [];
+  let off = 0;
+  while (off < bytes.length) {
+    const n = 1 + r.int(37);
+    d.push(bytes.subarray(off, off + n));
+    off += n;
+    for (let f = d.next(); f !== null; f = d.next()) {
+      assert.equal(typeof f, 'object', `decoder error: ${String(f)}`);
+      frames.push(f as Frame);
+    }
+  }
+  assert.equal(d.bufferedBytes, 0);
+  return frames;
+}
+
+test('framing: messages and snapshot chunks survive arbitrary splits', () => {
+  const r = rng(7);
+  const entries: LogEntry[] = [];
+  for (let seq = 5; seq < 25; seq++) {
+    const ops: Op[] = [{ t: 'set', key: `k${seq}\u00ff`, value: r.bytes(r.int(300)), expireAtMs: r.int(2) === 0 ? 0 : 1_900_000_000_000 }, { t: 'del', key: 'gone' }];
+    entries.push({ epoch: 3, seq, ops });
+  }
+  const msgs: Message[] = [
+    { type: 'append', epoch: 3, prev: { epoch: 2, seq: 4 }, entries, commitSeq: 0 },
+    { type: 'heartbeat', epoch: 3, lastSeq: 24, commitSeq: 0, primaryTimeMs: 123, round: 9, replicaInSync: true },
+    { type: 'append', epoch: 3, prev: { epoch: 3, seq: 24 }, entries: [], commitSeq: 0 },
+  ];
+  const items = [{ key: 'a', value: Buffer.from('1'), expireAtMs: 0 }, { key: 'b\u0000', value: r.bytes(1000), expireAtMs: 1_900_000_000_000 }];
+  const bytes = Buffer.concat([...msgs.map(encodeMessage), encodeSnapshotChunk(1, items)]);
+  const frames = decodeAll(bytes, r);
+  assert.equal(frames.length, 4);
+  for (let i = 0; i < 3; i++) {
+    const d = decodeMessage(frames[i] as Frame);
+    assert.ok(d.ok);
+    assert.deepEqual(JSON.parse(JSON.stringify(d.value)), JSON.parse(JSON.stringify(msgs[i])));
+  }
+  const first = decodeMessage(frames[0] as Frame);
+  assert.ok(first.ok && first.value.type === 'append');
+  assert.deepEqual((first.value.entries[3] as LogEntry).ops, (entries[3] as LogEntry).ops);
+  assert.equal((frames[3] as Frame).kind, KIND_SNAP_CHUNK);
+  const chunk = decodeSnapshotChunk(frames[3] as Frame);
+  assert.ok(chunk.ok);
+  assert.deepEqual(chunk.value, items);
+});
+
+test('framing: oversized or unknown frames are errors, not allocations', () => {
+  const d = new FrameDecoder();
+  const b = Buffer.alloc(5);
+  b.writeUInt32LE(0xffff_fff0, 0);
+  b[4] = 1;
+  d.push(b);
+  assert.equal(typeof d.next(), 'string');
+  const d2 = new FrameDecoder();
+  const c = Buffer.alloc(6);
+  c.writeUInt32LE(2, 0);
+  c[4] = 99;
+  d2.push(c);
+  assert.match(String(d2.next()), /unknown frame kind/);
+});
+
+test('outbox coalescing: contiguous appends merge, gaps and epochs split, acks collapse, size bounded', () => {
+  const e = (epoch: number, seq: number, bytes = 10): LogEntry => ({ epoch, seq, ops: [{ t: 'set', key: 'k', value: Buffer.alloc(bytes), expireAtMs: 0 }] });
+  const app = (epoch: number, prevSeq: number, entries: LogEntry[]): Message => ({ type: 'append', epoch, prev: { epoch, seq: prevSeq }, entries, commitSeq: 0 });
+  const ack = (matchSeq: number): Message => ({ type: 'ack', epoch: 2, synced: true, matchSeq, lastSeq: matchSeq, round: 1 });
+  const out = coalesce([app(2, 0, [e(2, 1)]), app(2, 1, [e(2, 2), e(2, 3)]), ack(1), ack(3), app(2, 3, [e(2, 4)]), app(2, 9, [e(2, 10)]), app(3, 10, [e(3, 11)])]);
+  assert.deepEqual(out.map((m) => (m.type === 'append' ? `A${m.prev.seq}:${m.entries.map((x) => x.seq).join(',')}` : `K${m.type === 'ack' ? m.matchSeq : ''}`)), ['A0:1,2,3', 'K3', 'A3:4', 'A9:10', 'A10:11']);
+  // Never more than the bound in one merged frame, and no entry lost.
+  const big = Array.from({ length: 40 }, (_, i) => app(2, i, [e(2, i + 1, 64 * 1024)]));
+  const merged = coalesce(big);
+  assert.ok(merged.length > 1);
+  const seqs = merged.flatMap((m) => (m.type === 'append' ? m.entries.map((x) => x.seq) : []));
+  assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+  for (const m of merged) assert.ok(m.type === 'append' && m.entries.length * 64 * 1024 <= MERGED_APPEND_BYTES_MAX + 64 * 1024);
+});
+
+test('backlog.bytesBetween (O(1) prefix sums) agrees with a naive sum through appends, evictions and truncations', () => {
+  const r = rng(41);
+  const b = new Backlog(5000, 0);
+  const sizes = new Map<number, number>();
+  let last = 0;
+  for (let step = 0; step < 3000; step++) {
+    if (r.int(50) === 0 && last > 0) {
+      const to = Math.max(0, last - r.int(20));
+      b.truncateAfter(to);
+      for (let s = to + 1; s <= last; s++) sizes.delete(s);
+      last = to;
+    } else {
+      const bytes = 1 + r.int(200);
+      last++;
+      sizes.set(last, bytes);
+      b.append({ epoch: 1, seq: last, ops: [] }, bytes, step);
+    }
+    const from = r.int(last + 2);
+    const to = from + r.int(last + 2 - from);
+    let naive = 0;
+    for (let s = Math.max(from + 1, b.firstSeq); s <= Math.min(to, b.lastSeq); s++) naive += sizes.get(s) as number;
+    assert.equal(b.bytesBetween(from, to), naive, `step ${step}: (${from}, ${to}]`);
+  }
+});
+
+// ---------------------------------------------------------------- in-process nodes
+
+interface Node {
+  readonly id: string;
+  readonly dir: string;
+  store: Store;
+  host: ReplicationHost;
+  readonly acceptor: Server;
+  readonly address: string;
+  readonly logs: string[];
+}
+
+const nodes: Node[] = [];
+after(async () => {
+  for (const n of nodes) {
+    await n.host.stop().catch(() => undefined);
+    await new Promise<void>((res) => n.acceptor.close(() => res()));
+    await n.store.close().catch(() => undefined);
+    rmSync(n.dir, { recursive: true, force: true });
+  }
+});
+
+function captureLog(logs: string[]): HostLog {
+  return { info: (m) => logs.push(`I ${m}`), warn: (m) => logs.push(`W ${m}`), error: (m) => logs.push(`E ${m}`) };
+}
+
+/** A node: store + host + a loopback listener that performs the KVREPL handshake like the RESP server. */
+async function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax): Promise<Node> {
+  const dir = tempDir('kvts-repl-');
+  const store = await openStore({ dir, fsync: 'no' });
+  const logs: string[] = [];
+  let node: Node | undefined;
+  const acceptor = createServer((s) => {
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      const r = parseReply(buf, 0);
+      if (r === null) return;
+      s.off('data', onData);
+      s.pause();
+      assert.ok(r.v.t === 'array' && r.v.a !== null);
+      const args = r.v.a.map((x) => (x.t === 'bulk' && x.b !== null ? x.b.toString() : ''));
+      assert.equal(args[0], 'KVREPL');
+      s.write(`+KVREPL ${id}\r\n`);
+      (node as Node).host.acceptLink(s, args[1] as string, args[3] as string);
+    };
+    s.on('data', onData);
+  });
+  await new Promise<void>((res) => acceptor.listen(0, '127.0.0.1', () => res()));
+  const a = acceptor.address();
+  assert.ok(a !== null && typeof a !== 'string');
+  const address = `127.0.0.1:${a.port}`;
+  const host = new ReplicationHost({
+    store,
+    nodeId: id,
+    selfAddress: address,
+    replicaOf,
+    primaryAuth: '',
+    timing: { ...DEFAULT_TIMING, backlogBytesMax },
+    log: captureLog(logs),
+  });
+  node = { id, dir, store, host, acceptor, address, logs };
+  nodes.push(node);
+  await host.start();
+  return node;
+}
+
+function write(n: Node, ops: Op[]): void {
+  const pos = n.store.apply(ops);
+  n.host.onLocalWrite(pos, ops);
+}
+
+function digest(s: Store): string {
+  const parts: string[] = [];
+  for (const k of s.keys()) parts.push(createHash('sha1').update(keyToBytes(k)).update('\0').update(s.getValue(k) ?? Buffer.alloc(0)).digest('hex'));
+  parts.sort();
+  return createHash('sha1').update(parts.join()).digest('hex');
+}
+
+async function converged(a: Node, b: Node, what: string): Promise<void> {
+  await waitFor(what, () => a.store.lastPosition.seq === b.store.lastPosition.seq && a.store.lastPosition.epoch === b.store.lastPosition.epoch, { timeoutMs: 20_000 });
+  assert.equal(digest(a.store), digest(b.store), `${what}: digests differ`);
+}
+
+test('host: a replica streams, restarts with partial resync, and a late replica gets a full resync', async () => {
+  const r = rng(11);
+  const p = await startNode('p1', null, 64 * 1024);
+  for (let i = 0; i < 500; i++) write(p, [{ t: 'set', key: `k${r.int(200)}`, value: r.bytes(20), expireAtMs: 0 }]);
+  const r1 = await startNode('r1', p.address, 64 * 1024);
+  await converged(p, r1, 'r1 catches up');
+  for (let i = 0; i < 300; i++) write(p, [{ t: 'set', key: `k${r.int(200)}`, value: r.bytes(20), expireAtMs: 0 }, { t: 'del', key: `k${r.int(200)}` }]);
+  await converged(p, r1, 'r1 streams');
+  const before = p.host.status();
+
+  // Restart r1 on the same data: a small gap fits the backlog → partial resync.
+  await r1.host.stop();
+  for (let i = 0; i < 50; i++) write(p, [{ t: 'set', key: `k${r.int(200)}`, value: r.bytes(20), expireAtMs: 0 }]);
+  r1.host = new ReplicationHost({ store: r1.store, nodeId: 'r1', selfAddress: r1.address, replicaOf: p.address, primaryAuth: '', timing: DEFAULT_TIMING, log: captureLog(r1.logs) });
+  await r1.host.start();
+  await converged(p, r1, 'r1 partial resync');
+  const mid = p.host.status();
+  assert.equal(mid.partialResyncs, before.partialResyncs + 1, 'restart used a partial resync');
+  assert.equal(mid.fullResyncs, before.fullResyncs);
+
+  // A late replica needs entries that left the 64 KiB backlog → full resync, while writes continue.
+  for (let i = 0; i < 3000; i++) write(p, [{ t: 'set', key: `big${i % 1500}`, value: r.bytes(64), expireAtMs: 0 }]);
+  const r2 = await startNode('r2', p.address);
+  for (let i = 0; i < 200; i++) write(p, [{ t: 'set', key: `k${r.int(200)}`, value: r.bytes(20), expireAtMs: 0 }]);
+  await converged(p, r2, 'r2 full resync');
+  assert.ok(p.host.status().fullResyncs >= before.fullResyncs + 1);
+  assert.ok(r2.logs.some((l) => l.includes('full resync from p1 loaded')), r2.logs.join('\n'));
+  await converged(p, r1, 'r1 still in sync');
+});
+
+test('host: promote a replica, write both sides, rejoin the old primary → diverged suffix discarded', async () => {
+  const r = rng(23);
+  const a = await startNode('a', null);
+  const b = await startNode('b', a.address);
+  for (let i = 0; i < 200; i++) write(a, [{ t: 'set', key: `k${r.int(50)}`, value: r.bytes(10), expireAtMs: 0 }]);
+  await converged(a, b, 'b follows a');
+  b.host.promote();
+  await waitFor('b accepts writes', () => b.host.acceptsWrites());
+  for (let i = 0; i < 7; i++) write(a, [{ t: 'set', key: `orphan${i}`, value: Buffer.from('x'), expireAtMs: 0 }]);
+  for (let i = 0; i < 30; i++) write(b, [{ t: 'set', key: `k${r.int(50)}`, value: r.bytes(10), expireAtMs: 0 }]);
+  a.host.replicaOf(b.address);
+  await converged(b, a, 'a follows b');
+  const st = a.host.status();
+  assert.equal(st.discardedEntries, 7, 'exactly the diverged writes are discarded');
+  assert.equal(st.discardedRanges.length, 1);
+  assert.equal(a.store.getValue('orphan0'), undefined);
+  assert.equal(a.host.role, "replica");
+});
+
+test('host: when the old primary compacted past the fork, it cannot truncate: it wipes its log and resyncs from scratch', async () => {
+  const r = rng(31);
+  const a = await startNode('c', null);
+  const b = await startNode('d', a.address);
+  for (let i = 0; i < 100; i++) write(a, [{ t: 'set', key: `k${r.int(30)}`, value: r.bytes(10), expireAtMs: 0 }]);
+  await converged(a, b, 'd follows c');
+  b.host.promote();
+  await waitFor('d accepts writes', () => b.host.acceptsWrites());
+  for (let i = 0; i < 5; i++) write(a, [{ t: 'set', key: `orphan${i}`, value: Buffer.from('x'), expireAtMs: 0 }]);
+  await a.store.compact(); // the snapshot now covers the orphans: truncateAfter(fork) must refuse
+  assert.ok(a.store.stats().snapshotSeq > b.store.lastPosition.seq - 1);
+  for (let i = 0; i < 20; i++) write(b, [{ t: 'set', key: `k${r.int(30)}`, value: r.bytes(10), expireAtMs: 0 }]);
+  a.host.replicaOf(b.address);
+  await converged(b, a, 'c follows d after a full resync');
+  assert.equal(a.store.getValue('orphan0'), undefined);
+  assert.ok(a.logs.some((l) => l.includes('wiping to an empty log')), a.logs.join('\n'));
+  assert.equal(a.host.truncateFallbacks, 1);
+  assert.equal(a.host.status().discardedEntries, 5, 'the wiped orphans stay counted');
+});
