@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectResp, type RespConnection } from '../client/resp-conn.js';
 import type { Reply } from '../client/resp-wire.js';
-import { formatCommandReply, formatHelp, splitArgs } from './format.js';
+import { formatCommandReply, formatHelp, redirectTarget, splitArgs } from './format.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4000;
@@ -170,6 +170,43 @@ async function openSession(o: CliOptions, oneShot: boolean): Promise<Session> {
   return { ok: true, conn };
 }
 
+/** A READONLY/TOOSTALE reply is followed to the node it names at most this many times per command. */
+const REDIRECTS_MAX = 3;
+
+type CallOutcome =
+  | { readonly ok: true; readonly reply: Reply; readonly session: Session & { ok: true }; readonly opts: CliOptions }
+  | { readonly ok: false; readonly error: string; readonly session: Session; readonly opts: CliOptions };
+
+/**
+ * Send a command; when the node answers READONLY or TOOSTALE with the primary's address,
+ * reconnect there (same password, protocol and consistency) and send it again, like
+ * `redis-cli -c` follows cluster redirects. Returns the session and options now in use.
+ */
+async function callFollowingRedirects(
+  session: Session & { ok: true },
+  o: CliOptions,
+  args: readonly (string | Buffer)[],
+  oneShotMode: boolean,
+): Promise<CallOutcome> {
+  let cur = session;
+  let opts = o;
+  for (let hop = 0; ; hop++) {
+    const r = await cur.conn.call(args);
+    if (!r.ok) return { ok: false, error: r.error, session: cur, opts };
+    const target = hop < REDIRECTS_MAX ? redirectTarget(r.reply) : undefined;
+    if (target === undefined || (target.host === opts.host && target.port === opts.port)) {
+      return { ok: true, reply: r.reply, session: cur, opts };
+    }
+    process.stderr.write(`-> Redirected (${target.reason}) to ${target.host}:${target.port}\n`);
+    const next = { ...opts, host: target.host, port: target.port };
+    const s = await openSession(next, oneShotMode);
+    if (!s.ok) return { ok: true, reply: r.reply, session: cur, opts };
+    cur.conn.close();
+    cur = s;
+    opts = next;
+  }
+}
+
 function useTty(o: CliOptions): boolean {
   return o.raw !== undefined ? !o.raw : process.stdout.isTTY === true;
 }
@@ -177,8 +214,8 @@ function useTty(o: CliOptions): boolean {
 async function oneShot(o: CliOptions, command: readonly string[]): Promise<number> {
   const s = await openSession(o, true);
   if (!s.ok) return s.exitCode;
-  const r = await s.conn.call(command);
-  s.conn.close();
+  const r = await callFollowingRedirects(s, o, command, true);
+  if (r.session.ok) r.session.conn.close();
   if (!r.ok) {
     process.stderr.write(`Error: ${r.error}\n`);
     return EXIT_FAILURE;
@@ -210,6 +247,7 @@ To quit: "quit" or "exit"
 async function repl(o: CliOptions): Promise<number> {
   const interactive = process.stdin.isTTY === true;
   const tty = useTty(o);
+  let current = o;
   let session = await openSession(o, false);
   if (!session.ok) return session.exitCode;
   const histFile = historyPath();
@@ -234,11 +272,16 @@ async function repl(o: CliOptions): Promise<number> {
       const name = (args[0] as Buffer).toString('utf8').toLowerCase();
       if (interactive && name !== 'auth') appendHistory(histFile, line);
       if (name === 'quit' || name === 'exit') break;
-      if (!session.ok) session = await openSession(o, false);
+      if (!session.ok) session = await openSession(current, false);
       if (session.ok) {
         if (name === 'help') await printHelp(session.conn, args.slice(1), write);
         else {
-          const r = await session.conn.call(args);
+          const r = await callFollowingRedirects(session, current, args, false);
+          session = r.session;
+          if (r.opts !== current) {
+            current = r.opts;
+            rl.setPrompt(`${current.host}:${current.port}> `);
+          }
           if (r.ok) write(formatCommandReply(args, r.reply, tty));
           else {
             process.stderr.write(`Error: ${r.error}\n`);
