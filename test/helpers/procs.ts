@@ -3,11 +3,12 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
+import { freePort } from '../../src/bench/servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (dist/test/helpers -> ../../..). */
@@ -19,18 +20,8 @@ export function tempDir(prefix = 'kvts-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** An ephemeral port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
+/** An ephemeral port on 127.0.0.1 that was free a moment ago (shared with the bench harness). */
+export { freePort };
 
 export async function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
