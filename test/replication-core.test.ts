@@ -435,3 +435,23 @@ test('cluster: a quorum write on a primary that loses its majority ends with out
   const r = effectsOf(h.node(p).effects, 'quorumWriteResult').at(-1);
   assert.equal(r?.outcome, 'unknown');
 });
+
+test('cluster: acks buffered during a pause do not keep a paused primary writable (contact timed from the round sent)', () => {
+  const h = new Harness(['n1', 'n2', 'n3'], 'cluster', 11);
+  h.advance(400);
+  const p = h.primary() as NodeId;
+  const core = h.node(p).core;
+  assert.equal(core.acceptsWrites(h.now), true);
+  const heartbeats = h.node(p).effects.flatMap((e) => (e.type === 'send' && e.msg.type === 'heartbeat' ? [e.msg.round] : []));
+  const round = heartbeats.at(-1) as number;
+  assert.ok(round > 0);
+  // The replicas' acks of the latest round, as they would sit in socket buffers during a SIGSTOP.
+  const buffered = [...h.nodes.keys()]
+    .filter((id) => id !== p)
+    .map((id) => ({ id, msg: { type: 'ack', epoch: core.currentEpoch, synced: true, matchSeq: core.lastPosition.seq, lastSeq: core.lastPosition.seq, round } as Message }));
+  // Paused for far longer than an election timeout: no ticks, no messages.
+  h.now += TIMING.electionTimeoutMaxMs * 3;
+  // On resume the buffered acks are processed first: they were sent for an old round, so they do not count as contact now.
+  for (const b of buffered) h.node(p).core.step({ type: 'message', from: b.id, msg: b.msg }, h.now);
+  assert.equal(core.acceptsWrites(h.now), false, 'a resumed primary must not accept writes on the strength of stale acks');
+});

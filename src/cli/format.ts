@@ -256,7 +256,34 @@ export function forcesRawOutput(args: readonly (string | Buffer)[]): boolean {
  * (no trailing delimiter, in either mode); everything else formatReply.
  */
 export function formatCommandReply(args: readonly (string | Buffer)[], r: Reply, tty: boolean): Buffer {
+  if (tty && args.length === 1 && String(args[0]).toLowerCase() === 'topology') {
+    const table = formatTopologyTable(r);
+    if (table !== undefined) return Buffer.from(table);
+  }
   return forcesRawOutput(args) ? formatRawBody(r) : formatReply(r, tty);
+}
+
+/** TOPOLOGY columns, in the order kv-cli prints them. */
+const TOPOLOGY_COLUMNS = ['id', 'address', 'role', 'epoch', 'applied', 'lag_ops', 'lag_ms', 'link', 'last_heard_ms'] as const;
+
+/**
+ * TOPOLOGY (an array of member maps) as an aligned table with this node marked `*`; undefined
+ * when the reply is not that shape (an error, an older server), so the caller prints it as usual.
+ */
+export function formatTopologyTable(r: Reply): string | undefined {
+  if (r.type !== 'array') return undefined;
+  const rows: string[][] = [];
+  for (const item of r.items) {
+    const m = pairs(item);
+    if (!m.has('id')) return undefined;
+    const self = m.get('self');
+    const mark = self !== undefined && ((self.type === 'boolean' && self.value) || (self.type === 'integer' && self.value === 1n)) ? '*' : ' ';
+    rows.push([mark, ...TOPOLOGY_COLUMNS.map((c) => text(m.get(c)) ?? '-')]);
+  }
+  const header = [' ', ...TOPOLOGY_COLUMNS];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,12 +369,13 @@ export function formatHelp(command: string, docs: Reply, subcommand?: string): s
 }
 
 // ---------------------------------------------------------------------------------------------
-// Redirects. A replica answers writes with `READONLY ... <host:port>` and too-stale reads with
-// `TOOSTALE ... <host:port>`; the CLI follows them. Parsing lives here so following a redirect
+// Redirects. A replica answers writes with `READONLY ... <host:port>`, too-stale reads with
+// `TOOSTALE ... <host:port>` and quorum reads (cluster mode) with `NOTPRIMARY ... <host:port>`;
+// the CLI follows them. Parsing lives here so following a redirect
 // stays a small change in the command loop.
 
 export interface RedirectTarget {
-  readonly reason: 'READONLY' | 'TOOSTALE';
+  readonly reason: 'READONLY' | 'TOOSTALE' | 'NOTPRIMARY';
   readonly host: string;
   readonly port: number;
 }
@@ -359,7 +387,7 @@ export function redirectTarget(r: Reply): RedirectTarget | undefined {
   if (r.type !== 'error') return undefined;
   const words = r.message.split(/\s+/);
   const reason = words[0];
-  if (reason !== 'READONLY' && reason !== 'TOOSTALE') return undefined;
+  if (reason !== 'READONLY' && reason !== 'TOOSTALE' && reason !== 'NOTPRIMARY') return undefined;
   // The address is the last host:port-shaped word (possibly written as primary=host:port).
   for (let i = words.length - 1; i > 0; i--) {
     const w = (words[i] as string).replace(/^[a-z_]+=/, '').replace(/[.,;]$/, '');

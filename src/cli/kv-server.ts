@@ -10,7 +10,7 @@ import { openStore } from '../storage/store.js';
 import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerConfig } from '../server/config.js';
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
-import { attachReplication, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
+import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
 const EXIT_USAGE = 2;
@@ -39,6 +39,10 @@ Options:
   --replica-max-lag-ops N     ... or when this many writes behind (default 1000)
   --repl-backlog-bytes BYTES  primary's backlog for partial resyncs (default 16mb)
   --node-id ID                stable node id (default: random, kept in the data directory)
+  --cluster ID=HOST:PORT,...  cluster mode: every member, this node included (needs --node-id);
+                              elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
+  --election-timeout-ms N     cluster: election timeouts drawn from [N, 2N) ms (default 500)
+  --heartbeat-interval-ms N   cluster: primary heartbeat interval (default 50)
   --help                      print this help
   --version                   print the version
 `;
@@ -151,7 +155,8 @@ async function main(): Promise<void> {
   } catch (e) {
     process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);
-    process.exit(EXIT_FAILURE);
+    // A refused configuration (another cluster's data directory) is the operator's to fix: usage code.
+    process.exit(e instanceof ConfigRefusedError ? EXIT_USAGE : EXIT_FAILURE);
   }
   try {
     const addr = await server.listen();

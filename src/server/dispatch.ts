@@ -14,6 +14,19 @@ import type { CommandStatsTable } from './latency.js';
  */
 export type CommandGate = (spec: CommandSpec, argv: readonly Buffer[], client: ClientState) => string | null;
 
+/**
+ * A hook run after the table lookup, before the arity/auth/gate checks (added for cluster
+ * quorum operations, which strip a trailing QUORUM word and reply only after commit). It returns
+ * false to let the command run normally; otherwise it has replied (or deferred the reply), and
+ * it runs the command itself through `run`, which applies every usual check and the handler.
+ */
+export type CommandInterceptor = (
+  spec: CommandSpec,
+  ctx: CommandContext,
+  argv: readonly Buffer[],
+  run: (ctx: CommandContext, argv: readonly Buffer[]) => void,
+) => boolean;
+
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
   ...['multi', 'exec', 'discard', 'watch', 'unwatch'].map((n): [string, string] => [n, 'transactions']),
@@ -62,6 +75,7 @@ export interface DispatchStats {
 
 export class Dispatcher {
   gate: CommandGate | null = null;
+  intercept: CommandInterceptor | null = null;
   private readonly commands = new CommandCache();
 
   constructor(
@@ -84,6 +98,14 @@ export class Dispatcher {
       return out.error(unknownCommandError(argv));
     }
     client.lastCommand = spec.name;
+    if (this.intercept !== null && this.intercept(spec, ctx, argv, (c, a) => this.runChecked(c, spec, a))) return;
+    this.runChecked(ctx, spec, argv);
+  }
+
+  /** Arity, auth and gate checks, then the handler, with per-command stats. */
+  private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
+    const out = ctx.out;
+    const client = ctx.client;
     const st = this.stats.get(spec.name);
     if (!arityOk(spec, argv.length)) return this.reject(ctx, st, `ERR wrong number of arguments for '${spec.name}' command`);
     if (!client.authenticated && !spec.flags.includes('noauth')) {

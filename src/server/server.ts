@@ -14,7 +14,7 @@ import { registerCommands } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
 import { configGet, configSet, type ServerConfig } from './config.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { Dispatcher, type CommandGate } from './dispatch.js';
+import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
@@ -45,6 +45,13 @@ export interface ServerHooks {
   gate?: CommandGate;
   /** After each local mutation is applied (e.g. to ship the entry to replicas). */
   afterWrite?: (pos: Position, ops: readonly Op[]) => void;
+  /** Runs a command itself instead of the dispatcher (cluster quorum operations); see CommandInterceptor. */
+  intercept?: CommandInterceptor;
+  /**
+   * Runs at shutdown before the listener is closed: sockets handed over with detach (replication
+   * links) still count as the listener's connections, so close() would wait for them forever.
+   */
+  beforeClose?: () => Promise<void>;
 }
 
 export class KvServer implements ConnectionHost {
@@ -67,6 +74,7 @@ export class KvServer implements ConnectionHost {
   private readonly dispatcher: Dispatcher;
   private readonly listener: Server;
   private afterWrite: ServerHooks['afterWrite'] = undefined;
+  private beforeClose: ServerHooks['beforeClose'] = undefined;
   private pending: Connection[] = [];
   private turnScheduled = false;
   private flushedSeq: number;
@@ -101,6 +109,8 @@ export class KvServer implements ConnectionHost {
   /** Install replication seams (call before or after listen). */
   setHooks(h: ServerHooks): void {
     this.dispatcher.gate = h.gate ?? null;
+    this.dispatcher.intercept = h.intercept ?? null;
+    this.beforeClose = h.beforeClose;
     this.afterWrite = h.afterWrite;
   }
 
@@ -269,6 +279,7 @@ export class KvServer implements ConnectionHost {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
+    if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of [...this.clients.all()]) c.destroy();
     await closed;

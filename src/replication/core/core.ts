@@ -38,6 +38,8 @@ import { validateConfig } from './types.js';
 
 /** How many discarded ranges INFO keeps (the counters keep the totals). */
 const DISCARDED_RANGES_MAX = 16;
+/** Heartbeat rounds whose send time is remembered for check-quorum (64 × 50–100 ms ≫ an election timeout). */
+const ROUND_SEND_TIMES_MAX = 64;
 /** Pending quorum reads per primary; beyond this the newest read fails at once (bounded memory). */
 const PENDING_READS_MAX = 100_000;
 /** Pending quorum writes per primary; beyond this the write's outcome is reported unknown at once. */
@@ -120,6 +122,13 @@ export class ReplicationCore {
 
   // ---- primary side
   private round = 0;
+  /**
+   * Send time of each recent heartbeat round (a bounded window). Check-quorum counts a peer's
+   * contact from the send time of the newest round it acknowledged, not from when the ack is
+   * processed: acks that sat in socket buffers while this primary was paused (SIGSTOP) must not
+   * make a deposed primary believe it still leads.
+   */
+  private readonly roundSentMs = new Map<number, number>();
   private nextHeartbeatMs = 0;
   private reads: PendingRead[] = [];
   private readonly writes = new Map<number, PendingWrite>();
@@ -476,6 +485,8 @@ export class ReplicationCore {
 
   private broadcastHeartbeat(): void {
     this.round++;
+    this.roundSentMs.set(this.round, this.nowMs);
+    this.roundSentMs.delete(this.round - ROUND_SEND_TIMES_MAX);
     this.nextHeartbeatMs = this.nowMs + this.cfg.timing.heartbeatIntervalMs;
     for (const p of this.peers.values()) {
       if (!this.cluster && p.link === 'down' && p.phase === 'unknown') continue;
@@ -692,9 +703,7 @@ export class ReplicationCore {
       return false;
     }
     if (epoch < this.epoch || this.role !== 'primary') return false;
-    const p = this.peers.get(from);
-    if (p !== undefined) p.lastContactMs = this.nowMs;
-    return p !== undefined;
+    return this.peers.has(from);
   }
 
   // ---------------------------------------------------------------- replica side
@@ -847,7 +856,6 @@ export class ReplicationCore {
     if (this.role !== 'primary') return;
     const p = this.peer(from);
     if (p === undefined) return;
-    p.lastContactMs = this.nowMs;
     const fork = forkPoint(history, lastPos.seq, this.history, this.lastPos.seq);
     const partial = this.backlog.entriesFrom(fork + 1, 1) !== undefined;
     const behind = this.lastPos.seq - fork;
@@ -909,6 +917,8 @@ export class ReplicationCore {
     const p = this.peers.get(from);
     if (p === undefined) return;
     p.ackedRound = Math.max(p.ackedRound, round);
+    const sentMs = this.roundSentMs.get(round);
+    if (sentMs !== undefined) p.lastContactMs = Math.max(p.lastContactMs, sentMs);
     if (synced && p.phase === 'streaming') {
       p.reportedLastSeq = lastSeq;
       if (matchSeq > p.matchSeq) {

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { KvServer } from '../../server/server.js';
 import type { Store } from '../../storage/api.js';
 import { DEFAULT_TIMING, type Timing } from '../core/types.js';
+import { ClusterFrontend } from '../cluster/commands.js';
+import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
 import { ReplicationFrontend } from './commands.js';
 import { ReplicationHost, type HostLog } from './host.js';
 import { parseAddress } from './transport.js';
@@ -23,7 +25,23 @@ export interface ReplicationFlags {
   readonly replicaMaxLagOps: number;
   readonly backlogBytes: number;
   readonly nodeId: string | null;
+  /** Cluster mode: `--cluster id=host:port,...` parsed (requires --node-id). */
+  readonly cluster: Membership | null;
+  /** Cluster timing overrides (--election-timeout-ms MIN: timeouts drawn from [MIN, 2*MIN); --heartbeat-interval-ms). */
+  readonly electionTimeoutMs: number | null;
+  readonly heartbeatIntervalMs: number | null;
 }
+
+/**
+ * Cluster timing defaults: faster than the core's generic ones so a new primary takes writes
+ * well under a second after the old one dies (issue 5), while 10 heartbeats fit in the
+ * shortest election timeout (a loaded event loop can delay a few without causing elections).
+ */
+export const CLUSTER_HEARTBEAT_INTERVAL_MS = 50;
+export const CLUSTER_ELECTION_TIMEOUT_MIN_MS = 500;
+
+/** A configuration the data directory refuses (other cluster membership): kv-server exits with the usage code. */
+export class ConfigRefusedError extends Error {}
 
 export const DEFAULT_REPLICATION_FLAGS: ReplicationFlags = {
   replicaOf: null,
@@ -32,10 +50,13 @@ export const DEFAULT_REPLICATION_FLAGS: ReplicationFlags = {
   replicaMaxLagOps: DEFAULT_TIMING.replicaMaxLagOps,
   backlogBytes: DEFAULT_TIMING.backlogBytesMax,
   nodeId: null,
+  cluster: null,
+  electionTimeoutMs: null,
+  heartbeatIntervalMs: null,
 };
 
 /** Flag names (without --) this module understands, for the CLI's parser. */
-export const REPLICATION_FLAG_NAMES = ['replica-of', 'primary-auth', 'replica-max-lag-ms', 'replica-max-lag-ops', 'repl-backlog-bytes', 'node-id'] as const;
+export const REPLICATION_FLAG_NAMES = ['replica-of', 'primary-auth', 'replica-max-lag-ms', 'replica-max-lag-ops', 'repl-backlog-bytes', 'node-id', 'cluster', 'election-timeout-ms', 'heartbeat-interval-ms'] as const;
 
 /**
  * Validate raw flag values. `parseBytes` is the server's size parser (accepts 16mb etc.).
@@ -67,7 +88,27 @@ export function parseReplicationFlags(
   }
   const nodeId = str('node-id') ?? null;
   if (nodeId !== null && (nodeId === '' || nodeId.length > 64 || /\s/.test(nodeId))) return `--node-id: must be 1-64 characters without spaces`;
+  let cluster: Membership | null = null;
+  const clusterArg = str('cluster');
+  if (clusterArg !== undefined) {
+    if (nodeId === null) return '--cluster needs --node-id (this node\'s id in the list)';
+    if (replicaOf !== null) return '--cluster and --replica-of exclude each other (cluster roles come from elections)';
+    const m = parseClusterFlag(clusterArg, nodeId);
+    if (typeof m === 'string') return m;
+    cluster = m;
+  }
+  const election = int('election-timeout-ms', 2);
+  if (typeof election === 'string') return election;
+  const heartbeat = int('heartbeat-interval-ms', 1);
+  if (typeof heartbeat === 'string') return heartbeat;
+  if ((election !== undefined || heartbeat !== undefined) && cluster === null) return '--election-timeout-ms and --heartbeat-interval-ms need --cluster';
+  const hb = heartbeat ?? CLUSTER_HEARTBEAT_INTERVAL_MS;
+  const el = election ?? CLUSTER_ELECTION_TIMEOUT_MIN_MS;
+  if (el <= hb) return `--election-timeout-ms (${el}) must exceed --heartbeat-interval-ms (${hb})`;
   return {
+    cluster,
+    electionTimeoutMs: election ?? null,
+    heartbeatIntervalMs: heartbeat ?? null,
     replicaOf,
     primaryAuth: str('primary-auth') ?? '',
     replicaMaxLagMs: lagMs ?? DEFAULT_REPLICATION_FLAGS.replicaMaxLagMs,
@@ -95,20 +136,55 @@ export interface Replication {
  * Start replication for `server` (call before listen so no client sees an unfenced primary).
  * `selfAddress` is where clients reach this node (the redirect target for its replicas).
  */
-export async function attachReplication(server: KvServer, store: Store, flags: ReplicationFlags, selfAddress: string, log: HostLog): Promise<Replication> {
+export async function attachReplication(server: KvServer, store: Store, flags: ReplicationFlags, listenAddress: string, log: HostLog): Promise<Replication> {
+  const cluster = flags.cluster;
+  if (cluster !== null) {
+    // Before resolveNodeId, which would record the flag's id over the one this directory belongs to.
+    const bound = await bindMembership(store, cluster);
+    if (!bound.ok) throw new ConfigRefusedError(bound.error);
+  } else {
+    const members = recordedMembers(store);
+    if (members !== null) {
+      throw new ConfigRefusedError(`this data directory belongs to cluster ${members.join(',')}; start it with --node-id and --cluster (a manual-mode start would begin an epoch outside the cluster's elections)`);
+    }
+  }
   const nodeId = await resolveNodeId(store, flags.nodeId);
+  // In cluster mode our own entry in the list is where peers and clients reach us.
+  const selfAddress = cluster?.members.get(nodeId) ?? listenAddress;
+  const electionMin = flags.electionTimeoutMs ?? CLUSTER_ELECTION_TIMEOUT_MIN_MS;
   const timing: Timing = {
     ...DEFAULT_TIMING,
+    ...(cluster !== null
+      ? { heartbeatIntervalMs: flags.heartbeatIntervalMs ?? CLUSTER_HEARTBEAT_INTERVAL_MS, electionTimeoutMinMs: electionMin, electionTimeoutMaxMs: 2 * electionMin }
+      : {}),
     replicaMaxLagMs: flags.replicaMaxLagMs,
     replicaMaxLagOps: flags.replicaMaxLagOps,
     backlogBytesMax: flags.backlogBytes,
   };
-  const host = new ReplicationHost({ store, nodeId, selfAddress, replicaOf: flags.replicaOf, primaryAuth: flags.primaryAuth, timing, log });
+  const host = new ReplicationHost({
+    store,
+    nodeId,
+    selfAddress,
+    replicaOf: flags.replicaOf,
+    primaryAuth: flags.primaryAuth,
+    timing,
+    log,
+    ...(cluster !== null ? { clusterMembers: cluster.members } : {}),
+  });
   const frontend = new ReplicationFrontend(host);
   server.addCommands(frontend.commands());
-  server.addInfoSection('Replication', frontend.infoSection);
-  server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite });
-  log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
+  if (cluster !== null) {
+    const cf = new ClusterFrontend(host, (client) => frontend.sessions.peek(client)?.mode === 'quorum');
+    frontend.onClusterResult = (e) => cf.onResult(e);
+    server.addCommands(cf.commands());
+    server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop() });
+    log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
+  } else {
+    server.addInfoSection('Replication', frontend.infoSection);
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop() });
+    log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
+  }
   await host.start();
   return { host, frontend };
 }

@@ -30,6 +30,8 @@ function splitAddress(a: string | null): { host: string; port: number } {
 
 export class ReplicationFrontend implements HostObserver {
   readonly sessions = new Sessions();
+  /** Cluster mode installs the receiver of quorum/failover results (ClusterFrontend.onResult). */
+  onClusterResult?: HostObserver['onClusterResult'];
   /** The client whose command is running (the gate runs right before the handler, synchronously). */
   private current: ClientState | null = null;
 
@@ -225,7 +227,8 @@ export class ReplicationFrontend implements HostObserver {
     const replicas = Number(nArg);
     const timeoutMs = Number(tArg);
     if (timeoutMs < 0) return ctx.out.error('ERR timeout is negative');
-    if (this.host.role !== 'primary') return ctx.out.error('ERR WAIT cannot be used with replica instances.');
+    // (Cluster mode: links form a fixed mesh between members whatever their roles.)
+    if (this.host.role !== 'primary' && !this.host.isCluster) return ctx.out.error('ERR WAIT cannot be used with replica instances.');
     const seq = this.sessions.peek(ctx.client)?.lastWrite?.seq ?? 0;
     const now = this.host.nowMs();
     const acked = this.ackedAtLeast(seq);
@@ -240,7 +243,13 @@ export class ReplicationFrontend implements HostObserver {
     const s = this.sessions.state(ctx.client);
     if (argv.length === 1) return ctx.out.bulk(s.mode.toUpperCase());
     const mode = arg(argv, 1).toLowerCase();
-    if (mode === 'quorum') return ctx.out.error(ERR_NOQUORUM);
+    if (mode === 'quorum') {
+      if (this.host.quorumUnavailable() !== null) return ctx.out.error(ERR_NOQUORUM);
+      if (argv.length !== 2) return ctx.out.error('ERR syntax error');
+      s.mode = 'quorum';
+      s.token = null;
+      return ctx.out.ok();
+    }
     if (mode === 'eventual') {
       if (argv.length !== 2) return ctx.out.error('ERR syntax error');
       s.mode = 'eventual';
@@ -288,7 +297,8 @@ export class ReplicationFrontend implements HostObserver {
     if (peerId === '' || peerId.length > NODE_ID_CHARS_MAX || /\s/.test(peerId)) return ctx.out.error('ERR invalid node id');
     if (peerId === this.host.nodeId) return ctx.out.error('ERR a node cannot replicate from itself (same node id)');
     // No chained replication: a replica would accept the link and never answer its hello.
-    if (this.host.role !== 'primary') return ctx.out.error(`ERR this node is a replica; replicate from its primary ${this.primaryAddr()}`);
+    // (Cluster mode: links form a fixed mesh between members whatever their roles.)
+    if (this.host.role !== 'primary' && !this.host.isCluster) return ctx.out.error(`ERR this node is a replica; replicate from its primary ${this.primaryAddr()}`);
     if (ctx.detach === undefined) return ctx.out.error('ERR this server cannot hand connections to the replication layer');
     ctx.detach((socket) => this.host.acceptLink(socket, peerId, announce));
     ctx.out.simple(`KVREPL ${this.host.nodeId}`);

@@ -10,9 +10,10 @@ import type { Socket } from 'node:net';
 import type { SnapshotLoader, Store } from '../../storage/api.js';
 import { StoreUnavailableError } from '../../storage/errors.js';
 import { recordBytes } from '../../storage/record.js';
-import { formatPosition, type LogEntry, type Op, type Position, type Seq } from '../../storage/types.js';
+import { formatPosition, type EpochStart, type LogEntry, type Op, type Position, type Seq } from '../../storage/types.js';
 import { ReplicationCore } from '../core/core.js';
 import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
+import type { ClusterResultEffect } from '../cluster/commands.js';
 import {
   KIND_APPEND,
   KIND_MESSAGE,
@@ -58,6 +59,11 @@ export interface HostOptions {
   readonly primaryAuth: string;
   readonly timing: Timing;
   readonly log: HostLog;
+  /**
+   * Cluster mode (issue 5): every member (self included) → where this node dials it. The host
+   * dials every peer, sends only on the links it dialled and receives on the links peers dialled.
+   */
+  readonly clusterMembers?: ReadonlyMap<NodeId, string>;
 }
 
 /** What the host keeps about the replica side's incoming full resync. */
@@ -77,6 +83,8 @@ export interface HostObserver {
   /** A replica acknowledged something, or roles changed. */
   onReplicaProgress(): void;
   onTick(nowMs: number): void;
+  /** Cluster mode: results of quorum reads/writes and FAILOVER, in the order the core emitted them. */
+  onClusterResult?(e: ClusterResultEffect): void;
 }
 
 type Task = () => void | Promise<void>;
@@ -98,6 +106,9 @@ export class ReplicationHost implements LinkEvents {
   private readonly outbox = new Map<NodeId, Message[]>();
   private outboxScheduled = false;
   private dialer: Dialer | null = null;
+  /** Cluster mode: one dialer per peer (outbound links, used for sending) and the links peers dialled to us (receive only). */
+  private readonly peerDialers = new Map<NodeId, Dialer>();
+  private readonly inbound = new Map<NodeId, Link>();
   private loading: Loading | null = null;
   /** Per peer, the token of the snapshot stream currently allowed to run (a newer one cancels it). */
   private readonly snapshotStreams = new Map<NodeId, object>();
@@ -134,6 +145,9 @@ export class ReplicationHost implements LinkEvents {
     this.core = this.buildCore(this.opts.replicaOf);
     this.stepNow({ type: 'start' });
     if (this.opts.replicaOf !== null) this.startDialer(this.opts.replicaOf);
+    if (this.opts.clusterMembers !== undefined) {
+      for (const [id, address] of this.opts.clusterMembers) if (id !== this.nodeId) this.startPeerDialer(id, address);
+    }
     this.tickTimer = setInterval(() => this.onTickTimer(), TICK_INTERVAL_MS);
     this.tickTimer.unref();
     await this.idle();
@@ -147,14 +161,18 @@ export class ReplicationHost implements LinkEvents {
       {
         nodeId: this.nodeId,
         selfAddress: this.selfAddress,
-        topology: { mode: 'manual', initialRole: replicaOf === null ? { role: 'primary' } : { role: 'replica', primaryAddress: replicaOf } },
+        topology:
+          this.opts.clusterMembers !== undefined
+            ? { mode: 'cluster', members: this.opts.clusterMembers }
+            : { mode: 'manual', initialRole: replicaOf === null ? { role: 'primary' } : { role: 'replica', primaryAddress: replicaOf } },
         timing: this.timing,
-        random: () => 0.5, // manual mode holds no elections; randomness is unused
+        // Election timeouts must differ between nodes, or they split votes forever; manual mode never draws.
+        random: Math.random,
         entryBytes: (e: LogEntry) => recordBytes(e.ops),
       },
       {
         currentEpoch: Math.max(metaEpoch, this.store.epoch),
-        votedFor: null,
+        votedFor: typeof meta['votedFor'] === 'string' ? meta['votedFor'] : null,
         epochHistory: this.store.epochHistory,
         lastPosition: this.store.lastPosition,
         durableSeq: s.durableSeq,
@@ -174,7 +192,9 @@ export class ReplicationHost implements LinkEvents {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.dialer?.stop();
     this.dialer = null;
-    for (const l of [...this.links.values()]) l.close('shutting down');
+    for (const d of this.peerDialers.values()) d.stop();
+    this.peerDialers.clear();
+    for (const l of [...this.links.values(), ...this.inbound.values()]) l.close('shutting down');
     this.loading?.loader.abort();
     this.loading = null;
     await this.idle();
@@ -215,6 +235,29 @@ export class ReplicationHost implements LinkEvents {
   linkUpTo(peer: NodeId | null): boolean {
     return peer !== null && this.links.get(peer)?.isClosed === false;
   }
+  get isCluster(): boolean {
+    return this.opts.clusterMembers !== undefined;
+  }
+  get epochHistory(): readonly EpochStart[] {
+    return this.core.epochHistory;
+  }
+  quorumUnavailable(): string | null {
+    return this.core.quorumUnavailable();
+  }
+
+  /** Cluster: a linearizable read; the caller read the keyspace just now and answers on the result. */
+  quorumRead(readId: number): void {
+    this.stepNow({ type: 'quorumRead', readId });
+  }
+
+  /** Cluster: the write just appended at `seq` is answered when a majority holds it (or outcome unknown). */
+  quorumWrite(writeId: number, seq: Seq): void {
+    this.stepNow({ type: 'quorumWrite', writeId, seq });
+  }
+
+  failover(target: NodeId | null): void {
+    this.stepNow({ type: 'failover', target });
+  }
 
   // ================================================================ inputs
 
@@ -240,6 +283,10 @@ export class ReplicationHost implements LinkEvents {
       socket.destroy();
       return;
     }
+    if (this.opts.clusterMembers !== undefined) {
+      this.acceptClusterLink(socket, peerId, announce);
+      return;
+    }
     const old = this.links.get(peerId);
     if (old !== undefined) old.close('replaced by a new connection from the same node');
     const link = new Link(socket, peerId, announce, false, this, Buffer.alloc(0));
@@ -247,10 +294,25 @@ export class ReplicationHost implements LinkEvents {
     this.stepNow({ type: 'linkUp', peer: peerId, address: announce, outbound: false });
   }
 
+  /** Cluster: a member dialled us; we only receive on this link (we send on the link we dialled). */
+  private acceptClusterLink(socket: Socket, peerId: NodeId, announce: string): void {
+    if (!(this.opts.clusterMembers as ReadonlyMap<NodeId, string>).has(peerId)) {
+      this.log.warn(`refusing a replication link from ${peerId} (${announce}): not a configured cluster member`);
+      socket.destroy();
+      return;
+    }
+    const old = this.inbound.get(peerId);
+    // Forget it before closing, so its close is not taken for the current link's.
+    this.inbound.delete(peerId);
+    old?.close('replaced by a new connection from the same node');
+    this.inbound.set(peerId, new Link(socket, peerId, announce, false, this, Buffer.alloc(0)));
+  }
+
   // ================================================================ LinkEvents
 
   onFrame(link: Link, f: Frame): void {
-    if (this.links.get(link.peerId) !== link) return; // a replaced link's late frames
+    // Frames from a replaced link are ignored (late bytes of an old connection).
+    if (this.links.get(link.peerId) !== link && this.inbound.get(link.peerId) !== link) return;
     if (this.tasks.length >= TASK_QUEUE_MAX) {
       link.close(`more than ${TASK_QUEUE_MAX} frames queued behind slow work`);
       return;
@@ -259,6 +321,19 @@ export class ReplicationHost implements LinkEvents {
   }
 
   onClose(link: Link, reason: string): void {
+    if (this.inbound.get(link.peerId) === link) {
+      this.inbound.delete(link.peerId);
+      this.log.warn(`replication link from ${link.peerId} (${link.peerAddress}) down: ${reason}`);
+      if (this.loading?.peer === link.peerId) {
+        // The snapshot arrived on this link and cannot resume on another: drop it and handshake again.
+        this.log.warn(`full resync from ${link.peerId} interrupted after ${this.loading.loader.keys} keys`);
+        this.loading.loader.abort();
+        this.loading = null;
+        const out = this.links.get(link.peerId);
+        if (out !== undefined) this.stepNow({ type: 'linkUp', peer: link.peerId, address: out.peerAddress, outbound: true });
+      }
+      return;
+    }
     if (this.links.get(link.peerId) !== link) return;
     this.links.delete(link.peerId);
     this.log.warn(`replication link ${link.outbound ? 'to' : 'from'} ${link.peerId} (${link.peerAddress}) down: ${reason}`);
@@ -270,7 +345,7 @@ export class ReplicationHost implements LinkEvents {
       this.loading = null;
     }
     this.stepNow({ type: 'linkDown', peer: link.peerId });
-    if (link.outbound) this.dialer?.linkClosed();
+    if (link.outbound) (this.peerDialers.get(link.peerId) ?? this.dialer)?.linkClosed();
   }
 
   // ================================================================ the task queue
@@ -447,11 +522,15 @@ export class ReplicationHost implements LinkEvents {
         this.log[e.level](e.text);
         return;
       case 'commitAdvanced':
-        return; // manual mode has no commit index; cluster mode will act on it
+        return; // the core answers quorum operations from its commit index; nothing to do here
       case 'readReady':
       case 'readFailed':
       case 'quorumWriteResult':
       case 'failoverResult':
+        if (this.observer?.onClusterResult !== undefined) {
+          this.observer.onClusterResult(e);
+          return;
+        }
         // Quorum operations are refused before they reach the core in manual mode (NOQUORUM).
         this.log.warn(`unexpected ${e.type} effect in manual mode`);
         return;
@@ -491,13 +570,17 @@ export class ReplicationHost implements LinkEvents {
     for (const l of [...this.links.values()]) l.close('log wiped for a full resync');
     this.core = this.buildCore(primary);
     this.stepNow({ type: 'start' });
-    if (primary !== null) this.startDialer(primary);
+    // Cluster: the peer dialers redial the links just closed; the elected primary streams to us again.
+    if (primary !== null && !this.isCluster) this.startDialer(primary);
   }
 
   private async becomePrimary(epoch: number): Promise<void> {
-    this.dialer?.stop();
-    this.dialer = null;
-    for (const l of [...this.links.values()]) if (l.outbound) l.close('this node became primary');
+    // Cluster links are a fixed mesh between members whatever their roles; manual links follow the role.
+    if (!this.isCluster) {
+      this.dialer?.stop();
+      this.dialer = null;
+      for (const l of [...this.links.values()]) if (l.outbound) l.close('this node became primary');
+    }
     this.loading?.loader.abort();
     this.loading = null;
     this.primaryLastSeq = 0;
@@ -511,12 +594,52 @@ export class ReplicationHost implements LinkEvents {
   }
 
   private becomeReplica(primaryAddress: string | null): void {
+    if (this.isCluster) {
+      // Snapshot streams to peers stop (they check the role); the mesh stays up.
+      this.primaryLastSeq = 0;
+      this.observer?.onReplicaProgress();
+      return;
+    }
     for (const l of [...this.links.values()]) l.close('this node became a replica');
     this.primaryLastSeq = 0;
     this.dialer?.stop();
     this.dialer = null;
     if (primaryAddress !== null) this.startDialer(primaryAddress);
     this.observer?.onReplicaProgress();
+  }
+
+  /** Cluster: keep a link to `peer` at `address` forever (capped backoff); it must answer with that node id. */
+  private startPeerDialer(peer: NodeId, address: string): void {
+    const d = new Dialer({
+      address,
+      nodeId: this.nodeId,
+      password: this.opts.primaryAuth,
+      announce: this.selfAddress,
+      events: this,
+      log: (level, text) => this.log[level](text),
+      onLinked: (link) => {
+        if (this.stopped || this.peerDialers.get(peer) !== d) {
+          link.close('dialer stopped');
+          return;
+        }
+        if (link.peerId !== peer) {
+          // A wrong address in --cluster (or a node restarted with another id): never mix identities.
+          this.log.error(`${address} answered as node ${link.peerId}, but --cluster lists it as ${peer}; retrying`);
+          link.close('wrong node id'); // not in our maps under `peer`, so onClose ignores it
+
+          d.linkClosed();
+          return;
+        }
+        const old = this.links.get(peer);
+        this.links.delete(peer);
+        old?.close('replaced by a new connection');
+        this.links.set(peer, link);
+        this.log.info(`replication link to ${peer} (${address}) up`);
+        this.stepNow({ type: 'linkUp', peer, address, outbound: true });
+      },
+    });
+    this.peerDialers.set(peer, d);
+    d.start();
   }
 
   private startDialer(address: string): void {

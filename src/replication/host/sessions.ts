@@ -12,7 +12,8 @@ export const REPLICA_WAITERS_MAX = 10_000;
 /** Clients blocked waiting for a session token at once; beyond it they get TOOSTALE at once. */
 export const SESSION_WAITERS_MAX = 10_000;
 
-export type ConsistencyMode = 'eventual' | 'session';
+/** 'quorum' (cluster mode): reads and writes go through QuorumOps (src/replication/cluster/quorum-ops.ts). */
+export type ConsistencyMode = 'eventual' | 'session' | 'quorum';
 
 export interface ClientRepl {
   mode: ConsistencyMode;

@@ -1,0 +1,300 @@
+// An N-node kv-server cluster of real processes on 127.0.0.1 for tests and the failover bench:
+// every node reaches each peer through its own TcpProxy (proxy[from][to]), so any pair can be
+// partitioned; nodes can be SIGKILLed, restarted, SIGSTOPped and resumed. Owns those processes,
+// proxies and data directories and always removes them in stop(); never talks to other hosts.
+
+import { rmSync } from 'node:fs';
+import { connectResp, type CallResult } from '../../src/client/resp-conn.js';
+import type { Reply } from '../../src/client/resp-wire.js';
+import { freePort, startKvServer, tempDir, type RunningProcess } from './procs.js';
+import { TcpProxy } from './proxy.js';
+import { waitFor } from './wait.js';
+
+/** A helper call that got no reply within this is reported as a timeout (a paused or partitioned node). */
+export const CALL_TIMEOUT_MS = 2_000;
+/** Lines of each node's log included in a failure dump. */
+const LOG_TAIL_LINES = 40;
+
+export type NodeState = 'running' | 'killed' | 'paused';
+
+export interface ClusterNode {
+  readonly id: string;
+  readonly port: number;
+  readonly dir: string;
+  readonly address: string;
+  /** The --cluster value this node is started with (peers' addresses point at proxies). */
+  readonly clusterArg: string;
+  proc: RunningProcess | null;
+  state: NodeState;
+  /** Output of earlier incarnations (before restarts), for failure dumps. */
+  previousOutput: string;
+}
+
+export interface ClusterOptions {
+  readonly nodes: number;
+  /** Extra kv-server flags for every node. */
+  readonly args?: readonly string[];
+  /** Route peer traffic through proxies (default true). Without, nodes dial each other directly. */
+  readonly proxies?: boolean;
+  readonly env?: Record<string, string>;
+}
+
+/** Text of a simple/bulk/error reply, or null for other shapes. */
+export function replyText(r: Reply): string | null {
+  switch (r.type) {
+    case 'simple':
+    case 'bulk':
+    case 'verbatim':
+      return r.value.toString('latin1');
+    case 'error':
+      return r.message;
+    default:
+      return null;
+  }
+}
+
+/** "field:value" lines of an INFO reply as a map. */
+export function parseInfo(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) m.set(line.slice(0, i), line.slice(i + 1));
+  }
+  return m;
+}
+
+/** One request on a fresh connection with a deadline; never throws (errors are values). */
+export async function callOnce(port: number, args: readonly string[], timeoutMs = CALL_TIMEOUT_MS): Promise<CallResult> {
+  const c = await connectResp('127.0.0.1', port, timeoutMs);
+  if (!c.ok) return c;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<CallResult>((resolve) => {
+    timer = setTimeout(() => resolve({ ok: false, error: 'timeout' }), timeoutMs);
+  });
+  try {
+    return await Promise.race([c.conn.call(args), timeout]);
+  } finally {
+    clearTimeout(timer);
+    c.conn.close();
+  }
+}
+
+export class Cluster {
+  private readonly proxies = new Map<string, TcpProxy>();
+  private stopped = false;
+
+  private constructor(
+    readonly nodes: readonly ClusterNode[],
+    private readonly opts: ClusterOptions,
+  ) {}
+
+  /** Start every node (ports, proxies and data directories are fresh) and wait until each accepts connections. */
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+    const ports: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      // Distinct even if the OS hands the same ephemeral port out twice in a row.
+      let p = await freePort();
+      while (ports.includes(p)) p = await freePort();
+      ports.push(p);
+    }
+    const proxied = opts.proxies !== false;
+    const proxies = new Map<string, TcpProxy>();
+    const nodes: ClusterNode[] = [];
+    try {
+      for (let i = 0; i < ids.length; i++) {
+        const members: string[] = [];
+        for (let j = 0; j < ids.length; j++) {
+          let addr = `127.0.0.1:${ports[j] as number}`;
+          if (i !== j && proxied) {
+            const px = await TcpProxy.start(ports[j] as number);
+            proxies.set(`${ids[i] as string}>${ids[j] as string}`, px);
+            addr = px.address;
+          }
+          members.push(`${ids[j] as string}=${addr}`);
+        }
+        const port = ports[i] as number;
+        nodes.push({ id: ids[i] as string, port, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg: members.join(','), proc: null, state: 'killed', previousOutput: '' });
+      }
+    } catch (e) {
+      for (const p of proxies.values()) await p.close();
+      throw e;
+    }
+    const cluster = new Cluster(nodes, opts);
+    for (const [k, p] of proxies) cluster.proxies.set(k, p);
+    try {
+      await Promise.all(nodes.map((n) => cluster.restart(n.id)));
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  node(id: string): ClusterNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** The proxy `from` dials to reach `to`. */
+  proxy(from: string, to: string): TcpProxy {
+    const p = this.proxies.get(`${from}>${to}`);
+    if (p === undefined) throw new Error(`no proxy ${from}>${to} (cluster started without proxies?)`);
+    return p;
+  }
+
+  /** Black-hole all traffic between the two groups (both directions of every crossing pair). */
+  partition(a: readonly string[], b: readonly string[]): void {
+    for (const x of a) {
+      for (const y of b) {
+        this.proxy(x, y).blackhole('both');
+        this.proxy(y, x).blackhole('both');
+      }
+    }
+  }
+
+  /** Cut one node off from every other node. */
+  isolate(id: string): void {
+    this.partition([id], this.nodes.filter((n) => n.id !== id).map((n) => n.id));
+  }
+
+  /** Every proxy passes again (connections that lost bytes are reset so they reconnect cleanly). */
+  heal(): void {
+    for (const p of this.proxies.values()) p.pass();
+  }
+
+  /** Start (or restart after kill) a node with the same id, port, data directory and membership. */
+  async restart(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.proc !== null && n.state !== 'killed') throw new Error(`${id} is ${n.state}`);
+    if (n.proc !== null) n.previousOutput += n.proc.output();
+    n.proc = await startKvServer({
+      port: n.port,
+      dir: n.dir,
+      args: ['--node-id', n.id, '--cluster', n.clusterArg, ...(this.opts.args ?? [])],
+      ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
+    });
+    n.state = 'running';
+  }
+
+  async kill(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.proc === null) return;
+    await n.proc.kill('SIGKILL');
+    n.state = 'killed';
+  }
+
+  /** SIGSTOP: the process keeps its sockets but runs nothing (a long GC pause, a frozen VM). */
+  pause(id: string): void {
+    const n = this.node(id);
+    if (n.proc === null || n.state !== 'running') throw new Error(`${id} is not running`);
+    n.proc.child.kill('SIGSTOP');
+    n.state = 'paused';
+  }
+
+  resume(id: string): void {
+    const n = this.node(id);
+    if (n.proc === null || n.state !== 'paused') throw new Error(`${id} is not paused`);
+    n.proc.child.kill('SIGCONT');
+    n.state = 'running';
+  }
+
+  running(): ClusterNode[] {
+    return this.nodes.filter((n) => n.state === 'running');
+  }
+
+  call(id: string, args: readonly string[], timeoutMs = CALL_TIMEOUT_MS): Promise<CallResult> {
+    return callOnce(this.node(id).port, args, timeoutMs);
+  }
+
+  /** INFO replication of a node as a map, or null when it does not answer. */
+  async replicationInfo(id: string): Promise<Map<string, string> | null> {
+    const r = await this.call(id, ['INFO', 'replication']);
+    if (!r.ok) return null;
+    const t = replyText(r.reply);
+    return t === null ? null : parseInfo(t);
+  }
+
+  /**
+   * The node that is primary now: among running nodes claiming role master, the one with the
+   * highest epoch (a deposed primary that has not heard the news yet has a lower one).
+   */
+  async primary(): Promise<string | null> {
+    let best: { id: string; epoch: number } | null = null;
+    for (const n of this.running()) {
+      const info = await this.replicationInfo(n.id);
+      if (info === null || info.get('role') !== 'master') continue;
+      const epoch = Number(info.get('kv_epoch') ?? '-1');
+      if (best === null || epoch > best.epoch) best = { id: n.id, epoch };
+    }
+    return best?.id ?? null;
+  }
+
+  /** Wait until some node is primary and accepts a write (an epoch's first no-op committed). */
+  async waitForPrimary(timeoutMs = 15_000, except: readonly string[] = []): Promise<string> {
+    return waitFor(
+      'a primary that accepts writes',
+      async () => {
+        const p = await this.primary();
+        if (p === null || except.includes(p)) return null;
+        const r = await this.call(p, ['SET', '__probe__', p]);
+        return r.ok && r.reply.type === 'simple' ? p : null;
+      },
+      { timeoutMs, intervalMs: 50 },
+    );
+  }
+
+  /** DEBUG DIGEST of every running node. */
+  async digests(): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    for (const n of this.running()) {
+      const r = await this.call(n.id, ['DEBUG', 'DIGEST']);
+      out.set(n.id, r.ok ? replyText(r.reply) : null);
+    }
+    return out;
+  }
+
+  /** Wait until every node runs and all report the same DEBUG DIGEST; returns it. */
+  async waitConverged(timeoutMs = 30_000): Promise<string> {
+    let last = '';
+    try {
+      return await waitFor(
+        'equal DEBUG DIGEST on all nodes',
+        async () => {
+          if (this.running().length !== this.nodes.length) return null;
+          const d = await this.digests();
+          const vals = [...d.values()];
+          last = [...d.entries()].map(([k, v]) => `${k}=${v ?? 'no answer'}`).join(' ');
+          const first = vals[0];
+          return first !== null && first !== undefined && vals.every((v) => v === first) ? first : null;
+        },
+        { timeoutMs, intervalMs: 100 },
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; last digests: ${last}`);
+    }
+  }
+
+  /** The tail of every node's log, for assertion messages. */
+  logs(lines = LOG_TAIL_LINES): string {
+    return this.nodes
+      .map((n) => {
+        const all = (n.previousOutput + (n.proc?.output() ?? '')).split('\n');
+        return `----- ${n.id} (${n.state}) -----\n${all.slice(-lines).join('\n')}`;
+      })
+      .join('\n');
+  }
+
+  /** Kill every node (resuming paused ones is unnecessary for SIGKILL), close proxies, remove data. Safe twice. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const n of this.nodes) {
+      if (n.proc !== null) await n.proc.kill('SIGKILL');
+      n.state = 'killed';
+    }
+    for (const p of this.proxies.values()) await p.close();
+    for (const n of this.nodes) rmSync(n.dir, { recursive: true, force: true });
+  }
+}

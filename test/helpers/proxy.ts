@@ -1,0 +1,146 @@
+// A controllable TCP proxy on 127.0.0.1 in front of one node's port, for partition tests:
+// each direction passes or black-holes (bytes read and discarded, connection held open, no
+// reset), and reset() destroys every connection. Owns its listener and proxied sockets only;
+// it never dials anything but 127.0.0.1:<target port>.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** Client → target ("upstream") or target → client ("downstream"). */
+export type Direction = 'toTarget' | 'toClient';
+export type DirectionMode = 'pass' | 'blackhole';
+
+const LOOPBACK = '127.0.0.1';
+
+interface Pair {
+  readonly client: Socket;
+  readonly target: Socket;
+  /** Bytes were discarded on this connection: its stream can never be resumed intact. */
+  tainted: boolean;
+}
+
+export interface ProxyStats {
+  /** Connections accepted since start. */
+  accepted: number;
+  bytesForwarded: number;
+  bytesDiscarded: number;
+  /** Connections destroyed by reset() or by healing a tainted connection. */
+  resets: number;
+}
+
+export class TcpProxy {
+  private readonly modes: Record<Direction, DirectionMode> = { toTarget: 'pass', toClient: 'pass' };
+  private readonly pairs = new Set<Pair>();
+  private closed = false;
+  readonly stats: ProxyStats = { accepted: 0, bytesForwarded: 0, bytesDiscarded: 0, resets: 0 };
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    readonly targetPort: number,
+  ) {}
+
+  /** Listen on an ephemeral 127.0.0.1 port, forwarding to 127.0.0.1:targetPort. */
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const server = createServer({ noDelay: true, pauseOnConnect: true });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, LOOPBACK, () => {
+        const a = server.address();
+        if (a === null || typeof a === 'string') return reject(new Error('proxy has no port'));
+        resolve(a.port);
+      });
+    });
+    const proxy = new TcpProxy(server, port, targetPort);
+    server.on('connection', (s: Socket) => proxy.accept(s));
+    return proxy;
+  }
+
+  get address(): string {
+    return `${LOOPBACK}:${this.port}`;
+  }
+
+  get connections(): number {
+    return this.pairs.size;
+  }
+
+  mode(direction: Direction): DirectionMode {
+    return this.modes[direction];
+  }
+
+  /** Black-hole one direction or both: bytes are read and dropped, connections stay open. */
+  blackhole(direction: Direction | 'both' = 'both'): void {
+    if (direction === 'both' || direction === 'toTarget') this.modes.toTarget = 'blackhole';
+    if (direction === 'both' || direction === 'toClient') this.modes.toClient = 'blackhole';
+  }
+
+  /**
+   * Heal: both directions pass again. A connection that lost bytes is reset, because a real
+   * TCP stream never resumes with a hole in it (the sender would retransmit or time out);
+   * forwarding the rest would hand the peer a corrupt byte stream instead of a partition.
+   */
+  pass(): void {
+    this.modes.toTarget = 'pass';
+    this.modes.toClient = 'pass';
+    for (const p of [...this.pairs]) if (p.tainted) this.destroy(p);
+  }
+
+  /** Destroy every current connection with a TCP reset; new connections are still accepted. */
+  reset(): void {
+    for (const p of [...this.pairs]) this.destroy(p);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.pairs]) this.destroy(p);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    if (this.closed) {
+      client.destroy();
+      return;
+    }
+    this.stats.accepted++;
+    const target = connect({ host: LOOPBACK, port: this.targetPort, noDelay: true });
+    const pair: Pair = { client, target, tainted: false };
+    this.pairs.add(pair);
+    client.on('error', () => this.drop(pair, true));
+    target.on('error', () => this.drop(pair, true));
+    client.on('close', (hadError: boolean) => this.drop(pair, hadError));
+    target.on('close', (hadError: boolean) => this.drop(pair, hadError));
+    client.on('data', (d: Buffer) => this.forward(pair, 'toTarget', d));
+    target.on('data', (d: Buffer) => this.forward(pair, 'toClient', d));
+    client.resume();
+  }
+
+  private forward(pair: Pair, direction: Direction, data: Buffer): void {
+    if (this.modes[direction] === 'blackhole') {
+      pair.tainted = true;
+      this.stats.bytesDiscarded += data.length;
+      return;
+    }
+    const to = direction === 'toTarget' ? pair.target : pair.client;
+    // Socket.write queues until connected, so bytes sent before the target accepted are kept.
+    to.write(data);
+    this.stats.bytesForwarded += data.length;
+  }
+
+  /** One side closed or failed: close the other (a clean close mirrors a FIN after the queued bytes, an error a reset). */
+  private drop(pair: Pair, hadError: boolean): void {
+    if (!this.pairs.delete(pair)) return;
+    for (const s of [pair.client, pair.target]) {
+      if (hadError) s.destroy();
+      else s.end();
+    }
+  }
+
+  private destroy(pair: Pair): void {
+    if (!this.pairs.has(pair)) return;
+    this.stats.resets++;
+    this.pairs.delete(pair);
+    pair.client.resetAndDestroy();
+    if (pair.target.connecting) pair.target.destroy();
+    else pair.target.resetAndDestroy();
+  }
+}
