@@ -29,7 +29,7 @@ import {
   type Frame,
   type SnapshotHeader,
 } from './framing.js';
-import { Dialer, Link, type LinkEvents } from './transport.js';
+import { Dialer, Link, type DialerOptions, type LinkEvents } from './transport.js';
 
 /** The core's timers are driven this often. */
 export const TICK_INTERVAL_MS = 10;
@@ -610,58 +610,55 @@ export class ReplicationHost implements LinkEvents {
 
   /** Cluster: keep a link to `peer` at `address` forever (capped backoff); it must answer with that node id. */
   private startPeerDialer(peer: NodeId, address: string): void {
-    const d = new Dialer({
-      address,
-      nodeId: this.nodeId,
-      password: this.opts.primaryAuth,
-      announce: this.selfAddress,
-      events: this,
-      log: (level, text) => this.log[level](text),
-      onLinked: (link) => {
-        if (this.stopped || this.peerDialers.get(peer) !== d) {
-          link.close('dialer stopped');
-          return;
-        }
-        if (link.peerId !== peer) {
-          // A wrong address in --cluster (or a node restarted with another id): never mix identities.
-          this.log.error(`${address} answered as node ${link.peerId}, but --cluster lists it as ${peer}; retrying`);
-          link.close('wrong node id'); // not in our maps under `peer`, so onClose ignores it
+    const d = this.newDialer(address, (link) => {
+      if (this.stopped || this.peerDialers.get(peer) !== d) {
+        link.close('dialer stopped');
+        return;
+      }
+      if (link.peerId !== peer) {
+        // A wrong address in --cluster (or a node restarted with another id): never mix identities.
+        this.log.error(`${address} answered as node ${link.peerId}, but --cluster lists it as ${peer}; retrying`);
+        link.close('wrong node id'); // not in our maps under `peer`, so onClose ignores it
 
-          d.linkClosed();
-          return;
-        }
-        const old = this.links.get(peer);
-        this.links.delete(peer);
-        old?.close('replaced by a new connection');
-        this.links.set(peer, link);
-        this.log.info(`replication link to ${peer} (${address}) up`);
-        this.stepNow({ type: 'linkUp', peer, address, outbound: true });
-      },
+        d.linkClosed();
+        return;
+      }
+      const old = this.links.get(peer);
+      this.links.delete(peer);
+      old?.close('replaced by a new connection');
+      this.links.set(peer, link);
+      this.log.info(`replication link to ${peer} (${address}) up`);
+      this.stepNow({ type: 'linkUp', peer, address, outbound: true });
     });
     this.peerDialers.set(peer, d);
     d.start();
   }
 
-  private startDialer(address: string): void {
-    this.dialer?.stop();
-    const d = new Dialer({
+  /** A dialer to `address` that announces this node (same credentials for every link). */
+  private newDialer(address: string, onLinked: DialerOptions['onLinked']): Dialer {
+    return new Dialer({
       address,
       nodeId: this.nodeId,
       password: this.opts.primaryAuth,
       announce: this.selfAddress,
       events: this,
       log: (level, text) => this.log[level](text),
-      onLinked: (link) => {
-        if (this.dialer !== d || this.stopped) {
-          link.close('dialer replaced');
-          return;
-        }
-        const old = this.links.get(link.peerId);
-        if (old !== undefined) old.close('replaced by a new connection');
-        this.links.set(link.peerId, link);
-        this.log.info(`replication link to ${address} up (primary ${link.peerId})`);
-        this.stepNow({ type: 'linkUp', peer: link.peerId, address, outbound: true });
-      },
+      onLinked,
+    });
+  }
+
+  private startDialer(address: string): void {
+    this.dialer?.stop();
+    const d = this.newDialer(address, (link) => {
+      if (this.dialer !== d || this.stopped) {
+        link.close('dialer replaced');
+        return;
+      }
+      const old = this.links.get(link.peerId);
+      if (old !== undefined) old.close('replaced by a new connection');
+      this.links.set(link.peerId, link);
+      this.log.info(`replication link to ${address} up (primary ${link.peerId})`);
+      this.stepNow({ type: 'linkUp', peer: link.peerId, address, outbound: true });
     });
     this.dialer = d;
     d.start();
