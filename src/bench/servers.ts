@@ -42,7 +42,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function accepts(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export function portAccepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: '127.0.0.1', port });
     s.once('connect', () => {
@@ -87,7 +88,7 @@ async function launch(name: string, file: string, args: string[], port: number, 
       await stop();
       throw new Error(`${name} exited before accepting connections: ${stderr.trim()}`);
     }
-    if (await accepts(port)) break;
+    if (await portAccepts(port)) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`${name} did not accept connections on ${port} within ${SERVER_READY_TIMEOUT_MS} ms`);

@@ -3,12 +3,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait.js';
-import { freePort } from '../../src/bench/servers.js';
+import { freePort, portAccepts } from '../../src/bench/servers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (dist/test/helpers -> ../../..). */
@@ -23,16 +22,7 @@ export function tempDir(prefix = 'kvts-'): string {
 /** An ephemeral port on 127.0.0.1 that was free a moment ago (shared with the bench harness). */
 export { freePort };
 
-export async function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+export { portAccepts };
 
 export interface RunningProcess {
   readonly port: number;
