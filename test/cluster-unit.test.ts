@@ -80,7 +80,7 @@ test('ReplyRecorder replays nested replies exactly and counts complete replies',
   rec.array(0);
   assert.equal(rec.replies, 1);
   const buf = Buffer.from('abc');
-  rec.bulkStored(buf);
+  rec.bulk(buf);
   buf[0] = 0x7a; // later changes to the source must not change the recorded reply
   rec.error('ERR x');
   assert.equal(rec.replies, 3);

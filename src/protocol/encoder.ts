@@ -12,9 +12,6 @@ const CHUNK_TAIL_BYTES_MIN = 1024;
 /** Largest integer encoded through the pre-encoded table (`:0`..`:N`). */
 const SHARED_INTEGERS_MAX = 9999;
 
-/** Latin1 strings up to this many chars are copied by a char loop (cheaper than latin1Write's native call). */
-const STRING_LOOP_CHARS_MAX = 32;
-
 /** Cap on the extra room added when the pending output grows. */
 const GROWTH_BYTES_MAX = 64 * 1024 * 1024;
 
@@ -166,24 +163,6 @@ export class RespEncoder implements ReplyWriter {
       this.header(0x24 /* $ */, b.length);
       this.chunk.set(b, this.pos); // TypedArray#set: no native-call overhead for small values
       this.pos += b.length;
-    }
-    this.chunk[this.pos++] = 13;
-    this.chunk[this.pos++] = 10;
-  }
-
-  bulkStored(v: string | Buffer): void {
-    if (typeof v !== 'string') return this.bulk(v);
-    // A stored string is latin1 (one char per byte): its length is its byte count, and
-    // latin1Write copies it into the output with no intermediate Buffer (the GET hot path).
-    const len = v.length;
-    this.reserve(len + HEADER_BYTES_MAX + 2);
-    this.header(0x24 /* $ */, len);
-    const c = this.chunk;
-    if (len <= STRING_LOOP_CHARS_MAX) {
-      for (let i = 0, p = this.pos; i < len; i++) c[p + i] = v.charCodeAt(i);
-      this.pos += len;
-    } else {
-      this.pos += c.latin1Write(v, this.pos, len);
     }
     this.chunk[this.pos++] = 13;
     this.chunk[this.pos++] = 10;

@@ -14,12 +14,6 @@ export interface ReplyWriter {
   integer(n: number | bigint): void;
   /** Bulk string: Buffer as bytes, string as UTF-8. */
   bulk(b: Buffer | string): void;
-  /**
-   * Bulk string of a value as the store holds it (Store.getStored): a latin1 string (one char
-   * per byte) or a Buffer. Lets GET write the stored bytes straight into the output without an
-   * intermediate Buffer copy. Added by the hot-path work (issue 7).
-   */
-  bulkStored(v: string | Buffer): void;
   /** Null bulk ($-1 in RESP2, _ in RESP3). */
   nullBulk(): void;
   /** Null array (*-1 in RESP2, _ in RESP3). */

@@ -78,13 +78,11 @@ export interface Store {
   // ---- low-level read API used by the command layer (binary keys, no copies)
   getValue(key: Key): Buffer | undefined;
   /**
-   * The value as held in memory, without a copy: a latin1 string (one char per byte) for small
-   * values, a Buffer for large ones. The hot read path (GET) writes it straight into the reply.
-   * Callers must not mutate or retain the Buffer. Added by the hot-path work (issue 7).
-   * Storage note: the slab keyspace returns a Buffer view into its slab for every value; it is
-   * valid until the next write of that key (a same-size SET overwrites it in place).
+   * The value's bytes as held in memory, without a copy: a view into the keyspace's slab, valid
+   * only until the next write of that key (a same-size SET overwrites it in place). Callers copy
+   * it out at once (the reply encoder does) and never mutate or retain it. The GET hot path.
    */
-  getStored(key: Key): string | Buffer | undefined;
+  getStored(key: Key): Buffer | undefined;
   /** 0 = no expiry; undefined = key missing (or expired). */
   getExpireAt(key: Key): ExpireAtMs | undefined;
   has(key: Key): boolean;

@@ -114,7 +114,7 @@ class KvStore implements Store {
     return v === undefined ? undefined : valueToBuffer(v);
   }
 
-  getStored(key: Key): string | Buffer | undefined {
+  getStored(key: Key): Buffer | undefined {
     return this.ks.getStored(key, this.clock());
   }
 

@@ -49,7 +49,6 @@ export class RecordingWriter implements ReplyWriter {
     this.push(typeof n === 'bigint' && n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n);
   }
   bulk(b: Buffer | string): void { this.push(typeof b === 'string' ? Buffer.from(b).toString('latin1') : b.toString('latin1')); }
-  bulkStored(v: string | Buffer): void { this.push(typeof v === 'string' ? v : v.toString('latin1')); }
   nullBulk(): void { this.push(null); }
   nullArray(): void { this.push(null); }
   array(n: number): void { this.header(n); }

@@ -71,11 +71,6 @@ export class ReplyRecorder implements ReplyWriter {
     const owned = typeof b === 'string' ? b : Buffer.from(b);
     this.leaf((w) => w.bulk(owned));
   }
-  bulkStored(v: string | Buffer): void {
-    // The value as read now is the reply (the read happened at submit time); later writes must not change it.
-    const owned = typeof v === 'string' ? v : Buffer.from(v);
-    this.leaf((w) => w.bulkStored(owned));
-  }
   nullBulk(): void {
     this.leaf((w) => w.nullBulk());
   }

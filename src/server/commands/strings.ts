@@ -133,7 +133,7 @@ function setGeneric(
     const old = store.getStored(key);
     if ((flags & F_GET) !== 0) {
       if (old === undefined) out.nullBulk();
-      else out.bulkStored(old);
+      else out.bulk(old);
     }
     const found = old !== undefined;
     if (((flags & F_NX) !== 0 && found) || ((flags & F_XX) !== 0 && !found)) {
@@ -166,10 +166,10 @@ function setCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 const NO_OPTIONS: ExtendedArgs = Object.freeze({ flags: 0, expire: null });
 
 function getCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  // getStored + bulkStored: the stored latin1 string goes straight into the output buffer.
+  // getStored is a view of the stored bytes (no copy); the encoder copies it into the output.
   const v = ctx.store.getStored(keyFromBytes(argv[1] as Buffer));
   if (v === undefined) ctx.out.nullBulk();
-  else ctx.out.bulkStored(v);
+  else ctx.out.bulk(v);
 }
 
 function getexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -217,7 +217,7 @@ function mgetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   for (let i = 1; i < argv.length; i++) {
     const v = ctx.store.getStored(keyFromBytes(argv[i] as Buffer));
     if (v === undefined) ctx.out.nullBulk();
-    else ctx.out.bulkStored(v);
+    else ctx.out.bulk(v);
   }
 }
 
