@@ -409,14 +409,27 @@ test('spliceSection replaces only the marked section', () => {
   assert.equal(spliceSection(`${END_MARKER}\n${BEGIN_MARKER}`, 'x').ok, false);
 });
 
-test('comparison rows take medians and the kv/redis ratio', () => {
+test('comparison rows take medians and the kv/redis and kv/etcd ratios', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
-  const row = toRow({ workload: 'SET -P 1', redis: [{ rps: 100, p50Ms: 1 }, { rps: 300, p50Ms: 3 }, { rps: 200, p50Ms: 2 }], kv: [{ rps: 150, p50Ms: 1.5 }] });
-  assert.deepEqual(row, { workload: 'SET -P 1', redisRps: 200, kvRps: 150, ratio: 0.75, redisP50Ms: 2, kvP50Ms: 1.5 });
+  const row = toRow({ workload: 'SET -P 1', redis: [{ rps: 100, p50Ms: 1 }, { rps: 300, p50Ms: 3, p99Ms: 9 }, { rps: 200, p50Ms: 2, p99Ms: 5 }], kv: [{ rps: 150, p50Ms: 1.5, p99Ms: 4 }], etcd: [{ rps: 50, p50Ms: 10, p99Ms: 20 }] });
+  assert.deepEqual(row, {
+    workload: 'SET -P 1',
+    redisRps: 200,
+    kvRps: 150,
+    ratio: 0.75,
+    etcdRps: 50,
+    ratioEtcd: 3,
+    redisP50Ms: 2,
+    kvP50Ms: 1.5,
+    etcdP50Ms: 10,
+    redisP99Ms: 7, // median of the two rounds that reported one
+    kvP99Ms: 4,
+    etcdP99Ms: 20,
+  });
   const md = markdownTable([row, toRow({ workload: 'GET -P 1', redis: [{ rps: 10, p50Ms: 1 }], kv: [] })]);
-  assert.match(md, /\| SET -P 1 \| 200 \| 150 \| 0\.75x \| 2\.000 \| 1\.500 \|/);
-  assert.match(md, /\| GET -P 1 \| 10 \| failed \| - \| 1\.000 \| failed \|/);
+  assert.match(md, /\| SET -P 1 \| 200 \| 150 \| 0\.75x \| 50 \| 3\.00x \| 2\.000 \/ 1\.500 \/ 10\.000 \| 7\.000 \/ 4\.000 \/ 20\.000 \|/);
+  assert.match(md, /\| GET -P 1 \| 10 \| - \| - \| - \| - \| 1\.000 \/ - \/ - \| - \/ - \/ - \|/);
 });
 
 test('npm run bench smoke: both servers, alternating rows, docs section written', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built' }, async () => {
@@ -424,7 +437,7 @@ test('npm run bench smoke: both servers, alternating rows, docs section written'
   try {
     const docs = join(dir, 'benchmarks.md');
     writeFileSync(docs, `# Benchmarks\n\nhand-written\n\n${BEGIN_MARKER}\nold\n${END_MARKER}\n\ntail stays\n`);
-    const r = await runTool(process.execPath, [SUITE_JS, '-n', '2000', '--no-always', '--docs', docs]);
+    const r = await runTool(process.execPath, [SUITE_JS, '--rows', '1', '-n', '2000', '--no-always', '--docs', docs]);
     assert.equal(r.code, 0, r.stderr);
     for (const w of ['SET -P 1', 'GET -P 1', 'SET -P 16', 'GET -P 16']) assert.match(r.stdout, new RegExp(`${w}, fsync everysec +\\d+ +\\d+ +[\\d.]+x`));
     // Alternation: redis then kv-ts for each pipeline depth.
@@ -433,7 +446,11 @@ test('npm run bench smoke: both servers, alternating rows, docs section written'
     const text = readFileSync(docs, 'utf8');
     assert.ok(text.startsWith('# Benchmarks\n\nhand-written\n\n' + BEGIN_MARKER));
     assert.ok(text.endsWith(`${END_MARKER}\n\ntail stays\n`));
-    assert.match(text, /\| SET -P 16, fsync everysec \| \d+ \| \d+ \|/);
+    assert.match(text, /\| 1\. SET -P 16, fsync everysec \| \d+ \| \d+ \|/);
+    // Rows 1-2 have p50 and p99 only (redis-benchmark), so the chart has those bars.
+    const svg = readFileSync(join(dir, 'bench-latency.svg'), 'utf8');
+    assert.match(text, /!\[[^\]]*\]\(bench-latency\.svg\)/);
+    assert.equal([...svg.matchAll(/<g class="series" data-system="([^"]+)"/g)].map((m) => m[1]).join(','), 'redis,kv-ts');
     assert.match(text, /redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 2000 -c 50 -d 100 -r 100000 -P 16 --csv/);
     assert.doesNotMatch(text, /\nold\n/);
   } finally {

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { splitArgs, repr, formatTty, formatReply, redirectTarget, formatHelp } from '../src/cli/format.js';
+import { splitArgs, repr, formatTty, formatReply, formatHelp } from '../src/cli/format.js';
 import type { Reply } from '../src/client/resp-wire.js';
 import { KV_CLI_JS, KV_SERVER_JS, freePort, startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 
@@ -81,23 +81,6 @@ test('formatTty numbers nested aggregates with aligned indexes', () => {
   assert.equal(formatTty({ type: 'map', items: [] }), '(empty hash)\n');
   assert.equal(formatReply({ type: 'null' }, false).toString(), '\n');
   assert.equal(formatReply({ type: 'error', message: 'ERR x' }, false).toString(), 'ERR x\n\n');
-});
-
-test('redirectTarget reads READONLY / TOOSTALE addresses', () => {
-  assert.deepEqual(redirectTarget({ type: 'error', message: "READONLY You can't write against a read only replica. 127.0.0.1:4001" }), {
-    reason: 'READONLY',
-    host: '127.0.0.1',
-    port: 4001,
-  });
-  assert.deepEqual(redirectTarget({ type: 'error', message: 'TOOSTALE replica is 2000 writes behind primary=10.0.0.5:4000' }), {
-    reason: 'TOOSTALE',
-    host: '10.0.0.5',
-    port: 4000,
-  });
-  assert.equal(redirectTarget({ type: 'error', message: 'READONLY no primary known' }), undefined);
-  assert.equal(redirectTarget({ type: 'error', message: 'ERR something 127.0.0.1:4000' }), undefined);
-  assert.equal(redirectTarget({ type: 'bulk', value: b('READONLY 127.0.0.1:4000') }), undefined);
-  assert.equal(redirectTarget({ type: 'error', message: 'READONLY x 127.0.0.1:99999' }), undefined);
 });
 
 test('formatHelp renders the syntax line from COMMAND DOCS argument specs', () => {
@@ -235,14 +218,17 @@ test('bad flag: one-line error and usage, exit 2', async () => {
   assert.match(r.stderr, /^Unrecognized option: '--frobnicate'\nUsage: kv-cli/);
 });
 
-test('-a authenticates; wrong password is reported and the server answers NOAUTH', async () => {
+test('-a authenticates; a wrong password is reported and nothing runs (exit 1)', async () => {
   const secured = await startRedisServer(['--requirepass', 's3cret']);
   try {
     const ok = await kvCli(secured.port, ['-a', 's3cret', 'ping']);
     assert.equal(ok.stdout.toString(), 'PONG\n');
+    // Unlike redis-cli, which carries on unauthenticated, kv-cli stops: its client will not run
+    // commands on a connection whose setup failed.
     const bad = await kvCli(secured.port, ['-a', 'wrong', 'ping']);
     assert.match(bad.stderr, /^AUTH failed: WRONGPASS/);
-    assert.equal(bad.stdout.toString(), 'NOAUTH Authentication required.\n\n');
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stdout.toString(), '');
   } finally {
     await stopAndClean(secured);
   }

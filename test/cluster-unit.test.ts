@@ -244,7 +244,8 @@ test('memberViews: the primary sees each replica with its applied position and l
 });
 
 test('kv-cli: TOPOLOGY prints as a table; NOTPRIMARY is a redirect it follows', async () => {
-  const { formatTopologyTable, redirectTarget, formatCommandReply } = await import('../src/cli/format.js');
+  const { formatTopologyTable, formatCommandReply } = await import('../src/cli/format.js');
+  const { errorFromReply, NotPrimaryError } = await import('../src/client/errors.js');
   const b = (s: string): { type: 'bulk'; value: Buffer } => ({ type: 'bulk', value: Buffer.from(s) });
   const i = (n: number): { type: 'integer'; value: bigint } => ({ type: 'integer', value: BigInt(n) });
   const member = (id: string, self: boolean, role: string): { type: 'map'; items: Array<ReturnType<typeof b> | ReturnType<typeof i> | { type: 'boolean'; value: boolean }> } => ({
@@ -261,9 +262,7 @@ test('kv-cli: TOPOLOGY prints as a table; NOTPRIMARY is a redirect it follows', 
   assert.match(lines[2] as string, /^\s+n2 .* replica /);
   assert.equal(formatCommandReply(['TOPOLOGY'], reply, true).toString(), t);
   assert.equal(formatTopologyTable({ type: 'error', message: 'ERR x' }), undefined);
-  assert.deepEqual(redirectTarget({ type: 'error', message: 'NOTPRIMARY quorum reads and writes are served by the primary; primary=127.0.0.1:4002' }), {
-    reason: 'NOTPRIMARY',
-    host: '127.0.0.1',
-    port: 4002,
-  });
+  const np = errorFromReply('NOTPRIMARY quorum reads and writes are served by the primary; primary=127.0.0.1:4002');
+  assert.ok(np instanceof NotPrimaryError);
+  assert.equal(np.primary, '127.0.0.1:4002');
 });

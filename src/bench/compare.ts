@@ -1,18 +1,30 @@
-// Side-by-side comparison of redis and kv-ts measurements: medians over rounds, the ratio,
-// and the plain-text and Markdown tables. Pure; never runs or times anything.
+// Side-by-side comparison of redis, kv-ts and etcd measurements: medians over rounds, the
+// ratios (kv-ts ÷ redis, kv-ts ÷ etcd), and the plain-text and Markdown tables.
+// Pure; never runs or times anything.
+
+export type System = 'redis' | 'kv' | 'etcd';
+export const SYSTEMS: readonly System[] = ['redis', 'kv', 'etcd'];
+export const SYSTEM_NAMES: Readonly<Record<System, string>> = { redis: 'redis', kv: 'kv-ts', etcd: 'etcd' };
 
 export interface Sample {
   readonly rps: number;
   readonly p50Ms: number;
+  /** Absent when the tool does not report it (redis-benchmark has no p90 or p99.9). */
+  readonly p90Ms?: number | undefined;
+  readonly p99Ms?: number | undefined;
+  readonly p999Ms?: number | undefined;
 }
 
 export interface Comparison {
   readonly workload: string;
   readonly redis: readonly Sample[];
   readonly kv: readonly Sample[];
-  /** Why a side has no samples (its runs failed), shown instead of numbers. */
+  /** Only workloads with an etcd side (durable writes, linearizable reads) have samples here. */
+  readonly etcd?: readonly Sample[] | undefined;
+  /** Why a side has no samples (its runs failed or it was skipped), shown instead of numbers. */
   readonly redisError?: string | undefined;
   readonly kvError?: string | undefined;
+  readonly etcdError?: string | undefined;
 }
 
 export function median(xs: readonly number[]): number {
@@ -22,34 +34,73 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** Medians of one side's samples; NaN where nothing was measured. */
+export interface SideSummary {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+}
+
+export function summarizeSide(samples: readonly Sample[] | undefined): SideSummary {
+  const s = samples ?? [];
+  const m = (pick: (x: Sample) => number | undefined): number => median(s.map(pick).filter((v): v is number => v !== undefined));
+  return { rps: m((x) => x.rps), p50Ms: m((x) => x.p50Ms), p90Ms: m((x) => x.p90Ms), p99Ms: m((x) => x.p99Ms), p999Ms: m((x) => x.p999Ms) };
+}
+
 export interface Row {
   readonly workload: string;
   readonly redisRps: number;
   readonly kvRps: number;
   /** kv-ts / redis throughput; NaN when either side is missing. */
   readonly ratio: number;
+  readonly etcdRps: number;
+  /** kv-ts / etcd throughput; NaN when either side is missing. */
+  readonly ratioEtcd: number;
   readonly redisP50Ms: number;
   readonly kvP50Ms: number;
+  readonly etcdP50Ms: number;
+  readonly redisP99Ms: number;
+  readonly kvP99Ms: number;
+  readonly etcdP99Ms: number;
 }
 
 export function toRow(c: Comparison): Row {
-  const redisRps = median(c.redis.map((s) => s.rps));
-  const kvRps = median(c.kv.map((s) => s.rps));
+  const r = summarizeSide(c.redis);
+  const k = summarizeSide(c.kv);
+  const e = summarizeSide(c.etcd);
   return {
     workload: c.workload,
-    redisRps,
-    kvRps,
-    ratio: kvRps / redisRps,
-    redisP50Ms: median(c.redis.map((s) => s.p50Ms)),
-    kvP50Ms: median(c.kv.map((s) => s.p50Ms)),
+    redisRps: r.rps,
+    kvRps: k.rps,
+    ratio: k.rps / r.rps,
+    etcdRps: e.rps,
+    ratioEtcd: k.rps / e.rps,
+    redisP50Ms: r.p50Ms,
+    kvP50Ms: k.p50Ms,
+    etcdP50Ms: e.p50Ms,
+    redisP99Ms: r.p99Ms,
+    kvP99Ms: k.p99Ms,
+    etcdP99Ms: e.p99Ms,
   };
 }
 
-export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'ratio', 'redis p50 ms', 'kv-ts p50 ms'] as const;
+export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'kv-ts÷redis', 'etcd req/s', 'kv-ts÷etcd', 'p50 ms redis/kv-ts/etcd', 'p99 ms redis/kv-ts/etcd'] as const;
 
 function cells(r: Row): string[] {
-  const n = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : 'failed');
-  return [r.workload, n(r.redisRps, 0), n(r.kvRps, 0), Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : '-', n(r.redisP50Ms, 3), n(r.kvP50Ms, 3)];
+  const n = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-');
+  return [
+    r.workload,
+    n(r.redisRps, 0),
+    n(r.kvRps, 0),
+    ratio(r.ratio),
+    n(r.etcdRps, 0),
+    ratio(r.ratioEtcd),
+    `${n(r.redisP50Ms, 3)} / ${n(r.kvP50Ms, 3)} / ${n(r.etcdP50Ms, 3)}`,
+    `${n(r.redisP99Ms, 3)} / ${n(r.kvP99Ms, 3)} / ${n(r.etcdP99Ms, 3)}`,
+  ];
 }
 
 export function plainTable(rows: readonly Row[]): string {

@@ -16,6 +16,8 @@ export interface Machine {
   readonly os: string;
   readonly node: string;
   readonly redis: string;
+  /** `etcd --version` of /usr/bin/etcd, or 'not installed'. */
+  readonly etcd: string;
   readonly date: string;
   /** 1-minute load average when the run started: other work on the machine skews every row. */
   readonly load1: number;
@@ -25,12 +27,15 @@ export function describeMachine(now: Date = new Date()): Machine {
   const cs = cpus();
   const rv = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   const m = /v=(\S+)/.exec(rv.stdout ?? '');
+  const ev = spawnSync('/usr/bin/etcd', ['--version'], { encoding: 'utf8' });
+  const e = /etcd Version: (\S+)/.exec(ev.stdout ?? '');
   return {
     cpuModel: cs[0]?.model.trim() ?? 'unknown',
     cores: cs.length,
     os: `${osType()} ${release()}`,
     node: process.version,
-    redis: m?.[1] ?? 'unknown',
+    redis: m?.[1] ?? 'not installed',
+    etcd: e?.[1] ?? 'not installed',
     date: now.toISOString(),
     load1: loadavg()[0] ?? 0,
   };

@@ -15,9 +15,16 @@ export function workloadLabel(o: BenchOptions): string {
   return `${mix}${wait}${cons} -c ${o.connections} -P ${o.pipeline} -d ${o.valueBytes} keyspace ${o.keyspace}`;
 }
 
+/** Where the requests went: etcd URLs, the --seeds routing, or host:port. */
+export function targetLabel(o: BenchOptions): string {
+  if (o.etcd !== undefined) return `etcd ${o.etcd.join(',')}`;
+  if (o.targets !== undefined) return [...new Set(o.targets.map((t) => `${t.host}:${t.port}`))].join(',');
+  return `${o.host}:${o.port}`;
+}
+
 export function formatTable(o: BenchOptions, r: BenchResult): string {
   const rows: [string, string][] = [
-    ['target', `${o.host}:${o.port}`],
+    ['target', targetLabel(o)],
     ['workload', workloadLabel(o)],
     ['requests ok', String(r.requestsOk)],
     ['errors', r.errorsTotal === 0 ? '0' : `${r.errorsTotal} (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})`],
@@ -35,7 +42,7 @@ export function formatTable(o: BenchOptions, r: BenchResult): string {
 
 export function formatJson(o: BenchOptions, r: BenchResult): string {
   const { onProgress: _omit, password: _secret, ...options } = o;
-  return JSON.stringify({ options, result: r }, null, 2) + '\n';
+  return JSON.stringify({ options, target: targetLabel(o), result: r }, null, 2) + '\n';
 }
 
 /** One progress line (carriage-return terminated so it redraws in place). */

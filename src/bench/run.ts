@@ -1,5 +1,6 @@
-// The kv-bench core: drive any RESP server with N connections, each keeping at most P requests
-// outstanding, and measure every request. runBench(options) -> result; no printing here.
+// The kv-bench core: drive any RESP server (or, through etcd-driver.ts, etcd's HTTP/JSON
+// gateway) with N connections, each keeping at most P requests outstanding, and measure every
+// request. runBench(options) -> result; no printing here.
 // Never counts an error reply as a success and never drops a latency sample.
 //
 // Why not ioredis here: its per-command cost (a Command object, a promise, argument conversion,
@@ -39,9 +40,23 @@ const STALL_CHECK_MS = 250;
 
 export type Consistency = 'eventual' | 'session' | 'quorum';
 
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface BenchOptions {
   readonly host: string;
   readonly port: number;
+  /**
+   * Where the connections go, round-robin (connection i to targets[i % n]); default host:port.
+   * kv-bench --seeds fills it with every node for reads that any node may serve.
+   */
+  readonly targets?: readonly Endpoint[] | undefined;
+  /** Drive etcd's HTTP/JSON gateway at these base URLs instead of a RESP server (etcd-driver.ts). */
+  readonly etcd?: readonly string[] | undefined;
+  /** Request i uses key i mod keyspace instead of a random key: a preload writes every key once. */
+  readonly sequentialKeys?: boolean | undefined;
   readonly password?: string | undefined;
   readonly connections: number;
   /** Total requests; ignored when durationSec is set. */
@@ -87,7 +102,7 @@ export interface BenchResult {
 export type BenchOutcome = { readonly ok: true; readonly result: BenchResult } | { readonly ok: false; readonly error: string };
 
 /** mulberry32: tiny, seeded, good enough to pick keys and operations reproducibly. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -108,19 +123,28 @@ export function validateOptions(o: BenchOptions): string | undefined {
   if (o.durationSec !== undefined && !(o.durationSec > 0)) return 'duration must be > 0 seconds';
   if (!(o.ratio.get >= 0 && o.ratio.set >= 0 && o.ratio.get + o.ratio.set > 0)) return 'ratio needs a positive weight';
   if (o.redisWait !== undefined && !intIn(o.redisWait, 0, 1000)) return 'redis-wait must be 0..1000';
+  if (o.targets !== undefined && o.targets.length === 0) return 'targets must not be empty';
+  if (o.etcd !== undefined) {
+    if (o.etcd.length === 0) return 'etcd needs at least one endpoint';
+    // HTTP/1.1 has no pipelining in node:http: one request per socket at a time.
+    if (o.pipeline !== 1) return 'etcd: pipeline must be 1 (HTTP/1.1, one request in flight per connection)';
+    if (o.consistency !== undefined || o.redisWait !== undefined || o.password !== undefined) return 'etcd: --consistency, --redis-wait and -a apply to RESP servers only';
+  }
   return undefined;
 }
 
 /** Pre-encoded command templates; the key digits are patched in place per request. */
-interface Templates {
+export interface Templates {
   readonly set: Buffer;
   readonly get: Buffer;
   readonly setKeyAt: number;
   readonly getKeyAt: number;
   readonly wait: Buffer | undefined;
+  /** The value every SET writes (seeded); the etcd driver sends it base64-encoded. */
+  readonly value: Buffer;
 }
 
-function templates(o: BenchOptions, rand: () => number): Templates {
+export function templates(o: BenchOptions, rand: () => number): Templates {
   const key = KEY_PREFIX + '0'.repeat(KEY_DIGITS);
   const value = Buffer.alloc(o.valueBytes);
   // Printable seeded bytes: compressible-neither-trivially-nor-at-all, and readable in a dump.
@@ -141,6 +165,7 @@ function templates(o: BenchOptions, rand: () => number): Templates {
     setKeyAt: Buffer.byteLength(setHead) + KEY_PREFIX.length,
     getKeyAt: Buffer.byteLength(getHead) + KEY_PREFIX.length,
     wait,
+    value,
   };
 }
 
@@ -152,7 +177,7 @@ function writeDigits(buf: Buffer, at: number, n: number): void {
 }
 
 /** Shared state of one run: the request budget, the tallies and the histogram. */
-class Run {
+export class Run {
   issued = 0;
   done = 0;
   ok = 0;
@@ -193,8 +218,23 @@ class Run {
     return this.getWeight > 0 && (this.getWeight >= 1 || this.rand() < this.getWeight);
   }
 
+  /** Call once per issued request, after `issued++`. */
   nextKey(): number {
+    if (this.o.sequentialKeys === true) return (this.issued - 1) % this.o.keyspace;
     return Math.floor(this.rand() * this.o.keyspace);
+  }
+
+  /** A successful request that took `ms` from first byte written to last byte read. */
+  recordOk(ms: number): void {
+    this.ok++;
+    // Microseconds, at least 1 (the histogram's lowest discernible value).
+    this.hist.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+
+  /** Request finished (either way): progress accounting. */
+  finishedOne(): void {
+    this.done++;
+    this.o.onProgress?.(this.done, this.total);
   }
 
   countError(kind: string): void {
@@ -306,15 +346,9 @@ class BenchConnection {
   private complete(slot: number, now: number): void {
     const { run } = this;
     const kind = this.errKind[slot];
-    if (kind === undefined) {
-      run.ok++;
-      // Microseconds, at least 1 (the histogram's lowest discernible value).
-      run.hist.recordValue(Math.max(1, Math.round((now - (this.startMs[slot] as number)) * 1000)));
-    } else {
-      run.countError(kind);
-    }
-    run.done++;
-    run.o.onProgress?.(run.done, run.total);
+    if (kind === undefined) run.recordOk(now - (this.startMs[slot] as number));
+    else run.countError(kind);
+    run.finishedOne();
   }
 
   /** The connection broke: every request still in flight failed with `kind`. */
@@ -339,9 +373,9 @@ class BenchConnection {
 }
 
 /** Open one connection and run its handshake (AUTH, CONSISTENCY); errors come back as text. */
-async function openBenchSocket(o: BenchOptions): Promise<{ ok: true; sock: Socket } | { ok: false; error: string }> {
-  const c = await connectResp(o.host, o.port);
-  if (!c.ok) return { ok: false, error: `Could not connect to ${o.host}:${o.port}: ${c.error}` };
+async function openBenchSocket(o: BenchOptions, to: Endpoint): Promise<{ ok: true; sock: Socket } | { ok: false; error: string }> {
+  const c = await connectResp(to.host, to.port);
+  if (!c.ok) return { ok: false, error: `Could not connect to ${to.host}:${to.port}: ${c.error}` };
   const steps: string[][] = [];
   if (o.password !== undefined) steps.push(['AUTH', o.password]);
   if (o.consistency !== undefined) steps.push(['CONSISTENCY', o.consistency.toUpperCase()]);
@@ -356,12 +390,23 @@ async function openBenchSocket(o: BenchOptions): Promise<{ ok: true; sock: Socke
   return { ok: true, sock: c.conn.detach() };
 }
 
+/** Connection i's endpoint: the targets round-robin, or host:port. */
+export function targetOf(o: BenchOptions, i: number): Endpoint {
+  const ts = o.targets;
+  return ts === undefined ? { host: o.host, port: o.port } : (ts[i % ts.length] as Endpoint);
+}
+
 export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
   const invalid = validateOptions(o);
   if (invalid !== undefined) return { ok: false, error: invalid };
+  if (o.etcd !== undefined) {
+    // Imported lazily: RESP-only users never load node:http.
+    const { runEtcdBench } = await import('./etcd-driver.js');
+    return runEtcdBench(o, o.etcd);
+  }
   const rand = prng(o.seed);
   const run = new Run(o, templates(o, rand), rand);
-  const opened = await Promise.all(Array.from({ length: o.connections }, () => openBenchSocket(o)));
+  const opened = await Promise.all(Array.from({ length: o.connections }, (_, i) => openBenchSocket(o, targetOf(o, i))));
   const failed = opened.find((x) => !x.ok);
   if (failed !== undefined && !failed.ok) {
     for (const x of opened) if (x.ok) x.sock.destroy();
@@ -381,7 +426,11 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
   }, Math.min(STALL_CHECK_MS, stallMs));
   await Promise.all(conns.map((c) => c.closed));
   clearInterval(watchdog);
-  const elapsedSec = (performance.now() - t0) / 1000;
+  return { ok: true, result: summarize(run, (performance.now() - t0) / 1000) };
+}
+
+/** The final tallies and latency percentiles; checks that every request was accounted for once. */
+export function summarize(run: Run, elapsedSec: number): BenchResult {
   const errorsTotal = [...run.errors.values()].reduce((a, b) => a + b, 0);
   // Every issued request ended exactly once, as a success or as a counted error.
   assert.equal(run.ok + errorsTotal, run.issued, 'requests lost track of');
@@ -407,5 +456,5 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
   };
   assert.equal(h.totalCount, run.ok, 'one latency sample per successful request');
   h.destroy();
-  return { ok: true, result };
+  return result;
 }

@@ -64,7 +64,7 @@ export function kvServerBuilt(): boolean {
   return existsSync(KV_SERVER_JS);
 }
 
-async function launch(name: string, file: string, args: string[], port: number, dir: string): Promise<ServerProc> {
+async function launch(name: string, file: string, args: string[], port: number, dir: string, stopSignal: NodeJS.Signals = 'SIGTERM'): Promise<ServerProc> {
   const child: ChildProcess = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -73,8 +73,14 @@ async function launch(name: string, file: string, args: string[], port: number, 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const graceful = await Promise.race([exited.then(() => true), delay(STOP_GRACE_MS).then(() => false)]);
+      child.kill(stopSignal);
+      // The grace timer is cancelled once the child exits, so it cannot keep the process alive.
+      const grace = new AbortController();
+      const graceful = await Promise.race([
+        exited.then(() => true),
+        delay(STOP_GRACE_MS, false, { signal: grace.signal }).catch(() => false),
+      ]);
+      grace.abort();
       if (!graceful) {
         child.kill('SIGKILL');
         await exited;
@@ -99,18 +105,42 @@ async function launch(name: string, file: string, args: string[], port: number, 
   return { name, port, dir, command: shown, stop };
 }
 
-/** redis-server with AOF: `appendfsync` is 'everysec' or 'always'. */
-export async function startRedis(appendfsync: string): Promise<ServerProc> {
+/** redis-server with AOF: `appendfsync` is 'everysec' or 'always'; `extra` e.g. --replicaof. */
+export async function startRedis(appendfsync: string, extra: readonly string[] = []): Promise<ServerProc> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', appendfsync];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', appendfsync, ...extra];
   return launch('redis', 'redis-server', args, port, dir);
 }
 
-/** kv-server with the given --fsync policy. */
-export async function startKv(fsync: string): Promise<ServerProc> {
-  const port = await freePort();
+/** kv-server with the given --fsync policy; `extra` e.g. --replica-of; `port` when fixed in advance (cluster). */
+export async function startKv(fsync: string, extra: readonly string[] = [], port?: number): Promise<ServerProc> {
+  const p = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-kv-'));
-  const args = [KV_SERVER_JS, '--port', String(port), '--host', '127.0.0.1', '--dir', dir, '--fsync', fsync];
-  return launch('kv-ts', process.execPath, args, port, dir);
+  const args = [KV_SERVER_JS, '--port', String(p), '--host', '127.0.0.1', '--dir', dir, '--fsync', fsync, '--log-level', 'warn', ...extra];
+  return launch('kv-ts', process.execPath, args, p, dir);
+}
+
+/** etcd process (etcd-cluster.ts builds the arguments); `port` is its client port. */
+export function startEtcdProcess(args: readonly string[], port: number, dir: string): Promise<ServerProc> {
+  // SIGKILL: on SIGTERM a member tries to hand over leadership to peers that are stopping too
+  // and waits seconds for it; its data directory is deleted right after anyway.
+  return launch('etcd', ETCD_BIN, [...args], port, dir, 'SIGKILL');
+}
+
+/** Debian's etcd-server package installs here; the suite never looks for it elsewhere on PATH. */
+export const ETCD_BIN = '/usr/bin/etcd';
+
+export function haveEtcd(): boolean {
+  return existsSync(ETCD_BIN) && haveExecutable(ETCD_BIN);
+}
+
+/** Distinct free ports (a cluster needs them all before any process starts). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < n) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  return ports;
 }

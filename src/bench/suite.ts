@@ -1,46 +1,62 @@
-// `npm run bench`: the side-by-side suite. Starts redis-server and kv-server with equal
-// durability settings, runs redis-benchmark against each in alternation (so drift hits both),
-// prints the comparison and records it in docs/benchmarks.md. Installs and builds nothing;
-// always stops its servers and removes their directories, also on error or Ctrl-C.
+// `npm run bench`: the side-by-side suite of issue 7. Rows 1–2 run redis-benchmark against
+// redis-server and kv-server; rows 3–5 drive kv-ts, Redis and etcd with the kv-bench engine.
+// Prints one table with each row's ratios and records it, with the chart, in docs/benchmarks.md.
+// Installs and builds nothing (says what is missing and skips those rows); always stops its
+// servers and removes their directories, also on error or Ctrl-C.
 
-import { join } from 'node:path';
-import { describeMachine, writeSection, type Machine } from './docs.js';
-import { markdownTable, plainTable, toRow, type Comparison, type Sample } from './compare.js';
-import { redisBenchmarkArgs, runRedisBenchmark, type RedisBenchmarkParams } from './redis-benchmark.js';
-import { haveExecutable, kvServerBuilt, KV_SERVER_JS, REPO_ROOT, startKv, startRedis, type ServerProc } from './servers.js';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { latencyChartSvg } from './chart.js';
+import { markdownTable, plainTable, toRow, type Comparison } from './compare.js';
+import { describeMachine, writeSection } from './docs.js';
+import { haveEtcd, haveExecutable, kvServerBuilt, KV_SERVER_JS, REPO_ROOT } from './servers.js';
+import { chartGroups, docsBody, lagTable, row3Verdict } from './suite-docs.js';
+import { KEYSPACE, PRELOAD_KEYS, row1, row2, row5Lag, row5Storage, rows3and4, type SuiteContext } from './suite-rows.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
-const EXIT_USAGE = 2; // also: a prerequisite is missing
+const EXIT_USAGE = 2; // also: kv-server is not built
 
-/** The issue's fixed workload parameters (only -n and the rounds are adjustable). */
-export const CLIENTS = 50;
-export const VALUE_BYTES = 100;
-export const KEYSPACE = 100_000;
-export const PIPELINES = [1, 16] as const;
-export const TESTS = ['set', 'get'] as const;
 export const DEFAULT_REQUESTS = 200_000;
 export const ROUNDS_MAX = 99;
+/** kv-bench rows (3, 4, 5) run this long per system and round by default. */
+export const DEFAULT_DURATION_SEC = 5;
+export const DURATION_SEC_MAX = 3600;
+export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5];
+export const CHART_FILE = 'bench-latency.svg';
 
 interface SuiteOptions {
   readonly requests: number;
   readonly rounds: number;
+  readonly durationSec: number;
+  readonly rows: readonly number[];
+  readonly readKeys: number;
   readonly docsPath: string | undefined;
   readonly fsyncModes: readonly string[];
 }
 
-const USAGE = `Usage: npm run bench -- [-n requests] [--rounds N] [--no-always] [--docs path | --no-docs]
-  -n <requests>   redis-benchmark -n per run (default ${DEFAULT_REQUESTS}; smaller for a smoke run)
-  --rounds <N>    repeat every row N times, alternating servers, and report medians (default 1)
-  --no-always     skip the fsync-always rows
-  --docs <path>   where to record results (default docs/benchmarks.md); --no-docs: print only
+const USAGE = `Usage: npm run bench -- [-n requests] [--rounds N] [--duration S] [--rows 1,2,3,4,5] [--no-always] [--docs path | --no-docs]
+  -n <requests>   redis-benchmark -n per run, rows 1-2 (default ${DEFAULT_REQUESTS}; smaller for a smoke run)
+  --rounds <N>    repeat every workload N times, rotating the systems' order, and report medians (default 1)
+  --duration <S>  seconds per kv-bench run, rows 3-5 (default ${DEFAULT_DURATION_SEC})
+  --rows <list>   which rows to run (default all): 1 single node, 2 primary+2 replicas,
+                  3 durable majority writes (kv-ts / redis WAIT / etcd), 4 linearizable reads,
+                  5 replication lag under load + the storage bench's restart/RSS results
+  --read-keys <N> keys preloaded and read in row 4 (default ${PRELOAD_KEYS})
+  --no-always     skip row 1's fsync-always workloads
+  --docs <path>   where to record results (default docs/benchmarks.md; the chart goes next to it
+                  as ${CHART_FILE}); --no-docs: print only
 `;
 
 type Parsed = { ok: true; opts: SuiteOptions } | { ok: false; error: string } | { ok: 'help' };
 
-function parseArgs(argv: readonly string[]): Parsed {
+export function parseSuiteArgs(argv: readonly string[]): Parsed {
   let requests = DEFAULT_REQUESTS;
   let rounds = 1;
+  let durationSec = DEFAULT_DURATION_SEC;
+  let rows: readonly number[] = ALL_ROWS;
+  let readKeys = PRELOAD_KEYS;
   let docsPath: string | undefined = join(REPO_ROOT, 'docs', 'benchmarks.md');
   let fsyncModes = ['everysec', 'always'];
   for (let i = 0; i < argv.length; i++) {
@@ -53,6 +69,20 @@ function parseArgs(argv: readonly string[]): Parsed {
       case '--rounds':
         rounds = Number(argv[++i]);
         if (!Number.isInteger(rounds) || rounds < 1 || rounds > ROUNDS_MAX) return { ok: false, error: `--rounds needs 1..${ROUNDS_MAX}` };
+        break;
+      case '--duration':
+        durationSec = Number(argv[++i]);
+        if (!(durationSec > 0 && durationSec <= DURATION_SEC_MAX)) return { ok: false, error: `--duration needs seconds in (0, ${DURATION_SEC_MAX}]` };
+        break;
+      case '--rows': {
+        const list = (argv[++i] ?? '').split(',').map(Number);
+        if (list.length === 0 || list.some((r) => !ALL_ROWS.includes(r))) return { ok: false, error: `--rows needs a list of ${ALL_ROWS.join(',')}` };
+        rows = ALL_ROWS.filter((r) => list.includes(r));
+        break;
+      }
+      case '--read-keys':
+        readKeys = Number(argv[++i]);
+        if (!Number.isInteger(readKeys) || readKeys < 1 || readKeys > KEYSPACE) return { ok: false, error: `--read-keys needs 1..${KEYSPACE}` };
         break;
       case '--no-always':
         fsyncModes = ['everysec'];
@@ -72,97 +102,35 @@ function parseArgs(argv: readonly string[]): Parsed {
         return { ok: false, error: `unknown option '${a}'` };
     }
   }
-  return { ok: true, opts: { requests, rounds, docsPath, fsyncModes } };
+  return { ok: true, opts: { requests, rounds, durationSec, rows, readKeys, docsPath, fsyncModes } };
 }
 
-/** Every server this process started and has not yet stopped. */
-const live = new Set<ServerProc>();
+/** Every set-up this process started and has not yet stopped. */
+const live = new Set<{ stop(): Promise<void> }>();
 
 async function stopAll(): Promise<void> {
-  const ps = [...live];
+  const xs = [...live];
   live.clear();
-  await Promise.all(ps.map((p) => p.stop()));
-}
-
-async function started(p: Promise<ServerProc>): Promise<ServerProc> {
-  const s = await p;
-  live.add(s);
-  return s;
+  await Promise.all(xs.map((x) => x.stop()));
 }
 
 const log = (s: string): boolean => process.stderr.write(s + '\n');
 
-/** All rows for one fsync mode: both servers up, every (pipeline, round) alternating A/B. */
-async function runMode(mode: string, o: SuiteOptions, out: Map<string, Comparison>, commands: Set<string>): Promise<void> {
-  const redis = await started(startRedis(mode));
-  const kv = await started(startKv(mode));
-  commands.add(redis.command.replace(redis.dir, '<tmp>').replace(String(redis.port), '<port>'));
-  commands.add(kv.command.replace(KV_SERVER_JS, 'dist/src/cli/kv-server.js').replace(kv.dir, '<tmp>').replace(String(kv.port), '<port>'));
-  try {
-    for (let round = 0; round < o.rounds; round++) {
-      for (const pipeline of PIPELINES) {
-        // Alternate who goes first each round, so neither side always runs on a warmer machine.
-        const order = round % 2 === 0 ? [redis, kv] : [kv, redis];
-        for (const target of order) {
-          const params: RedisBenchmarkParams = {
-            port: target.port,
-            tests: TESTS,
-            requests: o.requests,
-            clients: CLIENTS,
-            valueBytes: VALUE_BYTES,
-            keyspace: KEYSPACE,
-            pipeline,
-          };
-          commands.add('redis-benchmark ' + redisBenchmarkArgs({ ...params, port: 0 }).join(' ').replace('-p 0', '-p <port>'));
-          log(`[${mode}] round ${round + 1}/${o.rounds} -P ${pipeline} ${target.name} ...`);
-          const r = await runRedisBenchmark(params);
-          for (const test of TESTS) {
-            const workload = `${test.toUpperCase()} -P ${pipeline}, fsync ${mode}`;
-            const prev = out.get(workload) ?? { workload, redis: [], kv: [] };
-            const side = target === redis ? 'redis' : 'kv';
-            if (!r.ok) {
-              log(`  ${target.name} failed: ${r.error}`);
-              out.set(workload, { ...prev, [`${side}Error`]: r.error });
-              continue;
-            }
-            const row = r.rows.find((x) => x.test.toLowerCase() === test);
-            if (row === undefined) continue;
-            const s: Sample = { rps: row.rps, p50Ms: row.p50Ms };
-            log(`  ${row.test}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50Ms} ms`);
-            out.set(workload, { ...prev, [side]: [...prev[side], s] });
-          }
-        }
-      }
-    }
-  } finally {
-    await redis.stop();
-    await kv.stop();
-    live.delete(redis);
-    live.delete(kv);
+/** Say what is missing (never install it) and which rows or columns are skipped for it. */
+function prerequisites(rows: readonly number[]): { redis: boolean; etcd: boolean; lines: string[] } {
+  const lines: string[] = [];
+  const missingRedis = ['redis-server', 'redis-benchmark'].filter((c) => !haveExecutable(c));
+  const redis = missingRedis.length === 0;
+  if (!redis && rows.some((r) => r !== 4)) {
+    lines.push(`${missingRedis.join(' and ')} not found: apt-get install redis-server redis-tools — skipping rows 1 and 2 and the redis columns of rows 3 and 5`);
   }
-}
-
-function docsBody(o: SuiteOptions, m: Machine, table: string, commands: Set<string>, argv: readonly string[]): string {
-  const cmd = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ');
-  return [
-    '## Single node: redis-benchmark against redis-server and kv-server',
-    '',
-    `Generated by \`${cmd}\` on ${m.date}.`,
-    '',
-    `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.os}; client and servers share these cores; 1-min load average at start ${m.load1.toFixed(1)}.`,
-    `- Versions: node ${m.node}, redis-server ${m.redis}.`,
-    `- Each row: median of ${o.rounds} round(s); within a round redis and kv-ts run back to back, alternating which goes first.`,
-    '- Commands:',
-    ...[...commands].map((c) => `  - \`${c}\``),
-    '',
-    table.trimEnd(),
-    '',
-    'ratio = kv-ts req/s ÷ redis req/s (issue 7 target: ≥ 0.8 now, 1.0 goal).',
-  ].join('\n');
+  const etcd = haveEtcd();
+  if (!etcd && rows.some((r) => r === 3 || r === 4)) lines.push('etcd not found: apt-get install etcd-server etcd-client — skipping the etcd columns of rows 3 and 4');
+  return { redis, etcd, lines };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const p = parseArgs(argv);
+  const p = parseSuiteArgs(argv);
   if (p.ok === 'help') {
     process.stdout.write(USAGE);
     return EXIT_OK;
@@ -171,33 +139,84 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`bench: ${p.error}\n${USAGE}`);
     return EXIT_USAGE;
   }
-  const missing = ['redis-server', 'redis-benchmark'].filter((c) => !haveExecutable(c));
-  if (missing.length > 0) {
-    process.stderr.write(`bench: ${missing.join(' and ')} not found. Install them with:\n  apt-get install redis-server redis-tools\n`);
-    return EXIT_USAGE;
-  }
   if (!kvServerBuilt()) {
     process.stderr.write(`bench: ${KV_SERVER_JS} is missing; run \`npm run build\` first (the suite builds nothing)\n`);
     return EXIT_USAGE;
   }
   const o = p.opts;
+  const pre = prerequisites(o.rows);
+  for (const l of pre.lines) log(`bench: ${l}`);
   // Described before the run: the load average must show what else was running, not our own load.
   const machine = describeMachine();
-  const results = new Map<string, Comparison>();
-  const commands = new Set<string>();
-  for (const mode of o.fsyncModes) await runMode(mode, o, results, commands);
-  const rows = [...results.values()].map(toRow);
-  process.stdout.write('\n' + plainTable(rows));
+  const ctx: SuiteContext = {
+    requests: o.requests,
+    rounds: o.rounds,
+    durationSec: o.durationSec,
+    readKeys: o.readKeys,
+    fsyncModes: o.fsyncModes,
+    etcdAvailable: pre.etcd,
+    redisAvailable: pre.redis,
+    log,
+    results: new Map<string, Comparison>(),
+    commands: new Map(),
+    notes: [...pre.lines],
+    failures: [],
+    lag: [],
+    storage: undefined,
+    own: (x) => void live.add(x),
+    release: async (x) => {
+      live.delete(x);
+      await x.stop();
+    },
+  };
+  const has = new Set(o.rows);
+  if (pre.redis && has.has(1)) await row1(ctx);
+  if (pre.redis && has.has(2)) await row2(ctx);
+  if (has.has(3) || has.has(4)) await rows3and4(ctx, has);
+  if (has.has(5)) {
+    await row5Lag(ctx);
+    row5Storage(ctx);
+  }
+  const load1End = loadavg()[0] ?? 0;
+  const comparisons = [...ctx.results.values()];
+  const rows = comparisons.map(toRow);
+  const verdict = row3Verdict(rows.find((r) => r.workload.startsWith('3.')));
+  if (rows.length > 0) process.stdout.write('\n' + plainTable(rows));
+  if (verdict !== undefined) process.stdout.write(`\n${verdict}\n`);
+  if (ctx.lag.length > 0) process.stdout.write('\nRow 5, replication lag under load:\n' + lagTable(ctx.lag) + '\n');
+  for (const f of ctx.failures) process.stdout.write(`FAILED: ${f}\n`);
   if (o.docsPath !== undefined) {
-    const w = writeSection(o.docsPath, docsBody(o, machine, markdownTable(rows), commands, argv));
+    const groups = chartGroups(comparisons);
+    let chartFile: string | undefined;
+    if (groups.some((g) => g.series.length > 0)) {
+      const svgPath = join(dirname(o.docsPath), CHART_FILE);
+      writeFileSync(svgPath, latencyChartSvg(`kv-ts / redis / etcd latency percentiles (${machine.date.slice(0, 10)}, ${machine.cores} cores)`, groups));
+      chartFile = basename(svgPath);
+    }
+    const body = docsBody({
+      argv,
+      machine,
+      load1End,
+      rounds: o.rounds,
+      durationSec: o.durationSec,
+      rowsRun: o.rows,
+      table: markdownTable(rows),
+      verdict,
+      chartFile,
+      commands: ctx.commands,
+      lag: ctx.lag,
+      storage: ctx.storage,
+      notes: ctx.notes,
+      failures: ctx.failures,
+    });
+    const w = writeSection(o.docsPath, body);
     if (!w.ok) {
       process.stderr.write(`bench: could not update ${o.docsPath}: ${w.error}\n`);
       return EXIT_FAILED;
     }
-    process.stderr.write(`bench: results written to ${o.docsPath}\n`);
+    process.stderr.write(`bench: results written to ${o.docsPath}${chartFile !== undefined ? ` and ${chartFile}` : ''}\n`);
   }
-  const failed = [...results.values()].some((c) => c.redisError !== undefined || c.kvError !== undefined);
-  return failed ? EXIT_FAILED : EXIT_OK;
+  return ctx.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

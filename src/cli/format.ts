@@ -367,35 +367,3 @@ export function formatHelp(command: string, docs: Reply, subcommand?: string): s
   }
   return undefined;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Redirects. A replica answers writes with `READONLY ... <host:port>`, too-stale reads with
-// `TOOSTALE ... <host:port>` and quorum reads (cluster mode) with `NOTPRIMARY ... <host:port>`;
-// the CLI follows them. Parsing lives here so following a redirect
-// stays a small change in the command loop.
-
-export interface RedirectTarget {
-  readonly reason: 'READONLY' | 'TOOSTALE' | 'NOTPRIMARY';
-  readonly host: string;
-  readonly port: number;
-}
-
-const HOST_PORT = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
-
-/** The node an error reply sends us to, if it is a redirect that names one. */
-export function redirectTarget(r: Reply): RedirectTarget | undefined {
-  if (r.type !== 'error') return undefined;
-  const words = r.message.split(/\s+/);
-  const reason = words[0];
-  if (reason !== 'READONLY' && reason !== 'TOOSTALE' && reason !== 'NOTPRIMARY') return undefined;
-  // The address is the last host:port-shaped word (possibly written as primary=host:port).
-  for (let i = words.length - 1; i > 0; i--) {
-    const w = (words[i] as string).replace(/^[a-z_]+=/, '').replace(/[.,;]$/, '');
-    const m = HOST_PORT.exec(w);
-    if (m === null) continue;
-    const port = Number(m[3]);
-    if (port < 1 || port > 65535) continue;
-    return { reason, host: (m[1] ?? m[2]) as string, port };
-  }
-  return undefined;
-}

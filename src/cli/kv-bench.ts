@@ -4,7 +4,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { formatJson, formatTable, progressLine, workloadLabel } from '../bench/report.js';
-import { runBench, type BenchOptions, type Consistency } from '../bench/run.js';
+import { runBench, type BenchOptions, type Consistency, type Endpoint } from '../bench/run.js';
+import { discoverPrimary, parseHostPort, routeBySeeds } from '../bench/seeds.js';
 
 /** Progress bar redraw period; redrawing per request would cost more than the requests. */
 const PROGRESS_INTERVAL_MS = 200;
@@ -16,7 +17,11 @@ const EXIT_SOME_REQUESTS_FAILED = 3; // the report is printed, but some requests
 const USAGE = `Usage: kv-bench [OPTIONS]
   -h <host>              Server host (default 127.0.0.1)
   -p <port>              Server port (default 4000)
-  --seeds h:p[,h:p...]   Seed nodes; the first one is used (topology-aware routing comes later)
+  --seeds h:p[,h:p...]   Seed nodes: the primary is found via TOPOLOGY (or ROLE) from the first
+                         seed that knows it; writes and quorum reads go there, a read-only
+                         eventual/session load is spread over every member
+  --etcd URL[,URL...]    Drive etcd's HTTP/JSON gateway instead (POST /v3/kv/put, /v3/kv/range;
+                         ranges are linearizable); -P must be 1
   -a <password>          AUTH password
   -c <connections>       Parallel connections (default 50)
   -n <requests>          Total requests (default 100000)
@@ -29,22 +34,22 @@ const USAGE = `Usage: kv-bench [OPTIONS]
   --consistency <mode>   eventual|session|quorum: sends CONSISTENCY <mode> on each connection
   --redis-wait <n>       Send WAIT n 0 after each SET (SET+WAIT count as one request)
   --seed <n>             Seed for key and operation choice (default 1)
+  --sequential           Request i uses key i mod keyspace (with -n keyspace: preload every key once)
   --json                 Print the result as JSON
   --quiet                No progress bar; print one summary line
 Exit status: 0 all requests ok, 3 some requests failed (see errors), 1 could not start, 2 bad usage.
 `;
 
 type Parsed =
-  | { readonly ok: true; readonly opts: BenchOptions; readonly json: boolean; readonly quiet: boolean; readonly help: boolean }
+  | {
+      readonly ok: true;
+      readonly opts: BenchOptions;
+      readonly seeds: readonly Endpoint[] | undefined;
+      readonly json: boolean;
+      readonly quiet: boolean;
+      readonly help: boolean;
+    }
   | { readonly ok: false; readonly error: string };
-
-function parseHostPort(s: string): { host: string; port: number } | undefined {
-  const i = s.lastIndexOf(':');
-  if (i <= 0) return undefined;
-  const port = Number(s.slice(i + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { host: s.slice(0, i), port };
-}
 
 export function parseBenchArgs(argv: readonly string[]): Parsed {
   let host = '127.0.0.1';
@@ -60,6 +65,9 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
   let consistency: Consistency | undefined;
   let redisWait: number | undefined;
   let seed = 1;
+  let seeds: Endpoint[] | undefined;
+  let etcd: string[] | undefined;
+  let sequentialKeys = false;
   let json = false;
   let quiet = false;
   let help = false;
@@ -81,12 +89,20 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
         port = num();
         break;
       case '--seeds': {
-        const first = needs()?.split(',')[0];
-        const hp = first === undefined ? undefined : parseHostPort(first);
-        if (hp === undefined) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
-        ({ host, port } = hp);
+        const list = (needs() ?? '').split(',').map(parseHostPort);
+        if (list.length === 0 || list.some((e) => e === undefined)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
+        seeds = list as Endpoint[];
         break;
       }
+      case '--etcd': {
+        const v = needs();
+        if (v === undefined || v === '') return { ok: false, error: '--etcd needs http://host:port[,...]' };
+        etcd = v.split(',');
+        break;
+      }
+      case '--sequential':
+        sequentialKeys = true;
+        break;
       case '-a':
         password = needs();
         if (password === undefined) return { ok: false, error: '-a needs a password' };
@@ -158,8 +174,11 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
     consistency,
     redisWait,
     seed,
+    etcd,
+    sequentialKeys,
   };
-  return { ok: true, opts, json, quiet, help };
+  if (seeds !== undefined && etcd !== undefined) return { ok: false, error: '--seeds and --etcd exclude each other' };
+  return { ok: true, opts, seeds, json, quiet, help };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -172,16 +191,25 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT_OK;
   }
+  let opts = p.opts;
+  if (p.seeds !== undefined) {
+    const d = await discoverPrimary(p.seeds);
+    if (!d.ok) {
+      process.stderr.write(`kv-bench: ${d.error}\n`);
+      return EXIT_RUN_FAILED;
+    }
+    opts = routeBySeeds(opts, d.discovery);
+  }
   const showProgress = !p.quiet && process.stderr.isTTY === true;
   let done = 0;
   const t0 = performance.now();
   const timer = showProgress
     ? setInterval(() => {
         const el = (performance.now() - t0) / 1000;
-        process.stderr.write(progressLine(done, p.opts.durationSec === undefined ? p.opts.requests : undefined, el, p.opts.durationSec));
+        process.stderr.write(progressLine(done, opts.durationSec === undefined ? opts.requests : undefined, el, opts.durationSec));
       }, PROGRESS_INTERVAL_MS)
     : undefined;
-  const outcome = await runBench({ ...p.opts, onProgress: showProgress ? (d) => (done = d) : undefined });
+  const outcome = await runBench({ ...opts, onProgress: showProgress ? (d) => (done = d) : undefined });
   if (timer !== undefined) {
     clearInterval(timer);
     process.stderr.write('\r\x1b[K');
@@ -191,13 +219,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT_RUN_FAILED;
   }
   const r = outcome.result;
-  if (p.json) process.stdout.write(formatJson(p.opts, r));
+  if (p.json) process.stdout.write(formatJson(opts, r));
   else if (p.quiet) {
     process.stdout.write(
-      `${workloadLabel(p.opts)}: ${r.throughput.toFixed(0)} ok req/s, p50 ${r.latencyMs.p50.toFixed(3)} ms, ` +
+      `${workloadLabel(opts)}: ${r.throughput.toFixed(0)} ok req/s, p50 ${r.latencyMs.p50.toFixed(3)} ms, ` +
         `p99 ${r.latencyMs.p99.toFixed(3)} ms, errors ${r.errorsTotal}\n`,
     );
-  } else process.stdout.write(formatTable(p.opts, r));
+  } else process.stdout.write(formatTable(opts, r));
   return r.errorsTotal === 0 ? EXIT_OK : EXIT_SOME_REQUESTS_FAILED;
 }
 

@@ -1,14 +1,17 @@
-// kv-cli: the command-line client. One-shot mode (`kv-cli set a 1`) and an interactive REPL
-// with history and help, printing replies exactly like redis-cli 7. Owns the CLI's flow
-// (flags, handshake, REPL loop, exit codes); never formats replies itself (format.ts does).
+// kv-cli: the command-line client, built on KvClient (src/client): it discovers the cluster from
+// its seeds, sends writes to the primary wherever it is and rides through failovers. One-shot
+// mode (`kv-cli set a 1`) and an interactive REPL with history and help, printing replies exactly
+// like redis-cli 7. Owns the CLI's flow (flags, REPL loop, exit codes); format.ts prints.
 
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { connectResp, type RespConnection } from '../client/resp-conn.js';
+import { AuthError, KvClient, KvError, UnavailableError, type Consistency, type ReadFrom } from '../client/index.js';
 import type { Reply } from '../client/resp-wire.js';
-import { formatCommandReply, formatHelp, redirectTarget, splitArgs } from './format.js';
+import { formatAddress, parseAddress } from '../client/topology.js';
+import { formatCommandReply, formatHelp, splitArgs } from './format.js';
+import { toReply } from './wire-reply.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4000;
@@ -21,22 +24,26 @@ const EXIT_USAGE = 2; // bad flags; consistency mode refused in one-shot mode
 const USAGE = `Usage: kv-cli [OPTIONS] [cmd [arg [arg ...]]]
   -h <hostname>      Server hostname (default: ${DEFAULT_HOST}).
   -p <port>          Server port (default: ${DEFAULT_PORT}).
+  --seeds <a,b,..>   Cluster members as host:port (instead of -h/-p); the first is the node
+                     that node-local commands (INFO, ROLE, TOPOLOGY, CONFIG, ...) go to.
   -a <password>      Password to use when connecting to the server.
   -n <db>            Database number (accepted for redis-cli compatibility; kv-ts has only db 0).
   -3, --resp3        Start the session in RESP3 protocol mode (HELLO 3).
-  --quorum           Send CONSISTENCY QUORUM after connecting.
-  --session          Send CONSISTENCY SESSION after connecting.
+  --quorum           Quorum mode: majority-committed writes, linearizable reads (cluster mode).
+  --session          Session mode: read-your-writes and monotonic reads on any node.
+  --read-from <where> primary (default) | replica | any: where reads go (not in quorum mode).
   --raw              Use raw formatting for replies (default when stdout is not a tty).
   --no-raw           Force formatted output even when stdout is not a tty.
   --help             Output this help and exit.
 `;
 
 interface CliOptions {
-  readonly host: string;
-  readonly port: number;
+  /** -h/-p as one address, or --seeds. */
+  readonly seeds: readonly string[];
   readonly password: string | undefined;
   readonly resp3: boolean;
-  readonly consistency: 'QUORUM' | 'SESSION' | undefined;
+  readonly consistency: Consistency;
+  readonly readFrom: ReadFrom;
   readonly raw: boolean | undefined;
   readonly help: boolean;
   /** Command to run in one-shot mode; undefined starts the REPL. */
@@ -50,7 +57,9 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
   let port = DEFAULT_PORT;
   let password: string | undefined;
   let resp3 = false;
-  let consistency: CliOptions['consistency'];
+  let seeds: string[] | undefined;
+  let readFrom: ReadFrom = 'primary';
+  let consistency: Consistency = 'eventual';
   let raw: boolean | undefined;
   let help = false;
   let i = 0;
@@ -79,6 +88,20 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
         port = n;
         continue;
       }
+      case '--seeds': {
+        const v = value();
+        const list = (v ?? '').split(',').filter((x) => x !== '');
+        const bad = list.find((a) => parseAddress(a) === null);
+        if (list.length === 0 || bad !== undefined) return { ok: false, error: `Invalid --seeds: '${bad ?? v ?? ''}' (expected host:port[,host:port...])` };
+        seeds = list;
+        continue;
+      }
+      case '--read-from': {
+        const v = value();
+        if (v !== 'primary' && v !== 'replica' && v !== 'any') return { ok: false, error: `Invalid --read-from: '${v ?? ''}' (primary, replica or any)` };
+        readFrom = v;
+        continue;
+      }
       case '-a': {
         const v = value();
         if (v === undefined) return { ok: false, error: `Missing value for ${a}` };
@@ -98,10 +121,10 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
         resp3 = false;
         break;
       case '--quorum':
-        consistency = 'QUORUM';
+        consistency = 'quorum';
         break;
       case '--session':
-        consistency = 'SESSION';
+        consistency = 'session';
         break;
       case '--raw':
         raw = true;
@@ -118,92 +141,75 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
     i++;
   }
   const command = i < argv.length ? argv.slice(i) : undefined;
-  return { ok: true, opts: { host, port, password, resp3, consistency, raw, help, command } };
+  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, help, command } };
 }
-
-type Session = { readonly ok: true; readonly conn: RespConnection } | { readonly ok: false; readonly exitCode: number };
-
-/** Connect and run the handshake (AUTH, HELLO 3, CONSISTENCY). Prints its own diagnostics. */
-async function openSession(o: CliOptions, oneShot: boolean): Promise<Session> {
-  const c = await connectResp(o.host, o.port);
-  if (!c.ok) {
-    process.stderr.write(`Could not connect to kv-server at ${o.host}:${o.port}: ${c.error}\n`);
-    return { ok: false, exitCode: EXIT_FAILURE };
-  }
-  const conn = c.conn;
-  const step = async (args: string[]): Promise<Reply | undefined> => {
-    const r = await conn.call(args);
-    if (!r.ok) {
-      process.stderr.write(`Error: ${r.error}\n`);
-      return undefined;
-    }
-    return r.reply;
-  };
-  if (o.password !== undefined) {
-    const r = await step(['AUTH', o.password]);
-    if (r === undefined) return { ok: false, exitCode: EXIT_FAILURE };
-    // Like redis-cli: report and carry on; the server will answer NOAUTH where it matters.
-    if (r.type === 'error') process.stderr.write(`AUTH failed: ${r.message}\n`);
-  }
-  if (o.resp3) {
-    const r = await step(['HELLO', '3']);
-    if (r === undefined) return { ok: false, exitCode: EXIT_FAILURE };
-    if (r.type === 'error') {
-      process.stderr.write(`HELLO 3 failed: ${r.message}\n`);
-      conn.close();
-      return { ok: false, exitCode: EXIT_FAILURE };
-    }
-  }
-  if (o.consistency !== undefined) {
-    const r = await step(['CONSISTENCY', o.consistency]);
-    if (r === undefined) return { ok: false, exitCode: EXIT_FAILURE };
-    if (r.type === 'error') {
-      // e.g. "quorum needs replicas": a one-shot command must not silently run weaker.
-      process.stderr.write(`${r.message}\n`);
-      if (oneShot) {
-        conn.close();
-        return { ok: false, exitCode: EXIT_USAGE };
-      }
-      process.stderr.write(`(continuing with the server's default consistency)\n`);
-    }
-  }
-  return { ok: true, conn };
-}
-
-/** A READONLY/TOOSTALE reply is followed to the node it names at most this many times per command. */
-const REDIRECTS_MAX = 3;
-
-type CallOutcome =
-  | { readonly ok: true; readonly reply: Reply; readonly session: Session & { ok: true }; readonly opts: CliOptions }
-  | { readonly ok: false; readonly error: string; readonly session: Session; readonly opts: CliOptions };
 
 /**
- * Send a command; when the node answers READONLY or TOOSTALE with the primary's address,
- * reconnect there (same password, protocol and consistency) and send it again, like
- * `redis-cli -c` follows cluster redirects. Returns the session and options now in use.
+ * Commands that describe or steer the node they are sent to: kv-cli sends them to the node named
+ * with -h/-p (the first seed), like redis-cli. Everything else is routed by KvClient: writes to
+ * the primary wherever it is now, reads as --read-from says.
  */
-async function callFollowingRedirects(
-  session: Session & { ok: true },
-  o: CliOptions,
-  args: readonly (string | Buffer)[],
-  oneShotMode: boolean,
-): Promise<CallOutcome> {
-  let cur = session;
-  let opts = o;
-  for (let hop = 0; ; hop++) {
-    const r = await cur.conn.call(args);
-    if (!r.ok) return { ok: false, error: r.error, session: cur, opts };
-    const target = hop < REDIRECTS_MAX ? redirectTarget(r.reply) : undefined;
-    if (target === undefined || (target.host === opts.host && target.port === opts.port)) {
-      return { ok: true, reply: r.reply, session: cur, opts };
-    }
-    process.stderr.write(`-> Redirected (${target.reason}) to ${target.host}:${target.port}\n`);
-    const next = { ...opts, host: target.host, port: target.port };
-    const s = await openSession(next, oneShotMode);
-    if (!s.ok) return { ok: true, reply: r.reply, session: cur, opts };
-    cur.conn.close();
-    cur = s;
-    opts = next;
+const NODE_LOCAL = new Set([
+  'info', 'role', 'position', 'config', 'client', 'debug', 'memory', 'slowlog', 'latency', 'dbsize',
+  'command', 'ping', 'echo', 'time', 'lastsave', 'save', 'bgsave', 'bgrewriteaof', 'shutdown', 'replicaof',
+  'slaveof', 'promote', 'failover', 'hello', 'auth', 'select', 'consistency', 'lolwut', 'acl', 'module',
+  'monitor', 'object', 'reset', 'quit',
+]);
+
+/** The reply to print, or a failure of the client itself (no node, outcome unknown). */
+type Outcome = { readonly ok: true; readonly reply: Reply } | { readonly ok: false; readonly error: string };
+
+/** Server error replies (KvError subclasses carrying the server's line) print as (error) like redis-cli. */
+const CLIENT_SIDE = new Set(['UNAVAILABLE', 'OUTCOMEUNKNOWN', 'CLOSED']);
+
+async function call(client: KvClient, o: CliOptions, args: readonly Buffer[]): Promise<Outcome> {
+  const name = (args[0] as Buffer).toString('utf8').toLowerCase();
+  try {
+    // TOPOLOGY: the primary's view is the complete one (a replica knows little about its peers).
+    const at = NODE_LOCAL.has(name) ? (o.seeds[0] as string) : name === 'topology' ? client.topology()?.primary ?? (o.seeds[0] as string) : null;
+    const v = at !== null ? await client.rawTypedAt(at, args) : await client.rawTyped(args);
+    return { ok: true, reply: toReply(v) };
+  } catch (e) {
+    if (e instanceof KvError && !CLIENT_SIDE.has(e.code)) return { ok: true, reply: { type: 'error', message: e.message } };
+    return { ok: false, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** What kv-cli says when it cannot start, and its exit code (redis-cli's texts where it has one). */
+function connectFailure(o: CliOptions, e: unknown): number {
+  if (e instanceof AuthError) {
+    process.stderr.write(`AUTH failed: ${e.message}\n`);
+    return EXIT_FAILURE;
+  }
+  if (e instanceof UnavailableError) {
+    const cause = e.cause as NodeJS.ErrnoException | undefined;
+    const why = cause?.code === 'ECONNREFUSED' ? 'Connection refused' : (cause?.message ?? e.message);
+    process.stderr.write(`Could not connect to kv-server at ${o.seeds.join(',')}: ${why}\n`);
+    return EXIT_FAILURE;
+  }
+  // e.g. "quorum needs --cluster" or CONSISTENCY unknown to a Redis server: a command must not
+  // silently run weaker than asked.
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  return e instanceof KvError && !CLIENT_SIDE.has(e.code) ? EXIT_USAGE : EXIT_FAILURE;
+}
+
+async function openClient(o: CliOptions): Promise<KvClient | number> {
+  try {
+    const client = await KvClient.connect({
+      seeds: o.seeds,
+      password: o.password,
+      consistency: o.consistency,
+      readFrom: o.readFrom,
+      resp: o.resp3 ? 3 : 2,
+      discoverTimeoutMs: 0,
+      refreshIntervalMs: 0, // a CLI refreshes on redirects and errors only
+    });
+    client.on('primaryChanged', (ev: { from: string | null; to: string | null }) => {
+      if (ev.from !== null) process.stderr.write(`-> Primary changed: ${ev.from} -> ${ev.to ?? '(election running)'}\n`);
+    });
+    return client;
+  } catch (e) {
+    return connectFailure(o, e);
   }
 }
 
@@ -212,10 +218,11 @@ function useTty(o: CliOptions): boolean {
 }
 
 async function oneShot(o: CliOptions, command: readonly string[]): Promise<number> {
-  const s = await openSession(o, true);
-  if (!s.ok) return s.exitCode;
-  const r = await callFollowingRedirects(s, o, command, true);
-  if (r.session.ok) r.session.conn.close();
+  const client = await openClient(o);
+  if (typeof client === 'number') return client;
+  const args = command.map((c) => Buffer.from(c, 'utf8'));
+  const r = await call(client, o, args);
+  await client.close();
   if (!r.ok) {
     process.stderr.write(`Error: ${r.error}\n`);
     return EXIT_FAILURE;
@@ -247,9 +254,8 @@ To quit: "quit" or "exit"
 async function repl(o: CliOptions): Promise<number> {
   const interactive = process.stdin.isTTY === true;
   const tty = useTty(o);
-  let current = o;
-  let session = await openSession(o, false);
-  if (!session.ok) return session.exitCode;
+  const client = await openClient(o);
+  if (typeof client === 'number') return client;
   const histFile = historyPath();
   const history = interactive ? loadHistory(histFile) : [];
   const rl = createInterface({
@@ -258,7 +264,7 @@ async function repl(o: CliOptions): Promise<number> {
     terminal: interactive,
     history,
     historySize: HISTORY_LINES_MAX,
-    prompt: `${o.host}:${o.port}> `,
+    prompt: `${o.seeds[0] as string}> `,
   });
   rl.on('SIGINT', () => rl.close());
   const write = (b: Buffer | string): boolean => process.stdout.write(b);
@@ -272,39 +278,28 @@ async function repl(o: CliOptions): Promise<number> {
       const name = (args[0] as Buffer).toString('utf8').toLowerCase();
       if (interactive && name !== 'auth') appendHistory(histFile, line);
       if (name === 'quit' || name === 'exit') break;
-      if (!session.ok) session = await openSession(current, false);
-      if (session.ok) {
-        if (name === 'help') await printHelp(session.conn, args.slice(1), write);
-        else {
-          const r = await callFollowingRedirects(session, current, args, false);
-          session = r.session;
-          if (r.opts !== current) {
-            current = r.opts;
-            rl.setPrompt(`${current.host}:${current.port}> `);
-          }
-          if (r.ok) write(formatCommandReply(args, r.reply, tty));
-          else {
-            process.stderr.write(`Error: ${r.error}\n`);
-            session = { ok: false, exitCode: EXIT_FAILURE };
-          }
-        }
+      if (name === 'help') await printHelp(client, o, args.slice(1), write);
+      else {
+        const r = await call(client, o, args);
+        if (r.ok) write(formatCommandReply(args, r.reply, tty));
+        else process.stderr.write(`Error: ${r.error}\n`);
       }
     }
     if (interactive) rl.prompt();
   }
   rl.close();
-  if (session.ok) session.conn.close();
+  await client.close();
   if (interactive) trimHistory(histFile);
   return EXIT_OK;
 }
 
-async function printHelp(conn: RespConnection, args: readonly Buffer[], write: (s: string) => boolean): Promise<void> {
+async function printHelp(client: KvClient, o: CliOptions, args: readonly Buffer[], write: (s: string) => boolean): Promise<void> {
   if (args.length === 0) {
     write(GENERAL_HELP);
     return;
   }
   const [cmd, sub] = args.map((a) => a.toString('utf8'));
-  const r = await conn.call(['COMMAND', 'DOCS', cmd as string]);
+  const r = await call(client, o, [Buffer.from('COMMAND'), Buffer.from('DOCS'), Buffer.from(cmd as string)]);
   const text = r.ok ? formatHelp(cmd as string, r.reply, sub) : undefined;
   write(text ?? `No help for '${[cmd, sub].filter((x) => x !== undefined).join(' ')}' (the server has no COMMAND DOCS entry for it)\n`);
 }

@@ -11,9 +11,10 @@ import { connectResp } from '../client/resp-conn.js';
 
 /** Where the members listen for clients and peers. Loopback only: this is a development cluster. */
 const HOST = '127.0.0.1';
-const FIRST_PORT = 4001;
 const NODE_COUNT = 3;
-const DATA_ROOT = 'data';
+/** KV_START_PORT / KV_START_DIR move the cluster (the test of `npm start` uses free ports and a temp dir). */
+const FIRST_PORT = Number(process.env['KV_START_PORT'] ?? 4001);
+const DATA_ROOT = process.env['KV_START_DIR'] ?? 'data';
 /** How long we wait for an election before printing that there is no primary yet (and keep waiting). */
 const PRIMARY_WAIT_NOTICE_MS = 10_000;
 const PRIMARY_POLL_INTERVAL_MS = 100;
@@ -107,6 +108,10 @@ async function findPrimary(ms: readonly Member[]): Promise<Member | null> {
 }
 
 async function main(): Promise<void> {
+  if (!Number.isInteger(FIRST_PORT) || FIRST_PORT < 1 || FIRST_PORT + NODE_COUNT - 1 > 65535) {
+    process.stderr.write(`start-cluster: KV_START_PORT must be a port number (got '${process.env['KV_START_PORT'] ?? ''}')\n`);
+    process.exit(EXIT_FAILURE);
+  }
   const ms = members();
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
@@ -136,6 +141,7 @@ async function main(): Promise<void> {
   for (const m of ms) startMember(m, ms, () => stopping, onUnexpectedExit);
   process.stdout.write(`kv-ts local cluster: ${ms.map((m) => `${m.id} on ${HOST}:${m.port} (${m.dir})`).join(', ')}\n`);
 
+  const seeds = ms.map((m) => `${HOST}:${m.port}`).join(',');
   const startedMs = Date.now();
   let noticed = false;
   for (;;) {
@@ -145,10 +151,10 @@ async function main(): Promise<void> {
       process.stdout.write(
         `primary: ${p.id} at ${HOST}:${p.port} (elected after ${Date.now() - startedMs} ms)\n\n` +
           `connect:\n` +
-          `  npx kv-cli -p ${p.port}            # follows READONLY redirects from replicas\n` +
-          `  npx kv-cli -p ${p.port} --quorum   # majority-committed writes, linearizable reads\n` +
-          `  redis-cli -p ${p.port}\n` +
-          `  redis-cli -p ${p.port} TOPOLOGY    # every member: role, epoch, position, lag\n\n` +
+          `  npx kv-cli --seeds ${seeds}            # finds the primary, rides through failovers\n` +
+          `  npx kv-cli --seeds ${seeds} --quorum   # majority-committed writes, linearizable reads\n` +
+          `  npx kv-cli --seeds ${seeds} topology   # every member: role, epoch, position, lag\n` +
+          `  redis-cli -p ${p.port}\n\n` +
           `Ctrl-C stops all three members.\n`,
       );
       return;

@@ -14,6 +14,11 @@ export interface ReplyWriter {
   integer(n: number | bigint): void;
   /** Bulk string: Buffer as bytes, string as UTF-8. */
   bulk(b: Buffer | string): void;
+  /**
+   * Bulk string from `src[off, off + len)`, copied at once (the GET hot path: the store hands
+   * over its bytes without making a view). Optional: writers without it get `bulk(view)`.
+   */
+  bulkRange?(src: Buffer, off: number, len: number): void;
   /** Null bulk ($-1 in RESP2, _ in RESP3). */
   nullBulk(): void;
   /** Null array (*-1 in RESP2, _ in RESP3). */

@@ -19,6 +19,9 @@ export interface ConnectionHost {
   outputBufferBytesMax(): number;
   /** Run one parsed command (lookup, checks, handler, stats). */
   dispatch(conn: Connection, argv: readonly Buffer[]): void;
+  /** The commands of one read event are about to run back to back (the dispatcher chains their timing). */
+  beginEvent(): void;
+  endEvent(): void;
   /** Apply a mutation through the store; returns its seq. */
   write(conn: Connection, ops: readonly Op[]): number;
   /** Replies of this event are ready; the host decides when they may go out (durability). */
@@ -118,6 +121,15 @@ export class Connection {
 
   /** Run every complete command in the parser, stopping at a deferred reply or a handoff. */
   private processBuffered(): void {
+    this.host.beginEvent();
+    try {
+      this.runBuffered();
+    } finally {
+      this.host.endEvent();
+    }
+  }
+
+  private runBuffered(): void {
     this.wroteThisEvent = false;
     const limit = this.host.outputBufferBytesMax();
     // Nothing is written to the socket inside this loop, so its buffered bytes are fixed: read

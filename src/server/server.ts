@@ -165,6 +165,14 @@ export class KvServer implements ConnectionHost {
     conn.out.protocol = conn.client.protocol;
   }
 
+  beginEvent(): void {
+    this.dispatcher.beginEvent();
+  }
+
+  endEvent(): void {
+    this.dispatcher.endEvent();
+  }
+
   write(_conn: Connection, ops: readonly Op[]): number {
     const pos = this.store.apply(ops);
     this.afterWrite?.(pos, ops);

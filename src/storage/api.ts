@@ -59,6 +59,15 @@ export interface SetOptions {
   readonly pxAt?: number;
 }
 
+/**
+ * Receives a value as a byte range (Store.readValueInto). The reply encoder implements it, so a
+ * GET copies the stored bytes straight into the output buffer.
+ */
+export interface ValueSink {
+  /** `src[off, off + len)` is valid only during this call: copy it, never keep or mutate it. */
+  bulkRange(src: Buffer, off: number, len: number): void;
+}
+
 /** The engine. The embedded API (`openStore`) returns this. */
 export interface Store {
   // ---- embedded convenience API (strings are UTF-8; each write resolves once durable under the policy)
@@ -83,6 +92,12 @@ export interface Store {
    * it out at once (the reply encoder does) and never mutate or retain it. The GET hot path.
    */
   getStored(key: Key): Buffer | undefined;
+  /**
+   * The GET hot path: find the key by its bytes (no key string) and pass the value to
+   * `sink.bulkRange` as a byte range of the keyspace's memory, valid only during that call (no
+   * copy, no view object). False, without calling `sink`, when the key is missing or expired.
+   */
+  readValueInto(key: Buffer, sink: ValueSink): boolean;
   /** 0 = no expiry; undefined = key missing (or expired). */
   getExpireAt(key: Key): ExpireAtMs | undefined;
   has(key: Key): boolean;

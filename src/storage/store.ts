@@ -7,7 +7,7 @@ import assert from 'node:assert';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader } from './api.js';
+import type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { Keyspace, valueToBuffer } from './keyspace.js';
 import { Wal, SEGMENT_EXT } from './wal.js';
@@ -109,21 +109,33 @@ class KvStore implements Store {
     return this.clock();
   }
 
+  /**
+   * The time for a read's lazy-expiry check. The keyspace only looks at it when some key has a
+   * TTL, so without any the clock is not read at all (~60 ns per read on this VM, per GET).
+   */
+  private readNow(): number {
+    return this.ks.expiresCount === 0 ? 0 : this.clock();
+  }
+
   getValue(key: Key): Buffer | undefined {
-    const v = this.ks.getStored(key, this.clock());
+    const v = this.ks.getStored(key, this.readNow());
     return v === undefined ? undefined : valueToBuffer(v);
   }
 
   getStored(key: Key): Buffer | undefined {
-    return this.ks.getStored(key, this.clock());
+    return this.ks.getStored(key, this.readNow());
+  }
+
+  readValueInto(key: Buffer, sink: ValueSink): boolean {
+    return this.ks.readValueBytes(key, this.readNow(), sink);
   }
 
   getExpireAt(key: Key): ExpireAtMs | undefined {
-    return this.ks.getExpireAt(key, this.clock());
+    return this.ks.getExpireAt(key, this.readNow());
   }
 
   has(key: Key): boolean {
-    return this.ks.has(key, this.clock());
+    return this.ks.has(key, this.readNow());
   }
 
   get size(): number {

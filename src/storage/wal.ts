@@ -231,7 +231,11 @@ export class Wal {
       let i = this.waiters.length;
       while (i > 0 && (this.waiters[i - 1] as Waiter).seq > seq) i--;
       this.waiters.splice(i, 0, w);
-      this.scheduleFlush();
+      // Already written (the server flushes at the end of its turn, then waits): under 'always'
+      // start the fsync now. Going through scheduleFlush would start it only in the next loop
+      // iteration's check phase, after a whole poll phase, which every waiter's reply pays.
+      if (seq <= this.writtenSeq) this.kickRound();
+      else this.scheduleFlush();
     });
   }
 

@@ -1,6 +1,7 @@
 // A controllable TCP proxy on 127.0.0.1 in front of one node's port, for partition tests:
 // each direction passes or black-holes (bytes read and discarded, connection held open, no
-// reset), and reset() destroys every connection. Owns its listener and proxied sockets only;
+// reset), or holds (bytes queued and delivered intact later: a slow link, e.g. a lagging
+// replica), and reset() destroys every connection. Owns its listener and proxied sockets only;
 // it never dials anything but 127.0.0.1:<target port>.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -11,11 +12,28 @@ export type DirectionMode = 'pass' | 'blackhole';
 
 const LOOPBACK = '127.0.0.1';
 
+/** Bytes one direction of one connection may queue while held; beyond it the hold becomes a black hole (the connection is tainted and reset on release). */
+export const HOLD_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Which connections a hold applies to, judged by the first bytes the connecting side sent. */
+export type ConnectionFilter = (firstBytes: Buffer) => boolean;
+
+/** Every connection. */
+export const anyConnection: ConnectionFilter = () => true;
+
+/** A kv-ts replication link: its dialer's first command is KVREPL (client connections never send it). */
+export const isReplicationLink: ConnectionFilter = (first) => first.includes('KVREPL');
+
 interface Pair {
   readonly client: Socket;
   readonly target: Socket;
   /** Bytes were discarded on this connection: its stream can never be resumed intact. */
   tainted: boolean;
+  /** The first chunk the connecting side sent (null until it sent one): what hold filters look at. */
+  first: Buffer | null;
+  /** Bytes queued by a hold, per direction, delivered in order on release. */
+  readonly held: Record<Direction, Buffer[]>;
+  heldBytes: number;
 }
 
 export interface ProxyStats {
@@ -25,13 +43,16 @@ export interface ProxyStats {
   bytesDiscarded: number;
   /** Connections destroyed by reset() or by healing a tainted connection. */
   resets: number;
+  /** Bytes queued by holds (and later delivered, unless the connection was reset). */
+  bytesHeld: number;
 }
 
 export class TcpProxy {
   private readonly modes: Record<Direction, DirectionMode> = { toTarget: 'pass', toClient: 'pass' };
   private readonly pairs = new Set<Pair>();
   private closed = false;
-  readonly stats: ProxyStats = { accepted: 0, bytesForwarded: 0, bytesDiscarded: 0, resets: 0 };
+  private holding: { readonly toTarget: boolean; readonly toClient: boolean; readonly filter: ConnectionFilter } | null = null;
+  readonly stats: ProxyStats = { accepted: 0, bytesForwarded: 0, bytesDiscarded: 0, resets: 0, bytesHeld: 0 };
 
   private constructor(
     private readonly server: Server,
@@ -81,7 +102,41 @@ export class TcpProxy {
   pass(): void {
     this.modes.toTarget = 'pass';
     this.modes.toClient = 'pass';
+    this.release();
     for (const p of [...this.pairs]) if (p.tainted) this.destroy(p);
+  }
+
+  /**
+   * Delay instead of drop: bytes in `direction` on connections matching `filter` (judged by the
+   * first bytes their connecting side sent; connections that sent nothing yet do not match) are
+   * queued, and delivered intact and in order by release() or pass(). Other connections pass.
+   */
+  hold(direction: Direction | 'both', filter: ConnectionFilter = anyConnection): void {
+    this.holding = { toTarget: direction !== 'toClient', toClient: direction !== 'toTarget', filter };
+  }
+
+  get held(): boolean {
+    return this.holding !== null;
+  }
+
+  /** End a hold: every queued byte is delivered now, in order, before anything newer. */
+  release(): void {
+    this.holding = null;
+    for (const p of [...this.pairs]) {
+      if (p.tainted && p.heldBytes > 0) {
+        this.destroy(p); // Overflowed its hold: lossy, so it must not resume (see pass()).
+        continue;
+      }
+      for (const d of ['toTarget', 'toClient'] as const) {
+        const to = d === 'toTarget' ? p.target : p.client;
+        for (const chunk of p.held[d]) {
+          to.write(chunk);
+          this.stats.bytesForwarded += chunk.length;
+        }
+        p.held[d].length = 0;
+      }
+      p.heldBytes = 0;
+    }
   }
 
   /** Destroy every current connection with a TCP reset; new connections are still accepted. */
@@ -103,7 +158,7 @@ export class TcpProxy {
     }
     this.stats.accepted++;
     const target = connect({ host: LOOPBACK, port: this.targetPort, noDelay: true });
-    const pair: Pair = { client, target, tainted: false };
+    const pair: Pair = { client, target, tainted: false, first: null, held: { toTarget: [], toClient: [] }, heldBytes: 0 };
     this.pairs.add(pair);
     client.on('error', () => this.drop(pair, true));
     target.on('error', () => this.drop(pair, true));
@@ -115,9 +170,23 @@ export class TcpProxy {
   }
 
   private forward(pair: Pair, direction: Direction, data: Buffer): void {
+    if (direction === 'toTarget' && pair.first === null) pair.first = Buffer.from(data);
     if (this.modes[direction] === 'blackhole') {
       pair.tainted = true;
       this.stats.bytesDiscarded += data.length;
+      return;
+    }
+    const h = this.holding;
+    if (h !== null && h[direction] && pair.first !== null && h.filter(pair.first)) {
+      if (pair.tainted || pair.heldBytes + data.length > HOLD_BYTES_MAX) {
+        // Past the bound a hold cannot stay lossless; say so by tainting (reset on release).
+        pair.tainted = true;
+        this.stats.bytesDiscarded += data.length;
+        return;
+      }
+      pair.held[direction].push(Buffer.from(data));
+      pair.heldBytes += data.length;
+      this.stats.bytesHeld += data.length;
       return;
     }
     const to = direction === 'toTarget' ? pair.target : pair.client;

@@ -65,7 +65,8 @@ export class Backlog {
   }
 
   append(entry: LogEntry, bytes: number, nowMs: number): void {
-    assert(entry.seq === this.lastSeqValue + 1, `backlog append out of order: ${entry.seq} after ${this.lastSeqValue}`);
+    // if/fail rather than assert(cond, `...`): this runs per write and the message is not free.
+    if (entry.seq !== this.lastSeqValue + 1) assert.fail(`backlog append out of order: ${entry.seq} after ${this.lastSeqValue}`);
     this.appendedTotal += bytes;
     this.slots.push({ entry, bytes, appendedMs: nowMs, cumBytes: this.appendedTotal });
     this.bytesUsed += bytes;

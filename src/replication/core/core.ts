@@ -251,7 +251,8 @@ export class ReplicationCore {
   // ======================================================================== the step function
 
   step(event: CoreEvent, nowMs: number): Effect[] {
-    assert(nowMs >= this.nowMs, `time went backwards: ${nowMs} < ${this.nowMs}`);
+    // Checked with if/fail, not assert(cond, `...`): the message would be built on every step.
+    if (nowMs < this.nowMs) assert.fail(`time went backwards: ${nowMs} < ${this.nowMs}`);
     this.nowMs = nowMs;
     switch (event.type) {
       case 'start':
@@ -390,7 +391,7 @@ export class ReplicationCore {
 
   /** Track one entry appended to the local log (by us as primary, or received). */
   private recordAppend(entry: LogEntry, bytes: number): void {
-    assert(entry.seq === this.lastPos.seq + 1, `log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
+    if (entry.seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
     this.history = historyWithEntry(this.history, entry.epoch, entry.seq);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
     this.backlog.append(entry, bytes, this.nowMs);

@@ -113,6 +113,7 @@ export class ReplicationHost implements LinkEvents {
   /** Per peer, the token of the snapshot stream currently allowed to run (a newer one cancels it). */
   private readonly snapshotStreams = new Map<NodeId, object>();
   private durableRequested: Seq = 0;
+  private durableWatchScheduled = false;
   private stopped = false;
   private observer: HostObserver | null = null;
   /** Highest seq the primary said it has (heartbeats, welcomes): the replica's lag in ops. */
@@ -264,9 +265,19 @@ export class ReplicationHost implements LinkEvents {
   /** Server hook: a client write was applied at `pos` (primary path). */
   onLocalWrite(pos: Position, ops: readonly Op[]): void {
     // argv-backed values may point into a connection's read buffer: the backlog keeps them, so copy.
-    const owned: Op[] = ops.map((op) => (op.t === 'set' ? { ...op, value: Buffer.from(op.value) } : op));
+    const owned: Op[] = ops.map((op) => (op.t === 'set' ? { t: 'set', key: op.key, value: Buffer.from(op.value), expireAtMs: op.expireAtMs } : op));
     this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: owned }, bytes: recordBytes(owned) });
-    this.watchDurable();
+    // One durability watch per event-loop iteration, after every read event of it was applied
+    // (Redis's beforeSleep): a watch per write cost a promise and two closures per SET. The
+    // report is not later: a write that arrives during this iteration is covered by the same
+    // flush/fsync as the others of the iteration.
+    if (!this.durableWatchScheduled) {
+      this.durableWatchScheduled = true;
+      setImmediate(() => {
+        this.durableWatchScheduled = false;
+        if (!this.stopped) this.watchDurable();
+      });
+    }
   }
 
   promote(): void {

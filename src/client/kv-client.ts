@@ -1,0 +1,800 @@
+// KvClient: the topology-aware client. Owns routing (writes to the primary, reads where the
+// consistency mode allows), the retry policy through redirects and failovers (bounded backoff,
+// one deadline per operation, never a silent second copy of a non-idempotent write), session
+// tokens, and topology discovery/refresh with events. The wire is @redis/client (node-conn.ts).
+
+import { EventEmitter } from 'node:events';
+import type { TypeMapping } from '@redis/client';
+import { commandKind, type CommandKind } from './command-kinds.js';
+import {
+  KvError,
+  NoQuorumError,
+  NotPrimaryError,
+  OutcomeUnknownError,
+  ReadOnlyError,
+  ReplyError,
+  TooStaleError,
+  TryAgainError,
+  UnavailableError,
+} from './errors.js';
+import { BUFFER_TYPES, NodeConn, STRING_TYPES, WIRE_TYPES, type Arg, type SendOutcome } from './node-conn.js';
+import { diffViews, viewFromRole, viewFromTopology, type Decoded, type TopologyView } from './topology.js';
+
+export type Consistency = 'eventual' | 'session' | 'quorum';
+export type ReadFrom = 'primary' | 'replica' | 'any';
+
+export interface KvClientOptions {
+  /** "host:port" of any members; the client discovers the rest. */
+  readonly seeds: readonly string[];
+  readonly password?: string | undefined;
+  readonly username?: string | undefined;
+  /** Default 'eventual'. See docs/consistency.md for what each mode guarantees and loses. */
+  readonly consistency?: Consistency | undefined;
+  /** Where reads go in eventual/session mode (quorum reads always go to the primary). Default 'primary'. */
+  readonly readFrom?: ReadFrom | undefined;
+  /** RESP protocol version of every connection. Default 2. */
+  readonly resp?: 2 | 3 | undefined;
+  /** Total time one operation may take, all retries included. Default 10 s. */
+  readonly timeoutMs?: number | undefined;
+  /** One attempt without a reply after this long kills its connection. Default 5 s. */
+  readonly commandTimeoutMs?: number | undefined;
+  readonly connectTimeoutMs?: number | undefined;
+  /**
+   * How long connect() keeps trying when no seed answers at all. Default timeoutMs; 0 tries each
+   * seed once (what a command-line tool wants: "connection refused" at once).
+   */
+  readonly discoverTimeoutMs?: number | undefined;
+  /** Periodic topology refresh; 0 disables it (refreshes still happen on redirects and errors). Default 5 s. */
+  readonly refreshIntervalMs?: number | undefined;
+  /** First retry delay; doubles per attempt up to backoffMaxMs, with full jitter. Defaults 25 / 500 ms. */
+  readonly backoffBaseMs?: number | undefined;
+  readonly backoffMaxMs?: number | undefined;
+  /**
+   * May an idempotent write (plain SET, MSET) be sent again after an attempt of unknown outcome?
+   * Default: yes in eventual and session mode, no in quorum mode, where a repeated SET could land
+   * after another client's write and break linearizability.
+   */
+  readonly retryIdempotentWrites?: boolean | undefined;
+}
+
+export interface SetOptions {
+  readonly ex?: number;
+  readonly px?: number;
+  readonly exat?: number;
+  readonly pxat?: number;
+  readonly nx?: boolean;
+  readonly xx?: boolean;
+  readonly keepTtl?: boolean;
+  /** Return the old value (SET ... GET). */
+  readonly get?: boolean;
+}
+
+export interface ScanOptions {
+  readonly match?: string;
+  readonly count?: number;
+}
+
+/** Result of one pipelined command: [error, null] or [null, value], in order. */
+export type PipelineResult = [KvError, null] | [null, unknown];
+
+export interface KvClientStatus {
+  readonly topology: TopologyView | null;
+  readonly consistency: Consistency;
+  readonly sessionToken: string | null;
+  readonly openConnections: number;
+}
+
+/** Redirect hops one attempt may follow before it backs off (a loop of stale redirects ends here). */
+export const REDIRECT_HOPS_MAX = 5;
+/** How long a node that refused a connection is avoided for reads. */
+export const NODE_DOWN_MS = 1000;
+/** A topology refresh waits at most this long for answers; slower nodes are left to the next refresh. */
+export const DISCOVER_WAIT_MS_MAX = 1_000;
+/** Seeds + discovered members kept; more is a configuration error. */
+export const NODES_MAX = 64;
+
+const DEFAULTS = {
+  timeoutMs: 10_000,
+  commandTimeoutMs: 5_000,
+  connectTimeoutMs: 1_000,
+  refreshIntervalMs: 5_000,
+  backoffBaseMs: 25,
+  backoffMaxMs: 500,
+} as const;
+
+interface Attempt {
+  readonly args: readonly Arg[];
+  readonly kind: CommandKind;
+}
+
+type Route = { readonly address: string };
+
+/** The later of two "<epoch>:<seq>" tokens by seq, then epoch (the server's own order). */
+function laterToken(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  const [ea, sa] = a.split(':').map(Number) as [number, number];
+  const [eb, sb] = b.split(':').map(Number) as [number, number];
+  return sb > sa || (sb === sa && eb > ea) ? b : a;
+}
+
+const TOKEN = /^\d{1,10}:\d{1,16}$/;
+
+export class KvClient extends EventEmitter {
+  private readonly o: Required<Omit<KvClientOptions, 'password' | 'username'>> & Pick<KvClientOptions, 'password' | 'username'>;
+  private view: TopologyView | null = null;
+  private readonly conns = new Map<string, NodeConn>();
+  private readonly opening = new Map<string, Promise<NodeConn | { failed: Error; reply: boolean }>>();
+  private readonly downUntil = new Map<string, number>();
+  private refreshing: Promise<TopologyView | null> | null = null;
+  private refreshTimer: NodeJS.Timeout | null = null;
+  private token: string | null = null;
+  private rr = 0;
+  private closed = false;
+  /** A node refused the connection's setup (AuthError, NoQuorumError, …); connect() throws it. */
+  private setupError: Error | null = null;
+  /** The latest failure to open a connection (connect() reports it when no seed answers). */
+  private lastConnectError: Error | null = null;
+
+  private constructor(options: KvClientOptions) {
+    super();
+    const consistency = options.consistency ?? 'eventual';
+    this.o = {
+      seeds: options.seeds,
+      password: options.password,
+      username: options.username,
+      consistency,
+      readFrom: options.readFrom ?? 'primary',
+      resp: options.resp ?? 2,
+      timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      discoverTimeoutMs: options.discoverTimeoutMs ?? options.timeoutMs ?? DEFAULTS.timeoutMs,
+      refreshIntervalMs: options.refreshIntervalMs ?? DEFAULTS.refreshIntervalMs,
+      backoffBaseMs: options.backoffBaseMs ?? DEFAULTS.backoffBaseMs,
+      backoffMaxMs: options.backoffMaxMs ?? DEFAULTS.backoffMaxMs,
+      retryIdempotentWrites: options.retryIdempotentWrites ?? consistency !== 'quorum',
+    };
+  }
+
+  /**
+   * Discovers the topology from the first seed that answers and opens a connection to the
+   * primary, so a wrong password or a mode the cluster cannot serve fails here, not later.
+   */
+  static async connect(options: KvClientOptions): Promise<KvClient> {
+    if (options.seeds.length === 0) throw new KvError('ERR', 'KvClient needs at least one seed address');
+    if (options.seeds.length > NODES_MAX) throw new KvError('ERR', `at most ${NODES_MAX} seeds`);
+    const c = new KvClient(options);
+    try {
+      const deadline = Date.now() + c.o.discoverTimeoutMs;
+      let view = await c.refreshTopology();
+      for (let attempt = 0; view === null || view.primary === null; attempt++) {
+        if (c.setupError !== null) throw c.setupError;
+        if (Date.now() >= deadline) {
+          if (view === null) {
+            const why = c.lastConnectError?.message ?? 'no answer';
+            throw new UnavailableError(`no seed answered within ${c.o.discoverTimeoutMs} ms (${options.seeds.join(', ')}): ${why}`, { cause: c.lastConnectError });
+          }
+          break; // Reachable but leaderless: operations will wait for an election within their own deadlines.
+        }
+        await c.backoff(attempt, deadline);
+        view = await c.refreshTopology();
+      }
+      if (view?.primary !== null && view?.primary !== undefined) {
+        const conn = await c.connection(view.primary);
+        if (!(conn instanceof NodeConn) && conn.reply) throw conn.failed;
+      }
+    } catch (e) {
+      await c.close();
+      throw e;
+    }
+    if (c.o.refreshIntervalMs > 0) {
+      c.refreshTimer = setInterval(() => void c.refreshTopology(), c.o.refreshIntervalMs);
+      c.refreshTimer.unref();
+    }
+    return c;
+  }
+
+  // ============================================================== typed commands
+
+  get(key: Arg): Promise<string | null> {
+    return this.exec(['GET', key]) as Promise<string | null>;
+  }
+  getBuffer(key: Arg): Promise<Buffer | null> {
+    return this.exec(['GET', key], BUFFER_TYPES) as Promise<Buffer | null>;
+  }
+  /** 'OK', or null when NX/XX prevented it; with `get: true` the old value (or null). */
+  set(key: Arg, value: Arg | number, opts: SetOptions = {}): Promise<string | null> {
+    const args: Arg[] = ['SET', key, typeof value === 'number' ? String(value) : value];
+    if (opts.ex !== undefined) args.push('EX', String(opts.ex));
+    if (opts.px !== undefined) args.push('PX', String(opts.px));
+    if (opts.exat !== undefined) args.push('EXAT', String(opts.exat));
+    if (opts.pxat !== undefined) args.push('PXAT', String(opts.pxat));
+    if (opts.nx === true) args.push('NX');
+    if (opts.xx === true) args.push('XX');
+    if (opts.keepTtl === true) args.push('KEEPTTL');
+    if (opts.get === true) args.push('GET');
+    return this.exec(args) as Promise<string | null>;
+  }
+  del(...keys: Arg[]): Promise<number> {
+    return this.exec(['DEL', ...keys]) as Promise<number>;
+  }
+  exists(...keys: Arg[]): Promise<number> {
+    return this.exec(['EXISTS', ...keys]) as Promise<number>;
+  }
+  mget(...keys: Arg[]): Promise<(string | null)[]> {
+    return this.exec(['MGET', ...keys]) as Promise<(string | null)[]>;
+  }
+  mset(entries: Record<string, Arg | number> | ReadonlyArray<readonly [Arg, Arg | number]>): Promise<string> {
+    const pairs = Array.isArray(entries) ? (entries as ReadonlyArray<readonly [Arg, Arg | number]>) : Object.entries(entries);
+    const args: Arg[] = ['MSET'];
+    for (const [k, v] of pairs) args.push(k, typeof v === 'number' ? String(v) : v);
+    return this.exec(args) as Promise<string>;
+  }
+  incr(key: Arg): Promise<number> {
+    return this.exec(['INCR', key]) as Promise<number>;
+  }
+  incrBy(key: Arg, by: number): Promise<number> {
+    return this.exec(['INCRBY', key, String(by)]) as Promise<number>;
+  }
+  decr(key: Arg): Promise<number> {
+    return this.exec(['DECR', key]) as Promise<number>;
+  }
+  decrBy(key: Arg, by: number): Promise<number> {
+    return this.exec(['DECRBY', key, String(by)]) as Promise<number>;
+  }
+  incrByFloat(key: Arg, by: number): Promise<string> {
+    return this.exec(['INCRBYFLOAT', key, String(by)]) as Promise<string>;
+  }
+  append(key: Arg, value: Arg): Promise<number> {
+    return this.exec(['APPEND', key, value]) as Promise<number>;
+  }
+  strlen(key: Arg): Promise<number> {
+    return this.exec(['STRLEN', key]) as Promise<number>;
+  }
+  getDel(key: Arg): Promise<string | null> {
+    return this.exec(['GETDEL', key]) as Promise<string | null>;
+  }
+  expire(key: Arg, seconds: number): Promise<number> {
+    return this.exec(['EXPIRE', key, String(seconds)]) as Promise<number>;
+  }
+  pexpire(key: Arg, ms: number): Promise<number> {
+    return this.exec(['PEXPIRE', key, String(ms)]) as Promise<number>;
+  }
+  ttl(key: Arg): Promise<number> {
+    return this.exec(['TTL', key]) as Promise<number>;
+  }
+  pttl(key: Arg): Promise<number> {
+    return this.exec(['PTTL', key]) as Promise<number>;
+  }
+  persist(key: Arg): Promise<number> {
+    return this.exec(['PERSIST', key]) as Promise<number>;
+  }
+  type(key: Arg): Promise<string> {
+    return this.exec(['TYPE', key]) as Promise<string>;
+  }
+
+  /**
+   * Every key (matching `match`) via SCAN on one node. If that node fails mid-way the scan
+   * restarts on another node, so a key may be yielded twice — SCAN's own guarantee allows
+   * that; every key present for the whole iteration is yielded at least once.
+   */
+  async *scan(opts: ScanOptions = {}): AsyncGenerator<string, void, undefined> {
+    let cursor = '0';
+    let node: string | null = null;
+    do {
+      const args: Arg[] = ['SCAN', cursor];
+      if (opts.match !== undefined) args.push('MATCH', opts.match);
+      if (opts.count !== undefined) args.push('COUNT', String(opts.count));
+      const { value, address } = await this.run({ args, kind: 'read' }, STRING_TYPES, node);
+      if (node !== null && address !== node) {
+        node = address; // Another node answered: its cursors mean something else; start over there.
+        cursor = '0';
+        continue;
+      }
+      node = address;
+      const [next, keys] = value as [string, string[]];
+      for (const k of keys) yield k;
+      cursor = next;
+    } while (cursor !== '0');
+  }
+
+  /** Any command; bulk replies as UTF-8 strings. Unknown commands are treated as non-idempotent writes. */
+  raw(command: string, ...args: (Arg | number)[]): Promise<unknown> {
+    return this.exec([command, ...args.map((a) => (typeof a === 'number' ? String(a) : a))]);
+  }
+
+  /**
+   * Any command with the reply's wire types kept (status → string, bulk → Buffer, RESP3 map →
+   * Map, set → Set, nested errors as Error values): for tools that print replies like redis-cli.
+   */
+  async rawTyped(args: readonly Arg[]): Promise<Decoded> {
+    return (await this.run({ args, kind: commandKind(args) }, WIRE_TYPES, null)).value;
+  }
+
+  /**
+   * One command on one named node, not routed and not retried: for commands that describe that
+   * node (INFO, ROLE, TOPOLOGY, DEBUG DIGEST, CONFIG, …). Server errors come back typed.
+   */
+  async rawTypedAt(address: string, args: readonly Arg[]): Promise<Decoded> {
+    const conn = await this.connection(address);
+    if (!(conn instanceof NodeConn)) {
+      if (conn.reply) throw conn.failed;
+      throw new UnavailableError(`cannot connect to ${address}: ${conn.failed.message}`, { cause: conn.failed });
+    }
+    const out = await conn.send(args, WIRE_TYPES);
+    if (out.kind === 'reply') return out.value;
+    if (out.kind === 'error') throw out.error;
+    if (out.kind === 'notSent') throw new UnavailableError(`${name(args)}: not sent to ${address}: ${out.cause.message}`, { cause: out.cause });
+    throw new OutcomeUnknownError(name(args), `${name(args)}: the connection to ${address} failed after the command was sent`, { cause: out.cause });
+  }
+
+  pipeline(): Pipeline {
+    return new Pipeline(this);
+  }
+
+  // ============================================================== status
+
+  /** The current topology as last discovered (null before the first answer). */
+  topology(): TopologyView | null {
+    return this.view;
+  }
+
+  status(): KvClientStatus {
+    return { topology: this.view, consistency: this.o.consistency, sessionToken: this.token, openConnections: this.conns.size };
+  }
+
+  /** Session mode: the position of everything this client has written or read ("<epoch>:<seq>"). */
+  sessionToken(): string | null {
+    return this.token;
+  }
+
+  /**
+   * Session mode: accept a SessionLostError (or start a new session): forget the token, so reads
+   * no longer demand the discarded position.
+   */
+  resetSession(): void {
+    this.token = null;
+    // A connection keeps the token it was shown (server side) until it closes; new ones start clean.
+    for (const c of [...this.conns.values()]) c.kill(new Error('session reset'));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+    for (const c of [...this.conns.values()]) c.kill(new Error('client closed'));
+    this.conns.clear();
+    const pending = [...this.opening.values()];
+    this.opening.clear();
+    for (const p of await Promise.all(pending)) if (p instanceof NodeConn) p.kill(new Error('client closed'));
+  }
+
+  /** Asks the known nodes (primary first, then replicas, then seeds) for the topology; emits changes. */
+  refreshTopology(): Promise<TopologyView | null> {
+    this.refreshing ??= this.discover().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  // ============================================================== execution
+
+  /** @internal */
+  async exec(args: readonly Arg[], types: TypeMapping = STRING_TYPES): Promise<unknown> {
+    return (await this.run({ args, kind: commandKind(args) }, types, null)).value;
+  }
+
+  /**
+   * One operation: attempts until a reply, a final error, or the deadline. `pinned`: prefer this
+   * node (SCAN continuing on the node that owns its cursor).
+   */
+  private async run(a: Attempt, types: TypeMapping, pinned: string | null): Promise<{ value: Decoded; address: string }> {
+    const deadline = Date.now() + this.o.timeoutMs;
+    let toPrimary = false;
+    let redirect: string | null = null;
+    let hops = 0;
+    let unknown: Error | null = null;
+    let last: Error | null = null;
+    for (let attempt = 0; ; ) {
+      if (this.closed) throw new KvError('CLOSED', 'the client is closed');
+      if (Date.now() >= deadline) throw this.giveUp(a, unknown, last);
+      const route: Route | null = redirect !== null ? { address: redirect } : this.route(a.kind, toPrimary, pinned);
+      redirect = null;
+      if (route === null) {
+        await this.refreshTopology();
+        if (this.route(a.kind, toPrimary, pinned) === null) await this.backoff(attempt++, deadline);
+        continue;
+      }
+      if (await this.awaitRefreshIfDown(route.address)) continue;
+      const conn = await this.connection(route.address);
+      if (!(conn instanceof NodeConn)) {
+        if (conn.reply) throw conn.failed;
+        last = conn.failed;
+        this.downUntil.set(route.address, Date.now() + NODE_DOWN_MS);
+        if (pinned === route.address) pinned = null;
+        void this.refreshTopology();
+        await this.backoff(attempt++, deadline);
+        continue;
+      }
+      const out = await this.sendWithSession(conn, a, types);
+      if (out.kind === 'reply') return { value: out.value, address: route.address };
+      if (out.kind === 'notSent' || out.kind === 'unknown') {
+        if (out.kind === 'unknown' && a.kind !== 'read') {
+          if (!(a.kind === 'idempotentWrite' && this.o.retryIdempotentWrites)) {
+            void this.refreshTopology();
+            throw new OutcomeUnknownError(name(a.args), `${name(a.args)}: the connection to ${route.address} failed after the command was sent; it may or may not have taken effect`, { cause: out.cause });
+          }
+          unknown = out.cause;
+        }
+        last = out.cause;
+        if (pinned === route.address) pinned = null;
+        // The node stopped answering (dead, frozen, cut off). Mark it, so the next attempt waits
+        // for the refresh below (awaitRefreshIfDown) instead of spending another command timeout
+        // on it, and reads avoid it for a while.
+        this.downUntil.set(route.address, Date.now() + NODE_DOWN_MS);
+        void this.refreshTopology();
+        await this.backoff(attempt++, deadline);
+        continue;
+      }
+      const e = out.error;
+      last = e;
+      if (e instanceof ReadOnlyError || e instanceof NotPrimaryError) {
+        // The command did not run. Follow the address the server named, and learn from it.
+        void this.refreshTopology();
+        if (e.primary !== undefined && e.primary !== route.address && hops++ < REDIRECT_HOPS_MAX) {
+          this.notePrimary(e.primary);
+          redirect = e.primary;
+        } else await this.backoff(attempt++, deadline);
+        continue;
+      }
+      if (e instanceof TooStaleError) {
+        // This replica cannot serve the read (too far behind, or not at our session position): the primary can.
+        toPrimary = true;
+        pinned = null;
+        if (e.primary !== undefined && e.primary !== route.address && hops++ < REDIRECT_HOPS_MAX) redirect = e.primary;
+        else {
+          void this.refreshTopology();
+          await this.backoff(attempt++, deadline);
+        }
+        continue;
+      }
+      if (e instanceof TryAgainError) {
+        void this.refreshTopology();
+        await this.backoff(attempt++, deadline);
+        continue;
+      }
+      if (e instanceof NoQuorumError) {
+        // A quorum read that could not confirm leadership did nothing: retry. A write's outcome is unknown.
+        if (a.kind === 'read' && this.o.consistency === 'quorum') {
+          void this.refreshTopology();
+          await this.backoff(attempt++, deadline);
+          continue;
+        }
+        throw e;
+      }
+      throw e; // SessionLostError, AuthError, ReplyError: final.
+    }
+  }
+
+  /**
+   * `address` just stopped answering and a refresh is under way: wait for it (at most
+   * DISCOVER_WAIT_MS_MAX; true: route again) instead of spending another command timeout on the
+   * same node — after a primary froze, the retry otherwise reached it again before the refresh
+   * learnt the new primary (a session-mode connection's setup there hung a whole command
+   * timeout, so a SET failed after 10 s although a new primary took writes after 1 s).
+   */
+  private async awaitRefreshIfDown(address: string): Promise<boolean> {
+    const r = this.refreshing;
+    if (r === null || (this.downUntil.get(address) ?? 0) <= Date.now()) return false;
+    await r;
+    return true;
+  }
+
+  /** The error for an operation whose deadline passed. */
+  private giveUp(a: Attempt, unknown: Error | null, last: Error | null): KvError {
+    if (unknown !== null) {
+      return new OutcomeUnknownError(name(a.args), `${name(a.args)}: no confirmed reply within ${this.o.timeoutMs} ms and an earlier attempt may have taken effect`, { cause: unknown });
+    }
+    if (last instanceof KvError && !(last instanceof ReplyError)) return last;
+    return new UnavailableError(`${name(a.args)}: no node could serve it within ${this.o.timeoutMs} ms${last !== null ? ` (last error: ${last.message})` : ''}`, { cause: last });
+  }
+
+  /**
+   * Sends the command, in session mode with the token presented before a read and POSITION
+   * after it, all pipelined on one connection: one round trip.
+   */
+  private async sendWithSession(conn: NodeConn, a: Attempt, types: TypeMapping): Promise<SendOutcome> {
+    if (this.o.consistency !== 'session') return conn.send(a.args, types);
+    const present = a.kind === 'read' && this.token !== null && conn.presentedToken !== this.token ? this.token : null;
+    const pre = present !== null ? conn.send(['CONSISTENCY', 'SESSION', present], STRING_TYPES) : null;
+    const main = conn.send(a.args, types);
+    const post = conn.send(['POSITION'], STRING_TYPES);
+    if (pre !== null) {
+      const p = await pre;
+      if (p.kind !== 'reply') {
+        // The command ran without the token (a read: harmless); report why it cannot be trusted.
+        void main;
+        void post;
+        return p;
+      }
+      conn.presentedToken = present;
+    }
+    const [m, pos] = await Promise.all([main, post]);
+    if (m.kind === 'reply' && pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) {
+      this.token = laterToken(this.token, pos.value);
+    } else if (m.kind === 'reply' && pos.kind !== 'reply') {
+      // Without the position the session could not promise read-your-writes for this one: a
+      // write's outcome is then still known (it replied), but a read is retried.
+      if (a.kind === 'read') return pos.kind === 'error' ? { kind: 'error', error: pos.error } : { kind: 'notSent', cause: pos.cause };
+    }
+    return m;
+  }
+
+  /** Where this attempt goes: writes and quorum requests to the primary, reads as readFrom says. */
+  private route(kind: CommandKind, toPrimary: boolean, pinned: string | null): Route | null {
+    if (pinned !== null) return { address: pinned };
+    const v = this.view;
+    const primary = v?.primary ?? null;
+    if (kind !== 'read' || toPrimary || this.o.consistency === 'quorum' || this.o.readFrom === 'primary' || v === null) {
+      return primary === null ? null : { address: primary };
+    }
+    const now = Date.now();
+    const up = (a: string): boolean => (this.downUntil.get(a) ?? 0) <= now;
+    const pool = (this.o.readFrom === 'replica' ? [...v.replicas] : [...(primary !== null ? [primary] : []), ...v.replicas]).filter(up);
+    if (pool.length === 0) return primary === null ? null : { address: primary };
+    this.rr = (this.rr + 1) % 1_000_000;
+    return { address: pool[this.rr % pool.length] as string };
+  }
+
+  /** A redirect named a new primary: use it now, before the refresh confirms it. */
+  private notePrimary(address: string): void {
+    const v = this.view;
+    if (v === null || v.primary === address) return;
+    this.setView({ ...v, primary: address, replicas: v.replicas.filter((r) => r !== address) });
+  }
+
+  private setView(next: TopologyView): void {
+    const events = diffViews(this.view, next);
+    this.view = next;
+    if (events.length === 0) return;
+    this.emit('topology', next);
+    for (const e of events) this.emit(e.type, e);
+  }
+
+  /** The connection to `address`, opening it if needed (one open at a time per node). */
+  private async connection(address: string): Promise<NodeConn | { failed: Error; reply: boolean }> {
+    const c = this.conns.get(address);
+    if (c !== undefined && c.alive) return c;
+    let p = this.opening.get(address);
+    if (p === undefined) {
+      if (this.conns.size + this.opening.size >= NODES_MAX) return { failed: new KvError('ERR', `more than ${NODES_MAX} nodes`), reply: false };
+      const setup: Arg[][] = [];
+      if (this.o.consistency === 'quorum') setup.push(['CONSISTENCY', 'QUORUM']);
+      if (this.o.consistency === 'session') setup.push(['CONSISTENCY', 'SESSION']);
+      p = NodeConn.open(
+        { address, username: this.o.username, password: this.o.password, resp: this.o.resp, connectTimeoutMs: this.o.connectTimeoutMs, commandTimeoutMs: this.o.commandTimeoutMs, setup },
+        (dead) => {
+          if (this.conns.get(dead.address) === dead) this.conns.delete(dead.address);
+        },
+      );
+      this.opening.set(address, p);
+      void p.then((r) => {
+        this.opening.delete(address);
+        if (r instanceof NodeConn) {
+          if (this.closed) r.kill(new Error('client closed'));
+          else if (r.alive) this.conns.set(address, r);
+          this.downUntil.delete(address);
+        }
+      });
+    }
+    const r = await p;
+    if (!(r instanceof NodeConn)) this.lastConnectError = r.failed;
+    if (r instanceof NodeConn && !r.alive) return { failed: new Error(`connection to ${address} closed`), reply: false };
+    return r;
+  }
+
+  /**
+   * Asks every known node at once (primary, replicas, seeds) and believes the first node that
+   * names itself primary: its view is complete. One at a time was wrong twice over: a node cut
+   * off from the majority answers "no primary" (or still names itself) and was believed while the
+   * others already knew the new primary, and a frozen node held every refresh for a command
+   * timeout. Without such an answer, the best partial view wins: a primary named (highest epoch)
+   * that did not itself deny it, else a leaderless view (operations back off and ask again).
+   */
+  private async discover(): Promise<TopologyView | null> {
+    const v = this.view;
+    const known = [...new Set([...(v?.primary != null ? [v.primary] : []), ...(v?.replicas ?? []), ...this.o.seeds])];
+    if (this.closed || known.length === 0) return null;
+    const answers = await this.askAll(known);
+    const self = answers.find((a) => a.primary !== null && a.primary === a.source);
+    if (self !== undefined) return this.adopt(self);
+    /** Addresses that answered and are not primary by their own account. */
+    const denied = new Set(answers.map((a) => a.source));
+    const named = answers.filter((a) => a.primary !== null && !denied.has(a.primary)).sort((a, b) => b.epoch - a.epoch)[0];
+    if (named !== undefined && named.primary !== null && !known.includes(named.primary)) {
+      // A primary none of the known addresses reach (a client seeded with a replica only).
+      const full = (await this.askAll([named.primary])).find((a) => a.primary === a.source);
+      if (full !== undefined) return this.adopt(full);
+    }
+    const best = named ?? answers.find((a) => a.primary === null) ?? null;
+    return best === null || this.closed ? null : this.adopt(best);
+  }
+
+  private adopt(view: TopologyView): TopologyView | null {
+    if (this.closed) return null;
+    this.setView(view);
+    return view;
+  }
+
+  /**
+   * TOPOLOGY (or ROLE) from each address in parallel. Returns as soon as one node names itself
+   * primary (a busy primary may answer after its replicas: their partial views must not win just
+   * by being first), or every node answered, or at DISCOVER_WAIT_MS_MAX once some node answered:
+   * a refresh never waits longer on a frozen or cut-off node (its ask goes on in the background).
+   */
+  private askAll(addresses: readonly string[]): Promise<TopologyView[]> {
+    if (addresses.length === 0) return Promise.resolve([]);
+    const answers: TopologyView[] = [];
+    return new Promise<TopologyView[]>((resolve) => {
+      let pending = addresses.length;
+      let capped = false;
+      const finish = (): void => {
+        clearTimeout(cap);
+        resolve(answers.slice());
+      };
+      // With no answer at all yet, keep waiting (each ask is bounded by the connect and command
+      // timeouts): a single discovery on a loaded machine must not give up on a slow but live node.
+      const cap = setTimeout(() => {
+        capped = true;
+        if (answers.length > 0) finish();
+      }, DISCOVER_WAIT_MS_MAX);
+      const settle = (found: TopologyView | null): void => {
+        pending--;
+        if (found !== null) answers.push(found);
+        if ((found !== null && found.primary !== null && found.primary === found.source) || pending === 0 || (capped && found !== null)) finish();
+      };
+      for (const address of addresses) void this.ask(address).then(settle, () => settle(null));
+    });
+  }
+
+  /** TOPOLOGY from one node, or ROLE where TOPOLOGY is not available (manual replication, Redis). */
+  private async ask(address: string): Promise<TopologyView | null> {
+    const conn = await this.connection(address);
+    if (!(conn instanceof NodeConn)) {
+      // The node answered the connection's setup with an error (wrong password, a consistency
+      // mode it cannot serve): asking elsewhere would not help; connect() reports it.
+      if (conn.reply) this.setupError = conn.failed;
+      else this.downUntil.set(address, Date.now() + NODE_DOWN_MS);
+      return null;
+    }
+    const t = await conn.send(['TOPOLOGY'], STRING_TYPES);
+    if (t.kind === 'reply') return viewFromTopology(address, t.value);
+    if (t.kind !== 'error') return null;
+    const r = t.error.code === 'NOAUTH' ? t : await conn.send(['ROLE'], STRING_TYPES);
+    // NOAUTH (no password given, the node needs one; a non-cluster node says so only for ROLE,
+    // TOPOLOGY being unknown there) is as final as a failed AUTH at connect. Without this,
+    // connect() waited out its whole deadline and then reported "no seed answered".
+    if (r.kind === 'error' && r.error.code === 'NOAUTH') this.setupError = r.error;
+    return r.kind === 'reply' ? viewFromRole(address, r.value) : null;
+  }
+
+  /** Sleeps min(max, base·2^attempt)·U(0,1) (full jitter), never past the deadline. */
+  private backoff(attempt: number, deadline: number): Promise<void> {
+    const cap = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** Math.min(attempt, 20));
+    const ms = Math.max(1, Math.min(deadline - Date.now(), Math.ceil(cap * (0.5 + Math.random() / 2))));
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** @internal Pipeline.exec: one batch to the primary; whole-batch retry only when that is safe. */
+  async execBatch(cmds: readonly (readonly Arg[])[]): Promise<PipelineResult[]> {
+    const kinds = cmds.map(commandKind);
+    const retryable = kinds.every((k) => k === 'read' || (k === 'idempotentWrite' && this.o.retryIdempotentWrites));
+    const deadline = Date.now() + this.o.timeoutMs;
+    let last: Error | null = null;
+    /** An earlier attempt was sent and lost: its (idempotent) writes may have taken effect. */
+    let unknown: Error | null = null;
+    for (let attempt = 0; ; ) {
+      if (this.closed) throw new KvError('CLOSED', 'the client is closed');
+      if (Date.now() >= deadline) {
+        // As in run(): "unavailable" promises nothing ran, which is false once an attempt was lost in flight.
+        if (unknown !== null) throw new OutcomeUnknownError('pipeline', `pipeline: no confirmed reply within ${this.o.timeoutMs} ms and an earlier attempt may have taken effect`, { cause: unknown });
+        throw new UnavailableError(`pipeline: no primary could serve it within ${this.o.timeoutMs} ms`, { cause: last });
+      }
+      const primary = this.view?.primary ?? null;
+      if (primary === null) {
+        await this.refreshTopology();
+        if ((this.view?.primary ?? null) === null) await this.backoff(attempt++, deadline);
+        continue;
+      }
+      if (await this.awaitRefreshIfDown(primary)) continue;
+      const conn = await this.connection(primary);
+      if (!(conn instanceof NodeConn)) {
+        if (conn.reply) throw conn.failed;
+        last = conn.failed;
+        void this.refreshTopology();
+        await this.backoff(attempt++, deadline);
+        continue;
+      }
+      const present = this.o.consistency === 'session' && this.token !== null && conn.presentedToken !== this.token ? this.token : null;
+      const pre = present !== null ? conn.send(['CONSISTENCY', 'SESSION', present], STRING_TYPES) : null;
+      const sent = cmds.map((c) => conn.send(c, STRING_TYPES));
+      const post = this.o.consistency === 'session' ? conn.send(['POSITION'], STRING_TYPES) : null;
+      const outs = await Promise.all(sent);
+      const p = pre === null ? null : await pre;
+      const pos = post === null ? null : await post;
+      const lost = outs.some((o) => o.kind === 'unknown' || o.kind === 'notSent');
+      if (lost) {
+        last = (outs.find((o) => o.kind === 'unknown' || o.kind === 'notSent') as { cause: Error }).cause;
+        const anySent = outs.some((o) => o.kind !== 'notSent');
+        if (anySent && !retryable) throw new OutcomeUnknownError('pipeline', `pipeline: the connection to ${primary} failed after it was sent; its writes may or may not have taken effect`, { cause: last });
+        if (anySent && kinds.some((k) => k !== 'read')) unknown = last;
+        this.downUntil.set(primary, Date.now() + NODE_DOWN_MS); // See run(): the retry waits for the refresh.
+        void this.refreshTopology();
+        await this.backoff(attempt++, deadline);
+        continue;
+      }
+      if (p !== null && p.kind === 'error') throw p.error;
+      if (present !== null) conn.presentedToken = present;
+      // Not the primary any more (every write refused, so nothing ran but reads): run it all again there.
+      const refused = (o: SendOutcome): boolean => o.kind === 'error' && (o.error instanceof ReadOnlyError || o.error instanceof NotPrimaryError || o.error instanceof TryAgainError);
+      const writes = outs.filter((_, i) => kinds[i] !== 'read');
+      if (outs.some(refused) && writes.every(refused)) {
+        const named = outs.map((o) => (o.kind === 'error' && (o.error instanceof ReadOnlyError || o.error instanceof NotPrimaryError) ? o.error.primary : undefined)).find((x) => x !== undefined);
+        if (named !== undefined && named !== primary) this.notePrimary(named);
+        else await this.backoff(attempt++, deadline);
+        void this.refreshTopology();
+        continue;
+      }
+      if (pos !== null && pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) this.token = laterToken(this.token, pos.value);
+      return outs.map((o): PipelineResult => (o.kind === 'reply' ? [null, o.value] : [(o as { error: KvError }).error, null]));
+    }
+  }
+}
+
+function name(args: readonly Arg[]): string {
+  return String(args[0] ?? '').toUpperCase();
+}
+
+/**
+ * Commands queued and sent together to the primary by `exec()`, each with its own result. If
+ * the connection fails mid-way the whole batch is retried only when every command in it is
+ * safe to repeat; otherwise exec() rejects with OutcomeUnknownError.
+ */
+export class Pipeline {
+  private readonly cmds: Arg[][] = [];
+  constructor(private readonly client: KvClient) {}
+
+  get length(): number {
+    return this.cmds.length;
+  }
+  raw(command: string, ...args: (Arg | number)[]): this {
+    this.cmds.push([command, ...args.map((a) => (typeof a === 'number' ? String(a) : a))]);
+    return this;
+  }
+  get(key: Arg): this {
+    return this.raw('GET', key);
+  }
+  set(key: Arg, value: Arg | number): this {
+    return this.raw('SET', key, value);
+  }
+  del(...keys: Arg[]): this {
+    return this.raw('DEL', ...keys);
+  }
+  incr(key: Arg): this {
+    return this.raw('INCR', key);
+  }
+  incrBy(key: Arg, by: number): this {
+    return this.raw('INCRBY', key, by);
+  }
+  expire(key: Arg, seconds: number): this {
+    return this.raw('EXPIRE', key, seconds);
+  }
+  exists(...keys: Arg[]): this {
+    return this.raw('EXISTS', ...keys);
+  }
+  exec(): Promise<PipelineResult[]> {
+    return this.client.execBatch(this.cmds);
+  }
+}
+
