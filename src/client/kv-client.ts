@@ -8,6 +8,7 @@ import type { TypeMapping } from '@redis/client';
 import { commandKind, type CommandKind } from './command-kinds.js';
 import {
   KvError,
+  SessionLostError,
   NoQuorumError,
   NotPrimaryError,
   OutcomeUnknownError,
@@ -129,6 +130,8 @@ export class KvClient extends EventEmitter {
   private refreshing: Promise<TopologyView | null> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private token: string | null = null;
+  /** Session mode: the node that acknowledged a write whose POSITION reply was lost (see settleOwedPosition). */
+  private positionOwedBy: string | null = null;
   private rr = 0;
   private closed = false;
   /** A node refused the connection's setup (AuthError, NoQuorumError, …); connect() throws it. */
@@ -355,6 +358,7 @@ export class KvClient extends EventEmitter {
    */
   resetSession(): void {
     this.token = null;
+    this.positionOwedBy = null;
     // A connection keeps the token it was shown (server side) until it closes; new ones start clean.
     for (const c of [...this.conns.values()]) c.kill(new Error('session reset'));
   }
@@ -506,6 +510,10 @@ export class KvClient extends EventEmitter {
    */
   private async sendWithSession(conn: NodeConn, a: Attempt, types: TypeMapping): Promise<SendOutcome> {
     if (this.o.consistency !== 'session') return conn.send(a.args, types);
+    if (a.kind === 'read' && this.positionOwedBy !== null) {
+      const lost = await this.settleOwedPosition();
+      if (lost !== null) return { kind: 'error', error: lost };
+    }
     const present = a.kind === 'read' && this.token !== null && conn.presentedToken !== this.token ? this.token : null;
     const pre = present !== null ? conn.send(['CONSISTENCY', 'SESSION', present], STRING_TYPES) : null;
     const main = conn.send(a.args, types);
@@ -525,10 +533,32 @@ export class KvClient extends EventEmitter {
       this.token = laterToken(this.token, pos.value);
     } else if (m.kind === 'reply' && pos.kind !== 'reply') {
       // Without the position the session could not promise read-your-writes for this one: a
-      // write's outcome is then still known (it replied), but a read is retried.
+      // write's outcome is then still known (it replied), so its position is owed and asked for
+      // before the next read; a read is retried.
       if (a.kind === 'read') return pos.kind === 'error' ? { kind: 'error', error: pos.error } : { kind: 'notSent', cause: pos.cause };
+      this.positionOwedBy = conn.address;
     }
     return m;
+  }
+
+  /**
+   * A node acknowledged a write but its POSITION never arrived: ask that node again (its
+   * position covers the write while the write is in its history). If it cannot be asked, the
+   * session cannot vouch for read-your-writes any more: SessionLostError until resetSession().
+   */
+  private async settleOwedPosition(): Promise<SessionLostError | null> {
+    const address = this.positionOwedBy;
+    if (address === null) return null;
+    const conn = await this.connection(address);
+    if (conn instanceof NodeConn) {
+      const pos = await conn.send(['POSITION'], STRING_TYPES);
+      if (pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) {
+        this.token = laterToken(this.token, pos.value);
+        this.positionOwedBy = null;
+        return null;
+      }
+    }
+    return new SessionLostError(`SESSIONLOST the position of a write acknowledged by ${address} never arrived and that node cannot be asked; call resetSession() to continue`, undefined);
   }
 
   /** Where this attempt goes: writes and quorum requests to the primary, reads as readFrom says. */
@@ -747,6 +777,7 @@ export class KvClient extends EventEmitter {
         continue;
       }
       if (pos !== null && pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) this.token = laterToken(this.token, pos.value);
+      else if (pos !== null && kinds.some((k) => k !== 'read')) this.positionOwedBy = primary;
       return outs.map((o): PipelineResult => (o.kind === 'reply' ? [null, o.value] : [(o as { error: KvError }).error, null]));
     }
   }
