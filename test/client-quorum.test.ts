@@ -12,7 +12,8 @@ import { KvClient } from '../src/client/index.js';
 import { Cluster } from './helpers/cluster.js';
 import { startClientWorkload } from './helpers/client-workload.js';
 import { checkLinearizable } from './helpers/linearizability.js';
-import { rng as makeRng, testSeed, type Rng } from './helpers/rng.js';
+import { rng as makeRng, testSeed } from './helpers/rng.js';
+import { pickFault } from './helpers/faults.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 const FAULTS = LONG ? 25 : 6;
@@ -24,17 +25,6 @@ const PAUSE_MS = 2_000;
 const FAULT_MS = 1_500;
 /** Normal operation between faults. */
 const CALM_MS = 800;
-
-type Fault = 'kill-primary' | 'kill-any' | 'pause-primary' | 'isolate-primary' | 'isolate-any';
-
-function pickFault(r: Rng): Fault {
-  const x = r.next();
-  if (x < 0.3) return 'kill-primary';
-  if (x < 0.4) return 'kill-any';
-  if (x < 0.65) return 'pause-primary';
-  if (x < 0.9) return 'isolate-primary';
-  return 'isolate-any';
-}
 
 test(`quorum-mode clients under kills, pauses and partitions: linearizable history, typed errors (${FAULTS} faults)`, { timeout: 240_000 }, async () => {
   const seed = testSeed(6201);

@@ -12,7 +12,8 @@ import { connectResp } from '../src/client/resp-conn.js';
 import { Cluster, replyText } from './helpers/cluster.js';
 import { checkLinearizable } from './helpers/linearizability.js';
 import { startWorkload } from './helpers/quorum-workload.js';
-import { rng as makeRng, testSeed, type Rng } from './helpers/rng.js';
+import { rng as makeRng, testSeed } from './helpers/rng.js';
+import { pickFault } from './helpers/faults.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 /** Longer than the cluster's maximum election timeout, so the others elect a new primary meanwhile. */
@@ -21,17 +22,6 @@ const PAUSE_MS = 2_500;
 const FAULT_MS = 2_000;
 /** Normal operation between faults. */
 const CALM_MS = 1_000;
-
-type Fault = 'kill-primary' | 'kill-any' | 'pause-primary' | 'isolate-primary' | 'isolate-any';
-
-function pickFault(r: Rng): Fault {
-  const x = r.next();
-  if (x < 0.3) return 'kill-primary';
-  if (x < 0.45) return 'kill-any';
-  if (x < 0.65) return 'pause-primary';
-  if (x < 0.85) return 'isolate-primary';
-  return 'isolate-any';
-}
 
 /**
  * SIGSTOP the primary, queue a write on it while it is stopped, wait past the election timeout,
