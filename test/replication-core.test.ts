@@ -9,7 +9,8 @@ import { ReplicationCore } from '../src/replication/core/core.js';
 import { checkSessionToken, epochAt, forkPoint, isLogUpToDate } from '../src/replication/core/history.js';
 import { majorityMatch, majorityOf } from '../src/replication/core/quorum.js';
 import { DEFAULT_TIMING, type CoreConfig, type Effect, type Message, type NodeId, type Timing } from '../src/replication/core/types.js';
-import type { EpochStart, LogEntry } from '../src/storage/types.js';
+import { recordBytes } from '../src/storage/record.js';
+import type { EpochStart, LogEntry, Op } from '../src/storage/types.js';
 import { rng } from './helpers/rng.js';
 
 const H = (...pairs: [number, number][]): EpochStart[] => pairs.map(([epoch, startSeq]) => ({ epoch, startSeq }));
@@ -105,25 +106,74 @@ test('majority counts configured members, not connected ones', () => {
 
 // ------------------------------------------------------------------ backlog
 
-const entry = (epoch: number, seq: number, size = 10): LogEntry => ({ epoch, seq, ops: [{ t: 'set', key: 'k', value: Buffer.alloc(size), expireAtMs: 0 }] });
+const entry = (epoch: number, seq: number, size = 10): LogEntry => ({ epoch, seq, ops: [{ t: 'set', key: 'k', value: Buffer.alloc(size, seq % 256), expireAtMs: 0 }] });
+/** Value size that makes entry()'s record exactly 100 bytes (the backlog counts encoded bytes). */
+const VALUE_FOR_100 = 100 - recordBytes(entry(1, 1, 0).ops);
 
 test('backlog stays within its byte budget and reports what fell out', () => {
   const b = new Backlog(1000, 0);
   for (let s = 1; s <= 200; s++) {
-    b.append(entry(1, s), 100, s);
+    b.append(entry(1, s, VALUE_FOR_100), s);
     assert(b.bytes <= 1000, `bytes ${b.bytes} at ${s}`);
   }
   assert.equal(b.length, 10);
   assert.equal(b.firstSeq, 191);
   assert.equal(b.entriesFrom(190, 10_000), undefined);
-  assert.deepEqual(b.entriesFrom(191, 250)?.map((e) => e.seq), [191, 192]);
+  assert.deepEqual(b.entriesFrom(191, 250), [entry(1, 191, VALUE_FOR_100), entry(1, 192, VALUE_FOR_100)]);
   assert.deepEqual(b.entriesFrom(201, 250), []);
   assert.equal(b.entriesFrom(202, 250), undefined);
   assert.equal(b.appendedMs(195), 195);
   b.truncateAfter(195);
   assert.equal(b.lastSeq, 195);
   assert.equal(b.bytes, 500);
-  assert.throws(() => b.append(entry(1, 197), 100, 0), /out of order/);
+  assert.throws(() => b.append(entry(1, 197), 0), /out of order/);
+  // After a truncation the seqs are reused: reads return the new entries, not the dropped ones.
+  b.append({ epoch: 2, seq: 196, ops: [{ t: 'del', key: 'x' }] }, 196);
+  assert.deepEqual(b.entriesFrom(196, 10_000), [{ epoch: 2, seq: 196, ops: [{ t: 'del', key: 'x' }] }]);
+});
+
+test('backlog: entries of every op kind and size come back as appended, across chunks, evictions, truncations and resets', () => {
+  const r = rng(5);
+  const b = new Backlog(64 * 1024, 0); // 4 KiB chunks: many entries cross into new chunks, some exceed one
+  const model: LogEntry[] = [];
+  let last = 0;
+  const makeOps = (): Op[] => {
+    const ops: Op[] = [];
+    for (let k = r.int(3); k >= 0; k--) {
+      const kind = r.int(4);
+      const key = `key:${r.int(1000)}`;
+      if (kind === 0) ops.push({ t: 'set', key, value: Buffer.alloc(r.int(10) === 0 ? 6000 + r.int(3000) : r.int(300), r.int(256)), expireAtMs: r.int(2) * 1_700_000_000_000 });
+      else if (kind === 1) ops.push({ t: 'del', key });
+      else if (kind === 2) ops.push({ t: 'expire', key, expireAtMs: r.int(2) * 1_700_000_000_123 });
+      else ops.push({ t: 'flushall' });
+    }
+    return ops;
+  };
+  for (let step = 0; step < 4000; step++) {
+    const c = r.int(100);
+    if (c === 0 && last > 0) {
+      const to = Math.max(0, last - r.int(30));
+      b.truncateAfter(to);
+      model.length = Math.max(0, model.length - (last - to));
+      last = to;
+    } else if (c === 1) {
+      b.reset(last);
+      model.length = 0;
+    } else {
+      last++;
+      const e = { epoch: 1 + Math.floor(step / 1000), seq: last, ops: makeOps() };
+      b.append(e, step);
+      model.push(e);
+    }
+    const held = model.slice(model.length - b.length);
+    assert.equal(b.firstSeq, last - b.length + 1);
+    assert(b.bytes <= 64 * 1024 || b.length === 1, `over budget at step ${step}`);
+    if (held.length > 0 && r.int(10) === 0) {
+      const from = held[r.int(held.length)] as LogEntry;
+      const got = b.entriesFrom(from.seq, Number.MAX_SAFE_INTEGER);
+      assert.deepEqual(got, held.slice(held.indexOf(from)), `step ${step}`);
+    }
+  }
 });
 
 // ------------------------------------------------------------------ a tiny deterministic harness

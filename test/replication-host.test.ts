@@ -12,6 +12,7 @@ import type { Store } from '../src/storage/api.js';
 import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
 import { DEFAULT_TIMING, type Message } from '../src/replication/core/types.js';
 import { Backlog } from '../src/replication/core/backlog.js';
+import { recordBytes } from '../src/storage/record.js';
 import {
   FrameDecoder,
   KIND_SNAP_CHUNK,
@@ -116,10 +117,10 @@ test('backlog.bytesBetween (O(1) prefix sums) agrees with a naive sum through ap
       for (let s = to + 1; s <= last; s++) sizes.delete(s);
       last = to;
     } else {
-      const bytes = 1 + r.int(200);
+      const ops: Op[] = [{ t: 'set', key: 'k', value: Buffer.alloc(r.int(200)), expireAtMs: 0 }];
       last++;
-      sizes.set(last, bytes);
-      b.append({ epoch: 1, seq: last, ops: [] }, bytes, step);
+      sizes.set(last, recordBytes(ops));
+      b.append({ epoch: 1, seq: last, ops }, step);
     }
     const from = r.int(last + 2);
     const to = from + r.int(last + 2 - from);

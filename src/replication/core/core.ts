@@ -7,7 +7,7 @@
 import assert from 'node:assert';
 import type { Epoch, EpochStart, LogEntry, Position, Seq } from '../../storage/types.js';
 import { formatPosition } from '../../storage/types.js';
-import { Backlog, estimateEntryBytes } from './backlog.js';
+import { Backlog } from './backlog.js';
 import {
   assertHistory,
   checkSessionToken,
@@ -88,7 +88,6 @@ interface Transfer {
 export class ReplicationCore {
   private readonly cfg: CoreConfig;
   private readonly cluster: boolean;
-  private readonly entryBytes: (e: LogEntry) => number;
   private nowMs: number;
   private out: Effect[] = [];
 
@@ -147,7 +146,6 @@ export class ReplicationCore {
     assert(epochAt(state.epochHistory, state.lastPosition.seq) === state.lastPosition.epoch, 'last position not in history');
     this.cfg = config;
     this.cluster = config.topology.mode === 'cluster';
-    this.entryBytes = config.entryBytes ?? estimateEntryBytes;
     this.nowMs = nowMs;
     this.epoch = state.currentEpoch;
     this.votedFor = state.votedFor;
@@ -157,7 +155,7 @@ export class ReplicationCore {
     const recent = state.recentEntries ?? [];
     const first = recent[0];
     this.backlog = new Backlog(config.timing.backlogBytesMax, first === undefined ? this.lastPos.seq : first.seq - 1);
-    for (const e of recent) this.backlog.append(e, this.entryBytes(e), nowMs);
+    for (const e of recent) this.backlog.append(e, nowMs);
     assert(this.backlog.lastSeq === this.lastPos.seq, 'recentEntries must end at lastPosition');
     const last = this.history[this.history.length - 1];
     assert(last === undefined || last.epoch <= this.epoch, 'history ahead of current epoch');
@@ -265,7 +263,7 @@ export class ReplicationCore {
         this.onMessage(event.from, event.msg);
         break;
       case 'localWrite':
-        this.onLocalWrite(event.entry, event.bytes);
+        this.onLocalWrite(event.entry);
         break;
       case 'durable':
         this.onDurable(event.seq);
@@ -390,11 +388,11 @@ export class ReplicationCore {
   }
 
   /** Track one entry appended to the local log (by us as primary, or received). */
-  private recordAppend(entry: LogEntry, bytes: number): void {
+  private recordAppend(entry: LogEntry): void {
     if (entry.seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
     this.history = historyWithEntry(this.history, entry.epoch, entry.seq);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
-    this.backlog.append(entry, bytes, this.nowMs);
+    this.backlog.append(entry, this.nowMs);
   }
 
   // ======================================================================== epochs and roles
@@ -782,7 +780,7 @@ export class ReplicationCore {
     }
     const fresh = entries.filter((e) => e.seq > this.lastPos.seq); // duplicates of what we hold are ignored
     if (fresh.length > 0) {
-      for (const e of fresh) this.recordAppend(e, this.entryBytes(e));
+      for (const e of fresh) this.recordAppend(e);
       this.emit({ type: 'appendEntries', entries: fresh });
     }
     this.primaryLastSeq = Math.max(this.primaryLastSeq, this.lastPos.seq);
@@ -945,9 +943,9 @@ export class ReplicationCore {
     this.pump(p);
   }
 
-  private onLocalWrite(entry: LogEntry, bytes: number | undefined): void {
+  private onLocalWrite(entry: LogEntry): void {
     // Record it whatever our role: the store holds it, and fork detection must know (a deposed primary's orphan).
-    this.recordAppend(entry, bytes ?? this.entryBytes(entry));
+    this.recordAppend(entry);
     if (this.role !== 'primary' || entry.epoch !== this.epoch) {
       this.log('warn', `local write ${formatPosition(entry)} while not primary of epoch ${this.epoch}: it will be discarded if it diverges`);
       return;

@@ -72,8 +72,6 @@ export interface CoreConfig {
   readonly timing: Timing;
   /** Injected randomness in [0, 1) (election timeouts). Seeded in tests; never Math.random inside the core. */
   readonly random: () => number;
-  /** Encoded size of an entry for the backlog budget; defaults to an estimate. */
-  readonly entryBytes?: (entry: LogEntry) => number;
 }
 
 /** What the host restores at start: persisted meta plus the local log's shape. */
@@ -150,7 +148,7 @@ export type CoreEvent =
   | { readonly type: 'tick' }
   | { readonly type: 'message'; readonly from: NodeId; readonly msg: Message }
   /** The host appended an entry on the primary (a client write or the epoch's no-op). */
-  | { readonly type: 'localWrite'; readonly entry: LogEntry; readonly bytes?: number }
+  | { readonly type: 'localWrite'; readonly entry: LogEntry }
   /** The local log is durable up to `seq` under the fsync policy. */
   | { readonly type: 'durable'; readonly seq: Seq }
   /** A link to `peer` is up. `outbound` with manual mode: the host dialled our primary and it is `peer`. */

@@ -169,7 +169,6 @@ export class ReplicationHost implements LinkEvents {
         timing: this.timing,
         // Election timeouts must differ between nodes, or they split votes forever; manual mode never draws.
         random: Math.random,
-        entryBytes: (e: LogEntry) => recordBytes(e.ops),
       },
       {
         currentEpoch: Math.max(metaEpoch, this.store.epoch),
@@ -264,9 +263,8 @@ export class ReplicationHost implements LinkEvents {
 
   /** Server hook: a client write was applied at `pos` (primary path). */
   onLocalWrite(pos: Position, ops: readonly Op[]): void {
-    // argv-backed values may point into a connection's read buffer: the backlog keeps them, so copy.
-    const owned: Op[] = ops.map((op) => (op.t === 'set' ? { t: 'set', key: op.key, value: Buffer.from(op.value), expireAtMs: op.expireAtMs } : op));
-    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: owned }, bytes: recordBytes(owned) });
+    // Values may be views of a connection's read buffer: the backlog encodes them during this step.
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops } });
     // One durability watch per event-loop iteration, after every read event of it was applied
     // (Redis's beforeSleep): a watch per write cost a promise and two closures per SET. The
     // report is not later: a write that arrives during this iteration is covered by the same
@@ -599,7 +597,7 @@ export class ReplicationHost implements LinkEvents {
     // The epoch's no-op entry: it puts the new epoch into the log, which is what lets it take writes.
     const pos = this.store.apply([]);
     assert.equal(pos.epoch, epoch, 'no-op entry not in the new epoch');
-    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: [] }, bytes: recordBytes([]) });
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: [] } });
     this.watchDurable();
     this.observer?.onReplicaProgress();
   }
