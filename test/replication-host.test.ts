@@ -12,7 +12,7 @@ import type { Store } from '../src/storage/api.js';
 import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
 import { DEFAULT_TIMING, type Message } from '../src/replication/core/types.js';
 import { Backlog } from '../src/replication/core/backlog.js';
-import { recordBytes } from '../src/storage/record.js';
+import { encodeRecord, recordBytes } from '../src/storage/record.js';
 import {
   FrameDecoder,
   KIND_SNAP_CHUNK,
@@ -64,7 +64,10 @@ test('framing: messages and snapshot chunks survive arbitrary splits', () => {
   for (let i = 0; i < 3; i++) {
     const d = decodeMessage(frames[i] as Frame);
     assert.ok(d.ok);
-    assert.deepEqual(JSON.parse(JSON.stringify(d.value)), JSON.parse(JSON.stringify(msgs[i])));
+    // A decoded append also carries its records as received (the replica's backlog keeps them).
+    const v = d.value;
+    if (v.type === 'append') assert.deepEqual(v.records, Buffer.concat(v.entries.map((e) => encodeRecord(e.epoch, e.seq, e.ops))));
+    assert.deepEqual(JSON.parse(JSON.stringify({ ...v, records: undefined })), JSON.parse(JSON.stringify(msgs[i])));
   }
   const first = decodeMessage(frames[0] as Frame);
   assert.ok(first.ok && first.value.type === 'append');
@@ -103,6 +106,55 @@ test('outbox coalescing: contiguous appends merge, gaps and epochs split, acks c
   const seqs = merged.flatMap((m) => (m.type === 'append' ? m.entries.map((x) => x.seq) : []));
   assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
   for (const m of merged) assert.ok(m.type === 'append' && m.entries.length * 64 * 1024 <= MERGED_APPEND_BYTES_MAX + 64 * 1024);
+});
+
+test('append frames carry the backlog\'s record bytes unchanged: equal to frames encoded from the entries, single and coalesced', () => {
+  const r = rng(43);
+  const b = new Backlog(20_000, 0); // 4 KiB chunks: ranges span chunks, some entries exceed one
+  const ops = (): Op[] => [{ t: 'set', key: `k${r.int(50)}`, value: r.bytes(r.int(8) === 0 ? 5000 : r.int(200)), expireAtMs: r.int(2) * 1_900_000_000_000 }, { t: 'del', key: 'gone' }];
+  for (let seq = 1; seq <= 400; seq++) {
+    const e: LogEntry = { epoch: 2, seq, ops: ops() };
+    // Half arrive with the store's encoding of them (the local write path), half are encoded here.
+    b.append(e, seq, seq % 2 === 0 ? encodeRecord(e.epoch, e.seq, e.ops) : undefined);
+  }
+  const plain = (m: Message): Message => (m.type === 'append' ? { type: 'append', epoch: m.epoch, prev: m.prev, entries: m.entries, commitSeq: m.commitSeq } : m);
+  const singles: Message[] = [];
+  for (let seq = b.firstSeq; seq <= b.lastSeq; seq++) {
+    const entries = b.entriesFrom(seq, 1) as LogEntry[];
+    singles.push({ type: 'append', epoch: 2, prev: { epoch: 2, seq: seq - 1 }, entries, commitSeq: 0, records: b.recordsOf(seq, seq) });
+  }
+  for (let i = 0; i < 40; i++) {
+    const from = b.firstSeq + r.int(b.length);
+    const entries = b.entriesFrom(from, 1 + r.int(8000)) as LogEntry[];
+    const to = (entries[entries.length - 1] as LogEntry).seq;
+    const m: Message = { type: 'append', epoch: 2, prev: { epoch: 2, seq: from - 1 }, entries, commitSeq: 0, records: b.recordsOf(from, to) };
+    assert.deepEqual(encodeMessage(m), encodeMessage(plain(m)), `range ${from}..${to}`);
+  }
+  const merged = coalesce(singles);
+  assert.ok(merged.length >= 1 && merged.every((m) => m.type === 'append' && m.records !== undefined));
+  assert.deepEqual(Buffer.concat(merged.map(encodeMessage)), Buffer.concat(coalesce(singles.map(plain)).map(encodeMessage)));
+  // One append without records in the run: the merged frame encodes its entries instead.
+  const mixed = coalesce([singles[0] as Message, plain(singles[1] as Message), singles[2] as Message]);
+  assert.equal(mixed.length, 1);
+  assert.ok(mixed[0]?.type === 'append' && mixed[0].records === undefined);
+  assert.deepEqual(encodeMessage(mixed[0]), encodeMessage(coalesce(singles.slice(0, 3).map(plain))[0] as Message));
+});
+
+test('store.lastRecord is the encoded record of the last write only', async () => {
+  const dir = tempDir('kvts-lastrec-');
+  const store = await openStore({ dir, fsync: 'no' });
+  try {
+    for (let i = 0; i < 3000; i++) {
+      const ops: Op[] = i % 3 === 0 ? [{ t: 'del', key: `k${i}` }] : [{ t: 'set', key: `k${i}`, value: Buffer.alloc(i % 700, i), expireAtMs: 0 }];
+      const pos = store.apply(ops);
+      assert.deepEqual(store.lastRecord(pos.seq), encodeRecord(pos.epoch, pos.seq, ops));
+      assert.equal(store.lastRecord(pos.seq - 1), undefined);
+      if (i % 500 === 0) store.flush(); // the append buffer is reused after a flush
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('backlog.bytesBetween (O(1) prefix sums) agrees with a naive sum through appends, evictions and truncations', () => {

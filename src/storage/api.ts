@@ -114,6 +114,12 @@ export interface Store {
   apply(ops: readonly Op[]): Position;
   /** Replica path: apply an entry positioned elsewhere. Requires entry.seq === lastPosition.seq + 1. */
   applyEntry(entry: LogEntry): void;
+  /**
+   * The log record the last apply/applyEntry encoded, if it was for `seq`: a view of the log's
+   * append buffer, valid only until the next write (copy it at once). Lets replication keep the
+   * record without encoding it again.
+   */
+  lastRecord(seq: Seq): Buffer | undefined;
   /** Write buffered records to the OS now (synchronous). The engine also does this once per event-loop turn by itself. */
   flush(): void;
   /** Resolves once `seq` is durable under the policy: fsynced for 'always', written to the OS otherwise. */

@@ -175,10 +175,17 @@ class KvStore implements Store {
     this.checkWritable();
     const pos: Position = { epoch: this.epoch, seq: this.lastPos.seq + 1 };
     // Log first (it validates sizes and copies the bytes), then memory: a rejected op leaves no trace.
-    this.wal.append(pos.epoch, pos.seq, ops);
+    this.lastRecordView = this.wal.append(pos.epoch, pos.seq, ops);
     for (const op of ops) this.ks.applyOp(op);
     this.lastPos = pos;
     return pos;
+  }
+
+  /** See Store.lastRecord: the WAL's view of the record the last write encoded (cleared when the state is swapped). */
+  private lastRecordView: Buffer | undefined;
+
+  lastRecord(seq: Seq): Buffer | undefined {
+    return seq === this.lastPos.seq ? this.lastRecordView : undefined;
   }
 
   applyEntry(entry: LogEntry): void {
@@ -188,7 +195,7 @@ class KvStore implements Store {
     const history = this.history.slice();
     const err = extendHistory(history, entry.epoch, entry.seq);
     if (err !== null) throw new Error(`bug: ${err}`);
-    this.wal.append(entry.epoch, entry.seq, entry.ops);
+    this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops);
     for (const op of entry.ops) this.ks.applyOp(op);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
     const droppedEmptyEpoch = (history[history.length - 1] as EpochStart).epoch < this.epoch;
@@ -386,6 +393,7 @@ class KvStore implements Store {
     const to = this.lastPos;
     const from: Position = { epoch: this.epochOf(seq + 1), seq: seq + 1 };
     this.exclusive = 'truncate';
+    this.lastRecordView = undefined;
     try {
       // Keep the epochs this node has seen (as begun, now-empty epochs): the current epoch never goes back.
       await this.fileChain;
@@ -481,6 +489,7 @@ class KvStore implements Store {
     await this.stopCompaction();
     this.checkWritable();
     this.exclusive = 'load';
+    this.lastRecordView = undefined;
     try {
       const res = await writeSnapshot({
         dir: this.layout.snapDir,

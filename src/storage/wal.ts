@@ -98,8 +98,12 @@ export class Wal {
     return this.segments[this.segments.length - 1] as SegmentFile;
   }
 
-  /** Encode and buffer one record. The caller assigns consecutive seqs. */
-  append(epoch: number, seq: Seq, ops: readonly Op[]): void {
+  /**
+   * Encode and buffer one record. The caller assigns consecutive seqs. Returns the encoded
+   * record: a view of the append buffer, valid only until the next append (the buffer is reused
+   * after a flush), for callers that copy it at once (the replication backlog).
+   */
+  append(epoch: number, seq: Seq, ops: readonly Op[]): Buffer {
     this.checkUsable();
     assert.equal(seq, this.lastAppendedSeq + 1, 'WAL seqs must be consecutive');
     const size = recordBytes(ops);
@@ -108,20 +112,24 @@ export class Wal {
       this.flush();
       this.rotate(seq);
     }
+    let record: Buffer;
     if (size > APPEND_CHUNK_BYTES / 2) {
       this.sealChunk();
-      const own = Buffer.allocUnsafe(size);
-      encodeRecordInto(own, 0, epoch, seq, ops);
-      this.chunks.push(own);
+      record = Buffer.allocUnsafe(size);
+      encodeRecordInto(record, 0, epoch, seq, ops);
+      this.chunks.push(record);
     } else {
       if (this.cur.length - this.curOff < size) this.sealChunk();
-      this.curOff = encodeRecordInto(this.cur, this.curOff, epoch, seq, ops);
+      const start = this.curOff;
+      this.curOff = encodeRecordInto(this.cur, start, epoch, seq, ops);
+      record = this.cur.subarray(start, this.curOff);
     }
     this.pendingBytes += size;
     this.pendingLastSeq = seq;
     this.lastAppendedSeq = seq;
     if (this.pendingBytes >= APPEND_BUFFER_BYTES_MAX) this.flush();
     else this.scheduleFlush();
+    return record;
   }
 
   /** Move the filled part of the encode buffer into the chunk list and start a fresh buffer. */

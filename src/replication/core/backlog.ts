@@ -7,9 +7,11 @@
 // value copy, slot), a 16 MB window of 100-byte SETs held ~110k entries, ~5 objects each, that
 // every young-generation GC had to copy before they were promoted: a SET -P 16 cost ~1100 to
 // ~3300 ns more CPU per request than with a 64 KB window (docs/perf-notes.md, fourth pass).
-// Reading decodes (and checks the CRC of) the records again; a replica streaming at the head
-// asks for the newest entry once per write, and the last decoded entry is cached, so every
-// replica's append of one write shares one decode.
+// A local write arrives with the WAL's encoding of it and a replica's with its frame's bytes, so
+// appending is a copy. Reading decodes (and checks the CRC of) the records again, and
+// recordsOf hands out the bytes themselves, which append frames carry unchanged. A replica
+// streaming at the head asks for the newest entry once per write; the last decoded entry and the
+// last records range are cached, so every replica's append of one write shares them.
 
 import assert from 'node:assert';
 import { decodeRecord, encodeRecordInto, recordBytes } from '../../storage/record.js';
@@ -47,8 +49,9 @@ export class Backlog {
   private appendedTotal = 0;
   /** Seq of the last entry the log holds (the window ends here even when empty). */
   private lastSeqValue: Seq;
-  /** The last entry decoded (see the header); cleared whenever a seq could be reused. */
+  /** The last entry decoded and the last records joined (see the header); cleared whenever a seq could be reused. */
   private decoded: LogEntry | null = null;
+  private recordsCache: { from: Seq; to: Seq; buf: Buffer } | null = null;
 
   /** `afterSeq`: the log's last seq when the window starts; it can serve from afterSeq + 1. */
   constructor(
@@ -75,11 +78,15 @@ export class Backlog {
     return this.lastSeqValue - this.count + 1;
   }
 
-  /** Keep `entry` (encoded now: its values may be views of a connection's read buffer). */
-  append(entry: LogEntry, nowMs: number): void {
+  /**
+   * Keep `entry`, encoded now (its values may be views of a connection's read buffer). `record`,
+   * when given, is the entry already encoded (the WAL's bytes for it): it is copied, not re-encoded.
+   */
+  append(entry: LogEntry, nowMs: number, record?: Uint8Array): void {
     // if/fail rather than assert(cond, `...`): this runs per write and the message is not free.
     if (entry.seq !== this.lastSeqValue + 1) assert.fail(`backlog append out of order: ${entry.seq} after ${this.lastSeqValue}`);
     const n = recordBytes(entry.ops);
+    if (record !== undefined && record.length !== n) assert.fail(`backlog: record of ${record.length} bytes for an entry of ${n}`);
     let chunk = this.chunks[this.chunks.length - 1];
     if (chunk === undefined || !this.tailOpen || this.tailUsed + n > chunk.length) {
       // An entry larger than a chunk gets a chunk of its own size.
@@ -89,7 +96,11 @@ export class Backlog {
       this.tailOpen = true;
     }
     const off = this.tailUsed;
-    this.tailUsed = encodeRecordInto(chunk, off, entry.epoch, entry.seq, entry.ops);
+    if (record === undefined) this.tailUsed = encodeRecordInto(chunk, off, entry.epoch, entry.seq, entry.ops);
+    else {
+      chunk.set(record, off);
+      this.tailUsed = off + n;
+    }
     if (this.count === this.cap) this.grow();
     const i = (this.head + this.count) & (this.cap - 1);
     this.count++;
@@ -168,6 +179,33 @@ export class Backlog {
     return out;
   }
 
+  /**
+   * The records of entries [fromSeq, toSeq] (inside the window) as one buffer: a view when they
+   * share a chunk, else a copy of the pieces. An append frame carries exactly these bytes.
+   */
+  recordsOf(fromSeq: Seq, toSeq: Seq): Buffer {
+    const c = this.recordsCache;
+    if (c !== null && c.from === fromSeq && c.to === toSeq) return c.buf;
+    const buf = this.joinRecords(fromSeq, toSeq);
+    this.recordsCache = { from: fromSeq, to: toSeq, buf };
+    return buf;
+  }
+
+  private joinRecords(fromSeq: Seq, toSeq: Seq): Buffer {
+    const pieces: Buffer[] = [];
+    let s = fromSeq;
+    while (s <= toSeq) {
+      const i = this.slot(s);
+      const c = this.chunkOf[i] as number;
+      const start = this.offset[i] as number;
+      let end = start + (this.size[i] as number);
+      // Entries of one chunk are adjacent in it, in seq order.
+      for (s++; s <= toSeq && this.chunkOf[this.slot(s)] === c; s++) end += this.size[this.slot(s)] as number;
+      pieces.push((this.chunks[c - this.chunkBase] as Buffer).subarray(start, end));
+    }
+    return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+  }
+
   /** Bytes of the entries in (fromSeq, toSeq] that the window still holds. */
   bytesBetween(fromSeq: Seq, toSeq: Seq): number {
     // O(1) with prefix sums: the primary asks on every write per replica, with up to the whole
@@ -202,6 +240,7 @@ export class Backlog {
     this.tailOpen = false;
     this.lastSeqValue = seq;
     this.decoded = null;
+    this.recordsCache = null;
   }
 
   /** Forget everything; the window restarts after `afterSeq` (after a full resync). */
@@ -214,5 +253,6 @@ export class Backlog {
     this.bytesUsed = 0;
     this.lastSeqValue = afterSeq;
     this.decoded = null;
+    this.recordsCache = null;
   }
 }

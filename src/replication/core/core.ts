@@ -7,6 +7,7 @@
 import assert from 'node:assert';
 import type { Epoch, EpochStart, LogEntry, Position, Seq } from '../../storage/types.js';
 import { formatPosition } from '../../storage/types.js';
+import { recordBytes } from '../../storage/record.js';
 import { Backlog } from './backlog.js';
 import {
   assertHistory,
@@ -263,7 +264,7 @@ export class ReplicationCore {
         this.onMessage(event.from, event.msg);
         break;
       case 'localWrite':
-        this.onLocalWrite(event.entry);
+        this.onLocalWrite(event.entry, event.record);
         break;
       case 'durable':
         this.onDurable(event.seq);
@@ -388,11 +389,11 @@ export class ReplicationCore {
   }
 
   /** Track one entry appended to the local log (by us as primary, or received). */
-  private recordAppend(entry: LogEntry): void {
+  private recordAppend(entry: LogEntry, record?: Uint8Array): void {
     if (entry.seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
     this.history = historyWithEntry(this.history, entry.epoch, entry.seq);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
-    this.backlog.append(entry, this.nowMs);
+    this.backlog.append(entry, this.nowMs, record);
   }
 
   // ======================================================================== epochs and roles
@@ -624,7 +625,7 @@ export class ReplicationCore {
         if (msg.epoch >= this.epoch) this.log('error', `primary ${from} refused us: ${msg.reason}`);
         break;
       case 'append':
-        if (this.acceptFromPrimary(from, msg.epoch)) this.onAppend(from, msg.prev, msg.entries, msg.commitSeq);
+        if (this.acceptFromPrimary(from, msg.epoch)) this.onAppend(from, msg.prev, msg.entries, msg.commitSeq, msg.records);
         break;
       case 'heartbeat':
         if (this.acceptFromPrimary(from, msg.epoch)) this.onHeartbeat(from, msg.lastSeq, msg.commitSeq, msg.round, msg.replicaInSync);
@@ -762,7 +763,7 @@ export class ReplicationCore {
     if (this.discardedRanges.length > DISCARDED_RANGES_MAX) this.discardedRanges.shift();
   }
 
-  private onAppend(from: NodeId, prev: Position, entries: readonly LogEntry[], commitSeq: Seq): void {
+  private onAppend(from: NodeId, prev: Position, entries: readonly LogEntry[], commitSeq: Seq, records: Buffer | undefined): void {
     if (this.sync !== 'streaming') {
       this.ensureHandshake();
       return;
@@ -780,7 +781,13 @@ export class ReplicationCore {
     }
     const fresh = entries.filter((e) => e.seq > this.lastPos.seq); // duplicates of what we hold are ignored
     if (fresh.length > 0) {
-      for (const e of fresh) this.recordAppend(e);
+      // The frame's record bytes (when it came with them) go to the backlog as they are.
+      let off = 0;
+      for (const e of entries) {
+        const n = records === undefined ? 0 : recordBytes(e.ops);
+        if (e.seq > this.lastPos.seq) this.recordAppend(e, records?.subarray(off, off + n));
+        off += n;
+      }
       this.emit({ type: 'appendEntries', entries: fresh });
     }
     this.primaryLastSeq = Math.max(this.primaryLastSeq, this.lastPos.seq);
@@ -907,8 +914,10 @@ export class ReplicationCore {
         return;
       }
       const prev = positionOf(this.history, p.sentSeq);
-      this.send(p.id, { type: 'append', epoch: this.epoch, prev, entries, commitSeq: this.commitSeq });
-      p.sentSeq = (entries[entries.length - 1] as LogEntry).seq;
+      const last = (entries[entries.length - 1] as LogEntry).seq;
+      const records = this.backlog.recordsOf(p.sentSeq + 1, last);
+      this.send(p.id, { type: 'append', epoch: this.epoch, prev, entries, commitSeq: this.commitSeq, records });
+      p.sentSeq = last;
     }
   }
 
@@ -943,9 +952,9 @@ export class ReplicationCore {
     this.pump(p);
   }
 
-  private onLocalWrite(entry: LogEntry): void {
+  private onLocalWrite(entry: LogEntry, record: Uint8Array | undefined): void {
     // Record it whatever our role: the store holds it, and fork detection must know (a deposed primary's orphan).
-    this.recordAppend(entry);
+    this.recordAppend(entry, record);
     if (this.role !== 'primary' || entry.epoch !== this.epoch) {
       this.log('warn', `local write ${formatPosition(entry)} while not primary of epoch ${this.epoch}: it will be discarded if it diverges`);
       return;

@@ -114,6 +114,8 @@ export type Message =
       readonly prev: Position;
       readonly entries: readonly LogEntry[];
       readonly commitSeq: Seq;
+      /** The entries' log records back to back, when the sender holds them encoded (the frame's bytes). */
+      readonly records?: Buffer;
     }
   /** Replica → primary: `matchSeq` is applied AND durable; only meaningful when `synced`. */
   | { readonly type: 'ack'; readonly epoch: Epoch; readonly synced: boolean; readonly matchSeq: Seq; readonly lastSeq: Seq; readonly round: number }
@@ -148,7 +150,8 @@ export type CoreEvent =
   | { readonly type: 'tick' }
   | { readonly type: 'message'; readonly from: NodeId; readonly msg: Message }
   /** The host appended an entry on the primary (a client write or the epoch's no-op). */
-  | { readonly type: 'localWrite'; readonly entry: LogEntry }
+  /** `record`: the entry as the local log encoded it, when the host has it (saves encoding it again). */
+  | { readonly type: 'localWrite'; readonly entry: LogEntry; readonly record?: Uint8Array }
   /** The local log is durable up to `seq` under the fsync policy. */
   | { readonly type: 'durable'; readonly seq: Seq }
   /** A link to `peer` is up. `outbound` with manual mode: the host dialled our primary and it is `peer`. */

@@ -61,12 +61,16 @@ function jsonFrame(kind: FrameKind, value: unknown): Buffer {
 export function encodeMessage(msg: Message): Buffer {
   if (msg.type !== 'append') return jsonFrame(KIND_MESSAGE, msg);
   const header = Buffer.from(JSON.stringify({ epoch: msg.epoch, prev: msg.prev, commitSeq: msg.commitSeq }), 'utf8');
+  const records = msg.records;
   let size = 4 + header.length;
-  for (const e of msg.entries) size += recordBytes(e.ops);
+  if (records !== undefined) size += records.length;
+  else for (const e of msg.entries) size += recordBytes(e.ops);
   const { buf, off } = frame(KIND_APPEND, size);
   let p = buf.writeUInt32LE(header.length, off);
   p += header.copy(buf, p);
-  for (const e of msg.entries) p = encodeRecordInto(buf, p, e.epoch, e.seq, e.ops);
+  // The backlog's records are the frame's bytes: copied, not encoded again per replica.
+  if (records !== undefined) p += records.copy(buf, p);
+  else for (const e of msg.entries) p = encodeRecordInto(buf, p, e.epoch, e.seq, e.ops);
   assert.equal(p, buf.length, 'append frame size mismatch');
   return buf;
 }
@@ -110,7 +114,7 @@ export function decodeMessage(f: Frame): Decoded<Message> {
     entries.push(r.entry);
     off = r.next;
   }
-  return { ok: true, value: { type: 'append', epoch: h.epoch, prev: h.prev, entries, commitSeq: h.commitSeq } };
+  return { ok: true, value: { type: 'append', epoch: h.epoch, prev: h.prev, entries, commitSeq: h.commitSeq, records: p.subarray(4 + hLen) } };
 }
 
 export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {

@@ -263,8 +263,9 @@ export class ReplicationHost implements LinkEvents {
 
   /** Server hook: a client write was applied at `pos` (primary path). */
   onLocalWrite(pos: Position, ops: readonly Op[]): void {
-    // Values may be views of a connection's read buffer: the backlog encodes them during this step.
-    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops } });
+    // Values may be views of a connection's read buffer: the backlog copies the store's encoded
+    // record of them (or encodes them) during this step.
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops }, record: this.store.lastRecord(pos.seq) });
     // One durability watch per event-loop iteration, after every read event of it was applied
     // (Redis's beforeSleep): a watch per write cost a promise and two closures per SET. The
     // report is not later: a write that arrives during this iteration is covered by the same
@@ -597,7 +598,7 @@ export class ReplicationHost implements LinkEvents {
     // The epoch's no-op entry: it puts the new epoch into the log, which is what lets it take writes.
     const pos = this.store.apply([]);
     assert.equal(pos.epoch, epoch, 'no-op entry not in the new epoch');
-    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: [] } });
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: [] }, record: this.store.lastRecord(pos.seq) });
     this.watchDurable();
     this.observer?.onReplicaProgress();
   }
@@ -771,15 +772,19 @@ export const MERGED_APPEND_BYTES_MAX = 1024 * 1024;
 /** Merge adjacent continuing appends (up to MERGED_APPEND_BYTES_MAX) and collapse runs of acks. */
 export function coalesce(msgs: readonly Message[]): Message[] {
   const out: Message[] = [];
-  // The append being built: its entries array is ours (mutable), so merging is linear.
-  let open: { epoch: number; prev: Position; entries: LogEntry[]; commitSeq: Seq; bytes: number } | null = null;
+  // The append being built: its entries array is ours (mutable), so merging is linear. Its
+  // records survive only while every merged append carried them.
+  let open: { epoch: number; prev: Position; entries: LogEntry[]; commitSeq: Seq; bytes: number; records: Buffer[] | null } | null = null;
   const close = (): void => {
-    if (open !== null) out.push({ type: 'append', epoch: open.epoch, prev: open.prev, entries: open.entries, commitSeq: open.commitSeq });
+    if (open === null) return;
+    const { epoch, prev, entries, commitSeq, records } = open;
+    if (records === null) out.push({ type: 'append', epoch, prev, entries, commitSeq });
+    else out.push({ type: 'append', epoch, prev, entries, commitSeq, records: joinRecords(records) });
     open = null;
   };
   for (const m of msgs) {
     if (m.type === 'append') {
-      const bytes = m.entries.reduce((n, e) => n + recordBytes(e.ops), 0);
+      const bytes = m.records?.length ?? m.entries.reduce((n, e) => n + recordBytes(e.ops), 0);
       if (open !== null) {
         const last = open.entries[open.entries.length - 1];
         const tail = last === undefined ? open.prev : { epoch: last.epoch, seq: last.seq };
@@ -787,11 +792,13 @@ export function coalesce(msgs: readonly Message[]): Message[] {
           for (const e of m.entries) open.entries.push(e);
           open.commitSeq = m.commitSeq;
           open.bytes += bytes;
+          if (open.records !== null && m.records !== undefined) open.records.push(m.records);
+          else open.records = null;
           continue;
         }
       }
       close();
-      open = { epoch: m.epoch, prev: m.prev, entries: [...m.entries], commitSeq: m.commitSeq, bytes };
+      open = { epoch: m.epoch, prev: m.prev, entries: [...m.entries], commitSeq: m.commitSeq, bytes, records: m.records === undefined ? null : [m.records] };
       continue;
     }
     close();
@@ -801,6 +808,21 @@ export function coalesce(msgs: readonly Message[]): Message[] {
   }
   close();
   return out;
+}
+
+/**
+ * One buffer of record pieces: a single view when they follow each other in memory (the
+ * backlog's records of one chunk, the usual case), else a copy.
+ */
+function joinRecords(pieces: readonly Buffer[]): Buffer {
+  const first = pieces[0] as Buffer;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < pieces.length; i++) {
+    const b = pieces[i] as Buffer;
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return Buffer.concat(pieces);
+    end += b.length;
+  }
+  return pieces.length === 1 ? first : Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 function progressText(keys: number, bytes: number, keysTotal: number): string {
