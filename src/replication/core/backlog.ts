@@ -63,7 +63,7 @@ export class Backlog {
     this.lastSeqValue = afterSeq;
   }
 
-  /** Encoded bytes of the entries held (chunks add at most two chunks of slack on top). */
+  /** Encoded bytes of the entries held (not counted: up to two chunks of slack, 32 index bytes per entry). */
   get bytes(): number {
     return this.bytesUsed;
   }
