@@ -188,14 +188,14 @@ class KvStore implements Store {
     return seq === this.lastPos.seq ? this.lastRecordView : undefined;
   }
 
-  applyEntry(entry: LogEntry): void {
+  applyEntry(entry: LogEntry, record?: Uint8Array): void {
     this.checkWritable();
     if (entry.seq !== this.lastPos.seq + 1) throw new Error(`bug: applyEntry seq ${entry.seq} after ${this.lastPos.seq}`);
     if (entry.epoch < this.lastPos.epoch) throw new Error(`bug: applyEntry epoch ${entry.epoch} < last entry's epoch ${this.lastPos.epoch}`);
     const history = this.history.slice();
     const err = extendHistory(history, entry.epoch, entry.seq);
     if (err !== null) throw new Error(`bug: ${err}`);
-    this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops);
+    this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops, record);
     for (const op of entry.ops) this.ks.applyOp(op);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
     const droppedEmptyEpoch = (history[history.length - 1] as EpochStart).epoch < this.epoch;

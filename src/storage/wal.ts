@@ -99,14 +99,16 @@ export class Wal {
   }
 
   /**
-   * Encode and buffer one record. The caller assigns consecutive seqs. Returns the encoded
-   * record: a view of the append buffer, valid only until the next append (the buffer is reused
-   * after a flush), for callers that copy it at once (the replication backlog).
+   * Encode and buffer one record. The caller assigns consecutive seqs. `encoded`, when given, is
+   * this record already encoded (a replica's frame bytes, CRC-checked when decoded): it is copied
+   * instead. Returns the record: a view of the append buffer, valid only until the next append
+   * (the buffer is reused after a flush), for callers that copy it at once (the backlog).
    */
-  append(epoch: number, seq: Seq, ops: readonly Op[]): Buffer {
+  append(epoch: number, seq: Seq, ops: readonly Op[], encoded?: Uint8Array): Buffer {
     this.checkUsable();
     assert.equal(seq, this.lastAppendedSeq + 1, 'WAL seqs must be consecutive');
     const size = recordBytes(ops);
+    if (encoded !== undefined && encoded.length !== size) assert.fail(`WAL: encoded record of ${encoded.length} bytes for ops of ${size}`);
     const used = this.active.bytes + this.pendingBytes;
     if (used > 0 && used + size > this.segmentBytesMax) {
       this.flush();
@@ -116,12 +118,17 @@ export class Wal {
     if (size > APPEND_CHUNK_BYTES / 2) {
       this.sealChunk();
       record = Buffer.allocUnsafe(size);
-      encodeRecordInto(record, 0, epoch, seq, ops);
+      if (encoded === undefined) encodeRecordInto(record, 0, epoch, seq, ops);
+      else record.set(encoded);
       this.chunks.push(record);
     } else {
       if (this.cur.length - this.curOff < size) this.sealChunk();
       const start = this.curOff;
-      this.curOff = encodeRecordInto(this.cur, start, epoch, seq, ops);
+      if (encoded === undefined) this.curOff = encodeRecordInto(this.cur, start, epoch, seq, ops);
+      else {
+        this.cur.set(encoded, start);
+        this.curOff = start + size;
+      }
       record = this.cur.subarray(start, this.curOff);
     }
     this.pendingBytes += size;

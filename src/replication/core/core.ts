@@ -781,14 +781,18 @@ export class ReplicationCore {
     }
     const fresh = entries.filter((e) => e.seq > this.lastPos.seq); // duplicates of what we hold are ignored
     if (fresh.length > 0) {
-      // The frame's record bytes (when it came with them) go to the backlog as they are.
+      // The frame's record bytes (when it came with them) go to the backlog and the log as they are.
       let off = 0;
+      let freshOff = -1;
       for (const e of entries) {
         const n = records === undefined ? 0 : recordBytes(e.ops);
-        if (e.seq > this.lastPos.seq) this.recordAppend(e, records?.subarray(off, off + n));
+        if (e.seq > this.lastPos.seq) {
+          if (freshOff < 0) freshOff = off;
+          this.recordAppend(e, records?.subarray(off, off + n));
+        }
         off += n;
       }
-      this.emit({ type: 'appendEntries', entries: fresh });
+      this.emit({ type: 'appendEntries', entries: fresh, records: records?.subarray(freshOff) });
     }
     this.primaryLastSeq = Math.max(this.primaryLastSeq, this.lastPos.seq);
     this.learnCommit(commitSeq);
