@@ -11,6 +11,7 @@ import { openStore } from '../src/storage/store.js';
 import type { Store } from '../src/storage/api.js';
 import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
 import { DEFAULT_TIMING, type Message } from '../src/replication/core/types.js';
+import { appendLast, appendMessage } from '../src/replication/core/append.js';
 import { Backlog } from '../src/replication/core/backlog.js';
 import { encodeRecord, recordBytes } from '../src/storage/record.js';
 import {
@@ -120,18 +121,19 @@ test('append frames carry the backlog\'s record bytes unchanged: equal to frames
   const plain = (m: Message): Message => (m.type === 'append' ? { type: 'append', epoch: m.epoch, prev: m.prev, entries: m.entries, commitSeq: m.commitSeq } : m);
   const singles: Message[] = [];
   for (let seq = b.firstSeq; seq <= b.lastSeq; seq++) {
-    const entries = b.entriesFrom(seq, 1) as LogEntry[];
-    singles.push({ type: 'append', epoch: 2, prev: { epoch: 2, seq: seq - 1 }, entries, commitSeq: 0, records: b.recordsOf(seq, seq) });
+    singles.push(appendMessage(2, { epoch: 2, seq: seq - 1 }, 0, b.recordsOf(seq, seq)));
   }
   for (let i = 0; i < 40; i++) {
     const from = b.firstSeq + r.int(b.length);
-    const entries = b.entriesFrom(from, 1 + r.int(8000)) as LogEntry[];
-    const to = (entries[entries.length - 1] as LogEntry).seq;
-    const m: Message = { type: 'append', epoch: 2, prev: { epoch: 2, seq: from - 1 }, entries, commitSeq: 0, records: b.recordsOf(from, to) };
+    const to = b.rangeEnd(from, 1 + r.int(8000)) as number;
+    const m = appendMessage(2, { epoch: 2, seq: from - 1 }, 0, b.recordsOf(from, to));
+    assert.deepEqual(m.entries.map((e) => e.seq), Array.from({ length: to - from + 1 }, (_, k) => from + k));
+    assert.deepEqual(appendLast(m), { epoch: 2, seq: to });
     assert.deepEqual(encodeMessage(m), encodeMessage(plain(m)), `range ${from}..${to}`);
   }
   const merged = coalesce(singles);
   assert.ok(merged.length >= 1 && merged.every((m) => m.type === 'append' && m.records !== undefined));
+  assert.deepEqual(merged.flatMap((m) => (m.type === 'append' ? m.entries.map((e) => e.seq) : [])), singles.flatMap((m) => (m.type === 'append' ? m.entries.map((e) => e.seq) : [])));
   assert.deepEqual(Buffer.concat(merged.map(encodeMessage)), Buffer.concat(coalesce(singles.map(plain)).map(encodeMessage)));
   // One append without records in the run: the merged frame encodes its entries instead.
   const mixed = coalesce([singles[0] as Message, plain(singles[1] as Message), singles[2] as Message]);

@@ -234,6 +234,33 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
 }
 
 /**
+ * Decode every record laid back to back in `buf` from `off` to its end (an append frame's
+ * records, or the backlog's). Values are slices of `buf`, as in decodeRecord.
+ */
+export function decodeRecords(buf: Buffer, off = 0): { readonly ok: true; readonly entries: LogEntry[] } | { readonly ok: false; readonly detail: string } {
+  const entries: LogEntry[] = [];
+  while (off < buf.length) {
+    const r = decodeRecord(buf, off);
+    if (!r.ok) return { ok: false, detail: r.detail };
+    entries.push(r.entry);
+    off = r.next;
+  }
+  return { ok: true, entries };
+}
+
+/**
+ * Position of the last of the well-formed records laid back to back in `buf` (undefined when
+ * there is none), read from the headers alone: no CRC, no op decoding.
+ */
+export function lastRecordPosition(buf: Buffer): { epoch: number; seq: number } | undefined {
+  let last = -1;
+  for (let off = 0; off + RECORD_HEADER_BYTES + BODY_FIXED_BYTES <= buf.length; off += RECORD_HEADER_BYTES + getU32(buf, off)) last = off;
+  if (last < 0) return undefined;
+  const body = last + RECORD_HEADER_BYTES;
+  return { epoch: getU32(buf, body), seq: getU32(buf, body + 4) * SEQ_HI_FACTOR + getU32(buf, body + 8) };
+}
+
+/**
  * The one op parser. With `sink === null` it only validates; otherwise it also calls the sink
  * per op (only ever on a range that validated, so a sink never sees half a record).
  * Returns an error string instead of throwing (a CRC-valid but malformed body).

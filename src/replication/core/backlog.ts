@@ -8,13 +8,13 @@
 // every young-generation GC had to copy before they were promoted: a SET -P 16 cost ~1100 to
 // ~3300 ns more CPU per request than with a 64 KB window (docs/perf-notes.md, fourth pass).
 // A local write arrives with the WAL's encoding of it and a replica's with its frame's bytes, so
-// appending is a copy. Reading decodes (and checks the CRC of) the records again, and
-// recordsOf hands out the bytes themselves, which append frames carry unchanged. A replica
-// streaming at the head asks for the newest entry once per write; the last decoded entry and the
-// last records range are cached, so every replica's append of one write shares them.
+// appending is a copy. Replicas are sent the bytes themselves (recordsOf), which append frames
+// carry unchanged; entries are decoded only where something reads them (core/append.ts). A
+// replica streaming at the head asks for the newest entry once per write; the last range handed
+// out is cached, so every replica's append of one write shares it.
 
 import assert from 'node:assert';
-import { decodeRecord, encodeRecordInto, recordBytes } from '../../storage/record.js';
+import { encodeRecordInto, recordBytes } from '../../storage/record.js';
 import type { LogEntry, Seq } from '../../storage/types.js';
 
 /** Chunk size bounds; the chunk size is the budget / 16 within them (small budgets in tests). */
@@ -49,8 +49,7 @@ export class Backlog {
   private appendedTotal = 0;
   /** Seq of the last entry the log holds (the window ends here even when empty). */
   private lastSeqValue: Seq;
-  /** The last entry decoded and the last records joined (see the header); cleared whenever a seq could be reused. */
-  private decoded: LogEntry | null = null;
+  /** The last records range handed out (see the header); cleared whenever a seq could be reused. */
   private recordsCache: { from: Seq; to: Seq; buf: Buffer } | null = null;
 
   /** `afterSeq`: the log's last seq when the window starts; it can serve from afterSeq + 1. */
@@ -147,41 +146,28 @@ export class Backlog {
     return (this.head + (seq - this.firstSeq)) & (this.cap - 1);
   }
 
-  /** Entry `seq` (inside the window), decoded from its record. */
-  private entryAt(seq: Seq): LogEntry {
-    if (this.decoded !== null && this.decoded.seq === seq) return this.decoded;
-    const i = this.slot(seq);
-    const chunk = this.chunks[(this.chunkOf[i] as number) - this.chunkBase] as Buffer;
-    // Values are views of the chunk: chunks are never rewritten, only dropped, so the views
-    // stay valid after eviction (they keep their chunk alive until they are gone).
-    const r = decodeRecord(chunk, this.offset[i] as number);
-    if (!r.ok) assert.fail(`backlog record ${seq} does not decode: ${r.detail}`);
-    this.decoded = r.entry;
-    return r.entry;
-  }
-
   /**
-   * Entries from `seq` on, at most `bytesMax` bytes (but at least one entry when any exists);
-   * [] when `seq` is just past the end; undefined when `seq` fell out of the window.
+   * The last seq of the range that starts at `seq` and holds at most `bytesMax` bytes (but at
+   * least one entry when any exists); `seq - 1` when `seq` is just past the end (an empty
+   * range); undefined when `seq` fell out of the window.
    */
-  entriesFrom(seq: Seq, bytesMax: number): LogEntry[] | undefined {
-    if (seq > this.lastSeqValue + 1) return undefined;
-    if (seq === this.lastSeqValue + 1) return [];
-    if (seq < this.firstSeq) return undefined;
-    const out: LogEntry[] = [];
+  rangeEnd(seq: Seq, bytesMax: number): Seq | undefined {
+    if (seq > this.lastSeqValue + 1 || seq < this.firstSeq) return undefined;
     let used = 0;
-    for (let s = seq; s <= this.lastSeqValue; s++) {
+    let s = seq;
+    for (; s <= this.lastSeqValue; s++) {
       const n = this.size[this.slot(s)] as number;
-      if (out.length > 0 && used + n > bytesMax) break;
-      out.push(this.entryAt(s));
+      if (s > seq && used + n > bytesMax) break;
       used += n;
     }
-    return out;
+    return s - 1;
   }
 
   /**
-   * The records of entries [fromSeq, toSeq] (inside the window) as one buffer: a view when they
-   * share a chunk, else a copy of the pieces. An append frame carries exactly these bytes.
+   * The records of entries [fromSeq, toSeq] (inside the window; empty when toSeq < fromSeq) as
+   * one buffer: a view when they share a chunk, else a copy of the pieces. An append frame
+   * carries exactly these bytes. Views stay valid after eviction: chunks are never rewritten,
+   * only dropped (a view keeps its chunk alive until it is gone).
    */
   recordsOf(fromSeq: Seq, toSeq: Seq): Buffer {
     const c = this.recordsCache;
@@ -239,7 +225,6 @@ export class Backlog {
     this.chunks.length = (this.chunkOf[last] as number) - this.chunkBase + 1;
     this.tailOpen = false;
     this.lastSeqValue = seq;
-    this.decoded = null;
     this.recordsCache = null;
   }
 
@@ -252,7 +237,6 @@ export class Backlog {
     this.count = 0;
     this.bytesUsed = 0;
     this.lastSeqValue = afterSeq;
-    this.decoded = null;
     this.recordsCache = null;
   }
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert';
 import type { Epoch, EpochStart, LogEntry, Position, Seq } from '../../storage/types.js';
 import { formatPosition } from '../../storage/types.js';
 import { recordBytes } from '../../storage/record.js';
+import { appendMessage } from './append.js';
 import { Backlog } from './backlog.js';
 import {
   assertHistory,
@@ -867,7 +868,7 @@ export class ReplicationCore {
     const p = this.peer(from);
     if (p === undefined) return;
     const fork = forkPoint(history, lastPos.seq, this.history, this.lastPos.seq);
-    const partial = this.backlog.entriesFrom(fork + 1, 1) !== undefined;
+    const partial = this.backlog.rangeEnd(fork + 1, 1) !== undefined;
     const behind = this.lastPos.seq - fork;
     this.log(
       'info',
@@ -910,18 +911,17 @@ export class ReplicationCore {
     const stepsMax = this.lastPos.seq - p.sentSeq + 1; // each round sends at least one entry
     for (let i = 0; i < stepsMax && p.phase === 'streaming' && p.sentSeq < this.lastPos.seq; i++) {
       if (this.backlog.bytesBetween(p.matchSeq, p.sentSeq) >= t.inflightBytesMax) return;
-      const entries = this.backlog.entriesFrom(p.sentSeq + 1, t.appendBytesMax);
-      if (entries === undefined) {
+      const from = p.sentSeq + 1;
+      const to = this.backlog.rangeEnd(from, t.appendBytesMax);
+      if (to === undefined) {
         this.log('warn', `replica ${p.id} needs ${p.sentSeq + 1}, which left the backlog (first ${this.backlog.firstSeq}) → full`);
         this.send(p.id, { type: 'welcome', epoch: this.epoch, replicaLast: positionOf(this.history, p.sentSeq), forkSeq: p.sentSeq, resync: 'full', primaryLast: this.lastPos });
         this.beginFullResync(p);
         return;
       }
       const prev = positionOf(this.history, p.sentSeq);
-      const last = (entries[entries.length - 1] as LogEntry).seq;
-      const records = this.backlog.recordsOf(p.sentSeq + 1, last);
-      this.send(p.id, { type: 'append', epoch: this.epoch, prev, entries, commitSeq: this.commitSeq, records });
-      p.sentSeq = last;
+      this.send(p.id, appendMessage(this.epoch, prev, this.commitSeq, this.backlog.recordsOf(from, to)));
+      p.sentSeq = to;
     }
   }
 

@@ -11,8 +11,8 @@
 //   reuse it instead of a second codec.
 
 import assert from 'node:assert';
-import { decodeRecord, encodeRecordInto, recordBytes } from '../../storage/record.js';
-import type { EpochStart, LogEntry, Op, Position } from '../../storage/types.js';
+import { decodeRecord, decodeRecords, encodeRecordInto, recordBytes } from '../../storage/record.js';
+import type { EpochStart, Op, Position } from '../../storage/types.js';
 import type { SnapshotItem } from '../../storage/api.js';
 import type { Message } from '../core/types.js';
 
@@ -106,15 +106,9 @@ export function decodeMessage(f: Frame): Decoded<Message> {
   if (h === undefined || typeof h.epoch !== 'number' || typeof h.commitSeq !== 'number' || !isPosition(h.prev)) {
     return { ok: false, error: 'bad append header' };
   }
-  const entries: LogEntry[] = [];
-  let off = 4 + hLen;
-  while (off < p.length) {
-    const r = decodeRecord(p, off);
-    if (!r.ok) return { ok: false, error: `bad entry in append: ${r.detail}` };
-    entries.push(r.entry);
-    off = r.next;
-  }
-  return { ok: true, value: { type: 'append', epoch: h.epoch, prev: h.prev, entries, commitSeq: h.commitSeq, records: p.subarray(4 + hLen) } };
+  const d = decodeRecords(p, 4 + hLen);
+  if (!d.ok) return { ok: false, error: `bad entry in append: ${d.detail}` };
+  return { ok: true, value: { type: 'append', epoch: h.epoch, prev: h.prev, entries: d.entries, commitSeq: h.commitSeq, records: p.subarray(4 + hLen) } };
 }
 
 export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {

@@ -11,6 +11,7 @@ import type { SnapshotLoader, Store } from '../../storage/api.js';
 import { StoreUnavailableError } from '../../storage/errors.js';
 import { recordBytes } from '../../storage/record.js';
 import { formatPosition, type EpochStart, type LogEntry, type Op, type Position, type Seq } from '../../storage/types.js';
+import { appendLast, appendMessage, type AppendMessage } from '../core/append.js';
 import { ReplicationCore } from '../core/core.js';
 import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
 import type { ClusterResultEffect } from '../cluster/commands.js';
@@ -780,33 +781,33 @@ export const MERGED_APPEND_BYTES_MAX = 1024 * 1024;
 /** Merge adjacent continuing appends (up to MERGED_APPEND_BYTES_MAX) and collapse runs of acks. */
 export function coalesce(msgs: readonly Message[]): Message[] {
   const out: Message[] = [];
-  // The append being built: its entries array is ours (mutable), so merging is linear. Its
-  // records survive only while every merged append carried them.
-  let open: { epoch: number; prev: Position; entries: LogEntry[]; commitSeq: Seq; bytes: number; records: Buffer[] | null } | null = null;
+  // The run of appends being merged. While every one carries its records, the merged append is
+  // their bytes joined and nothing is decoded; otherwise their entries are concatenated.
+  let open: { parts: AppendMessage[]; commitSeq: Seq; bytes: number; last: Position } | null = null;
   const close = (): void => {
     if (open === null) return;
-    const { epoch, prev, entries, commitSeq, records } = open;
-    if (records === null) out.push({ type: 'append', epoch, prev, entries, commitSeq });
-    else out.push({ type: 'append', epoch, prev, entries, commitSeq, records: joinRecords(records) });
+    const { parts, commitSeq } = open;
+    const first = parts[0] as AppendMessage;
+    if (parts.length === 1) out.push(first);
+    else if (parts.every((m) => m.records !== undefined)) out.push(appendMessage(first.epoch, first.prev, commitSeq, joinRecords(parts.map((m) => m.records as Buffer))));
+    else out.push({ type: 'append', epoch: first.epoch, prev: first.prev, entries: parts.flatMap((m) => m.entries), commitSeq });
     open = null;
   };
   for (const m of msgs) {
     if (m.type === 'append') {
       const bytes = m.records?.length ?? m.entries.reduce((n, e) => n + recordBytes(e.ops), 0);
       if (open !== null) {
-        const last = open.entries[open.entries.length - 1];
-        const tail = last === undefined ? open.prev : { epoch: last.epoch, seq: last.seq };
-        if (open.epoch === m.epoch && tail.seq === m.prev.seq && tail.epoch === m.prev.epoch && open.bytes + bytes <= MERGED_APPEND_BYTES_MAX) {
-          for (const e of m.entries) open.entries.push(e);
+        const epoch = (open.parts[0] as AppendMessage).epoch;
+        if (epoch === m.epoch && open.last.seq === m.prev.seq && open.last.epoch === m.prev.epoch && open.bytes + bytes <= MERGED_APPEND_BYTES_MAX) {
+          open.parts.push(m);
           open.commitSeq = m.commitSeq;
           open.bytes += bytes;
-          if (open.records !== null && m.records !== undefined) open.records.push(m.records);
-          else open.records = null;
+          open.last = appendLast(m);
           continue;
         }
       }
       close();
-      open = { epoch: m.epoch, prev: m.prev, entries: [...m.entries], commitSeq: m.commitSeq, bytes, records: m.records === undefined ? null : [m.records] };
+      open = { parts: [m], commitSeq: m.commitSeq, bytes, last: appendLast(m) };
       continue;
     }
     close();
