@@ -5,40 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvClient } from '../src/client/index.js';
-import { REPO_ROOT, tempDir } from './helpers/procs.js';
+import { lowPorts, REPO_ROOT, tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 
-/** Can this process bind 127.0.0.1:port right now? */
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/**
- * Three consecutive ports that can be bound. They are taken from below the kernel's ephemeral
- * range: the other tests' servers (port 0) and every outgoing connection's local port come from
- * that range, so a run picked inside it can be taken between this check and the cluster's bind.
- */
-async function freeRun(): Promise<number> {
-  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-  const top = Number.isFinite(low) && low > 12_000 ? low - 3 : 30_000;
-  const bottom = 10_000;
-  let p = bottom + (process.pid % (top - bottom));
-  for (let i = 0; i < 200; i++, p = p + 3 >= top ? bottom : p + 3) {
-    if ((await canBind(p)) && (await canBind(p + 1)) && (await canBind(p + 2))) return p;
-  }
-  throw new Error('no three consecutive free ports');
-}
-
 test('npm start: a 3-node cluster elects a primary, serves the client, stops cleanly on SIGINT', async () => {
-  const port = await freeRun();
+  const [port] = (await lowPorts(3, true)) as [number];
   const dir = tempDir('kvts-start-');
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'cli', 'start-cluster.js')], {
     env: { ...process.env, KV_START_PORT: String(port), KV_START_DIR: dir },

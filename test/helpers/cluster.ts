@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { connectResp, type CallResult } from '../../src/client/resp-conn.js';
 import type { Reply } from '../../src/client/resp-wire.js';
-import { freePort, startKvServer, tempDir, type RunningProcess } from './procs.js';
+import { lowPorts, startKvServer, tempDir, type RunningProcess } from './procs.js';
 import { TcpProxy } from './proxy.js';
 import { waitFor } from './wait.js';
 
@@ -91,13 +91,9 @@ export class Cluster {
   /** Start every node (ports, proxies and data directories are fresh) and wait until each accepts connections. */
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
-    const ports: number[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      // Distinct even if the OS hands the same ephemeral port out twice in a row.
-      let p = await freePort();
-      while (ports.includes(p)) p = await freePort();
-      ports.push(p);
-    }
+    // Below the ephemeral range: the proxies started next listen on port 0, and one that took a
+    // member's port made that member fail to listen and the proxy dial itself in a loop.
+    const ports = await lowPorts(ids.length);
     const proxied = opts.proxies !== false;
     const proxies = new Map<string, TcpProxy>();
     const nodes: ClusterNode[] = [];

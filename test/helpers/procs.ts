@@ -2,7 +2,8 @@
 // ephemeral ports, temp data directories, and cleanup that always runs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,46 @@ export function tempDir(prefix = 'kvts-'): string {
 export { freePort };
 
 export { portAccepts };
+
+/** Can this process bind 127.0.0.1:port right now? */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Ports handed out by lowPorts in this process (never twice). */
+const handedOut = new Set<number>();
+
+/**
+ * `count` ports (consecutive when asked) that bind now, from below the kernel's ephemeral range.
+ * For ports that stay unbound for a while after they are picked (a cluster's members are named
+ * before they start, and proxies start in between): a port from freePort is inside the
+ * ephemeral range, where any listen(0) or outgoing connection, the test's own proxies included,
+ * can take it before the server binds it. Below the range only another explicit bind can.
+ */
+export async function lowPorts(count: number, consecutive = false): Promise<number[]> {
+  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  const top = Number.isFinite(low) && low > 12_000 ? low - count : 30_000;
+  const bottom = 10_000;
+  // Concurrent test processes start their scans far apart (a spread of the pid).
+  let p = bottom + ((process.pid * 7919) % (top - bottom));
+  const out: number[] = [];
+  for (let tries = 0; tries < 2000 && out.length < count; tries++, p = p + 1 >= top ? bottom : p + 1) {
+    if (consecutive) {
+      const run = Array.from({ length: count }, (_, k) => p + k);
+      if (run.some((x) => handedOut.has(x))) continue;
+      let ok = true;
+      for (const x of run) if (!(await canBind(x))) ok = false;
+      if (ok) out.push(...run);
+    } else if (!handedOut.has(p) && (await canBind(p))) out.push(p);
+  }
+  if (out.length < count) throw new Error(`no ${count} free ports below ${top}`);
+  for (const x of out) handedOut.add(x);
+  return out;
+}
 
 export interface RunningProcess {
   readonly port: number;
