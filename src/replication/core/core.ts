@@ -782,18 +782,20 @@ export class ReplicationCore {
     }
     const fresh = entries.filter((e) => e.seq > this.lastPos.seq); // duplicates of what we hold are ignored
     if (fresh.length > 0) {
-      // The frame's record bytes (when it came with them) go to the backlog and the log as they are.
+      // The frame's record bytes (when it came with them) go to the backlog and the log as they
+      // are: split per entry once here, for both.
+      const freshRecords: Buffer[] | undefined = records === undefined ? undefined : [];
       let off = 0;
-      let freshOff = -1;
       for (const e of entries) {
-        const n = records === undefined ? 0 : recordBytes(e.ops);
+        const n = freshRecords === undefined ? 0 : recordBytes(e.ops);
         if (e.seq > this.lastPos.seq) {
-          if (freshOff < 0) freshOff = off;
-          this.recordAppend(e, records?.subarray(off, off + n));
+          const record = records?.subarray(off, off + n);
+          if (record !== undefined) freshRecords?.push(record);
+          this.recordAppend(e, record);
         }
         off += n;
       }
-      this.emit({ type: 'appendEntries', entries: fresh, records: records?.subarray(freshOff) });
+      this.emit({ type: 'appendEntries', entries: fresh, records: freshRecords });
     }
     this.primaryLastSeq = Math.max(this.primaryLastSeq, this.lastPos.seq);
     this.learnCommit(commitSeq);

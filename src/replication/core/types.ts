@@ -184,8 +184,8 @@ export type Effect =
   /** Make durable before executing any later effect of the same batch (votes, epochs). */
   | { readonly type: 'persistMeta'; readonly meta: PersistedMeta }
   /** Replica: apply and log these entries in order (each extends the local log by one). */
-  /** `records`: the entries' log records back to back, when the append carried them. */
-  | { readonly type: 'appendEntries'; readonly entries: readonly LogEntry[]; readonly records?: Buffer }
+  /** `records[i]`: entries[i]'s log record, when the append carried them. */
+  | { readonly type: 'appendEntries'; readonly entries: readonly LogEntry[]; readonly records?: readonly Buffer[] }
   /** Discard every entry after `seq` (diverged suffix from..to, `discarded` entries). */
   | { readonly type: 'truncateAfter'; readonly seq: Seq; readonly discarded: number; readonly from: Position; readonly to: Position }
   /** Host: store.beginEpoch(epoch), then append a no-op entry and report it as a localWrite. */

@@ -511,15 +511,7 @@ export class ReplicationHost implements LinkEvents {
       case 'persistMeta':
         return this.store.writeMeta({ ...this.store.readMeta(), currentEpoch: e.meta.currentEpoch, votedFor: e.meta.votedFor });
       case 'appendEntries':
-        if (e.records === undefined) for (const entry of e.entries) this.store.applyEntry(entry);
-        else {
-          let off = 0;
-          for (const entry of e.entries) {
-            const n = recordBytes(entry.ops);
-            this.store.applyEntry(entry, e.records.subarray(off, off + n));
-            off += n;
-          }
-        }
+        e.entries.forEach((entry, i) => this.store.applyEntry(entry, e.records?.[i]));
         this.watchDurable();
         this.observer?.onApplied();
         return;
