@@ -10,7 +10,7 @@ import type { Store } from '../src/storage/api.js';
 import type { CommandContext, CommandSpec, ClientState, ServerServices } from '../src/server/command-types.js';
 import { bindMembership, parseClusterFlag } from '../src/replication/cluster/membership.js';
 import { ReplyRecorder } from '../src/replication/cluster/reply-recorder.js';
-import { noQuorumWrite, QuorumOps, quorumSuffix, type QuorumBackend } from '../src/replication/cluster/quorum-ops.js';
+import { noQuorumWrite, QuorumOps, quorumSuffix, type QuorumBackend, type RunCommand } from '../src/replication/cluster/quorum-ops.js';
 import { memberViews } from '../src/replication/cluster/topology.js';
 import type { CoreStatus } from '../src/replication/core/types.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
@@ -103,7 +103,7 @@ interface Harness {
   deferred: RecordingWriter[];
   submitted: string[];
   data: Map<string, string>;
-  run: (c: CommandContext, argv: readonly Buffer[]) => void;
+  run: RunCommand;
 }
 
 function harness(quorumMode: boolean, unavailable: string | null = null): Harness {
@@ -134,7 +134,7 @@ function harness(quorumMode: boolean, unavailable: string | null = null): Harnes
     submitWrite: (id, s) => submitted.push(`write ${id} at ${s}`),
   };
   // A tiny GET/SET: what the dispatcher's checks + handler would do.
-  const run = (c: CommandContext, argv: readonly Buffer[]): void => {
+  const run: RunCommand = (c, _spec, argv): void => {
     const name = (argv[0] as Buffer).toString().toLowerCase();
     const key = (argv[1] as Buffer).toString();
     if (name === 'get') {

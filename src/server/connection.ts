@@ -9,6 +9,7 @@ import { RespEncoder } from '../protocol/encoder.js';
 import type { ClientState, CommandContext, DeferredReply, ServerServices } from './command-types.js';
 import type { Store } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
+import type { SocketReads } from './accept.js';
 
 /** What a connection needs from the server; kept narrow so the connection is testable alone. */
 export interface ConnectionHost {
@@ -40,6 +41,8 @@ export class Connection {
   lastInteractionMs: number;
   /** Set while the event's replies wait for the log (group commit). */
   awaitingDurability = false;
+  /** In the server's end-of-turn write list (replies that need no durability wait). */
+  queuedForWrite = false;
   /** Whether reading was actually stopped for durability (only under fsync 'always', see pauseForDurability). */
   private pausedForDurability = false;
   private awaitingDrain = false;
@@ -54,6 +57,8 @@ export class Connection {
 
   constructor(
     readonly socket: Socket,
+    /** Set when the socket reads into our buffers (accept.ts): chunks arrive through it, not 'data'. */
+    private readonly reads: SocketReads | null,
     id: number,
     private readonly host: ConnectionHost,
     authenticated: boolean,
@@ -90,7 +95,8 @@ export class Connection {
       },
     };
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (reads !== null) reads.deliver = (chunk) => this.onData(chunk);
+    else socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.awaitingDrain = false;
       this.maybeResume();
@@ -236,6 +242,9 @@ export class Connection {
     }
     this.closed = true;
     for (const ev of ['data', 'drain', 'error', 'close']) this.socket.removeAllListeners(ev);
+    // The new owner listens for 'data': chunks read into our buffers are emitted as such from now on.
+    const socket = this.socket;
+    if (this.reads !== null) this.reads.deliver = (chunk) => socket.emit('data', chunk);
     this.host.onClose(this);
     onDetached(this.socket);
   }

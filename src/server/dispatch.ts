@@ -24,7 +24,7 @@ export type CommandInterceptor = (
   spec: CommandSpec,
   ctx: CommandContext,
   argv: readonly Buffer[],
-  run: (ctx: CommandContext, argv: readonly Buffer[]) => void,
+  run: (ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]) => void,
 ) => boolean;
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
@@ -81,6 +81,8 @@ export class Dispatcher {
   private inEvent = false;
   /** performance.now() at the end of the previous command of this event, or -1 (see runChecked). */
   private chainMs = -1;
+  /** runChecked for the interceptor, made once: a closure over the spec per command cost an allocation per command. */
+  private readonly runCheckedFn = (ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void => this.runChecked(ctx, spec, argv);
 
   constructor(
     private readonly stats: CommandStatsTable,
@@ -118,7 +120,7 @@ export class Dispatcher {
       return out.error(unknownCommandError(argv));
     }
     client.lastCommand = spec.name;
-    if (this.intercept !== null && this.intercept(spec, ctx, argv, (c, a) => this.runChecked(c, spec, a))) return;
+    if (this.intercept !== null && this.intercept(spec, ctx, argv, this.runCheckedFn)) return;
     this.runChecked(ctx, spec, argv);
   }
 

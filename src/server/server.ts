@@ -13,6 +13,7 @@ import type { CommandSpec, ServerServices } from './command-types.js';
 import { registerCommands } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
 import { configGet, configSet, type ServerConfig } from './config.js';
+import { installUserBufferAccept, type SocketReads } from './accept.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
 import { InfoRegistry, type InfoProvider } from './info.js';
@@ -76,6 +77,8 @@ export class KvServer implements ConnectionHost {
   private afterWrite: ServerHooks['afterWrite'] = undefined;
   private beforeClose: ServerHooks['beforeClose'] = undefined;
   private pending: Connection[] = [];
+  /** Connections with replies that need no durability wait, written at the end of the turn. */
+  private toWrite: Connection[] = [];
   private turnScheduled = false;
   private flushedSeq: number;
   private durableSeq: number;
@@ -130,6 +133,7 @@ export class KvServer implements ConnectionHost {
       this.listener.once('error', onError);
       this.listener.listen(this.opts.config.port, this.opts.config.host, () => {
         this.listener.off('error', onError);
+        installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
         const a = this.listener.address();
         assert(a !== null && typeof a !== 'string');
         resolve({ host: a.address, port: a.port });
@@ -137,7 +141,7 @@ export class KvServer implements ConnectionHost {
     });
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, reads: SocketReads | null = null): void {
     this.counters.connectionsReceived++;
     if (this.shuttingDown) {
       socket.destroy();
@@ -149,7 +153,7 @@ export class KvServer implements ConnectionHost {
       socket.end('-ERR max number of clients reached\r\n');
       return;
     }
-    const conn = new Connection(socket, this.clients.allocateId(), this, this.opts.config.requirepass === null);
+    const conn = new Connection(socket, reads, this.clients.allocateId(), this, this.opts.config.requirepass === null);
     this.clients.add(conn);
   }
 
@@ -188,9 +192,13 @@ export class KvServer implements ConnectionHost {
   repliesReady(conn: Connection, wrote: boolean): void {
     const last = this.store.lastPosition.seq;
     const mustWait = wrote || last > this.flushedSeq || (this.store.fsyncPolicy === 'always' && last > this.durableSeq);
-    if (!mustWait) return conn.flushReplies();
-    conn.pauseForDurability();
-    this.pending.push(conn);
+    if (mustWait) {
+      conn.pauseForDurability();
+      this.pending.push(conn);
+    } else if (!conn.queuedForWrite) {
+      conn.queuedForWrite = true;
+      this.toWrite.push(conn);
+    }
     if (!this.turnScheduled) {
       this.turnScheduled = true;
       setImmediate(() => this.endOfTurn());
@@ -199,6 +207,13 @@ export class KvServer implements ConnectionHost {
 
   private endOfTurn(): void {
     this.turnScheduled = false;
+    const writes = this.toWrite;
+    this.toWrite = [];
+    for (const c of writes) {
+      c.queuedForWrite = false;
+      // One held for durability sends these replies with its held ones (below, or in a later turn).
+      if (!c.awaitingDurability) c.flushReplies();
+    }
     const batch = this.pending;
     this.pending = [];
     this.store.flush();

@@ -13,7 +13,7 @@ import { ReplyRecorder } from './reply-recorder.js';
 export const PENDING_QUORUM_OPS_MAX = 100_000;
 
 /** Runs the normal checks (arity, auth, gate) and the handler with the given context and arguments. */
-export type RunCommand = (ctx: CommandContext, argv: readonly Buffer[]) => void;
+export type RunCommand = (ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]) => void;
 
 /** What quorum operations need from the replication host. */
 export interface QuorumBackend {
@@ -89,7 +89,7 @@ export class QuorumOps {
       client: ctx.client,
       server: ctx.server,
     };
-    run(quiet, args);
+    run(quiet, spec, args);
     const after = ctx.store.lastPosition.seq;
     if (after === before && recorder.errors > 0) {
       // Rejected before touching data (arity, syntax, READONLY, TOOSTALE...): nothing to confirm.

@@ -1,0 +1,114 @@
+// Accepting client sockets whose reads land in buffers this module hands out (net.Socket's
+// `onread` option) instead of Node's default path, which mallocs a 64 KiB buffer per read, wraps
+// it in a new ArrayBuffer and Buffer and runs it through Readable.push and a 'data' emit.
+// Owns the listener's accept hook and the read regions; it never parses or interprets bytes.
+//
+// Node's net.Server has no `onread` option (only client sockets do), so the listening handle's
+// `onconnection` is replaced by one that builds the Socket the way net.Server does (same options,
+// same connection accounting) plus `onread`. These are Node internals (`_handle`, `_connections`,
+// `_server`): installUserBufferAccept checks for them and returns false when they are missing, and
+// the server then keeps Node's default path.
+//
+// Read buffers are carved from shared 1 MiB slabs in 16 KiB regions, one region per connection at
+// a time. A read never reuses bytes an earlier read filled, so a chunk (and every argv view into
+// it) stays valid as long as it is referenced, exactly like a default 'data' chunk. Cost: each
+// connection pins up to one region (16 KiB, like Redis's per-client 16 KiB reply buffer).
+
+import { Socket, type Server } from 'node:net';
+
+/** Bytes a connection reads into before it takes a fresh region (Redis reads 16 KiB at a time). */
+export const READ_REGION_BYTES = 16 * 1024;
+/** A region with less room than this left is replaced before the next read. */
+const READ_ROOM_BYTES_MIN = 2 * 1024;
+/** Regions are cut from slabs of this size (one allocation per 64 regions). */
+const READ_SLAB_BYTES = 1024 * 1024;
+
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+function newRegion(): Buffer {
+  if (slab.length - slabUsed < READ_REGION_BYTES) {
+    slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const r = slab.subarray(slabUsed, slabUsed + READ_REGION_BYTES);
+  slabUsed += READ_REGION_BYTES;
+  return r;
+}
+
+/** One socket's reads: where the next read goes, and who receives each chunk. */
+export class SocketReads {
+  /** Receives each chunk read; replaced when the socket changes hands. */
+  deliver: (chunk: Buffer) => void = () => undefined;
+  private region = newRegion();
+  private pos = 0;
+
+  /** onread.buffer: where the next read lands (never over bytes an earlier read filled). */
+  nextBuffer(): Buffer {
+    if (this.region.length - this.pos < READ_ROOM_BYTES_MIN) {
+      this.region = newRegion();
+      this.pos = 0;
+    }
+    return this.region.subarray(this.pos);
+  }
+
+  /** onread.callback: `buf` is the buffer nextBuffer returned; its first `nread` bytes are new. */
+  onRead(nread: number, buf: Buffer): void {
+    this.pos += nread;
+    this.deliver(buf.subarray(0, nread));
+  }
+}
+
+interface ListenHandle {
+  onconnection(this: ListenHandle, err: number, clientHandle: ClientHandle | undefined): void;
+}
+interface ClientHandle {
+  setNoDelay?(on: boolean): void;
+}
+interface ServerInternals {
+  _handle?: ListenHandle | null;
+  _connections?: number;
+}
+interface SocketInternals {
+  server?: Server;
+  _server?: Server;
+}
+type SocketWithHandle = new (opts: {
+  handle: ClientHandle;
+  allowHalfOpen: boolean;
+  readable: boolean;
+  writable: boolean;
+  onread: { buffer: () => Buffer; callback: (nread: number, buf: Buffer) => void };
+}) => Socket;
+
+/**
+ * After `server` listens: accept its connections with user-buffer reads. `onSocket` gets each
+ * socket with its SocketReads (set `deliver` to receive data; no 'data' events are emitted).
+ * Returns false, changing nothing, when this Node lacks the internals used.
+ */
+export function installUserBufferAccept(server: Server, onSocket: (socket: Socket, reads: SocketReads) => void): boolean {
+  const internals = server as unknown as ServerInternals;
+  const handle = internals._handle;
+  if (handle === null || handle === undefined || typeof handle.onconnection !== 'function' || typeof internals._connections !== 'number') return false;
+  const nodeAccept = handle.onconnection;
+  handle.onconnection = function (err, clientHandle) {
+    // Errors (and anything unexpected) take Node's own path, which reports them.
+    if (err !== 0 || clientHandle === undefined) return nodeAccept.call(this, err, clientHandle);
+    const reads = new SocketReads();
+    const socket = new (Socket as unknown as SocketWithHandle)({
+      handle: clientHandle,
+      allowHalfOpen: false, // KvServer's listener is created without allowHalfOpen
+      readable: true,
+      writable: true,
+      onread: { buffer: () => reads.nextBuffer(), callback: (n, b) => reads.onRead(n, b) },
+    });
+    clientHandle.setNoDelay?.(true);
+    // What net.Server's own accept does, so close() still waits for these connections.
+    internals._connections = (internals._connections ?? 0) + 1;
+    const s = socket as unknown as SocketInternals;
+    s.server = server;
+    s._server = server;
+    onSocket(socket, reads);
+  };
+  return true;
+}

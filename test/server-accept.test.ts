@@ -1,0 +1,127 @@
+// Tests of the user-buffer accept path (src/server/accept.ts, issue 7) and of replies sent at the
+// end of the event-loop turn: reads never land on bytes an earlier read filled (so chunks and argv
+// views stay valid), the hook really installs on this Node (else the server silently falls back),
+// accepted sockets keep net.Server's connection accounting, and a real kv-server answers pipelines
+// that cross read-region boundaries in order.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { installUserBufferAccept, READ_REGION_BYTES, SocketReads } from '../src/server/accept.js';
+import { cmd, RawConn, asText } from './helpers/server-conn.js';
+import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { waitFor } from './helpers/wait.js';
+import { rng, testSeed } from './helpers/rng.js';
+
+test('SocketReads never hands out bytes an earlier read filled, across regions and interleaved sockets', () => {
+  const r = rng(testSeed(0xacce));
+  const sockets = [new SocketReads(), new SocketReads(), new SocketReads()];
+  const kept: Array<{ chunk: Buffer; want: Buffer }> = [];
+  for (const s of sockets) s.deliver = (chunk) => kept.push({ chunk, want: Buffer.from(chunk) });
+  const regions = new Set<ArrayBufferLike>();
+  for (let i = 0; i < 20_000; i++) {
+    const s = sockets[r.int(sockets.length)] as SocketReads;
+    const buf = s.nextBuffer();
+    assert.ok(buf.length >= 2 * 1024 && buf.length <= READ_REGION_BYTES, `read buffer of ${buf.length} bytes`);
+    // Mostly small reads (pipelined commands), sometimes a read that fills the buffer.
+    const n = r.int(4) === 0 ? buf.length : 1 + r.int(Math.min(buf.length, 3000));
+    buf.set(r.bytes(n));
+    regions.add(buf.buffer);
+    s.onRead(n, buf);
+    assert.equal(kept[kept.length - 1]?.chunk.length, n);
+  }
+  assert.ok(regions.size > 10, `reads used ${regions.size} slabs`);
+  // Every chunk still holds what was read into it: no later read wrote over it.
+  for (const [i, k] of kept.entries()) assert.ok(k.chunk.equals(k.want), `chunk ${i} was overwritten`);
+});
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      assert.ok(a !== null && typeof a !== 'string');
+      resolve(a.port);
+    });
+  });
+}
+
+test('installUserBufferAccept works on this Node: data arrives through SocketReads, in order, and close() counts the connection', async () => {
+  const server = createServer(() => assert.fail('the default accept path ran'));
+  const port = await listen(server);
+  const received: Buffer[] = [];
+  let serverSide: Socket | null = null;
+  let dataEvents = 0;
+  assert.equal(
+    installUserBufferAccept(server, (socket, reads) => {
+      serverSide = socket;
+      socket.on('data', () => dataEvents++);
+      reads.deliver = (chunk) => {
+        received.push(chunk);
+        socket.write(chunk); // echo
+      };
+    }),
+    true,
+    'this Node lacks the internals the fast accept path uses: the server would fall back to the default path',
+  );
+  const r = rng(testSeed(0xacc1));
+  const payload = r.bytes(300_000);
+  const client = connect({ host: '127.0.0.1', port });
+  const echoed: Buffer[] = [];
+  client.on('data', (d: Buffer) => echoed.push(d));
+  await new Promise<void>((resolve) => client.once('connect', resolve));
+  for (let off = 0; off < payload.length; ) {
+    const n = Math.min(payload.length - off, 1 + r.int(r.int(2) === 0 ? 7 : 40_000));
+    client.write(payload.subarray(off, off + n));
+    off += n;
+  }
+  await waitFor('the echo', () => echoed.reduce((a, b) => a + b.length, 0) >= payload.length);
+  assert.ok(Buffer.concat(echoed).equals(payload), 'echo differs from what was sent');
+  // The chunks handed out earlier are still intact (no read reused their bytes).
+  assert.ok(Buffer.concat(received).equals(payload), 'kept chunks were overwritten');
+  assert.equal(dataEvents, 0, "chunks must come through SocketReads, not 'data'");
+  const count = (): Promise<number> => new Promise((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+  assert.equal(await count(), 1, 'the accepted socket counts as a connection of the server');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  client.end();
+  await closed; // close() resolves only once the accepted socket is gone
+  assert.ok(serverSide !== null);
+  assert.equal(await count(), 0);
+});
+
+test('a real kv-server answers pipelines dribbled across reads and regions, replies in order', async (t) => {
+  let p: RunningProcess | undefined;
+  t.after(() => stopAndClean(p));
+  p = await startKvServer();
+  const c = await RawConn.open(p.port);
+  t.after(() => c.close());
+  const r = rng(testSeed(0xacc2));
+  const sizes = [0, 1, 2047, 2048, 2049, READ_REGION_BYTES - 40, READ_REGION_BYTES, READ_REGION_BYTES + 1, 100_000];
+  const values = sizes.map((n) => r.bytes(n));
+  // One stream: SETs, then GETs and reads of missing keys mixed in, sent in odd-sized pieces.
+  const parts: Buffer[] = [];
+  values.forEach((v, i) => parts.push(cmd('SET', `k${i}`, v)));
+  values.forEach((_, i) => parts.push(cmd('GET', `k${i}`), cmd('GET', 'missing'), cmd('STRLEN', `k${i}`)));
+  const stream = Buffer.concat(parts);
+  for (let off = 0; off < stream.length; ) {
+    const n = Math.min(stream.length - off, 1 + r.int(r.int(3) === 0 ? 5 : 9000));
+    c.send(stream.subarray(off, off + n));
+    off += n;
+  }
+  for (let i = 0; i < values.length; i++) assert.equal(asText(await c.read()), 'OK');
+  for (const [i, v] of values.entries()) {
+    const got = await c.read();
+    assert.ok(Buffer.isBuffer(got) && got.equals(v), `GET k${i} (${v.length} bytes)`);
+    assert.equal(await c.read(), null);
+    assert.equal(await c.read(), v.length);
+  }
+  // A read-only event and a writing event on two clients in the same turn: each gets its own replies.
+  const d = await RawConn.open(p.port);
+  t.after(() => d.close());
+  c.send(Buffer.concat([cmd('GET', 'k1'), cmd('PING')]));
+  d.send(Buffer.concat([cmd('SET', 'k1', 'new'), cmd('GET', 'k1')]));
+  assert.equal(asText(await d.read()), 'OK');
+  assert.equal(asText(await d.read()), 'new');
+  const first = asText(await c.read());
+  assert.ok(first === 'new' || first === (values[1] as Buffer).toString('utf8'), `GET k1 saw ${String(first)}`);
+  assert.equal(asText(await c.read()), 'PONG');
+});
