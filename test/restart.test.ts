@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
-import { RawConn } from './helpers/server-conn.js';
+import { cmd, RawConn } from './helpers/server-conn.js';
 import { rng, testSeed } from './helpers/rng.js';
 
 /** Write `n` keys over `conns` parallel connections (pipelined); resolves with what was acknowledged. */
@@ -47,6 +47,53 @@ test('fsync always: every acknowledged write survives SIGKILL', async () => {
     s = undefined;
     s2 = await startKvServer({ dir, args: ['--fsync', 'always'] });
     await checkAll(s2.port, acked);
+  } finally {
+    await stopAndClean(s);
+    await stopAndClean(s2);
+  }
+});
+
+test('fsync always, pipelined: commands arriving during an fsync wait run after it, replies stay in order, acknowledged writes survive SIGKILL', async () => {
+  const dir = tempDir();
+  let s: RunningProcess | undefined = await startKvServer({ dir, args: ['--fsync', 'always'] });
+  let s2: RunningProcess | undefined;
+  try {
+    const c = await RawConn.open(s.port);
+    const r = rng(testSeed(7));
+    const N = 3000;
+    const want: Array<string | null> = [];
+    const values = new Map<string, string>();
+    let piece: Buffer[] = [];
+    for (let i = 0; i < N; i++) {
+      if (i % 7 === 3) {
+        // A read of a key written earlier in the same stream must see that write.
+        const k = `p${r.int(i)}`;
+        piece.push(cmd('GET', k));
+        want.push(values.get(k) ?? null);
+      } else {
+        const k = `p${i}`;
+        const v = `v${i}-${r.int(1e9)}`;
+        piece.push(cmd('SET', k, v));
+        values.set(k, v);
+        want.push('OK');
+      }
+      // Pieces go out while earlier writes wait for their fsync: they are held, then run.
+      if (piece.length === 1 + r.int(60)) {
+        c.send(Buffer.concat(piece));
+        piece = [];
+        if (r.int(3) === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    c.send(Buffer.concat(piece));
+    for (let i = 0; i < N; i++) {
+      const got = await c.read();
+      assert.equal(Buffer.isBuffer(got) ? got.toString() : got, want[i], `reply ${i}`);
+    }
+    c.close();
+    await s.kill('SIGKILL');
+    s = undefined;
+    s2 = await startKvServer({ dir, args: ['--fsync', 'always'] });
+    await checkAll(s2.port, values);
   } finally {
     await stopAndClean(s);
     await stopAndClean(s2);

@@ -141,6 +141,24 @@ test('group commit: concurrent writers under fsync always share fsyncs', async (
   });
 });
 
+test('group commit: a write sent when an fsync completes joins the round of those written during it', async () => {
+  await withStore({ fsync: 'always' }, async (s) => {
+    const before = s.stats().fsyncs;
+    const a = s.set('a', '1');
+    // Our immediate runs after the log's flush immediate, which started round 1 (its completion can
+    // only arrive in a later poll phase), so 'b' is written while round 1 is in flight.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const b = s.set('b', '1');
+    // A client that writes again as soon as its first write is durable (pipeline 1).
+    const c = a.then(() => s.set('c', '1'));
+    await Promise.all([a, b, c]);
+    // Round 1: a. Round 2: b and c. Starting round 2 the moment round 1 ended covered b alone and
+    // left c a third round: concurrent clients split into two groups taking turns.
+    assert.equal(s.stats().fsyncs - before, 2);
+    assert.equal(s.stats().durableSeq, s.lastPosition.seq);
+  });
+});
+
 test('truncateAfter discards the tail, persists it, and refuses to cut below a snapshot', async () => {
   await withStore({ fsync: 'no', segmentBytesMax: 200 }, async (s, dir) => {
     for (let i = 1; i <= 10; i++) set(s, `k${i}`, `v${i}`);

@@ -43,7 +43,9 @@ export class Connection {
   awaitingDurability = false;
   /** In the server's end-of-turn write list (replies that need no durability wait). */
   queuedForWrite = false;
-  /** Whether reading was actually stopped for durability (only under fsync 'always', see pauseForDurability). */
+  /** Under fsync 'always', replies wait for an fsync: input is kept, not run (see pauseForDurability). */
+  private holdInput = false;
+  /** Whether reading was actually stopped for durability (input arrived while holdInput). */
   private pausedForDurability = false;
   private awaitingDrain = false;
   /** A command deferred its reply (WAIT): no further command runs until it completes. */
@@ -122,6 +124,14 @@ export class Connection {
     this.parser.append(chunk);
     // A deferred reply or a handoff is pending: keep the bytes; they run (or are refused) later.
     if (this.deferred || this.handoff !== null) return;
+    if (this.holdInput) {
+      // Replies wait for an fsync (see pauseForDurability): keep these bytes and stop reading.
+      if (!this.pausedForDurability) {
+        this.pausedForDurability = true;
+        this.socket.pause();
+      }
+      return;
+    }
     this.processBuffered();
   }
 
@@ -193,25 +203,26 @@ export class Connection {
 
   /**
    * The host holds this event's replies until they are durable. Under fsync 'always' the
-   * release waits for an fsync completing in a later turn, so reading stops: a later command's
-   * reply must not ride out with an earlier batch before its own write is fsynced. Under
-   * everysec/no the host releases the whole batch in this same turn right after one flush of
-   * the log, so anything read meanwhile only appends replies behind the held ones (still
-   * FIFO, still covered by that flush): pausing would only cost a pause/resume pair and a
-   * nextTick per event (~3% of CPU at pipeline 1).
+   * release waits for an fsync completing in a later turn, so no later command runs until then:
+   * its reply must not ride out with an earlier batch before its own write is fsynced. Bytes that
+   * arrive meanwhile are kept unparsed and reading stops only then, so a client that waits for
+   * its reply (pipeline 1) costs no pause/resume pair per request. Under everysec/no the host
+   * releases the whole batch in this same turn right after one flush of the log, so anything
+   * read meanwhile only appends replies behind the held ones (still FIFO, still covered by that
+   * flush): nothing is held or paused.
    */
   pauseForDurability(): void {
     this.awaitingDurability = true;
-    if (this.host.store.fsyncPolicy === 'always') {
-      this.pausedForDurability = true;
-      this.socket.pause();
-    }
+    if (this.host.store.fsyncPolicy === 'always') this.holdInput = true;
   }
 
   durabilityDone(): void {
     this.awaitingDurability = false;
+    this.holdInput = false;
     this.pausedForDurability = false;
     this.flushReplies();
+    // Commands that arrived during the wait run now, behind the replies just sent.
+    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
   }
 
   /**

@@ -208,10 +208,28 @@ export class Wal {
       this.lastFsyncMs = Date.now();
       if (target > this.durableSeq) this.durableSeq = target;
       if (this.policy === 'always') this.resolveWaiters(this.durableSeq);
-      // Anything flushed meanwhile already has waiters queued: go again right away.
-      if (this.pendingBytes > 0) this.flush();
-      else this.kickRound();
+      this.nextRoundAfterReplies();
     });
+  }
+
+  /**
+   * Start the round for what was written meanwhile one loop iteration later, not at once: the
+   * replies this round released go out in this iteration, and the writes their clients send back
+   * are read in the next poll phase and join the same round. Starting at once split concurrent
+   * clients into two groups that took turns, each fsync covering half of them (measured: 4117
+   * fdatasyncs for 100k SETs from 50 clients at pipeline 1, where Redis, which fsyncs in its
+   * beforeSleep, made 2000). Immediates queued now run in this iteration's check phase, the
+   * nested one in the next iteration's, after its poll phase; flush() there writes whatever
+   * that poll phase appended, so the round covers it.
+   */
+  private nextRoundAfterReplies(): void {
+    setImmediate(() =>
+      setImmediate(() => {
+        if (this.closed || this.failed !== null || this.syncing) return;
+        if (this.pendingBytes > 0) this.flush();
+        else this.kickRound();
+      }),
+    );
   }
 
   private backgroundSync(): void {
