@@ -37,12 +37,13 @@ async function checkAll(port: number, expected: Map<string, string>): Promise<vo
   }
 }
 
-test('fsync always: every acknowledged write survives SIGKILL', async () => {
+/** Under fsync always: `write` returns what the server acknowledged; SIGKILL, restart, check it all. */
+async function survivesSigkill(write: (port: number) => Promise<Map<string, string>>): Promise<void> {
   const dir = tempDir();
   let s: RunningProcess | undefined = await startKvServer({ dir, args: ['--fsync', 'always'] });
   let s2: RunningProcess | undefined;
   try {
-    const acked = await writeMany(s.port, 2000, testSeed(5), 4);
+    const acked = await write(s.port);
     await s.kill('SIGKILL');
     s = undefined;
     s2 = await startKvServer({ dir, args: ['--fsync', 'always'] });
@@ -51,14 +52,13 @@ test('fsync always: every acknowledged write survives SIGKILL', async () => {
     await stopAndClean(s);
     await stopAndClean(s2);
   }
-});
+}
 
-test('fsync always, pipelined: commands arriving during an fsync wait run after it, replies stay in order, acknowledged writes survive SIGKILL', async () => {
-  const dir = tempDir();
-  let s: RunningProcess | undefined = await startKvServer({ dir, args: ['--fsync', 'always'] });
-  let s2: RunningProcess | undefined;
-  try {
-    const c = await RawConn.open(s.port);
+test('fsync always: every acknowledged write survives SIGKILL', () => survivesSigkill((port) => writeMany(port, 2000, testSeed(5), 4)));
+
+test('fsync always, pipelined: commands arriving during an fsync wait run after it, replies stay in order, acknowledged writes survive SIGKILL', () =>
+  survivesSigkill(async (port) => {
+    const c = await RawConn.open(port);
     const r = rng(testSeed(7));
     const N = 3000;
     const want: Array<string | null> = [];
@@ -90,15 +90,8 @@ test('fsync always, pipelined: commands arriving during an fsync wait run after 
       assert.equal(Buffer.isBuffer(got) ? got.toString() : got, want[i], `reply ${i}`);
     }
     c.close();
-    await s.kill('SIGKILL');
-    s = undefined;
-    s2 = await startKvServer({ dir, args: ['--fsync', 'always'] });
-    await checkAll(s2.port, values);
-  } finally {
-    await stopAndClean(s);
-    await stopAndClean(s2);
-  }
-});
+    return values;
+  }));
 
 test('fsync everysec: SIGTERM flushes and exits 0 with all data there', async () => {
   const dir = tempDir();
