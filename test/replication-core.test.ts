@@ -222,7 +222,7 @@ class Harness {
     return this.nodes.get(id) as Node;
   }
 
-  step(id: NodeId, ev: Parameters<ReplicationCore['step']>[0]): Effect[] {
+  step(id: NodeId, ev: Parameters<ReplicationCore['step']>[0]): readonly Effect[] {
     const n = this.node(id);
     const effects = n.core.step(ev, this.now);
     n.effects.push(...effects);

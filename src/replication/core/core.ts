@@ -36,7 +36,7 @@ import type {
   Role,
   SyncState,
 } from './types.js';
-import { validateConfig } from './types.js';
+import { READ_OK, validateConfig } from './types.js';
 
 /** How many discarded ranges INFO keeps (the counters keep the totals). */
 const DISCARDED_RANGES_MAX = 16;
@@ -86,6 +86,8 @@ interface Transfer {
   readonly deadlineMs: number;
   timeoutNowSent: boolean;
 }
+
+const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 
 export class ReplicationCore {
   private readonly cfg: CoreConfig;
@@ -223,7 +225,7 @@ export class ReplicationCore {
 
   /** Staleness bounds for EVENTUAL reads on a replica (LINEAGE: heartbeats under load, no underflow). */
   replicaReadCheck(nowMs: number): ReadCheck {
-    if (this.role === 'primary') return { ok: true };
+    if (this.role === 'primary') return READ_OK;
     const addr = this.primaryAddress;
     if (this.lastHeardPrimaryMs < 0) return { ok: false, error: 'TOOSTALE', primaryAddress: addr, detail: 'never heard from a primary' };
     const silentMs = nowMs - this.lastHeardPrimaryMs;
@@ -235,7 +237,7 @@ export class ReplicationCore {
     if (lagOps > this.cfg.timing.replicaMaxLagOps) {
       return { ok: false, error: 'TOOSTALE', primaryAddress: addr, detail: `${lagOps} writes behind the primary` };
     }
-    return { ok: true };
+    return READ_OK;
   }
 
   /** Session token check (read-your-writes across nodes); the host waits up to sessionWaitMs on 'wait'. */
@@ -250,7 +252,7 @@ export class ReplicationCore {
 
   // ======================================================================== the step function
 
-  step(event: CoreEvent, nowMs: number): Effect[] {
+  step(event: CoreEvent, nowMs: number): readonly Effect[] {
     // Checked with if/fail, not assert(cond, `...`): the message would be built on every step.
     if (nowMs < this.nowMs) assert.fail(`time went backwards: ${nowMs} < ${this.nowMs}`);
     this.nowMs = nowMs;
@@ -301,6 +303,8 @@ export class ReplicationCore {
         assertNever(event);
     }
     this.assertInvariants();
+    // Most steps (a local write with no replica to pump) emit nothing: no array per step then.
+    if (this.out.length === 0) return NO_EFFECTS;
     const out = this.out;
     this.out = [];
     return out;

@@ -245,6 +245,9 @@ export type ReadCheck =
   | { readonly ok: true }
   | { readonly ok: false; readonly error: 'TOOSTALE'; readonly primaryAddress: string | null; readonly detail: string };
 
+/** The passing ReadCheck, shared: the check runs before every read command. */
+export const READ_OK: ReadCheck = Object.freeze({ ok: true });
+
 /** Returns a description of what is wrong with the configuration, or null. */
 export function validateConfig(c: CoreConfig): string | null {
   const t = c.timing;

@@ -14,6 +14,7 @@ import { formatPosition, type EpochStart, type LogEntry, type Op, type Position,
 import { appendLast, appendMessage, type AppendMessage } from '../core/append.js';
 import { ReplicationCore } from '../core/core.js';
 import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
+import { READ_OK } from '../core/types.js';
 import type { ClusterResultEffect } from '../cluster/commands.js';
 import {
   KIND_APPEND,
@@ -222,6 +223,8 @@ export class ReplicationHost implements LinkEvents {
     return this.core.acceptsWrites(this.nowMs());
   }
   readCheck(): ReturnType<ReplicationCore['replicaReadCheck']> {
+    // A primary always passes: skip the clock read (this runs before every read command).
+    if (this.core.currentRole === 'primary') return READ_OK;
     return this.core.replicaReadCheck(this.nowMs());
   }
   checkSession(token: Position): ReturnType<ReplicationCore['checkSession']> {
