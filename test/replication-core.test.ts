@@ -255,6 +255,24 @@ class Harness {
     }
   }
 
+  /** Stream a snapshot of `p` to `r` (what the host does after startFullResync / expectFullResync). */
+  fullResync(p: NodeId, r: NodeId): void {
+    const pos = this.node(p).core.lastPosition;
+    this.node(r).log = [...this.node(p).log];
+    this.step(r, { type: 'snapshotLoaded', peer: p, position: pos, epochHistory: this.node(p).core.epochHistory });
+    this.step(p, { type: 'fullResyncSent', peer: r, from: pos });
+    this.flush();
+  }
+
+  /** Link replica `r` to primary `p` (manual mode) and complete the handshake, full resync included. */
+  attach(p: NodeId, r: NodeId): void {
+    const fullBefore = effectsOf(this.node(p).effects, 'startFullResync').length;
+    this.step(r, { type: 'linkUp', peer: p, address: `${p}:1`, outbound: true });
+    this.step(p, { type: 'linkUp', peer: r, address: `${r}:1`, outbound: false });
+    this.flush();
+    if (effectsOf(this.node(p).effects, 'startFullResync').length > fullBefore) this.fullResync(p, r);
+  }
+
   advance(ms: number, stepMs = 5): void {
     for (let t = 0; t < ms; t += stepMs) {
       this.now += stepMs;
@@ -278,13 +296,15 @@ test('manual: a replica handshakes, catches up by partial resync, and acks', () 
   const h = new Harness(['p', 'r'], 'manual');
   assert.equal(h.node('p').core.currentRole, 'primary');
   assert.equal(h.node('p').core.currentEpoch, 1);
+  h.attach('p', 'r');
+  // Disconnected, the replica misses 5 writes; back, it gets exactly those from the backlog.
+  h.cut.add('r');
   for (let i = 0; i < 5; i++) h.write('p', set('k', `v${i}`));
-  h.step('r', { type: 'linkUp', peer: 'p', address: 'p:1', outbound: true });
-  h.step('p', { type: 'linkUp', peer: 'r', address: 'r:1', outbound: false });
-  h.flush();
+  h.cut.clear();
+  h.attach('p', 'r');
   assert.deepEqual(h.node('r').log, h.node('p').log);
   const logs = effectsOf(h.node('p').effects, 'log').map((l) => l.text);
-  assert(logs.some((t) => /^replica r last saw 0:0, we are at 1:6 \(6 behind\) → partial/.test(t)), logs.join('\n'));
+  assert(logs.some((t) => /^replica r last saw 1:1, we are at 1:6 \(5 behind\) → partial/.test(t)), logs.join('\n'));
   const st = h.node('p').core.status(h.now);
   assert.equal(st.peers[0]?.matchSeq, 6);
   assert.equal(st.partialResyncs, 1);
@@ -294,11 +314,34 @@ test('manual: a replica handshakes, catches up by partial resync, and acks', () 
   assert.deepEqual(effectsOf(fx, 'readFailed')[0]?.failure.reason, 'manualMode');
 });
 
+test('manual: a primary started on an empty log keeps no backlog until a replica contacts it; a restarted one keeps it from the start', () => {
+  const h = new Harness(['p', 'r'], 'manual');
+  for (let i = 0; i < 3; i++) h.write('p', set('k', `v${i}`));
+  let st = h.node('p').core.status(h.now);
+  assert.equal(st.backlogBytes, 0);
+  assert.equal(st.backlogFirstSeq, h.node('p').core.lastPosition.seq + 1, 'an empty window at the end of the log');
+  // Nothing to resume from: the first sync is full (as Redis's first sync), then writes are kept.
+  h.attach('p', 'r');
+  assert.equal(effectsOf(h.node('p').effects, 'startFullResync').length, 1);
+  h.write('p', set('k', 'kept'));
+  h.flush();
+  st = h.node('p').core.status(h.now);
+  assert.ok(st.backlogBytes > 0);
+  assert.deepEqual(h.node('r').log, h.node('p').log);
+
+  // A primary restarted on a non-empty log keeps its writes from the start: a replica attached
+  // before the restart may come back and resume.
+  const cfg: CoreConfig = { nodeId: 'q', selfAddress: 'q:1', topology: { mode: 'manual', initialRole: { role: 'primary' } }, timing: TIMING, random: rng(2).next };
+  const q = new ReplicationCore(cfg, { currentEpoch: 1, votedFor: null, epochHistory: H([1, 1]), lastPosition: { epoch: 1, seq: 4 }, durableSeq: 4 }, 0);
+  q.step({ type: 'start' }, 0);
+  q.step({ type: 'localWrite', entry: { epoch: q.currentEpoch, seq: 5, ops: set('k', 'x') } }, 1);
+  assert.ok(q.status(1).backlogBytes > 0);
+});
+
 test('manual: promote, diverge, REPLICAOF → only the diverged suffix is discarded, counted and logged', () => {
   const h = new Harness(['a', 'b'], 'manual');
+  h.attach('a', 'b');
   for (let i = 0; i < 4; i++) h.write('a', set('k', `a${i}`)); // a: no-op + 4 = 1:5
-  h.step('b', { type: 'linkUp', peer: 'a', address: 'a:1', outbound: true });
-  h.step('a', { type: 'linkUp', peer: 'b', address: 'b:1', outbound: false });
   h.flush();
   h.cut.add('b');
   h.write('a', set('k', 'lost1'));
@@ -357,9 +400,7 @@ test('manual: a replica behind the backlog gets a full resync, then streams', ()
 
 test('replica staleness: TOOSTALE after silence or lag, never from underflow, fine under steady load', () => {
   const h = new Harness(['p', 'r'], 'manual');
-  h.step('r', { type: 'linkUp', peer: 'p', address: 'p:1', outbound: true });
-  h.step('p', { type: 'linkUp', peer: 'r', address: 'r:1', outbound: false });
-  h.flush();
+  h.attach('p', 'r');
   // Steady load for 10× the staleness bound: heartbeats keep flowing whatever the traffic (LINEAGE).
   for (let i = 0; i < 100; i++) {
     h.write('p', set('k', `${i}`));

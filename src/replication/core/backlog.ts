@@ -229,6 +229,16 @@ export class Backlog {
   }
 
   /** Forget everything; the window restarts after `afterSeq` (after a full resync). */
+  /** Move the window's end to `seq` without keeping the entries up to it (a primary that keeps no backlog). */
+  skipTo(seq: Seq): void {
+    if (seq <= this.lastSeqValue) assert.fail(`backlog skip backwards: ${seq} after ${this.lastSeqValue}`);
+    if (this.count > 0) this.reset(seq);
+    else {
+      this.lastSeqValue = seq;
+      this.recordsCache = null;
+    }
+  }
+
   reset(afterSeq: Seq): void {
     this.chunks = [];
     this.chunkBase = 0;

@@ -94,6 +94,16 @@ export class ReplicationCore {
   private readonly cluster: boolean;
   private nowMs: number;
   private out: Effect[] = [];
+  /**
+   * Whether local writes go to the backlog. A standalone primary that started on an empty log and
+   * has had no replica keeps none, as Redis creates its backlog only when the first replica
+   * attaches: nothing could resume from it (a replica that attaches later holds none of this
+   * history, so it is fully resynced either way), and keeping it cost ~7 % of such a primary's
+   * CPU per SET (docs/perf-notes.md, fifth pass). Latched: once kept (a replica contacted us, we
+   * followed a primary, cluster mode, or we started on a non-empty log that a replica attached
+   * before a restart may resume from), it is kept for the life of the process.
+   */
+  private keepBacklog = true;
 
   // ---- persistent (mirrored by persistMeta effects) and log shape (mirrored by the store)
   private epoch: Epoch;
@@ -177,6 +187,7 @@ export class ReplicationCore {
       this.role = 'replica';
       this.primaryAddress = config.topology.initialRole.primaryAddress;
     }
+    this.keepBacklog = this.cluster || this.role !== 'primary' || this.lastPos.seq > 0;
   }
 
   // ======================================================================== public queries
@@ -355,6 +366,7 @@ export class ReplicationCore {
     if (p !== undefined || this.cluster) return p; // cluster peers are exactly the configured members
     const created = this.newPeer(id, '');
     this.peers.set(id, created);
+    this.keepBacklog = true;
     return created;
   }
   private membersCount(): number {
@@ -398,7 +410,8 @@ export class ReplicationCore {
     if (entry.seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
     this.history = historyWithEntry(this.history, entry.epoch, entry.seq);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
-    this.backlog.append(entry, this.nowMs, record);
+    if (this.keepBacklog) this.backlog.append(entry, this.nowMs, record);
+    else this.backlog.skipTo(entry.seq);
   }
 
   // ======================================================================== epochs and roles
@@ -417,6 +430,7 @@ export class ReplicationCore {
   private becomeFollower(primary: NodeId | null): void {
     const changed = this.role !== 'replica' || this.primaryId !== primary;
     this.role = 'replica';
+    this.keepBacklog = true;
     this.votes.clear();
     if (this.primaryId !== primary) {
       this.sync = 'none';
@@ -1166,6 +1180,7 @@ export class ReplicationCore {
     }
     if (this.role === 'primary') this.stepDown(`REPLICAOF ${address}`, false);
     this.role = 'replica';
+    this.keepBacklog = true;
     this.primaryId = null; // learned when the host's link to `address` is up
     this.primaryAddress = address;
     this.sync = 'none';
