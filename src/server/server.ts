@@ -184,10 +184,12 @@ export class KvServer implements ConnectionHost {
   }
 
   /**
-   * A connection has replies for one read event. They go out at once unless they could
-   * reveal or acknowledge data not yet handed to the OS (everysec/no) or not yet fsynced
-   * (always): then the connection stops reading and joins this turn's batch, which
-   * shares one flush and one fsync (group commit).
+   * A connection has replies for one read event. They go out at the end of this turn, one write
+   * per client, as Redis writes replies in beforeSleep (the clients read in one turn are woken
+   * back to back, not once per reply). When they could reveal or acknowledge data not yet handed
+   * to the OS (everysec/no) or not yet fsynced (always), the connection instead joins this turn's
+   * batch, which shares one flush and one fsync (group commit), and under 'always' runs no
+   * further command until that fsync (Connection.pauseForDurability).
    */
   repliesReady(conn: Connection, wrote: boolean): void {
     const last = this.store.lastPosition.seq;

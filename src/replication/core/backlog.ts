@@ -228,7 +228,6 @@ export class Backlog {
     this.recordsCache = null;
   }
 
-  /** Forget everything; the window restarts after `afterSeq` (after a full resync). */
   /** Move the window's end to `seq` without keeping the entries up to it (a primary that keeps no backlog). */
   skipTo(seq: Seq): void {
     if (seq <= this.lastSeqValue) assert.fail(`backlog skip backwards: ${seq} after ${this.lastSeqValue}`);
@@ -239,6 +238,7 @@ export class Backlog {
     }
   }
 
+  /** Forget everything; the window restarts after `afterSeq` (after a full resync). */
   reset(afterSeq: Seq): void {
     this.chunks = [];
     this.chunkBase = 0;
