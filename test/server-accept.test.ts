@@ -9,8 +9,12 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { installUserBufferAccept, READ_REGION_BYTES, SocketReads } from '../src/server/accept.js';
 import { cmd, RawConn, asText } from './helpers/server-conn.js';
-import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
+import { rmSync } from 'node:fs';
+import { openStore } from '../src/index.js';
+import { KvServer } from '../src/server/server.js';
+import { defaultConfig } from '../src/server/config.js';
 import { rng, testSeed } from './helpers/rng.js';
 
 test('SocketReads never hands out bytes an earlier read filled, across regions and interleaved sockets', () => {
@@ -88,40 +92,64 @@ test('installUserBufferAccept works on this Node: data arrives through SocketRea
   assert.equal(await count(), 0);
 });
 
+/** Pipelines dribbled across reads and read regions, then two clients in one turn: every reply right and in order. */
+async function pipelineChecks(port: number, seed: number): Promise<void> {
+  const c = await RawConn.open(port);
+  const d = await RawConn.open(port);
+  try {
+    const r = rng(testSeed(seed));
+    const sizes = [0, 1, 2047, 2048, 2049, READ_REGION_BYTES - 40, READ_REGION_BYTES, READ_REGION_BYTES + 1, 100_000];
+    const values = sizes.map((n) => r.bytes(n));
+    // One stream: SETs, then GETs and reads of missing keys mixed in, sent in odd-sized pieces.
+    const parts: Buffer[] = [];
+    values.forEach((v, i) => parts.push(cmd('SET', `k${i}`, v)));
+    values.forEach((_, i) => parts.push(cmd('GET', `k${i}`), cmd('GET', 'missing'), cmd('STRLEN', `k${i}`)));
+    const stream = Buffer.concat(parts);
+    for (let off = 0; off < stream.length; ) {
+      const n = Math.min(stream.length - off, 1 + r.int(r.int(3) === 0 ? 5 : 9000));
+      c.send(stream.subarray(off, off + n));
+      off += n;
+    }
+    for (let i = 0; i < values.length; i++) assert.equal(asText(await c.read()), 'OK');
+    for (const [i, v] of values.entries()) {
+      const got = await c.read();
+      assert.ok(Buffer.isBuffer(got) && got.equals(v), `GET k${i} (${v.length} bytes)`);
+      assert.equal(await c.read(), null);
+      assert.equal(await c.read(), v.length);
+    }
+    // A read-only event and a writing event on two clients in the same turn: each gets its own replies.
+    c.send(Buffer.concat([cmd('GET', 'k1'), cmd('PING')]));
+    d.send(Buffer.concat([cmd('SET', 'k1', 'new'), cmd('GET', 'k1')]));
+    assert.equal(asText(await d.read()), 'OK');
+    assert.equal(asText(await d.read()), 'new');
+    const first = asText(await c.read());
+    assert.ok(first === 'new' || first === (values[1] as Buffer).toString('utf8'), `GET k1 saw ${String(first)}`);
+    assert.equal(asText(await c.read()), 'PONG');
+  } finally {
+    c.close();
+    d.close();
+  }
+}
+
 test('a real kv-server answers pipelines dribbled across reads and regions, replies in order', async (t) => {
   let p: RunningProcess | undefined;
   t.after(() => stopAndClean(p));
   p = await startKvServer();
-  const c = await RawConn.open(p.port);
-  t.after(() => c.close());
-  const r = rng(testSeed(0xacc2));
-  const sizes = [0, 1, 2047, 2048, 2049, READ_REGION_BYTES - 40, READ_REGION_BYTES, READ_REGION_BYTES + 1, 100_000];
-  const values = sizes.map((n) => r.bytes(n));
-  // One stream: SETs, then GETs and reads of missing keys mixed in, sent in odd-sized pieces.
-  const parts: Buffer[] = [];
-  values.forEach((v, i) => parts.push(cmd('SET', `k${i}`, v)));
-  values.forEach((_, i) => parts.push(cmd('GET', `k${i}`), cmd('GET', 'missing'), cmd('STRLEN', `k${i}`)));
-  const stream = Buffer.concat(parts);
-  for (let off = 0; off < stream.length; ) {
-    const n = Math.min(stream.length - off, 1 + r.int(r.int(3) === 0 ? 5 : 9000));
-    c.send(stream.subarray(off, off + n));
-    off += n;
+  await pipelineChecks(p.port, 0xacc2);
+});
+
+test("the fallback read path (Node's 'data' events) answers the same pipelines, under fsync everysec and always", async () => {
+  for (const fsync of ['everysec', 'always'] as const) {
+    const dir = tempDir('kvts-nodereads-');
+    const store = await openStore({ dir, fsync });
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet, nodeReads: true });
+    try {
+      const { port } = await server.listen();
+      await pipelineChecks(port, 0xacc3);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
-  for (let i = 0; i < values.length; i++) assert.equal(asText(await c.read()), 'OK');
-  for (const [i, v] of values.entries()) {
-    const got = await c.read();
-    assert.ok(Buffer.isBuffer(got) && got.equals(v), `GET k${i} (${v.length} bytes)`);
-    assert.equal(await c.read(), null);
-    assert.equal(await c.read(), v.length);
-  }
-  // A read-only event and a writing event on two clients in the same turn: each gets its own replies.
-  const d = await RawConn.open(p.port);
-  t.after(() => d.close());
-  c.send(Buffer.concat([cmd('GET', 'k1'), cmd('PING')]));
-  d.send(Buffer.concat([cmd('SET', 'k1', 'new'), cmd('GET', 'k1')]));
-  assert.equal(asText(await d.read()), 'OK');
-  assert.equal(asText(await d.read()), 'new');
-  const first = asText(await c.read());
-  assert.ok(first === 'new' || first === (values[1] as Buffer).toString('utf8'), `GET k1 saw ${String(first)}`);
-  assert.equal(asText(await c.read()), 'PONG');
 });

@@ -38,6 +38,12 @@ export interface KvServerOptions {
   readonly onShutdown?: (exitCode: number) => void;
   /** Path of the config file, for INFO server. */
   readonly configFile?: string;
+  /**
+   * Read client sockets through Node's stream path ('data' events) instead of our own buffers
+   * (accept.ts). It is what the server falls back to on a Node without the internals accept.ts
+   * uses; tests set it to keep that path exercised. Default false.
+   */
+  readonly nodeReads?: boolean;
 }
 
 /** Seams for the replication layer. */
@@ -133,7 +139,7 @@ export class KvServer implements ConnectionHost {
       this.listener.once('error', onError);
       this.listener.listen(this.opts.config.port, this.opts.config.host, () => {
         this.listener.off('error', onError);
-        installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
+        if (this.opts.nodeReads !== true) installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
         const a = this.listener.address();
         assert(a !== null && typeof a !== 'string');
         resolve({ host: a.address, port: a.port });
