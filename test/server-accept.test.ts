@@ -31,10 +31,12 @@ test('SocketReads never hands out bytes an earlier read filled, across regions a
     const n = r.int(4) === 0 ? buf.length : 1 + r.int(Math.min(buf.length, 3000));
     buf.set(r.bytes(n));
     regions.add(buf.buffer);
+    // A region of its own: an idle connection pins its 16 KiB, never a slab shared with others.
+    assert.equal(buf.buffer.byteLength, READ_REGION_BYTES);
     s.onRead(n, buf);
     assert.equal(kept[kept.length - 1]?.chunk.length, n);
   }
-  assert.ok(regions.size > 10, `reads used ${regions.size} slabs`);
+  assert.ok(regions.size > 10, `reads used ${regions.size} regions`);
   // Every chunk still holds what was read into it: no later read wrote over it.
   for (const [i, k] of kept.entries()) assert.ok(k.chunk.equals(k.want), `chunk ${i} was overwritten`);
 });

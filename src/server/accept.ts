@@ -9,10 +9,11 @@
 // `_server`): installUserBufferAccept checks for them and returns false when they are missing, and
 // the server then keeps Node's default path.
 //
-// Read buffers are carved from shared 1 MiB slabs in 16 KiB regions, one region per connection at
-// a time. A read never reuses bytes an earlier read filled, so a chunk (and every argv view into
-// it) stays valid as long as it is referenced, exactly like a default 'data' chunk. Cost: each
-// connection pins up to one region (16 KiB, like Redis's per-client 16 KiB reply buffer).
+// Each connection reads into a 16 KiB region of its own (a separate allocation, so an idle
+// connection pins exactly its region: regions cut from a shared slab let one idle connection pin
+// the whole slab). A read never reuses bytes an earlier read filled, so a chunk (and every argv
+// view into it) stays valid as long as it is referenced, exactly like a default 'data' chunk.
+// Cost: 16 KiB per open connection, like Redis's per-client 16 KiB reply buffer.
 
 import { Socket, type Server } from 'node:net';
 
@@ -20,20 +21,8 @@ import { Socket, type Server } from 'node:net';
 export const READ_REGION_BYTES = 16 * 1024;
 /** A region with less room than this left is replaced before the next read. */
 const READ_ROOM_BYTES_MIN = 2 * 1024;
-/** Regions are cut from slabs of this size (one allocation per 64 regions). */
-const READ_SLAB_BYTES = 1024 * 1024;
-
-let slab = Buffer.allocUnsafeSlow(0);
-let slabUsed = 0;
-
 function newRegion(): Buffer {
-  if (slab.length - slabUsed < READ_REGION_BYTES) {
-    slab = Buffer.allocUnsafeSlow(READ_SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const r = slab.subarray(slabUsed, slabUsed + READ_REGION_BYTES);
-  slabUsed += READ_REGION_BYTES;
-  return r;
+  return Buffer.allocUnsafeSlow(READ_REGION_BYTES);
 }
 
 /** One socket's reads: where the next read goes, and who receives each chunk. */
