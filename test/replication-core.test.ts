@@ -231,6 +231,7 @@ class Harness {
       if (e.type === 'appendEntries') n.log.push(...e.entries);
       if (e.type === 'truncateAfter') n.log.length = e.seq;
       if (e.type === 'becomePrimary') this.write(id, []);
+      if (e.type === 'flushSoon') this.step(id, { type: 'flush' }); // the host's end of turn, at once
     }
     return effects;
   }

@@ -20,6 +20,7 @@ import {
   decodeMessage,
   decodeSnapshotChunk,
   encodeMessage,
+  encodeMessageParts,
   encodeSnapshotChunk,
   type Frame,
 } from '../src/replication/host/framing.js';
@@ -68,8 +69,17 @@ test('framing: messages and snapshot chunks survive arbitrary splits', () => {
     // A decoded append also carries its records as received (the replica's backlog keeps them).
     const v = d.value;
     if (v.type === 'append') assert.deepEqual(v.records, Buffer.concat(v.entries.map((e) => encodeRecord(e.epoch, e.seq, e.ops))));
-    assert.deepEqual(JSON.parse(JSON.stringify({ ...v, records: undefined })), JSON.parse(JSON.stringify(msgs[i])));
+    // Appends decode their entries only when read (a getter): compare the message's fields.
+    const fields = v.type === 'append' ? { type: v.type, epoch: v.epoch, prev: v.prev, entries: v.entries, commitSeq: v.commitSeq } : v;
+    assert.deepEqual(JSON.parse(JSON.stringify(fields)), JSON.parse(JSON.stringify(msgs[i])));
   }
+  // An append carrying records is sent as its header plus the records themselves (no copy): the
+  // same bytes as the append encoded from its entries.
+  const records = Buffer.concat(entries.map((e) => encodeRecord(e.epoch, e.seq, e.ops)));
+  const parts = encodeMessageParts(appendMessage(3, { epoch: 2, seq: 4 }, 0, records));
+  assert.equal(parts.length, 2);
+  assert.equal(parts[1], records);
+  assert.deepEqual(Buffer.concat(parts), encodeMessage(msgs[0] as Message));
   const first = decodeMessage(frames[0] as Frame);
   assert.ok(first.ok && first.value.type === 'append');
   assert.deepEqual((first.value.entries[3] as LogEntry).ops, (entries[3] as LogEntry).ops);
@@ -159,6 +169,18 @@ test('store.lastRecord is the encoded record of the last write only', async () =
   }
 });
 
+test('framing: an append whose records fail their check is refused whole (the core never sees it)', () => {
+  const entries: LogEntry[] = [1, 2, 3].map((seq) => ({ epoch: 1, seq, ops: [{ t: 'set', key: `k${seq}`, value: Buffer.from('value'), expireAtMs: 0 }] }));
+  const good = encodeMessage({ type: 'append', epoch: 1, prev: { epoch: 0, seq: 0 }, entries, commitSeq: 0 });
+  const frameOf = (bytes: Buffer): Frame => decodeAll(bytes, rng(1))[0] as Frame;
+  assert.ok(decodeMessage(frameOf(good)).ok);
+  const flipped = Buffer.from(good);
+  flipped[flipped.length - 3] = (flipped[flipped.length - 3] as number) ^ 0x40; // inside the last record's value
+  const d = decodeMessage(frameOf(flipped));
+  assert.ok(!d.ok);
+  assert.match(d.error, /bad entry in append: checksum mismatch/);
+});
+
 test('a replica store given the primary\'s record bytes logs exactly them: it reopens to the same data', async () => {
   const r = rng(44);
   const dirA = tempDir('kvts-recA-');
@@ -167,20 +189,29 @@ test('a replica store given the primary\'s record bytes logs exactly them: it re
   let b = await openStore({ dir: dirB, fsync: 'no' });
   try {
     const keys = new Set<string>();
+    let frame: Buffer[] = []; // records that travel together, as in one append frame
     for (let i = 0; i < 2000; i++) {
       const key = `k${r.int(300)}`;
       keys.add(key);
       const ops: Op[] = r.int(4) === 0 ? [{ t: 'del', key }] : [{ t: 'set', key, value: r.bytes(r.int(3) === 0 ? 40_000 : r.int(200)), expireAtMs: 0 }];
       const pos = a.apply(ops);
-      const record = Buffer.from(a.lastRecord(pos.seq) as Buffer); // what a frame would carry
-      b.applyEntry({ epoch: pos.epoch, seq: pos.seq, ops }, record);
-      assert.deepEqual(b.lastRecord(pos.seq), record);
+      frame.push(Buffer.from(a.lastRecord(pos.seq) as Buffer));
+      if (r.int(4) === 0) {
+        b.applyRecords(Buffer.concat(frame));
+        assert.deepEqual(b.lastRecord(pos.seq), frame[frame.length - 1]);
+        assert.deepEqual(b.lastPosition, pos);
+        frame = [];
+      }
     }
-    const wrong = a.apply([{ t: 'del', key: 'x' }]);
-    assert.throws(() => b.applyEntry({ epoch: wrong.epoch, seq: wrong.seq, ops: [{ t: 'del', key: 'x' }] }, Buffer.alloc(3)), /encoded record of 3 bytes/);
+    b.applyRecords(Buffer.concat(frame));
+    // Records that do not extend the log, or do not fit the buffer, are refused.
+    const next = a.apply([{ t: 'del', key: 'x' }]);
+    const rec = Buffer.from(a.lastRecord(next.seq) as Buffer);
+    assert.throws(() => b.applyRecords(rec.subarray(0, rec.length - 1)), /runs past the end/);
+    assert.throws(() => b.applyRecords(encodeRecord(next.epoch, next.seq + 1, [{ t: 'del', key: 'x' }])), /applyRecords seq \d+ after/);
     await b.close();
     b = await openStore({ dir: dirB, fsync: 'no' });
-    assert.equal(b.lastPosition.seq, wrong.seq - 1);
+    assert.equal(b.lastPosition.seq, next.seq - 1);
     for (const k of keys) assert.deepEqual(b.get(k), a.get(k), k);
   } finally {
     await a.close();

@@ -112,12 +112,14 @@ export interface Store {
   // ---- low-level write API
   /** Primary path: assign the next position in the current epoch, apply to memory, buffer the record. */
   apply(ops: readonly Op[]): Position;
+  /** Replica path: apply an entry positioned elsewhere. Requires entry.seq === lastPosition.seq + 1. */
+  applyEntry(entry: LogEntry): void;
   /**
-   * Replica path: apply an entry positioned elsewhere. Requires entry.seq === lastPosition.seq + 1.
-   * `record`, when given, must be this entry's encoded log record (the bytes it was decoded from);
-   * the log copies it instead of encoding the entry again.
+   * Replica path, from bytes: apply and log the entries of `records`, whole log records laid back
+   * to back that checkRecords accepted (a frame's), the first at lastPosition.seq + 1. The log
+   * copies the bytes as they are; the keyspace reads keys and values from them (no Op objects).
    */
-  applyEntry(entry: LogEntry, record?: Uint8Array): void;
+  applyRecords(records: Buffer): void;
   /**
    * The log record the last apply/applyEntry encoded, if it was for `seq`: a view of the log's
    * append buffer, valid only until the next write (copy it at once). Lets replication keep the

@@ -189,6 +189,14 @@ export type CheckResult =
  * building anything: the allocation-free first half of decoding, used by recovery's replay.
  */
 export function checkRecord(buf: Buffer, off: number): CheckResult {
+  const fault = recordFault(buf, off);
+  if (fault !== null) return fault;
+  const body = off + RECORD_HEADER_BYTES;
+  return { ok: true, epoch: recordEpochAt(buf, off), seq: recordSeqAt(buf, off), opCount: getU32(buf, body + 12), opsStart: body + BODY_FIXED_BYTES, next: recordEndAt(buf, off) };
+}
+
+/** checkRecord's verdict without the result object: null when the record at `off` is whole and valid. */
+function recordFault(buf: Buffer, off: number): { readonly ok: false; readonly why: DecodeFailure; readonly detail: string } | null {
   if (buf.length - off < RECORD_HEADER_BYTES) return { ok: false, why: 'short', detail: 'truncated header' };
   const bodyLen = getU32(buf, off);
   if (bodyLen < BODY_FIXED_BYTES || bodyLen > RECORD_BODY_BYTES_MAX) {
@@ -204,10 +212,9 @@ export function checkRecord(buf: Buffer, off: number): CheckResult {
   const opCount = getU32(buf, bodyStart + 12);
   if (epoch === 0 || seq === 0 || !Number.isSafeInteger(seq)) return { ok: false, why: 'format', detail: `bad position ${epoch}:${seq}` };
   if (opCount > RECORD_OPS_MAX) return { ok: false, why: 'format', detail: `bad op count ${opCount}` };
-  const opsStart = bodyStart + BODY_FIXED_BYTES;
-  const err = walkOps(buf, opsStart, end, opCount, null);
+  const err = walkOps(buf, bodyStart + BODY_FIXED_BYTES, end, opCount, null);
   if (err !== null) return { ok: false, why: 'format', detail: err };
-  return { ok: true, epoch, seq, opCount, opsStart, next: end };
+  return null;
 }
 
 /** Feed the ops of a record that checkRecord accepted to `sink`, in order. */
@@ -246,6 +253,36 @@ export function decodeRecords(buf: Buffer, off = 0): { readonly ok: true; readon
     off = r.next;
   }
   return { ok: true, entries };
+}
+
+/** Null when the records laid back to back in `buf` from `off` to its end all check, else why not. */
+export function checkRecords(buf: Buffer, off = 0): string | null {
+  for (; off < buf.length; off = recordEndAt(buf, off)) {
+    const fault = recordFault(buf, off);
+    if (fault !== null) return fault.detail;
+  }
+  return null;
+}
+
+// Header readers for records that were already checked (no CRC, no bounds check, no object):
+// a replica walks a frame's records with them, after the frame decoder checked every record.
+export function recordEpochAt(buf: Buffer, off: number): number {
+  return getU32(buf, off + RECORD_HEADER_BYTES);
+}
+export function recordSeqAt(buf: Buffer, off: number): number {
+  const body = off + RECORD_HEADER_BYTES;
+  return getU32(buf, body + 4) * SEQ_HI_FACTOR + getU32(buf, body + 8);
+}
+/** Offset just past the record at `off`. */
+export function recordEndAt(buf: Buffer, off: number): number {
+  return off + RECORD_HEADER_BYTES + getU32(buf, off);
+}
+
+/** Feed the ops of the checked record at `off` to `sink`, in order (replayRecordOps by offset). */
+export function replayRecordAt(buf: Buffer, off: number, sink: RecordOpSink): void {
+  const body = off + RECORD_HEADER_BYTES;
+  const err = walkOps(buf, body + BODY_FIXED_BYTES, recordEndAt(buf, off), getU32(buf, body + 12), sink);
+  if (err !== null) assert.fail(`a checked record must walk cleanly: ${err}`);
 }
 
 /**

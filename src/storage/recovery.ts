@@ -7,8 +7,8 @@ import assert from 'node:assert';
 import { existsSync, fstatSync, statSync, ftruncateSync, fsyncSync, openSync, closeSync, readFileSync, readSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EpochStart, Position, Seq } from './types.js';
-import { Keyspace } from './keyspace.js';
-import { checkRecord, replayRecordOps, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult, type RecordOpSink } from './record.js';
+import { Keyspace, keyspaceSink } from './keyspace.js';
+import { checkRecord, replayRecordOps, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult } from './record.js';
 import { readSnapshot, snapshotKeyCountHint } from './snapshot.js';
 import { CorruptLogError } from './errors.js';
 import { atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
@@ -238,12 +238,7 @@ export function recover(args: {
   // Replay decodes each record's ops straight into the keyspace (no LogEntry / Op objects).
   // `ks` is reassigned only above, before replay starts, so the sink may close over it.
   const replayKs = ks;
-  const sink: RecordOpSink = {
-    set: (b, ko, kl, vo, vl, e) => replayKs.putBytes(b, ko, kl, vo, vl, e),
-    del: (b, ko, kl) => void replayKs.removeBytes(b, ko, kl),
-    expire: (b, ko, kl, e) => replayKs.expireBytes(b, ko, kl, e),
-    flushall: () => replayKs.clear(),
-  };
+  const sink = keyspaceSink(replayKs);
   // Size the keyspace once from the log's length and the first records' average size (like
   // Redis's RESIZEDB hint, which an AOF lacks): a 1M-key log then replays without ~15 table
   // rehashes. An over-estimate (overwrites, deletes) is given back by trim() below.

@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
-import { Keyspace, valueToBuffer } from './keyspace.js';
+import { Keyspace, keyspaceSink, valueToBuffer } from './keyspace.js';
 import { Wal, SEGMENT_EXT } from './wal.js';
 import { recover, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
 import { writeSnapshot } from './snapshot.js';
 import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
-import { VALUE_BYTES_MAX } from './record.js';
+import { RECORD_HEADER_BYTES, recordEndAt, recordEpochAt, recordSeqAt, replayRecordAt, VALUE_BYTES_MAX } from './record.js';
 
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const COMPACT_MIN_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -188,16 +188,40 @@ class KvStore implements Store {
     return seq === this.lastPos.seq ? this.lastRecordView : undefined;
   }
 
-  applyEntry(entry: LogEntry, record?: Uint8Array): void {
+  applyEntry(entry: LogEntry): void {
     this.checkWritable();
-    if (entry.seq !== this.lastPos.seq + 1) throw new Error(`bug: applyEntry seq ${entry.seq} after ${this.lastPos.seq}`);
-    if (entry.epoch < this.lastPos.epoch) throw new Error(`bug: applyEntry epoch ${entry.epoch} < last entry's epoch ${this.lastPos.epoch}`);
-    const history = this.history.slice();
-    const err = extendHistory(history, entry.epoch, entry.seq);
-    if (err !== null) throw new Error(`bug: ${err}`);
-    this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops, record);
+    this.extendTo(entry.epoch, entry.seq, 'applyEntry');
+    this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops);
     for (const op of entry.ops) this.ks.applyOp(op);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
+  }
+
+  applyRecords(records: Buffer): void {
+    this.checkWritable();
+    const sink = keyspaceSink(this.ks);
+    for (let off = 0; off < records.length; ) {
+      const end = recordEndAt(records, off);
+      if (records.length - off < RECORD_HEADER_BYTES || end > records.length) throw new Error(`bug: applyRecords: the record at ${off} runs past the end`);
+      const epoch = recordEpochAt(records, off);
+      const seq = recordSeqAt(records, off);
+      this.extendTo(epoch, seq, 'applyRecords');
+      // Log first, then memory, as in apply(); the op walk re-checks the structure (not the CRC).
+      this.wal.appendEncoded(seq, records, off, end);
+      replayRecordAt(records, off, sink);
+      this.lastPos = { epoch, seq };
+      if (end === records.length) this.lastRecordView = records.subarray(off, end);
+      off = end;
+    }
+  }
+
+  /** Check that an entry at (epoch, seq) extends the log, and extend the epoch history for it. */
+  private extendTo(epoch: number, seq: Seq, what: string): void {
+    if (seq !== this.lastPos.seq + 1) throw new Error(`bug: ${what} seq ${seq} after ${this.lastPos.seq}`);
+    if (epoch < this.lastPos.epoch) throw new Error(`bug: ${what} epoch ${epoch} < last entry's epoch ${this.lastPos.epoch}`);
+    if ((this.history[this.history.length - 1] as EpochStart).epoch === epoch) return; // the usual case
+    const history = this.history.slice();
+    const err = extendHistory(history, epoch, seq);
+    if (err !== null) throw new Error(`bug: ${err}`);
     const droppedEmptyEpoch = (history[history.length - 1] as EpochStart).epoch < this.epoch;
     this.history = history;
     // Dropping a begun-but-empty epoch must reach disk, or recovery would resurrect it from

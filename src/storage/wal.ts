@@ -10,6 +10,7 @@ import { closeSync, fdatasync, fsyncSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncPolicy, Op, Seq } from './types.js';
 import { encodeRecordInto, recordBytes } from './record.js';
+import { copyBytes } from './bytes.js';
 import { unlink } from 'node:fs/promises';
 import { fsyncDir, fsyncDirSync, seqName, writeAllSync } from './fsutil.js';
 import { StoreUnavailableError } from './errors.js';
@@ -99,44 +100,63 @@ export class Wal {
   }
 
   /**
-   * Encode and buffer one record. The caller assigns consecutive seqs. `encoded`, when given, is
-   * this record already encoded (a replica's frame bytes, CRC-checked when decoded): it is copied
-   * instead. Returns the record: a view of the append buffer, valid only until the next append
-   * (the buffer is reused after a flush), for callers that copy it at once (the backlog).
+   * Encode and buffer one record. The caller assigns consecutive seqs. Returns the record: a view
+   * of the append buffer, valid only until the next append (the buffer is reused after a flush),
+   * for callers that copy it at once (the backlog).
    */
-  append(epoch: number, seq: Seq, ops: readonly Op[], encoded?: Uint8Array): Buffer {
-    this.checkUsable();
-    assert.equal(seq, this.lastAppendedSeq + 1, 'WAL seqs must be consecutive');
+  append(epoch: number, seq: Seq, ops: readonly Op[]): Buffer {
     const size = recordBytes(ops);
-    if (encoded !== undefined && encoded.length !== size) assert.fail(`WAL: encoded record of ${encoded.length} bytes for ops of ${size}`);
+    const buf = this.reserve(seq, size);
+    const at = this.reservedAt;
+    encodeRecordInto(buf, at, epoch, seq, ops);
+    const record = buf.subarray(at, at + size); // before commit: a flush may reuse the buffer after it
+    this.commit(seq, size);
+    return record;
+  }
+
+  /**
+   * append() of a record already encoded, `src[start, end)` (a replica's frame bytes, checked
+   * when the frame was decoded): copied as it is. Returns nothing: the caller has the bytes.
+   */
+  appendEncoded(seq: Seq, src: Buffer, start: number, end: number): void {
+    const size = end - start;
+    const buf = this.reserve(seq, size);
+    copyBytes(src, start, buf, this.reservedAt, size);
+    this.commit(seq, size);
+  }
+
+  /** Where reserve() placed the record: its offset in the returned buffer. */
+  private reservedAt = 0;
+
+  /** Room for the `size`-byte record of `seq` (rotating the segment first when it is full). */
+  private reserve(seq: Seq, size: number): Buffer {
+    this.checkUsable();
+    if (seq !== this.lastAppendedSeq + 1) assert.fail(`WAL seqs must be consecutive: ${seq} after ${this.lastAppendedSeq}`);
     const used = this.active.bytes + this.pendingBytes;
     if (used > 0 && used + size > this.segmentBytesMax) {
       this.flush();
       this.rotate(seq);
     }
-    let record: Buffer;
     if (size > APPEND_CHUNK_BYTES / 2) {
       this.sealChunk();
-      record = Buffer.allocUnsafe(size);
-      if (encoded === undefined) encodeRecordInto(record, 0, epoch, seq, ops);
-      else record.set(encoded);
+      const record = Buffer.allocUnsafe(size);
       this.chunks.push(record);
-    } else {
-      if (this.cur.length - this.curOff < size) this.sealChunk();
-      const start = this.curOff;
-      if (encoded === undefined) this.curOff = encodeRecordInto(this.cur, start, epoch, seq, ops);
-      else {
-        this.cur.set(encoded, start);
-        this.curOff = start + size;
-      }
-      record = this.cur.subarray(start, this.curOff);
+      this.reservedAt = 0;
+      return record;
     }
+    if (this.cur.length - this.curOff < size) this.sealChunk();
+    this.reservedAt = this.curOff;
+    this.curOff += size;
+    return this.cur;
+  }
+
+  /** Account for the `size`-byte record of `seq` just written where reserve() said. */
+  private commit(seq: Seq, size: number): void {
     this.pendingBytes += size;
     this.pendingLastSeq = seq;
     this.lastAppendedSeq = seq;
     if (this.pendingBytes >= APPEND_BUFFER_BYTES_MAX) this.flush();
     else this.scheduleFlush();
-    return record;
   }
 
   /** Move the filled part of the encode buffer into the chunk list and start a fresh buffer. */

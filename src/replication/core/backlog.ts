@@ -14,6 +14,7 @@
 // out is cached, so every replica's append of one write shares it.
 
 import assert from 'node:assert';
+import { copyBytes } from '../../storage/bytes.js';
 import { encodeRecordInto, recordBytes } from '../../storage/record.js';
 import type { LogEntry, Seq } from '../../storage/types.js';
 
@@ -82,10 +83,27 @@ export class Backlog {
    * when given, is the entry already encoded (the WAL's bytes for it): it is copied, not re-encoded.
    */
   append(entry: LogEntry, nowMs: number, record?: Uint8Array): void {
-    // if/fail rather than assert(cond, `...`): this runs per write and the message is not free.
-    if (entry.seq !== this.lastSeqValue + 1) assert.fail(`backlog append out of order: ${entry.seq} after ${this.lastSeqValue}`);
     const n = recordBytes(entry.ops);
     if (record !== undefined && record.length !== n) assert.fail(`backlog: record of ${record.length} bytes for an entry of ${n}`);
+    const chunk = this.reserve(entry.seq, n);
+    const off = this.tailUsed;
+    if (record === undefined) encodeRecordInto(chunk, off, entry.epoch, entry.seq, entry.ops);
+    else chunk.set(record, off);
+    this.commit(entry.seq, n, nowMs);
+  }
+
+  /** Keep the record `src[start, end)` of entry `seq` (a replica's frame bytes): a copy. */
+  appendRecord(seq: Seq, src: Buffer, start: number, end: number, nowMs: number): void {
+    const n = end - start;
+    const chunk = this.reserve(seq, n);
+    copyBytes(src, start, chunk, this.tailUsed, n);
+    this.commit(seq, n, nowMs);
+  }
+
+  /** The chunk that takes the next `n` bytes at tailUsed. */
+  private reserve(seq: Seq, n: number): Buffer {
+    // if/fail rather than assert(cond, `...`): this runs per write and the message is not free.
+    if (seq !== this.lastSeqValue + 1) assert.fail(`backlog append out of order: ${seq} after ${this.lastSeqValue}`);
     let chunk = this.chunks[this.chunks.length - 1];
     if (chunk === undefined || !this.tailOpen || this.tailUsed + n > chunk.length) {
       // An entry larger than a chunk gets a chunk of its own size.
@@ -94,12 +112,13 @@ export class Backlog {
       this.tailUsed = 0;
       this.tailOpen = true;
     }
+    return chunk;
+  }
+
+  /** Index the `n` bytes just written at tailUsed as entry `seq`. */
+  private commit(seq: Seq, n: number, nowMs: number): void {
     const off = this.tailUsed;
-    if (record === undefined) this.tailUsed = encodeRecordInto(chunk, off, entry.epoch, entry.seq, entry.ops);
-    else {
-      chunk.set(record, off);
-      this.tailUsed = off + n;
-    }
+    this.tailUsed = off + n;
     if (this.count === this.cap) this.grow();
     const i = (this.head + this.count) & (this.cap - 1);
     this.count++;
@@ -110,7 +129,7 @@ export class Backlog {
     this.appendedAt[i] = nowMs;
     this.cumBytes[i] = this.appendedTotal;
     this.bytesUsed += n;
-    this.lastSeqValue = entry.seq;
+    this.lastSeqValue = seq;
     // Keep at least the newest entry: a single entry is bounded by the protocol's frame limit.
     while (this.bytesUsed > this.bytesMax && this.count > 1) this.evictOldest();
   }

@@ -152,6 +152,8 @@ export type CoreEvent =
   /** The host appended an entry on the primary (a client write or the epoch's no-op). */
   /** `record`: the entry as the local log encoded it, when the host has it (saves encoding it again). */
   | { readonly type: 'localWrite'; readonly entry: LogEntry; readonly record?: Uint8Array }
+  /** Answer to flushSoon: send replicas what local writes appended since (one append per replica). */
+  | { readonly type: 'flush' }
   /** The local log is durable up to `seq` under the fsync policy. */
   | { readonly type: 'durable'; readonly seq: Seq }
   /** A link to `peer` is up. `outbound` with manual mode: the host dialled our primary and it is `peer`. */
@@ -183,9 +185,12 @@ export type Effect =
   | { readonly type: 'send'; readonly to: NodeId; readonly msg: Message }
   /** Make durable before executing any later effect of the same batch (votes, epochs). */
   | { readonly type: 'persistMeta'; readonly meta: PersistedMeta }
-  /** Replica: apply and log these entries in order (each extends the local log by one). */
-  /** `records[i]`: entries[i]'s log record, when the append carried them. */
-  | { readonly type: 'appendEntries'; readonly entries: readonly LogEntry[]; readonly records?: readonly Buffer[] }
+  /**
+   * Replica: apply and log these entries in order (each extends the local log by one). `records`:
+   * the same entries as checked log records back to back, when the append carried them; the host
+   * applies those bytes, and `entries` is then decoded only if read.
+   */
+  | { readonly type: 'appendEntries'; readonly entries: readonly LogEntry[]; readonly records?: Buffer }
   /** Discard every entry after `seq` (diverged suffix from..to, `discarded` entries). */
   | { readonly type: 'truncateAfter'; readonly seq: Seq; readonly discarded: number; readonly from: Position; readonly to: Position }
   /** Host: store.beginEpoch(epoch), then append a no-op entry and report it as a localWrite. */
@@ -200,7 +205,13 @@ export type Effect =
   | { readonly type: 'readFailed'; readonly readId: number; readonly failure: ReadFailure }
   | { readonly type: 'quorumWriteResult'; readonly writeId: number; readonly seq: Seq; readonly outcome: 'ok' | 'unknown'; readonly reason: string }
   | { readonly type: 'failoverResult'; readonly ok: boolean; readonly reason: string }
-  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly text: string };
+  | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly text: string }
+  /**
+   * Local writes wait to be sent to replicas: step a 'flush' event once the current batch of
+   * writes is in (the server: at the end of the event-loop turn, as Redis writes replica output
+   * buffers in beforeSleep). Emitted once per batch; nothing is sent to replicas until the flush.
+   */
+  | { readonly type: 'flushSoon' };
 
 // ---------------------------------------------------------------------------- status
 

@@ -11,9 +11,10 @@
 //   reuse it instead of a second codec.
 
 import assert from 'node:assert';
-import { decodeRecord, decodeRecords, encodeRecordInto, recordBytes } from '../../storage/record.js';
+import { checkRecords, decodeRecord, encodeRecordInto, recordBytes } from '../../storage/record.js';
 import type { EpochStart, Op, Position } from '../../storage/types.js';
 import type { SnapshotItem } from '../../storage/api.js';
+import { appendMessage } from '../core/append.js';
 import type { Message } from '../core/types.js';
 
 export const FRAME_HEADER_BYTES = 5;
@@ -43,8 +44,9 @@ export interface Frame {
   readonly payload: Buffer;
 }
 
-function frame(kind: FrameKind, payloadBytes: number): { buf: Buffer; off: number } {
-  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+/** A frame of `payloadBytes`, of which the returned buffer holds the first `heldBytes` (the rest is written after it). */
+function frame(kind: FrameKind, payloadBytes: number, heldBytes = payloadBytes): { buf: Buffer; off: number } {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + heldBytes);
   buf.writeUInt32LE(1 + payloadBytes, 0);
   buf[4] = kind;
   return { buf, off: FRAME_HEADER_BYTES };
@@ -59,20 +61,30 @@ function jsonFrame(kind: FrameKind, value: unknown): Buffer {
 
 /** Encode a core message as one frame. */
 export function encodeMessage(msg: Message): Buffer {
-  if (msg.type !== 'append') return jsonFrame(KIND_MESSAGE, msg);
+  const parts = encodeMessageParts(msg);
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+}
+
+/**
+ * Encode a core message as one frame given as pieces to write back to back. An append that
+ * carries records is its header and then the records themselves: a view of the primary's
+ * backlog, the same for every replica, never copied (the backlog never rewrites its bytes).
+ */
+export function encodeMessageParts(msg: Message): Buffer[] {
+  if (msg.type !== 'append') return [jsonFrame(KIND_MESSAGE, msg)];
   const header = Buffer.from(JSON.stringify({ epoch: msg.epoch, prev: msg.prev, commitSeq: msg.commitSeq }), 'utf8');
   const records = msg.records;
-  let size = 4 + header.length;
-  if (records !== undefined) size += records.length;
-  else for (const e of msg.entries) size += recordBytes(e.ops);
-  const { buf, off } = frame(KIND_APPEND, size);
+  let recordsSize = 0;
+  if (records !== undefined) recordsSize = records.length;
+  else for (const e of msg.entries) recordsSize += recordBytes(e.ops);
+  const headSize = 4 + header.length;
+  const { buf, off } = frame(KIND_APPEND, headSize + recordsSize, records === undefined ? headSize + recordsSize : headSize);
   let p = buf.writeUInt32LE(header.length, off);
   p += header.copy(buf, p);
-  // The backlog's records are the frame's bytes: copied, not encoded again per replica.
-  if (records !== undefined) p += records.copy(buf, p);
-  else for (const e of msg.entries) p = encodeRecordInto(buf, p, e.epoch, e.seq, e.ops);
+  if (records !== undefined) return [buf, records];
+  for (const e of msg.entries) p = encodeRecordInto(buf, p, e.epoch, e.seq, e.ops);
   assert.equal(p, buf.length, 'append frame size mismatch');
-  return buf;
+  return [buf];
 }
 
 export function encodeSnapshotHeader(kind: typeof KIND_SNAP_BEGIN | typeof KIND_SNAP_END, h: SnapshotHeader): Buffer {
@@ -106,9 +118,11 @@ export function decodeMessage(f: Frame): Decoded<Message> {
   if (h === undefined || typeof h.epoch !== 'number' || typeof h.commitSeq !== 'number' || !isPosition(h.prev)) {
     return { ok: false, error: 'bad append header' };
   }
-  const d = decodeRecords(p, 4 + hLen);
-  if (!d.ok) return { ok: false, error: `bad entry in append: ${d.detail}` };
-  return { ok: true, value: { type: 'append', epoch: h.epoch, prev: h.prev, entries: d.entries, commitSeq: h.commitSeq, records: p.subarray(4 + hLen) } };
+  // Every record is checked here (CRC, structure), once; past this point the core and the store
+  // read the bytes as they are, and entries are decoded only if something asks for them.
+  const bad = checkRecords(p, 4 + hLen);
+  if (bad !== null) return { ok: false, error: `bad entry in append: ${bad}` };
+  return { ok: true, value: appendMessage(h.epoch, h.prev, h.commitSeq, p.subarray(4 + hLen)) };
 }
 
 export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { SnapshotLoader, Store } from '../../storage/api.js';
 import { StoreUnavailableError } from '../../storage/errors.js';
 import { recordBytes } from '../../storage/record.js';
-import { formatPosition, type EpochStart, type LogEntry, type Op, type Position, type Seq } from '../../storage/types.js';
+import { formatPosition, type EpochStart, type Op, type Position, type Seq } from '../../storage/types.js';
 import { appendLast, appendMessage, type AppendMessage } from '../core/append.js';
 import { ReplicationCore } from '../core/core.js';
 import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
@@ -25,7 +25,7 @@ import {
   decodeMessage,
   decodeSnapshotChunk,
   decodeSnapshotHeader,
-  encodeMessage,
+  encodeMessageParts,
   encodeSnapshotChunk,
   encodeSnapshotHeader,
   type Frame,
@@ -107,6 +107,8 @@ export class ReplicationHost implements LinkEvents {
   private readonly links = new Map<NodeId, Link>();
   private readonly outbox = new Map<NodeId, Message[]>();
   private outboxScheduled = false;
+  /** The core asked for a flush (flushSoon); it is stepped at the start of the outbox turn. */
+  private flushWanted = false;
   private dialer: Dialer | null = null;
   /** Cluster mode: one dialer per peer (outbound links, used for sending) and the links peers dialled to us (receive only). */
   private readonly peerDialers = new Map<NodeId, Dialer>();
@@ -446,9 +448,7 @@ export class ReplicationHost implements LinkEvents {
     if (this.core.currentRole !== 'replica' || from !== this.core.knownPrimaryId) return;
     if (m.type === 'heartbeat') this.primaryLastSeq = Math.max(this.primaryLastSeq, m.lastSeq);
     else if (m.type === 'welcome') this.primaryLastSeq = m.primaryLast.seq;
-    else if (m.type === 'append' && m.entries.length > 0) {
-      this.primaryLastSeq = Math.max(this.primaryLastSeq, (m.entries[m.entries.length - 1] as LogEntry).seq);
-    }
+    else if (m.type === 'append') this.primaryLastSeq = Math.max(this.primaryLastSeq, appendLast(m).seq); // headers only: no decode
   }
 
   private onSnapshotBegin(link: Link, f: Frame): void {
@@ -511,10 +511,15 @@ export class ReplicationHost implements LinkEvents {
       case 'send':
         this.queueSend(e.to, e.msg);
         return;
+      case 'flushSoon':
+        this.flushWanted = true;
+        this.scheduleOutbox();
+        return;
       case 'persistMeta':
         return this.store.writeMeta({ ...this.store.readMeta(), currentEpoch: e.meta.currentEpoch, votedFor: e.meta.votedFor });
       case 'appendEntries':
-        e.entries.forEach((entry, i) => this.store.applyEntry(entry, e.records?.[i]));
+        if (e.records !== undefined) this.store.applyRecords(e.records);
+        else for (const entry of e.entries) this.store.applyEntry(entry);
         this.watchDurable();
         this.observer?.onApplied();
         return;
@@ -692,13 +697,22 @@ export class ReplicationHost implements LinkEvents {
       this.outbox.set(to, q);
     }
     q.push(msg);
-    if (!this.outboxScheduled) {
-      this.outboxScheduled = true;
-      setImmediate(() => {
-        this.outboxScheduled = false;
-        for (const peer of [...this.outbox.keys()]) this.flushOutbox(peer);
-      });
-    }
+    this.scheduleOutbox();
+  }
+
+  private scheduleOutbox(): void {
+    if (this.outboxScheduled) return;
+    this.outboxScheduled = true;
+    setImmediate(() => {
+      this.outboxScheduled = false;
+      // The core's flush runs first: its appends (usually run-to-completion sends, the task
+      // queue being idle) join this turn's frames.
+      if (this.flushWanted) {
+        this.flushWanted = false;
+        this.stepNow({ type: 'flush' });
+      }
+      for (const peer of [...this.outbox.keys()]) this.flushOutbox(peer);
+    });
   }
 
   /** Send what is queued for `peer` now (also before any frame that bypasses the outbox). */
@@ -709,7 +723,10 @@ export class ReplicationHost implements LinkEvents {
     const link = this.links.get(peer);
     // No link: the core learns it from linkDown and re-handshakes on the next linkUp.
     if (link === undefined) return;
-    for (const m of coalesce(q)) if (!link.send(encodeMessage(m))) return;
+    // One write per peer per turn (STYLE: batch socket writes per event-loop turn).
+    const parts: Buffer[] = [];
+    for (const m of coalesce(q)) for (const b of encodeMessageParts(m)) parts.push(b);
+    link.sendParts(parts);
   }
 
   /** Keep one whenDurable outstanding for the newest seq; report each as a 'durable' event. */

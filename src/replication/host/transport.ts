@@ -28,7 +28,6 @@ export class Link {
   private readonly decoder = new FrameDecoder();
   private closed = false;
   private drainWaiters: Array<() => void> = [];
-  private corked = false;
 
   constructor(
     readonly socket: Socket,
@@ -54,21 +53,28 @@ export class Link {
 
   /** Queue a frame. Over LINK_OUTPUT_BYTES_MAX the link closes (reported), never a silent drop. */
   send(frame: Buffer): boolean {
+    return this.sendParts([frame]);
+  }
+
+  /**
+   * Queue bytes written back to back (a turn's frames, in pieces), in one syscall: the host's
+   * outbox calls this once per peer per turn. Over LINK_OUTPUT_BYTES_MAX the link closes.
+   */
+  sendParts(parts: readonly Buffer[]): boolean {
     if (this.closed) return false;
-    if (this.socket.writableLength + frame.length > LINK_OUTPUT_BYTES_MAX) {
+    let bytes = 0;
+    for (const b of parts) bytes += b.length;
+    if (this.socket.writableLength + bytes > LINK_OUTPUT_BYTES_MAX) {
       this.close(`output buffer would exceed ${LINK_OUTPUT_BYTES_MAX} bytes`);
       return false;
     }
-    // Batch this turn's frames into one syscall (STYLE: batch socket writes per event-loop turn).
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    if (parts.length === 1) {
+      this.socket.write(parts[0] as Buffer);
+      return true;
     }
-    this.socket.write(frame);
+    this.socket.cork();
+    for (const b of parts) this.socket.write(b);
+    this.socket.uncork();
     return true;
   }
 

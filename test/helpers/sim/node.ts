@@ -65,6 +65,8 @@ export class SimNode {
   /** Entries discarded by truncation since this incarnation started (must match the core's counter). */
   discardedSinceStart = 0;
   restartAtMs = -1;
+  /** The core asked for a flush (flushSoon); the world steps it at a point of its choosing. */
+  flushPending = false;
 
   constructor(
     readonly id: NodeId,
@@ -90,6 +92,7 @@ export class SimNode {
 
   crash(): void {
     this.core = null;
+    this.flushPending = false;
     this.store.crash();
   }
 
@@ -108,6 +111,13 @@ export class SimNode {
     this.store.append(entry);
     this.run({ type: 'localWrite', entry }, nowMs);
     return entry.seq;
+  }
+
+  /** The host's end of turn: send replicas the local writes since the last flush. */
+  flush(nowMs: number): void {
+    if (!this.flushPending) return;
+    this.flushPending = false;
+    this.run({ type: 'flush' }, nowMs);
   }
 
   fsync(nowMs: number): void {
@@ -160,6 +170,9 @@ export class SimNode {
         this.run({ type: 'localWrite', entry: noop }, nowMs);
         break;
       }
+      case 'flushSoon':
+        this.flushPending = true;
+        break;
       case 'becomeReplica':
       case 'expectFullResync':
         break;

@@ -276,6 +276,11 @@ export class SimWorld implements Observer {
 
   step(faults: boolean, ops: boolean): void {
     this.nowMs += STEP_MS;
+    // Most flushes come before the next input (the host flushes at the end of the turn that
+    // wrote); some come after this step's messages and ticks, as when a read event of the same
+    // turn carried frames.
+    const late = this.nodes.filter((n) => n.flushPending && this.rng.next() < 0.25);
+    for (const n of this.nodes) if (!late.includes(n)) n.flush(this.nowMs);
     for (const m of this.net.takeDue(this.nowMs)) this.byId.get(m.to)?.deliver(m.from, m.payload, this.nowMs);
     for (const n of this.nodes) {
       if (!n.alive && n.restartAtMs >= 0 && this.nowMs >= n.restartAtMs) {
@@ -286,6 +291,7 @@ export class SimWorld implements Observer {
       n.run({ type: 'tick' }, this.nowMs);
       if (n.alive && this.rng.next() < 0.3) n.fsync(this.nowMs);
     }
+    for (const n of late) n.flush(this.nowMs);
     if (faults) this.injectFaults();
     if (ops && this.rng.next() < this.opts.opRate) this.clientOp();
     this.checkStep();
