@@ -293,6 +293,37 @@ const effectsOf = <T extends Effect['type']>(effects: readonly Effect[], type: T
 
 // ------------------------------------------------------------------ manual mode
 
+test('manual: local writes reach replicas per flush: one flushSoon per batch, then one append per replica with all of them', () => {
+  const h = new Harness(['p', 'r1', 'r2'], 'manual');
+  h.attach('p', 'r1');
+  h.attach('p', 'r2');
+  const p = h.node('p');
+  const first = p.core.lastPosition.seq + 1;
+  // Stepped by hand: the harness would answer flushSoon with a flush at once.
+  const fx: Effect[] = [];
+  for (let i = 0; i < 5; i++) {
+    const e: LogEntry = { epoch: p.core.currentEpoch, seq: first + i, ops: set(`k${i}`, `v${i}`) };
+    p.log.push(e);
+    fx.push(...p.core.step({ type: 'localWrite', entry: e }, h.now));
+  }
+  assert.deepEqual(fx.map((e) => e.type), ['flushSoon'], 'nothing is sent before the flush');
+  const sent = effectsOf(p.core.step({ type: 'flush' }, h.now), 'send');
+  assert.deepEqual(sent.map((e) => `${e.to}:${e.msg.type}`).sort(), ['r1:append', 'r2:append']);
+  for (const e of sent) {
+    assert.ok(e.msg.type === 'append');
+    assert.deepEqual(e.msg.entries.map((x) => x.seq), [0, 1, 2, 3, 4].map((i) => first + i));
+  }
+  assert.deepEqual(effectsOf(p.core.step({ type: 'flush' }, h.now), 'send'), [], 'a second flush has nothing to send');
+  // The next write asks for a flush again.
+  const e: LogEntry = { epoch: p.core.currentEpoch, seq: first + 5, ops: set('k5', 'v5') };
+  p.log.push(e);
+  assert.deepEqual(p.core.step({ type: 'localWrite', entry: e }, h.now).map((x) => x.type), ['flushSoon']);
+  // A primary with no replica streaming asks for nothing.
+  const solo = new Harness(['s'], 'manual').node('s');
+  const w: LogEntry = { epoch: solo.core.currentEpoch, seq: solo.core.lastPosition.seq + 1, ops: set('k', 'v') };
+  assert.deepEqual(solo.core.step({ type: 'localWrite', entry: w }, 0), []);
+});
+
 test('manual: a replica handshakes, catches up by partial resync, and acks', () => {
   const h = new Harness(['p', 'r'], 'manual');
   assert.equal(h.node('p').core.currentRole, 'primary');
