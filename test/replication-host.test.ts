@@ -179,6 +179,22 @@ test('framing: an append whose records fail their check is refused whole (the co
   const d = decodeMessage(frameOf(flipped));
   assert.ok(!d.ok);
   assert.match(d.error, /bad entry in append: checksum mismatch/);
+  // Whole, CRC-valid records that do not continue `prev` one seq at a time, or whose epochs go
+  // down or past the append's, are refused too (the core would stop on the gap).
+  const shaped = (prev: { epoch: number; seq: number }, epoch: number, es: LogEntry[]): ReturnType<typeof decodeMessage> =>
+    decodeMessage(frameOf(encodeMessage({ type: 'append', epoch, prev, entries: es, commitSeq: 0 })));
+  const at = (epoch: number, seq: number): LogEntry => ({ epoch, seq, ops: [{ t: 'del', key: 'k' }] });
+  assert.ok(shaped({ epoch: 1, seq: 4 }, 2, [at(1, 5), at(2, 6)]).ok);
+  for (const [prev, epoch, es, why] of [
+    [{ epoch: 1, seq: 4 }, 2, [at(1, 5), at(1, 7)], /entry 7 does not follow 5/],
+    [{ epoch: 1, seq: 4 }, 2, [at(1, 4)], /entry 4 does not follow 4/],
+    [{ epoch: 2, seq: 4 }, 2, [at(1, 5)], /epoch outside 2\.\.2/],
+    [{ epoch: 1, seq: 4 }, 2, [at(3, 5)], /epoch outside 1\.\.2/],
+  ] as const) {
+    const r = shaped(prev, epoch, [...es]);
+    assert.ok(!r.ok);
+    assert.match(r.error, why);
+  }
 });
 
 test('a replica store given the primary\'s record bytes logs exactly them: it reopens to the same data', async () => {

@@ -11,7 +11,7 @@
 //   reuse it instead of a second codec.
 
 import assert from 'node:assert';
-import { checkRecords, decodeRecord, encodeRecordInto, recordBytes } from '../../storage/record.js';
+import { checkRecords, decodeRecord, encodeRecordInto, recordBytes, recordEndAt, recordEpochAt, recordSeqAt } from '../../storage/record.js';
 import type { EpochStart, Op, Position } from '../../storage/types.js';
 import type { SnapshotItem } from '../../storage/api.js';
 import { appendMessage } from '../core/append.js';
@@ -120,9 +120,27 @@ export function decodeMessage(f: Frame): Decoded<Message> {
   }
   // Every record is checked here (CRC, structure), once; past this point the core and the store
   // read the bytes as they are, and entries are decoded only if something asks for them.
-  const bad = checkRecords(p, 4 + hLen);
+  const bad = checkRecords(p, 4 + hLen) ?? appendShapeError(p, 4 + hLen, h.prev, h.epoch);
   if (bad !== null) return { ok: false, error: `bad entry in append: ${bad}` };
   return { ok: true, value: appendMessage(h.epoch, h.prev, h.commitSeq, p.subarray(4 + hLen)) };
+}
+
+/**
+ * An append's entries must continue its `prev` one seq at a time, with epochs that never go down
+ * and never pass the append's own: the core assumes it (Log Matching) and stops on a gap.
+ */
+function appendShapeError(b: Buffer, off: number, prev: Position, epoch: number): string | null {
+  let seq = prev.seq;
+  let lastEpoch = prev.epoch;
+  for (; off < b.length; off = recordEndAt(b, off)) {
+    const s = recordSeqAt(b, off);
+    const e = recordEpochAt(b, off);
+    if (s !== seq + 1) return `entry ${s} does not follow ${seq}`;
+    if (e < lastEpoch || e > epoch) return `entry ${e}:${s} has an epoch outside ${lastEpoch}..${epoch}`;
+    seq = s;
+    lastEpoch = e;
+  }
+  return null;
 }
 
 export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {
