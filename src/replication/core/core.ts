@@ -412,20 +412,21 @@ export class ReplicationCore {
 
   /** Track one entry appended to the local log (by us as primary, or received). */
   private recordAppend(entry: LogEntry, record?: Uint8Array): void {
-    if (entry.seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${entry.seq} after ${this.lastPos.seq}`);
-    this.history = historyWithEntry(this.history, entry.epoch, entry.seq);
-    this.lastPos = { epoch: entry.epoch, seq: entry.seq };
-    if (this.keepBacklog) this.backlog.append(entry, this.nowMs, record);
-    else this.backlog.skipTo(entry.seq);
+    if (this.extendLog(entry.epoch, entry.seq)) this.backlog.append(entry, this.nowMs, record);
   }
 
   /** recordAppend of the checked record `buf[start, end)` (a replica's frame bytes). */
   private recordAppendBytes(epoch: Epoch, seq: Seq, buf: Buffer, start: number, end: number): void {
+    if (this.extendLog(epoch, seq)) this.backlog.appendRecord(seq, buf, start, end, this.nowMs);
+  }
+
+  /** The log now ends at (epoch, seq). True when the caller must keep the entry in the backlog. */
+  private extendLog(epoch: Epoch, seq: Seq): boolean {
     if (seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${seq} after ${this.lastPos.seq}`);
     this.history = historyWithEntry(this.history, epoch, seq);
     this.lastPos = { epoch, seq };
-    if (this.keepBacklog) this.backlog.appendRecord(seq, buf, start, end, this.nowMs);
-    else this.backlog.skipTo(seq);
+    if (!this.keepBacklog) this.backlog.skipTo(seq);
+    return this.keepBacklog;
   }
 
   // ======================================================================== epochs and roles
