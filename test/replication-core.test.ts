@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Backlog } from '../src/replication/core/backlog.js';
+import { Backlog, type ChunkMemory } from '../src/replication/core/backlog.js';
 import { ReplicationCore } from '../src/replication/core/core.js';
 import { checkSessionToken, epochAt, forkPoint, isLogUpToDate } from '../src/replication/core/history.js';
 import { majorityMatch, majorityOf } from '../src/replication/core/quorum.js';
@@ -140,9 +140,33 @@ test('backlog stays within its byte budget and reports what fell out', () => {
   assert.deepEqual(entriesFrom(b, 196, 10_000), [{ epoch: 2, seq: 196, ops: [{ t: 'del', key: 'x' }] }]);
 });
 
+/**
+ * A ChunkMemory with no quarantine at all: a given chunk is scribbled over and handed out again
+ * at once. Safe only if the backlog gives back exactly the chunks no entry of its window is in.
+ */
+class ScribblingMemory implements ChunkMemory {
+  readonly idle: Buffer[] = [];
+  given = 0;
+  reused = 0;
+  take(bytes: number): Buffer {
+    const c = this.idle.pop();
+    if (c === undefined) return Buffer.allocUnsafe(bytes);
+    assert.equal(c.length, bytes, 'a backlog takes chunks of one size');
+    this.reused++;
+    return c;
+  }
+  give(chunk: Buffer): void {
+    this.given++;
+    chunk.fill(0xee);
+    this.idle.push(chunk);
+  }
+}
+
 test('backlog: entries of every op kind and size come back as appended, across chunks, evictions, truncations and resets', () => {
   const r = rng(5);
-  const b = new Backlog(64 * 1024, 0); // 4 KiB chunks: many entries cross into new chunks, some exceed one
+  // Chunks given back are overwritten and reused at once, so a chunk given back too early shows up as corrupt reads.
+  const memory = new ScribblingMemory();
+  const b = new Backlog(64 * 1024, 0, memory); // 4 KiB chunks: many entries cross into new chunks, some exceed one
   const model: LogEntry[] = [];
   let last = 0;
   const makeOps = (): Op[] => {
@@ -182,6 +206,8 @@ test('backlog: entries of every op kind and size come back as appended, across c
       assert.deepEqual(got, held.slice(held.indexOf(from)), `step ${step}`);
     }
   }
+  assert.ok(memory.given > 100 && memory.reused > 100, `chunks given ${memory.given}, reused ${memory.reused}`);
+  assert.ok(memory.idle.every((c) => c.length === 4096), 'only regular chunks come back (an oversized entry\'s own chunk does not)');
 });
 
 // ------------------------------------------------------------------ a tiny deterministic harness

@@ -6,11 +6,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { openStore } from '../src/storage/store.js';
 import type { Store } from '../src/storage/api.js';
 import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
-import { DEFAULT_TIMING, type Message } from '../src/replication/core/types.js';
+import { DEFAULT_TIMING, type Message, type Timing } from '../src/replication/core/types.js';
 import { appendLast, appendMessage } from '../src/replication/core/append.js';
 import { Backlog } from '../src/replication/core/backlog.js';
 import { encodeRecord, recordBytes } from '../src/storage/record.js';
@@ -25,6 +25,7 @@ import {
   type Frame,
 } from '../src/replication/host/framing.js';
 import { ReplicationHost, coalesce, MERGED_APPEND_BYTES_MAX, type HostLog } from '../src/replication/host/host.js';
+import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
 import { parseReply } from './helpers/raw-resp.js';
 import { rng } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
@@ -262,6 +263,26 @@ test('backlog.bytesBetween (O(1) prefix sums) agrees with a naive sum through ap
   }
 });
 
+test('chunk pool: a chunk given back is reused only after settle, and at most CHUNKS_KEPT_MAX are kept', () => {
+  const pool = new ChunkPool();
+  const given = Array.from({ length: CHUNKS_KEPT_MAX }, () => pool.take(4096));
+  for (const c of given) pool.give(c);
+  const extra = Buffer.alloc(4096);
+  pool.give(extra); // over the bound: left to the GC
+  assert.deepEqual(pool.counts, { quarantined: CHUNKS_KEPT_MAX, free: 0 });
+  const early = pool.take(4096);
+  assert.ok(!given.includes(early) && early !== extra, 'nothing is reused before settle');
+  pool.settle();
+  assert.deepEqual(pool.counts, { quarantined: 0, free: CHUNKS_KEPT_MAX });
+  const again = Array.from({ length: CHUNKS_KEPT_MAX }, () => pool.take(4096));
+  assert.deepEqual(new Set(again), new Set(given), 'settled chunks are handed out again');
+  assert.ok(!given.includes(pool.take(4096)), 'then fresh ones');
+  pool.give(early);
+  pool.settle();
+  assert.notEqual(pool.take(8192), early, 'a chunk of another size is not handed out');
+  assert.deepEqual(pool.counts, { quarantined: 0, free: 0 });
+});
+
 // ---------------------------------------------------------------- in-process nodes
 
 interface Node {
@@ -289,7 +310,7 @@ function captureLog(logs: string[]): HostLog {
 }
 
 /** A node: store + host + a loopback listener that performs the KVREPL handshake like the RESP server. */
-async function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax): Promise<Node> {
+async function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax, timing: Partial<Timing> = {}): Promise<Node> {
   const dir = tempDir('kvts-repl-');
   const store = await openStore({ dir, fsync: 'no' });
   const logs: string[] = [];
@@ -320,7 +341,7 @@ async function startNode(id: string, replicaOf: string | null, backlogBytesMax =
     selfAddress: address,
     replicaOf,
     primaryAuth: '',
-    timing: { ...DEFAULT_TIMING, backlogBytesMax },
+    timing: { ...DEFAULT_TIMING, ...timing, backlogBytesMax },
     log: captureLog(logs),
   });
   node = { id, dir, store, host, acceptor, address, logs };
@@ -374,6 +395,85 @@ test('host: a replica streams, restarts with partial resync, and a late replica 
   assert.ok(p.host.status().fullResyncs >= before.fullResyncs + 1);
   assert.ok(r2.logs.some((l) => l.includes('full resync from p1 loaded')), r2.logs.join('\n'));
   await converged(p, r1, 'r1 still in sync');
+});
+
+interface Relay {
+  readonly address: string;
+  /** Stop reading from the target: the target's bytes back up in its socket. */
+  stall(): void;
+  resume(): void;
+}
+
+const relays: Server[] = [];
+after(async () => {
+  for (const s of relays) await new Promise<void>((res) => s.close(() => res()));
+});
+
+/** A TCP relay to `target` (host:port) whose target → client direction can be stalled. */
+async function startRelay(target: string): Promise<Relay> {
+  const [host, port] = target.split(':') as [string, string];
+  const pairs: Array<{ up: Socket; down: Socket }> = [];
+  let stalled = false;
+  const server = createServer((down) => {
+    const up = connect(Number(port), host);
+    const pair = { up, down };
+    pairs.push(pair);
+    const closeBoth = (): void => {
+      up.destroy();
+      down.destroy();
+    };
+    up.on('error', closeBoth).on('close', closeBoth);
+    down.on('error', closeBoth).on('close', closeBoth);
+    down.pipe(up);
+    if (stalled) up.pause();
+    else up.pipe(down);
+  });
+  relays.push(server);
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+  const a = server.address();
+  assert.ok(a !== null && typeof a !== 'string');
+  return {
+    address: `127.0.0.1:${a.port}`,
+    stall: () => {
+      stalled = true;
+      for (const { up, down } of pairs) {
+        up.unpipe(down);
+        up.pause();
+      }
+    },
+    resume: () => {
+      stalled = false;
+      for (const { up, down } of pairs) up.pipe(down);
+    },
+  };
+}
+
+test('host: frames queued on a stalled replica link view backlog chunks; the pool does not reuse those chunks under them', async () => {
+  const r = rng(37);
+  // 64 KiB chunks (a turn's append is mostly a view of one), a 1 MiB window, and far more than
+  // that in flight: the stalled link's queue holds frames whose chunks were long since given back.
+  const p = await startNode('p1', null, 1024 * 1024, { inflightBytesMax: 48 * 1024 * 1024 });
+  const relay = await startRelay(p.address);
+  const r1 = await startNode('r1', relay.address, 1024 * 1024);
+  for (let i = 0; i < 100; i++) write(p, [{ t: 'set', key: `k${r.int(500)}`, value: r.bytes(100), expireAtMs: 0 }]);
+  await converged(p, r1, 'r1 streams');
+  const before = p.host.status();
+  relay.stall();
+  let queuedMax = 0;
+  for (let batch = 0; batch < 250; batch++) {
+    // Under the backlog's budget per turn, so every write is still there when the turn's append is built.
+    for (let i = 0; i < 40; i++) write(p, [{ t: 'set', key: `k${r.int(500)}`, value: r.bytes(1000), expireAtMs: 0 }]);
+    await new Promise<void>((res) => setImmediate(res));
+    queuedMax = Math.max(queuedMax, p.host.linkOutputBytes('r1'));
+  }
+  assert.ok(queuedMax > 1024 * 1024, `the stall left frames queued in the primary's socket (max ${queuedMax} bytes): the case under test`);
+  relay.resume();
+  await converged(p, r1, 'r1 catches up after the stall');
+  const now = p.host.status();
+  // A reused chunk would have corrupted queued frames: the replica refuses them (CRC) and the link drops.
+  for (const n of [p, r1]) assert.ok(!n.logs.some((l) => l.includes(' down')), n.logs.join('\n'));
+  assert.equal(now.fullResyncs, before.fullResyncs);
+  assert.equal(now.partialResyncs, before.partialResyncs);
 });
 
 test('host: promote a replica, write both sides, rejoin the old primary → diverged suffix discarded', async () => {

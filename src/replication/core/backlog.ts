@@ -12,6 +12,11 @@
 // carry unchanged; entries are decoded only where something reads them (core/append.ts). A
 // replica streaming at the head asks for the newest entry once per write; the last range handed
 // out is cached, so every replica's append of one write shares it.
+//
+// Chunks come from, and go back to, a ChunkMemory. A chunk's records may still be read after it
+// is evicted (an append frame holding a view of them can wait in a slow replica's socket queue),
+// and only the host can tell when nothing can (its sockets), so the default memory never reuses
+// a chunk; the host's (host/chunk-pool.ts) reuses one only after every link's queue drained.
 
 import assert from 'node:assert';
 import { copyBytes } from '../../storage/bytes.js';
@@ -23,6 +28,22 @@ const CHUNK_BYTES_MIN = 4 * 1024;
 const CHUNK_BYTES_MAX = 1024 * 1024;
 /** Initial index capacity (entries); doubles when full, so a power of two. */
 const INDEX_CAPACITY_MIN = 1024;
+
+/**
+ * Where the backlog's chunks come from (`take`: `bytes` of any content) and where it gives
+ * them back once it holds no entry in them (`give`). A given chunk may still be read through
+ * views handed out earlier (recordsOf): the memory must not hand it out again until nothing can.
+ */
+export interface ChunkMemory {
+  take(bytes: number): Buffer;
+  give(chunk: Buffer): void;
+}
+
+/** Fresh chunks, dropped for the GC: a view of a chunk stays valid as long as it is referenced. */
+export const FRESH_CHUNKS: ChunkMemory = {
+  take: (bytes) => Buffer.allocUnsafe(bytes),
+  give: () => undefined,
+};
 
 export class Backlog {
   /** Live chunks, oldest first; chunk ids count up from chunkBase. */
@@ -57,13 +78,14 @@ export class Backlog {
   constructor(
     readonly bytesMax: number,
     afterSeq: Seq,
+    private readonly memory: ChunkMemory = FRESH_CHUNKS,
   ) {
     assert(bytesMax > 0, 'backlog needs a positive byte budget');
     this.chunkBytes = Math.min(CHUNK_BYTES_MAX, Math.max(CHUNK_BYTES_MIN, Math.floor(bytesMax / 16)));
     this.lastSeqValue = afterSeq;
   }
 
-  /** Encoded bytes of the entries held (not counted: up to two chunks of slack, 32 index bytes per entry). */
+  /** Encoded bytes of the entries held (not counted: up to two chunks of slack, the memory's idle chunks, 32 index bytes per entry). */
   get bytes(): number {
     return this.bytesUsed;
   }
@@ -106,8 +128,8 @@ export class Backlog {
     if (seq !== this.lastSeqValue + 1) assert.fail(`backlog append out of order: ${seq} after ${this.lastSeqValue}`);
     let chunk = this.chunks[this.chunks.length - 1];
     if (chunk === undefined || !this.tailOpen || this.tailUsed + n > chunk.length) {
-      // An entry larger than a chunk gets a chunk of its own size.
-      chunk = Buffer.allocUnsafe(Math.max(this.chunkBytes, n));
+      // An entry larger than a chunk gets a chunk of its own size (never reused).
+      chunk = n > this.chunkBytes ? Buffer.allocUnsafe(n) : this.memory.take(this.chunkBytes);
       this.chunks.push(chunk);
       this.tailUsed = 0;
       this.tailOpen = true;
@@ -156,9 +178,16 @@ export class Backlog {
     // Release the chunks no remaining entry lives in (never the newest: appends continue there).
     const keepFrom = this.count === 0 ? this.chunkBase + this.chunks.length - 1 : (this.chunkOf[this.head] as number);
     if (keepFrom > this.chunkBase) {
-      this.chunks.splice(0, keepFrom - this.chunkBase);
+      this.release(this.chunks.splice(0, keepFrom - this.chunkBase));
       this.chunkBase = keepFrom;
     }
+  }
+
+  /** Give chunks that hold no entry any more back to the memory. */
+  private release(chunks: readonly Buffer[]): void {
+    // The cached range cannot be in them (it is inside the window), but never keep a view into memory given away.
+    this.recordsCache = null;
+    for (const c of chunks) if (c.length === this.chunkBytes) this.memory.give(c);
   }
 
   private slot(seq: Seq): number {
@@ -185,8 +214,9 @@ export class Backlog {
   /**
    * The records of entries [fromSeq, toSeq] (inside the window; empty when toSeq < fromSeq) as
    * one buffer: a view when they share a chunk, else a copy of the pieces. An append frame
-   * carries exactly these bytes. Views stay valid after eviction: chunks are never rewritten,
-   * only dropped (a view keeps its chunk alive until it is gone).
+   * carries exactly these bytes. Views stay valid after eviction as long as the ChunkMemory
+   * keeps its promise (FRESH_CHUNKS: a view keeps its chunk alive; the host's pool reuses a
+   * chunk only once no socket queues a frame written before it was given back).
    */
   recordsOf(fromSeq: Seq, toSeq: Seq): Buffer {
     const c = this.recordsCache;
@@ -241,7 +271,7 @@ export class Backlog {
     this.count = keep;
     this.appendedTotal = this.cumBytes[last] as number;
     // Chunks after the last kept entry's hold only dropped entries; its own may hold some too.
-    this.chunks.length = (this.chunkOf[last] as number) - this.chunkBase + 1;
+    this.release(this.chunks.splice((this.chunkOf[last] as number) - this.chunkBase + 1));
     this.tailOpen = false;
     this.lastSeqValue = seq;
     this.recordsCache = null;
@@ -259,6 +289,7 @@ export class Backlog {
 
   /** Forget everything; the window restarts after `afterSeq` (after a full resync). */
   reset(afterSeq: Seq): void {
+    this.release(this.chunks);
     this.chunks = [];
     this.chunkBase = 0;
     this.tailOpen = false;

@@ -170,7 +170,7 @@ export class ReplicationCore {
     this.durableSeq = Math.min(state.durableSeq, state.lastPosition.seq);
     const recent = state.recentEntries ?? [];
     const first = recent[0];
-    this.backlog = new Backlog(config.timing.backlogBytesMax, first === undefined ? this.lastPos.seq : first.seq - 1);
+    this.backlog = new Backlog(config.timing.backlogBytesMax, first === undefined ? this.lastPos.seq : first.seq - 1, config.backlogMemory);
     for (const e of recent) this.backlog.append(e, nowMs);
     assert(this.backlog.lastSeq === this.lastPos.seq, 'recentEntries must end at lastPosition');
     const last = this.history[this.history.length - 1];

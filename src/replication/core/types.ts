@@ -3,6 +3,7 @@
 // Owns only shapes and defaults; no behaviour beyond validating a configuration.
 
 import type { Epoch, EpochStart, LogEntry, Position, Seq } from '../../storage/types.js';
+import type { ChunkMemory } from './backlog.js';
 
 /** A node's stable identity (`--node-id`); addresses are only where to dial it. */
 export type NodeId = string;
@@ -72,6 +73,8 @@ export interface CoreConfig {
   readonly timing: Timing;
   /** Injected randomness in [0, 1) (election timeouts). Seeded in tests; never Math.random inside the core. */
   readonly random: () => number;
+  /** Memory for the backlog's chunks; default FRESH_CHUNKS (never reused). The host's pool recycles them. */
+  readonly backlogMemory?: ChunkMemory;
 }
 
 /** What the host restores at start: persisted meta plus the local log's shape. */

@@ -16,6 +16,7 @@ import { ReplicationCore } from '../core/core.js';
 import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
 import { READ_OK } from '../core/types.js';
 import type { ClusterResultEffect } from '../cluster/commands.js';
+import { ChunkPool } from './chunk-pool.js';
 import {
   KIND_APPEND,
   KIND_MESSAGE,
@@ -113,6 +114,8 @@ export class ReplicationHost implements LinkEvents {
   /** Cluster mode: one dialer per peer (outbound links, used for sending) and the links peers dialled to us (receive only). */
   private readonly peerDialers = new Map<NodeId, Dialer>();
   private readonly inbound = new Map<NodeId, Link>();
+  /** The backlog's chunks, recycled once no link queues a frame that may view them (settleChunks). */
+  private readonly chunkPool = new ChunkPool();
   private loading: Loading | null = null;
   /** Per peer, the token of the snapshot stream currently allowed to run (a newer one cancels it). */
   private readonly snapshotStreams = new Map<NodeId, object>();
@@ -173,6 +176,7 @@ export class ReplicationHost implements LinkEvents {
         timing: this.timing,
         // Election timeouts must differ between nodes, or they split votes forever; manual mode never draws.
         random: Math.random,
+        backlogMemory: this.chunkPool,
       },
       {
         currentEpoch: Math.max(metaEpoch, this.store.epoch),
@@ -237,6 +241,11 @@ export class ReplicationHost implements LinkEvents {
   }
   get knownPrimaryLastSeq(): Seq {
     return this.primaryLastSeq;
+  }
+  /** Bytes written to the link to `peer` that its socket has not handed to the kernel yet (Redis's omem). */
+  linkOutputBytes(peer: NodeId): number {
+    const l = this.links.get(peer) ?? this.inbound.get(peer);
+    return l === undefined || l.isClosed ? 0 : l.socket.writableLength;
   }
   linkUpTo(peer: NodeId | null): boolean {
     return peer !== null && this.links.get(peer)?.isClosed === false;
@@ -712,7 +721,20 @@ export class ReplicationHost implements LinkEvents {
         this.stepNow({ type: 'flush' });
       }
       for (const peer of [...this.outbox.keys()]) this.flushOutbox(peer);
+      this.settleChunks();
     });
+  }
+
+  /**
+   * Backlog chunks given back may be reused once no link's socket still queues bytes: every frame
+   * written so far (whose records may be views of those chunks) is then in the kernel, and a
+   * closed link's queue is never read again. A backed-up link only delays reuse (chunks are then
+   * allocated fresh, as without the pool).
+   */
+  private settleChunks(): void {
+    for (const l of this.links.values()) if (!l.isClosed && l.socket.writableLength > 0) return;
+    for (const l of this.inbound.values()) if (!l.isClosed && l.socket.writableLength > 0) return;
+    this.chunkPool.settle();
   }
 
   /** Send what is queued for `peer` now (also before any frame that bypasses the outbox). */
