@@ -9,7 +9,7 @@ import { ReplicationCore } from '../src/replication/core/core.js';
 import { checkSessionToken, epochAt, forkPoint, isLogUpToDate } from '../src/replication/core/history.js';
 import { majorityMatch, majorityOf } from '../src/replication/core/quorum.js';
 import { DEFAULT_TIMING, type CoreConfig, type Effect, type Message, type NodeId, type Timing } from '../src/replication/core/types.js';
-import { decodeRecords, recordBytes } from '../src/storage/record.js';
+import { decodeRecords, encodeRecord, recordBytes } from '../src/storage/record.js';
 import type { EpochStart, LogEntry, Op } from '../src/storage/types.js';
 import { rng } from './helpers/rng.js';
 
@@ -162,7 +162,18 @@ class ScribblingMemory implements ChunkMemory {
   }
 }
 
-test('backlog: entries of every op kind and size come back as appended, across chunks, evictions, truncations and resets', () => {
+test('backlog: an entry given with its encoded record keeps those bytes; a record of another entry is refused', () => {
+  const b = new Backlog(64 * 1024, 0);
+  const e1 = entry(1, 1, 30);
+  b.append(e1, 0, encodeRecord(1, 1, e1.ops));
+  assert.deepEqual(b.recordsOf(1, 1), encodeRecord(1, 1, e1.ops));
+  const e2 = entry(1, 2, 30);
+  assert.throws(() => b.append(e2, 0, encodeRecord(1, 3, e2.ops)), /is not entry 2/);
+  assert.throws(() => b.append(e2, 0, encodeRecord(1, 2, e2.ops).subarray(0, 20)), /is not entry 2/);
+  assert.equal(b.lastSeq, 1, 'a refused record leaves the window as it was');
+});
+
+test('backlog: entries of every op kind and size come back as appended (one by one or as runs of record bytes), across chunks, evictions, truncations and resets', () => {
   const r = rng(5);
   // Chunks given back are overwritten and reused at once, so a chunk given back too early shows up as corrupt reads.
   const memory = new ScribblingMemory();
@@ -191,6 +202,18 @@ test('backlog: entries of every op kind and size come back as appended, across c
     } else if (c === 1) {
       b.reset(last);
       model.length = 0;
+    } else if (c < 10) {
+      // A run of records as a replica receives them: one buffer, copied in pieces that fit chunks.
+      const run: LogEntry[] = [];
+      for (let k = 1 + r.int(40); k > 0; k--) {
+        last++;
+        run.push({ epoch: 1 + Math.floor(step / 1000), seq: last, ops: makeOps() });
+      }
+      const bytes = Buffer.concat(run.map((e) => encodeRecord(e.epoch, e.seq, e.ops)));
+      const pad = r.int(3) * 7; // the run need not start at the buffer's start
+      const framed = Buffer.concat([Buffer.alloc(pad, 0xaa), bytes]);
+      b.appendRecords((run[0] as LogEntry).seq, framed, pad, framed.length, step);
+      model.push(...run);
     } else {
       last++;
       const e = { epoch: 1 + Math.floor(step / 1000), seq: last, ops: makeOps() };

@@ -16,13 +16,17 @@ import { Backlog } from '../src/replication/core/backlog.js';
 import { encodeRecord, recordBytes } from '../src/storage/record.js';
 import {
   FrameDecoder,
+  KIND_SNAP_BEGIN,
   KIND_SNAP_CHUNK,
+  KIND_SNAP_END,
   decodeMessage,
   decodeSnapshotChunk,
   encodeMessage,
   encodeMessageParts,
   encodeSnapshotChunk,
+  encodeSnapshotHeader,
   type Frame,
+  type SnapshotHeader,
 } from '../src/replication/host/framing.js';
 import { ReplicationHost, coalesce, MERGED_APPEND_BYTES_MAX, type HostLog } from '../src/replication/host/host.js';
 import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
@@ -226,6 +230,9 @@ test('a replica store given the primary\'s record bytes logs exactly them: it re
     const rec = Buffer.from(a.lastRecord(next.seq) as Buffer);
     assert.throws(() => b.applyRecords(rec.subarray(0, rec.length - 1)), /runs past the end/);
     assert.throws(() => b.applyRecords(encodeRecord(next.epoch, next.seq + 1, [{ t: 'del', key: 'x' }])), /applyRecords seq \d+ after/);
+    // A run with a gap after a good record is refused whole: nothing reaches the log or the keyspace.
+    assert.throws(() => b.applyRecords(Buffer.concat([rec, encodeRecord(next.epoch, next.seq + 2, [{ t: 'del', key: 'x' }])])), /applyRecords seq \d+ after/);
+    assert.equal(b.lastPosition.seq, next.seq - 1);
     await b.close();
     b = await openStore({ dir: dirB, fsync: 'no' });
     assert.equal(b.lastPosition.seq, next.seq - 1);
@@ -404,10 +411,19 @@ interface Relay {
   resume(): void;
 }
 
-const relays: Server[] = [];
+const listeners: Server[] = [];
 after(async () => {
-  for (const s of relays) await new Promise<void>((res) => s.close(() => res()));
+  for (const s of listeners) await new Promise<void>((res) => s.close(() => res()));
 });
+
+/** Listen on an ephemeral 127.0.0.1 port (closed after the tests); returns "127.0.0.1:port". */
+async function listenLoopback(server: Server): Promise<string> {
+  listeners.push(server);
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+  const a = server.address();
+  assert.ok(a !== null && typeof a !== 'string');
+  return `127.0.0.1:${a.port}`;
+}
 
 /** A TCP relay to `target` (host:port) whose target → client direction can be stalled. */
 async function startRelay(target: string): Promise<Relay> {
@@ -428,12 +444,8 @@ async function startRelay(target: string): Promise<Relay> {
     if (stalled) up.pause();
     else up.pipe(down);
   });
-  relays.push(server);
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
-  const a = server.address();
-  assert.ok(a !== null && typeof a !== 'string');
   return {
-    address: `127.0.0.1:${a.port}`,
+    address: await listenLoopback(server),
     stall: () => {
       stalled = true;
       for (const { up, down } of pairs) {
@@ -474,6 +486,79 @@ test('host: frames queued on a stalled replica link view backlog chunks; the poo
   for (const n of [p, r1]) assert.ok(!n.logs.some((l) => l.includes(' down')), n.logs.join('\n'));
   assert.equal(now.fullResyncs, before.fullResyncs);
   assert.equal(now.partialResyncs, before.partialResyncs);
+});
+
+/** A scripted primary on 127.0.0.1: answers KVREPL, hands out the replica's messages, sends frames. */
+async function startFakePrimary(id: string): Promise<{ address: string; received: Message[]; send(b: Buffer): void; socket(): Socket | null; close(): Promise<void> }> {
+  const received: Message[] = [];
+  let sock: Socket | null = null;
+  const server = createServer((s) => {
+    sock = s;
+    let buf = Buffer.alloc(0);
+    const decoder = new FrameDecoder();
+    let linked = false;
+    s.on('error', () => undefined);
+    s.on('data', (chunk: Buffer) => {
+      if (!linked) {
+        buf = Buffer.concat([buf, chunk]);
+        const r = parseReply(buf, 0);
+        if (r === null) return;
+        linked = true;
+        s.write(`+KVREPL ${id}\r\n`);
+        chunk = buf.subarray(r.end);
+      }
+      decoder.push(chunk);
+      for (let f = decoder.next(); f !== null; f = decoder.next()) {
+        assert.ok(typeof f !== 'string', `bad frame from the replica: ${String(f)}`);
+        const d = decodeMessage(f);
+        assert.ok(d.ok);
+        received.push(d.value);
+      }
+    });
+  });
+  return {
+    address: await listenLoopback(server),
+    received,
+    send: (b) => (sock as Socket | null)?.write(b),
+    socket: () => sock,
+    close: async () => {
+      (sock as Socket | null)?.destroy();
+    },
+  };
+}
+
+test('host: a full resync stream that replaces an abandoned one restarts the load; one nobody announced is dropped and the link stays up', async () => {
+  const fake = await startFakePrimary('fp');
+  const r1 = await startNode('r1', fake.address);
+  await waitFor('the replica says hello', () => fake.received.some((m) => m.type === 'hello'));
+  const hello = fake.received.find((m) => m.type === 'hello');
+  assert.ok(hello !== undefined && hello.type === 'hello');
+  const history = [{ epoch: 1, startSeq: 1 }];
+  const at10 = { epoch: 1, seq: 10 };
+  const header = (keys: number, from = at10): SnapshotHeader => ({ from, epochHistory: history, keys, bytes: 0 });
+  const item = (key: string, v: string): { key: string; value: Buffer; expireAtMs: number } => ({ key, value: Buffer.from(v), expireAtMs: 0 });
+  fake.send(encodeMessage({ type: 'welcome', epoch: 1, replicaLast: hello.lastPos, forkSeq: 0, resync: 'full', primaryLast: at10 }));
+  // A first stream the primary abandons midway (it answered a repeated hello), then its replacement.
+  fake.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, header(3)));
+  fake.send(encodeSnapshotChunk(1, [item('a', 'old'), item('stale', 'x')]));
+  fake.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, header(3)));
+  fake.send(encodeSnapshotChunk(1, [item('a', '1'), item('b', '2'), item('c', '3')]));
+  fake.send(encodeSnapshotHeader(KIND_SNAP_END, header(3)));
+  await waitFor('the replica loaded the second snapshot', () => r1.store.lastPosition.seq === 10);
+  assert.equal(r1.store.get('stale'), undefined, 'nothing of the abandoned stream survives');
+  assert.deepEqual(r1.store.get('a'), Buffer.from('1'));
+  // A whole stream nobody announced (the answer to a hello already answered): dropped, link kept.
+  fake.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, header(1, { epoch: 1, seq: 12 })));
+  fake.send(encodeSnapshotChunk(1, [item('d', '4')]));
+  fake.send(encodeSnapshotHeader(KIND_SNAP_END, header(1, { epoch: 1, seq: 12 })));
+  fake.send(encodeMessage(appendMessage(1, at10, 0, encodeRecord(1, 11, [{ t: 'set', key: 'x', value: Buffer.from('y'), expireAtMs: 0 }]))));
+  await waitFor('the replica applied the append after the dropped stream', () => r1.store.lastPosition.seq === 11);
+  assert.equal(r1.store.get('d'), undefined);
+  assert.deepEqual(r1.store.get('x'), Buffer.from('y'));
+  assert.ok(!r1.logs.some((l) => l.includes(' down')), r1.logs.join('\n'));
+  assert.ok(r1.logs.some((l) => l.includes('dropping a full resync stream')), r1.logs.join('\n'));
+  assert.equal(fake.socket()?.destroyed, false);
+  await fake.close();
 });
 
 test('host: promote a replica, write both sides, rejoin the old primary → diverged suffix discarded', async () => {

@@ -20,6 +20,8 @@ export const SEGMENT_EXT = '.wal';
 const APPEND_CHUNK_BYTES = 256 * 1024;
 /** If one turn buffers more than this, write early: bounds append-buffer memory per turn. */
 export const APPEND_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
+/** appendEncoded runs longer than this are cut (at a record boundary) by callers: a run up to twice it still shares the append buffer. */
+export const ENCODED_RUN_BYTES_MAX = APPEND_CHUNK_BYTES / 4;
 /** Background fsync period under 'everysec'. */
 export const EVERYSEC_INTERVAL_MS = 1000;
 /** Pending durability waiters; beyond this whenDurable() still works but we assert (a caller leak). */
@@ -115,14 +117,15 @@ export class Wal {
   }
 
   /**
-   * append() of a record already encoded, `src[start, end)` (a replica's frame bytes, checked
-   * when the frame was decoded): copied as it is. Returns nothing: the caller has the bytes.
+   * append() of records already encoded: `src[start, end)` holds the records `firstSeq..lastSeq`
+   * back to back (a replica's frame bytes, checked when the frame was decoded), copied as they
+   * are, in one piece. Returns nothing: the caller has the bytes.
    */
-  appendEncoded(seq: Seq, src: Buffer, start: number, end: number): void {
+  appendEncoded(firstSeq: Seq, lastSeq: Seq, src: Buffer, start: number, end: number): void {
     const size = end - start;
-    const buf = this.reserve(seq, size);
+    const buf = this.reserve(firstSeq, size);
     copyBytes(src, start, buf, this.reservedAt, size);
-    this.commit(seq, size);
+    this.commit(lastSeq, size);
   }
 
   /** Where reserve() placed the record: its offset in the returned buffer. */

@@ -411,18 +411,31 @@ export class ReplicationCore {
   }
 
   /** Track one entry appended to the local log (by us as primary, or received). */
-  private recordAppend(entry: LogEntry, record?: Uint8Array): void {
-    if (this.extendLog(entry.epoch, entry.seq)) this.backlog.append(entry, this.nowMs, record);
+  private recordAppend(entry: LogEntry, record?: Buffer): void {
+    if (this.extendLog(entry.seq, entry.epoch, entry.seq)) this.backlog.append(entry, this.nowMs, record);
   }
 
-  /** recordAppend of the checked record `buf[start, end)` (a replica's frame bytes). */
-  private recordAppendBytes(epoch: Epoch, seq: Seq, buf: Buffer, start: number, end: number): void {
-    if (this.extendLog(epoch, seq)) this.backlog.appendRecord(seq, buf, start, end, this.nowMs);
+  /** recordAppend of the checked records `buf[start..]`, back to back (a replica's frame bytes). */
+  private recordAppendRecords(buf: Buffer, start: number): void {
+    let epoch = this.lastPos.epoch;
+    let seq = this.lastPos.seq;
+    for (let off = start; off < buf.length; off = recordEndAt(buf, off)) {
+      const s = recordSeqAt(buf, off);
+      if (s !== seq + 1) assert.fail(`log gap: entry ${s} after ${seq}`);
+      epoch = recordEpochAt(buf, off);
+      seq = s;
+      this.history = historyWithEntry(this.history, epoch, seq);
+    }
+    const firstSeq = this.lastPos.seq + 1;
+    if (this.extendLog(firstSeq, epoch, seq)) this.backlog.appendRecords(firstSeq, buf, start, buf.length, this.nowMs);
   }
 
-  /** The log now ends at (epoch, seq). True when the caller must keep the entry in the backlog. */
-  private extendLog(epoch: Epoch, seq: Seq): boolean {
-    if (seq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${seq} after ${this.lastPos.seq}`);
+  /**
+   * The log now ends at (epoch, seq) after the entries firstSeq..seq (the history already holds
+   * the epochs of those before seq). True when the caller must keep them in the backlog.
+   */
+  private extendLog(firstSeq: Seq, epoch: Epoch, seq: Seq): boolean {
+    if (firstSeq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${firstSeq} after ${this.lastPos.seq}`);
     this.history = historyWithEntry(this.history, epoch, seq);
     this.lastPos = { epoch, seq };
     if (!this.keepBacklog) this.backlog.skipTo(seq);
@@ -819,17 +832,12 @@ export class ReplicationCore {
     if (records !== undefined) {
       // The frame's checked record bytes go to the backlog and, as one piece, to the host to log
       // and apply: entries are never decoded into objects here.
-      let freshStart = -1;
-      for (let off = 0; off < records.length; ) {
-        const next = recordEndAt(records, off);
-        const seq = recordSeqAt(records, off);
-        if (seq > this.lastPos.seq) {
-          if (freshStart < 0) freshStart = off;
-          this.recordAppendBytes(recordEpochAt(records, off), seq, records, off, next);
-        }
-        off = next;
+      let freshStart = 0;
+      while (freshStart < records.length && recordSeqAt(records, freshStart) <= this.lastPos.seq) freshStart = recordEndAt(records, freshStart);
+      if (freshStart < records.length) {
+        this.recordAppendRecords(records, freshStart);
+        this.emit(appendEntriesOfRecords(freshStart === 0 ? records : records.subarray(freshStart)));
       }
-      if (freshStart >= 0) this.emit(appendEntriesOfRecords(freshStart === 0 ? records : records.subarray(freshStart)));
     } else {
       const fresh = m.entries.filter((e) => e.seq > this.lastPos.seq);
       for (const e of fresh) this.recordAppend(e);
@@ -996,7 +1004,7 @@ export class ReplicationCore {
     this.pump(p);
   }
 
-  private onLocalWrite(entry: LogEntry, record: Uint8Array | undefined): void {
+  private onLocalWrite(entry: LogEntry, record: Buffer | undefined): void {
     // Record it whatever our role: the store holds it, and fork detection must know (a deposed primary's orphan).
     this.recordAppend(entry, record);
     if (this.role !== 'primary' || entry.epoch !== this.epoch) {

@@ -154,7 +154,7 @@ export type CoreEvent =
   | { readonly type: 'message'; readonly from: NodeId; readonly msg: Message }
   /** The host appended an entry on the primary (a client write or the epoch's no-op). */
   /** `record`: the entry as the local log encoded it, when the host has it (saves encoding it again). */
-  | { readonly type: 'localWrite'; readonly entry: LogEntry; readonly record?: Uint8Array }
+  | { readonly type: 'localWrite'; readonly entry: LogEntry; readonly record?: Buffer }
   /** Answer to flushSoon: send replicas what local writes appended since (one append per replica). */
   | { readonly type: 'flush' }
   /** The local log is durable up to `seq` under the fsync policy. */

@@ -114,6 +114,8 @@ export class ReplicationHost implements LinkEvents {
   /** Cluster mode: one dialer per peer (outbound links, used for sending) and the links peers dialled to us (receive only). */
   private readonly peerDialers = new Map<NodeId, Dialer>();
   private readonly inbound = new Map<NodeId, Link>();
+  /** Links whose current snapshot stream was not announced: its frames are dropped until its end. */
+  private readonly staleSnapshots = new Set<Link>();
   /** The backlog's chunks, recycled once no link queues a frame that may view them (settleChunks). */
   private readonly chunkPool = new ChunkPool();
   private loading: Loading | null = null;
@@ -346,6 +348,7 @@ export class ReplicationHost implements LinkEvents {
   }
 
   onClose(link: Link, reason: string): void {
+    this.staleSnapshots.delete(link);
     if (this.inbound.get(link.peerId) === link) {
       this.inbound.delete(link.peerId);
       this.log.warn(`replication link from ${link.peerId} (${link.peerAddress}) down: ${reason}`);
@@ -464,12 +467,30 @@ export class ReplicationHost implements LinkEvents {
     const l = this.loading;
     const h = decodeSnapshotHeader(f);
     if (!h.ok) return link.close(h.error);
-    if (l === null || l.peer !== link.peerId) return link.close('snapshot that was not announced');
-    l.header = h.value;
+    this.staleSnapshots.delete(link);
+    if (l === null || l.peer !== link.peerId) {
+      // A stream we no longer wait for: the primary answered a hello of ours twice (we re-send
+      // one unanswered for a heartbeat interval) and we already loaded, or gave up on, the first.
+      // Dropped whole, as the simulation's host does; the primary then streams from its position,
+      // and a gap is repaired as usual (nack). Closing the link here made a replica that had
+      // just synced drop out and reconnect.
+      this.staleSnapshots.add(link);
+      this.log.info(`dropping a full resync stream from ${link.peerId} that was not announced (a duplicate answer)`);
+      return;
+    }
+    if (l.header !== null) {
+      // A second stream replaces one the primary abandoned midway (it answered a repeated hello):
+      // start the load over, or keys of the first, older snapshot would survive in this one.
+      l.loader.abort();
+      this.loading = { ...l, loader: this.store.beginLoad(), items: 0, header: h.value };
+    } else {
+      l.header = h.value;
+    }
     this.log.info(`full resync from ${link.peerId}: receiving ${h.value.keys} keys at ${formatPosition(h.value.from)}`);
   }
 
   private onSnapshotChunk(link: Link, f: Frame): void {
+    if (this.staleSnapshots.has(link)) return;
     const l = this.loading;
     if (l === null || l.peer !== link.peerId || l.header === null) return link.close('snapshot chunk outside a snapshot');
     const items = decodeSnapshotChunk(f);
@@ -487,6 +508,7 @@ export class ReplicationHost implements LinkEvents {
     const l = this.loading;
     const h = decodeSnapshotHeader(f);
     if (!h.ok) return link.close(h.error);
+    if (this.staleSnapshots.delete(link)) return;
     if (l === null || l.peer !== link.peerId || l.header === null) return link.close('snapshot end outside a snapshot');
     this.loading = null;
     if (!this.core.snapshotAcceptable(link.peerId)) {
