@@ -1,6 +1,6 @@
 // Recycles the replication backlog's chunks (core/backlog.ts). Without it a busy primary drops a
 // 1 MiB chunk to the GC every ~7000 SETs, and that external-memory churn, not the JS heap, is
-// what started most of V8's mark-compacts: 27 per 1M SETs on a primary with two replicas, 3 with
+// what started most of V8's mark-compacts: 27 per 1M SETs on a primary with two replicas, 4 with
 // this pool (docs/perf-notes.md, seventh pass). Owns at most CHUNKS_KEPT_MAX idle chunks and
 // nothing else; it never looks at sockets itself: the host calls `settle` when it may.
 //
@@ -35,7 +35,7 @@ export class ChunkPool implements ChunkMemory {
     this.quarantined.length = 0;
   }
 
-  /** Chunks waiting for settle, and chunks ready to be taken (for tests and INFO). */
+  /** Chunks waiting for settle, and chunks ready to be taken (for tests). */
   get counts(): { quarantined: number; free: number } {
     return { quarantined: this.quarantined.length, free: this.free.length };
   }
