@@ -123,6 +123,15 @@ export class ReplicationHost implements LinkEvents {
   private readonly snapshotStreams = new Map<NodeId, object>();
   private durableRequested: Seq = 0;
   private durableWatchScheduled = false;
+  /**
+   * The local writes of one event-loop turn share one clock reading, taken at the turn's first
+   * write (-1: none yet this turn). A reading cost ~60 ns per SET on this VM (perf-notes.md,
+   * seventh pass); the core uses the time of a local write only to date it in the backlog (lag
+   * in ms), which is then at most one turn early.
+   */
+  private writeClockMs = -1;
+  /** The time given to the core's last step (steps must never go back in time). */
+  private lastStepMs = 0;
   private stopped = false;
   private observer: HostObserver | null = null;
   /** Highest seq the primary said it has (heartbeats, welcomes): the replica's lag in ops. */
@@ -187,7 +196,7 @@ export class ReplicationHost implements LinkEvents {
         lastPosition: this.store.lastPosition,
         durableSeq: s.durableSeq,
       },
-      this.nowMs(),
+      this.stepClock(this.nowMs()),
     );
   }
 
@@ -228,7 +237,8 @@ export class ReplicationHost implements LinkEvents {
     return this.core.currentRole;
   }
   acceptsWrites(): boolean {
-    return this.core.acceptsWrites(this.nowMs());
+    // Only cluster mode looks at the time (contact with a majority): no clock read per write otherwise.
+    return this.core.acceptsWrites(this.isCluster ? this.nowMs() : this.lastStepMs);
   }
   readCheck(): ReturnType<ReplicationCore['replicaReadCheck']> {
     // A primary always passes: skip the clock read (this runs before every read command).
@@ -282,15 +292,17 @@ export class ReplicationHost implements LinkEvents {
   onLocalWrite(pos: Position, ops: readonly Op[]): void {
     // Values may be views of a connection's read buffer: the backlog copies the store's encoded
     // record of them (or encodes them) during this step.
-    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops }, record: this.store.lastRecord(pos.seq) });
+    if (this.writeClockMs < 0) this.writeClockMs = this.nowMs();
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops }, record: this.store.lastRecord(pos.seq) }, this.writeClockMs);
     // One durability watch per event-loop iteration, after every read event of it was applied
     // (Redis's beforeSleep): a watch per write cost a promise and two closures per SET. The
     // report is not later: a write that arrives during this iteration is covered by the same
-    // flush/fsync as the others of the iteration.
+    // flush/fsync as the others of the iteration. The turn's write clock ends there too.
     if (!this.durableWatchScheduled) {
       this.durableWatchScheduled = true;
       setImmediate(() => {
         this.durableWatchScheduled = false;
+        this.writeClockMs = -1;
         if (!this.stopped) this.watchDurable();
       });
     }
@@ -412,15 +424,21 @@ export class ReplicationHost implements LinkEvents {
   }
 
   /** Step the core now and queue its effects behind everything already queued. */
-  private stepNow(ev: CoreEvent): void {
+  private stepNow(ev: CoreEvent, nowMs: number = this.nowMs()): void {
     if (this.stopped && ev.type !== 'linkDown') return;
-    const effects = this.core.step(ev, this.nowMs());
+    const effects = this.core.step(ev, this.stepClock(nowMs));
     if (effects.length > 0) this.enqueue(() => this.execute(effects));
   }
 
   /** Step inside a task: its effects run before the next queued task. */
   private async stepInTask(ev: CoreEvent): Promise<void> {
-    await this.execute(this.core.step(ev, this.nowMs()));
+    await this.execute(this.core.step(ev, this.stepClock(this.nowMs())));
+  }
+
+  /** The time of a step: never before the previous step's (a local write may carry its turn's first reading). */
+  private stepClock(nowMs: number): number {
+    if (nowMs > this.lastStepMs) this.lastStepMs = nowMs;
+    return this.lastStepMs;
   }
 
   private onTickTimer(): void {
