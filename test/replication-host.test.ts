@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { openStore } from '../src/storage/store.js';
 import type { Store } from '../src/storage/api.js';
 import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
@@ -30,6 +30,7 @@ import {
 } from '../src/replication/host/framing.js';
 import { ReplicationHost, coalesce, MERGED_APPEND_BYTES_MAX, type HostLog } from '../src/replication/host/host.js';
 import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
+import { TcpProxy } from './helpers/proxy.js';
 import { parseReply } from './helpers/raw-resp.js';
 import { rng } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
@@ -404,16 +405,11 @@ test('host: a replica streams, restarts with partial resync, and a late replica 
   await converged(p, r1, 'r1 still in sync');
 });
 
-interface Relay {
-  readonly address: string;
-  /** Stop reading from the target: the target's bytes back up in its socket. */
-  stall(): void;
-  resume(): void;
-}
-
 const listeners: Server[] = [];
+const proxies: TcpProxy[] = [];
 after(async () => {
   for (const s of listeners) await new Promise<void>((res) => s.close(() => res()));
+  for (const p of proxies) await p.close();
 });
 
 /** Listen on an ephemeral 127.0.0.1 port (closed after the tests); returns "127.0.0.1:port". */
@@ -425,52 +421,19 @@ async function listenLoopback(server: Server): Promise<string> {
   return `127.0.0.1:${a.port}`;
 }
 
-/** A TCP relay to `target` (host:port) whose target → client direction can be stalled. */
-async function startRelay(target: string): Promise<Relay> {
-  const [host, port] = target.split(':') as [string, string];
-  const pairs: Array<{ up: Socket; down: Socket }> = [];
-  let stalled = false;
-  const server = createServer((down) => {
-    const up = connect(Number(port), host);
-    const pair = { up, down };
-    pairs.push(pair);
-    const closeBoth = (): void => {
-      up.destroy();
-      down.destroy();
-    };
-    up.on('error', closeBoth).on('close', closeBoth);
-    down.on('error', closeBoth).on('close', closeBoth);
-    down.pipe(up);
-    if (stalled) up.pause();
-    else up.pipe(down);
-  });
-  return {
-    address: await listenLoopback(server),
-    stall: () => {
-      stalled = true;
-      for (const { up, down } of pairs) {
-        up.unpipe(down);
-        up.pause();
-      }
-    },
-    resume: () => {
-      stalled = false;
-      for (const { up, down } of pairs) up.pipe(down);
-    },
-  };
-}
-
 test('host: frames queued on a stalled replica link view backlog chunks; the pool does not reuse those chunks under them', async () => {
   const r = rng(37);
   // 64 KiB chunks (a turn's append is mostly a view of one), a 1 MiB window, and far more than
   // that in flight: the stalled link's queue holds frames whose chunks were long since given back.
   const p = await startNode('p1', null, 1024 * 1024, { inflightBytesMax: 48 * 1024 * 1024 });
-  const relay = await startRelay(p.address);
-  const r1 = await startNode('r1', relay.address, 1024 * 1024);
+  // The replica dials through a proxy that can stop reading from the primary (whose queue then fills).
+  const px = await TcpProxy.start(Number(p.address.split(':')[1]));
+  proxies.push(px);
+  const r1 = await startNode('r1', px.address, 1024 * 1024);
   for (let i = 0; i < 100; i++) write(p, [{ t: 'set', key: `k${r.int(500)}`, value: r.bytes(100), expireAtMs: 0 }]);
   await converged(p, r1, 'r1 streams');
   const before = p.host.status();
-  relay.stall();
+  px.stall('toClient');
   let queuedMax = 0;
   for (let batch = 0; batch < 250; batch++) {
     // Under the backlog's budget per turn, so every write is still there when the turn's append is built.
@@ -479,7 +442,7 @@ test('host: frames queued on a stalled replica link view backlog chunks; the poo
     queuedMax = Math.max(queuedMax, p.host.linkOutputBytes('r1'));
   }
   assert.ok(queuedMax > 1024 * 1024, `the stall left frames queued in the primary's socket (max ${queuedMax} bytes): the case under test`);
-  relay.resume();
+  px.unstall();
   await converged(p, r1, 'r1 catches up after the stall');
   const now = p.host.status();
   // A reused chunk would have corrupted queued frames: the replica refuses them (CRC) and the link drops.

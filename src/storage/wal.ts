@@ -131,7 +131,7 @@ export class Wal {
   /** Where reserve() placed the record: its offset in the returned buffer. */
   private reservedAt = 0;
 
-  /** Room for the `size`-byte record of `seq` (rotating the segment first when it is full). */
+  /** Room for `size` bytes of records, the first of them `seq` (rotating the segment first when it is full). */
   private reserve(seq: Seq, size: number): Buffer {
     this.checkUsable();
     if (seq !== this.lastAppendedSeq + 1) assert.fail(`WAL seqs must be consecutive: ${seq} after ${this.lastAppendedSeq}`);
@@ -153,7 +153,7 @@ export class Wal {
     return this.cur;
   }
 
-  /** Account for the `size`-byte record of `seq` just written where reserve() said. */
+  /** Account for `size` bytes of records, the last of them `seq`, just written where reserve() said. */
   private commit(seq: Seq, size: number): void {
     this.pendingBytes += size;
     this.pendingLastSeq = seq;

@@ -1,7 +1,8 @@
 // A controllable TCP proxy on 127.0.0.1 in front of one node's port, for partition tests:
 // each direction passes or black-holes (bytes read and discarded, connection held open, no
 // reset), or holds (bytes queued and delivered intact later: a slow link, e.g. a lagging
-// replica), and reset() destroys every connection. Owns its listener and proxied sockets only;
+// replica), or stalls (the proxy stops reading, so the sender's socket backs up: a reader that
+// stopped reading), and reset() destroys every connection. Owns its listener and proxied sockets only;
 // it never dials anything but 127.0.0.1:<target port>.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -52,6 +53,7 @@ export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private closed = false;
   private holding: { readonly toTarget: boolean; readonly toClient: boolean; readonly filter: ConnectionFilter } | null = null;
+  private readonly stalled: Record<Direction, boolean> = { toTarget: false, toClient: false };
   readonly stats: ProxyStats = { accepted: 0, bytesForwarded: 0, bytesDiscarded: 0, resets: 0, bytesHeld: 0 };
 
   private constructor(
@@ -139,6 +141,24 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Backpressure instead of a queue: stop reading the sending side of `direction` (the target for
+   * 'toClient') on every connection, current and new, so the sender's own socket queue fills as
+   * with a peer that stopped reading. unstall() reads again; nothing is lost or reordered.
+   */
+  stall(direction: Direction): void {
+    this.stalled[direction] = true;
+    for (const p of this.pairs) sender(p, direction).pause();
+  }
+
+  unstall(): void {
+    for (const d of ['toTarget', 'toClient'] as const) {
+      if (!this.stalled[d]) continue;
+      this.stalled[d] = false;
+      for (const p of this.pairs) sender(p, d).resume();
+    }
+  }
+
   /** Destroy every current connection with a TCP reset; new connections are still accepted. */
   reset(): void {
     for (const p of [...this.pairs]) this.destroy(p);
@@ -166,7 +186,8 @@ export class TcpProxy {
     target.on('close', (hadError: boolean) => this.drop(pair, hadError));
     client.on('data', (d: Buffer) => this.forward(pair, 'toTarget', d));
     target.on('data', (d: Buffer) => this.forward(pair, 'toClient', d));
-    client.resume();
+    if (this.stalled.toClient) target.pause();
+    if (!this.stalled.toTarget) client.resume();
   }
 
   private forward(pair: Pair, direction: Direction, data: Buffer): void {
@@ -212,4 +233,9 @@ export class TcpProxy {
     if (pair.target.connecting) pair.target.destroy();
     else pair.target.resetAndDestroy();
   }
+}
+
+/** The socket the proxy reads `direction`'s bytes from. */
+function sender(p: Pair, direction: Direction): Socket {
+  return direction === 'toTarget' ? p.client : p.target;
 }

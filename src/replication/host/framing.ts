@@ -68,7 +68,8 @@ export function encodeMessage(msg: Message): Buffer {
 /**
  * Encode a core message as one frame given as pieces to write back to back. An append that
  * carries records is its header and then the records themselves: a view of the primary's
- * backlog, the same for every replica, never copied (the backlog never rewrites its bytes).
+ * backlog, the same for every replica, never copied (the backlog's chunk is reused only once no
+ * link still queues bytes: host settleChunks).
  */
 export function encodeMessageParts(msg: Message): Buffer[] {
   if (msg.type !== 'append') return [jsonFrame(KIND_MESSAGE, msg)];

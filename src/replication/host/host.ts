@@ -487,8 +487,9 @@ export class ReplicationHost implements LinkEvents {
     if (!h.ok) return link.close(h.error);
     this.staleSnapshots.delete(link);
     if (l === null || l.peer !== link.peerId) {
-      // A stream we no longer wait for: the primary answered a hello of ours twice (we re-send
-      // one unanswered for a heartbeat interval) and we already loaded, or gave up on, the first.
+      // A stream we no longer wait for: the primary answered a hello of ours twice (the core says
+      // hello again when a heartbeat comes a heartbeat interval after an unanswered hello) and we
+      // already loaded, or gave up on, the first.
       // Dropped whole, as the simulation's host does; the primary then streams from its position,
       // and a gap is repaired as usual (nack). Closing the link here made a replica that had
       // just synced drop out and reconnect.
