@@ -1,8 +1,10 @@
 // Tests of the user-buffer accept path (src/server/accept.ts, issue 7) and of replies sent at the
-// end of the event-loop turn: reads never land on bytes an earlier read filled (so chunks and argv
-// views stay valid), the hook really installs on this Node (else the server silently falls back),
-// accepted sockets keep net.Server's connection accounting, and a real kv-server answers pipelines
-// that cross read-region boundaries in order.
+// end of the event-loop turn: reads never land on bytes an earlier read filled until the receiver
+// rewinds (so chunks and argv views stay valid), the hook really installs on this Node (else the
+// server silently falls back), accepted sockets keep net.Server's connection accounting, a real
+// kv-server answers pipelines that cross read-region boundaries in order (partial frames are kept
+// across reads although regions are reused), and replies held in Node's socket queue are never
+// written over by later replies (the encoder reuses its chunk only after a write completed).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +41,23 @@ test('SocketReads never hands out bytes an earlier read filled, across regions a
   assert.ok(regions.size > 10, `reads used ${regions.size} regions`);
   // Every chunk still holds what was read into it: no later read wrote over it.
   for (const [i, k] of kept.entries()) assert.ok(k.chunk.equals(k.want), `chunk ${i} was overwritten`);
+});
+
+test('SocketReads.rewind: the next read lands at the start of the same region', () => {
+  const s = new SocketReads();
+  const received: Buffer[] = [];
+  s.deliver = (chunk) => received.push(chunk);
+  const first = s.nextBuffer();
+  first.write('abc');
+  s.onRead(3, first);
+  const second = s.nextBuffer();
+  assert.equal(second.buffer, first.buffer, 'same region');
+  assert.equal(second.byteOffset, first.byteOffset + 3, 'after the bytes read, before a rewind');
+  s.rewind();
+  const third = s.nextBuffer();
+  assert.equal(third.buffer, first.buffer, 'same region after a rewind');
+  assert.equal(third.byteOffset, first.byteOffset, 'from the start after a rewind');
+  assert.equal(third.length, READ_REGION_BYTES);
 });
 
 function listen(server: Server): Promise<number> {
@@ -153,5 +172,53 @@ test("the fallback read path (Node's 'data' events) answers the same pipelines, 
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+});
+
+test('replies still in the socket\'s queue are never written over by later replies: the encoder reuses its chunk only after a write completed', async () => {
+  const dir = tempDir('kvts-heldreplies-');
+  const store = await openStore({ dir, fsync: 'no' });
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync: 'no' }, store, log: quiet });
+  try {
+    const { port } = await server.listen();
+    const c = await RawConn.open(port);
+    const r = rng(testSeed(0xacc4));
+    const values = Array.from({ length: 8 }, () => r.bytes(50));
+    for (const [i, v] of values.entries()) {
+      c.send(cmd('SET', `v${i}`, v));
+      assert.equal(asText(await c.read()), 'OK');
+    }
+    const conns = [...server.clients.all()];
+    assert.equal(conns.length, 1);
+    // Writes of this socket stay in Node's queue (as when the kernel's buffer is full) until released.
+    type WriteFn = (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
+    const socket = (conns[0] as (typeof conns)[0]).socket as Socket & { _write: WriteFn };
+    const write = socket._write;
+    const held: Array<() => void> = [];
+    socket._write = (chunk, encoding, cb) => void held.push(() => write.call(socket, chunk, encoding, cb));
+    const want: Buffer[] = [];
+    let queued = 0;
+    for (let batch = 0; batch < 5; batch++) {
+      const keys = Array.from({ length: 20 }, () => r.int(values.length));
+      c.send(Buffer.concat(keys.map((k) => cmd('GET', `v${k}`))));
+      for (const k of keys) want.push(values[k] as Buffer);
+      queued += keys.length * (5 + 50 + 2); // $50 CRLF value CRLF
+      // Each batch is its own read event whose replies join the queue, below the high-water mark
+      // (so the server goes on reading and encoding).
+      await waitFor(`batch ${batch} queued`, () => socket.writableLength >= queued);
+      assert.ok(socket.writableLength < socket.writableHighWaterMark);
+    }
+    assert.equal(held.length, 1, 'one write in progress, the rest buffered behind it');
+    socket._write = write;
+    (held[0] as () => void)();
+    for (const [i, v] of want.entries()) {
+      const got = await c.read();
+      assert.ok(Buffer.isBuffer(got) && got.equals(v), `reply ${i} differs from what was stored`);
+    }
+    c.close();
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -133,6 +133,18 @@ export class Connection {
       return;
     }
     this.processBuffered();
+    this.rewindReads();
+  }
+
+  /**
+   * Every byte read so far was parsed and run, and no command keeps a view of its arguments
+   * (CommandHandler's contract): the next read may reuse the read region from its start. Not
+   * while bytes wait in the parser (a partial frame, input held for durability or behind a
+   * deferred reply: the parser may still read them out of the region), nor once the socket is
+   * being handed over (the new owner gets chunks it may keep).
+   */
+  private rewindReads(): void {
+    if (this.reads !== null && this.parser.pendingBytes === 0 && !this.closed && !this.deferred && this.handoff === null) this.reads.rewind();
   }
 
   /** Run every complete command in the parser, stopping at a deferred reply or a handoff. */
@@ -184,6 +196,10 @@ export class Connection {
     if (b !== null) {
       this.host.onNetOutput(b.length);
       if (!this.socket.write(b)) this.awaitingDrain = true;
+      // Nothing left in the socket's queue: the write completed synchronously and Node holds no
+      // reference to `b` (it keeps one only for a write that went asynchronous), so the encoder
+      // may write the next replies over the same bytes.
+      else if (this.socket.writableLength === 0) this.out.rewind();
     }
     if (this.client.closeAfterReply) {
       this.closed = true;
@@ -222,7 +238,10 @@ export class Connection {
     this.pausedForDurability = false;
     this.flushReplies();
     // Commands that arrived during the wait run now, behind the replies just sent.
-    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) {
+      this.processBuffered();
+      this.rewindReads();
+    }
   }
 
   /**
