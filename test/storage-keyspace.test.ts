@@ -159,6 +159,37 @@ test('group commit: a write sent when an fsync completes joins the round of thos
   });
 });
 
+test('a nearly full segment is fsynced in the background before its rotation, so the rotation\'s synchronous fsync finds little to write', async () => {
+  // fsync 'no': nothing else syncs the log, so only the early round can make these writes durable.
+  const segmentBytesMax = 64 * 1024;
+  await withStore({ fsync: 'no', segmentBytesMax, compactMinBytes: 1 << 30 }, async (s) => {
+    const value = 'v'.repeat(1000);
+    let i = 0;
+    // Up to 15/16 of the segment: no early round yet.
+    while (s.stats().logBytes < segmentBytesMax * (15 / 16) - 2000) set(s, `k${i++}`, value);
+    s.flush();
+    const before = s.stats();
+    assert.equal(before.segments, 1);
+    assert.equal(before.durableSeq, 0, 'no round before the last sixteenth of the segment');
+    // Into the last sixteenth, still in the same segment: one round, in the background.
+    while (s.stats().logBytes < segmentBytesMax * (15 / 16) + 500) set(s, `k${i++}`, value);
+    s.flush();
+    const last = s.lastPosition.seq;
+    await waitFor('the early round', () => s.stats().durableSeq >= last);
+    assert.equal(s.stats().segments, 1, 'still the first segment');
+    assert.equal(s.stats().fsyncs - before.fsyncs, 1);
+    // Filling the segment rotates it as before; the next segment gets its own early round.
+    while (s.stats().segments < 2) set(s, `k${i++}`, value);
+    s.flush();
+    const afterRotation = s.stats().fsyncs;
+    while (s.stats().logBytes < segmentBytesMax * (1 + 15 / 16) + 500) set(s, `k${i++}`, value);
+    s.flush();
+    const last2 = s.lastPosition.seq;
+    await waitFor('the second segment\'s early round', () => s.stats().durableSeq >= last2);
+    assert.equal(s.stats().fsyncs - afterRotation, 1);
+  });
+});
+
 test('truncateAfter discards the tail, persists it, and refuses to cut below a snapshot', async () => {
   await withStore({ fsync: 'no', segmentBytesMax: 200 }, async (s, dir) => {
     for (let i = 1; i <= 10; i++) set(s, `k${i}`, `v${i}`);

@@ -24,6 +24,13 @@ export const APPEND_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 export const ENCODED_RUN_BYTES_MAX = APPEND_CHUNK_BYTES / 4;
 /** Background fsync period under 'everysec'. */
 export const EVERYSEC_INTERVAL_MS = 1000;
+/**
+ * Under 'everysec' and 'no', an fsync round starts (in the libuv pool) once the active segment
+ * has less than this share of its size left, so that the rotation's synchronous fsync finds
+ * little unsynced data: without it, it blocked the loop for ~70 ms per 64 MiB segment at 290k
+ * SET/s (all the data written since the last background round).
+ */
+const PRESYNC_SEGMENT_FRACTION = 1 / 16;
 /** Pending durability waiters; beyond this whenDurable() still works but we assert (a caller leak). */
 const WAITERS_MAX = 10_000_000;
 
@@ -56,6 +63,8 @@ export class Wal {
   fsyncs = 0;
   lastFsyncMs = 0;
   private syncing = false;
+  /** The active segment already had its early round (see PRESYNC_SEGMENT_FRACTION). */
+  private presynced = false;
   private readonly fdsToClose: number[] = [];
   private readonly waiters: Waiter[] = [];
   /** Callbacks run when the in-flight fsync round ends (syncAsync waits on them). */
@@ -196,9 +205,18 @@ export class Wal {
       this.pendingBytes = 0;
       this.writtenSeq = this.pendingLastSeq;
       if (this.policy !== 'always') this.resolveWaiters(this.writtenSeq);
+      this.maybePresync();
     }
     this.kickRound();
     this.afterFlush();
+  }
+
+  /** Under 'everysec'/'no': the active segment's early round, once, when it is nearly full. */
+  private maybePresync(): void {
+    if (this.policy === 'always' || this.presynced || this.syncing) return;
+    if (this.active.bytes < this.segmentBytesMax * (1 - PRESYNC_SEGMENT_FRACTION)) return;
+    this.presynced = true;
+    this.startRound();
   }
 
   /** Under 'always', start an fsync round when someone waits and none is in flight. */
@@ -339,6 +357,7 @@ export class Wal {
     this.activeFd = openSync(path, 'wx');
     fsyncDirSync(this.logDir);
     this.segments.push({ firstSeq: nextSeq, path, bytes: 0 });
+    this.presynced = false;
     if (this.writtenSeq > this.durableSeq) this.durableSeq = this.writtenSeq;
     if (this.policy === 'always') this.resolveWaiters(this.durableSeq);
   }
