@@ -43,21 +43,44 @@ test('SocketReads never hands out bytes an earlier read filled, across regions a
   for (const [i, k] of kept.entries()) assert.ok(k.chunk.equals(k.want), `chunk ${i} was overwritten`);
 });
 
-test('SocketReads.rewind: the next read lands at the start of the same region', () => {
+test('SocketReads.rewind during a delivery: the next read lands at the start of the same region', () => {
   const s = new SocketReads();
-  const received: Buffer[] = [];
-  s.deliver = (chunk) => received.push(chunk);
+  let rewindNow = false;
+  s.deliver = () => {
+    if (rewindNow) s.rewind();
+  };
+  // Node's order: the buffer for a read, the read, the delivery, then at once the next buffer.
   const first = s.nextBuffer();
-  first.write('abc');
   s.onRead(3, first);
   const second = s.nextBuffer();
   assert.equal(second.buffer, first.buffer, 'same region');
-  assert.equal(second.byteOffset, first.byteOffset + 3, 'after the bytes read, before a rewind');
-  s.rewind();
+  assert.equal(second.byteOffset, first.byteOffset + 3, 'after the bytes read, without a rewind');
+  rewindNow = true;
+  s.onRead(5, second);
   const third = s.nextBuffer();
   assert.equal(third.buffer, first.buffer, 'same region after a rewind');
   assert.equal(third.byteOffset, first.byteOffset, 'from the start after a rewind');
   assert.equal(third.length, READ_REGION_BYTES);
+});
+
+test('SocketReads.rewind outside a delivery changes nothing: the read Node already placed is not overlapped', () => {
+  const s = new SocketReads();
+  const kept: Array<{ chunk: Buffer; want: Buffer }> = [];
+  s.deliver = (chunk) => kept.push({ chunk, want: Buffer.from(chunk) });
+  const first = s.nextBuffer();
+  first.fill(1, 0, 3);
+  s.onRead(3, first);
+  // Node already holds the next read's buffer (after the 3 bytes) when, later in the turn, the
+  // receiver finds it holds nothing (a reply released after an fsync) and rewinds.
+  const second = s.nextBuffer();
+  s.rewind();
+  second.fill(2, 0, 5);
+  s.onRead(5, second);
+  const third = s.nextBuffer();
+  assert.equal(third.byteOffset, first.byteOffset + 8, 'the next read goes after both reads');
+  third.fill(3, 0, 100);
+  s.onRead(100, third);
+  for (const [i, k] of kept.entries()) assert.ok(k.chunk.equals(k.want), `chunk ${i} was overwritten`);
 });
 
 function listen(server: Server): Promise<number> {
@@ -159,18 +182,20 @@ test('a real kv-server answers pipelines dribbled across reads and regions, repl
   await pipelineChecks(p.port, 0xacc2);
 });
 
-test("the fallback read path (Node's 'data' events) answers the same pipelines, under fsync everysec and always", async () => {
-  for (const fsync of ['everysec', 'always'] as const) {
-    const dir = tempDir('kvts-nodereads-');
-    const store = await openStore({ dir, fsync });
-    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet, nodeReads: true });
-    try {
-      const { port } = await server.listen();
-      await pipelineChecks(port, 0xacc3);
-    } finally {
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
+test("both read paths (reused regions, Node's 'data' events) answer the same pipelines, under fsync everysec and always", async () => {
+  for (const nodeReads of [false, true]) {
+    for (const fsync of ['everysec', 'always'] as const) {
+      const dir = tempDir('kvts-nodereads-');
+      const store = await openStore({ dir, fsync });
+      const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+      const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet, nodeReads });
+      try {
+        const { port } = await server.listen();
+        await pipelineChecks(port, 0xacc3);
+      } finally {
+        await server.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   }
 });

@@ -18,7 +18,8 @@ const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2; // also: kv-server is not built
 
-export const DEFAULT_REQUESTS = 200_000;
+/** Issue 7's redis-benchmark -n for rows 1 and 2 (runs of 1-2 s at -P 16: shorter runs moved more between rounds). */
+export const DEFAULT_REQUESTS = 500_000;
 export const ROUNDS_MAX = 99;
 /** kv-bench rows (3, 4, 5) run this long per system and round by default. */
 export const DEFAULT_DURATION_SEC = 5;

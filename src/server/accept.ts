@@ -45,17 +45,29 @@ export class SocketReads {
   }
 
   /**
-   * The receiver holds no byte of any chunk delivered so far (it parsed them all and keeps no
-   * view): the next read may land at the start of the same region.
+   * Called from `deliver`: the receiver holds no byte of any chunk delivered so far (it parsed
+   * them all and keeps no view), so the next read may land at the start of the same region.
+   * Outside `deliver` it does nothing: Node asks for the next read's buffer right after each
+   * delivery, so by then the next read already has its place, after the bytes read so far.
    */
   rewind(): void {
-    this.pos = 0;
+    if (this.delivering) this.rewindAsked = true;
   }
+
+  private delivering = false;
+  private rewindAsked = false;
 
   /** onread.callback: `buf` is the buffer nextBuffer returned; its first `nread` bytes are new. */
   onRead(nread: number, buf: Buffer): void {
     this.pos += nread;
-    this.deliver(buf.subarray(0, nread));
+    this.delivering = true;
+    this.rewindAsked = false;
+    try {
+      this.deliver(buf.subarray(0, nread));
+    } finally {
+      this.delivering = false;
+    }
+    if (this.rewindAsked) this.pos = 0;
   }
 }
 

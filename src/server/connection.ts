@@ -141,7 +141,8 @@ export class Connection {
    * (CommandHandler's contract): the next read may reuse the read region from its start. Not
    * while bytes wait in the parser (a partial frame, input held for durability or behind a
    * deferred reply: the parser may still read them out of the region), nor once the socket is
-   * being handed over (the new owner gets chunks it may keep).
+   * being handed over (the new owner gets chunks it may keep). Only a call made while a read is
+   * delivered counts (SocketReads.rewind), so it is made at the end of onData.
    */
   private rewindReads(): void {
     if (this.reads !== null && this.parser.pendingBytes === 0 && !this.closed && !this.deferred && this.handoff === null) this.reads.rewind();
@@ -238,10 +239,7 @@ export class Connection {
     this.pausedForDurability = false;
     this.flushReplies();
     // Commands that arrived during the wait run now, behind the replies just sent.
-    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) {
-      this.processBuffered();
-      this.rewindReads();
-    }
+    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
   }
 
   /**
