@@ -74,8 +74,9 @@ export class RespEncoder implements ReplyWriter {
   }
 
   /**
-   * Hand every pending reply to the caller as one Buffer (a view of the chunk: the chunk
-   * is never written at or before `pos` again, so the socket may hold the view safely).
+   * Hand every pending reply to the caller as one Buffer (a view of the chunk: the chunk is
+   * not written at or before `pos` again until the caller says, through rewind(), that nothing
+   * holds the view any more, so the socket may keep it as long as its write takes).
    */
   take(): Buffer | null {
     if (this.pos === this.start) return null;
