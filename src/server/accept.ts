@@ -34,8 +34,11 @@ export class SocketReads {
   deliver: (chunk: Buffer) => void = () => undefined;
   private region = newRegion();
   private pos = 0;
+  /** Inside `deliver` (only a rewind asked there counts), and whether one was asked. */
+  private delivering = false;
+  private rewindAsked = false;
 
-  /** onread.buffer: where the next read lands (never over bytes an earlier read filled). */
+  /** onread.buffer: where the next read lands: after the bytes earlier reads filled, or at the region's start after a rewind. */
   nextBuffer(): Buffer {
     if (this.region.length - this.pos < READ_ROOM_BYTES_MIN) {
       this.region = newRegion();
@@ -53,9 +56,6 @@ export class SocketReads {
   rewind(): void {
     if (this.delivering) this.rewindAsked = true;
   }
-
-  private delivering = false;
-  private rewindAsked = false;
 
   /** onread.callback: `buf` is the buffer nextBuffer returned; its first `nread` bytes are new. */
   onRead(nread: number, buf: Buffer): void {

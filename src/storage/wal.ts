@@ -27,8 +27,9 @@ export const EVERYSEC_INTERVAL_MS = 1000;
 /**
  * Under 'everysec' and 'no', an fsync round starts (in the libuv pool) once the active segment
  * has less than this share of its size left, so that the rotation's synchronous fsync finds
- * little unsynced data: without it, it blocked the loop for ~70 ms per 64 MiB segment at 290k
- * SET/s (all the data written since the last background round).
+ * little unsynced data (all the data written since the last background round): without it, the
+ * rotations of a 1M-SET run at ~290k SET/s blocked the loop for 76 ms in all, with it 11 ms
+ * (docs/perf-notes.md, eighth pass).
  */
 const PRESYNC_SEGMENT_FRACTION = 1 / 16;
 /** Pending durability waiters; beyond this whenDurable() still works but we assert (a caller leak). */
