@@ -2,9 +2,10 @@
 // the SCAN guarantee under concurrent adds/deletes (seeded property test), group commit,
 // truncateAfter, epochs, meta, and the export -> load -> commit full-resync round trip.
 
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import fs, { rmSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { openStore } from '../src/index.js';
 import type { Store, StoreOptions } from '../src/storage/api.js';
 import { rng, testSeed } from './helpers/rng.js';
@@ -157,6 +158,52 @@ test('group commit: a write sent when an fsync completes joins the round of thos
     assert.equal(s.stats().fsyncs - before, 2);
     assert.equal(s.stats().durableSeq, s.lastPosition.seq);
   });
+});
+
+test('fsync always: a round runs on the event loop while the previous one was fast, in the libuv pool after a slow one', async () => {
+  // A fake clock that only the (wrapped, still real) fdatasync calls advance: each takes roundMs.
+  let clock = 0;
+  let roundMs = 0.5;
+  const calls: string[] = [];
+  const realSync = fs.fdatasyncSync;
+  const realAsync = fs.fdatasync;
+  mock.method(performance, 'now', () => clock);
+  mock.method(fs, 'fdatasyncSync', (fd: number) => {
+    calls.push('loop');
+    realSync(fd);
+    clock += roundMs;
+  });
+  mock.method(fs, 'fdatasync', (fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => {
+    calls.push('pool');
+    realAsync(fd, (e) => {
+      clock += roundMs;
+      cb(e);
+    });
+  });
+  syncBuiltinESMExports(); // the WAL's named imports of node:fs now see the wrappers
+  try {
+    const step = async (s: Store, key: string, ms: number) => {
+      roundMs = ms;
+      await s.set(key, 'v');
+      assert.equal(s.stats().durableSeq, s.lastPosition.seq);
+    };
+    await withStore({ fsync: 'always', fsyncOnLoopMaxMs: 2 }, async (s) => {
+      await step(s, 'a', 0.5); // no round yet counts as fast: on the loop
+      await step(s, 'b', 5); // after a fast one: on the loop, and this one is slow
+      await step(s, 'c', 0.5); // after a slow one: in the pool, fast again
+      await step(s, 'd', 0.5); // back on the loop
+      assert.deepEqual(calls, ['loop', 'loop', 'pool', 'loop']);
+    });
+    calls.length = 0;
+    await withStore({ fsync: 'always' }, async (s) => {
+      await step(s, 'a', 0.5);
+      await step(s, 'b', 0.5);
+      assert.deepEqual(calls, ['pool', 'pool'], 'by default (embedded) never on the loop');
+    });
+  } finally {
+    mock.restoreAll();
+    syncBuiltinESMExports();
+  }
 });
 
 test('a nearly full segment is fsynced in the background before its rotation, so the rotation\'s synchronous fsync finds little to write', async () => {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { openStore } from '../storage/store.js';
+import { SERVER_FSYNC_ON_LOOP_MAX_MS } from '../storage/wal.js';
 import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerConfig } from '../server/config.js';
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
       fsync: cfg.fsync,
       compactPercent: cfg.compactPercent,
       compactMinBytes: cfg.compactMinBytes,
+      fsyncOnLoopMaxMs: SERVER_FSYNC_ON_LOOP_MAX_MS,
       onWarning: (m) => logger.warn(m),
     });
   } catch (e) {

@@ -22,6 +22,13 @@ export interface StoreOptions {
   readonly onWarning?: (message: string) => void;
   /** Clock for expiry, injectable for tests. Default Date.now. */
   readonly now?: () => number;
+  /**
+   * Under fsync 'always': run a group-commit fsync on the event loop, blocking it as Redis does,
+   * while the previous one took less than this many ms; otherwise in the libuv pool. Default 0:
+   * every fsync runs in the pool, so an embedding application's loop is never blocked by one.
+   * kv-server uses 2 (SERVER_FSYNC_ON_LOOP_MAX_MS in wal.ts).
+   */
+  readonly fsyncOnLoopMaxMs?: number;
 }
 
 export interface StoreStats {

@@ -68,6 +68,7 @@ class KvStore implements Store {
   private readonly compactMinBytes: number;
   private readonly compactPercent: number;
   private readonly clock: () => number;
+  private readonly fsyncOnLoopMaxMs: number;
 
   constructor(
     private readonly layout: Layout,
@@ -81,7 +82,8 @@ class KvStore implements Store {
     this.compactMinBytes = opts.compactMinBytes ?? COMPACT_MIN_BYTES_DEFAULT;
     this.compactPercent = opts.compactPercent ?? COMPACT_PERCENT_DEFAULT;
     this.clock = opts.now ?? Date.now;
-    assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0, 'bad store options');
+    this.fsyncOnLoopMaxMs = opts.fsyncOnLoopMaxMs ?? 0;
+    assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0 && this.fsyncOnLoopMaxMs >= 0, 'bad store options');
     const metaPath = join(layout.dir, META_FILE);
     this.meta = existsSync(metaPath) ? (JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>) : {};
     this.install(state);
@@ -97,7 +99,7 @@ class KvStore implements Store {
     this.snapshotSeq = state.snapshotSeq;
     this.snapshotBytes = state.snapshotBytes;
     assert(this.history.length > 0, 'epoch history is never empty');
-    this.wal = new Wal(this.layout.logDir, this.fsyncPolicy, this.segmentBytesMax, state.segments, this.lastPos.seq, () => this.maybeAutoCompact());
+    this.wal = new Wal(this.layout.logDir, this.fsyncPolicy, this.segmentBytesMax, this.fsyncOnLoopMaxMs, state.segments, this.lastPos.seq, () => this.maybeAutoCompact());
     // What recovery replayed may only be in the page cache (the previous owner crashed):
     // make it durable before anyone builds on it.
     this.wal.syncNowBlocking();
