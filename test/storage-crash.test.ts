@@ -1,5 +1,6 @@
 // Kill -9 crash test: a child writes through the embedded API with fsync 'always' (small
-// segments and aggressive compaction so rotation and compaction are constantly in flight) and
+// segments and aggressive compaction so rotation and compaction are constantly in flight;
+// every other cycle with its fsync rounds on the event loop, as kv-server runs them) and
 // reports acknowledged writes; the parent SIGKILLs it at seeded moments, reopens the directory
 // and checks the recovered state is EXACTLY the workload's state after some prefix that
 // includes every acknowledged write. KV_LONG=1 runs 500 cycles.
