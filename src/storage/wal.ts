@@ -37,7 +37,7 @@ const PRESYNC_SEGMENT_FRACTION = 1 / 16;
  * fdatasync on the event loop, as Redis does in its beforeSleep, while the previous round took
  * less than this; otherwise the round runs in the libuv pool. On the loop a round costs no thread
  * hand-offs, and the requests that arrive during it are read together in the next poll phase
- * instead of waking the loop one by one (SET -P 1, 50 clients: ~8 % more SET/s,
+ * instead of waking the loop one by one (SET -P 1, 50 clients: ~10 % more SET/s,
  * docs/perf-notes.md, ninth pass). A slow disk (an fsync past the bound) moves the rounds to the
  * pool, so that reads, replication and timers keep running while they wait; the first pool round
  * that ends within the bound (its time includes the hand-offs) brings them back. So the loop is
