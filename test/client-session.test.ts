@@ -47,6 +47,9 @@ test(`session property: ${SESSION_OPS} random ops over all members with lagged r
   try {
     const p = await cluster.waitForPrimary();
     const replicas = cluster.nodes.filter((n) => n.id !== p).map((n) => n.id);
+    // A primary accepts writes once one replica holds them (a majority); the client's first
+    // topology comes from the primary, so wait until it lists both.
+    await waitFor('both replicas linked to the primary', async () => (await info(cluster, p)).get('connected_slaves') === '2', { timeoutMs: 15_000, intervalMs: 50 });
     const seeds = [cluster.node(p).address];
     const kv = await KvClient.connect({ seeds, consistency: 'session', readFrom: 'any', timeoutMs: 10_000, commandTimeoutMs: 2_000 });
     clients.push(kv);
