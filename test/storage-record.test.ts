@@ -1,5 +1,6 @@
 // WAL record codec: round trip for every op kind, and every single-byte flip or truncation detected.
 
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32c } from '@node-rs/crc32';
@@ -76,4 +77,45 @@ test('a CRC-valid body with a malformed structure is rejected as format', () => 
   const r = decodeRecord(rec, 0);
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.why, 'format');
+});
+
+// Hidden classes (docs/perf-notes.md, tenth pass). A seq read back from a record must be a small
+// integer (V8 Smi) when it fits one: a heap double stored where positions held small integers
+// changes the hidden class of every position, which deoptimizes whatever reads one. Likewise a
+// compaction must leave the store's hidden class as it was. Checked in a child process started
+// with --allow-natives-syntax (%IsSmi, %HaveSameMap); each line it prints is one check.
+test('decoded seqs stay small integers and a compaction keeps the store\'s hidden class', () => {
+  const here = new URL('.', import.meta.url);
+  const record = new URL('../src/storage/record.js', here).href;
+  const store = new URL('../src/storage/store.js', here).href;
+  const script = `
+    import { encodeRecord, decodeRecord, recordSeqAt, lastRecordPosition, seqFromWords } from ${JSON.stringify(record)};
+    import { openStore } from ${JSON.stringify(store)};
+    import { mkdtempSync, rmSync } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    const out = [];
+    for (const seq of [1, 1000003]) {
+      const buf = encodeRecord(3, seq, []);
+      const d = decodeRecord(buf, 0);
+      out.push('seq ' + seq + ' decodeRecord ' + (d.ok && %IsSmi(d.entry.seq)));
+      out.push('seq ' + seq + ' recordSeqAt ' + %IsSmi(recordSeqAt(buf, 0)));
+      out.push('seq ' + seq + ' lastRecordPosition ' + %IsSmi(lastRecordPosition(buf).seq));
+    }
+    out.push('seqFromWords(1, 5) ' + (seqFromWords(1, 5) === 2 ** 32 + 5));
+    const dirs = [mkdtempSync(join(tmpdir(), 'kvts-map-')), mkdtempSync(join(tmpdir(), 'kvts-map-'))];
+    const [a, b] = [await openStore({ dir: dirs[0], fsync: 'no' }), await openStore({ dir: dirs[1], fsync: 'no' })];
+    for (const s of [a, b]) s.apply([{ t: 'set', key: 'k', value: Buffer.from('v'), expireAtMs: 0 }]);
+    await a.compact();
+    out.push('compacted ' + (a.stats().compactions === 1));
+    out.push('same hidden class after a compaction ' + %HaveSameMap(a, b));
+    await a.close(); await b.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    console.log(out.join('\\n'));
+  `;
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 9, r.stdout);
+  for (const l of lines) assert.match(l, / true$/, l);
 });

@@ -88,7 +88,7 @@ export function docsBody(d: DocsInput): string {
     '',
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.os}; clients and all servers share these cores; 1-min load average ${m.load1.toFixed(1)} at start, ${d.load1End.toFixed(1)} at the end (other engineers' work runs on this machine too).`,
     `- Versions: node ${m.node}, redis-server ${m.redis}, etcd ${m.etcd}.`,
-    `- Each number: median of ${d.rounds} round(s); within a round the systems run back to back, and the order rotates every round. kv-bench rows run for ${d.durationSec} s each; nothing is dropped as warm-up and failed requests are never counted as throughput.`,
+    `- Each number: median of ${d.rounds} round(s); within a round the systems run back to back, and the order rotates every round. kv-bench rows run for ${d.durationSec} s each. Rows 1 and 2 first run each freshly started server's first requests at -P 1 and report them on their own lines marked *cold*; the rounds after them measure the warm servers. Nothing is dropped, and failed requests are never counted as throughput.`,
     '- Durability: rows 1, 2 and 5 use `appendfsync everysec` / `--fsync everysec`; rows 3 and 4 fsync every write on every node (`appendfsync always`, `--fsync always`, etcd always fsyncs its WAL), because etcd has no weaker setting. Redis `WAIT 1 0` waits for one replica to *receive* the write, not to fsync it: it is the closest Redis has to a majority write, and weaker than the other two.',
     '- Routing: kv-ts via `kv-bench --seeds` (TOPOLOGY → primary), etcd requests all go to the leader (its best case; a follower would forward), redis to its primary.',
     '',

@@ -33,6 +33,16 @@ const TAG_EXPIRE = 3;
 const TAG_FLUSHALL = 4;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
 
+/**
+ * A seq stored as two u32 words (high, low). Below 2^32 it is `lo` itself: `hi * 2^32 + lo` is
+ * a heap double even when hi is 0, and a double stored where positions held small integers
+ * changes their hidden class, which deoptimizes the optimized code that had seen the old one
+ * (found with --trace-migration: "seq:s->d"; docs/perf-notes.md, tenth pass).
+ */
+export function seqFromWords(hi: number, lo: number): number {
+  return hi === 0 ? lo : hi * SEQ_HI_FACTOR + lo;
+}
+
 export function opBytes(op: Op): number {
   switch (op.t) {
     case 'set':
@@ -208,7 +218,7 @@ function recordFault(buf: Buffer, off: number): { readonly ok: false; readonly w
   const crc = getU32(buf, off + 4);
   if (crc32cRange(buf, bodyStart, end) !== crc) return { ok: false, why: 'crc', detail: 'checksum mismatch' };
   const epoch = getU32(buf, bodyStart);
-  const seq = getU32(buf, bodyStart + 4) * SEQ_HI_FACTOR + getU32(buf, bodyStart + 8);
+  const seq = seqFromWords(getU32(buf, bodyStart + 4), getU32(buf, bodyStart + 8));
   const opCount = getU32(buf, bodyStart + 12);
   if (epoch === 0 || seq === 0 || !Number.isSafeInteger(seq)) return { ok: false, why: 'format', detail: `bad position ${epoch}:${seq}` };
   if (opCount > RECORD_OPS_MAX) return { ok: false, why: 'format', detail: `bad op count ${opCount}` };
@@ -271,7 +281,7 @@ export function recordEpochAt(buf: Buffer, off: number): number {
 }
 export function recordSeqAt(buf: Buffer, off: number): number {
   const body = off + RECORD_HEADER_BYTES;
-  return getU32(buf, body + 4) * SEQ_HI_FACTOR + getU32(buf, body + 8);
+  return seqFromWords(getU32(buf, body + 4), getU32(buf, body + 8));
 }
 /** Offset just past the record at `off`. */
 export function recordEndAt(buf: Buffer, off: number): number {
@@ -294,7 +304,7 @@ export function lastRecordPosition(buf: Buffer): { epoch: number; seq: number } 
   for (let off = 0; off + RECORD_HEADER_BYTES + BODY_FIXED_BYTES <= buf.length; off += RECORD_HEADER_BYTES + getU32(buf, off)) last = off;
   if (last < 0) return undefined;
   const body = last + RECORD_HEADER_BYTES;
-  return { epoch: getU32(buf, body), seq: getU32(buf, body + 4) * SEQ_HI_FACTOR + getU32(buf, body + 8) };
+  return { epoch: getU32(buf, body), seq: seqFromWords(getU32(buf, body + 4), getU32(buf, body + 8)) };
 }
 
 /**

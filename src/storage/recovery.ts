@@ -8,7 +8,7 @@ import { existsSync, fstatSync, statSync, ftruncateSync, fsyncSync, openSync, cl
 import { join } from 'node:path';
 import type { EpochStart, Position, Seq } from './types.js';
 import { Keyspace, keyspaceSink } from './keyspace.js';
-import { checkRecord, replayRecordOps, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult } from './record.js';
+import { checkRecord, replayRecordOps, seqFromWords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult } from './record.js';
 import { readSnapshot, snapshotKeyCountHint } from './snapshot.js';
 import { CorruptLogError } from './errors.js';
 import { atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
@@ -177,7 +177,7 @@ function validRecordAfter(buf: Buffer, from: number, afterSeq: Seq): boolean {
   for (let k = from; k + RECORD_HEADER_BYTES + 16 <= buf.length; k++) {
     const len = buf.readUInt32LE(k);
     if (len < 16 || len > RECORD_BODY_BYTES_MAX || k + RECORD_HEADER_BYTES + len > buf.length) continue;
-    const seq = buf.readUInt32LE(k + 12) * 0x1_0000_0000 + buf.readUInt32LE(k + 16);
+    const seq = seqFromWords(buf.readUInt32LE(k + 12), buf.readUInt32LE(k + 16));
     if (seq <= afterSeq || seq > afterSeq + TAIL_PROBE_SEQ_WINDOW) continue;
     if (checkRecord(buf, k).ok) return true;
   }

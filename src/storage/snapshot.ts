@@ -21,7 +21,7 @@ import { crc32c } from '@node-rs/crc32';
 import type { EpochStart, Position } from './types.js';
 import { newSlotView, type Keyspace } from './keyspace.js';
 import { fsyncDir } from './fsutil.js';
-import { VALUE_BYTES_MAX } from './record.js';
+import { seqFromWords, VALUE_BYTES_MAX } from './record.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
 const VERSION = 1;
@@ -237,13 +237,13 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
     }
     const hb = readExact(hLen);
     if (hb === null || crc32c(hb) !== pre.readUInt32LE(16)) return { ok: false, offset: MAGIC.length + 12, reason: 'header checksum mismatch' };
-    const position = { epoch: hb.readUInt32LE(0), seq: hb.readUInt32LE(4) * SEQ_HI + hb.readUInt32LE(8) };
+    const position = { epoch: hb.readUInt32LE(0), seq: seqFromWords(hb.readUInt32LE(4), hb.readUInt32LE(8)) };
     const hCount = hb.readUInt32LE(12);
     if (hCount * 12 + 16 !== hLen) return { ok: false, offset: MAGIC.length + 12, reason: 'bad history count' };
     const history: EpochStart[] = [];
     for (let i = 0; i < hCount; i++) {
       const o = 16 + i * 12;
-      history.push({ epoch: hb.readUInt32LE(o), startSeq: hb.readUInt32LE(o + 4) * SEQ_HI + hb.readUInt32LE(o + 8) });
+      history.push({ epoch: hb.readUInt32LE(o), startSeq: seqFromWords(hb.readUInt32LE(o + 4), hb.readUInt32LE(o + 8)) });
     }
     let keys = 0;
     let blocks = 0;

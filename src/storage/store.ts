@@ -54,9 +54,13 @@ class KvStore implements Store {
   private meta: Record<string, unknown>;
   private compaction: Promise<void> | null = null;
   private compactAbort = false;
-  private compactions = 0;
-  private lastCompactionMs = 0;
-  private lastCompactionDurationMs = 0;
+  /**
+   * Replaced whole, never updated in place: its times are doubles, and storing a double where a
+   * small integer (the initial 0) was would change the store object's hidden class, which
+   * deoptimizes every optimized function that touches the store (write, apply, the server's
+   * reply path), all at once, at the first compaction (docs/perf-notes.md, tenth pass).
+   */
+  private compactionStats: { readonly count: number; readonly lastMs: number; readonly lastDurationMs: number } = { count: 0, lastMs: 0, lastDurationMs: 0 };
   /** Set while truncateAfter / a resync commit swaps the state: writes then are a caller bug. */
   private exclusive: 'truncate' | 'load' | null = null;
   private closed = false;
@@ -327,9 +331,9 @@ class KvStore implements Store {
       durableSeq: this.wal.durableSeq,
       fsync: this.fsyncPolicy,
       lastFsyncMs: this.wal.lastFsyncMs,
-      compactions: this.compactions,
-      lastCompactionMs: this.lastCompactionMs,
-      lastCompactionDurationMs: this.lastCompactionDurationMs,
+      compactions: this.compactionStats.count,
+      lastCompactionMs: this.compactionStats.lastMs,
+      lastCompactionDurationMs: this.compactionStats.lastDurationMs,
       compacting: this.compaction !== null,
       snapshotSeq: this.snapshotSeq,
       expiredKeys: this.ks.expiredKeys,
@@ -401,9 +405,7 @@ class KvStore implements Store {
     fsyncDirSync(this.layout.snapDir);
     this.snapshotSeq = pos.seq;
     this.snapshotBytes = res.bytes;
-    this.compactions++;
-    this.lastCompactionMs = Date.now();
-    this.lastCompactionDurationMs = performance.now() - t0;
+    this.compactionStats = { count: this.compactionStats.count + 1, lastMs: Date.now(), lastDurationMs: performance.now() - t0 };
   }
 
   private async stopCompaction(): Promise<void> {
