@@ -138,7 +138,7 @@ async function owned<T extends { stop(): Promise<void> }>(ctx: SuiteContext, p: 
  * rate, and was warm after ~150k; docs/perf-notes.md, tenth pass). Redis has no JIT. Without
  * this pass the first round of a row mixed the two states.
  */
-export const COLD_REQUESTS = 200_000;
+const COLD_REQUESTS = 200_000;
 
 interface RedisBenchmarkPass {
   readonly row: number;
