@@ -82,9 +82,10 @@ test('a CRC-valid body with a malformed structure is rejected as format', () => 
 // Hidden classes (docs/perf-notes.md, tenth pass). A seq read back from a record must be a small
 // integer (V8 Smi) when it fits one: a heap double stored where positions held small integers
 // changes the hidden class of every position, which deoptimizes whatever reads one. Likewise a
-// compaction must leave the store's hidden class as it was. Checked in a child process started
-// with --allow-natives-syntax (%IsSmi, %HaveSameMap); each line it prints is one check.
-test('decoded seqs stay small integers and a compaction keeps the store\'s hidden class', () => {
+// compaction must leave the store's hidden class as it was, and an fsync round the log's.
+// Checked in a child process started with --allow-natives-syntax (%IsSmi, %HaveSameMap); each
+// line it prints is one check.
+test('decoded seqs stay small integers; a compaction and an fsync round keep the store\'s and log\'s hidden classes', () => {
   const here = new URL('.', import.meta.url);
   const record = new URL('../src/storage/record.js', here).href;
   const store = new URL('../src/storage/store.js', here).href;
@@ -110,12 +111,17 @@ test('decoded seqs stay small integers and a compaction keeps the store\'s hidde
     out.push('compacted ' + (a.stats().compactions === 1));
     out.push('same hidden class after a compaction ' + %HaveSameMap(a, b));
     await a.close(); await b.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    // The log's first fsync round (under always, on the loop as kv-server runs it).
+    const [c, e] = [await openStore({ dir: dirs[0] + '-c', fsync: 'always', fsyncOnLoopMaxMs: 2 }), await openStore({ dir: dirs[1] + '-e', fsync: 'always', fsyncOnLoopMaxMs: 2 })];
+    await c.whenDurable(c.apply([{ t: 'set', key: 'k', value: Buffer.from('v'), expireAtMs: 0 }]).seq);
+    out.push('log keeps its hidden class after an fsync round ' + %HaveSameMap(c.wal, e.wal));
+    await c.close(); await e.close();
+    for (const d of [...dirs, dirs[0] + '-c', dirs[1] + '-e']) rmSync(d, { recursive: true, force: true });
     console.log(out.join('\\n'));
   `;
   const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  assert.equal(lines.length, 9, r.stdout);
+  assert.equal(lines.length, 10, r.stdout);
   for (const l of lines) assert.match(l, / true$/, l);
 });
