@@ -5,9 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, cpSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore, CorruptLogError, DirectoryLockedError } from '../src/index.js';
+import { PREZERO_BYTES } from '../src/storage/wal.js';
 import { tempDir } from './helpers/procs.js';
 
 const SMALL_SEGMENT_BYTES = 4096;
@@ -77,6 +78,66 @@ test('torn tail (last record cut short) loses only that record', () =>
       await s.close();
     }
   }));
+
+/** What a crash would leave of an open store's directory: its files as they are (the lock aside). */
+function crashImage(dir: string): string {
+  const image = tempDir('kvts-image-');
+  cpSync(dir, image, { recursive: true, filter: (src) => !src.endsWith('LOCK') });
+  return image;
+}
+
+test("under 'always' the active segment is zero-filled ahead of its records: a crash image recovers them all silently, a torn record in the zeros still warns, sealing and close cut the zeros", async () => {
+  const dir = tempDir('kvts-prezero-');
+  const images: string[] = [];
+  try {
+    const s = await openStore({ dir, fsync: 'always', segmentBytesMax: SMALL_SEGMENT_BYTES, compactMinBytes: 0 });
+    for (let i = 0; i < KEYS; i++) assert.equal((await s.set(`key:${i}`, `value-${i}`)).seq, i + 1);
+    const segs = segments(dir);
+    assert.ok(segs.length > 3, 'small segments rotate');
+    for (const sealed of segs.slice(0, -1)) {
+      const b = readFileSync(sealed);
+      assert.ok(b.length <= SMALL_SEGMENT_BYTES && b.readUInt32LE(0) > 0, `${sealed} was cut to its records when sealed`);
+    }
+    const active = segs[segs.length - 1] as string;
+    const activeBytes = readFileSync(active);
+    assert.ok(activeBytes.length > PREZERO_BYTES / 2, `the active segment runs past its records (${activeBytes.length} bytes)`);
+    assert.ok(activeBytes.subarray(activeBytes.length - PREZERO_BYTES / 2).every((x) => x === 0), 'with zeros');
+
+    // Every acknowledged record was fsynced, and so were the zeros after them.
+    images.push(crashImage(dir));
+    const warnings: string[] = [];
+    const r = await openStore({ dir: images[0] as string, onWarning: (m) => warnings.push(m) });
+    const recordsEnd = statSync(segments(images[0] as string).at(-1) as string).size;
+    try {
+      assert.deepEqual(warnings, [], 'the zeros are not a torn record');
+      assert.equal(r.size, KEYS);
+      assert.equal(r.get(`key:${KEYS - 1}`)?.toString(), `value-${KEYS - 1}`);
+      assert.ok(recordsEnd > 0 && recordsEnd < activeBytes.length && activeBytes.readUInt32LE(recordsEnd) === 0, 'recovery cut the zeros after the last record');
+    } finally {
+      await r.close();
+    }
+
+    // A record cut short where the zeros begin (a crash in the middle of its write) is a torn tail.
+    images.push(crashImage(dir));
+    const fd = openSync(segments(images[1] as string).at(-1) as string, 'r+');
+    writeSync(fd, Buffer.from([40, 0, 0, 0, 1, 2, 3]), 0, 7, recordsEnd);
+    closeSync(fd);
+    const torn: string[] = [];
+    const t = await openStore({ dir: images[1] as string, onWarning: (m) => torn.push(m) });
+    try {
+      assert.equal(torn.length, 1);
+      assert.match(torn[0] as string, new RegExp(`torn record .* at offset ${recordsEnd}`));
+      assert.equal(t.size, KEYS);
+    } finally {
+      await t.close();
+    }
+
+    await s.close();
+    assert.equal(statSync(active).size, recordsEnd, 'a clean close cuts the zeros');
+  } finally {
+    for (const d of [dir, ...images]) rmSync(d, { recursive: true, force: true });
+  }
+});
 
 test('a bit flip in a sealed segment refuses to open with file and offset; repair truncates there', () =>
   withDir(async (dir) => {

@@ -89,12 +89,12 @@ export function unlinkIfExists(path: string): void {
   }
 }
 
-/** Write every byte of `bufs` at the fd's current position (loops over short writes). */
-export function writeAllSync(fd: number, bufs: readonly Buffer[]): number {
+/** Write every byte of `bufs` back to back from file offset `position` (loops over short writes). */
+export function writeAllSync(fd: number, bufs: readonly Buffer[], position: number): number {
   let total = 0;
   for (const b of bufs) {
     let off = 0;
-    while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+    while (off < b.length) off += writeSync(fd, b, off, b.length - off, position + total + off);
     total += b.length;
   }
   return total;

@@ -172,6 +172,11 @@ function truncateFile(path: string, size: number): void {
   }
 }
 
+function allZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 /** True if some offset after `from` holds a valid record with a plausible seq (i.e. not a torn tail). */
 function validRecordAfter(buf: Buffer, from: number, afterSeq: Seq): boolean {
   for (let k = from; k + RECORD_HEADER_BYTES + 16 <= buf.length; k++) {
@@ -296,7 +301,12 @@ export function recover(args: {
       }
       if (failure === null && off === 0 && !isLast) failure = 'empty sealed segment';
       if (failure !== null) {
-        if (isLast && !validRecordAfter(reader.readFrom(off), 1, lastSeqInLog)) {
+        const rest = isLast ? reader.readFrom(off) : null;
+        if (rest !== null && allZero(rest)) {
+          // The active segment's zeros ahead of its records under 'always' (wal.ts PREZERO_BYTES),
+          // or a crash right after they were written: not log, and no record is lost.
+          truncateFile(f.path, off);
+        } else if (rest !== null && !validRecordAfter(rest, 1, lastSeqInLog)) {
           warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${reader.size - off} bytes`);
           truncateFile(f.path, off);
         } else if (args.repair) {
