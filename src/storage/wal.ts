@@ -51,7 +51,7 @@ export const SERVER_FSYNC_ON_LOOP_MAX_MS = 2;
  * A record then overwrites blocks the file already has, within its size, so fdatasync flushes
  * data only: appending instead changed the file's size and block map on every round, and each
  * fdatasync also committed that to the filesystem journal (measured: 20-35 % less time per
- * fdatasync, SET -P 1 under 'always' ~1.2× the SET/s, from 0.86× Redis's to 1.04×;
+ * fdatasync, SET -P 1 under 'always' ~1.2-1.4× the SET/s, from 0.79-0.87× Redis's to 0.99-1.12×;
  * docs/perf-notes.md, eleventh pass). Costs: one round per PREZERO_BYTES of log also flushes the zeros, and the
  * active segment's file is up to PREZERO_BYTES longer than its records until it is sealed or
  * closed (then it is cut to size). Recovery reads an all-zero tail as the log's end: a record's
