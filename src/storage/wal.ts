@@ -49,11 +49,11 @@ export const SERVER_FSYNC_ON_LOOP_MAX_MS = 2;
  * much: when less than half of it is left, the next PREZERO_BYTES past the records are written
  * with zeros (on the loop, into the page cache; the next round's fdatasync makes them durable).
  * A record then overwrites blocks the file already has, within its size, so fdatasync flushes
- * data only: appending instead changed the file's size and block map on every round, and each
- * fdatasync also committed that to the filesystem journal (measured: 20-35 % less time per
- * fdatasync, SET -P 1 under 'always' ~1.2-1.4× the SET/s, from 0.79-0.87× Redis's to 0.99-1.12×;
- * docs/perf-notes.md, eleventh pass). Costs: one round per PREZERO_BYTES of log also flushes the zeros, and the
- * active segment's file is up to PREZERO_BYTES longer than its records until it is sealed or
+ * data only: appending instead changed the file's size (and often its block map) every round, and
+ * fdatasync(2) must make such metadata durable too (on ext4, a journal commit). Measured: 30-48 %
+ * less time per fdatasync, SET -P 1 under 'always' 1.15-1.36× the SET/s, from 0.79-0.87× Redis's
+ * to 0.99-1.12× (docs/perf-notes.md, eleventh pass). Costs: one round per PREZERO_BYTES of log
+ * also flushes the zeros, and the active segment's file is up to PREZERO_BYTES longer than its records until it is sealed or
  * closed (then it is cut to size). Recovery reads an all-zero tail as the log's end: a record's
  * length field is never 0. Under 'everysec' and 'no' one fsync a second does not pay for writing
  * every log byte twice.
