@@ -14,6 +14,7 @@ import { runBench, type BenchOptions, type BenchResult } from '../src/bench/run.
 import { parseRedisBenchmarkCsv, runRedisBenchmark } from '../src/bench/redis-benchmark.js';
 import { spliceSection, BEGIN_MARKER, END_MARKER } from '../src/bench/docs.js';
 import { markdownTable, median, toRow } from '../src/bench/compare.js';
+import { rows12Verdict } from '../src/bench/suite-docs.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { KV_SERVER_JS, REPO_ROOT, freePort, startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 
@@ -418,6 +419,8 @@ test('comparison rows take medians and the kv/redis and kv/etcd ratios', () => {
     redisRps: 200,
     kvRps: 150,
     ratio: 0.75,
+    ratioMin: NaN, // one kv-ts round against three redis rounds: no pairs
+    ratioMax: NaN,
     etcdRps: 50,
     ratioEtcd: 3,
     redisP50Ms: 2,
@@ -428,8 +431,27 @@ test('comparison rows take medians and the kv/redis and kv/etcd ratios', () => {
     etcdP99Ms: 20,
   });
   const md = markdownTable([row, toRow({ workload: 'GET -P 1', redis: [{ rps: 10, p50Ms: 1 }], kv: [] })]);
-  assert.match(md, /\| SET -P 1 \| 200 \| 150 \| 0\.75x \| 50 \| 3\.00x \| 2\.000 \/ 1\.500 \/ 10\.000 \| 7\.000 \/ 4\.000 \/ 20\.000 \|/);
-  assert.match(md, /\| GET -P 1 \| 10 \| - \| - \| - \| - \| 1\.000 \/ - \/ - \| - \/ - \/ - \|/);
+  assert.match(md, /\| SET -P 1 \| 200 \| 150 \| 0\.75x \| - \| 50 \| 3\.00x \| 2\.000 \/ 1\.500 \/ 10\.000 \| 7\.000 \/ 4\.000 \/ 20\.000 \|/);
+  assert.match(md, /\| GET -P 1 \| 10 \| - \| - \| - \| - \| - \| 1\.000 \/ - \/ - \| - \/ - \/ - \|/);
+});
+
+test('per-round ratios pair round i of each side; the rows 1-2 verdict judges warm lines and reports cold ones apart', () => {
+  const s = (rps: number): { rps: number; p50Ms: number } => ({ rps, p50Ms: 1 });
+  const paired = toRow({ workload: '1. SET -P 16, fsync everysec', redis: [s(100), s(200), s(100)], kv: [s(90), s(120), s(95)] });
+  assert.equal(paired.ratio, 0.95); // median 95 / median 100
+  assert.equal(paired.ratioMin, 0.6); // round 2: 120 / 200
+  assert.equal(paired.ratioMax, 0.95);
+  assert.match(markdownTable([paired]), /\| 0\.95x \| 0\.60–0\.95 \|/);
+  const cold = toRow({ workload: '2. SET -P 1, primary + 2 replicas, fsync everysec, cold: first 200000 after start', redis: [s(100)], kv: [s(70)] });
+  const ok = rows12Verdict([paired, cold]);
+  assert.ok(ok !== undefined);
+  assert.match(ok, /: met — lowest median 0\.95× \(1\. SET -P 16, fsync everysec\), 0 of 1 lines at 1\.0× or more\./);
+  assert.match(ok, /Lowest single round: 0\.60×/);
+  assert.match(ok, /Cold lines .*lowest 0\.70× \(2\. SET -P 1, primary/);
+  const low = toRow({ workload: '2. SET -P 16, primary + 2 replicas, fsync everysec', redis: [s(100)], kv: [s(79)] });
+  assert.match(rows12Verdict([paired, low, cold]) ?? '', /NOT met \(1 of 2 lines below\) — lowest median 0\.79× \(2\. SET -P 16/);
+  assert.equal(rows12Verdict([cold]), undefined, 'cold lines alone are no verdict');
+  assert.equal(rows12Verdict([toRow({ workload: '3. durable majority SET', redis: [s(1)], kv: [s(1)] })]), undefined);
 });
 
 test('npm run bench smoke: both servers, alternating rows, docs section written', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built' }, async () => {
@@ -437,18 +459,22 @@ test('npm run bench smoke: both servers, alternating rows, docs section written'
   try {
     const docs = join(dir, 'benchmarks.md');
     writeFileSync(docs, `# Benchmarks\n\nhand-written\n\n${BEGIN_MARKER}\nold\n${END_MARKER}\n\ntail stays\n`);
-    const r = await runTool(process.execPath, [SUITE_JS, '--rows', '1', '-n', '2000', '--no-always', '--docs', docs]);
+    const r = await runTool(process.execPath, [SUITE_JS, '--rows', '1', '-n', '2000', '--rounds', '2', '--no-always', '--docs', docs]);
     assert.equal(r.code, 0, r.stderr);
-    for (const w of ['SET -P 1', 'GET -P 1', 'SET -P 16', 'GET -P 16']) assert.match(r.stdout, new RegExp(`${w}, fsync everysec +\\d+ +\\d+ +[\\d.]+x`));
+    // Two rounds: each warm line has its median ratio and the range of the two rounds' own ratios.
+    for (const w of ['SET -P 1', 'GET -P 1', 'SET -P 16', 'GET -P 16']) assert.match(r.stdout, new RegExp(`${w}, fsync everysec +\\d+ +\\d+ +[\\d.]+x +[\\d.]+–[\\d.]+ `));
+    assert.match(r.stdout, /Rows 1–2 target \(issue 7: kv-ts ≥ 0\.8× Redis on every line\): (met|NOT met)/);
     // The cold pass on the fresh servers first (reported on its own lines), then the round:
     // redis then kv-ts for each pipeline depth.
     for (const w of ['SET', 'GET']) assert.match(r.stdout, new RegExp(`${w} -P 1, fsync everysec, cold: first 2000 after start +\\d+ +\\d+ +[\\d.]+x`));
-    const order = [...r.stderr.matchAll(/(cold start|round 1\/1) -P (\d+) (redis|kv-ts) \.\.\./g)].map((m) => `${m[1] === 'cold start' ? 'cold' : m[2]}:${m[3]}`);
-    assert.deepEqual(order, ['cold:redis', 'cold:kv-ts', '1:redis', '1:kv-ts', '16:redis', '16:kv-ts']);
+    const order = [...r.stderr.matchAll(/(cold start|round \d\/2) -P (\d+) (redis|kv-ts) \.\.\./g)].map((m) => `${m[1] === 'cold start' ? 'cold' : m[1].slice(6, 7) + '/' + m[2]}:${m[3]}`);
+    // The order rotates every round, so neither system always runs first.
+    assert.deepEqual(order, ['cold:redis', 'cold:kv-ts', '1/1:redis', '1/1:kv-ts', '1/16:redis', '1/16:kv-ts', '2/1:kv-ts', '2/1:redis', '2/16:kv-ts', '2/16:redis']);
     const text = readFileSync(docs, 'utf8');
     assert.ok(text.startsWith('# Benchmarks\n\nhand-written\n\n' + BEGIN_MARKER));
     assert.ok(text.endsWith(`${END_MARKER}\n\ntail stays\n`));
-    assert.match(text, /\| 1\. SET -P 16, fsync everysec \| \d+ \| \d+ \|/);
+    assert.match(text, /\| 1\. SET -P 16, fsync everysec \| \d+ \| \d+ \| [\d.]+x \| [\d.]+–[\d.]+ \|/);
+    assert.match(text, /\*\*Rows 1–2 target/);
     // Rows 1-2 have p50 and p99 only (redis-benchmark), so the chart has those bars.
     const svg = readFileSync(join(dir, 'bench-latency.svg'), 'utf8');
     assert.match(text, /!\[[^\]]*\]\(bench-latency\.svg\)/);

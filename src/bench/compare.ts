@@ -55,6 +55,13 @@ export interface Row {
   readonly kvRps: number;
   /** kv-ts / redis throughput; NaN when either side is missing. */
   readonly ratio: number;
+  /**
+   * The lowest and highest kv-ts / redis throughput of one round (within a round the two run back
+   * to back), so a reader sees the spread behind the median; NaN unless both sides have the same
+   * number (at least 2) of rounds.
+   */
+  readonly ratioMin: number;
+  readonly ratioMax: number;
   readonly etcdRps: number;
   /** kv-ts / etcd throughput; NaN when either side is missing. */
   readonly ratioEtcd: number;
@@ -70,11 +77,14 @@ export function toRow(c: Comparison): Row {
   const r = summarizeSide(c.redis);
   const k = summarizeSide(c.kv);
   const e = summarizeSide(c.etcd);
+  const perRound = roundRatios(c.kv, c.redis);
   return {
     workload: c.workload,
     redisRps: r.rps,
     kvRps: k.rps,
     ratio: k.rps / r.rps,
+    ratioMin: perRound.length > 0 ? Math.min(...perRound) : NaN,
+    ratioMax: perRound.length > 0 ? Math.max(...perRound) : NaN,
     etcdRps: e.rps,
     ratioEtcd: k.rps / e.rps,
     redisP50Ms: r.p50Ms,
@@ -86,7 +96,13 @@ export function toRow(c: Comparison): Row {
   };
 }
 
-export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'kv-ts÷redis', 'etcd req/s', 'kv-ts÷etcd', 'p50 ms redis/kv-ts/etcd', 'p99 ms redis/kv-ts/etcd'] as const;
+/** Round i's kv-ts / redis throughputs, paired by position; empty unless both sides ran the same 2+ rounds. */
+function roundRatios(kv: readonly Sample[], redis: readonly Sample[]): number[] {
+  if (kv.length < 2 || kv.length !== redis.length) return [];
+  return kv.map((k, i) => k.rps / (redis[i] as Sample).rps);
+}
+
+export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'kv-ts÷redis', 'per round', 'etcd req/s', 'kv-ts÷etcd', 'p50 ms redis/kv-ts/etcd', 'p99 ms redis/kv-ts/etcd'] as const;
 
 function cells(r: Row): string[] {
   const n = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -96,6 +112,7 @@ function cells(r: Row): string[] {
     n(r.redisRps, 0),
     n(r.kvRps, 0),
     ratio(r.ratio),
+    Number.isFinite(r.ratioMin) ? `${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)}` : '-',
     n(r.etcdRps, 0),
     ratio(r.ratioEtcd),
     `${n(r.redisP50Ms, 3)} / ${n(r.kvP50Ms, 3)} / ${n(r.etcdP50Ms, 3)}`,

@@ -13,6 +13,7 @@ import { runBench, type BenchOptions, type BenchResult } from './run.js';
 import { discoverPrimary, routeBySeeds } from './seeds.js';
 import { KV_SERVER_JS, REPO_ROOT, startKv, startRedis, type ServerProc } from './servers.js';
 import { startKvCluster, startReplicated, type Flavor } from './topologies.js';
+import { COLD_MARK } from './suite-docs.js';
 
 /** The issue's fixed workload parameters (only -n, the rounds and the duration are adjustable). */
 export const CLIENTS = 50;
@@ -182,7 +183,7 @@ async function redisBenchmarkRows(
   tests: readonly string[],
 ): Promise<void> {
   const cold = Math.min(COLD_REQUESTS, ctx.requests);
-  const coldLabel = (test: string, p: number): string => `${label(test, p)}, cold: first ${cold} after start`;
+  const coldLabel = (test: string, p: number): string => `${label(test, p)}${COLD_MARK} first ${cold} after start`;
   await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start' }, targets);
   for (let round = 0; round < ctx.rounds; round++) {
     const what = `round ${round + 1}/${ctx.rounds}`;
