@@ -23,7 +23,7 @@ export const DEFAULT_REQUESTS = 500_000;
 /**
  * Rounds per workload by default: three, so the median is one round's number (an outlier round
  * moves nothing) and the order of the systems rotates through every position. One run of the
- * whole suite then takes about 15 minutes on a 2-core machine.
+ * whole suite then takes 10-11 minutes on a 2-core machine.
  */
 export const DEFAULT_ROUNDS = 3;
 export const ROUNDS_MAX = 99;
