@@ -435,13 +435,21 @@ test('comparison rows take medians and the kv/redis and kv/etcd ratios', () => {
   assert.match(md, /\| GET -P 1 \| 10 \| - \| - \| - \| - \| - \| 1\.000 \/ - \/ - \| - \/ - \/ - \|/);
 });
 
-test('per-round ratios pair round i of each side; the rows 1-2 verdict judges warm lines and reports cold ones apart', () => {
-  const s = (rps: number): { rps: number; p50Ms: number } => ({ rps, p50Ms: 1 });
-  const paired = toRow({ workload: '1. SET -P 16, fsync everysec', redis: [s(100), s(200), s(100)], kv: [s(90), s(120), s(95)] });
+test('per-round ratios pair the two sides by round; the rows 1-2 verdict judges warm lines and reports cold ones apart', () => {
+  const s = (rps: number, round?: number): { rps: number; p50Ms: number; round?: number } => ({ rps, p50Ms: 1, ...(round !== undefined ? { round } : {}) });
+  const paired = toRow({ workload: '1. SET -P 16, fsync everysec', redis: [s(100, 0), s(200, 1), s(100, 2)], kv: [s(90, 0), s(120, 1), s(95, 2)] });
   assert.equal(paired.ratio, 0.95); // median 95 / median 100
-  assert.equal(paired.ratioMin, 0.6); // round 2: 120 / 200
+  assert.equal(paired.ratioMin, 0.6); // round 1: 120 / 200
   assert.equal(paired.ratioMax, 0.95);
   assert.match(markdownTable([paired]), /\| 0\.95x \| 0\.60–0\.95 \|/);
+  // A round where one side failed pairs with nothing: kv-ts failed round 0, redis round 1, so
+  // equal sample counts must not pair kv-ts's round 1 with redis's round 0.
+  const gaps = toRow({ workload: '1. GET -P 16, fsync everysec', redis: [s(100, 0), s(300, 2), s(400, 3)], kv: [s(20, 1), s(150, 2), s(400, 3)] });
+  assert.equal(gaps.ratioMin, 0.5); // round 2: 150 / 300 (by position it would be 20 / 100)
+  assert.equal(gaps.ratioMax, 1); // round 3
+  const onePair = toRow({ workload: 'x', redis: [s(100, 0), s(100, 2)], kv: [s(50, 1), s(80, 2)] });
+  assert.ok(Number.isNaN(onePair.ratioMin) && Number.isNaN(onePair.ratioMax), 'one paired round is no range');
+  assert.ok(Number.isNaN(toRow({ workload: 'x', redis: [s(1), s(2)], kv: [s(1), s(2)] }).ratioMin), 'samples outside the rounds (cold pass) never pair');
   const cold = toRow({ workload: '2. SET -P 1, primary + 2 replicas, fsync everysec, cold: first 200000 after start', redis: [s(100)], kv: [s(70)] });
   const ok = rows12Verdict([paired, cold]);
   assert.ok(ok !== undefined);

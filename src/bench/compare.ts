@@ -13,6 +13,8 @@ export interface Sample {
   readonly p90Ms?: number | undefined;
   readonly p99Ms?: number | undefined;
   readonly p999Ms?: number | undefined;
+  /** The round it was measured in (0-based); absent outside the rounds (a cold pass). */
+  readonly round?: number | undefined;
 }
 
 export interface Comparison {
@@ -57,8 +59,8 @@ export interface Row {
   readonly ratio: number;
   /**
    * The lowest and highest kv-ts / redis throughput of one round (within a round the two run back
-   * to back), so a reader sees the spread behind the median; NaN unless both sides have the same
-   * number (at least 2) of rounds.
+   * to back), so a reader sees the spread behind the median; NaN unless at least 2 rounds have a
+   * sample from both sides.
    */
   readonly ratioMin: number;
   readonly ratioMax: number;
@@ -96,10 +98,18 @@ export function toRow(c: Comparison): Row {
   };
 }
 
-/** Round i's kv-ts / redis throughputs, paired by position; empty unless both sides ran the same 2+ rounds. */
+/**
+ * Each round's kv-ts / redis throughput, paired by the samples' round (a round where one side
+ * failed has no pair); empty unless at least 2 rounds pair up.
+ */
 function roundRatios(kv: readonly Sample[], redis: readonly Sample[]): number[] {
-  if (kv.length < 2 || kv.length !== redis.length) return [];
-  return kv.map((k, i) => k.rps / (redis[i] as Sample).rps);
+  const redisByRound = new Map(redis.filter((r) => r.round !== undefined).map((r) => [r.round, r.rps]));
+  const out: number[] = [];
+  for (const k of kv) {
+    const r = k.round === undefined ? undefined : redisByRound.get(k.round);
+    if (r !== undefined) out.push(k.rps / r);
+  }
+  return out.length >= 2 ? out : [];
 }
 
 export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'kv-ts÷redis', 'per round', 'etcd req/s', 'kv-ts÷etcd', 'p50 ms redis/kv-ts/etcd', 'p99 ms redis/kv-ts/etcd'] as const;

@@ -149,6 +149,8 @@ interface RedisBenchmarkPass {
   readonly requests: number;
   /** For the progress log, e.g. "round 1/2". */
   readonly what: string;
+  /** The round (0-based) its samples belong to; undefined for the cold pass. */
+  readonly round: number | undefined;
 }
 
 /** Run redis-benchmark once per pipeline depth against each target in the order given; record each test. */
@@ -168,7 +170,7 @@ async function redisBenchmarkPass(ctx: SuiteContext, pass: RedisBenchmarkPass, t
         const csv = r.rows.find((x) => x.test.toLowerCase() === test);
         if (csv === undefined) continue;
         ctx.log(`  ${csv.test}: ${csv.rps.toFixed(0)} req/s, p50 ${csv.p50Ms} ms`);
-        record(ctx, workload, t.side, { rps: csv.rps, p50Ms: csv.p50Ms, p99Ms: csv.p99Ms });
+        record(ctx, workload, t.side, { rps: csv.rps, p50Ms: csv.p50Ms, p99Ms: csv.p99Ms, round: pass.round });
       }
     }
   }
@@ -184,10 +186,10 @@ async function redisBenchmarkRows(
 ): Promise<void> {
   const cold = Math.min(COLD_REQUESTS, ctx.requests);
   const coldLabel = (test: string, p: number): string => `${label(test, p)}${COLD_MARK} first ${cold} after start`;
-  await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start' }, targets);
+  await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start', round: undefined }, targets);
   for (let round = 0; round < ctx.rounds; round++) {
     const what = `round ${round + 1}/${ctx.rounds}`;
-    await redisBenchmarkPass(ctx, { row, label, tests, pipelines: PIPELINES, requests: ctx.requests, what }, rotation(targets, round));
+    await redisBenchmarkPass(ctx, { row, label, tests, pipelines: PIPELINES, requests: ctx.requests, what, round }, rotation(targets, round));
   }
 }
 
@@ -249,12 +251,12 @@ export async function row2(ctx: SuiteContext): Promise<void> {
 
 // ------------------------------------------------------------------------- rows 3 and 4
 
-function sampleOf(r: BenchResult): Sample {
-  return { rps: r.throughput, p50Ms: r.latencyMs.p50, p90Ms: r.latencyMs.p90, p99Ms: r.latencyMs.p99, p999Ms: r.latencyMs.p999 };
+function sampleOf(r: BenchResult, round: number): Sample {
+  return { rps: r.throughput, p50Ms: r.latencyMs.p50, p90Ms: r.latencyMs.p90, p99Ms: r.latencyMs.p99, p999Ms: r.latencyMs.p999, round };
 }
 
-/** One kv-bench engine run recorded under `workload`; errors are recorded, never hidden. */
-async function benchRun(ctx: SuiteContext, row: number, workload: string, side: System, o: BenchOptions, via: string): Promise<void> {
+/** One kv-bench engine run of `round`, recorded under `workload`; errors are recorded, never hidden. */
+async function benchRun(ctx: SuiteContext, row: number, workload: string, side: System, round: number, o: BenchOptions, via: string): Promise<void> {
   addCommand(ctx, row, kvBenchCommand(o, via));
   ctx.log(`[row ${row}] ${workload}: ${side === 'kv' ? 'kv-ts' : side} ...`);
   const out = await runBench(o);
@@ -265,7 +267,7 @@ async function benchRun(ctx: SuiteContext, row: number, workload: string, side: 
   const r = out.result;
   ctx.log(`  ${r.throughput.toFixed(0)} ok req/s, p50 ${r.latencyMs.p50.toFixed(3)} ms, p99 ${r.latencyMs.p99.toFixed(3)} ms, errors ${r.errorsTotal}`);
   if (r.errorsTotal > 0) ctx.notes.push(`${workload}, ${side === 'kv' ? 'kv-ts' : side}: ${r.errorsTotal} failed requests (${JSON.stringify(r.errors)}), excluded from req/s`);
-  record(ctx, workload, side, sampleOf(r));
+  record(ctx, workload, side, sampleOf(r, round));
 }
 
 function baseOptions(ctx: SuiteContext, seed: number): BenchOptions {
@@ -327,9 +329,9 @@ export async function rows3and4(ctx: SuiteContext, rows: ReadonlySet<number>): P
         const systems: System[] = [...(redis !== undefined ? (['redis'] as const) : []), 'kv', ...(etcdUrl !== undefined ? (['etcd'] as const) : [])];
         for (const side of rotation(systems, round)) {
           const base = baseOptions(ctx, 1 + round);
-          if (side === 'kv') await benchRun(ctx, 3, w3, side, routeBySeeds({ ...base, consistency: 'quorum' }, found.discovery), kvSeeds);
-          else if (side === 'redis' && redis !== undefined) await benchRun(ctx, 3, w3, side, { ...base, port: redis.primary.port, redisWait: 1 }, '-p <primary-port>');
-          else if (side === 'etcd' && etcdUrl !== undefined) await benchRun(ctx, 3, w3, side, { ...base, etcd: [etcdUrl] }, etcdVia);
+          if (side === 'kv') await benchRun(ctx, 3, w3, side, round, routeBySeeds({ ...base, consistency: 'quorum' }, found.discovery), kvSeeds);
+          else if (side === 'redis' && redis !== undefined) await benchRun(ctx, 3, w3, side, round, { ...base, port: redis.primary.port, redisWait: 1 }, '-p <primary-port>');
+          else if (side === 'etcd' && etcdUrl !== undefined) await benchRun(ctx, 3, w3, side, round, { ...base, etcd: [etcdUrl] }, etcdVia);
         }
       }
     }
@@ -347,8 +349,8 @@ export async function rows3and4(ctx: SuiteContext, rows: ReadonlySet<number>): P
       }
       for (let round = 0; round < ctx.rounds; round++) {
         for (const side of rotation(['kv', 'etcd'] as const, round)) {
-          if (side === 'kv' && kvPre === undefined) await benchRun(ctx, 4, w4, side, { ...kvRead, seed: 1 + round }, kvSeeds);
-          if (side === 'etcd' && etcdRead !== undefined && etcdPre === undefined) await benchRun(ctx, 4, w4, side, { ...etcdRead, seed: 1 + round }, etcdVia);
+          if (side === 'kv' && kvPre === undefined) await benchRun(ctx, 4, w4, side, round, { ...kvRead, seed: 1 + round }, kvSeeds);
+          if (side === 'etcd' && etcdRead !== undefined && etcdPre === undefined) await benchRun(ctx, 4, w4, side, round, { ...etcdRead, seed: 1 + round }, etcdVia);
         }
       }
     }
