@@ -4,7 +4,7 @@
 // the client's own latest write, and reads of another writer's keys never go backwards. Then a
 // failover that discards one of the session's acknowledged async writes: reads fail with
 // SessionLostError (never older data) until resetSession().
-// Default 10 000 operations (the number, ~45 s here); KV_LONG=1 runs 30 000. KV_SEED replays a schedule.
+// Default 10 000 operations; KV_LONG=1 runs 30 000. KV_SEED replays a schedule.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Unit tests of the second hot-path pass (issue 7): the GET path that probes by key bytes and
+// Unit tests of the GET hot path and its neighbours: the GET path that probes by key bytes and
 // copies the value range straight into the encoder (Store.readValueInto + RespEncoder.bulkRange),
 // the store reading the clock only when some key has a TTL, the dispatcher's chained command
 // timing, and the interleaved slot addresses of the keyspace under churn.

@@ -1,4 +1,4 @@
-// Unit tests of the hot-path rewrites (issue 7): the digit-by-digit reply headers, the allocation-free command lookup cache, the log-linear latency histogram and
+// Unit tests of the request hot path: the digit-by-digit reply headers, the allocation-free command lookup cache, the log-linear latency histogram and
 // the parser's JS header scan. Each compares against a straightforward reference.
 
 import { test } from 'node:test';

@@ -79,7 +79,7 @@ test('a CRC-valid body with a malformed structure is rejected as format', () => 
   if (!r.ok) assert.equal(r.why, 'format');
 });
 
-// Hidden classes (docs/perf-notes.md, tenth pass). A seq read back from a record must be a small
+// Hidden classes (docs/perf-notes.md, 'V8: hidden classes and deoptimization'). A seq read back from a record must be a small
 // integer (V8 Smi) when it fits one: a heap double stored where positions held small integers
 // changes the hidden class of every position, which deoptimizes whatever reads one. Likewise a
 // compaction must leave the store's hidden class as it was, and an fsync round the log's.

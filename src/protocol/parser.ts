@@ -25,7 +25,7 @@ const HEADER_SCAN_BYTES = 32;
 /**
  * The constructor Buffer#subarray itself uses (Node's FastBuffer, reached through the standard
  * Symbol.species). Calling it directly makes the same Buffer view without subarray's species
- * lookup and argument normalisation: measured ~35 ns instead of ~75 ns per argument.
+ * lookup and argument normalisation, once per argument (docs/perf-notes.md, 'RESP parser').
  */
 type ViewConstructor = new (ab: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
 const BufferView = (Buffer as unknown as { readonly [Symbol.species]: ViewConstructor })[Symbol.species];
@@ -149,7 +149,8 @@ export class RespParser {
   private indexOfCrlfLine(from: number): number {
     // Returns the index of '\r' ending the line starting at `from`, or -1 when not yet complete.
     // Header lines are a few bytes: a JS scan of the first HEADER_SCAN_BYTES avoids the native
-    // call of Buffer#indexOf (measured ~2x the whole scan's cost); longer lines fall back to it.
+    // call of Buffer#indexOf, which costs more than the scan ('RESP parser' in docs/perf-notes.md);
+    // longer lines fall back to it.
     const buf = this.buf;
     const stop = Math.min(this.end, from + HEADER_SCAN_BYTES);
     for (let i = from; i < stop; i++) if (buf[i] === CR) return i;

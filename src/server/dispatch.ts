@@ -44,7 +44,7 @@ const PACKED_NAME_BYTES_MAX = 6;
  * (1 as a length sentinel, then 8 bits per byte: < 2^49, exact) index a cache of specs found
  * through the table. The table only ever grows (registerCommands refuses duplicates), so a
  * cached hit never goes stale; misses are not cached, so later registrations are seen.
- * Replaces latin1Slice + toLowerCase + Map<string> per command (measured ~3.7% of CPU).
+ * Every command passes here, so nothing is allocated (see docs/perf-notes.md, 'Command dispatch').
  */
 class CommandCache {
   private readonly byPacked = new Map<number, CommandSpec>();
@@ -141,9 +141,8 @@ export class Dispatcher {
     const errorsBefore = errorCount(out);
     // One clock read per command inside a read event, not two: a pipelined command's time starts
     // where the previous command's ended, so it also counts parsing and checking this command
-    // (~0.1-0.3 µs, no I/O: everything in between is synchronous). The first command of an event
-    // and commands outside one read their own start. A clock read costs ~60 ns on this VM
-    // (docs/perf-notes.md, second pass).
+    // (synchronous, no I/O). The first command of an event and commands outside one read their
+    // own start. Clock reads are not free (docs/perf-notes.md, 'Clock reads').
     const t0 = this.chainMs >= 0 ? this.chainMs : performance.now();
     spec.handler(ctx, argv);
     const t1 = performance.now();

@@ -3,8 +3,8 @@
 // Owns only counters; it never decides what is rejected or failed — the dispatcher reports it.
 //
 // The histogram is a fixed log-linear bucket array (HDR-style, 128 sub-buckets per power of
-// two: ≤ 0.8% relative error, finer than Redis's 2 significant digits). Recording is a few
-// integer ops; hdr-histogram-js's recordValue measured ~4% of server CPU under redis-benchmark.
+// two: ≤ 0.8% relative error, finer than Redis's 2 significant digits). Recording runs per
+// command, so it is a few integer ops (docs/perf-notes.md, 'Command dispatch').
 
 import assert from 'node:assert';
 

@@ -2,8 +2,9 @@
 // and @node-rs/crc32's native code. Owns only that choice; it never allocates for small
 // ranges and never changes the checksum's definition (tests pin it to the native result).
 //
-// Why: a WAL record for a 100-byte SET is ~150 bytes. The native call plus the subarray it
-// needs cost ~280 ns there; the JS loop ~170 ns. Past ~400 bytes the native code wins.
+// Why: a WAL record for a 100-byte SET is ~150 bytes, where the native call plus the subarray it
+// needs cost more than the JS loop; past a few hundred bytes the native code wins
+// (docs/perf-notes.md, 'WAL: record encode and CRC32C').
 
 import { crc32c } from '@node-rs/crc32';
 

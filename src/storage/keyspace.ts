@@ -164,7 +164,7 @@ export class Keyspace {
   /**
    * slot -> address, interleaved: [2s] = slab id (FREE for a free slot), [2s+1] = offset in it
    * (for a free slot, the next free slot or NONE). One array, not two, so a lookup's read of the
-   * address is one cache miss, not two (measured in docs/perf-notes.md, second pass).
+   * address is one cache miss, not two (docs/perf-notes.md, 'Keyspace and slabs').
    */
   private slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
   /** Slots ever handed out (the SCAN range). */

@@ -37,7 +37,7 @@ const SEQ_HI_FACTOR = 0x1_0000_0000;
  * A seq stored as two u32 words (high, low). Below 2^32 it is `lo` itself: `hi * 2^32 + lo` is
  * a heap double even when hi is 0, and a double stored where positions held small integers
  * changes their hidden class, which deoptimizes the optimized code that had seen the old one
- * (found with --trace-migration: "seq:s->d"; docs/perf-notes.md, tenth pass).
+ * (docs/perf-notes.md, 'V8: hidden classes and deoptimization').
  */
 export function seqFromWords(hi: number, lo: number): number {
   return hi === 0 ? lo : hi * SEQ_HI_FACTOR + lo;
@@ -77,7 +77,8 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
   assert(ops.length <= RECORD_OPS_MAX, 'too many ops in one entry');
   // The append hot path (one call per write command): byte stores instead of writeUInt32LE,
   // a char loop for short keys, TypedArray#set for values and a JS CRC for small bodies
-  // (see crc32c.ts); measured ~2x cheaper than the Buffer-method version for a 100-byte SET.
+  // (see crc32c.ts), because the Buffer methods' checks cost more than the encode itself
+  // (docs/perf-notes.md, 'WAL: record encode and CRC32C').
   const bodyStart = off + RECORD_HEADER_BYTES;
   let p = bodyStart;
   p = putU32(out, p, epoch);
@@ -156,7 +157,7 @@ export type DecodeResult =
   | { readonly ok: false; readonly why: DecodeFailure; readonly detail: string };
 
 // Decode-side readers. The callers check bounds first, so these skip Buffer#readUInt32LE's
-// argument validation, which measured ~30% of replay's record parsing (1M records).
+// argument validation, a large share of replay's record parsing ('WAL: record encode and CRC32C').
 function getU32(b: Buffer, p: number): number {
   return ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16)) + (b[p + 3] as number) * 0x100_0000;
 }

@@ -58,7 +58,8 @@ class KvStore implements Store {
    * Replaced whole, never updated in place: its times are doubles, and storing a double where a
    * small integer (the initial 0) was would change the store object's hidden class, which
    * deoptimizes every optimized function that touches the store (write, apply, the server's
-   * reply path), all at once, at the first compaction (docs/perf-notes.md, tenth pass).
+   * reply path), all at once, at the first compaction (docs/perf-notes.md, 'V8: hidden classes
+   * and deoptimization').
    */
   private compactionStats: { readonly count: number; readonly lastMs: number; readonly lastDurationMs: number } = { count: 0, lastMs: 0, lastDurationMs: 0 };
   /** Set while truncateAfter / a resync commit swaps the state: writes then are a caller bug. */
@@ -117,7 +118,7 @@ class KvStore implements Store {
 
   /**
    * The time for a read's lazy-expiry check. The keyspace only looks at it when some key has a
-   * TTL, so without any the clock is not read at all (~60 ns per read on this VM, per GET).
+   * TTL, so without any the clock is not read at all (docs/perf-notes.md, 'Clock reads').
    */
   private readNow(): number {
     return this.ks.expiresCount === 0 ? 0 : this.clock();
@@ -220,7 +221,8 @@ class KvStore implements Store {
       last = off;
     }
     // Log first, then memory, as in apply(). The log takes the records in runs of whole records,
-    // one copy per run (a copy per record cost a view and a call each: perf-notes.md, seventh pass).
+    // one copy per run, since a copy per record costs a view and a call each (docs/perf-notes.md,
+    // 'Replication: records as bytes, batches and frames').
     let runStart = 0;
     let prevEpoch = this.lastPos.epoch;
     let prevSeq = this.lastPos.seq;

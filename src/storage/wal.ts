@@ -26,10 +26,8 @@ export const ENCODED_RUN_BYTES_MAX = APPEND_CHUNK_BYTES / 4;
 export const EVERYSEC_INTERVAL_MS = 1000;
 /**
  * Under 'everysec' and 'no', an fsync round starts (in the libuv pool) once the active segment
- * has less than this share of its size left, so that the rotation's synchronous fsync finds
- * little unsynced data (all the data written since the last background round): without it, the
- * rotations of a 1M-SET run at ~290k SET/s blocked the loop for 76 ms in all, with it 11 ms
- * (docs/perf-notes.md, eighth pass).
+ * has less than this share of its size left, so that the rotation's synchronous fsync, which
+ * blocks the loop, finds little unsynced data (docs/perf-notes.md, 'WAL: segment rotation').
  */
 const PRESYNC_SEGMENT_FRACTION = 1 / 16;
 /**
@@ -37,8 +35,8 @@ const PRESYNC_SEGMENT_FRACTION = 1 / 16;
  * fdatasync on the event loop, as Redis does in its beforeSleep, while the previous round took
  * less than this; otherwise the round runs in the libuv pool. On the loop a round costs no thread
  * hand-offs, and the requests that arrive during it are read together in the next poll phase
- * instead of waking the loop one by one (SET -P 1, 50 clients: ~10 % more SET/s,
- * docs/perf-notes.md, ninth pass). A slow disk (an fsync past the bound) moves the rounds to the
+ * instead of waking the loop one by one (docs/perf-notes.md, 'WAL: group commit and fsync on the
+ * loop'). A slow disk (an fsync past the bound) moves the rounds to the
  * pool, so that reads, replication and timers keep running while they wait; the first pool round
  * that ends within the bound (its time includes the hand-offs) brings them back. So the loop is
  * blocked by at most one slow fsync in a row.
@@ -49,14 +47,13 @@ export const SERVER_FSYNC_ON_LOOP_MAX_MS = 2;
  * much: when less than half of it is left, the next PREZERO_BYTES past the records are written
  * with zeros (on the loop, into the page cache; the next round's fdatasync makes them durable).
  * A record then overwrites blocks the file already has, within its size, so fdatasync flushes
- * data only: appending instead changed the file's size (and often its block map) every round, and
- * fdatasync(2) must make such metadata durable too (on ext4, a journal commit). Measured: 30-48 %
- * less time per fdatasync, SET -P 1 under 'always' 1.15-1.36× the SET/s, from 0.79-0.87× Redis's
- * to 0.99-1.12× (docs/perf-notes.md, eleventh pass). Costs: one round per PREZERO_BYTES of log
- * also flushes the zeros, and the active segment's file is up to PREZERO_BYTES longer than its records until it is sealed or
- * closed (then it is cut to size). Recovery reads an all-zero tail as the log's end: a record's
- * length field is never 0. Under 'everysec' and 'no' one fsync a second does not pay for writing
- * every log byte twice.
+ * data only: appending would change the file's size (and often its block map) every round, and
+ * fdatasync(2) must make such metadata durable too (on ext4, a journal commit), which makes each
+ * round slower (docs/perf-notes.md, 'WAL: zero-filled log under always'). Costs: one round per
+ * PREZERO_BYTES of log also flushes the zeros, and the active segment's file is up to
+ * PREZERO_BYTES longer than its records until it is sealed or closed (then it is cut to size).
+ * Recovery reads an all-zero tail as the log's end: a record's length field is never 0. Under
+ * 'everysec' and 'no' one fsync a second does not pay for writing every log byte twice.
  */
 export const PREZERO_BYTES = 1024 * 1024;
 let zeros: Buffer | null = null;
@@ -96,7 +93,8 @@ export class Wal {
   /**
    * Where the next round runs: on the loop while the last round took less than fsyncOnLoopMaxMs.
    * A boolean, not the round's duration: a double stored over the initial 0 would change this
-   * object's hidden class at the first round (docs/perf-notes.md, tenth pass).
+   * object's hidden class at the first round (docs/perf-notes.md, 'V8: hidden classes and
+   * deoptimization').
    */
   private nextRoundOnLoop: boolean;
   /** The active segment's file holds records or zeros up to here (PREZERO_BYTES; 'always' only). */
@@ -340,9 +338,8 @@ export class Wal {
    * Start the round for what was written meanwhile one loop iteration later, not at once: the
    * replies this round released go out in this iteration, and the writes their clients send back
    * are read in the next poll phase and join the same round. Starting at once split concurrent
-   * clients into two groups that took turns, each fsync covering half of them (measured: 4117
-   * fdatasyncs for 100k SETs from 50 clients at pipeline 1, where Redis, which fsyncs in its
-   * beforeSleep, made 2000). Immediates queued now run in this iteration's check phase, the
+   * clients into two groups that took turns, each fsync covering half of them, twice Redis's
+   * fsyncs (docs/perf-notes.md, 'WAL: group commit and fsync on the loop'). Immediates queued now run in this iteration's check phase, the
    * nested one in the next iteration's, after its poll phase; flush() there writes whatever
    * that poll phase appended, so the round covers it.
    */

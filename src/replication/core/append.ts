@@ -1,7 +1,7 @@
 // Appends, and a replica's appendEntries effects, built from log record bytes. The primary's
 // backlog holds its entries as records, and on the wire an append carries exactly those bytes,
-// so decoding them into LogEntry objects only to frame them again was pure cost (not decoding:
-// 5-14 % less primary CPU per SET with two replicas, docs/perf-notes.md); a replica applies and
+// so decoding them into LogEntry objects only to frame them again would be pure cost
+// (docs/perf-notes.md, 'Replication: records as bytes, batches and frames'); a replica applies and
 // logs the received bytes as they are. Entries are decoded on first read, once: by an
 // in-process receiver (the simulation, tests) or by the outbox when it must merge with an
 // append that has no records. Owns only that construction; the shapes are core/types.ts's.
@@ -17,7 +17,8 @@ export type AppendEntriesEffect = Extract<Effect, { type: 'appendEntries' }>;
 /**
  * Entries carried as `records` (whole log records back to back), decoded on first read, once.
  * Classes, not object literals with a getter: a literal's accessor is created per message
- * through a slow runtime path (measured: appendMessage 4.8 % of the primary's CPU as a literal).
+ * through a slow runtime path, once per message (docs/perf-notes.md, 'Replication: records as
+ * bytes, batches and frames').
  */
 abstract class LazyEntries {
   private decoded: LogEntry[] | null = null;

@@ -3,10 +3,9 @@
 // Owns only memory; never reads the disk log and never grows beyond its byte budget.
 //
 // Entries are kept encoded, as WAL records (the bytes an append frame carries), packed into
-// chunks with a typed-array index: no object per entry. Kept as objects (entry, ops array, op,
-// value copy, slot), a 16 MB window of 100-byte SETs held ~110k entries, ~5 objects each, that
-// every young-generation GC had to copy before they were promoted: a SET -P 16 cost ~1100 to
-// ~3300 ns more CPU per request than with a 64 KB window (docs/perf-notes.md, fourth pass).
+// chunks with a typed-array index: no object per entry, because a window of entries kept as
+// objects is copied by every young-generation GC before it is promoted, a cost paid on every
+// write (docs/perf-notes.md, 'Replication: backlog').
 // A local write arrives with the WAL's encoding of it and a replica's with its frame's bytes, so
 // appending is a copy. Replicas are sent the bytes themselves (recordsOf), which append frames
 // carry unchanged; entries are decoded only where something reads them (core/append.ts). A
@@ -120,7 +119,8 @@ export class Backlog {
   /**
    * Keep the checked records `src[start, end)`, back to back, the first of them entry `firstSeq`
    * (a replica's frame bytes). Copied in runs of whole records, one copy per run that fits a
-   * chunk, not one per record (a view and a call each, measured: perf-notes.md, seventh pass).
+   * chunk, not one per record, which would cost a view and a call each (docs/perf-notes.md,
+   * 'Replication: records as bytes, batches and frames').
    */
   appendRecords(firstSeq: Seq, src: Buffer, start: number, end: number, nowMs: number): void {
     let seq = firstSeq;

@@ -98,8 +98,8 @@ export class ReplicationCore {
    * Whether local writes go to the backlog. A standalone primary that started on an empty log and
    * has had no replica keeps none, as Redis creates its backlog only when the first replica
    * attaches: nothing could resume from it (a replica that attaches later holds none of this
-   * history, so it is fully resynced either way), and keeping it cost ~7 % of such a primary's
-   * CPU per SET (docs/perf-notes.md, fifth pass). Latched: once kept (a replica contacted us, we
+   * history, so it is fully resynced either way), and keeping it costs CPU on every write
+   * (docs/perf-notes.md, 'Replication: backlog'). Latched: once kept (a replica contacted us, we
    * followed a primary, cluster mode, or we started on a non-empty log that a replica attached
    * before a restart may resume from), it is kept for the life of the process.
    */
@@ -1012,7 +1012,7 @@ export class ReplicationCore {
       return;
     }
     // Sent at the flush, not per write: one append per replica per batch of writes instead of
-    // one per write that the host then merged (measured: docs/perf-notes.md, sixth pass).
+    // one per write that the host then merged ('Replication: records as bytes, batches and frames').
     if (!this.flushRequested) {
       for (const p of this.peers.values()) {
         if (p.phase !== 'streaming') continue;

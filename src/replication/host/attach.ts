@@ -34,7 +34,7 @@ export interface ReplicationFlags {
 
 /**
  * Cluster timing defaults: faster than the core's generic ones so a new primary takes writes
- * well under a second after the old one dies (issue 5), while 10 heartbeats fit in the
+ * well under a second after the old one dies, while 10 heartbeats fit in the
  * shortest election timeout (a loaded event loop can delay a few without causing elections).
  */
 export const CLUSTER_HEARTBEAT_INTERVAL_MS = 50;

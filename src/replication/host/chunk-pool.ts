@@ -1,8 +1,7 @@
-// Recycles the replication backlog's chunks (core/backlog.ts). Without it a busy primary drops a
-// 1 MiB chunk to the GC every ~7000 SETs, and that external-memory churn, not the JS heap, is
-// what started most of V8's mark-compacts: 27 per 1M SETs on a primary with two replicas, 4 with
-// this pool (docs/perf-notes.md, seventh pass). Owns at most CHUNKS_KEPT_MAX idle chunks and
-// nothing else; it never looks at sockets itself: the host calls `settle` when it may.
+// Recycles the replication backlog's chunks (core/backlog.ts): a busy primary would otherwise drop
+// a chunk to the GC every few thousand writes, and that external-memory churn is what starts V8's
+// mark-compacts (docs/perf-notes.md, 'Replication: backlog'). Owns at most CHUNKS_KEPT_MAX idle
+// chunks and nothing else; it never looks at sockets itself: the host calls `settle` when it may.
 //
 // A chunk given back can still be read: the records of an append frame are a view of the
 // backlog, and a frame written to a replica whose socket is backed up waits in Node's queue,

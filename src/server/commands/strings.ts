@@ -170,7 +170,7 @@ function getCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const out = ctx.out;
   if (isValueSink(out)) {
     // The hot path: the key is probed by its bytes and the value copied from the keyspace straight
-    // into the output (no key string, no value view: ~15% of a GET's CPU, docs/perf-notes.md).
+    // into the output, with no key string and no value view (docs/perf-notes.md, 'Keyspace and slabs').
     if (!ctx.store.readValueInto(argv[1] as Buffer, out)) out.nullBulk();
     return;
   }
