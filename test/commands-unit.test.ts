@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { openStore } from '../src/storage/store.js';
 import type { Store } from '../src/storage/api.js';
 import type { Op } from '../src/storage/types.js';
-import type { ClientState, CommandSpec, ServerServices } from '../src/server/command-types.js';
+import type { ClientState, ServerServices } from '../src/server/command-types.js';
+import { CommandTable } from '../src/server/commands/table.js';
 import { stringCommands } from '../src/server/commands/strings.js';
 import { genericCommands } from '../src/server/commands/generic.js';
 import { EMPTY_DIGEST_HEX } from '../src/server/commands/digest.js';
@@ -18,7 +19,7 @@ import { RecordingWriter, type Recorded } from './helpers/recording-writer.js';
 import { tempDir } from './helpers/procs.js';
 import { rng } from './helpers/rng.js';
 
-const SPECS = new Map<string, CommandSpec>([...stringCommands, ...genericCommands].map((s) => [s.name, s]));
+const SPECS = new CommandTable([stringCommands, genericCommands]);
 const T0_MS = 1_700_000_000_000;
 
 interface Kv {
@@ -55,7 +56,7 @@ async function withKv(fn: (kv: Kv) => void | Promise<void>): Promise<void> {
   };
   const unused = (): never => assert.fail('not used by keyspace commands');
   const server: ServerServices = {
-    info: unused, configGet: unused, configSet: unused, clientList: unused, clientKill: unused, requirePass: unused, shutdown: unused,
+    commands: SPECS, info: unused, configGet: unused, configSet: unused, clientList: unused, clientKill: unused, requirePass: unused, shutdown: unused,
     compact: () => { kv.compactions++; },
   };
   kv.store = await openStore({ dir, fsync: 'no', now: () => kv.nowMs });

@@ -12,6 +12,8 @@ import type { Store, StoreOptions, ValueSink } from '../src/storage/api.js';
 import { Keyspace } from '../src/storage/keyspace.js';
 import { RespEncoder } from '../src/protocol/encoder.js';
 import { Dispatcher } from '../src/server/dispatch.js';
+import { CommandTable } from '../src/server/commands/table.js';
+import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import { CommandStatsTable } from '../src/server/latency.js';
 import type { ClientState, CommandContext, ServerServices } from '../src/server/command-types.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
@@ -129,13 +131,14 @@ test('reads consult the clock only while some key has a TTL', async () => {
 
 test('chained command timing: every command is counted once and the durations never exceed the event', () => {
   const stats = new CommandStatsTable();
-  const d = new Dispatcher(stats, { commandsProcessed: 0, errorReplies: 0 }, () => null);
+  const table = new CommandTable(SERVER_COMMAND_MODULES);
+  const d = new Dispatcher(table, stats, { commandsProcessed: 0, errorReplies: 0 }, () => null);
   const client: ClientState = {
     id: 1, name: '', protocol: 2, authenticated: true, libName: '', libVersion: '', addr: 'a', laddr: 'b', createdMs: 0, lastCommand: '', closeAfterReply: false,
   };
   const unused = (): never => assert.fail('not used');
   const services: ServerServices = {
-    info: unused, configGet: unused, configSet: unused, clientList: unused, clientKill: unused, requirePass: () => null, shutdown: unused, compact: unused,
+    commands: table, info: unused, configGet: unused, configSet: unused, clientList: unused, clientKill: unused, requirePass: () => null, shutdown: unused, compact: unused,
   };
   const ctx: CommandContext = { store: undefined as unknown as Store, out: new RecordingWriter(), client, server: services, write: unused };
   const ping = [Buffer.from('PING')];

@@ -7,7 +7,8 @@ import { RespEncoder } from '../src/protocol/encoder.js';
 import { RespParser, INLINE_BYTES_MAX } from '../src/protocol/parser.js';
 import { Dispatcher } from '../src/server/dispatch.js';
 import { CommandStatsTable, LatencyHistogram, bucketOf, bucketHighestNs, HISTOGRAM_BUCKETS } from '../src/server/latency.js';
-import { registerCommands } from '../src/server/commands/table.js';
+import { CommandTable } from '../src/server/commands/table.js';
+import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import type { ClientState, CommandContext, CommandSpec, ServerServices } from '../src/server/command-types.js';
 import type { Store } from '../src/storage/api.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
@@ -52,21 +53,23 @@ test('many small replies in one event cross chunk boundaries intact', () => {
   assert.equal(e.take()?.toString('latin1'), want);
 });
 
-/** A dispatcher over the real command table with a recording writer; the store is never touched. */
-function dispatcher(): { run: (...args: Array<string | Buffer>) => unknown; stats: CommandStatsTable } {
+/** A dispatcher over a server's real command table with a recording writer; the store is never touched. */
+function dispatcher(): { run: (...args: Array<string | Buffer>) => unknown; stats: CommandStatsTable; table: CommandTable } {
   const stats = new CommandStatsTable();
-  const d = new Dispatcher(stats, { commandsProcessed: 0, errorReplies: 0 }, () => null);
+  const table = new CommandTable(SERVER_COMMAND_MODULES);
+  const d = new Dispatcher(table, stats, { commandsProcessed: 0, errorReplies: 0 }, () => null);
   const client: ClientState = {
     id: 1, name: '', protocol: 2, authenticated: true, libName: '', libVersion: '', addr: 'a', laddr: 'b', createdMs: 0, lastCommand: '', closeAfterReply: false,
   };
   const out = new RecordingWriter();
   const unused = (): never => assert.fail('not used');
   const services: ServerServices = {
-    info: unused, configGet: unused, configSet: unused, clientList: unused, clientKill: unused, requirePass: () => null, shutdown: unused, compact: unused,
+    commands: table, info: unused, configGet: unused, configSet: unused, clientList: unused, clientKill: unused, requirePass: () => null, shutdown: unused, compact: unused,
   };
   const ctx: CommandContext = { store: undefined as unknown as Store, out, client, server: services, write: unused };
   return {
     stats,
+    table,
     run: (...args) => {
       d.run(ctx, args.map((a) => (typeof a === 'string' ? Buffer.from(a, 'latin1') : a)));
       const replies = out.take();
@@ -76,8 +79,8 @@ function dispatcher(): { run: (...args: Array<string | Buffer>) => unknown; stat
   };
 }
 
-test('command lookup is case-insensitive, exact on bytes, and sees commands registered later', () => {
-  const { run, stats } = dispatcher();
+test('command lookup is case-insensitive, exact on bytes, and sees commands added later', () => {
+  const { run, stats, table } = dispatcher();
   for (const name of ['ping', 'PING', 'PiNg', 'pInG']) assert.equal(run(name), '+PONG');
   // Longer than the packed-name limit: goes through the table's own lookup.
   assert.equal(run('ECHO', 'x'), 'x');
@@ -85,13 +88,13 @@ test('command lookup is case-insensitive, exact on bytes, and sees commands regi
   for (const name of ['pin', 'pingg', '\0ping', 'ping\0', 'p\0ng', 'PİNG', '\xd0ing', '']) {
     assert.match(String(run(name)), /^-ERR unknown command/, JSON.stringify(name));
   }
-  // 'hp-zz' is unknown; once registered (the table only grows) it must be found, in any case.
+  // 'hp-zz' is unknown; once added (the table only grows) it must be found, in any case.
   assert.match(String(run('HP-ZZ')), /^-ERR unknown command/);
   const spec: CommandSpec = {
     name: 'hp-zz', arity: 1, flags: ['fast'], firstKey: 0, lastKey: 0, keyStep: 0, summary: 'test only', syntax: '', group: 'server',
     handler: (ctx) => ctx.out.simple('ZZ'),
   };
-  registerCommands([spec]);
+  table.add([spec]);
   assert.equal(run('hp-zz'), '+ZZ');
   assert.equal(run('HP-ZZ'), '+ZZ');
   assert.equal(stats.get('ping').calls, 4);

@@ -1,5 +1,6 @@
-// The shape of a command: one table of these (commands/table.ts) drives dispatch, arity
-// errors, COMMAND replies and the write/readonly routing of the replication layer.
+// The shape of a command: each server's table of these (commands/table.ts) drives dispatch,
+// arity errors, COMMAND replies and the write/readonly routing of the replication layer.
+// Types only; never holds a command or a table.
 
 import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
@@ -37,6 +38,18 @@ export interface CommandSpec {
   readonly handler: CommandHandler;
 }
 
+/** A command module's commands (strings, keyspace, replication...): a server's table is built from these. */
+export type CommandModule = readonly CommandSpec[];
+
+/** What handlers see of their server's command table (COMMAND reads it); CommandTable implements it. */
+export interface CommandTableView extends Iterable<CommandSpec> {
+  readonly size: number;
+  /** By lower-case name. */
+  get(name: string): CommandSpec | undefined;
+  /** Lower-case names, in the order the modules were added. */
+  names(): IterableIterator<string>;
+}
+
 /**
  * A handler reads through `ctx.store`, writes its reply through `ctx.out`, and performs
  * mutations only through `ctx.write(ops)`, which logs them as one entry (one position).
@@ -52,7 +65,7 @@ export interface CommandContext {
   write(ops: readonly Op[]): void;
   /** Per-connection state the connection layer owns (name, protocol, auth, id...). */
   readonly client: ClientState;
-  /** Server-wide services (INFO, CONFIG, shutdown, client list). Implemented by the server. */
+  /** Server-wide services (command table, INFO, CONFIG, shutdown, client list). Implemented by the server. */
   readonly server: ServerServices;
   /**
    * Reply later (WAIT, session waits): the handler writes nothing now; the connection stops
@@ -88,6 +101,8 @@ export interface ClientState {
 }
 
 export interface ServerServices {
+  /** This server's command table (COMMAND, COMMAND INFO/DOCS/COUNT/LIST/GETKEYS). */
+  readonly commands: CommandTableView;
   /** INFO text for the given sections (lower-case; empty = default sections). */
   info(sections: readonly string[]): string;
   configGet(pattern: string): Array<[string, string]>;

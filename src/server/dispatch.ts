@@ -1,10 +1,11 @@
-// Command dispatch: table lookup, Redis 7's rejection order and texts (unknown command,
-// arity, NOAUTH, then the pluggable CommandGate), the handler call, and per-command stats.
-// Owns nothing but that sequence; it never writes to a socket nor applies mutations itself.
+// Command dispatch: lookup in one server's command table, Redis 7's rejection order and texts
+// (unknown command, arity, NOAUTH, then the pluggable CommandGate), the handler call, and
+// per-command stats. Owns that sequence and its table's lookup cache; it never writes to a
+// socket, applies mutations or changes the table.
 
 import { performance } from 'node:perf_hooks';
 import type { ClientState, CommandContext, CommandSpec } from './command-types.js';
-import { arityOk, lookupCommand } from './commands/table.js';
+import { arityOk, type CommandTable } from './commands/table.js';
 import type { CommandStatsTable } from './latency.js';
 
 /**
@@ -42,16 +43,19 @@ const PACKED_NAME_BYTES_MAX = 6;
 /**
  * Command lookup without allocating: the name's lower-cased bytes packed into a number
  * (1 as a length sentinel, then 8 bits per byte: < 2^49, exact) index a cache of specs found
- * through the table. The table only ever grows (registerCommands refuses duplicates), so a
- * cached hit never goes stale; misses are not cached, so later registrations are seen.
- * Every command passes here, so nothing is allocated (see docs/perf-notes.md, 'Command dispatch').
+ * through one table. That table only ever grows (CommandTable.add refuses duplicates and
+ * nothing removes), so a cached hit never goes stale; misses are not cached, so commands added
+ * later are seen. Every command passes here, so nothing is allocated (see docs/perf-notes.md,
+ * 'Command dispatch').
  */
 class CommandCache {
   private readonly byPacked = new Map<number, CommandSpec>();
 
+  constructor(private readonly table: CommandTable) {}
+
   lookup(name: Buffer): CommandSpec | undefined {
     const n = name.length;
-    if (n === 0 || n > PACKED_NAME_BYTES_MAX) return lookupCommand(name);
+    if (n === 0 || n > PACKED_NAME_BYTES_MAX) return this.table.lookup(name);
     let packed = 1;
     for (let i = 0; i < n; i++) {
       const c = name[i] as number;
@@ -59,7 +63,7 @@ class CommandCache {
     }
     const hit = this.byPacked.get(packed);
     if (hit !== undefined) return hit;
-    const spec = lookupCommand(name);
+    const spec = this.table.lookup(name);
     if (spec !== undefined) this.byPacked.set(packed, spec);
     return spec;
   }
@@ -76,7 +80,7 @@ export interface DispatchStats {
 export class Dispatcher {
   gate: CommandGate | null = null;
   intercept: CommandInterceptor | null = null;
-  private readonly commands = new CommandCache();
+  private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
   /** performance.now() at the end of the previous command of this event, or -1 (see runChecked). */
@@ -85,10 +89,13 @@ export class Dispatcher {
   private readonly runCheckedFn = (ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void => this.runChecked(ctx, spec, argv);
 
   constructor(
+    table: CommandTable,
     private readonly stats: CommandStatsTable,
     private readonly counters: DispatchStats,
     private readonly requirePass: () => string | null,
-  ) {}
+  ) {
+    this.commands = new CommandCache(table);
+  }
 
   /**
    * A connection is about to run the commands parsed from one read event. Until endEvent, each

@@ -2,15 +2,17 @@
 // and releases replies only when the writes they acknowledge are durable under the fsync
 // policy (group commit per event-loop turn, like Redis's beforeSleep). Owns the listener,
 // the client registry, server-wide stats and INFO sections; it never parses RESP or
-// interprets a command's arguments (protocol/ and commands/ do).
+// interprets a command's arguments (protocol/ and commands/ do). Owns its command table too:
+// built from the modules it is given, grown only through addCommands, shared with no other server.
 
 import assert from 'node:assert';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { Store } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
-import type { CommandSpec, ServerServices } from './command-types.js';
-import { registerCommands } from './commands/table.js';
+import type { CommandModule, CommandTableView, ServerServices } from './command-types.js';
+import { SERVER_COMMAND_MODULES } from './commands/modules.js';
+import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
 import { configGet, configSet, type ServerConfig } from './config.js';
 import { installUserBufferAccept, type SocketReads } from './accept.js';
@@ -44,6 +46,8 @@ export interface KvServerOptions {
    * uses; tests set it to keep that path exercised. Default false.
    */
   readonly nodeReads?: boolean;
+  /** The command modules this server's table is built from. Default: SERVER_COMMAND_MODULES. */
+  readonly commands?: readonly CommandModule[];
 }
 
 /** Seams for the replication layer. */
@@ -68,6 +72,9 @@ export class KvServer implements ConnectionHost {
   readonly info = new InfoRegistry();
   readonly clients = new ClientRegistry();
   readonly commandStats = new CommandStatsTable();
+  /** This server's commands; only addCommands changes them. */
+  readonly commands: CommandTableView;
+  private readonly table: CommandTable;
   readonly counters: ServerCounters = {
     startedMs: Date.now(),
     connectionsReceived: 0,
@@ -99,7 +106,8 @@ export class KvServer implements ConnectionHost {
     // One limits object shared by every parser: CONFIG SET changes it for all clients at once.
     this.parserLimits = { bulkBytesMax: cfg.bulkBytesMax, queryBufferBytesMax: cfg.queryBufferBytesMax };
     this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
-    this.dispatcher = new Dispatcher(this.commandStats, this.counters, () => cfg.requirepass);
+    this.commands = this.table = new CommandTable(opts.commands ?? SERVER_COMMAND_MODULES);
+    this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass);
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -123,9 +131,12 @@ export class KvServer implements ConnectionHost {
     this.afterWrite = h.afterWrite;
   }
 
-  /** Add commands (e.g. REPLICAOF, ROLE) to the one command table. */
-  addCommands(specs: readonly CommandSpec[]): void {
-    registerCommands(specs);
+  /**
+   * Add a command module (e.g. the replication layer's REPLICAOF, ROLE) to this server's table,
+   * so its dispatch, arity checks and COMMAND see it. Throws if any name is already there.
+   */
+  addCommands(specs: CommandModule): void {
+    this.table.add(specs);
   }
 
   /** Add or replace an INFO section (e.g. "Replication"). */
@@ -271,6 +282,7 @@ export class KvServer implements ConnectionHost {
   private makeServices(): ServerServices {
     const cfg = this.opts.config;
     return {
+      commands: this.table,
       info: (sections) => this.info.render(sections),
       configGet: (pattern) => configGet(cfg, pattern),
       configSet: (name, value) => {

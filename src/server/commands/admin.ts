@@ -1,10 +1,10 @@
-// Server administration commands: COMMAND (introspection of the one command table),
-// CONFIG, INFO and SHUTDOWN, in Redis 7's reply formats. They read the table and call
-// ServerServices; they never touch sockets, the keyspace or the store directly.
+// Server administration commands: COMMAND (introspection of the server's command table),
+// CONFIG, INFO and SHUTDOWN, in Redis 7's reply formats. They reach the table and everything
+// else through ServerServices; they never touch sockets, the keyspace or the store directly.
 
-import type { CommandContext, CommandFlag, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandFlag, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
-import { COMMANDS, arityOk } from './table.js';
+import { arityOk } from './table.js';
 import { globMatch } from '../../storage/glob.js';
 
 const str = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
@@ -127,27 +127,28 @@ const COMMAND_HELP = [
 
 function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   const out = ctx.out;
+  const table = ctx.server.commands;
   if (argv.length === 1) {
-    out.array(COMMANDS.size);
-    for (const s of COMMANDS.values()) writeCommandInfo(out, s);
+    out.array(table.size);
+    for (const s of table) writeCommandInfo(out, s);
     return;
   }
   const sub = lower(argv[1]);
   switch (sub) {
     case 'count':
-      return argv.length === 2 ? out.integer(COMMANDS.size) : out.error("ERR wrong number of arguments for 'command|count' command");
+      return argv.length === 2 ? out.integer(table.size) : out.error("ERR wrong number of arguments for 'command|count' command");
     case 'info': {
-      const names = argv.length === 2 ? [...COMMANDS.keys()] : argv.slice(2).map((b) => lower(b));
+      const names = argv.length === 2 ? [...table.names()] : argv.slice(2).map((b) => lower(b));
       out.array(names.length);
       for (const n of names) {
-        const s = COMMANDS.get(n);
+        const s = table.get(n);
         if (s === undefined) out.nullArray();
         else writeCommandInfo(out, s);
       }
       return;
     }
     case 'docs': {
-      const specs = argv.length === 2 ? [...COMMANDS.values()] : argv.slice(2).map((b) => COMMANDS.get(lower(b))).filter((s): s is CommandSpec => s !== undefined);
+      const specs = argv.length === 2 ? [...table] : argv.slice(2).map((b) => table.get(lower(b))).filter((s): s is CommandSpec => s !== undefined);
       out.map(specs.length);
       for (const s of specs) {
         out.bulk(s.name);
@@ -156,12 +157,12 @@ function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
       return;
     }
     case 'list': {
-      let names = [...COMMANDS.keys()];
+      let names = [...table.names()];
       if (argv.length === 5 && lower(argv[2]) === 'filterby') {
         const kind = lower(argv[3]);
         const v = str(argv[4]);
         if (kind === 'pattern') names = names.filter((n) => globMatch(v, n, true));
-        else if (kind === 'aclcat') names = names.filter((n) => aclCategories(COMMANDS.get(n) as CommandSpec).includes(`@${v.toLowerCase()}`));
+        else if (kind === 'aclcat') names = names.filter((n) => aclCategories(table.get(n) as CommandSpec).includes(`@${v.toLowerCase()}`));
         else if (kind === 'module') names = [];
         else return out.error('ERR syntax error');
       } else if (argv.length !== 2) return out.error('ERR syntax error');
@@ -172,7 +173,7 @@ function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     case 'getkeys': {
       if (argv.length < 3) return out.error("ERR wrong number of arguments for 'command|getkeys' command");
       const target = argv.slice(2);
-      const s = COMMANDS.get(lower(target[0]));
+      const s = table.get(lower(target[0]));
       if (s === undefined) return out.error('ERR Invalid command specified');
       if (!arityOk(s, target.length)) return out.error('ERR Invalid number of arguments specified for command');
       if (s.firstKey === 0) return out.error('ERR The command has no key arguments');
@@ -262,7 +263,7 @@ function spec(name: string, arity: number, flags: CommandFlag[], summary: string
   return { name, arity, flags, firstKey: 0, lastKey: 0, keyStep: 0, summary, syntax, group: 'server', handler, ...(subcommands ? { subcommands } : {}) };
 }
 
-export const adminCommands: CommandSpec[] = [
+export const adminCommands: CommandModule = [
   spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST | GETKEYS cmd ...]', commandCmd, ['count', 'info', 'docs', 'list', 'getkeys', 'help']),
   spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, ['get', 'set', 'resetstat', 'help']),
   spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {

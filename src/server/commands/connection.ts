@@ -3,7 +3,7 @@
 // server to close others); they never touch the keyspace.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { CommandContext, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import { REDIS_COMPAT_VERSION } from '../info-sections.js';
 
 const str = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
@@ -262,7 +262,7 @@ function countOthers(ctx: CommandContext, f: { id?: number; addr?: string; laddr
   return n;
 }
 
-export const connectionCommands: CommandSpec[] = [
+export const connectionCommands: CommandModule = [
   spec('ping', -1, ['fast', 'stale', 'loading'], 'Ping the server.', '[message]', (ctx, argv) => {
     if (argv.length > 2) return ctx.out.error("ERR wrong number of arguments for 'ping' command");
     if (argv.length === 2) return ctx.out.bulk(argv[1] as Buffer);

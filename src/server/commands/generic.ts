@@ -2,7 +2,7 @@
 // TYPE KEYS SCAN EXISTS DEL UNLINK, the EXPIRE family, TTL family, PERSIST, RENAME(NX), DBSIZE,
 // FLUSHALL, DEBUG and compaction. Mutates only through ctx.write; a no-op never writes.
 
-import type { CommandContext, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import { globMatch } from '../../storage/glob.js';
 import { keyFromBytes, keyToBytes, NO_EXPIRY, type Key, type Op } from '../../storage/types.js';
 import {
@@ -255,7 +255,7 @@ const WF = ['write', 'fast'] as const;
 const RF = ['readonly', 'fast'] as const;
 const EXPIRE_SYNTAX = '[NX|XX|GT|LT]';
 
-export const genericCommands: CommandSpec[] = [
+export const genericCommands: CommandModule = [
   spec({ name: 'type', arity: 2, flags: RF, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
   spec({ name: 'keys', arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
   spec({

@@ -3,7 +3,7 @@
 // idempotent ops; a command that changes nothing never writes. Never reads the wall clock
 // directly (ctx.store.now() is the one clock, injectable in tests).
 
-import type { CommandContext, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { Store, ValueSink } from '../../storage/api.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { keyFromBytes, NO_EXPIRY, type ExpireAtMs, type Key, type Op } from '../../storage/types.js';
@@ -371,7 +371,7 @@ const W = ['write'] as const;
 const WF = ['write', 'fast'] as const;
 const RF = ['readonly', 'fast'] as const;
 
-export const stringCommands: CommandSpec[] = [
+export const stringCommands: CommandModule = [
   spec({ name: 'get', arity: 2, flags: RF, summary: 'Get the value of a key', syntax: 'key', handler: getCommand }),
   spec({
     name: 'set', arity: -3, flags: W, summary: 'Set the string value of a key, with optional conditions and expiry',

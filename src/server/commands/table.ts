@@ -1,45 +1,54 @@
-// The one command table. Dispatch, arity errors, COMMAND, kv-cli help and the
-// replication layer's write/readonly routing all read it; nothing repeats it.
+// A server's command table: the value dispatch, arity errors, COMMAND and the replication
+// layer's write/readonly routing all read. Owns name uniqueness and case; it never imports a
+// command module (each KvServer builds its own table from the modules it is given).
 
-import type { CommandSpec } from '../command-types.js';
-import { stringCommands } from './strings.js';
-import { genericCommands } from './generic.js';
-import { connectionCommands } from './connection.js';
-import { adminCommands } from './admin.js';
+import type { CommandModule, CommandSpec, CommandTableView } from '../command-types.js';
 
-function build(specs: readonly CommandSpec[]): Map<string, CommandSpec> {
-  const m = new Map<string, CommandSpec>();
-  for (const s of specs) {
-    if (s.name !== s.name.toLowerCase()) throw new Error(`command name must be lower-case: ${s.name}`);
-    if (m.has(s.name)) throw new Error(`duplicate command in table: ${s.name}`);
-    m.set(s.name, s);
+export class CommandTable implements CommandTableView {
+  private readonly byName = new Map<string, CommandSpec>();
+
+  constructor(modules: readonly CommandModule[] = []) {
+    for (const m of modules) this.add(m);
   }
-  return m;
-}
 
-const table = build([
-  ...stringCommands,
-  ...genericCommands,
-  ...connectionCommands,
-  ...adminCommands,
-]);
-export const COMMANDS: ReadonlyMap<string, CommandSpec> = table;
-
-/**
- * Add commands from another module (e.g. the replication layer's REPLICAOF, ROLE) to the
- * same table, so dispatch, arity checks and COMMAND see them. Duplicate names are bugs.
- */
-export function registerCommands(specs: readonly CommandSpec[]): void {
-  for (const s of specs) {
-    if (s.name !== s.name.toLowerCase()) throw new Error(`command name must be lower-case: ${s.name}`);
-    if (table.has(s.name)) throw new Error(`duplicate command in table: ${s.name}`);
+  /**
+   * Add a module's commands. All or nothing: a name that is not lower-case, or already in this
+   * table (a module added twice, or two modules claiming one name), is a bug and throws before
+   * any command is added. Nothing is ever removed, so a lookup that found a spec stays right.
+   */
+  add(specs: CommandModule): void {
+    const seen = new Set<string>();
+    for (const s of specs) {
+      if (s.name !== s.name.toLowerCase()) throw new Error(`command name must be lower-case: ${s.name}`);
+      if (this.byName.has(s.name) || seen.has(s.name)) {
+        throw new Error(`duplicate command '${s.name}': this command table already has it (was its module added twice?)`);
+      }
+      seen.add(s.name);
+    }
+    for (const s of specs) this.byName.set(s.name, s);
   }
-  for (const s of specs) table.set(s.name, s);
-}
 
-/** Look up by the name as sent (any case). Avoids allocating for the common lower/upper-case names. */
-export function lookupCommand(name: Buffer): CommandSpec | undefined {
-  return COMMANDS.get(name.latin1Slice(0, name.length).toLowerCase());
+  get size(): number {
+    return this.byName.size;
+  }
+
+  /** By lower-case name. */
+  get(name: string): CommandSpec | undefined {
+    return this.byName.get(name);
+  }
+
+  /** By the name as sent, in any case (dispatch caches the short names; see dispatch.ts). */
+  lookup(name: Buffer): CommandSpec | undefined {
+    return this.byName.get(name.latin1Slice(0, name.length).toLowerCase());
+  }
+
+  names(): IterableIterator<string> {
+    return this.byName.keys();
+  }
+
+  [Symbol.iterator](): IterableIterator<CommandSpec> {
+    return this.byName.values();
+  }
 }
 
 /** Redis arity rule: positive = exact argc, negative = at least |arity|. */
