@@ -11,15 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeReply, encodeCommand, errorKind, INCOMPLETE, MALFORMED, scanReply } from '../src/client/resp-wire.js';
 import { runBench, type BenchOptions, type BenchResult } from '../src/bench/run.js';
-import { parseRedisBenchmarkCsv, runRedisBenchmark } from '../src/bench/redis-benchmark.js';
-import { spliceSection, BEGIN_MARKER, END_MARKER } from '../src/bench/docs.js';
-import { markdownTable, median, toRow } from '../src/bench/compare.js';
-import { rows12Verdict } from '../src/bench/suite-docs.js';
+import { parseRedisBenchmarkCsv, runRedisBenchmark } from '../tools/bench/redis-benchmark.js';
+import { spliceSection, BEGIN_MARKER, END_MARKER } from '../tools/bench/docs.js';
+import { markdownTable, median, toRow } from '../tools/bench/compare.js';
+import { rows12Verdict } from '../tools/bench/suite-docs.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { KV_SERVER_JS, REPO_ROOT, freePort, startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 
 const KV_BENCH_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-bench.js');
-const SUITE_JS = join(REPO_ROOT, 'dist', 'src', 'bench', 'suite.js');
+const SUITE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'suite.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.

@@ -10,8 +10,8 @@ import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { openStore } from '../index.js';
-import type { FsyncPolicy } from '../storage/types.js';
+import { openStore } from '../../src/index.js';
+import type { FsyncPolicy } from '../../src/storage/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = join(here, '..', '..', '..');

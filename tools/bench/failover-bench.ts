@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { connectResp, type RespConnection } from '../client/resp-conn.js';
+import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
 import { describeMachine } from './docs.js';
 import { freePort, KV_SERVER_JS, kvServerBuilt, REPO_ROOT } from './servers.js';
 
