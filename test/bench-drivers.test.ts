@@ -10,21 +10,21 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { latencyChartSvg, PERCENTILES } from '../src/bench/chart.js';
+import { latencyChartSvg, PERCENTILES } from '../tools/bench/chart.js';
 import { etcdCall, etcdErrorKind, parseEtcdEndpoint } from '../src/bench/etcd-driver.js';
-import { startEtcdCluster } from '../src/bench/etcd-cluster.js';
+import { startEtcdCluster } from '../tools/bench/etcd-cluster.js';
 import { prng, runBench, templates, type BenchOptions, type BenchResult } from '../src/bench/run.js';
 import { discoverPrimary, parseTopology, routeBySeeds } from '../src/bench/seeds.js';
-import { BEGIN_MARKER, END_MARKER } from '../src/bench/docs.js';
-import { haveEtcd } from '../src/bench/servers.js';
-import { redisSetBytes, rotation } from '../src/bench/suite-rows.js';
-import { row3Verdict } from '../src/bench/suite-docs.js';
-import { toRow } from '../src/bench/compare.js';
+import { BEGIN_MARKER, END_MARKER } from '../tools/bench/docs.js';
+import { haveEtcd } from '../tools/bench/servers.js';
+import { redisSetBytes, rotation } from '../tools/bench/suite-rows.js';
+import { row3Verdict } from '../tools/bench/suite-docs.js';
+import { toRow } from '../tools/bench/compare.js';
 import { Cluster } from './helpers/cluster.js';
 import { freePort, KV_SERVER_JS, REPO_ROOT } from './helpers/procs.js';
 
 const KV_BENCH_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-bench.js');
-const SUITE_JS = join(REPO_ROOT, 'dist', 'src', 'bench', 'suite.js');
+const SUITE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'suite.js');
 const NO_ETCD = haveEtcd() ? false : '/usr/bin/etcd not installed (apt-get install etcd-server)';
 const NO_KV = existsSync(KV_SERVER_JS) ? false : 'kv-server not built';
 

@@ -11,15 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeReply, encodeCommand, errorKind, INCOMPLETE, MALFORMED, scanReply } from '../src/client/resp-wire.js';
 import { runBench, type BenchOptions, type BenchResult } from '../src/bench/run.js';
-import { parseRedisBenchmarkCsv, runRedisBenchmark } from '../src/bench/redis-benchmark.js';
-import { spliceSection, BEGIN_MARKER, END_MARKER } from '../src/bench/docs.js';
-import { markdownTable, median, toRow } from '../src/bench/compare.js';
-import { rows12Verdict } from '../src/bench/suite-docs.js';
+import { parseRedisBenchmarkCsv, runRedisBenchmark } from '../tools/bench/redis-benchmark.js';
+import { spliceSection, BEGIN_MARKER, END_MARKER } from '../tools/bench/docs.js';
+import { markdownTable, median, toRow } from '../tools/bench/compare.js';
+import { rows12Verdict } from '../tools/bench/suite-docs.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { KV_SERVER_JS, REPO_ROOT, freePort, startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 
 const KV_BENCH_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-bench.js');
-const SUITE_JS = join(REPO_ROOT, 'dist', 'src', 'bench', 'suite.js');
+const SUITE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'suite.js');
+const STORAGE_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'storage-bench.js');
+const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-bench.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -367,6 +369,28 @@ test('kv-bench CLI: --json parses and matches the run; errors give exit 3; bad f
   assert.match(table.stdout, /latency p99\.9 +[\d.]+ ms/);
   const bad = await runTool(process.execPath, [KV_BENCH_JS, '--ratio', 'x']);
   assert.equal(bad.code, 2);
+  assert.equal(bad.stderr, 'kv-bench: --ratio needs get:set weights, e.g. 1:1 (see --help)\n');
+});
+
+test('bench tools: a bad flag or value is one line on stderr and exit 2; --help exits 0', async () => {
+  const tools: [string, readonly (readonly string[])[]][] = [
+    [KV_BENCH_JS, [['--frobnicate'], ['-c', '0'], ['-P'], ['--seed', '-5'], ['stray'], ['--seeds', 'nohost']]],
+    [SUITE_JS, [['--frobnicate'], ['--rows', '9'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
+    [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
+    [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0']]],
+  ];
+  for (const [tool, bads] of tools) {
+    for (const args of bads) {
+      const r = await runTool(process.execPath, [tool, ...args]);
+      const what = `${tool} ${args.join(' ')}`;
+      assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, /^[\w:-]+: [^\n]+\n$/, what);
+      assert.equal(r.stdout, '', what);
+    }
+    const help = await runTool(process.execPath, [tool, '--help']);
+    assert.equal(help.code, 0, `${tool} --help: ${help.stderr}`);
+    assert.match(help.stdout, /^Usage: /);
+  }
 });
 
 test('runBench vs kv-server: -n 2000 mixed load, all ok; a refused CONSISTENCY fails the run', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built' }, async () => {

@@ -1,5 +1,5 @@
-// One-off RESP calls for the suite and kv-bench's discovery: a command on a fresh connection
-// with a deadline, INFO as a map. Errors are values (undefined); never retries, never throws.
+// One-off RESP calls for kv-bench's discovery (and the bench suite's probes): a command on a
+// fresh connection with a deadline. Errors are values (undefined); never retries, never throws.
 
 import { connectResp } from '../client/resp-conn.js';
 import type { Reply } from '../client/resp-wire.js';
@@ -27,27 +27,4 @@ export async function respCallAt(to: Endpoint, args: readonly string[], timeoutM
     clearTimeout(timer);
     c.conn.close();
   }
-}
-
-export function respCall(port: number, args: readonly string[], timeoutMs = PROBE_TIMEOUT_MS): Promise<Reply | undefined> {
-  return respCallAt({ host: '127.0.0.1', port }, args, timeoutMs);
-}
-
-/** `INFO <section>` as field -> value; empty when the server does not answer. */
-export async function info(port: number, section: string): Promise<Map<string, string>> {
-  const r = await respCall(port, ['INFO', section]);
-  const m = new Map<string, string>();
-  const text = r === undefined ? undefined : replyText(r);
-  if (text === undefined) return m;
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0 && !line.startsWith('#')) m.set(line.slice(0, i), line.slice(i + 1));
-  }
-  return m;
-}
-
-
-/** Fields of a `slaveN:ip=..,port=..,state=..,offset=..` line. */
-export function replicaLine(v: string): Map<string, string> {
-  return new Map(v.split(',').map((kv) => kv.split('=') as [string, string]));
 }

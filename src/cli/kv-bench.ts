@@ -4,8 +4,9 @@
 
 import { performance } from 'node:perf_hooks';
 import { formatJson, formatTable, progressLine, workloadLabel } from '../bench/report.js';
-import { runBench, type BenchOptions, type Consistency, type Endpoint } from '../bench/run.js';
+import { runBench, validateOptions, type BenchOptions, type Endpoint } from '../bench/run.js';
 import { discoverPrimary, parseHostPort, routeBySeeds } from '../bench/seeds.js';
+import { parseFlags } from './flags.js';
 
 /** Progress bar redraw period; redrawing per request would cost more than the requests. */
 const PROGRESS_INTERVAL_MS = 200;
@@ -51,140 +52,82 @@ type Parsed =
     }
   | { readonly ok: false; readonly error: string };
 
+/** Flags as redis-benchmark spells them; each short flag also answers to its long name. */
+const FLAGS = {
+  host: { type: 'string', short: 'h', default: '127.0.0.1' },
+  port: { type: 'string', short: 'p', default: '4000' },
+  seeds: { type: 'string' },
+  etcd: { type: 'string' },
+  password: { type: 'string', short: 'a' },
+  connections: { type: 'string', short: 'c', default: '50' },
+  requests: { type: 'string', short: 'n', default: '100000' },
+  duration: { type: 'string' },
+  'value-bytes': { type: 'string', short: 'd', default: '100' },
+  pipeline: { type: 'string', short: 'P', default: '1' },
+  ratio: { type: 'string', default: '0:1' },
+  keyspace: { type: 'string', default: '100000' },
+  consistency: { type: 'string' },
+  'redis-wait': { type: 'string' },
+  seed: { type: 'string', default: '1' },
+  sequential: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+
+/** A number flag's value; NaN for an empty or non-numeric one (validateOptions then refuses it). */
+function num(v: string): number {
+  return v.trim() === '' ? NaN : Number(v);
+}
+
 export function parseBenchArgs(argv: readonly string[]): Parsed {
-  let host = '127.0.0.1';
-  let port = 4000;
-  let password: string | undefined;
-  let connections = 50;
-  let requests = 100_000;
-  let durationSec: number | undefined;
-  let valueBytes = 100;
-  let pipeline = 1;
-  let ratio = { get: 0, set: 1 };
-  let keyspace = 100_000;
-  let consistency: Consistency | undefined;
-  let redisWait: number | undefined;
-  let seed = 1;
+  const f = parseFlags(argv, FLAGS);
+  if (!f.ok) return f;
+  const v = f.values;
   let seeds: Endpoint[] | undefined;
-  let etcd: string[] | undefined;
-  let sequentialKeys = false;
-  let json = false;
-  let quiet = false;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i] as string;
-    const needs = (): string | undefined => argv[++i];
-    const num = (): number => {
-      const v = needs();
-      return v === undefined || v.trim() === '' ? NaN : Number(v);
-    };
-    switch (flag) {
-      case '-h': {
-        const v = needs();
-        if (v === undefined) return { ok: false, error: '-h needs a host' };
-        host = v;
-        break;
-      }
-      case '-p':
-        port = num();
-        break;
-      case '--seeds': {
-        const list = (needs() ?? '').split(',').map(parseHostPort);
-        if (list.length === 0 || list.some((e) => e === undefined)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
-        seeds = list as Endpoint[];
-        break;
-      }
-      case '--etcd': {
-        const v = needs();
-        if (v === undefined || v === '') return { ok: false, error: '--etcd needs http://host:port[,...]' };
-        etcd = v.split(',');
-        break;
-      }
-      case '--sequential':
-        sequentialKeys = true;
-        break;
-      case '-a':
-        password = needs();
-        if (password === undefined) return { ok: false, error: '-a needs a password' };
-        break;
-      case '-c':
-        connections = num();
-        break;
-      case '-n':
-        requests = num();
-        break;
-      case '--duration':
-        durationSec = num();
-        break;
-      case '-d':
-        valueBytes = num();
-        break;
-      case '-P':
-        pipeline = num();
-        break;
-      case '--ratio': {
-        const m = /^(\d+):(\d+)$/.exec(needs() ?? '');
-        if (m === null) return { ok: false, error: '--ratio needs get:set weights, e.g. 1:1' };
-        ratio = { get: Number(m[1]), set: Number(m[2]) };
-        break;
-      }
-      case '--keyspace':
-        keyspace = num();
-        break;
-      case '--consistency': {
-        const v = needs();
-        if (v !== 'eventual' && v !== 'session' && v !== 'quorum') {
-          return { ok: false, error: '--consistency must be eventual, session or quorum' };
-        }
-        consistency = v;
-        break;
-      }
-      case '--redis-wait':
-        redisWait = num();
-        break;
-      case '--seed':
-        seed = num();
-        break;
-      case '--json':
-        json = true;
-        break;
-      case '--quiet':
-        quiet = true;
-        break;
-      case '--help':
-        help = true;
-        break;
-      default:
-        return { ok: false, error: `unknown option '${flag}'` };
-    }
+  if (v.seeds !== undefined) {
+    const list = v.seeds.split(',').map(parseHostPort);
+    if (list.some((e) => e === undefined)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
+    seeds = list as Endpoint[];
   }
+  if (v.etcd === '') return { ok: false, error: '--etcd needs http://host:port[,...]' };
+  const m = /^(\d+):(\d+)$/.exec(v.ratio);
+  if (m === null) return { ok: false, error: '--ratio needs get:set weights, e.g. 1:1' };
+  const consistency = v.consistency;
+  if (consistency !== undefined && consistency !== 'eventual' && consistency !== 'session' && consistency !== 'quorum') {
+    return { ok: false, error: '--consistency must be eventual, session or quorum' };
+  }
+  const port = num(v.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return { ok: false, error: 'port must be 1..65535' };
+  const seed = num(v.seed);
   if (!Number.isInteger(seed)) return { ok: false, error: '--seed must be an integer' };
   const opts: BenchOptions = {
-    host,
+    host: v.host,
     port,
-    password,
-    connections,
-    requests,
-    durationSec,
-    valueBytes,
-    pipeline,
-    ratio,
-    keyspace,
+    password: v.password,
+    connections: num(v.connections),
+    requests: num(v.requests),
+    durationSec: v.duration === undefined ? undefined : num(v.duration),
+    valueBytes: num(v['value-bytes']),
+    pipeline: num(v.pipeline),
+    ratio: { get: Number(m[1]), set: Number(m[2]) },
+    keyspace: num(v.keyspace),
     consistency,
-    redisWait,
+    redisWait: v['redis-wait'] === undefined ? undefined : num(v['redis-wait']),
     seed,
-    etcd,
-    sequentialKeys,
+    etcd: v.etcd?.split(','),
+    sequentialKeys: v.sequential,
   };
-  if (seeds !== undefined && etcd !== undefined) return { ok: false, error: '--seeds and --etcd exclude each other' };
-  return { ok: true, opts, seeds, json, quiet, help };
+  if (seeds !== undefined && opts.etcd !== undefined) return { ok: false, error: '--seeds and --etcd exclude each other' };
+  const invalid = validateOptions(opts);
+  if (invalid !== undefined) return { ok: false, error: invalid };
+  return { ok: true, opts, seeds, json: v.json, quiet: v.quiet, help: v.help };
 }
 
 async function main(argv: readonly string[]): Promise<number> {
   const p = parseBenchArgs(argv);
   if (!p.ok) {
-    process.stderr.write(`kv-bench: ${p.error}\n${USAGE}`);
+    process.stderr.write(`kv-bench: ${p.error} (see --help)\n`);
     return EXIT_USAGE;
   }
   if (p.help) {

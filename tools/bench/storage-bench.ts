@@ -10,8 +10,9 @@ import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { openStore } from '../index.js';
-import type { FsyncPolicy } from '../storage/types.js';
+import { openStore } from '../../src/index.js';
+import type { FsyncPolicy } from '../../src/storage/types.js';
+import { parseFlags } from '../../src/cli/flags.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = join(here, '..', '..', '..');
@@ -22,15 +23,42 @@ const REDIS_START_DEADLINE_MS = 120_000;
 /** Each restart is timed this many times (kv-ts and redis alike); the table shows the median. */
 const RESTART_RUNS = 3;
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+const USAGE = 'npm run bench:storage -- [--keys 1000000] [--value-bytes 100] [--writes 200000] [--concurrency 64]';
+const EXIT_USAGE = 2;
+const FLAGS = {
+  keys: { type: 'string', default: '1000000' },
+  'value-bytes': { type: 'string', default: '100' },
+  writes: { type: 'string', default: '200000' },
+  concurrency: { type: 'string', default: '64' },
+  /** Internal: the restart measurement re-runs this file with the data directory to open. */
+  'child-open': { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+function usageError(msg: string): never {
+  process.stderr.write(`bench:storage: ${msg} (usage: ${USAGE})\n`);
+  process.exit(EXIT_USAGE);
 }
 
-const KEYS = arg('keys', 1_000_000);
-const VALUE_BYTES = arg('value-bytes', 100);
-const WRITES = arg('writes', 200_000);
-const CONCURRENCY = arg('concurrency', 64);
+const parsed = parseFlags(process.argv.slice(2), FLAGS);
+if (!parsed.ok) usageError(parsed.error);
+const flags = parsed.values;
+if (flags.help) {
+  process.stdout.write(`Usage: ${USAGE}\n`);
+  process.exit(0);
+}
+
+/** A flag that must be a positive integer. */
+function count(name: 'keys' | 'value-bytes' | 'writes' | 'concurrency'): number {
+  const v = flags[name].trim() === '' ? NaN : Number(flags[name]);
+  if (!Number.isInteger(v) || v < 1) usageError(`--${name} needs a positive integer`);
+  return v;
+}
+
+const KEYS = count('keys');
+const VALUE_BYTES = count('value-bytes');
+const WRITES = count('writes');
+const CONCURRENCY = count('concurrency');
 
 function keyOf(i: number): string {
   return `key:${String(i).padStart(10, '0')}`;
@@ -301,9 +329,9 @@ async function main(): Promise<void> {
   }
 }
 
-const childIdx = process.argv.indexOf('--child-open');
-if (childIdx >= 0) {
-  await childOpen(process.argv[childIdx + 1] as string);
+const childDir = flags['child-open'];
+if (childDir !== undefined) {
+  await childOpen(childDir);
 } else {
   await main();
 }

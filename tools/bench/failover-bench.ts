@@ -2,6 +2,7 @@
 // time until a write is acknowledged by the new primary (a client loop tries every surviving
 // node); prints median and max and writes them into docs/benchmarks.md between the failover
 // markers. Owns its three kv-server processes and temp dirs; never binds beyond loopback.
+// Usage: npm run bench:failover -- [--trials N] [-- kv-server flags, e.g. --election-timeout-ms 200]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { connectResp, type RespConnection } from '../client/resp-conn.js';
+import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
+import { parseFlags } from '../../src/cli/flags.js';
 import { describeMachine } from './docs.js';
 import { freePort, KV_SERVER_JS, kvServerBuilt, REPO_ROOT } from './servers.js';
 
@@ -27,6 +29,13 @@ const STABLE_TIMEOUT_MS = 30_000;
 const POLL_MS = 50;
 const BEGIN = '<!-- failover:begin -->';
 const END = '<!-- failover:end -->';
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+const USAGE = 'npm run bench:failover -- [--trials N] [-- kv-server flags...]';
+const FLAGS = {
+  trials: { type: 'string', default: String(TRIALS_MIN) },
+  help: { type: 'boolean', default: false },
+} as const;
 const DOC = join(REPO_ROOT, 'docs', 'benchmarks.md');
 
 interface Node {
@@ -154,12 +163,24 @@ function splice(file: string, body: string): string {
   return file.slice(0, b) + section + file.slice(e + END.length);
 }
 
+function usageError(msg: string): never {
+  process.stderr.write(`bench:failover: ${msg} (usage: ${USAGE})\n`);
+  process.exit(EXIT_USAGE);
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const ti = argv.indexOf('--trials');
-  const trials = ti >= 0 ? Number(argv[ti + 1]) : TRIALS_MIN;
-  const extra = argv.filter((_, i) => i !== ti && i !== ti + 1);
-  if (!Number.isInteger(trials) || trials < 1) throw new Error('--trials needs a positive integer');
+  // Everything after `--` goes to every kv-server unchanged (kv-server checks it).
+  const sep = argv.indexOf('--');
+  const parsed = parseFlags(sep < 0 ? argv : argv.slice(0, sep), FLAGS);
+  if (!parsed.ok) usageError(parsed.error);
+  if (parsed.values.help) {
+    process.stdout.write(`Usage: ${USAGE}\n`);
+    return;
+  }
+  const extra = sep < 0 ? [] : argv.slice(sep + 1);
+  const trials = parsed.values.trials.trim() === '' ? NaN : Number(parsed.values.trials);
+  if (!Number.isInteger(trials) || trials < 1) usageError('--trials needs a positive integer');
   if (!kvServerBuilt()) throw new Error(`${KV_SERVER_JS} missing: run npm run build first`);
   const machine = describeMachine();
   const nodes: Node[] = [];
@@ -217,5 +238,5 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   process.stderr.write(`bench:failover: ${(e as Error).message}\n`);
-  process.exit(1);
+  process.exit(EXIT_FAILURE);
 });

@@ -11,7 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** dist/src/bench -> repository root. */
+/** dist/tools/bench -> repository root. */
 export const REPO_ROOT = join(here, '..', '..', '..');
 export const KV_SERVER_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-server.js');
 /** How long a server may take to accept connections after spawn. */

@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { parseFlags } from '../../src/cli/flags.js';
 import { latencyChartSvg } from './chart.js';
 import { markdownTable, plainTable, toRow, type Comparison } from './compare.js';
 import { describeMachine, writeSection } from './docs.js';
@@ -59,57 +60,37 @@ const USAGE = `Usage: npm run bench -- [-n requests] [--rounds N] [--duration S]
 
 type Parsed = { ok: true; opts: SuiteOptions } | { ok: false; error: string } | { ok: 'help' };
 
+const FLAGS = {
+  requests: { type: 'string', short: 'n', default: String(DEFAULT_REQUESTS) },
+  rounds: { type: 'string', default: String(DEFAULT_ROUNDS) },
+  duration: { type: 'string', default: String(DEFAULT_DURATION_SEC) },
+  rows: { type: 'string', default: ALL_ROWS.join(',') },
+  'read-keys': { type: 'string', default: String(PRELOAD_KEYS) },
+  'no-always': { type: 'boolean', default: false },
+  docs: { type: 'string' },
+  'no-docs': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+} as const;
+
 export function parseSuiteArgs(argv: readonly string[]): Parsed {
-  let requests = DEFAULT_REQUESTS;
-  let rounds = DEFAULT_ROUNDS;
-  let durationSec = DEFAULT_DURATION_SEC;
-  let rows: readonly number[] = ALL_ROWS;
-  let readKeys = PRELOAD_KEYS;
-  let docsPath: string | undefined = join(REPO_ROOT, 'docs', 'benchmarks.md');
-  let fsyncModes = ['everysec', 'always'];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    switch (a) {
-      case '-n':
-        requests = Number(argv[++i]);
-        if (!Number.isInteger(requests) || requests < 1) return { ok: false, error: '-n needs a positive integer' };
-        break;
-      case '--rounds':
-        rounds = Number(argv[++i]);
-        if (!Number.isInteger(rounds) || rounds < 1 || rounds > ROUNDS_MAX) return { ok: false, error: `--rounds needs 1..${ROUNDS_MAX}` };
-        break;
-      case '--duration':
-        durationSec = Number(argv[++i]);
-        if (!(durationSec > 0 && durationSec <= DURATION_SEC_MAX)) return { ok: false, error: `--duration needs seconds in (0, ${DURATION_SEC_MAX}]` };
-        break;
-      case '--rows': {
-        const list = (argv[++i] ?? '').split(',').map(Number);
-        if (list.length === 0 || list.some((r) => !ALL_ROWS.includes(r))) return { ok: false, error: `--rows needs a list of ${ALL_ROWS.join(',')}` };
-        rows = ALL_ROWS.filter((r) => list.includes(r));
-        break;
-      }
-      case '--read-keys':
-        readKeys = Number(argv[++i]);
-        if (!Number.isInteger(readKeys) || readKeys < 1 || readKeys > KEYSPACE) return { ok: false, error: `--read-keys needs 1..${KEYSPACE}` };
-        break;
-      case '--no-always':
-        fsyncModes = ['everysec'];
-        break;
-      case '--docs': {
-        const p = argv[++i];
-        if (p === undefined) return { ok: false, error: '--docs needs a path' };
-        docsPath = p;
-        break;
-      }
-      case '--no-docs':
-        docsPath = undefined;
-        break;
-      case '--help':
-        return { ok: 'help' };
-      default:
-        return { ok: false, error: `unknown option '${a}'` };
-    }
-  }
+  const f = parseFlags(argv, FLAGS);
+  if (!f.ok) return f;
+  const v = f.values;
+  if (v.help) return { ok: 'help' };
+  const requests = Number(v.requests);
+  if (!Number.isInteger(requests) || requests < 1) return { ok: false, error: '-n needs a positive integer' };
+  const rounds = Number(v.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > ROUNDS_MAX) return { ok: false, error: `--rounds needs 1..${ROUNDS_MAX}` };
+  const durationSec = Number(v.duration);
+  if (!(durationSec > 0 && durationSec <= DURATION_SEC_MAX)) return { ok: false, error: `--duration needs seconds in (0, ${DURATION_SEC_MAX}]` };
+  const list = v.rows.split(',').map(Number);
+  if (list.some((r) => !ALL_ROWS.includes(r))) return { ok: false, error: `--rows needs a list of ${ALL_ROWS.join(',')}` };
+  const readKeys = Number(v['read-keys']);
+  if (!Number.isInteger(readKeys) || readKeys < 1 || readKeys > KEYSPACE) return { ok: false, error: `--read-keys needs 1..${KEYSPACE}` };
+  if (v.docs !== undefined && v['no-docs']) return { ok: false, error: '--docs and --no-docs exclude each other' };
+  const docsPath = v['no-docs'] ? undefined : (v.docs ?? join(REPO_ROOT, 'docs', 'benchmarks.md'));
+  const fsyncModes = v['no-always'] ? ['everysec'] : ['everysec', 'always'];
+  const rows = ALL_ROWS.filter((r) => list.includes(r));
   return { ok: true, opts: { requests, rounds, durationSec, rows, readKeys, docsPath, fsyncModes } };
 }
 
@@ -144,7 +125,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT_OK;
   }
   if (!p.ok) {
-    process.stderr.write(`bench: ${p.error}\n${USAGE}`);
+    process.stderr.write(`bench: ${p.error} (see --help)\n`);
     return EXIT_USAGE;
   }
   if (!kvServerBuilt()) {

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { etcdCall } from './etcd-driver.js';
-import type { Endpoint } from './run.js';
+import { etcdCall } from '../../src/bench/etcd-driver.js';
+import type { Endpoint } from '../../src/bench/run.js';
 import { freePorts, startEtcdProcess, type ServerProc } from './servers.js';
 
 /** How long an etcd cluster may take to elect its first leader. */

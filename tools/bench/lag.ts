@@ -3,7 +3,7 @@
 // Owns the sampling and its statistics; never generates load and never changes server state.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { info, replicaLine } from './probe.js';
+import { info, replicaLine } from './info.js';
 import type { Flavor } from './topologies.js';
 
 /** Sampling period: often enough for a p99 over a few seconds, rare enough not to load the primary. */

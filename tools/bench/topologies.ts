@@ -3,7 +3,7 @@
 // elected primary. Owns the waiting (INFO replication, with deadlines); never measures.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { info, replicaLine } from './probe.js';
+import { info, replicaLine } from './info.js';
 import { freePorts, startKv, startRedis, type ServerProc } from './servers.js';
 
 /** A primary's replicas must be streaming within this long after start. */
