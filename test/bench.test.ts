@@ -495,7 +495,7 @@ test('npm run bench smoke: both servers, alternating rows, docs section written'
     assert.equal(r.code, 0, r.stderr);
     // Two rounds: each warm line has its median ratio and the range of the two rounds' own ratios.
     for (const w of ['SET -P 1', 'GET -P 1', 'SET -P 16', 'GET -P 16']) assert.match(r.stdout, new RegExp(`${w}, fsync everysec +\\d+ +\\d+ +[\\d.]+x +[\\d.]+–[\\d.]+ `));
-    assert.match(r.stdout, /Rows 1–2 target \(issue 7: kv-ts ≥ 0\.8× Redis on every line\): (met|NOT met)/);
+    assert.match(r.stdout, /Rows 1–2 target \(kv-ts ≥ 0\.8× Redis on every line\): (met|NOT met)/);
     // The cold pass on the fresh servers first (reported on its own lines), then the round:
     // redis then kv-ts for each pipeline depth.
     for (const w of ['SET', 'GET']) assert.match(r.stdout, new RegExp(`${w} -P 1, fsync everysec, cold: first 2000 after start +\\d+ +\\d+ +[\\d.]+x`));

@@ -1,4 +1,4 @@
-// The suite's five rows (issue 7): each starts its servers, runs its workloads alternating the
+// The suite's five rows: each starts its servers, runs its workloads alternating the
 // systems round by round (so drift hits all of them), records samples, commands and errors in
 // the shared SuiteContext, and stops its servers, also on error. Never prints tables or writes
 // docs (suite.ts and suite-docs.ts do), never installs anything.
@@ -15,7 +15,7 @@ import { KV_SERVER_JS, REPO_ROOT, startKv, startRedis, type ServerProc } from '.
 import { startKvCluster, startReplicated, type Flavor } from './topologies.js';
 import { COLD_MARK } from './suite-docs.js';
 
-/** The issue's fixed workload parameters (only -n, the rounds and the duration are adjustable). */
+/** The suite's fixed workload parameters (only -n, the rounds and the duration are adjustable). */
 export const CLIENTS = 50;
 export const VALUE_BYTES = 100;
 export const KEYSPACE = 100_000;
@@ -27,14 +27,14 @@ export const CLUSTER_NODES = 3;
 export const PRELOAD_KEYS = 10_000;
 /** Pipeline depth of the RESP preload (etcd's HTTP gateway takes one request per connection). */
 const PRELOAD_PIPELINE = 16;
-/** Row 5 lag load: the saturating write load of the replication issue (50 clients, pipeline 16). */
+/** Row 5 lag load: a saturating write load (50 clients, pipeline 16). */
 export const LAG_PIPELINE = 16;
 /**
  * Rows 3 and 4 fsync every acknowledged write on every node: etcd always fsyncs its WAL before
- * it acknowledges, and the issue compares at equal durability settings.
+ * it acknowledges, and the rows compare at equal durability settings.
  */
 export const DURABLE_FSYNC = 'always';
-/** Rows 1, 2 and 5: the issue's `--appendonly yes --appendfsync everysec` setting. */
+/** Rows 1, 2 and 5: Redis as durable as kv-ts's default (`--appendonly yes --appendfsync everysec`). */
 export const ASYNC_FSYNC = 'everysec';
 
 export interface LagRow {
@@ -134,10 +134,9 @@ async function owned<T extends { stop(): Promise<void> }>(ctx: SuiteContext, p: 
 /**
  * Rows 1 and 2 first send each freshly started server its first requests (-P 1, at most this
  * many per test) and report them as their own "cold" lines; the rounds then measure the warm
- * servers. kv-ts runs on V8: until its hot paths are optimized, a fresh process is slower (on
- * this 2-core machine a primary with 2 replicas served its first 50k SETs at about half its warm
- * rate, and was warm after ~150k; docs/perf-notes.md, tenth pass). Redis has no JIT. Without
- * this pass the first round of a row mixed the two states.
+ * servers. kv-ts runs on V8: until its hot paths are optimized, a fresh process is slower
+ * (docs/perf-notes.md, 'Cold start / V8 warm-up'). Redis has no JIT. Without this pass the first
+ * round of a row mixed the two states.
  */
 const COLD_REQUESTS = 200_000;
 

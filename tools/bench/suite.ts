@@ -1,4 +1,4 @@
-// `npm run bench`: the side-by-side suite of issue 7. Rows 1–2 run redis-benchmark against
+// `npm run bench`: the side-by-side suite. Rows 1–2 run redis-benchmark against
 // redis-server and kv-server; rows 3–5 drive kv-ts, Redis and etcd with the kv-bench engine.
 // Prints one table with each row's ratios and records it, with the chart, in docs/benchmarks.md.
 // Installs and builds nothing (says what is missing and skips those rows); always stops its
@@ -19,7 +19,7 @@ const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2; // also: kv-server is not built
 
-/** Issue 7's redis-benchmark -n for rows 1 and 2 (runs of 1-2 s at -P 16: shorter runs moved more between rounds). */
+/** redis-benchmark -n for rows 1 and 2 (runs of 1-2 s at -P 16: shorter runs moved more between rounds). */
 export const DEFAULT_REQUESTS = 500_000;
 /**
  * Rounds per workload by default: three, so the median is one round's number (an outlier round
