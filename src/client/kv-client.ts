@@ -1,7 +1,8 @@
 // KvClient: the topology-aware client. Owns routing (writes to the primary, reads where the
-// consistency mode allows), the retry policy through redirects and failovers (bounded backoff,
-// one deadline per operation, never a silent second copy of a non-idempotent write), session
-// tokens, and topology discovery/refresh with events. The wire is @redis/client (node-conn.ts).
+// consistency mode allows), the one attempt loop of single commands and pipelines (one deadline
+// per operation, bounded backoff, redirects, refreshes; what each outcome means is decided by
+// retry-policy.ts, never here), session tokens, and topology discovery/refresh with events. The
+// wire is @redis/client (node-conn.ts).
 
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
@@ -315,7 +316,7 @@ export class KvClient extends EventEmitter {
         continue;
       }
       node = address;
-      const [next, keys] = (outs[0] as Extract<SendOutcome, { kind: 'reply' }>).value as [string, string[]];
+      const [next, keys] = replyOf(outs) as [string, string[]];
       for (const k of keys) yield k;
       cursor = next;
     } while (cursor !== '0');
@@ -332,7 +333,7 @@ export class KvClient extends EventEmitter {
    */
   async rawTyped(args: readonly Arg[]): Promise<Decoded> {
     const { outs } = await this.run(operation([args], WIRE_TYPES, false), null);
-    return (outs[0] as Extract<SendOutcome, { kind: 'reply' }>).value;
+    return replyOf(outs);
   }
 
   /**
@@ -407,7 +408,7 @@ export class KvClient extends EventEmitter {
   /** @internal */
   async exec(args: readonly Arg[], types: TypeMapping = STRING_TYPES): Promise<unknown> {
     const { outs } = await this.run(operation([args], types, false), null);
-    return (outs[0] as Extract<SendOutcome, { kind: 'reply' }>).value;
+    return replyOf(outs);
   }
 
   /**
@@ -740,6 +741,13 @@ export class KvClient extends EventEmitter {
       return [o.error, null];
     });
   }
+}
+
+/** A single command's reply (run() resolves only with replies for a single command). */
+function replyOf(outs: readonly SendOutcome[]): Decoded {
+  const o = outs[0];
+  assert.ok(o !== undefined && o.kind === 'reply', 'a single command resolves with its reply');
+  return o.value;
 }
 
 /** The error behind one command's outcome (null for a reply). */
