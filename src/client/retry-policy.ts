@@ -129,8 +129,9 @@ function decideIgnoringDeadline(o: AttemptOutcome, s: AttemptState): RetryDecisi
     case 'tryAgain':
       return retry();
     case 'noQuorum':
-      // A quorum read that could not confirm leadership did nothing: retry. A write's outcome is unknown.
-      return s.kind === 'read' && s.consistency === 'quorum' ? retry() : fail('NoQuorumError');
+      // A quorum read that could not confirm leadership did nothing: retry. A write's is final
+      // either way (NoQuorumError.outcomeUnknown tells the caller whether it may still commit).
+      return isRefusal(o, s.kind, s.consistency) ? retry() : fail('NoQuorumError');
     case 'sessionLost':
       return fail('SessionLostError');
     case 'auth':
