@@ -10,6 +10,7 @@ import type { CommandKind } from '../src/protocol/command-kinds.js';
 import {
   afterPosition,
   decide,
+  outcomeOfCommand,
   giveUp,
   reduceAttempt,
   serverErrorName,
@@ -179,6 +180,30 @@ test('decide: the safety properties hold in every cell', () => {
     if (d.action === 'fail' && d.at === 'deadline' && s.earlierMayHaveRun) assert.equal(d.error, 'OutcomeUnknownError', at);
     if (d.action === 'fail' && d.error === 'UnavailableError') assert.ok(!s.earlierMayHaveRun, at);
   }
+});
+
+test('every server error line and connection event maps to its outcome', () => {
+  const fromLine = (line: string): AttemptOutcome => outcomeOfCommand({ kind: 'error', error: errorFromReply(line) });
+  const lines: Array<[string, AttemptOutcome]> = [
+    [`READONLY You can't write against a read only replica. primary=${OTHER}`, { type: 'readOnly', primary: OTHER }],
+    ['READONLY You can\'t write against a read only replica. primary=unknown', { type: 'readOnly', primary: undefined }],
+    [`NOTPRIMARY quorum reads and writes are served by the primary; primary=${OTHER}`, { type: 'notPrimary', primary: OTHER }],
+    [`TOOSTALE replica is 3 ops / 40 ms behind; primary=${OTHER} (lagging)`, { type: 'tooStale', primary: OTHER }],
+    ['TRYAGAIN this node is becoming primary; retry shortly', { type: 'tryAgain' }],
+    ['LOADING Redis is loading the dataset in memory', { type: 'tryAgain' }],
+    ['NOQUORUM outcome unknown: the write may or may not take effect (timed out)', { type: 'noQuorum', outcomeUnknown: true }],
+    ['NOQUORUM read not confirmed by a majority (timed out); retry', { type: 'noQuorum', outcomeUnknown: false }],
+    ['SESSIONLOST position 1:9 is not in this node\'s history (a failover discarded it); primary=x:1', { type: 'sessionLost' }],
+    ['NOAUTH Authentication required.', { type: 'auth' }],
+    ['WRONGPASS invalid username-password pair', { type: 'auth' }],
+    ['WRONGTYPE Operation against a key holding the wrong kind of value', { type: 'replyError' }],
+    ['ERR syntax error', { type: 'replyError' }],
+  ];
+  for (const [line, outcome] of lines) assert.deepEqual(fromLine(line), outcome, line);
+  // Connection events (node-conn.ts): refused or closed before sending; failed or timed out after.
+  assert.deepEqual(outcomeOfCommand({ kind: 'notSent' }), { type: 'notSent' });
+  assert.deepEqual(outcomeOfCommand({ kind: 'unknown' }), { type: 'noReply' }, 'a command timeout kills the connection: no reply');
+  assert.deepEqual(outcomeOfCommand({ kind: 'reply' }), { type: 'reply' });
 });
 
 test('giveUp: an operation that never got an attempt out, or only lost reads, is unavailable', () => {
