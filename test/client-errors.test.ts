@@ -16,7 +16,6 @@ import {
   TryAgainError,
 } from '../src/client/index.js';
 import { errorFromReply, redirectAddress } from '../src/client/errors.js';
-import { commandKind } from '../src/client/command-kinds.js';
 import { diffViews, parseAddress, viewFromRole, viewFromTopology, type Decoded, type TopologyView } from '../src/client/topology.js';
 
 test('errorFromReply: redirects carry the primary the server named', () => {
@@ -171,25 +170,4 @@ test('diffViews: first view, primary change, replica added and lost', () => {
     { type: 'replicaLost', address: 'r:1' },
   ]);
   assert.deepEqual(diffViews(base, { ...base, primary: null }), [{ type: 'primaryChanged', from: 'p:1', to: null }]);
-});
-
-test('commandKind: plain SET may be repeated; SET NX/XX/GET, INCR and unknown commands may not', () => {
-  assert.equal(commandKind(['GET', 'k']), 'read');
-  assert.equal(commandKind(['mget', 'a', 'b']), 'read');
-  assert.equal(commandKind(['SCAN', '0']), 'read');
-  assert.equal(commandKind(['SET', 'k', 'v']), 'idempotentWrite');
-  assert.equal(commandKind(['SET', 'k', 'v', 'EX', '10']), 'idempotentWrite');
-  // The value itself may spell an option word: only words after it count.
-  assert.equal(commandKind(['SET', 'k', 'nx']), 'idempotentWrite');
-  assert.equal(commandKind(['SET', 'k', 'v', 'NX']), 'write');
-  assert.equal(commandKind(['set', 'k', 'v', 'xx']), 'write');
-  assert.equal(commandKind(['SET', 'k', 'v', 'GET']), 'write');
-  assert.equal(commandKind(['MSET', 'a', '1']), 'idempotentWrite');
-  assert.equal(commandKind(['INCR', 'k']), 'write');
-  assert.equal(commandKind(['APPEND', 'k', 'x']), 'write');
-  assert.equal(commandKind(['DEL', 'k']), 'write');
-  assert.equal(commandKind(['SOMETHINGNEW', 'k']), 'write');
-  assert.equal(commandKind(['DEBUG', 'DIGEST']), 'read');
-  assert.equal(commandKind(['DEBUG', 'SLEEP', '1']), 'write');
-  assert.equal(commandKind([Buffer.from('GET'), Buffer.from('k')]), 'read');
 });

@@ -5,81 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient, SessionLostError } from '../src/client/index.js';
-import { parseReply, type Resp } from './helpers/raw-resp.js';
-
-interface FakeNode {
-  readonly server: Server;
-  readonly address: string;
-  /** Commands received, by name, in order. */
-  readonly seen: string[];
-  /** The next POSITION closes the connection (after the replies before it were written). */
-  dropNextPosition: boolean;
-  stop(): Promise<void>;
-}
-
-const bulk = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
-
-async function fakeNode(role: (self: string) => string, position: string): Promise<FakeNode> {
-  const sockets = new Set<Socket>();
-  const node: FakeNode = {
-    server: createServer(),
-    address: '',
-    seen: [],
-    dropNextPosition: false,
-    stop: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => node.server.close(() => resolve()));
-    },
-  };
-  node.server.on('connection', (sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const p = parseReply(buf, 0);
-        if (p === null) return;
-        buf = buf.subarray(p.end);
-        const argv = (p.v as Extract<Resp, { t: 'array' }>).a ?? [];
-        const name = ((argv[0] as Extract<Resp, { t: 'bulk' }>).b as Buffer).toString().toUpperCase();
-        node.seen.push(name);
-        switch (name) {
-          case 'ROLE':
-            sock.write(role(node.address));
-            break;
-          case 'POSITION':
-            if (node.dropNextPosition) {
-              node.dropNextPosition = false;
-              sock.end(); // the replies already written still arrive; this one never does
-              return;
-            }
-            sock.write(bulk(position));
-            break;
-          case 'GET':
-            sock.write(bulk('v'));
-            break;
-          case 'TOPOLOGY':
-            sock.write('-ERR unknown command \'TOPOLOGY\'\r\n');
-            break;
-          default:
-            sock.write('+OK\r\n'); // SET, CONSISTENCY
-        }
-      }
-    });
-  });
-  await new Promise<void>((resolve) => node.server.listen(0, '127.0.0.1', resolve));
-  const a = node.server.address();
-  (node as { address: string }).address = `127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
-  return node;
-}
-
-const master = (replicaPort: () => number) => (): string => `*3\r\n${bulk('master')}:0\r\n*1\r\n*3\r\n${bulk('127.0.0.1')}${bulk(String(replicaPort()))}${bulk('0')}`;
+import { bulk, fakeNode, primaryRole } from './helpers/fake-node.js';
 
 test('session: a write whose POSITION reply was lost is asked for again before the next read', async () => {
-  const primary = await fakeNode(() => `*3\r\n${bulk('master')}:0\r\n*0\r\n`, '1:7');
+  const primary = await fakeNode(primaryRole(), '1:7');
   const kv = await KvClient.connect({ seeds: [primary.address], consistency: 'session', refreshIntervalMs: 0, timeoutMs: 3000 });
   try {
     primary.dropNextPosition = true;
@@ -99,7 +29,7 @@ test('session: a write whose POSITION reply was lost is asked for again before t
 
 test('session: if the node that acknowledged the write cannot be asked, reads throw SessionLostError until resetSession()', async () => {
   let replicaPort = 0;
-  const primary = await fakeNode(master(() => replicaPort), '1:7');
+  const primary = await fakeNode(primaryRole(() => [replicaPort]), '1:7');
   const replica = await fakeNode(() => `*5\r\n${bulk('slave')}${bulk('127.0.0.1')}:${primary.address.split(':')[1]}\r\n${bulk('connected')}:0\r\n`, '1:7');
   replicaPort = Number(replica.address.split(':')[1]);
   const kv = await KvClient.connect({ seeds: [primary.address], consistency: 'session', readFrom: 'replica', refreshIntervalMs: 0, timeoutMs: 3000 });
@@ -115,5 +45,26 @@ test('session: if the node that acknowledged the write cannot be asked, reads th
   } finally {
     await kv.close();
     await replica.stop();
+  }
+});
+
+test('session: a pipeline owes a lost POSITION and settles it before its reads, like single commands', async () => {
+  const primary = await fakeNode(primaryRole(), '1:7');
+  const kv = await KvClient.connect({ seeds: [primary.address], consistency: 'session', refreshIntervalMs: 0, timeoutMs: 3000 });
+  try {
+    primary.dropNextPosition = true;
+    assert.deepEqual(await kv.pipeline().set('k', 'v').incr('n').exec(), [
+      [null, 'OK'],
+      [null, 'OK'],
+    ]); // acknowledged: the writes ran
+    assert.equal(kv.sessionToken(), null);
+    assert.deepEqual(await kv.pipeline().get('k').exec(), [[null, 'v']]);
+    assert.equal(kv.sessionToken(), '1:7');
+    const afterSet = primary.seen.lastIndexOf('INCR');
+    const order = primary.seen.slice(afterSet + 1).filter((c) => c === 'POSITION' || c === 'GET');
+    assert.deepEqual(order.slice(0, 3), ['POSITION', 'POSITION', 'GET']);
+  } finally {
+    await kv.close();
+    await primary.stop();
   }
 });

@@ -1,27 +1,30 @@
 // KvClient: the topology-aware client. Owns routing (writes to the primary, reads where the
-// consistency mode allows), the retry policy through redirects and failovers (bounded backoff,
-// one deadline per operation, never a silent second copy of a non-idempotent write), session
-// tokens, and topology discovery/refresh with events. The wire is @redis/client (node-conn.ts).
+// consistency mode allows), the one attempt loop of single commands and pipelines (one deadline
+// per operation, bounded backoff, redirects, refreshes; what each outcome means is decided by
+// retry-policy.ts, never here), session tokens, and topology discovery/refresh with events. The
+// wire is @redis/client (node-conn.ts).
 
+import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
 import type { TypeMapping } from '@redis/client';
-import { commandKind, type CommandKind } from './command-kinds.js';
-import {
-  KvError,
-  SessionLostError,
-  NoQuorumError,
-  NotPrimaryError,
-  OutcomeUnknownError,
-  ReadOnlyError,
-  ReplyError,
-  TooStaleError,
-  TryAgainError,
-  UnavailableError,
-} from './errors.js';
+import { commandKind, leastSafeKind, type CommandKind } from '../protocol/command-kinds.js';
+import { KvError, SessionLostError, OutcomeUnknownError, UnavailableError } from './errors.js';
 import { BUFFER_TYPES, NodeConn, STRING_TYPES, WIRE_TYPES, type Arg, type SendOutcome } from './node-conn.js';
+import {
+  afterPosition,
+  decide,
+  giveUp,
+  outcomeOfCommand,
+  reduceAttempt,
+  serverErrorName,
+  type AttemptOutcome,
+  type Consistency,
+  type FailWith,
+} from './retry-policy.js';
 import { diffViews, viewFromRole, viewFromTopology, type Decoded, type TopologyView } from './topology.js';
 
-export type Consistency = 'eventual' | 'session' | 'quorum';
+export type { Consistency } from './retry-policy.js';
+export { REDIRECT_HOPS_MAX } from './retry-policy.js';
 export type ReadFrom = 'primary' | 'replica' | 'any';
 
 export interface KvClientOptions {
@@ -85,8 +88,6 @@ export interface KvClientStatus {
   readonly openConnections: number;
 }
 
-/** Redirect hops one attempt may follow before it backs off (a loop of stale redirects ends here). */
-export const REDIRECT_HOPS_MAX = 5;
 /** How long a node that refused a connection is avoided for reads. */
 export const NODE_DOWN_MS = 1000;
 /** A topology refresh waits at most this long for answers; slower nodes are left to the next refresh. */
@@ -103,12 +104,31 @@ const DEFAULTS = {
   backoffMaxMs: 500,
 } as const;
 
-interface Attempt {
-  readonly args: readonly Arg[];
+/** One operation: a single command, or a pipeline's batch. */
+interface Operation {
+  readonly cmds: readonly (readonly Arg[])[];
+  readonly kinds: readonly CommandKind[];
+  /** The least safe of its commands' kinds. */
   readonly kind: CommandKind;
+  /** In messages: the command's name, or 'pipeline'. */
+  readonly name: string;
+  /** A pipeline: each command's reply or error is a result; only the whole batch is retried. */
+  readonly batch: boolean;
+  readonly types: TypeMapping;
 }
 
-type Route = { readonly address: string };
+/** One attempt of an operation: its outcome, the kind to decide it for, and the error behind the outcome. */
+interface Attempt {
+  readonly outcome: AttemptOutcome;
+  readonly kind: CommandKind;
+  readonly error: Error | null;
+  /** Every command's outcome (all replies or errors when the outcome is 'reply'). */
+  readonly outs: readonly SendOutcome[];
+}
+
+function operation(cmds: readonly (readonly Arg[])[], types: TypeMapping, batch: boolean, kinds: readonly CommandKind[] = cmds.map(commandKind)): Operation {
+  return { cmds, kinds, kind: leastSafeKind(kinds), name: batch ? 'pipeline' : name(cmds[0] ?? []), batch, types };
+}
 
 /** The later of two "<epoch>:<seq>" tokens by seq, then epoch (the server's own order). */
 function laterToken(a: string | null, b: string | null): string | null {
@@ -289,14 +309,14 @@ export class KvClient extends EventEmitter {
       const args: Arg[] = ['SCAN', cursor];
       if (opts.match !== undefined) args.push('MATCH', opts.match);
       if (opts.count !== undefined) args.push('COUNT', String(opts.count));
-      const { value, address } = await this.run({ args, kind: 'read' }, STRING_TYPES, node);
+      const { outs, address } = await this.run(operation([args], STRING_TYPES, false, ['read']), node);
       if (node !== null && address !== node) {
         node = address; // Another node answered: its cursors mean something else; start over there.
         cursor = '0';
         continue;
       }
       node = address;
-      const [next, keys] = value as [string, string[]];
+      const [next, keys] = replyOf(outs) as [string, string[]];
       for (const k of keys) yield k;
       cursor = next;
     } while (cursor !== '0');
@@ -312,7 +332,8 @@ export class KvClient extends EventEmitter {
    * Map, set → Set, nested errors as Error values): for tools that print replies like redis-cli.
    */
   async rawTyped(args: readonly Arg[]): Promise<Decoded> {
-    return (await this.run({ args, kind: commandKind(args) }, WIRE_TYPES, null)).value;
+    const { outs } = await this.run(operation([args], WIRE_TYPES, false), null);
+    return replyOf(outs);
   }
 
   /**
@@ -386,98 +407,73 @@ export class KvClient extends EventEmitter {
 
   /** @internal */
   async exec(args: readonly Arg[], types: TypeMapping = STRING_TYPES): Promise<unknown> {
-    return (await this.run({ args, kind: commandKind(args) }, types, null)).value;
+    const { outs } = await this.run(operation([args], types, false), null);
+    return replyOf(outs);
   }
 
   /**
-   * One operation: attempts until a reply, a final error, or the deadline. `pinned`: prefer this
-   * node (SCAN continuing on the node that owns its cursor).
+   * One operation: attempts until a reply, a final error, or the deadline; what each attempt's
+   * outcome means is retry-policy.ts's decide(). `pinned`: prefer this node (SCAN continuing on
+   * the node that owns its cursor). Resolves with every command's reply (an error reply among
+   * them only for a pipeline) and the node that gave them.
    */
-  private async run(a: Attempt, types: TypeMapping, pinned: string | null): Promise<{ value: Decoded; address: string }> {
+  private async run(op: Operation, pinned: string | null): Promise<{ outs: readonly SendOutcome[]; address: string }> {
     const deadline = Date.now() + this.o.timeoutMs;
-    let toPrimary = false;
+    /** Pipelines go to the primary; reads go there too after a TOOSTALE. */
+    let readsToPrimary = op.batch;
     let redirect: string | null = null;
     let hops = 0;
-    let unknown: Error | null = null;
-    let last: Error | null = null;
+    /** The cause of a lost attempt that may have taken effect. */
+    let mayHaveRun: Error | null = null;
+    let last: Attempt | null = null;
     for (let attempt = 0; ; ) {
       if (this.closed) throw new KvError('CLOSED', 'the client is closed');
-      if (Date.now() >= deadline) throw this.giveUp(a, unknown, last);
-      const route: Route | null = redirect !== null ? { address: redirect } : this.route(a.kind, toPrimary, pinned);
+      if (Date.now() >= deadline) throw this.failure(op, giveUp(mayHaveRun !== null, last?.outcome ?? null), 'deadline', null, last?.error ?? null, mayHaveRun);
+      const address = redirect ?? this.route(op.kind, readsToPrimary, pinned);
       redirect = null;
-      if (route === null) {
+      if (address === null) {
         await this.refreshTopology();
-        if (this.route(a.kind, toPrimary, pinned) === null) await this.backoff(attempt++, deadline);
+        if (this.route(op.kind, readsToPrimary, pinned) === null) await this.backoff(attempt++, deadline);
         continue;
       }
-      if (await this.awaitRefreshIfDown(route.address)) continue;
-      const conn = await this.connection(route.address);
-      if (!(conn instanceof NodeConn)) {
-        if (conn.reply) throw conn.failed;
-        last = conn.failed;
-        this.downUntil.set(route.address, Date.now() + NODE_DOWN_MS);
-        if (pinned === route.address) pinned = null;
-        void this.refreshTopology();
-        await this.backoff(attempt++, deadline);
+      if (await this.awaitRefreshIfDown(address)) continue;
+      const a = await this.attempt(op, address);
+      const d = decide(a.outcome, {
+        kind: a.kind,
+        consistency: this.o.consistency,
+        retryIdempotentWrites: this.o.retryIdempotentWrites,
+        address,
+        redirectHops: hops,
+        deadlinePassed: Date.now() >= deadline,
+        earlierMayHaveRun: mayHaveRun !== null,
+      });
+      if (d.action === 'return') return { outs: a.outs, address };
+      if (d.action === 'fail') {
+        if (d.refresh) void this.refreshTopology();
+        throw this.failure(op, d.error, d.at, address, a.error, mayHaveRun ?? a.error);
+      }
+      last = a;
+      if (d.readsToPrimary) {
+        readsToPrimary = true;
+        pinned = null;
+      }
+      if (d.action === 'redirect') {
+        if (d.refresh) void this.refreshTopology();
+        if (d.learnPrimary) this.notePrimary(d.to);
+        redirect = d.to;
+        hops++;
         continue;
       }
-      const out = await this.sendWithSession(conn, a, types);
-      if (out.kind === 'reply') return { value: out.value, address: route.address };
-      if (out.kind === 'notSent' || out.kind === 'unknown') {
-        if (out.kind === 'unknown' && a.kind !== 'read') {
-          if (!(a.kind === 'idempotentWrite' && this.o.retryIdempotentWrites)) {
-            void this.refreshTopology();
-            throw new OutcomeUnknownError(name(a.args), `${name(a.args)}: the connection to ${route.address} failed after the command was sent; it may or may not have taken effect`, { cause: out.cause });
-          }
-          unknown = out.cause;
-        }
-        last = out.cause;
-        if (pinned === route.address) pinned = null;
+      if (d.mayHaveRun) mayHaveRun = a.error;
+      if (d.markDown) {
         // The node stopped answering (dead, frozen, cut off). Mark it, so the next attempt waits
         // for the refresh below (awaitRefreshIfDown) instead of spending another command timeout
         // on it, and reads avoid it for a while.
-        this.downUntil.set(route.address, Date.now() + NODE_DOWN_MS);
-        void this.refreshTopology();
-        await this.backoff(attempt++, deadline);
-        continue;
+        this.downUntil.set(address, Date.now() + NODE_DOWN_MS);
+        if (pinned === address) pinned = null;
       }
-      const e = out.error;
-      last = e;
-      if (e instanceof ReadOnlyError || e instanceof NotPrimaryError) {
-        // The command did not run. Follow the address the server named, and learn from it.
-        void this.refreshTopology();
-        if (e.primary !== undefined && e.primary !== route.address && hops++ < REDIRECT_HOPS_MAX) {
-          this.notePrimary(e.primary);
-          redirect = e.primary;
-        } else await this.backoff(attempt++, deadline);
-        continue;
-      }
-      if (e instanceof TooStaleError) {
-        // This replica cannot serve the read (too far behind, or not at our session position): the primary can.
-        toPrimary = true;
-        pinned = null;
-        if (e.primary !== undefined && e.primary !== route.address && hops++ < REDIRECT_HOPS_MAX) redirect = e.primary;
-        else {
-          void this.refreshTopology();
-          await this.backoff(attempt++, deadline);
-        }
-        continue;
-      }
-      if (e instanceof TryAgainError) {
-        void this.refreshTopology();
-        await this.backoff(attempt++, deadline);
-        continue;
-      }
-      if (e instanceof NoQuorumError) {
-        // A quorum read that could not confirm leadership did nothing: retry. A write's outcome is unknown.
-        if (a.kind === 'read' && this.o.consistency === 'quorum') {
-          void this.refreshTopology();
-          await this.backoff(attempt++, deadline);
-          continue;
-        }
-        throw e;
-      }
-      throw e; // SessionLostError, AuthError, ReplyError: final.
+      void this.refreshTopology();
+      await this.backoff(attempt++, deadline);
     }
   }
 
@@ -495,50 +491,70 @@ export class KvClient extends EventEmitter {
     return true;
   }
 
-  /** The error for an operation whose deadline passed. */
-  private giveUp(a: Attempt, unknown: Error | null, last: Error | null): KvError {
-    if (unknown !== null) {
-      return new OutcomeUnknownError(name(a.args), `${name(a.args)}: no confirmed reply within ${this.o.timeoutMs} ms and an earlier attempt may have taken effect`, { cause: unknown });
+  /**
+   * The error a failed operation throws. `cause`: the error behind the deciding outcome (a typed
+   * server error is thrown as it is); `unknownCause`: the loss that may have taken effect.
+   */
+  private failure(op: Operation, error: FailWith, at: 'attempt' | 'deadline', address: string | null, cause: Error | null, unknownCause: Error | null): Error {
+    if (error === 'OutcomeUnknownError') {
+      if (at === 'attempt') {
+        const what = op.batch ? 'it was sent; its writes' : 'the command was sent; it';
+        return new OutcomeUnknownError(op.name, `${op.name}: the connection to ${address ?? '?'} failed after ${what} may or may not have taken effect`, { cause });
+      }
+      return new OutcomeUnknownError(op.name, `${op.name}: no confirmed reply within ${this.o.timeoutMs} ms and an earlier attempt may have taken effect`, { cause: unknownCause ?? cause });
     }
-    if (last instanceof KvError && !(last instanceof ReplyError)) return last;
-    return new UnavailableError(`${name(a.args)}: no node could serve it within ${this.o.timeoutMs} ms${last !== null ? ` (last error: ${last.message})` : ''}`, { cause: last });
+    if (error === 'UnavailableError') {
+      return new UnavailableError(`${op.name}: no node could serve it within ${this.o.timeoutMs} ms${cause !== null ? ` (last error: ${cause.message})` : ''}`, { cause });
+    }
+    // The typed error a node answered: the decision and the error must agree.
+    assert.ok(cause instanceof KvError && serverErrorName(cause) === error, `retry policy chose ${error} for ${String(cause)}`);
+    return cause;
+  }
+
+  /** One attempt of `op` on `address`: connect, send (in session mode with token and POSITION), reduce. */
+  private async attempt(op: Operation, address: string): Promise<Attempt> {
+    const conn = await this.connection(address);
+    if (conn instanceof NodeConn) return this.send(conn, op);
+    // The node answered the connection's setup with an error (wrong password, a mode it cannot
+    // serve): asking again would not help. Otherwise the connection never opened.
+    const outcome: AttemptOutcome = conn.reply && conn.failed instanceof KvError ? { type: 'setupRefused', error: serverErrorName(conn.failed) } : { type: 'notSent' };
+    return { outcome, kind: op.kind, error: conn.failed, outs: [] };
   }
 
   /**
-   * Sends the command, in session mode with the token presented before a read and POSITION
-   * after it, all pipelined on one connection: one round trip.
+   * Sends the operation's commands pipelined on one connection: one round trip. In session mode
+   * an owed position is settled before a read, the token is presented before reads, and POSITION
+   * follows the commands.
    */
-  private async sendWithSession(conn: NodeConn, a: Attempt, types: TypeMapping): Promise<SendOutcome> {
-    if (this.o.consistency !== 'session') return conn.send(a.args, types);
-    if (a.kind === 'read' && this.positionOwedBy !== null) {
+  private async send(conn: NodeConn, op: Operation): Promise<Attempt> {
+    const session = this.o.consistency === 'session';
+    const reads = op.kinds.includes('read');
+    if (session && reads && this.positionOwedBy !== null) {
       const lost = await this.settleOwedPosition();
-      if (lost !== null) return { kind: 'error', error: lost };
+      if (lost !== null) return { outcome: { type: 'sessionLost' }, kind: op.kind, error: lost, outs: [] };
     }
-    const present = a.kind === 'read' && this.token !== null && conn.presentedToken !== this.token ? this.token : null;
+    const present = session && reads && this.token !== null && conn.presentedToken !== this.token ? this.token : null;
     const pre = present !== null ? conn.send(['CONSISTENCY', 'SESSION', present], STRING_TYPES) : null;
-    const main = conn.send(a.args, types);
-    const post = conn.send(['POSITION'], STRING_TYPES);
-    if (pre !== null) {
-      const p = await pre;
-      if (p.kind !== 'reply') {
-        // The command ran without the token (a read: harmless); report why it cannot be trusted.
-        void main;
-        void post;
-        return p;
-      }
-      conn.presentedToken = present;
+    const sent = op.cmds.map((c) => conn.send(c, op.types));
+    const post = session ? conn.send(['POSITION'], STRING_TYPES) : null;
+    const outs = await Promise.all(sent);
+    const p = pre === null ? null : await pre;
+    const pos = post === null ? null : await post;
+    if (p !== null && p.kind === 'reply') conn.presentedToken = present;
+    const r = reduceAttempt(op.kinds, outs.map(outcomeOfCommand), p === null ? null : outcomeOfCommand(p), this.o.consistency, op.batch);
+    const from = r.from === 'pre' ? p : r.from === null ? null : (outs[r.from] ?? null);
+    if (r.outcome.type !== 'reply' || pos === null) return { outcome: r.outcome, kind: r.kind, error: errorOf(from), outs };
+    switch (afterPosition(op.kind, outcomeOfCommand(pos))) {
+      case 'advance':
+        if (pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) this.token = laterToken(this.token, pos.value);
+        break;
+      case 'owe':
+        this.positionOwedBy = conn.address;
+        break;
+      case 'retryRead':
+        return { outcome: outcomeOfCommand(pos), kind: op.kind, error: errorOf(pos), outs };
     }
-    const [m, pos] = await Promise.all([main, post]);
-    if (m.kind === 'reply' && pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) {
-      this.token = laterToken(this.token, pos.value);
-    } else if (m.kind === 'reply' && pos.kind !== 'reply') {
-      // Without the position the session could not promise read-your-writes for this one: a
-      // write's outcome is then still known (it replied), so its position is owed and asked for
-      // before the next read; a read is retried.
-      if (a.kind === 'read') return pos.kind === 'error' ? { kind: 'error', error: pos.error } : { kind: 'notSent', cause: pos.cause };
-      this.positionOwedBy = conn.address;
-    }
-    return m;
+    return { outcome: r.outcome, kind: r.kind, error: null, outs };
   }
 
   /**
@@ -562,19 +578,19 @@ export class KvClient extends EventEmitter {
   }
 
   /** Where this attempt goes: writes and quorum requests to the primary, reads as readFrom says. */
-  private route(kind: CommandKind, toPrimary: boolean, pinned: string | null): Route | null {
-    if (pinned !== null) return { address: pinned };
+  private route(kind: CommandKind, toPrimary: boolean, pinned: string | null): string | null {
+    if (pinned !== null) return pinned;
     const v = this.view;
     const primary = v?.primary ?? null;
     if (kind !== 'read' || toPrimary || this.o.consistency === 'quorum' || this.o.readFrom === 'primary' || v === null) {
-      return primary === null ? null : { address: primary };
+      return primary;
     }
     const now = Date.now();
     const up = (a: string): boolean => (this.downUntil.get(a) ?? 0) <= now;
     const pool = (this.o.readFrom === 'replica' ? [...v.replicas] : [...(primary !== null ? [primary] : []), ...v.replicas]).filter(up);
-    if (pool.length === 0) return primary === null ? null : { address: primary };
+    if (pool.length === 0) return primary;
     this.rr = (this.rr + 1) % 1_000_000;
-    return { address: pool[this.rr % pool.length] as string };
+    return pool[this.rr % pool.length] as string;
   }
 
   /** A redirect named a new primary: use it now, before the refresh confirms it. */
@@ -718,69 +734,26 @@ export class KvClient extends EventEmitter {
 
   /** @internal Pipeline.exec: one batch to the primary; whole-batch retry only when that is safe. */
   async execBatch(cmds: readonly (readonly Arg[])[]): Promise<PipelineResult[]> {
-    const kinds = cmds.map(commandKind);
-    const retryable = kinds.every((k) => k === 'read' || (k === 'idempotentWrite' && this.o.retryIdempotentWrites));
-    const deadline = Date.now() + this.o.timeoutMs;
-    let last: Error | null = null;
-    /** An earlier attempt was sent and lost: its (idempotent) writes may have taken effect. */
-    let unknown: Error | null = null;
-    for (let attempt = 0; ; ) {
-      if (this.closed) throw new KvError('CLOSED', 'the client is closed');
-      if (Date.now() >= deadline) {
-        // As in run(): "unavailable" promises nothing ran, which is false once an attempt was lost in flight.
-        if (unknown !== null) throw new OutcomeUnknownError('pipeline', `pipeline: no confirmed reply within ${this.o.timeoutMs} ms and an earlier attempt may have taken effect`, { cause: unknown });
-        throw new UnavailableError(`pipeline: no primary could serve it within ${this.o.timeoutMs} ms`, { cause: last });
-      }
-      const primary = this.view?.primary ?? null;
-      if (primary === null) {
-        await this.refreshTopology();
-        if ((this.view?.primary ?? null) === null) await this.backoff(attempt++, deadline);
-        continue;
-      }
-      if (await this.awaitRefreshIfDown(primary)) continue;
-      const conn = await this.connection(primary);
-      if (!(conn instanceof NodeConn)) {
-        if (conn.reply) throw conn.failed;
-        last = conn.failed;
-        void this.refreshTopology();
-        await this.backoff(attempt++, deadline);
-        continue;
-      }
-      const present = this.o.consistency === 'session' && this.token !== null && conn.presentedToken !== this.token ? this.token : null;
-      const pre = present !== null ? conn.send(['CONSISTENCY', 'SESSION', present], STRING_TYPES) : null;
-      const sent = cmds.map((c) => conn.send(c, STRING_TYPES));
-      const post = this.o.consistency === 'session' ? conn.send(['POSITION'], STRING_TYPES) : null;
-      const outs = await Promise.all(sent);
-      const p = pre === null ? null : await pre;
-      const pos = post === null ? null : await post;
-      const lost = outs.some((o) => o.kind === 'unknown' || o.kind === 'notSent');
-      if (lost) {
-        last = (outs.find((o) => o.kind === 'unknown' || o.kind === 'notSent') as { cause: Error }).cause;
-        const anySent = outs.some((o) => o.kind !== 'notSent');
-        if (anySent && !retryable) throw new OutcomeUnknownError('pipeline', `pipeline: the connection to ${primary} failed after it was sent; its writes may or may not have taken effect`, { cause: last });
-        if (anySent && kinds.some((k) => k !== 'read')) unknown = last;
-        this.downUntil.set(primary, Date.now() + NODE_DOWN_MS); // See run(): the retry waits for the refresh.
-        void this.refreshTopology();
-        await this.backoff(attempt++, deadline);
-        continue;
-      }
-      if (p !== null && p.kind === 'error') throw p.error;
-      if (present !== null) conn.presentedToken = present;
-      // Not the primary any more (every write refused, so nothing ran but reads): run it all again there.
-      const refused = (o: SendOutcome): boolean => o.kind === 'error' && (o.error instanceof ReadOnlyError || o.error instanceof NotPrimaryError || o.error instanceof TryAgainError);
-      const writes = outs.filter((_, i) => kinds[i] !== 'read');
-      if (outs.some(refused) && writes.every(refused)) {
-        const named = outs.map((o) => (o.kind === 'error' && (o.error instanceof ReadOnlyError || o.error instanceof NotPrimaryError) ? o.error.primary : undefined)).find((x) => x !== undefined);
-        if (named !== undefined && named !== primary) this.notePrimary(named);
-        else await this.backoff(attempt++, deadline);
-        void this.refreshTopology();
-        continue;
-      }
-      if (pos !== null && pos.kind === 'reply' && typeof pos.value === 'string' && TOKEN.test(pos.value)) this.token = laterToken(this.token, pos.value);
-      else if (pos !== null && kinds.some((k) => k !== 'read')) this.positionOwedBy = primary;
-      return outs.map((o): PipelineResult => (o.kind === 'reply' ? [null, o.value] : [(o as { error: KvError }).error, null]));
-    }
+    const { outs } = await this.run(operation(cmds, STRING_TYPES, true), null);
+    return outs.map((o): PipelineResult => {
+      if (o.kind === 'reply') return [null, o.value];
+      assert.ok(o.kind === 'error', 'a returned batch holds only replies and error replies');
+      return [o.error, null];
+    });
   }
+}
+
+/** A single command's reply (run() resolves only with replies for a single command). */
+function replyOf(outs: readonly SendOutcome[]): Decoded {
+  const o = outs[0];
+  assert.ok(o !== undefined && o.kind === 'reply', 'a single command resolves with its reply');
+  return o.value;
+}
+
+/** The error behind one command's outcome (null for a reply). */
+function errorOf(o: SendOutcome | null): Error | null {
+  if (o === null || o.kind === 'reply') return null;
+  return o.kind === 'error' ? o.error : o.cause;
 }
 
 function name(args: readonly Arg[]): string {

@@ -1,0 +1,150 @@
+// Which commands only read, which writes may be applied twice, which may not: one entry per
+// command, read by the client (routing, what it may resend) and checked against the server's
+// command specs by a test. Owns that classification; it never imports server or client code
+// (the client package must stay light), and never decides routing or retries itself.
+
+/**
+ * read: no effect; may go to a replica (as the consistency mode allows) and may always be resent.
+ * idempotentWrite: applying it twice leaves the same state and gives the same reply (plain SET, MSET).
+ * write: anything else; resent only when it certainly did not run.
+ */
+export type CommandKind = 'read' | 'idempotentWrite' | 'write';
+
+export interface CommandClass {
+  /** The kind when no argument rule below applies. */
+  readonly kind: CommandKind;
+  /** Subcommands (the second word) that only inspect: with one of these the command is a read. */
+  readonly readSubcommands?: readonly string[];
+  /**
+   * Options that make an idempotent write a plain write, because they read the old value or make
+   * the write conditional on it (SET NX/XX/GET). Only words after the value count (from the fourth
+   * word on): the value itself may spell an option.
+   */
+  readonly conditionalOptions?: readonly string[];
+}
+
+const READ: CommandClass = { kind: 'read' };
+const IDEMPOTENT: CommandClass = { kind: 'idempotentWrite' };
+const WRITE: CommandClass = { kind: 'write' };
+
+/** First word index of SET-style options: SET key value [options]. */
+const OPTIONS_FROM = 3;
+
+/**
+ * Every command the server knows, plus Redis commands a client may send to a Redis node. A
+ * command not listed is a write: sent to the primary and never resent after an unknown outcome,
+ * the only safe default. A new server command without an entry here fails the consistency test.
+ */
+export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string, CommandClass>([
+  // Strings.
+  ['get', READ],
+  ['mget', READ],
+  ['strlen', READ],
+  ['getrange', READ],
+  ['substr', READ],
+  ['lcs', READ],
+  ['set', { kind: 'idempotentWrite', conditionalOptions: ['nx', 'xx', 'get'] }],
+  ['mset', IDEMPOTENT],
+  ['setex', IDEMPOTENT],
+  ['psetex', IDEMPOTENT],
+  ['put', WRITE],
+  ['setnx', WRITE],
+  ['msetnx', WRITE],
+  ['getset', WRITE],
+  ['getdel', WRITE],
+  ['getex', WRITE],
+  ['incr', WRITE],
+  ['decr', WRITE],
+  ['incrby', WRITE],
+  ['decrby', WRITE],
+  ['incrbyfloat', WRITE],
+  ['append', WRITE],
+  ['setrange', WRITE],
+  // Keyspace.
+  ['exists', READ],
+  ['type', READ],
+  ['ttl', READ],
+  ['pttl', READ],
+  ['expiretime', READ],
+  ['pexpiretime', READ],
+  ['keys', READ],
+  ['scan', READ],
+  ['dbsize', READ],
+  ['randomkey', READ],
+  ['dump', READ],
+  ['del', WRITE],
+  ['unlink', WRITE],
+  ['expire', WRITE],
+  ['pexpire', WRITE],
+  ['expireat', WRITE],
+  ['pexpireat', WRITE],
+  ['persist', WRITE],
+  ['rename', WRITE],
+  ['renamenx', WRITE],
+  ['flushall', IDEMPOTENT],
+  ['flushdb', IDEMPOTENT],
+  // Connection and server.
+  ['ping', READ],
+  ['echo', READ],
+  ['time', READ],
+  ['info', READ],
+  ['command', READ],
+  ['lastsave', READ],
+  ['quit', WRITE],
+  ['hello', WRITE],
+  ['auth', WRITE],
+  ['select', WRITE],
+  ['client', WRITE],
+  ['config', WRITE],
+  ['shutdown', WRITE],
+  ['compact', WRITE],
+  ['bgrewriteaof', WRITE],
+  ['cleanup', WRITE],
+  ['debug', { kind: 'write', readSubcommands: ['digest', 'digest-value', 'object', 'help'] }],
+  ['memory', { kind: 'write', readSubcommands: ['usage', 'stats', 'help'] }],
+  ['object', { kind: 'write', readSubcommands: ['encoding', 'freq', 'idletime', 'refcount', 'help'] }],
+  // Replication and cluster.
+  ['role', READ],
+  ['position', READ],
+  ['topology', READ],
+  ['replicaof', WRITE],
+  ['slaveof', WRITE],
+  ['promote', WRITE],
+  ['wait', WRITE],
+  ['consistency', WRITE],
+  ['kvrepl', WRITE],
+  ['failover', WRITE],
+]);
+
+/** Anything a command word can be: the client sends strings and Buffers, the server holds Buffers. */
+type Word = string | Buffer;
+
+function word(w: Word | undefined): string {
+  if (w === undefined) return '';
+  return (typeof w === 'string' ? w : w.toString('latin1')).toLowerCase();
+}
+
+/** The kind of one command as sent (name first). */
+export function commandKind(args: readonly Word[]): CommandKind {
+  const c = COMMAND_CLASSES.get(word(args[0]));
+  if (c === undefined) return 'write';
+  if (c.readSubcommands !== undefined && c.readSubcommands.includes(word(args[1]))) return 'read';
+  if (c.conditionalOptions !== undefined) {
+    for (let i = OPTIONS_FROM; i < args.length; i++) if (c.conditionalOptions.includes(word(args[i]))) return 'write';
+  }
+  return c.kind;
+}
+
+/** Every kind a command can have across its arguments (what the consistency test checks). */
+export function possibleKinds(c: CommandClass): ReadonlySet<CommandKind> {
+  const kinds = new Set<CommandKind>([c.kind]);
+  if (c.readSubcommands !== undefined && c.readSubcommands.length > 0) kinds.add('read');
+  if (c.conditionalOptions !== undefined && c.conditionalOptions.length > 0) kinds.add('write');
+  return kinds;
+}
+
+/** The least safe of several kinds: what a batch of them may be treated as. */
+export function leastSafeKind(kinds: readonly CommandKind[]): CommandKind {
+  if (kinds.includes('write')) return 'write';
+  return kinds.includes('idempotentWrite') ? 'idempotentWrite' : 'read';
+}

@@ -1,0 +1,88 @@
+// A scripted RESP node on 127.0.0.1 for client tests: it answers ROLE with a given reply,
+// POSITION with a fixed token (or drops the connection instead, once), GET with "v", and
+// everything else with +OK, and it can answer the next commands of a name with given error
+// lines. Exact lost replies and refusals, not timing luck.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { parseReply, type Resp } from './raw-resp.js';
+
+export interface FakeNode {
+  readonly server: Server;
+  readonly address: string;
+  /** Commands received, by name, in order. */
+  readonly seen: string[];
+  /** The next POSITION closes the connection (after the replies before it were written). */
+  dropNextPosition: boolean;
+  /** Error lines (without '-') the next commands of a name (upper case) answer with, in order. */
+  readonly failNext: Map<string, string[]>;
+  stop(): Promise<void>;
+}
+
+export const bulk = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+
+/** ROLE of a primary with the given replica ports (none by default). */
+export const primaryRole = (replicaPorts: () => readonly number[] = () => []) => (): string =>
+  `*3\r\n${bulk('master')}:0\r\n*${replicaPorts().length}\r\n${replicaPorts()
+    .map((p) => `*3\r\n${bulk('127.0.0.1')}${bulk(String(p))}${bulk('0')}`)
+    .join('')}`;
+
+export async function fakeNode(role: (self: string) => string, position: string): Promise<FakeNode> {
+  const sockets = new Set<Socket>();
+  const node: FakeNode = {
+    server: createServer(),
+    address: '',
+    seen: [],
+    dropNextPosition: false,
+    failNext: new Map(),
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => node.server.close(() => resolve()));
+    },
+  };
+  node.server.on('connection', (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const p = parseReply(buf, 0);
+        if (p === null) return;
+        buf = buf.subarray(p.end);
+        const argv = (p.v as Extract<Resp, { t: 'array' }>).a ?? [];
+        const name = ((argv[0] as Extract<Resp, { t: 'bulk' }>).b as Buffer).toString().toUpperCase();
+        node.seen.push(name);
+        const fail = node.failNext.get(name)?.shift();
+        if (fail !== undefined) {
+          sock.write(`-${fail}\r\n`);
+          continue;
+        }
+        switch (name) {
+          case 'ROLE':
+            sock.write(role(node.address));
+            break;
+          case 'POSITION':
+            if (node.dropNextPosition) {
+              node.dropNextPosition = false;
+              sock.end(); // the replies already written still arrive; this one never does
+              return;
+            }
+            sock.write(bulk(position));
+            break;
+          case 'GET':
+            sock.write(bulk('v'));
+            break;
+          case 'TOPOLOGY':
+            sock.write("-ERR unknown command 'TOPOLOGY'\r\n");
+            break;
+          default:
+            sock.write('+OK\r\n'); // SET, CONSISTENCY
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => node.server.listen(0, '127.0.0.1', resolve));
+  const a = node.server.address();
+  (node as { address: string }).address = `127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+  return node;
+}
