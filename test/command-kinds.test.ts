@@ -3,16 +3,11 @@
 // server flags 'write' is never a read, every 'readonly' one is, and every command the server
 // knows is classified (a new command without an entry fails here).
 
-// The server modules load in their own order first (admin.ts reads the command table back).
-import '../src/server/server.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { COMMAND_CLASSES, commandKind, leastSafeKind, possibleKinds, type CommandClass } from '../src/protocol/command-kinds.js';
 import type { CommandSpec } from '../src/server/command-types.js';
-import { stringCommands } from '../src/server/commands/strings.js';
-import { genericCommands } from '../src/server/commands/generic.js';
-import { connectionCommands } from '../src/server/commands/connection.js';
-import { adminCommands } from '../src/server/commands/admin.js';
+import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import { ReplicationFrontend } from '../src/replication/host/commands.js';
 import type { ReplicationHost } from '../src/replication/host/host.js';
 import { ClusterFrontend, type ClusterHostApi } from '../src/replication/cluster/commands.js';
@@ -22,7 +17,7 @@ function serverSpecs(): CommandSpec[] {
   // commands() only builds the specs; the stubs are never called.
   const replication = new ReplicationFrontend({ setObserver: () => undefined } as unknown as ReplicationHost);
   const cluster = new ClusterFrontend({} as ClusterHostApi, () => false);
-  return [...stringCommands, ...genericCommands, ...connectionCommands, ...adminCommands, ...replication.commands(), ...cluster.commands()];
+  return [...SERVER_COMMAND_MODULES.flat(), ...replication.commands(), ...cluster.commands()];
 }
 
 test('commandKind: plain SET may be repeated; SET NX/XX/GET, INCR and unknown commands may not', () => {
