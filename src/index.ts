@@ -1,8 +1,8 @@
 // Package root (`import { openStore } from 'kv-ts'`): the embedded storage API and its types.
-// Re-exports only; owns no behaviour.
+// Re-exports only; owns no behaviour. The engine's replication interface stays internal.
 
-export { openStore } from './storage/store.js';
+export { openStore } from './storage/embedded.js';
 export { CorruptLogError, DirectoryLockedError, StoreUnavailableError } from './storage/errors.js';
-export type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader } from './storage/api.js';
-export type { Position, Epoch, Seq, Key, Op, LogEntry, FsyncPolicy, EpochStart, ExpireAtMs } from './storage/types.js';
-export { keyFromBytes, keyToBytes, toKey, toValue, comparePositions, formatPosition, ZERO_POSITION } from './storage/types.js';
+export type { Store, StoreOptions, StoreStats, SetOptions } from './storage/api.js';
+export type { Position, Epoch, Seq, FsyncPolicy } from './storage/types.js';
+export { comparePositions, formatPosition, ZERO_POSITION } from './storage/types.js';

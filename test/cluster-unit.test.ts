@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { openStore } from '../src/storage/store.js';
-import type { Store } from '../src/storage/api.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
+import type { ReplicatedStore as Store } from '../src/storage/api.js';
 import type { CommandContext, CommandSpec, ClientState, ServerServices } from '../src/server/command-types.js';
 import { bindMembership, parseClusterFlag } from '../src/replication/cluster/membership.js';
 import { ReplyRecorder } from '../src/replication/cluster/reply-recorder.js';

@@ -10,7 +10,7 @@ import { CommandStatsTable, LatencyHistogram, bucketOf, bucketHighestNs, HISTOGR
 import { CommandTable } from '../src/server/commands/table.js';
 import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import type { ClientState, CommandContext, CommandSpec, ServerServices } from '../src/server/command-types.js';
-import type { Store } from '../src/storage/api.js';
+import type { ReplicatedStore as Store } from '../src/storage/api.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { crc32c } from '@node-rs/crc32';

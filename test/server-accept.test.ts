@@ -14,7 +14,7 @@ import { cmd, RawConn, asText } from './helpers/server-conn.js';
 import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 import { rmSync } from 'node:fs';
-import { openStore } from '../src/index.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import { KvServer } from '../src/server/server.js';
 import { defaultConfig } from '../src/server/config.js';
 import { rng, testSeed } from './helpers/rng.js';

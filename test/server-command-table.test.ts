@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { openStore } from '../src/index.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import type { ClientState, CommandContext, CommandModule, CommandSpec, ServerServices } from '../src/server/command-types.js';
 import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import { CommandTable, arityOk } from '../src/server/commands/table.js';
@@ -14,7 +14,7 @@ import { Dispatcher } from '../src/server/dispatch.js';
 import { CommandStatsTable } from '../src/server/latency.js';
 import { KvServer } from '../src/server/server.js';
 import { DEFAULT_REPLICATION_FLAGS, attachReplication } from '../src/replication/host/attach.js';
-import type { Store } from '../src/storage/api.js';
+import type { ReplicatedStore as Store } from '../src/storage/api.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
 import { asText, cmd, RawConn, ReplyError, type Reply } from './helpers/server-conn.js';
 import { tempDir } from './helpers/procs.js';

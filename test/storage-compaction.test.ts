@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { openStore } from '../src/index.js';
-import type { Store } from '../src/storage/api.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
+import type { ReplicatedStore as Store } from '../src/storage/api.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, closeSync, cpSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStore, CorruptLogError, DirectoryLockedError } from '../src/index.js';
+import { CorruptLogError, DirectoryLockedError } from '../src/index.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import { PREZERO_BYTES } from '../src/storage/wal.js';
 import { tempDir } from './helpers/procs.js';
 

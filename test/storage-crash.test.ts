@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStore } from '../src/index.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import { toKey } from '../src/storage/types.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { tempDir, REPO_ROOT } from './helpers/procs.js';

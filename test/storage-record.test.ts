@@ -91,7 +91,7 @@ test('decoded seqs stay small integers; a compaction and an fsync round keep the
   const store = new URL('../src/storage/store.js', here).href;
   const script = `
     import { encodeRecord, decodeRecord, recordSeqAt, lastRecordPosition, seqFromWords } from ${JSON.stringify(record)};
-    import { openStore } from ${JSON.stringify(store)};
+    import { openReplicatedStore as openStore } from ${JSON.stringify(store)};
     import { mkdtempSync, rmSync } from 'node:fs';
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { Keyspace, SLAB_BYTES, DEDICATED_RECORD_BYTES_MIN, DEFRAG_LIVE_FRACTION_MIN } from '../src/storage/keyspace.js';
-import { openStore } from '../src/index.js';
+import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { openStore } from '../storage/store.js';
+import { openReplicatedStore } from '../storage/store.js';
 import { SERVER_FSYNC_ON_LOOP_MAX_MS } from '../storage/wal.js';
 import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerConfig } from '../server/config.js';
 import { KvServer, type ServerLog } from '../server/server.js';
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   };
   let store;
   try {
-    store = await openStore({
+    store = await openReplicatedStore({
       dir: cfg.dir,
       fsync: cfg.fsync,
       compactPercent: cfg.compactPercent,

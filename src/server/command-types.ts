@@ -4,7 +4,7 @@
 
 import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
-import type { Store } from '../storage/api.js';
+import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
 
 export type CommandFlag =
@@ -59,7 +59,7 @@ export interface CommandTableView extends Iterable<CommandSpec> {
 export type CommandHandler = (ctx: CommandContext, argv: readonly Buffer[]) => void;
 
 export interface CommandContext {
-  readonly store: Store;
+  readonly store: ReplicatedStore;
   readonly out: ReplyWriter;
   /** Log and apply a mutation as one entry. The connection's reply is held until durable under the policy. */
   write(ops: readonly Op[]): void;

@@ -7,13 +7,13 @@ import type { Socket } from 'node:net';
 import { RespParser, type ParserLimits } from '../protocol/parser.js';
 import { RespEncoder } from '../protocol/encoder.js';
 import type { ClientState, CommandContext, DeferredReply, ServerServices } from './command-types.js';
-import type { Store } from '../storage/api.js';
+import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
 import type { SocketReads } from './accept.js';
 
 /** What a connection needs from the server; kept narrow so the connection is testable alone. */
 export interface ConnectionHost {
-  readonly store: Store;
+  readonly store: ReplicatedStore;
   readonly services: ServerServices;
   readonly parserLimits: ParserLimits;
   /** Current per-client output limit in bytes (0 = unlimited); read live so CONFIG SET applies at once. */

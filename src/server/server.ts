@@ -8,7 +8,7 @@
 import assert from 'node:assert';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ParserLimits } from '../protocol/parser.js';
-import type { Store } from '../storage/api.js';
+import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
 import type { CommandModule, CommandTableView, ServerServices } from './command-types.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
@@ -34,7 +34,7 @@ export interface ServerLog {
 
 export interface KvServerOptions {
   readonly config: ServerConfig;
-  readonly store: Store;
+  readonly store: ReplicatedStore;
   readonly log: ServerLog;
   /** Called once SHUTDOWN (or shutdown()) has flushed and closed the store. Default: nothing. */
   readonly onShutdown?: (exitCode: number) => void;
@@ -66,7 +66,7 @@ export interface ServerHooks {
 }
 
 export class KvServer implements ConnectionHost {
-  readonly store: Store;
+  readonly store: ReplicatedStore;
   readonly services: ServerServices;
   readonly parserLimits: ParserLimits;
   readonly info = new InfoRegistry();

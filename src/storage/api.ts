@@ -1,5 +1,6 @@
-// The contract between the storage engine and its users (the embedded API, the server's
-// command layer and the replication host). The engine (store.ts) implements `Store`.
+// The contracts of the storage engine: `Store`, the embedded API that `openStore` from 'kv-ts'
+// returns (embedded.ts), and `ReplicatedStore`, the engine's whole interface that the server's
+// command layer and the replication host use (store.ts implements it).
 // Reads are synchronous and honour lazy expiry; writes mutate memory synchronously and
 // buffer one log record, whose durability is awaited separately (group commit).
 
@@ -75,11 +76,12 @@ export interface ValueSink {
   bulkRange(src: Buffer, off: number, len: number): void;
 }
 
-/** The engine. The embedded API (`openStore`) returns this. */
+/** The embedded API: what `openStore` from 'kv-ts' returns. Strings are UTF-8. */
 export interface Store {
-  // ---- embedded convenience API (strings are UTF-8; each write resolves once durable under the policy)
+  /** Resolves once the write is durable under the fsync policy. */
   set(key: string | Buffer, value: string | Buffer, opts?: SetOptions): Promise<Position>;
   get(key: string | Buffer): Buffer | undefined;
+  /** False when the key did not exist. */
   delete(key: string | Buffer): Promise<boolean>;
   /** Set a relative expiry; false when the key does not exist. */
   expire(key: string | Buffer, ms: number): Promise<boolean>;
@@ -90,7 +92,14 @@ export interface Store {
   compact(): Promise<void>;
   stats(): StoreStats;
   close(): Promise<void>;
+}
 
+/**
+ * The engine's whole interface: the embedded API plus the binary read path, positioned writes
+ * and the replication support (epochs, truncation, meta, snapshot export and load). Internal:
+ * kv-server and the replication host use it; the package root never exports it.
+ */
+export interface ReplicatedStore extends Store {
   // ---- low-level read API used by the command layer (binary keys, no copies)
   getValue(key: Key): Buffer | undefined;
   /**

@@ -7,7 +7,7 @@ import assert from 'node:assert';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Store, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { Keyspace, keyspaceSink, valueToBuffer } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX } from './wal.js';
@@ -29,7 +29,8 @@ export const EXPORT_BATCH_KEYS_DEFAULT = 1000;
 const SCAN_ITERATOR_COUNT_DEFAULT = 1000;
 const META_FILE = 'meta.json';
 
-export async function openStore(opts: StoreOptions): Promise<Store> {
+/** Open the engine with its whole interface (kv-server, the replication host, tests). */
+export async function openReplicatedStore(opts: StoreOptions): Promise<ReplicatedStore> {
   const layout: Layout = { dir: opts.dir, logDir: join(opts.dir, 'log'), snapDir: join(opts.dir, 'snap') };
   for (const d of [layout.dir, layout.logDir, layout.snapDir]) mkdirSync(d, { recursive: true });
   const release = acquireLock(layout.dir);
@@ -43,7 +44,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   }
 }
 
-class KvStore implements Store {
+class KvStore implements ReplicatedStore {
   private ks!: Keyspace;
   private wal!: Wal;
   private history!: EpochStart[];

@@ -10,7 +10,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { openStore } from '../../src/index.js';
+import { openReplicatedStore as openStore } from '../../src/storage/store.js';
 import type { FsyncPolicy } from '../../src/storage/types.js';
 import { parseFlags } from '../../src/cli/flags.js';
 

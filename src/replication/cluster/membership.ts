@@ -2,14 +2,14 @@
 // membership (persisted in the store's meta) so a restart with a different member list is
 // refused. Owns that validation only; it never dials a member nor decides roles (the core does).
 
-import type { Store } from '../../storage/api.js';
+import type { ReplicatedStore } from '../../storage/api.js';
 import type { NodeId } from '../core/types.js';
 
 /** More members make every commit wait on more acks and every election on more votes; 15 is plenty for a KV store. */
 export const CLUSTER_MEMBERS_MAX = 15;
 /** Node ids appear in logs, INFO and TOPOLOGY. */
 export const NODE_ID_CHARS_MAX = 64;
-/** Store meta keys owned by this module. */
+/** ReplicatedStore meta keys owned by this module. */
 export const META_MEMBERS = 'clusterMembers';
 export const META_NODE_ID = 'nodeId';
 
@@ -61,7 +61,7 @@ export function parseClusterFlag(value: string, self: string): Membership | stri
  * Why refuse: a majority is counted over the configured members; silently starting with
  * another set could let two disjoint "majorities" elect two primaries in one epoch.
  */
-export async function bindMembership(store: Store, m: Membership): Promise<{ ok: true; created: boolean } | { ok: false; error: string }> {
+export async function bindMembership(store: ReplicatedStore, m: Membership): Promise<{ ok: true; created: boolean } | { ok: false; error: string }> {
   const meta = store.readMeta();
   const ids = [...m.members.keys()].sort();
   const savedId = meta[META_NODE_ID];
@@ -84,7 +84,7 @@ export async function bindMembership(store: Store, m: Membership): Promise<{ ok:
 }
 
 /** The membership recorded in a data directory, if it was ever started in cluster mode. */
-export function recordedMembers(store: Store): readonly string[] | null {
+export function recordedMembers(store: ReplicatedStore): readonly string[] | null {
   const saved = store.readMeta()[META_MEMBERS];
   return Array.isArray(saved) ? saved.filter((x): x is string => typeof x === 'string') : null;
 }

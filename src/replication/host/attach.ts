@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { KvServer } from '../../server/server.js';
-import type { Store } from '../../storage/api.js';
+import type { ReplicatedStore } from '../../storage/api.js';
 import { DEFAULT_TIMING, type Timing } from '../core/types.js';
 import { ClusterFrontend } from '../cluster/commands.js';
 import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
@@ -119,7 +119,7 @@ export function parseReplicationFlags(
 }
 
 /** The node id: the flag, else the one persisted in the store's meta, else a new random one (persisted). */
-export async function resolveNodeId(store: Store, flag: string | null): Promise<string> {
+export async function resolveNodeId(store: ReplicatedStore, flag: string | null): Promise<string> {
   const meta = store.readMeta();
   const saved = typeof meta['nodeId'] === 'string' ? meta['nodeId'] : null;
   const id = flag ?? saved ?? randomBytes(NODE_ID_RANDOM_BYTES).toString('hex');
@@ -136,7 +136,7 @@ export interface Replication {
  * Start replication for `server` (call before listen so no client sees an unfenced primary).
  * `selfAddress` is where clients reach this node (the redirect target for its replicas).
  */
-export async function attachReplication(server: KvServer, store: Store, flags: ReplicationFlags, listenAddress: string, log: HostLog): Promise<Replication> {
+export async function attachReplication(server: KvServer, store: ReplicatedStore, flags: ReplicationFlags, listenAddress: string, log: HostLog): Promise<Replication> {
   const cluster = flags.cluster;
   if (cluster !== null) {
     // Before resolveNodeId, which would record the flag's id over the one this directory belongs to.

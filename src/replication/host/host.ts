@@ -7,7 +7,7 @@
 import assert from 'node:assert';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
-import type { SnapshotLoader, Store } from '../../storage/api.js';
+import type { SnapshotLoader, ReplicatedStore } from '../../storage/api.js';
 import { StoreUnavailableError } from '../../storage/errors.js';
 import { recordBytes } from '../../storage/record.js';
 import { formatPosition, type EpochStart, type Op, type Position, type Seq } from '../../storage/types.js';
@@ -52,7 +52,7 @@ export interface HostLog {
 }
 
 export interface HostOptions {
-  readonly store: Store;
+  readonly store: ReplicatedStore;
   readonly nodeId: NodeId;
   /** Where clients reach this node (host:port): redirects and the replica's announce. */
   readonly selfAddress: string;
@@ -93,7 +93,7 @@ export interface HostObserver {
 type Task = () => void | Promise<void>;
 
 export class ReplicationHost implements LinkEvents {
-  readonly store: Store;
+  readonly store: ReplicatedStore;
   readonly nodeId: NodeId;
   readonly selfAddress: string;
   readonly timing: Timing;

@@ -3,7 +3,7 @@
 // replication tests to compare nodes. Reads only; never mutates or depends on iteration order.
 
 import { createHash } from 'node:crypto';
-import type { Store } from '../../storage/api.js';
+import type { ReplicatedStore } from '../../storage/api.js';
 import type { ExpireAtMs, Key } from '../../storage/types.js';
 
 export const DIGEST_BYTES = 20;
@@ -33,7 +33,7 @@ export function valueDigestHex(value: Buffer): string {
  * XOR of every live entry's digest: order-independent, and keys are unique so no two entries
  * cancel. Logically expired keys the store still holds are skipped (getValue hides them).
  */
-export function datasetDigestHex(store: Pick<Store, 'keys' | 'getValue' | 'getExpireAt'>): string {
+export function datasetDigestHex(store: Pick<ReplicatedStore, 'keys' | 'getValue' | 'getExpireAt'>): string {
   const acc = Buffer.alloc(DIGEST_BYTES);
   let entries = 0;
   for (const key of store.keys()) {

@@ -4,7 +4,7 @@
 // directly (ctx.store.now() is the one clock, injectable in tests).
 
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
-import type { Store, ValueSink } from '../../storage/api.js';
+import type { ReplicatedStore, ValueSink } from '../../storage/api.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { keyFromBytes, NO_EXPIRY, type ExpireAtMs, type Key, type Op } from '../../storage/types.js';
 import {
@@ -27,7 +27,7 @@ import {
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
 
 /** The expiry a key keeps when its value is replaced in place (INCR, APPEND, SETRANGE). */
-function keptExpiry(store: Store, key: Key): ExpireAtMs {
+function keptExpiry(store: ReplicatedStore, key: Key): ExpireAtMs {
   return store.getExpireAt(key) ?? NO_EXPIRY;
 }
 
