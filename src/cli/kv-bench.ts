@@ -5,7 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { formatJson, formatTable, progressLine, workloadLabel } from '../bench/report.js';
 import { runBench, type BenchOptions, type Consistency, type Endpoint } from '../bench/run.js';
-import { discoverPrimary, parseHostPort, routeBySeeds } from '../bench/seeds.js';
+import { discoverPrimary, routeBySeeds } from '../bench/seeds.js';
+import { parseAddress } from '../net/address.js';
 
 /** Progress bar redraw period; redrawing per request would cost more than the requests. */
 const PROGRESS_INTERVAL_MS = 200;
@@ -89,8 +90,8 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
         port = num();
         break;
       case '--seeds': {
-        const list = (needs() ?? '').split(',').map(parseHostPort);
-        if (list.length === 0 || list.some((e) => e === undefined)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
+        const list = (needs() ?? '').split(',').map(parseAddress);
+        if (list.length === 0 || list.some((e) => e === null)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
         seeds = list as Endpoint[];
         break;
       }
