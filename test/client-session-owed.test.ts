@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient, SessionLostError } from '../src/client/index.js';
-import { parseReply, type Resp } from './helpers/raw-resp.js';
+import { parseReply, type Resp } from './helpers/resp.js';
 
 interface FakeNode {
   readonly server: Server;

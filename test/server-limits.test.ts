@@ -8,7 +8,8 @@ import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { startKvServer, stopAndClean, KV_SERVER_JS, type RunningProcess } from './helpers/procs.js';
-import { RawConn, ReplyError, cmd, type Reply } from './helpers/server-conn.js';
+import { ReplyError, cmd, type Reply } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
