@@ -1,4 +1,4 @@
-// Tests of the user-buffer accept path (src/server/accept.ts, issue 7) and of replies sent at the
+// Tests of the user-buffer accept path (src/server/accept.ts) and of replies sent at the
 // end of the event-loop turn: reads never land on bytes an earlier read filled until the receiver
 // rewinds (so chunks and argv views stay valid), the hook really installs on this Node (else the
 // server silently falls back), accepted sockets keep net.Server's connection accounting, a real
