@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { KvClient, SessionLostError } from '../src/client/index.js';
+import { parseAddress } from '../src/net/address.js';
+import { listenLoopback } from './helpers/loopback.js';
 import { parseReply, type Resp } from './helpers/resp.js';
 
 interface FakeNode {
@@ -20,6 +22,7 @@ interface FakeNode {
 }
 
 const bulk = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+const portOf = (n: FakeNode): number => parseAddress(n.address)?.port ?? 0;
 
 async function fakeNode(role: (self: string) => string, position: string): Promise<FakeNode> {
   const sockets = new Set<Socket>();
@@ -70,9 +73,7 @@ async function fakeNode(role: (self: string) => string, position: string): Promi
       }
     });
   });
-  await new Promise<void>((resolve) => node.server.listen(0, '127.0.0.1', resolve));
-  const a = node.server.address();
-  (node as { address: string }).address = `127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+  (node as { address: string }).address = `127.0.0.1:${await listenLoopback(node.server)}`;
   return node;
 }
 
@@ -100,8 +101,8 @@ test('session: a write whose POSITION reply was lost is asked for again before t
 test('session: if the node that acknowledged the write cannot be asked, reads throw SessionLostError until resetSession()', async () => {
   let replicaPort = 0;
   const primary = await fakeNode(master(() => replicaPort), '1:7');
-  const replica = await fakeNode(() => `*5\r\n${bulk('slave')}${bulk('127.0.0.1')}:${primary.address.split(':')[1]}\r\n${bulk('connected')}:0\r\n`, '1:7');
-  replicaPort = Number(replica.address.split(':')[1]);
+  const replica = await fakeNode(() => `*5\r\n${bulk('slave')}${bulk('127.0.0.1')}:${portOf(primary)}\r\n${bulk('connected')}:0\r\n`, '1:7');
+  replicaPort = portOf(replica);
   const kv = await KvClient.connect({ seeds: [primary.address], consistency: 'session', readFrom: 'replica', refreshIntervalMs: 0, timeoutMs: 3000 });
   try {
     assert.deepEqual(kv.topology()?.replicas, [replica.address]);

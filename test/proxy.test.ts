@@ -7,6 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { listenLoopback } from './helpers/loopback.js';
 import { TcpProxy, isReplicationLink } from './helpers/proxy.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -30,12 +31,7 @@ async function startEcho(): Promise<Echo> {
       s.write(d);
     });
   });
-  const port = await new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(a !== null && typeof a !== 'string' ? a.port : 0);
-    }),
-  );
+  const port = await listenLoopback(server);
   return Object.assign(echo, { port });
 }
 
