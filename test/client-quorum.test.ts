@@ -71,7 +71,7 @@ test(`quorum-mode clients under kills, pauses and partitions: linearizable histo
     assert.equal(verdict.ok, true, `${JSON.stringify(verdict).slice(0, 4000)}\n${summary}\nreplay: KV_SEED=${seed} node --test dist/test/client-quorum.test.js`);
     await cluster.waitConverged(60_000);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     for (const c of clients) await c.close();

@@ -150,7 +150,7 @@ test(`session property: ${SESSION_OPS} random ops over all members with lagged r
     assert.ok(held > 0 && waits > 0 && timedOut > 0, `lag was not exercised\n${summary}`);
     assert.equal(errors.total, 0, `no failover ran, so no read or write should fail\n${summary}`);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     stopping = true;
@@ -214,7 +214,7 @@ test('session reads through a primary SIGKILL: own latest write or a typed error
     assert.deepEqual(errors.untyped(), [], summary);
     assert.ok(victim !== '' && opsAfterKill >= 1_000, summary);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     await kv?.close();
@@ -285,7 +285,7 @@ test('a failover discards a session write: reads throw SessionLostError until re
     assert.equal(kv.topology()?.primary !== undefined, true);
     process.stdout.write(`# lost token ${lostToken} (${p}); token after reset ${String(kv.sessionToken())}\n`);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     for (const c of clients) await c.close();

@@ -82,7 +82,7 @@ async function runFaults(nodes: number, seed: number, faults: number): Promise<v
     // Writes stopped and faults healed: every node converges on the same data.
     await cluster.waitConverged(60_000);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(60).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs(60);
     throw e;
   } finally {
     await cluster.stop();

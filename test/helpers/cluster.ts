@@ -238,6 +238,11 @@ export class Cluster {
       .join('\n');
   }
 
+  /** The tail of every node's log on stdout as test diagnostics, for a test that is failing. */
+  printLogs(lines = LOG_TAIL_LINES): void {
+    process.stdout.write(`# cluster logs:\n${this.logs(lines).replace(/^/gm, '# ')}\n`);
+  }
+
   /** Kill every node (resuming paused ones is unnecessary for SIGKILL), close proxies, remove data. Safe twice. */
   async stop(): Promise<void> {
     if (this.stopped) return;
