@@ -18,12 +18,18 @@ async function cli(port: number, ...args: string[]): Promise<{ stdout: string; s
   return run(process.execPath, [KV_CLI_JS, '-p', String(port), ...args]);
 }
 
-test('kv-cli seeded with a replica sends writes to the primary (one-shot and REPL); node-local commands stay on the replica', async () => {
+/** A primary and a replica linked to it (the replica says so through kv-cli). */
+async function primaryAndReplica(): Promise<{ primary: RunningProcess; replica: RunningProcess }> {
   const primary = await startKvServer();
   procs.push(primary);
   const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${primary.port}`] });
   procs.push(replica);
   await waitFor('replica linked', async () => (await cli(replica.port, 'info', 'replication')).stdout.includes('master_link_status:up'));
+  return { primary, replica };
+}
+
+test('kv-cli seeded with a replica sends writes to the primary (one-shot and REPL); node-local commands stay on the replica', async () => {
+  const { primary, replica } = await primaryAndReplica();
 
   // Discovery (ROLE on the replica names the primary) sends the write where it can run.
   const w = await cli(replica.port, 'set', 'redirected', 'yes');
@@ -49,11 +55,7 @@ test('kv-cli seeded with a replica sends writes to the primary (one-shot and REP
 });
 
 test('kv-cli --seeds: a replica seed still writes; a dead seed is skipped', async () => {
-  const primary = await startKvServer();
-  procs.push(primary);
-  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${primary.port}`] });
-  procs.push(replica);
-  await waitFor('replica linked', async () => (await cli(replica.port, 'info', 'replication')).stdout.includes('master_link_status:up'));
+  const { primary, replica } = await primaryAndReplica();
   const dead = await freePort();
   const r = await run(process.execPath, [KV_CLI_JS, '--seeds', `127.0.0.1:${dead},127.0.0.1:${replica.port}`, 'incr', 'seeded']);
   assert.equal(r.stdout, '1\n');

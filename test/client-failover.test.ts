@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { KvClient, KvError, OutcomeUnknownError, type KvClientOptions } from '../src/client/index.js';
-import { Cluster, replyText } from './helpers/cluster.js';
+import { replyText } from './helpers/call.js';
+import { Cluster } from './helpers/cluster.js';
 import { ErrorCounts, outcomeUnknown } from './helpers/client-workload.js';
 import { rng as makeRng, testSeed } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
@@ -163,7 +164,7 @@ test('SIGKILL the primary under quorum writes + eventual reads: typed errors onl
       assert.ok(got === null || got === v, `${k}: ${String(got)} is neither absent nor ${v}`);
     }
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     for (const c of clients) await c.close();
@@ -248,7 +249,7 @@ test('a frozen primary with commands in flight: INCR and quorum SET → OutcomeU
     assert.ok(q === 'before' || q === 'during', `q=${String(q)}`);
     assert.equal(await qu.get('e'), 'during');
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     if (paused !== '') cluster.resume(paused);
@@ -305,7 +306,7 @@ test('the client still reaches a primary cut off from its peers: writes move to 
     cluster.heal();
     await cluster.waitConverged(30_000);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     cluster.heal();

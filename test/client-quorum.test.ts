@@ -13,7 +13,7 @@ import { Cluster } from './helpers/cluster.js';
 import { startClientWorkload } from './helpers/client-workload.js';
 import { checkLinearizable } from './helpers/linearizability.js';
 import { rng as makeRng, testSeed } from './helpers/rng.js';
-import { pickFault } from './helpers/faults.js';
+import { runFaultSchedule } from './helpers/faults.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 const FAULTS = LONG ? 25 : 6;
@@ -42,40 +42,21 @@ test(`quorum-mode clients under kills, pauses and partitions: linearizable histo
       clients.push(await KvClient.connect({ seeds, consistency: 'quorum', timeoutMs: 4_000, commandTimeoutMs: 1_500, refreshIntervalMs: 1_000 }));
     }
     const work = startClientWorkload(clients, workRng, KEYS);
-    const log: string[] = [];
+    let log: string[] = [];
     try {
-      for (let i = 0; i < FAULTS; i++) {
-        await delay(CALM_MS);
-        work.nextGeneration();
-        const primary = (await cluster.primary()) ?? 'n1';
-        const any = r.pick(cluster.nodes).id;
-        const fault = pickFault(r);
-        const id = fault.endsWith('primary') ? primary : any;
-        log.push(`${fault} ${id}`);
-        switch (fault) {
-          case 'kill-primary':
-          case 'kill-any':
-            await cluster.kill(id);
-            await delay(FAULT_MS);
-            await cluster.restart(id);
-            break;
-          case 'pause-primary':
-            cluster.pause(id);
-            await delay(PAUSE_MS);
-            cluster.resume(id);
-            break;
-          case 'isolate-primary':
-          case 'isolate-any':
-            cluster.isolate(id);
-            await delay(FAULT_MS);
-            cluster.heal();
-            break;
-        }
-      }
-      await delay(CALM_MS);
+      log = await runFaultSchedule(cluster, r, {
+        faults: FAULTS,
+        calmMs: CALM_MS,
+        faultMs: FAULT_MS,
+        beforeFault: () => work.nextGeneration(),
+        pausePrimary: async (id) => {
+          cluster.pause(id);
+          await delay(PAUSE_MS);
+          cluster.resume(id);
+          return null;
+        },
+      });
     } finally {
-      cluster.heal();
-      for (const n of cluster.nodes) if (n.state === 'paused') cluster.resume(n.id);
       await work.stop();
     }
     for (const n of cluster.nodes) if (n.state === 'killed') await cluster.restart(n.id);
@@ -90,7 +71,7 @@ test(`quorum-mode clients under kills, pauses and partitions: linearizable histo
     assert.equal(verdict.ok, true, `${JSON.stringify(verdict).slice(0, 4000)}\n${summary}\nreplay: KV_SEED=${seed} node --test dist/test/client-quorum.test.js`);
     await cluster.waitConverged(60_000);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     for (const c of clients) await c.close();

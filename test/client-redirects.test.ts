@@ -7,7 +7,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { AuthError, KvClient } from '../src/client/index.js';
-import { Cluster, callOnce, parseInfo, replyText } from './helpers/cluster.js';
+import { callOnce, replyText } from './helpers/call.js';
+import { Cluster } from './helpers/cluster.js';
+import { info } from './helpers/info.js';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { TcpProxy, isReplicationLink } from './helpers/proxy.js';
 import { waitFor } from './helpers/wait.js';
@@ -29,12 +31,6 @@ async function get(port: number, key: string): Promise<string | null> {
   const r = await callOnce(port, ['GET', key]);
   assert.ok(r.ok);
   return r.reply.type === 'null' ? null : replyText(r.reply);
-}
-
-async function info(port: number): Promise<Map<string, string>> {
-  const r = await callOnce(port, ['INFO', 'replication']);
-  assert.ok(r.ok);
-  return parseInfo(replyText(r.reply) ?? '');
 }
 
 test('cluster: a client seeded only with a replica finds the primary and writes there (eventual and quorum)', { timeout: 60_000 }, async () => {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KvClient, SessionLostError } from '../src/client/index.js';
-import { bulk, fakeNode, primaryRole } from './helpers/fake-node.js';
+import { bulk, fakeNode, portOf, primaryRole } from './helpers/fake-node.js';
 
 test('session: a write whose POSITION reply was lost is asked for again before the next read', async () => {
   const primary = await fakeNode(primaryRole(), '1:7');
@@ -30,8 +30,8 @@ test('session: a write whose POSITION reply was lost is asked for again before t
 test('session: if the node that acknowledged the write cannot be asked, reads throw SessionLostError until resetSession()', async () => {
   let replicaPort = 0;
   const primary = await fakeNode(primaryRole(() => [replicaPort]), '1:7');
-  const replica = await fakeNode(() => `*5\r\n${bulk('slave')}${bulk('127.0.0.1')}:${primary.address.split(':')[1]}\r\n${bulk('connected')}:0\r\n`, '1:7');
-  replicaPort = Number(replica.address.split(':')[1]);
+  const replica = await fakeNode(() => `*5\r\n${bulk('slave')}${bulk('127.0.0.1')}:${portOf(primary)}\r\n${bulk('connected')}:0\r\n`, '1:7');
+  replicaPort = portOf(replica);
   const kv = await KvClient.connect({ seeds: [primary.address], consistency: 'session', readFrom: 'replica', refreshIntervalMs: 0, timeoutMs: 3000 });
   try {
     assert.deepEqual(kv.topology()?.replicas, [replica.address]);

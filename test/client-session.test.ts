@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KvClient, ReadOnlyError, SessionLostError, TryAgainError } from '../src/client/index.js';
-import { Cluster, parseInfo, replyText } from './helpers/cluster.js';
+import { Cluster } from './helpers/cluster.js';
+import { info } from './helpers/info.js';
 import { ErrorCounts } from './helpers/client-workload.js';
 import { isReplicationLink } from './helpers/proxy.js';
 import { rng as makeRng, testSeed } from './helpers/rng.js';
@@ -29,11 +30,6 @@ const BG_KEYS = 10;
 const HOLD_MS_MAX = 400;
 const CALM_MS_MAX = 150;
 
-async function info(cluster: Cluster, id: string): Promise<Map<string, string>> {
-  const r = await cluster.call(id, ['INFO', 'replication']);
-  assert.ok(r.ok, `INFO from ${id}`);
-  return parseInfo(replyText(r.reply) ?? '');
-}
 
 test(`session property: ${SESSION_OPS} random ops over all members with lagged replicas: read-your-writes, monotonic reads`, { timeout: LONG ? 600_000 : 240_000 }, async () => {
   const seed = testSeed(6101);
@@ -49,7 +45,7 @@ test(`session property: ${SESSION_OPS} random ops over all members with lagged r
     const replicas = cluster.nodes.filter((n) => n.id !== p).map((n) => n.id);
     // A primary accepts writes once one replica holds them (a majority); the client's first
     // topology comes from the primary, so wait until it lists both.
-    await waitFor('both replicas linked to the primary', async () => (await info(cluster, p)).get('connected_slaves') === '2', { timeoutMs: 15_000, intervalMs: 50 });
+    await waitFor('both replicas linked to the primary', async () => (await info(cluster.node(p).port)).get('connected_slaves') === '2', { timeoutMs: 15_000, intervalMs: 50 });
     const seeds = [cluster.node(p).address];
     const kv = await KvClient.connect({ seeds, consistency: 'session', readFrom: 'any', timeoutMs: 10_000, commandTimeoutMs: 2_000 });
     clients.push(kv);
@@ -140,7 +136,7 @@ test(`session property: ${SESSION_OPS} random ops over all members with lagged r
     let waits = 0;
     let timedOut = 0;
     for (const id of replicas) {
-      const inf = await info(cluster, id);
+      const inf = await info(cluster.node(id).port);
       waits += Number(inf.get('kv_session_waits') ?? '0');
       timedOut += Number(inf.get('kv_session_waits_timed_out') ?? '0');
     }
@@ -154,7 +150,7 @@ test(`session property: ${SESSION_OPS} random ops over all members with lagged r
     assert.ok(held > 0 && waits > 0 && timedOut > 0, `lag was not exercised\n${summary}`);
     assert.equal(errors.total, 0, `no failover ran, so no read or write should fail\n${summary}`);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     stopping = true;
@@ -218,7 +214,7 @@ test('session reads through a primary SIGKILL: own latest write or a typed error
     assert.deepEqual(errors.untyped(), [], summary);
     assert.ok(victim !== '' && opsAfterKill >= 1_000, summary);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     await kv?.close();
@@ -250,7 +246,7 @@ test('a failover discards a session write: reads throw SessionLostError until re
       assert.ok(attempt <= 3, 'in 3 attempts, the isolated primary always stepped down before the write reached it');
       const p = await cluster.waitForPrimary();
       await cluster.waitConverged();
-      const pInfo = await info(cluster, p);
+      const pInfo = await info(cluster.node(p).port);
       const epoch = Number(pInfo.get('kv_epoch'));
       const discardedBefore = Number(pInfo.get('kv_discarded_writes') ?? '0');
       const before = kv.sessionToken();
@@ -273,7 +269,7 @@ test('a failover discards a session write: reads throw SessionLostError until re
     }
     const { key: orphan, token: lostToken, p, discardedBefore } = lost;
     // The old primary rejoins the new one and discards its diverged suffix (the orphan write).
-    await waitFor('old primary discarded its suffix', async () => Number((await info(cluster, p)).get('kv_discarded_writes') ?? '0') > discardedBefore, { timeoutMs: 20_000 });
+    await waitFor('old primary discarded its suffix', async () => Number((await info(cluster.node(p).port)).get('kv_discarded_writes') ?? '0') > discardedBefore, { timeoutMs: 20_000 });
     await cluster.waitConverged();
 
     // Every read now refuses, wherever it goes, rather than return data older than the session's own write.
@@ -289,7 +285,7 @@ test('a failover discards a session write: reads throw SessionLostError until re
     assert.equal(kv.topology()?.primary !== undefined, true);
     process.stdout.write(`# lost token ${lostToken} (${p}); token after reset ${String(kv.sessionToken())}\n`);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(40).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs();
     throw e;
   } finally {
     for (const c of clients) await c.close();

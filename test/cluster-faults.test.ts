@@ -9,11 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectResp } from '../src/client/resp-conn.js';
-import { Cluster, replyText } from './helpers/cluster.js';
+import { replyText } from './helpers/call.js';
+import { Cluster } from './helpers/cluster.js';
 import { checkLinearizable } from './helpers/linearizability.js';
 import { startWorkload } from './helpers/quorum-workload.js';
 import { rng as makeRng, testSeed } from './helpers/rng.js';
-import { pickFault } from './helpers/faults.js';
+import { runFaultSchedule } from './helpers/faults.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 /** Longer than the cluster's maximum election timeout, so the others elect a new primary meanwhile. */
@@ -53,41 +54,19 @@ async function runFaults(nodes: number, seed: number, faults: number): Promise<v
   try {
     await cluster.waitForPrimary();
     const work = startWorkload(cluster, r, 4, 3);
-    const log: string[] = [];
+    let log: string[] = [];
     try {
-      for (let i = 0; i < faults; i++) {
-        await delay(CALM_MS);
-        work.nextGeneration();
-        const primary = (await cluster.primary()) ?? cluster.nodes[0]?.id ?? 'n1';
-        const any = (cluster.nodes[r.int(nodes)] as (typeof cluster.nodes)[number]).id;
-        const fault = pickFault(r);
-        log.push(`${fault} (${fault.endsWith('primary') ? primary : any})`);
-        switch (fault) {
-          case 'kill-primary':
-          case 'kill-any': {
-            const id = fault === 'kill-primary' ? primary : any;
-            await cluster.kill(id);
-            await delay(FAULT_MS);
-            await cluster.restart(id);
-            break;
-          }
-          case 'pause-primary': {
-            const reply = await pauseAndProbe(cluster, primary);
-            log.push(`  resumed ${primary} refused the queued write: ${reply.split(' ')[0] ?? ''}`);
-            break;
-          }
-          case 'isolate-primary':
-          case 'isolate-any':
-            cluster.isolate(fault === 'isolate-primary' ? primary : any);
-            await delay(FAULT_MS);
-            cluster.heal();
-            break;
-        }
-      }
-      await delay(CALM_MS);
+      log = await runFaultSchedule(cluster, r, {
+        faults,
+        calmMs: CALM_MS,
+        faultMs: FAULT_MS,
+        beforeFault: () => work.nextGeneration(),
+        pausePrimary: async (id) => {
+          const reply = await pauseAndProbe(cluster, id);
+          return `resumed ${id} refused the queued write: ${reply.split(' ')[0] ?? ''}`;
+        },
+      });
     } finally {
-      cluster.heal();
-      for (const n of cluster.nodes) if (n.state === 'paused') cluster.resume(n.id);
       await work.stop();
     }
     for (const n of cluster.nodes) if (n.state === 'killed') await cluster.restart(n.id);
@@ -103,7 +82,7 @@ async function runFaults(nodes: number, seed: number, faults: number): Promise<v
     // Writes stopped and faults healed: every node converges on the same data.
     await cluster.waitConverged(60_000);
   } catch (e) {
-    process.stdout.write(`# cluster logs:\n${cluster.logs(60).replace(/^/gm, '# ')}\n`);
+    cluster.printLogs(60);
     throw e;
   } finally {
     await cluster.stop();

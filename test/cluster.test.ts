@@ -7,7 +7,8 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import type { Reply } from '../src/client/resp-wire.js';
-import { Cluster, replyText } from './helpers/cluster.js';
+import { replyText } from './helpers/call.js';
+import { Cluster } from './helpers/cluster.js';
 import { startKvServer } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { startKvServer, startRedisServer, stopAndClean, KV_SERVER_JS, type RunningProcess } from './helpers/procs.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
-import { RawClient, showReply, type Resp } from './helpers/raw-resp.js';
+import { showReply, type Resp } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
 
 const COMMANDS_DEFAULT = 3_000;
 const COMMANDS_LONG = 100_000;
@@ -194,13 +195,13 @@ function sortedKeys(v: Resp): string {
 }
 
 /** Runs SCAN to completion (cursor back to 0) and returns the sorted distinct keys, or the error. */
-async function runScan(cl: RawClient, argv: Buffer[]): Promise<string> {
+async function runScan(cl: RawConn, argv: Buffer[]): Promise<string> {
   const keys = new Set<string>();
   let cursor = '0';
   for (let round = 0; round < 10_000; round++) {
     const args = [...argv];
     args[1] = Buffer.from(cursor);
-    const r = await cl.call(args);
+    const r = await cl.request(...args);
     if (r.t !== 'array' || r.a === null || r.a.length !== 2) return showReply(r);
     const [cur, list] = r.a as [Resp, Resp];
     if (cur.t !== 'bulk' || cur.b === null || list.t !== 'array' || list.a === null) return showReply(r);
@@ -212,7 +213,7 @@ async function runScan(cl: RawClient, argv: Buffer[]): Promise<string> {
 }
 
 const procs: RunningProcess[] = [];
-const clients: RawClient[] = [];
+const clients: RawConn[] = [];
 after(async () => {
   for (const c of clients) c.close();
   for (const p of procs) await stopAndClean(p);
@@ -226,8 +227,8 @@ test('differential: random keyspace commands agree with redis-server 7', { timeo
   procs.push(redis);
   const other = redisOnly ? await startRedisServer() : await startKvServer({ args: ['--fsync', 'no'] });
   procs.push(other);
-  const a = await RawClient.connect(redis.port);
-  const b = await RawClient.connect(other.port);
+  const a = await RawConn.open(redis.port);
+  const b = await RawConn.open(other.port);
   clients.push(a, b);
   const seed = testSeed(20240607);
   const r = rng(seed);
@@ -244,7 +245,7 @@ test('differential: random keyspace commands agree with redis-server 7', { timeo
       assert.equal(rb, ra, `seed ${seed} command #${i}: ${shown}`);
       continue;
     }
-    const [ra, rb] = await Promise.all([a.call(cmd.argv), b.call(cmd.argv)]);
+    const [ra, rb] = await Promise.all([a.request(...cmd.argv), b.request(...cmd.argv)]);
     if (!sameReply(cmd, ra, rb)) {
       assert.fail(`seed ${seed} command #${i}: ${shown}\n  redis: ${showReply(ra)}\n  other: ${showReply(rb)}`);
     }
@@ -253,7 +254,7 @@ test('differential: random keyspace commands agree with redis-server 7', { timeo
   for (const key of KEYS) {
     for (const cmd of ['GET', 'PTTL']) {
       const argv = [Buffer.from(cmd), Buffer.from(key, 'latin1')];
-      const [ra, rb] = await Promise.all([a.call(argv), b.call(argv)]);
+      const [ra, rb] = await Promise.all([a.request(...argv), b.request(...argv)]);
       assert.ok(sameReply({ argv, compare: cmd === 'GET' ? 'exact' : 'ttl-ms' }, ra, rb), `seed ${seed} final ${cmd} ${JSON.stringify(key)}: redis ${showReply(ra)} other ${showReply(rb)}`);
     }
   }

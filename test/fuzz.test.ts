@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { RawConn, cmd } from './helpers/server-conn.js';
+import { cmd } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 
 const LONG = process.env['KV_LONG'] === '1';

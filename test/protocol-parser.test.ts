@@ -1,20 +1,13 @@
-// Unit tests of the RESP request parser (frames, splits, inline quoting, limits) and of
-// the reply encoder (RESP2 and RESP3 bytes for every ReplyWriter method).
+// Unit tests of the RESP request parser (frames, splits, inline quoting, limits, long header
+// lines) and of the reply encoder (RESP2 and RESP3 bytes for every ReplyWriter method, headers
+// of every digit count, bulkRange, replies crossing chunk ends).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RespParser, INLINE_BYTES_MAX, MULTIBULK_COUNT_MAX, splitInlineArgs, type ParseStatus } from '../src/protocol/parser.js';
 import { RespEncoder, formatDouble } from '../src/protocol/encoder.js';
+import { cmd as mb } from './helpers/resp.js';
 import { rng, testSeed } from './helpers/rng.js';
-
-function mb(...args: Array<string | Buffer>): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const b = typeof a === 'string' ? Buffer.from(a) : a;
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
-}
 
 interface Outcome {
   commands: string[][];
@@ -220,6 +213,36 @@ test('seeded random valid commands round-trip through random chunking', () => {
   assert.deepEqual(o.commands, cmds.map((c) => c.map((a) => a.toString('latin1'))), `seed ${r.seed}`);
 });
 
+test('parser: header lines longer than the JS scan window parse, or fail with the same limit errors', () => {
+  // A bulk length with leading zeros is longer than the 32-byte JS scan: indexOf takes over.
+  const len = '0'.repeat(40) + '3';
+  const p = new RespParser();
+  p.append(Buffer.from(`*2\r\n$3\r\nGET\r\n$${len}\r\nabc\r\n`, 'latin1'));
+  // 41 digits exceed the 18-digit integer limit: invalid bulk length.
+  assert.equal(p.next(), 'error');
+  assert.equal(p.errorMessage, 'ERR Protocol error: invalid bulk length');
+  // No CR within INLINE_BYTES_MAX: too big, whether or not it arrives in pieces.
+  const q = new RespParser();
+  q.append(Buffer.from('*1\r\n$', 'latin1'));
+  assert.equal(q.next(), 'incomplete');
+  q.append(Buffer.alloc(INLINE_BYTES_MAX + 10, 0x31));
+  assert.equal(q.next(), 'error');
+  assert.equal(q.errorMessage, 'ERR Protocol error: too big bulk count string');
+  // A header split at every byte boundary.
+  const frame = Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$12\r\nhello world!\r\n', 'latin1');
+  for (let cut = 1; cut < frame.length; cut++) {
+    const s = new RespParser();
+    s.append(frame.subarray(0, cut));
+    let st = s.next();
+    if (st === 'incomplete') {
+      s.append(frame.subarray(cut));
+      st = s.next();
+    }
+    assert.equal(st, 'command', `cut at ${cut}`);
+    assert.deepEqual(s.argv.map((a) => a.toString('latin1')), ['SET', 'k', 'hello world!']);
+  }
+});
+
 // ---- encoder
 
 function enc(proto: 2 | 3, f: (e: RespEncoder) => void): string {
@@ -282,4 +305,60 @@ test('encoder: many replies accumulate into one buffer; taken views stay intact'
   assert.equal(e.errors, 0);
   e.error('ERR a');
   assert.equal(e.errors, 1);
+});
+
+test('bulk and array headers match the template encoding for every digit count', () => {
+  const r = rng(testSeed(0x7e57));
+  const lengths = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65_535, 65_536, 100_000, 1_048_576];
+  for (let i = 0; i < 20; i++) lengths.push(r.int(300_000));
+  for (const n of lengths) {
+    const bytes = r.bytes(n);
+    const text = bytes.toString('latin1');
+    const want = `$${n}\r\n${text}\r\n`;
+    assert.equal(enc(2, (e) => e.bulk(bytes)), want, `bulk(Buffer) of ${n} bytes`);
+  }
+  // bulk(string) is UTF-8.
+  assert.equal(enc(2, (e) => e.bulk('é')), '$2\r\n\xc3\xa9\r\n');
+  for (const n of [1, 9, 10, 16, 123, 10_000, 1_000_000, Number.MAX_SAFE_INTEGER]) {
+    assert.equal(enc(2, (e) => e.array(n)), `*${n}\r\n`);
+  }
+  assert.equal(enc(2, (e) => e.array(0)), '*0\r\n');
+});
+
+test('many small replies in one event cross chunk boundaries intact', () => {
+  const r = rng(testSeed(0x7e57));
+  const e = new RespEncoder();
+  let want = '';
+  for (let i = 0; i < 5000; i++) {
+    const v = r.bytes(r.int(120));
+    e.bulk(v);
+    e.ok();
+    want += `$${v.length}\r\n${v.toString('latin1')}\r\n+OK\r\n`;
+  }
+  assert.equal(e.take()?.toString('latin1'), want);
+});
+
+test('bulkRange encodes exactly what bulk(view) encodes, for every length around the copy switch and past a chunk', () => {
+  const r = rng(testSeed(0x6e7));
+  const src = r.bytes(300_000);
+  const lengths = [0, 1, 15, 16, 17, 31, 32, 100, 1023, 1024, 65_535, 65_536, 70_000, 200_000];
+  for (const proto of [2, 3] as const) {
+    const a = new RespEncoder();
+    const b = new RespEncoder();
+    a.protocol = b.protocol = proto;
+    for (const n of lengths) {
+      const off = r.int(src.length - n + 1);
+      a.bulkRange(src, off, n);
+      b.bulk(src.subarray(off, off + n));
+      // Interleave small replies so ranges start at odd output positions and cross chunk ends.
+      a.integer(n);
+      b.integer(n);
+    }
+    const wa = a.take();
+    const wb = b.take();
+    assert.ok(wa !== null && wb !== null);
+    assert.ok(wa.equals(wb), `RESP${proto}: bulkRange differs from bulk`);
+  }
+  // A range outside its source is a caller bug, caught before any byte is written.
+  assert.throws(() => new RespEncoder().bulkRange(src, src.length - 1, 2));
 });

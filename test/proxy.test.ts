@@ -1,10 +1,14 @@
 // The partition proxy (test/helpers/proxy.ts) against a loopback echo server: pass, black-hole
-// per direction without resets, heal (tainted connections reset, new ones pass), reset.
+// per direction without resets, heal (tainted connections reset, new ones pass), reset; and hold
+// mode, which the client session tests use to lag a replica: bytes on matching connections are
+// queued, not dropped, and arrive intact and in order on release; other connections through the
+// same proxy keep flowing; nothing is reset.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { TcpProxy } from './helpers/proxy.js';
+import { listenLoopback } from './helpers/loopback.js';
+import { TcpProxy, isReplicationLink } from './helpers/proxy.js';
 import { waitFor } from './helpers/wait.js';
 
 interface Echo {
@@ -27,12 +31,7 @@ async function startEcho(): Promise<Echo> {
       s.write(d);
     });
   });
-  const port = await new Promise<number>((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(a !== null && typeof a !== 'string' ? a.port : 0);
-    }),
-  );
+  const port = await listenLoopback(server);
   return Object.assign(echo, { port });
 }
 
@@ -55,10 +54,13 @@ async function dial(port: number): Promise<Client> {
 
 const echo = await startEcho();
 const proxy = await TcpProxy.start(echo.port);
+/** The hold tests' own proxy, so no mode left by the tests above can mix with a hold. */
+const holding = await TcpProxy.start(echo.port);
 const clients: Client[] = [];
 after(async () => {
   for (const c of clients) c.sock.destroy();
   await proxy.close();
+  await holding.close();
   for (const s of echo.sockets) s.destroy();
   await new Promise<void>((resolve) => echo.server.close(() => resolve()));
 });
@@ -131,4 +133,45 @@ test('reset destroys every current connection; new connections are accepted', as
   clients.push(c);
   c.sock.write('fresh');
   await waitFor('fresh connection echoes', () => c.data === 'fresh');
+});
+
+/** A connection through the hold tests' proxy whose first bytes have come back. */
+async function dialHolding(first: string): Promise<Client> {
+  const c = await dial(holding.port);
+  clients.push(c);
+  c.sock.write(first);
+  await waitFor('first bytes echoed', () => c.data === first);
+  return c;
+}
+
+test('hold(toTarget, isReplicationLink): only the replication link waits; release delivers everything in order', async () => {
+  const repl = await dialHolding('*4\r\n$6\r\nKVREPL\r\n');
+  const user = await dialHolding('*1\r\n$4\r\nPING\r\n');
+  const heldBefore = holding.stats.bytesHeld;
+  holding.hold('toTarget', isReplicationLink);
+  assert.equal(holding.held, true);
+  for (let i = 0; i < 100; i++) repl.sock.write(`[${i}]`);
+  user.sock.write('user-bytes');
+  await waitFor('the other connection still flows', () => user.data.endsWith('user-bytes'));
+  await waitFor('the replication bytes are queued', () => holding.stats.bytesHeld - heldBefore === Array.from({ length: 100 }, (_, i) => `[${i}]`).join('').length);
+  assert.equal(repl.data, '*4\r\n$6\r\nKVREPL\r\n', 'nothing held reached the target');
+  holding.release();
+  const want = '*4\r\n$6\r\nKVREPL\r\n' + Array.from({ length: 100 }, (_, i) => `[${i}]`).join('');
+  await waitFor('held bytes delivered intact and in order', () => repl.data === want);
+  assert.equal(repl.closed, false, 'a hold is a delay, not a reset');
+  assert.equal(holding.held, false);
+});
+
+test('hold toward the client, ended by pass(): delivered, not reset', async () => {
+  const c = await dialHolding('hello ');
+  const resets = holding.stats.resets;
+  const heldBefore = holding.stats.bytesHeld;
+  holding.hold('toClient');
+  c.sock.write('world');
+  await waitFor('echo held on the way back', () => holding.stats.bytesHeld - heldBefore === 5);
+  assert.equal(c.data, 'hello ');
+  holding.pass();
+  await waitFor('delivered on pass', () => c.data === 'hello world');
+  assert.equal(holding.stats.resets, resets);
+  assert.equal(c.closed, false);
 });

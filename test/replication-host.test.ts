@@ -31,7 +31,7 @@ import {
 import { ReplicationHost, coalesce, MERGED_APPEND_BYTES_MAX, type HostLog } from '../src/replication/host/host.js';
 import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
 import { TcpProxy } from './helpers/proxy.js';
-import { parseReply } from './helpers/raw-resp.js';
+import { parseReply } from './helpers/resp.js';
 import { rng } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';

@@ -7,6 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
+import { parseInfo } from './helpers/info.js';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { rng } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
@@ -37,14 +38,9 @@ function client(p: RunningProcess, password?: string): Redis {
   return c;
 }
 
+/** INFO replication over the test's own client (it carries the password where one is set). */
 async function info(c: Redis): Promise<Map<string, string>> {
-  const text = await c.info('replication');
-  const m = new Map<string, string>();
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1));
-  }
-  return m;
+  return parseInfo(await c.info('replication'));
 }
 
 async function digest(c: Redis): Promise<string> {

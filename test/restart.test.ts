@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
-import { cmd, RawConn } from './helpers/server-conn.js';
+import { cmd } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
 import { rng, testSeed } from './helpers/rng.js';
 
 /** Write `n` keys over `conns` parallel connections (pipelined); resolves with what was acknowledged. */

@@ -8,9 +8,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { installUserBufferAccept, READ_REGION_BYTES, SocketReads } from '../src/server/accept.js';
-import { cmd, RawConn, asText } from './helpers/server-conn.js';
+import { asText, cmd } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
+import { listenLoopback } from './helpers/loopback.js';
 import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 import { rmSync } from 'node:fs';
@@ -83,19 +85,9 @@ test('SocketReads.rewind outside a delivery changes nothing: the read Node alrea
   for (const [i, k] of kept.entries()) assert.ok(k.chunk.equals(k.want), `chunk ${i} was overwritten`);
 });
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      assert.ok(a !== null && typeof a !== 'string');
-      resolve(a.port);
-    });
-  });
-}
-
 test('installUserBufferAccept works on this Node: data arrives through SocketReads, in order, and close() counts the connection', async () => {
   const server = createServer(() => assert.fail('the default accept path ran'));
-  const port = await listen(server);
+  const port = await listenLoopback(server);
   const received: Buffer[] = [];
   let serverSide: Socket | null = null;
   let dataEvents = 0;

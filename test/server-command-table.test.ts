@@ -16,7 +16,8 @@ import { KvServer } from '../src/server/server.js';
 import { DEFAULT_REPLICATION_FLAGS, attachReplication } from '../src/replication/host/attach.js';
 import type { ReplicatedStore as Store } from '../src/storage/api.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
-import { asText, cmd, RawConn, ReplyError, type Reply } from './helpers/server-conn.js';
+import { RawConn } from './helpers/server-conn.js';
+import { asText, cmd, ReplyError, type Reply } from './helpers/resp.js';
 import { tempDir } from './helpers/procs.js';
 
 function spec(name: string, reply = name.toUpperCase()): CommandSpec {

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
+import { parseInfo } from './helpers/info.js';
 import { startKvServer, stopAndClean, KV_SERVER_JS, type RunningProcess } from './helpers/procs.js';
-import { RawConn, ReplyError, cmd, type Reply } from './helpers/server-conn.js';
+import { ReplyError, cmd, type Reply } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
@@ -115,7 +117,7 @@ test('output buffer limit disconnects a client that does not read; server memory
   const big = Buffer.alloc(1024 * 1024, 0x78);
   assert.equal(await admin.call('SET', 'bigval', big), 'OK');
   assert.equal(await admin.call('CONFIG', 'SET', 'client-output-buffer-limit', '4mb'), 'OK');
-  const rssBefore = Number(/used_memory_rss:(\d+)/.exec(String(await admin.call('INFO', 'memory')))?.[1]);
+  const rssBefore = Number(parseInfo(String(await admin.call('INFO', 'memory'))).get('used_memory_rss'));
   try {
     // A raw socket with no 'data' listener never reads: replies pile up on the server.
     const s = connect({ host: '127.0.0.1', port: (srv as RunningProcess).port });
@@ -127,7 +129,7 @@ test('output buffer limit disconnects a client that does not read; server memory
     s.write(Buffer.concat(gets));
     await waitFor('non-reading client to be disconnected', async () => !String(await admin.call('CLIENT', 'LIST')).includes('name=nonreader'));
     s.destroy();
-    const rssAfter = Number(/used_memory_rss:(\d+)/.exec(String(await admin.call('INFO', 'memory')))?.[1]);
+    const rssAfter = Number(parseInfo(String(await admin.call('INFO', 'memory'))).get('used_memory_rss'));
     // 200 MB of replies were requested; the server must not have buffered them.
     assert.ok(rssAfter - rssBefore < 100 * 1024 * 1024, `rss grew by ${rssAfter - rssBefore}`);
     assert.equal(await admin.call('PING'), 'PONG');

@@ -1,6 +1,7 @@
 // Keyspace semantics of the store: expiry (lazy, swept, across restart with an injected clock),
 // the SCAN guarantee under concurrent adds/deletes (seeded property test), group commit,
-// truncateAfter, epochs, meta, and the export -> load -> commit full-resync round trip.
+// truncateAfter, epochs, meta, the export -> load -> commit full-resync round trip, and the
+// read path that copies a value straight to a sink (readValueInto; the clock read only with TTLs).
 
 import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +12,9 @@ import type { ReplicatedStore as Store, StoreOptions } from '../src/storage/api.
 import { rng, testSeed } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
+import { CopySink } from './helpers/copy-sink.js';
 
-async function withStore(opts: Partial<StoreOptions>, fn: (s: Store, dir: string) => Promise<void>): Promise<void> {
+async function withStore(opts: Partial<StoreOptions>, fn: (s: Store, dir: string) => Promise<void> | void): Promise<void> {
   const dir = tempDir('kvts-ks-');
   const s = await openStore({ dir, ...opts });
   try {
@@ -338,4 +340,70 @@ test('exportSnapshot -> beginLoad -> commit replaces a dataset durably (full res
     rmSync(dstDir, { recursive: true, force: true });
     rmSync(srcDir, { recursive: true, force: true });
   }
+});
+
+test('readValueInto finds keys by bytes, hands over exactly the value, and honours expiry like getStored', async () => {
+  let t = 5_000_000;
+  await withStore({ now: () => t, fsync: 'no' }, (s) => {
+    const r = rng(testSeed(0x2ead));
+    const keys: Buffer[] = [];
+    for (let i = 0; i < 500; i++) {
+      const k = r.bytes(1 + r.int(40)); // binary keys: latin1 strings in the store, bytes on the wire
+      keys.push(k);
+      s.apply([{ t: 'set', key: k.toString('latin1'), value: r.bytes(r.int(3000)), expireAtMs: i % 5 === 0 ? t + 1000 : 0 }]);
+    }
+    for (const k of keys) {
+      const sink = new CopySink();
+      const want = s.getStored(k.toString('latin1'));
+      assert.equal(s.readValueInto(k, sink), want !== undefined);
+      if (want !== undefined) assert.deepEqual(sink.got, [Buffer.from(want)]);
+    }
+    const missing = new CopySink();
+    assert.equal(s.readValueInto(Buffer.from('no such key'), missing), false);
+    assert.equal(missing.got.length, 0, 'a miss never calls the sink');
+    // Past the TTL, readValueInto misses and removes the key, exactly as a lazy-expiring read does.
+    const sizeBefore = s.size;
+    t += 1000;
+    let expired = 0;
+    for (let i = 0; i < keys.length; i += 5) {
+      const sink = new CopySink();
+      if (!s.readValueInto(keys[i] as Buffer, sink)) expired++;
+      assert.equal(sink.got.length, 0);
+    }
+    assert.ok(expired > 0);
+    assert.equal(s.size, sizeBefore - expired);
+    assert.equal(s.stats().expiredKeys, expired);
+  });
+});
+
+test('reads consult the clock only while some key has a TTL', async () => {
+  let reads = 0;
+  let t = 1_000_000;
+  await withStore(
+    {
+      now: () => {
+        reads++;
+        return t;
+      },
+      fsync: 'no',
+    },
+    (s) => {
+      s.apply([{ t: 'set', key: 'plain', value: Buffer.from('v'), expireAtMs: 0 }]);
+      reads = 0;
+      const sink = new CopySink();
+      for (let i = 0; i < 10; i++) {
+        assert.equal(s.readValueInto(Buffer.from('plain'), sink), true);
+        assert.equal(s.getStored('plain')?.toString(), 'v');
+        assert.equal(s.has('plain'), true);
+        assert.equal(s.getExpireAt('plain'), 0);
+      }
+      assert.equal(reads, 0, 'no key has a TTL: the clock is not read');
+      s.apply([{ t: 'set', key: 'ttl', value: Buffer.from('w'), expireAtMs: t + 10 }]);
+      reads = 0;
+      assert.equal(s.readValueInto(Buffer.from('plain'), sink), true);
+      assert.ok(reads > 0, 'with a TTL present every read checks the time');
+      t += 10;
+      assert.equal(s.readValueInto(Buffer.from('ttl'), sink), false, 'and the expired key misses');
+    },
+  );
 });

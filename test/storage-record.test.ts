@@ -1,10 +1,12 @@
-// WAL record codec: round trip for every op kind, and every single-byte flip or truncation detected.
+// WAL record codec: round trip for every op kind, and every single-byte flip or truncation detected;
+// the records' CRC32C (src/storage/crc32c.ts) against the native one.
 
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32c } from '@node-rs/crc32';
 import { decodeRecord, encodeRecord, recordBytes } from '../src/storage/record.js';
+import { crc32cRange, CRC_JS_BYTES_MAX } from '../src/storage/crc32c.js';
 import type { LogEntry, Op } from '../src/storage/types.js';
 import { rng, testSeed } from './helpers/rng.js';
 
@@ -124,4 +126,20 @@ test('decoded seqs stay small integers; a compaction and an fsync round keep the
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 10, r.stdout);
   for (const l of lines) assert.match(l, / true$/, l);
+});
+
+test('crc32cRange equals the native crc32c for every length around the JS/native switch', () => {
+  const r = rng(testSeed(0xc3c));
+  const buf = r.bytes(4096);
+  for (let len = 0; len <= CRC_JS_BYTES_MAX + 64; len++) {
+    const start = r.int(64);
+    assert.equal(crc32cRange(buf, start, start + len), crc32c(buf.subarray(start, start + len)), `length ${len} at ${start}`);
+  }
+  for (let i = 0; i < 50; i++) {
+    const start = r.int(2048);
+    const end = start + r.int(2048);
+    assert.equal(crc32cRange(buf, start, end), crc32c(buf.subarray(start, end)));
+  }
+  // The standard check value: CRC32C("123456789") = 0xe3069283.
+  assert.equal(crc32cRange(Buffer.from('123456789'), 0, 9), 0xe3069283);
 });

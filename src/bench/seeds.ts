@@ -6,6 +6,7 @@
 import type { Reply } from '../client/resp-wire.js';
 import { replyText, respCallAt } from './probe.js';
 import type { BenchOptions, Endpoint } from './run.js';
+import { parseAddress } from '../net/address.js';
 
 export interface Member {
   readonly id: string;
@@ -23,14 +24,6 @@ export interface Discovery {
 
 export type DiscoveryResult = { readonly ok: true; readonly discovery: Discovery } | { readonly ok: false; readonly error: string };
 
-export function parseHostPort(s: string): Endpoint | undefined {
-  const i = s.lastIndexOf(':');
-  if (i <= 0) return undefined;
-  const port = Number(s.slice(i + 1));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { host: s.slice(0, i), port };
-}
-
 const show = (e: Endpoint): string => `${e.host}:${e.port}`;
 
 /** Members of a TOPOLOGY reply (RESP3 maps or RESP2 flat pairs); undefined if it is not one. */
@@ -45,9 +38,9 @@ export function parseTopology(r: Reply): Member[] | undefined {
       const v = replyText(m.items[i + 1] as Reply);
       if (k !== undefined && v !== undefined) f.set(k, v);
     }
-    const address = parseHostPort(f.get('address') ?? '');
+    const address = parseAddress(f.get('address') ?? '');
     const id = f.get('id');
-    if (address === undefined || id === undefined) return undefined;
+    if (address === null || id === undefined) return undefined;
     out.push({ id, address, role: f.get('role') ?? 'unknown' });
   }
   return out;

@@ -5,7 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import { formatJson, formatTable, progressLine, workloadLabel } from '../bench/report.js';
 import { runBench, validateOptions, type BenchOptions, type Endpoint } from '../bench/run.js';
-import { discoverPrimary, parseHostPort, routeBySeeds } from '../bench/seeds.js';
+import { discoverPrimary, routeBySeeds } from '../bench/seeds.js';
+import { parseAddress } from '../net/address.js';
 import { parseFlags } from './flags.js';
 
 /** Progress bar redraw period; redrawing per request would cost more than the requests. */
@@ -86,8 +87,8 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
   const v = f.values;
   let seeds: Endpoint[] | undefined;
   if (v.seeds !== undefined) {
-    const list = v.seeds.split(',').map(parseHostPort);
-    if (list.some((e) => e === undefined)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
+    const list = v.seeds.split(',').map(parseAddress);
+    if (list.some((e) => e === null)) return { ok: false, error: '--seeds needs host:port[,host:port...]' };
     seeds = list as Endpoint[];
   }
   if (v.etcd === '') return { ok: false, error: '--etcd needs http://host:port[,...]' };

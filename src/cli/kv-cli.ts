@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AuthError, KvClient, KvError, UnavailableError, type Consistency, type ReadFrom } from '../client/index.js';
 import type { Reply } from '../client/resp-wire.js';
-import { formatAddress, parseAddress } from '../client/topology.js';
+import { formatAddress, parseAddress } from '../net/address.js';
 import { formatCommandReply, formatHelp, splitArgs } from './format.js';
 import { toReply } from './wire-reply.js';
 

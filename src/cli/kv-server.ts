@@ -11,6 +11,7 @@ import { SERVER_FSYNC_ON_LOOP_MAX_MS } from '../storage/wal.js';
 import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerConfig } from '../server/config.js';
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
+import { formatAddress } from '../net/address.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
   });
   try {
     // Before listen: a restarted primary begins its new epoch before any client can write.
-    await attachReplication(server, store, parsed.replication, `${cfg.host}:${cfg.port}`, log);
+    await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, cfg.port), log);
   } catch (e) {
     process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);

@@ -2,6 +2,8 @@
 // them. Owns the mapping from wire error codes (READONLY, TOOSTALE, NOTPRIMARY, TRYAGAIN,
 // SESSIONLOST, NOQUORUM, NOAUTH/WRONGPASS) to classes; it never decides whether to retry.
 
+import { formatAddress, parseAddress } from '../net/address.js';
+
 /** Base class of every error KvClient throws. `code` is the server's first word, or a client code. */
 export class KvError extends Error {
   readonly code: string;
@@ -80,18 +82,13 @@ export class UnavailableError extends KvError {
   }
 }
 
-const HOST_PORT = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/;
-
 /** The "host:port" a redirect names: the last host:port-shaped word, possibly written primary=host:port. */
 export function redirectAddress(message: string): string | undefined {
   const words = message.split(/\s+/);
   for (let i = words.length - 1; i > 0; i--) {
     const w = (words[i] as string).replace(/^[a-z_]+=/, '').replace(/[.,;)]+$/, '');
-    const m = HOST_PORT.exec(w);
-    if (m === null) continue;
-    const port = Number(m[3]);
-    if (port < 1 || port > 65535) continue;
-    return m[1] !== undefined ? `[${m[1]}]:${port}` : `${m[2] as string}:${port}`;
+    const a = parseAddress(w);
+    if (a !== null) return formatAddress(a.host, a.port);
   }
   return undefined;
 }

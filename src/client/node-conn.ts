@@ -6,7 +6,8 @@
 
 import { createClient, ErrorReply, ClientClosedError, ClientOfflineError, RESP_TYPES, type TypeMapping } from '@redis/client';
 import { errorFromReply, type KvError } from './errors.js';
-import { parseAddress, type Decoded } from './topology.js';
+import { parseAddress } from '../net/address.js';
+import type { Decoded } from './topology.js';
 
 export type Arg = string | Buffer;
 

@@ -2,6 +2,8 @@
 // TOPOLOGY reply (cluster mode) or a ROLE reply (manual replication, or plain Redis), and the
 // differences between two pictures as events. Pure: no sockets, no timers.
 
+import { formatAddress } from '../net/address.js';
+
 /** One member as the answering node described it. */
 export interface MemberInfo {
   readonly id: string;
@@ -114,19 +116,6 @@ export function viewFromRole(source: string, reply: Decoded): TopologyView | nul
     return { source, mode: 'replication', primary, replicas: [source], members, epoch: -1 };
   }
   return null;
-}
-
-export function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** "host:port" or "[v6]:port" split; null when malformed. */
-export function parseAddress(addr: string): { host: string; port: number } | null {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(addr.trim());
-  if (m === null) return null;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return null;
-  return { host: (m[1] ?? m[2]) as string, port };
 }
 
 /** What changed from `before` to `after`, as events for applications that log them. */

@@ -4,14 +4,13 @@
 // proxies and data directories and always removes them in stop(); never talks to other hosts.
 
 import { rmSync } from 'node:fs';
-import { connectResp, type CallResult } from '../../src/client/resp-conn.js';
-import type { Reply } from '../../src/client/resp-wire.js';
+import type { CallResult } from '../../src/client/resp-conn.js';
+import { CALL_TIMEOUT_MS, callOnce, replyText } from './call.js';
+import { tryInfo } from './info.js';
 import { lowPorts, startKvServer, tempDir, type RunningProcess } from './procs.js';
 import { TcpProxy } from './proxy.js';
 import { waitFor } from './wait.js';
 
-/** A helper call that got no reply within this is reported as a timeout (a paused or partitioned node). */
-export const CALL_TIMEOUT_MS = 2_000;
 /** Lines of each node's log included in a failure dump. */
 const LOG_TAIL_LINES = 40;
 
@@ -37,46 +36,6 @@ export interface ClusterOptions {
   /** Route peer traffic through proxies (default true). Without, nodes dial each other directly. */
   readonly proxies?: boolean;
   readonly env?: Record<string, string>;
-}
-
-/** Text of a simple/bulk/error reply, or null for other shapes. */
-export function replyText(r: Reply): string | null {
-  switch (r.type) {
-    case 'simple':
-    case 'bulk':
-    case 'verbatim':
-      return r.value.toString('latin1');
-    case 'error':
-      return r.message;
-    default:
-      return null;
-  }
-}
-
-/** "field:value" lines of an INFO reply as a map. */
-export function parseInfo(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of text.split('\r\n')) {
-    const i = line.indexOf(':');
-    if (i > 0 && !line.startsWith('#')) m.set(line.slice(0, i), line.slice(i + 1));
-  }
-  return m;
-}
-
-/** One request on a fresh connection with a deadline; never throws (errors are values). */
-export async function callOnce(port: number, args: readonly string[], timeoutMs = CALL_TIMEOUT_MS): Promise<CallResult> {
-  const c = await connectResp('127.0.0.1', port, timeoutMs);
-  if (!c.ok) return c;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<CallResult>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, error: 'timeout' }), timeoutMs);
-  });
-  try {
-    return await Promise.race([c.conn.call(args), timeout]);
-  } finally {
-    clearTimeout(timer);
-    c.conn.close();
-  }
 }
 
 export class Cluster {
@@ -206,10 +165,7 @@ export class Cluster {
 
   /** INFO replication of a node as a map, or null when it does not answer. */
   async replicationInfo(id: string): Promise<Map<string, string> | null> {
-    const r = await this.call(id, ['INFO', 'replication']);
-    if (!r.ok) return null;
-    const t = replyText(r.reply);
-    return t === null ? null : parseInfo(t);
+    return tryInfo(this.node(id).port);
   }
 
   /**
@@ -280,6 +236,11 @@ export class Cluster {
         return `----- ${n.id} (${n.state}) -----\n${all.slice(-lines).join('\n')}`;
       })
       .join('\n');
+  }
+
+  /** The tail of every node's log on stdout as test diagnostics, for a test that is failing. */
+  printLogs(lines = LOG_TAIL_LINES): void {
+    process.stdout.write(`# cluster logs:\n${this.logs(lines).replace(/^/gm, '# ')}\n`);
   }
 
   /** Kill every node (resuming paused ones is unnecessary for SIGKILL), close proxies, remove data. Safe twice. */

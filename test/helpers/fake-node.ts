@@ -4,7 +4,9 @@
 // lines. Exact lost replies and refusals, not timing luck.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import { parseReply, type Resp } from './raw-resp.js';
+import { parseAddress } from '../../src/net/address.js';
+import { listenLoopback } from './loopback.js';
+import { parseReply, type Resp } from './resp.js';
 
 export interface FakeNode {
   readonly server: Server;
@@ -19,6 +21,7 @@ export interface FakeNode {
 }
 
 export const bulk = (s: string): string => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
+export const portOf = (n: FakeNode): number => parseAddress(n.address)?.port ?? 0;
 
 /** ROLE of a primary with the given replica ports (none by default). */
 export const primaryRole = (replicaPorts: () => readonly number[] = () => []) => (): string =>
@@ -81,8 +84,6 @@ export async function fakeNode(role: (self: string) => string, position: string)
       }
     });
   });
-  await new Promise<void>((resolve) => node.server.listen(0, '127.0.0.1', resolve));
-  const a = node.server.address();
-  (node as { address: string }).address = `127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+  (node as { address: string }).address = `127.0.0.1:${await listenLoopback(node.server)}`;
   return node;
 }

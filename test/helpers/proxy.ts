@@ -6,12 +6,12 @@
 // it never dials anything but 127.0.0.1:<target port>.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { LOOPBACK, listenLoopback } from './loopback.js';
 
 /** Client → target ("upstream") or target → client ("downstream"). */
 export type Direction = 'toTarget' | 'toClient';
 export type DirectionMode = 'pass' | 'blackhole';
 
-const LOOPBACK = '127.0.0.1';
 
 /** Bytes one direction of one connection may queue while held; beyond it the hold becomes a black hole (the connection is tainted and reset on release). */
 export const HOLD_BYTES_MAX = 64 * 1024 * 1024;
@@ -65,14 +65,7 @@ export class TcpProxy {
   /** Listen on an ephemeral 127.0.0.1 port, forwarding to 127.0.0.1:targetPort. */
   static async start(targetPort: number): Promise<TcpProxy> {
     const server = createServer({ noDelay: true, pauseOnConnect: true });
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, LOOPBACK, () => {
-        const a = server.address();
-        if (a === null || typeof a === 'string') return reject(new Error('proxy has no port'));
-        resolve(a.port);
-      });
-    });
+    const port = await listenLoopback(server);
     const proxy = new TcpProxy(server, port, targetPort);
     server.on('connection', (s: Socket) => proxy.accept(s));
     return proxy;

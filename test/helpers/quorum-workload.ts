@@ -4,6 +4,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
+import { callWithin } from './call.js';
 import type { Cluster } from './cluster.js';
 import type { KvOp } from './linearizability.js';
 import type { Rng } from './rng.js';
@@ -36,22 +37,12 @@ export interface Workload {
 type Outcome = { kind: 'reply'; text: string | null; error: string | null } | { kind: 'lost' };
 
 async function request(conn: RespConnection, argv: readonly string[]): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'lost' }), OP_TIMEOUT_MS);
-  });
-  const r = await Promise.race([
-    conn.call(argv).then((c): Outcome => {
-      if (!c.ok) return { kind: 'lost' };
-      const rep = c.reply;
-      if (rep.type === 'error') return { kind: 'reply', text: null, error: rep.message };
-      if (rep.type === 'bulk' || rep.type === 'simple') return { kind: 'reply', text: rep.value.toString('latin1'), error: null };
-      return { kind: 'reply', text: null, error: null };
-    }),
-    timeout,
-  ]);
-  clearTimeout(timer);
-  return r;
+  const c = await callWithin(conn, argv, OP_TIMEOUT_MS);
+  if (!c.ok) return { kind: 'lost' };
+  const rep = c.reply;
+  if (rep.type === 'error') return { kind: 'reply', text: null, error: rep.message };
+  if (rep.type === 'bulk' || rep.type === 'simple') return { kind: 'reply', text: rep.value.toString('latin1'), error: null };
+  return { kind: 'reply', text: null, error: null };
 }
 
 /** Start `clients` clients on `keys` keys; each op goes to the node the client believes is primary. */

@@ -1,82 +1,10 @@
-// A raw RESP connection for server tests that need exact bytes: send anything (including
-// malformed frames), read replies (RESP2 and RESP3) as parsed values, observe the close. 127.0.0.1 only.
+// A raw RESP connection for tests that need exact bytes: send anything (including malformed
+// frames), read replies (RESP2 and RESP3) as the wire's tagged tree or as plain values, observe
+// the close. Replies are decoded by ./resp.ts. 127.0.0.1 only.
 
 import { connect, type Socket } from 'node:net';
+import { asText, cmd, parseReply, toValue, type Reply, type Resp } from './resp.js';
 import { waitFor } from './wait.js';
-
-export type Reply = string | number | bigint | null | boolean | Buffer | ReplyError | Reply[] | Map<Reply, Reply>;
-
-export class ReplyError {
-  constructor(readonly message: string) {}
-}
-
-/** Parse one reply at buf[pos]; returns [value, nextPos] or undefined when incomplete. */
-export function parseReply(buf: Buffer, pos: number): [Reply, number] | undefined {
-  if (pos >= buf.length) return undefined;
-  const cr = buf.indexOf('\r\n', pos);
-  if (cr < 0) return undefined;
-  const type = String.fromCharCode(buf[pos] as number);
-  const line = buf.toString('latin1', pos + 1, cr);
-  const next = cr + 2;
-  switch (type) {
-    case '+':
-      return [line, next];
-    case '-':
-      return [new ReplyError(line), next];
-    case ':':
-      return [Number(line), next];
-    case '_':
-      return [null, next];
-    case '#':
-      return [line === 't', next];
-    case ',':
-      return [Number(line), next];
-    case '$':
-    case '=': {
-      const n = Number(line);
-      if (n < 0) return [null, next];
-      if (buf.length < next + n + 2) return undefined;
-      return [buf.subarray(next, next + n), next + n + 2];
-    }
-    case '*':
-    case '~':
-    case '%': {
-      const n = Number(line);
-      if (n < 0) return [null, next];
-      const items: Reply[] = [];
-      let p = next;
-      const count = type === '%' ? 2 * n : n;
-      for (let i = 0; i < count; i++) {
-        const r = parseReply(buf, p);
-        if (r === undefined) return undefined;
-        items.push(r[0]);
-        p = r[1];
-      }
-      if (type === '%') {
-        const m = new Map<Reply, Reply>();
-        for (let i = 0; i < items.length; i += 2) m.set(asText(items[i] as Reply), items[i + 1] as Reply);
-        return [m, p];
-      }
-      return [items, p];
-    }
-    default:
-      throw new Error(`bad reply type byte ${JSON.stringify(type)} in ${JSON.stringify(buf.toString('latin1', pos, pos + 40))}`);
-  }
-}
-
-/** Bulk strings as text (for assertions); other values unchanged. */
-export function asText(r: Reply): Reply {
-  return Buffer.isBuffer(r) ? r.toString('utf8') : r;
-}
-
-export function cmd(...args: Array<string | Buffer>): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const b = typeof a === 'string' ? Buffer.from(a) : a;
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
-}
 
 export class RawConn {
   private buf: Buffer = Buffer.alloc(0);
@@ -120,14 +48,19 @@ export class RawConn {
     this.socket.write(data);
   }
 
-  /** Next reply, waiting (event-driven, no polling) up to the deadline. */
-  async read(timeoutMs = 10_000): Promise<Reply> {
+  /** Next reply as plain values (see toValue). */
+  async read(timeoutMs?: number): Promise<Reply> {
+    return toValue(await this.readResp(timeoutMs));
+  }
+
+  /** Next reply as the wire's tagged tree, waiting (event-driven, no polling) up to the deadline. */
+  async readResp(timeoutMs = 10_000): Promise<Resp> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = parseReply(this.buf, this.pos);
-      if (r !== undefined) {
-        this.pos = r[1];
-        return r[0];
+      if (r !== null) {
+        this.pos = r.end;
+        return r.v;
       }
       if (this.closed) throw new Error('connection closed');
       const left = deadline - Date.now();
@@ -143,9 +76,16 @@ export class RawConn {
     }
   }
 
+  /** One command; the reply as plain values, a top-level bulk as text. */
   async call(...args: Array<string | Buffer>): Promise<Reply> {
     this.send(cmd(...args));
     return asText(await this.read());
+  }
+
+  /** One command; the reply as the wire's tagged tree. */
+  async request(...args: Array<string | Buffer>): Promise<Resp> {
+    this.send(cmd(...args));
+    return this.readResp();
   }
 
   waitClosed(timeoutMs = 10_000): Promise<true> {

@@ -4,6 +4,7 @@
 
 import type { ReplicatedStore } from '../../storage/api.js';
 import type { NodeId } from '../core/types.js';
+import { parseAddress } from '../../net/address.js';
 
 /** More members make every commit wait on more acks and every election on more votes; 15 is plenty for a KV store. */
 export const CLUSTER_MEMBERS_MAX = 15;
@@ -25,8 +26,7 @@ export function validNodeId(id: string): boolean {
 
 /** host:port with a port in range; IPv6 literals bracketed. */
 function validAddress(a: string): boolean {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(a);
-  return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+  return parseAddress(a) !== null;
 }
 
 /** Parse the --cluster value for node `self`. Returns the membership or what is wrong with it. */

@@ -6,6 +6,7 @@
 
 import { connect, type Socket } from 'node:net';
 import { FrameDecoder, type Frame } from './framing.js';
+import { parseAddress } from '../../net/address.js';
 
 /** Unsent bytes a link may hold for core messages before it is closed (the replica resyncs later). */
 export const LINK_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
@@ -130,14 +131,8 @@ export interface DialerOptions {
   readonly log: (level: 'info' | 'warn', text: string) => void;
 }
 
-/** host:port → parts; IPv6 literals may be bracketed. Null when malformed. */
-export function parseAddress(address: string): { host: string; port: number } | null {
-  const m = /^\[?([^\]]*)\]?:(\d{1,5})$/.exec(address);
-  if (m === null) return null;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535 || m[1] === '') return null;
-  return { host: m[1] as string, port };
-}
+/** The one host:port parser (src/net/address.ts), for this folder's callers. */
+export { parseAddress };
 
 /** RESP bulk string for one handshake argument. */
 function bulk(s: string): string {
