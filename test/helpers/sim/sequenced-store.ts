@@ -1,0 +1,125 @@
+// A real Store whose asynchronous results reach the caller in a fixed order: every promise the
+// store returns (durability, meta and epoch writes, truncation, snapshot export and load) is
+// held until the simulator releases it, oldest first, after the real operation finished. The
+// store's work is the real one; only when the host sees its results is scheduled, so a seed
+// replays exactly whatever the disk's timing. Owns the held results; never changes a result.
+
+import type { SnapshotLoader, Store } from '../../../src/storage/api.js';
+import type { EpochStart, Position } from '../../../src/storage/types.js';
+
+type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+
+interface Held {
+  readonly op: string;
+  readonly outcome: Promise<Outcome>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export class Sequencer {
+  private held: Held[] = [];
+
+  get pending(): number {
+    return this.held.length;
+  }
+
+  /** Only durability waits are held: nothing of the store's is being written by an async operation. */
+  get onlyDurabilityWaits(): boolean {
+    return this.held.every((h) => h.op === 'whenDurable');
+  }
+
+  hold<T>(op: string, real: Promise<T>): Promise<T> {
+    // Handled at once, so a rejection held for a while is never reported as unhandled.
+    const outcome = real.then(
+      (value): Outcome => ({ ok: true, value }),
+      (error: unknown): Outcome => ({ ok: false, error }),
+    );
+    return new Promise<T>((resolve, reject) => this.held.push({ op, outcome, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /**
+   * Take every held operation; resolves, once all finished, to the function that hands their
+   * results to their callers, oldest first.
+   */
+  async takeAll(): Promise<() => void> {
+    const taken = this.held;
+    this.held = [];
+    const outcomes = await Promise.all(taken.map((h) => h.outcome));
+    return () => {
+      taken.forEach((h, i) => {
+        const o = outcomes[i] as Outcome;
+        if (o.ok) h.resolve(o.value);
+        else h.reject(o.error);
+      });
+    };
+  }
+
+  /** The process died: nobody is there to see these results. */
+  dropAll(): void {
+    this.held = [];
+  }
+}
+
+const HELD_METHODS = new Set(['whenDurable', 'writeMeta', 'beginEpoch', 'truncateAfter']);
+
+export interface LoadObserver {
+  /** A full-resync load is about to replace the log with the dataset at `position`. */
+  beforeLoadCommit(position: Position, history: readonly EpochStart[]): void;
+}
+
+/** `store` with every asynchronous result held by `seq`. */
+export function sequencedStore(store: Store, seq: Sequencer, obs: LoadObserver): Store {
+  const methods = new Map<string | symbol, unknown>();
+  return new Proxy(store, {
+    get(target, prop): unknown {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      let m = methods.get(prop);
+      if (m === undefined) {
+        m = wrapMethod(target, String(prop), v as (...a: unknown[]) => unknown, seq, obs);
+        methods.set(prop, m);
+      }
+      return m;
+    },
+  });
+}
+
+function wrapMethod(target: Store, name: string, f: (...a: unknown[]) => unknown, seq: Sequencer, obs: LoadObserver): unknown {
+  if (HELD_METHODS.has(name)) return (...a: unknown[]) => seq.hold(name, f.apply(target, a) as Promise<unknown>);
+  if (name === 'beginLoad') return () => sequencedLoader(target.beginLoad(), seq, obs);
+  if (name === 'exportSnapshot') return (n?: number) => sequencedExport(target.exportSnapshot(n), seq);
+  return f.bind(target);
+}
+
+function sequencedLoader(l: SnapshotLoader, seq: Sequencer, obs: LoadObserver): SnapshotLoader {
+  return {
+    add: (items) => l.add(items),
+    get keys() {
+      return l.keys;
+    },
+    get bytes() {
+      return l.bytes;
+    },
+    commit: (position, history) => {
+      obs.beforeLoadCommit(position, history);
+      return seq.hold('commit', l.commit(position, history));
+    },
+    abort: () => l.abort(),
+  };
+}
+
+function sequencedExport(x: ReturnType<Store['exportSnapshot']>, seq: Sequencer): ReturnType<Store['exportSnapshot']> {
+  return {
+    from: x.from,
+    epochHistory: x.epochHistory,
+    batches: () => ({
+      [Symbol.asyncIterator]() {
+        const it = x.batches()[Symbol.asyncIterator]();
+        return {
+          next: () => seq.hold('exportNext', it.next()),
+          return: (v?: unknown) => seq.hold('exportReturn', it.return?.(v) ?? Promise.resolve({ done: true as const, value: undefined })),
+        };
+      },
+    }),
+  };
+}
