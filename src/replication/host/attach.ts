@@ -11,6 +11,7 @@ import { ClusterFrontend } from '../cluster/commands.js';
 import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
 import { ReplicationFrontend } from './commands.js';
 import { ReplicationHost, type HostLog } from './host.js';
+import { nodeRuntime } from './runtime.js';
 import { parseAddress } from './transport.js';
 
 /** Bytes of randomness in a generated node id (hex-encoded). */
@@ -34,7 +35,7 @@ export interface ReplicationFlags {
 
 /**
  * Cluster timing defaults: faster than the core's generic ones so a new primary takes writes
- * well under a second after the old one dies (issue 5), while 10 heartbeats fit in the
+ * well under a second after the old one dies, while 10 heartbeats fit in the
  * shortest election timeout (a loaded event loop can delay a few without causing elections).
  */
 export const CLUSTER_HEARTBEAT_INTERVAL_MS = 50;
@@ -169,6 +170,7 @@ export async function attachReplication(server: KvServer, store: Store, flags: R
     primaryAuth: flags.primaryAuth,
     timing,
     log,
+    runtime: nodeRuntime(),
     ...(cluster !== null ? { clusterMembers: cluster.members } : {}),
   });
   const frontend = new ReplicationFrontend(host);

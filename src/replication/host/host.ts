@@ -94,7 +94,7 @@ export class ReplicationHost implements LinkEvents {
   /**
    * The local writes of one event-loop turn share one clock reading, taken at the turn's first
    * write (-1: none yet this turn): the core dates a local write only for lag in ms, so one
-   * turn early is fine and a clock read per write is saved (docs/perf-notes.md, "Clock reads").
+   * turn early is fine and a clock read per write is saved (docs/perf-notes.md, "fewer clock reads").
    */
   private writeClockMs = -1;
   /** The time given to the core's last step (steps must never go back in time). */
