@@ -139,6 +139,7 @@ export class ReplicationHost implements LinkEvents {
         if (!this.stopped) this.stepNow({ type: 'durable', seq });
       },
       warn: (m) => this.log.warn(m),
+      fatal: (e) => this.onTaskError(e),
     });
     this.sender = new SnapshotSender(this.store, {
       nowMs: () => this.nowMs(),
@@ -237,7 +238,7 @@ export class ReplicationHost implements LinkEvents {
     };
   }
   /** The core, read-only (its queries and checks; simulation tests compare it with the store). */
-  get coreView(): Pick<ReplicationCore, 'currentRole' | 'currentEpoch' | 'lastPosition' | 'committedSeq' | 'knownPrimaryId' | 'discardedTotal' | 'acceptsWrites'> {
+  get coreView(): Pick<ReplicationCore, 'currentRole' | 'currentEpoch' | 'lastPosition' | 'committedSeq'> {
     return this.core;
   }
   get role(): CoreStatus['role'] {

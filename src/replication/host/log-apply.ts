@@ -15,6 +15,8 @@ export interface LogApplyHooks {
   /** `seq` is durable in the store: step the core with it. */
   durable(seq: Seq): void;
   warn(msg: string): void;
+  /** A durability report broke an invariant (it runs outside the task FIFO). */
+  fatal(err: unknown): void;
 }
 
 export class LogApplier {
@@ -82,19 +84,24 @@ export class LogApplier {
     const target = this.store.lastPosition.seq;
     if (target <= this.durableRequested) return;
     this.durableRequested = target;
-    this.store.whenDurable(target).then(
-      () => {
-        // Never tell the core (and through its acks, the primary) of more than the store holds durably.
-        const held = this.store.fsyncPolicy === 'always' ? this.store.stats().durableSeq : this.store.lastPosition.seq;
-        assert(held >= target, `durable notice for ${target} beyond what the store holds (${held})`);
-        this.hooks.durable(target);
-      },
-      (err: unknown) => {
-        // Truncation or a full resync discarded it; the core already knows. Anything else is logged.
-        this.hooks.warn(`durability of seq ${target} not reached: ${(err as Error).message}`);
-        this.durableRequested = Math.min(this.durableRequested, this.store.lastPosition.seq);
-      },
-    );
+    this.store
+      .whenDurable(target)
+      .then(
+        () => this.reportDurable(target),
+        (err: unknown) => {
+          // Truncation or a full resync discarded it; the core already knows. Anything else is logged.
+          this.hooks.warn(`durability of seq ${target} not reached: ${(err as Error).message}`);
+          this.durableRequested = Math.min(this.durableRequested, this.store.lastPosition.seq);
+        },
+      )
+      .catch((err: unknown) => this.hooks.fatal(err));
+  }
+
+  /** Never tell the core (and through its acks, the primary) of more than the store holds durably. */
+  private reportDurable(target: Seq): void {
+    const held = this.store.fsyncPolicy === 'always' ? this.store.stats().durableSeq : this.store.lastPosition.seq;
+    assert(held >= target, `durable notice for ${target} beyond what the store holds (${held})`);
+    this.hooks.durable(target);
   }
 }
 

@@ -69,11 +69,6 @@ export class Outbox {
     for (const m of coalesce(q)) for (const b of encodeMessageParts(m)) parts.push(b);
     link.sendParts(parts);
   }
-
-  /** Forget everything queued (the host stopped). */
-  clear(): void {
-    this.queues.clear();
-  }
 }
 
 /** The run of appends being merged into one. */

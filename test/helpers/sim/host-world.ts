@@ -28,6 +28,8 @@ import { SIM_TIMING, STEP_MS, type SimStats } from './world.js';
 const DIR_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 /** Rounds of releasing held store results before the hosts must have settled. */
 const SETTLE_ROUNDS_MAX = 100_000;
+/** Longest simulated fsync, in steps. */
+const DURABLE_DELAY_STEPS_MAX = 10;
 /** Timers and turn-end callbacks run per step before the world calls it a livelock. */
 const CALLBACKS_PER_STEP_MAX = 100_000;
 
@@ -77,18 +79,27 @@ class HostNode implements SimProcess {
   real: Store | null = null;
   store: Store | null = null;
   host: ReplicationHost | null = null;
-  seq = new Sequencer();
+  seq: Sequencer;
   restartAtMs = -1;
   /** Crash at the end of this step (it had store writes in flight when chosen). */
   crashAfterSettle = false;
+  /** The last crash lost every log record after this seq (the last fsynced one); null: no loss pending. */
+  fsyncedAtCrash: number | null = null;
   /** Every directory this node used (crashes leave the old ones behind until the end). */
   readonly dirs: string[] = [];
 
   constructor(
     readonly id: NodeId,
     readonly address: string,
+    private readonly newSequencer: () => Sequencer,
   ) {
     this.dir = this.newDir();
+    this.seq = newSequencer();
+  }
+
+  /** A new process: nothing held, the log durable up to where it ends. */
+  freshSequencer(): void {
+    this.seq = this.newSequencer();
   }
 
   get alive(): boolean {
@@ -160,7 +171,10 @@ export class HostSimWorld implements SimWorldPort {
     this.rng = rng(opts.seed);
     this.net = new SimNetwork<LinkPacket>(rng(opts.seed ^ 0x5bd1e995), opts.net);
     for (let i = 1; i <= opts.nodes; i++) this.members.set(`n${i}`, `n${i}:7000`);
-    for (const [id, address] of this.members) this.nodes.push(new HostNode(id, address));
+    const disk = rng(opts.seed ^ 0x0d15c0);
+    // Half the fsyncs are as fast as the step, the others take up to DURABLE_DELAY_STEPS_MAX steps.
+    const delay = (): number => (disk.next() < 0.5 ? 0 : (1 + disk.int(DURABLE_DELAY_STEPS_MAX)) * STEP_MS);
+    for (const [id, address] of this.members) this.nodes.push(new HostNode(id, address, () => new Sequencer(() => this.nowMs, delay)));
   }
 
   // ------------------------------------------------------------------ SimWorldPort
@@ -224,8 +238,10 @@ export class HostSimWorld implements SimWorldPort {
   /** Open the node's store from its directory and start a host on it (the first start, or a restart). */
   private async startNode(n: HostNode): Promise<void> {
     n.incarnation++;
-    n.seq = new Sequencer();
-    n.real = await openStore({ dir: n.dir, fsync: 'no', compactMinBytes: 0, onWarning: (m) => this.trace.push(`${this.nowMs} ${n.id} store: ${m}`) });
+    n.freshSequencer();
+    n.real = await openStore({ dir: n.dir, fsync: 'always', compactMinBytes: 0, onWarning: (m) => this.trace.push(`${this.nowMs} ${n.id} store: ${m}`) });
+    await this.loseUnsynced(n, n.real);
+    n.seq.logReplaced(n.real.lastPosition.seq);
     n.store = sequencedStore(n.real, n.seq, { beforeLoadCommit: (p, h) => this.loadCommitting(n, p, h) });
     const log = (level: string) => (text: string): void => {
       if (level === 'error') this.fatalError ??= new Error(`${n.id} logged an error: ${text}`);
@@ -249,11 +265,12 @@ export class HostSimWorld implements SimWorldPort {
   }
 
   /**
-   * Kill the node's process: its held store results are never seen, its links reset, and its
-   * store is reopened later from a copy of the files as they are now (records the store had
-   * not yet written to the OS are lost, as in a killed process).
+   * A machine crash: the node's process dies (its held store results are never seen, its links
+   * reset) and its store is reopened later from a copy of its files as they are now, without
+   * the log records it had not fsynced (truncated after reopening).
    */
   private crash(n: HostNode): void {
+    n.fsyncedAtCrash = n.seq.durableMark;
     n.seq.dropAll();
     for (const l of [...n.links]) l.drop();
     n.links.clear();
@@ -267,6 +284,15 @@ export class HostSimWorld implements SimWorldPort {
     // Only to release the dead process's file handles; its directory is no longer used.
     old.close().catch(() => {});
     this.stats.crashes++;
+  }
+
+  /** Cut the reopened log after what was fsynced at the crash (meta, epochs and snapshots are durable when written). */
+  private async loseUnsynced(n: HostNode, store: Store): Promise<void> {
+    const keep = n.fsyncedAtCrash;
+    n.fsyncedAtCrash = null;
+    if (keep === null || store.lastPosition.seq <= keep) return;
+    const r = await store.truncateAfter(keep);
+    this.trace.push(`${this.nowMs} ${n.id} lost ${r.discarded} unsynced records after ${keep}`);
   }
 
   // ------------------------------------------------------------------ observing the hosts
@@ -465,7 +491,7 @@ export class HostSimWorld implements SimWorldPort {
       }
       // Everything held now, released together in node order once finished: the continuations
       // then run in that order (microtasks), whatever order the disk finished them in.
-      const held = this.nodes.filter((x) => x.seq.pending > 0).map((x) => x.seq.takeAll());
+      const held = this.nodes.filter((x) => x.seq.due > 0).map((x) => x.seq.takeDue());
       if (held.length === 0) return;
       const releases = await Promise.all(held);
       for (const release of releases) release();
@@ -628,12 +654,12 @@ export class HostSimWorld implements SimWorldPort {
 }
 
 /** Runs one seed; on failure the error names the seed and the exact replay command. */
-export async function runHostSeed(seed: number, overrides: Partial<Omit<HostSimOptions, 'seed'>> = {}): Promise<{ stats: SimStats; result: CheckResult }> {
+export async function runHostSeed(seed: number, overrides: Partial<Omit<HostSimOptions, 'seed'>> = {}): Promise<{ stats: SimStats; result: CheckResult; trace: readonly string[] }> {
   const world = new HostSimWorld({ ...DEFAULT_HOST_SIM, ...overrides, seed });
   try {
     const result = await world.run();
     if (result.ok === false) throw new Error(`not linearizable on ${result.key}: ${result.reason}`);
-    return { stats: world.stats, result };
+    return { stats: world.stats, result, trace: world.trace };
   } catch (err) {
     const msg = err instanceof Error ? (err.stack ?? err.message) : String(err);
     const trace = world.trace.slice(-40).join('\n  ');
