@@ -638,14 +638,12 @@ export class HostSimWorld implements SimWorldPort {
     this.checkLeaderCompleteness(ref, Number.MAX_SAFE_INTEGER, true);
   }
 
-  /** Stop every host, close every store, remove every directory. */
+  /** Stop every host, close every store, remove every directory (also after a failure). */
   async dispose(): Promise<void> {
+    this.fatalError = null;
+    for (const n of this.nodes) void n.host?.stop();
+    await this.settle().catch(() => {});
     for (const n of this.nodes) {
-      if (n.host !== null) {
-        const stopped = n.host.stop();
-        await this.settle().catch(() => {});
-        await stopped;
-      }
       n.seq.dropAll();
       await n.real?.close().catch(() => {});
       for (const d of n.dirs) rmSync(d, { recursive: true, force: true });
