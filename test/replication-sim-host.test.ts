@@ -1,8 +1,8 @@
 // Deterministic simulation of the real replication host on real stores (cluster mode): many
 // seeded schedules with packet loss, duplication and reordering under TCP-like links,
 // connection resets, partitions, process crashes and restarts; safety checked at every step
-// and the client history checked for linearizability. KV_SEED=n replays one seed; KV_LONG=1
-// runs 100k seeds.
+// and the client history checked for linearizability. KV_SEED=n replays one seed, KV_SEEDS=n
+// runs the first n; KV_LONG=1 runs 100k seeds.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -117,17 +117,7 @@ export class ReplicationHost implements LinkEvents {
     this.log = opts.log;
     this.runtime = opts.runtime ?? nodeRuntime();
     this.tasks = new TaskQueue((e) => this.onTaskError(e));
-    this.links = new LinkTable(
-      { transport: this.runtime.transport, nodeId: this.nodeId, password: opts.primaryAuth, announce: this.selfAddress, ...(opts.clusterMembers !== undefined ? { clusterMembers: opts.clusterMembers } : {}) },
-      {
-        events: this,
-        up: (peer, address, outbound) => this.stepNow({ type: 'linkUp', peer, address, outbound }),
-        isStopped: () => this.stopped,
-        info: (m) => this.log.info(m),
-        warn: (m) => this.log.warn(m),
-        error: (m) => this.log.error(m),
-      },
-    );
+    this.links = this.newLinkTable();
     this.outbox = new Outbox({
       linkTo: (peer) => this.links.sendLink(peer),
       afterTurn: (fn) => this.runtime.afterTurn(fn),
@@ -141,7 +131,27 @@ export class ReplicationHost implements LinkEvents {
       warn: (m) => this.log.warn(m),
       fatal: (e) => this.onTaskError(e),
     });
-    this.sender = new SnapshotSender(this.store, {
+    this.sender = this.newSnapshotSender();
+    this.receiver = this.newSnapshotReceiver();
+  }
+
+  private newLinkTable(): LinkTable {
+    const o = this.opts;
+    return new LinkTable(
+      { transport: this.runtime.transport, nodeId: this.nodeId, password: o.primaryAuth, announce: this.selfAddress, ...(o.clusterMembers !== undefined ? { clusterMembers: o.clusterMembers } : {}) },
+      {
+        events: this,
+        up: (peer, address, outbound) => this.stepNow({ type: 'linkUp', peer, address, outbound }),
+        isStopped: () => this.stopped,
+        info: (m) => this.log.info(m),
+        warn: (m) => this.log.warn(m),
+        error: (m) => this.log.error(m),
+      },
+    );
+  }
+
+  private newSnapshotSender(): SnapshotSender {
+    return new SnapshotSender(this.store, {
       nowMs: () => this.nowMs(),
       info: (m) => this.log.info(m),
       warn: (m) => this.log.warn(m),
@@ -149,7 +159,10 @@ export class ReplicationHost implements LinkEvents {
       flushOutbox: (peer) => this.outbox.flush(peer),
       sent: (peer, from) => this.stepNow({ type: 'fullResyncSent', peer, from }),
     });
-    this.receiver = new SnapshotReceiver(this.store, {
+  }
+
+  private newSnapshotReceiver(): SnapshotReceiver {
+    return new SnapshotReceiver(this.store, {
       nowMs: () => this.nowMs(),
       info: (m) => this.log.info(m),
       warn: (m) => this.log.warn(m),

@@ -1,10 +1,10 @@
 // The simulated world for the real replication host over a real Store: N cluster nodes, each a
 // ReplicationHost on a Store in its own temp directory, linked by the simulated transport over
-// the seeded SimNetwork, timed by the world's clock and timers. A crash drops a node's process
-// without closing anything and reopens its store from the files it left (what a killed
-// process leaves). Between steps every host's pending work settles in a fixed order, so a
-// seed replays exactly. Owns the nodes, the schedule, the oracle of committed entries and the
-// checks run after every step; never lets a check be skipped silently.
+// the seeded SimNetwork, timed by the world's clock and timers. A crash is a machine crash: the
+// process is dropped without closing anything and its store reopened from its files, cut after
+// the last entry reported durable. Between steps every host's pending work settles in a fixed
+// order, so a seed replays exactly. Owns the nodes, the schedule, the oracle of committed
+// entries and the checks run after every step; never lets a check be skipped silently.
 
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
