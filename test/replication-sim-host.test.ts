@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TaskQueue, type Task } from '../src/replication/host/tasks.js';
 import { runHostSeed } from './helpers/sim/host-world.js';
-import type { SimStats } from './helpers/sim/world.js';
+import { emptyStats, type SimStats } from './helpers/sim/oracle.js';
 
 const SEEDS_DEFAULT = 1000;
 const SEEDS_LONG = 100_000;
@@ -22,10 +22,7 @@ function seeds(): number[] {
 
 test('host simulation: the real host and store under seeded faults stay safe, linearizable and converge', async () => {
   const list = seeds();
-  const total: SimStats = {
-    elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
-    asyncWrites: 0, crashes: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
-  };
+  const total: SimStats = emptyStats();
   const started = Date.now();
   for (const seed of list) {
     const { stats } = await runHostSeed(seed, { nodes: seed % 4 === 0 ? 5 : 3 });

@@ -3,8 +3,8 @@
 // the seeded SimNetwork, timed by the world's clock and timers. A crash is a machine crash: the
 // process is dropped without closing anything and its store reopened from its files, cut after
 // the last entry reported durable. Between steps every host's pending work settles in a fixed
-// order, so a seed replays exactly. Owns the nodes, the schedule, the oracle of committed
-// entries and the checks run after every step; never lets a check be skipped silently.
+// order, so a seed replays exactly. Owns the nodes, the schedule and the host-specific checks
+// (the shared ones are oracle.ts's), run after every step; never lets a check be skipped silently.
 
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,12 +17,13 @@ import type { HostRuntime, LinkEvents, ReplLink } from '../../../src/replication
 import type { Store } from '../../../src/storage/api.js';
 import { openStore } from '../../../src/storage/store.js';
 import type { EpochStart, Position } from '../../../src/storage/types.js';
-import { checkLinearizable, type CheckResult, type KvOp } from '../linearizability.js';
+import type { CheckResult } from '../linearizability.js';
 import { rng, type Rng } from '../rng.js';
 import { SimNetwork, type NetConfig } from './network.js';
 import { sequencedStore, Sequencer } from './sequenced-store.js';
 import { simTransport, type LinkPacket, type SimLinkEnd, type SimProcess, type SimWorldPort } from './sim-transport.js';
-import { SIM_TIMING, STEP_MS, type SimStats } from './world.js';
+import { Oracle, type SimStats } from './oracle.js';
+import { SIM_TIMING, STEP_MS } from './world.js';
 
 /** A RAM-backed directory when the OS has one (each node's store fsyncs its meta and epochs), else the temp dir. */
 const DIR_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -122,6 +123,10 @@ class HostNode implements SimProcess {
     return (this.store as Store).lastPosition;
   }
 
+  get lastSeq(): number {
+    return this.last.seq;
+  }
+
   /** Epoch of the entry at `seq` (≤ the last), from the store's epoch history. */
   epochAt(seq: number): number | undefined {
     return epochIn((this.store as Store).epochHistory, seq, this.last.seq);
@@ -135,12 +140,6 @@ function epochIn(history: readonly EpochStart[], seq: number, lastSeq: number): 
   return e;
 }
 
-interface PendingRead {
-  readonly key: string;
-  readonly value: string | null;
-  readonly invokeMs: number;
-}
-
 export class HostSimWorld implements SimWorldPort {
   readonly rng: Rng;
   readonly net: SimNetwork<LinkPacket>;
@@ -151,21 +150,10 @@ export class HostSimWorld implements SimWorldPort {
   private timerOrder = 0;
   private turnEnds: Array<{ node: HostNode; incarnation: number; fn: () => void }> = [];
   private fatalError: unknown = null;
-  readonly committedEpochAt = new Map<number, number>();
-  committedMax = 0;
-  private readonly commitByEpoch = new Map<number, number>();
-  readonly primaryOfEpoch = new Map<number, NodeId>();
-  readonly history: KvOp[] = [];
-  private readonly pendingReads = new Map<number, PendingRead>();
-  private readonly pendingWrites = new Map<number, number>();
-  private nextOpId = 1;
-  private valueCounter = 0;
+  readonly oracle = new Oracle(() => this.nowMs);
+  readonly stats: SimStats = this.oracle.stats;
   private healAtMs = -1;
   readonly trace: string[] = [];
-  readonly stats: SimStats = {
-    elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
-    asyncWrites: 0, crashes: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
-  };
 
   constructor(readonly opts: HostSimOptions) {
     this.rng = rng(opts.seed);
@@ -313,11 +301,11 @@ export class HostSimWorld implements SimWorldPort {
   private onClusterResult(n: HostNode, e: ClusterResultEffect): void {
     switch (e.type) {
       case 'readReady':
-        return this.readDone(e.readId, true);
+        return this.oracle.readDone(e.readId, true);
       case 'readFailed':
-        return this.readDone(e.readId, false);
+        return this.oracle.readDone(e.readId, false);
       case 'quorumWriteResult':
-        return this.writeDone(n, e.writeId, e.seq, e.outcome === 'ok');
+        return this.oracle.writeDone(n, e.writeId, e.seq, e.outcome === 'ok');
       case 'failoverResult':
         if (e.ok) this.stats.failoversOk++;
         this.trace.push(`${this.nowMs} ${n.id} failover ${e.ok ? 'ok' : 'failed'}: ${e.reason}`);
@@ -330,35 +318,16 @@ export class HostSimWorld implements SimWorldPort {
   }
 
   private becamePrimary(n: HostNode, epoch: number): void {
-    const prior = this.primaryOfEpoch.get(epoch);
-    assert(prior === undefined || prior === n.id, `two primaries in epoch ${epoch}: ${prior} and ${n.id}`);
-    this.primaryOfEpoch.set(epoch, n.id);
-    this.stats.elections++;
     this.trace.push(`${this.nowMs} ${n.id} primary of epoch ${epoch} at ${n.last.epoch}:${n.last.seq}`);
-    this.checkLeaderCompleteness(n, epoch, true);
+    this.oracle.becamePrimary(n, epoch);
   }
 
   private committed(n: HostNode, commitSeq: number): void {
-    this.stats.commits++;
-    const epoch = n.host?.coreView.currentEpoch ?? 0;
-    assert(commitSeq <= n.last.seq, `${n.id} commits ${commitSeq} beyond its log (${n.last.seq})`);
-    const prefix = Math.min(this.committedMax, commitSeq);
-    if (prefix > 0) assert.equal(n.epochAt(prefix), this.committedEpochAt.get(prefix), `committed entry ${prefix} changed (by ${n.id})`);
-    for (let s = prefix + 1; s <= commitSeq; s++) {
-      const e = n.epochAt(s);
-      const known = this.committedEpochAt.get(s);
-      assert(known === undefined || known === e, `committed entry ${s} changed: epoch ${known} then ${e} (by ${n.id})`);
-      if (known === undefined && e !== undefined) this.committedEpochAt.set(s, e);
-    }
-    this.committedMax = Math.max(this.committedMax, commitSeq);
-    this.commitByEpoch.set(epoch, Math.max(this.commitByEpoch.get(epoch) ?? 0, commitSeq));
+    this.oracle.committed(n, n.host?.coreView.currentEpoch ?? 0, commitSeq);
   }
 
   private truncating(n: HostNode, e: Extract<Effect, { type: 'truncateAfter' }>): void {
-    for (let s = e.seq + 1; s <= n.last.seq; s++) {
-      const mine = n.epochAt(s);
-      assert.notEqual(this.committedEpochAt.get(s), mine, `${n.id} discards committed entry ${mine}:${s}`);
-    }
+    for (let s = e.seq + 1; s <= n.last.seq; s++) this.oracle.checkDiscardable(n, n.epochAt(s), s, 'discards');
     this.stats.discarded += e.discarded;
     this.trace.push(`${this.nowMs} ${n.id} discards ${e.discarded} after ${e.seq}`);
   }
@@ -370,37 +339,9 @@ export class HostSimWorld implements SimWorldPort {
     for (let s = 1; s <= n.last.seq; s++) {
       const mine = n.epochAt(s);
       if (epochIn(history, s, position.seq) === mine) continue;
-      assert.notEqual(this.committedEpochAt.get(s), mine, `${n.id} full resync drops committed ${mine}:${s}`);
+      this.oracle.checkDiscardable(n, mine, s, 'full resync drops');
       this.stats.discarded++;
     }
-  }
-
-  private readDone(readId: number, ok: boolean): void {
-    const r = this.pendingReads.get(readId);
-    if (r === undefined) return;
-    this.pendingReads.delete(readId);
-    if (!ok) {
-      this.stats.readsFailed++;
-      return;
-    }
-    this.stats.readsOk++;
-    this.history.push({ kind: 'get', key: r.key, value: r.value, invokeMs: r.invokeMs, returnMs: this.nowMs });
-  }
-
-  private writeDone(n: HostNode, writeId: number, seq: number, ok: boolean): void {
-    const idx = this.pendingWrites.get(writeId);
-    if (idx === undefined) return;
-    this.pendingWrites.delete(writeId);
-    if (!ok) {
-      this.stats.quorumWritesUnknown++;
-      return;
-    }
-    this.stats.quorumWritesOk++;
-    const epoch = n.epochAt(seq);
-    assert(epoch !== undefined, 'acknowledged write not in the log');
-    assert.equal(this.committedEpochAt.get(seq), epoch, `quorum write ${epoch}:${seq} acknowledged but not committed`);
-    const op = this.history[idx] as KvOp;
-    this.history[idx] = { ...op, returnMs: this.nowMs } as KvOp;
   }
 
   private log(n: HostNode, text: string): void {
@@ -410,34 +351,10 @@ export class HostSimWorld implements SimWorldPort {
 
   // ------------------------------------------------------------------ checks
 
-  private checkLeaderCompleteness(n: HostNode, epoch: number, full: boolean): void {
-    let need = 0;
-    for (const [e, s] of this.commitByEpoch) if (e < epoch) need = Math.max(need, s);
-    if (need === 0) return;
-    assert(n.last.seq >= need, `${n.id} primary of ${epoch} lacks committed entries up to ${need} (has ${n.last.seq})`);
-    for (let s = full ? 1 : need; s <= need; s++) {
-      if (n.epochAt(s) !== this.committedEpochAt.get(s)) assert.fail(`${n.id} primary of ${epoch} differs at committed ${s}`);
-    }
-  }
-
   checkStep(): void {
     for (const n of this.nodes) {
       const core = n.host?.coreView;
-      if (core === undefined) continue;
-      const last = n.last;
-      const cl = core.lastPosition;
-      if (cl.seq !== last.seq || cl.epoch !== last.epoch) assert.fail(`${n.id}: core at ${cl.epoch}:${cl.seq}, store at ${last.epoch}:${last.seq}`);
-      const c = core.committedSeq;
-      if (c > 0) {
-        const oracle = this.committedEpochAt.get(c);
-        assert(oracle !== undefined, `${n.id} believes ${c} committed; no primary committed it`);
-        if (n.epochAt(c) !== oracle) assert.fail(`${n.id}: committed prefix differs at ${c}`);
-      }
-      if (core.currentRole === 'primary') {
-        const owner = this.primaryOfEpoch.get(core.currentEpoch);
-        if (owner !== n.id) assert.fail(`${n.id} is primary of epoch ${core.currentEpoch}, which belongs to ${owner}`);
-        this.checkLeaderCompleteness(n, core.currentEpoch, false);
-      }
+      if (core !== undefined) this.oracle.checkNode(n, core);
     }
   }
 
@@ -593,22 +510,16 @@ export class HostSimWorld implements SimWorldPort {
     const key = `k${this.rng.int(this.opts.keys)}`;
     const roll = this.rng.next();
     if (roll < 0.4) {
-      const readId = this.nextOpId++;
       // The server reads the keyspace at request time and answers on readReady.
-      this.pendingReads.set(readId, { key, value: store.get(key)?.toString('latin1') ?? null, invokeMs: this.nowMs });
-      host.quorumRead(readId);
+      host.quorumRead(this.oracle.readStarted(key, store.get(key)?.toString('latin1') ?? null));
       return;
     }
-    const value = `v${++this.valueCounter}`;
-    const idx = this.history.length;
-    this.history.push({ kind: 'put', key, value, invokeMs: this.nowMs, returnMs: undefined });
+    const { value, idx } = this.oracle.putStarted(key);
     const ops = [{ t: 'set' as const, key, value: Buffer.from(value, 'latin1'), expireAtMs: 0 }];
     const pos = store.apply(ops);
     host.onLocalWrite(pos, ops);
     if (roll < 0.8) {
-      const writeId = this.nextOpId++;
-      this.pendingWrites.set(writeId, idx);
-      host.quorumWrite(writeId, pos.seq);
+      host.quorumWrite(this.oracle.quorumWrite(idx), pos.seq);
     } else {
       this.stats.asyncWrites++;
     }
@@ -623,19 +534,19 @@ export class HostSimWorld implements SimWorldPort {
     for (const n of this.nodes) if (!n.alive) n.restartAtMs = this.nowMs;
     for (let i = 0; i < this.opts.quietSteps; i++) await this.step(false, false);
     this.checkConverged();
-    return checkLinearizable(this.history);
+    return this.oracle.linearizable();
   }
 
+  /** After faults heal and writes stop: one primary, and every node holds its log and its values. */
   checkConverged(): void {
     const prims = this.live().filter((n) => n.host?.coreView.currentRole === 'primary');
     assert.equal(prims.length, 1, `expected one primary after the quiet period, got ${prims.map((p) => p.id).join(',') || 'none'}`);
     const ref = prims[0] as HostNode;
+    this.oracle.checkConverged(ref, this.nodes);
     for (const n of this.nodes) {
       assert.deepEqual(n.last, ref.last, `${n.id} did not converge to the primary's position`);
-      for (let s = 1; s <= ref.last.seq; s++) assert.equal(n.epochAt(s), ref.epochAt(s), `${n.id} differs from the primary at ${s}`);
       for (let k = 0; k < this.opts.keys; k++) assert.deepEqual(n.store?.get(`k${k}`), ref.store?.get(`k${k}`), `${n.id} holds another value of k${k}`);
     }
-    this.checkLeaderCompleteness(ref, Number.MAX_SAFE_INTEGER, true);
   }
 
   /** Stop every host, close every store, remove every directory (also after a failure). */
