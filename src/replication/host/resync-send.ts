@@ -72,7 +72,7 @@ export class SnapshotSender {
     const frame = encodeSnapshotChunk(++sent.chunks, batch);
     sent.keys += batch.length;
     sent.bytes += frame.length;
-    link.send(frame);
+    link.sendChunk(frame);
     const now = this.hooks.nowMs();
     if (now - sent.lastLogMs >= SNAPSHOT_PROGRESS_LOG_MS) {
       sent.lastLogMs = now;

@@ -21,6 +21,8 @@ export interface ReplLink {
   sendParts(parts: readonly Buffer[]): boolean;
   /** Bulk transfer (snapshots): resolves true once the link's queue is within its window; false if it closed. */
   whenWritable(): Promise<boolean>;
+  /** A snapshot chunk, written after whenWritable (the window bounds it, not the output bound). */
+  sendChunk(frame: Buffer): boolean;
   close(reason: string): void;
 }
 

@@ -86,6 +86,13 @@ export class Link implements ReplLink {
     return !this.closed;
   }
 
+  /** A snapshot chunk, written after whenWritable: the window bounds its queue, not LINK_OUTPUT_BYTES_MAX. */
+  sendChunk(frame: Buffer): boolean {
+    if (this.closed) return false;
+    this.socket.write(frame);
+    return true;
+  }
+
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;

@@ -98,6 +98,10 @@ export class SimLinkEnd implements ReplLink {
     return Promise.resolve(!this.closed);
   }
 
+  sendChunk(frame: Buffer): boolean {
+    return this.sendParts([frame]);
+  }
+
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
