@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backlog, type ChunkMemory } from '../src/replication/core/backlog.js';
 import { ReplicationCore } from '../src/replication/core/core.js';
-import { checkSessionToken, epochAt, forkPoint, isLogUpToDate } from '../src/replication/core/history.js';
+import { checkSessionToken, epochAt, forkPoint, historyWithEntry, isLogUpToDate } from '../src/replication/core/history.js';
 import { majorityMatch, majorityOf } from '../src/replication/core/quorum.js';
 import { DEFAULT_TIMING, type CoreConfig, type Effect, type Message, type NodeId, type Timing } from '../src/replication/core/types.js';
 import { decodeRecords, encodeRecord, recordBytes } from '../src/storage/record.js';
@@ -634,4 +634,14 @@ test('cluster: acks buffered during a pause do not keep a paused primary writabl
   // On resume the buffered acks are processed first: they were sent for an old round, so they do not count as contact now.
   for (const b of buffered) h.node(p).core.step({ type: 'message', from: b.id, msg: b.msg }, h.now);
   assert.equal(core.acceptsWrites(h.now), false, 'a resumed primary must not accept writes on the strength of stale acks');
+});
+
+test('history: an entry of an older epoch replaces newer epochs that hold no entry, never one that does', () => {
+  // Log ends at 2:11; epoch 3 was begun (or kept by a truncation) at 12 and holds nothing.
+  const h = [{ epoch: 1, startSeq: 1 }, { epoch: 2, startSeq: 5 }, { epoch: 3, startSeq: 12 }];
+  assert.deepEqual(historyWithEntry(h, 2, 12), [{ epoch: 1, startSeq: 1 }, { epoch: 2, startSeq: 5 }]);
+  assert.deepEqual(historyWithEntry(h, 4, 12), [...h, { epoch: 4, startSeq: 12 }]);
+  assert.equal(historyWithEntry(h, 3, 12), h);
+  // Epoch 3 holds 12..13: an epoch-2 entry at 14 is a bug.
+  assert.throws(() => historyWithEntry(h, 2, 14), /holds entries/);
 });

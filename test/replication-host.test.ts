@@ -28,7 +28,8 @@ import {
   type Frame,
   type SnapshotHeader,
 } from '../src/replication/host/framing.js';
-import { ReplicationHost, coalesce, MERGED_APPEND_BYTES_MAX, type HostLog } from '../src/replication/host/host.js';
+import { ReplicationHost, type HostLog } from '../src/replication/host/host.js';
+import { coalesce, MERGED_APPEND_BYTES_MAX } from '../src/replication/host/outbox.js';
 import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
 import { TcpProxy } from './helpers/proxy.js';
 import { parseReply } from './helpers/resp.js';
@@ -92,7 +93,7 @@ test('framing: messages and snapshot chunks survive arbitrary splits', () => {
   assert.equal((frames[3] as Frame).kind, KIND_SNAP_CHUNK);
   const chunk = decodeSnapshotChunk(frames[3] as Frame);
   assert.ok(chunk.ok);
-  assert.deepEqual(chunk.value, items);
+  assert.deepEqual(chunk.value.items, items);
 });
 
 test('framing: oversized or unknown frames are errors, not allocations', () => {

@@ -96,12 +96,23 @@ export function isLogUpToDate(candidateLast: Position, myLast: Position): boolea
   return candidateLast.seq >= myLast.seq;
 }
 
-/** The history after appending an entry (epoch, seq) to a log whose last seq is seq - 1. */
+/**
+ * The history after appending an entry (epoch, seq) to a log whose last seq is seq - 1. Newer
+ * epochs that hold no entry (begun, or kept by a truncation, then restarted from the store)
+ * give way to an entry of an older epoch, as the store's own history does; one with entries never.
+ */
 export function historyWithEntry(history: readonly EpochStart[], epoch: Epoch, seq: Seq): EpochStart[] {
   const last = history[history.length - 1];
   if (last !== undefined && last.epoch === epoch) return history as EpochStart[];
-  assert(last === undefined || epoch > last.epoch, `entry epoch ${epoch} below history's last epoch ${last?.epoch}`);
-  return [...history, { epoch, startSeq: seq }];
+  let keep = history.length;
+  while (keep > 0 && (history[keep - 1] as EpochStart).epoch > epoch) {
+    const newer = history[keep - 1] as EpochStart;
+    assert(newer.startSeq >= seq, `entry epoch ${epoch} below history's last epoch ${newer.epoch}, which holds entries`);
+    keep--;
+  }
+  const kept = history.slice(0, keep);
+  const top = kept[kept.length - 1];
+  return top !== undefined && top.epoch === epoch ? kept : [...kept, { epoch, startSeq: seq }];
 }
 
 /** The history after discarding every entry with seq > `seq` (epochs that start after it vanish). */

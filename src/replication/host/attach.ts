@@ -11,6 +11,7 @@ import { ClusterFrontend } from '../cluster/commands.js';
 import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
 import { ReplicationFrontend } from './commands.js';
 import { ReplicationHost, type HostLog } from './host.js';
+import { nodeRuntime } from './runtime.js';
 import { parseAddress } from './transport.js';
 
 /** Bytes of randomness in a generated node id (hex-encoded). */
@@ -169,6 +170,7 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     primaryAuth: flags.primaryAuth,
     timing,
     log,
+    runtime: nodeRuntime(),
     ...(cluster !== null ? { clusterMembers: cluster.members } : {}),
   });
   const frontend = new ReplicationFrontend(host);

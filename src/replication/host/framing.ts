@@ -152,7 +152,8 @@ export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {
   return { ok: true, value: v as SnapshotHeader };
 }
 
-export function decodeSnapshotChunk(f: Frame): Decoded<SnapshotItem[]> {
+/** A chunk's items and its number in its stream (1, 2, ...). */
+export function decodeSnapshotChunk(f: Frame): Decoded<{ readonly chunkNo: number; readonly items: SnapshotItem[] }> {
   const r = decodeRecord(f.payload, 0);
   if (!r.ok) return { ok: false, error: `bad snapshot chunk: ${r.detail}` };
   if (r.next !== f.payload.length) return { ok: false, error: 'trailing bytes after snapshot chunk' };
@@ -161,7 +162,7 @@ export function decodeSnapshotChunk(f: Frame): Decoded<SnapshotItem[]> {
     if (op.t !== 'set') return { ok: false, error: `snapshot chunk holds a ${op.t} op` };
     items.push({ key: op.key, value: op.value, expireAtMs: op.expireAtMs });
   }
-  return { ok: true, value: items };
+  return { ok: true, value: { chunkNo: r.entry.seq, items } };
 }
 
 function isPosition(x: unknown): x is Position {

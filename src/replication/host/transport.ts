@@ -5,8 +5,9 @@
 // and never drops a frame silently: over the bound, the whole link is closed and reported.
 
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, type Frame } from './framing.js';
+import { FrameDecoder } from './framing.js';
 import { parseAddress } from '../../net/address.js';
+import type { DialOptions, LinkDialer, LinkEvents, ReplLink } from './runtime.js';
 
 /** Unsent bytes a link may hold for core messages before it is closed (the replica resyncs later). */
 export const LINK_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
@@ -20,12 +21,7 @@ const HANDSHAKE_LINE_BYTES_MAX = 4096;
 /** A handshake that did not complete in this time is abandoned (and retried). */
 const HANDSHAKE_TIMEOUT_MS = 5000;
 
-export interface LinkEvents {
-  onFrame(link: Link, f: Frame): void;
-  onClose(link: Link, reason: string): void;
-}
-
-export class Link {
+export class Link implements ReplLink {
   private readonly decoder = new FrameDecoder();
   private closed = false;
   private drainWaiters: Array<() => void> = [];
@@ -50,6 +46,10 @@ export class Link {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  get outputBytes(): number {
+    return this.socket.writableLength;
   }
 
   /** Queue a frame. Over LINK_OUTPUT_BYTES_MAX the link closes (reported), never a silent drop. */
@@ -79,11 +79,16 @@ export class Link {
     return true;
   }
 
-  /** Bulk transfer (snapshots): resolves true once written into a queue below SNAPSHOT_WINDOW_BYTES; false if the link closed. */
-  async sendBulk(frame: Buffer): Promise<boolean> {
+  /** Bulk transfer (snapshots): resolves true once the queue is below SNAPSHOT_WINDOW_BYTES; false if the link closed. */
+  async whenWritable(): Promise<boolean> {
     while (!this.closed && this.socket.writableLength >= SNAPSHOT_WINDOW_BYTES) {
       await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     }
+    return !this.closed;
+  }
+
+  /** A snapshot chunk, written after whenWritable: the window bounds its queue, not LINK_OUTPUT_BYTES_MAX. */
+  sendChunk(frame: Buffer): boolean {
     if (this.closed) return false;
     this.socket.write(frame);
     return true;
@@ -119,17 +124,7 @@ export class Link {
   }
 }
 
-export interface DialerOptions {
-  readonly address: string;
-  readonly nodeId: string;
-  readonly password: string;
-  /** Our own client address, told to the primary for ROLE / INFO. */
-  readonly announce: string;
-  readonly events: LinkEvents;
-  /** A link is up: `peerId` is the primary's node id. */
-  readonly onLinked: (link: Link) => void;
-  readonly log: (level: 'info' | 'warn', text: string) => void;
-}
+export type DialerOptions = DialOptions;
 
 /** The one host:port parser (src/net/address.ts), for this folder's callers. */
 export { parseAddress };
@@ -143,7 +138,7 @@ function bulk(s: string): string {
  * Keeps one link to `address` alive: dial, handshake, hand over; when the link drops (the
  * host calls linkClosed) or a dial fails, retry after a backoff that doubles to the cap.
  */
-export class Dialer {
+export class Dialer implements LinkDialer {
   private stopped = false;
   private backoffMs = DIAL_BACKOFF_MIN_MS;
   private timer: NodeJS.Timeout | null = null;

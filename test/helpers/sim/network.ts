@@ -55,11 +55,12 @@ export class SimNetwork<M> {
     return this.cut.size > 0;
   }
 
-  send(from: string, to: string, payload: M, nowMs: number, extraDelayMs = 0): void {
+  /** False when the message was lost (dropped, or the pair is cut). */
+  send(from: string, to: string, payload: M, nowMs: number, extraDelayMs = 0): boolean {
     this.sent++;
     if (!this.connected(from, to) || this.rng.next() < this.config.dropRate) {
       this.dropped++;
-      return;
+      return false;
     }
     const copies = this.rng.next() < this.config.duplicateRate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
@@ -68,6 +69,7 @@ export class SimNetwork<M> {
       this.queue.push({ from, to, payload, deliverAtMs, order: this.order++ });
     }
     if (this.queue.length > IN_FLIGHT_MAX) throw new Error(`simulated network holds more than ${IN_FLIGHT_MAX} messages`);
+    return true;
   }
 
   /** Messages due by `nowMs`, in delivery order; partitioned ones vanish (black hole). */

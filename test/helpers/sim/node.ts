@@ -78,6 +78,14 @@ export class SimNode {
     return this.core !== null;
   }
 
+  get lastSeq(): number {
+    return this.store.entries.length;
+  }
+
+  epochAt(seq: number): number | undefined {
+    return this.store.entries[seq - 1]?.epoch;
+  }
+
   start(nowMs: number): void {
     assert.equal(this.core, null);
     const s = this.store;

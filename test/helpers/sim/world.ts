@@ -1,15 +1,18 @@
 // The simulated world for the replication core: N nodes, a seeded scheduler with a simulated
 // clock, the faulty network, crashes/restarts, partitions, a client driver (async writes,
-// quorum writes, quorum reads, failovers) and the safety checks run after every step.
-// Owns the oracle of committed entries; never lets a check be skipped silently.
+// quorum writes, quorum reads, failovers) and the safety checks (oracle.ts) run after every
+// step. Owns the schedule and the core-specific checks; never lets a check be skipped silently.
 
 import assert from 'node:assert/strict';
 import { DEFAULT_TIMING, type CoreConfig, type Effect, type NodeId, type Timing } from '../../../src/replication/core/types.js';
 import type { LogEntry } from '../../../src/storage/types.js';
-import { checkLinearizable, type CheckResult, type KvOp } from '../linearizability.js';
+import type { CheckResult } from '../linearizability.js';
 import { rng, type Rng } from '../rng.js';
 import { SimNetwork, type NetConfig } from './network.js';
 import { SimNode, type Observer, type Wire } from './node.js';
+import { Oracle, type SimStats } from './oracle.js';
+
+export type { SimStats } from './oracle.js';
 
 /** Simulated time per scheduler step, ms. */
 export const STEP_MS = 5;
@@ -56,60 +59,14 @@ export const DEFAULT_SIM: Omit<SimOptions, 'seed'> = {
   keys: 3,
 };
 
-export interface SimStats {
-  elections: number;
-  commits: number;
-  quorumWritesOk: number;
-  quorumWritesUnknown: number;
-  readsOk: number;
-  readsFailed: number;
-  asyncWrites: number;
-  crashes: number;
-  partitions: number;
-  discarded: number;
-  fullResyncs: number;
-  failovers: number;
-  failoversOk: number;
-}
-
-interface PendingRead {
-  readonly key: string;
-  readonly value: string | null;
-  readonly invokeMs: number;
-}
-
 export class SimWorld implements Observer {
   readonly rng: Rng;
   readonly net: SimNetwork<Wire>;
   readonly nodes: SimNode[] = [];
   private readonly byId = new Map<NodeId, SimNode>();
   nowMs = 0;
-  /** Committed oracle: seq → epoch of the entry, as first reported by a primary's commitAdvanced. */
-  readonly committedEpochAt = new Map<number, number>();
-  committedMax = 0;
-  /** For each epoch whose primary committed: the highest seq it committed (for leader completeness). */
-  private readonly commitByEpoch = new Map<number, number>();
-  readonly primaryOfEpoch = new Map<number, NodeId>();
-  readonly history: KvOp[] = [];
-  private readonly pendingReads = new Map<number, PendingRead>();
-  private readonly pendingWrites = new Map<number, number>(); // writeId → history index
-  private nextOpId = 1;
-  private valueCounter = 0;
-  readonly stats: SimStats = {
-    elections: 0,
-    commits: 0,
-    quorumWritesOk: 0,
-    quorumWritesUnknown: 0,
-    readsOk: 0,
-    readsFailed: 0,
-    asyncWrites: 0,
-    crashes: 0,
-    partitions: 0,
-    discarded: 0,
-    fullResyncs: 0,
-    failovers: 0,
-    failoversOk: 0,
-  };
+  readonly oracle = new Oracle(() => this.nowMs);
+  readonly stats: SimStats = this.oracle.stats;
   readonly trace: string[] = [];
   private healAtMs = -1;
 
@@ -141,28 +98,12 @@ export class SimWorld implements Observer {
   }
 
   becamePrimary(node: SimNode, epoch: number): void {
-    const prior = this.primaryOfEpoch.get(epoch);
-    assert(prior === undefined || prior === node.id, `two primaries in epoch ${epoch}: ${prior} and ${node.id}`);
-    this.primaryOfEpoch.set(epoch, node.id);
-    this.stats.elections++;
     this.trace.push(`${this.nowMs} ${node.id} primary of epoch ${epoch} at ${node.store.last.epoch}:${node.store.last.seq}`);
-    this.checkLeaderCompleteness(node, epoch, true);
+    this.oracle.becamePrimary(node, epoch);
   }
 
   committed(node: SimNode, commitSeq: number): void {
-    this.stats.commits++;
-    const epoch = node.core?.currentEpoch ?? 0;
-    // Entries up to committedMax were recorded before; by Log Matching one position proves the prefix.
-    const prefix = Math.min(this.committedMax, commitSeq);
-    if (prefix > 0) assert.equal((node.store.entries[prefix - 1] as LogEntry).epoch, this.committedEpochAt.get(prefix), `committed entry ${prefix} changed (by ${node.id})`);
-    for (let s = prefix + 1; s <= commitSeq; s++) {
-      const e = (node.store.entries[s - 1] as LogEntry).epoch;
-      const known = this.committedEpochAt.get(s);
-      assert(known === undefined || known === e, `committed entry ${s} changed: epoch ${known} then ${e} (by ${node.id})`);
-      if (known === undefined) this.committedEpochAt.set(s, e);
-    }
-    this.committedMax = Math.max(this.committedMax, commitSeq);
-    this.commitByEpoch.set(epoch, Math.max(this.commitByEpoch.get(epoch) ?? 0, commitSeq));
+    this.oracle.committed(node, node.core?.currentEpoch ?? 0, commitSeq);
   }
 
   truncating(node: SimNode, e: Extract<Effect, { type: 'truncateAfter' }>): void {
@@ -171,7 +112,7 @@ export class SimWorld implements Observer {
     const primary = this.nodes.find((n) => n.id === primaryId);
     for (let s = e.seq + 1; s <= entries.length; s++) {
       const mine = entries[s - 1] as LogEntry;
-      assert.notEqual(this.committedEpochAt.get(s), mine.epoch, `${node.id} discards committed entry ${mine.epoch}:${s}`);
+      this.oracle.checkDiscardable(node, mine.epoch, s, 'discards');
       // What is discarded is exactly what the primary's history does not hold.
       const theirs = primary?.store.entries[s - 1];
       if (primary !== undefined && theirs !== undefined) assert.notEqual(theirs.epoch, mine.epoch, `${node.id} discards ${mine.epoch}:${s} which ${primaryId} holds`);
@@ -184,36 +125,16 @@ export class SimWorld implements Observer {
   }
 
   loadingDiscards(node: SimNode, discarded: readonly LogEntry[]): void {
-    for (const e of discarded) assert.notEqual(this.committedEpochAt.get(e.seq), e.epoch, `${node.id} full resync drops committed ${e.epoch}:${e.seq}`);
+    for (const e of discarded) this.oracle.checkDiscardable(node, e.epoch, e.seq, 'full resync drops');
     this.stats.discarded += discarded.length;
   }
 
   readDone(_node: SimNode, readId: number, ok: boolean): void {
-    const r = this.pendingReads.get(readId);
-    if (r === undefined) return;
-    this.pendingReads.delete(readId);
-    if (!ok) {
-      this.stats.readsFailed++;
-      return; // a failed read returned nothing: it constrains nothing
-    }
-    this.stats.readsOk++;
-    this.history.push({ kind: 'get', key: r.key, value: r.value, invokeMs: r.invokeMs, returnMs: this.nowMs });
+    this.oracle.readDone(readId, ok);
   }
 
   writeDone(node: SimNode, writeId: number, seq: number, ok: boolean): void {
-    const idx = this.pendingWrites.get(writeId);
-    if (idx === undefined) return;
-    this.pendingWrites.delete(writeId);
-    if (!ok) {
-      this.stats.quorumWritesUnknown++;
-      return; // NOQUORUM: outcome unknown, stays without a return time
-    }
-    this.stats.quorumWritesOk++;
-    const entry = node.store.entries[seq - 1];
-    assert(entry !== undefined, 'acknowledged write not in the log');
-    assert.equal(this.committedEpochAt.get(seq), entry.epoch, `quorum write ${entry.epoch}:${seq} acknowledged but not committed`);
-    const op = this.history[idx] as KvOp;
-    this.history[idx] = { ...op, returnMs: this.nowMs } as KvOp;
+    this.oracle.writeDone(node, writeId, seq, ok);
   }
 
   failoverDone(node: SimNode, ok: boolean, reason: string): void {
@@ -229,37 +150,11 @@ export class SimWorld implements Observer {
 
   // ------------------------------------------------------------------ checks
 
-  /** A primary of epoch E holds every entry committed in epochs below E (Raft's leader completeness). */
-  private checkLeaderCompleteness(node: SimNode, epoch: number, full: boolean): void {
-    let need = 0;
-    for (const [e, s] of this.commitByEpoch) if (e < epoch) need = Math.max(need, s);
-    if (need === 0) return;
-    const entries = node.store.entries;
-    assert(entries.length >= need, `${node.id} primary of ${epoch} lacks committed entries up to ${need} (has ${entries.length})`);
-    const from = full ? 1 : need;
-    for (let s = from; s <= need; s++) {
-      if ((entries[s - 1] as LogEntry).epoch !== this.committedEpochAt.get(s)) assert.fail(`${node.id} primary of ${epoch} differs at committed ${s}`);
-    }
-  }
-
   checkStep(): void {
     for (const n of this.nodes) {
       const core = n.core;
       if (core === null) continue;
-      const last = n.store.last;
-      const cl = core.lastPosition;
-      if (cl.seq !== last.seq || cl.epoch !== last.epoch) assert.fail(`${n.id}: core at ${cl.epoch}:${cl.seq}, store at ${last.epoch}:${last.seq}`);
-      const c = core.committedSeq;
-      if (c > 0) {
-        const oracle = this.committedEpochAt.get(c);
-        assert(oracle !== undefined, `${n.id} believes ${c} committed; no primary committed it`);
-        if ((n.store.entries[c - 1] as LogEntry).epoch !== oracle) assert.fail(`${n.id}: committed prefix differs at ${c}`);
-      }
-      if (core.currentRole === 'primary') {
-        const owner = this.primaryOfEpoch.get(core.currentEpoch);
-        if (owner !== n.id) assert.fail(`${n.id} is primary of epoch ${core.currentEpoch}, which belongs to ${owner}`);
-        this.checkLeaderCompleteness(n, core.currentEpoch, false);
-      }
+      this.oracle.checkNode(n, core);
       if (core.discardedTotal !== n.discardedSinceStart) assert.fail(`${n.id}: discard counter ${core.discardedTotal} != ${n.discardedSinceStart}`);
     }
   }
@@ -341,20 +236,15 @@ export class SimWorld implements Observer {
     const key = `k${this.rng.int(this.opts.keys)}`;
     const roll = this.rng.next();
     if (roll < 0.4) {
-      const readId = this.nextOpId++;
       // The host reads the state at request time (readSeq = lastSeq) and answers on readReady.
-      this.pendingReads.set(readId, { key, value: node.store.valueOf(key), invokeMs: this.nowMs });
+      const readId = this.oracle.readStarted(key, node.store.valueOf(key));
       node.run({ type: 'quorumRead', readId }, this.nowMs);
       return;
     }
-    const value = `v${++this.valueCounter}`;
-    const idx = this.history.length;
-    this.history.push({ kind: 'put', key, value, invokeMs: this.nowMs, returnMs: undefined });
+    const { value, idx } = this.oracle.putStarted(key);
     const seq = node.write(key, value, this.nowMs);
     if (roll < 0.8) {
-      const writeId = this.nextOpId++;
-      this.pendingWrites.set(writeId, idx);
-      node.run({ type: 'quorumWrite', writeId, seq }, this.nowMs);
+      node.run({ type: 'quorumWrite', writeId: this.oracle.quorumWrite(idx), seq }, this.nowMs);
     } else {
       this.stats.asyncWrites++; // acknowledged after the local log: may be lost, so unknown outcome for the checker
     }
@@ -368,21 +258,14 @@ export class SimWorld implements Observer {
     for (const n of this.nodes) if (!n.alive) n.restartAtMs = this.nowMs;
     for (let i = 0; i < this.opts.quietSteps; i++) this.step(false, false);
     this.checkConverged();
-    return checkLinearizable(this.history);
+    return this.oracle.linearizable();
   }
 
   /** After faults heal and writes stop: one primary, and every node holds the same log. */
   checkConverged(): void {
     const prims = this.live().filter((n) => n.core?.currentRole === 'primary');
     assert.equal(prims.length, 1, `expected one primary after the quiet period, got ${prims.map((p) => p.id).join(',') || 'none'}`);
-    const ref = (prims[0] as SimNode).store;
-    for (const n of this.nodes) {
-      assert.deepEqual(n.store.last, ref.last, `${n.id} did not converge to the primary's position`);
-      for (let s = 1; s <= ref.entries.length; s++) {
-        assert.equal(n.store.entries[s - 1]?.epoch, ref.entries[s - 1]?.epoch, `${n.id} differs from the primary at ${s}`);
-      }
-    }
-    this.checkLeaderCompleteness(prims[0] as SimNode, Number.MAX_SAFE_INTEGER, true);
+    this.oracle.checkConverged(prims[0] as SimNode, this.nodes);
   }
 }
 

@@ -1,0 +1,182 @@
+// The host's replication links and the dialers that keep them up: per peer the link messages
+// are sent on (manual mode: the only one; cluster mode: the one we dialled) and, in cluster
+// mode, the link the peer dialled to us (received on only). Owns these maps and dialers; never
+// interprets a frame and never steps the core (the host does, on the hooks' calls).
+
+import assert from 'node:assert';
+import type { NodeId } from '../core/types.js';
+import type { LinkDialer, LinkEvents, ReplLink, Transport } from './runtime.js';
+
+export interface LinkTableOptions {
+  readonly transport: Transport;
+  readonly nodeId: NodeId;
+  readonly password: string;
+  /** Our own client address, announced on every link we dial. */
+  readonly announce: string;
+  /** Cluster mode: every member (self included); absent in manual mode. */
+  readonly clusterMembers?: ReadonlyMap<NodeId, string>;
+}
+
+export interface LinkTableHooks {
+  readonly events: LinkEvents;
+  /** A link to send on came up. */
+  up(peer: NodeId, address: string, outbound: boolean): void;
+  isStopped(): boolean;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** What a closed link was to the table. */
+export type ClosedLink = 'send' | 'inbound' | 'stale';
+
+export class LinkTable {
+  private readonly sendLinks = new Map<NodeId, ReplLink>();
+  private readonly inbound = new Map<NodeId, ReplLink>();
+  /** Manual mode: the dialer to our primary. */
+  private dialer: LinkDialer | null = null;
+  /** Cluster mode: one dialer per peer (outbound links, used for sending). */
+  private readonly peerDialers = new Map<NodeId, LinkDialer>();
+
+  constructor(
+    private readonly opts: LinkTableOptions,
+    private readonly hooks: LinkTableHooks,
+  ) {}
+
+  sendLink(peer: NodeId): ReplLink | undefined {
+    return this.sendLinks.get(peer);
+  }
+
+  /** Frames from a replaced link are ignored (late bytes of an old connection). */
+  isCurrent(link: ReplLink): boolean {
+    return this.sendLinks.get(link.peerId) === link || this.inbound.get(link.peerId) === link;
+  }
+
+  outputBytes(peer: NodeId): number {
+    const l = this.sendLinks.get(peer) ?? this.inbound.get(peer);
+    return l === undefined || l.isClosed ? 0 : l.outputBytes;
+  }
+
+  /** No link holds unsent bytes: every frame written so far is in the kernel (or its link is gone). */
+  allDrained(): boolean {
+    for (const l of this.sendLinks.values()) if (!l.isClosed && l.outputBytes > 0) return false;
+    for (const l of this.inbound.values()) if (!l.isClosed && l.outputBytes > 0) return false;
+    return true;
+  }
+
+  /** `peer` dialled us. Manual mode: it is, or wants to be, our replica. Cluster: a member we only receive from. */
+  accept(peer: NodeId, announce: string, open: (events: LinkEvents) => ReplLink): void {
+    const members = this.opts.clusterMembers;
+    if (members === undefined) {
+      this.sendLinks.get(peer)?.close('replaced by a new connection from the same node');
+      const link = open(this.hooks.events);
+      this.sendLinks.set(peer, link);
+      this.hooks.up(peer, announce, false);
+      return;
+    }
+    if (!members.has(peer)) {
+      this.hooks.warn(`refusing a replication link from ${peer} (${announce}): not a configured cluster member`);
+      open(this.hooks.events).close('not a cluster member');
+      return;
+    }
+    const old = this.inbound.get(peer);
+    // Forget it before closing, so its close is not taken for the current link's.
+    this.inbound.delete(peer);
+    old?.close('replaced by a new connection from the same node');
+    this.inbound.set(peer, open(this.hooks.events));
+  }
+
+  /** Forget `link` if it is current; what it was tells the host what to step. */
+  closed(link: ReplLink): ClosedLink {
+    if (this.inbound.get(link.peerId) === link) {
+      this.inbound.delete(link.peerId);
+      return 'inbound';
+    }
+    if (this.sendLinks.get(link.peerId) !== link) return 'stale';
+    this.sendLinks.delete(link.peerId);
+    return 'send';
+  }
+
+  /** A link we dialled went down: its dialer dials again (with backoff). */
+  redial(link: ReplLink): void {
+    if (link.outbound) (this.peerDialers.get(link.peerId) ?? this.dialer)?.linkClosed();
+  }
+
+  /** Manual mode: keep a link to our primary at `address` (replacing any dialer). */
+  dialPrimary(address: string): void {
+    this.dialer?.stop();
+    const d = this.newDialer(address, (link) => {
+      if (this.dialer !== d || this.hooks.isStopped()) {
+        link.close('dialer replaced');
+        return;
+      }
+      this.sendLinks.get(link.peerId)?.close('replaced by a new connection');
+      this.sendLinks.set(link.peerId, link);
+      this.hooks.info(`replication link to ${address} up (primary ${link.peerId})`);
+      this.hooks.up(link.peerId, address, true);
+    });
+    this.dialer = d;
+    d.start();
+  }
+
+  stopPrimaryDialer(): void {
+    this.dialer?.stop();
+    this.dialer = null;
+  }
+
+  /** Cluster mode: keep a link to every other member forever. */
+  dialMembers(): void {
+    const members = this.opts.clusterMembers;
+    assert(members !== undefined, 'only cluster mode dials members');
+    for (const [id, address] of members) if (id !== this.opts.nodeId) this.dialMember(id, address);
+  }
+
+  /** Close the send links (all, or only those we dialled). */
+  closeSendLinks(reason: string, outboundOnly = false): void {
+    for (const l of [...this.sendLinks.values()]) if (!outboundOnly || l.outbound) l.close(reason);
+  }
+
+  stopAll(reason: string): void {
+    this.stopPrimaryDialer();
+    for (const d of this.peerDialers.values()) d.stop();
+    this.peerDialers.clear();
+    for (const l of [...this.sendLinks.values(), ...this.inbound.values()]) l.close(reason);
+  }
+
+  /** Cluster: a link to `peer` at `address`; it must answer with that node id. */
+  private dialMember(peer: NodeId, address: string): void {
+    const d = this.newDialer(address, (link) => {
+      if (this.hooks.isStopped() || this.peerDialers.get(peer) !== d) {
+        link.close('dialer stopped');
+        return;
+      }
+      if (link.peerId !== peer) {
+        // A wrong address in --cluster (or a node restarted with another id): never mix identities.
+        this.hooks.error(`${address} answered as node ${link.peerId}, but --cluster lists it as ${peer}; retrying`);
+        link.close('wrong node id'); // not in our maps under `peer`, so its close is ignored
+        d.linkClosed();
+        return;
+      }
+      const old = this.sendLinks.get(peer);
+      this.sendLinks.delete(peer);
+      old?.close('replaced by a new connection');
+      this.sendLinks.set(peer, link);
+      this.hooks.info(`replication link to ${peer} (${address}) up`);
+      this.hooks.up(peer, address, true);
+    });
+    this.peerDialers.set(peer, d);
+    d.start();
+  }
+
+  private newDialer(address: string, onLinked: (link: ReplLink) => void): LinkDialer {
+    return this.opts.transport.dial({
+      address,
+      nodeId: this.opts.nodeId,
+      password: this.opts.password,
+      announce: this.opts.announce,
+      events: this.hooks.events,
+      log: (level, text) => this.hooks[level](text),
+      onLinked,
+    });
+  }
+}
