@@ -3,11 +3,14 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, portAccepts } from '../../tools/lib/ports.js';
 import { waitFor } from './wait.js';
+
+export { freePort, portAccepts };
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root (dist/test/helpers -> ../../..). */
@@ -19,30 +22,6 @@ export function tempDir(prefix = 'kvts-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** An ephemeral port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
-
-/** True when something accepts TCP connections on 127.0.0.1:`port`. */
-export function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** Can this process bind 127.0.0.1:port right now? */
 function canBind(port: number): Promise<boolean> {

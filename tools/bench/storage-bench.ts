@@ -5,12 +5,13 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { openReplicatedStore as openStore } from '../../src/storage/store.js';
+import { freePort } from '../lib/ports.js';
 import type { FsyncPolicy } from '../../src/storage/types.js';
 import { parseFlags } from '../../src/cli/flags.js';
 
@@ -117,17 +118,6 @@ async function medianOf<T>(f: () => T | Promise<T>, by: (t: T) => number): Promi
 
 // ---------------------------------------------------------------- redis helpers
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      if (a === null || typeof a === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(a.port));
-    });
-  });
-}
 
 /** One RESP command over a fresh connection; resolves with the raw reply text. */
 function redisCmd(port: number, ...args: string[]): Promise<string> {

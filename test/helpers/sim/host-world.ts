@@ -19,11 +19,11 @@ import { openReplicatedStore as openStore } from '../../../src/storage/store.js'
 import type { EpochStart, Position } from '../../../src/storage/types.js';
 import type { CheckResult } from '../linearizability.js';
 import { rng, type Rng } from '../rng.js';
-import { SimNetwork, type NetConfig } from './network.js';
+import { SimNetwork } from './network.js';
 import { sequencedStore, Sequencer } from './sequenced-store.js';
 import { simTransport, type LinkPacket, type SimLinkEnd, type SimProcess, type SimWorldPort } from './sim-transport.js';
 import { Oracle, type SimStats } from './oracle.js';
-import { SIM_TIMING, STEP_MS } from './world.js';
+import { DEFAULT_SIM, SIM_TIMING, STEP_MS, type SimOptions } from './world.js';
 
 /** A RAM-backed directory when the OS has one (each node's store fsyncs its meta and epochs), else the temp dir. */
 const DIR_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -34,33 +34,22 @@ const DURABLE_DELAY_STEPS_MAX = 10;
 /** Timers and turn-end callbacks run per step before the world calls it a livelock. */
 const CALLBACKS_PER_STEP_MAX = 100_000;
 
-export interface HostSimOptions {
-  readonly seed: number;
-  readonly nodes: number;
-  readonly steps: number;
-  /** Steps of quiet (no faults, no writes, healed network) at the end to check convergence. */
-  readonly quietSteps: number;
-  readonly net: NetConfig;
-  readonly crashRate: number;
-  readonly partitionRate: number;
+/** The core simulator's options, plus connection resets (the host has real links to break). */
+export interface HostSimOptions extends SimOptions {
   /** Per step: a random connection breaks (TCP reset). */
   readonly resetRate: number;
-  readonly opRate: number;
-  readonly failoverRate: number;
-  readonly keys: number;
 }
 
+/** The core simulator's network and keys; a shorter schedule (each step costs real store I/O) with denser faults. */
 export const DEFAULT_HOST_SIM: Omit<HostSimOptions, 'seed'> = {
-  nodes: 3,
+  ...DEFAULT_SIM,
   steps: 150,
   quietSteps: 150,
-  net: { delayMinMs: 1, delayMaxMs: 12, dropRate: 0.03, duplicateRate: 0.03 },
   crashRate: 0.008,
   partitionRate: 0.006,
   resetRate: 0.01,
   opRate: 0.6,
   failoverRate: 0.003,
-  keys: 3,
 };
 
 interface Timer {
