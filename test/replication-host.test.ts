@@ -426,7 +426,9 @@ test('host: frames queued on a stalled replica link view backlog chunks; the poo
   const r = rng(37);
   // 64 KiB chunks (a turn's append is mostly a view of one), a 1 MiB window, and far more than
   // that in flight: the stalled link's queue holds frames whose chunks were long since given back.
-  const p = await startNode('p1', null, 1024 * 1024, { inflightBytesMax: 48 * 1024 * 1024 });
+  // No resend while stalled: on a loaded machine the stall outlasts resendAfterMs, and a resend
+  // (entries the replica will get anyway) makes it handshake again, which is not what this tests.
+  const p = await startNode('p1', null, 1024 * 1024, { inflightBytesMax: 48 * 1024 * 1024, resendAfterMs: 600_000 });
   // The replica dials through a proxy that can stop reading from the primary (whose queue then fills).
   const px = await TcpProxy.start(Number(p.address.split(':')[1]));
   proxies.push(px);
