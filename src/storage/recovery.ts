@@ -224,8 +224,8 @@ function snapshotLoss(inv: InvalidSnapshot): string {
   const size = statSync(inv.path).size;
   const total = snapshotKeyCountHint(inv.path);
   if (inv.validEnd === 0) return `all of its keys (${total ?? 'count unknown'}; written up to seq ${inv.seq}), ${size} byte(s)`;
-  const keys = total === null ? 'the keys' : `${total - inv.keys} of its ${total} keys`;
-  return `${keys} in bytes ${inv.validEnd}..${size} (written up to seq ${inv.seq})`;
+  const keys = total === null ? 'the keys (count unknown: the trailer is cut)' : `${total - inv.keys} of its ${total} keys`;
+  return `${keys} in bytes ${inv.validEnd}..${size} (written up to seq ${inv.seq}), keeping the ${inv.keys} keys before them`;
 }
 
 /**
