@@ -227,6 +227,29 @@ test('compaction reads its snapshot back: verifySnapshot accepts a whole one and
   }
 });
 
+test('a damaged resync.snap (an unfinished full-resync commit) is refused by name; repair removes it and keeps the data before it', async () => {
+  const dir = await populated(KEYS, { compact: true });
+  try {
+    const [snap] = files(dir, 'snap', '.snap');
+    const resync = join(dir, 'snap', 'resync.snap');
+    cpSync(snap as string, resync);
+    damage(resync, 'flip', 0.5);
+    await refused(dir, resync);
+    const warnings: string[] = [];
+    const s = await openStore({ dir, repair: true, onWarning: (m) => warnings.push(m) });
+    try {
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] as string, /^repair: removed .*resync\.snap .*dropped the full resync/);
+      assert.equal(s.size, KEYS);
+    } finally {
+      await s.close();
+    }
+    assert.ok(existsSync(join(repairFolder(dir), 'snap', 'resync.snap')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 for (const doc of ['meta.json', 'epochs.json'] as const) {
   for (const how of ['truncate', 'flip', 'empty'] as const) {
     test(`${doc} ${how === 'flip' ? 'bit-flipped' : how === 'empty' ? 'emptied' : 'truncated'}: refused naming it; repair moves it aside`, async () => {

@@ -87,14 +87,22 @@ function removeTempFiles(dir: string): void {
 /**
  * A full-resync commit is made durable by renaming its snapshot to snap/resync.snap; the
  * rest (dropping the old log and snapshots, renaming to <seq>.snap, epochs.json) is redone
- * here if a crash interrupted it. An invalid resync.snap cannot exist (renamed after fsync),
- * but if one does we refuse rather than guess.
+ * here if a crash interrupted it. An invalid resync.snap cannot come from a crash (renamed
+ * after fsync): damaged later, it is refused, or a repair removes it and the older files count.
  */
-export function finishResync(layout: Layout): void {
+export function finishResync(layout: Layout, repair: RepairFolder | null = null, warn: (msg: string) => void = () => undefined): void {
   const path = join(layout.snapDir, RESYNC_SNAPSHOT);
   if (!existsSync(path)) return;
   const r = readSnapshot(path, () => undefined);
-  if (!r.ok) throw new CorruptLogError(path, r.offset, r.reason);
+  if (!r.ok) {
+    const lost = 'the full resync it commits (the files from before it are read instead)';
+    if (repair === null) throw new CorruptLogError(path, r.offset, r.reason, { dir: layout.dir, lost });
+    const copy = repair.keep(path, 0);
+    unlinkIfExists(path);
+    fsyncDirSync(layout.snapDir);
+    warn(`repair: removed ${path} (offset ${r.offset}: ${r.reason}): dropped ${lost}; the original is kept as ${copy}`);
+    return;
+  }
   for (const s of listSeqFiles(layout.logDir, SEGMENT_EXT)) unlinkIfExists(s.path);
   fsyncDirSync(layout.logDir);
   for (const s of listSeqFiles(layout.snapDir, SNAPSHOT_EXT)) unlinkIfExists(s.path);
@@ -265,7 +273,7 @@ export function recover(args: {
   stopAfterSeq?: Seq;
 }): RecoveredState {
   const { layout, warn, repair } = args;
-  finishResync(layout);
+  finishResync(layout, repair, warn);
   removeTempFiles(layout.snapDir);
   removeTempFiles(layout.logDir);
   removeTempFiles(layout.dir);
