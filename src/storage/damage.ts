@@ -6,7 +6,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } fr
 import { dirname, join, relative } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { CorruptLogError } from './errors.js';
-import { checkRecord, RECORD_HEADER_BYTES } from './record.js';
+import { checkRecord, RECORD_HEADER_BYTES, seqFromWords } from './record.js';
 import { fsyncDirSync } from './fsutil.js';
 import type { Seq } from './types.js';
 
@@ -18,12 +18,17 @@ export interface RecordSpan {
   readonly bytes: number;
 }
 
+/** Smallest record: header and the fixed body (epoch, seq, op count), no ops. */
+const RECORD_BYTES_MIN = RECORD_HEADER_BYTES + 16;
+
 /**
  * Count the valid records in `files`, each read from its `from` offset to its end. Damaged
  * stretches are skipped a byte at a time, so records after the damage are still counted:
- * this says what a cut at the first file's offset would drop. Error path only (reads whole files).
+ * this says what a cut at the first file's offset would drop. A candidate's seq must lie
+ * between the file's `minSeq` and what its size allows before its CRC is computed, so garbage
+ * costs a few reads per byte. Error path only (reads whole files).
  */
-export function scanRecords(files: ReadonlyArray<{ path: string; from: number }>): RecordSpan {
+export function scanRecords(files: ReadonlyArray<{ path: string; from: number; minSeq: Seq }>): RecordSpan {
   let count = 0;
   let firstSeq = 0;
   let lastSeq = 0;
@@ -31,9 +36,11 @@ export function scanRecords(files: ReadonlyArray<{ path: string; from: number }>
   for (const f of files) {
     const buf = readFileSync(f.path).subarray(f.from);
     bytes += buf.length;
-    for (let k = 0; k + RECORD_HEADER_BYTES <= buf.length; ) {
-      const r = checkRecord(buf, k);
-      if (!r.ok) {
+    const maxSeq = f.minSeq + Math.ceil(buf.length / RECORD_BYTES_MIN);
+    for (let k = 0; k + RECORD_BYTES_MIN <= buf.length; ) {
+      const seq = seqFromWords(buf.readUInt32LE(k + 12), buf.readUInt32LE(k + 16));
+      const r = seq < f.minSeq || seq > maxSeq ? null : checkRecord(buf, k);
+      if (r === null || !r.ok) {
         k++;
         continue;
       }

@@ -407,11 +407,11 @@ export function recover(args: {
           // or a crash right after they were written: not log, and no record is lost.
           truncateFile(f.path, off);
         } else if (rest !== null && !validRecordAfter(rest, 1, lastSeqInLog)) {
-          warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${reader.size - off} bytes`);
+          warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${reader.size - off} bytes (no whole record after seq ${lastSeqInLog})`);
           truncateFile(f.path, off);
         } else {
           // Everything from here on goes if the log is cut here: this file's rest and the later segments.
-          const cut = [{ path: f.path, from: off }, ...files.slice(i + 1).map((x) => ({ path: x.path, from: 0 }))];
+          const cut = [{ path: f.path, from: off, minSeq: lastSeqInLog + 1 }, ...files.slice(i + 1).map((x) => ({ path: x.path, from: 0, minSeq: x.seq }))];
           const lost = `${describeSpan(scanRecords(cut))} after seq ${lastSeqInLog}`;
           if (repair === null) throw new CorruptLogError(f.path, off, failure, { dir: layout.dir, lost });
           for (const c of cut) repair.keep(c.path, c.from);
