@@ -119,6 +119,32 @@ for (const c of segmentCases) {
   });
 }
 
+test('the active segment: damage with whole records after it is refused; a damaged last record is a torn tail, cut with a warning naming the last whole seq', async () => {
+  const dir = await populated(KEYS);
+  try {
+    const active = files(dir, 'log', '.wal').at(-1) as string;
+    const original = readFileSync(active);
+    damage(active, 'flip', 0.01);
+    await refused(dir, active);
+    // The last record damaged: indistinguishable from a write the crash tore, so it is cut (the
+    // AOF rule); everything before it stays and the warning says where.
+    writeFileSync(active, original);
+    damage(active, 'flip', (original.length - 3) / original.length);
+    const warnings: string[] = [];
+    const s = await openStore({ dir, onWarning: (m) => warnings.push(m) });
+    try {
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] as string, new RegExp(`torn record at the end of .* at offset \\d+ .*no whole record after seq ${KEYS - 1}`));
+      assert.equal(s.lastPosition.seq, KEYS - 1);
+      assert.equal(s.size, KEYS - 1);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test(`a truncated snapshot (${SNAPSHOT_KEYS} keys, no writes after the compaction) never opens empty: refused naming it; repair keeps its whole blocks`, async () => {
   const dir = await populated(SNAPSHOT_KEYS, { compact: true, segmentBytesMax: 64 * 1024 * 1024 });
   try {
