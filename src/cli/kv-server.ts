@@ -135,9 +135,10 @@ async function repair(dir: string): Promise<void> {
       },
     });
     const last = store.lastPosition;
+    const keys = store.size;
     await store.close();
     const what = cuts.some((m) => m.startsWith('repair:')) ? 'repaired' : 'no damage found in';
-    process.stdout.write(`kv-server: ${what} ${dir}: ${store.size} keys, log up to seq ${last.seq}\n`);
+    process.stdout.write(`kv-server: ${what} ${dir}: ${keys} keys, log up to seq ${last.seq}\n`);
   } catch (e) {
     process.stderr.write(`kv-server: cannot repair ${dir}: ${(e as Error).message}\n`);
     process.exit(EXIT_FAILURE);

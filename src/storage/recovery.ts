@@ -62,7 +62,6 @@ export function encodeEpochs(history: readonly EpochStart[]): Buffer {
   return encodeCheckedJson({ history: history.map((h) => [h.epoch, h.startSeq]) });
 }
 
-/** epochs.json's history (checksummed, or the plain JSON of earlier versions); missing = []. */
 const EPOCHS_LOST = 'the epochs begun without entries (the log and snapshot keep the others)';
 
 function epochsFault(doc: unknown): string | null {
@@ -74,6 +73,7 @@ function epochsFault(doc: unknown): string | null {
   return null;
 }
 
+/** epochs.json's history (checksummed, or the plain JSON of earlier versions); missing = []. */
 function readEpochs(layout: Layout, repair: RepairFolder | null, warn: (msg: string) => void): EpochStart[] {
   const doc = readDocument(layout, EPOCHS_FILE, EPOCHS_LOST, epochsFault, repair, warn) as { history: Array<[number, number]> } | undefined;
   return doc === undefined ? [] : doc.history.map(([epoch, startSeq]) => ({ epoch, startSeq }));
