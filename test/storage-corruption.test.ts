@@ -1,6 +1,6 @@
 // Recovery rules on damaged directories: torn tail truncated with a warning naming file and
 // offset; corruption elsewhere refused (CorruptLogError with file and offset) unless repair;
-// invalid/temp snapshots ignored; the LOCK file refuses a second owner and takes over stale ones.
+// temp snapshots removed and an invalid snapshot only passed over while its log still exists; the LOCK file refuses a second owner and takes over stale ones.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
