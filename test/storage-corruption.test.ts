@@ -1,6 +1,7 @@
 // Recovery rules on damaged directories: torn tail truncated with a warning naming file and
 // offset; corruption elsewhere refused (CorruptLogError with file and offset) unless repair;
-// temp snapshots removed and an invalid snapshot only passed over while its log still exists; the LOCK file refuses a second owner and takes over stale ones.
+// temp snapshots removed; an invalid snapshot passed over only while its log still exists;
+// the LOCK file refuses a second owner and takes over stale ones.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
