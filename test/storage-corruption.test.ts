@@ -1,6 +1,7 @@
 // Recovery rules on damaged directories: torn tail truncated with a warning naming file and
 // offset; corruption elsewhere refused (CorruptLogError with file and offset) unless repair;
-// invalid/temp snapshots ignored; the LOCK file refuses a second owner and takes over stale ones.
+// temp snapshots removed; an invalid snapshot passed over only while its log still exists;
+// the LOCK file refuses a second owner and takes over stale ones.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,7 +160,7 @@ test('a bit flip in a sealed segment refuses to open with file and offset; repai
     const s = await openStore({ dir, repair: true, onWarning: (m) => warnings.push(m) });
     try {
       assert.equal(warnings.length, 1);
-      assert.match(warnings[0] as string, /repair: truncating .* at offset \d+/);
+      assert.match(warnings[0] as string, /repair: cut .* at offset \d+/);
       const n = s.lastPosition.seq;
       assert.ok(n > 0 && n < KEYS, `kept a prefix (${n})`);
       assert.equal(s.size, n);
@@ -185,32 +186,38 @@ test('a bit flip mid-way in the LAST segment (valid records after it) is corrupt
     await assert.rejects(openStore({ dir }), CorruptLogError);
   }));
 
-test('temp and invalid snapshot files are ignored; a corrupt snapshot whose log is gone is refused', () =>
+test('temp snapshot files are removed; an invalid snapshot the log does not cover is refused, naming it', () =>
   withDir(
     async (dir) => {
       const snapDir = join(dir, 'snap');
       const snaps = readdirSync(snapDir).filter((n) => n.endsWith('.snap'));
       assert.equal(snaps.length, 1);
-      // A half-written temp file and a garbage "newer" snapshot: neither may be used.
+      // A half-written temp file is removed; a garbage "newer" snapshot claims data no file has.
       writeFileSync(join(snapDir, '00000000000000099999.snap.tmp'), 'partial');
       writeFileSync(join(snapDir, '00000000000000099999.snap'), 'KVTSSNAP garbage');
-      const warnings: string[] = [];
-      let s = await openStore({ dir, onWarning: (m) => warnings.push(m) });
+      await assert.rejects(openStore({ dir, onWarning: () => undefined }), (e: unknown) => {
+        assert.ok(e instanceof CorruptLogError);
+        assert.match(e.file, /99999\.snap$/);
+        assert.match(e.message, /the log ends at seq 300/);
+        return true;
+      });
+      assert.ok(!readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 'temp files removed at open');
+      rmSync(join(snapDir, '00000000000000099999.snap'));
+      let s = await openStore({ dir });
       assert.equal(s.size, KEYS);
       assert.equal(s.lastPosition.seq, KEYS);
       await s.close();
-      assert.ok(warnings.some((w) => /ignoring invalid snapshot .*99999\.snap/.test(w)));
-      assert.ok(!readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 'temp files removed at open');
-      // Corrupt the real snapshot: the segments it covered are deleted, so there is a gap.
-      rmSync(join(snapDir, '00000000000000099999.snap'));
+      // Corrupt the real snapshot: the segments it covered are deleted, so it is the only copy.
       const real = join(snapDir, snaps[0] as string);
       const bytes = readFileSync(real);
       bytes[bytes.length - 40] = (bytes[bytes.length - 40] as number) ^ 0xff;
       writeFileSync(real, bytes);
-      await assert.rejects(openStore({ dir, onWarning: () => undefined }), (e: unknown) => e instanceof CorruptLogError && /gap/.test(e.message));
+      await assert.rejects(openStore({ dir, onWarning: () => undefined }), (e: unknown) => e instanceof CorruptLogError && e.file === real);
       s = await openStore({ dir, repair: true, onWarning: () => undefined });
-      // Repair keeps only what is provably complete: nothing invented, no gap papered over.
+      // Repair keeps only what is provably complete: nothing invented.
       for (const k of s.keys()) assert.match(k, /^key:\d+$/);
+      const snapSeq = Number((snaps[0] as string).slice(0, 20));
+      for (let i = snapSeq; i < KEYS; i++) assert.ok(s.has(`key:${i}`), `key:${i} (logged after the snapshot) is kept`);
       await s.close();
     },
     { compact: true },

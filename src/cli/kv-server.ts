@@ -45,6 +45,10 @@ Options:
                               elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
   --election-timeout-ms N     cluster: election timeouts drawn from [N, 2N) ms (default 500)
   --heartbeat-interval-ms N   cluster: primary heartbeat interval (default 50)
+  --repair                    check the data directory and cut every damaged file at its first
+                              damage (log segment, snapshot, meta.json, epochs.json), print what
+                              was dropped (records, seq range), keep the cut bytes in
+                              <dir>/repair-<time>/, then exit (0: done, 1: cannot repair)
   --help                      print this help
   --version                   print the version
 `;
@@ -70,10 +74,10 @@ function usageError(msg: string): never {
   process.exit(EXIT_USAGE);
 }
 
-type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags } | 'exit';
+type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags; repair: boolean } | 'exit';
 
 function parseCommandLine(argv: string[]): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' }, repair: { type: 'boolean' } };
   for (const f of Object.keys(SETTING_FLAGS)) options[f] = { type: 'string' };
   for (const f of REPLICATION_FLAG_NAMES) options[f] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
@@ -115,12 +119,36 @@ function parseCommandLine(argv: string[]): Parsed {
   }
   const replication = parseReplicationFlags(values, parseMemory);
   if (typeof replication === 'string') usageError(replication);
-  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication };
+  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true };
+}
+
+/** --repair: open the directory with repair on, report every cut on stdout, close, exit. */
+async function repair(dir: string): Promise<void> {
+  const cuts: string[] = [];
+  try {
+    const store = await openReplicatedStore({
+      dir,
+      repair: true,
+      onWarning: (m) => {
+        cuts.push(m);
+        process.stdout.write(`kv-server: ${m}\n`);
+      },
+    });
+    const last = store.lastPosition;
+    const keys = store.size;
+    await store.close();
+    const what = cuts.some((m) => m.startsWith('repair:')) ? 'repaired' : 'no damage found in';
+    process.stdout.write(`kv-server: ${what} ${dir}: ${keys} keys, log up to seq ${last.seq}\n`);
+  } catch (e) {
+    process.stderr.write(`kv-server: cannot repair ${dir}: ${(e as Error).message}\n`);
+    process.exit(EXIT_FAILURE);
+  }
 }
 
 async function main(): Promise<void> {
   const parsed = parseCommandLine(process.argv.slice(2));
   if (parsed === 'exit') return;
+  if (parsed.repair) return repair(parsed.config.dir);
   const { config: cfg, configFile } = parsed;
   const logger = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination(2));
   const log: ServerLog = {

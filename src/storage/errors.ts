@@ -1,15 +1,28 @@
 // Error classes the storage engine hands to its callers (open refusals, corruption).
 // Owns only the error shapes and their messages; never decides policy.
 
-/** A log or snapshot file failed its checksum or format check somewhere other than a torn tail. */
+/** The operator's repair command for a data directory (named in every refusal). */
+export function repairCommand(dir: string): string {
+  return `kv-server --repair --dir ${dir}`;
+}
+
+/**
+ * A file the store opens (log segment, snapshot, meta.json, epochs.json) failed its checksum or
+ * format check somewhere other than a torn tail. `lost` says what a repair would cut there.
+ */
 export class CorruptLogError extends Error {
   override readonly name = 'CorruptLogError';
+  readonly lost: string | undefined;
   constructor(
     readonly file: string,
     readonly offset: number,
     readonly reason: string,
+    detail: { readonly lost?: string; readonly dir?: string } = {},
   ) {
-    super(`corrupt data in ${file} at offset ${offset}: ${reason} (open with repair: true to truncate there)`);
+    const lost = detail.lost === undefined ? '' : `; cutting there loses ${detail.lost}`;
+    const how = detail.dir === undefined ? 'open with repair: true' : `run \`${repairCommand(detail.dir)}\` (embedded: open with repair: true)`;
+    super(`corrupt data in ${file} at offset ${offset}: ${reason}${lost}; to cut there and keep a copy of the cut bytes, ${how}`);
+    this.lost = detail.lost;
   }
 }
 

@@ -4,13 +4,14 @@
 // Owns the recovery rules; never keeps files open and never serves requests.
 
 import assert from 'node:assert';
-import { existsSync, fstatSync, statSync, ftruncateSync, fsyncSync, openSync, closeSync, readFileSync, readSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, fstatSync, statSync, ftruncateSync, fsyncSync, openSync, closeSync, readSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EpochStart, Position, Seq } from './types.js';
 import { Keyspace, keyspaceSink } from './keyspace.js';
 import { checkRecord, replayRecordOps, seqFromWords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult } from './record.js';
-import { readSnapshot, snapshotKeyCountHint } from './snapshot.js';
+import { readSnapshot, sealSnapshotPrefix, snapshotKeyCountHint } from './snapshot.js';
 import { CorruptLogError } from './errors.js';
+import { describeSpan, encodeCheckedJson, readCheckedJson, scanRecords, type RepairFolder } from './damage.js';
 import { atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { SEGMENT_EXT, type SegmentFile } from './wal.js';
 
@@ -58,20 +59,24 @@ export function extendHistory(history: EpochStart[], epoch: number, seq: Seq): s
 }
 
 export function encodeEpochs(history: readonly EpochStart[]): Buffer {
-  return Buffer.from(JSON.stringify({ history: history.map((h) => [h.epoch, h.startSeq]) }) + '\n');
+  return encodeCheckedJson({ history: history.map((h) => [h.epoch, h.startSeq]) });
 }
 
-function readEpochs(dir: string): EpochStart[] {
-  const path = join(dir, EPOCHS_FILE);
-  if (!existsSync(path)) return [];
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as { history?: unknown };
-  if (!Array.isArray(doc.history)) throw new CorruptLogError(path, 0, 'no history array');
-  return doc.history.map((pair: unknown) => {
-    if (!Array.isArray(pair) || !Number.isSafeInteger(pair[0]) || !Number.isSafeInteger(pair[1])) {
-      throw new CorruptLogError(path, 0, 'bad history entry');
-    }
-    return { epoch: pair[0] as number, startSeq: pair[1] as number };
-  });
+const EPOCHS_LOST = 'the epochs begun without entries (the log and snapshot keep the others)';
+
+function epochsFault(doc: unknown): string | null {
+  const history = typeof doc === 'object' && doc !== null ? (doc as { history?: unknown }).history : undefined;
+  if (!Array.isArray(history)) return 'no history array';
+  for (const pair of history as unknown[]) {
+    if (!Array.isArray(pair) || !Number.isSafeInteger(pair[0]) || !Number.isSafeInteger(pair[1])) return 'bad history entry';
+  }
+  return null;
+}
+
+/** epochs.json's history (checksummed, or the plain JSON of earlier versions); missing = []. */
+function readEpochs(layout: Layout, repair: RepairFolder | null, warn: (msg: string) => void): EpochStart[] {
+  const doc = readDocument(layout, EPOCHS_FILE, EPOCHS_LOST, epochsFault, repair, warn) as { history: Array<[number, number]> } | undefined;
+  return doc === undefined ? [] : doc.history.map(([epoch, startSeq]) => ({ epoch, startSeq }));
 }
 
 /** Remove leftovers of interrupted atomic writes (they were never renamed into place). */
@@ -82,14 +87,22 @@ function removeTempFiles(dir: string): void {
 /**
  * A full-resync commit is made durable by renaming its snapshot to snap/resync.snap; the
  * rest (dropping the old log and snapshots, renaming to <seq>.snap, epochs.json) is redone
- * here if a crash interrupted it. An invalid resync.snap cannot exist (renamed after fsync),
- * but if one does we refuse rather than guess.
+ * here if a crash interrupted it. An invalid resync.snap cannot come from a crash (renamed
+ * after fsync): damaged later, it is refused, or a repair removes it and the older files count.
  */
-export function finishResync(layout: Layout): void {
+export function finishResync(layout: Layout, repair: RepairFolder | null = null, warn: (msg: string) => void = () => undefined): void {
   const path = join(layout.snapDir, RESYNC_SNAPSHOT);
   if (!existsSync(path)) return;
   const r = readSnapshot(path, () => undefined);
-  if (!r.ok) throw new CorruptLogError(path, r.offset, r.reason);
+  if (!r.ok) {
+    const lost = 'the full resync it commits (the files from before it are read instead)';
+    if (repair === null) throw new CorruptLogError(path, r.offset, r.reason, { dir: layout.dir, lost });
+    const copy = repair.keep(path, 0);
+    unlinkIfExists(path);
+    fsyncDirSync(layout.snapDir);
+    warn(`repair: removed ${path} (offset ${r.offset}: ${r.reason}): dropped ${lost}; the original is kept as ${copy}`);
+    return;
+  }
   for (const s of listSeqFiles(layout.logDir, SEGMENT_EXT)) unlinkIfExists(s.path);
   fsyncDirSync(layout.logDir);
   for (const s of listSeqFiles(layout.snapDir, SNAPSHOT_EXT)) unlinkIfExists(s.path);
@@ -189,42 +202,130 @@ function validRecordAfter(buf: Buffer, from: number, afterSeq: Seq): boolean {
   return false;
 }
 
+interface InvalidSnapshot {
+  readonly path: string;
+  readonly seq: Seq;
+  readonly offset: number;
+  readonly reason: string;
+  readonly validEnd: number;
+  readonly keys: number;
+  readonly blocks: number;
+}
+
+type LoadedSnapshot =
+  | { readonly ok: true; readonly ks: Keyspace; readonly position: Position; readonly history: EpochStart[]; readonly bytes: number }
+  | ({ readonly ok: false } & InvalidSnapshot);
+
+function loadSnapshot(path: string, seq: Seq): LoadedSnapshot {
+  const scratch = new Keyspace();
+  const hint = snapshotKeyCountHint(path);
+  if (hint !== null) scratch.reserve(hint);
+  // Items go from the block buffer straight into the slabs: no key string, no value Buffer.
+  const r = readSnapshot(path, (b, ko, kl, vo, vl, e) => scratch.putBytes(b, ko, kl, vo, vl, e));
+  if (!r.ok) return { ok: false, path, seq, offset: r.offset, reason: r.reason, validEnd: r.validEnd, keys: r.keys, blocks: r.blocks };
+  assert.equal(r.header.position.seq, seq, 'snapshot name and header disagree');
+  return { ok: true, ks: scratch, position: r.header.position, history: r.header.history, bytes: r.bytes };
+}
+
+/** What cutting a damaged snapshot at its last whole block loses. */
+function snapshotLoss(inv: InvalidSnapshot): string {
+  const size = statSync(inv.path).size;
+  const total = snapshotKeyCountHint(inv.path);
+  if (inv.validEnd === 0) return `all of its keys (${total ?? 'count unknown'}; written up to seq ${inv.seq}), ${size} byte(s)`;
+  const keys = total === null ? 'the keys (count unknown: the trailer is cut)' : `${total - inv.keys} of its ${total} keys`;
+  return `${keys} in bytes ${inv.validEnd}..${size} (written up to seq ${inv.seq}), keeping the ${inv.keys} keys before them`;
+}
+
+/**
+ * Read meta.json or epochs.json (checksummed; earlier versions' plain JSON accepted). A damaged
+ * one is refused, or under repair moved into the repair folder (the caller reads it as absent).
+ */
+export function readDocument(
+  layout: Layout,
+  name: string,
+  lost: string,
+  fault: (doc: unknown) => string | null,
+  repair: RepairFolder | null,
+  warn: (msg: string) => void,
+): unknown {
+  const path = join(layout.dir, name);
+  try {
+    const doc = readCheckedJson(path, layout.dir);
+    const why = doc === undefined ? null : fault(doc);
+    if (why !== null) throw new CorruptLogError(path, 0, why, { dir: layout.dir, lost });
+    return doc;
+  } catch (e) {
+    if (!(e instanceof CorruptLogError) || repair === null) throw e;
+    const copy = repair.keep(path, 0);
+    unlinkIfExists(path);
+    fsyncDirSync(layout.dir);
+    warn(`repair: removed ${path} (${e.reason}): dropped ${lost}; the file is kept as ${copy}`);
+    return undefined;
+  }
+}
+
 export function recover(args: {
   layout: Layout;
-  repair: boolean;
+  /** Where a repair keeps the bytes it cuts; null = refuse damaged files. */
+  repair: RepairFolder | null;
   warn: (msg: string) => void;
   /** truncateAfter: stop the log after this seq, cutting the files there. */
   stopAfterSeq?: Seq;
 }): RecoveredState {
-  const { layout, warn } = args;
-  finishResync(layout);
+  const { layout, warn, repair } = args;
+  finishResync(layout, repair, warn);
   removeTempFiles(layout.snapDir);
   removeTempFiles(layout.logDir);
   removeTempFiles(layout.dir);
 
-  // 1. The newest valid snapshot.
+  // 1. The newest valid snapshot. An invalid one is passed over only while the log it replaced
+  // still holds its data (checked here and after replay); else the open is refused, or a
+  // repair cuts it to its whole blocks.
   let ks = new Keyspace();
   let lastPosition: Position = { epoch: 0, seq: 0 };
   let history: EpochStart[] = [{ epoch: 1, startSeq: 1 }];
   let snapshotSeq = 0;
   let snapshotBytes = 0;
-  const snaps = listSeqFiles(layout.snapDir, SNAPSHOT_EXT).reverse();
-  for (const s of snaps) {
-    const scratch = new Keyspace();
-    const hint = snapshotKeyCountHint(s.path);
-    if (hint !== null) scratch.reserve(hint);
-    // Items go from the block buffer straight into the slabs: no key string, no value Buffer.
-    const r = readSnapshot(s.path, (b, ko, kl, vo, vl, e) => scratch.putBytes(b, ko, kl, vo, vl, e));
-    if (!r.ok) {
-      warn(`ignoring invalid snapshot ${s.path} (offset ${r.offset}: ${r.reason})`);
+  const adopt = (s: LoadedSnapshot & { ok: true }): void => {
+    ks = s.ks;
+    lastPosition = s.position;
+    history = s.history.length > 0 ? s.history.slice() : history;
+    snapshotSeq = s.position.seq;
+    snapshotBytes = s.bytes;
+  };
+  const files = listSeqFiles(layout.logDir, SEGMENT_EXT);
+  const logFirstSeq = files[0]?.seq ?? Number.POSITIVE_INFINITY;
+  const invalid: InvalidSnapshot[] = [];
+  for (const s of listSeqFiles(layout.snapDir, SNAPSHOT_EXT).reverse()) {
+    const loaded = loadSnapshot(s.path, s.seq);
+    if (!loaded.ok) {
+      invalid.push(loaded);
       continue;
     }
-    assert.equal(r.header.position.seq, s.seq, 'snapshot name and header disagree');
-    ks = scratch;
-    lastPosition = r.header.position;
-    history = r.header.history.length > 0 ? r.header.history.slice() : history;
-    snapshotSeq = r.header.position.seq;
-    snapshotBytes = r.bytes;
+    adopt(loaded);
+    break;
+  }
+  const passedOver: InvalidSnapshot[] = [];
+  for (const inv of invalid) {
+    const where = `${inv.path} (offset ${inv.offset}: ${inv.reason})`;
+    if (logFirstSeq <= snapshotSeq + 1) {
+      warn(`invalid snapshot ${where}: replaying the log it replaced instead (from seq ${snapshotSeq + 1})`);
+      passedOver.push(inv);
+      continue;
+    }
+    const lost = `${snapshotLoss(inv)}; no other file holds them (the log starts at seq ${logFirstSeq})`;
+    if (repair === null) throw new CorruptLogError(inv.path, inv.offset, inv.reason, { dir: layout.dir, lost });
+    const copy = repair.keep(inv.path, 0);
+    warn(`repair: cut snapshot ${where} at offset ${inv.validEnd}: dropped ${lost}; the original is kept as ${copy}`);
+    if (inv.validEnd === 0) {
+      unlinkIfExists(inv.path);
+      fsyncDirSync(layout.snapDir);
+      continue;
+    }
+    sealSnapshotPrefix(inv.path, inv.validEnd, inv.keys, inv.blocks);
+    const again = loadSnapshot(inv.path, inv.seq);
+    assert(again.ok, 'a sealed snapshot prefix reads back');
+    adopt(again);
     break;
   }
   if (args.stopAfterSeq !== undefined && snapshotSeq > args.stopAfterSeq) {
@@ -232,7 +333,6 @@ export function recover(args: {
   }
 
   // 2. Replay the log after it.
-  const files = listSeqFiles(layout.logDir, SEGMENT_EXT);
   const segments: SegmentFile[] = [];
   let lastSeqInLog: Seq = 0;
   let lastRecordSegment = -1;
@@ -307,16 +407,19 @@ export function recover(args: {
           // or a crash right after they were written: not log, and no record is lost.
           truncateFile(f.path, off);
         } else if (rest !== null && !validRecordAfter(rest, 1, lastSeqInLog)) {
-          warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${reader.size - off} bytes`);
+          warn(`torn record at the end of ${f.path} at offset ${off} (${failure}); truncated ${reader.size - off} bytes (no whole record after seq ${lastSeqInLog})`);
           truncateFile(f.path, off);
-        } else if (args.repair) {
-          warn(`repair: truncating ${f.path} at offset ${off} (${failure}) and dropping ${files.length - 1 - i} later segment(s)`);
+        } else {
+          // Everything from here on goes if the log is cut here: this file's rest and the later segments.
+          const cut = [{ path: f.path, from: off, minSeq: lastSeqInLog + 1 }, ...files.slice(i + 1).map((x) => ({ path: x.path, from: 0, minSeq: x.seq }))];
+          const lost = `${describeSpan(scanRecords(cut))} after seq ${lastSeqInLog}`;
+          if (repair === null) throw new CorruptLogError(f.path, off, failure, { dir: layout.dir, lost });
+          for (const c of cut) repair.keep(c.path, c.from);
           truncateFile(f.path, off);
           dropFrom(i + 1);
+          warn(`repair: cut ${f.path} at offset ${off} (${failure}) and removed ${files.length - 1 - i} later segment(s): dropped ${lost}; the cut bytes are kept in ${repair.where ?? ''}`);
           segments.push({ firstSeq: f.seq, path: f.path, bytes: off });
           break;
-        } else {
-          throw new CorruptLogError(f.path, off, failure);
         }
       }
     } finally {
@@ -326,6 +429,17 @@ export function recover(args: {
   }
 
   ks.trim();
+
+  // An invalid snapshot passed over must be covered by the log that replaced it.
+  for (const inv of passedOver) {
+    if (inv.seq <= lastPosition.seq) continue;
+    const lost = `${snapshotLoss(inv)}; the log ends at seq ${lastPosition.seq}`;
+    if (repair === null) throw new CorruptLogError(inv.path, inv.offset, inv.reason, { dir: layout.dir, lost });
+    const copy = repair.keep(inv.path, 0);
+    unlinkIfExists(inv.path);
+    fsyncDirSync(layout.snapDir);
+    warn(`repair: removed snapshot ${inv.path} (offset ${inv.offset}: ${inv.reason}): dropped ${lost}; the original is kept as ${copy}`);
+  }
 
   // 3. The active segment must start right after the last position.
   const nextSeq = lastPosition.seq + 1;
@@ -344,7 +458,7 @@ export function recover(args: {
   }
 
   // 4. Epochs begun but without entries live in epochs.json (written by beginEpoch).
-  for (const h of readEpochs(layout.dir)) {
+  for (const h of readEpochs(layout, repair, warn)) {
     const top = history[history.length - 1] as EpochStart;
     if (h.epoch > top.epoch) history.push({ epoch: h.epoch, startSeq: Math.max(top.startSeq, Math.min(h.startSeq, nextSeq)) });
   }

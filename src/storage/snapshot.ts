@@ -14,13 +14,13 @@
 // trailer first so the loader can size its tables once.
 
 import assert from 'node:assert';
-import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync, fsyncSync, ftruncateSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { EpochStart, Position } from './types.js';
 import { newSlotView, type Keyspace } from './keyspace.js';
-import { fsyncDir } from './fsutil.js';
+import { fsyncDir, fsyncDirSync, writeAllSync } from './fsutil.js';
 import { seqFromWords, VALUE_BYTES_MAX } from './record.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
@@ -170,7 +170,15 @@ export interface SnapshotHeader {
 
 export type SnapshotReadResult =
   | { readonly ok: true; readonly header: SnapshotHeader; readonly keys: number; readonly bytes: number }
-  | { readonly ok: false; readonly offset: number; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly offset: number;
+      readonly reason: string;
+      /** End of the header and the whole valid blocks before the damage (0: the header itself is bad). */
+      readonly validEnd: number;
+      readonly keys: number;
+      readonly blocks: number;
+    };
 
 /** Smallest encoded item: [u32 klen][u32 vlen][f64 expiry] with empty key and value. */
 const ITEM_BYTES_MIN = 16;
@@ -229,17 +237,18 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
       return b;
     };
     const pre = Buffer.from(readExact(MAGIC.length + 12) ?? Buffer.alloc(0));
-    if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return { ok: false, offset: 0, reason: 'bad magic' };
-    if (pre.readUInt32LE(8) !== VERSION) return { ok: false, offset: 8, reason: `unknown version ${pre.readUInt32LE(8)}` };
+    const badHeader = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd: 0, keys: 0, blocks: 0 });
+    if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return badHeader(0, 'bad magic');
+    if (pre.readUInt32LE(8) !== VERSION) return badHeader(8, `unknown version ${pre.readUInt32LE(8)}`);
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
-      return { ok: false, offset: 12, reason: 'bad header length' };
+      return badHeader(12, 'bad header length');
     }
     const hb = readExact(hLen);
-    if (hb === null || crc32c(hb) !== pre.readUInt32LE(16)) return { ok: false, offset: MAGIC.length + 12, reason: 'header checksum mismatch' };
+    if (hb === null || crc32c(hb) !== pre.readUInt32LE(16)) return badHeader(MAGIC.length + 12, 'header checksum mismatch');
     const position = { epoch: hb.readUInt32LE(0), seq: seqFromWords(hb.readUInt32LE(4), hb.readUInt32LE(8)) };
     const hCount = hb.readUInt32LE(12);
-    if (hCount * 12 + 16 !== hLen) return { ok: false, offset: MAGIC.length + 12, reason: 'bad history count' };
+    if (hCount * 12 + 16 !== hLen) return badHeader(MAGIC.length + 12, 'bad history count');
     const history: EpochStart[] = [];
     for (let i = 0; i < hCount; i++) {
       const o = 16 + i * 12;
@@ -247,29 +256,32 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
     }
     let keys = 0;
     let blocks = 0;
+    let validEnd = pos;
+    const bad = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd, keys, blocks });
     for (;;) {
       const at = pos;
+      validEnd = at;
       const fr = readExact(FRAME_BYTES);
-      if (fr === null) return { ok: false, offset: at, reason: 'missing trailer (incomplete snapshot)' };
+      if (fr === null) return bad(at, 'missing trailer (incomplete snapshot)');
       // Copy the frame fields out: reading the body reuses the same buffer.
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
       if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
-        return { ok: false, offset: at, reason: `bad block frame (kind ${kind}, length ${len})` };
+        return bad(at, `bad block frame (kind ${kind}, length ${len})`);
       }
       const body = readExact(len);
-      if (body === null) return { ok: false, offset: at, reason: 'block runs past end of file' };
-      if (crc32c(body) !== crc) return { ok: false, offset: at, reason: 'block checksum mismatch' };
+      if (body === null) return bad(at, 'block runs past end of file');
+      if (crc32c(body) !== crc) return bad(at, 'block checksum mismatch');
       if (kind === KIND_TRAILER) {
         if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks) {
-          return { ok: false, offset: at, reason: 'trailer counts do not match' };
+          return bad(at, 'trailer counts do not match');
         }
-        if (pos !== size) return { ok: false, offset: pos, reason: 'bytes after trailer' };
+        if (pos !== size) return bad(pos, 'bytes after trailer');
         return { ok: true, header: { position, history }, keys, bytes: size };
       }
       const err = parseBlock(body, sink);
-      if (typeof err === 'string') return { ok: false, offset: at, reason: err };
+      if (typeof err === 'string') return bad(at, err);
       keys += err;
       blocks++;
     }
@@ -301,4 +313,76 @@ function parseBlock(body: Buffer, sink: SnapshotSink): number | string {
   }
   if (p !== body.length) return 'trailing bytes in block';
   return count;
+}
+
+/**
+ * Repair: keep the header and the whole valid blocks before `validEnd` and close them with a
+ * fresh trailer, so the file is a valid snapshot of the keys it still holds. The caller has
+ * kept a copy of the bytes cut.
+ */
+export function sealSnapshotPrefix(path: string, validEnd: number, keys: number, blocks: number): void {
+  const trailer = Buffer.allocUnsafe(FRAME_BYTES + 16);
+  trailer.writeDoubleLE(keys, FRAME_BYTES);
+  trailer.writeDoubleLE(blocks, FRAME_BYTES + 8);
+  const fd = openSync(path, 'r+');
+  try {
+    ftruncateSync(fd, validEnd);
+    writeAllSync(fd, [frame(KIND_TRAILER, trailer)], validEnd);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncDirSync(dirname(path));
+}
+
+/**
+ * Read a just-written snapshot back and check every checksum and the trailer's counts, without
+ * building anything. Asynchronous, a block per read, so verifying never stalls the event loop.
+ * Returns null if valid, else the reason with its offset.
+ */
+export async function verifySnapshot(path: string): Promise<string | null> {
+  const fh = await open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    let buf = Buffer.allocUnsafe(SNAPSHOT_READ_BUFFER_BYTES);
+    const readAt = async (pos: number, n: number): Promise<Buffer | null> => {
+      if (pos + n > size) return null;
+      if (n > buf.length) buf = Buffer.allocUnsafe(n);
+      const b = buf.subarray(0, n);
+      for (let got = 0; got < n; ) {
+        const { bytesRead } = await fh.read(b, got, n - got, pos + got);
+        if (bytesRead === 0) return null;
+        got += bytesRead;
+      }
+      return b;
+    };
+    const pre = await readAt(0, MAGIC.length + 12);
+    if (pre === null || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return 'offset 0: bad magic';
+    const hLen = pre.readUInt32LE(12);
+    const hCrc = pre.readUInt32LE(16);
+    const hb = hLen > 16 + HISTORY_ENTRIES_MAX * 12 ? null : await readAt(MAGIC.length + 12, hLen);
+    if (hb === null || crc32c(hb) !== hCrc) return `offset ${MAGIC.length + 12}: header checksum mismatch`;
+    let pos = MAGIC.length + 12 + hLen;
+    let keys = 0;
+    let blocks = 0;
+    for (;;) {
+      const fr = await readAt(pos, FRAME_BYTES);
+      if (fr === null) return `offset ${pos}: missing trailer`;
+      const kind = fr.readUInt32LE(0);
+      const len = fr.readUInt32LE(4);
+      const crc = fr.readUInt32LE(8);
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
+      const body = await readAt(pos + FRAME_BYTES, len);
+      if (body === null || crc32c(body) !== crc) return `offset ${pos}: block checksum mismatch`;
+      pos += FRAME_BYTES + len;
+      if (kind === KIND_TRAILER) {
+        if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks || pos !== size) return `offset ${pos}: bad trailer`;
+        return null;
+      }
+      keys += body.length >= 4 ? body.readUInt32LE(0) : 0;
+      blocks++;
+    }
+  } finally {
+    await fh.close();
+  }
 }

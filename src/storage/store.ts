@@ -4,15 +4,16 @@
 // (truncate, resync commit); never encodes bytes itself and never blocks the loop on big work.
 
 import assert from 'node:assert';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { Keyspace, keyspaceSink, valueToBuffer } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX } from './wal.js';
-import { recover, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
-import { writeSnapshot } from './snapshot.js';
+import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
+import { verifySnapshot, writeSnapshot } from './snapshot.js';
+import { encodeCheckedJson, RepairFolder } from './damage.js';
 import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
@@ -28,6 +29,7 @@ export const EXPORT_BATCH_KEYS_DEFAULT = 1000;
 /** SCAN COUNT used by scanIterator when none is given. */
 const SCAN_ITERATOR_COUNT_DEFAULT = 1000;
 const META_FILE = 'meta.json';
+const META_LOST = 'the replication metadata (node id, cluster membership, votes): the node starts without them';
 
 /** Open the engine with its whole interface (kv-server, the replication host, tests). */
 export async function openReplicatedStore(opts: StoreOptions): Promise<ReplicatedStore> {
@@ -36,12 +38,18 @@ export async function openReplicatedStore(opts: StoreOptions): Promise<Replicate
   const release = acquireLock(layout.dir);
   try {
     const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'KvStoreWarning'));
-    const state = recover({ layout, repair: opts.repair ?? false, warn });
-    return new KvStore(layout, opts, state, release, warn);
+    const repair = opts.repair === true ? new RepairFolder(layout.dir) : null;
+    const state = recover({ layout, repair, warn });
+    const meta = readDocument(layout, META_FILE, META_LOST, metaFault, repair, warn) as Record<string, unknown> | undefined;
+    return new KvStore(layout, opts, state, meta ?? {}, release, warn);
   } catch (e) {
     release();
     throw e;
   }
+}
+
+function metaFault(doc: unknown): string | null {
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? null : 'not a JSON object';
 }
 
 class KvStore implements ReplicatedStore {
@@ -80,6 +88,7 @@ class KvStore implements ReplicatedStore {
     private readonly layout: Layout,
     opts: StoreOptions,
     state: RecoveredState,
+    meta: Record<string, unknown>,
     private readonly releaseLock: () => void,
     private readonly warn: (m: string) => void,
   ) {
@@ -90,8 +99,7 @@ class KvStore implements ReplicatedStore {
     this.clock = opts.now ?? Date.now;
     this.fsyncOnLoopMaxMs = opts.fsyncOnLoopMaxMs ?? 0;
     assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0 && this.fsyncOnLoopMaxMs >= 0, 'bad store options');
-    const metaPath = join(layout.dir, META_FILE);
-    this.meta = existsSync(metaPath) ? (JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>) : {};
+    this.meta = meta;
     this.install(state);
     this.sweepTimer = setInterval(() => this.ks.sweep(this.clock(), () => performance.now()), EXPIRE_SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
@@ -402,7 +410,15 @@ class KvStore implements ReplicatedStore {
       unlinkIfExists(join(this.layout.snapDir, `${finalName}.tmp`));
       return;
     }
-    // The snapshot is durable (fsync + rename + dir fsync): now the covered files may go.
+    // The snapshot is durable (fsync + rename + dir fsync); the files it replaces go only once it
+    // reads back whole, so a snapshot damaged on its way to disk still has its log to fall back on.
+    const fault = await verifySnapshot(join(this.layout.snapDir, finalName));
+    if (fault !== null) {
+      this.warn(`compaction: the new snapshot ${finalName} failed its read-back (${fault}); it is removed and the log kept`);
+      unlinkIfExists(join(this.layout.snapDir, finalName));
+      fsyncDirSync(this.layout.snapDir);
+      return;
+    }
     await this.wal.dropSealedThrough(pos.seq);
     for (const s of listSeqFiles(this.layout.snapDir, SNAPSHOT_EXT)) if (s.seq < pos.seq) unlinkIfExists(s.path);
     fsyncDirSync(this.layout.snapDir);
@@ -456,7 +472,7 @@ class KvStore implements ReplicatedStore {
       atomicWriteFileSync(this.layout.dir, EPOCHS_FILE, encodeEpochs(this.history));
       this.wal.rejectWaitersAfter(seq, new StoreUnavailableError(`entry discarded by truncateAfter(${seq})`));
       this.wal.close();
-      this.install(recover({ layout: this.layout, repair: false, warn: this.warn, stopAfterSeq: seq }));
+      this.install(recover({ layout: this.layout, repair: null, warn: this.warn, stopAfterSeq: seq }));
     } finally {
       this.exclusive = null;
     }
@@ -469,9 +485,9 @@ class KvStore implements ReplicatedStore {
   }
 
   async writeMeta(meta: Record<string, unknown>): Promise<void> {
-    const text = JSON.stringify(meta);
-    await this.persistFile(META_FILE, Buffer.from(text + '\n'));
-    this.meta = JSON.parse(text) as Record<string, unknown>;
+    const copy = JSON.parse(JSON.stringify(meta)) as Record<string, unknown>;
+    await this.persistFile(META_FILE, encodeCheckedJson(copy));
+    this.meta = copy;
   }
 
   // ---------------------------------------------------------------- full resync
