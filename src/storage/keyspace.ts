@@ -516,12 +516,15 @@ export class Keyspace {
       }
       const [slot, at] = r.value;
       // Deleting the current entry of a Map iterator is safe in JS (iteration continues).
+      let deleted = false;
       if (at <= now && this.slotAddr[2 * slot] !== FREE) {
         const before = this.expiredKeys;
         this.expireFound(slot, -1);
-        removed += this.expiredKeys - before;
+        deleted = this.expiredKeys !== before;
+        if (deleted) removed++;
       }
-      if ((examined & 63) === 63 && clock() - startMs >= EXPIRE_SWEEP_MS_MAX) break;
+      // A delete costs a log record (and a replication step): check the budget after each one.
+      if (((examined & 63) === 63 || deleted) && clock() - startMs >= EXPIRE_SWEEP_MS_MAX) break;
     }
     this.defragStep(DEFRAG_WALK_BYTES_PER_SWEEP);
     return removed;

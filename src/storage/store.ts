@@ -1,7 +1,8 @@
 // The storage engine (`Store`): wires the in-memory keyspace, the WAL appender, recovery,
 // snapshots/compaction, epochs, meta and the lock together, and offers the embedded API.
-// Owns the ordering of a write (position -> log buffer -> memory) and the exclusive phases
-// (truncate, resync commit); never encodes bytes itself and never blocks the loop on big work.
+// Owns the ordering of a write (position -> log buffer -> memory), the exclusive phases
+// (truncate, resync commit) and whether an expired key is deleted through the log or only hidden
+// (its ExpiryAuthority); never encodes bytes itself and never blocks the loop on big work.
 
 import assert from 'node:assert';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
