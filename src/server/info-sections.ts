@@ -20,7 +20,7 @@ export interface ServerCounters {
   netInputBytes: number;
   netOutputBytes: number;
   opsPerSec: number;
-  /** Highest used_memory sampled (the server samples it with the ops rate, and INFO memory). */
+  /** Highest used_memory the server sampled (with the ops rate); INFO shows the larger of it and a reading taken then. */
   usedMemoryPeak: number;
 }
 
