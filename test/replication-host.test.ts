@@ -319,9 +319,9 @@ function captureLog(logs: string[]): HostLog {
 }
 
 /** A node: store + host + a loopback listener that performs the KVREPL handshake like the RESP server. */
-async function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax, timing: Partial<Timing> = {}): Promise<Node> {
+async function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax, timing: Partial<Timing> = {}, now?: () => number): Promise<Node> {
   const dir = tempDir('kvts-repl-');
-  const store = await openStore({ dir, fsync: 'no' });
+  const store = await openStore({ dir, fsync: 'no', ...(now !== undefined ? { now } : {}) });
   const logs: string[] = [];
   let node: Node | undefined;
   const acceptor = createServer((s) => {
@@ -404,6 +404,41 @@ test('host: a replica streams, restarts with partial resync, and a late replica 
   assert.ok(p.host.status().fullResyncs >= before.fullResyncs + 1);
   assert.ok(r2.logs.some((l) => l.includes('full resync from p1 loaded')), r2.logs.join('\n'));
   await converged(p, r1, 'r1 still in sync');
+});
+
+test('host: a replica whose clock runs an hour ahead hides keys it thinks expired, keeps them until the primary\'s delete, and then agrees with it', async () => {
+  const HOUR_MS = 3600_000;
+  let primaryAheadMs = 0;
+  const p = await startNode('pe', null, DEFAULT_TIMING.backlogBytesMax, {}, () => Date.now() + primaryAheadMs);
+  const r = await startNode('re', p.address, DEFAULT_TIMING.backlogBytesMax, {}, () => Date.now() + 2 * HOUR_MS);
+  const at = Date.now() + HOUR_MS;
+  for (let i = 0; i < 50; i++) write(p, [{ t: 'set', key: `ttl${i}`, value: Buffer.from(`t${i}`), expireAtMs: at }]);
+  for (let i = 0; i < 50; i++) write(p, [{ t: 'set', key: `plain${i}`, value: Buffer.from(`p${i}`), expireAtMs: 0 }]);
+  await waitFor('the replica applies every write', () => r.store.lastPosition.seq === p.store.lastPosition.seq);
+  const seq = p.store.lastPosition.seq;
+  // By the replica's clock the ttl keys expired: every read path hides them, none deletes them.
+  assert.equal(r.store.getValue('ttl0'), undefined);
+  assert.equal(r.store.has('ttl1'), false);
+  assert.equal(r.store.getExpireAt('ttl2'), undefined);
+  assert.equal([...r.store.keys()].length, 50);
+  assert.equal(r.store.scan('0', 1000).keys.length, 50);
+  assert.equal(r.store.size, 100, 'the replica keeps the keys');
+  await r.store.compact();
+  assert.equal(r.store.size, 100, 'its compaction keeps them too');
+  assert.equal(r.store.stats().expiredKeys, 0);
+  assert.equal(r.store.lastPosition.seq, seq, 'the replica logged nothing of its own');
+  assert.equal(p.store.getValue('ttl0')?.toString(), 't0', 'the primary, by its clock, still serves them');
+  // A round trip through the primary: the replica still holds them after more of its sweeps.
+  write(p, [{ t: 'set', key: 'marker', value: Buffer.from('m'), expireAtMs: 0 }]);
+  await waitFor('the marker reaches the replica', () => r.store.lastPosition.seq === seq + 1);
+  assert.equal(r.store.size, 101);
+  // The primary's clock passes the expiry: its sweep (and reads) delete them, one logged del each.
+  primaryAheadMs = 2 * HOUR_MS;
+  await waitFor('the primary deletes the expired keys', () => p.store.size === 51);
+  assert.equal(p.store.lastPosition.seq, seq + 1 + 50, 'one entry per expired key');
+  await converged(p, r, 'the replica applies the primary\'s deletes');
+  assert.equal(r.store.size, 51);
+  assert.equal(r.store.lastPosition.epoch, p.store.lastPosition.epoch);
 });
 
 const listeners: Server[] = [];

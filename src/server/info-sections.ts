@@ -5,6 +5,7 @@
 import { arch, platform, release } from 'node:os';
 import type { InfoField } from './info.js';
 import type { KvServer } from './server.js';
+import { measureMemory } from './memory.js';
 
 /** The Redis version whose protocol and INFO fields kv-ts follows (clients gate features on it). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
@@ -19,6 +20,8 @@ export interface ServerCounters {
   netInputBytes: number;
   netOutputBytes: number;
   opsPerSec: number;
+  /** Highest used_memory the server sampled (with the ops rate); INFO shows the larger of it and a reading taken then. */
+  usedMemoryPeak: number;
 }
 
 function human(bytes: number): string {
@@ -68,12 +71,16 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {
-    const m = process.memoryUsage();
+    const m = measureMemory();
+    // The sampled peak may predate a higher reading taken now.
+    const peak = Math.max(srv.counters.usedMemoryPeak, m.used);
     return [
-      ['used_memory', m.heapUsed + m.external + m.arrayBuffers],
-      ['used_memory_human', human(m.heapUsed + m.external + m.arrayBuffers)],
+      ['used_memory', m.used],
+      ['used_memory_human', human(m.used)],
       ['used_memory_rss', m.rss],
       ['used_memory_rss_human', human(m.rss)],
+      ['used_memory_peak', peak],
+      ['used_memory_peak_human', human(peak)],
       ['used_memory_heap_total', m.heapTotal],
       ['maxmemory', 0],
       ['maxmemory_policy', 'noeviction'],

@@ -21,6 +21,7 @@ import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatc
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
+import { measureMemory } from './memory.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -84,6 +85,7 @@ export class KvServer implements ConnectionHost {
     netInputBytes: 0,
     netOutputBytes: 0,
     opsPerSec: 0,
+    usedMemoryPeak: 0,
   };
   private readonly dispatcher: Dispatcher;
   private readonly listener: Server;
@@ -277,6 +279,9 @@ export class KvServer implements ConnectionHost {
     this.lastOpsCount = n;
     if (this.opsSamples.length > OPS_SAMPLES) this.opsSamples.shift();
     this.counters.opsPerSec = Math.round(this.opsSamples.reduce((a, b) => a + b, 0) / this.opsSamples.length);
+    // Redis samples its peak memory on the same cron.
+    const used = measureMemory().used;
+    if (used > this.counters.usedMemoryPeak) this.counters.usedMemoryPeak = used;
   }
 
   private makeServices(): ServerServices {

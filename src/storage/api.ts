@@ -172,6 +172,25 @@ export interface ReplicatedStore extends Store {
    * then `commit` swaps it in atomically and durably (snapshot file written, old log dropped).
    */
   beginLoad(): SnapshotLoader;
+
+  /**
+   * Who decides expiry deletes. Null (the default): this store is the only writer (standalone,
+   * embedded) and logs the delete of every key a read or the sweep finds expired. The
+   * replication host installs itself, so only a primary deletes and each delete is shipped.
+   */
+  setExpiryAuthority(a: ExpiryAuthority | null): void;
+}
+
+/**
+ * Who may delete expired keys (ReplicatedStore.setExpiryAuthority). Expiry is a logged event:
+ * the node that takes writes logs a `del` entry for each key it finds expired (as Redis
+ * propagates DEL), every other node only hides such keys until that entry arrives.
+ */
+export interface ExpiryAuthority {
+  /** True while this node may log writes (a primary that accepts them); false hides expired keys only. */
+  mayDelete(): boolean;
+  /** The store logged the delete of an expired key as entry `pos`: ship it as any local write. */
+  deleted(pos: Position, ops: readonly Op[]): void;
 }
 
 export interface SnapshotItem {

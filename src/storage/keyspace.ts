@@ -1,6 +1,8 @@
 // The in-memory dataset: values, expiries, SCAN cursors, the expiry sweep and slab defragmentation.
 // Owns memory state only; never logs, never touches files, never reads the wall clock
 // itself (the caller passes `now`). Applying an Op here is the single definition of its meaning.
+// A key found expired is handed to the owner's ExpiryHandler (which logs its delete, or keeps
+// it hidden on a replica); only a keyspace without one removes expired keys by itself.
 //
 // Layout (why, with numbers in docs/storage.md): keys and values live OFF the V8 heap, packed as
 // records `[varint keyLen][varint valLen][key][value]` into 1 MiB slabs (records larger than
@@ -104,6 +106,17 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
   };
 }
 
+/**
+ * What happens to a key a read or the sweep finds expired (store.ts implements it): expiry is a
+ * logged event, so the keyspace never drops such a key by itself when it has a handler.
+ */
+export interface ExpiryHandler {
+  /** False: expired keys are only hidden (a replica, or a store that cannot write now). */
+  mayDelete(): boolean;
+  /** Delete expired `key` through the log (applyOp removes it here); false if that failed (it stays hidden). */
+  deleteExpired(key: Key): boolean;
+}
+
 export function newSlotView(): SlotView {
   return { buf: Buffer.alloc(0), keyOff: 0, keyLen: 0, valOff: 0, valLen: 0, expireAtMs: 0 };
 }
@@ -204,6 +217,8 @@ export class Keyspace {
   liveBytes = 0;
   /** Keys removed because their expiry passed (lazy or swept). */
   expiredKeys = 0;
+  /** Null: expired keys are removed here at once (recovery's and loaders' keyspaces, unit tests). */
+  expiry: ExpiryHandler | null = null;
 
   get size(): number {
     return this.count;
@@ -357,12 +372,31 @@ export class Keyspace {
     if (this.expires.size > 0) {
       const at = this.expires.get(s);
       if (at !== undefined && at <= now) {
-        this.unlinkAt(i);
-        this.expiredKeys++;
+        this.expireFound(s, i);
         return -1;
       }
     }
     return s;
+  }
+
+  /**
+   * `slot` (at table index `i`, or -1 if unknown) holds an expired key: remove it, or have the
+   * handler log its delete, or leave it hidden when the handler may not delete now.
+   */
+  private expireFound(slot: number, i: number): void {
+    const h = this.expiry;
+    if (h === null) {
+      if (i >= 0) this.unlinkAt(i);
+      else this.removeSlot(slot);
+      this.expiredKeys++;
+      return;
+    }
+    if (!h.mayDelete()) return;
+    const key = this.keyAt(slot);
+    if (h.deleteExpired(key)) {
+      assert(this.slotAddr[2 * slot] === FREE, 'an expired key survived its logged delete');
+      this.expiredKeys++;
+    }
   }
 
   /**
@@ -429,13 +463,12 @@ export class Keyspace {
     return this.rBuf.latin1Slice(this.rKeyOff, this.rKeyOff + this.rKeyLen);
   }
 
-  /** True if `slot` holds a key whose expiry passed (and removes it). */
+  /** True if `slot` holds a key whose expiry passed (then removed, or hidden: see expireFound). */
   private expiredSlot(slot: number, now: number): boolean {
     if (this.expires.size === 0) return false;
     const at = this.expires.get(slot);
     if (at === undefined || at > now) return false;
-    this.removeSlot(slot);
-    this.expiredKeys++;
+    this.expireFound(slot, -1);
     return true;
   }
 
@@ -467,12 +500,14 @@ export class Keyspace {
    * Active expiry (like Redis activeExpireCycle): walk the expires Map round-robin with a
    * persistent iterator, removing due keys, bounded by EXPIRE_SWEEP_KEYS_MAX and a time budget.
    * `clock` is read every 64 keys to check the budget. Then one bounded defrag step, so an idle
-   * store still returns dead slab space. Returns the number of keys removed.
+   * store still returns dead slab space. Returns the number of keys removed. With a handler
+   * that may not delete now (a replica) nothing is examined: the writer's deletes will come.
    */
   sweep(now: number, clock: () => number): number {
     const startMs = clock();
     let removed = 0;
-    for (let examined = 0; examined < EXPIRE_SWEEP_KEYS_MAX && this.expires.size > 0; examined++) {
+    const examineMax = this.expiry === null || this.expiry.mayDelete() ? EXPIRE_SWEEP_KEYS_MAX : 0;
+    for (let examined = 0; examined < examineMax && this.expires.size > 0; examined++) {
       if (this.sweepIter === undefined) this.sweepIter = this.expires.entries();
       const r = this.sweepIter.next();
       if (r.done === true) {
@@ -481,12 +516,15 @@ export class Keyspace {
       }
       const [slot, at] = r.value;
       // Deleting the current entry of a Map iterator is safe in JS (iteration continues).
+      let deleted = false;
       if (at <= now && this.slotAddr[2 * slot] !== FREE) {
-        this.removeSlot(slot);
-        removed++;
-        this.expiredKeys++;
+        const before = this.expiredKeys;
+        this.expireFound(slot, -1);
+        deleted = this.expiredKeys !== before;
+        if (deleted) removed++;
       }
-      if ((examined & 63) === 63 && clock() - startMs >= EXPIRE_SWEEP_MS_MAX) break;
+      // A delete costs a log record (and a replication step): check the budget after each one.
+      if (((examined & 63) === 63 || deleted) && clock() - startMs >= EXPIRE_SWEEP_MS_MAX) break;
     }
     this.defragStep(DEFRAG_WALK_BYTES_PER_SWEEP);
     return removed;

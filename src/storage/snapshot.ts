@@ -90,7 +90,6 @@ export async function writeSnapshot(args: {
   ks: Keyspace;
   position: Position;
   history: readonly EpochStart[];
-  now: () => number;
   aborted: () => boolean;
   keysPerTurn?: number;
 }): Promise<SnapshotWriteResult | null> {
@@ -116,12 +115,11 @@ export async function writeSnapshot(args: {
       // passes run in the same synchronous turn, so the records cannot move in between.
       picked.length = 0;
       let size = FRAME_BYTES + 4;
-      const now = args.now();
       for (let n = 0; n < keysPerTurn && slot < args.ks.slotCount && size < SNAPSHOT_BLOCK_BYTES_TARGET; slot++) {
         n++; // counts empty slots too, so a sparse table cannot stretch one turn
         if (!args.ks.readSlot(slot, view)) continue;
-        // Already-expired keys are dropped: every node removes them at the same absolute time.
-        if (view.expireAtMs !== 0 && view.expireAtMs <= now) continue;
+        // Expired keys are kept: only a logged delete removes a key (a replica must never drop
+        // one by its own clock, and a primary's delete must reach its replicas).
         picked.push(slot);
         size += 4 + view.keyLen + 4 + view.valLen + 8;
       }

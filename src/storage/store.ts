@@ -1,15 +1,16 @@
 // The storage engine (`Store`): wires the in-memory keyspace, the WAL appender, recovery,
 // snapshots/compaction, epochs, meta and the lock together, and offers the embedded API.
-// Owns the ordering of a write (position -> log buffer -> memory) and the exclusive phases
-// (truncate, resync commit); never encodes bytes itself and never blocks the loop on big work.
+// Owns the ordering of a write (position -> log buffer -> memory), the exclusive phases
+// (truncate, resync commit) and whether an expired key is deleted through the log or only hidden
+// (its ExpiryAuthority); never encodes bytes itself and never blocks the loop on big work.
 
 import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { ExpiryAuthority, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
-import { Keyspace, keyspaceSink, valueToBuffer } from './keyspace.js';
+import { Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX } from './wal.js';
 import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
 import { verifySnapshot, writeSnapshot } from './snapshot.js';
@@ -83,6 +84,12 @@ class KvStore implements ReplicatedStore {
   private readonly compactPercent: number;
   private readonly clock: () => number;
   private readonly fsyncOnLoopMaxMs: number;
+  private expiryAuthority: ExpiryAuthority | null = null;
+  /** The keyspace's view of expiry: delete through the log only when this store may write now. */
+  private readonly expiryHandler: ExpiryHandler = {
+    mayDelete: () => !this.closed && this.exclusive === null && this.wal.error === null && (this.expiryAuthority?.mayDelete() ?? true),
+    deleteExpired: (key) => this.logExpiry(key),
+  };
 
   constructor(
     private readonly layout: Layout,
@@ -108,6 +115,7 @@ class KvStore implements ReplicatedStore {
   /** Adopt a recovered (or freshly loaded) state; opens the active segment. */
   private install(state: RecoveredState): void {
     this.ks = state.ks;
+    this.ks.expiry = this.expiryHandler;
     this.history = state.history;
     this.lastPos = state.lastPosition;
     this.snapshotSeq = state.snapshotSeq;
@@ -117,6 +125,37 @@ class KvStore implements ReplicatedStore {
     // What recovery replayed may only be in the page cache (the previous owner crashed):
     // make it durable before anyone builds on it.
     this.wal.syncNowBlocking();
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  setExpiryAuthority(a: ExpiryAuthority | null): void {
+    this.expiryAuthority = a;
+  }
+
+  /** One entry per expired key, as Redis propagates one DEL per key; log first, then memory (apply). */
+  private logExpiry(key: Key): boolean {
+    const ops: Op[] = [{ t: 'del', key }];
+    const pos = this.apply(ops);
+    this.expiryAuthority?.deleted(pos, ops);
+    return true;
+  }
+
+  /**
+   * An embedded read returns at once, so a delete it logged (it found the key expired) is made
+   * durable under the policy before it returns, as a write's promise would: written to the OS,
+   * and fsynced under 'always'. Otherwise a crash and a clock stepped back could bring back a
+   * key this read reported gone. Rare: once per expired key, on the read that finds it.
+   */
+  private settleEmbeddedRead(seqBefore: Seq): void {
+    if (this.lastPos.seq === seqBefore) return;
+    if (this.fsyncPolicy === 'always') this.wal.syncNowBlocking();
+    else this.wal.flush();
+  }
+
+  /** The async embedded calls wait for a delete their read logged, as for their own write. */
+  private async settleEmbeddedReadAsync(seqBefore: Seq): Promise<void> {
+    if (this.lastPos.seq !== seqBefore) await this.whenDurable(this.lastPos.seq);
   }
 
   // ---------------------------------------------------------------- low-level reads
@@ -294,12 +333,19 @@ class KvStore implements ReplicatedStore {
   }
 
   get(key: string | Buffer): Buffer | undefined {
-    return this.getValue(toKey(key));
+    const before = this.lastPos.seq;
+    const v = this.getValue(toKey(key));
+    this.settleEmbeddedRead(before);
+    return v;
   }
 
   async delete(key: string | Buffer): Promise<boolean> {
     const k = toKey(key);
-    if (!this.has(k)) return false;
+    const before = this.lastPos.seq;
+    if (!this.has(k)) {
+      await this.settleEmbeddedReadAsync(before);
+      return false;
+    }
     await this.whenDurable(this.apply([{ t: 'del', key: k }]).seq);
     return true;
   }
@@ -307,7 +353,11 @@ class KvStore implements ReplicatedStore {
   async expire(key: string | Buffer, ms: number): Promise<boolean> {
     const k = toKey(key);
     if (!Number.isSafeInteger(ms)) throw new RangeError(`invalid expiry ${ms}`);
-    if (!this.has(k)) return false;
+    const before = this.lastPos.seq;
+    if (!this.has(k)) {
+      await this.settleEmbeddedReadAsync(before);
+      return false;
+    }
     // Like Redis: a non-positive TTL deletes the key (logged as a del, so replicas agree).
     const op: Op = ms <= 0 ? { t: 'del', key: k } : { t: 'expire', key: k, expireAtMs: this.clock() + ms };
     await this.whenDurable(this.apply([op]).seq);
@@ -315,7 +365,9 @@ class KvStore implements ReplicatedStore {
   }
 
   pttl(key: string | Buffer): number {
+    const before = this.lastPos.seq;
     const at = this.getExpireAt(toKey(key));
+    this.settleEmbeddedRead(before);
     if (at === undefined) return -2;
     if (at === 0) return -1;
     return Math.max(0, at - this.clock());
@@ -326,7 +378,9 @@ class KvStore implements ReplicatedStore {
     const count = opts?.count ?? SCAN_ITERATOR_COUNT_DEFAULT;
     let cursor = '0';
     do {
+      const before = this.lastPos.seq;
       const r = this.scan(cursor, count, match);
+      await this.settleEmbeddedReadAsync(before);
       for (const k of r.keys) yield keyToBytes(k);
       cursor = r.cursor;
       if (cursor !== '0') await new Promise<void>((res) => setImmediate(res));
@@ -403,7 +457,6 @@ class KvStore implements ReplicatedStore {
       ks: this.ks,
       position: pos,
       history: this.history.slice(),
-      now: this.clock,
       aborted: () => this.compactAbort || this.closed,
     });
     if (res === null) {
@@ -570,7 +623,6 @@ class KvStore implements ReplicatedStore {
         ks,
         position,
         history: epochHistory,
-        now: this.clock,
         aborted: () => this.closed,
       });
       if (res === null) throw new StoreUnavailableError('store closed during resync commit');

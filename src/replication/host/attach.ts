@@ -3,6 +3,7 @@
 // the afterWrite hook, the commands and the INFO section. Owns that assembly and the
 // replication flags' validation; it never runs commands or touches links itself.
 
+import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import type { KvServer } from '../../server/server.js';
 import type { ReplicatedStore } from '../../storage/api.js';
@@ -138,6 +139,8 @@ export interface Replication {
  * `selfAddress` is where clients reach this node (the redirect target for its replicas).
  */
 export async function attachReplication(server: KvServer, store: ReplicatedStore, flags: ReplicationFlags, listenAddress: string, log: HostLog): Promise<Replication> {
+  // Until the host decides (it may be a replica), expired keys are hidden, never deleted.
+  store.setExpiryAuthority({ mayDelete: () => false, deleted: () => assert.fail('no expiry deletes before replication starts') });
   const cluster = flags.cluster;
   if (cluster !== null) {
     // Before resolveNodeId, which would record the flag's id over the one this directory belongs to.

@@ -133,6 +133,17 @@ export class ReplicationHost implements LinkEvents {
     });
     this.sender = this.newSnapshotSender();
     this.receiver = this.newSnapshotReceiver();
+    // Expiry is a logged event: only a primary that takes writes deletes expired keys, and each
+    // delete is shipped like a client's write; a replica hides them until that delete arrives.
+    this.store.setExpiryAuthority({
+      mayDelete: () => !this.stopped && this.coreBuilt && this.core.currentRole === 'primary' && this.acceptsWrites(),
+      deleted: (pos, ops) => this.onLocalWrite(pos, ops),
+    });
+  }
+
+  /** start() built the core (reads before it only hide expired keys). */
+  private get coreBuilt(): boolean {
+    return (this.core as ReplicationCore | undefined) !== undefined;
   }
 
   private newLinkTable(): LinkTable {
