@@ -17,13 +17,16 @@ export interface LogFs {
   ftruncateSync(fd: number, length: number): void;
 }
 
-/** Production: the calls straight from node:fs (the log holds this object in a field: no wrapper per call). */
+/**
+ * Production: node:fs, each call through the module binding at call time (so a test that mocks
+ * node:fs still reaches the log). The log holds this object in a field: nothing is allocated per call.
+ */
 export const NODE_LOG_FS: LogFs = {
   openSync: (path, flags) => openSync(path, flags),
-  closeSync,
+  closeSync: (fd) => closeSync(fd),
   writeSync: (fd, buf, offset, length, position) => writeSync(fd, buf, offset, length, position),
-  fdatasyncSync,
+  fdatasyncSync: (fd) => fdatasyncSync(fd),
   fdatasync: (fd, cb) => fdatasync(fd, cb),
-  fsyncSync,
+  fsyncSync: (fd) => fsyncSync(fd),
   ftruncateSync: (fd, length) => ftruncateSync(fd, length),
 };
