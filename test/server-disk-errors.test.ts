@@ -17,6 +17,7 @@ import { waitFor } from './helpers/wait.js';
 import { RawConn } from './helpers/server-conn.js';
 import { ReplyError, cmd, type Reply } from './helpers/resp.js';
 import { parseInfo } from './helpers/info.js';
+import { DEFAULT_REPLICATION_FLAGS, attachReplication } from '../src/replication/host/attach.js';
 
 const RESUME_DEADLINE_MS = 5000;
 const MISCONF = /^MISCONF Errors writing to the log: /;
@@ -31,13 +32,16 @@ async function persistence(c: RawConn): Promise<Map<string, string>> {
   return parseInfo(r as string);
 }
 
-async function withServer(fsync: FsyncPolicy, fn: (fs: FaultyLogFs, port: number, server: KvServer) => Promise<void>): Promise<string> {
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** `asKvServer`: as kv-server runs it, with the replication layer attached and resumeAfterDiscard off. */
+async function withServer(fsync: FsyncPolicy, fn: (fs: FaultyLogFs, port: number, server: KvServer) => Promise<void>, asKvServer = false): Promise<string> {
   const dir = tempDir('kvts-srv-diskerr-');
   const fs = new FaultyLogFs();
-  const store = await openReplicatedStore({ dir, fsync, logFs: fs, fsyncOnLoopMaxMs: 2, onWarning: () => undefined });
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const store = await openReplicatedStore({ dir, fsync, logFs: fs, fsyncOnLoopMaxMs: 2, resumeAfterDiscard: !asKvServer, onWarning: () => undefined });
   const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet });
   const { port } = await server.listen();
+  if (asKvServer) await attachReplication(server, store, DEFAULT_REPLICATION_FLAGS, `127.0.0.1:${port}`, quiet);
   try {
     await fn(fs, port, server);
   } finally {
@@ -144,3 +148,31 @@ test('many clients write while the disk fills: every reply is OK or MISCONF, exa
   for (const k of acked) assert.equal(got[k], k, `acknowledged ${k} lost`);
   for (const k of refused) assert.equal(got[k], undefined, `refused ${k} survived`);
 });
+
+for (const fsync of ['always', 'everysec'] as const) {
+  test(`as kv-server (replication attached) under ${fsync}: a failure that discarded writes leaves it up and read-only until restart`, async () => {
+    const dir = await withServer(
+      fsync,
+      async (fs, port) => {
+        const c = await RawConn.open(port);
+        assert.equal(await c.call('SET', 'a', '1'), 'OK');
+        fs.fail('write', 'ENOSPC');
+        assert.ok(isMisconf(await c.call('SET', 'b', '2'), /ENOSPC/));
+        fs.clear();
+        // The replication core saw the discarded write's position: no reuse in this process.
+        assert.ok(isMisconf(await c.call('SET', 'c', '3'), /restart the server/));
+        assert.equal(await c.call('GET', 'a'), '1');
+        assert.equal(await c.call('GET', 'b'), null);
+        assert.equal(await c.call('PING'), 'PONG');
+        const role = await c.call('ROLE');
+        assert.ok(Array.isArray(role), 'the replication layer still answers');
+        const info = await persistence(c);
+        assert.equal(info.get('log_write_status'), 'err');
+        assert.match(info.get('log_last_error') ?? '', /discarded: restart the server/);
+        c.close();
+      },
+      true,
+    );
+    assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c']), { a: '1', b: undefined, c: undefined });
+  });
+}

@@ -174,3 +174,30 @@ test('a failure while segments rotate (fsync of the sealed segment) is refused, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('resumeAfterDiscard false: a failure that discarded writes is permanent; one that discarded none still resumes', async () => {
+  const dir = tempDir('kvts-diskerr-nores-');
+  const fs = new FaultyLogFs();
+  let store = await openReplicatedStore({ dir, fsync: 'everysec', logFs: fs, resumeAfterDiscard: false, onWarning: () => undefined });
+  try {
+    await store.set('a', '1');
+    // A background fsync fails with nothing buffered: nothing discarded, so the store resumes.
+    fs.fail('fsync', 'EIO', { times: 1 });
+    await waitFor('the fsync failure', () => (store.stats().logWriteErrors ?? 0) >= 1, { timeoutMs: RESUME_DEADLINE_MS });
+    await resumed(store);
+    await store.set('b', '2');
+    // A failed write discards its turn: read-only until reopened.
+    fs.fail('write', 'ENOSPC', { times: 1 });
+    await assert.rejects(store.set('c', '3'), /ENOSPC/);
+    assert.match(store.stats().logError ?? '', /1 unlogged write\(s\) after seq 2 were discarded: restart the server/);
+    await assert.rejects(store.set('d', '4'), /restart the server/);
+    await store.close().catch(() => undefined);
+    store = await openReplicatedStore({ dir, fsync: 'everysec', logFs: fs, resumeAfterDiscard: false, onWarning: () => undefined });
+    assert.equal(store.stats().logError, null);
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((k) => text(store.get(k))), ['1', '2', undefined, undefined]);
+    await store.set('e', '5');
+  } finally {
+    await store.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -33,6 +33,13 @@ export interface StoreOptions {
   readonly fsyncOnLoopMaxMs?: number;
   /** The log's file calls; default node:fs. Tests inject failures (ENOSPC, EIO) through it. */
   readonly logFs?: LogFs;
+  /**
+   * After a log failure that discarded unlogged writes, resume writing in-process once a retry
+   * succeeds (default true). False when something outside the store has already seen those
+   * positions (kv-server: the replication core records every local write): the store then stays
+   * read-only until a restart, so no position is ever given to two different records.
+   */
+  readonly resumeAfterDiscard?: boolean;
 }
 
 export interface StoreStats {

@@ -91,6 +91,7 @@ class KvStore implements ReplicatedStore {
   private readonly clock: () => number;
   private readonly fsyncOnLoopMaxMs: number;
   private readonly logFs: LogFs;
+  private readonly resumeAfterDiscard: boolean;
   private logFailure: LogFailure | null = null;
   /** Failed log writes and fsyncs since open (INFO log_write_errors). */
   private logFailures = 0;
@@ -114,6 +115,7 @@ class KvStore implements ReplicatedStore {
     this.clock = opts.now ?? Date.now;
     this.fsyncOnLoopMaxMs = opts.fsyncOnLoopMaxMs ?? 0;
     this.logFs = opts.logFs ?? NODE_LOG_FS;
+    this.resumeAfterDiscard = opts.resumeAfterDiscard ?? true;
     assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0 && this.fsyncOnLoopMaxMs >= 0, 'bad store options');
     const metaPath = join(layout.dir, META_FILE);
     this.meta = existsSync(metaPath) ? (JSON.parse(readFileSync(metaPath, 'utf8')) as Record<string, unknown>) : {};
@@ -168,6 +170,7 @@ class KvStore implements ReplicatedStore {
     this.compactAbort = true;
     this.lastRecordView = undefined;
     const keep = this.wal.keepSeq;
+    const discarded = this.lastPos.seq - keep;
     const failedWal = this.wal;
     failedWal.abandon();
     try {
@@ -177,7 +180,12 @@ class KvStore implements ReplicatedStore {
       this.setLogFailure(`${cause.message}; the log could not be reopened (${(e as Error).message}): restart the server`, fsyncFailed, true);
       return;
     }
-    this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}; writes are refused until a retry succeeds`);
+    if (discarded > 0 && !this.resumeAfterDiscard) {
+      this.setLogFailure(`${cause.message}; ${discarded} unlogged write(s) after seq ${keep} were discarded: restart the server to accept writes again`, fsyncFailed, true);
+      this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}, discarded ${discarded} write(s); read-only until restart`);
+      return;
+    }
+    this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}, discarded ${discarded} write(s); writes are refused until a retry succeeds`);
     this.startRetrying();
   }
 
