@@ -522,7 +522,7 @@ class KvStore implements ReplicatedStore {
     // The walk may have copied mutations still unsynced; if the log fails before they are
     // durable it rolls them back, and this snapshot must not keep them.
     await this.wal.syncAsync();
-    if (this.logFailure !== null || this.closed) {
+    if (this.compactAbort || this.logFailure !== null || this.closed) {
       unlinkIfExists(join(this.layout.snapDir, finalName));
       fsyncDirSync(this.layout.snapDir);
       return;
