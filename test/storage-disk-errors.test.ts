@@ -201,3 +201,21 @@ test('resumeAfterDiscard false: a failure that discarded writes is permanent; on
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a log failure during a compaction aborts it; the store resumes and a reopen has every acknowledged key', async () => {
+  await withStore('everysec', async (store, fs, dir) => {
+    const keys = Array.from({ length: 2000 }, (_, i) => `c${i}`);
+    await Promise.all(keys.map((k) => store.set(k, k)));
+    const compaction = store.compact();
+    fs.fail('write', 'ENOSPC', { times: 1 });
+    await assert.rejects(store.set('x', '1'), /ENOSPC/);
+    await compaction.catch(() => undefined);
+    await resumed(store);
+    await store.compact(); // and a later compaction completes
+    assert.equal(store.stats().compactions, 1);
+    await store.close();
+    const got = await reopenAndRead(dir, [...keys, 'x']);
+    for (const k of keys) assert.equal(got[k], k);
+    assert.equal(got['x'], undefined);
+  });
+});
