@@ -1,10 +1,10 @@
 // The write-ahead log appender: encodes records into an append buffer, writes the buffer to
 // the active segment once per event-loop turn (one write for every record of the turn),
 // rotates segments at record boundaries, and runs group-commit fsync rounds.
-// Owns the open segment fds and the durability frontier; never reads records back and never
-// touches the in-memory dataset. After a write/fsync error it refuses all further work and
-// tells its owner (the store rolls back to keepSeq and replaces it); only retry() clears the
-// error, and after a failed fsync it first rewrites what it still needs (a failed fsync leaves
+// Owns the open segment fds and the durability frontier; never touches the in-memory dataset
+// and reads records back only in retry(). After a write/fsync error it refuses all further work
+// and tells its owner (the store rolls back to keepSeq and replaces it); only retry() clears the
+// error, and after a failed fsync it first rewrites the active segment (a failed fsync leaves
 // the page cache in an unknown state: fsyncing again would prove nothing).
 
 import assert from 'node:assert';
