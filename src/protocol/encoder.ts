@@ -99,6 +99,12 @@ export class RespEncoder implements ReplyWriter {
     if (this.pos === this.start) this.start = this.pos = 0;
   }
 
+  /** Drop the pending replies after the first `keep` pending bytes (replies refused after the fact). */
+  truncatePending(keep: number): void {
+    if (keep < 0 || keep > this.pos - this.start) throw new RangeError(`truncatePending(${keep}) of ${this.pos - this.start} pending bytes`);
+    this.pos = this.start + keep;
+  }
+
   /** Discard pending output (the client is being disconnected). */
   discard(): void {
     this.start = this.pos;

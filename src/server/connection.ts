@@ -56,6 +56,13 @@ export class Connection {
   private closed = false;
   /** The last command's name, lower-case, for CLIENT LIST. */
   lastCommandName = 'NULL';
+  /** The current read event: where its replies start in `out`, and how many it wrote. */
+  private eventOutStart = 0;
+  private eventReplies = 0;
+  /** The held replies (see pauseForDurability): where they start in `out`, how many, and the last seq they may show. */
+  private heldOutStart = 0;
+  private heldReplies = 0;
+  private heldSeenSeq = 0;
 
   constructor(
     readonly socket: Socket,
@@ -164,6 +171,8 @@ export class Connection {
     // Nothing is written to the socket inside this loop, so its buffered bytes are fixed: read
     // the stream getter once per event instead of once per command.
     const socketBytes = this.socket.writableLength;
+    this.eventOutStart = this.out.pendingBytes;
+    let replies = 0;
     for (;;) {
       const st = this.parser.next();
       if (st === 'incomplete') break;
@@ -175,11 +184,13 @@ export class Connection {
         }
         // Redis: reply with the protocol error, then close once the reply is written.
         this.out.error(this.parser.errorMessage);
+        replies++;
         this.client.closeAfterReply = true;
         break;
       }
       this.host.dispatch(this, this.parser.argv);
       if (this.closed) return;
+      if (!this.deferred) replies++;
       if (limit > 0 && this.out.pendingBytes + socketBytes > limit) {
         this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: output buffer ${this.outputBytes} bytes > limit ${limit}`);
         this.destroy();
@@ -187,6 +198,7 @@ export class Connection {
       }
       if (this.client.closeAfterReply || this.deferred || this.handoff !== null) break;
     }
+    this.eventReplies = replies;
     if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
   }
 
@@ -229,17 +241,35 @@ export class Connection {
    * flush): nothing is held or paused.
    */
   pauseForDurability(): void {
+    if (!this.awaitingDurability) {
+      this.heldOutStart = this.eventOutStart;
+      this.heldReplies = 0;
+    }
+    this.heldReplies += this.eventReplies;
+    this.heldSeenSeq = this.host.store.lastPosition.seq;
     this.awaitingDurability = true;
     if (this.host.store.fsyncPolicy === 'always') this.holdInput = true;
   }
 
-  durabilityDone(): void {
+  /**
+   * The held replies may go out. `keptSeq` is the last seq the log kept: a failed log write
+   * rolls the store back, and replies that may show (or acknowledge) a later seq are replaced,
+   * one for one, by the store's MISCONF refusal.
+   */
+  durabilityDone(keptSeq: number): void {
+    if (this.heldSeenSeq > keptSeq) this.refuseHeld();
     this.awaitingDurability = false;
     this.holdInput = false;
     this.pausedForDurability = false;
     this.flushReplies();
     // Commands that arrived during the wait run now, behind the replies just sent.
     if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+  }
+
+  private refuseHeld(): void {
+    this.out.truncatePending(this.heldOutStart);
+    const refusal = this.host.store.writeRefusal ?? 'MISCONF Errors writing to the log';
+    for (let i = 0; i < this.heldReplies; i++) this.out.error(refusal);
   }
 
   /**

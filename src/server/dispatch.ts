@@ -72,6 +72,11 @@ class CommandCache {
 /** Redis caps how much of the arguments an unknown-command error echoes. */
 const ERROR_ARGS_CHARS_MAX = 128;
 
+/** Refuses write commands while set (the store's log failed: MISCONF). */
+export interface WriteGuard {
+  readonly writeRefusal: string | null;
+}
+
 export interface DispatchStats {
   commandsProcessed: number;
   errorReplies: number;
@@ -93,6 +98,7 @@ export class Dispatcher {
     private readonly stats: CommandStatsTable,
     private readonly counters: DispatchStats,
     private readonly requirePass: () => string | null,
+    private readonly writes: WriteGuard = { writeRefusal: null },
   ) {
     this.commands = new CommandCache(table);
   }
@@ -145,6 +151,9 @@ export class Dispatcher {
       const err = this.gate(spec, argv, client);
       if (err !== null) return this.reject(ctx, st, err);
     }
+    // Like Redis's stop-writes-on-bgsave-error: reads, PING and INFO keep working.
+    const refusal = this.writes.writeRefusal;
+    if (refusal !== null && spec.flags.includes('write')) return this.reject(ctx, st, refusal);
     const errorsBefore = errorCount(out);
     // One clock read per command inside a read event, not two: a pipelined command's time starts
     // where the previous command's ended, so it also counts parsing and checking this command

@@ -103,6 +103,11 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['last_compaction_time', secs(s.lastCompactionMs)],
       ['last_compaction_duration_ms', s.lastCompactionDurationMs],
       ['snapshot_seq', s.snapshotSeq],
+      // Like Redis's aof_last_write_status: writes are refused while it is err.
+      ['log_write_status', (s.logError ?? null) === null ? 'ok' : 'err'],
+      ['log_last_error', s.logError ?? ''],
+      ['log_error_since', secs(s.logErrorSinceMs ?? 0)],
+      ['log_write_errors', s.logWriteErrors ?? 0],
     ];
   });
   srv.info.register('Stats', (): InfoField[] => [

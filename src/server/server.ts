@@ -109,7 +109,7 @@ export class KvServer implements ConnectionHost {
     this.parserLimits = { bulkBytesMax: cfg.bulkBytesMax, queryBufferBytesMax: cfg.queryBufferBytesMax };
     this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
     this.commands = this.table = new CommandTable(opts.commands ?? SERVER_COMMAND_MODULES);
-    this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass);
+    this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass, this.store);
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -238,21 +238,27 @@ export class KvServer implements ConnectionHost {
     const batch = this.pending;
     this.pending = [];
     this.store.flush();
+    // A failed log write rolls the store back (lastPosition goes down): see Connection.durabilityDone.
     const target = this.store.lastPosition.seq;
     this.flushedSeq = target;
+    if (this.durableSeq > target) this.durableSeq = target;
     if (this.store.fsyncPolicy !== 'always' || target <= this.durableSeq) {
-      for (const c of batch) c.durabilityDone();
+      for (const c of batch) c.durabilityDone(target);
       return;
     }
     this.store.whenDurable(target).then(
       () => {
         if (target > this.durableSeq) this.durableSeq = target;
-        for (const c of batch) c.durabilityDone();
+        for (const c of batch) c.durabilityDone(this.store.lastPosition.seq);
       },
       (err: unknown) => {
-        // The log could not be made durable: these replies would acknowledge writes that may be lost.
-        this.opts.log.error(`fsync failed, dropping ${batch.length} clients' replies: ${(err as Error).message}`);
-        for (const c of batch) c.destroy();
+        // The log failed before this fsync: the store kept only what was durable; replies that
+        // may show more are refused (MISCONF), the others go out.
+        const kept = this.store.lastPosition.seq;
+        this.opts.log.warn(`log failed while ${batch.length} clients waited for an fsync (kept up to seq ${kept}): ${(err as Error).message}`);
+        if (this.flushedSeq > kept) this.flushedSeq = kept;
+        if (this.durableSeq > kept) this.durableSeq = kept;
+        for (const c of batch) c.durabilityDone(kept);
       },
     );
   }

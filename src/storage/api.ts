@@ -4,6 +4,7 @@
 // Reads are synchronous and honour lazy expiry; writes mutate memory synchronously and
 // buffer one log record, whose durability is awaited separately (group commit).
 
+import type { LogFs } from './log-fs.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
 
 export interface StoreOptions {
@@ -30,6 +31,15 @@ export interface StoreOptions {
    * kv-server uses 2 (SERVER_FSYNC_ON_LOOP_MAX_MS in wal.ts).
    */
   readonly fsyncOnLoopMaxMs?: number;
+  /** The log's file calls; default node:fs. Tests inject failures (ENOSPC, EIO) through it. */
+  readonly logFs?: LogFs;
+  /**
+   * After a log failure that discarded unlogged writes, resume writing in-process once a retry
+   * succeeds (default true). False when something outside the store has already seen those
+   * positions (kv-server: the replication core records every local write): the store then stays
+   * read-only until a restart, so no position is ever given to two different records.
+   */
+  readonly resumeAfterDiscard?: boolean;
 }
 
 export interface StoreStats {
@@ -52,6 +62,12 @@ export interface StoreStats {
   readonly fsyncs: number;
   /** Estimated live data bytes (keys + values + per-key overhead): the auto-compaction baseline. Added by storage. */
   readonly liveBytes: number;
+  /** While log writes are refused after a failed write or fsync: the MISCONF text; else null. */
+  readonly logError?: string | null;
+  /** Since when (ms since the epoch) they are refused; 0 when writable. */
+  readonly logErrorSinceMs?: number;
+  /** Failed log writes and fsyncs since open. */
+  readonly logWriteErrors?: number;
 }
 
 export interface ScanResult {
@@ -148,6 +164,11 @@ export interface ReplicatedStore extends Store {
   whenDurable(seq: Seq): Promise<void>;
   readonly lastPosition: Position;
   readonly fsyncPolicy: FsyncPolicy;
+  /**
+   * Null while writes are accepted. After a failed log write or fsync: the reply to refuse them
+   * with (`MISCONF Errors writing to the log: <cause>`), until a retry succeeds by itself.
+   */
+  readonly writeRefusal: string | null;
 
   // ---- replication support
   /** Start a new epoch (> every epoch seen); persisted before returning. */

@@ -90,11 +90,16 @@ export function unlinkIfExists(path: string): void {
 }
 
 /** Write every byte of `bufs` back to back from file offset `position` (loops over short writes). */
-export function writeAllSync(fd: number, bufs: readonly Buffer[], position: number): number {
+export function writeAllSync(
+  fd: number,
+  bufs: readonly Buffer[],
+  position: number,
+  write: (fd: number, buf: Buffer, offset: number, length: number, position: number) => number = writeSync,
+): number {
   let total = 0;
   for (const b of bufs) {
     let off = 0;
-    while (off < b.length) off += writeSync(fd, b, off, b.length - off, position + total + off);
+    while (off < b.length) off += write(fd, b, off, b.length - off, position + total + off);
     total += b.length;
   }
   return total;

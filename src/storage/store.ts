@@ -1,8 +1,9 @@
 // The storage engine (`Store`): wires the in-memory keyspace, the WAL appender, recovery,
 // snapshots/compaction, epochs, meta and the lock together, and offers the embedded API.
 // Owns the ordering of a write (position -> log buffer -> memory), the exclusive phases
-// (truncate, resync commit) and whether an expired key is deleted through the log or only hidden
-// (its ExpiryAuthority); never encodes bytes itself and never blocks the loop on big work.
+// (truncate, resync commit), whether an expired key is deleted through the log or only hidden
+// (its ExpiryAuthority), and the log-failure state (rollback, refusal, retry); never encodes
+// bytes itself and never blocks the loop on big work outside that failure path.
 
 import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { performance } from 'node:perf_hooks';
 import type { ExpiryAuthority, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
-import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX } from './wal.js';
+import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
+import { NODE_LOG_FS, type LogFs } from './log-fs.js';
 import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
 import { verifySnapshot, writeSnapshot } from './snapshot.js';
 import { encodeCheckedJson, RepairFolder } from './damage.js';
@@ -31,6 +33,19 @@ export const EXPORT_BATCH_KEYS_DEFAULT = 1000;
 const SCAN_ITERATOR_COUNT_DEFAULT = 1000;
 const META_FILE = 'meta.json';
 const META_LOST = 'the replication metadata (node id, cluster membership, votes): the node starts without them';
+/** While the log is failed, how often the store tries it again (a probe write and an fsync, see Wal.retry). */
+export const LOG_RETRY_INTERVAL_MS = 1000;
+
+/** The log-failure state; replaced whole (see compactionStats on hidden classes). */
+interface LogFailure {
+  /** The MISCONF reply text: the first failure's cause, or the last retry's. */
+  readonly refusal: string;
+  readonly sinceMs: number;
+  /** An fsync failed since the last successful retry: the next retry rewrites the unsynced tail. */
+  readonly fsyncFailed: boolean;
+  /** No retry can help (the log could not be reopened or read back); a restart recovers what is on disk. */
+  readonly permanent: boolean;
+}
 
 /** Open the engine with its whole interface (kv-server, the replication host, tests). */
 export async function openReplicatedStore(opts: StoreOptions): Promise<ReplicatedStore> {
@@ -87,9 +102,19 @@ class KvStore implements ReplicatedStore {
   private expiryAuthority: ExpiryAuthority | null = null;
   /** The keyspace's view of expiry: delete through the log only when this store may write now. */
   private readonly expiryHandler: ExpiryHandler = {
-    mayDelete: () => !this.closed && this.exclusive === null && this.wal.error === null && (this.expiryAuthority?.mayDelete() ?? true),
+    mayDelete: () => !this.closed && this.exclusive === null && this.wal.error === null && this.logFailure === null && (this.expiryAuthority?.mayDelete() ?? true),
     deleteExpired: (key) => this.logExpiry(key),
   };
+  private readonly logFs: LogFs;
+  private readonly resumeAfterDiscard: boolean;
+  private logFailure: LogFailure | null = null;
+  /** Failed log writes and fsyncs since open (INFO log_write_errors). */
+  private logFailures = 0;
+  private retryTimer: NodeJS.Timeout | undefined = undefined;
+  /** The constructor finished: a log failure before that fails the open instead. */
+  private opened = false;
+  /** See ReplicatedStore.writeRefusal. */
+  writeRefusal: string | null = null;
 
   constructor(
     private readonly layout: Layout,
@@ -105,15 +130,23 @@ class KvStore implements ReplicatedStore {
     this.compactPercent = opts.compactPercent ?? COMPACT_PERCENT_DEFAULT;
     this.clock = opts.now ?? Date.now;
     this.fsyncOnLoopMaxMs = opts.fsyncOnLoopMaxMs ?? 0;
+    this.logFs = opts.logFs ?? NODE_LOG_FS;
+    this.resumeAfterDiscard = opts.resumeAfterDiscard ?? true;
     assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0 && this.fsyncOnLoopMaxMs >= 0, 'bad store options');
     this.meta = meta;
-    this.install(state);
+    this.install(state, true);
+    const openError = this.wal.error;
+    if (openError !== null) {
+      this.wal.close();
+      throw openError;
+    }
     this.sweepTimer = setInterval(() => this.ks.sweep(this.clock(), () => performance.now()), EXPIRE_SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
+    this.opened = true;
   }
 
   /** Adopt a recovered (or freshly loaded) state; opens the active segment. */
-  private install(state: RecoveredState): void {
+  private install(state: RecoveredState, sync = true): void {
     this.ks = state.ks;
     this.ks.expiry = this.expiryHandler;
     this.history = state.history;
@@ -121,10 +154,90 @@ class KvStore implements ReplicatedStore {
     this.snapshotSeq = state.snapshotSeq;
     this.snapshotBytes = state.snapshotBytes;
     assert(this.history.length > 0, 'epoch history is never empty');
-    this.wal = new Wal(this.layout.logDir, this.fsyncPolicy, this.segmentBytesMax, this.fsyncOnLoopMaxMs, state.segments, this.lastPos.seq, () => this.maybeAutoCompact());
+    this.wal = new Wal(
+      this.layout.logDir,
+      this.fsyncPolicy,
+      this.segmentBytesMax,
+      this.fsyncOnLoopMaxMs,
+      state.segments,
+      this.lastPos.seq,
+      () => this.maybeAutoCompact(),
+      this.logFs,
+      (cause, kind) => this.onLogFailure(cause, kind),
+    );
     // What recovery replayed may only be in the page cache (the previous owner crashed):
-    // make it durable before anyone builds on it.
-    this.wal.syncNowBlocking();
+    // make it durable before anyone builds on it. (After a log failure the retry does it.)
+    if (sync) this.wal.syncNowBlocking();
+  }
+
+  /**
+   * A log write or fsync failed. Memory may hold mutations the log does not: the records after
+   * keepSeq (not written, or under 'always' not fsynced, so never acknowledged). Rebuild memory
+   * and the log from disk up to keepSeq (recovery, cutting the files there), so that no read
+   * shows an unlogged write, then refuse writes until a retry succeeds. The rebuild reads the
+   * whole dataset once per failure: the write path pays nothing for it.
+   */
+  private onLogFailure(cause: Error, kind: LogFailureKind): void {
+    this.logFailures++;
+    const fsyncFailed = kind === 'fsync' || (this.logFailure?.fsyncFailed ?? false);
+    this.setLogFailure(cause.message, fsyncFailed, false);
+    if (!this.opened || this.closed) return; // open fails with the error; close reports it
+    if (this.exclusive !== null) return this.startRetrying(); // the exclusive phase reinstalls memory and log from disk itself
+    this.compactAbort = true;
+    this.lastRecordView = undefined;
+    const keep = this.wal.keepSeq;
+    const discarded = this.lastPos.seq - keep;
+    const failedWal = this.wal;
+    failedWal.abandon();
+    try {
+      this.install(recover({ layout: this.layout, repair: null, warn: this.warn, stopAfterSeq: keep }), false);
+      this.wal.markFailed(failedWal.error ?? cause);
+    } catch (e) {
+      this.setLogFailure(`${cause.message}; the log could not be reopened (${(e as Error).message}): restart the server`, fsyncFailed, true);
+      return;
+    }
+    if (discarded > 0 && !this.resumeAfterDiscard) {
+      this.setLogFailure(`${cause.message}; ${discarded} unlogged write(s) after seq ${keep} were discarded: restart the server to accept writes again`, fsyncFailed, true);
+      this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}, discarded ${discarded} write(s); read-only until restart`);
+      return;
+    }
+    this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}, discarded ${discarded} write(s); writes are refused until a retry succeeds`);
+    this.startRetrying();
+  }
+
+  private startRetrying(): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setInterval(() => this.retryLog(), LOG_RETRY_INTERVAL_MS);
+    this.retryTimer.unref();
+  }
+
+  private setLogFailure(cause: string, fsyncFailed: boolean, permanent: boolean): void {
+    const refusal = `MISCONF ${LOG_ERROR_PREFIX}${cause.replace(/[\r\n]+/g, ' ')}`; // one RESP error line
+    this.logFailure = { refusal, sinceMs: this.logFailure?.sinceMs ?? Date.now(), fsyncFailed, permanent };
+    this.writeRefusal = refusal;
+    if (permanent) this.stopRetrying();
+  }
+
+  private retryLog(): void {
+    const f = this.logFailure;
+    if (f === null || f.permanent || this.closed) return this.stopRetrying();
+    if (this.exclusive !== null) return;
+    const r = this.wal.error === null ? null : this.wal.retry(f.fsyncFailed);
+    if (r === null) {
+      this.stopRetrying();
+      this.logFailure = null;
+      this.writeRefusal = null;
+      this.warn(`log writes resumed (failed since ${new Date(f.sinceMs).toISOString()})`);
+    } else if (r === 'lost') {
+      this.setLogFailure(`${f.refusal.slice(`MISCONF ${LOG_ERROR_PREFIX}`.length)}; records written before a failed fsync did not read back intact: restart the server`, true, true);
+    } else {
+      this.setLogFailure(r.message, f.fsyncFailed, false);
+    }
+  }
+
+  private stopRetrying(): void {
+    if (this.retryTimer !== undefined) clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   // ---------------------------------------------------------------- expiry
@@ -223,6 +336,7 @@ class KvStore implements ReplicatedStore {
 
   private checkWritable(): void {
     if (this.closed) throw new StoreUnavailableError('store is closed');
+    if (this.writeRefusal !== null) throw new StoreUnavailableError(this.writeRefusal);
     if (this.exclusive !== null) throw new Error(`bug: write during ${this.exclusive}`);
   }
 
@@ -405,13 +519,16 @@ class KvStore implements ReplicatedStore {
       expiresCount: this.ks.expiresCount,
       fsyncs: this.wal.fsyncs,
       liveBytes: this.ks.liveBytes,
+      logError: this.logFailure === null ? null : this.logFailure.refusal,
+      logErrorSinceMs: this.logFailure === null ? 0 : this.logFailure.sinceMs,
+      logWriteErrors: this.logFailures,
     };
   }
 
   // ---------------------------------------------------------------- compaction
 
   private maybeAutoCompact(): void {
-    if (this.compaction !== null || this.exclusive !== null || this.closed || this.compactMinBytes === 0) return;
+    if (this.compaction !== null || this.exclusive !== null || this.closed || this.compactMinBytes === 0 || this.logFailure !== null) return;
     const logBytes = this.wal.logBytes;
     if (logBytes < this.compactMinBytes) return;
     // Baseline like Redis's "AOF size after the last rewrite": the larger of the last snapshot
@@ -461,6 +578,14 @@ class KvStore implements ReplicatedStore {
     });
     if (res === null) {
       unlinkIfExists(join(this.layout.snapDir, `${finalName}.tmp`));
+      return;
+    }
+    // The walk may have copied mutations still unsynced; if the log fails before they are
+    // durable it rolls them back, and this snapshot must not keep them.
+    await this.wal.syncAsync();
+    if (this.compactAbort || this.logFailure !== null || this.closed) {
+      unlinkIfExists(join(this.layout.snapDir, finalName));
+      fsyncDirSync(this.layout.snapDir);
       return;
     }
     // The snapshot is durable (fsync + rename + dir fsync); the files it replaces go only once it
@@ -652,6 +777,7 @@ class KvStore implements ReplicatedStore {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
+    this.stopRetrying();
     this.compactAbort = true;
     if (this.compaction !== null) await this.compaction.catch(() => undefined);
     await this.fileChain;

@@ -1,21 +1,26 @@
 // The write-ahead log appender: encodes records into an append buffer, writes the buffer to
 // the active segment once per event-loop turn (one write for every record of the turn),
 // rotates segments at record boundaries, and runs group-commit fsync rounds.
-// Owns the open segment fds and the durability frontier; never reads records back and never
-// touches the in-memory dataset. After any write/fsync error it refuses all further work
-// (a failed fsync leaves the page cache in an unknown state; retrying it would lie).
+// Owns the open segment fds and the durability frontier; never touches the in-memory dataset
+// and reads records back only in retry(). After a write/fsync error it refuses all further work
+// and tells its owner (the store rolls back to keepSeq and replaces it); only retry() clears the
+// error, and after a failed fsync it first rewrites the active segment (a failed fsync leaves
+// the page cache in an unknown state: fsyncing again would prove nothing).
 
 import assert from 'node:assert';
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncPolicy, Op, Seq } from './types.js';
-import { encodeRecordInto, recordBytes } from './record.js';
+import { checkRecord, encodeRecordInto, recordBytes } from './record.js';
 import { copyBytes } from './bytes.js';
 import { unlink } from 'node:fs/promises';
 import { fsyncDir, fsyncDirSync, seqName, writeAllSync } from './fsutil.js';
 import { StoreUnavailableError } from './errors.js';
+import type { LogFs } from './log-fs.js';
 
 export const SEGMENT_EXT = '.wal';
+/** The store's errors after a failed log write start with this (the server answers `-MISCONF <it>`). */
+export const LOG_ERROR_PREFIX = 'Errors writing to the log: ';
 /** The reusable encode buffer; records larger than half of it get their own buffer. */
 const APPEND_CHUNK_BYTES = 256 * 1024;
 /** If one turn buffers more than this, write early: bounds append-buffer memory per turn. */
@@ -57,6 +62,14 @@ export const SERVER_FSYNC_ON_LOOP_MAX_MS = 2;
  */
 export const PREZERO_BYTES = 1024 * 1024;
 let zeros: Buffer | null = null;
+/**
+ * retry() writes this many zeros past the records (and cuts them again unless the policy keeps a
+ * zero tail), then fsyncs: writes resume only once the disk has room for at least this much log.
+ */
+export const RETRY_PROBE_BYTES = PREZERO_BYTES;
+
+/** Which call failed: a failed fsync makes the unsynced tail suspect (see retry). */
+export type LogFailureKind = 'write' | 'fsync';
 
 /** Pending durability waiters; beyond this whenDurable() still works but we assert (a caller leak). */
 const WAITERS_MAX = 10_000_000;
@@ -108,6 +121,8 @@ export class Wal {
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private failed: Error | null = null;
+  /** Set around the flushes append() itself starts: the owner is told of a failure there only after the caller's turn (see fail). */
+  private inAppend = false;
   private closed = false;
 
   constructor(
@@ -120,13 +135,17 @@ export class Wal {
     lastSeq: Seq,
     /** Called after each batch reaches the OS (the store checks auto-compaction there). */
     private readonly afterFlush: () => void,
+    /** The segment calls (node:fs in production). */
+    private readonly fs: LogFs,
+    /** Called once, at the first failed write or fsync (see fail). */
+    private readonly onFailure: (cause: Error, kind: LogFailureKind) => void,
   ) {
     assert(segments.length > 0, 'the WAL needs an active segment');
     this.nextRoundOnLoop = fsyncOnLoopMaxMs > 0;
     this.segments = segments;
     const active = segments[segments.length - 1] as SegmentFile;
     // Writes are positional (at active.bytes), not O_APPEND: under 'always' the file extends past them (PREZERO_BYTES).
-    this.activeFd = openSync(active.path, 'r+');
+    this.activeFd = fs.openSync(active.path, 'r+');
     this.zeroedTo = active.bytes; // recovery cut the file after its last record
     this.lastAppendedSeq = lastSeq;
     this.writtenSeq = lastSeq;
@@ -145,6 +164,14 @@ export class Wal {
 
   get error(): Error | null {
     return this.failed;
+  }
+
+  /**
+   * After a failure, the last seq that must survive: under 'always' the durable one (nothing
+   * after it was acknowledged), otherwise the last one handed to the OS (acknowledged at the write).
+   */
+  get keepSeq(): Seq {
+    return this.policy === 'always' ? this.durableSeq : this.writtenSeq;
   }
 
   private get active(): SegmentFile {
@@ -183,12 +210,16 @@ export class Wal {
 
   /** Room for `size` bytes of records, the first of them `seq` (rotating the segment first when it is full). */
   private reserve(seq: Seq, size: number): Buffer {
-    this.checkUsable();
+    // Not refused once failed: the append that met the failure is buffered like any other and
+    // dropped with the log (the store refuses later writes before they get here).
+    if (this.closed) throw new StoreUnavailableError('store is closed');
     if (seq !== this.lastAppendedSeq + 1) assert.fail(`WAL seqs must be consecutive: ${seq} after ${this.lastAppendedSeq}`);
     const used = this.active.bytes + this.pendingBytes;
-    if (used > 0 && used + size > this.segmentBytesMax) {
+    if (used > 0 && used + size > this.segmentBytesMax && this.failed === null) {
+      this.inAppend = true;
       this.flush();
-      this.rotate(seq);
+      if (this.failed === null) this.rotate(seq);
+      this.inAppend = false;
     }
     if (size > APPEND_CHUNK_BYTES / 2) {
       this.sealChunk();
@@ -208,8 +239,11 @@ export class Wal {
     this.pendingBytes += size;
     this.pendingLastSeq = seq;
     this.lastAppendedSeq = seq;
-    if (this.pendingBytes >= APPEND_BUFFER_BYTES_MAX) this.flush();
-    else this.scheduleFlush();
+    if (this.pendingBytes >= APPEND_BUFFER_BYTES_MAX) {
+      this.inAppend = true;
+      this.flush();
+      this.inAppend = false;
+    } else this.scheduleFlush();
   }
 
   /** Move the filled part of the encode buffer into the chunk list and start a fresh buffer. */
@@ -235,10 +269,10 @@ export class Wal {
     if (this.pendingBytes > 0) {
       if (this.curOff > 0) this.chunks.push(this.cur.subarray(0, this.curOff));
       try {
-        writeAllSync(this.activeFd, this.chunks, this.active.bytes);
+        writeAllSync(this.activeFd, this.chunks, this.active.bytes, this.fs.writeSync);
         if (this.policy === 'always') this.prezero(this.active.bytes + this.pendingBytes);
       } catch (e) {
-        this.fail(e as Error);
+        this.fail(e as Error, 'write');
         return;
       }
       this.chunks.length = 0;
@@ -259,13 +293,13 @@ export class Wal {
     zeros ??= Buffer.alloc(PREZERO_BYTES);
     const from = Math.max(this.zeroedTo, end);
     const to = end + PREZERO_BYTES;
-    writeAllSync(this.activeFd, [zeros.subarray(0, to - from)], from);
+    writeAllSync(this.activeFd, [zeros.subarray(0, to - from)], from, this.fs.writeSync);
     this.zeroedTo = to;
   }
 
   /** Cut the active segment's file to its records (the zeros past them are not log). */
   private trimActive(): void {
-    if (this.zeroedTo > this.active.bytes) ftruncateSync(this.activeFd, this.active.bytes);
+    if (this.zeroedTo > this.active.bytes) this.fs.ftruncateSync(this.activeFd, this.active.bytes);
     this.zeroedTo = this.active.bytes;
   }
 
@@ -292,7 +326,7 @@ export class Wal {
     const t0 = performance.now();
     let err: Error | null = null;
     try {
-      fdatasyncSync(this.activeFd);
+      this.fs.fdatasyncSync(this.activeFd);
     } catch (e) {
       err = e as Error;
     }
@@ -310,10 +344,10 @@ export class Wal {
     const fd = this.activeFd;
     this.syncing = true;
     const t0 = performance.now();
-    fdatasync(fd, (err) => {
+    this.fs.fdatasync(fd, (err) => {
       this.syncing = false;
       this.nextRoundOnLoop = performance.now() - t0 < this.fsyncOnLoopMaxMs;
-      for (const f of this.fdsToClose.splice(0)) closeSync(f);
+      for (const f of this.fdsToClose.splice(0)) this.closeQuietly(f);
       for (const l of this.roundListeners.splice(0)) l();
       if (this.closed) return;
       this.roundDone(target, err);
@@ -324,7 +358,7 @@ export class Wal {
   /** A round (or a blocking sync) covered everything up to `target`, or failed. */
   private roundDone(target: Seq, err: Error | null): void {
     if (err !== null) {
-      this.fail(err);
+      this.fail(err, 'fsync');
       return;
     }
     this.fsyncs++;
@@ -374,9 +408,9 @@ export class Wal {
   }
 
   whenDurable(seq: Seq): Promise<void> {
-    if (this.failed !== null) return Promise.reject(this.failed);
     const frontier = this.policy === 'always' ? this.durableSeq : this.writtenSeq;
     if (seq <= frontier) return Promise.resolve();
+    if (this.failed !== null) return Promise.reject(this.failed);
     if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
     assert(this.waiters.length < WAITERS_MAX, 'durability waiters leak');
     return new Promise<void>((resolve, reject) => {
@@ -408,10 +442,114 @@ export class Wal {
     this.waiters.push(...keep);
   }
 
-  private fail(e: Error): void {
-    if (this.failed !== null) return;
-    this.failed = new StoreUnavailableError(`log write failed, store is read-only until restart: ${e.message}`);
+  /**
+   * Refuse all further work, reject every waiter (each is past keepSeq: earlier ones were
+   * released at the write or the fsync), and tell the owner. Inside append() the owner hears of
+   * it on a microtask, once the caller has finished applying the record that met the failure.
+   */
+  private fail(e: Error, kind: LogFailureKind): void {
+    if (this.failed !== null || this.closed) return;
+    this.failed = new StoreUnavailableError(`${LOG_ERROR_PREFIX}${e.message}`);
     for (const w of this.waiters.splice(0)) w.reject(this.failed);
+    if (this.inAppend) queueMicrotask(() => this.onFailure(e, kind));
+    else this.onFailure(e, kind);
+  }
+
+  /** A log reopened after a failure starts refusing work (until retry succeeds); its owner already knows. */
+  markFailed(why: Error): void {
+    this.failed = why;
+  }
+
+  /**
+   * Try to make the log writable again: after a failed fsync (`rewrite`), read the active
+   * segment back, check every record and write the bytes again, so that the next fsync covers
+   * them whatever the page cache did with the failed writeback; then write RETRY_PROBE_BYTES of
+   * zeros past the records and fsync. Returns null once writable (everything written is then
+   * durable), the error if the disk still fails, or 'lost' if the records read back are not the
+   * ones written (the log cannot be trusted until a restart recovers what is on disk).
+   */
+  retry(rewrite: boolean): Error | 'lost' | null {
+    assert(this.failed !== null && !this.closed, 'retry a failed, open log');
+    if (this.syncing || this.pendingBytes > 0) return new Error('the log is still busy with an earlier round');
+    const end = this.active.bytes;
+    try {
+      if (rewrite) {
+        const bytes = this.readActive();
+        if (!this.holdsRecords(bytes)) return 'lost';
+        writeAllSync(this.activeFd, [bytes], 0, this.fs.writeSync);
+      }
+      this.fs.ftruncateSync(this.activeFd, end);
+      zeros ??= Buffer.alloc(PREZERO_BYTES);
+      writeAllSync(this.activeFd, [zeros.subarray(0, RETRY_PROBE_BYTES)], end, this.fs.writeSync);
+      if (this.policy !== 'always') this.fs.ftruncateSync(this.activeFd, end);
+      this.zeroedTo = this.policy === 'always' ? end + RETRY_PROBE_BYTES : end;
+      this.fs.fsyncSync(this.activeFd);
+    } catch (e) {
+      return e as Error;
+    }
+    this.failed = null;
+    this.fsyncs++;
+    this.lastFsyncMs = Date.now();
+    this.durableSeq = this.writtenSeq;
+    return null;
+  }
+
+  private readActive(): Buffer {
+    const b = Buffer.allocUnsafe(this.active.bytes);
+    const fd = openSync(this.active.path, 'r');
+    try {
+      let got = 0;
+      while (got < b.length) {
+        const n = readSync(fd, b, got, b.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return b.subarray(0, got);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** `bytes` are exactly the active segment's records, firstSeq..writtenSeq, each with a valid checksum. */
+  private holdsRecords(bytes: Buffer): boolean {
+    if (bytes.length !== this.active.bytes) return false;
+    let expect = this.active.firstSeq;
+    let off = 0;
+    while (off < bytes.length) {
+      const r = checkRecord(bytes, off);
+      if (!r.ok || r.seq !== expect) return false;
+      expect++;
+      off = r.next;
+    }
+    return expect - 1 === this.writtenSeq || (bytes.length === 0 && this.active.firstSeq === this.writtenSeq + 1);
+  }
+
+  /**
+   * Give the log up after a failure without syncing: cut the active segment back to its last
+   * written record (best effort: recovery cuts it too) and close the fds. The owner reopens the
+   * directory through recovery.
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const l of this.roundListeners.splice(0)) l();
+    for (const w of this.waiters.splice(0)) w.reject(this.failed ?? new StoreUnavailableError('log abandoned'));
+    try {
+      this.fs.ftruncateSync(this.activeFd, this.active.bytes);
+    } catch {
+      // recovery cuts the same tail
+    }
+    if (this.syncing) this.fdsToClose.push(this.activeFd);
+    else this.closeQuietly(this.activeFd);
+  }
+
+  private closeQuietly(fd: number): void {
+    try {
+      this.fs.closeSync(fd);
+    } catch {
+      // already closed by a failed rotation; nothing else holds it
+    }
   }
 
   private checkUsable(): void {
@@ -429,15 +567,24 @@ export class Wal {
     assert.equal(this.pendingBytes, 0, 'rotate after flush');
     if (this.active.bytes === 0) return; // the empty active segment already starts at nextSeq
     assert.equal(nextSeq, this.lastAppendedSeq + 1);
-    this.trimActive(); // a sealed segment ends at its last record (only the last one may have a zero tail)
-    fsyncSync(this.activeFd);
+    const path = join(this.logDir, seqName(nextSeq, SEGMENT_EXT));
+    let next = -1;
+    try {
+      this.trimActive(); // a sealed segment ends at its last record (only the last one may have a zero tail)
+      this.fs.fsyncSync(this.activeFd);
+      next = this.fs.openSync(path, 'wx');
+      fsyncDirSync(this.logDir);
+    } catch (e) {
+      // The old segment stays active; recovery drops an empty new one.
+      if (next >= 0) this.closeQuietly(next);
+      this.fail(e as Error, 'fsync');
+      return;
+    }
     this.fsyncs++;
     if (this.syncing) this.fdsToClose.push(this.activeFd); // a round still uses it
-    else closeSync(this.activeFd);
-    const path = join(this.logDir, seqName(nextSeq, SEGMENT_EXT));
-    this.activeFd = openSync(path, 'wx');
+    else this.fs.closeSync(this.activeFd);
+    this.activeFd = next;
     this.zeroedTo = 0;
-    fsyncDirSync(this.logDir);
     this.segments.push({ firstSeq: nextSeq, path, bytes: 0 });
     this.presynced = false;
     if (this.writtenSeq > this.durableSeq) this.durableSeq = this.writtenSeq;
@@ -449,6 +596,7 @@ export class Wal {
     this.flush();
     this.checkUsable();
     this.rotate(this.lastAppendedSeq + 1);
+    this.checkUsable();
   }
 
   /**
@@ -478,7 +626,7 @@ export class Wal {
     let err: Error | null = null;
     try {
       if (trim) this.trimActive();
-      fsyncSync(this.activeFd);
+      this.fs.fsyncSync(this.activeFd);
     } catch (e) {
       err = e as Error;
     }
@@ -495,6 +643,6 @@ export class Wal {
     for (const w of this.waiters.splice(0)) w.reject(this.failed ?? new StoreUnavailableError('store is closed'));
     // An fsync round still in flight closes its fds in its callback.
     if (this.syncing) this.fdsToClose.push(this.activeFd);
-    else closeSync(this.activeFd);
+    else this.closeQuietly(this.activeFd);
   }
 }

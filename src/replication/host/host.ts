@@ -387,7 +387,7 @@ export class ReplicationHost implements LinkEvents {
 
   private onTaskError(e: unknown): void {
     if (e instanceof StoreUnavailableError) {
-      // The store closed under us (shutdown): replication ends with it.
+      // The store closed under us (shutdown), or its log failed: replication ends with it.
       this.log.warn(`replication stopped: ${e.message}`);
       void this.stop();
       return;
@@ -484,6 +484,10 @@ export class ReplicationHost implements LinkEvents {
   /** After each effect batch the store's log ends where the core's does. */
   private checkLogAgrees(): void {
     if (this.stopped) return;
+    // A failed log write rolled the store back past entries the core holds: replication stops
+    // (onTaskError), the store keeps serving reads and reports the failure; a restart rejoins.
+    const refusal = this.store.writeRefusal;
+    if (refusal !== null) throw new StoreUnavailableError(refusal);
     const s = this.store.lastPosition;
     const c = this.core.lastPosition;
     assert(s.seq === c.seq && s.epoch === c.epoch, `store at ${formatPosition(s)}, core at ${formatPosition(c)} after an effect batch`);

@@ -4,6 +4,7 @@
 // not made durable.
 
 import assert from 'node:assert';
+import { StoreUnavailableError } from '../../storage/errors.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { lastRecordPosition, recordSeqAt } from '../../storage/record.js';
 import type { Position, Seq } from '../../storage/types.js';
@@ -30,6 +31,9 @@ export class LogApplier {
 
   /** A replica's appends: each entry directly after the store's last, in seq order. */
   appendEntries(e: AppendEntries): void {
+    // A failed log write rolled the store back: stop applying (the host stops replication) rather than assert.
+    const refusal = this.store.writeRefusal;
+    if (refusal !== null) throw new StoreUnavailableError(refusal);
     const before = this.store.lastPosition;
     if (e.records !== undefined) {
       assert.equal(recordSeqAt(e.records, 0), before.seq + 1, 'appends applied in seq order with no gap');

@@ -1,0 +1,178 @@
+// kv-server's answers under a failing disk (an in-process KvServer over a store whose log calls
+// fail on demand): the process stays up, the write that met the failure and every reply held
+// with it are answered -MISCONF (never +OK), writes are refused while reads, PING and INFO keep
+// working for every client, INFO persistence names the error and since when, writes resume by
+// themselves once the disk recovers, and a restart keeps exactly the acknowledged writes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { openReplicatedStore } from '../src/storage/store.js';
+import type { FsyncPolicy } from '../src/storage/types.js';
+import { KvServer } from '../src/server/server.js';
+import { defaultConfig } from '../src/server/config.js';
+import { FaultyLogFs } from './helpers/faulty-log-fs.js';
+import { tempDir } from './helpers/procs.js';
+import { waitFor } from './helpers/wait.js';
+import { RawConn } from './helpers/server-conn.js';
+import { ReplyError, cmd, type Reply } from './helpers/resp.js';
+import { parseInfo } from './helpers/info.js';
+import { DEFAULT_REPLICATION_FLAGS, attachReplication } from '../src/replication/host/attach.js';
+
+const RESUME_DEADLINE_MS = 5000;
+const MISCONF = /^MISCONF Errors writing to the log: /;
+
+function isMisconf(r: Reply, cause: RegExp): boolean {
+  return r instanceof ReplyError && MISCONF.test(r.message) && cause.test(r.message);
+}
+
+async function persistence(c: RawConn): Promise<Map<string, string>> {
+  const r = await c.call('INFO', 'persistence');
+  assert.equal(typeof r, 'string');
+  return parseInfo(r as string);
+}
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** `asKvServer`: as kv-server runs it, with the replication layer attached and resumeAfterDiscard off. */
+async function withServer(fsync: FsyncPolicy, fn: (fs: FaultyLogFs, port: number, server: KvServer) => Promise<void>, asKvServer = false): Promise<string> {
+  const dir = tempDir('kvts-srv-diskerr-');
+  const fs = new FaultyLogFs();
+  const store = await openReplicatedStore({ dir, fsync, logFs: fs, fsyncOnLoopMaxMs: 2, resumeAfterDiscard: !asKvServer, onWarning: () => undefined });
+  const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet });
+  const { port } = await server.listen();
+  if (asKvServer) await attachReplication(server, store, DEFAULT_REPLICATION_FLAGS, `127.0.0.1:${port}`, quiet);
+  try {
+    await fn(fs, port, server);
+  } finally {
+    await server.close().catch(() => undefined);
+  }
+  return dir;
+}
+
+async function reopenAndRead(dir: string, keys: readonly string[]): Promise<Record<string, string | undefined>> {
+  const s = await openReplicatedStore({ dir, onWarning: () => undefined });
+  try {
+    const out: Record<string, string | undefined> = {};
+    for (const k of keys) out[k] = s.get(k)?.toString();
+    return out;
+  } finally {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const fsync of ['always', 'everysec', 'no'] as const) {
+  test(`disk full under ${fsync}: MISCONF for the failed write and its held replies, reads served, INFO shows it, resumes, restart exact`, async () => {
+    const dir = await withServer(fsync, async (fs, port) => {
+      const writer = await RawConn.open(port);
+      const reader = await RawConn.open(port);
+      assert.equal(await writer.call('SET', 'a', '1'), 'OK');
+      fs.fail('write', 'ENOSPC');
+      // One event: a write, a read of it, a PING; all held for the log, all refused with it.
+      writer.send(Buffer.concat([cmd('SET', 'b', '2'), cmd('GET', 'b'), cmd('PING')]));
+      for (let i = 0; i < 3; i++) {
+        const r = await writer.read();
+        assert.ok(isMisconf(r, /ENOSPC/), `reply ${i}: ${String(r instanceof ReplyError ? r.message : r)}`);
+      }
+      // The server is up; reads, PING and INFO work for every client; writes are refused.
+      assert.equal(await reader.call('PING'), 'PONG');
+      assert.equal(await reader.call('GET', 'a'), '1');
+      assert.equal(await reader.call('GET', 'b'), null);
+      assert.equal(await writer.call('GET', 'a'), '1');
+      assert.ok(isMisconf(await reader.call('SET', 'c', '3'), /ENOSPC/));
+      assert.ok(isMisconf(await writer.call('DEL', 'a'), /ENOSPC/));
+      const info = await persistence(reader);
+      assert.equal(info.get('log_write_status'), 'err');
+      assert.match(info.get('log_last_error') ?? '', /ENOSPC: no space left on device/);
+      const since = Number(info.get('log_error_since'));
+      assert.ok(since > 0 && Math.abs(since - Date.now() / 1000) < 60, `log_error_since ${since}`);
+      assert.ok(Number(info.get('log_write_errors')) >= 1);
+      // Space returns: writes resume by themselves.
+      fs.clear();
+      await waitFor('writes resumed', async () => (await persistence(reader)).get('log_write_status') === 'ok', { timeoutMs: RESUME_DEADLINE_MS });
+      assert.equal((await persistence(reader)).get('log_last_error'), '');
+      assert.equal(await writer.call('SET', 'd', '4'), 'OK');
+      assert.equal(await reader.call('GET', 'd'), '4');
+      writer.close();
+      reader.close();
+    });
+    assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c', 'd']), { a: '1', b: undefined, c: undefined, d: '4' });
+  });
+}
+
+test('fsync EIO under always: the waiting writes are refused, replies that show only durable data go out', async () => {
+  const dir = await withServer('always', async (fs, port) => {
+    const c1 = await RawConn.open(port);
+    const c2 = await RawConn.open(port);
+    assert.equal(await c1.call('SET', 'a', '1'), 'OK');
+    fs.fail('fsync', 'EIO', { times: 1 });
+    assert.ok(isMisconf(await c1.call('SET', 'b', '2'), /EIO/));
+    assert.equal(await c2.call('GET', 'b'), null);
+    assert.equal(await c2.call('GET', 'a'), '1');
+    await waitFor('writes resumed', async () => (await persistence(c2)).get('log_write_status') === 'ok', { timeoutMs: RESUME_DEADLINE_MS });
+    assert.equal(await c2.call('SET', 'c', '3'), 'OK');
+    c1.close();
+    c2.close();
+  });
+  assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c']), { a: '1', b: undefined, c: '3' });
+});
+
+test('many clients write while the disk fills: every reply is OK or MISCONF, exactly the OK ones survive a restart', async () => {
+  const CLIENTS = 8;
+  const ROUNDS = 30;
+  const acked = new Set<string>();
+  const refused = new Set<string>();
+  const dir = await withServer('always', async (fs, port) => {
+    const conns = await Promise.all(Array.from({ length: CLIENTS }, () => RawConn.open(port)));
+    const run = async (c: RawConn, id: number): Promise<void> => {
+      for (let r = 0; r < ROUNDS; r++) {
+        const key = `k${id}-${r}`;
+        const reply = await c.call('SET', key, key);
+        if (reply === 'OK') acked.add(key);
+        else if (isMisconf(reply, /ENOSPC/)) refused.add(key);
+        else assert.fail(`unexpected reply ${String(reply)}`);
+      }
+    };
+    // The 20th write from now fails, and every one after it until the fault clears.
+    fs.fail('write', 'ENOSPC', { after: 20 });
+    const all = Promise.all(conns.map((c, i) => run(c, i)));
+    await waitFor('a refusal', () => refused.size > 0, { timeoutMs: RESUME_DEADLINE_MS });
+    fs.clear();
+    await all;
+    for (const c of conns) c.close();
+  });
+  assert.equal(acked.size + refused.size, CLIENTS * ROUNDS);
+  assert.ok(acked.size > 0 && refused.size > 0);
+  const got = await reopenAndRead(dir, [...acked, ...refused]);
+  for (const k of acked) assert.equal(got[k], k, `acknowledged ${k} lost`);
+  for (const k of refused) assert.equal(got[k], undefined, `refused ${k} survived`);
+});
+
+for (const fsync of ['always', 'everysec'] as const) {
+  test(`as kv-server (replication attached) under ${fsync}: a failure that discarded writes leaves it up and read-only until restart`, async () => {
+    const dir = await withServer(
+      fsync,
+      async (fs, port) => {
+        const c = await RawConn.open(port);
+        assert.equal(await c.call('SET', 'a', '1'), 'OK');
+        fs.fail('write', 'ENOSPC');
+        assert.ok(isMisconf(await c.call('SET', 'b', '2'), /ENOSPC/));
+        fs.clear();
+        // The replication core saw the discarded write's position: no reuse in this process.
+        assert.ok(isMisconf(await c.call('SET', 'c', '3'), /restart the server/));
+        assert.equal(await c.call('GET', 'a'), '1');
+        assert.equal(await c.call('GET', 'b'), null);
+        assert.equal(await c.call('PING'), 'PONG');
+        const role = await c.call('ROLE');
+        assert.ok(Array.isArray(role), 'the replication layer still answers');
+        const info = await persistence(c);
+        assert.equal(info.get('log_write_status'), 'err');
+        assert.match(info.get('log_last_error') ?? '', /discarded: restart the server/);
+        c.close();
+      },
+      true,
+    );
+    assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c']), { a: '1', b: undefined, c: undefined });
+  });
+}
