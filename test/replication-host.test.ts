@@ -4,12 +4,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { openReplicatedStore as openStore } from '../src/storage/store.js';
-import type { ReplicatedStore as Store } from '../src/storage/api.js';
-import { keyToBytes, type LogEntry, type Op } from '../src/storage/types.js';
+import type { LogEntry, Op } from '../src/storage/types.js';
 import { DEFAULT_TIMING, type Message, type Timing } from '../src/replication/core/types.js';
 import { appendLast, appendMessage } from '../src/replication/core/append.js';
 import { Backlog } from '../src/replication/core/backlog.js';
@@ -28,7 +26,6 @@ import {
   type Frame,
   type SnapshotHeader,
 } from '../src/replication/host/framing.js';
-import { ReplicationHost, type HostLog } from '../src/replication/host/host.js';
 import { coalesce, MERGED_APPEND_BYTES_MAX } from '../src/replication/host/outbox.js';
 import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
 import { TcpProxy } from './helpers/proxy.js';
@@ -36,6 +33,7 @@ import { parseReply } from './helpers/resp.js';
 import { rng } from './helpers/rng.js';
 import { tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
+import { converged, newHost, startReplNode, write, type ReplNode } from './helpers/repl-nodes.js';
 
 function decodeAll(bytes: Buffer, r: ReturnType<typeof rng>): Frame[] {
   const d = new FrameDecoder();
@@ -294,86 +292,11 @@ test('chunk pool: a chunk given back is reused only after settle, and at most CH
 
 // ---------------------------------------------------------------- in-process nodes
 
-interface Node {
-  readonly id: string;
-  readonly dir: string;
-  store: Store;
-  host: ReplicationHost;
-  readonly acceptor: Server;
-  readonly address: string;
-  readonly logs: string[];
-}
+type Node = ReplNode;
 
-const nodes: Node[] = [];
-after(async () => {
-  for (const n of nodes) {
-    await n.host.stop().catch(() => undefined);
-    await new Promise<void>((res) => n.acceptor.close(() => res()));
-    await n.store.close().catch(() => undefined);
-    rmSync(n.dir, { recursive: true, force: true });
-  }
-});
-
-function captureLog(logs: string[]): HostLog {
-  return { info: (m) => logs.push(`I ${m}`), warn: (m) => logs.push(`W ${m}`), error: (m) => logs.push(`E ${m}`) };
-}
-
-/** A node: store + host + a loopback listener that performs the KVREPL handshake like the RESP server. */
-async function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax, timing: Partial<Timing> = {}, now?: () => number): Promise<Node> {
-  const dir = tempDir('kvts-repl-');
-  const store = await openStore({ dir, fsync: 'no', ...(now !== undefined ? { now } : {}) });
-  const logs: string[] = [];
-  let node: Node | undefined;
-  const acceptor = createServer((s) => {
-    let buf = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      buf = Buffer.concat([buf, chunk]);
-      const r = parseReply(buf, 0);
-      if (r === null) return;
-      s.off('data', onData);
-      s.pause();
-      assert.ok(r.v.t === 'array' && r.v.a !== null);
-      const args = r.v.a.map((x) => (x.t === 'bulk' && x.b !== null ? x.b.toString() : ''));
-      assert.equal(args[0], 'KVREPL');
-      s.write(`+KVREPL ${id}\r\n`);
-      (node as Node).host.acceptLink(s, args[1] as string, args[3] as string);
-    };
-    s.on('data', onData);
-  });
-  await new Promise<void>((res) => acceptor.listen(0, '127.0.0.1', () => res()));
-  const a = acceptor.address();
-  assert.ok(a !== null && typeof a !== 'string');
-  const address = `127.0.0.1:${a.port}`;
-  const host = new ReplicationHost({
-    store,
-    nodeId: id,
-    selfAddress: address,
-    replicaOf,
-    primaryAuth: '',
-    timing: { ...DEFAULT_TIMING, ...timing, backlogBytesMax },
-    log: captureLog(logs),
-  });
-  node = { id, dir, store, host, acceptor, address, logs };
-  nodes.push(node);
-  await host.start();
-  return node;
-}
-
-function write(n: Node, ops: Op[]): void {
-  const pos = n.store.apply(ops);
-  n.host.onLocalWrite(pos, ops);
-}
-
-function digest(s: Store): string {
-  const parts: string[] = [];
-  for (const k of s.keys()) parts.push(createHash('sha1').update(keyToBytes(k)).update('\0').update(s.getValue(k) ?? Buffer.alloc(0)).digest('hex'));
-  parts.sort();
-  return createHash('sha1').update(parts.join()).digest('hex');
-}
-
-async function converged(a: Node, b: Node, what: string): Promise<void> {
-  await waitFor(what, () => a.store.lastPosition.seq === b.store.lastPosition.seq && a.store.lastPosition.epoch === b.store.lastPosition.epoch, { timeoutMs: 20_000 });
-  assert.equal(digest(a.store), digest(b.store), `${what}: digests differ`);
+/** A node with `fsync: 'no'`, the given backlog and timing, and optionally its own clock. */
+function startNode(id: string, replicaOf: string | null, backlogBytesMax = DEFAULT_TIMING.backlogBytesMax, timing: Partial<Timing> = {}, now?: () => number): Promise<Node> {
+  return startReplNode(id, replicaOf, { store: now !== undefined ? { now } : {}, timing: { ...timing, backlogBytesMax } });
 }
 
 test('host: a replica streams, restarts with partial resync, and a late replica gets a full resync', async () => {
@@ -389,7 +312,7 @@ test('host: a replica streams, restarts with partial resync, and a late replica 
   // Restart r1 on the same data: a small gap fits the backlog → partial resync.
   await r1.host.stop();
   for (let i = 0; i < 50; i++) write(p, [{ t: 'set', key: `k${r.int(200)}`, value: r.bytes(20), expireAtMs: 0 }]);
-  r1.host = new ReplicationHost({ store: r1.store, nodeId: 'r1', selfAddress: r1.address, replicaOf: p.address, primaryAuth: '', timing: DEFAULT_TIMING, log: captureLog(r1.logs) });
+  r1.host = newHost(r1, p.address);
   await r1.host.start();
   await converged(p, r1, 'r1 partial resync');
   const mid = p.host.status();

@@ -2,29 +2,20 @@
 // only once the delete it logged is durable under the fsync policy (as a write's reply), so a
 // crash and a restart with the clock stepped back never bring back a key a client saw expire.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { openReplicatedStore } from '../src/storage/store.js';
 import { KvServer } from '../src/server/server.js';
 import { defaultConfig } from '../src/server/config.js';
 import { LOCK_FILE } from '../src/storage/lock.js';
 import type { FsyncPolicy } from '../src/storage/types.js';
-import { tempDir } from './helpers/procs.js';
+import { tempDirsRemovedAfter } from './helpers/procs.js';
 import { RawConn } from './helpers/server-conn.js';
 
 const HOUR_MS = 3600_000;
 const T0 = 1_900_000_000_000;
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function newDir(): string {
-  const d = tempDir('kvts-srv-expiry-');
-  dirs.push(d);
-  return d;
-}
+const newDir = tempDirsRemovedAfter('kvts-srv-expiry-');
 
 for (const fsync of ['always', 'everysec'] as FsyncPolicy[]) {
   test(`fsync ${fsync}: GET of an expired key is answered after its delete is durable; a crash and a clock an hour back keep it gone`, async () => {

@@ -3,29 +3,20 @@
 // when it may not (a replica); a read that reported a key expired keeps it gone across a
 // crash and a restart with the clock stepped back; snapshots never drop a key by the clock.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { openReplicatedStore } from '../src/storage/store.js';
 import { openStore } from '../src/storage/embedded.js';
 import type { ExpiryAuthority, ReplicatedStore } from '../src/storage/api.js';
 import { LOCK_FILE } from '../src/storage/lock.js';
 import { decodeRecord } from '../src/storage/record.js';
 import type { FsyncPolicy, Op, Position } from '../src/storage/types.js';
-import { tempDir } from './helpers/procs.js';
+import { tempDirsRemovedAfter } from './helpers/procs.js';
 
 const HOUR_MS = 3600_000;
 const T0 = 1_900_000_000_000;
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function newDir(): string {
-  const d = tempDir('kvts-expiry-');
-  dirs.push(d);
-  return d;
-}
+const newDir = tempDirsRemovedAfter('kvts-expiry-');
 
 /** What a kill -9 right now would leave: the files as the OS holds them (the lock is the dead owner's). */
 function crashCopy(dir: string): string {
@@ -104,7 +95,8 @@ test('the active sweep deletes expired keys through the log too', async () => {
 
 test('while the authority may not delete (a replica), expired keys are hidden, kept, kept by compaction, and deleted once it may', async () => {
   const clock = manualClock(T0);
-  const s = await openReplicatedStore({ dir: newDir(), fsync: 'no', now: clock.now, compactMinBytes: 0 });
+  const dir = newDir();
+  const s = await openReplicatedStore({ dir, fsync: 'no', now: clock.now, compactMinBytes: 0 });
   let may = false;
   const shipped: Array<{ pos: Position; ops: readonly Op[] }> = [];
   const authority: ExpiryAuthority = { mayDelete: () => may, deleted: (pos, ops) => shipped.push({ pos, ops }) };
@@ -135,7 +127,7 @@ test('while the authority may not delete (a replica), expired keys are hidden, k
     await s.close();
   }
   // The compacted snapshot still holds 'b': reopened as a writer at a clock before its expiry, it is there.
-  const again = await openReplicatedStore({ dir: dirs[dirs.length - 1] as string, fsync: 'no', now: () => T0 });
+  const again = await openReplicatedStore({ dir, fsync: 'no', now: () => T0 });
   try {
     assert.equal(again.getValue('b')?.toString(), 'v-b');
     assert.equal(again.getValue('a'), undefined, 'the logged delete survived');

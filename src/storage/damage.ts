@@ -2,12 +2,12 @@
 // every byte a repair removes, and the checksummed JSON documents (meta.json, epochs.json).
 // Owns the repair copies and the JSON document format; never decides to refuse or to repair.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { CorruptLogError } from './errors.js';
 import { checkRecord, RECORD_HEADER_BYTES, seqFromWords } from './record.js';
-import { fsyncDirSync } from './fsutil.js';
+import { fsyncDirSync, writeFileFsyncSync } from './fsutil.js';
 import type { Seq } from './types.js';
 
 /** Whole, valid records found in some log bytes (searched byte by byte past damage). */
@@ -80,15 +80,7 @@ export class RepairFolder {
     }
     const copy = join(this.path, from === 0 ? relative(this.dir, file) : `${relative(this.dir, file)}.from-${from}`);
     mkdirSync(dirname(copy), { recursive: true });
-    const data = readFileSync(file).subarray(from);
-    const fd = openSync(copy, 'w');
-    try {
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFileFsyncSync(copy, readFileSync(file).subarray(from));
     fsyncDirSync(dirname(copy));
     return copy;
   }

@@ -52,10 +52,9 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Atomically replace `path` with `data`: write temp, fsync, rename, fsync dir. */
-export function atomicWriteFileSync(dir: string, name: string, data: Buffer): void {
-  const tmp = join(dir, `${name}.tmp`);
-  const fd = openSync(tmp, 'w');
+/** Create (or replace) `path` with `data` and fsync it; the caller fsyncs the directory. */
+export function writeFileFsyncSync(path: string, data: Buffer): void {
+  const fd = openSync(path, 'w');
   try {
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);
@@ -63,6 +62,12 @@ export function atomicWriteFileSync(dir: string, name: string, data: Buffer): vo
   } finally {
     closeSync(fd);
   }
+}
+
+/** Atomically replace `path` with `data`: write temp, fsync, rename, fsync dir. */
+export function atomicWriteFileSync(dir: string, name: string, data: Buffer): void {
+  const tmp = join(dir, `${name}.tmp`);
+  writeFileFsyncSync(tmp, data);
   renameSync(tmp, join(dir, name));
   fsyncDirSync(dir);
 }

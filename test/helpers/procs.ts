@@ -1,6 +1,7 @@
 // Real processes for integration tests: kv-server and redis-server on 127.0.0.1 with
 // ephemeral ports, temp data directories, and cleanup that always runs.
 
+import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,6 +21,19 @@ export const KV_CLI_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-cli.js');
 
 export function tempDir(prefix = 'kvts-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A temp-dir maker for one test file: every directory it made is removed after the file's tests. */
+export function tempDirsRemovedAfter(prefix: string): () => string {
+  const made: string[] = [];
+  after(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = tempDir(prefix);
+    made.push(d);
+    return d;
+  };
 }
 
 
