@@ -4,12 +4,12 @@
 
 import { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { openReplicatedStore } from '../../src/storage/store.js';
 import type { ReplicatedStore, StoreOptions } from '../../src/storage/api.js';
-import { keyToBytes, type Op } from '../../src/storage/types.js';
+import type { Op } from '../../src/storage/types.js';
+import { datasetDigestHex } from '../../src/server/commands/digest.js';
 import { DEFAULT_TIMING, type Timing } from '../../src/replication/core/types.js';
 import { ReplicationHost, type HostLog } from '../../src/replication/host/host.js';
 import { parseReply } from './resp.js';
@@ -100,12 +100,8 @@ export function write(n: ReplNode, ops: Op[]): void {
   n.host.onLocalWrite(pos, ops);
 }
 
-export function digest(s: ReplicatedStore): string {
-  const parts: string[] = [];
-  for (const k of s.keys()) parts.push(createHash('sha1').update(keyToBytes(k)).update('\0').update(s.getValue(k) ?? Buffer.alloc(0)).digest('hex'));
-  parts.sort();
-  return createHash('sha1').update(parts.join()).digest('hex');
-}
+/** The dataset digest DEBUG DIGEST answers (keys, values and expiry times). */
+export const digest = datasetDigestHex;
 
 export async function converged(a: ReplNode, b: ReplNode, what: string): Promise<void> {
   await waitFor(what, () => a.store.lastPosition.seq === b.store.lastPosition.seq && a.store.lastPosition.epoch === b.store.lastPosition.epoch, { timeoutMs: 20_000 });
