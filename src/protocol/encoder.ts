@@ -113,9 +113,11 @@ export class RespEncoder implements ReplyWriter {
   private reserve(n: number): void {
     if (this.pos + n <= this.chunk.length) return;
     const pending = this.pos - this.start;
-    // Geometric growth in the pending bytes (amortised copies for long pipelines), but a lone
-    // big reply gets only its own size plus one chunk (a 100 MB GET must not allocate 200 MB).
-    const nb = Buffer.allocUnsafe(pending + n + Math.min(pending, GROWTH_BYTES_MAX) + CHUNK_BYTES);
+    // Geometric growth in the pending bytes (amortised copies for long pipelines). A lone reply
+    // of a chunk or more gets exactly its size: the socket may queue it for long (a slow reader)
+    // and keeps its whole allocation alive, so room after it would be memory held for nothing.
+    const size = pending === 0 && n >= CHUNK_BYTES ? n : pending + n + Math.min(pending, GROWTH_BYTES_MAX) + CHUNK_BYTES;
+    const nb = Buffer.allocUnsafe(size);
     this.chunk.copy(nb, 0, this.start, this.pos);
     this.chunk = nb;
     this.start = 0;
