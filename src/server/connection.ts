@@ -337,8 +337,10 @@ export class Connection {
     this.holdInput = false;
     this.pausedForDurability = false;
     this.flushReplies();
-    // Commands that arrived during the wait run now, behind the replies just sent.
-    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+    // Commands that arrived during the wait run now, behind the replies just sent. The rest of a
+    // yielded pipeline waits for its turn in the resume queue instead (flushReplies queued it):
+    // run here, its writes would join the batch being released, which is already flushed.
+    if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
   }
 
   private refuseHeld(): void {
