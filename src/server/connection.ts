@@ -26,6 +26,12 @@ export const SLICE_COMMANDS_MAX = 1024;
  */
 export const SLICE_REPLY_BYTES_MAX = 64 * 1024;
 
+/** The lower of a limit's non-zero bounds (0: none). */
+function lowerLimitBytes(l: OutputLimit): number {
+  if (l.hardBytes === 0) return l.softBytes;
+  return l.softBytes === 0 ? l.hardBytes : Math.min(l.hardBytes, l.softBytes);
+}
+
 /** Why a connection was closed by a limit (INFO stats counts each). */
 export type LimitClose = 'output' | 'query';
 
@@ -204,6 +210,10 @@ export class Connection {
     const socketBytes = this.socket.writableLength;
     const outStart = this.out.pendingBytes;
     this.eventOutStart = outStart;
+    // Per reply, the limits are looked at only once the output passes the lower of them; once
+    // per slice always (a soft-limit episode ends when the output fell back below it).
+    const checkAbove = lowerLimitBytes(limit);
+    if (this.overOutputLimit(limit, outStart + socketBytes)) return;
     let replies = 0;
     for (;;) {
       const st = this.parser.next();
@@ -224,9 +234,10 @@ export class Connection {
       this.host.dispatch(this, this.parser.argv);
       if (this.closed) return;
       if (!this.deferred) replies++;
-      if (this.overOutputLimit(limit, this.out.pendingBytes + socketBytes)) return;
+      const pending = this.out.pendingBytes;
+      if (checkAbove > 0 && pending + socketBytes > checkAbove && this.overOutputLimit(limit, pending + socketBytes)) return;
       if (this.client.closeAfterReply || this.deferred || this.handoff !== null) break;
-      if (replies >= SLICE_COMMANDS_MAX || this.out.pendingBytes - outStart >= SLICE_REPLY_BYTES_MAX) {
+      if (replies >= SLICE_COMMANDS_MAX || pending - outStart >= SLICE_REPLY_BYTES_MAX) {
         // Only a complete frame can be waiting: a partial one needs more input, not a resume.
         if (this.parser.pendingBytes > 0) {
           this.yielded = true;
