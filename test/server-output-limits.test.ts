@@ -161,10 +161,14 @@ test('slow readers pipelining large GETs: another client is answered within mill
     const rssStart = vmKb(srv.child.pid, 'VmRSS');
     const r = await measureSlowReaders({ port: srv.port, readers, getsPerReader: 200_000, valueBytes: VALUE_BYTES, durationMs: 3000 });
     // Run to completion, each slow reader's read events encode up to the limit at once: the
-    // probe then waits hundreds of milliseconds every time. Generous bounds for a shared machine.
+    // probe then waits hundreds of milliseconds nearly every time (median and p99 alike). The
+    // bounds are generous for a shared machine, where GC and other processes alone can delay a
+    // round trip by a few hundred milliseconds now and then.
+    const shown = `p50 ${r.probeP50Ms.toFixed(1)} ms, p99 ${r.probeP99Ms.toFixed(1)} ms, max ${r.probeMaxMs.toFixed(1)} ms, ${r.probeCalls} calls`;
     assert.ok(r.readersClosed >= 1, `slow readers closed: ${r.readersClosed}`);
-    assert.ok(r.probeP99Ms < 50, `probe p99 ${r.probeP99Ms.toFixed(1)} ms (max ${r.probeMaxMs.toFixed(1)} ms, ${r.probeCalls} calls)`);
-    assert.ok(r.probeMaxMs < 500, `probe max ${r.probeMaxMs.toFixed(1)} ms`);
+    assert.ok(r.probeP50Ms < 20, shown);
+    assert.ok(r.probeP99Ms < 200, shown);
+    assert.ok(r.probeMaxMs < 1000, shown);
     const admin = await RawConn.open(srv.port);
     assert.ok(statsField(await admin.call('INFO', 'stats'), 'client_output_buffer_limit_disconnections') >= r.readersClosed);
     admin.close();
