@@ -7,8 +7,6 @@ import type { ProtocolVersion, ReplyWriter } from './reply.js';
 
 /** Size of each output chunk; replies of one read event are carved out of it without copying. */
 const CHUNK_BYTES = 64 * 1024;
-/** Start a fresh chunk when less than this is left (avoids tiny tail allocations). */
-const CHUNK_TAIL_BYTES_MIN = 1024;
 /** Largest integer encoded through the pre-encoded table (`:0`..`:N`). */
 const SHARED_INTEGERS_MAX = 9999;
 
@@ -82,10 +80,9 @@ export class RespEncoder implements ReplyWriter {
     if (this.pos === this.start) return null;
     const out = this.chunk.subarray(this.start, this.pos);
     this.start = this.pos;
-    if (this.chunk.length - this.pos < CHUNK_TAIL_BYTES_MIN) {
-      this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-      this.start = this.pos = 0;
-    }
+    // A full chunk is replaced only when the next reply needs room (reserve): if the write
+    // completes synchronously first, rewind() reuses it whole (a GET of a large value at -P 1
+    // then allocates nothing).
     return out;
   }
 
