@@ -1,5 +1,6 @@
 // One client connection: its socket, query parser, reply encoder and ClientState, and the
-// read → parse → dispatch → reply cycle with backpressure, per-turn fairness (a slice of at most
+// read → parse → dispatch → reply cycle with its pauses (durability holds, deferred replies),
+// per-turn fairness (a slice of at most
 // SLICE_COMMANDS_MAX commands / SLICE_REPLY_BYTES_MAX reply bytes, then the rest waits for a later
 // turn) and the output limits, checked as each reply is produced. Owns the socket (the only
 // writer) and when it is paused; it never decides durability or when a yielded slice resumes
