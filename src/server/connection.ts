@@ -1,10 +1,10 @@
 // One client connection: its socket, query parser, reply encoder and ClientState, and the
 // read → parse → dispatch → reply cycle with its pauses (durability holds, deferred replies),
-// per-turn fairness (a slice of at most
-// SLICE_COMMANDS_MAX commands / SLICE_REPLY_BYTES_MAX reply bytes, then the rest waits for a later
-// turn) and the output limits, checked as each reply is produced. Owns the socket (the only
-// writer) and when it is paused; it never decides durability or when a yielded slice resumes
-// (the server does) and never interprets commands (the dispatcher does).
+// per-turn fairness (a slice of at most SLICE_COMMANDS_MAX commands / SLICE_REPLY_BYTES_MAX
+// reply bytes, then the rest waits for a later turn) and the output limits, checked as each
+// reply is produced. Owns the socket (the only writer) and when it is paused; it never decides
+// durability or when a yielded slice resumes (the server does) and never interprets commands
+// (the dispatcher does).
 
 import type { Socket } from 'node:net';
 import { RespParser, type ParserLimits } from '../protocol/parser.js';

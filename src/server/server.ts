@@ -2,8 +2,8 @@
 // and releases replies only when the writes they acknowledge are durable under the fsync
 // policy (group commit per event-loop turn, like Redis's beforeSleep). Owns the listener,
 // the client registry, the queue of connections whose pipelines wait for their next slice,
-// server-wide stats and INFO sections; it never parses RESP or
-// interprets a command's arguments (protocol/ and commands/ do). Owns its command table too:
+// server-wide stats and INFO sections; it never parses RESP or interprets a command's
+// arguments (protocol/ and commands/ do). Owns its command table too:
 // built from the modules it is given, grown only through addCommands, shared with no other server.
 
 import assert from 'node:assert';
