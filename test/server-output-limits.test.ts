@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { configGet, configSet, defaultConfig } from '../src/server/config.js';
+import { configGet, configSet, defaultConfig, parseConfigFile, setAtStartup } from '../src/server/config.js';
 import { SLICE_COMMANDS_MAX } from '../src/server/connection.js';
 import type { KvServer } from '../src/server/server.js';
 import { measureSlowReaders } from '../tools/bench/slow-readers.js';
@@ -146,6 +146,11 @@ test('client-output-buffer-limit: Redis class groups, all or nothing; a lone val
   assert.deepEqual(cfg.outputLimits.replica, { hardBytes: 2 * 1024 * 1024, softBytes: 1024 * 1024, softSeconds: 5 });
   assert.equal(configSet(cfg, 'client-output-buffer-limit', '4mb'), null);
   assert.deepEqual(cfg.outputLimits.normal, { hardBytes: 4 * 1024 * 1024, softBytes: 5 * 1024 * 1024, softSeconds: 30 });
+  // redis.conf style: one line per class, each applied on its own.
+  const file = parseConfigFile('client-output-buffer-limit normal 0 0 0\nclient-output-buffer-limit pubsub 64mb 16mb 90\n');
+  assert.ok(Array.isArray(file));
+  for (const [name, value] of file) assert.equal(setAtStartup(cfg, name, value), null);
+  assert.equal(get(), 'normal 0 0 0 slave 2097152 1048576 5 pubsub 67108864 16777216 90');
   const before = get();
   for (const bad of ['normal 1mb 0', 'normal 1mb 0 0 master 1 1 1', 'normal x 0 0', 'pubsub 1mb 1mb -1', 'normal 2mb 0 0 pubsub 1mb 0 x', 'x']) {
     const err = configSet(cfg, 'client-output-buffer-limit', bad);
