@@ -66,20 +66,20 @@ function setOutputLimits(cfg: ServerConfig, v: string): string | null {
   const words = v.trim().split(/\s+/);
   if (words.length === 1) {
     const n = parseMemory(words[0] as string);
-    if (n === null) return 'argument must be a memory value or "<class> <hard> <soft> <soft-seconds>" groups';
+    if (n === null) return 'Wrong number of arguments in buffer limit configuration (a memory value or "<class> <hard> <soft> <soft-seconds>" groups).';
     cfg.outputLimits.normal.hardBytes = n;
     return null;
   }
-  if (words.length % 4 !== 0) return 'wrong number of arguments in buffer limit configuration ("<class> <hard> <soft> <soft-seconds>" groups)';
+  if (words.length % 4 !== 0) return 'Wrong number of arguments in buffer limit configuration ("<class> <hard> <soft> <soft-seconds>" groups).';
   const next = { ...cfg.outputLimits };
   for (let i = 0; i < words.length; i += 4) {
     const name = (words[i] as string).toLowerCase();
     const cls: OutputLimitClass | undefined = name === 'slave' ? 'replica' : OUTPUT_LIMIT_CLASSES.find((c) => c === name);
-    if (cls === undefined) return `invalid client class '${words[i]}' in buffer limit configuration (normal, replica, pubsub)`;
+    if (cls === undefined) return `Invalid client class specified in buffer limit configuration: '${words[i]}' (normal, replica, pubsub).`;
     const hardBytes = parseMemory(words[i + 1] as string);
     const softBytes = parseMemory(words[i + 2] as string);
     const softSeconds = parseIntIn(words[i + 3] as string, 0, OUTPUT_SOFT_SECONDS_MAX);
-    if (hardBytes === null || softBytes === null || softSeconds === null) return `error in hard, soft or soft-seconds setting of class '${name}' in buffer limit configuration`;
+    if (hardBytes === null || softBytes === null || softSeconds === null) return `Error in hard, soft or soft_seconds setting in buffer limit configuration (class '${name}').`;
     next[cls] = { hardBytes, softBytes, softSeconds };
   }
   // Mutated in place: connections read this object live.
