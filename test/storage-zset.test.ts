@@ -155,4 +155,9 @@ test('ties order by member bytes (memcmp), and -0 equals 0', () => {
   assert.equal(z.set('b', -0), false);
   assert.ok(Object.is(z.score('b'), 0), 'an equal score does not rewrite the stored one');
   assert.throws(() => z.set('n', NaN));
+  z.set('negzero', -0);
+  assert.ok(Object.is(z.score('negzero'), 0), 'listpack keeps -0 as 0, as Redis 7.0 reads it back');
+  for (let i = 0; i < 200; i++) z.set(`f${i}`, i);
+  z.set('big-negzero', -0);
+  assert.ok(Object.is(z.score('big-negzero'), -0), 'the skiplist keeps the double as given');
 });

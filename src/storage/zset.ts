@@ -287,6 +287,8 @@ export class SortedSet {
       this.convertToSkiplist();
     }
     if (this.big) return this.setBig(member, score);
+    // Redis 7.0's listpack stores a score as text and reads "-0" back as the integer 0.
+    if (score === 0) score = 0;
     const i = this.members.indexOf(member);
     if (i !== -1) {
       if (this.scores[i] === score) return false;
