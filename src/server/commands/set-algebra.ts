@@ -94,9 +94,8 @@ export function combineZSets(op: 'union' | 'inter' | 'diff', sources: readonly (
     const first = sources[0];
     if (first === undefined) return [];
     const rest = sources.slice(1).filter((s): s is ScoreSource => s !== undefined);
-    const out: ZEntry[] = [];
-    for (const e of first.entries()) if (!rest.some((s) => s.score(e[0]) !== undefined)) out.push(e);
-    return out;
+    for (const [m, s] of first.entries()) if (!rest.some((r) => r.score(m) !== undefined)) acc.set(m, s);
+    return sortEntries(acc);
   }
   const inputs: Weighted[] = sources.map((src, i) => ({ src, weight: weights[i] ?? 1 }));
   inputs.sort((a, b) => (a.src?.size ?? 0) - (b.src?.size ?? 0));
