@@ -16,6 +16,7 @@ import {
   parseScoreRange,
   parseZRangeArgs,
   parseZSetOpOptions,
+  scanScoreText,
 } from '../src/server/commands/zset-args.js';
 import { combineZSets, diffMembers, interCardZSets, interMembers, unionMembers, type MemberSource } from '../src/server/commands/set-algebra.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX } from '../src/server/commands/args.js';
@@ -53,6 +54,15 @@ test('parseLexRange: - + [ ( only', () => {
   assert.deepEqual(parseLexRange(B('+\x00x'), B('-')), { min: { kind: 'max' }, max: { kind: 'min' } });
   for (const bad of ['', 'a', '+a', '-1', ' [a']) assert.equal(parseLexRange(B(bad), B('+')), null, bad);
   assert.equal(ERR_LEX_RANGE, 'ERR min or max not valid string range item');
+});
+
+test('scanScoreText: ZSCAN prints integral scores as integers, others as %.17g', () => {
+  assert.equal(scanScoreText(1e17), '100000000000000000');
+  assert.equal(scanScoreText(-3), '-3');
+  assert.equal(scanScoreText(-0), '-0');
+  assert.equal(scanScoreText(0.1), '0.10000000000000001');
+  assert.equal(scanScoreText(Infinity), 'inf');
+  assert.equal(scanScoreText(1e300), '1.0000000000000001e+300');
 });
 
 test('addScores: inf + -inf is NaN, refused', () => {

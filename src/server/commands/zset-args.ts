@@ -5,6 +5,7 @@
 
 import type { LexBound, LexRange, ScoreRange } from '../../storage/zset.js';
 import { keyFromBytes } from '../../storage/types.js';
+import { formatDouble } from '../../protocol/encoder.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, cString, isCSpace, isWord, parseIntClamped } from './args.js';
 
 export const ERR_SCORE_RANGE = 'ERR min or max is not a float';
@@ -105,6 +106,16 @@ export function parseLexRange(min: Buffer, max: Buffer): LexRange | null {
   const lo = parseLexBound(min);
   const hi = parseLexBound(max);
   return lo === null || hi === null ? null : { min: lo, max: hi };
+}
+
+/**
+ * Redis d2string, ZSCAN's score text (the other replies use %.17g doubles): integral values
+ * within ±2^62 as integers ("100000000000000000", not "1e+17"), -0 as "-0", else %.17g.
+ */
+export function scanScoreText(s: number): string {
+  if (s === 0) return Object.is(s, -0) ? '-0' : '0';
+  if (Number.isInteger(s) && Math.abs(s) <= 2 ** 62) return BigInt(s).toString();
+  return formatDouble(s);
 }
 
 /** ZINCRBY / ZADD INCR: the sum, or null when it is NaN (inf + -inf). */

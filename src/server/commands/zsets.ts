@@ -21,6 +21,7 @@ import {
   parseScoreRange,
   parseZRangeArgs,
   parseZSetOpOptions,
+  scanScoreText,
   type ZRangeArgs,
   type ZRangeMode,
 } from './zset-args.js';
@@ -36,7 +37,6 @@ import {
   replyScan,
 } from './collection-args.js';
 import { removalOps, wrongType } from './keytype.js';
-import { formatDouble } from '../../protocol/encoder.js';
 
 /**
  * The most elements ZRANDMEMBER with a negative count may reply (Redis has no bound and would
@@ -491,13 +491,6 @@ function zintercardCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 }
 
 // ---------------------------------------------------------------- ZSCAN
-
-/** Redis d2string (ZSCAN's score text): integers within ±2^62 as integers, else %.17g. */
-export function scanScoreText(s: number): string {
-  if (s === 0) return Object.is(s, -0) ? '-0' : '0';
-  if (Number.isInteger(s) && Math.abs(s) <= 2 ** 62) return BigInt(s).toString();
-  return formatDouble(s);
-}
 
 function zscanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const args = parseScanArgs(ctx, argv);
