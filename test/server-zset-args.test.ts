@@ -59,7 +59,7 @@ test('parseLexRange: - + [ ( only', () => {
 test('scanScoreText: ZSCAN prints integral scores as integers, others as %.17g', () => {
   assert.equal(scanScoreText(1e17), '100000000000000000');
   assert.equal(scanScoreText(-3), '-3');
-  assert.equal(scanScoreText(-0), '-0');
+  assert.equal(scanScoreText(-0), '0');
   assert.equal(scanScoreText(0.1), '0.10000000000000001');
   assert.equal(scanScoreText(Infinity), 'inf');
   assert.equal(scanScoreText(1e300), '1.0000000000000001e+300');
@@ -122,6 +122,9 @@ test('combineZSets: weights, aggregates, inf arithmetic, and sets scoring 1', ()
   assert.deepEqual(combineZSets('inter', [a, b], [2, 1], 'min'), [['z', -Infinity], ['y', 4]]);
   assert.deepEqual(combineZSets('union', [a, undefined], [0, 1], 'sum'), [['x', 0], ['y', 0], ['z', 0]], 'inf * 0 counts as 0');
   assert.deepEqual(combineZSets('diff', [a, b], [1, 1], 'sum'), [['x', 1]]);
+  // ZINTER: a later input's inf * 0 stays NaN, so SUM gives 0 (not inf), MIN/MAX ignore it.
+  assert.deepEqual(combineZSets('inter', [a, a], [2, 0], 'sum'), [['z', 0], ['x', 2], ['y', 4]]);
+  assert.deepEqual(combineZSets('inter', [a, a], [2, 0], 'max'), [['x', 2], ['y', 4], ['z', Infinity]]);
   assert.deepEqual(combineZSets('inter', [a, undefined], [1, 1], 'sum'), []);
   const asSet = { size: 2, score: (m: string) => (m === 'x' || m === 'q' ? 1 : undefined), entries: () => [['x', 1], ['q', 1]] as const };
   assert.deepEqual(combineZSets('inter', [a, asSet], [1, 3], 'sum'), [['x', 4]]);

@@ -117,7 +117,9 @@ export function combineZSets(op: 'union' | 'inter' | 'diff', sources: readonly (
     for (const { src, weight } of rest) {
       const other = src?.score(m);
       if (other === undefined) continue outer;
-      score = aggregate(score, weighted(other, weight), how);
+      // Unlike the first input's, Redis does not turn these products' NaN (inf * 0) into 0: under
+      // SUM the sum becomes NaN and then 0, under MIN/MAX the NaN loses every comparison.
+      score = aggregate(score, other * weight, how);
     }
     acc.set(m, score);
   }
