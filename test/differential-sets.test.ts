@@ -121,7 +121,8 @@ function zopTail(r: Rng, n: number, store: boolean): string[] {
 function genZSet(r: Rng, c: (compare: Compare, ...args: string[]) => Cmd): Cmd {
   const key = (): string => anyKey(r, ZSET_KEYS);
   const keys = (n: number): string[] => Array.from({ length: n }, key);
-  const lexKey = (): string => (r.int(10) === 0 ? r.pick(['s1', 'str', 'none']) : LEX_KEY);
+  // Other types for WRONGTYPE; never a key that may hold a zset with mixed scores.
+  const lexKey = (): string => (r.int(10) === 0 ? r.pick(['s2', 'str', 'none']) : LEX_KEY);
   const k = r.int(112);
   if (k < 16) {
     const args = ['ZADD', key(), ...zaddFlags(r)];

@@ -69,12 +69,21 @@ function fitsListpack(entries: readonly ZEntry[]): boolean {
   return entries.length <= ZSET_LISTPACK_ENTRIES_MAX && entries.every((e) => e[0].length <= ZSET_LISTPACK_VALUE_BYTES_MAX);
 }
 
-/** Replace `dst` with `entries` in one entry (an empty result just deletes it). */
-function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[]): Op[] {
+/**
+ * Replace `dst` with `entries` in one entry (an empty result just deletes it). `built` says how
+ * Redis builds the destination, which decides the scores it keeps: 'whole' (ZUNIONSTORE & co
+ * build a skiplist, then convert it to a listpack when it fits) or 'one-by-one' (ZRANGESTORE
+ * starts a listpack when the result has at most 128 members and adds them in reply order,
+ * converting at the first member longer than 64 bytes).
+ */
+function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], built: 'whole' | 'one-by-one'): Op[] {
   const ops: Op[] = [];
   if (store.typeOf(dst) !== 'none') ops.push({ t: 'del', key: dst });
-  const listpack = fitsListpack(entries);
-  for (const [member, score] of entries) ops.push({ t: 'zadd', key: dst, member, score: keptScore(score, listpack) });
+  let listpack = built === 'one-by-one' ? entries.length <= ZSET_LISTPACK_ENTRIES_MAX : fitsListpack(entries);
+  for (const [member, score] of entries) {
+    if (member.length > ZSET_LISTPACK_VALUE_BYTES_MAX) listpack = false;
+    ops.push({ t: 'zadd', key: dst, member, score: keptScore(score, listpack) });
+  }
   return ops;
 }
 
@@ -257,7 +266,7 @@ function zrangeGeneric(mode: ZRangeMode) {
     if (z === null) return;
     const entries = z ? runRange(z, a) : [];
     if (!mode.store) return replyEntries(ctx.out, entries, a.withScores);
-    const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), entries);
+    const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), entries, 'one-by-one');
     if (ops.length > 0) ctx.write(ops);
     ctx.out.integer(entries.length);
   };
@@ -469,7 +478,7 @@ function zsetOpGeneric(op: 'union' | 'inter' | 'diff', name: string, store: bool
     if (typeof opts === 'string') return ctx.out.error(opts);
     const result = combineZSets(op, sources, opts.weights, opts.aggregate);
     if (!store) return replyEntries(ctx.out, result, opts.withScores);
-    const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), result);
+    const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), result, 'whole');
     if (ops.length > 0) ctx.write(ops);
     ctx.out.integer(result.length);
   };
