@@ -70,18 +70,22 @@ function fitsListpack(entries: readonly ZEntry[]): boolean {
 }
 
 /**
- * Replace `dst` with `entries` in one entry (an empty result just deletes it). `built` says how
- * Redis builds the destination, which decides the scores it keeps: 'whole' (ZUNIONSTORE & co
- * build a skiplist, then convert it to a listpack when it fits) or 'one-by-one' (ZRANGESTORE
- * starts a listpack when the result has at most 128 members and adds them in reply order,
- * converting at the first member longer than 64 bytes).
+ * How Redis builds a stored result, which decides the scores it keeps (keptScore): 'whole'
+ * (ZUNIONSTORE & co build a skiplist, then convert it to a listpack when it fits); 'sized'
+ * (ZRANGESTORE by rank: a listpack when the known count fits, members added in reply order);
+ * 'growing' (ZRANGESTORE BYSCORE/BYLEX: a listpack converted once it outgrows 128 members).
+ * Added one by one, a listpack converts at the first member longer than 64 bytes.
  */
-function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], built: 'whole' | 'one-by-one'): Op[] {
+type StoredAs = 'whole' | 'sized' | 'growing';
+
+/** Replace `dst` with `entries` in one entry (an empty result just deletes it). */
+function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], built: StoredAs): Op[] {
   const ops: Op[] = [];
   if (store.typeOf(dst) !== 'none') ops.push({ t: 'del', key: dst });
-  let listpack = built === 'one-by-one' ? entries.length <= ZSET_LISTPACK_ENTRIES_MAX : fitsListpack(entries);
-  for (const [member, score] of entries) {
-    if (member.length > ZSET_LISTPACK_VALUE_BYTES_MAX) listpack = false;
+  let listpack = built === 'whole' ? fitsListpack(entries) : built === 'growing' || entries.length <= ZSET_LISTPACK_ENTRIES_MAX;
+  for (let i = 0; i < entries.length; i++) {
+    const [member, score] = entries[i] as ZEntry;
+    if (member.length > ZSET_LISTPACK_VALUE_BYTES_MAX || i >= ZSET_LISTPACK_ENTRIES_MAX) listpack = false;
     ops.push({ t: 'zadd', key: dst, member, score: keptScore(score, listpack) });
   }
   return ops;
@@ -266,7 +270,7 @@ function zrangeGeneric(mode: ZRangeMode) {
     if (z === null) return;
     const entries = z ? runRange(z, a) : [];
     if (!mode.store) return replyEntries(ctx.out, entries, a.withScores);
-    const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), entries, 'one-by-one');
+    const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), entries, a.query.by === 'rank' ? 'sized' : 'growing');
     if (ops.length > 0) ctx.write(ops);
     ctx.out.integer(entries.length);
   };
