@@ -25,6 +25,12 @@ export function errNeedsKey(command: string): string {
   return `ERR at least 1 input key is needed for '${command}' command`;
 }
 
+/**
+ * The most elements SRANDMEMBER / ZRANDMEMBER with a negative count may reply (Redis has no
+ * bound and would grow the client's output until it is killed; this many is tens of MiB).
+ */
+export const RANDOM_REPLY_ELEMENTS_MAX = 10_000_000;
+
 /** SSCAN/ZSCAN's default COUNT (Redis: 10). */
 const SCAN_COUNT_DEFAULT = 10;
 

@@ -10,7 +10,19 @@ import type { SetObject } from '../../storage/set-object.js';
 import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, isWord, parseInt64, parseIntClamped } from './args.js';
 import { diffMembers, interMembers, unionMembers, type MemberSource } from './set-algebra.js';
-import { ERR_NUMKEYS_POSITIVE, ERR_NUMKEYS_TOO_MANY, ERR_LIMIT_NEGATIVE, ERR_NOT_POSITIVE, errOutOfRange, orderLikeRedisSet, randomIndex, replyScan, parseScanArgs } from './collection-args.js';
+import {
+  ERR_LIMIT_NEGATIVE,
+  ERR_NOT_POSITIVE,
+  ERR_NUMKEYS_POSITIVE,
+  ERR_NUMKEYS_TOO_MANY,
+  ERR_OUT_OF_RANGE,
+  RANDOM_REPLY_ELEMENTS_MAX,
+  errOutOfRange,
+  orderLikeRedisSet,
+  parseScanArgs,
+  randomIndex,
+  replyScan,
+} from './collection-args.js';
 import { removalOps, wrongType } from './keytype.js';
 
 /** The members of `key`, or null after replying WRONGTYPE; an empty array-like view when missing. */
@@ -137,7 +149,8 @@ function srandmemberCommand(ctx: CommandContext, argv: readonly Buffer[]): void 
   if (set === null) return;
   if (!set || n === 0n) return out.array(0);
   if (n > 0n) return replyMembers(out, distinctRandom(set, n > BigInt(set.size) ? set.size : Number(n)), false);
-  const count = parseIntClamped(argv[2] as Buffer) as number;
+  if (-n > BigInt(RANDOM_REPLY_ELEMENTS_MAX)) return out.error(ERR_OUT_OF_RANGE);
+  const count = Number(n);
   const picks: Key[] = [];
   for (let i = 0; i < -count; i++) picks.push(set.randomMember(randomIndex) as Key);
   replyMembers(out, picks, false);

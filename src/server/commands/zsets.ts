@@ -30,6 +30,7 @@ import {
   ERR_NOT_POSITIVE,
   ERR_NUMKEYS_POSITIVE,
   ERR_OUT_OF_RANGE,
+  RANDOM_REPLY_ELEMENTS_MAX,
   errNeedsKey,
   errOutOfRange,
   parseScanArgs,
@@ -37,12 +38,6 @@ import {
   replyScan,
 } from './collection-args.js';
 import { removalOps, wrongType } from './keytype.js';
-
-/**
- * The most elements ZRANDMEMBER with a negative count may reply (Redis has no bound and would
- * grow the client's output until it is killed; one reply of this many is already tens of MiB).
- */
-const RANDOM_REPLY_ELEMENTS_MAX = 10_000_000;
 
 /** The sorted set at `key`, undefined when missing, or null after replying WRONGTYPE. */
 function readZSet(ctx: CommandContext, key: Key): SortedSet | undefined | null {
