@@ -108,7 +108,23 @@ export interface ServerConfig {
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
   compactPercent: number;
   compactMinBytes: number;
+  /**
+   * Redis's collection encoding thresholds (zset-max-listpack-entries ...), by canonical name:
+   * accepted and reported for compatibility only; collections keep Redis 7.0's defaults.
+   */
+  encodingThresholds: Record<string, number>;
 }
+
+/** Redis 7.0's encoding-threshold settings and defaults; each also answers to its 'ziplist' name. */
+const ENCODING_THRESHOLDS: ReadonlyArray<readonly [name: string, alias: string | null, value: number]> = [
+  ['hash-max-listpack-entries', 'hash-max-ziplist-entries', 128],
+  ['hash-max-listpack-value', 'hash-max-ziplist-value', 64],
+  ['set-max-intset-entries', null, 512],
+  ['zset-max-listpack-entries', 'zset-max-ziplist-entries', 128],
+  ['zset-max-listpack-value', 'zset-max-ziplist-value', 64],
+];
+/** Redis takes any long long for these; we keep them to safe integers. */
+const ENCODING_THRESHOLD_MAX = Number.MAX_SAFE_INTEGER;
 
 export function defaultConfig(): ServerConfig {
   return {
@@ -124,6 +140,7 @@ export function defaultConfig(): ServerConfig {
     outputLimits: defaultOutputLimits(),
     compactPercent: 100,
     compactMinBytes: 64 * 1024 * 1024,
+    encodingThresholds: Object.fromEntries(ENCODING_THRESHOLDS.map(([name, , v]) => [name, v])),
   };
 }
 
@@ -214,6 +231,21 @@ const SETTINGS: readonly Setting[] = [
   { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
   { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
+  // Encoding thresholds: tools and Redis's own tests set them; they change nothing here (README).
+  ...ENCODING_THRESHOLDS.flatMap(([name, alias]) =>
+    [name, ...(alias === null ? [] : [alias])].map((shown): Setting => ({
+      name: shown,
+      aliases: [],
+      mutable: true,
+      get: (c) => String(c.encodingThresholds[name]),
+      set: (c, v) => {
+        const n = parseIntIn(v, 0, ENCODING_THRESHOLD_MAX);
+        if (n === null) return `argument must be an integer between 0 and ${ENCODING_THRESHOLD_MAX}`;
+        c.encodingThresholds[name] = n;
+        return null;
+      },
+    })),
+  ),
 ];
 
 function findSetting(name: string): Setting | undefined {
