@@ -120,6 +120,8 @@ export class ReplicationCore {
    * writes (a cluster primary steps down, a manual one resumes in a new epoch).
    */
   private logDown = false;
+  /** Times the local log rolled back (logFailed with a shorter log): stale acks may then name lost entries. */
+  private logRollbacks = 0;
   private readonly backlog: Backlog;
 
   // ---- role
@@ -943,11 +945,13 @@ export class ReplicationCore {
       // Manual mode: it stays primary, taking no writes (acceptsWrites); replicas re-handshake.
       return;
     }
+    if (this.role !== 'replica') this.becomeFollower(null); // a campaign ends: it could not write its no-op
     this.sync = 'none';
   }
 
   /** Forget the entries after `keep` (the store lost them): history, backlog, commit and every peer's stream. */
   private rollBack(keep: Seq): void {
+    this.logRollbacks++;
     const from = positionOf(this.history, keep + 1);
     const to = this.lastPos;
     this.noteDiscarded(to.seq - keep, from, to);
@@ -1069,9 +1073,14 @@ export class ReplicationCore {
     const sentMs = this.roundSentMs.get(round);
     if (sentMs !== undefined) p.lastContactMs = Math.max(p.lastContactMs, sentMs);
     if (synced && p.phase === 'streaming') {
+      if (matchSeq > this.lastPos.seq) {
+        // Only an ack sent before our log failed and rolled back can name entries we do not hold
+        // while streaming (a later reign's acks carry a newer epoch): it is stale.
+        assert(this.logRollbacks > 0, `replica ${from} acked ${matchSeq} beyond our log`);
+        return;
+      }
       p.reportedLastSeq = lastSeq;
       if (matchSeq > p.matchSeq) {
-        assert(matchSeq <= this.lastPos.seq, `replica ${from} acked ${matchSeq} beyond our log`);
         p.matchSeq = matchSeq;
         p.lastProgressMs = this.nowMs;
       }
