@@ -220,6 +220,10 @@ export class ReplicationCore {
   get epochHistory(): readonly EpochStart[] {
     return this.history;
   }
+  /** Highest seq reported durable by the host (a log failure may never take back more). */
+  get durableUpTo(): Seq {
+    return this.durableSeq;
+  }
   get discardedTotal(): number {
     return this.discardedEntries;
   }

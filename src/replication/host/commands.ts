@@ -47,6 +47,8 @@ export class ReplicationFrontend implements HostObserver {
     const h = this.host;
     if (spec.flags.includes('write')) {
       if (h.role !== 'primary') return `READONLY You can't write against a read only replica. primary=${this.primaryAddr()}`;
+      const refusal = h.store.writeRefusal; // a failed log: MISCONF names the cause
+      if (refusal !== null) return refusal;
       if (!h.acceptsWrites()) return 'TRYAGAIN this node is becoming primary; retry shortly';
       return null;
     }
@@ -136,6 +138,7 @@ export class ReplicationFrontend implements HostObserver {
     f.push(['kv_discarded_writes', st.discardedEntries]);
     f.push(['kv_discarded_ranges', st.discardedRanges.map((r) => `${formatPosition(r.from)}-${formatPosition(r.to)}`).join(',')]);
     f.push(['kv_truncate_fallbacks', this.host.truncateFallbacks]);
+    f.push(['kv_log_failed', st.logFailed ? 1 : 0]);
     if (!primary) {
       const rc = this.host.readCheck();
       f.push(['kv_lag_ops', Math.max(0, this.host.knownPrimaryLastSeq - st.lastPos.seq)], ['kv_stale', rc.ok ? 0 : 1]);

@@ -107,6 +107,12 @@ export class ReplicationHost implements LinkEvents {
   truncateFallbacks = 0;
   /** Counters of cores replaced by wipeForFullResync, added to the live core's. */
   private carried: CoreStatus | null = null;
+  /**
+   * Bumped when the store's log fails and rolls back. Effect batches decided before that carry
+   * the older value; their log effects (appends, truncation, a new epoch) no longer apply to the
+   * store and are skipped: the core forgot those entries when it stepped logFailed.
+   */
+  private logGeneration = 0;
 
   constructor(opts: HostOptions) {
     this.opts = opts;
@@ -139,6 +145,30 @@ export class ReplicationHost implements LinkEvents {
       mayDelete: () => !this.stopped && this.coreBuilt && this.core.currentRole === 'primary' && this.acceptsWrites(),
       deleted: (pos, ops) => this.onLocalWrite(pos, ops),
     });
+    this.store.setLogListener({
+      failed: (keptSeq) => this.onStoreLogFailed(keptSeq),
+      resumed: () => {
+        if (!this.stopped && this.coreBuilt) this.stepNow({ type: 'logResumed' });
+      },
+    });
+  }
+
+  /**
+   * The store's log failed and rolled back to `keptSeq`: the core forgets what the store lost (a
+   * primary stops taking writes; in a cluster it steps down), and the member keeps serving reads
+   * and replicating what it can until the log takes writes again (logResumed).
+   */
+  private onStoreLogFailed(keptSeq: Seq | null): void {
+    if (this.stopped || !this.coreBuilt) return;
+    if (keptSeq === null || keptSeq < this.core.durableUpTo) {
+      const why = keptSeq === null ? 'the log could not be reopened' : `the log kept ${keptSeq}, less than it had reported durable (${this.core.durableUpTo})`;
+      this.onTaskError(new StoreUnavailableError(why));
+      return;
+    }
+    this.logGeneration++;
+    this.applier.rolledBack(keptSeq);
+    this.stepNow({ type: 'logFailed', keptSeq });
+    this.observer?.onReplicaProgress();
   }
 
   /** start() built the core (reads before it only hide expired keys). */
@@ -401,12 +431,13 @@ export class ReplicationHost implements LinkEvents {
   private stepNow(ev: CoreEvent, nowMs: number = this.nowMs()): void {
     if (this.stopped && ev.type !== 'linkDown') return;
     const effects = this.core.step(ev, this.stepClock(nowMs));
-    if (effects.length > 0) this.tasks.push(() => this.execute(effects));
+    const generation = this.logGeneration;
+    if (effects.length > 0) this.tasks.push(() => this.execute(effects, generation));
   }
 
   /** Step inside a task: its effects run before the next queued task. */
   private async stepInTask(ev: CoreEvent): Promise<void> {
-    await this.execute(this.core.step(ev, this.stepClock(this.nowMs())));
+    await this.execute(this.core.step(ev, this.stepClock(this.nowMs())), this.logGeneration);
   }
 
   /** The time of a step: never before the previous step's (a local write may carry its turn's first reading). */
@@ -472,25 +503,38 @@ export class ReplicationHost implements LinkEvents {
 
   // ================================================================ effects
 
-  private async execute(effects: readonly Effect[]): Promise<void> {
+  private async execute(effects: readonly Effect[], generation: number): Promise<void> {
     for (const e of effects) {
+      const logEffect = e.type === 'appendEntries' || e.type === 'truncateAfter' || e.type === 'becomePrimary';
+      if (logEffect && generation !== this.logGeneration) continue; // decided before the log rolled back
       this.observer?.onEffect?.(e);
       const r = this.executeOne(e);
-      if (r !== undefined) await r;
+      if (r !== undefined) await (logEffect ? r.catch((err: unknown) => this.logEffectFailed(err, generation)) : r);
     }
     this.checkLogAgrees();
+  }
+
+  /** A log effect met the log's failure midway: the core heard logFailed meanwhile, so it is dropped. */
+  private logEffectFailed(err: unknown, generation: number): void {
+    if (err instanceof StoreUnavailableError && generation !== this.logGeneration && !this.stopped) {
+      this.log.warn(`a log step was cut short by the log's failure: ${err.message}`);
+      return;
+    }
+    throw err;
   }
 
   /** After each effect batch the store's log ends where the core's does. */
   private checkLogAgrees(): void {
     if (this.stopped) return;
-    // A failed log write rolled the store back past entries the core holds: replication stops
-    // (onTaskError), the store keeps serving reads and reports the failure; a restart rejoins.
-    const refusal = this.store.writeRefusal;
-    if (refusal !== null) throw new StoreUnavailableError(refusal);
     const s = this.store.lastPosition;
     const c = this.core.lastPosition;
-    assert(s.seq === c.seq && s.epoch === c.epoch, `store at ${formatPosition(s)}, core at ${formatPosition(c)} after an effect batch`);
+    if (s.seq === c.seq && s.epoch === c.epoch) return;
+    // The log failed where the core could not follow it (the store could not say what it kept, or
+    // it failed in the middle of a truncation): replication stops (onTaskError), the store keeps
+    // serving reads and reports the failure; a restart rejoins.
+    const refusal = this.store.writeRefusal;
+    if (refusal !== null) throw new StoreUnavailableError(refusal);
+    assert.fail(`store at ${formatPosition(s)}, core at ${formatPosition(c)} after an effect batch`);
   }
 
   private executeOne(e: Effect): void | Promise<void> {
