@@ -2,13 +2,15 @@
 // failing on demand): the faulty member never crashes nor shows an unlogged write, the others keep
 // going, and once the disk recovers the member resumes in-process and every member reaches one
 // digest. A failed replica stops applying and catches up after; a failed primary refuses writes
-// (MISCONF), its replicas keep serving reads, and it resumes in a new epoch.
+// (MISCONF), its replicas keep serving reads, and it resumes in a new epoch. In cluster mode a
+// primary whose disk fails steps down and another member takes over; a follower whose disk fails
+// stops applying; either rejoins and catches up once its disk recovers.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FaultyLogFs } from './helpers/faulty-log-fs.js';
 import { waitFor } from './helpers/wait.js';
-import { converged, digest, startReplNode, write, type ReplNode } from './helpers/repl-nodes.js';
+import { converged, digest, startReplCluster, startReplNode, write, type ReplNode } from './helpers/repl-nodes.js';
 import type { Op } from '../src/storage/types.js';
 
 type Node = ReplNode;
@@ -88,4 +90,76 @@ test('a primary whose disk fills refuses writes, its replica keeps serving reads
   assert.equal(r.store.getValue('k65')?.toString(), 'v65');
   // The replica can only have dropped entries the primary lost (in this schedule it had received them all).
   assert.ok(r.host.status().discardedEntries <= p.host.status().discardedEntries);
+});
+
+// ------------------------------------------------------------------ cluster mode
+
+const CLUSTER_TIMING = { heartbeatIntervalMs: 50, electionTimeoutMinMs: 300, electionTimeoutMaxMs: 600 };
+
+async function startCluster(prefix: string): Promise<{ nodes: Node[]; fs: Map<string, FaultyLogFs> }> {
+  const ids = [1, 2, 3].map((i) => `${prefix}${i}`);
+  const fs = new Map(ids.map((id) => [id, new FaultyLogFs()] as const));
+  const nodes = await startReplCluster(ids, {
+    dirPrefix: 'kvts-cluster-diskerr-',
+    timing: CLUSTER_TIMING,
+    store: { fsync: 'everysec', onWarning: () => undefined },
+    storeFor: (id) => ({ logFs: fs.get(id) as FaultyLogFs }),
+  });
+  return { nodes, fs };
+}
+
+async function writablePrimary(nodes: readonly Node[], except?: Node): Promise<Node> {
+  return waitFor('a primary that takes writes', () => nodes.find((n) => n !== except && n.host.role === 'primary' && n.host.acceptsWrites()) ?? null, { timeoutMs: 15_000 });
+}
+
+async function allConverged(nodes: readonly Node[], what: string): Promise<void> {
+  const [first, ...rest] = nodes as [Node, ...Node[]];
+  for (const n of rest) await converged(first, n, `${what} (${n.id})`);
+}
+
+test('cluster: a primary whose disk fails steps down, another member takes over; when the disk recovers it rejoins and every member reaches one digest', async () => {
+  const { nodes, fs } = await startCluster('cp');
+  const p = await writablePrimary(nodes);
+  await writeRange(p, 0, 30);
+  await allConverged(nodes, 'the cluster streams');
+  const epochBefore = p.host.status().epoch;
+
+  (fs.get(p.id) as FaultyLogFs).fail('write', 'ENOSPC');
+  await writeRange(p, 30, 40);
+  await waitFor('the failed primary steps down', () => p.host.status().logFailed && p.host.role !== 'primary', { timeoutMs: 10_000 });
+  const q = await writablePrimary(nodes, p);
+  assert.ok(q.host.status().epoch > epochBefore);
+  await writeRange(q, 100, 130);
+  // The failed member serves reads of what its log kept, applies nothing new and never leads.
+  assert.equal(p.store.getValue('k10')?.toString(), 'v10');
+  await new Promise<void>((res) => setTimeout(res, 2 * CLUSTER_TIMING.electionTimeoutMaxMs));
+  assert.notEqual(p.host.role, 'primary', 'a member whose log is down does not campaign');
+  assert.equal(p.store.getValue('k120'), undefined);
+
+  (fs.get(p.id) as FaultyLogFs).clear();
+  await waitFor('its log takes writes again', () => !p.host.status().logFailed, { timeoutMs: 10_000 });
+  const leader = await writablePrimary(nodes);
+  await writeRange(leader, 130, 140);
+  await allConverged(nodes, 'the recovered member catches up');
+  assert.equal(p.store.getValue('k135')?.toString(), 'v135');
+});
+
+test('cluster: a follower whose disk fails stops applying and reports it, the primary keeps committing with the other; recovered, it catches up', async () => {
+  const { nodes, fs } = await startCluster('cf');
+  const p = await writablePrimary(nodes);
+  await writeRange(p, 0, 20);
+  await allConverged(nodes, 'the cluster streams');
+  const f = nodes.find((n) => n !== p) as Node;
+  (fs.get(f.id) as FaultyLogFs).fail('write', 'ENOSPC');
+  await writeRange(p, 20, 40);
+  await waitFor('the follower reports the failure', () => f.host.status().logFailed && f.store.writeRefusal !== null, { timeoutMs: 10_000 });
+  const commitBefore = p.host.status().commitSeq;
+  await writeRange(p, 40, 60);
+  await waitFor('the primary commits with the other follower', () => p.host.status().commitSeq >= p.store.lastPosition.seq && p.host.status().commitSeq > commitBefore, { timeoutMs: 10_000 });
+  assert.ok(f.store.lastPosition.seq < p.store.lastPosition.seq, 'the failed follower applied nothing new');
+  assert.ok(p.host.acceptsWrites(), 'the primary stays primary');
+
+  (fs.get(f.id) as FaultyLogFs).clear();
+  await writeRange(p, 60, 70);
+  await allConverged(nodes, 'the recovered follower catches up');
 });
