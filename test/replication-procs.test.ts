@@ -1,6 +1,7 @@
 // Replication with real kv-server processes on 127.0.0.1 ephemeral ports: convergence under
 // load, partial and full resync, manual failover with a diverged old primary, staleness
-// bounds, READONLY redirects through ioredis, WAIT, and session read-your-writes.
+// bounds, READONLY redirects through ioredis, WAIT, session read-your-writes, and a replica
+// with a damaged log (refused start, --repair, catch-up).
 // KV_LONG=1 runs the session test with 10k operations instead of 1.5k.
 
 import { test, after } from 'node:test';
@@ -9,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { parseInfo } from './helpers/info.js';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { assertStartRefused, damage, files, repairDir } from './helpers/damage.js';
 import { rng } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -141,6 +143,27 @@ test('a SIGKILLed replica restarts and catches up by partial resync', async () =
   const afterInfo = await info(pc);
   assert.equal(Number(afterInfo.get('kv_partial_resyncs')), Number(before.get('kv_partial_resyncs')) + 1, 'one more partial resync');
   assert.equal(afterInfo.get('kv_full_resyncs'), before.get('kv_full_resyncs'), 'no full resync');
+});
+
+test('a replica whose log segment is damaged refuses to start naming the file; after --repair it catches up from the primary to one digest', async () => {
+  const p = await node([]);
+  const pc = client(p);
+  const r1 = await node(['--replica-of', `127.0.0.1:${p.port}`]);
+  const c1 = client(r1);
+  const r = rng(5);
+  await sameDigest('replica attached', pc, [c1]);
+  await writeLoop(pc, 'd:', 500, r);
+  await sameDigest('replica in sync', pc, [c1]);
+  c1.disconnect();
+  await r1.kill('SIGKILL');
+  procs.delete(r1);
+  const seg = files(r1.dir, 'log', '.wal').at(-1) as string;
+  damage(seg, 'flip', 0.5);
+  await assertStartRefused(r1.port, r1.dir, seg, ['--replica-of', `127.0.0.1:${p.port}`]);
+  assert.match(await repairDir(r1.dir), /dropped \d+ record\(s\)/);
+  await writeLoop(pc, 'e:', 100, r); // the primary went on meanwhile
+  const again = await node(['--replica-of', `127.0.0.1:${p.port}`], { port: r1.port, dir: r1.dir });
+  await sameDigest('the repaired replica catches up', pc, [client(again)]);
 });
 
 test('a replica behind more than the backlog gets a full resync while the primary keeps answering writes', async () => {
