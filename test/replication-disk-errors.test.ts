@@ -92,6 +92,26 @@ test('a primary whose disk fills refuses writes, its replica keeps serving reads
   assert.ok(r.host.status().discardedEntries <= p.host.status().discardedEntries);
 });
 
+test('a primary whose disk fails while it streams a full resync ends that stream; the replica loads a snapshot without the lost writes and both reach one digest', async () => {
+  const fs = new FaultyLogFs();
+  const p = await startNode('p3', null, fs);
+  for (let i = 0; i < 30_000; i++) write(p, setOp(i));
+  await new Promise<void>((res) => setImmediate(res));
+  const r = await startNode('r3', p.address, undefined);
+  await waitFor('the full resync is streaming', () => r.host.status().sync === 'loading', { timeoutMs: 10_000, intervalMs: 1 });
+  // The fuzzy snapshot walks the live keyspace: these writes could reach the replica through it.
+  fs.fail('write', 'ENOSPC');
+  for (let i = 0; i < 10; i++) write(p, [{ t: 'set', key: `lost${i}`, value: Buffer.from('x'), expireAtMs: 0 }]);
+  await waitFor('the primary core knows', () => p.host.status().logFailed, { timeoutMs: 10_000 });
+  assert.ok(p.logs.some((l) => l.includes('the log failed during a full resync')), 'the stream in flight was ended');
+  await waitFor('the replica loaded what the primary kept', () => r.store.lastPosition.seq === p.store.lastPosition.seq && r.host.status().sync === 'streaming', { timeoutMs: 20_000 });
+  assert.equal(r.store.getValue('lost0'), undefined, 'no discarded write reached the replica');
+  fs.clear();
+  await waitFor('the primary takes writes again', () => p.host.acceptsWrites(), { timeoutMs: 10_000 });
+  await writeRange(p, 40_000, 40_010);
+  await converged(p, r, 'r3 follows the resumed primary');
+});
+
 // ------------------------------------------------------------------ cluster mode
 
 const CLUSTER_TIMING = { heartbeatIntervalMs: 50, electionTimeoutMinMs: 300, electionTimeoutMaxMs: 600 };

@@ -970,8 +970,8 @@ export class ReplicationCore {
       p.matchSeq = Math.min(p.matchSeq, keep);
       p.sentSeq = Math.min(p.sentSeq, keep);
       p.reportedLastSeq = Math.min(p.reportedLastSeq, keep);
-      // Its log may hold what we lost: only a handshake (fork point) may resume the stream.
-      if (p.phase === 'streaming') p.phase = 'unknown';
+      // Its log (or the snapshot it is loading) may hold what we lost: only a handshake resumes it.
+      p.phase = 'unknown';
     }
   }
 
@@ -1042,6 +1042,12 @@ export class ReplicationCore {
   private onFullResyncSent(peer: NodeId, from: Position): void {
     const p = this.peers.get(peer);
     if (this.role !== 'primary' || p === undefined || p.phase !== 'snapshot') return;
+    if (from.seq > this.lastPos.seq) {
+      // Taken before our log rolled back past it: that snapshot may hold lost entries; hello again.
+      assert(this.logRollbacks > 0, 'snapshot position beyond our log');
+      p.phase = 'unknown';
+      return;
+    }
     assert(from.seq <= this.lastPos.seq && epochAt(this.history, from.seq) === from.epoch, 'snapshot position not in our log');
     p.phase = 'streaming';
     p.sentSeq = from.seq;

@@ -167,6 +167,9 @@ export class ReplicationHost implements LinkEvents {
     }
     this.logGeneration++;
     this.applier.rolledBack(keptSeq);
+    // A snapshot being streamed may hold writes the rollback discarded: end it, and the link it
+    // ran on, so the replica (which cannot resume a half-sent snapshot) handshakes again.
+    for (const peer of this.sender.cancelAll()) this.links.sendLink(peer)?.close('the log failed during a full resync to this replica');
     this.stepNow({ type: 'logFailed', keptSeq });
     this.observer?.onReplicaProgress();
   }
