@@ -7,6 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { parseInfo } from './helpers/info.js';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
@@ -145,25 +146,31 @@ test('a SIGKILLed replica restarts and catches up by partial resync', async () =
   assert.equal(afterInfo.get('kv_full_resyncs'), before.get('kv_full_resyncs'), 'no full resync');
 });
 
-test('a replica whose log segment is damaged refuses to start naming the file; after --repair it catches up from the primary to one digest', async () => {
+test('a replica whose log segment is damaged refuses to start naming the file; after --repair, or on an emptied directory by a full resync, it catches up to one digest', async () => {
   const p = await node([]);
   const pc = client(p);
-  const r1 = await node(['--replica-of', `127.0.0.1:${p.port}`]);
-  const c1 = client(r1);
+  const replicaArgs = ['--replica-of', `127.0.0.1:${p.port}`];
+  const r1 = await node(replicaArgs);
+  const r2 = await node(replicaArgs);
   const r = rng(5);
-  await sameDigest('replica attached', pc, [c1]);
+  await sameDigest('replicas attached', pc, [client(r1), client(r2)]);
   await writeLoop(pc, 'd:', 500, r);
-  await sameDigest('replica in sync', pc, [c1]);
-  c1.disconnect();
-  await r1.kill('SIGKILL');
-  procs.delete(r1);
-  const seg = files(r1.dir, 'log', '.wal').at(-1) as string;
-  damage(seg, 'flip', 0.5);
-  await assertStartRefused(r1.port, r1.dir, seg, ['--replica-of', `127.0.0.1:${p.port}`]);
+  await sameDigest('replicas in sync', pc, [client(r1), client(r2)]);
+  for (const x of [r1, r2]) {
+    await x.kill('SIGKILL');
+    procs.delete(x);
+    const seg = files(x.dir, 'log', '.wal').at(-1) as string;
+    damage(seg, 'flip', 0.5);
+    await assertStartRefused(x.port, x.dir, seg, replicaArgs);
+  }
   assert.match(await repairDir(r1.dir), /dropped \d+ record\(s\)/);
+  rmSync(r2.dir, { recursive: true, force: true }); // the other way back: start over from the primary
   await writeLoop(pc, 'e:', 100, r); // the primary went on meanwhile
-  const again = await node(['--replica-of', `127.0.0.1:${p.port}`], { port: r1.port, dir: r1.dir });
-  await sameDigest('the repaired replica catches up', pc, [client(again)]);
+  const fullBefore = Number((await info(pc)).get('kv_full_resyncs'));
+  const again1 = await node(replicaArgs, { port: r1.port, dir: r1.dir });
+  const again2 = await node(replicaArgs, { port: r2.port, dir: r2.dir });
+  await sameDigest('the repaired and the emptied replica catch up', pc, [client(again1), client(again2)]);
+  assert.ok(Number((await info(pc)).get('kv_full_resyncs')) > fullBefore, 'the emptied replica was fully resynced');
 });
 
 test('a replica behind more than the backlog gets a full resync while the primary keeps answering writes', async () => {
