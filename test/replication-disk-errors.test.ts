@@ -4,7 +4,8 @@
 // digest. A failed replica stops applying and catches up after; a failed primary refuses writes
 // (MISCONF), its replicas keep serving reads, and it resumes in a new epoch. In cluster mode a
 // primary whose disk fails steps down and another member takes over; a follower whose disk fails
-// stops applying; either rejoins and catches up once its disk recovers.
+// stops applying; either rejoins and catches up once its disk recovers. A seeded run of rounds
+// fails a random member's log under writes (KV_LONG=1: 12 rounds; KV_SEED replays).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +13,9 @@ import { FaultyLogFs } from './helpers/faulty-log-fs.js';
 import { waitFor } from './helpers/wait.js';
 import { converged, digest, startReplCluster, startReplNode, write, type ReplNode } from './helpers/repl-nodes.js';
 import type { Op } from '../src/storage/types.js';
+import { rng, testSeed } from './helpers/rng.js';
+
+const LONG = process.env['KV_LONG'] === '1';
 
 type Node = ReplNode;
 
@@ -182,4 +186,29 @@ test('cluster: a follower whose disk fails stops applying and reports it, the pr
   (fs.get(f.id) as FaultyLogFs).clear();
   await writeRange(p, 60, 70);
   await allConverged(nodes, 'the recovered follower catches up');
+});
+
+test(`cluster: ${LONG ? 12 : 2} rounds of a random member's disk failing under writes (primary or follower, write or fsync errors); each round ends in one digest`, async () => {
+  const r = rng(testSeed(41));
+  const { nodes, fs } = await startCluster('cr');
+  let next = 0;
+  for (let round = 0; round < (LONG ? 12 : 2); round++) {
+    const victim = r.pick(nodes);
+    const f = fs.get(victim.id) as FaultyLogFs;
+    f.fail(r.next() < 0.5 ? 'write' : 'fsync', r.next() < 0.5 ? 'ENOSPC' : 'EIO');
+    // Writes go to whoever leads; the victim may be it, and may step down halfway.
+    const deadline = Date.now() + 1000;
+    while (Date.now() < deadline) {
+      const p = nodes.find((n) => n.host.role === 'primary' && n.host.acceptsWrites() && n.store.writeRefusal === null);
+      if (p !== undefined) await writeRange(p, next, next + 20);
+      next += 20;
+      await new Promise<void>((res) => setTimeout(res, 20));
+    }
+    f.clear();
+    await waitFor(`round ${round}: ${victim.id}'s log takes writes again`, () => nodes.every((n) => !n.host.status().logFailed), { timeoutMs: 10_000 });
+    const p = await writablePrimary(nodes);
+    await writeRange(p, next, next + 5);
+    next += 5;
+    await allConverged(nodes, `round ${round} (victim ${victim.id})`);
+  }
 });
