@@ -157,8 +157,12 @@ for (const fsync of ['always', 'everysec'] as const) {
         const c = await RawConn.open(port);
         assert.equal(await c.call('SET', 'a', '1'), 'OK');
         const epochBefore = parseInfo((await c.call('INFO', 'replication')) as string).get('kv_epoch');
+        // A session whose write is refused: the refused write must not stay required by it.
+        const sc = await RawConn.open(port);
+        assert.equal(await sc.call('CONSISTENCY', 'SESSION', (await sc.call('POSITION')) as string), 'OK');
         fs.fail('write', 'ENOSPC');
-        assert.ok(isMisconf(await c.call('SET', 'b', '2'), /ENOSPC/));
+        assert.ok(isMisconf(await sc.call('SET', 'b', '2'), /ENOSPC/));
+        assert.equal(await sc.call('GET', 'a'), '1', 'the session reads on: its refused write is not waited for');
         assert.ok(isMisconf(await c.call('SET', 'c', '3'), /ENOSPC/), 'refused while the disk is full');
         assert.equal(await c.call('GET', 'a'), '1');
         assert.equal(await c.call('GET', 'b'), null);
@@ -176,6 +180,10 @@ for (const fsync of ['always', 'everysec'] as const) {
         const after = parseInfo((await c.call('INFO', 'replication')) as string);
         assert.ok(Number(after.get('kv_epoch')) > Number(epochBefore), `a new epoch (${epochBefore} → ${after.get('kv_epoch')})`);
         assert.equal(after.get('kv_log_failed'), '0');
+        // Nor after the resume (another epoch owns that position now): no SESSIONLOST for a write answered MISCONF.
+        assert.equal(await sc.call('GET', 'd'), '4');
+        assert.match((await sc.call('POSITION')) as string, new RegExp(`^${after.get('kv_epoch') ?? ''}:`));
+        sc.close();
         c.close();
       },
       true,

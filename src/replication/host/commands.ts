@@ -9,7 +9,7 @@ import type { Op, Position, Seq } from '../../storage/types.js';
 import { formatPosition } from '../../storage/types.js';
 import type { CoreStatus, PeerStatus } from '../core/types.js';
 import type { HostObserver, ReplicationHost } from './host.js';
-import { formatToken, laterToken, parseToken, Sessions } from './sessions.js';
+import { formatToken, laterToken, parseToken, Sessions, type ClientRepl } from './sessions.js';
 import { parseAddress } from './transport.js';
 
 /** Longest node id accepted in KVREPL (ids appear in logs and INFO). */
@@ -55,6 +55,7 @@ export class ReplicationFrontend implements HostObserver {
     if (!spec.flags.includes('readonly') || spec.flags.includes('stale')) return null;
     const s = this.sessions.peek(client);
     if (s !== undefined && s.mode === 'session') {
+      this.ownLastWrite(s);
       for (const t of this.sessions.required(s)) {
         const v = h.checkSession(t);
         if (v === 'lost') return this.sessionLost(t);
@@ -223,6 +224,12 @@ export class ReplicationFrontend implements HostObserver {
     return 'connecting';
   }
 
+  /** The connection's last write here, forgetting one a log failure took back (refused with MISCONF, never acknowledged). */
+  private ownLastWrite(s: ClientRepl): Position | null {
+    if (s.lastWrite !== null && this.host.lostInLogFailure(s.lastWrite)) s.lastWrite = null;
+    return s.lastWrite;
+  }
+
   private wait(ctx: CommandContext, argv: readonly Buffer[]): void {
     const nArg = arg(argv, 1);
     const tArg = arg(argv, 2);
@@ -232,7 +239,8 @@ export class ReplicationFrontend implements HostObserver {
     if (timeoutMs < 0) return ctx.out.error('ERR timeout is negative');
     // (Cluster mode: links form a fixed mesh between members whatever their roles.)
     if (this.host.role !== 'primary' && !this.host.isCluster) return ctx.out.error('ERR WAIT cannot be used with replica instances.');
-    const seq = this.sessions.peek(ctx.client)?.lastWrite?.seq ?? 0;
+    const s = this.sessions.peek(ctx.client);
+    const seq = s === undefined ? 0 : (this.ownLastWrite(s)?.seq ?? 0);
     const now = this.host.nowMs();
     const acked = this.ackedAtLeast(seq);
     if (acked >= replicas) return ctx.out.integer(acked);
@@ -287,7 +295,7 @@ export class ReplicationFrontend implements HostObserver {
   private position(ctx: CommandContext): void {
     // Covers this connection's writes here and everything it could have read here (monotonic reads).
     const s = this.sessions.peek(ctx.client);
-    const t = laterToken(laterToken(s?.token ?? null, s?.lastWrite ?? null), this.host.lastPosition);
+    const t = laterToken(laterToken(s?.token ?? null, s === undefined ? null : this.ownLastWrite(s)), this.host.lastPosition);
     ctx.out.bulk(formatToken(t as Position));
   }
 

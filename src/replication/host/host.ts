@@ -30,6 +30,8 @@ import { Link } from './transport.js';
 export const TICK_INTERVAL_MS = 10;
 /** Discarded ranges INFO lists (the core keeps as many; totals are counted separately). */
 const DISCARDED_RANGES_KEPT = 16;
+/** Log-failure rollbacks remembered for lostInLogFailure (older ones are forgotten). */
+const LOG_ROLLBACKS_KEPT = 16;
 
 export interface HostLog {
   info(msg: string): void;
@@ -113,6 +115,8 @@ export class ReplicationHost implements LinkEvents {
    * store and are skipped: the core forgot those entries when it stepped logFailed.
    */
   private logGeneration = 0;
+  /** Positions the local log lost in its recent failures: writes there were refused, never acknowledged. */
+  private readonly logRollbacks: { readonly epoch: number; readonly afterSeq: Seq; readonly toSeq: Seq }[] = [];
 
   constructor(opts: HostOptions) {
     this.opts = opts;
@@ -167,11 +171,25 @@ export class ReplicationHost implements LinkEvents {
     }
     this.logGeneration++;
     this.applier.rolledBack(keptSeq);
+    const last = this.core.lastPosition;
+    if (keptSeq < last.seq) {
+      this.logRollbacks.push({ epoch: last.epoch, afterSeq: keptSeq, toSeq: last.seq });
+      if (this.logRollbacks.length > LOG_ROLLBACKS_KEPT) this.logRollbacks.shift();
+    }
     // A snapshot being streamed may hold writes the rollback discarded: end it, and the link it
     // ran on, so the replica (which cannot resume a half-sent snapshot) handshakes again.
     for (const peer of this.sender.cancelAll()) this.links.sendLink(peer)?.close('the log failed during a full resync to this replica');
     this.stepNow({ type: 'logFailed', keptSeq });
     this.observer?.onReplicaProgress();
+  }
+
+  /**
+   * Was `pos` written here and then taken back by a log failure? Such a write was answered
+   * MISCONF, never acknowledged: a session must not keep requiring it (it would wait, then be told
+   * the write was lost by a failover).
+   */
+  lostInLogFailure(pos: Position): boolean {
+    return this.logRollbacks.some((r) => pos.epoch === r.epoch && pos.seq > r.afterSeq && pos.seq <= r.toSeq);
   }
 
   /** start() built the core (reads before it only hide expired keys). */
