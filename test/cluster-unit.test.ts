@@ -220,6 +220,7 @@ test('memberViews: the primary sees each replica with its applied position and l
     commitSeq: 18,
     durableSeq: 20,
     acceptsWrites: true,
+    logFailed: false,
     peers: [
       { id: 'n3', address: '127.0.0.1:3', role: 'replica', matchSeq: 18, lagOps: 2, lagMs: 5, link: 'up', sync: 'streaming', lastHeardMs: 990 },
       { id: 'n2', address: '127.0.0.1:2', role: 'replica', matchSeq: 0, lagOps: 20, lagMs: 0, link: 'down', sync: 'unknown', lastHeardMs: -1 },

@@ -1,7 +1,8 @@
 // Cluster mode with real processes (3 nodes on 127.0.0.1): election, replication, quorum
 // writes and reads, TOPOLOGY, SIGKILL of the primary and the time to the next acknowledged
 // write, rejoin of the restarted node as a replica, FAILOVER TO with zero loss, and a restart
-// with a different member list refused. The tests share one cluster and run in order.
+// with a different member list refused, and a member whose log is damaged (refused start naming
+// the file, --repair, rejoin). The tests share one cluster and run in order.
 
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import type { Reply } from '../src/client/resp-wire.js';
 import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
 import { startKvServer } from './helpers/procs.js';
+import { assertStartRefused, damage, files, repairDir } from './helpers/damage.js';
 import { waitFor } from './helpers/wait.js';
 
 let cluster: Cluster;
@@ -175,3 +177,19 @@ test('a restart with a different member list is refused (exit 2, clear error)', 
   await cluster.restart(victim.id);
   await cluster.waitConverged();
 });
+
+test('a member whose log is damaged refuses to start naming the file; after --repair it rejoins and every member reaches one DEBUG DIGEST', async () => {
+  const victim = cluster.nodes.find((n) => n.id !== primary) as (typeof cluster.nodes)[number];
+  for (let i = 0; i < 200; i++) await ok(primary, ['SET', `damage:${i}`, String(i)]);
+  await cluster.waitConverged();
+  await cluster.kill(victim.id);
+  const seg = files(victim.dir, 'log', '.wal').at(-1) as string;
+  damage(seg, 'flip', 0.5);
+  await assertStartRefused(victim.port, victim.dir, seg, ['--node-id', victim.id, '--cluster', victim.clusterArg]);
+  assert.match(await repairDir(victim.dir), /dropped \d+ record\(s\)/);
+  await ok(primary, ['SET', 'after-damage', '1']);
+  await cluster.restart(victim.id);
+  await cluster.waitConverged();
+  assert.equal(await ok(victim.id, ['GET', 'after-damage']), '1');
+});
+

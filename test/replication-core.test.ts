@@ -248,6 +248,8 @@ class Harness {
   now = 0;
   readonly nodes = new Map<NodeId, Node>();
   readonly cut = new Set<NodeId>();
+  /** Nodes whose log flush() does not make durable (their disk is slow or failing). */
+  readonly unsynced = new Set<NodeId>();
   private queue: { from: NodeId; to: NodeId; msg: Message }[] = [];
 
   constructor(ids: readonly NodeId[], mode: 'cluster' | 'manual', seed = 1) {
@@ -285,13 +287,20 @@ class Harness {
     return effects;
   }
 
-  write(id: NodeId, ops: LogEntry['ops']): LogEntry {
+  /** A local write; `durable: false` leaves it unsynced (a log failure may still take it back). */
+  write(id: NodeId, ops: LogEntry['ops'], durable = true): LogEntry {
     const n = this.node(id);
     const e: LogEntry = { epoch: n.core.currentEpoch, seq: n.log.length + 1, ops };
     n.log.push(e);
     this.step(id, { type: 'localWrite', entry: e });
-    this.step(id, { type: 'durable', seq: e.seq });
+    if (durable) this.step(id, { type: 'durable', seq: e.seq });
     return e;
+  }
+
+  /** `id`'s log fails and keeps only `keep` entries (the store's rollback), then the core hears of it. */
+  logFails(id: NodeId, keep: number): readonly Effect[] {
+    this.node(id).log.length = keep;
+    return this.step(id, { type: 'logFailed', keptSeq: keep });
   }
 
   /** Deliver until quiet (bounded); replicas report durability at once. */
@@ -301,7 +310,7 @@ class Harness {
       if (this.cut.has(m.from) || this.cut.has(m.to)) continue;
       this.step(m.to, { type: 'message', from: m.from, msg: m.msg });
       const n = this.node(m.to);
-      if (n.core.lastPosition.seq > 0) this.step(m.to, { type: 'durable', seq: n.core.lastPosition.seq });
+      if (n.core.lastPosition.seq > 0 && !this.unsynced.has(m.to)) this.step(m.to, { type: 'durable', seq: n.core.lastPosition.seq });
     }
   }
 
@@ -645,3 +654,119 @@ test('history: an entry of an older epoch replaces newer epochs that hold no ent
   // Epoch 3 holds 12..13: an epoch-2 entry at 14 is a bug.
   assert.throws(() => historyWithEntry(h, 2, 14), /holds entries/);
 });
+
+// ------------------------------------------------------------------ local log failures
+
+/** Every entry any log holds at the end, by position: a position must never name two entries. */
+function assertOnePositionOneEntry(h: Harness, seen: Map<string, string>): void {
+  for (const [id, n] of h.nodes) {
+    for (const e of n.log) {
+      const key = `${e.epoch}:${e.seq}`;
+      const body = JSON.stringify(e.ops);
+      const prior = seen.get(key);
+      assert(prior === undefined || prior === body, `${id} holds ${key} = ${body}, which named ${prior} before`);
+      seen.set(key, body);
+    }
+  }
+}
+
+test('manual: a primary whose log failed forgets the lost entries, refuses writes, resumes in a new epoch; a replica holding them truncates them', () => {
+  const h = new Harness(['p', 'r'], 'manual');
+  h.attach('p', 'r');
+  const seen = new Map<string, string>();
+  for (let i = 0; i < 3; i++) h.write('p', set('k', `durable${i}`));
+  const kept = h.node('p').core.lastPosition.seq;
+  // Two writes the primary's log never made durable, already streamed to the replica.
+  h.unsynced.add('p');
+  h.write('p', set('k', 'lost1'), false);
+  h.write('p', set('k', 'lost2'), false);
+  h.flush();
+  assert.equal(h.node('r').log.length, kept + 2, 'the replica holds the entries the primary is about to lose');
+  assertOnePositionOneEntry(h, seen);
+
+  const fx = h.logFails('p', kept);
+  assert.deepEqual(effectsOf(fx, 'truncateAfter'), [], 'the store already cut its log: no effect runs');
+  const p = h.node('p').core;
+  assert.deepEqual(p.lastPosition, { epoch: 1, seq: kept });
+  assert.equal(p.acceptsWrites(h.now), false);
+  const st = p.status(h.now);
+  assert.equal(st.logFailed, true);
+  assert.equal(st.discardedEntries, 2);
+  assert.throws(() => p.step({ type: 'logFailed', keptSeq: kept - 1 }, h.now), /below the durable/, 'a rollback never takes back what was reported durable');
+
+  // While the primary's log is down the replica re-handshakes and drops what the primary lacks.
+  h.advance(50);
+  assert.deepEqual(h.node('r').log, h.node('p').log);
+  assert.equal(h.node('r').core.status(h.now).discardedEntries, 2);
+
+  h.unsynced.clear();
+  // Resumed: a new epoch continues at the lost positions, so (1, kept+1) and (2, kept+1) differ by name.
+  h.step('p', { type: 'logResumed' });
+  assert.equal(p.currentEpoch, 2);
+  assert(p.acceptsWrites(h.now));
+  h.write('p', set('k', 'after'));
+  h.advance(50);
+  assert.deepEqual(h.node('r').log, h.node('p').log);
+  assert.equal(h.node('r').log[kept]?.epoch, 2, 'the position after the rollback is written in the new epoch');
+  assertOnePositionOneEntry(h, seen);
+});
+
+test('manual: a replica whose log failed stops applying and acknowledging; resumed, it handshakes from what it kept and catches up', () => {
+  const h = new Harness(['p', 'r'], 'manual');
+  h.attach('p', 'r');
+  for (let i = 0; i < 3; i++) h.write('p', set('k', `v${i}`));
+  h.flush();
+  const kept = h.node('r').core.lastPosition.seq;
+  h.unsynced.add('r');
+  const mark = h.node('r').effects.length;
+  h.logFails('r', kept);
+  for (let i = 0; i < 4; i++) h.write('p', set('k', `w${i}`));
+  h.advance(50);
+  const r = h.node('r');
+  assert.equal(r.core.lastPosition.seq, kept, 'no append applied while the log is down');
+  assert.equal(r.core.status(h.now).logFailed, true);
+  const acks = effectsOf(r.effects.slice(mark), 'send').filter((e) => e.msg.type === 'ack');
+  assert(acks.length > 0 && acks.every((e) => e.msg.type === 'ack' && !e.msg.synced), 'acks say it is not in sync');
+  assert.equal(effectsOf(r.effects.slice(mark), 'send').filter((e) => e.msg.type === 'hello').length, 0, 'no handshake while the log is down');
+  assert(h.node('p').core.acceptsWrites(h.now), 'the primary keeps going');
+  h.unsynced.clear();
+  h.step('r', { type: 'logResumed' });
+  h.advance(50);
+  assert.deepEqual(r.log, h.node('p').log);
+});
+
+test('cluster: a primary whose log failed steps down (pending quorum writes unknown), does not campaign or vote while down, and rejoins when it recovers', () => {
+  const h = new Harness(['n1', 'n2', 'n3'], 'cluster', 5);
+  h.advance(400);
+  const p = h.primary() as NodeId;
+  const seen = new Map<string, string>();
+  h.write(p, set('k', 'committed'));
+  h.flush();
+  const kept = h.node(p).core.lastPosition.seq;
+  h.unsynced.add(p);
+  // Queued to the followers, not yet durable on the primary when its disk fails.
+  const e = h.write(p, set('k', 'maybe'), false);
+  h.step(p, { type: 'quorumWrite', writeId: 1, seq: e.seq });
+  const fx = h.logFails(p, kept);
+  assert.equal(h.node(p).core.currentRole, 'replica', 'it steps down at once');
+  assert.equal(effectsOf(fx, 'quorumWriteResult')[0]?.outcome, 'unknown', 'the pending quorum write is reported unknown, never ok');
+  h.advance(600);
+  const q = h.primary();
+  assert(q !== undefined && q !== p, `another member took over (primary: ${q})`);
+  assert.equal(h.node(p).core.currentRole, 'replica', 'no campaign while its log is down');
+  assert.equal(h.node(p).core.status(h.now).logFailed, true);
+  // A vote it would otherwise grant (same epoch, no vote cast, an up-to-date candidate) is refused.
+  const pc = h.node(p).core;
+  const reply = effectsOf(h.step(p, { type: 'message', from: q, msg: { type: 'vote', epoch: pc.currentEpoch, lastPos: h.node(q).core.lastPosition, transfer: false } }), 'send');
+  assert(reply.some((x) => x.msg.type === 'voteReply' && !x.msg.granted), 'no vote while its log is down');
+  h.advance(300);
+  const leader = h.primary() as NodeId;
+  h.write(leader, set('k', 'new'));
+  h.unsynced.clear();
+  h.step(p, { type: 'logResumed' });
+  h.advance(300);
+  assert.deepEqual(h.node(p).log, h.node(leader).log, 'it rejoins and catches up');
+  assert.equal(h.node(p).log.find((x) => x.seq === e.seq)?.epoch, e.epoch, 'the entry a majority held survived the failed primary');
+  assertOnePositionOneEntry(h, seen);
+});
+

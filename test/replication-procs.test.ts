@@ -1,14 +1,17 @@
 // Replication with real kv-server processes on 127.0.0.1 ephemeral ports: convergence under
 // load, partial and full resync, manual failover with a diverged old primary, staleness
-// bounds, READONLY redirects through ioredis, WAIT, and session read-your-writes.
+// bounds, READONLY redirects through ioredis, WAIT, session read-your-writes, and a replica
+// with a damaged log (refused start, --repair, catch-up).
 // KV_LONG=1 runs the session test with 10k operations instead of 1.5k.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { parseInfo } from './helpers/info.js';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { assertStartRefused, damage, files, repairDir } from './helpers/damage.js';
 import { rng } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -141,6 +144,33 @@ test('a SIGKILLed replica restarts and catches up by partial resync', async () =
   const afterInfo = await info(pc);
   assert.equal(Number(afterInfo.get('kv_partial_resyncs')), Number(before.get('kv_partial_resyncs')) + 1, 'one more partial resync');
   assert.equal(afterInfo.get('kv_full_resyncs'), before.get('kv_full_resyncs'), 'no full resync');
+});
+
+test('a replica whose log segment is damaged refuses to start naming the file; after --repair, or on an emptied directory by a full resync, it catches up to one digest', async () => {
+  const p = await node([]);
+  const pc = client(p);
+  const replicaArgs = ['--replica-of', `127.0.0.1:${p.port}`];
+  const r1 = await node(replicaArgs);
+  const r2 = await node(replicaArgs);
+  const r = rng(5);
+  await sameDigest('replicas attached', pc, [client(r1), client(r2)]);
+  await writeLoop(pc, 'd:', 500, r);
+  await sameDigest('replicas in sync', pc, [client(r1), client(r2)]);
+  for (const x of [r1, r2]) {
+    await x.kill('SIGKILL');
+    procs.delete(x);
+    const seg = files(x.dir, 'log', '.wal').at(-1) as string;
+    damage(seg, 'flip', 0.5);
+    await assertStartRefused(x.port, x.dir, seg, replicaArgs);
+  }
+  assert.match(await repairDir(r1.dir), /dropped \d+ record\(s\)/);
+  rmSync(r2.dir, { recursive: true, force: true }); // the other way back: start over from the primary
+  await writeLoop(pc, 'e:', 100, r); // the primary went on meanwhile
+  const fullBefore = Number((await info(pc)).get('kv_full_resyncs'));
+  const again1 = await node(replicaArgs, { port: r1.port, dir: r1.dir });
+  const again2 = await node(replicaArgs, { port: r2.port, dir: r2.dir });
+  await sameDigest('the repaired and the emptied replica catch up', pc, [client(again1), client(again2)]);
+  assert.ok(Number((await info(pc)).get('kv_full_resyncs')) > fullBefore, 'the emptied replica was fully resynced');
 });
 
 test('a replica behind more than the backlog gets a full resync while the primary keeps answering writes', async () => {

@@ -25,7 +25,7 @@ test('cluster simulation: safety at every step, linearizable quorum ops, converg
   const list = seeds();
   const total: SimStats = {
     elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
-    asyncWrites: 0, crashes: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
+    asyncWrites: 0, crashes: 0, diskFailures: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
   };
   const started = Date.now();
   for (const seed of list) add(total, runSeed(seed, { nodes: seed % 4 === 0 ? 5 : 3 }).stats);
@@ -38,6 +38,7 @@ test('cluster simulation: safety at every step, linearizable quorum ops, converg
     assert(total.discarded > 0, 'some diverged async writes are discarded');
     assert(total.fullResyncs > 0, 'some replicas need full resyncs');
     assert(total.failoversOk > 0, 'some leadership transfers succeed');
+    assert(total.diskFailures > 0, 'some local logs fail and resume');
   }
 });
 
@@ -56,3 +57,18 @@ test('manual mode: promote during a partition, write both sides, REPLICAOF the o
   console.log(`# manual: ${list.length} seeds, ${discarded} diverged entries discarded, ${full} full resyncs on the old primary`);
   if (list.length > 1) assert(discarded > 0, 'the scenario produces divergence');
 });
+
+test('manual mode: a primary whose log fails while replicas hold entries it lost resumes in a new epoch; every node ends with its log', async () => {
+  const { runManualDiskScenario } = await import('./helpers/sim/manual.js');
+  const one = process.env['KV_SEED'];
+  const list = one !== undefined && one !== '' ? [Number(one)] : Array.from({ length: process.env['KV_LONG'] === '1' ? 5000 : 200 }, (_, i) => i + 1);
+  let lost = 0;
+  for (const seed of list) {
+    const r = runManualDiskScenario(seed);
+    assert(r.epochAfter >= 2, `seed ${seed}: the primary resumed in a new epoch`);
+    lost += r.lostOnReplicas;
+  }
+  console.log(`# manual disk: ${list.length} seeds, ${lost} entries replicas held and the primary's log lost`);
+  if (list.length > 1) assert(lost > 0, 'the scenario makes replicas hold entries the primary lost');
+});
+

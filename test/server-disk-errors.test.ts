@@ -34,11 +34,11 @@ async function persistence(c: RawConn): Promise<Map<string, string>> {
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** `asKvServer`: as kv-server runs it, with the replication layer attached and resumeAfterDiscard off. */
+/** `asKvServer`: as kv-server runs it, with the replication layer attached. */
 async function withServer(fsync: FsyncPolicy, fn: (fs: FaultyLogFs, port: number, server: KvServer) => Promise<void>, asKvServer = false): Promise<string> {
   const dir = tempDir('kvts-srv-diskerr-');
   const fs = new FaultyLogFs();
-  const store = await openReplicatedStore({ dir, fsync, logFs: fs, fsyncOnLoopMaxMs: 2, resumeAfterDiscard: !asKvServer, onWarning: () => undefined });
+  const store = await openReplicatedStore({ dir, fsync, logFs: fs, fsyncOnLoopMaxMs: 2, onWarning: () => undefined });
   const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet });
   const { port } = await server.listen();
   if (asKvServer) await attachReplication(server, store, DEFAULT_REPLICATION_FLAGS, `127.0.0.1:${port}`, quiet);
@@ -150,29 +150,44 @@ test('many clients write while the disk fills: every reply is OK or MISCONF, exa
 });
 
 for (const fsync of ['always', 'everysec'] as const) {
-  test(`as kv-server (replication attached) under ${fsync}: a failure that discarded writes leaves it up and read-only until restart`, async () => {
+  test(`as kv-server (replication attached) under ${fsync}: a failure that discarded writes is refused with MISCONF, then writes resume in-process in a new epoch`, async () => {
     const dir = await withServer(
       fsync,
       async (fs, port) => {
         const c = await RawConn.open(port);
         assert.equal(await c.call('SET', 'a', '1'), 'OK');
+        const epochBefore = parseInfo((await c.call('INFO', 'replication')) as string).get('kv_epoch');
+        // A session whose write is refused: the refused write must not stay required by it.
+        const sc = await RawConn.open(port);
+        assert.equal(await sc.call('CONSISTENCY', 'SESSION', (await sc.call('POSITION')) as string), 'OK');
         fs.fail('write', 'ENOSPC');
-        assert.ok(isMisconf(await c.call('SET', 'b', '2'), /ENOSPC/));
-        fs.clear();
-        // The replication core saw the discarded write's position: no reuse in this process.
-        assert.ok(isMisconf(await c.call('SET', 'c', '3'), /restart the server/));
+        assert.ok(isMisconf(await sc.call('SET', 'b', '2'), /ENOSPC/));
+        assert.equal(await sc.call('GET', 'a'), '1', 'the session reads on: its refused write is not waited for');
+        assert.ok(isMisconf(await c.call('SET', 'c', '3'), /ENOSPC/), 'refused while the disk is full');
         assert.equal(await c.call('GET', 'a'), '1');
         assert.equal(await c.call('GET', 'b'), null);
         assert.equal(await c.call('PING'), 'PONG');
-        const role = await c.call('ROLE');
-        assert.ok(Array.isArray(role), 'the replication layer still answers');
-        const info = await persistence(c);
+        let info = await persistence(c);
         assert.equal(info.get('log_write_status'), 'err');
-        assert.match(info.get('log_last_error') ?? '', /discarded: restart the server/);
+        const repl = parseInfo((await c.call('INFO', 'replication')) as string);
+        assert.equal(repl.get('kv_log_failed'), '1', 'INFO replication says the log failed');
+        fs.clear();
+        // The store's retry succeeds; the replication core forgot the discarded position and
+        // continues in a new epoch, so the write below takes a position no record had.
+        await waitFor('writes resumed', async () => (await c.call('SET', 'd', '4')) === 'OK', { timeoutMs: RESUME_DEADLINE_MS });
+        info = await persistence(c);
+        assert.equal(info.get('log_write_status'), 'ok');
+        const after = parseInfo((await c.call('INFO', 'replication')) as string);
+        assert.ok(Number(after.get('kv_epoch')) > Number(epochBefore), `a new epoch (${epochBefore} → ${after.get('kv_epoch')})`);
+        assert.equal(after.get('kv_log_failed'), '0');
+        // Nor after the resume (another epoch owns that position now): no SESSIONLOST for a write answered MISCONF.
+        assert.equal(await sc.call('GET', 'd'), '4');
+        assert.match((await sc.call('POSITION')) as string, new RegExp(`^${after.get('kv_epoch') ?? ''}:`));
+        sc.close();
         c.close();
       },
       true,
     );
-    assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c']), { a: '1', b: undefined, c: undefined });
+    assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c', 'd']), { a: '1', b: undefined, c: undefined, d: '4' });
   });
 }

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { damage, files, type Damage } from './helpers/damage.js';
 import { join } from 'node:path';
 import { CorruptLogError } from '../src/index.js';
 import { openReplicatedStore as openStore } from '../src/storage/store.js';
@@ -18,8 +19,6 @@ const KEYS = 300;
 /** The issue's case: enough keys for a snapshot of many blocks. */
 const SNAPSHOT_KEYS = 20_000;
 
-type Damage = 'truncate' | 'flip' | 'empty';
-
 /** key:i is written at seq i + 1. */
 async function populated(keys: number, opts: { compact?: boolean; segmentBytesMax?: number } = {}): Promise<string> {
   const dir = tempDir('kvts-damage-');
@@ -29,26 +28,6 @@ async function populated(keys: number, opts: { compact?: boolean; segmentBytesMa
   if (opts.compact === true) await s.compact();
   await s.close();
   return dir;
-}
-
-function files(dir: string, sub: string, ext: string): string[] {
-  return readdirSync(join(dir, sub))
-    .filter((n) => n.endsWith(ext))
-    .sort()
-    .map((n) => join(dir, sub, n));
-}
-
-/** Damage `file` at `at` (a fraction of its size); returns its bytes after the damage. */
-function damage(file: string, how: Damage, at: number): Buffer {
-  const bytes = readFileSync(file);
-  const off = Math.min(bytes.length - 1, Math.floor(bytes.length * at));
-  if (how === 'truncate') truncateSync(file, off);
-  else if (how === 'empty') truncateSync(file, 0);
-  else {
-    bytes[off] = (bytes[off] as number) ^ 0x20;
-    writeFileSync(file, bytes);
-  }
-  return readFileSync(file);
 }
 
 function repairFolder(dir: string): string {

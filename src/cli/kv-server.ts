@@ -165,9 +165,9 @@ async function main(): Promise<void> {
       compactPercent: cfg.compactPercent,
       compactMinBytes: cfg.compactMinBytes,
       fsyncOnLoopMaxMs: SERVER_FSYNC_ON_LOOP_MAX_MS,
-      // The replication core records every local write as it happens; it has no way yet to take
-      // back writes a failed log discarded, so those positions are never reused in this process.
-      resumeAfterDiscard: false,
+      // After a log failure that discarded writes the store resumes by itself: the replication
+      // host hears of the rollback (its core forgets those positions and a primary continues in
+      // a new epoch), so no position is ever given to two records.
       onWarning: (m) => logger.warn(m),
     });
   } catch (e) {

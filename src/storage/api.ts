@@ -39,9 +39,9 @@ export interface StoreOptions {
   readonly logFs?: LogFs;
   /**
    * After a log failure that discarded unlogged writes, resume writing in-process once a retry
-   * succeeds (default true). False when something outside the store has already seen those
-   * positions (kv-server: the replication core records every local write): the store then stays
-   * read-only until a restart, so no position is ever given to two different records.
+   * succeeds (default true). False keeps the store read-only until a restart instead, for an
+   * embedder that has handed those positions to someone it cannot tell of the rollback (the
+   * replication host is told through setLogListener, and starts a new epoch before writing).
    */
   readonly resumeAfterDiscard?: boolean;
 }
@@ -219,6 +219,24 @@ export interface ReplicatedStore extends Store {
    * replication host installs itself, so only a primary deletes and each delete is shipped.
    */
   setExpiryAuthority(a: ExpiryAuthority | null): void;
+
+  /** Who hears of log failures and recoveries (the replication host: its core must forget lost entries). */
+  setLogListener(l: LogListener | null): void;
+}
+
+/**
+ * Told when the log fails and when it takes writes again (ReplicatedStore.setLogListener). Called
+ * synchronously once the store has rolled back, so the listener sees the store's new position.
+ */
+export interface LogListener {
+  /**
+   * The log failed; the store now ends at `keptSeq` (every entry after it is gone from memory and
+   * disk, and none of them was reported durable). Null: the log could not even be reopened, the
+   * store cannot say what it holds (a restart recovers what is on disk).
+   */
+  failed(keptSeq: Seq | null): void;
+  /** A retry succeeded: writes are accepted again. */
+  resumed(): void;
 }
 
 /**

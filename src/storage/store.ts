@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ExpiryAuthority, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { ExpiryAuthority, LogListener, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -116,6 +116,9 @@ class KvStore implements ReplicatedStore {
   /** Failed log writes and fsyncs since open (INFO log_write_errors). */
   private logFailures = 0;
   private retryTimer: NodeJS.Timeout | undefined = undefined;
+  private logListener: LogListener | null = null;
+  /** The log failed during an exclusive phase: the listener hears of it once the phase installed its state. */
+  private failedDuringExclusive = false;
   /** The constructor finished: a log failure before that fails the open instead. */
   private opened = false;
   /** See ReplicatedStore.writeRefusal. */
@@ -187,7 +190,10 @@ class KvStore implements ReplicatedStore {
     const fsyncFailed = kind === 'fsync' || (this.logFailure?.fsyncFailed ?? false);
     this.setLogFailure(cause.message, fsyncFailed, false);
     if (!this.opened || this.closed) return; // open fails with the error; close reports it
-    if (this.exclusive !== null) return this.startRetrying(); // the exclusive phase reinstalls memory and log from disk itself
+    if (this.exclusive !== null) {
+      this.failedDuringExclusive = true; // the exclusive phase reinstalls memory and log from disk itself
+      return this.startRetrying();
+    }
     this.compactAbort = true;
     this.lastRecordView = undefined;
     const keep = this.wal.keepSeq;
@@ -199,15 +205,29 @@ class KvStore implements ReplicatedStore {
       this.wal.markFailed(failedWal.error ?? cause);
     } catch (e) {
       this.setLogFailure(`${cause.message}; the log could not be reopened (${(e as Error).message}): restart the server`, fsyncFailed, true);
+      this.logListener?.failed(null);
       return;
     }
     if (discarded > 0 && !this.resumeAfterDiscard) {
       this.setLogFailure(`${cause.message}; ${discarded} unlogged write(s) after seq ${keep} were discarded: restart the server to accept writes again`, fsyncFailed, true);
       this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}, discarded ${discarded} write(s); read-only until restart`);
+      this.logListener?.failed(keep);
       return;
     }
     this.warn(`log ${kind} failed (${cause.message}): kept the log up to seq ${keep}, discarded ${discarded} write(s); writes are refused until a retry succeeds`);
     this.startRetrying();
+    this.logListener?.failed(keep);
+  }
+
+  /** After an exclusive phase installed its state: tell the listener of a failure met during it. */
+  private reportExclusiveFailure(): void {
+    if (!this.failedDuringExclusive) return;
+    this.failedDuringExclusive = false;
+    this.logListener?.failed(this.lastPos.seq);
+  }
+
+  setLogListener(l: LogListener | null): void {
+    this.logListener = l;
   }
 
   private startRetrying(): void {
@@ -233,6 +253,7 @@ class KvStore implements ReplicatedStore {
       this.logFailure = null;
       this.writeRefusal = null;
       this.warn(`log writes resumed (failed since ${new Date(f.sinceMs).toISOString()})`);
+      this.logListener?.resumed();
     } else if (r === 'lost') {
       this.setLogFailure(`${f.refusal.slice(`MISCONF ${LOG_ERROR_PREFIX}`.length)}; records written before a failed fsync did not read back intact: restart the server`, true, true);
     } else {
@@ -680,6 +701,7 @@ class KvStore implements ReplicatedStore {
     } finally {
       this.exclusive = null;
     }
+    this.reportExclusiveFailure();
     assert.equal(this.lastPos.seq, seq);
     return { discarded: to.seq - seq, from, to };
   }
@@ -801,6 +823,7 @@ class KvStore implements ReplicatedStore {
     } finally {
       this.exclusive = null;
     }
+    this.reportExclusiveFailure();
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -38,7 +38,7 @@ export interface ReplNodeOptions {
 const nodes: ReplNode[] = [];
 after(async () => {
   for (const n of nodes) {
-    await n.host.stop().catch(() => undefined);
+    await (n.host as ReplicationHost | undefined)?.stop().catch(() => undefined);
     await new Promise<void>((res) => n.acceptor.close(() => res()));
     await n.store.close().catch(() => undefined);
     rmSync(n.dir, { recursive: true, force: true });
@@ -49,8 +49,16 @@ export function captureLog(logs: string[]): HostLog {
   return { info: (m) => logs.push(`I ${m}`), warn: (m) => logs.push(`W ${m}`), error: (m) => logs.push(`E ${m}`) };
 }
 
-/** A new host for a node's current store (a restart keeps the node's id, address and log). */
-export function newHost(n: Pick<ReplNode, 'id' | 'store' | 'address' | 'logs'>, replicaOf: string | null, timing: Partial<Timing> = {}): ReplicationHost {
+/**
+ * A new host for a node's current store (a restart keeps the node's id, address and log).
+ * `clusterMembers`: cluster mode with these members (self included), else manual mode.
+ */
+export function newHost(
+  n: Pick<ReplNode, 'id' | 'store' | 'address' | 'logs'>,
+  replicaOf: string | null,
+  timing: Partial<Timing> = {},
+  clusterMembers?: ReadonlyMap<string, string>,
+): ReplicationHost {
   return new ReplicationHost({
     store: n.store,
     nodeId: n.id,
@@ -59,10 +67,32 @@ export function newHost(n: Pick<ReplNode, 'id' | 'store' | 'address' | 'logs'>, 
     primaryAuth: '',
     timing: { ...DEFAULT_TIMING, ...timing },
     log: captureLog(n.logs),
+    ...(clusterMembers !== undefined ? { clusterMembers } : {}),
   });
 }
 
 export async function startReplNode(id: string, replicaOf: string | null, opts: ReplNodeOptions = {}): Promise<ReplNode> {
+  const node = await openReplNode(id, opts);
+  node.host = newHost(node, replicaOf, opts.timing);
+  await node.host.start();
+  return node;
+}
+
+/**
+ * A cluster of in-process nodes (cluster mode, every member configured): `storeFor` adds store
+ * options per member (a FaultyLogFs for the one whose disk will fail). All hosts are started.
+ */
+export async function startReplCluster(ids: readonly string[], opts: ReplNodeOptions & { storeFor?: (id: string) => Partial<StoreOptions> } = {}): Promise<ReplNode[]> {
+  const out: ReplNode[] = [];
+  for (const id of ids) out.push(await openReplNode(id, { ...opts, store: { ...opts.store, ...opts.storeFor?.(id) } }));
+  const members = new Map(out.map((n) => [n.id, n.address] as const));
+  for (const n of out) n.host = newHost(n, null, opts.timing, members);
+  for (const n of out) await n.host.start();
+  return out;
+}
+
+/** A node's store and listener, cleaned up after the file; the caller gives it its host. */
+async function openReplNode(id: string, opts: ReplNodeOptions): Promise<ReplNode> {
   const dir = tempDir(opts.dirPrefix ?? 'kvts-repl-');
   const store = await openReplicatedStore({ dir, fsync: 'no', ...opts.store });
   const logs: string[] = [];
@@ -87,10 +117,9 @@ export async function startReplNode(id: string, replicaOf: string | null, opts: 
   const a = acceptor.address();
   assert.ok(a !== null && typeof a !== 'string');
   const address = `127.0.0.1:${a.port}`;
-  const host = newHost({ id, store, address, logs }, replicaOf, opts.timing);
-  node = { id, dir, store, host, acceptor, address, logs };
+  // The host is set by the caller before any peer can dial (it is built right after).
+  node = { id, dir, store, host: undefined as unknown as ReplicationHost, acceptor, address, logs };
   nodes.push(node);
-  await host.start();
   return node;
 }
 

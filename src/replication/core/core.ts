@@ -114,6 +114,14 @@ export class ReplicationCore {
   private lastPos: Position;
   private durableSeq: Seq;
   private commitSeq: Seq = 0;
+  /**
+   * The local log failed (logFailed) and takes no writes until logResumed: no appends are
+   * applied, no handshake is started, no election is run or vote granted, and a primary takes no
+   * writes (a cluster primary steps down, a manual one resumes in a new epoch).
+   */
+  private logDown = false;
+  /** Times the local log rolled back (logFailed with a shorter log): stale acks may then name lost entries. */
+  private logRollbacks = 0;
   private readonly backlog: Backlog;
 
   // ---- role
@@ -212,6 +220,10 @@ export class ReplicationCore {
   get epochHistory(): readonly EpochStart[] {
     return this.history;
   }
+  /** Highest seq reported durable by the host (a log failure may never take back more). */
+  get durableUpTo(): Seq {
+    return this.durableSeq;
+  }
   get discardedTotal(): number {
     return this.discardedEntries;
   }
@@ -225,7 +237,7 @@ export class ReplicationCore {
    * `nowMs` so a primary resuming from a long pause is fenced before its first tick.
    */
   acceptsWrites(nowMs: number): boolean {
-    if (this.role !== 'primary' || this.transfer !== null) return false;
+    if (this.role !== 'primary' || this.transfer !== null || this.logDown) return false;
     const last = this.history[this.history.length - 1];
     if (last === undefined || last.epoch !== this.epoch) return false;
     return !this.cluster || this.quorumContact(nowMs);
@@ -287,6 +299,12 @@ export class ReplicationCore {
         break;
       case 'durable':
         this.onDurable(event.seq);
+        break;
+      case 'logFailed':
+        this.onLogFailed(event.keptSeq);
+        break;
+      case 'logResumed':
+        this.onLogResumed();
         break;
       case 'linkUp':
         this.onLinkUp(event.peer, event.address, event.outbound);
@@ -527,7 +545,11 @@ export class ReplicationCore {
       this.sync = 'none';
       this.sendHello();
     }
-    if (this.cluster && this.nowMs >= this.electionDeadlineMs) this.startPreVote();
+    if (this.cluster && this.nowMs >= this.electionDeadlineMs) {
+      // A node that cannot log cannot lead (its epoch's no-op would fail): it waits for its disk.
+      if (this.logDown) this.resetElectionTimer();
+      else this.startPreVote();
+    }
   }
 
   private broadcastHeartbeat(): void {
@@ -610,7 +632,7 @@ export class ReplicationCore {
 
   private onPreVote(from: NodeId, epoch: Epoch, lastPos: Position): void {
     // Does not adopt `epoch`: a pre-vote must not disturb anyone (a rejoining node cannot depose a healthy primary).
-    const granted = epoch > this.epoch && isLogUpToDate(lastPos, this.lastPos) && !this.inLease();
+    const granted = epoch > this.epoch && !this.logDown && isLogUpToDate(lastPos, this.lastPos) && !this.inLease();
     this.send(from, { type: 'preVoteReply', epoch, granted, voterEpoch: this.epoch });
   }
 
@@ -631,6 +653,7 @@ export class ReplicationCore {
     const granted =
       epoch === this.epoch &&
       this.role !== 'primary' &&
+      !this.logDown && // a vote must be persisted, and the disk it goes to is failing
       (this.votedFor === null || this.votedFor === from) &&
       isLogUpToDate(lastPos, this.lastPos);
     if (granted && this.votedFor !== from) {
@@ -678,7 +701,7 @@ export class ReplicationCore {
         if (this.acceptFromPrimary(from, msg.epoch)) this.onHeartbeat(from, msg.lastSeq, msg.commitSeq, msg.round, msg.replicaInSync);
         break;
       case 'timeoutNow':
-        if (this.acceptFromPrimary(from, msg.epoch) && this.cluster) {
+        if (this.acceptFromPrimary(from, msg.epoch) && this.cluster && !this.logDown) {
           this.log('info', `leadership transfer from ${from}: starting an election now`);
           this.startElection(true);
         }
@@ -756,7 +779,8 @@ export class ReplicationCore {
   // ---------------------------------------------------------------- replica side
 
   private sendHello(): void {
-    if (this.primaryId === null) return;
+    // While the log is failed nothing could be applied: stay out of sync (acks say so) until it resumes.
+    if (this.primaryId === null || this.logDown) return;
     this.sync = 'handshaking';
     this.syncSinceMs = this.nowMs;
     this.helloSentMs = this.nowMs;
@@ -899,6 +923,79 @@ export class ReplicationCore {
     }
   }
 
+  // ---------------------------------------------------------------- local log failure
+
+  /**
+   * The local log failed and the store rolled back to `keptSeq`. The entries after it never
+   * existed here: the core forgets them as a truncation would (counted as discarded; they were
+   * never acknowledged), but no effect runs, the store already cut them. Other nodes may hold
+   * them (a primary streams before its own write fails): a replica discards them at its next
+   * handshake with a primary whose log lacks them, like any diverged suffix, and the positions
+   * after `keptSeq` are written again only in a later epoch (see onLogResumed), so no position
+   * ever names two different entries.
+   */
+  private onLogFailed(keptSeq: Seq): void {
+    assert(keptSeq >= this.durableSeq, `log failure kept ${keptSeq}, below the durable ${this.durableSeq}`);
+    const wasDown = this.logDown;
+    this.logDown = true;
+    if (keptSeq < this.lastPos.seq) this.rollBack(keptSeq);
+    if (!wasDown) this.log('warn', `the local log failed at ${formatPosition(this.lastPos)}: no writes, appends or votes until it recovers`);
+    if (this.role === 'primary') {
+      if (this.cluster) {
+        // Another member takes over: this one could neither log writes nor count for their quorum.
+        this.stepDown('the local log failed', false);
+        this.becomeFollower(null);
+      }
+      // Manual mode: it stays primary, taking no writes (acceptsWrites); replicas re-handshake.
+      return;
+    }
+    if (this.role !== 'replica') this.becomeFollower(null); // a campaign ends: it could not write its no-op
+    this.sync = 'none';
+  }
+
+  /** Forget the entries after `keep` (the store lost them): history, backlog, commit and every peer's stream. */
+  private rollBack(keep: Seq): void {
+    this.logRollbacks++;
+    const from = positionOf(this.history, keep + 1);
+    const to = this.lastPos;
+    this.noteDiscarded(to.seq - keep, from, to);
+    this.log('warn', `the local log kept ${keep}: entries ${formatPosition(from)}..${formatPosition(to)} were not logged and are discarded`);
+    this.history = historyTruncated(this.history, keep);
+    this.lastPos = positionOf(this.history, keep);
+    this.durableSeq = Math.min(this.durableSeq, keep);
+    // Entries a majority holds stay committed in the group; this node only stops claiming them.
+    this.commitSeq = Math.min(this.commitSeq, keep);
+    this.backlog.truncateAfter(keep);
+    for (const p of this.peers.values()) {
+      p.matchSeq = Math.min(p.matchSeq, keep);
+      p.sentSeq = Math.min(p.sentSeq, keep);
+      p.reportedLastSeq = Math.min(p.reportedLastSeq, keep);
+      // Its log (or the snapshot it is loading) may hold what we lost: only a handshake resumes it.
+      p.phase = 'unknown';
+    }
+  }
+
+  /**
+   * The log takes writes again. A manual primary continues in a new epoch: the positions after its
+   * rollback may already name entries its replicas hold, so reusing them in the old epoch would
+   * give one position two entries. A replica handshakes (its primary's log decides the fork).
+   */
+  private onLogResumed(): void {
+    if (!this.logDown) return;
+    this.logDown = false;
+    this.log('info', `the local log takes writes again at ${formatPosition(this.lastPos)}`);
+    if (this.role === 'primary') {
+      assert(!this.cluster, 'a cluster primary steps down when its log fails');
+      this.epoch++;
+      this.votedFor = null;
+      this.persist();
+      this.becomePrimary();
+      return;
+    }
+    this.sync = 'none';
+    this.ensureHandshake();
+  }
+
   // ---------------------------------------------------------------- primary side
 
   private onHello(from: NodeId, epoch: Epoch, lastPos: Position, history: readonly EpochStart[]): void {
@@ -945,6 +1042,12 @@ export class ReplicationCore {
   private onFullResyncSent(peer: NodeId, from: Position): void {
     const p = this.peers.get(peer);
     if (this.role !== 'primary' || p === undefined || p.phase !== 'snapshot') return;
+    if (from.seq > this.lastPos.seq) {
+      // Taken before our log rolled back past it: that snapshot may hold lost entries; hello again.
+      assert(this.logRollbacks > 0, 'snapshot position beyond our log');
+      p.phase = 'unknown';
+      return;
+    }
     assert(from.seq <= this.lastPos.seq && epochAt(this.history, from.seq) === from.epoch, 'snapshot position not in our log');
     p.phase = 'streaming';
     p.sentSeq = from.seq;
@@ -980,9 +1083,14 @@ export class ReplicationCore {
     const sentMs = this.roundSentMs.get(round);
     if (sentMs !== undefined) p.lastContactMs = Math.max(p.lastContactMs, sentMs);
     if (synced && p.phase === 'streaming') {
+      if (matchSeq > this.lastPos.seq) {
+        // Only an ack sent before our log failed and rolled back can name entries we do not hold
+        // while streaming (a later reign's acks carry a newer epoch): it is stale.
+        assert(this.logRollbacks > 0, `replica ${from} acked ${matchSeq} beyond our log`);
+        return;
+      }
       p.reportedLastSeq = lastSeq;
       if (matchSeq > p.matchSeq) {
-        assert(matchSeq <= this.lastPos.seq, `replica ${from} acked ${matchSeq} beyond our log`);
         p.matchSeq = matchSeq;
         p.lastProgressMs = this.nowMs;
       }
@@ -1249,6 +1357,7 @@ export class ReplicationCore {
       commitSeq: this.commitSeq,
       durableSeq: this.durableSeq,
       acceptsWrites: this.acceptsWrites(nowMs),
+      logFailed: this.logDown,
       peers,
       fullResyncs: this.fullResyncs,
       partialResyncs: this.partialResyncs,

@@ -159,6 +159,14 @@ export type CoreEvent =
   | { readonly type: 'flush' }
   /** The local log is durable up to `seq` under the fsync policy. */
   | { readonly type: 'durable'; readonly seq: Seq }
+  /**
+   * The local log failed (a write or fsync error) and was rolled back to `keptSeq`: the entries
+   * after it never existed here (never durable, never acknowledged). It takes no writes until
+   * logResumed. `keptSeq` is at least every seq reported durable.
+   */
+  | { readonly type: 'logFailed'; readonly keptSeq: Seq }
+  /** The failed local log takes writes again (a retry succeeded). */
+  | { readonly type: 'logResumed' }
   /** A link to `peer` is up. `outbound` with manual mode: the host dialled our primary and it is `peer`. */
   | { readonly type: 'linkUp'; readonly peer: NodeId; readonly address: string; readonly outbound: boolean }
   | { readonly type: 'linkDown'; readonly peer: NodeId }
@@ -246,6 +254,8 @@ export interface CoreStatus {
   readonly commitSeq: Seq;
   readonly durableSeq: Seq;
   readonly acceptsWrites: boolean;
+  /** The local log failed and takes no writes (logFailed until logResumed). */
+  readonly logFailed: boolean;
   readonly peers: readonly PeerStatus[];
   readonly fullResyncs: number;
   readonly partialResyncs: number;

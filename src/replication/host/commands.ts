@@ -9,7 +9,7 @@ import type { Op, Position, Seq } from '../../storage/types.js';
 import { formatPosition } from '../../storage/types.js';
 import type { CoreStatus, PeerStatus } from '../core/types.js';
 import type { HostObserver, ReplicationHost } from './host.js';
-import { formatToken, laterToken, parseToken, Sessions } from './sessions.js';
+import { formatToken, laterToken, parseToken, Sessions, type ClientRepl } from './sessions.js';
 import { parseAddress } from './transport.js';
 
 /** Longest node id accepted in KVREPL (ids appear in logs and INFO). */
@@ -47,12 +47,15 @@ export class ReplicationFrontend implements HostObserver {
     const h = this.host;
     if (spec.flags.includes('write')) {
       if (h.role !== 'primary') return `READONLY You can't write against a read only replica. primary=${this.primaryAddr()}`;
+      const refusal = h.store.writeRefusal; // a failed log: MISCONF names the cause
+      if (refusal !== null) return refusal;
       if (!h.acceptsWrites()) return 'TRYAGAIN this node is becoming primary; retry shortly';
       return null;
     }
     if (!spec.flags.includes('readonly') || spec.flags.includes('stale')) return null;
     const s = this.sessions.peek(client);
     if (s !== undefined && s.mode === 'session') {
+      this.ownLastWrite(s);
       for (const t of this.sessions.required(s)) {
         const v = h.checkSession(t);
         if (v === 'lost') return this.sessionLost(t);
@@ -136,6 +139,7 @@ export class ReplicationFrontend implements HostObserver {
     f.push(['kv_discarded_writes', st.discardedEntries]);
     f.push(['kv_discarded_ranges', st.discardedRanges.map((r) => `${formatPosition(r.from)}-${formatPosition(r.to)}`).join(',')]);
     f.push(['kv_truncate_fallbacks', this.host.truncateFallbacks]);
+    f.push(['kv_log_failed', st.logFailed ? 1 : 0]);
     if (!primary) {
       const rc = this.host.readCheck();
       f.push(['kv_lag_ops', Math.max(0, this.host.knownPrimaryLastSeq - st.lastPos.seq)], ['kv_stale', rc.ok ? 0 : 1]);
@@ -220,6 +224,12 @@ export class ReplicationFrontend implements HostObserver {
     return 'connecting';
   }
 
+  /** The connection's last write here, forgetting one a log failure took back (refused with MISCONF, never acknowledged). */
+  private ownLastWrite(s: ClientRepl): Position | null {
+    if (s.lastWrite !== null && this.host.lostInLogFailure(s.lastWrite)) s.lastWrite = null;
+    return s.lastWrite;
+  }
+
   private wait(ctx: CommandContext, argv: readonly Buffer[]): void {
     const nArg = arg(argv, 1);
     const tArg = arg(argv, 2);
@@ -229,7 +239,8 @@ export class ReplicationFrontend implements HostObserver {
     if (timeoutMs < 0) return ctx.out.error('ERR timeout is negative');
     // (Cluster mode: links form a fixed mesh between members whatever their roles.)
     if (this.host.role !== 'primary' && !this.host.isCluster) return ctx.out.error('ERR WAIT cannot be used with replica instances.');
-    const seq = this.sessions.peek(ctx.client)?.lastWrite?.seq ?? 0;
+    const s = this.sessions.peek(ctx.client);
+    const seq = s === undefined ? 0 : (this.ownLastWrite(s)?.seq ?? 0);
     const now = this.host.nowMs();
     const acked = this.ackedAtLeast(seq);
     if (acked >= replicas) return ctx.out.integer(acked);
@@ -284,7 +295,7 @@ export class ReplicationFrontend implements HostObserver {
   private position(ctx: CommandContext): void {
     // Covers this connection's writes here and everything it could have read here (monotonic reads).
     const s = this.sessions.peek(ctx.client);
-    const t = laterToken(laterToken(s?.token ?? null, s?.lastWrite ?? null), this.host.lastPosition);
+    const t = laterToken(laterToken(s?.token ?? null, s === undefined ? null : this.ownLastWrite(s)), this.host.lastPosition);
     ctx.out.bulk(formatToken(t as Position));
   }
 

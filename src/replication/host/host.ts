@@ -30,6 +30,8 @@ import { Link } from './transport.js';
 export const TICK_INTERVAL_MS = 10;
 /** Discarded ranges INFO lists (the core keeps as many; totals are counted separately). */
 const DISCARDED_RANGES_KEPT = 16;
+/** Log-failure rollbacks remembered for lostInLogFailure (older ones are forgotten). */
+const LOG_ROLLBACKS_KEPT = 16;
 
 export interface HostLog {
   info(msg: string): void;
@@ -107,6 +109,14 @@ export class ReplicationHost implements LinkEvents {
   truncateFallbacks = 0;
   /** Counters of cores replaced by wipeForFullResync, added to the live core's. */
   private carried: CoreStatus | null = null;
+  /**
+   * Bumped when the store's log fails and rolls back. Effect batches decided before that carry
+   * the older value; their log effects (appends, truncation, a new epoch) no longer apply to the
+   * store and are skipped: the core forgot those entries when it stepped logFailed.
+   */
+  private logGeneration = 0;
+  /** Positions the local log lost in its recent failures: writes there were refused, never acknowledged. */
+  private readonly logRollbacks: { readonly epoch: number; readonly afterSeq: Seq; readonly toSeq: Seq }[] = [];
 
   constructor(opts: HostOptions) {
     this.opts = opts;
@@ -139,6 +149,47 @@ export class ReplicationHost implements LinkEvents {
       mayDelete: () => !this.stopped && this.coreBuilt && this.core.currentRole === 'primary' && this.acceptsWrites(),
       deleted: (pos, ops) => this.onLocalWrite(pos, ops),
     });
+    this.store.setLogListener({
+      failed: (keptSeq) => this.onStoreLogFailed(keptSeq),
+      resumed: () => {
+        if (!this.stopped && this.coreBuilt) this.stepNow({ type: 'logResumed' });
+      },
+    });
+  }
+
+  /**
+   * The store's log failed and rolled back to `keptSeq`: the core forgets what the store lost (a
+   * primary stops taking writes; in a cluster it steps down), and the member keeps serving reads
+   * and replicating what it can until the log takes writes again (logResumed).
+   */
+  private onStoreLogFailed(keptSeq: Seq | null): void {
+    if (this.stopped || !this.coreBuilt) return;
+    if (keptSeq === null || keptSeq < this.core.durableUpTo) {
+      const why = keptSeq === null ? 'the log could not be reopened' : `the log kept ${keptSeq}, less than it had reported durable (${this.core.durableUpTo})`;
+      this.onTaskError(new StoreUnavailableError(why));
+      return;
+    }
+    this.logGeneration++;
+    this.applier.rolledBack(keptSeq);
+    const last = this.core.lastPosition;
+    if (keptSeq < last.seq) {
+      this.logRollbacks.push({ epoch: last.epoch, afterSeq: keptSeq, toSeq: last.seq });
+      if (this.logRollbacks.length > LOG_ROLLBACKS_KEPT) this.logRollbacks.shift();
+    }
+    // A snapshot being streamed may hold writes the rollback discarded: end it, and the link it
+    // ran on, so the replica (which cannot resume a half-sent snapshot) handshakes again.
+    for (const peer of this.sender.cancelAll()) this.links.sendLink(peer)?.close('the log failed during a full resync to this replica');
+    this.stepNow({ type: 'logFailed', keptSeq });
+    this.observer?.onReplicaProgress();
+  }
+
+  /**
+   * Was `pos` written here and then taken back by a log failure? Such a write was answered
+   * MISCONF, never acknowledged: a session must not keep requiring it (it would wait, then be told
+   * the write was lost by a failover).
+   */
+  lostInLogFailure(pos: Position): boolean {
+    return this.logRollbacks.some((r) => pos.epoch === r.epoch && pos.seq > r.afterSeq && pos.seq <= r.toSeq);
   }
 
   /** start() built the core (reads before it only hide expired keys). */
@@ -401,12 +452,13 @@ export class ReplicationHost implements LinkEvents {
   private stepNow(ev: CoreEvent, nowMs: number = this.nowMs()): void {
     if (this.stopped && ev.type !== 'linkDown') return;
     const effects = this.core.step(ev, this.stepClock(nowMs));
-    if (effects.length > 0) this.tasks.push(() => this.execute(effects));
+    const generation = this.logGeneration;
+    if (effects.length > 0) this.tasks.push(() => this.execute(effects, generation));
   }
 
   /** Step inside a task: its effects run before the next queued task. */
   private async stepInTask(ev: CoreEvent): Promise<void> {
-    await this.execute(this.core.step(ev, this.stepClock(this.nowMs())));
+    await this.execute(this.core.step(ev, this.stepClock(this.nowMs())), this.logGeneration);
   }
 
   /** The time of a step: never before the previous step's (a local write may carry its turn's first reading). */
@@ -472,25 +524,38 @@ export class ReplicationHost implements LinkEvents {
 
   // ================================================================ effects
 
-  private async execute(effects: readonly Effect[]): Promise<void> {
+  private async execute(effects: readonly Effect[], generation: number): Promise<void> {
     for (const e of effects) {
+      const logEffect = e.type === 'appendEntries' || e.type === 'truncateAfter' || e.type === 'becomePrimary';
+      if (logEffect && generation !== this.logGeneration) continue; // decided before the log rolled back
       this.observer?.onEffect?.(e);
       const r = this.executeOne(e);
-      if (r !== undefined) await r;
+      if (r !== undefined) await (logEffect ? r.catch((err: unknown) => this.logEffectFailed(err, generation)) : r);
     }
     this.checkLogAgrees();
+  }
+
+  /** A log effect met the log's failure midway: the core heard logFailed meanwhile, so it is dropped. */
+  private logEffectFailed(err: unknown, generation: number): void {
+    if (err instanceof StoreUnavailableError && generation !== this.logGeneration && !this.stopped) {
+      this.log.warn(`a log step was cut short by the log's failure: ${err.message}`);
+      return;
+    }
+    throw err;
   }
 
   /** After each effect batch the store's log ends where the core's does. */
   private checkLogAgrees(): void {
     if (this.stopped) return;
-    // A failed log write rolled the store back past entries the core holds: replication stops
-    // (onTaskError), the store keeps serving reads and reports the failure; a restart rejoins.
-    const refusal = this.store.writeRefusal;
-    if (refusal !== null) throw new StoreUnavailableError(refusal);
     const s = this.store.lastPosition;
     const c = this.core.lastPosition;
-    assert(s.seq === c.seq && s.epoch === c.epoch, `store at ${formatPosition(s)}, core at ${formatPosition(c)} after an effect batch`);
+    if (s.seq === c.seq && s.epoch === c.epoch) return;
+    // The log failed where the core could not follow it (the store could not say what it kept, or
+    // it failed in the middle of a truncation): replication stops (onTaskError), the store keeps
+    // serving reads and reports the failure; a restart rejoins.
+    const refusal = this.store.writeRefusal;
+    if (refusal !== null) throw new StoreUnavailableError(refusal);
+    assert.fail(`store at ${formatPosition(s)}, core at ${formatPosition(c)} after an effect batch`);
   }
 
   private executeOne(e: Effect): void | Promise<void> {

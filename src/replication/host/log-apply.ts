@@ -66,7 +66,7 @@ export class LogApplier {
 
   /** Begin `epoch` durably and log its no-op entry (what lets the new primary take writes). */
   async beginEpoch(epoch: number): Promise<{ pos: Position; record: Buffer | undefined }> {
-    await this.store.beginEpoch(epoch);
+    await unavailableIfFails(this.store.beginEpoch(epoch), 'the epoch history');
     const before = this.store.lastPosition.seq;
     const pos = this.store.apply([]);
     assert.equal(pos.epoch, epoch, 'no-op entry not in the new epoch');
@@ -75,7 +75,12 @@ export class LogApplier {
   }
 
   persistMeta(meta: PersistedMeta): Promise<void> {
-    return this.store.writeMeta({ ...this.store.readMeta(), currentEpoch: meta.currentEpoch, votedFor: meta.votedFor });
+    return unavailableIfFails(this.store.writeMeta({ ...this.store.readMeta(), currentEpoch: meta.currentEpoch, votedFor: meta.votedFor }), 'the replication metadata');
+  }
+
+  /** The log failed and rolled back to `seq`: the durability watch restarts from there. */
+  rolledBack(seq: Seq): void {
+    this.durableRequested = Math.min(this.durableRequested, seq);
   }
 
   /** The log was replaced (a snapshot loaded, or wiped): durability restarts from its position. */
@@ -106,6 +111,19 @@ export class LogApplier {
     const held = this.store.fsyncPolicy === 'always' ? this.store.stats().durableSeq : this.store.lastPosition.seq;
     assert(held >= target, `durable notice for ${target} beyond what the store holds (${held})`);
     this.hooks.durable(target);
+  }
+}
+
+/**
+ * A file the core relies on (votes, epochs) could not be written, a disk fault: replication stops
+ * on this member (no vote or epoch is acted on unpersisted), the server keeps running.
+ */
+async function unavailableIfFails(p: Promise<void>, what: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StoreUnavailableError) throw e;
+    throw new StoreUnavailableError(`could not persist ${what}: ${(e as Error).message}`);
   }
 }
 

@@ -41,6 +41,13 @@ export class SnapshotSender {
     this.streams.delete(peer);
   }
 
+  /** Stop every stream (the log rolled back under their snapshots); returns the peers they were for. */
+  cancelAll(): NodeId[] {
+    const peers = [...this.streams.keys()];
+    this.streams.clear();
+    return peers;
+  }
+
   async stream(peer: NodeId, link: ReplLink): Promise<void> {
     const token = {};
     this.streams.set(peer, token);

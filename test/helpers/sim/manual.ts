@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import type { CoreConfig, NodeId } from '../../../src/replication/core/types.js';
+import type { LogEntry } from '../../../src/storage/types.js';
 import { rng, type Rng } from '../rng.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type Observer, type Wire } from './node.js';
@@ -22,6 +23,10 @@ class ManualWorld implements Observer {
   nowMs = 0;
   discarded = 0;
   readonly trace: string[] = [];
+  /** Nodes whose disk never syncs (their unsynced tail is what a log failure takes back). */
+  readonly slowDisk = new Set<NodeId>();
+  /** Every position written by a primary, with its entry: a position names one entry for the whole run. */
+  private readonly written = new Map<string, string>();
 
   constructor(seed: number, ids: readonly NodeId[], primary: NodeId) {
     this.r = rng(seed);
@@ -65,6 +70,13 @@ class ManualWorld implements Observer {
     this.discarded += d.length;
   }
   readDone(): void {}
+  wrote(n: SimNode, e: LogEntry): void {
+    const key = `${e.epoch}:${e.seq}`;
+    const body = `${n.id} ${JSON.stringify(e.ops)}`;
+    const prior = this.written.get(key);
+    if (prior !== undefined) assert.fail(`${n.id} writes ${key} = ${body}, a position that already named ${prior}`);
+    this.written.set(key, body);
+  }
   writeDone(): void {}
   failoverDone(): void {}
   log(n: SimNode, text: string): void {
@@ -76,10 +88,11 @@ class ManualWorld implements Observer {
       this.nowMs += STEP_MS;
       for (const m of this.net.takeDue(this.nowMs)) this.node(m.to).deliver(m.from, m.payload, this.nowMs);
       for (const n of this.nodes.values()) {
+        n.maybeResume(this.nowMs);
         n.run({ type: 'tick' }, this.nowMs);
-        if (this.r.next() < 0.3) n.fsync(this.nowMs);
+        if (!this.slowDisk.has(n.id) && this.r.next() < 0.3) n.fsync(this.nowMs);
       }
-      for (const w of writers) if (this.r.next() < 0.4) this.node(w).write(`k${this.r.int(5)}`, `${w}-${this.nowMs}`, this.nowMs);
+      for (const w of writers) if (this.r.next() < 0.4 && this.node(w).core?.acceptsWrites(this.nowMs) === true) this.node(w).write(`k${this.r.int(5)}`, `${w}-${this.nowMs}`, this.nowMs);
     }
   }
 }
@@ -121,5 +134,43 @@ export function runManualScenario(seed: number): ManualResult {
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     throw new Error(`manual scenario failed for seed ${seed}: ${msg}\n  replay: KV_SEED=${seed} node --test dist/test/replication-sim.test.js\n  ${w.trace.slice(-30).join('\n  ')}`);
+  }
+}
+
+export interface ManualDiskResult {
+  /** Entries the primary's log lost that a replica had received (and then had to discard). */
+  readonly lostOnReplicas: number;
+  readonly epochAfter: number;
+}
+
+/**
+ * A primary's log fails while replicas already hold entries it never made durable; it keeps
+ * serving, resumes a while later and takes writes again. Every node must end with the primary's
+ * log, and no position may ever name two entries (checked at every write).
+ */
+export function runManualDiskScenario(seed: number): ManualDiskResult {
+  const w = new ManualWorld(seed, ['a', 'b', 'c'], 'a');
+  try {
+    w.steps(50 + w.r.int(50), ['a']);
+    w.slowDisk.add('a');
+    w.steps(10 + w.r.int(20), ['a']); // streamed to b and c, never durable on a
+    const a = w.node('a');
+    const replicaLastBefore = Math.max(w.node('b').lastSeq, w.node('c').lastSeq);
+    a.diskFail(w.nowMs, w.nowMs + 30 + w.r.int(200));
+    const lostOnReplicas = Math.max(0, replicaLastBefore - a.lastSeq);
+    assert.equal(a.core?.acceptsWrites(w.nowMs), false, 'no writes while the log is down');
+    w.slowDisk.clear();
+    w.steps(250, ['a']); // writes resume once the log does
+    w.net.config = { ...w.net.config, dropRate: 0, duplicateRate: 0 };
+    w.steps(200, []);
+    for (const id of ['b', 'c']) {
+      const n = w.node(id);
+      assert.deepEqual(n.store.last, a.store.last, `${id} converged to a`);
+      for (let s = 1; s <= a.lastSeq; s++) assert.deepEqual(n.store.entries[s - 1], a.store.entries[s - 1], `${id} holds a's entry at ${s}`);
+    }
+    return { lostOnReplicas, epochAfter: a.core?.currentEpoch ?? 0 };
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(`manual disk scenario failed for seed ${seed}: ${msg}\n  replay: KV_SEED=${seed} node --test dist/test/replication-sim.test.js\n  ${w.trace.slice(-30).join('\n  ')}`);
   }
 }

@@ -20,6 +20,8 @@ export interface Observer {
   truncating(node: SimNode, e: Extract<Effect, { type: 'truncateAfter' }>): void;
   loadingDiscards(node: SimNode, discarded: readonly LogEntry[]): void;
   readDone(node: SimNode, readId: number, ok: boolean): void;
+  /** A primary created the entry (a client write or an epoch's no-op). */
+  wrote(node: SimNode, entry: LogEntry): void;
   writeDone(node: SimNode, writeId: number, seq: number, ok: boolean): void;
   failoverDone(node: SimNode, ok: boolean, reason: string): void;
   log(node: SimNode, text: string): void;
@@ -67,6 +69,8 @@ export class SimNode {
   restartAtMs = -1;
   /** The core asked for a flush (flushSoon); the world steps it at a point of its choosing. */
   flushPending = false;
+  /** The local log failed (no writes, no fsync) until this time; -1: it works. */
+  logDownUntilMs = -1;
 
   constructor(
     readonly id: NodeId,
@@ -101,7 +105,33 @@ export class SimNode {
   crash(): void {
     this.core = null;
     this.flushPending = false;
+    this.logDownUntilMs = -1;
     this.store.crash();
+  }
+
+  get logDown(): boolean {
+    return this.logDownUntilMs >= 0;
+  }
+
+  /**
+   * The local log fails (a write or fsync error): the store keeps its durable prefix, as the real
+   * store rolls back to what it wrote, and refuses writes until `resumeAtMs`. The process lives on.
+   */
+  diskFail(nowMs: number, resumeAtMs: number): number {
+    assert(this.core !== null && !this.logDown);
+    const lost = this.store.entries.length - this.store.durableSeq;
+    this.discardedSinceStart += lost;
+    this.store.entries.length = this.store.durableSeq;
+    this.logDownUntilMs = resumeAtMs;
+    this.run({ type: 'logFailed', keptSeq: this.store.durableSeq }, nowMs);
+    return lost;
+  }
+
+  /** The failed log takes writes again once its time came. */
+  maybeResume(nowMs: number): void {
+    if (!this.logDown || nowMs < this.logDownUntilMs) return;
+    this.logDownUntilMs = -1;
+    this.run({ type: 'logResumed' }, nowMs);
   }
 
   /** Feed one event and execute the effects in order (persistMeta is synchronous, so "durable before the rest" holds). */
@@ -115,7 +145,9 @@ export class SimNode {
   write(key: string, value: string, nowMs: number): number {
     const core = this.core;
     assert(core !== null);
+    assert(!this.logDown, 'a client write on a node whose log is down');
     const entry: LogEntry = { epoch: core.currentEpoch, seq: this.store.last.seq + 1, ops: [{ t: 'set', key, value: Buffer.from(value, 'latin1'), expireAtMs: 0 }] };
+    this.obs.wrote(this, entry);
     this.store.append(entry);
     this.run({ type: 'localWrite', entry }, nowMs);
     return entry.seq;
@@ -129,7 +161,7 @@ export class SimNode {
   }
 
   fsync(nowMs: number): void {
-    if (this.store.durableSeq === this.store.entries.length) return;
+    if (this.logDown || this.store.durableSeq === this.store.entries.length) return;
     this.store.durableSeq = this.store.entries.length;
     this.run({ type: 'durable', seq: this.store.durableSeq }, nowMs);
   }
@@ -162,6 +194,7 @@ export class SimNode {
         this.store.meta = e.meta;
         break;
       case 'appendEntries':
+        assert(!this.logDown, `${this.id} applies appends while its log is down`);
         for (const entry of e.entries) this.store.append(entry);
         break;
       case 'truncateAfter':
@@ -172,8 +205,10 @@ export class SimNode {
         this.store.durableSeq = Math.min(this.store.durableSeq, e.seq);
         break;
       case 'becomePrimary': {
+        assert(!this.logDown, `${this.id} becomes primary while its log is down`);
         this.obs.becamePrimary(this, e.epoch);
         const noop: LogEntry = { epoch: e.epoch, seq: this.store.last.seq + 1, ops: [] };
+        this.obs.wrote(this, noop);
         this.store.append(noop);
         this.run({ type: 'localWrite', entry: noop }, nowMs);
         break;

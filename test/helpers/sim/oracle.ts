@@ -32,6 +32,8 @@ export interface SimStats {
   readsFailed: number;
   asyncWrites: number;
   crashes: number;
+  /** Local logs that failed and rolled back to their durable prefix, then resumed. */
+  diskFailures: number;
   partitions: number;
   discarded: number;
   fullResyncs: number;
@@ -42,7 +44,7 @@ export interface SimStats {
 export function emptyStats(): SimStats {
   return {
     elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
-    asyncWrites: 0, crashes: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
+    asyncWrites: 0, crashes: 0, diskFailures: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
   };
 }
 
@@ -60,6 +62,8 @@ export class Oracle {
   /** For each epoch whose primary committed: the highest seq it committed (for leader completeness). */
   private readonly commitByEpoch = new Map<number, number>();
   private readonly primaryOfEpoch = new Map<number, NodeId>();
+  /** Every position a primary ever wrote (its entry's body): one position, one entry, for the whole run. */
+  private readonly writtenPositions = new Map<string, string>();
   private readonly history: KvOp[] = [];
   private readonly pendingReads = new Map<number, PendingRead>();
   private readonly pendingWrites = new Map<number, number>(); // writeId → history index
@@ -78,6 +82,17 @@ export class Oracle {
     this.primaryOfEpoch.set(epoch, n.id);
     this.stats.elections++;
     this.checkLeaderCompleteness(n, epoch, true);
+  }
+
+  /**
+   * A primary wrote a new entry (a client write or an epoch's no-op) at epoch:seq. Positions are
+   * never reused, even after a log failure took the entry back: each names exactly one entry.
+   */
+  written(n: LogView, epoch: number, seq: number, body: string): void {
+    const key = `${epoch}:${seq}`;
+    const prior = this.writtenPositions.get(key);
+    if (prior !== undefined) assert.fail(`${n.id} writes ${key} = ${body}, a position that already named ${prior}`);
+    this.writtenPositions.set(key, body);
   }
 
   /** `n`, primary of `epoch`, committed up to `commitSeq`. */

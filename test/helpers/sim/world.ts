@@ -41,6 +41,8 @@ export interface SimOptions {
   readonly quietSteps: number;
   readonly net: NetConfig;
   readonly crashRate: number;
+  /** Per step: a node's local log fails (keeps its durable prefix) and resumes a while later. */
+  readonly diskFailRate: number;
   readonly partitionRate: number;
   readonly opRate: number;
   readonly failoverRate: number;
@@ -53,6 +55,7 @@ export const DEFAULT_SIM: Omit<SimOptions, 'seed'> = {
   quietSteps: 300,
   net: { delayMinMs: 1, delayMaxMs: 12, dropRate: 0.03, duplicateRate: 0.03 },
   crashRate: 0.004,
+  diskFailRate: 0.003,
   partitionRate: 0.003,
   opRate: 0.5,
   failoverRate: 0.001,
@@ -129,6 +132,10 @@ export class SimWorld implements Observer {
     this.stats.discarded += discarded.length;
   }
 
+  wrote(node: SimNode, entry: LogEntry): void {
+    this.oracle.written(node, entry.epoch, entry.seq, entry.ops.length === 0 ? `no-op of ${node.id}` : JSON.stringify(entry.ops));
+  }
+
   readDone(_node: SimNode, readId: number, ok: boolean): void {
     this.oracle.readDone(readId, ok);
   }
@@ -183,6 +190,7 @@ export class SimWorld implements Observer {
         n.start(this.nowMs);
         this.trace.push(`${this.nowMs} ${n.id} restarted at ${n.store.last.epoch}:${n.store.last.seq}`);
       }
+      n.maybeResume(this.nowMs);
       n.run({ type: 'tick' }, this.nowMs);
       if (n.alive && this.rng.next() < 0.3) n.fsync(this.nowMs);
     }
@@ -203,6 +211,17 @@ export class SimWorld implements Observer {
         victim.restartAtMs = this.nowMs + 50 + r.int(400);
         this.stats.crashes++;
         this.trace.push(`${this.nowMs} ${victim.id} crashed (durable ${victim.store.durableSeq})`);
+      }
+    }
+    if (r.next() < this.opts.diskFailRate) {
+      const up = this.live().filter((n) => !n.logDown);
+      const prim = this.primaries();
+      const victim = prim.length > 0 && r.next() < 0.5 ? prim[0] : up.length > 0 ? r.pick(up) : undefined;
+      if (victim !== undefined) {
+        const lost = victim.diskFail(this.nowMs, this.nowMs + 50 + r.int(400));
+        this.stats.diskFailures++;
+        this.stats.discarded += lost;
+        this.trace.push(`${this.nowMs} ${victim.id} log failed, kept ${victim.store.durableSeq} (lost ${lost})`);
       }
     }
     if (this.healAtMs >= 0 && this.nowMs >= this.healAtMs) {
@@ -256,6 +275,7 @@ export class SimWorld implements Observer {
     this.net.heal();
     this.net.config = { ...this.net.config, dropRate: 0, duplicateRate: 0 };
     for (const n of this.nodes) if (!n.alive) n.restartAtMs = this.nowMs;
+    for (const n of this.nodes) if (n.logDown) n.logDownUntilMs = this.nowMs;
     for (let i = 0; i < this.opts.quietSteps; i++) this.step(false, false);
     this.checkConverged();
     return this.oracle.linearizable();
