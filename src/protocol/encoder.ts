@@ -38,22 +38,26 @@ export const SHARED = {
 const SHARED_INTS: Buffer[] = [];
 for (let i = 0; i <= SHARED_INTEGERS_MAX; i++) SHARED_INTS.push(Buffer.from(`:${i}\r\n`));
 
-/** Redis 7.0 RESP2 double text ("%.17g"): 17 significant digits, shortest exponent form. */
+/**
+ * Redis 7.0 double text ("%.17g", both RESP2 bulk and RESP3 ','): 17 significant digits,
+ * exponent form when the rounded exponent is < -4 or >= 17, trailing zeros dropped.
+ */
 export function formatDouble(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
-  const exp = Math.floor(Math.log10(Math.abs(x)));
-  if (exp < -4 || exp >= 17) {
-    // %g exponent style: mantissa without trailing zeros, exponent with at least two digits.
-    const [m, e] = x.toExponential(16).split('e') as [string, string];
-    const mant = m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m;
-    const en = Number(e);
-    return `${mant}e${en < 0 ? '-' : '+'}${String(Math.abs(en)).padStart(2, '0')}`;
+  // toExponential rounds first, so the exponent is the one %g decides with (9.99..97e16 -> 1e+17).
+  const [m, e] = x.toExponential(16).split('e') as [string, string];
+  const en = Number(e);
+  const sign = m.startsWith('-') ? '-' : '';
+  const digits = m.replace('-', '').replace('.', '');
+  const trim = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+  if (en < -4 || en >= 17) {
+    return `${sign}${trim(`${digits[0]}.${digits.slice(1)}`)}e${en < 0 ? '-' : '+'}${String(Math.abs(en)).padStart(2, '0')}`;
   }
-  const s = x.toPrecision(17);
-  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+  const fixed = en >= 0 ? `${digits.slice(0, en + 1)}.${digits.slice(en + 1)}` : `0.${'0'.repeat(-en - 1)}${digits}`;
+  return sign + trim(fixed);
 }
 
 export class RespEncoder implements ReplyWriter {
@@ -253,8 +257,7 @@ export class RespEncoder implements ReplyWriter {
 
   double(x: number): void {
     if (this.protocol === 3) {
-      const t = Number.isNaN(x) ? 'nan' : x === Infinity ? 'inf' : x === -Infinity ? '-inf' : String(x).replace('e+', 'e');
-      this.ascii(`,${t}${CRLF}`);
+      this.ascii(`,${formatDouble(x)}${CRLF}`);
     } else {
       this.bulk(formatDouble(x));
     }
