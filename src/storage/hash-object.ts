@@ -156,6 +156,11 @@ export class HashObject {
     return t.scan(cursor, count, (p) => emit(t.memberAt(p) as Key, storedToBuffer(this.vals[p] as Stored)));
   }
 
+  /** Switch to the hashtable form now (a copy of a hashtable-encoded hash stays one, as in Redis). */
+  toHashtable(): void {
+    if (this.table === null) this.convert();
+  }
+
   private convert(): void {
     const table = new DenseTable();
     const vals: Array<Stored | undefined> = [];

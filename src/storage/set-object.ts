@@ -60,6 +60,11 @@ export class SetObject {
     return OBJECT_OVERHEAD_BYTES + this.contentBytes + this.size * (this.intset ? INTSET_ENTRY_OVERHEAD_BYTES : HASHTABLE_ENTRY_OVERHEAD_BYTES);
   }
 
+  /** Switch to the hashtable encoding now (a copy of a hashtable-encoded set stays one, as in Redis). */
+  toHashtable(): void {
+    this.intset = false;
+  }
+
   has(member: Key): boolean {
     return this.table.positionOf(member) >= 0;
   }

@@ -233,15 +233,14 @@ function hscanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (args === null) return;
   const h = hashArg(ctx, field(argv, 1));
   if (h === null) return;
+  // A missing key answers an empty scan before the options are even parsed, as Redis.
+  if (h === undefined) return replyScan(ctx.out, 0, []);
   const opts = args.options();
   if (opts === null) return;
   const items: Buffer[] = [];
-  let next = 0;
-  if (h !== undefined) {
-    next = h.scan(args.cursor, opts.count, (f, v) => {
-      if (opts.matches(f)) items.push(keyToBytes(f), v);
-    });
-  }
+  const next = h.scan(args.cursor, opts.count, (f, v) => {
+    if (opts.matches(f)) items.push(keyToBytes(f), v);
+  });
   replyScan(ctx.out, next, items);
 }
 
