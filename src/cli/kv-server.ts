@@ -163,6 +163,7 @@ async function main(): Promise<void> {
       fsync: cfg.fsync,
       compactPercent: cfg.compactPercent,
       compactMinBytes: cfg.compactMinBytes,
+      encodingLimits: cfg.encodingLimits,
       fsyncOnLoopMaxMs: SERVER_FSYNC_ON_LOOP_MAX_MS,
       // The replication core records every local write as it happens; it has no way yet to take
       // back writes a failed log discarded, so those positions are never reused in this process.

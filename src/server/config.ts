@@ -4,6 +4,7 @@
 
 import { globMatch } from '../storage/glob.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
+import { defaultEncodingLimits, type EncodingLimits } from '../storage/collection.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -37,6 +38,8 @@ export interface ServerConfig {
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
   compactPercent: number;
   compactMinBytes: number;
+  /** Compact-encoding limits of hashes and sets: the store holds this same object (live). */
+  readonly encodingLimits: EncodingLimits;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -53,6 +56,7 @@ export function defaultConfig(): ServerConfig {
     outputBufferBytesMax: 64 * 1024 * 1024,
     compactPercent: 100,
     compactMinBytes: 64 * 1024 * 1024,
+    encodingLimits: defaultEncodingLimits(),
   };
 }
 
@@ -148,10 +152,30 @@ const SETTINGS: readonly Setting[] = [
   { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
   // Fixed facts that clients and tools query; setting them to their one value is accepted.
+  // Redis's old names (ziplist) are settings of their own so CONFIG GET/SET accept both.
+  ...(['hash-max-listpack-entries', 'hash-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'hashListpackEntries')),
+  ...(['hash-max-listpack-value', 'hash-max-ziplist-value'] as const).map((name) => limitSetting(name, 'hashListpackValueBytes')),
+  limitSetting('set-max-intset-entries', 'setIntsetEntries'),
   { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
   { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
 ];
+
+/** An encoding limit (Redis: a size_t from 0 to LONG_MAX). */
+function limitSetting(name: string, key: keyof EncodingLimits): Setting {
+  return {
+    name,
+    aliases: [],
+    mutable: true,
+    get: (c) => String(c.encodingLimits[key]),
+    set: (c, v) => {
+      const n = parseIntIn(v, 0, Number.MAX_SAFE_INTEGER);
+      if (n === null) return 'argument couldn\'t be parsed into an integer';
+      c.encodingLimits[key] = n;
+      return null;
+    },
+  };
+}
 
 function findSetting(name: string): Setting | undefined {
   const n = name.toLowerCase();

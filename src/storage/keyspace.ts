@@ -32,7 +32,7 @@ import type { ValueSink } from './api.js';
 import { globMatch } from './glob.js';
 import type { RecordOpSink } from './record.js';
 import { copyBytes } from './bytes.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
@@ -141,9 +141,9 @@ export function newSlotView(): SlotView {
   return { buf: Buffer.alloc(0), keyOff: 0, keyLen: 0, valOff: 0, valLen: 0, expireAtMs: 0, type: TYPE_STRING };
 }
 
-function newCollection(type: number): KvCollection {
-  if (type === TYPE_HASH) return new HashObject();
-  if (type === TYPE_SET) return new SetObject();
+function newCollection(type: number, limits: Readonly<EncodingLimits>): KvCollection {
+  if (type === TYPE_HASH) return new HashObject(limits);
+  if (type === TYPE_SET) return new SetObject(limits);
   if (type === TYPE_ZSET) return new SortedSet();
   throw new Error(`bug: no collection of type ${type}`);
 }
@@ -250,6 +250,9 @@ export class Keyspace {
   expiredKeys = 0;
   /** Null: expired keys are removed here at once (recovery's and loaders' keyspaces, unit tests). */
   expiry: ExpiryHandler | null = null;
+
+  /** `limits`: the live encoding limits its collections follow (the store's, which CONFIG SET changes). */
+  constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
 
   get size(): number {
     return this.count;
@@ -437,7 +440,7 @@ export class Keyspace {
 
   /** Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log record's check, or our own encoder). */
   restore(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs): void {
-    const d = decodeObject(src, off, len);
+    const d = decodeObject(src, off, len, this.limits);
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
     const slot = this.collectionSlot(key, d.type);
@@ -462,7 +465,7 @@ export class Keyspace {
       if (this.rValLen === 0) this.setExpiry(slot, 0); // the record already is the key alone
       else slot = this.writeKeyRecord(key, i);
     } else slot = this.writeKeyRecord(key, i);
-    const obj = newCollection(type);
+    const obj = newCollection(type, this.limits);
     this.slotType[slot] = type;
     this.objects[slot] = obj;
     this.liveBytes += obj.bytes;
@@ -801,7 +804,7 @@ export class Keyspace {
       assert.equal(obj, undefined, `string slot ${s} holds an object`);
       return 0;
     }
-    assert(obj !== undefined && newCollection(type).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
+    assert(obj !== undefined && newCollection(type, this.limits).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
     assert.equal(valLen, 0, `collection slot ${s} has a record value`);
     return obj.bytes;
   }

@@ -16,7 +16,7 @@
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
 import type { Key } from './types.js';
 
 export const OBJECT_CODEC_VERSION = 1;
@@ -97,12 +97,12 @@ export function checkObject(buf: Buffer, off: number, len: number): string | nul
 }
 
 /** Decode a payload (a string's value is a slice of `buf`; a collection is built fresh), or why it is invalid. */
-export function decodeObject(buf: Buffer, off: number, len: number): DecodedObject | string {
+export function decodeObject(buf: Buffer, off: number, len: number, limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS): DecodedObject | string {
   if (len >= HEAD_BYTES && buf[off] === OBJECT_CODEC_VERSION && buf[off + 1] === TYPE_STRING) {
     return { type: TYPE_STRING, value: buf.subarray(off + HEAD_BYTES, off + len) };
   }
   const type = len >= HEAD_BYTES ? (buf[off + 1] as number) : -1;
-  const obj = type === TYPE_HASH ? new HashObject() : type === TYPE_SET ? new SetObject() : type === TYPE_ZSET ? new SortedSet() : null;
+  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet() : null;
   const r = walk(buf, off, len, obj);
   if (typeof r === 'string') return r;
   if (obj === null) throw new Error('bug: a collection payload walked without a collection');

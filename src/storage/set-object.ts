@@ -9,10 +9,11 @@
 // on a small integer set replies exactly as Redis.
 
 import { DenseTable } from './dense-table.js';
+import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
 
-/** Redis 7.0 default set-max-intset-entries. */
-export const SET_INTSET_ENTRIES_MAX = 512;
+/** Redis 7.0 default set-max-intset-entries (EncodingLimits may change it). */
+export const SET_INTSET_ENTRIES_MAX = REDIS_ENCODING_LIMITS.setIntsetEntries;
 const OBJECT_OVERHEAD_BYTES = 64;
 const INTSET_ENTRY_OVERHEAD_BYTES = 40;
 const HASHTABLE_ENTRY_OVERHEAD_BYTES = 72;
@@ -48,6 +49,8 @@ export class SetObject {
   private intset = true;
   private contentBytes = 0;
 
+  constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
+
   get size(): number {
     return this.table.size;
   }
@@ -72,7 +75,7 @@ export class SetObject {
   /** True when the member is new. */
   add(member: Key): boolean {
     if (this.table.positionOf(member) >= 0) return false;
-    if (this.intset && (!isInt64Text(member) || this.table.size >= SET_INTSET_ENTRIES_MAX)) this.intset = false;
+    if (this.intset && (!isInt64Text(member) || this.table.size >= this.limits.setIntsetEntries)) this.intset = false;
     this.table.add(member);
     this.contentBytes += member.length;
     return true;
