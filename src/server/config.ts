@@ -38,7 +38,7 @@ export interface ServerConfig {
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
   compactPercent: number;
   compactMinBytes: number;
-  /** Compact-encoding limits of hashes and sets: the store holds this same object (live). */
+  /** Compact-encoding limits of collections: the store holds this same object (live). */
   readonly encodingLimits: EncodingLimits;
 }
 
@@ -156,6 +156,8 @@ const SETTINGS: readonly Setting[] = [
   ...(['hash-max-listpack-entries', 'hash-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'hashListpackEntries')),
   ...(['hash-max-listpack-value', 'hash-max-ziplist-value'] as const).map((name) => limitSetting(name, 'hashListpackValueBytes')),
   limitSetting('set-max-intset-entries', 'setIntsetEntries'),
+  ...(['zset-max-listpack-entries', 'zset-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'zsetListpackEntries')),
+  ...(['zset-max-listpack-value', 'zset-max-ziplist-value'] as const).map((name) => limitSetting(name, 'zsetListpackValueBytes')),
   { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
   { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },

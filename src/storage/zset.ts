@@ -1,9 +1,10 @@
 // SortedSet: the value of a zset key — member (Key, latin1 bytes) -> score (never NaN), ordered
 // by score, ties by member bytes (memcmp, as Redis). Owns its two representations (sorted
-// parallel arrays while small, a skiplist with spans plus a Map once large) and the range
+// parallel arrays while small, an order-statistic B+tree plus a member index once large) and the range
 // searches the commands need. Never logs, never touches the keyspace: the store mutates it in
 // `apply`, commands only read it.
 
+import { DenseTable } from './dense-table.js';
 import type { Key } from './types.js';
 
 export type ZEntry = readonly [member: Key, score: number];
@@ -11,12 +12,9 @@ export type ZEntry = readonly [member: Key, score: number];
 /** Redis 7.0 defaults: zset-max-listpack-entries / zset-max-listpack-value. */
 export const ZSET_LISTPACK_ENTRIES_MAX = 128;
 export const ZSET_LISTPACK_VALUE_BYTES_MAX = 64;
-/** Redis ZSKIPLIST_MAXLEVEL and ZSKIPLIST_P: 2^64 elements' worth of levels, 1 in 4 promoted. */
-const SKIPLIST_LEVEL_MAX = 32;
-const SKIPLIST_P = 0.25;
 /** Rough heap cost of one element in each representation (for MEMORY USAGE / liveBytes). */
-const SMALL_ENTRY_OVERHEAD_BYTES = 24;
-const NODE_OVERHEAD_BYTES = 120;
+const SMALL_ENTRY_OVERHEAD_BYTES = 32;
+const LARGE_ENTRY_OVERHEAD_BYTES = 90;
 const SET_OVERHEAD_BYTES = 64;
 
 /** A score interval: `min`/`max` may be ±Infinity; `minEx`/`maxEx` make a bound exclusive ('('). */
@@ -45,150 +43,267 @@ export interface RangeWindow {
   readonly limit?: number;
 }
 
-class ZNode {
-  backward: ZNode | null = null;
-  readonly next: Array<ZNode | null>;
-  readonly span: number[];
-  constructor(
-    readonly member: Key,
-    public score: number,
-    level: number,
-  ) {
-    this.next = new Array<ZNode | null>(level).fill(null);
-    this.span = new Array<number>(level).fill(0);
-  }
-}
-
 /** Order of (score, member): JS string comparison of latin1 strings is memcmp of the bytes. */
 function before(score: number, member: Key, s: number, m: Key): boolean {
   return score < s || (score === s && member < m);
 }
 
-function randomLevel(): number {
-  let level = 1;
-  while (level < SKIPLIST_LEVEL_MAX && Math.random() < SKIPLIST_P) level++;
-  return level;
+/** Leaves and inner nodes hold up to this many entries / children before they split. */
+const LEAF_ENTRIES_MAX = 64;
+const INNER_CHILDREN_MAX = 64;
+/** A leaf this empty is merged into its right sibling when both fit in one leaf. */
+const LEAF_ENTRIES_MERGE_BELOW = LEAF_ENTRIES_MAX / 4;
+
+class Leaf {
+  members: Key[] = [];
+  scores: number[] = [];
+  prev: Leaf | null = null;
+  next: Leaf | null = null;
 }
 
-/** Redis's skiplist (zslInsert/zslDelete/zslGetRank...): O(log n) insert, delete, rank and seek. */
-class SkipList {
-  private readonly header = new ZNode('', 0, SKIPLIST_LEVEL_MAX);
-  tail: ZNode | null = null;
+/**
+ * children[i] holds the keys k with sep[i] <= k < sep[i + 1] (sep[0] is unused); counts[i] is
+ * its number of elements. A separator may outlive the element it was copied from: it stays a
+ * valid bound, so deletions never rewrite separators.
+ */
+class Inner {
+  children: Array<Leaf | Inner> = [];
+  counts: number[] = [];
+  sepScores: number[] = [];
+  sepMembers: Key[] = [];
+}
+
+/**
+ * The large form's order: an order-statistic B+tree over (score, member) with element counts in
+ * the inner nodes, so rank, select and range seeks are O(log n) with contiguous leaves (a
+ * pointer skiplist in JS costs several dependent loads per step, a leaf a few binary-search
+ * probes). Leaves form a doubly linked list for range walks in both directions.
+ */
+class OrderTree {
+  private root: Leaf | Inner = new Leaf();
   length = 0;
-  private level = 1;
 
-  get first(): ZNode | null {
-    return this.header.next[0] ?? null;
-  }
-
-  insert(member: Key, score: number): ZNode {
-    const update = new Array<ZNode>(SKIPLIST_LEVEL_MAX);
-    const rank = new Array<number>(SKIPLIST_LEVEL_MAX).fill(0);
-    let x = this.header;
-    for (let i = this.level - 1; i >= 0; i--) {
-      rank[i] = i === this.level - 1 ? 0 : (rank[i + 1] as number);
-      for (let n = x.next[i]; n && before(n.score, n.member, score, member); n = x.next[i]) {
-        rank[i] = (rank[i] as number) + (x.span[i] as number);
-        x = n;
-      }
-      update[i] = x;
+  insert(member: Key, score: number): void {
+    const path: Inner[] = [];
+    const idx: number[] = [];
+    let n = this.root;
+    while (n instanceof Inner) {
+      const i = childFor(n, score, member);
+      n.counts[i] = (n.counts[i] as number) + 1;
+      path.push(n);
+      idx.push(i);
+      n = n.children[i] as Leaf | Inner;
     }
-    const level = randomLevel();
-    if (level > this.level) {
-      for (let i = this.level; i < level; i++) {
-        rank[i] = 0;
-        update[i] = this.header;
-        this.header.span[i] = this.length;
-      }
-      this.level = level;
-    }
-    const node = new ZNode(member, score, level);
-    const r0 = rank[0] as number;
-    for (let i = 0; i < level; i++) {
-      const u = update[i] as ZNode;
-      node.next[i] = u.next[i] ?? null;
-      u.next[i] = node;
-      node.span[i] = (u.span[i] as number) - (r0 - (rank[i] as number));
-      u.span[i] = r0 - (rank[i] as number) + 1;
-    }
-    for (let i = level; i < this.level; i++) (update[i] as ZNode).span[i] = ((update[i] as ZNode).span[i] as number) + 1;
-    node.backward = update[0] === this.header ? null : (update[0] as ZNode);
-    const after = node.next[0];
-    if (after) after.backward = node;
-    else this.tail = node;
+    const at = lowerBound(n, score, member);
+    n.members.splice(at, 0, member);
+    n.scores.splice(at, 0, score);
     this.length++;
-    return node;
+    if (n.members.length > LEAF_ENTRIES_MAX) {
+      const right = new Leaf();
+      const half = n.members.length >> 1;
+      right.members = n.members.splice(half);
+      right.scores = n.scores.splice(half);
+      right.next = n.next;
+      right.prev = n;
+      if (n.next) n.next.prev = right;
+      n.next = right;
+      this.addChild(path, idx, path.length - 1, n, right, right.scores[0] as number, right.members[0] as Key, n.members.length, right.members.length);
+    }
   }
 
+  /** Puts `right` after `left` in path[depth] (a new root when depth < 0), splitting upwards. */
+  private addChild(path: Inner[], idx: number[], depth: number, left: Leaf | Inner, right: Leaf | Inner, sepScore: number, sepMember: Key, leftCount: number, rightCount: number): void {
+    if (depth < 0) {
+      const r = new Inner();
+      r.children = [left, right];
+      r.counts = [leftCount, rightCount];
+      r.sepScores = [-Infinity, sepScore];
+      r.sepMembers = ['', sepMember];
+      this.root = r;
+      return;
+    }
+    const p = path[depth] as Inner;
+    const i = idx[depth] as number;
+    p.counts[i] = leftCount;
+    p.children.splice(i + 1, 0, right);
+    p.counts.splice(i + 1, 0, rightCount);
+    p.sepScores.splice(i + 1, 0, sepScore);
+    p.sepMembers.splice(i + 1, 0, sepMember);
+    if (p.children.length <= INNER_CHILDREN_MAX) return;
+    const q = new Inner();
+    const half = p.children.length >> 1;
+    q.children = p.children.splice(half);
+    q.counts = p.counts.splice(half);
+    q.sepScores = p.sepScores.splice(half);
+    q.sepMembers = p.sepMembers.splice(half);
+    this.addChild(path, idx, depth - 1, p, q, q.sepScores[0] as number, q.sepMembers[0] as Key, sum(p.counts), sum(q.counts));
+  }
+
+  /** Removes the element (score, member); false when absent. */
   delete(member: Key, score: number): boolean {
-    const update = new Array<ZNode>(SKIPLIST_LEVEL_MAX);
-    let x = this.header;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n && before(n.score, n.member, score, member); n = x.next[i]) x = n;
-      update[i] = x;
+    const path: Inner[] = [];
+    const idx: number[] = [];
+    let n = this.root;
+    while (n instanceof Inner) {
+      const i = childFor(n, score, member);
+      path.push(n);
+      idx.push(i);
+      n = n.children[i] as Leaf | Inner;
     }
-    const node = x.next[0];
-    if (!node || node.score !== score || node.member !== member) return false;
-    for (let i = 0; i < this.level; i++) {
-      const u = update[i] as ZNode;
-      if (u.next[i] === node) {
-        u.span[i] = (u.span[i] as number) + (node.span[i] as number) - 1;
-        u.next[i] = node.next[i] ?? null;
-      } else {
-        u.span[i] = (u.span[i] as number) - 1;
-      }
-    }
-    const after = node.next[0];
-    if (after) after.backward = node.backward;
-    else this.tail = node.backward;
-    while (this.level > 1 && this.header.next[this.level - 1] === null) this.level--;
+    const at = lowerBound(n, score, member);
+    if (n.members[at] !== member || n.scores[at] !== score) return false;
+    for (let d = 0; d < path.length; d++) (path[d] as Inner).counts[idx[d] as number]! -= 1;
+    n.members.splice(at, 1);
+    n.scores.splice(at, 1);
     this.length--;
+    this.rebalance(n, path, idx);
     return true;
+  }
+
+  /** After a deletion from `leaf`: drop it when empty, or merge it with its right sibling when both fit. */
+  private rebalance(leaf: Leaf, path: Inner[], idx: number[]): void {
+    const depth = path.length - 1;
+    if (depth < 0) return;
+    const p = path[depth] as Inner;
+    const i = idx[depth] as number;
+    const sib = p.children[i + 1];
+    if (leaf.members.length > 0 && !(leaf.members.length < LEAF_ENTRIES_MERGE_BELOW && sib instanceof Leaf && leaf.members.length + sib.members.length <= LEAF_ENTRIES_MAX)) return;
+    let gone: Leaf = leaf;
+    let at = i;
+    if (leaf.members.length > 0 && sib instanceof Leaf) {
+      // Merge the sibling into this leaf; the sibling's slot (and separator) goes away.
+      leaf.members.push(...sib.members);
+      leaf.scores.push(...sib.scores);
+      p.counts[i] = leaf.members.length;
+      gone = sib;
+      at = i + 1;
+    }
+    if (gone.prev) gone.prev.next = gone.next;
+    if (gone.next) gone.next.prev = gone.prev;
+    this.removeChild(path, idx, depth, at);
+  }
+
+  private removeChild(path: Inner[], idx: number[], depth: number, at: number): void {
+    const p = path[depth] as Inner;
+    p.children.splice(at, 1);
+    p.counts.splice(at, 1);
+    p.sepScores.splice(at, 1);
+    p.sepMembers.splice(at, 1);
+    if (p.children.length === 0 && depth > 0) return this.removeChild(path, idx, depth - 1, idx[depth - 1] as number);
+    if (p.children.length === 0) this.root = new Leaf();
+    while (this.root instanceof Inner && this.root.children.length === 1) this.root = this.root.children[0] as Leaf | Inner;
   }
 
   /** 0-based rank of an element known to be present. */
   rankOf(member: Key, score: number): number {
-    let x = this.header;
     let rank = 0;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n && (n.score < score || (n.score === score && n.member <= member)); n = x.next[i]) {
-        rank += x.span[i] as number;
-        x = n;
-      }
-      if (x !== this.header && x.member === member) return rank - 1;
+    let n = this.root;
+    while (n instanceof Inner) {
+      const i = childFor(n, score, member);
+      for (let k = 0; k < i; k++) rank += n.counts[k] as number;
+      n = n.children[i] as Leaf | Inner;
     }
-    throw new Error('SkipList.rankOf: member not in the list');
+    const at = lowerBound(n, score, member);
+    if (n.members[at] !== member) throw new Error('OrderTree.rankOf: member not in the tree');
+    return rank + at;
   }
 
-  /** The node at 0-based `rank` (caller checks 0 <= rank < length). */
-  at(rank: number): ZNode {
-    const target = rank + 1;
-    let x = this.header;
-    let traversed = 0;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n && traversed + (x.span[i] as number) <= target; n = x.next[i]) {
-        traversed += x.span[i] as number;
-        x = n;
-      }
-      if (traversed === target) return x;
+  /** The leaf and offset of 0-based `rank` (caller checks 0 <= rank < length). */
+  locate(rank: number): { leaf: Leaf; at: number } {
+    let n = this.root;
+    let r = rank;
+    while (n instanceof Inner) {
+      let i = 0;
+      while (r >= (n.counts[i] as number)) r -= n.counts[i++] as number;
+      n = n.children[i] as Leaf | Inner;
     }
-    throw new Error(`SkipList.at: rank ${rank} out of range (length ${this.length})`);
+    return { leaf: n, at: r };
   }
 
   /**
    * How many leading elements satisfy `pred`, found by descent (exact when `pred` holds for a
-   * prefix of the order, which every score search and every lex search over equal scores is).
+   * prefix of the key order, which every score search and every lex search over equal scores is;
+   * otherwise, as Redis's skiplist, an answer that depends on the structure).
    */
   prefixCount(pred: (member: Key, score: number) => boolean): number {
-    let x = this.header;
     let rank = 0;
-    for (let i = this.level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n && pred(n.member, n.score); n = x.next[i]) {
-        rank += x.span[i] as number;
-        x = n;
+    let n = this.root;
+    while (n instanceof Inner) {
+      let lo = 1;
+      let hi = n.children.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (pred(n.sepMembers[mid] as Key, n.sepScores[mid] as number)) lo = mid + 1;
+        else hi = mid;
       }
+      for (let k = 0; k < lo - 1; k++) rank += n.counts[k] as number;
+      n = n.children[lo - 1] as Leaf | Inner;
     }
-    return rank;
+    let k = 0;
+    while (k < n.members.length && pred(n.members[k] as Key, n.scores[k] as number)) k++;
+    return rank + k;
+  }
+}
+
+function sum(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
+
+/** The child of `n` whose range holds (score, member): the last i >= 1 with sep[i] <= key, else 0. */
+function childFor(n: Inner, score: number, member: Key): number {
+  let lo = 1;
+  let hi = n.children.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(score, member, n.sepScores[mid] as number, n.sepMembers[mid] as Key)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo - 1;
+}
+
+/** The first offset in `leaf` not before (score, member). */
+function lowerBound(leaf: Leaf, score: number, member: Key): number {
+  let lo = 0;
+  let hi = leaf.members.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(leaf.scores[mid] as number, leaf.members[mid] as Key, score, member)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The large form's member index: member -> score, with positions as ZSCAN cursors (DenseTable). */
+class MemberIndex {
+  private readonly table = new DenseTable();
+  private readonly scores: number[] = [];
+
+  get(member: Key): number | undefined {
+    const pos = this.table.positionOf(member);
+    return pos < 0 ? undefined : this.scores[pos];
+  }
+
+  set(member: Key, score: number): void {
+    const pos = this.table.positionOf(member);
+    this.scores[pos < 0 ? this.table.add(member) : pos] = score;
+  }
+
+  delete(member: Key): void {
+    this.table.remove(
+      member,
+      (from, to) => {
+        this.scores[to] = this.scores[from] as number;
+      },
+      (positions) => {
+        this.scores.length = positions;
+      },
+    );
+  }
+
+  scan(cursor: number, count: number, emit: (member: Key, score: number) => void): number {
+    return this.table.scan(cursor, count, (pos) => emit(this.table.memberAt(pos) as Key, this.scores[pos] as number));
   }
 }
 
@@ -253,12 +368,12 @@ export class SortedSet {
   // Small form (Redis's listpack): parallel arrays in (score, member) order; `big` is null.
   private members: Key[] = [];
   private scores: number[] = [];
-  // Large form (Redis's skiplist + dict), once the listpack limits are passed; never goes back.
-  private big: { readonly list: SkipList; readonly dict: Map<Key, ZNode> } | null = null;
+  // Large form (OBJECT ENCODING says 'skiplist', as Redis), once the listpack limits are passed; never goes back.
+  private big: { readonly tree: OrderTree; readonly dict: MemberIndex } | null = null;
   private memberBytes = 0;
 
   get size(): number {
-    return this.big ? this.big.list.length : this.members.length;
+    return this.big ? this.big.tree.length : this.members.length;
   }
 
   get encoding(): 'listpack' | 'skiplist' {
@@ -266,12 +381,12 @@ export class SortedSet {
   }
 
   get bytes(): number {
-    const perEntry = this.big ? NODE_OVERHEAD_BYTES : SMALL_ENTRY_OVERHEAD_BYTES;
+    const perEntry = this.big ? LARGE_ENTRY_OVERHEAD_BYTES : SMALL_ENTRY_OVERHEAD_BYTES;
     return SET_OVERHEAD_BYTES + this.memberBytes + perEntry * this.size;
   }
 
   score(member: Key): number | undefined {
-    if (this.big) return this.big.dict.get(member)?.score;
+    if (this.big) return this.big.dict.get(member);
     const i = this.members.indexOf(member);
     return i === -1 ? undefined : this.scores[i];
   }
@@ -287,8 +402,6 @@ export class SortedSet {
       this.convertToSkiplist();
     }
     if (this.big) return this.setBig(member, score);
-    // Redis 7.0's listpack stores a score as text and reads "-0" back as the integer 0.
-    if (score === 0) score = 0;
     const i = this.members.indexOf(member);
     if (i !== -1) {
       if (this.scores[i] === score) return false;
@@ -304,10 +417,10 @@ export class SortedSet {
 
   delete(member: Key): boolean {
     if (this.big) {
-      const node = this.big.dict.get(member);
-      if (!node) return false;
+      const score = this.big.dict.get(member);
+      if (score === undefined) return false;
       this.big.dict.delete(member);
-      this.big.list.delete(member, node.score);
+      this.big.tree.delete(member, score);
     } else {
       const i = this.members.indexOf(member);
       if (i === -1) return false;
@@ -327,9 +440,9 @@ export class SortedSet {
   rank(member: Key, rev = false): number | undefined {
     let r: number;
     if (this.big) {
-      const node = this.big.dict.get(member);
-      if (!node) return undefined;
-      r = this.big.list.rankOf(member, node.score);
+      const score = this.big.dict.get(member);
+      if (score === undefined) return undefined;
+      r = this.big.tree.rankOf(member, score);
     } else {
       r = this.members.indexOf(member);
       if (r === -1) return undefined;
@@ -341,8 +454,8 @@ export class SortedSet {
   at(rank: number): ZEntry | undefined {
     if (!Number.isInteger(rank) || rank < 0 || rank >= this.size) return undefined;
     if (this.big) {
-      const n = this.big.list.at(rank);
-      return [n.member, n.score];
+      const { leaf, at } = this.big.tree.locate(rank);
+      return [leaf.members[at] as Key, leaf.scores[at] as number];
     }
     return [this.members[rank] as Key, this.scores[rank] as number];
   }
@@ -384,35 +497,38 @@ export class SortedSet {
     return this.countIn(lexBounds(range));
   }
 
+  /**
+   * One ZSCAN step from `cursor`, examining about `count` elements; returns the next cursor (0 =
+   * done). The listpack form returns everything at once, as Redis does; the large form walks
+   * member positions, so an element present for the whole walk is returned at least once.
+   */
+  scan(cursor: number, count: number, emit: (member: Key, score: number) => void): number {
+    if (this.big) return this.big.dict.scan(cursor, count, emit);
+    for (let i = 0; i < this.members.length; i++) emit(this.members[i] as Key, this.scores[i] as number);
+    return 0;
+  }
+
   private setBig(member: Key, score: number): boolean {
-    const big = this.big as { readonly list: SkipList; readonly dict: Map<Key, ZNode> };
-    const node = big.dict.get(member);
-    if (node) {
-      if (node.score === score) return false;
-      const prev = node.backward;
-      const next = node.next[0];
-      // Redis zslUpdateScore: a score change that keeps the node's place is done in place.
-      if ((prev === null || before(prev.score, prev.member, score, member)) && (!next || before(score, member, next.score, next.member))) {
-        node.score = score;
-        return false;
-      }
-      big.list.delete(member, node.score);
-      big.dict.set(member, big.list.insert(member, score));
-      return false;
-    }
-    big.dict.set(member, big.list.insert(member, score));
+    const big = this.big as { readonly tree: OrderTree; readonly dict: MemberIndex };
+    const cur = big.dict.get(member);
+    if (cur === score) return false;
+    if (cur !== undefined) big.tree.delete(member, cur);
+    big.tree.insert(member, score);
+    big.dict.set(member, score);
+    if (cur !== undefined) return false;
     this.memberBytes += member.length;
     return true;
   }
 
   private convertToSkiplist(): void {
-    const list = new SkipList();
-    const dict = new Map<Key, ZNode>();
+    const tree = new OrderTree();
+    const dict = new MemberIndex();
     for (let i = 0; i < this.members.length; i++) {
       const m = this.members[i] as Key;
-      dict.set(m, list.insert(m, this.scores[i] as number));
+      tree.insert(m, this.scores[i] as number);
+      dict.set(m, this.scores[i] as number);
     }
-    this.big = { list, dict };
+    this.big = { tree, dict };
     this.members = [];
     this.scores = [];
   }
@@ -432,7 +548,13 @@ export class SortedSet {
   private *walk(from: number, rev: boolean): IterableIterator<ZEntry> {
     if (from < 0 || from >= this.size) return;
     if (this.big) {
-      for (let n: ZNode | null = this.big.list.at(from); n; n = rev ? n.backward : n.next[0] ?? null) yield [n.member, n.score];
+      let { leaf, at } = this.big.tree.locate(from);
+      for (let l: Leaf | null = leaf; l; l = rev ? l.prev : l.next) {
+        const ms = l.members;
+        const ss = l.scores;
+        if (l !== leaf) at = rev ? ms.length - 1 : 0;
+        for (let i = at; rev ? i >= 0 : i < ms.length; i += rev ? -1 : 1) yield [ms[i] as Key, ss[i] as number];
+      }
       return;
     }
     // Snapshot the arrays: a caller never mutates while walking, but the walk must not see a half-moved element.
@@ -454,7 +576,7 @@ export class SortedSet {
     if (!this.overlaps(b)) return -1;
     let r: number;
     if (this.big) {
-      r = this.big.list.prefixCount((m, s) => !b.gteMin(m, s));
+      r = this.big.tree.prefixCount((m, s) => !b.gteMin(m, s));
     } else {
       r = 0;
       while (r < this.members.length && !b.gteMin(this.members[r] as Key, this.scores[r] as number)) r++;
@@ -468,7 +590,7 @@ export class SortedSet {
     if (!this.overlaps(b)) return -1;
     let r: number;
     if (this.big) {
-      r = this.big.list.prefixCount((m, s) => b.lteMax(m, s)) - 1;
+      r = this.big.tree.prefixCount((m, s) => b.lteMax(m, s)) - 1;
     } else {
       r = this.members.length - 1;
       while (r >= 0 && !b.lteMax(this.members[r] as Key, this.scores[r] as number)) r--;
