@@ -121,7 +121,10 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
   if (p + 5 > end) return 'object count runs past payload';
   const flags = buf[p++] as number;
   if ((flags & ~FLAG_LARGE_ENCODING) !== 0) return `unknown object flags ${flags}`;
-  if ((flags & FLAG_LARGE_ENCODING) !== 0 && (into instanceof HashObject || into instanceof SetObject)) into.toHashtable();
+  if ((flags & FLAG_LARGE_ENCODING) !== 0) {
+    if (into instanceof HashObject || into instanceof SetObject) into.toHashtable();
+    else if (into instanceof SortedSet) into.toSkiplist();
+  }
   const count = buf.readUInt32LE(p);
   p += 4;
   for (let i = 0; i < count; i++) {
