@@ -394,48 +394,43 @@ export class Keyspace {
   // dropping the key there would drop its expiry, which no later op restores.
 
   hset(key: Key, field: Key, value: Buffer): void {
-    const h = this.objects[this.collectionSlot(key, TYPE_HASH)] as HashObject;
-    const before = h.bytes;
-    h.set(field, value);
-    this.liveBytes += h.bytes - before;
+    this.addElement(key, TYPE_HASH, (h) => (h as HashObject).set(field, value));
   }
 
   hdel(key: Key, field: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
-    const h = this.collectionAt(i, TYPE_HASH) as HashObject | undefined;
-    if (h === undefined) return;
-    const before = h.bytes;
-    if (h.delete(field)) this.afterRemoval(h, before);
+    this.removeElement(key, TYPE_HASH, (h) => (h as HashObject).delete(field));
   }
 
   sadd(key: Key, member: Key): void {
-    const set = this.objects[this.collectionSlot(key, TYPE_SET)] as SetObject;
-    const before = set.bytes;
-    set.add(member);
-    this.liveBytes += set.bytes - before;
+    this.addElement(key, TYPE_SET, (set) => (set as SetObject).add(member));
   }
 
   srem(key: Key, member: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
-    const set = this.collectionAt(i, TYPE_SET) as SetObject | undefined;
-    if (set === undefined) return;
-    const before = set.bytes;
-    if (set.delete(member)) this.afterRemoval(set, before);
+    this.removeElement(key, TYPE_SET, (set) => (set as SetObject).delete(member));
   }
 
   zadd(key: Key, member: Key, score: number): void {
-    const z = this.objects[this.collectionSlot(key, TYPE_ZSET)] as SortedSet;
-    const before = z.bytes;
-    z.set(member, score);
-    this.liveBytes += z.bytes - before;
+    this.addElement(key, TYPE_ZSET, (z) => (z as SortedSet).set(member, score));
   }
 
   zrem(key: Key, member: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
-    const z = this.collectionAt(i, TYPE_ZSET) as SortedSet | undefined;
-    if (z === undefined) return;
-    const before = z.bytes;
-    if (z.delete(member)) this.afterRemoval(z, before);
+    this.removeElement(key, TYPE_ZSET, (z) => (z as SortedSet).delete(member));
+  }
+
+  /** Change the collection of `type` at `key` (created, or replacing another type) by `add`, accounting its bytes. */
+  private addElement(key: Key, type: number, add: (obj: KvCollection) => void): void {
+    const obj = this.objects[this.collectionSlot(key, type)] as KvCollection;
+    const before = obj.bytes;
+    add(obj);
+    this.liveBytes += obj.bytes - before;
+  }
+
+  /** Remove an element from the collection at `key` if it is of `type` (an emptied key stays; see above). */
+  private removeElement(key: Key, type: number, remove: (obj: KvCollection) => boolean): void {
+    const obj = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), type);
+    if (obj === undefined) return;
+    const before = obj.bytes;
+    if (remove(obj)) this.liveBytes += obj.bytes - before;
   }
 
   /** Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log record's check, or our own encoder). */
@@ -484,11 +479,6 @@ export class Keyspace {
     if (i < 0) return undefined;
     const slot = (this.table[i] as number) - 1;
     return this.slotType[slot] === type ? this.objects[slot] : undefined;
-  }
-
-  /** After an element left a collection: account its bytes (an emptied key stays; see above). */
-  private afterRemoval(obj: KvCollection, bytesBefore: number): void {
-    this.liveBytes += obj.bytes - bytesBefore;
   }
 
   /** Make `slot` a string slot again, dropping its collection (the record stays). */
