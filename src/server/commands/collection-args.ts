@@ -25,6 +25,13 @@ export function errNeedsKey(command: string): string {
   return `ERR at least 1 input key is needed for '${command}' command`;
 }
 
+/**
+ * The most elements a random pick with a negative count (HRANDFIELD, ZRANDMEMBER, SRANDMEMBER)
+ * may reply: Redis has no bound and would build the reply in one go until the client is killed,
+ * which here would hold the event loop; one reply of this many is already tens of MiB.
+ */
+export const RANDOM_REPLY_ELEMENTS_MAX = 10_000_000;
+
 /** SSCAN/ZSCAN's default COUNT (Redis: 10). */
 const SCAN_COUNT_DEFAULT = 10;
 

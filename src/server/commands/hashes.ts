@@ -10,7 +10,7 @@ import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types
 import { ERR_FLOAT_NAN_INF, ERR_INCR_OVERFLOW, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MAX, INT64_MIN, errArity, parseInt64, isWord } from './args.js';
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
 import { removalOps, wrongType } from './keytype.js';
-import { parseScanArgs, randomIndex, replyScan } from './collection-args.js';
+import { ERR_OUT_OF_RANGE, parseScanArgs, RANDOM_REPLY_ELEMENTS_MAX, randomIndex, replyScan } from './collection-args.js';
 
 const ERR_HASH_NOT_INTEGER = 'ERR hash value is not an integer';
 const ERR_HASH_NOT_FLOAT = 'ERR hash value is not a float';
@@ -192,11 +192,12 @@ function hrandfieldCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (l < -LONG_MAX) return out.error(`ERR value is out of range, value must between ${-LONG_MAX} and ${LONG_MAX}`);
   if (argv.length > 4 || (argv.length === 4 && !isWord(argv[3] as Buffer, 'withvalues'))) return out.error(ERR_SYNTAX);
   const withValues = argv.length === 4;
-  if (withValues && (l < -WITHVALUES_COUNT_MAX || l > WITHVALUES_COUNT_MAX)) return out.error('ERR value is out of range');
+  if (withValues && (l < -WITHVALUES_COUNT_MAX || l > WITHVALUES_COUNT_MAX)) return out.error(ERR_OUT_OF_RANGE);
   const h = hashArg(ctx, key);
   if (h === null) return;
   if (h === undefined || l === 0n || h.size === 0) return out.array(0);
   const flat = withValues && out.protocol === 2;
+  if (-l > BigInt(RANDOM_REPLY_ELEMENTS_MAX)) return out.error(ERR_OUT_OF_RANGE);
   if (l < 0n || l === 1n) {
     // With repetitions (a negative count), or a single field: |count| independent picks.
     const count = Number(l < 0n ? -l : l);
