@@ -34,7 +34,8 @@ import { coalesce, MERGED_APPEND_BYTES_MAX } from '../src/replication/host/outbo
 import { CHUNKS_KEPT_MAX, ChunkPool } from '../src/replication/host/chunk-pool.js';
 import { TcpProxy } from './helpers/proxy.js';
 import { parseReply } from './helpers/resp.js';
-import { rng } from './helpers/rng.js';
+import { rng, testSeed } from './helpers/rng.js';
+import { commandOps, modelApply, modelState, storeState, type Model } from './helpers/typed-ops.js';
 import { tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 import { converged, newHost, startReplNode, write, type ReplNode } from './helpers/repl-nodes.js';
@@ -337,6 +338,45 @@ test('host: a replica streams, restarts with partial resync, and a late replica 
   assert.ok(p.host.status().fullResyncs >= before.fullResyncs + 1);
   assert.ok(r2.logs.some((l) => l.includes('full resync from p1 loaded')), r2.logs.join('\n'));
   await converged(p, r1, 'r1 still in sync');
+});
+
+test('host: with seeded hash/set/zset writes, a streaming replica, the same replica restarted from its disk, and a late replica (full resync under writes) all reach the primary\'s digest', async () => {
+  const R = rng(testSeed(2121));
+  const model: Model = new Map();
+  const p = await startNode('pt', null, 64 * 1024);
+  const entries = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const ops = commandOps(R, model);
+      for (const op of ops) modelApply(model, op);
+      write(p, ops);
+    }
+  };
+  entries(400);
+  const r1 = await startNode('rt1', p.address, 64 * 1024);
+  await converged(p, r1, 'r1 catches up');
+  entries(400);
+  await converged(p, r1, 'r1 streams typed ops');
+  // r1 restarts from its disk (snapshot-less log replay of typed records), then resyncs partially.
+  await r1.host.stop();
+  await r1.store.close();
+  entries(50);
+  r1.store = await openStore({ dir: r1.dir, fsync: 'no' });
+  r1.host = newHost(r1, p.address);
+  await r1.host.start();
+  await converged(p, r1, 'r1 after its restart');
+  // Push the history out of the 64 KiB backlog with collections, so a late replica needs a full resync.
+  for (let i = 0; i < 2000; i++) {
+    const op: Op = i % 2 === 0 ? { t: 'hset', key: `bulk${i % 300}`, field: `f${i % 7}`, value: R.bytes(40) } : { t: 'zadd', key: `zbulk${i % 300}`, member: `m${i % 5}`, score: i };
+    modelApply(model, op);
+    write(p, [op]);
+  }
+  const r2 = await startNode('rt2', p.address);
+  entries(200);
+  await converged(p, r2, 'r2 full resync');
+  assert.ok(r2.logs.some((l) => l.includes('full resync from pt loaded')), r2.logs.join('\n'));
+  await converged(p, r1, 'r1 still in sync');
+  assert.deepEqual(storeState(r2.store), modelState(model));
+  assert.deepEqual(storeState(p.store), modelState(model));
 });
 
 test('host: a replica whose clock runs an hour ahead hides keys it thinks expired, keeps them until the primary\'s delete, and then agrees with it', async () => {

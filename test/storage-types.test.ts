@@ -22,99 +22,12 @@ import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '
 import type { Key, Op } from '../src/storage/types.js';
 import { datasetDigestHex } from '../src/server/commands/digest.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
+import { commandOps, describe, EXPIRY_FAR_MS, modelApply, modelState, mvOf, randomCollection, randomOp, storeState, type Model, type MV } from './helpers/typed-ops.js';
 import { tempDirsRemovedAfter } from './helpers/procs.js';
 import { LOCK_FILE } from '../src/storage/lock.js';
 
 const tempDir = tempDirsRemovedAfter('kvts-types-');
 
-// ---------------------------------------------------------------- the model
-
-type MV =
-  | { type: 'string'; v: Buffer; exp: number }
-  | { type: 'hash'; m: Map<Key, Buffer>; exp: number }
-  | { type: 'set'; m: Set<Key>; exp: number }
-  | { type: 'zset'; m: Map<Key, number>; exp: number };
-type Model = Map<Key, MV>;
-
-/** The model's meaning of an op: the same rules as Keyspace.applyOp. */
-function modelApply(model: Model, op: Op): void {
-  switch (op.t) {
-    case 'set':
-      model.set(op.key, { type: 'string', v: Buffer.from(op.value), exp: op.expireAtMs });
-      return;
-    case 'del':
-      model.delete(op.key);
-      return;
-    case 'expire': {
-      const cur = model.get(op.key);
-      if (cur !== undefined) cur.exp = op.expireAtMs;
-      return;
-    }
-    case 'flushall':
-      model.clear();
-      return;
-    case 'hset': {
-      const cur = model.get(op.key);
-      const h = cur?.type === 'hash' ? cur : { type: 'hash' as const, m: new Map<Key, Buffer>(), exp: 0 };
-      h.m.set(op.field, Buffer.from(op.value));
-      model.set(op.key, h);
-      return;
-    }
-    case 'sadd': {
-      const cur = model.get(op.key);
-      const s = cur?.type === 'set' ? cur : { type: 'set' as const, m: new Set<Key>(), exp: 0 };
-      s.m.add(op.member);
-      model.set(op.key, s);
-      return;
-    }
-    case 'zadd': {
-      const cur = model.get(op.key);
-      const z = cur?.type === 'zset' ? cur : { type: 'zset' as const, m: new Map<Key, number>(), exp: 0 };
-      z.m.set(op.member, op.score);
-      model.set(op.key, z);
-      return;
-    }
-    case 'hdel':
-    case 'srem':
-    case 'zrem': {
-      const cur = model.get(op.key);
-      const want = op.t === 'hdel' ? 'hash' : op.t === 'srem' ? 'set' : 'zset';
-      if (cur?.type === want) cur.m.delete(op.t === 'hdel' ? op.field : op.member);
-      return;
-    }
-    case 'restore': {
-      const d = decodeObject(op.payload, 0, op.payload.length);
-      assert.ok(typeof d !== 'string', 'restore payload');
-      model.set(op.key, { ...mvOf(d.type, 'obj' in d ? d.obj : Buffer.from(d.value)), exp: op.expireAtMs });
-      return;
-    }
-  }
-}
-
-function mvOf(type: number, v: KvCollection | Buffer): MV {
-  if (v instanceof Buffer) return { type: 'string', v, exp: 0 };
-  if (type === TYPE_HASH && v instanceof HashObject) return { type: 'hash', m: new Map(v.entries()), exp: 0 };
-  if (type === TYPE_SET && v instanceof SetObject) return { type: 'set', m: new Set(v.members()), exp: 0 };
-  if (type === TYPE_ZSET && v instanceof SortedSet) return { type: 'zset', m: new Map(v.entries()), exp: 0 };
-  throw new Error(`type ${type}`);
-}
-
-/** A canonical text of one key's state (order-independent within a collection). */
-function describe(mv: MV): string {
-  const enc = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
-  switch (mv.type) {
-    case 'string':
-      return `string ${mv.v.toString('hex')} ${mv.exp}`;
-    case 'hash':
-      return `hash ${[...mv.m].map(([f, v]) => `${enc(f)}=${v.toString('hex')}`).sort().join(',')} ${mv.exp}`;
-    case 'set':
-      return `set ${[...mv.m].map(enc).sort().join(',')} ${mv.exp}`;
-    case 'zset':
-      return `zset ${[...mv.m].map(([m, s]) => `${enc(m)}=${s}`).sort().join(',')} ${mv.exp}`;
-  }
-}
-
-/** The keyspace's state as the model would describe it (read with now = 0: no key is expired). */
 function ksState(ks: Keyspace): Map<Key, string> {
   const out = new Map<Key, string>();
   for (const k of ks.keys(0)) {
@@ -131,92 +44,12 @@ function ksState(ks: Keyspace): Map<Key, string> {
   return out;
 }
 
-function modelState(model: Model): Map<Key, string> {
-  return new Map([...model].map(([k, mv]) => [k, describe(mv)]));
-}
-
 function assertSame(ks: Keyspace, model: Model, what: string): void {
   ks.verify();
   const got = ksState(ks);
   const want = modelState(model);
   assert.equal(ks.size, model.size, `${what}: key count`);
   for (const [k, d] of want) assert.equal(got.get(k), d, `${what}: key ${JSON.stringify(k)}`);
-}
-
-// ---------------------------------------------------------------- random ops
-
-const KEY_POOL = 12;
-/** Expiries the ops set: far in the future, so the stores' real clocks never expire a key mid-test. */
-const EXPIRY_FAR_MS = 4_000_000_000_000;
-const ELEMENT_POOL = 6;
-
-function elem(R: Rng): Key {
-  const i = R.int(ELEMENT_POOL + 2);
-  if (i === ELEMENT_POOL) return '';
-  if (i === ELEMENT_POOL + 1) return `long-${'x'.repeat(HASH_LISTPACK_VALUE_BYTES_MAX)}`; // converts a listpack
-  return R.int(2) === 0 ? String(i) : `e${i}\x00\xff`;
-}
-
-function randomCollection(R: Rng, type: number): KvCollection {
-  const n = 1 + R.int(5);
-  if (type === TYPE_HASH) {
-    const h = new HashObject();
-    for (let i = 0; i < n; i++) h.set(elem(R), R.bytes(R.int(8)));
-    return h;
-  }
-  if (type === TYPE_SET) {
-    const s = new SetObject();
-    for (let i = 0; i < n; i++) s.add(elem(R));
-    return s;
-  }
-  const z = new SortedSet();
-  for (let i = 0; i < n; i++) z.set(elem(R), R.pick([0, 1, -1.5, Infinity, -Infinity, 1e-300]));
-  return z;
-}
-
-/** Any op, in any order (replay's view: ops may meet keys of another type). */
-function randomOp(R: Rng, keyPool = KEY_POOL): Op {
-  const key = `k${R.int(keyPool)}`;
-  const exp = R.int(3) === 0 ? EXPIRY_FAR_MS + R.int(1_000_000) : 0;
-  const r = R.int(100);
-  if (r < 10) return { t: 'set', key, value: R.bytes(R.int(20)), expireAtMs: exp };
-  if (r < 15) return { t: 'del', key };
-  if (r < 22) return { t: 'expire', key, expireAtMs: exp };
-  if (r < 36) return { t: 'hset', key, field: elem(R), value: R.bytes(R.int(10)) };
-  if (r < 46) return { t: 'hdel', key, field: elem(R) };
-  if (r < 58) return { t: 'sadd', key, member: elem(R) };
-  if (r < 66) return { t: 'srem', key, member: elem(R) };
-  if (r < 78) return { t: 'zadd', key, member: elem(R), score: R.int(5) - 2 };
-  if (r < 86) return { t: 'zrem', key, member: elem(R) };
-  if (r < 99) {
-    const type = R.int(4);
-    const payload = type === TYPE_STRING ? encodeStringObject(R.bytes(R.int(10))) : encodeCollection(type, randomCollection(R, type));
-    return { t: 'restore', key, payload, expireAtMs: exp };
-  }
-  return { t: 'flushall' };
-}
-
-/**
- * What a command would log (one entry): element ops only on a key of their type or a missing
- * one, and a 'del' instead of a removal that empties the key.
- */
-function commandOps(R: Rng, model: Model, keyPool = KEY_POOL): Op[] {
-  for (;;) {
-    const op = randomOp(R, keyPool);
-    if (!('key' in op)) continue; // flushall: the churn test covers it; here it would empty every scenario
-
-    const cur = model.get(op.key);
-    const want = op.t === 'hset' || op.t === 'hdel' ? 'hash' : op.t === 'sadd' || op.t === 'srem' ? 'set' : op.t === 'zadd' || op.t === 'zrem' ? 'zset' : null;
-    if (want === null) return [op];
-    if (cur !== undefined && cur.type !== want) continue; // WRONGTYPE: nothing logged
-    if (op.t === 'hdel' || op.t === 'srem' || op.t === 'zrem') {
-      if (cur === undefined) continue;
-      const member = op.t === 'hdel' ? op.field : op.member;
-      if (!cur.m.has(member)) continue; // nothing removed: nothing logged
-      if (cur.m.size === 1) return [{ t: 'del', key: op.key }];
-    }
-    return [op];
-  }
 }
 
 /** Apply `ops` to `ks` as the live path does (applyOp) or as replay does (the record's bytes through the sink). */
@@ -471,21 +304,6 @@ async function fill(s: ReplicatedStore, R: Rng, model: Model, entries: number): 
     for (const op of ops) modelApply(model, op);
     s.apply(ops);
   }
-}
-
-function storeState(s: ReplicatedStore): Map<Key, string> {
-  const out = new Map<Key, string>();
-  for (const k of s.keys()) {
-    const exp = s.getExpireAt(k) ?? -1;
-    const t = s.typeOf(k);
-    const mv: MV =
-      t === 'string' ? { type: 'string', v: s.getValue(k) as Buffer, exp }
-        : t === 'hash' ? { ...mvOf(TYPE_HASH, s.getHash(k) as HashObject), exp }
-          : t === 'set' ? { ...mvOf(TYPE_SET, s.getSet(k) as SetObject), exp }
-            : { ...mvOf(TYPE_ZSET, s.getZSet(k) as SortedSet), exp };
-    out.set(k, describe(mv));
-  }
-  return out;
 }
 
 /** A crash image of an open store's directory (its lock file left behind, as after kill -9 of another pid). */

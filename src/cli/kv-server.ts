@@ -164,6 +164,7 @@ async function main(): Promise<void> {
       fsync: cfg.fsync,
       compactPercent: cfg.compactPercent,
       compactMinBytes: cfg.compactMinBytes,
+      encodingLimits: cfg.encodingLimits,
       fsyncOnLoopMaxMs: SERVER_FSYNC_ON_LOOP_MAX_MS,
       // After a log failure that discarded writes the store resumes by itself: the replication
       // host hears of the rollback (its core forgets those positions and a primary continues in

@@ -4,6 +4,7 @@
 
 import { globMatch } from '../storage/glob.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
+import { defaultEncodingLimits, type EncodingLimits } from '../storage/collection.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -108,23 +109,9 @@ export interface ServerConfig {
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
   compactPercent: number;
   compactMinBytes: number;
-  /**
-   * Redis's collection encoding thresholds (zset-max-listpack-entries ...), by canonical name:
-   * accepted and reported for compatibility only; collections keep Redis 7.0's defaults.
-   */
-  encodingThresholds: Record<string, number>;
+  /** Compact-encoding limits of collections: the store holds this same object (live). */
+  readonly encodingLimits: EncodingLimits;
 }
-
-/** Redis 7.0's encoding-threshold settings and defaults; each also answers to its 'ziplist' name. */
-const ENCODING_THRESHOLDS: ReadonlyArray<readonly [name: string, alias: string | null, value: number]> = [
-  ['hash-max-listpack-entries', 'hash-max-ziplist-entries', 128],
-  ['hash-max-listpack-value', 'hash-max-ziplist-value', 64],
-  ['set-max-intset-entries', null, 512],
-  ['zset-max-listpack-entries', 'zset-max-ziplist-entries', 128],
-  ['zset-max-listpack-value', 'zset-max-ziplist-value', 64],
-];
-/** Redis takes any long long for these; we keep them to safe integers. */
-const ENCODING_THRESHOLD_MAX = Number.MAX_SAFE_INTEGER;
 
 export function defaultConfig(): ServerConfig {
   return {
@@ -140,7 +127,7 @@ export function defaultConfig(): ServerConfig {
     outputLimits: defaultOutputLimits(),
     compactPercent: 100,
     compactMinBytes: 64 * 1024 * 1024,
-    encodingThresholds: Object.fromEntries(ENCODING_THRESHOLDS.map(([name, , v]) => [name, v])),
+    encodingLimits: defaultEncodingLimits(),
   };
 }
 
@@ -228,25 +215,32 @@ const SETTINGS: readonly Setting[] = [
   { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
   // Fixed facts that clients and tools query; setting them to their one value is accepted.
+  // Redis's old names (ziplist) are settings of their own so CONFIG GET/SET accept both.
+  ...(['hash-max-listpack-entries', 'hash-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'hashListpackEntries')),
+  ...(['hash-max-listpack-value', 'hash-max-ziplist-value'] as const).map((name) => limitSetting(name, 'hashListpackValueBytes')),
+  limitSetting('set-max-intset-entries', 'setIntsetEntries'),
+  ...(['zset-max-listpack-entries', 'zset-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'zsetListpackEntries')),
+  ...(['zset-max-listpack-value', 'zset-max-ziplist-value'] as const).map((name) => limitSetting(name, 'zsetListpackValueBytes')),
   { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
   { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
-  // Encoding thresholds: tools and Redis's own tests set them; they change nothing here (README).
-  ...ENCODING_THRESHOLDS.flatMap(([name, alias]) =>
-    [name, ...(alias === null ? [] : [alias])].map((shown): Setting => ({
-      name: shown,
-      aliases: [],
-      mutable: true,
-      get: (c) => String(c.encodingThresholds[name]),
-      set: (c, v) => {
-        const n = parseIntIn(v, 0, ENCODING_THRESHOLD_MAX);
-        if (n === null) return `argument must be an integer between 0 and ${ENCODING_THRESHOLD_MAX}`;
-        c.encodingThresholds[name] = n;
-        return null;
-      },
-    })),
-  ),
 ];
+
+/** An encoding limit (Redis: a size_t from 0 to LONG_MAX). */
+function limitSetting(name: string, key: keyof EncodingLimits): Setting {
+  return {
+    name,
+    aliases: [],
+    mutable: true,
+    get: (c) => String(c.encodingLimits[key]),
+    set: (c, v) => {
+      const n = parseIntIn(v, 0, Number.MAX_SAFE_INTEGER);
+      if (n === null) return 'argument couldn\'t be parsed into an integer';
+      c.encodingLimits[key] = n;
+      return null;
+    },
+  };
+}
 
 function findSetting(name: string): Setting | undefined {
   const n = name.toLowerCase();

@@ -5,7 +5,7 @@
 // buffer one log record, whose durability is awaited separately (group commit).
 
 import type { LogFs } from './log-fs.js';
-import type { KeyTypeName, TypeName } from './collection.js';
+import type { EncodingLimits, KeyTypeName, TypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
@@ -44,6 +44,8 @@ export interface StoreOptions {
    * replication host is told through setLogListener, and starts a new epoch before writing).
    */
   readonly resumeAfterDiscard?: boolean;
+  /** The encoding limits collections follow: a live object the caller may change later (CONFIG SET). Default: Redis's. */
+  readonly encodingLimits?: EncodingLimits;
 }
 
 export interface StoreStats {

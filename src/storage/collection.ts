@@ -30,5 +30,32 @@ export function typeCode(name: string): number {
   return NAMES.indexOf(name as TypeName);
 }
 
+/**
+ * The size limits of the compact encodings (Redis's hash-max-listpack-entries and kin). A store
+ * holds one live object: CONFIG SET changes it, and collections read it when they grow (an
+ * encoding converts only upward, so lowering a limit affects collections as they next change).
+ */
+export interface EncodingLimits {
+  hashListpackEntries: number;
+  hashListpackValueBytes: number;
+  setIntsetEntries: number;
+  /** Accepted and reported; sorted sets do not follow them yet (zset.ts keeps Redis's defaults). */
+  zsetListpackEntries: number;
+  zsetListpackValueBytes: number;
+}
+
+/** Redis 7.0's defaults. */
+export const REDIS_ENCODING_LIMITS: Readonly<EncodingLimits> = Object.freeze({
+  hashListpackEntries: 128,
+  hashListpackValueBytes: 64,
+  setIntsetEntries: 512,
+  zsetListpackEntries: 128,
+  zsetListpackValueBytes: 64,
+});
+
+export function defaultEncodingLimits(): EncodingLimits {
+  return { ...REDIS_ENCODING_LIMITS };
+}
+
 /** A collection value: what the keyspace keeps per slot for a non-string key. */
 export type KvCollection = HashObject | SetObject | SortedSet;

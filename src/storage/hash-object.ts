@@ -10,11 +10,12 @@
 // Values are held as latin1 strings (one char per byte: far less heap than a Buffer each).
 
 import { DenseTable } from './dense-table.js';
+import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
 
-/** Redis 7.0 defaults: hash-max-listpack-entries / hash-max-listpack-value. */
-export const HASH_LISTPACK_ENTRIES_MAX = 128;
-export const HASH_LISTPACK_VALUE_BYTES_MAX = 64;
+/** Redis 7.0 defaults: hash-max-listpack-entries / hash-max-listpack-value (EncodingLimits may change them). */
+export const HASH_LISTPACK_ENTRIES_MAX = REDIS_ENCODING_LIMITS.hashListpackEntries;
+export const HASH_LISTPACK_VALUE_BYTES_MAX = REDIS_ENCODING_LIMITS.hashListpackValueBytes;
 /** Values longer than this stay Buffers (a string that long is close to V8's string length limit). */
 const VALUE_STRING_BYTES_MAX = 64 * 1024 * 1024;
 /** Memory estimate (MEMORY USAGE, liveBytes): per object and per entry, beyond the bytes themselves. */
@@ -40,6 +41,8 @@ export class HashObject {
   private table: DenseTable | null = null;
   /** Sum of field and value lengths. */
   private contentBytes = 0;
+
+  constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
 
   get size(): number {
     return this.table === null ? this.fields.length : this.table.size;
@@ -76,7 +79,8 @@ export class HashObject {
 
   /** Insert or replace; true when the field is new. The bytes are copied. */
   set(field: Key, value: Buffer): boolean {
-    if (this.table === null && (field.length > HASH_LISTPACK_VALUE_BYTES_MAX || value.length > HASH_LISTPACK_VALUE_BYTES_MAX)) this.convert();
+    const valueMax = this.limits.hashListpackValueBytes;
+    if (this.table === null && (field.length > valueMax || value.length > valueMax)) this.convert();
     const p = this.posOf(field);
     const v = toStored(value);
     if (p >= 0) {
@@ -88,7 +92,7 @@ export class HashObject {
     if (this.table === null) {
       this.fields.push(field);
       this.vals.push(v);
-      if (this.fields.length > HASH_LISTPACK_ENTRIES_MAX) this.convert();
+      if (this.fields.length > this.limits.hashListpackEntries) this.convert();
     } else {
       this.vals[this.table.add(field)] = v;
     }
@@ -154,6 +158,11 @@ export class HashObject {
     }
     const t = this.table;
     return t.scan(cursor, count, (p) => emit(t.memberAt(p) as Key, storedToBuffer(this.vals[p] as Stored)));
+  }
+
+  /** Switch to the hashtable form now (a copy of a hashtable-encoded hash stays one, as in Redis). */
+  toHashtable(): void {
+    if (this.table === null) this.convert();
   }
 
   private convert(): void {

@@ -32,7 +32,7 @@ import type { ValueSink } from './api.js';
 import { globMatch } from './glob.js';
 import type { RecordOpSink } from './record.js';
 import { copyBytes } from './bytes.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
@@ -141,9 +141,9 @@ export function newSlotView(): SlotView {
   return { buf: Buffer.alloc(0), keyOff: 0, keyLen: 0, valOff: 0, valLen: 0, expireAtMs: 0, type: TYPE_STRING };
 }
 
-function newCollection(type: number): KvCollection {
-  if (type === TYPE_HASH) return new HashObject();
-  if (type === TYPE_SET) return new SetObject();
+function newCollection(type: number, limits: Readonly<EncodingLimits>): KvCollection {
+  if (type === TYPE_HASH) return new HashObject(limits);
+  if (type === TYPE_SET) return new SetObject(limits);
   if (type === TYPE_ZSET) return new SortedSet();
   throw new Error(`bug: no collection of type ${type}`);
 }
@@ -250,6 +250,9 @@ export class Keyspace {
   expiredKeys = 0;
   /** Null: expired keys are removed here at once (recovery's and loaders' keyspaces, unit tests). */
   expiry: ExpiryHandler | null = null;
+
+  /** `limits`: the live encoding limits its collections follow (the store's, which CONFIG SET changes). */
+  constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
 
   get size(): number {
     return this.count;
@@ -391,53 +394,48 @@ export class Keyspace {
   // dropping the key there would drop its expiry, which no later op restores.
 
   hset(key: Key, field: Key, value: Buffer): void {
-    const h = this.objects[this.collectionSlot(key, TYPE_HASH)] as HashObject;
-    const before = h.bytes;
-    h.set(field, value);
-    this.liveBytes += h.bytes - before;
+    this.addElement(key, TYPE_HASH, (h) => (h as HashObject).set(field, value));
   }
 
   hdel(key: Key, field: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
-    const h = this.collectionAt(i, TYPE_HASH) as HashObject | undefined;
-    if (h === undefined) return;
-    const before = h.bytes;
-    if (h.delete(field)) this.afterRemoval(h, before);
+    this.removeElement(key, TYPE_HASH, (h) => (h as HashObject).delete(field));
   }
 
   sadd(key: Key, member: Key): void {
-    const set = this.objects[this.collectionSlot(key, TYPE_SET)] as SetObject;
-    const before = set.bytes;
-    set.add(member);
-    this.liveBytes += set.bytes - before;
+    this.addElement(key, TYPE_SET, (set) => (set as SetObject).add(member));
   }
 
   srem(key: Key, member: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
-    const set = this.collectionAt(i, TYPE_SET) as SetObject | undefined;
-    if (set === undefined) return;
-    const before = set.bytes;
-    if (set.delete(member)) this.afterRemoval(set, before);
+    this.removeElement(key, TYPE_SET, (set) => (set as SetObject).delete(member));
   }
 
   zadd(key: Key, member: Key, score: number): void {
-    const z = this.objects[this.collectionSlot(key, TYPE_ZSET)] as SortedSet;
-    const before = z.bytes;
-    z.set(member, score);
-    this.liveBytes += z.bytes - before;
+    this.addElement(key, TYPE_ZSET, (z) => (z as SortedSet).set(member, score));
   }
 
   zrem(key: Key, member: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
-    const z = this.collectionAt(i, TYPE_ZSET) as SortedSet | undefined;
-    if (z === undefined) return;
-    const before = z.bytes;
-    if (z.delete(member)) this.afterRemoval(z, before);
+    this.removeElement(key, TYPE_ZSET, (z) => (z as SortedSet).delete(member));
+  }
+
+  /** Change the collection of `type` at `key` (created, or replacing another type) by `add`, accounting its bytes. */
+  private addElement(key: Key, type: number, add: (obj: KvCollection) => void): void {
+    const obj = this.objects[this.collectionSlot(key, type)] as KvCollection;
+    const before = obj.bytes;
+    add(obj);
+    this.liveBytes += obj.bytes - before;
+  }
+
+  /** Remove an element from the collection at `key` if it is of `type` (an emptied key stays; see above). */
+  private removeElement(key: Key, type: number, remove: (obj: KvCollection) => boolean): void {
+    const obj = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), type);
+    if (obj === undefined) return;
+    const before = obj.bytes;
+    if (remove(obj)) this.liveBytes += obj.bytes - before;
   }
 
   /** Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log record's check, or our own encoder). */
   restore(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs): void {
-    const d = decodeObject(src, off, len);
+    const d = decodeObject(src, off, len, this.limits);
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
     const slot = this.collectionSlot(key, d.type);
@@ -462,7 +460,7 @@ export class Keyspace {
       if (this.rValLen === 0) this.setExpiry(slot, 0); // the record already is the key alone
       else slot = this.writeKeyRecord(key, i);
     } else slot = this.writeKeyRecord(key, i);
-    const obj = newCollection(type);
+    const obj = newCollection(type, this.limits);
     this.slotType[slot] = type;
     this.objects[slot] = obj;
     this.liveBytes += obj.bytes;
@@ -481,11 +479,6 @@ export class Keyspace {
     if (i < 0) return undefined;
     const slot = (this.table[i] as number) - 1;
     return this.slotType[slot] === type ? this.objects[slot] : undefined;
-  }
-
-  /** After an element left a collection: account its bytes (an emptied key stays; see above). */
-  private afterRemoval(obj: KvCollection, bytesBefore: number): void {
-    this.liveBytes += obj.bytes - bytesBefore;
   }
 
   /** Make `slot` a string slot again, dropping its collection (the record stays). */
@@ -801,7 +794,7 @@ export class Keyspace {
       assert.equal(obj, undefined, `string slot ${s} holds an object`);
       return 0;
     }
-    assert(obj !== undefined && newCollection(type).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
+    assert(obj !== undefined && newCollection(type, this.limits).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
     assert.equal(valLen, 0, `collection slot ${s} has a record value`);
     return obj.bytes;
   }

@@ -4,9 +4,11 @@
 //
 // payload = [u8 version=1][u8 type][body], integers little-endian:
 //   string: body = the value bytes
-//   hash:   [u32 count]([u32 fieldLen][field][u32 valueLen][value])*      listpack order kept
-//   set:    [u32 count]([u32 memberLen][member])*
-//   zset:   [u32 count]([u32 memberLen][member][f64 score])*               ascending order
+//   hash:   [u8 flags][u32 count]([u32 fieldLen][field][u32 valueLen][value])*   listpack order kept
+//   set:    [u8 flags][u32 count]([u32 memberLen][member])*
+//   zset:   [u8 flags][u32 count]([u32 memberLen][member][f64 score])*            ascending order
+// flags bit 0: the collection has its large encoding (hashtable, or skiplist) even if its
+// contents alone would not make it so (RENAME and COPY keep the encoding, as in Redis).
 // The decoder checks every length against the payload's end and refuses NaN scores and
 // trailing bytes. Count 0 is valid: commands never leave an empty collection, but a replay over a
 // fuzzy snapshot may hold one for a while (keyspace.ts, 'collections'), and a snapshot then keeps it.
@@ -14,11 +16,14 @@
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
 import type { Key } from './types.js';
 
 export const OBJECT_CODEC_VERSION = 1;
 const HEAD_BYTES = 2;
+/** Collections: [u8 flags][u32 count] after the head. */
+const COLLECTION_HEAD_BYTES = HEAD_BYTES + 5;
+const FLAG_LARGE_ENCODING = 1;
 
 /** A decoded payload: a string's value (a slice of the payload) or a fresh collection. */
 export type DecodedObject = { readonly type: typeof TYPE_STRING; readonly value: Buffer } | { readonly type: number; readonly obj: KvCollection };
@@ -35,7 +40,7 @@ export function encodeStringObject(value: Buffer): Buffer {
 /** Serialize a collection of type `type` (its class must match). */
 export function encodeCollection(type: number, obj: KvCollection): Buffer {
   const parts: Buffer[] = [];
-  let size = HEAD_BYTES + 4;
+  let size = COLLECTION_HEAD_BYTES;
   const push = (b: Buffer): void => {
     parts.push(b);
     size += b.length;
@@ -70,8 +75,9 @@ export function encodeCollection(type: number, obj: KvCollection): Buffer {
   const out = Buffer.allocUnsafe(size);
   out[0] = OBJECT_CODEC_VERSION;
   out[1] = type;
-  out.writeUInt32LE(obj.size, HEAD_BYTES);
-  let p = HEAD_BYTES + 4;
+  out[HEAD_BYTES] = obj.encoding === 'hashtable' || obj.encoding === 'skiplist' ? FLAG_LARGE_ENCODING : 0;
+  out.writeUInt32LE(obj.size, HEAD_BYTES + 1);
+  let p = COLLECTION_HEAD_BYTES;
   for (const b of parts) {
     out.set(b, p);
     p += b.length;
@@ -91,12 +97,12 @@ export function checkObject(buf: Buffer, off: number, len: number): string | nul
 }
 
 /** Decode a payload (a string's value is a slice of `buf`; a collection is built fresh), or why it is invalid. */
-export function decodeObject(buf: Buffer, off: number, len: number): DecodedObject | string {
+export function decodeObject(buf: Buffer, off: number, len: number, limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS): DecodedObject | string {
   if (len >= HEAD_BYTES && buf[off] === OBJECT_CODEC_VERSION && buf[off + 1] === TYPE_STRING) {
     return { type: TYPE_STRING, value: buf.subarray(off + HEAD_BYTES, off + len) };
   }
   const type = len >= HEAD_BYTES ? (buf[off + 1] as number) : -1;
-  const obj = type === TYPE_HASH ? new HashObject() : type === TYPE_SET ? new SetObject() : type === TYPE_ZSET ? new SortedSet() : null;
+  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet() : null;
   const r = walk(buf, off, len, obj);
   if (typeof r === 'string') return r;
   if (obj === null) throw new Error('bug: a collection payload walked without a collection');
@@ -112,7 +118,13 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
   if (type === TYPE_STRING) return type;
   if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET) return `unknown object type ${type}`;
   let p = off + HEAD_BYTES;
-  if (p + 4 > end) return 'object count runs past payload';
+  if (p + 5 > end) return 'object count runs past payload';
+  const flags = buf[p++] as number;
+  if ((flags & ~FLAG_LARGE_ENCODING) !== 0) return `unknown object flags ${flags}`;
+  if ((flags & FLAG_LARGE_ENCODING) !== 0) {
+    if (into instanceof HashObject || into instanceof SetObject) into.toHashtable();
+    else if (into instanceof SortedSet) into.toSkiplist();
+  }
   const count = buf.readUInt32LE(p);
   p += 4;
   for (let i = 0; i < count; i++) {

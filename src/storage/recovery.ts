@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { EpochStart, Position, Seq } from './types.js';
 import { Keyspace, keyspaceSink } from './keyspace.js';
 import { checkRecord, replayRecordOps, seqFromWords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult } from './record.js';
-import { TYPE_STRING } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_STRING, type EncodingLimits } from './collection.js';
 import { readSnapshot, sealSnapshotPrefix, snapshotKeyCountHint } from './snapshot.js';
 import { CorruptLogError } from './errors.js';
 import { describeSpan, encodeCheckedJson, readCheckedJson, scanRecords, type RepairFolder } from './damage.js';
@@ -217,8 +217,8 @@ type LoadedSnapshot =
   | { readonly ok: true; readonly ks: Keyspace; readonly position: Position; readonly history: EpochStart[]; readonly bytes: number }
   | ({ readonly ok: false } & InvalidSnapshot);
 
-function loadSnapshot(path: string, seq: Seq): LoadedSnapshot {
-  const scratch = new Keyspace();
+function loadSnapshot(path: string, seq: Seq, limits: Readonly<EncodingLimits>): LoadedSnapshot {
+  const scratch = new Keyspace(limits);
   const hint = snapshotKeyCountHint(path);
   if (hint !== null) scratch.reserve(hint);
   // Items go from the block buffer straight into the slabs: no key string, no value Buffer.
@@ -275,8 +275,11 @@ export function recover(args: {
   warn: (msg: string) => void;
   /** truncateAfter: stop the log after this seq, cutting the files there. */
   stopAfterSeq?: Seq;
+  /** The store's live encoding limits (default: Redis's). */
+  limits?: Readonly<EncodingLimits>;
 }): RecoveredState {
   const { layout, warn, repair } = args;
+  const limits = args.limits ?? REDIS_ENCODING_LIMITS;
   finishResync(layout, repair, warn);
   removeTempFiles(layout.snapDir);
   removeTempFiles(layout.logDir);
@@ -285,7 +288,7 @@ export function recover(args: {
   // 1. The newest valid snapshot. An invalid one is passed over only while the log it replaced
   // still holds its data (checked here and after replay); else the open is refused, or a
   // repair cuts it to its whole blocks.
-  let ks = new Keyspace();
+  let ks = new Keyspace(limits);
   let lastPosition: Position = { epoch: 0, seq: 0 };
   let history: EpochStart[] = [{ epoch: 1, startSeq: 1 }];
   let snapshotSeq = 0;
@@ -301,7 +304,7 @@ export function recover(args: {
   const logFirstSeq = files[0]?.seq ?? Number.POSITIVE_INFINITY;
   const invalid: InvalidSnapshot[] = [];
   for (const s of listSeqFiles(layout.snapDir, SNAPSHOT_EXT).reverse()) {
-    const loaded = loadSnapshot(s.path, s.seq);
+    const loaded = loadSnapshot(s.path, s.seq, limits);
     if (!loaded.ok) {
       invalid.push(loaded);
       continue;
@@ -327,7 +330,7 @@ export function recover(args: {
       continue;
     }
     sealSnapshotPrefix(inv.path, inv.validEnd, inv.keys, inv.blocks);
-    const again = loadSnapshot(inv.path, inv.seq);
+    const again = loadSnapshot(inv.path, inv.seq, limits);
     assert(again.ok, 'a sealed snapshot prefix reads back');
     adopt(again);
     break;

@@ -9,10 +9,11 @@
 // on a small integer set replies exactly as Redis.
 
 import { DenseTable } from './dense-table.js';
+import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
 
-/** Redis 7.0 default set-max-intset-entries. */
-export const SET_INTSET_ENTRIES_MAX = 512;
+/** Redis 7.0 default set-max-intset-entries (EncodingLimits may change it). */
+export const SET_INTSET_ENTRIES_MAX = REDIS_ENCODING_LIMITS.setIntsetEntries;
 const OBJECT_OVERHEAD_BYTES = 64;
 const INTSET_ENTRY_OVERHEAD_BYTES = 40;
 const HASHTABLE_ENTRY_OVERHEAD_BYTES = 72;
@@ -48,6 +49,8 @@ export class SetObject {
   private intset = true;
   private contentBytes = 0;
 
+  constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
+
   get size(): number {
     return this.table.size;
   }
@@ -60,6 +63,11 @@ export class SetObject {
     return OBJECT_OVERHEAD_BYTES + this.contentBytes + this.size * (this.intset ? INTSET_ENTRY_OVERHEAD_BYTES : HASHTABLE_ENTRY_OVERHEAD_BYTES);
   }
 
+  /** Switch to the hashtable encoding now (a copy of a hashtable-encoded set stays one, as in Redis). */
+  toHashtable(): void {
+    this.intset = false;
+  }
+
   has(member: Key): boolean {
     return this.table.positionOf(member) >= 0;
   }
@@ -67,7 +75,7 @@ export class SetObject {
   /** True when the member is new. */
   add(member: Key): boolean {
     if (this.table.positionOf(member) >= 0) return false;
-    if (this.intset && (!isInt64Text(member) || this.table.size >= SET_INTSET_ENTRIES_MAX)) this.intset = false;
+    if (this.intset && (!isInt64Text(member) || this.table.size >= this.limits.setIntsetEntries)) this.intset = false;
     this.table.add(member);
     this.contentBytes += member.length;
     return true;

@@ -20,7 +20,7 @@ import { encodeCheckedJson, RepairFolder } from './damage.js';
 import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
-import { TYPE_HASH, TYPE_SET, TYPE_ZSET, typeName, type KeyTypeName } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
@@ -60,7 +60,7 @@ export async function openReplicatedStore(opts: StoreOptions): Promise<Replicate
   try {
     const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, 'KvStoreWarning'));
     const repair = opts.repair === true ? new RepairFolder(layout.dir) : null;
-    const state = recover({ layout, repair, warn });
+    const state = recover({ layout, repair, warn, limits: opts.encodingLimits ?? REDIS_ENCODING_LIMITS });
     const meta = readDocument(layout, META_FILE, META_LOST, metaFault, repair, warn) as Record<string, unknown> | undefined;
     return new KvStore(layout, opts, state, meta ?? {}, release, warn);
   } catch (e) {
@@ -104,6 +104,7 @@ class KvStore implements ReplicatedStore {
   private readonly compactPercent: number;
   private readonly clock: () => number;
   private readonly fsyncOnLoopMaxMs: number;
+  private readonly limits: Readonly<EncodingLimits>;
   private expiryAuthority: ExpiryAuthority | null = null;
   /** The keyspace's view of expiry: delete through the log only when this store may write now. */
   private readonly expiryHandler: ExpiryHandler = {
@@ -138,6 +139,7 @@ class KvStore implements ReplicatedStore {
     this.compactPercent = opts.compactPercent ?? COMPACT_PERCENT_DEFAULT;
     this.clock = opts.now ?? Date.now;
     this.fsyncOnLoopMaxMs = opts.fsyncOnLoopMaxMs ?? 0;
+    this.limits = opts.encodingLimits ?? REDIS_ENCODING_LIMITS;
     this.logFs = opts.logFs ?? NODE_LOG_FS;
     this.resumeAfterDiscard = opts.resumeAfterDiscard ?? true;
     assert(this.segmentBytesMax > 0 && this.compactPercent >= 0 && this.compactMinBytes >= 0 && this.fsyncOnLoopMaxMs >= 0, 'bad store options');
@@ -201,7 +203,7 @@ class KvStore implements ReplicatedStore {
     const failedWal = this.wal;
     failedWal.abandon();
     try {
-      this.install(recover({ layout: this.layout, repair: null, warn: this.warn, stopAfterSeq: keep }), false);
+      this.install(recover({ layout: this.layout, repair: null, warn: this.warn, stopAfterSeq: keep, limits: this.limits }), false);
       this.wal.markFailed(failedWal.error ?? cause);
     } catch (e) {
       this.setLogFailure(`${cause.message}; the log could not be reopened (${(e as Error).message}): restart the server`, fsyncFailed, true);
@@ -697,7 +699,7 @@ class KvStore implements ReplicatedStore {
       atomicWriteFileSync(this.layout.dir, EPOCHS_FILE, encodeEpochs(this.history));
       this.wal.rejectWaitersAfter(seq, new StoreUnavailableError(`entry discarded by truncateAfter(${seq})`));
       this.wal.close();
-      this.install(recover({ layout: this.layout, repair: null, warn: this.warn, stopAfterSeq: seq }));
+      this.install(recover({ layout: this.layout, repair: null, warn: this.warn, stopAfterSeq: seq, limits: this.limits }));
     } finally {
       this.exclusive = null;
     }
@@ -746,7 +748,7 @@ class KvStore implements ReplicatedStore {
   }
 
   beginLoad(): SnapshotLoader {
-    const ks = new Keyspace();
+    const ks = new Keyspace(this.limits);
     let bytes = 0;
     let done = false;
     // eslint-disable-next-line @typescript-eslint/no-this-alias

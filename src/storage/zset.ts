@@ -520,6 +520,11 @@ export class SortedSet {
     return true;
   }
 
+  /** Switch to the skiplist form now (a copy of a skiplist-encoded zset stays one, as in Redis: object-codec.ts). */
+  toSkiplist(): void {
+    if (!this.big) this.convertToSkiplist();
+  }
+
   private convertToSkiplist(): void {
     const tree = new OrderTree();
     const dict = new MemberIndex();

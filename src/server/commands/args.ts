@@ -40,6 +40,11 @@ export function errUnknownSubcommand(sub: Buffer, command: string): string {
   return `ERR unknown subcommand or wrong number of arguments for '${shown}'. Try ${command} HELP.`;
 }
 
+/** Redis 7.0's reply to an unknown subcommand of a command with a subcommand table (OBJECT, MEMORY). */
+export function errUnknownContainerSubcommand(sub: Buffer, command: string): string {
+  return `ERR unknown subcommand '${cString(sub).slice(0, 128)}'. Try ${command} HELP.`;
+}
+
 /**
  * The argument as C code sees it (`char *` up to the first NUL byte), latin1. Redis compares
  * option words with strcasecmp, so "NX\0junk" is NX there; we keep that behaviour.

@@ -26,8 +26,9 @@ export function errNeedsKey(command: string): string {
 }
 
 /**
- * The most elements SRANDMEMBER / ZRANDMEMBER with a negative count may reply (Redis has no
- * bound and would grow the client's output until it is killed; this many is tens of MiB).
+ * The most elements a random pick with a negative count (HRANDFIELD, ZRANDMEMBER, SRANDMEMBER)
+ * may reply: Redis has no bound and would build the reply in one go until the client is killed,
+ * which here would hold the event loop; one reply of this many is already tens of MiB.
  */
 export const RANDOM_REPLY_ELEMENTS_MAX = 10_000_000;
 

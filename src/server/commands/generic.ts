@@ -20,6 +20,7 @@ import {
   INT64_MIN,
   cString,
   errInvalidExpire,
+  errUnknownContainerSubcommand,
   errUnknownSubcommand,
   isWord,
   parseInt64,
@@ -274,7 +275,7 @@ function objectCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     return;
   }
   const which = isWord(sub, 'encoding') ? 'encoding' : isWord(sub, 'refcount') ? 'refcount' : null;
-  if (which === null) return out.error(errUnknownSubcommand(sub, 'OBJECT'));
+  if (which === null) return out.error(errUnknownContainerSubcommand(sub, 'OBJECT'));
   if (argv.length !== 3) return out.error(errArity(`object|${which}`));
   const key = keyFromBytes(argv[2] as Buffer);
   const type = store.typeOf(key);
@@ -302,12 +303,14 @@ const MEMORY_HELP = [
 function memoryCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const { out, store } = ctx;
   const sub = argv[1] as Buffer;
-  if (isWord(sub, 'help') && argv.length === 2) {
+  if (isWord(sub, 'help')) {
+    if (argv.length !== 2) return out.error(errArity('memory|help'));
     out.array(MEMORY_HELP.length);
     for (const line of MEMORY_HELP) out.simple(line);
     return;
   }
-  if (!isWord(sub, 'usage') || argv.length < 3) return out.error(errUnknownSubcommand(sub, 'MEMORY'));
+  if (!isWord(sub, 'usage')) return out.error(errUnknownContainerSubcommand(sub, 'MEMORY'));
+  if (argv.length < 3) return out.error(errArity('memory|usage'));
   for (let j = 3; j < argv.length; j++) {
     if (isWord(argv[j] as Buffer, 'samples') && j + 1 < argv.length) {
       const n = parseInt64(argv[j + 1] as Buffer);

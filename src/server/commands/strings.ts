@@ -1,7 +1,9 @@
 // The string commands (Redis t_string.c) with Redis 7.0 semantics and error strings.
 // Handlers read through ctx.store and mutate only through ctx.write with absolute,
 // idempotent ops; a command that changes nothing never writes. Never reads the wall clock
-// directly (ctx.store.now() is the one clock, injectable in tests).
+// directly (ctx.store.now() is the one clock, injectable in tests). A key of another type is
+// WRONGTYPE wherever Redis reads it as a string (the string reads miss on it; wrongType tells
+// a collection from a missing key); SET, MSET and their kin overwrite any type.
 
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplicatedStore, ValueSink } from '../../storage/api.js';
@@ -16,6 +18,7 @@ import {
   ERR_OFFSET_RANGE,
   ERR_STRING_TOO_LONG,
   ERR_SYNTAX,
+  ERR_WRONGTYPE,
   INT64_MAX,
   INT64_MIN,
   STRING_BYTES_MAX,
@@ -25,6 +28,14 @@ import {
   parseInt64,
 } from './args.js';
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
+import { wrongType } from './keytype.js';
+
+/** After a string read missed: true (with the WRONGTYPE reply written) when `key` holds another type. */
+function refuseNonString(ctx: CommandContext, key: Key): boolean {
+  if (!wrongType(ctx.store, key, 'string')) return false;
+  ctx.out.error(ERR_WRONGTYPE);
+  return true;
+}
 
 /** The expiry a key keeps when its value is replaced in place (INCR, APPEND, SETRANGE). */
 function keptExpiry(store: ReplicatedStore, key: Key): ExpireAtMs {
@@ -132,11 +143,13 @@ function setGeneric(
   // Only NX/XX/GET look at the old value; a plain SET (the hot path) does not read at all.
   if ((flags & (F_NX | F_XX | F_GET)) !== 0) {
     const old = store.getStored(key);
+    // A collection counts as found for NX/XX; GET refuses it (and nothing is set).
+    const found = old !== undefined || store.has(key);
     if ((flags & F_GET) !== 0) {
+      if (old === undefined && found) return out.error(ERR_WRONGTYPE);
       if (old === undefined) out.nullBulk();
       else out.bulk(old);
     }
-    const found = old !== undefined;
     if (((flags & F_NX) !== 0 && found) || ((flags & F_XX) !== 0 && !found)) {
       if ((flags & F_GET) === 0) {
         if (replies === SetReply.OkOrNull) out.nullBulk();
@@ -171,13 +184,14 @@ function getCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (isValueSink(out)) {
     // The hot path: the key is probed by its bytes and the value copied from the keyspace straight
     // into the output, with no key string and no value view (docs/perf-notes.md, 'Keyspace and slabs').
-    if (!ctx.store.readValueInto(argv[1] as Buffer, out)) out.nullBulk();
+    if (!ctx.store.readValueInto(argv[1] as Buffer, out) && !refuseNonString(ctx, keyFromBytes(argv[1] as Buffer))) out.nullBulk();
     return;
   }
   // Writers without bulkRange (the cluster's reply recorder): getStored is a view, bulk copies it.
-  const v = ctx.store.getStored(keyFromBytes(argv[1] as Buffer));
-  if (v === undefined) out.nullBulk();
-  else out.bulk(v);
+  const key = keyFromBytes(argv[1] as Buffer);
+  const v = ctx.store.getStored(key);
+  if (v !== undefined) out.bulk(v);
+  else if (!refuseNonString(ctx, key)) out.nullBulk();
 }
 
 function isValueSink(out: ReplyWriter): out is ReplyWriter & ValueSink {
@@ -190,7 +204,7 @@ function getexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (parsed === null) return out.error(ERR_SYNTAX);
   const key = keyFromBytes(argv[1] as Buffer);
   const v = store.getValue(key);
-  if (v === undefined) return out.nullBulk();
+  if (v === undefined) return refuseNonString(ctx, key) ? undefined : out.nullBulk();
   let expireAt = 0;
   if (parsed.expire !== null) {
     const r = expireAtFromArg(parsed.expire, parsed.flags, store.now(), 'getex');
@@ -210,7 +224,7 @@ function getexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 function getdelCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const v = ctx.store.getValue(key);
-  if (v === undefined) return ctx.out.nullBulk();
+  if (v === undefined) return refuseNonString(ctx, key) ? undefined : ctx.out.nullBulk();
   ctx.out.bulk(v);
   ctx.write([{ t: 'del', key }]);
 }
@@ -218,6 +232,7 @@ function getdelCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 function getsetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const old = ctx.store.getValue(key);
+  if (old === undefined && refuseNonString(ctx, key)) return;
   if (old === undefined) ctx.out.nullBulk();
   else ctx.out.bulk(old);
   // Like SET without KEEPTTL: the new value has no expiry.
@@ -263,6 +278,7 @@ function incrDecr(ctx: CommandContext, keyArg: Buffer, incr: bigint): void {
   const { store, out } = ctx;
   const key = keyFromBytes(keyArg);
   const cur = store.getValue(key);
+  if (cur === undefined && refuseNonString(ctx, key)) return;
   const old = cur === undefined ? 0n : parseInt64(cur);
   if (old === null) return out.error(ERR_NOT_INTEGER);
   const next = old + incr;
@@ -281,6 +297,7 @@ function incrbyfloatCommand(ctx: CommandContext, argv: readonly Buffer[]): void 
   const { store, out } = ctx;
   const key = keyFromBytes(argv[1] as Buffer);
   const cur = store.getValue(key);
+  if (cur === undefined && refuseNonString(ctx, key)) return;
   const value = cur === undefined ? parseLongDouble(Buffer.from('0')) : parseLongDouble(cur);
   const incr = parseLongDouble(argv[2] as Buffer);
   if (value === null || incr === null) return out.error(ERR_NOT_FLOAT);
@@ -298,6 +315,7 @@ function appendCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const tail = argv[2] as Buffer;
   const cur = store.getValue(key);
+  if (cur === undefined && refuseNonString(ctx, key)) return;
   if (cur === undefined) {
     // Redis creates the key even for an empty append.
     ctx.write([{ t: 'set', key, value: Buffer.from(tail), expireAtMs: NO_EXPIRY }]);
@@ -311,7 +329,10 @@ function appendCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 }
 
 function strlenCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  ctx.out.integer(ctx.store.getValue(keyFromBytes(argv[1] as Buffer))?.length ?? 0);
+  const key = keyFromBytes(argv[1] as Buffer);
+  const v = ctx.store.getStored(key);
+  if (v === undefined && refuseNonString(ctx, key)) return;
+  ctx.out.integer(v?.length ?? 0);
 }
 
 /** Redis getrangeCommand, in bigint so indexes near ±2^63 compare exactly as in C. */
@@ -321,8 +342,9 @@ function getrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (start === null) return out.error(ERR_NOT_INTEGER);
   let end = parseInt64(argv[3] as Buffer);
   if (end === null) return out.error(ERR_NOT_INTEGER);
-  const v = store.getValue(keyFromBytes(argv[1] as Buffer));
-  if (v === undefined) return out.bulk(EMPTY);
+  const key = keyFromBytes(argv[1] as Buffer);
+  const v = store.getValue(key);
+  if (v === undefined) return refuseNonString(ctx, key) ? undefined : out.bulk(EMPTY);
   const len = BigInt(v.length);
   if (start < 0n && end < 0n && start > end) return out.bulk(EMPTY);
   if (start < 0n) start += len;
@@ -344,6 +366,7 @@ function setrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const patch = argv[3] as Buffer;
   const cur = store.getValue(key);
+  if (cur === undefined && refuseNonString(ctx, key)) return;
   if (patch.length === 0) return out.integer(cur?.length ?? 0);
   // Checked in bigint: Redis's C sum can wrap for offsets near 2^63 (we reject those instead).
   if (offset + BigInt(patch.length) > BigInt(STRING_BYTES_MAX)) return out.error(ERR_STRING_TOO_LONG);

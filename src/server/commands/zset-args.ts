@@ -110,10 +110,10 @@ export function parseLexRange(min: Buffer, max: Buffer): LexRange | null {
 
 /**
  * Redis d2string, ZSCAN's score text (the other replies use %.17g doubles): integral values
- * within ±2^62 as integers ("100000000000000000", not "1e+17"), -0 as "-0", else %.17g.
+ * within ±2^62 as integers ("100000000000000000", not "1e+17"; -0 as "-0"), else %.17g.
  */
 export function scanScoreText(s: number): string {
-  if (s === 0) return Object.is(s, -0) ? '-0' : '0';
+  if (Object.is(s, -0)) return '-0'; // d2string prints a negative zero's sign (a skiplist keeps it)
   if (Number.isInteger(s) && Math.abs(s) <= 2 ** 62) return BigInt(s).toString();
   return formatDouble(s);
 }
