@@ -88,8 +88,12 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   // be an input) may not be repeated. ZADD is a write: its INCR may come before the scores.
   ...(['sismember', 'smismember', 'smembers', 'scard', 'srandmember', 'sinter', 'sintercard', 'sunion', 'sdiff', 'sscan'] as const).map((n) => [n, READ] as const),
   ...(['zcard', 'zscore', 'zmscore', 'zrank', 'zrevrank', 'zcount', 'zlexcount', 'zrange', 'zrangebyscore', 'zrevrangebyscore', 'zrangebylex', 'zrevrangebylex', 'zrevrange', 'zrandmember', 'zunion', 'zinter', 'zdiff', 'zintercard', 'zscan'] as const).map((n) => [n, READ] as const),
-  ...(['sadd', 'srem', 'smove', 'zrem', 'zremrangebyscore', 'zremrangebylex'] as const).map((n) => [n, IDEMPOTENT] as const),
-  ...(['spop', 'sinterstore', 'sunionstore', 'sdiffstore', 'zadd', 'zincrby', 'zpopmin', 'zpopmax', 'zmpop', 'zremrangebyrank', 'zrangestore', 'zunionstore', 'zinterstore', 'zdiffstore'] as const).map((n) => [n, WRITE] as const),
+  // Hashes. HMSET replies OK whatever was there; HSET/HDEL/SADD/... reply a count that a second
+  // run would change, so they are plain writes (an idempotent write gives the same reply twice).
+  ...(['hget', 'hmget', 'hgetall', 'hkeys', 'hvals', 'hexists', 'hlen', 'hstrlen', 'hrandfield', 'hscan'] as const).map((n) => [n, READ] as const),
+  ['hmset', IDEMPOTENT],
+  ...(['hset', 'hsetnx', 'hdel', 'hincrby', 'hincrbyfloat', 'copy'] as const).map((n) => [n, WRITE] as const),
+  ...(['sadd', 'srem', 'smove', 'zrem', 'zremrangebyscore', 'zremrangebylex', 'spop', 'sinterstore', 'sunionstore', 'sdiffstore', 'zadd', 'zincrby', 'zpopmin', 'zpopmax', 'zmpop', 'zremrangebyrank', 'zrangestore', 'zunionstore', 'zinterstore', 'zdiffstore'] as const).map((n) => [n, WRITE] as const),
   // Connection and server.
   ['ping', READ],
   ['echo', READ],
@@ -108,8 +112,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['bgrewriteaof', WRITE],
   ['cleanup', WRITE],
   ['debug', { kind: 'write', readSubcommands: ['digest', 'digest-value', 'object', 'help'] }],
-  ['memory', { kind: 'write', readSubcommands: ['usage', 'stats', 'help'] }],
-  ['object', { kind: 'write', readSubcommands: ['encoding', 'freq', 'idletime', 'refcount', 'help'] }],
+  // Every OBJECT and MEMORY subcommand the server has only inspects (the server flags them readonly).
+  ['memory', READ],
+  ['object', READ],
   // Replication and cluster.
   ['role', READ],
   ['position', READ],
