@@ -21,7 +21,7 @@ import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatc
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
-import { measureMemory } from './memory.js';
+import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -101,6 +101,8 @@ export class KvServer implements ConnectionHost {
   private readonly opsTimer: NodeJS.Timeout;
   private readonly opsSamples: number[] = [];
   private lastOpsCount = 0;
+  /** maxmemory: the memory gauge, eviction before commands, -OOM (memory.ts). */
+  readonly memory: MaxmemoryGuard;
 
   constructor(private readonly opts: KvServerOptions) {
     this.store = opts.store;
@@ -110,6 +112,9 @@ export class KvServer implements ConnectionHost {
     this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
     this.commands = this.table = new CommandTable(opts.commands ?? SERVER_COMMAND_MODULES);
     this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass, this.store);
+    this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(() => this.store.datasetBytes));
+    this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
+    this.dispatcher.memory = this.memory;
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -285,8 +290,9 @@ export class KvServer implements ConnectionHost {
     this.lastOpsCount = n;
     if (this.opsSamples.length > OPS_SAMPLES) this.opsSamples.shift();
     this.counters.opsPerSec = Math.round(this.opsSamples.reduce((a, b) => a + b, 0) / this.opsSamples.length);
-    // Redis samples its peak memory on the same cron.
-    const used = measureMemory().used;
+    // Redis samples its peak memory and evicts if over the limit on the same cron.
+    this.memory.cron();
+    const used = this.memory.gauge.used();
     if (used > this.counters.usedMemoryPeak) this.counters.usedMemoryPeak = used;
   }
 
@@ -301,6 +307,9 @@ export class KvServer implements ConnectionHost {
         if (err === null) {
           this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
           this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
+          this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
+          // Like Redis, a lowered limit evicts at once, not at the next write.
+          if (name.toLowerCase().startsWith('maxmemory')) this.memory.evictNow();
         }
         return err;
       },

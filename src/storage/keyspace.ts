@@ -27,6 +27,7 @@ import type { ValueSink } from './api.js';
 import { globMatch } from './glob.js';
 import type { RecordOpSink } from './record.js';
 import { copyBytes } from './bytes.js';
+import { AccessTracker } from './access.js';
 
 /** Size of a shared slab. Big enough that per-slab bookkeeping is noise, small enough to defrag in steps. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -219,6 +220,12 @@ export class Keyspace {
   expiredKeys = 0;
   /** Null: expired keys are removed here at once (recovery's and loaders' keyspaces, unit tests). */
   expiry: ExpiryHandler | null = null;
+  /** Last access per slot (LRU clock or LFU counter) for the eviction policies; touched by every lookup hit. */
+  readonly access = new AccessTracker(SLOTS_INITIAL);
+  /** A sealed slab below this live fraction is queued for defrag (raised while evicting, see eviction.ts). */
+  defragLiveFractionMin = DEFRAG_LIVE_FRACTION_MIN;
+  /** Where volatileSlots() continues its walk of the expires Map. */
+  private volatileIter: Iterator<number> | undefined;
 
   get size(): number {
     return this.count;
@@ -344,6 +351,8 @@ export class Keyspace {
     this.freeSlabIds = [];
     this.cur = -1;
     this.slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+    this.access.resize(SLOTS_INITIAL);
+    this.volatileIter = undefined;
     this.slotEnd = 0;
     this.freeSlotHead = NONE;
     this.table = new Int32Array(TABLE_INITIAL);
@@ -376,6 +385,7 @@ export class Keyspace {
         return -1;
       }
     }
+    this.access.touch(s);
     return s;
   }
 
@@ -530,6 +540,57 @@ export class Keyspace {
     return removed;
   }
 
+  // ---- eviction support (eviction.ts samples slots through these; deletes go through the log)
+
+  /** Slot of a live, unexpired key without counting a lookup (OBJECT FREQ/IDLETIME), or -1. */
+  peekSlot(key: Key, now: number): number {
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    if (i < 0) return -1;
+    const s = (this.table[i] as number) - 1;
+    const at = this.expires.get(s);
+    return at !== undefined && at <= now ? -1 : s;
+  }
+
+  /** True if `slot` holds a key (expired or not). */
+  isLiveSlot(slot: number): boolean {
+    return slot < this.slotEnd && this.slotAddr[2 * slot] !== FREE;
+  }
+
+  /** The key in a live `slot`. */
+  keyAtSlot(slot: number): Key {
+    return this.keyAt(slot);
+  }
+
+  /** Absolute expiry of the key in `slot`, 0 = none. */
+  expireAtSlot(slot: number): ExpireAtMs {
+    return this.expires.get(slot) ?? 0;
+  }
+
+  /**
+   * Up to `n` slots of keys with a TTL into `out`, continuing a round-robin walk of the expires
+   * Map (one lap at most per call). Returns how many it wrote.
+   */
+  volatileSlots(n: number, out: number[]): number {
+    const want = Math.min(n, this.expires.size);
+    let got = 0;
+    for (let lap = 0; got < want && lap < 2; ) {
+      if (this.volatileIter === undefined) this.volatileIter = this.expires.keys();
+      const r = this.volatileIter.next();
+      if (r.done === true) {
+        this.volatileIter = undefined;
+        lap++;
+        continue;
+      }
+      out[got++] = r.value;
+    }
+    return got;
+  }
+
+  /** Defrag work on queued slabs, bounded by `walkBytesMax` slab bytes (the evictor pays for what it killed). */
+  reclaim(walkBytesMax: number): void {
+    this.defragStep(walkBytesMax);
+  }
+
   /**
    * Walk every structure and assert they agree (O(n); tests call it after each step): slot
    * count, free list, table entries and tags, per-slab live bytes, defrag queue.
@@ -663,9 +724,11 @@ export class Keyspace {
       this.locate(slot);
       this.liveBytes += vLen - this.rValLen;
       this.killRecord(slot);
+      this.access.touch(slot);
     } else {
       if (this.count >= KEYS_MAX) assert.fail(`more than ${KEYS_MAX} keys`);
       slot = this.newSlot();
+      this.access.born(slot);
       // Address first: rebuildTable below rehashes every slot from its record.
       this.slotAddr[2 * slot] = this.allocSlab;
       this.slotAddr[2 * slot + 1] = this.allocOff;
@@ -699,6 +762,7 @@ export class Keyspace {
     const slot = (this.table[i] as number) - 1;
     this.locate(slot);
     if (this.rValLen !== vLen || this.slabState[this.slotAddr[2 * slot] as number] === DEDICATED) return false;
+    this.access.touch(slot);
     if (expireAtMs === 0) {
       if (this.expires.size > 0) this.expires.delete(slot);
     } else this.expires.set(slot, expireAtMs);
@@ -751,7 +815,7 @@ export class Keyspace {
     this.slabLive[id] = live;
     const state = this.slabState[id];
     if (live === 0 && state !== FILLING) this.releaseSlab(id);
-    else if (state === SEALED && live < SLAB_BYTES * DEFRAG_LIVE_FRACTION_MIN) {
+    else if (state === SEALED && live < SLAB_BYTES * this.defragLiveFractionMin) {
       this.slabState[id] = QUEUED;
       this.defragQueue.push(id);
     }
@@ -776,6 +840,7 @@ export class Keyspace {
     const a = new Uint32Array(2 * n);
     a.set(this.slotAddr.subarray(0, 2 * this.slotEnd));
     this.slotAddr = a;
+    this.access.resize(n);
   }
 
   private newSlab(b: Buffer, state: number): number {
@@ -793,7 +858,7 @@ export class Keyspace {
     if (old >= 0) {
       const live = this.slabLive[old] as number;
       if (live === 0) this.releaseSlab(old);
-      else if (live < SLAB_BYTES * DEFRAG_LIVE_FRACTION_MIN) {
+      else if (live < SLAB_BYTES * this.defragLiveFractionMin) {
         this.slabState[old] = QUEUED;
         this.defragQueue.push(old);
       } else this.slabState[old] = SEALED;

@@ -6,6 +6,7 @@ import type { CommandModule } from '../command-types.js';
 import { adminCommands } from './admin.js';
 import { connectionCommands } from './connection.js';
 import { genericCommands } from './generic.js';
+import { objectAccessCommands } from './object-access.js';
 import { stringCommands } from './strings.js';
 
-export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([stringCommands, genericCommands, connectionCommands, adminCommands]);
+export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([stringCommands, genericCommands, connectionCommands, adminCommands, objectAccessCommands]);
