@@ -32,11 +32,10 @@ export class AccessTracker {
   logFactor = LFU_LOG_FACTOR_DEFAULT;
   decayMinutes = LFU_DECAY_MINUTES_DEFAULT;
 
-  constructor(
-    slots: number,
-    /** Uniform in [0, 1): the LFU counter's probabilistic increment (seeded in tests). */
-    private readonly random: () => number = Math.random,
-  ) {
+  /** Uniform in [0, 1): the LFU counter's probabilistic increment (tests seed it). */
+  random: () => number = Math.random;
+
+  constructor(slots: number) {
     this.words = new Uint32Array(slots);
   }
 
