@@ -93,33 +93,35 @@ export function evictionBudgetMs(tenacity: number): number {
 }
 
 /**
- * used_memory between measurements. process.memoryUsage() costs a system call (too slow to run
- * per command), so the gauge measures on the server's cron and follows the dataset's own byte
- * count (exact and cheap: the keyspace keeps it) in between. An eviction therefore lowers the
- * figure at once; what the measurement finds beyond the dataset (buffers, heap, slab space not
- * yet reclaimed) enters at the next sample.
+ * used_memory = what the process holds besides the keyspace (measured) + the keyspace's live
+ * dataset (counted by the keyspace, exact and cheap to read). process.memoryUsage() costs a
+ * system call, too slow per command, so the other memory is measured on the server's cron and
+ * the dataset is read per command: an eviction lowers the figure at once. Space dead records
+ * leave in the slabs until defrag reclaims it is fragmentation, as in Redis (the allocator's
+ * free space is not used_memory): counting it would make evictions chase memory that no
+ * eviction frees, until the dataset is gone.
  */
 export class MemoryGauge {
-  private sampledUsed = 0;
-  private sampledDataset = 0;
+  /** Measured memory outside the keyspace at the last sample. */
+  private other = 0;
   /** The sampled V8 heap use passed HEAP_USED_FRACTION_MAX of its limit. */
   heapOver = false;
   private readonly heapLimit = getHeapStatistics().heap_size_limit;
 
-  constructor(private readonly datasetBytes: () => number) {
+  constructor(private readonly keyspace: { readonly datasetBytes: number; readonly heldBytes: number }) {
     this.sample();
   }
 
+  /** Measure now; `used` in the result is the gauge's used_memory (never above RSS). */
   sample(): MemoryFigures {
     const m = measureMemory();
-    this.sampledUsed = m.used;
-    this.sampledDataset = this.datasetBytes();
+    this.other = Math.max(0, m.used - this.keyspace.heldBytes);
     this.heapOver = m.heapUsed > HEAP_USED_FRACTION_MAX * this.heapLimit;
-    return m;
+    return { ...m, used: Math.min(this.used(), m.rss) };
   }
 
   used(): number {
-    return this.sampledUsed + (this.datasetBytes() - this.sampledDataset);
+    return this.other + this.keyspace.datasetBytes;
   }
 }
 

@@ -112,7 +112,7 @@ export class KvServer implements ConnectionHost {
     this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
     this.commands = this.table = new CommandTable(opts.commands ?? SERVER_COMMAND_MODULES);
     this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass, this.store);
-    this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(() => this.store.datasetBytes));
+    this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
     this.services = this.makeServices();

@@ -220,6 +220,8 @@ export interface ReplicatedStore extends Store {
   // ---- memory limit (eviction.ts picks the keys; each eviction is logged as a `del`, as an expiry is)
   /** Dataset bytes by the keyspace's estimate (liveBytes): what an eviction frees; cheap to read per command. */
   readonly datasetBytes: number;
+  /** Memory the keyspace holds (datasetBytes plus dead space not yet reclaimed, arrays' slack); O(slabs). */
+  readonly heldBytes: number;
   /** The maxmemory policy and its sample count (they also choose LRU or LFU access words). */
   setEvictionPolicy(policy: MaxmemoryPolicy, samples: number): void;
   /**

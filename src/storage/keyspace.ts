@@ -47,6 +47,12 @@ export const KEYS_MAX = 2 ** 30;
 export const DEFRAG_LIVE_FRACTION_MIN = 0.5;
 /** Pay-as-you-go defrag: slab bytes walked per byte of record written, while slabs are queued. */
 const DEFRAG_WALK_BYTES_PER_WRITTEN_BYTE = 4;
+/**
+ * Released shared slabs kept for reuse by the next openSlab. V8 frees an unreachable Buffer's
+ * memory only at a later collection (external memory triggers one only after tens of MiB), so
+ * under steady eviction released slabs would pile up in RSS before the GC returned them.
+ */
+export const SPARE_SLABS_MAX = 8;
 /** Defrag work done from the periodic sweep (idle stores still give memory back). */
 export const DEFRAG_WALK_BYTES_PER_SWEEP = 4 * 1024 * 1024;
 const SLOTS_INITIAL = 1024;
@@ -173,6 +179,8 @@ export class Keyspace {
   private slabLive: number[] = [];
   private slabState: number[] = [];
   private freeSlabIds: number[] = [];
+  /** Released shared slabs awaiting reuse (at most SPARE_SLABS_MAX). */
+  private spareSlabs: Buffer[] = [];
   /** The shared slab new records go to (-1 before the first record). */
   private cur = -1;
   /**
@@ -237,6 +245,16 @@ export class Keyspace {
 
   get expiresCount(): number {
     return this.expires.size;
+  }
+
+  /**
+   * Memory the keyspace holds: slabs (live and dead records, unfilled tails), spare slabs and
+   * the slot, table and access arrays. Minus liveBytes, it is the keyspace's fragmentation.
+   */
+  get heldBytes(): number {
+    let n = this.slabBytes + this.spareSlabs.length * SLAB_BYTES;
+    n += this.slotAddr.byteLength + this.table.byteLength + this.tags.byteLength + 4 * this.slotCapacity;
+    return n;
   }
 
   /** Bytes held by slabs (live records, dead records and unfilled tails). */
@@ -349,6 +367,7 @@ export class Keyspace {
     this.slabLive = [];
     this.slabState = [];
     this.freeSlabIds = [];
+    this.spareSlabs = [];
     this.cur = -1;
     this.slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
     this.access.resize(SLOTS_INITIAL);
@@ -865,7 +884,7 @@ export class Keyspace {
     }
     // allocUnsafeSlow: never zero-filled, so an unfilled tail costs no RSS until written.
     this.cur = -1; // newSlab may reuse `old`'s id
-    this.cur = this.newSlab(Buffer.allocUnsafeSlow(SLAB_BYTES), FILLING);
+    this.cur = this.newSlab(this.spareSlabs.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES), FILLING);
   }
 
   private releaseSlab(id: number): void {
@@ -875,6 +894,9 @@ export class Keyspace {
       this.defragQueue.splice(q, 1);
       if (q === 0) this.defragPos = 0;
     }
+    const b = this.slabs[id] as Buffer;
+    // Only shared slabs are reused: a dedicated buffer may still be held by a getValue caller.
+    if (this.slabState[id] !== DEDICATED && this.spareSlabs.length < SPARE_SLABS_MAX) this.spareSlabs.push(b);
     this.slabs[id] = null;
     this.slabState[id] = RELEASED;
     this.freeSlabIds.push(id);

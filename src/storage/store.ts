@@ -300,6 +300,10 @@ class KvStore implements ReplicatedStore {
     return this.ks.liveBytes;
   }
 
+  get heldBytes(): number {
+    return this.ks.heldBytes;
+  }
+
   setEvictionPolicy(policy: MaxmemoryPolicy, samples: number): void {
     assert(Number.isInteger(samples) && samples > 0, 'bad maxmemory-samples');
     this.evictor.policy = policy;
