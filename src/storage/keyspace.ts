@@ -13,7 +13,8 @@
 // copy per record with no GC work, and RSS is close to the raw bytes (the previous Map + latin1
 // strings layout cost ~190 B/key of V8 heap for 14 B keys + 100 B values). A same-size SET
 // overwrites the value in place; any other replaces the record and marks the old one dead in
-// its header (defrag reclaims it). Key and value bytes of a replaced record never change.
+// its header (defrag reclaims it). Key and value bytes of a replaced record do not change before
+// the next sweep (a released slab is reused only after it, see SPARE_SLABS_MAX).
 //
 // SCAN: the cursor is a slot index walked upwards; a key keeps its slot for its whole life, so
 // every key present for the whole scan is returned at least once (freed slots are reused by
@@ -48,9 +49,11 @@ export const DEFRAG_LIVE_FRACTION_MIN = 0.5;
 /** Pay-as-you-go defrag: slab bytes walked per byte of record written, while slabs are queued. */
 const DEFRAG_WALK_BYTES_PER_WRITTEN_BYTE = 4;
 /**
- * Released shared slabs kept for reuse by the next openSlab. V8 frees an unreachable Buffer's
- * memory only at a later collection (external memory triggers one only after tens of MiB), so
- * under steady eviction released slabs would pile up in RSS before the GC returned them.
+ * Released shared slabs kept for reuse. V8 frees an unreachable Buffer's memory only at a later
+ * collection (external memory triggers one only after tens of MiB), so under steady eviction
+ * released slabs would pile up in RSS before the GC returned them. A released slab is reused
+ * only after the next sweep, never in the turn that released it: a reader holding a view of a
+ * replaced record (GETSET replies with the old value after writing the new) keeps its bytes.
  */
 export const SPARE_SLABS_MAX = 8;
 /** Defrag work done from the periodic sweep (idle stores still give memory back). */
@@ -179,8 +182,9 @@ export class Keyspace {
   private slabLive: number[] = [];
   private slabState: number[] = [];
   private freeSlabIds: number[] = [];
-  /** Released shared slabs awaiting reuse (at most SPARE_SLABS_MAX). */
+  /** Released shared slabs reusable now, and those released since the last sweep (SPARE_SLABS_MAX in all). */
   private spareSlabs: Buffer[] = [];
+  private coolingSlabs: Buffer[] = [];
   /** The shared slab new records go to (-1 before the first record). */
   private cur = -1;
   /**
@@ -252,7 +256,7 @@ export class Keyspace {
    * the slot, table and access arrays. Minus liveBytes, it is the keyspace's fragmentation.
    */
   get heldBytes(): number {
-    let n = this.slabBytes + this.spareSlabs.length * SLAB_BYTES;
+    let n = this.slabBytes + (this.spareSlabs.length + this.coolingSlabs.length) * SLAB_BYTES;
     n += this.slotAddr.byteLength + this.table.byteLength + this.tags.byteLength + 4 * this.slotCapacity;
     return n;
   }
@@ -368,6 +372,7 @@ export class Keyspace {
     this.slabState = [];
     this.freeSlabIds = [];
     this.spareSlabs = [];
+    this.coolingSlabs = [];
     this.cur = -1;
     this.slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
     this.access.resize(SLOTS_INITIAL);
@@ -534,6 +539,7 @@ export class Keyspace {
    */
   sweep(now: number, clock: () => number): number {
     const startMs = clock();
+    for (let b = this.coolingSlabs.pop(); b !== undefined; b = this.coolingSlabs.pop()) this.spareSlabs.push(b);
     let removed = 0;
     const examineMax = this.expiry === null || this.expiry.mayDelete() ? EXPIRE_SWEEP_KEYS_MAX : 0;
     for (let examined = 0; examined < examineMax && this.expires.size > 0; examined++) {
@@ -896,7 +902,7 @@ export class Keyspace {
     }
     const b = this.slabs[id] as Buffer;
     // Only shared slabs are reused: a dedicated buffer may still be held by a getValue caller.
-    if (this.slabState[id] !== DEDICATED && this.spareSlabs.length < SPARE_SLABS_MAX) this.spareSlabs.push(b);
+    if (this.slabState[id] !== DEDICATED && this.spareSlabs.length + this.coolingSlabs.length < SPARE_SLABS_MAX) this.coolingSlabs.push(b);
     this.slabs[id] = null;
     this.slabState[id] = RELEASED;
     this.freeSlabIds.push(id);
