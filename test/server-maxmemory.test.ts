@@ -134,7 +134,7 @@ async function writeLoad(c: Redis, prefix: string, bytes: number, ttl: (i: numbe
 const POLICIES = ['allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'noeviction'] as const;
 
 for (const policy of POLICIES) {
-  test(`${policy}: a write load of ${WRITE_BYTES / MiB} MiB against a ${LIMIT_BYTES / MiB} MiB limit keeps RSS within ${RSS_OVER_LIMIT_FRACTION_MAX * 100}% of it plus the fixed overhead`, async () => {
+  test(`${policy}: a write load of ${WRITE_BYTES / MiB} MiB against a ${LIMIT_BYTES / MiB} MiB limit keeps RSS within ${RSS_OVER_LIMIT_FRACTION_MAX * 100}% of it plus the fixed overhead`, async (t) => {
     const server = await kv(['--maxmemory', String(LIMIT_BYTES), '--maxmemory-policy', policy]);
     const pid = server.child.pid as number;
     const c = client(server.port);
@@ -161,6 +161,7 @@ for (const policy of POLICIES) {
       assert.ok(evicted > 0, 'keys were evicted');
     }
     const bound = (1 + RSS_OVER_LIMIT_FRACTION_MAX) * LIMIT_BYTES + baseline + LOAD_OVERHEAD_BYTES;
+    t.diagnostic(`peak RSS ${(peak / MiB).toFixed(0)} MiB, bound ${(bound / MiB).toFixed(0)} MiB, idle overhead ${(baseline / MiB).toFixed(0)} MiB, used_memory ${(Number(mem.get('used_memory')) / MiB).toFixed(0)} MiB, evicted ${evicted}`);
     assert.ok(peak <= bound, `${policy}: peak RSS ${(peak / MiB).toFixed(0)} MiB > ${(bound / MiB).toFixed(0)} MiB (limit ${LIMIT_BYTES / MiB}, idle overhead ${(baseline / MiB).toFixed(0)})`);
     // The limit holds for used_memory too (a sample may see the last write's growth).
     assert.ok(Number(mem.get('used_memory')) <= LIMIT_BYTES * (1 + RSS_OVER_LIMIT_FRACTION_MAX), `used_memory ${mem.get('used_memory')}`);

@@ -70,7 +70,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {
-    const m = srv.memory.gauge.sample();
+    const m = srv.memory.gauge.figures();
     // The sampled peak may predate a higher reading taken now.
     const peak = Math.max(srv.counters.usedMemoryPeak, m.used);
     const max = srv.config.maxmemory;
@@ -87,7 +87,8 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['maxmemory_policy', srv.config.maxmemoryPolicy],
       ['mem_fragmentation_ratio', m.used > 0 ? (m.rss / m.used).toFixed(2) : '0'],
       // A replica never evicts: over its limit it keeps applying the primary's writes and says so here.
-      ['kv_maxmemory_exceeded', max !== 0 && m.used > max ? 1 : 0],
+      ['mem_not_counted_for_evict', srv.memory.gauge.notCountedBytes],
+      ['kv_maxmemory_exceeded', max !== 0 && srv.memory.gauge.usedForLimit() > max ? 1 : 0],
       ['kv_dataset_bytes', srv.store.datasetBytes],
     ];
   });

@@ -45,6 +45,13 @@ export const DEFAULT_MAXMEMORY_FRACTION = 0.75;
  * commands are refused once the sampled heap use passes this share of the V8 limit.
  */
 export const HEAP_USED_FRACTION_MAX = 0.75;
+/**
+ * Samples (one per server cron tick) whose minimum is taken as the memory outside the keyspace.
+ * V8 frees unreachable Buffers (written log chunks, replication frames, replies) only at a later
+ * collection, so one reading can hold tens of MiB of garbage; evicting keys for it would empty
+ * a small dataset. The floor over a second is what the process returns to.
+ */
+export const OTHER_MEMORY_SAMPLES = 10;
 /** Redis's maxmemory-eviction-tenacity default and maximum (100 = no time limit). */
 export const EVICTION_TENACITY_DEFAULT = 10;
 export const EVICTION_TENACITY_MAX = 100;
@@ -102,26 +109,47 @@ export function evictionBudgetMs(tenacity: number): number {
  * eviction frees, until the dataset is gone.
  */
 export class MemoryGauge {
-  /** Measured memory outside the keyspace at the last sample. */
-  private other = 0;
+  /** Measured memory outside the keyspace: the last reading, and the floor of the last OTHER_MEMORY_SAMPLES cron readings. */
+  private otherNow = 0;
+  private otherFloor = 0;
+  private readonly otherSamples: number[] = [];
   /** The sampled V8 heap use passed HEAP_USED_FRACTION_MAX of its limit. */
   heapOver = false;
+  /** Memory the limit does not count (the replication layer's buffers), read at each sample. */
+  notCounted: (() => number) | null = null;
+  /** Its value at the last sample. */
+  notCountedBytes = 0;
   private readonly heapLimit = getHeapStatistics().heap_size_limit;
 
   constructor(private readonly keyspace: { readonly datasetBytes: number; readonly heldBytes: number }) {
     this.sample();
   }
 
-  /** Measure now; `used` in the result is the gauge's used_memory (never above RSS). */
-  sample(): MemoryFigures {
+  /** The server's cron: measure and remember the reading for the limit's floor. */
+  sample(): void {
+    this.figures();
+    this.otherSamples.push(this.otherNow);
+    if (this.otherSamples.length > OTHER_MEMORY_SAMPLES) this.otherSamples.shift();
+    this.otherFloor = Math.min(...this.otherSamples);
+    this.notCountedBytes = Math.min(this.otherFloor, this.notCounted?.() ?? 0);
+  }
+
+  /** Measure now (INFO); `used` in the result is used_memory, never above RSS. */
+  figures(): MemoryFigures {
     const m = measureMemory();
-    this.other = Math.max(0, m.used - this.keyspace.heldBytes);
+    this.otherNow = Math.max(0, m.used - this.keyspace.heldBytes);
     this.heapOver = m.heapUsed > HEAP_USED_FRACTION_MAX * this.heapLimit;
     return { ...m, used: Math.min(this.used(), m.rss) };
   }
 
+  /** used_memory: the last reading outside the keyspace + the dataset now. */
   used(): number {
-    return this.other + this.keyspace.datasetBytes;
+    return this.otherNow + this.keyspace.datasetBytes;
+  }
+
+  /** What maxmemory compares with the limit: the floor outside the keyspace + the dataset, without what it does not count. */
+  usedForLimit(): number {
+    return this.otherFloor + this.keyspace.datasetBytes - this.notCountedBytes;
   }
 }
 
@@ -138,7 +166,7 @@ export class MaxmemoryGuard {
   /** Null to run the command; else the reply refusing it. Cheap while under the limit. */
   admit(spec: CommandSpec): string | null {
     const limit = this.cfg.maxmemory;
-    if ((limit === 0 || this.gauge.used() <= limit) && !this.gauge.heapOver) return null;
+    if ((limit === 0 || this.gauge.usedForLimit() <= limit) && !this.gauge.heapOver) return null;
     return this.overLimit(spec);
   }
 
@@ -151,7 +179,7 @@ export class MaxmemoryGuard {
 
   private over(): boolean {
     const limit = this.cfg.maxmemory;
-    return (limit !== 0 && this.gauge.used() > limit) || this.gauge.heapOver;
+    return (limit !== 0 && this.gauge.usedForLimit() > limit) || this.gauge.heapOver;
   }
 
   /**
@@ -161,7 +189,7 @@ export class MaxmemoryGuard {
   evictNow(): boolean {
     const limit = this.cfg.maxmemory;
     if (limit === 0 || this.cfg.maxmemoryPolicy === 'noeviction') return false;
-    const toFree = this.gauge.used() - limit;
+    const toFree = this.gauge.usedForLimit() - limit;
     if (toFree <= 0) return false;
     const r = this.store.evict(toFree, evictionBudgetMs(this.cfg.maxmemoryEvictionTenacity));
     if (r.outcome !== 'time') return false;

@@ -64,6 +64,8 @@ export interface ServerHooks {
    * links) still count as the listener's connections, so close() would wait for them forever.
    */
   beforeClose?: () => Promise<void>;
+  /** Memory maxmemory does not count (replication buffers, as Redis's mem_not_counted_for_evict). */
+  memoryNotCounted?: () => number;
 }
 
 export class KvServer implements ConnectionHost {
@@ -136,6 +138,7 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.intercept = h.intercept ?? null;
     this.beforeClose = h.beforeClose;
     this.afterWrite = h.afterWrite;
+    this.memory.gauge.notCounted = h.memoryNotCounted ?? null;
   }
 
   /**
