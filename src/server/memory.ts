@@ -134,7 +134,7 @@ export class MemoryGauge {
     this.notCountedBytes = Math.min(this.otherFloor, this.notCounted?.() ?? 0);
   }
 
-  /** Measure now (INFO); `used` in the result is used_memory, never above RSS. */
+  /** Measure now (INFO: RSS, heap); `used` in the result is used(), never above RSS. */
   figures(): MemoryFigures {
     const m = measureMemory();
     this.otherNow = Math.max(0, m.used - this.keyspace.heldBytes);
@@ -142,14 +142,18 @@ export class MemoryGauge {
     return { ...m, used: Math.min(this.used(), m.rss) };
   }
 
-  /** used_memory: the last reading outside the keyspace + the dataset now. */
+  /**
+   * used_memory: the floor outside the keyspace + the dataset now. It moves with the dataset
+   * byte for byte (a key written or evicted shows at once) and with other memory within a
+   * second, without the GC's sawtooth.
+   */
   used(): number {
-    return this.otherNow + this.keyspace.datasetBytes;
+    return (this.otherSamples.length === 0 ? this.otherNow : this.otherFloor) + this.keyspace.datasetBytes;
   }
 
   /** What maxmemory compares with the limit: the floor outside the keyspace + the dataset, without what it does not count. */
   usedForLimit(): number {
-    return this.otherFloor + this.keyspace.datasetBytes - this.notCountedBytes;
+    return this.used() - this.notCountedBytes;
   }
 }
 
