@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { CommandSpec } from './command-types.js';
 import type { ServerConfig } from './config.js';
@@ -46,12 +47,13 @@ export const DEFAULT_MAXMEMORY_FRACTION = 0.75;
  */
 export const HEAP_USED_FRACTION_MAX = 0.75;
 /**
- * Samples (one per server cron tick) whose minimum is taken as the memory outside the keyspace.
- * V8 frees unreachable Buffers (written log chunks, replication frames, replies) only at a later
- * collection, so one reading can hold tens of MiB of garbage; evicting keys for it would empty
- * a small dataset. The floor over a second is what the process returns to.
+ * Readings (one per server cron tick and one after each garbage collection) whose minimum is
+ * taken as the memory outside the keyspace. V8 frees unreachable objects and Buffers (written
+ * log chunks, replication frames, replies) only at a later collection, so one reading can hold
+ * tens of MiB of garbage; evicting keys for it would empty a small dataset. The floor of recent
+ * readings, taken after collections, is what the process returns to.
  */
-export const OTHER_MEMORY_SAMPLES = 10;
+export const OTHER_MEMORY_SAMPLES = 16;
 /** Redis's maxmemory-eviction-tenacity default and maximum (100 = no time limit). */
 export const EVICTION_TENACITY_DEFAULT = 10;
 export const EVICTION_TENACITY_MAX = 100;
@@ -121,11 +123,19 @@ export class MemoryGauge {
   notCountedBytes = 0;
   private readonly heapLimit = getHeapStatistics().heap_size_limit;
 
+  /** Reads memory right after each collection, when it holds the least garbage. */
+  private readonly gcObserver = new PerformanceObserver(() => this.sample());
+
   constructor(private readonly keyspace: { readonly datasetBytes: number; readonly heldBytes: number }) {
     this.sample();
+    this.gcObserver.observe({ entryTypes: ['gc'] });
   }
 
-  /** The server's cron: measure and remember the reading for the limit's floor. */
+  close(): void {
+    this.gcObserver.disconnect();
+  }
+
+  /** The server's cron and every collection: measure and remember the reading for the floor. */
   sample(): void {
     this.figures();
     this.otherSamples.push(this.otherNow);

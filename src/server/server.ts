@@ -345,6 +345,7 @@ export class KvServer implements ConnectionHost {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
+    this.memory.gauge.close();
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of [...this.clients.all()]) c.destroy();
