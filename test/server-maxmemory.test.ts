@@ -30,7 +30,7 @@ const RSS_OVER_LIMIT_FRACTION_MAX = 0.1;
  * freed log chunks and slabs the GC and the C allocator have not given back yet
  * (docs/storage.md, 'Memory accounting').
  */
-const LOAD_OVERHEAD_BYTES = 128 * MiB;
+const LOAD_OVERHEAD_BYTES = 160 * MiB;
 const RSS_SAMPLE_INTERVAL_MS = 50;
 
 const procs = new Set<RunningProcess>();
