@@ -272,6 +272,9 @@ test('encoder: RESP2 and RESP3 bytes for every reply type', () => {
   assert.deepEqual(both((e) => e.set(3)), ['*3\r\n', '~3\r\n']);
   assert.deepEqual(both((e) => e.double(1.5)), ['$3\r\n1.5\r\n', ',1.5\r\n']);
   assert.deepEqual(both((e) => e.double(Infinity)), ['$3\r\ninf\r\n', ',inf\r\n']);
+  // Redis 7.0 prints RESP3 doubles with %.17g too (7.2 switched to the shortest form).
+  assert.deepEqual(both((e) => e.double(0.1)), ['$19\r\n0.10000000000000001\r\n', ',0.10000000000000001\r\n']);
+  assert.deepEqual(both((e) => e.double(-Infinity)), ['$4\r\n-inf\r\n', ',-inf\r\n']);
   assert.deepEqual(both((e) => e.boolean(true)), [':1\r\n', '#t\r\n']);
   assert.deepEqual(both((e) => e.boolean(false)), [':0\r\n', '#f\r\n']);
   assert.deepEqual(both((e) => e.verbatim('a:1\r\n')), ['$5\r\na:1\r\n\r\n', '=9\r\ntxt:a:1\r\n\r\n']);
@@ -284,6 +287,11 @@ test('encoder: %.17g double formatting as Redis 7.0 prints it', () => {
   assert.equal(formatDouble(1e20), '1e+20');
   assert.equal(formatDouble(1.5e-7), '1.4999999999999999e-07');
   assert.equal(formatDouble(123456789012345680), '1.2345678901234568e+17');
+  assert.equal(formatDouble(99999999999999999), '1e+17', 'the exponent is taken after rounding');
+  assert.equal(formatDouble(4e-320), '3.999955468730732e-320', 'subnormals print their exact digits');
+  assert.equal(formatDouble(-0), '-0');
+  assert.equal(formatDouble(0.0001), '0.0001');
+  assert.equal(formatDouble(1234.5), '1234.5');
 });
 
 test('encoder: many replies accumulate into one buffer; taken views stay intact', () => {

@@ -12,6 +12,10 @@ import { DEFAULT_TIMING, type Message, type Timing } from '../src/replication/co
 import { appendLast, appendMessage } from '../src/replication/core/append.js';
 import { Backlog } from '../src/replication/core/backlog.js';
 import { encodeRecord, recordBytes } from '../src/storage/record.js';
+import type { SnapshotItem } from '../src/storage/api.js';
+import { HashObject } from '../src/storage/hash-object.js';
+import { encodeCollection } from '../src/storage/object-codec.js';
+import { TYPE_HASH } from '../src/storage/collection.js';
 import {
   FrameDecoder,
   KIND_SNAP_BEGIN,
@@ -64,7 +68,13 @@ test('framing: messages and snapshot chunks survive arbitrary splits', () => {
     { type: 'heartbeat', epoch: 3, lastSeq: 24, commitSeq: 0, primaryTimeMs: 123, round: 9, replicaInSync: true },
     { type: 'append', epoch: 3, prev: { epoch: 3, seq: 24 }, entries: [], commitSeq: 0 },
   ];
-  const items = [{ key: 'a', value: Buffer.from('1'), expireAtMs: 0 }, { key: 'b\u0000', value: r.bytes(1000), expireAtMs: 1_900_000_000_000 }];
+  const hash = new HashObject();
+  hash.set('f', Buffer.from('v'));
+  const items: SnapshotItem[] = [
+    { key: 'a', type: 'string', value: Buffer.from('1'), expireAtMs: 0 },
+    { key: 'b\u0000', type: 'string', value: r.bytes(1000), expireAtMs: 1_900_000_000_000 },
+    { key: 'h', type: 'hash', value: encodeCollection(TYPE_HASH, hash), expireAtMs: 0 },
+  ];
   const bytes = Buffer.concat([...msgs.map(encodeMessage), encodeSnapshotChunk(1, items)]);
   const frames = decodeAll(bytes, r);
   assert.equal(frames.length, 4);
@@ -460,7 +470,7 @@ test('host: a full resync stream that replaces an abandoned one restarts the loa
   const history = [{ epoch: 1, startSeq: 1 }];
   const at10 = { epoch: 1, seq: 10 };
   const header = (keys: number, from = at10): SnapshotHeader => ({ from, epochHistory: history, keys, bytes: 0 });
-  const item = (key: string, v: string): { key: string; value: Buffer; expireAtMs: number } => ({ key, value: Buffer.from(v), expireAtMs: 0 });
+  const item = (key: string, v: string): SnapshotItem => ({ key, type: 'string', value: Buffer.from(v), expireAtMs: 0 });
   fake.send(encodeMessage({ type: 'welcome', epoch: 1, replicaLast: hello.lastPos, forkSeq: 0, resync: 'full', primaryLast: at10 }));
   // A first stream the primary abandons midway (it answered a repeated hello), then its replacement.
   fake.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, header(3)));

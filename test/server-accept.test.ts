@@ -13,12 +13,9 @@ import { installUserBufferAccept, READ_REGION_BYTES, SocketReads } from '../src/
 import { asText, cmd } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { listenLoopback } from './helpers/loopback.js';
-import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
+import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { holdWrites, withServer } from './helpers/in-process-server.js';
 import { waitFor } from './helpers/wait.js';
-import { rmSync } from 'node:fs';
-import { openReplicatedStore as openStore } from '../src/storage/store.js';
-import { KvServer } from '../src/server/server.js';
-import { defaultConfig } from '../src/server/config.js';
 import { rng, testSeed } from './helpers/rng.js';
 
 test('SocketReads never hands out bytes an earlier read filled, across regions and interleaved sockets', () => {
@@ -174,21 +171,6 @@ test('a real kv-server answers pipelines dribbled across reads and regions, repl
   await pipelineChecks(p.port, 0xacc2);
 });
 
-/** An in-process server on an ephemeral port (its sockets reachable through server.clients), closed and removed after `fn`. */
-async function withServer(fsync: 'no' | 'everysec' | 'always', nodeReads: boolean, fn: (server: KvServer, port: number) => Promise<void>): Promise<void> {
-  const dir = tempDir('kvts-accept-');
-  const store = await openStore({ dir, fsync });
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet, nodeReads });
-  try {
-    const { port } = await server.listen();
-    await fn(server, port);
-  } finally {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test("both read paths (reused regions, Node's 'data' events) answer the same pipelines, under fsync everysec and always", async () => {
   for (const nodeReads of [false, true]) {
     for (const fsync of ['everysec', 'always'] as const) await withServer(fsync, nodeReads, (_s, port) => pipelineChecks(port, 0xacc3));
@@ -207,11 +189,8 @@ test('replies still in the socket\'s queue are never written over by later repli
     const [conn, ...others] = [...server.clients.all()];
     assert.ok(conn !== undefined && others.length === 0, 'one client');
     // Writes of this socket stay in Node's queue (as when the kernel's buffer is full) until released.
-    type WriteFn = (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
-    const socket = conn.socket as Socket & { _write: WriteFn };
-    const write = socket._write;
-    const held: Array<() => void> = [];
-    socket._write = (chunk, encoding, cb) => void held.push(() => write.call(socket, chunk, encoding, cb));
+    const socket = conn.socket;
+    const held = holdWrites(socket);
     const want: Buffer[] = [];
     let queued = 0;
     for (let batch = 0; batch < 5; batch++) {
@@ -224,9 +203,8 @@ test('replies still in the socket\'s queue are never written over by later repli
       await waitFor(`batch ${batch} queued`, () => socket.writableLength >= queued);
       assert.ok(socket.writableLength < socket.writableHighWaterMark);
     }
-    assert.equal(held.length, 1, 'one write in progress, the rest buffered behind it');
-    socket._write = write;
-    (held[0] as () => void)();
+    assert.equal(held.writes(), 1, 'one write in progress, the rest buffered behind it');
+    held.release();
     for (const [i, v] of want.entries()) {
       const got = await c.read();
       assert.ok(Buffer.isBuffer(got) && got.equals(v), `reply ${i} differs from what was stored`);

@@ -101,12 +101,15 @@ test('a protocol error closes only that connection', async () => {
 test('query buffer limit closes the client without a reply; others unaffected', async () => {
   const admin = await open();
   assert.equal(await admin.call('CONFIG', 'SET', 'client-query-buffer-limit', '65536'), 'OK');
+  const closedByLimit = async (): Promise<number> => Number(parseInfo(String(await admin.call('INFO', 'stats'))).get('client_query_buffer_limit_disconnections'));
   try {
+    const before = await closedByLimit();
     const bad = await open();
     bad.send('*2\r\n$4\r\nECHO\r\n$1000000\r\n');
     bad.send(Buffer.alloc(200_000, 0x61));
     await bad.waitClosed();
     assert.equal(await admin.call('PING'), 'PONG');
+    assert.equal(await closedByLimit(), before + 1);
   } finally {
     assert.equal(await admin.call('CONFIG', 'SET', 'client-query-buffer-limit', '1gb'), 'OK');
   }

@@ -76,7 +76,7 @@ test('OOM reply and refused commands match redis-server 7.0 (noeviction, allkeys
       ['CONFIG', 'SET', 'maxmemory', '1'],
       // denyoom commands are refused; reads, deletes and non-growing writes run.
       ['SET', 'k', 'w'], ['SETNX', 'x', '1'], ['INCR', 'n'], ['APPEND', 'k', 'x'], ['MSET', 'a', '1', 'b', '2'], ['GETSET', 'k', 'z'],
-      ['SETEX', 'k', '10', 'v'], ['SETRANGE', 'k', '0', 'x'], ['INCRBYFLOAT', 'n', '1.5'],
+      ['SETEX', 'k', '10', 'v'], ['SETRANGE', 'k', '0', 'x'], ['INCRBYFLOAT', 'n', '1.5'], ['SADD', 's', 'a'], ['ZADD', 'z', '1', 'a'], ['COPY', 'k', 'k2'],
       ['GET', 'k'], ['EXISTS', 'k'], ['EXPIRE', 'n', '100'], ['PERSIST', 'n'], ['GETDEL', 'n'], ['DEL', 'k'], ['PING'],
       ['OBJECT', 'FREQ', 'k'],
       ['CONFIG', 'SET', 'maxmemory-policy', 'sometimes'],

@@ -9,6 +9,9 @@ import { decodeRecord, encodeRecord, recordBytes } from '../src/storage/record.j
 import { crc32cRange, CRC_JS_BYTES_MAX } from '../src/storage/crc32c.js';
 import type { LogEntry, Op } from '../src/storage/types.js';
 import { rng, testSeed } from './helpers/rng.js';
+import { encodeCollection, encodeStringObject } from '../src/storage/object-codec.js';
+import { SetObject } from '../src/storage/set-object.js';
+import { TYPE_SET } from '../src/storage/collection.js';
 
 const SAMPLE_OPS: Op[] = [
   { t: 'set', key: 'k\x00\xff', value: Buffer.from([0, 1, 2, 255]), expireAtMs: 0 },
@@ -17,7 +20,23 @@ const SAMPLE_OPS: Op[] = [
   { t: 'expire', key: 'ttl', expireAtMs: 9_007_199_254_740_991 },
   { t: 'expire', key: 'persist', expireAtMs: 0 },
   { t: 'flushall' },
+  { t: 'hset', key: 'h', field: 'f\x00', value: Buffer.from('v') },
+  { t: 'hset', key: '', field: '', value: Buffer.alloc(0) },
+  { t: 'hdel', key: 'h', field: 'f' },
+  { t: 'sadd', key: 's', member: '\xff' },
+  { t: 'srem', key: 's', member: '' },
+  { t: 'zadd', key: 'z', member: 'm', score: -Infinity },
+  { t: 'zadd', key: 'z', member: 'n', score: 1.5e-300 },
+  { t: 'zrem', key: 'z', member: 'm' },
+  { t: 'restore', key: 'r', payload: encodeStringObject(Buffer.from('str')), expireAtMs: 1_700_000_000_000 },
+  { t: 'restore', key: 'r2', payload: encodeCollection(TYPE_SET, setOf('a', 'b')), expireAtMs: 0 },
 ];
+
+function setOf(...members: string[]): SetObject {
+  const s = new SetObject();
+  for (const m of members) s.add(m);
+  return s;
+}
 
 function roundTrip(entry: LogEntry): LogEntry {
   const buf = encodeRecord(entry.epoch, entry.seq, entry.ops);
@@ -79,6 +98,26 @@ test('a CRC-valid body with a malformed structure is rejected as format', () => 
   const r = decodeRecord(rec, 0);
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.why, 'format');
+});
+
+test('a CRC-valid record whose restore payload or zadd score is malformed is rejected as format', () => {
+  const reCrc = (rec: Buffer): Buffer => {
+    rec.writeUInt32LE(crc32c(rec.subarray(8)), 4);
+    return rec;
+  };
+  const restore = encodeRecord(1, 1, [{ t: 'restore', key: 'k', payload: encodeCollection(TYPE_SET, setOf('a')), expireAtMs: 0 }]);
+  // Payload = [ver][type][u32 count][u32 len]['a'] at the end, before the f64 expiry: claim 2 members.
+  const countAt = restore.length - 8 - 1 - 4 - 4;
+  assert.equal(restore.readUInt32LE(countAt), 1);
+  const bad = [reCrc(Buffer.from(restore).fill(7, countAt - 2, countAt - 1)), reCrc(Buffer.from(restore).fill(2, countAt, countAt + 1))];
+  const zadd = encodeRecord(1, 1, [{ t: 'zadd', key: 'k', member: 'm', score: 1 }]);
+  zadd.writeDoubleLE(Number.NaN, zadd.length - 8);
+  bad.push(reCrc(zadd));
+  for (const rec of bad) {
+    const r = decodeRecord(rec, 0);
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.why, 'format', r.detail);
+  }
 });
 
 // Hidden classes (docs/perf-notes.md, 'V8: hidden classes and deoptimization'). A seq read back from a record must be a small

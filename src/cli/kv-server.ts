@@ -31,7 +31,8 @@ Options:
   --log-level LEVEL           trace|debug|info|warn|error|fatal|silent (default info)
   --config FILE               JSON or redis.conf-style "name value" file; flags override it
   --client-query-buffer-limit BYTES   max unparsed input per client (default 1gb)
-  --client-output-buffer-limit BYTES  max pending output per client (default 64mb, 0 = unlimited)
+  --client-output-buffer-limit BYTES  max pending output per client (default 64mb, 0 = unlimited);
+                                      or Redis's "normal <hard> <soft> <soft-seconds>" groups
   --proto-max-bulk-len BYTES          max size of one argument (default 512mb)
   --auto-aof-rewrite-percentage N     compact when the log grows by N% (default 100)
   --auto-aof-rewrite-min-size BYTES   ... and is at least this big (default 64mb)

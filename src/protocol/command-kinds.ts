@@ -83,6 +83,13 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['renamenx', WRITE],
   ['flushall', IDEMPOTENT],
   ['flushdb', IDEMPOTENT],
+  // Sets and sorted sets. Removing or adding the same members again leaves the same state;
+  // SPOP, the pops, ZINCRBY, rank-range removals and the *STORE forms (a destination may also
+  // be an input) may not be repeated. ZADD is a write: its INCR may come before the scores.
+  ...(['sismember', 'smismember', 'smembers', 'scard', 'srandmember', 'sinter', 'sintercard', 'sunion', 'sdiff', 'sscan'] as const).map((n) => [n, READ] as const),
+  ...(['zcard', 'zscore', 'zmscore', 'zrank', 'zrevrank', 'zcount', 'zlexcount', 'zrange', 'zrangebyscore', 'zrevrangebyscore', 'zrangebylex', 'zrevrangebylex', 'zrevrange', 'zrandmember', 'zunion', 'zinter', 'zdiff', 'zintercard', 'zscan'] as const).map((n) => [n, READ] as const),
+  ...(['sadd', 'srem', 'smove', 'zrem', 'zremrangebyscore', 'zremrangebylex'] as const).map((n) => [n, IDEMPOTENT] as const),
+  ...(['spop', 'sinterstore', 'sunionstore', 'sdiffstore', 'zadd', 'zincrby', 'zpopmin', 'zpopmax', 'zmpop', 'zremrangebyrank', 'zrangestore', 'zunionstore', 'zinterstore', 'zdiffstore'] as const).map((n) => [n, WRITE] as const),
   // Connection and server.
   ['ping', READ],
   ['echo', READ],

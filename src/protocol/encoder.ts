@@ -7,8 +7,6 @@ import type { ProtocolVersion, ReplyWriter } from './reply.js';
 
 /** Size of each output chunk; replies of one read event are carved out of it without copying. */
 const CHUNK_BYTES = 64 * 1024;
-/** Start a fresh chunk when less than this is left (avoids tiny tail allocations). */
-const CHUNK_TAIL_BYTES_MIN = 1024;
 /** Largest integer encoded through the pre-encoded table (`:0`..`:N`). */
 const SHARED_INTEGERS_MAX = 9999;
 
@@ -38,22 +36,26 @@ export const SHARED = {
 const SHARED_INTS: Buffer[] = [];
 for (let i = 0; i <= SHARED_INTEGERS_MAX; i++) SHARED_INTS.push(Buffer.from(`:${i}\r\n`));
 
-/** Redis 7.0 RESP2 double text ("%.17g"): 17 significant digits, shortest exponent form. */
+/**
+ * Redis 7.0 double text ("%.17g", both RESP2 bulk and RESP3 ','): 17 significant digits,
+ * exponent form when the rounded exponent is < -4 or >= 17, trailing zeros dropped.
+ */
 export function formatDouble(x: number): string {
   if (Number.isNaN(x)) return 'nan';
   if (x === Infinity) return 'inf';
   if (x === -Infinity) return '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
-  const exp = Math.floor(Math.log10(Math.abs(x)));
-  if (exp < -4 || exp >= 17) {
-    // %g exponent style: mantissa without trailing zeros, exponent with at least two digits.
-    const [m, e] = x.toExponential(16).split('e') as [string, string];
-    const mant = m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m;
-    const en = Number(e);
-    return `${mant}e${en < 0 ? '-' : '+'}${String(Math.abs(en)).padStart(2, '0')}`;
+  // toExponential rounds first, so the exponent is the one %g decides with (9.99..97e16 -> 1e+17).
+  const [m, e] = x.toExponential(16).split('e') as [string, string];
+  const en = Number(e);
+  const sign = m.startsWith('-') ? '-' : '';
+  const digits = m.replace('-', '').replace('.', '');
+  const trim = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+  if (en < -4 || en >= 17) {
+    return `${sign}${trim(`${digits[0]}.${digits.slice(1)}`)}e${en < 0 ? '-' : '+'}${String(Math.abs(en)).padStart(2, '0')}`;
   }
-  const s = x.toPrecision(17);
-  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+  const fixed = en >= 0 ? `${digits.slice(0, en + 1)}.${digits.slice(en + 1)}` : `0.${'0'.repeat(-en - 1)}${digits}`;
+  return sign + trim(fixed);
 }
 
 export class RespEncoder implements ReplyWriter {
@@ -82,10 +84,9 @@ export class RespEncoder implements ReplyWriter {
     if (this.pos === this.start) return null;
     const out = this.chunk.subarray(this.start, this.pos);
     this.start = this.pos;
-    if (this.chunk.length - this.pos < CHUNK_TAIL_BYTES_MIN) {
-      this.chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-      this.start = this.pos = 0;
-    }
+    // A full chunk is replaced only when the next reply needs room (reserve): if the write
+    // completes synchronously first, rewind() reuses it whole (a GET of a large value at -P 1
+    // then allocates nothing).
     return out;
   }
 
@@ -113,9 +114,11 @@ export class RespEncoder implements ReplyWriter {
   private reserve(n: number): void {
     if (this.pos + n <= this.chunk.length) return;
     const pending = this.pos - this.start;
-    // Geometric growth in the pending bytes (amortised copies for long pipelines), but a lone
-    // big reply gets only its own size plus one chunk (a 100 MB GET must not allocate 200 MB).
-    const nb = Buffer.allocUnsafe(pending + n + Math.min(pending, GROWTH_BYTES_MAX) + CHUNK_BYTES);
+    // Geometric growth in the pending bytes (amortised copies for long pipelines). A lone reply
+    // of a chunk or more gets exactly its size: the socket may queue it for long (a slow reader)
+    // and keeps its whole allocation alive, so room after it would be memory held for nothing.
+    const size = pending === 0 && n >= CHUNK_BYTES ? n : pending + n + Math.min(pending, GROWTH_BYTES_MAX) + CHUNK_BYTES;
+    const nb = Buffer.allocUnsafe(size);
     this.chunk.copy(nb, 0, this.start, this.pos);
     this.chunk = nb;
     this.start = 0;
@@ -253,8 +256,7 @@ export class RespEncoder implements ReplyWriter {
 
   double(x: number): void {
     if (this.protocol === 3) {
-      const t = Number.isNaN(x) ? 'nan' : x === Infinity ? 'inf' : x === -Infinity ? '-inf' : String(x).replace('e+', 'e');
-      this.ascii(`,${t}${CRLF}`);
+      this.ascii(`,${formatDouble(x)}${CRLF}`);
     } else {
       this.bulk(formatDouble(x));
     }

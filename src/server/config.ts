@@ -17,6 +17,78 @@ const MAXCLIENTS_MAX = 1_000_000;
 /** Redis rejects client-query-buffer-limit below 1 MB ("must be >= 1mb"); we allow smaller for tests but not below this. */
 const QUERY_BUFFER_BYTES_MIN = 1024;
 
+/**
+ * Redis's client classes for client-output-buffer-limit. `normal`: every RESP client (the
+ * connection closes one whose pending output passes the hard limit, or stays past the soft
+ * limit for longer than soft-seconds). `replica` and `pubsub` are kept, validated and reported
+ * for Redis configuration files and tools: kv-ts has no pub/sub yet, and its replication links
+ * are bounded by the replication layer's own LINK_OUTPUT_BYTES_MAX, not by this class.
+ */
+export const OUTPUT_LIMIT_CLASSES = ['normal', 'replica', 'pubsub'] as const;
+export type OutputLimitClass = (typeof OUTPUT_LIMIT_CLASSES)[number];
+
+/** One class's output limit; 0 turns a bound off (Redis's semantics). */
+export interface OutputLimit {
+  /** Pending output past this closes the client at once. */
+  hardBytes: number;
+  /** Pending output past this for longer than softSeconds closes the client. */
+  softBytes: number;
+  softSeconds: number;
+}
+
+/** Longest soft-limit duration accepted (Redis takes any long; a year is beyond any use). */
+const OUTPUT_SOFT_SECONDS_MAX = 365 * 24 * 3600;
+
+/**
+ * Redis leaves normal clients unlimited; kv-ts bounds them so a client that stops reading
+ * cannot grow the server without limit. The other classes have Redis's defaults.
+ */
+export const NORMAL_OUTPUT_HARD_BYTES_DEFAULT = 64 * 1024 * 1024;
+
+function defaultOutputLimits(): Record<OutputLimitClass, OutputLimit> {
+  return {
+    normal: { hardBytes: NORMAL_OUTPUT_HARD_BYTES_DEFAULT, softBytes: 0, softSeconds: 0 },
+    replica: { hardBytes: 256 * 1024 * 1024, softBytes: 64 * 1024 * 1024, softSeconds: 60 },
+    pubsub: { hardBytes: 32 * 1024 * 1024, softBytes: 8 * 1024 * 1024, softSeconds: 60 },
+  };
+}
+
+/** CONFIG GET text, Redis's order and class names ("slave" for replica, as Redis 7.0 prints). */
+function formatOutputLimits(l: Record<OutputLimitClass, OutputLimit>): string {
+  const one = (name: string, c: OutputLimit): string => `${name} ${c.hardBytes} ${c.softBytes} ${c.softSeconds}`;
+  return `${one('normal', l.normal)} ${one('slave', l.replica)} ${one('pubsub', l.pubsub)}`;
+}
+
+/**
+ * Redis's value: one or more "<class> <hard> <soft> <soft-seconds>" groups (class normal,
+ * replica/slave or pubsub), applied all or nothing. A lone memory value sets the normal class's
+ * hard limit (kv-ts's --client-output-buffer-limit BYTES).
+ */
+function setOutputLimits(cfg: ServerConfig, v: string): string | null {
+  const words = v.trim().split(/\s+/);
+  if (words.length === 1) {
+    const n = parseMemory(words[0] as string);
+    if (n === null) return 'Wrong number of arguments in buffer limit configuration (a memory value or "<class> <hard> <soft> <soft-seconds>" groups).';
+    cfg.outputLimits.normal.hardBytes = n;
+    return null;
+  }
+  if (words.length % 4 !== 0) return 'Wrong number of arguments in buffer limit configuration ("<class> <hard> <soft> <soft-seconds>" groups).';
+  const next = { ...cfg.outputLimits };
+  for (let i = 0; i < words.length; i += 4) {
+    const name = (words[i] as string).toLowerCase();
+    const cls: OutputLimitClass | undefined = name === 'slave' ? 'replica' : OUTPUT_LIMIT_CLASSES.find((c) => c === name);
+    if (cls === undefined) return `Invalid client class specified in buffer limit configuration: '${words[i]}' (normal, replica, pubsub).`;
+    const hardBytes = parseMemory(words[i + 1] as string);
+    const softBytes = parseMemory(words[i + 2] as string);
+    const softSeconds = parseIntIn(words[i + 3] as string, 0, OUTPUT_SOFT_SECONDS_MAX);
+    if (hardBytes === null || softBytes === null || softSeconds === null) return `Error in hard, soft or soft_seconds setting in buffer limit configuration (class '${name}').`;
+    next[cls] = { hardBytes, softBytes, softSeconds };
+  }
+  // Mutated in place: connections read this object live.
+  Object.assign(cfg.outputLimits, next);
+  return null;
+}
+
 export interface ServerConfig {
   port: number;
   host: string;
@@ -31,11 +103,10 @@ export interface ServerConfig {
   /** Max single argument (proto-max-bulk-len). */
   bulkBytesMax: number;
   /**
-   * Max pending output per client before it is disconnected (client-output-buffer-limit,
-   * hard limit of the "normal" class). Redis defaults to unlimited for normal clients; we
-   * bound it so a client that stops reading cannot grow the server without limit. 0 = unlimited.
+   * client-output-buffer-limit, per client class. Only the normal class is applied (by
+   * connection.ts, as each reply is produced); see OUTPUT_LIMIT_CLASSES for the other two.
    */
-  outputBufferBytesMax: number;
+  outputLimits: Record<OutputLimitClass, OutputLimit>;
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
   compactPercent: number;
   compactMinBytes: number;
@@ -45,7 +116,23 @@ export interface ServerConfig {
   maxmemorySamples: number;
   /** 0..100: how long one eviction run may take (maxmemory-eviction-tenacity; 100 = until done). */
   maxmemoryEvictionTenacity: number;
+  /**
+   * Redis's collection encoding thresholds (zset-max-listpack-entries ...), by canonical name:
+   * accepted and reported for compatibility only; collections keep Redis 7.0's defaults.
+   */
+  encodingThresholds: Record<string, number>;
 }
+
+/** Redis 7.0's encoding-threshold settings and defaults; each also answers to its 'ziplist' name. */
+const ENCODING_THRESHOLDS: ReadonlyArray<readonly [name: string, alias: string | null, value: number]> = [
+  ['hash-max-listpack-entries', 'hash-max-ziplist-entries', 128],
+  ['hash-max-listpack-value', 'hash-max-ziplist-value', 64],
+  ['set-max-intset-entries', null, 512],
+  ['zset-max-listpack-entries', 'zset-max-ziplist-entries', 128],
+  ['zset-max-listpack-value', 'zset-max-ziplist-value', 64],
+];
+/** Redis takes any long long for these; we keep them to safe integers. */
+const ENCODING_THRESHOLD_MAX = Number.MAX_SAFE_INTEGER;
 
 export function defaultConfig(): ServerConfig {
   return {
@@ -58,13 +145,14 @@ export function defaultConfig(): ServerConfig {
     logLevel: 'info',
     queryBufferBytesMax: 1024 * 1024 * 1024,
     bulkBytesMax: 512 * 1024 * 1024,
-    outputBufferBytesMax: 64 * 1024 * 1024,
+    outputLimits: defaultOutputLimits(),
     compactPercent: 100,
     compactMinBytes: 64 * 1024 * 1024,
     maxmemory: defaultMaxmemoryBytes(),
     maxmemoryPolicy: 'noeviction',
     maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
     maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
+    encodingThresholds: Object.fromEntries(ENCODING_THRESHOLDS.map(([name, , v]) => [name, v])),
   };
 }
 
@@ -109,7 +197,7 @@ const intSetter =
   };
 
 const memSetter =
-  (key: 'queryBufferBytesMax' | 'bulkBytesMax' | 'outputBufferBytesMax' | 'compactMinBytes' | 'maxmemory', min: number): Setter =>
+  (key: 'queryBufferBytesMax' | 'bulkBytesMax' | 'compactMinBytes' | 'maxmemory', min: number): Setter =>
   (cfg, v) => {
     const n = parseMemory(v);
     if (n === null) return 'argument must be a memory value';
@@ -148,17 +236,9 @@ const SETTINGS: readonly Setting[] = [
   { name: 'client-query-buffer-limit', aliases: [], get: (c) => String(c.queryBufferBytesMax), set: memSetter('queryBufferBytesMax', QUERY_BUFFER_BYTES_MIN), mutable: true },
   { name: 'proto-max-bulk-len', aliases: [], get: (c) => String(c.bulkBytesMax), set: memSetter('bulkBytesMax', 1), mutable: true },
   {
-    // Redis syntax is "<class> <hard> <soft> <soft-seconds>"; only the normal class's hard limit applies here.
     name: 'client-output-buffer-limit', aliases: [], mutable: true,
-    get: (c) => `normal ${c.outputBufferBytesMax} 0 0 replica 0 0 0 pubsub 0 0 0`,
-    set: (c, v) => {
-      const words = v.trim().split(/\s+/);
-      const hard = words.length === 1 ? words[0] : words[0] === 'normal' ? words[1] : undefined;
-      const n = hard === undefined ? null : parseMemory(hard);
-      if (n === null) return 'argument must be a memory value or "normal <hard> <soft> <seconds>"';
-      c.outputBufferBytesMax = n;
-      return null;
-    },
+    get: (c) => formatOutputLimits(c.outputLimits),
+    set: setOutputLimits,
   },
   { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
@@ -181,6 +261,21 @@ const SETTINGS: readonly Setting[] = [
   { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
   { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
+  // Encoding thresholds: tools and Redis's own tests set them; they change nothing here (README).
+  ...ENCODING_THRESHOLDS.flatMap(([name, alias]) =>
+    [name, ...(alias === null ? [] : [alias])].map((shown): Setting => ({
+      name: shown,
+      aliases: [],
+      mutable: true,
+      get: (c) => String(c.encodingThresholds[name]),
+      set: (c, v) => {
+        const n = parseIntIn(v, 0, ENCODING_THRESHOLD_MAX);
+        if (n === null) return `argument must be an integer between 0 and ${ENCODING_THRESHOLD_MAX}`;
+        c.encodingThresholds[name] = n;
+        return null;
+      },
+    })),
+  ),
 ];
 
 function findSetting(name: string): Setting | undefined {

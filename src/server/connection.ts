@@ -1,7 +1,10 @@
 // One client connection: its socket, query parser, reply encoder and ClientState, and the
-// read → parse → dispatch → reply cycle with backpressure. Owns the socket (the only writer)
-// and when it is paused; it never decides durability (the server's ReplyScheduler does)
-// and never interprets commands (the dispatcher does).
+// read → parse → dispatch → reply cycle with its pauses (durability holds, deferred replies),
+// per-turn fairness (a slice of at most SLICE_COMMANDS_MAX commands / SLICE_REPLY_BYTES_MAX
+// reply bytes, then the rest waits for a later turn) and the output limits, checked as each
+// reply is produced. Owns the socket (the only writer) and when it is paused; it never decides
+// durability or when a yielded slice resumes (the server does) and never interprets commands
+// (the dispatcher does).
 
 import type { Socket } from 'node:net';
 import { RespParser, type ParserLimits } from '../protocol/parser.js';
@@ -10,14 +13,36 @@ import type { ClientState, CommandContext, DeferredReply, ServerServices } from 
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
 import type { SocketReads } from './accept.js';
+import type { OutputLimit } from './config.js';
+
+/**
+ * Commands one connection runs in one slice (one read event, or one resume) before the rest of
+ * its pipeline waits for a later event-loop turn: other clients' reads and replies go first.
+ */
+export const SLICE_COMMANDS_MAX = 1024;
+/**
+ * Reply bytes one connection encodes in one slice before it yields the same way. Checked after
+ * each reply, so a slice ends at most one reply past it. A slice's replies are written to the
+ * socket before the next slice runs, so the encoder never holds more than this plus one reply.
+ */
+export const SLICE_REPLY_BYTES_MAX = 64 * 1024;
+
+/** The lower of a limit's non-zero bounds (0: none). */
+function lowerLimitBytes(l: OutputLimit): number {
+  if (l.hardBytes === 0) return l.softBytes;
+  return l.softBytes === 0 ? l.hardBytes : Math.min(l.hardBytes, l.softBytes);
+}
+
+/** Why a connection was closed by a limit (INFO stats counts each). */
+export type LimitClose = 'output' | 'query';
 
 /** What a connection needs from the server; kept narrow so the connection is testable alone. */
 export interface ConnectionHost {
   readonly store: ReplicatedStore;
   readonly services: ServerServices;
   readonly parserLimits: ParserLimits;
-  /** Current per-client output limit in bytes (0 = unlimited); read live so CONFIG SET applies at once. */
-  outputBufferBytesMax(): number;
+  /** The normal class's output limit; read live (per slice) so CONFIG SET applies at once. */
+  outputLimit(): OutputLimit;
   /** Run one parsed command (lookup, checks, handler, stats). */
   dispatch(conn: Connection, argv: readonly Buffer[]): void;
   /** The commands of one read event are about to run back to back (the dispatcher chains their timing). */
@@ -27,7 +52,11 @@ export interface ConnectionHost {
   write(conn: Connection, ops: readonly Op[]): number;
   /** Replies of this event are ready; the host decides when they may go out (durability). */
   repliesReady(conn: Connection, wrote: boolean): void;
+  /** The connection stopped at its slice bound with commands left: call resume() in a later turn. */
+  resumeLater(conn: Connection): void;
   onClose(conn: Connection): void;
+  /** A limit closed the connection (after onClose). */
+  onLimitClose(kind: LimitClose): void;
   onNetInput(bytes: number): void;
   onNetOutput(bytes: number): void;
   log(level: 'info' | 'warn', msg: string): void;
@@ -43,11 +72,16 @@ export class Connection {
   awaitingDurability = false;
   /** In the server's end-of-turn write list (replies that need no durability wait). */
   queuedForWrite = false;
+  /** In the server's resume queue (see resumeLater). */
+  queuedForResume = false;
+  /** The last slice stopped at its bound with bytes left in the parser: reading waits for resume(). */
+  private yielded = false;
+  /** When pending output first passed the soft limit (0: it is below). */
+  private softLimitSinceMs = 0;
   /** Under fsync 'always', replies wait for an fsync: input is kept, not run (see pauseForDurability). */
   private holdInput = false;
   /** Whether reading was actually stopped for durability (input arrived while holdInput). */
   private pausedForDurability = false;
-  private awaitingDrain = false;
   /** A command deferred its reply (WAIT): no further command runs until it completes. */
   private deferred = false;
   /** KVREPL: once this reply is written the socket belongs to the replication layer. */
@@ -106,10 +140,6 @@ export class Connection {
     socket.setNoDelay(true);
     if (reads !== null) reads.deliver = (chunk) => this.onData(chunk);
     else socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => {
-      this.awaitingDrain = false;
-      this.maybeResume();
-    });
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
   }
@@ -129,8 +159,9 @@ export class Connection {
     this.host.onNetInput(chunk.length);
     this.lastInteractionMs = Date.now();
     this.parser.append(chunk);
-    // A deferred reply or a handoff is pending: keep the bytes; they run (or are refused) later.
-    if (this.deferred || this.handoff !== null) return;
+    // A deferred reply, a handoff or the rest of a yielded pipeline is pending: keep the bytes;
+    // they run (or are refused) later, in order.
+    if (this.deferred || this.handoff !== null || this.yielded) return;
     if (this.holdInput) {
       // Replies wait for an fsync (see pauseForDurability): keep these bytes and stop reading.
       if (!this.pausedForDurability) {
@@ -165,13 +196,25 @@ export class Connection {
     }
   }
 
+  /**
+   * One slice: run complete commands until the parser runs dry, a command defers or hands the
+   * socket over, or the slice bound is reached (then the rest waits for resume()). The output
+   * limit is checked after every reply, so a client that stops reading is closed at most one
+   * reply past its hard limit and none of its later commands run.
+   */
   private runBuffered(): void {
     this.wroteThisEvent = false;
-    const limit = this.host.outputBufferBytesMax();
+    this.yielded = false;
+    const limit = this.host.outputLimit();
     // Nothing is written to the socket inside this loop, so its buffered bytes are fixed: read
-    // the stream getter once per event instead of once per command.
+    // the stream getter once per slice instead of once per command.
     const socketBytes = this.socket.writableLength;
-    this.eventOutStart = this.out.pendingBytes;
+    const outStart = this.out.pendingBytes;
+    this.eventOutStart = outStart;
+    // Per reply, the limits are looked at only once the output passes the lower of them; once
+    // per slice always (a soft-limit episode ends when the output fell back below it).
+    const checkAbove = lowerLimitBytes(limit);
+    if (this.overOutputLimit(limit, outStart + socketBytes)) return;
     let replies = 0;
     for (;;) {
       const st = this.parser.next();
@@ -180,6 +223,7 @@ export class Connection {
         if (this.parser.closeSilently) {
           this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached`);
           this.destroy();
+          this.host.onLimitClose('query');
           return;
         }
         // Redis: reply with the protocol error, then close once the reply is written.
@@ -191,15 +235,60 @@ export class Connection {
       this.host.dispatch(this, this.parser.argv);
       if (this.closed) return;
       if (!this.deferred) replies++;
-      if (limit > 0 && this.out.pendingBytes + socketBytes > limit) {
-        this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: output buffer ${this.outputBytes} bytes > limit ${limit}`);
-        this.destroy();
-        return;
-      }
+      const pending = this.out.pendingBytes;
+      if (checkAbove > 0 && pending + socketBytes > checkAbove && this.overOutputLimit(limit, pending + socketBytes)) return;
       if (this.client.closeAfterReply || this.deferred || this.handoff !== null) break;
+      if (replies >= SLICE_COMMANDS_MAX || pending - outStart >= SLICE_REPLY_BYTES_MAX) {
+        // Only a complete frame can be waiting: a partial one needs more input, not a resume.
+        if (this.parser.pendingBytes > 0) {
+          this.yielded = true;
+          this.socket.pause();
+        }
+        break;
+      }
     }
     this.eventReplies = replies;
     if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
+  }
+
+  /**
+   * The output limits (Redis's client-output-buffer-limit, normal class) against `bytes` of
+   * pending output: past the hard limit, or past the soft limit for longer than its seconds,
+   * the client is closed (pending output dropped) and true is returned.
+   */
+  private overOutputLimit(limit: OutputLimit, bytes: number): boolean {
+    let over = limit.hardBytes > 0 && bytes > limit.hardBytes;
+    if (!over && limit.softBytes > 0 && bytes > limit.softBytes) {
+      // A clock read only while over the soft limit.
+      const now = Date.now();
+      if (this.softLimitSinceMs === 0) this.softLimitSinceMs = now;
+      else over = now - this.softLimitSinceMs > limit.softSeconds * 1000;
+    } else if (this.softLimitSinceMs !== 0 && !over) {
+      this.softLimitSinceMs = 0;
+    }
+    if (!over) return false;
+    this.host.log(
+      'warn',
+      `closing client id=${this.client.id} addr=${this.client.addr}: output buffer ${bytes} bytes over limit (hard ${limit.hardBytes}, soft ${limit.softBytes} for ${limit.softSeconds} s)`,
+    );
+    this.destroy();
+    this.host.onLimitClose('output');
+    return true;
+  }
+
+  /**
+   * Run the next slice of a yielded pipeline (called by the host in a later turn). Does nothing
+   * when the connection closed or something else now owns the next step (a deferred reply, a
+   * handoff, a durability hold: each runs the buffered commands itself when it completes).
+   * Returns the reply bytes the slice encoded (the host bounds the total per turn).
+   */
+  resume(): number {
+    if (!this.yielded || this.closed || this.deferred || this.handoff !== null || this.holdInput || this.client.closeAfterReply) return 0;
+    const before = this.out.pendingBytes;
+    this.processBuffered();
+    if (this.closed) return 0;
+    if (!this.yielded) this.maybeResume();
+    return Math.max(0, this.out.pendingBytes - before);
   }
 
   /** Called by the host when this event's replies may be sent (after durability if needed). */
@@ -208,11 +297,13 @@ export class Connection {
     const b = this.out.take();
     if (b !== null) {
       this.host.onNetOutput(b.length);
-      if (!this.socket.write(b)) this.awaitingDrain = true;
+      // Reading does not wait for 'drain': a client that does not read its replies is bounded by
+      // the output limits (closed past them, as Redis does), and its input by the slices.
+      this.socket.write(b);
       // Nothing left in the socket's queue: the write completed synchronously and Node holds no
       // reference to `b` (it keeps one only for a write that went asynchronous), so the encoder
       // may write the next replies over the same bytes.
-      else if (this.socket.writableLength === 0) this.out.rewind();
+      if (this.socket.writableLength === 0) this.out.rewind();
     }
     if (this.client.closeAfterReply) {
       this.closed = true;
@@ -221,12 +312,8 @@ export class Connection {
       return;
     }
     if (this.handoff !== null) return this.handOver(this.handoff);
-    const limit = this.host.outputBufferBytesMax();
-    if (limit > 0 && this.socket.writableLength > limit) {
-      this.host.log('warn', `closing client id=${this.client.id}: output buffer over limit ${limit}`);
-      this.destroy();
-      return;
-    }
+    if (this.overOutputLimit(this.host.outputLimit(), this.socket.writableLength)) return;
+    if (this.yielded) this.host.resumeLater(this);
     this.maybeResume();
   }
 
@@ -262,8 +349,10 @@ export class Connection {
     this.holdInput = false;
     this.pausedForDurability = false;
     this.flushReplies();
-    // Commands that arrived during the wait run now, behind the replies just sent.
-    if (!this.closed && !this.deferred && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+    // Commands that arrived during the wait run now, behind the replies just sent. The rest of a
+    // yielded pipeline waits for its turn in the resume queue instead (flushReplies queued it):
+    // run here, its writes would join the batch being released, which is already flushed.
+    if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
   }
 
   private refuseHeld(): void {
@@ -299,7 +388,7 @@ export class Connection {
       return;
     }
     this.closed = true;
-    for (const ev of ['data', 'drain', 'error', 'close']) this.socket.removeAllListeners(ev);
+    for (const ev of ['data', 'error', 'close']) this.socket.removeAllListeners(ev);
     // The new owner listens for 'data': chunks read into our buffers are emitted as such from now on.
     const socket = this.socket;
     if (this.reads !== null) this.reads.deliver = (chunk) => socket.emit('data', chunk);
@@ -309,7 +398,7 @@ export class Connection {
 
   private maybeResume(): void {
     if (this.closed) return;
-    if (this.awaitingDrain || this.pausedForDurability || this.deferred) this.socket.pause();
+    if (this.pausedForDurability || this.deferred || this.yielded) this.socket.pause();
     else if (this.socket.isPaused()) this.socket.resume();
   }
 

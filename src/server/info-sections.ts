@@ -21,6 +21,9 @@ export interface ServerCounters {
   opsPerSec: number;
   /** Highest used_memory the server sampled (with the ops rate); INFO shows the larger of it and a reading taken then. */
   usedMemoryPeak: number;
+  /** Clients closed by client-query-buffer-limit / client-output-buffer-limit (Redis 7.2's fields). */
+  queryLimitDisconnections: number;
+  outputLimitDisconnections: number;
 }
 
 function human(bytes: number): string {
@@ -126,6 +129,8 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['expired_keys', srv.store.stats().expiredKeys],
     ['evicted_keys', srv.store.stats().evictedKeys ?? 0],
     ['total_error_replies', srv.counters.errorReplies],
+    ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
+    ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
   ]);
   // The replication layer replaces this section (addInfoSection('Replication', ...)).
   srv.info.register('Replication', (): InfoField[] => [

@@ -1,8 +1,9 @@
 // The network server: accepts connections on host:port, runs commands against one Store,
 // and releases replies only when the writes they acknowledge are durable under the fsync
 // policy (group commit per event-loop turn, like Redis's beforeSleep). Owns the listener,
-// the client registry, server-wide stats and INFO sections; it never parses RESP or
-// interprets a command's arguments (protocol/ and commands/ do). Owns its command table too:
+// the client registry, the queue of connections whose pipelines wait for their next slice,
+// server-wide stats and INFO sections; it never parses RESP or interprets a command's
+// arguments (protocol/ and commands/ do). Owns its command table too:
 // built from the modules it is given, grown only through addCommands, shared with no other server.
 
 import assert from 'node:assert';
@@ -14,9 +15,9 @@ import type { CommandModule, CommandTableView, ServerServices } from './command-
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
 import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
-import { configGet, configSet, type ServerConfig } from './config.js';
+import { configGet, configSet, type OutputLimit, type ServerConfig } from './config.js';
 import { installUserBufferAccept, type SocketReads } from './accept.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost, type LimitClose } from './connection.js';
 import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
@@ -26,6 +27,13 @@ import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
 const OPS_SAMPLES = 16;
+/**
+ * Reply bytes the resumed slices of all yielded connections together may encode in one
+ * event-loop turn; the connections not reached keep their place and go first in the next turn.
+ * With SLICE_REPLY_BYTES_MAX it bounds how long clients that pipeline large replies delay the
+ * others' reads and replies, however many of them there are.
+ */
+const RESUME_REPLY_BYTES_PER_TURN_MAX = 512 * 1024;
 
 export interface ServerLog {
   info(msg: string): void;
@@ -88,6 +96,8 @@ export class KvServer implements ConnectionHost {
     netOutputBytes: 0,
     opsPerSec: 0,
     usedMemoryPeak: 0,
+    queryLimitDisconnections: 0,
+    outputLimitDisconnections: 0,
   };
   private readonly dispatcher: Dispatcher;
   private readonly listener: Server;
@@ -97,6 +107,10 @@ export class KvServer implements ConnectionHost {
   /** Connections with replies that need no durability wait, written at the end of the turn. */
   private toWrite: Connection[] = [];
   private turnScheduled = false;
+  /** Connections whose pipeline yielded at a slice bound, in the order they resume (round robin). */
+  private resumeQueue: Connection[] = [];
+  private resumeScheduled = false;
+  private readonly runResumesFn = (): void => this.runResumes();
   private flushedSeq: number;
   private durableSeq: number;
   private shuttingDown = false;
@@ -186,8 +200,42 @@ export class KvServer implements ConnectionHost {
 
   // ---- ConnectionHost
 
-  outputBufferBytesMax(): number {
-    return this.opts.config.outputBufferBytesMax;
+  outputLimit(): OutputLimit {
+    return this.opts.config.outputLimits.normal;
+  }
+
+  resumeLater(conn: Connection): void {
+    if (conn.queuedForResume) return;
+    conn.queuedForResume = true;
+    this.resumeQueue.push(conn);
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.runResumesFn);
+    }
+  }
+
+  /**
+   * Resume yielded connections, one slice each in queue order, until this turn's reply bytes
+   * reach RESUME_REPLY_BYTES_PER_TURN_MAX. A resumed connection that yields again re-queues
+   * itself (at the back) once that slice's replies are written; the ones not reached stay first.
+   */
+  private runResumes(): void {
+    this.resumeScheduled = false;
+    const queue = this.resumeQueue;
+    this.resumeQueue = [];
+    let bytes = 0;
+    let i = 0;
+    while (i < queue.length && bytes < RESUME_REPLY_BYTES_PER_TURN_MAX) {
+      const c = queue[i++] as Connection;
+      c.queuedForResume = false;
+      bytes += c.resume();
+    }
+    if (i === queue.length) return;
+    this.resumeQueue = queue.slice(i).concat(this.resumeQueue);
+    if (!this.resumeScheduled) {
+      this.resumeScheduled = true;
+      setImmediate(this.runResumesFn);
+    }
   }
 
   dispatch(conn: Connection, argv: readonly Buffer[]): void {
@@ -275,6 +323,11 @@ export class KvServer implements ConnectionHost {
     this.clients.remove(conn);
   }
 
+  onLimitClose(kind: LimitClose): void {
+    if (kind === 'output') this.counters.outputLimitDisconnections++;
+    else this.counters.queryLimitDisconnections++;
+  }
+
   onNetInput(bytes: number): void {
     this.counters.netInputBytes += bytes;
   }
@@ -337,6 +390,8 @@ export class KvServer implements ConnectionHost {
     this.counters.errorReplies = 0;
     this.counters.netInputBytes = 0;
     this.counters.netOutputBytes = 0;
+    this.counters.queryLimitDisconnections = 0;
+    this.counters.outputLimitDisconnections = 0;
     this.lastOpsCount = 0;
   }
 

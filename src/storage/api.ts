@@ -5,6 +5,10 @@
 // buffer one log record, whose durability is awaited separately (group commit).
 
 import type { LogFs } from './log-fs.js';
+import type { KeyTypeName, TypeName } from './collection.js';
+import type { HashObject } from './hash-object.js';
+import type { SetObject } from './set-object.js';
+import type { SortedSet } from './zset.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
 import type { AccessQuery, MaxmemoryPolicy } from './eviction.js';
 
@@ -149,6 +153,21 @@ export interface ReplicatedStore extends Store {
   /** 0 = no expiry; undefined = key missing (or expired). */
   getExpireAt(key: Key): ExpireAtMs | undefined;
   has(key: Key): boolean;
+  /**
+   * The key's type ('none' when missing or expired). The string reads above (getValue,
+   * getStored, readValueInto) miss on a collection key: a command checks the type first to
+   * answer WRONGTYPE (commands/keytype.ts).
+   */
+  typeOf(key: Key): KeyTypeName;
+  /**
+   * A collection key's contents, undefined when missing, expired or of another type. READ ONLY:
+   * commands never mutate what these return; they log ops through apply, which changes it.
+   */
+  getHash(key: Key): HashObject | undefined;
+  getSet(key: Key): SetObject | undefined;
+  getZSet(key: Key): SortedSet | undefined;
+  /** Estimated bytes a live key takes (MEMORY USAGE); undefined when missing. */
+  memoryUsage(key: Key): number | undefined;
   /** Live keys (may include not-yet-swept expired ones; DBSIZE semantics like Redis). */
   readonly size: number;
   /** Redis SCAN: every key present for the whole scan is returned at least once. */
@@ -248,6 +267,8 @@ export interface ExpiryAuthority {
 
 export interface SnapshotItem {
   readonly key: Key;
+  /** A string's value bytes, or a collection in its object-codec form (object-codec.ts). */
+  readonly type: TypeName;
   readonly value: Buffer;
   readonly expireAtMs: ExpireAtMs;
 }

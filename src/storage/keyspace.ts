@@ -16,6 +16,11 @@
 // its header (defrag reclaims it). Key and value bytes of a replaced record do not change before
 // the next sweep (a released slab is reused only after it, see SPARE_SLABS_MAX).
 //
+// Types: a per-slot type byte (collection.ts codes). A string keeps its value in its record; a
+// collection's record holds the key with an empty value, and its contents live in `objects`
+// (indexed by slot, dropped with the slot), so SCAN, expiry, defrag and the table stay key-level
+// for every type, and the string paths pay one typed-array read to refuse a collection.
+//
 // SCAN: the cursor is a slot index walked upwards; a key keeps its slot for its whole life, so
 // every key present for the whole scan is returned at least once (freed slots are reused by
 // later inserts, which a scan may or may not see). Moving a record between slabs (defrag) only
@@ -29,6 +34,11 @@ import { globMatch } from './glob.js';
 import type { RecordOpSink } from './record.js';
 import { copyBytes } from './bytes.js';
 import { AccessTracker } from './access.js';
+import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type KvCollection } from './collection.js';
+import { HashObject } from './hash-object.js';
+import { SetObject } from './set-object.js';
+import { SortedSet } from './zset.js';
+import { decodeObject, encodeCollection } from './object-codec.js';
 
 /** Size of a shared slab. Big enough that per-slab bookkeeping is noise, small enough to defrag in steps. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -89,6 +99,8 @@ export interface SlotView {
   valOff: number;
   valLen: number;
   expireAtMs: ExpireAtMs;
+  /** Type code (collection.ts); for a collection valLen is 0 and Keyspace.objectAt(slot) holds it. */
+  type: number;
 }
 
 /**
@@ -113,6 +125,14 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     del: (b, ko, kl) => void ks.removeBytes(b, ko, kl),
     expire: (b, ko, kl, e) => ks.expireBytes(b, ko, kl, e),
     flushall: () => ks.clear(),
+    // Element ops build their field/member strings anyway (collections are keyed by strings).
+    hset: (b, ko, kl, fo, fl, vo, vl) => ks.hset(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl), b.subarray(vo, vo + vl)),
+    hdel: (b, ko, kl, fo, fl) => ks.hdel(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl)),
+    sadd: (b, ko, kl, mo, ml) => ks.sadd(b.latin1Slice(ko, ko + kl), b.latin1Slice(mo, mo + ml)),
+    srem: (b, ko, kl, mo, ml) => ks.srem(b.latin1Slice(ko, ko + kl), b.latin1Slice(mo, mo + ml)),
+    zadd: (b, ko, kl, mo, ml, score) => ks.zadd(b.latin1Slice(ko, ko + kl), b.latin1Slice(mo, mo + ml), score),
+    zrem: (b, ko, kl, mo, ml) => ks.zrem(b.latin1Slice(ko, ko + kl), b.latin1Slice(mo, mo + ml)),
+    restore: (b, ko, kl, po, pl, e) => ks.restore(b.latin1Slice(ko, ko + kl), b, po, pl, e),
   };
 }
 
@@ -128,7 +148,14 @@ export interface ExpiryHandler {
 }
 
 export function newSlotView(): SlotView {
-  return { buf: Buffer.alloc(0), keyOff: 0, keyLen: 0, valOff: 0, valLen: 0, expireAtMs: 0 };
+  return { buf: Buffer.alloc(0), keyOff: 0, keyLen: 0, valOff: 0, valLen: 0, expireAtMs: 0, type: TYPE_STRING };
+}
+
+function newCollection(type: number): KvCollection {
+  if (type === TYPE_HASH) return new HashObject();
+  if (type === TYPE_SET) return new SetObject();
+  if (type === TYPE_ZSET) return new SortedSet();
+  throw new Error(`bug: no collection of type ${type}`);
 }
 
 function varintBytes(n: number): number {
@@ -193,6 +220,10 @@ export class Keyspace {
    * address is one cache miss, not two (docs/perf-notes.md, 'Keyspace and slabs').
    */
   private slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+  /** slot -> type code (TYPE_STRING for free slots). */
+  private slotType = new Uint8Array(SLOTS_INITIAL);
+  /** slot -> a collection's contents (undefined for strings and free slots). */
+  private objects: Array<KvCollection | undefined> = [];
   /** Slots ever handed out (the SCAN range). */
   private slotEnd = 0;
   private freeSlotHead = NONE;
@@ -309,6 +340,20 @@ export class Keyspace {
       case 'flushall':
         this.clear();
         return;
+      case 'hset':
+        return this.hset(op.key, op.field, op.value);
+      case 'hdel':
+        return this.hdel(op.key, op.field);
+      case 'sadd':
+        return this.sadd(op.key, op.member);
+      case 'srem':
+        return this.srem(op.key, op.member);
+      case 'zadd':
+        return this.zadd(op.key, op.member, op.score);
+      case 'zrem':
+        return this.zrem(op.key, op.member);
+      case 'restore':
+        return this.restore(op.key, op.payload, 0, op.payload.length, op.expireAtMs);
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -321,6 +366,7 @@ export class Keyspace {
     const kLen = key.length;
     const vLen = value.length;
     const i = this.probeStr(key, hashStr(this.seed, key));
+    if (i >= 0 && this.slotType[(this.table[i] as number) - 1] !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, vLen, expireAtMs)) {
       this.rBuf.set(value, this.rValOff);
       return;
@@ -336,6 +382,7 @@ export class Keyspace {
   /** put() from byte ranges (log replay, snapshot load): no key string, no value Buffer. */
   putBytes(src: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: ExpireAtMs): void {
     const i = this.probeBytes(src, keyOff, keyLen, hashBytes(this.seed, src, keyOff, keyLen));
+    if (i >= 0 && this.slotType[(this.table[i] as number) - 1] !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, valLen, expireAtMs)) {
       copyBytes(src, valOff, this.rBuf, this.rValOff, valLen);
       return;
@@ -365,7 +412,124 @@ export class Keyspace {
     return true;
   }
 
+  // ---- collections
+  // An element op creates its key when missing. Removing the last element leaves an EMPTY
+  // collection here: the command that empties a key logs a 'del' for it instead (see Op in
+  // types.ts), so only logged key-level ops ever remove a key. Replay over a fuzzy snapshot may
+  // empty a collection the original run never emptied (the snapshot holds elements added later);
+  // dropping the key there would drop its expiry, which no later op restores.
+
+  hset(key: Key, field: Key, value: Buffer): void {
+    const h = this.objects[this.collectionSlot(key, TYPE_HASH)] as HashObject;
+    const before = h.bytes;
+    h.set(field, value);
+    this.liveBytes += h.bytes - before;
+  }
+
+  hdel(key: Key, field: Key): void {
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    const h = this.collectionAt(i, TYPE_HASH) as HashObject | undefined;
+    if (h === undefined) return;
+    const before = h.bytes;
+    if (h.delete(field)) this.afterRemoval(h, before);
+  }
+
+  sadd(key: Key, member: Key): void {
+    const set = this.objects[this.collectionSlot(key, TYPE_SET)] as SetObject;
+    const before = set.bytes;
+    set.add(member);
+    this.liveBytes += set.bytes - before;
+  }
+
+  srem(key: Key, member: Key): void {
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    const set = this.collectionAt(i, TYPE_SET) as SetObject | undefined;
+    if (set === undefined) return;
+    const before = set.bytes;
+    if (set.delete(member)) this.afterRemoval(set, before);
+  }
+
+  zadd(key: Key, member: Key, score: number): void {
+    const z = this.objects[this.collectionSlot(key, TYPE_ZSET)] as SortedSet;
+    const before = z.bytes;
+    z.set(member, score);
+    this.liveBytes += z.bytes - before;
+  }
+
+  zrem(key: Key, member: Key): void {
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    const z = this.collectionAt(i, TYPE_ZSET) as SortedSet | undefined;
+    if (z === undefined) return;
+    const before = z.bytes;
+    if (z.delete(member)) this.afterRemoval(z, before);
+  }
+
+  /** Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log record's check, or our own encoder). */
+  restore(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs): void {
+    const d = decodeObject(src, off, len);
+    if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
+    if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
+    const slot = this.collectionSlot(key, d.type);
+    this.liveBytes += d.obj.bytes - (this.objects[slot] as KvCollection).bytes;
+    this.objects[slot] = d.obj;
+    this.setExpiry(slot, expireAtMs);
+  }
+
+  /**
+   * The slot of `key` holding a collection of `type`: the existing one, or a new key (no
+   * expiry) that replaces a key of another type (log replay over a fuzzy snapshot only:
+   * commands refuse WRONGTYPE before they log).
+   */
+  private collectionSlot(key: Key, type: number): number {
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    let slot: number;
+    if (i >= 0) {
+      slot = (this.table[i] as number) - 1;
+      if (this.slotType[slot] === type) return slot;
+      this.dropCollection(slot);
+      this.locate(slot);
+      if (this.rValLen === 0) this.setExpiry(slot, 0); // the record already is the key alone
+      else slot = this.writeKeyRecord(key, i);
+    } else slot = this.writeKeyRecord(key, i);
+    const obj = newCollection(type);
+    this.slotType[slot] = type;
+    this.objects[slot] = obj;
+    this.liveBytes += obj.bytes;
+    return slot;
+  }
+
+  /** A record of `key` with an empty value at probe result `i` (no expiry); returns its slot. */
+  private writeKeyRecord(key: Key, i: number): number {
+    const p = this.allocRecord(key.length, 0);
+    this.rBuf.latin1Write(key, p, key.length);
+    return this.link(i, key.length, 0, 0);
+  }
+
+  /** The collection at probe result `i` if it is of `type`. */
+  private collectionAt(i: number, type: number): KvCollection | undefined {
+    if (i < 0) return undefined;
+    const slot = (this.table[i] as number) - 1;
+    return this.slotType[slot] === type ? this.objects[slot] : undefined;
+  }
+
+  /** After an element left a collection: account its bytes (an emptied key stays; see above). */
+  private afterRemoval(obj: KvCollection, bytesBefore: number): void {
+    this.liveBytes += obj.bytes - bytesBefore;
+  }
+
+  /** Make `slot` a string slot again, dropping its collection (the record stays). */
+  private dropCollection(slot: number): void {
+    const obj = this.objects[slot];
+    if (obj === undefined) return;
+    this.liveBytes -= obj.bytes;
+    this.objects[slot] = undefined;
+    this.slotType[slot] = TYPE_STRING;
+  }
+
   clear(): void {
+    // Collections go with their references (the GC frees them; nothing here walks their elements).
+    this.slotType = new Uint8Array(SLOTS_INITIAL);
+    this.objects = [];
     this.slabs = [];
     this.slabUsed = [];
     this.slabLive = [];
@@ -439,7 +603,7 @@ export class Keyspace {
    */
   getStored(key: Key, now: number): Buffer | undefined {
     const s = this.liveSlot(key, now);
-    if (s < 0) return undefined;
+    if (s < 0 || this.slotType[s] !== TYPE_STRING) return undefined;
     this.locate(s);
     return this.rBuf.subarray(this.rValOff, this.rValOff + this.rValLen);
   }
@@ -452,7 +616,7 @@ export class Keyspace {
   readValueBytes(key: Buffer, now: number, sink: ValueSink): boolean {
     const n = key.length;
     const s = this.liveAt(this.probeBytes(key, 0, n, hashBytes(this.seed, key, 0, n)), now);
-    if (s < 0) return false;
+    if (s < 0 || this.slotType[s] !== TYPE_STRING) return false;
     this.locate(s);
     sink.bulkRange(this.rBuf, this.rValOff, this.rValLen);
     return true;
@@ -460,6 +624,31 @@ export class Keyspace {
 
   has(key: Key, now: number): boolean {
     return this.liveSlot(key, now) >= 0;
+  }
+
+  /** Type code of a live key, or -1 when missing or expired. */
+  typeOf(key: Key, now: number): number {
+    const s = this.liveSlot(key, now);
+    return s < 0 ? -1 : (this.slotType[s] as number);
+  }
+
+  /** The collection of a live key of type `type`, else undefined (missing, expired, or another type). */
+  collectionOf(key: Key, type: number, now: number): KvCollection | undefined {
+    const s = this.liveSlot(key, now);
+    return s >= 0 && this.slotType[s] === type ? this.objects[s] : undefined;
+  }
+
+  /** The collection in `slot` (undefined for a string or a free slot): the snapshot writer's read. */
+  objectAt(slot: number): KvCollection | undefined {
+    return this.objects[slot];
+  }
+
+  /** Estimated bytes of a live key (MEMORY USAGE): key, value or contents, bookkeeping. */
+  memoryUsage(key: Key, now: number): number | undefined {
+    const s = this.liveSlot(key, now);
+    if (s < 0) return undefined;
+    this.locate(s);
+    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (this.objects[s]?.bytes ?? 0);
   }
 
   /** 0 = no expiry; undefined = missing or expired. */
@@ -479,17 +668,28 @@ export class Keyspace {
     view.valOff = this.rValOff;
     view.valLen = this.rValLen;
     view.expireAtMs = this.expires.get(slot) ?? 0;
+    view.type = this.slotType[slot] as number;
     return true;
   }
 
-  /** Raw read with owned copies (full-resync export, which keeps items across turns). */
-  slotAt(slot: number): { key: Key; value: Buffer; expireAtMs: ExpireAtMs } | undefined {
+  /**
+   * Raw read with owned copies (full-resync export, which keeps items across turns): a string's
+   * value, or a collection serialized whole (object-codec.ts).
+   */
+  slotAt(slot: number): { key: Key; type: number; value: Buffer; expireAtMs: ExpireAtMs } | undefined {
     if (slot >= this.slotEnd || this.slotAddr[2 * slot] === FREE) return undefined;
     this.locate(slot);
     const b = this.rBuf;
-    const value = Buffer.allocUnsafe(this.rValLen);
-    b.copy(value, 0, this.rValOff, this.rValOff + this.rValLen);
-    return { key: b.latin1Slice(this.rKeyOff, this.rKeyOff + this.rKeyLen), value, expireAtMs: this.expires.get(slot) ?? 0 };
+    const key = b.latin1Slice(this.rKeyOff, this.rKeyOff + this.rKeyLen);
+    const type = this.slotType[slot] as number;
+    const obj = this.objects[slot];
+    let value: Buffer;
+    if (obj !== undefined) value = encodeCollection(type, obj);
+    else {
+      value = Buffer.allocUnsafe(this.rValLen);
+      b.copy(value, 0, this.rValOff, this.rValOff + this.rValLen);
+    }
+    return { key, type, value, expireAtMs: this.expires.get(slot) ?? 0 };
   }
 
   private keyAt(slot: number): Key {
@@ -622,6 +822,7 @@ export class Keyspace {
    */
   verify(): void {
     let live = 0;
+    let liveBytes = 0;
     const slabSum = new Map<number, number>();
     for (let s = 0; s < this.slotEnd; s++) {
       if (this.slotAddr[2 * s] === FREE) continue;
@@ -636,14 +837,20 @@ export class Keyspace {
       const h = hashBytes(this.seed, b, this.rKeyOff, this.rKeyLen);
       const i = this.probeBytes(b, this.rKeyOff, this.rKeyLen, h);
       assert(i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff), `slot ${s} not reachable through the table`);
+      liveBytes += this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + this.verifyType(s, this.rValLen);
     }
     assert.equal(live, this.count, 'live slots != count');
+    assert.equal(liveBytes, this.liveBytes, 'liveBytes != the sum over live keys');
+    for (let s = this.slotEnd; s < this.objects.length; s++) assert.equal(this.objects[s], undefined, `object beyond the slots at ${s}`);
     let free = 0;
     for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
       assert(this.slotAddr[2 * f] === FREE && free <= this.slotEnd, 'free list broken');
       free++;
     }
     assert.equal(free + live, this.slotEnd, 'free + live slots != slots handed out');
+    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
+      assert(this.slotType[f] === TYPE_STRING && this.objects[f] === undefined, `free slot ${f} keeps a type or an object`);
+    }
     let entries = 0;
     let tombs = 0;
     for (const e of this.table) {
@@ -669,6 +876,20 @@ export class Keyspace {
       assert.equal(this.slabState[id] === QUEUED, this.defragQueue.includes(id), `slab ${id} queue state`);
       if (this.slabState[id] === FILLING) assert.equal(id, this.cur, 'only the current slab is filling');
     }
+  }
+
+  /** Check slot `s`'s type byte against its object and record; returns the object's bytes. */
+  private verifyType(s: number, valLen: number): number {
+    const type = this.slotType[s] as number;
+    const obj = this.objects[s];
+    assert(type < TYPE_CODES, `slot ${s} has type code ${type}`);
+    if (type === TYPE_STRING) {
+      assert.equal(obj, undefined, `string slot ${s} holds an object`);
+      return 0;
+    }
+    assert(obj !== undefined && newCollection(type).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
+    assert.equal(valLen, 0, `collection slot ${s} has a record value`);
+    return obj.bytes;
   }
 
   // ---- record storage
@@ -742,7 +963,7 @@ export class Keyspace {
    * Point table entry `i` (from a probe: >= 0 = existing key, < 0 = -1 - insert position) at the
    * record just written by allocRecord. Pays for defrag in proportion to the bytes written.
    */
-  private link(i: number, kLen: number, vLen: number, expireAtMs: ExpireAtMs): void {
+  private link(i: number, kLen: number, vLen: number, expireAtMs: ExpireAtMs): number {
     let slot: number;
     if (i >= 0) {
       slot = (this.table[i] as number) - 1;
@@ -775,6 +996,7 @@ export class Keyspace {
       if (this.expires.size > 0) this.expires.delete(slot);
     } else this.expires.set(slot, expireAtMs);
     if (this.defragQueue.length > 0) this.defragStep(DEFRAG_WALK_BYTES_PER_WRITTEN_BYTE * (kLen + vLen + 2));
+    return slot;
   }
 
   /**
@@ -808,6 +1030,7 @@ export class Keyspace {
       this.tableUsed--;
     } else this.table[i] = TOMBSTONE;
     this.count--;
+    this.dropCollection(slot);
     this.locate(slot);
     this.liveBytes -= this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES;
     this.killRecord(slot);
@@ -866,6 +1089,9 @@ export class Keyspace {
     a.set(this.slotAddr.subarray(0, 2 * this.slotEnd));
     this.slotAddr = a;
     this.access.resize(n);
+    const t = new Uint8Array(n);
+    t.set(this.slotType.subarray(0, this.slotEnd));
+    this.slotType = t;
   }
 
   private newSlab(b: Buffer, state: number): number {

@@ -8,6 +8,12 @@
 //          del:      [u8 2][u32 keyLen][key]
 //          expire:   [u8 3][u32 keyLen][key][f64 expireAtMs]
 //          flushall: [u8 4]
+//          hset:     [u8 5][u32 keyLen][key][u32 fieldLen][field][u32 valLen][value]
+//          hdel:     [u8 6][u32 keyLen][key][u32 fieldLen][field]
+//          sadd:     [u8 7][u32 keyLen][key][u32 memberLen][member]      srem: tag 8, same shape
+//          zadd:     [u8 9][u32 keyLen][key][u32 memberLen][member][f64 score]
+//          zrem:     [u8 10][u32 keyLen][key][u32 memberLen][member]
+//          restore:  [u8 11][u32 keyLen][key][u32 payloadLen][payload][f64 expireAtMs]  (payload: object-codec.ts)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
 // so a record whose CRC happens to match but whose structure is wrong is still rejected.
 // Decoding is one op walker used two ways: decodeRecord builds a LogEntry (replication), and
@@ -16,6 +22,7 @@
 
 import assert from 'node:assert';
 import { crc32cRange } from './crc32c.js';
+import { checkObject } from './object-codec.js';
 import type { LogEntry, Op } from './types.js';
 
 export const RECORD_HEADER_BYTES = 8;
@@ -31,6 +38,13 @@ const TAG_SET = 1;
 const TAG_DEL = 2;
 const TAG_EXPIRE = 3;
 const TAG_FLUSHALL = 4;
+const TAG_HSET = 5;
+const TAG_HDEL = 6;
+const TAG_SADD = 7;
+const TAG_SREM = 8;
+const TAG_ZADD = 9;
+const TAG_ZREM = 10;
+const TAG_RESTORE = 11;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
 
 /**
@@ -53,6 +67,18 @@ export function opBytes(op: Op): number {
       return 1 + 4 + op.key.length + 8;
     case 'flushall':
       return 1;
+    case 'hset':
+      return 1 + 4 + op.key.length + 4 + op.field.length + 4 + op.value.length;
+    case 'hdel':
+      return 1 + 4 + op.key.length + 4 + op.field.length;
+    case 'sadd':
+    case 'srem':
+    case 'zrem':
+      return 1 + 4 + op.key.length + 4 + op.member.length;
+    case 'zadd':
+      return 1 + 4 + op.key.length + 4 + op.member.length + 8;
+    case 'restore':
+      return 1 + 4 + op.key.length + 4 + op.payload.length + 8;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -107,6 +133,42 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         break;
       case 'flushall':
         out[p++] = TAG_FLUSHALL;
+        break;
+      case 'hset':
+        assert(op.value.length <= VALUE_BYTES_MAX && op.field.length <= VALUE_BYTES_MAX, 'field or value too large');
+        out[p++] = TAG_HSET;
+        p = putKey(out, p, op.key);
+        p = putKey(out, p, op.field);
+        p = putU32(out, p, op.value.length);
+        out.set(op.value, p);
+        p += op.value.length;
+        break;
+      case 'hdel':
+        out[p++] = TAG_HDEL;
+        p = putKey(out, p, op.key);
+        p = putKey(out, p, op.field);
+        break;
+      case 'sadd':
+      case 'srem':
+      case 'zrem':
+        out[p++] = op.t === 'sadd' ? TAG_SADD : op.t === 'srem' ? TAG_SREM : TAG_ZREM;
+        p = putKey(out, p, op.key);
+        p = putKey(out, p, op.member);
+        break;
+      case 'zadd':
+        assert(!Number.isNaN(op.score), 'a zadd score is never NaN');
+        out[p++] = TAG_ZADD;
+        p = putKey(out, p, op.key);
+        p = putKey(out, p, op.member);
+        p = out.writeDoubleLE(op.score, p);
+        break;
+      case 'restore':
+        out[p++] = TAG_RESTORE;
+        p = putKey(out, p, op.key);
+        p = putU32(out, p, op.payload.length);
+        out.set(op.payload, p);
+        p += op.payload.length;
+        p = out.writeDoubleLE(op.expireAtMs, p);
         break;
       default: {
         const never: never = op;
@@ -179,6 +241,14 @@ export interface RecordOpSink {
   del(buf: Buffer, keyOff: number, keyLen: number): void;
   expire(buf: Buffer, keyOff: number, keyLen: number, expireAtMs: number): void;
   flushall(): void;
+  hset(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number, valOff: number, valLen: number): void;
+  hdel(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number): void;
+  sadd(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
+  srem(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
+  zadd(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number, score: number): void;
+  zrem(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
+  /** `buf[payloadOff, +payloadLen)` passed checkObject. */
+  restore(buf: Buffer, keyOff: number, keyLen: number, payloadOff: number, payloadLen: number, expireAtMs: number): void;
 }
 
 /** A record whose header, CRC and op structure were checked; its ops are not decoded yet. */
@@ -247,6 +317,13 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
     del: (b, ko, kl) => ops.push({ t: 'del', key: b.latin1Slice(ko, ko + kl) }),
     expire: (b, ko, kl, expireAtMs) => ops.push({ t: 'expire', key: b.latin1Slice(ko, ko + kl), expireAtMs }),
     flushall: () => ops.push({ t: 'flushall' }),
+    hset: (b, ko, kl, fo, fl, vo, vl) => ops.push({ t: 'hset', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl), value: b.subarray(vo, vo + vl) }),
+    hdel: (b, ko, kl, fo, fl) => ops.push({ t: 'hdel', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl) }),
+    sadd: (b, ko, kl, mo, ml) => ops.push({ t: 'sadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
+    srem: (b, ko, kl, mo, ml) => ops.push({ t: 'srem', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
+    zadd: (b, ko, kl, mo, ml, score) => ops.push({ t: 'zadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml), score }),
+    zrem: (b, ko, kl, mo, ml) => ops.push({ t: 'zrem', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
+    restore: (b, ko, kl, po, pl, expireAtMs) => ops.push({ t: 'restore', key: b.latin1Slice(ko, ko + kl), payload: b.subarray(po, po + pl), expireAtMs }),
   });
   return { ok: true, entry: { epoch: c.epoch, seq: c.seq, ops }, next: c.next };
 }
@@ -317,12 +394,12 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
   let p = start;
   for (let i = 0; i < count; i++) {
     if (p >= end) return 'ops run past record end';
-    const tag = buf[p++];
+    const tag = buf[p++] as number;
     if (tag === TAG_FLUSHALL) {
       if (sink !== null) sink.flushall();
       continue;
     }
-    if (tag !== TAG_SET && tag !== TAG_DEL && tag !== TAG_EXPIRE) return `unknown op tag ${String(tag)}`;
+    if (tag < TAG_SET || tag > TAG_RESTORE) return `unknown op tag ${String(tag)}`;
     if (p + 4 > end) return 'key length runs past record end';
     const keyLen = getU32(buf, p);
     p += 4;
@@ -341,19 +418,74 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       if (sink !== null) sink.expire(buf, keyOff, keyLen, expireAtMs);
       continue;
     }
+    if (tag !== TAG_SET && tag !== TAG_RESTORE) {
+      const r = walkElementOp(buf, p, end, tag, keyOff, keyLen, sink);
+      if (typeof r === 'string') return r;
+      p = r;
+      continue;
+    }
     if (p + 4 > end) return 'value length runs past record end';
     const valLen = getU32(buf, p);
     p += 4;
-    if (valLen > VALUE_BYTES_MAX || p + valLen + 8 > end) return 'value runs past record end';
+    if ((tag === TAG_SET && valLen > VALUE_BYTES_MAX) || p + valLen + 8 > end) return 'value runs past record end';
     const valOff = p;
     p += valLen;
     const expireAtMs = getF64(buf, p);
     p += 8;
     if (!validExpiry(expireAtMs)) return `bad expiry ${expireAtMs}`;
-    if (sink !== null) sink.set(buf, keyOff, keyLen, valOff, valLen, expireAtMs);
+    if (tag === TAG_SET) {
+      if (sink !== null) sink.set(buf, keyOff, keyLen, valOff, valLen, expireAtMs);
+      continue;
+    }
+    // A restore's payload is checked with the record, so applying it never fails.
+    if (sink === null) {
+      const bad = checkObject(buf, valOff, valLen);
+      if (bad !== null) return `bad restore payload: ${bad}`;
+    } else sink.restore(buf, keyOff, keyLen, valOff, valLen, expireAtMs);
   }
   if (p !== end) return `record has ${end - p} trailing bytes`;
   return null;
+}
+
+/** The element ops (hset hdel sadd srem zadd zrem) after their key: returns the offset after the op, or why it is malformed. */
+function walkElementOp(buf: Buffer, p: number, end: number, tag: number, keyOff: number, keyLen: number, sink: RecordOpSink | null): number | string {
+  if (p + 4 > end) return 'member length runs past record end';
+  const mLen = getU32(buf, p);
+  p += 4;
+  if (mLen > VALUE_BYTES_MAX || p + mLen > end) return 'member runs past record end';
+  const mOff = p;
+  p += mLen;
+  switch (tag) {
+    case TAG_HSET: {
+      if (p + 4 > end) return 'value length runs past record end';
+      const valLen = getU32(buf, p);
+      p += 4;
+      if (valLen > VALUE_BYTES_MAX || p + valLen > end) return 'value runs past record end';
+      if (sink !== null) sink.hset(buf, keyOff, keyLen, mOff, mLen, p, valLen);
+      return p + valLen;
+    }
+    case TAG_ZADD: {
+      if (p + 8 > end) return 'score runs past record end';
+      const score = getF64(buf, p);
+      if (Number.isNaN(score)) return 'NaN score';
+      if (sink !== null) sink.zadd(buf, keyOff, keyLen, mOff, mLen, score);
+      return p + 8;
+    }
+    case TAG_HDEL:
+      if (sink !== null) sink.hdel(buf, keyOff, keyLen, mOff, mLen);
+      return p;
+    case TAG_SADD:
+      if (sink !== null) sink.sadd(buf, keyOff, keyLen, mOff, mLen);
+      return p;
+    case TAG_SREM:
+      if (sink !== null) sink.srem(buf, keyOff, keyLen, mOff, mLen);
+      return p;
+    case TAG_ZREM:
+      if (sink !== null) sink.zrem(buf, keyOff, keyLen, mOff, mLen);
+      return p;
+    default:
+      return `unknown op tag ${tag}`;
+  }
 }
 
 function validExpiry(x: number): boolean {

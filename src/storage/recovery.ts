@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { EpochStart, Position, Seq } from './types.js';
 import { Keyspace, keyspaceSink } from './keyspace.js';
 import { checkRecord, replayRecordOps, seqFromWords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, type CheckResult } from './record.js';
+import { TYPE_STRING } from './collection.js';
 import { readSnapshot, sealSnapshotPrefix, snapshotKeyCountHint } from './snapshot.js';
 import { CorruptLogError } from './errors.js';
 import { describeSpan, encodeCheckedJson, readCheckedJson, scanRecords, type RepairFolder } from './damage.js';
@@ -221,7 +222,10 @@ function loadSnapshot(path: string, seq: Seq): LoadedSnapshot {
   const hint = snapshotKeyCountHint(path);
   if (hint !== null) scratch.reserve(hint);
   // Items go from the block buffer straight into the slabs: no key string, no value Buffer.
-  const r = readSnapshot(path, (b, ko, kl, vo, vl, e) => scratch.putBytes(b, ko, kl, vo, vl, e));
+  const r = readSnapshot(path, (b, ko, kl, vo, vl, e, type) => {
+    if (type === TYPE_STRING) scratch.putBytes(b, ko, kl, vo, vl, e);
+    else scratch.restore(b.latin1Slice(ko, ko + kl), b, vo, vl, e);
+  });
   if (!r.ok) return { ok: false, path, seq, offset: r.offset, reason: r.reason, validEnd: r.validEnd, keys: r.keys, blocks: r.blocks };
   assert.equal(r.header.position.seq, seq, 'snapshot name and header disagree');
   return { ok: true, ks: scratch, position: r.header.position, history: r.header.history, bytes: r.bytes };

@@ -5,7 +5,10 @@
 // File = header, blocks, trailer:
 //   header  = "KVTSSNAP" [u32 version][u32 bodyLen][u32 crc32c(body)]
 //             body = [u32 epoch][u32 seqHi][u32 seqLo][u32 historyCount]([u32 epoch][u32 hi][u32 lo])*
-//   block   = [u32 kind=1][u32 bodyLen][u32 crc32c(body)] body = [u32 count]([u32 klen][key][u32 vlen][value][f64 expireAtMs])*
+//   block   = [u32 kind=1][u32 bodyLen][u32 crc32c(body)] body = [u32 count](item)*
+//             item (version 2) = [u32 klen][key][u8 type][u32 vlen][value][f64 expireAtMs]: a string's
+//             value bytes, or a collection serialized whole (object-codec.ts, checked on read);
+//             item (version 1, strings only, still read) = [u32 klen][key][u32 vlen][value][f64 expireAtMs]
 //   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 keyCount][f64 blockCount]
 // The key count lives in the trailer because a fuzzy snapshot only knows it at the end.
 // A file is valid only if every CRC matches, the trailer's counts match and nothing follows it.
@@ -22,9 +25,13 @@ import type { EpochStart, Position } from './types.js';
 import { newSlotView, type Keyspace } from './keyspace.js';
 import { fsyncDir, fsyncDirSync, writeAllSync } from './fsutil.js';
 import { seqFromWords, VALUE_BYTES_MAX } from './record.js';
+import { TYPE_STRING } from './collection.js';
+import { checkObject, encodeCollection, payloadType } from './object-codec.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
-const VERSION = 1;
+const VERSION = 2;
+/** Snapshots written before typed items: every item is a string. */
+const VERSION_STRINGS_ONLY = 1;
 const KIND_BLOCK = 1;
 const KIND_TRAILER = 2;
 const FRAME_BYTES = 12;
@@ -107,6 +114,8 @@ export async function writeSnapshot(args: {
     let slot = 0;
     const view = newSlotView();
     const picked: number[] = [];
+    /** Per picked slot: a collection's serialized form (encoded in one go: its state at one moment), or null. */
+    const payloads: Array<Buffer | null> = [];
     // slotCount is re-read every turn: the keyspace grows while we walk it (fuzzy snapshot).
     while (slot < args.ks.slotCount) {
       if (args.aborted()) return null;
@@ -114,6 +123,7 @@ export async function writeSnapshot(args: {
       // Pick this turn's slots and size the block, then encode straight from the slabs; both
       // passes run in the same synchronous turn, so the records cannot move in between.
       picked.length = 0;
+      payloads.length = 0;
       let size = FRAME_BYTES + 4;
       for (let n = 0; n < keysPerTurn && slot < args.ks.slotCount && size < SNAPSHOT_BLOCK_BYTES_TARGET; slot++) {
         n++; // counts empty slots too, so a sparse table cannot stretch one turn
@@ -121,7 +131,10 @@ export async function writeSnapshot(args: {
         // Expired keys are kept: only a logged delete removes a key (a replica must never drop
         // one by its own clock, and a primary's delete must reach its replicas).
         picked.push(slot);
-        size += 4 + view.keyLen + 4 + view.valLen + 8;
+        const obj = view.type === TYPE_STRING ? undefined : args.ks.objectAt(slot);
+        const payload = obj === undefined ? null : encodeCollection(view.type, obj);
+        payloads.push(payload);
+        size += 4 + view.keyLen + 1 + 4 + (payload === null ? view.valLen : payload.length) + 8;
       }
       if (picked.length === 0) {
         await new Promise<void>((r) => setImmediate(r));
@@ -130,13 +143,20 @@ export async function writeSnapshot(args: {
       const body = Buffer.allocUnsafe(size);
       let p = FRAME_BYTES;
       p = body.writeUInt32LE(picked.length, p);
-      for (const s of picked) {
-        const ok = args.ks.readSlot(s, view);
+      for (let j = 0; j < picked.length; j++) {
+        const ok = args.ks.readSlot(picked[j] as number, view);
         assert(ok, 'a picked slot emptied within the turn');
         p = body.writeUInt32LE(view.keyLen, p);
         p += view.buf.copy(body, p, view.keyOff, view.keyOff + view.keyLen);
-        p = body.writeUInt32LE(view.valLen, p);
-        p += view.buf.copy(body, p, view.valOff, view.valOff + view.valLen);
+        body[p++] = view.type;
+        const payload = payloads[j] as Buffer | null;
+        if (payload === null) {
+          p = body.writeUInt32LE(view.valLen, p);
+          p += view.buf.copy(body, p, view.valOff, view.valOff + view.valLen);
+        } else {
+          p = body.writeUInt32LE(payload.length, p);
+          p += payload.copy(body, p);
+        }
         p = body.writeDoubleLE(view.expireAtMs, p);
       }
       assert.equal(p, size);
@@ -205,9 +225,10 @@ export function snapshotKeyCountHint(path: string): number | null {
 
 /**
  * Receives one snapshot item as byte ranges of a block buffer that is REUSED for the next
- * block: copy what you keep (the keyspace copies into its slabs; no per-item objects).
+ * block: copy what you keep (the keyspace copies into its slabs; no per-item objects). For a
+ * collection (`type` !== TYPE_STRING) the value range is its checked object-codec payload.
  */
-export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: number) => void;
+export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: number, type: number) => void;
 
 /**
  * Read and validate a snapshot, calling `sink` for every item. Synchronous: used at open,
@@ -237,7 +258,8 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
     const pre = Buffer.from(readExact(MAGIC.length + 12) ?? Buffer.alloc(0));
     const badHeader = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd: 0, keys: 0, blocks: 0 });
     if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return badHeader(0, 'bad magic');
-    if (pre.readUInt32LE(8) !== VERSION) return badHeader(8, `unknown version ${pre.readUInt32LE(8)}`);
+    const version = pre.readUInt32LE(8);
+    if (version !== VERSION && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
       return badHeader(12, 'bad header length');
@@ -278,7 +300,7 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
         if (pos !== size) return bad(pos, 'bytes after trailer');
         return { ok: true, header: { position, history }, keys, bytes: size };
       }
-      const err = parseBlock(body, sink);
+      const err = parseBlock(body, version === VERSION, sink);
       if (typeof err === 'string') return bad(at, err);
       keys += err;
       blocks++;
@@ -288,7 +310,7 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
   }
 }
 
-function parseBlock(body: Buffer, sink: SnapshotSink): number | string {
+function parseBlock(body: Buffer, typed: boolean, sink: SnapshotSink): number | string {
   if (body.length < 4) return 'short block';
   const count = body.readUInt32LE(0);
   let p = 4;
@@ -299,6 +321,11 @@ function parseBlock(body: Buffer, sink: SnapshotSink): number | string {
     if (p + kl + 4 > body.length) return 'key runs past block';
     const keyOff = p;
     p += kl;
+    let type = TYPE_STRING;
+    if (typed) {
+      type = body[p++] as number;
+      if (p + 4 > body.length) return 'value length runs past block';
+    }
     const vl = body.readUInt32LE(p);
     p += 4;
     if (p + vl + 8 > body.length) return 'value runs past block';
@@ -307,7 +334,12 @@ function parseBlock(body: Buffer, sink: SnapshotSink): number | string {
     const exp = body.readDoubleLE(p);
     p += 8;
     if (!Number.isSafeInteger(exp) || exp < 0) return 'bad expiry';
-    sink(body, keyOff, kl, valOff, vl, exp);
+    if (type !== TYPE_STRING) {
+      const bad = checkObject(body, valOff, vl);
+      if (bad !== null) return `bad collection item: ${bad}`;
+      if (payloadType(body, valOff) !== type) return 'item type and payload type disagree';
+    }
+    sink(body, keyOff, kl, valOff, vl, exp, type);
   }
   if (p !== body.length) return 'trailing bytes in block';
   return count;

@@ -21,6 +21,11 @@ import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
 import { Evictor, objectAccessInfo, policyIsLfu, type AccessQuery, type MaxmemoryPolicy } from './eviction.js';
+import { TYPE_HASH, TYPE_SET, TYPE_ZSET, typeName, type KeyTypeName } from './collection.js';
+import type { HashObject } from './hash-object.js';
+import type { SetObject } from './set-object.js';
+import type { SortedSet } from './zset.js';
+import { checkObject, payloadType } from './object-codec.js';
 import { RECORD_HEADER_BYTES, recordEndAt, recordEpochAt, recordSeqAt, replayRecordAt, VALUE_BYTES_MAX } from './record.js';
 
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
@@ -391,6 +396,27 @@ class KvStore implements ReplicatedStore {
 
   has(key: Key): boolean {
     return this.ks.has(key, this.readNow());
+  }
+
+  typeOf(key: Key): KeyTypeName {
+    const t = this.ks.typeOf(key, this.readNow());
+    return t < 0 ? 'none' : typeName(t);
+  }
+
+  getHash(key: Key): HashObject | undefined {
+    return this.ks.collectionOf(key, TYPE_HASH, this.readNow()) as HashObject | undefined;
+  }
+
+  getSet(key: Key): SetObject | undefined {
+    return this.ks.collectionOf(key, TYPE_SET, this.readNow()) as SetObject | undefined;
+  }
+
+  getZSet(key: Key): SortedSet | undefined {
+    return this.ks.collectionOf(key, TYPE_ZSET, this.readNow()) as SortedSet | undefined;
+  }
+
+  memoryUsage(key: Key): number | undefined {
+    return this.ks.memoryUsage(key, this.readNow());
   }
 
   get size(): number {
@@ -776,7 +802,7 @@ class KvStore implements ReplicatedStore {
           for (let n = 0; n < batchKeysMax * 4 && batch.length < batchKeysMax && slot < ks.slotCount; n++, slot++) {
             const it = ks.slotAt(slot);
             if (it === undefined || (it.expireAtMs !== 0 && it.expireAtMs <= now)) continue;
-            batch.push({ key: it.key, value: it.value, expireAtMs: it.expireAtMs }); // slotAt copied it
+            batch.push({ key: it.key, type: typeName(it.type), value: it.value, expireAtMs: it.expireAtMs }); // slotAt copied it
           }
           if (batch.length > 0) yield batch;
           await new Promise<void>((r) => setImmediate(r));
@@ -795,7 +821,13 @@ class KvStore implements ReplicatedStore {
       add(items: readonly SnapshotItem[]): void {
         assert(!done, 'loader already committed or aborted');
         for (const it of items) {
-          ks.put(it.key, it.value, it.expireAtMs); // copies into the slabs: items may be network slices
+          // Copies into the slabs (items may be network slices); a collection is decoded whole.
+          if (it.type === 'string') ks.put(it.key, it.value, it.expireAtMs);
+          else {
+            const bad = checkObject(it.value, 0, it.value.length);
+            if (bad !== null || typeName(payloadType(it.value, 0)) !== it.type) throw new Error(`bad ${it.type} snapshot item: ${bad ?? 'type mismatch'}`);
+            ks.restore(it.key, it.value, 0, it.value.length, it.expireAtMs);
+          }
           bytes += it.key.length + it.value.length;
         }
       },

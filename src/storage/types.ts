@@ -62,14 +62,34 @@ export const NO_EXPIRY: ExpireAtMs = 0;
  * Primitive, idempotent, absolute mutations. Commands are logged as their effects
  * (INCR is logged as the resulting `set`, EXPIRE as an absolute `expire`), so replaying a
  * log, or applying it on a replica, reaches the same state regardless of the clock or of
- * the order of replay over a fuzzy snapshot.
+ * the order of replay over a fuzzy snapshot. Applying never fails: an element op on a key of
+ * another type replaces it with a fresh collection of the op's type (commands refuse
+ * WRONGTYPE before logging, so only replay over a fuzzy snapshot meets that case).
  */
 export type Op =
   | { readonly t: 'set'; readonly key: Key; readonly value: Buffer; readonly expireAtMs: ExpireAtMs }
   | { readonly t: 'del'; readonly key: Key }
   /** Set (expireAtMs > 0) or clear (expireAtMs = 0) the expiry of an existing key. */
   | { readonly t: 'expire'; readonly key: Key; readonly expireAtMs: ExpireAtMs }
-  | { readonly t: 'flushall' };
+  | { readonly t: 'flushall' }
+  /** Set one field of a hash, creating it (or replacing a key of another type: log replay only). */
+  | { readonly t: 'hset'; readonly key: Key; readonly field: Key; readonly value: Buffer }
+  /**
+   * Remove one field; a no-op on a missing key or another type. The last field's removal leaves
+   * an empty hash: a command that empties a collection logs a 'del' of the key instead of its
+   * element removals (commands/keytype.ts removalOps), which is what makes a replay over a fuzzy
+   * snapshot converge (an implicit removal there could drop an expiry no later op restores).
+   */
+  | { readonly t: 'hdel'; readonly key: Key; readonly field: Key }
+  | { readonly t: 'sadd'; readonly key: Key; readonly member: Key }
+  /** As hdel. */
+  | { readonly t: 'srem'; readonly key: Key; readonly member: Key }
+  /** Absolute score, never NaN (ZINCRBY logs the result). */
+  | { readonly t: 'zadd'; readonly key: Key; readonly member: Key; readonly score: number }
+  /** As hdel. */
+  | { readonly t: 'zrem'; readonly key: Key; readonly member: Key }
+  /** Replace the key with a whole value of any type in the object codec's form (object-codec.ts), with this expiry. */
+  | { readonly t: 'restore'; readonly key: Key; readonly payload: Buffer; readonly expireAtMs: ExpireAtMs };
 
 /**
  * One log entry = one position = one client-visible mutation (MSET, RENAME, DEL k1 k2 are

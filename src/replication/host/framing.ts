@@ -14,6 +14,8 @@ import assert from 'node:assert';
 import { checkRecords, decodeRecord, encodeRecordInto, recordBytes, recordEndAt, recordEpochAt, recordSeqAt } from '../../storage/record.js';
 import type { EpochStart, Op, Position } from '../../storage/types.js';
 import type { SnapshotItem } from '../../storage/api.js';
+import { TYPE_STRING, typeName } from '../../storage/collection.js';
+import { payloadType } from '../../storage/object-codec.js';
 import { appendMessage } from '../core/append.js';
 import type { Message } from '../core/types.js';
 
@@ -92,9 +94,14 @@ export function encodeSnapshotHeader(kind: typeof KIND_SNAP_BEGIN | typeof KIND_
   return jsonFrame(kind, h);
 }
 
-/** One chunk of snapshot items as a record of absolute 'set' ops. `chunkNo` starts at 1. */
+/**
+ * One chunk of snapshot items as a record of absolute ops: 'set' for a string, 'restore' (the
+ * whole collection in its object-codec form) for any other type. `chunkNo` starts at 1.
+ */
 export function encodeSnapshotChunk(chunkNo: number, items: readonly SnapshotItem[]): Buffer {
-  const ops: Op[] = items.map((it) => ({ t: 'set', key: it.key, value: it.value, expireAtMs: it.expireAtMs }));
+  const ops: Op[] = items.map((it) =>
+    it.type === 'string' ? { t: 'set', key: it.key, value: it.value, expireAtMs: it.expireAtMs } : { t: 'restore', key: it.key, payload: it.value, expireAtMs: it.expireAtMs },
+  );
   const { buf, off } = frame(KIND_SNAP_CHUNK, recordBytes(ops));
   const end = encodeRecordInto(buf, off, 1, chunkNo, ops);
   assert.equal(end, buf.length, 'snapshot chunk size mismatch');
@@ -159,8 +166,11 @@ export function decodeSnapshotChunk(f: Frame): Decoded<{ readonly chunkNo: numbe
   if (r.next !== f.payload.length) return { ok: false, error: 'trailing bytes after snapshot chunk' };
   const items: SnapshotItem[] = [];
   for (const op of r.entry.ops) {
-    if (op.t !== 'set') return { ok: false, error: `snapshot chunk holds a ${op.t} op` };
-    items.push({ key: op.key, value: op.value, expireAtMs: op.expireAtMs });
+    // decodeRecord checked a restore's payload.
+    if (op.t === 'set') items.push({ key: op.key, type: 'string', value: op.value, expireAtMs: op.expireAtMs });
+    else if (op.t === 'restore' && payloadType(op.payload, 0) !== TYPE_STRING) {
+      items.push({ key: op.key, type: typeName(payloadType(op.payload, 0)), value: op.payload, expireAtMs: op.expireAtMs });
+    } else return { ok: false, error: `snapshot chunk holds a ${op.t} op` };
   }
   return { ok: true, value: { chunkNo: r.entry.seq, items } };
 }

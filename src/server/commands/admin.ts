@@ -33,6 +33,8 @@ function aclCategories(s: CommandSpec): string[] {
   if (s.group === 'string') cats.push('@string');
   else if (s.group === 'generic' || s.group === 'keyspace') cats.push('@keyspace');
   else if (s.group === 'connection') cats.push('@connection');
+  else if (s.group === 'set') cats.push('@set');
+  else if (s.group === 'sorted-set') cats.push('@sortedset');
   return cats;
 }
 

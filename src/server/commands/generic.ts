@@ -1,9 +1,15 @@
-// The keyspace commands (Redis db.c / expire.c / debug.c subset) with Redis 7.0 semantics:
-// TYPE KEYS SCAN EXISTS DEL UNLINK, the EXPIRE family, TTL family, PERSIST, RENAME(NX), DBSIZE,
-// FLUSHALL, DEBUG and compaction. Mutates only through ctx.write; a no-op never writes.
+// The keyspace commands (Redis db.c / expire.c / object.c / debug.c subset) with Redis 7.0
+// semantics, for keys of every type: TYPE KEYS SCAN EXISTS DEL UNLINK, the EXPIRE family, TTL
+// family, PERSIST, RENAME(NX), COPY, DBSIZE, FLUSHALL, OBJECT, MEMORY USAGE, DEBUG and
+// compaction. Mutates only through ctx.write; a no-op never writes.
 
+import { objectAccessReply } from './object-access.js';
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { ReplicatedStore } from '../../storage/api.js';
 import { globMatch } from '../../storage/glob.js';
+import { typeCode, type KvCollection } from '../../storage/collection.js';
+import { encodeCollection } from '../../storage/object-codec.js';
+import { isInt64Text } from '../../storage/set-object.js';
 import { keyFromBytes, keyToBytes, NO_EXPIRY, type Key, type Op } from '../../storage/types.js';
 import {
   ERR_INVALID_CURSOR,
@@ -11,6 +17,7 @@ import {
   ERR_NO_SUCH_KEY,
   ERR_SYNTAX,
   INT64_MAX,
+  errArity,
   INT64_MIN,
   cString,
   errInvalidExpire,
@@ -19,13 +26,13 @@ import {
   parseInt64,
   parseScanCursor,
 } from './args.js';
-import { datasetDigestHex, EMPTY_DIGEST_HEX, valueDigestHex } from './digest.js';
+import { datasetDigestHex, valueDigestHex } from './digest.js';
 
 /** SCAN's default COUNT (Redis: 10). */
 const SCAN_COUNT_DEFAULT = 10;
 
 function typeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  ctx.out.simple(ctx.store.has(keyFromBytes(argv[1] as Buffer)) ? 'string' : 'none');
+  ctx.out.simple(ctx.store.typeOf(keyFromBytes(argv[1] as Buffer)));
 }
 
 function keysCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -65,9 +72,8 @@ function scanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     }
   }
   const r = store.scan(cursor, count, match);
-  // Every key is a string: TYPE string keeps all, any other type name keeps none (Redis 7.0
-  // does not reject unknown type names).
-  const keys = typeName === undefined || typeName === 'string' ? r.keys : [];
+  // Redis 7.0 does not reject unknown type names: they match no key.
+  const keys = typeName === undefined ? r.keys : r.keys.filter((k) => store.typeOf(k) === typeName);
   out.array(2);
   out.bulk(r.cursor);
   out.array(keys.length);
@@ -178,19 +184,155 @@ function persistCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   ctx.out.integer(1);
 }
 
-/** Redis renameGenericCommand: value and expiry move as one entry [del src, set dst]. */
+/**
+ * The op that makes `dst` a copy of `src` (value or contents, and expiry): a 'set' for a string,
+ * a 'restore' of the whole collection otherwise. Undefined when `src` is missing.
+ */
+function copyOp(store: ReplicatedStore, src: Key, dst: Key): Op | undefined {
+  const type = store.typeOf(src);
+  if (type === 'none') return undefined;
+  const expireAtMs = store.getExpireAt(src) ?? NO_EXPIRY;
+  if (type === 'string') return { t: 'set', key: dst, value: store.getValue(src) as Buffer, expireAtMs };
+  return { t: 'restore', key: dst, payload: encodeCollection(typeCode(type), collectionOf(store, src) as KvCollection), expireAtMs };
+}
+
+function collectionOf(store: ReplicatedStore, key: Key): KvCollection | undefined {
+  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key);
+}
+
+/** Redis renameGenericCommand: value and expiry move as one entry [del src, set/restore dst]. */
 function renameGeneric(ctx: CommandContext, argv: readonly Buffer[], nx: boolean): void {
   const { store, out } = ctx;
   const src = keyFromBytes(argv[1] as Buffer);
   const dst = keyFromBytes(argv[2] as Buffer);
-  const value = store.getValue(src);
-  if (value === undefined) return out.error(ERR_NO_SUCH_KEY);
+  if (!store.has(src)) return out.error(ERR_NO_SUCH_KEY);
   if (src === dst) return nx ? out.integer(0) : out.ok();
   if (nx && store.has(dst)) return out.integer(0);
-  const expireAtMs = store.getExpireAt(src) ?? NO_EXPIRY;
-  ctx.write([{ t: 'del', key: src }, { t: 'set', key: dst, value, expireAtMs }]);
+  ctx.write([{ t: 'del', key: src }, copyOp(store, src, dst) as Op]);
   if (nx) out.integer(1);
   else out.ok();
+}
+
+/** COPY source destination [DB destination-db] [REPLACE]: Redis copyCommand; only db 0 exists here. */
+function copyCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { store, out } = ctx;
+  let replace = false;
+  for (let j = 3; j < argv.length; j++) {
+    const opt = argv[j] as Buffer;
+    if (isWord(opt, 'replace')) replace = true;
+    else if (isWord(opt, 'db') && j + 1 < argv.length) {
+      const db = parseInt64(argv[j + 1] as Buffer);
+      if (db === null || db > 2147483647n || db < -2147483648n) return out.error(ERR_NOT_INTEGER);
+      if (db !== 0n) return out.error('ERR DB index is out of range');
+      j++;
+    } else return out.error(ERR_SYNTAX);
+  }
+  const src = keyFromBytes(argv[1] as Buffer);
+  const dst = keyFromBytes(argv[2] as Buffer);
+  if (src === dst) return out.error('ERR source and destination objects are the same');
+  const op = copyOp(store, src, dst);
+  if (op === undefined) return out.integer(0);
+  if (!replace && store.has(dst)) return out.integer(0);
+  // A 'set' or 'restore' replaces whatever dst held (REPLACE), in one op.
+  ctx.write([op]);
+  out.integer(1);
+}
+
+// ---------------------------------------------------------------- OBJECT, MEMORY
+
+/** Redis's refcount of a shared object (small integers are shared in Redis 7.0). */
+const SHARED_REFCOUNT = 2147483647;
+/** Redis OBJ_SHARED_INTEGERS: integers 0..9999 are shared objects. */
+const SHARED_INTEGERS = 10000;
+/** Redis OBJ_ENCODING_EMBSTR_SIZE_LIMIT. */
+const EMBSTR_BYTES_MAX = 44;
+
+const OBJECT_HELP = [
+  'OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'ENCODING <key>',
+  '    Return the kind of internal representation used in order to store the value',
+  '    associated with a <key>.',
+  'FREQ <key>',
+  '    Return the access frequency index of the <key>. The returned integer is',
+  '    proportional to the logarithm of the recent access frequency of the key.',
+  'IDLETIME <key>',
+  '    Return the idle time of the <key>, that is the approximated number of',
+  '    seconds elapsed since the last access to the key.',
+  'REFCOUNT <key>',
+  '    Return the number of references of the value associated with the specified',
+  '    <key>.',
+  'HELP',
+  '    Prints this help.',
+];
+
+/** What OBJECT ENCODING says of a string value, as Redis 7.0 would for a value SET stored. */
+function stringEncoding(v: Buffer): string {
+  if (v.length <= 20 && isInt64Text(keyFromBytes(v))) return 'int';
+  return v.length <= EMBSTR_BYTES_MAX ? 'embstr' : 'raw';
+}
+
+function objectCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { out, store } = ctx;
+  const sub = argv[1] as Buffer;
+  if (isWord(sub, 'help')) {
+    if (argv.length !== 2) return out.error(errArity('object|help'));
+    out.array(OBJECT_HELP.length);
+    for (const line of OBJECT_HELP) out.simple(line);
+    return;
+  }
+  // FREQ and IDLETIME read the eviction policies' access words (object-access.ts).
+  const access = isWord(sub, 'freq') ? 'freq' : isWord(sub, 'idletime') ? 'idletime' : null;
+  if (access !== null) {
+    if (argv.length !== 3) return out.error(errArity(`object|${access}`));
+    objectAccessReply(ctx, access, argv[2] as Buffer);
+    return;
+  }
+  const which = isWord(sub, 'encoding') ? 'encoding' : isWord(sub, 'refcount') ? 'refcount' : null;
+  if (which === null) return out.error(errUnknownSubcommand(sub, 'OBJECT'));
+  if (argv.length !== 3) return out.error(errArity(`object|${which}`));
+  const key = keyFromBytes(argv[2] as Buffer);
+  const type = store.typeOf(key);
+  if (type === 'none') return out.nullBulk();
+  if (type === 'string') {
+    const v = store.getValue(key) as Buffer;
+    if (which === 'encoding') return out.bulk(stringEncoding(v));
+    const shared = v.length <= 4 && isInt64Text(keyFromBytes(v)) && Number(keyFromBytes(v)) >= 0 && Number(keyFromBytes(v)) < SHARED_INTEGERS;
+    return out.integer(shared ? SHARED_REFCOUNT : 1);
+  }
+  if (which === 'refcount') return out.integer(1);
+  out.bulk((collectionOf(store, key) as KvCollection).encoding);
+}
+
+const MEMORY_HELP = [
+  'MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'USAGE <key> [SAMPLES <count>]',
+  '    Return memory in bytes used by <key> and its value. Nested values are',
+  '    sampled up to <count> times (default: 5, 0 means sample all).',
+  'HELP',
+  '    Prints this help.',
+];
+
+/** MEMORY USAGE key [SAMPLES count] | HELP (Redis memoryCommand's argument rules; the size is kv-ts's estimate). */
+function memoryCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { out, store } = ctx;
+  const sub = argv[1] as Buffer;
+  if (isWord(sub, 'help') && argv.length === 2) {
+    out.array(MEMORY_HELP.length);
+    for (const line of MEMORY_HELP) out.simple(line);
+    return;
+  }
+  if (!isWord(sub, 'usage') || argv.length < 3) return out.error(errUnknownSubcommand(sub, 'MEMORY'));
+  for (let j = 3; j < argv.length; j++) {
+    if (isWord(argv[j] as Buffer, 'samples') && j + 1 < argv.length) {
+      const n = parseInt64(argv[j + 1] as Buffer);
+      if (n === null) return out.error(ERR_NOT_INTEGER);
+      if (n < 0n) return out.error(ERR_SYNTAX);
+      j++; // every element is counted exactly: the sample count changes nothing here
+    } else return out.error(ERR_SYNTAX);
+  }
+  const usage = store.memoryUsage(keyFromBytes(argv[2] as Buffer));
+  if (usage === undefined) out.nullBulk();
+  else out.integer(usage);
 }
 
 function flushallCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -225,10 +367,7 @@ function debugCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     out.bulk(datasetDigestHex(store));
   } else if (isWord(sub, 'digest-value') && argv.length >= 2) {
     out.array(argv.length - 2);
-    for (let i = 2; i < argv.length; i++) {
-      const v = store.getValue(keyFromBytes(argv[i] as Buffer));
-      out.bulk(v === undefined ? EMPTY_DIGEST_HEX : valueDigestHex(v));
-    }
+    for (let i = 2; i < argv.length; i++) out.bulk(valueDigestHex(store, keyFromBytes(argv[i] as Buffer)));
   } else if (isWord(sub, 'sleep') && argv.length === 3 && /^0*(\.0*)?$/.test(cString(argv[2] as Buffer))) {
     out.ok();
   } else {
@@ -290,6 +429,18 @@ export const genericCommands: CommandModule = [
   spec({
     name: 'renamenx', arity: 3, flags: WF, lastKey: 2, summary: 'Rename a key only if the new name does not exist', syntax: 'key newkey',
     handler: (ctx, argv) => renameGeneric(ctx, argv, true),
+  }),
+  spec({
+    name: 'copy', arity: -3, flags: ['write', 'denyoom'], lastKey: 2, summary: 'Copy a key (any type) with its expiry', syntax: 'source destination [DB destination-db] [REPLACE]',
+    handler: copyCommand,
+  }),
+  spec({
+    name: 'object', arity: -2, flags: ['readonly'], firstKey: 2, lastKey: 2, summary: 'Inspect the internals of a key\'s value',
+    syntax: 'ENCODING key | FREQ key | IDLETIME key | REFCOUNT key | HELP', subcommands: ['encoding', 'freq', 'idletime', 'refcount', 'help'], handler: objectCommand,
+  }),
+  spec({
+    name: 'memory', arity: -2, flags: ['readonly'], firstKey: 2, lastKey: 2, summary: 'Estimated memory of a key', syntax: 'USAGE key [SAMPLES count] | HELP',
+    subcommands: ['usage', 'help'], handler: memoryCommand,
   }),
   spec({ name: 'dbsize', arity: 1, flags: RF, ...NOKEYS, summary: 'Number of keys', syntax: '', handler: (ctx) => ctx.out.integer(ctx.store.size) }),
   spec({ name: 'flushall', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),

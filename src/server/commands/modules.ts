@@ -1,12 +1,13 @@
 // The command modules a KvServer's table starts with when it is given none: strings, keyspace,
-// connection and admin. Owns that list only; it never builds or mutates a table (each server
+// sets, sorted sets, connection and admin. Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
 import { adminCommands } from './admin.js';
 import { connectionCommands } from './connection.js';
 import { genericCommands } from './generic.js';
-import { objectAccessCommands } from './object-access.js';
+import { setCommands } from './sets.js';
 import { stringCommands } from './strings.js';
+import { zsetCommands } from './zsets.js';
 
-export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([stringCommands, genericCommands, connectionCommands, adminCommands, objectAccessCommands]);
+export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([stringCommands, genericCommands, setCommands, zsetCommands, connectionCommands, adminCommands]);

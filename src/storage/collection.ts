@@ -1,0 +1,34 @@
+// The key types of the multi-type keyspace: their one-byte codes (the keyspace's per-slot type
+// byte, the object codec, snapshot items) and names (TYPE, SCAN TYPE, OBJECT ENCODING).
+// Owns that vocabulary only; never holds data.
+
+import type { HashObject } from './hash-object.js';
+import type { SetObject } from './set-object.js';
+import type { SortedSet } from './zset.js';
+
+export const TYPE_STRING = 0;
+export const TYPE_HASH = 1;
+export const TYPE_SET = 2;
+export const TYPE_ZSET = 3;
+/** Codes in use are < TYPE_CODES (lists will take the next one). */
+export const TYPE_CODES = 4;
+
+export type TypeName = 'string' | 'hash' | 'set' | 'zset';
+/** What TYPE answers: a type name, or 'none' for a missing key. */
+export type KeyTypeName = TypeName | 'none';
+
+const NAMES: readonly TypeName[] = ['string', 'hash', 'set', 'zset'];
+
+export function typeName(code: number): TypeName {
+  const n = NAMES[code];
+  if (n === undefined) throw new Error(`bug: unknown type code ${code}`);
+  return n;
+}
+
+/** The code of a type name, or -1. */
+export function typeCode(name: string): number {
+  return NAMES.indexOf(name as TypeName);
+}
+
+/** A collection value: what the keyspace keeps per slot for a non-string key. */
+export type KvCollection = HashObject | SetObject | SortedSet;
