@@ -36,6 +36,11 @@ Options:
   --proto-max-bulk-len BYTES          max size of one argument (default 512mb)
   --auto-aof-rewrite-percentage N     compact when the log grows by N% (default 100)
   --auto-aof-rewrite-min-size BYTES   ... and is at least this big (default 64mb)
+  --maxmemory BYTES           memory limit (e.g. 100mb, 1gb; 0 = none); default 3/4 of the
+                              smaller of physical memory and the cgroup limit
+  --maxmemory-policy POLICY   noeviction (default: writes get -OOM over the limit),
+                              allkeys-lru|lfu|random, volatile-lru|lfu|random|ttl
+  --maxmemory-samples N       keys sampled per eviction (default 5)
   --replica-of HOST:PORT      start as a replica of that primary
   --primary-auth PASSWORD     password for the primary's --requirepass (replication link)
   --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
@@ -68,6 +73,9 @@ const SETTING_FLAGS: Record<string, string> = {
   'proto-max-bulk-len': 'proto-max-bulk-len',
   'auto-aof-rewrite-percentage': 'auto-aof-rewrite-percentage',
   'auto-aof-rewrite-min-size': 'auto-aof-rewrite-min-size',
+  maxmemory: 'maxmemory',
+  'maxmemory-policy': 'maxmemory-policy',
+  'maxmemory-samples': 'maxmemory-samples',
 };
 
 function usageError(msg: string): never {

@@ -9,6 +9,7 @@ import type { Op } from '../storage/types.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
+  | 'denyoom'      // may grow memory: refused with -OOM over maxmemory (Redis's flag)
   | 'readonly'     // reads the keyspace: subject to replica staleness bounds
   | 'fast'
   | 'admin'

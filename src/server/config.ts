@@ -5,6 +5,8 @@
 import { globMatch } from '../storage/glob.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
 import { defaultEncodingLimits, type EncodingLimits } from '../storage/collection.js';
+import { MAXMEMORY_POLICIES, MAXMEMORY_SAMPLES_DEFAULT, MAXMEMORY_SAMPLES_MAX, MAXMEMORY_SAMPLES_MIN, type MaxmemoryPolicy } from '../storage/eviction.js';
+import { defaultMaxmemoryBytes, EVICTION_TENACITY_DEFAULT, EVICTION_TENACITY_MAX } from './memory.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -111,6 +113,12 @@ export interface ServerConfig {
   compactMinBytes: number;
   /** Compact-encoding limits of collections: the store holds this same object (live). */
   readonly encodingLimits: EncodingLimits;
+  /** Memory limit in bytes, 0 = none (maxmemory). Default: a share of the machine's memory (memory.ts). */
+  maxmemory: number;
+  maxmemoryPolicy: MaxmemoryPolicy;
+  maxmemorySamples: number;
+  /** 0..100: how long one eviction run may take (maxmemory-eviction-tenacity; 100 = until done). */
+  maxmemoryEvictionTenacity: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -128,6 +136,10 @@ export function defaultConfig(): ServerConfig {
     compactPercent: 100,
     compactMinBytes: 64 * 1024 * 1024,
     encodingLimits: defaultEncodingLimits(),
+    maxmemory: defaultMaxmemoryBytes(),
+    maxmemoryPolicy: 'noeviction',
+    maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
+    maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
   };
 }
 
@@ -146,6 +158,9 @@ function parseIntIn(s: string, min: number, max: number): number | null {
   return n >= min && n <= max ? n : null;
 }
 
+/** Redis lists the policies in this order in its CONFIG SET error. */
+const POLICY_ORDER: readonly MaxmemoryPolicy[] = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction'];
+
 type Setter = (cfg: ServerConfig, v: string) => string | null;
 
 interface Setting {
@@ -160,7 +175,7 @@ interface Setting {
 }
 
 const intSetter =
-  (key: 'port' | 'maxclients' | 'compactPercent', min: number, max: number, what: string): Setter =>
+  (key: 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity', min: number, max: number, what: string): Setter =>
   (cfg, v) => {
     const n = parseIntIn(v, min, max);
     if (n === null) return `argument must be ${what} between ${min} and ${max}`;
@@ -169,7 +184,7 @@ const intSetter =
   };
 
 const memSetter =
-  (key: 'queryBufferBytesMax' | 'bulkBytesMax' | 'compactMinBytes', min: number): Setter =>
+  (key: 'queryBufferBytesMax' | 'bulkBytesMax' | 'compactMinBytes' | 'maxmemory', min: number): Setter =>
   (cfg, v) => {
     const n = parseMemory(v);
     if (n === null) return 'argument must be a memory value';
@@ -214,6 +229,21 @@ const SETTINGS: readonly Setting[] = [
   },
   { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
+  { name: 'maxmemory', aliases: [], get: (c) => String(c.maxmemory), set: memSetter('maxmemory', 0), mutable: true },
+  {
+    name: 'maxmemory-policy', aliases: [], get: (c) => c.maxmemoryPolicy, mutable: true,
+    set: (c, v) => {
+      const p = MAXMEMORY_POLICIES.find((x) => x === v.toLowerCase());
+      if (p === undefined) return `argument(s) must be one of the following: ${POLICY_ORDER.join(', ')}`;
+      c.maxmemoryPolicy = p;
+      return null;
+    },
+  },
+  { name: 'maxmemory-samples', aliases: [], get: (c) => String(c.maxmemorySamples), set: intSetter('maxmemorySamples', MAXMEMORY_SAMPLES_MIN, MAXMEMORY_SAMPLES_MAX, 'an integer'), mutable: true },
+  {
+    name: 'maxmemory-eviction-tenacity', aliases: [], get: (c) => String(c.maxmemoryEvictionTenacity), mutable: true,
+    set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX, 'an integer'),
+  },
   // Fixed facts that clients and tools query; setting them to their one value is accepted.
   // Redis's old names (ziplist) are settings of their own so CONFIG GET/SET accept both.
   ...(['hash-max-listpack-entries', 'hash-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'hashListpackEntries')),

@@ -77,6 +77,12 @@ export interface WriteGuard {
   readonly writeRefusal: string | null;
 }
 
+/** Runs before each command that passed the other checks: evicts, or refuses with -OOM (server/memory.ts). */
+export interface MemoryAdmission {
+  /** Null to run the command, else the reply refusing it. */
+  admit(spec: CommandSpec): string | null;
+}
+
 export interface DispatchStats {
   commandsProcessed: number;
   errorReplies: number;
@@ -85,6 +91,7 @@ export interface DispatchStats {
 export class Dispatcher {
   gate: CommandGate | null = null;
   intercept: CommandInterceptor | null = null;
+  memory: MemoryAdmission | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -150,6 +157,11 @@ export class Dispatcher {
     if (this.gate !== null) {
       const err = this.gate(spec, argv, client);
       if (err !== null) return this.reject(ctx, st, err);
+    }
+    // Redis checks maxmemory before a disk error; a replica's gate already refused writes.
+    if (this.memory !== null) {
+      const oom = this.memory.admit(spec);
+      if (oom !== null) return this.reject(ctx, st, oom);
     }
     // Like Redis's stop-writes-on-bgsave-error: reads, PING and INFO keep working.
     const refusal = this.writes.writeRefusal;

@@ -5,7 +5,6 @@
 import { arch, platform, release } from 'node:os';
 import type { InfoField } from './info.js';
 import type { KvServer } from './server.js';
-import { measureMemory } from './memory.js';
 
 /** The Redis version whose protocol and INFO fields kv-ts follows (clients gate features on it). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
@@ -74,9 +73,10 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {
-    const m = measureMemory();
+    const m = srv.memory.gauge.figures();
     // The sampled peak may predate a higher reading taken now.
     const peak = Math.max(srv.counters.usedMemoryPeak, m.used);
+    const max = srv.config.maxmemory;
     return [
       ['used_memory', m.used],
       ['used_memory_human', human(m.used)],
@@ -85,8 +85,14 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['used_memory_peak', peak],
       ['used_memory_peak_human', human(peak)],
       ['used_memory_heap_total', m.heapTotal],
-      ['maxmemory', 0],
-      ['maxmemory_policy', 'noeviction'],
+      ['maxmemory', max],
+      ['maxmemory_human', human(max)],
+      ['maxmemory_policy', srv.config.maxmemoryPolicy],
+      ['mem_fragmentation_ratio', m.used > 0 ? (m.rss / m.used).toFixed(2) : '0'],
+      // A replica never evicts: over its limit it keeps applying the primary's writes and says so here.
+      ['mem_not_counted_for_evict', srv.memory.gauge.notCountedBytes],
+      ['kv_maxmemory_exceeded', max !== 0 && srv.memory.gauge.usedForLimit() > max ? 1 : 0],
+      ['kv_dataset_bytes', srv.store.datasetBytes],
     ];
   });
   srv.info.register('Persistence', (): InfoField[] => {
@@ -121,7 +127,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['total_net_output_bytes', srv.counters.netOutputBytes],
     ['rejected_connections', srv.counters.rejectedConnections],
     ['expired_keys', srv.store.stats().expiredKeys],
-    ['evicted_keys', 0],
+    ['evicted_keys', srv.store.stats().evictedKeys ?? 0],
     ['total_error_replies', srv.counters.errorReplies],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],

@@ -22,7 +22,7 @@ import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatc
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
-import { measureMemory } from './memory.js';
+import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -72,6 +72,8 @@ export interface ServerHooks {
    * links) still count as the listener's connections, so close() would wait for them forever.
    */
   beforeClose?: () => Promise<void>;
+  /** Memory maxmemory does not count (replication buffers, as Redis's mem_not_counted_for_evict). */
+  memoryNotCounted?: () => number;
 }
 
 export class KvServer implements ConnectionHost {
@@ -115,6 +117,8 @@ export class KvServer implements ConnectionHost {
   private readonly opsTimer: NodeJS.Timeout;
   private readonly opsSamples: number[] = [];
   private lastOpsCount = 0;
+  /** maxmemory: the memory gauge, eviction before commands, -OOM (memory.ts). */
+  readonly memory: MaxmemoryGuard;
 
   constructor(private readonly opts: KvServerOptions) {
     this.store = opts.store;
@@ -124,6 +128,9 @@ export class KvServer implements ConnectionHost {
     this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
     this.commands = this.table = new CommandTable(opts.commands ?? SERVER_COMMAND_MODULES);
     this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass, this.store);
+    this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
+    this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
+    this.dispatcher.memory = this.memory;
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -145,6 +152,7 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.intercept = h.intercept ?? null;
     this.beforeClose = h.beforeClose;
     this.afterWrite = h.afterWrite;
+    this.memory.gauge.notCounted = h.memoryNotCounted ?? null;
   }
 
   /**
@@ -338,8 +346,9 @@ export class KvServer implements ConnectionHost {
     this.lastOpsCount = n;
     if (this.opsSamples.length > OPS_SAMPLES) this.opsSamples.shift();
     this.counters.opsPerSec = Math.round(this.opsSamples.reduce((a, b) => a + b, 0) / this.opsSamples.length);
-    // Redis samples its peak memory on the same cron.
-    const used = measureMemory().used;
+    // Redis samples its peak memory and evicts if over the limit on the same cron.
+    this.memory.cron();
+    const used = this.memory.gauge.used();
     if (used > this.counters.usedMemoryPeak) this.counters.usedMemoryPeak = used;
   }
 
@@ -354,6 +363,9 @@ export class KvServer implements ConnectionHost {
         if (err === null) {
           this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
           this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
+          this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
+          // Like Redis, a lowered limit evicts at once, not at the next write.
+          if (name.toLowerCase().startsWith('maxmemory')) this.memory.evictNow();
         }
         return err;
       },
@@ -388,6 +400,7 @@ export class KvServer implements ConnectionHost {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
+    this.memory.gauge.close();
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of [...this.clients.all()]) c.destroy();

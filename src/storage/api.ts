@@ -10,6 +10,7 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
+import type { AccessQuery, MaxmemoryPolicy } from './eviction.js';
 
 export interface StoreOptions {
   /** Data directory; created if missing. One process owns it (lock file). */
@@ -74,6 +75,21 @@ export interface StoreStats {
   readonly logErrorSinceMs?: number;
   /** Failed log writes and fsyncs since open. */
   readonly logWriteErrors?: number;
+  /** Keys deleted by the maxmemory policy since open (INFO stats `evicted_keys`). */
+  readonly evictedKeys?: number;
+}
+
+/** How an eviction run (ReplicatedStore.evict) ended. */
+export interface EvictionResult {
+  /** Dataset bytes (liveBytes) the evicted keys held. */
+  readonly freedBytes: number;
+  readonly keys: number;
+  /**
+   * 'done': freed what was asked; 'time': the time budget ran out first (call again);
+   * 'none': no key qualifies under the policy (noeviction, volatile-* without TTLs, empty);
+   * 'refused': this node may not log deletes now (a replica, a failed log).
+   */
+  readonly outcome: 'done' | 'time' | 'none' | 'refused';
 }
 
 export interface ScanResult {
@@ -224,6 +240,22 @@ export interface ReplicatedStore extends Store {
 
   /** Who hears of log failures and recoveries (the replication host: its core must forget lost entries). */
   setLogListener(l: LogListener | null): void;
+
+  // ---- memory limit (eviction.ts picks the keys; each eviction is logged as a `del`, as an expiry is)
+  /** Dataset bytes by the keyspace's estimate (liveBytes): what an eviction frees; cheap to read per command. */
+  readonly datasetBytes: number;
+  /** Memory the keyspace holds (datasetBytes plus dead space not yet reclaimed, arrays' slack); O(slabs). */
+  readonly heldBytes: number;
+  /** The maxmemory policy and its sample count (they also choose LRU or LFU access words). */
+  setEvictionPolicy(policy: MaxmemoryPolicy, samples: number): void;
+  /**
+   * Evict keys under the policy until their dataset bytes reach `bytesToFree` or `timeBudgetMs`
+   * passes. Each eviction is one logged `del` entry, shipped through the ExpiryAuthority like an
+   * expiry delete; only a node that may log deletes evicts.
+   */
+  evict(bytesToFree: number, timeBudgetMs: number): EvictionResult;
+  /** OBJECT FREQ / IDLETIME of a live key (not counted as an access); undefined if missing. */
+  objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined;
 }
 
 /**

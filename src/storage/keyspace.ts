@@ -13,7 +13,8 @@
 // copy per record with no GC work, and RSS is close to the raw bytes (the previous Map + latin1
 // strings layout cost ~190 B/key of V8 heap for 14 B keys + 100 B values). A same-size SET
 // overwrites the value in place; any other replaces the record and marks the old one dead in
-// its header (defrag reclaims it). Key and value bytes of a replaced record never change.
+// its header (defrag reclaims it). Key and value bytes of a replaced record do not change before
+// the next sweep (a released slab is reused only after it, see SPARE_SLABS_MAX).
 //
 // Types: a per-slot type byte (collection.ts codes). A string keeps its value in its record; a
 // collection's record holds the key with an empty value, and its contents live in `objects`
@@ -32,6 +33,7 @@ import type { ValueSink } from './api.js';
 import { globMatch } from './glob.js';
 import type { RecordOpSink } from './record.js';
 import { copyBytes } from './bytes.js';
+import { AccessTracker } from './access.js';
 import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
@@ -56,6 +58,14 @@ export const KEYS_MAX = 2 ** 30;
 export const DEFRAG_LIVE_FRACTION_MIN = 0.5;
 /** Pay-as-you-go defrag: slab bytes walked per byte of record written, while slabs are queued. */
 const DEFRAG_WALK_BYTES_PER_WRITTEN_BYTE = 4;
+/**
+ * Released shared slabs kept for reuse. V8 frees an unreachable Buffer's memory only at a later
+ * collection (external memory triggers one only after tens of MiB), so under steady eviction
+ * released slabs would pile up in RSS before the GC returned them. A released slab is reused
+ * only after the next sweep, never in the turn that released it: a reader holding a view of a
+ * replaced record (GETSET replies with the old value after writing the new) keeps its bytes.
+ */
+export const SPARE_SLABS_MAX = 8;
 /** Defrag work done from the periodic sweep (idle stores still give memory back). */
 export const DEFRAG_WALK_BYTES_PER_SWEEP = 4 * 1024 * 1024;
 const SLOTS_INITIAL = 1024;
@@ -199,6 +209,9 @@ export class Keyspace {
   private slabLive: number[] = [];
   private slabState: number[] = [];
   private freeSlabIds: number[] = [];
+  /** Released shared slabs reusable now, and those released since the last sweep (SPARE_SLABS_MAX in all). */
+  private spareSlabs: Buffer[] = [];
+  private coolingSlabs: Buffer[] = [];
   /** The shared slab new records go to (-1 before the first record). */
   private cur = -1;
   /**
@@ -250,6 +263,12 @@ export class Keyspace {
   expiredKeys = 0;
   /** Null: expired keys are removed here at once (recovery's and loaders' keyspaces, unit tests). */
   expiry: ExpiryHandler | null = null;
+  /** Last access per slot (LRU clock or LFU counter) for the eviction policies; touched by every lookup hit. */
+  readonly access = new AccessTracker(SLOTS_INITIAL);
+  /** A sealed slab below this live fraction is queued for defrag (raised while evicting, see eviction.ts). */
+  defragLiveFractionMin = DEFRAG_LIVE_FRACTION_MIN;
+  /** Where volatileSlots() continues its walk of the expires Map. */
+  private volatileIter: Iterator<number> | undefined;
 
   /** `limits`: the live encoding limits its collections follow (the store's, which CONFIG SET changes). */
   constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
@@ -264,6 +283,16 @@ export class Keyspace {
 
   get expiresCount(): number {
     return this.expires.size;
+  }
+
+  /**
+   * Memory the keyspace holds: slabs (live and dead records, unfilled tails), spare slabs and
+   * the slot, table and access arrays. Minus liveBytes, it is the keyspace's fragmentation.
+   */
+  get heldBytes(): number {
+    let n = this.slabBytes + (this.spareSlabs.length + this.coolingSlabs.length) * SLAB_BYTES;
+    n += this.slotAddr.byteLength + this.table.byteLength + this.tags.byteLength + 4 * this.slotCapacity;
+    return n;
   }
 
   /** Bytes held by slabs (live records, dead records and unfilled tails). */
@@ -499,8 +528,12 @@ export class Keyspace {
     this.slabLive = [];
     this.slabState = [];
     this.freeSlabIds = [];
+    this.spareSlabs = [];
+    this.coolingSlabs = [];
     this.cur = -1;
     this.slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+    this.access.resize(SLOTS_INITIAL);
+    this.volatileIter = undefined;
     this.slotEnd = 0;
     this.freeSlotHead = NONE;
     this.table = new Int32Array(TABLE_INITIAL);
@@ -533,6 +566,7 @@ export class Keyspace {
         return -1;
       }
     }
+    this.access.touch(s);
     return s;
   }
 
@@ -698,6 +732,7 @@ export class Keyspace {
    */
   sweep(now: number, clock: () => number): number {
     const startMs = clock();
+    for (let b = this.coolingSlabs.pop(); b !== undefined; b = this.coolingSlabs.pop()) this.spareSlabs.push(b);
     let removed = 0;
     const examineMax = this.expiry === null || this.expiry.mayDelete() ? EXPIRE_SWEEP_KEYS_MAX : 0;
     for (let examined = 0; examined < examineMax && this.expires.size > 0; examined++) {
@@ -721,6 +756,57 @@ export class Keyspace {
     }
     this.defragStep(DEFRAG_WALK_BYTES_PER_SWEEP);
     return removed;
+  }
+
+  // ---- eviction support (eviction.ts samples slots through these; deletes go through the log)
+
+  /** Slot of a live, unexpired key without counting a lookup (OBJECT FREQ/IDLETIME), or -1. */
+  peekSlot(key: Key, now: number): number {
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    if (i < 0) return -1;
+    const s = (this.table[i] as number) - 1;
+    const at = this.expires.get(s);
+    return at !== undefined && at <= now ? -1 : s;
+  }
+
+  /** True if `slot` holds a key (expired or not). */
+  isLiveSlot(slot: number): boolean {
+    return slot < this.slotEnd && this.slotAddr[2 * slot] !== FREE;
+  }
+
+  /** The key in a live `slot`. */
+  keyAtSlot(slot: number): Key {
+    return this.keyAt(slot);
+  }
+
+  /** Absolute expiry of the key in `slot`, 0 = none. */
+  expireAtSlot(slot: number): ExpireAtMs {
+    return this.expires.get(slot) ?? 0;
+  }
+
+  /**
+   * Up to `n` slots of keys with a TTL into `out`, continuing a round-robin walk of the expires
+   * Map (one lap at most per call). Returns how many it wrote.
+   */
+  volatileSlots(n: number, out: number[]): number {
+    const want = Math.min(n, this.expires.size);
+    let got = 0;
+    for (let lap = 0; got < want && lap < 2; ) {
+      if (this.volatileIter === undefined) this.volatileIter = this.expires.keys();
+      const r = this.volatileIter.next();
+      if (r.done === true) {
+        this.volatileIter = undefined;
+        lap++;
+        continue;
+      }
+      out[got++] = r.value;
+    }
+    return got;
+  }
+
+  /** Defrag work on queued slabs, bounded by `walkBytesMax` slab bytes (the evictor pays for what it killed). */
+  reclaim(walkBytesMax: number): void {
+    this.defragStep(walkBytesMax);
   }
 
   /**
@@ -877,9 +963,11 @@ export class Keyspace {
       this.locate(slot);
       this.liveBytes += vLen - this.rValLen;
       this.killRecord(slot);
+      this.access.touch(slot);
     } else {
       if (this.count >= KEYS_MAX) assert.fail(`more than ${KEYS_MAX} keys`);
       slot = this.newSlot();
+      this.access.born(slot);
       // Address first: rebuildTable below rehashes every slot from its record.
       this.slotAddr[2 * slot] = this.allocSlab;
       this.slotAddr[2 * slot + 1] = this.allocOff;
@@ -914,6 +1002,7 @@ export class Keyspace {
     const slot = (this.table[i] as number) - 1;
     this.locate(slot);
     if (this.rValLen !== vLen || this.slabState[this.slotAddr[2 * slot] as number] === DEDICATED) return false;
+    this.access.touch(slot);
     if (expireAtMs === 0) {
       if (this.expires.size > 0) this.expires.delete(slot);
     } else this.expires.set(slot, expireAtMs);
@@ -967,7 +1056,7 @@ export class Keyspace {
     this.slabLive[id] = live;
     const state = this.slabState[id];
     if (live === 0 && state !== FILLING) this.releaseSlab(id);
-    else if (state === SEALED && live < SLAB_BYTES * DEFRAG_LIVE_FRACTION_MIN) {
+    else if (state === SEALED && live < SLAB_BYTES * this.defragLiveFractionMin) {
       this.slabState[id] = QUEUED;
       this.defragQueue.push(id);
     }
@@ -992,6 +1081,7 @@ export class Keyspace {
     const a = new Uint32Array(2 * n);
     a.set(this.slotAddr.subarray(0, 2 * this.slotEnd));
     this.slotAddr = a;
+    this.access.resize(n);
     const t = new Uint8Array(n);
     t.set(this.slotType.subarray(0, this.slotEnd));
     this.slotType = t;
@@ -1012,14 +1102,14 @@ export class Keyspace {
     if (old >= 0) {
       const live = this.slabLive[old] as number;
       if (live === 0) this.releaseSlab(old);
-      else if (live < SLAB_BYTES * DEFRAG_LIVE_FRACTION_MIN) {
+      else if (live < SLAB_BYTES * this.defragLiveFractionMin) {
         this.slabState[old] = QUEUED;
         this.defragQueue.push(old);
       } else this.slabState[old] = SEALED;
     }
     // allocUnsafeSlow: never zero-filled, so an unfilled tail costs no RSS until written.
     this.cur = -1; // newSlab may reuse `old`'s id
-    this.cur = this.newSlab(Buffer.allocUnsafeSlow(SLAB_BYTES), FILLING);
+    this.cur = this.newSlab(this.spareSlabs.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES), FILLING);
   }
 
   private releaseSlab(id: number): void {
@@ -1029,6 +1119,9 @@ export class Keyspace {
       this.defragQueue.splice(q, 1);
       if (q === 0) this.defragPos = 0;
     }
+    const b = this.slabs[id] as Buffer;
+    // Only shared slabs are reused: a dedicated buffer may still be held by a getValue caller.
+    if (this.slabState[id] !== DEDICATED && this.spareSlabs.length + this.coolingSlabs.length < SPARE_SLABS_MAX) this.coolingSlabs.push(b);
     this.slabs[id] = null;
     this.slabState[id] = RELEASED;
     this.freeSlabIds.push(id);

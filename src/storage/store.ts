@@ -9,9 +9,9 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ExpiryAuthority, LogListener, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { EvictionResult, ExpiryAuthority, LogListener, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
-import { Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
+import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
 import { NODE_LOG_FS, type LogFs } from './log-fs.js';
 import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
@@ -20,6 +20,7 @@ import { encodeCheckedJson, RepairFolder } from './damage.js';
 import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
+import { Evictor, objectAccessInfo, policyIsLfu, type AccessQuery, type MaxmemoryPolicy } from './eviction.js';
 import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
@@ -40,6 +41,16 @@ const META_FILE = 'meta.json';
 const META_LOST = 'the replication metadata (node id, cluster membership, votes): the node starts without them';
 /** While the log is failed, how often the store tries it again (a probe write and an fsync, see Wal.retry). */
 export const LOG_RETRY_INTERVAL_MS = 1000;
+/**
+ * Under an evicting policy, a sealed slab is compacted once it is this much live (instead of
+ * half): evicted keys are scattered over slabs, and their dead bytes must turn back into free
+ * memory for RSS to stay near maxmemory (docs/storage.md, 'Memory accounting').
+ */
+export const EVICTING_DEFRAG_LIVE_FRACTION_MIN = 0.9;
+/** Defrag walk paid per byte an eviction frees (a slab 90% live frees 1 byte per 10 walked; writes pay the rest). */
+const DEFRAG_WALK_BYTES_PER_EVICTED_BYTE = 8;
+/** Evictions between two reads of the clock for the time budget. */
+const EVICTIONS_PER_CLOCK_READ = 16;
 
 /** The log-failure state; replaced whole (see compactionStats on hidden classes). */
 interface LogFailure {
@@ -116,6 +127,8 @@ class KvStore implements ReplicatedStore {
   private logFailure: LogFailure | null = null;
   /** Failed log writes and fsyncs since open (INFO log_write_errors). */
   private logFailures = 0;
+  private readonly evictor = new Evictor();
+  private evictedKeys = 0;
   private retryTimer: NodeJS.Timeout | undefined = undefined;
   private logListener: LogListener | null = null;
   /** The log failed during an exclusive phase: the listener hears of it once the phase installed its state. */
@@ -150,7 +163,11 @@ class KvStore implements ReplicatedStore {
       this.wal.close();
       throw openError;
     }
-    this.sweepTimer = setInterval(() => this.ks.sweep(this.clock(), () => performance.now()), EXPIRE_SWEEP_INTERVAL_MS);
+    this.sweepTimer = setInterval(() => {
+      const now = this.clock();
+      this.ks.access.tick(now);
+      this.ks.sweep(now, () => performance.now());
+    }, EXPIRE_SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.opened = true;
   }
@@ -159,6 +176,7 @@ class KvStore implements ReplicatedStore {
   private install(state: RecoveredState, sync = true): void {
     this.ks = state.ks;
     this.ks.expiry = this.expiryHandler;
+    this.adoptEvictionPolicy();
     this.history = state.history;
     this.lastPos = state.lastPosition;
     this.snapshotSeq = state.snapshotSeq;
@@ -276,10 +294,15 @@ class KvStore implements ReplicatedStore {
 
   /** One entry per expired key, as Redis propagates one DEL per key; log first, then memory (apply). */
   private logExpiry(key: Key): boolean {
+    this.logDelete(key);
+    return true;
+  }
+
+  /** A delete this store decided (expiry, eviction): one logged entry, shipped like a local write. */
+  private logDelete(key: Key): void {
     const ops: Op[] = [{ t: 'del', key }];
     const pos = this.apply(ops);
     this.expiryAuthority?.deleted(pos, ops);
-    return true;
   }
 
   /**
@@ -297,6 +320,70 @@ class KvStore implements ReplicatedStore {
   /** The async embedded calls wait for a delete their read logged, as for their own write. */
   private async settleEmbeddedReadAsync(seqBefore: Seq): Promise<void> {
     if (this.lastPos.seq !== seqBefore) await this.whenDurable(this.lastPos.seq);
+  }
+
+  // ---------------------------------------------------------------- memory limit
+
+  get datasetBytes(): number {
+    return this.ks.liveBytes;
+  }
+
+  get heldBytes(): number {
+    return this.ks.heldBytes;
+  }
+
+  setEvictionPolicy(policy: MaxmemoryPolicy, samples: number): void {
+    assert(Number.isInteger(samples) && samples > 0, 'bad maxmemory-samples');
+    this.evictor.policy = policy;
+    this.evictor.samples = samples;
+    this.adoptEvictionPolicy();
+  }
+
+  /** Make the (possibly new) keyspace track what the policy needs. */
+  private adoptEvictionPolicy(): void {
+    const p = this.evictor.policy;
+    this.evictor.reset();
+    this.ks.access.tick(this.clock());
+    this.ks.access.setLfu(policyIsLfu(p), this.ks.slotCount);
+    this.ks.defragLiveFractionMin = p === 'noeviction' ? DEFRAG_LIVE_FRACTION_MIN : EVICTING_DEFRAG_LIVE_FRACTION_MIN;
+  }
+
+  evict(bytesToFree: number, timeBudgetMs: number): EvictionResult {
+    if (!this.expiryHandler.mayDelete()) return { freedBytes: 0, keys: 0, outcome: 'refused' };
+    const startBytes = this.ks.liveBytes;
+    const t0 = performance.now();
+    const now = this.clock();
+    this.ks.access.tick(now);
+    let keys = 0;
+    let outcome: EvictionResult['outcome'] = 'done';
+    while (startBytes - this.ks.liveBytes < bytesToFree) {
+      if (!this.expiryHandler.mayDelete()) {
+        outcome = 'refused'; // the log failed on the way
+        break;
+      }
+      const key = this.evictor.pick(this.ks, now);
+      if (key === undefined) {
+        outcome = 'none';
+        break;
+      }
+      const before = this.ks.liveBytes;
+      this.logDelete(key);
+      this.ks.reclaim(DEFRAG_WALK_BYTES_PER_EVICTED_BYTE * Math.max(0, before - this.ks.liveBytes));
+      keys++;
+      this.evictedKeys++;
+      if (keys % EVICTIONS_PER_CLOCK_READ === 0 && performance.now() - t0 >= timeBudgetMs) {
+        outcome = startBytes - this.ks.liveBytes < bytesToFree ? 'time' : 'done';
+        break;
+      }
+    }
+    return { freedBytes: startBytes - this.ks.liveBytes, keys, outcome };
+  }
+
+  objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined {
+    const slot = this.ks.peekSlot(key, this.readNow());
+    if (slot < 0) return undefined;
+    this.ks.access.tick(this.clock());
+    return objectAccessInfo(this.ks.access, slot, what);
   }
 
   // ---------------------------------------------------------------- low-level reads
@@ -571,6 +658,7 @@ class KvStore implements ReplicatedStore {
       logError: this.logFailure === null ? null : this.logFailure.refusal,
       logErrorSinceMs: this.logFailure === null ? 0 : this.logFailure.sinceMs,
       logWriteErrors: this.logFailures,
+      evictedKeys: this.evictedKeys,
     };
   }
 

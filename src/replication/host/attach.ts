@@ -183,11 +183,11 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     frontend.onClusterResult = (e) => cf.onResult(e);
     server.addCommands(cf.commands());
     server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop() });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes() });
     log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop() });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes() });
     log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
   }
   await host.start();

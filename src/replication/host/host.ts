@@ -337,6 +337,18 @@ export class ReplicationHost implements LinkEvents {
   get knownPrimaryLastSeq(): Seq {
     return this.primaryLastSeq;
   }
+  /**
+   * Replication's own buffers: the backlog and every link's unsent output. Like Redis's
+   * mem_not_counted_for_evict, maxmemory does not count them (evicting keys would only add
+   * deletes to them).
+   */
+  bufferedBytes(): number {
+    const st = this.status();
+    let n = st.backlogBytes;
+    for (const p of st.peers) n += this.links.outputBytes(p.id);
+    return n;
+  }
+
   /** Bytes written to the link to `peer` that it has not handed to the kernel yet (Redis's omem). */
   linkOutputBytes(peer: NodeId): number {
     return this.links.outputBytes(peer);

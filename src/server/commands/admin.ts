@@ -13,6 +13,7 @@ const lower = (b: Buffer | undefined): string => str(b).toLowerCase();
 /** Our flag names as Redis's COMMAND reply spells them. */
 const FLAG_NAMES: Record<CommandFlag, string> = {
   write: 'write',
+  denyoom: 'denyoom',
   readonly: 'readonly',
   fast: 'fast',
   admin: 'admin',

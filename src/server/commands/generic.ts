@@ -3,6 +3,7 @@
 // family, PERSIST, RENAME(NX), COPY, DBSIZE, FLUSHALL, OBJECT, MEMORY USAGE, DEBUG and
 // compaction. Mutates only through ctx.write; a no-op never writes.
 
+import { objectAccessReply } from './object-access.js';
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { globMatch } from '../../storage/glob.js';
@@ -252,6 +253,12 @@ const OBJECT_HELP = [
   'ENCODING <key>',
   '    Return the kind of internal representation used in order to store the value',
   '    associated with a <key>.',
+  'FREQ <key>',
+  '    Return the access frequency index of the <key>. The returned integer is',
+  '    proportional to the logarithm of the recent access frequency of the key.',
+  'IDLETIME <key>',
+  '    Return the idle time of the <key>, that is the approximated number of',
+  '    seconds elapsed since the last access to the key.',
   'REFCOUNT <key>',
   '    Return the number of references of the value associated with the specified',
   '    <key>.',
@@ -272,6 +279,13 @@ function objectCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (argv.length !== 2) return out.error(errArity('object|help'));
     out.array(OBJECT_HELP.length);
     for (const line of OBJECT_HELP) out.simple(line);
+    return;
+  }
+  // FREQ and IDLETIME read the eviction policies' access words (object-access.ts).
+  const access = isWord(sub, 'freq') ? 'freq' : isWord(sub, 'idletime') ? 'idletime' : null;
+  if (access !== null) {
+    if (argv.length !== 3) return out.error(errArity(`object|${access}`));
+    objectAccessReply(ctx, access, argv[2] as Buffer);
     return;
   }
   const which = isWord(sub, 'encoding') ? 'encoding' : isWord(sub, 'refcount') ? 'refcount' : null;
@@ -420,12 +434,12 @@ export const genericCommands: CommandModule = [
     handler: (ctx, argv) => renameGeneric(ctx, argv, true),
   }),
   spec({
-    name: 'copy', arity: -3, flags: ['write'], lastKey: 2, summary: 'Copy a key (any type) with its expiry', syntax: 'source destination [DB destination-db] [REPLACE]',
+    name: 'copy', arity: -3, flags: ['write', 'denyoom'], lastKey: 2, summary: 'Copy a key (any type) with its expiry', syntax: 'source destination [DB destination-db] [REPLACE]',
     handler: copyCommand,
   }),
   spec({
     name: 'object', arity: -2, flags: ['readonly'], firstKey: 2, lastKey: 2, summary: 'Inspect the internals of a key\'s value',
-    syntax: 'ENCODING key | REFCOUNT key | HELP', subcommands: ['encoding', 'refcount', 'help'], handler: objectCommand,
+    syntax: 'ENCODING key | FREQ key | IDLETIME key | REFCOUNT key | HELP', subcommands: ['encoding', 'freq', 'idletime', 'refcount', 'help'], handler: objectCommand,
   }),
   spec({
     name: 'memory', arity: -2, flags: ['readonly'], firstKey: 2, lastKey: 2, summary: 'Estimated memory of a key', syntax: 'USAGE key [SAMPLES count] | HELP',

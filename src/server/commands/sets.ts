@@ -259,13 +259,15 @@ function spec(s: Spec): CommandSpec {
   return { group: 'set', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
 }
 
-const W = ['write'] as const;
 const WF = ['write', 'fast'] as const;
+/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
+const WD = ['write', 'denyoom'] as const;
+const WDF = ['write', 'denyoom', 'fast'] as const;
 const R = ['readonly'] as const;
 const RF = ['readonly', 'fast'] as const;
 
 export const setCommands: CommandModule = [
-  spec({ name: 'sadd', arity: -3, flags: WF, summary: 'Add members to a set', syntax: 'key member [member ...]', handler: saddCommand }),
+  spec({ name: 'sadd', arity: -3, flags: WDF, summary: 'Add members to a set', syntax: 'key member [member ...]', handler: saddCommand }),
   spec({ name: 'srem', arity: -3, flags: WF, summary: 'Remove members from a set', syntax: 'key member [member ...]', handler: sremCommand }),
   spec({ name: 'sismember', arity: 3, flags: RF, summary: 'Whether a member is in a set', syntax: 'key member', handler: sismemberCommand }),
   spec({ name: 'smismember', arity: -3, flags: RF, summary: 'Whether each member is in a set', syntax: 'key member [member ...]', handler: smismemberCommand }),
@@ -276,10 +278,10 @@ export const setCommands: CommandModule = [
   spec({ name: 'smove', arity: 4, flags: WF, lastKey: 2, summary: 'Move a member from one set to another', syntax: 'source destination member', handler: smoveCommand }),
   spec({ name: 'sinter', arity: -2, flags: R, lastKey: -1, summary: 'Intersection of sets', syntax: 'key [key ...]', handler: algebraCommand(interMembers) }),
   spec({ name: 'sintercard', arity: -3, flags: R, firstKey: 0, lastKey: 0, keyStep: 0, summary: 'Size of the intersection of sets', syntax: 'numkeys key [key ...] [LIMIT limit]', handler: sintercardCommand }),
-  spec({ name: 'sinterstore', arity: -3, flags: W, lastKey: -1, summary: 'Store the intersection of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(interMembers) }),
+  spec({ name: 'sinterstore', arity: -3, flags: WD, lastKey: -1, summary: 'Store the intersection of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(interMembers) }),
   spec({ name: 'sunion', arity: -2, flags: R, lastKey: -1, summary: 'Union of sets', syntax: 'key [key ...]', handler: algebraCommand(unionMembers) }),
-  spec({ name: 'sunionstore', arity: -3, flags: W, lastKey: -1, summary: 'Store the union of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(unionMembers) }),
+  spec({ name: 'sunionstore', arity: -3, flags: WD, lastKey: -1, summary: 'Store the union of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(unionMembers) }),
   spec({ name: 'sdiff', arity: -2, flags: R, lastKey: -1, summary: 'Members of the first set in none of the others', syntax: 'key [key ...]', handler: algebraCommand(diffMembers) }),
-  spec({ name: 'sdiffstore', arity: -3, flags: W, lastKey: -1, summary: 'Store the difference of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(diffMembers) }),
+  spec({ name: 'sdiffstore', arity: -3, flags: WD, lastKey: -1, summary: 'Store the difference of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(diffMembers) }),
   spec({ name: 'sscan', arity: -3, flags: R, summary: 'Incrementally iterate the members of a set', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: sscanCommand }),
 ];

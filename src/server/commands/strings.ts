@@ -390,8 +390,10 @@ function spec(s: Spec): CommandSpec {
   return { group: 'string', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
 }
 
-const W = ['write'] as const;
+/** denyoom: Redis's flag for commands that may grow memory (refused with -OOM over maxmemory). */
+const W = ['write', 'denyoom'] as const;
 const WF = ['write', 'fast'] as const;
+const WDF = ['write', 'denyoom', 'fast'] as const;
 const RF = ['readonly', 'fast'] as const;
 
 export const stringCommands: CommandModule = [
@@ -406,7 +408,7 @@ export const stringCommands: CommandModule = [
     handler: (ctx, argv) => setGeneric(ctx, 'put', argv[1] as Buffer, argv[2] as Buffer, 0, null, SetReply.OkOrNull),
   }),
   spec({
-    name: 'setnx', arity: 3, flags: WF, summary: 'Set a key only if it does not exist', syntax: 'key value',
+    name: 'setnx', arity: 3, flags: WDF, summary: 'Set a key only if it does not exist', syntax: 'key value',
     handler: (ctx, argv) => setGeneric(ctx, 'setnx', argv[1] as Buffer, argv[2] as Buffer, F_NX, null, SetReply.OneOrZero),
   }),
   spec({
@@ -417,7 +419,7 @@ export const stringCommands: CommandModule = [
     name: 'psetex', arity: 4, flags: W, summary: 'Set a key with an expiry in milliseconds', syntax: 'key milliseconds value',
     handler: (ctx, argv) => setGeneric(ctx, 'psetex', argv[1] as Buffer, argv[3] as Buffer, F_PX, argv[2] as Buffer, SetReply.OkOrNull),
   }),
-  spec({ name: 'getset', arity: 3, flags: WF, summary: 'Set a key and return its old value', syntax: 'key value', handler: getsetCommand }),
+  spec({ name: 'getset', arity: 3, flags: WDF, summary: 'Set a key and return its old value', syntax: 'key value', handler: getsetCommand }),
   spec({ name: 'getdel', arity: 2, flags: WF, summary: 'Get the value of a key and delete it', syntax: 'key', handler: getdelCommand }),
   spec({
     name: 'getex', arity: -2, flags: WF, summary: 'Get the value of a key and optionally set or clear its expiry',
@@ -429,17 +431,17 @@ export const stringCommands: CommandModule = [
     name: 'msetnx', arity: -3, flags: W, lastKey: -1, keyStep: 2, summary: 'Set several keys atomically, only if none exists',
     syntax: 'key value [key value ...]', handler: msetnxCommand,
   }),
-  spec({ name: 'incr', arity: 2, flags: WF, summary: 'Increment the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, 1n) }),
-  spec({ name: 'decr', arity: 2, flags: WF, summary: 'Decrement the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, -1n) }),
+  spec({ name: 'incr', arity: 2, flags: WDF, summary: 'Increment the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, 1n) }),
+  spec({ name: 'decr', arity: 2, flags: WDF, summary: 'Decrement the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, -1n) }),
   spec({
-    name: 'incrby', arity: 3, flags: WF, summary: 'Increment the integer value of a key', syntax: 'key increment',
+    name: 'incrby', arity: 3, flags: WDF, summary: 'Increment the integer value of a key', syntax: 'key increment',
     handler: (ctx, argv) => {
       const by = incrbyArg(ctx, argv[2] as Buffer);
       if (by !== null) incrDecr(ctx, argv[1] as Buffer, by);
     },
   }),
   spec({
-    name: 'decrby', arity: 3, flags: WF, summary: 'Decrement the integer value of a key', syntax: 'key decrement',
+    name: 'decrby', arity: 3, flags: WDF, summary: 'Decrement the integer value of a key', syntax: 'key decrement',
     handler: (ctx, argv) => {
       const by = incrbyArg(ctx, argv[2] as Buffer);
       if (by === null) return;
@@ -449,10 +451,10 @@ export const stringCommands: CommandModule = [
     },
   }),
   spec({
-    name: 'incrbyfloat', arity: 3, flags: WF, summary: 'Increment the float value of a key (80-bit long double, as Redis)',
+    name: 'incrbyfloat', arity: 3, flags: WDF, summary: 'Increment the float value of a key (80-bit long double, as Redis)',
     syntax: 'key increment', handler: incrbyfloatCommand,
   }),
-  spec({ name: 'append', arity: 3, flags: WF, summary: 'Append a value to a key', syntax: 'key value', handler: appendCommand }),
+  spec({ name: 'append', arity: 3, flags: WDF, summary: 'Append a value to a key', syntax: 'key value', handler: appendCommand }),
   spec({ name: 'strlen', arity: 2, flags: RF, summary: 'Get the length of the value of a key', syntax: 'key', handler: strlenCommand }),
   spec({ name: 'getrange', arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key', syntax: 'key start end', handler: getrangeCommand }),
   spec({ name: 'substr', arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key (old name of GETRANGE)', syntax: 'key start end', handler: getrangeCommand }),

@@ -525,14 +525,17 @@ function spec(s: Spec): CommandSpec {
 
 const W = ['write'] as const;
 const WF = ['write', 'fast'] as const;
+/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
+const WD = ['write', 'denyoom'] as const;
+const WDF = ['write', 'denyoom', 'fast'] as const;
 const R = ['readonly'] as const;
 const RF = ['readonly', 'fast'] as const;
 const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
 const RANGE_TAIL = '[BYSCORE|BYLEX] [REV] [LIMIT offset count]';
 
 export const zsetCommands: CommandModule = [
-  spec({ name: 'zadd', arity: -4, flags: WF, summary: 'Add members to a sorted set, or update their scores', syntax: 'key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]', handler: (ctx, argv) => zaddGeneric(ctx, argv, false) }),
-  spec({ name: 'zincrby', arity: 4, flags: WF, summary: "Increment a member's score", syntax: 'key increment member', handler: (ctx, argv) => zaddGeneric(ctx, argv, true) }),
+  spec({ name: 'zadd', arity: -4, flags: WDF, summary: 'Add members to a sorted set, or update their scores', syntax: 'key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]', handler: (ctx, argv) => zaddGeneric(ctx, argv, false) }),
+  spec({ name: 'zincrby', arity: 4, flags: WDF, summary: "Increment a member's score", syntax: 'key increment member', handler: (ctx, argv) => zaddGeneric(ctx, argv, true) }),
   spec({ name: 'zrem', arity: -3, flags: WF, summary: 'Remove members from a sorted set', syntax: 'key member [member ...]', handler: zremCommand }),
   spec({ name: 'zcard', arity: 2, flags: RF, summary: 'Number of members of a sorted set', syntax: 'key', handler: zcardCommand }),
   spec({ name: 'zscore', arity: 3, flags: RF, summary: "A member's score", syntax: 'key member', handler: zscoreCommand }),
@@ -542,7 +545,7 @@ export const zsetCommands: CommandModule = [
   spec({ name: 'zcount', arity: 4, flags: RF, summary: 'Number of members within a score range', syntax: 'key min max', handler: zcountCommand }),
   spec({ name: 'zlexcount', arity: 4, flags: RF, summary: 'Number of members within a lexicographical range', syntax: 'key min max', handler: zlexcountCommand }),
   spec({ name: 'zrange', arity: -4, flags: R, summary: 'Members by rank, score or lexicographical range', syntax: `key start stop ${RANGE_TAIL} [WITHSCORES]`, handler: zrangeGeneric({ by: 'auto', dir: 'auto', store: false }) }),
-  spec({ name: 'zrangestore', arity: -5, flags: W, lastKey: 2, summary: 'Store a range of a sorted set', syntax: `dst src min max ${RANGE_TAIL}`, handler: zrangeGeneric({ by: 'auto', dir: 'auto', store: true }) }),
+  spec({ name: 'zrangestore', arity: -5, flags: WD, lastKey: 2, summary: 'Store a range of a sorted set', syntax: `dst src min max ${RANGE_TAIL}`, handler: zrangeGeneric({ by: 'auto', dir: 'auto', store: true }) }),
   spec({ name: 'zrangebyscore', arity: -4, flags: R, summary: 'Members within a score range', syntax: 'key min max [WITHSCORES] [LIMIT offset count]', handler: zrangeGeneric({ by: 'score', dir: 'forward', store: false }) }),
   spec({ name: 'zrevrangebyscore', arity: -4, flags: R, summary: 'Members within a score range, highest first', syntax: 'key max min [WITHSCORES] [LIMIT offset count]', handler: zrangeGeneric({ by: 'score', dir: 'reverse', store: false }) }),
   spec({ name: 'zrangebylex', arity: -4, flags: R, summary: 'Members within a lexicographical range', syntax: 'key min max [LIMIT offset count]', handler: zrangeGeneric({ by: 'lex', dir: 'forward', store: false }) }),
@@ -558,9 +561,9 @@ export const zsetCommands: CommandModule = [
   spec({ name: 'zunion', arity: -3, flags: R, ...NUMKEYS, summary: 'Union of sorted sets', syntax: 'numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]', handler: zsetOpGeneric('union', 'zunion', false) }),
   spec({ name: 'zinter', arity: -3, flags: R, ...NUMKEYS, summary: 'Intersection of sorted sets', syntax: 'numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]', handler: zsetOpGeneric('inter', 'zinter', false) }),
   spec({ name: 'zdiff', arity: -3, flags: R, ...NUMKEYS, summary: 'Members of the first sorted set in none of the others', syntax: 'numkeys key [key ...] [WITHSCORES]', handler: zsetOpGeneric('diff', 'zdiff', false) }),
-  spec({ name: 'zunionstore', arity: -4, flags: W, summary: 'Store the union of sorted sets', syntax: 'destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]', handler: zsetOpGeneric('union', 'zunionstore', true) }),
-  spec({ name: 'zinterstore', arity: -4, flags: W, summary: 'Store the intersection of sorted sets', syntax: 'destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]', handler: zsetOpGeneric('inter', 'zinterstore', true) }),
-  spec({ name: 'zdiffstore', arity: -4, flags: W, summary: 'Store the difference of sorted sets', syntax: 'destination numkeys key [key ...]', handler: zsetOpGeneric('diff', 'zdiffstore', true) }),
+  spec({ name: 'zunionstore', arity: -4, flags: WD, summary: 'Store the union of sorted sets', syntax: 'destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]', handler: zsetOpGeneric('union', 'zunionstore', true) }),
+  spec({ name: 'zinterstore', arity: -4, flags: WD, summary: 'Store the intersection of sorted sets', syntax: 'destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX]', handler: zsetOpGeneric('inter', 'zinterstore', true) }),
+  spec({ name: 'zdiffstore', arity: -4, flags: WD, summary: 'Store the difference of sorted sets', syntax: 'destination numkeys key [key ...]', handler: zsetOpGeneric('diff', 'zdiffstore', true) }),
   spec({ name: 'zintercard', arity: -3, flags: R, ...NUMKEYS, summary: 'Size of the intersection of sorted sets', syntax: 'numkeys key [key ...] [LIMIT limit]', handler: zintercardCommand }),
   spec({ name: 'zscan', arity: -3, flags: R, summary: 'Incrementally iterate the members and scores of a sorted set', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: zscanCommand }),
 ];
