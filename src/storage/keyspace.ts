@@ -259,6 +259,8 @@ export class Keyspace {
   private allocOff = 0;
   /** Sum of key + value bytes + per-key overhead: the auto-compaction baseline. */
   liveBytes = 0;
+  /** The collections' part of liveBytes: held on the V8 heap, not in slabs (heldBytes counts it once). */
+  objectBytes = 0;
   /** Keys removed because their expiry passed (lazy or swept). */
   expiredKeys = 0;
   /** Null: expired keys are removed here at once (recovery's and loaders' keyspaces, unit tests). */
@@ -287,10 +289,11 @@ export class Keyspace {
 
   /**
    * Memory the keyspace holds: slabs (live and dead records, unfilled tails), spare slabs and
-   * the slot, table and access arrays. Minus liveBytes, it is the keyspace's fragmentation.
+   * the slot, table and access arrays, and the collections on the V8 heap (by their estimate).
+   * Minus liveBytes, it is the keyspace's fragmentation.
    */
   get heldBytes(): number {
-    let n = this.slabBytes + (this.spareSlabs.length + this.coolingSlabs.length) * SLAB_BYTES;
+    let n = this.objectBytes + this.slabBytes + (this.spareSlabs.length + this.coolingSlabs.length) * SLAB_BYTES;
     n += this.slotAddr.byteLength + this.table.byteLength + this.tags.byteLength + 4 * this.slotCapacity;
     return n;
   }
@@ -451,7 +454,7 @@ export class Keyspace {
     const obj = this.objects[this.collectionSlot(key, type)] as KvCollection;
     const before = obj.bytes;
     add(obj);
-    this.liveBytes += obj.bytes - before;
+    this.accountObject(obj.bytes - before);
   }
 
   /** Remove an element from the collection at `key` if it is of `type` (an emptied key stays; see above). */
@@ -459,7 +462,7 @@ export class Keyspace {
     const obj = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), type);
     if (obj === undefined) return;
     const before = obj.bytes;
-    if (remove(obj)) this.liveBytes += obj.bytes - before;
+    if (remove(obj)) this.accountObject(obj.bytes - before);
   }
 
   /** Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log record's check, or our own encoder). */
@@ -468,7 +471,7 @@ export class Keyspace {
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
     const slot = this.collectionSlot(key, d.type);
-    this.liveBytes += d.obj.bytes - (this.objects[slot] as KvCollection).bytes;
+    this.accountObject(d.obj.bytes - (this.objects[slot] as KvCollection).bytes);
     this.objects[slot] = d.obj;
     this.setExpiry(slot, expireAtMs);
   }
@@ -492,7 +495,7 @@ export class Keyspace {
     const obj = newCollection(type, this.limits);
     this.slotType[slot] = type;
     this.objects[slot] = obj;
-    this.liveBytes += obj.bytes;
+    this.accountObject(obj.bytes);
     return slot;
   }
 
@@ -510,11 +513,17 @@ export class Keyspace {
     return this.slotType[slot] === type ? this.objects[slot] : undefined;
   }
 
+  /** A collection's estimate changed by `delta` bytes: it is live data, held on the V8 heap. */
+  private accountObject(delta: number): void {
+    this.liveBytes += delta;
+    this.objectBytes += delta;
+  }
+
   /** Make `slot` a string slot again, dropping its collection (the record stays). */
   private dropCollection(slot: number): void {
     const obj = this.objects[slot];
     if (obj === undefined) return;
-    this.liveBytes -= obj.bytes;
+    this.accountObject(-obj.bytes);
     this.objects[slot] = undefined;
     this.slotType[slot] = TYPE_STRING;
   }
@@ -546,6 +555,7 @@ export class Keyspace {
     this.defragPos = 0;
     this.rBuf = Buffer.alloc(0);
     this.liveBytes = 0;
+    this.objectBytes = 0;
   }
 
   // ---- reads (lazy expiry: an expired key behaves as missing and is removed locally)
@@ -816,6 +826,7 @@ export class Keyspace {
   verify(): void {
     let live = 0;
     let liveBytes = 0;
+    let objectBytes = 0;
     const slabSum = new Map<number, number>();
     for (let s = 0; s < this.slotEnd; s++) {
       if (this.slotAddr[2 * s] === FREE) continue;
@@ -830,10 +841,13 @@ export class Keyspace {
       const h = hashBytes(this.seed, b, this.rKeyOff, this.rKeyLen);
       const i = this.probeBytes(b, this.rKeyOff, this.rKeyLen, h);
       assert(i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff), `slot ${s} not reachable through the table`);
-      liveBytes += this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + this.verifyType(s, this.rValLen);
+      const objBytes = this.verifyType(s, this.rValLen);
+      objectBytes += objBytes;
+      liveBytes += this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + objBytes;
     }
     assert.equal(live, this.count, 'live slots != count');
     assert.equal(liveBytes, this.liveBytes, 'liveBytes != the sum over live keys');
+    assert.equal(objectBytes, this.objectBytes, 'objectBytes != the sum over live collections');
     for (let s = this.slotEnd; s < this.objects.length; s++) assert.equal(this.objects[s], undefined, `object beyond the slots at ${s}`);
     let free = 0;
     for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
