@@ -254,13 +254,15 @@ function spec(s: Spec): CommandSpec {
 }
 
 const WF = ['write', 'fast'] as const;
+/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
+const WDF = ['write', 'denyoom', 'fast'] as const;
 const RF = ['readonly', 'fast'] as const;
 const R = ['readonly'] as const;
 
 export const hashCommands: CommandModule = [
-  spec({ name: 'hset', arity: -4, flags: WF, summary: 'Set fields of a hash; replies the number of new fields', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hset') }),
-  spec({ name: 'hmset', arity: -4, flags: WF, summary: 'Set fields of a hash (old form of HSET)', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hmset') }),
-  spec({ name: 'hsetnx', arity: 4, flags: WF, summary: 'Set a field of a hash only if it does not exist', syntax: 'key field value', handler: hsetnxCommand }),
+  spec({ name: 'hset', arity: -4, flags: WDF, summary: 'Set fields of a hash; replies the number of new fields', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hset') }),
+  spec({ name: 'hmset', arity: -4, flags: WDF, summary: 'Set fields of a hash (old form of HSET)', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hmset') }),
+  spec({ name: 'hsetnx', arity: 4, flags: WDF, summary: 'Set a field of a hash only if it does not exist', syntax: 'key field value', handler: hsetnxCommand }),
   spec({ name: 'hget', arity: 3, flags: RF, summary: 'Get the value of a hash field', syntax: 'key field', handler: hgetCommand }),
   spec({ name: 'hmget', arity: -3, flags: RF, summary: 'Get the values of hash fields', syntax: 'key field [field ...]', handler: hmgetCommand }),
   spec({ name: 'hgetall', arity: 2, flags: R, summary: 'Get every field and value of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, true, true) }),
@@ -270,8 +272,8 @@ export const hashCommands: CommandModule = [
   spec({ name: 'hexists', arity: 3, flags: RF, summary: 'Whether a hash field exists', syntax: 'key field', handler: hexistsCommand }),
   spec({ name: 'hlen', arity: 2, flags: RF, summary: 'Number of fields of a hash', syntax: 'key', handler: hlenCommand }),
   spec({ name: 'hstrlen', arity: 3, flags: RF, summary: 'Length of the value of a hash field', syntax: 'key field', handler: hstrlenCommand }),
-  spec({ name: 'hincrby', arity: 4, flags: WF, summary: 'Increment the integer value of a hash field', syntax: 'key field increment', handler: hincrbyCommand }),
-  spec({ name: 'hincrbyfloat', arity: 4, flags: WF, summary: 'Increment the float value of a hash field', syntax: 'key field increment', handler: hincrbyfloatCommand }),
+  spec({ name: 'hincrby', arity: 4, flags: WDF, summary: 'Increment the integer value of a hash field', syntax: 'key field increment', handler: hincrbyCommand }),
+  spec({ name: 'hincrbyfloat', arity: 4, flags: WDF, summary: 'Increment the float value of a hash field', syntax: 'key field increment', handler: hincrbyfloatCommand }),
   spec({ name: 'hrandfield', arity: -2, flags: R, summary: 'Random fields of a hash', syntax: 'key [count [WITHVALUES]]', handler: hrandfieldCommand }),
   spec({ name: 'hscan', arity: -3, flags: R, summary: 'Incrementally iterate the fields and values of a hash', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: hscanCommand }),
 ];
