@@ -139,6 +139,8 @@ export interface ReplicatedStore extends Store {
   scan(cursor: string, count: number, match?: Buffer): ScanResult;
   /** Iterate every live key (used by KEYS, DEBUG DIGEST). */
   keys(): IterableIterator<Key>;
+  /** A random live key (RANDOMKEY), undefined when there is none. */
+  randomKey(): Key | undefined;
   now(): number;
 
   // ---- low-level write API

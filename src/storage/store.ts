@@ -320,6 +320,10 @@ class KvStore implements ReplicatedStore {
     return this.ks.keys(this.clock());
   }
 
+  randomKey(): Key | undefined {
+    return this.ks.randomKey(this.clock());
+  }
+
   get lastPosition(): Position {
     return this.lastPos;
   }

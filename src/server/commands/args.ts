@@ -89,6 +89,12 @@ export function parseInt64(b: Buffer): bigint | null {
   return v > INT64_MAX ? null : v;
 }
 
+/** Redis getIntFromObjectOrReply: parseInt64 within C int range (DB indexes), or null. */
+export function parseInt32(b: Buffer): number | null {
+  const v = parseInt64(b);
+  return v === null || v > 2147483647n || v < -2147483648n ? null : Number(v);
+}
+
 /**
  * parseInt64 narrowed to a JS number, for arguments whose meaningful range is small
  * (counts, offsets). Values beyond ±2^53 are clamped to ±2^53, which callers treat as "huge":

@@ -27,7 +27,7 @@ import {
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
 
 /** The expiry a key keeps when its value is replaced in place (INCR, APPEND, SETRANGE). */
-function keptExpiry(store: ReplicatedStore, key: Key): ExpireAtMs {
+export function keptExpiry(store: ReplicatedStore, key: Key): ExpireAtMs {
   return store.getExpireAt(key) ?? NO_EXPIRY;
 }
 
