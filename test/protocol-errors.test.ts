@@ -3,6 +3,7 @@
 // closed must agree (Redis's "protocol desync" behaviour: reply -ERR Protocol error and close).
 
 import { test, after } from 'node:test';
+import { connect } from 'node:net';
 import assert from 'node:assert/strict';
 import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { showReply } from './helpers/resp.js';
@@ -89,5 +90,45 @@ test('malformed requests: kv-server replies and closes exactly as redis-server 7
   for (const k of CASES) {
     const [want, got] = await Promise.all([outcome(redis.port, k.bytes), outcome(kv.port, k.bytes)]);
     assert.deepEqual(got, want, `${k.name}: redis ${JSON.stringify(want)} kv ${JSON.stringify(got)}`);
+  }
+});
+
+/**
+ * A client that keeps writing after its protocol error (half-open: it ignores the server's FIN),
+ * as Redis's "protocol desync" tests do: its writes must start failing because the server closed
+ * the descriptor, not merely shut down its sending side. Resolves with the reply text seen.
+ */
+async function writeUntilRefused(port: number, first: Buffer, deadlineMs: number): Promise<string> {
+  const s = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  let reply = '';
+  let refused = false;
+  s.on('data', (d: Buffer) => (reply += d.toString('latin1')));
+  s.on('error', () => (refused = true));
+  s.on('close', () => (refused = true));
+  await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
+  s.write(first);
+  const start = Date.now();
+  try {
+    while (!refused) {
+      if (Date.now() - start > deadlineMs) throw new Error(`writes still accepted after ${deadlineMs} ms (reply so far: ${JSON.stringify(reply)})`);
+      s.write('payload'.repeat(50));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  } finally {
+    s.destroy();
+  }
+  return reply;
+}
+
+test('after a protocol error the connection is closed for writing too (a client that keeps sending is refused)', { timeout: 60_000 }, async () => {
+  const redis = await startRedisServer();
+  procs.push(redis);
+  const kv = await startKvServer({ args: ['--fsync', 'no'] });
+  procs.push(kv);
+  for (const first of ['\x00', '*\x00', '$\x00']) {
+    const bytes = Buffer.from(first, 'latin1');
+    const [want, got] = await Promise.all([writeUntilRefused(redis.port, bytes, 20_000), writeUntilRefused(kv.port, bytes, 20_000)]);
+    assert.match(want, /^-ERR Protocol error: /);
+    assert.equal(got, want, `after ${JSON.stringify(first)}`);
   }
 });
