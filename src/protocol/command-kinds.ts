@@ -60,6 +60,14 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['incrbyfloat', WRITE],
   ['append', WRITE],
   ['setrange', WRITE],
+  // Bits: a SETBIT or BITFIELD replies with the old bits, and BITOP's destination may be a source.
+  ['getbit', READ],
+  ['bitcount', READ],
+  ['bitpos', READ],
+  ['bitfield_ro', READ],
+  ['setbit', WRITE],
+  ['bitop', WRITE],
+  ['bitfield', WRITE],
   // Keyspace.
   ['exists', READ],
   ['type', READ],
@@ -83,6 +91,7 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['renamenx', WRITE],
   ['flushall', IDEMPOTENT],
   ['flushdb', IDEMPOTENT],
+  ['swapdb', WRITE],
   // Connection and server.
   ['ping', READ],
   ['echo', READ],
