@@ -84,7 +84,7 @@ test('a protocol error closes only that connection', async () => {
   const cases: Array<[string, string]> = [
     ['*1\r\n$-5\r\n', 'ERR Protocol error: invalid bulk length'],
     ['*1\r\n$600000000\r\n', 'ERR Protocol error: invalid bulk length'],
-    ['*2000000\r\n', 'ERR Protocol error: invalid multibulk length'],
+    ['*3000000000\r\n', 'ERR Protocol error: invalid multibulk length'],
     ['*1\r\n:3\r\n', "ERR Protocol error: expected '$', got ':'"],
     ['GET "abc\r\n', 'ERR Protocol error: unbalanced quotes in request'],
   ];

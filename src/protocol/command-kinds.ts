@@ -60,6 +60,14 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['incrbyfloat', WRITE],
   ['append', WRITE],
   ['setrange', WRITE],
+  // Bits: a SETBIT or BITFIELD replies with the old bits, and BITOP's destination may be a source.
+  ['getbit', READ],
+  ['bitcount', READ],
+  ['bitpos', READ],
+  ['bitfield_ro', READ],
+  ['setbit', WRITE],
+  ['bitop', WRITE],
+  ['bitfield', WRITE],
   // Keyspace.
   ['exists', READ],
   ['type', READ],
@@ -94,6 +102,7 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['hmset', IDEMPOTENT],
   ...(['hset', 'hsetnx', 'hdel', 'hincrby', 'hincrbyfloat', 'copy'] as const).map((n) => [n, WRITE] as const),
   ...(['sadd', 'srem', 'smove', 'zrem', 'zremrangebyscore', 'zremrangebylex', 'spop', 'sinterstore', 'sunionstore', 'sdiffstore', 'zadd', 'zincrby', 'zpopmin', 'zpopmax', 'zmpop', 'zremrangebyrank', 'zrangestore', 'zunionstore', 'zinterstore', 'zdiffstore'] as const).map((n) => [n, WRITE] as const),
+  ['swapdb', WRITE],
   // Connection and server.
   ['ping', READ],
   ['echo', READ],

@@ -62,6 +62,8 @@ export class RespEncoder implements ReplyWriter {
   protocol: ProtocolVersion = 2;
   /** Error replies written so far (the dispatcher diffs it to count failed calls). */
   errors = 0;
+  /** The text of the last error reply (INFO errorstats reads its first word). */
+  lastError = '';
   private chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   private start = 0; // first byte not yet taken
   private pos = 0; // next write position
@@ -157,6 +159,7 @@ export class RespEncoder implements ReplyWriter {
 
   error(msg: string): void {
     this.errors++;
+    this.lastError = msg;
     // Errors must be one line: Redis replaces newlines in error text with spaces.
     const line = msg.replace(/[\r\n]+/g, ' ');
     this.reserve(Buffer.byteLength(line) + 3);

@@ -8,8 +8,11 @@ import assert from 'node:assert';
 
 /** Redis proto-max-bulk-len default: a single argument may not exceed 512 MB. */
 export const BULK_BYTES_MAX_DEFAULT = 512 * 1024 * 1024;
-/** Redis caps the multibulk count; we use 1024*1024 arguments per command. */
-export const MULTIBULK_COUNT_MAX = 1024 * 1024;
+/**
+ * Redis 7.0 refuses a multibulk count above INT_MAX; a smaller count is accepted and waited for
+ * (the arguments' memory is bounded by the query buffer limit, not by this count).
+ */
+export const MULTIBULK_COUNT_MAX = 2 ** 31 - 1;
 /** Redis client-query-buffer-limit default: 1 GB of unparsed input per client. */
 export const QUERY_BUFFER_BYTES_MAX_DEFAULT = 1024 * 1024 * 1024;
 /** Redis PROTO_INLINE_MAX_SIZE: an inline line, or a `*`/`$` header line, may not exceed 64 KB. */

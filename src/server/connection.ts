@@ -36,6 +36,9 @@ function lowerLimitBytes(l: OutputLimit): number {
 /** Why a connection was closed by a limit (INFO stats counts each). */
 export type LimitClose = 'output' | 'query';
 
+/** After a reply that ends the connection (protocol error, QUIT) is flushed, how long before the descriptor is closed. */
+const CLOSE_AFTER_REPLY_LINGER_MS = 100;
+
 /** What a connection needs from the server; kept narrow so the connection is testable alone. */
 export interface ConnectionHost {
   readonly store: ReplicatedStore;
@@ -307,7 +310,12 @@ export class Connection {
     }
     if (this.client.closeAfterReply) {
       this.closed = true;
-      this.socket.end();
+      // Close the descriptor soon after the reply is flushed, as Redis does: a half-closed socket
+      // would keep accepting (and ignoring) bytes from a client that never stops sending. Not at
+      // once: closing with unread input resets the connection, which drops a reply the kernel
+      // has not sent yet.
+      const socket = this.socket;
+      socket.end(() => setTimeout(() => socket.destroy(), CLOSE_AFTER_REPLY_LINGER_MS).unref());
       this.host.onClose(this);
       return;
     }

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientState, CommandContext, CommandSpec } from './command-types.js';
 import { arityOk, type CommandTable } from './commands/table.js';
 import type { CommandStatsTable } from './latency.js';
+import type { LookupStats } from '../storage/api.js';
 
 /**
  * A hook run before every command that passed the built-in checks. The replication layer
@@ -72,9 +73,14 @@ class CommandCache {
 /** Redis caps how much of the arguments an unknown-command error echoes. */
 const ERROR_ARGS_CHARS_MAX = 128;
 
-/** Refuses write commands while set (the store's log failed: MISCONF). */
+/**
+ * What dispatch needs of the store: it refuses write commands while `writeRefusal` is set (the
+ * log failed: MISCONF), and has key lookups counted while a read command runs (Redis counts
+ * keyspace hits and misses for reads only).
+ */
 export interface WriteGuard {
   readonly writeRefusal: string | null;
+  readonly lookupStats?: LookupStats;
 }
 
 /** Runs before each command that passed the other checks: evicts, or refuses with -OOM (server/memory.ts). */
@@ -86,7 +92,12 @@ export interface MemoryAdmission {
 export interface DispatchStats {
   commandsProcessed: number;
   errorReplies: number;
+  /** Error replies by their first word (INFO errorstats); optional for embedders of Dispatcher. */
+  readonly errorsByKind?: Map<string, number>;
 }
+
+/** Distinct error kinds INFO errorstats tracks (Redis ERRORSTATS_LIMIT). */
+export const ERROR_KINDS_MAX = 128;
 
 export class Dispatcher {
   gate: CommandGate | null = null;
@@ -135,7 +146,7 @@ export class Dispatcher {
     if (spec === undefined) {
       const name = (argv[0] as Buffer).toString('latin1');
       const feature = UNSUPPORTED.get(name.toLowerCase());
-      this.counters.errorReplies++;
+      this.countError('ERR');
       if (feature !== undefined) return out.error(`ERR ${name.toUpperCase()} is not supported by kv-ts (no ${feature})`);
       return out.error(unknownCommandError(argv));
     }
@@ -172,20 +183,42 @@ export class Dispatcher {
     // (synchronous, no I/O). The first command of an event and commands outside one read their
     // own start. Clock reads are not free (docs/perf-notes.md, 'Clock reads').
     const t0 = this.chainMs >= 0 ? this.chainMs : performance.now();
+    const lookups = this.writes.lookupStats;
+    if (lookups !== undefined) lookups.counting = spec.flags.includes('readonly');
     spec.handler(ctx, argv);
+    if (lookups !== undefined) lookups.counting = false;
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;
     const failed = errorCount(out) !== errorsBefore;
-    if (failed) this.counters.errorReplies++;
+    if (failed) this.countError(lastError(out));
     this.stats.recordCall(st, dt, failed);
   }
 
   private reject(ctx: CommandContext, st: { rejectedCalls: number }, msg: string): void {
     st.rejectedCalls++;
-    this.counters.errorReplies++;
+    this.countError(msg);
     ctx.out.error(msg);
   }
+
+  /** total_error_replies and INFO errorstats (by the error's first word, as Redis). */
+  private countError(msg: string): void {
+    this.counters.errorReplies++;
+    const errors = this.counters.errorsByKind;
+    if (errors === undefined) return;
+    const sp = msg.indexOf(' ');
+    const kind = sp < 0 ? msg : msg.slice(0, sp);
+    const n = errors.get(kind);
+    // Like Redis, past a bound of distinct kinds new ones are no longer tracked (a client could
+    // otherwise grow the table with made-up error words from scripts or modules).
+    if (n !== undefined) errors.set(kind, n + 1);
+    else if (errors.size < ERROR_KINDS_MAX) errors.set(kind, 1);
+  }
+}
+
+/** The last error text the encoder wrote (empty when the writer does not record it). */
+function lastError(out: object): string {
+  return 'lastError' in out && typeof out.lastError === 'string' ? out.lastError : '';
 }
 
 /** The encoder counts error replies; a ReplyWriter that does not is treated as never failing. */

@@ -1,10 +1,12 @@
-// The built-in INFO sections (server, clients, memory, persistence, stats, replication,
-// keyspace, commandstats, latencystats) as providers over the server's live state.
+// The built-in INFO sections (server, clients, memory, persistence, stats, replication, cpu,
+// commandstats, errorstats, latencystats, keyspace) as providers over the server's live state.
 // Owns field names and formats only; it never mutates the server or the store.
 
-import { arch, platform, release } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { arch, platform, release, totalmem } from 'node:os';
 import type { InfoField } from './info.js';
 import type { KvServer } from './server.js';
+import { EXPIRE_SWEEP_INTERVAL_MS } from '../storage/store.js';
 
 /** The Redis version whose protocol and INFO fields kv-ts follows (clients gate features on it). */
 export const REDIS_COMPAT_VERSION = '7.0.0';
@@ -24,6 +26,28 @@ export interface ServerCounters {
   /** Clients closed by client-query-buffer-limit / client-output-buffer-limit (Redis 7.2's fields). */
   queryLimitDisconnections: number;
   outputLimitDisconnections: number;
+  /** Error replies by their first word ("ERR", "WRONGTYPE"...): INFO errorstats. */
+  readonly errorsByKind: Map<string, number>;
+  /** Network rates over the last sampling interval, in KiB per second (instantaneous_*_kbps). */
+  inputKbps: number;
+  outputKbps: number;
+}
+
+/** Redis's run_id: 40 random hex characters, new for every process. */
+const RUN_ID = randomBytes(20).toString('hex');
+
+/** The event loop libuv uses on this platform (Redis multiplexing_api). */
+function multiplexingApi(): string {
+  const p = platform();
+  if (p === 'linux') return 'epoll';
+  if (p === 'win32') return 'iocp';
+  if (p === 'sunos') return 'evport';
+  return 'kqueue';
+}
+
+/** CPU seconds as Redis prints them: seconds.microseconds. */
+function cpuSeconds(us: number): string {
+  return (us / 1e6).toFixed(6);
 }
 
 function human(bytes: number): string {
@@ -48,13 +72,21 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['redis_mode', 'standalone'],
       ['os', `${platform()} ${release()} ${arch()}`],
       ['arch_bits', arch().includes('64') ? 64 : 32],
+      ['multiplexing_api', multiplexingApi()],
       ['process_id', process.pid],
       ['node_version', process.versions.node],
+      ['run_id', RUN_ID],
       ['tcp_port', srv.config.port],
+      ['server_time_usec', Math.floor((performance.timeOrigin + performance.now()) * 1000)],
       ['uptime_in_seconds', secs(up)],
       ['uptime_in_days', Math.floor(up / 86_400_000)],
+      // The expiry sweep is kv-ts's periodic task (Redis's serverCron runs at hz).
+      ['hz', Math.round(1000 / EXPIRE_SWEEP_INTERVAL_MS)],
+      ['configured_hz', Math.round(1000 / EXPIRE_SWEEP_INTERVAL_MS)],
       ['executable', process.argv[1] ?? ''],
       ['config_file', srv.configFile],
+      // Network I/O and commands run on the one event-loop thread.
+      ['io_threads_active', 0],
     ];
   });
   srv.info.register('Clients', (): InfoField[] => {
@@ -93,12 +125,20 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['mem_not_counted_for_evict', srv.memory.gauge.notCountedBytes],
       ['kv_maxmemory_exceeded', max !== 0 && srv.memory.gauge.usedForLimit() > max ? 1 : 0],
       ['kv_dataset_bytes', srv.store.datasetBytes],
+      ['total_system_memory', totalmem()],
+      ['total_system_memory_human', human(totalmem())],
+      // Buffers (the keyspace's slabs) come from the C library's malloc, objects from V8's heap.
+      ['mem_allocator', 'libc'],
     ];
   });
   srv.info.register('Persistence', (): InfoField[] => {
     const s = srv.store.stats();
     return [
       ['loading', 0],
+      // Log entries not yet covered by a snapshot (Redis: writes since the last save).
+      ['rdb_changes_since_last_save', s.lastPosition.seq - s.snapshotSeq],
+      // There is no RDB child: compaction is the background save (aof_rewrite_in_progress).
+      ['rdb_bgsave_in_progress', 0],
       ['aof_enabled', 1],
       ['aof_rewrite_in_progress', s.compacting ? 1 : 0],
       ['aof_last_bgrewrite_status', 'ok'],
@@ -125,9 +165,13 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['instantaneous_ops_per_sec', srv.counters.opsPerSec],
     ['total_net_input_bytes', srv.counters.netInputBytes],
     ['total_net_output_bytes', srv.counters.netOutputBytes],
+    ['instantaneous_input_kbps', srv.counters.inputKbps.toFixed(2)],
+    ['instantaneous_output_kbps', srv.counters.outputKbps.toFixed(2)],
     ['rejected_connections', srv.counters.rejectedConnections],
     ['expired_keys', srv.store.stats().expiredKeys],
     ['evicted_keys', srv.store.stats().evictedKeys ?? 0],
+    ['keyspace_hits', srv.store.lookupStats.hits],
+    ['keyspace_misses', srv.store.lookupStats.misses],
     ['total_error_replies', srv.counters.errorReplies],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
@@ -139,11 +183,23 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['master_repl_offset', srv.store.lastPosition.seq],
     ['kv_epoch', srv.store.epoch],
   ]);
+  srv.info.register('CPU', (): InfoField[] => {
+    const cpu = process.cpuUsage();
+    return [
+      ['used_cpu_sys', cpuSeconds(cpu.system)],
+      ['used_cpu_user', cpuSeconds(cpu.user)],
+      // kv-server never starts child processes (compaction and snapshots run in-process).
+      ['used_cpu_sys_children', cpuSeconds(0)],
+      ['used_cpu_user_children', cpuSeconds(0)],
+    ];
+  });
+  // Redis's order: commandstats, errorstats (a default section), latencystats, then keyspace.
+  srv.info.register('Commandstats', () => srv.commandStats.commandStatsLines(), false);
+  srv.info.register('Errorstats', () => [...srv.counters.errorsByKind].map(([kind, n]) => `errorstat_${kind}:count=${n}`));
+  srv.info.register('Latencystats', () => srv.commandStats.latencyLines(), false);
   srv.info.register('Keyspace', (): InfoField[] => {
     const n = srv.store.size;
     if (n === 0) return [];
     return [['db0', `keys=${n},expires=${srv.store.stats().expiresCount ?? 0},avg_ttl=0`]];
   });
-  srv.info.register('Commandstats', () => srv.commandStats.commandStatsLines(), false);
-  srv.info.register('Latencystats', () => srv.commandStats.latencyLines(), false);
 }

@@ -30,13 +30,17 @@ export class InfoRegistry {
     return this.sections.some((s) => s.name === name.toLowerCase());
   }
 
-  /** Redis semantics: no args = default sections; "all" = all but heavy ones; "everything"; or names. */
+  /**
+   * Redis semantics: no args = the default sections; otherwise the union of every argument,
+   * where "default" adds the default sections, "all" and "everything" add every section, and
+   * any other word adds the section of that name (case-insensitive). Each section once, in
+   * registration order.
+   */
   render(requested: readonly string[]): string {
     const wanted = requested.map((r) => r.toLowerCase());
-    let chosen: Section[];
-    if (wanted.length === 0 || wanted.includes('default')) chosen = this.sections.filter((s) => s.isDefault);
-    else if (wanted.includes('all') || wanted.includes('everything')) chosen = [...this.sections];
-    else chosen = this.sections.filter((s) => wanted.includes(s.name));
+    const every = wanted.includes('all') || wanted.includes('everything');
+    const defaults = wanted.length === 0 || wanted.includes('default');
+    const chosen = this.sections.filter((s) => every || (defaults && s.isDefault) || wanted.includes(s.name));
     const parts: string[] = [];
     for (const s of chosen) {
       const lines = [`# ${s.title}`];

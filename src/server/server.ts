@@ -98,6 +98,9 @@ export class KvServer implements ConnectionHost {
     usedMemoryPeak: 0,
     queryLimitDisconnections: 0,
     outputLimitDisconnections: 0,
+    errorsByKind: new Map(),
+    inputKbps: 0,
+    outputKbps: 0,
   };
   private readonly dispatcher: Dispatcher;
   private readonly listener: Server;
@@ -119,6 +122,8 @@ export class KvServer implements ConnectionHost {
   private lastOpsCount = 0;
   /** maxmemory: the memory gauge, eviction before commands, -OOM (memory.ts). */
   readonly memory: MaxmemoryGuard;
+  private lastNetInput = 0;
+  private lastNetOutput = 0;
 
   constructor(private readonly opts: KvServerOptions) {
     this.store = opts.store;
@@ -341,6 +346,11 @@ export class KvServer implements ConnectionHost {
   }
 
   private sampleOps(): void {
+    const c = this.counters;
+    c.inputKbps = ((c.netInputBytes - this.lastNetInput) * 1000) / OPS_SAMPLE_INTERVAL_MS / 1024;
+    c.outputKbps = ((c.netOutputBytes - this.lastNetOutput) * 1000) / OPS_SAMPLE_INTERVAL_MS / 1024;
+    this.lastNetInput = c.netInputBytes;
+    this.lastNetOutput = c.netOutputBytes;
     const n = this.counters.commandsProcessed;
     this.opsSamples.push(((n - this.lastOpsCount) * 1000) / OPS_SAMPLE_INTERVAL_MS);
     this.lastOpsCount = n;
@@ -388,11 +398,16 @@ export class KvServer implements ConnectionHost {
     this.counters.rejectedConnections = 0;
     this.counters.commandsProcessed = 0;
     this.counters.errorReplies = 0;
+    this.counters.errorsByKind.clear();
+    this.store.lookupStats.hits = 0;
+    this.store.lookupStats.misses = 0;
     this.counters.netInputBytes = 0;
     this.counters.netOutputBytes = 0;
     this.counters.queryLimitDisconnections = 0;
     this.counters.outputLimitDisconnections = 0;
     this.lastOpsCount = 0;
+    this.lastNetInput = 0;
+    this.lastNetOutput = 0;
   }
 
   /** Stop accepting, drop clients, flush + fsync + close the store. Resolves once closed. */

@@ -176,6 +176,10 @@ export interface ReplicatedStore extends Store {
   scan(cursor: string, count: number, match?: Buffer): ScanResult;
   /** Iterate every live key (used by KEYS, DEBUG DIGEST). */
   keys(): IterableIterator<Key>;
+  /** A random live key (RANDOMKEY), undefined when there is none. */
+  randomKey(): Key | undefined;
+  /** Key lookups (INFO keyspace_hits / keyspace_misses): the server sets `counting` while a read command runs. */
+  readonly lookupStats: LookupStats;
   now(): number;
 
   // ---- low-level write API
@@ -283,6 +287,13 @@ export interface ExpiryAuthority {
   mayDelete(): boolean;
   /** The store logged the delete of an expired key as entry `pos`: ship it as any local write. */
   deleted(pos: Position, ops: readonly Op[]): void;
+}
+
+/** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */
+export interface LookupStats {
+  counting: boolean;
+  hits: number;
+  misses: number;
 }
 
 export interface SnapshotItem {

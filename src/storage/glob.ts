@@ -5,14 +5,19 @@
 const GLOB_NESTING_MAX = 1000;
 
 export function globMatch(pattern: string, str: string, nocase = false): boolean {
-  return match(pattern, 0, str, 0, nocase, 0);
+  return match(pattern, 0, str, 0, nocase, 0, { skipLongerMatches: false });
+}
+
+/** Shared by one globMatch call's recursion (Redis stringmatchlen's skipLongerMatches). */
+interface MatchState {
+  skipLongerMatches: boolean;
 }
 
 function lower(c: number): number {
   return c >= 65 && c <= 90 ? c + 32 : c;
 }
 
-function match(p: string, pi: number, s: string, si: number, nocase: boolean, depth: number): boolean {
+function match(p: string, pi: number, s: string, si: number, nocase: boolean, depth: number, st: MatchState): boolean {
   if (depth > GLOB_NESTING_MAX) return false;
   while (pi < p.length) {
     const pc = p.charCodeAt(pi);
@@ -21,8 +26,13 @@ function match(p: string, pi: number, s: string, si: number, nocase: boolean, de
         while (pi + 1 < p.length && p.charCodeAt(pi + 1) === 42) pi++;
         if (pi + 1 === p.length) return true;
         for (let k = si; k <= s.length; k++) {
-          if (match(p, pi + 1, s, k, nocase, depth + 1)) return true;
+          if (match(p, pi + 1, s, k, nocase, depth + 1, st)) return true;
+          if (st.skipLongerMatches) return false;
         }
+        // The rest of the pattern matches from nowhere in the rest of the string, so an earlier
+        // '*' taking more characters cannot help either: stop every enclosing '*' loop (without
+        // this, a pattern like a*a*a*...*b is exponential in the number of stars).
+        st.skipLongerMatches = true;
         return false;
       }
       case 63 /* ? */:

@@ -50,6 +50,8 @@ const KEY_OVERHEAD_BYTES = 48;
 export const SCAN_SLOTS_PER_CALL_MAX = 100_000;
 /** Active expiry: keys with a TTL examined per sweep call. */
 export const EXPIRE_SWEEP_KEYS_MAX = 1000;
+/** Random slots RANDOMKEY probes before walking the slot range. */
+export const RANDOM_KEY_TRIES_MAX = 64;
 /** Active expiry: time budget of one sweep call. */
 export const EXPIRE_SWEEP_MS_MAX = 2;
 /** Keys limit: slot ids are stored as slot+1 in an Int32Array hash table. */
@@ -707,6 +709,26 @@ export class Keyspace {
     if (at === undefined || at > now) return false;
     this.expireFound(slot, -1);
     return true;
+  }
+
+  /**
+   * A random live key (RANDOMKEY), or undefined when there is none: up to RANDOM_KEY_TRIES_MAX
+   * random slots, then a walk over the slot range from a random slot (reached only when most
+   * slots are free or expired). Expired keys met on the way are handled as reads handle them.
+   */
+  randomKey(now: number): Key | undefined {
+    const end = this.slotEnd;
+    if (this.count === 0 || end === 0) return undefined;
+    for (let t = 0; t < RANDOM_KEY_TRIES_MAX; t++) {
+      const s = Math.floor(Math.random() * end);
+      if (this.slotAddr[2 * s] !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
+    }
+    const from = Math.floor(Math.random() * end);
+    for (let n = 0; n < end; n++) {
+      const s = (from + n) % end;
+      if (this.slotAddr[2 * s] !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
+    }
+    return undefined;
   }
 
   *keys(now: number): IterableIterator<Key> {

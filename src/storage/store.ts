@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EvictionResult, ExpiryAuthority, LogListener, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -109,6 +109,7 @@ class KvStore implements ReplicatedStore {
   /** Serialises writes of epochs.json and meta.json (they share temp-file names). */
   private fileChain: Promise<void> = Promise.resolve();
   private readonly sweepTimer: NodeJS.Timeout;
+  readonly lookupStats: LookupStats = { counting: false, hits: 0, misses: 0 };
   readonly fsyncPolicy: FsyncPolicy;
   private readonly segmentBytesMax: number;
   private readonly compactMinBytes: number;
@@ -402,23 +403,37 @@ class KvStore implements ReplicatedStore {
 
   getValue(key: Key): Buffer | undefined {
     const v = this.ks.getStored(key, this.readNow());
+    if (this.lookupStats.counting) this.countLookup(v !== undefined);
     return v === undefined ? undefined : valueToBuffer(v);
   }
 
   getStored(key: Key): Buffer | undefined {
-    return this.ks.getStored(key, this.readNow());
+    const v = this.ks.getStored(key, this.readNow());
+    if (this.lookupStats.counting) this.countLookup(v !== undefined);
+    return v;
   }
 
   readValueInto(key: Buffer, sink: ValueSink): boolean {
-    return this.ks.readValueBytes(key, this.readNow(), sink);
+    const found = this.ks.readValueBytes(key, this.readNow(), sink);
+    if (this.lookupStats.counting) this.countLookup(found);
+    return found;
   }
 
   getExpireAt(key: Key): ExpireAtMs | undefined {
-    return this.ks.getExpireAt(key, this.readNow());
+    const at = this.ks.getExpireAt(key, this.readNow());
+    if (this.lookupStats.counting) this.countLookup(at !== undefined);
+    return at;
   }
 
   has(key: Key): boolean {
-    return this.ks.has(key, this.readNow());
+    const found = this.ks.has(key, this.readNow());
+    if (this.lookupStats.counting) this.countLookup(found);
+    return found;
+  }
+
+  private countLookup(found: boolean): void {
+    if (found) this.lookupStats.hits++;
+    else this.lookupStats.misses++;
   }
 
   typeOf(key: Key): KeyTypeName {
@@ -454,6 +469,10 @@ class KvStore implements ReplicatedStore {
 
   keys(): IterableIterator<Key> {
     return this.ks.keys(this.clock());
+  }
+
+  randomKey(): Key | undefined {
+    return this.ks.randomKey(this.clock());
   }
 
   get lastPosition(): Position {

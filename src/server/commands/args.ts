@@ -23,6 +23,8 @@ export const ERR_FLOAT_NAN_INF = 'ERR increment would produce NaN or Infinity';
 export const ERR_OFFSET_RANGE = 'ERR offset is out of range';
 export const ERR_STRING_TOO_LONG = 'ERR string exceeds maximum allowed size (proto-max-bulk-len)';
 export const ERR_INVALID_CURSOR = 'ERR invalid cursor';
+/** Redis getRangeLongFromObjectOrReply for a C int (an integer, but outside int32). */
+export const ERR_INT32_RANGE = 'ERR value is out of range, value must between -2147483648 and 2147483647';
 
 /** Redis addReplyErrorArity: the command name as Redis's table spells it (lower-case). */
 export function errArity(name: string): string {
@@ -92,6 +94,12 @@ export function parseInt64(b: Buffer): bigint | null {
   const v = BigInt(b.toString('latin1', i, n));
   if (negative) return -v < INT64_MIN ? null : -v;
   return v > INT64_MAX ? null : v;
+}
+
+/** Redis getIntFromObjectOrReply: parseInt64 within C int range (DB indexes), or null. */
+export function parseInt32(b: Buffer): number | null {
+  const v = parseInt64(b);
+  return v === null || v > 2147483647n || v < -2147483648n ? null : Number(v);
 }
 
 /**

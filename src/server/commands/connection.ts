@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import { REDIS_COMPAT_VERSION } from '../info-sections.js';
+import { ERR_INT32_RANGE, ERR_NOT_INTEGER, parseInt32, parseInt64 } from './args.js';
 
 const str = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
 const lower = (b: Buffer | undefined): string => str(b).toLowerCase();
@@ -281,9 +282,9 @@ export const connectionCommands: CommandModule = [
     ctx.out.ok();
   }),
   spec('select', 2, ['fast', 'loading', 'stale'], 'Select the database (kv-ts has only database 0).', 'index', (ctx, argv) => {
-    const s = str(argv[1]);
-    if (!/^-?\d+$/.test(s) || !Number.isSafeInteger(Number(s))) return ctx.out.error('ERR value is not an integer or out of range');
-    if (Number(s) !== 0) return ctx.out.error('ERR DB index is out of range');
+    const db = parseInt32(argv[1] as Buffer);
+    if (db === null) return ctx.out.error(parseInt64(argv[1] as Buffer) === null ? ERR_NOT_INTEGER : ERR_INT32_RANGE);
+    if (db !== 0) return ctx.out.error('ERR DB index is out of range');
     ctx.out.ok();
   }),
   spec(

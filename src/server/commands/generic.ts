@@ -1,7 +1,7 @@
 // The keyspace commands (Redis db.c / expire.c / object.c / debug.c subset) with Redis 7.0
 // semantics, for keys of every type: TYPE KEYS SCAN EXISTS DEL UNLINK, the EXPIRE family, TTL
-// family, PERSIST, RENAME(NX), COPY, DBSIZE, FLUSHALL, OBJECT, MEMORY USAGE, DEBUG and
-// compaction. Mutates only through ctx.write; a no-op never writes.
+// family, PERSIST, RENAME(NX), COPY, DBSIZE, FLUSHALL/FLUSHDB, RANDOMKEY, TIME, SWAPDB, OBJECT,
+// MEMORY USAGE, DEBUG and compaction. Mutates only through ctx.write; a no-op never writes.
 
 import { objectAccessReply } from './object-access.js';
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
@@ -24,6 +24,7 @@ import {
   errUnknownContainerSubcommand,
   errUnknownSubcommand,
   isWord,
+  parseInt32,
   parseInt64,
   parseScanCursor,
 } from './args.js';
@@ -338,6 +339,7 @@ function memoryCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   else out.integer(usage);
 }
 
+/** FLUSHALL / FLUSHDB [ASYNC|SYNC]: database 0 is the whole dataset, so both log one 'flushall'. */
 function flushallCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (argv.length > 2) return ctx.out.error(ERR_SYNTAX);
   // SYNC and ASYNC both free memory at once here: the keyspace is dropped by reference.
@@ -345,6 +347,30 @@ function flushallCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     return ctx.out.error(ERR_SYNTAX);
   }
   if (ctx.store.size > 0) ctx.write([{ t: 'flushall' }]);
+  ctx.out.ok();
+}
+
+function randomkeyCommand(ctx: CommandContext): void {
+  const k = ctx.store.randomKey();
+  if (k === undefined) ctx.out.nullBulk();
+  else ctx.out.bulk(keyToBytes(k));
+}
+
+/** TIME: [unix seconds, microseconds] as bulk strings, from the wall clock (as Redis). */
+function timeCommand(ctx: CommandContext): void {
+  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  ctx.out.array(2);
+  ctx.out.bulk(String(Math.floor(us / 1_000_000)));
+  ctx.out.bulk(String(us % 1_000_000));
+}
+
+/** SWAPDB with one database: 0 0 swaps nothing (OK, nothing logged); any other index is out of range. */
+function swapdbCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const a = parseInt32(argv[1] as Buffer);
+  if (a === null) return ctx.out.error('ERR invalid first DB index');
+  const b = parseInt32(argv[2] as Buffer);
+  if (b === null) return ctx.out.error('ERR invalid second DB index');
+  if (a !== 0 || b !== 0) return ctx.out.error('ERR DB index is out of range');
   ctx.out.ok();
 }
 
@@ -447,6 +473,10 @@ export const genericCommands: CommandModule = [
   }),
   spec({ name: 'dbsize', arity: 1, flags: RF, ...NOKEYS, summary: 'Number of keys', syntax: '', handler: (ctx) => ctx.out.integer(ctx.store.size) }),
   spec({ name: 'flushall', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({ name: 'flushdb', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key of database 0 (the only one)', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({ name: 'randomkey', arity: 1, flags: ['readonly'], ...NOKEYS, summary: 'A random key', syntax: '', handler: randomkeyCommand }),
+  spec({ name: 'time', arity: 1, flags: ['loading', 'stale', 'fast'], ...NOKEYS, summary: 'The server time: Unix seconds and microseconds', syntax: '', handler: timeCommand }),
+  spec({ name: 'swapdb', arity: 3, flags: ['write', 'fast'], ...NOKEYS, summary: 'Swap two databases (only 0 with itself: one database)', syntax: 'index1 index2', handler: swapdbCommand }),
   spec({
     name: 'debug', arity: -2, flags: ['admin', 'noscript', 'loading', 'stale'], ...NOKEYS, summary: 'Debugging: dataset digests',
     syntax: 'DIGEST | DIGEST-VALUE key [key ...] | SLEEP 0 | HELP', subcommands: ['digest', 'digest-value', 'sleep', 'help'], handler: debugCommand,

@@ -1,14 +1,26 @@
-// The command modules a KvServer's table starts with when it is given none: strings, keyspace,
-// hashes, sets, sorted sets, connection and admin. Owns that list only; it never builds or mutates a table (each server
+// The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
+// keyspace, hashes, sets, sorted sets, connection and admin. Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
 import { adminCommands } from './admin.js';
+import { bitCommands } from './bits.js';
 import { connectionCommands } from './connection.js';
 import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { setCommands } from './sets.js';
+import { lcsCommands } from './lcs.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
 
-export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([stringCommands, genericCommands, hashCommands, setCommands, zsetCommands, connectionCommands, adminCommands]);
+export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
+  stringCommands,
+  bitCommands,
+  lcsCommands,
+  genericCommands,
+  hashCommands,
+  setCommands,
+  zsetCommands,
+  connectionCommands,
+  adminCommands,
+]);

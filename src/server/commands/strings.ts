@@ -38,7 +38,7 @@ function refuseNonString(ctx: CommandContext, key: Key): boolean {
 }
 
 /** The expiry a key keeps when its value is replaced in place (INCR, APPEND, SETRANGE). */
-function keptExpiry(store: ReplicatedStore, key: Key): ExpireAtMs {
+export function keptExpiry(store: ReplicatedStore, key: Key): ExpireAtMs {
   return store.getExpireAt(key) ?? NO_EXPIRY;
 }
 
