@@ -77,7 +77,7 @@ export type Op =
   /**
    * Remove one field; a no-op on a missing key or another type. The last field's removal leaves
    * an empty hash: a command that empties a collection logs a 'del' of the key instead of its
-   * element removals (commands/keytype.ts removalOps), which is what makes a replay over a fuzzy
+   * element removals (collection-ops.ts removalOps), which is what makes a replay over a fuzzy
    * snapshot converge (an implicit removal there could drop an expiry no later op restores).
    */
   | { readonly t: 'hdel'; readonly key: Key; readonly field: Key }

@@ -1,15 +1,16 @@
 // The hash commands (Redis t_hash.c) with Redis 7.0 semantics, error strings and replies in
 // RESP2 and RESP3. Handlers read through ctx.store.getHash (never mutating what it returns) and
 // change a hash only through ctx.write: one 'hset' op per field written, one 'hdel' per field
-// removed, or one 'del' when a command empties the hash (keytype.ts removalOps).
+// removed, or one 'del' when a command empties the hash (collection-ops.ts, which builds these writes' ops).
 
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { HashObject } from '../../storage/hash-object.js';
-import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
-import { ERR_FLOAT_NAN_INF, ERR_INCR_OVERFLOW, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MAX, INT64_MIN, errArity, parseInt64, isWord } from './args.js';
+import { keyFromBytes, keyToBytes, type Key } from '../../storage/types.js';
+import { ERR_FLOAT_NAN_INF, ERR_INCR_OVERFLOW, ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MAX, errArity, parseInt64, isWord } from './args.js';
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
-import { removalOps, wrongType } from './keytype.js';
+import { wrongType } from './keytype.js';
+import { hdelOps, hincrbyOps, hsetOps } from '../../storage/collection-ops.js';
 import { ERR_OUT_OF_RANGE, parseScanArgs, RANDOM_REPLY_ELEMENTS_MAX, randomIndex, replyScan } from './collection-args.js';
 
 const ERR_HASH_NOT_INTEGER = 'ERR hash value is not an integer';
@@ -37,22 +38,18 @@ function field(argv: readonly Buffer[], i: number): Key {
 
 // ---------------------------------------------------------------- writes
 
-/** HSET / HMSET key field value [field value ...]: one hset op per pair, in order (a repeated field: the last wins). */
+/** HSET / HMSET key field value [field value ...] (collection-ops.ts hsetOps). */
 function hsetGeneric(ctx: CommandContext, argv: readonly Buffer[], name: string): void {
   if (argv.length % 2 === 1) return ctx.out.error(errArity(name));
   const key = field(argv, 1);
   const h = hashArg(ctx, key);
   if (h === null) return;
-  const ops: Op[] = [];
-  const added = new Set<Key>();
-  for (let i = 2; i < argv.length; i += 2) {
-    const f = field(argv, i);
-    if (h?.has(f) !== true) added.add(f);
-    ops.push({ t: 'hset', key, field: f, value: argv[i + 1] as Buffer });
-  }
+  const pairs: Array<readonly [Key, Buffer]> = [];
+  for (let i = 2; i < argv.length; i += 2) pairs.push([field(argv, i), argv[i + 1] as Buffer]);
+  const { ops, added } = hsetOps(key, h, pairs);
   ctx.write(ops);
   if (name === 'hmset') ctx.out.ok();
-  else ctx.out.integer(added.size);
+  else ctx.out.integer(added);
 }
 
 function hsetnxCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -69,17 +66,9 @@ function hdelCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = field(argv, 1);
   const h = hashArg(ctx, key);
   if (h === null) return;
-  if (h === undefined) return ctx.out.integer(0);
-  const gone = new Set<Key>();
-  for (let i = 2; i < argv.length; i++) {
-    const f = field(argv, i);
-    if (h.has(f)) gone.add(f);
-  }
-  if (gone.size > 0) {
-    const removals: Op[] = [...gone].map((f) => ({ t: 'hdel', key, field: f }));
-    ctx.write(removalOps(key, removals, h.size - gone.size));
-  }
-  ctx.out.integer(gone.size);
+  const { ops, removed } = hdelOps(key, h, argv.slice(2).map(keyFromBytes));
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(removed);
 }
 
 /** Redis hincrbyCommand: the increment is parsed first, then the key's type, then the field's value. */
@@ -89,14 +78,10 @@ function hincrbyCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = field(argv, 1);
   const h = hashArg(ctx, key);
   if (h === null) return;
-  const f = field(argv, 2);
-  const cur = h?.get(f);
-  const old = cur === undefined ? 0n : parseInt64(cur);
-  if (old === null) return ctx.out.error(ERR_HASH_NOT_INTEGER);
-  const next = old + incr;
-  if (next > INT64_MAX || next < INT64_MIN) return ctx.out.error(ERR_INCR_OVERFLOW);
-  ctx.write([{ t: 'hset', key, field: f, value: Buffer.from(next.toString(), 'latin1') }]);
-  ctx.out.integer(next);
+  const r = hincrbyOps(key, h, field(argv, 2), incr);
+  if ('error' in r) return ctx.out.error(r.error === 'overflow' ? ERR_INCR_OVERFLOW : ERR_HASH_NOT_INTEGER);
+  ctx.write(r.ops);
+  ctx.out.integer(r.value);
 }
 
 /** Redis hincrbyfloatCommand: 80-bit long double arithmetic and printing, as INCRBYFLOAT. */

@@ -23,18 +23,14 @@ import {
   randomIndex,
   replyScan,
 } from './collection-args.js';
-import { removalOps, wrongType } from './keytype.js';
+import { wrongType } from './keytype.js';
+import { saddOps, sremOps, sremPresentOps } from '../../storage/collection-ops.js';
 
 /** The members of `key`, or null after replying WRONGTYPE; an empty array-like view when missing. */
 function readSet(ctx: CommandContext, key: Key): SetObject | undefined | null {
   if (!wrongType(ctx.store, key, 'set')) return ctx.store.getSet(key);
   ctx.out.error(ERR_WRONGTYPE);
   return null;
-}
-
-/** Ops removing `members` (all present) from `set`: a 'del' when nothing would be left. */
-function removeOps(key: Key, set: SetObject, members: readonly Key[]): Op[] {
-  return removalOps(key, members.map((member): Op => ({ t: 'srem', key, member })), set.size - members.length);
 }
 
 function replyMembers(out: ReplyWriter, members: readonly Key[], asSet: boolean): void {
@@ -47,28 +43,18 @@ function saddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const set = readSet(ctx, key);
   if (set === null) return;
-  const added = new Set<Key>();
-  for (let i = 2; i < argv.length; i++) {
-    const m = keyFromBytes(argv[i] as Buffer);
-    if (!set?.has(m)) added.add(m);
-  }
-  if (added.size > 0) ctx.write([...added].map((member) => ({ t: 'sadd', key, member })));
-  ctx.out.integer(added.size);
+  const { ops, added } = saddOps(key, set, argv.slice(2).map(keyFromBytes));
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(added);
 }
 
 function sremCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const set = readSet(ctx, key);
   if (set === null) return;
-  const removed = new Set<Key>();
-  if (set) {
-    for (let i = 2; i < argv.length; i++) {
-      const m = keyFromBytes(argv[i] as Buffer);
-      if (set.has(m)) removed.add(m);
-    }
-  }
-  if (set && removed.size > 0) ctx.write(removeOps(key, set, [...removed]));
-  ctx.out.integer(removed.size);
+  const { ops, removed } = sremOps(key, set, argv.slice(2).map(keyFromBytes));
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(removed);
 }
 
 function sismemberCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -116,7 +102,7 @@ function spopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (set === null) return;
     if (!set) return out.nullBulk();
     const m = set.randomMember(randomIndex) as Key;
-    ctx.write(removeOps(key, set, [m]));
+    ctx.write(sremPresentOps(key, set, [m]));
     return out.bulk(keyToBytes(m));
   }
   const n = parseInt64(argv[2] as Buffer);
@@ -125,7 +111,7 @@ function spopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (set === null) return;
   if (!set || n === 0n) return out.set(0);
   const popped = distinctRandom(set, n > BigInt(set.size) ? set.size : Number(n));
-  ctx.write(removeOps(key, set, popped));
+  ctx.write(sremPresentOps(key, set, popped));
   replyMembers(out, popped, true);
 }
 
@@ -166,7 +152,7 @@ function smoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const from = store.getSet(src) as SetObject;
   if (src === dst) return out.integer(from.has(member) ? 1 : 0);
   if (!from.has(member)) return out.integer(0);
-  const ops = removeOps(src, from, [member]);
+  const ops = sremPresentOps(src, from, [member]);
   if (!store.getSet(dst)?.has(member)) ops.push({ t: 'sadd', key: dst, member });
   ctx.write(ops);
   out.integer(1);

@@ -37,26 +37,14 @@ import {
   randomIndex,
   replyScan,
 } from './collection-args.js';
-import { removalOps, wrongType } from './keytype.js';
+import { wrongType } from './keytype.js';
+import { keptScore, zaddOps, zremOps, zremPresentOps } from '../../storage/collection-ops.js';
 
 /** The sorted set at `key`, undefined when missing, or null after replying WRONGTYPE. */
 function readZSet(ctx: CommandContext, key: Key): SortedSet | undefined | null {
   if (!wrongType(ctx.store, key, 'zset')) return ctx.store.getZSet(key);
   ctx.out.error(ERR_WRONGTYPE);
   return null;
-}
-
-/** Ops removing `members` (all present) from `z`: a 'del' when nothing would be left. */
-function removeOps(key: Key, z: SortedSet, members: readonly Key[]): Op[] {
-  return removalOps(key, members.map((member): Op => ({ t: 'zrem', key, member })), z.size - members.length);
-}
-
-/**
- * The score Redis 7.0 keeps: its listpack holds scores as text and reads "-0" back as 0, while
- * its skiplist keeps the double. Commands log what Redis would hold, so replies stay identical.
- */
-function keptScore(score: number, listpack: boolean): number {
-  return listpack && score === 0 ? 0 : score;
 }
 
 /** Whether Redis would hold `entries` as a listpack (it converts a stored result down when it fits). */
@@ -104,19 +92,10 @@ function replyEntries(out: ReplyWriter, entries: readonly ZEntry[], withScores: 
 
 // ---------------------------------------------------------------- ZADD / ZINCRBY / ZREM
 
-interface ZAddFlags {
-  nx: boolean;
-  xx: boolean;
-  gt: boolean;
-  lt: boolean;
-  ch: boolean;
-  incr: boolean;
-}
-
 /** ZADD and ZINCRBY (which is ZADD INCR, options loop included, as in Redis). */
 function zaddGeneric(ctx: CommandContext, argv: readonly Buffer[], incr: boolean): void {
   const { out } = ctx;
-  const f: ZAddFlags = { nx: false, xx: false, gt: false, lt: false, ch: false, incr };
+  const f = { nx: false, xx: false, gt: false, lt: false, ch: false, incr };
   let i = 2;
   for (; i < argv.length; i++) {
     const a = argv[i] as Buffer;
@@ -138,44 +117,11 @@ function zaddGeneric(ctx: CommandContext, argv: readonly Buffer[], incr: boolean
   const key = keyFromBytes(argv[1] as Buffer);
   const z = readZSet(ctx, key);
   if (z === null) return;
-  // Later pairs see earlier ones of the same command, as Redis applies them in order.
-  const changed = new Map<Key, number>();
-  let added = 0;
-  let updated = 0;
-  let processed = 0;
-  let last = 0;
-  // The encoding Redis would have as it adds each element (it converts before adding the 129th
-  // member or a member longer than 64 bytes), for the score it keeps (keptScore).
-  let size = z?.size ?? 0;
-  let listpack = z === undefined || z.encoding === 'listpack';
-  if (z !== undefined || !f.xx) {
-    for (let p = 0; p < scores.length; p++) {
-      const member = keyFromBytes(argv[i + 2 * p + 1] as Buffer);
-      let score = scores[p] as number;
-      const cur = changed.has(member) ? changed.get(member) : z?.score(member);
-      if (cur === undefined) {
-        if (f.xx) continue;
-        size++;
-        if (size > ZSET_LISTPACK_ENTRIES_MAX || member.length > ZSET_LISTPACK_VALUE_BYTES_MAX) listpack = false;
-        changed.set(member, keptScore(score, listpack));
-        added++;
-      } else {
-        if (f.nx) continue;
-        if (f.incr) {
-          score += cur;
-          if (Number.isNaN(score)) return out.error(ERR_SCORE_NAN);
-        }
-        if ((f.lt && score >= cur) || (f.gt && score <= cur)) continue;
-        if (score !== cur) {
-          changed.set(member, keptScore(score, listpack));
-          updated++;
-        }
-      }
-      processed++;
-      last = score;
-    }
-  }
-  if (changed.size > 0) ctx.write([...changed].map(([member, score]) => ({ t: 'zadd', key, member, score })));
+  const pairs: Array<readonly [Key, number]> = scores.map((score, p) => [keyFromBytes(argv[i + 2 * p + 1] as Buffer), score]);
+  const r = zaddOps(key, z, f, pairs);
+  if ('error' in r) return out.error(ERR_SCORE_NAN);
+  if (r.ops.length > 0) ctx.write(r.ops);
+  const { added, updated, processed, last } = r;
   if (f.incr) return processed > 0 ? out.double(last) : out.nullBulk();
   out.integer(f.ch ? added + updated : added);
 }
@@ -184,15 +130,9 @@ function zremCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const key = keyFromBytes(argv[1] as Buffer);
   const z = readZSet(ctx, key);
   if (z === null) return;
-  const removed = new Set<Key>();
-  if (z) {
-    for (let i = 2; i < argv.length; i++) {
-      const m = keyFromBytes(argv[i] as Buffer);
-      if (z.score(m) !== undefined) removed.add(m);
-    }
-    if (removed.size > 0) ctx.write(removeOps(key, z, [...removed]));
-  }
-  ctx.out.integer(removed.size);
+  const { ops, removed } = zremOps(key, z, argv.slice(2).map(keyFromBytes));
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(removed);
 }
 
 // ---------------------------------------------------------------- point reads
@@ -295,7 +235,7 @@ function zremrangeGeneric(by: 'rank' | 'score' | 'lex') {
     const z = readZSet(ctx, key);
     if (z === null) return;
     const gone = z ? pick(z) : [];
-    if (z && gone.length > 0) ctx.write(removeOps(key, z, gone.map((e) => e[0])));
+    if (z && gone.length > 0) ctx.write(zremPresentOps(key, z, gone.map((e) => e[0])));
     out.integer(gone.length);
   };
 }
@@ -311,7 +251,7 @@ function clampIndex(v: bigint): number {
 /** Pop up to `count` from one end of `key` (known to be a non-empty zset): logs, returns what went. */
 function popEntries(ctx: CommandContext, key: Key, z: SortedSet, count: number, max: boolean): ZEntry[] {
   const taken = z.rangeByRank(0, Math.min(count, z.size) - 1, max);
-  ctx.write(removeOps(key, z, taken.map((e) => e[0])));
+  ctx.write(zremPresentOps(key, z, taken.map((e) => e[0])));
   return taken;
 }
 
