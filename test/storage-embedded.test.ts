@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import * as root from '../src/index.js';
-import { openStore } from '../src/index.js';
+import { InvalidValueError, openStore, WrongTypeError, type Store } from '../src/index.js';
 import { tempDir } from './helpers/procs.js';
 
 /** Methods of the engine that must never be reachable from the package root's store. */
@@ -59,6 +59,171 @@ test('the package root exposes no replication internals', async () => {
   }
   assert.deepEqual(
     Object.keys(root).sort(),
-    ['CorruptLogError', 'DirectoryLockedError', 'StoreUnavailableError', 'ZERO_POSITION', 'comparePositions', 'formatPosition', 'openStore'],
+    ['CorruptLogError', 'DirectoryLockedError', 'InvalidValueError', 'StoreUnavailableError', 'WrongTypeError', 'ZERO_POSITION', 'comparePositions', 'formatPosition', 'openStore'],
   );
+});
+
+/** Open a store in a fresh directory, run `body`, always close and remove it. */
+async function withStore(body: (s: Store, dir: string) => Promise<void>, now?: () => number): Promise<void> {
+  const dir = tempDir('kvts-embedded-');
+  const s = await openStore({ dir, fsync: 'always', ...(now === undefined ? {} : { now }) });
+  try {
+    await body(s, dir);
+  } finally {
+    await s.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves `write` and checks it logged exactly `entries` entries. */
+async function logs<T>(s: Store, entries: number, write: Promise<T> | (() => Promise<T>)): Promise<T> {
+  const before = s.stats().lastPosition.seq;
+  const r = await (typeof write === 'function' ? write() : write);
+  assert.equal(s.stats().lastPosition.seq - before, entries, 'log entries written');
+  return r;
+}
+
+const str = (bs: readonly Buffer[]): string[] => bs.map((b) => b.toString());
+
+test('hashes: hset (object, Map), hget, hgetall, hlen, hincrby, hdel; one entry per write; the last hdel deletes the key', async () => {
+  await withStore(async (s) => {
+    assert.equal(await logs(s, 1, () => s.hset('h', { a: '1', b: Buffer.from([0xff, 0]) })), 2);
+    assert.equal(await logs(s, 1, () => s.hset('h', new Map<string | Buffer, string | Buffer>([['a', 'x'], [Buffer.from('c'), 'é']]))), 1);
+    assert.equal((await s.hget('h', 'a'))?.toString(), 'x');
+    assert.deepEqual(await s.hget('h', 'b'), Buffer.from([0xff, 0]));
+    assert.equal(await s.hget('h', 'nope'), undefined);
+    assert.equal(await s.hget('missing', 'a'), undefined);
+    const all = await s.hgetall('h');
+    assert.deepEqual([...all.keys()], ['a', 'b', 'c']);
+    assert.equal(all.get('c')?.toString('utf8'), 'é');
+    assert.deepEqual(await s.hgetall('missing'), new Map());
+    assert.equal(await s.hlen('h'), 3);
+    assert.equal(await logs(s, 1, () => s.hincrby('h', 'n', 5)), 5);
+    assert.equal(await s.hincrby('h', 'n', -7), -2);
+    await assert.rejects(logs(s, 0, () => s.hincrby('h', 'a', 1)), InvalidValueError);
+    await s.hset('h', { big: '9223372036854775807' });
+    await assert.rejects(s.hincrby('h', 'big', 1), InvalidValueError);
+    // A returned value is a copy: mutating it leaves the hash as it was.
+    const v = (await s.hget('h', 'a')) as Buffer;
+    v[0] = 0x41;
+    assert.equal((await s.hget('h', 'a'))?.toString(), 'x');
+    assert.equal(await logs(s, 0, () => s.hdel('h', 'nope')), 0);
+    assert.equal(await logs(s, 1, () => s.hdel('h', 'a', 'b', 'a')), 2);
+    assert.equal(await s.type('h'), 'hash');
+    assert.equal(await logs(s, 1, () => s.hdel('h', 'c', 'n', 'big')), 3);
+    assert.equal(await s.type('h'), 'none');
+    assert.equal(s.stats().keys, 0);
+    await assert.rejects(s.hset('h', {}), RangeError);
+  });
+});
+
+test('sets: sadd, srem, sismember, smembers, scard; the last srem deletes the key', async () => {
+  await withStore(async (s) => {
+    assert.equal(await logs(s, 1, () => s.sadd('s', 'a', 'b', Buffer.from('c'), 'a')), 3);
+    assert.equal(await logs(s, 0, () => s.sadd('s', 'a')), 0);
+    assert.equal(await s.sismember('s', 'b'), true);
+    assert.equal(await s.sismember('s', 'z'), false);
+    assert.equal(await s.sismember('missing', 'z'), false);
+    assert.deepEqual(str(await s.smembers('s')).sort(), ['a', 'b', 'c']);
+    assert.deepEqual(await s.smembers('missing'), []);
+    assert.equal(await s.scard('s'), 3);
+    assert.equal(await logs(s, 1, () => s.srem('s', 'a', 'z')), 1);
+    assert.equal(await s.scard('s'), 2);
+    assert.equal(await logs(s, 1, () => s.srem('s', 'b', 'c')), 2);
+    assert.equal(await s.type('s'), 'none');
+    assert.equal(await s.srem('s', 'b'), 0);
+  });
+});
+
+test('sorted sets: zadd (list, Map, object), zincrby, zscore, zrange, zrangeByScore, zcard, zrem', async () => {
+  await withStore(async (s) => {
+    assert.equal(await logs(s, 1, () => s.zadd('z', [{ score: 1, member: 'a' }, { score: 2, member: 'b' }])), 2);
+    assert.equal(await logs(s, 1, () => s.zadd('z', new Map<string | Buffer, number>([['b', 5], ['c', 3]]))), 1);
+    assert.equal(await s.zadd('z', { d: -Infinity, e: 10 }), 2);
+    assert.equal(await logs(s, 0, () => s.zadd('z', { e: 10 })), 0);
+    assert.equal(await s.zscore('z', 'b'), 5);
+    assert.equal(await s.zscore('z', 'nope'), undefined);
+    assert.equal(await s.zcard('z'), 5);
+    assert.deepEqual(str(await s.zrange('z', 0, -1)), ['d', 'a', 'c', 'b', 'e']);
+    assert.deepEqual(str(await s.zrange('z', 0, 1, { rev: true })), ['e', 'b']);
+    const scored = await s.zrange('z', 1, 2, { withScores: true });
+    assert.deepEqual(scored.map((e) => [e.member.toString(), e.score]), [['a', 1], ['c', 3]]);
+    assert.deepEqual(str(await s.zrangeByScore('z', 1, 5)), ['a', 'c', 'b']);
+    assert.deepEqual(str(await s.zrangeByScore('z', -Infinity, Infinity, { limit: { offset: 1, count: 2 } })), ['a', 'c']);
+    assert.deepEqual(str(await s.zrangeByScore('z', 1, 5, { rev: true })), ['b', 'c', 'a']);
+    assert.deepEqual(await s.zrange('missing', 0, -1), []);
+    assert.equal(await logs(s, 1, () => s.zincrby('z', 2.5, 'a')), 3.5);
+    assert.equal(await s.zincrby('z', 4, 'new'), 4);
+    await s.zadd('z', { inf: Infinity });
+    await assert.rejects(logs(s, 0, () => s.zincrby('z', -Infinity, 'inf')), InvalidValueError);
+    await assert.rejects(s.zadd('z', { x: Number.NaN }), RangeError);
+    assert.equal(await logs(s, 1, () => s.zrem('z', 'a', 'nope')), 1);
+    assert.equal(await s.zrem('z', 'b', 'c', 'd', 'e', 'new', 'inf'), 6);
+    assert.equal(await s.type('z'), 'none');
+  });
+});
+
+test('collections: a call on a key of another type rejects with WrongTypeError and logs nothing', async () => {
+  await withStore(async (s) => {
+    await s.set('str', 'v');
+    await s.hset('h', { f: 'v' });
+    await s.sadd('s', 'm');
+    await s.zadd('z', { m: 1 });
+    const calls: Array<() => Promise<unknown>> = [
+      () => s.hset('str', { f: 'v' }), () => s.hget('s', 'f'), () => s.hgetall('z'), () => s.hdel('str', 'f'),
+      () => s.hlen('s'), () => s.hincrby('z', 'f', 1),
+      () => s.sadd('h', 'm'), () => s.srem('z', 'm'), () => s.sismember('str', 'm'), () => s.smembers('h'), () => s.scard('z'),
+      () => s.zadd('s', { m: 1 }), () => s.zincrby('h', 1, 'm'), () => s.zrem('str', 'm'), () => s.zscore('s', 'm'),
+      () => s.zcard('h'), () => s.zrange('s', 0, -1), () => s.zrangeByScore('str', 0, 1),
+    ];
+    for (const call of calls) await assert.rejects(logs(s, 0, call), (e: unknown) => e instanceof WrongTypeError && /^WRONGTYPE /.test(e.message));
+    assert.deepEqual([await s.type('str'), await s.type('h'), await s.type('s'), await s.type('z'), await s.type('none')], ['string', 'hash', 'set', 'zset', 'none']);
+  });
+});
+
+test('collections survive a reopen; delete, expire and pttl work on them', async () => {
+  let nowMs = 1_000_000;
+  const now = (): number => nowMs;
+  await withStore(async (s, dir) => {
+    await s.hset('h', { f1: 'v1', f2: 'v2' });
+    await s.hdel('h', 'f1');
+    await s.sadd('s', 'a', 'b');
+    await s.zadd('z', [{ score: 1.5, member: 'a' }, { score: -2, member: 'b' }]);
+    await s.zincrby('z', 1, 'b');
+    await s.sadd('gone', 'x');
+    await s.srem('gone', 'x');
+    await s.close();
+    const r = await openStore({ dir, now });
+    try {
+      assert.deepEqual([...(await r.hgetall('h'))].map(([f, v]) => [f, v.toString()]), [['f2', 'v2']]);
+      assert.deepEqual(str(await r.smembers('s')).sort(), ['a', 'b']);
+      assert.deepEqual((await r.zrange('z', 0, -1, { withScores: true })).map((e) => [e.member.toString(), e.score]), [['b', -1], ['a', 1.5]]);
+      assert.equal(await r.type('gone'), 'none');
+      assert.equal(r.stats().keys, 3);
+      assert.equal(await r.expire('h', 5000), true);
+      assert.equal(r.pttl('h'), 5000);
+      assert.equal(r.pttl('s'), -1);
+      assert.equal(await r.delete('s'), true);
+      assert.equal(await r.scard('s'), 0);
+      const keys: string[] = [];
+      for await (const k of r.scanIterator()) keys.push(k.toString());
+      assert.deepEqual(keys.sort(), ['h', 'z']);
+      nowMs += 5001;
+      assert.equal(await r.hlen('h'), 0);
+      assert.equal(await r.type('h'), 'none');
+      // A write after expiry starts a fresh hash without the old fields or TTL.
+      assert.equal(await r.hset('h', { f9: 'v' }), 1);
+      assert.equal(r.pttl('h'), -1);
+    } finally {
+      await r.close();
+    }
+    const again = await openStore({ dir, now });
+    try {
+      assert.deepEqual([...(await again.hgetall('h')).keys()], ['f9']);
+      assert.equal(await again.type('s'), 'none');
+      assert.equal(await again.zscore('z', 'b'), -1);
+    } finally {
+      await again.close();
+    }
+  }, now);
 });

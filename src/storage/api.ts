@@ -114,8 +114,31 @@ export interface ValueSink {
   bulkRange(src: Buffer, off: number, len: number): void;
 }
 
-/** The embedded API: what `openStore` from 'kv-ts' returns. Strings are UTF-8. */
-export interface Store {
+/** Fields for Store.hset: an object's own string keys, or a Map (string keys UTF-8, Buffers as bytes). */
+export type HashFields = Readonly<Record<string, string | Buffer>> | ReadonlyMap<string | Buffer, string | Buffer>;
+
+/** One sorted-set element as the embedded API gives and takes it. */
+export interface ZMember<M = string | Buffer> {
+  readonly score: number;
+  readonly member: M;
+}
+
+/** Elements for Store.zadd: a list, or a member -> score Map or object. */
+export type ZMembers = ReadonlyArray<ZMember> | ReadonlyMap<string | Buffer, number> | Readonly<Record<string, number>>;
+
+export interface ZRangeOptions {
+  /** Index from the highest score (ZRANGE ... REV). */
+  readonly rev?: boolean;
+  readonly withScores?: boolean;
+}
+
+export interface ZRangeByScoreOptions extends ZRangeOptions {
+  /** Skip `offset` elements of the range, then return at most `count` (count < 0: all). */
+  readonly limit?: { readonly offset: number; readonly count: number };
+}
+
+/** The string and key calls the embedded API shares with the engine. Strings are UTF-8. */
+export interface StoreCore {
   /** Resolves once the write is durable under the fsync policy. */
   set(key: string | Buffer, value: string | Buffer, opts?: SetOptions): Promise<Position>;
   get(key: string | Buffer): Buffer | undefined;
@@ -133,11 +156,52 @@ export interface Store {
 }
 
 /**
- * The engine's whole interface: the embedded API plus the binary read path, positioned writes
+ * The embedded API: what `openStore` from 'kv-ts' returns (embedded.ts). Collections' calls live
+ * here, not on the engine: they are built from its read API and `apply` (collection-ops.ts).
+ */
+export interface Store extends StoreCore {
+  // Collections. Each write is one log entry of absolute ops, durable on resolve; a call on a key
+  // of another type rejects with WrongTypeError; removing the last element deletes the key.
+  // delete / expire / pttl / scanIterator work on collection keys as on strings.
+  /** 'none' when the key is missing or expired. */
+  type(key: string | Buffer): Promise<KeyTypeName>;
+  /** Set fields; resolves with the number of fields that were new. */
+  hset(key: string | Buffer, fields: HashFields): Promise<number>;
+  hget(key: string | Buffer, field: string | Buffer): Promise<Buffer | undefined>;
+  /** Field names decoded as UTF-8, in the hash's order; empty when the key is missing. */
+  hgetall(key: string | Buffer): Promise<Map<string, Buffer>>;
+  /** Resolves with the number of fields removed. */
+  hdel(key: string | Buffer, ...fields: (string | Buffer)[]): Promise<number>;
+  hlen(key: string | Buffer): Promise<number>;
+  /** Add `by` to a field holding a 64-bit integer (a missing field counts as 0); the new value (exact up to 2^53). */
+  hincrby(key: string | Buffer, field: string | Buffer, by: number): Promise<number>;
+  /** Resolves with the number of members that were new. */
+  sadd(key: string | Buffer, ...members: (string | Buffer)[]): Promise<number>;
+  srem(key: string | Buffer, ...members: (string | Buffer)[]): Promise<number>;
+  sismember(key: string | Buffer, member: string | Buffer): Promise<boolean>;
+  smembers(key: string | Buffer): Promise<Buffer[]>;
+  scard(key: string | Buffer): Promise<number>;
+  /** Add members or update their scores; resolves with the number of members that were new. */
+  zadd(key: string | Buffer, members: ZMembers): Promise<number>;
+  /** Add `by` to a member's score (a missing member counts as 0); the new score. */
+  zincrby(key: string | Buffer, by: number, member: string | Buffer): Promise<number>;
+  zrem(key: string | Buffer, ...members: (string | Buffer)[]): Promise<number>;
+  zscore(key: string | Buffer, member: string | Buffer): Promise<number | undefined>;
+  zcard(key: string | Buffer): Promise<number>;
+  /** Members by rank, `start`/`stop` inclusive, negative from the end (ZRANGE). */
+  zrange(key: string | Buffer, start: number, stop: number, opts?: ZRangeOptions & { readonly withScores?: false }): Promise<Buffer[]>;
+  zrange(key: string | Buffer, start: number, stop: number, opts: ZRangeOptions & { readonly withScores: true }): Promise<ZMember<Buffer>[]>;
+  /** Members with min <= score <= max (±Infinity allowed), lowest first, or highest first with `rev` (ZRANGEBYSCORE). */
+  zrangeByScore(key: string | Buffer, min: number, max: number, opts?: ZRangeByScoreOptions & { readonly withScores?: false }): Promise<Buffer[]>;
+  zrangeByScore(key: string | Buffer, min: number, max: number, opts: ZRangeByScoreOptions & { readonly withScores: true }): Promise<ZMember<Buffer>[]>;
+}
+
+/**
+ * The engine's whole interface: the embedded API's StoreCore plus the binary read path, positioned writes
  * and the replication support (epochs, truncation, meta, snapshot export and load). Internal:
  * kv-server and the replication host use it; the package root never exports it.
  */
-export interface ReplicatedStore extends Store {
+export interface ReplicatedStore extends StoreCore {
   // ---- low-level read API used by the command layer (binary keys, no copies)
   getValue(key: Key): Buffer | undefined;
   /**

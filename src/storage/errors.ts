@@ -41,3 +41,19 @@ export class DirectoryLockedError extends Error {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
+
+/** Redis's WRONGTYPE text, which the embedded API's WrongTypeError carries too. */
+export const WRONGTYPE_MESSAGE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+
+/** An embedded call on a key that holds another type (a hash call on a set, a get-like read of a collection). */
+export class WrongTypeError extends Error {
+  override readonly name = 'WrongTypeError';
+  constructor() {
+    super(WRONGTYPE_MESSAGE);
+  }
+}
+
+/** An embedded write refused for what the stored value holds: HINCRBY of a non-integer or past int64, a NaN score. */
+export class InvalidValueError extends Error {
+  override readonly name = 'InvalidValueError';
+}
