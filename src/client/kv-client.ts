@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { TypeMapping } from '@redis/client';
 import { commandKind, leastSafeKind, type CommandKind } from '../protocol/command-kinds.js';
 import { KvError, SessionLostError, OutcomeUnknownError, UnavailableError } from './errors.js';
+import { scoreArg, toRecord, toScore, toScoredValues, toStrings, type ScoredValue } from './collection-replies.js';
 import { BUFFER_TYPES, NodeConn, STRING_TYPES, WIRE_TYPES, type Arg, type SendOutcome } from './node-conn.js';
 import {
   afterPosition,
@@ -295,6 +296,76 @@ export class KvClient extends EventEmitter {
   }
   type(key: Arg): Promise<string> {
     return this.exec(['TYPE', key]) as Promise<string>;
+  }
+
+  // Hashes, sets and sorted sets: routed and retried as every command (command-kinds.ts says
+  // which are reads and which writes may be resent); replies mapped by collection-replies.ts.
+
+  /** Set fields; the number of fields that were new. */
+  hset(key: Arg, fields: Readonly<Record<string, Arg | number>> | ReadonlyMap<Arg, Arg | number>): Promise<number> {
+    const args: Arg[] = ['HSET', key];
+    const entries = fields instanceof Map ? [...fields.entries()] : Object.entries(fields);
+    for (const [f, v] of entries as Array<[Arg, Arg | number]>) args.push(f, typeof v === 'number' ? String(v) : v);
+    return this.exec(args) as Promise<number>;
+  }
+  hget(key: Arg, field: Arg): Promise<string | null> {
+    return this.exec(['HGET', key, field]) as Promise<string | null>;
+  }
+  /** Every field and value as an object (as node-redis); {} when the key is missing. */
+  async hgetall(key: Arg): Promise<Record<string, string>> {
+    return toRecord(await this.exec(['HGETALL', key]));
+  }
+  hdel(key: Arg, ...fields: Arg[]): Promise<number> {
+    return this.exec(['HDEL', key, ...fields]) as Promise<number>;
+  }
+  hlen(key: Arg): Promise<number> {
+    return this.exec(['HLEN', key]) as Promise<number>;
+  }
+  hincrBy(key: Arg, field: Arg, by: number): Promise<number> {
+    return this.exec(['HINCRBY', key, field, String(by)]) as Promise<number>;
+  }
+  sadd(key: Arg, ...members: Arg[]): Promise<number> {
+    return this.exec(['SADD', key, ...members]) as Promise<number>;
+  }
+  srem(key: Arg, ...members: Arg[]): Promise<number> {
+    return this.exec(['SREM', key, ...members]) as Promise<number>;
+  }
+  async smembers(key: Arg): Promise<string[]> {
+    return toStrings(await this.exec(['SMEMBERS', key]));
+  }
+  /** 1 when `member` is in the set, else 0. */
+  sismember(key: Arg, member: Arg): Promise<number> {
+    return this.exec(['SISMEMBER', key, member]) as Promise<number>;
+  }
+  scard(key: Arg): Promise<number> {
+    return this.exec(['SCARD', key]) as Promise<number>;
+  }
+  /** Add members or update their scores; the number of members that were new. */
+  zadd(key: Arg, members: ScoredMember | readonly ScoredMember[]): Promise<number> {
+    const list: readonly ScoredMember[] = Array.isArray(members) ? members : [members as ScoredMember];
+    const args: Arg[] = ['ZADD', key];
+    for (const m of list) args.push(scoreArg(m.score), m.value);
+    return this.exec(args) as Promise<number>;
+  }
+  /** The member's new score. Never resent after an unknown outcome (it is not idempotent). */
+  async zincrBy(key: Arg, by: number, member: Arg): Promise<number> {
+    return toScore(await this.exec(['ZINCRBY', key, scoreArg(by), member])) as number;
+  }
+  zrem(key: Arg, ...members: Arg[]): Promise<number> {
+    return this.exec(['ZREM', key, ...members]) as Promise<number>;
+  }
+  async zscore(key: Arg, member: Arg): Promise<number | null> {
+    return toScore(await this.exec(['ZSCORE', key, member]));
+  }
+  zcard(key: Arg): Promise<number> {
+    return this.exec(['ZCARD', key]) as Promise<number>;
+  }
+  /** Members by rank, `start`/`stop` inclusive, negative from the end; `rev` from the highest score. */
+  async zrange(key: Arg, start: number, stop: number, opts: { readonly rev?: boolean } = {}): Promise<string[]> {
+    return toStrings(await this.exec(zrangeArgs(key, start, stop, opts.rev === true, false)));
+  }
+  async zrangeWithScores(key: Arg, start: number, stop: number, opts: { readonly rev?: boolean } = {}): Promise<ScoredValue[]> {
+    return toScoredValues(await this.exec(zrangeArgs(key, start, stop, opts.rev === true, true)));
   }
 
   /**
@@ -802,3 +873,13 @@ export class Pipeline {
   }
 }
 
+
+/** A sorted-set element for KvClient.zadd (node-redis's shape). */
+export type ScoredMember = { readonly score: number; readonly value: Arg };
+
+function zrangeArgs(key: Arg, start: number, stop: number, rev: boolean, withScores: boolean): Arg[] {
+  const args: Arg[] = ['ZRANGE', key, String(start), String(stop)];
+  if (rev) args.push('REV');
+  if (withScores) args.push('WITHSCORES');
+  return args;
+}

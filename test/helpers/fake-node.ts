@@ -1,7 +1,7 @@
 // A scripted RESP node on 127.0.0.1 for client tests: it answers ROLE with a given reply,
 // POSITION with a fixed token (or drops the connection instead, once), GET with "v", and
 // everything else with +OK, and it can answer the next commands of a name with given error
-// lines. Exact lost replies and refusals, not timing luck.
+// lines or leave one unanswered. Exact lost replies and refusals, not timing luck.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { parseAddress } from '../../src/net/address.js';
@@ -17,6 +17,8 @@ export interface FakeNode {
   dropNextPosition: boolean;
   /** Error lines (without '-') the next commands of a name (upper case) answer with, in order. */
   readonly failNext: Map<string, string[]>;
+  /** Names (upper case) whose next command closes the connection unanswered (an unknown outcome), once each. */
+  readonly dropNext: Set<string>;
   stop(): Promise<void>;
 }
 
@@ -37,6 +39,7 @@ export async function fakeNode(role: (self: string) => string, position: string)
     seen: [],
     dropNextPosition: false,
     failNext: new Map(),
+    dropNext: new Set(),
     stop: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => node.server.close(() => resolve()));
@@ -47,6 +50,7 @@ export async function fakeNode(role: (self: string) => string, position: string)
     sock.on('close', () => sockets.delete(sock));
     let buf = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => {
+      if (sock.writableEnded) return; // dropped: what the client sent after it goes unanswered
       buf = Buffer.concat([buf, d]);
       for (;;) {
         const p = parseReply(buf, 0);
@@ -55,6 +59,10 @@ export async function fakeNode(role: (self: string) => string, position: string)
         const argv = (p.v as Extract<Resp, { t: 'array' }>).a ?? [];
         const name = ((argv[0] as Extract<Resp, { t: 'bulk' }>).b as Buffer).toString().toUpperCase();
         node.seen.push(name);
+        if (node.dropNext.delete(name)) {
+          sock.end(); // the replies already written still arrive; this one never does
+          return;
+        }
         const fail = node.failNext.get(name)?.shift();
         if (fail !== undefined) {
           sock.write(`-${fail}\r\n`);
