@@ -8,7 +8,7 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import { ZSET_LISTPACK_ENTRIES_MAX, ZSET_LISTPACK_VALUE_BYTES_MAX, type SortedSet } from './zset.js';
 import type { Key, Op } from './types.js';
-import { INT64_MAX, INT64_MIN, parseInt64 } from '../server/commands/args.js';
+import { INT64_MAX, INT64_MIN, parseInt64 } from './int64.js';
 
 /**
  * The ops for removing elements (hdel/srem/zrem ops of `key`) from a collection that keeps
