@@ -31,7 +31,8 @@ export function lengthAt(p: string, pos: number): number {
   for (;;) {
     const c = p.charCodeAt(pos++);
     len += (c & 0x7f) * scale;
-    if (c < 0x80) return len;
+    // `!(c >= 0x80)` also ends on NaN (past the end of a malformed list) instead of looping
+    if (!(c >= 0x80)) return len;
     scale *= 0x80;
   }
 }
@@ -70,7 +71,7 @@ export function find(p: string, item: string, stride: number): number {
   while (pos < p.length) {
     if (entryEquals(p, pos, item)) return pos;
     pos = nextAt(p, pos);
-    for (let s = 1; s < stride; s++) pos = nextAt(p, pos);
+    for (let s = 1; s < stride && pos < p.length; s++) pos = nextAt(p, pos);
   }
   return -1;
 }

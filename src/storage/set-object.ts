@@ -52,7 +52,7 @@ export function compareInt64Text(a: Key, b: Key): number {
   const bn = b.charCodeAt(0) === 0x2d;
   if (an !== bn) return an ? -1 : 1;
   const mag = a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
-  return an ? -mag : mag;
+  return an && mag !== 0 ? -mag : mag;
 }
 
 export class SetObject {
