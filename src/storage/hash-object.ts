@@ -2,14 +2,16 @@
 // Owns the representation and its memory estimate; never logs and never sees the keyspace
 // (the keyspace mutates it only while applying an op; commands only read it).
 //
-// Two representations, as Redis's listpack and hashtable: a small hash is two parallel arrays
-// in insertion order (what HGETALL returns for a listpack in Redis, so replies match byte for
-// byte), searched linearly like a listpack; past hash-max-listpack-entries entries, or once a
-// field or value is longer than hash-max-listpack-value bytes, it becomes a DenseTable index
-// with parallel values (O(1) lookups and random fields) and never goes back, as in Redis.
-// Values are held as latin1 strings (one char per byte: far less heap than a Buffer each).
+// Two representations, as Redis's listpack and hashtable: a small hash is one packed string of
+// field, value, field, value… in insertion order (packed-list.ts; what HGETALL returns for a
+// listpack in Redis, so replies match byte for byte), searched linearly like a listpack; past
+// hash-max-listpack-entries entries, or once a field or value is longer than
+// hash-max-listpack-value bytes, it becomes a DenseTable index with parallel values (O(1)
+// lookups and random fields) and never goes back, as in Redis. Large-form values are latin1
+// strings (one char per byte: far less heap than a Buffer each).
 
 import { DenseTable } from './dense-table.js';
+import { dataAt, entryAt, entryBytes, find, lengthAt, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
 import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
 
@@ -20,7 +22,8 @@ export const HASH_LISTPACK_VALUE_BYTES_MAX = REDIS_ENCODING_LIMITS.hashListpackV
 const VALUE_STRING_BYTES_MAX = 64 * 1024 * 1024;
 /** Memory estimate (MEMORY USAGE, liveBytes): per object and per entry, beyond the bytes themselves. */
 const OBJECT_OVERHEAD_BYTES = 64;
-const LISTPACK_ENTRY_OVERHEAD_BYTES = 40;
+/** The packed string's header (its bytes are counted one for one). */
+const PACKED_STRING_OVERHEAD_BYTES = 24;
 const HASHTABLE_ENTRY_OVERHEAD_BYTES = 96;
 
 type Stored = string | Buffer;
@@ -33,19 +36,24 @@ function storedToBuffer(v: Stored): Buffer {
   return typeof v === 'string' ? Buffer.from(v, 'latin1') : v;
 }
 
-export class HashObject {
-  /** Listpack form (table === null): fields and values in insertion order. */
-  private fields: Key[] = [];
-  /** Values: parallel to `fields`, or to the table's positions (undefined = free position). */
-  private vals: Array<Stored | undefined> = [];
-  private table: DenseTable | null = null;
+/** The large form: a field index and values parallel to its positions (undefined = free position). */
+interface Table {
+  readonly index: DenseTable;
+  vals: Array<Stored | undefined>;
   /** Sum of field and value lengths. */
-  private contentBytes = 0;
+  contentBytes: number;
+}
+
+export class HashObject {
+  /** Packed form (table === null): field, value, field, value… in insertion order. */
+  private packed = '';
+  private packedEntries = 0;
+  private table: Table | null = null;
 
   constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
 
   get size(): number {
-    return this.table === null ? this.fields.length : this.table.size;
+    return this.table === null ? this.packedEntries : this.table.index.size;
   }
 
   get encoding(): 'listpack' | 'hashtable' {
@@ -53,12 +61,14 @@ export class HashObject {
   }
 
   get bytes(): number {
-    const per = this.table === null ? LISTPACK_ENTRY_OVERHEAD_BYTES : HASHTABLE_ENTRY_OVERHEAD_BYTES;
-    return OBJECT_OVERHEAD_BYTES + this.contentBytes + this.size * per;
+    const t = this.table;
+    if (t === null) return OBJECT_OVERHEAD_BYTES + PACKED_STRING_OVERHEAD_BYTES + this.packed.length;
+    return OBJECT_OVERHEAD_BYTES + t.contentBytes + t.index.size * HASHTABLE_ENTRY_OVERHEAD_BYTES;
   }
 
+  /** Packed: char position of the field's entry; table: its position; -1 when missing. */
   private posOf(field: Key): number {
-    return this.table === null ? this.fields.indexOf(field) : this.table.positionOf(field);
+    return this.table === null ? find(this.packed, field, 2) : this.table.index.positionOf(field);
   }
 
   has(field: Key): boolean {
@@ -68,34 +78,50 @@ export class HashObject {
   /** A copy of the value (the caller may keep it). */
   get(field: Key): Buffer | undefined {
     const p = this.posOf(field);
-    return p < 0 ? undefined : storedToBuffer(this.vals[p] as Stored);
+    if (p < 0) return undefined;
+    if (this.table !== null) return storedToBuffer(this.table.vals[p] as Stored);
+    return this.packedValue(p);
   }
 
   /** Value length without a copy; -1 if the field is missing. */
   valueLength(field: Key): number {
     const p = this.posOf(field);
-    return p < 0 ? -1 : (this.vals[p] as Stored).length;
+    if (p < 0) return -1;
+    if (this.table !== null) return (this.table.vals[p] as Stored).length;
+    return lengthAt(this.packed, nextAt(this.packed, p));
   }
 
   /** Insert or replace; true when the field is new. The bytes are copied. */
   set(field: Key, value: Buffer): boolean {
-    const valueMax = this.limits.hashListpackValueBytes;
-    if (this.table === null && (field.length > valueMax || value.length > valueMax)) this.convert();
-    const p = this.posOf(field);
+    if (this.table === null) {
+      const valueMax = this.limits.hashListpackValueBytes;
+      const grown = this.packed.length + entryBytes(field) + value.length + 10;
+      if (field.length > valueMax || value.length > valueMax || grown > PACKED_BYTES_MAX) this.convert();
+    }
+    const t = this.table;
+    if (t === null) return this.setPacked(field, value.latin1Slice(0, value.length));
+    const p = t.index.positionOf(field);
     const v = toStored(value);
     if (p >= 0) {
-      this.contentBytes += v.length - (this.vals[p] as Stored).length;
-      this.vals[p] = v;
+      t.contentBytes += v.length - (t.vals[p] as Stored).length;
+      t.vals[p] = v;
       return false;
     }
-    this.contentBytes += field.length + v.length;
-    if (this.table === null) {
-      this.fields.push(field);
-      this.vals.push(v);
-      if (this.fields.length > this.limits.hashListpackEntries) this.convert();
-    } else {
-      this.vals[this.table.add(field)] = v;
+    t.contentBytes += field.length + v.length;
+    t.vals[t.index.add(field)] = v;
+    return true;
+  }
+
+  private setPacked(field: Key, value: string): boolean {
+    const p = find(this.packed, field, 2);
+    if (p >= 0) {
+      const at = nextAt(this.packed, p);
+      this.packed = splice(this.packed, at, nextAt(this.packed, at), [value]);
+      return false;
     }
+    this.packed = splice(this.packed, this.packed.length, this.packed.length, [field, value]);
+    this.packedEntries++;
+    if (this.packedEntries > this.limits.hashListpackEntries) this.convert();
     return true;
   }
 
@@ -103,48 +129,59 @@ export class HashObject {
   delete(field: Key): boolean {
     const p = this.posOf(field);
     if (p < 0) return false;
-    this.contentBytes -= field.length + (this.vals[p] as Stored).length;
-    if (this.table === null) {
-      this.fields.splice(p, 1);
-      this.vals.splice(p, 1);
-    } else {
-      this.vals[p] = undefined;
-      const vals = this.vals;
-      this.table.remove(
-        field,
-        (from, to) => {
-          vals[to] = vals[from];
-        },
-        (n) => {
-          vals.length = n;
-        },
-      );
+    const t = this.table;
+    if (t === null) {
+      this.packed = splice(this.packed, p, nextAt(this.packed, nextAt(this.packed, p)), []);
+      this.packedEntries--;
+      return true;
     }
+    t.contentBytes -= field.length + (t.vals[p] as Stored).length;
+    t.vals[p] = undefined;
+    const vals = t.vals;
+    t.index.remove(
+      field,
+      (from, to) => {
+        vals[to] = vals[from];
+      },
+      (n) => {
+        vals.length = n;
+      },
+    );
     return true;
   }
 
   /** Fields and values (copies), in Redis's order for a listpack (insertion), else position order. */
   *entries(): IterableIterator<[Key, Buffer]> {
-    if (this.table === null) {
-      for (let i = 0; i < this.fields.length; i++) yield [this.fields[i] as Key, storedToBuffer(this.vals[i] as Stored)];
+    const t = this.table;
+    if (t === null) {
+      const p = this.packed;
+      for (let pos = 0; pos < p.length; pos = nextAt(p, nextAt(p, pos))) yield [entryAt(p, pos), this.packedValue(pos)];
       return;
     }
-    for (let p = 0; p < this.table.positions; p++) {
-      const f = this.table.memberAt(p);
-      if (f !== undefined) yield [f, storedToBuffer(this.vals[p] as Stored)];
+    for (let pos = 0; pos < t.index.positions; pos++) {
+      const f = t.index.memberAt(pos);
+      if (f !== undefined) yield [f, storedToBuffer(t.vals[pos] as Stored)];
     }
   }
 
   *keys(): IterableIterator<Key> {
-    if (this.table === null) yield* this.fields;
-    else yield* this.table.keys();
+    if (this.table !== null) {
+      yield* this.table.index.keys();
+      return;
+    }
+    const p = this.packed;
+    for (let pos = 0; pos < p.length; pos = nextAt(p, nextAt(p, pos))) yield entryAt(p, pos);
   }
 
   /** A uniformly random field, or undefined when empty. `random(n)` returns an integer in [0, n). */
   randomField(random: (n: number) => number): Key | undefined {
     if (this.size === 0) return undefined;
-    if (this.table === null) return this.fields[random(this.fields.length)];
-    return this.table.memberAt(this.table.randomPosition(random));
+    const t = this.table;
+    if (t !== null) return t.index.memberAt(t.index.randomPosition(random));
+    const p = this.packed;
+    let pos = 0;
+    for (let i = random(this.packedEntries); i > 0; i--) pos = nextAt(p, nextAt(p, pos));
+    return entryAt(p, pos);
   }
 
   /**
@@ -152,12 +189,12 @@ export class HashObject {
    * examines `count` positions from `cursor`. Returns the next cursor (0 = done).
    */
   scan(cursor: number, count: number, emit: (field: Key, value: Buffer) => void): number {
-    if (this.table === null) {
+    const t = this.table;
+    if (t === null) {
       for (const [f, v] of this.entries()) emit(f, v);
       return 0;
     }
-    const t = this.table;
-    return t.scan(cursor, count, (p) => emit(t.memberAt(p) as Key, storedToBuffer(this.vals[p] as Stored)));
+    return t.index.scan(cursor, count, (p) => emit(t.index.memberAt(p) as Key, storedToBuffer(t.vals[p] as Stored)));
   }
 
   /** Switch to the hashtable form now (a copy of a hashtable-encoded hash stays one, as in Redis). */
@@ -165,12 +202,25 @@ export class HashObject {
     if (this.table === null) this.convert();
   }
 
+  /** The value after the field entry at `fieldPos`, as a new Buffer. */
+  private packedValue(fieldPos: number): Buffer {
+    const p = this.packed;
+    const at = nextAt(p, fieldPos);
+    const start = dataAt(p, at);
+    return Buffer.from(p.slice(start, start + lengthAt(p, at)), 'latin1');
+  }
+
   private convert(): void {
-    const table = new DenseTable();
-    const vals: Array<Stored | undefined> = [];
-    for (let i = 0; i < this.fields.length; i++) vals[table.add(this.fields[i] as Key)] = this.vals[i];
-    this.table = table;
-    this.vals = vals;
-    this.fields = [];
+    const t: Table = { index: new DenseTable(), vals: [], contentBytes: 0 };
+    const p = this.packed;
+    for (let pos = 0; pos < p.length; pos = nextAt(p, nextAt(p, pos))) {
+      const f = entryAt(p, pos);
+      const v = entryAt(p, nextAt(p, pos));
+      t.vals[t.index.add(f)] = v;
+      t.contentBytes += f.length + v.length;
+    }
+    this.table = t;
+    this.packed = '';
+    this.packedEntries = 0;
   }
 }
