@@ -423,6 +423,15 @@ test('redis-benchmark CSV is parsed (real redis-benchmark output)', async () => 
   assert.equal(parseRedisBenchmarkCsv('Could not connect').ok, false);
 });
 
+test('redis-benchmark custom command (row 6 read lines): one CSV row named by the command line', async () => {
+  const zadd = await runRedisBenchmark({ port: redis!.port, tests: [], requests: 200, clients: 2, valueBytes: 10, keyspace: 10, pipeline: 1, command: ['ZADD', 'rb:z', '1', 'm'] });
+  assert.ok(zadd.ok, zadd.ok ? '' : zadd.error);
+  const r = await runRedisBenchmark({ port: redis!.port, tests: [], requests: 2000, clients: 10, valueBytes: 100, keyspace: 1000, pipeline: 4, command: ['ZRANGE', 'rb:z', '0', '9'] });
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  assert.deepEqual(r.rows.map((x) => x.test), ['ZRANGE rb:z 0 9']);
+  assert.ok((r.rows[0]?.rps ?? 0) > 0);
+});
+
 test('spliceSection replaces only the marked section', () => {
   const doc = `# Benchmarks\n\nintro\n\n${BEGIN_MARKER}\nold\n${END_MARKER}\n\n## Notes\nkeep me\n`;
   const r = spliceSection(doc, 'new table');
