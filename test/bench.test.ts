@@ -22,6 +22,7 @@ const KV_BENCH_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-bench.js');
 const SUITE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'suite.js');
 const STORAGE_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'storage-bench.js');
 const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-bench.js');
+const DELETE_LATENCY_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'delete-latency.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -378,6 +379,7 @@ test('bench tools: a bad flag or value is one line on stderr and exit 2; --help 
     [SUITE_JS, [['--frobnicate'], ['--rows', '9'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
     [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
     [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0']]],
+    [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
   ];
   for (const [tool, bads] of tools) {
     for (const args of bads) {

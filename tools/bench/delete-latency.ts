@@ -5,7 +5,7 @@
 // after its reply (kv-ts frees big collections in steps after answering). Owns its servers
 // and connections; never asserts a timing (it prints numbers, tests never depend on them).
 //
-//   node dist/tools/bench/delete-latency.js [--elements N] [--probes N] [--types zset,hash,set] [--systems kv-ts,redis]
+//   node dist/tools/bench/delete-latency.js [--elements N] [--probes N] [--types zset,hash,set] [--systems kv-ts,redis] [--redis-lazyfree]
 
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -107,11 +107,11 @@ async function measureOne(port: number, system: SystemName, type: CollectionType
   }
 }
 
-export async function measureDeleteLatency(systems: readonly SystemName[], types: readonly CollectionType[], elements: number, probes: number, log: (s: string) => void): Promise<DeleteLatencyRow[]> {
+export async function measureDeleteLatency(systems: readonly SystemName[], types: readonly CollectionType[], elements: number, probes: number, redisLazyfree: boolean, log: (s: string) => void): Promise<DeleteLatencyRow[]> {
   const rows: DeleteLatencyRow[] = [];
   for (const type of types) {
     for (const system of systems) {
-      const server: ServerProc = system === 'redis' ? await startRedis('everysec') : await startKv('everysec');
+      const server: ServerProc = system === 'redis' ? await startRedis('everysec', redisLazyfree ? ['--lazyfree-lazy-user-del', 'yes'] : []) : await startKv('everysec');
       try {
         log(`${system} ${type}: building ${elements} elements ...`);
         const r = await measureOne(server.port, system, type, elements, probes);
@@ -138,11 +138,14 @@ const FLAGS = {
   probes: { type: 'string', default: String(DEFAULT_PROBES) },
   types: { type: 'string', default: TYPES.join(',') },
   systems: { type: 'string', default: SYSTEMS.join(',') },
+  'redis-lazyfree': { type: 'boolean', default: false },
   help: { type: 'boolean', default: false },
 } as const;
 
-const USAGE = `Usage: node dist/tools/bench/delete-latency.js [--elements N] [--probes N] [--types zset,hash,set] [--systems kv-ts,redis]
+const USAGE = `Usage: node dist/tools/bench/delete-latency.js [--elements N] [--probes N] [--types zset,hash,set] [--systems kv-ts,redis] [--redis-lazyfree]
   Other clients' GET latency while one client DELs a collection of N elements (default ${DEFAULT_ELEMENTS}).
+  --redis-lazyfree  start redis-server with lazyfree-lazy-user-del yes (Redis 7.0's default is no:
+                    its DEL frees the collection before it answers; UNLINK frees it in a thread)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -160,7 +163,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!systems.every((s): s is SystemName => (SYSTEMS as readonly string[]).includes(s))) return fail(`--systems needs a list of ${SYSTEMS.join(',')}`);
   if (systems.includes('kv-ts') && !kvServerBuilt()) return fail(`${KV_SERVER_JS} is missing; run \`npm run build\` first`);
   if (systems.includes('redis') && !haveExecutable('redis-server')) return fail('redis-server not found (apt-get install redis-server)');
-  const rows = await measureDeleteLatency(systems, types, elements, probes, (s) => process.stderr.write(s + '\n'));
+  const rows = await measureDeleteLatency(systems, types, elements, probes, p.values['redis-lazyfree'], (s) => process.stderr.write(s + '\n'));
   process.stdout.write(deleteLatencyTable(rows));
   return 0;
 }
