@@ -1,5 +1,6 @@
-// Durability through the server: acknowledged writes survive SIGKILL with fsync always,
-// SIGTERM with everysec flushes everything, SHUTDOWN exits 0 with the data on disk.
+// Durability through the server: acknowledged writes survive SIGKILL with fsync always (strings,
+// and a seeded SIGKILL loop over every data type checked against a model), SIGTERM with everysec
+// flushes everything, SHUTDOWN exits 0 with the data on disk.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -333,6 +334,9 @@ test(`fsync always, mixed types: a SIGKILL loop loses no acknowledged write, com
       }
       for (const k of allKeys) assert.equal(await describeKey(c, k), describeEntry(model.get(k)), `${where}: ${k} after restart`);
       assert.equal(await c.call('DBSIZE'), model.size, `${where}: key count`);
+    } catch (e) {
+      await p.kill(); // not handed back: the caller cannot stop it
+      throw e;
     } finally {
       c.close();
     }
