@@ -22,6 +22,7 @@ const KV_BENCH_JS = join(REPO_ROOT, 'dist', 'src', 'cli', 'kv-bench.js');
 const SUITE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'suite.js');
 const STORAGE_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'storage-bench.js');
 const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-bench.js');
+const DELETE_LATENCY_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'delete-latency.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -378,6 +379,7 @@ test('bench tools: a bad flag or value is one line on stderr and exit 2; --help 
     [SUITE_JS, [['--frobnicate'], ['--rows', '9'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
     [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
     [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0']]],
+    [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
   ];
   for (const [tool, bads] of tools) {
     for (const args of bads) {
@@ -421,6 +423,15 @@ test('redis-benchmark CSV is parsed (real redis-benchmark output)', async () => 
   const fixed = parseRedisBenchmarkCsv('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"\n"SET","73800.73","0.420","0.096","0.391","0.703","1.111","9.999"\n');
   assert.deepEqual(fixed, { ok: true, rows: [{ test: 'SET', rps: 73800.73, p50Ms: 0.391, p99Ms: 1.111 }] });
   assert.equal(parseRedisBenchmarkCsv('Could not connect').ok, false);
+});
+
+test('redis-benchmark custom command (row 6 read lines): one CSV row named by the command line', async () => {
+  const zadd = await runRedisBenchmark({ port: redis!.port, tests: [], requests: 200, clients: 2, valueBytes: 10, keyspace: 10, pipeline: 1, command: ['ZADD', 'rb:z', '1', 'm'] });
+  assert.ok(zadd.ok, zadd.ok ? '' : zadd.error);
+  const r = await runRedisBenchmark({ port: redis!.port, tests: [], requests: 2000, clients: 10, valueBytes: 100, keyspace: 1000, pipeline: 4, command: ['ZRANGE', 'rb:z', '0', '9'] });
+  assert.ok(r.ok, r.ok ? '' : r.error);
+  assert.deepEqual(r.rows.map((x) => x.test), ['ZRANGE rb:z 0 9']);
+  assert.ok((r.rows[0]?.rps ?? 0) > 0);
 });
 
 test('spliceSection replaces only the marked section', () => {

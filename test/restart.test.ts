@@ -1,5 +1,6 @@
-// Durability through the server: acknowledged writes survive SIGKILL with fsync always,
-// SIGTERM with everysec flushes everything, SHUTDOWN exits 0 with the data on disk.
+// Durability through the server: acknowledged writes survive SIGKILL with fsync always (strings,
+// and a seeded SIGKILL loop over every data type checked against a model), SIGTERM with everysec
+// flushes everything, SHUTDOWN exits 0 with the data on disk.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,6 +8,9 @@ import { startKvServer, stopAndClean, tempDir, type RunningProcess } from './hel
 import { cmd } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { rng, testSeed } from './helpers/rng.js';
+import { info } from './helpers/info.js';
+import { waitFor } from './helpers/wait.js';
+import { rmSync } from 'node:fs';
 
 /** Write `n` keys over `conns` parallel connections (pipelined); resolves with what was acknowledged. */
 async function writeMany(port: number, n: number, seed: number, conns = 8): Promise<Map<string, string>> {
@@ -140,5 +144,267 @@ test('fsync always with 50 concurrent clients: all acknowledged writes readable 
     await checkAll(s.port, acked);
   } finally {
     await stopAndClean(s);
+  }
+});
+
+// --- SIGKILL loop with every type --------------------------------------------------------------
+// Several connections each own a disjoint set of keys (strings, hashes, sets, sorted sets) and
+// issue one seeded write at a time, so each key has at most one command in flight when the server
+// dies. The model holds every acknowledged effect; after the restart a key must equal the model,
+// or the model with its connection's in-flight command applied whole.
+
+type TypeName = 'string' | 'hash' | 'set' | 'zset';
+type Val =
+  | { type: 'string'; v: string }
+  | { type: 'hash'; m: Map<string, number> }
+  | { type: 'set'; s: Set<string> }
+  | { type: 'zset'; z: Map<string, number> };
+interface Entry {
+  val: Val;
+  ttl: boolean;
+}
+interface MixedOp {
+  key: string;
+  args: string[];
+}
+
+const MIXED_TYPES: readonly TypeName[] = ['string', 'hash', 'set', 'zset'];
+const MIXED_CONNS = 6;
+const MIXED_KEYS_PER_TYPE = 4;
+const MIXED_ROUNDS = process.env['KV_LONG'] === '1' ? 40 : 4;
+
+function mixedKey(type: TypeName, conn: number, i: number): string {
+  return `${type}:${conn}:${i}`;
+}
+
+function mixedOp(r: ReturnType<typeof rng>, conn: number): MixedOp {
+  const type = r.pick(MIXED_TYPES);
+  const key = mixedKey(type, conn, r.int(MIXED_KEYS_PER_TYPE));
+  const roll = r.int(20);
+  if (roll === 0) return { key, args: ['DEL', key] };
+  if (roll === 1) return { key, args: ['EXPIRE', key, String(1000 + r.int(100_000))] };
+  const f = `f${r.int(6)}`;
+  const n = String(r.int(200) - 100);
+  switch (type) {
+    case 'string':
+      return { key, args: ['SET', key, `v${r.int(1e6)}`] };
+    case 'hash':
+      return { key, args: r.pick([['HSET', key, f, n, `f${r.int(6)}`, String(r.int(50))], ['HDEL', key, f], ['HINCRBY', key, f, n]]) };
+    case 'set':
+      return { key, args: r.pick([['SADD', key, f, `f${r.int(6)}`], ['SREM', key, f]]) };
+    case 'zset':
+      return { key, args: r.pick([['ZADD', key, n, f], ['ZINCRBY', key, n, f], ['ZREM', key, f]]) };
+  }
+}
+
+function cloneEntry(e: Entry | undefined): Entry | undefined {
+  if (e === undefined) return undefined;
+  const v = e.val;
+  switch (v.type) {
+    case 'string': return { ttl: e.ttl, val: { type: 'string', v: v.v } };
+    case 'hash': return { ttl: e.ttl, val: { type: 'hash', m: new Map(v.m) } };
+    case 'set': return { ttl: e.ttl, val: { type: 'set', s: new Set(v.s) } };
+    case 'zset': return { ttl: e.ttl, val: { type: 'zset', z: new Map(v.z) } };
+  }
+}
+
+/** Redis semantics of one op on one key: the key's next state and the reply (keys never change type here). */
+function applyMixed(before: Entry | undefined, args: readonly string[]): { next: Entry | undefined; reply: string | number } {
+  const e = cloneEntry(before);
+  const a = (i: number): string => args[i] as string;
+  const empty = (size: number): Entry | undefined => (size === 0 ? undefined : e);
+  switch (a(0)) {
+    case 'DEL':
+      return { next: undefined, reply: e === undefined ? 0 : 1 };
+    case 'EXPIRE':
+      if (e !== undefined) e.ttl = true;
+      return { next: e, reply: e === undefined ? 0 : 1 };
+    case 'SET':
+      return { next: { ttl: false, val: { type: 'string', v: a(2) } }, reply: 'OK' };
+    case 'HSET': {
+      const h = e ?? { ttl: false, val: { type: 'hash', m: new Map<string, number>() } };
+      if (h.val.type !== 'hash') throw new Error('model type');
+      let added = 0;
+      for (let i = 2; i < args.length; i += 2) {
+        if (!h.val.m.has(a(i))) added++;
+        h.val.m.set(a(i), Number(a(i + 1)));
+      }
+      return { next: h, reply: added };
+    }
+    case 'HINCRBY': {
+      const h = e ?? { ttl: false, val: { type: 'hash', m: new Map<string, number>() } };
+      if (h.val.type !== 'hash') throw new Error('model type');
+      const v = (h.val.m.get(a(2)) ?? 0) + Number(a(3));
+      h.val.m.set(a(2), v);
+      return { next: h, reply: v };
+    }
+    case 'HDEL': {
+      if (e === undefined || e.val.type !== 'hash') return { next: e, reply: 0 };
+      const n = e.val.m.delete(a(2)) ? 1 : 0;
+      return { next: empty(e.val.m.size), reply: n };
+    }
+    case 'SADD': {
+      const s = e ?? { ttl: false, val: { type: 'set', s: new Set<string>() } };
+      if (s.val.type !== 'set') throw new Error('model type');
+      let added = 0;
+      for (const m of args.slice(2)) if (!s.val.s.has(m)) (s.val.s.add(m), added++);
+      return { next: s, reply: added };
+    }
+    case 'SREM': {
+      if (e === undefined || e.val.type !== 'set') return { next: e, reply: 0 };
+      const n = e.val.s.delete(a(2)) ? 1 : 0;
+      return { next: empty(e.val.s.size), reply: n };
+    }
+    case 'ZADD':
+    case 'ZINCRBY': {
+      const z = e ?? { ttl: false, val: { type: 'zset', z: new Map<string, number>() } };
+      if (z.val.type !== 'zset') throw new Error('model type');
+      const had = z.val.z.get(a(3));
+      const score = a(0) === 'ZADD' ? Number(a(2)) : (had ?? 0) + Number(a(2));
+      z.val.z.set(a(3), score);
+      return { next: z, reply: a(0) === 'ZADD' ? (had === undefined ? 1 : 0) : String(score) };
+    }
+    case 'ZREM': {
+      if (e === undefined || e.val.type !== 'zset') return { next: e, reply: 0 };
+      const n = e.val.z.delete(a(2)) ? 1 : 0;
+      return { next: empty(e.val.z.size), reply: n };
+    }
+    default:
+      throw new Error(`no model for ${a(0)}`);
+  }
+}
+
+/** One canonical line for a key's state, from the model. */
+function describeEntry(e: Entry | undefined): string {
+  if (e === undefined) return 'none';
+  const v = e.val;
+  const pairs = (m: Map<string, number>): string => [...m].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, n]) => `${k}=${n}`).join(',');
+  const body = v.type === 'string' ? v.v : v.type === 'set' ? [...v.s].sort().join(',') : v.type === 'hash' ? pairs(v.m) : pairs(v.z);
+  return `${v.type} ${body} ttl=${e.ttl}`;
+}
+
+/** The same canonical line, read from the server. */
+async function describeKey(c: RawConn, key: string): Promise<string> {
+  const type = await c.call('TYPE', key);
+  if (type === 'none') return 'none';
+  const text = (r: unknown): string[] => (r as Buffer[]).map((b) => b.toString());
+  const pairs = (flat: string[]): string => {
+    const out: Array<[string, string]> = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+    return out.sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, n]) => `${k}=${n}`).join(',');
+  };
+  let body: string;
+  if (type === 'string') body = String(await c.call('GET', key));
+  else if (type === 'set') body = text(await c.call('SMEMBERS', key)).sort().join(',');
+  else if (type === 'hash') body = pairs(text(await c.call('HGETALL', key)));
+  else if (type === 'zset') body = pairs(text(await c.call('ZRANGE', key, '0', '-1', 'WITHSCORES')));
+  else throw new Error(`unexpected type ${String(type)} for ${key}`);
+  const pttl = await c.call('PTTL', key);
+  return `${String(type)} ${body} ttl=${pttl !== -1}`;
+}
+
+test(`fsync always, mixed types: a SIGKILL loop loses no acknowledged write, compaction included (${MIXED_ROUNDS} rounds)`, { timeout: MIXED_ROUNDS * 60_000 }, async () => {
+  const seed = testSeed(2121);
+  const R = rng(seed);
+  const streams = Array.from({ length: MIXED_CONNS }, (_, i) => rng(seed * 31 + i + 1));
+  const dir = tempDir();
+  const model = new Map<string, Entry>();
+  const allKeys = MIXED_TYPES.flatMap((t) => Array.from({ length: MIXED_CONNS * MIXED_KEYS_PER_TYPE }, (_, j) => mixedKey(t, j % MIXED_CONNS, Math.floor(j / MIXED_CONNS))));
+  let s: RunningProcess | undefined;
+  let totalAcks = 0;
+  let inFlightApplied = 0;
+  let compactionsDone = 0;
+  let killsDuringCompaction = 0;
+  let pending = new Map<number, MixedOp>();
+  /** Restart on `dir` and check it against the model: each in-flight command applied whole or not at all. */
+  const restartAndCheck = async (where: string): Promise<RunningProcess> => {
+    const p = await startKvServer({ dir, args: ['--fsync', 'always'] });
+    const c = await RawConn.open(p.port);
+    try {
+      for (const [ci, op] of pending) {
+        const got = await describeKey(c, op.key);
+        const without = model.get(op.key);
+        const { next: withOp } = applyMixed(without, op.args);
+        if (got !== describeEntry(without)) {
+          assert.equal(got, describeEntry(withOp), `${where}: in-flight ${op.args.join(' ')} on conn ${ci} half applied, or acknowledged state lost`);
+          inFlightApplied++;
+          if (withOp === undefined) model.delete(op.key);
+          else model.set(op.key, withOp);
+        }
+      }
+      for (const k of allKeys) assert.equal(await describeKey(c, k), describeEntry(model.get(k)), `${where}: ${k} after restart`);
+      assert.equal(await c.call('DBSIZE'), model.size, `${where}: key count`);
+    } catch (e) {
+      await p.kill(); // not handed back: the caller cannot stop it
+      throw e;
+    } finally {
+      c.close();
+    }
+    return p;
+  };
+  try {
+    for (let round = 0; round < MIXED_ROUNDS; round++) {
+      const where = `round ${round} seed ${seed}`;
+      s = await restartAndCheck(where);
+      const port = s.port;
+      const killAtAcks = 200 + R.int(1500);
+      // A third of the rounds compact at a seeded moment: half of those die while it runs.
+      const compactAtAcks = R.int(3) === 0 ? R.int(killAtAcks) : -1;
+      const killMidCompaction = R.int(2) === 0;
+      let acks = 0;
+      let stopped = false;
+      pending = new Map<number, MixedOp>();
+      const conns = await Promise.all(Array.from({ length: MIXED_CONNS + 1 }, () => RawConn.open(port)));
+      const admin = conns[MIXED_CONNS] as RawConn;
+      const workers = conns.slice(0, MIXED_CONNS).map(async (c, ci) => {
+        const r = streams[ci] as ReturnType<typeof rng>;
+        while (!stopped) {
+          const op = mixedOp(r, ci);
+          pending.set(ci, op);
+          let reply;
+          try {
+            reply = await c.call(...op.args);
+          } catch {
+            return; // the server died with `op` in flight
+          }
+          const { next, reply: want } = applyMixed(model.get(op.key), op.args);
+          assert.deepEqual(reply, want, `${where}: reply to ${op.args.join(' ')}`);
+          if (next === undefined) model.delete(op.key);
+          else model.set(op.key, next);
+          pending.delete(ci);
+          acks++;
+        }
+      });
+      // A failed reply check stops the round at once instead of waiting for the ack count.
+      const failed = new Promise<never>((_, reject) => {
+        for (const w of workers) w.catch((e: unknown) => ((stopped = true), reject(e)));
+      });
+      failed.catch(() => {});
+      const reach = (what: string, cond: () => boolean | Promise<boolean>): Promise<unknown> => Promise.race([failed, waitFor(`${where}: ${what}`, cond, { timeoutMs: 60_000, intervalMs: 2 })]);
+      if (compactAtAcks >= 0) {
+        await reach('compaction point', () => acks >= compactAtAcks);
+        const before = Number((await info(port, 'persistence')).get('compactions'));
+        assert.equal(await admin.call('BGREWRITEAOF'), 'Background append only file rewriting started');
+        if (killMidCompaction) {
+          if ((await info(port, 'persistence')).get('aof_rewrite_in_progress') === '1') killsDuringCompaction++;
+        } else {
+          await reach('compaction to finish', async () => Number((await info(port, 'persistence')).get('compactions')) > before);
+          compactionsDone++;
+        }
+      }
+      if (!(compactAtAcks >= 0 && killMidCompaction)) await reach(`${killAtAcks} acks`, () => acks >= killAtAcks);
+      await s.kill('SIGKILL');
+      s = undefined;
+      stopped = true;
+      await Promise.all(workers);
+      for (const c of conns) c.close();
+      totalAcks += acks;
+    }
+    s = await restartAndCheck(`final check, seed ${seed}`);
+    process.stdout.write(`# mixed-type SIGKILL loop: ${MIXED_ROUNDS} rounds, ${totalAcks} acknowledged writes, ${inFlightApplied} in-flight writes found applied, ${compactionsDone} finished compactions, ${killsDuringCompaction} kills during a compaction, seed ${seed}\n`);
+    assert.ok(totalAcks > MIXED_ROUNDS * 200, 'the workload made progress');
+  } finally {
+    await stopAndClean(s);
+    rmSync(dir, { recursive: true, force: true });
   }
 });

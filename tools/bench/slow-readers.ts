@@ -46,13 +46,13 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] as number;
 }
 
-async function mustConnect(host: string, port: number): Promise<RespConnection> {
+export async function mustConnect(host: string, port: number): Promise<RespConnection> {
   const c = await connectResp(host, port);
   if (!c.ok) throw new Error(`cannot connect to ${host}:${port}: ${c.error}`);
   return c.conn;
 }
 
-async function mustCall(c: RespConnection, args: readonly (string | Buffer)[]): Promise<void> {
+export async function mustCall(c: RespConnection, args: readonly (string | Buffer)[]): Promise<void> {
   const r = await c.call(args);
   if (!r.ok) throw new Error(`${String(args[0])} failed: ${r.error}`);
   if (r.reply.type === 'error') throw new Error(`${String(args[0])} failed: ${r.reply.message}`);

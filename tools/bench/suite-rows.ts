@@ -1,4 +1,4 @@
-// The suite's five rows: each starts its servers, runs its workloads alternating the
+// The suite's six rows: each starts its servers, runs its workloads alternating the
 // systems round by round (so drift hits all of them), records samples, commands and errors in
 // the shared SuiteContext, and stops its servers, also on error. Never prints tables or writes
 // docs (suite.ts and suite-docs.ts do), never installs anything.
@@ -11,6 +11,7 @@ import { percentile, sampleLag } from './lag.js';
 import { redisBenchmarkArgs, runRedisBenchmark, type RedisBenchmarkParams } from './redis-benchmark.js';
 import { runBench, type BenchOptions, type BenchResult } from '../../src/bench/run.js';
 import { discoverPrimary, routeBySeeds } from '../../src/bench/seeds.js';
+import { connectResp } from '../../src/client/resp-conn.js';
 import { KV_SERVER_JS, REPO_ROOT, startKv, startRedis, type ServerProc } from './servers.js';
 import { startKvCluster, startReplicated, type Flavor } from './topologies.js';
 import { COLD_MARK } from './suite-docs.js';
@@ -150,13 +151,15 @@ interface RedisBenchmarkPass {
   readonly what: string;
   /** The round (0-based) its samples belong to; undefined for the cold pass. */
   readonly round: number | undefined;
+  /** A custom command run instead of redis-benchmark's own tests; `tests` is then its one CSV name. */
+  readonly command?: readonly string[] | undefined;
 }
 
 /** Run redis-benchmark once per pipeline depth against each target in the order given; record each test. */
 async function redisBenchmarkPass(ctx: SuiteContext, pass: RedisBenchmarkPass, targets: ReadonlyArray<{ side: System; name: string; port: number }>): Promise<void> {
   for (const pipeline of pass.pipelines) {
     for (const t of targets) {
-      const params: RedisBenchmarkParams = { port: t.port, tests: pass.tests, requests: pass.requests, clients: CLIENTS, valueBytes: VALUE_BYTES, keyspace: KEYSPACE, pipeline };
+      const params: RedisBenchmarkParams = { port: t.port, tests: pass.tests, requests: pass.requests, clients: CLIENTS, valueBytes: VALUE_BYTES, keyspace: KEYSPACE, pipeline, command: pass.command };
       addCommand(ctx, pass.row, 'redis-benchmark ' + redisBenchmarkArgs({ ...params, port: 0 }).join(' ').replace('-p 0', '-p <port>'));
       ctx.log(`[row ${pass.row}] ${pass.what} -P ${pipeline} ${t.name} ...`);
       const r = await runRedisBenchmark(params);
@@ -182,13 +185,14 @@ async function redisBenchmarkRows(
   label: (test: string, pipeline: number) => string,
   targets: ReadonlyArray<{ side: System; name: string; port: number }>,
   tests: readonly string[],
+  command?: readonly string[],
 ): Promise<void> {
   const cold = Math.min(COLD_REQUESTS, ctx.requests);
   const coldLabel = (test: string, p: number): string => `${label(test, p)}${COLD_MARK} first ${cold} after start`;
-  await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start', round: undefined }, targets);
+  await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start', round: undefined, command }, targets);
   for (let round = 0; round < ctx.rounds; round++) {
     const what = `round ${round + 1}/${ctx.rounds}`;
-    await redisBenchmarkPass(ctx, { row, label, tests, pipelines: PIPELINES, requests: ctx.requests, what, round }, rotation(targets, round));
+    await redisBenchmarkPass(ctx, { row, label, tests, pipelines: PIPELINES, requests: ctx.requests, what, round, command }, rotation(targets, round));
   }
 }
 
@@ -240,6 +244,65 @@ export async function row2(ctx: SuiteContext): Promise<void> {
         ],
         ['set'],
       );
+    } finally {
+      await ctx.release(kv);
+    }
+  } finally {
+    await ctx.release(redis);
+  }
+}
+
+/** Row 6: redis-benchmark's own hash, set and sorted-set tests. */
+export const COLLECTION_TESTS = ['hset', 'sadd', 'spop', 'zadd', 'zpopmin'] as const;
+/** Row 6 read lines: members of the preloaded sorted set and fields of the preloaded hash. */
+export const READ_ZSET_MEMBERS = 100;
+export const READ_HASH_FIELDS = 10;
+const READ_ZSET_KEY = 'bench:zset';
+const READ_HASH_KEY = 'bench:hash';
+/** Custom-command read lines of row 6, each on a key preloaded before the cold pass. */
+export const COLLECTION_READS: ReadonlyArray<{ readonly label: string; readonly command: readonly string[] }> = [
+  { label: `ZRANGE key 0 9 (${READ_ZSET_MEMBERS} members)`, command: ['ZRANGE', READ_ZSET_KEY, '0', '9'] },
+  { label: `HGETALL key (${READ_HASH_FIELDS} fields)`, command: ['HGETALL', READ_HASH_KEY] },
+];
+
+/** Write the keys row 6 reads: one sorted set and one hash, the same on both servers. */
+async function preloadCollections(port: number): Promise<string | undefined> {
+  const c = await connectResp('127.0.0.1', port);
+  if (!c.ok) return `preload failed: ${c.error}`;
+  try {
+    const zadd = ['ZADD', READ_ZSET_KEY, ...Array.from({ length: READ_ZSET_MEMBERS }, (_, i) => [String(i), `member:${i}`]).flat()];
+    const hset = ['HSET', READ_HASH_KEY, ...Array.from({ length: READ_HASH_FIELDS }, (_, i) => [`field:${i}`, 'x'.repeat(VALUE_BYTES / READ_HASH_FIELDS)]).flat()];
+    for (const args of [['DEL', READ_ZSET_KEY, READ_HASH_KEY], zadd, hset]) {
+      const r = await c.conn.call(args);
+      if (!r.ok) return `preload failed: ${r.error}`;
+      if (r.reply.type === 'error') return `preload failed: ${args[0] ?? ''}: ${r.reply.message}`;
+    }
+    return undefined;
+  } finally {
+    c.conn.close();
+  }
+}
+
+/** Row 6: single node, hashes, sets and sorted sets: redis-benchmark's tests and two read lines. */
+export async function row6(ctx: SuiteContext): Promise<void> {
+  const redis = await owned(ctx, startRedis(ASYNC_FSYNC));
+  try {
+    const kv = await owned(ctx, startKv(ASYNC_FSYNC));
+    try {
+      for (const s of [redis, kv]) addCommand(ctx, 6, shownCommand(s, [s.port]));
+      const targets = [
+        { side: 'redis' as const, name: 'redis', port: redis.port },
+        { side: 'kv' as const, name: 'kv-ts', port: kv.port },
+      ];
+      for (const t of targets) {
+        const err = await preloadCollections(t.port);
+        if (err !== undefined) recordError(ctx, `6. preload`, t.side, err);
+      }
+      addCommand(ctx, 6, `ZADD ${READ_ZSET_KEY} 0 member:0 ... ${READ_ZSET_MEMBERS - 1} member:${READ_ZSET_MEMBERS - 1}; HSET ${READ_HASH_KEY} field:0 <${VALUE_BYTES / READ_HASH_FIELDS} B> ... (${READ_HASH_FIELDS} fields)   (preload)`);
+      await redisBenchmarkRows(ctx, 6, (test, p) => `6. ${test.toUpperCase()} -P ${p}, fsync ${ASYNC_FSYNC}`, targets, COLLECTION_TESTS);
+      for (const read of COLLECTION_READS) {
+        await redisBenchmarkRows(ctx, 6, (_t, p) => `6. ${read.label} -P ${p}, fsync ${ASYNC_FSYNC}`, targets, [read.command.join(' ').toLowerCase()], read.command);
+      }
     } finally {
       await ctx.release(kv);
     }

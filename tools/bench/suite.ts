@@ -1,5 +1,5 @@
-// `npm run bench`: the side-by-side suite. Rows 1–2 run redis-benchmark against
-// redis-server and kv-server; rows 3–5 drive kv-ts, Redis and etcd with the kv-bench engine.
+// `npm run bench`: the side-by-side suite. Rows 1–2 and 6 (collection types) run redis-benchmark
+// against redis-server and kv-server; rows 3–5 drive kv-ts, Redis and etcd with the kv-bench engine.
 // Prints one table with each row's ratios and records it, with the chart, in docs/benchmarks.md.
 // Installs and builds nothing (says what is missing and skips those rows); always stops its
 // servers and removes their directories, also on error or Ctrl-C.
@@ -13,7 +13,7 @@ import { markdownTable, plainTable, toRow, type Comparison } from './compare.js'
 import { describeMachine, writeSection } from './docs.js';
 import { haveEtcd, haveExecutable, kvServerBuilt, KV_SERVER_JS, REPO_ROOT } from './servers.js';
 import { chartGroups, docsBody, lagTable, row3Verdict, rows12Verdict } from './suite-docs.js';
-import { KEYSPACE, PRELOAD_KEYS, row1, row2, row5Lag, row5Storage, rows3and4, type SuiteContext } from './suite-rows.js';
+import { KEYSPACE, PRELOAD_KEYS, row1, row2, row5Lag, row5Storage, row6, rows3and4, type SuiteContext } from './suite-rows.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -31,7 +31,7 @@ export const ROUNDS_MAX = 99;
 /** kv-bench rows (3, 4, 5) run this long per system and round by default. */
 export const DEFAULT_DURATION_SEC = 5;
 export const DURATION_SEC_MAX = 3600;
-export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5];
+export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5, 6];
 export const CHART_FILE = 'bench-latency.svg';
 
 interface SuiteOptions {
@@ -44,14 +44,16 @@ interface SuiteOptions {
   readonly fsyncModes: readonly string[];
 }
 
-const USAGE = `Usage: npm run bench -- [-n requests] [--rounds N] [--duration S] [--rows 1,2,3,4,5] [--no-always] [--docs path | --no-docs]
-  -n <requests>   redis-benchmark -n per run, rows 1-2 (default ${DEFAULT_REQUESTS}; smaller for a smoke run)
+const USAGE = `Usage: npm run bench -- [-n requests] [--rounds N] [--duration S] [--rows 1,2,3,4,5,6] [--no-always] [--docs path | --no-docs]
+  -n <requests>   redis-benchmark -n per run, rows 1, 2 and 6 (default ${DEFAULT_REQUESTS}; smaller for a smoke run)
   --rounds <N>    repeat every workload N times, rotating the systems' order, and report medians
                   and each line's lowest and highest single-round ratio (default ${DEFAULT_ROUNDS})
   --duration <S>  seconds per kv-bench run, rows 3-5 (default ${DEFAULT_DURATION_SEC})
   --rows <list>   which rows to run (default all): 1 single node, 2 primary+2 replicas,
                   3 durable majority writes (kv-ts / redis WAIT / etcd), 4 linearizable reads,
-                  5 replication lag under load + the storage bench's restart/RSS results
+                  5 replication lag under load + the storage bench's restart/RSS results,
+                  6 hashes, sets and sorted sets (redis-benchmark hset,sadd,spop,zadd,zpopmin
+                  and ZRANGE/HGETALL reads of preloaded keys)
   --read-keys <N> keys preloaded and read in row 4 (default ${PRELOAD_KEYS})
   --no-always     skip row 1's fsync-always workloads
   --docs <path>   where to record results (default docs/benchmarks.md; the chart goes next to it
@@ -111,7 +113,7 @@ function prerequisites(rows: readonly number[]): { redis: boolean; etcd: boolean
   const missingRedis = ['redis-server', 'redis-benchmark'].filter((c) => !haveExecutable(c));
   const redis = missingRedis.length === 0;
   if (!redis && rows.some((r) => r !== 4)) {
-    lines.push(`${missingRedis.join(' and ')} not found: apt-get install redis-server redis-tools — skipping rows 1 and 2 and the redis columns of rows 3 and 5`);
+    lines.push(`${missingRedis.join(' and ')} not found: apt-get install redis-server redis-tools — skipping rows 1, 2 and 6 and the redis columns of rows 3 and 5`);
   }
   const etcd = haveEtcd();
   if (!etcd && rows.some((r) => r === 3 || r === 4)) lines.push('etcd not found: apt-get install etcd-server etcd-client — skipping the etcd columns of rows 3 and 4');
@@ -162,6 +164,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (pre.redis && has.has(1)) await row1(ctx);
   if (pre.redis && has.has(2)) await row2(ctx);
   if (has.has(3) || has.has(4)) await rows3and4(ctx, has);
+  if (pre.redis && has.has(6)) await row6(ctx);
   if (has.has(5)) {
     await row5Lag(ctx);
     row5Storage(ctx);
