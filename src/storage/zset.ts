@@ -94,7 +94,7 @@ class OrderTree {
       idx.push(i);
       n = n.children[i] as Leaf | Inner;
     }
-    const at = lowerBound(n, score, member);
+    const at = lowerBound(n.scores, n.members, score, member);
     n.members.splice(at, 0, member);
     n.scores.splice(at, 0, score);
     this.length++;
@@ -150,7 +150,7 @@ class OrderTree {
       idx.push(i);
       n = n.children[i] as Leaf | Inner;
     }
-    const at = lowerBound(n, score, member);
+    const at = lowerBound(n.scores, n.members, score, member);
     if (n.members[at] !== member || n.scores[at] !== score) return false;
     for (let d = 0; d < path.length; d++) (path[d] as Inner).counts[idx[d] as number]! -= 1;
     n.members.splice(at, 1);
@@ -203,7 +203,7 @@ class OrderTree {
       for (let k = 0; k < i; k++) rank += n.counts[k] as number;
       n = n.children[i] as Leaf | Inner;
     }
-    const at = lowerBound(n, score, member);
+    const at = lowerBound(n.scores, n.members, score, member);
     if (n.members[at] !== member) throw new Error('OrderTree.rankOf: member not in the tree');
     return rank + at;
   }
@@ -263,13 +263,16 @@ function childFor(n: Inner, score: number, member: Key): number {
   return lo - 1;
 }
 
-/** The first offset in `leaf` not before (score, member). */
-function lowerBound(leaf: Leaf, score: number, member: Key): number {
+/**
+ * The first index of the sorted parallel arrays (`scores`, `members`) not before (score, member):
+ * the search both a tree leaf and the small form use.
+ */
+function lowerBound(scores: readonly number[], members: readonly Key[], score: number, member: Key): number {
   let lo = 0;
-  let hi = leaf.members.length;
+  let hi = members.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (before(leaf.scores[mid] as number, leaf.members[mid] as Key, score, member)) lo = mid + 1;
+    if (before(scores[mid] as number, members[mid] as Key, score, member)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -408,7 +411,7 @@ export class SortedSet {
       this.members.splice(i, 1);
       this.scores.splice(i, 1);
     }
-    const at = this.smallInsertionPoint(member, score);
+    const at = lowerBound(this.scores, this.members, score, member);
     this.members.splice(at, 0, member);
     this.scores.splice(at, 0, score);
     if (i === -1) this.memberBytes += member.length;
@@ -536,17 +539,6 @@ export class SortedSet {
     this.big = { tree, dict };
     this.members = [];
     this.scores = [];
-  }
-
-  private smallInsertionPoint(member: Key, score: number): number {
-    let lo = 0;
-    let hi = this.members.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (before(this.scores[mid] as number, this.members[mid] as Key, score, member)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   /** Elements from ascending rank `from`, walking up (or down when `rev`). */
