@@ -4,7 +4,8 @@
 // searches the commands need. Never logs, never touches the keyspace: the store mutates it in
 // `apply`, commands only read it.
 
-import { DenseTable } from './dense-table.js';
+import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
+import { ElementTable } from './zset-elements.js';
 import type { Key } from './types.js';
 
 export type ZEntry = readonly [member: Key, score: number];
@@ -53,12 +54,17 @@ const LEAF_ENTRIES_MAX = 64;
 const INNER_CHILDREN_MAX = 64;
 /** A leaf this empty is merged into its right sibling when both fit in one leaf. */
 const LEAF_ENTRIES_MERGE_BELOW = LEAF_ENTRIES_MAX / 4;
+/** A leaf's block in the pool: one slot more than it keeps, for the entry that makes it split. */
+const LEAF_BLOCK_IDS = LEAF_ENTRIES_MAX + 1;
+/** Blocks of a new pool. */
+const POOL_BLOCKS_MIN = 4;
 
+/** A run of element ids in (score, member) order: pool[base .. base + n) of its tree. */
 class Leaf {
-  members: Key[] = [];
-  scores: number[] = [];
+  n = 0;
   prev: Leaf | null = null;
   next: Leaf | null = null;
+  constructor(public base: number) {}
 }
 
 /**
@@ -77,13 +83,30 @@ class Inner {
  * The large form's order: an order-statistic B+tree over (score, member) with element counts in
  * the inner nodes, so rank, select and range seeks are O(log n) with contiguous leaves (a
  * pointer skiplist in JS costs several dependent loads per step, a leaf a few binary-search
- * probes). Leaves form a doubly linked list for range walks in both directions.
+ * probes). Leaves hold element ids (the ElementTable has their members and scores), all in one
+ * Int32Array pool of fixed-size blocks: a typed array per leaf would cost more than its ids.
+ * Leaves form a doubly linked list for range walks in both directions.
  */
 class OrderTree {
-  private root: Leaf | Inner = new Leaf();
+  private pool = new Int32Array(LEAF_BLOCK_IDS * POOL_BLOCKS_MIN);
+  /** Blocks handed out (the pool's high-water mark) and the freed ones below it. */
+  private blocks = 0;
+  private freeBlocks: number[] = [];
+  private root: Leaf | Inner;
   length = 0;
 
-  insert(member: Key, score: number): void {
+  constructor(private readonly els: ElementTable) {
+    this.root = this.newLeaf();
+  }
+
+  /** The element id at offset `at` of `leaf`. */
+  idAt(leaf: Leaf, at: number): number {
+    return this.pool[leaf.base + at] as number;
+  }
+
+  insert(id: number): void {
+    const score = this.els.score(id);
+    const member = this.els.member(id);
     const path: Inner[] = [];
     const idx: number[] = [];
     let n = this.root;
@@ -94,21 +117,26 @@ class OrderTree {
       idx.push(i);
       n = n.children[i] as Leaf | Inner;
     }
-    const at = lowerBound(n.scores, n.members, score, member);
-    n.members.splice(at, 0, member);
-    n.scores.splice(at, 0, score);
+    const leaf = n;
+    const at = this.lowerBound(leaf, score, member);
+    this.pool.copyWithin(leaf.base + at + 1, leaf.base + at, leaf.base + leaf.n);
+    this.pool[leaf.base + at] = id;
+    leaf.n++;
     this.length++;
-    if (n.members.length > LEAF_ENTRIES_MAX) {
-      const right = new Leaf();
-      const half = n.members.length >> 1;
-      right.members = n.members.splice(half);
-      right.scores = n.scores.splice(half);
-      right.next = n.next;
-      right.prev = n;
-      if (n.next) n.next.prev = right;
-      n.next = right;
-      this.addChild(path, idx, path.length - 1, n, right, right.scores[0] as number, right.members[0] as Key, n.members.length, right.members.length);
-    }
+    if (leaf.n <= LEAF_ENTRIES_MAX) return;
+    // An insert at either end of the whole order splits off just that entry, so ascending (or
+    // descending) loads leave full leaves behind instead of half-full ones.
+    const cut = at === leaf.n - 1 && leaf.next === null ? leaf.n - 1 : at === 0 && leaf.prev === null ? 1 : leaf.n >> 1;
+    const right = this.newLeaf();
+    this.pool.copyWithin(right.base, leaf.base + cut, leaf.base + leaf.n);
+    right.n = leaf.n - cut;
+    leaf.n = cut;
+    right.next = leaf.next;
+    right.prev = leaf;
+    if (leaf.next) leaf.next.prev = right;
+    leaf.next = right;
+    const first = this.idAt(right, 0);
+    this.addChild(path, idx, path.length - 1, leaf, right, this.els.score(first), this.els.member(first), leaf.n, right.n);
   }
 
   /** Puts `right` after `left` in path[depth] (a new root when depth < 0), splitting upwards. */
@@ -139,8 +167,10 @@ class OrderTree {
     this.addChild(path, idx, depth - 1, p, q, q.sepScores[0] as number, q.sepMembers[0] as Key, sum(p.counts), sum(q.counts));
   }
 
-  /** Removes the element (score, member); false when absent. */
-  delete(member: Key, score: number): boolean {
+  /** Removes element `id` (its score and member still in the table); false when it is not in the tree. */
+  delete(id: number): boolean {
+    const score = this.els.score(id);
+    const member = this.els.member(id);
     const path: Inner[] = [];
     const idx: number[] = [];
     let n = this.root;
@@ -150,13 +180,14 @@ class OrderTree {
       idx.push(i);
       n = n.children[i] as Leaf | Inner;
     }
-    const at = lowerBound(n.scores, n.members, score, member);
-    if (n.members[at] !== member || n.scores[at] !== score) return false;
+    const leaf = n;
+    const at = this.lowerBound(leaf, score, member);
+    if (at >= leaf.n || this.idAt(leaf, at) !== id) return false;
     for (let d = 0; d < path.length; d++) (path[d] as Inner).counts[idx[d] as number]! -= 1;
-    n.members.splice(at, 1);
-    n.scores.splice(at, 1);
+    this.pool.copyWithin(leaf.base + at, leaf.base + at + 1, leaf.base + leaf.n);
+    leaf.n--;
     this.length--;
-    this.rebalance(n, path, idx);
+    this.rebalance(leaf, path, idx);
     return true;
   }
 
@@ -167,19 +198,20 @@ class OrderTree {
     const p = path[depth] as Inner;
     const i = idx[depth] as number;
     const sib = p.children[i + 1];
-    if (leaf.members.length > 0 && !(leaf.members.length < LEAF_ENTRIES_MERGE_BELOW && sib instanceof Leaf && leaf.members.length + sib.members.length <= LEAF_ENTRIES_MAX)) return;
+    if (leaf.n > 0 && !(leaf.n < LEAF_ENTRIES_MERGE_BELOW && sib instanceof Leaf && leaf.n + sib.n <= LEAF_ENTRIES_MAX)) return;
     let gone: Leaf = leaf;
     let at = i;
-    if (leaf.members.length > 0 && sib instanceof Leaf) {
+    if (leaf.n > 0 && sib instanceof Leaf) {
       // Merge the sibling into this leaf; the sibling's slot (and separator) goes away.
-      leaf.members.push(...sib.members);
-      leaf.scores.push(...sib.scores);
-      p.counts[i] = leaf.members.length;
+      this.pool.copyWithin(leaf.base + leaf.n, sib.base, sib.base + sib.n);
+      leaf.n += sib.n;
+      p.counts[i] = leaf.n;
       gone = sib;
       at = i + 1;
     }
     if (gone.prev) gone.prev.next = gone.next;
     if (gone.next) gone.next.prev = gone.prev;
+    this.freeBlocks.push(gone.base);
     this.removeChild(path, idx, depth, at);
   }
 
@@ -190,12 +222,14 @@ class OrderTree {
     p.sepScores.splice(at, 1);
     p.sepMembers.splice(at, 1);
     if (p.children.length === 0 && depth > 0) return this.removeChild(path, idx, depth - 1, idx[depth - 1] as number);
-    if (p.children.length === 0) this.root = new Leaf();
+    if (p.children.length === 0) this.root = this.newLeaf();
     while (this.root instanceof Inner && this.root.children.length === 1) this.root = this.root.children[0] as Leaf | Inner;
   }
 
-  /** 0-based rank of an element known to be present. */
-  rankOf(member: Key, score: number): number {
+  /** 0-based rank of element `id`, known to be in the tree. */
+  rankOf(id: number): number {
+    const score = this.els.score(id);
+    const member = this.els.member(id);
     let rank = 0;
     let n = this.root;
     while (n instanceof Inner) {
@@ -203,8 +237,8 @@ class OrderTree {
       for (let k = 0; k < i; k++) rank += n.counts[k] as number;
       n = n.children[i] as Leaf | Inner;
     }
-    const at = lowerBound(n.scores, n.members, score, member);
-    if (n.members[at] !== member) throw new Error('OrderTree.rankOf: member not in the tree');
+    const at = this.lowerBound(n, score, member);
+    if (at >= n.n || this.idAt(n, at) !== id) throw new Error('OrderTree.rankOf: element not in the tree');
     return rank + at;
   }
 
@@ -240,8 +274,52 @@ class OrderTree {
       n = n.children[lo - 1] as Leaf | Inner;
     }
     let k = 0;
-    while (k < n.members.length && pred(n.members[k] as Key, n.scores[k] as number)) k++;
+    while (k < n.n && pred(this.els.member(this.idAt(n, k)), this.els.score(this.idAt(n, k)))) k++;
     return rank + k;
+  }
+
+  /** After the table renumbered its ids (`remap`: old -> new): rewrite the leaves into a pool that fits them. */
+  renumber(remap: Int32Array): void {
+    let first = this.root;
+    while (first instanceof Inner) first = first.children[0] as Leaf | Inner;
+    let leaves = 0;
+    for (let l: Leaf | null = first; l; l = l.next) leaves++;
+    const pool = new Int32Array(LEAF_BLOCK_IDS * Math.max(POOL_BLOCKS_MIN, leaves + (leaves >> 2)));
+    let b = 0;
+    for (let l: Leaf | null = first; l; l = l.next, b++) {
+      const base = b * LEAF_BLOCK_IDS;
+      for (let k = 0; k < l.n; k++) pool[base + k] = remap[this.pool[l.base + k] as number] as number;
+      l.base = base;
+    }
+    this.pool = pool;
+    this.blocks = b;
+    this.freeBlocks = [];
+  }
+
+  private newLeaf(): Leaf {
+    const free = this.freeBlocks.pop();
+    if (free !== undefined) return new Leaf(free);
+    const base = this.blocks++ * LEAF_BLOCK_IDS;
+    if (base + LEAF_BLOCK_IDS > this.pool.length) {
+      const grown = new Int32Array(this.pool.length + LEAF_BLOCK_IDS * ((this.blocks >> 1) + POOL_BLOCKS_MIN));
+      grown.set(this.pool);
+      this.pool = grown;
+    }
+    return new Leaf(base);
+  }
+
+  /** The first offset of `leaf` not before (score, member). */
+  private lowerBound(leaf: Leaf, score: number, member: Key): number {
+    let lo = 0;
+    let hi = leaf.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const id = this.pool[leaf.base + mid] as number;
+      const s = this.els.score(id);
+      if (s < score || (s === score && this.els.member(id) < member)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }
 
@@ -263,10 +341,7 @@ function childFor(n: Inner, score: number, member: Key): number {
   return lo - 1;
 }
 
-/**
- * The first index of the sorted parallel arrays (`scores`, `members`) not before (score, member):
- * the search both a tree leaf and the small form use.
- */
+/** The first index of the small form's sorted parallel arrays (`scores`, `members`) not before (score, member). */
 function lowerBound(scores: readonly number[], members: readonly Key[], score: number, member: Key): number {
   let lo = 0;
   let hi = members.length;
@@ -276,38 +351,6 @@ function lowerBound(scores: readonly number[], members: readonly Key[], score: n
     else hi = mid;
   }
   return lo;
-}
-
-/** The large form's member index: member -> score, with positions as ZSCAN cursors (DenseTable). */
-class MemberIndex {
-  private readonly table = new DenseTable();
-  private readonly scores: number[] = [];
-
-  get(member: Key): number | undefined {
-    const pos = this.table.positionOf(member);
-    return pos < 0 ? undefined : this.scores[pos];
-  }
-
-  set(member: Key, score: number): void {
-    const pos = this.table.positionOf(member);
-    this.scores[pos < 0 ? this.table.add(member) : pos] = score;
-  }
-
-  delete(member: Key): void {
-    this.table.remove(
-      member,
-      (from, to) => {
-        this.scores[to] = this.scores[from] as number;
-      },
-      (positions) => {
-        this.scores.length = positions;
-      },
-    );
-  }
-
-  scan(cursor: number, count: number, emit: (member: Key, score: number) => void): number {
-    return this.table.scan(cursor, count, (pos) => emit(this.table.memberAt(pos) as Key, this.scores[pos] as number));
-  }
 }
 
 function compareLex(member: Key, bound: LexBound): number {
@@ -367,13 +410,26 @@ function lexBounds(r: LexRange): Bounds {
   return { empty: lexRangeEmpty(r), gteMin: (m) => lexGteMin(m, r), lteMax: (m) => lexLteMax(m, r) };
 }
 
+/** The large form: the elements by id, and their ids in (score, member) order. */
+class Large {
+  readonly els = new ElementTable();
+  readonly tree = new OrderTree(this.els);
+
+  entry(id: number): ZEntry {
+    return [this.els.member(id), this.els.score(id)];
+  }
+}
+
 export class SortedSet {
   // Small form (Redis's listpack): parallel arrays in (score, member) order; `big` is null.
   private members: Key[] = [];
   private scores: number[] = [];
   // Large form (OBJECT ENCODING says 'skiplist', as Redis), once the listpack limits are passed; never goes back.
-  private big: { readonly tree: OrderTree; readonly dict: MemberIndex } | null = null;
+  private big: Large | null = null;
   private memberBytes = 0;
+
+  /** `limits`: the live zset-max-listpack-* settings (the store's, which CONFIG SET changes). */
+  constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
 
   get size(): number {
     return this.big ? this.big.tree.length : this.members.length;
@@ -389,7 +445,10 @@ export class SortedSet {
   }
 
   score(member: Key): number | undefined {
-    if (this.big) return this.big.dict.get(member);
+    if (this.big) {
+      const id = this.big.els.find(member);
+      return id < 0 ? undefined : this.big.els.score(id);
+    }
     const i = this.members.indexOf(member);
     return i === -1 ? undefined : this.scores[i];
   }
@@ -401,11 +460,13 @@ export class SortedSet {
   /** Adds or moves `member` to `score`. True when the member is new. */
   set(member: Key, score: number): boolean {
     if (Number.isNaN(score)) throw new Error('SortedSet.set: NaN score');
-    if (!this.big && (member.length > ZSET_LISTPACK_VALUE_BYTES_MAX || (this.members.length >= ZSET_LISTPACK_ENTRIES_MAX && !this.members.includes(member)))) {
-      this.convertToSkiplist();
-    }
-    if (this.big) return this.setBig(member, score);
+    if (this.big) return this.setBig(this.big, member, score);
     const i = this.members.indexOf(member);
+    // As Redis's zsetAdd, only a new member converts: an update stays in place even after the
+    // limits were lowered (an encoding converts only upward, and only as the set grows).
+    if (i === -1 && (this.members.length >= this.limits.zsetListpackEntries || member.length > this.limits.zsetListpackValueBytes)) {
+      return this.setBig(this.convertToSkiplist(), member, score);
+    }
     if (i !== -1) {
       if (this.scores[i] === score) return false;
       this.members.splice(i, 1);
@@ -420,10 +481,12 @@ export class SortedSet {
 
   delete(member: Key): boolean {
     if (this.big) {
-      const score = this.big.dict.get(member);
-      if (score === undefined) return false;
-      this.big.dict.delete(member);
-      this.big.tree.delete(member, score);
+      const { els, tree } = this.big;
+      const id = els.find(member);
+      if (id < 0) return false;
+      if (!tree.delete(id)) throw new Error('SortedSet.delete: an indexed member is not in the tree');
+      els.remove(id);
+      if (els.sparse) tree.renumber(els.compact());
     } else {
       const i = this.members.indexOf(member);
       if (i === -1) return false;
@@ -443,9 +506,9 @@ export class SortedSet {
   rank(member: Key, rev = false): number | undefined {
     let r: number;
     if (this.big) {
-      const score = this.big.dict.get(member);
-      if (score === undefined) return undefined;
-      r = this.big.tree.rankOf(member, score);
+      const id = this.big.els.find(member);
+      if (id < 0) return undefined;
+      r = this.big.tree.rankOf(id);
     } else {
       r = this.members.indexOf(member);
       if (r === -1) return undefined;
@@ -458,7 +521,7 @@ export class SortedSet {
     if (!Number.isInteger(rank) || rank < 0 || rank >= this.size) return undefined;
     if (this.big) {
       const { leaf, at } = this.big.tree.locate(rank);
-      return [leaf.members[at] as Key, leaf.scores[at] as number];
+      return this.big.entry(this.big.tree.idAt(leaf, at));
     }
     return [this.members[rank] as Key, this.scores[rank] as number];
   }
@@ -506,19 +569,24 @@ export class SortedSet {
    * member positions, so an element present for the whole walk is returned at least once.
    */
   scan(cursor: number, count: number, emit: (member: Key, score: number) => void): number {
-    if (this.big) return this.big.dict.scan(cursor, count, emit);
+    const big = this.big;
+    if (big) return big.els.scan(cursor, count, (id) => emit(big.els.member(id), big.els.score(id)));
     for (let i = 0; i < this.members.length; i++) emit(this.members[i] as Key, this.scores[i] as number);
     return 0;
   }
 
-  private setBig(member: Key, score: number): boolean {
-    const big = this.big as { readonly tree: OrderTree; readonly dict: MemberIndex };
-    const cur = big.dict.get(member);
-    if (cur === score) return false;
-    if (cur !== undefined) big.tree.delete(member, cur);
-    big.tree.insert(member, score);
-    big.dict.set(member, score);
-    if (cur !== undefined) return false;
+  private setBig(big: Large, member: Key, score: number): boolean {
+    const { els, tree } = big;
+    const id = els.find(member);
+    if (id >= 0) {
+      if (els.score(id) === score) return false;
+      // Out of the order under the old score, back in under the new one.
+      tree.delete(id);
+      els.setScore(id, score);
+      tree.insert(id);
+      return false;
+    }
+    tree.insert(els.add(member, score));
     this.memberBytes += member.length;
     return true;
   }
@@ -528,29 +596,24 @@ export class SortedSet {
     if (!this.big) this.convertToSkiplist();
   }
 
-  private convertToSkiplist(): void {
-    const tree = new OrderTree();
-    const dict = new MemberIndex();
-    for (let i = 0; i < this.members.length; i++) {
-      const m = this.members[i] as Key;
-      tree.insert(m, this.scores[i] as number);
-      dict.set(m, this.scores[i] as number);
-    }
-    this.big = { tree, dict };
+  private convertToSkiplist(): Large {
+    const big = new Large();
+    for (let i = 0; i < this.members.length; i++) big.tree.insert(big.els.add(this.members[i] as Key, this.scores[i] as number));
+    this.big = big;
     this.members = [];
     this.scores = [];
+    return big;
   }
 
   /** Elements from ascending rank `from`, walking up (or down when `rev`). */
   private *walk(from: number, rev: boolean): IterableIterator<ZEntry> {
     if (from < 0 || from >= this.size) return;
-    if (this.big) {
-      let { leaf, at } = this.big.tree.locate(from);
+    const big = this.big;
+    if (big) {
+      let { leaf, at } = big.tree.locate(from);
       for (let l: Leaf | null = leaf; l; l = rev ? l.prev : l.next) {
-        const ms = l.members;
-        const ss = l.scores;
-        if (l !== leaf) at = rev ? ms.length - 1 : 0;
-        for (let i = at; rev ? i >= 0 : i < ms.length; i += rev ? -1 : 1) yield [ms[i] as Key, ss[i] as number];
+        if (l !== leaf) at = rev ? l.n - 1 : 0;
+        for (let i = at; rev ? i >= 0 : i < l.n; i += rev ? -1 : 1) yield big.entry(big.tree.idAt(l, i));
       }
       return;
     }
