@@ -123,7 +123,7 @@ function genZSet(r: Rng, c: (compare: Compare, ...args: string[]) => Cmd): Cmd {
   const keys = (n: number): string[] => Array.from({ length: n }, key);
   // Other types for WRONGTYPE; never a key that may hold a zset with mixed scores.
   const lexKey = (): string => (r.int(10) === 0 ? r.pick(['s2', 'str', 'none']) : LEX_KEY);
-  const k = r.int(112);
+  const k = r.int(118);
   if (k < 16) {
     const args = ['ZADD', key(), ...zaddFlags(r)];
     const bulk = r.int(40) === 0;
@@ -181,7 +181,14 @@ function genZSet(r: Rng, c: (compare: Compare, ...args: string[]) => Cmd): Cmd {
     return c('scan', ...args);
   }
   if (k < 110) return c('exact', r.pick(['ZADD', 'ZRANGE', 'ZINCRBY', 'ZUNIONSTORE', 'ZMPOP', 'ZRANGESTORE']), key());
-  return c('exact', 'ZSCORE', key(), member(r));
+  if (k < 112) return c('exact', 'ZSCORE', key(), member(r));
+  if (k < 114) {
+    // The listpack limits (and their 7.0 aliases), low enough for these sets to cross them, or back to the defaults.
+    const entries = r.int(2) === 0;
+    const name = `zset-max-${r.pick(['listpack', 'ziplist'])}-${entries ? 'entries' : 'value'}`;
+    return c('exact', 'CONFIG', 'SET', name, entries ? r.pick(['0', '1', '2', '3', '5', '128']) : r.pick(['0', '1', '2', '3', '64']));
+  }
+  return c('exact', 'OBJECT', 'ENCODING', r.int(4) === 0 ? LEX_KEY : r.pick([...ZSET_KEYS, 'dst']));
 }
 
 function generate(r: Rng): Cmd {

@@ -1,10 +1,14 @@
 // SortedSet (src/storage/zset.ts) against a naive model: a sorted array of [member, score]
 // rebuilt after every change. Seeded random operations cross the listpack -> skiplist boundary
-// both by size and by member length; every range query is compared after each step.
+// both by size and by member length; every range query is compared after each step. The large
+// form is also run at a scale that gives its tree several levels and its element table
+// compactions, and its ElementTable (zset-elements.ts) against a Map.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SortedSet, type LexBound, type LexRange, type ScoreRange, type ZEntry } from '../src/storage/zset.js';
+import { ElementTable } from '../src/storage/zset-elements.js';
+import { defaultEncodingLimits } from '../src/storage/collection.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 
 type Model = Map<string, number>;
@@ -198,4 +202,162 @@ test('scan: listpack at once; skiplist returns every member present for the whol
     const missed = [...stable].filter((m) => !found.has(m));
     for (const m of missed) assert.fail(`round ${round}: ${m} was present throughout and not returned`);
   }
+});
+
+/** Insert/remove in a sorted array model (binary search), for runs too long to rebuild it each step. */
+function modelIndex(all: ZEntry[], e: ZEntry): number {
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const [m, s] = all[mid] as ZEntry;
+    if (s < e[1] || (s === e[1] && m < e[0])) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+test('large form at scale: a deep tree, id compaction and regrowth match a sorted model (seeded)', () => {
+  const r = rng(testSeed(31337));
+  const z = new SortedSet();
+  const scores = new Map<string, number>();
+  const all: ZEntry[] = [];
+  const put = (m: string, s: number): void => {
+    const cur = scores.get(m);
+    assert.equal(z.set(m, s), cur === undefined);
+    if (cur !== undefined) all.splice(modelIndex(all, [m, cur]), 1);
+    all.splice(modelIndex(all, [m, s]), 0, [m, s]);
+    scores.set(m, s);
+  };
+  const del = (m: string): void => {
+    const cur = scores.get(m);
+    assert.equal(z.delete(m), cur !== undefined);
+    if (cur === undefined) return;
+    all.splice(modelIndex(all, [m, cur]), 1);
+    scores.delete(m);
+  };
+  const probe = (): void => {
+    assert.equal(z.size, all.length);
+    for (let q = 0; q < 20; q++) {
+      const m = `k${r.int(30_000)}`;
+      const want = scores.has(m) ? modelIndex(all, [m, scores.get(m) as number]) : undefined;
+      assert.equal(z.score(m), scores.get(m));
+      assert.equal(z.rank(m), want);
+      if (all.length > 0) {
+        const k = r.int(all.length);
+        assert.deepEqual(z.at(k), all[k]);
+        const len = r.int(70);
+        assert.deepEqual(z.rangeByRank(k, k + len - 1), all.slice(k, k + len));
+        assert.deepEqual(z.rangeByRank(k, k + len - 1, true), [...all].reverse().slice(k, k + len));
+      }
+      const lo = r.int(1000) - 500;
+      const sr: ScoreRange = { min: lo, minEx: r.next() < 0.5, max: lo + r.int(40), maxEx: r.next() < 0.5 };
+      const inRange = all.filter((e) => inScore(e[1], sr));
+      assert.equal(z.countByScore(sr), inRange.length);
+      assert.deepEqual(z.rangeByScore(sr, { limit: 50 }), inRange.slice(0, 50));
+      assert.deepEqual(z.rangeByScore(sr, { rev: true, offset: 2, limit: 30 }), inRange.reverse().slice(2, 32));
+    }
+  };
+  // Phases: random growth, ascending appends (uneven splits), descending prepends, shrink far enough
+  // for the ids to compact, regrowth, and score changes that move members across leaves.
+  for (let i = 0; i < 12_000; i++) put(`k${r.int(30_000)}`, r.int(1000) - 500);
+  probe();
+  for (let i = 0; i < 3000; i++) put(`a${i}`, 10_000 + i);
+  for (let i = 0; i < 3000; i++) put(`d${i}`, -10_000 - i);
+  probe();
+  assert.deepEqual([...z.entries()], all);
+  for (const m of [...scores.keys()]) if (r.int(20) !== 0) del(m);
+  probe();
+  assert.deepEqual([...z.entries()], all);
+  for (let i = 0; i < 8000; i++) {
+    const m = `k${r.int(30_000)}`;
+    if (r.int(4) === 0) del(m);
+    else put(m, r.int(1000) - 500);
+  }
+  probe();
+  assert.deepEqual([...z.entries()], all);
+  for (const m of [...scores.keys()]) del(m);
+  assert.equal(z.size, 0);
+  assert.deepEqual([...z.entries()], []);
+  assert.equal(z.encoding, 'skiplist');
+  put('last', 1);
+  assert.deepEqual([...z.entries()], [['last', 1]]);
+});
+
+test('ElementTable: find/add/remove/compact match a Map through growth and heavy deletion (seeded)', () => {
+  const r = rng(testSeed(4711));
+  const t = new ElementTable();
+  const model = new Map<string, number>();
+  const ids = new Map<string, number>();
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 5000; i++) {
+      const m = `${round}:${r.int(6000)}\x00${String.fromCharCode(r.int(256))}`;
+      if (model.has(m)) continue;
+      const id = t.add(m, i);
+      ids.set(m, id);
+      model.set(m, i);
+    }
+    for (const m of [...model.keys()]) {
+      if (r.int(10) < 8) {
+        t.remove(ids.get(m) as number);
+        ids.delete(m);
+        model.delete(m);
+      }
+    }
+    const agree = (): void => {
+      assert.equal(t.size, model.size);
+      for (const [m, s] of model) {
+        const id = t.find(m);
+        assert.equal(id, ids.get(m), m);
+        assert.equal(t.member(id), m);
+        assert.equal(t.score(id), s);
+      }
+      for (let i = 0; i < 2000; i++) assert.equal(t.find(`${round}:${r.int(6000)}\x00x-absent`), -1);
+    };
+    agree();
+    if (t.sparse) {
+      const remap = t.compact();
+      for (const [m, id] of ids) ids.set(m, remap[id] as number);
+      assert.equal(t.ids, model.size, 'compaction packs the ids');
+      agree();
+    }
+  }
+});
+
+test('encoding limits: zset-max-listpack-entries / -value are read live, and convert only a growing set', () => {
+  const limits = defaultEncodingLimits();
+  limits.zsetListpackEntries = 2;
+  limits.zsetListpackValueBytes = 3;
+  const z = new SortedSet(limits);
+  z.set('a', 1);
+  z.set('b', 2);
+  assert.equal(z.encoding, 'listpack');
+  z.set('c', 3);
+  assert.equal(z.encoding, 'skiplist', 'a third member passes entries = 2');
+
+  const w = new SortedSet(limits);
+  w.set('abc', 1);
+  assert.equal(w.encoding, 'listpack');
+  w.set('abcd', 1);
+  assert.equal(w.encoding, 'skiplist', 'a 4-byte member passes value = 3');
+
+  const zero = new SortedSet(limits);
+  limits.zsetListpackEntries = 0;
+  zero.set('a', 1);
+  assert.equal(zero.encoding, 'skiplist', 'entries = 0: never a listpack');
+
+  // Lowering a limit leaves a set as it is until it grows; an update never converts.
+  limits.zsetListpackEntries = 128;
+  limits.zsetListpackValueBytes = 64;
+  const live = new SortedSet(limits);
+  for (let i = 0; i < 10; i++) live.set(`m${i}`, i);
+  limits.zsetListpackEntries = 5;
+  limits.zsetListpackValueBytes = 1;
+  live.set('m3', 30);
+  live.delete('m4');
+  assert.equal(live.encoding, 'listpack');
+  assert.deepEqual(live.rangeByRank(-1, -1), [['m3', 30]]);
+  live.set('new', 0);
+  assert.equal(live.encoding, 'skiplist');
+  assert.deepEqual([...live.entries()].map((e) => e[0]), ['m0', 'new', 'm1', 'm2', 'm5', 'm6', 'm7', 'm8', 'm9', 'm3']);
 });

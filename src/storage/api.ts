@@ -229,6 +229,8 @@ export interface ReplicatedStore extends StoreCore {
    * A collection key's contents, undefined when missing, expired or of another type. READ ONLY:
    * commands never mutate what these return; they log ops through apply, which changes it.
    */
+  /** The encoding limits its collections follow: live, CONFIG SET changes them (ZADD predicts a zset's encoding from them). */
+  readonly encodingLimits: Readonly<EncodingLimits>;
   getHash(key: Key): HashObject | undefined;
   getSet(key: Key): SetObject | undefined;
   getZSet(key: Key): SortedSet | undefined;

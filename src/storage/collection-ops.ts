@@ -6,7 +6,8 @@
 
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
-import { ZSET_LISTPACK_ENTRIES_MAX, ZSET_LISTPACK_VALUE_BYTES_MAX, type SortedSet } from './zset.js';
+import type { SortedSet } from './zset.js';
+import type { EncodingLimits } from './collection.js';
 import type { Key, Op } from './types.js';
 import { INT64_MAX, INT64_MIN, parseInt64 } from './int64.js';
 
@@ -108,14 +109,15 @@ export interface ZAddResult {
  * ZADD (and ZINCRBY, which is ZADD INCR) over `pairs` of (member, score) in order: later pairs
  * see earlier ones, as Redis applies them. 'nan' when an increment gives NaN (nothing is logged).
  */
-export function zaddOps(key: Key, z: SortedSet | undefined, f: ZAddFlags, pairs: readonly (readonly [Key, number])[]): ZAddResult | { error: 'nan' } {
+export function zaddOps(key: Key, z: SortedSet | undefined, f: ZAddFlags, pairs: readonly (readonly [Key, number])[], limits: Readonly<EncodingLimits>): ZAddResult | { error: 'nan' } {
   const changed = new Map<Key, number>();
   let added = 0;
   let updated = 0;
   let processed = 0;
   let last = 0;
-  // The encoding Redis would have as it adds each element (it converts before adding the 129th
-  // member or a member longer than 64 bytes), for the score it keeps (keptScore).
+  // The encoding Redis would have as it adds each element (it converts before adding a member
+  // past zset-max-listpack-entries or longer than zset-max-listpack-value), for the score it
+  // keeps (keptScore). SortedSet.set converts by the same rule.
   let size = z?.size ?? 0;
   let listpack = z === undefined || z.encoding === 'listpack';
   if (z === undefined && f.xx) return { ops: [], added, updated, processed, last };
@@ -125,7 +127,7 @@ export function zaddOps(key: Key, z: SortedSet | undefined, f: ZAddFlags, pairs:
     if (cur === undefined) {
       if (f.xx) continue;
       size++;
-      if (size > ZSET_LISTPACK_ENTRIES_MAX || member.length > ZSET_LISTPACK_VALUE_BYTES_MAX) listpack = false;
+      if (size > limits.zsetListpackEntries || member.length > limits.zsetListpackValueBytes) listpack = false;
       changed.set(member, keptScore(score, listpack));
       added++;
     } else {

@@ -39,7 +39,6 @@ export interface EncodingLimits {
   hashListpackEntries: number;
   hashListpackValueBytes: number;
   setIntsetEntries: number;
-  /** Accepted and reported; sorted sets do not follow them yet (zset.ts keeps Redis's defaults). */
   zsetListpackEntries: number;
   zsetListpackValueBytes: number;
 }

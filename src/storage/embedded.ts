@@ -143,7 +143,7 @@ class EmbeddedStore implements Store {
     if (pairs.length === 0) return Promise.reject(new RangeError('zadd needs at least one member'));
     const k = toKey(key);
     return this.#write(() => {
-      const r = zaddOps(k, this.#zset(k), ZADD_PLAIN, pairs);
+      const r = zaddOps(k, this.#zset(k), ZADD_PLAIN, pairs, this.#engine.encodingLimits);
       if ('error' in r) throw new Error('bug: ZADD without INCR cannot give NaN');
       return { ops: r.ops, result: r.added };
     });
@@ -152,7 +152,7 @@ class EmbeddedStore implements Store {
     if (Number.isNaN(by)) return Promise.reject(new RangeError('zincrby: the increment is NaN'));
     const k = toKey(key);
     return this.#write(() => {
-      const r = zaddOps(k, this.#zset(k), { ...ZADD_PLAIN, incr: true }, [[toKey(member), by]]);
+      const r = zaddOps(k, this.#zset(k), { ...ZADD_PLAIN, incr: true }, [[toKey(member), by]], this.#engine.encodingLimits);
       if ('error' in r) throw new InvalidValueError('resulting score is not a number (NaN)');
       return { ops: r.ops, result: r.last };
     });

@@ -156,7 +156,7 @@ export function newSlotView(): SlotView {
 function newCollection(type: number, limits: Readonly<EncodingLimits>): KvCollection {
   if (type === TYPE_HASH) return new HashObject(limits);
   if (type === TYPE_SET) return new SetObject(limits);
-  if (type === TYPE_ZSET) return new SortedSet();
+  if (type === TYPE_ZSET) return new SortedSet(limits);
   throw new Error(`bug: no collection of type ${type}`);
 }
 

@@ -102,7 +102,7 @@ export function decodeObject(buf: Buffer, off: number, len: number, limits: Read
     return { type: TYPE_STRING, value: buf.subarray(off + HEAD_BYTES, off + len) };
   }
   const type = len >= HEAD_BYTES ? (buf[off + 1] as number) : -1;
-  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet() : null;
+  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet(limits) : null;
   const r = walk(buf, off, len, obj);
   if (typeof r === 'string') return r;
   if (obj === null) throw new Error('bug: a collection payload walked without a collection');

@@ -441,6 +441,10 @@ class KvStore implements ReplicatedStore {
     return t < 0 ? 'none' : typeName(t);
   }
 
+  get encodingLimits(): Readonly<EncodingLimits> {
+    return this.limits;
+  }
+
   getHash(key: Key): HashObject | undefined {
     return this.ks.collectionOf(key, TYPE_HASH, this.readNow()) as HashObject | undefined;
   }

@@ -10,9 +10,6 @@ import type { Key } from './types.js';
 
 export type ZEntry = readonly [member: Key, score: number];
 
-/** Redis 7.0 defaults: zset-max-listpack-entries / zset-max-listpack-value. */
-export const ZSET_LISTPACK_ENTRIES_MAX = 128;
-export const ZSET_LISTPACK_VALUE_BYTES_MAX = 64;
 /** Rough heap cost of one element in each representation (for MEMORY USAGE / liveBytes). */
 const SMALL_ENTRY_OVERHEAD_BYTES = 32;
 const LARGE_ENTRY_OVERHEAD_BYTES = 90;

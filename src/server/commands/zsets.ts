@@ -8,7 +8,8 @@ import type { CommandContext, CommandModule, CommandSpec } from '../command-type
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import type { SetObject } from '../../storage/set-object.js';
-import { ZSET_LISTPACK_ENTRIES_MAX, ZSET_LISTPACK_VALUE_BYTES_MAX, type SortedSet, type ZEntry } from '../../storage/zset.js';
+import type { SortedSet, ZEntry } from '../../storage/zset.js';
+import type { EncodingLimits } from '../../storage/collection.js';
 import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
 import { ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MAX, isWord, parseInt64 } from './args.js';
 import { combineZSets, interCardZSets, type ScoreSource } from './set-algebra.js';
@@ -48,16 +49,17 @@ function readZSet(ctx: CommandContext, key: Key): SortedSet | undefined | null {
 }
 
 /** Whether Redis would hold `entries` as a listpack (it converts a stored result down when it fits). */
-function fitsListpack(entries: readonly ZEntry[]): boolean {
-  return entries.length <= ZSET_LISTPACK_ENTRIES_MAX && entries.every((e) => e[0].length <= ZSET_LISTPACK_VALUE_BYTES_MAX);
+function fitsListpack(entries: readonly ZEntry[], limits: Readonly<EncodingLimits>): boolean {
+  return entries.length <= limits.zsetListpackEntries && entries.every((e) => e[0].length <= limits.zsetListpackValueBytes);
 }
 
 /**
  * How Redis builds a stored result, which decides the scores it keeps (keptScore): 'whole'
  * (ZUNIONSTORE & co build a skiplist, then convert it to a listpack when it fits); 'sized'
  * (ZRANGESTORE by rank: a listpack when the known count fits, members added in reply order);
- * 'growing' (ZRANGESTORE BYSCORE/BYLEX: a listpack converted once it outgrows 128 members).
- * Added one by one, a listpack converts at the first member longer than 64 bytes.
+ * 'growing' (ZRANGESTORE BYSCORE/BYLEX: a listpack converted once it outgrows
+ * zset-max-listpack-entries). Added one by one, a listpack converts at the first member longer
+ * than zset-max-listpack-value.
  */
 type StoredAs = 'whole' | 'sized' | 'growing';
 
@@ -65,10 +67,11 @@ type StoredAs = 'whole' | 'sized' | 'growing';
 function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], built: StoredAs): Op[] {
   const ops: Op[] = [];
   if (store.typeOf(dst) !== 'none') ops.push({ t: 'del', key: dst });
-  let listpack = built === 'whole' ? fitsListpack(entries) : built === 'growing' || entries.length <= ZSET_LISTPACK_ENTRIES_MAX;
+  const limits = store.encodingLimits;
+  let listpack = built === 'whole' ? fitsListpack(entries, limits) : built === 'growing' || entries.length <= limits.zsetListpackEntries;
   for (let i = 0; i < entries.length; i++) {
     const [member, score] = entries[i] as ZEntry;
-    if (member.length > ZSET_LISTPACK_VALUE_BYTES_MAX || i >= ZSET_LISTPACK_ENTRIES_MAX) listpack = false;
+    if (member.length > limits.zsetListpackValueBytes || i >= limits.zsetListpackEntries) listpack = false;
     ops.push({ t: 'zadd', key: dst, member, score: keptScore(score, listpack) });
   }
   return ops;
@@ -118,7 +121,7 @@ function zaddGeneric(ctx: CommandContext, argv: readonly Buffer[], incr: boolean
   const z = readZSet(ctx, key);
   if (z === null) return;
   const pairs: Array<readonly [Key, number]> = scores.map((score, p) => [keyFromBytes(argv[i + 2 * p + 1] as Buffer), score]);
-  const r = zaddOps(key, z, f, pairs);
+  const r = zaddOps(key, z, f, pairs, ctx.store.encodingLimits);
   if ('error' in r) return out.error(ERR_SCORE_NAN);
   if (r.ops.length > 0) ctx.write(r.ops);
   const { added, updated, processed, last } = r;
