@@ -1,12 +1,13 @@
-// ElementTable: the elements of a large sorted set by id (member string, score, member hash),
-// and the member -> id index, an open-addressing hash over typed arrays. Owns those arrays and
-// the ids; never orders elements (zset.ts's tree holds ids in score order) and never touches
-// the keyspace.
+// ElementTable: the elements of a large sorted set by id (member bytes, score, member hash),
+// and the member -> id index, an open-addressing hash over typed arrays. Owns those arrays, the
+// member arena and the ids; never orders elements (zset.ts's tree holds ids in score order) and
+// never touches the keyspace.
 //
-// Why not a Map<Key, number>: a V8 Map entry is three tagged words plus its bucket share, at a
-// load that halves on every doubling; here an element costs its member pointer, a Float64 score,
-// an Int32 hash and an Int32 slot at a load of 3/8 to 3/4, all but the member pointer off the
-// GC heap (docs/storage.md, 'Sorted sets').
+// Where the bytes go (docs/storage.md, 'Sorted sets'): a member of up to ARENA_MEMBER_BYTES_MAX
+// bytes is one length byte and its bytes in a shared arena (a JS string would add a 16-byte
+// header, padding and a pointer to it, all on the GC heap); the score is a Float64, the hash
+// and arena offset Int32s, and the index an Int32 slot at a load of 3/8 to 3/4. A V8 Map entry
+// alone is three tagged words plus its bucket share. Only longer members stay JS strings.
 //
 // An element keeps its id from insert to delete (a freed id is reused by a later insert), so
 // ids serve as ZSCAN cursors: a walk returns every member present for the whole walk at least
@@ -27,6 +28,15 @@ const IDS_MIN = 16;
 const COMPACT_SPARSENESS = 4;
 /** ...and at least this many ids were handed out (not worth it below). */
 const COMPACT_IDS_MIN = 256;
+/** Members this long or shorter live in the arena (their length fits its one length byte). */
+const ARENA_MEMBER_BYTES_MAX = 255;
+/** The arena's first size, and the size below which freed bytes are not worth a compaction. */
+const ARENA_BYTES_MIN = 256;
+/** The arena never grows past this (offsets are Int32); members that do not fit stay strings. */
+const ARENA_BYTES_MAX = 2 ** 31 - 1;
+/** offsets[id] for a free id, and for a member kept as a string (`strings`). */
+const FREE = -2;
+const AS_STRING = -1;
 
 /**
  * The per-process seed of member hashes, so a client cannot precompute members that collide
@@ -52,22 +62,47 @@ function grownTo(capacity: number, need: number): number {
 }
 
 export class ElementTable {
-  /** id -> member (undefined = free id). */
-  private members: Array<Key | undefined> = [];
+  /** Entries [length byte][member bytes] at offsets[id]; bytes of removed members are `arenaDead` until compaction. */
+  private arena = Buffer.allocUnsafeSlow(ARENA_BYTES_MIN);
+  private arenaEnd = 0;
+  private arenaDead = 0;
+  /** id -> arena offset, or FREE, or AS_STRING. */
+  private offsets = new Int32Array(IDS_MIN).fill(FREE);
   private scores = new Float64Array(IDS_MIN);
   private hashes = new Int32Array(IDS_MIN);
+  /** The members too long for the arena (or past ARENA_BYTES_MAX), by id. */
+  private strings = new Map<number, Key>();
   private readonly freeIds: number[] = [];
+  /** Ids handed out: 0 .. idEnd - 1, some of them free. */
+  private idEnd = 0;
   /** Open addressing with linear probing: id + 1, 0 = empty. Length is a power of two. */
   private slots = new Int32Array(SLOTS_MIN);
   size = 0;
 
   /** Ids handed out (the cursor range). */
   get ids(): number {
-    return this.members.length;
+    return this.idEnd;
   }
 
+  /** The member of `id` (in use), as a new string when it lives in the arena. */
   member(id: number): Key {
-    return this.members[id] as Key;
+    const o = this.offsets[id] as number;
+    if (o < 0) return this.strings.get(id) as Key;
+    return this.arena.latin1Slice(o + 1, o + 1 + (this.arena[o] as number));
+  }
+
+  /** Whether the member of `id` sorts before `member` (memcmp of the bytes, then the shorter first), without a copy. */
+  memberBefore(id: number, member: Key): boolean {
+    const o = this.offsets[id] as number;
+    if (o < 0) return (this.strings.get(id) as Key) < member;
+    const a = this.arena;
+    const len = a[o] as number;
+    const n = Math.min(len, member.length);
+    for (let i = 0; i < n; i++) {
+      const d = (a[o + 1 + i] as number) - member.charCodeAt(i);
+      if (d !== 0) return d < 0;
+    }
+    return len < member.length;
   }
 
   score(id: number): number {
@@ -85,17 +120,17 @@ export class ElementTable {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = this.slots[i] as number;
       if (v === 0) return -1;
-      if (this.hashes[v - 1] === h && this.members[v - 1] === member) return v - 1;
+      if (this.hashes[v - 1] === h && this.memberIs(v - 1, member)) return v - 1;
     }
   }
 
   /** Insert `member` (absent) with `score`; returns its id. */
   add(member: Key, score: number): number {
     if ((this.size + 1) * SLOT_FILL_DEN > this.slots.length * SLOT_FILL_NUM) this.rehash(this.slots.length * 2);
-    const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.members.length;
+    const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idEnd++;
     if (id >= this.scores.length) this.resizeIds(grownTo(this.scores.length, id + 1));
     const h = hashMember(member);
-    this.members[id] = member;
+    this.store(id, member);
     this.scores[id] = score;
     this.hashes[id] = h;
     this.place(id, h);
@@ -121,14 +156,18 @@ export class ElementTable {
       }
     }
     this.slots[i] = 0;
-    this.members[id] = undefined;
+    const o = this.offsets[id] as number;
+    if (o >= 0) this.arenaDead += 1 + (this.arena[o] as number);
+    else this.strings.delete(id);
+    this.offsets[id] = FREE;
     this.freeIds.push(id);
     this.size--;
+    if (this.arenaDead >= ARENA_BYTES_MIN && this.arenaDead * 2 > this.arenaEnd) this.compactArena();
   }
 
   /** True when the ids are sparse enough for `compact` (the owner calls it, as it must renumber its own ids). */
   get sparse(): boolean {
-    return this.members.length >= COMPACT_IDS_MIN && this.size * COMPACT_SPARSENESS < this.members.length;
+    return this.idEnd >= COMPACT_IDS_MIN && this.size * COMPACT_SPARSENESS < this.idEnd;
   }
 
   /**
@@ -136,21 +175,25 @@ export class ElementTable {
    * mapping old id -> new id (-1 for a free id).
    */
   compact(): Int32Array {
-    const n = this.members.length;
+    const n = this.idEnd;
     const remap = new Int32Array(n).fill(-1);
+    const strings = new Map<number, Key>();
     let to = 0;
     for (let from = 0; from < n; from++) {
-      const m = this.members[from];
-      if (m === undefined) continue;
+      const o = this.offsets[from] as number;
+      if (o === FREE) continue;
       remap[from] = to;
-      this.members[to] = m;
+      if (o === AS_STRING) strings.set(to, this.strings.get(from) as Key);
+      this.offsets[to] = o;
       this.scores[to] = this.scores[from] as number;
       this.hashes[to] = this.hashes[from] as number;
       to++;
     }
-    this.members.length = to;
+    this.strings = strings;
+    this.idEnd = to;
     this.freeIds.length = 0;
     this.resizeIds(Math.max(IDS_MIN, to + (to >> 2)));
+    this.compactArena();
     let slots = SLOTS_MIN;
     while (to * SLOT_FILL_DEN > slots * SLOT_FILL_NUM) slots *= 2;
     this.rehash(slots);
@@ -159,10 +202,61 @@ export class ElementTable {
 
   /** Ids in use from `cursor`, at most `count` ids examined; returns the next cursor (0 = done). */
   scan(cursor: number, count: number, emit: (id: number) => void): number {
-    const end = Math.min(this.members.length, cursor + Math.max(1, count));
+    const end = Math.min(this.idEnd, cursor + Math.max(1, count));
     let id = cursor;
-    for (; id < end; id++) if (this.members[id] !== undefined) emit(id);
-    return id >= this.members.length ? 0 : id;
+    for (; id < end; id++) if (this.offsets[id] !== FREE) emit(id);
+    return id >= this.idEnd ? 0 : id;
+  }
+
+  private memberIs(id: number, member: Key): boolean {
+    const o = this.offsets[id] as number;
+    if (o < 0) return this.strings.get(id) === member;
+    const a = this.arena;
+    if (a[o] !== member.length) return false;
+    for (let i = 0; i < member.length; i++) if (a[o + 1 + i] !== member.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** Put `member`'s bytes in the arena when it is short and the arena can hold it, else keep the string. */
+  private store(id: number, member: Key): void {
+    const need = member.length + 1;
+    if (member.length <= ARENA_MEMBER_BYTES_MAX && this.arenaEnd + need > this.arena.length && this.arenaEnd + need <= ARENA_BYTES_MAX) {
+      this.moveArena(Math.min(ARENA_BYTES_MAX, Math.max(this.arenaEnd + need, this.arena.length + (this.arena.length >> 1))));
+    }
+    if (member.length > ARENA_MEMBER_BYTES_MAX || this.arenaEnd + need > this.arena.length) {
+      this.offsets[id] = AS_STRING;
+      this.strings.set(id, member);
+      return;
+    }
+    const o = this.arenaEnd;
+    this.arena[o] = member.length;
+    this.arena.latin1Write(member, o + 1, member.length);
+    this.offsets[id] = o;
+    this.arenaEnd += need;
+  }
+
+  /** Copy the live entries into a new arena of `capacity` bytes (at least the live bytes), in id order. */
+  private moveArena(capacity: number): void {
+    const old = this.arena;
+    const next = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES_MIN, capacity));
+    let end = 0;
+    for (let id = 0; id < this.idEnd; id++) {
+      const o = this.offsets[id] as number;
+      if (o < 0) continue;
+      const len = 1 + (old[o] as number);
+      old.copy(next, end, o, o + len);
+      this.offsets[id] = end;
+      end += len;
+    }
+    this.arena = next;
+    this.arenaEnd = end;
+    this.arenaDead = 0;
+  }
+
+  /** Drop the bytes of removed members, keeping a quarter of the live size as room to grow. */
+  private compactArena(): void {
+    const live = this.arenaEnd - this.arenaDead;
+    this.moveArena(live + (live >> 2));
   }
 
   private place(id: number, h: number): void {
@@ -174,15 +268,18 @@ export class ElementTable {
 
   private rehash(slotCount: number): void {
     this.slots = new Int32Array(slotCount);
-    for (let id = 0; id < this.members.length; id++) if (this.members[id] !== undefined) this.place(id, this.hashes[id] as number);
+    for (let id = 0; id < this.idEnd; id++) if (this.offsets[id] !== FREE) this.place(id, this.hashes[id] as number);
   }
 
   private resizeIds(capacity: number): void {
+    const keep = Math.min(capacity, this.scores.length);
+    const offsets = new Int32Array(capacity).fill(FREE);
     const scores = new Float64Array(capacity);
     const hashes = new Int32Array(capacity);
-    const keep = Math.min(capacity, this.scores.length);
+    offsets.set(this.offsets.subarray(0, keep));
     scores.set(this.scores.subarray(0, keep));
     hashes.set(this.hashes.subarray(0, keep));
+    this.offsets = offsets;
     this.scores = scores;
     this.hashes = hashes;
   }

@@ -1,8 +1,9 @@
 // SortedSet: the value of a zset key — member (Key, latin1 bytes) -> score (never NaN), ordered
 // by score, ties by member bytes (memcmp, as Redis). Owns its two representations (sorted
-// parallel arrays while small, an order-statistic B+tree plus a member index once large) and the range
-// searches the commands need. Never logs, never touches the keyspace: the store mutates it in
-// `apply`, commands only read it.
+// parallel arrays while small; once past zset-max-listpack-entries / -value, an element table
+// (zset-elements.ts) plus an order-statistic B+tree of element ids) and the range searches the
+// commands need. Never logs, never touches the keyspace: the store mutates it in `apply`,
+// commands only read it.
 
 import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import { ElementTable } from './zset-elements.js';
@@ -10,9 +11,10 @@ import type { Key } from './types.js';
 
 export type ZEntry = readonly [member: Key, score: number];
 
-/** Rough heap cost of one element in each representation (for MEMORY USAGE / liveBytes). */
+/** Rough cost of one element beyond its member bytes in each representation (for MEMORY USAGE / liveBytes). */
 const SMALL_ENTRY_OVERHEAD_BYTES = 32;
-const LARGE_ENTRY_OVERHEAD_BYTES = 90;
+/** Score, hash, arena offset and length byte, its index slot and leaf slot at their usual fill. */
+const LARGE_ENTRY_OVERHEAD_BYTES = 36;
 const SET_OVERHEAD_BYTES = 64;
 
 /** A score interval: `min`/`max` may be ±Infinity; `minEx`/`maxEx` make a bound exclusive ('('). */
@@ -313,7 +315,7 @@ class OrderTree {
       const mid = (lo + hi) >>> 1;
       const id = this.pool[leaf.base + mid] as number;
       const s = this.els.score(id);
-      if (s < score || (s === score && this.els.member(id) < member)) lo = mid + 1;
+      if (s < score || (s === score && this.els.memberBefore(id, member))) lo = mid + 1;
       else hi = mid;
     }
     return lo;
