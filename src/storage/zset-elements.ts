@@ -1,13 +1,14 @@
-// ElementTable: the elements of a large sorted set by id (member bytes, score, member hash),
+// ElementTable: the elements of a large sorted set by id (member bytes and score),
 // and the member -> id index, an open-addressing hash over typed arrays. Owns those arrays, the
 // member arena and the ids; never orders elements (zset.ts's tree holds ids in score order) and
 // never touches the keyspace.
 //
 // Where the bytes go (docs/storage.md, 'Sorted sets'): a member of up to ARENA_MEMBER_BYTES_MAX
 // bytes is one length byte and its bytes in a shared arena (a JS string would add a 16-byte
-// header, padding and a pointer to it, all on the GC heap); the score is a Float64, the hash
-// and arena offset Int32s, and the index an Int32 slot at a load of 3/8 to 3/4. A V8 Map entry
-// alone is three tagged words plus its bucket share. Only longer members stay JS strings.
+// header, padding and a pointer to it, all on the GC heap); the score is a Float64, the arena
+// offset an Int32, and the index an Int32 slot at a load of 3/8 to 3/4 (hashes are recomputed
+// from the bytes when slots move). A V8 Map entry alone is three tagged words plus its bucket
+// share. Only longer members stay JS strings.
 //
 // An element keeps its id from insert to delete (a freed id is reused by a later insert), so
 // ids serve as ZSCAN cursors: a walk returns every member present for the whole walk at least
@@ -48,6 +49,18 @@ const HASH_SEED = (0x811c_9dc5 ^ randomInt(0x7fff_ffff)) >>> 0;
 function hashMember(m: Key): number {
   let h = HASH_SEED;
   for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x0100_0193);
+  return finish(h);
+}
+
+/** hashMember of the bytes bytes[start, end). */
+function hashBytes(bytes: Buffer, start: number, end: number): number {
+  let h = HASH_SEED;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] as number), 0x0100_0193);
+  return finish(h);
+}
+
+function finish(x: number): number {
+  let h = x;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85eb_ca6b);
   h ^= h >>> 13;
@@ -69,7 +82,6 @@ export class ElementTable {
   /** id -> arena offset, or FREE, or AS_STRING. */
   private offsets = new Int32Array(IDS_MIN).fill(FREE);
   private scores = new Float64Array(IDS_MIN);
-  private hashes = new Int32Array(IDS_MIN);
   /** The members too long for the arena (or past ARENA_BYTES_MAX), by id. */
   private strings = new Map<number, Key>();
   private readonly freeIds: number[] = [];
@@ -120,7 +132,7 @@ export class ElementTable {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = this.slots[i] as number;
       if (v === 0) return -1;
-      if (this.hashes[v - 1] === h && this.memberIs(v - 1, member)) return v - 1;
+      if (this.memberIs(v - 1, member)) return v - 1;
     }
   }
 
@@ -129,11 +141,9 @@ export class ElementTable {
     if ((this.size + 1) * SLOT_FILL_DEN > this.slots.length * SLOT_FILL_NUM) this.rehash(this.slots.length * 2);
     const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.idEnd++;
     if (id >= this.scores.length) this.resizeIds(grownTo(this.scores.length, id + 1));
-    const h = hashMember(member);
     this.store(id, member);
     this.scores[id] = score;
-    this.hashes[id] = h;
-    this.place(id, h);
+    this.place(id, hashMember(member));
     this.size++;
     return id;
   }
@@ -141,14 +151,14 @@ export class ElementTable {
   /** Remove element `id` (in use). Its id is free afterwards. */
   remove(id: number): void {
     const mask = this.slots.length - 1;
-    let i = (this.hashes[id] as number) & mask;
+    let i = this.hashOf(id) & mask;
     while (this.slots[i] !== id + 1) i = (i + 1) & mask;
     // Backward-shift deletion: pull later members of the run into the hole when their home
     // slot allows it, so lookups never need tombstones.
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
       const v = this.slots[j] as number;
       if (v === 0) break;
-      const home = (this.hashes[v - 1] as number) & mask;
+      const home = this.hashOf(v - 1) & mask;
       // v may move to i when its home is not cyclically within (i, j].
       if (i <= j ? home <= i || home > j : home <= i && home > j) {
         this.slots[i] = v;
@@ -186,7 +196,6 @@ export class ElementTable {
       if (o === AS_STRING) strings.set(to, this.strings.get(from) as Key);
       this.offsets[to] = o;
       this.scores[to] = this.scores[from] as number;
-      this.hashes[to] = this.hashes[from] as number;
       to++;
     }
     this.strings = strings;
@@ -206,6 +215,13 @@ export class ElementTable {
     let id = cursor;
     for (; id < end; id++) if (this.offsets[id] !== FREE) emit(id);
     return id >= this.idEnd ? 0 : id;
+  }
+
+  /** The hash of element `id`'s member, from its bytes (a stored hash would cost 4 bytes an element for a few probes saved). */
+  private hashOf(id: number): number {
+    const o = this.offsets[id] as number;
+    if (o < 0) return hashMember(this.strings.get(id) as Key);
+    return hashBytes(this.arena, o + 1, o + 1 + (this.arena[o] as number));
   }
 
   private memberIs(id: number, member: Key): boolean {
@@ -268,19 +284,16 @@ export class ElementTable {
 
   private rehash(slotCount: number): void {
     this.slots = new Int32Array(slotCount);
-    for (let id = 0; id < this.idEnd; id++) if (this.offsets[id] !== FREE) this.place(id, this.hashes[id] as number);
+    for (let id = 0; id < this.idEnd; id++) if (this.offsets[id] !== FREE) this.place(id, this.hashOf(id));
   }
 
   private resizeIds(capacity: number): void {
     const keep = Math.min(capacity, this.scores.length);
     const offsets = new Int32Array(capacity).fill(FREE);
     const scores = new Float64Array(capacity);
-    const hashes = new Int32Array(capacity);
     offsets.set(this.offsets.subarray(0, keep));
     scores.set(this.scores.subarray(0, keep));
-    hashes.set(this.hashes.subarray(0, keep));
     this.offsets = offsets;
     this.scores = scores;
-    this.hashes = hashes;
   }
 }
