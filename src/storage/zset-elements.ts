@@ -1,14 +1,14 @@
-// ElementTable: the elements of a large sorted set by id (member bytes and score),
-// and the member -> id index, an open-addressing hash over typed arrays. Owns those arrays, the
-// member arena and the ids; never orders elements (zset.ts's tree holds ids in score order) and
-// never touches the keyspace.
+// ElementTable: the elements of a large sorted set by id (member bytes and score), and the
+// member -> id index, an open-addressing hash over typed arrays. Owns those arrays, the member
+// arena and the ids; never orders elements (zset.ts's tree holds ids in score order) and never
+// touches the keyspace.
 //
-// Where the bytes go (docs/storage.md, 'Sorted sets'): a member of up to ARENA_MEMBER_BYTES_MAX
-// bytes is one length byte and its bytes in a shared arena (a JS string would add a 16-byte
-// header, padding and a pointer to it, all on the GC heap); the score is a Float64, the arena
-// offset an Int32, and the index an Int32 slot at a load of 3/8 to 3/4 (hashes are recomputed
-// from the bytes when slots move). A V8 Map entry alone is three tagged words plus its bucket
-// share. Only longer members stay JS strings.
+// Why typed arrays and an arena (docs/storage.md, 'Sorted sets: memory'): a member of up to
+// ARENA_MEMBER_BYTES_MAX bytes is a length byte and its bytes in a shared arena, where a JS
+// string would add a header, padding and a pointer to it, all on the GC heap; the score is a
+// Float64, the arena offset an Int32, and the index an Int32 slot (hashes are recomputed from
+// the bytes when slots move). A V8 Map entry alone is three tagged words plus its bucket share.
+// Only longer members stay JS strings.
 //
 // An element keeps its id from insert to delete (a freed id is reused by a later insert), so
 // ids serve as ZSCAN cursors: a walk returns every member present for the whole walk at least
