@@ -16,6 +16,7 @@
 // move down (in id order), and a walk in progress may miss some, as DenseTable's positions.
 
 import { randomInt } from 'node:crypto';
+import { hashBytes, hashStr } from './fnv.js';
 import type { Key } from './types.js';
 
 /** Slots of a new index (a power of two). */
@@ -44,29 +45,6 @@ const AS_STRING = -1;
  * (the probe runs of an open-addressing table would turn lookups linear).
  */
 const HASH_SEED = (0x811c_9dc5 ^ randomInt(0x7fff_ffff)) >>> 0;
-
-/** FNV-1a over the member's bytes (one char per byte), finished with murmur3's mix for the low bits. */
-function hashMember(m: Key): number {
-  let h = HASH_SEED;
-  for (let i = 0; i < m.length; i++) h = Math.imul(h ^ m.charCodeAt(i), 0x0100_0193);
-  return finish(h);
-}
-
-/** hashMember of the bytes bytes[start, end). */
-function hashBytes(bytes: Buffer, start: number, end: number): number {
-  let h = HASH_SEED;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] as number), 0x0100_0193);
-  return finish(h);
-}
-
-function finish(x: number): number {
-  let h = x;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85eb_ca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2_ae35);
-  return h ^ (h >>> 16);
-}
 
 function grownTo(capacity: number, need: number): number {
   let c = capacity;
@@ -127,7 +105,7 @@ export class ElementTable {
 
   /** The id of `member`, or -1. */
   find(member: Key): number {
-    const h = hashMember(member);
+    const h = hashStr(HASH_SEED, member);
     const mask = this.slots.length - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = this.slots[i] as number;
@@ -143,7 +121,7 @@ export class ElementTable {
     if (id >= this.scores.length) this.resizeIds(grownTo(this.scores.length, id + 1));
     this.store(id, member);
     this.scores[id] = score;
-    this.place(id, hashMember(member));
+    this.place(id, hashStr(HASH_SEED, member));
     this.size++;
     return id;
   }
@@ -220,8 +198,8 @@ export class ElementTable {
   /** The hash of element `id`'s member, from its bytes (a stored hash would cost 4 bytes an element for a few probes saved). */
   private hashOf(id: number): number {
     const o = this.offsets[id] as number;
-    if (o < 0) return hashMember(this.strings.get(id) as Key);
-    return hashBytes(this.arena, o + 1, o + 1 + (this.arena[o] as number));
+    if (o < 0) return hashStr(HASH_SEED, this.strings.get(id) as Key);
+    return hashBytes(HASH_SEED, this.arena, o + 1, this.arena[o] as number);
   }
 
   private memberIs(id: number, member: Key): boolean {
