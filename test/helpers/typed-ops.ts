@@ -10,6 +10,7 @@ import { SetObject } from '../../src/storage/set-object.js';
 import { SortedSet } from '../../src/storage/zset.js';
 import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../../src/storage/collection.js';
 import type { ReplicatedStore } from '../../src/storage/api.js';
+import type { Keyspace } from '../../src/storage/keyspace.js';
 import type { Key, Op } from '../../src/storage/types.js';
 import type { Rng } from './rng.js';
 
@@ -179,6 +180,23 @@ export function commandOps(R: Rng, model: Model, keyPool = KEY_POOL): Op[] {
     }
     return [op];
   }
+}
+
+/** A keyspace's state as the model describes it (read with now = 0: no key is expired). */
+export function keyspaceState(ks: Keyspace): Map<Key, string> {
+  const out = new Map<Key, string>();
+  for (const k of ks.keys(0)) {
+    const t = ks.typeOf(k, 0);
+    const exp = ks.getExpireAt(k, 0) ?? -1;
+    let mv: MV;
+    if (t === TYPE_STRING) mv = { type: 'string', v: Buffer.from(ks.getStored(k, 0) ?? Buffer.alloc(0)), exp };
+    else {
+      assert.equal(ks.getStored(k, 0), undefined, 'a collection never reads as a string');
+      mv = { ...mvOf(t, ks.collectionOf(k, t, 0) as KvCollection), exp };
+    }
+    out.set(k, describe(mv));
+  }
+  return out;
 }
 
 /** A store's state as the model describes it (through the store's read API). */
