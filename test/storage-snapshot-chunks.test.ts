@@ -4,21 +4,24 @@
 // and set tables compact under the walk, members re-added, sorted-set scores moved around the
 // cursor, the key deleted, expired, replaced, retyped), then the log after the start replayed:
 // the result must equal the live state and a plain model. Also: a tracked table cursor across a
-// compaction, compaction + restart under concurrent writes, and a format-2 snapshot written by the
-// format-2 writer still loading.
+// compaction, compaction + restart under concurrent writes, a format-2 snapshot written by the
+// format-2 writer still loading, and the meaning of a part in a restore op.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { crc32c } from '@node-rs/crc32';
 import { join } from 'node:path';
-import { Keyspace } from '../src/storage/keyspace.js';
+import { Keyspace, keyspaceSink } from '../src/storage/keyspace.js';
+import { HashObject } from '../src/storage/hash-object.js';
+import { checkRecord, encodeRecord, replayRecordOps } from '../src/storage/record.js';
 import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import type { ReplicatedStore } from '../src/storage/api.js';
 import { DenseTable, type TableCursor } from '../src/storage/dense-table.js';
 import { KeyspaceWalk, SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_CHUNK_MEMBERS_MAX, type WalkItem } from '../src/storage/snapshot-walk.js';
 import { readSnapshot } from '../src/storage/snapshot.js';
-import { decodeObject, encodeCollection, isPartPayload } from '../src/storage/object-codec.js';
-import { TYPE_STRING, TYPE_ZSET } from '../src/storage/collection.js';
+import { checkObject, collectionFlags, decodeObject, encodeCollection, isPartPayload, PayloadBuilder } from '../src/storage/object-codec.js';
+import { TYPE_HASH, TYPE_STRING, TYPE_ZSET } from '../src/storage/collection.js';
 import type { Key, LogEntry, Op } from '../src/storage/types.js';
 import { datasetDigestHex } from '../src/server/commands/digest.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
@@ -246,20 +249,25 @@ test('walk with targeted writes between chunks (table compaction, del, retype, r
   }
 });
 
-/** Seeded writes to a store, a few per turn, until `done` settles; each entry is also pushed to `logged`. */
-async function writeUntil(s: ReplicatedStore, R: Rng, model: Model, done: Promise<unknown>, logged: LogEntry[]): Promise<void> {
+/** A few seeded churn entries written to a store (and the model), each also pushed to `logged`. */
+function writeSome(s: ReplicatedStore, R: Rng, model: Model, logged: LogEntry[]): void {
+  for (let i = 1 + R.int(3); i > 0; i--) {
+    const ops = churnEntry(R, model);
+    if (ops.length === 0) continue;
+    for (const op of ops) modelApply(model, op);
+    const pos = s.apply(ops);
+    logged.push({ epoch: pos.epoch, seq: pos.seq, ops });
+  }
+}
+
+/** writeSome once per turn until `done` settles. */
+async function writeUntil(s: ReplicatedStore, R: Rng, model: Model, done: Promise<unknown>): Promise<void> {
   let finished = false;
   void done.finally(() => {
     finished = true;
   });
   while (!finished) {
-    for (let i = 1 + R.int(3); i > 0; i--) {
-      const ops = churnEntry(R, model);
-      if (ops.length === 0) continue;
-      for (const op of ops) modelApply(model, op);
-      const pos = s.apply(ops);
-      logged.push({ epoch: pos.epoch, seq: pos.seq, ops });
-    }
+    writeSome(s, R, model, []);
     await new Promise<void>((r) => setImmediate(r));
   }
 }
@@ -280,23 +288,15 @@ test('full resync: a big-collection export under writes, loaded chunk by chunk, 
       const loader = dst.beginLoad();
       const logged: LogEntry[] = [];
       let parts = 0;
-      let largest = 0;
       for await (const batch of exp.batches()) {
         for (const it of batch) {
           if (it.type === 'string') continue;
-          largest = Math.max(largest, it.value.length);
           assertBounded(it.value, `item of ${it.key}`);
           if (isPartPayload(it.value, 0)) parts++;
         }
         loader.add(batch);
         // Writes between batches, as clients keep writing while the stream goes out.
-        for (let i = 1 + R.int(4); i > 0; i--) {
-          const ops = churnEntry(R, model);
-          if (ops.length === 0) continue;
-          for (const op of ops) modelApply(model, op);
-          const pos = src.apply(ops);
-          logged.push({ epoch: pos.epoch, seq: pos.seq, ops });
-        }
+        writeSome(src, R, model, logged);
       }
       assert.ok(parts >= 8, `big collections went as parts (${parts})`);
       await loader.commit(exp.from, exp.epochHistory);
@@ -331,7 +331,7 @@ test('compaction under concurrent writes writes big collections as bounded chunk
       s.apply(ops);
     }
     const compaction = s.compact();
-    await writeUntil(s, R, model, compaction, []);
+    await writeUntil(s, R, model, compaction);
     await compaction;
     assert.equal(s.stats().compactions, 1);
     before = storeState(s);
@@ -403,5 +403,61 @@ test('a format-2 snapshot (written by the format-2 writer: collections whole, so
     assert.equal(datasetDigestHex(again), '01f468064a46c79ee44c6feb95ea43081da199c9');
   } finally {
     await again.close();
+  }
+});
+
+test('a restore op carrying a part adds its members and keeps the expiry (applied, and replayed from record bytes); a format-2 file holding a part is refused', () => {
+  const whole = new HashObject();
+  for (let i = 0; i < 300; i++) whole.set(`f${i}`, Buffer.from(`v${i}`));
+  const b = new PayloadBuilder(TYPE_HASH, collectionFlags(whole, true));
+  for (let i = 300; i < 310; i++) b.field(`f${i}`, Buffer.from('new'));
+  b.field('f0', Buffer.from('changed'));
+  const part = b.finish();
+  assert.equal(checkObject(part, 0, part.length), null);
+  assert.ok(isPartPayload(part, 0));
+  const ops: Op[] = [
+    { t: 'restore', key: 'h', payload: encodeCollection(TYPE_HASH, whole), expireAtMs: EXPIRY_FAR_MS },
+    { t: 'restore', key: 'h', payload: part, expireAtMs: 0 },
+    { t: 'restore', key: 'fresh', payload: part, expireAtMs: 0 },
+  ];
+  const model: Model = new Map();
+  for (const op of ops) modelApply(model, op);
+  const applied = new Keyspace();
+  for (const op of ops) applied.applyOp(op);
+  const replayed = new Keyspace();
+  const rec = encodeRecord(1, 1, ops);
+  const c = checkRecord(rec, 0);
+  assert.ok(c.ok);
+  replayRecordOps(rec, c, keyspaceSink(replayed));
+  for (const ks of [applied, replayed]) {
+    assert.deepEqual(keyspaceState(ks), modelState(model));
+    const h = ks.collectionOf('h', TYPE_HASH, 0) as HashObject;
+    assert.equal(h.size, 310);
+    assert.equal(h.get('f0')?.toString(), 'changed');
+    assert.equal(ks.getExpireAt('h', 0), EXPIRY_FAR_MS);
+    assert.equal((ks.collectionOf('fresh', TYPE_HASH, 0) as HashObject).size, 11);
+  }
+
+  // A hand-built format-2 file whose one item is a part: damage, not data.
+  const u32 = (n: number): Buffer => {
+    const x = Buffer.alloc(4);
+    x.writeUInt32LE(n);
+    return x;
+  };
+  const frame = (kind: number, body: Buffer): Buffer => Buffer.concat([u32(kind), u32(body.length), u32(crc32c(body)), body]);
+  const headerBody = Buffer.concat([u32(1), u32(0), u32(0), u32(1), u32(1), u32(0), u32(1)]);
+  const item = Buffer.concat([u32(1), Buffer.from('h'), Buffer.from([TYPE_HASH]), u32(part.length), part, Buffer.alloc(8)]);
+  const trailer = Buffer.alloc(16);
+  trailer.writeDoubleLE(1, 0);
+  trailer.writeDoubleLE(1, 8);
+  const file = (version: number): Buffer =>
+    Buffer.concat([Buffer.from('KVTSSNAP', 'latin1'), u32(version), u32(headerBody.length), u32(crc32c(headerBody)), headerBody, frame(1, Buffer.concat([u32(1), item])), frame(2, trailer)]);
+  const dir = tempDir();
+  for (const [version, ok] of [[2, false], [3, true]] as const) {
+    const path = join(dir, `v${version}.snap`);
+    writeFileSync(path, file(version));
+    const r = readSnapshot(path, () => undefined);
+    assert.equal(r.ok, ok, `format ${version}`);
+    if (!r.ok) assert.match(r.reason, /chunk of a collection/);
   }
 });

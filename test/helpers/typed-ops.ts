@@ -4,7 +4,7 @@
 // log: no WRONGTYPE writes, a del instead of a removal that empties a key).
 
 import assert from 'node:assert/strict';
-import { decodeObject, encodeCollection, encodeStringObject } from '../../src/storage/object-codec.js';
+import { decodeObject, encodeCollection, encodeStringObject, isPartPayload } from '../../src/storage/object-codec.js';
 import { HashObject, HASH_LISTPACK_VALUE_BYTES_MAX } from '../../src/storage/hash-object.js';
 import { SetObject } from '../../src/storage/set-object.js';
 import { SortedSet } from '../../src/storage/zset.js';
@@ -72,6 +72,14 @@ export function modelApply(model: Model, op: Op): void {
     case 'restore': {
       const d = decodeObject(op.payload, 0, op.payload.length);
       assert.ok(typeof d !== 'string', 'restore payload');
+      if (isPartPayload(op.payload, 0) && 'obj' in d) {
+        // A part adds its members, as the element ops would (the expiry stays).
+        const o = d.obj;
+        if (o instanceof HashObject) for (const [field, value] of o.entries()) modelApply(model, { t: 'hset', key: op.key, field, value });
+        else if (o instanceof SetObject) for (const member of o.members()) modelApply(model, { t: 'sadd', key: op.key, member });
+        else for (const [member, score] of o.entries()) modelApply(model, { t: 'zadd', key: op.key, member, score });
+        return;
+      }
       model.set(op.key, { ...mvOf(d.type, 'obj' in d ? d.obj : Buffer.from(d.value)), exp: op.expireAtMs });
       return;
     }
