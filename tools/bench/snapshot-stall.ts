@@ -2,8 +2,9 @@
 // collection: loads a hash, set or sorted set of N members into an embedded store (in a temp
 // dir), then times, each on its own, a compaction (the snapshot writer), an export drained to
 // the end (the primary's side of a full resync) and the replica's loader fed those batches.
-// A 1 ms probe timer records the longest gap between its runs while each phase works; the
-// loader is timed per add() call, since a replica feeds it from its socket handler.
+// A 1 ms probe timer records the longest gap between its runs while each phase works (GC pauses
+// included, and reported beside it); the walk alone is timed per step, and the loader per add()
+// call, since a replica feeds it from its socket handler.
 // Owns those runs and their report; never touches data outside its temp dir.
 //
 //   node dist/tools/bench/snapshot-stall.js [--members N] [--type hash|set|zset]...
@@ -15,6 +16,8 @@ import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { openReplicatedStore } from '../../src/storage/store.js';
 import type { SnapshotItem } from '../../src/storage/api.js';
 import type { Op } from '../../src/storage/types.js';
+import { Keyspace } from '../../src/storage/keyspace.js';
+import { KeyspaceWalk, SNAPSHOT_STEP_MEMBERS_MAX, type WalkItem } from '../../src/storage/snapshot-walk.js';
 
 /** Element ops per logged entry while loading. */
 const OPS_PER_ENTRY = 1_000;
@@ -80,6 +83,16 @@ async function longestGapMs<T>(work: () => Promise<T>): Promise<{ gapMs: number;
   }
 }
 
+/** CPU time (user + system, all threads) since `from`: unlike wall time, not stretched when the machine is busy. */
+function cpuMsSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
+}
+
+function last(sorted: readonly number[]): number {
+  return sorted[sorted.length - 1] as number;
+}
+
 async function run(kind: Kind, members: number): Promise<void> {
   const dirs = [mkdtempSync(join(tmpdir(), 'kvts-stall-')), mkdtempSync(join(tmpdir(), 'kvts-stall-'))];
   const src = await openReplicatedStore({ dir: dirs[0] as string, fsync: 'no', compactMinBytes: 0 });
@@ -105,20 +118,44 @@ async function run(kind: Kind, members: number): Promise<void> {
       }
       return { items, itemBytesMax };
     });
+    // The walk alone (what one snapshot or export turn encodes), timed per step on a copy of
+    // the collection in a bare keyspace: no file, no GC pressure from the other phases' buffers.
+    const ks = new Keyspace();
+    for (const b of batches) for (const it of b) ks.restore(it.key, it.value, 0, it.value.length, it.expireAtMs);
+    const walk = new KeyspaceWalk(ks);
+    const picked: WalkItem[] = [];
+    const stepMs: number[] = [];
+    const stepCpuMs: number[] = [];
+    while (!walk.done) {
+      picked.length = 0;
+      const t = performance.now();
+      const c = process.cpuUsage();
+      walk.step(picked, { slots: 2000, items: 2000, bytes: 256 * 1024, members: SNAPSHOT_STEP_MEMBERS_MAX });
+      stepCpuMs.push(cpuMsSince(c));
+      stepMs.push(performance.now() - t);
+    }
+    walk.close();
+    stepMs.sort((a, b) => a - b);
+    stepCpuMs.sort((a, b) => a - b);
     const loader = dst.beginLoad();
     const addMs: number[] = [];
+    const addCpuMs: number[] = [];
     for (const b of batches) {
       const t = performance.now();
+      const c = process.cpuUsage();
       loader.add(b);
+      addCpuMs.push(cpuMsSince(c));
       addMs.push(performance.now() - t);
     }
     loader.abort();
     addMs.sort((a, b) => a - b);
+    addCpuMs.sort((a, b) => a - b);
     const addP99Ms = addMs[Math.min(addMs.length - 1, Math.floor(addMs.length * 0.99))] as number;
     console.log(
       `${kind} of ${members} members: compaction longest stall ${compact.gapMs.toFixed(1)} ms (longest GC pause ${compact.gcMs.toFixed(1)} ms, total ${compact.totalMs.toFixed(0)} ms); ` +
         `export longest stall ${exported.gapMs.toFixed(1)} ms (longest GC pause ${exported.gcMs.toFixed(1)} ms, total ${exported.totalMs.toFixed(0)} ms, ${exported.result.items} items, largest ${exported.result.itemBytesMax} B); ` +
-        `load: ${addMs.length} add() calls, longest ${(addMs[addMs.length - 1] as number).toFixed(1)} ms, p99 ${addP99Ms.toFixed(1)} ms`,
+        `walk: ${stepMs.length} steps, longest ${last(stepMs).toFixed(1)} ms (cpu ${last(stepCpuMs).toFixed(1)} ms), median ${(stepMs[stepMs.length >> 1] as number).toFixed(2)} ms; ` +
+        `load: ${addMs.length} add() calls, longest ${last(addMs).toFixed(1)} ms (cpu ${last(addCpuMs).toFixed(1)} ms), p99 ${addP99Ms.toFixed(1)} ms`,
     );
   } finally {
     await src.close();
