@@ -16,6 +16,7 @@ import type { SnapshotItem } from '../src/storage/api.js';
 import { HashObject } from '../src/storage/hash-object.js';
 import { encodeCollection } from '../src/storage/object-codec.js';
 import { TYPE_HASH } from '../src/storage/collection.js';
+import { SNAPSHOT_CHUNK_MEMBERS_MAX } from '../src/storage/snapshot-walk.js';
 import {
   FrameDecoder,
   KIND_SNAP_BEGIN,
@@ -377,6 +378,41 @@ test('host: with seeded hash/set/zset writes, a streaming replica, the same repl
   await converged(p, r1, 'r1 still in sync');
   assert.deepEqual(storeState(r2.store), modelState(model));
   assert.deepEqual(storeState(p.store), modelState(model));
+});
+
+test('host: a full resync carries collections far bigger than one chunk as bounded parts, under writes to them, to the primary\'s digest', async () => {
+  const R = rng(testSeed(3131));
+  const p = await startNode('pb', null, 64 * 1024);
+  const members = 5 * SNAPSHOT_CHUNK_MEMBERS_MAX;
+  for (let i = 0; i < members; i += 500) {
+    const ops: Op[] = [];
+    for (let j = i; j < Math.min(members, i + 500); j++) {
+      ops.push({ t: 'hset', key: 'bighash', field: `f${j}`, value: R.bytes(1 + R.int(20)) });
+      ops.push({ t: 'sadd', key: 'bigset', member: `m${j}` });
+      ops.push({ t: 'zadd', key: 'bigzset', member: `m${j}`, score: R.int(50) });
+    }
+    write(p, ops);
+  }
+  write(p, [{ t: 'expire', key: 'bighash', expireAtMs: Date.now() + 3_600_000 }]);
+  const r = await startNode('rb', p.address);
+  // Writes to the big keys while the stream goes out: members changed, removed, re-added; a key retyped.
+  for (let round = 0; round < 40 && !r.logs.some((l) => l.includes('full resync from pb loaded')); round++) {
+    const ops: Op[] = [];
+    for (let i = 0; i < 50; i++) {
+      const m = R.int(members);
+      ops.push({ t: 'hset', key: 'bighash', field: `f${m}`, value: Buffer.from(`r${round}`) }, { t: 'srem', key: 'bigset', member: `m${R.int(members)}` }, { t: 'zadd', key: 'bigzset', member: `m${m}`, score: -round });
+    }
+    write(p, ops);
+    if (round === 5) write(p, [{ t: 'del', key: 'bigset' }]);
+    if (round === 6) write(p, [{ t: 'hset', key: 'bigset', field: 'now', value: Buffer.from('a hash') }]);
+    await new Promise<void>((res) => setImmediate(res));
+  }
+  await converged(p, r, 'big collections after a full resync');
+  assert.ok(r.logs.some((l) => l.includes('full resync from pb loaded')), r.logs.join('\n'));
+  // The stream counted more items than keys: the big collections went as parts.
+  const sent = p.logs.map((l) => /full resync to rb: sent (\d+) keys/.exec(l)).find((x) => x !== null);
+  assert.ok(sent !== undefined && Number(sent[1]) >= 8, p.logs.join('\n'));
+  assert.equal(r.store.getHash('bighash')?.size, members);
 });
 
 test('host: a replica whose clock runs an hour ahead hides keys it thinks expired, keeps them until the primary\'s delete, and then agrees with it', async () => {

@@ -22,31 +22,15 @@ import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '
 import type { Key, Op } from '../src/storage/types.js';
 import { datasetDigestHex } from '../src/server/commands/digest.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
-import { commandOps, describe, EXPIRY_FAR_MS, modelApply, modelState, mvOf, randomCollection, randomOp, storeState, type Model, type MV } from './helpers/typed-ops.js';
+import { commandOps, describe, EXPIRY_FAR_MS, keyspaceState, modelApply, modelState, mvOf, randomCollection, randomOp, storeState, type Model } from './helpers/typed-ops.js';
 import { tempDirsRemovedAfter } from './helpers/procs.js';
 import { LOCK_FILE } from '../src/storage/lock.js';
 
 const tempDir = tempDirsRemovedAfter('kvts-types-');
 
-function ksState(ks: Keyspace): Map<Key, string> {
-  const out = new Map<Key, string>();
-  for (const k of ks.keys(0)) {
-    const t = ks.typeOf(k, 0);
-    const exp = ks.getExpireAt(k, 0) ?? -1;
-    let mv: MV;
-    if (t === TYPE_STRING) mv = { type: 'string', v: Buffer.from(ks.getStored(k, 0) ?? Buffer.alloc(0)), exp };
-    else {
-      assert.equal(ks.getStored(k, 0), undefined, 'a collection never reads as a string');
-      mv = { ...mvOf(t, ks.collectionOf(k, t, 0) as KvCollection), exp };
-    }
-    out.set(k, describe(mv));
-  }
-  return out;
-}
-
 function assertSame(ks: Keyspace, model: Model, what: string): void {
   ks.verify();
-  const got = ksState(ks);
+  const got = keyspaceState(ks);
   const want = modelState(model);
   assert.equal(ks.size, model.size, `${what}: key count`);
   for (const [k, d] of want) assert.equal(got.get(k), d, `${what}: key ${JSON.stringify(k)}`);
@@ -257,7 +241,7 @@ test('replaying the log over a fuzzy snapshot (each key captured at its own mome
   const replayed = new Keyspace();
   replayed.restore('K', snap.payload, 0, snap.payload.length, snap.exp);
   for (const op of tail) replayed.applyOp(op);
-  assert.deepEqual(ksState(replayed), ksState(truth));
+  assert.deepEqual(keyspaceState(replayed), keyspaceState(truth));
   assert.equal(replayed.getExpireAt('K', 0), exp);
 
   // Few keys, so entries pile up on each (removals then re-adds around an expiry: the cases that

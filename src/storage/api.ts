@@ -364,7 +364,11 @@ export interface LookupStats {
 
 export interface SnapshotItem {
   readonly key: Key;
-  /** A string's value bytes, or a collection in its object-codec form (object-codec.ts). */
+  /**
+   * A string's value bytes, or a collection in its object-codec form (object-codec.ts): whole, or
+   * for a big collection one bounded chunk of it, its first (a whole payload holding the first
+   * members: replaces the key) then parts (add members; expireAtMs 0), in order in the stream.
+   */
   readonly type: TypeName;
   readonly value: Buffer;
   readonly expireAtMs: ExpireAtMs;

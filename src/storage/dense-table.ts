@@ -6,7 +6,8 @@
 // A member keeps its position from insert to delete (a freed position is reused by a later
 // insert), so a cursor walk returns every member present for the whole walk at least once. The
 // one exception is compaction, when the table has shrunk to a quarter of its positions: members
-// then move down, and a walk in progress may miss some (docs/storage.md, 'Collections').
+// then move down, and a scan in progress may miss some (docs/storage.md, 'Collections'). A walk
+// that must not (a snapshot's) tracks its cursor: compaction moves it with the members.
 
 import type { Key } from './types.js';
 
@@ -15,11 +16,22 @@ const COMPACT_SPARSENESS = 4;
 /** Tables with fewer positions than this are never compacted (not worth it). */
 const COMPACT_POSITIONS_MIN = 256;
 
+/**
+ * A walk's next position to examine. While tracked (DenseTable.track), a compaction moves it to
+ * where the first member at or after it moved to: compaction keeps the members' order, so the
+ * walk still sees every member it has not passed, and none twice.
+ */
+export interface TableCursor {
+  pos: number;
+}
+
 export class DenseTable {
   private readonly index = new Map<Key, number>();
   /** Position -> member (undefined = free). */
   private readonly members: Array<Key | undefined> = [];
   private readonly freePositions: number[] = [];
+  /** Cursors of walks in progress (snapshot chunks); null when none (most tables, all the time). */
+  private cursors: TableCursor[] | null = null;
 
   get size(): number {
     return this.index.size;
@@ -84,9 +96,26 @@ export class DenseTable {
     return p >= this.members.length ? 0 : p;
   }
 
+  /** Keep `c` pointing at the same next member across compactions until untracked. */
+  track(c: TableCursor): void {
+    (this.cursors ??= []).push(c);
+  }
+
+  untrack(c: TableCursor): void {
+    const cs = this.cursors;
+    if (cs === null) return;
+    const i = cs.indexOf(c);
+    if (i >= 0) cs.splice(i, 1);
+    if (cs.length === 0) this.cursors = null;
+  }
+
   private compact(moved: (from: number, to: number) => void, truncate: (positions: number) => void): void {
+    const cs = this.cursors ?? [];
+    const olds = cs.map((c) => c.pos);
+    const end = this.members.length;
     let to = 0;
-    for (let from = 0; from < this.members.length; from++) {
+    for (let from = 0; from < end; from++) {
+      for (let k = 0; k < cs.length; k++) if (olds[k] === from) (cs[k] as TableCursor).pos = to;
       const m = this.members[from];
       if (m === undefined) continue;
       if (from !== to) {
@@ -96,6 +125,7 @@ export class DenseTable {
       }
       to++;
     }
+    for (let k = 0; k < cs.length; k++) if ((olds[k] as number) >= end) (cs[k] as TableCursor).pos = to;
     this.members.length = to;
     this.freePositions.length = 0;
     truncate(to);

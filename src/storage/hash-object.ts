@@ -10,7 +10,7 @@
 // lookups and random fields) and never goes back, as in Redis. Large-form values are latin1
 // strings (one char per byte: far less heap than a Buffer each).
 
-import { DenseTable } from './dense-table.js';
+import { DenseTable, type TableCursor } from './dense-table.js';
 import { dataAt, entryAt, entryBytes, find, lengthAt, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
 import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
@@ -195,6 +195,21 @@ export class HashObject {
       return 0;
     }
     return t.index.scan(cursor, count, (p) => emit(t.index.memberAt(p) as Key, storedToBuffer(t.vals[p] as Stored)));
+  }
+
+  /**
+   * Start a walk of the large form by positions that the table's compactions cannot make skip a
+   * field (dense-table.ts, TableCursor); false while packed (a packed hash is small: a walk
+   * copies its entries). Walk with `scan(cursor.pos, …)`, and untrack when done.
+   */
+  trackCursor(c: TableCursor): boolean {
+    if (this.table === null) return false;
+    this.table.index.track(c);
+    return true;
+  }
+
+  untrackCursor(c: TableCursor): void {
+    this.table?.index.untrack(c);
   }
 
   /** Switch to the hashtable form now (a copy of a hashtable-encoded hash stays one, as in Redis). */

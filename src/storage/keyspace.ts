@@ -38,7 +38,7 @@ import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYP
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
-import { decodeObject, encodeCollection } from './object-codec.js';
+import { addMembers, decodeObject, encodeCollection, isPartPayload, payloadType } from './object-codec.js';
 
 /** Size of a shared slab. Big enough that per-slab bookkeeping is noise, small enough to defrag in steps. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -467,8 +467,13 @@ export class Keyspace {
     if (remove(obj)) this.accountObject(obj.bytes - before);
   }
 
-  /** Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log record's check, or our own encoder). */
+  /**
+   * Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log
+   * record's check, or our own encoder). A part (a snapshot's later chunk of a big collection) adds
+   * its members instead, as element ops would, and leaves the expiry alone.
+   */
   restore(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs): void {
+    if (isPartPayload(src, off)) return this.addElement(key, payloadType(src, off), (obj) => addMembers(src, off, len, obj));
     const d = decodeObject(src, off, len, this.limits);
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);

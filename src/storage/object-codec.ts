@@ -9,6 +9,9 @@
 //   zset:   [u8 flags][u32 count]([u32 memberLen][member][f64 score])*            ascending order
 // flags bit 0: the collection has its large encoding (hashtable, or skiplist) even if its
 // contents alone would not make it so (RENAME and COPY keep the encoding, as in Redis).
+// flags bit 1: a part: the members are to be added to the key's collection of this type (created
+// if missing, replacing another type, as an element op does) rather than replace the key: how a
+// snapshot or a full resync carries a big collection in bounded chunks (snapshot-walk.ts).
 // The decoder checks every length against the payload's end and refuses NaN scores and
 // trailing bytes. Count 0 is valid: commands never leave an empty collection, but a replay over a
 // fuzzy snapshot may hold one for a while (keyspace.ts, 'collections'), and a snapshot then keeps it.
@@ -24,6 +27,14 @@ const HEAD_BYTES = 2;
 /** Collections: [u8 flags][u32 count] after the head. */
 const COLLECTION_HEAD_BYTES = HEAD_BYTES + 5;
 const FLAG_LARGE_ENCODING = 1;
+/**
+ * The payload is a part of a collection: members to add to the key's collection of its type (a
+ * snapshot's or full resync's later chunks of a big collection), not a whole value.
+ */
+const FLAG_PART = 2;
+const FLAGS_KNOWN = FLAG_LARGE_ENCODING | FLAG_PART;
+/** Members up to this long are copied a char at a time (cheaper than a latin1Write call). */
+const KEY_LOOP_CHARS_MAX = 32;
 
 /** A decoded payload: a string's value (a slice of the payload) or a fresh collection. */
 export type DecodedObject = { readonly type: typeof TYPE_STRING; readonly value: Buffer } | { readonly type: number; readonly obj: KvCollection };
@@ -37,52 +48,135 @@ export function encodeStringObject(value: Buffer): Buffer {
   return b;
 }
 
-/** Serialize a collection of type `type` (its class must match). */
+/**
+ * Builds one collection payload member by member into a buffer that doubles as it fills:
+ * encodeCollection, and the snapshot walk's chunks (snapshot-walk.ts), which stop adding once a
+ * chunk is full (`memberBytes` tells what the next member would add).
+ */
+export class PayloadBuilder {
+  private buf: Buffer;
+  private p = COLLECTION_HEAD_BYTES;
+  private n = 0;
+
+  constructor(
+    readonly type: number,
+    flags: number,
+    initialBytes = 256,
+  ) {
+    if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET) throw new Error(`bug: no collection payload of type ${type}`);
+    this.buf = Buffer.allocUnsafe(Math.max(COLLECTION_HEAD_BYTES, initialBytes));
+    this.buf[0] = OBJECT_CODEC_VERSION;
+    this.buf[1] = type;
+    this.buf[HEAD_BYTES] = flags;
+  }
+
+  /** Members added. */
+  get count(): number {
+    return this.n;
+  }
+
+  /** Bytes so far, head included. */
+  get bytes(): number {
+    return this.p;
+  }
+
+  /** What one member adds to a payload of `type` (`valueLen`: a hash value's length). */
+  static memberBytes(type: number, memberLen: number, valueLen: number): number {
+    return 4 + memberLen + (type === TYPE_HASH ? 4 + valueLen : type === TYPE_ZSET ? 8 : 0);
+  }
+
+  field(f: Key, v: Buffer): void {
+    this.room(8 + f.length + v.length);
+    this.key(f);
+    this.u32(v.length);
+    this.buf.set(v, this.p);
+    this.p += v.length;
+    this.n++;
+  }
+
+  member(m: Key): void {
+    this.room(4 + m.length);
+    this.key(m);
+    this.n++;
+  }
+
+  scored(m: Key, score: number): void {
+    this.room(12 + m.length);
+    this.key(m);
+    this.p = this.buf.writeDoubleLE(score, this.p);
+    this.n++;
+  }
+
+  /** The payload (exact size; the builder is spent). */
+  finish(): Buffer {
+    const end = this.p;
+    this.p = HEAD_BYTES + 1;
+    this.u32(this.n);
+    const out = this.buf.subarray(0, end);
+    // A chunk is kept until its block or batch goes out: do not pin a mostly empty buffer.
+    return end * 4 < this.buf.length * 3 ? Buffer.from(out) : out;
+  }
+
+  // Byte by byte: Buffer's write methods check their arguments, which costs more than the
+  // write for the short members a chunk holds thousands of.
+  private u32(n: number): void {
+    const b = this.buf;
+    const p = this.p;
+    b[p] = n & 0xff;
+    b[p + 1] = (n >>> 8) & 0xff;
+    b[p + 2] = (n >>> 16) & 0xff;
+    b[p + 3] = n >>> 24;
+    this.p = p + 4;
+  }
+
+  private key(k: Key): void {
+    const n = k.length;
+    this.u32(n);
+    const b = this.buf;
+    const p = this.p;
+    if (n <= KEY_LOOP_CHARS_MAX) for (let j = 0; j < n; j++) b[p + j] = k.charCodeAt(j);
+    else b.latin1Write(k, p, n);
+    this.p = p + n;
+  }
+
+  private room(n: number): void {
+    if (this.p + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.p + n, this.buf.length * 2));
+    this.buf.copy(grown, 0, 0, this.p);
+    this.buf = grown;
+  }
+}
+
+/** The flags byte of a payload for `obj`, whole (`part` false) or a part of it (see FLAG_PART). */
+export function collectionFlags(obj: KvCollection, part: boolean): number {
+  const large = obj.encoding === 'hashtable' || obj.encoding === 'skiplist' ? FLAG_LARGE_ENCODING : 0;
+  return large | (part ? FLAG_PART : 0);
+}
+
+/** Serialize a collection of type `type` (its class must match) whole, in one go (RENAME, COPY, DEBUG DIGEST-VALUE). */
 export function encodeCollection(type: number, obj: KvCollection): Buffer {
-  const parts: Buffer[] = [];
-  let size = COLLECTION_HEAD_BYTES;
-  const push = (b: Buffer): void => {
-    parts.push(b);
-    size += b.length;
-  };
-  const u32 = (n: number): void => {
-    const b = Buffer.allocUnsafe(4);
-    b.writeUInt32LE(n, 0);
-    push(b);
-  };
-  const key = (k: Key): void => {
-    u32(k.length);
-    push(Buffer.from(k, 'latin1'));
-  };
+  const b = new PayloadBuilder(type, collectionFlags(obj, false));
   if (type === TYPE_HASH && obj instanceof HashObject) {
-    for (const [f, v] of obj.entries()) {
-      key(f);
-      u32(v.length);
-      push(v);
-    }
+    for (const [f, v] of obj.entries()) b.field(f, v);
   } else if (type === TYPE_SET && obj instanceof SetObject) {
-    for (const m of obj.members()) key(m);
+    for (const m of obj.members()) b.member(m);
   } else if (type === TYPE_ZSET && obj instanceof SortedSet) {
-    for (const [m, score] of obj.entries()) {
-      key(m);
-      const b = Buffer.allocUnsafe(8);
-      b.writeDoubleLE(score, 0);
-      push(b);
-    }
+    for (const [m, score] of obj.entries()) b.scored(m, score);
   } else {
     throw new Error(`bug: a collection of type ${type} is not a ${obj.constructor.name}`);
   }
-  const out = Buffer.allocUnsafe(size);
-  out[0] = OBJECT_CODEC_VERSION;
-  out[1] = type;
-  out[HEAD_BYTES] = obj.encoding === 'hashtable' || obj.encoding === 'skiplist' ? FLAG_LARGE_ENCODING : 0;
-  out.writeUInt32LE(obj.size, HEAD_BYTES + 1);
-  let p = COLLECTION_HEAD_BYTES;
-  for (const b of parts) {
-    out.set(b, p);
-    p += b.length;
-  }
-  return out;
+  return b.finish();
+}
+
+/** True when the valid collection payload at `off` is a part (FLAG_PART): members to add, not a whole value. */
+export function isPartPayload(buf: Buffer, off: number): boolean {
+  return buf[off + 1] !== TYPE_STRING && ((buf[off + HEAD_BYTES] as number) & FLAG_PART) !== 0;
+}
+
+/** Add the members of a valid collection payload (checked, of `into`'s type) to `into`. */
+export function addMembers(buf: Buffer, off: number, len: number, into: KvCollection): void {
+  const r = walk(buf, off, len, into);
+  if (typeof r === 'string') throw new Error(`bug: members added from an unchecked payload: ${r}`);
 }
 
 /** The type code a valid payload holds (check it with checkObject first). */
@@ -120,7 +214,7 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
   let p = off + HEAD_BYTES;
   if (p + 5 > end) return 'object count runs past payload';
   const flags = buf[p++] as number;
-  if ((flags & ~FLAG_LARGE_ENCODING) !== 0) return `unknown object flags ${flags}`;
+  if ((flags & ~FLAGS_KNOWN) !== 0) return `unknown object flags ${flags}`;
   if ((flags & FLAG_LARGE_ENCODING) !== 0) {
     if (into instanceof HashObject || into instanceof SetObject) into.toHashtable();
     else if (into instanceof SortedSet) into.toSkiplist();

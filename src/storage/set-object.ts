@@ -11,7 +11,7 @@
 // searched linearly; a larger set lives in a DenseTable (O(1) lookup and random member,
 // positions as SCAN cursors) and never goes back.
 
-import { DenseTable } from './dense-table.js';
+import { DenseTable, type TableCursor } from './dense-table.js';
 import { entryAt, entryBytes, find, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
 import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
@@ -151,6 +151,17 @@ export class SetObject {
       return 0;
     }
     return t.scan(cursor, count, (p) => emit(t.memberAt(p) as Key));
+  }
+
+  /** As HashObject.trackCursor: false while packed (small: a walk copies its members). */
+  trackCursor(c: TableCursor): boolean {
+    if (this.table === null) return false;
+    this.table.track(c);
+    return true;
+  }
+
+  untrackCursor(c: TableCursor): void {
+    this.table?.untrack(c);
   }
 
   /** Char position of the first member numerically greater than `member` (or the end). */

@@ -1,16 +1,22 @@
 // Snapshot files: a fuzzy, incrementally written image of a Keyspace at a start position,
 // and the validating reader used at open. Owns the snapshot byte format and the write loop
-// that yields to the event loop between blocks; never decides when to snapshot or what to delete.
+// that yields to the event loop between blocks; never decides when to snapshot or what to delete,
+// and never chooses what a turn walks (snapshot-walk.ts does, for this file and for full resyncs).
 //
 // File = header, blocks, trailer:
 //   header  = "KVTSSNAP" [u32 version][u32 bodyLen][u32 crc32c(body)]
 //             body = [u32 epoch][u32 seqHi][u32 seqLo][u32 historyCount]([u32 epoch][u32 hi][u32 lo])*
 //   block   = [u32 kind=1][u32 bodyLen][u32 crc32c(body)] body = [u32 count](item)*
-//             item (version 2) = [u32 klen][key][u8 type][u32 vlen][value][f64 expireAtMs]: a string's
-//             value bytes, or a collection serialized whole (object-codec.ts, checked on read);
+//             item (versions 2, 3) = [u32 klen][key][u8 type][u32 vlen][value][f64 expireAtMs]: a
+//             string's value bytes, or a collection's object-codec payload (checked on read).
+//             Version 3: a collection is at most SNAPSHOT_CHUNK_MEMBERS_MAX members and
+//             SNAPSHOT_CHUNK_BYTES_MAX bytes per item: a bigger one is its first chunk (a whole
+//             payload, with the expiry) followed by parts (payloads flagged as parts, expiry 0)
+//             that add its other members. Version 2 (still read) holds every collection whole.
 //             item (version 1, strings only, still read) = [u32 klen][key][u32 vlen][value][f64 expireAtMs]
-//   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 keyCount][f64 blockCount]
-// The key count lives in the trailer because a fuzzy snapshot only knows it at the end.
+//   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 itemCount][f64 blockCount]
+// The item count lives in the trailer because a fuzzy snapshot only knows it at the end; it is
+// the key count but for a chunked collection, which counts once per chunk.
 // A file is valid only if every CRC matches, the trailer's counts match and nothing follows it.
 // The writer encodes straight from the keyspace's slabs; the reader hands items out as byte
 // ranges of one reused block buffer (no per-item objects), and snapshotKeyCountHint reads the
@@ -23,18 +29,23 @@ import { dirname, join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import type { EpochStart, Position } from './types.js';
 import { newSlotView, type Keyspace } from './keyspace.js';
+import { KeyspaceWalk, SNAPSHOT_STEP_MEMBERS_MAX, type WalkBudget, type WalkItem } from './snapshot-walk.js';
 import { fsyncDir, fsyncDirSync, writeAllSync } from './fsutil.js';
 import { seqFromWords, VALUE_BYTES_MAX } from './record.js';
 import { TYPE_STRING } from './collection.js';
-import { checkObject, encodeCollection, payloadType } from './object-codec.js';
+import { checkObject, isPartPayload, payloadType } from './object-codec.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
-const VERSION = 2;
+const VERSION = 3;
+/** Snapshots written before collections were chunked: each is one item. */
+const VERSION_WHOLE_COLLECTIONS = 2;
 /** Snapshots written before typed items: every item is a string. */
 const VERSION_STRINGS_ONLY = 1;
 const KIND_BLOCK = 1;
 const KIND_TRAILER = 2;
 const FRAME_BYTES = 12;
+/** An item's bytes besides its key and value: key length, type, value length, expiry. */
+const ITEM_FIXED_BYTES = 4 + 1 + 4 + 8;
 const SEQ_HI = 0x1_0000_0000;
 /** Keys encoded per event-loop turn while snapshotting (bounds the pause per turn). */
 export const SNAPSHOT_KEYS_PER_TURN = 2000;
@@ -111,60 +122,54 @@ export async function writeSnapshot(args: {
     const header = encodeHeader(args.position, args.history);
     await fh.write(header);
     bytes += header.length;
-    let slot = 0;
+    const walk = new KeyspaceWalk(args.ks);
     const view = newSlotView();
-    const picked: number[] = [];
-    /** Per picked slot: a collection's serialized form (encoded in one go: its state at one moment), or null. */
-    const payloads: Array<Buffer | null> = [];
-    // slotCount is re-read every turn: the keyspace grows while we walk it (fuzzy snapshot).
-    while (slot < args.ks.slotCount) {
-      if (args.aborted()) return null;
-      turns++;
-      // Pick this turn's slots and size the block, then encode straight from the slabs; both
-      // passes run in the same synchronous turn, so the records cannot move in between.
-      picked.length = 0;
-      payloads.length = 0;
-      let size = FRAME_BYTES + 4;
-      for (let n = 0; n < keysPerTurn && slot < args.ks.slotCount && size < SNAPSHOT_BLOCK_BYTES_TARGET; slot++) {
-        n++; // counts empty slots too, so a sparse table cannot stretch one turn
-        if (!args.ks.readSlot(slot, view)) continue;
-        // Expired keys are kept: only a logged delete removes a key (a replica must never drop
-        // one by its own clock, and a primary's delete must reach its replicas).
-        picked.push(slot);
-        const obj = view.type === TYPE_STRING ? undefined : args.ks.objectAt(slot);
-        const payload = obj === undefined ? null : encodeCollection(view.type, obj);
-        payloads.push(payload);
-        size += 4 + view.keyLen + 1 + 4 + (payload === null ? view.valLen : payload.length) + 8;
-      }
-      if (picked.length === 0) {
-        await new Promise<void>((r) => setImmediate(r));
-        continue;
-      }
-      const body = Buffer.allocUnsafe(size);
-      let p = FRAME_BYTES;
-      p = body.writeUInt32LE(picked.length, p);
-      for (let j = 0; j < picked.length; j++) {
-        const ok = args.ks.readSlot(picked[j] as number, view);
-        assert(ok, 'a picked slot emptied within the turn');
-        p = body.writeUInt32LE(view.keyLen, p);
-        p += view.buf.copy(body, p, view.keyOff, view.keyOff + view.keyLen);
-        body[p++] = view.type;
-        const payload = payloads[j] as Buffer | null;
-        if (payload === null) {
-          p = body.writeUInt32LE(view.valLen, p);
-          p += view.buf.copy(body, p, view.valOff, view.valOff + view.valLen);
-        } else {
-          p = body.writeUInt32LE(payload.length, p);
-          p += payload.copy(body, p);
+    const items: WalkItem[] = [];
+    const budget: WalkBudget = { slots: keysPerTurn, items: keysPerTurn, bytes: SNAPSHOT_BLOCK_BYTES_TARGET, members: SNAPSHOT_STEP_MEMBERS_MAX };
+    try {
+      while (!walk.done) {
+        if (args.aborted()) return null;
+        turns++;
+        // Take this turn's items and size the block, then encode straight from the slabs; both
+        // run in the same synchronous turn, so the records cannot move in between.
+        items.length = 0;
+        walk.step(items, budget);
+        if (items.length === 0) {
+          await new Promise<void>((r) => setImmediate(r));
+          continue;
         }
-        p = body.writeDoubleLE(view.expireAtMs, p);
+        let size = FRAME_BYTES + 4;
+        for (const it of items) size += ITEM_FIXED_BYTES + it.bytes;
+        const body = Buffer.allocUnsafe(size);
+        let p = FRAME_BYTES;
+        p = body.writeUInt32LE(items.length, p);
+        for (const it of items) {
+          const ok = args.ks.readSlot(it.slot, view);
+          assert(ok && view.type === it.type, 'a walked slot changed within the turn');
+          p = body.writeUInt32LE(view.keyLen, p);
+          p += view.buf.copy(body, p, view.keyOff, view.keyOff + view.keyLen);
+          body[p++] = view.type;
+          if (it.payload === null) {
+            p = body.writeUInt32LE(view.valLen, p);
+            p += view.buf.copy(body, p, view.valOff, view.valOff + view.valLen);
+          } else {
+            p = body.writeUInt32LE(it.payload.length, p);
+            p += it.payload.copy(body, p);
+          }
+          // Expired keys are kept: only a logged delete removes a key (a replica must never drop
+          // one by its own clock, and a primary's delete must reach its replicas). A part leaves
+          // the expiry to its collection's first chunk.
+          p = body.writeDoubleLE(it.part ? 0 : view.expireAtMs, p);
+        }
+        assert.equal(p, size);
+        // The await hands the event loop back to clients while libuv writes the block.
+        await fh.write(frame(KIND_BLOCK, body));
+        bytes += size;
+        keys += items.length;
+        blocks++;
       }
-      assert.equal(p, size);
-      // The await hands the event loop back to clients while libuv writes the block.
-      await fh.write(frame(KIND_BLOCK, body));
-      bytes += size;
-      keys += picked.length;
-      blocks++;
+    } finally {
+      walk.close();
     }
     if (args.aborted()) return null;
     const trailer = Buffer.allocUnsafe(FRAME_BYTES + 16);
@@ -202,9 +207,10 @@ export type SnapshotReadResult =
 const ITEM_BYTES_MIN = 16;
 
 /**
- * The key count from the trailer at the end of the file, read before the body so the loader can
- * size its tables once. Only a hint (null if the trailer is absent or damaged): readSnapshot
- * still validates everything, and the count is capped by what the file size allows.
+ * The item count from the trailer at the end of the file (the key count, a little more with
+ * chunked collections), read before the body so the loader can size its tables once. Only a
+ * hint (null if the trailer is absent or damaged): readSnapshot still validates everything, and
+ * the count is capped by what the file size allows.
  */
 export function snapshotKeyCountHint(path: string): number | null {
   const fd = openSync(path, 'r');
@@ -226,7 +232,8 @@ export function snapshotKeyCountHint(path: string): number | null {
 /**
  * Receives one snapshot item as byte ranges of a block buffer that is REUSED for the next
  * block: copy what you keep (the keyspace copies into its slabs; no per-item objects). For a
- * collection (`type` !== TYPE_STRING) the value range is its checked object-codec payload.
+ * collection (`type` !== TYPE_STRING) the value range is its checked object-codec payload: whole
+ * (replace the key), or a part (add its members: Keyspace.restore does either).
  */
 export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: number, type: number) => void;
 
@@ -259,7 +266,7 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
     const badHeader = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd: 0, keys: 0, blocks: 0 });
     if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return badHeader(0, 'bad magic');
     const version = pre.readUInt32LE(8);
-    if (version !== VERSION && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
+    if (version !== VERSION && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
       return badHeader(12, 'bad header length');
@@ -300,7 +307,7 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
         if (pos !== size) return bad(pos, 'bytes after trailer');
         return { ok: true, header: { position, history }, keys, bytes: size };
       }
-      const err = parseBlock(body, version === VERSION, sink);
+      const err = parseBlock(body, version, sink);
       if (typeof err === 'string') return bad(at, err);
       keys += err;
       blocks++;
@@ -310,7 +317,8 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
   }
 }
 
-function parseBlock(body: Buffer, typed: boolean, sink: SnapshotSink): number | string {
+function parseBlock(body: Buffer, version: number, sink: SnapshotSink): number | string {
+  const typed = version !== VERSION_STRINGS_ONLY;
   if (body.length < 4) return 'short block';
   const count = body.readUInt32LE(0);
   let p = 4;
@@ -338,6 +346,7 @@ function parseBlock(body: Buffer, typed: boolean, sink: SnapshotSink): number | 
       const bad = checkObject(body, valOff, vl);
       if (bad !== null) return `bad collection item: ${bad}`;
       if (payloadType(body, valOff) !== type) return 'item type and payload type disagree';
+      if (isPartPayload(body, valOff) && version < VERSION) return 'a chunk of a collection in a snapshot whose collections are whole';
     }
     sink(body, keyOff, kl, valOff, vl, exp, type);
   }

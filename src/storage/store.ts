@@ -16,6 +16,7 @@ import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFail
 import { NODE_LOG_FS, type LogFs } from './log-fs.js';
 import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
 import { verifySnapshot, writeSnapshot } from './snapshot.js';
+import { KeyspaceWalk, SNAPSHOT_STEP_MEMBERS_MAX, type WalkBudget, type WalkItem } from './snapshot-walk.js';
 import { encodeCheckedJson, RepairFolder } from './damage.js';
 import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
@@ -35,6 +36,8 @@ export const COMPACT_PERCENT_DEFAULT = 100;
 export const EXPIRE_SWEEP_INTERVAL_MS = 100;
 /** Default SnapshotItems per exported batch. */
 export const EXPORT_BATCH_KEYS_DEFAULT = 1000;
+/** An exported batch is closed once its keys and values reach this many bytes (one item may pass it alone). */
+export const EXPORT_BATCH_BYTES_TARGET = 256 * 1024;
 /** SCAN COUNT used by scanIterator when none is given. */
 const SCAN_ITERATOR_COUNT_DEFAULT = 1000;
 const META_FILE = 'meta.json';
@@ -82,6 +85,17 @@ export async function openReplicatedStore(opts: StoreOptions): Promise<Replicate
 
 function metaFault(doc: unknown): string | null {
   return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? null : 'not a JSON object';
+}
+
+/** A walked item as an owned SnapshotItem (read in the turn the walk produced it). */
+function exportItem(ks: Keyspace, it: WalkItem): SnapshotItem {
+  const type = typeName(it.type);
+  if (it.payload === null) {
+    const v = ks.slotAt(it.slot); // copies the value
+    assert(v !== undefined && v.type === it.type, 'a walked slot changed within the turn');
+    return { key: v.key, type, value: v.value, expireAtMs: v.expireAtMs };
+  }
+  return { key: ks.keyAtSlot(it.slot), type, value: it.payload, expireAtMs: it.part ? 0 : ks.expireAtSlot(it.slot) };
 }
 
 class KvStore implements ReplicatedStore {
@@ -841,18 +855,26 @@ class KvStore implements ReplicatedStore {
       from,
       epochHistory,
       async *batches(): AsyncIterable<SnapshotItem[]> {
-        let slot = 0;
-        while (slot < ks.slotCount) {
-          const batch: SnapshotItem[] = [];
-          const now = clock();
-          // Empty slots count toward the per-turn budget so a sparse table cannot stall a turn.
-          for (let n = 0; n < batchKeysMax * 4 && batch.length < batchKeysMax && slot < ks.slotCount; n++, slot++) {
-            const it = ks.slotAt(slot);
-            if (it === undefined || (it.expireAtMs !== 0 && it.expireAtMs <= now)) continue;
-            batch.push({ key: it.key, type: typeName(it.type), value: it.value, expireAtMs: it.expireAtMs }); // slotAt copied it
+        let now = clock();
+        // Keys expired by our clock are left out: this node deletes them (logged, shipped after `from`).
+        const walk = new KeyspaceWalk(ks, (slot) => {
+          const at = ks.expireAtSlot(slot);
+          return at !== 0 && at <= now;
+        });
+        const budget: WalkBudget = { slots: batchKeysMax * 4, items: batchKeysMax, bytes: EXPORT_BATCH_BYTES_TARGET, members: SNAPSHOT_STEP_MEMBERS_MAX };
+        const picked: WalkItem[] = [];
+        try {
+          while (!walk.done) {
+            now = clock();
+            picked.length = 0;
+            walk.step(picked, budget);
+            const batch: SnapshotItem[] = [];
+            for (const it of picked) batch.push(exportItem(ks, it));
+            if (batch.length > 0) yield batch;
+            await new Promise<void>((r) => setImmediate(r));
           }
-          if (batch.length > 0) yield batch;
-          await new Promise<void>((r) => setImmediate(r));
+        } finally {
+          walk.close();
         }
       },
     };
@@ -868,7 +890,8 @@ class KvStore implements ReplicatedStore {
       add(items: readonly SnapshotItem[]): void {
         assert(!done, 'loader already committed or aborted');
         for (const it of items) {
-          // Copies into the slabs (items may be network slices); a collection is decoded whole.
+          // Copies into the slabs (items may be network slices); a collection item is one bounded
+          // chunk: its first (replacing the key) or a part adding members (Keyspace.restore).
           if (it.type === 'string') ks.put(it.key, it.value, it.expireAtMs);
           else {
             const bad = checkObject(it.value, 0, it.value.length);

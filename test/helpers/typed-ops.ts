@@ -4,12 +4,13 @@
 // log: no WRONGTYPE writes, a del instead of a removal that empties a key).
 
 import assert from 'node:assert/strict';
-import { decodeObject, encodeCollection, encodeStringObject } from '../../src/storage/object-codec.js';
+import { decodeObject, encodeCollection, encodeStringObject, isPartPayload } from '../../src/storage/object-codec.js';
 import { HashObject, HASH_LISTPACK_VALUE_BYTES_MAX } from '../../src/storage/hash-object.js';
 import { SetObject } from '../../src/storage/set-object.js';
 import { SortedSet } from '../../src/storage/zset.js';
 import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../../src/storage/collection.js';
 import type { ReplicatedStore } from '../../src/storage/api.js';
+import type { Keyspace } from '../../src/storage/keyspace.js';
 import type { Key, Op } from '../../src/storage/types.js';
 import type { Rng } from './rng.js';
 
@@ -71,6 +72,14 @@ export function modelApply(model: Model, op: Op): void {
     case 'restore': {
       const d = decodeObject(op.payload, 0, op.payload.length);
       assert.ok(typeof d !== 'string', 'restore payload');
+      if (isPartPayload(op.payload, 0) && 'obj' in d) {
+        // A part adds its members, as the element ops would (the expiry stays).
+        const o = d.obj;
+        if (o instanceof HashObject) for (const [field, value] of o.entries()) modelApply(model, { t: 'hset', key: op.key, field, value });
+        else if (o instanceof SetObject) for (const member of o.members()) modelApply(model, { t: 'sadd', key: op.key, member });
+        else for (const [member, score] of o.entries()) modelApply(model, { t: 'zadd', key: op.key, member, score });
+        return;
+      }
       model.set(op.key, { ...mvOf(d.type, 'obj' in d ? d.obj : Buffer.from(d.value)), exp: op.expireAtMs });
       return;
     }
@@ -179,6 +188,23 @@ export function commandOps(R: Rng, model: Model, keyPool = KEY_POOL): Op[] {
     }
     return [op];
   }
+}
+
+/** A keyspace's state as the model describes it (read with now = 0: no key is expired). */
+export function keyspaceState(ks: Keyspace): Map<Key, string> {
+  const out = new Map<Key, string>();
+  for (const k of ks.keys(0)) {
+    const t = ks.typeOf(k, 0);
+    const exp = ks.getExpireAt(k, 0) ?? -1;
+    let mv: MV;
+    if (t === TYPE_STRING) mv = { type: 'string', v: Buffer.from(ks.getStored(k, 0) ?? Buffer.alloc(0)), exp };
+    else {
+      assert.equal(ks.getStored(k, 0), undefined, 'a collection never reads as a string');
+      mv = { ...mvOf(t, ks.collectionOf(k, t, 0) as KvCollection), exp };
+    }
+    out.set(k, describe(mv));
+  }
+  return out;
 }
 
 /** A store's state as the model describes it (through the store's read API). */

@@ -6,9 +6,10 @@
 // KIND_MESSAGE   payload = JSON of a core Message other than 'append'
 // KIND_APPEND    payload = [u32 headerLen][JSON {epoch, prev, commitSeq}][record]...
 // KIND_SNAP_BEGIN / KIND_SNAP_END payload = JSON SnapshotHeader
-// KIND_SNAP_CHUNK payload = one storage record (epoch 1, seq = chunk number) of 'set' ops:
-//   the record codec already frames keys, values and expiries with a CRC, so snapshot items
-//   reuse it instead of a second codec.
+// KIND_SNAP_CHUNK payload = one storage record (epoch 1, seq = chunk number) of 'set' ops (strings)
+//   and 'restore' ops (a collection whole, or one bounded chunk of a big one: a part's payload adds
+//   members): the record codec already frames keys, values and expiries with a CRC, so snapshot
+//   items reuse it instead of a second codec.
 
 import assert from 'node:assert';
 import { checkRecords, decodeRecord, encodeRecordInto, recordBytes, recordEndAt, recordEpochAt, recordSeqAt } from '../../storage/record.js';

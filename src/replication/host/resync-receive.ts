@@ -15,7 +15,7 @@ interface Loading {
   readonly peer: NodeId;
   readonly loader: SnapshotLoader;
   header: SnapshotHeader | null;
-  /** Items received (a fuzzy snapshot may repeat a key, so this can exceed loader.keys). */
+  /** Items received (a big collection is several items, and a fuzzy snapshot may repeat a key, so this can exceed loader.keys). */
   items: number;
   /** The chunk number the stream sends next (chunks are numbered from 1 per stream). */
   nextChunk: number;
