@@ -44,6 +44,12 @@ export interface EncodingLimits {
   /** Accepted and reported; sorted sets do not follow them yet (zset.ts keeps Redis's defaults). */
   zsetListpackEntries: number;
   zsetListpackValueBytes: number;
+  /**
+   * list-max-listpack-size (negative: a chunk's bytes, -2 = 8 KiB; positive: its entries) and
+   * list-compress-depth: accepted and reported; lists keep the -2 default's 8 KiB chunks and never compress.
+   */
+  listListpackSize: number;
+  listCompressDepth: number;
 }
 
 /** Redis 7.0's defaults. */
@@ -53,6 +59,8 @@ export const REDIS_ENCODING_LIMITS: Readonly<EncodingLimits> = Object.freeze({
   setIntsetEntries: 512,
   zsetListpackEntries: 128,
   zsetListpackValueBytes: 64,
+  listListpackSize: -2,
+  listCompressDepth: 0,
 });
 
 export function defaultEncodingLimits(): EncodingLimits {
