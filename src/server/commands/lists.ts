@@ -9,7 +9,7 @@ import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types
 import { linsertOps, listIndex, lmoveOps, lremOps, lsetOps, ltrimOps, popOps, pushOps } from '../../storage/collection-ops.js';
 import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN, errArity, isWord, parseInt64, parseIntClamped } from './args.js';
 import { wrongType } from './keytype.js';
-import { ERR_NOT_POSITIVE, ERR_NUMKEYS_POSITIVE, errOutOfRange } from './collection-args.js';
+import { ERR_NOT_POSITIVE, ERR_NUMKEYS_POSITIVE } from './collection-args.js';
 
 const ERR_INDEX_RANGE = 'ERR index out of range';
 const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
@@ -241,9 +241,9 @@ function lposCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (isWord(opt, 'rank') && more) {
       const n = parseInt64(argv[++j] as Buffer);
       if (n === null) return out.error(ERR_NOT_INTEGER);
-      if (n === INT64_MIN) return out.error(errOutOfRange('-9223372036854775807', '9223372036854775807'));
       if (n === 0n) return out.error(ERR_RANK_ZERO);
-      rank = parseIntClamped(argv[j] as Buffer) as number;
+      // Redis 7.0 negates a negative rank in C: LONG_MIN stays negative, so from the tail every match counts (as -1).
+      rank = n === INT64_MIN ? -1 : (parseIntClamped(argv[j] as Buffer) as number);
     } else if (isWord(opt, 'count') && more) {
       const n = parseIntClamped(argv[++j] as Buffer);
       if (n === null || n < 0) return out.error(ERR_COUNT_NEGATIVE);
