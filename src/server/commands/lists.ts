@@ -4,6 +4,7 @@
 // one entry per command, a 'del' when a command empties the list.
 
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ListObject } from '../../storage/list-object.js';
 import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
 import { linsertOps, listIndex, lmoveOps, lremOps, lsetOps, ltrimOps, popOps, pushOps } from '../../storage/collection-ops.js';
@@ -45,9 +46,23 @@ function writePush(ctx: CommandContext, ops: readonly Op[]): void {
   ctx.write(ops);
 }
 
+/** Elements up to this size are written through one reused buffer (no Buffer per element). */
+const ELEMENT_SCRATCH_BYTES = 16 * 1024;
+const elementScratch = Buffer.allocUnsafe(ELEMENT_SCRATCH_BYTES);
+
+/** One element as a bulk string: its latin1 chars are its bytes. */
+function bulkElement(out: ReplyWriter, v: Key): void {
+  if (out.bulkRange !== undefined && v.length <= ELEMENT_SCRATCH_BYTES) {
+    elementScratch.latin1Write(v, 0, v.length);
+    out.bulkRange(elementScratch, 0, v.length);
+  } else {
+    out.bulk(keyToBytes(v));
+  }
+}
+
 function replyElements(ctx: CommandContext, values: readonly Key[]): void {
   ctx.out.array(values.length);
-  for (const v of values) ctx.out.bulk(keyToBytes(v));
+  for (const v of values) bulkElement(ctx.out, v);
 }
 
 // ---------------------------------------------------------------- writes
@@ -81,7 +96,7 @@ function popGeneric(ctx: CommandContext, argv: readonly Buffer[], head: boolean)
   const { ops, values } = popOps(key, l, head, count);
   ctx.write(ops);
   if (hasCount) replyElements(ctx, values);
-  else ctx.out.bulk(keyToBytes(values[0] as Key));
+  else bulkElement(ctx.out, values[0] as Key);
 }
 
 function lsetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -143,7 +158,7 @@ function moveGeneric(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean,
   if (dl === null) return;
   const { ops, value } = lmoveOps(src, sl, dst, dl, fromHead, toHead);
   writePush(ctx, ops);
-  ctx.out.bulk(keyToBytes(value));
+  bulkElement(ctx.out, value);
 }
 
 function lmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -208,7 +223,7 @@ function lindexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (index === null) return ctx.out.error(ERR_NOT_INTEGER);
   const i = listIndex(l, index);
   if (i < 0) return ctx.out.nullBulk();
-  ctx.out.bulk(keyToBytes(l.at(i) as Key));
+  bulkElement(ctx.out, l.at(i) as Key);
 }
 
 /** LRANGE key start stop (Redis's index rules). */
@@ -226,7 +241,7 @@ function lrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (start > stop || start >= len) return ctx.out.array(0);
   if (stop >= len) stop = len - 1;
   ctx.out.array(stop - start + 1);
-  for (const v of l.range(start, stop)) ctx.out.bulk(keyToBytes(v));
+  for (const v of l.range(start, stop)) bulkElement(ctx.out, v);
 }
 
 /** LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]. */
