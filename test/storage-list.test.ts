@@ -21,6 +21,7 @@ import { datasetDigestHex } from '../src/server/commands/digest.js';
 import { LOCK_FILE } from '../src/storage/lock.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { tempDirsRemovedAfter } from './helpers/procs.js';
+import { describe, modelApply, modelState, mvOf, type Model } from './helpers/typed-ops.js';
 
 const tempDir = tempDirsRemovedAfter('kvts-list-');
 
@@ -180,6 +181,18 @@ function stateOf(ks: Keyspace): Map<Key, string> {
   return out;
 }
 
+/** The keyspace as the typed-ops model describes it. */
+function asModel(ks: Keyspace): Map<Key, string> {
+  const out = new Map<Key, string>();
+  for (const k of ks.keys(0)) {
+    const t = ks.typeOf(k, 0);
+    const exp = ks.getExpireAt(k, 0) ?? -1;
+    const v = t === TYPE_STRING ? Buffer.from(ks.getStored(k, 0) as Buffer) : (listOf(ks, k) as ListObject);
+    out.set(k, describe({ ...mvOf(t, v), exp }));
+  }
+  return out;
+}
+
 /** A key as a snapshot walk copies it (object codec; a list's payload carries its stamp). */
 function capture(ks: Keyspace, key: Key): { payload: Buffer; type: number; exp: number } | null {
   const t = ks.typeOf(key, 0);
@@ -226,8 +239,13 @@ test('replay over a fuzzy snapshot applies each list entry exactly once (list st
   const R = rng(testSeed(9303));
   for (let round = 0; round < 300; round++) {
     const live = new Keyspace();
+    const model: Model = new Map();
+    const logged = (ops: Op[]): Op[] => {
+      for (const op of ops) modelApply(model, op);
+      return ops;
+    };
     let seq = 0;
-    for (let i = 0; i < 30; i++) applyEntry(R, live, ++seq, commandEntry(R, live));
+    for (let i = 0; i < 30; i++) applyEntry(R, live, ++seq, logged(commandEntry(R, live)));
     const snapshotSeq = seq;
     const at = new Map(KEYS.map((k) => [k, capture(live, k)]));
     const when = new Map(KEYS.map((k) => [k, R.int(31)]));
@@ -235,7 +253,7 @@ test('replay over a fuzzy snapshot applies each list entry exactly once (list st
     for (let i = 0; i <= 30; i++) {
       for (const k of KEYS) if (when.get(k) === i) at.set(k, capture(live, k));
       if (i === 30) break;
-      const entry = commandEntry(R, live);
+      const entry = logged(commandEntry(R, live));
       applyEntry(R, live, ++seq, entry);
       log.push(entry);
     }
@@ -247,6 +265,7 @@ test('replay over a fuzzy snapshot applies each list entry exactly once (list st
     }
     log.forEach((entry, i) => applyEntry(R, fuzzy, snapshotSeq + 1 + i, entry));
     assert.deepEqual(stateOf(fuzzy), stateOf(live), `round ${round}`);
+    assert.deepEqual(asModel(fuzzy), modelState(model), `round ${round}: replayed vs the model`);
   }
 });
 
