@@ -1,4 +1,4 @@
-// KvClient's typed hash, set and sorted-set methods: replies mapped the same under RESP2 and
+// KvClient's typed hash, set, sorted-set and list methods: replies mapped the same under RESP2 and
 // RESP3 against a real kv-server; a session read on a lagging replica sees the session's own
 // HSET; a ZINCRBY whose outcome is unknown is never resent (a scripted node drops its reply).
 
@@ -19,7 +19,7 @@ test('typed collection methods: same JS values under RESP2 and RESP3 from a real
     for (const resp of [2, 3] as const) {
       const kv = await KvClient.connect({ seeds: [`127.0.0.1:${server.port}`], resp, refreshIntervalMs: 0 });
       try {
-        await kv.del('h', 's', 'z');
+        await kv.del('h', 's', 'z', 'l', 'l2');
         const got: Record<string, unknown> = {};
         got['hset'] = await kv.hset('h', Object.fromEntries([['a', '1'], ['b', 'x'], ['__proto__', 'p']]));
         got['hsetMap'] = await kv.hset('h', new Map<string, string | number>([['a', 2], ['c', 'é']]));
@@ -44,7 +44,19 @@ test('typed collection methods: same JS values under RESP2 and RESP3 from a real
         got['zrangeEmpty'] = await kv.zrangeWithScores('missing', 0, -1);
         got['zrem'] = await kv.zrem('z', 'c', 'nope');
         got['zcard'] = await kv.zcard('z');
-        got['type'] = [await kv.type('h'), await kv.type('s'), await kv.type('z')];
+        got['rpush'] = await kv.rpush('l', 'a', 'b', 'c', 'd', 'a');
+        got['lpush'] = await kv.lpush('l', 'x', 'é');
+        got['lrange'] = await kv.lrange('l', 0, -1);
+        got['lindex'] = [await kv.lindex('l', -1), await kv.lindex('l', 99)];
+        got['lset'] = await kv.lset('l', 0, 'E');
+        got['lpop'] = [await kv.lpop('l'), await kv.lpop('missing')];
+        got['rpop'] = [await kv.rpop('l'), await kv.rpopCount('l', 2), await kv.lpopCount('missing', 2)];
+        got['lrem'] = await kv.lrem('l', 0, 'a');
+        got['lmove'] = [await kv.lmove('l', 'l2', 'LEFT', 'RIGHT'), await kv.lmove('missing', 'l2', 'LEFT', 'RIGHT')];
+        got['ltrim'] = await kv.ltrim('l2', 0, 0);
+        got['llen'] = [await kv.llen('l'), await kv.llen('l2')];
+        got['lpopCount'] = await kv.lpopCount('l2', 5);
+        got['type'] = [await kv.type('h'), await kv.type('s'), await kv.type('z'), await kv.type('l'), await kv.type('l2')];
         seen.push(got);
       } finally {
         await kv.close();
@@ -74,7 +86,19 @@ test('typed collection methods: same JS values under RESP2 and RESP3 from a real
       zrangeEmpty: [],
       zrem: 1,
       zcard: 3,
-      type: ['hash', 'set', 'zset'],
+      rpush: 5,
+      lpush: 7,
+      lrange: ['é', 'x', 'a', 'b', 'c', 'd', 'a'],
+      lindex: ['a', null],
+      lset: 'OK',
+      lpop: ['E', null],
+      rpop: ['a', ['d', 'c'], null],
+      lrem: 1,
+      lmove: ['x', null],
+      ltrim: 'OK',
+      llen: [1, 1],
+      lpopCount: ['x'],
+      type: ['hash', 'set', 'zset', 'list', 'none'],
     };
     assert.deepEqual(seen[0], expected, 'RESP2');
     assert.deepEqual(seen[1], expected, 'RESP3');

@@ -1,8 +1,8 @@
-// Differential test: one seeded random sequence of keyspace, string and hash commands goes to a
+// Differential test: one seeded random sequence of keyspace, string, hash and list commands goes to a
 // real redis-server and to kv-server, over keys of mixed types; their replies must agree (exactly,
 // except TTL-like values by class and tolerance, KEYS/SCAN/HSCAN as sets, a large hash's order as
-// pairs, random picks by shape, DBSIZE while logically-expired keys may linger). The hash test
-// runs in RESP2 and in RESP3.
+// pairs, random picks by shape, DBSIZE while logically-expired keys may linger). The hash and
+// list tests run in RESP2 and in RESP3.
 // KV_LONG=1 runs 100k commands; KV_SEED replays a seed; KV_DIFF_REDIS_ONLY=1 checks the harness
 // itself against two redis-servers.
 
@@ -367,8 +367,8 @@ async function runDifferential(t: { diagnostic(msg: string): void }, seed: numbe
   }
   // The final data must agree too: every key's type, value or contents, and expiry class.
   for (const key of finalKeys) {
-    for (const cmd of ['TYPE', 'GET', 'HGETALL', 'PTTL']) {
-      const argv = [Buffer.from(cmd), Buffer.from(key, 'latin1')];
+    for (const cmd of ['TYPE', 'GET', 'HGETALL', 'LRANGE', 'PTTL']) {
+      const argv = [Buffer.from(cmd), Buffer.from(key, 'latin1'), ...(cmd === 'LRANGE' ? [Buffer.from('0'), Buffer.from('-1')] : [])];
       const [ra, rb] = await Promise.all([a.request(...argv), b.request(...argv)]);
       const compare: Compare = cmd === 'PTTL' ? 'ttl-ms' : cmd === 'HGETALL' ? 'pairs' : 'exact';
       assert.ok(sameReply({ argv, compare }, ra, rb), `seed ${seed} final ${cmd} ${JSON.stringify(key)}: redis ${showReply(ra)} other ${showReply(rb)}`);
@@ -392,5 +392,83 @@ for (const protocol of [2, 3] as const) {
   test(`differential: hash and type-aware keyspace commands agree with redis-server 7 (RESP${protocol}, several seeds)`, { timeout: long ? 3_600_000 : 240_000 }, async (t) => {
     const seeds = process.env['KV_SEED'] !== undefined ? [testSeed(0)] : long ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] : protocol === 2 ? [31, 32, 33] : [34, 35];
     for (const seed of seeds) await runDifferential(t, seed, long ? COMMANDS_LONG / 10 : COMMANDS_DEFAULT, protocol, generateMixed, MIXED_KEYS);
+  });
+}
+
+// ---------------------------------------------------------------- lists
+
+/** List keys, mixed with string, hash, set and sorted-set keys (WRONGTYPE both ways, overwrites by SET and RENAME). */
+const LKEYS = ['l0', 'l1', 'l2', 'k0', 'h0', 's0', 'z0'];
+const ELEMENTS = ['a', 'b', 'c', '1', '2', '10', '-3', '', 'x\x00y', '\xff', 'e'.repeat(70)];
+const LIST_INDEXES = ['0', '1', '-1', '2', '-2', '3', '5', '-5', '100', '-100', '9223372036854775807', '-9223372036854775808', 'x', '1.5', ''];
+const LIST_COUNTS = ['0', '1', '2', '3', '5', '100', '-1', '-2', 'x', '9223372036854775807'];
+
+function element(r: Rng): string {
+  const k = r.int(60);
+  if (k === 0) return 'B'.repeat(9000 + r.int(100)); // larger than a chunk's 8 KiB
+  return k < 10 ? `m${r.int(40)}` : pick(r, ELEMENTS);
+}
+
+/** Mostly a few elements; sometimes a few hundred, so lists cross many chunks (and LREM/LPOS meet packed ones). */
+function pushElements(r: Rng): string[] {
+  if (r.int(25) === 0) return Array.from({ length: 100 + r.int(300) }, (_, i) => (r.int(4) === 0 ? pick(r, ELEMENTS) : `n${i % 50}`));
+  return Array.from({ length: 1 + r.int(4) }, () => element(r));
+}
+
+function generateList(r: Rng): Cmd {
+  const c = (compare: Compare, ...args: string[]): Cmd => ({ argv: args.map((a) => Buffer.from(a, 'latin1')), compare });
+  const key = (): string => (r.int(8) === 0 ? pick(r, LKEYS) : pick(r, ['l0', 'l1', 'l2']));
+  const side = (): string => (r.int(15) === 0 ? pick(r, ['up', 'LEFTX', '']) : pick(r, ['LEFT', 'RIGHT', 'left', 'right']));
+  const k = r.int(120);
+  if (k < 16) return c('exact', pick(r, ['LPUSH', 'RPUSH']), key(), ...pushElements(r));
+  if (k < 19) return c('exact', pick(r, ['LPUSHX', 'RPUSHX']), key(), ...pushElements(r));
+  if (k < 27) return c('exact', pick(r, ['LPOP', 'RPOP']), key(), ...(r.int(2) === 0 ? [] : [pick(r, LIST_COUNTS), ...(r.int(20) === 0 ? ['extra'] : [])]));
+  if (k < 30) return c('exact', 'LLEN', key());
+  if (k < 35) return c('exact', 'LINDEX', key(), pick(r, LIST_INDEXES));
+  if (k < 39) return c('exact', 'LSET', key(), pick(r, LIST_INDEXES), element(r));
+  if (k < 44) return c('exact', 'LINSERT', key(), r.int(10) === 0 ? 'middle' : pick(r, ['BEFORE', 'AFTER', 'before']), element(r), element(r));
+  if (k < 53) return c('exact', 'LRANGE', key(), pick(r, LIST_INDEXES), pick(r, LIST_INDEXES));
+  if (k < 58) return c('exact', 'LREM', key(), pick(r, LIST_COUNTS), element(r));
+  if (k < 62) return c('exact', 'LTRIM', key(), pick(r, LIST_INDEXES), pick(r, LIST_INDEXES));
+  if (k < 69) {
+    const args = ['LPOS', key(), element(r)];
+    for (const opt of ['RANK', 'COUNT', 'MAXLEN']) if (r.int(3) === 0) args.push(opt, pick(r, opt === 'RANK' ? ['1', '2', '-1', '-2', '0', '-9223372036854775808', 'x', '5'] : LIST_COUNTS));
+    if (r.int(25) === 0) args.push(pick(r, ['RANK', 'bogus']));
+    return c('exact', ...args);
+  }
+  if (k < 76) return c('exact', 'LMOVE', key(), key(), side(), side());
+  if (k < 79) return c('exact', 'RPOPLPUSH', key(), key());
+  if (k < 85) {
+    const n = 1 + r.int(3);
+    const numkeys = r.int(10) === 0 ? pick(r, ['0', '-1', 'x', '9']) : String(n);
+    return c('exact', 'LMPOP', numkeys, ...Array.from({ length: n }, key), side(), ...(r.int(2) === 0 ? [] : ['COUNT', pick(r, LIST_COUNTS)]), ...(r.int(20) === 0 ? ['COUNT', '1'] : []));
+  }
+  if (k < 88) return c('encoding', 'OBJECT', 'ENCODING', key());
+  if (k < 90) return c('int-or-null', 'MEMORY', 'USAGE', key());
+  if (k < 92) return c('exact', 'TYPE', key());
+  if (k < 94) return c('scan', 'SCAN', '0', 'TYPE', pick(r, ['list', 'LIST', 'hash', 'string']), ...(r.int(2) === 0 ? [] : ['COUNT', '2']));
+  // Other types' commands on list keys, list commands on other types.
+  if (k < 100) return c('exact', ...pick(r, [['GET', key()], ['APPEND', key(), 'x'], ['INCR', key()], ['STRLEN', key()], ['HSET', key(), 'f', 'v'], ['HGET', key(), 'f'], ['SADD', key(), 'm'], ['SCARD', key()], ['ZADD', key(), '1', 'm'], ['ZCARD', key()], ['SETRANGE', key(), '0', 'x']]));
+  if (k < 104) return c('exact', pick(r, ['RENAME', 'RENAMENX']), key(), key());
+  if (k < 106) return c('exact', 'COPY', key(), key(), ...(r.int(2) === 0 ? ['REPLACE'] : []));
+  if (k < 108) return c('exact', 'SET', key(), element(r));
+  if (k < 110) return c('exact', 'DEL', key());
+  if (k < 112) return c('exact', 'EXPIRE', key(), String(TTL_MIN_S + r.int(1000)));
+  if (k < 114) return c('ttl-s', 'TTL', key());
+  // Arity errors from the dispatcher, and a bad command shape.
+  return c('exact', pick(r, ['LPUSH', 'RPUSH', 'LPOP', 'LLEN', 'LINDEX', 'LSET', 'LINSERT', 'LRANGE', 'LREM', 'LTRIM', 'LPOS', 'LMOVE', 'RPOPLPUSH', 'LMPOP', 'LPUSHX']), ...(r.int(2) === 0 ? [] : [key()]));
+}
+
+for (const protocol of [2, 3] as const) {
+  test(`differential: list commands over mixed-type keys agree with redis-server 7 (RESP${protocol}, several seeds)`, { timeout: long ? 3_600_000 : 240_000 }, async (t) => {
+    const seeds = process.env['KV_SEED'] !== undefined ? [testSeed(0)] : long ? [41, 42, 43, 44, 45, 46, 47, 48] : protocol === 2 ? [41, 42] : [43, 44];
+    // A few hash and string commands in between, so list keys meet the other types' writes.
+    const gen = (r: Rng, nowMs: number, state: { past: boolean }): Cmd => {
+      const k = r.int(20);
+      if (k === 0) return generateHash(r);
+      if (k === 1) return generate(r, nowMs, state);
+      return generateList(r);
+    };
+    for (const seed of seeds) await runDifferential(t, seed, long ? COMMANDS_LONG / 10 : COMMANDS_DEFAULT, protocol, gen, [...new Set([...KEYS, ...LKEYS])]);
   });
 }

@@ -361,3 +361,40 @@ test('replication lag under load (measurement; KV_LONG=1)', { skip: !LONG }, asy
     await sameDigest(`replicas converge after ${name}`, pc, [client(r1), client(r2)]);
   }
 });
+
+test('lists: a replica that full-resyncs while list writes go on, then streams them, reaches the primary digest', async () => {
+  const p = await node(['--repl-backlog-bytes', '4096']);
+  const pc = client(p);
+  const r = rng(7);
+  // Many list keys, so the snapshot walk spans turns while the writer below changes them.
+  for (let i = 0; i < 20; i++) {
+    const pipe = pc.pipeline();
+    for (let j = 0; j < 500; j++) pipe.rpush(`list:${i}:${j}`, 'a', 'b', 'c', String(j));
+    await pipe.exec();
+  }
+  let writing = true;
+  const writer = (async (): Promise<void> => {
+    const w = client(p);
+    while (writing) {
+      const k = `list:${r.int(20)}:${r.int(500)}`;
+      const k2 = `list:${r.int(20)}:${r.int(500)}`;
+      const pipe = w.pipeline();
+      pipe.lpush(k, `h${r.int(9)}`);
+      pipe.rpop(k2);
+      pipe.lmove(k, k2, 'LEFT', 'RIGHT');
+      pipe.linsert(k2, 'BEFORE', 'b', 'ins');
+      pipe.lrem(k, 1, 'c');
+      pipe.ltrim(k2, 0, 5);
+      pipe.lset(k, 0, 'set');
+      await pipe.exec();
+    }
+  })();
+  const r1 = await node(['--replica-of', `127.0.0.1:${p.port}`]);
+  const c1 = client(r1);
+  await waitFor('full resync done', async () => Number((await info(pc)).get('kv_full_resyncs')) >= 1 && (await info(c1)).get('kv_sync_state') === 'streaming', { timeoutMs: CONVERGE_TIMEOUT_MS });
+  await runBenchmark(p.port, 20_000, 10, 16, 'lpush,rpush,lpop,rpop,lrange_100');
+  writing = false;
+  await writer;
+  await sameDigest('replica equals primary after a full resync under list writes', pc, [c1]);
+  assert.equal(await c1.call('TYPE', 'list:0:0'), 'list');
+});

@@ -148,17 +148,18 @@ test('fsync always with 50 concurrent clients: all acknowledged writes readable 
 });
 
 // --- SIGKILL loop with every type --------------------------------------------------------------
-// Several connections each own a disjoint set of keys (strings, hashes, sets, sorted sets) and
+// Several connections each own a disjoint set of keys (strings, hashes, sets, sorted sets, lists) and
 // issue one seeded write at a time, so each key has at most one command in flight when the server
 // dies. The model holds every acknowledged effect; after the restart a key must equal the model,
 // or the model with its connection's in-flight command applied whole.
 
-type TypeName = 'string' | 'hash' | 'set' | 'zset';
+type TypeName = 'string' | 'hash' | 'set' | 'zset' | 'list';
 type Val =
   | { type: 'string'; v: string }
   | { type: 'hash'; m: Map<string, number> }
   | { type: 'set'; s: Set<string> }
-  | { type: 'zset'; z: Map<string, number> };
+  | { type: 'zset'; z: Map<string, number> }
+  | { type: 'list'; l: string[] };
 interface Entry {
   val: Val;
   ttl: boolean;
@@ -168,7 +169,7 @@ interface MixedOp {
   args: string[];
 }
 
-const MIXED_TYPES: readonly TypeName[] = ['string', 'hash', 'set', 'zset'];
+const MIXED_TYPES: readonly TypeName[] = ['string', 'hash', 'set', 'zset', 'list'];
 const MIXED_CONNS = 6;
 const MIXED_KEYS_PER_TYPE = 4;
 const MIXED_ROUNDS = process.env['KV_LONG'] === '1' ? 40 : 4;
@@ -194,6 +195,8 @@ function mixedOp(r: ReturnType<typeof rng>, conn: number): MixedOp {
       return { key, args: r.pick([['SADD', key, f, `f${r.int(6)}`], ['SREM', key, f]]) };
     case 'zset':
       return { key, args: r.pick([['ZADD', key, n, f], ['ZINCRBY', key, n, f], ['ZREM', key, f]]) };
+    case 'list':
+      return { key, args: r.pick([['RPUSH', key, f, `f${r.int(6)}`], ['LPUSH', key, f], ['LPOP', key], ['RPOP', key], ['LREM', key, String(r.int(3) - 1), f], ['LINSERT', key, r.pick(['BEFORE', 'AFTER']), f, `i${r.int(3)}`], ['LTRIM', key, String(r.int(3)), String(-1 - r.int(3))]]) };
   }
 }
 
@@ -205,6 +208,7 @@ function cloneEntry(e: Entry | undefined): Entry | undefined {
     case 'hash': return { ttl: e.ttl, val: { type: 'hash', m: new Map(v.m) } };
     case 'set': return { ttl: e.ttl, val: { type: 'set', s: new Set(v.s) } };
     case 'zset': return { ttl: e.ttl, val: { type: 'zset', z: new Map(v.z) } };
+    case 'list': return { ttl: e.ttl, val: { type: 'list', l: [...v.l] } };
   }
 }
 
@@ -269,6 +273,48 @@ function applyMixed(before: Entry | undefined, args: readonly string[]): { next:
       const n = e.val.z.delete(a(2)) ? 1 : 0;
       return { next: empty(e.val.z.size), reply: n };
     }
+    case 'RPUSH':
+    case 'LPUSH': {
+      const l = e ?? { ttl: false, val: { type: 'list', l: [] as string[] } };
+      if (l.val.type !== 'list') throw new Error('model type');
+      for (const v of args.slice(2)) {
+        if (a(0) === 'LPUSH') l.val.l.unshift(v);
+        else l.val.l.push(v);
+      }
+      return { next: l, reply: l.val.l.length };
+    }
+    case 'LPOP':
+    case 'RPOP': {
+      if (e === undefined || e.val.type !== 'list') return { next: e, reply: null as unknown as string };
+      const v = (a(0) === 'LPOP' ? e.val.l.shift() : e.val.l.pop()) as string;
+      return { next: empty(e.val.l.length), reply: v };
+    }
+    case 'LREM': {
+      if (e === undefined || e.val.type !== 'list') return { next: e, reply: 0 };
+      const count = Number(a(2));
+      const l = e.val.l;
+      const idx = [...l.keys()];
+      if (count < 0) idx.reverse();
+      const drop = new Set<number>();
+      for (const i of idx) if ((count === 0 || drop.size < Math.abs(count)) && l[i] === a(3)) drop.add(i);
+      e.val.l = l.filter((_, i) => !drop.has(i));
+      return { next: empty(e.val.l.length), reply: drop.size };
+    }
+    case 'LINSERT': {
+      if (e === undefined || e.val.type !== 'list') return { next: e, reply: 0 };
+      const at = e.val.l.indexOf(a(3));
+      if (at < 0) return { next: e, reply: -1 };
+      e.val.l.splice(a(2) === 'AFTER' ? at + 1 : at, 0, a(4));
+      return { next: e, reply: e.val.l.length };
+    }
+    case 'LTRIM': {
+      if (e === undefined || e.val.type !== 'list') return { next: e, reply: 'OK' };
+      const len = e.val.l.length;
+      const start = Number(a(2));
+      const stop = len + Number(a(3));
+      e.val.l = e.val.l.slice(start, Math.max(start, stop + 1));
+      return { next: empty(e.val.l.length), reply: 'OK' };
+    }
     default:
       throw new Error(`no model for ${a(0)}`);
   }
@@ -279,7 +325,7 @@ function describeEntry(e: Entry | undefined): string {
   if (e === undefined) return 'none';
   const v = e.val;
   const pairs = (m: Map<string, number>): string => [...m].sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, n]) => `${k}=${n}`).join(',');
-  const body = v.type === 'string' ? v.v : v.type === 'set' ? [...v.s].sort().join(',') : v.type === 'hash' ? pairs(v.m) : pairs(v.z);
+  const body = v.type === 'string' ? v.v : v.type === 'set' ? [...v.s].sort().join(',') : v.type === 'hash' ? pairs(v.m) : v.type === 'list' ? v.l.join(',') : pairs(v.z);
   return `${v.type} ${body} ttl=${e.ttl}`;
 }
 
@@ -298,6 +344,7 @@ async function describeKey(c: RawConn, key: string): Promise<string> {
   else if (type === 'set') body = text(await c.call('SMEMBERS', key)).sort().join(',');
   else if (type === 'hash') body = pairs(text(await c.call('HGETALL', key)));
   else if (type === 'zset') body = pairs(text(await c.call('ZRANGE', key, '0', '-1', 'WITHSCORES')));
+  else if (type === 'list') body = text(await c.call('LRANGE', key, '0', '-1')).join(',');
   else throw new Error(`unexpected type ${String(type)} for ${key}`);
   const pttl = await c.call('PTTL', key);
   return `${String(type)} ${body} ttl=${pttl !== -1}`;

@@ -163,18 +163,65 @@ test('sorted sets: zadd (list, Map, object), zincrby, zscore, zrange, zrangeBySc
   });
 });
 
+test('lists: lpush, rpush, lpop, rpop, llen, lrange, lindex, lset, lrem, ltrim, lmove; one entry per write; an emptied list is gone and survives nothing', async () => {
+  await withStore(async (s, dir) => {
+    assert.equal(await logs(s, 1, () => s.rpush('l', 'a', 'b', Buffer.from([0xff, 0]))), 3);
+    assert.equal(await logs(s, 1, () => s.lpush('l', 'y', 'x')), 5);
+    assert.deepEqual(str(await s.lrange('l', 0, -1)), ['x', 'y', 'a', 'b', '\ufffd\u0000']);
+    assert.deepEqual(str(await s.lrange('l', -3, 1)), []);
+    assert.deepEqual(str(await s.lrange('l', -100, 1)), ['x', 'y']);
+    assert.deepEqual(await s.lrange('missing', 0, -1), []);
+    assert.equal(await s.llen('l'), 5);
+    assert.equal((await s.lindex('l', -3))?.toString(), 'a');
+    assert.equal(await s.lindex('l', 5), undefined);
+    await logs(s, 1, () => s.lset('l', 0, 'X'));
+    await assert.rejects(logs(s, 0, () => s.lset('l', 9, 'v')), InvalidValueError);
+    await assert.rejects(s.lset('missing', 0, 'v'), InvalidValueError);
+    assert.deepEqual(str(await logs(s, 1, () => s.lpop('l'))), ['X']);
+    assert.deepEqual(str(await logs(s, 1, () => s.rpop('l', 1))), ['\ufffd\u0000']);
+    assert.deepEqual(await logs(s, 0, () => s.rpop('missing', 3)), []);
+    assert.equal((await logs(s, 1, () => s.lmove('l', 'm', 'left', 'right')))?.toString(), 'y');
+    assert.equal(await logs(s, 0, () => s.lmove('missing', 'm', 'left', 'right')), undefined);
+    await s.rpush('l', 'a', 'c', 'a');
+    assert.equal(await logs(s, 1, () => s.lrem('l', -1, 'a')), 1);
+    assert.equal(await logs(s, 0, () => s.lrem('l', 0, 'zz')), 0);
+    assert.deepEqual(str(await s.lrange('l', 0, -1)), ['a', 'b', 'a', 'c']);
+    await logs(s, 1, () => s.ltrim('l', 1, 2));
+    assert.deepEqual(str(await s.lrange('l', 0, -1)), ['b', 'a']);
+    assert.equal(await s.type('l'), 'list');
+    await logs(s, 1, () => s.ltrim('l', 5, 6));
+    assert.equal(await s.type('l'), 'none');
+    assert.deepEqual(str(await logs(s, 1, () => s.lpop('m', 10))), ['y']);
+    assert.equal(await s.type('m'), 'none');
+    await assert.rejects(s.lpush('l'), RangeError);
+    await s.rpush('kept', 'p', 'q');
+    await s.close();
+    const r = await openStore({ dir });
+    try {
+      assert.deepEqual(str(await r.lrange('kept', 0, -1)), ['p', 'q']);
+      assert.equal(r.stats().keys, 1);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 test('collections: a call on a key of another type rejects with WrongTypeError and logs nothing', async () => {
   await withStore(async (s) => {
     await s.set('str', 'v');
     await s.hset('h', { f: 'v' });
     await s.sadd('s', 'm');
     await s.zadd('z', { m: 1 });
+    await s.rpush('l', 'e');
     const calls: Array<() => Promise<unknown>> = [
       () => s.hset('str', { f: 'v' }), () => s.hget('s', 'f'), () => s.hgetall('z'), () => s.hdel('str', 'f'),
       () => s.hlen('s'), () => s.hincrby('z', 'f', 1),
       () => s.sadd('h', 'm'), () => s.srem('z', 'm'), () => s.sismember('str', 'm'), () => s.smembers('h'), () => s.scard('z'),
       () => s.zadd('s', { m: 1 }), () => s.zincrby('h', 1, 'm'), () => s.zrem('str', 'm'), () => s.zscore('s', 'm'),
       () => s.zcard('h'), () => s.zrange('s', 0, -1), () => s.zrangeByScore('str', 0, 1),
+      () => s.lpush('h', 'e'), () => s.rpop('z'), () => s.lrange('str', 0, -1), () => s.llen('s'), () => s.lindex('h', 0),
+      () => s.lset('z', 0, 'e'), () => s.lrem('s', 0, 'e'), () => s.ltrim('str', 0, 1), () => s.lmove('l', 'h', 'left', 'left'),
+      () => s.hset('l', { f: 'v' }), () => s.sadd('l', 'm'), () => s.zcard('l'),
     ];
     for (const call of calls) await assert.rejects(logs(s, 0, call), (e: unknown) => e instanceof WrongTypeError && /^WRONGTYPE /.test(e.message));
     assert.deepEqual([await s.type('str'), await s.type('h'), await s.type('s'), await s.type('z'), await s.type('none')], ['string', 'hash', 'set', 'zset', 'none']);

@@ -11,7 +11,8 @@ import type { LogEntry, Op } from '../src/storage/types.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { encodeCollection, encodeStringObject } from '../src/storage/object-codec.js';
 import { SetObject } from '../src/storage/set-object.js';
-import { TYPE_SET } from '../src/storage/collection.js';
+import { ListObject } from '../src/storage/list-object.js';
+import { TYPE_LIST, TYPE_SET } from '../src/storage/collection.js';
 
 const SAMPLE_OPS: Op[] = [
   { t: 'set', key: 'k\x00\xff', value: Buffer.from([0, 1, 2, 255]), expireAtMs: 0 },
@@ -30,7 +31,21 @@ const SAMPLE_OPS: Op[] = [
   { t: 'zrem', key: 'z', member: 'm' },
   { t: 'restore', key: 'r', payload: encodeStringObject(Buffer.from('str')), expireAtMs: 1_700_000_000_000 },
   { t: 'restore', key: 'r2', payload: encodeCollection(TYPE_SET, setOf('a', 'b')), expireAtMs: 0 },
+  { t: 'lpush', key: 'l', values: [Buffer.from('a'), Buffer.alloc(0), Buffer.from([0xff, 0])] },
+  { t: 'rpush', key: '', values: [] },
+  { t: 'lpop', key: 'l', count: 3 },
+  { t: 'rpop', key: 'l', count: 0 },
+  { t: 'lset', key: 'l', index: 2, value: Buffer.from('v') },
+  { t: 'linsert', key: 'l', index: 0, value: Buffer.alloc(0) },
+  { t: 'lrem', key: 'l', count: -2, value: Buffer.from('x') },
+  { t: 'restore', key: 'r3', payload: encodeCollection(TYPE_LIST, listOf('p', 'q')), expireAtMs: 0 },
 ];
+
+function listOf(...elements: string[]): ListObject {
+  const l = new ListObject();
+  for (const e of elements) l.pushTail(e);
+  return l;
+}
 
 function setOf(...members: string[]): SetObject {
   const s = new SetObject();

@@ -79,7 +79,7 @@ function churnEntry(R: Rng, model: Model): Op[] {
 /** Remove about `fraction` of the key's members in one entry (a del when none would be left). */
 function removeMany(key: Key, model: Model, R: Rng, fraction: number): Op[] {
   const cur = model.get(key);
-  if (cur === undefined || cur.type === 'string') return [];
+  if (cur === undefined || cur.type === 'string' || cur.type === 'list') return [];
   const gone = [...cur.m.keys()].filter(() => R.next() < fraction);
   if (gone.length === 0) return [];
   if (gone.length === cur.m.size) return [{ t: 'del', key }];
@@ -121,7 +121,7 @@ function eventEntries(ev: WalkEvent, key: Key, model: Model, R: Rng): Op[][] {
     case 're-add': {
       // Members most likely written already (low names), removed, then added back with new values.
       const again = Array.from({ length: 200 }, (_, i) => `m${i * 7}`);
-      if (cur === undefined || cur.type === 'string') return [];
+      if (cur === undefined || cur.type === 'string' || cur.type === 'list') return [];
       const t = cur.type;
       const rm: Op[] = again.filter((m) => cur.m.has(m)).map((m) => (t === 'hash' ? { t: 'hdel', key, field: m } : t === 'set' ? { t: 'srem', key, member: m } : { t: 'zrem', key, member: m }));
       const add: Op[] = again.map((m) => (t === 'hash' ? { t: 'hset', key, field: m, value: Buffer.from('again') } : t === 'set' ? { t: 'sadd', key, member: m } : { t: 'zadd', key, member: m, score: 3 }));

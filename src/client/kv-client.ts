@@ -298,7 +298,7 @@ export class KvClient extends EventEmitter {
     return this.exec(['TYPE', key]) as Promise<string>;
   }
 
-  // Hashes, sets and sorted sets: routed and retried as every command (command-kinds.ts says
+  // Hashes, sets, sorted sets and lists: routed and retried as every command (command-kinds.ts says
   // which are reads and which writes may be resent); replies mapped by collection-replies.ts.
 
   /** Set fields; the number of fields that were new. */
@@ -366,6 +366,60 @@ export class KvClient extends EventEmitter {
   }
   async zrangeWithScores(key: Arg, start: number, stop: number, opts: { readonly rev?: boolean } = {}): Promise<ScoredValue[]> {
     return toScoredValues(await this.exec(zrangeArgs(key, start, stop, opts.rev === true, true)));
+  }
+
+  // Lists: every write is positional or counts what is there, so none is resent after an
+  // unknown outcome (command-kinds.ts); LLEN / LRANGE / LINDEX / LPOS are reads.
+
+  /** Prepend elements (each in turn); the list's new length. */
+  lpush(key: Arg, ...elements: Arg[]): Promise<number> {
+    return this.exec(['LPUSH', key, ...elements]) as Promise<number>;
+  }
+  /** Append elements; the list's new length. */
+  rpush(key: Arg, ...elements: Arg[]): Promise<number> {
+    return this.exec(['RPUSH', key, ...elements]) as Promise<number>;
+  }
+  /** The first element, removed; null when the key is missing. */
+  lpop(key: Arg): Promise<string | null> {
+    return this.exec(['LPOP', key]) as Promise<string | null>;
+  }
+  /** The last element, removed; null when the key is missing. */
+  rpop(key: Arg): Promise<string | null> {
+    return this.exec(['RPOP', key]) as Promise<string | null>;
+  }
+  /** Up to `count` elements from the head, removed; null when the key is missing. */
+  async lpopCount(key: Arg, count: number): Promise<string[] | null> {
+    const r = await this.exec(['LPOP', key, String(count)]);
+    return r === null ? null : toStrings(r);
+  }
+  /** Up to `count` elements from the tail, removed (tail first); null when the key is missing. */
+  async rpopCount(key: Arg, count: number): Promise<string[] | null> {
+    const r = await this.exec(['RPOP', key, String(count)]);
+    return r === null ? null : toStrings(r);
+  }
+  llen(key: Arg): Promise<number> {
+    return this.exec(['LLEN', key]) as Promise<number>;
+  }
+  /** Elements `start`..`stop` inclusive, negative from the end. */
+  async lrange(key: Arg, start: number, stop: number): Promise<string[]> {
+    return toStrings(await this.exec(['LRANGE', key, String(start), String(stop)]));
+  }
+  lindex(key: Arg, index: number): Promise<string | null> {
+    return this.exec(['LINDEX', key, String(index)]) as Promise<string | null>;
+  }
+  lset(key: Arg, index: number, element: Arg): Promise<string> {
+    return this.exec(['LSET', key, String(index), element]) as Promise<string>;
+  }
+  /** Remove elements equal to `element` (count > 0 from the head, < 0 from the tail, 0 all); how many. */
+  lrem(key: Arg, count: number, element: Arg): Promise<number> {
+    return this.exec(['LREM', key, String(count), element]) as Promise<number>;
+  }
+  ltrim(key: Arg, start: number, stop: number): Promise<string> {
+    return this.exec(['LTRIM', key, String(start), String(stop)]) as Promise<string>;
+  }
+  /** Pop from one end of `source` and push onto one end of `destination`; the element, or null when `source` is missing. */
+  lmove(source: Arg, destination: Arg, from: 'LEFT' | 'RIGHT', to: 'LEFT' | 'RIGHT'): Promise<string | null> {
+    return this.exec(['LMOVE', source, destination, from, to]) as Promise<string | null>;
   }
 
   /**

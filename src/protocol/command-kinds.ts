@@ -102,6 +102,11 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['hmset', IDEMPOTENT],
   ...(['hset', 'hsetnx', 'hdel', 'hincrby', 'hincrbyfloat', 'copy'] as const).map((n) => [n, WRITE] as const),
   ...(['sadd', 'srem', 'smove', 'zrem', 'zremrangebyscore', 'zremrangebylex', 'spop', 'sinterstore', 'sunionstore', 'sdiffstore', 'zadd', 'zincrby', 'zpopmin', 'zpopmax', 'zmpop', 'zremrangebyrank', 'zrangestore', 'zunionstore', 'zinterstore', 'zdiffstore'] as const).map((n) => [n, WRITE] as const),
+  // Lists. Every list write is positional or counts what is there (a second LPUSH adds the
+  // elements again, a second LSET after another client's push changes another element), so none
+  // may be resent after an unknown outcome.
+  ...(['llen', 'lindex', 'lrange', 'lpos'] as const).map((n) => [n, READ] as const),
+  ...(['lpush', 'rpush', 'lpushx', 'rpushx', 'lpop', 'rpop', 'lset', 'linsert', 'lrem', 'ltrim', 'lmove', 'rpoplpush', 'lmpop'] as const).map((n) => [n, WRITE] as const),
   ['swapdb', WRITE],
   // Connection and server.
   ['ping', READ],

@@ -33,7 +33,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'connection' | 'server' | 'replication' | 'cluster';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster';
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
   readonly handler: CommandHandler;

@@ -251,20 +251,22 @@ const SETTINGS: readonly Setting[] = [
   limitSetting('set-max-intset-entries', 'setIntsetEntries'),
   ...(['zset-max-listpack-entries', 'zset-max-ziplist-entries'] as const).map((name) => limitSetting(name, 'zsetListpackEntries')),
   ...(['zset-max-listpack-value', 'zset-max-ziplist-value'] as const).map((name) => limitSetting(name, 'zsetListpackValueBytes')),
+  ...(['list-max-listpack-size', 'list-max-ziplist-size'] as const).map((name) => limitSetting(name, 'listListpackSize', -65535)),
+  limitSetting('list-compress-depth', 'listCompressDepth'),
   { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
   { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
 ];
 
-/** An encoding limit (Redis: a size_t from 0 to LONG_MAX). */
-function limitSetting(name: string, key: keyof EncodingLimits): Setting {
+/** An encoding limit (Redis: a size_t from 0 to LONG_MAX; list-max-listpack-size may be negative). */
+function limitSetting(name: string, key: keyof EncodingLimits, min = 0): Setting {
   return {
     name,
     aliases: [],
     mutable: true,
     get: (c) => String(c.encodingLimits[key]),
     set: (c, v) => {
-      const n = parseIntIn(v, 0, Number.MAX_SAFE_INTEGER);
+      const n = parseIntIn(v, min, Number.MAX_SAFE_INTEGER);
       if (n === null) return 'argument couldn\'t be parsed into an integer';
       c.encodingLimits[key] = n;
       return null;

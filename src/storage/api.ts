@@ -7,6 +7,7 @@
 import type { LogFs } from './log-fs.js';
 import type { EncodingLimits, KeyTypeName, TypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
+import type { ListObject } from './list-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
@@ -194,6 +195,25 @@ export interface Store extends StoreCore {
   /** Members with min <= score <= max (±Infinity allowed), lowest first, or highest first with `rev` (ZRANGEBYSCORE). */
   zrangeByScore(key: string | Buffer, min: number, max: number, opts?: ZRangeByScoreOptions & { readonly withScores?: false }): Promise<Buffer[]>;
   zrangeByScore(key: string | Buffer, min: number, max: number, opts: ZRangeByScoreOptions & { readonly withScores: true }): Promise<ZMember<Buffer>[]>;
+  /** Push elements at the head (each in turn, so the last ends first) or the tail; resolves with the new length. */
+  lpush(key: string | Buffer, ...elements: (string | Buffer)[]): Promise<number>;
+  rpush(key: string | Buffer, ...elements: (string | Buffer)[]): Promise<number>;
+  /** Remove and return up to `count` (default 1) elements from the head or tail, in pop order. */
+  lpop(key: string | Buffer, count?: number): Promise<Buffer[]>;
+  rpop(key: string | Buffer, count?: number): Promise<Buffer[]>;
+  llen(key: string | Buffer): Promise<number>;
+  /** Elements `start`..`stop` inclusive, negative from the end (LRANGE). */
+  lrange(key: string | Buffer, start: number, stop: number): Promise<Buffer[]>;
+  /** The element at `index` (negative from the end); undefined out of range. */
+  lindex(key: string | Buffer, index: number): Promise<Buffer | undefined>;
+  /** Replace the element at `index`; InvalidValueError when the key is missing or the index out of range. */
+  lset(key: string | Buffer, index: number, element: string | Buffer): Promise<void>;
+  /** Remove elements equal to `element`: `count` > 0 from the head, < 0 from the tail, 0 all; resolves with how many. */
+  lrem(key: string | Buffer, count: number, element: string | Buffer): Promise<number>;
+  /** Keep only elements `start`..`stop` (LTRIM's rules). */
+  ltrim(key: string | Buffer, start: number, stop: number): Promise<void>;
+  /** Pop from one end of `source`, push onto one end of `destination`, as one write (LMOVE); undefined when `source` is missing. */
+  lmove(source: string | Buffer, destination: string | Buffer, from: 'left' | 'right', to: 'left' | 'right'): Promise<Buffer | undefined>;
 }
 
 /**
@@ -234,6 +254,7 @@ export interface ReplicatedStore extends StoreCore {
   getHash(key: Key): HashObject | undefined;
   getSet(key: Key): SetObject | undefined;
   getZSet(key: Key): SortedSet | undefined;
+  getList(key: Key): ListObject | undefined;
   /** Estimated bytes a live key takes (MEMORY USAGE); undefined when missing. */
   memoryUsage(key: Key): number | undefined;
   /** Live keys (may include not-yet-swept expired ones; DBSIZE semantics like Redis). */

@@ -1,4 +1,4 @@
-// The element writes of hashes, sets and sorted sets as the log's absolute ops, shared by the
+// The element writes of hashes, sets, sorted sets and lists as the log's absolute ops, shared by the
 // server's commands (commands/hashes.ts, sets.ts, zsets.ts) and the embedded API (embedded.ts),
 // so each write's rules live once. Pure functions of a collection's current contents (read only):
 // never reads the store and never writes; the caller checks the key's type first and logs the
@@ -8,7 +8,8 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { EncodingLimits } from './collection.js';
-import type { Key, Op } from './types.js';
+import type { ListObject } from './list-object.js';
+import { keyFromBytes, keyToBytes, type Key, type Op } from './types.js';
 import { INT64_MAX, INT64_MIN, parseInt64 } from './int64.js';
 
 /**
@@ -160,4 +161,81 @@ export function zremOps(key: Key, z: SortedSet | undefined, members: Iterable<Ke
   const removed = new Set<Key>();
   for (const m of members) if (z.score(m) !== undefined) removed.add(m);
   return { ops: removed.size === 0 ? [] : zremPresentOps(key, z, [...removed]), removed: removed.size };
+}
+
+// ---------------------------------------------------------------- lists
+// List ops are applied at most once per list (keyspace.ts, 'list stamps'), so each may be a
+// deterministic function of the list it finds; an indexed op carries the index the command
+// resolved (an LINSERT's pivot is found here, not at apply).
+
+/** LPUSH / RPUSH: one push op with every value in order; `length` is the list's new length. */
+export function pushOps(key: Key, list: ListObject | undefined, head: boolean, values: readonly Buffer[]): { ops: Op[]; length: number } {
+  return { ops: [{ t: head ? 'lpush' : 'rpush', key, values }], length: (list?.size ?? 0) + values.length };
+}
+
+/** LPOP / RPOP of up to `count` elements: the elements (in pop order) and one pop op, or a 'del' when none would be left. */
+export function popOps(key: Key, list: ListObject | undefined, head: boolean, count: number): { ops: Op[]; values: Key[] } {
+  if (list === undefined || count <= 0 || list.size === 0) return { ops: [], values: [] };
+  const n = Math.min(count, list.size);
+  const values = head ? [...list.range(0, n - 1)] : [...list.range(list.size - n, list.size - 1)].reverse();
+  return { ops: removalOps(key, [{ t: head ? 'lpop' : 'rpop', key, count: n }], list.size - n), values };
+}
+
+/** Redis's index rule: negative counts from the tail. The index from the head, or -1 when out of range. */
+export function listIndex(list: ListObject, index: number): number {
+  const i = index < 0 ? list.size + index : index;
+  return i >= 0 && i < list.size ? i : -1;
+}
+
+/** LSET: the op, or 'out-of-range'. */
+export function lsetOps(key: Key, list: ListObject, index: number, value: Buffer): { ops: Op[] } | { error: 'out-of-range' } {
+  const i = listIndex(list, index);
+  return i < 0 ? { error: 'out-of-range' } : { ops: [{ t: 'lset', key, index: i, value }] };
+}
+
+/** LINSERT: the op at the index the pivot resolves to; `length` -1 when the pivot is absent (no op). */
+export function linsertOps(key: Key, list: ListObject, after: boolean, pivot: Key, value: Buffer): { ops: Op[]; length: number } {
+  let i = 0;
+  for (const v of list.values()) {
+    if (v === pivot) return { ops: [{ t: 'linsert', key, index: after ? i + 1 : i, value }], length: list.size + 1 };
+    i++;
+  }
+  return { ops: [], length: -1 };
+}
+
+/** LREM: how many go, and the op (a 'del' when none would be left). */
+export function lremOps(key: Key, list: ListObject | undefined, count: number, value: Buffer): { ops: Op[]; removed: number } {
+  if (list === undefined) return { ops: [], removed: 0 };
+  // |count| past the length removes as 0 would; clamped so the logged count stays a safe integer.
+  const c = Math.abs(count) >= list.size ? 0 : count;
+  const removed = list.countEqual(keyFromBytes(value), c);
+  if (removed === 0) return { ops: [], removed };
+  return { ops: removalOps(key, [{ t: 'lrem', key, count: c, value }], list.size - removed), removed };
+}
+
+/** LTRIM key start stop (Redis's index rules): pops at either end, or a 'del' when nothing is kept. */
+export function ltrimOps(key: Key, list: ListObject | undefined, start: number, stop: number): Op[] {
+  if (list === undefined) return [];
+  const len = list.size;
+  if (start < 0) start += len;
+  if (stop < 0) stop += len;
+  if (start < 0) start = 0;
+  if (start > stop || start >= len) return [{ t: 'del', key }];
+  if (stop >= len) stop = len - 1;
+  const ops: Op[] = [];
+  if (start > 0) ops.push({ t: 'lpop', key, count: start });
+  if (stop < len - 1) ops.push({ t: 'rpop', key, count: len - 1 - stop });
+  return ops;
+}
+
+/**
+ * LMOVE src dst (RPOPLPUSH, LMPOP's single-key pop is popOps): the element moved and the ops of
+ * one entry. A list moved onto itself never empties (the element comes back), so it logs no del.
+ */
+export function lmoveOps(src: Key, srcList: ListObject, dst: Key, dstList: ListObject | undefined, fromHead: boolean, toHead: boolean): { ops: Op[]; value: Key } {
+  const value = (fromHead ? srcList.at(0) : srcList.at(srcList.size - 1)) as Key;
+  const pop: Op = { t: fromHead ? 'lpop' : 'rpop', key: src, count: 1 };
+  const push: Op = { t: toHead ? 'lpush' : 'rpush', key: dst, values: [keyToBytes(value)] };
+  if (src === dst) return { ops: [pop, push], value };
+  return { ops: [...removalOps(src, [pop], srcList.size - 1), push], value };
 }

@@ -5,19 +5,21 @@
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
+import type { ListObject } from './list-object.js';
 
 export const TYPE_STRING = 0;
 export const TYPE_HASH = 1;
 export const TYPE_SET = 2;
 export const TYPE_ZSET = 3;
-/** Codes in use are < TYPE_CODES (lists will take the next one). */
-export const TYPE_CODES = 4;
+export const TYPE_LIST = 4;
+/** Codes in use are < TYPE_CODES. */
+export const TYPE_CODES = 5;
 
-export type TypeName = 'string' | 'hash' | 'set' | 'zset';
+export type TypeName = 'string' | 'hash' | 'set' | 'zset' | 'list';
 /** What TYPE answers: a type name, or 'none' for a missing key. */
 export type KeyTypeName = TypeName | 'none';
 
-const NAMES: readonly TypeName[] = ['string', 'hash', 'set', 'zset'];
+const NAMES: readonly TypeName[] = ['string', 'hash', 'set', 'zset', 'list'];
 
 export function typeName(code: number): TypeName {
   const n = NAMES[code];
@@ -41,6 +43,12 @@ export interface EncodingLimits {
   setIntsetEntries: number;
   zsetListpackEntries: number;
   zsetListpackValueBytes: number;
+  /**
+   * list-max-listpack-size (negative: a chunk's bytes, -2 = 8 KiB; positive: its entries) and
+   * list-compress-depth: accepted and reported; lists keep the -2 default's 8 KiB chunks and never compress.
+   */
+  listListpackSize: number;
+  listCompressDepth: number;
 }
 
 /** Redis 7.0's defaults. */
@@ -50,6 +58,8 @@ export const REDIS_ENCODING_LIMITS: Readonly<EncodingLimits> = Object.freeze({
   setIntsetEntries: 512,
   zsetListpackEntries: 128,
   zsetListpackValueBytes: 64,
+  listListpackSize: -2,
+  listCompressDepth: 0,
 });
 
 export function defaultEncodingLimits(): EncodingLimits {
@@ -57,4 +67,4 @@ export function defaultEncodingLimits(): EncodingLimits {
 }
 
 /** A collection value: what the keyspace keeps per slot for a non-string key. */
-export type KvCollection = HashObject | SetObject | SortedSet;
+export type KvCollection = HashObject | SetObject | SortedSet | ListObject;

@@ -12,7 +12,8 @@ import type { SortedSet, ZEntry } from './zset.js';
 import { keyToBytes, toKey, toValue, type Key, type Op, type Position } from './types.js';
 import { openReplicatedStore } from './store.js';
 import { InvalidValueError, WrongTypeError } from './errors.js';
-import { hdelOps, hincrbyOps, hsetOps, saddOps, sremOps, ZADD_PLAIN, zaddOps, zremOps } from './collection-ops.js';
+import { hdelOps, hincrbyOps, hsetOps, lmoveOps, lremOps, lsetOps, listIndex, ltrimOps, popOps, pushOps, saddOps, sremOps, ZADD_PLAIN, zaddOps, zremOps } from './collection-ops.js';
+import type { ListObject } from './list-object.js';
 
 /** Open (or create) a data directory and recover it; one process owns it (lock file). */
 export async function openStore(opts: StoreOptions): Promise<Store> {
@@ -190,6 +191,90 @@ class EmbeddedStore implements Store {
     });
   }
 
+  lpush(key: KeyArg, ...elements: KeyArg[]): Promise<number> {
+    return this.#push(key, true, elements);
+  }
+  rpush(key: KeyArg, ...elements: KeyArg[]): Promise<number> {
+    return this.#push(key, false, elements);
+  }
+  #push(key: KeyArg, head: boolean, elements: KeyArg[]): Promise<number> {
+    if (elements.length === 0) return Promise.reject(new RangeError('a push needs at least one element'));
+    const k = toKey(key);
+    return this.#write(() => {
+      const { ops, length } = pushOps(k, this.#list(k), head, elements.map(toValue));
+      return { ops, result: length };
+    });
+  }
+  lpop(key: KeyArg, count = 1): Promise<Buffer[]> {
+    return this.#pop(key, true, count);
+  }
+  rpop(key: KeyArg, count = 1): Promise<Buffer[]> {
+    return this.#pop(key, false, count);
+  }
+  #pop(key: KeyArg, head: boolean, count: number): Promise<Buffer[]> {
+    if (!Number.isSafeInteger(count) || count < 0) return Promise.reject(new RangeError(`pop: ${count} is not a non-negative integer`));
+    const k = toKey(key);
+    return this.#write(() => {
+      const { ops, values } = popOps(k, this.#list(k), head, count);
+      return { ops, result: values.map(keyToBytes) };
+    });
+  }
+  llen(key: KeyArg): Promise<number> {
+    return this.#read(() => this.#list(toKey(key))?.size ?? 0);
+  }
+  lrange(key: KeyArg, start: number, stop: number): Promise<Buffer[]> {
+    if (!Number.isInteger(start) || !Number.isInteger(stop)) return Promise.reject(new RangeError('lrange: start and stop must be integers'));
+    return this.#read(() => {
+      const l = this.#list(toKey(key));
+      if (l === undefined) return [];
+      const from = start < 0 ? Math.max(0, l.size + start) : start;
+      const to = stop < 0 ? l.size + stop : stop;
+      return [...l.range(from, to)].map(keyToBytes);
+    });
+  }
+  lindex(key: KeyArg, index: number): Promise<Buffer | undefined> {
+    if (!Number.isInteger(index)) return Promise.reject(new RangeError('lindex: index must be an integer'));
+    return this.#read(() => {
+      const l = this.#list(toKey(key));
+      const i = l === undefined ? -1 : listIndex(l, index);
+      return i < 0 ? undefined : keyToBytes((l as ListObject).at(i) as Key);
+    });
+  }
+  lset(key: KeyArg, index: number, element: KeyArg): Promise<void> {
+    if (!Number.isInteger(index)) return Promise.reject(new RangeError('lset: index must be an integer'));
+    const k = toKey(key);
+    return this.#write(() => {
+      const l = this.#list(k);
+      if (l === undefined) throw new InvalidValueError('no such key');
+      const r = lsetOps(k, l, index, toValue(element));
+      if ('error' in r) throw new InvalidValueError('index out of range');
+      return { ops: r.ops, result: undefined };
+    });
+  }
+  lrem(key: KeyArg, count: number, element: KeyArg): Promise<number> {
+    if (!Number.isSafeInteger(count)) return Promise.reject(new RangeError('lrem: count must be a safe integer'));
+    const k = toKey(key);
+    return this.#write(() => {
+      const { ops, removed } = lremOps(k, this.#list(k), count, toValue(element));
+      return { ops, result: removed };
+    });
+  }
+  ltrim(key: KeyArg, start: number, stop: number): Promise<void> {
+    if (!Number.isInteger(start) || !Number.isInteger(stop)) return Promise.reject(new RangeError('ltrim: start and stop must be integers'));
+    const k = toKey(key);
+    return this.#write(() => ({ ops: ltrimOps(k, this.#list(k), start, stop), result: undefined }));
+  }
+  lmove(source: KeyArg, destination: KeyArg, from: 'left' | 'right', to: 'left' | 'right'): Promise<Buffer | undefined> {
+    const src = toKey(source);
+    const dst = toKey(destination);
+    return this.#write((): Built<Buffer | undefined> => {
+      const sl = this.#list(src);
+      if (sl === undefined) return { ops: [], result: undefined };
+      const { ops, value } = lmoveOps(src, sl, dst, this.#list(dst), from === 'left', to === 'left');
+      return { ops, result: keyToBytes(value) };
+    });
+  }
+
   // ---------------------------------------------------------------- plumbing
 
   /** The collection at `k` of `type`, undefined when missing; WrongTypeError when it holds another type. */
@@ -206,6 +291,9 @@ class EmbeddedStore implements Store {
   }
   #zset(k: Key): SortedSet | undefined {
     return this.#typed(k, 'zset', (x) => this.#engine.getZSet(x));
+  }
+  #list(k: Key): ListObject | undefined {
+    return this.#typed(k, 'list', (x) => this.#engine.getList(x));
   }
 
   /**

@@ -28,13 +28,14 @@
 
 import assert from 'node:assert';
 import { randomInt } from 'node:crypto';
-import type { ExpireAtMs, Key, Op } from './types.js';
+import { keyFromBytes, type ExpireAtMs, type Key, type Op } from './types.js';
 import type { ValueSink } from './api.js';
 import { globMatch } from './glob.js';
-import type { RecordOpSink } from './record.js';
+import { readListValues, type RecordOpSink } from './record.js';
+import { ListObject } from './list-object.js';
 import { copyBytes } from './bytes.js';
 import { AccessTracker } from './access.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
@@ -135,6 +136,13 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     zadd: (b, ko, kl, mo, ml, score) => ks.zadd(b.latin1Slice(ko, ko + kl), b.latin1Slice(mo, mo + ml), score),
     zrem: (b, ko, kl, mo, ml) => ks.zrem(b.latin1Slice(ko, ko + kl), b.latin1Slice(mo, mo + ml)),
     restore: (b, ko, kl, po, pl, e) => ks.restore(b.latin1Slice(ko, ko + kl), b, po, pl, e),
+    listPush: (b, ko, kl, head, vo, count) => {
+      const values: Key[] = [];
+      readListValues(b, vo, count, (o, l) => values.push(b.latin1Slice(o, o + l)));
+      ks.listPush(b.latin1Slice(ko, ko + kl), head, values);
+    },
+    listPop: (b, ko, kl, head, count) => ks.listPop(b.latin1Slice(ko, ko + kl), head, count),
+    listElement: (t, b, ko, kl, n, vo, vl) => ks.listElement(t, b.latin1Slice(ko, ko + kl), n, b.latin1Slice(vo, vo + vl)),
   };
 }
 
@@ -157,6 +165,7 @@ function newCollection(type: number, limits: Readonly<EncodingLimits>): KvCollec
   if (type === TYPE_HASH) return new HashObject(limits);
   if (type === TYPE_SET) return new SetObject(limits);
   if (type === TYPE_ZSET) return new SortedSet(limits);
+  if (type === TYPE_LIST) return new ListObject();
   throw new Error(`bug: no collection of type ${type}`);
 }
 
@@ -362,6 +371,17 @@ export class Keyspace {
         return this.zrem(op.key, op.member);
       case 'restore':
         return this.restore(op.key, op.payload, 0, op.payload.length, op.expireAtMs);
+      case 'lpush':
+      case 'rpush':
+        return this.listPush(op.key, op.t === 'lpush', op.values.map(keyFromBytes));
+      case 'lpop':
+      case 'rpop':
+        return this.listPop(op.key, op.t === 'lpop', op.count);
+      case 'lset':
+      case 'linsert':
+        return this.listElement(op.t, op.key, op.index, keyFromBytes(op.value));
+      case 'lrem':
+        return this.listElement(op.t, op.key, op.count, keyFromBytes(op.value));
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -467,16 +487,94 @@ export class Keyspace {
     if (remove(obj)) this.accountObject(obj.bytes - before);
   }
 
+  // ---- list stamps
+  // List ops are positional (a second LPOP of the same entry would drop another element), so a
+  // list applies an entry at most once: each list keeps the seq of the last entry applied to it
+  // (`appliedSeq`, kept in snapshots and full-resync items), and an op of an entry the list
+  // already reflects is skipped. A fuzzy snapshot's item of a list is exact at its stamp (the walk
+  // copies a key between entries, and every entry touching the list after the stamp comes later),
+  // so replaying the log after the snapshot position over it applies exactly the entries after
+  // the stamp. Key-level ops (del, set, restore, flushall) are absolute and always applied: after
+  // one, the key's later list ops all follow in the log and replay from there. `appliedMark`
+  // tells the entry being applied apart from an earlier apply of the same seq (an entry may hold
+  // several ops on one list: LMOVE of a list onto itself, LTRIM's two ends).
+
+  /** Seq of the entry being applied (0: none, e.g. a test applying bare ops: no list op is skipped). */
+  private entrySeq = 0;
+  private entryMark = 0;
+
+  /** The ops that follow belong to the log entry at `seq` (every apply path calls this per entry). */
+  beginEntry(seq: number): void {
+    this.entrySeq = seq;
+    this.entryMark++;
+  }
+
+  /** Whether `list` takes an op of the entry being applied (and stamp it): false when it already holds that entry. */
+  private takes(list: ListObject): boolean {
+    const seq = this.entrySeq;
+    if (seq === 0) return true;
+    if (list.appliedSeq > seq || (list.appliedSeq === seq && list.appliedMark !== this.entryMark)) return false;
+    list.appliedSeq = seq;
+    list.appliedMark = this.entryMark;
+    return true;
+  }
+
+  /** Push `values` in order at the head or tail of the list at `key` (created, or replacing another type). */
+  listPush(key: Key, head: boolean, values: readonly Key[]): void {
+    const list = this.objects[this.collectionSlot(key, TYPE_LIST)] as ListObject;
+    if (!this.takes(list)) return;
+    const before = list.bytes;
+    for (const v of values) {
+      if (head) list.pushHead(v);
+      else list.pushTail(v);
+    }
+    this.accountObject(list.bytes - before);
+  }
+
+  listPop(key: Key, head: boolean, count: number): void {
+    this.changeList(key, (list) => (head ? list.dropHead(count) : list.dropTail(count)));
+  }
+
+  /** lset / linsert (n = index) or lrem (n = count) on the list at `key`; a no-op when it is not a list. */
+  listElement(t: 'lset' | 'linsert' | 'lrem', key: Key, n: number, value: Key): void {
+    this.changeList(key, (list) => {
+      if (t === 'lset') list.set(n, value);
+      else if (t === 'linsert') list.insert(n, value);
+      else list.remove(value, n);
+    });
+  }
+
+  /** Change the list at `key` if there is one and it takes the entry (an emptied list stays, as removeElement). */
+  private changeList(key: Key, change: (list: ListObject) => void): void {
+    const list = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), TYPE_LIST) as ListObject | undefined;
+    if (list === undefined || !this.takes(list)) return;
+    const before = list.bytes;
+    change(list);
+    this.accountObject(list.bytes - before);
+  }
+
+  /**
+   * A snapshot's or full resync's item (restore() as a load): a list keeps the stamp its payload
+   * carries, where a logged 'restore' stamps it with its own entry.
+   */
+  loadObject(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs): void {
+    this.restore(key, src, off, len, expireAtMs, true);
+  }
+
   /**
    * Replace `key` with the value serialized in `src[off, off + len)` (checked by the caller: a log
    * record's check, or our own encoder). A part (a snapshot's later chunk of a big collection) adds
    * its members instead, as element ops would, and leaves the expiry alone.
    */
-  restore(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs): void {
+  restore(key: Key, src: Buffer, off: number, len: number, expireAtMs: ExpireAtMs, load = false): void {
     if (isPartPayload(src, off)) return this.addElement(key, payloadType(src, off), (obj) => addMembers(src, off, len, obj));
     const d = decodeObject(src, off, len, this.limits);
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
+    if (d.obj instanceof ListObject && !load) {
+      d.obj.appliedSeq = this.entrySeq;
+      d.obj.appliedMark = this.entryMark;
+    }
     const slot = this.collectionSlot(key, d.type);
     this.accountObject(d.obj.bytes - (this.objects[slot] as KvCollection).bytes);
     this.objects[slot] = d.obj;

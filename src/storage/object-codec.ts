@@ -7,6 +7,9 @@
 //   hash:   [u8 flags][u32 count]([u32 fieldLen][field][u32 valueLen][value])*   listpack order kept
 //   set:    [u8 flags][u32 count]([u32 memberLen][member])*
 //   zset:   [u8 flags][u32 count]([u32 memberLen][member][f64 score])*            ascending order
+//   list:   [u8 flags=0][u32 count][f64 appliedSeq]([u32 len][element])*         head to tail
+//           appliedSeq: the list's replay stamp (keyspace.ts, 'list stamps'), kept by snapshot
+//           and full-resync loads; a 'restore' op stamps the list with its own entry instead.
 // flags bit 0: the collection has its large encoding (hashtable, or skiplist) even if its
 // contents alone would not make it so (RENAME and COPY keep the encoding, as in Redis).
 // flags bit 1: a part: the members are to be added to the key's collection of this type (created
@@ -19,7 +22,8 @@
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
+import { ListObject } from './list-object.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
 import type { Key } from './types.js';
 
 export const OBJECT_CODEC_VERSION = 1;
@@ -155,6 +159,7 @@ export function collectionFlags(obj: KvCollection, part: boolean): number {
 
 /** Serialize a collection of type `type` (its class must match) whole, in one go (RENAME, COPY, DEBUG DIGEST-VALUE). */
 export function encodeCollection(type: number, obj: KvCollection): Buffer {
+  if (type === TYPE_LIST && obj instanceof ListObject) return encodeList(obj);
   const b = new PayloadBuilder(type, collectionFlags(obj, false));
   if (type === TYPE_HASH && obj instanceof HashObject) {
     for (const [f, v] of obj.entries()) b.field(f, v);
@@ -179,6 +184,48 @@ export function addMembers(buf: Buffer, off: number, len: number, into: KvCollec
   if (typeof r === 'string') throw new Error(`bug: members added from an unchecked payload: ${r}`);
 }
 
+/** A list's body is written in one pass into one buffer sized first (a list may be long). */
+function encodeList(list: ListObject): Buffer {
+  let size = COLLECTION_HEAD_BYTES + 8;
+  for (const v of list.values()) size += 4 + v.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = OBJECT_CODEC_VERSION;
+  out[1] = TYPE_LIST;
+  out[HEAD_BYTES] = 0;
+  out.writeUInt32LE(list.size, HEAD_BYTES + 1);
+  out.writeDoubleLE(list.appliedSeq, COLLECTION_HEAD_BYTES);
+  let p = COLLECTION_HEAD_BYTES + 8;
+  for (const v of list.values()) {
+    out.writeUInt32LE(v.length, p);
+    p += 4;
+    p += out.latin1Write(v, p, v.length);
+  }
+  return out;
+}
+
+/** The list payload's body after the head: validates, and fills `into` when given. */
+function walkList(buf: Buffer, p: number, end: number, into: ListObject | null): string | number {
+  const flags = buf[p++] as number;
+  if (flags !== 0) return `unknown list flags ${flags}`;
+  const count = buf.readUInt32LE(p);
+  p += 4;
+  if (p + 8 > end) return 'list stamp runs past payload';
+  const appliedSeq = buf.readDoubleLE(p);
+  p += 8;
+  if (!Number.isSafeInteger(appliedSeq) || appliedSeq < 0) return `bad list stamp ${appliedSeq}`;
+  if (into !== null) into.appliedSeq = appliedSeq;
+  for (let i = 0; i < count; i++) {
+    if (p + 4 > end) return 'element length runs past payload';
+    const len = buf.readUInt32LE(p);
+    p += 4;
+    if (p + len > end) return 'element runs past payload';
+    if (into !== null) into.pushTail(buf.latin1Slice(p, p + len));
+    p += len;
+  }
+  if (p !== end) return `object payload has ${end - p} trailing bytes`;
+  return TYPE_LIST;
+}
+
 /** The type code a valid payload holds (check it with checkObject first). */
 export function payloadType(buf: Buffer, off: number): number {
   return buf[off + 1] as number;
@@ -196,7 +243,7 @@ export function decodeObject(buf: Buffer, off: number, len: number, limits: Read
     return { type: TYPE_STRING, value: buf.subarray(off + HEAD_BYTES, off + len) };
   }
   const type = len >= HEAD_BYTES ? (buf[off + 1] as number) : -1;
-  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet(limits) : null;
+  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet(limits) : type === TYPE_LIST ? new ListObject() : null;
   const r = walk(buf, off, len, obj);
   if (typeof r === 'string') return r;
   if (obj === null) throw new Error('bug: a collection payload walked without a collection');
@@ -210,6 +257,10 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
   if (buf[off] !== OBJECT_CODEC_VERSION) return `unknown object codec version ${String(buf[off])}`;
   const type = buf[off + 1] as number;
   if (type === TYPE_STRING) return type;
+  if (type === TYPE_LIST) {
+    if (off + HEAD_BYTES + 5 > end) return 'object count runs past payload';
+    return walkList(buf, off + HEAD_BYTES, end, into instanceof ListObject ? into : null);
+  }
   if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET) return `unknown object type ${type}`;
   let p = off + HEAD_BYTES;
   if (p + 5 > end) return 'object count runs past payload';

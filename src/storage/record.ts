@@ -14,6 +14,10 @@
 //          zadd:     [u8 9][u32 keyLen][key][u32 memberLen][member][f64 score]
 //          zrem:     [u8 10][u32 keyLen][key][u32 memberLen][member]
 //          restore:  [u8 11][u32 keyLen][key][u32 payloadLen][payload][f64 expireAtMs]  (payload: object-codec.ts)
+//          lpush:    [u8 12][u32 keyLen][key][u32 count]([u32 valLen][value])*      rpush: tag 13, same shape
+//          lpop:     [u8 14][u32 keyLen][key][f64 count]                           rpop: tag 15, same shape
+//          lset:     [u8 16][u32 keyLen][key][f64 index][u32 valLen][value]        linsert: tag 17, same shape
+//          lrem:     [u8 18][u32 keyLen][key][f64 count][u32 valLen][value]        (count signed)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
 // so a record whose CRC happens to match but whose structure is wrong is still rejected.
 // Decoding is one op walker used two ways: decodeRecord builds a LogEntry (replication), and
@@ -45,6 +49,15 @@ const TAG_SREM = 8;
 const TAG_ZADD = 9;
 const TAG_ZREM = 10;
 const TAG_RESTORE = 11;
+const TAG_LPUSH = 12;
+const TAG_RPUSH = 13;
+const TAG_LPOP = 14;
+const TAG_RPOP = 15;
+const TAG_LSET = 16;
+const TAG_LINSERT = 17;
+const TAG_LREM = 18;
+/** Elements one push op may carry; bounds the decoder's loop on a corrupt count. */
+export const LIST_PUSH_VALUES_MAX = 1 << 24;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
 
 /**
@@ -79,6 +92,19 @@ export function opBytes(op: Op): number {
       return 1 + 4 + op.key.length + 4 + op.member.length + 8;
     case 'restore':
       return 1 + 4 + op.key.length + 4 + op.payload.length + 8;
+    case 'lpush':
+    case 'rpush': {
+      let n = 1 + 4 + op.key.length + 4;
+      for (const v of op.values) n += 4 + v.length;
+      return n;
+    }
+    case 'lpop':
+    case 'rpop':
+      return 1 + 4 + op.key.length + 8;
+    case 'lset':
+    case 'linsert':
+    case 'lrem':
+      return 1 + 4 + op.key.length + 8 + 4 + op.value.length;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -170,6 +196,40 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         p += op.payload.length;
         p = out.writeDoubleLE(op.expireAtMs, p);
         break;
+      case 'lpush':
+      case 'rpush':
+        assert(op.values.length <= LIST_PUSH_VALUES_MAX, 'too many values in one push');
+        out[p++] = op.t === 'lpush' ? TAG_LPUSH : TAG_RPUSH;
+        p = putKey(out, p, op.key);
+        p = putU32(out, p, op.values.length);
+        for (const v of op.values) {
+          assert(v.length <= VALUE_BYTES_MAX, 'value too large');
+          p = putU32(out, p, v.length);
+          out.set(v, p);
+          p += v.length;
+        }
+        break;
+      case 'lpop':
+      case 'rpop':
+        assert(Number.isSafeInteger(op.count) && op.count >= 0, 'a pop count is a non-negative integer');
+        out[p++] = op.t === 'lpop' ? TAG_LPOP : TAG_RPOP;
+        p = putKey(out, p, op.key);
+        p = out.writeDoubleLE(op.count, p);
+        break;
+      case 'lset':
+      case 'linsert':
+      case 'lrem': {
+        const n = op.t === 'lrem' ? op.count : op.index;
+        assert(Number.isSafeInteger(n) && (op.t === 'lrem' || n >= 0), 'a list index or count is an integer');
+        assert(op.value.length <= VALUE_BYTES_MAX, 'value too large');
+        out[p++] = op.t === 'lset' ? TAG_LSET : op.t === 'linsert' ? TAG_LINSERT : TAG_LREM;
+        p = putKey(out, p, op.key);
+        p = out.writeDoubleLE(n, p);
+        p = putU32(out, p, op.value.length);
+        out.set(op.value, p);
+        p += op.value.length;
+        break;
+      }
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -249,6 +309,20 @@ export interface RecordOpSink {
   zrem(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
   /** `buf[payloadOff, +payloadLen)` passed checkObject. */
   restore(buf: Buffer, keyOff: number, keyLen: number, payloadOff: number, payloadLen: number, expireAtMs: number): void;
+  /** `count` values laid out as ([u32 len][bytes])* from `valuesOff` (checked; readListValues walks them). */
+  listPush(buf: Buffer, keyOff: number, keyLen: number, head: boolean, valuesOff: number, count: number): void;
+  listPop(buf: Buffer, keyOff: number, keyLen: number, head: boolean, count: number): void;
+  /** lset, linsert (n = index) and lrem (n = count). */
+  listElement(t: 'lset' | 'linsert' | 'lrem', buf: Buffer, keyOff: number, keyLen: number, n: number, valOff: number, valLen: number): void;
+}
+
+/** The values of a checked push op, as (offset, length) pairs passed to `each`. */
+export function readListValues(buf: Buffer, off: number, count: number, each: (valOff: number, valLen: number) => void): void {
+  for (let i = 0; i < count; i++) {
+    const len = getU32(buf, off);
+    each(off + 4, len);
+    off += 4 + len;
+  }
 }
 
 /** A record whose header, CRC and op structure were checked; its ops are not decoded yet. */
@@ -324,6 +398,17 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
     zadd: (b, ko, kl, mo, ml, score) => ops.push({ t: 'zadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml), score }),
     zrem: (b, ko, kl, mo, ml) => ops.push({ t: 'zrem', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
     restore: (b, ko, kl, po, pl, expireAtMs) => ops.push({ t: 'restore', key: b.latin1Slice(ko, ko + kl), payload: b.subarray(po, po + pl), expireAtMs }),
+    listPush: (b, ko, kl, head, vo, count) => {
+      const values: Buffer[] = [];
+      readListValues(b, vo, count, (o, l) => values.push(b.subarray(o, o + l)));
+      ops.push({ t: head ? 'lpush' : 'rpush', key: b.latin1Slice(ko, ko + kl), values });
+    },
+    listPop: (b, ko, kl, head, count) => ops.push({ t: head ? 'lpop' : 'rpop', key: b.latin1Slice(ko, ko + kl), count }),
+    listElement: (t, b, ko, kl, n, vo, vl) => {
+      const key = b.latin1Slice(ko, ko + kl);
+      const value = b.subarray(vo, vo + vl);
+      ops.push(t === 'lrem' ? { t, key, count: n, value } : { t, key, index: n, value });
+    },
   });
   return { ok: true, entry: { epoch: c.epoch, seq: c.seq, ops }, next: c.next };
 }
@@ -399,7 +484,7 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       if (sink !== null) sink.flushall();
       continue;
     }
-    if (tag < TAG_SET || tag > TAG_RESTORE) return `unknown op tag ${String(tag)}`;
+    if (tag < TAG_SET || tag > TAG_LREM) return `unknown op tag ${String(tag)}`;
     if (p + 4 > end) return 'key length runs past record end';
     const keyLen = getU32(buf, p);
     p += 4;
@@ -416,6 +501,12 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       p += 8;
       if (!validExpiry(expireAtMs)) return `bad expiry ${expireAtMs}`;
       if (sink !== null) sink.expire(buf, keyOff, keyLen, expireAtMs);
+      continue;
+    }
+    if (tag >= TAG_LPUSH) {
+      const r = walkListOp(buf, p, end, tag, keyOff, keyLen, sink);
+      if (typeof r === 'string') return r;
+      p = r;
       continue;
     }
     if (tag !== TAG_SET && tag !== TAG_RESTORE) {
@@ -486,6 +577,40 @@ function walkElementOp(buf: Buffer, p: number, end: number, tag: number, keyOff:
     default:
       return `unknown op tag ${tag}`;
   }
+}
+
+/** The list ops after their key: returns the offset after the op, or why it is malformed. */
+function walkListOp(buf: Buffer, p: number, end: number, tag: number, keyOff: number, keyLen: number, sink: RecordOpSink | null): number | string {
+  if (tag === TAG_LPUSH || tag === TAG_RPUSH) {
+    if (p + 4 > end) return 'value count runs past record end';
+    const count = getU32(buf, p);
+    p += 4;
+    if (count > LIST_PUSH_VALUES_MAX) return `bad value count ${count}`;
+    const valuesOff = p;
+    for (let i = 0; i < count; i++) {
+      if (p + 4 > end) return 'value length runs past record end';
+      const len = getU32(buf, p);
+      p += 4;
+      if (len > VALUE_BYTES_MAX || p + len > end) return 'value runs past record end';
+      p += len;
+    }
+    if (sink !== null) sink.listPush(buf, keyOff, keyLen, tag === TAG_LPUSH, valuesOff, count);
+    return p;
+  }
+  if (p + 8 > end) return 'list count runs past record end';
+  const n = getF64(buf, p);
+  p += 8;
+  if (!Number.isSafeInteger(n) || (tag !== TAG_LREM && n < 0)) return `bad list index or count ${n}`;
+  if (tag === TAG_LPOP || tag === TAG_RPOP) {
+    if (sink !== null) sink.listPop(buf, keyOff, keyLen, tag === TAG_LPOP, n);
+    return p;
+  }
+  if (p + 4 > end) return 'value length runs past record end';
+  const valLen = getU32(buf, p);
+  p += 4;
+  if (valLen > VALUE_BYTES_MAX || p + valLen > end) return 'value runs past record end';
+  if (sink !== null) sink.listElement(tag === TAG_LSET ? 'lset' : tag === TAG_LINSERT ? 'linsert' : 'lrem', buf, keyOff, keyLen, n, p, valLen);
+  return p + valLen;
 }
 
 function validExpiry(x: number): boolean {

@@ -224,7 +224,7 @@ function loadSnapshot(path: string, seq: Seq, limits: Readonly<EncodingLimits>):
   // Items go from the block buffer straight into the slabs: no key string, no value Buffer.
   const r = readSnapshot(path, (b, ko, kl, vo, vl, e, type) => {
     if (type === TYPE_STRING) scratch.putBytes(b, ko, kl, vo, vl, e);
-    else scratch.restore(b.latin1Slice(ko, ko + kl), b, vo, vl, e);
+    else scratch.loadObject(b.latin1Slice(ko, ko + kl), b, vo, vl, e);
   });
   if (!r.ok) return { ok: false, path, seq, offset: r.offset, reason: r.reason, validEnd: r.validEnd, keys: r.keys, blocks: r.blocks };
   assert.equal(r.header.position.seq, seq, 'snapshot name and header disagree');
@@ -395,6 +395,7 @@ export function recover(args: {
             failure = herr;
             break;
           }
+          replayKs.beginEntry(e.seq);
           replayRecordOps(reader.view, r, sink);
           lastPosition = { epoch: e.epoch, seq: e.seq };
         }

@@ -21,12 +21,13 @@
 //   after the start, and replay applies it over the chunks written so far.
 
 import { newSlotView, type Keyspace } from './keyspace.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from './collection.js';
-import { collectionFlags, PayloadBuilder } from './object-codec.js';
+import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from './collection.js';
+import { collectionFlags, encodeCollection, PayloadBuilder } from './object-codec.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet, type ZEntry } from './zset.js';
 import type { TableCursor } from './dense-table.js';
+import type { ListObject } from './list-object.js';
 import type { Key } from './types.js';
 
 /** Members in one chunk of a collection (bounds the synchronous work of encoding and of loading it). */
@@ -163,7 +164,7 @@ function firstAfter(z: SortedSet, [member, score]: ZEntry): number {
   return lo;
 }
 
-function openCursor(obj: KvCollection): MemberCursor {
+function openCursor(obj: Exclude<KvCollection, ListObject>): MemberCursor {
   if (obj instanceof SortedSet) return new OrderCursor(obj);
   const c = new PositionCursor(obj);
   if (c.start()) return c;
@@ -236,7 +237,14 @@ export class KeyspaceWalk {
         continue;
       }
       const obj = ks.objectAt(slot) as KvCollection;
-      const cursor = openCursor(obj);
+      if (view.type === TYPE_LIST) {
+        // A list is written whole: its item must be exact at its replay stamp (keyspace.ts, 'list stamps').
+        const payload = encodeCollection(TYPE_LIST, obj);
+        out.push({ slot, type: TYPE_LIST, payload, part: false, bytes: view.keyLen + payload.length });
+        bytes += view.keyLen + payload.length;
+        continue;
+      }
+      const cursor = openCursor(obj as Exclude<KvCollection, ListObject>);
       const b = new PayloadBuilder(view.type, collectionFlags(obj, false));
       if (cursor.fill(b)) cursor.close();
       else this.open = { slot, type: view.type, obj, keyLen: view.keyLen, cursor };

@@ -22,7 +22,8 @@ import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
 import { Evictor, objectAccessInfo, policyIsLfu, type AccessQuery, type MaxmemoryPolicy } from './eviction.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
+import type { ListObject } from './list-object.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
@@ -471,6 +472,10 @@ class KvStore implements ReplicatedStore {
     return this.ks.collectionOf(key, TYPE_ZSET, this.readNow()) as SortedSet | undefined;
   }
 
+  getList(key: Key): ListObject | undefined {
+    return this.ks.collectionOf(key, TYPE_LIST, this.readNow()) as ListObject | undefined;
+  }
+
   memoryUsage(key: Key): number | undefined {
     return this.ks.memoryUsage(key, this.readNow());
   }
@@ -518,6 +523,7 @@ class KvStore implements ReplicatedStore {
     const pos: Position = { epoch: this.epoch, seq: this.lastPos.seq + 1 };
     // Log first (it validates sizes and copies the bytes), then memory: a rejected op leaves no trace.
     this.lastRecordView = this.wal.append(pos.epoch, pos.seq, ops);
+    this.ks.beginEntry(pos.seq);
     for (const op of ops) this.ks.applyOp(op);
     this.lastPos = pos;
     return pos;
@@ -534,6 +540,7 @@ class KvStore implements ReplicatedStore {
     this.checkWritable();
     this.extendTo(this.lastPos.epoch, this.lastPos.seq, entry.epoch, entry.seq, 'applyEntry');
     this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops);
+    this.ks.beginEntry(entry.seq);
     for (const op of entry.ops) this.ks.applyOp(op);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
   }
@@ -577,7 +584,10 @@ class KvStore implements ReplicatedStore {
     this.wal.appendEncoded(recordSeqAt(records, runStart), seq, records, runStart, records.length);
     // The op walk re-checks the structure (not the CRC).
     const sink = keyspaceSink(this.ks);
-    for (let off = 0; off < records.length; off = recordEndAt(records, off)) replayRecordAt(records, off, sink);
+    for (let off = 0; off < records.length; off = recordEndAt(records, off)) {
+      this.ks.beginEntry(recordSeqAt(records, off));
+      replayRecordAt(records, off, sink);
+    }
     this.lastPos = { epoch, seq };
     this.lastRecordView = records.subarray(last);
   }
@@ -896,7 +906,7 @@ class KvStore implements ReplicatedStore {
           else {
             const bad = checkObject(it.value, 0, it.value.length);
             if (bad !== null || typeName(payloadType(it.value, 0)) !== it.type) throw new Error(`bad ${it.type} snapshot item: ${bad ?? 'type mismatch'}`);
-            ks.restore(it.key, it.value, 0, it.value.length, it.expireAtMs);
+            ks.loadObject(it.key, it.value, 0, it.value.length, it.expireAtMs);
           }
           bytes += it.key.length + it.value.length;
         }

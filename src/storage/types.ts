@@ -89,7 +89,23 @@ export type Op =
   /** As hdel. */
   | { readonly t: 'zrem'; readonly key: Key; readonly member: Key }
   /** Replace the key with a whole value of any type in the object codec's form (object-codec.ts), with this expiry. */
-  | { readonly t: 'restore'; readonly key: Key; readonly payload: Buffer; readonly expireAtMs: ExpireAtMs };
+  | { readonly t: 'restore'; readonly key: Key; readonly payload: Buffer; readonly expireAtMs: ExpireAtMs }
+  /**
+   * List ops are positional, so they are not idempotent by themselves: the keyspace applies each
+   * at most once to a list, by the list's stamp (the seq of the last entry applied to it, kept in
+   * snapshots; keyspace.ts, 'list stamps'). Each is a deterministic function of the list it finds.
+   * Push `values` in order at the head (lpush: the last ends first) or tail, creating the list
+   * (or replacing a key of another type: log replay only).
+   */
+  | { readonly t: 'lpush' | 'rpush'; readonly key: Key; readonly values: readonly Buffer[] }
+  /** Remove `count` elements from the head or tail (fewer if shorter; an emptied list stays, as hdel). */
+  | { readonly t: 'lpop' | 'rpop'; readonly key: Key; readonly count: number }
+  /** Replace the element at `index` (from the head, >= 0); a no-op out of range. */
+  | { readonly t: 'lset'; readonly key: Key; readonly index: number; readonly value: Buffer }
+  /** Insert `value` so that it is at `index` (from the head; clamped to the list). */
+  | { readonly t: 'linsert'; readonly key: Key; readonly index: number; readonly value: Buffer }
+  /** Redis LREM: remove elements equal to `value`, |count| of them (0: all) from the head (count > 0) or tail. */
+  | { readonly t: 'lrem'; readonly key: Key; readonly count: number; readonly value: Buffer };
 
 /**
  * One log entry = one position = one client-visible mutation (MSET, RENAME, DEL k1 k2 are

@@ -8,7 +8,9 @@ import { decodeObject, encodeCollection, encodeStringObject, isPartPayload } fro
 import { HashObject, HASH_LISTPACK_VALUE_BYTES_MAX } from '../../src/storage/hash-object.js';
 import { SetObject } from '../../src/storage/set-object.js';
 import { SortedSet } from '../../src/storage/zset.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../../src/storage/collection.js';
+import { ListObject } from '../../src/storage/list-object.js';
+import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../../src/storage/collection.js';
+import { keyFromBytes } from '../../src/storage/types.js';
 import type { ReplicatedStore } from '../../src/storage/api.js';
 import type { Keyspace } from '../../src/storage/keyspace.js';
 import type { Key, Op } from '../../src/storage/types.js';
@@ -20,7 +22,8 @@ export type MV =
   | { type: 'string'; v: Buffer; exp: number }
   | { type: 'hash'; m: Map<Key, Buffer>; exp: number }
   | { type: 'set'; m: Set<Key>; exp: number }
-  | { type: 'zset'; m: Map<Key, number>; exp: number };
+  | { type: 'zset'; m: Map<Key, number>; exp: number }
+  | { type: 'list'; l: Key[]; exp: number };
 export type Model = Map<Key, MV>;
 
 /** The model's meaning of an op: the same rules as Keyspace.applyOp. */
@@ -77,12 +80,58 @@ export function modelApply(model: Model, op: Op): void {
         const o = d.obj;
         if (o instanceof HashObject) for (const [field, value] of o.entries()) modelApply(model, { t: 'hset', key: op.key, field, value });
         else if (o instanceof SetObject) for (const member of o.members()) modelApply(model, { t: 'sadd', key: op.key, member });
-        else for (const [member, score] of o.entries()) modelApply(model, { t: 'zadd', key: op.key, member, score });
+        else if (o instanceof SortedSet) for (const [member, score] of o.entries()) modelApply(model, { t: 'zadd', key: op.key, member, score });
+        else for (const v of o.values()) modelApply(model, { t: 'rpush', key: op.key, values: [Buffer.from(v, 'latin1')] });
         return;
       }
       model.set(op.key, { ...mvOf(d.type, 'obj' in d ? d.obj : Buffer.from(d.value)), exp: op.expireAtMs });
       return;
     }
+    case 'lpush':
+    case 'rpush': {
+      const cur = model.get(op.key);
+      const l = cur?.type === 'list' ? cur : { type: 'list' as const, l: [] as Key[], exp: 0 };
+      for (const v of op.values) {
+        if (op.t === 'lpush') l.l.unshift(keyFromBytes(v));
+        else l.l.push(keyFromBytes(v));
+      }
+      model.set(op.key, l);
+      return;
+    }
+    default: {
+      const cur = model.get(op.key);
+      if (cur?.type === 'list') modelListChange(cur.l, op);
+    }
+  }
+}
+
+/** The model's meaning of the list ops that change an existing list (ListObject's rules). */
+function modelListChange(l: Key[], op: Op): void {
+  switch (op.t) {
+    case 'lpop':
+      l.splice(0, op.count);
+      return;
+    case 'rpop':
+      l.splice(Math.max(0, l.length - op.count), op.count);
+      return;
+    case 'lset':
+      if (op.index < l.length) l[op.index] = keyFromBytes(op.value);
+      return;
+    case 'linsert':
+      l.splice(Math.min(op.index, l.length), 0, keyFromBytes(op.value));
+      return;
+    case 'lrem': {
+      const v = keyFromBytes(op.value);
+      let left = op.count === 0 ? Infinity : Math.abs(op.count);
+      const order = op.count < 0 ? [...l.keys()].reverse() : [...l.keys()];
+      const drop = new Set<number>();
+      for (const i of order) if (left > 0 && l[i] === v) (drop.add(i), left--);
+      const kept = l.filter((_, i) => !drop.has(i));
+      l.splice(0, l.length, ...kept);
+      return;
+    }
+    default:
+      throw new Error(`not a list change: ${op.t}`);
   }
 }
 
@@ -91,6 +140,7 @@ export function mvOf(type: number, v: KvCollection | Buffer): MV {
   if (type === TYPE_HASH && v instanceof HashObject) return { type: 'hash', m: new Map(v.entries()), exp: 0 };
   if (type === TYPE_SET && v instanceof SetObject) return { type: 'set', m: new Set(v.members()), exp: 0 };
   if (type === TYPE_ZSET && v instanceof SortedSet) return { type: 'zset', m: new Map(v.entries()), exp: 0 };
+  if (type === TYPE_LIST && v instanceof ListObject) return { type: 'list', l: [...v.values()], exp: 0 };
   throw new Error(`type ${type}`);
 }
 
@@ -106,6 +156,8 @@ export function describe(mv: MV): string {
       return `set ${[...mv.m].map(enc).sort().join(',')} ${mv.exp}`;
     case 'zset':
       return `zset ${[...mv.m].map(([m, s]) => `${enc(m)}=${s}`).sort().join(',')} ${mv.exp}`;
+    case 'list':
+      return `list ${mv.l.map(enc).join(',')} ${mv.exp}`;
   }
 }
 
@@ -140,9 +192,32 @@ export function randomCollection(R: Rng, type: number): KvCollection {
     for (let i = 0; i < n; i++) s.add(elem(R));
     return s;
   }
+  if (type === TYPE_LIST) {
+    const l = new ListObject();
+    for (let i = 0; i < n; i++) l.pushTail(elem(R));
+    return l;
+  }
   const z = new SortedSet();
   for (let i = 0; i < n; i++) z.set(elem(R), R.pick([0, 1, -1.5, Infinity, -Infinity, 1e-300]));
   return z;
+}
+
+/** A list op of any kind on `key`, with indexes and counts around a short list's length. */
+export function randomListOp(R: Rng, key: Key): Op {
+  const value = Buffer.from(elem(R), 'latin1');
+  switch (R.int(7)) {
+    case 0:
+    case 1:
+      return { t: R.int(2) === 0 ? 'lpush' : 'rpush', key, values: Array.from({ length: 1 + R.int(3) }, () => Buffer.from(elem(R), 'latin1')) };
+    case 2:
+      return { t: R.int(2) === 0 ? 'lpop' : 'rpop', key, count: R.int(4) };
+    case 3:
+      return { t: 'lset', key, index: R.int(6), value };
+    case 4:
+      return { t: 'linsert', key, index: R.int(7), value };
+    default:
+      return { t: 'lrem', key, count: R.int(5) - 2, value };
+  }
 }
 
 /** Any op, in any order (replay's view: ops may meet keys of another type). */
@@ -159,8 +234,9 @@ export function randomOp(R: Rng, keyPool = KEY_POOL): Op {
   if (r < 66) return { t: 'srem', key, member: elem(R) };
   if (r < 78) return { t: 'zadd', key, member: elem(R), score: R.int(5) - 2 };
   if (r < 86) return { t: 'zrem', key, member: elem(R) };
+  if (r < 93) return randomListOp(R, key);
   if (r < 99) {
-    const type = R.int(4);
+    const type = R.int(5);
     const payload = type === TYPE_STRING ? encodeStringObject(R.bytes(R.int(10))) : encodeCollection(type, randomCollection(R, type));
     return { t: 'restore', key, payload, expireAtMs: exp };
   }
@@ -177,9 +253,14 @@ export function commandOps(R: Rng, model: Model, keyPool = KEY_POOL): Op[] {
     if (!('key' in op)) continue; // flushall: the churn test covers it; here it would empty every scenario
 
     const cur = model.get(op.key);
-    const want = op.t === 'hset' || op.t === 'hdel' ? 'hash' : op.t === 'sadd' || op.t === 'srem' ? 'set' : op.t === 'zadd' || op.t === 'zrem' ? 'zset' : null;
+    const want = op.t === 'hset' || op.t === 'hdel' ? 'hash' : op.t === 'sadd' || op.t === 'srem' ? 'set' : op.t === 'zadd' || op.t === 'zrem' ? 'zset' : isListOp(op) ? 'list' : null;
     if (want === null) return [op];
     if (cur !== undefined && cur.type !== want) continue; // WRONGTYPE: nothing logged
+    if (cur?.type === 'list' || (cur === undefined && want === 'list')) {
+      const ops = listCommandOps(op, cur?.type === 'list' ? cur.l : undefined);
+      if (ops === null) continue;
+      return ops;
+    }
     if (op.t === 'hdel' || op.t === 'srem' || op.t === 'zrem') {
       if (cur === undefined) continue;
       const member = op.t === 'hdel' ? op.field : op.member;
@@ -207,6 +288,36 @@ export function keyspaceState(ks: Keyspace): Map<Key, string> {
   return out;
 }
 
+function isListOp(op: Op): boolean {
+  return op.t === 'lpush' || op.t === 'rpush' || op.t === 'lpop' || op.t === 'rpop' || op.t === 'lset' || op.t === 'linsert' || op.t === 'lrem';
+}
+
+/** What a list command would log for `op` on list `l` (undefined: missing): null when it would log nothing. */
+function listCommandOps(op: Op, l: Key[] | undefined): Op[] | null {
+  if (op.t === 'lpush' || op.t === 'rpush') return [op];
+  if (l === undefined || !('key' in op)) return null;
+  const del: Op[] = [{ t: 'del', key: op.key }];
+  switch (op.t) {
+    case 'lpop':
+    case 'rpop':
+      if (op.count === 0) return null;
+      return op.count >= l.length ? del : [op];
+    case 'lset':
+      return op.index < l.length ? [op] : null;
+    case 'linsert':
+      return op.index <= l.length ? [op] : null;
+    case 'lrem': {
+      const v = keyFromBytes(op.value);
+      const n = l.filter((x) => x === v).length;
+      const removed = op.count === 0 ? n : Math.min(n, Math.abs(op.count));
+      if (removed === 0) return null;
+      return removed === l.length ? del : [op];
+    }
+    default:
+      return null;
+  }
+}
+
 /** A store's state as the model describes it (through the store's read API). */
 export function storeState(s: ReplicatedStore): Map<Key, string> {
   const out = new Map<Key, string>();
@@ -217,6 +328,7 @@ export function storeState(s: ReplicatedStore): Map<Key, string> {
       t === 'string' ? { type: 'string', v: s.getValue(k) as Buffer, exp }
         : t === 'hash' ? { ...mvOf(TYPE_HASH, s.getHash(k) as HashObject), exp }
           : t === 'set' ? { ...mvOf(TYPE_SET, s.getSet(k) as SetObject), exp }
+          : t === 'list' ? { ...mvOf(TYPE_LIST, s.getList(k) as ListObject), exp }
             : { ...mvOf(TYPE_ZSET, s.getZSet(k) as SortedSet), exp };
     out.set(k, describe(mv));
   }

@@ -5,14 +5,14 @@
 
 import { createHash } from 'node:crypto';
 import type { ReplicatedStore } from '../../storage/api.js';
-import { TYPE_HASH, TYPE_SET, TYPE_ZSET } from '../../storage/collection.js';
+import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_ZSET } from '../../storage/collection.js';
 import type { ExpireAtMs, Key } from '../../storage/types.js';
 
 export const DIGEST_BYTES = 20;
 /** What Redis answers for an empty dataset (and for a missing key in DIGEST-VALUE). */
 export const EMPTY_DIGEST_HEX = '0'.repeat(DIGEST_BYTES * 2);
 
-type DigestReads = Pick<ReplicatedStore, 'keys' | 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getExpireAt'>;
+type DigestReads = Pick<ReplicatedStore, 'keys' | 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getList' | 'getExpireAt'>;
 
 function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
@@ -49,7 +49,8 @@ function partsDigest(parts: ReadonlyArray<Buffer | string>): Buffer {
 /**
  * What a key's entry hashes as its value: a string's bytes, or for a collection its type code
  * then the XOR of its elements' digests (field and value, member, member and score), so the
- * order a collection holds its elements in does not matter. Undefined when the key is missing.
+ * order a collection holds its elements in does not matter; a list's order is its value, so its
+ * elements go through one running hash, head to tail. Undefined when the key is missing.
  */
 function valueDigestBytes(store: DigestReads, key: Key): Buffer | undefined {
   const type = store.typeOf(key);
@@ -63,6 +64,14 @@ function valueDigestBytes(store: DigestReads, key: Key): Buffer | undefined {
   } else if (type === 'set') {
     acc[0] = TYPE_SET;
     for (const m of store.getSet(key)?.members() ?? []) xorInto(elements, partsDigest([m]));
+  } else if (type === 'list') {
+    acc[0] = TYPE_LIST;
+    const h = createHash('sha1');
+    for (const v of store.getList(key)?.values() ?? []) {
+      h.update(u32(v.length));
+      h.update(v, 'latin1');
+    }
+    h.digest().copy(elements);
   } else {
     acc[0] = TYPE_ZSET;
     const score = Buffer.allocUnsafe(8);

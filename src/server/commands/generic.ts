@@ -199,7 +199,7 @@ function copyOp(store: ReplicatedStore, src: Key, dst: Key): Op | undefined {
 }
 
 function collectionOf(store: ReplicatedStore, key: Key): KvCollection | undefined {
-  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key);
+  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key);
 }
 
 /** Redis renameGenericCommand: value and expiry move as one entry [del src, set/restore dst]. */

@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, hashes, sets, sorted sets, connection and admin. Owns that list only; it never builds or mutates a table (each server
+// keyspace, hashes, sets, sorted sets, lists, connection and admin. Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -8,6 +8,7 @@ import { bitCommands } from './bits.js';
 import { connectionCommands } from './connection.js';
 import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
+import { listCommands } from './lists.js';
 import { setCommands } from './sets.js';
 import { lcsCommands } from './lcs.js';
 import { stringCommands } from './strings.js';
@@ -21,6 +22,7 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   hashCommands,
   setCommands,
   zsetCommands,
+  listCommands,
   connectionCommands,
   adminCommands,
 ]);

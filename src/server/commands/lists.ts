@@ -1,0 +1,332 @@
+// The list commands (Redis t_list.c, the non-blocking ones) with Redis 7.0 semantics, error
+// strings and replies in RESP2 and RESP3. Handlers read through ctx.store.getList (never mutating
+// what it returns) and change a list only through ctx.write, with the ops collection-ops.ts builds:
+// one entry per command, a 'del' when a command empties the list.
+
+import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { ReplyWriter } from '../../protocol/reply.js';
+import type { ListObject } from '../../storage/list-object.js';
+import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
+import { linsertOps, listIndex, lmoveOps, lremOps, lsetOps, ltrimOps, popOps, pushOps } from '../../storage/collection-ops.js';
+import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN, errArity, isWord, parseInt64, parseIntClamped } from './args.js';
+import { wrongType } from './keytype.js';
+import { ERR_NOT_POSITIVE, ERR_NUMKEYS_POSITIVE } from './collection-args.js';
+
+const ERR_INDEX_RANGE = 'ERR index out of range';
+const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+const ERR_COUNT_NEGATIVE = "ERR COUNT can't be negative";
+const ERR_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative";
+const ERR_COUNT_POSITIVE = 'ERR count should be greater than 0';
+
+/**
+ * The list at `key`, undefined when missing; null (with the WRONGTYPE reply written) when the
+ * key holds another type.
+ */
+function listArg(ctx: CommandContext, key: Key): ListObject | undefined | null {
+  const l = ctx.store.getList(key);
+  if (l !== undefined || !wrongType(ctx.store, key, 'list')) return l;
+  ctx.out.error(ERR_WRONGTYPE);
+  return null;
+}
+
+function keyArg(argv: readonly Buffer[], i: number): Key {
+  return keyFromBytes(argv[i] as Buffer);
+}
+
+/** LEFT / RIGHT (Redis getListPositionFromObjectOrReply): true for LEFT, null when neither. */
+function whereArg(b: Buffer): boolean | null {
+  return isWord(b, 'left') ? true : isWord(b, 'right') ? false : null;
+}
+
+/**
+ * Log a write that may make a list non-empty (every push goes through here). The blocking list
+ * commands will serve clients waiting on the pushed keys from this one place.
+ */
+function writePush(ctx: CommandContext, ops: readonly Op[]): void {
+  ctx.write(ops);
+}
+
+/** Elements up to this size are written through one reused buffer (no Buffer per element). */
+const ELEMENT_SCRATCH_BYTES = 16 * 1024;
+const elementScratch = Buffer.allocUnsafe(ELEMENT_SCRATCH_BYTES);
+
+/** One element as a bulk string: its latin1 chars are its bytes. */
+function bulkElement(out: ReplyWriter, v: Key): void {
+  if (out.bulkRange !== undefined && v.length <= ELEMENT_SCRATCH_BYTES) {
+    elementScratch.latin1Write(v, 0, v.length);
+    out.bulkRange(elementScratch, 0, v.length);
+  } else {
+    out.bulk(keyToBytes(v));
+  }
+}
+
+function replyElements(ctx: CommandContext, values: readonly Key[]): void {
+  ctx.out.array(values.length);
+  for (const v of values) bulkElement(ctx.out, v);
+}
+
+// ---------------------------------------------------------------- writes
+
+/** LPUSH / RPUSH, and with `exists` LPUSHX / RPUSHX (only onto an existing list). */
+function pushGeneric(ctx: CommandContext, argv: readonly Buffer[], head: boolean, exists: boolean): void {
+  const key = keyArg(argv, 1);
+  const l = listArg(ctx, key);
+  if (l === null) return;
+  if (exists && l === undefined) return ctx.out.integer(0);
+  const { ops, length } = pushOps(key, l, head, argv.slice(2));
+  writePush(ctx, ops);
+  ctx.out.integer(length);
+}
+
+/** LPOP / RPOP key [count] (Redis popGenericCommand). */
+function popGeneric(ctx: CommandContext, argv: readonly Buffer[], head: boolean): void {
+  if (argv.length > 3) return ctx.out.error(errArity(head ? 'lpop' : 'rpop'));
+  const hasCount = argv.length === 3;
+  let count = 1;
+  if (hasCount) {
+    const n = parseIntClamped(argv[2] as Buffer);
+    if (n === null || n < 0) return ctx.out.error(ERR_NOT_POSITIVE);
+    count = n;
+  }
+  const key = keyArg(argv, 1);
+  const l = listArg(ctx, key);
+  if (l === null) return;
+  if (l === undefined) return hasCount ? ctx.out.nullArray() : ctx.out.nullBulk();
+  if (hasCount && count === 0) return ctx.out.array(0);
+  const { ops, values } = popOps(key, l, head, count);
+  ctx.write(ops);
+  if (hasCount) replyElements(ctx, values);
+  else bulkElement(ctx.out, values[0] as Key);
+}
+
+function lsetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const key = keyArg(argv, 1);
+  const l = listArg(ctx, key);
+  if (l === null) return;
+  if (l === undefined) return ctx.out.error(ERR_NO_SUCH_KEY);
+  const index = parseIntClamped(argv[2] as Buffer);
+  if (index === null) return ctx.out.error(ERR_NOT_INTEGER);
+  const r = lsetOps(key, l, index, argv[3] as Buffer);
+  if ('error' in r) return ctx.out.error(ERR_INDEX_RANGE);
+  ctx.write(r.ops);
+  ctx.out.ok();
+}
+
+/** LINSERT key BEFORE|AFTER pivot element. */
+function linsertCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const where = argv[2] as Buffer;
+  const after = isWord(where, 'after') ? true : isWord(where, 'before') ? false : null;
+  if (after === null) return ctx.out.error(ERR_SYNTAX);
+  const key = keyArg(argv, 1);
+  const l = listArg(ctx, key);
+  if (l === null) return;
+  if (l === undefined) return ctx.out.integer(0);
+  const { ops, length } = linsertOps(key, l, after, keyArg(argv, 3), argv[4] as Buffer);
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(length);
+}
+
+function lremCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const count = parseIntClamped(argv[2] as Buffer);
+  if (count === null) return ctx.out.error(ERR_NOT_INTEGER);
+  const key = keyArg(argv, 1);
+  const l = listArg(ctx, key);
+  if (l === null) return;
+  const { ops, removed } = lremOps(key, l, count, argv[3] as Buffer);
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.integer(removed);
+}
+
+function ltrimCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const start = parseIntClamped(argv[2] as Buffer);
+  const stop = parseIntClamped(argv[3] as Buffer);
+  if (start === null || stop === null) return ctx.out.error(ERR_NOT_INTEGER);
+  const key = keyArg(argv, 1);
+  const l = listArg(ctx, key);
+  if (l === null) return;
+  const ops = ltrimOps(key, l, start, stop);
+  if (ops.length > 0) ctx.write(ops);
+  ctx.out.ok();
+}
+
+/** LMOVE / RPOPLPUSH: Redis checks the source, then (only when it has an element) the destination's type. */
+function moveGeneric(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean, toHead: boolean): void {
+  const sl = listArg(ctx, src);
+  if (sl === null) return;
+  if (sl === undefined) return ctx.out.nullBulk();
+  const dl = listArg(ctx, dst);
+  if (dl === null) return;
+  const { ops, value } = lmoveOps(src, sl, dst, dl, fromHead, toHead);
+  writePush(ctx, ops);
+  bulkElement(ctx.out, value);
+}
+
+function lmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const from = whereArg(argv[3] as Buffer);
+  const to = whereArg(argv[4] as Buffer);
+  if (from === null || to === null) return ctx.out.error(ERR_SYNTAX);
+  moveGeneric(ctx, keyArg(argv, 1), keyArg(argv, 2), from, to);
+}
+
+function rpoplpushCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  moveGeneric(ctx, keyArg(argv, 1), keyArg(argv, 2), false, true);
+}
+
+/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pop from the first non-empty list. */
+function lmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { out } = ctx;
+  const numkeys = parseInt64(argv[1] as Buffer);
+  if (numkeys === null || numkeys < 1n) return out.error(ERR_NUMKEYS_POSITIVE);
+  if (numkeys >= BigInt(argv.length - 2)) return out.error(ERR_SYNTAX);
+  const whereAt = 2 + Number(numkeys);
+  const head = whereArg(argv[whereAt] as Buffer);
+  if (head === null) return out.error(ERR_SYNTAX);
+  let count = -1;
+  for (let j = whereAt + 1; j < argv.length; j++) {
+    if (count === -1 && isWord(argv[j] as Buffer, 'count') && j + 1 < argv.length) {
+      const n = parseIntClamped(argv[++j] as Buffer);
+      if (n === null || n < 1) return out.error(ERR_COUNT_POSITIVE);
+      count = n;
+    } else {
+      return out.error(ERR_SYNTAX);
+    }
+  }
+  if (count === -1) count = 1;
+  for (let i = 2; i < whereAt; i++) {
+    const key = keyArg(argv, i);
+    const l = listArg(ctx, key);
+    if (l === null) return;
+    if (l === undefined) continue;
+    const { ops, values } = popOps(key, l, head, count);
+    ctx.write(ops);
+    out.array(2);
+    out.bulk(keyToBytes(key));
+    replyElements(ctx, values);
+    return;
+  }
+  out.nullArray();
+}
+
+// ---------------------------------------------------------------- reads
+
+function llenCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const l = listArg(ctx, keyArg(argv, 1));
+  if (l === null) return;
+  ctx.out.integer(l?.size ?? 0);
+}
+
+function lindexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const l = listArg(ctx, keyArg(argv, 1));
+  if (l === null) return;
+  if (l === undefined) return ctx.out.nullBulk();
+  const index = parseIntClamped(argv[2] as Buffer);
+  if (index === null) return ctx.out.error(ERR_NOT_INTEGER);
+  const i = listIndex(l, index);
+  if (i < 0) return ctx.out.nullBulk();
+  bulkElement(ctx.out, l.at(i) as Key);
+}
+
+/** LRANGE key start stop (Redis's index rules). */
+function lrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  let start = parseIntClamped(argv[2] as Buffer);
+  let stop = parseIntClamped(argv[3] as Buffer);
+  if (start === null || stop === null) return ctx.out.error(ERR_NOT_INTEGER);
+  const l = listArg(ctx, keyArg(argv, 1));
+  if (l === null) return;
+  if (l === undefined) return ctx.out.array(0);
+  const len = l.size;
+  if (start < 0) start += len;
+  if (stop < 0) stop += len;
+  if (start < 0) start = 0;
+  if (start > stop || start >= len) return ctx.out.array(0);
+  if (stop >= len) stop = len - 1;
+  ctx.out.array(stop - start + 1);
+  for (const v of l.range(start, stop)) bulkElement(ctx.out, v);
+}
+
+/** LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]. */
+function lposCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const { out } = ctx;
+  let rank = 1;
+  let count = -1;
+  let maxlen = 0;
+  for (let j = 3; j < argv.length; j++) {
+    const opt = argv[j] as Buffer;
+    const more = j + 1 < argv.length;
+    if (isWord(opt, 'rank') && more) {
+      const n = parseInt64(argv[++j] as Buffer);
+      if (n === null) return out.error(ERR_NOT_INTEGER);
+      if (n === 0n) return out.error(ERR_RANK_ZERO);
+      // Redis 7.0 negates a negative rank in C: LONG_MIN stays negative, so from the tail every match counts (as -1).
+      rank = n === INT64_MIN ? -1 : (parseIntClamped(argv[j] as Buffer) as number);
+    } else if (isWord(opt, 'count') && more) {
+      const n = parseIntClamped(argv[++j] as Buffer);
+      if (n === null || n < 0) return out.error(ERR_COUNT_NEGATIVE);
+      count = n;
+    } else if (isWord(opt, 'maxlen') && more) {
+      const n = parseIntClamped(argv[++j] as Buffer);
+      if (n === null || n < 0) return out.error(ERR_MAXLEN_NEGATIVE);
+      maxlen = n;
+    } else {
+      return out.error(ERR_SYNTAX);
+    }
+  }
+  const l = listArg(ctx, keyArg(argv, 1));
+  if (l === null) return;
+  if (l === undefined) return count !== -1 ? out.array(0) : out.nullBulk();
+  const fromTail = rank < 0;
+  const skip = Math.abs(rank) - 1;
+  const want = keyArg(argv, 2);
+  const found: number[] = [];
+  let matches = 0;
+  let scanned = 0;
+  for (const v of fromTail ? l.valuesReverse() : l.values()) {
+    if (maxlen !== 0 && scanned >= maxlen) break;
+    if (v === want && ++matches > skip) {
+      found.push(fromTail ? l.size - 1 - scanned : scanned);
+      if (count === -1 || (count !== 0 && found.length >= count)) break;
+    }
+    scanned++;
+  }
+  if (count === -1) return found.length > 0 ? out.integer(found[0] as number) : out.nullBulk();
+  out.array(found.length);
+  for (const i of found) out.integer(i);
+}
+
+// ---------------------------------------------------------------- the table
+
+type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> & Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+
+function spec(s: Spec): CommandSpec {
+  return { group: 'list', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
+}
+
+const W = ['write'] as const;
+const WF = ['write', 'fast'] as const;
+/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
+const WD = ['write', 'denyoom'] as const;
+const WDF = ['write', 'denyoom', 'fast'] as const;
+const R = ['readonly'] as const;
+const RF = ['readonly', 'fast'] as const;
+const TWO_KEYS = { firstKey: 1, lastKey: 2, keyStep: 1 } as const;
+const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
+
+export const listCommands: CommandModule = [
+  spec({ name: 'lpush', arity: -3, flags: WDF, summary: 'Prepend elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, false) }),
+  spec({ name: 'rpush', arity: -3, flags: WDF, summary: 'Append elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, false, false) }),
+  spec({ name: 'lpushx', arity: -3, flags: WDF, summary: 'Prepend elements to a list only if it exists', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, true) }),
+  spec({ name: 'rpushx', arity: -3, flags: WDF, summary: 'Append elements to a list only if it exists', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, false, true) }),
+  spec({ name: 'lpop', arity: -2, flags: WF, summary: 'Remove and return the first elements of a list', syntax: 'key [count]', handler: (ctx, argv) => popGeneric(ctx, argv, true) }),
+  spec({ name: 'rpop', arity: -2, flags: WF, summary: 'Remove and return the last elements of a list', syntax: 'key [count]', handler: (ctx, argv) => popGeneric(ctx, argv, false) }),
+  spec({ name: 'llen', arity: 2, flags: RF, summary: 'Length of a list', syntax: 'key', handler: llenCommand }),
+  spec({ name: 'lindex', arity: 3, flags: R, summary: 'An element of a list by index', syntax: 'key index', handler: lindexCommand }),
+  spec({ name: 'lset', arity: 4, flags: WD, summary: 'Set an element of a list by index', syntax: 'key index element', handler: lsetCommand }),
+  spec({ name: 'linsert', arity: 5, flags: WD, summary: 'Insert an element before or after another in a list', syntax: 'key BEFORE|AFTER pivot element', handler: linsertCommand }),
+  spec({ name: 'lrange', arity: 4, flags: R, summary: 'A range of elements of a list', syntax: 'key start stop', handler: lrangeCommand }),
+  spec({ name: 'lrem', arity: 4, flags: W, summary: 'Remove elements equal to a value from a list', syntax: 'key count element', handler: lremCommand }),
+  spec({ name: 'ltrim', arity: 4, flags: W, summary: 'Keep only a range of elements of a list', syntax: 'key start stop', handler: ltrimCommand }),
+  spec({ name: 'lpos', arity: -3, flags: R, summary: 'Indexes of elements equal to a value in a list', syntax: 'key element [RANK rank] [COUNT num-matches] [MAXLEN len]', handler: lposCommand }),
+  spec({ name: 'lmove', arity: 5, flags: WD, ...TWO_KEYS, summary: 'Pop an element from a list and push it onto another', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT', handler: lmoveCommand }),
+  spec({ name: 'rpoplpush', arity: 3, flags: WD, ...TWO_KEYS, summary: 'Pop the last element of a list and push it onto the head of another', syntax: 'source destination', handler: rpoplpushCommand }),
+  spec({ name: 'lmpop', arity: -4, flags: W, ...NUMKEYS, summary: 'Pop elements from the first non-empty list', syntax: 'numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: lmpopCommand }),
+];
