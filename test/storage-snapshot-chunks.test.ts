@@ -21,7 +21,8 @@ import { DenseTable, type TableCursor } from '../src/storage/dense-table.js';
 import { KeyspaceWalk, SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_CHUNK_MEMBERS_MAX, type WalkItem } from '../src/storage/snapshot-walk.js';
 import { readSnapshot } from '../src/storage/snapshot.js';
 import { checkObject, collectionFlags, decodeObject, encodeCollection, isPartPayload, PayloadBuilder } from '../src/storage/object-codec.js';
-import { TYPE_HASH, TYPE_STRING, TYPE_ZSET } from '../src/storage/collection.js';
+import { TYPE_HASH, TYPE_LIST, TYPE_STRING, TYPE_ZSET } from '../src/storage/collection.js';
+import type { ListObject } from '../src/storage/list-object.js';
 import type { Key, LogEntry, Op } from '../src/storage/types.js';
 import { datasetDigestHex } from '../src/server/commands/digest.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
@@ -459,5 +460,72 @@ test('a restore op carrying a part adds its members and keeps the expiry (applie
     const r = readSnapshot(path, () => undefined);
     assert.equal(r.ok, ok, `format ${version}`);
     if (!r.ok) assert.match(r.reason, /chunk of a collection/);
+  }
+});
+
+test('a big list is walked from a copy frozen at its first chunk: pushes, pops, LSET, LINSERT, LREM and a delete between chunks + replay of the entries after the start = live list', () => {
+  for (const seed of [11, 12, 13, 14]) {
+    const R = rng(testSeed(seed));
+    const live = new Keyspace();
+    let seq = 0;
+    const logAfter: Array<[number, Op[]]> = [];
+    const apply = (ops: Op[], log: boolean): void => {
+      live.beginEntry(++seq);
+      for (const op of ops) live.applyOp(op);
+      if (log) logAfter.push([seq, ops]);
+    };
+    const el = (i: number): Buffer => Buffer.from(`e${i}-${'x'.repeat(R.int(40))}`);
+    for (let i = 0; i < 12; i++) apply([{ t: 'rpush', key: 'L', values: Array.from({ length: 500 }, (_, j) => el(i * 500 + j)) }], false);
+    apply([{ t: 'rpush', key: 'L2', values: Array.from({ length: 3000 }, (_, j) => el(j)) }], false);
+    let n = 100_000;
+    const listLen = (k: Key): number => (live.collectionOf(k, TYPE_LIST, 0) as ListObject | undefined)?.size ?? 0;
+    const write = (): void => {
+      const key = R.int(4) === 0 ? 'L2' : 'L';
+      const len = listLen(key);
+      switch (R.int(7)) {
+        case 0: return apply([{ t: 'lpush', key, values: [el(n++), el(n++)] }], true);
+        case 1: return apply([{ t: 'rpush', key, values: [el(n++)] }], true);
+        case 2: return len > 3 ? apply([{ t: 'lpop', key, count: 3 }], true) : undefined;
+        case 3: return len > 2 ? apply([{ t: 'rpop', key, count: 2 }], true) : undefined;
+        case 4: return len > 0 ? apply([{ t: 'lset', key, index: R.int(len), value: el(n++) }], true) : undefined;
+        case 5: return len > 0 ? apply([{ t: 'linsert', key, index: R.int(len), value: el(n++) }], true) : undefined;
+        default: return apply([{ t: 'lrem', key, count: 1, value: el(R.int(n)) }], true);
+      }
+    };
+    const loaded = new Keyspace();
+    const walk = new KeyspaceWalk(live);
+    const items: WalkItem[] = [];
+    let parts = 0;
+    let deleted = false;
+    while (!walk.done) {
+      items.length = 0;
+      walk.step(items, { slots: 2000, items: 2000, bytes: 256 * 1024, members: SNAPSHOT_CHUNK_MEMBERS_MAX });
+      for (const it of items) {
+        const key = live.keyAtSlot(it.slot);
+        assert.ok(it.payload !== null);
+        assertBounded(it.payload, `item of ${key}`);
+        if (it.part) parts++;
+        loaded.loadObject(key, it.payload, 0, it.payload.length, it.part ? 0 : live.expireAtSlot(it.slot));
+      }
+      for (let i = 1 + R.int(6); i > 0; i--) write();
+      // L2 is deleted and recreated mid-walk once (its walk stops; the logged del and pushes cover it).
+      if (!deleted && parts >= 3) {
+        deleted = true;
+        apply([{ t: 'del', key: 'L2' }], true);
+        apply([{ t: 'rpush', key: 'L2', values: [el(n++)] }], true);
+      }
+    }
+    walk.close();
+    assert.ok(parts >= 5, `seed ${R.seed}: ${parts} parts`);
+    for (const [s, ops] of logAfter) {
+      loaded.beginEntry(s);
+      for (const op of ops) loaded.applyOp(op);
+    }
+    for (const key of ['L', 'L2']) {
+      const want = [...(live.collectionOf(key, TYPE_LIST, 0) as ListObject).values()];
+      const got = [...((loaded.collectionOf(key, TYPE_LIST, 0) as ListObject | undefined)?.values() ?? [])];
+      assert.equal(got.length, want.length, `seed ${R.seed}: ${key} length`);
+      assert.deepEqual(got, want, `seed ${R.seed}: ${key} = live`);
+    }
   }
 });

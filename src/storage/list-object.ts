@@ -49,6 +49,20 @@ function unpack(p: string, n: number): Key[] {
   return out;
 }
 
+/** A list's contents at one moment (ListObject.freeze). */
+export interface FrozenList {
+  readonly chunks: ReadonlyArray<string | readonly Key[]>;
+  readonly counts: readonly number[];
+  readonly size: number;
+  readonly appliedSeq: number;
+}
+
+/** The elements of chunk `ci` of a frozen list. */
+export function frozenChunk(f: FrozenList, ci: number): readonly Key[] {
+  const c = f.chunks[ci] as string | readonly Key[];
+  return typeof c === 'string' ? unpack(c, f.counts[ci] as number) : c;
+}
+
 export class ListObject {
   /** Ring of chunks: chunk i is ring[(start + i) & (ring.length - 1)]. */
   private ring: Array<Chunk | undefined> = new Array<Chunk | undefined>(RING_INITIAL);
@@ -113,6 +127,22 @@ export class ListObject {
       ci++;
       off = 0;
     }
+  }
+
+  /**
+   * The list's contents now, as chunk contents that later changes cannot reach: a packed chunk's
+   * string (immutable) or a copy of an open chunk's array (only chunks near the ends are open).
+   * O(chunks): how a snapshot walk holds a list exact at one moment while writing it in parts.
+   */
+  freeze(): FrozenList {
+    const out: Array<string | Key[]> = new Array<string | Key[]>(this.chunks);
+    const counts = new Array<number>(this.chunks);
+    for (let ci = 0; ci < this.chunks; ci++) {
+      const c = this.chunk(ci);
+      out[ci] = c.items !== null ? c.items.slice(0, c.n) : c.packed;
+      counts[ci] = c.n;
+    }
+    return { chunks: out, counts, size: this.len, appliedSeq: this.appliedSeq };
   }
 
   /** Every element, head to tail. */

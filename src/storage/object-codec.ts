@@ -7,7 +7,7 @@
 //   hash:   [u8 flags][u32 count]([u32 fieldLen][field][u32 valueLen][value])*   listpack order kept
 //   set:    [u8 flags][u32 count]([u32 memberLen][member])*
 //   zset:   [u8 flags][u32 count]([u32 memberLen][member][f64 score])*            ascending order
-//   list:   [u8 flags=0][u32 count][f64 appliedSeq]([u32 len][element])*         head to tail
+//   list:   [u8 flags][u32 count][f64 appliedSeq]([u32 len][element])*           head to tail
 //           appliedSeq: the list's replay stamp (keyspace.ts, 'list stamps'), kept by snapshot
 //           and full-resync loads; a 'restore' op stamps the list with its own entry instead.
 // flags bit 0: the collection has its large encoding (hashtable, or skiplist) even if its
@@ -62,16 +62,19 @@ export class PayloadBuilder {
   private p = COLLECTION_HEAD_BYTES;
   private n = 0;
 
+  /** `listStamp`: a list's replay stamp (its payload carries one after the count; other types none). */
   constructor(
     readonly type: number,
     flags: number,
     initialBytes = 256,
+    listStamp = 0,
   ) {
-    if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET) throw new Error(`bug: no collection payload of type ${type}`);
-    this.buf = Buffer.allocUnsafe(Math.max(COLLECTION_HEAD_BYTES, initialBytes));
+    if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET && type !== TYPE_LIST) throw new Error(`bug: no collection payload of type ${type}`);
+    this.buf = Buffer.allocUnsafe(Math.max(COLLECTION_HEAD_BYTES + 8, initialBytes));
     this.buf[0] = OBJECT_CODEC_VERSION;
     this.buf[1] = type;
     this.buf[HEAD_BYTES] = flags;
+    if (type === TYPE_LIST) this.p = this.buf.writeDoubleLE(listStamp, COLLECTION_HEAD_BYTES);
   }
 
   /** Members added. */
@@ -98,6 +101,7 @@ export class PayloadBuilder {
     this.n++;
   }
 
+  /** A set member, or a list element (appended at the tail). */
   member(m: Key): void {
     this.room(4 + m.length);
     this.key(m);
@@ -159,14 +163,15 @@ export function collectionFlags(obj: KvCollection, part: boolean): number {
 
 /** Serialize a collection of type `type` (its class must match) whole, in one go (RENAME, COPY, DEBUG DIGEST-VALUE). */
 export function encodeCollection(type: number, obj: KvCollection): Buffer {
-  if (type === TYPE_LIST && obj instanceof ListObject) return encodeList(obj);
-  const b = new PayloadBuilder(type, collectionFlags(obj, false));
+  const b = new PayloadBuilder(type, collectionFlags(obj, false), 256, obj instanceof ListObject ? obj.appliedSeq : 0);
   if (type === TYPE_HASH && obj instanceof HashObject) {
     for (const [f, v] of obj.entries()) b.field(f, v);
   } else if (type === TYPE_SET && obj instanceof SetObject) {
     for (const m of obj.members()) b.member(m);
   } else if (type === TYPE_ZSET && obj instanceof SortedSet) {
     for (const [m, score] of obj.entries()) b.scored(m, score);
+  } else if (type === TYPE_LIST && obj instanceof ListObject) {
+    for (const v of obj.values()) b.member(v);
   } else {
     throw new Error(`bug: a collection of type ${type} is not a ${obj.constructor.name}`);
   }
@@ -184,29 +189,10 @@ export function addMembers(buf: Buffer, off: number, len: number, into: KvCollec
   if (typeof r === 'string') throw new Error(`bug: members added from an unchecked payload: ${r}`);
 }
 
-/** A list's body is written in one pass into one buffer sized first (a list may be long). */
-function encodeList(list: ListObject): Buffer {
-  let size = COLLECTION_HEAD_BYTES + 8;
-  for (const v of list.values()) size += 4 + v.length;
-  const out = Buffer.allocUnsafe(size);
-  out[0] = OBJECT_CODEC_VERSION;
-  out[1] = TYPE_LIST;
-  out[HEAD_BYTES] = 0;
-  out.writeUInt32LE(list.size, HEAD_BYTES + 1);
-  out.writeDoubleLE(list.appliedSeq, COLLECTION_HEAD_BYTES);
-  let p = COLLECTION_HEAD_BYTES + 8;
-  for (const v of list.values()) {
-    out.writeUInt32LE(v.length, p);
-    p += 4;
-    p += out.latin1Write(v, p, v.length);
-  }
-  return out;
-}
-
 /** The list payload's body after the head: validates, and fills `into` when given. */
 function walkList(buf: Buffer, p: number, end: number, into: ListObject | null): string | number {
   const flags = buf[p++] as number;
-  if (flags !== 0) return `unknown list flags ${flags}`;
+  if (flags !== 0 && flags !== FLAG_PART) return `unknown list flags ${flags}`;
   const count = buf.readUInt32LE(p);
   p += 4;
   if (p + 8 > end) return 'list stamp runs past payload';

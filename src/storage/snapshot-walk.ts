@@ -22,12 +22,12 @@
 
 import { newSlotView, type Keyspace } from './keyspace.js';
 import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from './collection.js';
-import { collectionFlags, encodeCollection, PayloadBuilder } from './object-codec.js';
+import { collectionFlags, PayloadBuilder } from './object-codec.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet, type ZEntry } from './zset.js';
 import type { TableCursor } from './dense-table.js';
-import type { ListObject } from './list-object.js';
+import { frozenChunk, ListObject, type FrozenList } from './list-object.js';
 import type { Key } from './types.js';
 
 /** Members in one chunk of a collection (bounds the synchronous work of encoding and of loading it). */
@@ -87,6 +87,34 @@ class CopiedCursor implements MemberCursor {
       if (chunkFull(b, PayloadBuilder.memberBytes(b.type, m.length, v === null ? 0 : v.length))) return false;
       if (v === null) b.member(m);
       else b.field(m, v);
+    }
+    return true;
+  }
+
+  close(): void {}
+}
+
+/**
+ * A list, from the copy frozen at its first chunk: positions shift under pushes and pops, so a
+ * live cursor could skip or repeat elements. The copy is exact at the list's replay stamp, which
+ * every part carries, and the entries after that stamp follow in the log (keyspace.ts, 'list stamps').
+ */
+class FrozenListCursor implements MemberCursor {
+  private ci = 0;
+  private off = 0;
+  private items: readonly Key[] | null = null;
+
+  constructor(private readonly f: FrozenList) {}
+
+  fill(b: PayloadBuilder): boolean {
+    const f = this.f;
+    for (; this.ci < f.chunks.length; this.ci++, this.off = 0, this.items = null) {
+      const items = this.items ?? (this.items = frozenChunk(f, this.ci));
+      for (; this.off < items.length; this.off++) {
+        const v = items[this.off] as Key;
+        if (chunkFull(b, PayloadBuilder.memberBytes(TYPE_LIST, v.length, 0))) return false;
+        b.member(v);
+      }
     }
     return true;
   }
@@ -164,8 +192,9 @@ function firstAfter(z: SortedSet, [member, score]: ZEntry): number {
   return lo;
 }
 
-function openCursor(obj: Exclude<KvCollection, ListObject>): MemberCursor {
+function openCursor(obj: KvCollection): MemberCursor {
   if (obj instanceof SortedSet) return new OrderCursor(obj);
+  if (obj instanceof ListObject) return new FrozenListCursor(obj.freeze());
   const c = new PositionCursor(obj);
   if (c.start()) return c;
   if (obj instanceof HashObject) return new CopiedCursor([...obj.entries()]);
@@ -179,6 +208,8 @@ interface OpenCollection {
   readonly obj: KvCollection;
   readonly keyLen: number;
   readonly cursor: MemberCursor;
+  /** A list's replay stamp at its first chunk (every part repeats it). */
+  readonly stamp: number;
 }
 
 /**
@@ -216,7 +247,7 @@ export class KeyspaceWalk {
           this.closeOpen(); // the key was deleted or replaced after the start: its logged op covers it
           continue;
         }
-        const b = new PayloadBuilder(o.type, collectionFlags(o.obj, true));
+        const b = new PayloadBuilder(o.type, collectionFlags(o.obj, true), 256, o.stamp);
         if (o.cursor.fill(b)) this.closeOpen();
         if (b.count === 0) continue;
         const payload = b.finish();
@@ -237,17 +268,11 @@ export class KeyspaceWalk {
         continue;
       }
       const obj = ks.objectAt(slot) as KvCollection;
-      if (view.type === TYPE_LIST) {
-        // A list is written whole: its item must be exact at its replay stamp (keyspace.ts, 'list stamps').
-        const payload = encodeCollection(TYPE_LIST, obj);
-        out.push({ slot, type: TYPE_LIST, payload, part: false, bytes: view.keyLen + payload.length });
-        bytes += view.keyLen + payload.length;
-        continue;
-      }
-      const cursor = openCursor(obj as Exclude<KvCollection, ListObject>);
-      const b = new PayloadBuilder(view.type, collectionFlags(obj, false));
+      const cursor = openCursor(obj);
+      const stamp = obj instanceof ListObject ? obj.appliedSeq : 0;
+      const b = new PayloadBuilder(view.type, collectionFlags(obj, false), 256, stamp);
       if (cursor.fill(b)) cursor.close();
-      else this.open = { slot, type: view.type, obj, keyLen: view.keyLen, cursor };
+      else this.open = { slot, type: view.type, obj, keyLen: view.keyLen, cursor, stamp };
       const payload = b.finish();
       out.push({ slot, type: view.type, payload, part: false, bytes: view.keyLen + payload.length });
       bytes += view.keyLen + payload.length;
