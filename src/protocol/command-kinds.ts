@@ -103,6 +103,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ...(['hset', 'hsetnx', 'hdel', 'hincrby', 'hincrbyfloat', 'copy'] as const).map((n) => [n, WRITE] as const),
   ...(['sadd', 'srem', 'smove', 'zrem', 'zremrangebyscore', 'zremrangebylex', 'spop', 'sinterstore', 'sunionstore', 'sdiffstore', 'zadd', 'zincrby', 'zpopmin', 'zpopmax', 'zmpop', 'zremrangebyrank', 'zrangestore', 'zunionstore', 'zinterstore', 'zdiffstore'] as const).map((n) => [n, WRITE] as const),
   ['swapdb', WRITE],
+  // Transactions: connection state, and EXEC runs writes: never resent after an unknown outcome
+  // (the transaction may have committed; its queue and watches belong to the lost connection).
+  ...(['multi', 'exec', 'discard', 'watch', 'unwatch'] as const).map((n) => [n, WRITE] as const),
   // Connection and server.
   ['ping', READ],
   ['echo', READ],

@@ -243,7 +243,8 @@ export class ReplicationFrontend implements HostObserver {
     const seq = s === undefined ? 0 : (this.ownLastWrite(s)?.seq ?? 0);
     const now = this.host.nowMs();
     const acked = this.ackedAtLeast(seq);
-    if (acked >= replicas) return ctx.out.integer(acked);
+    // Inside EXEC nothing blocks (Redis's DENY_BLOCKING): the count as it stands.
+    if (acked >= replicas || ctx.inTransaction === true) return ctx.out.integer(acked);
     const finish = ctx.defer?.();
     if (finish === undefined) return ctx.out.error('ERR WAIT needs deferred replies, which this server does not provide');
     const deadline = timeoutMs === 0 ? Infinity : now + Math.min(timeoutMs, WAIT_TIMEOUT_MS_MAX);

@@ -22,6 +22,8 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   stale: 'stale',
   noscript: 'noscript',
   pubsub: 'pubsub',
+  allow_busy: 'allow_busy',
+  skip_slowlog: 'skip_slowlog',
 };
 
 function aclCategories(s: CommandSpec): string[] {
@@ -36,6 +38,7 @@ function aclCategories(s: CommandSpec): string[] {
   else if (s.group === 'hash') cats.push('@hash');
   else if (s.group === 'set') cats.push('@set');
   else if (s.group === 'sorted-set') cats.push('@sortedset');
+  else if (s.group === 'transactions') cats.push('@transaction');
   return cats;
 }
 

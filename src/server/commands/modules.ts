@@ -12,6 +12,7 @@ import { setCommands } from './sets.js';
 import { lcsCommands } from './lcs.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
+import { transactionCommands } from './transactions.js';
 
 export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   stringCommands,
@@ -22,5 +23,6 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   setCommands,
   zsetCommands,
   connectionCommands,
+  transactionCommands,
   adminCommands,
 ]);
