@@ -20,7 +20,8 @@ export type CommandFlag =
   | 'noscript'
   | 'pubsub'
   | 'allow_busy'   // allowed while a script is busy (Redis's flag; kv-ts has no scripts)
-  | 'skip_slowlog';
+  | 'skip_slowlog'
+  | 'no_multi';    // refused inside MULTI (SHUTDOWN, the replication handshake)
 
 export interface CommandSpec {
   /** Lower-case name. */

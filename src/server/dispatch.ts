@@ -191,7 +191,7 @@ export class Dispatcher {
    */
   private queue(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], tx: ClientTx): void {
     const st = this.stats.get(spec.name);
-    const err = this.check(ctx.client, spec, argv) ?? tx.enqueue(spec, argv);
+    const err = spec.flags.includes('no_multi') ? 'ERR Command not allowed inside a transaction' : (this.check(ctx.client, spec, argv) ?? tx.enqueue(spec, argv));
     if (err !== null) return this.reject(ctx, st, err);
     ctx.out.simple('QUEUED');
   }

@@ -169,7 +169,7 @@ export class ReplicationFrontend implements HostObserver {
       { ...base, name: 'wait', arity: 3, flags: ['noscript'], summary: "Block until this connection's writes reached N replicas or timeout ms passed.", syntax: 'numreplicas timeout', handler: (c, a) => this.wait(c, a) },
       { ...base, name: 'consistency', arity: -1, flags: ['fast', 'stale', 'loading'], summary: 'Get or set this connection’s consistency mode.', syntax: '[EVENTUAL | SESSION [token] | QUORUM]', handler: (c, a) => this.consistency(c, a) },
       { ...base, name: 'position', arity: 1, flags: ['fast', 'stale', 'loading'], summary: 'Session token (epoch:seq) covering this connection’s writes and reads here.', syntax: '', handler: (c) => this.position(c) },
-      { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address]', handler: (c, a) => this.kvrepl(c, a) },
+      { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript', 'no_multi'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address]', handler: (c, a) => this.kvrepl(c, a) },
     ];
   }
 

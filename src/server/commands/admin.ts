@@ -24,6 +24,7 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   pubsub: 'pubsub',
   allow_busy: 'allow_busy',
   skip_slowlog: 'skip_slowlog',
+  no_multi: 'no_multi',
 };
 
 function aclCategories(s: CommandSpec): string[] {
@@ -276,5 +277,5 @@ export const adminCommands: CommandModule = [
   spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
   }),
-  spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
+  spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript', 'no_multi'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
 ];
