@@ -103,7 +103,8 @@ const RUN_IN_MULTI = new Set(['exec', 'discard', 'multi', 'watch', 'quit', 'rese
 
 /** Redis's reply when EXEC itself is refused (OOM, READONLY, MISCONF...): the transaction is discarded. */
 export function execAbort(refusal: string): string {
-  return `EXECABORT Transaction discarded because of: ${refusal}`;
+  // Redis formats its own refusals (arity...) without the ERR word here; coded ones keep their code.
+  return `EXECABORT Transaction discarded because of: ${refusal.startsWith('ERR ') ? refusal.slice(4) : refusal}`;
 }
 
 /**
