@@ -225,3 +225,76 @@ test(`SIGKILL loop under fsync always: a restart never shows half a transaction 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const ACCOUNTS = Array.from({ length: 8 }, (_, i) => `acct:${i}`);
+const BALANCE = 1_000;
+
+function sumOf(vals: Reply): number | null {
+  if (!Array.isArray(vals)) return null;
+  let sum = 0;
+  for (const v of vals) sum += v === null ? 0 : Number(String(v));
+  return sum;
+}
+
+test('a replica reader never sees half a transfer; WATCH on the replica sees replicated changes after PROMOTE', { timeout: 60_000 }, async () => {
+  const seed = testSeed(7302);
+  const r = rng(seed);
+  const p = await startKvServer();
+  const rep = await startKvServer({ args: ['--replica-of', `127.0.0.1:${p.port}`] });
+  const pc = await RawConn.open(p.port);
+  const rc = await RawConn.open(rep.port);
+  try {
+    assert.equal(await pc.call('MSET', ...ACCOUNTS.flatMap((k) => [k, String(BALANCE)])), 'OK');
+    const total = BALANCE * ACCOUNTS.length;
+    await waitFor('the replica has the accounts', async () => sumOf(await rc.call('MGET', ...ACCOUNTS)) === total);
+    // Writers move money between accounts, each transfer one transaction of two writes.
+    let stop = false;
+    let transfers = 0;
+    const writers = [0, 1].map(async () => {
+      const w = await RawConn.open(p.port);
+      try {
+        while (!stop) {
+          const from = r.pick(ACCOUNTS);
+          const to = r.pick(ACCOUNTS);
+          const amount = String(1 + r.int(50));
+          w.send(['MULTI', `DECRBY ${from} ${amount}`, `INCRBY ${to} ${amount}`, 'EXEC'].join('\r\n') + '\r\n');
+          for (let i = 0; i < 3; i++) await w.read();
+          const res = await w.read();
+          assert.ok(Array.isArray(res) && res.length === 2, JSON.stringify(res));
+          transfers++;
+        }
+      } finally {
+        w.close();
+      }
+    });
+    let reads = 0;
+    const deadline = Date.now() + TRANSFER_MS;
+    while (Date.now() < deadline) {
+      const vals = await rc.call('MGET', ...ACCOUNTS);
+      if (vals instanceof ReplyError) continue; // TOOSTALE under load: not a read of the state
+      assert.equal(sumOf(vals), total, `read ${reads}: the replica showed half a transfer (seed ${seed})`);
+      reads++;
+    }
+    stop = true;
+    await Promise.all(writers);
+    assert.ok(transfers > 50 && reads > 50, `the load ran: ${transfers} transfers, ${reads} replica reads`);
+
+    // WATCH on the replica, a change arrives by replication, the replica is promoted: EXEC fails.
+    const marker = String(await pc.call('INCR', 'watched'));
+    await waitFor('the replica has the marker', async () => String(await rc.call('GET', 'watched')) === marker);
+    assert.equal(await rc.call('WATCH', 'watched'), 'OK');
+    assert.equal(await pc.call('SET', 'watched', 'changed-on-primary'), 'OK');
+    await waitFor('the change replicated', async () => String(await rc.call('GET', 'watched')) === 'changed-on-primary');
+    assert.equal(await rc.call('PROMOTE'), 'OK');
+    await waitFor('the promoted replica takes writes', async () => (await rc.call('SET', 'probe', '1')) === 'OK');
+    assert.equal(await rc.call('MULTI'), 'OK');
+    assert.equal(await rc.call('SET', 'watched', 'mine'), 'QUEUED');
+    assert.equal(await rc.call('EXEC'), null);
+    assert.equal(String(await rc.call('GET', 'watched')), 'changed-on-primary');
+  } finally {
+    pc.close();
+    rc.close();
+    await stopAndClean(rep);
+    await stopAndClean(p);
+  }
+});
