@@ -16,6 +16,7 @@ import { info } from './helpers/info.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
 import { rmSync } from 'node:fs';
+import { Cluster } from './helpers/cluster.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 const KILL_ROUNDS = LONG ? 25 : 4;
@@ -296,5 +297,42 @@ test('a replica reader never sees half a transfer; WATCH on the replica sees rep
     rc.close();
     await stopAndClean(rep);
     await stopAndClean(p);
+  }
+});
+
+test('cluster QUORUM mode: EXEC is acknowledged once a majority holds its one entry, never when the primary is cut off', { timeout: 90_000 }, async () => {
+  const cluster = await Cluster.start({ nodes: 3, proxies: true });
+  try {
+    const primary = await cluster.waitForPrimary();
+    const c = await RawConn.open(cluster.node(primary).port);
+    try {
+      assert.equal(await c.call('CONSISTENCY', 'QUORUM'), 'OK');
+      await waitFor('the primary takes quorum writes', async () => (await c.call('SET', 'q:probe', '1')) === 'OK');
+      assert.equal(await c.call('MULTI'), 'OK');
+      for (const k of ['q:a', 'q:b', 'q:c']) assert.equal(await c.call('SET', k, 'v'), 'QUEUED');
+      assert.deepEqual(await c.call('EXEC'), ['OK', 'OK', 'OK']);
+      const seq = Number((await c.call('POSITION') as string).split(':')[1]);
+      // Acknowledged: a replica already holds the entry (majority = the primary and one replica).
+      let held = 0;
+      for (const n of cluster.nodes) {
+        if (n.id === primary) continue;
+        const m = await cluster.replicationInfo(n.id);
+        if (m !== null && Number((m.get('kv_position') ?? '0:0').split(':')[1]) >= seq) held++;
+      }
+      assert.ok(held >= 1, `EXEC acknowledged before a majority held entry ${seq}`);
+      // Cut off: the transaction may be applied locally but is never acknowledged as committed.
+      cluster.isolate(primary);
+      assert.equal(await c.call('MULTI'), 'OK');
+      assert.equal(await c.call('SET', 'q:a', 'cut-off'), 'QUEUED');
+      const r = await c.call('EXEC');
+      assert.ok(r instanceof ReplyError && /NOQUORUM|EXECABORT|READONLY|TRYAGAIN/.test(r.message), `EXEC while cut off: ${JSON.stringify(r)}`);
+    } finally {
+      c.close();
+    }
+  } catch (e) {
+    cluster.printLogs();
+    throw e;
+  } finally {
+    await cluster.stop();
   }
 });
