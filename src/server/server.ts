@@ -282,8 +282,10 @@ export class KvServer implements ConnectionHost {
   private execTransaction(ctx: CommandContext, queued: readonly QueuedCommand[]): void {
     ctx.out.array(queued.length);
     const inner: CommandContext = { store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, write: (ops) => ctx.write(ops), inTransaction: true };
-    // With writes refused (a failed log) only read-only transactions get here; they need no batch.
-    const batch = this.store.writeRefusal === null;
+    // Only a transaction with a write needs a batch: EXEC passed the checks of a write then (a
+    // primary whose log takes writes). A read-only one may run anywhere, even on a replica whose
+    // store is between the steps of a resync; an expiry delete its reads cause is its own entry.
+    const batch = queued.some((q) => q.spec.flags.includes('write'));
     if (batch) {
       this.store.beginBatch();
       this.batching = true;
