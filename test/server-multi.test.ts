@@ -17,6 +17,7 @@ import { rng, testSeed } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
 import { rmSync } from 'node:fs';
 import { Cluster } from './helpers/cluster.js';
+import { KvClient } from '../src/client/index.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 const KILL_ROUNDS = LONG ? 25 : 4;
@@ -334,5 +335,18 @@ test('cluster QUORUM mode: EXEC is acknowledged once a majority holds its one en
     throw e;
   } finally {
     await cluster.stop();
+  }
+});
+
+test('kv-ts/client: a pipeline MULTI ... EXEC is one transaction; in SESSION mode the token after it is its entry', async () => {
+  kv ??= await startKvServer();
+  const client = await KvClient.connect({ seeds: [`127.0.0.1:${kv.port}`], consistency: 'session' });
+  try {
+    const res = await client.pipeline().raw('MULTI').set('kc:a', '1').incr('kc:a').raw('HSET', 'kc:h', 'f', 'v').raw('EXEC').exec();
+    assert.deepEqual(res, [[null, 'OK'], [null, 'QUEUED'], [null, 'QUEUED'], [null, 'QUEUED'], [null, ['OK', 2, 1]]]);
+    assert.equal(client.sessionToken(), (await info(kv.port)).get('kv_position'));
+    assert.equal(await client.get('kc:a'), '2');
+  } finally {
+    await client.close();
   }
 });
