@@ -4,13 +4,14 @@
 // log entry (one position, which POSITION returns); CLIENT LIST's multi=; WAIT inside MULTI does
 // not block; a SIGKILL loop under fsync always never recovers half a transaction; a replica's
 // reader never sees half a transfer; in cluster mode a QUORUM EXEC is acknowledged only once a
-// majority holds its entry.
+// majority holds its entry; under a failing disk EXEC is refused whole like a single write;
+// kv-ts/client sends a transaction as a pipeline.
 // KV_LONG=1 runs more kill rounds and a longer transfer load; KV_SEED replays a seed.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKvServer, startRedisServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
-import { showReply, ReplyError, type Reply } from './helpers/resp.js';
+import { cmd, showReply, ReplyError, type Reply } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { info } from './helpers/info.js';
 import { rng, testSeed } from './helpers/rng.js';
@@ -18,6 +19,10 @@ import { waitFor } from './helpers/wait.js';
 import { rmSync } from 'node:fs';
 import { Cluster } from './helpers/cluster.js';
 import { KvClient } from '../src/client/index.js';
+import { openReplicatedStore } from '../src/storage/store.js';
+import { KvServer } from '../src/server/server.js';
+import { defaultConfig } from '../src/server/config.js';
+import { FaultyLogFs } from './helpers/faulty-log-fs.js';
 
 const LONG = process.env['KV_LONG'] === '1';
 const KILL_ROUNDS = LONG ? 25 : 4;
@@ -348,5 +353,49 @@ test('kv-ts/client: a pipeline MULTI ... EXEC is one transaction; in SESSION mod
     assert.equal(await client.get('kc:a'), '2');
   } finally {
     await client.close();
+  }
+});
+
+test('a failing disk under fsync always: EXEC and every reply held with it are refused, none of its writes stays, restart agrees', async () => {
+  const dir = tempDir('kvts-multi-diskerr-');
+  const fs = new FaultyLogFs();
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const store = await openReplicatedStore({ dir, fsync: 'always', logFs: fs, onWarning: () => undefined });
+  const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync: 'always' }, store, log: quiet });
+  try {
+    const { port } = await server.listen();
+    const c = await RawConn.open(port);
+    const o = await RawConn.open(port);
+    assert.equal(await c.call('SET', 'da', '1'), 'OK');
+    fs.fail('write', 'ENOSPC');
+    c.send(Buffer.concat([cmd('MULTI'), cmd('SET', 'db', '2'), cmd('INCR', 'da'), cmd('EXEC')]));
+    for (let i = 0; i < 4; i++) {
+      const r = await c.read();
+      assert.ok(r instanceof ReplyError && /^MISCONF .*ENOSPC/.test(r.message), `reply ${i}: ${JSON.stringify(r)}`);
+    }
+    assert.equal(await o.call('GET', 'db'), null, 'nothing of the transaction is visible');
+    assert.equal(await o.call('GET', 'da'), '1');
+    // Refused while the log is failed: EXEC is checked as the write it runs.
+    assert.equal(await c.call('MULTI'), 'OK');
+    assert.equal(await c.call('GET', 'da'), 'QUEUED');
+    assert.deepEqual(await c.call('EXEC'), [Buffer.from('1')], 'a read-only transaction still runs');
+    assert.equal(await c.call('MULTI'), 'OK');
+    assert.ok((await c.call('SET', 'db', '3')) instanceof ReplyError);
+    const aborted = await c.call('EXEC');
+    assert.ok(aborted instanceof ReplyError && /^EXECABORT/.test(aborted.message));
+    fs.clear();
+    await waitFor('writes resume', async () => (await o.call('SET', 'probe', '1')) === 'OK', { timeoutMs: 5_000 });
+    c.close();
+    o.close();
+  } finally {
+    await server.close().catch(() => undefined);
+  }
+  const back = await openReplicatedStore({ dir, onWarning: () => undefined });
+  try {
+    assert.equal(back.get('db'), undefined);
+    assert.equal(back.get('da')?.toString(), '1');
+  } finally {
+    await back.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
