@@ -286,6 +286,18 @@ test('a replica reader never sees half a transfer; WATCH on the replica sees rep
     await Promise.all(writers);
     assert.ok(transfers > 50 && reads > 50, `the load ran: ${transfers} transfers, ${reads} replica reads`);
 
+    // On the replica: a write is refused at queue time (READONLY) and EXEC discards the
+    // transaction; a read-only transaction runs.
+    assert.equal(await rc.call('MULTI'), 'OK');
+    const ro = await rc.call('SET', 'acct:0', '0');
+    assert.ok(ro instanceof ReplyError && /^READONLY/.test(ro.message), JSON.stringify(ro));
+    const ab = await rc.call('EXEC');
+    assert.ok(ab instanceof ReplyError && ab.message === 'EXECABORT Transaction discarded because of previous errors.');
+    assert.equal(await rc.call('MULTI'), 'OK');
+    assert.equal(await rc.call('MGET', ...ACCOUNTS), 'QUEUED');
+    const tr = (await rc.call('EXEC')) as Reply[];
+    assert.equal(sumOf(tr[0] as Reply), total);
+
     // WATCH on the replica, a change arrives by replication, the replica is promoted: EXEC fails.
     const marker = String(await pc.call('INCR', 'watched'));
     await waitFor('the replica has the marker', async () => String(await rc.call('GET', 'watched')) === marker);
