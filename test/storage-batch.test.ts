@@ -92,3 +92,27 @@ test('a batch too large for one record is rolled back like a failed log write, t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a batch stamps the lists it changes with the entry it is logged as (replay over a snapshot skips exactly what the list holds)', async () => {
+  const dir = tempDir('kvts-batch-');
+  try {
+    const s = await openReplicatedStore({ dir, fsync: 'always' });
+    s.apply([{ t: 'rpush', key: 'L', values: [Buffer.from('a'), Buffer.from('b')] }]);
+    const before = s.lastPosition.seq;
+    assert.equal(s.getList('L')?.appliedSeq, before);
+    s.beginBatch();
+    s.apply([{ t: 'lpush', key: 'L', values: [Buffer.from('x')] }]);
+    s.apply([{ t: 'rpop', key: 'L', count: 1 }]);
+    const r = s.commitBatch();
+    assert.ok(r !== null && r.logged);
+    assert.deepEqual([...(s.getList('L')?.values() ?? [])], ['x', 'a'], 'every op of the batch applied');
+    assert.equal(s.getList('L')?.appliedSeq, r.pos.seq, "the list carries the batch's entry as its stamp");
+    await s.whenDurable(r.pos.seq);
+    await s.close();
+    const back = await openReplicatedStore({ dir });
+    assert.deepEqual([...(back.getList('L')?.values() ?? [])], ['x', 'a']);
+    await back.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -541,6 +541,9 @@ class KvStore implements ReplicatedStore {
     this.checkWritable();
     assert(this.batchOps === null, 'bug: nested batch');
     this.batchOps = [];
+    // The batch's ops belong to the entry commitBatch will log next (nothing else writes between):
+    // a list they change carries that entry's stamp, as replay will give it (keyspace.ts, 'list stamps').
+    this.ks.beginEntry(this.lastPos.seq + 1);
   }
 
   /** Memory now, the log at commit. Values are copied: a command's op may view a buffer the next command reuses. */
