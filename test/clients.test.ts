@@ -22,7 +22,7 @@ after(async () => {
   await stopAndClean(srv);
 });
 
-test('ioredis: workload, pipeline of 1000, binary values, MULTI fails clearly', async () => {
+test('ioredis: workload, pipeline of 1000, binary values, MULTI/EXEC and WATCH', async () => {
   const r = new Redis({ host: '127.0.0.1', port: port(), lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await r.connect();
@@ -47,14 +47,25 @@ test('ioredis: workload, pipeline of 1000, binary values, MULTI fails clearly', 
       assert.deepEqual(res[i], [null, 'OK']);
       assert.deepEqual(res[1000 + i], [null, String(i)]);
     }
-    // ioredis sends MULTI, SET, EXEC in one pipeline and surfaces EXEC's error.
-    await assert.rejects(r.multi().set('io:m', '1').exec(), /(MULTI|EXEC) is not supported by kv-ts/);
+    // ioredis sends MULTI, the commands and EXEC in one pipeline; EXEC's array carries each result.
+    assert.deepEqual(await r.multi().set('io:m', '1').incr('io:m').get('io:m').exec(), [[null, 'OK'], [null, 2], [null, '2']]);
+    // WATCH: a change by another connection makes EXEC return null.
+    const other = new Redis({ host: '127.0.0.1', port: port(), lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await other.connect();
+      assert.equal(await r.watch('io:m'), 'OK');
+      assert.equal(await other.set('io:m', 'theirs'), 'OK');
+      assert.equal(await r.multi().set('io:m', 'mine').exec(), null);
+      assert.equal(await r.get('io:m'), 'theirs');
+    } finally {
+      other.disconnect();
+    }
   } finally {
     r.disconnect();
   }
 });
 
-test('node-redis v4: workload and pipeline of 1000', async () => {
+test('node-redis v4: workload, pipeline of 1000, MULTI/EXEC', async () => {
   const c = createClient({ socket: { host: '127.0.0.1', port: port(), reconnectStrategy: false } });
   c.on('error', () => undefined);
   await c.connect();
@@ -76,7 +87,10 @@ test('node-redis v4: workload and pipeline of 1000', async () => {
     await c.set('nr:bin', bin);
     const back = await c.get(c.commandOptions({ returnBuffers: true }), 'nr:bin');
     assert.ok(Buffer.isBuffer(back) && back.equals(bin));
-    await assert.rejects(c.multi().set('nr:m', '1').exec(), /MULTI is not supported by kv-ts/);
+    assert.deepEqual(await c.multi().set('nr:m', '1').incr('nr:m').get('nr:m').exec(), ['OK', 2, '2']);
+    // A command refused at queue time aborts the whole transaction (EXECABORT), as on Redis.
+    await assert.rejects(c.multi().set('nr:m', '5').addCommand(['NOSUCHCOMMAND']).exec(), /EXECABORT/);
+    assert.equal(await c.get('nr:m'), '2');
   } finally {
     await c.disconnect();
   }

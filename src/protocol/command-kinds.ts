@@ -108,6 +108,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ...(['llen', 'lindex', 'lrange', 'lpos'] as const).map((n) => [n, READ] as const),
   ...(['lpush', 'rpush', 'lpushx', 'rpushx', 'lpop', 'rpop', 'lset', 'linsert', 'lrem', 'ltrim', 'lmove', 'rpoplpush', 'lmpop'] as const).map((n) => [n, WRITE] as const),
   ['swapdb', WRITE],
+  // Transactions: connection state, and EXEC runs writes: never resent after an unknown outcome
+  // (the transaction may have committed; its queue and watches belong to the lost connection).
+  ...(['multi', 'exec', 'discard', 'watch', 'unwatch'] as const).map((n) => [n, WRITE] as const),
   // Connection and server.
   ['ping', READ],
   ['echo', READ],

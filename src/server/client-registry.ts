@@ -2,6 +2,7 @@
 // Owns only membership and its formatting; it never reads from or writes to a socket
 // (killing goes through Connection.destroy, which owns the socket).
 
+import type { ClientState } from './command-types.js';
 import type { Connection } from './connection.js';
 
 export interface KillFilter {
@@ -44,7 +45,7 @@ export class ClientRegistry {
     const age = Math.floor((nowMs - s.createdMs) / 1000);
     const idle = Math.floor((nowMs - c.lastInteractionMs) / 1000);
     return (
-      `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 ` +
+      `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${clientFlags(s)} db=0 sub=0 psub=0 ssub=0 multi=${s.tx?.queue?.length ?? -1} ` +
       `qbuf=${c.parser.pendingBytes} qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=${c.outputBytes} tot-mem=${c.parser.pendingBytes + c.outputBytes} ` +
       `events=r cmd=${s.lastCommand === '' ? 'NULL' : s.lastCommand} user=default redir=-1 resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
     );
@@ -68,4 +69,12 @@ export class ClientRegistry {
     for (const c of victims) c.destroy();
     return victims.length;
   }
+}
+
+/** CLIENT LIST flags: x in MULTI, d when a watched key changed (EXEC will fail), else N. */
+function clientFlags(s: ClientState): string {
+  const tx = s.tx;
+  if (tx === undefined || tx === null) return 'N';
+  const f = (tx.inMulti ? 'x' : '') + (tx.dirty ? 'd' : '');
+  return f === '' ? 'N' : f;
 }

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
+import type { ClientTx, QueuedCommand, WatchRegistry } from './multi.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -17,7 +18,10 @@ export type CommandFlag =
   | 'loading'      // allowed while loading
   | 'stale'        // allowed on a stale replica
   | 'noscript'
-  | 'pubsub';
+  | 'pubsub'
+  | 'allow_busy'   // allowed while a script is busy (Redis's flag; kv-ts has no scripts)
+  | 'skip_slowlog'
+  | 'no_multi';    // refused inside MULTI (SHUTDOWN, the replication handshake)
 
 export interface CommandSpec {
   /** Lower-case name. */
@@ -33,7 +37,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions';
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
   readonly handler: CommandHandler;
@@ -81,6 +85,11 @@ export interface CommandContext {
    * unparsed bytes left behind close the connection. Optional: added for the replication layer.
    */
   detach?(onDetached: (socket: Socket) => void): void;
+  /**
+   * Set while the command runs inside EXEC: it must not block (Redis's DENY_BLOCKING): a command
+   * that would wait (WAIT) answers with what holds now. Such contexts offer no defer or detach.
+   */
+  readonly inTransaction?: boolean;
 }
 
 /** Completes a deferred reply exactly once; `write` encodes the reply. */
@@ -99,6 +108,19 @@ export interface ClientState {
   lastCommand: string;
   /** Set by QUIT: close after flushing replies. */
   closeAfterReply: boolean;
+  /** MULTI / WATCH state, made at the connection's first MULTI or WATCH (multi.ts). */
+  tx?: ClientTx | null;
+}
+
+/** Transactions as the server runs them (commands/transactions.ts calls these). */
+export interface TransactionServices {
+  /** The server's WATCH registry, which every connection's ClientTx reports to. */
+  readonly watches: WatchRegistry;
+  /**
+   * EXEC: run the queued commands in order, without the per-command checks (they ran at queue
+   * time), their replies as one array into ctx.out, their effects logged as one entry.
+   */
+  exec(ctx: CommandContext, queued: readonly QueuedCommand[]): void;
 }
 
 export interface ServerServices {
@@ -117,4 +139,6 @@ export interface ServerServices {
   compact(): void;
   /** CONFIG RESETSTAT: zero the server's counters and command stats. Optional (added by the server engineer). */
   resetStats?(): void;
+  /** MULTI/EXEC/WATCH support. Optional (added with transactions): without it they reply an error. */
+  readonly transactions?: TransactionServices;
 }

@@ -100,6 +100,10 @@ export class Connection {
   private heldOutStart = 0;
   private heldReplies = 0;
   private heldSeenSeq = 0;
+  /** This event applied effects the log refused (a transaction too large for one entry): its replies are refused. */
+  private eventUnlogged = false;
+  /** The held replies include such an event's. */
+  private heldUnlogged = false;
 
   constructor(
     readonly socket: Socket,
@@ -124,6 +128,7 @@ export class Connection {
       createdMs: now,
       lastCommand: '',
       closeAfterReply: false,
+      tx: null,
     };
     const self = this;
     this.ctx = {
@@ -342,6 +347,8 @@ export class Connection {
     }
     this.heldReplies += this.eventReplies;
     this.heldSeenSeq = this.host.store.lastPosition.seq;
+    if (this.eventUnlogged) this.heldUnlogged = true;
+    this.eventUnlogged = false;
     this.awaitingDurability = true;
     if (this.host.store.fsyncPolicy === 'always') this.holdInput = true;
   }
@@ -352,7 +359,8 @@ export class Connection {
    * one for one, by the store's MISCONF refusal.
    */
   durabilityDone(keptSeq: number): void {
-    if (this.heldSeenSeq > keptSeq) this.refuseHeld();
+    if (this.heldSeenSeq > keptSeq || this.heldUnlogged) this.refuseHeld();
+    this.heldUnlogged = false;
     this.awaitingDurability = false;
     this.holdInput = false;
     this.pausedForDurability = false;
@@ -361,6 +369,15 @@ export class Connection {
     // yielded pipeline waits for its turn in the resume queue instead (flushReplies queued it):
     // run here, its writes would join the batch being released, which is already flushed.
     if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+  }
+
+  /**
+   * The store rolled back effects this event's replies may show (it refused to log them): the
+   * replies are held and then refused, one for one, as after a failed log write.
+   */
+  refuseEvent(): void {
+    this.eventUnlogged = true;
+    this.wroteThisEvent = true;
   }
 
   private refuseHeld(): void {

@@ -1,10 +1,13 @@
 // Command dispatch: lookup in one server's command table, Redis 7's rejection order and texts
 // (unknown command, arity, NOAUTH, then the pluggable CommandGate), the handler call, and
-// per-command stats. Owns that sequence and its table's lookup cache; it never writes to a
-// socket, applies mutations or changes the table.
+// per-command stats, and the MULTI side of it (queue instead of run, flag a transaction whose
+// command was refused, check EXEC as the commands it runs, run them without the checks again).
+// Owns that sequence and its table's lookup cache; it never writes to a socket, applies
+// mutations or changes the table.
 
 import { performance } from 'node:perf_hooks';
-import type { ClientState, CommandContext, CommandSpec } from './command-types.js';
+import type { ClientState, CommandContext, CommandFlag, CommandSpec } from './command-types.js';
+import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
 import type { CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
@@ -31,7 +34,6 @@ export type CommandInterceptor = (
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
-  ...['multi', 'exec', 'discard', 'watch', 'unwatch'].map((n): [string, string] => [n, 'transactions']),
   ...['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'publish', 'ssubscribe', 'sunsubscribe', 'spublish', 'pubsub'].map(
     (n): [string, string] => [n, 'pub/sub'],
   ),
@@ -96,6 +98,28 @@ export interface DispatchStats {
   readonly errorsByKind?: Map<string, number>;
 }
 
+/** Commands that run at once inside MULTI instead of being queued (Redis 7.0's list). */
+const RUN_IN_MULTI = new Set(['exec', 'discard', 'multi', 'watch', 'quit', 'reset']);
+
+/** Redis's reply when EXEC itself is refused (OOM, READONLY, MISCONF...): the transaction is discarded. */
+export function execAbort(refusal: string): string {
+  // Redis formats its own refusals (arity...) without the ERR word here; coded ones keep their code.
+  return `EXECABORT Transaction discarded because of: ${refusal.startsWith('ERR ') ? refusal.slice(4) : refusal}`;
+}
+
+/**
+ * EXEC as the checks see it: a write when some queued command writes, denyoom when one may grow
+ * memory, a read (staleness, sessions) when one reads and is not allowed on a stale replica.
+ */
+function execAsQueued(spec: CommandSpec, tx: ClientTx): CommandSpec {
+  const flags: CommandFlag[] = spec.flags.filter((f) => f !== 'stale');
+  if (tx.writes) flags.push('write');
+  if (tx.denyoom) flags.push('denyoom');
+  if (tx.queue !== null && tx.queue.some((q) => q.spec.flags.includes('readonly') && !q.spec.flags.includes('stale'))) flags.push('readonly');
+  else if (!tx.writes) flags.push('stale');
+  return { ...spec, flags };
+}
+
 /** Distinct error kinds INFO errorstats tracks (Redis ERRORSTATS_LIMIT). */
 export const ERROR_KINDS_MAX = 128;
 
@@ -142,8 +166,11 @@ export class Dispatcher {
     const out = ctx.out;
     const client = ctx.client;
     this.counters.commandsProcessed++;
-    const spec = this.commands.lookup(argv[0] as Buffer);
+    let spec = this.commands.lookup(argv[0] as Buffer);
+    const tx = client.tx;
     if (spec === undefined) {
+      // Like every refusal inside MULTI, it makes EXEC fail (EXECABORT).
+      if (tx !== undefined && tx !== null && tx.queue !== null) tx.refused = true;
       const name = (argv[0] as Buffer).toString('latin1');
       const feature = UNSUPPORTED.get(name.toLowerCase());
       this.countError('ERR');
@@ -151,33 +178,72 @@ export class Dispatcher {
       return out.error(unknownCommandError(argv));
     }
     client.lastCommand = spec.name;
+    if (tx !== undefined && tx !== null && tx.queue !== null) {
+      if (!RUN_IN_MULTI.has(spec.name)) return this.queue(ctx, spec, argv, tx);
+      if (spec.name === 'exec') spec = execAsQueued(spec, tx);
+    }
     if (this.intercept !== null && this.intercept(spec, ctx, argv, this.runCheckedFn)) return;
     this.runChecked(ctx, spec, argv);
   }
 
+  /**
+   * Inside MULTI: the checks a command would meet now (Redis runs them at queue time), then
+   * +QUEUED. A refusal replies as usual and makes EXEC fail.
+   */
+  private queue(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], tx: ClientTx): void {
+    const st = this.stats.get(spec.name);
+    const err = spec.flags.includes('no_multi') ? 'ERR Command not allowed inside a transaction' : (this.check(ctx.client, spec, argv) ?? tx.enqueue(spec, argv));
+    if (err !== null) return this.reject(ctx, st, err);
+    ctx.out.simple('QUEUED');
+  }
+
+  /**
+   * A command queued by MULTI, run by EXEC: the handler with its stats, no checks (they ran at
+   * queue time and for EXEC as a whole), as Redis's execCommand calls each one.
+   */
+  execute(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
+    this.counters.commandsProcessed++;
+    this.invoke(ctx, spec, argv, this.stats.get(spec.name));
+  }
+
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
   private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
-    const out = ctx.out;
-    const client = ctx.client;
     const st = this.stats.get(spec.name);
-    if (!arityOk(spec, argv.length)) return this.reject(ctx, st, `ERR wrong number of arguments for '${spec.name}' command`);
+    const err = this.check(ctx.client, spec, argv);
+    if (err !== null) return this.reject(ctx, st, err);
+    this.invoke(ctx, spec, argv, st);
+  }
+
+  /** Redis's order of refusals: arity, auth, the gate (READONLY, TOOSTALE...), maxmemory, a failed log. Null: run it. */
+  private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
+    if (!arityOk(spec, argv.length)) return `ERR wrong number of arguments for '${spec.name}' command`;
     if (!client.authenticated && !spec.flags.includes('noauth')) {
       if (this.requirePass() === null) client.authenticated = true; // password was removed at runtime
-      else return this.reject(ctx, st, 'NOAUTH Authentication required.');
+      else return 'NOAUTH Authentication required.';
     }
     if (this.gate !== null) {
       const err = this.gate(spec, argv, client);
-      if (err !== null) return this.reject(ctx, st, err);
+      if (err !== null) return err;
     }
     // Redis checks maxmemory before a disk error; a replica's gate already refused writes.
     if (this.memory !== null) {
       const oom = this.memory.admit(spec);
-      if (oom !== null) return this.reject(ctx, st, oom);
+      if (oom !== null) return oom;
     }
     // Like Redis's stop-writes-on-bgsave-error: reads, PING and INFO keep working.
     const refusal = this.writes.writeRefusal;
-    if (refusal !== null && spec.flags.includes('write')) return this.reject(ctx, st, refusal);
+    if (refusal !== null && spec.flags.includes('write')) return refusal;
+    return null;
+  }
+
+  /** Errors already counted by the commands an EXEC ran (EXEC does not count them again). */
+  private nestedErrors = 0;
+
+  /** The handler, timed, with its lookups counted for reads and its errors for INFO. */
+  private invoke(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], st: ReturnType<CommandStatsTable['get']>): void {
+    const out = ctx.out;
     const errorsBefore = errorCount(out);
+    const nestedBefore = this.nestedErrors;
     // One clock read per command inside a read event, not two: a pipelined command's time starts
     // where the previous command's ended, so it also counts parsing and checking this command
     // (synchronous, no I/O). The first command of an event and commands outside one read their
@@ -190,13 +256,26 @@ export class Dispatcher {
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;
-    const failed = errorCount(out) !== errorsBefore;
+    const errors = errorCount(out) - errorsBefore;
+    const failed = errors > this.nestedErrors - nestedBefore;
     if (failed) this.countError(lastError(out));
+    if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
   }
 
+  /**
+   * A refused command. Inside MULTI it makes EXEC fail; EXEC itself refused discards the
+   * transaction and says why (Redis's execCommandAbort).
+   */
   private reject(ctx: CommandContext, st: { rejectedCalls: number }, msg: string): void {
     st.rejectedCalls++;
+    const tx = ctx.client.tx;
+    if (tx !== undefined && tx !== null && tx.queue !== null) {
+      if (ctx.client.lastCommand === 'exec') {
+        tx.reset();
+        msg = execAbort(msg);
+      } else tx.refused = true;
+    }
     this.countError(msg);
     ctx.out.error(msg);
   }

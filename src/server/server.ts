@@ -11,7 +11,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
-import type { CommandModule, CommandTableView, ServerServices } from './command-types.js';
+import type { CommandContext, CommandModule, CommandTableView, ServerServices, TransactionServices } from './command-types.js';
+import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
 import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
@@ -122,6 +123,12 @@ export class KvServer implements ConnectionHost {
   private lastOpsCount = 0;
   /** maxmemory: the memory gauge, eviction before commands, -OOM (memory.ts). */
   readonly memory: MaxmemoryGuard;
+  /** The keys clients WATCH (multi.ts). */
+  readonly watches: WatchRegistry;
+  /** While EXEC runs its commands: writes go to the store's batch, shipped once at its commit. */
+  private batching = false;
+  /** The connection whose writes the open batch holds. */
+  private batchConn: Connection | null = null;
   private lastNetInput = 0;
   private lastNetOutput = 0;
 
@@ -136,6 +143,7 @@ export class KvServer implements ConnectionHost {
     this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
+    this.watches = new WatchRegistry(this.store);
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -257,10 +265,50 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.endEvent();
   }
 
-  write(_conn: Connection, ops: readonly Op[]): number {
+  write(conn: Connection, ops: readonly Op[]): number {
     const pos = this.store.apply(ops);
-    this.afterWrite?.(pos, ops);
+    if (this.batching) this.batchConn = conn;
+    else this.afterWrite?.(pos, ops);
     return pos.seq;
+  }
+
+  /**
+   * EXEC (TransactionServices.exec): the queued commands run back to back in this turn against a
+   * store batch, so each sees the effects of those before it and no other client sees any of them
+   * until all are applied; then the batch is logged as one entry, shipped and acknowledged like
+   * any single write. A batch the log cannot take is rolled back by the store, and the replies of
+   * this connection's event are refused as after a failed log write.
+   */
+  private execTransaction(ctx: CommandContext, queued: readonly QueuedCommand[]): void {
+    ctx.out.array(queued.length);
+    const inner: CommandContext = { store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, write: (ops) => ctx.write(ops), inTransaction: true };
+    // Only a transaction with a write needs a batch: EXEC passed the checks of a write then (a
+    // primary whose log takes writes). A read-only one may run anywhere, even on a replica whose
+    // store is between the steps of a resync; an expiry delete its reads cause is its own entry.
+    const batch = queued.some((q) => q.spec.flags.includes('write'));
+    if (batch) {
+      this.store.beginBatch();
+      this.batching = true;
+      this.batchConn = null;
+    }
+    try {
+      for (const q of queued) this.dispatcher.execute(inner, q.spec, q.argv);
+    } finally {
+      if (batch) this.commitTransaction();
+    }
+  }
+
+  private commitTransaction(): void {
+    this.batching = false;
+    const conn = this.batchConn;
+    this.batchConn = null;
+    const r = this.store.commitBatch();
+    if (r === null) return;
+    if (r.logged) this.afterWrite?.(r.pos, r.ops);
+    else {
+      this.opts.log.warn(`transaction refused: ${r.reason}`);
+      conn?.refuseEvent();
+    }
   }
 
   /**
@@ -325,6 +373,7 @@ export class KvServer implements ConnectionHost {
   }
 
   onClose(conn: Connection): void {
+    conn.client.tx?.reset();
     this.clients.remove(conn);
   }
 
@@ -386,10 +435,15 @@ export class KvServer implements ConnectionHost {
         void this.shutdown('SHUTDOWN command');
       },
       resetStats: () => this.resetStats(),
+      transactions: this.transactionServices(),
       compact: () => {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },
     };
+  }
+
+  private transactionServices(): TransactionServices {
+    return { watches: this.watches, exec: (ctx, queued) => this.execTransaction(ctx, queued) };
   }
 
   resetStats(): void {

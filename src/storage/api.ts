@@ -268,8 +268,25 @@ export interface ReplicatedStore extends StoreCore {
   now(): number;
 
   // ---- low-level write API
-  /** Primary path: assign the next position in the current epoch, apply to memory, buffer the record. */
+  /**
+   * Primary path: assign the next position in the current epoch, apply to memory, buffer the record.
+   * Inside a batch (beginBatch) it applies to memory only and returns the position the batch will
+   * take; commitBatch logs every op of the batch as that one entry.
+   */
   apply(ops: readonly Op[]): Position;
+  /**
+   * Start a batch (a transaction's EXEC): until commitBatch, apply() changes memory at once (later
+   * reads see it) and defers the log. Begin and commit in one synchronous turn: nothing else may
+   * write between them. Throws when writes are refused.
+   */
+  beginBatch(): void;
+  /**
+   * Log the batch's ops as one entry (one position): see BatchCommit. Null when the batch
+   * applied nothing (no entry).
+   */
+  commitBatch(): BatchCommit | null;
+  /** Who hears which keys each applied entry changed (WATCH); null (the default) costs the write path nothing. */
+  setTouchListener(l: TouchListener | null): void;
   /** Replica path: apply an entry positioned elsewhere. Requires entry.seq === lastPosition.seq + 1. */
   applyEntry(entry: LogEntry): void;
   /**
@@ -345,6 +362,25 @@ export interface ReplicatedStore extends StoreCore {
   evict(bytesToFree: number, timeBudgetMs: number): EvictionResult;
   /** OBJECT FREQ / IDLETIME of a live key (not counted as an access); undefined if missing. */
   objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined;
+}
+
+/**
+ * How a batch ended. 'logged': its ops are one entry at `pos`. 'refused': its effects cannot be
+ * one log record (past RECORD_OPS_MAX ops or RECORD_BODY_BYTES_MAX bytes); the store handled it as a
+ * failed log write (memory rebuilt from the log without the batch, writes refused until a retry),
+ * so nothing of the batch is visible and its replies must be refused like a failed write's.
+ */
+export type BatchCommit = { readonly logged: true; readonly pos: Position; readonly ops: readonly Op[] } | { readonly logged: false; readonly reason: string };
+
+/**
+ * Told which keys each applied entry changed (ReplicatedStore.setTouchListener): local writes,
+ * replicated entries, expiry and eviction deletes. Called synchronously after memory changed.
+ */
+export interface TouchListener {
+  /** The ops of one applied entry (or of one command inside a batch). */
+  touched(ops: readonly Op[]): void;
+  /** Memory was rebuilt or replaced wholesale (log rollback, truncation, full resync): any key may have changed. */
+  touchedAll(): void;
 }
 
 /**

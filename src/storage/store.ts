@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { BatchCommit, EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -27,7 +27,7 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import { checkObject, payloadType } from './object-codec.js';
-import { RECORD_HEADER_BYTES, recordEndAt, recordEpochAt, recordSeqAt, replayRecordAt, VALUE_BYTES_MAX } from './record.js';
+import { decodeRecords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RECORD_OPS_MAX, recordBytes, recordEndAt, recordEpochAt, recordSeqAt, replayRecordAt, VALUE_BYTES_MAX } from './record.js';
 
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const COMPACT_MIN_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -139,6 +139,10 @@ class KvStore implements ReplicatedStore {
   private opened = false;
   /** See ReplicatedStore.writeRefusal. */
   writeRefusal: string | null = null;
+  /** The open batch's ops (beginBatch .. commitBatch), applied to memory, not yet logged; null outside one. */
+  private batchOps: Op[] | null = null;
+  /** See setTouchListener: null unless some client watches a key. */
+  private touchListener: TouchListener | null = null;
 
   constructor(
     private readonly layout: Layout,
@@ -198,6 +202,7 @@ class KvStore implements ReplicatedStore {
     // What recovery replayed may only be in the page cache (the previous owner crashed):
     // make it durable before anyone builds on it. (After a log failure the retry does it.)
     if (sync) this.wal.syncNowBlocking();
+    this.touchListener?.touchedAll();
   }
 
   /**
@@ -304,7 +309,8 @@ class KvStore implements ReplicatedStore {
   private logDelete(key: Key): void {
     const ops: Op[] = [{ t: 'del', key }];
     const pos = this.apply(ops);
-    this.expiryAuthority?.deleted(pos, ops);
+    // Inside a batch the delete is one of the batch's ops: its entry is shipped once, at commit.
+    if (this.batchOps === null) this.expiryAuthority?.deleted(pos, ops);
   }
 
   /**
@@ -502,13 +508,56 @@ class KvStore implements ReplicatedStore {
 
   apply(ops: readonly Op[]): Position {
     this.checkWritable();
+    if (this.batchOps !== null) return this.applyInBatch(this.batchOps, ops);
     const pos: Position = { epoch: this.epoch, seq: this.lastPos.seq + 1 };
     // Log first (it validates sizes and copies the bytes), then memory: a rejected op leaves no trace.
     this.lastRecordView = this.wal.append(pos.epoch, pos.seq, ops);
     this.ks.beginEntry(pos.seq);
     for (const op of ops) this.ks.applyOp(op);
     this.lastPos = pos;
+    if (this.touchListener !== null) this.touchListener.touched(ops);
     return pos;
+  }
+
+  beginBatch(): void {
+    this.checkWritable();
+    assert(this.batchOps === null, 'bug: nested batch');
+    this.batchOps = [];
+  }
+
+  /** Memory now, the log at commit. Values are copied: a command's op may view a buffer the next command reuses. */
+  private applyInBatch(batch: Op[], ops: readonly Op[]): Position {
+    for (const op of ops) {
+      this.ks.applyOp(op);
+      batch.push(ownedOp(op));
+    }
+    if (this.touchListener !== null) this.touchListener.touched(ops);
+    return { epoch: this.epoch, seq: this.lastPos.seq + 1 };
+  }
+
+  commitBatch(): BatchCommit | null {
+    const ops = this.batchOps;
+    assert(ops !== null, 'bug: commitBatch without beginBatch');
+    this.batchOps = null;
+    if (ops.length === 0) return null;
+    const bodyBytes = recordBytes(ops) - RECORD_HEADER_BYTES;
+    if (ops.length > RECORD_OPS_MAX || bodyBytes > RECORD_BODY_BYTES_MAX) {
+      // Memory holds effects no record can carry: roll back exactly as after a failed log write
+      // (memory rebuilt from the log, writes refused until a retry), handing earlier entries to
+      // the OS first so that the rollback keeps them.
+      const reason = `a transaction of ${ops.length} ops (${bodyBytes} bytes) does not fit one log record (${RECORD_OPS_MAX} ops, ${RECORD_BODY_BYTES_MAX} bytes)`;
+      this.wal.flush();
+      if (this.logFailure === null) this.onLogFailure(new Error(reason), 'write');
+      return { logged: false, reason };
+    }
+    const pos: Position = { epoch: this.epoch, seq: this.lastPos.seq + 1 };
+    this.lastRecordView = this.wal.append(pos.epoch, pos.seq, ops);
+    this.lastPos = pos;
+    return { logged: true, pos, ops };
+  }
+
+  setTouchListener(l: TouchListener | null): void {
+    this.touchListener = l;
   }
 
   /** See Store.lastRecord: the WAL's view of the record the last write encoded (cleared when the state is swapped). */
@@ -525,6 +574,7 @@ class KvStore implements ReplicatedStore {
     this.ks.beginEntry(entry.seq);
     for (const op of entry.ops) this.ks.applyOp(op);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
+    if (this.touchListener !== null) this.touchListener.touched(entry.ops);
   }
 
   applyRecords(records: Buffer): void {
@@ -572,6 +622,14 @@ class KvStore implements ReplicatedStore {
     }
     this.lastPos = { epoch, seq };
     this.lastRecordView = records.subarray(last);
+    // Only while some client watches keys: decode the keys the records touched.
+    if (this.touchListener !== null) this.touchRecords(this.touchListener, records);
+  }
+
+  private touchRecords(l: TouchListener, records: Buffer): void {
+    const d = decodeRecords(records);
+    if (!d.ok) return l.touchedAll();
+    for (const e of d.entries) l.touched(e.ops);
   }
 
   /** Check that entry (epoch, seq) may follow (prevEpoch, prevSeq) and extend the epoch history to it. */
@@ -963,3 +1021,16 @@ class KvStore implements ReplicatedStore {
 }
 
 export { CorruptLogError };
+
+/** An op that owns its bytes (a batch keeps ops until its commit). */
+function ownedOp(op: Op): Op {
+  switch (op.t) {
+    case 'set':
+    case 'hset':
+      return { ...op, value: Buffer.from(op.value) };
+    case 'restore':
+      return { ...op, payload: Buffer.from(op.payload) };
+    default:
+      return op;
+  }
+}

@@ -169,7 +169,7 @@ export class ReplicationFrontend implements HostObserver {
       { ...base, name: 'wait', arity: 3, flags: ['noscript'], summary: "Block until this connection's writes reached N replicas or timeout ms passed.", syntax: 'numreplicas timeout', handler: (c, a) => this.wait(c, a) },
       { ...base, name: 'consistency', arity: -1, flags: ['fast', 'stale', 'loading'], summary: 'Get or set this connection’s consistency mode.', syntax: '[EVENTUAL | SESSION [token] | QUORUM]', handler: (c, a) => this.consistency(c, a) },
       { ...base, name: 'position', arity: 1, flags: ['fast', 'stale', 'loading'], summary: 'Session token (epoch:seq) covering this connection’s writes and reads here.', syntax: '', handler: (c) => this.position(c) },
-      { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address]', handler: (c, a) => this.kvrepl(c, a) },
+      { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript', 'no_multi'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address]', handler: (c, a) => this.kvrepl(c, a) },
     ];
   }
 
@@ -243,7 +243,8 @@ export class ReplicationFrontend implements HostObserver {
     const seq = s === undefined ? 0 : (this.ownLastWrite(s)?.seq ?? 0);
     const now = this.host.nowMs();
     const acked = this.ackedAtLeast(seq);
-    if (acked >= replicas) return ctx.out.integer(acked);
+    // Inside EXEC nothing blocks (Redis's DENY_BLOCKING): the count as it stands.
+    if (acked >= replicas || ctx.inTransaction === true) return ctx.out.integer(acked);
     const finish = ctx.defer?.();
     if (finish === undefined) return ctx.out.error('ERR WAIT needs deferred replies, which this server does not provide');
     const deadline = timeoutMs === 0 ? Infinity : now + Math.min(timeoutMs, WAIT_TIMEOUT_MS_MAX);

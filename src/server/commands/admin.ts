@@ -22,6 +22,9 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   stale: 'stale',
   noscript: 'noscript',
   pubsub: 'pubsub',
+  allow_busy: 'allow_busy',
+  skip_slowlog: 'skip_slowlog',
+  no_multi: 'no_multi',
 };
 
 function aclCategories(s: CommandSpec): string[] {
@@ -37,6 +40,7 @@ function aclCategories(s: CommandSpec): string[] {
   else if (s.group === 'set') cats.push('@set');
   else if (s.group === 'sorted-set') cats.push('@sortedset');
   else if (s.group === 'list') cats.push('@list');
+  else if (s.group === 'transactions') cats.push('@transaction');
   return cats;
 }
 
@@ -274,5 +278,5 @@ export const adminCommands: CommandModule = [
   spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
   }),
-  spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
+  spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript', 'no_multi'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
 ];

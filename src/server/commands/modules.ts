@@ -13,6 +13,7 @@ import { setCommands } from './sets.js';
 import { lcsCommands } from './lcs.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
+import { transactionCommands } from './transactions.js';
 
 export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   stringCommands,
@@ -24,5 +25,6 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   zsetCommands,
   listCommands,
   connectionCommands,
+  transactionCommands,
   adminCommands,
 ]);
