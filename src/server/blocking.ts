@@ -15,6 +15,8 @@ import type { BlockedAttempt, BlockingServices, ClientState, CommandContext, Com
  */
 export const BLOCKED_CLIENTS_MAX = 10_000;
 export const ERR_BLOCKED_CLIENTS_MAX = `ERR too many blocked clients (at most ${BLOCKED_CLIENTS_MAX})`;
+/** setTimeout's longest delay (a signed 32-bit count of milliseconds). */
+const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 /** Redis 7.0's reply to a client unblocked with CLIENT UNBLOCK id ERROR. */
 export const ERR_UNBLOCKED_BY_CLIENT = 'UNBLOCKED client unblocked via CLIENT UNBLOCK';
 /** Redis 7.0's reply to blocked clients when their primary becomes a replica. */
@@ -154,7 +156,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
 
   block(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], keys: readonly Key[], deadlineMs: number, attempt: BlockedAttempt): string | null {
     if (this.byClient.size >= BLOCKED_CLIENTS_MAX) return ERR_BLOCKED_CLIENTS_MAX;
-    const finish = ctx.defer?.();
+    const finish = ctx.defer?.({ keepReading: true });
     if (finish === undefined) throw new Error('bug: block without a deferrable context');
     const w: Waiter = { client: ctx.client, ctx, spec, argv: argv.map((a) => Buffer.from(a)), keys: [...new Set(keys)], deadlineMs, attempt, finish, done: false };
     if (this.byClient.size === 0) this.fanout.set('block', this);
@@ -187,12 +189,18 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     if (w !== undefined) this.remove(w);
   }
 
-  /** This node stopped taking writes (it became a replica): every waiter is answered as Redis does. */
-  unblockAll(reply: string): void {
-    for (const w of [...this.byClient.values()]) {
-      this.remove(w);
-      w.finish((out) => out.error(reply));
-    }
+  /**
+   * This node stopped taking writes (it became a replica): every waiter is answered with the
+   * UNBLOCKED error and its connection closed after it, as Redis 7.0 does.
+   */
+  unblockAll(): void {
+    for (const w of [...this.byClient.values()]) this.unblockForRole(w);
+  }
+
+  private unblockForRole(w: Waiter): void {
+    this.remove(w);
+    w.client.closeAfterReply = true;
+    w.finish((out) => out.error(ERR_UNBLOCKED_ROLE));
   }
 
   touched(ops: readonly Op[]): void {
@@ -245,9 +253,10 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     for (const w of list.slice()) {
       if (w.done) continue;
       const err = this.check(w.client, w.spec, w.argv);
+      // A node that became a replica answers as Redis; another refusal (a failed log, maxmemory)
+      // leaves the client waiting, as Redis never refuses a pop it serves.
       if (err !== null) {
-        this.remove(w);
-        w.finish((out) => out.error(err.startsWith('READONLY') ? ERR_UNBLOCKED_ROLE : err));
+        if (err.startsWith('READONLY')) this.unblockForRole(w);
         continue;
       }
       // Nothing for this one (the key is empty, or holds another type, or BLMOVE's destination
@@ -293,7 +302,8 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     if (this.timer !== null && this.timerAtMs <= top.deadlineMs) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timerAtMs = top.deadlineMs;
-    this.timer = setTimeout(() => this.expire(), Math.max(0, top.deadlineMs - Date.now()));
+    // Past setTimeout's range the timer fires early, finds nothing due and is armed again.
+    this.timer = setTimeout(() => this.expire(), Math.min(TIMER_DELAY_MS_MAX, Math.max(0, top.deadlineMs - Date.now())));
   }
 
   private expire(): void {

@@ -77,9 +77,11 @@ export interface CommandContext {
    * Reply later (WAIT, session waits): the handler writes nothing now; the connection stops
    * reading until `finish` is called, then writes that reply and resumes with the next
    * pipelined command. `finish` after the client closed is a no-op. Optional: added for the
-   * replication layer.
+   * replication layer. With `keepReading` the socket keeps reading while the reply waits (bytes
+   * are kept unparsed, within the query buffer limit), so a client that closes is seen at once
+   * (blocked clients, which may wait forever).
    */
-  defer?(): DeferredReply;
+  defer?(opts?: { keepReading?: boolean }): DeferredReply;
   /**
    * After this command's reply is written, stop speaking RESP on this socket and hand it to
    * `onDetached` (KVREPL replication links). The client must not pipeline after the command:

@@ -13,7 +13,7 @@ import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
 import type { CommandContext, CommandModule, CommandTableView, ServerServices, TransactionServices } from './command-types.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
-import { BlockingRegistry, ERR_UNBLOCKED_ROLE, TouchFanout } from './blocking.js';
+import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
 import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
@@ -460,7 +460,7 @@ export class KvServer implements ConnectionHost {
    * with Redis's UNBLOCKED error instead of waiting for a write that can no longer come from them.
    */
   unblockForRoleChange(): void {
-    this.blocking.unblockAll(ERR_UNBLOCKED_ROLE);
+    this.blocking.unblockAll();
   }
 
   resetStats(): void {

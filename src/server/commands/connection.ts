@@ -186,7 +186,7 @@ function clientCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
 function clientUnblock(ctx: CommandContext, argv: readonly Buffer[]): void {
   const out = ctx.out;
   if (argv.length < 3) return out.error("ERR wrong number of arguments for 'client|unblock' command");
-  if (argv.length > 4) return out.error("ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.");
+  if (argv.length > 4) return out.error(`ERR unknown subcommand or wrong number of arguments for '${str(argv[1])}'. Try CLIENT HELP.`);
   let error = false;
   if (argv.length === 4) {
     const how = lower(argv[3]);

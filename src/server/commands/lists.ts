@@ -263,7 +263,7 @@ function bmoveGeneric(ctx: CommandContext, argv: readonly Buffer[], fromHead: bo
   if (deadline === null) return;
   const src = keyArg(argv, 1);
   const dst = keyArg(argv, 2);
-  popOrBlock(ctx, argv, [src], deadline, (c, only) => tryMove(c, src, dst, fromHead, toHead, only !== null));
+  popOrBlock(ctx, argv, [src], deadline, (c, only) => tryMove(c, src, dst, fromHead, toHead, only !== null), true);
 }
 
 function blmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -275,10 +275,11 @@ function blmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 /** BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]. */
 function blmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const deadline = timeoutArg(ctx, argv[1] as Buffer);
-  if (deadline === null) return;
+  // Redis parses the keys and options first, then the timeout.
   const a = mpopArgs(ctx, argv, 2);
   if (a === null) return;
+  const deadline = timeoutArg(ctx, argv[1] as Buffer);
+  if (deadline === null) return;
   popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryPop(c, a.keys, only, a.head, a.count, (k, v) => replyKeyElements(c, k, v)));
 }
 

@@ -376,10 +376,11 @@ function bzpopGeneric(max: boolean) {
 
 /** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]. */
 function bzmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const deadline = timeoutArg(ctx, argv[1] as Buffer);
-  if (deadline === null) return;
+  // Redis parses the keys and options first, then the timeout.
   const a = zmpopArgs(ctx, argv, 2);
   if (a === null) return;
+  const deadline = timeoutArg(ctx, argv[1] as Buffer);
+  if (deadline === null) return;
   popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryZpop(c, a.keys, only, a.count, a.max, (k, t) => replyKeyEntries(c.out, k, t)));
 }
 
