@@ -143,15 +143,15 @@ function ltrimCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 /**
  * LMOVE / RPOPLPUSH and their blocking forms: Redis checks the source, then (only when it has an
  * element) the destination's type. False, with nothing written, when the source is empty; when
- * serving a blocked client (`serving`) a key of another type also means nothing to do.
+ * serving a blocked client (`serving`) a source of another type also means nothing to do, while
+ * a destination of another type answers WRONGTYPE (Redis 7.0).
  */
 function tryMove(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean, toHead: boolean, serving: boolean): boolean {
   const sl = serving ? servableList(ctx, src) : listArg(ctx, src);
   if (sl === null) return true;
   if (sl === undefined) return false;
-  const dl = serving ? servableList(ctx, dst) : listArg(ctx, dst);
+  const dl = listArg(ctx, dst);
   if (dl === null) return true;
-  if (serving && dl === undefined && wrongType(ctx.store, dst, 'list')) return false;
   const { ops, value } = lmoveOps(src, sl, dst, dl, fromHead, toHead);
   writePush(ctx, ops);
   ctx.out.bulk(keyToBytes(value));
