@@ -107,6 +107,8 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   // may be resent after an unknown outcome.
   ...(['llen', 'lindex', 'lrange', 'lpos'] as const).map((n) => [n, READ] as const),
   ...(['lpush', 'rpush', 'lpushx', 'rpushx', 'lpop', 'rpop', 'lset', 'linsert', 'lrem', 'ltrim', 'lmove', 'rpoplpush', 'lmpop'] as const).map((n) => [n, WRITE] as const),
+  // Blocking pops: a pop that may already have been served is never resent.
+  ...(['blpop', 'brpop', 'blmove', 'brpoplpush', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop'] as const).map((n) => [n, WRITE] as const),
   ['swapdb', WRITE],
   // Transactions: connection state, and EXEC runs writes: never resent after an unknown outcome
   // (the transaction may have committed; its queue and watches belong to the lost connection).

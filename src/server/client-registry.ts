@@ -71,10 +71,11 @@ export class ClientRegistry {
   }
 }
 
-/** CLIENT LIST flags: x in MULTI, d when a watched key changed (EXEC will fail), else N. */
+/** CLIENT LIST flags: b blocked (BLPOP...), x in MULTI, d when a watched key changed (EXEC will fail), else N. */
 function clientFlags(s: ClientState): string {
   const tx = s.tx;
-  if (tx === undefined || tx === null) return 'N';
-  const f = (tx.inMulti ? 'x' : '') + (tx.dirty ? 'd' : '');
+  const b = s.blocked === true ? 'b' : '';
+  if (tx === undefined || tx === null) return b === '' ? 'N' : b;
+  const f = b + (tx.inMulti ? 'x' : '') + (tx.dirty ? 'd' : '');
   return f === '' ? 'N' : f;
 }

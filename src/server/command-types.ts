@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
-import type { Op } from '../storage/types.js';
+import type { Key, Op } from '../storage/types.js';
 import type { ClientTx, QueuedCommand, WatchRegistry } from './multi.js';
 
 export type CommandFlag =
@@ -21,7 +21,8 @@ export type CommandFlag =
   | 'pubsub'
   | 'allow_busy'   // allowed while a script is busy (Redis's flag; kv-ts has no scripts)
   | 'skip_slowlog'
-  | 'no_multi';    // refused inside MULTI (SHUTDOWN, the replication handshake)
+  | 'no_multi'     // refused inside MULTI (SHUTDOWN, the replication handshake)
+  | 'blocking';    // may wait for a key to be written (BLPOP, BZPOPMIN...)
 
 export interface CommandSpec {
   /** Lower-case name. */
@@ -76,9 +77,11 @@ export interface CommandContext {
    * Reply later (WAIT, session waits): the handler writes nothing now; the connection stops
    * reading until `finish` is called, then writes that reply and resumes with the next
    * pipelined command. `finish` after the client closed is a no-op. Optional: added for the
-   * replication layer.
+   * replication layer. With `keepReading` the socket keeps reading while the reply waits (bytes
+   * are kept unparsed, within the query buffer limit), so a client that closes is seen at once
+   * (blocked clients, which may wait forever).
    */
-  defer?(): DeferredReply;
+  defer?(opts?: { keepReading?: boolean }): DeferredReply;
   /**
    * After this command's reply is written, stop speaking RESP on this socket and hand it to
    * `onDetached` (KVREPL replication links). The client must not pipeline after the command:
@@ -108,6 +111,8 @@ export interface ClientState {
   lastCommand: string;
   /** Set by QUIT: close after flushing replies. */
   closeAfterReply: boolean;
+  /** Set while a blocking command (BLPOP...) waits (blocking.ts): CLIENT LIST flags=b. */
+  blocked?: boolean;
   /** MULTI / WATCH state, made at the connection's first MULTI or WATCH (multi.ts). */
   tx?: ClientTx | null;
 }
@@ -121,6 +126,26 @@ export interface TransactionServices {
    * time), their replies as one array into ctx.out, their effects logged as one entry.
    */
   exec(ctx: CommandContext, queued: readonly QueuedCommand[]): void;
+}
+
+/**
+ * A blocking command's pop. `only` null: the first try, when the command runs (a key of another
+ * type replies WRONGTYPE); a key: serving a waiter after that key was written (only that key is
+ * tried, and another type there is skipped, as Redis 7.0). True when it replied (and logged
+ * its pop through ctx.write); false, with nothing written, when there was nothing to pop.
+ */
+export type BlockedAttempt = (ctx: CommandContext, only: Key | null) => boolean;
+
+/** Blocked clients as the server keeps them (server/blocking.ts). */
+export interface BlockingServices {
+  /**
+   * Wait for one of `keys` (deferring this connection's reply) until `deadlineMs` (Date.now()
+   * milliseconds; 0 = forever). Returns an error reply instead when the server's bound is hit.
+   */
+  block(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], keys: readonly Key[], deadlineMs: number, attempt: BlockedAttempt): string | null;
+  /** CLIENT UNBLOCK: true when the client was blocked. */
+  unblock(clientId: number, error: boolean): boolean;
+  readonly blockedClients: number;
 }
 
 export interface ServerServices {
@@ -141,4 +166,6 @@ export interface ServerServices {
   resetStats?(): void;
   /** MULTI/EXEC/WATCH support. Optional (added with transactions): without it they reply an error. */
   readonly transactions?: TransactionServices;
+  /** BLPOP, BZPOPMIN... Optional: without it they behave as inside MULTI (never wait). */
+  readonly blocking?: BlockingServices;
 }

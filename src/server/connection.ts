@@ -87,6 +87,8 @@ export class Connection {
   private pausedForDurability = false;
   /** A command deferred its reply (WAIT): no further command runs until it completes. */
   private deferred = false;
+  /** The deferred reply keeps the socket reading (blocked clients): a close is seen while it waits. */
+  private deferredReading = false;
   /** KVREPL: once this reply is written the socket belongs to the replication layer. */
   private handoff: ((socket: Socket) => void) | null = null;
   private wroteThisEvent = false;
@@ -140,7 +142,7 @@ export class Connection {
         self.wroteThisEvent = true;
         host.write(self, ops);
       },
-      defer: () => this.defer(),
+      defer: (opts?: { keepReading?: boolean }) => this.defer(opts?.keepReading === true),
       detach: (onDetached: (socket: Socket) => void): void => {
         this.handoff = onDetached;
       },
@@ -169,7 +171,16 @@ export class Connection {
     this.parser.append(chunk);
     // A deferred reply, a handoff or the rest of a yielded pipeline is pending: keep the bytes;
     // they run (or are refused) later, in order.
-    if (this.deferred || this.handoff !== null || this.yielded) return;
+    if (this.deferred || this.handoff !== null || this.yielded) {
+      // Only a deferred reply that keeps reading gets here with a flowing socket: its unparsed
+      // bytes are bounded like any query buffer.
+      if (this.deferredReading && this.parser.pendingBytes > this.host.parserLimits.queryBufferBytesMax) {
+        this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached while blocked`);
+        this.destroy();
+        this.host.onLimitClose('query');
+      }
+      return;
+    }
     if (this.holdInput) {
       // Replies wait for an fsync (see pauseForDurability): keep these bytes and stop reading.
       if (!this.pausedForDurability) {
@@ -390,14 +401,16 @@ export class Connection {
    * Stop reading; the reply is written when the returned function is called, then the
    * pipelined commands behind it run, so replies stay in order.
    */
-  private defer(): DeferredReply {
+  private defer(keepReading: boolean): DeferredReply {
     this.deferred = true;
-    this.socket.pause();
+    this.deferredReading = keepReading;
+    if (!keepReading) this.socket.pause();
     let done = false;
     return (write) => {
       if (done || this.closed) return;
       done = true;
       this.deferred = false;
+      this.deferredReading = false;
       write(this.out);
       this.processBuffered();
       if (!this.deferred && this.out.pendingBytes === 0) this.maybeResume();
@@ -423,7 +436,7 @@ export class Connection {
 
   private maybeResume(): void {
     if (this.closed) return;
-    if (this.pausedForDurability || this.deferred || this.yielded) this.socket.pause();
+    if (this.pausedForDurability || (this.deferred && !this.deferredReading) || this.yielded) this.socket.pause();
     else if (this.socket.isPaused()) this.socket.resume();
   }
 

@@ -214,6 +214,11 @@ export class Dispatcher {
     this.invoke(ctx, spec, argv, st);
   }
 
+  /** The checks again, for a blocked client about to be served (READONLY once its node was demoted...). */
+  recheck(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
+    return this.check(client, spec, argv);
+  }
+
   /** Redis's order of refusals: arity, auth, the gate (READONLY, TOOSTALE...), maxmemory, a failed log. Null: run it. */
   private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
     if (!arityOk(spec, argv.length)) return `ERR wrong number of arguments for '${spec.name}' command`;

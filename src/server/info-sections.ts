@@ -101,7 +101,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['maxclients', srv.config.maxclients],
       ['client_recent_max_input_buffer', qbufMax],
       ['client_recent_max_output_buffer', obufMax],
-      ['blocked_clients', 0],
+      ['blocked_clients', srv.blocking.blockedClients],
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {

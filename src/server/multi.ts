@@ -131,7 +131,8 @@ export class ClientTx {
 export class WatchRegistry implements TouchListener {
   private readonly byKey = new Map<Key, Watch[]>();
 
-  constructor(private readonly store: ReplicatedStore) {}
+  /** Only the store's touch listener slot is used (the server passes a fan-out's, see blocking.ts). */
+  constructor(private readonly store: Pick<ReplicatedStore, 'setTouchListener'>) {}
 
   /** Keys watched (by any number of clients). */
   get keys(): number {

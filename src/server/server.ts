@@ -13,6 +13,7 @@ import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
 import type { CommandContext, CommandModule, CommandTableView, ServerServices, TransactionServices } from './command-types.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
+import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
 import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
@@ -125,6 +126,8 @@ export class KvServer implements ConnectionHost {
   readonly memory: MaxmemoryGuard;
   /** The keys clients WATCH (multi.ts). */
   readonly watches: WatchRegistry;
+  /** Clients blocked by BLPOP, BZPOPMIN... (blocking.ts). */
+  readonly blocking: BlockingRegistry;
   /** While EXEC runs its commands: writes go to the store's batch, shipped once at its commit. */
   private batching = false;
   /** The connection whose writes the open batch holds. */
@@ -143,7 +146,9 @@ export class KvServer implements ConnectionHost {
     this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
-    this.watches = new WatchRegistry(this.store);
+    const touches = new TouchFanout(this.store);
+    this.watches = new WatchRegistry(touches.watchSlot);
+    this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -253,6 +258,8 @@ export class KvServer implements ConnectionHost {
 
   dispatch(conn: Connection, argv: readonly Buffer[]): void {
     this.dispatcher.run(conn.ctx, argv);
+    // Redis serves blocked clients after each command (after EXEC for a transaction's writes).
+    if (this.blocking.hasReady) this.blocking.serveReady();
     // HELLO may have switched the protocol; the encoder follows the client state.
     conn.out.protocol = conn.client.protocol;
   }
@@ -374,6 +381,7 @@ export class KvServer implements ConnectionHost {
 
   onClose(conn: Connection): void {
     conn.client.tx?.reset();
+    if (conn.client.blocked === true) this.blocking.forget(conn.client.id);
     this.clients.remove(conn);
   }
 
@@ -436,6 +444,7 @@ export class KvServer implements ConnectionHost {
       },
       resetStats: () => this.resetStats(),
       transactions: this.transactionServices(),
+      blocking: this.blocking,
       compact: () => {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },
@@ -444,6 +453,14 @@ export class KvServer implements ConnectionHost {
 
   private transactionServices(): TransactionServices {
     return { watches: this.watches, exec: (ctx, queued) => this.execTransaction(ctx, queued) };
+  }
+
+  /**
+   * This node stopped taking writes (it became a replica): blocked clients are answered at once
+   * with Redis's UNBLOCKED error instead of waiting for a write that can no longer come from them.
+   */
+  unblockForRoleChange(): void {
+    this.blocking.unblockAll();
   }
 
   resetStats(): void {
@@ -469,6 +486,7 @@ export class KvServer implements ConnectionHost {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
+    this.blocking.close();
     this.memory.gauge.close();
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));

@@ -177,6 +177,8 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     ...(cluster !== null ? { clusterMembers: cluster.members } : {}),
   });
   const frontend = new ReplicationFrontend(host);
+  // Redis answers blocked clients with -UNBLOCKED when its primary becomes a replica.
+  frontend.onDemoted = () => server.unblockForRoleChange();
   server.addCommands(frontend.commands());
   if (cluster !== null) {
     const cf = new ClusterFrontend(host, (client) => frontend.sessions.peek(client)?.mode === 'quorum');

@@ -32,6 +32,10 @@ export class ReplicationFrontend implements HostObserver {
   readonly sessions = new Sessions();
   /** Cluster mode installs the receiver of quorum/failover results (ClusterFrontend.onResult). */
   onClusterResult?: HostObserver['onClusterResult'];
+  /** Told when this node stops being the primary (the server answers its blocked clients). */
+  onDemoted?: () => void;
+  /** The role at the last onReplicaProgress (which the host calls at every role change). */
+  private wasPrimary = false;
   /** The client whose command is running (the gate runs right before the handler, synchronously). */
   private current: ClientState | null = null;
 
@@ -79,6 +83,8 @@ export class ReplicationFrontend implements HostObserver {
   }
   onReplicaProgress(): void {
     const primary = this.host.role === 'primary';
+    if (this.wasPrimary && !primary) this.onDemoted?.();
+    this.wasPrimary = primary;
     this.sessions.checkReplicaWaiters(this.host.nowMs(), (seq) => this.ackedAtLeast(seq), !primary);
   }
   onTick(nowMs: number): void {

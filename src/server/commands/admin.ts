@@ -25,6 +25,7 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   allow_busy: 'allow_busy',
   skip_slowlog: 'skip_slowlog',
   no_multi: 'no_multi',
+  blocking: 'blocking',
 };
 
 function aclCategories(s: CommandSpec): string[] {

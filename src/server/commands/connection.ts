@@ -124,6 +124,7 @@ const CLIENT_HELP = [
   'LIST [TYPE normal] [ID <id> [<id> ...]]', '    Return information about client connections.',
   'SETNAME <name>', '    Assign the name <name> to the current connection.',
   'SETINFO <LIB-NAME|LIB-VER> <value>', '    Set client library name or version.',
+  'UNBLOCK <clientid> [TIMEOUT|ERROR]', '    Unblock the specified blocked client.',
   'NO-EVICT (ON|OFF)', '    Accepted for compatibility (kv-ts never evicts).',
   'NO-TOUCH (ON|OFF)', '    Accepted for compatibility (kv-ts keeps no LRU data).',
   'HELP', '    Print this help.',
@@ -164,6 +165,8 @@ function clientCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
       return clientList(ctx, argv);
     case 'kill':
       return clientKill(ctx, argv);
+    case 'unblock':
+      return clientUnblock(ctx, argv);
     case 'no-evict':
     case 'no-touch': {
       if (argv.length !== 3) return wrongArgs();
@@ -177,6 +180,23 @@ function clientCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     default:
       return out.error(`ERR unknown subcommand '${str(argv[1])}'. Try CLIENT HELP.`);
   }
+}
+
+/** CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when that client was blocked (BLPOP...) and is now answered. */
+function clientUnblock(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const out = ctx.out;
+  if (argv.length < 3) return out.error("ERR wrong number of arguments for 'client|unblock' command");
+  if (argv.length > 4) return out.error(`ERR unknown subcommand or wrong number of arguments for '${str(argv[1])}'. Try CLIENT HELP.`);
+  let error = false;
+  if (argv.length === 4) {
+    const how = lower(argv[3]);
+    if (how === 'error') error = true;
+    else if (how !== 'timeout') return out.error('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
+  }
+  const id = parseInt64(argv[2] as Buffer);
+  if (id === null) return out.error(ERR_NOT_INTEGER);
+  const blocking = ctx.server.blocking;
+  out.integer(blocking !== undefined && id > 0n && id <= BigInt(Number.MAX_SAFE_INTEGER) && blocking.unblock(Number(id), error) ? 1 : 0);
 }
 
 function clientLine(ctx: CommandContext, id: number): string {
@@ -294,6 +314,6 @@ export const connectionCommands: CommandModule = [
     'Inspect and manage client connections.',
     'subcommand [arg ...]',
     clientCmd,
-    ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'no-evict', 'no-touch', 'help'],
+    ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'no-evict', 'no-touch', 'help'],
   ),
 ];

@@ -1,4 +1,4 @@
-// The list commands (Redis t_list.c, the non-blocking ones) with Redis 7.0 semantics, error
+// The list commands (Redis t_list.c, blocking forms included) with Redis 7.0 semantics, error
 // strings and replies in RESP2 and RESP3. Handlers read through ctx.store.getList (never mutating
 // what it returns) and change a list only through ctx.write, with the ops collection-ops.ts builds:
 // one entry per command, a 'del' when a command empties the list.
@@ -11,6 +11,7 @@ import { linsertOps, listIndex, lmoveOps, lremOps, lsetOps, ltrimOps, popOps, pu
 import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN, errArity, isWord, parseInt64, parseIntClamped } from './args.js';
 import { wrongType } from './keytype.js';
 import { ERR_NOT_POSITIVE, ERR_NUMKEYS_POSITIVE } from './collection-args.js';
+import { parseTimeout, popOrBlock } from './blocking-args.js';
 
 const ERR_INDEX_RANGE = 'ERR index out of range';
 const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
@@ -39,8 +40,8 @@ function whereArg(b: Buffer): boolean | null {
 }
 
 /**
- * Log a write that may make a list non-empty (every push goes through here). The blocking list
- * commands will serve clients waiting on the pushed keys from this one place.
+ * Log a write that may make a list non-empty (every push goes through here). Clients blocked on
+ * the pushed keys are served after the command, from the store's touch listener (blocking.ts).
  */
 function writePush(ctx: CommandContext, ops: readonly Op[]): void {
   ctx.write(ops);
@@ -58,6 +59,11 @@ function bulkElement(out: ReplyWriter, v: Key): void {
   } else {
     out.bulk(keyToBytes(v));
   }
+}
+
+/** For a blocked client: the list at `key`, undefined when missing, empty or of another type (it keeps waiting). */
+function servableList(ctx: CommandContext, key: Key): ListObject | undefined {
+  return ctx.store.getList(key);
 }
 
 function replyElements(ctx: CommandContext, values: readonly Key[]): void {
@@ -149,16 +155,26 @@ function ltrimCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   ctx.out.ok();
 }
 
-/** LMOVE / RPOPLPUSH: Redis checks the source, then (only when it has an element) the destination's type. */
-function moveGeneric(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean, toHead: boolean): void {
-  const sl = listArg(ctx, src);
-  if (sl === null) return;
-  if (sl === undefined) return ctx.out.nullBulk();
+/**
+ * LMOVE / RPOPLPUSH and their blocking forms: Redis checks the source, then (only when it has an
+ * element) the destination's type. False, with nothing written, when the source is empty; when
+ * serving a blocked client (`serving`) a source of another type also means nothing to do, while
+ * a destination of another type answers WRONGTYPE (Redis 7.0).
+ */
+function tryMove(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean, toHead: boolean, serving: boolean): boolean {
+  const sl = serving ? servableList(ctx, src) : listArg(ctx, src);
+  if (sl === null) return true;
+  if (sl === undefined) return false;
   const dl = listArg(ctx, dst);
-  if (dl === null) return;
+  if (dl === null) return true;
   const { ops, value } = lmoveOps(src, sl, dst, dl, fromHead, toHead);
   writePush(ctx, ops);
   bulkElement(ctx.out, value);
+  return true;
+}
+
+function moveGeneric(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean, toHead: boolean): void {
+  if (!tryMove(ctx, src, dst, fromHead, toHead, false)) ctx.out.nullBulk();
 }
 
 function lmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -172,39 +188,114 @@ function rpoplpushCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   moveGeneric(ctx, keyArg(argv, 1), keyArg(argv, 2), false, true);
 }
 
-/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pop from the first non-empty list. */
-function lmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+interface MpopArgs {
+  readonly keys: Key[];
+  readonly head: boolean;
+  readonly count: number;
+}
+
+/** numkeys key [key ...] LEFT|RIGHT [COUNT count] from argv[at] (LMPOP, BLMPOP); null once the error is written. */
+function mpopArgs(ctx: CommandContext, argv: readonly Buffer[], at: number): MpopArgs | null {
   const { out } = ctx;
-  const numkeys = parseInt64(argv[1] as Buffer);
-  if (numkeys === null || numkeys < 1n) return out.error(ERR_NUMKEYS_POSITIVE);
-  if (numkeys >= BigInt(argv.length - 2)) return out.error(ERR_SYNTAX);
-  const whereAt = 2 + Number(numkeys);
+  const numkeys = parseInt64(argv[at] as Buffer);
+  if (numkeys === null || numkeys < 1n) return (out.error(ERR_NUMKEYS_POSITIVE), null);
+  if (numkeys >= BigInt(argv.length - at - 1)) return (out.error(ERR_SYNTAX), null);
+  const whereAt = at + 1 + Number(numkeys);
   const head = whereArg(argv[whereAt] as Buffer);
-  if (head === null) return out.error(ERR_SYNTAX);
+  if (head === null) return (out.error(ERR_SYNTAX), null);
   let count = -1;
   for (let j = whereAt + 1; j < argv.length; j++) {
     if (count === -1 && isWord(argv[j] as Buffer, 'count') && j + 1 < argv.length) {
       const n = parseIntClamped(argv[++j] as Buffer);
-      if (n === null || n < 1) return out.error(ERR_COUNT_POSITIVE);
+      if (n === null || n < 1) return (out.error(ERR_COUNT_POSITIVE), null);
       count = n;
     } else {
-      return out.error(ERR_SYNTAX);
+      return (out.error(ERR_SYNTAX), null);
     }
   }
-  if (count === -1) count = 1;
-  for (let i = 2; i < whereAt; i++) {
-    const key = keyArg(argv, i);
-    const l = listArg(ctx, key);
-    if (l === null) return;
+  const keys: Key[] = [];
+  for (let i = at + 1; i < whereAt; i++) keys.push(keyArg(argv, i));
+  return { keys, head, count: count === -1 ? 1 : count };
+}
+
+/**
+ * Pop from the first non-empty list of `keys` (only `only` when serving a blocked client);
+ * `reply` writes what went. False, with nothing written, when there was nothing to pop.
+ */
+function tryPop(ctx: CommandContext, keys: readonly Key[], only: Key | null, head: boolean, count: number, reply: (key: Key, values: readonly Key[]) => void): boolean {
+  for (const key of only === null ? keys : [only]) {
+    const l = only === null ? listArg(ctx, key) : servableList(ctx, key);
+    if (l === null) return true;
     if (l === undefined) continue;
     const { ops, values } = popOps(key, l, head, count);
     ctx.write(ops);
-    out.array(2);
-    out.bulk(keyToBytes(key));
-    replyElements(ctx, values);
-    return;
+    reply(key, values);
+    return true;
   }
-  out.nullArray();
+  return false;
+}
+
+/** LMPOP / BLMPOP's reply: [key, [elements]]. */
+function replyKeyElements(ctx: CommandContext, key: Key, values: readonly Key[]): void {
+  ctx.out.array(2);
+  ctx.out.bulk(keyToBytes(key));
+  replyElements(ctx, values);
+}
+
+/** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pop from the first non-empty list. */
+function lmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const a = mpopArgs(ctx, argv, 1);
+  if (a === null) return;
+  if (!tryPop(ctx, a.keys, null, a.head, a.count, (k, v) => replyKeyElements(ctx, k, v))) ctx.out.nullArray();
+}
+
+// ---------------------------------------------------------------- blocking forms
+
+/** The timeout argument; null once its error is written. */
+function timeoutArg(ctx: CommandContext, b: Buffer): number | null {
+  const t = parseTimeout(b, Date.now());
+  if ('error' in t) return (ctx.out.error(t.error), null);
+  return t.deadlineMs;
+}
+
+/** BLPOP / BRPOP key [key ...] timeout: [key, element]. */
+function bpopGeneric(ctx: CommandContext, argv: readonly Buffer[], head: boolean): void {
+  const deadline = timeoutArg(ctx, argv[argv.length - 1] as Buffer);
+  if (deadline === null) return;
+  const keys: Key[] = [];
+  for (let i = 1; i < argv.length - 1; i++) keys.push(keyArg(argv, i));
+  const reply = (key: Key, values: readonly Key[]): void => {
+    ctx.out.array(2);
+    ctx.out.bulk(keyToBytes(key));
+    ctx.out.bulk(keyToBytes(values[0] as Key));
+  };
+  popOrBlock(ctx, argv, keys, deadline, (c, only) => tryPop(c, keys, only, head, 1, reply));
+}
+
+/** BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout, BRPOPLPUSH source destination timeout. */
+function bmoveGeneric(ctx: CommandContext, argv: readonly Buffer[], fromHead: boolean, toHead: boolean): void {
+  const deadline = timeoutArg(ctx, argv[argv.length - 1] as Buffer);
+  if (deadline === null) return;
+  const src = keyArg(argv, 1);
+  const dst = keyArg(argv, 2);
+  popOrBlock(ctx, argv, [src], deadline, (c, only) => tryMove(c, src, dst, fromHead, toHead, only !== null), true);
+}
+
+function blmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const from = whereArg(argv[3] as Buffer);
+  const to = whereArg(argv[4] as Buffer);
+  if (from === null || to === null) return ctx.out.error(ERR_SYNTAX);
+  bmoveGeneric(ctx, argv, from, to);
+}
+
+/** BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]. */
+function blmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  // Redis parses the keys and options first, then the timeout.
+  const a = mpopArgs(ctx, argv, 2);
+  if (a === null) return;
+  const deadline = timeoutArg(ctx, argv[1] as Buffer);
+  if (deadline === null) return;
+  popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryPop(c, a.keys, only, a.head, a.count, (k, v) => replyKeyElements(c, k, v)));
 }
 
 // ---------------------------------------------------------------- reads
@@ -310,6 +401,10 @@ const R = ['readonly'] as const;
 const RF = ['readonly', 'fast'] as const;
 const TWO_KEYS = { firstKey: 1, lastKey: 2, keyStep: 1 } as const;
 const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
+/** Redis's flags for the blocking forms. */
+const WB = ['write', 'noscript', 'blocking'] as const;
+const WDB = ['write', 'denyoom', 'noscript', 'blocking'] as const;
+const KEYS_THEN_TIMEOUT = { firstKey: 1, lastKey: -2, keyStep: 1 } as const;
 
 export const listCommands: CommandModule = [
   spec({ name: 'lpush', arity: -3, flags: WDF, summary: 'Prepend elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, false) }),
@@ -329,4 +424,9 @@ export const listCommands: CommandModule = [
   spec({ name: 'lmove', arity: 5, flags: WD, ...TWO_KEYS, summary: 'Pop an element from a list and push it onto another', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT', handler: lmoveCommand }),
   spec({ name: 'rpoplpush', arity: 3, flags: WD, ...TWO_KEYS, summary: 'Pop the last element of a list and push it onto the head of another', syntax: 'source destination', handler: rpoplpushCommand }),
   spec({ name: 'lmpop', arity: -4, flags: W, ...NUMKEYS, summary: 'Pop elements from the first non-empty list', syntax: 'numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: lmpopCommand }),
+  spec({ name: 'blpop', arity: -3, flags: WB, ...KEYS_THEN_TIMEOUT, summary: 'Pop the first element of the first non-empty list, or wait for one', syntax: 'key [key ...] timeout', handler: (ctx, argv) => bpopGeneric(ctx, argv, true) }),
+  spec({ name: 'brpop', arity: -3, flags: WB, ...KEYS_THEN_TIMEOUT, summary: 'Pop the last element of the first non-empty list, or wait for one', syntax: 'key [key ...] timeout', handler: (ctx, argv) => bpopGeneric(ctx, argv, false) }),
+  spec({ name: 'blmove', arity: 6, flags: WDB, ...TWO_KEYS, summary: 'LMOVE, or wait for the source to have an element', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT timeout', handler: blmoveCommand }),
+  spec({ name: 'brpoplpush', arity: 4, flags: WDB, ...TWO_KEYS, summary: 'RPOPLPUSH, or wait for the source to have an element', syntax: 'source destination timeout', handler: (ctx, argv) => bmoveGeneric(ctx, argv, false, true) }),
+  spec({ name: 'blmpop', arity: -5, flags: ['write', 'blocking'], ...NUMKEYS, summary: 'LMPOP, or wait for one of the lists to have elements', syntax: 'timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: blmpopCommand }),
 ];

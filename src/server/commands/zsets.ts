@@ -1,4 +1,4 @@
-// The sorted-set commands (Redis t_zset.c, blocking forms excepted) with Redis 7.0 semantics,
+// The sorted-set commands (Redis t_zset.c, blocking forms included) with Redis 7.0 semantics,
 // replies (scores as %.17g doubles; RESP3 [member, score] pairs) and error strings. Handlers
 // read through ctx.store (typeOf / getZSet / getSet) and mutate only through ctx.write with
 // absolute ops (zadd with the resulting score, zrem, del), one entry per command; ZRANDMEMBER's
@@ -39,6 +39,7 @@ import {
   replyScan,
 } from './collection-args.js';
 import { wrongType } from './keytype.js';
+import { parseTimeout, popOrBlock } from './blocking-args.js';
 import { keptScore, zaddOps, zremOps, zremPresentOps } from '../../storage/collection-ops.js';
 
 /** The sorted set at `key`, undefined when missing, or null after replying WRONGTYPE. */
@@ -284,45 +285,106 @@ function zpopGeneric(max: boolean) {
   };
 }
 
-function zmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+interface ZmpopArgs {
+  readonly keys: Key[];
+  readonly max: boolean;
+  readonly count: number;
+}
+
+/** numkeys key [key ...] MIN|MAX [COUNT count] from argv[at] (ZMPOP, BZMPOP); null once the error is written. */
+function zmpopArgs(ctx: CommandContext, argv: readonly Buffer[], at: number): ZmpopArgs | null {
   const { out } = ctx;
-  const numkeys = parseInt64(argv[1] as Buffer);
-  if (numkeys === null || numkeys < 1n) return out.error(ERR_NUMKEYS_POSITIVE);
-  if (numkeys >= BigInt(argv.length - 2)) return out.error(ERR_SYNTAX);
-  const whereAt = 2 + Number(numkeys);
+  const numkeys = parseInt64(argv[at] as Buffer);
+  if (numkeys === null || numkeys < 1n) return fail(ctx, ERR_NUMKEYS_POSITIVE);
+  if (numkeys >= BigInt(argv.length - at - 1)) return fail(ctx, ERR_SYNTAX);
+  const whereAt = at + 1 + Number(numkeys);
   const where = argv[whereAt] as Buffer;
   let max: boolean;
   if (isWord(where, 'min')) max = false;
   else if (isWord(where, 'max')) max = true;
-  else return out.error(ERR_SYNTAX);
+  else return fail(ctx, ERR_SYNTAX);
   let count = -1;
   for (let j = whereAt + 1; j < argv.length; j++) {
     if (count === -1 && isWord(argv[j] as Buffer, 'count') && j + 1 < argv.length) {
       const n = parseInt64(argv[++j] as Buffer);
-      if (n === null || n < 1n) return out.error('ERR count should be greater than 0');
+      if (n === null || n < 1n) return (out.error('ERR count should be greater than 0'), null);
       count = clampIndex(n);
     } else {
-      return out.error(ERR_SYNTAX);
+      return fail(ctx, ERR_SYNTAX);
     }
   }
-  if (count === -1) count = 1;
-  for (let i = 2; i < whereAt; i++) {
-    const key = keyFromBytes(argv[i] as Buffer);
-    const z = readZSet(ctx, key);
-    if (z === null) return;
+  const keys: Key[] = [];
+  for (let i = at + 1; i < whereAt; i++) keys.push(keyFromBytes(argv[i] as Buffer));
+  return { keys, max, count: count === -1 ? 1 : count };
+}
+
+/**
+ * Pop from the first non-empty sorted set of `keys` (only `only` when serving a blocked client,
+ * where another type is skipped); `reply` writes what went. False, with nothing written, when
+ * there was nothing to pop.
+ */
+function tryZpop(ctx: CommandContext, keys: readonly Key[], only: Key | null, count: number, max: boolean, reply: (key: Key, taken: readonly ZEntry[]) => void): boolean {
+  for (const key of only === null ? keys : [only]) {
+    const z = only === null ? readZSet(ctx, key) : wrongType(ctx.store, key, 'zset') ? undefined : ctx.store.getZSet(key);
+    if (z === null) return true;
     if (!z) continue;
-    const taken = popEntries(ctx, key, z, count, max);
-    out.array(2);
-    out.bulk(keyToBytes(key));
-    out.array(taken.length);
-    for (const [m, s] of taken) {
-      out.array(2);
-      out.bulk(keyToBytes(m));
-      out.double(s);
-    }
-    return;
+    reply(key, popEntries(ctx, key, z, count, max));
+    return true;
   }
-  out.nullArray();
+  return false;
+}
+
+/** ZMPOP / BZMPOP's reply: [key, [[member, score] ...]]. */
+function replyKeyEntries(out: ReplyWriter, key: Key, taken: readonly ZEntry[]): void {
+  out.array(2);
+  out.bulk(keyToBytes(key));
+  out.array(taken.length);
+  for (const [m, s] of taken) {
+    out.array(2);
+    out.bulk(keyToBytes(m));
+    out.double(s);
+  }
+}
+
+function zmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const a = zmpopArgs(ctx, argv, 1);
+  if (a === null) return;
+  if (!tryZpop(ctx, a.keys, null, a.count, a.max, (k, t) => replyKeyEntries(ctx.out, k, t))) ctx.out.nullArray();
+}
+
+/** The timeout argument (blocking-args.ts); null once its error is written. */
+function timeoutArg(ctx: CommandContext, b: Buffer): number | null {
+  const t = parseTimeout(b, Date.now());
+  return 'error' in t ? fail(ctx, t.error) : t.deadlineMs;
+}
+
+/** BZPOPMIN / BZPOPMAX key [key ...] timeout: [key, member, score]. */
+function bzpopGeneric(max: boolean) {
+  return (ctx: CommandContext, argv: readonly Buffer[]): void => {
+    const deadline = timeoutArg(ctx, argv[argv.length - 1] as Buffer);
+    if (deadline === null) return;
+    const keys: Key[] = [];
+    for (let i = 1; i < argv.length - 1; i++) keys.push(keyFromBytes(argv[i] as Buffer));
+    popOrBlock(ctx, argv, keys, deadline, (c, only) =>
+      tryZpop(c, keys, only, 1, max, (key, taken) => {
+        const [m, s] = taken[0] as ZEntry;
+        c.out.array(3);
+        c.out.bulk(keyToBytes(key));
+        c.out.bulk(keyToBytes(m));
+        c.out.double(s);
+      }),
+    );
+  };
+}
+
+/** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]. */
+function bzmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  // Redis parses the keys and options first, then the timeout.
+  const a = zmpopArgs(ctx, argv, 2);
+  if (a === null) return;
+  const deadline = timeoutArg(ctx, argv[1] as Buffer);
+  if (deadline === null) return;
+  popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryZpop(c, a.keys, only, a.count, a.max, (k, t) => replyKeyEntries(c.out, k, t)));
 }
 
 // ---------------------------------------------------------------- ZRANDMEMBER
@@ -500,6 +562,9 @@ export const zsetCommands: CommandModule = [
   spec({ name: 'zpopmin', arity: -2, flags: WF, summary: 'Remove and return the lowest-scored members', syntax: 'key [count]', handler: zpopGeneric(false) }),
   spec({ name: 'zpopmax', arity: -2, flags: WF, summary: 'Remove and return the highest-scored members', syntax: 'key [count]', handler: zpopGeneric(true) }),
   spec({ name: 'zmpop', arity: -4, flags: W, ...NUMKEYS, summary: 'Pop members from the first non-empty sorted set', syntax: 'numkeys key [key ...] MIN|MAX [COUNT count]', handler: zmpopCommand }),
+  spec({ name: 'bzpopmin', arity: -3, flags: ['write', 'noscript', 'fast', 'blocking'], firstKey: 1, lastKey: -2, keyStep: 1, summary: 'ZPOPMIN of the first non-empty sorted set, or wait for one', syntax: 'key [key ...] timeout', handler: bzpopGeneric(false) }),
+  spec({ name: 'bzpopmax', arity: -3, flags: ['write', 'noscript', 'fast', 'blocking'], firstKey: 1, lastKey: -2, keyStep: 1, summary: 'ZPOPMAX of the first non-empty sorted set, or wait for one', syntax: 'key [key ...] timeout', handler: bzpopGeneric(true) }),
+  spec({ name: 'bzmpop', arity: -5, flags: ['write', 'blocking'], ...NUMKEYS, summary: 'ZMPOP, or wait for one of the sorted sets to have members', syntax: 'timeout numkeys key [key ...] MIN|MAX [COUNT count]', handler: bzmpopCommand }),
   spec({ name: 'zrandmember', arity: -2, flags: R, summary: 'Random members of a sorted set (a negative count may repeat)', syntax: 'key [count [WITHSCORES]]', handler: zrandmemberCommand }),
   spec({ name: 'zunion', arity: -3, flags: R, ...NUMKEYS, summary: 'Union of sorted sets', syntax: 'numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]', handler: zsetOpGeneric('union', 'zunion', false) }),
   spec({ name: 'zinter', arity: -3, flags: R, ...NUMKEYS, summary: 'Intersection of sorted sets', syntax: 'numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]', handler: zsetOpGeneric('inter', 'zinter', false) }),
