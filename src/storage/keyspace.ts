@@ -78,6 +78,18 @@ const TABLE_REBUILD_LOAD = 0.5;
 const TABLE_RESERVE_SLACK = 64;
 /** trim() only reallocates a structure larger than this factor times what it needs. */
 const TRIM_SLACK_FACTOR = 1.25;
+/**
+ * Table growth is incremental: old-table positions a migration step moves, taken before every
+ * probe while a migration runs (so per lookup or write). Growth x1.5 from load 3/4 leaves 1/4 of
+ * the new table for inserts, and the old table is drained after cap_old / this many probes:
+ * anything above 8/3 finishes before the new table fills (docs/storage.md, 'Table growth').
+ */
+export const MIGRATE_POSITIONS_PER_OP = 8;
+/** Old-table positions the periodic sweep moves at most (an idle store still finishes a migration). */
+export const MIGRATE_POSITIONS_PER_SWEEP_MAX = 64 * 1024;
+/** The sweep's migration work stops after this long (checked every MIGRATE_SWEEP_CHUNK positions). */
+const MIGRATE_SWEEP_MS_MAX = 1;
+const MIGRATE_SWEEP_CHUNK = 1024;
 /** Hash table load (live + tombstones) is kept at or below 3/4. */
 const TABLE_LOAD_NUM = 3;
 const TABLE_LOAD_DEN = 4;
@@ -237,6 +249,20 @@ export class Keyspace {
   private tags = new Uint8Array(TABLE_INITIAL);
   /** Live entries + tombstones in the table. */
   private tableUsed = 0;
+  /**
+   * While the table grows: the previous table (null otherwise), drained into `table` by
+   * migrateStep from index `migratePos` upwards, and by any probe that finds its key there. A key
+   * is in exactly one of the two; a moved entry leaves a tombstone, so the old chains stay whole.
+   */
+  private oldTable: Int32Array | null = null;
+  private oldTags = new Uint8Array(0);
+  private migratePos = 0;
+  /** Live entries left in oldTable. */
+  private oldLive = 0;
+  /** Old-table positions examined by migration steps, ever (tests bound the work per operation with it). */
+  migrationWork = 0;
+  /** Migrations finished in one go because the new table filled first (never, by the bound above; tests check). */
+  migrationsForced = 0;
   private count = 0;
   /** slot -> absolute expiry, only for keys with a TTL (like Redis's expires dict). */
   private expires = new Map<number, ExpireAtMs>();
@@ -297,6 +323,7 @@ export class Keyspace {
   get heldBytes(): number {
     let n = this.objectBytes + this.slabBytes + (this.spareSlabs.length + this.coolingSlabs.length) * SLAB_BYTES;
     n += this.slotAddr.byteLength + this.table.byteLength + this.tags.byteLength + 4 * this.slotCapacity;
+    if (this.oldTable !== null) n += this.oldTable.byteLength + this.oldTags.byteLength;
     return n;
   }
 
@@ -550,6 +577,7 @@ export class Keyspace {
     this.table = new Int32Array(TABLE_INITIAL);
     this.tags = new Uint8Array(TABLE_INITIAL);
     this.tableUsed = 0;
+    this.endMigration();
     this.count = 0;
     this.expires = new Map();
     this.sweepIter = undefined;
@@ -787,6 +815,7 @@ export class Keyspace {
       if (((examined & 63) === 63 || deleted) && clock() - startMs >= EXPIRE_SWEEP_MS_MAX) break;
     }
     this.defragStep(DEFRAG_WALK_BYTES_PER_SWEEP);
+    this.migrateIdle(clock);
     return removed;
   }
 
@@ -861,8 +890,13 @@ export class Keyspace {
       slabSum.set(id, (slabSum.get(id) ?? 0) + size);
       const b = this.rBuf;
       const h = hashBytes(this.seed, b, this.rKeyOff, this.rKeyLen);
-      const i = this.probeBytes(b, this.rKeyOff, this.rKeyLen, h);
-      assert(i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff), `slot ${s} not reachable through the table`);
+      // Found in exactly one table (no probe: it would move the key and advance the migration).
+      const i = this.findBytes(this.table, this.tags, b, this.rKeyOff, this.rKeyLen, h);
+      const old = this.oldTable;
+      const j = old === null ? -1 : this.findBytes(old, this.oldTags, b, this.rKeyOff, this.rKeyLen, h);
+      const inNew = i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff);
+      const inOld = old !== null && j >= 0 && old[j] === s + 1 && this.oldTags[j] === (h & 0xff);
+      assert(inNew !== inOld && (i < 0 || j < 0), `slot ${s} not reachable through exactly one table`);
       const objBytes = this.verifyType(s, this.rValLen);
       objectBytes += objBytes;
       liveBytes += this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + objBytes;
@@ -886,8 +920,19 @@ export class Keyspace {
       if (e === TOMBSTONE) tombs++;
       else if (e !== 0) entries++;
     }
-    assert.equal(entries, this.count, 'table entries != count');
+    let oldEntries = 0;
+    if (this.oldTable !== null) {
+      for (let p = 0; p < this.oldTable.length; p++) {
+        if ((this.oldTable[p] as number) <= 0) continue;
+        assert(p >= this.migratePos, `old table entry ${p} below the migration position`);
+        oldEntries++;
+      }
+      assert(this.oldLive > 0, 'a migration with nothing left to move is still open');
+    }
+    assert.equal(oldEntries, this.oldLive, 'oldLive out of sync');
+    assert.equal(entries + oldEntries, this.count, 'table entries != count');
     assert.equal(entries + tombs, this.tableUsed, 'tableUsed out of sync');
+    assert(this.tableUsed * TABLE_LOAD_DEN <= this.table.length * TABLE_LOAD_NUM, 'table over its load');
     for (let id = 0; id < this.slabs.length; id++) {
       if (this.slabs[id] === null) {
         assert.equal(this.slabState[id], RELEASED);
@@ -1013,10 +1058,7 @@ export class Keyspace {
       this.tags[pos] = this.probeHash & 0xff;
       this.count++;
       this.liveBytes += kLen + vLen + KEY_OVERHEAD_BYTES;
-      if (this.tableUsed * TABLE_LOAD_DEN > this.table.length * TABLE_LOAD_NUM) {
-        // Grows x1.5 (from load 3/4 to 1/2); if mostly tombstones filled it, rehashes in place.
-        this.rebuildTable(Math.max(this.table.length, Math.ceil((this.count + 1) / TABLE_REBUILD_LOAD)));
-      }
+      if (this.tableUsed * TABLE_LOAD_DEN > this.table.length * TABLE_LOAD_NUM) this.grow();
     }
     this.slotAddr[2 * slot] = this.allocSlab;
     this.slotAddr[2 * slot + 1] = this.allocOff;
@@ -1206,12 +1248,29 @@ export class Keyspace {
   }
 
   // ---- hash table
+  // Growth never rehashes the whole table at once: grow() swaps in an empty bigger table and
+  // keeps the old one until every key moved over, MIGRATE_POSITIONS_PER_OP old positions before
+  // each probe plus what the sweep does. Without a migration a probe pays two null checks.
 
   /** Probe for `key`: table index if present, else -1 - (index to insert at). */
   private probeStr(key: Key, h: number): number {
+    if (this.oldTable !== null) this.migrateStep(MIGRATE_POSITIONS_PER_OP);
     this.probeHash = h;
-    const t = this.table;
-    const tags = this.tags;
+    const i = this.findStr(this.table, this.tags, key, h);
+    if (i >= 0 || this.oldTable === null) return i;
+    return this.takeFromOld(this.findStr(this.oldTable, this.oldTags, key, h), i);
+  }
+
+  private probeBytes(src: Buffer, off: number, len: number, h: number): number {
+    if (this.oldTable !== null) this.migrateStep(MIGRATE_POSITIONS_PER_OP);
+    this.probeHash = h;
+    const i = this.findBytes(this.table, this.tags, src, off, len, h);
+    if (i >= 0 || this.oldTable === null) return i;
+    return this.takeFromOld(this.findBytes(this.oldTable, this.oldTags, src, off, len, h), i);
+  }
+
+  /** Look `key` up in table `t` (no side effect): its index if present, else -1 - (index to insert at). */
+  private findStr(t: Int32Array, tags: Uint8Array, key: Key, h: number): number {
     const cap = t.length;
     const tag = h & 0xff;
     const kLen = key.length;
@@ -1234,10 +1293,7 @@ export class Keyspace {
     }
   }
 
-  private probeBytes(src: Buffer, off: number, len: number, h: number): number {
-    this.probeHash = h;
-    const t = this.table;
-    const tags = this.tags;
+  private findBytes(t: Int32Array, tags: Uint8Array, src: Buffer, off: number, len: number, h: number): number {
     const cap = t.length;
     const tag = h & 0xff;
     let tomb = -1;
@@ -1259,22 +1315,106 @@ export class Keyspace {
     }
   }
 
-  /** Rehash every live slot into a table of `cap` entries (drops tombstones). */
+  /**
+   * A probe missed the new table (`i`: -1 - its insert position) and found the key at old index
+   * `j` (or not, j < 0): the entry moves to that insert position now, so callers only ever see
+   * indexes of the new table. Returns the key's new index, or `i` when it is absent.
+   */
+  private takeFromOld(j: number, i: number): number {
+    if (j < 0) return i;
+    const old = this.oldTable as Int32Array;
+    const pos = -1 - i;
+    if (this.table[pos] === 0) this.tableUsed++;
+    this.table[pos] = old[j] as number;
+    this.tags[pos] = this.oldTags[j] as number;
+    old[j] = TOMBSTONE;
+    if (--this.oldLive === 0) this.endMigration();
+    return pos;
+  }
+
+  /**
+   * The table reached load 3/4: start moving to one of x1.5 the live keys' need (from load 3/4
+   * to 1/2), or of the same size when tombstones filled it. A migration still running here
+   * would break the bound in MIGRATE_POSITIONS_PER_OP's comment; it is finished first.
+   */
+  private grow(): void {
+    if (this.oldTable !== null) {
+      this.migrationsForced++;
+      this.migrateStep((this.oldTable as Int32Array).length);
+    }
+    const cap = Math.max(this.table.length, Math.ceil((this.count + 1) / TABLE_REBUILD_LOAD));
+    this.oldTable = this.table;
+    this.oldTags = this.tags;
+    this.oldLive = this.count;
+    this.migratePos = 0;
+    // Zeroed typed arrays come from fresh pages the OS maps lazily: no O(cap) pass here.
+    this.table = new Int32Array(cap);
+    this.tags = new Uint8Array(cap);
+    this.tableUsed = 0;
+  }
+
+  /** Move the live entries at the next `positionsMax` old-table positions into the table. */
+  private migrateStep(positionsMax: number): void {
+    const old = this.oldTable as Int32Array;
+    const from = this.migratePos;
+    const to = Math.min(old.length, from + positionsMax);
+    this.migrationWork += to - from;
+    for (let p = from; p < to; p++) {
+      const e = old[p] as number;
+      if (e <= 0) continue; // empty, or a tombstone (possibly left by a moved entry)
+      this.locate(e - 1);
+      this.insertFresh(e, hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen));
+      old[p] = TOMBSTONE;
+      this.oldLive--;
+    }
+    this.migratePos = to;
+    if (to === old.length || this.oldLive === 0) this.endMigration();
+  }
+
+  private endMigration(): void {
+    assert(this.oldTable === null || this.oldLive === 0, 'migration ended with keys left in the old table');
+    this.oldTable = null;
+    this.oldTags = new Uint8Array(0);
+    this.migratePos = 0;
+    this.oldLive = 0;
+  }
+
+  /** The sweep's share of a running migration: chunks until its time or position budget is spent. */
+  private migrateIdle(clock: () => number): void {
+    const startMs = clock();
+    for (let done = 0; this.oldTable !== null && done < MIGRATE_POSITIONS_PER_SWEEP_MAX; done += MIGRATE_SWEEP_CHUNK) {
+      this.migrateStep(MIGRATE_SWEEP_CHUNK);
+      if (clock() - startMs >= MIGRATE_SWEEP_MS_MAX) break;
+    }
+  }
+
+  /** Put entry `e` (slot + 1) of hash `h`, known to be absent, at the first free index of its chain. */
+  private insertFresh(e: number, h: number): void {
+    const t = this.table;
+    const cap = t.length;
+    let i = home(h, cap);
+    while ((t[i] as number) > 0) i = i + 1 === cap ? 0 : i + 1;
+    if (t[i] === 0) this.tableUsed++;
+    t[i] = e;
+    this.tags[i] = h & 0xff;
+  }
+
+  /**
+   * Rehash every live slot into a table of `cap` entries at once (drops tombstones and ends a
+   * migration): only for bulk loads and trim, which size the table before or after the work.
+   */
   private rebuildTable(cap: number): void {
     assert(this.count * TABLE_LOAD_DEN <= cap * TABLE_LOAD_NUM, 'rebuilt table would be over-full');
-    const t = new Int32Array(cap);
-    const tags = new Uint8Array(cap);
+    this.oldLive = 0;
+    this.endMigration();
+    this.table = new Int32Array(cap);
+    this.tags = new Uint8Array(cap);
+    this.tableUsed = 0;
     for (let s = 0; s < this.slotEnd; s++) {
       if (this.slotAddr[2 * s] === FREE) continue;
       this.locate(s);
-      const h = hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen);
-      let i = home(h, cap);
-      while (t[i] !== 0) i = i + 1 === cap ? 0 : i + 1;
-      t[i] = s + 1;
-      tags[i] = h & 0xff;
+      this.insertFresh(s + 1, hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen));
     }
-    this.table = t;
-    this.tags = tags;
-    this.tableUsed = this.count;
+    assert.equal(this.tableUsed, this.count, 'rebuild placed a different number of keys');
   }
 }
