@@ -39,6 +39,7 @@ import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { decodeObject, encodeCollection } from './object-codec.js';
+import { nextSlotCapacity, SlotAddresses, SlotBytes, SlotObjects } from './slot-chunks.js';
 
 /** Size of a shared slab. Big enough that per-slab bookkeeping is noise, small enough to defrag in steps. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -233,11 +234,11 @@ export class Keyspace {
    * (for a free slot, the next free slot or NONE). One array, not two, so a lookup's read of the
    * address is one cache miss, not two (docs/perf-notes.md, 'Keyspace and slabs').
    */
-  private slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+  private slotAddr = new SlotAddresses(SLOTS_INITIAL);
   /** slot -> type code (TYPE_STRING for free slots). */
-  private slotType = new Uint8Array(SLOTS_INITIAL);
+  private slotType = new SlotBytes(SLOTS_INITIAL);
   /** slot -> a collection's contents (undefined for strings and free slots). */
-  private objects: Array<KvCollection | undefined> = [];
+  private objects = new SlotObjects<KvCollection>();
   /** Slots ever handed out (the SCAN range). */
   private slotEnd = 0;
   private freeSlotHead = NONE;
@@ -401,7 +402,7 @@ export class Keyspace {
     const kLen = key.length;
     const vLen = value.length;
     const i = this.probeStr(key, hashStr(this.seed, key));
-    if (i >= 0 && this.slotType[(this.table[i] as number) - 1] !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
+    if (i >= 0 && this.slotType.get((this.table[i] as number) - 1) !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, vLen, expireAtMs)) {
       this.rBuf.set(value, this.rValOff);
       return;
@@ -417,7 +418,7 @@ export class Keyspace {
   /** put() from byte ranges (log replay, snapshot load): no key string, no value Buffer. */
   putBytes(src: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: ExpireAtMs): void {
     const i = this.probeBytes(src, keyOff, keyLen, hashBytes(this.seed, src, keyOff, keyLen));
-    if (i >= 0 && this.slotType[(this.table[i] as number) - 1] !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
+    if (i >= 0 && this.slotType.get((this.table[i] as number) - 1) !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, valLen, expireAtMs)) {
       copyBytes(src, valOff, this.rBuf, this.rValOff, valLen);
       return;
@@ -480,7 +481,7 @@ export class Keyspace {
 
   /** Change the collection of `type` at `key` (created, or replacing another type) by `add`, accounting its bytes. */
   private addElement(key: Key, type: number, add: (obj: KvCollection) => void): void {
-    const obj = this.objects[this.collectionSlot(key, type)] as KvCollection;
+    const obj = this.objects.get(this.collectionSlot(key, type)) as KvCollection;
     const before = obj.bytes;
     add(obj);
     this.accountObject(obj.bytes - before);
@@ -500,8 +501,8 @@ export class Keyspace {
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
     const slot = this.collectionSlot(key, d.type);
-    this.accountObject(d.obj.bytes - (this.objects[slot] as KvCollection).bytes);
-    this.objects[slot] = d.obj;
+    this.accountObject(d.obj.bytes - (this.objects.get(slot) as KvCollection).bytes);
+    this.objects.set(slot, d.obj);
     this.setExpiry(slot, expireAtMs);
   }
 
@@ -515,15 +516,15 @@ export class Keyspace {
     let slot: number;
     if (i >= 0) {
       slot = (this.table[i] as number) - 1;
-      if (this.slotType[slot] === type) return slot;
+      if (this.slotType.get(slot) === type) return slot;
       this.dropCollection(slot);
       this.locate(slot);
       if (this.rValLen === 0) this.setExpiry(slot, 0); // the record already is the key alone
       else slot = this.writeKeyRecord(key, i);
     } else slot = this.writeKeyRecord(key, i);
     const obj = newCollection(type, this.limits);
-    this.slotType[slot] = type;
-    this.objects[slot] = obj;
+    this.slotType.set(slot, type);
+    this.objects.set(slot, obj);
     this.accountObject(obj.bytes);
     return slot;
   }
@@ -539,7 +540,7 @@ export class Keyspace {
   private collectionAt(i: number, type: number): KvCollection | undefined {
     if (i < 0) return undefined;
     const slot = (this.table[i] as number) - 1;
-    return this.slotType[slot] === type ? this.objects[slot] : undefined;
+    return this.slotType.get(slot) === type ? this.objects.get(slot) : undefined;
   }
 
   /** A collection's estimate changed by `delta` bytes: it is live data, held on the V8 heap. */
@@ -550,17 +551,17 @@ export class Keyspace {
 
   /** Make `slot` a string slot again, dropping its collection (the record stays). */
   private dropCollection(slot: number): void {
-    const obj = this.objects[slot];
+    const obj = this.objects.get(slot);
     if (obj === undefined) return;
     this.accountObject(-obj.bytes);
-    this.objects[slot] = undefined;
-    this.slotType[slot] = TYPE_STRING;
+    this.objects.set(slot, undefined);
+    this.slotType.set(slot, TYPE_STRING);
   }
 
   clear(): void {
     // Collections go with their references (the GC frees them; nothing here walks their elements).
-    this.slotType = new Uint8Array(SLOTS_INITIAL);
-    this.objects = [];
+    this.slotType = new SlotBytes(SLOTS_INITIAL);
+    this.objects = new SlotObjects();
     this.slabs = [];
     this.slabUsed = [];
     this.slabLive = [];
@@ -569,7 +570,7 @@ export class Keyspace {
     this.spareSlabs = [];
     this.coolingSlabs = [];
     this.cur = -1;
-    this.slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+    this.slotAddr = new SlotAddresses(SLOTS_INITIAL);
     this.access.resize(SLOTS_INITIAL);
     this.volatileIter = undefined;
     this.slotEnd = 0;
@@ -625,7 +626,7 @@ export class Keyspace {
     if (!h.mayDelete()) return;
     const key = this.keyAt(slot);
     if (h.deleteExpired(key)) {
-      assert(this.slotAddr[2 * slot] === FREE, 'an expired key survived its logged delete');
+      assert(this.slotAddr.slab(slot) === FREE, 'an expired key survived its logged delete');
       this.expiredKeys++;
     }
   }
@@ -636,7 +637,7 @@ export class Keyspace {
    */
   getStored(key: Key, now: number): Buffer | undefined {
     const s = this.liveSlot(key, now);
-    if (s < 0 || this.slotType[s] !== TYPE_STRING) return undefined;
+    if (s < 0 || this.slotType.get(s) !== TYPE_STRING) return undefined;
     this.locate(s);
     return this.rBuf.subarray(this.rValOff, this.rValOff + this.rValLen);
   }
@@ -649,7 +650,7 @@ export class Keyspace {
   readValueBytes(key: Buffer, now: number, sink: ValueSink): boolean {
     const n = key.length;
     const s = this.liveAt(this.probeBytes(key, 0, n, hashBytes(this.seed, key, 0, n)), now);
-    if (s < 0 || this.slotType[s] !== TYPE_STRING) return false;
+    if (s < 0 || this.slotType.get(s) !== TYPE_STRING) return false;
     this.locate(s);
     sink.bulkRange(this.rBuf, this.rValOff, this.rValLen);
     return true;
@@ -662,18 +663,18 @@ export class Keyspace {
   /** Type code of a live key, or -1 when missing or expired. */
   typeOf(key: Key, now: number): number {
     const s = this.liveSlot(key, now);
-    return s < 0 ? -1 : (this.slotType[s] as number);
+    return s < 0 ? -1 : this.slotType.get(s);
   }
 
   /** The collection of a live key of type `type`, else undefined (missing, expired, or another type). */
   collectionOf(key: Key, type: number, now: number): KvCollection | undefined {
     const s = this.liveSlot(key, now);
-    return s >= 0 && this.slotType[s] === type ? this.objects[s] : undefined;
+    return s >= 0 && this.slotType.get(s) === type ? this.objects.get(s) : undefined;
   }
 
   /** The collection in `slot` (undefined for a string or a free slot): the snapshot writer's read. */
   objectAt(slot: number): KvCollection | undefined {
-    return this.objects[slot];
+    return this.objects.get(slot);
   }
 
   /** Estimated bytes of a live key (MEMORY USAGE): key, value or contents, bookkeeping. */
@@ -681,7 +682,7 @@ export class Keyspace {
     const s = this.liveSlot(key, now);
     if (s < 0) return undefined;
     this.locate(s);
-    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (this.objects[s]?.bytes ?? 0);
+    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (this.objects.get(s)?.bytes ?? 0);
   }
 
   /** 0 = no expiry; undefined = missing or expired. */
@@ -693,7 +694,7 @@ export class Keyspace {
 
   /** Fill `view` with the record in `slot` (no expiry check, no side effect); false if the slot is free. */
   readSlot(slot: number, view: SlotView): boolean {
-    if (slot >= this.slotEnd || this.slotAddr[2 * slot] === FREE) return false;
+    if (slot >= this.slotEnd || this.slotAddr.slab(slot) === FREE) return false;
     this.locate(slot);
     view.buf = this.rBuf;
     view.keyOff = this.rKeyOff;
@@ -701,7 +702,7 @@ export class Keyspace {
     view.valOff = this.rValOff;
     view.valLen = this.rValLen;
     view.expireAtMs = this.expires.get(slot) ?? 0;
-    view.type = this.slotType[slot] as number;
+    view.type = this.slotType.get(slot);
     return true;
   }
 
@@ -710,12 +711,12 @@ export class Keyspace {
    * value, or a collection serialized whole (object-codec.ts).
    */
   slotAt(slot: number): { key: Key; type: number; value: Buffer; expireAtMs: ExpireAtMs } | undefined {
-    if (slot >= this.slotEnd || this.slotAddr[2 * slot] === FREE) return undefined;
+    if (slot >= this.slotEnd || this.slotAddr.slab(slot) === FREE) return undefined;
     this.locate(slot);
     const b = this.rBuf;
     const key = b.latin1Slice(this.rKeyOff, this.rKeyOff + this.rKeyLen);
-    const type = this.slotType[slot] as number;
-    const obj = this.objects[slot];
+    const type = this.slotType.get(slot);
+    const obj = this.objects.get(slot);
     let value: Buffer;
     if (obj !== undefined) value = encodeCollection(type, obj);
     else {
@@ -749,19 +750,19 @@ export class Keyspace {
     if (this.count === 0 || end === 0) return undefined;
     for (let t = 0; t < RANDOM_KEY_TRIES_MAX; t++) {
       const s = Math.floor(Math.random() * end);
-      if (this.slotAddr[2 * s] !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
+      if (this.slotAddr.slab(s) !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
     }
     const from = Math.floor(Math.random() * end);
     for (let n = 0; n < end; n++) {
       const s = (from + n) % end;
-      if (this.slotAddr[2 * s] !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
+      if (this.slotAddr.slab(s) !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
     }
     return undefined;
   }
 
   *keys(now: number): IterableIterator<Key> {
     for (let s = 0; s < this.slotEnd; s++) {
-      if (this.slotAddr[2 * s] === FREE || this.expiredSlot(s, now)) continue;
+      if (this.slotAddr.slab(s) === FREE || this.expiredSlot(s, now)) continue;
       yield this.keyAt(s);
     }
   }
@@ -776,7 +777,7 @@ export class Keyspace {
     let i = cursor;
     const end = Math.min(this.slotEnd, cursor + n);
     for (; i < end; i++) {
-      if (this.slotAddr[2 * i] === FREE || this.expiredSlot(i, now)) continue;
+      if (this.slotAddr.slab(i) === FREE || this.expiredSlot(i, now)) continue;
       const key = this.keyAt(i);
       if (match === undefined || globMatch(match, key)) keys.push(key);
     }
@@ -805,7 +806,7 @@ export class Keyspace {
       const [slot, at] = r.value;
       // Deleting the current entry of a Map iterator is safe in JS (iteration continues).
       let deleted = false;
-      if (at <= now && this.slotAddr[2 * slot] !== FREE) {
+      if (at <= now && this.slotAddr.slab(slot) !== FREE) {
         const before = this.expiredKeys;
         this.expireFound(slot, -1);
         deleted = this.expiredKeys !== before;
@@ -832,7 +833,7 @@ export class Keyspace {
 
   /** True if `slot` holds a key (expired or not). */
   isLiveSlot(slot: number): boolean {
-    return slot < this.slotEnd && this.slotAddr[2 * slot] !== FREE;
+    return slot < this.slotEnd && this.slotAddr.slab(slot) !== FREE;
   }
 
   /** The key in a live `slot`. */
@@ -880,13 +881,13 @@ export class Keyspace {
     let objectBytes = 0;
     const slabSum = new Map<number, number>();
     for (let s = 0; s < this.slotEnd; s++) {
-      if (this.slotAddr[2 * s] === FREE) continue;
+      if (this.slotAddr.slab(s) === FREE) continue;
       live++;
-      const id = this.slotAddr[2 * s] as number;
+      const id = this.slotAddr.slab(s);
       assert(this.slabs[id] !== null && this.slabs[id] !== undefined, `slot ${s} points at released slab ${id}`);
-      const size = this.headerAt(this.slabs[id] as Buffer, this.slotAddr[2 * s + 1] as number);
+      const size = this.headerAt(this.slabs[id] as Buffer, this.slotAddr.offset(s));
       assert(!this.rDead, `slot ${s} points at a record marked dead`);
-      assert((this.slotAddr[2 * s + 1] as number) + size <= (this.slabUsed[id] as number), `slot ${s} runs past its slab's fill`);
+      assert(this.slotAddr.offset(s) + size <= (this.slabUsed[id] as number), `slot ${s} runs past its slab's fill`);
       slabSum.set(id, (slabSum.get(id) ?? 0) + size);
       const b = this.rBuf;
       const h = hashBytes(this.seed, b, this.rKeyOff, this.rKeyLen);
@@ -904,15 +905,15 @@ export class Keyspace {
     assert.equal(live, this.count, 'live slots != count');
     assert.equal(liveBytes, this.liveBytes, 'liveBytes != the sum over live keys');
     assert.equal(objectBytes, this.objectBytes, 'objectBytes != the sum over live collections');
-    for (let s = this.slotEnd; s < this.objects.length; s++) assert.equal(this.objects[s], undefined, `object beyond the slots at ${s}`);
+    for (let s = this.slotEnd; s < this.objects.coveredSlots; s++) assert.equal(this.objects.get(s), undefined, `object beyond the slots at ${s}`);
     let free = 0;
-    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
-      assert(this.slotAddr[2 * f] === FREE && free <= this.slotEnd, 'free list broken');
+    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr.offset(f)) {
+      assert(this.slotAddr.slab(f) === FREE && free <= this.slotEnd, 'free list broken');
       free++;
     }
     assert.equal(free + live, this.slotEnd, 'free + live slots != slots handed out');
-    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
-      assert(this.slotType[f] === TYPE_STRING && this.objects[f] === undefined, `free slot ${f} keeps a type or an object`);
+    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr.offset(f)) {
+      assert(this.slotType.get(f) === TYPE_STRING && this.objects.get(f) === undefined, `free slot ${f} keeps a type or an object`);
     }
     let entries = 0;
     let tombs = 0;
@@ -954,8 +955,8 @@ export class Keyspace {
 
   /** Check slot `s`'s type byte against its object and record; returns the object's bytes. */
   private verifyType(s: number, valLen: number): number {
-    const type = this.slotType[s] as number;
-    const obj = this.objects[s];
+    const type = this.slotType.get(s);
+    const obj = this.objects.get(s);
     assert(type < TYPE_CODES, `slot ${s} has type code ${type}`);
     if (type === TYPE_STRING) {
       assert.equal(obj, undefined, `string slot ${s} holds an object`);
@@ -970,8 +971,8 @@ export class Keyspace {
 
   /** Decode the header of the record in `slot` into the scratch fields. */
   private locate(slot: number): void {
-    const b = this.slabs[this.slotAddr[2 * slot] as number] as Buffer;
-    this.headerAt(b, this.slotAddr[2 * slot + 1] as number);
+    const b = this.slabs[this.slotAddr.slab(slot)] as Buffer;
+    this.headerAt(b, this.slotAddr.offset(slot));
   }
 
   /** Decode the record header at `p` of slab `b` into the scratch fields; returns the record size. */
@@ -1050,8 +1051,7 @@ export class Keyspace {
       slot = this.newSlot();
       this.access.born(slot);
       // Address first: rebuildTable below rehashes every slot from its record.
-      this.slotAddr[2 * slot] = this.allocSlab;
-      this.slotAddr[2 * slot + 1] = this.allocOff;
+      this.slotAddr.set(slot, this.allocSlab, this.allocOff);
       const pos = -1 - i;
       if (this.table[pos] === 0) this.tableUsed++;
       this.table[pos] = slot + 1;
@@ -1060,8 +1060,7 @@ export class Keyspace {
       this.liveBytes += kLen + vLen + KEY_OVERHEAD_BYTES;
       if (this.tableUsed * TABLE_LOAD_DEN > this.table.length * TABLE_LOAD_NUM) this.grow();
     }
-    this.slotAddr[2 * slot] = this.allocSlab;
-    this.slotAddr[2 * slot + 1] = this.allocOff;
+    this.slotAddr.set(slot, this.allocSlab, this.allocOff);
     // Skip the expires lookup when no key has a TTL (the common bulk-load case).
     if (expireAtMs === 0) {
       if (this.expires.size > 0) this.expires.delete(slot);
@@ -1079,7 +1078,7 @@ export class Keyspace {
   private sameSizeInPlace(i: number, vLen: number, expireAtMs: ExpireAtMs): boolean {
     const slot = (this.table[i] as number) - 1;
     this.locate(slot);
-    if (this.rValLen !== vLen || this.slabState[this.slotAddr[2 * slot] as number] === DEDICATED) return false;
+    if (this.rValLen !== vLen || this.slabState[this.slotAddr.slab(slot)] === DEDICATED) return false;
     this.access.touch(slot);
     if (expireAtMs === 0) {
       if (this.expires.size > 0) this.expires.delete(slot);
@@ -1106,8 +1105,7 @@ export class Keyspace {
     this.liveBytes -= this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES;
     this.killRecord(slot);
     this.expires.delete(slot);
-    this.slotAddr[2 * slot] = FREE;
-    this.slotAddr[2 * slot + 1] = this.freeSlotHead;
+    this.slotAddr.set(slot, FREE, this.freeSlotHead);
     this.freeSlotHead = slot;
   }
 
@@ -1121,9 +1119,9 @@ export class Keyspace {
 
   /** Account the record currently in `slot` as dead in its slab. */
   private killRecord(slot: number): void {
-    const id = this.slotAddr[2 * slot] as number;
+    const id = this.slotAddr.slab(slot);
     const b = this.slabs[id] as Buffer;
-    const off = this.slotAddr[2 * slot + 1] as number;
+    const off = this.slotAddr.offset(slot);
     const size = this.headerAt(b, off);
     assert(!this.rDead, 'record killed twice');
     // Mark it dead in place (header only: key and value bytes, which views may show, stay as
@@ -1143,26 +1141,22 @@ export class Keyspace {
   private newSlot(): number {
     if (this.freeSlotHead !== NONE) {
       const s = this.freeSlotHead;
-      this.freeSlotHead = this.slotAddr[2 * s + 1] as number;
+      this.freeSlotHead = this.slotAddr.offset(s);
       return s;
     }
-    if (this.slotEnd === this.slotCapacity) this.resizeSlots(Math.min(this.slotCapacity * 2, KEYS_MAX));
+    if (this.slotEnd === this.slotCapacity) this.resizeSlots(Math.min(nextSlotCapacity(this.slotCapacity), KEYS_MAX));
     return this.slotEnd++;
   }
 
   private get slotCapacity(): number {
-    return this.slotAddr.length / 2;
+    return this.slotAddr.capacity;
   }
 
   private resizeSlots(n: number): void {
     assert(n >= this.slotEnd, 'slot arrays cannot drop handed-out slots');
-    const a = new Uint32Array(2 * n);
-    a.set(this.slotAddr.subarray(0, 2 * this.slotEnd));
-    this.slotAddr = a;
+    this.slotAddr.resize(n);
     this.access.resize(n);
-    const t = new Uint8Array(n);
-    t.set(this.slotType.subarray(0, this.slotEnd));
-    this.slotType = t;
+    this.slotType.resize(n);
   }
 
   private newSlab(b: Buffer, state: number): number {
@@ -1228,15 +1222,14 @@ export class Keyspace {
         // Live: find its slot through the table (records carry no back pointer: 4 B/key saved).
         const i = this.probeBytes(b, kOff, kLen, hashBytes(this.seed, b, kOff, kLen));
         const slot = i >= 0 ? (this.table[i] as number) - 1 : -1;
-        assert(slot >= 0 && this.slotAddr[2 * slot] === id && this.slotAddr[2 * slot + 1] === at, 'a live record is not where its slot says');
+        assert(slot >= 0 && this.slotAddr.slab(slot) === id && this.slotAddr.offset(slot) === at, 'a live record is not where its slot says');
         if (this.cur < 0 || (this.slabUsed[this.cur] as number) + size > SLAB_BYTES) this.openSlab();
         const to = this.cur;
         const off = this.slabUsed[to] as number;
         b.copy(this.slabs[to] as Buffer, off, at, at + size);
         this.slabUsed[to] = off + size;
         this.slabLive[to] = (this.slabLive[to] as number) + size;
-        this.slotAddr[2 * slot] = to;
-        this.slotAddr[2 * slot + 1] = off;
+        this.slotAddr.set(slot, to, off);
         this.slabLive[id] = (this.slabLive[id] as number) - size;
         if (this.slabLive[id] === 0) {
           this.releaseSlab(id); // also pops it from the queue and resets defragPos
@@ -1411,7 +1404,7 @@ export class Keyspace {
     this.tags = new Uint8Array(cap);
     this.tableUsed = 0;
     for (let s = 0; s < this.slotEnd; s++) {
-      if (this.slotAddr[2 * s] === FREE) continue;
+      if (this.slotAddr.slab(s) === FREE) continue;
       this.locate(s);
       this.insertFresh(s + 1, hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen));
     }
