@@ -312,6 +312,11 @@ export class Keyspace {
     return this.slotEnd;
   }
 
+  /** True while the table grows: an old table is still being drained (tests and docs/storage.md). */
+  get migrating(): boolean {
+    return this.oldTable !== null;
+  }
+
   get expiresCount(): number {
     return this.expires.size;
   }
@@ -889,18 +894,22 @@ export class Keyspace {
       assert(!this.rDead, `slot ${s} points at a record marked dead`);
       assert(this.slotAddr.offset(s) + size <= (this.slabUsed[id] as number), `slot ${s} runs past its slab's fill`);
       slabSum.set(id, (slabSum.get(id) ?? 0) + size);
+      // The lookups below decode other records into the scratch fields: keep this one's.
       const b = this.rBuf;
-      const h = hashBytes(this.seed, b, this.rKeyOff, this.rKeyLen);
+      const kOff = this.rKeyOff;
+      const kLen = this.rKeyLen;
+      const vLen = this.rValLen;
+      const h = hashBytes(this.seed, b, kOff, kLen);
       // Found in exactly one table (no probe: it would move the key and advance the migration).
-      const i = this.findBytes(this.table, this.tags, b, this.rKeyOff, this.rKeyLen, h);
+      const i = this.findBytes(this.table, this.tags, b, kOff, kLen, h);
       const old = this.oldTable;
-      const j = old === null ? -1 : this.findBytes(old, this.oldTags, b, this.rKeyOff, this.rKeyLen, h);
+      const j = old === null ? -1 : this.findBytes(old, this.oldTags, b, kOff, kLen, h);
       const inNew = i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff);
       const inOld = old !== null && j >= 0 && old[j] === s + 1 && this.oldTags[j] === (h & 0xff);
       assert(inNew !== inOld && (i < 0 || j < 0), `slot ${s} not reachable through exactly one table`);
-      const objBytes = this.verifyType(s, this.rValLen);
+      const objBytes = this.verifyType(s, vLen);
       objectBytes += objBytes;
-      liveBytes += this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + objBytes;
+      liveBytes += kLen + vLen + KEY_OVERHEAD_BYTES + objBytes;
     }
     assert.equal(live, this.count, 'live slots != count');
     assert.equal(liveBytes, this.liveBytes, 'liveBytes != the sum over live keys');
