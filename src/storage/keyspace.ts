@@ -7,8 +7,10 @@
 // Layout (why, with numbers in docs/storage.md): keys and values live OFF the V8 heap, packed as
 // records `[varint keyLen][varint valLen][key][value]` into 1 MiB slabs (records larger than
 // DEDICATED_RECORD_BYTES_MIN get a buffer of their own). Everything else is typed arrays:
-//   slot -> (slab id, offset)          one interleaved Uint32Array; a key keeps its slot from insert to delete
-//   open-addressing hash table         Int32Array of slot+1 + Uint8Array hash tag, linear probing
+//   slot -> (slab id, offset)          interleaved Uint32 words in fixed-size chunks (slot-chunks.ts);
+//                                      a key keeps its slot from insert to delete
+//   open-addressing hash table         Int32Array of slot+1 + Uint8Array hash tag, linear probing,
+//                                      grown incrementally (see the hash table section below)
 // So a key costs its bytes + a 2 B header + ~15 B of arrays and ZERO heap objects: restart is a
 // copy per record with no GC work, and RSS is close to the raw bytes (the previous Map + latin1
 // strings layout cost ~190 B/key of V8 heap for 14 B keys + 100 B values). A same-size SET
@@ -230,9 +232,9 @@ export class Keyspace {
   /** The shared slab new records go to (-1 before the first record). */
   private cur = -1;
   /**
-   * slot -> address, interleaved: [2s] = slab id (FREE for a free slot), [2s+1] = offset in it
-   * (for a free slot, the next free slot or NONE). One array, not two, so a lookup's read of the
-   * address is one cache miss, not two (docs/perf-notes.md, 'Keyspace and slabs').
+   * slot -> address: slab id (FREE for a free slot) and offset in it (for a free slot, the next
+   * free slot or NONE), interleaved so a lookup's read of the address is one cache miss, not two
+   * (docs/perf-notes.md, 'Keyspace and slabs').
    */
   private slotAddr = new SlotAddresses(SLOTS_INITIAL);
   /** slot -> type code (TYPE_STRING for free slots). */
