@@ -200,7 +200,7 @@ test('slot chunks: growing past chunk 0 adds chunks and keeps the old ones (no c
   assert.deepEqual([w.get(0), w.get(SLOT_CHUNK_SLOTS), w.get(SLOT_CHUNK_SLOTS + 1)], [9, 9, 0]);
 });
 
-test('reserve and trim around chunk boundaries keep every key, type and collection', () => {
+test('reserve and trim around chunk boundaries keep every key, type and collection; FLUSHALL during a growth drops both tables', () => {
   const ks = new Keyspace();
   ks.reserve(4 * SLOT_CHUNK_SLOTS);
   const n = SLOT_CHUNK_SLOTS + 500;
@@ -214,7 +214,13 @@ test('reserve and trim around chunk boundaries keep every key, type and collecti
     if (i % 1000 === 0) assert.equal(ks.typeOf(`set:${i}`, 0), TYPE_SET);
     else assert.equal(ks.getStored(`s:${i}`, 0)?.toString(), String(i));
   }
+  // FLUSHALL in the middle of a growth drops both tables.
+  while (!ks.migrating) ks.put(`more:${ks.size}`, Buffer.from('x'), 0);
   ks.applyOp({ t: 'flushall' });
   ks.verify();
   assert.equal(ks.size, 0);
+  assert.equal(ks.migrating, false);
+  ks.put('after', Buffer.from('v'), 0);
+  assert.equal(ks.getStored('after', 0)?.toString(), 'v');
+  ks.verify();
 });

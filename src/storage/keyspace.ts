@@ -85,7 +85,7 @@ const TRIM_SLACK_FACTOR = 1.25;
  * Table growth is incremental: old-table positions a migration step moves, taken before every
  * probe while a migration runs (so per lookup or write). Growth x1.5 from load 3/4 leaves 1/4 of
  * the new table for inserts, and the old table is drained after cap_old / this many probes:
- * anything above 8/3 finishes before the new table fills (docs/storage.md, 'Table growth').
+ * anything above 8/3 finishes before the new table fills (docs/storage.md, 'Keyspace: layout and SCAN').
  */
 export const MIGRATE_POSITIONS_PER_OP = 8;
 /** Old-table positions the periodic sweep moves at most (an idle store still finishes a migration). */
@@ -585,6 +585,7 @@ export class Keyspace {
     this.table = new Int32Array(TABLE_INITIAL);
     this.tags = new Uint8Array(TABLE_INITIAL);
     this.tableUsed = 0;
+    this.oldLive = 0; // the old table's keys go with everything else
     this.endMigration();
     this.count = 0;
     this.expires = new Map();
