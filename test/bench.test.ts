@@ -23,6 +23,7 @@ const SUITE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'suite.js');
 const STORAGE_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'storage-bench.js');
 const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-bench.js');
 const DELETE_LATENCY_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'delete-latency.js');
+const GROWTH_PAUSE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'growth-pause.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -380,6 +381,7 @@ test('bench tools: a bad flag or value is one line on stderr and exit 2; --help 
     [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
     [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0']]],
     [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
+    [GROWTH_PAUSE_JS, [['--frobnicate'], ['--keys', '0'], ['--keys', 'many'], ['--systems', 'etcd']]],
   ];
   for (const [tool, bads] of tools) {
     for (const args of bads) {

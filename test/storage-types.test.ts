@@ -19,6 +19,7 @@ import { HashObject, HASH_LISTPACK_ENTRIES_MAX, HASH_LISTPACK_VALUE_BYTES_MAX } 
 import { SetObject, SET_INTSET_ENTRIES_MAX } from '../src/storage/set-object.js';
 import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../src/storage/collection.js';
 import type { Key, Op } from '../src/storage/types.js';
+import type { SlotObjects } from '../src/storage/slot-chunks.js';
 import { datasetDigestHex } from '../src/server/commands/digest.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { commandOps, describe, EXPIRY_FAR_MS, keyspaceState, modelApply, modelState, mvOf, randomCollection, randomOp, storeState, type Model } from './helpers/typed-ops.js';
@@ -111,11 +112,11 @@ test('liveBytes and memoryUsage follow collection contents; verify() checks the 
   assert.equal(ks.liveBytes, 0);
   ks.applyOp({ t: 'sadd', key: 's', member: '1' });
   // Break the object table behind the keyspace's back: verify() must notice.
-  const objects = (ks as unknown as { objects: Array<KvCollection | undefined> }).objects;
-  const slot = objects.findIndex((o) => o !== undefined);
-  objects[slot] = new HashObject();
+  const objects = (ks as unknown as { objects: SlotObjects<KvCollection> }).objects;
+  const slot = Array.from({ length: ks.slotCount }, (_, s) => s).findIndex((s) => objects.get(s) !== undefined);
+  objects.set(slot, new HashObject());
   assert.throws(() => ks.verify(), /holds HashObject/);
-  objects[slot] = undefined;
+  objects.set(slot, undefined);
   assert.throws(() => ks.verify());
 });
 

@@ -7,6 +7,8 @@
 // The GET path pays one typed-array store per hit in LRU mode (touch() writes the cached clock);
 // LFU mode pays a decay, a random draw and a store, as Redis does.
 
+import { SlotWords } from './slot-chunks.js';
+
 /** The LRU clock has 24 bits of seconds (it wraps after ~194 days; idle times account for one wrap). */
 export const LRU_CLOCK_MAX = 0xff_ffff;
 /** The LFU decay clock has 16 bits of minutes. */
@@ -22,8 +24,8 @@ const MS_PER_SECOND = 1000;
 const MS_PER_MINUTE = 60_000;
 
 export class AccessTracker {
-  /** slot -> access word (see the module header); sized with the keyspace's slot arrays. */
-  private words: Uint32Array;
+  /** slot -> access word (see the module header); sized with the keyspace's slot arrays, in chunks like them. */
+  private words: SlotWords;
   /** LRU clock (seconds, 24 bits) as of the last tick. */
   private lruClock = 0;
   /** LFU decay clock (minutes, 16 bits) as of the last tick. */
@@ -36,7 +38,7 @@ export class AccessTracker {
   random: () => number = Math.random;
 
   constructor(slots: number) {
-    this.words = new Uint32Array(slots);
+    this.words = new SlotWords(slots);
   }
 
   get isLfu(): boolean {
@@ -57,37 +59,35 @@ export class AccessTracker {
   setLfu(lfu: boolean, slotEnd: number): void {
     if (lfu === this.lfu) return;
     this.lfu = lfu;
-    this.words.fill(this.freshWord(), 0, slotEnd);
+    this.words.fill(this.freshWord(), slotEnd);
   }
 
   /** The slot arrays grew or shrank to `slots` (keeps the words of slots below it). */
   resize(slots: number): void {
-    const w = new Uint32Array(slots);
-    w.set(this.words.subarray(0, Math.min(slots, this.words.length)));
-    this.words = w;
+    this.words.resize(slots);
   }
 
   /** A key was stored in a fresh slot: accessed now, LFU counter at its initial value. */
   born(slot: number): void {
-    this.words[slot] = this.freshWord();
+    this.words.set(slot, this.freshWord());
   }
 
   /** A lookup or an overwrite hit the key in `slot`. */
   touch(slot: number): void {
-    if (!this.lfu) this.words[slot] = this.lruClock;
-    else this.words[slot] = (this.minutes << 8) | this.logIncr(this.decayed(slot));
+    if (!this.lfu) this.words.set(slot, this.lruClock);
+    else this.words.set(slot, (this.minutes << 8) | this.logIncr(this.decayed(slot)));
   }
 
   /** Milliseconds since the last access (LRU mode; seconds resolution, as Redis). */
   idleMs(slot: number): number {
-    const at = (this.words[slot] as number) & LRU_CLOCK_MAX;
+    const at = this.words.get(slot) & LRU_CLOCK_MAX;
     const c = this.lruClock;
     return (c >= at ? c - at : c + (LRU_CLOCK_MAX - at)) * MS_PER_SECOND;
   }
 
   /** The LFU counter after the decay owed since its last access (LFU mode; no store). */
   decayed(slot: number): number {
-    const w = this.words[slot] as number;
+    const w = this.words.get(slot);
     const counter = w & LFU_COUNTER_MAX;
     if (this.decayMinutes === 0) return counter;
     const last = w >>> 8;

@@ -7,8 +7,10 @@
 // Layout (why, with numbers in docs/storage.md): keys and values live OFF the V8 heap, packed as
 // records `[varint keyLen][varint valLen][key][value]` into 1 MiB slabs (records larger than
 // DEDICATED_RECORD_BYTES_MIN get a buffer of their own). Everything else is typed arrays:
-//   slot -> (slab id, offset)          one interleaved Uint32Array; a key keeps its slot from insert to delete
-//   open-addressing hash table         Int32Array of slot+1 + Uint8Array hash tag, linear probing
+//   slot -> (slab id, offset)          interleaved Uint32 words in fixed-size chunks (slot-chunks.ts);
+//                                      a key keeps its slot from insert to delete
+//   open-addressing hash table         Int32Array of slot+1 + Uint8Array hash tag, linear probing,
+//                                      grown incrementally (see the hash table section below)
 // So a key costs its bytes + a 2 B header + ~15 B of arrays and ZERO heap objects: restart is a
 // copy per record with no GC work, and RSS is close to the raw bytes (the previous Map + latin1
 // strings layout cost ~190 B/key of V8 heap for 14 B keys + 100 B values). A same-size SET
@@ -40,6 +42,7 @@ import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { addMembers, decodeObject, encodeCollection, isPartPayload, payloadType } from './object-codec.js';
+import { nextSlotCapacity, SlotAddresses, SlotBytes, SlotObjects } from './slot-chunks.js';
 
 /** Size of a shared slab. Big enough that per-slab bookkeeping is noise, small enough to defrag in steps. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -79,6 +82,18 @@ const TABLE_REBUILD_LOAD = 0.5;
 const TABLE_RESERVE_SLACK = 64;
 /** trim() only reallocates a structure larger than this factor times what it needs. */
 const TRIM_SLACK_FACTOR = 1.25;
+/**
+ * Table growth is incremental: old-table positions a migration step moves, taken before every
+ * probe while a migration runs (so per lookup or write). Growth x1.5 from load 3/4 leaves 1/4 of
+ * the new table for inserts, and the old table is drained after cap_old / this many probes:
+ * anything above 8/3 finishes before the new table fills (docs/storage.md, 'Keyspace: layout and SCAN').
+ */
+export const MIGRATE_POSITIONS_PER_OP = 8;
+/** Old-table positions the periodic sweep moves at most (an idle store still finishes a migration). */
+export const MIGRATE_POSITIONS_PER_SWEEP_MAX = 64 * 1024;
+/** The sweep's migration work stops after this long (checked every MIGRATE_SWEEP_CHUNK positions). */
+const MIGRATE_SWEEP_MS_MAX = 1;
+const MIGRATE_SWEEP_CHUNK = 1024;
 /** Hash table load (live + tombstones) is kept at or below 3/4. */
 const TABLE_LOAD_NUM = 3;
 const TABLE_LOAD_DEN = 4;
@@ -226,15 +241,15 @@ export class Keyspace {
   /** The shared slab new records go to (-1 before the first record). */
   private cur = -1;
   /**
-   * slot -> address, interleaved: [2s] = slab id (FREE for a free slot), [2s+1] = offset in it
-   * (for a free slot, the next free slot or NONE). One array, not two, so a lookup's read of the
-   * address is one cache miss, not two (docs/perf-notes.md, 'Keyspace and slabs').
+   * slot -> address: slab id (FREE for a free slot) and offset in it (for a free slot, the next
+   * free slot or NONE), interleaved so a lookup's read of the address is one cache miss, not two
+   * (docs/perf-notes.md, 'Keyspace and slabs').
    */
-  private slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+  private slotAddr = new SlotAddresses(SLOTS_INITIAL);
   /** slot -> type code (TYPE_STRING for free slots). */
-  private slotType = new Uint8Array(SLOTS_INITIAL);
+  private slotType = new SlotBytes(SLOTS_INITIAL);
   /** slot -> a collection's contents (undefined for strings and free slots). */
-  private objects: Array<KvCollection | undefined> = [];
+  private objects = new SlotObjects<KvCollection>();
   /** Slots ever handed out (the SCAN range). */
   private slotEnd = 0;
   private freeSlotHead = NONE;
@@ -246,6 +261,20 @@ export class Keyspace {
   private tags = new Uint8Array(TABLE_INITIAL);
   /** Live entries + tombstones in the table. */
   private tableUsed = 0;
+  /**
+   * While the table grows: the previous table (null otherwise), drained into `table` by
+   * migrateStep from index `migratePos` upwards, and by any probe that finds its key there. A key
+   * is in exactly one of the two; a moved entry leaves a tombstone, so the old chains stay whole.
+   */
+  private oldTable: Int32Array | null = null;
+  private oldTags = new Uint8Array(0);
+  private migratePos = 0;
+  /** Live entries left in oldTable. */
+  private oldLive = 0;
+  /** Old-table positions examined by migration steps, ever (tests bound the work per operation with it). */
+  migrationWork = 0;
+  /** Migrations finished in one go because the new table filled first (never, by the bound above; tests check). */
+  migrationsForced = 0;
   private count = 0;
   /** slot -> absolute expiry, only for keys with a TTL (like Redis's expires dict). */
   private expires = new Map<number, ExpireAtMs>();
@@ -294,6 +323,11 @@ export class Keyspace {
     return this.slotEnd;
   }
 
+  /** True while the table grows: an old table is still being drained (tests and docs/storage.md). */
+  get migrating(): boolean {
+    return this.oldTable !== null;
+  }
+
   get expiresCount(): number {
     return this.expires.size;
   }
@@ -306,6 +340,7 @@ export class Keyspace {
   get heldBytes(): number {
     let n = this.objectBytes + this.slabBytes + (this.spareSlabs.length + this.coolingSlabs.length) * SLAB_BYTES;
     n += this.slotAddr.byteLength + this.table.byteLength + this.tags.byteLength + 4 * this.slotCapacity;
+    if (this.oldTable !== null) n += this.oldTable.byteLength + this.oldTags.byteLength;
     return n;
   }
 
@@ -394,7 +429,7 @@ export class Keyspace {
     const kLen = key.length;
     const vLen = value.length;
     const i = this.probeStr(key, hashStr(this.seed, key));
-    if (i >= 0 && this.slotType[(this.table[i] as number) - 1] !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
+    if (i >= 0 && this.slotType.get((this.table[i] as number) - 1) !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, vLen, expireAtMs)) {
       this.rBuf.set(value, this.rValOff);
       return;
@@ -410,7 +445,7 @@ export class Keyspace {
   /** put() from byte ranges (log replay, snapshot load): no key string, no value Buffer. */
   putBytes(src: Buffer, keyOff: number, keyLen: number, valOff: number, valLen: number, expireAtMs: ExpireAtMs): void {
     const i = this.probeBytes(src, keyOff, keyLen, hashBytes(this.seed, src, keyOff, keyLen));
-    if (i >= 0 && this.slotType[(this.table[i] as number) - 1] !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
+    if (i >= 0 && this.slotType.get((this.table[i] as number) - 1) !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, valLen, expireAtMs)) {
       copyBytes(src, valOff, this.rBuf, this.rValOff, valLen);
       return;
@@ -473,7 +508,7 @@ export class Keyspace {
 
   /** Change the collection of `type` at `key` (created, or replacing another type) by `add`, accounting its bytes. */
   private addElement(key: Key, type: number, add: (obj: KvCollection) => void): void {
-    const obj = this.objects[this.collectionSlot(key, type)] as KvCollection;
+    const obj = this.objects.get(this.collectionSlot(key, type)) as KvCollection;
     const before = obj.bytes;
     add(obj);
     this.accountObject(obj.bytes - before);
@@ -521,7 +556,7 @@ export class Keyspace {
 
   /** Push `values` in order at the head or tail of the list at `key` (created, or replacing another type). */
   listPush(key: Key, head: boolean, values: readonly Key[]): void {
-    const list = this.objects[this.collectionSlot(key, TYPE_LIST)] as ListObject;
+    const list = this.objects.get(this.collectionSlot(key, TYPE_LIST)) as ListObject;
     if (!this.takes(list)) return;
     const before = list.bytes;
     for (const v of values) {
@@ -576,8 +611,8 @@ export class Keyspace {
       d.obj.appliedMark = this.entryMark;
     }
     const slot = this.collectionSlot(key, d.type);
-    this.accountObject(d.obj.bytes - (this.objects[slot] as KvCollection).bytes);
-    this.objects[slot] = d.obj;
+    this.accountObject(d.obj.bytes - (this.objects.get(slot) as KvCollection).bytes);
+    this.objects.set(slot, d.obj);
     this.setExpiry(slot, expireAtMs);
   }
 
@@ -591,15 +626,15 @@ export class Keyspace {
     let slot: number;
     if (i >= 0) {
       slot = (this.table[i] as number) - 1;
-      if (this.slotType[slot] === type) return slot;
+      if (this.slotType.get(slot) === type) return slot;
       this.dropCollection(slot);
       this.locate(slot);
       if (this.rValLen === 0) this.setExpiry(slot, 0); // the record already is the key alone
       else slot = this.writeKeyRecord(key, i);
     } else slot = this.writeKeyRecord(key, i);
     const obj = newCollection(type, this.limits);
-    this.slotType[slot] = type;
-    this.objects[slot] = obj;
+    this.slotType.set(slot, type);
+    this.objects.set(slot, obj);
     this.accountObject(obj.bytes);
     return slot;
   }
@@ -615,7 +650,7 @@ export class Keyspace {
   private collectionAt(i: number, type: number): KvCollection | undefined {
     if (i < 0) return undefined;
     const slot = (this.table[i] as number) - 1;
-    return this.slotType[slot] === type ? this.objects[slot] : undefined;
+    return this.slotType.get(slot) === type ? this.objects.get(slot) : undefined;
   }
 
   /** A collection's estimate changed by `delta` bytes: it is live data, held on the V8 heap. */
@@ -626,17 +661,17 @@ export class Keyspace {
 
   /** Make `slot` a string slot again, dropping its collection (the record stays). */
   private dropCollection(slot: number): void {
-    const obj = this.objects[slot];
+    const obj = this.objects.get(slot);
     if (obj === undefined) return;
     this.accountObject(-obj.bytes);
-    this.objects[slot] = undefined;
-    this.slotType[slot] = TYPE_STRING;
+    this.objects.set(slot, undefined);
+    this.slotType.set(slot, TYPE_STRING);
   }
 
   clear(): void {
     // Collections go with their references (the GC frees them; nothing here walks their elements).
-    this.slotType = new Uint8Array(SLOTS_INITIAL);
-    this.objects = [];
+    this.slotType = new SlotBytes(SLOTS_INITIAL);
+    this.objects = new SlotObjects();
     this.slabs = [];
     this.slabUsed = [];
     this.slabLive = [];
@@ -645,7 +680,7 @@ export class Keyspace {
     this.spareSlabs = [];
     this.coolingSlabs = [];
     this.cur = -1;
-    this.slotAddr = new Uint32Array(2 * SLOTS_INITIAL);
+    this.slotAddr = new SlotAddresses(SLOTS_INITIAL);
     this.access.resize(SLOTS_INITIAL);
     this.volatileIter = undefined;
     this.slotEnd = 0;
@@ -653,6 +688,8 @@ export class Keyspace {
     this.table = new Int32Array(TABLE_INITIAL);
     this.tags = new Uint8Array(TABLE_INITIAL);
     this.tableUsed = 0;
+    this.oldLive = 0; // the old table's keys go with everything else
+    this.endMigration();
     this.count = 0;
     this.expires = new Map();
     this.sweepIter = undefined;
@@ -700,7 +737,7 @@ export class Keyspace {
     if (!h.mayDelete()) return;
     const key = this.keyAt(slot);
     if (h.deleteExpired(key)) {
-      assert(this.slotAddr[2 * slot] === FREE, 'an expired key survived its logged delete');
+      assert(this.slotAddr.slab(slot) === FREE, 'an expired key survived its logged delete');
       this.expiredKeys++;
     }
   }
@@ -711,7 +748,7 @@ export class Keyspace {
    */
   getStored(key: Key, now: number): Buffer | undefined {
     const s = this.liveSlot(key, now);
-    if (s < 0 || this.slotType[s] !== TYPE_STRING) return undefined;
+    if (s < 0 || this.slotType.get(s) !== TYPE_STRING) return undefined;
     this.locate(s);
     return this.rBuf.subarray(this.rValOff, this.rValOff + this.rValLen);
   }
@@ -724,7 +761,7 @@ export class Keyspace {
   readValueBytes(key: Buffer, now: number, sink: ValueSink): boolean {
     const n = key.length;
     const s = this.liveAt(this.probeBytes(key, 0, n, hashBytes(this.seed, key, 0, n)), now);
-    if (s < 0 || this.slotType[s] !== TYPE_STRING) return false;
+    if (s < 0 || this.slotType.get(s) !== TYPE_STRING) return false;
     this.locate(s);
     sink.bulkRange(this.rBuf, this.rValOff, this.rValLen);
     return true;
@@ -737,18 +774,18 @@ export class Keyspace {
   /** Type code of a live key, or -1 when missing or expired. */
   typeOf(key: Key, now: number): number {
     const s = this.liveSlot(key, now);
-    return s < 0 ? -1 : (this.slotType[s] as number);
+    return s < 0 ? -1 : this.slotType.get(s);
   }
 
   /** The collection of a live key of type `type`, else undefined (missing, expired, or another type). */
   collectionOf(key: Key, type: number, now: number): KvCollection | undefined {
     const s = this.liveSlot(key, now);
-    return s >= 0 && this.slotType[s] === type ? this.objects[s] : undefined;
+    return s >= 0 && this.slotType.get(s) === type ? this.objects.get(s) : undefined;
   }
 
   /** The collection in `slot` (undefined for a string or a free slot): the snapshot writer's read. */
   objectAt(slot: number): KvCollection | undefined {
-    return this.objects[slot];
+    return this.objects.get(slot);
   }
 
   /** Estimated bytes of a live key (MEMORY USAGE): key, value or contents, bookkeeping. */
@@ -756,7 +793,7 @@ export class Keyspace {
     const s = this.liveSlot(key, now);
     if (s < 0) return undefined;
     this.locate(s);
-    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (this.objects[s]?.bytes ?? 0);
+    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (this.objects.get(s)?.bytes ?? 0);
   }
 
   /** 0 = no expiry; undefined = missing or expired. */
@@ -768,7 +805,7 @@ export class Keyspace {
 
   /** Fill `view` with the record in `slot` (no expiry check, no side effect); false if the slot is free. */
   readSlot(slot: number, view: SlotView): boolean {
-    if (slot >= this.slotEnd || this.slotAddr[2 * slot] === FREE) return false;
+    if (slot >= this.slotEnd || this.slotAddr.slab(slot) === FREE) return false;
     this.locate(slot);
     view.buf = this.rBuf;
     view.keyOff = this.rKeyOff;
@@ -776,7 +813,7 @@ export class Keyspace {
     view.valOff = this.rValOff;
     view.valLen = this.rValLen;
     view.expireAtMs = this.expires.get(slot) ?? 0;
-    view.type = this.slotType[slot] as number;
+    view.type = this.slotType.get(slot);
     return true;
   }
 
@@ -785,12 +822,12 @@ export class Keyspace {
    * value, or a collection serialized whole (object-codec.ts).
    */
   slotAt(slot: number): { key: Key; type: number; value: Buffer; expireAtMs: ExpireAtMs } | undefined {
-    if (slot >= this.slotEnd || this.slotAddr[2 * slot] === FREE) return undefined;
+    if (slot >= this.slotEnd || this.slotAddr.slab(slot) === FREE) return undefined;
     this.locate(slot);
     const b = this.rBuf;
     const key = b.latin1Slice(this.rKeyOff, this.rKeyOff + this.rKeyLen);
-    const type = this.slotType[slot] as number;
-    const obj = this.objects[slot];
+    const type = this.slotType.get(slot);
+    const obj = this.objects.get(slot);
     let value: Buffer;
     if (obj !== undefined) value = encodeCollection(type, obj);
     else {
@@ -824,19 +861,19 @@ export class Keyspace {
     if (this.count === 0 || end === 0) return undefined;
     for (let t = 0; t < RANDOM_KEY_TRIES_MAX; t++) {
       const s = Math.floor(Math.random() * end);
-      if (this.slotAddr[2 * s] !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
+      if (this.slotAddr.slab(s) !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
     }
     const from = Math.floor(Math.random() * end);
     for (let n = 0; n < end; n++) {
       const s = (from + n) % end;
-      if (this.slotAddr[2 * s] !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
+      if (this.slotAddr.slab(s) !== FREE && !this.expiredSlot(s, now)) return this.keyAt(s);
     }
     return undefined;
   }
 
   *keys(now: number): IterableIterator<Key> {
     for (let s = 0; s < this.slotEnd; s++) {
-      if (this.slotAddr[2 * s] === FREE || this.expiredSlot(s, now)) continue;
+      if (this.slotAddr.slab(s) === FREE || this.expiredSlot(s, now)) continue;
       yield this.keyAt(s);
     }
   }
@@ -851,7 +888,7 @@ export class Keyspace {
     let i = cursor;
     const end = Math.min(this.slotEnd, cursor + n);
     for (; i < end; i++) {
-      if (this.slotAddr[2 * i] === FREE || this.expiredSlot(i, now)) continue;
+      if (this.slotAddr.slab(i) === FREE || this.expiredSlot(i, now)) continue;
       const key = this.keyAt(i);
       if (match === undefined || globMatch(match, key)) keys.push(key);
     }
@@ -880,7 +917,7 @@ export class Keyspace {
       const [slot, at] = r.value;
       // Deleting the current entry of a Map iterator is safe in JS (iteration continues).
       let deleted = false;
-      if (at <= now && this.slotAddr[2 * slot] !== FREE) {
+      if (at <= now && this.slotAddr.slab(slot) !== FREE) {
         const before = this.expiredKeys;
         this.expireFound(slot, -1);
         deleted = this.expiredKeys !== before;
@@ -890,6 +927,7 @@ export class Keyspace {
       if (((examined & 63) === 63 || deleted) && clock() - startMs >= EXPIRE_SWEEP_MS_MAX) break;
     }
     this.defragStep(DEFRAG_WALK_BYTES_PER_SWEEP);
+    this.migrateIdle(clock);
     return removed;
   }
 
@@ -906,7 +944,7 @@ export class Keyspace {
 
   /** True if `slot` holds a key (expired or not). */
   isLiveSlot(slot: number): boolean {
-    return slot < this.slotEnd && this.slotAddr[2 * slot] !== FREE;
+    return slot < this.slotEnd && this.slotAddr.slab(slot) !== FREE;
   }
 
   /** The key in a live `slot`. */
@@ -954,34 +992,43 @@ export class Keyspace {
     let objectBytes = 0;
     const slabSum = new Map<number, number>();
     for (let s = 0; s < this.slotEnd; s++) {
-      if (this.slotAddr[2 * s] === FREE) continue;
+      if (this.slotAddr.slab(s) === FREE) continue;
       live++;
-      const id = this.slotAddr[2 * s] as number;
+      const id = this.slotAddr.slab(s);
       assert(this.slabs[id] !== null && this.slabs[id] !== undefined, `slot ${s} points at released slab ${id}`);
-      const size = this.headerAt(this.slabs[id] as Buffer, this.slotAddr[2 * s + 1] as number);
+      const size = this.headerAt(this.slabs[id] as Buffer, this.slotAddr.offset(s));
       assert(!this.rDead, `slot ${s} points at a record marked dead`);
-      assert((this.slotAddr[2 * s + 1] as number) + size <= (this.slabUsed[id] as number), `slot ${s} runs past its slab's fill`);
+      assert(this.slotAddr.offset(s) + size <= (this.slabUsed[id] as number), `slot ${s} runs past its slab's fill`);
       slabSum.set(id, (slabSum.get(id) ?? 0) + size);
+      // The lookups below decode other records into the scratch fields: keep this one's.
       const b = this.rBuf;
-      const h = hashBytes(this.seed, b, this.rKeyOff, this.rKeyLen);
-      const i = this.probeBytes(b, this.rKeyOff, this.rKeyLen, h);
-      assert(i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff), `slot ${s} not reachable through the table`);
-      const objBytes = this.verifyType(s, this.rValLen);
+      const kOff = this.rKeyOff;
+      const kLen = this.rKeyLen;
+      const vLen = this.rValLen;
+      const h = hashBytes(this.seed, b, kOff, kLen);
+      // Found in exactly one table (no probe: it would move the key and advance the migration).
+      const i = this.findBytes(this.table, this.tags, b, kOff, kLen, h);
+      const old = this.oldTable;
+      const j = old === null ? -1 : this.findBytes(old, this.oldTags, b, kOff, kLen, h);
+      const inNew = i >= 0 && this.table[i] === s + 1 && this.tags[i] === (h & 0xff);
+      const inOld = old !== null && j >= 0 && old[j] === s + 1 && this.oldTags[j] === (h & 0xff);
+      assert(inNew !== inOld && (i < 0 || j < 0), `slot ${s} not reachable through exactly one table`);
+      const objBytes = this.verifyType(s, vLen);
       objectBytes += objBytes;
-      liveBytes += this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + objBytes;
+      liveBytes += kLen + vLen + KEY_OVERHEAD_BYTES + objBytes;
     }
     assert.equal(live, this.count, 'live slots != count');
     assert.equal(liveBytes, this.liveBytes, 'liveBytes != the sum over live keys');
     assert.equal(objectBytes, this.objectBytes, 'objectBytes != the sum over live collections');
-    for (let s = this.slotEnd; s < this.objects.length; s++) assert.equal(this.objects[s], undefined, `object beyond the slots at ${s}`);
+    for (let s = this.slotEnd; s < this.objects.coveredSlots; s++) assert.equal(this.objects.get(s), undefined, `object beyond the slots at ${s}`);
     let free = 0;
-    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
-      assert(this.slotAddr[2 * f] === FREE && free <= this.slotEnd, 'free list broken');
+    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr.offset(f)) {
+      assert(this.slotAddr.slab(f) === FREE && free <= this.slotEnd, 'free list broken');
       free++;
     }
     assert.equal(free + live, this.slotEnd, 'free + live slots != slots handed out');
-    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr[2 * f + 1] as number) {
-      assert(this.slotType[f] === TYPE_STRING && this.objects[f] === undefined, `free slot ${f} keeps a type or an object`);
+    for (let f = this.freeSlotHead; f !== NONE; f = this.slotAddr.offset(f)) {
+      assert(this.slotType.get(f) === TYPE_STRING && this.objects.get(f) === undefined, `free slot ${f} keeps a type or an object`);
     }
     let entries = 0;
     let tombs = 0;
@@ -989,8 +1036,19 @@ export class Keyspace {
       if (e === TOMBSTONE) tombs++;
       else if (e !== 0) entries++;
     }
-    assert.equal(entries, this.count, 'table entries != count');
+    let oldEntries = 0;
+    if (this.oldTable !== null) {
+      for (let p = 0; p < this.oldTable.length; p++) {
+        if ((this.oldTable[p] as number) <= 0) continue;
+        assert(p >= this.migratePos, `old table entry ${p} below the migration position`);
+        oldEntries++;
+      }
+      assert(this.oldLive > 0, 'a migration with nothing left to move is still open');
+    }
+    assert.equal(oldEntries, this.oldLive, 'oldLive out of sync');
+    assert.equal(entries + oldEntries, this.count, 'table entries != count');
     assert.equal(entries + tombs, this.tableUsed, 'tableUsed out of sync');
+    assert(this.tableUsed * TABLE_LOAD_DEN <= this.table.length * TABLE_LOAD_NUM, 'table over its load');
     for (let id = 0; id < this.slabs.length; id++) {
       if (this.slabs[id] === null) {
         assert.equal(this.slabState[id], RELEASED);
@@ -1012,8 +1070,8 @@ export class Keyspace {
 
   /** Check slot `s`'s type byte against its object and record; returns the object's bytes. */
   private verifyType(s: number, valLen: number): number {
-    const type = this.slotType[s] as number;
-    const obj = this.objects[s];
+    const type = this.slotType.get(s);
+    const obj = this.objects.get(s);
     assert(type < TYPE_CODES, `slot ${s} has type code ${type}`);
     if (type === TYPE_STRING) {
       assert.equal(obj, undefined, `string slot ${s} holds an object`);
@@ -1028,8 +1086,8 @@ export class Keyspace {
 
   /** Decode the header of the record in `slot` into the scratch fields. */
   private locate(slot: number): void {
-    const b = this.slabs[this.slotAddr[2 * slot] as number] as Buffer;
-    this.headerAt(b, this.slotAddr[2 * slot + 1] as number);
+    const b = this.slabs[this.slotAddr.slab(slot)] as Buffer;
+    this.headerAt(b, this.slotAddr.offset(slot));
   }
 
   /** Decode the record header at `p` of slab `b` into the scratch fields; returns the record size. */
@@ -1108,21 +1166,16 @@ export class Keyspace {
       slot = this.newSlot();
       this.access.born(slot);
       // Address first: rebuildTable below rehashes every slot from its record.
-      this.slotAddr[2 * slot] = this.allocSlab;
-      this.slotAddr[2 * slot + 1] = this.allocOff;
+      this.slotAddr.set(slot, this.allocSlab, this.allocOff);
       const pos = -1 - i;
       if (this.table[pos] === 0) this.tableUsed++;
       this.table[pos] = slot + 1;
       this.tags[pos] = this.probeHash & 0xff;
       this.count++;
       this.liveBytes += kLen + vLen + KEY_OVERHEAD_BYTES;
-      if (this.tableUsed * TABLE_LOAD_DEN > this.table.length * TABLE_LOAD_NUM) {
-        // Grows x1.5 (from load 3/4 to 1/2); if mostly tombstones filled it, rehashes in place.
-        this.rebuildTable(Math.max(this.table.length, Math.ceil((this.count + 1) / TABLE_REBUILD_LOAD)));
-      }
+      if (this.tableUsed * TABLE_LOAD_DEN > this.table.length * TABLE_LOAD_NUM) this.grow();
     }
-    this.slotAddr[2 * slot] = this.allocSlab;
-    this.slotAddr[2 * slot + 1] = this.allocOff;
+    this.slotAddr.set(slot, this.allocSlab, this.allocOff);
     // Skip the expires lookup when no key has a TTL (the common bulk-load case).
     if (expireAtMs === 0) {
       if (this.expires.size > 0) this.expires.delete(slot);
@@ -1140,7 +1193,7 @@ export class Keyspace {
   private sameSizeInPlace(i: number, vLen: number, expireAtMs: ExpireAtMs): boolean {
     const slot = (this.table[i] as number) - 1;
     this.locate(slot);
-    if (this.rValLen !== vLen || this.slabState[this.slotAddr[2 * slot] as number] === DEDICATED) return false;
+    if (this.rValLen !== vLen || this.slabState[this.slotAddr.slab(slot)] === DEDICATED) return false;
     this.access.touch(slot);
     if (expireAtMs === 0) {
       if (this.expires.size > 0) this.expires.delete(slot);
@@ -1167,8 +1220,7 @@ export class Keyspace {
     this.liveBytes -= this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES;
     this.killRecord(slot);
     this.expires.delete(slot);
-    this.slotAddr[2 * slot] = FREE;
-    this.slotAddr[2 * slot + 1] = this.freeSlotHead;
+    this.slotAddr.set(slot, FREE, this.freeSlotHead);
     this.freeSlotHead = slot;
   }
 
@@ -1182,9 +1234,9 @@ export class Keyspace {
 
   /** Account the record currently in `slot` as dead in its slab. */
   private killRecord(slot: number): void {
-    const id = this.slotAddr[2 * slot] as number;
+    const id = this.slotAddr.slab(slot);
     const b = this.slabs[id] as Buffer;
-    const off = this.slotAddr[2 * slot + 1] as number;
+    const off = this.slotAddr.offset(slot);
     const size = this.headerAt(b, off);
     assert(!this.rDead, 'record killed twice');
     // Mark it dead in place (header only: key and value bytes, which views may show, stay as
@@ -1204,26 +1256,22 @@ export class Keyspace {
   private newSlot(): number {
     if (this.freeSlotHead !== NONE) {
       const s = this.freeSlotHead;
-      this.freeSlotHead = this.slotAddr[2 * s + 1] as number;
+      this.freeSlotHead = this.slotAddr.offset(s);
       return s;
     }
-    if (this.slotEnd === this.slotCapacity) this.resizeSlots(Math.min(this.slotCapacity * 2, KEYS_MAX));
+    if (this.slotEnd === this.slotCapacity) this.resizeSlots(Math.min(nextSlotCapacity(this.slotCapacity), KEYS_MAX));
     return this.slotEnd++;
   }
 
   private get slotCapacity(): number {
-    return this.slotAddr.length / 2;
+    return this.slotAddr.capacity;
   }
 
   private resizeSlots(n: number): void {
     assert(n >= this.slotEnd, 'slot arrays cannot drop handed-out slots');
-    const a = new Uint32Array(2 * n);
-    a.set(this.slotAddr.subarray(0, 2 * this.slotEnd));
-    this.slotAddr = a;
+    this.slotAddr.resize(n);
     this.access.resize(n);
-    const t = new Uint8Array(n);
-    t.set(this.slotType.subarray(0, this.slotEnd));
-    this.slotType = t;
+    this.slotType.resize(n);
   }
 
   private newSlab(b: Buffer, state: number): number {
@@ -1289,15 +1337,14 @@ export class Keyspace {
         // Live: find its slot through the table (records carry no back pointer: 4 B/key saved).
         const i = this.probeBytes(b, kOff, kLen, hashBytes(this.seed, b, kOff, kLen));
         const slot = i >= 0 ? (this.table[i] as number) - 1 : -1;
-        assert(slot >= 0 && this.slotAddr[2 * slot] === id && this.slotAddr[2 * slot + 1] === at, 'a live record is not where its slot says');
+        assert(slot >= 0 && this.slotAddr.slab(slot) === id && this.slotAddr.offset(slot) === at, 'a live record is not where its slot says');
         if (this.cur < 0 || (this.slabUsed[this.cur] as number) + size > SLAB_BYTES) this.openSlab();
         const to = this.cur;
         const off = this.slabUsed[to] as number;
         b.copy(this.slabs[to] as Buffer, off, at, at + size);
         this.slabUsed[to] = off + size;
         this.slabLive[to] = (this.slabLive[to] as number) + size;
-        this.slotAddr[2 * slot] = to;
-        this.slotAddr[2 * slot + 1] = off;
+        this.slotAddr.set(slot, to, off);
         this.slabLive[id] = (this.slabLive[id] as number) - size;
         if (this.slabLive[id] === 0) {
           this.releaseSlab(id); // also pops it from the queue and resets defragPos
@@ -1309,12 +1356,29 @@ export class Keyspace {
   }
 
   // ---- hash table
+  // Growth never rehashes the whole table at once: grow() swaps in an empty bigger table and
+  // keeps the old one until every key moved over, MIGRATE_POSITIONS_PER_OP old positions before
+  // each probe plus what the sweep does. Without a migration a probe pays two null checks.
 
   /** Probe for `key`: table index if present, else -1 - (index to insert at). */
   private probeStr(key: Key, h: number): number {
+    if (this.oldTable !== null) this.migrateStep(MIGRATE_POSITIONS_PER_OP);
     this.probeHash = h;
-    const t = this.table;
-    const tags = this.tags;
+    const i = this.findStr(this.table, this.tags, key, h);
+    if (i >= 0 || this.oldTable === null) return i;
+    return this.takeFromOld(this.findStr(this.oldTable, this.oldTags, key, h), i);
+  }
+
+  private probeBytes(src: Buffer, off: number, len: number, h: number): number {
+    if (this.oldTable !== null) this.migrateStep(MIGRATE_POSITIONS_PER_OP);
+    this.probeHash = h;
+    const i = this.findBytes(this.table, this.tags, src, off, len, h);
+    if (i >= 0 || this.oldTable === null) return i;
+    return this.takeFromOld(this.findBytes(this.oldTable, this.oldTags, src, off, len, h), i);
+  }
+
+  /** Look `key` up in table `t` (no side effect): its index if present, else -1 - (index to insert at). */
+  private findStr(t: Int32Array, tags: Uint8Array, key: Key, h: number): number {
     const cap = t.length;
     const tag = h & 0xff;
     const kLen = key.length;
@@ -1337,10 +1401,7 @@ export class Keyspace {
     }
   }
 
-  private probeBytes(src: Buffer, off: number, len: number, h: number): number {
-    this.probeHash = h;
-    const t = this.table;
-    const tags = this.tags;
+  private findBytes(t: Int32Array, tags: Uint8Array, src: Buffer, off: number, len: number, h: number): number {
     const cap = t.length;
     const tag = h & 0xff;
     let tomb = -1;
@@ -1362,22 +1423,106 @@ export class Keyspace {
     }
   }
 
-  /** Rehash every live slot into a table of `cap` entries (drops tombstones). */
+  /**
+   * A probe missed the new table (`i`: -1 - its insert position) and found the key at old index
+   * `j` (or not, j < 0): the entry moves to that insert position now, so callers only ever see
+   * indexes of the new table. Returns the key's new index, or `i` when it is absent.
+   */
+  private takeFromOld(j: number, i: number): number {
+    if (j < 0) return i;
+    const old = this.oldTable as Int32Array;
+    const pos = -1 - i;
+    if (this.table[pos] === 0) this.tableUsed++;
+    this.table[pos] = old[j] as number;
+    this.tags[pos] = this.oldTags[j] as number;
+    old[j] = TOMBSTONE;
+    if (--this.oldLive === 0) this.endMigration();
+    return pos;
+  }
+
+  /**
+   * The table reached load 3/4: start moving to one of x1.5 the live keys' need (from load 3/4
+   * to 1/2), or of the same size when tombstones filled it. A migration still running here
+   * would break the bound in MIGRATE_POSITIONS_PER_OP's comment; it is finished first.
+   */
+  private grow(): void {
+    if (this.oldTable !== null) {
+      this.migrationsForced++;
+      this.migrateStep((this.oldTable as Int32Array).length);
+    }
+    const cap = Math.max(this.table.length, Math.ceil((this.count + 1) / TABLE_REBUILD_LOAD));
+    this.oldTable = this.table;
+    this.oldTags = this.tags;
+    this.oldLive = this.count;
+    this.migratePos = 0;
+    // Zeroed typed arrays come from fresh pages the OS maps lazily: no O(cap) pass here.
+    this.table = new Int32Array(cap);
+    this.tags = new Uint8Array(cap);
+    this.tableUsed = 0;
+  }
+
+  /** Move the live entries at the next `positionsMax` old-table positions into the table. */
+  private migrateStep(positionsMax: number): void {
+    const old = this.oldTable as Int32Array;
+    const from = this.migratePos;
+    const to = Math.min(old.length, from + positionsMax);
+    this.migrationWork += to - from;
+    for (let p = from; p < to; p++) {
+      const e = old[p] as number;
+      if (e <= 0) continue; // empty, or a tombstone (possibly left by a moved entry)
+      this.locate(e - 1);
+      this.insertFresh(e, hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen));
+      old[p] = TOMBSTONE;
+      this.oldLive--;
+    }
+    this.migratePos = to;
+    if (to === old.length || this.oldLive === 0) this.endMigration();
+  }
+
+  private endMigration(): void {
+    assert(this.oldTable === null || this.oldLive === 0, 'migration ended with keys left in the old table');
+    this.oldTable = null;
+    this.oldTags = new Uint8Array(0);
+    this.migratePos = 0;
+    this.oldLive = 0;
+  }
+
+  /** The sweep's share of a running migration: chunks until its time or position budget is spent. */
+  private migrateIdle(clock: () => number): void {
+    const startMs = clock();
+    for (let done = 0; this.oldTable !== null && done < MIGRATE_POSITIONS_PER_SWEEP_MAX; done += MIGRATE_SWEEP_CHUNK) {
+      this.migrateStep(MIGRATE_SWEEP_CHUNK);
+      if (clock() - startMs >= MIGRATE_SWEEP_MS_MAX) break;
+    }
+  }
+
+  /** Put entry `e` (slot + 1) of hash `h`, known to be absent, at the first free index of its chain. */
+  private insertFresh(e: number, h: number): void {
+    const t = this.table;
+    const cap = t.length;
+    let i = home(h, cap);
+    while ((t[i] as number) > 0) i = i + 1 === cap ? 0 : i + 1;
+    if (t[i] === 0) this.tableUsed++;
+    t[i] = e;
+    this.tags[i] = h & 0xff;
+  }
+
+  /**
+   * Rehash every live slot into a table of `cap` entries at once (drops tombstones and ends a
+   * migration): only for bulk loads and trim, which size the table before or after the work.
+   */
   private rebuildTable(cap: number): void {
     assert(this.count * TABLE_LOAD_DEN <= cap * TABLE_LOAD_NUM, 'rebuilt table would be over-full');
-    const t = new Int32Array(cap);
-    const tags = new Uint8Array(cap);
+    this.oldLive = 0;
+    this.endMigration();
+    this.table = new Int32Array(cap);
+    this.tags = new Uint8Array(cap);
+    this.tableUsed = 0;
     for (let s = 0; s < this.slotEnd; s++) {
-      if (this.slotAddr[2 * s] === FREE) continue;
+      if (this.slotAddr.slab(s) === FREE) continue;
       this.locate(s);
-      const h = hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen);
-      let i = home(h, cap);
-      while (t[i] !== 0) i = i + 1 === cap ? 0 : i + 1;
-      t[i] = s + 1;
-      tags[i] = h & 0xff;
+      this.insertFresh(s + 1, hashBytes(this.seed, this.rBuf, this.rKeyOff, this.rKeyLen));
     }
-    this.table = t;
-    this.tags = tags;
-    this.tableUsed = this.count;
+    assert.equal(this.tableUsed, this.count, 'rebuild placed a different number of keys');
   }
 }

@@ -92,11 +92,14 @@ export async function startRedis(appendfsync: string, extra: readonly string[] =
   return launch('redis', 'redis-server', args, port, dir);
 }
 
-/** kv-server with the given --fsync policy; `extra` e.g. --replica-of; `port` when fixed in advance (cluster). */
-export async function startKv(fsync: string, extra: readonly string[] = [], port?: number): Promise<ServerProc> {
+/**
+ * kv-server with the given --fsync policy; `extra` e.g. --replica-of; `port` when fixed in
+ * advance (cluster); `serverJs` another build's kv-server.js (a before/after comparison).
+ */
+export async function startKv(fsync: string, extra: readonly string[] = [], port?: number, serverJs = KV_SERVER_JS): Promise<ServerProc> {
   const p = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-kv-'));
-  const args = [KV_SERVER_JS, '--port', String(p), '--host', '127.0.0.1', '--dir', dir, '--fsync', fsync, '--log-level', 'warn', ...extra];
+  const args = [serverJs, '--port', String(p), '--host', '127.0.0.1', '--dir', dir, '--fsync', fsync, '--log-level', 'warn', ...extra];
   return launch('kv-ts', process.execPath, args, p, dir);
 }
 
