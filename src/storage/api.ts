@@ -324,6 +324,11 @@ export interface ReplicatedStore extends StoreCore {
   evict(bytesToFree: number, timeBudgetMs: number): EvictionResult;
   /** OBJECT FREQ / IDLETIME of a live key (not counted as an access); undefined if missing. */
   objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined;
+  /**
+   * RESTORE's IDLETIME / FREQ for a live key (AccessTracker.setAccess). Access words are this
+   * node's own eviction bookkeeping, never logged: a replica keeps its own.
+   */
+  setObjectAccess(key: Key, idleSeconds: number | null, freq: number | null): void;
 }
 
 /**

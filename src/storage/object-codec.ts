@@ -37,8 +37,11 @@ export function encodeStringObject(value: Buffer): Buffer {
   return b;
 }
 
-/** Serialize a collection of type `type` (its class must match). */
-export function encodeCollection(type: number, obj: KvCollection): Buffer {
+/**
+ * Serialize a collection of type `type` (its class must match). `keepEncoding` false leaves the
+ * large-encoding flag off, so the keyspace picks the encoding from the contents (RESTORE, as Redis).
+ */
+export function encodeCollection(type: number, obj: KvCollection, keepEncoding = true): Buffer {
   const parts: Buffer[] = [];
   let size = COLLECTION_HEAD_BYTES;
   const push = (b: Buffer): void => {
@@ -75,7 +78,7 @@ export function encodeCollection(type: number, obj: KvCollection): Buffer {
   const out = Buffer.allocUnsafe(size);
   out[0] = OBJECT_CODEC_VERSION;
   out[1] = type;
-  out[HEAD_BYTES] = obj.encoding === 'hashtable' || obj.encoding === 'skiplist' ? FLAG_LARGE_ENCODING : 0;
+  out[HEAD_BYTES] = keepEncoding && (obj.encoding === 'hashtable' || obj.encoding === 'skiplist') ? FLAG_LARGE_ENCODING : 0;
   out.writeUInt32LE(obj.size, HEAD_BYTES + 1);
   let p = COLLECTION_HEAD_BYTES;
   for (const b of parts) {
