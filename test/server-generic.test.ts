@@ -10,6 +10,7 @@ import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } fr
 import { showReply, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
+import { valueOf } from './helpers/dump-restore-step.js';
 
 const procs: RunningProcess[] = [];
 const conns: RawConn[] = [];
@@ -96,14 +97,6 @@ test('TIME is the wall clock in seconds and microseconds; FLUSHDB is logged and 
 function bulkOf(r: Resp): Buffer | null {
   assert.ok(r.t === 'bulk', showReply(r));
   return r.b;
-}
-
-/** A key's type and contents, member order aside (a sorted set's order is part of it). */
-async function valueOf(cl: RawConn, key: string): Promise<string> {
-  const t = showReply(await cl.request('TYPE', key));
-  const read = t === '+hash' ? ['HGETALL', key] : t === '+set' ? ['SMEMBERS', key] : t === '+zset' ? ['ZRANGE', key, '0', '-1', 'WITHSCORES'] : ['GET', key];
-  const r = await cl.request(...read);
-  return `${t} ${r.t === 'array' && r.a !== null && t !== '+zset' ? r.a.map(showReply).sort().join(',') : showReply(r)}`;
 }
 
 test('DUMP / RESTORE: options, errors and their order as redis-server 7; payloads move both ways', { timeout: 60_000 }, async () => {

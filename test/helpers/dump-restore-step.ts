@@ -1,8 +1,8 @@
 // One DUMP / RESTORE round trip for the differential tests: DUMP a key on redis-server and on
 // kv-server (payload bytes may differ: kv-ts never LZF-compresses and writes no listpacks), then
 // RESTORE redis-server's payload into one key and kv-server's into another, on both servers,
-// sometimes with a byte flipped (both must refuse it as a bad checksum). Replies must agree; the
-// data it leaves is compared by the commands that follow. Generation never looks at replies.
+// sometimes with a byte flipped (both must refuse it as a bad checksum). Replies must agree and
+// each restored key must hold the dumped value on both servers. Generation never looks at replies.
 
 import type { Rng } from './rng.js';
 import { showReply, type Resp } from './resp.js';
@@ -36,12 +36,24 @@ export function showStep(s: DumpRestoreStep): string {
   return `DUMP ${JSON.stringify(s.src)} -> RESTORE ${s.dsts.map((d) => JSON.stringify(d)).join('/')} ${s.ttl} <payload>${s.corruptAt === null ? '' : ' (corrupted)'} ${s.options.join(' ')}`;
 }
 
-/** Run the step on both servers (a: redis-server); null when every reply agreed, else what differed. */
+/** A key's type and contents, element order aside except a sorted set's (its order is part of it). */
+export async function valueOf(cl: RawConn, key: string): Promise<string> {
+  const t = showReply(await cl.request('TYPE', key));
+  const read = t === '+hash' ? ['HGETALL', key] : t === '+set' ? ['SMEMBERS', key] : t === '+zset' ? ['ZRANGE', key, '0', '-1', 'WITHSCORES'] : ['GET', key];
+  const r = await cl.request(...read);
+  return `${t} ${(r.t === 'array' || r.t === 'map' || r.t === 'set') && r.a !== null && t !== '+zset' ? r.a.map(showReply).sort().join(',') : showReply(r)}`;
+}
+
+/**
+ * Run the step on both servers (a: redis-server); null when every reply agreed and every key a
+ * RESTORE created holds the dumped value on both, else what differed.
+ */
 export async function runDumpRestore(a: RawConn, b: RawConn, s: DumpRestoreStep): Promise<string | null> {
   const [da, db] = await Promise.all([a.request('DUMP', s.src), b.request('DUMP', s.src)]);
   const kind = (v: Resp): string => (v.t === 'bulk' && v.b !== null ? 'payload' : showReply(v));
   if (kind(da) !== kind(db)) return `DUMP: redis ${showReply(da)}, kv ${showReply(db)}`;
   if (da.t !== 'bulk' || da.b === null || db.t !== 'bulk' || db.b === null) return null;
+  const original = await valueOf(a, s.src);
   const payloads: Array<[Buffer, string, string]> = [[da.b, s.dsts[0], 'redis'], [db.b, s.dsts[1], 'kv']];
   for (const [payload, dst, from] of payloads) {
     const p = Buffer.from(payload);
@@ -52,6 +64,11 @@ export async function runDumpRestore(a: RawConn, b: RawConn, s: DumpRestoreStep)
     const argv = ['RESTORE', dst, s.ttl, p, ...s.options];
     const [ra, rb] = await Promise.all([a.request(...argv), b.request(...argv)]);
     if (showReply(ra) !== showReply(rb)) return `RESTORE of ${from}'s payload: redis ${showReply(ra)}, kv ${showReply(rb)}`;
+    if (showReply(ra) !== '+OK') continue;
+    const [va, vb] = await Promise.all([valueOf(a, dst), valueOf(b, dst)]);
+    // An absolute TTL already past leaves no key (and deletes one a REPLACE met).
+    if (va === vb && va.startsWith('+none')) continue;
+    if (va !== original || vb !== original) return `RESTORE of ${from}'s payload into ${JSON.stringify(dst)}: ${original} became redis ${va}, kv ${vb}`;
   }
   return null;
 }
