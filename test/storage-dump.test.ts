@@ -73,6 +73,16 @@ test('every collection type round-trips; sorted sets keep infinities, -0 and ord
   for (const c of [h, s]) assert.equal(describe(decoded(dumpCollection(typeOf(c), c))), describe(mvOf(typeOf(c), c)));
 });
 
+test('a -0 score stays -0 in a large sorted set and reads 0 in a small one (Redis keeps listpack scores as text)', () => {
+  for (const n of [2, 200]) {
+    const z = new SortedSet();
+    z.set('zero', -0);
+    for (let i = 1; i < n; i++) z.set(`m${i}`, i);
+    const back = decoded(dumpCollection(TYPE_ZSET, z));
+    assert.ok(back.type === 'zset' && Object.is(back.m.get('zero'), n > 128 ? -0 : 0), `${n} members`);
+  }
+});
+
 test('payloads redis-server 7.0 wrote decode to what it held', () => {
   const fixtures: Array<[string, string]> = [
     // HSET h f1 v1 n 12 neg -5000 big 123456789012: a listpack.

@@ -14,6 +14,7 @@ import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
+import { keptScore } from './collection-ops.js';
 import type { DecodedObject } from './object-codec.js';
 import type { Key } from './types.js';
 
@@ -512,6 +513,18 @@ function buildHash(pairs: Element[], limits: Readonly<EncodingLimits>): HashObje
   return h;
 }
 
+/** Redis reads a listpack's "-0" score back as 0: a restored sorted set small enough for one holds 0 there (keptScore). */
+function withListpackZeros(z: SortedSet): SortedSet {
+  if (z.encoding !== 'listpack') return z;
+  for (const [m, score] of [...z.entries()]) {
+    if (!Object.is(keptScore(score, true), score)) {
+      z.delete(m);
+      z.set(m, keptScore(score, true));
+    }
+  }
+  return z;
+}
+
 function buildZSet(pairs: Element[]): SortedSet {
   if (pairs.length === 0 || pairs.length % 2 !== 0) bad('a sorted-set blob without whole member-score pairs');
   const z = new SortedSet();
@@ -521,7 +534,7 @@ function buildZSet(pairs: Element[]): SortedSet {
     if (Number.isNaN(score)) bad('a NaN score');
     if (!z.set(m.latin1Slice(0, m.length), score)) bad('a duplicate sorted-set member');
   }
-  return z;
+  return withListpackZeros(z);
 }
 
 function buildSet(members: Element[], limits: Readonly<EncodingLimits>): SetObject {
@@ -558,7 +571,7 @@ function readObject(r: Reader, rdbType: number, limits: Readonly<EncodingLimits>
         const m = r.key();
         if (!z.set(m, rdbType === RDB_ZSET ? r.textScore() : r.f64())) bad('a duplicate sorted-set member');
       }
-      return { type: TYPE_ZSET, obj: z };
+      return { type: TYPE_ZSET, obj: withListpackZeros(z) };
     }
     case RDB_SET_INTSET: return { type: TYPE_SET, obj: buildSet(intsetElements(r.string()), limits) };
     case RDB_HASH_ZIPLIST: return { type: TYPE_HASH, obj: buildHash(ziplistElements(r.string()), limits) };
