@@ -34,6 +34,8 @@ const SET_KEYS = ['s1', 's2', 's3', 'mix'];
 const ZSET_KEYS = ['z1', 'z2', 'z3', 'mix'];
 /** Lex commands only meet 'zl', whose scores are all 0: Redis leaves lex ranges over mixed scores unspecified. */
 const LEX_KEY = 'zl';
+/** Keys lex commands also meet, for WRONGTYPE and a missing key: never given a sorted set. */
+const LEX_OTHER_KEYS = ['s2', 'str', 'none'];
 const OTHER_KEYS = ['str', 'none'];
 const MEMBERS = ['a', 'b', 'c', 'd', 'e', 'f', '1', '2', '3', '10', '-5', '007', 'x\x00y', '\xff', '', 'm'.repeat(70)];
 const SCORES = ['0', '1', '-1', '2.5', '-3.75', '10', '100', '1e3', '0.1', 'inf', '-inf', '+inf', '1e-5', '3.0', '-0'];
@@ -126,7 +128,7 @@ function genZSet(r: Rng, c: (compare: Compare, ...args: string[]) => Cmd): Cmd {
   const key = (): string => anyKey(r, ZSET_KEYS);
   const keys = (n: number): string[] => Array.from({ length: n }, key);
   // Other types for WRONGTYPE; never a key that may hold a zset with mixed scores.
-  const lexKey = (): string => (r.int(10) === 0 ? r.pick(['s2', 'str', 'none']) : LEX_KEY);
+  const lexKey = (): string => (r.int(10) === 0 ? r.pick(LEX_OTHER_KEYS) : LEX_KEY);
   const k = r.int(112);
   if (k < 16) {
     const args = ['ZADD', key(), ...zaddFlags(r)];
@@ -197,9 +199,9 @@ function generate(r: Rng): Cmd {
   if (k < 40) return genSet(r, c);
   if (k < 93) return genZSet(r, c);
   if (k < 95) {
-    // Never into the lex key: a payload from another key may bring mixed scores.
+    // Never into a key lex commands read: a payload from another key may bring a sorted set with mixed scores.
     const step = randomDumpRestore(r, ALL_KEYS, Date.now());
-    const safe = { ...step, dsts: step.dsts.map((d) => (d === LEX_KEY ? 'dst' : d)) as [string, string] };
+    const safe = { ...step, dsts: step.dsts.map((d) => (d === LEX_KEY || LEX_OTHER_KEYS.includes(d) ? 'dst' : d)) as [string, string] };
     return { argv: [Buffer.from('DUMP'), Buffer.from(step.src, 'latin1')], compare: 'exact', step: safe };
   }
   if (k < 97) return c('exact', 'SET', r.pick(['str', 'mix']), 'v');
