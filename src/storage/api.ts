@@ -194,6 +194,19 @@ export interface Store extends StoreCore {
   /** Members with min <= score <= max (±Infinity allowed), lowest first, or highest first with `rev` (ZRANGEBYSCORE). */
   zrangeByScore(key: string | Buffer, min: number, max: number, opts?: ZRangeByScoreOptions & { readonly withScores?: false }): Promise<Buffer[]>;
   zrangeByScore(key: string | Buffer, min: number, max: number, opts: ZRangeByScoreOptions & { readonly withScores: true }): Promise<ZMember<Buffer>[]>;
+  /** The key's value in Redis's DUMP format (kv-server's and redis-server's RESTORE take it); undefined when missing. */
+  dump(key: string | Buffer): Promise<Buffer | undefined>;
+  /**
+   * Make `key` hold the value of a DUMP payload (from kv-ts or redis-server), as one entry.
+   * Rejects with InvalidValueError for a payload that is corrupt or holds a type kv-ts lacks,
+   * and when the key exists unless `replace`.
+   */
+  restore(key: string | Buffer, payload: Buffer, opts?: RestoreOptions): Promise<void>;
+}
+
+/** Store.restore's options: an expiry (relative or absolute, as SetOptions) and whether to overwrite. */
+export interface RestoreOptions extends SetOptions {
+  readonly replace?: boolean;
 }
 
 /**

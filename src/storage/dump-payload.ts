@@ -13,10 +13,11 @@
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, typeCode, type EncodingLimits, type KvCollection } from './collection.js';
+import type { ReplicatedStore } from './api.js';
 import { keptScore } from './collection-ops.js';
-import type { DecodedObject } from './object-codec.js';
-import type { Key } from './types.js';
+import { encodeCollection, type DecodedObject } from './object-codec.js';
+import type { ExpireAtMs, Key, Op } from './types.js';
 
 /** The RDB version payloads are written with and the newest one read (Redis 7.0's). */
 export const DUMP_RDB_VERSION = 10;
@@ -209,6 +210,22 @@ export function dumpCollection(type: number, obj: KvCollection): Buffer {
     throw new Error(`bug: a collection of type ${type} is not a ${obj.constructor.name}`);
   }
   return w.finish();
+}
+
+/** DUMP of a live key of any type, undefined when it is missing. */
+export function dumpKey(store: Pick<ReplicatedStore, 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet'>, key: Key): Buffer | undefined {
+  const type = store.typeOf(key);
+  if (type === 'none') return undefined;
+  if (type === 'string') return dumpString(store.getValue(key) as Buffer);
+  return dumpCollection(typeCode(type), (store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key)) as KvCollection);
+}
+
+/**
+ * The op a RESTORE of `d` into `key` logs: 'set' for a string, else 'restore' with the encoding
+ * left to the keyspace, which picks it from the contents as Redis's loader does.
+ */
+export function restoreOp(key: Key, d: DecodedObject, expireAtMs: ExpireAtMs): Op {
+  return 'value' in d ? { t: 'set', key, value: d.value, expireAtMs } : { t: 'restore', key, payload: encodeCollection(d.type, d.obj, false), expireAtMs };
 }
 
 // ---------------------------------------------------------------- reading

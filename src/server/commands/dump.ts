@@ -5,11 +5,8 @@
 // the keyspace otherwise (IDLETIME / FREQ only set this node's access word).
 
 import type { CommandContext, CommandModule } from '../command-types.js';
-import { collectionOf } from './keytype.js';
-import { typeCode, type KvCollection } from '../../storage/collection.js';
-import { decodeDump, dumpCollection, dumpString, isRefusal } from '../../storage/dump-payload.js';
-import { encodeCollection } from '../../storage/object-codec.js';
-import { keyFromBytes, NO_EXPIRY, type Op } from '../../storage/types.js';
+import { decodeDump, dumpKey, isRefusal, restoreOp } from '../../storage/dump-payload.js';
+import { keyFromBytes, NO_EXPIRY } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, INT64_MAX, isWord, parseInt64 } from './args.js';
 
 const ERR_BUSYKEY = 'BUSYKEY Target key name already exists.';
@@ -19,12 +16,9 @@ const ERR_BAD_FORMAT = 'ERR Bad data format';
 const FREQ_MAX = 255n;
 
 function dumpCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const { store, out } = ctx;
-  const key = keyFromBytes(argv[1] as Buffer);
-  const type = store.typeOf(key);
-  if (type === 'none') return out.nullBulk();
-  if (type === 'string') return out.bulk(dumpString(store.getValue(key) as Buffer));
-  out.bulk(dumpCollection(typeCode(type), collectionOf(store, key) as KvCollection));
+  const payload = dumpKey(ctx.store, keyFromBytes(argv[1] as Buffer));
+  if (payload === undefined) ctx.out.nullBulk();
+  else ctx.out.bulk(payload);
 }
 
 interface RestoreOptions {
@@ -81,10 +75,7 @@ function restoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (exists) ctx.write([{ t: 'del', key }]);
     return out.ok();
   }
-  const expireAtMs = ttl === 0n ? NO_EXPIRY : Number(when);
-  // The keyspace picks a restored collection's encoding from its contents, as Redis's loader does.
-  const op: Op = 'value' in d ? { t: 'set', key, value: d.value, expireAtMs } : { t: 'restore', key, payload: encodeCollection(d.type, d.obj, false), expireAtMs };
-  ctx.write([op]);
+  ctx.write([restoreOp(key, d, ttl === 0n ? NO_EXPIRY : Number(when))]);
   if (o.idleSeconds !== null || o.freq !== null) store.setObjectAccess(key, o.idleSeconds, o.freq);
   out.ok();
 }
