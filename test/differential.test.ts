@@ -292,8 +292,9 @@ function sameReply(cmd: Cmd, a: Resp, b: Resp): boolean {
     case 'hash-set': return showReply(a) === showReply(b); // see hashOrderAgrees
     case 'shape': return shape(a) === shape(b);
     // Strings: kv-ts does not record how a value was built (APPEND and SETRANGE make Redis's
-    // short strings raw, integers too; a COPY of a shared small integer has its own refcount).
-    case 'encoding': return showReply(a) === showReply(b) || (isBulk(a, ['embstr', 'raw']) && isBulk(b, ['embstr', 'raw'])) || (isBulk(a, ['raw']) && isBulk(b, ['int'])) || (a.t === 'int' && b.t === 'int');
+    // short strings raw, integers too, INCRBYFLOAT leaves an integer result embstr; a COPY of a
+    // shared small integer has its own refcount).
+    case 'encoding': return showReply(a) === showReply(b) || (isBulk(a, ['embstr', 'raw']) && isBulk(b, ['embstr', 'raw', 'int'])) || (a.t === 'int' && b.t === 'int');
     // Sizes are kv-ts's estimate: only whether the key exists (or the error) must agree.
     case 'int-or-null': return a.t === 'int' ? b.t === 'int' : showReply(a) === showReply(b);
   }

@@ -68,7 +68,9 @@ export async function runDumpRestore(a: RawConn, b: RawConn, s: DumpRestoreStep)
     const [va, vb] = await Promise.all([valueOf(a, dst), valueOf(b, dst)]);
     // An absolute TTL already past leaves no key (and deletes one a REPLACE met).
     if (va === vb && va.startsWith('+none')) continue;
-    if (va !== original || vb !== original) return `RESTORE of ${from}'s payload into ${JSON.stringify(dst)}: ${original} became redis ${va}, kv ${vb}`;
+    // A sorted set restored small enough for a listpack reads a -0 score as 0 (Redis keeps listpack scores as text).
+    const zeroed = original.startsWith('+zset') ? original.replaceAll('"-0"', '"0"') : original;
+    if (va !== vb || (va !== original && va !== zeroed)) return `RESTORE of ${from}'s payload into ${JSON.stringify(dst)}: ${original} became redis ${va}, kv ${vb}`;
   }
   return null;
 }
