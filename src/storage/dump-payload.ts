@@ -25,6 +25,8 @@ export const DUMP_RDB_VERSION = 10;
 const FOOTER_BYTES = 10;
 /** An LZF block expands at most ~88 times (3 input bytes for a 264-byte back reference); anything claiming more is corrupt. */
 const LZF_EXPANSION_MAX = 100;
+/** No decompressed string may exceed Redis's string limit (proto-max-bulk-len's default). */
+const LZF_STRING_BYTES_MAX = 512 * 1024 * 1024;
 /** Strings of at most this many bytes are written int-encoded when they spell an int32 (Redis's rule). */
 const INT_ENCODING_BYTES_MAX = 11;
 
@@ -293,7 +295,7 @@ class Reader {
       case ENC_LZF: {
         const clen = this.len();
         const len = this.len();
-        if (len > clen * LZF_EXPANSION_MAX) bad('an LZF length beyond any expansion');
+        if (len > clen * LZF_EXPANSION_MAX || len > LZF_STRING_BYTES_MAX) bad('an LZF length beyond any expansion');
         return lzfDecompress(this.take(clen), len);
       }
       default: return bad(`unknown string encoding ${first & 0x3f}`);
