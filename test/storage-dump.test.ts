@@ -147,7 +147,7 @@ test('refusals: checksum, newer RDB version, short payload, unknown and unsuppor
   assert.equal(reason(seal([2, 2, 1, 0x61, 1, 0x61])), 'format', 'a duplicate member');
   assert.equal(reason(seal([18, 0])), 'type', 'a quicklist');
   assert.equal(reason(seal([0, 0xc3, 2, 10, 0, 0x61])), 'format', 'an LZF claim beyond any expansion');
-  // A 600 MiB claim from an 8 MiB block (within LZF's expansion, past the string limit): refused before any allocation.
+  // A 600 MiB claim from an 8 MiB block (within LZF's expansion, past the string limit) is refused.
   assert.equal(reason(seal([0, 0xc3, 0x80, 0, 0x80, 0, 0, 0x80, 0x25, 0x80, 0, 0, ...Buffer.alloc(0x800000)])), 'format', 'an LZF string past 512 MiB');
   // Redis ignores bytes between the value and the footer; so does kv-ts.
   assert.equal(reason(seal([0, 1, 0x61, 0x99, 0x98])), 'ok');
