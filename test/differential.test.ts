@@ -358,9 +358,11 @@ async function startPair(protocol: 2 | 3): Promise<ServerPair> {
   if (!redisOnly && !existsSync(KV_SERVER_JS)) {
     assert.fail(`kv-server is not built at ${KV_SERVER_JS}`);
   }
-  const redis = await startRedisServer();
+  // redis-server's built-in hash-max-listpack-entries is 512; redis.conf's, and kv-ts's default, 128.
+  const limits = ['--hash-max-listpack-entries', '128'];
+  const redis = await startRedisServer(limits);
   procs.push(redis);
-  const other = redisOnly ? await startRedisServer() : await startKvServer({ args: ['--fsync', 'no'] });
+  const other = redisOnly ? await startRedisServer(limits) : await startKvServer({ args: ['--fsync', 'no'] });
   procs.push(other);
   const a = await RawConn.open(redis.port);
   const b = await RawConn.open(other.port);
