@@ -1,4 +1,4 @@
-// KvClient's typed hash, set, sorted-set and list methods: replies mapped the same under RESP2 and
+// KvClient's typed hash, set, sorted-set and list methods and DUMP/RESTORE: replies mapped the same under RESP2 and
 // RESP3 against a real kv-server; a session read on a lagging replica sees the session's own
 // HSET; a ZINCRBY whose outcome is unknown is never resent (a scripted node drops its reply).
 
@@ -38,6 +38,13 @@ test('typed collection methods: same JS values under RESP2 and RESP3 from a real
         got['zaddOne'] = await kv.zadd('z', { score: Infinity, value: 'd' });
         got['zincrBy'] = await kv.zincrBy('z', 0.25, 'a');
         got['zscore'] = [await kv.zscore('z', 'a'), await kv.zscore('z', 'b'), await kv.zscore('z', 'd'), await kv.zscore('z', 'nope')];
+        const payload = await kv.dump('h');
+        got['dump'] = [payload instanceof Buffer, await kv.dump('missing')];
+        got['restore'] = await kv.restore('h2', 0, payload as Buffer);
+        got['restoreBusy'] = await kv.restore('h2', 0, payload as Buffer).catch((e: Error) => e.message.split(' ')[0]);
+        got['restoreReplace'] = await kv.restore('h2', Date.now() + 600_000, payload as Buffer, { replace: true, absTtl: true, idleSeconds: 5 });
+        got['restored'] = [await kv.hgetall('h2'), (await kv.pttl('h2')) > 500_000];
+        await kv.del('h2');
         got['zrange'] = await kv.zrange('z', 0, -1);
         got['zrangeRev'] = await kv.zrange('z', 0, 1, { rev: true });
         got['zrangeWithScores'] = await kv.zrangeWithScores('z', 0, -1);
@@ -80,6 +87,11 @@ test('typed collection methods: same JS values under RESP2 and RESP3 from a real
       zaddOne: 1,
       zincrBy: 1.75,
       zscore: [1.75, -Infinity, Infinity, null],
+      dump: [true, null],
+      restore: 'OK',
+      restoreBusy: 'BUSYKEY',
+      restoreReplace: 'OK',
+      restored: [Object.fromEntries([['a', '42'], ['__proto__', 'p'], ['c', 'é']]), true],
       zrange: ['b', 'a', 'c', 'd'],
       zrangeRev: ['d', 'c'],
       zrangeWithScores: [{ value: 'b', score: -Infinity }, { value: 'a', score: 1.75 }, { value: 'c', score: 3 }, { value: 'd', score: Infinity }],

@@ -1,10 +1,13 @@
 // Differential test: one seeded random sequence of keyspace, string, hash and list commands goes to a
 // real redis-server and to kv-server, over keys of mixed types; their replies must agree (exactly,
 // except TTL-like values by class and tolerance, KEYS/SCAN/HSCAN as sets, a large hash's order as
-// pairs, random picks by shape, DBSIZE while logically-expired keys may linger). The hash and
-// list tests run in RESP2 and in RESP3.
-// KV_LONG=1 runs 100k commands; KV_SEED replays a seed; KV_DIFF_REDIS_ONLY=1 checks the harness
-// itself against two redis-servers.
+// pairs, random picks by shape, DBSIZE while logically-expired keys may linger), and DUMP/RESTORE
+// round trips that move each server's payload into both. The mixed test runs ten seeds of 5,000
+// commands (five in RESP2, five in RESP3) on one pair of servers per protocol, pipelining the
+// commands whose replies need nothing but a comparison.
+// The list tests run in RESP2 and in RESP3.
+// KV_LONG=1 runs 100k commands, and twenty seeds of 50k; KV_SEED replays a seed;
+// KV_DIFF_REDIS_ONLY=1 checks the harness itself against two redis-servers.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +16,11 @@ import { startKvServer, startRedisServer, stopAndClean, KV_SERVER_JS, type Runni
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { showReply, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
+import { randomDumpRestore, runDumpRestore, showStep, type DumpRestoreStep } from './helpers/dump-restore-step.js';
 
-const COMMANDS_DEFAULT = 3_000;
+const COMMANDS_DEFAULT = 5_000;
+/** Commands sent as one pipeline to each server (a failure names the command by its index). */
+const PIPELINE_COMMANDS_MAX = 100;
 const COMMANDS_LONG = 100_000;
 /** TTL-like replies may differ by the time between the two servers' executions. */
 const TTL_TOLERANCE_MS = 5_000;
@@ -30,6 +36,8 @@ type Compare = 'exact' | 'ttl-s' | 'ttl-ms' | 'abs-s' | 'abs-ms' | 'set' | 'scan
 interface Cmd {
   readonly argv: Buffer[];
   readonly compare: Compare;
+  /** A DUMP / RESTORE round trip (argv is its DUMP), run on its own: it restores what DUMP replied. */
+  readonly step?: DumpRestoreStep;
 }
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'num', 'flt', 'b\x00\xff', ''];
@@ -166,8 +174,16 @@ function generate(r: Rng, nowMs: number, state: { past: boolean }): Cmd {
     return c('exact', 'FLUSHALL', ...(r.int(2) === 0 ? [] : [pick(r, ['SYNC', 'async'])]));
   }
   // Arity errors come from the dispatcher with the command name as Redis spells it.
-  if (k < 94) return c('exact', pick(r, ['GET', 'SET', 'INCR', 'EXPIRE', 'TTL', 'RENAME', 'GETRANGE', 'MGET', 'DEL', 'EXISTS']));
+  if (k < 94) return c('exact', pick(r, ['GET', 'SET', 'INCR', 'EXPIRE', 'TTL', 'RENAME', 'GETRANGE', 'MGET', 'DEL', 'EXISTS', 'DUMP', 'RESTORE']));
+  if (k < 96) return dumpRestore(r, KEYS, nowMs);
+  // RESTORE's argument checks and their order (options, BUSYKEY, TTL, payload).
+  if (k < 97) return c('exact', 'RESTORE', key(), pick(r, ['0', '-1', 'x', '1000']), pick(r, ['junk', '', '\x00\x0a\x00']), ...pick(r, [[], ['REPLACE'], ['IDLETIME'], ['FREQ', '1', 'IDLETIME', '1'], ['ABSTTL', 'x']]));
   return c('exact', 'GET', key());
+}
+
+function dumpRestore(r: Rng, keys: readonly string[], nowMs: number): Cmd {
+  const step = randomDumpRestore(r, keys, nowMs);
+  return { argv: [Buffer.from('DUMP'), Buffer.from(step.src, 'latin1')], compare: 'exact', step };
 }
 
 // ---------------------------------------------------------------- hashes
@@ -276,19 +292,22 @@ function sameReply(cmd: Cmd, a: Resp, b: Resp): boolean {
     case 'hash-pairs':
     case 'hash-set': return showReply(a) === showReply(b); // see hashOrderAgrees
     case 'shape': return shape(a) === shape(b);
-    // Strings: kv-ts does not record how a value was built (APPEND makes Redis's short strings
-    // raw; a COPY of a shared small integer has its own refcount).
-    case 'encoding': return showReply(a) === showReply(b) || (isBulk(a, ['embstr', 'raw']) && isBulk(b, ['embstr', 'raw'])) || (a.t === 'int' && b.t === 'int');
+    // Strings: kv-ts does not record how a value was built (APPEND and SETRANGE make Redis's
+    // short strings raw, integers too, INCRBYFLOAT leaves an integer result embstr; a COPY of a
+    // shared small integer has its own refcount).
+    case 'encoding': return showReply(a) === showReply(b) || (isBulk(a, ['embstr', 'raw']) && isBulk(b, ['embstr', 'raw', 'int'])) || (a.t === 'int' && b.t === 'int');
     // Sizes are kv-ts's estimate: only whether the key exists (or the error) must agree.
     case 'int-or-null': return a.t === 'int' ? b.t === 'int' : showReply(a) === showReply(b);
   }
 }
 
-/** For a hashtable-encoded hash (asked of redis-server), whole-hash replies agree as pairs / sets. */
-async function hashOrderAgrees(redis: RawConn, cmd: Cmd, a: Resp, b: Resp): Promise<boolean> {
-  if (cmd.compare !== 'hash-pairs' && cmd.compare !== 'hash-set') return false;
-  const enc = await redis.request(Buffer.from('OBJECT'), Buffer.from('ENCODING'), cmd.argv[1] as Buffer);
-  if (!isBulk(enc, ['hashtable'])) return false;
+function needsEncoding(cmd: Cmd): boolean {
+  return cmd.compare === 'hash-pairs' || cmd.compare === 'hash-set';
+}
+
+/** For a hashtable-encoded hash (`enc`: redis-server's OBJECT ENCODING right after), whole-hash replies agree as pairs / sets. */
+function hashOrderAgrees(cmd: Cmd, a: Resp, b: Resp, enc: Resp | undefined): boolean {
+  if (!needsEncoding(cmd) || enc === undefined || !isBulk(enc, ['hashtable'])) return false;
   return cmd.compare === 'hash-pairs' ? sortedPairs(a) === sortedPairs(b) : sortedKeys(a) === sortedKeys(b);
 }
 
@@ -328,18 +347,23 @@ after(async () => {
   for (const p of procs) await stopAndClean(p);
 });
 
-/**
- * One differential run: `total` commands from `gen` to a fresh redis-server and a fresh kv-server
- * (two redis-servers with KV_DIFF_REDIS_ONLY=1) in protocol `protocol`, then every key's final
- * value and expiry class compared.
- */
-async function runDifferential(t: { diagnostic(msg: string): void }, seed: number, total: number, protocol: 2 | 3, gen: (r: Rng, nowMs: number, state: { past: boolean }) => Cmd, finalKeys: readonly string[]): Promise<void> {
+interface ServerPair {
+  /** redis-server. */
+  readonly a: RawConn;
+  /** kv-server (a second redis-server with KV_DIFF_REDIS_ONLY=1). */
+  readonly b: RawConn;
+}
+
+/** A fresh redis-server and kv-server speaking `protocol`; the seeds of one test share them (each run starts with FLUSHALL). */
+async function startPair(protocol: 2 | 3): Promise<ServerPair> {
   if (!redisOnly && !existsSync(KV_SERVER_JS)) {
     assert.fail(`kv-server is not built at ${KV_SERVER_JS}`);
   }
-  const redis = await startRedisServer();
+  // redis-server's built-in hash-max-listpack-entries is 512; redis.conf's, and kv-ts's default, 128.
+  const limits = ['--hash-max-listpack-entries', '128'];
+  const redis = await startRedisServer(limits);
   procs.push(redis);
-  const other = redisOnly ? await startRedisServer() : await startKvServer({ args: ['--fsync', 'no'] });
+  const other = redisOnly ? await startRedisServer(limits) : await startKvServer({ args: ['--fsync', 'no'] });
   procs.push(other);
   const a = await RawConn.open(redis.port);
   const b = await RawConn.open(other.port);
@@ -347,24 +371,60 @@ async function runDifferential(t: { diagnostic(msg: string): void }, seed: numbe
   if (protocol === 3) {
     for (const cl of [a, b]) assert.equal((await cl.request(Buffer.from('HELLO'), Buffer.from('3'))).t, 'map');
   }
+  return { a, b };
+}
+
+/**
+ * One differential run: `total` commands from `gen` to both servers of `pair`, emptied first,
+ * then every key's final value and expiry class compared.
+ */
+async function runDifferential(t: { diagnostic(msg: string): void }, pair: ServerPair, seed: number, total: number, protocol: 2 | 3, gen: (r: Rng, nowMs: number, state: { past: boolean }) => Cmd, finalKeys: readonly string[]): Promise<void> {
+  const { a, b } = pair;
+  for (const cl of [a, b]) assert.equal(showReply(await cl.request('FLUSHALL')), '+OK');
   const r = rng(seed);
   const state = { past: false };
   const counts = new Map<string, number>();
+  const shown = (cmd: Cmd): string => (cmd.step !== undefined ? showStep(cmd.step) : cmd.argv.map((x) => JSON.stringify(x.toString('latin1'))).join(' '));
+  // Commands whose replies need nothing but a comparison go in one pipeline per batch (the
+  // servers run them in the same order as one at a time); scans and DUMP/RESTORE go alone.
+  let batch: Array<{ i: number; cmd: Cmd }> = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const argvs: Buffer[][] = [];
+    for (const { cmd } of batch) {
+      argvs.push(cmd.argv);
+      if (needsEncoding(cmd)) argvs.push([Buffer.from('OBJECT'), Buffer.from('ENCODING'), cmd.argv[1] as Buffer]);
+    }
+    const [ra, rb] = await Promise.all([a.requestMany(argvs), b.requestMany(argvs)]);
+    let j = 0;
+    for (const { i, cmd } of batch) {
+      const [x, y] = [ra[j] as Resp, rb[j] as Resp];
+      const enc = needsEncoding(cmd) ? ra[++j] : undefined;
+      j++;
+      if (!sameReply(cmd, x, y) && !hashOrderAgrees(cmd, x, y, enc)) {
+        assert.fail(`seed ${seed} command #${i}: ${shown(cmd)}\n  redis: ${showReply(x)}\n  other: ${showReply(y)}`);
+      }
+    }
+    batch = [];
+  };
   for (let i = 0; i < total; i++) {
     const cmd = gen(r, Date.now(), state);
-    const name = cmd.argv[0]!.toString().toUpperCase();
+    const name = cmd.step !== undefined ? 'DUMP+RESTORE' : cmd.argv[0]!.toString().toUpperCase();
     counts.set(name, (counts.get(name) ?? 0) + 1);
-    const shown = cmd.argv.map((x) => JSON.stringify(x.toString('latin1'))).join(' ');
     if (cmd.compare === 'scan' || cmd.compare === 'hscan') {
+      await flush();
       const [ra, rb] = await Promise.all([runScan(a, cmd.argv), runScan(b, cmd.argv)]);
-      assert.equal(rb, ra, `seed ${seed} command #${i}: ${shown}`);
-      continue;
-    }
-    const [ra, rb] = await Promise.all([a.request(...cmd.argv), b.request(...cmd.argv)]);
-    if (!sameReply(cmd, ra, rb) && !(await hashOrderAgrees(a, cmd, ra, rb))) {
-      assert.fail(`seed ${seed} command #${i}: ${shown}\n  redis: ${showReply(ra)}\n  other: ${showReply(rb)}`);
+      assert.equal(rb, ra, `seed ${seed} command #${i}: ${shown(cmd)}`);
+    } else if (cmd.step !== undefined) {
+      await flush();
+      const problem = await runDumpRestore(a, b, cmd.step);
+      if (problem !== null) assert.fail(`seed ${seed} command #${i}: ${shown(cmd)}\n  ${problem}`);
+    } else {
+      batch.push({ i, cmd });
+      if (batch.length >= PIPELINE_COMMANDS_MAX) await flush();
     }
   }
+  await flush();
   // The final data must agree too: every key's type, value or contents, and expiry class.
   for (const key of finalKeys) {
     for (const cmd of ['TYPE', 'GET', 'HGETALL', 'LRANGE', 'PTTL']) {
@@ -378,20 +438,25 @@ async function runDifferential(t: { diagnostic(msg: string): void }, seed: numbe
 }
 
 test('differential: random keyspace commands agree with redis-server 7', { timeout: long ? 1_800_000 : 120_000 }, async (t) => {
-  await runDifferential(t, testSeed(20240607), long ? COMMANDS_LONG : COMMANDS_DEFAULT, 2, generate, KEYS);
+  await runDifferential(t, await startPair(2), testSeed(20240607), long ? COMMANDS_LONG : COMMANDS_DEFAULT, 2, generate, KEYS);
 });
 
 /** Hash commands and the type-aware keyspace commands over mixed keys, with the string commands now and then. */
 function generateMixed(r: Rng, nowMs: number, state: { past: boolean }): Cmd {
-  return r.int(4) === 0 ? generate(r, nowMs, state) : generateHash(r);
+  const k = r.int(40);
+  if (k === 0) return dumpRestore(r, MIXED_KEYS, nowMs);
+  return k < 10 ? generate(r, nowMs, state) : generateHash(r);
 }
 
 const MIXED_KEYS = [...new Set([...KEYS, ...HKEYS])];
 
 for (const protocol of [2, 3] as const) {
   test(`differential: hash and type-aware keyspace commands agree with redis-server 7 (RESP${protocol}, several seeds)`, { timeout: long ? 3_600_000 : 240_000 }, async (t) => {
-    const seeds = process.env['KV_SEED'] !== undefined ? [testSeed(0)] : long ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] : protocol === 2 ? [31, 32, 33] : [34, 35];
-    for (const seed of seeds) await runDifferential(t, seed, long ? COMMANDS_LONG / 10 : COMMANDS_DEFAULT, protocol, generateMixed, MIXED_KEYS);
+    // Ten seeds by default (five per protocol); KV_LONG=1 runs twenty, ten times longer each.
+    const base = protocol === 2 ? 31 : 36;
+    const seeds = process.env['KV_SEED'] !== undefined ? [testSeed(0)] : Array.from({ length: long ? 10 : 5 }, (_, i) => (long ? 100 + protocol * 10 : base) + i);
+    const pair = await startPair(protocol);
+    for (const seed of seeds) await runDifferential(t, pair, seed, long ? COMMANDS_LONG / 2 : COMMANDS_DEFAULT, protocol, generateMixed, MIXED_KEYS);
   });
 }
 
@@ -469,6 +534,7 @@ for (const protocol of [2, 3] as const) {
       if (k === 1) return generate(r, nowMs, state);
       return generateList(r);
     };
-    for (const seed of seeds) await runDifferential(t, seed, long ? COMMANDS_LONG / 10 : COMMANDS_DEFAULT, protocol, gen, [...new Set([...KEYS, ...LKEYS])]);
+    const pair = await startPair(protocol);
+    for (const seed of seeds) await runDifferential(t, pair, seed, long ? COMMANDS_LONG / 10 : COMMANDS_DEFAULT, protocol, gen, [...new Set([...KEYS, ...LKEYS])]);
   });
 }

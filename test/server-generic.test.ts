@@ -1,13 +1,16 @@
 // Keyspace and server commands beside the string ones: SELECT, SWAPDB, FLUSHDB/FLUSHALL
 // arguments (replies compared with a real redis-server), RANDOMKEY (every key reachable, sparse
-// and expired keyspaces), TIME, and FLUSHDB surviving a restart as a logged flush.
+// and expired keyspaces), TIME, FLUSHDB surviving a restart as a logged flush, and DUMP/RESTORE
+// (replies and errors as redis-server's, payloads moved both ways between the two servers, one
+// log entry per RESTORE, IDLETIME / FREQ).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { showReply } from './helpers/resp.js';
+import { showReply, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
+import { valueOf } from './helpers/dump-restore-step.js';
 
 const procs: RunningProcess[] = [];
 const conns: RawConn[] = [];
@@ -88,4 +91,81 @@ test('TIME is the wall clock in seconds and microseconds; FLUSHDB is logged and 
   const c2 = await RawConn.open(again.port);
   conns.push(c2);
   assert.deepEqual(((await c2.call('KEYS', '*')) as Buffer[]).map(String), ['after']);
+});
+
+/** Bulk bytes of a reply (null for nil). */
+function bulkOf(r: Resp): Buffer | null {
+  assert.ok(r.t === 'bulk', showReply(r));
+  return r.b;
+}
+
+test('DUMP / RESTORE: options, errors and their order as redis-server 7; payloads move both ways', { timeout: 60_000 }, async () => {
+  const redis = await startRedisServer();
+  procs.push(redis);
+  const a = await RawConn.open(redis.port);
+  conns.push(a);
+  const { c: b } = await kvConn();
+  const setup = [
+    ['SET', 's', 'hello'], ['SET', 'n', '-12345'], ['SET', 'long', 'ab'.repeat(100)], ['HSET', 'h', 'f', 'v', 'g', '12'], ['SADD', 'si', '1', '2', '-3'],
+    ['SADD', 'sm', 'a', 'b', '7'], ['ZADD', 'z', '1', 'a', '-inf', 'b', '2.5', 'c'], ['SET', 'ttl', 'x', 'PX', '500000'],
+  ];
+  for (const argv of setup) for (const c of [a, b]) await c.request(...argv);
+  for (let i = 0; i < 300; i++) for (const c of [a, b]) await c.request('HSET', 'bigh', `f${i}`, String(i));
+  const keys = ['s', 'n', 'long', 'h', 'si', 'sm', 'z', 'bigh', 'ttl'];
+  const future = String(Date.now() + 3_600_000);
+  for (const k of keys) {
+    const fromRedis = bulkOf(await a.request('DUMP', k)) as Buffer;
+    const fromKv = bulkOf(await b.request('DUMP', k)) as Buffer;
+    const original = await valueOf(a, k);
+    const bad = Buffer.from(fromKv);
+    bad[0] = (bad[0] as number) ^ 0x40;
+    const cases: Array<Array<string | Buffer>> = [
+      // Each server's payload, and the other's: migration works both ways.
+      ['RESTORE', `${k}.r`, '0', fromRedis], ['RESTORE', `${k}.k`, '0', fromKv],
+      ['RESTORE', `${k}.r`, '0', fromRedis], ['RESTORE', `${k}.r`, '0', fromKv, 'REPLACE'],
+      ['RESTORE', `${k}.t`, '100000', fromRedis], ['RESTORE', `${k}.t`, future, fromKv, 'ABSTTL', 'REPLACE'],
+      ['RESTORE', `${k}.e`, '1', fromKv, 'ABSTTL'], ['RESTORE', k, '1', fromKv, 'ABSTTL', 'REPLACE'],
+      ['RESTORE', `${k}.x`, '0', bad], ['RESTORE', `${k}.x`, '0', fromKv.subarray(0, fromKv.length - 1)], ['RESTORE', `${k}.x`, '0', 'junk'],
+      ['RESTORE', `${k}.x`, '-1', fromKv], ['RESTORE', `${k}.x`, 'x', fromKv], ['RESTORE', `${k}.r`, 'x', 'junk'],
+      ['RESTORE', `${k}.x`, '0', fromKv, 'IDLETIME', '5', 'FREQ', '3'], ['RESTORE', `${k}.x`, '0', fromKv, 'FREQ', '256'],
+      ['RESTORE', `${k}.x`, '0', fromKv, 'IDLETIME', '-1'], ['RESTORE', `${k}.x`, '0', fromKv, 'IDLETIME'], ['RESTORE', `${k}.x`, '0', fromKv, 'bogus'],
+      ['RESTORE', `${k}.x`, '0', fromKv, 'IDLETIME', 'x'], ['RESTORE', `${k}.x`, '0'],
+      ['EXISTS', k, `${k}.e`, `${k}.x`], ['TYPE', `${k}.r`], ['TYPE', `${k}.k`],
+    ];
+    for (const argv of cases) {
+      const [ra, rb] = await Promise.all([a.request(...argv), b.request(...argv)]);
+      assert.equal(showReply(rb), showReply(ra), `${k}: ${argv.map((x) => (typeof x === 'string' ? x : `<${x.length} bytes>`)).join(' ')}`);
+    }
+    // The restored copies hold what was dumped, on both servers.
+    for (const copy of [`${k}.r`, `${k}.k`, `${k}.t`]) {
+      for (const c of [a, b]) assert.equal(await valueOf(c, copy), original, `${copy} on ${c === a ? 'redis' : 'kv'}`);
+    }
+  }
+  const [pa, pb] = await Promise.all([a.request('PTTL', 'ttl.t'), b.request('PTTL', 'ttl.t')]);
+  assert.ok(pa.t === 'int' && pb.t === 'int' && pb.n > 3_000_000n && pb.n <= 3_600_000n, `ABSTTL: ${showReply(pa)} ${showReply(pb)}`);
+});
+
+test('RESTORE is one log entry and survives a restart; IDLETIME and FREQ set the access information', { timeout: 60_000 }, async () => {
+  const { kv, c } = await kvConn(['--fsync', 'always']);
+  await c.call('ZADD', 'z', '1', 'a', '2', 'b');
+  await c.call('SET', 'old', 'x');
+  const payload = (await c.request('DUMP', 'z'));
+  const z = bulkOf(payload) as Buffer;
+  const seq = async (): Promise<number> => Number(String(await c.call('POSITION')).split(':')[1]);
+  const before = await seq();
+  assert.equal(await c.call('RESTORE', 'old', '0', z, 'REPLACE', 'IDLETIME', '1000'), 'OK');
+  assert.equal(await seq(), before + 1, 'a RESTORE REPLACE over another key is one entry');
+  assert.ok(Number(await c.call('OBJECT', 'IDLETIME', 'old')) >= 1000);
+  assert.equal(await c.call('RESTORE', 'gone', '1', z, 'ABSTTL'), 'OK');
+  assert.equal(await seq(), before + 1, 'a RESTORE that is already expired writes nothing');
+  await c.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lfu');
+  assert.equal(await c.call('RESTORE', 'f', '0', z, 'FREQ', '77'), 'OK');
+  assert.equal(await c.call('OBJECT', 'FREQ', 'f'), 77);
+  await kv.kill('SIGKILL');
+  const again = await startKvServer({ dir: kv.dir, args: ['--fsync', 'always'] });
+  procs.push(again);
+  const c2 = await RawConn.open(again.port);
+  conns.push(c2);
+  for (const k of ['old', 'f']) assert.deepEqual(((await c2.call('ZRANGE', k, '0', '-1', 'WITHSCORES')) as Buffer[]).map(String), ['a', '1', 'b', '2']);
+  assert.equal(await c2.call('EXISTS', 'gone'), 0);
 });

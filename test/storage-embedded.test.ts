@@ -117,6 +117,38 @@ test('hashes: hset (object, Map), hget, hgetall, hlen, hincrby, hdel; one entry 
   });
 });
 
+test('dump / restore: every type round-trips as one entry; BUSYKEY, REPLACE, expiry, a past expiry and bad payloads', async () => {
+  let now = 1_000_000;
+  await withStore(async (s) => {
+    await s.set('s', 'hello');
+    await s.hset('h', { a: '1', b: 'x' });
+    await s.sadd('set', '1', 'two');
+    await s.zadd('z', { a: 1, b: -Infinity });
+    for (const k of ['s', 'h', 'set', 'z']) {
+      const p = (await s.dump(k)) as Buffer;
+      await logs(s, 1, () => s.restore(`${k}.copy`, p));
+      assert.deepEqual(await s.dump(`${k}.copy`), p, k);
+      assert.equal(await s.type(`${k}.copy`), await s.type(k));
+    }
+    assert.equal(await s.dump('missing'), undefined);
+    const p = (await s.dump('h')) as Buffer;
+    await assert.rejects(logs(s, 0, () => s.restore('s', p)), /BUSYKEY/);
+    await logs(s, 1, () => s.restore('s', p, { replace: true, px: 5_000 }));
+    assert.equal(await s.type('s'), 'hash');
+    assert.equal(s.pttl('s'), 5_000);
+    await logs(s, 1, () => s.restore('s', p, { replace: true, pxAt: now - 1 }));
+    assert.equal(await s.type('s'), 'none', 'a past expiry deletes the key it replaces');
+    await logs(s, 0, () => s.restore('gone', p, { pxAt: now - 1 }));
+    const bad = Buffer.from(p);
+    bad[0] = 0x42;
+    await assert.rejects(logs(s, 0, () => s.restore('x', bad)), (e: Error) => e instanceof InvalidValueError && /checksum/.test(e.message));
+    await assert.rejects(s.restore('x', Buffer.alloc(3)), InvalidValueError);
+    assert.deepEqual(str(await s.zrange('z.copy', 0, -1)), ['b', 'a']);
+    now += 10_000;
+    assert.equal(s.pttl('s'), -2);
+  }, () => now);
+});
+
 test('sets: sadd, srem, sismember, smembers, scard; the last srem deletes the key', async () => {
   await withStore(async (s) => {
     assert.equal(await logs(s, 1, () => s.sadd('s', 'a', 'b', Buffer.from('c'), 'a')), 3);

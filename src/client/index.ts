@@ -2,7 +2,7 @@
 // topology types. Re-exports only; owns no behaviour.
 
 export { KvClient, Pipeline, REDIRECT_HOPS_MAX, NODE_DOWN_MS } from './kv-client.js';
-export type { KvClientOptions, Consistency, ReadFrom, SetOptions, ScanOptions, PipelineResult, KvClientStatus, ScoredMember } from './kv-client.js';
+export type { KvClientOptions, Consistency, ReadFrom, SetOptions, RestoreOptions, ScanOptions, PipelineResult, KvClientStatus, ScoredMember } from './kv-client.js';
 export type { ScoredValue } from './collection-replies.js';
 export {
   KvError,

@@ -74,6 +74,18 @@ export interface SetOptions {
   readonly get?: boolean;
 }
 
+/** RESTORE's options. */
+export interface RestoreOptions {
+  /** Overwrite an existing key. */
+  readonly replace?: boolean;
+  /** The TTL is an absolute Unix time in ms. */
+  readonly absTtl?: boolean;
+  /** The key's idle time (under an LRU maxmemory policy). */
+  readonly idleSeconds?: number;
+  /** The key's access-frequency counter, 0-255 (under an LFU policy). */
+  readonly freq?: number;
+}
+
 export interface ScanOptions {
   readonly match?: string;
   readonly count?: number;
@@ -296,6 +308,22 @@ export class KvClient extends EventEmitter {
   }
   type(key: Arg): Promise<string> {
     return this.exec(['TYPE', key]) as Promise<string>;
+  }
+  /** The key's value in Redis's DUMP format (RESTORE takes it on kv-server and redis-server alike); null when missing. */
+  dump(key: Arg): Promise<Buffer | null> {
+    return this.exec(['DUMP', key], BUFFER_TYPES) as Promise<Buffer | null>;
+  }
+  /**
+   * RESTORE: create `key` from a DUMP payload, expiring in `ttlMs` (0: never; an absolute time in
+   * ms with `absTtl`). 'OK'; rejects with BUSYKEY when the key exists and `replace` is not set.
+   */
+  restore(key: Arg, ttlMs: number, payload: Buffer, opts: RestoreOptions = {}): Promise<string> {
+    const args: Arg[] = ['RESTORE', key, String(ttlMs), payload];
+    if (opts.replace === true) args.push('REPLACE');
+    if (opts.absTtl === true) args.push('ABSTTL');
+    if (opts.idleSeconds !== undefined) args.push('IDLETIME', String(opts.idleSeconds));
+    if (opts.freq !== undefined) args.push('FREQ', String(opts.freq));
+    return this.exec(args) as Promise<string>;
   }
 
   // Hashes, sets, sorted sets and lists: routed and retried as every command (command-kinds.ts says

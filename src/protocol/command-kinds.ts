@@ -89,6 +89,8 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['persist', WRITE],
   ['rename', WRITE],
   ['renamenx', WRITE],
+  // A second RESTORE answers BUSYKEY (or, with REPLACE, moves a relative TTL): never resent blindly.
+  ['restore', WRITE],
   ['flushall', IDEMPOTENT],
   ['flushdb', IDEMPOTENT],
   // Sets and sorted sets. Removing or adding the same members again leaves the same state;

@@ -78,6 +78,20 @@ export class AccessTracker {
     else this.words.set(slot, (this.minutes << 8) | this.logIncr(this.decayed(slot)));
   }
 
+  /**
+   * RESTORE's IDLETIME / FREQ: in LRU mode the key was last accessed `idleSeconds` ago, in LFU mode
+   * its counter is `freq` as of now; the value for the other mode is ignored (as Redis does). An
+   * idle time beyond the clock's range lands half a wrap back, so the key still looks long idle.
+   */
+  setAccess(slot: number, idleSeconds: number | null, freq: number | null): void {
+    if (this.lfu) {
+      if (freq !== null) this.words.set(slot, (this.minutes << 8) | Math.min(LFU_COUNTER_MAX, Math.max(0, freq)));
+    } else if (idleSeconds !== null) {
+      const at = this.lruClock - idleSeconds;
+      this.words.set(slot, at >= 0 ? at : (this.lruClock + Math.floor(LRU_CLOCK_MAX / 2)) % LRU_CLOCK_MAX);
+    }
+  }
+
   /** Milliseconds since the last access (LRU mode; seconds resolution, as Redis). */
   idleMs(slot: number): number {
     const at = this.words.get(slot) & LRU_CLOCK_MAX;

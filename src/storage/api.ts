@@ -214,6 +214,19 @@ export interface Store extends StoreCore {
   ltrim(key: string | Buffer, start: number, stop: number): Promise<void>;
   /** Pop from one end of `source`, push onto one end of `destination`, as one write (LMOVE); undefined when `source` is missing. */
   lmove(source: string | Buffer, destination: string | Buffer, from: 'left' | 'right', to: 'left' | 'right'): Promise<Buffer | undefined>;
+  /** The key's value in Redis's DUMP format (kv-server's and redis-server's RESTORE take it); undefined when missing. */
+  dump(key: string | Buffer): Promise<Buffer | undefined>;
+  /**
+   * Make `key` hold the value of a DUMP payload (from kv-ts or redis-server), as one entry.
+   * Rejects with InvalidValueError for a payload that is corrupt or holds a type kv-ts lacks,
+   * and when the key exists unless `replace`.
+   */
+  restore(key: string | Buffer, payload: Buffer, opts?: RestoreOptions): Promise<void>;
+}
+
+/** Store.restore's options: an expiry (relative or absolute, as SetOptions) and whether to overwrite. */
+export interface RestoreOptions extends SetOptions {
+  readonly replace?: boolean;
 }
 
 /**
@@ -364,6 +377,11 @@ export interface ReplicatedStore extends StoreCore {
   evict(bytesToFree: number, timeBudgetMs: number): EvictionResult;
   /** OBJECT FREQ / IDLETIME of a live key (not counted as an access); undefined if missing. */
   objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined;
+  /**
+   * RESTORE's IDLETIME / FREQ for a live key (AccessTracker.setAccess). Access words are this
+   * node's own eviction bookkeeping, never logged: a replica keeps its own.
+   */
+  setObjectAccess(key: Key, idleSeconds: number | null, freq: number | null): void;
 }
 
 /**

@@ -4,12 +4,13 @@
 // cannot be reached from an embedding application. Collection writes are built by
 // collection-ops.ts (as the server's commands are) and logged as one entry each.
 
-import type { HashFields, Store, StoreOptions, StoreStats, SetOptions, ReplicatedStore, ZMember, ZMembers, ZRangeByScoreOptions, ZRangeOptions } from './api.js';
+import type { HashFields, RestoreOptions, Store, StoreOptions, StoreStats, SetOptions, ReplicatedStore, ZMember, ZMembers, ZRangeByScoreOptions, ZRangeOptions } from './api.js';
 import type { KeyTypeName, TypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet, ZEntry } from './zset.js';
-import { keyToBytes, toKey, toValue, type Key, type Op, type Position } from './types.js';
+import { keyToBytes, NO_EXPIRY, toKey, toValue, type Key, type Op, type Position } from './types.js';
+import { decodeDump, dumpKey, isRefusal, restoreOp } from './dump-payload.js';
 import { openReplicatedStore } from './store.js';
 import { InvalidValueError, WrongTypeError } from './errors.js';
 import { hdelOps, hincrbyOps, hsetOps, lmoveOps, lremOps, lsetOps, listIndex, ltrimOps, popOps, pushOps, saddOps, sremOps, ZADD_PLAIN, zaddOps, zremOps } from './collection-ops.js';
@@ -272,6 +273,27 @@ class EmbeddedStore implements Store {
       if (sl === undefined) return { ops: [], result: undefined };
       const { ops, value } = lmoveOps(src, sl, dst, this.#list(dst), from === 'left', to === 'left');
       return { ops, result: keyToBytes(value) };
+    });
+  }
+  dump(key: KeyArg): Promise<Buffer | undefined> {
+    return this.#read(() => dumpKey(this.#engine, toKey(key)));
+  }
+  restore(key: KeyArg, payload: Buffer, opts: RestoreOptions = {}): Promise<void> {
+    const d = decodeDump(payload);
+    if (isRefusal(d)) {
+      const why = d.reason === 'checksum' ? 'DUMP payload version or checksum are wrong' : d.reason === 'type' ? `kv-ts has no ${d.typeName} type` : `bad DUMP payload: ${d.detail}`;
+      return Promise.reject(new InvalidValueError(why));
+    }
+    const k = toKey(key);
+    return this.#write(() => {
+      const exists = this.#engine.has(k);
+      if (exists && opts.replace !== true) throw new InvalidValueError('BUSYKEY Target key name already exists.');
+      const now = this.#engine.now();
+      const expireAtMs = opts.pxAt ?? (opts.px === undefined ? NO_EXPIRY : now + opts.px);
+      if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0) throw new RangeError(`invalid expiry ${expireAtMs}`);
+      // Already expired: the key ends up absent, as RESTORE leaves it.
+      if (expireAtMs !== NO_EXPIRY && expireAtMs <= now) return { ops: exists ? [{ t: 'del', key: k }] : [], result: undefined };
+      return { ops: [restoreOp(k, d, expireAtMs)], result: undefined };
     });
   }
 

@@ -161,9 +161,13 @@ export function collectionFlags(obj: KvCollection, part: boolean): number {
   return large | (part ? FLAG_PART : 0);
 }
 
-/** Serialize a collection of type `type` (its class must match) whole, in one go (RENAME, COPY, DEBUG DIGEST-VALUE). */
-export function encodeCollection(type: number, obj: KvCollection): Buffer {
-  const b = new PayloadBuilder(type, collectionFlags(obj, false), 256, obj instanceof ListObject ? obj.appliedSeq : 0);
+/**
+ * Serialize a collection of type `type` (its class must match) whole, in one go (RENAME, COPY, DEBUG
+ * DIGEST-VALUE). `keepEncoding` false leaves the large-encoding flag off, so the keyspace picks the
+ * encoding from the contents (RESTORE, as Redis).
+ */
+export function encodeCollection(type: number, obj: KvCollection, keepEncoding = true): Buffer {
+  const b = new PayloadBuilder(type, keepEncoding ? collectionFlags(obj, false) : 0, 256, obj instanceof ListObject ? obj.appliedSeq : 0);
   if (type === TYPE_HASH && obj instanceof HashObject) {
     for (const [f, v] of obj.entries()) b.field(f, v);
   } else if (type === TYPE_SET && obj instanceof SetObject) {

@@ -408,6 +408,13 @@ class KvStore implements ReplicatedStore {
     return objectAccessInfo(this.ks.access, slot, what);
   }
 
+  setObjectAccess(key: Key, idleSeconds: number | null, freq: number | null): void {
+    const slot = this.ks.peekSlot(key, this.readNow());
+    if (slot < 0) return;
+    this.ks.access.tick(this.clock());
+    this.ks.access.setAccess(slot, idleSeconds, freq);
+  }
+
   // ---------------------------------------------------------------- low-level reads
 
   now(): number {

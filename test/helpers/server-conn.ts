@@ -88,6 +88,14 @@ export class RawConn {
     return this.readResp();
   }
 
+  /** Several commands written at once (one pipeline); their replies in order, as the wire's tagged trees. */
+  async requestMany(commands: ReadonlyArray<ReadonlyArray<string | Buffer>>): Promise<Resp[]> {
+    this.send(Buffer.concat(commands.map((c) => cmd(...c))));
+    const out: Resp[] = [];
+    for (let i = 0; i < commands.length; i++) out.push(await this.readResp());
+    return out;
+  }
+
   waitClosed(timeoutMs = 10_000): Promise<true> {
     return waitFor('connection close', () => this.closed, { timeoutMs, intervalMs: 5 });
   }

@@ -4,6 +4,7 @@
 // MEMORY USAGE, DEBUG and compaction. Mutates only through ctx.write; a no-op never writes.
 
 import { objectAccessReply } from './object-access.js';
+import { collectionOf } from './keytype.js';
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { globMatch } from '../../storage/glob.js';
@@ -196,10 +197,6 @@ function copyOp(store: ReplicatedStore, src: Key, dst: Key): Op | undefined {
   const expireAtMs = store.getExpireAt(src) ?? NO_EXPIRY;
   if (type === 'string') return { t: 'set', key: dst, value: store.getValue(src) as Buffer, expireAtMs };
   return { t: 'restore', key: dst, payload: encodeCollection(typeCode(type), collectionOf(store, src) as KvCollection), expireAtMs };
-}
-
-function collectionOf(store: ReplicatedStore, key: Key): KvCollection | undefined {
-  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key);
 }
 
 /** Redis renameGenericCommand: value and expiry move as one entry [del src, set/restore dst]. */

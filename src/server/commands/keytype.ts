@@ -3,7 +3,7 @@
 // the store's reads; never writes.
 
 import type { ReplicatedStore } from '../../storage/api.js';
-import type { TypeName } from '../../storage/collection.js';
+import type { KvCollection, TypeName } from '../../storage/collection.js';
 import type { Key } from '../../storage/types.js';
 
 /**
@@ -15,4 +15,9 @@ import type { Key } from '../../storage/types.js';
 export function wrongType(store: Pick<ReplicatedStore, 'typeOf'>, key: Key, expected: TypeName): boolean {
   const t = store.typeOf(key);
   return t !== 'none' && t !== expected;
+}
+
+/** A collection key's contents whatever its type; undefined for a string or a missing key. */
+export function collectionOf(store: Pick<ReplicatedStore, 'getHash' | 'getSet' | 'getZSet' | 'getList'>, key: Key): KvCollection | undefined {
+  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key);
 }

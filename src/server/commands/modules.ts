@@ -1,11 +1,12 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, hashes, sets, sorted sets, lists, connection and admin. Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, connection and admin. Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
 import { adminCommands } from './admin.js';
 import { bitCommands } from './bits.js';
 import { connectionCommands } from './connection.js';
+import { dumpCommands } from './dump.js';
 import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { listCommands } from './lists.js';
@@ -20,6 +21,7 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   bitCommands,
   lcsCommands,
   genericCommands,
+  dumpCommands,
   hashCommands,
   setCommands,
   zsetCommands,
