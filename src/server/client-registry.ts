@@ -44,7 +44,7 @@ export class ClientRegistry {
     const age = Math.floor((nowMs - s.createdMs) / 1000);
     const idle = Math.floor((nowMs - c.lastInteractionMs) / 1000);
     return (
-      `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 ` +
+      `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${c.subs.total > 0 ? 'P' : 'N'} db=0 sub=${c.subs.channels.size} psub=${c.subs.patterns.size} ssub=${c.subs.shards.size} multi=-1 ` +
       `qbuf=${c.parser.pendingBytes} qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=${c.outputBytes} tot-mem=${c.parser.pendingBytes + c.outputBytes} ` +
       `events=r cmd=${s.lastCommand === '' ? 'NULL' : s.lastCommand} user=default redir=-1 resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
     );

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
+import type { PubSubHub, PubSubSession } from './pubsub.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -33,7 +34,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'connection' | 'server' | 'replication' | 'cluster';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'connection' | 'server' | 'replication' | 'cluster' | 'pubsub';
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
   readonly handler: CommandHandler;
@@ -81,6 +82,8 @@ export interface CommandContext {
    * unparsed bytes left behind close the connection. Optional: added for the replication layer.
    */
   detach?(onDetached: (socket: Socket) => void): void;
+  /** This connection's pub/sub subscriptions (absent where there is no connection, e.g. unit tests). */
+  readonly pubsub?: PubSubSession;
 }
 
 /** Completes a deferred reply exactly once; `write` encodes the reply. */
@@ -117,4 +120,6 @@ export interface ServerServices {
   compact(): void;
   /** CONFIG RESETSTAT: zero the server's counters and command stats. Optional (added by the server engineer). */
   resetStats?(): void;
+  /** The server's pub/sub routing (PUBLISH, PUBSUB, keyspace notifications). */
+  readonly pubsub?: PubSubHub;
 }

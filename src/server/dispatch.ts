@@ -32,11 +32,11 @@ export type CommandInterceptor = (
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
   ...['multi', 'exec', 'discard', 'watch', 'unwatch'].map((n): [string, string] => [n, 'transactions']),
-  ...['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'publish', 'ssubscribe', 'sunsubscribe', 'spublish', 'pubsub'].map(
-    (n): [string, string] => [n, 'pub/sub'],
-  ),
   ...['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'scripting']),
 ]);
+
+/** What a RESP2 connection with subscriptions may still run (Redis's subscribed mode). */
+const SUBSCRIBED_MODE_COMMANDS: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'quit', 'reset']);
 
 /** Names up to this many bytes are packed into one number for the allocation-free lookup. */
 const PACKED_NAME_BYTES_MAX = 6;
@@ -177,6 +177,12 @@ export class Dispatcher {
     // Like Redis's stop-writes-on-bgsave-error: reads, PING and INFO keep working.
     const refusal = this.writes.writeRefusal;
     if (refusal !== null && spec.flags.includes('write')) return this.reject(ctx, st, refusal);
+    // RESP2 has no push type: a subscribed connection's input may only manage its subscriptions.
+    const subs = ctx.pubsub;
+    if (subs !== undefined && subs.total > 0 && client.protocol === 2 && !SUBSCRIBED_MODE_COMMANDS.has(spec.name)) {
+      const full = spec.subcommands !== undefined && argv.length > 1 ? `${spec.name}|${(argv[1] as Buffer).toString('latin1').toLowerCase()}` : spec.name;
+      return this.reject(ctx, st, `ERR Can't execute '${full}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+    }
     const errorsBefore = errorCount(out);
     // One clock read per command inside a read event, not two: a pipelined command's time starts
     // where the previous command's ended, so it also counts parsing and checking this command

@@ -23,6 +23,7 @@ import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
 import { MaxmemoryGuard, MemoryGauge } from './memory.js';
+import { PubSubHub } from './pubsub.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -82,6 +83,10 @@ export class KvServer implements ConnectionHost {
   readonly parserLimits: ParserLimits;
   readonly info = new InfoRegistry();
   readonly clients = new ClientRegistry();
+  /** Channel and pattern subscriptions of this server's connections. */
+  readonly pubsub = new PubSubHub();
+  /** Connections with pub/sub messages to write this turn (after the log is flushed: see endOfTurn). */
+  private toPush: Connection[] = [];
   readonly commandStats = new CommandStatsTable();
   /** This server's commands; only addCommands changes them. */
   readonly commands: CommandTableView;
@@ -209,6 +214,25 @@ export class KvServer implements ConnectionHost {
     return this.opts.config.outputLimits.normal;
   }
 
+  pubsubOutputLimit(): OutputLimit {
+    return this.opts.config.outputLimits.pubsub;
+  }
+
+  pushReady(conn: Connection): void {
+    if (!conn.queuedForPush) {
+      conn.queuedForPush = true;
+      this.toPush.push(conn);
+    }
+    this.scheduleTurn();
+  }
+
+  private scheduleTurn(): void {
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(() => this.endOfTurn());
+    }
+  }
+
   resumeLater(conn: Connection): void {
     if (conn.queuedForResume) return;
     conn.queuedForResume = true;
@@ -281,10 +305,7 @@ export class KvServer implements ConnectionHost {
       conn.queuedForWrite = true;
       this.toWrite.push(conn);
     }
-    if (!this.turnScheduled) {
-      this.turnScheduled = true;
-      setImmediate(() => this.endOfTurn());
-    }
+    this.scheduleTurn();
   }
 
   private endOfTurn(): void {
@@ -302,6 +323,7 @@ export class KvServer implements ConnectionHost {
     // A failed log write rolls the store back (lastPosition goes down): see Connection.durabilityDone.
     const target = this.store.lastPosition.seq;
     this.flushedSeq = target;
+    this.flushPushes();
     if (this.durableSeq > target) this.durableSeq = target;
     if (this.store.fsyncPolicy !== 'always' || target <= this.durableSeq) {
       for (const c of batch) c.durabilityDone(target);
@@ -324,8 +346,23 @@ export class KvServer implements ConnectionHost {
     );
   }
 
+  /**
+   * Pub/sub messages go out after the turn's writes reached the OS (a keyspace notification
+   * never shows a write the log has not been handed), not after their fsync. A connection whose
+   * replies wait for an fsync sends its messages with them, behind them.
+   */
+  private flushPushes(): void {
+    const pushes = this.toPush;
+    this.toPush = [];
+    for (const c of pushes) {
+      c.queuedForPush = false;
+      if (!c.awaitingDurability) c.flushReplies();
+    }
+  }
+
   onClose(conn: Connection): void {
     this.clients.remove(conn);
+    this.pubsub.removeSession(conn.subs);
   }
 
   onLimitClose(kind: LimitClose): void {
@@ -386,6 +423,7 @@ export class KvServer implements ConnectionHost {
         void this.shutdown('SHUTDOWN command');
       },
       resetStats: () => this.resetStats(),
+      pubsub: this.pubsub,
       compact: () => {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },

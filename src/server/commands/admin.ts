@@ -36,6 +36,7 @@ function aclCategories(s: CommandSpec): string[] {
   else if (s.group === 'hash') cats.push('@hash');
   else if (s.group === 'set') cats.push('@set');
   else if (s.group === 'sorted-set') cats.push('@sortedset');
+  else if (s.group === 'pubsub') cats.push('@pubsub');
   return cats;
 }
 

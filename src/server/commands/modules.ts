@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, hashes, sets, sorted sets, connection and admin. Owns that list only; it never builds or mutates a table (each server
+// keyspace, hashes, sets, sorted sets, connection, admin and pub/sub. Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -10,6 +10,7 @@ import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { setCommands } from './sets.js';
 import { lcsCommands } from './lcs.js';
+import { pubsubCommands } from './pubsub.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
 
@@ -23,4 +24,5 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   zsetCommands,
   connectionCommands,
   adminCommands,
+  pubsubCommands,
 ]);
