@@ -2,6 +2,7 @@
 // Owns validation of every setting (flags, file and CONFIG SET share it); it never
 // applies a setting to a running subsystem itself — holders read the live object.
 
+import { formatNotifyFlags, NOTIFY_CLASS_ERROR, parseNotifyFlags } from './keyspace-events.js';
 import { globMatch } from '../storage/glob.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
 import { defaultEncodingLimits, type EncodingLimits } from '../storage/collection.js';
@@ -119,6 +120,8 @@ export interface ServerConfig {
   maxmemorySamples: number;
   /** 0..100: how long one eviction run may take (maxmemory-eviction-tenacity; 100 = until done). */
   maxmemoryEvictionTenacity: number;
+  /** notify-keyspace-events as Redis's class bits (keyspace-events.ts); 0 = off. */
+  notifyKeyspaceEvents: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -138,6 +141,7 @@ export function defaultConfig(): ServerConfig {
     encodingLimits: defaultEncodingLimits(),
     maxmemory: defaultMaxmemoryBytes(),
     maxmemoryPolicy: 'noeviction',
+    notifyKeyspaceEvents: 0,
     maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
     maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
   };
@@ -229,6 +233,15 @@ const SETTINGS: readonly Setting[] = [
   },
   { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
+  {
+    name: 'notify-keyspace-events', aliases: [], get: (c) => formatNotifyFlags(c.notifyKeyspaceEvents), mutable: true,
+    set: (c, v) => {
+      const f = parseNotifyFlags(v);
+      if (f === null) return NOTIFY_CLASS_ERROR;
+      c.notifyKeyspaceEvents = f;
+      return null;
+    },
+  },
   { name: 'maxmemory', aliases: [], get: (c) => String(c.maxmemory), set: memSetter('maxmemory', 0), mutable: true },
   {
     name: 'maxmemory-policy', aliases: [], get: (c) => c.maxmemoryPolicy, mutable: true,

@@ -24,6 +24,7 @@ import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
 import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 import { PubSubHub } from './pubsub.js';
+import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-events.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -85,6 +86,11 @@ export class KvServer implements ConnectionHost {
   readonly clients = new ClientRegistry();
   /** Channel and pattern subscriptions of this server's connections. */
   readonly pubsub = new PubSubHub();
+  /** notify-keyspace-events: publishes what each write changed (keyspace-events.ts). */
+  readonly notifier: KeyspaceNotifier;
+  /** The command running now and its arguments: the notifier reads them for the event names. */
+  private runningConn: Connection | null = null;
+  private runningArgv: readonly Buffer[] | null = null;
   /** Connections with pub/sub messages to write this turn (after the log is flushed: see endOfTurn). */
   private toPush: Connection[] = [];
   readonly commandStats = new CommandStatsTable();
@@ -141,6 +147,11 @@ export class KvServer implements ConnectionHost {
     this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
+    this.notifier = new KeyspaceNotifier(this.pubsub, () => cfg.notifyKeyspaceEvents);
+    this.store.setDeleteListener?.((key, reason) => {
+      if (reason === 'expired') this.notifier.emit(NOTIFY.expired, 'expired', key);
+      else this.notifier.emit(NOTIFY.evicted, 'evicted', key);
+    });
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -268,7 +279,11 @@ export class KvServer implements ConnectionHost {
   }
 
   dispatch(conn: Connection, argv: readonly Buffer[]): void {
+    this.runningConn = conn;
+    this.runningArgv = argv;
     this.dispatcher.run(conn.ctx, argv);
+    this.runningConn = null;
+    this.runningArgv = null;
     // HELLO may have switched the protocol; the encoder follows the client state.
     conn.out.protocol = conn.client.protocol;
   }
@@ -281,9 +296,18 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.endEvent();
   }
 
-  write(_conn: Connection, ops: readonly Op[]): number {
+  write(conn: Connection, ops: readonly Op[]): number {
+    const n = this.notifier;
+    if (!n.enabled) {
+      const pos = this.store.apply(ops);
+      this.afterWrite?.(pos, ops);
+      return pos.seq;
+    }
+    const created = n.wants(NOTIFY.newKey) ? createdKeyCandidates(ops).filter((k) => !this.store.has(k)) : [];
     const pos = this.store.apply(ops);
     this.afterWrite?.(pos, ops);
+    const argv = this.runningConn === conn ? this.runningArgv : null;
+    n.afterWrite({ command: conn.client.lastCommand, argv, ops }, created);
     return pos.seq;
   }
 

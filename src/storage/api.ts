@@ -306,6 +306,12 @@ export interface ReplicatedStore extends StoreCore {
    */
   setExpiryAuthority(a: ExpiryAuthority | null): void;
 
+  /**
+   * Who hears of the deletes this store decides itself (an expired key, an eviction), after each
+   * is logged and applied: keyspace notifications. Optional: a store without it emits none.
+   */
+  setDeleteListener?(l: StoreDeleteListener | null): void;
+
   /** Who hears of log failures and recoveries (the replication host: its core must forget lost entries). */
   setLogListener(l: LogListener | null): void;
 
@@ -352,6 +358,9 @@ export interface ExpiryAuthority {
   /** The store logged the delete of an expired key as entry `pos`: ship it as any local write. */
   deleted(pos: Position, ops: readonly Op[]): void;
 }
+
+/** A delete the store decided: why, and which key. */
+export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => void;
 
 /** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */
 export interface LookupStats {

@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, ValueSink } from './api.js';
+import type { EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, StoreDeleteListener, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -118,6 +118,7 @@ class KvStore implements ReplicatedStore {
   private readonly fsyncOnLoopMaxMs: number;
   private readonly limits: Readonly<EncodingLimits>;
   private expiryAuthority: ExpiryAuthority | null = null;
+  private deleteListener: StoreDeleteListener | null = null;
   /** The keyspace's view of expiry: delete through the log only when this store may write now. */
   private readonly expiryHandler: ExpiryHandler = {
     mayDelete: () => !this.closed && this.exclusive === null && this.wal.error === null && this.logFailure === null && (this.expiryAuthority?.mayDelete() ?? true),
@@ -295,15 +296,20 @@ class KvStore implements ReplicatedStore {
 
   /** One entry per expired key, as Redis propagates one DEL per key; log first, then memory (apply). */
   private logExpiry(key: Key): boolean {
-    this.logDelete(key);
+    this.logDelete(key, 'expired');
     return true;
   }
 
   /** A delete this store decided (expiry, eviction): one logged entry, shipped like a local write. */
-  private logDelete(key: Key): void {
+  private logDelete(key: Key, reason: 'expired' | 'evicted'): void {
     const ops: Op[] = [{ t: 'del', key }];
     const pos = this.apply(ops);
     this.expiryAuthority?.deleted(pos, ops);
+    this.deleteListener?.(key, reason);
+  }
+
+  setDeleteListener(l: StoreDeleteListener | null): void {
+    this.deleteListener = l;
   }
 
   /**
@@ -368,7 +374,7 @@ class KvStore implements ReplicatedStore {
         break;
       }
       const before = this.ks.liveBytes;
-      this.logDelete(key);
+      this.logDelete(key, 'evicted');
       this.ks.reclaim(DEFRAG_WALK_BYTES_PER_EVICTED_BYTE * Math.max(0, before - this.ks.liveBytes));
       keys++;
       this.evictedKeys++;

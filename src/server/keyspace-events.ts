@@ -1,0 +1,271 @@
+// Keyspace notifications (Redis's notify-keyspace-events): the class flags and their CONFIG
+// text, the event each write command emits for each key it changed, and their publication on
+// `__keyspace@0__:<key>` / `__keyevent@0__:<event>`. Owns the command → event rules; it never
+// changes the keyspace (it reads the logged ops of a write after the fact) and never writes to a
+// socket (the PubSubHub delivers).
+
+import type { Key, Op } from '../storage/types.js';
+import type { PubSubHub } from './pubsub.js';
+
+/** Redis's class bits (server.h NOTIFY_*), so the flag arithmetic reads the same. */
+export const NOTIFY = {
+  keyspace: 1 << 0, // K
+  keyevent: 1 << 1, // E
+  generic: 1 << 2, // g
+  string: 1 << 3, // $
+  list: 1 << 4, // l
+  set: 1 << 5, // s
+  hash: 1 << 6, // h
+  zset: 1 << 7, // z
+  expired: 1 << 8, // x
+  evicted: 1 << 9, // e
+  stream: 1 << 10, // t
+  keyMiss: 1 << 11, // m
+  module: 1 << 13, // d
+  newKey: 1 << 14, // n
+} as const;
+
+/** 'A': every class but K, E, m and n (Redis's NOTIFY_ALL). */
+const NOTIFY_ALL = NOTIFY.generic | NOTIFY.string | NOTIFY.list | NOTIFY.set | NOTIFY.hash | NOTIFY.zset | NOTIFY.expired | NOTIFY.evicted | NOTIFY.stream | NOTIFY.module;
+
+/** The class letters in Redis's rendering order (A's members first, then n; K E m follow). */
+const CLASS_LETTERS: ReadonlyArray<readonly [string, number]> = [
+  ['g', NOTIFY.generic], ['$', NOTIFY.string], ['l', NOTIFY.list], ['s', NOTIFY.set], ['h', NOTIFY.hash], ['z', NOTIFY.zset],
+  ['x', NOTIFY.expired], ['e', NOTIFY.evicted], ['t', NOTIFY.stream], ['d', NOTIFY.module], ['n', NOTIFY.newKey],
+];
+const TAIL_LETTERS: ReadonlyArray<readonly [string, number]> = [['K', NOTIFY.keyspace], ['E', NOTIFY.keyevent], ['m', NOTIFY.keyMiss]];
+
+export const NOTIFY_CLASS_ERROR = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
+
+/** The flags a CONFIG SET value names, or null for an unknown letter. */
+export function parseNotifyFlags(text: string): number | null {
+  let flags = 0;
+  for (const ch of text) {
+    if (ch === 'A') {
+      flags |= NOTIFY_ALL;
+      continue;
+    }
+    const hit = CLASS_LETTERS.find(([l]) => l === ch) ?? TAIL_LETTERS.find(([l]) => l === ch);
+    if (hit === undefined) return null;
+    flags |= hit[1];
+  }
+  return flags;
+}
+
+/** Redis's canonical text (CONFIG GET): 'A' stands for its whole set, and then n is not shown either. */
+export function formatNotifyFlags(flags: number): string {
+  let s = '';
+  if ((flags & NOTIFY_ALL) === NOTIFY_ALL) s = 'A';
+  else for (const [l, bit] of CLASS_LETTERS) if (flags & bit) s += l;
+  for (const [l, bit] of TAIL_LETTERS) if (flags & bit) s += l;
+  return s;
+}
+
+/** What a rule sees of one logged write. */
+export interface WriteView {
+  /** Lower-case command name. */
+  readonly command: string;
+  /** The command's arguments when known (a write made outside a command has none). */
+  readonly argv: readonly Buffer[] | null;
+  readonly ops: readonly Op[];
+}
+
+type Emit = (cls: number, event: string, key: Key) => void;
+/** How one command's write becomes events, in the order Redis emits them. */
+export type EventRule = (w: WriteView, emit: Emit) => void;
+
+const keyOf = (op: Op): Key | null => (op.t === 'flushall' ? null : op.key);
+
+/** The distinct keys of a write in op order, each with whether the write deleted it. */
+function touchedKeys(ops: readonly Op[]): Array<{ key: Key; deleted: boolean }> {
+  const out: Array<{ key: Key; deleted: boolean }> = [];
+  for (const op of ops) {
+    const k = keyOf(op);
+    if (k === null) continue;
+    const seen = out.find((e) => e.key === k);
+    if (seen !== undefined) seen.deleted ||= op.t === 'del';
+    else out.push({ key: k, deleted: op.t === 'del' });
+  }
+  return out;
+}
+
+/** Each changed key gets `event`; a key the write emptied (logged as its delete) also gets 'del'. */
+export const perKey = (cls: number, event: string): EventRule => (w, emit) => {
+  for (const t of touchedKeys(w.ops)) {
+    emit(cls, event, t.key);
+    if (t.deleted) emit(NOTIFY.generic, 'del', t.key);
+  }
+};
+
+/** A destination written whole (the *STORE commands): `event`, or only 'del' when the result was empty. */
+const stored = (cls: number, event: string): EventRule => (w, emit) => {
+  for (const t of touchedKeys(w.ops)) emit(t.deleted ? NOTIFY.generic : cls, t.deleted ? 'del' : event, t.key);
+};
+
+const argKey = (w: WriteView, i: number): Key | null => w.argv?.[i]?.toString('latin1') ?? null;
+const argWord = (w: WriteView, i: number): string => (w.argv?.[i]?.toString('latin1') ?? '').toLowerCase();
+const hasArg = (w: WriteView, words: readonly string[], from: number): boolean => {
+  for (let i = from; i < (w.argv?.length ?? 0); i++) if (words.includes(argWord(w, i))) return true;
+  return false;
+};
+
+/** SET and friends: 'set' per key, then 'expire' when the command gave the key a time to live. */
+const setLike = (withTtl: (w: WriteView) => boolean): EventRule => (w, emit) => {
+  for (const t of touchedKeys(w.ops)) {
+    emit(NOTIFY.string, 'set', t.key);
+    if (withTtl(w)) emit(NOTIFY.generic, 'expire', t.key);
+  }
+};
+
+/** Expiry changes: 'expire' (set), 'persist' (cleared), 'del' (a time in the past deletes). */
+const expiryRule = (clearedEvent: string): EventRule => (w, emit) => {
+  for (const op of w.ops) {
+    if (op.t === 'expire') emit(NOTIFY.generic, op.expireAtMs > 0 ? 'expire' : clearedEvent, op.key);
+    else if (op.t === 'del') emit(NOTIFY.generic, 'del', op.key);
+  }
+};
+
+const dels: EventRule = (w, emit) => {
+  for (const op of w.ops) if (op.t === 'del') emit(NOTIFY.generic, 'del', op.key);
+};
+
+/** Events between two named keys (RENAME, COPY): only when the write changed something. */
+const twoKeys = (fromEvent: string | null, toEvent: string): EventRule => (w, emit) => {
+  const src = argKey(w, 1);
+  const dst = argKey(w, 2);
+  if (w.ops.length === 0 || src === null || dst === null) return;
+  if (fromEvent !== null) emit(NOTIFY.generic, fromEvent, src);
+  emit(NOTIFY.generic, toEvent, dst);
+};
+
+const smove: EventRule = (w, emit) => {
+  const src = argKey(w, 1);
+  const dst = argKey(w, 2);
+  if (src === null || dst === null) return;
+  const touched = touchedKeys(w.ops);
+  const s = touched.find((t) => t.key === src);
+  if (s !== undefined) {
+    emit(NOTIFY.set, 'srem', src);
+    if (s.deleted) emit(NOTIFY.generic, 'del', src);
+  }
+  if (touched.some((t) => t.key === dst && !t.deleted)) emit(NOTIFY.set, 'sadd', dst);
+};
+
+const stringTtlOptions = ['ex', 'px', 'exat', 'pxat'];
+
+/**
+ * The event rules of every write command (Redis 7.0's names), one static table like
+ * COMMAND_CLASSES: a new write command gets its line here (a list command:
+ * `['lpush', perKey(NOTIFY.list, 'lpush')]`). A write command with no rule emits nothing.
+ */
+export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, EventRule>([
+  // Strings and bits.
+  ['set', setLike((w) => hasArg(w, stringTtlOptions, 3))],
+  ['setex', setLike(() => true)],
+  ['psetex', setLike(() => true)],
+  ['setnx', setLike(() => false)],
+  ['mset', setLike(() => false)],
+  ['msetnx', setLike(() => false)],
+  ['put', setLike(() => false)],
+  ['getset', setLike(() => false)],
+  ['getdel', dels],
+  ['getex', expiryRule('persist')],
+  ['incr', perKey(NOTIFY.string, 'incrby')],
+  ['decr', perKey(NOTIFY.string, 'incrby')],
+  ['incrby', perKey(NOTIFY.string, 'incrby')],
+  ['decrby', perKey(NOTIFY.string, 'incrby')],
+  ['incrbyfloat', perKey(NOTIFY.string, 'incrbyfloat')],
+  ['append', perKey(NOTIFY.string, 'append')],
+  ['setrange', perKey(NOTIFY.string, 'setrange')],
+  ['setbit', perKey(NOTIFY.string, 'setbit')],
+  ['bitfield', perKey(NOTIFY.string, 'setbit')],
+  ['bitop', stored(NOTIFY.string, 'set')],
+  // Keyspace.
+  ['del', dels],
+  ['unlink', dels],
+  ['expire', expiryRule('persist')],
+  ['pexpire', expiryRule('persist')],
+  ['expireat', expiryRule('persist')],
+  ['pexpireat', expiryRule('persist')],
+  ['persist', expiryRule('persist')],
+  ['rename', twoKeys('rename_from', 'rename_to')],
+  ['renamenx', twoKeys('rename_from', 'rename_to')],
+  ['copy', twoKeys(null, 'copy_to')],
+  ['restore', perKey(NOTIFY.generic, 'restore')],
+  // Hashes.
+  ['hset', perKey(NOTIFY.hash, 'hset')],
+  ['hmset', perKey(NOTIFY.hash, 'hset')],
+  ['hsetnx', perKey(NOTIFY.hash, 'hset')],
+  ['hdel', perKey(NOTIFY.hash, 'hdel')],
+  ['hincrby', perKey(NOTIFY.hash, 'hincrby')],
+  ['hincrbyfloat', perKey(NOTIFY.hash, 'hincrbyfloat')],
+  // Sets.
+  ['sadd', perKey(NOTIFY.set, 'sadd')],
+  ['srem', perKey(NOTIFY.set, 'srem')],
+  ['spop', perKey(NOTIFY.set, 'spop')],
+  ['smove', smove],
+  ['sinterstore', stored(NOTIFY.set, 'sinterstore')],
+  ['sunionstore', stored(NOTIFY.set, 'sunionstore')],
+  ['sdiffstore', stored(NOTIFY.set, 'sdiffstore')],
+  // Sorted sets.
+  ['zadd', (w, emit) => perKey(NOTIFY.zset, hasArg(w, ['incr'], 2) ? 'zincr' : 'zadd')(w, emit)],
+  ['zincrby', perKey(NOTIFY.zset, 'zincr')],
+  ['zrem', perKey(NOTIFY.zset, 'zrem')],
+  ['zremrangebyscore', perKey(NOTIFY.zset, 'zremrangebyscore')],
+  ['zremrangebyrank', perKey(NOTIFY.zset, 'zremrangebyrank')],
+  ['zremrangebylex', perKey(NOTIFY.zset, 'zremrangebylex')],
+  ['zpopmin', perKey(NOTIFY.zset, 'zpopmin')],
+  ['zpopmax', perKey(NOTIFY.zset, 'zpopmax')],
+  ['zmpop', (w, emit) => perKey(NOTIFY.zset, hasArg(w, ['max'], 2) ? 'zpopmax' : 'zpopmin')(w, emit)],
+  ['zunionstore', stored(NOTIFY.zset, 'zunionstore')],
+  ['zinterstore', stored(NOTIFY.zset, 'zinterstore')],
+  ['zdiffstore', stored(NOTIFY.zset, 'zdiffstore')],
+  ['zrangestore', stored(NOTIFY.zset, 'zrangestore')],
+]);
+
+/** Keys a write may create (the 'new' event): the targets of creating ops. */
+export function createdKeyCandidates(ops: readonly Op[]): Key[] {
+  const out: Key[] = [];
+  for (const op of ops) {
+    if (op.t === 'set' || op.t === 'hset' || op.t === 'sadd' || op.t === 'zadd' || op.t === 'restore') {
+      if (!out.includes(op.key)) out.push(op.key);
+    }
+  }
+  return out;
+}
+
+const KEYSPACE_PREFIX = Buffer.from('__keyspace@0__:');
+const KEYEVENT_PREFIX = Buffer.from('__keyevent@0__:');
+
+/** Publishes events under the live flags (CONFIG SET applies to the next write). */
+export class KeyspaceNotifier {
+  constructor(
+    private readonly hub: PubSubHub,
+    private readonly flags: () => number,
+  ) {}
+
+  /** Any class enabled and a channel (K or E) to publish on: else the write path skips all work. */
+  get enabled(): boolean {
+    const f = this.flags();
+    return (f & (NOTIFY.keyspace | NOTIFY.keyevent)) !== 0 && (f & ~(NOTIFY.keyspace | NOTIFY.keyevent)) !== 0;
+  }
+
+  wants(cls: number): boolean {
+    return (this.flags() & cls) !== 0;
+  }
+
+  /** One event (Redis's notifyKeyspaceEvent): the keyspace channel first, then the keyevent one. */
+  readonly emit: Emit = (cls, event, key) => {
+    const f = this.flags();
+    if ((f & cls) === 0) return;
+    const k = Buffer.from(key, 'latin1');
+    if (f & NOTIFY.keyspace) this.hub.publish(Buffer.concat([KEYSPACE_PREFIX, k]), Buffer.from(event));
+    if (f & NOTIFY.keyevent) this.hub.publish(Buffer.concat([KEYEVENT_PREFIX, Buffer.from(event)]), k);
+  };
+
+  /** A command's logged write: `created` are the keys it added (the 'new' event, emitted first). */
+  afterWrite(w: WriteView, created: readonly Key[]): void {
+    for (const k of created) this.emit(NOTIFY.newKey, 'new', k);
+    EVENT_RULES.get(w.command)?.(w, this.emit);
+  }
+}
