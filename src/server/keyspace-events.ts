@@ -265,7 +265,19 @@ export class KeyspaceNotifier {
 
   /** A command's logged write: `created` are the keys it added (the 'new' event, emitted first). */
   afterWrite(w: WriteView, created: readonly Key[]): void {
-    for (const k of created) this.emit(NOTIFY.newKey, 'new', k);
-    EVENT_RULES.get(w.command)?.(w, this.emit);
+    const rule = EVENT_RULES.get(w.command);
+    if (created.length === 0) return rule?.(w, this.emit);
+    // Redis emits 'new' as it adds the key: just before that key's own event, or (RENAME moves
+    // the value first) before any event of the command.
+    const unannounced = new Set(created);
+    const announce = (k: Key): void => {
+      if (unannounced.delete(k)) this.emit(NOTIFY.newKey, 'new', k);
+    };
+    if (w.command === 'rename' || w.command === 'renamenx') for (const k of created) announce(k);
+    rule?.(w, (cls, event, key) => {
+      announce(key);
+      this.emit(cls, event, key);
+    });
+    for (const k of unannounced) announce(k);
   }
 }
