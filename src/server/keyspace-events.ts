@@ -76,14 +76,15 @@ export type EventRule = (w: WriteView, emit: Emit) => void;
 
 const keyOf = (op: Op): Key | null => (op.t === 'flushall' ? null : op.key);
 
-/** The distinct keys of a write in op order, each with whether the write deleted it. */
+/** The distinct keys of a write in op order, each with whether the write left it deleted. */
 function touchedKeys(ops: readonly Op[]): Array<{ key: Key; deleted: boolean }> {
   const out: Array<{ key: Key; deleted: boolean }> = [];
   for (const op of ops) {
     const k = keyOf(op);
     if (k === null) continue;
     const seen = out.find((e) => e.key === k);
-    if (seen !== undefined) seen.deleted ||= op.t === 'del';
+    // Deleted when its last op is a delete (a *STORE logs the destination's delete, then its members).
+    if (seen !== undefined) seen.deleted = op.t === 'del';
     else out.push({ key: k, deleted: op.t === 'del' });
   }
   return out;
@@ -151,6 +152,13 @@ const smove: EventRule = (w, emit) => {
   if (touched.some((t) => t.key === dst && !t.deleted)) emit(NOTIFY.set, 'sadd', dst);
 };
 
+/** MSET and MSETNX: one 'set' per key argument, a repeated key included (Redis sets it twice). */
+const msetRule: EventRule = (w, emit) => {
+  if (w.argv === null) return setLike(() => false)(w, emit);
+  if (w.ops.length === 0) return;
+  for (let i = 1; i < w.argv.length; i += 2) emit(NOTIFY.string, 'set', (w.argv[i] as Buffer).toString('latin1'));
+};
+
 const stringTtlOptions = ['ex', 'px', 'exat', 'pxat'];
 
 /**
@@ -164,8 +172,8 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
   ['setex', setLike(() => true)],
   ['psetex', setLike(() => true)],
   ['setnx', setLike(() => false)],
-  ['mset', setLike(() => false)],
-  ['msetnx', setLike(() => false)],
+  ['mset', msetRule],
+  ['msetnx', msetRule],
   ['put', setLike(() => false)],
   ['getset', setLike(() => false)],
   ['getdel', dels],
@@ -234,6 +242,9 @@ export function createdKeyCandidates(ops: readonly Op[]): Key[] {
   return out;
 }
 
+/** Commands whose destination (argv[2]) is always added afresh. */
+const ADDS_DESTINATION: ReadonlySet<string> = new Set(['rename', 'renamenx', 'copy']);
+
 const KEYSPACE_PREFIX = Buffer.from('__keyspace@0__:');
 const KEYEVENT_PREFIX = Buffer.from('__keyevent@0__:');
 
@@ -264,8 +275,13 @@ export class KeyspaceNotifier {
   };
 
   /** A command's logged write: `created` are the keys it added (the 'new' event, emitted first). */
-  afterWrite(w: WriteView, created: readonly Key[]): void {
+  afterWrite(w: WriteView, createdBefore: readonly Key[]): void {
     const rule = EVENT_RULES.get(w.command);
+    // RENAME and COPY delete the destination and add it again: Redis announces it as new even
+    // when it existed.
+    let created = createdBefore;
+    const dst = argKey(w, 2);
+    if (ADDS_DESTINATION.has(w.command) && w.ops.length > 0 && dst !== null && !created.includes(dst)) created = [...created, dst];
     if (created.length === 0) return rule?.(w, this.emit);
     // Redis emits 'new' as it adds the key: just before that key's own event, or (RENAME moves
     // the value first) before any event of the command.

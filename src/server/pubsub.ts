@@ -23,6 +23,15 @@ export type SubscriptionKind = 'channel' | 'pattern' | 'shard';
 const keyOf = (b: Buffer): string => b.latin1Slice(0, b.length);
 const bytesOf = (k: string): Buffer => Buffer.from(k, 'latin1');
 
+/**
+ * Redis matches channels with stringmatchlen, which never matches an empty name against a
+ * non-empty pattern (not even '*'); KEYS differs only because it special-cases '*'.
+ */
+function channelMatches(pattern: string, channel: string): boolean {
+  if (channel === '') return pattern === '';
+  return globMatch(pattern, channel);
+}
+
 /** One connection's subscriptions, in the order they were made (UNSUBSCRIBE with no argument replies in it). */
 export class PubSubSession {
   readonly channels = new Set<string>();
@@ -166,7 +175,7 @@ export class PubSubHub {
       }
     }
     for (const [pattern, psubs] of this.byPattern) {
-      if (!globMatch(pattern, k)) continue;
+      if (!channelMatches(pattern, k)) continue;
       const p = bytesOf(pattern);
       for (const s of psubs) {
         receivers++;
@@ -201,7 +210,7 @@ export class PubSubHub {
   activeChannels(kind: 'channel' | 'shard', pattern: Buffer | undefined): Buffer[] {
     const p = pattern === undefined ? undefined : keyOf(pattern);
     const names: Buffer[] = [];
-    for (const k of this.mapOf(kind).keys()) if (p === undefined || globMatch(p, k)) names.push(bytesOf(k));
+    for (const k of this.mapOf(kind).keys()) if (p === undefined || channelMatches(p, k)) names.push(bytesOf(k));
     return names;
   }
 
