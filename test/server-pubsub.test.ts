@@ -323,3 +323,33 @@ test('notify-keyspace-events: class letters, canonical text, refusal', async () 
     }
   }
 });
+
+test('a replica emits keyspace notifications for the entries it applies (one event per op kind)', async () => {
+  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${portOf(kv)}`] });
+  const primary = await RawConn.open(portOf(kv));
+  const sub = await RawConn.open(replica.port);
+  try {
+    assert.equal(await sub.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA'), 'OK');
+    await drain(sub, ['PSUBSCRIBE', '__keyevent@0__:*']);
+    await primary.call('SET', 'rk', '1');
+    await primary.call('HINCRBY', 'rh', 'f', '2');
+    await primary.call('SADD', 'rs', 'a', 'b');
+    await primary.call('EXPIRE', 'rk', '100');
+    await primary.call('DEL', 'rk', 'rs');
+    const want = ['set rk', 'hset rh', 'sadd rs', 'expire rk', 'del rk', 'del rs'];
+    const got: string[] = [];
+    await waitFor('the replica emitted every event', async () => {
+      const r = await sub.readResp(5_000);
+      if (r.t === 'array' && r.a !== null && r.a.length === 4) {
+        const [, , channel, key] = r.a.map((x) => (x.t === 'bulk' && x.b !== null ? x.b.toString('latin1') : ''));
+        got.push(`${(channel as string).slice('__keyevent@0__:'.length)} ${key as string}`);
+      }
+      return got.length >= want.length;
+    });
+    assert.deepEqual(got, want);
+  } finally {
+    primary.close();
+    sub.close();
+    await stopAndClean(replica);
+  }
+});

@@ -5,6 +5,7 @@
 // socket (the PubSubHub delivers).
 
 import type { Key, Op } from '../storage/types.js';
+import type { AppliedChange } from '../storage/api.js';
 import type { PubSubHub } from './pubsub.js';
 
 /** Redis's class bits (server.h NOTIFY_*), so the flag arithmetic reads the same. */
@@ -242,6 +243,26 @@ export function createdKeyCandidates(ops: readonly Op[]): Key[] {
   return out;
 }
 
+/**
+ * A replica applies logged ops, not commands: each op kind stands for one event (the command
+ * that logged it is not in the log), so a replica emits 'set' where the primary emitted
+ * 'incrby', 'hset' where it emitted 'hincrby', and no 'new'.
+ */
+function replicatedEvent(c: AppliedChange): readonly [number, string] {
+  switch (c.t) {
+    case 'set': return [NOTIFY.string, 'set'];
+    case 'del': return [NOTIFY.generic, 'del'];
+    case 'expire': return [NOTIFY.generic, c.expireAtMs > 0 ? 'expire' : 'persist'];
+    case 'hset': return [NOTIFY.hash, 'hset'];
+    case 'hdel': return [NOTIFY.hash, 'hdel'];
+    case 'sadd': return [NOTIFY.set, 'sadd'];
+    case 'srem': return [NOTIFY.set, 'srem'];
+    case 'zadd': return [NOTIFY.zset, 'zadd'];
+    case 'zrem': return [NOTIFY.zset, 'zrem'];
+    case 'restore': return [NOTIFY.generic, 'restore'];
+  }
+}
+
 /** Commands whose destination (argv[2]) is always added afresh. */
 const ADDS_DESTINATION: ReadonlySet<string> = new Set(['rename', 'renamenx', 'copy']);
 
@@ -273,6 +294,20 @@ export class KeyspaceNotifier {
     if (f & NOTIFY.keyspace) this.hub.publish(Buffer.concat([KEYSPACE_PREFIX, k]), Buffer.from(event));
     if (f & NOTIFY.keyevent) this.hub.publish(Buffer.concat([KEYEVENT_PREFIX, Buffer.from(event)]), k);
   };
+
+  /** One entry a replica applied: an event per op kind and key, once each, in op order. */
+  replicated(changes: readonly AppliedChange[]): void {
+    if (!this.enabled) return;
+    const seen = new Set<string>();
+    for (const c of changes) {
+      const [cls, event] = replicatedEvent(c);
+      const id = `${event}\u0000${c.key}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      this.emit(cls, event, c.key);
+      if (c.t === 'set' && c.expireAtMs > 0) this.emit(NOTIFY.generic, 'expire', c.key);
+    }
+  }
 
   /** A command's logged write: `created` are the keys it added (the 'new' event, emitted first). */
   afterWrite(w: WriteView, createdBefore: readonly Key[]): void {

@@ -152,6 +152,7 @@ export class KvServer implements ConnectionHost {
       if (reason === 'expired') this.notifier.emit(NOTIFY.expired, 'expired', key);
       else this.notifier.emit(NOTIFY.evicted, 'evicted', key);
     });
+    this.store.setReplicatedApplyListener?.((changes) => this.notifier.replicated(changes));
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
