@@ -22,9 +22,10 @@ const QUERY_BUFFER_BYTES_MIN = 1024;
 /**
  * Redis's client classes for client-output-buffer-limit. `normal`: every RESP client (the
  * connection closes one whose pending output passes the hard limit, or stays past the soft
- * limit for longer than soft-seconds). `replica` and `pubsub` are kept, validated and reported
- * for Redis configuration files and tools: kv-ts has no pub/sub yet, and its replication links
- * are bounded by the replication layer's own LINK_OUTPUT_BYTES_MAX, not by this class.
+ * limit for longer than soft-seconds). `pubsub`: a connection with any subscription, checked the
+ * same way as each message is encoded. `replica` is kept, validated and reported for Redis
+ * configuration files and tools: replication links are bounded by the replication layer's own
+ * LINK_OUTPUT_BYTES_MAX, not by this class.
  */
 export const OUTPUT_LIMIT_CLASSES = ['normal', 'replica', 'pubsub'] as const;
 export type OutputLimitClass = (typeof OUTPUT_LIMIT_CLASSES)[number];
@@ -105,8 +106,8 @@ export interface ServerConfig {
   /** Max single argument (proto-max-bulk-len). */
   bulkBytesMax: number;
   /**
-   * client-output-buffer-limit, per client class. Only the normal class is applied (by
-   * connection.ts, as each reply is produced); see OUTPUT_LIMIT_CLASSES for the other two.
+   * client-output-buffer-limit, per client class. The normal and pubsub classes are applied (by
+   * connection.ts, as each reply or message is produced); see OUTPUT_LIMIT_CLASSES.
    */
   outputLimits: Record<OutputLimitClass, OutputLimit>;
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
