@@ -280,11 +280,14 @@ export class KvServer implements ConnectionHost {
   }
 
   dispatch(conn: Connection, argv: readonly Buffer[]): void {
+    // Saved and restored: a command may run another client's commands synchronously (nesting).
+    const outerConn = this.runningConn;
+    const outerArgv = this.runningArgv;
     this.runningConn = conn;
     this.runningArgv = argv;
     this.dispatcher.run(conn.ctx, argv);
-    this.runningConn = null;
-    this.runningArgv = null;
+    this.runningConn = outerConn;
+    this.runningArgv = outerArgv;
     // HELLO may have switched the protocol; the encoder follows the client state.
     conn.out.protocol = conn.client.protocol;
   }
