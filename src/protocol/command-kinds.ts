@@ -136,6 +136,12 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   // Every OBJECT and MEMORY subcommand the server has only inspects (the server flags them readonly).
   ['memory', READ],
   ['object', READ],
+  // Pub/sub. A message is not state: PUBLISH resent after an unknown outcome may deliver twice,
+  // so it is a plain write (never resent); the subscription commands only change the connection.
+  ['publish', WRITE],
+  ['spublish', WRITE],
+  ['pubsub', READ],
+  ...(['subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe', 'ssubscribe', 'sunsubscribe'] as const).map((n) => [n, WRITE] as const),
   // Replication and cluster.
   ['role', READ],
   ['position', READ],

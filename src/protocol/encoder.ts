@@ -249,6 +249,12 @@ export class RespEncoder implements ReplyWriter {
     this.header(0x2a /* * */, n);
   }
 
+  pushArray(n: number): void {
+    if (this.protocol !== 3) return this.array(n);
+    this.reserve(HEADER_BYTES_MAX);
+    this.header(0x3e /* > */, n);
+  }
+
   map(n: number): void {
     this.ascii(this.protocol === 3 ? `%${n}${CRLF}` : `*${2 * n}${CRLF}`);
   }

@@ -35,6 +35,8 @@ export interface ReplyWriter {
   verbatim(text: string): void;
   /** Boolean (RESP3 #t/#f; RESP2 integer 1/0). */
   boolean(b: boolean): void;
+  /** Push header (RESP3 >n; RESP2 *n): pub/sub messages. The caller writes `n` elements. */
+  pushArray?(n: number): void;
   /** Switch the encoding for this and later replies (HELLO replies in the protocol it selects). */
   setProtocol?(p: ProtocolVersion): void;
 }

@@ -45,7 +45,7 @@ export class ClientRegistry {
     const age = Math.floor((nowMs - s.createdMs) / 1000);
     const idle = Math.floor((nowMs - c.lastInteractionMs) / 1000);
     return (
-      `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${clientFlags(s)} db=0 sub=0 psub=0 ssub=0 multi=${s.tx?.queue?.length ?? -1} ` +
+      `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${clientFlags(s, c.subs.total > 0)} db=0 sub=${c.subs.channels.size} psub=${c.subs.patterns.size} ssub=${c.subs.shards.size} multi=${s.tx?.queue?.length ?? -1} ` +
       `qbuf=${c.parser.pendingBytes} qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=${c.outputBytes} tot-mem=${c.parser.pendingBytes + c.outputBytes} ` +
       `events=r cmd=${s.lastCommand === '' ? 'NULL' : s.lastCommand} user=default redir=-1 resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
     );
@@ -72,9 +72,9 @@ export class ClientRegistry {
 }
 
 /** CLIENT LIST flags: b blocked (BLPOP...), x in MULTI, d when a watched key changed (EXEC will fail), else N. */
-function clientFlags(s: ClientState): string {
+function clientFlags(s: ClientState, subscribed: boolean): string {
   const tx = s.tx;
-  const b = s.blocked === true ? 'b' : '';
+  const b = (subscribed ? 'P' : '') + (s.blocked === true ? 'b' : '');
   if (tx === undefined || tx === null) return b === '' ? 'N' : b;
   const f = b + (tx.inMulti ? 'x' : '') + (tx.dirty ? 'd' : '');
   return f === '' ? 'N' : f;

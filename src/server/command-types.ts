@@ -7,6 +7,7 @@ import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Key, Op } from '../storage/types.js';
 import type { ClientTx, QueuedCommand, WatchRegistry } from './multi.js';
+import type { PubSubHub, PubSubSession } from './pubsub.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -38,7 +39,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub';
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
   readonly handler: CommandHandler;
@@ -93,6 +94,8 @@ export interface CommandContext {
    * that would wait (WAIT) answers with what holds now. Such contexts offer no defer or detach.
    */
   readonly inTransaction?: boolean;
+  /** This connection's pub/sub subscriptions (absent where there is no connection, e.g. unit tests). */
+  readonly pubsub?: PubSubSession;
 }
 
 /** Completes a deferred reply exactly once; `write` encodes the reply. */
@@ -168,4 +171,6 @@ export interface ServerServices {
   readonly transactions?: TransactionServices;
   /** BLPOP, BZPOPMIN... Optional: without it they behave as inside MULTI (never wait). */
   readonly blocking?: BlockingServices;
+  /** The server's pub/sub routing (PUBLISH, PUBSUB, keyspace notifications). */
+  readonly pubsub?: PubSubHub;
 }

@@ -2,6 +2,7 @@
 // Owns validation of every setting (flags, file and CONFIG SET share it); it never
 // applies a setting to a running subsystem itself — holders read the live object.
 
+import { formatNotifyFlags, NOTIFY_CLASS_ERROR, parseNotifyFlags } from './keyspace-events.js';
 import { globMatch } from '../storage/glob.js';
 import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
 import { defaultEncodingLimits, type EncodingLimits } from '../storage/collection.js';
@@ -21,9 +22,10 @@ const QUERY_BUFFER_BYTES_MIN = 1024;
 /**
  * Redis's client classes for client-output-buffer-limit. `normal`: every RESP client (the
  * connection closes one whose pending output passes the hard limit, or stays past the soft
- * limit for longer than soft-seconds). `replica` and `pubsub` are kept, validated and reported
- * for Redis configuration files and tools: kv-ts has no pub/sub yet, and its replication links
- * are bounded by the replication layer's own LINK_OUTPUT_BYTES_MAX, not by this class.
+ * limit for longer than soft-seconds). `pubsub`: a connection with any subscription, checked the
+ * same way as each message is encoded. `replica` is kept, validated and reported for Redis
+ * configuration files and tools: replication links are bounded by the replication layer's own
+ * LINK_OUTPUT_BYTES_MAX, not by this class.
  */
 export const OUTPUT_LIMIT_CLASSES = ['normal', 'replica', 'pubsub'] as const;
 export type OutputLimitClass = (typeof OUTPUT_LIMIT_CLASSES)[number];
@@ -104,8 +106,8 @@ export interface ServerConfig {
   /** Max single argument (proto-max-bulk-len). */
   bulkBytesMax: number;
   /**
-   * client-output-buffer-limit, per client class. Only the normal class is applied (by
-   * connection.ts, as each reply is produced); see OUTPUT_LIMIT_CLASSES for the other two.
+   * client-output-buffer-limit, per client class. The normal and pubsub classes are applied (by
+   * connection.ts, as each reply or message is produced); see OUTPUT_LIMIT_CLASSES.
    */
   outputLimits: Record<OutputLimitClass, OutputLimit>;
   /** Store auto-compaction (auto-aof-rewrite-percentage / -min-size). */
@@ -119,6 +121,8 @@ export interface ServerConfig {
   maxmemorySamples: number;
   /** 0..100: how long one eviction run may take (maxmemory-eviction-tenacity; 100 = until done). */
   maxmemoryEvictionTenacity: number;
+  /** notify-keyspace-events as Redis's class bits (keyspace-events.ts); 0 = off. */
+  notifyKeyspaceEvents: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -138,6 +142,7 @@ export function defaultConfig(): ServerConfig {
     encodingLimits: defaultEncodingLimits(),
     maxmemory: defaultMaxmemoryBytes(),
     maxmemoryPolicy: 'noeviction',
+    notifyKeyspaceEvents: 0,
     maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
     maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
   };
@@ -229,6 +234,15 @@ const SETTINGS: readonly Setting[] = [
   },
   { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
+  {
+    name: 'notify-keyspace-events', aliases: [], get: (c) => formatNotifyFlags(c.notifyKeyspaceEvents), mutable: true,
+    set: (c, v) => {
+      const f = parseNotifyFlags(v);
+      if (f === null) return NOTIFY_CLASS_ERROR;
+      c.notifyKeyspaceEvents = f;
+      return null;
+    },
+  },
   { name: 'maxmemory', aliases: [], get: (c) => String(c.maxmemory), set: memSetter('maxmemory', 0), mutable: true },
   {
     name: 'maxmemory-policy', aliases: [], get: (c) => c.maxmemoryPolicy, mutable: true,

@@ -14,6 +14,8 @@ import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
 import type { SocketReads } from './accept.js';
 import type { OutputLimit } from './config.js';
+import type { ReplyWriter } from '../protocol/reply.js';
+import { PubSubSession, type PushSink } from './pubsub.js';
 
 /**
  * Commands one connection runs in one slice (one read event, or one resume) before the rest of
@@ -46,6 +48,10 @@ export interface ConnectionHost {
   readonly parserLimits: ParserLimits;
   /** The normal class's output limit; read live (per slice) so CONFIG SET applies at once. */
   outputLimit(): OutputLimit;
+  /** The pubsub class's output limit (a connection with subscriptions), read live the same way. */
+  pubsubOutputLimit(): OutputLimit;
+  /** A pub/sub message was encoded into this connection's output: write it out this turn. */
+  pushReady(conn: Connection): void;
   /** Run one parsed command (lookup, checks, handler, stats). */
   dispatch(conn: Connection, argv: readonly Buffer[]): void;
   /** The commands of one read event are about to run back to back (the dispatcher chains their timing). */
@@ -65,8 +71,10 @@ export interface ConnectionHost {
   log(level: 'info' | 'warn', msg: string): void;
 }
 
-export class Connection {
+export class Connection implements PushSink {
   readonly parser: RespParser;
+  /** This connection's pub/sub subscriptions (the server's PubSubHub routes to them). */
+  readonly subs: PubSubSession = new PubSubSession(this);
   readonly out = new RespEncoder();
   readonly client: ClientState;
   readonly ctx: CommandContext;
@@ -75,6 +83,8 @@ export class Connection {
   awaitingDurability = false;
   /** In the server's end-of-turn write list (replies that need no durability wait). */
   queuedForWrite = false;
+  /** In the server's list of connections with pub/sub messages to write (see pushReady). */
+  queuedForPush = false;
   /** In the server's resume queue (see resumeLater). */
   queuedForResume = false;
   /** The last slice stopped at its bound with bytes left in the parser: reading waits for resume(). */
@@ -146,6 +156,7 @@ export class Connection {
       detach: (onDetached: (socket: Socket) => void): void => {
         this.handoff = onDetached;
       },
+      pubsub: this.subs,
     };
     socket.setNoDelay(true);
     if (reads !== null) reads.deliver = (chunk) => this.onData(chunk);
@@ -224,7 +235,7 @@ export class Connection {
   private runBuffered(): void {
     this.wroteThisEvent = false;
     this.yielded = false;
-    const limit = this.host.outputLimit();
+    const limit = this.outputLimit();
     // Nothing is written to the socket inside this loop, so its buffered bytes are fixed: read
     // the stream getter once per slice instead of once per command.
     const socketBytes = this.socket.writableLength;
@@ -310,6 +321,24 @@ export class Connection {
     return Math.max(0, this.out.pendingBytes - before);
   }
 
+  /** Redis's client classes: a connection with any subscription is a pubsub client. */
+  private outputLimit(): OutputLimit {
+    return this.subs.total > 0 ? this.host.pubsubOutputLimit() : this.host.outputLimit();
+  }
+
+  /**
+   * A pub/sub message for this client (PushSink): encoded behind whatever is pending and written
+   * by the host this turn. A subscriber that does not keep up is closed once its output passes
+   * the pubsub limit, so a publisher never waits for it and its backlog stays bounded.
+   */
+  push(write: (out: ReplyWriter) => void): boolean {
+    if (this.closed || this.handoff !== null) return false;
+    write(this.out);
+    if (this.overOutputLimit(this.outputLimit(), this.outputBytes)) return false;
+    this.host.pushReady(this);
+    return true;
+  }
+
   /** Called by the host when this event's replies may be sent (after durability if needed). */
   flushReplies(): void {
     if (this.closed) return;
@@ -336,7 +365,7 @@ export class Connection {
       return;
     }
     if (this.handoff !== null) return this.handOver(this.handoff);
-    if (this.overOutputLimit(this.host.outputLimit(), this.socket.writableLength)) return;
+    if (this.overOutputLimit(this.outputLimit(), this.socket.writableLength)) return;
     if (this.yielded) this.host.resumeLater(this);
     this.maybeResume();
   }

@@ -34,11 +34,19 @@ export type CommandInterceptor = (
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
-  ...['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe', 'publish', 'ssubscribe', 'sunsubscribe', 'spublish', 'pubsub'].map(
-    (n): [string, string] => [n, 'pub/sub'],
-  ),
   ...['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'scripting']),
 ]);
+
+/** What a RESP2 connection with subscriptions may still run (Redis's subscribed mode). */
+const SUBSCRIBED_MODE_COMMANDS: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'quit', 'reset']);
+
+/** RESP2 has no push type: a subscribed connection's input may only manage its subscriptions. */
+function subscribedModeRefusal(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): string | null {
+  const subs = ctx.pubsub;
+  if (subs === undefined || subs.total === 0 || ctx.client.protocol !== 2 || SUBSCRIBED_MODE_COMMANDS.has(spec.name)) return null;
+  const full = spec.subcommands !== undefined && argv.length > 1 ? `${spec.name}|${(argv[1] as Buffer).toString('latin1').toLowerCase()}` : spec.name;
+  return `ERR Can't execute '${full}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+}
 
 /** Names up to this many bytes are packed into one number for the allocation-free lookup. */
 const PACKED_NAME_BYTES_MAX = 6;
@@ -209,7 +217,7 @@ export class Dispatcher {
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
   private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     const st = this.stats.get(spec.name);
-    const err = this.check(ctx.client, spec, argv);
+    const err = this.check(ctx.client, spec, argv) ?? subscribedModeRefusal(ctx, spec, argv);
     if (err !== null) return this.reject(ctx, st, err);
     this.invoke(ctx, spec, argv, st);
   }

@@ -25,6 +25,8 @@ import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
 import { MaxmemoryGuard, MemoryGauge } from './memory.js';
+import { PubSubHub } from './pubsub.js';
+import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-events.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -84,6 +86,15 @@ export class KvServer implements ConnectionHost {
   readonly parserLimits: ParserLimits;
   readonly info = new InfoRegistry();
   readonly clients = new ClientRegistry();
+  /** Channel and pattern subscriptions of this server's connections. */
+  readonly pubsub = new PubSubHub();
+  /** notify-keyspace-events: publishes what each write changed (keyspace-events.ts). */
+  readonly notifier: KeyspaceNotifier;
+  /** The command running now and its arguments: the notifier reads them for the event names. */
+  private runningConn: Connection | null = null;
+  private runningArgv: readonly Buffer[] | null = null;
+  /** Connections with pub/sub messages to write this turn (after the log is flushed: see endOfTurn). */
+  private toPush: Connection[] = [];
   readonly commandStats = new CommandStatsTable();
   /** This server's commands; only addCommands changes them. */
   readonly commands: CommandTableView;
@@ -149,6 +160,12 @@ export class KvServer implements ConnectionHost {
     const touches = new TouchFanout(this.store);
     this.watches = new WatchRegistry(touches.watchSlot);
     this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
+    this.notifier = new KeyspaceNotifier(this.pubsub, () => cfg.notifyKeyspaceEvents);
+    this.store.setDeleteListener?.((key, reason) => {
+      if (reason === 'expired') this.notifier.emit(NOTIFY.expired, 'expired', key);
+      else this.notifier.emit(NOTIFY.evicted, 'evicted', key);
+    });
+    this.store.setReplicatedApplyListener?.((changes) => this.notifier.replicated(changes));
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -222,6 +239,25 @@ export class KvServer implements ConnectionHost {
     return this.opts.config.outputLimits.normal;
   }
 
+  pubsubOutputLimit(): OutputLimit {
+    return this.opts.config.outputLimits.pubsub;
+  }
+
+  pushReady(conn: Connection): void {
+    if (!conn.queuedForPush) {
+      conn.queuedForPush = true;
+      this.toPush.push(conn);
+    }
+    this.scheduleTurn();
+  }
+
+  private scheduleTurn(): void {
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(() => this.endOfTurn());
+    }
+  }
+
   resumeLater(conn: Connection): void {
     if (conn.queuedForResume) return;
     conn.queuedForResume = true;
@@ -257,7 +293,14 @@ export class KvServer implements ConnectionHost {
   }
 
   dispatch(conn: Connection, argv: readonly Buffer[]): void {
+    // Saved and restored: a command may run another client's commands synchronously (nesting).
+    const outerConn = this.runningConn;
+    const outerArgv = this.runningArgv;
+    this.runningConn = conn;
+    this.runningArgv = argv;
     this.dispatcher.run(conn.ctx, argv);
+    this.runningConn = outerConn;
+    this.runningArgv = outerArgv;
     // Redis serves blocked clients after each command (after EXEC for a transaction's writes).
     if (this.blocking.hasReady) this.blocking.serveReady();
     // HELLO may have switched the protocol; the encoder follows the client state.
@@ -273,9 +316,12 @@ export class KvServer implements ConnectionHost {
   }
 
   write(conn: Connection, ops: readonly Op[]): number {
+    const n = this.notifier;
+    const created = n.enabled && n.wants(NOTIFY.newKey) ? createdKeyCandidates(ops).filter((k) => !this.store.has(k)) : [];
     const pos = this.store.apply(ops);
     if (this.batching) this.batchConn = conn;
     else this.afterWrite?.(pos, ops);
+    if (n.enabled) n.afterWrite({ command: conn.client.lastCommand, argv: this.runningConn === conn ? this.runningArgv : null, ops }, created);
     return pos.seq;
   }
 
@@ -336,10 +382,7 @@ export class KvServer implements ConnectionHost {
       conn.queuedForWrite = true;
       this.toWrite.push(conn);
     }
-    if (!this.turnScheduled) {
-      this.turnScheduled = true;
-      setImmediate(() => this.endOfTurn());
-    }
+    this.scheduleTurn();
   }
 
   private endOfTurn(): void {
@@ -357,6 +400,7 @@ export class KvServer implements ConnectionHost {
     // A failed log write rolls the store back (lastPosition goes down): see Connection.durabilityDone.
     const target = this.store.lastPosition.seq;
     this.flushedSeq = target;
+    this.flushPushes();
     if (this.durableSeq > target) this.durableSeq = target;
     if (this.store.fsyncPolicy !== 'always' || target <= this.durableSeq) {
       for (const c of batch) c.durabilityDone(target);
@@ -379,10 +423,25 @@ export class KvServer implements ConnectionHost {
     );
   }
 
+  /**
+   * Pub/sub messages go out after the turn's writes reached the OS (a keyspace notification
+   * never shows a write the log has not been handed), not after their fsync. A connection whose
+   * replies wait for an fsync sends its messages with them, behind them.
+   */
+  private flushPushes(): void {
+    const pushes = this.toPush;
+    this.toPush = [];
+    for (const c of pushes) {
+      c.queuedForPush = false;
+      if (!c.awaitingDurability) c.flushReplies();
+    }
+  }
+
   onClose(conn: Connection): void {
     conn.client.tx?.reset();
     if (conn.client.blocked === true) this.blocking.forget(conn.client.id);
     this.clients.remove(conn);
+    this.pubsub.removeSession(conn.subs);
   }
 
   onLimitClose(kind: LimitClose): void {
@@ -445,6 +504,7 @@ export class KvServer implements ConnectionHost {
       resetStats: () => this.resetStats(),
       transactions: this.transactionServices(),
       blocking: this.blocking,
+      pubsub: this.pubsub,
       compact: () => {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },

@@ -359,6 +359,18 @@ export interface ReplicatedStore extends StoreCore {
    */
   setExpiryAuthority(a: ExpiryAuthority | null): void;
 
+  /**
+   * Who hears of the deletes this store decides itself (an expired key, an eviction), after each
+   * is logged and applied: keyspace notifications. Optional: a store without it emits none.
+   */
+  setDeleteListener?(l: StoreDeleteListener | null): void;
+
+  /**
+   * Who hears of each entry applied from elsewhere (applyEntry, applyRecords: a replica), after
+   * it is applied: its changes in op order. Optional, like setDeleteListener.
+   */
+  setReplicatedApplyListener?(l: ReplicatedApplyListener | null): void;
+
   /** Who hears of log failures and recoveries (the replication host: its core must forget lost entries). */
   setLogListener(l: LogListener | null): void;
 
@@ -429,6 +441,17 @@ export interface ExpiryAuthority {
   /** The store logged the delete of an expired key as entry `pos`: ship it as any local write. */
   deleted(pos: Position, ops: readonly Op[]): void;
 }
+
+/** A delete the store decided: why, and which key. */
+export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => void;
+
+/** One op of an entry applied from elsewhere: its kind, key, and (set, expire) the expiry it set. */
+export interface AppliedChange {
+  readonly t: Exclude<Op['t'], 'flushall'>;
+  readonly key: Key;
+  readonly expireAtMs: number;
+}
+export type ReplicatedApplyListener = (changes: readonly AppliedChange[]) => void;
 
 /** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */
 export interface LookupStats {

@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { BatchCommit, EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedStore, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
+import type { AppliedChange, BatchCommit, EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -28,7 +28,7 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import { checkObject, payloadType } from './object-codec.js';
-import { decodeRecords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RECORD_OPS_MAX, recordBytes, recordEndAt, recordEpochAt, recordSeqAt, replayRecordAt, VALUE_BYTES_MAX } from './record.js';
+import { decodeRecords, RECORD_BODY_BYTES_MAX, RECORD_HEADER_BYTES, RECORD_OPS_MAX, recordBytes, recordEndAt, recordEpochAt, recordSeqAt, replayRecordAt, VALUE_BYTES_MAX, type RecordOpSink } from './record.js';
 
 export const SEGMENT_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 export const COMPACT_MIN_BYTES_DEFAULT = 64 * 1024 * 1024;
@@ -133,6 +133,8 @@ class KvStore implements ReplicatedStore {
   private readonly fsyncOnLoopMaxMs: number;
   private readonly limits: Readonly<EncodingLimits>;
   private expiryAuthority: ExpiryAuthority | null = null;
+  private deleteListener: StoreDeleteListener | null = null;
+  private replicatedListener: ReplicatedApplyListener | null = null;
   /** The keyspace's view of expiry: delete through the log only when this store may write now. */
   private readonly expiryHandler: ExpiryHandler = {
     mayDelete: () => !this.closed && this.exclusive === null && this.wal.error === null && this.logFailure === null && (this.expiryAuthority?.mayDelete() ?? true),
@@ -315,16 +317,50 @@ class KvStore implements ReplicatedStore {
 
   /** One entry per expired key, as Redis propagates one DEL per key; log first, then memory (apply). */
   private logExpiry(key: Key): boolean {
-    this.logDelete(key);
+    this.logDelete(key, 'expired');
     return true;
   }
 
   /** A delete this store decided (expiry, eviction): one logged entry, shipped like a local write. */
-  private logDelete(key: Key): void {
+  private logDelete(key: Key, reason: 'expired' | 'evicted'): void {
     const ops: Op[] = [{ t: 'del', key }];
     const pos = this.apply(ops);
     // Inside a batch the delete is one of the batch's ops: its entry is shipped once, at commit.
     if (this.batchOps === null) this.expiryAuthority?.deleted(pos, ops);
+    this.deleteListener?.(key, reason);
+  }
+
+  setDeleteListener(l: StoreDeleteListener | null): void {
+    this.deleteListener = l;
+  }
+
+  setReplicatedApplyListener(l: ReplicatedApplyListener | null): void {
+    this.replicatedListener = l;
+  }
+
+  /** The replay sink, teed into `changes` while a replicated-apply listener is set. */
+  private replaySink(changes: AppliedChange[]): RecordOpSink {
+    const base = keyspaceSink(this.ks);
+    if (this.replicatedListener === null) return base;
+    const note = (t: AppliedChange['t'], b: Buffer, ko: number, kl: number, expireAtMs = 0): void => {
+      changes.push({ t, key: b.latin1Slice(ko, ko + kl), expireAtMs });
+    };
+    return {
+      set: (b, ko, kl, vo, vl, e) => (base.set(b, ko, kl, vo, vl, e), note('set', b, ko, kl, e)),
+      del: (b, ko, kl) => (base.del(b, ko, kl), note('del', b, ko, kl)),
+      expire: (b, ko, kl, e) => (base.expire(b, ko, kl, e), note('expire', b, ko, kl, e)),
+      flushall: () => base.flushall(),
+      hset: (b, ko, kl, fo, fl, vo, vl) => (base.hset(b, ko, kl, fo, fl, vo, vl), note('hset', b, ko, kl)),
+      hdel: (b, ko, kl, fo, fl) => (base.hdel(b, ko, kl, fo, fl), note('hdel', b, ko, kl)),
+      sadd: (b, ko, kl, mo, ml) => (base.sadd(b, ko, kl, mo, ml), note('sadd', b, ko, kl)),
+      srem: (b, ko, kl, mo, ml) => (base.srem(b, ko, kl, mo, ml), note('srem', b, ko, kl)),
+      zadd: (b, ko, kl, mo, ml, score) => (base.zadd(b, ko, kl, mo, ml, score), note('zadd', b, ko, kl)),
+      zrem: (b, ko, kl, mo, ml) => (base.zrem(b, ko, kl, mo, ml), note('zrem', b, ko, kl)),
+      restore: (b, ko, kl, po, pl, e) => (base.restore(b, ko, kl, po, pl, e), note('restore', b, ko, kl, e)),
+      listPush: (b, ko, kl, head, vo, count) => (base.listPush(b, ko, kl, head, vo, count), note(head ? 'lpush' : 'rpush', b, ko, kl)),
+      listPop: (b, ko, kl, head, count) => (base.listPop(b, ko, kl, head, count), note(head ? 'lpop' : 'rpop', b, ko, kl)),
+      listElement: (t, b, ko, kl, n, vo, vl) => (base.listElement(t, b, ko, kl, n, vo, vl), note(t, b, ko, kl)),
+    };
   }
 
   /**
@@ -389,7 +425,7 @@ class KvStore implements ReplicatedStore {
         break;
       }
       const before = this.ks.liveBytes;
-      this.logDelete(key);
+      this.logDelete(key, 'evicted');
       this.ks.reclaim(DEFRAG_WALK_BYTES_PER_EVICTED_BYTE * Math.max(0, before - this.ks.liveBytes));
       keys++;
       this.evictedKeys++;
@@ -603,6 +639,11 @@ class KvStore implements ReplicatedStore {
     for (const op of entry.ops) this.ks.applyOp(op);
     this.lastPos = { epoch: entry.epoch, seq: entry.seq };
     if (this.touchListener !== null) this.touchListener.touched(entry.ops);
+    if (this.replicatedListener !== null) {
+      const changes: AppliedChange[] = [];
+      for (const op of entry.ops) if (op.t !== 'flushall') changes.push({ t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 });
+      this.replicatedListener(changes);
+    }
   }
 
   applyRecords(records: Buffer): void {
@@ -643,10 +684,14 @@ class KvStore implements ReplicatedStore {
     }
     this.wal.appendEncoded(recordSeqAt(records, runStart), seq, records, runStart, records.length);
     // The op walk re-checks the structure (not the CRC).
-    const sink = keyspaceSink(this.ks);
+    const changes: AppliedChange[] = [];
+    const sink = this.replaySink(changes);
+    const listener = this.replicatedListener;
     for (let off = 0; off < records.length; off = recordEndAt(records, off)) {
       this.ks.beginEntry(recordSeqAt(records, off));
       replayRecordAt(records, off, sink);
+      // One call per entry: the listener sees entry boundaries (one command's changes).
+      if (listener !== null && changes.length > 0) listener(changes.splice(0));
     }
     this.lastPos = { epoch, seq };
     this.lastRecordView = records.subarray(last);

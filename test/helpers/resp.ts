@@ -19,7 +19,9 @@ export type Resp =
   | { readonly t: 'verbatim'; readonly b: Buffer }
   | { readonly t: 'set'; readonly a: Resp[] | null }
   /** Keys and values alternating. */
-  | { readonly t: 'map'; readonly a: Resp[] | null };
+  | { readonly t: 'map'; readonly a: Resp[] | null }
+  /** Out-of-band data (pub/sub messages). */
+  | { readonly t: 'push'; readonly a: Resp[] | null };
 
 /** Parse one reply at `at`; null when the buffer holds only part of it. Throws on a type byte RESP does not have. */
 export function parseReply(buf: Buffer, at: number): { v: Resp; end: number } | null {
@@ -46,9 +48,10 @@ export function parseReply(buf: Buffer, at: number): { v: Resp; end: number } | 
     }
     case '*':
     case '~':
+    case '>':
     case '%': {
       const n = Number(line);
-      const t = type === '*' ? 'array' : type === '~' ? 'set' : 'map';
+      const t = type === '*' ? 'array' : type === '~' ? 'set' : type === '>' ? 'push' : 'map';
       if (n < 0) return { v: { t, a: null }, end: next };
       const items: Resp[] = [];
       let p = next;
@@ -89,6 +92,7 @@ export function showReply(v: Resp): string {
     case 'verbatim': return `=${JSON.stringify(v.b.toString('latin1'))}`;
     case 'set': return v.a === null ? '~nil' : `~[${v.a.map(showReply).join(', ')}]`;
     case 'map': return v.a === null ? '%nil' : `%[${v.a.map(showReply).join(', ')}]`;
+    case 'push': return v.a === null ? '>nil' : `>[${v.a.map(showReply).join(', ')}]`;
   }
 }
 
@@ -116,6 +120,7 @@ export function toValue(v: Resp): Reply {
     case 'bulk': return v.b;
     case 'verbatim': return v.b;
     case 'array':
+    case 'push':
     case 'set': return v.a === null ? null : v.a.map(toValue);
     case 'map': {
       if (v.a === null) return null;

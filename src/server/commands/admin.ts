@@ -42,6 +42,7 @@ function aclCategories(s: CommandSpec): string[] {
   else if (s.group === 'sorted-set') cats.push('@sortedset');
   else if (s.group === 'list') cats.push('@list');
   else if (s.group === 'transactions') cats.push('@transaction');
+  else if (s.group === 'pubsub') cats.push('@pubsub');
   return cats;
 }
 

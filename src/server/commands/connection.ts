@@ -212,7 +212,10 @@ function clientList(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (opt === 'type' && i + 1 < argv.length) {
       const t = lower(argv[i + 1]);
       if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(t)) return ctx.out.error(`ERR Unknown client type '${str(argv[i + 1])}'`);
-      if (t !== 'normal') lines = [];
+      // Only the normal and pubsub classes exist on a client port (replicas leave it).
+      if (t === 'pubsub') lines = lines.filter((l) => l.includes(' flags=P '));
+      else if (t === 'normal') lines = lines.filter((l) => !l.includes(' flags=P '));
+      else lines = [];
       i += 2;
     } else if (opt === 'id' && i + 1 < argv.length) {
       const ids = new Set<string>();
@@ -286,6 +289,12 @@ function countOthers(ctx: CommandContext, f: { id?: number; addr?: string; laddr
 export const connectionCommands: CommandModule = [
   spec('ping', -1, ['fast', 'stale', 'loading'], 'Ping the server.', '[message]', (ctx, argv) => {
     if (argv.length > 2) return ctx.out.error("ERR wrong number of arguments for 'ping' command");
+    // Redis: a subscribed RESP2 client gets ["pong", message] (its replies are read as messages).
+    if (ctx.client.protocol === 2 && (ctx.pubsub?.total ?? 0) > 0) {
+      ctx.out.array(2);
+      ctx.out.bulk('pong');
+      return ctx.out.bulk(argv.length === 2 ? (argv[1] as Buffer) : '');
+    }
     if (argv.length === 2) return ctx.out.bulk(argv[1] as Buffer);
     ctx.out.simple('PONG');
   }),

@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, connection and admin. Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, connection, admin and pub/sub. Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -12,6 +12,7 @@ import { hashCommands } from './hashes.js';
 import { listCommands } from './lists.js';
 import { setCommands } from './sets.js';
 import { lcsCommands } from './lcs.js';
+import { pubsubCommands } from './pubsub.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
 import { transactionCommands } from './transactions.js';
@@ -29,4 +30,5 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   connectionCommands,
   transactionCommands,
   adminCommands,
+  pubsubCommands,
 ]);
