@@ -17,6 +17,7 @@
 // both tables. Compaction (a removal past the sparseness bound) still rebuilds the index at once.
 
 import { hashStr, MEMBER_HASH_SEED } from './fnv.js';
+import { PagedArray } from './paged-array.js';
 import type { Key } from './types.js';
 
 /** Compact when fewer than 1/COMPACT_SPARSENESS of the positions are in use (random picks stay O(1)). */
@@ -55,7 +56,7 @@ export class DenseTable {
   private drained = 0;
   private count = 0;
   /** Position -> member (undefined = free). */
-  private readonly members: Array<Key | undefined> = [];
+  private readonly members = new PagedArray<Key>();
   private readonly freePositions: number[] = [];
   /** Cursors of walks in progress (snapshot chunks); null when none (most tables, all the time). */
   private cursors: TableCursor[] | null = null;
@@ -92,7 +93,7 @@ export class DenseTable {
   }
 
   memberAt(pos: number): Key | undefined {
-    return this.members[pos];
+    return this.members.get(pos);
   }
 
   /** Insert `member` (absent) and return its position. */
@@ -100,7 +101,7 @@ export class DenseTable {
     if (this.old !== null) this.drain(RESIZE_SLOTS_PER_OP);
     if ((this.count + 1) * SLOT_FILL_DEN > this.slots.length * SLOT_FILL_NUM) this.beginResize();
     const pos = this.freePositions.length > 0 ? (this.freePositions.pop() as number) : this.members.length;
-    this.members[pos] = member;
+    this.members.set(pos, member);
     this.place(this.slots, pos, hashStr(MEMBER_HASH_SEED, member));
     this.count++;
     return pos;
@@ -127,7 +128,7 @@ export class DenseTable {
       old[j] = TOMBSTONE;
     }
     this.count--;
-    this.members[pos] = undefined;
+    this.members.set(pos, undefined);
     this.freePositions.push(pos);
     if (this.members.length >= COMPACT_POSITIONS_MIN && this.count * COMPACT_SPARSENESS < this.members.length) {
       this.compact(moved, truncate);
@@ -140,18 +141,21 @@ export class DenseTable {
     if (this.count === 0) return -1;
     for (;;) {
       const pos = random(this.members.length);
-      if (this.members[pos] !== undefined) return pos;
+      if (this.members.get(pos) !== undefined) return pos;
     }
   }
   *keys(): IterableIterator<Key> {
-    for (const m of this.members) if (m !== undefined) yield m;
+    for (let pos = 0; pos < this.members.length; pos++) {
+      const m = this.members.get(pos);
+      if (m !== undefined) yield m;
+    }
   }
 
   /** Positions in use from `cursor`, at most `count` positions examined; returns the next cursor (0 = done). */
   scan(cursor: number, count: number, emit: (pos: number) => void): number {
     const end = Math.min(this.members.length, cursor + Math.max(1, count));
     let p = cursor;
-    for (; p < end; p++) if (this.members[p] !== undefined) emit(p);
+    for (; p < end; p++) if (this.members.get(p) !== undefined) emit(p);
     return p >= this.members.length ? 0 : p;
   }
 
@@ -175,16 +179,16 @@ export class DenseTable {
     let to = 0;
     for (let from = 0; from < end; from++) {
       for (let k = 0; k < cs.length; k++) if (olds[k] === from) (cs[k] as TableCursor).pos = to;
-      const m = this.members[from];
+      const m = this.members.get(from);
       if (m === undefined) continue;
       if (from !== to) {
-        this.members[to] = m;
+        this.members.set(to, m);
         moved(from, to);
       }
       to++;
     }
     for (let k = 0; k < cs.length; k++) if ((olds[k] as number) >= end) (cs[k] as TableCursor).pos = to;
-    this.members.length = to;
+    this.members.truncate(to);
     this.freePositions.length = 0;
     this.rebuild();
     truncate(to);
@@ -198,7 +202,7 @@ export class DenseTable {
     this.drained = 0;
     this.slots = new Int32Array(n);
     for (let pos = 0; pos < this.members.length; pos++) {
-      const m = this.members[pos];
+      const m = this.members.get(pos);
       if (m !== undefined) this.place(this.slots, pos, hashStr(MEMBER_HASH_SEED, m));
     }
     this.slotsRehashed += this.count;
@@ -218,7 +222,7 @@ export class DenseTable {
     const end = Math.min(old.length, this.drained + n);
     for (let i = this.drained; i < end; i++) {
       const v = old[i] as number;
-      if (v > 0) this.place(this.slots, v - 1, hashStr(MEMBER_HASH_SEED, this.members[v - 1] as Key));
+      if (v > 0) this.place(this.slots, v - 1, hashStr(MEMBER_HASH_SEED, this.members.get(v - 1) as Key));
     }
     this.slotsRehashed += end - this.drained;
     this.drained = end;
@@ -231,7 +235,7 @@ export class DenseTable {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const v = slots[i] as number;
       if (v === 0) return -1;
-      if (this.members[v - 1] === member) return i;
+      if (this.members.get(v - 1) === member) return i;
     }
   }
 
@@ -248,7 +252,7 @@ export class DenseTable {
       if (i < this.drained) i = this.drained;
       const v = old[i] as number;
       if (v === 0) return -1;
-      if (v > 0 && this.members[v - 1] === member) return i;
+      if (v > 0 && this.members.get(v - 1) === member) return i;
       i = (i + 1) & mask;
     }
     return -1;
@@ -269,7 +273,7 @@ export class DenseTable {
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
       const v = slots[j] as number;
       if (v === 0) break;
-      const home = hashStr(MEMBER_HASH_SEED, this.members[v - 1] as Key) & mask;
+      const home = hashStr(MEMBER_HASH_SEED, this.members.get(v - 1) as Key) & mask;
       // v may move to i when its home is not cyclically within (i, j].
       if (i <= j ? home <= i || home > j : home <= i && home > j) {
         slots[i] = v;
