@@ -30,9 +30,10 @@ const SLOTS_MIN = 16;
 const SLOT_FILL_NUM = 3;
 const SLOT_FILL_DEN = 4;
 /**
- * Old-index slots moved to the new index per operation while a resize runs. Any value >= 1
- * finishes the move before the new index fills (it starts half as full as its growth point
- * and has twice the old one's slots); a few per operation keep the old array's life short.
+ * Old-index slots moved to the new index per operation while a resize runs. Any value >= 2
+ * finishes the move before the new index must grow (it starts half as full as its growth
+ * point, so that is at least 3/4 of the old index's slot count in adds away); a few per
+ * operation keep the old array's life short.
  */
 export const RESIZE_SLOTS_PER_OP = 8;
 /** An old-index slot whose member was removed during a resize (that index is only drained, never probed for a place). */
