@@ -61,6 +61,9 @@ export class DenseTable {
   private readonly freePositions: number[] = [];
   /** Cursors of walks in progress (snapshot chunks); null when none (most tables, all the time). */
   private cursors: TableCursor[] | null = null;
+  /** The last member hashed and its hash: an insert or removal right after its lookup (HSET, SADD, HDEL) hashes once. */
+  private lastMember: Key | null = null;
+  private lastHash = 0;
   /** Slots placed by index maintenance (resize steps and rebuilds), for tests that bound the work per operation. */
   slotsRehashed = 0;
 
@@ -85,7 +88,7 @@ export class DenseTable {
 
   positionOf(member: Key): number {
     if (this.old !== null) this.drain(RESIZE_SLOTS_PER_OP);
-    const h = hashStr(MEMBER_HASH_SEED, member);
+    const h = this.hashOf(member);
     const i = this.slotIn(this.slots, member, h);
     if (i >= 0) return (this.slots[i] as number) - 1;
     if (this.old === null) return -1;
@@ -103,7 +106,7 @@ export class DenseTable {
     if ((this.count + 1) * SLOT_FILL_DEN > this.slots.length * SLOT_FILL_NUM) this.beginResize();
     const pos = this.freePositions.length > 0 ? (this.freePositions.pop() as number) : this.members.length;
     this.members.set(pos, member);
-    this.place(this.slots, pos, hashStr(MEMBER_HASH_SEED, member));
+    this.place(this.slots, pos, this.hashOf(member));
     this.count++;
     return pos;
   }
@@ -115,7 +118,7 @@ export class DenseTable {
    */
   remove(member: Key, moved: (from: number, to: number) => void, truncate: (positions: number) => void): number {
     if (this.old !== null) this.drain(RESIZE_SLOTS_PER_OP);
-    const h = hashStr(MEMBER_HASH_SEED, member);
+    const h = this.hashOf(member);
     let pos: number;
     const i = this.slotIn(this.slots, member, h);
     if (i >= 0) {
@@ -228,6 +231,14 @@ export class DenseTable {
     this.slotsRehashed += end - this.drained;
     this.drained = end;
     if (end === old.length) this.old = null;
+  }
+
+  private hashOf(member: Key): number {
+    if (member !== this.lastMember) {
+      this.lastHash = hashStr(MEMBER_HASH_SEED, member);
+      this.lastMember = member;
+    }
+    return this.lastHash;
   }
 
   /** The slot of `member` in `slots` (a complete linear-probing index), or -1. */
