@@ -1,6 +1,15 @@
 // FNV-1a hashes of a latin1 key, as a string (one char per byte) or as the same bytes in a
-// Buffer, finished with murmur3's mixer. Owns those functions only; the seed is the caller's
-// (a per-process random one, so clients cannot aim keys at one probe run).
+// Buffer, finished with murmur3's mixer, and the per-process seed of the collections' member
+// indexes. Owns those functions only; never holds a table.
+
+import { randomInt } from 'node:crypto';
+
+/**
+ * The per-process seed of member hashes (sorted sets, large hashes and sets), so a client
+ * cannot precompute members that collide (the probe runs of an open-addressing table would
+ * turn lookups linear).
+ */
+export const MEMBER_HASH_SEED = (0x811c_9dc5 ^ randomInt(0x7fff_ffff)) >>> 0;
 
 /** murmur3's finaliser: spreads FNV's weak bits over the whole word. */
 export function fmix(x: number): number {

@@ -11,6 +11,7 @@
 // strings (one char per byte: far less heap than a Buffer each).
 
 import { DenseTable, type TableCursor } from './dense-table.js';
+import { PagedArray } from './paged-array.js';
 import { dataAt, entryAt, entryBytes, find, lengthAt, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
 import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
 import type { Key } from './types.js';
@@ -39,7 +40,8 @@ function storedToBuffer(v: Stored): Buffer {
 /** The large form: a field index and values parallel to its positions (undefined = free position). */
 interface Table {
   readonly index: DenseTable;
-  vals: Array<Stored | undefined>;
+  /** Paged, as the index's members: growing never copies every value in one call. */
+  readonly vals: PagedArray<Stored>;
   /** Sum of field and value lengths. */
   contentBytes: number;
 }
@@ -79,7 +81,7 @@ export class HashObject {
   get(field: Key): Buffer | undefined {
     const p = this.posOf(field);
     if (p < 0) return undefined;
-    if (this.table !== null) return storedToBuffer(this.table.vals[p] as Stored);
+    if (this.table !== null) return storedToBuffer(this.table.vals.get(p) as Stored);
     return this.packedValue(p);
   }
 
@@ -87,7 +89,7 @@ export class HashObject {
   valueLength(field: Key): number {
     const p = this.posOf(field);
     if (p < 0) return -1;
-    if (this.table !== null) return (this.table.vals[p] as Stored).length;
+    if (this.table !== null) return (this.table.vals.get(p) as Stored).length;
     return lengthAt(this.packed, nextAt(this.packed, p));
   }
 
@@ -103,12 +105,12 @@ export class HashObject {
     const p = t.index.positionOf(field);
     const v = toStored(value);
     if (p >= 0) {
-      t.contentBytes += v.length - (t.vals[p] as Stored).length;
-      t.vals[p] = v;
+      t.contentBytes += v.length - (t.vals.get(p) as Stored).length;
+      t.vals.set(p, v);
       return false;
     }
     t.contentBytes += field.length + v.length;
-    t.vals[t.index.add(field)] = v;
+    t.vals.set(t.index.add(field), v);
     return true;
   }
 
@@ -135,16 +137,16 @@ export class HashObject {
       this.packedEntries--;
       return true;
     }
-    t.contentBytes -= field.length + (t.vals[p] as Stored).length;
-    t.vals[p] = undefined;
+    t.contentBytes -= field.length + (t.vals.get(p) as Stored).length;
+    t.vals.set(p, undefined);
     const vals = t.vals;
     t.index.remove(
       field,
       (from, to) => {
-        vals[to] = vals[from];
+        vals.set(to, vals.get(from));
       },
       (n) => {
-        vals.length = n;
+        vals.truncate(n);
       },
     );
     return true;
@@ -160,7 +162,7 @@ export class HashObject {
     }
     for (let pos = 0; pos < t.index.positions; pos++) {
       const f = t.index.memberAt(pos);
-      if (f !== undefined) yield [f, storedToBuffer(t.vals[pos] as Stored)];
+      if (f !== undefined) yield [f, storedToBuffer(t.vals.get(pos) as Stored)];
     }
   }
 
@@ -194,7 +196,7 @@ export class HashObject {
       for (const [f, v] of this.entries()) emit(f, v);
       return 0;
     }
-    return t.index.scan(cursor, count, (p) => emit(t.index.memberAt(p) as Key, storedToBuffer(t.vals[p] as Stored)));
+    return t.index.scan(cursor, count, (p) => emit(t.index.memberAt(p) as Key, storedToBuffer(t.vals.get(p) as Stored)));
   }
 
   /**
@@ -226,12 +228,12 @@ export class HashObject {
   }
 
   private convert(): void {
-    const t: Table = { index: new DenseTable(), vals: [], contentBytes: 0 };
+    const t: Table = { index: new DenseTable(), vals: new PagedArray<Stored>(), contentBytes: 0 };
     const p = this.packed;
     for (let pos = 0; pos < p.length; pos = nextAt(p, nextAt(p, pos))) {
       const f = entryAt(p, pos);
       const v = entryAt(p, nextAt(p, pos));
-      t.vals[t.index.add(f)] = v;
+      t.vals.set(t.index.add(f), v);
       t.contentBytes += f.length + v.length;
     }
     this.table = t;

@@ -15,8 +15,7 @@
 // once. The exception is compaction, when fewer than a quarter of the ids are in use: ids then
 // move down (in id order), and a walk in progress may miss some, as DenseTable's positions.
 
-import { randomInt } from 'node:crypto';
-import { hashBytes, hashStr } from './fnv.js';
+import { hashBytes, hashStr, MEMBER_HASH_SEED as HASH_SEED } from './fnv.js';
 import type { Key } from './types.js';
 
 /** Slots of a new index (a power of two). */
@@ -39,12 +38,6 @@ const ARENA_BYTES_MAX = 2 ** 31 - 1;
 /** offsets[id] for a free id, and for a member kept as a string (`strings`). */
 const FREE = -2;
 const AS_STRING = -1;
-
-/**
- * The per-process seed of member hashes, so a client cannot precompute members that collide
- * (the probe runs of an open-addressing table would turn lookups linear).
- */
-const HASH_SEED = (0x811c_9dc5 ^ randomInt(0x7fff_ffff)) >>> 0;
 
 function grownTo(capacity: number, need: number): number {
   let c = capacity;

@@ -1,9 +1,10 @@
 // Collections memory, side by side with Redis: loads the same small hashes, small sets and one
-// large sorted set into a fresh kv-server and a fresh redis-server (no persistence on Redis,
+// large sorted set (and, when asked, one large hash and one large set) into a fresh kv-server and a fresh redis-server (no persistence on Redis,
 // --fsync no on kv-ts) and reports RSS (VmRSS) and used_memory of each, with the ratio.
 // Owns those runs and their report; never touches servers it did not start.
 //
-//   node dist/tools/bench/collections-memory.js [--keys N] [--zset-members N] [--only hash|set|zset]
+//   node dist/tools/bench/collections-memory.js [--keys N] [--zset-members N] [--big-members N]
+//     [--only hash|set|zset|big-hash|big-set]
 
 import { readFileSync } from 'node:fs';
 import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
@@ -19,16 +20,19 @@ const SET_MEMBERS = 5;
 /** Pause before reading memory, so both servers settle after the load (kv-ts's GC, Redis's lazy frees). */
 const SETTLE_MS = 2_000;
 
-type Dataset = 'hash' | 'set' | 'zset';
+type Dataset = 'hash' | 'set' | 'zset' | 'big-hash' | 'big-set';
+/** Fields per HSET or members per SADD while loading the large hash or set. */
+const BIG_MEMBERS_PER_CALL = 500;
 
 interface Options {
   keys: number;
   zsetMembers: number;
+  bigMembers: number;
   only: Dataset[];
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { keys: 1_000_000, zsetMembers: 1_000_000, only: ['hash', 'set', 'zset'] };
+  const o: Options = { keys: 1_000_000, zsetMembers: 1_000_000, bigMembers: 1_000_000, only: ['hash', 'set', 'zset'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -36,6 +40,7 @@ function parseArgs(argv: readonly string[]): Options {
     i++;
     if (a === '--keys') o.keys = positiveInt(a, v);
     else if (a === '--zset-members') o.zsetMembers = positiveInt(a, v);
+    else if (a === '--big-members') o.bigMembers = positiveInt(a, v);
     else if (a === '--only') o.only = v.split(',').map(dataset);
     else throw new Error(`unknown option ${a}`);
   }
@@ -49,8 +54,8 @@ function positiveInt(name: string, v: string): number {
 }
 
 function dataset(v: string): Dataset {
-  if (v === 'hash' || v === 'set' || v === 'zset') return v;
-  throw new Error(`--only takes hash, set or zset, got ${v}`);
+  if (v === 'hash' || v === 'set' || v === 'zset' || v === 'big-hash' || v === 'big-set') return v;
+  throw new Error(`--only takes hash, set, zset, big-hash or big-set, got ${v}`);
 }
 
 /** A 10-byte value that differs per key and field (no sharing of identical strings). */
@@ -70,6 +75,15 @@ function* commands(d: Dataset, o: Options): Generator<string[]> {
     for (let i = 0; i < o.keys; i++) {
       const args = ['SADD', `set:${i}`];
       for (let m = 0; m < SET_MEMBERS; m++) args.push(`member:${(i + m * 7919) % 100_000}`);
+      yield args;
+    }
+  } else if (d === 'big-hash' || d === 'big-set') {
+    for (let start = 0; start < o.bigMembers; start += BIG_MEMBERS_PER_CALL) {
+      const args = d === 'big-hash' ? ['HSET', 'bighash'] : ['SADD', 'bigset'];
+      for (let m = start; m < Math.min(o.bigMembers, start + BIG_MEMBERS_PER_CALL); m++) {
+        if (d === 'big-hash') args.push(`field:${m}`, value10(m, 0));
+        else args.push(`member:${m}`);
+      }
       yield args;
     }
   } else {
@@ -144,9 +158,15 @@ async function measure(name: string, start: () => Promise<ServerProc>, d: Datase
 const mb = (n: number): string => (n / 1024 / 1024).toFixed(1);
 
 function report(d: Dataset, o: Options, kv: Row, redis: Row): string {
-  const items = d === 'zset' ? o.zsetMembers : o.keys;
-  const unit = d === 'zset' ? 'member' : 'key';
-  const what = d === 'hash' ? `${o.keys} hashes of ${HASH_FIELDS} fields` : d === 'set' ? `${o.keys} sets of ${SET_MEMBERS} members` : `1 zset of ${o.zsetMembers} members`;
+  const items = d === 'zset' ? o.zsetMembers : d === 'hash' || d === 'set' ? o.keys : o.bigMembers;
+  const unit = d === 'hash' || d === 'set' ? 'key' : 'member';
+  const what = {
+    hash: `${o.keys} hashes of ${HASH_FIELDS} fields`,
+    set: `${o.keys} sets of ${SET_MEMBERS} members`,
+    zset: `1 zset of ${o.zsetMembers} members`,
+    'big-hash': `1 hash of ${o.bigMembers} fields (10 B values)`,
+    'big-set': `1 set of ${o.bigMembers} members`,
+  }[d];
   const per = (r: Row, f: keyof Memory): number => (r.loaded[f] - r.empty[f]) / items;
   const lines = [`## ${what}`, `| server | RSS MB | used_memory MB | RSS B/${unit} (over empty) | used B/${unit} | load s |`, '|---|---:|---:|---:|---:|---:|'];
   for (const r of [kv, redis]) {
