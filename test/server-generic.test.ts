@@ -1,8 +1,8 @@
 // Keyspace and server commands beside the string ones: SELECT, SWAPDB, FLUSHDB/FLUSHALL
 // arguments (replies compared with a real redis-server), RANDOMKEY (every key reachable, sparse
 // and expired keyspaces), TIME, FLUSHDB surviving a restart as a logged flush, and DUMP/RESTORE
-// (replies and errors as redis-server's, payloads moved both ways between the two servers, one
-// log entry per RESTORE, IDLETIME / FREQ).
+// (replies and errors as redis-server's, payloads of every type, lists included, moved both ways
+// between the two servers, one log entry per RESTORE, IDLETIME / FREQ).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,7 +111,11 @@ test('DUMP / RESTORE: options, errors and their order as redis-server 7; payload
   ];
   for (const argv of setup) for (const c of [a, b]) await c.request(...argv);
   for (let i = 0; i < 300; i++) for (const c of [a, b]) await c.request('HSET', 'bigh', `f${i}`, String(i));
-  const keys = ['s', 'n', 'long', 'h', 'si', 'sm', 'z', 'bigh', 'ttl'];
+  // Lists: a small one (one listpack node in Redis), and one of several nodes with long, binary and LZF-compressible elements.
+  const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  for (const c of [a, b]) await c.request('RPUSH', 'l', 'a', '1', '-300', '', 'b');
+  for (let i = 0; i < 300; i++) for (const c of [a, b]) await c.request('RPUSH', 'bigl', i % 7 === 0 ? binary : i % 5 === 0 ? 'y'.repeat(2000 + i) : `e${i}`);
+  const keys = ['s', 'n', 'long', 'h', 'si', 'sm', 'z', 'bigh', 'l', 'bigl', 'ttl'];
   const future = String(Date.now() + 3_600_000);
   for (const k of keys) {
     const fromRedis = bulkOf(await a.request('DUMP', k)) as Buffer;
