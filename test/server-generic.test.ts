@@ -165,6 +165,12 @@ test('RESTORE is one log entry and survives a restart; IDLETIME and FREQ set the
   await c.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lfu');
   assert.equal(await c.call('RESTORE', 'f', '0', z, 'FREQ', '77'), 'OK');
   assert.equal(await c.call('OBJECT', 'FREQ', 'f'), 77);
+  // A restored list, then pushed to: replay after the restart must neither lose nor repeat the push.
+  await c.call('RPUSH', 'l', 'a', 'b');
+  const l = bulkOf(await c.request('DUMP', 'l')) as Buffer;
+  assert.equal(await c.call('RESTORE', 'lc', '0', l), 'OK');
+  assert.equal(await seq(), before + 4, 'RPUSH, then RESTORE of a list: one entry each');
+  await c.call('RPUSH', 'lc', 'c');
   await kv.kill('SIGKILL');
   const again = await startKvServer({ dir: kv.dir, args: ['--fsync', 'always'] });
   procs.push(again);
@@ -172,4 +178,5 @@ test('RESTORE is one log entry and survives a restart; IDLETIME and FREQ set the
   conns.push(c2);
   for (const k of ['old', 'f']) assert.deepEqual(((await c2.call('ZRANGE', k, '0', '-1', 'WITHSCORES')) as Buffer[]).map(String), ['a', '1', 'b', '2']);
   assert.equal(await c2.call('EXISTS', 'gone'), 0);
+  assert.deepEqual(((await c2.call('LRANGE', 'lc', '0', '-1')) as Buffer[]).map(String), ['a', 'b', 'c']);
 });
