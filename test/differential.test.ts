@@ -480,7 +480,7 @@ function pushElements(r: Rng): string[] {
   return Array.from({ length: 1 + r.int(4) }, () => element(r));
 }
 
-function generateList(r: Rng): Cmd {
+function generateList(r: Rng, nowMs: number): Cmd {
   const c = (compare: Compare, ...args: string[]): Cmd => ({ argv: args.map((a) => Buffer.from(a, 'latin1')), compare });
   const key = (): string => (r.int(8) === 0 ? pick(r, LKEYS) : pick(r, ['l0', 'l1', 'l2']));
   const side = (): string => (r.int(15) === 0 ? pick(r, ['up', 'LEFTX', '']) : pick(r, ['LEFT', 'RIGHT', 'left', 'right']));
@@ -520,6 +520,8 @@ function generateList(r: Rng): Cmd {
   if (k < 110) return c('exact', 'DEL', key());
   if (k < 112) return c('exact', 'EXPIRE', key(), String(TTL_MIN_S + r.int(1000)));
   if (k < 114) return c('ttl-s', 'TTL', key());
+  // DUMP on one server, RESTORE of both servers' payloads on both (lists move between them both ways).
+  if (k < 117) return dumpRestore(r, LKEYS, nowMs);
   // Arity errors from the dispatcher, and a bad command shape.
   return c('exact', pick(r, ['LPUSH', 'RPUSH', 'LPOP', 'LLEN', 'LINDEX', 'LSET', 'LINSERT', 'LRANGE', 'LREM', 'LTRIM', 'LPOS', 'LMOVE', 'RPOPLPUSH', 'LMPOP', 'LPUSHX']), ...(r.int(2) === 0 ? [] : [key()]));
 }
@@ -532,7 +534,7 @@ for (const protocol of [2, 3] as const) {
       const k = r.int(20);
       if (k === 0) return generateHash(r);
       if (k === 1) return generate(r, nowMs, state);
-      return generateList(r);
+      return generateList(r, nowMs);
     };
     const pair = await startPair(protocol);
     for (const seed of seeds) await runDifferential(t, pair, seed, long ? COMMANDS_LONG / 10 : COMMANDS_DEFAULT, protocol, gen, [...new Set([...KEYS, ...LKEYS])]);

@@ -1,8 +1,8 @@
 // Keyspace and server commands beside the string ones: SELECT, SWAPDB, FLUSHDB/FLUSHALL
 // arguments (replies compared with a real redis-server), RANDOMKEY (every key reachable, sparse
 // and expired keyspaces), TIME, FLUSHDB surviving a restart as a logged flush, and DUMP/RESTORE
-// (replies and errors as redis-server's, payloads moved both ways between the two servers, one
-// log entry per RESTORE, IDLETIME / FREQ).
+// (replies and errors as redis-server's, payloads of every type, lists included, moved both ways
+// between the two servers, one log entry per RESTORE, IDLETIME / FREQ).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,7 +111,11 @@ test('DUMP / RESTORE: options, errors and their order as redis-server 7; payload
   ];
   for (const argv of setup) for (const c of [a, b]) await c.request(...argv);
   for (let i = 0; i < 300; i++) for (const c of [a, b]) await c.request('HSET', 'bigh', `f${i}`, String(i));
-  const keys = ['s', 'n', 'long', 'h', 'si', 'sm', 'z', 'bigh', 'ttl'];
+  // Lists: a small one (one listpack node in Redis), and one of several nodes with long, binary and LZF-compressible elements.
+  const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  for (const c of [a, b]) await c.request('RPUSH', 'l', 'a', '1', '-300', '', 'b');
+  for (let i = 0; i < 300; i++) for (const c of [a, b]) await c.request('RPUSH', 'bigl', i % 7 === 0 ? binary : i % 5 === 0 ? 'y'.repeat(2000 + i) : `e${i}`);
+  const keys = ['s', 'n', 'long', 'h', 'si', 'sm', 'z', 'bigh', 'l', 'bigl', 'ttl'];
   const future = String(Date.now() + 3_600_000);
   for (const k of keys) {
     const fromRedis = bulkOf(await a.request('DUMP', k)) as Buffer;
@@ -161,6 +165,12 @@ test('RESTORE is one log entry and survives a restart; IDLETIME and FREQ set the
   await c.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lfu');
   assert.equal(await c.call('RESTORE', 'f', '0', z, 'FREQ', '77'), 'OK');
   assert.equal(await c.call('OBJECT', 'FREQ', 'f'), 77);
+  // A restored list, then pushed to: replay after the restart must neither lose nor repeat the push.
+  await c.call('RPUSH', 'l', 'a', 'b');
+  const l = bulkOf(await c.request('DUMP', 'l')) as Buffer;
+  assert.equal(await c.call('RESTORE', 'lc', '0', l), 'OK');
+  assert.equal(await seq(), before + 4, 'RPUSH, then RESTORE of a list: one entry each');
+  await c.call('RPUSH', 'lc', 'c');
   await kv.kill('SIGKILL');
   const again = await startKvServer({ dir: kv.dir, args: ['--fsync', 'always'] });
   procs.push(again);
@@ -168,4 +178,5 @@ test('RESTORE is one log entry and survives a restart; IDLETIME and FREQ set the
   conns.push(c2);
   for (const k of ['old', 'f']) assert.deepEqual(((await c2.call('ZRANGE', k, '0', '-1', 'WITHSCORES')) as Buffer[]).map(String), ['a', '1', 'b', '2']);
   assert.equal(await c2.call('EXISTS', 'gone'), 0);
+  assert.deepEqual(((await c2.call('LRANGE', 'lc', '0', '-1')) as Buffer[]).map(String), ['a', 'b', 'c']);
 });

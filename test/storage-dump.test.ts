@@ -1,6 +1,7 @@
 // The DUMP payload format (storage/dump-payload.ts): the CRC-64 check value, round trips of every
 // type through dump and decode, payloads redis-server 7.0 wrote (listpack hash and sorted set,
-// LZF-compressed intset and strings) and a hand-built ziplist as Redis 6 writes one, and seeded
+// LZF-compressed intset and strings, quicklists of listpack and plain nodes), hand-built ziplists
+// as Redis 6 writes them (a hash, a ziplist list, a quicklist of ziplists), and seeded
 // corruption: a broken checksum is always refused as such, and a corrupt body with a correct
 // checksum is refused as bad data or decoded, never thrown on.
 
@@ -8,9 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc64, decodeDump, dumpCollection, dumpString, isRefusal } from '../src/storage/dump-payload.js';
 import { HashObject } from '../src/storage/hash-object.js';
+import { ListObject } from '../src/storage/list-object.js';
 import { SetObject } from '../src/storage/set-object.js';
 import { SortedSet } from '../src/storage/zset.js';
-import { TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../src/storage/collection.js';
+import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from '../src/storage/collection.js';
 import type { DecodedObject } from '../src/storage/object-codec.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { describe, mvOf, randomCollection, type MV } from './helpers/typed-ops.js';
@@ -22,8 +24,23 @@ function decoded(payload: Buffer): MV {
 }
 
 function typeOf(c: KvCollection): number {
-  return c instanceof HashObject ? TYPE_HASH : c instanceof SetObject ? TYPE_SET : TYPE_ZSET;
+  return c instanceof HashObject ? TYPE_HASH : c instanceof SetObject ? TYPE_SET : c instanceof ListObject ? TYPE_LIST : TYPE_ZSET;
 }
+
+function listOf(elements: readonly string[]): ListObject {
+  const l = new ListObject();
+  for (const e of elements) l.pushTail(e);
+  return l;
+}
+
+/** `body` (the type byte and value) with an RDB version 9 footer, as Redis 6 seals a DUMP. */
+function sealedV9(body: Buffer): Buffer {
+  const b = Buffer.concat([body, Buffer.of(9, 0)]);
+  return Buffer.concat([b, crc64(b)]);
+}
+
+/** A ziplist holding "a" then the integer 1: [zlbytes 16][zltail 13][zllen 2] | prevlen 0, "a" | prevlen 3, immediate 1 | end. */
+const ZIPLIST_A_1 = Buffer.from('10000000' + '0d000000' + '0200' + '000161' + '03f2' + 'ff', 'hex');
 
 /** The payload with its footer's checksum recomputed over the (changed) bytes before it. */
 function resealed(p: Buffer): Buffer {
@@ -56,7 +73,7 @@ test('strings round-trip, int-encoded exactly when Redis would (canonical int32 
 test('every collection type round-trips; sorted sets keep infinities, -0 and order', () => {
   const R = rng(testSeed(7070));
   for (let i = 0; i < 300; i++) {
-    const type = R.pick([TYPE_HASH, TYPE_SET, TYPE_ZSET]);
+    const type = R.pick([TYPE_HASH, TYPE_SET, TYPE_ZSET, TYPE_LIST]);
     const c = randomCollection(R, type);
     assert.equal(describe(decoded(dumpCollection(type, c))), describe(mvOf(type, c)), `case ${i}`);
   }
@@ -71,6 +88,16 @@ test('every collection type round-trips; sorted sets keep infinities, -0 and ord
   const s = new SetObject();
   for (let i = 0; i < 1000; i++) s.add(String(i - 500));
   for (const c of [h, s]) assert.equal(describe(decoded(dumpCollection(typeOf(c), c))), describe(mvOf(typeOf(c), c)));
+});
+
+test('lists round-trip in order: long, binary, empty, integer-looking and repeated elements', () => {
+  const binary = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join('');
+  const elements = ['', 'a', '0', '-1', '2147483647', '2147483648', '01', binary, 'x'.repeat(100_000), 'a', 'a'];
+  for (let i = 0; i < 1000; i++) elements.push(i % 3 === 0 ? String(i) : `element-${i}`);
+  const back = decoded(dumpCollection(TYPE_LIST, listOf(elements)));
+  assert.ok(back.type === 'list');
+  assert.deepEqual(back.l, elements);
+  assert.equal(dumpCollection(TYPE_LIST, listOf(['a', '7'])).subarray(0, 6).toString('hex'), '01020161c007', 'RDB_TYPE_LIST, int-encoded as Redis would');
 });
 
 test('a -0 score stays -0 in a large sorted set and reads 0 in a small one (Redis keeps listpack scores as text)', () => {
@@ -114,12 +141,37 @@ test('payloads redis-server 7.0 wrote decode to what it held', () => {
 });
 
 test('a ziplist hash as Redis 6 writes it (RDB version 9) decodes', () => {
-  // [zlbytes 16][zltail 13][zllen 2] | prevlen 0, 1-byte string "a" | prevlen 3, immediate 1 | end.
-  const zl = Buffer.from('10000000' + '0d000000' + '0200' + '000161' + '03f2' + 'ff', 'hex');
-  const body = Buffer.concat([Buffer.of(13, zl.length), zl, Buffer.of(9, 0)]);
-  const mv = decoded(Buffer.concat([body, crc64(body)]));
+  const mv = decoded(sealedV9(Buffer.concat([Buffer.of(13, ZIPLIST_A_1.length), ZIPLIST_A_1])));
   assert.ok(mv.type === 'hash');
   assert.deepEqual([...mv.m].map(([f, v]) => `${f}=${v.toString()}`), ['a=1']);
+});
+
+test('lists redis-server 7.0 wrote decode to what it held (quicklist of listpacks, LZF-compressed, plain nodes)', () => {
+  // RPUSH small a b 1 300 -5 "hello world": one listpack node.
+  const small = decoded(Buffer.from('120102222200000006008161028162020101c12c02dffb028b68656c6c6f20776f726c640cff0a002c3ac38ba41efbe8', 'hex'));
+  assert.deepEqual(small.type === 'list' && small.l, ['a', 'b', '1', '300', '-5', 'hello world']);
+  // 200 elements, every 50th its index and the rest 'x' * 100: three listpack nodes (8 KiB each at most), LZF-compressed.
+  const large = decoded(Buffer.from(
+    '120302c340b35fd40ad41f000051000001e06478e05a000066e0ff66e02300e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1' +
+    'ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400016632f3ffb8e02400e2ff6be02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400' +
+    'e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e024000166ff02c340b95fd508d51f00005100e06478e05a000066e0ff66e02300e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff' +
+    '34e0240002666401e7ff3fe02300e2ff6be02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400' +
+    'e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e15f3402c09602f3ffb9e02300e15f9ee1ff9be02300e1ff34e02400e15e340166ff02c3405d4f5108510f00002600e06478e05a000066e0' +
+    'ff66e02300e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e1ff34e02400e15e340166ff0a00ac' +
+    'bc64f104bcb115', 'hex'));
+  assert.deepEqual(large.type === 'list' && large.l, Array.from({ length: 200 }, (_, i) => (i % 50 === 0 ? String(i) : 'x'.repeat(100))));
+  // DEBUG QUICKLIST-PACKED-THRESHOLD 100, then RPUSH plain head <'p' * 150> tail: the long element in a plain node (LZF-compressed).
+  const plain = decoded(Buffer.from('1203020d0d0000000100846865616405ff01c3094096017070e08900017070020d0d0000000100847461696c05ff0a007df9c2f796f21d70', 'hex'));
+  assert.deepEqual(plain.type === 'list' && plain.l, ['head', 'p'.repeat(150), 'tail']);
+});
+
+test('lists as Redis 6 and older write them: a ziplist, a quicklist of ziplists (one LZF-compressed)', () => {
+  const zipped = decoded(sealedV9(Buffer.concat([Buffer.of(10, ZIPLIST_A_1.length), ZIPLIST_A_1])));
+  assert.deepEqual(zipped.type === 'list' && zipped.l, ['a', '1']);
+  // Two nodes: the ziplist as is, then as one LZF literal run ([0xc3][compressed len][len][run len - 1] bytes).
+  const lzf = Buffer.concat([Buffer.of(0xc3, ZIPLIST_A_1.length + 1, ZIPLIST_A_1.length, ZIPLIST_A_1.length - 1), ZIPLIST_A_1]);
+  const quick = decoded(sealedV9(Buffer.concat([Buffer.of(14, 2, ZIPLIST_A_1.length), ZIPLIST_A_1, lzf])));
+  assert.deepEqual(quick.type === 'list' && quick.l, ['a', '1', 'a', '1']);
 });
 
 test('refusals: checksum, newer RDB version, short payload, unknown and unsupported types, empty collections', () => {
@@ -145,7 +197,15 @@ test('refusals: checksum, newer RDB version, short payload, unknown and unsuppor
   assert.equal(reason(seal([2, 0])), 'format', 'an empty set');
   assert.equal(reason(seal([4, 1, 1, 0x61])), 'format', 'a hash cut short');
   assert.equal(reason(seal([2, 2, 1, 0x61, 1, 0x61])), 'format', 'a duplicate member');
-  assert.equal(reason(seal([18, 0])), 'type', 'a quicklist');
+  assert.equal(reason(seal([6, 0])), 'type', 'a module value');
+  assert.equal(reason(seal([1, 0])), 'format', 'an empty list');
+  assert.equal(reason(seal([1, 2, 1, 0x61])), 'format', 'a list cut short');
+  assert.equal(reason(seal([18, 0])), 'format', 'a quicklist without nodes');
+  assert.equal(reason(seal([18, 1, 3, 1, 0x61])), 'format', 'a quicklist node of unknown container');
+  assert.equal(reason(seal([18, 1, 2, 7, 7, 0, 0, 0, 0, 0, 0xff])), 'format', 'a quicklist of one empty listpack');
+  assert.equal(reason(seal([18, 2, 1, 1, 0x61])), 'format', 'a quicklist with fewer nodes than it claims');
+  assert.equal(reason(seal([14, 1, 11, 11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0xff])), 'format', 'a quicklist of one empty ziplist');
+  assert.equal(reason(seal([10, 2, 0x61, 0x62])), 'format', 'a ziplist list that is no ziplist');
   assert.equal(reason(seal([0, 0xc3, 2, 10, 0, 0x61])), 'format', 'an LZF claim beyond any expansion');
   // A 600 MiB claim from an 8 MiB block (within LZF's expansion, past the string limit) is refused.
   assert.equal(reason(seal([0, 0xc3, 0x80, 0, 0x80, 0, 0, 0x80, 0x25, 0x80, 0, 0, ...Buffer.alloc(0x800000)])), 'format', 'an LZF string past 512 MiB');
@@ -156,7 +216,10 @@ test('refusals: checksum, newer RDB version, short payload, unknown and unsuppor
 test('seeded corruption: never a throw; a bad checksum is always refused; resealed garbage is refused or decodes', () => {
   const R = rng(testSeed(9191));
   const samples: Buffer[] = [dumpString(Buffer.from('x'.repeat(40))), dumpString(Buffer.from('12'))];
-  for (const type of [TYPE_HASH, TYPE_SET, TYPE_ZSET]) for (let i = 0; i < 5; i++) samples.push(dumpCollection(type, randomCollection(R, type)));
+  for (const type of [TYPE_HASH, TYPE_SET, TYPE_ZSET, TYPE_LIST]) for (let i = 0; i < 5; i++) samples.push(dumpCollection(type, randomCollection(R, type)));
+  samples.push(Buffer.from('120102222200000006008161028162020101c12c02dffb028b68656c6c6f20776f726c640cff0a002c3ac38ba41efbe8', 'hex'));
+  samples.push(Buffer.from('1203020d0d0000000100846865616405ff01c3094096017070e08900017070020d0d0000000100847461696c05ff0a007df9c2f796f21d70', 'hex'));
+  samples.push(sealedV9(Buffer.concat([Buffer.of(14, 1, ZIPLIST_A_1.length), ZIPLIST_A_1])));
   samples.push(Buffer.from('102c2c00000008008266310382763103816e020c01836e656704f178ec038362696704f4141a99be1c00000009ff0a0028ae3a4db5a14fe5', 'hex'));
   samples.push(Buffer.from('0bc32028040800000004200301feff80000001200b4000017011a00902f2052a200900000a00c4825d4352a8d5d2', 'hex'));
   let refusedFormat = 0;

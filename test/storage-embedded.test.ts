@@ -124,12 +124,14 @@ test('dump / restore: every type round-trips as one entry; BUSYKEY, REPLACE, exp
     await s.hset('h', { a: '1', b: 'x' });
     await s.sadd('set', '1', 'two');
     await s.zadd('z', { a: 1, b: -Infinity });
-    for (const k of ['s', 'h', 'set', 'z']) {
+    await s.rpush('l', 'a', '1', '', 'x'.repeat(10_000), 'a');
+    for (const k of ['s', 'h', 'set', 'z', 'l']) {
       const p = (await s.dump(k)) as Buffer;
       await logs(s, 1, () => s.restore(`${k}.copy`, p));
       assert.deepEqual(await s.dump(`${k}.copy`), p, k);
       assert.equal(await s.type(`${k}.copy`), await s.type(k));
     }
+    assert.deepEqual((await s.lrange('l.copy', 0, -1)).map((b) => b.toString()), ['a', '1', '', 'x'.repeat(10_000), 'a']);
     assert.equal(await s.dump('missing'), undefined);
     const p = (await s.dump('h')) as Buffer;
     await assert.rejects(logs(s, 0, () => s.restore('s', p)), /BUSYKEY/);

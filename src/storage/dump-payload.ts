@@ -4,16 +4,19 @@
 // reading; never touches the keyspace (RESTORE logs what it decodes as ordinary ops).
 //
 // Written: a string as RDB_TYPE_STRING, a hash as RDB_TYPE_HASH, a set as RDB_TYPE_SET, a sorted
-// set as RDB_TYPE_ZSET_2 (binary scores, highest first), every string plain or int-encoded (never
-// LZF-compressed), RDB version 10 (Redis 7.0). Read: those, plus what redis-server 2.6 to 7.0
-// writes for these four types: LZF-compressed strings, intset sets, ziplist and listpack hashes
-// and sorted sets, RDB_TYPE_ZSET's text scores. Every length is checked against the payload and
+// set as RDB_TYPE_ZSET_2 (binary scores, highest first), a list as RDB_TYPE_LIST (a count, then
+// its elements head to tail: the plainest form, which Redis 7.0's loader still reads and packs
+// into its own quicklist), every string plain or int-encoded (never LZF-compressed), RDB version
+// 10 (Redis 7.0). Read: those, plus what redis-server 2.6 to 7.0 writes for these five types:
+// LZF-compressed strings, intset sets, ziplist and listpack hashes and sorted sets, RDB_TYPE_ZSET's
+// text scores, ziplist lists and quicklists (of ziplists, and of plain or listpack nodes). Every length is checked against the payload and
 // every blob is validated whole before anything is built (Redis's sanitize-dump-payload yes).
 
 import { HashObject } from './hash-object.js';
+import { ListObject } from './list-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_SET, TYPE_STRING, TYPE_ZSET, typeCode, type EncodingLimits, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, typeCode, type EncodingLimits, type KvCollection } from './collection.js';
 import type { ReplicatedStore } from './api.js';
 import { keptScore } from './collection-ops.js';
 import { encodeCollection, type DecodedObject } from './object-codec.js';
@@ -51,7 +54,6 @@ const RDB_ZSET_LISTPACK = 17;
 const RDB_LIST_QUICKLIST_2 = 18;
 const RDB_STREAM_LISTPACKS_2 = 19;
 const UNSUPPORTED_TYPES: ReadonlyMap<number, string> = new Map([
-  [RDB_LIST, 'list'], [RDB_LIST_ZIPLIST, 'list'], [RDB_LIST_QUICKLIST, 'list'], [RDB_LIST_QUICKLIST_2, 'list'],
   [RDB_MODULE, 'module'], [RDB_MODULE_2, 'module'], [RDB_STREAM_LISTPACKS, 'stream'], [RDB_STREAM_LISTPACKS_2, 'stream'],
   [RDB_HASH_ZIPMAP, 'zipmap hash'],
 ]);
@@ -65,6 +67,9 @@ const ENC_INT8 = 0;
 const ENC_INT16 = 1;
 const ENC_INT32 = 2;
 const ENC_LZF = 3;
+// A RDB_TYPE_LIST_QUICKLIST_2 node's container (quicklist.h): one element as is, or a listpack.
+const QUICKLIST_NODE_PLAIN = 1;
+const QUICKLIST_NODE_PACKED = 2;
 
 /** Why a payload was refused: RESTORE answers 'checksum' and 'format' with Redis's two errors. */
 export type DumpRefusal =
@@ -182,7 +187,7 @@ export function dumpString(value: Buffer): Buffer {
   return w.finish();
 }
 
-/** DUMP of a collection of type `type` (TYPE_HASH, TYPE_SET or TYPE_ZSET; its class must match). */
+/** DUMP of a collection of type `type` (TYPE_HASH, TYPE_SET, TYPE_ZSET or TYPE_LIST; its class must match). */
 export function dumpCollection(type: number, obj: KvCollection): Buffer {
   const w = new Writer();
   if (type === TYPE_HASH && obj instanceof HashObject) {
@@ -208,6 +213,10 @@ export function dumpCollection(type: number, obj: KvCollection): Buffer {
       b.writeDoubleLE(score, 0);
       w.bytes(b);
     }
+  } else if (type === TYPE_LIST && obj instanceof ListObject) {
+    w.byte(RDB_LIST);
+    w.len(obj.size);
+    for (const v of obj.values()) w.key(v);
   } else {
     throw new Error(`bug: a collection of type ${type} is not a ${obj.constructor.name}`);
   }
@@ -215,11 +224,11 @@ export function dumpCollection(type: number, obj: KvCollection): Buffer {
 }
 
 /** DUMP of a live key of any type, undefined when it is missing. */
-export function dumpKey(store: Pick<ReplicatedStore, 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet'>, key: Key): Buffer | undefined {
+export function dumpKey(store: Pick<ReplicatedStore, 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getList'>, key: Key): Buffer | undefined {
   const type = store.typeOf(key);
   if (type === 'none') return undefined;
   if (type === 'string') return dumpString(store.getValue(key) as Buffer);
-  return dumpCollection(typeCode(type), (store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key)) as KvCollection);
+  return dumpCollection(typeCode(type), (store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key)) as KvCollection);
 }
 
 /**
@@ -566,6 +575,35 @@ function buildSet(members: Element[], limits: Readonly<EncodingLimits>): SetObje
   return s;
 }
 
+/** A list of elements read in order (each copied: never a view of the payload); refuses an empty one. */
+function buildList(parts: Iterable<readonly Element[]>): ListObject {
+  const l = new ListObject();
+  for (const elements of parts) {
+    for (const e of elements) {
+      const b = elementBytes(e);
+      l.pushTail(b.latin1Slice(0, b.length));
+    }
+  }
+  if (l.size === 0) bad('an empty list');
+  return l;
+}
+
+/**
+ * RDB_TYPE_LIST_QUICKLIST's nodes (ziplists) or RDB_TYPE_LIST_QUICKLIST_2's ([container] then a
+ * listpack, or one plain element), each node's string possibly LZF-compressed. An empty node is
+ * skipped, as Redis's loader does; a list left empty is refused in buildList.
+ */
+function* quicklistNodes(r: Reader, v2: boolean): IterableIterator<readonly Element[]> {
+  const n = r.count(v2 ? 2 : 1);
+  for (let i = 0; i < n; i++) {
+    const container = v2 ? r.len() : QUICKLIST_NODE_PACKED;
+    if (container !== QUICKLIST_NODE_PLAIN && container !== QUICKLIST_NODE_PACKED) bad(`quicklist node container ${container}`);
+    const blob = r.string();
+    if (container === QUICKLIST_NODE_PLAIN) yield [blob];
+    else yield v2 ? listpackElements(blob) : ziplistElements(blob);
+  }
+}
+
 /** The value after the type byte, by RDB type. */
 function readObject(r: Reader, rdbType: number, limits: Readonly<EncodingLimits>): DecodedObject {
   switch (rdbType) {
@@ -597,6 +635,15 @@ function readObject(r: Reader, rdbType: number, limits: Readonly<EncodingLimits>
     case RDB_HASH_LISTPACK: return { type: TYPE_HASH, obj: buildHash(listpackElements(r.string()), limits) };
     case RDB_ZSET_ZIPLIST: return { type: TYPE_ZSET, obj: buildZSet(ziplistElements(r.string())) };
     case RDB_ZSET_LISTPACK: return { type: TYPE_ZSET, obj: buildZSet(listpackElements(r.string())) };
+    case RDB_LIST: {
+      const n = r.count(1);
+      const l = new ListObject();
+      for (let i = 0; i < n; i++) l.pushTail(r.key());
+      return { type: TYPE_LIST, obj: l };
+    }
+    case RDB_LIST_ZIPLIST: return { type: TYPE_LIST, obj: buildList([ziplistElements(r.string())]) };
+    case RDB_LIST_QUICKLIST: return { type: TYPE_LIST, obj: buildList(quicklistNodes(r, false)) };
+    case RDB_LIST_QUICKLIST_2: return { type: TYPE_LIST, obj: buildList(quicklistNodes(r, true)) };
     default: return bad(`unknown RDB type ${rdbType}`);
   }
 }

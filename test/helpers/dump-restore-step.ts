@@ -1,5 +1,6 @@
 // One DUMP / RESTORE round trip for the differential tests: DUMP a key on redis-server and on
-// kv-server (payload bytes may differ: kv-ts never LZF-compresses and writes no listpacks), then
+// kv-server (payload bytes may differ: kv-ts never LZF-compresses, writes no listpacks and writes a
+// list as RDB_TYPE_LIST), then
 // RESTORE redis-server's payload into one key and kv-server's into another, on both servers,
 // sometimes with a byte flipped (both must refuse it as a bad checksum). Replies must agree and
 // each restored key must hold the dumped value on both servers. Generation never looks at replies.
@@ -36,12 +37,13 @@ export function showStep(s: DumpRestoreStep): string {
   return `DUMP ${JSON.stringify(s.src)} -> RESTORE ${s.dsts.map((d) => JSON.stringify(d)).join('/')} ${s.ttl} <payload>${s.corruptAt === null ? '' : ' (corrupted)'} ${s.options.join(' ')}`;
 }
 
-/** A key's type and contents, element order aside except a sorted set's (its order is part of it). */
+/** A key's type and contents, element order aside except a sorted set's and a list's (their order is part of them). */
 export async function valueOf(cl: RawConn, key: string): Promise<string> {
   const t = showReply(await cl.request('TYPE', key));
-  const read = t === '+hash' ? ['HGETALL', key] : t === '+set' ? ['SMEMBERS', key] : t === '+zset' ? ['ZRANGE', key, '0', '-1', 'WITHSCORES'] : ['GET', key];
+  const ordered = t === '+zset' || t === '+list';
+  const read = t === '+hash' ? ['HGETALL', key] : t === '+set' ? ['SMEMBERS', key] : t === '+zset' ? ['ZRANGE', key, '0', '-1', 'WITHSCORES'] : t === '+list' ? ['LRANGE', key, '0', '-1'] : ['GET', key];
   const r = await cl.request(...read);
-  return `${t} ${(r.t === 'array' || r.t === 'map' || r.t === 'set') && r.a !== null && t !== '+zset' ? r.a.map(showReply).sort().join(',') : showReply(r)}`;
+  return `${t} ${(r.t === 'array' || r.t === 'map' || r.t === 'set') && r.a !== null && !ordered ? r.a.map(showReply).sort().join(',') : showReply(r)}`;
 }
 
 /**
