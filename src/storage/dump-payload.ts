@@ -236,7 +236,8 @@ export function dumpKey(store: Pick<ReplicatedStore, 'typeOf' | 'getValue' | 'ge
  * left to the keyspace, which picks it from the contents as Redis's loader does.
  */
 export function restoreOp(key: Key, d: DecodedObject, expireAtMs: ExpireAtMs): Op {
-  return 'value' in d ? { t: 'set', key, value: d.value, expireAtMs } : { t: 'restore', key, payload: encodeCollection(d.type, d.obj, false), expireAtMs };
+  // A sorted set keeps the encoding decodeDump chose (a listpack payload may stay small past the value limit).
+  return 'value' in d ? { t: 'set', key, value: d.value, expireAtMs } : { t: 'restore', key, payload: encodeCollection(d.type, d.obj, d.obj instanceof SortedSet), expireAtMs };
 }
 
 // ---------------------------------------------------------------- reading
@@ -553,15 +554,18 @@ function withListpackZeros(z: SortedSet): SortedSet {
   return z;
 }
 
-function buildZSet(pairs: Element[]): SortedSet {
+function buildZSet(pairs: Element[], limits: Readonly<EncodingLimits>): SortedSet {
   if (pairs.length === 0 || pairs.length % 2 !== 0) bad('a sorted-set blob without whole member-score pairs');
-  const z = new SortedSet();
+  const z = new SortedSet(limits);
+  // Redis keeps a listpack payload small unless it has too many entries (not for long members).
+  z.loadingListpack = true;
   for (let i = 0; i < pairs.length; i += 2) {
     const m = elementBytes(pairs[i] as Element);
     const score = elementScore(pairs[i + 1] as Element);
     if (Number.isNaN(score)) bad('a NaN score');
     if (!z.set(m.latin1Slice(0, m.length), score)) bad('a duplicate sorted-set member');
   }
+  z.loadingListpack = false;
   return withListpackZeros(z);
 }
 
@@ -623,7 +627,7 @@ function readObject(r: Reader, rdbType: number, limits: Readonly<EncodingLimits>
     case RDB_ZSET:
     case RDB_ZSET_2: {
       const n = r.count(rdbType === RDB_ZSET ? 2 : 9);
-      const z = new SortedSet();
+      const z = new SortedSet(limits);
       for (let i = 0; i < n; i++) {
         const m = r.key();
         if (!z.set(m, rdbType === RDB_ZSET ? r.textScore() : r.f64())) bad('a duplicate sorted-set member');
@@ -633,8 +637,8 @@ function readObject(r: Reader, rdbType: number, limits: Readonly<EncodingLimits>
     case RDB_SET_INTSET: return { type: TYPE_SET, obj: buildSet(intsetElements(r.string()), limits) };
     case RDB_HASH_ZIPLIST: return { type: TYPE_HASH, obj: buildHash(ziplistElements(r.string()), limits) };
     case RDB_HASH_LISTPACK: return { type: TYPE_HASH, obj: buildHash(listpackElements(r.string()), limits) };
-    case RDB_ZSET_ZIPLIST: return { type: TYPE_ZSET, obj: buildZSet(ziplistElements(r.string())) };
-    case RDB_ZSET_LISTPACK: return { type: TYPE_ZSET, obj: buildZSet(listpackElements(r.string())) };
+    case RDB_ZSET_ZIPLIST: return { type: TYPE_ZSET, obj: buildZSet(ziplistElements(r.string()), limits) };
+    case RDB_ZSET_LISTPACK: return { type: TYPE_ZSET, obj: buildZSet(listpackElements(r.string()), limits) };
     case RDB_LIST: {
       const n = r.count(1);
       const l = new ListObject();

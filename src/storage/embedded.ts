@@ -279,7 +279,7 @@ class EmbeddedStore implements Store {
     return this.#read(() => dumpKey(this.#engine, toKey(key)));
   }
   restore(key: KeyArg, payload: Buffer, opts: RestoreOptions = {}): Promise<void> {
-    const d = decodeDump(payload);
+    const d = decodeDump(payload, this.#engine.encodingLimits);
     if (isRefusal(d)) {
       const why = d.reason === 'checksum' ? 'DUMP payload version or checksum are wrong' : d.reason === 'type' ? `kv-ts has no ${d.typeName} type` : `bad DUMP payload: ${d.detail}`;
       return Promise.reject(new InvalidValueError(why));

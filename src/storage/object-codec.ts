@@ -36,7 +36,13 @@ const FLAG_LARGE_ENCODING = 1;
  * snapshot's or full resync's later chunks of a big collection), not a whole value.
  */
 const FLAG_PART = 2;
-const FLAGS_KNOWN = FLAG_LARGE_ENCODING | FLAG_PART;
+/**
+ * A sorted set kept in its small (listpack) encoding though a member passes the value limit: set
+ * by a RESTORE of a listpack payload and kept by RENAME/COPY and snapshots, as Redis keeps the
+ * object (only the entry count converts it when loaded).
+ */
+const FLAG_SMALL_ENCODING = 4;
+const FLAGS_KNOWN = FLAG_LARGE_ENCODING | FLAG_PART | FLAG_SMALL_ENCODING;
 /** Members up to this long are copied a char at a time (cheaper than a latin1Write call). */
 const KEY_LOOP_CHARS_MAX = 32;
 
@@ -157,7 +163,7 @@ export class PayloadBuilder {
 
 /** The flags byte of a payload for `obj`, whole (`part` false) or a part of it (see FLAG_PART). */
 export function collectionFlags(obj: KvCollection, part: boolean): number {
-  const large = obj.encoding === 'hashtable' || obj.encoding === 'skiplist' ? FLAG_LARGE_ENCODING : 0;
+  const large = obj.encoding === 'hashtable' || obj.encoding === 'skiplist' ? FLAG_LARGE_ENCODING : obj.encoding === 'listpack' && obj instanceof SortedSet ? FLAG_SMALL_ENCODING : 0;
   return large | (part ? FLAG_PART : 0);
 }
 
@@ -260,6 +266,7 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
     if (into instanceof HashObject || into instanceof SetObject) into.toHashtable();
     else if (into instanceof SortedSet) into.toSkiplist();
   }
+  if (into instanceof SortedSet) into.loadingListpack = (flags & FLAG_SMALL_ENCODING) !== 0;
   const count = buf.readUInt32LE(p);
   p += 4;
   for (let i = 0; i < count; i++) {
@@ -286,6 +293,7 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
       if (into instanceof SortedSet) into.set(buf.latin1Slice(mOff, mOff + ml), score);
     }
   }
+  if (into instanceof SortedSet) into.loadingListpack = false;
   if (p !== end) return `object payload has ${end - p} trailing bytes`;
   return type;
 }

@@ -456,6 +456,12 @@ export class SortedSet {
     return this.score(member) !== undefined;
   }
 
+  /**
+   * While true, only the entry count converts a small set (Redis's loader keeps a listpack payload
+   * whose members pass zset-max-listpack-value: it checks only the length). Loaders only.
+   */
+  loadingListpack = false;
+
   /** Adds or moves `member` to `score`. True when the member is new. */
   set(member: Key, score: number): boolean {
     if (Number.isNaN(score)) throw new Error('SortedSet.set: NaN score');
@@ -463,7 +469,7 @@ export class SortedSet {
     const i = this.members.indexOf(member);
     // As Redis's zsetAdd, only a new member converts: an update stays in place even after the
     // limits were lowered (an encoding converts only upward, and only as the set grows).
-    if (i === -1 && (this.members.length >= this.limits.zsetListpackEntries || member.length > this.limits.zsetListpackValueBytes)) {
+    if (i === -1 && (this.members.length >= this.limits.zsetListpackEntries || (member.length > this.limits.zsetListpackValueBytes && !this.loadingListpack))) {
       return this.setBig(this.convertToSkiplist(), member, score);
     }
     if (i !== -1) {

@@ -252,8 +252,8 @@ export async function row2(ctx: SuiteContext): Promise<void> {
   }
 }
 
-/** Row 6: redis-benchmark's own hash, set and sorted-set tests. */
-export const COLLECTION_TESTS = ['hset', 'sadd', 'spop', 'zadd', 'zpopmin'] as const;
+/** Row 6: redis-benchmark's own hash, set, sorted-set and list tests. */
+export const COLLECTION_TESTS = ['hset', 'sadd', 'spop', 'zadd', 'zpopmin', 'lpush', 'rpush', 'lpop', 'rpop', 'lrange_100', 'lrange_600'] as const;
 /** Row 6 read lines: members of the preloaded sorted set and fields of the preloaded hash. */
 export const READ_ZSET_MEMBERS = 100;
 export const READ_HASH_FIELDS = 10;
@@ -263,6 +263,8 @@ const READ_HASH_KEY = 'bench:hash';
 export const COLLECTION_READS: ReadonlyArray<{ readonly label: string; readonly command: readonly string[] }> = [
   { label: `ZRANGE key 0 9 (${READ_ZSET_MEMBERS} members)`, command: ['ZRANGE', READ_ZSET_KEY, '0', '9'] },
   { label: `HGETALL key (${READ_HASH_FIELDS} fields)`, command: ['HGETALL', READ_HASH_KEY] },
+  // No subscriber: what a publish costs the publisher (routing, the reply), as redis-benchmark's own PUBLISH line.
+  { label: 'PUBLISH channel (no subscribers)', command: ['PUBLISH', 'bench:channel', 'message'] },
 ];
 
 /** Write the keys row 6 reads: one sorted set and one hash, the same on both servers. */
@@ -283,7 +285,7 @@ async function preloadCollections(port: number): Promise<string | undefined> {
   }
 }
 
-/** Row 6: single node, hashes, sets and sorted sets: redis-benchmark's tests and two read lines. */
+/** Row 6: single node, hashes, sets, sorted sets and lists: redis-benchmark's tests, two read lines and PUBLISH. */
 export async function row6(ctx: SuiteContext): Promise<void> {
   const redis = await owned(ctx, startRedis(ASYNC_FSYNC));
   try {

@@ -62,7 +62,7 @@ function restoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const ttl = parseInt64(argv[2] as Buffer);
   if (ttl === null) return out.error(ERR_NOT_INTEGER);
   if (ttl < 0n) return out.error('ERR Invalid TTL value, must be >= 0');
-  const d = decodeDump(argv[3] as Buffer);
+  const d = decodeDump(argv[3] as Buffer, store.encodingLimits);
   if (isRefusal(d)) {
     if (d.reason === 'checksum') return out.error(ERR_CHECKSUM);
     if (d.reason === 'type') return out.error(`${ERR_BAD_FORMAT}: kv-ts has no ${d.typeName} type`);
