@@ -4,12 +4,13 @@
 // Writes log the key's resulting value as one 'set' op (keeping its expiry, as Redis modifies
 // the string in place); never mutates a value it read from the store.
 
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { keyFromBytes, NO_EXPIRY, type Key } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, STRING_BYTES_MAX, cString, isWord, parseInt64 } from './args.js';
 import { keptExpiry } from './strings.js';
 import { wrongType } from './keytype.js';
+import { specIn } from './spec.js';
 
 const ERR_BIT_OFFSET = 'ERR bit offset is not an integer or out of range';
 const ERR_BIT_VALUE = 'ERR bit is not an integer or out of range';
@@ -435,12 +436,7 @@ function bitfieldGeneric(ctx: CommandContext, argv: readonly Buffer[], readOnly:
 
 // ---------------------------------------------------------------- the table
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> &
-  Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
-
-function spec(s: Spec): CommandSpec {
-  return { group: 'string', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
+const spec = specIn('string');
 
 export const bitCommands: CommandModule = [
   spec({ name: 'setbit', arity: 4, flags: ['write'], summary: 'Set or clear the bit at an offset of a string', syntax: 'key offset value', handler: setbitCommand }),

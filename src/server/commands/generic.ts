@@ -5,7 +5,7 @@
 
 import { objectAccessReply } from './object-access.js';
 import { collectionOf } from './keytype.js';
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { globMatch } from '../../storage/glob.js';
 import { typeCode, type KvCollection } from '../../storage/collection.js';
@@ -30,6 +30,7 @@ import {
   parseScanCursor,
 } from './args.js';
 import { datasetDigestHex, valueDigestHex } from './digest.js';
+import { specIn, WF, RF } from './spec.js';
 
 /** SCAN's default COUNT (Redis: 10). */
 const SCAN_COUNT_DEFAULT = 10;
@@ -408,16 +409,9 @@ function compactCommand(ctx: CommandContext): void {
 
 // ---------------------------------------------------------------- the table
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> &
-  Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
-
-function spec(s: Spec): CommandSpec {
-  return { group: 'generic', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
+const spec = specIn('generic');
 
 const NOKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
-const WF = ['write', 'fast'] as const;
-const RF = ['readonly', 'fast'] as const;
 const EXPIRE_SYNTAX = '[NX|XX|GT|LT]';
 
 export const genericCommands: CommandModule = [

@@ -3,7 +3,7 @@
 // change a hash only through ctx.write: one 'hset' op per field written, one 'hdel' per field
 // removed, or one 'del' when a command empties the hash (collection-ops.ts, which builds these writes' ops).
 
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { HashObject } from '../../storage/hash-object.js';
 import { keyFromBytes, keyToBytes, type Key } from '../../storage/types.js';
@@ -12,6 +12,7 @@ import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80
 import { wrongType } from './keytype.js';
 import { hdelOps, hincrbyOps, hsetOps } from '../../storage/collection-ops.js';
 import { ERR_OUT_OF_RANGE, parseScanArgs, RANDOM_REPLY_ELEMENTS_MAX, randomIndex, replyScan } from './collection-args.js';
+import { specIn, WF, WDF, R, RF } from './spec.js';
 
 const ERR_HASH_NOT_INTEGER = 'ERR hash value is not an integer';
 const ERR_HASH_NOT_FLOAT = 'ERR hash value is not a float';
@@ -232,17 +233,7 @@ function hscanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 // ---------------------------------------------------------------- the table
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'>;
-
-function spec(s: Spec): CommandSpec {
-  return { group: 'hash', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
-
-const WF = ['write', 'fast'] as const;
-/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
-const WDF = ['write', 'denyoom', 'fast'] as const;
-const RF = ['readonly', 'fast'] as const;
-const R = ['readonly'] as const;
+const spec = specIn('hash');
 
 export const hashCommands: CommandModule = [
   spec({ name: 'hset', arity: -4, flags: WDF, summary: 'Set fields of a hash; replies the number of new fields', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hset') }),

@@ -3,7 +3,7 @@
 // what it returns) and change a list only through ctx.write, with the ops collection-ops.ts builds:
 // one entry per command, a 'del' when a command empties the list.
 
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ListObject } from '../../storage/list-object.js';
 import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
@@ -12,6 +12,7 @@ import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN,
 import { wrongType } from './keytype.js';
 import { ERR_NOT_POSITIVE, ERR_NUMKEYS_POSITIVE } from './collection-args.js';
 import { parseTimeout, popOrBlock } from './blocking-args.js';
+import { specIn, W, WF, WD, WDF, R, RF, NUMKEYS } from './spec.js';
 
 const ERR_INDEX_RANGE = 'ERR index out of range';
 const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
@@ -386,21 +387,9 @@ function lposCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 // ---------------------------------------------------------------- the table
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> & Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+const spec = specIn('list');
 
-function spec(s: Spec): CommandSpec {
-  return { group: 'list', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
-
-const W = ['write'] as const;
-const WF = ['write', 'fast'] as const;
-/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
-const WD = ['write', 'denyoom'] as const;
-const WDF = ['write', 'denyoom', 'fast'] as const;
-const R = ['readonly'] as const;
-const RF = ['readonly', 'fast'] as const;
 const TWO_KEYS = { firstKey: 1, lastKey: 2, keyStep: 1 } as const;
-const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
 /** Redis's flags for the blocking forms. */
 const WB = ['write', 'noscript', 'blocking'] as const;
 const WDB = ['write', 'denyoom', 'noscript', 'blocking'] as const;

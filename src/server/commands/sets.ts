@@ -3,7 +3,7 @@
 // absolute ops (sadd / srem / del), one entry per command; random choices (SPOP, SRANDMEMBER)
 // are made here, on the primary, and only their result is logged. Never mutates a SetObject.
 
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import type { SetObject } from '../../storage/set-object.js';
@@ -25,6 +25,7 @@ import {
 } from './collection-args.js';
 import { wrongType } from './keytype.js';
 import { saddOps, sremOps, sremPresentOps } from '../../storage/collection-ops.js';
+import { specIn, WF, WD, WDF, R, RF } from './spec.js';
 
 /** The members of `key`, or null after replying WRONGTYPE; an empty array-like view when missing. */
 function readSet(ctx: CommandContext, key: Key): SetObject | undefined | null {
@@ -239,18 +240,8 @@ function sscanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   replyScan(ctx.out, next, found);
 }
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> & Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+const spec = specIn('set');
 
-function spec(s: Spec): CommandSpec {
-  return { group: 'set', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
-
-const WF = ['write', 'fast'] as const;
-/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
-const WD = ['write', 'denyoom'] as const;
-const WDF = ['write', 'denyoom', 'fast'] as const;
-const R = ['readonly'] as const;
-const RF = ['readonly', 'fast'] as const;
 
 export const setCommands: CommandModule = [
   spec({ name: 'sadd', arity: -3, flags: WDF, summary: 'Add members to a set', syntax: 'key member [member ...]', handler: saddCommand }),

@@ -5,7 +5,7 @@
 // WRONGTYPE wherever Redis reads it as a string (the string reads miss on it; wrongType tells
 // a collection from a missing key); SET, MSET and their kin overwrite any type.
 
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplicatedStore, ValueSink } from '../../storage/api.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { keyFromBytes, NO_EXPIRY, type ExpireAtMs, type Key, type Op } from '../../storage/types.js';
@@ -29,6 +29,7 @@ import {
 } from './args.js';
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
 import { wrongType } from './keytype.js';
+import { specIn, WF, WDF, RF } from './spec.js';
 
 /** After a string read missed: true (with the WRONGTYPE reply written) when `key` holds another type. */
 function refuseNonString(ctx: CommandContext, key: Key): boolean {
@@ -383,18 +384,10 @@ function setrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 // ---------------------------------------------------------------- the table
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> &
-  Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
-
-function spec(s: Spec): CommandSpec {
-  return { group: 'string', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
+const spec = specIn('string');
 
 /** denyoom: Redis's flag for commands that may grow memory (refused with -OOM over maxmemory). */
 const W = ['write', 'denyoom'] as const;
-const WF = ['write', 'fast'] as const;
-const WDF = ['write', 'denyoom', 'fast'] as const;
-const RF = ['readonly', 'fast'] as const;
 
 export const stringCommands: CommandModule = [
   spec({ name: 'get', arity: 2, flags: RF, summary: 'Get the value of a key', syntax: 'key', handler: getCommand }),

@@ -4,7 +4,7 @@
 // absolute ops (zadd with the resulting score, zrem, del), one entry per command; ZRANDMEMBER's
 // random choice is made here. Never mutates a SortedSet.
 
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import type { SetObject } from '../../storage/set-object.js';
@@ -41,6 +41,7 @@ import {
 import { wrongType } from './keytype.js';
 import { parseTimeout, popOrBlock } from './blocking-args.js';
 import { keptScore, zaddOps, zremOps, zremPresentOps } from '../../storage/collection-ops.js';
+import { specIn, W, WF, WD, WDF, R, RF, NUMKEYS } from './spec.js';
 
 /** The sorted set at `key`, undefined when missing, or null after replying WRONGTYPE. */
 function readZSet(ctx: CommandContext, key: Key): SortedSet | undefined | null {
@@ -522,20 +523,8 @@ function zscanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 // ---------------------------------------------------------------- table
 
-type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> & Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+const spec = specIn('sorted-set');
 
-function spec(s: Spec): CommandSpec {
-  return { group: 'sorted-set', firstKey: 1, lastKey: 1, keyStep: 1, ...s };
-}
-
-const W = ['write'] as const;
-const WF = ['write', 'fast'] as const;
-/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
-const WD = ['write', 'denyoom'] as const;
-const WDF = ['write', 'denyoom', 'fast'] as const;
-const R = ['readonly'] as const;
-const RF = ['readonly', 'fast'] as const;
-const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
 const RANGE_TAIL = '[BYSCORE|BYLEX] [REV] [LIMIT offset count]';
 
 export const zsetCommands: CommandModule = [

@@ -1,0 +1,23 @@
+// The pieces every command module's table is written with: a spec builder for the module's group
+// (one key at argument 1 unless a spec says otherwise) and Redis's usual flag sets. Owns no
+// command and no table.
+
+import type { CommandSpec } from '../command-types.js';
+
+/** A table entry before its group (and, when it is the usual single key at 1, its key spec) is filled in. */
+export type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> & Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
+
+/** The spec builder of one module's group. */
+export function specIn(group: CommandSpec['group']): (s: Spec) => CommandSpec {
+  return (s) => ({ group, firstKey: 1, lastKey: 1, keyStep: 1, ...s });
+}
+
+export const W = ['write'] as const;
+export const WF = ['write', 'fast'] as const;
+/** denyoom: may grow memory, refused with -OOM over maxmemory (Redis's flag). */
+export const WD = ['write', 'denyoom'] as const;
+export const WDF = ['write', 'denyoom', 'fast'] as const;
+export const R = ['readonly'] as const;
+export const RF = ['readonly', 'fast'] as const;
+/** Keys found by a numkeys argument (COMMAND GETKEYS parses them), not by position. */
+export const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
