@@ -120,7 +120,9 @@ test('typed collection methods: same JS values under RESP2 and RESP3 from a real
 });
 
 test('session mode: an HGET on a replica whose stream is held back sees the session\'s own HSET', { timeout: 90_000 }, async () => {
-  const cluster = await Cluster.start({ nodes: 3, proxies: true });
+  // The held replica must keep answering plain reads for the whole loop (on a loaded machine it
+  // can take longer than the default 5 s staleness bound, after which it answers TOOSTALE).
+  const cluster = await Cluster.start({ nodes: 3, proxies: true, args: ['--replica-max-lag-ms', '60000'] });
   const clients: KvClient[] = [];
   try {
     const p = await cluster.waitForPrimary();

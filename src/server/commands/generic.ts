@@ -164,7 +164,8 @@ function expireGeneric(ctx: CommandContext, argv: readonly Buffer[], name: strin
   if (when <= BigInt(now)) {
     // Already in the past: Redis deletes the key (and replicates a DEL).
     ctx.write([{ t: 'del', key }]);
-  } else if (Number(when) !== currentMs) {
+  } else {
+    // Logged even when the time is unchanged: Redis propagates it and announces 'expire' either way.
     ctx.write([{ t: 'expire', key, expireAtMs: Number(when) }]);
   }
   out.integer(1);
