@@ -91,6 +91,8 @@ export function parseRedisBenchmarkCsv(text: string): ParseCsvResult {
   const rows: CsvRow[] = [];
   for (const line of lines.slice(headerAt + 1)) {
     const f = csvFields(line);
+    // The LRANGE tests first fill their list: redis-benchmark reports that step as a row of its own.
+    if ((f[iTest] ?? '').includes('(needed to benchmark')) continue;
     const rps = Number(f[iRps]);
     const p50Ms = Number(f[iP50]);
     if (!Number.isFinite(rps) || !Number.isFinite(p50Ms)) return { ok: false, error: `bad CSV row: ${line}` };
