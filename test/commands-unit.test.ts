@@ -14,7 +14,7 @@ import { stringCommands } from '../src/server/commands/strings.js';
 import { genericCommands } from '../src/server/commands/generic.js';
 import { EMPTY_DIGEST_HEX } from '../src/server/commands/digest.js';
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from '../src/server/commands/float80.js';
-import { parseInt64, parseScanCursor } from '../src/server/commands/args.js';
+import { parseInt64, parseIntClamped, parseScanCursor } from '../src/server/commands/args.js';
 import { RecordingWriter, type Recorded } from './helpers/recording-writer.js';
 import { tempDir } from './helpers/procs.js';
 import { rng } from './helpers/rng.js';
@@ -434,6 +434,25 @@ test('FLUSHALL DBSIZE and compaction commands', () => withKv((kv) => {
   for (const c of ['COMPACT', 'BGREWRITEAOF', 'CLEANUP']) assert.equal(kv.run(c), '+Background append only file rewriting started');
   assert.equal(kv.compactions, 3);
 }));
+
+test('parseIntClamped (a number fast path for short text) agrees with parseInt64 clamped to ±2^53', () => {
+  const r = rng(7);
+  const alphabet = '0123456789-+ .a';
+  const lim = BigInt(Number.MAX_SAFE_INTEGER);
+  const check = (s: string): void => {
+    const big = parseInt64(Buffer.from(s));
+    const want = big === null ? null : Number(big > lim ? lim : big < -lim ? -lim : big);
+    assert.equal(parseIntClamped(Buffer.from(s)), want, JSON.stringify(s));
+  };
+  for (const s of ['0', '-0', '00', '-', '', '9', '-9', '999999999999999', '-999999999999999', '9999999999999999', '-9999999999999999', '10000000000000000', '9223372036854775807']) check(s);
+  for (let i = 0; i < 20_000; i++) {
+    const len = r.int(19);
+    let s = '';
+    // Mostly digits (after an optional sign), so most inputs are valid integers of every length.
+    for (let j = 0; j < len; j++) s += r.next() < 0.9 ? alphabet[r.int(10)] : alphabet[10 + r.int(5)];
+    check(s);
+  }
+});
 
 test('parseInt64 follows string2ll exactly', () => {
   const ok: Array<[string, bigint]> = [['0', 0n], ['-1', -1n], ['9223372036854775807', 9223372036854775807n], ['-9223372036854775808', -9223372036854775808n]];

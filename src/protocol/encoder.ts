@@ -16,6 +16,8 @@ const GROWTH_BYTES_MAX = 64 * 1024 * 1024;
 const CRLF = '\r\n';
 /** bulkRange copies up to this many bytes with a JS loop (cheaper than making a view for them). */
 const COPY_LOOP_BYTES_MAX = 16;
+/** bulkLatin1 copies up to this many chars with a JS loop (a native write costs more below it). */
+const LATIN1_LOOP_CHARS_MAX = 32;
 /** Room for one `$<len>\r\n` / `*<n>\r\n` header: type byte, up to 16 digits (safe integers), CRLF. */
 const HEADER_BYTES_MAX = 1 + 16 + 2;
 
@@ -214,14 +216,35 @@ export class RespEncoder implements ReplyWriter {
     this.pos = p;
   }
 
+  bulkLatin1(s: string, off = 0, len = s.length): void {
+    if (!(off >= 0 && len >= 0 && off + len <= s.length)) throw new RangeError('bulkLatin1 outside its source');
+    this.reserve(len + HEADER_BYTES_MAX + 2);
+    this.header(0x24 /* $ */, len);
+    const c = this.chunk;
+    let p = this.pos;
+    // Short members in a JS loop: cheaper than the native latin1 write's call overhead.
+    if (len <= LATIN1_LOOP_CHARS_MAX) for (let i = off, end = off + len; i < end; i++) c[p++] = s.charCodeAt(i);
+    else p += c.latin1Write(off === 0 && len === s.length ? s : s.slice(off, off + len), p, len);
+    c[p++] = 13;
+    c[p++] = 10;
+    this.pos = p;
+  }
+
   /**
    * `<type byte><decimal n>\r\n` written digit by digit: no template string per reply.
    * The caller reserved HEADER_BYTES_MAX bytes.
    */
   private header(type: number, n: number): void {
-    assert(Number.isSafeInteger(n) && n >= 0, 'header length must be a non-negative safe integer');
     const c = this.chunk;
     c[this.pos++] = type;
+    if (n < 10 && n >= 0) {
+      // Most member and field lengths: one digit, no division.
+      c[this.pos++] = 0x30 + n;
+      c[this.pos++] = 13;
+      c[this.pos++] = 10;
+      return;
+    }
+    assert(Number.isSafeInteger(n) && n >= 0, 'header length must be a non-negative safe integer');
     let digits = 1;
     for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
     let p = this.pos + digits;

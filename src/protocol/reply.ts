@@ -19,6 +19,11 @@ export interface ReplyWriter {
    * over its bytes without making a view). Optional: writers without it get `bulk(view)`.
    */
   bulkRange?(src: Buffer, off: number, len: number): void;
+  /**
+   * Bulk string of the latin1 chars `s[off, off + len)` (default: all of `s`) (one char per byte: how keys and collection
+   * members are held), written straight into the output: no Buffer per element of a HGETALL or ZRANGE.
+   */
+  bulkLatin1(s: string, off?: number, len?: number): void;
   /** Null bulk ($-1 in RESP2, _ in RESP3). */
   nullBulk(): void;
   /** Null array (*-1 in RESP2, _ in RESP3). */

@@ -48,36 +48,49 @@ function subscribedModeRefusal(ctx: CommandContext, spec: CommandSpec, argv: rea
   return `ERR Can't execute '${full}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
 }
 
-/** Names up to this many bytes are packed into one number for the allocation-free lookup. */
-const PACKED_NAME_BYTES_MAX = 6;
+/** Names up to this many bytes go through the allocation-free lookup (Redis's longest is 20). */
+const CACHED_NAME_BYTES_MAX = 32;
 
 /**
- * Command lookup without allocating: the name's lower-cased bytes packed into a number
- * (1 as a length sentinel, then 8 bits per byte: < 2^49, exact) index a cache of specs found
- * through one table. That table only ever grows (CommandTable.add refuses duplicates and
- * nothing removes), so a cached hit never goes stale; misses are not cached, so commands added
- * later are seen. Every command passes here, so nothing is allocated (see docs/perf-notes.md,
- * 'Command dispatch').
+ * Command lookup without allocating: a 32-bit FNV-1a hash of the name's lower-cased bytes indexes
+ * a cache of specs found through one table, and a hit is confirmed byte by byte against the
+ * spec's name (so a hash collision is a miss, never a wrong command). That table only ever grows
+ * (CommandTable.add refuses duplicates and nothing removes), so a cached hit never goes stale;
+ * misses are not cached, so commands added later are seen. Every command passes here, so nothing
+ * is allocated (see docs/perf-notes.md, 'Command dispatch').
  */
 class CommandCache {
-  private readonly byPacked = new Map<number, CommandSpec>();
+  private readonly byHash = new Map<number, CommandSpec>();
 
   constructor(private readonly table: CommandTable) {}
 
   lookup(name: Buffer): CommandSpec | undefined {
     const n = name.length;
-    if (n === 0 || n > PACKED_NAME_BYTES_MAX) return this.table.lookup(name);
-    let packed = 1;
+    if (n === 0 || n > CACHED_NAME_BYTES_MAX) return this.table.lookup(name);
+    let h = 0x811c9dc5;
     for (let i = 0; i < n; i++) {
       const c = name[i] as number;
-      packed = packed * 256 + (c >= 0x41 && c <= 0x5a ? c + 0x20 : c);
+      h = Math.imul(h ^ (c >= 0x41 && c <= 0x5a ? c + 0x20 : c), 0x01000193);
     }
-    const hit = this.byPacked.get(packed);
-    if (hit !== undefined) return hit;
+    // 30 bits: a small integer (Smi) key under pointer compression, so the Map lookup allocates nothing.
+    h &= 0x3fffffff;
+    const hit = this.byHash.get(h);
+    if (hit !== undefined && sameName(hit.name, name)) return hit;
     const spec = this.table.lookup(name);
-    if (spec !== undefined) this.byPacked.set(packed, spec);
+    if (spec !== undefined && hit === undefined) this.byHash.set(h, spec);
     return spec;
   }
+}
+
+/** True when `name` (any case) spells `lower`, a lower-case ASCII command name. */
+function sameName(lower: string, name: Buffer): boolean {
+  const n = name.length;
+  if (lower.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name[i] as number;
+    if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** Redis caps how much of the arguments an unknown-command error echoes. */

@@ -33,6 +33,16 @@ export function typeCode(name: string): number {
 }
 
 /**
+ * Receives a collection's members and values for a reply without a Buffer per element: latin1
+ * ranges of the strings they are held in (one char per byte), or a Buffer for a value too long to
+ * be a string. The reply writer implements it; the strings are immutable, the call copies them.
+ */
+export interface MemberSink {
+  bulkLatin1(s: string, off: number, len: number): void;
+  bulk(b: Buffer): void;
+}
+
+/**
  * The size limits of the compact encodings (Redis's hash-max-listpack-entries and kin). A store
  * holds one live object: CONFIG SET changes it, and collections read it when they grow (an
  * encoding converts only upward, so lowering a limit affects collections as they next change).

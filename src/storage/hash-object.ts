@@ -13,7 +13,7 @@
 import { DenseTable, type TableCursor } from './dense-table.js';
 import { PagedArray } from './paged-array.js';
 import { dataAt, entryAt, entryBytes, find, lengthAt, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
-import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
+import { REDIS_ENCODING_LIMITS, type EncodingLimits, type MemberSink } from './collection.js';
 import type { Key } from './types.js';
 
 /** Redis 7.0 defaults: hash-max-listpack-entries / hash-max-listpack-value (EncodingLimits may change them). */
@@ -163,6 +163,38 @@ export class HashObject {
     for (let pos = 0; pos < t.index.positions; pos++) {
       const f = t.index.memberAt(pos);
       if (f !== undefined) yield [f, storedToBuffer(t.vals.get(pos) as Stored)];
+    }
+  }
+
+  /**
+   * Fields and/or values to `sink` in entries() order, straight from where they are held (the
+   * HGETALL/HKEYS/HVALS reply path: no copy per element).
+   */
+  writeEntries(sink: MemberSink, fields: boolean, values: boolean): void {
+    const t = this.table;
+    if (t === null) {
+      const p = this.packed;
+      for (let pos = 0; pos < p.length; ) {
+        const fLen = lengthAt(p, pos);
+        const fAt = dataAt(p, pos);
+        if (fields) sink.bulkLatin1(p, fAt, fLen);
+        const vPos = fAt + fLen;
+        const vLen = lengthAt(p, vPos);
+        const vAt = dataAt(p, vPos);
+        if (values) sink.bulkLatin1(p, vAt, vLen);
+        pos = vAt + vLen;
+      }
+      return;
+    }
+    for (let pos = 0; pos < t.index.positions; pos++) {
+      const f = t.index.memberAt(pos);
+      if (f === undefined) continue;
+      if (fields) sink.bulkLatin1(f, 0, f.length);
+      if (values) {
+        const v = t.vals.get(pos) as Stored;
+        if (typeof v === 'string') sink.bulkLatin1(v, 0, v.length);
+        else sink.bulk(v);
+      }
     }
   }
 

@@ -536,19 +536,44 @@ export class SortedSet {
    * indexes from the highest score. Out-of-range bounds are clamped; an empty window gives [].
    */
   rangeByRank(start: number, stop: number, rev = false): ZEntry[] {
+    const out: ZEntry[] = [];
+    this.visitRank(this.rankCount(start, stop), start, rev, (m, s) => {
+      out.push([m, s]);
+    });
+    return out;
+  }
+
+  /** How many elements rangeByRank(start, stop) has (ZRANGE writes the count before the elements). */
+  rankCount(start: number, stop: number): number {
     const n = this.size;
     if (start < 0) start = n + start;
     if (stop < 0) stop = n + stop;
     if (start < 0) start = 0;
-    if (start > stop || start >= n) return [];
+    if (start > stop || start >= n) return 0;
     if (stop >= n) stop = n - 1;
-    const out: ZEntry[] = [];
+    return stop - start + 1;
+  }
+
+  /**
+   * rangeByRank's elements, in its order, to `visit` (`count` from rankCount): ZRANGE's reply
+   * path, with no entry array per element.
+   */
+  visitRank(count: number, start: number, rev: boolean, visit: (member: Key, score: number) => void): void {
+    if (count === 0) return;
+    const n = this.size;
+    if (start < 0) start = Math.max(0, n + start);
     const from = rev ? n - 1 - start : start;
-    for (const e of this.walk(from, rev)) {
-      out.push(e);
-      if (out.length === stop - start + 1) break;
+    if (!this.big) {
+      // The listpack form is two arrays: index them (no generator per call).
+      const step = rev ? -1 : 1;
+      for (let i = from, left = count; left > 0; i += step, left--) visit(this.members[i] as Key, this.scores[i] as number);
+      return;
     }
-    return out;
+    let left = count;
+    for (const [m, s] of this.walk(from, rev)) {
+      visit(m, s);
+      if (--left === 0) return;
+    }
   }
 
   rangeByScore(range: ScoreRange, window: RangeWindow = {}): ZEntry[] {

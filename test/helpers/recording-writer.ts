@@ -49,6 +49,7 @@ export class RecordingWriter implements ReplyWriter {
     this.push(typeof n === 'bigint' && n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n);
   }
   bulk(b: Buffer | string): void { this.push(typeof b === 'string' ? Buffer.from(b).toString('latin1') : b.toString('latin1')); }
+  bulkLatin1(s: string, off = 0, len = s.length): void { this.push(s.slice(off, off + len)); }
   nullBulk(): void { this.push(null); }
   nullArray(): void { this.push(null); }
   array(n: number): void { this.header(n); }

@@ -71,6 +71,10 @@ export class ReplyRecorder implements ReplyWriter {
     const owned = typeof b === 'string' ? b : Buffer.from(b);
     this.leaf((w) => w.bulk(owned));
   }
+  bulkLatin1(s: string, off = 0, len = s.length): void {
+    // Strings are immutable: the range stays valid until replay.
+    this.leaf((w) => w.bulkLatin1(s, off, len));
+  }
   nullBulk(): void {
     this.leaf((w) => w.nullBulk());
   }

@@ -75,12 +75,36 @@ export function parseInt32(b: Buffer): number | null {
   return v === null || v > 2147483647n || v < -2147483648n ? null : Number(v);
 }
 
+/** Text this short (at most 15 digits) is always within ±2^53: parseSmallInt reads it exactly. */
+const SMALL_INT_BYTES_MAX = 15;
+
+/** parseInt64's rules (string2ll) for text of at most SMALL_INT_BYTES_MAX bytes, as a number. */
+function parseSmallInt(b: Buffer): number | null {
+  const n = b.length;
+  if (n === 0) return null;
+  const negative = b[0] === 0x2d;
+  let i = negative ? 1 : 0;
+  if (i === n) return null;
+  const first = b[i] as number;
+  if (first === 0x30) return n === 1 ? 0 : null; // "0" alone; no leading zeros, no "-0"
+  if (first < 0x31 || first > 0x39) return null;
+  let v = 0;
+  for (; i < n; i++) {
+    const c = b[i] as number;
+    if (c < 0x30 || c > 0x39) return null;
+    v = v * 10 + (c - 0x30);
+  }
+  return negative ? -v : v;
+}
+
 /**
  * parseInt64 narrowed to a JS number, for arguments whose meaningful range is small
  * (counts, offsets). Values beyond ±2^53 are clamped to ±2^53, which callers treat as "huge":
  * every such bound in the store is far smaller, so the clamped value behaves identically.
  */
 export function parseIntClamped(b: Buffer): number | null {
+  // Up to 15 digits is exact in a double: the common case (indexes, counts) without a BigInt.
+  if (b.length <= SMALL_INT_BYTES_MAX) return parseSmallInt(b);
   const v = parseInt64(b);
   if (v === null) return null;
   const lim = BigInt(Number.MAX_SAFE_INTEGER);

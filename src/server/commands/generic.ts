@@ -11,7 +11,7 @@ import { globMatch } from '../../storage/glob.js';
 import { typeCode, type KvCollection } from '../../storage/collection.js';
 import { encodeCollection } from '../../storage/object-codec.js';
 import { isInt64Text } from '../../storage/set-object.js';
-import { keyFromBytes, keyToBytes, NO_EXPIRY, type Key, type Op } from '../../storage/types.js';
+import { keyFromBytes, NO_EXPIRY, type Key, type Op } from '../../storage/types.js';
 import {
   ERR_INVALID_CURSOR,
   ERR_NOT_INTEGER,
@@ -47,7 +47,7 @@ function keysCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if ((all || globMatch(pattern, k)) && ctx.store.has(k)) found.push(k);
   }
   ctx.out.array(found.length);
-  for (const k of found) ctx.out.bulk(keyToBytes(k));
+  for (const k of found) ctx.out.bulkLatin1(k);
 }
 
 /** SCAN cursor [MATCH pattern] [COUNT count] [TYPE type] — Redis's option loop, errors and order. */
@@ -81,7 +81,7 @@ function scanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   out.array(2);
   out.bulk(r.cursor);
   out.array(keys.length);
-  for (const k of keys) out.bulk(keyToBytes(k));
+  for (const k of keys) out.bulkLatin1(k);
 }
 
 function existsCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -352,7 +352,7 @@ function flushallCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 function randomkeyCommand(ctx: CommandContext): void {
   const k = ctx.store.randomKey();
   if (k === undefined) ctx.out.nullBulk();
-  else ctx.out.bulk(keyToBytes(k));
+  else ctx.out.bulkLatin1(k);
 }
 
 /** TIME: [unix seconds, microseconds] as bulk strings, from the wall clock (as Redis). */

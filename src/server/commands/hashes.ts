@@ -132,11 +132,7 @@ function hgetallGeneric(ctx: CommandContext, argv: readonly Buffer[], keys: bool
   const n = h?.size ?? 0;
   if (keys && values) ctx.out.map(n);
   else ctx.out.array(n);
-  if (h === undefined) return;
-  for (const [f, v] of h.entries()) {
-    if (keys) ctx.out.bulk(keyToBytes(f));
-    if (values) ctx.out.bulk(v);
-  }
+  if (h !== undefined) h.writeEntries(ctx.out, keys, values);
 }
 
 function hexistsCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -159,7 +155,7 @@ function hstrlenCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 /** One field (and its value) of HRANDFIELD's reply: a pair array in RESP3 with values, flat otherwise. */
 function replyField(out: ReplyWriter, h: HashObject, f: Key, withValues: boolean): void {
   if (withValues && out.protocol === 3) out.array(2);
-  out.bulk(keyToBytes(f));
+  out.bulkLatin1(f);
   if (withValues) out.bulk(h.get(f) as Buffer);
 }
 
@@ -171,7 +167,7 @@ function hrandfieldCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     const h = hashArg(ctx, key);
     if (h === null) return;
     if (h === undefined || h.size === 0) return out.nullBulk();
-    return out.bulk(keyToBytes(h.randomField(randomIndex) as Key));
+    return out.bulkLatin1(h.randomField(randomIndex) as Key);
   }
   const l = parseInt64(argv[2] as Buffer);
   if (l === null) return out.error(ERR_NOT_INTEGER);

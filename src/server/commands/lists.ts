@@ -4,9 +4,8 @@
 // one entry per command, a 'del' when a command empties the list.
 
 import type { CommandContext, CommandModule } from '../command-types.js';
-import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ListObject } from '../../storage/list-object.js';
-import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types.js';
+import { keyFromBytes, type Key, type Op } from '../../storage/types.js';
 import { linsertOps, listIndex, lmoveOps, lremOps, lsetOps, ltrimOps, popOps, pushOps } from '../../storage/collection-ops.js';
 import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN, errArity, isWord, parseInt64, parseIntClamped } from './args.js';
 import { wrongType } from './keytype.js';
@@ -48,20 +47,6 @@ function writePush(ctx: CommandContext, ops: readonly Op[]): void {
   ctx.write(ops);
 }
 
-/** Elements up to this size are written through one reused buffer (no Buffer per element). */
-const ELEMENT_SCRATCH_BYTES = 16 * 1024;
-const elementScratch = Buffer.allocUnsafe(ELEMENT_SCRATCH_BYTES);
-
-/** One element as a bulk string: its latin1 chars are its bytes. */
-function bulkElement(out: ReplyWriter, v: Key): void {
-  if (out.bulkRange !== undefined && v.length <= ELEMENT_SCRATCH_BYTES) {
-    elementScratch.latin1Write(v, 0, v.length);
-    out.bulkRange(elementScratch, 0, v.length);
-  } else {
-    out.bulk(keyToBytes(v));
-  }
-}
-
 /** For a blocked client: the list at `key`, undefined when missing, empty or of another type (it keeps waiting). */
 function servableList(ctx: CommandContext, key: Key): ListObject | undefined {
   return ctx.store.getList(key);
@@ -69,7 +54,7 @@ function servableList(ctx: CommandContext, key: Key): ListObject | undefined {
 
 function replyElements(ctx: CommandContext, values: readonly Key[]): void {
   ctx.out.array(values.length);
-  for (const v of values) bulkElement(ctx.out, v);
+  for (const v of values) ctx.out.bulkLatin1(v);
 }
 
 // ---------------------------------------------------------------- writes
@@ -103,7 +88,7 @@ function popGeneric(ctx: CommandContext, argv: readonly Buffer[], head: boolean)
   const { ops, values } = popOps(key, l, head, count);
   ctx.write(ops);
   if (hasCount) replyElements(ctx, values);
-  else bulkElement(ctx.out, values[0] as Key);
+  else ctx.out.bulkLatin1(values[0] as Key);
 }
 
 function lsetCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -170,7 +155,7 @@ function tryMove(ctx: CommandContext, src: Key, dst: Key, fromHead: boolean, toH
   if (dl === null) return true;
   const { ops, value } = lmoveOps(src, sl, dst, dl, fromHead, toHead);
   writePush(ctx, ops);
-  bulkElement(ctx.out, value);
+  ctx.out.bulkLatin1(value);
   return true;
 }
 
@@ -239,7 +224,7 @@ function tryPop(ctx: CommandContext, keys: readonly Key[], only: Key | null, hea
 /** LMPOP / BLMPOP's reply: [key, [elements]]. */
 function replyKeyElements(ctx: CommandContext, key: Key, values: readonly Key[]): void {
   ctx.out.array(2);
-  ctx.out.bulk(keyToBytes(key));
+  ctx.out.bulkLatin1(key);
   replyElements(ctx, values);
 }
 
@@ -267,8 +252,8 @@ function bpopGeneric(ctx: CommandContext, argv: readonly Buffer[], head: boolean
   for (let i = 1; i < argv.length - 1; i++) keys.push(keyArg(argv, i));
   const reply = (key: Key, values: readonly Key[]): void => {
     ctx.out.array(2);
-    ctx.out.bulk(keyToBytes(key));
-    ctx.out.bulk(keyToBytes(values[0] as Key));
+    ctx.out.bulkLatin1(key);
+    ctx.out.bulkLatin1(values[0] as Key);
   };
   popOrBlock(ctx, argv, keys, deadline, (c, only) => tryPop(c, keys, only, head, 1, reply));
 }
@@ -315,7 +300,7 @@ function lindexCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (index === null) return ctx.out.error(ERR_NOT_INTEGER);
   const i = listIndex(l, index);
   if (i < 0) return ctx.out.nullBulk();
-  bulkElement(ctx.out, l.at(i) as Key);
+  ctx.out.bulkLatin1(l.at(i) as Key);
 }
 
 /** LRANGE key start stop (Redis's index rules). */
@@ -333,7 +318,7 @@ function lrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (start > stop || start >= len) return ctx.out.array(0);
   if (stop >= len) stop = len - 1;
   ctx.out.array(stop - start + 1);
-  for (const v of l.range(start, stop)) bulkElement(ctx.out, v);
+  for (const v of l.range(start, stop)) ctx.out.bulkLatin1(v);
 }
 
 /** LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]. */

@@ -37,7 +37,7 @@ function readSet(ctx: CommandContext, key: Key): SetObject | undefined | null {
 function replyMembers(out: ReplyWriter, members: readonly Key[], asSet: boolean): void {
   if (asSet) out.set(members.length);
   else out.array(members.length);
-  for (const m of members) out.bulk(keyToBytes(m));
+  for (const m of members) out.bulkLatin1(m);
 }
 
 function saddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -104,7 +104,7 @@ function spopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (!set) return out.nullBulk();
     const m = set.randomMember(randomIndex) as Key;
     ctx.write(sremPresentOps(key, set, [m]));
-    return out.bulk(keyToBytes(m));
+    return out.bulkLatin1(m);
   }
   const n = parseInt64(argv[2] as Buffer);
   if (n === null || n < 0n) return out.error(ERR_NOT_POSITIVE);
@@ -127,7 +127,7 @@ function srandmemberCommand(ctx: CommandContext, argv: readonly Buffer[]): void 
     const set = readSet(ctx, key);
     if (set === null) return;
     if (!set) return out.nullBulk();
-    return out.bulk(keyToBytes(set.randomMember(randomIndex) as Key));
+    return out.bulkLatin1(set.randomMember(randomIndex) as Key);
   }
   const n = parseInt64(argv[2] as Buffer);
   if (n === null) return out.error(ERR_NOT_INTEGER);

@@ -83,16 +83,33 @@ function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], 
 function replyEntries(out: ReplyWriter, entries: readonly ZEntry[], withScores: boolean): void {
   if (!withScores) {
     out.array(entries.length);
-    for (const [m] of entries) out.bulk(keyToBytes(m));
+    for (const [m] of entries) out.bulkLatin1(m);
     return;
   }
   const pairs = out.protocol === 3;
   out.array(pairs ? entries.length : entries.length * 2);
   for (const [m, s] of entries) {
     if (pairs) out.array(2);
-    out.bulk(keyToBytes(m));
+    out.bulkLatin1(m);
     out.double(s);
   }
+}
+
+/** replyEntries for a rank range, written as the set is walked (ZRANGE's common form). */
+function replyRank(out: ReplyWriter, z: SortedSet, start: number, stop: number, rev: boolean, withScores: boolean): void {
+  const count = z.rankCount(start, stop);
+  if (!withScores) {
+    out.array(count);
+    z.visitRank(count, start, rev, (m) => out.bulkLatin1(m));
+    return;
+  }
+  const pairs = out.protocol === 3;
+  out.array(pairs ? count : count * 2);
+  z.visitRank(count, start, rev, (m, s) => {
+    if (pairs) out.array(2);
+    out.bulkLatin1(m);
+    out.double(s);
+  });
 }
 
 // ---------------------------------------------------------------- ZADD / ZINCRBY / ZREM
@@ -208,6 +225,8 @@ function zrangeGeneric(mode: ZRangeMode) {
     if (typeof a === 'string') return ctx.out.error(a);
     const z = readZSet(ctx, keyFromBytes(argv[keyAt] as Buffer));
     if (z === null) return;
+    const q = a.query;
+    if (!mode.store && z !== undefined && q.by === 'rank') return replyRank(ctx.out, z, q.start, q.stop, a.rev, a.withScores);
     const entries = z ? runRange(z, a) : [];
     if (!mode.store) return replyEntries(ctx.out, entries, a.withScores);
     const ops = storeOps(ctx.store, keyFromBytes(argv[1] as Buffer), entries, a.query.by === 'rank' ? 'sized' : 'growing');
@@ -280,7 +299,7 @@ function zpopGeneric(max: boolean) {
     if (hasCount || out.protocol === 2) return replyEntries(out, taken, true);
     out.array(taken.length * 2);
     for (const [m, s] of taken) {
-      out.bulk(keyToBytes(m));
+      out.bulkLatin1(m);
       out.double(s);
     }
   };
@@ -338,11 +357,11 @@ function tryZpop(ctx: CommandContext, keys: readonly Key[], only: Key | null, co
 /** ZMPOP / BZMPOP's reply: [key, [[member, score] ...]]. */
 function replyKeyEntries(out: ReplyWriter, key: Key, taken: readonly ZEntry[]): void {
   out.array(2);
-  out.bulk(keyToBytes(key));
+  out.bulkLatin1(key);
   out.array(taken.length);
   for (const [m, s] of taken) {
     out.array(2);
-    out.bulk(keyToBytes(m));
+    out.bulkLatin1(m);
     out.double(s);
   }
 }
@@ -370,8 +389,8 @@ function bzpopGeneric(max: boolean) {
       tryZpop(c, keys, only, 1, max, (key, taken) => {
         const [m, s] = taken[0] as ZEntry;
         c.out.array(3);
-        c.out.bulk(keyToBytes(key));
-        c.out.bulk(keyToBytes(m));
+        c.out.bulkLatin1(key);
+        c.out.bulkLatin1(m);
         c.out.double(s);
       }),
     );
@@ -397,7 +416,7 @@ function zrandmemberCommand(ctx: CommandContext, argv: readonly Buffer[]): void 
     const z = readZSet(ctx, key);
     if (z === null) return;
     if (!z) return out.nullBulk();
-    return out.bulk(keyToBytes((z.at(randomIndex(z.size)) as ZEntry)[0]));
+    return out.bulkLatin1((z.at(randomIndex(z.size)) as ZEntry)[0]);
   }
   const n = parseInt64(argv[2] as Buffer);
   if (n === null) return out.error(ERR_NOT_INTEGER);
