@@ -7,13 +7,47 @@ import type { ReplyWriter } from '../../protocol/reply.js';
 import { globMatch } from '../../storage/glob.js';
 import { isInt64Text, SET_INTSET_ENTRIES_MAX } from '../../storage/set-object.js';
 import { keyFromBytes, type Key } from '../../storage/types.js';
-import { ERR_INVALID_CURSOR, ERR_NOT_INTEGER, ERR_SYNTAX, isWord, parseInt64, parseScanCursor } from './args.js';
+import { ERR_INVALID_CURSOR, ERR_NOT_INTEGER, ERR_SYNTAX, isWord, parseInt64, parseIntClamped, parseScanCursor } from './args.js';
 
 export const ERR_NUMKEYS_POSITIVE = 'ERR numkeys should be greater than 0';
 export const ERR_NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args";
 export const ERR_LIMIT_NEGATIVE = "ERR LIMIT can't be negative";
 export const ERR_NOT_POSITIVE = 'ERR value is out of range, must be positive';
 export const ERR_OUT_OF_RANGE = 'ERR value is out of range';
+export const ERR_COUNT_POSITIVE = 'ERR count should be greater than 0';
+
+/** LMPOP / BLMPOP / ZMPOP / BZMPOP after the timeout: the keys, which end to pop from, and how many. */
+export interface MpopArgs {
+  readonly keys: Key[];
+  /** The first of the two end words was given (LEFT, or MIN). */
+  readonly first: boolean;
+  readonly count: number;
+}
+
+/**
+ * `numkeys key [key ...] <end> [COUNT count]` from `argv[at]`, with `ends` the two words naming
+ * the end (['left', 'right'] or ['min', 'max']): Redis 7.0's checks in its order; an error reply
+ * text when they fail.
+ */
+export function parseMpopArgs(argv: readonly Buffer[], at: number, ends: readonly [string, string]): MpopArgs | string {
+  const numkeys = parseInt64(argv[at] as Buffer);
+  if (numkeys === null || numkeys < 1n) return ERR_NUMKEYS_POSITIVE;
+  if (numkeys >= BigInt(argv.length - at - 1)) return ERR_SYNTAX;
+  const endAt = at + 1 + Number(numkeys);
+  const end = argv[endAt] as Buffer;
+  const first = isWord(end, ends[0]);
+  if (!first && !isWord(end, ends[1])) return ERR_SYNTAX;
+  let count = -1;
+  for (let j = endAt + 1; j < argv.length; j++) {
+    if (count !== -1 || !isWord(argv[j] as Buffer, 'count') || j + 1 >= argv.length) return ERR_SYNTAX;
+    const n = parseIntClamped(argv[++j] as Buffer);
+    if (n === null || n < 1) return ERR_COUNT_POSITIVE;
+    count = n;
+  }
+  const keys: Key[] = [];
+  for (let i = at + 1; i < endAt; i++) keys.push(keyFromBytes(argv[i] as Buffer));
+  return { keys, first, count: count === -1 ? 1 : count };
+}
 
 /** Redis getRangeLongFromObjectOrReply's message without a custom one. */
 export function errOutOfRange(min: string, max: string): string {

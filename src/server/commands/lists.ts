@@ -9,7 +9,7 @@ import { keyFromBytes, type Key, type Op } from '../../storage/types.js';
 import { linsertOps, listIndex, lmoveOps, lremOps, lsetOps, ltrimOps, popOps, pushOps } from '../../storage/collection-ops.js';
 import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN, errArity, isWord, parseInt64, parseIntClamped } from './args.js';
 import { wrongType } from './keytype.js';
-import { ERR_NOT_POSITIVE, ERR_NUMKEYS_POSITIVE } from './collection-args.js';
+import { ERR_NOT_POSITIVE, parseMpopArgs } from './collection-args.js';
 import { parseTimeout, popOrBlock } from './blocking-args.js';
 import { specIn, W, WF, WD, WDF, R, RF, NUMKEYS } from './spec.js';
 
@@ -17,7 +17,6 @@ const ERR_INDEX_RANGE = 'ERR index out of range';
 const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
 const ERR_COUNT_NEGATIVE = "ERR COUNT can't be negative";
 const ERR_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative";
-const ERR_COUNT_POSITIVE = 'ERR count should be greater than 0';
 
 /**
  * The list at `key`, undefined when missing; null (with the WRONGTYPE reply written) when the
@@ -35,6 +34,9 @@ function keyArg(argv: readonly Buffer[], i: number): Key {
 }
 
 /** LEFT / RIGHT (Redis getListPositionFromObjectOrReply): true for LEFT, null when neither. */
+/** LMPOP's end words: LEFT pops from the head. */
+const LIST_ENDS = ['left', 'right'] as const;
+
 function whereArg(b: Buffer): boolean | null {
   return isWord(b, 'left') ? true : isWord(b, 'right') ? false : null;
 }
@@ -174,36 +176,6 @@ function rpoplpushCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   moveGeneric(ctx, keyArg(argv, 1), keyArg(argv, 2), false, true);
 }
 
-interface MpopArgs {
-  readonly keys: Key[];
-  readonly head: boolean;
-  readonly count: number;
-}
-
-/** numkeys key [key ...] LEFT|RIGHT [COUNT count] from argv[at] (LMPOP, BLMPOP); null once the error is written. */
-function mpopArgs(ctx: CommandContext, argv: readonly Buffer[], at: number): MpopArgs | null {
-  const { out } = ctx;
-  const numkeys = parseInt64(argv[at] as Buffer);
-  if (numkeys === null || numkeys < 1n) return (out.error(ERR_NUMKEYS_POSITIVE), null);
-  if (numkeys >= BigInt(argv.length - at - 1)) return (out.error(ERR_SYNTAX), null);
-  const whereAt = at + 1 + Number(numkeys);
-  const head = whereArg(argv[whereAt] as Buffer);
-  if (head === null) return (out.error(ERR_SYNTAX), null);
-  let count = -1;
-  for (let j = whereAt + 1; j < argv.length; j++) {
-    if (count === -1 && isWord(argv[j] as Buffer, 'count') && j + 1 < argv.length) {
-      const n = parseIntClamped(argv[++j] as Buffer);
-      if (n === null || n < 1) return (out.error(ERR_COUNT_POSITIVE), null);
-      count = n;
-    } else {
-      return (out.error(ERR_SYNTAX), null);
-    }
-  }
-  const keys: Key[] = [];
-  for (let i = at + 1; i < whereAt; i++) keys.push(keyArg(argv, i));
-  return { keys, head, count: count === -1 ? 1 : count };
-}
-
 /**
  * Pop from the first non-empty list of `keys` (only `only` when serving a blocked client);
  * `reply` writes what went. False, with nothing written, when there was nothing to pop.
@@ -230,9 +202,9 @@ function replyKeyElements(ctx: CommandContext, key: Key, values: readonly Key[])
 
 /** LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pop from the first non-empty list. */
 function lmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const a = mpopArgs(ctx, argv, 1);
-  if (a === null) return;
-  if (!tryPop(ctx, a.keys, null, a.head, a.count, (k, v) => replyKeyElements(ctx, k, v))) ctx.out.nullArray();
+  const a = parseMpopArgs(argv, 1, LIST_ENDS);
+  if (typeof a === 'string') return ctx.out.error(a);
+  if (!tryPop(ctx, a.keys, null, a.first, a.count, (k, v) => replyKeyElements(ctx, k, v))) ctx.out.nullArray();
 }
 
 // ---------------------------------------------------------------- blocking forms
@@ -277,11 +249,11 @@ function blmoveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 /** BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]. */
 function blmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   // Redis parses the keys and options first, then the timeout.
-  const a = mpopArgs(ctx, argv, 2);
-  if (a === null) return;
+  const a = parseMpopArgs(argv, 2, LIST_ENDS);
+  if (typeof a === 'string') return ctx.out.error(a);
   const deadline = timeoutArg(ctx, argv[1] as Buffer);
   if (deadline === null) return;
-  popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryPop(c, a.keys, only, a.head, a.count, (k, v) => replyKeyElements(c, k, v)));
+  popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryPop(c, a.keys, only, a.first, a.count, (k, v) => replyKeyElements(c, k, v)));
 }
 
 // ---------------------------------------------------------------- reads

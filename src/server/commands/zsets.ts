@@ -29,7 +29,7 @@ import {
 import {
   ERR_LIMIT_NEGATIVE,
   ERR_NOT_POSITIVE,
-  ERR_NUMKEYS_POSITIVE,
+  parseMpopArgs,
   ERR_OUT_OF_RANGE,
   RANDOM_REPLY_ELEMENTS_MAX,
   errNeedsKey,
@@ -305,38 +305,8 @@ function zpopGeneric(max: boolean) {
   };
 }
 
-interface ZmpopArgs {
-  readonly keys: Key[];
-  readonly max: boolean;
-  readonly count: number;
-}
-
-/** numkeys key [key ...] MIN|MAX [COUNT count] from argv[at] (ZMPOP, BZMPOP); null once the error is written. */
-function zmpopArgs(ctx: CommandContext, argv: readonly Buffer[], at: number): ZmpopArgs | null {
-  const { out } = ctx;
-  const numkeys = parseInt64(argv[at] as Buffer);
-  if (numkeys === null || numkeys < 1n) return fail(ctx, ERR_NUMKEYS_POSITIVE);
-  if (numkeys >= BigInt(argv.length - at - 1)) return fail(ctx, ERR_SYNTAX);
-  const whereAt = at + 1 + Number(numkeys);
-  const where = argv[whereAt] as Buffer;
-  let max: boolean;
-  if (isWord(where, 'min')) max = false;
-  else if (isWord(where, 'max')) max = true;
-  else return fail(ctx, ERR_SYNTAX);
-  let count = -1;
-  for (let j = whereAt + 1; j < argv.length; j++) {
-    if (count === -1 && isWord(argv[j] as Buffer, 'count') && j + 1 < argv.length) {
-      const n = parseInt64(argv[++j] as Buffer);
-      if (n === null || n < 1n) return (out.error('ERR count should be greater than 0'), null);
-      count = clampIndex(n);
-    } else {
-      return fail(ctx, ERR_SYNTAX);
-    }
-  }
-  const keys: Key[] = [];
-  for (let i = at + 1; i < whereAt; i++) keys.push(keyFromBytes(argv[i] as Buffer));
-  return { keys, max, count: count === -1 ? 1 : count };
-}
+/** ZMPOP's end words: MIN pops the lowest scores. */
+const ZSET_ENDS = ['min', 'max'] as const;
 
 /**
  * Pop from the first non-empty sorted set of `keys` (only `only` when serving a blocked client,
@@ -367,9 +337,9 @@ function replyKeyEntries(out: ReplyWriter, key: Key, taken: readonly ZEntry[]): 
 }
 
 function zmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const a = zmpopArgs(ctx, argv, 1);
-  if (a === null) return;
-  if (!tryZpop(ctx, a.keys, null, a.count, a.max, (k, t) => replyKeyEntries(ctx.out, k, t))) ctx.out.nullArray();
+  const a = parseMpopArgs(argv, 1, ZSET_ENDS);
+  if (typeof a === 'string') return ctx.out.error(a);
+  if (!tryZpop(ctx, a.keys, null, a.count, !a.first, (k, t) => replyKeyEntries(ctx.out, k, t))) ctx.out.nullArray();
 }
 
 /** The timeout argument (blocking-args.ts); null once its error is written. */
@@ -400,11 +370,11 @@ function bzpopGeneric(max: boolean) {
 /** BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]. */
 function bzmpopCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   // Redis parses the keys and options first, then the timeout.
-  const a = zmpopArgs(ctx, argv, 2);
-  if (a === null) return;
+  const a = parseMpopArgs(argv, 2, ZSET_ENDS);
+  if (typeof a === 'string') return ctx.out.error(a);
   const deadline = timeoutArg(ctx, argv[1] as Buffer);
   if (deadline === null) return;
-  popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryZpop(c, a.keys, only, a.count, a.max, (k, t) => replyKeyEntries(c.out, k, t)));
+  popOrBlock(ctx, argv, a.keys, deadline, (c, only) => tryZpop(c, a.keys, only, a.count, !a.first, (k, t) => replyKeyEntries(c.out, k, t)));
 }
 
 // ---------------------------------------------------------------- ZRANDMEMBER
