@@ -102,6 +102,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['client_recent_max_input_buffer', qbufMax],
       ['client_recent_max_output_buffer', obufMax],
       ['blocked_clients', srv.blocking.blockedClients],
+      ['tracking_clients', srv.tracking.clients],
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {
@@ -175,6 +176,9 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['pubsub_channels', srv.pubsub.channelCount],
     ['pubsub_patterns', srv.pubsub.patternCount],
     ['pubsubshard_channels', srv.pubsub.shardChannelCount],
+    ['tracking_total_keys', srv.tracking.totalKeys],
+    ['tracking_total_items', srv.tracking.totalItems],
+    ['tracking_total_prefixes', srv.tracking.totalPrefixes],
     ['total_error_replies', srv.counters.errorReplies],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
