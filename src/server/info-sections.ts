@@ -124,6 +124,8 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['mem_fragmentation_ratio', m.used > 0 ? (m.rss / m.used).toFixed(2) : '0'],
       // A replica never evicts: over its limit it keeps applying the primary's writes and says so here.
       ['mem_not_counted_for_evict', srv.memory.gauge.notCountedBytes],
+      // Deletes free their memory at once (FLUSHALL ASYNC drops the keyspace by reference): nothing waits.
+      ['lazyfree_pending_objects', 0],
       ['kv_maxmemory_exceeded', max !== 0 && srv.memory.gauge.usedForLimit() > max ? 1 : 0],
       ['kv_dataset_bytes', srv.store.datasetBytes],
       ['total_system_memory', totalmem()],
