@@ -249,7 +249,7 @@ const SCRIPT: readonly Step[] = [
   { on: 't', argv: [['GET', 'k1']] },
   { on: 'r', argv: [], closeR: true },
   { on: 'w', argv: [['SET', 'k1', 'x']] },
-  { on: 't', argv: [['CLIENT', 'TRACKINGINFO'], ['CLIENT', 'LIST', 'ID', '1']] },
+  { on: 't', argv: [['CLIENT', 'TRACKINGINFO']] },
   { on: 't', argv: [['CLIENT', 'TRACKING', 'ON', 'REDIRECT', '$R']] },
 ];
 
