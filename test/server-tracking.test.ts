@@ -103,6 +103,8 @@ async function runStep(s: Side, step: Step): Promise<string> {
   if (step.closeR === true) {
     s.r.close();
     s.rOpen = false;
+    // The next steps expect the server to know R is gone.
+    await waitFor('the server sees R closed', async () => String(await s.w.call('CLIENT', 'LIST', 'ID', s.rId)) === '');
     return 'close R';
   }
   const argv = step.argv.map((a) => a.map((x) => (x === '$R' ? s.rId : x)));
