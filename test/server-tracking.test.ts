@@ -313,9 +313,10 @@ test('ioredis: RESP2 tracking with REDIRECT to a __redis__:invalidate subscriber
   }
 });
 
-test('replication: a replica\'s tracking clients are told of the primary\'s writes and flushes it applies', { timeout: 60_000 }, async () => {
+test('replication: a replica\'s tracking clients are told of the primary\'s writes and flushes it applies, and of a full resync', { timeout: 60_000 }, async () => {
   const p = await startKvServer();
   const rep = await startKvServer({ args: ['--replica-of', `127.0.0.1:${p.port}`] });
+  const p2 = await startKvServer();
   const pc = await RawConn.open(p.port);
   const t = await RawConn.open(rep.port);
   try {
@@ -330,11 +331,24 @@ test('replication: a replica\'s tracking clients are told of the primary\'s writ
     assert.equal((await t.call('GET', 'rk'))?.toString(), 'v2');
     assert.equal(await pc.call('FLUSHALL'), 'OK');
     assert.equal(showReply(await t.readResp()), '>["invalidate", _]');
+
+    // Pointed at another primary, the replica's dataset is replaced (a full resync, or a truncation to
+    // where the two logs agree): any key may have changed, so every key is invalid.
+    assert.equal(await pc.call('SET', 'rk', 'v3'), 'OK');
+    await waitFor('replicated', async () => (await t.call('GET', 'rk'))?.toString() === 'v3');
+    const p2c = await RawConn.open(p2.port);
+    assert.equal(await p2c.call('SET', 'other', 'x'), 'OK');
+    p2c.close();
+    const admin = await RawConn.open(rep.port);
+    assert.equal(await admin.call('REPLICAOF', '127.0.0.1', String(p2.port)), 'OK');
+    admin.close();
+    assert.equal(showReply(await t.readResp(30_000)), '>["invalidate", _]');
   } finally {
     pc.close();
     t.close();
     await stopAndClean(rep);
     await stopAndClean(p);
+    await stopAndClean(p2);
   }
 });
 

@@ -367,7 +367,8 @@ export interface ReplicatedStore extends StoreCore {
 
   /**
    * Who hears of each entry applied from elsewhere (applyEntry, applyRecords: a replica), after
-   * it is applied: its changes in op order. Optional, like setDeleteListener.
+   * it is applied: its changes in op order; and of memory replaced wholesale (a full resync, a
+   * truncation, a rollback after a log failure) as one 'flushall'. Optional, like setDeleteListener.
    */
   setReplicatedApplyListener?(l: ReplicatedApplyListener | null): void;
 

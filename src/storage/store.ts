@@ -219,6 +219,9 @@ class KvStore implements ReplicatedStore {
     // make it durable before anyone builds on it. (After a log failure the retry does it.)
     if (sync) this.wal.syncNowBlocking();
     this.touchListener?.touchedAll();
+    // A dataset replaced wholesale (full resync, truncation, rollback) may differ in any key: to
+    // the replicated-apply listener it is a flush.
+    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }]);
   }
 
   /**
