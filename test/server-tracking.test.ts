@@ -4,7 +4,7 @@
 // tracking connection), and every frame each connection receives must agree; node-redis's
 // client-side cache sees its cached value invalidated by another client's write; ioredis reads
 // invalidations on a RESP2 redirect subscriber; a replica tells its tracking clients of the
-// primary's writes it applies; tracking-table-max-keys bounds the table.
+// primary's writes it applies; tracking-table-max-keys bounds the table; an expiry invalidates.
 
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -394,4 +394,20 @@ test('tracking-table-max-keys bounds the table: the keys past it are forgotten w
   const st = await info(port, 'stats');
   assert.equal(st.get('tracking_total_keys'), '0');
   assert.equal(st.get('tracking_total_prefixes'), '0');
+});
+
+test('an expiry delete invalidates: the key a tracking client read is announced when it expires', { timeout: 30_000 }, async () => {
+  const port = portOf(kv);
+  const [t, w] = await Promise.all([RawConn.open(port), RawConn.open(port)]);
+  try {
+    await t.call('HELLO', '3');
+    assert.equal(await t.call('CLIENT', 'TRACKING', 'ON'), 'OK');
+    assert.equal(await w.call('SET', 'exp:k', 'v', 'PX', '50'), 'OK');
+    assert.equal((await t.call('GET', 'exp:k'))?.toString(), 'v');
+    // Nobody reads the key again: the server's expiry sweep finds it.
+    assert.equal(showReply(await t.readResp(10_000)), '>["invalidate", ["exp:k"]]');
+  } finally {
+    t.close();
+    w.close();
+  }
 });
