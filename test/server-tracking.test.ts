@@ -420,3 +420,26 @@ test('an expiry delete invalidates: the key a tracking client read is announced 
     w.close();
   }
 });
+
+test('several clients tracking one key: each is told once, and the table counts one key with an item per client', { timeout: 30_000 }, async () => {
+  const port = portOf(kv);
+  const conns = await Promise.all([RawConn.open(port), RawConn.open(port), RawConn.open(port), RawConn.open(port)]);
+  const [w, ...trackers] = conns as [RawConn, ...RawConn[]];
+  try {
+    for (const t of trackers) {
+      await t.call('HELLO', '3');
+      assert.equal(await t.call('CLIENT', 'TRACKING', 'ON'), 'OK');
+      assert.equal(await t.call('GET', 'shared:k'), null);
+      // Reading it again adds nothing.
+      assert.equal(await t.call('GET', 'shared:k'), null);
+    }
+    const st = await info(port, 'stats');
+    assert.equal(st.get('tracking_total_keys'), '1');
+    assert.equal(st.get('tracking_total_items'), String(trackers.length));
+    assert.equal(await w.call('SET', 'shared:k', 'v'), 'OK');
+    for (const t of trackers) assert.deepEqual(await drain(t, null), ['>["invalidate", ["shared:k"]]']);
+    assert.equal((await info(port, 'stats')).get('tracking_total_items'), '0');
+  } finally {
+    for (const c of conns) c.close();
+  }
+});

@@ -56,6 +56,8 @@ interface BcastState {
 type Payload = Key | readonly Key[] | null;
 
 const keyOf = (b: Buffer): Key => b.latin1Slice(0, b.length);
+const idsOf = (ids: number | Set<number>): Iterable<number> => (typeof ids === 'number' ? [ids] : ids);
+const countOf = (ids: number | Set<number>): number => (typeof ids === 'number' ? 1 : ids.size);
 const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export class TrackingHub {
@@ -63,7 +65,8 @@ export class TrackingHub {
   clients = 0;
   /** Their ids (a flush tells each of them). */
   private readonly tracking = new Set<number>();
-  private readonly table = new Map<Key, Set<number>>();
+  /** Key → the one client that read it, or a set once several did (most keys have one reader: a set each would cost far more). */
+  private readonly table = new Map<Key, number | Set<number>>();
   private items = 0;
   private readonly prefixTable = new Map<string, BcastState>();
   /** Some prefix has changed keys to broadcast at the end of the turn. */
@@ -142,12 +145,10 @@ export class TrackingHub {
 
   private sweepClosed(): void {
     for (const [key, ids] of this.table) {
-      for (const id of ids) {
-        if (this.peers(id) !== undefined) continue;
-        ids.delete(id);
-        this.items--;
-      }
-      if (ids.size === 0) this.table.delete(key);
+      const live = [...idsOf(ids)].filter((id) => this.peers(id) !== undefined);
+      this.items -= countOf(ids) - live.length;
+      if (live.length === 0) this.table.delete(key);
+      else if (live.length < countOf(ids)) this.table.set(key, live.length === 1 ? (live[0] as number) : new Set(live));
     }
   }
 
@@ -166,12 +167,13 @@ export class TrackingHub {
     if (t === undefined || t === null || !t.on || t.bcast || spec.flags.includes('pubsub')) return;
     if ((t.optin && !t.caching) || (t.optout && t.caching)) return;
     forEachReadKey(spec, argv, (key) => {
-      let ids = this.table.get(key);
-      if (ids === undefined) this.table.set(key, (ids = new Set()));
-      if (!ids.has(client.id)) {
-        ids.add(client.id);
-        this.items++;
-      }
+      const ids = this.table.get(key);
+      const id = client.id;
+      if (ids === undefined) this.table.set(key, id);
+      else if (ids === id || (typeof ids !== 'number' && ids.has(id))) return;
+      else if (typeof ids === 'number') this.table.set(key, new Set([ids, id]));
+      else ids.add(id);
+      this.items++;
     });
   }
 
@@ -210,8 +212,8 @@ export class TrackingHub {
     const ids = this.table.get(key);
     if (ids === undefined) return;
     this.table.delete(key);
-    this.items -= ids.size;
-    for (const id of ids) {
+    this.items -= countOf(ids);
+    for (const id of idsOf(ids)) {
       const target = this.peers(id);
       const t = target?.client.tracking;
       // A client that switched to BCAST since it read the key hears only of its prefixes.
