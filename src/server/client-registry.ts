@@ -47,7 +47,7 @@ export class ClientRegistry {
     return (
       `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${clientFlags(s, c.subs.total > 0)} db=0 sub=${c.subs.channels.size} psub=${c.subs.patterns.size} ssub=${c.subs.shards.size} multi=${s.tx?.queue?.length ?? -1} ` +
       `qbuf=${c.parser.pendingBytes} qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=${c.outputBytes} tot-mem=${c.parser.pendingBytes + c.outputBytes} ` +
-      `events=r cmd=${s.lastCommand === '' ? 'NULL' : s.lastCommand} user=default redir=-1 resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
+      `events=r cmd=${s.lastCommand === '' ? 'NULL' : s.lastCommand} user=default redir=${s.tracking?.on === true ? s.tracking.redirect : -1} resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
     );
   }
 
@@ -74,7 +74,9 @@ export class ClientRegistry {
 /** CLIENT LIST flags: b blocked (BLPOP...), x in MULTI, d when a watched key changed (EXEC will fail), else N. */
 function clientFlags(s: ClientState, subscribed: boolean): string {
   const tx = s.tx;
-  const b = (subscribed ? 'P' : '') + (s.blocked === true ? 'b' : '');
+  const t = s.tracking;
+  const tf = t === undefined || t === null || !t.on ? '' : 't' + (t.brokenRedirect ? 'R' : '') + (t.bcast ? 'B' : '');
+  const b = (subscribed ? 'P' : '') + (s.blocked === true ? 'b' : '') + tf;
   if (tx === undefined || tx === null) return b === '' ? 'N' : b;
   const f = b + (tx.inMulti ? 'x' : '') + (tx.dirty ? 'd' : '');
   return f === '' ? 'N' : f;

@@ -8,6 +8,7 @@ import type { ReplicatedStore } from '../storage/api.js';
 import type { Key, Op } from '../storage/types.js';
 import type { ClientTx, QueuedCommand, WatchRegistry } from './multi.js';
 import type { PubSubHub, PubSubSession } from './pubsub.js';
+import type { ClientTracking, TrackingHub } from './tracking.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -118,6 +119,8 @@ export interface ClientState {
   blocked?: boolean;
   /** MULTI / WATCH state, made at the connection's first MULTI or WATCH (multi.ts). */
   tx?: ClientTx | null;
+  /** Client-side caching mode, made at the connection's first CLIENT TRACKING ON (tracking.ts). */
+  tracking?: ClientTracking | null;
 }
 
 /** Transactions as the server runs them (commands/transactions.ts calls these). */
@@ -173,4 +176,8 @@ export interface ServerServices {
   readonly blocking?: BlockingServices;
   /** The server's pub/sub routing (PUBLISH, PUBSUB, keyspace notifications). */
   readonly pubsub?: PubSubHub;
+  /** Client-side caching (CLIENT TRACKING): the tracking table and the clients' modes. */
+  readonly tracking?: TrackingHub;
+  /** Whether a client with this id is connected (CLIENT TRACKING REDIRECT). */
+  clientExists?(id: number): boolean;
 }

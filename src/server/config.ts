@@ -8,6 +8,7 @@ import { FSYNC_POLICIES, type FsyncPolicy } from '../storage/types.js';
 import { defaultEncodingLimits, type EncodingLimits } from '../storage/collection.js';
 import { MAXMEMORY_POLICIES, MAXMEMORY_SAMPLES_DEFAULT, MAXMEMORY_SAMPLES_MAX, MAXMEMORY_SAMPLES_MIN, type MaxmemoryPolicy } from '../storage/eviction.js';
 import { defaultMaxmemoryBytes, EVICTION_TENACITY_DEFAULT, EVICTION_TENACITY_MAX } from './memory.js';
+import { TRACKING_TABLE_KEYS_MAX_DEFAULT } from './tracking.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -123,6 +124,8 @@ export interface ServerConfig {
   maxmemoryEvictionTenacity: number;
   /** notify-keyspace-events as Redis's class bits (keyspace-events.ts); 0 = off. */
   notifyKeyspaceEvents: number;
+  /** Keys the client-side caching table remembers before it forgets some (tracking-table-max-keys; 0 = no bound). */
+  trackingTableKeysMax: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -143,6 +146,7 @@ export function defaultConfig(): ServerConfig {
     maxmemory: defaultMaxmemoryBytes(),
     maxmemoryPolicy: 'noeviction',
     notifyKeyspaceEvents: 0,
+    trackingTableKeysMax: TRACKING_TABLE_KEYS_MAX_DEFAULT,
     maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
     maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
   };
@@ -244,6 +248,15 @@ const SETTINGS: readonly Setting[] = [
     },
   },
   { name: 'maxmemory', aliases: [], get: (c) => String(c.maxmemory), set: memSetter('maxmemory', 0), mutable: true },
+  {
+    name: 'tracking-table-max-keys', aliases: [], get: (c) => String(c.trackingTableKeysMax), mutable: true,
+    set: (c, v) => {
+      const n = parseIntIn(v, 0, Number.MAX_SAFE_INTEGER);
+      if (n === null) return 'argument couldn\'t be parsed into an integer';
+      c.trackingTableKeysMax = n;
+      return null;
+    },
+  },
   {
     name: 'maxmemory-policy', aliases: [], get: (c) => c.maxmemoryPolicy, mutable: true,
     set: (c, v) => {

@@ -141,6 +141,7 @@ export class Connection implements PushSink {
       lastCommand: '',
       closeAfterReply: false,
       tx: null,
+      tracking: null,
     };
     const self = this;
     this.ctx = {

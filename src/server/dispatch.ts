@@ -11,6 +11,7 @@ import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
 import type { CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
+import type { TrackingHub } from './tracking.js';
 
 /**
  * A hook run before every command that passed the built-in checks. The replication layer
@@ -148,6 +149,8 @@ export class Dispatcher {
   gate: CommandGate | null = null;
   intercept: CommandInterceptor | null = null;
   memory: MemoryAdmission | null = null;
+  /** Client-side caching: remembers the keys a tracking client's read commands name. */
+  tracking: TrackingHub | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -279,6 +282,9 @@ export class Dispatcher {
     if (lookups !== undefined) lookups.counting = spec.flags.includes('readonly');
     spec.handler(ctx, argv);
     if (lookups !== undefined) lookups.counting = false;
+    // One property read for a client that does not track.
+    const tracking = ctx.client.tracking;
+    if (tracking !== undefined && tracking !== null && this.tracking !== null && spec.flags.includes('readonly')) this.tracking.remember(ctx.client, spec, argv);
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;

@@ -102,6 +102,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['client_recent_max_input_buffer', qbufMax],
       ['client_recent_max_output_buffer', obufMax],
       ['blocked_clients', srv.blocking.blockedClients],
+      ['tracking_clients', srv.tracking.clients],
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {
@@ -123,6 +124,8 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['mem_fragmentation_ratio', m.used > 0 ? (m.rss / m.used).toFixed(2) : '0'],
       // A replica never evicts: over its limit it keeps applying the primary's writes and says so here.
       ['mem_not_counted_for_evict', srv.memory.gauge.notCountedBytes],
+      // Deletes free their memory at once (FLUSHALL ASYNC drops the keyspace by reference): nothing waits.
+      ['lazyfree_pending_objects', 0],
       ['kv_maxmemory_exceeded', max !== 0 && srv.memory.gauge.usedForLimit() > max ? 1 : 0],
       ['kv_dataset_bytes', srv.store.datasetBytes],
       ['total_system_memory', totalmem()],
@@ -175,6 +178,9 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['pubsub_channels', srv.pubsub.channelCount],
     ['pubsub_patterns', srv.pubsub.patternCount],
     ['pubsubshard_channels', srv.pubsub.shardChannelCount],
+    ['tracking_total_keys', srv.tracking.totalKeys],
+    ['tracking_total_items', srv.tracking.totalItems],
+    ['tracking_total_prefixes', srv.tracking.totalPrefixes],
     ['total_error_replies', srv.counters.errorReplies],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],

@@ -5,7 +5,7 @@
 // socket (the PubSubHub delivers).
 
 import type { Key, Op } from '../storage/types.js';
-import type { AppliedChange } from '../storage/api.js';
+import type { AppliedChange, AppliedKeyChange } from '../storage/api.js';
 import type { PubSubHub } from './pubsub.js';
 
 /** Redis's class bits (server.h NOTIFY_*), so the flag arithmetic reads the same. */
@@ -293,7 +293,7 @@ export function createdKeyCandidates(ops: readonly Op[]): Key[] {
  * that logged it is not in the log), so a replica emits 'set' where the primary emitted
  * 'incrby', 'hset' where it emitted 'hincrby', and no 'new'.
  */
-function replicatedEvent(c: AppliedChange): readonly [number, string] {
+function replicatedEvent(c: AppliedKeyChange): readonly [number, string] {
   switch (c.t) {
     case 'set': return [NOTIFY.string, 'set'];
     case 'del': return [NOTIFY.generic, 'del'];
@@ -346,6 +346,8 @@ export class KeyspaceNotifier {
     if (!this.enabled) return;
     const seen = new Set<string>();
     for (const c of changes) {
+      // A flush emits no keyspace event (as Redis's FLUSHALL).
+      if (c.t === 'flushall') continue;
       const [cls, event] = replicatedEvent(c);
       const id = `${event}\u0000${c.key}`;
       if (seen.has(id)) continue;

@@ -27,6 +27,7 @@ import { registerDefaultInfoSections, type ServerCounters } from './info-section
 import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 import { PubSubHub } from './pubsub.js';
 import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-events.js';
+import { TrackingHub } from './tracking.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -90,6 +91,8 @@ export class KvServer implements ConnectionHost {
   readonly pubsub = new PubSubHub();
   /** notify-keyspace-events: publishes what each write changed (keyspace-events.ts). */
   readonly notifier: KeyspaceNotifier;
+  /** Client-side caching: tells tracking clients which keys changed (tracking.ts). */
+  readonly tracking: TrackingHub;
   /** The command running now and its arguments: the notifier reads them for the event names. */
   private runningConn: Connection | null = null;
   private runningArgv: readonly Buffer[] | null = null;
@@ -161,11 +164,19 @@ export class KvServer implements ConnectionHost {
     this.watches = new WatchRegistry(touches.watchSlot);
     this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
     this.notifier = new KeyspaceNotifier(this.pubsub, () => cfg.notifyKeyspaceEvents);
+    this.tracking = new TrackingHub((id) => this.clients.get(id), () => cfg.trackingTableKeysMax, () => this.scheduleTurn());
+    this.dispatcher.tracking = this.tracking;
     this.store.setDeleteListener?.((key, reason) => {
       if (reason === 'expired') this.notifier.emit(NOTIFY.expired, 'expired', key);
       else this.notifier.emit(NOTIFY.evicted, 'evicted', key);
+      // A key a command found expired is that command's change (its client hears after its reply);
+      // an eviction happens before the command runs, so its client hears first (as Redis).
+      if (this.tracking.active) this.tracking.invalidate(key, this.runningConn?.client.id ?? 0, true, reason === 'expired');
     });
-    this.store.setReplicatedApplyListener?.((changes) => this.notifier.replicated(changes));
+    this.store.setReplicatedApplyListener?.((changes) => {
+      this.notifier.replicated(changes);
+      if (this.tracking.active) this.tracking.replicated(changes);
+    });
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -298,11 +309,19 @@ export class KvServer implements ConnectionHost {
     const outerArgv = this.runningArgv;
     this.runningConn = conn;
     this.runningArgv = argv;
+    // Redis bounds the tracking table before each command.
+    const tracking = this.tracking;
+    if (tracking.clients > 0) tracking.limit();
     this.dispatcher.run(conn.ctx, argv);
     this.runningConn = outerConn;
     this.runningArgv = outerArgv;
     // Redis serves blocked clients after each command (after EXEC for a transaction's writes).
     if (this.blocking.hasReady) this.blocking.serveReady();
+    if (tracking.clients > 0 || tracking.hasPending) {
+      tracking.commandDone(conn.client);
+      // A client's own invalidations follow its reply (a served blocked client's too).
+      if (outerConn === null) tracking.flushPending();
+    }
     // HELLO may have switched the protocol; the encoder follows the client state.
     conn.out.protocol = conn.client.protocol;
   }
@@ -322,6 +341,7 @@ export class KvServer implements ConnectionHost {
     if (this.batching) this.batchConn = conn;
     else this.afterWrite?.(pos, ops);
     if (n.enabled) n.afterWrite({ command: conn.client.lastCommand, argv: this.runningConn === conn ? this.runningArgv : null, ops }, created);
+    if (this.tracking.active) this.tracking.written(ops, conn.client.id);
     return pos.seq;
   }
 
@@ -387,6 +407,12 @@ export class KvServer implements ConnectionHost {
 
   private endOfTurn(): void {
     this.turnScheduled = false;
+    // BCAST invalidations of this turn's changes, and any left waiting for a reply; they go out
+    // with this turn's pub/sub messages, after the log was handed the writes.
+    if (this.tracking.clients > 0 || this.tracking.hasPending) {
+      this.tracking.flushPending();
+      this.tracking.broadcast();
+    }
     const writes = this.toWrite;
     this.toWrite = [];
     for (const c of writes) {
@@ -442,6 +468,7 @@ export class KvServer implements ConnectionHost {
     if (conn.client.blocked === true) this.blocking.forget(conn.client.id);
     this.clients.remove(conn);
     this.pubsub.removeSession(conn.subs);
+    this.tracking.disable(conn.client);
   }
 
   onLimitClose(kind: LimitClose): void {
@@ -474,6 +501,8 @@ export class KvServer implements ConnectionHost {
     this.counters.opsPerSec = Math.round(this.opsSamples.reduce((a, b) => a + b, 0) / this.opsSamples.length);
     // Redis samples its peak memory and evicts if over the limit on the same cron.
     this.memory.cron();
+    // And bounds the tracking table there too (a lowered bound applies with no command).
+    if (this.tracking.clients > 0) this.tracking.limit();
     const used = this.memory.gauge.used();
     if (used > this.counters.usedMemoryPeak) this.counters.usedMemoryPeak = used;
   }
@@ -505,6 +534,8 @@ export class KvServer implements ConnectionHost {
       transactions: this.transactionServices(),
       blocking: this.blocking,
       pubsub: this.pubsub,
+      tracking: this.tracking,
+      clientExists: (id) => this.clients.get(id) !== undefined,
       compact: () => {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },

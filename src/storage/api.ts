@@ -367,7 +367,8 @@ export interface ReplicatedStore extends StoreCore {
 
   /**
    * Who hears of each entry applied from elsewhere (applyEntry, applyRecords: a replica), after
-   * it is applied: its changes in op order. Optional, like setDeleteListener.
+   * it is applied: its changes in op order; and of memory replaced wholesale (a full resync, a
+   * truncation, a rollback after a log failure) as one 'flushall'. Optional, like setDeleteListener.
    */
   setReplicatedApplyListener?(l: ReplicatedApplyListener | null): void;
 
@@ -446,11 +447,13 @@ export interface ExpiryAuthority {
 export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => void;
 
 /** One op of an entry applied from elsewhere: its kind, key, and (set, expire) the expiry it set. */
-export interface AppliedChange {
+export interface AppliedKeyChange {
   readonly t: Exclude<Op['t'], 'flushall'>;
   readonly key: Key;
   readonly expireAtMs: number;
 }
+/** A key's change, or the whole dataset dropped (FLUSHALL). */
+export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' };
 export type ReplicatedApplyListener = (changes: readonly AppliedChange[]) => void;
 
 /** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */

@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { AppliedChange, BatchCommit, EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
+import type { AppliedChange, AppliedKeyChange, BatchCommit, EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -219,6 +219,9 @@ class KvStore implements ReplicatedStore {
     // make it durable before anyone builds on it. (After a log failure the retry does it.)
     if (sync) this.wal.syncNowBlocking();
     this.touchListener?.touchedAll();
+    // A dataset replaced wholesale (full resync, truncation, rollback) may differ in any key: to
+    // the replicated-apply listener it is a flush.
+    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }]);
   }
 
   /**
@@ -342,14 +345,14 @@ class KvStore implements ReplicatedStore {
   private replaySink(changes: AppliedChange[]): RecordOpSink {
     const base = keyspaceSink(this.ks);
     if (this.replicatedListener === null) return base;
-    const note = (t: AppliedChange['t'], b: Buffer, ko: number, kl: number, expireAtMs = 0): void => {
+    const note = (t: AppliedKeyChange['t'], b: Buffer, ko: number, kl: number, expireAtMs = 0): void => {
       changes.push({ t, key: b.latin1Slice(ko, ko + kl), expireAtMs });
     };
     return {
       set: (b, ko, kl, vo, vl, e) => (base.set(b, ko, kl, vo, vl, e), note('set', b, ko, kl, e)),
       del: (b, ko, kl) => (base.del(b, ko, kl), note('del', b, ko, kl)),
       expire: (b, ko, kl, e) => (base.expire(b, ko, kl, e), note('expire', b, ko, kl, e)),
-      flushall: () => base.flushall(),
+      flushall: () => (base.flushall(), changes.push({ t: 'flushall' })),
       hset: (b, ko, kl, fo, fl, vo, vl) => (base.hset(b, ko, kl, fo, fl, vo, vl), note('hset', b, ko, kl)),
       hdel: (b, ko, kl, fo, fl) => (base.hdel(b, ko, kl, fo, fl), note('hdel', b, ko, kl)),
       sadd: (b, ko, kl, mo, ml) => (base.sadd(b, ko, kl, mo, ml), note('sadd', b, ko, kl)),
@@ -641,7 +644,7 @@ class KvStore implements ReplicatedStore {
     if (this.touchListener !== null) this.touchListener.touched(entry.ops);
     if (this.replicatedListener !== null) {
       const changes: AppliedChange[] = [];
-      for (const op of entry.ops) if (op.t !== 'flushall') changes.push({ t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 });
+      for (const op of entry.ops) changes.push(op.t === 'flushall' ? op : { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 });
       this.replicatedListener(changes);
     }
   }

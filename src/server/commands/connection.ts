@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import { REDIS_COMPAT_VERSION } from '../info-sections.js';
 import { ERR_INT32_RANGE, ERR_NOT_INTEGER, parseInt32, parseInt64 } from './args.js';
+import { clientTrackingSubcommand } from '../tracking.js';
 
 const str = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
 const lower = (b: Buffer | undefined): string => str(b).toLowerCase();
@@ -125,6 +126,10 @@ const CLIENT_HELP = [
   'SETNAME <name>', '    Assign the name <name> to the current connection.',
   'SETINFO <LIB-NAME|LIB-VER> <value>', '    Set client library name or version.',
   'UNBLOCK <clientid> [TIMEOUT|ERROR]', '    Unblock the specified blocked client.',
+  'TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]', '         [OPTIN] [OPTOUT] [NOLOOP]', '    Control server assisted client side caching.',
+  'CACHING (YES|NO)', '    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.',
+  'GETREDIR', '    Return the client ID we are redirecting to when tracking is enabled.',
+  'TRACKINGINFO', '    Report tracking status for the current connection.',
   'NO-EVICT (ON|OFF)', '    Accepted for compatibility (kv-ts never evicts).',
   'NO-TOUCH (ON|OFF)', '    Accepted for compatibility (kv-ts keeps no LRU data).',
   'HELP', '    Print this help.',
@@ -173,6 +178,12 @@ function clientCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
       const v = lower(argv[2]);
       return v === 'on' || v === 'off' ? out.ok() : out.error('ERR syntax error');
     }
+    case 'tracking':
+    case 'caching':
+    case 'getredir':
+    case 'trackinginfo':
+      if (clientTrackingSubcommand(ctx, sub, argv)) return;
+      return out.error(`ERR unknown subcommand '${str(argv[1])}'. Try CLIENT HELP.`);
     case 'help':
       out.array(CLIENT_HELP.length);
       for (const l of CLIENT_HELP) out.simple(l);
@@ -323,6 +334,6 @@ export const connectionCommands: CommandModule = [
     'Inspect and manage client connections.',
     'subcommand [arg ...]',
     clientCmd,
-    ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'no-evict', 'no-touch', 'help'],
+    ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'tracking', 'caching', 'getredir', 'trackinginfo', 'no-evict', 'no-touch', 'help'],
   ),
 ];

@@ -346,6 +346,8 @@ function flushallCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     return ctx.out.error(ERR_SYNTAX);
   }
   if (ctx.store.size > 0) ctx.write([{ t: 'flushall' }]);
+  // Nothing to log, yet Redis tells tracking clients every key is invalid all the same.
+  else if (ctx.server.tracking?.active === true) ctx.server.tracking.flushed(ctx.client.id);
   ctx.out.ok();
 }
 
