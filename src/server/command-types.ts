@@ -8,6 +8,9 @@ import type { ReplicatedStore } from '../storage/api.js';
 import type { Key, Op } from '../storage/types.js';
 import type { ClientTx, QueuedCommand, WatchRegistry } from './multi.js';
 import type { PubSubHub, PubSubSession } from './pubsub.js';
+import type { SlowLog } from './slowlog.js';
+import type { LatencyMonitor } from './latency-monitor.js';
+import type { CommandStatsTable } from './latency.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -173,4 +176,13 @@ export interface ServerServices {
   readonly blocking?: BlockingServices;
   /** The server's pub/sub routing (PUBLISH, PUBSUB, keyspace notifications). */
   readonly pubsub?: PubSubHub;
+  /** SLOWLOG and LATENCY read these. Optional: without it they reply an error. */
+  readonly introspection?: IntrospectionServices;
+}
+
+/** The server's slow log, latency monitor and per-command statistics. */
+export interface IntrospectionServices {
+  readonly slowlog: SlowLog;
+  readonly latency: LatencyMonitor;
+  readonly commandStats: CommandStatsTable;
 }

@@ -128,6 +128,14 @@ function execAsQueued(spec: CommandSpec, tx: ClientTx): CommandSpec {
   return { ...spec, flags };
 }
 
+/**
+ * Sees every command that ran, with its duration (the slow log and the latency monitor). It runs
+ * after every command, so it must cost a comparison and no allocation when the command was fast.
+ */
+export interface CommandObserver {
+  executed(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], durationMs: number): void;
+}
+
 /** Distinct error kinds INFO errorstats tracks (Redis ERRORSTATS_LIMIT). */
 export const ERROR_KINDS_MAX = 128;
 
@@ -135,6 +143,7 @@ export class Dispatcher {
   gate: CommandGate | null = null;
   intercept: CommandInterceptor | null = null;
   memory: MemoryAdmission | null = null;
+  observer: CommandObserver | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -199,7 +208,7 @@ export class Dispatcher {
    * +QUEUED. A refusal replies as usual and makes EXEC fail.
    */
   private queue(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], tx: ClientTx): void {
-    const st = this.stats.get(spec.name);
+    const st = this.stats.forCommand(spec, argv);
     const err = spec.flags.includes('no_multi') ? 'ERR Command not allowed inside a transaction' : (this.check(ctx.client, spec, argv) ?? tx.enqueue(spec, argv));
     if (err !== null) return this.reject(ctx, st, err);
     ctx.out.simple('QUEUED');
@@ -211,12 +220,12 @@ export class Dispatcher {
    */
   execute(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     this.counters.commandsProcessed++;
-    this.invoke(ctx, spec, argv, this.stats.get(spec.name));
+    this.invoke(ctx, spec, argv, this.stats.forCommand(spec, argv));
   }
 
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
   private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
-    const st = this.stats.get(spec.name);
+    const st = this.stats.forCommand(spec, argv);
     const err = this.check(ctx.client, spec, argv) ?? subscribedModeRefusal(ctx, spec, argv);
     if (err !== null) return this.reject(ctx, st, err);
     this.invoke(ctx, spec, argv, st);
@@ -274,6 +283,7 @@ export class Dispatcher {
     if (failed) this.countError(lastError(out));
     if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
+    if (this.observer !== null) this.observer.executed(ctx, spec, argv, dt);
   }
 
   /**
