@@ -54,6 +54,11 @@ export class LatencyHistogram {
   private readonly counts = new Float64Array(HISTOGRAM_BUCKETS);
   totalCount = 0;
 
+  clear(): void {
+    this.counts.fill(0);
+    this.totalCount = 0;
+  }
+
   record(ns: number): void {
     const v = ns < LATENCY_NS_MIN ? LATENCY_NS_MIN : ns > LATENCY_NS_MAX ? LATENCY_NS_MAX : ns;
     const b = bucketOf(v);
@@ -154,8 +159,18 @@ export class CommandStatsTable {
     if (this.settings.latencyTracking) s.histogram.record(Math.round(durationMs * 1e6));
   }
 
+  /**
+   * CONFIG RESETSTAT. Zeroed in place, not dropped: the running command (CONFIG RESETSTAT itself)
+   * holds its entry and is counted in it once it returns, as Redis counts it.
+   */
   reset(): void {
-    this.byName.clear();
+    for (const s of this.byName.values()) {
+      s.calls = 0;
+      s.usecTotal = 0;
+      s.rejectedCalls = 0;
+      s.failedCalls = 0;
+      s.histogram.clear();
+    }
   }
 
   /** Names with a recorded histogram, sorted (LATENCY HISTOGRAM without arguments). */
