@@ -198,15 +198,16 @@ function parseYesNo(s: string): boolean | null {
   return v === 'yes' ? true : v === 'no' ? false : null;
 }
 
-/** Space-separated numbers in [0, 100] (Redis: an empty value clears the list). */
-function parsePercentiles(s: string): number[] | null {
+/** Space-separated numbers in [0, 100] (Redis: an empty value clears the list); else Redis's error text. */
+function parsePercentiles(s: string): number[] | string {
+  const invalid = 'Invalid latency-tracking-info-percentiles parameters';
   const words = s.trim() === '' ? [] : s.trim().split(/\s+/);
-  if (words.length > LATENCY_PERCENTILES_MAX) return null;
+  if (words.length > LATENCY_PERCENTILES_MAX) return invalid;
   const out: number[] = [];
   for (const w of words) {
-    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w)) return null;
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w)) return invalid;
     const n = Number(w);
-    if (!(n >= 0 && n <= 100)) return null;
+    if (!(n >= 0 && n <= 100)) return 'latency-tracking-info-percentiles parameters should sit between [0.0,100.0]';
     out.push(n);
   }
   return out;
@@ -325,7 +326,7 @@ const SETTINGS: readonly Setting[] = [
     name: 'latency-tracking-info-percentiles', aliases: [], get: (c) => c.latencyPercentiles.map(String).join(' '), mutable: true,
     set: (c, v) => {
       const ps = parsePercentiles(v);
-      if (ps === null) return 'Invalid latency-tracking-info-percentiles parameters';
+      if (typeof ps === 'string') return ps;
       c.latencyPercentiles = ps;
       return null;
     },

@@ -96,7 +96,7 @@ function keyPositions(specs: readonly KeySpec[], argv: readonly Buffer[]): Array
 
 function writeKeySpecs(out: ReplyWriter, s: CommandSpec): void {
   const specs = keySpecs(s);
-  out.array(specs.length);
+  out.set(specs.length);
   for (const k of specs) {
     out.map(3);
     out.bulk('flags');
@@ -156,7 +156,7 @@ function writeCommandInfo(out: ReplyWriter, s: CommandSpec, sub: string | null =
   out.set(0);
   writeKeySpecs(out, s);
   const subs = sub === null ? (s.subcommands ?? []) : [];
-  out.array(subs.length);
+  out.set(subs.length);
   for (const x of subs) writeCommandInfo(out, s, x);
 }
 
@@ -254,7 +254,7 @@ function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
       out.array(names.length);
       for (const n of names) {
         const r = resolveName(table, n);
-        if (r === null) out.nullArray();
+        if (r === null) out.nullBulk();
         else writeCommandInfo(out, r[0], r[1]);
       }
       return;
