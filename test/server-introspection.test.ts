@@ -296,3 +296,14 @@ test('a command of some milliseconds is a "command" latency event: LATEST, HISTO
   await c.request('SUNIONSTORE', 'copy', 'big');
   assert.deepEqual(await c.call('LATENCY', 'LATEST'), []);
 });
+
+test('an active expiry sweep that deletes many keys is an "expire-cycle" latency event', { timeout: 120_000 }, async () => {
+  const kv = await startKvServer({ args: ['--fsync', 'no', '--latency-monitor-threshold', '1'] });
+  procs.push(kv);
+  const c = await open(kv.port, 2);
+  // 20k keys expiring together: the sweep that finds them deletes (and logs) thousands in one run.
+  for (let i = 0; i < 20; i++) await c.requestMany(Array.from({ length: 1000 }, (_, j) => ['SET', `exp-${i}-${j}`, 'v', 'PX', '300']));
+  await waitFor('the keys expired', async () => (await c.call('DBSIZE')) === 0, { timeoutMs: 60_000, intervalMs: 50 });
+  const latest = (await c.call('LATENCY', 'LATEST')) as unknown[][];
+  assert.ok(latest.some((r) => String(r[0]) === 'expire-cycle'), JSON.stringify(latest.map((r) => r.map(String))));
+});

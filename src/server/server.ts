@@ -174,6 +174,7 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.observer = timings;
     this.blocking.onServed = timings;
     this.memory.onEvictionRun = (ms) => this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.evictionCycle, ms);
+    this.store.setSweepListener?.((ms) => this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.expireCycle, ms));
     this.notifier = new KeyspaceNotifier(this.pubsub, () => cfg.notifyKeyspaceEvents);
     this.store.setDeleteListener?.((key, reason) => {
       if (reason === 'expired') this.notifier.emit(NOTIFY.expired, 'expired', key);
