@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { showReply, type Resp } from './helpers/resp.js';
+import { ReplyError, showReply, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { parseInfo } from './helpers/info.js';
 import { waitFor } from './helpers/wait.js';
@@ -306,4 +306,27 @@ test('an active expiry sweep that deletes many keys is an "expire-cycle" latency
   await waitFor('the keys expired', async () => (await c.call('DBSIZE')) === 0, { timeoutMs: 60_000, intervalMs: 50 });
   const latest = (await c.call('LATENCY', 'LATEST')) as unknown[][];
   assert.ok(latest.some((r) => String(r[0]) === 'expire-cycle'), JSON.stringify(latest.map((r) => r.map(String))));
+});
+
+test('a blocked command answered UNBLOCKED counts as a failed call and an error, like redis-server', { timeout: 60_000 }, async () => {
+  const { redis, kv } = await servers();
+  const seen: string[][] = [];
+  for (const port of [redis.port, kv.port]) {
+    const c = await open(port, 2);
+    const blocked = await open(port, 2);
+    const id = await blocked.call('CLIENT', 'ID');
+    await c.request('CONFIG', 'RESETSTAT');
+    blocked.send('*3\r\n$5\r\nBLPOP\r\n$10\r\nunblock-me\r\n$1\r\n0\r\n');
+    await waitFor('BLPOP blocked', async () => parseInfo((await c.call('INFO', 'clients')) as string).get('blocked_clients') === '1');
+    assert.equal(await c.call('CLIENT', 'UNBLOCK', String(id), 'ERROR'), 1);
+    assert.ok((await blocked.read()) instanceof ReplyError);
+    const info = parseInfo((await c.call('INFO', 'stats', 'errorstats', 'commandstats')) as string);
+    seen.push([
+      `total_error_replies=${info.get('total_error_replies')}`,
+      `errorstat_UNBLOCKED=${info.get('errorstat_UNBLOCKED')}`,
+      `blpop=${info.get('cmdstat_blpop')?.replace(/usec=\d+,usec_per_call=[\d.]+,/, '')}`,
+    ]);
+  }
+  assert.deepEqual(seen[1], seen[0]);
+  assert.deepEqual(seen[1], ['total_error_replies=1', 'errorstat_UNBLOCKED=count=1', 'blpop=calls=1,rejected_calls=0,failed_calls=1']);
 });

@@ -135,6 +135,8 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   private timerAtMs = 0;
   /** Told of each served command and how long serving it took (the slow log logs it then, as Redis). */
   onServed: CommandObserver | null = null;
+  /** Told of each waiter answered with an error instead (INFO errorstats, the command's failed_calls). */
+  onFailed: ((spec: CommandSpec, argv: readonly Buffer[], error: string) => void) | null = null;
   private readonly serveFn = (): void => {
     this.serveQueued = false;
     this.serveReady();
@@ -183,6 +185,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     const w = this.byClient.get(clientId);
     if (w === undefined) return false;
     this.remove(w);
+    if (error) this.onFailed?.(w.spec, w.argv, ERR_UNBLOCKED_BY_CLIENT);
     w.finish((out) => (error ? out.error(ERR_UNBLOCKED_BY_CLIENT) : out.nullArray()));
     return true;
   }
@@ -204,6 +207,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   private unblockForRole(w: Waiter): void {
     this.remove(w);
     w.client.closeAfterReply = true;
+    this.onFailed?.(w.spec, w.argv, ERR_UNBLOCKED_ROLE);
     w.finish((out) => out.error(ERR_UNBLOCKED_ROLE));
   }
 

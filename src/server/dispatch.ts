@@ -303,6 +303,15 @@ export class Dispatcher {
     ctx.out.error(msg);
   }
 
+  /**
+   * A command that ran (and was counted) earlier ended in an error written outside dispatch (a
+   * blocked BLPOP answered UNBLOCKED): its failed_calls and the error, as Redis counts them at unblock.
+   */
+  countFailure(spec: CommandSpec, argv: readonly Buffer[], msg: string): void {
+    this.stats.forCommand(spec, argv).failedCalls++;
+    this.countError(msg);
+  }
+
   /** total_error_replies and INFO errorstats (by the error's first word, as Redis). */
   private countError(msg: string): void {
     this.counters.errorReplies++;

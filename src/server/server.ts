@@ -173,6 +173,7 @@ export class KvServer implements ConnectionHost {
     const timings = new CommandTimingObserver(this.slowlog, this.latencyMonitor);
     this.dispatcher.observer = timings;
     this.blocking.onServed = timings;
+    this.blocking.onFailed = (spec, argv, error) => this.dispatcher.countFailure(spec, argv, error);
     this.memory.onEvictionRun = (ms) => this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.evictionCycle, ms);
     this.store.setSweepListener?.((ms) => this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.expireCycle, ms));
     this.notifier = new KeyspaceNotifier(this.pubsub, () => cfg.notifyKeyspaceEvents);
