@@ -87,6 +87,9 @@ const EXACT: ReadonlyArray<readonly string[]> = [
   // Request/response tips (MGET's multi_shard) and key-spec flags finer than read/write (LLEN's
   // RO without access) are not derived from kv-ts's specs: commands without them are compared.
   ['COMMAND', 'INFO', 'get', 'nosuch', 'hget', 'zrange', 'config|nosuch'],
+  ['CONFIG', 'GET'],
+  ['CONFIG', 'RESETSTAT', 'x'],
+  ['COMMAND', 'COUNT', 'x'],
   ['COMMAND', 'GETKEYS', 'GET', 'k'],
   ['COMMAND', 'GETKEYS', 'MSET', 'a', '1', 'b', '2'],
   ['COMMAND', 'GETKEYS', 'MGET', 'a', 'b', 'c'],
@@ -119,6 +122,14 @@ for (const protocol of [2, 3] as const) {
     }
   });
 }
+
+test('COMMAND INFO gives subcommands the arity redis-server does', { timeout: 60_000 }, async () => {
+  const { redis, kv } = await servers();
+  const [a, b] = [await open(redis.port, 2), await open(kv.port, 2)];
+  const names = ['slowlog|get', 'slowlog|len', 'slowlog|reset', 'slowlog|help', 'latency|latest', 'latency|history', 'latency|reset', 'latency|graph', 'latency|doctor', 'latency|histogram', 'latency|help', 'config|get', 'config|set', 'config|resetstat', 'command|getkeys', 'command|info', 'command|count'];
+  const arity = async (c: RawConn): Promise<string[]> => ((await c.call('COMMAND', 'INFO', ...names)) as unknown[][]).map((e, i) => `${names[i]} ${String(e[0])} ${String(e[1])}`);
+  assert.deepEqual(await arity(b), await arity(a));
+});
 
 /** A slow log entry with what varies between runs (id, time, duration, address) replaced by its shape. */
 function normalise(entry: Resp, firstId: bigint): string {

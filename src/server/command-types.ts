@@ -45,6 +45,12 @@ export interface CommandSpec {
   readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub';
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
+  /**
+   * Redis's arity of subcommands (counting the container's name, e.g. `config|get`: -3). Dispatch
+   * refuses a wrong count as Redis does ("wrong number of arguments for 'config|get' command") and
+   * COMMAND reports it; a subcommand not listed is checked by its handler and reported as -2.
+   */
+  readonly subcommandArity?: Readonly<Record<string, number>>;
   readonly handler: CommandHandler;
 }
 

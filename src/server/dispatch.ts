@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientState, CommandContext, CommandFlag, CommandSpec } from './command-types.js';
 import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
-import type { CommandStatsTable } from './latency.js';
+import { subcommandOf, type CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
 
 /**
@@ -239,6 +239,10 @@ export class Dispatcher {
   /** Redis's order of refusals: arity, auth, the gate (READONLY, TOOSTALE...), maxmemory, a failed log. Null: run it. */
   private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
     if (!arityOk(spec, argv.length)) return `ERR wrong number of arguments for '${spec.name}' command`;
+    if (spec.subcommandArity !== undefined) {
+      const err = subcommandArityError(spec, spec.subcommandArity, argv);
+      if (err !== null) return err;
+    }
     if (!client.authenticated && !spec.flags.includes('noauth')) {
       if (this.requirePass() === null) client.authenticated = true; // password was removed at runtime
       else return 'NOAUTH Authentication required.';
@@ -325,6 +329,15 @@ export class Dispatcher {
     if (n !== undefined) errors.set(kind, n + 1);
     else if (errors.size < ERROR_KINDS_MAX) errors.set(kind, 1);
   }
+}
+
+/** A known subcommand with the wrong number of arguments: Redis's arity error naming `container|sub`. */
+function subcommandArityError(spec: CommandSpec, arities: Readonly<Record<string, number>>, argv: readonly Buffer[]): string | null {
+  if (argv.length < 2 || spec.subcommands === undefined) return null;
+  const sub = subcommandOf(spec.subcommands, argv[1] as Buffer);
+  const arity = sub === null ? undefined : arities[sub];
+  if (arity === undefined || (arity >= 0 ? argv.length === arity : argv.length >= -arity)) return null;
+  return `ERR wrong number of arguments for '${spec.name}|${sub as string}' command`;
 }
 
 /** The last error text the encoder wrote (empty when the writer does not record it). */

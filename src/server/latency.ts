@@ -108,7 +108,7 @@ export interface CommandStats {
 }
 
 /** A container command's subcommand named by argv[1] (compared without case and without allocating), or null. */
-function subcommandOf(subs: readonly string[], arg: Buffer): string | null {
+export function subcommandOf(subs: readonly string[], arg: Buffer): string | null {
   for (const sub of subs) {
     if (sub.length !== arg.length) continue;
     let i = 0;

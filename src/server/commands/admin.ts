@@ -143,7 +143,7 @@ function writeCommandInfo(out: ReplyWriter, s: CommandSpec, sub: string | null =
   const isContainer = sub === null && s.subcommands !== undefined;
   out.array(10);
   out.bulk(sub === null ? s.name : `${s.name}|${sub}`);
-  out.integer(sub === null ? s.arity : -2);
+  out.integer(sub === null ? s.arity : (s.subcommandArity?.[sub] ?? -2));
   const flags = isContainer ? [] : s.flags.map((f) => FLAG_NAMES[f]);
   out.set(flags.length);
   for (const f of flags) out.simple(f);
@@ -367,13 +367,14 @@ function shutdownCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   ctx.server.shutdown();
 }
 
-function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], subcommands?: string[]): CommandSpec {
-  return { name, arity, flags, firstKey: 0, lastKey: 0, keyStep: 0, summary, syntax, group: 'server', handler, ...(subcommands ? { subcommands } : {}) };
+function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], subcommandArity?: Record<string, number>): CommandSpec {
+  const subs = subcommandArity === undefined ? {} : { subcommands: Object.keys(subcommandArity), subcommandArity };
+  return { name, arity, flags, firstKey: 0, lastKey: 0, keyStep: 0, summary, syntax, group: 'server', handler, ...subs };
 }
 
 export const adminCommands: CommandModule = [
-  spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS cmd ... | GETKEYSANDFLAGS cmd ...]', commandCmd, ['count', 'info', 'docs', 'list', 'getkeys', 'getkeysandflags', 'help']),
-  spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, ['get', 'set', 'resetstat', 'help']),
+  spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS cmd ... | GETKEYSANDFLAGS cmd ...]', commandCmd, { count: 2, info: -2, docs: -2, list: -2, getkeys: -4, getkeysandflags: -4, help: 2 }),
+  spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, { get: -3, set: -4, resetstat: 2, help: 2 }),
   spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
   }),

@@ -18,16 +18,13 @@ interface Subcommand {
 }
 
 /**
- * Run argv[1] of a container command (SLOWLOG, LATENCY) with Redis's errors: an unknown
- * subcommand, then the subcommand's arity.
+ * Run argv[1] of a container command (SLOWLOG, LATENCY), or Redis's error for an unknown one
+ * (dispatch has checked a known one's arity: see CommandSpec.subcommandArity).
  */
 function runSubcommand(ctx: CommandContext, argv: readonly Buffer[], container: string, subs: ReadonlyMap<string, Subcommand>): void {
   const out = ctx.out;
-  const name = str(argv[1]).toLowerCase();
-  const sub = subs.get(name);
+  const sub = subs.get(str(argv[1]).toLowerCase());
   if (sub === undefined) return out.error(`ERR unknown subcommand '${str(argv[1])}'. Try ${container.toUpperCase()} HELP.`);
-  const argc = argv.length;
-  if (sub.arity >= 0 ? argc !== sub.arity : argc < -sub.arity) return out.error(`ERR wrong number of arguments for '${container}|${name}' command`);
   const intro = ctx.server.introspection;
   if (intro === undefined) return out.error(`ERR ${container.toUpperCase()} is not available on this server`);
   sub.run(ctx, argv, intro);
@@ -192,6 +189,7 @@ function container(name: string, summary: string, syntax: string, subs: Readonly
   return {
     name, arity: -2, flags: FLAGS, firstKey: 0, lastKey: 0, keyStep: 0, summary, syntax, group: 'server',
     subcommands: [...subs.keys()],
+    subcommandArity: Object.fromEntries([...subs].map(([n, sub]) => [n, sub.arity])),
     handler: (ctx, argv) => runSubcommand(ctx, argv, name, subs),
   };
 }
