@@ -41,6 +41,10 @@ Options:
   --maxmemory-policy POLICY   noeviction (default: writes get -OOM over the limit),
                               allkeys-lru|lfu|random, volatile-lru|lfu|random|ttl
   --maxmemory-samples N       keys sampled per eviction (default 5)
+  --slowlog-log-slower-than US  log commands taking US microseconds or more (default 10000;
+                              0 = every command, -1 = off); SLOWLOG GET reads them
+  --slowlog-max-len N         slow log entries kept (default 128)
+  --latency-monitor-threshold MS  record latency events of MS or more (default 0 = off)
   --replica-of HOST:PORT      start as a replica of that primary
   --primary-auth PASSWORD     password for the primary's --requirepass (replication link)
   --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
@@ -76,6 +80,9 @@ const SETTING_FLAGS: Record<string, string> = {
   maxmemory: 'maxmemory',
   'maxmemory-policy': 'maxmemory-policy',
   'maxmemory-samples': 'maxmemory-samples',
+  'slowlog-log-slower-than': 'slowlog-log-slower-than',
+  'slowlog-max-len': 'slowlog-max-len',
+  'latency-monitor-threshold': 'latency-monitor-threshold',
 };
 
 function usageError(msg: string): never {

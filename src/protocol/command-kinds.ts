@@ -121,6 +121,8 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['time', READ],
   ['info', READ],
   ['command', READ],
+  ['slowlog', { kind: 'write', readSubcommands: ['get', 'len', 'help'] }],
+  ['latency', { kind: 'write', readSubcommands: ['latest', 'history', 'graph', 'doctor', 'histogram', 'help'] }],
   ['lastsave', READ],
   ['quit', WRITE],
   ['hello', WRITE],

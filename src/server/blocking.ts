@@ -4,6 +4,8 @@
 // itself (each waiter's command does, through its connection's ctx.write, so a served pop is one
 // log entry of its own) and never mutates the keyspace.
 
+import { performance } from 'node:perf_hooks';
+import type { CommandObserver } from './dispatch.js';
 import type { ReplicatedStore, TouchListener } from '../storage/api.js';
 import type { Key, Op } from '../storage/types.js';
 import type { BlockedAttempt, BlockingServices, ClientState, CommandContext, CommandSpec, DeferredReply } from './command-types.js';
@@ -131,6 +133,10 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   private readonly heap = new DeadlineHeap();
   private timer: NodeJS.Timeout | null = null;
   private timerAtMs = 0;
+  /** Told of each served command and how long serving it took (the slow log logs it then, as Redis). */
+  onServed: CommandObserver | null = null;
+  /** Told of each waiter answered with an error instead (INFO errorstats, the command's failed_calls). */
+  onFailed: ((spec: CommandSpec, argv: readonly Buffer[], error: string) => void) | null = null;
   private readonly serveFn = (): void => {
     this.serveQueued = false;
     this.serveReady();
@@ -179,6 +185,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     const w = this.byClient.get(clientId);
     if (w === undefined) return false;
     this.remove(w);
+    if (error) this.onFailed?.(w.spec, w.argv, ERR_UNBLOCKED_BY_CLIENT);
     w.finish((out) => (error ? out.error(ERR_UNBLOCKED_BY_CLIENT) : out.nullArray()));
     return true;
   }
@@ -200,6 +207,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   private unblockForRole(w: Waiter): void {
     this.remove(w);
     w.client.closeAfterReply = true;
+    this.onFailed?.(w.spec, w.argv, ERR_UNBLOCKED_ROLE);
     w.finish((out) => out.error(ERR_UNBLOCKED_ROLE));
   }
 
@@ -261,8 +269,10 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
       }
       // Nothing for this one (the key is empty, or holds another type, or BLMOVE's destination
       // does): it keeps waiting; a later waiter may still be served.
+      const t0 = performance.now();
       if (!w.attempt(w.ctx, key)) continue;
       this.remove(w);
+      this.onServed?.executed(w.ctx, w.spec, w.argv, performance.now() - t0);
       // The reply is already in the connection's output (the attempt wrote it): resume it.
       w.finish(() => undefined);
     }

@@ -9,6 +9,9 @@ import type { Key, Op } from '../storage/types.js';
 import type { ClientTx, QueuedCommand, WatchRegistry } from './multi.js';
 import type { PubSubHub, PubSubSession } from './pubsub.js';
 import type { ClientTracking, TrackingHub } from './tracking.js';
+import type { SlowLog } from './slowlog.js';
+import type { LatencyMonitor } from './latency-monitor.js';
+import type { CommandStatsTable } from './latency.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -43,6 +46,12 @@ export interface CommandSpec {
   readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub';
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
+  /**
+   * Redis's arity of subcommands (counting the container's name, e.g. `config|get`: -3). Dispatch
+   * refuses a wrong count as Redis does ("wrong number of arguments for 'config|get' command") and
+   * COMMAND reports it; a subcommand not listed is checked by its handler and reported as -2.
+   */
+  readonly subcommandArity?: Readonly<Record<string, number>>;
   readonly handler: CommandHandler;
 }
 
@@ -180,4 +189,13 @@ export interface ServerServices {
   readonly tracking?: TrackingHub;
   /** Whether a client with this id is connected (CLIENT TRACKING REDIRECT). */
   clientExists?(id: number): boolean;
+  /** SLOWLOG and LATENCY read these. Optional: without it they reply an error. */
+  readonly introspection?: IntrospectionServices;
+}
+
+/** The server's slow log, latency monitor and per-command statistics. */
+export interface IntrospectionServices {
+  readonly slowlog: SlowLog;
+  readonly latency: LatencyMonitor;
+  readonly commandStats: CommandStatsTable;
 }

@@ -13,6 +13,21 @@ import { TRACKING_TABLE_KEYS_MAX_DEFAULT } from './tracking.js';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Redis's defaults: commands of 10 ms or more are logged, 128 entries kept. */
+const SLOWLOG_SLOWER_THAN_US_DEFAULT = 10_000;
+const SLOWLOG_MAX_LEN_DEFAULT = 128;
+/**
+ * Bound on slowlog-max-len (Redis takes any long): an entry holds up to 32 arguments of 128
+ * bytes, so the log stays far below maxmemory scales even when full.
+ */
+export const SLOWLOG_MAX_LEN_MAX = 100_000;
+/** Longest threshold accepted for slowlog-log-slower-than (µs) and latency-monitor-threshold (ms). */
+const THRESHOLD_MAX = Number.MAX_SAFE_INTEGER;
+/** Redis's default latency-tracking-info-percentiles. */
+const LATENCY_PERCENTILES_DEFAULT: readonly number[] = [50, 99, 99.9];
+/** Percentiles one latency-tracking-info-percentiles value may list. */
+const LATENCY_PERCENTILES_MAX = 32;
+
 /** Port range a TCP listener can use. */
 const PORT_MAX = 65535;
 /** Redis's own bound on maxclients is the fd limit; we refuse silly values outright. */
@@ -126,6 +141,16 @@ export interface ServerConfig {
   notifyKeyspaceEvents: number;
   /** Keys the client-side caching table remembers before it forgets some (tracking-table-max-keys; 0 = no bound). */
   trackingTableKeysMax: number;
+  /** slowlog-log-slower-than: log commands that ran this many µs or more; -1 = off, 0 = every command. */
+  slowlogSlowerThanUs: number;
+  /** slowlog-max-len: entries the slow log keeps (the oldest go first). */
+  slowlogMaxLen: number;
+  /** latency-monitor-threshold: record latency events of this many ms or more; 0 = off. */
+  latencyMonitorThresholdMs: number;
+  /** latency-tracking: per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM). */
+  latencyTracking: boolean;
+  /** latency-tracking-info-percentiles: the percentiles INFO latencystats prints. */
+  latencyPercentiles: number[];
 }
 
 export function defaultConfig(): ServerConfig {
@@ -149,6 +174,11 @@ export function defaultConfig(): ServerConfig {
     trackingTableKeysMax: TRACKING_TABLE_KEYS_MAX_DEFAULT,
     maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
     maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
+    slowlogSlowerThanUs: SLOWLOG_SLOWER_THAN_US_DEFAULT,
+    slowlogMaxLen: SLOWLOG_MAX_LEN_DEFAULT,
+    latencyMonitorThresholdMs: 0,
+    latencyTracking: true,
+    latencyPercentiles: [...LATENCY_PERCENTILES_DEFAULT],
   };
 }
 
@@ -167,6 +197,26 @@ function parseIntIn(s: string, min: number, max: number): number | null {
   return n >= min && n <= max ? n : null;
 }
 
+function parseYesNo(s: string): boolean | null {
+  const v = s.toLowerCase();
+  return v === 'yes' ? true : v === 'no' ? false : null;
+}
+
+/** Space-separated numbers in [0, 100] (Redis: an empty value clears the list); else Redis's error text. */
+function parsePercentiles(s: string): number[] | string {
+  const invalid = 'Invalid latency-tracking-info-percentiles parameters';
+  const words = s.trim() === '' ? [] : s.trim().split(/\s+/);
+  if (words.length > LATENCY_PERCENTILES_MAX) return invalid;
+  const out: number[] = [];
+  for (const w of words) {
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(w)) return invalid;
+    const n = Number(w);
+    if (!(n >= 0 && n <= 100)) return 'latency-tracking-info-percentiles parameters should sit between [0.0,100.0]';
+    out.push(n);
+  }
+  return out;
+}
+
 /** Redis lists the policies in this order in its CONFIG SET error. */
 const POLICY_ORDER: readonly MaxmemoryPolicy[] = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction'];
 
@@ -183,8 +233,10 @@ interface Setting {
   readonly mutable: boolean;
 }
 
+type IntKey = 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity' | 'slowlogSlowerThanUs' | 'slowlogMaxLen' | 'latencyMonitorThresholdMs';
+
 const intSetter =
-  (key: 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity', min: number, max: number, what: string): Setter =>
+  (key: IntKey, min: number, max: number, what: string): Setter =>
   (cfg, v) => {
     const n = parseIntIn(v, min, max);
     if (n === null) return `argument must be ${what} between ${min} and ${max}`;
@@ -270,6 +322,27 @@ const SETTINGS: readonly Setting[] = [
   {
     name: 'maxmemory-eviction-tenacity', aliases: [], get: (c) => String(c.maxmemoryEvictionTenacity), mutable: true,
     set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX, 'an integer'),
+  },
+  { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX, 'an integer'), mutable: true },
+  { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX, 'an integer'), mutable: true },
+  { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX, 'an integer'), mutable: true },
+  {
+    name: 'latency-tracking', aliases: [], get: (c) => (c.latencyTracking ? 'yes' : 'no'), mutable: true,
+    set: (c, v) => {
+      const b = parseYesNo(v);
+      if (b === null) return "argument must be 'yes' or 'no'";
+      c.latencyTracking = b;
+      return null;
+    },
+  },
+  {
+    name: 'latency-tracking-info-percentiles', aliases: [], get: (c) => c.latencyPercentiles.map(String).join(' '), mutable: true,
+    set: (c, v) => {
+      const ps = parsePercentiles(v);
+      if (typeof ps === 'string') return ps;
+      c.latencyPercentiles = ps;
+      return null;
+    },
   },
   // Fixed facts that clients and tools query; setting them to their one value is accepted.
   // Redis's old names (ziplist) are settings of their own so CONFIG GET/SET accept both.

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientState, CommandContext, CommandFlag, CommandSpec } from './command-types.js';
 import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
-import type { CommandStatsTable } from './latency.js';
+import { subcommandOf, type CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
 import type { TrackingHub } from './tracking.js';
 
@@ -142,6 +142,14 @@ function execAsQueued(spec: CommandSpec, tx: ClientTx): CommandSpec {
   return { ...spec, flags };
 }
 
+/**
+ * Sees every command that ran, with its duration (the slow log and the latency monitor). It runs
+ * after every command, so it must cost a comparison and no allocation when the command was fast.
+ */
+export interface CommandObserver {
+  executed(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], durationMs: number): void;
+}
+
 /** Distinct error kinds INFO errorstats tracks (Redis ERRORSTATS_LIMIT). */
 export const ERROR_KINDS_MAX = 128;
 
@@ -151,6 +159,7 @@ export class Dispatcher {
   memory: MemoryAdmission | null = null;
   /** Client-side caching: remembers the keys a tracking client's read commands name. */
   tracking: TrackingHub | null = null;
+  observer: CommandObserver | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -215,7 +224,7 @@ export class Dispatcher {
    * +QUEUED. A refusal replies as usual and makes EXEC fail.
    */
   private queue(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], tx: ClientTx): void {
-    const st = this.stats.get(spec.name);
+    const st = this.stats.forCommand(spec, argv);
     const err = spec.flags.includes('no_multi') ? 'ERR Command not allowed inside a transaction' : (this.check(ctx.client, spec, argv) ?? tx.enqueue(spec, argv));
     if (err !== null) return this.reject(ctx, st, err);
     ctx.out.simple('QUEUED');
@@ -227,12 +236,12 @@ export class Dispatcher {
    */
   execute(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     this.counters.commandsProcessed++;
-    this.invoke(ctx, spec, argv, this.stats.get(spec.name));
+    this.invoke(ctx, spec, argv, this.stats.forCommand(spec, argv));
   }
 
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
   private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
-    const st = this.stats.get(spec.name);
+    const st = this.stats.forCommand(spec, argv);
     const err = this.check(ctx.client, spec, argv) ?? subscribedModeRefusal(ctx, spec, argv);
     if (err !== null) return this.reject(ctx, st, err);
     this.invoke(ctx, spec, argv, st);
@@ -246,6 +255,10 @@ export class Dispatcher {
   /** Redis's order of refusals: arity, auth, the gate (READONLY, TOOSTALE...), maxmemory, a failed log. Null: run it. */
   private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
     if (!arityOk(spec, argv.length)) return `ERR wrong number of arguments for '${spec.name}' command`;
+    if (spec.subcommandArity !== undefined) {
+      const err = subcommandArityError(spec, spec.subcommandArity, argv);
+      if (err !== null) return err;
+    }
     if (!client.authenticated && !spec.flags.includes('noauth')) {
       if (this.requirePass() === null) client.authenticated = true; // password was removed at runtime
       else return 'NOAUTH Authentication required.';
@@ -293,6 +306,7 @@ export class Dispatcher {
     if (failed) this.countError(lastError(out));
     if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
+    if (this.observer !== null) this.observer.executed(ctx, spec, argv, dt);
   }
 
   /**
@@ -312,6 +326,15 @@ export class Dispatcher {
     ctx.out.error(msg);
   }
 
+  /**
+   * A command that ran (and was counted) earlier ended in an error written outside dispatch (a
+   * blocked BLPOP answered UNBLOCKED): its failed_calls and the error, as Redis counts them at unblock.
+   */
+  countFailure(spec: CommandSpec, argv: readonly Buffer[], msg: string): void {
+    this.stats.forCommand(spec, argv).failedCalls++;
+    this.countError(msg);
+  }
+
   /** total_error_replies and INFO errorstats (by the error's first word, as Redis). */
   private countError(msg: string): void {
     this.counters.errorReplies++;
@@ -325,6 +348,15 @@ export class Dispatcher {
     if (n !== undefined) errors.set(kind, n + 1);
     else if (errors.size < ERROR_KINDS_MAX) errors.set(kind, 1);
   }
+}
+
+/** A known subcommand with the wrong number of arguments: Redis's arity error naming `container|sub`. */
+function subcommandArityError(spec: CommandSpec, arities: Readonly<Record<string, number>>, argv: readonly Buffer[]): string | null {
+  if (argv.length < 2 || spec.subcommands === undefined) return null;
+  const sub = subcommandOf(spec.subcommands, argv[1] as Buffer);
+  const arity = sub === null ? undefined : arities[sub];
+  if (arity === undefined || (arity >= 0 ? argv.length === arity : argv.length >= -arity)) return null;
+  return `ERR wrong number of arguments for '${spec.name}|${sub as string}' command`;
 }
 
 /** The last error text the encoder wrote (empty when the writer does not record it). */

@@ -7,12 +7,23 @@
 // command, so it is a few integer ops (docs/perf-notes.md, 'Command dispatch').
 
 import assert from 'node:assert';
+import type { CommandSpec } from './command-types.js';
 
 /** Redis CONFIG_LATENCY_HISTOGRAM_MIN/MAX_VALUE: 1 ns .. 1 s. */
 const LATENCY_NS_MIN = 1;
 const LATENCY_NS_MAX = 1_000_000_000;
-/** Redis's default latency-tracking-info-percentiles. */
-export const LATENCY_PERCENTILES: readonly number[] = [50, 99, 99.9];
+/** LATENCY HISTOGRAM reports cumulative counts at 1024 ns, then at each power of two above (Redis's HDR log iteration). */
+const CDF_FIRST_NS = 1024;
+
+/** Settings the table reads live (the server's config object). */
+export interface LatencyTrackingSettings {
+  /** latency-tracking: record per-command histograms. */
+  readonly latencyTracking: boolean;
+  /** latency-tracking-info-percentiles: what INFO latencystats prints. */
+  readonly latencyPercentiles: readonly number[];
+}
+
+const TRACK_DEFAULT: LatencyTrackingSettings = { latencyTracking: true, latencyPercentiles: [50, 99, 99.9] };
 
 /** Values below this many ns get one bucket each; above, 2^SUB_BITS buckets per power of two. */
 const SUB_BITS = 7;
@@ -43,6 +54,11 @@ export class LatencyHistogram {
   private readonly counts = new Float64Array(HISTOGRAM_BUCKETS);
   totalCount = 0;
 
+  clear(): void {
+    this.counts.fill(0);
+    this.totalCount = 0;
+  }
+
   record(ns: number): void {
     const v = ns < LATENCY_NS_MIN ? LATENCY_NS_MIN : ns > LATENCY_NS_MAX ? LATENCY_NS_MAX : ns;
     const b = bucketOf(v);
@@ -62,6 +78,25 @@ export class LatencyHistogram {
     }
     return LATENCY_NS_MAX; // unreachable: the counts sum to totalCount
   }
+
+  /**
+   * LATENCY HISTOGRAM's histogram_usec: [µs, values at or below it] at 1024 ns and each power of
+   * two above, the µs being the highest value of that level's bucket, levels that add no value
+   * left out, until every value is counted.
+   */
+  cdfUsec(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    let seen = 0;
+    let b = 0;
+    let prev = 0;
+    for (let level = CDF_FIRST_NS; seen < this.totalCount; level *= 2) {
+      const top = level >= LATENCY_NS_MAX ? HISTOGRAM_BUCKETS - 1 : bucketOf(level);
+      for (; b <= top; b++) seen += this.counts[b] as number;
+      if (seen > prev) out.push([Math.floor(bucketHighestNs(top) / 1000), seen]);
+      prev = seen;
+    }
+    return out;
+  }
 }
 
 export interface CommandStats {
@@ -72,8 +107,40 @@ export interface CommandStats {
   readonly histogram: LatencyHistogram;
 }
 
+/** A container command's subcommand named by argv[1] (compared without case and without allocating), or null. */
+export function subcommandOf(subs: readonly string[], arg: Buffer): string | null {
+  for (const sub of subs) {
+    if (sub.length !== arg.length) continue;
+    let i = 0;
+    for (; i < sub.length; i++) {
+      const c = arg[i] as number;
+      if ((c >= 0x41 && c <= 0x5a ? c + 0x20 : c) !== sub.charCodeAt(i)) break;
+    }
+    if (i === sub.length) return sub;
+  }
+  return null;
+}
+
 export class CommandStatsTable {
   private readonly byName = new Map<string, CommandStats>();
+
+  constructor(private readonly settings: LatencyTrackingSettings = TRACK_DEFAULT) {}
+
+  /**
+   * The stats a call counts in: a container command's (CONFIG, CLIENT...) are kept per
+   * subcommand under Redis's `config|get` names; an unknown subcommand counts for the container.
+   */
+  forCommand(spec: CommandSpec, argv: readonly Buffer[]): CommandStats {
+    const subs = spec.subcommands;
+    if (subs === undefined || argv.length < 2) return this.get(spec.name);
+    const sub = subcommandOf(subs, argv[1] as Buffer);
+    return this.get(sub === null ? spec.name : `${spec.name}|${sub}`);
+  }
+
+  /** Without creating an entry. */
+  peek(name: string): CommandStats | undefined {
+    return this.byName.get(name);
+  }
 
   get(name: string): CommandStats {
     let s = this.byName.get(name);
@@ -89,11 +156,26 @@ export class CommandStatsTable {
     s.calls++;
     s.usecTotal += durationMs * 1000;
     if (failed) s.failedCalls++;
-    s.histogram.record(Math.round(durationMs * 1e6));
+    if (this.settings.latencyTracking) s.histogram.record(Math.round(durationMs * 1e6));
   }
 
+  /**
+   * CONFIG RESETSTAT. Zeroed in place, not dropped: the running command (CONFIG RESETSTAT itself)
+   * holds its entry and is counted in it once it returns, as Redis counts it.
+   */
   reset(): void {
-    this.byName.clear();
+    for (const s of this.byName.values()) {
+      s.calls = 0;
+      s.usecTotal = 0;
+      s.rejectedCalls = 0;
+      s.failedCalls = 0;
+      s.histogram.clear();
+    }
+  }
+
+  /** Names with a recorded histogram, sorted (LATENCY HISTOGRAM without arguments). */
+  histogramNames(): string[] {
+    return [...this.byName].filter(([, s]) => s.histogram.totalCount > 0).map(([n]) => n).sort();
   }
 
   /** `cmdstat_get:calls=2,usec=15,usec_per_call=7.50,rejected_calls=0,failed_calls=0` lines. */
@@ -113,7 +195,7 @@ export class CommandStatsTable {
     const out: string[] = [];
     for (const [name, s] of [...this.byName].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       if (s.histogram.totalCount === 0) continue;
-      const parts = LATENCY_PERCENTILES.map((p) => `p${p}=${(s.histogram.valueAtPercentile(p) / 1000).toFixed(3)}`);
+      const parts = this.settings.latencyPercentiles.map((p) => `p${p}=${(s.histogram.valueAtPercentile(p) / 1000).toFixed(3)}`);
       out.push(`latency_percentiles_usec_${name}:${parts.join(',')}`);
     }
     return out;

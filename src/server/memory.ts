@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { CommandSpec } from './command-types.js';
 import type { ServerConfig } from './config.js';
@@ -179,6 +179,8 @@ export class MemoryGauge {
 /** Commands run through admit() before their handler (the dispatcher's MemoryAdmission). */
 export class MaxmemoryGuard {
   private continuing = false;
+  /** Told how long each eviction run took (the latency monitor's eviction-cycle). */
+  onEvictionRun: ((ms: number) => void) | null = null;
 
   constructor(
     private readonly cfg: ServerConfig,
@@ -214,7 +216,9 @@ export class MaxmemoryGuard {
     if (limit === 0 || this.cfg.maxmemoryPolicy === 'noeviction') return false;
     const toFree = this.gauge.usedForLimit() - limit;
     if (toFree <= 0) return false;
+    const t0 = performance.now();
     const r = this.store.evict(toFree, evictionBudgetMs(this.cfg.maxmemoryEvictionTenacity));
+    this.onEvictionRun?.(performance.now() - t0);
     if (r.outcome !== 'time') return false;
     if (!this.continuing) {
       this.continuing = true;

@@ -8,6 +8,7 @@
 
 import assert from 'node:assert';
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
@@ -23,6 +24,9 @@ import { Connection, type ConnectionHost, type LimitClose } from './connection.j
 import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
+import { SlowLog } from './slowlog.js';
+import { LATENCY_EVENTS, LatencyMonitor } from './latency-monitor.js';
+import { CommandTimingObserver } from './introspection.js';
 import { registerDefaultInfoSections, type ServerCounters } from './info-sections.js';
 import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 import { PubSubHub } from './pubsub.js';
@@ -98,7 +102,10 @@ export class KvServer implements ConnectionHost {
   private runningArgv: readonly Buffer[] | null = null;
   /** Connections with pub/sub messages to write this turn (after the log is flushed: see endOfTurn). */
   private toPush: Connection[] = [];
-  readonly commandStats = new CommandStatsTable();
+  readonly commandStats: CommandStatsTable;
+  /** SLOWLOG and LATENCY (introspection.ts feeds them from the dispatcher's timings). */
+  readonly slowlog: SlowLog;
+  readonly latencyMonitor: LatencyMonitor;
   /** This server's commands; only addCommands changes them. */
   readonly commands: CommandTableView;
   private readonly table: CommandTable;
@@ -156,6 +163,9 @@ export class KvServer implements ConnectionHost {
     this.parserLimits = { bulkBytesMax: cfg.bulkBytesMax, queryBufferBytesMax: cfg.queryBufferBytesMax };
     this.flushedSeq = this.durableSeq = this.store.lastPosition.seq;
     this.commands = this.table = new CommandTable(opts.commands ?? SERVER_COMMAND_MODULES);
+    this.commandStats = new CommandStatsTable(cfg);
+    this.slowlog = new SlowLog(cfg);
+    this.latencyMonitor = new LatencyMonitor(cfg);
     this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass, this.store);
     this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
@@ -163,6 +173,12 @@ export class KvServer implements ConnectionHost {
     const touches = new TouchFanout(this.store);
     this.watches = new WatchRegistry(touches.watchSlot);
     this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
+    const timings = new CommandTimingObserver(this.slowlog, this.latencyMonitor);
+    this.dispatcher.observer = timings;
+    this.blocking.onServed = timings;
+    this.blocking.onFailed = (spec, argv, error) => this.dispatcher.countFailure(spec, argv, error);
+    this.memory.onEvictionRun = (ms) => this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.evictionCycle, ms);
+    this.store.setSweepListener?.((ms) => this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.expireCycle, ms));
     this.notifier = new KeyspaceNotifier(this.pubsub, () => cfg.notifyKeyspaceEvents);
     this.tracking = new TrackingHub((id) => this.clients.get(id), () => cfg.trackingTableKeysMax, () => this.scheduleTurn());
     this.dispatcher.tracking = this.tracking;
@@ -432,8 +448,10 @@ export class KvServer implements ConnectionHost {
       for (const c of batch) c.durabilityDone(target);
       return;
     }
+    const waitMs = performance.now();
     this.store.whenDurable(target).then(
       () => {
+        this.latencyMonitor.addIfNeeded(LATENCY_EVENTS.fsyncAlways, performance.now() - waitMs);
         if (target > this.durableSeq) this.durableSeq = target;
         for (const c of batch) c.durabilityDone(this.store.lastPosition.seq);
       },
@@ -536,6 +554,7 @@ export class KvServer implements ConnectionHost {
       pubsub: this.pubsub,
       tracking: this.tracking,
       clientExists: (id) => this.clients.get(id) !== undefined,
+      introspection: { slowlog: this.slowlog, latency: this.latencyMonitor, commandStats: this.commandStats },
       compact: () => {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },

@@ -372,6 +372,9 @@ export interface ReplicatedStore extends StoreCore {
    */
   setReplicatedApplyListener?(l: ReplicatedApplyListener | null): void;
 
+  /** Who hears how long each active expiry sweep took (the latency monitor's expire-cycle). Optional. */
+  setSweepListener?(l: ((durationMs: number) => void) | null): void;
+
   /** Who hears of log failures and recoveries (the replication host: its core must forget lost entries). */
   setLogListener(l: LogListener | null): void;
 

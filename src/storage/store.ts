@@ -134,6 +134,7 @@ class KvStore implements ReplicatedStore {
   private readonly limits: Readonly<EncodingLimits>;
   private expiryAuthority: ExpiryAuthority | null = null;
   private deleteListener: StoreDeleteListener | null = null;
+  private sweepListener: ((durationMs: number) => void) | null = null;
   private replicatedListener: ReplicatedApplyListener | null = null;
   /** The keyspace's view of expiry: delete through the log only when this store may write now. */
   private readonly expiryHandler: ExpiryHandler = {
@@ -188,7 +189,9 @@ class KvStore implements ReplicatedStore {
     this.sweepTimer = setInterval(() => {
       const now = this.clock();
       this.ks.access.tick(now);
+      const t0 = performance.now();
       this.ks.sweep(now, () => performance.now());
+      this.sweepListener?.(performance.now() - t0);
     }, EXPIRE_SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
     this.opened = true;
@@ -331,6 +334,10 @@ class KvStore implements ReplicatedStore {
     // Inside a batch the delete is one of the batch's ops: its entry is shipped once, at commit.
     if (this.batchOps === null) this.expiryAuthority?.deleted(pos, ops);
     this.deleteListener?.(key, reason);
+  }
+
+  setSweepListener(l: ((durationMs: number) => void) | null): void {
+    this.sweepListener = l;
   }
 
   setDeleteListener(l: StoreDeleteListener | null): void {

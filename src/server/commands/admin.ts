@@ -2,7 +2,7 @@
 // CONFIG, INFO and SHUTDOWN, in Redis 7's reply formats. They reach the table and everything
 // else through ServerServices; they never touch sockets, the keyspace or the store directly.
 
-import type { CommandContext, CommandFlag, CommandModule, CommandSpec } from '../command-types.js';
+import type { CommandContext, CommandFlag, CommandModule, CommandSpec, CommandTableView } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { arityOk } from './table.js';
 import { globMatch } from '../../storage/glob.js';
@@ -28,101 +28,177 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   blocking: 'blocking',
 };
 
-function aclCategories(s: CommandSpec): string[] {
-  const cats: string[] = [];
-  if (s.flags.includes('write')) cats.push('@write');
-  if (s.flags.includes('readonly')) cats.push('@read');
-  cats.push(s.flags.includes('fast') ? '@fast' : '@slow');
-  if (s.flags.includes('admin')) cats.push('@admin', '@dangerous');
-  if (s.group === 'string') cats.push('@string');
-  else if (s.group === 'generic' || s.group === 'keyspace') cats.push('@keyspace');
-  else if (s.group === 'connection') cats.push('@connection');
-  else if (s.group === 'hash') cats.push('@hash');
-  else if (s.group === 'set') cats.push('@set');
-  else if (s.group === 'sorted-set') cats.push('@sortedset');
-  else if (s.group === 'list') cats.push('@list');
-  else if (s.group === 'transactions') cats.push('@transaction');
-  else if (s.group === 'pubsub') cats.push('@pubsub');
-  return cats;
+/** Redis's ACL categories in the order COMMAND prints them (its category table's order). */
+const ACL_ORDER = ['@keyspace', '@read', '@write', '@set', '@sortedset', '@list', '@hash', '@string', '@bitmap', '@hyperloglog', '@geo', '@stream', '@pubsub', '@admin', '@fast', '@slow', '@blocking', '@dangerous', '@connection', '@transaction', '@scripting'];
+
+const GROUP_CATEGORY: Partial<Record<CommandSpec['group'], string>> = {
+  string: '@string', generic: '@keyspace', keyspace: '@keyspace', connection: '@connection', hash: '@hash', set: '@set',
+  'sorted-set': '@sortedset', list: '@list', transactions: '@transaction', pubsub: '@pubsub',
+};
+
+/** A command's ACL categories, derived from its flags and group as Redis assigns them. */
+export function aclCategories(s: CommandSpec): string[] {
+  const cats = new Set<string>();
+  if (s.flags.includes('write')) cats.add('@write');
+  if (s.flags.includes('readonly')) cats.add('@read');
+  cats.add(s.flags.includes('fast') ? '@fast' : '@slow');
+  if (s.flags.includes('admin')) cats.add('@admin').add('@dangerous');
+  if (s.flags.includes('blocking')) cats.add('@blocking');
+  if (s.flags.includes('pubsub')) cats.add('@pubsub');
+  const g = GROUP_CATEGORY[s.group];
+  if (g !== undefined) cats.add(g);
+  return ACL_ORDER.filter((c) => cats.has(c));
 }
 
-/** Redis 7 key-spec for a fixed range: begin_search by index, find_keys by range. */
+/** One Redis 7 key spec: where the search begins and how keys are found from there. */
+interface KeySpec {
+  readonly flags: readonly string[];
+  readonly begin: number;
+  readonly find: { readonly type: 'range'; readonly lastkey: number; readonly keystep: number } | { readonly type: 'keynum' };
+}
+
+/** Redis's key-spec flags for what the command does with its keys (writes: read-write). */
+function keyFlags(s: CommandSpec): string[] {
+  return s.flags.includes('write') ? ['RW', 'update'] : ['RO', 'access'];
+}
+
+/**
+ * A command's key specs, from its spec: its key range (first, last, step), and a numkeys
+ * argument where its syntax has one ("destination numkeys key [key ...]": the count at that
+ * position, the keys right after it).
+ */
+function keySpecs(s: CommandSpec): KeySpec[] {
+  const out: KeySpec[] = [];
+  const flags = keyFlags(s);
+  if (s.firstKey > 0) out.push({ flags, begin: s.firstKey, find: { type: 'range', lastkey: s.lastKey < 0 ? s.lastKey : s.lastKey - s.firstKey, keystep: s.keyStep } });
+  const numkeys = s.syntax.split(' ').indexOf('numkeys');
+  if (numkeys >= 0) out.push({ flags, begin: numkeys + 1, find: { type: 'keynum' } });
+  return out;
+}
+
+/** The key positions of a full command line (argv[0] the command), or null when its numkeys is invalid. */
+function keyPositions(specs: readonly KeySpec[], argv: readonly Buffer[]): Array<[number, KeySpec]> | null {
+  const out: Array<[number, KeySpec]> = [];
+  for (const k of specs) {
+    if (k.begin >= argv.length) continue;
+    if (k.find.type === 'range') {
+      const last = k.find.lastkey < 0 ? argv.length + k.find.lastkey : k.begin + k.find.lastkey;
+      for (let i = k.begin; i <= last && i < argv.length; i += Math.max(1, k.find.keystep)) out.push([i, k]);
+    } else {
+      const text = (argv[k.begin] as Buffer).toString('latin1');
+      const n = /^\d+$/.test(text) ? Number(text) : -1;
+      if (n < 1 || k.begin + n >= argv.length) return null;
+      for (let i = k.begin + 1; i <= k.begin + n; i++) out.push([i, k]);
+    }
+  }
+  return out;
+}
+
 function writeKeySpecs(out: ReplyWriter, s: CommandSpec): void {
-  if (s.firstKey === 0) return out.array(0);
-  out.array(1);
-  out.map(3);
-  out.bulk('flags');
-  const flags = s.flags.includes('write') ? ['RW', 'UPDATE'] : ['RO', 'ACCESS'];
-  out.array(flags.length);
-  for (const f of flags) out.simple(f);
-  out.bulk('begin_search');
-  out.map(2);
-  out.bulk('type');
-  out.bulk('index');
-  out.bulk('spec');
-  out.map(1);
-  out.bulk('index');
-  out.integer(s.firstKey);
-  out.bulk('find_keys');
-  out.map(2);
-  out.bulk('type');
-  out.bulk('range');
-  out.bulk('spec');
-  out.map(3);
-  out.bulk('lastkey');
-  out.integer(s.lastKey < 0 ? s.lastKey : s.lastKey - s.firstKey);
-  out.bulk('keystep');
-  out.integer(s.keyStep);
-  out.bulk('limit');
-  out.integer(0);
+  const specs = keySpecs(s);
+  out.set(specs.length);
+  for (const k of specs) {
+    out.map(3);
+    out.bulk('flags');
+    out.set(k.flags.length);
+    for (const f of k.flags) out.simple(f);
+    out.bulk('begin_search');
+    out.map(2);
+    out.bulk('type');
+    out.bulk('index');
+    out.bulk('spec');
+    out.map(1);
+    out.bulk('index');
+    out.integer(k.begin);
+    out.bulk('find_keys');
+    out.map(2);
+    out.bulk('type');
+    out.bulk(k.find.type);
+    out.bulk('spec');
+    out.map(3);
+    if (k.find.type === 'range') {
+      out.bulk('lastkey');
+      out.integer(k.find.lastkey);
+      out.bulk('keystep');
+      out.integer(k.find.keystep);
+      out.bulk('limit');
+      out.integer(0);
+    } else {
+      out.bulk('keynumidx');
+      out.integer(0);
+      out.bulk('firstkey');
+      out.integer(1);
+      out.bulk('keystep');
+      out.integer(1);
+    }
+  }
 }
 
-/** One COMMAND / COMMAND INFO entry: [name, arity, flags, first, last, step, acl, tips, key-specs, subcommands]. */
-function writeCommandInfo(out: ReplyWriter, s: CommandSpec, fullName = s.name, isSub = false): void {
+/**
+ * One COMMAND / COMMAND INFO entry: [name, arity, flags, first, last, step, acl, tips,
+ * key-specs, subcommands]. A container (CONFIG, CLIENT...) has no flags of its own and is @slow,
+ * as in Redis; its subcommands carry its flags.
+ */
+function writeCommandInfo(out: ReplyWriter, s: CommandSpec, sub: string | null = null): void {
+  const isContainer = sub === null && s.subcommands !== undefined;
   out.array(10);
-  out.bulk(fullName);
-  out.integer(isSub ? -2 : s.arity);
-  const flags = s.flags.map((f) => FLAG_NAMES[f]);
+  out.bulk(sub === null ? s.name : `${s.name}|${sub}`);
+  out.integer(sub === null ? s.arity : (s.subcommandArity?.[sub] ?? -2));
+  const flags = isContainer ? [] : s.flags.map((f) => FLAG_NAMES[f]);
   out.set(flags.length);
   for (const f of flags) out.simple(f);
   out.integer(s.firstKey);
   out.integer(s.lastKey);
   out.integer(s.keyStep);
-  const cats = aclCategories(s);
+  const cats = isContainer ? ['@slow'] : aclCategories(s);
   out.set(cats.length);
   for (const c of cats) out.simple(c);
   out.set(0);
   writeKeySpecs(out, s);
-  const subs = isSub ? [] : (s.subcommands ?? []);
-  out.array(subs.length);
-  for (const sub of subs) writeCommandInfo(out, s, `${s.name}|${sub}`, true);
+  const subs = sub === null ? (s.subcommands ?? []) : [];
+  out.set(subs.length);
+  for (const x of subs) writeCommandInfo(out, s, x);
 }
 
-function writeCommandDocs(out: ReplyWriter, s: CommandSpec): void {
-  const subs = s.subcommands ?? [];
+function writeCommandDocs(out: ReplyWriter, s: CommandSpec, sub: string | null = null): void {
+  const subs = sub === null ? (s.subcommands ?? []) : [];
   out.map(subs.length > 0 ? 5 : 4);
   out.bulk('summary');
-  out.bulk(s.summary);
+  out.bulk(sub === null ? s.summary : `${s.name.toUpperCase()} ${sub.toUpperCase()}`);
   out.bulk('since');
   out.bulk('1.0.0');
   out.bulk('group');
   out.bulk(s.group);
   out.bulk('syntax');
-  out.bulk(s.syntax);
+  out.bulk(sub === null ? s.syntax : '');
   if (subs.length > 0) {
     out.bulk('subcommands');
     out.map(subs.length);
-    for (const sub of subs) {
-      out.bulk(`${s.name}|${sub}`);
-      out.map(3);
-      out.bulk('summary');
-      out.bulk(`${s.name.toUpperCase()} ${sub.toUpperCase()}`);
-      out.bulk('since');
-      out.bulk('1.0.0');
-      out.bulk('group');
-      out.bulk(s.group);
+    for (const x of subs) {
+      out.bulk(`${s.name}|${x}`);
+      writeCommandDocs(out, s, x);
     }
   }
+}
+
+/** A command or `container|subcommand` name as COMMAND INFO/DOCS take it; null when there is none. */
+function resolveName(table: CommandTableView, name: string): [CommandSpec, string | null] | null {
+  const bar = name.indexOf('|');
+  const s = table.get(bar < 0 ? name : name.slice(0, bar));
+  if (s === undefined) return null;
+  if (bar < 0) return [s, null];
+  const sub = name.slice(bar + 1);
+  return s.subcommands?.includes(sub) === true ? [s, sub] : null;
+}
+
+/** Every name COMMAND LIST gives: each command, then its subcommands as `container|sub` (Redis 7). */
+function allNames(table: CommandTableView): string[] {
+  const out: string[] = [];
+  for (const s of table) {
+    out.push(s.name);
+    for (const sub of s.subcommands ?? []) out.push(`${s.name}|${sub}`);
+  }
+  return out;
 }
 
 const COMMAND_HELP = [
@@ -130,11 +206,36 @@ const COMMAND_HELP = [
   '(no subcommand)', '    Return details about all commands.',
   'COUNT', '    Return the total number of commands.',
   'GETKEYS <full-command>', '    Return the keys from a full command.',
+  'GETKEYSANDFLAGS <full-command>', '    Return the keys and the access flags from a full command.',
   'INFO [<command-name> ...]', '    Return details about the given commands, or all of them.',
   'DOCS [<command-name> ...]', '    Return documentation details about the given commands, or all of them.',
   'LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]', '    Return a list of all command names.',
   'HELP', '    Print this help.',
 ];
+
+/** COMMAND GETKEYS / GETKEYSANDFLAGS with Redis 7.0's checks and errors, in its order. */
+function commandGetKeys(ctx: CommandContext, argv: readonly Buffer[], withFlags: boolean): void {
+  const out = ctx.out;
+  const target = argv.slice(2);
+  const s = ctx.server.commands.get(lower(target[0]));
+  if (s === undefined) return out.error('ERR Invalid command specified');
+  const specs = keySpecs(s);
+  if (specs.length === 0) return out.error('ERR The command has no key arguments');
+  if (!arityOk(s, target.length)) return out.error('ERR Invalid number of arguments specified for command');
+  const keys = keyPositions(specs, target);
+  if (keys === null) return out.error('ERR Invalid arguments specified for command');
+  out.array(keys.length);
+  for (const [i, k] of keys) {
+    if (!withFlags) {
+      out.bulk(target[i] as Buffer);
+      continue;
+    }
+    out.array(2);
+    out.bulk(target[i] as Buffer);
+    out.set(k.flags.length);
+    for (const f of k.flags) out.simple(f);
+  }
+}
 
 function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   const out = ctx.out;
@@ -152,50 +253,46 @@ function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
       const names = argv.length === 2 ? [...table.names()] : argv.slice(2).map((b) => lower(b));
       out.array(names.length);
       for (const n of names) {
-        const s = table.get(n);
-        if (s === undefined) out.nullArray();
-        else writeCommandInfo(out, s);
+        const r = resolveName(table, n);
+        if (r === null) out.nullBulk();
+        else writeCommandInfo(out, r[0], r[1]);
       }
       return;
     }
     case 'docs': {
-      const specs = argv.length === 2 ? [...table] : argv.slice(2).map((b) => table.get(lower(b))).filter((s): s is CommandSpec => s !== undefined);
-      out.map(specs.length);
-      for (const s of specs) {
-        out.bulk(s.name);
-        writeCommandDocs(out, s);
+      const found = argv.length === 2 ? [...table].map((s): [CommandSpec, null] => [s, null]) : argv.slice(2).map((b) => resolveName(table, lower(b))).filter((r) => r !== null);
+      out.map(found.length);
+      for (const [s, x] of found) {
+        out.bulk(x === null ? s.name : `${s.name}|${x}`);
+        writeCommandDocs(out, s, x);
       }
       return;
     }
     case 'list': {
-      let names = [...table.names()];
+      let names = allNames(table);
       if (argv.length === 5 && lower(argv[2]) === 'filterby') {
         const kind = lower(argv[3]);
         const v = str(argv[4]);
         if (kind === 'pattern') names = names.filter((n) => globMatch(v, n, true));
-        else if (kind === 'aclcat') names = names.filter((n) => aclCategories(table.get(n) as CommandSpec).includes(`@${v.toLowerCase()}`));
-        else if (kind === 'module') names = [];
+        else if (kind === 'aclcat') {
+          const cat = `@${v.toLowerCase()}`;
+          names = names.filter((n) => {
+            const [s, x] = resolveName(table, n) as [CommandSpec, string | null];
+            return (s.subcommands !== undefined && x === null ? ['@slow'] : aclCategories(s)).includes(cat);
+          });
+        } else if (kind === 'module') names = [];
         else return out.error('ERR syntax error');
       } else if (argv.length !== 2) return out.error('ERR syntax error');
       out.array(names.length);
       for (const n of names) out.bulk(n);
       return;
     }
-    case 'getkeys': {
-      if (argv.length < 3) return out.error("ERR wrong number of arguments for 'command|getkeys' command");
-      const target = argv.slice(2);
-      const s = table.get(lower(target[0]));
-      if (s === undefined) return out.error('ERR Invalid command specified');
-      if (!arityOk(s, target.length)) return out.error('ERR Invalid number of arguments specified for command');
-      if (s.firstKey === 0) return out.error('ERR The command has no key arguments');
-      const last = s.lastKey < 0 ? target.length + s.lastKey : s.lastKey;
-      const keys: Buffer[] = [];
-      for (let i = s.firstKey; i <= last && i < target.length; i += Math.max(1, s.keyStep)) keys.push(target[i] as Buffer);
-      out.array(keys.length);
-      for (const k of keys) out.bulk(k);
-      return;
-    }
+    case 'getkeys':
+    case 'getkeysandflags':
+      if (argv.length < 4) return out.error(`ERR wrong number of arguments for 'command|${sub}' command`);
+      return commandGetKeys(ctx, argv, sub === 'getkeysandflags');
     case 'help':
+      if (argv.length !== 2) return out.error("ERR wrong number of arguments for 'command|help' command");
       out.array(COMMAND_HELP.length);
       for (const l of COMMAND_HELP) out.simple(l);
       return;
@@ -270,13 +367,14 @@ function shutdownCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   ctx.server.shutdown();
 }
 
-function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], subcommands?: string[]): CommandSpec {
-  return { name, arity, flags, firstKey: 0, lastKey: 0, keyStep: 0, summary, syntax, group: 'server', handler, ...(subcommands ? { subcommands } : {}) };
+function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], subcommandArity?: Record<string, number>): CommandSpec {
+  const subs = subcommandArity === undefined ? {} : { subcommands: Object.keys(subcommandArity), subcommandArity };
+  return { name, arity, flags, firstKey: 0, lastKey: 0, keyStep: 0, summary, syntax, group: 'server', handler, ...subs };
 }
 
 export const adminCommands: CommandModule = [
-  spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST | GETKEYS cmd ...]', commandCmd, ['count', 'info', 'docs', 'list', 'getkeys', 'help']),
-  spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, ['get', 'set', 'resetstat', 'help']),
+  spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS cmd ... | GETKEYSANDFLAGS cmd ...]', commandCmd, { count: 2, info: -2, docs: -2, list: -2, getkeys: -4, getkeysandflags: -4, help: 2 }),
+  spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, { get: -3, set: -4, resetstat: 2, help: 2 }),
   spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
   }),

@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, connection, admin and pub/sub. Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, connection, admin, pub/sub and introspection (SLOWLOG, LATENCY). Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -16,6 +16,7 @@ import { pubsubCommands } from './pubsub.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
 import { transactionCommands } from './transactions.js';
+import { introspectionCommands } from './introspection.js';
 
 export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   stringCommands,
@@ -31,4 +32,5 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   transactionCommands,
   adminCommands,
   pubsubCommands,
+  introspectionCommands,
 ]);
