@@ -222,13 +222,18 @@ export class Dispatcher {
     this.invoke(ctx, spec, argv, st);
   }
 
-  /** The checks again, for a blocked client about to be served (READONLY once its node was demoted...). */
+  /**
+   * The checks again, for a blocked client about to be served (READONLY once its node was
+   * demoted, MISCONF while the log is failed...). Not maxmemory: Redis 7.0 serves a blocked
+   * client without it (handleClientsBlockedOnKeys runs no OOM check; a served BLMOVE pushes even
+   * over the limit), so a waiter is never left waiting on a key that has elements.
+   */
   recheck(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
-    return this.check(client, spec, argv);
+    return this.check(client, spec, argv, false);
   }
 
   /** Redis's order of refusals: arity, auth, the gate (READONLY, TOOSTALE...), maxmemory, a failed log. Null: run it. */
-  private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
+  private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[], admitMemory = true): string | null {
     if (!arityOk(spec, argv.length)) return `ERR wrong number of arguments for '${spec.name}' command`;
     if (!client.authenticated && !spec.flags.includes('noauth')) {
       if (this.requirePass() === null) client.authenticated = true; // password was removed at runtime
@@ -239,7 +244,7 @@ export class Dispatcher {
       if (err !== null) return err;
     }
     // Redis checks maxmemory before a disk error; a replica's gate already refused writes.
-    if (this.memory !== null) {
+    if (this.memory !== null && admitMemory) {
       const oom = this.memory.admit(spec);
       if (oom !== null) return oom;
     }
