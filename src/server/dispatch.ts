@@ -91,6 +91,8 @@ const ERROR_ARGS_CHARS_MAX = 128;
 export interface WriteGuard {
   readonly writeRefusal: string | null;
   readonly lookupStats?: LookupStats;
+  /** ReplicatedStore.mutationsStarted: whether a handler that threw had started changing the store. */
+  readonly mutationsStarted?: number;
 }
 
 /** Runs before each command that passed the other checks: evicts, or refuses with -OOM (server/memory.ts). */
@@ -102,6 +104,8 @@ export interface MemoryAdmission {
 export interface DispatchStats {
   commandsProcessed: number;
   errorReplies: number;
+  /** Handlers that threw (a bug) and were answered with an internal error (INFO stats kv_internal_errors); optional for embedders. */
+  internalErrors?: number;
   /** Error replies by their first word (INFO errorstats); optional for embedders of Dispatcher. */
   readonly errorsByKind?: Map<string, number>;
 }
@@ -128,6 +132,15 @@ function execAsQueued(spec: CommandSpec, tx: ClientTx): CommandSpec {
   return { ...spec, flags };
 }
 
+/** Characters of an exception's message an internal-error reply carries. */
+const INTERNAL_ERROR_MESSAGE_CHARS_MAX = 200;
+
+/** The reply to a command whose handler threw: one line, as every error reply. */
+export function internalErrorReply(command: string, e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return `ERR internal error in '${command}': ${msg.replace(/[\r\n]+/g, ' ').slice(0, INTERNAL_ERROR_MESSAGE_CHARS_MAX)}`;
+}
+
 /** Distinct error kinds INFO errorstats tracks (Redis ERRORSTATS_LIMIT). */
 export const ERROR_KINDS_MAX = 128;
 
@@ -135,6 +148,8 @@ export class Dispatcher {
   gate: CommandGate | null = null;
   intercept: CommandInterceptor | null = null;
   memory: MemoryAdmission | null = null;
+  /** Told of each handler exception answered as an internal error (the server logs it with its stack). */
+  onInternalError: ((command: string, e: unknown) => void) | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -269,7 +284,7 @@ export class Dispatcher {
     const t0 = this.chainMs >= 0 ? this.chainMs : performance.now();
     const lookups = this.writes.lookupStats;
     if (lookups !== undefined) lookups.counting = spec.flags.includes('readonly');
-    spec.handler(ctx, argv);
+    this.callHandler(ctx, spec, argv);
     if (lookups !== undefined) lookups.counting = false;
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
@@ -279,6 +294,30 @@ export class Dispatcher {
     if (failed) this.countError(lastError(out));
     if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
+  }
+
+  /**
+   * The handler, with its exceptions (bugs) contained: one that threw before the store began a
+   * mutation changed nothing, so its partial reply is dropped, the client is answered
+   * `ERR internal error in '<cmd>': ...`, and the server (other clients, this one's next
+   * commands) goes on. One that threw after a mutation began is rethrown and ends the process:
+   * memory may be partway through an entry the log already holds (or a transaction batch it
+   * would commit half of), and serving from memory that differs from the log would be worse than
+   * a restart, which replays the log.
+   */
+  private callHandler(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
+    const out = ctx.out;
+    const outStart = pendingBytes(out);
+    const mutations = this.writes.mutationsStarted;
+    try {
+      spec.handler(ctx, argv);
+    } catch (e) {
+      if (this.writes.mutationsStarted !== mutations || outStart === null) throw e;
+      truncatePending(out, outStart);
+      if (this.counters.internalErrors !== undefined) this.counters.internalErrors++;
+      this.onInternalError?.(spec.name, e);
+      out.error(internalErrorReply(spec.name, e));
+    }
   }
 
   /**
@@ -316,6 +355,15 @@ export class Dispatcher {
 /** The last error text the encoder wrote (empty when the writer does not record it). */
 function lastError(out: object): string {
   return 'lastError' in out && typeof out.lastError === 'string' ? out.lastError : '';
+}
+
+/** Bytes the writer holds (null when it cannot say: a handler exception is then not contained). */
+function pendingBytes(out: object): number | null {
+  return 'pendingBytes' in out && typeof out.pendingBytes === 'number' && 'truncatePending' in out ? out.pendingBytes : null;
+}
+
+function truncatePending(out: object, keep: number): void {
+  if ('truncatePending' in out && typeof out.truncatePending === 'function') (out as { truncatePending(n: number): void }).truncatePending(keep);
 }
 
 /** The encoder counts error replies; a ReplyWriter that does not is treated as never failing. */

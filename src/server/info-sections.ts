@@ -28,6 +28,8 @@ export interface ServerCounters {
   outputLimitDisconnections: number;
   /** Error replies by their first word ("ERR", "WRONGTYPE"...): INFO errorstats. */
   readonly errorsByKind: Map<string, number>;
+  /** Commands whose handler threw (a bug) and were answered with an internal error (server/dispatch.ts). */
+  internalErrors: number;
   /** Network rates over the last sampling interval, in KiB per second (instantaneous_*_kbps). */
   inputKbps: number;
   outputKbps: number;
@@ -176,6 +178,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['pubsub_patterns', srv.pubsub.patternCount],
     ['pubsubshard_channels', srv.pubsub.shardChannelCount],
     ['total_error_replies', srv.counters.errorReplies],
+    ['kv_internal_errors', srv.counters.internalErrors],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
   ]);
