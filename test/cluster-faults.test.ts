@@ -7,46 +7,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
-import { connectResp } from '../src/client/resp-conn.js';
-import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
 import { checkLinearizable } from './helpers/linearizability.js';
 import { startWorkload } from './helpers/quorum-workload.js';
 import { rng as makeRng, testSeed } from './helpers/rng.js';
-import { runFaultSchedule } from './helpers/faults.js';
+import { pauseAndProbe, runFaultSchedule } from './helpers/faults.js';
 
 const LONG = process.env['KV_LONG'] === '1';
-/** Longer than the cluster's maximum election timeout, so the others elect a new primary meanwhile. */
-const PAUSE_MS = 2_500;
 /** How long a partition or a dead node lasts before it heals. */
 const FAULT_MS = 2_000;
 /** Normal operation between faults. */
 const CALM_MS = 1_000;
-
-/**
- * SIGSTOP the primary, queue a write on it while it is stopped, wait past the election timeout,
- * SIGCONT: the write must not be acknowledged (check-quorum is evaluated when the write arrives).
- */
-async function pauseAndProbe(cluster: Cluster, id: string): Promise<string> {
-  const node = cluster.node(id);
-  const c = await connectResp('127.0.0.1', node.port, 1000);
-  assert.ok(c.ok);
-  cluster.pause(id);
-  try {
-    const pending = c.conn.call(['SET', 'deposed-probe', id]);
-    await delay(PAUSE_MS);
-    cluster.resume(id);
-    const r = await pending;
-    assert.ok(r.ok, 'the resumed node answers');
-    const text = replyText(r.reply) ?? '';
-    assert.equal(r.reply.type, 'error', `a resumed deposed primary acknowledged a write: ${text}\n${cluster.logs()}`);
-    return text;
-  } finally {
-    if (cluster.node(id).state === 'paused') cluster.resume(id);
-    c.conn.close();
-  }
-}
 
 async function runFaults(nodes: number, seed: number, faults: number): Promise<void> {
   const r = makeRng(seed);

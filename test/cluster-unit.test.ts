@@ -126,6 +126,7 @@ function harness(quorumMode: boolean, unavailable: string | null = null): Harnes
       const w = new RecordingWriter();
       write(w);
       deferred.push(w);
+      return true;
     },
   };
   const backend: QuorumBackend = {

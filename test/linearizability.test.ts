@@ -7,6 +7,7 @@ import { rng } from './helpers/rng.js';
 
 const put = (key: string, value: string, invokeMs: number, returnMs: number | undefined): KvOp => ({ kind: 'put', key, value, invokeMs, returnMs });
 const get = (key: string, value: string | null, invokeMs: number, returnMs: number): KvOp => ({ kind: 'get', key, value, invokeMs, returnMs });
+const cas = (key: string, expected: string | null, value: string, invokeMs: number, returnMs: number | undefined): KvOp => ({ kind: 'cas', key, expected, value, invokeMs, returnMs });
 
 test('empty and sequential histories are linearizable', () => {
   assert.equal(checkLinearizable([]).ok, true);
@@ -41,6 +42,39 @@ test('an unknown-outcome put may take effect late or never', () => {
   assert.equal(checkLinearizable([put('k', 'a', 0, undefined), get('k', 'a', 5, 6), get('k', null, 7, 8)]).ok, false);
   // ...and it cannot take effect before it was invoked.
   assert.equal(checkLinearizable([get('k', 'a', 0, 1), put('k', 'a', 2, undefined)]).ok, false);
+});
+
+test('compare-and-set: a chain of successful CAS is linearizable; one whose expected value never held is not', () => {
+  assert.equal(checkLinearizable([cas('k', null, '1', 0, 1), cas('k', '1', '2', 2, 3), get('k', '2', 4, 5)]).ok, true);
+  // Concurrent, in either order the search must find.
+  assert.equal(checkLinearizable([cas('k', '1', '2', 0, 10), cas('k', null, '1', 1, 9), get('k', '2', 11, 12)]).ok, true);
+  // Read as a plain write, this would pass.
+  assert.equal(checkLinearizable([put('k', '1', 0, 1), cas('k', '0', '2', 2, 3)]).ok, false);
+  assert.equal(checkLinearizable([put('k', '1', 0, 1), cas('k', null, '2', 2, 3)]).ok, false);
+});
+
+test('compare-and-set: two successful CAS from the same value are a lost update, even when concurrent', () => {
+  const h = [put('k', '1', 0, 1), cas('k', '1', '2a', 2, 10), cas('k', '1', '2b', 3, 9)];
+  assert.equal(checkLinearizable(h).ok, false);
+  // Sequential ones from different values are fine.
+  assert.equal(checkLinearizable([put('k', '1', 0, 1), cas('k', '1', '2a', 2, 3), cas('k', '2a', '2b', 4, 5)]).ok, true);
+});
+
+test('compare-and-set of unknown outcome: took effect where its expected value held, or failed, or never ran', () => {
+  // Took effect (after its invocation).
+  assert.equal(checkLinearizable([put('k', '0', 0, 1), cas('k', '0', '5', 2, undefined), get('k', '5', 10, 11)]).ok, true);
+  // Failed its comparison: the key keeps its value.
+  assert.equal(checkLinearizable([put('k', '1', 0, 1), cas('k', '0', '5', 2, undefined), get('k', '1', 10, 11)]).ok, true);
+  // Never ran, although its comparison would have held.
+  assert.equal(checkLinearizable([put('k', '0', 0, 1), cas('k', '0', '5', 2, undefined), get('k', '0', 10, 11)]).ok, true);
+  // It cannot take effect where its expected value did not hold (as a plain unknown write could).
+  assert.equal(checkLinearizable([put('k', '1', 0, 1), cas('k', '0', '5', 2, undefined), get('k', '5', 10, 11)]).ok, false);
+  // Nor before its invocation, nor be un-seen.
+  assert.equal(checkLinearizable([put('k', '0', 0, 1), get('k', '5', 2, 3), cas('k', '0', '5', 4, undefined)]).ok, false);
+  assert.equal(checkLinearizable([put('k', '0', 0, 1), cas('k', '0', '5', 2, undefined), get('k', '5', 10, 11), get('k', '0', 12, 13)]).ok, false);
+  // Two unknown CAS from one value: at most one takes effect.
+  const lost = [put('k', '1', 0, 1), cas('k', '1', '2a', 2, undefined), cas('k', '1', '2b', 2, undefined), get('k', '2a', 10, 11), get('k', '2b', 12, 13)];
+  assert.equal(checkLinearizable(lost).ok, false);
 });
 
 test('keys are checked independently; a violation on one key is reported with that key', () => {

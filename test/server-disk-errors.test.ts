@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { openReplicatedStore } from '../src/storage/store.js';
+import { openStore } from '../src/storage/embedded.js';
 import type { FsyncPolicy } from '../src/storage/types.js';
 import { KvServer } from '../src/server/server.js';
 import { defaultConfig } from '../src/server/config.js';
@@ -189,5 +190,73 @@ for (const fsync of ['always', 'everysec'] as const) {
       true,
     );
     assert.deepEqual(await reopenAndRead(dir, ['a', 'b', 'c', 'd']), { a: '1', b: undefined, c: undefined, d: '4' });
+  });
+}
+
+/** A list's elements as strings (replies are Buffers). */
+async function listOf(c: RawConn, key: string): Promise<string[]> {
+  return ((await c.call('LRANGE', key, '0', '-1')) as Buffer[]).map(String);
+}
+
+/** A list's elements after a restart over `dir` (then removed). */
+async function listAfterRestart(dir: string, key: string): Promise<string[]> {
+  const s = await openStore({ dir, onWarning: () => undefined });
+  try {
+    return (await s.lrange(key, 0, -1)).map(String);
+  } finally {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const fsync of ['always', 'everysec'] as const) {
+  test(`blocked pops under ${fsync}: a waiter served by a push whose log write fails gets MISCONF (not the element); restart agrees`, async () => {
+    const dir = await withServer(fsync, async (fs, port, server) => {
+      const waiter = await RawConn.open(port);
+      const pusher = await RawConn.open(port);
+      waiter.send(cmd('BLPOP', 'q', '0'));
+      await waitFor('the waiter blocks', () => server.blocking.blockedClients === 1);
+      fs.fail('write', 'ENOSPC');
+      // The push and the pop it serves are two entries of one turn: the log takes neither.
+      assert.ok(isMisconf(await pusher.call('RPUSH', 'q', 'x', 'y'), /ENOSPC/), 'the pusher is refused');
+      const served = await waiter.read();
+      assert.ok(isMisconf(served, /ENOSPC/), `the served waiter must be refused like its pop's entry, got ${JSON.stringify(served)}`);
+      assert.equal(server.blocking.blockedClients, 0, 'the refused waiter is answered, not waiting');
+      assert.deepEqual(await listOf(pusher, 'q'), [], 'neither the push nor the pop stays');
+      fs.clear();
+      await waitFor('writes resumed', async () => (await persistence(pusher)).get('log_write_status') === 'ok', { timeoutMs: RESUME_DEADLINE_MS });
+      // The same connection blocks again and is served normally.
+      waiter.send(cmd('BLPOP', 'q', '0'));
+      await waitFor('the waiter blocks again', () => server.blocking.blockedClients === 1);
+      assert.equal(await pusher.call('RPUSH', 'q', 'z', 'w'), 2);
+      assert.deepEqual(((await waiter.read()) as Buffer[]).map(String), ['q', 'z']);
+      waiter.close();
+      pusher.close();
+    });
+    assert.deepEqual(await listAfterRestart(dir, 'q'), ['w'], 'after restart: exactly the acknowledged push minus the acknowledged pop');
+  });
+
+  test(`blocked pops under ${fsync}: a key a rolled-back write made non-empty again keeps its waiter waiting until writes resume, then serves it`, async () => {
+    const dir = await withServer(fsync, async (fs, port, server) => {
+      const c = await RawConn.open(port);
+      const other = await RawConn.open(port);
+      assert.equal(await c.call('RPUSH', 'q', 'a'), 1);
+      fs.fail('write', 'ENOSPC');
+      // One event: the pop empties q, the blocking pop waits on it; the log refuses the pop, and
+      // the rollback makes q non-empty while writes are refused.
+      c.send(Buffer.concat([cmd('LPOP', 'q'), cmd('BLPOP', 'q', '0')]));
+      assert.ok(isMisconf(await c.read(), /ENOSPC/), 'the failed LPOP is refused');
+      assert.deepEqual(await listOf(other, 'q'), ['a'], 'rolled back');
+      assert.equal(server.blocking.blockedClients, 1, 'the waiter keeps waiting while writes are refused (no error, not dropped)');
+      assert.ok(isMisconf(await other.call('RPUSH', 'q', 'b'), /ENOSPC/));
+      assert.equal(server.blocking.blockedClients, 1);
+      fs.clear();
+      assert.deepEqual(((await c.read(RESUME_DEADLINE_MS)) as Buffer[]).map(String), ['q', 'a'], 'served once writes are accepted again');
+      assert.equal(server.blocking.blockedClients, 0);
+      assert.deepEqual(await listOf(other, 'q'), []);
+      c.close();
+      other.close();
+    });
+    assert.deepEqual(await listAfterRestart(dir, 'q'), [], 'after restart: the served pop is in the log');
   });
 }

@@ -1,17 +1,23 @@
 // The command dispatcher (src/server/dispatch.ts) over the real command table, with a recording
 // writer and no store: command lookup (case, bytes, commands added later) and the chained
-// per-command timing that feeds the command stats.
+// per-command timing that feeds the command stats; and, in an in-process server, handlers that
+// throw (answered as internal errors, or not survived once a write began).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { Dispatcher } from '../src/server/dispatch.js';
+import { RespEncoder } from '../src/protocol/encoder.js';
 import { CommandStatsTable } from '../src/server/latency.js';
 import { CommandTable } from '../src/server/commands/table.js';
 import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import type { ClientState, CommandContext, CommandSpec, ServerServices } from '../src/server/command-types.js';
 import type { ReplicatedStore } from '../src/storage/api.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
+import { withServer } from './helpers/in-process-server.js';
+import { RawConn } from './helpers/server-conn.js';
+import { asText, cmd, ReplyError, type Reply } from './helpers/resp.js';
+import { parseInfo } from './helpers/info.js';
 
 /** A dispatcher over a server's real command table with a recording writer; the store is never touched. */
 function dispatcher(): { d: Dispatcher; ctx: CommandContext; run: (...args: Array<string | Buffer>) => unknown; stats: CommandStatsTable; table: CommandTable } {
@@ -82,4 +88,66 @@ test('chained command timing: every command is counted once and the durations ne
   // Chained intervals tile the event without overlapping, so their sum cannot exceed wall time.
   assert.ok(p.usecTotal >= 0 && e.usecTotal >= 0);
   assert.ok(p.usecTotal + e.usecTotal <= elapsedUs + 1e-6, `${p.usecTotal + e.usecTotal} us > ${elapsedUs} us`);
+});
+
+/** Commands only this test adds to its server (no production build has them): handlers with a bug. */
+function buggyCommands(): CommandSpec[] {
+  const base = { firstKey: 0, lastKey: 0, keyStep: 0, summary: 'test only', syntax: '', group: 'server' } as const;
+  // Throws halfway through its reply: the partial reply must not reach the client.
+  return [{ ...base, name: 'test-throw', arity: 1, flags: ['readonly'], handler: (ctx) => (ctx.out.array(2), ctx.out.bulk(Buffer.from('half')), assert.fail('bug\r\nwith a newline')) }];
+}
+
+test("a handler that throws is answered `ERR internal error in '<cmd>'`, logged and counted; the client and the others go on (also inside EXEC)", async () => {
+  const logged: string[] = [];
+  const log = { info: () => undefined, warn: () => undefined, error: (m: string) => void logged.push(m) };
+  await withServer('everysec', false, async (server, port) => {
+    server.addCommands(buggyCommands());
+    const c = await RawConn.open(port);
+    const other = await RawConn.open(port);
+    try {
+      c.send(Buffer.concat([cmd('SET', 'a', '1'), cmd('TEST-THROW'), cmd('GET', 'a')]));
+      assert.equal(await c.read(), 'OK');
+      const r = await c.read();
+      assert.ok(r instanceof ReplyError, `an error reply, got ${JSON.stringify(r)}`);
+      assert.equal(r.message, "ERR internal error in 'test-throw': bug with a newline");
+      assert.equal(asText(await c.read()), '1', 'the connection goes on with its next command');
+      assert.equal(await other.call('PING'), 'PONG');
+      assert.deepEqual(await c.call('MULTI'), 'OK');
+      assert.equal(await c.call('INCR', 'a'), 'QUEUED');
+      assert.equal(await c.call('TEST-THROW'), 'QUEUED');
+      assert.equal(await c.call('INCR', 'a'), 'QUEUED');
+      const ex = (await c.call('EXEC')) as Reply[];
+      assert.equal(ex[0], 2);
+      assert.ok(ex[1] instanceof ReplyError && /^ERR internal error in 'test-throw'/.test(ex[1].message));
+      assert.equal(ex[2], 3, 'the rest of the transaction ran, as after a run-time error');
+      const stats = parseInfo((await other.call('INFO', 'stats')) as string);
+      assert.equal(stats.get('kv_internal_errors'), '2');
+      assert.match((await other.call('INFO', 'errorstats')) as string, /errorstat_ERR:count=2/);
+      assert.equal(logged.length, 2);
+      assert.match(logged[0] ?? '', /internal error in 'test-throw'.*bug/s);
+    } finally {
+      c.close();
+      other.close();
+    }
+  }, log);
+});
+
+test('a handler that throws after a store mutation began is not answered: the exception escapes the dispatcher (kv-server exits; a restart replays the log)', () => {
+  const guard = { writeRefusal: null, mutationsStarted: 0 };
+  const table = new CommandTable(SERVER_COMMAND_MODULES);
+  const counters = { commandsProcessed: 0, errorReplies: 0, internalErrors: 0 };
+  const d = new Dispatcher(table, new CommandStatsTable(), counters, () => null, guard);
+  const base = { firstKey: 0, lastKey: 0, keyStep: 0, summary: 'test only', syntax: '', group: 'server' } as const;
+  table.add([
+    { ...base, name: 'test-mutate-throw', arity: 1, flags: ['write'], handler: () => (guard.mutationsStarted++, assert.fail('mid-apply')) },
+    { ...base, name: 'test-read-throw', arity: 1, flags: ['readonly'], handler: () => assert.fail('read bug') },
+  ]);
+  const out = new RespEncoder();
+  const client: ClientState = { id: 1, name: '', protocol: 2, authenticated: true, libName: '', libVersion: '', addr: 'a', laddr: 'b', createdMs: 0, lastCommand: '', closeAfterReply: false };
+  const ctx = { out, client } as unknown as CommandContext;
+  assert.throws(() => d.run(ctx, [Buffer.from('test-mutate-throw')]), /mid-apply/);
+  assert.equal(counters.internalErrors, 0);
+  d.run(ctx, [Buffer.from('test-read-throw')]);
+  assert.equal(out.take()?.toString(), "-ERR internal error in 'test-read-throw': read bug\r\n");
+  assert.equal(counters.internalErrors, 1);
 });

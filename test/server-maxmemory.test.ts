@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { parseInfo } from './helpers/info.js';
 import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { showReply } from './helpers/resp.js';
+import { cmd, showReply } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
@@ -105,6 +105,53 @@ test('OOM reply and refused commands match redis-server 7.0 (noeviction, allkeys
     assert.deepEqual(stats, ['2', '2'], 'allkeys-lru evicted p1 and p2 on both');
   } finally {
     for (const c of conns) c.close();
+    await stopAndClean(redis);
+  }
+});
+
+test('blocked clients over maxmemory (noeviction) as redis-server 7.0: a refused push leaves them waiting, a key filled by a non-denyoom write serves them (BLMOVE included)', async () => {
+  const redis = await startRedisServer();
+  procs.add(redis);
+  const server = await kv([]);
+  /** The transcript of one server: each reply, the served waiters' included, in order. */
+  const run = async (port: number): Promise<string[]> => {
+    const [c, w1, w2] = [await RawConn.open(port), await RawConn.open(port), await RawConn.open(port)];
+    const out: string[] = [];
+    const blocked = async (n: number): Promise<void> => {
+      await waitFor(`${n} blocked clients`, async () => parseInfo((await c.call('INFO', 'clients')) as string).get('blocked_clients') === String(n));
+    };
+    const step = async (...argv: string[]): Promise<void> => void out.push(`${argv.join(' ')} -> ${showReply(await c.request(...argv))}`);
+    try {
+      await step('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      await step('RPUSH', 'spare', 'x', 'y');
+      w1.send(cmd('BLPOP', 'q', '0'));
+      w2.send(cmd('BLMOVE', 'q2', 'dst', 'LEFT', 'RIGHT', '0'));
+      await blocked(2);
+      await step('CONFIG', 'SET', 'maxmemory', '1');
+      // A push is denyoom: refused, the key stays empty, both keep waiting.
+      await step('RPUSH', 'q', 'a');
+      await blocked(2);
+      // RENAME is not denyoom: it fills q, and the waiter is served over the limit.
+      await step('RENAME', 'spare', 'q');
+      out.push(`w1 <- ${showReply(await w1.readResp(5000))}`);
+      await step('LRANGE', 'q', '0', '-1');
+      // BLMOVE is denyoom, yet a served one still moves (Redis runs no OOM check when serving).
+      await step('RENAME', 'q', 'q2');
+      out.push(`w2 <- ${showReply(await w2.readResp(5000))}`);
+      await step('LRANGE', 'dst', '0', '-1');
+      await step('LRANGE', 'q2', '0', '-1');
+      await step('CONFIG', 'SET', 'maxmemory', '0');
+      await step('DEL', 'dst', 'q2');
+    } finally {
+      for (const x of [c, w1, w2]) x.close();
+    }
+    return out;
+  };
+  try {
+    const want = await run(redis.port);
+    const got = await run(server.port);
+    assert.deepEqual(got, want);
+  } finally {
     await stopAndClean(redis);
   }
 });

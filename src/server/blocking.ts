@@ -17,6 +17,11 @@ import type { BlockedAttempt, BlockingServices, ClientState, CommandContext, Com
  */
 export const BLOCKED_CLIENTS_MAX = 10_000;
 export const ERR_BLOCKED_CLIENTS_MAX = `ERR too many blocked clients (at most ${BLOCKED_CLIENTS_MAX})`;
+/**
+ * How soon a key whose waiters were refused (writes refused after a failed log write) is tried
+ * again: well within the store's log retry interval, so a waiter is served soon after writes resume.
+ */
+export const STALLED_RETRY_MS = 100;
 /** setTimeout's longest delay (a signed 32-bit count of milliseconds). */
 const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
 /** Redis 7.0's reply to a client unblocked with CLIENT UNBLOCK id ERROR. */
@@ -129,6 +134,9 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   /** Keys with waiters that an applied entry changed since the last serve, in that order. */
   private ready = new Set<Key>();
   private serving = false;
+  /** Ready keys whose waiters were refused (the log failed): tried again by stallTimer. */
+  private readonly stalled = new Set<Key>();
+  private stallTimer: NodeJS.Timeout | null = null;
   private serveQueued = false;
   private readonly heap = new DeadlineHeap();
   private timer: NodeJS.Timeout | null = null;
@@ -261,21 +269,39 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     for (const w of list.slice()) {
       if (w.done) continue;
       const err = this.check(w.client, w.spec, w.argv);
-      // A node that became a replica answers as Redis; another refusal (a failed log, maxmemory)
-      // leaves the client waiting, as Redis never refuses a pop it serves.
+      // A node that became a replica answers as Redis. Another refusal (a failed log: MISCONF)
+      // leaves the client waiting, as Redis never refuses a pop it serves, and the key is tried
+      // again until writes are accepted (nothing else would make it ready again).
       if (err !== null) {
         if (err.startsWith('READONLY')) this.unblockForRole(w);
+        else this.stall(key);
         continue;
       }
-      // Nothing for this one (the key is empty, or holds another type, or BLMOVE's destination
-      // does): it keeps waiting; a later waiter may still be served.
-      const t0 = performance.now();
-      if (!w.attempt(w.ctx, key)) continue;
-      this.remove(w);
-      this.onServed?.executed(w.ctx, w.spec, w.argv, performance.now() - t0);
-      // The reply is already in the connection's output (the attempt wrote it): resume it.
-      w.finish(() => undefined);
+      // The pop runs as the deferred reply, so the connection holds it for durability and
+      // refuses it if its log write fails, as any reply. Nothing for this one (the key is empty,
+      // or holds another type, or BLMOVE's destination does): it keeps waiting; a later waiter
+      // may still be served. Removed before the connection runs its pipelined commands (which
+      // may block it again).
+      w.finish(() => {
+        const t0 = performance.now();
+        if (!w.attempt(w.ctx, key)) return false;
+        this.remove(w);
+        this.onServed?.executed(w.ctx, w.spec, w.argv, performance.now() - t0);
+        return true;
+      });
     }
+  }
+
+  /** A refused serve: try the key again after STALLED_RETRY_MS (a failed log retries at its own pace). */
+  private stall(key: Key): void {
+    this.stalled.add(key);
+    if (this.stallTimer !== null) return;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = null;
+      for (const k of this.stalled) this.ready.add(k);
+      this.stalled.clear();
+      this.serveReady();
+    }, STALLED_RETRY_MS);
   }
 
   private remove(w: Waiter): void {
@@ -293,6 +319,9 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
     if (this.byClient.size === 0) {
       this.fanout.set('block', null);
       this.ready.clear();
+      this.stalled.clear();
+      if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+      this.stallTimer = null;
     }
     if (this.heap.size > 2 * this.byClient.size + 64) this.heap.compact();
   }
@@ -332,5 +361,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   close(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
   }
 }

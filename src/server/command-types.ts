@@ -108,8 +108,13 @@ export interface CommandContext {
   readonly pubsub?: PubSubSession;
 }
 
-/** Completes a deferred reply exactly once; `write` encodes the reply. */
-export type DeferredReply = (write: (out: ReplyWriter) => void) => void;
+/**
+ * Completes a deferred reply exactly once; `write` encodes the reply, which counts as a reply of
+ * the connection's next event (held for durability, refused with its writes after a failed log
+ * write, like any reply). `write` may instead return false having written nothing (a blocked pop
+ * that found nothing to pop): the reply stays deferred. Returns whether it completed.
+ */
+export type DeferredReply = (write: (out: ReplyWriter) => boolean | void) => boolean;
 
 export interface ClientState {
   readonly id: number;

@@ -35,6 +35,12 @@ function lowerLimitBytes(l: OutputLimit): number {
   return l.softBytes === 0 ? l.hardBytes : Math.min(l.hardBytes, l.softBytes);
 }
 
+/** A deferred reply just written: where it starts in the output, and whether producing it wrote. */
+interface DeferredEventStart {
+  readonly outStart: number;
+  readonly wrote: boolean;
+}
+
 /** Why a connection was closed by a limit (INFO stats counts each). */
 export type LimitClose = 'output' | 'query';
 
@@ -217,11 +223,15 @@ export class Connection implements PushSink {
     if (this.reads !== null && this.parser.pendingBytes === 0 && !this.closed && !this.deferred && this.handoff === null) this.reads.rewind();
   }
 
-  /** Run every complete command in the parser, stopping at a deferred reply or a handoff. */
-  private processBuffered(): void {
+  /**
+   * Run every complete command in the parser, stopping at a deferred reply or a handoff.
+   * `deferred`: a deferred reply was just written at `outStart` (a write made for it noted):
+   * the event counts it as its first reply.
+   */
+  private processBuffered(deferred?: DeferredEventStart): void {
     this.host.beginEvent();
     try {
-      this.runBuffered();
+      this.runBuffered(deferred);
     } finally {
       this.host.endEvent();
     }
@@ -233,20 +243,20 @@ export class Connection implements PushSink {
    * limit is checked after every reply, so a client that stops reading is closed at most one
    * reply past its hard limit and none of its later commands run.
    */
-  private runBuffered(): void {
-    this.wroteThisEvent = false;
+  private runBuffered(deferred?: DeferredEventStart): void {
+    this.wroteThisEvent = deferred?.wrote ?? false;
     this.yielded = false;
     const limit = this.outputLimit();
     // Nothing is written to the socket inside this loop, so its buffered bytes are fixed: read
     // the stream getter once per slice instead of once per command.
     const socketBytes = this.socket.writableLength;
     const outStart = this.out.pendingBytes;
-    this.eventOutStart = outStart;
+    this.eventOutStart = deferred?.outStart ?? outStart;
     // Per reply, the limits are looked at only once the output passes the lower of them; once
     // per slice always (a soft-limit episode ends when the output fell back below it).
     const checkAbove = lowerLimitBytes(limit);
     if (this.overOutputLimit(limit, outStart + socketBytes)) return;
-    let replies = 0;
+    let replies = deferred === undefined ? 0 : 1;
     for (;;) {
       const st = this.parser.next();
       if (st === 'incomplete') break;
@@ -437,13 +447,18 @@ export class Connection implements PushSink {
     if (!keepReading) this.socket.pause();
     let done = false;
     return (write) => {
-      if (done || this.closed) return;
+      if (done || this.closed) return false;
+      // The reply (and any write made to produce it, a served pop's) opens the next event, so
+      // it is held for durability and refused with its write like a reply of a read event.
+      const outStart = this.out.pendingBytes;
+      this.wroteThisEvent = false;
+      if (write(this.out) === false) return false;
       done = true;
       this.deferred = false;
       this.deferredReading = false;
-      write(this.out);
-      this.processBuffered();
+      this.processBuffered({ outStart, wrote: this.wroteThisEvent });
       if (!this.deferred && this.out.pendingBytes === 0) this.maybeResume();
+      return true;
     };
   }
 

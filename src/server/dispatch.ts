@@ -105,6 +105,8 @@ const ERROR_ARGS_CHARS_MAX = 128;
 export interface WriteGuard {
   readonly writeRefusal: string | null;
   readonly lookupStats?: LookupStats;
+  /** ReplicatedStore.mutationsStarted: whether a handler that threw had started changing the store. */
+  readonly mutationsStarted?: number;
 }
 
 /** Runs before each command that passed the other checks: evicts, or refuses with -OOM (server/memory.ts). */
@@ -116,6 +118,8 @@ export interface MemoryAdmission {
 export interface DispatchStats {
   commandsProcessed: number;
   errorReplies: number;
+  /** Handlers that threw (a bug) and were answered with an internal error (INFO stats kv_internal_errors); optional for embedders. */
+  internalErrors?: number;
   /** Error replies by their first word (INFO errorstats); optional for embedders of Dispatcher. */
   readonly errorsByKind?: Map<string, number>;
 }
@@ -150,6 +154,15 @@ export interface CommandObserver {
   executed(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], durationMs: number): void;
 }
 
+/** Characters of an exception's message an internal-error reply carries. */
+const INTERNAL_ERROR_MESSAGE_CHARS_MAX = 200;
+
+/** The reply to a command whose handler threw: one line, as every error reply. */
+export function internalErrorReply(command: string, e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return `ERR internal error in '${command}': ${msg.replace(/[\r\n]+/g, ' ').slice(0, INTERNAL_ERROR_MESSAGE_CHARS_MAX)}`;
+}
+
 /** Distinct error kinds INFO errorstats tracks (Redis ERRORSTATS_LIMIT). */
 export const ERROR_KINDS_MAX = 128;
 
@@ -160,6 +173,8 @@ export class Dispatcher {
   /** Client-side caching: remembers the keys a tracking client's read commands name. */
   tracking: TrackingHub | null = null;
   observer: CommandObserver | null = null;
+  /** Told of each handler exception answered as an internal error (the server logs it with its stack). */
+  onInternalError: ((command: string, e: unknown) => void) | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -247,13 +262,18 @@ export class Dispatcher {
     this.invoke(ctx, spec, argv, st);
   }
 
-  /** The checks again, for a blocked client about to be served (READONLY once its node was demoted...). */
+  /**
+   * The checks again, for a blocked client about to be served (READONLY once its node was
+   * demoted, MISCONF while the log is failed...). Not maxmemory: Redis 7.0 serves a blocked
+   * client without it (handleClientsBlockedOnKeys runs no OOM check; a served BLMOVE pushes even
+   * over the limit), so a waiter is never left waiting on a key that has elements.
+   */
   recheck(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
-    return this.check(client, spec, argv);
+    return this.check(client, spec, argv, false);
   }
 
   /** Redis's order of refusals: arity, auth, the gate (READONLY, TOOSTALE...), maxmemory, a failed log. Null: run it. */
-  private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
+  private check(client: ClientState, spec: CommandSpec, argv: readonly Buffer[], admitMemory = true): string | null {
     if (!arityOk(spec, argv.length)) return `ERR wrong number of arguments for '${spec.name}' command`;
     if (spec.subcommandArity !== undefined) {
       const err = subcommandArityError(spec, spec.subcommandArity, argv);
@@ -268,7 +288,7 @@ export class Dispatcher {
       if (err !== null) return err;
     }
     // Redis checks maxmemory before a disk error; a replica's gate already refused writes.
-    if (this.memory !== null) {
+    if (this.memory !== null && admitMemory) {
       const oom = this.memory.admit(spec);
       if (oom !== null) return oom;
     }
@@ -293,7 +313,7 @@ export class Dispatcher {
     const t0 = this.chainMs >= 0 ? this.chainMs : performance.now();
     const lookups = this.writes.lookupStats;
     if (lookups !== undefined) lookups.counting = spec.flags.includes('readonly');
-    spec.handler(ctx, argv);
+    this.callHandler(ctx, spec, argv);
     if (lookups !== undefined) lookups.counting = false;
     // One property read for a client that does not track.
     const tracking = ctx.client.tracking;
@@ -307,6 +327,30 @@ export class Dispatcher {
     if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
     if (this.observer !== null) this.observer.executed(ctx, spec, argv, dt);
+  }
+
+  /**
+   * The handler, with its exceptions (bugs) contained: one that threw before the store began a
+   * mutation changed nothing, so its partial reply is dropped, the client is answered
+   * `ERR internal error in '<cmd>': ...`, and the server (other clients, this one's next
+   * commands) goes on. One that threw after a mutation began is rethrown and ends the process:
+   * memory may be partway through an entry the log already holds (or a transaction batch it
+   * would commit half of), and serving from memory that differs from the log would be worse than
+   * a restart, which replays the log.
+   */
+  private callHandler(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
+    const out = ctx.out;
+    const outStart = pendingBytes(out);
+    const mutations = this.writes.mutationsStarted;
+    try {
+      spec.handler(ctx, argv);
+    } catch (e) {
+      if (this.writes.mutationsStarted !== mutations || outStart === null) throw e;
+      truncatePending(out, outStart);
+      if (this.counters.internalErrors !== undefined) this.counters.internalErrors++;
+      this.onInternalError?.(spec.name, e);
+      out.error(internalErrorReply(spec.name, e));
+    }
   }
 
   /**
@@ -362,6 +406,15 @@ function subcommandArityError(spec: CommandSpec, arities: Readonly<Record<string
 /** The last error text the encoder wrote (empty when the writer does not record it). */
 function lastError(out: object): string {
   return 'lastError' in out && typeof out.lastError === 'string' ? out.lastError : '';
+}
+
+/** Bytes the writer holds (null when it cannot say: a handler exception is then not contained). */
+function pendingBytes(out: object): number | null {
+  return 'pendingBytes' in out && typeof out.pendingBytes === 'number' && 'truncatePending' in out ? out.pendingBytes : null;
+}
+
+function truncatePending(out: object, keep: number): void {
+  if ('truncatePending' in out && typeof out.truncatePending === 'function') (out as { truncatePending(n: number): void }).truncatePending(keep);
 }
 
 /** The encoder counts error replies; a ReplyWriter that does not is treated as never failing. */

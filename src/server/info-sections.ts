@@ -28,6 +28,8 @@ export interface ServerCounters {
   outputLimitDisconnections: number;
   /** Error replies by their first word ("ERR", "WRONGTYPE"...): INFO errorstats. */
   readonly errorsByKind: Map<string, number>;
+  /** Commands whose handler threw (a bug) and were answered with an internal error (server/dispatch.ts). */
+  internalErrors: number;
   /** Network rates over the last sampling interval, in KiB per second (instantaneous_*_kbps). */
   inputKbps: number;
   outputKbps: number;
@@ -182,6 +184,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['tracking_total_items', srv.tracking.totalItems],
     ['tracking_total_prefixes', srv.tracking.totalPrefixes],
     ['total_error_replies', srv.counters.errorReplies],
+    ['kv_internal_errors', srv.counters.internalErrors],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
   ]);

@@ -122,6 +122,7 @@ export class KvServer implements ConnectionHost {
     queryLimitDisconnections: 0,
     outputLimitDisconnections: 0,
     errorsByKind: new Map(),
+    internalErrors: 0,
     inputKbps: 0,
     outputKbps: 0,
   };
@@ -170,6 +171,7 @@ export class KvServer implements ConnectionHost {
     this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
+    this.dispatcher.onInternalError = (command, e) => this.opts.log.error(`internal error in '${command}' (answered with an error; the server goes on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     const touches = new TouchFanout(this.store);
     this.watches = new WatchRegistry(touches.watchSlot);
     this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
@@ -382,9 +384,14 @@ export class KvServer implements ConnectionHost {
     }
     try {
       for (const q of queued) this.dispatcher.execute(inner, q.spec, q.argv);
-    } finally {
-      if (batch) this.commitTransaction();
+    } catch (e) {
+      // Only an exception the dispatcher would not contain gets here (a handler that threw while
+      // changing the store): the process ends with it, and the batch is not committed, so no
+      // log holds part of this transaction.
+      this.batching = false;
+      throw e;
     }
+    if (batch) this.commitTransaction();
   }
 
   private commitTransaction(): void {
@@ -580,6 +587,7 @@ export class KvServer implements ConnectionHost {
     this.counters.commandsProcessed = 0;
     this.counters.errorReplies = 0;
     this.counters.errorsByKind.clear();
+    this.counters.internalErrors = 0;
     this.store.lookupStats.hits = 0;
     this.store.lookupStats.misses = 0;
     this.counters.netInputBytes = 0;

@@ -327,6 +327,12 @@ export interface ReplicatedStore extends StoreCore {
    * with (`MISCONF Errors writing to the log: <cause>`), until a retry succeeds by itself.
    */
   readonly writeRefusal: string | null;
+  /**
+   * How many mutations of memory and log have started (apply, applyEntry, applyRecords past their
+   * checks). A caller that sees it change across a call knows the store may be partway through an
+   * entry if that call threw (server/dispatch.ts: such an exception is never answered and survived).
+   */
+  readonly mutationsStarted: number;
 
   // ---- replication support
   /** Start a new epoch (> every epoch seen); persisted before returning. */

@@ -156,6 +156,8 @@ class KvStore implements ReplicatedStore {
   private opened = false;
   /** See ReplicatedStore.writeRefusal. */
   writeRefusal: string | null = null;
+  /** See ReplicatedStore.mutationsStarted. */
+  mutationsStarted = 0;
   /** The open batch's ops (beginBatch .. commitBatch), applied to memory, not yet logged; null outside one. */
   private batchOps: Op[] | null = null;
   /** See setTouchListener: null unless some client watches a key. */
@@ -579,6 +581,7 @@ class KvStore implements ReplicatedStore {
 
   apply(ops: readonly Op[]): Position {
     this.checkWritable();
+    this.mutationsStarted++;
     if (this.batchOps !== null) return this.applyInBatch(this.batchOps, ops);
     const pos: Position = { epoch: this.epoch, seq: this.lastPos.seq + 1 };
     // Log first (it validates sizes and copies the bytes), then memory: a rejected op leaves no trace.
@@ -643,6 +646,7 @@ class KvStore implements ReplicatedStore {
 
   applyEntry(entry: LogEntry): void {
     this.checkWritable();
+    this.mutationsStarted++;
     this.extendTo(this.lastPos.epoch, this.lastPos.seq, entry.epoch, entry.seq, 'applyEntry');
     this.lastRecordView = this.wal.append(entry.epoch, entry.seq, entry.ops);
     this.ks.beginEntry(entry.seq);
@@ -659,6 +663,7 @@ class KvStore implements ReplicatedStore {
   applyRecords(records: Buffer): void {
     this.checkWritable();
     if (records.length === 0) return;
+    this.mutationsStarted++;
     // Every header first, so records that do not extend the log change nothing at all.
     let epoch = this.lastPos.epoch;
     let seq = this.lastPos.seq;

@@ -1,11 +1,18 @@
 // The fault schedule of the real-process cluster tests (server-level and through the client):
 // which fault to inject next, drawn from the test's seeded stream so KV_SEED replays a schedule,
-// and the one loop that injects each fault into a Cluster and undoes it before the next.
+// the one loop that injects each fault into a Cluster and undoes it before the next, and the
+// paused-primary probe (a resumed deposed primary must not acknowledge a write).
 // Owns the schedule only; the workload and the checks are the tests'.
 
+import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
+import { connectResp } from '../../src/client/resp-conn.js';
+import { replyText } from './call.js';
 import type { Cluster } from './cluster.js';
 import type { Rng } from './rng.js';
+
+/** Longer than the cluster's maximum election timeout, so the others elect a new primary meanwhile. */
+export const PAUSE_MS = 2_500;
 
 export type Fault = 'kill-primary' | 'kill-any' | 'pause-primary' | 'isolate-primary' | 'isolate-any';
 
@@ -29,6 +36,33 @@ export interface FaultScheduleOptions {
   readonly beforeFault: () => void;
   /** SIGSTOP the primary and SIGCONT it again; may return a line for the log. */
   readonly pausePrimary: (id: string) => Promise<string | null>;
+  /** Called once each fault is undone (the node restarted or resumed, the partition healed): a check of the healed cluster. */
+  readonly afterFault?: () => Promise<void>;
+}
+
+/**
+ * SIGSTOP the primary, queue a write on it while it is stopped, wait past the election timeout,
+ * SIGCONT: the write must not be acknowledged (check-quorum is evaluated when the write arrives).
+ * Returns the refusal's text.
+ */
+export async function pauseAndProbe(cluster: Cluster, id: string): Promise<string> {
+  const node = cluster.node(id);
+  const c = await connectResp('127.0.0.1', node.port, 1000);
+  assert.ok(c.ok);
+  cluster.pause(id);
+  try {
+    const pending = c.conn.call(['SET', 'deposed-probe', id]);
+    await delay(PAUSE_MS);
+    cluster.resume(id);
+    const r = await pending;
+    assert.ok(r.ok, 'the resumed node answers');
+    const text = replyText(r.reply) ?? '';
+    assert.equal(r.reply.type, 'error', `a resumed deposed primary acknowledged a write: ${text}\n${cluster.logs()}`);
+    return text;
+  } finally {
+    if (cluster.node(id).state === 'paused') cluster.resume(id);
+    c.conn.close();
+  }
 }
 
 /**
@@ -66,6 +100,7 @@ export async function runFaultSchedule(cluster: Cluster, r: Rng, o: FaultSchedul
           cluster.heal();
           break;
       }
+      await o.afterFault?.();
     }
     await delay(o.calmMs);
   } finally {

@@ -5,18 +5,18 @@
 import { rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { openReplicatedStore as openStore } from '../../src/storage/store.js';
-import { KvServer } from '../../src/server/server.js';
+import { KvServer, type ServerLog } from '../../src/server/server.js';
 import { defaultConfig } from '../../src/server/config.js';
 import type { FsyncPolicy } from '../../src/storage/types.js';
 import { tempDir } from './procs.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-/** Run `fn` against a fresh in-process server (nodeReads: Node's 'data' path instead of accept.ts's buffers). */
-export async function withServer(fsync: FsyncPolicy, nodeReads: boolean, fn: (server: KvServer, port: number) => Promise<void>): Promise<void> {
+/** Run `fn` against a fresh in-process server (nodeReads: Node's 'data' path instead of accept.ts's buffers; `log`: the server's, quiet by default). */
+export async function withServer(fsync: FsyncPolicy, nodeReads: boolean, fn: (server: KvServer, port: number) => Promise<void>, log: ServerLog = quiet): Promise<void> {
   const dir = tempDir('kvts-inproc-');
   const store = await openStore({ dir, fsync });
-  const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log: quiet, nodeReads });
+  const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync }, store, log, nodeReads });
   try {
     const { port } = await server.listen();
     await fn(server, port);

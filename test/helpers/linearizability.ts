@@ -1,12 +1,20 @@
-// Linearizability checker for a key-value register history (Wing–Gong search with Lowe's
-// memoization, as in Porcupine/Knossos), partitioned by key. Used by the replication simulator
-// and, later, by real-process fault tests. Never mutates the history it is given.
+// Linearizability checker for a key-value register history of reads, writes and compare-and-sets
+// (Wing–Gong search with Lowe's memoization, as in Porcupine/Knossos), partitioned by key. Used
+// by the replication simulator and the real-process fault tests. Never mutates the history it is given.
 
 /** A put whose outcome is unknown (timeout, NOQUORUM, crashed node) has returnMs undefined: it may take effect at any time after its invocation, or never. */
 export type KvOp =
   | { readonly kind: 'put'; readonly key: string; readonly value: string; readonly invokeMs: number; readonly returnMs: number | undefined }
   /** value null = key absent. Reads that never returned impose nothing: leave them out. */
-  | { readonly kind: 'get'; readonly key: string; readonly value: string | null; readonly invokeMs: number; readonly returnMs: number };
+  | { readonly kind: 'get'; readonly key: string; readonly value: string | null; readonly invokeMs: number; readonly returnMs: number }
+  /**
+   * Compare-and-set (WATCH k; GET k; MULTI; SET k v; EXEC): `value` replaces `expected` (null =
+   * absent) atomically. Record only those that succeeded (returnMs set) or whose outcome is
+   * unknown (returnMs undefined: it took effect at some point after invocation where the key
+   * held `expected`, or it failed, or never ran). A known failure (EXEC's null: WATCH saw some
+   * write, perhaps of the same value) imposes nothing: leave it out, keep its read as a get.
+   */
+  | { readonly kind: 'cas'; readonly key: string; readonly expected: string | null; readonly value: string; readonly invokeMs: number; readonly returnMs: number | undefined };
 
 export type CheckResult =
   | { readonly ok: true; readonly keys: number; readonly ops: number }
@@ -82,8 +90,17 @@ function unlift(call: Node): void {
 
 /** Register model step: null means the op is not allowed in this state. */
 function stepModel(state: string | null, op: KvOp): { state: string | null } | null {
-  if (op.kind === 'put') return { state: op.value };
-  return op.value === state ? { state } : null;
+  switch (op.kind) {
+    case 'put':
+      return { state: op.value };
+    case 'get':
+      return op.value === state ? { state } : null;
+    case 'cas':
+      if (op.expected === state) return { state: op.value };
+      // A CAS of unknown outcome may have failed its comparison here: a no-op. (One that may
+      // never have run is linearized after everything else, where it changes nothing observed.)
+      return op.returnMs === undefined ? { state } : null;
+  }
 }
 
 function checkKey(key: string, ops: readonly KvOp[]): CheckResult | null {
@@ -141,6 +158,6 @@ function describeFailure(ops: readonly KvOp[]): string {
   const lines = [...ops]
     .sort((a, b) => a.invokeMs - b.invokeMs)
     .slice(0, 40)
-    .map((o) => `${o.kind} ${o.kind === 'put' ? o.value : String(o.value)} [${o.invokeMs}, ${o.returnMs ?? '?'}]`);
+    .map((o) => `${o.kind} ${o.kind === 'cas' ? `${String(o.expected)}->` : ''}${String(o.value)} [${o.invokeMs}, ${o.returnMs ?? '?'}]`);
   return `no linearization; ops (by invocation): ${lines.join('; ')}`;
 }
