@@ -15,7 +15,9 @@ import { startKvServer, stopAndClean, type RunningProcess } from './helpers/proc
 import { cmd, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
-import { PUBSUB_RELAY_LINK_BYTES_MAX } from '../src/replication/host/pubsub-relay.js';
+import { PUBSUB_RELAY_LINK_BYTES_MAX, PubSubRelay } from '../src/replication/host/pubsub-relay.js';
+import { FRAME_HEADER_BYTES } from '../src/replication/host/framing.js';
+import type { ReplLink } from '../src/replication/host/runtime.js';
 
 /** Messages each publisher sends per round (each as PUBLISH and SPUBLISH). */
 const PER_PUBLISHER = 200;
@@ -166,6 +168,91 @@ function floodRounds(bytes: number): number {
   return Math.ceil(total / bytes / 50) * 50;
 }
 
+// ======================================================================== the relay alone
+
+/** A link that records what it was given and reports `outputBytes` as told. */
+function fakeLink(peerId: string, outputBytes = 0): ReplLink & { frames: Buffer[] } {
+  const frames: Buffer[] = [];
+  return {
+    peerId,
+    peerAddress: '',
+    outbound: true,
+    isClosed: false,
+    outputBytes,
+    frames,
+    send: (f) => (frames.push(f), true),
+    sendParts: (parts) => (frames.push(...parts), true),
+    whenWritable: () => Promise.resolve(true),
+    sendChunk: () => true,
+    close: () => undefined,
+  };
+}
+
+function fakeRelay(role: 'primary' | 'replica', primaryId: string | null, links: ReadonlyArray<ReplLink & { frames: Buffer[] }>): { relay: PubSubRelay; delivered: string[]; endTurn: () => void } {
+  const turn: Array<() => void> = [];
+  const relay = new PubSubRelay({
+    role: () => role,
+    primaryId: () => primaryId,
+    linkTo: (peer) => links.find((l) => l.peerId === peer),
+    sendPeers: () => links.map((l) => l.peerId),
+    afterTurn: (fn) => turn.push(fn),
+  });
+  const delivered: string[] = [];
+  relay.setDelivery((kind, channel, message) => delivered.push(`${kind} ${channel.toString()} ${message.toString()}`));
+  return { relay, delivered, endTurn: () => turn.splice(0).forEach((f) => f()) };
+}
+
+/** The payload of a frame the relay wrote (what the peer's onFrame gets). */
+const payloadOf = (frame: Buffer): Buffer => frame.subarray(FRAME_HEADER_BYTES);
+
+test('relay: one path per message (up to the primary, down to every other replica), refusals, the bound, malformed frames', () => {
+  // A replica publishes: one 'up' frame to its primary, written at the end of the turn.
+  const toPrimary = fakeLink('p');
+  const replica = fakeRelay('replica', 'p', [toPrimary]);
+  replica.relay.published('channel', Buffer.from('ch'), Buffer.from('m1'));
+  replica.relay.published('shard', Buffer.from('sh'), Buffer.from('m2'));
+  assert.equal(toPrimary.frames.length, 0, 'batched until the end of the turn');
+  replica.endTurn();
+  assert.equal(toPrimary.frames.length, 2);
+  assert.equal(replica.relay.counters.sent, 2);
+
+  // The primary delivers it and sends it on to every replica but the one it came from.
+  const [r1, r2, r3] = [fakeLink('r1'), fakeLink('r2'), fakeLink('r3')];
+  const primary = fakeRelay('primary', 'p', [r1, r2, r3]);
+  for (const f of toPrimary.frames) assert.ok(primary.relay.onFrame('r1', payloadOf(f)));
+  primary.endTurn();
+  assert.deepEqual(primary.delivered, ['channel ch m1', 'shard sh m2']);
+  assert.deepEqual([r1.frames.length, r2.frames.length, r3.frames.length], [0, 2, 2]);
+
+  // A replica takes 'down' frames from the primary it follows only; 'up' frames never.
+  const follower = fakeRelay('replica', 'p', []);
+  assert.ok(follower.relay.onFrame('p', payloadOf(r2.frames[0] as Buffer)));
+  assert.ok(follower.relay.onFrame('other', payloadOf(r2.frames[1] as Buffer)));
+  assert.ok(follower.relay.onFrame('p', payloadOf(toPrimary.frames[0] as Buffer)));
+  assert.deepEqual(follower.delivered, ['channel ch m1']);
+  assert.equal(follower.relay.counters.refused, 2);
+  // A primary refuses 'down' frames (another primary's, in flight across a failover).
+  assert.ok(primary.relay.onFrame('r2', payloadOf(r2.frames[0] as Buffer)));
+  assert.equal(primary.relay.counters.refused, 1);
+
+  // Over the bound a message is dropped for that peer only, and counted; no route is counted too.
+  const full = fakeLink('full', PUBSUB_RELAY_LINK_BYTES_MAX);
+  const free = fakeLink('free');
+  const busy = fakeRelay('primary', 'p', [full, free]);
+  busy.relay.published('channel', Buffer.from('c'), Buffer.from('x'));
+  busy.endTurn();
+  assert.deepEqual([full.frames.length, free.frames.length, busy.relay.counters.droppedFull], [0, 1, 1]);
+  const orphan = fakeRelay('replica', null, []);
+  orphan.relay.published('channel', Buffer.from('c'), Buffer.from('x'));
+  assert.equal(orphan.relay.counters.droppedNoRoute, 1);
+
+  // Malformed payloads are refused (the host closes the link), never delivered.
+  for (const bad of [Buffer.alloc(0), Buffer.from([1, 0, 255, 255, 255, 255]), Buffer.from([7, 0, 0, 0, 0, 0]), Buffer.from([1, 9, 0, 0, 0, 0])]) {
+    assert.equal(follower.relay.onFrame('p', bad), false);
+  }
+  assert.deepEqual(follower.delivered, ['channel ch m1']);
+});
+
 // ======================================================================== manual mode
 
 const procs: RunningProcess[] = [];
@@ -218,6 +305,39 @@ test('manual mode: a message published on any member reaches subscribers on ever
   } finally {
     for (const l of listeners) await l.close();
     for (const p of pubs) p.close();
+  }
+});
+
+test('manual mode: keyspace notifications are not relayed: each member emits its own, once', async () => {
+  const members = manualMembers();
+  const admins = await Promise.all(members.map((m) => RawConn.open(m.port)));
+  const subs = await Promise.all(members.map((m) => RawConn.open(m.port)));
+  const got: string[][] = members.map(() => []);
+  try {
+    for (const a of admins) assert.equal(await a.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA'), 'OK');
+    for (const s of subs) await s.call('SUBSCRIBE', '__keyevent@0__:set');
+    const w = admins[0] as RawConn;
+    for (let k = 0; k < 5; k++) assert.equal(await w.call('SET', `kn${k}`, 'v'), 'OK');
+    // Once every member applied the writes, a fence: a relayed event would come before it.
+    await agreedPositions(members);
+    await w.call('PUBLISH', '__keyevent@0__:set', 'fence');
+    await Promise.all(
+      subs.map(async (s, i) => {
+        for (;;) {
+          const r = (await s.read()) as Buffer[];
+          const key = String(r[2]);
+          if (key === 'fence') return;
+          (got[i] as string[]).push(key);
+        }
+      }),
+    );
+    for (const g of got) assert.deepEqual(g, ['kn0', 'kn1', 'kn2', 'kn3', 'kn4'], 'one event per write on every member');
+  } finally {
+    for (const a of admins) {
+      await a.call('CONFIG', 'SET', 'notify-keyspace-events', '');
+      a.close();
+    }
+    for (const s of subs) s.close();
   }
 });
 
