@@ -16,7 +16,7 @@ import { cmd, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 import { PUBSUB_RELAY_LINK_BYTES_MAX, PubSubRelay } from '../src/replication/host/pubsub-relay.js';
-import { FRAME_HEADER_BYTES } from '../src/replication/host/framing.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, KIND_PUBSUB } from '../src/replication/host/framing.js';
 import type { ReplLink } from '../src/replication/host/runtime.js';
 
 /** Messages each publisher sends per round (each as PUBLISH and SPUBLISH). */
@@ -170,9 +170,22 @@ function floodRounds(bytes: number): number {
 
 // ======================================================================== the relay alone
 
-/** A link that records what it was given and reports `outputBytes` as told. */
+/** A link that records the frames it was given (split as a peer would) and reports `outputBytes` as told. */
 function fakeLink(peerId: string, outputBytes = 0): ReplLink & { frames: Buffer[] } {
   const frames: Buffer[] = [];
+  const decoder = new FrameDecoder();
+  const take = (b: Buffer): boolean => {
+    decoder.push(b);
+    for (let f = decoder.next(); f !== null; f = decoder.next()) {
+      assert.ok(typeof f !== 'string' && f.kind === KIND_PUBSUB, `a pub/sub frame (${String(f)})`);
+      const whole = Buffer.allocUnsafe(FRAME_HEADER_BYTES + f.payload.length);
+      whole.writeUInt32LE(1 + f.payload.length, 0);
+      whole[4] = f.kind;
+      f.payload.copy(whole, FRAME_HEADER_BYTES);
+      frames.push(whole);
+    }
+    return true;
+  };
   return {
     peerId,
     peerAddress: '',
@@ -180,8 +193,8 @@ function fakeLink(peerId: string, outputBytes = 0): ReplLink & { frames: Buffer[
     isClosed: false,
     outputBytes,
     frames,
-    send: (f) => (frames.push(f), true),
-    sendParts: (parts) => (frames.push(...parts), true),
+    send: take,
+    sendParts: (parts) => parts.every(take),
     whenWritable: () => Promise.resolve(true),
     sendChunk: () => true,
     close: () => undefined,
