@@ -3,7 +3,8 @@
 // store and the core never disagree on the log. Its parts: outbox.ts (per-turn frames),
 // links.ts (links and dialers), log-apply.ts (the store's log), resync-send.ts and
 // resync-receive.ts (full resyncs), tasks.ts (the FIFO), pubsub-relay.ts (published messages,
-// which are not log entries); runtime.ts is its clock, timers and transport. It never parses RESP nor decides replication policy itself (the core does).
+// which are not log entries); runtime.ts is its clock, timers and transport. It never parses
+// RESP nor decides replication policy itself (the core does).
 
 import assert from 'node:assert';
 import type { Socket } from 'node:net';

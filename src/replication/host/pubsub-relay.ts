@@ -81,7 +81,9 @@ export class PubSubRelay {
    */
   published(kind: RelayedKind, channel: Buffer, message: Buffer): void {
     if (this.hooks.role() === 'primary') {
-      this.fanOut(encodeFrame(DIR_DOWN, kind, channel, message), null);
+      // A primary without replicas (a standalone server) encodes nothing.
+      const peers = [...this.hooks.sendPeers()];
+      if (peers.length > 0) this.sendTo(peers, encodeFrame(DIR_DOWN, kind, channel, message), null);
       return;
     }
     const primary = this.hooks.primaryId();
@@ -108,7 +110,7 @@ export class PubSubRelay {
       down[4] = KIND_PUBSUB;
       payload.copy(down, FRAME_HEADER_BYTES);
       down[FRAME_HEADER_BYTES] = DIR_DOWN;
-      this.fanOut(down, from);
+      this.sendTo(this.hooks.sendPeers(), down, from);
       return true;
     }
     if (this.hooks.role() === 'primary' || from !== this.hooks.primaryId()) {
@@ -124,8 +126,8 @@ export class PubSubRelay {
     this.deliver?.(m.kind, m.channel, m.message);
   }
 
-  private fanOut(frame: Buffer, except: NodeId | null): void {
-    for (const peer of this.hooks.sendPeers()) if (peer !== except) this.enqueue(peer, frame);
+  private sendTo(peers: Iterable<NodeId>, frame: Buffer, except: NodeId | null): void {
+    for (const peer of peers) if (peer !== except) this.enqueue(peer, frame);
   }
 
   /** Queue `frame` for `peer` this turn, or drop it (counted) when the peer's link is over the bound. */
