@@ -1,10 +1,12 @@
-// Pub/sub across a replication group (src/replication/host/pubsub-relay.ts), with real kv-server
-// processes: in manual primary/replica mode and in cluster mode (before and after a FAILOVER),
-// a subscriber on every member gets every message published on every member exactly once and
-// in per-publisher order, PUBLISH answers the local receiver count, and no message takes a log
-// position or comes back after a restart; a slow subscriber on a replica is closed at its output
-// limit while the link goes on; a flood towards a stopped member is dropped at the relay's bound
-// (counted in INFO) without closing the link, growing the primary's buffers or stopping writes.
+// Pub/sub across a replication group (src/replication/host/pubsub-relay.ts). The relay alone:
+// one path per message, refusals, the bound, malformed frames. With real kv-server processes, in
+// manual primary/replica mode and in cluster mode (before and after a FAILOVER): a subscriber on
+// every member gets every message published on every member exactly once and in per-publisher
+// order, PUBLISH answers the local receiver count, no message takes a log position or comes back
+// after a restart, keyspace notifications are not relayed; a slow subscriber on a replica is
+// closed at its output limit while the link goes on; a flood towards a stopped member is dropped
+// at the relay's bound (counted in INFO) without closing the link, growing the primary's buffers
+// or stopping writes, in both directions.
 
 import { test, after, before } from 'node:test';
 import { readFileSync } from 'node:fs';
