@@ -73,7 +73,15 @@ export function pushHeader(out: ReplyWriter, n: number): void {
   else out.array(n);
 }
 
+/**
+ * Where a message a client published goes besides this node's subscribers (the replication
+ * group's other members). Keyspace notifications and relayed messages never go there.
+ */
+export type PublishRelay = (kind: 'channel' | 'shard', channel: Buffer, message: Buffer) => void;
+
 export class PubSubHub {
+  /** Set by the replication layer; null on a standalone server. */
+  relay: PublishRelay | null = null;
   private readonly byChannel = new Map<string, Set<PubSubSession>>();
   private readonly byPattern = new Map<string, Set<PubSubSession>>();
   private readonly byShard = new Map<string, Set<PubSubSession>>();
@@ -188,6 +196,16 @@ export class PubSubHub {
         });
       }
     }
+    return receivers;
+  }
+
+  /**
+   * PUBLISH / SPUBLISH run by a client: this node's subscribers, then the relay. The reply is
+   * this node's receiver count, as Redis Cluster answers (other members deliver on their own).
+   */
+  publishFromClient(kind: 'channel' | 'shard', channel: Buffer, message: Buffer): number {
+    const receivers = kind === 'shard' ? this.spublish(channel, message) : this.publish(channel, message);
+    this.relay?.(kind, channel, message);
     return receivers;
   }
 

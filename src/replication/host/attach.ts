@@ -176,6 +176,10 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     runtime: nodeRuntime(),
     ...(cluster !== null ? { clusterMembers: cluster.members } : {}),
   });
+  // Published messages reach every member: the hub hands clients' messages to the relay, the
+  // relay hands other members' messages to the hub's subscribers (never back to the relay).
+  server.pubsub.relay = (kind, channel, message) => host.pubsub.published(kind, channel, message);
+  host.pubsub.setDelivery((kind, channel, message) => void (kind === 'shard' ? server.pubsub.spublish(channel, message) : server.pubsub.publish(channel, message)));
   const frontend = new ReplicationFrontend(host);
   // Redis answers blocked clients with -UNBLOCKED when its primary becomes a replica.
   frontend.onDemoted = () => server.unblockForRoleChange();

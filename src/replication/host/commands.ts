@@ -153,6 +153,9 @@ export class ReplicationFrontend implements HostObserver {
     const ss = this.sessions;
     f.push(['kv_session_waits', ss.sessionWaits], ['kv_session_waits_timed_out', ss.sessionWaitsTimedOut], ['kv_session_waits_lost', ss.sessionWaitsLost]);
     f.push(['kv_replica_max_lag_ms', t.replicaMaxLagMs], ['kv_replica_max_lag_ops', t.replicaMaxLagOps], ['kv_session_wait_ms', t.sessionWaitMs]);
+    const ps = this.host.pubsub.counters;
+    f.push(['kv_pubsub_relay_sent', ps.sent], ['kv_pubsub_relay_received', ps.received], ['kv_pubsub_relay_dropped_full', ps.droppedFull]);
+    f.push(['kv_pubsub_relay_dropped_no_route', ps.droppedNoRoute], ['kv_pubsub_relay_refused', ps.refused]);
     return f;
   };
 

@@ -10,6 +10,7 @@
 //   and 'restore' ops (a collection whole, or one bounded chunk of a big one: a part's payload adds
 //   members): the record codec already frames keys, values and expiries with a CRC, so snapshot
 //   items reuse it instead of a second codec.
+// KIND_PUBSUB   payload = one published message (pubsub-relay.ts): not a log entry, never a core message.
 
 import assert from 'node:assert';
 import { checkRecords, decodeRecord, encodeRecordInto, recordBytes, recordEndAt, recordEpochAt, recordSeqAt } from '../../storage/record.js';
@@ -31,7 +32,8 @@ export const KIND_APPEND = 2;
 export const KIND_SNAP_BEGIN = 3;
 export const KIND_SNAP_CHUNK = 4;
 export const KIND_SNAP_END = 5;
-export type FrameKind = typeof KIND_MESSAGE | typeof KIND_APPEND | typeof KIND_SNAP_BEGIN | typeof KIND_SNAP_CHUNK | typeof KIND_SNAP_END;
+export const KIND_PUBSUB = 6;
+export type FrameKind = typeof KIND_MESSAGE | typeof KIND_APPEND | typeof KIND_SNAP_BEGIN | typeof KIND_SNAP_CHUNK | typeof KIND_SNAP_END | typeof KIND_PUBSUB;
 
 /** What the primary announces around a streamed snapshot. */
 export interface SnapshotHeader {
@@ -213,7 +215,7 @@ export class FrameDecoder {
     const len = head.readUInt32LE(0);
     if (len < 1 || len > FRAME_BYTES_MAX) return `bad frame length ${len}`;
     const kind = head[4] as number;
-    if (kind < KIND_MESSAGE || kind > KIND_SNAP_END) return `unknown frame kind ${kind}`;
+    if (kind < KIND_MESSAGE || kind > KIND_PUBSUB) return `unknown frame kind ${kind}`;
     const total = 4 + len;
     if (this.buffered < total) return null;
     const all = this.take(total);

@@ -2,8 +2,9 @@
 // ticks, local writes, commands) and runs its effects in order through one task FIFO, so the
 // store and the core never disagree on the log. Its parts: outbox.ts (per-turn frames),
 // links.ts (links and dialers), log-apply.ts (the store's log), resync-send.ts and
-// resync-receive.ts (full resyncs), tasks.ts (the FIFO); runtime.ts is its clock, timers and
-// transport. It never parses RESP nor decides replication policy itself (the core does).
+// resync-receive.ts (full resyncs), tasks.ts (the FIFO), pubsub-relay.ts (published messages,
+// which are not log entries); runtime.ts is its clock, timers and transport. It never parses
+// RESP nor decides replication policy itself (the core does).
 
 import assert from 'node:assert';
 import type { Socket } from 'node:net';
@@ -16,10 +17,11 @@ import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../
 import { READ_OK } from '../core/types.js';
 import type { ClusterResultEffect } from '../cluster/commands.js';
 import { ChunkPool } from './chunk-pool.js';
-import { KIND_APPEND, KIND_MESSAGE, KIND_SNAP_BEGIN, KIND_SNAP_CHUNK, KIND_SNAP_END, decodeMessage, type Frame } from './framing.js';
+import { KIND_APPEND, KIND_MESSAGE, KIND_PUBSUB, KIND_SNAP_BEGIN, KIND_SNAP_CHUNK, KIND_SNAP_END, decodeMessage, type Frame } from './framing.js';
 import { LinkTable } from './links.js';
 import { LogApplier } from './log-apply.js';
 import { Outbox } from './outbox.js';
+import { PubSubRelay } from './pubsub-relay.js';
 import { SnapshotReceiver } from './resync-receive.js';
 import { SnapshotSender } from './resync-send.js';
 import { nodeRuntime, type HostRuntime, type LinkEvents, type ReplLink } from './runtime.js';
@@ -88,6 +90,8 @@ export class ReplicationHost implements LinkEvents {
   private readonly applier: LogApplier;
   private readonly sender: SnapshotSender;
   private readonly receiver: SnapshotReceiver;
+  /** Published messages between members: outside the core and the log (pubsub-relay.ts). */
+  readonly pubsub: PubSubRelay;
   /** The core asked for a flush (flushSoon); it is stepped at the start of the outbox turn. */
   private flushWanted = false;
   /** The backlog's chunks, recycled once no link queues a frame that may view them. */
@@ -143,6 +147,13 @@ export class ReplicationHost implements LinkEvents {
     });
     this.sender = this.newSnapshotSender();
     this.receiver = this.newSnapshotReceiver();
+    this.pubsub = new PubSubRelay({
+      role: () => (this.coreBuilt && !this.stopped ? this.core.currentRole : 'replica'),
+      primaryId: () => (this.coreBuilt ? this.core.knownPrimaryId : null),
+      linkTo: (peer) => this.links.sendLink(peer),
+      sendPeers: () => this.links.sendPeers(),
+      afterTurn: (fn) => this.runtime.afterTurn(fn),
+    });
     // Expiry is a logged event: only a primary that takes writes deletes expired keys, and each
     // delete is shipped like a client's write; a replica hides them until that delete arrives.
     this.store.setExpiryAuthority({
@@ -344,7 +355,7 @@ export class ReplicationHost implements LinkEvents {
    */
   bufferedBytes(): number {
     const st = this.status();
-    let n = st.backlogBytes;
+    let n = st.backlogBytes + this.pubsub.queuedBytes;
     for (const p of st.peers) n += this.links.outputBytes(p.id);
     return n;
   }
@@ -427,6 +438,11 @@ export class ReplicationHost implements LinkEvents {
 
   onFrame(link: ReplLink, f: Frame): void {
     if (!this.links.isCurrent(link)) return;
+    if (f.kind === KIND_PUBSUB) {
+      // Delivered on arrival, not behind log work in the task FIFO: a message is not state.
+      if (!this.pubsub.onFrame(link.peerId, f.payload)) link.close(`bad pub/sub frame from ${link.peerId}`);
+      return;
+    }
     if (!this.tasks.pushFrame(() => this.handleFrame(link, f))) link.close('too many frames queued behind slow work');
   }
 
@@ -520,6 +536,8 @@ export class ReplicationHost implements LinkEvents {
         return this.receiver.chunk(link, f);
       case KIND_SNAP_END:
         return this.receiver.end(link, f);
+      case KIND_PUBSUB:
+        throw new Error('pub/sub frames are delivered on arrival (onFrame), never queued');
       default: {
         const never: never = f.kind;
         throw new Error(`unhandled frame kind ${String(never)}`);

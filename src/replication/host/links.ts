@@ -47,6 +47,11 @@ export class LinkTable {
     return this.sendLinks.get(peer);
   }
 
+  /** Peers with a link to send on (a primary's replicas; in cluster mode every member we reach). */
+  sendPeers(): IterableIterator<NodeId> {
+    return this.sendLinks.keys();
+  }
+
   /** Frames from a replaced link are ignored (late bytes of an old connection). */
   isCurrent(link: ReplLink): boolean {
     return this.sendLinks.get(link.peerId) === link || this.inbound.get(link.peerId) === link;

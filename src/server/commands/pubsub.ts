@@ -1,8 +1,9 @@
 // Pub/sub commands: SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE SSUBSCRIBE SUNSUBSCRIBE
 // PUBLISH SPUBLISH PUBSUB, with Redis 7.0 replies and error texts. They change only the calling
-// connection's subscriptions (through the server's PubSubHub) or deliver a message; they never
-// touch the keyspace and are never logged (a message is not state: at most once, see
-// docs/consistency.md).
+// connection's subscriptions (through the server's PubSubHub) or deliver a message (to this
+// node's subscribers and, through the hub's relay, to the other members of a replication group);
+// they never touch the keyspace and are never logged (a message is not state: at most once, see
+// docs/consistency.md). PUBLISH answers this node's receiver count, as Redis Cluster does.
 
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { SubscriptionKind } from '../pubsub.js';
@@ -106,12 +107,12 @@ export const pubsubCommands: CommandModule = [
   spec('publish', 3, ['pubsub', 'loading', 'stale', 'fast'], [0, 0, 0], 'Post a message to a channel.', 'channel message', (ctx, argv) => {
     const hub = ctx.server.pubsub;
     if (hub === undefined) return ctx.out.error(NO_HUB);
-    ctx.out.integer(hub.publish(argv[1] as Buffer, argv[2] as Buffer));
+    ctx.out.integer(hub.publishFromClient('channel', argv[1] as Buffer, argv[2] as Buffer));
   }),
   spec('spublish', 3, ['pubsub', 'loading', 'stale', 'fast'], [1, 1, 1], 'Post a message to a shard channel.', 'shardchannel message', (ctx, argv) => {
     const hub = ctx.server.pubsub;
     if (hub === undefined) return ctx.out.error(NO_HUB);
-    ctx.out.integer(hub.spublish(argv[1] as Buffer, argv[2] as Buffer));
+    ctx.out.integer(hub.publishFromClient('shard', argv[1] as Buffer, argv[2] as Buffer));
   }),
   spec('pubsub', -2, ['pubsub', 'loading', 'stale'], [0, 0, 0], 'Inspect the state of pub/sub.', 'subcommand [arg ...]', pubsubCmd, ['channels', 'numsub', 'numpat', 'shardchannels', 'shardnumsub', 'help']),
 ];
