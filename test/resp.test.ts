@@ -71,3 +71,20 @@ test('toValue: plain values for assertions', () => {
   assert.deepEqual(toValue(one('~1\r\n:1\r\n')), [1]);
   assert.deepEqual(toValue(one('%1\r\n$1\r\nk\r\n$1\r\nv\r\n')), new Map([['k', Buffer.from('v')]]));
 });
+
+test('bulkLatin1 writes the same bytes as bulk of the same range, for every header width and both copy paths', () => {
+  // Every byte value, so a char-to-byte slip shows; lengths across the 1/2/3-digit headers and the loop/native split.
+  const text = Array.from({ length: 300 }, (_, i) => String.fromCharCode((i * 37) % 256)).join('');
+  const viaLatin1 = new RespEncoder();
+  const viaBulk = new RespEncoder();
+  for (const len of [0, 1, 9, 10, 11, 31, 32, 33, 99, 100, 101, 255]) {
+    for (const off of [0, 3, 300 - len]) {
+      viaLatin1.bulkLatin1(text, off, len);
+      viaBulk.bulk(Buffer.from(text.slice(off, off + len), 'latin1'));
+    }
+  }
+  viaLatin1.bulkLatin1('whole string default range');
+  viaBulk.bulk('whole string default range');
+  assert.deepEqual(viaLatin1.take(), viaBulk.take());
+  assert.throws(() => viaLatin1.bulkLatin1('abc', 2, 2), RangeError);
+});

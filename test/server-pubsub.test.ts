@@ -6,54 +6,20 @@
 // that stops reading is closed at its pubsub output limit while the publisher and other clients
 // go on; ioredis and node-redis subscribe through kv-server.
 
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
-import { showReply, cmd, type Resp } from './helpers/resp.js';
-import { RawConn } from './helpers/server-conn.js';
+import { showReply, cmd } from './helpers/resp.js';
+import { framesUntilMarker, RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 
 const STEPS = 300;
 const NOTIFY_COMMANDS = 400;
 
-let kv: RunningProcess | undefined;
-let redis: RunningProcess | undefined;
-
-before(async () => {
-  kv = await startKvServer();
-  redis = await startRedisServer();
-});
-
-after(async () => {
-  await stopAndClean(kv);
-  await stopAndClean(redis);
-});
-
-const portOf = (p: RunningProcess | undefined): number => {
-  assert.ok(p !== undefined);
-  return p.port;
-};
-
-let markers = 0;
-
-/**
- * Send `argv` (if any) then a PING marker on `c`; every frame up to the marker's reply, printed.
- * The marker follows everything the server had queued for `c` before it read the PING.
- */
-async function drain(c: RawConn, argv: readonly string[] | null): Promise<string[]> {
-  const mark = `mark-${++markers}`;
-  c.send(Buffer.concat([...(argv === null ? [] : [cmd(...argv)]), cmd('PING', mark)]));
-  const frames: string[] = [];
-  for (;;) {
-    const r: Resp = await c.readResp();
-    const shown = showReply(r);
-    if (shown.includes(JSON.stringify(mark))) return frames;
-    frames.push(shown);
-  }
-}
+const servers = serverPairPerFile();
 
 const CHANNELS = ['a', 'b', 'news.1', 'news.2', 'x\x00y', ''];
 const PATTERNS = ['news.*', '*', 'n?ws.[12]', '[ab]', 'x*', '\\*'];
@@ -96,8 +62,8 @@ function randomStep(r: Rng): Step {
 async function runStep(conns: { sub: RawConn; pub: RawConn }, step: Step): Promise<string[]> {
   const acting = conns[step.on];
   const other = step.on === 'sub' ? conns.pub : conns.sub;
-  const a = await drain(acting, step.argv);
-  const b = await drain(other, null);
+  const a = await framesUntilMarker(acting, [step.argv]);
+  const b = await framesUntilMarker(other, []);
   // Redis walks a hash table here (patterns matching one channel, UNSUBSCRIBE with no argument):
   // the frames are compared as a multiset, with the running counts masked but the final one kept.
   const norm = (fs: string[]): string[] => {
@@ -127,8 +93,8 @@ async function openPair(port: number, proto: 2 | 3): Promise<{ sub: RawConn; pub
 for (const proto of [2, 3] as const) {
   test(`pub/sub frames match redis-server (RESP${proto}, seeded)`, async () => {
     const seed = testSeed(proto === 2 ? 7001 : 7003);
-    const k = await openPair(portOf(kv), proto);
-    const rd = await openPair(portOf(redis), proto);
+    const k = await openPair(servers.kvPort(), proto);
+    const rd = await openPair(servers.redisPort(), proto);
     try {
       const r = rng(seed);
       for (let i = 0; i < STEPS; i++) {
@@ -145,18 +111,18 @@ for (const proto of [2, 3] as const) {
 test('subscribed-mode frames match redis-server exactly (one channel, one pattern: a deterministic order)', async () => {
   for (const proto of [2, 3] as const) {
     const frames: string[][] = [];
-    for (const port of [portOf(kv), portOf(redis)]) {
+    for (const port of [servers.kvPort(), servers.redisPort()]) {
       const c = await openPair(port, proto);
       const got = [
-        ...(await drain(c.sub, ['UNSUBSCRIBE'])),
-        ...(await drain(c.sub, ['SUBSCRIBE', 'ch'])),
-        ...(await drain(c.sub, ['PSUBSCRIBE', 'c*'])),
-        ...(await drain(c.pub, ['PUBLISH', 'ch', 'hello'])),
-        ...(await drain(c.sub, ['GET', 'x'])),
-        ...(await drain(c.sub, ['PING'])),
-        ...(await drain(c.sub, ['UNSUBSCRIBE'])),
-        ...(await drain(c.sub, ['PUNSUBSCRIBE'])),
-        ...(await drain(c.sub, ['GET', 'x'])),
+        ...(await framesUntilMarker(c.sub, [['UNSUBSCRIBE']])),
+        ...(await framesUntilMarker(c.sub, [['SUBSCRIBE', 'ch']])),
+        ...(await framesUntilMarker(c.sub, [['PSUBSCRIBE', 'c*']])),
+        ...(await framesUntilMarker(c.pub, [['PUBLISH', 'ch', 'hello']])),
+        ...(await framesUntilMarker(c.sub, [['GET', 'x']])),
+        ...(await framesUntilMarker(c.sub, [['PING']])),
+        ...(await framesUntilMarker(c.sub, [['UNSUBSCRIBE']])),
+        ...(await framesUntilMarker(c.sub, [['PUNSUBSCRIBE']])),
+        ...(await framesUntilMarker(c.sub, [['GET', 'x']])),
       ];
       frames.push(got);
       c.sub.close();
@@ -168,12 +134,12 @@ test('subscribed-mode frames match redis-server exactly (one channel, one patter
 });
 
 test('CLIENT LIST and INFO count subscriptions', async () => {
-  const sub = await RawConn.open(portOf(kv));
-  const pub = await RawConn.open(portOf(kv));
+  const sub = await RawConn.open(servers.kvPort());
+  const pub = await RawConn.open(servers.kvPort());
   try {
-    await drain(sub, ['SUBSCRIBE', 'c1', 'c2']);
-    await drain(sub, ['PSUBSCRIBE', 'p*']);
-    await drain(sub, ['SSUBSCRIBE', 's1']);
+    await framesUntilMarker(sub, [['SUBSCRIBE', 'c1', 'c2']]);
+    await framesUntilMarker(sub, [['PSUBSCRIBE', 'p*']]);
+    await framesUntilMarker(sub, [['SSUBSCRIBE', 's1']]);
     const list = String(await pub.call('CLIENT', 'LIST'));
     assert.match(list, / flags=P db=0 sub=2 psub=1 ssub=1 /);
     const info = String(await pub.call('INFO', 'stats'));
@@ -189,15 +155,15 @@ test('CLIENT LIST and INFO count subscriptions', async () => {
 });
 
 test('a subscriber that stops reading is closed at its pubsub output limit; the publisher and others go on', async () => {
-  const admin = await RawConn.open(portOf(kv));
-  const sub = await RawConn.open(portOf(kv));
-  const pub = await RawConn.open(portOf(kv));
-  const other = await RawConn.open(portOf(kv));
+  const admin = await RawConn.open(servers.kvPort());
+  const sub = await RawConn.open(servers.kvPort());
+  const pub = await RawConn.open(servers.kvPort());
+  const other = await RawConn.open(servers.kvPort());
   const limitBytes = 256 * 1024;
   try {
     assert.equal(await admin.call('CONFIG', 'SET', 'client-output-buffer-limit', `pubsub ${limitBytes} 0 0`), 'OK');
     await admin.call('CONFIG', 'RESETSTAT');
-    await drain(sub, ['SUBSCRIBE', 'flood']);
+    await framesUntilMarker(sub, [['SUBSCRIBE', 'flood']]);
     sub.socket.pause();
     const payload = 'x'.repeat(64 * 1024);
     const rounds = 400; // 25 MiB in all: far past the limit and the socket buffers
@@ -221,7 +187,7 @@ test('a subscriber that stops reading is closed at its pubsub output limit; the 
 });
 
 test('ioredis and node-redis subscribe and receive through kv-server', async () => {
-  const port = portOf(kv);
+  const port = servers.kvPort();
   const ioSub = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
   const ioPub = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0 });
   const nrSub = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
@@ -277,25 +243,25 @@ function notifyCommand(r: Rng): string[] {
 test('keyspace notifications under KEAn match redis-server (seeded commands, expiry included)', async () => {
   const seed = testSeed(7101);
   const streams: string[][] = [];
-  for (const port of [portOf(kv), portOf(redis)]) {
+  for (const port of [servers.kvPort(), servers.redisPort()]) {
     const c = await RawConn.open(port);
     const sub = await RawConn.open(port);
     try {
       await c.call('FLUSHALL');
       assert.equal(await c.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEAn'), 'OK');
       assert.equal(showReply(await c.request('CONFIG', 'GET', 'notify-keyspace-events')), '["notify-keyspace-events", "AKE"]');
-      await drain(sub, ['PSUBSCRIBE', '__key*__:*']);
+      await framesUntilMarker(sub, [['PSUBSCRIBE', '__key*__:*']]);
       const r = rng(seed);
       const stream: string[] = [];
       for (let i = 0; i < NOTIFY_COMMANDS; i++) {
         const argv = notifyCommand(r);
         stream.push(`> ${argv.join(' ')} ${showReply(await c.request(...argv)).startsWith('-') ? 'error' : ''}`);
-        stream.push(...(await drain(sub, null)));
+        stream.push(...(await framesUntilMarker(sub, [])));
       }
       // An expired key: whichever deletes it (a read or the active sweep) emits 'expired' first.
       await c.call('SET', 'gone', 'v', 'PX', '1');
       await waitFor('the key expired', async () => (await c.call('EXISTS', 'gone')) === 0);
-      stream.push(...(await drain(sub, null)));
+      stream.push(...(await framesUntilMarker(sub, [])));
       streams.push(stream);
       await c.call('CONFIG', 'SET', 'notify-keyspace-events', '');
     } finally {
@@ -309,7 +275,7 @@ test('keyspace notifications under KEAn match redis-server (seeded commands, exp
 });
 
 test('notify-keyspace-events: class letters, canonical text, refusal', async () => {
-  for (const port of [portOf(kv), portOf(redis)]) {
+  for (const port of [servers.kvPort(), servers.redisPort()]) {
     const c = await RawConn.open(port);
     try {
       const texts: string[] = [];
@@ -328,12 +294,12 @@ test('notify-keyspace-events: class letters, canonical text, refusal', async () 
 });
 
 test('a replica emits keyspace notifications for the entries it applies (one event per op kind)', async () => {
-  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${portOf(kv)}`] });
-  const primary = await RawConn.open(portOf(kv));
+  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${servers.kvPort()}`] });
+  const primary = await RawConn.open(servers.kvPort());
   const sub = await RawConn.open(replica.port);
   try {
     assert.equal(await sub.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA'), 'OK');
-    await drain(sub, ['PSUBSCRIBE', '__keyevent@0__:*']);
+    await framesUntilMarker(sub, [['PSUBSCRIBE', '__keyevent@0__:*']]);
     await primary.call('SET', 'rk', '1');
     await primary.call('HINCRBY', 'rh', 'f', '2');
     await primary.call('SADD', 'rs', 'a', 'b');

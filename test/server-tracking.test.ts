@@ -6,14 +6,14 @@
 // invalidations on a RESP2 redirect subscriber; a replica tells its tracking clients of the
 // primary's writes it applies; tracking-table-max-keys bounds the table; an expiry invalidates.
 
-import { test, after, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { createClient } from '@redis/client';
-import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
-import { showReply, cmd, ReplyError, type Resp } from './helpers/resp.js';
-import { RawConn } from './helpers/server-conn.js';
+import { showReply, ReplyError } from './helpers/resp.js';
+import { framesUntilMarker, RawConn } from './helpers/server-conn.js';
 import { info } from './helpers/info.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -22,38 +22,7 @@ const SEEDS = 3;
 /** Steps before a difference that its message shows. */
 const STEPS_SHOWN = 25;
 
-let kv: RunningProcess | undefined;
-let redis: RunningProcess | undefined;
-
-before(async () => {
-  kv = await startKvServer();
-  redis = await startRedisServer();
-});
-
-after(async () => {
-  await stopAndClean(kv);
-  await stopAndClean(redis);
-});
-
-const portOf = (p: RunningProcess | undefined): number => {
-  assert.ok(p !== undefined);
-  return p.port;
-};
-
-let markers = 0;
-
-/** Send `argv` (if any) then a PING marker on `c`; every frame up to the marker's reply, printed. */
-async function drain(c: RawConn, argv: ReadonlyArray<ReadonlyArray<string>> | null): Promise<string[]> {
-  const mark = `mark-${++markers}`;
-  c.send(Buffer.concat([...(argv ?? []).map((a) => cmd(...a)), cmd('PING', mark)]));
-  const frames: string[] = [];
-  for (;;) {
-    const r: Resp = await c.readResp();
-    const shown = showReply(r);
-    if (shown.includes(JSON.stringify(mark))) return frames;
-    frames.push(shown);
-  }
-}
+const servers = serverPairPerFile();
 
 /** The connections of one server: T tracks, R receives redirected invalidations, W writes. */
 interface Side {
@@ -74,7 +43,7 @@ async function openSide(port: number, protocol: 2 | 3): Promise<Side> {
   }
   const rId = String(await r.call('CLIENT', 'ID'));
   // A RESP2 redirect target gets messages only in subscribed mode (a RESP3 one in any mode).
-  if (protocol === 2) await drain(r, [['SUBSCRIBE', '__redis__:invalidate']]);
+  if (protocol === 2) await framesUntilMarker(r, [['SUBSCRIBE', '__redis__:invalidate']]);
   return { t, r, w, rId, rOpen: true };
 }
 
@@ -118,11 +87,11 @@ async function runStep(s: Side, step: Step): Promise<string> {
   const argv = step.argv.map((a) => a.map((x) => (x === '$R' ? s.rId : x)));
   const own = s[step.on];
   const frames: Record<string, string[]> = {};
-  frames[step.on] = await drain(own, argv);
+  frames[step.on] = await framesUntilMarker(own, argv);
   // Every connection's pushes and messages up to now (the writes above were answered first).
   for (const name of ['t', 'r', 'w'] as const) {
     if (name === step.on || (name === 'r' && !s.rOpen)) continue;
-    frames[name] = await drain(s[name], null);
+    frames[name] = await framesUntilMarker(s[name], []);
   }
   return (['t', 'r', 'w'] as const)
     .filter((n) => frames[n] !== undefined)
@@ -196,8 +165,8 @@ function randomStep(r: Rng, protocol: 2 | 3): Step {
 }
 
 async function differential(steps: readonly Step[], protocol: 2 | 3, label: string): Promise<void> {
-  const a = await openSide(portOf(kv), protocol);
-  const b = await openSide(portOf(redis), protocol);
+  const a = await openSide(servers.kvPort(), protocol);
+  const b = await openSide(servers.redisPort(), protocol);
   try {
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i] as Step;
@@ -271,7 +240,7 @@ for (const protocol of [2, 3] as const) {
 }
 
 test('node-redis client-side cache (RESP3): a cached GET is invalidated by another client\'s write', { timeout: 30_000 }, async () => {
-  const url = `redis://127.0.0.1:${portOf(kv)}`;
+  const url = `redis://127.0.0.1:${servers.kvPort()}`;
   const cached = createClient({ url, RESP: 3, clientSideCache: { ttl: 0, maxEntries: 0 } });
   const writer = createClient({ url });
   await cached.connect();
@@ -294,7 +263,7 @@ test('node-redis client-side cache (RESP3): a cached GET is invalidated by anoth
 });
 
 test('ioredis: RESP2 tracking with REDIRECT to a __redis__:invalidate subscriber', { timeout: 30_000 }, async () => {
-  const port = portOf(kv);
+  const port = servers.kvPort();
   const sub = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
   const tracker = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
   await sub.connect();
@@ -362,7 +331,7 @@ test('replication: a replica\'s tracking clients are told of the primary\'s writ
 });
 
 test('tracking-table-max-keys bounds the table: the keys past it are forgotten with an invalidation each; INFO counts the table', { timeout: 30_000 }, async () => {
-  const port = portOf(kv);
+  const port = servers.kvPort();
   const [t, r, admin] = await Promise.all([RawConn.open(port), RawConn.open(port), RawConn.open(port)]);
   const KEYS_READ = 150;
   const BOUND = 10;
@@ -406,7 +375,7 @@ test('tracking-table-max-keys bounds the table: the keys past it are forgotten w
 });
 
 test('an expiry delete invalidates: the key a tracking client read is announced when it expires', { timeout: 30_000 }, async () => {
-  const port = portOf(kv);
+  const port = servers.kvPort();
   const [t, w] = await Promise.all([RawConn.open(port), RawConn.open(port)]);
   try {
     await t.call('HELLO', '3');
@@ -422,7 +391,7 @@ test('an expiry delete invalidates: the key a tracking client read is announced 
 });
 
 test('several clients tracking one key: each is told once, and the table counts one key with an item per client', { timeout: 30_000 }, async () => {
-  const port = portOf(kv);
+  const port = servers.kvPort();
   const conns = await Promise.all([RawConn.open(port), RawConn.open(port), RawConn.open(port), RawConn.open(port)]);
   const [w, ...trackers] = conns as [RawConn, ...RawConn[]];
   try {
@@ -441,7 +410,7 @@ test('several clients tracking one key: each is told once, and the table counts 
     assert.equal(Number(st.get('tracking_total_keys')), keys0 + 1);
     assert.equal(Number(st.get('tracking_total_items')), items0 + trackers.length);
     assert.equal(await w.call('SET', 'shared:k', 'v'), 'OK');
-    for (const t of trackers) assert.deepEqual(await drain(t, null), ['>["invalidate", ["shared:k"]]']);
+    for (const t of trackers) assert.deepEqual(await framesUntilMarker(t, []), ['>["invalidate", ["shared:k"]]']);
     assert.equal(Number((await info(port, 'stats')).get('tracking_total_items')), items0);
   } finally {
     for (const c of conns) c.close();

@@ -218,10 +218,26 @@ export class RespEncoder implements ReplyWriter {
 
   bulkLatin1(s: string, off = 0, len = s.length): void {
     if (!(off >= 0 && len >= 0 && off + len <= s.length)) throw new RangeError('bulkLatin1 outside its source');
-    this.reserve(len + HEADER_BYTES_MAX + 2);
-    this.header(0x24 /* $ */, len);
+    const need = len + HEADER_BYTES_MAX + 2;
+    if (this.pos + need > this.chunk.length) this.reserve(need);
     const c = this.chunk;
     let p = this.pos;
+    // Members and fields are mostly short: their one- or two-digit header is written here, with
+    // the bytes, into locals (a collection reply is a run of these calls; see docs/perf-notes.md).
+    if (len < 100) {
+      c[p++] = 0x24; /* $ */
+      if (len < 10) c[p++] = 0x30 + len;
+      else {
+        const tens = (len / 10) | 0;
+        c[p++] = 0x30 + tens;
+        c[p++] = 0x30 + (len - 10 * tens);
+      }
+      c[p++] = 13;
+      c[p++] = 10;
+    } else {
+      this.header(0x24 /* $ */, len);
+      p = this.pos;
+    }
     // Short members in a JS loop: cheaper than the native latin1 write's call overhead.
     if (len <= LATIN1_LOOP_CHARS_MAX) for (let i = off, end = off + len; i < end; i++) c[p++] = s.charCodeAt(i);
     else p += c.latin1Write(off === 0 && len === s.length ? s : s.slice(off, off + len), p, len);
@@ -229,6 +245,7 @@ export class RespEncoder implements ReplyWriter {
     c[p++] = 10;
     this.pos = p;
   }
+
 
   /**
    * `<type byte><decimal n>\r\n` written digit by digit: no template string per reply.

@@ -1,7 +1,7 @@
 // Real processes for integration tests: kv-server and redis-server on 127.0.0.1 with
 // ephemeral ports, temp data directories, and cleanup that always runs.
 
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -165,4 +165,26 @@ export async function stopAndClean(p: RunningProcess | undefined, signal: NodeJS
   if (p === undefined) return;
   await p.kill(signal);
   rmSync(p.dir, { recursive: true, force: true });
+}
+
+/**
+ * A kv-server and a redis-server shared by one test file's differential tests: started before
+ * its first test and stopped after its last. Read the ports inside tests.
+ */
+export function serverPairPerFile(): { kvPort(): number; redisPort(): number } {
+  let kv: RunningProcess | undefined;
+  let redis: RunningProcess | undefined;
+  before(async () => {
+    kv = await startKvServer();
+    redis = await startRedisServer();
+  });
+  after(async () => {
+    await stopAndClean(kv);
+    await stopAndClean(redis);
+  });
+  const portOf = (p: RunningProcess | undefined): number => {
+    if (p === undefined) throw new Error('the server pair is started by before(): read ports inside tests');
+    return p.port;
+  };
+  return { kvPort: () => portOf(kv), redisPort: () => portOf(redis) };
 }

@@ -3,7 +3,7 @@
 // the close. Replies are decoded by ./resp.ts. 127.0.0.1 only.
 
 import { connect, type Socket } from 'node:net';
-import { asText, cmd, parseReply, toValue, type Reply, type Resp } from './resp.js';
+import { asText, cmd, parseReply, showReply, toValue, type Reply, type Resp } from './resp.js';
 import { waitFor } from './wait.js';
 
 export class RawConn {
@@ -102,5 +102,23 @@ export class RawConn {
 
   close(): void {
     this.socket.destroy();
+  }
+}
+
+let markers = 0;
+
+/**
+ * Send `commands` then a PING marker on `c`; every frame `c` receives up to the marker's reply,
+ * shown (showReply). The marker follows everything the server had queued for `c` before it read
+ * the PING, so the frames are exactly what the commands (and anything pushed meanwhile) produced.
+ */
+export async function framesUntilMarker(c: RawConn, commands: ReadonlyArray<readonly string[]>): Promise<string[]> {
+  const mark = `mark-${++markers}`;
+  c.send(Buffer.concat([...commands.map((a) => cmd(...a)), cmd('PING', mark)]));
+  const frames: string[] = [];
+  for (;;) {
+    const shown = showReply(await c.readResp());
+    if (shown.includes(JSON.stringify(mark))) return frames;
+    frames.push(shown);
   }
 }
