@@ -2,14 +2,8 @@
 // Owns only membership and its formatting; it never reads from or writes to a socket
 // (killing goes through Connection.destroy, which owns the socket).
 
-import type { ClientState } from './command-types.js';
+import type { ClientKillFilter, ClientState } from './command-types.js';
 import type { Connection } from './connection.js';
-
-export interface KillFilter {
-  id?: number;
-  addr?: string;
-  laddr?: string;
-}
 
 export class ClientRegistry {
   private readonly conns = new Map<number, Connection>();
@@ -57,25 +51,54 @@ export class ClientRegistry {
     return out;
   }
 
-  /** Kill every client matching all given filters; returns how many. */
-  kill(f: KillFilter): number {
+  /**
+   * Kill every client matching all given filters; returns how many. The caller, when it matches
+   * (skipMe off), is closed once its reply is written, as Redis does; the others at once.
+   */
+  kill(f: ClientKillFilter, nowMs: number): number {
     const victims: Connection[] = [];
+    let killed = 0;
     for (const c of this.conns.values()) {
-      if (f.id !== undefined && c.client.id !== f.id) continue;
-      if (f.addr !== undefined && c.client.addr !== f.addr) continue;
-      if (f.laddr !== undefined && c.client.laddr !== f.laddr) continue;
-      victims.push(c);
+      const s = c.client;
+      if (f.id !== undefined && s.id !== f.id) continue;
+      if (f.addr !== undefined && s.addr !== f.addr) continue;
+      if (f.laddr !== undefined && s.laddr !== f.laddr) continue;
+      if (f.type !== undefined && clientType(c) !== f.type) continue;
+      // f.user: only 'default' passes the command's check, and every client is logged in as it.
+      if (f.maxAgeSec !== undefined && Math.floor((nowMs - s.createdMs) / 1000) <= f.maxAgeSec) continue;
+      if (s.id === f.callerId) {
+        if (f.skipMe) continue;
+        s.closeAfterReply = true;
+        killed++;
+      } else victims.push(c);
     }
     for (const c of victims) c.destroy();
-    return victims.length;
+    return killed + victims.length;
   }
 }
 
-/** CLIENT LIST flags: b blocked (BLPOP...), x in MULTI, d when a watched key changed (EXEC will fail), else N. */
+/** Redis's client class of a connection on the client port: replicas and masters use links, not these. */
+export function clientType(c: Connection): 'normal' | 'pubsub' {
+  // A monitor is a normal client for the output limits and CLIENT KILL TYPE, as in Redis.
+  return c.subs.total > 0 ? 'pubsub' : 'normal';
+}
+
+/**
+ * CLIENT LIST flags, in Redis's order: O monitor, P subscribed, x in MULTI, b blocked (BLPOP...),
+ * d when a watched key changed (EXEC will fail), c closing after its reply, e no-evict,
+ * T no-touch; N when none.
+ */
 function clientFlags(s: ClientState, subscribed: boolean): string {
   const tx = s.tx;
-  const b = (subscribed ? 'P' : '') + (s.blocked === true ? 'b' : '');
-  if (tx === undefined || tx === null) return b === '' ? 'N' : b;
-  const f = b + (tx.inMulti ? 'x' : '') + (tx.dirty ? 'd' : '');
+  const inTx = tx !== undefined && tx !== null;
+  const f =
+    (s.monitor === true ? 'O' : '') +
+    (subscribed ? 'P' : '') +
+    (inTx && tx.inMulti ? 'x' : '') +
+    (s.blocked === true ? 'b' : '') +
+    (inTx && tx.dirty ? 'd' : '') +
+    (s.closeAfterReply ? 'c' : '') +
+    (s.noEvict === true ? 'e' : '') +
+    (s.noTouch === true ? 'T' : '');
   return f === '' ? 'N' : f;
 }

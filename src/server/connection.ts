@@ -9,13 +9,14 @@
 import type { Socket } from 'node:net';
 import { RespParser, type ParserLimits } from '../protocol/parser.js';
 import { RespEncoder } from '../protocol/encoder.js';
-import type { ClientState, CommandContext, DeferredReply, ServerServices } from './command-types.js';
+import { REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, REPLY_SKIPPING, type ClientState, type CommandContext, type DeferredReply, type PauseMode, type ServerServices } from './command-types.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
 import type { SocketReads } from './accept.js';
 import type { OutputLimit } from './config.js';
 import type { ReplyWriter } from '../protocol/reply.js';
 import { PubSubSession, type PushSink } from './pubsub.js';
+import type { PausedClient } from './client-pause.js';
 
 /**
  * Commands one connection runs in one slice (one read event, or one resume) before the rest of
@@ -34,6 +35,13 @@ function lowerLimitBytes(l: OutputLimit): number {
   if (l.hardBytes === 0) return l.softBytes;
   return l.softBytes === 0 ? l.hardBytes : Math.min(l.hardBytes, l.softBytes);
 }
+
+/**
+ * A monitor's output bound when the normal class sets no hard limit: a monitor receives a line
+ * per command of every other client, so unlike a client that only asked for its own replies it
+ * must never grow without a bound.
+ */
+export const MONITOR_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
 
 /** Why a connection was closed by a limit (INFO stats counts each). */
 export type LimitClose = 'output' | 'query';
@@ -54,6 +62,13 @@ export interface ConnectionHost {
   pushReady(conn: Connection): void;
   /** Run one parsed command (lookup, checks, handler, stats). */
   dispatch(conn: Connection, argv: readonly Buffer[]): void;
+  /** CLIENT PAUSE's mode in effect (null: none); read before each command. */
+  readonly pauseMode: PauseMode | null;
+  /**
+   * A pause is in effect: true when it holds this command (the host then keeps the connection in
+   * its held list until the pause ends), false to run it now.
+   */
+  pauseHolds(conn: Connection, argv: readonly Buffer[]): boolean;
   /** The commands of one read event are about to run back to back (the dispatcher chains their timing). */
   beginEvent(): void;
   endEvent(): void;
@@ -71,7 +86,7 @@ export interface ConnectionHost {
   log(level: 'info' | 'warn', msg: string): void;
 }
 
-export class Connection implements PushSink {
+export class Connection implements PushSink, PausedClient {
   readonly parser: RespParser;
   /** This connection's pub/sub subscriptions (the server's PubSubHub routes to them). */
   readonly subs: PubSubSession = new PubSubSession(this);
@@ -99,6 +114,11 @@ export class Connection implements PushSink {
   private deferred = false;
   /** The deferred reply keeps the socket reading (blocked clients): a close is seen while it waits. */
   private deferredReading = false;
+  /**
+   * A command held by CLIENT PAUSE (copied: the read region may be reused meanwhile); it runs
+   * first when the pause ends. Reading goes on meanwhile, within the query buffer limit.
+   */
+  private pausedArgv: Buffer[] | null = null;
   /** KVREPL: once this reply is written the socket belongs to the replication layer. */
   private handoff: ((socket: Socket) => void) | null = null;
   private wroteThisEvent = false;
@@ -182,10 +202,10 @@ export class Connection implements PushSink {
     this.parser.append(chunk);
     // A deferred reply, a handoff or the rest of a yielded pipeline is pending: keep the bytes;
     // they run (or are refused) later, in order.
-    if (this.deferred || this.handoff !== null || this.yielded) {
-      // Only a deferred reply that keeps reading gets here with a flowing socket: its unparsed
-      // bytes are bounded like any query buffer.
-      if (this.deferredReading && this.parser.pendingBytes > this.host.parserLimits.queryBufferBytesMax) {
+    if (this.deferred || this.handoff !== null || this.yielded || this.pausedArgv !== null) {
+      // Only a deferred reply that keeps reading or a paused client gets here with a flowing
+      // socket: its unparsed bytes are bounded like any query buffer.
+      if ((this.deferredReading || this.pausedArgv !== null) && this.parser.pendingBytes > this.host.parserLimits.queryBufferBytesMax) {
         this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached while blocked`);
         this.destroy();
         this.host.onLimitClose('query');
@@ -246,29 +266,46 @@ export class Connection implements PushSink {
     const checkAbove = lowerLimitBytes(limit);
     if (this.overOutputLimit(limit, outStart + socketBytes)) return;
     let replies = 0;
+    // Commands run in this slice (replies can be fewer: CLIENT REPLY OFF runs commands silently).
+    let commands = 0;
     for (;;) {
-      const st = this.parser.next();
-      if (st === 'incomplete') break;
-      if (st === 'error') {
-        if (this.parser.closeSilently) {
-          this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached`);
-          this.destroy();
-          this.host.onLimitClose('query');
-          return;
+      let argv: readonly Buffer[];
+      if (this.pausedArgv !== null) {
+        // Released from a pause: the held command runs first.
+        argv = this.pausedArgv;
+        this.pausedArgv = null;
+      } else {
+        const st = this.parser.next();
+        if (st === 'incomplete') break;
+        if (st === 'error') {
+          if (this.parser.closeSilently) {
+            this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached`);
+            this.destroy();
+            this.host.onLimitClose('query');
+            return;
+          }
+          // Redis: reply with the protocol error, then close once the reply is written.
+          this.out.error(this.parser.errorMessage);
+          replies++;
+          this.client.closeAfterReply = true;
+          break;
         }
-        // Redis: reply with the protocol error, then close once the reply is written.
-        this.out.error(this.parser.errorMessage);
-        replies++;
-        this.client.closeAfterReply = true;
+        argv = this.parser.argv;
+      }
+      if (this.host.pauseMode !== null && this.host.pauseHolds(this, argv)) {
+        this.pausedArgv = argv.map((b) => Buffer.from(b));
         break;
       }
-      this.host.dispatch(this, this.parser.argv);
+      let kept = true;
+      if (this.client.replyMode === undefined || this.client.replyMode === REPLY_ON) this.host.dispatch(this, argv);
+      else kept = this.dispatchSilenced(argv);
       if (this.closed) return;
-      if (!this.deferred) replies++;
+      if (!this.deferred && kept) replies++;
+      commands++;
       const pending = this.out.pendingBytes;
       if (checkAbove > 0 && pending + socketBytes > checkAbove && this.overOutputLimit(limit, pending + socketBytes)) return;
       if (this.client.closeAfterReply || this.deferred || this.handoff !== null) break;
-      if (replies >= SLICE_COMMANDS_MAX || pending - outStart >= SLICE_REPLY_BYTES_MAX) {
+      if (commands >= SLICE_COMMANDS_MAX || pending - outStart >= SLICE_REPLY_BYTES_MAX) {
         // Only a complete frame can be waiting: a partial one needs more input, not a resume.
         if (this.parser.pendingBytes > 0) {
           this.yielded = true;
@@ -279,6 +316,29 @@ export class Connection implements PushSink {
     }
     this.eventReplies = replies;
     if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
+  }
+
+  /**
+   * CLIENT REPLY OFF or SKIP: run the command and drop what it replied, unless it was CLIENT
+   * REPLY ON. Returns whether a reply was kept (held replies are counted one per reply).
+   */
+  private dispatchSilenced(argv: readonly Buffer[]): boolean {
+    const c = this.client;
+    if (c.replyMode === REPLY_SKIP_NEXT) c.replyMode = REPLY_SKIPPING;
+    const from = this.out.pendingBytes;
+    this.host.dispatch(this, argv);
+    if (c.replyMode === REPLY_ON) return true;
+    // A deferred reply (BLPOP) is dropped when it completes (see defer).
+    if (this.closed || this.deferred) return false;
+    this.out.truncatePending(from);
+    if (c.replyMode === REPLY_SKIPPING) c.replyMode = REPLY_ON;
+    return false;
+  }
+
+  /** The client's replies are silenced now (CLIENT REPLY OFF, or the command SKIP applies to). */
+  private get silenced(): boolean {
+    const m = this.client.replyMode;
+    return m === REPLY_OFF || m === REPLY_SKIPPING;
   }
 
   /**
@@ -313,7 +373,7 @@ export class Connection implements PushSink {
    * Returns the reply bytes the slice encoded (the host bounds the total per turn).
    */
   resume(): number {
-    if (!this.yielded || this.closed || this.deferred || this.handoff !== null || this.holdInput || this.client.closeAfterReply) return 0;
+    if ((!this.yielded && this.pausedArgv === null) || this.closed || this.deferred || this.handoff !== null || this.holdInput || this.client.closeAfterReply) return 0;
     const before = this.out.pendingBytes;
     this.processBuffered();
     if (this.closed) return 0;
@@ -321,9 +381,20 @@ export class Connection implements PushSink {
     return Math.max(0, this.out.pendingBytes - before);
   }
 
-  /** Redis's client classes: a connection with any subscription is a pubsub client. */
+  /**
+   * CLIENT PAUSE ended (PausedClient): the held command and the rest of the pipeline run in a
+   * later turn, through the resume queue, in the order clients were held.
+   */
+  releaseFromPause(): void {
+    if (this.pausedArgv !== null && !this.closed) this.host.resumeLater(this);
+  }
+
+  /** Redis's client classes: a connection with any subscription is a pubsub client; a monitor is normal. */
   private outputLimit(): OutputLimit {
-    return this.subs.total > 0 ? this.host.pubsubOutputLimit() : this.host.outputLimit();
+    if (this.subs.total > 0) return this.host.pubsubOutputLimit();
+    const normal = this.host.outputLimit();
+    if (this.client.monitor !== true || normal.hardBytes !== 0) return normal;
+    return { hardBytes: MONITOR_OUTPUT_BYTES_MAX, softBytes: normal.softBytes, softSeconds: normal.softSeconds };
   }
 
   /**
@@ -333,6 +404,8 @@ export class Connection implements PushSink {
    */
   push(write: (out: ReplyWriter) => void): boolean {
     if (this.closed || this.handoff !== null) return false;
+    // CLIENT REPLY OFF silences messages too (Redis drops every reply to such a client).
+    if (this.silenced) return true;
     write(this.out);
     if (this.overOutputLimit(this.outputLimit(), this.outputBytes)) return false;
     this.host.pushReady(this);
@@ -408,7 +481,7 @@ export class Connection implements PushSink {
     // Commands that arrived during the wait run now, behind the replies just sent. The rest of a
     // yielded pipeline waits for its turn in the resume queue instead (flushReplies queued it):
     // run here, its writes would join the batch being released, which is already flushed.
-    if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+    if (!this.closed && !this.deferred && !this.yielded && this.pausedArgv === null && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
   }
 
   /**
@@ -440,7 +513,9 @@ export class Connection implements PushSink {
       done = true;
       this.deferred = false;
       this.deferredReading = false;
-      write(this.out);
+      // A reply deferred while silenced (CLIENT REPLY OFF, or the command SKIP applied to) is dropped.
+      if (!this.silenced) write(this.out);
+      if (this.client.replyMode === REPLY_SKIPPING) this.client.replyMode = REPLY_ON;
       this.processBuffered();
       if (!this.deferred && this.out.pendingBytes === 0) this.maybeResume();
     };

@@ -6,7 +6,7 @@
 // mutations or changes the table.
 
 import { performance } from 'node:perf_hooks';
-import type { ClientState, CommandContext, CommandFlag, CommandSpec } from './command-types.js';
+import type { ClientState, CommandContext, CommandFlag, CommandSpec, PauseMode } from './command-types.js';
 import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
 import type { CommandStatsTable } from './latency.js';
@@ -91,7 +91,21 @@ const ERROR_ARGS_CHARS_MAX = 128;
 export interface WriteGuard {
   readonly writeRefusal: string | null;
   readonly lookupStats?: LookupStats;
+  /** CLIENT NO-TOUCH: on around each command of such a client (TOUCH excepted). */
+  setNoTouch?(on: boolean): void;
 }
+
+/** Told of each command that ran (MONITOR); set only while someone monitors. */
+export type CommandFeed = (client: ClientState, argv: readonly Buffer[]) => void;
+
+/**
+ * Commands that are not writes but that Redis 7.0 flags may-replicate (they add to the
+ * replication stream): a WRITE pause holds them too.
+ */
+const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'pfcount', 'eval', 'evalsha', 'fcall', 'script', 'function']);
+
+/** The replication link's handshake: a pause never holds replication traffic. */
+const NEVER_PAUSED: ReadonlySet<string> = new Set(['kvrepl']);
 
 /** Runs before each command that passed the other checks: evicts, or refuses with -OOM (server/memory.ts). */
 export interface MemoryAdmission {
@@ -135,6 +149,8 @@ export class Dispatcher {
   gate: CommandGate | null = null;
   intercept: CommandInterceptor | null = null;
   memory: MemoryAdmission | null = null;
+  /** MONITOR's feed; null while nobody monitors, so a command costs one comparison for it. */
+  feed: CommandFeed | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -222,6 +238,24 @@ export class Dispatcher {
     this.invoke(ctx, spec, argv, st);
   }
 
+  /**
+   * CLIENT PAUSE: whether the pause in effect holds this command. Commands refused anyway (unknown,
+   * wrong arity, not authenticated) are not held: they get their error at once, as in Redis. A
+   * WRITE pause holds what may write or replicate (EXEC of such a transaction, and such commands
+   * queued inside MULTI: Redis 7.0 checks before queueing); ALL holds every command.
+   */
+  pauseHolds(client: ClientState, argv: readonly Buffer[], mode: PauseMode): boolean {
+    const spec = this.commands.lookup(argv[0] as Buffer);
+    if (spec === undefined || !arityOk(spec, argv.length) || NEVER_PAUSED.has(spec.name)) return false;
+    if (!client.authenticated && !spec.flags.includes('noauth') && this.requirePass() !== null) return false;
+    if (mode === 'all') return true;
+    const tx = client.tx;
+    if (spec.name === 'exec' && tx !== undefined && tx !== null && tx.queue !== null) {
+      return tx.writes || tx.queue.some((q) => MAY_REPLICATE.has(q.spec.name));
+    }
+    return spec.flags.includes('write') || MAY_REPLICATE.has(spec.name);
+  }
+
   /** The checks again, for a blocked client about to be served (READONLY once its node was demoted...). */
   recheck(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): string | null {
     return this.check(client, spec, argv);
@@ -264,8 +298,12 @@ export class Dispatcher {
     const t0 = this.chainMs >= 0 ? this.chainMs : performance.now();
     const lookups = this.writes.lookupStats;
     if (lookups !== undefined) lookups.counting = spec.flags.includes('readonly');
-    spec.handler(ctx, argv);
+    if (spec.noTouch === true || (ctx.client.noTouch === true && spec.name !== 'touch')) this.runNoTouch(ctx, spec, argv);
+    else spec.handler(ctx, argv);
     if (lookups !== undefined) lookups.counting = false;
+    // Redis shows a command to monitors once it ran (EXEC after the commands it ran), never an
+    // admin command (MONITOR, CONFIG, SHUTDOWN...).
+    if (this.feed !== null && !spec.flags.includes('admin')) this.feed(ctx.client, argv);
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;
@@ -274,6 +312,16 @@ export class Dispatcher {
     if (failed) this.countError(lastError(out));
     if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
+  }
+
+  /** A command that looks without touching, or a CLIENT NO-TOUCH client's: the handler with the store's access data frozen. */
+  private runNoTouch(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
+    this.writes.setNoTouch?.(true);
+    try {
+      spec.handler(ctx, argv);
+    } finally {
+      this.writes.setNoTouch?.(false);
+    }
   }
 
   /**
