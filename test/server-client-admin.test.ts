@@ -12,6 +12,7 @@ import { RawConn } from './helpers/server-conn.js';
 import { cmd, showReply, ReplyError, type Reply } from './helpers/resp.js';
 import { parseInfo } from './helpers/info.js';
 import { waitFor } from './helpers/wait.js';
+import { ClientPause, type PausedClient } from '../src/server/client-pause.js';
 
 let kv: RunningProcess | undefined;
 let redis: RunningProcess | undefined;
@@ -499,4 +500,28 @@ test('CLIENT NO-TOUCH: reads leave OBJECT IDLETIME and FREQ unchanged, TOUCH sti
   } finally {
     await c.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
   }
+});
+
+test('ClientPause: a second pause keeps the stricter mode and the later end; the end releases clients in hold order', () => {
+  const changes: boolean[] = [];
+  const p = new ClientPause((paused) => changes.push(paused));
+  const released: number[] = [];
+  const held = (n: number, closed = false): PausedClient => ({ isClosed: closed, releaseFromPause: () => released.push(n) });
+  p.pause('all', 10_000, 0);
+  p.pause('write', 50_000, 0);
+  assert.equal(p.mode, 'all');
+  assert.equal(p.remainingMs(1_000), 49_000);
+  p.pause('write', 20_000, 0);
+  assert.equal(p.remainingMs(0), 50_000, 'an earlier end does not shorten the pause');
+  p.hold(held(1));
+  p.hold(held(2, true));
+  p.hold(held(3));
+  assert.equal(p.heldCount, 2);
+  p.unpause();
+  assert.deepEqual(released, [1, 3]);
+  assert.equal(p.mode, null);
+  assert.deepEqual(changes, [true, false]);
+  p.pause('write', 5, 0);
+  assert.equal(p.mode, 'write');
+  p.close();
 });

@@ -33,21 +33,27 @@ export class ClientRegistry {
     return this.conns.get(id);
   }
 
-  /** Redis CLIENT LIST line for one connection (the fields clients and tools look at). */
-  line(c: Connection, nowMs: number): string {
+  /**
+   * Redis CLIENT LIST line for one connection (the fields clients and tools look at). The client
+   * running the command (`runningId`) counts that command in its qbuf, as Redis's query buffer
+   * still holds it; rbs is the read region's size, rbp the input held now.
+   */
+  line(c: Connection, nowMs: number, runningId: number): string {
     const s = c.client;
     const age = Math.floor((nowMs - s.createdMs) / 1000);
     const idle = Math.floor((nowMs - c.lastInteractionMs) / 1000);
+    const qbuf = c.parser.pendingBytes + (s.id === runningId ? c.parser.frameBytes : 0);
+    const cmd = s.lastCommand === '' ? 'NULL' : s.lastSubcommand === undefined ? s.lastCommand : `${s.lastCommand}|${s.lastSubcommand}`;
     return (
       `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${clientFlags(s, c.subs.total > 0)} db=0 sub=${c.subs.channels.size} psub=${c.subs.patterns.size} ssub=${c.subs.shards.size} multi=${s.tx?.queue?.length ?? -1} ` +
-      `qbuf=${c.parser.pendingBytes} qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=${c.outputBytes} tot-mem=${c.parser.pendingBytes + c.outputBytes} ` +
-      `events=r cmd=${s.lastCommand === '' ? 'NULL' : s.lastCommand} user=default redir=-1 resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
+      `qbuf=${qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=${c.readBufferBytes} rbp=${qbuf} obl=0 oll=0 omem=${c.outputBytes} tot-mem=${qbuf + c.outputBytes} ` +
+      `events=r cmd=${cmd} user=default redir=-1 resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
     );
   }
 
-  list(nowMs: number): string {
+  list(nowMs: number, runningId: number): string {
     let out = '';
-    for (const c of this.conns.values()) out += this.line(c, nowMs) + '\n';
+    for (const c of this.conns.values()) out += this.line(c, nowMs, runningId) + '\n';
     return out;
   }
 

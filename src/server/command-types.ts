@@ -117,6 +117,8 @@ export interface ClientState {
   readonly laddr: string;
   readonly createdMs: number;
   lastCommand: string;
+  /** The last command's subcommand (lower-case), when it has subcommands: CLIENT LIST shows cmd=client|list. */
+  lastSubcommand?: string | undefined;
   /** Set by QUIT: close after flushing replies. */
   closeAfterReply: boolean;
   /** Set while a blocking command (BLPOP...) waits (blocking.ts): CLIENT LIST flags=b. */

@@ -12,7 +12,7 @@ import { RespEncoder } from '../protocol/encoder.js';
 import { REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, REPLY_SKIPPING, type ClientState, type CommandContext, type DeferredReply, type PauseMode, type ServerServices } from './command-types.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
-import type { SocketReads } from './accept.js';
+import { READ_REGION_BYTES, type SocketReads } from './accept.js';
 import type { OutputLimit } from './config.js';
 import type { ReplyWriter } from '../protocol/reply.js';
 import { PubSubSession, type PushSink } from './pubsub.js';
@@ -187,6 +187,11 @@ export class Connection implements PushSink, PausedClient {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The read region input lands in (accept.ts), or 0 when the socket reads through Node's streams. */
+  get readBufferBytes(): number {
+    return this.reads === null ? 0 : READ_REGION_BYTES;
   }
 
   /** Pending output (encoded + in the socket's user-space buffer): Redis's omem. */

@@ -202,6 +202,8 @@ export class Dispatcher {
       return out.error(unknownCommandError(argv));
     }
     client.lastCommand = spec.name;
+    // Only commands with subcommands (CLIENT, CONFIG, OBJECT...) pay for the name: not GET or SET.
+    if (spec.subcommands !== undefined || client.lastSubcommand !== undefined) client.lastSubcommand = subcommandOf(spec, argv);
     if (tx !== undefined && tx !== null && tx.queue !== null) {
       if (!RUN_IN_MULTI.has(spec.name)) return this.queue(ctx, spec, argv, tx);
       if (spec.name === 'exec') spec = execAsQueued(spec, tx);
@@ -354,6 +356,13 @@ export class Dispatcher {
     if (n !== undefined) errors.set(kind, n + 1);
     else if (errors.size < ERROR_KINDS_MAX) errors.set(kind, 1);
   }
+}
+
+/** The subcommand argv names, lower-case, when `spec` has it (else undefined). */
+function subcommandOf(spec: CommandSpec, argv: readonly Buffer[]): string | undefined {
+  if (spec.subcommands === undefined || argv.length < 2) return undefined;
+  const sub = (argv[1] as Buffer).toString('latin1').toLowerCase();
+  return spec.subcommands.includes(sub) ? sub : undefined;
 }
 
 /** The last error text the encoder wrote (empty when the writer does not record it). */

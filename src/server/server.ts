@@ -516,7 +516,7 @@ export class KvServer implements ConnectionHost {
         }
         return err;
       },
-      clientList: () => this.clients.list(Date.now()),
+      clientList: () => this.clients.list(Date.now(), this.runningConn?.client.id ?? 0),
       clientKill: (f) => this.clients.kill(f, Date.now()),
       clientAdmin: this.clientAdminServices(),
       requirePass: () => cfg.requirepass,
