@@ -322,7 +322,8 @@ export class KvServer implements ConnectionHost {
 
   pauseHolds(conn: Connection, argv: readonly Buffer[]): boolean {
     const mode = this.clientPause.mode;
-    if (mode === null || !this.dispatcher.pauseHolds(conn.client, argv, mode)) return false;
+    // A monitor is never held (Redis flags it a replica, and replicas are never paused).
+    if (mode === null || conn.client.monitor === true || !this.dispatcher.pauseHolds(conn.client, argv, mode)) return false;
     this.clientPause.hold(conn);
     return true;
   }
