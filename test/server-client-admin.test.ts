@@ -525,3 +525,25 @@ test('ClientPause: a second pause keeps the stricter mode and the later end; the
   assert.equal(p.mode, 'write');
   p.close();
 });
+
+test('CLIENT PAUSE WRITE stops eviction: a lowered maxmemory evicts only once the pause ends', async () => {
+  const p = await startKvServer({ args: ['--maxmemory-policy', 'allkeys-random'] });
+  try {
+    const c = await RawConn.open(p.port);
+    const value = 'v'.repeat(1024);
+    for (let i = 0; i < 2000; i++) c.send(cmd('SET', `evict-${i}`, value));
+    for (let i = 0; i < 2000; i++) await c.read();
+    const used = Number((await infoOf(c, 'memory')).get('used_memory'));
+    assert.equal(await c.call('CLIENT', 'PAUSE', '100000', 'WRITE'), 'OK');
+    // Half the dataset over the limit: evicting is what the policy would do at once.
+    assert.equal(await c.call('CONFIG', 'SET', 'maxmemory', String(Math.floor(used - 1024 * 1024))), 'OK');
+    await c.call('PING');
+    assert.equal((await infoOf(c, 'stats')).get('evicted_keys'), '0');
+    assert.equal(await c.call('DBSIZE'), 2000);
+    assert.equal(await c.call('CLIENT', 'UNPAUSE'), 'OK');
+    await waitFor('eviction after the pause', async () => Number((await infoOf(c, 'stats')).get('evicted_keys')) > 0);
+    c.close();
+  } finally {
+    await stopAndClean(p);
+  }
+});
