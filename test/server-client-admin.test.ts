@@ -547,3 +547,24 @@ test('CLIENT PAUSE WRITE stops eviction: a lowered maxmemory evicts only once th
     await stopAndClean(p);
   }
 });
+
+test('CLIENT PAUSE across a role change: a write held on a primary that became a replica is refused with READONLY when released', async () => {
+  const other = await startKvServer({ args: ['--fsync', 'everysec'] });
+  const node = await startKvServer({ args: ['--fsync', 'everysec'] });
+  try {
+    const admin = await RawConn.open(node.port);
+    assert.equal(await admin.call('CLIENT', 'PAUSE', '100000', 'WRITE'), 'OK');
+    const w = await RawConn.open(node.port);
+    w.send(cmd('SET', 'held', '1'));
+    await waitFor('the write held', async () => (await infoOf(admin, 'clients')).get('blocked_clients') === '1');
+    // REPLICAOF is not a write: it runs during a WRITE pause.
+    assert.equal(await admin.call('REPLICAOF', '127.0.0.1', String(other.port)), 'OK');
+    assert.equal(await admin.call('CLIENT', 'UNPAUSE'), 'OK');
+    const r = await w.read();
+    assert.ok(r instanceof ReplyError && r.message.startsWith('READONLY'), String(r));
+    for (const c of [admin, w]) c.close();
+  } finally {
+    await stopAndClean(node);
+    await stopAndClean(other);
+  }
+});
