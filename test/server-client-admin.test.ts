@@ -568,3 +568,26 @@ test('CLIENT PAUSE across a role change: a write held on a primary that became a
     await stopAndClean(other);
   }
 });
+
+test('CLIENT REPLY OFF: subscription confirmations and messages still arrive (they are pushes), as in Redis', async () => {
+  const frames = new Map<string, string[]>();
+  for (const [name, port] of both()) {
+    const got: string[] = [];
+    for (const proto of ['2', '3']) {
+      const sub = await open(port);
+      const pub = await open(port);
+      await sub.call('HELLO', proto);
+      // Names of their own per protocol: the previous round's subscriber still listens.
+      const ch = `ro${proto}-ch`;
+      sub.send(Buffer.concat([cmd('CLIENT', 'REPLY', 'OFF'), cmd('SUBSCRIBE', ch), cmd('PSUBSCRIBE', `ro${proto}-*`)]));
+      got.push(showReply(await sub.readResp()), showReply(await sub.readResp()));
+      assert.equal(await pub.call('PUBLISH', ch, 'hi'), 2);
+      got.push(showReply(await sub.readResp()), showReply(await sub.readResp()));
+      // Other replies stay silenced: the next frame is the unsubscribe confirmation, not PING's.
+      sub.send(Buffer.concat([cmd('PING'), cmd('UNSUBSCRIBE', ch)]));
+      got.push(showReply(await sub.readResp()));
+    }
+    frames.set(name, got);
+  }
+  assert.deepEqual(frames.get('kv-ts'), frames.get('redis'));
+});

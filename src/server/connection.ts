@@ -43,6 +43,13 @@ function lowerLimitBytes(l: OutputLimit): number {
  */
 export const MONITOR_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
 
+/** (UN)SUBSCRIBE and its pattern and shard forms: their confirmations are pushes. */
+const SUBSCRIPTION_COMMANDS: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+
+function isSubscriptionCommand(name: Buffer): boolean {
+  return SUBSCRIPTION_COMMANDS.has(name.toString('latin1').toLowerCase());
+}
+
 /** Why a connection was closed by a limit (INFO stats counts each). */
 export type LimitClose = 'output' | 'query';
 
@@ -335,6 +342,12 @@ export class Connection implements PushSink, PausedClient {
     if (c.replyMode === REPLY_ON) return true;
     // A deferred reply (BLPOP) is dropped when it completes (see defer).
     if (this.closed || this.deferred) return false;
+    // Subscription confirmations are pushes, which Redis sends whatever CLIENT REPLY says (as
+    // it sends messages: see push).
+    if (isSubscriptionCommand(argv[0] as Buffer)) {
+      if (c.replyMode === REPLY_SKIPPING) c.replyMode = REPLY_ON;
+      return this.out.pendingBytes > from;
+    }
     this.out.truncatePending(from);
     if (c.replyMode === REPLY_SKIPPING) c.replyMode = REPLY_ON;
     return false;
@@ -409,8 +422,6 @@ export class Connection implements PushSink, PausedClient {
    */
   push(write: (out: ReplyWriter) => void): boolean {
     if (this.closed || this.handoff !== null) return false;
-    // CLIENT REPLY OFF silences messages too (Redis drops every reply to such a client).
-    if (this.silenced) return true;
     write(this.out);
     if (this.overOutputLimit(this.outputLimit(), this.outputBytes)) return false;
     this.host.pushReady(this);
