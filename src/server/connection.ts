@@ -327,7 +327,8 @@ export class Connection implements PushSink, PausedClient {
       }
     }
     this.eventReplies = replies;
-    if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
+    // A write whose reply CLIENT REPLY dropped still needs the end of the turn (the log's flush).
+    if (this.out.pendingBytes > 0 || this.client.closeAfterReply || this.wroteThisEvent) this.host.repliesReady(this, this.wroteThisEvent);
   }
 
   /**

@@ -1,7 +1,8 @@
 // Command dispatch: lookup in one server's command table, Redis 7's rejection order and texts
 // (unknown command, arity, NOAUTH, then the pluggable CommandGate), the handler call, and
 // per-command stats, and the MULTI side of it (queue instead of run, flag a transaction whose
-// command was refused, check EXEC as the commands it runs, run them without the checks again).
+// command was refused, check EXEC as the commands it runs, run them without the checks again),
+// which commands a CLIENT PAUSE holds, and the MONITOR feed after each command that ran.
 // Owns that sequence and its table's lookup cache; it never writes to a socket, applies
 // mutations or changes the table.
 

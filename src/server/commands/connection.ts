@@ -1,6 +1,7 @@
-// Connection commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT, with Redis 7 replies and
-// error texts. They change only the calling client's state (or, for CLIENT KILL, ask the
-// server to close others); they never touch the keyspace.
+// Connection commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT MONITOR RESET, with Redis 7
+// replies and error texts. They change only the calling client's state (or ask the server to
+// close others, pause clients or stream commands: ServerServices.clientAdmin); they never touch
+// the keyspace.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, type ClientKillFilter, type CommandContext, type CommandModule, type CommandSpec } from '../command-types.js';
