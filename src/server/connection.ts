@@ -280,6 +280,7 @@ export class Connection implements PushSink, PausedClient {
     let replies = 0;
     // Commands run in this slice (replies can be fewer: CLIENT REPLY OFF runs commands silently).
     let commands = 0;
+    let dropped = false;
     for (;;) {
       let argv: readonly Buffer[];
       if (this.pausedArgv !== null) {
@@ -310,7 +311,10 @@ export class Connection implements PushSink, PausedClient {
       }
       let kept = true;
       if (this.client.replyMode === undefined || this.client.replyMode === REPLY_ON) this.host.dispatch(this, argv);
-      else kept = this.dispatchSilenced(argv);
+      else {
+        kept = this.dispatchSilenced(argv);
+        if (!kept) dropped = true;
+      }
       if (this.closed) return;
       if (!this.deferred && kept) replies++;
       commands++;
@@ -328,7 +332,7 @@ export class Connection implements PushSink, PausedClient {
     }
     this.eventReplies = replies;
     // A write whose reply CLIENT REPLY dropped still needs the end of the turn (the log's flush).
-    if (this.out.pendingBytes > 0 || this.client.closeAfterReply || this.wroteThisEvent) this.host.repliesReady(this, this.wroteThisEvent);
+    if (this.out.pendingBytes > 0 || this.client.closeAfterReply || (dropped && this.wroteThisEvent)) this.host.repliesReady(this, this.wroteThisEvent);
   }
 
   /**
