@@ -591,3 +591,24 @@ test('CLIENT REPLY OFF: subscription confirmations and messages still arrive (th
   }
   assert.deepEqual(frames.get('kv-ts'), frames.get('redis'));
 });
+
+test('CLIENT PAUSE under fsync always: a pipeline that writes, pauses and writes again holds the second write until UNPAUSE', async () => {
+  const p = await startKvServer({ args: ['--fsync', 'always'] });
+  try {
+    const c = await RawConn.open(p.port);
+    const admin = await RawConn.open(p.port);
+    c.send(Buffer.concat([cmd('SET', 'fa', '1'), cmd('CLIENT', 'PAUSE', '100000', 'WRITE'), cmd('SET', 'fb', '2'), cmd('GET', 'fb')]));
+    assert.equal(await c.read(), 'OK');
+    assert.equal(await c.read(), 'OK');
+    await waitFor('the second write held', async () => (await infoOf(admin, 'clients')).get('blocked_clients') === '1');
+    assert.equal(await admin.call('GET', 'fb'), null);
+    // Released right away, while the first write's fsync may still be pending.
+    admin.send(cmd('CLIENT', 'UNPAUSE'));
+    assert.equal(await c.read(), 'OK');
+    assert.equal(text(await c.read()), '2');
+    assert.equal(await admin.read(), 'OK');
+    for (const x of [c, admin]) x.close();
+  } finally {
+    await stopAndClean(p);
+  }
+});

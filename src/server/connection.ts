@@ -126,6 +126,8 @@ export class Connection implements PushSink, PausedClient {
    * first when the pause ends. Reading goes on meanwhile, within the query buffer limit.
    */
   private pausedArgv: Buffer[] | null = null;
+  /** The pause holding pausedArgv ended: it runs at the next resume (or once a durability hold ends). */
+  private pauseReleased = false;
   /** KVREPL: once this reply is written the socket belongs to the replication layer. */
   private handoff: ((socket: Socket) => void) | null = null;
   private wroteThisEvent = false;
@@ -287,6 +289,7 @@ export class Connection implements PushSink, PausedClient {
         // Released from a pause: the held command runs first.
         argv = this.pausedArgv;
         this.pausedArgv = null;
+        this.pauseReleased = false;
       } else {
         const st = this.parser.next();
         if (st === 'incomplete') break;
@@ -409,7 +412,9 @@ export class Connection implements PushSink, PausedClient {
    * later turn, through the resume queue, in the order clients were held.
    */
   releaseFromPause(): void {
-    if (this.pausedArgv !== null && !this.closed) this.host.resumeLater(this);
+    if (this.pausedArgv === null || this.closed) return;
+    this.pauseReleased = true;
+    this.host.resumeLater(this);
   }
 
   /** Redis's client classes: a connection with any subscription is a pubsub client; a monitor is normal. */
@@ -502,7 +507,9 @@ export class Connection implements PushSink, PausedClient {
     // Commands that arrived during the wait run now, behind the replies just sent. The rest of a
     // yielded pipeline waits for its turn in the resume queue instead (flushReplies queued it):
     // run here, its writes would join the batch being released, which is already flushed.
-    if (!this.closed && !this.deferred && !this.yielded && this.pausedArgv === null && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+    // A command a pause held runs here too once the pause ended (its resume found this hold).
+    const next = this.pausedArgv === null ? this.parser.pendingBytes > 0 : this.pauseReleased;
+    if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && next) this.processBuffered();
   }
 
   /**
