@@ -70,6 +70,7 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['bitfield', WRITE],
   // Keyspace.
   ['exists', READ],
+  ['touch', READ],
   ['type', READ],
   ['ttl', READ],
   ['pttl', READ],
@@ -129,6 +130,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['auth', WRITE],
   ['select', WRITE],
   ['client', WRITE],
+  // Connection state, not data: never resent (a second MONITOR or RESET is not the same request).
+  ['monitor', WRITE],
+  ['reset', WRITE],
   ['config', WRITE],
   ['shutdown', WRITE],
   ['compact', WRITE],

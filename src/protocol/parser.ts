@@ -54,6 +54,8 @@ export class RespParser {
   readonly argv: Buffer[] = [];
   /** Set with status 'error': the full reply text, e.g. "ERR Protocol error: invalid bulk length". */
   errorMessage = '';
+  /** Bytes of the last complete frame next() returned (CLIENT LIST counts the running command in qbuf, as Redis). */
+  frameBytes = 0;
   /** Query-buffer overflow: Redis closes such clients without a reply. */
   closeSilently = false;
 
@@ -120,10 +122,13 @@ export class RespParser {
     assert(!this.failed, 'next after a parse error');
     for (;;) {
       if (this.start === this.end) return 'incomplete';
+      // A frame's start stays put until the whole frame is parsed (multibulk state is an offset from it).
+      const from = this.start;
       let st: ParseStatus | 'empty';
       if (this.mbRemaining > 0 || this.buf[this.start] === 0x2a /* '*' */) st = this.parseMultibulk();
       else st = this.parseInline();
       if (st === 'empty') continue; // Redis skips empty inline lines and *0 / *-1 frames
+      this.frameBytes = this.start - from;
       if (st === 'incomplete' && this.end - this.start > this.limits.queryBufferBytesMax) {
         return this.fail('ERR Protocol error: query buffer limit reached', true);
       }

@@ -53,6 +53,11 @@ export interface CommandSpec {
    */
   readonly subcommandArity?: Readonly<Record<string, number>>;
   readonly handler: CommandHandler;
+  /**
+   * Looks at keys without counting an access (Redis's LOOKUP_NOTOUCH: TYPE, EXISTS, TTL...): the
+   * keys' LRU/LFU data stay as they were.
+   */
+  readonly noTouch?: true;
 }
 
 /** A command module's commands (strings, keyspace, replication...): a server's table is built from these. */
@@ -127,6 +132,8 @@ export interface ClientState {
   readonly laddr: string;
   readonly createdMs: number;
   lastCommand: string;
+  /** The last command's subcommand (lower-case), when it has subcommands: CLIENT LIST shows cmd=client|list. */
+  lastSubcommand?: string | undefined;
   /** Set by QUIT: close after flushing replies. */
   closeAfterReply: boolean;
   /** Set while a blocking command (BLPOP...) waits (blocking.ts): CLIENT LIST flags=b. */
@@ -135,6 +142,51 @@ export interface ClientState {
   tx?: ClientTx | null;
   /** Client-side caching mode, made at the connection's first CLIENT TRACKING ON (tracking.ts). */
   tracking?: ClientTracking | null;
+  /** CLIENT NO-EVICT ON: excluded from client eviction (CLIENT LIST flags=e). */
+  noEvict?: boolean;
+  /** CLIENT NO-TOUCH ON: its commands (but TOUCH) leave keys' LRU/LFU access data as they were (flags=T). */
+  noTouch?: boolean;
+  /** CLIENT REPLY: REPLY_ON (absent), REPLY_OFF, REPLY_SKIP_NEXT or REPLY_SKIPPING (see the connection). */
+  replyMode?: ReplyMode;
+  /** In MONITOR mode (CLIENT LIST flags=O). */
+  monitor?: boolean;
+}
+
+/** CLIENT REPLY states: the command after SKIP is REPLY_SKIPPING while it runs. */
+export const REPLY_ON = 0;
+export const REPLY_OFF = 1;
+export const REPLY_SKIP_NEXT = 2;
+export const REPLY_SKIPPING = 3;
+export type ReplyMode = typeof REPLY_ON | typeof REPLY_OFF | typeof REPLY_SKIP_NEXT | typeof REPLY_SKIPPING;
+
+/** CLIENT KILL's filters (all given ones must match); the caller matches only with skipMe false. */
+export interface ClientKillFilter {
+  id?: number;
+  addr?: string;
+  laddr?: string;
+  /** Redis's client class: normal (monitors too), pubsub; master/replica never match on a client port. */
+  type?: 'normal' | 'master' | 'replica' | 'pubsub';
+  /** Only 'default' exists (kv-ts has no ACL): every client is logged in as it. */
+  user?: string;
+  /** Only clients connected for longer than this many seconds. */
+  maxAgeSec?: number;
+  /** The calling client: it is closed after its reply instead of at once, and skipped with skipMe. */
+  callerId: number;
+  skipMe: boolean;
+}
+
+/** CLIENT PAUSE modes: WRITE holds commands that may write (or replicate), ALL holds every command. */
+export type PauseMode = 'write' | 'all';
+
+/** CLIENT PAUSE / UNPAUSE and MONITOR / RESET as the server runs them (server.ts). */
+export interface ClientAdminServices {
+  /** Pause until `endMs` (Date.now() milliseconds); a pause in effect keeps its stricter mode and later end. */
+  pause(mode: PauseMode, endMs: number): void;
+  unpause(): void;
+  /** Start streaming other clients' commands to this client (MONITOR). */
+  monitor(ctx: CommandContext): void;
+  /** RESET: the connection's state back to a fresh connection's (RESP2, no subscriptions, no MULTI...). */
+  resetConnection(ctx: CommandContext): void;
 }
 
 /** Transactions as the server runs them (commands/transactions.ts calls these). */
@@ -177,8 +229,10 @@ export interface ServerServices {
   /** Returns an error message (without "ERR ") or null when applied. */
   configSet(name: string, value: string): string | null;
   clientList(): string;
-  /** Kill by id or addr; returns the number killed. */
-  clientKill(filter: { id?: number; addr?: string }): number;
+  /** Kill every client matching the filter; returns the number killed (the caller included). */
+  clientKill(filter: ClientKillFilter): number;
+  /** CLIENT PAUSE, MONITOR, RESET. Optional: without it they reply an error. */
+  readonly clientAdmin?: ClientAdminServices;
   requirePass(): string | null;
   shutdown(): void;
   compact(): void;

@@ -9,13 +9,14 @@
 import type { Socket } from 'node:net';
 import { RespParser, type ParserLimits } from '../protocol/parser.js';
 import { RespEncoder } from '../protocol/encoder.js';
-import type { ClientState, CommandContext, DeferredReply, ServerServices } from './command-types.js';
+import { REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, REPLY_SKIPPING, type ClientState, type CommandContext, type DeferredReply, type PauseMode, type ServerServices } from './command-types.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op } from '../storage/types.js';
-import type { SocketReads } from './accept.js';
+import { READ_REGION_BYTES, type SocketReads } from './accept.js';
 import type { OutputLimit } from './config.js';
 import type { ReplyWriter } from '../protocol/reply.js';
 import { PubSubSession, type PushSink } from './pubsub.js';
+import type { PausedClient } from './client-pause.js';
 
 /**
  * Commands one connection runs in one slice (one read event, or one resume) before the rest of
@@ -35,10 +36,26 @@ function lowerLimitBytes(l: OutputLimit): number {
   return l.softBytes === 0 ? l.hardBytes : Math.min(l.hardBytes, l.softBytes);
 }
 
-/** A deferred reply just written: where it starts in the output, and whether producing it wrote. */
+/**
+ * A monitor's output bound when the normal class sets no hard limit: a monitor receives a line
+ * per command of every other client, so unlike a client that only asked for its own replies it
+ * must never grow without a bound.
+ */
+export const MONITOR_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
+
+/** (UN)SUBSCRIBE and its pattern and shard forms: their confirmations are pushes. */
+const SUBSCRIPTION_COMMANDS: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+
+function isSubscriptionCommand(name: Buffer): boolean {
+  return SUBSCRIPTION_COMMANDS.has(name.toString('latin1').toLowerCase());
+}
+
+/** A deferred reply just written: where it starts in the output, and whether producing it wrote,
+ * and whether its reply was kept (CLIENT REPLY OFF drops it). */
 interface DeferredEventStart {
   readonly outStart: number;
   readonly wrote: boolean;
+  readonly replied: boolean;
 }
 
 /** Why a connection was closed by a limit (INFO stats counts each). */
@@ -60,6 +77,13 @@ export interface ConnectionHost {
   pushReady(conn: Connection): void;
   /** Run one parsed command (lookup, checks, handler, stats). */
   dispatch(conn: Connection, argv: readonly Buffer[]): void;
+  /** CLIENT PAUSE's mode in effect (null: none); read before each command. */
+  readonly pauseMode: PauseMode | null;
+  /**
+   * A pause is in effect: true when it holds this command (the host then keeps the connection in
+   * its held list until the pause ends), false to run it now.
+   */
+  pauseHolds(conn: Connection, argv: readonly Buffer[]): boolean;
   /** The commands of one read event are about to run back to back (the dispatcher chains their timing). */
   beginEvent(): void;
   endEvent(): void;
@@ -77,7 +101,7 @@ export interface ConnectionHost {
   log(level: 'info' | 'warn', msg: string): void;
 }
 
-export class Connection implements PushSink {
+export class Connection implements PushSink, PausedClient {
   readonly parser: RespParser;
   /** This connection's pub/sub subscriptions (the server's PubSubHub routes to them). */
   readonly subs: PubSubSession = new PubSubSession(this);
@@ -105,6 +129,13 @@ export class Connection implements PushSink {
   private deferred = false;
   /** The deferred reply keeps the socket reading (blocked clients): a close is seen while it waits. */
   private deferredReading = false;
+  /**
+   * A command held by CLIENT PAUSE (copied: the read region may be reused meanwhile); it runs
+   * first when the pause ends. Reading goes on meanwhile, within the query buffer limit.
+   */
+  private pausedArgv: Buffer[] | null = null;
+  /** The pause holding pausedArgv ended: it runs at the next resume (or once a durability hold ends). */
+  private pauseReleased = false;
   /** KVREPL: once this reply is written the socket belongs to the replication layer. */
   private handoff: ((socket: Socket) => void) | null = null;
   private wroteThisEvent = false;
@@ -176,6 +207,11 @@ export class Connection implements PushSink {
     return this.closed;
   }
 
+  /** The read region input lands in (accept.ts), or 0 when the socket reads through Node's streams. */
+  get readBufferBytes(): number {
+    return this.reads === null ? 0 : READ_REGION_BYTES;
+  }
+
   /** Pending output (encoded + in the socket's user-space buffer): Redis's omem. */
   get outputBytes(): number {
     return this.out.pendingBytes + this.socket.writableLength;
@@ -189,10 +225,10 @@ export class Connection implements PushSink {
     this.parser.append(chunk);
     // A deferred reply, a handoff or the rest of a yielded pipeline is pending: keep the bytes;
     // they run (or are refused) later, in order.
-    if (this.deferred || this.handoff !== null || this.yielded) {
-      // Only a deferred reply that keeps reading gets here with a flowing socket: its unparsed
-      // bytes are bounded like any query buffer.
-      if (this.deferredReading && this.parser.pendingBytes > this.host.parserLimits.queryBufferBytesMax) {
+    if (this.deferred || this.handoff !== null || this.yielded || this.pausedArgv !== null) {
+      // Only a deferred reply that keeps reading or a paused client gets here with a flowing
+      // socket: its unparsed bytes are bounded like any query buffer.
+      if ((this.deferredReading || this.pausedArgv !== null) && this.parser.pendingBytes > this.host.parserLimits.queryBufferBytesMax) {
         this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached while blocked`);
         this.destroy();
         this.host.onLimitClose('query');
@@ -256,30 +292,53 @@ export class Connection implements PushSink {
     // per slice always (a soft-limit episode ends when the output fell back below it).
     const checkAbove = lowerLimitBytes(limit);
     if (this.overOutputLimit(limit, outStart + socketBytes)) return;
-    let replies = deferred === undefined ? 0 : 1;
+    // A deferred reply that opens this event counts as its first reply, unless CLIENT REPLY dropped it.
+    let replies = deferred === undefined || !deferred.replied ? 0 : 1;
+    // Commands run in this slice (replies can be fewer: CLIENT REPLY OFF runs commands silently).
+    let commands = 0;
+    let dropped = deferred !== undefined && !deferred.replied;
     for (;;) {
-      const st = this.parser.next();
-      if (st === 'incomplete') break;
-      if (st === 'error') {
-        if (this.parser.closeSilently) {
-          this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached`);
-          this.destroy();
-          this.host.onLimitClose('query');
-          return;
+      let argv: readonly Buffer[];
+      if (this.pausedArgv !== null) {
+        // Released from a pause: the held command runs first.
+        argv = this.pausedArgv;
+        this.pausedArgv = null;
+        this.pauseReleased = false;
+      } else {
+        const st = this.parser.next();
+        if (st === 'incomplete') break;
+        if (st === 'error') {
+          if (this.parser.closeSilently) {
+            this.host.log('warn', `closing client id=${this.client.id} addr=${this.client.addr}: query buffer limit reached`);
+            this.destroy();
+            this.host.onLimitClose('query');
+            return;
+          }
+          // Redis: reply with the protocol error, then close once the reply is written.
+          this.out.error(this.parser.errorMessage);
+          replies++;
+          this.client.closeAfterReply = true;
+          break;
         }
-        // Redis: reply with the protocol error, then close once the reply is written.
-        this.out.error(this.parser.errorMessage);
-        replies++;
-        this.client.closeAfterReply = true;
+        argv = this.parser.argv;
+      }
+      if (this.host.pauseMode !== null && this.host.pauseHolds(this, argv)) {
+        this.pausedArgv = argv.map((b) => Buffer.from(b));
         break;
       }
-      this.host.dispatch(this, this.parser.argv);
+      let kept = true;
+      if (this.client.replyMode === undefined || this.client.replyMode === REPLY_ON) this.host.dispatch(this, argv);
+      else {
+        kept = this.dispatchSilenced(argv);
+        if (!kept) dropped = true;
+      }
       if (this.closed) return;
-      if (!this.deferred) replies++;
+      if (!this.deferred && kept) replies++;
+      commands++;
       const pending = this.out.pendingBytes;
       if (checkAbove > 0 && pending + socketBytes > checkAbove && this.overOutputLimit(limit, pending + socketBytes)) return;
       if (this.client.closeAfterReply || this.deferred || this.handoff !== null) break;
-      if (replies >= SLICE_COMMANDS_MAX || pending - outStart >= SLICE_REPLY_BYTES_MAX) {
+      if (commands >= SLICE_COMMANDS_MAX || pending - outStart >= SLICE_REPLY_BYTES_MAX) {
         // Only a complete frame can be waiting: a partial one needs more input, not a resume.
         if (this.parser.pendingBytes > 0) {
           this.yielded = true;
@@ -289,7 +348,37 @@ export class Connection implements PushSink {
       }
     }
     this.eventReplies = replies;
-    if (this.out.pendingBytes > 0 || this.client.closeAfterReply) this.host.repliesReady(this, this.wroteThisEvent);
+    // A write whose reply CLIENT REPLY dropped still needs the end of the turn (the log's flush).
+    if (this.out.pendingBytes > 0 || this.client.closeAfterReply || (dropped && this.wroteThisEvent)) this.host.repliesReady(this, this.wroteThisEvent);
+  }
+
+  /**
+   * CLIENT REPLY OFF or SKIP: run the command and drop what it replied, unless it was CLIENT
+   * REPLY ON. Returns whether a reply was kept (held replies are counted one per reply).
+   */
+  private dispatchSilenced(argv: readonly Buffer[]): boolean {
+    const c = this.client;
+    if (c.replyMode === REPLY_SKIP_NEXT) c.replyMode = REPLY_SKIPPING;
+    const from = this.out.pendingBytes;
+    this.host.dispatch(this, argv);
+    if (c.replyMode === REPLY_ON) return true;
+    // A deferred reply (BLPOP) is dropped when it completes (see defer).
+    if (this.closed || this.deferred) return false;
+    // Subscription confirmations are pushes, which Redis sends whatever CLIENT REPLY says (as
+    // it sends messages: see push).
+    if (isSubscriptionCommand(argv[0] as Buffer)) {
+      if (c.replyMode === REPLY_SKIPPING) c.replyMode = REPLY_ON;
+      return this.out.pendingBytes > from;
+    }
+    this.out.truncatePending(from);
+    if (c.replyMode === REPLY_SKIPPING) c.replyMode = REPLY_ON;
+    return false;
+  }
+
+  /** The client's replies are silenced now (CLIENT REPLY OFF, or the command SKIP applies to). */
+  private get silenced(): boolean {
+    const m = this.client.replyMode;
+    return m === REPLY_OFF || m === REPLY_SKIPPING;
   }
 
   /**
@@ -324,7 +413,7 @@ export class Connection implements PushSink {
    * Returns the reply bytes the slice encoded (the host bounds the total per turn).
    */
   resume(): number {
-    if (!this.yielded || this.closed || this.deferred || this.handoff !== null || this.holdInput || this.client.closeAfterReply) return 0;
+    if ((!this.yielded && this.pausedArgv === null) || this.closed || this.deferred || this.handoff !== null || this.holdInput || this.client.closeAfterReply) return 0;
     const before = this.out.pendingBytes;
     this.processBuffered();
     if (this.closed) return 0;
@@ -332,9 +421,22 @@ export class Connection implements PushSink {
     return Math.max(0, this.out.pendingBytes - before);
   }
 
-  /** Redis's client classes: a connection with any subscription is a pubsub client. */
+  /**
+   * CLIENT PAUSE ended (PausedClient): the held command and the rest of the pipeline run in a
+   * later turn, through the resume queue, in the order clients were held.
+   */
+  releaseFromPause(): void {
+    if (this.pausedArgv === null || this.closed) return;
+    this.pauseReleased = true;
+    this.host.resumeLater(this);
+  }
+
+  /** Redis's client classes: a connection with any subscription is a pubsub client; a monitor is normal. */
   private outputLimit(): OutputLimit {
-    return this.subs.total > 0 ? this.host.pubsubOutputLimit() : this.host.outputLimit();
+    if (this.subs.total > 0) return this.host.pubsubOutputLimit();
+    const normal = this.host.outputLimit();
+    if (this.client.monitor !== true || normal.hardBytes !== 0) return normal;
+    return { hardBytes: MONITOR_OUTPUT_BYTES_MAX, softBytes: normal.softBytes, softSeconds: normal.softSeconds };
   }
 
   /**
@@ -419,7 +521,9 @@ export class Connection implements PushSink {
     // Commands that arrived during the wait run now, behind the replies just sent. The rest of a
     // yielded pipeline waits for its turn in the resume queue instead (flushReplies queued it):
     // run here, its writes would join the batch being released, which is already flushed.
-    if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && this.parser.pendingBytes > 0) this.processBuffered();
+    // A command a pause held runs here too once the pause ended (its resume found this hold).
+    const next = this.pausedArgv === null ? this.parser.pendingBytes > 0 : this.pauseReleased;
+    if (!this.closed && !this.deferred && !this.yielded && this.handoff === null && next) this.processBuffered();
   }
 
   /**
@@ -456,7 +560,12 @@ export class Connection implements PushSink {
       done = true;
       this.deferred = false;
       this.deferredReading = false;
-      this.processBuffered({ outStart, wrote: this.wroteThisEvent });
+      // A reply deferred while silenced (CLIENT REPLY OFF, or the command SKIP applied to) is
+      // dropped; what producing it wrote stays.
+      const replied = !this.silenced;
+      if (!replied) this.out.truncatePending(outStart);
+      if (this.client.replyMode === REPLY_SKIPPING) this.client.replyMode = REPLY_ON;
+      this.processBuffered({ outStart, wrote: this.wroteThisEvent, replied });
       if (!this.deferred && this.out.pendingBytes === 0) this.maybeResume();
       return true;
     };

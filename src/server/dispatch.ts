@@ -1,12 +1,13 @@
 // Command dispatch: lookup in one server's command table, Redis 7's rejection order and texts
 // (unknown command, arity, NOAUTH, then the pluggable CommandGate), the handler call, and
 // per-command stats, and the MULTI side of it (queue instead of run, flag a transaction whose
-// command was refused, check EXEC as the commands it runs, run them without the checks again).
+// command was refused, check EXEC as the commands it runs, run them without the checks again),
+// which commands a CLIENT PAUSE holds, and the MONITOR feed after each command that ran.
 // Owns that sequence and its table's lookup cache; it never writes to a socket, applies
 // mutations or changes the table.
 
 import { performance } from 'node:perf_hooks';
-import type { ClientState, CommandContext, CommandFlag, CommandSpec } from './command-types.js';
+import type { ClientState, CommandContext, CommandFlag, CommandSpec, PauseMode } from './command-types.js';
 import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
 import { subcommandOf, type CommandStatsTable } from './latency.js';
@@ -107,7 +108,21 @@ export interface WriteGuard {
   readonly lookupStats?: LookupStats;
   /** ReplicatedStore.mutationsStarted: whether a handler that threw had started changing the store. */
   readonly mutationsStarted?: number;
+  /** CLIENT NO-TOUCH: on around each command of such a client (TOUCH excepted). */
+  setNoTouch?(on: boolean): void;
 }
+
+/** Told of each command that ran (MONITOR); set only while someone monitors. */
+export type CommandFeed = (client: ClientState, argv: readonly Buffer[]) => void;
+
+/**
+ * Commands that are not writes but that Redis 7.0 flags may-replicate (they add to the
+ * replication stream): a WRITE pause holds them too.
+ */
+const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'pfcount', 'eval', 'evalsha', 'fcall', 'script', 'function']);
+
+/** The replication link's handshake: a pause never holds replication traffic. */
+const NEVER_PAUSED: ReadonlySet<string> = new Set(['kvrepl']);
 
 /** Runs before each command that passed the other checks: evicts, or refuses with -OOM (server/memory.ts). */
 export interface MemoryAdmission {
@@ -175,6 +190,8 @@ export class Dispatcher {
   observer: CommandObserver | null = null;
   /** Told of each handler exception answered as an internal error (the server logs it with its stack). */
   onInternalError: ((command: string, e: unknown) => void) | null = null;
+  /** MONITOR's feed; null while nobody monitors, so a command costs one comparison for it. */
+  feed: CommandFeed | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -226,6 +243,8 @@ export class Dispatcher {
       return out.error(unknownCommandError(argv));
     }
     client.lastCommand = spec.name;
+    // Only commands with subcommands (CLIENT, CONFIG, OBJECT...) pay for the name: not GET or SET.
+    if (spec.subcommands !== undefined || client.lastSubcommand !== undefined) client.lastSubcommand = spec.subcommands === undefined || argv.length < 2 ? undefined : (subcommandOf(spec.subcommands, argv[1] as Buffer) ?? undefined);
     if (tx !== undefined && tx !== null && tx.queue !== null) {
       if (!RUN_IN_MULTI.has(spec.name)) return this.queue(ctx, spec, argv, tx);
       if (spec.name === 'exec') spec = execAsQueued(spec, tx);
@@ -260,6 +279,24 @@ export class Dispatcher {
     const err = this.check(ctx.client, spec, argv) ?? subscribedModeRefusal(ctx, spec, argv);
     if (err !== null) return this.reject(ctx, st, err);
     this.invoke(ctx, spec, argv, st);
+  }
+
+  /**
+   * CLIENT PAUSE: whether the pause in effect holds this command. Commands refused anyway (unknown,
+   * wrong arity, not authenticated) are not held: they get their error at once, as in Redis. A
+   * WRITE pause holds what may write or replicate (EXEC of such a transaction, and such commands
+   * queued inside MULTI: Redis 7.0 checks before queueing); ALL holds every command.
+   */
+  pauseHolds(client: ClientState, argv: readonly Buffer[], mode: PauseMode): boolean {
+    const spec = this.commands.lookup(argv[0] as Buffer);
+    if (spec === undefined || !arityOk(spec, argv.length) || NEVER_PAUSED.has(spec.name)) return false;
+    if (!client.authenticated && !spec.flags.includes('noauth') && this.requirePass() !== null) return false;
+    if (mode === 'all') return true;
+    const tx = client.tx;
+    if (spec.name === 'exec' && tx !== undefined && tx !== null && tx.queue !== null) {
+      return tx.writes || tx.queue.some((q) => MAY_REPLICATE.has(q.spec.name));
+    }
+    return spec.flags.includes('write') || MAY_REPLICATE.has(spec.name);
   }
 
   /**
@@ -313,11 +350,15 @@ export class Dispatcher {
     const t0 = this.chainMs >= 0 ? this.chainMs : performance.now();
     const lookups = this.writes.lookupStats;
     if (lookups !== undefined) lookups.counting = spec.flags.includes('readonly');
-    this.callHandler(ctx, spec, argv);
+    if (spec.noTouch === true || (ctx.client.noTouch === true && spec.name !== 'touch')) this.runNoTouch(ctx, spec, argv);
+    else this.callHandler(ctx, spec, argv);
     if (lookups !== undefined) lookups.counting = false;
     // One property read for a client that does not track.
     const tracking = ctx.client.tracking;
     if (tracking !== undefined && tracking !== null && this.tracking !== null && spec.flags.includes('readonly')) this.tracking.remember(ctx.client, spec, argv);
+    // Redis shows a command to monitors once it ran (EXEC after the commands it ran), never an
+    // admin command (MONITOR, CONFIG, SHUTDOWN...).
+    if (this.feed !== null && !spec.flags.includes('admin')) this.feed(ctx.client, argv);
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;
@@ -350,6 +391,16 @@ export class Dispatcher {
       if (this.counters.internalErrors !== undefined) this.counters.internalErrors++;
       this.onInternalError?.(spec.name, e);
       out.error(internalErrorReply(spec.name, e));
+    }
+  }
+
+  /** A command that looks without touching, or a CLIENT NO-TOUCH client's: the handler with the store's access data frozen. */
+  private runNoTouch(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
+    this.writes.setNoTouch?.(true);
+    try {
+      this.callHandler(ctx, spec, argv);
+    } finally {
+      this.writes.setNoTouch?.(false);
     }
   }
 

@@ -103,8 +103,13 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['maxclients', srv.config.maxclients],
       ['client_recent_max_input_buffer', qbufMax],
       ['client_recent_max_output_buffer', obufMax],
-      ['blocked_clients', srv.blocking.blockedClients],
+      // Like Redis, clients held by CLIENT PAUSE count as blocked.
+      ['blocked_clients', srv.blocking.blockedClients + srv.clientPause.heldCount],
       ['tracking_clients', srv.tracking.clients],
+      // The pause in effect, with the field names later Redis versions use.
+      ['paused_reason', srv.clientPause.mode === null ? 'none' : 'client_pause'],
+      ['paused_actions', srv.clientPause.mode ?? 'none'],
+      ['paused_timeout_milliseconds', srv.clientPause.remainingMs(Date.now())],
     ];
   });
   srv.info.register('Memory', (): InfoField[] => {

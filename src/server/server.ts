@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
-import type { CommandContext, CommandModule, CommandTableView, ServerServices, TransactionServices } from './command-types.js';
+import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ServerServices, type TransactionServices } from './command-types.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
@@ -31,7 +31,9 @@ import { registerDefaultInfoSections, type ServerCounters } from './info-section
 import { MaxmemoryGuard, MemoryGauge } from './memory.js';
 import { PubSubHub } from './pubsub.js';
 import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-events.js';
-import { TrackingHub } from './tracking.js';
+import { resetClientTracking, TrackingHub } from './tracking.js';
+import { ClientPause } from './client-pause.js';
+import { MonitorFeed } from './monitor.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -146,6 +148,11 @@ export class KvServer implements ConnectionHost {
   private lastOpsCount = 0;
   /** maxmemory: the memory gauge, eviction before commands, -OOM (memory.ts). */
   readonly memory: MaxmemoryGuard;
+  /** CLIENT PAUSE: its mode, end and held clients (client-pause.ts). */
+  readonly clientPause: ClientPause;
+  /** MONITOR clients (monitor.ts); the dispatcher feeds them only while there are some. */
+  private readonly monitors = new MonitorFeed();
+  private readonly feedMonitorsFn = (client: ClientState, argv: readonly Buffer[]): void => this.monitors.feed(client, argv);
   /** The keys clients WATCH (multi.ts). */
   readonly watches: WatchRegistry;
   /** Clients blocked by BLPOP, BZPOPMIN... (blocking.ts). */
@@ -172,6 +179,8 @@ export class KvServer implements ConnectionHost {
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
     this.dispatcher.onInternalError = (command, e) => this.opts.log.error(`internal error in '${command}' (answered with an error; the server goes on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    // A pause stops expiry and eviction deletes too, so the dataset does not change under it.
+    this.clientPause = new ClientPause((paused) => this.store.setDeletesPaused(paused));
     const touches = new TouchFanout(this.store);
     this.watches = new WatchRegistry(touches.watchSlot);
     this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
@@ -344,6 +353,18 @@ export class KvServer implements ConnectionHost {
     conn.out.protocol = conn.client.protocol;
   }
 
+  get pauseMode(): PauseMode | null {
+    return this.clientPause.mode;
+  }
+
+  pauseHolds(conn: Connection, argv: readonly Buffer[]): boolean {
+    const mode = this.clientPause.mode;
+    // A monitor is never held (Redis flags it a replica, and replicas are never paused).
+    if (mode === null || conn.client.monitor === true || !this.dispatcher.pauseHolds(conn.client, argv, mode)) return false;
+    this.clientPause.hold(conn);
+    return true;
+  }
+
   beginEvent(): void {
     this.dispatcher.beginEvent();
   }
@@ -489,6 +510,7 @@ export class KvServer implements ConnectionHost {
   }
 
   onClose(conn: Connection): void {
+    if (conn.client.monitor === true) this.stopMonitor(conn);
     conn.client.tx?.reset();
     if (conn.client.blocked === true) this.blocking.forget(conn.client.id);
     this.clients.remove(conn);
@@ -549,8 +571,9 @@ export class KvServer implements ConnectionHost {
         }
         return err;
       },
-      clientList: () => this.clients.list(Date.now()),
-      clientKill: (f) => this.clients.kill(f),
+      clientList: () => this.clients.list(Date.now(), this.runningConn?.client.id ?? 0),
+      clientKill: (f) => this.clients.kill(f, Date.now()),
+      clientAdmin: this.clientAdminServices(),
       requirePass: () => cfg.requirepass,
       shutdown: () => {
         void this.shutdown('SHUTDOWN command');
@@ -566,6 +589,53 @@ export class KvServer implements ConnectionHost {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },
     };
+  }
+
+  private clientAdminServices(): ClientAdminServices {
+    return {
+      pause: (mode, endMs) => this.clientPause.pause(mode, endMs, Date.now()),
+      unpause: () => this.clientPause.unpause(),
+      monitor: (ctx) => this.startMonitor(ctx),
+      resetConnection: (ctx) => this.resetConnection(ctx),
+    };
+  }
+
+  /** MONITOR: the calling connection gets every later command of every client. */
+  private startMonitor(ctx: CommandContext): void {
+    const conn = this.clients.get(ctx.client.id);
+    if (conn === undefined) return;
+    ctx.client.monitor = true;
+    this.monitors.add(conn);
+    this.dispatcher.feed = this.feedMonitorsFn;
+  }
+
+  private stopMonitor(conn: Connection): void {
+    conn.client.monitor = false;
+    this.monitors.remove(conn);
+    if (this.monitors.size === 0) this.dispatcher.feed = null;
+  }
+
+  /**
+   * RESET (Redis's clearClientConnectionState): no MULTI or WATCH, no subscriptions of any kind
+   * (without unsubscribe messages), not a monitor, no tracking, RESP2, no name, NO-EVICT and NO-TOUCH off,
+   * replies on, and logged out when a password is required.
+   */
+  private resetConnection(ctx: CommandContext): void {
+    const c = ctx.client;
+    const conn = this.clients.get(c.id);
+    if (conn !== undefined) {
+      if (c.monitor === true) this.stopMonitor(conn);
+      this.pubsub.removeSession(conn.subs);
+    }
+    c.tx?.reset();
+    resetClientTracking(ctx);
+    c.protocol = 2;
+    ctx.out.setProtocol?.(2);
+    c.name = '';
+    c.noEvict = false;
+    c.noTouch = false;
+    c.replyMode = REPLY_ON;
+    c.authenticated = this.opts.config.requirepass === null;
   }
 
   private transactionServices(): TransactionServices {
@@ -605,6 +675,7 @@ export class KvServer implements ConnectionHost {
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
     this.blocking.close();
+    this.clientPause.close();
     this.memory.gauge.close();
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));

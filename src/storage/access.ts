@@ -34,6 +34,12 @@ export class AccessTracker {
   logFactor = LFU_LOG_FACTOR_DEFAULT;
   decayMinutes = LFU_DECAY_MINUTES_DEFAULT;
 
+  /**
+   * Set while a CLIENT NO-TOUCH client's command runs: lookups and overwrites leave the words as
+   * they were (new keys still get theirs, through born()).
+   */
+  frozen = false;
+
   /** Uniform in [0, 1): the LFU counter's probabilistic increment (tests seed it). */
   random: () => number = Math.random;
 
@@ -74,6 +80,7 @@ export class AccessTracker {
 
   /** A lookup or an overwrite hit the key in `slot`. */
   touch(slot: number): void {
+    if (this.frozen) return;
     if (!this.lfu) this.words.set(slot, this.lruClock);
     else this.words.set(slot, (this.minutes << 8) | this.logIncr(this.decayed(slot)));
   }

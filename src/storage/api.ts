@@ -397,6 +397,16 @@ export interface ReplicatedStore extends StoreCore {
    * expiry delete; only a node that may log deletes evicts.
    */
   evict(bytesToFree: number, timeBudgetMs: number): EvictionResult;
+  /**
+   * CLIENT NO-TOUCH: while on, reads and overwrites leave keys' LRU/LFU access data unchanged
+   * (the server turns it on around each command of such a client, TOUCH excepted).
+   */
+  setNoTouch(on: boolean): void;
+  /**
+   * CLIENT PAUSE: while on, expired keys are hidden but not deleted and nothing is evicted, so
+   * the dataset does not change (as when this node may not delete: see ExpiryAuthority).
+   */
+  setDeletesPaused(paused: boolean): void;
   /** OBJECT FREQ / IDLETIME of a live key (not counted as an access); undefined if missing. */
   objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined;
   /**

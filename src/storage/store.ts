@@ -133,12 +133,14 @@ class KvStore implements ReplicatedStore {
   private readonly fsyncOnLoopMaxMs: number;
   private readonly limits: Readonly<EncodingLimits>;
   private expiryAuthority: ExpiryAuthority | null = null;
+  /** CLIENT PAUSE: no expiry or eviction deletes (see setDeletesPaused). */
+  private deletesPaused = false;
   private deleteListener: StoreDeleteListener | null = null;
   private sweepListener: ((durationMs: number) => void) | null = null;
   private replicatedListener: ReplicatedApplyListener | null = null;
   /** The keyspace's view of expiry: delete through the log only when this store may write now. */
   private readonly expiryHandler: ExpiryHandler = {
-    mayDelete: () => !this.closed && this.exclusive === null && this.wal.error === null && this.logFailure === null && (this.expiryAuthority?.mayDelete() ?? true),
+    mayDelete: () => !this.closed && !this.deletesPaused && this.exclusive === null && this.wal.error === null && this.logFailure === null && (this.expiryAuthority?.mayDelete() ?? true),
     deleteExpired: (key) => this.logExpiry(key),
   };
   private readonly logFs: LogFs;
@@ -447,6 +449,14 @@ class KvStore implements ReplicatedStore {
       }
     }
     return { freedBytes: startBytes - this.ks.liveBytes, keys, outcome };
+  }
+
+  setNoTouch(on: boolean): void {
+    this.ks.access.frozen = on;
+  }
+
+  setDeletesPaused(paused: boolean): void {
+    this.deletesPaused = paused;
   }
 
   objectAccess(key: Key, what: AccessQuery): { value: number } | { error: string } | undefined {

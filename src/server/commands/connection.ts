@@ -1,9 +1,10 @@
-// Connection commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT, with Redis 7 replies and
-// error texts. They change only the calling client's state (or, for CLIENT KILL, ask the
-// server to close others); they never touch the keyspace.
+// Connection commands: PING ECHO QUIT HELLO AUTH SELECT CLIENT MONITOR RESET, with Redis 7
+// replies and error texts. They change only the calling client's state (or ask the server to
+// close others, pause clients or stream commands: ServerServices.clientAdmin); they never touch
+// the keyspace.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
+import { REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, type ClientKillFilter, type CommandContext, type CommandModule, type CommandSpec } from '../command-types.js';
 import { REDIS_COMPAT_VERSION } from '../info-sections.js';
 import { ERR_INT32_RANGE, ERR_NOT_INTEGER, parseInt32, parseInt64 } from './args.js';
 import { clientTrackingSubcommand } from '../tracking.js';
@@ -115,24 +116,38 @@ function hello(ctx: CommandContext, argv: readonly Buffer[]): void {
   out.array(0);
 }
 
+/** Redis 7.0's CLIENT HELP, in its order, with the subcommands and options kv-ts adds from later versions (SETINFO, NO-TOUCH, KILL MAXAGE, LIST ID). */
 const CLIENT_HELP = [
   'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'CACHING (YES|NO)', '    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.',
+  'GETREDIR', '    Return the client ID we are redirecting to when tracking is enabled.',
   'GETNAME', '    Return the name of the current connection.',
   'ID', '    Return the ID of the current connection.',
   'INFO', '    Return information about the current client connection.',
   'KILL <ip:port>', '    Kill connection made from <ip:port>.',
-  'KILL <option> <value> [<option> <value> [...]]', '    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).',
-  'LIST [TYPE normal] [ID <id> [<id> ...]]', '    Return information about client connections.',
+  'KILL <option> <value> [<option> <value> [...]]',
+  '    Kill connections. Options are:',
+  '    * ADDR (<ip:port>|<unixsocket>:0)', '      Kill connections made from the specified address',
+  '    * LADDR (<ip:port>|<unixsocket>:0)', '      Kill connections made to specified local address',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)', '      Kill connections by type.',
+  '    * USER <username>', '      Kill connections authenticated by <username>.',
+  '    * SKIPME (YES|NO)', '      Skip killing current connection (default: yes).',
+  '    * ID <client-id>', '      Kill connections by client id.',
+  '    * MAXAGE <maxage>', '      Kill connections older than the specified age.',
+  'LIST [options ...]', '    Return information about client connections. Options:',
+  '    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)', '      Return clients of specified type.',
+  '    * ID <client-id> [<client-id> ...]', '      Return clients of specified IDs only.',
+  'UNPAUSE', '    Stop the current client pause, resuming traffic.',
+  'PAUSE <timeout> [WRITE|ALL]', '    Suspend all, or just write, clients for <timeout> milliseconds.',
+  'REPLY (ON|OFF|SKIP)', '    Control the replies sent to the current connection.',
   'SETNAME <name>', '    Assign the name <name> to the current connection.',
   'SETINFO <LIB-NAME|LIB-VER> <value>', '    Set client library name or version.',
   'UNBLOCK <clientid> [TIMEOUT|ERROR]', '    Unblock the specified blocked client.',
   'TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]', '         [OPTIN] [OPTOUT] [NOLOOP]', '    Control server assisted client side caching.',
-  'CACHING (YES|NO)', '    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.',
-  'GETREDIR', '    Return the client ID we are redirecting to when tracking is enabled.',
   'TRACKINGINFO', '    Report tracking status for the current connection.',
-  'NO-EVICT (ON|OFF)', '    Accepted for compatibility (kv-ts never evicts).',
-  'NO-TOUCH (ON|OFF)', '    Accepted for compatibility (kv-ts keeps no LRU data).',
-  'HELP', '    Print this help.',
+  'NO-EVICT (ON|OFF)', '    Protect current client connection from eviction.',
+  'NO-TOUCH (ON|OFF)', '    Will not touch LRU/LFU stats when this mode is on.',
+  'HELP', '    Prints this help.',
 ];
 
 function clientCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
@@ -173,11 +188,17 @@ function clientCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     case 'unblock':
       return clientUnblock(ctx, argv);
     case 'no-evict':
-    case 'no-touch': {
-      if (argv.length !== 3) return wrongArgs();
-      const v = lower(argv[2]);
-      return v === 'on' || v === 'off' ? out.ok() : out.error('ERR syntax error');
-    }
+    case 'no-touch':
+      return argv.length === 3 ? clientOnOff(ctx, sub, argv[2] as Buffer) : wrongArgs();
+    case 'reply':
+      return argv.length === 3 ? clientReply(ctx, argv[2] as Buffer) : wrongArgs();
+    case 'pause':
+      return clientPause(ctx, argv);
+    case 'unpause':
+      if (argv.length !== 2) return wrongArgs();
+      if (ctx.server.clientAdmin === undefined) return out.error('ERR CLIENT UNPAUSE is not available on this server');
+      ctx.server.clientAdmin.unpause();
+      return out.ok();
     case 'tracking':
     case 'caching':
     case 'getredir':
@@ -215,6 +236,9 @@ function clientLine(ctx: CommandContext, id: number): string {
   return ctx.server.clientList().split('\n').find((l) => l.startsWith(prefix)) ?? '';
 }
 
+/** A CLIENT LIST line of a subscribed client (its flags hold P). */
+const SUBSCRIBED_FLAGS = / flags=[A-Za-z]*P/;
+
 function clientList(ctx: CommandContext, argv: readonly Buffer[]): void {
   let lines = ctx.server.clientList().split('\n').filter((l) => l !== '');
   let i = 2;
@@ -224,8 +248,8 @@ function clientList(ctx: CommandContext, argv: readonly Buffer[]): void {
       const t = lower(argv[i + 1]);
       if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(t)) return ctx.out.error(`ERR Unknown client type '${str(argv[i + 1])}'`);
       // Only the normal and pubsub classes exist on a client port (replicas leave it).
-      if (t === 'pubsub') lines = lines.filter((l) => l.includes(' flags=P '));
-      else if (t === 'normal') lines = lines.filter((l) => !l.includes(' flags=P '));
+      if (t === 'pubsub') lines = lines.filter((l) => SUBSCRIBED_FLAGS.test(l));
+      else if (t === 'normal') lines = lines.filter((l) => !SUBSCRIBED_FLAGS.test(l));
       else lines = [];
       i += 2;
     } else if (opt === 'id' && i + 1 < argv.length) {
@@ -243,58 +267,125 @@ function clientList(ctx: CommandContext, argv: readonly Buffer[]): void {
   ctx.out.verbatim(lines.map((l) => l + '\n').join(''));
 }
 
+/** Redis's client type names, and the class each stands for (slave is replica's old name). */
+const CLIENT_TYPES: ReadonlyMap<string, NonNullable<ClientKillFilter['type']>> = new Map([
+  ['normal', 'normal'],
+  ['master', 'master'],
+  ['replica', 'replica'],
+  ['slave', 'replica'],
+  ['pubsub', 'pubsub'],
+]);
+
+/** The one user kv-ts has (no ACL): every client is logged in as it, with requirepass or without. */
+const DEFAULT_USER = 'default';
+
+/**
+ * CLIENT KILL addr:port (the old form: +OK, or an error when no client has that address; the
+ * caller may kill itself), or CLIENT KILL with filters (ID, ADDR, LADDR, TYPE, USER, SKIPME,
+ * MAXAGE), which all must match: the number killed.
+ */
 function clientKill(ctx: CommandContext, argv: readonly Buffer[]): void {
   const out = ctx.out;
+  const kill = (f: ClientKillFilter): number => ctx.server.clientKill(f);
+  if (argv.length < 3) return out.error("ERR wrong number of arguments for 'client|kill' command");
   if (argv.length === 3) {
-    // Old form: CLIENT KILL addr:port → +OK or an error.
-    const addr = str(argv[2]);
-    if (addr === ctx.client.addr) {
-      ctx.client.closeAfterReply = true;
-      return out.ok();
-    }
-    return ctx.server.clientKill({ addr }) > 0 ? out.ok() : out.error('ERR No such client');
+    return kill({ addr: str(argv[2]), callerId: ctx.client.id, skipMe: false }) > 0 ? out.ok() : out.error('ERR No such client');
   }
-  if (argv.length < 4 || argv.length % 2 !== 0) return out.error('ERR syntax error');
-  const f: { id?: number; addr?: string; laddr?: string } = {};
-  let skipMe = true;
+  const f: ClientKillFilter = { callerId: ctx.client.id, skipMe: true };
   for (let i = 2; i < argv.length; i += 2) {
     const opt = lower(argv[i]);
-    const v = str(argv[i + 1]);
+    const v = argv[i + 1];
+    if (v === undefined) return out.error('ERR syntax error');
     if (opt === 'id') {
-      if (!/^[1-9]\d*$/.test(v)) return out.error('ERR client-id should be greater than 0');
-      f.id = Number(v);
-    } else if (opt === 'addr') f.addr = v;
-    else if (opt === 'laddr') f.laddr = v;
-    else if (opt === 'skipme') {
-      if (v.toLowerCase() === 'yes') skipMe = true;
-      else if (v.toLowerCase() === 'no') skipMe = false;
-      else return out.error('ERR syntax error');
-    } else if (opt === 'type' || opt === 'user' || opt === 'maxage') {
-      return out.error(`ERR CLIENT KILL ${opt.toUpperCase()} is not supported by kv-ts`);
+      const id = parseInt64(v);
+      if (id === null || id < 1n) return out.error('ERR client-id should be greater than 0');
+      f.id = Number(id);
+    } else if (opt === 'type') {
+      const t = CLIENT_TYPES.get(lower(v));
+      if (t === undefined) return out.error(`ERR Unknown client type '${str(v)}'`);
+      f.type = t;
+    } else if (opt === 'addr') f.addr = str(v);
+    else if (opt === 'laddr') f.laddr = str(v);
+    else if (opt === 'user') {
+      if (str(v) !== DEFAULT_USER) return out.error(`ERR No such user '${str(v)}'`);
+      f.user = DEFAULT_USER;
+    } else if (opt === 'skipme') {
+      const yn = lower(v);
+      if (yn !== 'yes' && yn !== 'no') return out.error('ERR syntax error');
+      f.skipMe = yn === 'yes';
+    } else if (opt === 'maxage') {
+      const age = parseInt64(v);
+      if (age === null || age < 0n) return out.error('ERR maxage is not an integer or out of range');
+      f.maxAgeSec = Number(age);
     } else return out.error('ERR syntax error');
   }
-  const me = ctx.client;
-  const matchesMe = (f.id === undefined || f.id === me.id) && (f.addr === undefined || f.addr === me.addr) && (f.laddr === undefined || f.laddr === me.laddr);
-  let killed = 0;
-  if (matchesMe && !skipMe) {
-    me.closeAfterReply = true; // Redis: the caller gets its reply, then is closed
-    killed = 1;
-  }
-  // Other clients: the caller cannot match an ID/ADDR filter twice, so exclude it explicitly.
-  const others = matchesMe ? countOthers(ctx, f) : ctx.server.clientKill(f);
-  out.integer(killed + others);
+  out.integer(kill(f));
 }
 
-/** Kill matching clients other than the caller (possible only with LADDR-only filters). */
-function countOthers(ctx: CommandContext, f: { id?: number; addr?: string; laddr?: string }): number {
-  if (f.id !== undefined || f.addr !== undefined) return 0; // ids and addrs are unique: only the caller matched
-  let n = 0;
-  for (const line of ctx.server.clientList().split('\n')) {
-    const m = /^id=(\d+) addr=(\S+) laddr=(\S+) /.exec(line);
-    if (m === null || Number(m[1]) === ctx.client.id || m[3] !== f.laddr) continue;
-    n += ctx.server.clientKill({ id: Number(m[1]) });
+/** CLIENT NO-EVICT / NO-TOUCH ON|OFF: the client's flag (CLIENT LIST flags e / T). */
+function clientOnOff(ctx: CommandContext, sub: 'no-evict' | 'no-touch', v: Buffer): void {
+  const on = lower(v);
+  if (on !== 'on' && on !== 'off') return ctx.out.error('ERR syntax error');
+  if (sub === 'no-evict') ctx.client.noEvict = on === 'on';
+  else ctx.client.noTouch = on === 'on';
+  ctx.out.ok();
+}
+
+/**
+ * CLIENT REPLY ON|OFF|SKIP. OFF and SKIP reply nothing themselves; the connection drops the
+ * replies of the commands they silence (Connection.dispatchSilenced). SKIP while OFF changes nothing.
+ */
+function clientReply(ctx: CommandContext, v: Buffer): void {
+  const c = ctx.client;
+  const mode = lower(v);
+  if (mode === 'on') {
+    c.replyMode = REPLY_ON;
+    return ctx.out.ok();
   }
-  return n;
+  if (mode === 'off') c.replyMode = REPLY_OFF;
+  else if (mode === 'skip') {
+    if (c.replyMode !== REPLY_OFF) c.replyMode = REPLY_SKIP_NEXT;
+  } else ctx.out.error('ERR syntax error');
+}
+
+/** CLIENT PAUSE timeout [WRITE|ALL]: ALL when no mode is given, as in Redis. */
+function clientPause(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const out = ctx.out;
+  if (argv.length < 3) return out.error("ERR wrong number of arguments for 'client|pause' command");
+  if (argv.length > 4) return out.error(`ERR unknown subcommand or wrong number of arguments for '${str(argv[1])}'. Try CLIENT HELP.`);
+  let mode: 'write' | 'all' = 'all';
+  if (argv.length === 4) {
+    const m = lower(argv[3]);
+    if (m !== 'write' && m !== 'all') return out.error('ERR CLIENT PAUSE mode must be WRITE or ALL');
+    mode = m;
+  }
+  const ms = parseInt64(argv[2] as Buffer);
+  if (ms === null) return out.error('ERR timeout is not an integer or out of range');
+  if (ms < 0n) return out.error('ERR timeout is negative');
+  const now = Date.now();
+  if (ms > BigInt(Number.MAX_SAFE_INTEGER - now)) return out.error('ERR timeout is out of range');
+  const admin = ctx.server.clientAdmin;
+  if (admin === undefined) return out.error('ERR CLIENT PAUSE is not available on this server');
+  admin.pause(mode, now + Number(ms));
+  out.ok();
+}
+
+/** MONITOR: +OK, then a line per command of any client. Ignored (no reply) by a client already monitoring, as in Redis. */
+function monitor(ctx: CommandContext): void {
+  const admin = ctx.server.clientAdmin;
+  if (ctx.inTransaction === true) return ctx.out.error("MONITOR isn't allowed for DENY BLOCKING client");
+  if (admin === undefined) return ctx.out.error('ERR MONITOR is not available on this server');
+  if (ctx.client.monitor === true) return;
+  admin.monitor(ctx);
+  ctx.out.ok();
+}
+
+/** RESET: the connection as if just opened (server/server.ts resetConnection), then +RESET. */
+function reset(ctx: CommandContext): void {
+  const admin = ctx.server.clientAdmin;
+  if (admin === undefined) return ctx.out.error('ERR RESET is not available on this server');
+  admin.resetConnection(ctx);
+  ctx.out.simple('RESET');
 }
 
 export const connectionCommands: CommandModule = [
@@ -334,6 +425,8 @@ export const connectionCommands: CommandModule = [
     'Inspect and manage client connections.',
     'subcommand [arg ...]',
     clientCmd,
-    ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'tracking', 'caching', 'getredir', 'trackinginfo', 'no-evict', 'no-touch', 'help'],
+    ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'tracking', 'caching', 'getredir', 'trackinginfo', 'no-evict', 'no-touch', 'reply', 'pause', 'unpause', 'help'],
   ),
+  spec('monitor', 1, ['admin', 'noscript', 'loading', 'stale'], "Listen for every command the server runs, as it runs them.", '', monitor),
+  spec('reset', 1, ['noauth', 'noscript', 'loading', 'stale', 'fast', 'allow_busy'], 'Reset the connection.', '', reset),
 ];

@@ -418,13 +418,14 @@ const NOKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
 const EXPIRE_SYNTAX = '[NX|XX|GT|LT]';
 
 export const genericCommands: CommandModule = [
-  spec({ name: 'type', arity: 2, flags: RF, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
+  spec({ name: 'type', arity: 2, flags: RF, noTouch: true, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
   spec({ name: 'keys', arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
   spec({
     name: 'scan', arity: -2, flags: ['readonly'], ...NOKEYS, summary: 'Incrementally iterate the keyspace',
     syntax: 'cursor [MATCH pattern] [COUNT count] [TYPE type]', handler: scanCommand,
   }),
-  spec({ name: 'exists', arity: -2, flags: RF, lastKey: -1, summary: 'Count how many of the keys exist', syntax: 'key [key ...]', handler: existsCommand }),
+  spec({ name: 'touch', arity: -2, flags: RF, lastKey: -1, summary: 'Count how many of the keys exist, counting an access to each', syntax: 'key [key ...]', handler: existsCommand }),
+  spec({ name: 'exists', arity: -2, flags: RF, noTouch: true, lastKey: -1, summary: 'Count how many of the keys exist', syntax: 'key [key ...]', handler: existsCommand }),
   spec({ name: 'del', arity: -2, flags: ['write'], lastKey: -1, summary: 'Delete keys', syntax: 'key [key ...]', handler: delCommand }),
   spec({ name: 'unlink', arity: -2, flags: WF, lastKey: -1, summary: 'Delete keys (same as DEL here)', syntax: 'key [key ...]', handler: delCommand }),
   spec({
@@ -443,10 +444,10 @@ export const genericCommands: CommandModule = [
     name: 'pexpireat', arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in milliseconds',
     syntax: `key unix-time-milliseconds ${EXPIRE_SYNTAX}`, handler: (ctx, argv) => expireGeneric(ctx, argv, 'pexpireat', false, false),
   }),
-  spec({ name: 'ttl', arity: 2, flags: RF, summary: 'Time to live of a key in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, false) }),
-  spec({ name: 'pttl', arity: 2, flags: RF, summary: 'Time to live of a key in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, false) }),
-  spec({ name: 'expiretime', arity: 2, flags: RF, summary: 'Expiry of a key as a Unix time in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, true) }),
-  spec({ name: 'pexpiretime', arity: 2, flags: RF, summary: 'Expiry of a key as a Unix time in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, true) }),
+  spec({ name: 'ttl', arity: 2, flags: RF, noTouch: true, summary: 'Time to live of a key in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, false) }),
+  spec({ name: 'pttl', arity: 2, flags: RF, noTouch: true, summary: 'Time to live of a key in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, false) }),
+  spec({ name: 'expiretime', arity: 2, flags: RF, noTouch: true, summary: 'Expiry of a key as a Unix time in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, true) }),
+  spec({ name: 'pexpiretime', arity: 2, flags: RF, noTouch: true, summary: 'Expiry of a key as a Unix time in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, true) }),
   spec({ name: 'persist', arity: 2, flags: WF, summary: 'Remove the expiry of a key', syntax: 'key', handler: persistCommand }),
   spec({ name: 'rename', arity: 3, flags: ['write'], lastKey: 2, summary: 'Rename a key', syntax: 'key newkey', handler: (ctx, argv) => renameGeneric(ctx, argv, false) }),
   spec({
