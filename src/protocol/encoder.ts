@@ -296,11 +296,15 @@ export class RespEncoder implements ReplyWriter {
   }
 
   map(n: number): void {
-    this.ascii(this.protocol === 3 ? `%${n}${CRLF}` : `*${2 * n}${CRLF}`);
+    if (this.protocol !== 3) return this.array(2 * n);
+    this.reserve(HEADER_BYTES_MAX);
+    this.header(0x25 /* % */, n);
   }
 
   set(n: number): void {
-    this.ascii(this.protocol === 3 ? `~${n}${CRLF}` : `*${n}${CRLF}`);
+    if (this.protocol !== 3) return this.array(n);
+    this.reserve(HEADER_BYTES_MAX);
+    this.header(0x7e /* ~ */, n);
   }
 
   double(x: number): void {

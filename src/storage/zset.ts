@@ -5,7 +5,7 @@
 // commands need. Never logs, never touches the keyspace: the store mutates it in `apply`,
 // commands only read it.
 
-import { REDIS_ENCODING_LIMITS, type EncodingLimits } from './collection.js';
+import { REDIS_ENCODING_LIMITS, type EncodingLimits, type MemberSink } from './collection.js';
 import { ElementTable } from './zset-elements.js';
 import type { Key } from './types.js';
 
@@ -552,6 +552,23 @@ export class SortedSet {
     if (start > stop || start >= n) return 0;
     if (stop >= n) stop = n - 1;
     return stop - start + 1;
+  }
+
+  /** rangeByRank's members (no scores), in its order, written to `sink`: ZRANGE's reply path. */
+  writeMembersByRank(sink: MemberSink, count: number, start: number, rev: boolean): void {
+    if (count === 0) return;
+    if (!this.big) {
+      const n = this.size;
+      if (start < 0) start = Math.max(0, n + start);
+      const step = rev ? -1 : 1;
+      const members = this.members;
+      for (let i = rev ? n - 1 - start : start, left = count; left > 0; i += step, left--) {
+        const m = members[i] as Key;
+        sink.bulkLatin1(m, 0, m.length);
+      }
+      return;
+    }
+    this.visitRank(count, start, rev, (m) => sink.bulkLatin1(m, 0, m.length));
   }
 
   /**

@@ -100,7 +100,7 @@ function replyRank(out: ReplyWriter, z: SortedSet, start: number, stop: number, 
   const count = z.rankCount(start, stop);
   if (!withScores) {
     out.array(count);
-    z.visitRank(count, start, rev, (m) => out.bulkLatin1(m));
+    z.writeMembersByRank(out, count, start, rev);
     return;
   }
   const pairs = out.protocol === 3;
