@@ -236,6 +236,7 @@ function notifyCommand(r: Rng): string[] {
     ['LPUSH', k, m, v], ['RPUSH', k, m], ['LPUSHX', k, m], ['RPUSHX', k, v], ['LPOP', k], ['RPOP', k, '2'], ['LSET', k, '0', v], ['LINSERT', k, 'BEFORE', m, v],
     ['LREM', k, '0', m], ['LTRIM', k, '0', '1'], ['LMOVE', k, k2, r.pick(['LEFT', 'RIGHT']), r.pick(['LEFT', 'RIGHT'])], ['RPOPLPUSH', k, k2],
     ['LMPOP', '2', k, k2, r.pick(['LEFT', 'RIGHT']), 'COUNT', '2'], ['BLPOP', k, '0.01'], ['BRPOP', k, k2, '0.01'], ['BZPOPMIN', k, '0.01'], ['BLMOVE', k, k2, 'RIGHT', 'LEFT', '0.01'],
+    ['SORT', k, 'ALPHA', 'STORE', k2], ['SORT', k, 'BY', 'nosort', 'STORE', k2],
   ];
   return r.pick(rows);
 }

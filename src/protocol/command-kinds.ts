@@ -112,6 +112,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ...(['lpush', 'rpush', 'lpushx', 'rpushx', 'lpop', 'rpop', 'lset', 'linsert', 'lrem', 'ltrim', 'lmove', 'rpoplpush', 'lmpop'] as const).map((n) => [n, WRITE] as const),
   // Blocking pops: a pop that may already have been served is never resent.
   ...(['blpop', 'brpop', 'blmove', 'brpoplpush', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop'] as const).map((n) => [n, WRITE] as const),
+  // SORT is flagged a write (it may STORE) and goes to the primary as in Redis; SORT_RO only reads.
+  ['sort', WRITE],
+  ['sort_ro', READ],
   ['swapdb', WRITE],
   // Transactions: connection state, and EXEC runs writes: never resent after an unknown outcome
   // (the transaction may have committed; its queue and watches belong to the lost connection).

@@ -275,6 +275,7 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
   ['blmove', listMove(lmoveEnds)],
   ['rpoplpush', listMove(rpoplpushEnds)],
   ['brpoplpush', listMove(rpoplpushEnds)],
+  ['sort', stored(NOTIFY.list, 'sortstore')],
 ]);
 
 /** Keys a write may create (the 'new' event): the targets of creating ops. */

@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, connection, admin, pub/sub and introspection (SLOWLOG, LATENCY). Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, lists, SORT, connection, admin, pub/sub and introspection (SLOWLOG, LATENCY). Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -11,6 +11,7 @@ import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { listCommands } from './lists.js';
 import { setCommands } from './sets.js';
+import { sortCommands } from './sort.js';
 import { lcsCommands } from './lcs.js';
 import { pubsubCommands } from './pubsub.js';
 import { stringCommands } from './strings.js';
@@ -28,6 +29,7 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   setCommands,
   zsetCommands,
   listCommands,
+  sortCommands,
   connectionCommands,
   transactionCommands,
   adminCommands,

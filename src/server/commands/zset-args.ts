@@ -32,7 +32,7 @@ interface Strtod {
  * glibc strtod (double, "C" locale) of a whole string without leading space: null when some
  * character would be left unconsumed (or nothing converts). NaN comes back as NaN.
  */
-function strtodWhole(s: string): Strtod | null {
+export function strtodWhole(s: string): Strtod | null {
   if (INF_RE.test(s)) return { value: s.startsWith('-') ? -Infinity : Infinity, erange: false };
   if (NAN_RE.test(s)) return { value: NaN, erange: false };
   const hex = HEX_RE.exec(s);
