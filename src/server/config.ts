@@ -246,11 +246,13 @@ interface Setting {
 
 type IntKey = 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity' | 'slowlogSlowerThanUs' | 'slowlogMaxLen' | 'latencyMonitorThresholdMs';
 
+/** An integer setting, with Redis's error texts (kv-ts's bounds may be narrower than Redis's). */
 const intSetter =
-  (key: IntKey, min: number, max: number, what: string): Setter =>
+  (key: IntKey, min: number, max: number): Setter =>
   (cfg, v) => {
+    if (!/^-?\d+$/.test(v)) return "argument couldn't be parsed into an integer";
     const n = parseIntIn(v, min, max);
-    if (n === null) return `argument must be ${what} between ${min} and ${max}`;
+    if (n === null) return `argument must be between ${min} and ${max} inclusive`;
     cfg[key] = n;
     return null;
   };
@@ -266,7 +268,7 @@ const memSetter =
   };
 
 const SETTINGS: readonly Setting[] = [
-  { name: 'port', aliases: [], get: (c) => String(c.port), set: intSetter('port', 0, PORT_MAX, 'a port'), change: 'startup' },
+  { name: 'port', aliases: [], get: (c) => String(c.port), set: intSetter('port', 0, PORT_MAX), change: 'startup' },
   {
     name: 'bind', aliases: ['host'], get: (c) => c.host, change: 'startup',
     set: (c, v) => (v === '' ? 'argument must be an address' : ((c.host = v.split(/\s+/)[0] as string), null)),
@@ -282,7 +284,7 @@ const SETTINGS: readonly Setting[] = [
     },
   },
   { name: 'requirepass', aliases: [], get: (c) => c.requirepass ?? '', change: 'live', set: (c, v) => ((c.requirepass = v === '' ? null : v), null) },
-  { name: 'maxclients', aliases: [], get: (c) => String(c.maxclients), set: intSetter('maxclients', 1, MAXCLIENTS_MAX, 'an integer'), change: 'live' },
+  { name: 'maxclients', aliases: [], get: (c) => String(c.maxclients), set: intSetter('maxclients', 1, MAXCLIENTS_MAX), change: 'live' },
   {
     name: 'loglevel', aliases: ['log-level'], get: (c) => c.logLevel, change: 'live',
     set: (c, v) => {
@@ -299,7 +301,7 @@ const SETTINGS: readonly Setting[] = [
     get: (c) => formatOutputLimits(c.outputLimits),
     set: setOutputLimits,
   },
-  { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), change: 'startup' },
+  { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000), change: 'startup' },
   { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), change: 'startup' },
   {
     name: 'notify-keyspace-events', aliases: [], get: (c) => formatNotifyFlags(c.notifyKeyspaceEvents), change: 'live',
@@ -329,14 +331,14 @@ const SETTINGS: readonly Setting[] = [
       return null;
     },
   },
-  { name: 'maxmemory-samples', aliases: [], get: (c) => String(c.maxmemorySamples), set: intSetter('maxmemorySamples', MAXMEMORY_SAMPLES_MIN, MAXMEMORY_SAMPLES_MAX, 'an integer'), change: 'live' },
+  { name: 'maxmemory-samples', aliases: [], get: (c) => String(c.maxmemorySamples), set: intSetter('maxmemorySamples', MAXMEMORY_SAMPLES_MIN, MAXMEMORY_SAMPLES_MAX), change: 'live' },
   {
     name: 'maxmemory-eviction-tenacity', aliases: [], get: (c) => String(c.maxmemoryEvictionTenacity), change: 'live',
-    set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX, 'an integer'),
+    set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX),
   },
-  { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX, 'an integer'), change: 'live' },
-  { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX, 'an integer'), change: 'live' },
-  { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX, 'an integer'), change: 'live' },
+  { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX), change: 'live' },
+  { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX), change: 'live' },
+  { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX), change: 'live' },
   {
     name: 'latency-tracking', aliases: [], get: (c) => (c.latencyTracking ? 'yes' : 'no'), change: 'live',
     set: (c, v) => {
