@@ -4,11 +4,11 @@
 // immutable and unknown names, GET of several patterns (aliases, hidden settings, names spelled
 // as asked) — with commands between them showing that a rolled-back setting kept its effect
 // (a bulk length limit, maxmemory). CONFIG GET's order is Redis's hash order, so its pairs are
-// compared sorted.
+// compared sorted. A replica reports its primary as replicaof.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverPairPerFile } from './helpers/procs.js';
+import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { ReplyError, showReply, type Reply, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 
@@ -125,5 +125,20 @@ test('a rolled-back CONFIG SET keeps every setting of the call at its old value'
     assert.equal(await c.call('CONFIG', 'SET', 'slowlog-max-len', '128', 'latency-tracking', 'yes'), 'OK');
   } finally {
     c.close();
+  }
+});
+
+test('CONFIG GET replicaof names the primary on a replica ("host port"), "" on a primary; CONFIG SET refuses it', async () => {
+  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${servers.kvPort()}`] });
+  const c = await RawConn.open(replica.port);
+  try {
+    const text = (r: Reply): string[] => (r as Buffer[]).map(String);
+    assert.deepEqual(text(await c.call('CONFIG', 'GET', 'replicaof', 'slaveof')), ['replicaof', `127.0.0.1 ${servers.kvPort()}`, 'slaveof', `127.0.0.1 ${servers.kvPort()}`]);
+    assert.match(errorText(await c.call('CONFIG', 'SET', 'replicaof', 'no one')), /can't set immutable config/);
+    assert.equal(await c.call('REPLICAOF', 'NO', 'ONE'), 'OK');
+    assert.deepEqual(text(await c.call('CONFIG', 'GET', 'replicaof')), ['replicaof', '']);
+  } finally {
+    c.close();
+    await stopAndClean(replica);
   }
 });
