@@ -138,7 +138,7 @@ test('long pipelines that are read are neither cut nor reordered (slices, durabi
 
 test('client-output-buffer-limit: Redis class groups, all or nothing; a lone value sets the normal hard limit', () => {
   const cfg = defaultConfig();
-  const get = (): string => (configGet(cfg, 'client-output-buffer-limit')[0] as [string, string])[1];
+  const get = (): string => (configGet(cfg, ['client-output-buffer-limit'])[0] as [string, string])[1];
   assert.equal(get(), `normal ${64 * 1024 * 1024} 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`);
   assert.equal(configSet(cfg, 'client-output-buffer-limit', 'normal 10mb 5mb 30 replica 1gb 512mb 120 pubsub 1mb 0 0'), null);
   assert.equal(get(), 'normal 10485760 5242880 30 slave 1073741824 536870912 120 pubsub 1048576 0 0');

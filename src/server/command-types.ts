@@ -225,9 +225,10 @@ export interface ServerServices {
   readonly commands: CommandTableView;
   /** INFO text for the given sections (lower-case; empty = default sections). */
   info(sections: readonly string[]): string;
-  configGet(pattern: string): Array<[string, string]>;
-  /** Returns an error message (without "ERR ") or null when applied. */
-  configSet(name: string, value: string): string | null;
+  /** CONFIG GET of these patterns: name/value pairs, each setting once. */
+  configGet(patterns: readonly string[]): Array<[string, string]>;
+  /** CONFIG SET of these pairs, all or nothing: an error message (without "ERR ") or null when applied. */
+  configSet(pairs: ReadonlyArray<readonly [string, string]>): string | null;
   clientList(): string;
   /** Kill every client matching the filter; returns the number killed (the caller included). */
   clientKill(filter: ClientKillFilter): number;

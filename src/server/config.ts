@@ -151,6 +151,8 @@ export interface ServerConfig {
   latencyTracking: boolean;
   /** latency-tracking-info-percentiles: the percentiles INFO latencystats prints. */
   latencyPercentiles: number[];
+  /** save: Redis's RDB save points, as CONFIG GET prints them ("" = none). */
+  savePoints: string;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -179,6 +181,7 @@ export function defaultConfig(): ServerConfig {
     latencyMonitorThresholdMs: 0,
     latencyTracking: true,
     latencyPercentiles: [...LATENCY_PERCENTILES_DEFAULT],
+    savePoints: '',
   };
 }
 
@@ -222,24 +225,34 @@ const POLICY_ORDER: readonly MaxmemoryPolicy[] = ['volatile-lru', 'volatile-lfu'
 
 type Setter = (cfg: ServerConfig, v: string) => string | null;
 
+/**
+ * How CONFIG SET treats a setting. `live`: applied at once. `startup`: kv-ts reads it only when
+ * it starts, where Redis changes it live; setting its current value is accepted (Redis skips an
+ * unchanged value too) and any other value is refused. `immutable`: Redis refuses it as well.
+ */
+type Change = 'live' | 'startup' | 'immutable';
+
 interface Setting {
   readonly name: string;
-  /** Other names accepted in config files and flags. */
+  /** Other names accepted in config files and flags (never by CONFIG GET/SET). */
   readonly aliases: readonly string[];
-  get(cfg: ServerConfig): string;
+  get(cfg: ServerConfig, facts: ConfigFacts): string;
   /** Validates and stores; returns an error text (no "ERR " prefix) or null. */
   readonly set: Setter;
-  /** false: only at startup (CONFIG SET answers "can't set immutable config"). */
-  readonly mutable: boolean;
+  readonly change: Change;
+  /** Redis's hidden configs: CONFIG GET reports them only when asked by exact name. */
+  readonly hidden?: true;
 }
 
 type IntKey = 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity' | 'slowlogSlowerThanUs' | 'slowlogMaxLen' | 'latencyMonitorThresholdMs';
 
+/** An integer setting, with Redis's error texts (kv-ts's bounds may be narrower than Redis's). */
 const intSetter =
-  (key: IntKey, min: number, max: number, what: string): Setter =>
+  (key: IntKey, min: number, max: number): Setter =>
   (cfg, v) => {
+    if (!/^-?\d+$/.test(v)) return "argument couldn't be parsed into an integer";
     const n = parseIntIn(v, min, max);
-    if (n === null) return `argument must be ${what} between ${min} and ${max}`;
+    if (n === null) return `argument must be between ${min} and ${max} inclusive`;
     cfg[key] = n;
     return null;
   };
@@ -255,14 +268,14 @@ const memSetter =
   };
 
 const SETTINGS: readonly Setting[] = [
-  { name: 'port', aliases: [], get: (c) => String(c.port), set: intSetter('port', 0, PORT_MAX, 'a port'), mutable: false },
+  { name: 'port', aliases: [], get: (c) => String(c.port), set: intSetter('port', 0, PORT_MAX), change: 'startup' },
   {
-    name: 'bind', aliases: ['host'], get: (c) => c.host, mutable: false,
+    name: 'bind', aliases: ['host'], get: (c) => c.host, change: 'startup',
     set: (c, v) => (v === '' ? 'argument must be an address' : ((c.host = v.split(/\s+/)[0] as string), null)),
   },
-  { name: 'dir', aliases: [], get: (c) => c.dir, mutable: false, set: (c, v) => (v === '' ? 'argument must be a directory' : ((c.dir = v), null)) },
+  { name: 'dir', aliases: [], get: (c) => c.dir, change: 'startup', set: (c, v) => (v === '' ? 'argument must be a directory' : ((c.dir = v), null)) },
   {
-    name: 'appendfsync', aliases: ['fsync'], get: (c) => c.fsync, mutable: false,
+    name: 'appendfsync', aliases: ['fsync'], get: (c) => c.fsync, change: 'startup',
     set: (c, v) => {
       const p = FSYNC_POLICIES.find((x) => x === v.toLowerCase());
       if (p === undefined) return `argument must be one of ${FSYNC_POLICIES.join('|')}`;
@@ -270,10 +283,10 @@ const SETTINGS: readonly Setting[] = [
       return null;
     },
   },
-  { name: 'requirepass', aliases: [], get: (c) => c.requirepass ?? '', mutable: true, set: (c, v) => ((c.requirepass = v === '' ? null : v), null) },
-  { name: 'maxclients', aliases: [], get: (c) => String(c.maxclients), set: intSetter('maxclients', 1, MAXCLIENTS_MAX, 'an integer'), mutable: true },
+  { name: 'requirepass', aliases: [], get: (c) => c.requirepass ?? '', change: 'live', set: (c, v) => ((c.requirepass = v === '' ? null : v), null) },
+  { name: 'maxclients', aliases: [], get: (c) => String(c.maxclients), set: intSetter('maxclients', 1, MAXCLIENTS_MAX), change: 'live' },
   {
-    name: 'loglevel', aliases: ['log-level'], get: (c) => c.logLevel, mutable: true,
+    name: 'loglevel', aliases: ['log-level'], get: (c) => c.logLevel, change: 'live',
     set: (c, v) => {
       const l = LOG_LEVELS.find((x) => x === v.toLowerCase());
       if (l === undefined) return `argument must be one of ${LOG_LEVELS.join('|')}`;
@@ -281,17 +294,17 @@ const SETTINGS: readonly Setting[] = [
       return null;
     },
   },
-  { name: 'client-query-buffer-limit', aliases: [], get: (c) => String(c.queryBufferBytesMax), set: memSetter('queryBufferBytesMax', QUERY_BUFFER_BYTES_MIN), mutable: true },
-  { name: 'proto-max-bulk-len', aliases: [], get: (c) => String(c.bulkBytesMax), set: memSetter('bulkBytesMax', 1), mutable: true },
+  { name: 'client-query-buffer-limit', aliases: [], get: (c) => String(c.queryBufferBytesMax), set: memSetter('queryBufferBytesMax', QUERY_BUFFER_BYTES_MIN), change: 'live' },
+  { name: 'proto-max-bulk-len', aliases: [], get: (c) => String(c.bulkBytesMax), set: memSetter('bulkBytesMax', 1), change: 'live' },
   {
-    name: 'client-output-buffer-limit', aliases: [], mutable: true,
+    name: 'client-output-buffer-limit', aliases: [], change: 'live',
     get: (c) => formatOutputLimits(c.outputLimits),
     set: setOutputLimits,
   },
-  { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000, 'an integer'), mutable: false },
-  { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), mutable: false },
+  { name: 'auto-aof-rewrite-percentage', aliases: [], get: (c) => String(c.compactPercent), set: intSetter('compactPercent', 0, 1_000_000), change: 'startup' },
+  { name: 'auto-aof-rewrite-min-size', aliases: [], get: (c) => String(c.compactMinBytes), set: memSetter('compactMinBytes', 0), change: 'startup' },
   {
-    name: 'notify-keyspace-events', aliases: [], get: (c) => formatNotifyFlags(c.notifyKeyspaceEvents), mutable: true,
+    name: 'notify-keyspace-events', aliases: [], get: (c) => formatNotifyFlags(c.notifyKeyspaceEvents), change: 'live',
     set: (c, v) => {
       const f = parseNotifyFlags(v);
       if (f === null) return NOTIFY_CLASS_ERROR;
@@ -299,9 +312,9 @@ const SETTINGS: readonly Setting[] = [
       return null;
     },
   },
-  { name: 'maxmemory', aliases: [], get: (c) => String(c.maxmemory), set: memSetter('maxmemory', 0), mutable: true },
+  { name: 'maxmemory', aliases: [], get: (c) => String(c.maxmemory), set: memSetter('maxmemory', 0), change: 'live' },
   {
-    name: 'tracking-table-max-keys', aliases: [], get: (c) => String(c.trackingTableKeysMax), mutable: true,
+    name: 'tracking-table-max-keys', aliases: [], get: (c) => String(c.trackingTableKeysMax), change: 'live',
     set: (c, v) => {
       const n = parseIntIn(v, 0, Number.MAX_SAFE_INTEGER);
       if (n === null) return 'argument couldn\'t be parsed into an integer';
@@ -310,7 +323,7 @@ const SETTINGS: readonly Setting[] = [
     },
   },
   {
-    name: 'maxmemory-policy', aliases: [], get: (c) => c.maxmemoryPolicy, mutable: true,
+    name: 'maxmemory-policy', aliases: [], get: (c) => c.maxmemoryPolicy, change: 'live',
     set: (c, v) => {
       const p = MAXMEMORY_POLICIES.find((x) => x === v.toLowerCase());
       if (p === undefined) return `argument(s) must be one of the following: ${POLICY_ORDER.join(', ')}`;
@@ -318,16 +331,16 @@ const SETTINGS: readonly Setting[] = [
       return null;
     },
   },
-  { name: 'maxmemory-samples', aliases: [], get: (c) => String(c.maxmemorySamples), set: intSetter('maxmemorySamples', MAXMEMORY_SAMPLES_MIN, MAXMEMORY_SAMPLES_MAX, 'an integer'), mutable: true },
+  { name: 'maxmemory-samples', aliases: [], get: (c) => String(c.maxmemorySamples), set: intSetter('maxmemorySamples', MAXMEMORY_SAMPLES_MIN, MAXMEMORY_SAMPLES_MAX), change: 'live' },
   {
-    name: 'maxmemory-eviction-tenacity', aliases: [], get: (c) => String(c.maxmemoryEvictionTenacity), mutable: true,
-    set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX, 'an integer'),
+    name: 'maxmemory-eviction-tenacity', aliases: [], get: (c) => String(c.maxmemoryEvictionTenacity), change: 'live',
+    set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX),
   },
-  { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX, 'an integer'), mutable: true },
-  { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX, 'an integer'), mutable: true },
-  { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX, 'an integer'), mutable: true },
+  { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX), change: 'live' },
+  { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX), change: 'live' },
+  { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX), change: 'live' },
   {
-    name: 'latency-tracking', aliases: [], get: (c) => (c.latencyTracking ? 'yes' : 'no'), mutable: true,
+    name: 'latency-tracking', aliases: [], get: (c) => (c.latencyTracking ? 'yes' : 'no'), change: 'live',
     set: (c, v) => {
       const b = parseYesNo(v);
       if (b === null) return "argument must be 'yes' or 'no'";
@@ -336,7 +349,7 @@ const SETTINGS: readonly Setting[] = [
     },
   },
   {
-    name: 'latency-tracking-info-percentiles', aliases: [], get: (c) => c.latencyPercentiles.map(String).join(' '), mutable: true,
+    name: 'latency-tracking-info-percentiles', aliases: [], get: (c) => c.latencyPercentiles.map(String).join(' '), change: 'live',
     set: (c, v) => {
       const ps = parsePercentiles(v);
       if (typeof ps === 'string') return ps;
@@ -353,9 +366,30 @@ const SETTINGS: readonly Setting[] = [
   ...(['zset-max-listpack-value', 'zset-max-ziplist-value'] as const).map((name) => limitSetting(name, 'zsetListpackValueBytes')),
   ...(['list-max-listpack-size', 'list-max-ziplist-size'] as const).map((name) => limitSetting(name, 'listListpackSize', -65535)),
   limitSetting('list-compress-depth', 'listCompressDepth'),
-  { name: 'save', aliases: [], get: () => '', mutable: true, set: (_c, v) => (v === '' ? null : 'kv-ts persists through its log; only "" is accepted') },
-  { name: 'appendonly', aliases: [], get: () => 'yes', mutable: true, set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
-  { name: 'databases', aliases: [], get: () => '1', mutable: false, set: (_c, v) => (v === '1' ? null : 'only one database exists') },
+  // Redis's RDB save points: kv-ts logs every write before it is acknowledged, so a point can
+  // only ask for a snapshot of what is already durable. Validated as Redis does and reported.
+  { name: 'save', aliases: [], get: (c) => c.savePoints, change: 'live', set: setSavePoints },
+  { name: 'appendonly', aliases: [], get: () => 'yes', change: 'live', set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
+  { name: 'databases', aliases: [], get: () => '1', change: 'immutable', set: (_c, v) => (v === '1' ? null : 'only one database exists') },
+  { name: 'daemonize', aliases: [], get: () => 'no', change: 'immutable', set: (_c, v) => (parseYesNo(v) === false ? null : 'kv-ts does not daemonize; only "no" is accepted') },
+  // Whose replica this node is ("host port", "" on a primary): the replication layer owns it
+  // (REPLICAOF changes it); CONFIG SET refuses it as Redis 7.0 does.
+  ...(['replicaof', 'slaveof'] as const).map((name): Setting => ({
+    name, aliases: [], change: 'immutable', get: (_c, facts) => facts.replicaOf(),
+    set: () => 'set by REPLICAOF',
+  })),
+  {
+    // Redis evicts clients once all of them together use more than this; kv-ts bounds each
+    // client instead (client-output-buffer-limit, client-query-buffer-limit), so only "off".
+    name: 'maxmemory-clients', aliases: [], get: () => '0', change: 'live',
+    set: (_c, v) => {
+      const n = parseMemoryOrPercent(v);
+      if (typeof n === 'string') return n;
+      return n === 0 ? null : 'kv-ts does not evict clients by their total memory; only 0 is accepted';
+    },
+  },
+  // Redis's test hook slowing its loading per key: kv-ts has none, so only "no delay".
+  { name: 'key-load-delay', aliases: [], get: () => '0', change: 'live', hidden: true, set: (_c, v) => (/^-?\d+$/.test(v) ? (Number(v) === 0 ? null : 'kv-ts has no load delay; only 0 is accepted') : "argument couldn't be parsed into an integer") },
 ];
 
 /** An encoding limit (Redis: a size_t from 0 to LONG_MAX; list-max-listpack-size may be negative). */
@@ -363,7 +397,7 @@ function limitSetting(name: string, key: keyof EncodingLimits, min = 0): Setting
   return {
     name,
     aliases: [],
-    mutable: true,
+    change: 'live',
     get: (c) => String(c.encodingLimits[key]),
     set: (c, v) => {
       const n = parseIntIn(v, min, Number.MAX_SAFE_INTEGER);
@@ -374,24 +408,112 @@ function limitSetting(name: string, key: keyof EncodingLimits, min = 0): Setting
   };
 }
 
+/** Redis's save value: "" or pairs of seconds (>= 1) and changes (>= 0). */
+function setSavePoints(cfg: ServerConfig, v: string): string | null {
+  const words = v === '' ? [] : v.split(' ');
+  if (words.length % 2 !== 0) return 'Invalid save parameters';
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i] as string;
+    if (!/^[+-]?\d+$/.test(w) || Number(w) < (i % 2 === 0 ? 1 : 0)) return 'Invalid save parameters';
+  }
+  cfg.savePoints = words.map((w) => String(Number(w))).join(' ');
+  return null;
+}
+
+/** Redis's memory-or-percent value (a percentage comes back negative); else Redis's error text. */
+function parseMemoryOrPercent(v: string): number | string {
+  const n = parseMemory(v);
+  if (n !== null) return n;
+  const m = /^(\d+)%$/.exec(v);
+  if (m === null) return 'argument must be a memory or percent value';
+  const pct = Number(m[1]);
+  return pct > 100 ? 'percentage argument must be less or equal to 100' : -pct;
+}
+
+/** Facts other layers own that CONFIG GET reports. */
+export interface ConfigFacts {
+  /** "host port" of this node's primary, "" on a primary. */
+  replicaOf(): string;
+}
+
+const NO_FACTS: ConfigFacts = { replicaOf: () => '' };
+
+/** A CONFIG name (case-insensitive); flag aliases are not CONFIG names. */
+function findConfig(name: string): Setting | undefined {
+  const n = name.toLowerCase();
+  return SETTINGS.find((s) => s.name === n);
+}
+
 function findSetting(name: string): Setting | undefined {
   const n = name.toLowerCase();
   return SETTINGS.find((s) => s.name === n || s.aliases.includes(n));
 }
 
-export function configGet(cfg: ServerConfig, pattern: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const s of SETTINGS) if (globMatch(pattern, s.name, true)) out.push([s.name, s.get(cfg)]);
-  return out;
+/**
+ * CONFIG GET of several patterns: a pattern without glob characters names one setting (hidden
+ * ones included) and comes back spelled as asked; a glob matches the settings that are not
+ * hidden. Each setting comes once, in the order found.
+ */
+export function configGet(cfg: ServerConfig, patterns: readonly string[], facts: ConfigFacts = NO_FACTS): Array<[string, string]> {
+  const found = new Map<Setting, string>();
+  for (const p of patterns) {
+    if (!/[[*?]/.test(p)) {
+      const s = findConfig(p);
+      if (s !== undefined && !found.has(s)) found.set(s, p);
+      continue;
+    }
+    for (const s of SETTINGS) if (s.hidden !== true && !found.has(s) && globMatch(p, s.name, true)) found.set(s, s.name);
+  }
+  return [...found].map(([s, name]) => [name, s.get(cfg, facts)]);
 }
 
-/** CONFIG SET semantics: error text without "ERR " (Redis's wording), or null when applied. */
+/** One CONFIG SET call's outcome: Redis's error text (no "ERR "), or the settings whose value changed. */
+export type ConfigSetResult = { readonly error: string } | { readonly changed: readonly string[] };
+
+const failed = (name: string, why: string): { error: string } => ({ error: `CONFIG SET failed (possibly related to argument '${name}') - ${why}` });
+
+/**
+ * Redis 7's CONFIG SET of several pairs: all or nothing. Names are checked first (unknown,
+ * immutable, duplicate: the first problem is reported); then every value is set in order and,
+ * if one is refused, every setting of the call gets its old value back.
+ */
+export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [string, string]>, facts: ConfigFacts = NO_FACTS): ConfigSetResult {
+  const settings: Setting[] = [];
+  for (const [name] of pairs) {
+    const s = findConfig(name);
+    if (s === undefined) return { error: `Unknown option or number of arguments for CONFIG SET - '${name}'` };
+    if (s.change === 'immutable') return failed(name, "can't set immutable config");
+    if (settings.includes(s)) return failed(name, 'duplicate parameter');
+    settings.push(s);
+  }
+  const old = settings.map((s) => s.get(cfg, facts));
+  const changed: string[] = [];
+  for (let i = 0; i < settings.length; i++) {
+    const s = settings[i] as Setting;
+    const v = (pairs[i] as readonly [string, string])[1];
+    const err = s.change === 'startup' ? sameValue(cfg, s, v, old[i] as string) : s.set(cfg, v);
+    if (err !== null) {
+      // The old values were valid before: setting them back cannot fail.
+      for (let j = i; j >= 0; j--) (settings[j] as Setting).set(cfg, old[j] as string);
+      return failed(s.name, err);
+    }
+    if (s.get(cfg, facts) !== old[i]) changed.push(s.name);
+  }
+  return { changed };
+}
+
+/** A startup-only setting: its current value (as it would be stored) is accepted, nothing else. */
+function sameValue(cfg: ServerConfig, s: Setting, v: string, current: string): string | null {
+  const scratch = structuredClone(cfg);
+  const err = s.set(scratch, v);
+  if (err !== null) return err;
+  return s.get(scratch, NO_FACTS) === current ? null : 'kv-ts reads it only at startup';
+}
+
+/** One pair of CONFIG SET. */
 export function configSet(cfg: ServerConfig, name: string, value: string): string | null {
-  const s = findSetting(name);
-  if (s === undefined || s.aliases.includes(name.toLowerCase())) return `Unknown option or number of arguments for CONFIG SET - '${name}'`;
-  if (!s.mutable) return `CONFIG SET failed (possibly related to argument '${s.name}') - can't set immutable config`;
-  const err = s.set(cfg, value);
-  return err === null ? null : `CONFIG SET failed (possibly related to argument '${s.name}') - ${err}`;
+  const r = configSetMany(cfg, [[name, value]]);
+  return 'error' in r ? r.error : null;
 }
 
 /** Startup assignment (flags, config file): every setting, mutable or not. Error text or null. */

@@ -18,7 +18,7 @@ import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
 import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
-import { configGet, configSet, type OutputLimit, type ServerConfig } from './config.js';
+import { configGet, configSetMany, type ConfigFacts, type OutputLimit, type ServerConfig } from './config.js';
 import { installUserBufferAccept, type SocketReads } from './accept.js';
 import { Connection, type ConnectionHost, type LimitClose } from './connection.js';
 import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
@@ -85,6 +85,8 @@ export interface ServerHooks {
   beforeClose?: () => Promise<void>;
   /** Memory maxmemory does not count (replication buffers, as Redis's mem_not_counted_for_evict). */
   memoryNotCounted?: () => number;
+  /** "host port" of this node's primary, "" on a primary (CONFIG GET replicaof). */
+  replicaOf?: () => string;
 }
 
 export class KvServer implements ConnectionHost {
@@ -100,6 +102,9 @@ export class KvServer implements ConnectionHost {
   /** Client-side caching: tells tracking clients which keys changed (tracking.ts). */
   readonly tracking: TrackingHub;
   /** The command running now and its arguments: the notifier reads them for the event names. */
+  /** CONFIG GET replicaof (a replication hook); without a replication layer this node is nobody's replica. */
+  private replicaOf: (() => string) | null = null;
+  private readonly configFacts: ConfigFacts = { replicaOf: () => this.replicaOf?.() ?? '' };
   private runningConn: Connection | null = null;
   private runningArgv: readonly Buffer[] | null = null;
   /** Connections with pub/sub messages to write this turn (after the log is flushed: see endOfTurn). */
@@ -226,6 +231,7 @@ export class KvServer implements ConnectionHost {
     this.beforeClose = h.beforeClose;
     this.afterWrite = h.afterWrite;
     this.memory.gauge.notCounted = h.memoryNotCounted ?? null;
+    this.replicaOf = h.replicaOf ?? null;
   }
 
   /**
@@ -559,17 +565,16 @@ export class KvServer implements ConnectionHost {
     return {
       commands: this.table,
       info: (sections) => this.info.render(sections),
-      configGet: (pattern) => configGet(cfg, pattern),
-      configSet: (name, value) => {
-        const err = configSet(cfg, name, value);
-        if (err === null) {
-          this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
-          this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
-          this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
-          // Like Redis, a lowered limit evicts at once, not at the next write.
-          if (name.toLowerCase().startsWith('maxmemory')) this.memory.evictNow();
-        }
-        return err;
+      configGet: (patterns) => configGet(cfg, patterns, this.configFacts),
+      configSet: (pairs) => {
+        const r = configSetMany(cfg, pairs, this.configFacts);
+        if ('error' in r) return r.error;
+        this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
+        this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
+        this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
+        // Like Redis, a lowered limit evicts at once, not at the next write.
+        if (r.changed.some((name) => name.startsWith('maxmemory'))) this.memory.evictNow();
+        return null;
       },
       clientList: () => this.clients.list(Date.now(), this.runningConn?.client.id ?? 0),
       clientKill: (f) => this.clients.kill(f, Date.now()),

@@ -183,17 +183,24 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
   const frontend = new ReplicationFrontend(host);
   // Redis answers blocked clients with -UNBLOCKED when its primary becomes a replica.
   frontend.onDemoted = () => server.unblockForRoleChange();
+  // CONFIG GET replicaof: Redis prints "host port", "" on a primary.
+  const replicaOf = (): string => {
+    const st = host.status();
+    if (st.role === 'primary' || st.primaryAddress === null) return '';
+    const colon = st.primaryAddress.lastIndexOf(':');
+    return colon < 0 ? st.primaryAddress : `${st.primaryAddress.slice(0, colon)} ${st.primaryAddress.slice(colon + 1)}`;
+  };
   server.addCommands(frontend.commands());
   if (cluster !== null) {
     const cf = new ClusterFrontend(host, (client) => frontend.sessions.peek(client)?.mode === 'quorum');
     frontend.onClusterResult = (e) => cf.onResult(e);
     server.addCommands(cf.commands());
     server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes() });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf });
     log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes() });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf });
     log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
   }
   await host.start();

@@ -307,10 +307,9 @@ function configCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   switch (sub) {
     case 'get': {
       if (argv.length < 3) return out.error("ERR wrong number of arguments for 'config|get' command");
-      const seen = new Map<string, string>();
-      for (const p of argv.slice(2)) for (const [k, v] of ctx.server.configGet(str(p))) seen.set(k, v);
-      out.map(seen.size);
-      for (const [k, v] of seen) {
+      const found = ctx.server.configGet(argv.slice(2).map(str));
+      out.map(found.length);
+      for (const [k, v] of found) {
         out.bulk(k);
         out.bulk(v);
       }
@@ -318,20 +317,11 @@ function configCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     }
     case 'set': {
       if (argv.length < 4 || argv.length % 2 !== 0) return out.error("ERR wrong number of arguments for 'config|set' command");
-      // Redis 7 applies all pairs or none: validate on a dry run first by remembering old values.
+      // Redis 7 applies all pairs or none (config.ts configSetMany).
       const pairs: Array<[string, string]> = [];
       for (let i = 2; i < argv.length; i += 2) pairs.push([str(argv[i]), str(argv[i + 1])]);
-      const old: Array<[string, string]> = [];
-      for (const [k, v] of pairs) {
-        const before = ctx.server.configGet(k).find(([n]) => n === k.toLowerCase());
-        const err = ctx.server.configSet(k, v);
-        if (err !== null) {
-          for (const [ok, ov] of old.reverse()) ctx.server.configSet(ok, ov);
-          return out.error(`ERR ${err}`);
-        }
-        if (before !== undefined) old.push([before[0], before[1]]);
-      }
-      return out.ok();
+      const err = ctx.server.configSet(pairs);
+      return err === null ? out.ok() : out.error(`ERR ${err}`);
     }
     case 'resetstat':
       if (argv.length !== 2) return out.error("ERR wrong number of arguments for 'config|resetstat' command");
