@@ -210,8 +210,9 @@ function commandGetKeys(ctx: CommandContext, argv: readonly Buffer[], withFlags:
   if (s === undefined) return out.error('ERR Invalid command specified');
   // A container's keys are its subcommand's (MEMORY USAGE key), as Redis looks them up.
   const sub = s.subcommands !== undefined && target.length > 1 ? lower(target[1]) : null;
-  if (sub !== null && !s.subcommands?.includes(sub)) return out.error('ERR Invalid subcommand specified');
-  const specs = s.subcommands === undefined ? keySpecsOf(s, null) : sub === null ? [] : keySpecsOf(s, sub);
+  if (sub !== null && !s.subcommands?.includes(sub)) return out.error('ERR Invalid command specified');
+  // Shard channels (not_key) are not keys to GETKEYS.
+  const specs = (s.subcommands === undefined ? keySpecsOf(s, null) : sub === null ? [] : keySpecsOf(s, sub)).filter((k) => !k.flags.includes('not_key'));
   if (specs.length === 0) return out.error('ERR The command has no key arguments');
   const arity = sub === null ? s.arity : (s.subcommandArity?.[sub] ?? -2);
   if (!arityOk({ ...s, arity }, target.length)) return out.error('ERR Invalid number of arguments specified for command');
