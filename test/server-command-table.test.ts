@@ -84,6 +84,11 @@ test('every entry with key specs has the legacy key triple Redis derives from th
   const args = (...a: string[]): Buffer[] => a.map((x) => Buffer.from(x));
   assert.deepEqual(keyPositions(store, args('sort', 'k', 'BY', 'x', 'store', 'dst'))?.map(([i]) => i), [5]);
   assert.deepEqual(keyPositions(store, args('sort', 'k')), []);
+  // A spec the command finds itself (Redis's "unknown"): its locate rule, and movable.
+  const located = [key('RO access', 1), key('OW update', 'unknown', undefined, { locate: (argv) => (argv.length > 3 ? [3] : []) })];
+  assert.equal(isMovable(located), true);
+  assert.deepEqual(legacyRange(located), { firstKey: 1, lastKey: 1, keyStep: 1 });
+  assert.deepEqual(keyPositions(located, args('x', 'a', 'b', 'c'))?.map(([i, k]) => [i, k.flags.join(' ')]), [[1, 'RO access'], [3, 'OW update']]);
   assert.throws(() => key('RW acess', 1), /unknown key-spec flag 'acess'/);
 });
 

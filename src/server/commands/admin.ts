@@ -79,7 +79,8 @@ function writeKeySpecs(out: ReplyWriter, specs: readonly KeySpec[]): void {
     out.bulk('type');
     out.bulk(k.begin.type);
     out.bulk('spec');
-    if (k.begin.type === 'index') {
+    if (k.begin.type === 'unknown') out.map(0);
+    else if (k.begin.type === 'index') {
       out.map(1);
       out.bulk('index');
       out.integer(k.begin.index);
@@ -95,6 +96,10 @@ function writeKeySpecs(out: ReplyWriter, specs: readonly KeySpec[]): void {
     out.bulk('type');
     out.bulk(k.find.type);
     out.bulk('spec');
+    if (k.find.type === 'unknown') {
+      out.map(0);
+      continue;
+    }
     out.map(3);
     if (k.find.type === 'range') {
       out.bulk('lastkey');

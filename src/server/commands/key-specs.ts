@@ -11,14 +11,17 @@ export type KeySpecFlag = (typeof KEY_SPEC_FLAGS)[number];
 export type KeyBegin =
   | { readonly type: 'index'; readonly index: number }
   /** The keyword is searched from `startfrom` (negative: from the end, backwards). */
-  | { readonly type: 'keyword'; readonly keyword: string; readonly startfrom: number };
+  | { readonly type: 'keyword'; readonly keyword: string; readonly startfrom: number }
+  /** Found by the command's own rule (Redis's "unknown", e.g. SORT's STORE anywhere): see KeySpec.locate. */
+  | { readonly type: 'unknown' };
 
 /** How keys are found from the start: a range, or a count argument followed by the keys. */
 export type KeyFind =
   /** lastkey relative to the start (-1: the last argument); limit 0 = no limit. */
   | { readonly type: 'range'; readonly lastkey: number; readonly keystep: number; readonly limit: number }
   /** The count is at start+keynumidx, the first key at start+firstkey. */
-  | { readonly type: 'keynum'; readonly keynumidx: number; readonly firstkey: number; readonly keystep: number };
+  | { readonly type: 'keynum'; readonly keynumidx: number; readonly firstkey: number; readonly keystep: number }
+  | { readonly type: 'unknown' };
 
 export interface KeySpec {
   /** Redis's note on a spec whose flags need a reason (COMMAND INFO shows it). */
@@ -28,6 +31,8 @@ export interface KeySpec {
    * GETKEYSANDFLAGS reports. argv[0] is the command.
    */
   readonly resolve?: (argv: readonly Buffer[]) => readonly KeySpecFlag[];
+  /** An "unknown" spec's key positions in one command line (argv[0] the command); none when absent. */
+  readonly locate?: (argv: readonly Buffer[]) => readonly number[];
   readonly flags: readonly KeySpecFlag[];
   readonly begin: KeyBegin;
   readonly find: KeyFind;
@@ -42,17 +47,18 @@ const FLAG_SET: ReadonlySet<string> = new Set(KEY_SPEC_FLAGS);
  */
 export function key(
   flags: string,
-  begin: number | { keyword: string; startfrom: number },
-  find: KeyFind = range(),
-  extra: { notes?: string; resolve?: (argv: readonly Buffer[]) => string } = {},
+  begin: number | { keyword: string; startfrom: number } | 'unknown',
+  find: KeyFind = begin === 'unknown' ? { type: 'unknown' } : range(),
+  extra: { notes?: string; resolve?: (argv: readonly Buffer[]) => string; locate?: (argv: readonly Buffer[]) => readonly number[] } = {},
 ): KeySpec {
   const ordered = parseFlags(flags);
-  const { notes, resolve } = extra;
+  const { notes, resolve, locate } = extra;
   return {
     ...(notes === undefined ? {} : { notes }),
     ...(resolve === undefined ? {} : { resolve: (argv: readonly Buffer[]) => parseFlags(resolve(argv)) }),
+    ...(locate === undefined ? {} : { locate }),
     flags: ordered,
-    begin: typeof begin === 'number' ? { type: 'index', index: begin } : { type: 'keyword', keyword: begin.keyword, startfrom: begin.startfrom },
+    begin: begin === 'unknown' ? { type: 'unknown' } : typeof begin === 'number' ? { type: 'index', index: begin } : { type: 'keyword', keyword: begin.keyword, startfrom: begin.startfrom },
     find,
   };
 }
@@ -109,6 +115,7 @@ export function legacyRange(specs: readonly KeySpec[]): { firstKey: number; last
 /** Where one spec's search starts in `argv` (argv[0] the command), or -1 when it finds nothing. */
 function beginIndex(k: KeySpec, argv: readonly Buffer[]): number {
   if (k.begin.type === 'index') return k.begin.index;
+  if (k.begin.type === 'unknown') return -1;
   const word = k.begin.keyword.toLowerCase();
   const from = k.begin.startfrom;
   const start = from >= 0 ? from : argv.length + from;
@@ -127,6 +134,10 @@ function beginIndex(k: KeySpec, argv: readonly Buffer[]): number {
 export function keyPositions(specs: readonly KeySpec[], argv: readonly Buffer[]): Array<[number, KeySpec]> | null {
   const out: Array<[number, KeySpec]> = [];
   for (const k of specs) {
+    if (k.begin.type === 'unknown' || k.find.type === 'unknown') {
+      for (const i of k.locate?.(argv) ?? []) out.push([i, k]);
+      continue;
+    }
     const begin = beginIndex(k, argv);
     if (begin < 1 || begin >= argv.length) continue;
     if (k.find.type === 'range') {
