@@ -48,6 +48,12 @@ export interface CommandSpec {
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
   readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub';
+  /**
+   * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
+   * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are
+   * added to either.
+   */
+  readonly acl?: readonly string[];
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
   /**

@@ -52,8 +52,7 @@ export function aclCategories(s: CommandSpec): string[] {
   if (s.flags.includes('admin')) cats.add('@admin').add('@dangerous');
   if (s.flags.includes('blocking')) cats.add('@blocking');
   if (s.flags.includes('pubsub')) cats.add('@pubsub');
-  const g = GROUP_CATEGORY[s.group];
-  if (g !== undefined) cats.add(g);
+  for (const c of s.acl ?? [GROUP_CATEGORY[s.group]]) if (c !== undefined) cats.add(c);
   return ACL_ORDER.filter((c) => cats.has(c));
 }
 
@@ -375,8 +374,8 @@ function spec(name: string, arity: number, flags: CommandFlag[], summary: string
 export const adminCommands: CommandModule = [
   spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS cmd ... | GETKEYSANDFLAGS cmd ...]', commandCmd, { count: 2, info: -2, docs: -2, list: -2, getkeys: -4, getkeysandflags: -4, help: 2 }),
   spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, { get: -3, set: -4, resetstat: 2, help: 2 }),
-  spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
+  { ...spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
-  }),
+  }), acl: ['@dangerous'] },
   spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript', 'no_multi', 'allow_busy'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
 ];

@@ -4,7 +4,7 @@
 // Writes log the key's resulting value as one 'set' op (keeping its expiry, as Redis modifies
 // the string in place); never mutates a value it read from the store.
 
-import type { CommandContext, CommandModule } from '../command-types.js';
+import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { keyFromBytes, NO_EXPIRY, type Key } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, STRING_BYTES_MAX, cString, isWord, parseInt64 } from './args.js';
@@ -437,7 +437,9 @@ function bitfieldGeneric(ctx: CommandContext, argv: readonly Buffer[], readOnly:
 
 // ---------------------------------------------------------------- the table
 
-const spec = specIn('string');
+/** The bit commands are strings to kv-ts and `@bitmap` to Redis's ACL. */
+const stringSpec = specIn('string');
+const spec = (s: Parameters<typeof stringSpec>[0]): CommandSpec => stringSpec({ acl: ['@bitmap'], ...s });
 
 export const bitCommands: CommandModule = [
   spec({ name: 'setbit', keySpecs: [key('RW access update', 1)], arity: 4, flags: ['write', 'denyoom'], summary: 'Set or clear the bit at an offset of a string', syntax: 'key offset value', handler: setbitCommand }),

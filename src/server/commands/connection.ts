@@ -427,6 +427,6 @@ export const connectionCommands: CommandModule = [
     clientCmd,
     ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'tracking', 'caching', 'getredir', 'trackinginfo', 'no-evict', 'no-touch', 'reply', 'pause', 'unpause', 'help'],
   ),
-  spec('monitor', 1, ['admin', 'noscript', 'loading', 'stale'], "Listen for every command the server runs, as it runs them.", '', monitor),
+  { ...spec('monitor', 1, ['admin', 'noscript', 'loading', 'stale'], "Listen for every command the server runs, as it runs them.", '', monitor), acl: [] },
   spec('reset', 1, ['noauth', 'noscript', 'loading', 'stale', 'fast', 'allow_busy'], 'Reset the connection.', '', reset),
 ];

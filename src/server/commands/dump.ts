@@ -87,7 +87,7 @@ export const dumpCommands: CommandModule = [
     summary: 'A key\'s value serialized in Redis\'s DUMP format', syntax: 'key', handler: dumpCommand,
   },
   {
-    name: 'restore', keySpecs: [key('OW update', 1)], arity: -4, flags: ['write', 'denyoom'], firstKey: 1, lastKey: 1, keyStep: 1, group: 'generic',
+    name: 'restore', acl: ['@keyspace', '@dangerous'], keySpecs: [key('OW update', 1)], arity: -4, flags: ['write', 'denyoom'], firstKey: 1, lastKey: 1, keyStep: 1, group: 'generic',
     summary: 'Create a key from a DUMP payload', syntax: 'key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]', handler: restoreCommand,
   },
 ];

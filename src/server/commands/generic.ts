@@ -420,7 +420,7 @@ const EXPIRE_SYNTAX = '[NX|XX|GT|LT]';
 
 export const genericCommands: CommandModule = [
   spec({ name: 'type', keySpecs: [key('RO', 1)], arity: 2, flags: RF, noTouch: true, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
-  spec({ name: 'keys', arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
+  spec({ name: 'keys', acl: ['@keyspace', '@dangerous'], arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
   spec({
     name: 'scan', arity: -2, flags: ['readonly'], ...NOKEYS, summary: 'Incrementally iterate the keyspace',
     syntax: 'cursor [MATCH pattern] [COUNT count] [TYPE type]', handler: scanCommand,
@@ -469,16 +469,16 @@ export const genericCommands: CommandModule = [
     subcommands: ['usage', 'help'], subcommandKeySpecs: { usage: [key('RO', 2)] }, handler: memoryCommand,
   }),
   spec({ name: 'dbsize', arity: 1, flags: RF, ...NOKEYS, summary: 'Number of keys', syntax: '', handler: (ctx) => ctx.out.integer(ctx.store.size) }),
-  spec({ name: 'flushall', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
-  spec({ name: 'flushdb', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key of database 0 (the only one)', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({ name: 'flushall', acl: ['@keyspace', '@dangerous'], arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({ name: 'flushdb', acl: ['@keyspace', '@dangerous'], arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key of database 0 (the only one)', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
   spec({ name: 'randomkey', arity: 1, flags: ['readonly'], ...NOKEYS, summary: 'A random key', syntax: '', handler: randomkeyCommand }),
-  spec({ name: 'time', arity: 1, flags: ['loading', 'stale', 'fast'], ...NOKEYS, summary: 'The server time: Unix seconds and microseconds', syntax: '', handler: timeCommand }),
-  spec({ name: 'swapdb', arity: 3, flags: ['write', 'fast'], ...NOKEYS, summary: 'Swap two databases (only 0 with itself: one database)', syntax: 'index1 index2', handler: swapdbCommand }),
+  spec({ name: 'time', acl: [], arity: 1, flags: ['loading', 'stale', 'fast'], ...NOKEYS, summary: 'The server time: Unix seconds and microseconds', syntax: '', handler: timeCommand }),
+  spec({ name: 'swapdb', acl: ['@keyspace', '@dangerous'], arity: 3, flags: ['write', 'fast'], ...NOKEYS, summary: 'Swap two databases (only 0 with itself: one database)', syntax: 'index1 index2', handler: swapdbCommand }),
   spec({
     name: 'debug', arity: -2, flags: ['admin', 'noscript', 'loading', 'stale'], ...NOKEYS, summary: 'Debugging: dataset digests',
     syntax: 'DIGEST | DIGEST-VALUE key [key ...] | SLEEP 0 | HELP', subcommands: ['digest', 'digest-value', 'sleep', 'help'], handler: debugCommand,
   }),
   spec({ name: 'compact', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Rewrite the log into a compact snapshot in the background', syntax: '', handler: compactCommand }),
-  spec({ name: 'bgrewriteaof', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (Redis name)', syntax: '', handler: compactCommand }),
+  spec({ name: 'bgrewriteaof', acl: [], arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (Redis name)', syntax: '', handler: compactCommand }),
   spec({ name: 'cleanup', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (kv-go name)', syntax: '', handler: compactCommand }),
 ];
