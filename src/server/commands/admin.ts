@@ -6,7 +6,7 @@ import type { CommandContext, CommandFlag, CommandModule, CommandSpec, CommandTa
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { arityOk } from './table.js';
 import { globMatch } from '../../storage/glob.js';
-import { isMovable, keyPositions, legacyRange, specsFromRange, type KeySpec } from './key-specs.js';
+import { isMovable, keyPositions, keySpecsOf, legacyRange, type KeySpec } from './key-specs.js';
 
 const str = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
 const lower = (b: Buffer | undefined): string => str(b).toLowerCase();
@@ -54,12 +54,6 @@ export function aclCategories(s: CommandSpec): string[] {
   if (s.flags.includes('pubsub')) cats.add('@pubsub');
   for (const c of s.acl ?? [GROUP_CATEGORY[s.group]]) if (c !== undefined) cats.add(c);
   return ACL_ORDER.filter((c) => cats.has(c));
-}
-
-/** A command's (or subcommand's) key specs: declared, or derived from its legacy triple. */
-function keySpecsOf(s: CommandSpec, sub: string | null): readonly KeySpec[] {
-  if (sub !== null) return s.subcommandKeySpecs?.[sub] ?? [];
-  return s.keySpecs ?? specsFromRange(s.firstKey, s.lastKey, s.keyStep, s.flags.includes('write'));
 }
 
 function writeKeySpecs(out: ReplyWriter, specs: readonly KeySpec[]): void {

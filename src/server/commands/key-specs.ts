@@ -3,6 +3,8 @@
 // COMMAND GETKEYS / GETKEYSANDFLAGS are all derived from it. Owns the spec shape and those
 // derivations; never holds a command's specs (each command's table entry declares its own).
 
+import type { CommandSpec } from '../command-types.js';
+
 /** Redis's key-spec flags, in the order COMMAND prints them (its flag bits' order). */
 export const KEY_SPEC_FLAGS = ['RO', 'RW', 'OW', 'RM', 'access', 'update', 'insert', 'delete', 'not_key', 'incomplete', 'variable_flags'] as const;
 export type KeySpecFlag = (typeof KEY_SPEC_FLAGS)[number];
@@ -159,10 +161,15 @@ export function keyPositions(specs: readonly KeySpec[], argv: readonly Buffer[])
 }
 
 /**
- * The key specs of a command that declares none, from its legacy triple: what older table
- * entries (and kv-ts's own commands) say, with flags from its write/readonly flag.
+ * A command's (or one subcommand's) key specs: declared, or, for an entry that declares none
+ * (kv-ts's own commands), from its legacy triple with flags from its write/readonly flag.
  */
-export function specsFromRange(firstKey: number, lastKey: number, keyStep: number, writes: boolean): KeySpec[] {
+export function keySpecsOf(s: CommandSpec, sub: string | null): readonly KeySpec[] {
+  if (sub !== null) return s.subcommandKeySpecs?.[sub] ?? [];
+  return s.keySpecs ?? specsFromRange(s.firstKey, s.lastKey, s.keyStep, s.flags.includes('write'));
+}
+
+function specsFromRange(firstKey: number, lastKey: number, keyStep: number, writes: boolean): KeySpec[] {
   if (firstKey <= 0) return [];
   return [key(writes ? 'RW update' : 'RO access', firstKey, range(lastKey < 0 ? lastKey : lastKey - firstKey, keyStep))];
 }
