@@ -9,6 +9,7 @@ import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import type { ClientState, CommandContext, CommandModule, CommandSpec, ServerServices } from '../src/server/command-types.js';
 import { SERVER_COMMAND_MODULES } from '../src/server/commands/modules.js';
 import { CommandTable, arityOk } from '../src/server/commands/table.js';
+import { isMovable, key, keyPositions, keynum, legacyRange, range } from '../src/server/commands/key-specs.js';
 import { defaultConfig } from '../src/server/config.js';
 import { Dispatcher } from '../src/server/dispatch.js';
 import { CommandStatsTable } from '../src/server/latency.js';
@@ -60,6 +61,35 @@ test('a table refuses a module added twice, a name two modules claim and upper-c
   s1.add([spec('t-only-in-s1')]);
   assert.equal(s1.size, s2.size + 1);
   assert.equal(s2.get('t-only-in-s1'), undefined);
+});
+
+test('every entry with key specs has the legacy key triple Redis derives from them; key-spec flags are checked', () => {
+  const table = new CommandTable(SERVER_COMMAND_MODULES);
+  let declared = 0;
+  for (const s of table) {
+    if (s.keySpecs === undefined) continue;
+    declared++;
+    assert.deepEqual({ firstKey: s.firstKey, lastKey: s.lastKey, keyStep: s.keyStep }, legacyRange(s.keySpecs), s.name);
+  }
+  assert.ok(declared > 140, `${declared} commands declare key specs`);
+  // Redis's derivation: adjacent ranges merge, a gap or a numkeys search ends the triple.
+  assert.deepEqual(legacyRange([key('OW update', 2), key('RO access', 3, range(-1))]), { firstKey: 2, lastKey: -1, keyStep: 1 });
+  assert.deepEqual(legacyRange([key('OW update', 1), key('RO access', 2, keynum())]), { firstKey: 1, lastKey: 1, keyStep: 1 });
+  assert.deepEqual(legacyRange([key('RO', 1), key('RW', 3)]), { firstKey: 1, lastKey: 1, keyStep: 1 });
+  assert.deepEqual(legacyRange([key('RO access', 1, keynum())]), { firstKey: 0, lastKey: 0, keyStep: 0 });
+  assert.equal(isMovable([key('RO', 1, range(-1))]), false);
+  assert.equal(isMovable([key('RO', { keyword: 'STORE', startfrom: 1 })]), true);
+  // A keyword search (SORT's STORE): the key after the keyword, none without it.
+  const store = [key('OW update', { keyword: 'STORE', startfrom: 1 })];
+  const args = (...a: string[]): Buffer[] => a.map((x) => Buffer.from(x));
+  assert.deepEqual(keyPositions(store, args('sort', 'k', 'BY', 'x', 'store', 'dst'))?.map(([i]) => i), [5]);
+  assert.deepEqual(keyPositions(store, args('sort', 'k')), []);
+  // A spec the command finds itself (Redis's "unknown"): its locate rule, and movable.
+  const located = [key('RO access', 1), key('OW update', 'unknown', undefined, { locate: (argv) => (argv.length > 3 ? [3] : []) })];
+  assert.equal(isMovable(located), true);
+  assert.deepEqual(legacyRange(located), { firstKey: 1, lastKey: 1, keyStep: 1 });
+  assert.deepEqual(keyPositions(located, args('x', 'a', 'b', 'c'))?.map(([i, k]) => [i, k.flags.join(' ')]), [[1, 'RO access'], [3, 'OW update']]);
+  assert.throws(() => key('RW acess', 1), /unknown key-spec flag 'acess'/);
 });
 
 /** A dispatcher over `table` with a recording writer; the store is never touched. */

@@ -84,8 +84,8 @@ const EXACT: ReadonlyArray<readonly string[]> = [
   ['CONFIG', 'GET', 'slowlog-log-slower-than'],
   ['CONFIG', 'SET', 'slowlog-max-len', '128'],
   ['CONFIG', 'SET', 'slowlog-log-slower-than', '10000'],
-  // Request/response tips (MGET's multi_shard) and key-spec flags finer than read/write (LLEN's
-  // RO without access) are not derived from kv-ts's specs: commands without them are compared.
+  // Request/response tips (MGET's multi_shard) are not given by kv-ts: commands without them are
+  // compared (server-command-info.test.ts compares every command's other fields).
   ['COMMAND', 'INFO', 'get', 'nosuch', 'hget', 'zrange', 'config|nosuch'],
   ['CONFIG', 'GET'],
   ['CONFIG', 'RESETSTAT', 'x'],

@@ -12,6 +12,7 @@ import type { ClientTracking, TrackingHub } from './tracking.js';
 import type { SlowLog } from './slowlog.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { CommandStatsTable } from './latency.js';
+import type { KeySpec } from './commands/key-specs.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -35,7 +36,10 @@ export interface CommandSpec {
   /** Redis convention: positive = exact argc (including the name), negative = at least -arity. */
   readonly arity: number;
   readonly flags: readonly CommandFlag[];
-  /** Redis COMMAND key spec: first key index, last key index (-1 = last arg), step. 0,0,0 = no keys. */
+  /**
+   * Redis's legacy key triple: first key index, last key index (-1 = last arg), step. 0,0,0 = no
+   * keys. Derived from keySpecs where an entry declares them (spec.ts).
+   */
   readonly firstKey: number;
   readonly lastKey: number;
   readonly keyStep: number;
@@ -44,6 +48,12 @@ export interface CommandSpec {
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
   readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub';
+  /**
+   * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
+   * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are
+   * added to either.
+   */
+  readonly acl?: readonly string[];
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
   /**
@@ -52,6 +62,13 @@ export interface CommandSpec {
    * COMMAND reports it; a subcommand not listed is checked by its handler and reported as -2.
    */
   readonly subcommandArity?: Readonly<Record<string, number>>;
+  /**
+   * Redis 7 key specs (key-specs.ts): COMMAND INFO, GETKEYS and `movablekeys` read them. Absent:
+   * derived from the legacy triple with the write/readonly flag.
+   */
+  readonly keySpecs?: readonly KeySpec[];
+  /** The key specs of subcommands that take keys (OBJECT ENCODING key, MEMORY USAGE key). */
+  readonly subcommandKeySpecs?: Readonly<Record<string, readonly KeySpec[]>>;
   readonly handler: CommandHandler;
   /**
    * Looks at keys without counting an access (Redis's LOOKUP_NOTOUCH: TYPE, EXISTS, TTL...): the

@@ -12,6 +12,7 @@ import type { Key, Op } from '../storage/types.js';
 import type { ClientState, CommandContext, CommandSpec } from './command-types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, parseInt64 } from './commands/args.js';
 import { pushHeader, type PushSink } from './pubsub.js';
+import { keyPositions, keySpecsOf } from './commands/key-specs.js';
 
 /** Where a RESP2 client redirects its invalidations: a connection subscribed to anything gets them as messages of this channel. */
 export const TRACKING_CHANNEL = '__redis__:invalidate';
@@ -359,8 +360,8 @@ function writePayload(out: ReplyWriter, payload: Payload): void {
 }
 
 /**
- * The keys a read command names: its key spec's positions, or, for the commands whose keys follow a
- * numkeys argument (SINTERCARD, ZUNION...), the numkeys keys after argument 1.
+ * The keys a read command names: its legacy key range's positions (GET, MGET...), or those its key
+ * specs find (numkeys commands such as SINTERCARD and ZUNION, OBJECT ENCODING's key).
  */
 export function forEachReadKey(spec: CommandSpec, argv: readonly Buffer[], f: (key: Key) => void): void {
   if (spec.firstKey > 0) {
@@ -369,10 +370,8 @@ export function forEachReadKey(spec: CommandSpec, argv: readonly Buffer[], f: (k
     for (let i = spec.firstKey; i <= last && i < argv.length; i += step) f(keyOf(argv[i] as Buffer));
     return;
   }
-  if (argv.length < 3 || !spec.syntax.startsWith('numkeys ')) return;
-  const n = parseInt64(argv[1] as Buffer);
-  if (n === null || n < 1n || n > BigInt(argv.length - 2)) return;
-  for (let i = 2; i < 2 + Number(n); i++) f(keyOf(argv[i] as Buffer));
+  const sub = spec.subcommands !== undefined && argv.length > 1 ? (argv[1] as Buffer).toString('latin1').toLowerCase() : null;
+  for (const [i] of keyPositions(keySpecsOf(spec, sub), argv) ?? []) f(keyOf(argv[i] as Buffer));
 }
 
 // ---- CLIENT subcommands

@@ -6,6 +6,7 @@ import type { CommandContext, CommandFlag, CommandModule, CommandSpec, CommandTa
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { arityOk } from './table.js';
 import { globMatch } from '../../storage/glob.js';
+import { isMovable, keyPositions, keySpecsOf, legacyRange, type KeySpec } from './key-specs.js';
 
 const str = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('utf8'));
 const lower = (b: Buffer | undefined): string => str(b).toLowerCase();
@@ -28,6 +29,12 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   blocking: 'blocking',
 };
 
+/** Redis's command flags in the order COMMAND prints them (its flag bits' order). */
+const FLAG_ORDER = [
+  'write', 'readonly', 'denyoom', 'module', 'admin', 'pubsub', 'noscript', 'blocking', 'loading', 'stale', 'skip_monitor', 'skip_slowlog',
+  'asking', 'fast', 'no_auth', 'may_replicate', 'no_mandatory_keys', 'no_async_loading', 'no_multi', 'movablekeys', 'allow_busy',
+];
+
 /** Redis's ACL categories in the order COMMAND prints them (its category table's order). */
 const ACL_ORDER = ['@keyspace', '@read', '@write', '@set', '@sortedset', '@list', '@hash', '@string', '@bitmap', '@hyperloglog', '@geo', '@stream', '@pubsub', '@admin', '@fast', '@slow', '@blocking', '@dangerous', '@connection', '@transaction', '@scripting'];
 
@@ -45,76 +52,47 @@ export function aclCategories(s: CommandSpec): string[] {
   if (s.flags.includes('admin')) cats.add('@admin').add('@dangerous');
   if (s.flags.includes('blocking')) cats.add('@blocking');
   if (s.flags.includes('pubsub')) cats.add('@pubsub');
-  const g = GROUP_CATEGORY[s.group];
-  if (g !== undefined) cats.add(g);
+  for (const c of s.acl ?? [GROUP_CATEGORY[s.group]]) if (c !== undefined) cats.add(c);
   return ACL_ORDER.filter((c) => cats.has(c));
 }
 
-/** One Redis 7 key spec: where the search begins and how keys are found from there. */
-interface KeySpec {
-  readonly flags: readonly string[];
-  readonly begin: number;
-  readonly find: { readonly type: 'range'; readonly lastkey: number; readonly keystep: number } | { readonly type: 'keynum' };
-}
-
-/** Redis's key-spec flags for what the command does with its keys (writes: read-write). */
-function keyFlags(s: CommandSpec): string[] {
-  return s.flags.includes('write') ? ['RW', 'update'] : ['RO', 'access'];
-}
-
-/**
- * A command's key specs, from its spec: its key range (first, last, step), and a numkeys
- * argument where its syntax has one ("destination numkeys key [key ...]": the count at that
- * position, the keys right after it).
- */
-function keySpecs(s: CommandSpec): KeySpec[] {
-  const out: KeySpec[] = [];
-  const flags = keyFlags(s);
-  if (s.firstKey > 0) out.push({ flags, begin: s.firstKey, find: { type: 'range', lastkey: s.lastKey < 0 ? s.lastKey : s.lastKey - s.firstKey, keystep: s.keyStep } });
-  const numkeys = s.syntax.split(' ').indexOf('numkeys');
-  if (numkeys >= 0) out.push({ flags, begin: numkeys + 1, find: { type: 'keynum' } });
-  return out;
-}
-
-/** The key positions of a full command line (argv[0] the command), or null when its numkeys is invalid. */
-function keyPositions(specs: readonly KeySpec[], argv: readonly Buffer[]): Array<[number, KeySpec]> | null {
-  const out: Array<[number, KeySpec]> = [];
-  for (const k of specs) {
-    if (k.begin >= argv.length) continue;
-    if (k.find.type === 'range') {
-      const last = k.find.lastkey < 0 ? argv.length + k.find.lastkey : k.begin + k.find.lastkey;
-      for (let i = k.begin; i <= last && i < argv.length; i += Math.max(1, k.find.keystep)) out.push([i, k]);
-    } else {
-      const text = (argv[k.begin] as Buffer).toString('latin1');
-      const n = /^\d+$/.test(text) ? Number(text) : -1;
-      if (n < 1 || k.begin + n >= argv.length) return null;
-      for (let i = k.begin + 1; i <= k.begin + n; i++) out.push([i, k]);
-    }
-  }
-  return out;
-}
-
-function writeKeySpecs(out: ReplyWriter, s: CommandSpec): void {
-  const specs = keySpecs(s);
+function writeKeySpecs(out: ReplyWriter, specs: readonly KeySpec[]): void {
   out.set(specs.length);
   for (const k of specs) {
-    out.map(3);
+    out.map(k.notes === undefined ? 3 : 4);
+    if (k.notes !== undefined) {
+      out.bulk('notes');
+      out.bulk(k.notes);
+    }
     out.bulk('flags');
     out.set(k.flags.length);
     for (const f of k.flags) out.simple(f);
     out.bulk('begin_search');
     out.map(2);
     out.bulk('type');
-    out.bulk('index');
+    out.bulk(k.begin.type);
     out.bulk('spec');
-    out.map(1);
-    out.bulk('index');
-    out.integer(k.begin);
+    if (k.begin.type === 'unknown') out.map(0);
+    else if (k.begin.type === 'index') {
+      out.map(1);
+      out.bulk('index');
+      out.integer(k.begin.index);
+    } else {
+      out.map(2);
+      out.bulk('keyword');
+      out.bulk(k.begin.keyword);
+      out.bulk('startfrom');
+      out.integer(k.begin.startfrom);
+    }
     out.bulk('find_keys');
     out.map(2);
     out.bulk('type');
     out.bulk(k.find.type);
     out.bulk('spec');
+    if (k.find.type === 'unknown') {
+      out.map(0);
+      continue;
+    }
     out.map(3);
     if (k.find.type === 'range') {
       out.bulk('lastkey');
@@ -122,39 +100,48 @@ function writeKeySpecs(out: ReplyWriter, s: CommandSpec): void {
       out.bulk('keystep');
       out.integer(k.find.keystep);
       out.bulk('limit');
-      out.integer(0);
+      out.integer(k.find.limit);
     } else {
       out.bulk('keynumidx');
-      out.integer(0);
+      out.integer(k.find.keynumidx);
       out.bulk('firstkey');
-      out.integer(1);
+      out.integer(k.find.firstkey);
       out.bulk('keystep');
-      out.integer(1);
+      out.integer(k.find.keystep);
     }
   }
 }
 
+/** A command's flags as COMMAND prints them: Redis's names in its order, `movablekeys` derived from the key specs. */
+function infoFlags(s: CommandSpec, keys: readonly KeySpec[]): string[] {
+  const names = s.flags.map((f) => FLAG_NAMES[f]);
+  if (isMovable(keys)) names.push('movablekeys');
+  return FLAG_ORDER.filter((f) => names.includes(f));
+}
+
 /**
  * One COMMAND / COMMAND INFO entry: [name, arity, flags, first, last, step, acl, tips,
- * key-specs, subcommands]. A container (CONFIG, CLIENT...) has no flags of its own and is @slow,
- * as in Redis; its subcommands carry its flags.
+ * key-specs, subcommands]. A container (CONFIG, CLIENT...) has no flags or keys of its own and
+ * is @slow, as in Redis; its subcommands carry its flags and their own keys.
  */
 function writeCommandInfo(out: ReplyWriter, s: CommandSpec, sub: string | null = null): void {
   const isContainer = sub === null && s.subcommands !== undefined;
+  const keys = isContainer ? [] : keySpecsOf(s, sub);
   out.array(10);
   out.bulk(sub === null ? s.name : `${s.name}|${sub}`);
   out.integer(sub === null ? s.arity : (s.subcommandArity?.[sub] ?? -2));
-  const flags = isContainer ? [] : s.flags.map((f) => FLAG_NAMES[f]);
+  const flags = isContainer ? [] : infoFlags(s, keys);
   out.set(flags.length);
   for (const f of flags) out.simple(f);
-  out.integer(s.firstKey);
-  out.integer(s.lastKey);
-  out.integer(s.keyStep);
+  const triple = legacyRange(keys);
+  out.integer(triple.firstKey);
+  out.integer(triple.lastKey);
+  out.integer(triple.keyStep);
   const cats = isContainer ? ['@slow'] : aclCategories(s);
   out.set(cats.length);
   for (const c of cats) out.simple(c);
   out.set(0);
-  writeKeySpecs(out, s);
+  writeKeySpecs(out, keys);
   const subs = sub === null ? (s.subcommands ?? []) : [];
   out.set(subs.length);
   for (const x of subs) writeCommandInfo(out, s, x);
@@ -219,9 +206,14 @@ function commandGetKeys(ctx: CommandContext, argv: readonly Buffer[], withFlags:
   const target = argv.slice(2);
   const s = ctx.server.commands.get(lower(target[0]));
   if (s === undefined) return out.error('ERR Invalid command specified');
-  const specs = keySpecs(s);
+  // A container's keys are its subcommand's (MEMORY USAGE key), as Redis looks them up.
+  const sub = s.subcommands !== undefined && target.length > 1 ? lower(target[1]) : null;
+  if (sub !== null && !s.subcommands?.includes(sub)) return out.error('ERR Invalid command specified');
+  // Shard channels (not_key) are not keys to GETKEYS.
+  const specs = (s.subcommands === undefined ? keySpecsOf(s, null) : sub === null ? [] : keySpecsOf(s, sub)).filter((k) => !k.flags.includes('not_key'));
   if (specs.length === 0) return out.error('ERR The command has no key arguments');
-  if (!arityOk(s, target.length)) return out.error('ERR Invalid number of arguments specified for command');
+  const arity = sub === null ? s.arity : (s.subcommandArity?.[sub] ?? -2);
+  if (!arityOk({ ...s, arity }, target.length)) return out.error('ERR Invalid number of arguments specified for command');
   const keys = keyPositions(specs, target);
   if (keys === null) return out.error('ERR Invalid arguments specified for command');
   out.array(keys.length);
@@ -230,10 +222,11 @@ function commandGetKeys(ctx: CommandContext, argv: readonly Buffer[], withFlags:
       out.bulk(target[i] as Buffer);
       continue;
     }
+    const flags = k.resolve?.(target) ?? k.flags;
     out.array(2);
     out.bulk(target[i] as Buffer);
-    out.set(k.flags.length);
-    for (const f of k.flags) out.simple(f);
+    out.set(flags.length);
+    for (const f of flags) out.simple(f);
   }
 }
 
@@ -365,8 +358,8 @@ function spec(name: string, arity: number, flags: CommandFlag[], summary: string
 export const adminCommands: CommandModule = [
   spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS cmd ... | GETKEYSANDFLAGS cmd ...]', commandCmd, { count: 2, info: -2, docs: -2, list: -2, getkeys: -4, getkeysandflags: -4, help: 2 }),
   spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, { get: -3, set: -4, resetstat: 2, help: 2 }),
-  spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
+  { ...spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
-  }),
-  spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript', 'no_multi'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
+  }), acl: ['@dangerous'] },
+  spec('shutdown', -1, ['admin', 'loading', 'stale', 'noscript', 'no_multi', 'allow_busy'], 'Flush and fsync the log, close the store and exit.', '[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]', shutdownCmd),
 ];

@@ -4,13 +4,14 @@
 // Writes log the key's resulting value as one 'set' op (keeping its expiry, as Redis modifies
 // the string in place); never mutates a value it read from the store.
 
-import type { CommandContext, CommandModule } from '../command-types.js';
+import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { keyFromBytes, NO_EXPIRY, type Key } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, STRING_BYTES_MAX, cString, isWord, parseInt64 } from './args.js';
 import { keptExpiry } from './strings.js';
 import { wrongType } from './keytype.js';
 import { specIn } from './spec.js';
+import { hasWord, key, range } from './key-specs.js';
 
 const ERR_BIT_OFFSET = 'ERR bit offset is not an integer or out of range';
 const ERR_BIT_VALUE = 'ERR bit is not an integer or out of range';
@@ -436,24 +437,30 @@ function bitfieldGeneric(ctx: CommandContext, argv: readonly Buffer[], readOnly:
 
 // ---------------------------------------------------------------- the table
 
-const spec = specIn('string');
+/** The bit commands are strings to kv-ts and `@bitmap` to Redis's ACL. */
+const stringSpec = specIn('string');
+const spec = (s: Parameters<typeof stringSpec>[0]): CommandSpec => stringSpec({ acl: ['@bitmap'], ...s });
 
 export const bitCommands: CommandModule = [
-  spec({ name: 'setbit', arity: 4, flags: ['write'], summary: 'Set or clear the bit at an offset of a string', syntax: 'key offset value', handler: setbitCommand }),
-  spec({ name: 'getbit', arity: 3, flags: ['readonly', 'fast'], summary: 'The bit at an offset of a string', syntax: 'key offset', handler: getbitCommand }),
-  spec({ name: 'bitcount', arity: -2, flags: ['readonly'], summary: 'Count the set bits of a string', syntax: 'key [start end [BYTE|BIT]]', handler: bitcountCommand }),
-  spec({ name: 'bitpos', arity: -3, flags: ['readonly'], summary: 'Position of the first set or clear bit of a string', syntax: 'key bit [start [end [BYTE|BIT]]]', handler: bitposCommand }),
+  spec({ name: 'setbit', keySpecs: [key('RW access update', 1)], arity: 4, flags: ['write', 'denyoom'], summary: 'Set or clear the bit at an offset of a string', syntax: 'key offset value', handler: setbitCommand }),
+  spec({ name: 'getbit', keySpecs: [key('RO access', 1)], arity: 3, flags: ['readonly', 'fast'], summary: 'The bit at an offset of a string', syntax: 'key offset', handler: getbitCommand }),
+  spec({ name: 'bitcount', keySpecs: [key('RO access', 1)], arity: -2, flags: ['readonly'], summary: 'Count the set bits of a string', syntax: 'key [start end [BYTE|BIT]]', handler: bitcountCommand }),
+  spec({ name: 'bitpos', keySpecs: [key('RO access', 1)], arity: -3, flags: ['readonly'], summary: 'Position of the first set or clear bit of a string', syntax: 'key bit [start [end [BYTE|BIT]]]', handler: bitposCommand }),
   spec({
-    name: 'bitop', arity: -4, flags: ['write'], firstKey: 2, lastKey: -1, summary: 'Bitwise AND, OR, XOR or NOT of strings into a key',
+    name: 'bitop', keySpecs: [key('OW update', 2), key('RO access', 3, range(-1))], arity: -4, flags: ['write', 'denyoom'], summary: 'Bitwise AND, OR, XOR or NOT of strings into a key',
     syntax: 'AND|OR|XOR|NOT destkey key [key ...]', handler: bitopCommand,
   }),
   spec({
-    name: 'bitfield', arity: -2, flags: ['write'], summary: 'Read and write integers of any width at any bit offset of a string',
+    name: 'bitfield', keySpecs: [key('RW access update variable_flags', 1, range(), {
+      notes: 'This command allows both access and modification of the key',
+      // Only SET and INCRBY write; a line of GETs only reads.
+      resolve: (argv) => (hasWord(argv, 2, ['set', 'incrby']) ? 'RW access update' : 'RO access'),
+    })], arity: -2, flags: ['write', 'denyoom'], summary: 'Read and write integers of any width at any bit offset of a string',
     syntax: 'key [GET encoding offset] [SET encoding offset value] [INCRBY encoding offset increment] [OVERFLOW WRAP|SAT|FAIL]',
     handler: (ctx, argv) => bitfieldGeneric(ctx, argv, false),
   }),
   spec({
-    name: 'bitfield_ro', arity: -2, flags: ['readonly', 'fast'], summary: 'Read integers of any width at any bit offset of a string',
+    name: 'bitfield_ro', keySpecs: [key('RO access', 1)], arity: -2, flags: ['readonly', 'fast'], summary: 'Read integers of any width at any bit offset of a string',
     syntax: 'key [GET encoding offset ...]', handler: (ctx, argv) => bitfieldGeneric(ctx, argv, true),
   }),
 ];

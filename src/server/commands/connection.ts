@@ -401,12 +401,12 @@ export const connectionCommands: CommandModule = [
     ctx.out.simple('PONG');
   }),
   spec('echo', 2, ['fast', 'stale', 'loading'], 'Return the given string.', 'message', (ctx, argv) => ctx.out.bulk(argv[1] as Buffer)),
-  spec('quit', -1, ['noauth', 'fast', 'stale', 'loading'], 'Close the connection.', '', (ctx) => {
+  spec('quit', -1, ['noauth', 'noscript', 'fast', 'stale', 'loading', 'allow_busy'], 'Close the connection.', '', (ctx) => {
     ctx.client.closeAfterReply = true;
     ctx.out.ok();
   }),
-  spec('hello', -1, ['noauth', 'fast', 'stale', 'loading'], 'Handshake: protocol version, authentication, client name.', '[protover [AUTH username password] [SETNAME clientname]]', hello),
-  spec('auth', -2, ['noauth', 'fast', 'stale', 'loading'], 'Authenticate the connection.', '[username] password', (ctx, argv) => {
+  spec('hello', -1, ['noauth', 'noscript', 'fast', 'stale', 'loading', 'allow_busy'], 'Handshake: protocol version, authentication, client name.', '[protover [AUTH username password] [SETNAME clientname]]', hello),
+  spec('auth', -2, ['noauth', 'noscript', 'fast', 'stale', 'loading', 'allow_busy'], 'Authenticate the connection.', '[username] password', (ctx, argv) => {
     if (argv.length > 3) return ctx.out.error('ERR syntax error');
     const err = argv.length === 3 ? authenticate(ctx, argv[1], argv[2] as Buffer) : authenticate(ctx, undefined, argv[1] as Buffer);
     if (err !== null) return ctx.out.error(err);
@@ -427,6 +427,6 @@ export const connectionCommands: CommandModule = [
     clientCmd,
     ['id', 'getname', 'setname', 'setinfo', 'info', 'list', 'kill', 'unblock', 'tracking', 'caching', 'getredir', 'trackinginfo', 'no-evict', 'no-touch', 'reply', 'pause', 'unpause', 'help'],
   ),
-  spec('monitor', 1, ['admin', 'noscript', 'loading', 'stale'], "Listen for every command the server runs, as it runs them.", '', monitor),
+  { ...spec('monitor', 1, ['admin', 'noscript', 'loading', 'stale'], "Listen for every command the server runs, as it runs them.", '', monitor), acl: [] },
   spec('reset', 1, ['noauth', 'noscript', 'loading', 'stale', 'fast', 'allow_busy'], 'Reset the connection.', '', reset),
 ];

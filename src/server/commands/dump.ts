@@ -8,6 +8,7 @@ import type { CommandContext, CommandModule } from '../command-types.js';
 import { decodeDump, dumpKey, isRefusal, restoreOp } from '../../storage/dump-payload.js';
 import { keyFromBytes, NO_EXPIRY } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, INT64_MAX, isWord, parseInt64 } from './args.js';
+import { key } from './key-specs.js';
 
 const ERR_BUSYKEY = 'BUSYKEY Target key name already exists.';
 const ERR_CHECKSUM = 'ERR DUMP payload version or checksum are wrong';
@@ -82,11 +83,11 @@ function restoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 export const dumpCommands: CommandModule = [
   {
-    name: 'dump', arity: 2, flags: ['readonly'], firstKey: 1, lastKey: 1, keyStep: 1, group: 'generic',
+    name: 'dump', keySpecs: [key('RO access', 1)], arity: 2, flags: ['readonly'], firstKey: 1, lastKey: 1, keyStep: 1, group: 'generic',
     summary: 'A key\'s value serialized in Redis\'s DUMP format', syntax: 'key', handler: dumpCommand,
   },
   {
-    name: 'restore', arity: -4, flags: ['write', 'denyoom'], firstKey: 1, lastKey: 1, keyStep: 1, group: 'generic',
+    name: 'restore', acl: ['@keyspace', '@dangerous'], keySpecs: [key('OW update', 1)], arity: -4, flags: ['write', 'denyoom'], firstKey: 1, lastKey: 1, keyStep: 1, group: 'generic',
     summary: 'Create a key from a DUMP payload', syntax: 'key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]', handler: restoreCommand,
   },
 ];

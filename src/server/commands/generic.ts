@@ -31,6 +31,7 @@ import {
 } from './args.js';
 import { datasetDigestHex, valueDigestHex } from './digest.js';
 import { specIn, WF, RF } from './spec.js';
+import { key, range } from './key-specs.js';
 
 /** SCAN's default COUNT (Redis: 10). */
 const SCAN_COUNT_DEFAULT = 10;
@@ -418,65 +419,66 @@ const NOKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;
 const EXPIRE_SYNTAX = '[NX|XX|GT|LT]';
 
 export const genericCommands: CommandModule = [
-  spec({ name: 'type', arity: 2, flags: RF, noTouch: true, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
-  spec({ name: 'keys', arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
+  spec({ name: 'type', keySpecs: [key('RO', 1)], arity: 2, flags: RF, noTouch: true, summary: 'Determine the type of a key', syntax: 'key', handler: typeCommand }),
+  spec({ name: 'keys', acl: ['@keyspace', '@dangerous'], arity: 2, flags: ['readonly'], ...NOKEYS, summary: 'Find all keys matching a glob pattern', syntax: 'pattern', handler: keysCommand }),
   spec({
     name: 'scan', arity: -2, flags: ['readonly'], ...NOKEYS, summary: 'Incrementally iterate the keyspace',
     syntax: 'cursor [MATCH pattern] [COUNT count] [TYPE type]', handler: scanCommand,
   }),
-  spec({ name: 'touch', arity: -2, flags: RF, lastKey: -1, summary: 'Count how many of the keys exist, counting an access to each', syntax: 'key [key ...]', handler: existsCommand }),
-  spec({ name: 'exists', arity: -2, flags: RF, noTouch: true, lastKey: -1, summary: 'Count how many of the keys exist', syntax: 'key [key ...]', handler: existsCommand }),
-  spec({ name: 'del', arity: -2, flags: ['write'], lastKey: -1, summary: 'Delete keys', syntax: 'key [key ...]', handler: delCommand }),
-  spec({ name: 'unlink', arity: -2, flags: WF, lastKey: -1, summary: 'Delete keys (same as DEL here)', syntax: 'key [key ...]', handler: delCommand }),
+  spec({ name: 'touch', keySpecs: [key('RO', 1, range(-1))], arity: -2, flags: RF, summary: 'Count how many of the keys exist, counting an access to each', syntax: 'key [key ...]', handler: existsCommand }),
+  spec({ name: 'exists', keySpecs: [key('RO', 1, range(-1))], arity: -2, flags: RF, noTouch: true, summary: 'Count how many of the keys exist', syntax: 'key [key ...]', handler: existsCommand }),
+  spec({ name: 'del', keySpecs: [key('RM delete', 1, range(-1))], arity: -2, flags: ['write'], summary: 'Delete keys', syntax: 'key [key ...]', handler: delCommand }),
+  spec({ name: 'unlink', keySpecs: [key('RM delete', 1, range(-1))], arity: -2, flags: WF, summary: 'Delete keys (same as DEL here)', syntax: 'key [key ...]', handler: delCommand }),
   spec({
-    name: 'expire', arity: -3, flags: WF, summary: 'Set a key\'s time to live in seconds', syntax: `key seconds ${EXPIRE_SYNTAX}`,
+    name: 'expire', keySpecs: [key('RW update', 1)], arity: -3, flags: WF, summary: 'Set a key\'s time to live in seconds', syntax: `key seconds ${EXPIRE_SYNTAX}`,
     handler: (ctx, argv) => expireGeneric(ctx, argv, 'expire', true, true),
   }),
   spec({
-    name: 'pexpire', arity: -3, flags: WF, summary: 'Set a key\'s time to live in milliseconds', syntax: `key milliseconds ${EXPIRE_SYNTAX}`,
+    name: 'pexpire', keySpecs: [key('RW update', 1)], arity: -3, flags: WF, summary: 'Set a key\'s time to live in milliseconds', syntax: `key milliseconds ${EXPIRE_SYNTAX}`,
     handler: (ctx, argv) => expireGeneric(ctx, argv, 'pexpire', true, false),
   }),
   spec({
-    name: 'expireat', arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in seconds', syntax: `key unix-time-seconds ${EXPIRE_SYNTAX}`,
+    name: 'expireat', keySpecs: [key('RW update', 1)], arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in seconds', syntax: `key unix-time-seconds ${EXPIRE_SYNTAX}`,
     handler: (ctx, argv) => expireGeneric(ctx, argv, 'expireat', false, true),
   }),
   spec({
-    name: 'pexpireat', arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in milliseconds',
+    name: 'pexpireat', keySpecs: [key('RW update', 1)], arity: -3, flags: WF, summary: 'Set a key\'s expiry as a Unix time in milliseconds',
     syntax: `key unix-time-milliseconds ${EXPIRE_SYNTAX}`, handler: (ctx, argv) => expireGeneric(ctx, argv, 'pexpireat', false, false),
   }),
-  spec({ name: 'ttl', arity: 2, flags: RF, noTouch: true, summary: 'Time to live of a key in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, false) }),
-  spec({ name: 'pttl', arity: 2, flags: RF, noTouch: true, summary: 'Time to live of a key in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, false) }),
-  spec({ name: 'expiretime', arity: 2, flags: RF, noTouch: true, summary: 'Expiry of a key as a Unix time in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, true) }),
-  spec({ name: 'pexpiretime', arity: 2, flags: RF, noTouch: true, summary: 'Expiry of a key as a Unix time in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, true) }),
-  spec({ name: 'persist', arity: 2, flags: WF, summary: 'Remove the expiry of a key', syntax: 'key', handler: persistCommand }),
-  spec({ name: 'rename', arity: 3, flags: ['write'], lastKey: 2, summary: 'Rename a key', syntax: 'key newkey', handler: (ctx, argv) => renameGeneric(ctx, argv, false) }),
+  spec({ name: 'ttl', keySpecs: [key('RO access', 1)], arity: 2, flags: RF, noTouch: true, summary: 'Time to live of a key in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, false) }),
+  spec({ name: 'pttl', keySpecs: [key('RO access', 1)], arity: 2, flags: RF, noTouch: true, summary: 'Time to live of a key in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, false) }),
+  spec({ name: 'expiretime', keySpecs: [key('RO access', 1)], arity: 2, flags: RF, noTouch: true, summary: 'Expiry of a key as a Unix time in seconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, false, true) }),
+  spec({ name: 'pexpiretime', keySpecs: [key('RO access', 1)], arity: 2, flags: RF, noTouch: true, summary: 'Expiry of a key as a Unix time in milliseconds', syntax: 'key', handler: (ctx, argv) => ttlGeneric(ctx, argv, true, true) }),
+  spec({ name: 'persist', keySpecs: [key('RW update', 1)], arity: 2, flags: WF, summary: 'Remove the expiry of a key', syntax: 'key', handler: persistCommand }),
+  spec({ name: 'rename', keySpecs: [key('RW access delete', 1), key('OW update', 2)], arity: 3, flags: ['write'], summary: 'Rename a key', syntax: 'key newkey', handler: (ctx, argv) => renameGeneric(ctx, argv, false) }),
   spec({
-    name: 'renamenx', arity: 3, flags: WF, lastKey: 2, summary: 'Rename a key only if the new name does not exist', syntax: 'key newkey',
+    name: 'renamenx', keySpecs: [key('RW access delete', 1), key('OW insert', 2)], arity: 3, flags: WF, summary: 'Rename a key only if the new name does not exist', syntax: 'key newkey',
     handler: (ctx, argv) => renameGeneric(ctx, argv, true),
   }),
   spec({
-    name: 'copy', arity: -3, flags: ['write', 'denyoom'], lastKey: 2, summary: 'Copy a key (any type) with its expiry', syntax: 'source destination [DB destination-db] [REPLACE]',
+    name: 'copy', keySpecs: [key('RO access', 1), key('OW update', 2)], arity: -3, flags: ['write', 'denyoom'], summary: 'Copy a key (any type) with its expiry', syntax: 'source destination [DB destination-db] [REPLACE]',
     handler: copyCommand,
   }),
   spec({
-    name: 'object', arity: -2, flags: ['readonly'], firstKey: 2, lastKey: 2, summary: 'Inspect the internals of a key\'s value',
-    syntax: 'ENCODING key | FREQ key | IDLETIME key | REFCOUNT key | HELP', subcommands: ['encoding', 'freq', 'idletime', 'refcount', 'help'], handler: objectCommand,
+    name: 'object', arity: -2, flags: ['readonly'], ...NOKEYS, summary: 'Inspect the internals of a key\'s value',
+    syntax: 'ENCODING key | FREQ key | IDLETIME key | REFCOUNT key | HELP', subcommands: ['encoding', 'freq', 'idletime', 'refcount', 'help'],
+    subcommandKeySpecs: { encoding: [key('RO', 2)], freq: [key('RO', 2)], idletime: [key('RO', 2)], refcount: [key('RO', 2)] }, handler: objectCommand,
   }),
   spec({
-    name: 'memory', arity: -2, flags: ['readonly'], firstKey: 2, lastKey: 2, summary: 'Estimated memory of a key', syntax: 'USAGE key [SAMPLES count] | HELP',
-    subcommands: ['usage', 'help'], handler: memoryCommand,
+    name: 'memory', arity: -2, flags: ['readonly'], ...NOKEYS, summary: 'Estimated memory of a key', syntax: 'USAGE key [SAMPLES count] | HELP',
+    subcommands: ['usage', 'help'], subcommandKeySpecs: { usage: [key('RO', 2)] }, handler: memoryCommand,
   }),
   spec({ name: 'dbsize', arity: 1, flags: RF, ...NOKEYS, summary: 'Number of keys', syntax: '', handler: (ctx) => ctx.out.integer(ctx.store.size) }),
-  spec({ name: 'flushall', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
-  spec({ name: 'flushdb', arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key of database 0 (the only one)', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({ name: 'flushall', acl: ['@keyspace', '@dangerous'], arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
+  spec({ name: 'flushdb', acl: ['@keyspace', '@dangerous'], arity: -1, flags: ['write'], ...NOKEYS, summary: 'Delete every key of database 0 (the only one)', syntax: '[ASYNC|SYNC]', handler: flushallCommand }),
   spec({ name: 'randomkey', arity: 1, flags: ['readonly'], ...NOKEYS, summary: 'A random key', syntax: '', handler: randomkeyCommand }),
-  spec({ name: 'time', arity: 1, flags: ['loading', 'stale', 'fast'], ...NOKEYS, summary: 'The server time: Unix seconds and microseconds', syntax: '', handler: timeCommand }),
-  spec({ name: 'swapdb', arity: 3, flags: ['write', 'fast'], ...NOKEYS, summary: 'Swap two databases (only 0 with itself: one database)', syntax: 'index1 index2', handler: swapdbCommand }),
+  spec({ name: 'time', acl: [], arity: 1, flags: ['loading', 'stale', 'fast'], ...NOKEYS, summary: 'The server time: Unix seconds and microseconds', syntax: '', handler: timeCommand }),
+  spec({ name: 'swapdb', acl: ['@keyspace', '@dangerous'], arity: 3, flags: ['write', 'fast'], ...NOKEYS, summary: 'Swap two databases (only 0 with itself: one database)', syntax: 'index1 index2', handler: swapdbCommand }),
   spec({
     name: 'debug', arity: -2, flags: ['admin', 'noscript', 'loading', 'stale'], ...NOKEYS, summary: 'Debugging: dataset digests',
     syntax: 'DIGEST | DIGEST-VALUE key [key ...] | SLEEP 0 | HELP', subcommands: ['digest', 'digest-value', 'sleep', 'help'], handler: debugCommand,
   }),
   spec({ name: 'compact', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Rewrite the log into a compact snapshot in the background', syntax: '', handler: compactCommand }),
-  spec({ name: 'bgrewriteaof', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (Redis name)', syntax: '', handler: compactCommand }),
+  spec({ name: 'bgrewriteaof', acl: [], arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (Redis name)', syntax: '', handler: compactCommand }),
   spec({ name: 'cleanup', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (kv-go name)', syntax: '', handler: compactCommand }),
 ];

@@ -13,6 +13,7 @@ import { wrongType } from './keytype.js';
 import { hdelOps, hincrbyOps, hsetOps } from '../../storage/collection-ops.js';
 import { ERR_OUT_OF_RANGE, parseScanArgs, RANDOM_REPLY_ELEMENTS_MAX, randomIndex, replyScan } from './collection-args.js';
 import { specIn, WF, WDF, R, RF } from './spec.js';
+import { key } from './key-specs.js';
 
 const ERR_HASH_NOT_INTEGER = 'ERR hash value is not an integer';
 const ERR_HASH_NOT_FLOAT = 'ERR hash value is not a float';
@@ -232,20 +233,20 @@ function hscanCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 const spec = specIn('hash');
 
 export const hashCommands: CommandModule = [
-  spec({ name: 'hset', arity: -4, flags: WDF, summary: 'Set fields of a hash; replies the number of new fields', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hset') }),
-  spec({ name: 'hmset', arity: -4, flags: WDF, summary: 'Set fields of a hash (old form of HSET)', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hmset') }),
-  spec({ name: 'hsetnx', arity: 4, flags: WDF, summary: 'Set a field of a hash only if it does not exist', syntax: 'key field value', handler: hsetnxCommand }),
-  spec({ name: 'hget', arity: 3, flags: RF, summary: 'Get the value of a hash field', syntax: 'key field', handler: hgetCommand }),
-  spec({ name: 'hmget', arity: -3, flags: RF, summary: 'Get the values of hash fields', syntax: 'key field [field ...]', handler: hmgetCommand }),
-  spec({ name: 'hgetall', arity: 2, flags: R, summary: 'Get every field and value of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, true, true) }),
-  spec({ name: 'hkeys', arity: 2, flags: R, summary: 'Get every field of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, true, false) }),
-  spec({ name: 'hvals', arity: 2, flags: R, summary: 'Get every value of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, false, true) }),
-  spec({ name: 'hdel', arity: -3, flags: WF, summary: 'Delete fields of a hash', syntax: 'key field [field ...]', handler: hdelCommand }),
-  spec({ name: 'hexists', arity: 3, flags: RF, summary: 'Whether a hash field exists', syntax: 'key field', handler: hexistsCommand }),
-  spec({ name: 'hlen', arity: 2, flags: RF, summary: 'Number of fields of a hash', syntax: 'key', handler: hlenCommand }),
-  spec({ name: 'hstrlen', arity: 3, flags: RF, summary: 'Length of the value of a hash field', syntax: 'key field', handler: hstrlenCommand }),
-  spec({ name: 'hincrby', arity: 4, flags: WDF, summary: 'Increment the integer value of a hash field', syntax: 'key field increment', handler: hincrbyCommand }),
-  spec({ name: 'hincrbyfloat', arity: 4, flags: WDF, summary: 'Increment the float value of a hash field', syntax: 'key field increment', handler: hincrbyfloatCommand }),
-  spec({ name: 'hrandfield', arity: -2, flags: R, summary: 'Random fields of a hash', syntax: 'key [count [WITHVALUES]]', handler: hrandfieldCommand }),
-  spec({ name: 'hscan', arity: -3, flags: R, summary: 'Incrementally iterate the fields and values of a hash', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: hscanCommand }),
+  spec({ name: 'hset', keySpecs: [key('RW update', 1)], arity: -4, flags: WDF, summary: 'Set fields of a hash; replies the number of new fields', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hset') }),
+  spec({ name: 'hmset', keySpecs: [key('RW update', 1)], arity: -4, flags: WDF, summary: 'Set fields of a hash (old form of HSET)', syntax: 'key field value [field value ...]', handler: (ctx, argv) => hsetGeneric(ctx, argv, 'hmset') }),
+  spec({ name: 'hsetnx', keySpecs: [key('RW insert', 1)], arity: 4, flags: WDF, summary: 'Set a field of a hash only if it does not exist', syntax: 'key field value', handler: hsetnxCommand }),
+  spec({ name: 'hget', keySpecs: [key('RO access', 1)], arity: 3, flags: RF, summary: 'Get the value of a hash field', syntax: 'key field', handler: hgetCommand }),
+  spec({ name: 'hmget', keySpecs: [key('RO access', 1)], arity: -3, flags: RF, summary: 'Get the values of hash fields', syntax: 'key field [field ...]', handler: hmgetCommand }),
+  spec({ name: 'hgetall', keySpecs: [key('RO access', 1)], arity: 2, flags: R, summary: 'Get every field and value of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, true, true) }),
+  spec({ name: 'hkeys', keySpecs: [key('RO access', 1)], arity: 2, flags: R, summary: 'Get every field of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, true, false) }),
+  spec({ name: 'hvals', keySpecs: [key('RO access', 1)], arity: 2, flags: R, summary: 'Get every value of a hash', syntax: 'key', handler: (ctx, argv) => hgetallGeneric(ctx, argv, false, true) }),
+  spec({ name: 'hdel', keySpecs: [key('RW delete', 1)], arity: -3, flags: WF, summary: 'Delete fields of a hash', syntax: 'key field [field ...]', handler: hdelCommand }),
+  spec({ name: 'hexists', keySpecs: [key('RO', 1)], arity: 3, flags: RF, summary: 'Whether a hash field exists', syntax: 'key field', handler: hexistsCommand }),
+  spec({ name: 'hlen', keySpecs: [key('RO', 1)], arity: 2, flags: RF, summary: 'Number of fields of a hash', syntax: 'key', handler: hlenCommand }),
+  spec({ name: 'hstrlen', keySpecs: [key('RO', 1)], arity: 3, flags: RF, summary: 'Length of the value of a hash field', syntax: 'key field', handler: hstrlenCommand }),
+  spec({ name: 'hincrby', keySpecs: [key('RW access update', 1)], arity: 4, flags: WDF, summary: 'Increment the integer value of a hash field', syntax: 'key field increment', handler: hincrbyCommand }),
+  spec({ name: 'hincrbyfloat', keySpecs: [key('RW access update', 1)], arity: 4, flags: WDF, summary: 'Increment the float value of a hash field', syntax: 'key field increment', handler: hincrbyfloatCommand }),
+  spec({ name: 'hrandfield', keySpecs: [key('RO access', 1)], arity: -2, flags: R, summary: 'Random fields of a hash', syntax: 'key [count [WITHVALUES]]', handler: hrandfieldCommand }),
+  spec({ name: 'hscan', keySpecs: [key('RO access', 1)], arity: -3, flags: R, summary: 'Incrementally iterate the fields and values of a hash', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: hscanCommand }),
 ];

@@ -7,6 +7,7 @@ import type { CommandContext, CommandModule } from '../command-types.js';
 import { keyFromBytes } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, STRING_BYTES_MAX, isWord, parseInt64 } from './args.js';
 import { NOT_A_STRING, stringValue } from './bits.js';
+import { key, range } from './key-specs.js';
 
 /** Redis refuses an LCS whose uint32 table would exceed proto-max-bulk-len bytes. */
 const LCS_TABLE_BYTES_MAX = STRING_BYTES_MAX;
@@ -135,7 +136,7 @@ function lcsCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 export const lcsCommands: CommandModule = [
   {
-    name: 'lcs', arity: -3, flags: ['readonly'], group: 'string', firstKey: 1, lastKey: 2, keyStep: 1,
+    name: 'lcs', keySpecs: [key('RO access', 1, range(1))], arity: -3, flags: ['readonly'], group: 'string', firstKey: 1, lastKey: 2, keyStep: 1,
     summary: 'Longest common subsequence of two strings', syntax: 'key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]',
     handler: lcsCommand,
   },

@@ -11,7 +11,8 @@ import { ERR_NO_SUCH_KEY, ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, INT64_MIN,
 import { wrongType } from './keytype.js';
 import { ERR_NOT_POSITIVE, parseMpopArgs } from './collection-args.js';
 import { parseTimeout, popOrBlock } from './blocking-args.js';
-import { specIn, W, WF, WD, WDF, R, RF, NUMKEYS } from './spec.js';
+import { specIn, W, WF, WD, WDF, R, RF } from './spec.js';
+import { key, range, keynum } from './key-specs.js';
 
 const ERR_INDEX_RANGE = 'ERR index out of range';
 const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
@@ -346,33 +347,31 @@ function lposCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 const spec = specIn('list');
 
-const TWO_KEYS = { firstKey: 1, lastKey: 2, keyStep: 1 } as const;
 /** Redis's flags for the blocking forms. */
 const WB = ['write', 'noscript', 'blocking'] as const;
 const WDB = ['write', 'denyoom', 'noscript', 'blocking'] as const;
-const KEYS_THEN_TIMEOUT = { firstKey: 1, lastKey: -2, keyStep: 1 } as const;
 
 export const listCommands: CommandModule = [
-  spec({ name: 'lpush', arity: -3, flags: WDF, summary: 'Prepend elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, false) }),
-  spec({ name: 'rpush', arity: -3, flags: WDF, summary: 'Append elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, false, false) }),
-  spec({ name: 'lpushx', arity: -3, flags: WDF, summary: 'Prepend elements to a list only if it exists', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, true) }),
-  spec({ name: 'rpushx', arity: -3, flags: WDF, summary: 'Append elements to a list only if it exists', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, false, true) }),
-  spec({ name: 'lpop', arity: -2, flags: WF, summary: 'Remove and return the first elements of a list', syntax: 'key [count]', handler: (ctx, argv) => popGeneric(ctx, argv, true) }),
-  spec({ name: 'rpop', arity: -2, flags: WF, summary: 'Remove and return the last elements of a list', syntax: 'key [count]', handler: (ctx, argv) => popGeneric(ctx, argv, false) }),
-  spec({ name: 'llen', arity: 2, flags: RF, summary: 'Length of a list', syntax: 'key', handler: llenCommand }),
-  spec({ name: 'lindex', arity: 3, flags: R, summary: 'An element of a list by index', syntax: 'key index', handler: lindexCommand }),
-  spec({ name: 'lset', arity: 4, flags: WD, summary: 'Set an element of a list by index', syntax: 'key index element', handler: lsetCommand }),
-  spec({ name: 'linsert', arity: 5, flags: WD, summary: 'Insert an element before or after another in a list', syntax: 'key BEFORE|AFTER pivot element', handler: linsertCommand }),
-  spec({ name: 'lrange', arity: 4, flags: R, summary: 'A range of elements of a list', syntax: 'key start stop', handler: lrangeCommand }),
-  spec({ name: 'lrem', arity: 4, flags: W, summary: 'Remove elements equal to a value from a list', syntax: 'key count element', handler: lremCommand }),
-  spec({ name: 'ltrim', arity: 4, flags: W, summary: 'Keep only a range of elements of a list', syntax: 'key start stop', handler: ltrimCommand }),
-  spec({ name: 'lpos', arity: -3, flags: R, summary: 'Indexes of elements equal to a value in a list', syntax: 'key element [RANK rank] [COUNT num-matches] [MAXLEN len]', handler: lposCommand }),
-  spec({ name: 'lmove', arity: 5, flags: WD, ...TWO_KEYS, summary: 'Pop an element from a list and push it onto another', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT', handler: lmoveCommand }),
-  spec({ name: 'rpoplpush', arity: 3, flags: WD, ...TWO_KEYS, summary: 'Pop the last element of a list and push it onto the head of another', syntax: 'source destination', handler: rpoplpushCommand }),
-  spec({ name: 'lmpop', arity: -4, flags: W, ...NUMKEYS, summary: 'Pop elements from the first non-empty list', syntax: 'numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: lmpopCommand }),
-  spec({ name: 'blpop', arity: -3, flags: WB, ...KEYS_THEN_TIMEOUT, summary: 'Pop the first element of the first non-empty list, or wait for one', syntax: 'key [key ...] timeout', handler: (ctx, argv) => bpopGeneric(ctx, argv, true) }),
-  spec({ name: 'brpop', arity: -3, flags: WB, ...KEYS_THEN_TIMEOUT, summary: 'Pop the last element of the first non-empty list, or wait for one', syntax: 'key [key ...] timeout', handler: (ctx, argv) => bpopGeneric(ctx, argv, false) }),
-  spec({ name: 'blmove', arity: 6, flags: WDB, ...TWO_KEYS, summary: 'LMOVE, or wait for the source to have an element', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT timeout', handler: blmoveCommand }),
-  spec({ name: 'brpoplpush', arity: 4, flags: WDB, ...TWO_KEYS, summary: 'RPOPLPUSH, or wait for the source to have an element', syntax: 'source destination timeout', handler: (ctx, argv) => bmoveGeneric(ctx, argv, false, true) }),
-  spec({ name: 'blmpop', arity: -5, flags: ['write', 'blocking'], ...NUMKEYS, summary: 'LMPOP, or wait for one of the lists to have elements', syntax: 'timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: blmpopCommand }),
+  spec({ name: 'lpush', keySpecs: [key('RW insert', 1)], arity: -3, flags: WDF, summary: 'Prepend elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, false) }),
+  spec({ name: 'rpush', keySpecs: [key('RW insert', 1)], arity: -3, flags: WDF, summary: 'Append elements to a list; replies its length', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, false, false) }),
+  spec({ name: 'lpushx', keySpecs: [key('RW insert', 1)], arity: -3, flags: WDF, summary: 'Prepend elements to a list only if it exists', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, true, true) }),
+  spec({ name: 'rpushx', keySpecs: [key('RW insert', 1)], arity: -3, flags: WDF, summary: 'Append elements to a list only if it exists', syntax: 'key element [element ...]', handler: (ctx, argv) => pushGeneric(ctx, argv, false, true) }),
+  spec({ name: 'lpop', keySpecs: [key('RW access delete', 1)], arity: -2, flags: WF, summary: 'Remove and return the first elements of a list', syntax: 'key [count]', handler: (ctx, argv) => popGeneric(ctx, argv, true) }),
+  spec({ name: 'rpop', keySpecs: [key('RW access delete', 1)], arity: -2, flags: WF, summary: 'Remove and return the last elements of a list', syntax: 'key [count]', handler: (ctx, argv) => popGeneric(ctx, argv, false) }),
+  spec({ name: 'llen', keySpecs: [key('RO', 1)], arity: 2, flags: RF, summary: 'Length of a list', syntax: 'key', handler: llenCommand }),
+  spec({ name: 'lindex', keySpecs: [key('RO access', 1)], arity: 3, flags: R, summary: 'An element of a list by index', syntax: 'key index', handler: lindexCommand }),
+  spec({ name: 'lset', keySpecs: [key('RW update', 1)], arity: 4, flags: WD, summary: 'Set an element of a list by index', syntax: 'key index element', handler: lsetCommand }),
+  spec({ name: 'linsert', keySpecs: [key('RW insert', 1)], arity: 5, flags: WD, summary: 'Insert an element before or after another in a list', syntax: 'key BEFORE|AFTER pivot element', handler: linsertCommand }),
+  spec({ name: 'lrange', keySpecs: [key('RO access', 1)], arity: 4, flags: R, summary: 'A range of elements of a list', syntax: 'key start stop', handler: lrangeCommand }),
+  spec({ name: 'lrem', keySpecs: [key('RW delete', 1)], arity: 4, flags: W, summary: 'Remove elements equal to a value from a list', syntax: 'key count element', handler: lremCommand }),
+  spec({ name: 'ltrim', keySpecs: [key('RW delete', 1)], arity: 4, flags: W, summary: 'Keep only a range of elements of a list', syntax: 'key start stop', handler: ltrimCommand }),
+  spec({ name: 'lpos', keySpecs: [key('RO access', 1)], arity: -3, flags: R, summary: 'Indexes of elements equal to a value in a list', syntax: 'key element [RANK rank] [COUNT num-matches] [MAXLEN len]', handler: lposCommand }),
+  spec({ name: 'lmove', keySpecs: [key('RW access delete', 1), key('RW insert', 2)], arity: 5, flags: WD, summary: 'Pop an element from a list and push it onto another', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT', handler: lmoveCommand }),
+  spec({ name: 'rpoplpush', keySpecs: [key('RW access delete', 1), key('RW insert', 2)], arity: 3, flags: WD, summary: 'Pop the last element of a list and push it onto the head of another', syntax: 'source destination', handler: rpoplpushCommand }),
+  spec({ name: 'lmpop', keySpecs: [key('RW access delete', 1, keynum())], arity: -4, flags: W, summary: 'Pop elements from the first non-empty list', syntax: 'numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: lmpopCommand }),
+  spec({ name: 'blpop', keySpecs: [key('RW access delete', 1, range(-2))], arity: -3, flags: WB, summary: 'Pop the first element of the first non-empty list, or wait for one', syntax: 'key [key ...] timeout', handler: (ctx, argv) => bpopGeneric(ctx, argv, true) }),
+  spec({ name: 'brpop', keySpecs: [key('RW access delete', 1, range(-2))], arity: -3, flags: WB, summary: 'Pop the last element of the first non-empty list, or wait for one', syntax: 'key [key ...] timeout', handler: (ctx, argv) => bpopGeneric(ctx, argv, false) }),
+  spec({ name: 'blmove', keySpecs: [key('RW access delete', 1), key('RW insert', 2)], arity: 6, flags: WDB, summary: 'LMOVE, or wait for the source to have an element', syntax: 'source destination LEFT|RIGHT LEFT|RIGHT timeout', handler: blmoveCommand }),
+  spec({ name: 'brpoplpush', keySpecs: [key('RW access delete', 1), key('RW insert', 2)], arity: 4, flags: WDB, summary: 'RPOPLPUSH, or wait for the source to have an element', syntax: 'source destination timeout', handler: (ctx, argv) => bmoveGeneric(ctx, argv, false, true) }),
+  spec({ name: 'blmpop', keySpecs: [key('RW access delete', 2, keynum())], arity: -5, flags: ['write', 'blocking'], summary: 'LMPOP, or wait for one of the lists to have elements', syntax: 'timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]', handler: blmpopCommand }),
 ];

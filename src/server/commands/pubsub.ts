@@ -7,19 +7,19 @@
 
 import type { CommandContext, CommandModule, CommandSpec } from '../command-types.js';
 import type { SubscriptionKind } from '../pubsub.js';
+import { key, legacyRange, range, type KeySpec } from './key-specs.js';
 
 function spec(
   name: string,
   arity: number,
   flags: CommandSpec['flags'],
-  keys: readonly [number, number, number],
+  keySpecs: readonly KeySpec[],
   summary: string,
   syntax: string,
   handler: CommandSpec['handler'],
   subcommands?: readonly string[],
 ): CommandSpec {
-  const [firstKey, lastKey, keyStep] = keys;
-  return { name, arity, flags, firstKey, lastKey, keyStep, summary, syntax, group: 'pubsub', handler, ...(subcommands ? { subcommands } : {}) };
+  return { name, arity, flags, ...legacyRange(keySpecs), keySpecs, summary, syntax, group: 'pubsub', handler, ...(subcommands ? { subcommands } : {}) };
 }
 
 /** Every server table built from SERVER_COMMAND_MODULES has a hub; a table used without one refuses. */
@@ -98,21 +98,21 @@ function pubsubCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
 }
 
 export const pubsubCommands: CommandModule = [
-  spec('subscribe', -2, ['pubsub', 'noscript', 'loading', 'stale'], [0, 0, 0], 'Listen for messages published to channels.', 'channel [channel ...]', subscribeCmd('channel')),
-  spec('unsubscribe', -1, ['pubsub', 'noscript', 'loading', 'stale'], [0, 0, 0], 'Stop listening to channels (all when none is given).', '[channel [channel ...]]', unsubscribeCmd('channel')),
-  spec('psubscribe', -2, ['pubsub', 'noscript', 'loading', 'stale'], [0, 0, 0], 'Listen for messages published to channels matching glob patterns.', 'pattern [pattern ...]', subscribeCmd('pattern')),
-  spec('punsubscribe', -1, ['pubsub', 'noscript', 'loading', 'stale'], [0, 0, 0], 'Stop listening to patterns (all when none is given).', '[pattern [pattern ...]]', unsubscribeCmd('pattern')),
-  spec('ssubscribe', -2, ['pubsub', 'noscript', 'loading', 'stale'], [1, -1, 1], 'Listen for messages published to shard channels.', 'shardchannel [shardchannel ...]', subscribeCmd('shard')),
-  spec('sunsubscribe', -1, ['pubsub', 'noscript', 'loading', 'stale'], [1, -1, 1], 'Stop listening to shard channels (all when none is given).', '[shardchannel [shardchannel ...]]', unsubscribeCmd('shard')),
-  spec('publish', 3, ['pubsub', 'loading', 'stale', 'fast'], [0, 0, 0], 'Post a message to a channel.', 'channel message', (ctx, argv) => {
+  spec('subscribe', -2, ['pubsub', 'noscript', 'loading', 'stale'], [], 'Listen for messages published to channels.', 'channel [channel ...]', subscribeCmd('channel')),
+  spec('unsubscribe', -1, ['pubsub', 'noscript', 'loading', 'stale'], [], 'Stop listening to channels (all when none is given).', '[channel [channel ...]]', unsubscribeCmd('channel')),
+  spec('psubscribe', -2, ['pubsub', 'noscript', 'loading', 'stale'], [], 'Listen for messages published to channels matching glob patterns.', 'pattern [pattern ...]', subscribeCmd('pattern')),
+  spec('punsubscribe', -1, ['pubsub', 'noscript', 'loading', 'stale'], [], 'Stop listening to patterns (all when none is given).', '[pattern [pattern ...]]', unsubscribeCmd('pattern')),
+  spec('ssubscribe', -2, ['pubsub', 'noscript', 'loading', 'stale'], [key('not_key', 1, range(-1))], 'Listen for messages published to shard channels.', 'shardchannel [shardchannel ...]', subscribeCmd('shard')),
+  spec('sunsubscribe', -1, ['pubsub', 'noscript', 'loading', 'stale'], [key('not_key', 1, range(-1))], 'Stop listening to shard channels (all when none is given).', '[shardchannel [shardchannel ...]]', unsubscribeCmd('shard')),
+  spec('publish', 3, ['pubsub', 'loading', 'stale', 'fast'], [], 'Post a message to a channel.', 'channel message', (ctx, argv) => {
     const hub = ctx.server.pubsub;
     if (hub === undefined) return ctx.out.error(NO_HUB);
     ctx.out.integer(hub.publishFromClient('channel', argv[1] as Buffer, argv[2] as Buffer));
   }),
-  spec('spublish', 3, ['pubsub', 'loading', 'stale', 'fast'], [1, 1, 1], 'Post a message to a shard channel.', 'shardchannel message', (ctx, argv) => {
+  spec('spublish', 3, ['pubsub', 'loading', 'stale', 'fast'], [key('not_key', 1)], 'Post a message to a shard channel.', 'shardchannel message', (ctx, argv) => {
     const hub = ctx.server.pubsub;
     if (hub === undefined) return ctx.out.error(NO_HUB);
     ctx.out.integer(hub.publishFromClient('shard', argv[1] as Buffer, argv[2] as Buffer));
   }),
-  spec('pubsub', -2, ['pubsub', 'loading', 'stale'], [0, 0, 0], 'Inspect the state of pub/sub.', 'subcommand [arg ...]', pubsubCmd, ['channels', 'numsub', 'numpat', 'shardchannels', 'shardnumsub', 'help']),
+  spec('pubsub', -2, ['pubsub', 'loading', 'stale'], [], 'Inspect the state of pub/sub.', 'subcommand [arg ...]', pubsubCmd, ['channels', 'numsub', 'numpat', 'shardchannels', 'shardnumsub', 'help']),
 ];

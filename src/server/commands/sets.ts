@@ -26,6 +26,7 @@ import {
 import { wrongType } from './keytype.js';
 import { saddOps, sremOps, sremPresentOps } from '../../storage/collection-ops.js';
 import { specIn, WF, WD, WDF, R, RF } from './spec.js';
+import { key, range, keynum } from './key-specs.js';
 
 /** The members of `key`, or null after replying WRONGTYPE; an empty array-like view when missing. */
 function readSet(ctx: CommandContext, key: Key): SetObject | undefined | null {
@@ -244,21 +245,21 @@ const spec = specIn('set');
 
 
 export const setCommands: CommandModule = [
-  spec({ name: 'sadd', arity: -3, flags: WDF, summary: 'Add members to a set', syntax: 'key member [member ...]', handler: saddCommand }),
-  spec({ name: 'srem', arity: -3, flags: WF, summary: 'Remove members from a set', syntax: 'key member [member ...]', handler: sremCommand }),
-  spec({ name: 'sismember', arity: 3, flags: RF, summary: 'Whether a member is in a set', syntax: 'key member', handler: sismemberCommand }),
-  spec({ name: 'smismember', arity: -3, flags: RF, summary: 'Whether each member is in a set', syntax: 'key member [member ...]', handler: smismemberCommand }),
-  spec({ name: 'smembers', arity: 2, flags: R, summary: 'All members of a set', syntax: 'key', handler: algebraCommand(interMembers) }),
-  spec({ name: 'scard', arity: 2, flags: RF, summary: 'Number of members of a set', syntax: 'key', handler: scardCommand }),
-  spec({ name: 'spop', arity: -2, flags: WF, summary: 'Remove and return random members of a set', syntax: 'key [count]', handler: spopCommand }),
-  spec({ name: 'srandmember', arity: -2, flags: R, summary: 'Random members of a set (a negative count may repeat)', syntax: 'key [count]', handler: srandmemberCommand }),
-  spec({ name: 'smove', arity: 4, flags: WF, lastKey: 2, summary: 'Move a member from one set to another', syntax: 'source destination member', handler: smoveCommand }),
-  spec({ name: 'sinter', arity: -2, flags: R, lastKey: -1, summary: 'Intersection of sets', syntax: 'key [key ...]', handler: algebraCommand(interMembers) }),
-  spec({ name: 'sintercard', arity: -3, flags: R, firstKey: 0, lastKey: 0, keyStep: 0, summary: 'Size of the intersection of sets', syntax: 'numkeys key [key ...] [LIMIT limit]', handler: sintercardCommand }),
-  spec({ name: 'sinterstore', arity: -3, flags: WD, lastKey: -1, summary: 'Store the intersection of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(interMembers) }),
-  spec({ name: 'sunion', arity: -2, flags: R, lastKey: -1, summary: 'Union of sets', syntax: 'key [key ...]', handler: algebraCommand(unionMembers) }),
-  spec({ name: 'sunionstore', arity: -3, flags: WD, lastKey: -1, summary: 'Store the union of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(unionMembers) }),
-  spec({ name: 'sdiff', arity: -2, flags: R, lastKey: -1, summary: 'Members of the first set in none of the others', syntax: 'key [key ...]', handler: algebraCommand(diffMembers) }),
-  spec({ name: 'sdiffstore', arity: -3, flags: WD, lastKey: -1, summary: 'Store the difference of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(diffMembers) }),
-  spec({ name: 'sscan', arity: -3, flags: R, summary: 'Incrementally iterate the members of a set', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: sscanCommand }),
+  spec({ name: 'sadd', keySpecs: [key('RW insert', 1)], arity: -3, flags: WDF, summary: 'Add members to a set', syntax: 'key member [member ...]', handler: saddCommand }),
+  spec({ name: 'srem', keySpecs: [key('RW delete', 1)], arity: -3, flags: WF, summary: 'Remove members from a set', syntax: 'key member [member ...]', handler: sremCommand }),
+  spec({ name: 'sismember', keySpecs: [key('RO', 1)], arity: 3, flags: RF, summary: 'Whether a member is in a set', syntax: 'key member', handler: sismemberCommand }),
+  spec({ name: 'smismember', keySpecs: [key('RO access', 1)], arity: -3, flags: RF, summary: 'Whether each member is in a set', syntax: 'key member [member ...]', handler: smismemberCommand }),
+  spec({ name: 'smembers', keySpecs: [key('RO access', 1)], arity: 2, flags: R, summary: 'All members of a set', syntax: 'key', handler: algebraCommand(interMembers) }),
+  spec({ name: 'scard', keySpecs: [key('RO', 1)], arity: 2, flags: RF, summary: 'Number of members of a set', syntax: 'key', handler: scardCommand }),
+  spec({ name: 'spop', keySpecs: [key('RW access delete', 1)], arity: -2, flags: WF, summary: 'Remove and return random members of a set', syntax: 'key [count]', handler: spopCommand }),
+  spec({ name: 'srandmember', keySpecs: [key('RO access', 1)], arity: -2, flags: R, summary: 'Random members of a set (a negative count may repeat)', syntax: 'key [count]', handler: srandmemberCommand }),
+  spec({ name: 'smove', keySpecs: [key('RW access delete', 1), key('RW insert', 2)], arity: 4, flags: WF, summary: 'Move a member from one set to another', syntax: 'source destination member', handler: smoveCommand }),
+  spec({ name: 'sinter', keySpecs: [key('RO access', 1, range(-1))], arity: -2, flags: R, summary: 'Intersection of sets', syntax: 'key [key ...]', handler: algebraCommand(interMembers) }),
+  spec({ name: 'sintercard', keySpecs: [key('RO access', 1, keynum())], arity: -3, flags: R, summary: 'Size of the intersection of sets', syntax: 'numkeys key [key ...] [LIMIT limit]', handler: sintercardCommand }),
+  spec({ name: 'sinterstore', keySpecs: [key('RW update', 1), key('RO access', 2, range(-1))], arity: -3, flags: WD, summary: 'Store the intersection of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(interMembers) }),
+  spec({ name: 'sunion', keySpecs: [key('RO access', 1, range(-1))], arity: -2, flags: R, summary: 'Union of sets', syntax: 'key [key ...]', handler: algebraCommand(unionMembers) }),
+  spec({ name: 'sunionstore', keySpecs: [key('OW update', 1), key('RO access', 2, range(-1))], arity: -3, flags: WD, summary: 'Store the union of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(unionMembers) }),
+  spec({ name: 'sdiff', keySpecs: [key('RO access', 1, range(-1))], arity: -2, flags: R, summary: 'Members of the first set in none of the others', syntax: 'key [key ...]', handler: algebraCommand(diffMembers) }),
+  spec({ name: 'sdiffstore', keySpecs: [key('OW update', 1), key('RO access', 2, range(-1))], arity: -3, flags: WD, summary: 'Store the difference of sets', syntax: 'destination key [key ...]', handler: algebraStoreCommand(diffMembers) }),
+  spec({ name: 'sscan', keySpecs: [key('RO access', 1)], arity: -3, flags: R, summary: 'Incrementally iterate the members of a set', syntax: 'key cursor [MATCH pattern] [COUNT count]', handler: sscanCommand }),
 ];

@@ -3,13 +3,17 @@
 // command and no table.
 
 import type { CommandSpec } from '../command-types.js';
+import { legacyRange } from './key-specs.js';
 
 /** A table entry before its group (and, when it is the usual single key at 1, its key spec) is filled in. */
 export type Spec = Omit<CommandSpec, 'group' | 'firstKey' | 'lastKey' | 'keyStep'> & Partial<Pick<CommandSpec, 'firstKey' | 'lastKey' | 'keyStep'>>;
 
-/** The spec builder of one module's group. */
+/**
+ * The spec builder of one module's group: an entry that declares key specs gets its legacy key
+ * triple from them (one description of its keys); one that declares neither has one key at 1.
+ */
 export function specIn(group: CommandSpec['group']): (s: Spec) => CommandSpec {
-  return (s) => ({ group, firstKey: 1, lastKey: 1, keyStep: 1, ...s });
+  return (s) => ({ group, ...(s.keySpecs === undefined ? { firstKey: 1, lastKey: 1, keyStep: 1 } : legacyRange(s.keySpecs)), ...s });
 }
 
 export const W = ['write'] as const;
@@ -19,5 +23,3 @@ export const WD = ['write', 'denyoom'] as const;
 export const WDF = ['write', 'denyoom', 'fast'] as const;
 export const R = ['readonly'] as const;
 export const RF = ['readonly', 'fast'] as const;
-/** Keys found by a numkeys argument (COMMAND GETKEYS parses them), not by position. */
-export const NUMKEYS = { firstKey: 0, lastKey: 0, keyStep: 0 } as const;

@@ -30,6 +30,7 @@ import {
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
 import { wrongType } from './keytype.js';
 import { specIn, WF, WDF, RF } from './spec.js';
+import { hasWord, key, range } from './key-specs.js';
 
 /** After a string read missed: true (with the WRONGTYPE reply written) when `key` holds another type. */
 function refuseNonString(ctx: CommandContext, key: Key): boolean {
@@ -390,9 +391,13 @@ const spec = specIn('string');
 const W = ['write', 'denyoom'] as const;
 
 export const stringCommands: CommandModule = [
-  spec({ name: 'get', arity: 2, flags: RF, summary: 'Get the value of a key', syntax: 'key', handler: getCommand }),
+  spec({ name: 'get', keySpecs: [key('RO access', 1)], arity: 2, flags: RF, summary: 'Get the value of a key', syntax: 'key', handler: getCommand }),
   spec({
-    name: 'set', arity: -3, flags: W, summary: 'Set the string value of a key, with optional conditions and expiry',
+    name: 'set', keySpecs: [key('RW access update variable_flags', 1, range(), {
+      notes: 'RW and ACCESS due to the optional `GET` argument',
+      // GET reads the old value; without it SET overwrites whatever was there.
+      resolve: (argv) => (hasWord(argv, 3, ['get']) ? 'RW access update' : 'OW update'),
+    })], arity: -3, flags: W, summary: 'Set the string value of a key, with optional conditions and expiry',
     syntax: 'key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]',
     handler: setCommand,
   }),
@@ -401,40 +406,40 @@ export const stringCommands: CommandModule = [
     handler: (ctx, argv) => setGeneric(ctx, 'put', argv[1] as Buffer, argv[2] as Buffer, 0, null, SetReply.OkOrNull),
   }),
   spec({
-    name: 'setnx', arity: 3, flags: WDF, summary: 'Set a key only if it does not exist', syntax: 'key value',
+    name: 'setnx', keySpecs: [key('OW insert', 1)], arity: 3, flags: WDF, summary: 'Set a key only if it does not exist', syntax: 'key value',
     handler: (ctx, argv) => setGeneric(ctx, 'setnx', argv[1] as Buffer, argv[2] as Buffer, F_NX, null, SetReply.OneOrZero),
   }),
   spec({
-    name: 'setex', arity: 4, flags: W, summary: 'Set a key with an expiry in seconds', syntax: 'key seconds value',
+    name: 'setex', keySpecs: [key('OW update', 1)], arity: 4, flags: W, summary: 'Set a key with an expiry in seconds', syntax: 'key seconds value',
     handler: (ctx, argv) => setGeneric(ctx, 'setex', argv[1] as Buffer, argv[3] as Buffer, F_EX, argv[2] as Buffer, SetReply.OkOrNull),
   }),
   spec({
-    name: 'psetex', arity: 4, flags: W, summary: 'Set a key with an expiry in milliseconds', syntax: 'key milliseconds value',
+    name: 'psetex', keySpecs: [key('OW update', 1)], arity: 4, flags: W, summary: 'Set a key with an expiry in milliseconds', syntax: 'key milliseconds value',
     handler: (ctx, argv) => setGeneric(ctx, 'psetex', argv[1] as Buffer, argv[3] as Buffer, F_PX, argv[2] as Buffer, SetReply.OkOrNull),
   }),
-  spec({ name: 'getset', arity: 3, flags: WDF, summary: 'Set a key and return its old value', syntax: 'key value', handler: getsetCommand }),
-  spec({ name: 'getdel', arity: 2, flags: WF, summary: 'Get the value of a key and delete it', syntax: 'key', handler: getdelCommand }),
+  spec({ name: 'getset', keySpecs: [key('RW access update', 1)], arity: 3, flags: WDF, summary: 'Set a key and return its old value', syntax: 'key value', handler: getsetCommand }),
+  spec({ name: 'getdel', keySpecs: [key('RW access delete', 1)], arity: 2, flags: WF, summary: 'Get the value of a key and delete it', syntax: 'key', handler: getdelCommand }),
   spec({
-    name: 'getex', arity: -2, flags: WF, summary: 'Get the value of a key and optionally set or clear its expiry',
+    name: 'getex', keySpecs: [key('RW access update', 1, range(), { notes: 'RW and UPDATE because it changes the TTL' })], arity: -2, flags: WF, summary: 'Get the value of a key and optionally set or clear its expiry',
     syntax: 'key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]', handler: getexCommand,
   }),
-  spec({ name: 'mget', arity: -2, flags: RF, lastKey: -1, summary: 'Get the values of several keys', syntax: 'key [key ...]', handler: mgetCommand }),
-  spec({ name: 'mset', arity: -3, flags: W, lastKey: -1, keyStep: 2, summary: 'Set several keys atomically', syntax: 'key value [key value ...]', handler: msetCommand }),
+  spec({ name: 'mget', keySpecs: [key('RO access', 1, range(-1))], arity: -2, flags: RF, summary: 'Get the values of several keys', syntax: 'key [key ...]', handler: mgetCommand }),
+  spec({ name: 'mset', keySpecs: [key('OW update', 1, range(-1, 2))], arity: -3, flags: W, summary: 'Set several keys atomically', syntax: 'key value [key value ...]', handler: msetCommand }),
   spec({
-    name: 'msetnx', arity: -3, flags: W, lastKey: -1, keyStep: 2, summary: 'Set several keys atomically, only if none exists',
+    name: 'msetnx', keySpecs: [key('OW insert', 1, range(-1, 2))], arity: -3, flags: W, summary: 'Set several keys atomically, only if none exists',
     syntax: 'key value [key value ...]', handler: msetnxCommand,
   }),
-  spec({ name: 'incr', arity: 2, flags: WDF, summary: 'Increment the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, 1n) }),
-  spec({ name: 'decr', arity: 2, flags: WDF, summary: 'Decrement the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, -1n) }),
+  spec({ name: 'incr', keySpecs: [key('RW access update', 1)], arity: 2, flags: WDF, summary: 'Increment the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, 1n) }),
+  spec({ name: 'decr', keySpecs: [key('RW access update', 1)], arity: 2, flags: WDF, summary: 'Decrement the integer value of a key by one', syntax: 'key', handler: (ctx, argv) => incrDecr(ctx, argv[1] as Buffer, -1n) }),
   spec({
-    name: 'incrby', arity: 3, flags: WDF, summary: 'Increment the integer value of a key', syntax: 'key increment',
+    name: 'incrby', keySpecs: [key('RW access update', 1)], arity: 3, flags: WDF, summary: 'Increment the integer value of a key', syntax: 'key increment',
     handler: (ctx, argv) => {
       const by = incrbyArg(ctx, argv[2] as Buffer);
       if (by !== null) incrDecr(ctx, argv[1] as Buffer, by);
     },
   }),
   spec({
-    name: 'decrby', arity: 3, flags: WDF, summary: 'Decrement the integer value of a key', syntax: 'key decrement',
+    name: 'decrby', keySpecs: [key('RW access update', 1)], arity: 3, flags: WDF, summary: 'Decrement the integer value of a key', syntax: 'key decrement',
     handler: (ctx, argv) => {
       const by = incrbyArg(ctx, argv[2] as Buffer);
       if (by === null) return;
@@ -444,12 +449,12 @@ export const stringCommands: CommandModule = [
     },
   }),
   spec({
-    name: 'incrbyfloat', arity: 3, flags: WDF, summary: 'Increment the float value of a key (80-bit long double, as Redis)',
+    name: 'incrbyfloat', keySpecs: [key('RW access update', 1)], arity: 3, flags: WDF, summary: 'Increment the float value of a key (80-bit long double, as Redis)',
     syntax: 'key increment', handler: incrbyfloatCommand,
   }),
-  spec({ name: 'append', arity: 3, flags: WDF, summary: 'Append a value to a key', syntax: 'key value', handler: appendCommand }),
-  spec({ name: 'strlen', arity: 2, flags: RF, summary: 'Get the length of the value of a key', syntax: 'key', handler: strlenCommand }),
-  spec({ name: 'getrange', arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key', syntax: 'key start end', handler: getrangeCommand }),
-  spec({ name: 'substr', arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key (old name of GETRANGE)', syntax: 'key start end', handler: getrangeCommand }),
-  spec({ name: 'setrange', arity: 4, flags: W, summary: 'Overwrite part of a string at an offset', syntax: 'key offset value', handler: setrangeCommand }),
+  spec({ name: 'append', keySpecs: [key('RW insert', 1)], arity: 3, flags: WDF, summary: 'Append a value to a key', syntax: 'key value', handler: appendCommand }),
+  spec({ name: 'strlen', keySpecs: [key('RO', 1)], arity: 2, flags: RF, summary: 'Get the length of the value of a key', syntax: 'key', handler: strlenCommand }),
+  spec({ name: 'getrange', keySpecs: [key('RO access', 1)], arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key', syntax: 'key start end', handler: getrangeCommand }),
+  spec({ name: 'substr', keySpecs: [key('RO access', 1)], arity: 4, flags: ['readonly'], summary: 'Get a substring of the value of a key (old name of GETRANGE)', syntax: 'key start end', handler: getrangeCommand }),
+  spec({ name: 'setrange', keySpecs: [key('RW update', 1)], arity: 4, flags: W, summary: 'Overwrite part of a string at an offset', syntax: 'key offset value', handler: setrangeCommand }),
 ];

@@ -5,11 +5,12 @@
 import type { CommandContext, CommandFlag, CommandModule, CommandSpec, TransactionServices } from '../command-types.js';
 import { keyFromBytes } from '../../storage/types.js';
 import { ClientTx } from '../multi.js';
+import { key, legacyRange, range, type KeySpec } from './key-specs.js';
 
 const CONTROL_FLAGS: CommandFlag[] = ['noscript', 'loading', 'stale', 'fast', 'allow_busy'];
 
-function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], firstKey = 0, lastKey = 0, keyStep = 0): CommandSpec {
-  return { name, arity, flags, firstKey, lastKey, keyStep, summary, syntax, group: 'transactions', handler };
+function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], keySpecs: readonly KeySpec[] = []): CommandSpec {
+  return { name, arity, flags, ...legacyRange(keySpecs), keySpecs, summary, syntax, group: 'transactions', handler };
 }
 
 function services(ctx: CommandContext): TransactionServices | undefined {
@@ -81,6 +82,6 @@ export const transactionCommands: CommandModule = [
   spec('multi', 1, CONTROL_FLAGS, 'Start a transaction: later commands are queued until EXEC or DISCARD.', '', multi),
   spec('exec', 1, ['noscript', 'loading', 'stale', 'skip_slowlog'], 'Run the queued commands as one atomic, durable log entry.', '', exec),
   spec('discard', 1, CONTROL_FLAGS, 'Drop the queued commands and the watched keys.', '', discard),
-  spec('watch', -2, CONTROL_FLAGS, 'Make the next EXEC fail if any of these keys changes.', 'key [key ...]', watch, 1, -1, 1),
+  spec('watch', -2, CONTROL_FLAGS, 'Make the next EXEC fail if any of these keys changes.', 'key [key ...]', watch, [key('RO', 1, range(-1))]),
   spec('unwatch', 1, CONTROL_FLAGS, 'Forget every watched key.', '', unwatch),
 ];
