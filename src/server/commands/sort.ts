@@ -11,6 +11,7 @@ import { keyFromBytes, keyToBytes, type Key, type Op } from '../../storage/types
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, cString, isCSpace, isWord, parseIntClamped } from './args.js';
 import { strtodWhole } from './zset-args.js';
 import { specIn } from './spec.js';
+import { key } from './key-specs.js';
 
 const ERR_SCORE_CONVERSION = "ERR One or more scores can't be converted into double";
 /** The smallest normal double: glibc's strtod reports ERANGE for a decimal that lands below it. */
@@ -232,7 +233,30 @@ function storeResult(ctx: CommandContext, dst: Key, values: Buffer[]): void {
 
 const spec = specIn('generic');
 
+/** The sorted key, then Redis's two 'unknown' specs: the keys BY/GET patterns name, and STORE's destination. */
+const SORTED_KEY = key('RO access', 1);
+const BY_GET_KEYS = key('RO access', 'unknown', undefined, {
+  notes: "For the optional BY/GET keyword. It is marked 'unknown' because the key names derive from the content of the key we sort",
+  locate: () => [],
+});
+const STORE_KEY = key('OW update', 'unknown', undefined, {
+  notes: "For the optional STORE keyword. It is marked 'unknown' because the keyword can appear anywhere in the argument array",
+  locate: storeKeyAt,
+});
+
+/** Where STORE's destination is (the last STORE wins), skipping option arguments as Redis's sortGetKeys does. */
+function storeKeyAt(argv: readonly Buffer[]): readonly number[] {
+  let at = -1;
+  for (let i = 2; i < argv.length; i++) {
+    const b = argv[i] as Buffer;
+    if (isWord(b, 'limit')) i += 2;
+    else if (isWord(b, 'get') || isWord(b, 'by')) i += 1;
+    else if (isWord(b, 'store') && i + 1 < argv.length) at = i + 1; // the key is looked at as an option name too, as Redis does
+  }
+  return at < 0 ? [] : [at];
+}
+
 export const sortCommands: CommandModule = Object.freeze([
-  spec({ name: 'sort', arity: -2, flags: ['write', 'denyoom'], summary: 'Sort the elements of a list, set or sorted set, or store them sorted', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]', handler: (ctx, argv) => sortGeneric(ctx, argv, false) }),
-  spec({ name: 'sort_ro', arity: -2, flags: ['readonly'], summary: 'Sort the elements of a list, set or sorted set (read-only SORT)', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA]', handler: (ctx, argv) => sortGeneric(ctx, argv, true) }),
+  spec({ name: 'sort', keySpecs: [SORTED_KEY, BY_GET_KEYS, STORE_KEY], acl: ['@dangerous'], arity: -2, flags: ['write', 'denyoom'], summary: 'Sort the elements of a list, set or sorted set, or store them sorted', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]', handler: (ctx, argv) => sortGeneric(ctx, argv, false) }),
+  spec({ name: 'sort_ro', keySpecs: [SORTED_KEY, BY_GET_KEYS], acl: ['@dangerous'], arity: -2, flags: ['readonly'], summary: 'Sort the elements of a list, set or sorted set (read-only SORT)', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA]', handler: (ctx, argv) => sortGeneric(ctx, argv, true) }),
 ]);
