@@ -13,6 +13,8 @@ export const GEO_LONG_MAX = 180;
 /** Bits per coordinate in a stored score (26 * 2 = 52, exact in a double). */
 export const GEO_STEP_MAX = 26;
 
+import { asinRounded, cosRounded, sinRounded } from './libm.js';
+
 const EARTH_RADIUS_M = 6372797.560856;
 const MERCATOR_MAX = 20037726.37;
 const D_R = Math.PI / 180.0;
@@ -203,8 +205,8 @@ function boundingBox(s: Shape): [number, number, number, number] {
   const height = s.conversion * (half[0] as number);
   const width = s.conversion * (half[1] as number);
   const latDelta = deg(height / EARTH_RADIUS_M);
-  const lonDeltaTop = deg(width / EARTH_RADIUS_M / Math.cos(rad(s.lat + latDelta)));
-  const lonDeltaBottom = deg(width / EARTH_RADIUS_M / Math.cos(rad(s.lat - latDelta)));
+  const lonDeltaTop = deg(width / EARTH_RADIUS_M / cosRounded(rad(s.lat + latDelta)));
+  const lonDeltaBottom = deg(width / EARTH_RADIUS_M / cosRounded(rad(s.lat - latDelta)));
   const south = s.lat < 0;
   const minLon = south ? s.lon - lonDeltaBottom : s.lon - lonDeltaTop;
   const maxLon = south ? s.lon + lonDeltaBottom : s.lon + lonDeltaTop;
@@ -256,13 +258,13 @@ function latDistance(lat1: number, lat2: number): number {
 
 /** Haversine distance in metres between two points (degrees). */
 export function geoDistance(lon1: number, lat1: number, lon2: number, lat2: number): number {
-  const v = Math.sin((rad(lon2) - rad(lon1)) / 2);
+  const v = sinRounded((rad(lon2) - rad(lon1)) / 2);
   if (v === 0.0) return latDistance(lat1, lat2);
   const lat1r = rad(lat1);
   const lat2r = rad(lat2);
-  const u = Math.sin((lat2r - lat1r) / 2);
-  const a = u * u + Math.cos(lat1r) * Math.cos(lat2r) * v * v;
-  return 2.0 * EARTH_RADIUS_M * Math.asin(Math.sqrt(a));
+  const u = sinRounded((lat2r - lat1r) / 2);
+  const a = u * u + cosRounded(lat1r) * cosRounded(lat2r) * v * v;
+  return 2.0 * EARTH_RADIUS_M * asinRounded(Math.sqrt(a));
 }
 
 /** The point's distance from the shape's centre in metres, or null when it is outside the shape. */
