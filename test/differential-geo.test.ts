@@ -4,8 +4,9 @@
 // real redis-server and to kv-server, in RESP2 and in RESP3; every reply must print the same
 // (showReply: type and bytes), and each key's final contents (scores included) must agree.
 // One allowance, counted and reported: a STOREDIST distance read back at full precision (ZRANGE
-// WITHSCORES, the only non-integer scores here) may differ by one ulp, because kv-ts's sin, cos
-// and asin are correctly rounded where glibc's occasionally are not (see storage/libm.ts).
+// WITHSCORES, the only non-integer scores here) may differ in its last bits (at most
+// NEAR_ULPS_MAX ulps), because kv-ts's sin, cos and asin are correctly rounded where glibc's
+// occasionally are not (see storage/libm.ts); the four decimals of WITHDIST and GEODIST agree.
 // The same kv-server then restarts on its directory and must hold what redis holds: the GEO
 // writes went through the log. KV_SEED replays a seed; KV_LONG=1 runs more commands.
 
@@ -143,16 +144,19 @@ function leafNumber(v: Resp): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** Whether two doubles are neighbours (one ulp apart, same sign). */
-function adjacentDoubles(x: number, y: number): boolean {
+/** Ulps a stored distance may differ by (an ulp of sin/cos/asin, grown through the formula). */
+const NEAR_ULPS_MAX = 4n;
+
+/** Whether two doubles of the same sign are at most NEAR_ULPS_MAX representable steps apart. */
+function nearDoubles(x: number, y: number): boolean {
   const b = new BigInt64Array(new Float64Array([x, y]).buffer);
   const d = (b[0] as bigint) - (b[1] as bigint);
-  return Math.sign(x) === Math.sign(y) && (d === 1n || d === -1n);
+  return Math.sign(x) === Math.sign(y) && d <= NEAR_ULPS_MAX && d >= -NEAR_ULPS_MAX;
 }
 
 /**
  * Compares a ZRANGE WITHSCORES reply: the same shape and bytes, except non-integer scores (stored
- * distances) one ulp apart, whose count is returned; null when they differ otherwise.
+ * distances) a few ulps apart, whose count is returned; null when they differ otherwise.
  */
 function compareRange(x: Resp, y: Resp): number | null {
   if (showReply(x) === showReply(y)) return 0;
@@ -171,7 +175,7 @@ function compareRange(x: Resp, y: Resp): number | null {
   const p = leafNumber(x);
   const q = leafNumber(y);
   if (x.t !== y.t || p === null || q === null || Number.isInteger(p) || Number.isInteger(q)) return null;
-  return adjacentDoubles(p, q) ? 1 : null;
+  return nearDoubles(p, q) ? 1 : null;
 }
 
 async function runSeed(a: RawConn, b: RawConn, seed: number, protocol: 2 | 3): Promise<{ counts: Map<string, number>; ulps: number }> {
@@ -219,7 +223,7 @@ for (const protocol of [2, 3] as const) {
       const base = testSeed(20261207) + (protocol === 3 ? 1000 : 0);
       for (let s = 0; s < SEEDS_PER_PROTOCOL; s++) {
         const { counts, ulps } = await runSeed(a, b, base + s, protocol);
-        t.diagnostic(`seed ${base + s}: ${[...counts].sort().map(([n, c]) => `${n}=${c}`).join(' ')}; stored distances one ulp apart: ${ulps}`);
+        t.diagnostic(`seed ${base + s}: ${[...counts].sort().map(([n, c]) => `${n}=${c}`).join(' ')}; stored distances a few ulps apart: ${ulps}`);
       }
     } finally {
       a.close();

@@ -14,6 +14,7 @@ import { zaddOps } from '../../storage/collection-ops.js';
 import { f80FromDouble, formatFixed, formatLongDoubleHuman } from './float80.js';
 import { cellScores, decodeScore, distanceInShape, geoDistance, geoScore, searchCells, standardGeohash, validLonLat, type Shape } from '../../storage/geohash.js';
 import { specIn, R, WD } from './spec.js';
+import { partialSort } from './partial-sort.js';
 
 const ERR_BAD_MEMBER = 'ERR could not decode requested zset member';
 const ERR_UNIT = 'ERR unsupported unit provided. please use M, KM, FT, MI';
@@ -359,14 +360,19 @@ function searchGeneric(mode: SearchMode) {
     const [lon, lat] = o.centre as [number, number];
     const shape: Shape = o.box !== null ? { type: 'box', lon, lat, ...o.box } : { type: 'radius', lon, lat, ...(o.radius as { radius: number; conversion: number }) };
     const found = pointsInShape(z, shape, o.any ? o.count : 0);
+    const returned = o.count === 0 || found.length < o.count ? found.length : o.count;
     if (o.sort !== 'none') {
       const sign = o.sort === 'asc' ? 1 : -1;
-      found.sort((a, b) => (a.dist > b.dist ? sign : a.dist < b.dist ? -sign : 0));
+      const cmp = (a: Found, b: Found): number => (a.dist > b.dist ? sign : a.dist === b.dist ? 0 : -sign);
+      // Redis sorts a whole result with glibc's qsort (a stable merge sort) and the first COUNT
+      // of a larger one with its pqsort: equal distances keep the order each leaves them in.
+      if (returned === found.length) found.sort(cmp);
+      else partialSort(found, cmp, 0, returned - 1);
     }
-    const returned = o.count === 0 ? found : found.slice(0, o.count);
-    for (const f of returned) f.dist /= shape.conversion;
-    if (o.storeKey === null) return replyFound(out, returned, o);
-    storeFound(ctx, o.storeKey, returned.map((f): ZEntry => [f.member, o.storeDist ? f.dist : f.score]));
+    found.length = returned;
+    for (const f of found) f.dist /= shape.conversion;
+    if (o.storeKey === null) return replyFound(out, found, o);
+    storeFound(ctx, o.storeKey, found.map((f): ZEntry => [f.member, o.storeDist ? f.dist : f.score]));
   };
 }
 
