@@ -259,3 +259,23 @@ test('GEO writes are logged: a restarted kv-server holds what redis-server holds
     await stopAndClean(kv);
   }
 });
+
+test('equal distances under COUNT come back in the order Redis leaves them (its partial quicksort)', async () => {
+  const { a, b } = await openPair(2);
+  try {
+    const r = rng(testSeed(20261208));
+    const add = ['GEOADD', 'ties'];
+    // Members on a few shared points, so many distances are equal.
+    const points = Array.from({ length: 5 }, () => [(r.next() * 20).toFixed(5), (r.next() * 20).toFixed(5)]);
+    for (let i = 0; i < 90; i++) add.push(...(r.pick(points) as string[]), `t${i}`);
+    const commands: string[][] = [['DEL', 'ties'], add];
+    for (let count = 1; count <= 91; count += 3) {
+      for (const dir of ['ASC', 'DESC']) commands.push(['GEOSEARCH', 'ties', 'FROMLONLAT', '10', '10', 'BYRADIUS', '5000', 'km', 'COUNT', String(count), dir]);
+    }
+    const [ra, rb] = await Promise.all([a.requestMany(commands), b.requestMany(commands)]);
+    commands.forEach((argv, i) => assert.equal(showReply(rb[i] as Resp), showReply(ra[i] as Resp), argv.join(' ')));
+  } finally {
+    a.close();
+    b.close();
+  }
+});
