@@ -237,6 +237,8 @@ function notifyCommand(r: Rng): string[] {
     ['LREM', k, '0', m], ['LTRIM', k, '0', '1'], ['LMOVE', k, k2, r.pick(['LEFT', 'RIGHT']), r.pick(['LEFT', 'RIGHT'])], ['RPOPLPUSH', k, k2],
     ['LMPOP', '2', k, k2, r.pick(['LEFT', 'RIGHT']), 'COUNT', '2'], ['BLPOP', k, '0.01'], ['BRPOP', k, k2, '0.01'], ['BZPOPMIN', k, '0.01'], ['BLMOVE', k, k2, 'RIGHT', 'LEFT', '0.01'],
     ['SORT', k, 'ALPHA', 'STORE', k2], ['SORT', k, 'BY', 'nosort', 'STORE', k2],
+    ['GEOADD', k, v, v, m], ['GEORADIUS', k2, '1', '1', '500', 'km', 'STORE', k], ['GEORADIUSBYMEMBER', k2, m, '300', 'km', 'STOREDIST', k],
+    ['GEOSEARCHSTORE', k, k2, 'FROMLONLAT', v, '2', 'BYBOX', '400', '400', 'km'],
   ];
   return r.pick(rows);
 }

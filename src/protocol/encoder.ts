@@ -315,6 +315,11 @@ export class RespEncoder implements ReplyWriter {
     }
   }
 
+  doubleText(text: string): void {
+    if (this.protocol === 3) this.ascii(`,${text}${CRLF}`);
+    else this.bulk(text);
+  }
+
   verbatim(text: string): void {
     if (this.protocol === 3) {
       const len = Buffer.byteLength(text) + 4;

@@ -36,6 +36,8 @@ export interface ReplyWriter {
   set(n: number): void;
   /** Double (RESP3 ,x; RESP2 bulk string with Redis's formatting). */
   double(x: number): void;
+  /** A number already formatted by the command (RESP3 ,text; RESP2 bulk string): Redis's human long doubles. */
+  doubleText(text: string): void;
   /** Verbatim text (RESP3 =len\r\ntxt:...; RESP2 bulk string). Used by INFO-like replies. */
   verbatim(text: string): void;
   /** Boolean (RESP3 #t/#f; RESP2 integer 1/0). */

@@ -256,6 +256,11 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
   ['zinterstore', stored(NOTIFY.zset, 'zinterstore')],
   ['zdiffstore', stored(NOTIFY.zset, 'zdiffstore')],
   ['zrangestore', stored(NOTIFY.zset, 'zrangestore')],
+  // GEO (sorted sets underneath).
+  ['geoadd', perKey(NOTIFY.zset, 'zadd')],
+  ['georadius', stored(NOTIFY.zset, 'georadiusstore')],
+  ['georadiusbymember', stored(NOTIFY.zset, 'georadiusstore')],
+  ['geosearchstore', stored(NOTIFY.zset, 'geosearchstore')],
   // Lists.
   ['lpush', perKey(NOTIFY.list, 'lpush')],
   ['lpushx', perKey(NOTIFY.list, 'lpush')],

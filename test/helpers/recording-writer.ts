@@ -56,6 +56,7 @@ export class RecordingWriter implements ReplyWriter {
   map(n: number): void { this.header(2 * n); }
   set(n: number): void { this.header(n); }
   double(x: number): void { this.push(x); }
+  doubleText(text: string): void { this.push(text); }
   verbatim(text: string): void { this.push(text); }
   boolean(b: boolean): void { this.push(b); }
 }

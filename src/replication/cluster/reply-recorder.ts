@@ -93,6 +93,9 @@ export class ReplyRecorder implements ReplyWriter {
   double(x: number): void {
     this.leaf((w) => w.double(x));
   }
+  doubleText(text: string): void {
+    this.leaf((w) => w.doubleText(text));
+  }
   verbatim(text: string): void {
     this.leaf((w) => w.verbatim(text));
   }

@@ -149,16 +149,15 @@ export function isFinite80(x: F80): boolean {
 
 /** Digits after the point in Redis's human-friendly long double output ("%.17Lf"). */
 const FRACTION_DIGITS = 17;
-const FRACTION_SCALE = 10n ** BigInt(FRACTION_DIGITS);
 
 /**
- * Redis ld2string(LD_STR_HUMAN): "%.17Lf" (exact decimal expansion, round-half-even), then
- * trailing zeros and a trailing '.' dropped, and "-0" printed as "0". Finite values only.
+ * printf("%.<digits>Lf") of a finite value: its exact decimal expansion rounded half-even to
+ * `digits` places (no trimming; "-" kept for a negative value that rounds to zero).
  */
-export function formatLongDoubleHuman(x: F80): string {
+export function formatFixed(x: F80, digits: number): string {
   assert(x.kind === 'finite', 'only finite values are formatted');
   let q: bigint;
-  const scaled = x.mant * FRACTION_SCALE;
+  const scaled = x.mant * 10n ** BigInt(digits);
   if (x.exp >= 0) {
     q = scaled << BigInt(x.exp);
   } else {
@@ -168,11 +167,35 @@ export function formatLongDoubleHuman(x: F80): string {
     const half = 1n << (sh - 1n);
     if (rem > half || (rem === half && (q & 1n) === 1n)) q += 1n;
   }
-  const digits = q.toString().padStart(FRACTION_DIGITS + 1, '0');
-  const cut = digits.length - FRACTION_DIGITS;
-  let out = digits.slice(0, cut) + '.' + digits.slice(cut);
+  const text = q.toString().padStart(digits + 1, '0');
+  const cut = text.length - digits;
+  const out = digits === 0 ? text : text.slice(0, cut) + '.' + text.slice(cut);
+  return x.neg ? '-' + out : out;
+}
+
+/**
+ * Redis ld2string(LD_STR_HUMAN): "%.17Lf" (exact decimal expansion, round-half-even), then
+ * trailing zeros and a trailing '.' dropped, and "-0" printed as "0". Finite values only.
+ */
+export function formatLongDoubleHuman(x: F80): string {
+  let out = formatFixed(x, FRACTION_DIGITS);
   out = out.replace(/0+$/, '');
   if (out.endsWith('.')) out = out.slice(0, -1);
-  if (x.neg) out = '-' + out;
   return out === '-0' ? '0' : out;
+}
+
+/** A JS double as the long double C widens it to (exactly). */
+export function f80FromDouble(x: number): F80 {
+  if (Number.isNaN(x)) return { kind: 'nan' };
+  const neg = x < 0 || Object.is(x, -0);
+  if (!Number.isFinite(x)) return { kind: 'inf', neg };
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(x));
+  const hi = view.getUint32(0);
+  const biased = hi >>> 20;
+  const frac = (BigInt(hi & 0xfffff) << 32n) | BigInt(view.getUint32(4));
+  // Subnormals (biased exponent 0) have no implicit leading bit.
+  const mant = biased === 0 ? frac : frac | (1n << 52n);
+  const exp = (biased === 0 ? 1 : biased) - 1075;
+  return { kind: 'finite', neg, mant, exp };
 }

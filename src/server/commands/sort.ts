@@ -257,6 +257,6 @@ function storeKeyAt(argv: readonly Buffer[]): readonly number[] {
 }
 
 export const sortCommands: CommandModule = Object.freeze([
-  spec({ name: 'sort', keySpecs: [SORTED_KEY, BY_GET_KEYS, STORE_KEY], acl: ['@dangerous'], arity: -2, flags: ['write', 'denyoom'], summary: 'Sort the elements of a list, set or sorted set, or store them sorted', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]', handler: (ctx, argv) => sortGeneric(ctx, argv, false) }),
-  spec({ name: 'sort_ro', keySpecs: [SORTED_KEY, BY_GET_KEYS], acl: ['@dangerous'], arity: -2, flags: ['readonly'], summary: 'Sort the elements of a list, set or sorted set (read-only SORT)', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA]', handler: (ctx, argv) => sortGeneric(ctx, argv, true) }),
+  spec({ name: 'sort', keySpecs: [SORTED_KEY, BY_GET_KEYS, STORE_KEY], acl: ['@set', '@sortedset', '@list', '@dangerous'], arity: -2, flags: ['write', 'denyoom'], summary: 'Sort the elements of a list, set or sorted set, or store them sorted', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]', handler: (ctx, argv) => sortGeneric(ctx, argv, false) }),
+  spec({ name: 'sort_ro', keySpecs: [SORTED_KEY, BY_GET_KEYS], acl: ['@set', '@sortedset', '@list', '@dangerous'], arity: -2, flags: ['readonly'], summary: 'Sort the elements of a list, set or sorted set (read-only SORT)', syntax: 'key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA]', handler: (ctx, argv) => sortGeneric(ctx, argv, true) }),
 ]);

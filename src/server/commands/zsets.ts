@@ -45,7 +45,7 @@ import { specIn, W, WF, WD, WDF, R, RF } from './spec.js';
 import { key, range, keynum } from './key-specs.js';
 
 /** The sorted set at `key`, undefined when missing, or null after replying WRONGTYPE. */
-function readZSet(ctx: CommandContext, key: Key): SortedSet | undefined | null {
+export function readZSet(ctx: CommandContext, key: Key): SortedSet | undefined | null {
   if (!wrongType(ctx.store, key, 'zset')) return ctx.store.getZSet(key);
   ctx.out.error(ERR_WRONGTYPE);
   return null;
@@ -64,10 +64,10 @@ function fitsListpack(entries: readonly ZEntry[], limits: Readonly<EncodingLimit
  * zset-max-listpack-entries). Added one by one, a listpack converts at the first member longer
  * than zset-max-listpack-value.
  */
-type StoredAs = 'whole' | 'sized' | 'growing';
+export type StoredAs = 'whole' | 'sized' | 'growing';
 
 /** Replace `dst` with `entries` in one entry (an empty result just deletes it). */
-function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], built: StoredAs): Op[] {
+export function storeOps(store: ReplicatedStore, dst: Key, entries: readonly ZEntry[], built: StoredAs): Op[] {
   const ops: Op[] = [];
   if (store.typeOf(dst) !== 'none') ops.push({ t: 'del', key: dst });
   const limits = store.encodingLimits;
