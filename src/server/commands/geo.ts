@@ -9,7 +9,7 @@ import type { SortedSet, ZEntry } from '../../storage/zset.js';
 import { keyFromBytes, type Key } from '../../storage/types.js';
 import { ERR_NOT_FLOAT, ERR_NOT_INTEGER, ERR_SYNTAX, isWord, parseInt64 } from './args.js';
 import { parseScore } from './zset-args.js';
-import { readZSet, storeOps } from './zsets.js';
+import { readZSet, replyPerMember, storeOps } from './zsets.js';
 import { zaddOps } from '../../storage/collection-ops.js';
 import { f80FromDouble, formatFixed, formatLongDoubleHuman } from './float80.js';
 import { cellScores, decodeScore, distanceInShape, geoDistance, geoScore, searchCells, standardGeohash, validLonLat, type Shape } from '../../storage/geohash.js';
@@ -162,14 +162,7 @@ function geodistCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 }
 
 function geohashCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const z = readZSet(ctx, keyFromBytes(argv[1] as Buffer));
-  if (z === null) return;
-  ctx.out.array(argv.length - 2);
-  for (let i = 2; i < argv.length; i++) {
-    const s = z?.score(keyFromBytes(argv[i] as Buffer));
-    if (s === undefined) ctx.out.nullBulk();
-    else ctx.out.bulk(standardGeohash(s));
-  }
+  replyPerMember(ctx, argv, (s) => ctx.out.bulk(standardGeohash(s)));
 }
 
 // ---------------------------------------------------------------- searches

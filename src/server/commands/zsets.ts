@@ -174,15 +174,23 @@ function zscoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   else ctx.out.double(s);
 }
 
-function zmscoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+/**
+ * One reply per member argument (from argv[2]) of the sorted set at argv[1]: `reply` with the
+ * member's score, or a null bulk when it is absent (ZMSCORE, GEOHASH).
+ */
+export function replyPerMember(ctx: CommandContext, argv: readonly Buffer[], reply: (score: number) => void): void {
   const z = readZSet(ctx, keyFromBytes(argv[1] as Buffer));
   if (z === null) return;
   ctx.out.array(argv.length - 2);
   for (let i = 2; i < argv.length; i++) {
     const s = z?.score(keyFromBytes(argv[i] as Buffer));
     if (s === undefined) ctx.out.nullBulk();
-    else ctx.out.double(s);
+    else reply(s);
   }
+}
+
+function zmscoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  replyPerMember(ctx, argv, (s) => ctx.out.double(s));
 }
 
 function zrankGeneric(ctx: CommandContext, argv: readonly Buffer[], rev: boolean): void {
