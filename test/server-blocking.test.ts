@@ -7,9 +7,9 @@
 // waiter is forgotten, CLIENT LIST flags=b / INFO blocked_clients, a replica refuses with READONLY,
 // a primary turned replica answers its waiters with UNBLOCKED, a promoted replica serves waiters.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { cmd, showReply, ReplyError } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { info } from './helpers/info.js';
@@ -134,19 +134,12 @@ async function runStep(step: Step, conns: readonly RawConn[], ids: readonly stri
   return want;
 }
 
-let redis: RunningProcess | undefined;
-let kv: RunningProcess | undefined;
-after(async () => {
-  await stopAndClean(redis);
-  await stopAndClean(kv);
-});
+const servers = serverPairPerFile();
 
 for (const resp3 of [false, true]) {
   test(`differential vs redis-server (${resp3 ? 'RESP3' : 'RESP2'}): FIFO service, chains, timeouts, MULTI, wrong types, CLIENT UNBLOCK, errors`, async () => {
-    redis ??= await startRedisServer();
-    kv ??= await startKvServer();
-    const want = await runScript(redis.port, resp3);
-    const got = await runScript(kv.port, resp3);
+    const want = await runScript(servers.redisPort(), resp3);
+    const got = await runScript(servers.kvPort(), resp3);
     for (let i = 0; i < want.length; i++) assert.equal(got[i], want[i], `step ${i} differs`);
     assert.equal(got.length, want.length);
   });
@@ -161,14 +154,13 @@ async function blockedClients(port: number): Promise<number> {
 }
 
 test('each served pop is one log entry; CLIENT LIST flags=b; a disconnected waiter is forgotten', async () => {
-  kv ??= await startKvServer();
-  const w = [await RawConn.open(kv.port), await RawConn.open(kv.port), await RawConn.open(kv.port)];
-  const c = await RawConn.open(kv.port);
+  const w = [await RawConn.open(servers.kvPort()), await RawConn.open(servers.kvPort()), await RawConn.open(servers.kvPort())];
+  const c = await RawConn.open(servers.kvPort());
   try {
     for (const x of w) {
       x.send('BLPOP one 0\r\n');
       const n = w.indexOf(x) + 1;
-      await waitFor(`${n} blocked`, async () => (await blockedClients(kv!.port)) === n, { intervalMs: 5 });
+      await waitFor(`${n} blocked`, async () => (await blockedClients(servers.kvPort())) === n, { intervalMs: 5 });
     }
     const list = String(await c.call('CLIENT', 'LIST'));
     assert.equal(list.split('\n').filter((l) => / flags=b /.test(l) && / cmd=blpop /.test(l)).length, 3, list);
@@ -177,15 +169,15 @@ test('each served pop is one log entry; CLIENT LIST flags=b; a disconnected wait
     const got = [];
     for (const x of w) got.push(await x.read());
     assert.deepEqual(got.map((r) => (r as Buffer[]).map(String)), [['one', 'a'], ['one', 'b'], ['one', 'c']]);
-    const m = await info(kv.port);
+    const m = await info(servers.kvPort());
     assert.equal(Number(m.get('master_repl_offset')), before + 4, 'one push and three pops: four entries');
-    assert.equal(await blockedClients(kv.port), 0);
+    assert.equal(await blockedClients(servers.kvPort()), 0);
 
     // A waiter that disconnects is forgotten: a later push stays in the list.
     (w[0] as RawConn).send('BLPOP gone 0\r\n');
-    await waitFor('blocked', async () => (await blockedClients(kv!.port)) === 1, { intervalMs: 5 });
+    await waitFor('blocked', async () => (await blockedClients(servers.kvPort())) === 1, { intervalMs: 5 });
     (w[0] as RawConn).close();
-    await waitFor('the waiter is gone', async () => (await blockedClients(kv!.port)) === 0, { intervalMs: 5 });
+    await waitFor('the waiter is gone', async () => (await blockedClients(servers.kvPort())) === 0, { intervalMs: 5 });
     assert.equal(await c.call('RPUSH', 'gone', 'v'), 1);
     assert.equal(await c.call('LLEN', 'gone'), 1);
   } finally {

@@ -8,9 +8,9 @@
 // kv-ts/client sends a transaction as a pipeline.
 // KV_LONG=1 runs more kill rounds and a longer transfer load; KV_SEED replays a seed.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKvServer, startRedisServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
+import { serverPairPerFile, startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
 import { cmd, showReply, ReplyError, type Reply } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { info } from './helpers/info.js';
@@ -109,19 +109,12 @@ async function runScript(port: number, resp3: boolean): Promise<string[]> {
   return out;
 }
 
-let redis: RunningProcess | undefined;
-let kv: RunningProcess | undefined;
-after(async () => {
-  await stopAndClean(redis);
-  await stopAndClean(kv);
-});
+const servers = serverPairPerFile();
 
 for (const resp3 of [false, true]) {
   test(`differential vs redis-server (${resp3 ? 'RESP3' : 'RESP2'}): queued and run-time errors, EXECABORT, WATCH, UNWATCH, DISCARD, expiry`, async () => {
-    redis ??= await startRedisServer();
-    kv ??= await startKvServer();
-    const want = await runScript(redis.port, resp3);
-    const got = await runScript(kv.port, resp3);
+    const want = await runScript(servers.redisPort(), resp3);
+    const got = await runScript(servers.kvPort(), resp3);
     for (let i = 0; i < want.length; i++) assert.equal(got[i], want[i], `step ${i} differs`);
     assert.equal(got.length, want.length);
   });
@@ -132,16 +125,15 @@ function position(m: Map<string, string>): number {
 }
 
 test('one EXEC is one log entry: N writes take one position, POSITION returns it; read-only or failed ones take none', async () => {
-  kv ??= await startKvServer();
-  const c = await RawConn.open(kv.port);
+  const c = await RawConn.open(servers.kvPort());
   try {
-    const before = position(await info(kv.port));
+    const before = position(await info(servers.kvPort()));
     assert.equal(await c.call('MULTI'), 'OK');
     for (const k of ['p1', 'p2', 'p3']) assert.equal(await c.call('SET', k, 'v'), 'QUEUED');
     assert.equal(await c.call('HSET', 'ph', 'f', 'v'), 'QUEUED');
     assert.equal(await c.call('DEL', 'p1'), 'QUEUED');
     assert.deepEqual(await c.call('EXEC'), ['OK', 'OK', 'OK', 1, 1]);
-    const m = await info(kv.port);
+    const m = await info(servers.kvPort());
     assert.equal(position(m), before + 1, 'five writes, one entry');
     assert.equal(await c.call('POSITION'), m.get('kv_position'), 'the session token names the whole entry');
     assert.equal(await c.call('MULTI'), 'OK');
@@ -150,16 +142,15 @@ test('one EXEC is one log entry: N writes take one position, POSITION returns it
     const r = (await c.call('EXEC')) as Reply[];
     assert.equal(String(r[0]), 'v');
     assert.ok(r[1] instanceof ReplyError);
-    assert.equal(position(await info(kv.port)), before + 1, 'a transaction that changed nothing logs nothing');
+    assert.equal(position(await info(servers.kvPort())), before + 1, 'a transaction that changed nothing logs nothing');
   } finally {
     c.close();
   }
 });
 
 test('CLIENT LIST shows multi= and the x / d flags; WAIT inside MULTI answers at once', async () => {
-  kv ??= await startKvServer();
-  const c = await RawConn.open(kv.port);
-  const o = await RawConn.open(kv.port);
+  const c = await RawConn.open(servers.kvPort());
+  const o = await RawConn.open(servers.kvPort());
   try {
     const mine = async (): Promise<string> => ((await o.call('CLIENT', 'LIST')) as string).split('\n').find((l) => !l.includes('cmd=client')) ?? '';
     assert.equal(await c.call('WATCH', 'cl'), 'OK');
@@ -356,12 +347,11 @@ test('cluster QUORUM mode: EXEC is acknowledged once a majority holds its one en
 });
 
 test('kv-ts/client: a pipeline MULTI ... EXEC is one transaction; in SESSION mode the token after it is its entry', async () => {
-  kv ??= await startKvServer();
-  const client = await KvClient.connect({ seeds: [`127.0.0.1:${kv.port}`], consistency: 'session' });
+  const client = await KvClient.connect({ seeds: [`127.0.0.1:${servers.kvPort()}`], consistency: 'session' });
   try {
     const res = await client.pipeline().raw('MULTI').set('kc:a', '1').incr('kc:a').raw('HSET', 'kc:h', 'f', 'v').raw('EXEC').exec();
     assert.deepEqual(res, [[null, 'OK'], [null, 'QUEUED'], [null, 'QUEUED'], [null, 'QUEUED'], [null, ['OK', 2, 1]]]);
-    assert.equal(client.sessionToken(), (await info(kv.port)).get('kv_position'));
+    assert.equal(client.sessionToken(), (await info(servers.kvPort())).get('kv_position'));
     assert.equal(await client.get('kc:a'), '2');
   } finally {
     await client.close();

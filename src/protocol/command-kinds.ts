@@ -114,6 +114,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ...(['blpop', 'brpop', 'blmove', 'brpoplpush', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop'] as const).map((n) => [n, WRITE] as const),
   // SORT is flagged a write (it may STORE) and goes to the primary as in Redis; SORT_RO only reads.
   ['sort', WRITE],
+  // GEO (sorted sets underneath): GEOADD answers how many it added, the STORE forms replace a key.
+  ...(['geopos', 'geodist', 'geohash', 'georadius_ro', 'georadiusbymember_ro', 'geosearch'] as const).map((n) => [n, READ] as const),
+  ...(['geoadd', 'georadius', 'georadiusbymember', 'geosearchstore'] as const).map((n) => [n, WRITE] as const),
   ['sort_ro', READ],
   ['swapdb', WRITE],
   // Transactions: connection state, and EXEC runs writes: never resent after an unknown outcome
