@@ -54,8 +54,6 @@ export const HEAP_USED_FRACTION_MAX = 0.75;
  * readings, taken after collections, is what the process returns to.
  */
 export const OTHER_MEMORY_SAMPLES = 16;
-/** Readings after garbage collections are at least this far apart (the cron's are not limited). */
-const GC_SAMPLE_INTERVAL_MS = 50;
 /** Redis's maxmemory-eviction-tenacity default and maximum (100 = no time limit). */
 export const EVICTION_TENACITY_DEFAULT = 10;
 export const EVICTION_TENACITY_MAX = 100;
@@ -126,14 +124,7 @@ export class MemoryGauge {
   private readonly heapLimit = getHeapStatistics().heap_size_limit;
 
   /** Reads memory right after each collection, when it holds the least garbage. */
-  private readonly gcObserver = new PerformanceObserver(() => {
-    // Scavenges come every few ms under load, and a reading opens /proc: one per interval.
-    const now = performance.now();
-    if (now - this.lastGcSampleMs < GC_SAMPLE_INTERVAL_MS) return;
-    this.lastGcSampleMs = now;
-    this.sample();
-  });
-  private lastGcSampleMs = -Infinity;
+  private readonly gcObserver = new PerformanceObserver(() => this.sample());
 
   constructor(private readonly keyspace: { readonly datasetBytes: number; readonly heldBytes: number }) {
     this.sample();
