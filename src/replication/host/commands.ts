@@ -163,7 +163,7 @@ export class ReplicationFrontend implements HostObserver {
     const a = splitAddress(p.address);
     const state = p.sync === 'streaming' ? 'online' : p.sync === 'snapshot' ? 'send_bulk' : 'wait_bgsave';
     const lagS = p.lastHeardMs < 0 ? -1 : Math.floor((this.host.nowMs() - p.lastHeardMs) / 1000);
-    return `ip=${a.host},port=${a.port},state=${state},offset=${p.matchSeq},lag=${lagS},id=${p.id},lag_ops=${p.lagOps},lag_ms=${p.lagMs},omem=${this.host.linkOutputBytes(p.id)}`;
+    return `ip=${a.host},port=${a.port},state=${state},offset=${p.matchSeq},lag=${lagS},id=${p.id},lag_ops=${p.lagOps},lag_ms=${p.lagMs},omem=${this.host.linkOutputBytes(p.id)},pubsub_dropped=${this.host.pubsub.droppedFor(p.id)}`;
   }
 
   // ================================================================ commands

@@ -68,8 +68,15 @@ export class PubSubRelay {
   private scheduled = false;
   private deliver: PubSubDelivery | null = null;
   readonly counters: PubSubRelayCounters = { sent: 0, received: 0, droppedFull: 0, droppedNoRoute: 0, refused: 0 };
+  /** droppedFull per peer (INFO's replica lines): which link was over its bound. One entry per peer ever seen. */
+  private readonly droppedByPeer = new Map<NodeId, number>();
 
   constructor(private readonly hooks: PubSubRelayHooks) {}
+
+  /** Messages dropped because `peer`'s link was over the bound. */
+  droppedFor(peer: NodeId): number {
+    return this.droppedByPeer.get(peer) ?? 0;
+  }
 
   setDelivery(d: PubSubDelivery | null): void {
     this.deliver = d;
@@ -138,6 +145,7 @@ export class PubSubRelay {
     const queued = q?.bytes ?? 0;
     if (link.outputBytes + queued + frame.length > PUBSUB_RELAY_LINK_BYTES_MAX) {
       this.counters.droppedFull++;
+      this.droppedByPeer.set(peer, (this.droppedByPeer.get(peer) ?? 0) + 1);
       return;
     }
     if (q === undefined) this.queues.set(peer, (q = { parts: [], bytes: 0 }));
