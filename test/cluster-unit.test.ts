@@ -232,6 +232,7 @@ test('memberViews: the primary sees each replica with its applied position and l
     discardedRanges: [],
     backlogBytes: 0,
     backlogFirstSeq: 0,
+    backlogBytesMax: 1024,
   };
   const v = memberViews({ status, epochHistory: [{ epoch: 1, startSeq: 1 }, { epoch: 3, startSeq: 15 }], nowMs: 1000, knownPrimaryLastSeq: 0 });
   assert.deepEqual(v.map((x) => x.id), ['n1', 'n2', 'n3']);

@@ -8,7 +8,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serverPairPerFile, startKvServer, stopAndClean, tempDir } from './helpers/procs.js';
+import { waitFor } from './helpers/wait.js';
+import { info } from './helpers/info.js';
 import { ReplyError, showReply, type Reply, type Resp } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 
@@ -28,6 +32,13 @@ const SCRIPT: ReadonlyArray<readonly string[]> = [
   // Several pairs: all applied.
   ['CONFIG', 'SET', 'maxmemory', '10000002', 'maxmemory-samples', '7', 'save', '3000 5', 'client-query-buffer-limit', '2mb'],
   ['CONFIG', 'GET', 'maxmemory', 'maxmemory-samples', 'save', 'client-query-buffer-limit'],
+  // The replication backlog's budget is live too, and rolls back with the rest.
+  ['CONFIG', 'SET', 'maxmemory', '10000001', 'repl-backlog-size', '10000002', 'save', '3000 5'],
+  ['CONFIG', 'GET', 'repl-backlog-size'],
+  ['CONFIG', 'SET', 'repl-backlog-size', '3mb', 'maxmemory-policy', 'bogus'],
+  ['CONFIG', 'SET', 'repl-backlog-size', 'abc'],
+  ['CONFIG', 'SET', 'repl-backlog-size', '-1'],
+  ['CONFIG', 'GET', 'repl-backlog-size'],
   // A refused value in the middle: the pairs before it are put back, the message names it.
   ['CONFIG', 'SET', 'maxmemory', '10000001', 'maxmemory-clients', '200%', 'client-query-buffer-limit', 'invalid'],
   ['CONFIG', 'SET', 'maxmemory-samples', '9', 'save', '100 1', 'maxmemory-policy', 'bogus', 'slowlog-max-len', '5'],
@@ -125,6 +136,34 @@ test('a rolled-back CONFIG SET keeps every setting of the call at its old value'
     assert.equal(await c.call('CONFIG', 'SET', 'slowlog-max-len', '128', 'latency-tracking', 'yes'), 'OK');
   } finally {
     c.close();
+  }
+});
+
+test('CONFIG SET repl-backlog-size resizes the backlog at once (INFO); a config file sets it at startup', async () => {
+  const dir = tempDir('kv-backlog-config');
+  const file = join(dir, 'kv.conf');
+  writeFileSync(file, 'repl-backlog-size 2mb\n');
+  const kv = await startKvServer({ args: ['--config', file] });
+  // A primary fills its backlog once it has a replica.
+  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${kv.port}`] });
+  const c = await RawConn.open(kv.port);
+  const replication = (): Promise<Map<string, string>> => info(kv.port);
+  try {
+    assert.equal((await replication()).get('repl_backlog_size'), String(2 * 1024 * 1024));
+    await waitFor('the replica is linked', async () => (await replication()).get('connected_slaves') === '1');
+    const value = 'x'.repeat(10_000);
+    for (let i = 0; i < 150; i++) assert.equal(await c.call('SET', `backlog:${i}`, value), 'OK');
+    assert.ok(Number((await replication()).get('repl_backlog_histlen')) > 1_000_000, 'the backlog holds the writes');
+    assert.equal(await c.call('CONFIG', 'SET', 'repl-backlog-size', '100kb'), 'OK');
+    const after = await replication();
+    assert.equal(after.get('repl_backlog_size'), String(100 * 1024));
+    assert.ok(Number(after.get('repl_backlog_histlen')) <= 100 * 1024, `the oldest entries were dropped at once (${after.get('repl_backlog_histlen')})`);
+    assert.deepEqual((await c.call('CONFIG', 'GET', 'repl-backlog-size') as Buffer[]).map(String), ['repl-backlog-size', String(100 * 1024)]);
+  } finally {
+    c.close();
+    await stopAndClean(replica);
+    await stopAndClean(kv);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -133,7 +133,9 @@ function parseCommandLine(argv: string[]): Parsed {
     const err = setAtStartup(cfg, setting, v);
     if (err !== null) usageError(`--${flag}: ${err.replace(/^bad value for '[^']+': /, 'bad value ')}`);
   }
-  const replication = parseReplicationFlags(values, parseMemory);
+  // A config file's repl-backlog-size is the backlog flag's value when the flag is not given.
+  const fromFile = values['repl-backlog-bytes'] === undefined && cfg.replBacklogBytes !== null ? { 'repl-backlog-bytes': String(cfg.replBacklogBytes) } : {};
+  const replication = parseReplicationFlags({ ...values, ...fromFile }, parseMemory);
   if (typeof replication === 'string') usageError(replication);
   return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true };
 }

@@ -153,6 +153,11 @@ export interface ServerConfig {
   latencyPercentiles: number[];
   /** save: Redis's RDB save points, as CONFIG GET prints them ("" = none). */
   savePoints: string;
+  /**
+   * repl-backlog-size from a config file or a CONFIG SET made with no replication layer attached
+   * (null: none). With one attached, CONFIG reads and sets the layer's own budget instead.
+   */
+  replBacklogBytes: number | null;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -182,6 +187,7 @@ export function defaultConfig(): ServerConfig {
     latencyTracking: true,
     latencyPercentiles: [...LATENCY_PERCENTILES_DEFAULT],
     savePoints: '',
+    replBacklogBytes: null,
   };
 }
 
@@ -220,10 +226,13 @@ function parsePercentiles(s: string): number[] | string {
   return out;
 }
 
+/** What Redis reports for repl-backlog-size when nothing set it (1mb). */
+const REPL_BACKLOG_SIZE_REDIS_DEFAULT = 1024 * 1024;
+
 /** Redis lists the policies in this order in its CONFIG SET error. */
 const POLICY_ORDER: readonly MaxmemoryPolicy[] = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction'];
 
-type Setter = (cfg: ServerConfig, v: string) => string | null;
+type Setter = (cfg: ServerConfig, v: string, facts: ConfigFacts) => string | null;
 
 /**
  * How CONFIG SET treats a setting. `live`: applied at once. `startup`: kv-ts reads it only when
@@ -369,6 +378,21 @@ const SETTINGS: readonly Setting[] = [
   // Redis's RDB save points: kv-ts logs every write before it is acknowledged, so a point can
   // only ask for a snapshot of what is already durable. Validated as Redis does and reported.
   { name: 'save', aliases: [], get: (c) => c.savePoints, change: 'live', set: setSavePoints },
+  {
+    // Live, as in Redis: a smaller budget drops the oldest entries at once. Without a replication
+    // layer (the embedded store) it is only kept; Redis's default is reported until set.
+    name: 'repl-backlog-size', aliases: [], change: 'live',
+    get: (c, facts) => String(facts.backlog()?.get() ?? c.replBacklogBytes ?? REPL_BACKLOG_SIZE_REDIS_DEFAULT),
+    set: (c, v, facts) => {
+      const n = parseMemory(v);
+      if (n === null) return 'argument must be a memory value';
+      if (n < 1) return 'argument must be >= 1';
+      const b = facts.backlog();
+      if (b === null) c.replBacklogBytes = n;
+      else b.set(n);
+      return null;
+    },
+  },
   { name: 'appendonly', aliases: [], get: () => 'yes', change: 'live', set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', change: 'immutable', set: (_c, v) => (v === '1' ? null : 'only one database exists') },
   { name: 'daemonize', aliases: [], get: () => 'no', change: 'immutable', set: (_c, v) => (parseYesNo(v) === false ? null : 'kv-ts does not daemonize; only "no" is accepted') },
@@ -434,9 +458,11 @@ function parseMemoryOrPercent(v: string): number | string {
 export interface ConfigFacts {
   /** "host port" of this node's primary, "" on a primary. */
   replicaOf(): string;
+  /** The replication backlog's budget, when a replication layer is attached. */
+  backlog(): { get(): number; set(bytes: number): void } | null;
 }
 
-const NO_FACTS: ConfigFacts = { replicaOf: () => '' };
+const NO_FACTS: ConfigFacts = { replicaOf: () => '', backlog: () => null };
 
 /** A CONFIG name (case-insensitive); flag aliases are not CONFIG names. */
 function findConfig(name: string): Setting | undefined {
@@ -491,10 +517,10 @@ export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [
   for (let i = 0; i < settings.length; i++) {
     const s = settings[i] as Setting;
     const v = (pairs[i] as readonly [string, string])[1];
-    const err = s.change === 'startup' ? sameValue(cfg, s, v, old[i] as string) : s.set(cfg, v);
+    const err = s.change === 'startup' ? sameValue(cfg, s, v, old[i] as string) : s.set(cfg, v, facts);
     if (err !== null) {
       // The old values were valid before: setting them back cannot fail.
-      for (let j = i; j >= 0; j--) (settings[j] as Setting).set(cfg, old[j] as string);
+      for (let j = i; j >= 0; j--) (settings[j] as Setting).set(cfg, old[j] as string, facts);
       return failed(s.name, err);
     }
     if (s.get(cfg, facts) !== old[i]) changed.push(s.name);
@@ -505,7 +531,7 @@ export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [
 /** A startup-only setting: its current value (as it would be stored) is accepted, nothing else. */
 function sameValue(cfg: ServerConfig, s: Setting, v: string, current: string): string | null {
   const scratch = structuredClone(cfg);
-  const err = s.set(scratch, v);
+  const err = s.set(scratch, v, NO_FACTS);
   if (err !== null) return err;
   return s.get(scratch, NO_FACTS) === current ? null : 'kv-ts reads it only at startup';
 }
@@ -520,7 +546,7 @@ export function configSet(cfg: ServerConfig, name: string, value: string): strin
 export function setAtStartup(cfg: ServerConfig, name: string, value: string): string | null {
   const s = findSetting(name);
   if (s === undefined) return `unknown setting '${name}'`;
-  const err = s.set(cfg, value);
+  const err = s.set(cfg, value, NO_FACTS);
   return err === null ? null : `bad value for '${name}': ${JSON.stringify(value)} (${err})`;
 }
 

@@ -87,6 +87,8 @@ export interface ServerHooks {
   memoryNotCounted?: () => number;
   /** "host port" of this node's primary, "" on a primary (CONFIG GET replicaof). */
   replicaOf?: () => string;
+  /** The replication backlog's byte budget (CONFIG GET/SET repl-backlog-size). */
+  backlog?: { get(): number; set(bytes: number): void };
 }
 
 export class KvServer implements ConnectionHost {
@@ -104,7 +106,8 @@ export class KvServer implements ConnectionHost {
   /** The command running now and its arguments: the notifier reads them for the event names. */
   /** CONFIG GET replicaof (a replication hook); without a replication layer this node is nobody's replica. */
   private replicaOf: (() => string) | null = null;
-  private readonly configFacts: ConfigFacts = { replicaOf: () => this.replicaOf?.() ?? '' };
+  private backlog: ServerHooks['backlog'] | null = null;
+  private readonly configFacts: ConfigFacts = { replicaOf: () => this.replicaOf?.() ?? '', backlog: () => this.backlog ?? null };
   private runningConn: Connection | null = null;
   private runningArgv: readonly Buffer[] | null = null;
   /** Connections with pub/sub messages to write this turn (after the log is flushed: see endOfTurn). */
@@ -232,6 +235,7 @@ export class KvServer implements ConnectionHost {
     this.afterWrite = h.afterWrite;
     this.memory.gauge.notCounted = h.memoryNotCounted ?? null;
     this.replicaOf = h.replicaOf ?? null;
+    this.backlog = h.backlog ?? null;
   }
 
   /**

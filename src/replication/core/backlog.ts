@@ -74,14 +74,32 @@ export class Backlog {
   private recordsCache: { from: Seq; to: Seq; buf: Buffer } | null = null;
 
   /** `afterSeq`: the log's last seq when the window starts; it can serve from afterSeq + 1. */
+  /** The byte budget (CONFIG SET repl-backlog-size changes it: resize). */
+  private budget: number;
+
   constructor(
-    readonly bytesMax: number,
+    bytesMax: number,
     afterSeq: Seq,
     private readonly memory: ChunkMemory = FRESH_CHUNKS,
   ) {
     assert(bytesMax > 0, 'backlog needs a positive byte budget');
+    this.budget = bytesMax;
     this.chunkBytes = Math.min(CHUNK_BYTES_MAX, Math.max(CHUNK_BYTES_MIN, Math.floor(bytesMax / 16)));
     this.lastSeqValue = afterSeq;
+  }
+
+  get bytesMax(): number {
+    return this.budget;
+  }
+
+  /**
+   * A new byte budget, at once: a smaller one drops the oldest entries now (a replica that needed
+   * them gets a full resync, as after any eviction). The chunk size stays what the first budget made it.
+   */
+  resize(bytesMax: number): void {
+    assert(bytesMax > 0, 'backlog needs a positive byte budget');
+    this.budget = bytesMax;
+    while (this.bytesUsed > this.budget && this.count > 1) this.evictOldest();
   }
 
   /** Encoded bytes of the entries held (not counted: up to two chunks of slack, the memory's idle chunks, 32 index bytes per entry). */
@@ -175,7 +193,7 @@ export class Backlog {
     this.bytesUsed += n;
     this.lastSeqValue = seq;
     // Keep at least the newest entry: a single entry is bounded by the protocol's frame limit.
-    while (this.bytesUsed > this.bytesMax && this.count > 1) this.evictOldest();
+    while (this.bytesUsed > this.budget && this.count > 1) this.evictOldest();
   }
 
   private grow(): void {

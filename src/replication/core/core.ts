@@ -321,6 +321,9 @@ export class ReplicationCore {
       case 'failover':
         this.onFailover(event.target);
         break;
+      case 'setBacklogBytes':
+        this.backlog.resize(event.bytes);
+        break;
       case 'quorumRead':
         this.onQuorumRead(event.readId);
         break;
@@ -1364,6 +1367,7 @@ export class ReplicationCore {
       discardedEntries: this.discardedEntries,
       discardedRanges: [...this.discardedRanges],
       backlogBytes: this.backlog.bytes,
+      backlogBytesMax: this.backlog.bytesMax,
       backlogFirstSeq: this.backlog.firstSeq,
     };
   }

@@ -176,6 +176,8 @@ export type CoreEvent =
   | { readonly type: 'replicaOf'; readonly address: string }
   /** FAILOVER [TO id] (cluster mode). */
   | { readonly type: 'failover'; readonly target: NodeId | null }
+  /** CONFIG SET repl-backlog-size: the backlog's new byte budget (a smaller one evicts at once). */
+  | { readonly type: 'setBacklogBytes'; readonly bytes: number }
   /**
    * A linearizable read. The host reads the keyspace at the moment it submits this event (the
    * state at readSeq = lastSeq) and answers the client only on readReady; see docs/replication-core.md.
@@ -262,6 +264,8 @@ export interface CoreStatus {
   readonly discardedEntries: number;
   readonly discardedRanges: readonly { readonly from: Position; readonly to: Position }[];
   readonly backlogBytes: number;
+  /** The backlog's byte budget now (timing.backlogBytesMax until CONFIG SET repl-backlog-size). */
+  readonly backlogBytesMax: number;
   readonly backlogFirstSeq: Seq;
 }
 

@@ -190,17 +190,19 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     const colon = st.primaryAddress.lastIndexOf(':');
     return colon < 0 ? st.primaryAddress : `${st.primaryAddress.slice(0, colon)} ${st.primaryAddress.slice(colon + 1)}`;
   };
+  // CONFIG GET/SET repl-backlog-size: the core's backlog budget (at least BACKLOG_BYTES_MIN, as the flag).
+  const backlog = { get: (): number => host.status().backlogBytesMax, set: (bytes: number): void => host.setBacklogBytes(Math.max(BACKLOG_BYTES_MIN, bytes)) };
   server.addCommands(frontend.commands());
   if (cluster !== null) {
     const cf = new ClusterFrontend(host, (client) => frontend.sessions.peek(client)?.mode === 'quorum');
     frontend.onClusterResult = (e) => cf.onResult(e);
     server.addCommands(cf.commands());
     server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog });
     log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog });
     log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
   }
   await host.start();

@@ -138,7 +138,7 @@ export class ReplicationFrontend implements HostObserver {
     f.push(['connected_slaves', primary ? replicas.length : 0]);
     if (primary) replicas.forEach((p, i) => f.push([`slave${i}`, this.replicaLine(p)]));
     f.push(['master_failover_state', 'no-failover'], ['master_replid', st.nodeId], ['master_repl_offset', st.lastPos.seq]);
-    f.push(['repl_backlog_active', 1], ['repl_backlog_size', t.backlogBytesMax], ['repl_backlog_first_byte_offset', st.backlogFirstSeq + 1]);
+    f.push(['repl_backlog_active', 1], ['repl_backlog_size', st.backlogBytesMax], ['repl_backlog_first_byte_offset', st.backlogFirstSeq + 1]);
     f.push(['repl_backlog_histlen', st.backlogBytes]);
     f.push(['kv_node_id', st.nodeId], ['kv_epoch', st.epoch], ['kv_position', formatPosition(st.lastPos)], ['kv_sync_state', st.sync]);
     f.push(['kv_full_resyncs', st.fullResyncs], ['kv_partial_resyncs', st.partialResyncs]);

@@ -419,6 +419,11 @@ export class ReplicationHost implements LinkEvents {
     this.stepNow({ type: 'replicaOf', address });
   }
 
+  /** CONFIG SET repl-backlog-size. */
+  setBacklogBytes(bytes: number): void {
+    this.stepNow({ type: 'setBacklogBytes', bytes });
+  }
+
   /** A KVREPL command handed us this socket: `peerId` dialled us (it is, or wants to be, our replica). */
   acceptLink(socket: Socket, peerId: NodeId, announce: string): void {
     if (this.stopped) {
