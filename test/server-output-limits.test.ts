@@ -165,7 +165,7 @@ test('slow readers pipelining large GETs: another client is answered within mill
     const readers = 2;
     const limit = 64 * 1024 * 1024;
     const rssStart = vmKb(srv.child.pid, 'VmRSS');
-    const r = await measureSlowReaders({ port: srv.port, readers, getsPerReader: 200_000, valueBytes: VALUE_BYTES, durationMs: 3000 });
+    const r = await measureSlowReaders({ port: srv.port, readers, getsPerReader: 200_000, valueBytes: VALUE_BYTES, durationMs: 3000, untilClosed: { count: 1, maxMs: 60_000 } });
     // Run to completion, each slow reader's read events encode up to the limit at once: the
     // probe then waits hundreds of milliseconds nearly every time (median and p99 alike). The
     // bounds are generous for a shared machine, where GC and other processes alone can delay a

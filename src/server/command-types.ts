@@ -244,8 +244,14 @@ export interface ServerServices {
   info(sections: readonly string[]): string;
   /** CONFIG GET of these patterns: name/value pairs, each setting once. */
   configGet(patterns: readonly string[]): Array<[string, string]>;
-  /** CONFIG SET of these pairs, all or nothing: an error message (without "ERR ") or null when applied. */
-  configSet(pairs: ReadonlyArray<readonly [string, string]>): string | null;
+  /**
+   * CONFIG SET of these pairs, all or nothing: an error message (without "ERR ") or null when
+   * applied; a promise of one when applying waits (a new port is listened on). `canWait`: the
+   * caller can defer its reply (not inside MULTI or a script).
+   */
+  configSet(pairs: ReadonlyArray<readonly [string, string]>, canWait: boolean): string | null | Promise<string | null>;
+  /** CONFIG REWRITE: Redis's error text (without "ERR ") or null when the config file was replaced. */
+  configRewrite?(): string | null;
   clientList(): string;
   /** Kill every client matching the filter; returns the number killed (the caller included). */
   clientKill(filter: ClientKillFilter): number;

@@ -7,10 +7,13 @@
 // built from the modules it is given, grown only through addCommands, shared with no other server.
 
 import assert from 'node:assert';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplicatedStore } from '../storage/api.js';
+import { atomicWriteFileSync } from '../storage/fsutil.js';
 import type { Op, Position } from '../storage/types.js';
 import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ServerServices, type TransactionServices } from './command-types.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
@@ -18,7 +21,7 @@ import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
 import { CommandTable } from './commands/table.js';
 import { ClientRegistry } from './client-registry.js';
-import { configGet, configSetMany, type ConfigFacts, type OutputLimit, type ServerConfig } from './config.js';
+import { configGet, configSetMany, rewriteConfigText, type ConfigFacts, type OutputLimit, type ServerConfig } from './config.js';
 import { installUserBufferAccept, type SocketReads } from './accept.js';
 import { Connection, type ConnectionHost, type LimitClose } from './connection.js';
 import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
@@ -89,6 +92,8 @@ export interface ServerHooks {
   replicaOf?: () => string;
   /** The replication backlog's byte budget (CONFIG GET/SET repl-backlog-size). */
   backlog?: { get(): number; set(bytes: number): void };
+  /** Why CONFIG SET port must refuse a new port (a cluster member's address is in the membership). */
+  portFixed?: string;
 }
 
 export class KvServer implements ConnectionHost {
@@ -137,7 +142,14 @@ export class KvServer implements ConnectionHost {
     outputKbps: 0,
   };
   private readonly dispatcher: Dispatcher;
-  private readonly listener: Server;
+  private listener: Server;
+  /**
+   * Listeners CONFIG SET port replaced: closed to new connections when replaced, each with the
+   * promise of its 'close' (after its last client ends), which shutdown waits for.
+   */
+  private readonly retiredListeners: Array<Promise<void>> = [];
+  /** Why this node's port cannot change live (cluster members: the membership lists it), or null. */
+  private portFixed: string | null = null;
   private afterWrite: ServerHooks['afterWrite'] = undefined;
   private beforeClose: ServerHooks['beforeClose'] = undefined;
   private pending: Connection[] = [];
@@ -236,6 +248,7 @@ export class KvServer implements ConnectionHost {
     this.memory.gauge.notCounted = h.memoryNotCounted ?? null;
     this.replicaOf = h.replicaOf ?? null;
     this.backlog = h.backlog ?? null;
+    this.portFixed = h.portFixed ?? null;
   }
 
   /**
@@ -252,17 +265,43 @@ export class KvServer implements ConnectionHost {
   }
 
   listen(): Promise<{ host: string; port: number }> {
+    return this.listenOn(this.listener, this.opts.config.port);
+  }
+
+  private listenOn(listener: Server, port: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error): void => reject(e);
-      this.listener.once('error', onError);
-      this.listener.listen(this.opts.config.port, this.opts.config.host, () => {
-        this.listener.off('error', onError);
-        if (this.opts.nodeReads !== true) installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
-        const a = this.listener.address();
+      listener.once('error', onError);
+      listener.listen(port, this.opts.config.host, () => {
+        listener.off('error', onError);
+        if (this.opts.nodeReads !== true) installUserBufferAccept(listener, (s, reads) => this.accept(s, reads));
+        const a = listener.address();
         assert(a !== null && typeof a !== 'string');
         resolve({ host: a.address, port: a.port });
       });
     });
+  }
+
+  /**
+   * CONFIG SET port: listen on `port` and, once that works, stop accepting on the old one (its
+   * clients stay connected, as in Redis). Redis's error text when the new port cannot be had.
+   */
+  private async rebind(port: number): Promise<string | null> {
+    const next = createServer({ noDelay: true }, (s) => this.accept(s));
+    try {
+      await this.listenOn(next, port);
+    } catch (e) {
+      return `Unable to listen on this port: ${(e as Error).message}`;
+    }
+    if (this.shuttingDown) {
+      next.close();
+      return 'the server is shutting down';
+    }
+    const old = this.listener;
+    this.retiredListeners.push(new Promise<void>((resolve) => old.close(() => resolve())));
+    this.listener = next;
+    this.opts.log.info(`now listening on port ${port} (CONFIG SET port)`);
+    return null;
   }
 
   private accept(socket: Socket, reads: SocketReads | null = null): void {
@@ -570,16 +609,8 @@ export class KvServer implements ConnectionHost {
       commands: this.table,
       info: (sections) => this.info.render(sections),
       configGet: (patterns) => configGet(cfg, patterns, this.configFacts),
-      configSet: (pairs) => {
-        const r = configSetMany(cfg, pairs, this.configFacts);
-        if ('error' in r) return r.error;
-        this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
-        this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
-        this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
-        // Like Redis, a lowered limit evicts at once, not at the next write.
-        if (r.changed.some((name) => name.startsWith('maxmemory'))) this.memory.evictNow();
-        return null;
-      },
+      configSet: (pairs, canWait) => this.configSet(pairs, canWait),
+      configRewrite: () => this.rewriteConfigFile(),
       clientList: () => this.clients.list(Date.now(), this.runningConn?.client.id ?? 0),
       clientKill: (f) => this.clients.kill(f, Date.now()),
       clientAdmin: this.clientAdminServices(),
@@ -598,6 +629,60 @@ export class KvServer implements ConnectionHost {
         this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
       },
     };
+  }
+
+  /**
+   * CONFIG SET: all pairs or none (config.ts configSetMany), then their effects. A new port is
+   * listened on before the reply (a promise): when that fails, every pair of the call gets its
+   * old value back, as Redis rolls back a failed apply.
+   */
+  private configSet(pairs: ReadonlyArray<readonly [string, string]>, canWait: boolean): string | null | Promise<string | null> {
+    const cfg = this.opts.config;
+    const portPair = pairs.find(([name]) => name.toLowerCase() === 'port');
+    const portFailed = (why: string): string => `CONFIG SET failed (possibly related to argument 'port') - ${why}`;
+    if (portPair !== undefined && portPair[1] !== String(cfg.port) && /^\d+$/.test(portPair[1])) {
+      if (Number(portPair[1]) === 0) return portFailed('kv-ts keeps a TCP listener; port 0 (any free port) is taken only at startup');
+      if (this.portFixed !== null) return portFailed(this.portFixed);
+      if (!canWait) return portFailed('the port cannot change inside MULTI or a script');
+    }
+    const oldPort = cfg.port;
+    const before = configGet(cfg, pairs.map(([name]) => name), this.configFacts);
+    const r = configSetMany(cfg, pairs, this.configFacts);
+    if ('error' in r) return r.error;
+    this.configApplied(r.changed);
+    if (cfg.port === oldPort) return null;
+    return this.rebind(cfg.port).then((err) => {
+      if (err === null) return null;
+      // The old values were in force a moment ago: setting them back cannot fail.
+      const back = configSetMany(cfg, before, this.configFacts);
+      if (!('error' in back)) this.configApplied(back.changed);
+      return portFailed(err);
+    });
+  }
+
+  /** What a CONFIG SET changed takes effect outside the config object. */
+  private configApplied(changed: readonly string[]): void {
+    const cfg = this.opts.config;
+    this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
+    this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
+    this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
+    // Like Redis, a lowered limit evicts at once, not at the next write.
+    if (changed.some((name) => name.startsWith('maxmemory'))) this.memory.evictNow();
+  }
+
+  /** CONFIG REWRITE: the config file gets the settings in force (config.ts rewriteConfigText), replaced atomically. */
+  private rewriteConfigFile(): string | null {
+    const file = this.opts.configFile;
+    if (file === undefined) return 'The server is running without a config file';
+    try {
+      const r = rewriteConfigText(readFileSync(file, 'utf8'), this.opts.config, this.configFacts);
+      if ('error' in r) return `Rewriting config file: ${r.error}`;
+      atomicWriteFileSync(dirname(file), basename(file), Buffer.from(r.text));
+    } catch (e) {
+      return `Rewriting config file: ${(e as Error).message}`;
+    }
+    this.opts.log.info(`CONFIG REWRITE executed with success (${file})`);
+    return null;
   }
 
   private clientAdminServices(): ClientAdminServices {
@@ -689,7 +774,7 @@ export class KvServer implements ConnectionHost {
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const c of [...this.clients.all()]) c.destroy();
-    await closed;
+    await Promise.all([closed, ...this.retiredListeners]);
     await this.store.close();
   }
 

@@ -30,6 +30,11 @@ export interface SlowReaderOptions {
   readonly valueBytes: number;
   /** How long the probe runs while the slow readers are fed. */
   readonly durationMs: number;
+  /**
+   * Go on past durationMs until the server closed this many slow readers, for at most
+   * untilClosedMaxMs in all (a loaded machine may need longer to fill a reader's limit).
+   */
+  readonly untilClosed?: { readonly count: number; readonly maxMs: number };
 }
 
 export interface SlowReaderResult {
@@ -95,9 +100,11 @@ export async function measureSlowReaders(o: SlowReaderOptions): Promise<SlowRead
   const samples: number[] = [];
   let max = 0;
   let calls = 0;
-  const end = performance.now() + o.durationMs;
+  const startMs = performance.now();
+  const end = startMs + o.durationMs;
+  const more = (): boolean => o.untilClosed !== undefined && closed < o.untilClosed.count && performance.now() < startMs + o.untilClosed.maxMs;
   try {
-    while (performance.now() < end) {
+    while (performance.now() < end || more()) {
       const t0 = performance.now();
       await mustCall(probe, calls % 2 === 0 ? ['PING'] : ['GET', SMALL_KEY]);
       const dt = performance.now() - t0;

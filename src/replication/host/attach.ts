@@ -198,7 +198,7 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     frontend.onClusterResult = (e) => cf.onResult(e);
     server.addCommands(cf.commands());
     server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog });
+    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog, portFixed: "a cluster member keeps the address its membership lists (--cluster)" });
     log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);

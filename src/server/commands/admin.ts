@@ -294,6 +294,20 @@ function commandCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   }
 }
 
+const CONFIG_HELP: readonly string[] = [
+  'CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
+  'GET <pattern>',
+  '    Return parameters matching the glob-like <pattern> and their values.',
+  'SET <directive> <value>',
+  '    Set the configuration <directive> to <value>.',
+  'RESETSTAT',
+  '    Reset statistics reported by the INFO command.',
+  'REWRITE',
+  '    Rewrite the configuration file.',
+  'HELP',
+  '    Prints this help.',
+];
+
 function configCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
   const out = ctx.out;
   const sub = lower(argv[1]);
@@ -313,23 +327,26 @@ function configCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
       // Redis 7 applies all pairs or none (config.ts configSetMany).
       const pairs: Array<[string, string]> = [];
       for (let i = 2; i < argv.length; i += 2) pairs.push([str(argv[i]), str(argv[i + 1])]);
-      const err = ctx.server.configSet(pairs);
-      return err === null ? out.ok() : out.error(`ERR ${err}`);
+      const r = ctx.server.configSet(pairs, ctx.defer !== undefined);
+      if (!(r instanceof Promise)) return r === null ? out.ok() : out.error(`ERR ${r}`);
+      const reply = (ctx.defer as NonNullable<CommandContext['defer']>)();
+      void r.then((err) => reply((o) => (err === null ? o.ok() : o.error(`ERR ${err}`))));
+      return;
     }
     case 'resetstat':
       if (argv.length !== 2) return out.error("ERR wrong number of arguments for 'config|resetstat' command");
       ctx.server.resetStats?.();
       return out.ok();
-    case 'rewrite':
-      return out.error('ERR CONFIG REWRITE is not supported by kv-ts (edit the --config file instead)');
+    case 'rewrite': {
+      if (argv.length !== 2) return out.error("ERR wrong number of arguments for 'config|rewrite' command");
+      const rewrite = ctx.server.configRewrite;
+      const err = rewrite === undefined ? 'The server is running without a config file' : rewrite();
+      return err === null ? out.ok() : out.error(`ERR ${err}`);
+    }
     case 'help':
-      out.array(6);
-      out.simple('CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:');
-      out.simple('GET <pattern> [<pattern> ...]');
-      out.simple('SET <directive> <value> [<directive> <value> ...]');
-      out.simple('RESETSTAT');
-      out.simple('HELP');
-      out.simple('    Print this help.');
+      // Redis 7.0's text, line for line.
+      out.array(CONFIG_HELP.length);
+      for (const line of CONFIG_HELP) out.simple(line);
       return;
     default:
       return out.error(`ERR unknown subcommand '${str(argv[1])}'. Try CONFIG HELP.`);
@@ -357,7 +374,7 @@ function spec(name: string, arity: number, flags: CommandFlag[], summary: string
 
 export const adminCommands: CommandModule = [
   spec('command', -1, ['loading', 'stale'], 'Details about the commands of this server.', '[COUNT | INFO [name ...] | DOCS [name ...] | LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p] | GETKEYS cmd ... | GETKEYSANDFLAGS cmd ...]', commandCmd, { count: 2, info: -2, docs: -2, list: -2, getkeys: -4, getkeysandflags: -4, help: 2 }),
-  spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT', configCmd, { get: -3, set: -4, resetstat: 2, help: 2 }),
+  spec('config', -2, ['admin', 'loading', 'stale'], 'Read or change server settings.', 'GET pattern [pattern ...] | SET name value [name value ...] | RESETSTAT | REWRITE', configCmd, { get: -3, set: -4, resetstat: 2, rewrite: 2, help: 2 }),
   { ...spec('info', -1, ['loading', 'stale'], 'Information and statistics about the server.', '[section [section ...]]', (ctx, argv) => {
     ctx.out.verbatim(ctx.server.info(argv.slice(1).map((b) => lower(b))));
   }), acl: ['@dangerous'] },
