@@ -32,6 +32,8 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   'ping flags': 'PING is allowed while loading and stale',
   // kv-ts has no async loading (replicas load the log, not an RDB over the link).
   'bgrewriteaof flags': 'no no_async_loading flag',
+  'save flags': 'no no_async_loading flag',
+  'bgsave flags': 'no no_async_loading flag',
   'replicaof flags': 'no no_async_loading flag',
   'slaveof flags': 'no no_async_loading flag',
   // Subcommands carry their container's flags and arity rules in kv-ts; Redis gives each its own.

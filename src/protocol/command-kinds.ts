@@ -143,6 +143,8 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['shutdown', WRITE],
   ['compact', WRITE],
   ['bgrewriteaof', WRITE],
+  ['bgsave', WRITE],
+  ['save', WRITE],
   ['cleanup', WRITE],
   ['debug', { kind: 'write', readSubcommands: ['digest', 'digest-value', 'object', 'help'] }],
   // Every OBJECT and MEMORY subcommand the server has only inspects (the server flags them readonly).

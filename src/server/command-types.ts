@@ -207,6 +207,17 @@ export interface ClientAdminServices {
 }
 
 /** Transactions as the server runs them (commands/transactions.ts calls these). */
+export interface PersistenceServices {
+  /** A compaction (snapshot + log cut) is running. */
+  inProgress(): boolean;
+  /** Start one now (BGSAVE) and resolve when it is durable; rejects with the store's error. */
+  snapshot(): Promise<void>;
+  /** Run one more after the one in progress (BGSAVE SCHEDULE). */
+  snapshotAfterCurrent(): void;
+  /** Date.now() of the last completed snapshot, or of the start when none completed since. */
+  lastSaveMs(): number;
+}
+
 export interface TransactionServices {
   /** The server's WATCH registry, which every connection's ClientTx reports to. */
   readonly watches: WatchRegistry;
@@ -260,6 +271,8 @@ export interface ServerServices {
   requirePass(): string | null;
   shutdown(): void;
   compact(): void;
+  /** SAVE, BGSAVE, LASTSAVE: compaction is kv-ts's snapshot. Optional: without it they reply an error. */
+  readonly persistence?: PersistenceServices;
   /** CONFIG RESETSTAT: zero the server's counters and command stats. Optional (added by the server engineer). */
   resetStats?(): void;
   /** MULTI/EXEC/WATCH support. Optional (added with transactions): without it they reply an error. */

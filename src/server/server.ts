@@ -148,6 +148,8 @@ export class KvServer implements ConnectionHost {
    * promise of its 'close' (after its last client ends), which shutdown waits for.
    */
   private readonly retiredListeners: Array<Promise<void>> = [];
+  /** BGSAVE SCHEDULE asked for a snapshot after the one in progress. */
+  private snapshotScheduled = false;
   /** Why this node's port cannot change live (cluster members: the membership lists it), or null. */
   private portFixed: string | null = null;
   private afterWrite: ServerHooks['afterWrite'] = undefined;
@@ -625,8 +627,23 @@ export class KvServer implements ConnectionHost {
       tracking: this.tracking,
       clientExists: (id) => this.clients.get(id) !== undefined,
       introspection: { slowlog: this.slowlog, latency: this.latencyMonitor, commandStats: this.commandStats },
-      compact: () => {
-        this.store.compact().catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
+      compact: () => void this.snapshot(),
+      persistence: {
+        inProgress: () => this.store.stats().compacting,
+        snapshot: () => this.snapshot(),
+        snapshotAfterCurrent: () => {
+          if (this.snapshotScheduled) return;
+          this.snapshotScheduled = true;
+          const after = (): void => {
+            this.snapshotScheduled = false;
+            void this.snapshot();
+          };
+          this.store.compact().then(after, after);
+        },
+        lastSaveMs: () => {
+          const last = this.store.stats().lastCompactionMs;
+          return last > 0 ? last : this.counters.startedMs;
+        },
       },
     };
   }
@@ -668,6 +685,13 @@ export class KvServer implements ConnectionHost {
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     // Like Redis, a lowered limit evicts at once, not at the next write.
     if (changed.some((name) => name.startsWith('maxmemory'))) this.memory.evictNow();
+  }
+
+  /** A compaction (the snapshot SAVE/BGSAVE/BGREWRITEAOF ask for); a failure is logged, and returned to a waiting SAVE. */
+  private snapshot(): Promise<void> {
+    const p = this.store.compact();
+    p.catch((e: unknown) => this.opts.log.error(`compaction failed: ${(e as Error).message}`));
+    return p;
   }
 
   /** CONFIG REWRITE: the config file gets the settings in force (config.ts rewriteConfigText), replaced atomically. */

@@ -407,8 +407,48 @@ function debugCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 }
 
 function compactCommand(ctx: CommandContext): void {
+  const p = ctx.server.persistence;
+  if (p?.inProgress() === true) return ctx.out.error('ERR Background append only file rewriting already in progress');
   ctx.server.compact();
-  ctx.out.simple('Background append only file rewriting started');
+  // Redis schedules a rewrite asked for inside EXEC; here it starts once the transaction's turn ends.
+  ctx.out.simple(ctx.inTransaction === true ? 'Background append only file rewriting scheduled' : 'Background append only file rewriting started');
+}
+
+/**
+ * SAVE: a snapshot (compaction) made now, answered once durable. Unlike Redis's SAVE it blocks
+ * only this client: the snapshot is written while other clients are served.
+ */
+function saveCommand(ctx: CommandContext): void {
+  const p = ctx.server.persistence;
+  if (p === undefined) return ctx.out.error('ERR this server does not take snapshots');
+  if (p.inProgress()) return ctx.out.error('ERR Background save already in progress');
+  const defer = ctx.defer;
+  if (defer === undefined) return ctx.out.error('ERR SAVE cannot wait here (inside a script)');
+  const reply = defer();
+  p.snapshot().then(
+    () => reply((o) => o.ok()),
+    (e: unknown) => reply((o) => o.error(`ERR ${(e as Error).message}`)),
+  );
+}
+
+function bgsaveCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
+  const p = ctx.server.persistence;
+  if (p === undefined) return ctx.out.error('ERR this server does not take snapshots');
+  const schedule = argv.length === 2 && isWord(argv[1] as Buffer, 'schedule');
+  if (argv.length > 2 || (argv.length === 2 && !schedule)) return ctx.out.error('ERR syntax error');
+  if (p.inProgress()) {
+    if (!schedule) return ctx.out.error('ERR Background save already in progress');
+    p.snapshotAfterCurrent();
+    return ctx.out.simple('Background saving scheduled');
+  }
+  ctx.server.compact();
+  ctx.out.simple('Background saving started');
+}
+
+function lastsaveCommand(ctx: CommandContext): void {
+  const p = ctx.server.persistence;
+  if (p === undefined) return ctx.out.error('ERR this server does not take snapshots');
+  ctx.out.integer(Math.floor(p.lastSaveMs() / 1000));
 }
 
 // ---------------------------------------------------------------- the table
@@ -480,5 +520,8 @@ export const genericCommands: CommandModule = [
   }),
   spec({ name: 'compact', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Rewrite the log into a compact snapshot in the background', syntax: '', handler: compactCommand }),
   spec({ name: 'bgrewriteaof', acl: [], arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (Redis name)', syntax: '', handler: compactCommand }),
+  spec({ name: 'save', acl: [], arity: 1, flags: ['admin', 'noscript', 'no_multi'], ...NOKEYS, summary: 'Make a snapshot (compaction) now and answer once it is durable', syntax: '', handler: saveCommand }),
+  spec({ name: 'bgsave', acl: [], arity: -1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Start a snapshot (compaction) in the background', syntax: '[SCHEDULE]', handler: bgsaveCommand }),
+  spec({ name: 'lastsave', acl: ['@admin', '@dangerous'], arity: 1, flags: ['loading', 'stale', 'fast'], ...NOKEYS, summary: 'Unix time of the last completed snapshot', syntax: '', handler: lastsaveCommand }),
   spec({ name: 'cleanup', arity: 1, flags: ['admin', 'noscript'], ...NOKEYS, summary: 'Same as COMPACT (kv-go name)', syntax: '', handler: compactCommand }),
 ];
