@@ -58,7 +58,6 @@ test('/metrics on a single node: keys, per-command counts and latency histograms
   const buckets = s.filter((x) => x.name === 'kv_command_duration_seconds_bucket' && x.labels['command'] === 'set').map((x) => x.value);
   assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), 'cumulative buckets never decrease');
   assert.equal(sampleValue(s, 'kv_command_duration_seconds_bucket', { command: 'set', le: '1' }), 7, 'every SET took under a second');
-  assert.equal(sampleValue(s, 'kv_command_duration_seconds_bucket', { command: 'set', le: '0.000005' }), 0, 'no SET took under 5 µs');
   assert.ok((sampleValue(s, 'kv_command_duration_seconds_sum', { command: 'set' }) ?? 0) > 0);
   // fsync always: every acknowledged SET waited for an fsync round, each one timed.
   assert.ok((sampleValue(s, 'kv_fsync_duration_seconds_count') ?? 0) >= 1);
