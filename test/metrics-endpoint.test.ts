@@ -7,6 +7,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openReplicatedStore } from '../src/storage/store.js';
 import { KvServer } from '../src/server/server.js';
 import { defaultConfig } from '../src/server/config.js';
@@ -17,7 +19,7 @@ import { startMetricsEndpoint } from '../src/metrics/http.js';
 import { callOnce } from './helpers/call.js';
 import { FaultyLogFs } from './helpers/faulty-log-fs.js';
 import { httpGet, metricsPortOf, parseExposition, sampleValue, scrape } from './helpers/metrics.js';
-import { startKvServer, tempDirsRemovedAfter, type RunningProcess } from './helpers/procs.js';
+import { REPO_ROOT, startKvServer, tempDirsRemovedAfter, type RunningProcess } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 
 const dirs = tempDirsRemovedAfter('kvts-metrics-');
@@ -92,6 +94,13 @@ test('the endpoint: /health 200 with role and epoch, ?role filter, 404, 405, 400
   assert.equal((await httpGet(mport, '/metrics', 'POST')).status, 405);
   const m = await httpGet(mport, '/metrics');
   assert.match(m.contentType, /^text\/plain; version=0\.0\.4/);
+  // The Grafana dashboard asks only for metrics the server exports.
+  const declared = new Set([...m.body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) => (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name as string])));
+  const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'docs', 'grafana-dashboard.json'), 'utf8')) as { schemaVersion: number; panels: Array<{ targets: Array<{ expr: string }> }> };
+  assert.ok(dashboard.schemaVersion > 0 && dashboard.panels.length > 0);
+  const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/\bkv_[a-z_]+/g)].map((x) => x[0])));
+  assert.ok(used.length > 10);
+  for (const name of used) assert.ok(declared.has(name), `the dashboard uses ${name}, which /metrics does not export`);
   // Oversized request headers are refused by the bound, not read.
   const big = await fetch(`http://127.0.0.1:${mport}/metrics`, { headers: { 'x-pad': 'a'.repeat(16 * 1024) }, signal: AbortSignal.timeout(3000) });
   assert.equal(big.status, 431);

@@ -12,9 +12,7 @@ import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
 import { formatAddress } from '../net/address.js';
 import { createLogger, LOG_FORMATS, parseLogFormat, type LogFormat } from './log-format.js';
-import { ServerMetrics } from '../metrics/registry.js';
-import { healthInputOf } from '../metrics/health.js';
-import { startMetricsEndpoint, type MetricsEndpoint } from '../metrics/http.js';
+import type { MetricsEndpoint } from '../metrics/http.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -200,9 +198,11 @@ async function main(): Promise<void> {
   if (parsed.repair) return repair(parsed.config.dir);
   const { config: cfg, configFile } = parsed;
   const obs = parsed.observability;
-  const logger = createLogger(cfg.logLevel, obs.logFormat);
-  // Built before the store opens: the store reports each fsync round's duration to it.
-  const metrics = obs.metricsPort === null ? null : new ServerMetrics();
+  const logger = await createLogger(cfg.logLevel, obs.logFormat);
+  // Loaded only with --metrics-port (prom-client's start-up time), and built before the store
+  // opens: the store reports each fsync round's duration to it.
+  const metricsModules = obs.metricsPort === null ? null : await Promise.all([import('../metrics/registry.js'), import('../metrics/health.js'), import('../metrics/http.js')]);
+  const metrics = metricsModules === null ? null : new metricsModules[0].ServerMetrics();
   const log: ServerLog = {
     info: (m) => logger.info(m),
     warn: (m) => logger.warn(m),
@@ -252,7 +252,8 @@ async function main(): Promise<void> {
     // A refused configuration (another cluster's data directory) is the operator's to fix: usage code.
     process.exit(e instanceof ConfigRefusedError ? EXIT_USAGE : EXIT_FAILURE);
   }
-  if (metrics !== null && obs.metricsPort !== null) {
+  if (metrics !== null && metricsModules !== null && obs.metricsPort !== null) {
+    const [, { healthInputOf }, { startMetricsEndpoint }] = metricsModules;
     metrics.attach(server, replication.host);
     const host = replication.host;
     const sources = { metrics: () => metrics.text(), contentType: metrics.contentType, health: () => healthInputOf(host, store) };

@@ -4,7 +4,6 @@
 // what is logged.
 
 import { pino, type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
 import type { LogLevel } from '../server/config.js';
 
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
@@ -19,11 +18,15 @@ export function resolveLogFormat(f: LogFormat, stderrIsTty: boolean): 'json' | '
   return f === 'auto' ? (stderrIsTty ? 'pretty' : 'json') : f;
 }
 
-/** The process logger on stderr (fd 2), written synchronously so nothing is lost at exit. */
-export function createLogger(level: LogLevel, format: LogFormat): Logger {
+/**
+ * The process logger on stderr (fd 2), written synchronously so nothing is lost at exit.
+ * pino-pretty is loaded only when used: a JSON-logging server does not pay its start-up time.
+ */
+export async function createLogger(level: LogLevel, format: LogFormat): Promise<Logger> {
   const tty = process.stderr.isTTY === true;
   if (resolveLogFormat(format, tty) === 'json') return pino({ level, base: { pid: process.pid } }, pino.destination(2));
   // One line per entry: `npm start` prefixes each member's lines with its id.
+  const { default: pinoPretty } = await import('pino-pretty');
   const stream = pinoPretty({ destination: 2, sync: true, colorize: tty, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   return pino({ level, base: { pid: process.pid } }, stream);
 }
