@@ -14,8 +14,8 @@ import { KvServer } from '../src/server/server.js';
 import { defaultConfig } from '../src/server/config.js';
 import { DEFAULT_REPLICATION_FLAGS, attachReplication } from '../src/replication/host/attach.js';
 import { ServerMetrics } from '../src/metrics/registry.js';
-import { evaluateHealth, healthInputOf, type HealthInput } from '../src/metrics/health.js';
-import { startMetricsEndpoint } from '../src/metrics/http.js';
+import { evaluateHealth, type HealthInput } from '../src/metrics/health.js';
+import { serveMetrics } from '../src/metrics/http.js';
 import { callOnce } from './helpers/call.js';
 import { FaultyLogFs } from './helpers/faulty-log-fs.js';
 import { httpGet, metricsPortOf, parseExposition, sampleValue, scrape } from './helpers/metrics.js';
@@ -156,8 +156,7 @@ test('a failing disk: kv_log_failed and kv_log_write_errors_total, /health 503 n
   const server = new KvServer({ config: { ...defaultConfig(), port: 0, host: '127.0.0.1', dir, fsync: 'always' }, store, log: quiet });
   const { port } = await server.listen();
   const { host } = await attachReplication(server, store, DEFAULT_REPLICATION_FLAGS, `127.0.0.1:${port}`, quiet);
-  metrics.attach(server, host);
-  const ep = await startMetricsEndpoint({ metrics: () => metrics.text(), contentType: metrics.contentType, health: () => healthInputOf(host, store) }, '127.0.0.1', 0, (e) => assert.fail(e));
+  const ep = await serveMetrics(metrics, server, host, '127.0.0.1', 0, (e) => assert.fail(e));
   try {
     await waitFor('primary accepts writes', async () => (await httpGet(ep.port, '/health')).status === 200);
     await ok(port, ['SET', 'a', '1']);

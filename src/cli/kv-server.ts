@@ -201,8 +201,8 @@ async function main(): Promise<void> {
   const logger = await createLogger(cfg.logLevel, obs.logFormat);
   // Loaded only with --metrics-port (prom-client's start-up time), and built before the store
   // opens: the store reports each fsync round's duration to it.
-  const metricsModules = obs.metricsPort === null ? null : await Promise.all([import('../metrics/registry.js'), import('../metrics/health.js'), import('../metrics/http.js')]);
-  const metrics = metricsModules === null ? null : new metricsModules[0].ServerMetrics();
+  const metricsModule = obs.metricsPort === null ? null : await import('../metrics/http.js');
+  const metrics = metricsModule === null ? null : new metricsModule.ServerMetrics();
   const log: ServerLog = {
     info: (m) => logger.info(m),
     warn: (m) => logger.warn(m),
@@ -252,13 +252,9 @@ async function main(): Promise<void> {
     // A refused configuration (another cluster's data directory) is the operator's to fix: usage code.
     process.exit(e instanceof ConfigRefusedError ? EXIT_USAGE : EXIT_FAILURE);
   }
-  if (metrics !== null && metricsModules !== null && obs.metricsPort !== null) {
-    const [, { healthInputOf }, { startMetricsEndpoint }] = metricsModules;
-    metrics.attach(server, replication.host);
-    const host = replication.host;
-    const sources = { metrics: () => metrics.text(), contentType: metrics.contentType, health: () => healthInputOf(host, store) };
+  if (metrics !== null && metricsModule !== null && obs.metricsPort !== null) {
     try {
-      endpoint = await startMetricsEndpoint(sources, obs.metricsHost, obs.metricsPort, (e) => logger.warn(`metrics endpoint: ${e.message}`));
+      endpoint = await metricsModule.serveMetrics(metrics, server, replication.host, obs.metricsHost, obs.metricsPort, (e) => logger.warn(`metrics endpoint: ${e.message}`));
     } catch (e) {
       process.stderr.write(`kv-server: cannot serve metrics on ${formatAddress(obs.metricsHost, obs.metricsPort)}: ${(e as Error).message}\n`);
       await store.close().catch(() => undefined);

@@ -4,7 +4,12 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { evaluateHealth, type HealthInput, type RoleWanted } from './health.js';
+import type { KvServer } from '../server/server.js';
+import type { ReplicationHost } from '../replication/host/host.js';
+import { evaluateHealth, healthInputOf, type HealthInput, type RoleWanted } from './health.js';
+import { ServerMetrics } from './registry.js';
+
+export { ServerMetrics };
 
 /** Simultaneous connections (Prometheus, a load balancer's probes, an operator's curl). */
 export const METRICS_CONNECTIONS_MAX = 16;
@@ -86,4 +91,11 @@ export function startMetricsEndpoint(src: MetricsSources, host: string, port: nu
       });
     });
   });
+}
+
+/** kv-server's endpoint: `metrics` (built before the store opened) attached to the running server. */
+export function serveMetrics(metrics: ServerMetrics, server: KvServer, host: ReplicationHost, bindHost: string, port: number, onError: (e: Error) => void): Promise<MetricsEndpoint> {
+  metrics.attach(server, host);
+  const sources: MetricsSources = { metrics: () => metrics.text(), contentType: metrics.contentType, health: () => healthInputOf(host, server.store) };
+  return startMetricsEndpoint(sources, bindHost, port, onError);
 }
