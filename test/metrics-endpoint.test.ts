@@ -6,7 +6,8 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openReplicatedStore } from '../src/storage/store.js';
@@ -15,7 +16,7 @@ import { defaultConfig } from '../src/server/config.js';
 import { DEFAULT_REPLICATION_FLAGS, attachReplication } from '../src/replication/host/attach.js';
 import { ServerMetrics } from '../src/metrics/registry.js';
 import { evaluateHealth, type HealthInput } from '../src/metrics/health.js';
-import { serveMetrics } from '../src/metrics/http.js';
+import { METRICS_CONNECTIONS_MAX, serveMetrics } from '../src/metrics/http.js';
 import { callOnce } from './helpers/call.js';
 import { FaultyLogFs } from './helpers/faulty-log-fs.js';
 import { httpGet, metricsPortOf, parseExposition, sampleValue, scrape } from './helpers/metrics.js';
@@ -104,6 +105,34 @@ test('the endpoint: /health 200 with role and epoch, ?role filter, 404, 405, 400
   // Oversized request headers are refused by the bound, not read.
   const big = await fetch(`http://127.0.0.1:${mport}/metrics`, { headers: { 'x-pad': 'a'.repeat(16 * 1024) }, signal: AbortSignal.timeout(3000) });
   assert.equal(big.status, 431);
+});
+
+test('the endpoint holds at most METRICS_CONNECTIONS_MAX connections and closes with the server (SIGTERM)', async () => {
+  const p = await kvServer(['--metrics-port', '0']);
+  const mport = await metricsPortOf(p);
+  const idle: Socket[] = [];
+  try {
+    for (let i = 0; i < METRICS_CONNECTIONS_MAX; i++) {
+      const s = connect(mport, '127.0.0.1');
+      await once(s, 'connect');
+      idle.push(s);
+    }
+    // Past the bound the server closes new connections at once: the request gets no answer.
+    await waitFor('the server holds all idle connections', async () => {
+      try {
+        await httpGet(mport, '/health');
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  } finally {
+    for (const s of idle) s.destroy();
+  }
+  await waitFor('a request is served again once the idle connections closed', async () => (await httpGet(mport, '/health')).status === 200);
+  await p.kill('SIGTERM');
+  assert.equal(await p.exited(), 0, p.output());
+  await assert.rejects(httpGet(mport, '/metrics'), 'the endpoint is closed');
 });
 
 test('a manual-mode replica: role gauge and lag on it, 200 while it follows, 503 once its primary is gone', async () => {
