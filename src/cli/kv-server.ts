@@ -5,13 +5,14 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { openReplicatedStore } from '../storage/store.js';
 import { SERVER_FSYNC_ON_LOOP_MAX_MS } from '../storage/wal.js';
 import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerConfig } from '../server/config.js';
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
 import { formatAddress } from '../net/address.js';
+import { createLogger, LOG_FORMATS, parseLogFormat, type LogFormat } from './log-format.js';
+import type { MetricsEndpoint } from '../metrics/http.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -29,6 +30,11 @@ Options:
   --requirepass PASSWORD      require AUTH before other commands
   --maxclients N              maximum simultaneous clients (default 10000)
   --log-level LEVEL           trace|debug|info|warn|error|fatal|silent (default info)
+  --log-format auto|json|pretty  log lines as JSON or human-readable (default auto: readable when
+                              stderr is a terminal, JSON when piped)
+  --metrics-port N            serve GET /metrics (Prometheus) and GET /health over HTTP on port N
+                              (default: off; 0 = any free port, printed at start)
+  --metrics-host ADDR         address of the metrics endpoint (default 127.0.0.1)
   --config FILE               JSON or redis.conf-style "name value" file; flags override it
   --client-query-buffer-limit BYTES   max unparsed input per client (default 1gb)
   --client-output-buffer-limit BYTES  max pending output per client (default 64mb, 0 = unlimited);
@@ -90,12 +96,36 @@ function usageError(msg: string): never {
   process.exit(EXIT_USAGE);
 }
 
-type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags; repair: boolean } | 'exit';
+/** The HTTP endpoint's flags (not settings: CONFIG does not see them). */
+interface ObservabilityFlags {
+  readonly logFormat: LogFormat;
+  /** null: no metrics endpoint. */
+  readonly metricsPort: number | null;
+  readonly metricsHost: string;
+}
+
+function parseObservabilityFlags(values: Record<string, string | boolean | undefined>): ObservabilityFlags {
+  const fmt = values['log-format'];
+  const logFormat = typeof fmt === 'string' ? parseLogFormat(fmt) : 'auto';
+  if (logFormat === null) usageError(`--log-format: expected one of ${LOG_FORMATS.join('|')}, got '${String(fmt)}'`);
+  const port = values['metrics-port'];
+  let metricsPort: number | null = null;
+  if (typeof port === 'string') {
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) usageError(`--metrics-port: expected a port number 0-65535, got '${port}'`);
+    metricsPort = Number(port);
+  }
+  const host = values['metrics-host'];
+  if (typeof host === 'string' && metricsPort === null) usageError('--metrics-host needs --metrics-port');
+  return { logFormat, metricsPort, metricsHost: typeof host === 'string' ? host : '127.0.0.1' };
+}
+
+type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags; repair: boolean; observability: ObservabilityFlags } | 'exit';
 
 function parseCommandLine(argv: string[]): Parsed {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' }, repair: { type: 'boolean' } };
   for (const f of Object.keys(SETTING_FLAGS)) options[f] = { type: 'string' };
   for (const f of REPLICATION_FLAG_NAMES) options[f] = { type: 'string' };
+  for (const f of ['log-format', 'metrics-port', 'metrics-host']) options[f] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
@@ -137,7 +167,8 @@ function parseCommandLine(argv: string[]): Parsed {
   const fromFile = values['repl-backlog-bytes'] === undefined && cfg.replBacklogBytes !== null ? { 'repl-backlog-bytes': String(cfg.replBacklogBytes) } : {};
   const replication = parseReplicationFlags({ ...values, ...fromFile }, parseMemory);
   if (typeof replication === 'string') usageError(replication);
-  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true };
+  const observability = parseObservabilityFlags(values);
+  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true, observability };
 }
 
 /** --repair: open the directory with repair on, report every cut on stdout, close, exit. */
@@ -168,7 +199,12 @@ async function main(): Promise<void> {
   if (parsed === 'exit') return;
   if (parsed.repair) return repair(parsed.config.dir);
   const { config: cfg, configFile } = parsed;
-  const logger = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination(2));
+  const obs = parsed.observability;
+  const logger = await createLogger(cfg.logLevel, obs.logFormat);
+  // Loaded only with --metrics-port (prom-client's start-up time), and built before the store
+  // opens: the store reports each fsync round's duration to it.
+  const metricsModule = obs.metricsPort === null ? null : await import('../metrics/http.js');
+  const metrics = metricsModule === null ? null : new metricsModule.ServerMetrics();
   const log: ServerLog = {
     info: (m) => logger.info(m),
     warn: (m) => logger.warn(m),
@@ -183,6 +219,7 @@ async function main(): Promise<void> {
       compactMinBytes: cfg.compactMinBytes,
       encodingLimits: cfg.encodingLimits,
       fsyncOnLoopMaxMs: SERVER_FSYNC_ON_LOOP_MAX_MS,
+      ...(metrics !== null ? { onFsyncSeconds: metrics.observeFsync } : {}),
       // After a log failure that discarded writes the store resumes by itself: the replication
       // host hears of the rollback (its core forgets those positions and a primary continues in
       // a new epoch), so no position is ever given to two records.
@@ -192,24 +229,40 @@ async function main(): Promise<void> {
     process.stderr.write(`kv-server: cannot open data directory ${cfg.dir}: ${(e as Error).message}\n`);
     process.exit(EXIT_FAILURE);
   }
+  let endpoint: MetricsEndpoint | null = null;
   const server = new KvServer({
     config: cfg,
     store,
     log,
     ...(configFile !== undefined ? { configFile } : {}),
     onShutdown: (code) => {
-      logger.flush();
-      process.exit(code);
+      const exit = (): void => {
+        logger.flush();
+        process.exit(code);
+      };
+      if (endpoint === null) return exit();
+      endpoint.close().then(exit, exit);
     },
   });
+  let replication;
   try {
     // Before listen: a restarted primary begins its new epoch before any client can write.
-    await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, cfg.port), log);
+    replication = await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, cfg.port), log);
   } catch (e) {
     process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);
     // A refused configuration (another cluster's data directory) is the operator's to fix: usage code.
     process.exit(e instanceof ConfigRefusedError ? EXIT_USAGE : EXIT_FAILURE);
+  }
+  if (metrics !== null && metricsModule !== null && obs.metricsPort !== null) {
+    try {
+      endpoint = await metricsModule.serveMetrics(metrics, server, replication.host, obs.metricsHost, obs.metricsPort, (e) => logger.warn(`metrics endpoint: ${e.message}`));
+    } catch (e) {
+      process.stderr.write(`kv-server: cannot serve metrics on ${formatAddress(obs.metricsHost, obs.metricsPort)}: ${(e as Error).message}\n`);
+      await store.close().catch(() => undefined);
+      process.exit(EXIT_FAILURE);
+    }
+    process.stdout.write(`kv-server metrics on http://${formatAddress(endpoint.host, endpoint.port)}/metrics\n`);
   }
   try {
     const addr = await server.listen();

@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectResp } from '../client/resp-conn.js';
+import { parseFlags } from './flags.js';
+import { parseLogFormat, resolveLogFormat } from './log-format.js';
 
 /** Where the members listen for clients and peers. Loopback only: this is a development cluster. */
 const HOST = '127.0.0.1';
@@ -59,11 +61,23 @@ function pipeWithPrefix(stream: NodeJS.ReadableStream | null, id: string, to: No
   });
 }
 
-function startMember(m: Member, all: readonly Member[], stopping: () => boolean, onUnexpectedExit: () => void): void {
+/**
+ * The members' stderr is a pipe to us, so their own `auto` would always choose JSON: the choice
+ * is made here, against our stderr (`--log-format auto|json|pretty`, default auto).
+ */
+function memberLogFormat(argv: readonly string[]): { ok: true; format: 'json' | 'pretty' } | { ok: false; error: string } {
+  const r = parseFlags(argv, { 'log-format': { type: 'string' } });
+  if (!r.ok) return r;
+  const f = parseLogFormat(r.values['log-format'] ?? 'auto');
+  if (f === null) return { ok: false, error: `--log-format: expected auto|json|pretty, got '${r.values['log-format'] ?? ''}'` };
+  return { ok: true, format: resolveLogFormat(f, process.stderr.isTTY === true) };
+}
+
+function startMember(m: Member, all: readonly Member[], logFormat: 'json' | 'pretty', stopping: () => boolean, onUnexpectedExit: () => void): void {
   mkdirSync(m.dir, { recursive: true });
   const child = spawn(
     process.execPath,
-    [KV_SERVER_JS, '--host', HOST, '--port', String(m.port), '--dir', m.dir, '--node-id', m.id, '--cluster', clusterArg(all), '--log-level', 'warn'],
+    [KV_SERVER_JS, '--host', HOST, '--port', String(m.port), '--dir', m.dir, '--node-id', m.id, '--cluster', clusterArg(all), '--log-level', 'warn', '--log-format', logFormat],
     // Own process group: a terminal's Ctrl-C reaches only us, and we stop the members in order.
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
@@ -112,6 +126,12 @@ async function main(): Promise<void> {
     process.stderr.write(`start-cluster: KV_START_PORT must be a port number (got '${process.env['KV_START_PORT'] ?? ''}')\n`);
     process.exit(EXIT_FAILURE);
   }
+  const lf = memberLogFormat(process.argv.slice(2));
+  if (!lf.ok) {
+    process.stderr.write(`start-cluster: ${lf.error}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+  const logFormat = lf.format;
   const ms = members();
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
@@ -138,7 +158,7 @@ async function main(): Promise<void> {
       process.exit(EXIT_FAILURE);
     }
   };
-  for (const m of ms) startMember(m, ms, () => stopping, onUnexpectedExit);
+  for (const m of ms) startMember(m, ms, logFormat, () => stopping, onUnexpectedExit);
   process.stdout.write(`kv-ts local cluster: ${ms.map((m) => `${m.id} on ${HOST}:${m.port} (${m.dir})`).join(', ')}\n`);
 
   const seeds = ms.map((m) => `${HOST}:${m.port}`).join(',');

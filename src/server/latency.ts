@@ -80,6 +80,22 @@ export class LatencyHistogram {
   }
 
   /**
+   * Cumulative counts at ascending bounds (Prometheus `le` buckets): values whose bucket's
+   * highest value is at or below each bound, so a bound's count is exact to the bucket width.
+   * One pass over the buckets; the metrics endpoint calls it at scrape time.
+   */
+  countsAtOrBelow(boundsNs: readonly number[]): number[] {
+    const out: number[] = [];
+    let seen = 0;
+    let b = 0;
+    for (const bound of boundsNs) {
+      for (; b < HISTOGRAM_BUCKETS && bucketHighestNs(b) <= bound; b++) seen += this.counts[b] as number;
+      out.push(seen);
+    }
+    return out;
+  }
+
+  /**
    * LATENCY HISTOGRAM's histogram_usec: [µs, values at or below it] at 1024 ns and each power of
    * two above, the µs being the highest value of that level's bucket, levels that add no value
    * left out, until every value is counted.
@@ -171,6 +187,11 @@ export class CommandStatsTable {
       s.failedCalls = 0;
       s.histogram.clear();
     }
+  }
+
+  /** Every command's stats, unsorted (the metrics endpoint reads them at scrape time). */
+  entries(): IterableIterator<[string, CommandStats]> {
+    return this.byName.entries();
   }
 
   /** Names with a recorded histogram, sorted (LATENCY HISTOGRAM without arguments). */

@@ -37,6 +37,8 @@ export interface StoreOptions {
    * kv-server uses 2 (SERVER_FSYNC_ON_LOOP_MAX_MS in wal.ts).
    */
   readonly fsyncOnLoopMaxMs?: number;
+  /** Told each group-commit fdatasync's duration in seconds (kv-server's fsync latency histogram). */
+  readonly onFsyncSeconds?: (seconds: number) => void;
   /** The log's file calls; default node:fs. Tests inject failures (ENOSPC, EIO) through it. */
   readonly logFs?: LogFs;
   /**

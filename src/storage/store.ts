@@ -131,6 +131,7 @@ class KvStore implements ReplicatedStore {
   private readonly compactPercent: number;
   private readonly clock: () => number;
   private readonly fsyncOnLoopMaxMs: number;
+  private readonly onFsyncSeconds: ((seconds: number) => void) | null;
   private readonly limits: Readonly<EncodingLimits>;
   private expiryAuthority: ExpiryAuthority | null = null;
   /** CLIENT PAUSE: no expiry or eviction deletes (see setDeletesPaused). */
@@ -179,6 +180,7 @@ class KvStore implements ReplicatedStore {
     this.compactPercent = opts.compactPercent ?? COMPACT_PERCENT_DEFAULT;
     this.clock = opts.now ?? Date.now;
     this.fsyncOnLoopMaxMs = opts.fsyncOnLoopMaxMs ?? 0;
+    this.onFsyncSeconds = opts.onFsyncSeconds ?? null;
     this.limits = opts.encodingLimits ?? REDIS_ENCODING_LIMITS;
     this.logFs = opts.logFs ?? NODE_LOG_FS;
     this.resumeAfterDiscard = opts.resumeAfterDiscard ?? true;
@@ -221,6 +223,7 @@ class KvStore implements ReplicatedStore {
       () => this.maybeAutoCompact(),
       this.logFs,
       (cause, kind) => this.onLogFailure(cause, kind),
+      this.onFsyncSeconds,
     );
     // What recovery replayed may only be in the page cache (the previous owner crashed):
     // make it durable before anyone builds on it. (After a log failure the retry does it.)
