@@ -12,6 +12,7 @@ import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerC
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
 import { formatAddress } from '../net/address.js';
+import { announcedPort, linkTlsOptions, loadTlsMaterial, tlsInUse, type TlsMaterial } from '../server/tls.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -50,6 +51,13 @@ Options:
   --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
   --replica-max-lag-ops N     ... or when this many writes behind (default 1000)
   --repl-backlog-bytes BYTES  primary's backlog for partial resyncs (default 16mb)
+  --tls-port N                TLS listener next to --port (default 0: none); --port 0 with it: TLS only
+  --tls-cert-file FILE        this node's PEM certificate (also presented on the links it dials)
+  --tls-key-file FILE         its PEM private key
+  --tls-ca-cert-file FILE     PEM CA that signs client and peer certificates
+  --tls-auth-clients yes|no|optional  require a client certificate (default yes), none, or check one if given
+  --tls-replication yes|no    the link to --replica-of / REPLICAOF uses TLS (its port is the primary's TLS port)
+  --tls-cluster yes|no        cluster links use TLS: the ports in --cluster are the members' TLS ports
   --node-id ID                stable node id (default: random, kept in the data directory)
   --cluster ID=HOST:PORT,...  cluster mode: every member, this node included (needs --node-id);
                               elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
@@ -83,6 +91,13 @@ const SETTING_FLAGS: Record<string, string> = {
   'slowlog-log-slower-than': 'slowlog-log-slower-than',
   'slowlog-max-len': 'slowlog-max-len',
   'latency-monitor-threshold': 'latency-monitor-threshold',
+  'tls-port': 'tls-port',
+  'tls-cert-file': 'tls-cert-file',
+  'tls-key-file': 'tls-key-file',
+  'tls-ca-cert-file': 'tls-ca-cert-file',
+  'tls-auth-clients': 'tls-auth-clients',
+  'tls-replication': 'tls-replication',
+  'tls-cluster': 'tls-cluster',
 };
 
 function usageError(msg: string): never {
@@ -166,6 +181,17 @@ async function main(): Promise<void> {
   if (parsed === 'exit') return;
   if (parsed.repair) return repair(parsed.config.dir);
   const { config: cfg, configFile } = parsed;
+  // Certificates are checked before anything opens: a bad file stops the start, never a later handshake.
+  let tls: TlsMaterial | null = null;
+  if (tlsInUse(cfg.tls)) {
+    const m = loadTlsMaterial(cfg.tls);
+    if ('kind' in m) {
+      if (m.kind === 'usage') usageError(m.message);
+      process.stderr.write(`kv-server: ${m.message}\n`);
+      process.exit(EXIT_FAILURE);
+    }
+    tls = m;
+  }
   const logger = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination(2));
   const log: ServerLog = {
     info: (m) => logger.info(m),
@@ -195,6 +221,7 @@ async function main(): Promise<void> {
     store,
     log,
     ...(configFile !== undefined ? { configFile } : {}),
+    ...(tls !== null ? { tls } : {}),
     onShutdown: (code) => {
       logger.flush();
       process.exit(code);
@@ -202,7 +229,8 @@ async function main(): Promise<void> {
   });
   try {
     // Before listen: a restarted primary begins its new epoch before any client can write.
-    await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, cfg.port), log);
+    const linkTls = linkTlsOptions(cfg.tls, parsed.replication.cluster !== null, tls);
+    await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, announcedPort(cfg.port, cfg.tls)), log, linkTls);
   } catch (e) {
     process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);
@@ -211,10 +239,12 @@ async function main(): Promise<void> {
   }
   try {
     const addr = await server.listen();
-    process.stdout.write(`kv-server ready on ${addr.host}:${addr.port} (dir ${cfg.dir}, fsync ${cfg.fsync})\n`);
-    logger.info({ host: addr.host, port: addr.port, dir: cfg.dir, fsync: cfg.fsync }, 'ready');
+    const tlsNote = addr.tlsPort > 0 ? `, TLS on port ${addr.tlsPort}` : '';
+    process.stdout.write(`kv-server ready on ${addr.host}:${addr.port} (dir ${cfg.dir}, fsync ${cfg.fsync}${tlsNote})\n`);
+    logger.info({ host: addr.host, port: addr.port, ...(addr.tlsPort > 0 ? { tlsPort: addr.tlsPort } : {}), dir: cfg.dir, fsync: cfg.fsync }, 'ready');
   } catch (e) {
-    process.stderr.write(`kv-server: cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}\n`);
+    const ports = cfg.tls.port > 0 ? `${cfg.port} / TLS ${cfg.tls.port}` : String(cfg.port);
+    process.stderr.write(`kv-server: cannot listen on ${cfg.host}:${ports}: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);
     process.exit(EXIT_FAILURE);
   }

@@ -9,6 +9,7 @@ import { defaultEncodingLimits, type EncodingLimits } from '../storage/collectio
 import { MAXMEMORY_POLICIES, MAXMEMORY_SAMPLES_DEFAULT, MAXMEMORY_SAMPLES_MAX, MAXMEMORY_SAMPLES_MIN, type MaxmemoryPolicy } from '../storage/eviction.js';
 import { defaultMaxmemoryBytes, EVICTION_TENACITY_DEFAULT, EVICTION_TENACITY_MAX } from './memory.js';
 import { TRACKING_TABLE_KEYS_MAX_DEFAULT } from './tracking.js';
+import { defaultTlsSettings, TLS_SETTINGS, type TlsSettings } from './tls-config.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -153,6 +154,8 @@ export interface ServerConfig {
   latencyPercentiles: number[];
   /** save: Redis's RDB save points, as CONFIG GET prints them ("" = none). */
   savePoints: string;
+  /** The tls-* settings (tls-config.ts). */
+  readonly tls: TlsSettings;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -182,6 +185,7 @@ export function defaultConfig(): ServerConfig {
     latencyTracking: true,
     latencyPercentiles: [...LATENCY_PERCENTILES_DEFAULT],
     savePoints: '',
+    tls: defaultTlsSettings(),
   };
 }
 
@@ -223,16 +227,16 @@ function parsePercentiles(s: string): number[] | string {
 /** Redis lists the policies in this order in its CONFIG SET error. */
 const POLICY_ORDER: readonly MaxmemoryPolicy[] = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction'];
 
-type Setter = (cfg: ServerConfig, v: string) => string | null;
+export type Setter = (cfg: ServerConfig, v: string) => string | null;
 
 /**
  * How CONFIG SET treats a setting. `live`: applied at once. `startup`: kv-ts reads it only when
  * it starts, where Redis changes it live; setting its current value is accepted (Redis skips an
  * unchanged value too) and any other value is refused. `immutable`: Redis refuses it as well.
  */
-type Change = 'live' | 'startup' | 'immutable';
+export type Change = 'live' | 'startup' | 'immutable';
 
-interface Setting {
+export interface Setting {
   readonly name: string;
   /** Other names accepted in config files and flags (never by CONFIG GET/SET). */
   readonly aliases: readonly string[];
@@ -388,6 +392,7 @@ const SETTINGS: readonly Setting[] = [
       return n === 0 ? null : 'kv-ts does not evict clients by their total memory; only 0 is accepted';
     },
   },
+  ...TLS_SETTINGS,
   // Redis's test hook slowing its loading per key: kv-ts has none, so only "no delay".
   { name: 'key-load-delay', aliases: [], get: () => '0', change: 'live', hidden: true, set: (_c, v) => (/^-?\d+$/.test(v) ? (Number(v) === 0 ? null : 'kv-ts has no load delay; only 0 is accepted') : "argument couldn't be parsed into an integer") },
 ];

@@ -8,6 +8,7 @@
 
 import assert from 'node:assert';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplicatedStore } from '../storage/api.js';
@@ -34,6 +35,7 @@ import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-event
 import { resetClientTracking, TrackingHub } from './tracking.js';
 import { ClientPause } from './client-pause.js';
 import { MonitorFeed } from './monitor.js';
+import { handshakeReason, refusedOptionalCert, TlsFailureLog, tlsServerOptions, type TlsMaterial } from './tls.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -68,6 +70,8 @@ export interface KvServerOptions {
   readonly nodeReads?: boolean;
   /** The command modules this server's table is built from. Default: SERVER_COMMAND_MODULES. */
   readonly commands?: readonly CommandModule[];
+  /** Checked TLS files (tls.ts): with config.tls.port > 0 a TLS listener runs next to the plain one (config.port 0: TLS only). */
+  readonly tls?: TlsMaterial;
 }
 
 /** Seams for the replication layer. */
@@ -132,9 +136,13 @@ export class KvServer implements ConnectionHost {
     internalErrors: 0,
     inputKbps: 0,
     outputKbps: 0,
+    tlsHandshakeFailures: 0,
   };
   private readonly dispatcher: Dispatcher;
   private readonly listener: Server;
+  /** The TLS listener (tls-port), and its sockets (closed at shutdown even mid-handshake). */
+  private readonly tlsListener: TlsServer | null;
+  private readonly tlsSockets = new Set<Socket>();
   private afterWrite: ServerHooks['afterWrite'] = undefined;
   private beforeClose: ServerHooks['beforeClose'] = undefined;
   private pending: Connection[] = [];
@@ -212,6 +220,7 @@ export class KvServer implements ConnectionHost {
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.tlsListener = opts.tls !== undefined && cfg.tls.port > 0 ? this.makeTlsListener(opts.tls) : null;
     this.opsTimer = setInterval(() => this.sampleOps(), OPS_SAMPLE_INTERVAL_MS);
     this.opsTimer.unref();
   }
@@ -247,18 +256,41 @@ export class KvServer implements ConnectionHost {
     this.info.register(title, provider, isDefault);
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error): void => reject(e);
-      this.listener.once('error', onError);
-      this.listener.listen(this.opts.config.port, this.opts.config.host, () => {
-        this.listener.off('error', onError);
-        if (this.opts.nodeReads !== true) installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
-        const a = this.listener.address();
-        assert(a !== null && typeof a !== 'string');
-        resolve({ host: a.address, port: a.port });
-      });
+  /**
+   * Listen on `port` (plain) and, with a TLS listener, on tls-port. Port 0 is an ephemeral port,
+   * except next to a TLS listener, where it means no plain listener (as Redis's `port 0`); its
+   * port is then reported as 0.
+   */
+  async listen(): Promise<{ host: string; port: number; tlsPort: number }> {
+    const cfg = this.opts.config;
+    const tlsOnly = this.tlsListener !== null && cfg.port === 0;
+    const plain = tlsOnly ? { host: cfg.host, port: 0 } : await listenOn(this.listener, cfg.port, cfg.host);
+    if (!tlsOnly && this.opts.nodeReads !== true) installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
+    // TLS sockets read through Node's streams (their bytes are decrypted there); the plain path is untouched.
+    const tlsPort = this.tlsListener === null ? 0 : (await listenOn(this.tlsListener, cfg.tls.port, cfg.host)).port;
+    return { host: plain.host, port: plain.port, tlsPort };
+  }
+
+  /** A client whose TLS handshake failed (or timed out) is counted, logged at a bounded rate, and dropped; no other client notices. */
+  private makeTlsListener(m: TlsMaterial): TlsServer {
+    const cfg = this.opts.config;
+    const failures = new TlsFailureLog(() => this.counters.tlsHandshakeFailures++, (msg) => this.opts.log.warn(msg));
+    const srv = createTlsServer(tlsServerOptions(m, cfg.tls), (socket: TLSSocket) => {
+      const refused = cfg.tls.authClients === 'optional' ? refusedOptionalCert(socket) : null;
+      if (refused === null) return this.accept(socket);
+      failures.failed(refused, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+      socket.destroy();
     });
+    srv.on('connection', (raw: Socket) => {
+      this.tlsSockets.add(raw);
+      raw.once('close', () => this.tlsSockets.delete(raw));
+    });
+    srv.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      // The peer may be gone already (its address with it).
+      failures.failed(handshakeReason(e), socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort ?? 0}` : 'a closed connection');
+      socket.destroy();
+    });
+    return srv;
   }
 
   private accept(socket: Socket, reads: SocketReads | null = null): void {
@@ -663,6 +695,7 @@ export class KvServer implements ConnectionHost {
     this.counters.errorReplies = 0;
     this.counters.errorsByKind.clear();
     this.counters.internalErrors = 0;
+    this.counters.tlsHandshakeFailures = 0;
     this.store.lookupStats.hits = 0;
     this.store.lookupStats.misses = 0;
     this.counters.netInputBytes = 0;
@@ -684,8 +717,11 @@ export class KvServer implements ConnectionHost {
     this.memory.gauge.close();
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const tlsClosed = new Promise<void>((resolve) => (this.tlsListener === null ? resolve() : this.tlsListener.close(() => resolve())));
     for (const c of [...this.clients.all()]) c.destroy();
+    for (const s of [...this.tlsSockets]) s.destroy();
     await closed;
+    await tlsClosed;
     await this.store.close();
   }
 
@@ -702,4 +738,18 @@ export class KvServer implements ConnectionHost {
     }
     this.opts.onShutdown?.(code);
   }
+}
+
+/** Listen on host:port; resolves with the bound address (the port chosen when `port` is 0). */
+function listenOn(srv: Server, port: number, host: string): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    srv.once('error', onError);
+    srv.listen(port, host, () => {
+      srv.off('error', onError);
+      const a = srv.address();
+      assert(a !== null && typeof a !== 'string');
+      resolve({ host: a.address, port: a.port });
+    });
+  });
 }
