@@ -1,7 +1,8 @@
 // TLS with real kv-server processes on 127.0.0.1 and the committed test CA (test/fixtures/tls):
-// bad certificate files stop the start, redis-cli, ioredis, node-redis and KvClient connect with
-// a client certificate; no certificate, an untrusted CA and plain text on the TLS port are
-// refused, counted and never disturb other clients; tls-auth-clients optional/no; the tls-*
+// bad certificate files stop the start; redis-cli, ioredis, node-redis, KvClient and kv-cli
+// connect with a client certificate; no certificate, an untrusted CA, plain text on the TLS port
+// and a handshake never started are refused, counted (the log line bounded) and never disturb
+// other clients; tls-auth-clients optional/no; the tls-*
 // settings in a config file and CONFIG GET; a replica replicating over TLS; and a 3-node cluster
 // whose links use TLS electing a new primary after its primary is killed.
 
@@ -10,6 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -18,7 +20,8 @@ import { KvClient } from '../src/client/index.js';
 import { callOnce, replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
 import { info } from './helpers/info.js';
-import { freePort, REPO_ROOT, startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
+import { TLS_FAILURE_LOG_INTERVAL_MS, TLS_HANDSHAKE_TIMEOUT_MS, TlsFailureLog } from '../src/server/tls.js';
+import { freePort, KV_CLI_JS, REPO_ROOT, startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
@@ -109,7 +112,23 @@ test('bad TLS files stop the start with a message naming the file', async () => 
   await startRefused(['--tls-replication', 'yes'], 2, /tls-cert-file is required/);
 });
 
-test('redis-cli, ioredis, node-redis and KvClient connect with a client certificate', async () => {
+test('failed handshakes: every one counted, one log line per interval with the number not logged', () => {
+  let now = 1_000_000;
+  let counted = 0;
+  const lines: string[] = [];
+  const f = new TlsFailureLog(() => counted++, (m) => lines.push(m), () => now);
+  f.failed('no certificate', '127.0.0.1:1');
+  for (let i = 0; i < 50; i++) f.failed('no certificate', '127.0.0.1:2');
+  now += TLS_FAILURE_LOG_INTERVAL_MS - 1;
+  f.failed('wrong CA', '127.0.0.1:3');
+  assert.equal(lines.length, 1);
+  now += 1;
+  f.failed('wrong CA', '127.0.0.1:4');
+  assert.equal(counted, 53);
+  assert.deepEqual(lines, ['TLS handshake failed from 127.0.0.1:1: no certificate', 'TLS handshake failed from 127.0.0.1:4: wrong CA (and 51 more since the last report)']);
+});
+
+test('redis-cli, ioredis, node-redis, KvClient and kv-cli connect with a client certificate', async () => {
   const { proc, tlsPort } = await tlsServer();
   const cli = ['-h', '127.0.0.1', '-p', String(tlsPort), '--tls', '--cacert', fixture('ca.crt'), '--cert', fixture('client.crt'), '--key', fixture('client.key')];
   assert.equal((await run('redis-cli', [...cli, 'SET', 'cli:k', 'from redis-cli'])).stdout.trim(), 'OK');
@@ -146,6 +165,9 @@ test('redis-cli, ioredis, node-redis and KvClient connect with a client certific
   } finally {
     await kv.close();
   }
+  const kvCli = [KV_CLI_JS, '-p', String(tlsPort), '--tls', '--cacert', fixture('ca.crt'), '--cert', fixture('client.crt'), '--key', fixture('client.key')];
+  assert.equal((await run(process.execPath, [...kvCli, 'SET', 'cli2:k', 'from kv-cli'])).stdout.trim(), 'OK');
+  assert.equal((await run(process.execPath, [...kvCli, 'GET', 'kv:k'])).stdout.trim(), 'from KvClient');
   // The plain port serves the same data.
   assert.equal(await call(proc.port, ['GET', 'kv:k']), 'from KvClient');
   assert.equal(await tlsFailures(proc.port), 0);
@@ -153,6 +175,11 @@ test('redis-cli, ioredis, node-redis and KvClient connect with a client certific
 
 test('no client certificate, an untrusted CA and plain text on the TLS port are refused and counted; other clients go on', async () => {
   const { proc, tlsPort } = await tlsServer();
+  // A TCP client that never starts its handshake is dropped after the handshake timeout.
+  const openedMs = Date.now();
+  const idle = tcpConnect({ host: '127.0.0.1', port: tlsPort });
+  idle.on('error', () => undefined);
+  const idleClosed = new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now() - openedMs)));
   // Clients connected before the failures keep working through them: one plain, one TLS.
   const plain = plainClient(proc.port);
   const kept = new Redis({ host: '127.0.0.1', port: tlsPort, tls: CLIENT_TLS, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -176,11 +203,14 @@ test('no client certificate, an untrusted CA and plain text on the TLS port are 
     // KvClient without a certificate: connect fails (no seed answers).
     await assert.rejects(KvClient.connect({ seeds: [`127.0.0.1:${tlsPort}`], tls: { ca: pem('ca.crt') }, discoverTimeoutMs: 0, timeoutMs: 2000 }));
 
-    // The server saw each refused handshake (the client-side CA check too: the client hung up).
-    await waitFor('refused handshakes counted', async () => (await tlsFailures(proc.port)) >= 5);
+    // The server saw each refused handshake once (the client-side CA check too: the client hung up).
+    await waitFor('refused handshakes counted', async () => (await tlsFailures(proc.port)) === 6);
     // Logged at a bounded rate: the first failure, not every one.
     await waitFor('the first failure logged', () => proc.output().includes('TLS handshake failed from'));
     assert.equal(proc.output().split('TLS handshake failed from').length - 1, 1, proc.output());
+    const idleMs = await idleClosed;
+    assert.ok(idleMs >= TLS_HANDSHAKE_TIMEOUT_MS - 1000, `the idle connection was closed after ${idleMs} ms`);
+    await waitFor('the timed-out handshake counted', async () => (await tlsFailures(proc.port)) === 7);
 
     assert.equal(await plain.get('kept'), '1');
     assert.equal(await kept.incr('kept'), 2);
