@@ -285,6 +285,9 @@ test('a replica replicates over TLS (--tls-replication yes) from the primary\'s 
   try {
     for (let i = 0; i < 100; i++) assert.equal(await kv.set(`r:${i}`, `v${i}`), 'OK');
     await waitFor('the replica holds the writes', async () => (await call(replica.proc.port, ['GET', 'r:99'])) === 'v99', { timeoutMs: 15_000 });
+    // The replica announced its TLS port (its clients use TLS too): the primary's INFO names it.
+    const primaryInfo = String(await kv.rawTypedAt(`127.0.0.1:${tlsPort}`, ['INFO', 'replication']));
+    assert.match(primaryInfo, new RegExp(`slave0:ip=127\\.0\\.0\\.1,port=${replica.tlsPort},`));
     const i = await info(replica.proc.port);
     assert.equal(i.get('role'), 'slave');
     assert.equal(i.get('master_link_status'), 'up');
