@@ -1,8 +1,9 @@
 // Replication links over TCP or TLS: a Link wraps a socket that already passed the KVREPL
 // handshake and moves frames with a bounded output; a Dialer connects a replica to its primary's
-// RESP port (its TLS port when dialling with TLS), performs `KVREPL <nodeId> <password> <announce>`
-// and redials with capped backoff forever. Owns sockets and their buffers; it never interprets a message (the host does)
-// and never drops a frame silently: over the bound, the whole link is closed and reported.
+// RESP port (its TLS port when dialling with TLS), performs `KVREPL <nodeId> <password>
+// <announce>` and redials with capped backoff forever. Owns sockets and their buffers; it never
+// interprets a message (the host does) and never drops a frame silently: over the bound, the
+// whole link is closed and reported.
 
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
