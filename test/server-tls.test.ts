@@ -2,9 +2,9 @@
 // bad certificate files stop the start; redis-cli, ioredis, node-redis, KvClient and kv-cli
 // connect with a client certificate; no certificate, an untrusted CA, plain text on the TLS port
 // and a handshake never started are refused, counted (the log line bounded) and never disturb
-// other clients; tls-auth-clients optional/no; the tls-*
-// settings in a config file and CONFIG GET; a replica replicating over TLS; and a 3-node cluster
-// whose links use TLS electing a new primary after its primary is killed.
+// other clients; tls-auth-clients optional/no; the tls-* settings in a config file and CONFIG
+// GET; certificate files loaded again by CONFIG SET; a replica replicating over TLS; and a 3-node
+// cluster whose links use TLS electing a new primary after its primary is killed.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -262,6 +262,38 @@ test('tls-* settings come from a config file; CONFIG GET reports them; CONFIG SE
     await assert.rejects(c.call('CONFIG', 'SET', 'tls-auth-clients', 'no'), /reads it only at startup/);
     await assert.rejects(c.call('CONFIG', 'SET', 'tls-port', '1'), /reads it only at startup/);
   } finally {
+    c.disconnect();
+  }
+});
+
+test('CONFIG SET of the certificate files loads them again; files that do not serve are refused and change nothing', async () => {
+  const { proc, tlsPort } = await tlsServer();
+  const c = plainClient(proc.port);
+  // A TLS client connected before the reload keeps its connection.
+  const kept = new Redis({ host: '127.0.0.1', port: tlsPort, tls: CLIENT_TLS, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await c.connect();
+    await kept.connect();
+    assert.equal(await kept.set('reload', '1'), 'OK');
+    // A key that is not the certificate's: refused, both settings keep their values.
+    await assert.rejects(c.call('CONFIG', 'SET', 'tls-cert-file', fixture('server.crt'), 'tls-key-file', fixture('client.key')), /tls-key-file .*not the key of the certificate/);
+    assert.deepEqual(await c.call('CONFIG', 'GET', 'tls-key-file'), ['tls-key-file', fixture('server.key')]);
+    await assert.rejects(c.call('CONFIG', 'SET', 'tls-ca-cert-file', join(FIXTURES, 'missing.crt')), /cannot read/);
+    assert.equal(await tlsPing(tlsPort, CLIENT_TLS), 'PONG');
+    // Another pair that loads: new connections get it. The client certificate is not made for
+    // serving (clientAuth only), so a client that checks the server now refuses it.
+    assert.equal(await c.call('CONFIG', 'SET', 'tls-cert-file', fixture('client.crt'), 'tls-key-file', fixture('client.key')), 'OK');
+    assert.match(await tlsPing(tlsPort, CLIENT_TLS), /^error /);
+    assert.equal(await kept.incr('reload'), 2);
+    // And back.
+    assert.equal(await c.call('CONFIG', 'SET', 'tls-cert-file', fixture('server.crt'), 'tls-key-file', fixture('server.key')), 'OK');
+    assert.equal(await tlsPing(tlsPort, CLIENT_TLS), 'PONG');
+    // Trusting the other CA for clients: our client certificate is refused, the other CA's taken.
+    assert.equal(await c.call('CONFIG', 'SET', 'tls-ca-cert-file', fixture('other-ca.crt')), 'OK');
+    assert.notEqual(await tlsPing(tlsPort, CLIENT_TLS), 'PONG');
+    assert.equal(await tlsPing(tlsPort, { ca: pem('ca.crt'), cert: pem('other-client.crt'), key: pem('other-client.key') }), 'PONG');
+  } finally {
+    kept.disconnect();
     c.disconnect();
   }
 });

@@ -12,7 +12,7 @@ import { defaultConfig, parseConfigFile, parseMemory, setAtStartup, type ServerC
 import { KvServer, type ServerLog } from '../server/server.js';
 import { KV_TS_VERSION } from '../server/info-sections.js';
 import { formatAddress } from '../net/address.js';
-import { announcedPort, linkTlsOptions, loadTlsMaterial, tlsInUse, type TlsMaterial } from '../server/tls.js';
+import { announcedPort, linkTlsOptions, loadTlsMaterial, tlsClientOptions, tlsInUse, type TlsMaterial } from '../server/tls.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -230,7 +230,8 @@ async function main(): Promise<void> {
   try {
     // Before listen: a restarted primary begins its new epoch before any client can write.
     const linkTls = linkTlsOptions(cfg.tls, parsed.replication.cluster !== null, tls);
-    await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, announcedPort(cfg.port, cfg.tls)), log, linkTls);
+    // Files loaded again by CONFIG SET: the next link dialled presents the new certificate.
+    if (linkTls !== null) server.onTlsReload = (m) => void Object.assign(linkTls, tlsClientOptions(m));    await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, announcedPort(cfg.port, cfg.tls)), log, linkTls);
   } catch (e) {
     process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);

@@ -482,7 +482,13 @@ const failed = (name: string, why: string): { error: string } => ({ error: `CONF
  * immutable, duplicate: the first problem is reported); then every value is set in order and,
  * if one is refused, every setting of the call gets its old value back.
  */
-export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [string, string]>, facts: ConfigFacts = NO_FACTS): ConfigSetResult {
+export function configSetMany(
+  cfg: ServerConfig,
+  pairs: ReadonlyArray<readonly [string, string]>,
+  facts: ConfigFacts = NO_FACTS,
+  /** Applies the changed settings together (e.g. loads new TLS files); an error text puts every pair back. */
+  apply: ((changed: readonly string[]) => { readonly name: string; readonly error: string } | null) | null = null,
+): ConfigSetResult {
   const settings: Setting[] = [];
   for (const [name] of pairs) {
     const s = findConfig(name);
@@ -503,6 +509,11 @@ export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [
       return failed(s.name, err);
     }
     if (s.get(cfg, facts) !== old[i]) changed.push(s.name);
+  }
+  const refused = changed.length > 0 && apply !== null ? apply(changed) : null;
+  if (refused !== null) {
+    for (let j = settings.length - 1; j >= 0; j--) (settings[j] as Setting).set(cfg, old[j] as string);
+    return failed(refused.name, refused.error);
   }
   return { changed };
 }

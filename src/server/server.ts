@@ -35,7 +35,8 @@ import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-event
 import { resetClientTracking, TrackingHub } from './tracking.js';
 import { ClientPause } from './client-pause.js';
 import { MonitorFeed } from './monitor.js';
-import { handshakeReason, refusedOptionalCert, TlsFailureLog, tlsServerOptions, type TlsMaterial } from './tls.js';
+import { handshakeReason, loadTlsMaterial, refusedOptionalCert, TlsFailureLog, tlsInUse, tlsServerOptions, type TlsMaterial } from './tls.js';
+import { TLS_FILE_SETTINGS } from './tls-config.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -143,6 +144,8 @@ export class KvServer implements ConnectionHost {
   /** The TLS listener (tls-port), and its sockets (closed at shutdown even mid-handshake). */
   private readonly tlsListener: TlsServer | null;
   private readonly tlsSockets = new Set<Socket>();
+  /** Told of certificate files loaded again by CONFIG SET (the links dial with them from then on). */
+  onTlsReload: ((m: TlsMaterial) => void) | null = null;
   private afterWrite: ServerHooks['afterWrite'] = undefined;
   private beforeClose: ServerHooks['beforeClose'] = undefined;
   private pending: Connection[] = [];
@@ -269,6 +272,23 @@ export class KvServer implements ConnectionHost {
     // TLS sockets read through Node's streams (their bytes are decrypted there); the plain path is untouched.
     const tlsPort = this.tlsListener === null ? 0 : (await listenOn(this.tlsListener, cfg.tls.port, cfg.host)).port;
     return { host: plain.host, port: plain.port, tlsPort };
+  }
+
+  /**
+   * CONFIG SET of a certificate file: load the three files again (all or nothing) and use them
+   * for the connections accepted from now on; open connections keep theirs. A file that does not
+   * serve refuses the change, and the server goes on with the files it has.
+   */
+  private reloadTls(changed: readonly string[]): { name: string; error: string } | null {
+    const name = changed.find((n) => TLS_FILE_SETTINGS.includes(n));
+    const t = this.opts.config.tls;
+    if (name === undefined || !tlsInUse(t)) return null;
+    const m = loadTlsMaterial(t);
+    if ('kind' in m) return { name, error: m.message };
+    this.tlsListener?.setSecureContext({ key: m.key, cert: m.cert, ca: m.ca });
+    this.onTlsReload?.(m);
+    this.opts.log.info(`TLS certificate files loaded again: ${t.certFile}, ${t.keyFile}, ${t.caCertFile}`);
+    return null;
   }
 
   /** A client whose TLS handshake failed (or timed out) is counted, logged at a bounded rate, and dropped; no other client notices. */
@@ -599,7 +619,7 @@ export class KvServer implements ConnectionHost {
       info: (sections) => this.info.render(sections),
       configGet: (patterns) => configGet(cfg, patterns, this.configFacts),
       configSet: (pairs) => {
-        const r = configSetMany(cfg, pairs, this.configFacts);
+        const r = configSetMany(cfg, pairs, this.configFacts, (changed) => this.reloadTls(changed));
         if ('error' in r) return r.error;
         this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
         this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;

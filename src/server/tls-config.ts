@@ -34,9 +34,13 @@ function yesNo(v: string): boolean | null {
   return s === 'yes' ? true : s === 'no' ? false : null;
 }
 
+/** The files can change at run time: the server loads them together and refuses the change if they do not serve (tls.ts). */
 function fileSetting(name: string, key: 'certFile' | 'keyFile' | 'caCertFile'): Setting {
-  return { name, aliases: [], change: 'startup', get: (c) => c.tls[key], set: (c, v) => ((c.tls[key] = v), null) };
+  return { name, aliases: [], change: 'live', get: (c) => c.tls[key], set: (c, v) => ((c.tls[key] = v), null) };
 }
+
+/** The settings whose change makes a running server load its certificate files again. */
+export const TLS_FILE_SETTINGS: readonly string[] = ['tls-cert-file', 'tls-key-file', 'tls-ca-cert-file'];
 
 function yesNoSetting(name: string, key: 'replication' | 'cluster'): Setting {
   return {
@@ -51,8 +55,9 @@ function yesNoSetting(name: string, key: 'replication' | 'cluster'): Setting {
 }
 
 /**
- * Read when the server starts (CONFIG SET accepts only the current value): the certificates are
- * loaded and checked once, so a bad file stops the start instead of failing a later handshake.
+ * The port, tls-auth-clients and the links' TLS are read when the server starts (CONFIG SET
+ * accepts only their current value). The files are loaded and checked at startup (a bad file
+ * stops the start instead of failing a later handshake) and again when CONFIG SET names them.
  */
 export const TLS_SETTINGS: readonly Setting[] = [
   {
