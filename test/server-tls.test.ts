@@ -76,8 +76,9 @@ async function call(port: number, args: readonly string[]): Promise<string | nul
   return replyText(r.reply);
 }
 
-function plainClient(port: number): Redis {
-  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+/** An ioredis client that never retries (a test must see every failure); with `tls`, over TLS. */
+function ioredis(port: number, tls?: ConnectionOptions): Redis {
+  const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(tls !== undefined ? { tls } : {}) });
   c.on('error', () => undefined);
   return c;
 }
@@ -134,7 +135,7 @@ test('redis-cli, ioredis, node-redis, KvClient and kv-cli connect with a client 
   assert.equal((await run('redis-cli', [...cli, 'SET', 'cli:k', 'from redis-cli'])).stdout.trim(), 'OK');
   assert.equal((await run('redis-cli', [...cli, 'GET', 'cli:k'])).stdout.trim(), 'from redis-cli');
 
-  const io = new Redis({ host: '127.0.0.1', port: tlsPort, tls: CLIENT_TLS, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const io = ioredis(tlsPort, CLIENT_TLS);
   try {
     await io.connect();
     assert.equal(await io.set('io:k', 'from ioredis'), 'OK');
@@ -181,8 +182,8 @@ test('no client certificate, an untrusted CA and plain text on the TLS port are 
   idle.on('error', () => undefined);
   const idleClosed = new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now() - openedMs)));
   // Clients connected before the failures keep working through them: one plain, one TLS.
-  const plain = plainClient(proc.port);
-  const kept = new Redis({ host: '127.0.0.1', port: tlsPort, tls: CLIENT_TLS, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const plain = ioredis(proc.port);
+  const kept = ioredis(tlsPort, CLIENT_TLS);
   try {
     await kept.connect();
     await plain.connect();
@@ -243,7 +244,7 @@ test('tls-* settings come from a config file; CONFIG GET reports them; CONFIG SE
   procs.add(proc);
   await waitFor('the TLS listener', () => proc.output().includes(`TLS on port ${tlsPort}`));
   assert.equal(await tlsPing(tlsPort, { ca: pem('ca.crt') }), 'PONG');
-  const c = plainClient(proc.port);
+  const c = ioredis(proc.port);
   try {
     await c.connect();
     const pairs = (await c.call('CONFIG', 'GET', 'tls-*')) as string[];
@@ -268,9 +269,9 @@ test('tls-* settings come from a config file; CONFIG GET reports them; CONFIG SE
 
 test('CONFIG SET of the certificate files loads them again; files that do not serve are refused and change nothing', async () => {
   const { proc, tlsPort } = await tlsServer();
-  const c = plainClient(proc.port);
+  const c = ioredis(proc.port);
   // A TLS client connected before the reload keeps its connection.
-  const kept = new Redis({ host: '127.0.0.1', port: tlsPort, tls: CLIENT_TLS, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const kept = ioredis(tlsPort, CLIENT_TLS);
   try {
     await c.connect();
     await kept.connect();
