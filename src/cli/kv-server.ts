@@ -51,13 +51,15 @@ Options:
   --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
   --replica-max-lag-ops N     ... or when this many writes behind (default 1000)
   --repl-backlog-bytes BYTES  primary's backlog for partial resyncs (default 16mb)
-  --tls-port N                TLS listener next to --port (default 0: none); --port 0 with it: TLS only
+  --tls-port N                TLS listener next to --port (default 0: none; --port 0: TLS only)
   --tls-cert-file FILE        this node's PEM certificate (also presented on the links it dials)
   --tls-key-file FILE         its PEM private key
   --tls-ca-cert-file FILE     PEM CA that signs client and peer certificates
-  --tls-auth-clients yes|no|optional  require a client certificate (default yes), none, or check one if given
-  --tls-replication yes|no    the link to --replica-of / REPLICAOF uses TLS (its port is the primary's TLS port)
-  --tls-cluster yes|no        cluster links use TLS: the ports in --cluster are the members' TLS ports
+  --tls-auth-clients yes|no|optional  yes (default): clients need a certificate the CA signed;
+                              optional: one given is checked; no: none asked
+  --tls-replication yes|no    the link to --replica-of / REPLICAOF uses TLS (the address names
+                              the primary's TLS port)
+  --tls-cluster yes|no        cluster links use TLS: the ports in --cluster are TLS ports
   --node-id ID                stable node id (default: random, kept in the data directory)
   --cluster ID=HOST:PORT,...  cluster mode: every member, this node included (needs --node-id);
                               elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
