@@ -111,6 +111,7 @@ test('bad TLS files stop the start with a message naming the file', async () => 
   await startRefused(['--tls-port', tlsPort, '--tls-auth-clients', 'maybe', ...SERVER_TLS], 2, /--tls-auth-clients: bad value/);
   // tls-replication alone needs the files too (the node presents its certificate to its primary).
   await startRefused(['--tls-replication', 'yes'], 2, /tls-cert-file is required/);
+  await startRefused(['--node-id', 'n1', '--cluster', `n1=127.0.0.1:${tlsPort}`, '--tls-cluster', 'yes', ...SERVER_TLS], 2, /--tls-cluster yes needs --tls-port/);
 });
 
 test('failed handshakes: every one counted, one log line per interval with the number not logged', () => {

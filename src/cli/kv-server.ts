@@ -194,6 +194,8 @@ async function main(): Promise<void> {
     }
     tls = m;
   }
+  // Peers dial the ports --cluster lists, as TLS ports: this node must listen on one.
+  if (cfg.tls.cluster && parsed.replication.cluster !== null && cfg.tls.port === 0) usageError('--tls-cluster yes needs --tls-port (the port --cluster lists for this node)');
   const logger = pino({ level: cfg.logLevel, base: { pid: process.pid } }, pino.destination(2));
   const log: ServerLog = {
     info: (m) => logger.info(m),
