@@ -1,8 +1,8 @@
 // An N-node kv-server cluster of real processes on 127.0.0.1 for tests and the failover bench:
 // every node reaches each peer through its own TcpProxy (proxy[from][to]), so any pair can be
 // partitioned (the proxies pass TLS links too: they move bytes); nodes can be SIGKILLed,
-// restarted, SIGSTOPped and resumed. Owns those processes,
-// proxies and data directories and always removes them in stop(); never talks to other hosts.
+// restarted, SIGSTOPped and resumed. Owns those processes, proxies and data directories and
+// always removes them in stop(); never talks to other hosts.
 
 import { rmSync } from 'node:fs';
 import type { CallResult } from '../../src/client/resp-conn.js';
