@@ -7,6 +7,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { ConnectionOptions } from 'node:tls';
 import { AuthError, KvClient, KvError, UnavailableError, type Consistency, type ReadFrom } from '../client/index.js';
 import type { Reply } from '../client/resp-wire.js';
 import { formatAddress, parseAddress } from '../net/address.js';
@@ -32,6 +33,10 @@ const USAGE = `Usage: kv-cli [OPTIONS] [cmd [arg [arg ...]]]
   --quorum           Quorum mode: majority-committed writes, linearizable reads (cluster mode).
   --session          Session mode: read-your-writes and monotonic reads on any node.
   --read-from <where> primary (default) | replica | any: where reads go (not in quorum mode).
+  --tls              Establish a secure TLS connection (to every node).
+  --cacert <file>    CA Certificate file to verify with.
+  --cert <file>      Client certificate to authenticate with.
+  --key <file>       Private key file to authenticate with.
   --raw              Use raw formatting for replies (default when stdout is not a tty).
   --no-raw           Force formatted output even when stdout is not a tty.
   --help             Output this help and exit.
@@ -45,9 +50,17 @@ interface CliOptions {
   readonly consistency: Consistency;
   readonly readFrom: ReadFrom;
   readonly raw: boolean | undefined;
+  /** --tls and its PEM files (redis-cli's flags); null: plain TCP. */
+  readonly tls: CliTls | null;
   readonly help: boolean;
   /** Command to run in one-shot mode; undefined starts the REPL. */
   readonly command: readonly string[] | undefined;
+}
+
+interface CliTls {
+  readonly cacert: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
 }
 
 type ParseResult = { readonly ok: true; readonly opts: CliOptions } | { readonly ok: false; readonly error: string };
@@ -62,6 +75,8 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
   let consistency: Consistency = 'eventual';
   let raw: boolean | undefined;
   let help = false;
+  let tls = false;
+  const tlsFiles: { cacert?: string; cert?: string; key?: string } = {};
   let i = 0;
   /** The flag's value (the next word); consumes both. */
   const value = (): string | undefined => {
@@ -135,13 +150,26 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
       case '--help':
         help = true;
         break;
+      case '--tls':
+        tls = true;
+        break;
+      case '--cacert':
+      case '--cert':
+      case '--key': {
+        const v = value();
+        if (v === undefined) return { ok: false, error: `Missing value for ${a}` };
+        tlsFiles[a.slice(2) as 'cacert' | 'cert' | 'key'] = v;
+        continue;
+      }
       default:
         return { ok: false, error: `Unrecognized option: '${a}'` };
     }
     i++;
   }
   const command = i < argv.length ? argv.slice(i) : undefined;
-  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, help, command } };
+  if (!tls && Object.keys(tlsFiles).length > 0) return { ok: false, error: '--cacert, --cert and --key need --tls' };
+  const tlsOpts: CliTls | null = tls ? { cacert: tlsFiles.cacert, cert: tlsFiles.cert, key: tlsFiles.key } : null;
+  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, tls: tlsOpts, help, command } };
 }
 
 /**
@@ -193,9 +221,29 @@ function connectFailure(o: CliOptions, e: unknown): number {
   return e instanceof KvError && !CLIENT_SIDE.has(e.code) ? EXIT_USAGE : EXIT_FAILURE;
 }
 
+/** The PEM files of --cacert/--cert/--key as node:tls options; an error text when one cannot be read. */
+function tlsOptions(t: CliTls): ConnectionOptions | string {
+  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const [flag, path, opt] of [['--cacert', t.cacert, 'ca'], ['--cert', t.cert, 'cert'], ['--key', t.key, 'key']] as const) {
+    if (path === undefined) continue;
+    try {
+      out[opt] = readFileSync(path);
+    } catch (e) {
+      return `cannot read ${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    }
+  }
+  return out;
+}
+
 async function openClient(o: CliOptions): Promise<KvClient | number> {
+  const tls = o.tls === null ? undefined : tlsOptions(o.tls);
+  if (typeof tls === 'string') {
+    process.stderr.write(`Could not connect to kv-server at ${o.seeds.join(',')}: ${tls}\n`);
+    return EXIT_FAILURE;
+  }
   try {
     const client = await KvClient.connect({
+      tls,
       seeds: o.seeds,
       password: o.password,
       consistency: o.consistency,

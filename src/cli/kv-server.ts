@@ -13,6 +13,7 @@ import { KV_TS_VERSION } from '../server/info-sections.js';
 import { formatAddress } from '../net/address.js';
 import { createLogger, LOG_FORMATS, parseLogFormat, type LogFormat } from './log-format.js';
 import type { MetricsEndpoint } from '../metrics/http.js';
+import { announcedPort, linkTlsOptions, loadTlsMaterial, tlsClientOptions, tlsInUse, type TlsMaterial } from '../server/tls.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -56,6 +57,15 @@ Options:
   --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
   --replica-max-lag-ops N     ... or when this many writes behind (default 1000)
   --repl-backlog-bytes BYTES  primary's backlog for partial resyncs (default 16mb)
+  --tls-port N                TLS listener next to --port (default 0: none; --port 0: TLS only)
+  --tls-cert-file FILE        this node's PEM certificate (also presented on the links it dials)
+  --tls-key-file FILE         its PEM private key
+  --tls-ca-cert-file FILE     PEM CA that signs client and peer certificates
+  --tls-auth-clients yes|no|optional  yes (default): clients need a certificate the CA signed;
+                              optional: one given is checked; no: none asked
+  --tls-replication yes|no    the link to --replica-of / REPLICAOF uses TLS (the address names
+                              the primary's TLS port)
+  --tls-cluster yes|no        cluster links use TLS: the ports in --cluster are TLS ports
   --node-id ID                stable node id (default: random, kept in the data directory)
   --cluster ID=HOST:PORT,...  cluster mode: every member, this node included (needs --node-id);
                               elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
@@ -89,6 +99,13 @@ const SETTING_FLAGS: Record<string, string> = {
   'slowlog-log-slower-than': 'slowlog-log-slower-than',
   'slowlog-max-len': 'slowlog-max-len',
   'latency-monitor-threshold': 'latency-monitor-threshold',
+  'tls-port': 'tls-port',
+  'tls-cert-file': 'tls-cert-file',
+  'tls-key-file': 'tls-key-file',
+  'tls-ca-cert-file': 'tls-ca-cert-file',
+  'tls-auth-clients': 'tls-auth-clients',
+  'tls-replication': 'tls-replication',
+  'tls-cluster': 'tls-cluster',
 };
 
 function usageError(msg: string): never {
@@ -199,6 +216,19 @@ async function main(): Promise<void> {
   if (parsed === 'exit') return;
   if (parsed.repair) return repair(parsed.config.dir);
   const { config: cfg, configFile } = parsed;
+  // Certificates are checked before anything opens: a bad file stops the start, never a later handshake.
+  let tls: TlsMaterial | null = null;
+  if (tlsInUse(cfg.tls)) {
+    const m = loadTlsMaterial(cfg.tls);
+    if ('kind' in m) {
+      if (m.kind === 'usage') usageError(m.message);
+      process.stderr.write(`kv-server: ${m.message}\n`);
+      process.exit(EXIT_FAILURE);
+    }
+    tls = m;
+  }
+  // Peers dial the ports --cluster lists, as TLS ports: this node must listen on one.
+  if (cfg.tls.cluster && parsed.replication.cluster !== null && cfg.tls.port === 0) usageError('--tls-cluster yes needs --tls-port (the port --cluster lists for this node)');
   const obs = parsed.observability;
   const logger = await createLogger(cfg.logLevel, obs.logFormat);
   // Loaded only with --metrics-port (prom-client's start-up time), and built before the store
@@ -235,6 +265,7 @@ async function main(): Promise<void> {
     store,
     log,
     ...(configFile !== undefined ? { configFile } : {}),
+    ...(tls !== null ? { tls } : {}),
     onShutdown: (code) => {
       const exit = (): void => {
         logger.flush();
@@ -247,7 +278,10 @@ async function main(): Promise<void> {
   let replication;
   try {
     // Before listen: a restarted primary begins its new epoch before any client can write.
-    replication = await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, cfg.port), log);
+    const linkTls = linkTlsOptions(cfg.tls, parsed.replication.cluster !== null, tls);
+    // Files loaded again by CONFIG SET: the next link dialled presents the new certificate.
+    if (linkTls !== null) server.onTlsReload = (m) => void Object.assign(linkTls, tlsClientOptions(m));
+    replication = await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, announcedPort(cfg.port, cfg.tls)), log, linkTls);
   } catch (e) {
     process.stderr.write(`kv-server: cannot start replication: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);
@@ -266,10 +300,12 @@ async function main(): Promise<void> {
   }
   try {
     const addr = await server.listen();
-    process.stdout.write(`kv-server ready on ${addr.host}:${addr.port} (dir ${cfg.dir}, fsync ${cfg.fsync})\n`);
-    logger.info({ host: addr.host, port: addr.port, dir: cfg.dir, fsync: cfg.fsync }, 'ready');
+    const tlsNote = addr.tlsPort > 0 ? `, TLS on port ${addr.tlsPort}` : '';
+    process.stdout.write(`kv-server ready on ${addr.host}:${addr.port} (dir ${cfg.dir}, fsync ${cfg.fsync}${tlsNote})\n`);
+    logger.info({ host: addr.host, port: addr.port, ...(addr.tlsPort > 0 ? { tlsPort: addr.tlsPort } : {}), dir: cfg.dir, fsync: cfg.fsync }, 'ready');
   } catch (e) {
-    process.stderr.write(`kv-server: cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}\n`);
+    const ports = cfg.tls.port > 0 ? `${cfg.port} / TLS ${cfg.tls.port}` : String(cfg.port);
+    process.stderr.write(`kv-server: cannot listen on ${cfg.host}:${ports}: ${(e as Error).message}\n`);
     await store.close().catch(() => undefined);
     process.exit(EXIT_FAILURE);
   }

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert';
 import { EventEmitter } from 'node:events';
+import type { ConnectionOptions } from 'node:tls';
 import type { TypeMapping } from '@redis/client';
 import { commandKind, leastSafeKind, type CommandKind } from '../protocol/command-kinds.js';
 import { KvError, SessionLostError, OutcomeUnknownError, UnavailableError } from './errors.js';
@@ -60,6 +61,11 @@ export interface KvClientOptions {
    * after another client's write and break linearizability.
    */
   readonly retryIdempotentWrites?: boolean | undefined;
+  /**
+   * Connect to every node with TLS, with these node:tls options (`ca`, and `cert`/`key` when the
+   * servers require a client certificate). The addresses the nodes report are then their TLS ports.
+   */
+  readonly tls?: ConnectionOptions | undefined;
 }
 
 export interface SetOptions {
@@ -155,7 +161,7 @@ function laterToken(a: string | null, b: string | null): string | null {
 const TOKEN = /^\d{1,10}:\d{1,16}$/;
 
 export class KvClient extends EventEmitter {
-  private readonly o: Required<Omit<KvClientOptions, 'password' | 'username'>> & Pick<KvClientOptions, 'password' | 'username'>;
+  private readonly o: Required<Omit<KvClientOptions, 'password' | 'username' | 'tls'>> & Pick<KvClientOptions, 'password' | 'username' | 'tls'>;
   private view: TopologyView | null = null;
   private readonly conns = new Map<string, NodeConn>();
   private readonly opening = new Map<string, Promise<NodeConn | { failed: Error; reply: boolean }>>();
@@ -190,6 +196,7 @@ export class KvClient extends EventEmitter {
       backoffBaseMs: options.backoffBaseMs ?? DEFAULTS.backoffBaseMs,
       backoffMaxMs: options.backoffMaxMs ?? DEFAULTS.backoffMaxMs,
       retryIdempotentWrites: options.retryIdempotentWrites ?? consistency !== 'quorum',
+      tls: options.tls,
     };
   }
 
@@ -772,7 +779,7 @@ export class KvClient extends EventEmitter {
       if (this.o.consistency === 'quorum') setup.push(['CONSISTENCY', 'QUORUM']);
       if (this.o.consistency === 'session') setup.push(['CONSISTENCY', 'SESSION']);
       p = NodeConn.open(
-        { address, username: this.o.username, password: this.o.password, resp: this.o.resp, connectTimeoutMs: this.o.connectTimeoutMs, commandTimeoutMs: this.o.commandTimeoutMs, setup },
+        { address, username: this.o.username, password: this.o.password, resp: this.o.resp, connectTimeoutMs: this.o.connectTimeoutMs, commandTimeoutMs: this.o.commandTimeoutMs, setup, tls: this.o.tls },
         (dead) => {
           if (this.conns.get(dead.address) === dead) this.conns.delete(dead.address);
         },

@@ -4,6 +4,7 @@
 // "outcome unknown". It never retries and never reconnects: a dead connection stays dead and the
 // client opens a new one, so a reconnect can never silently drop the connection's mode.
 
+import type { ConnectionOptions } from 'node:tls';
 import { createClient, ErrorReply, ClientClosedError, ClientOfflineError, RESP_TYPES, type TypeMapping } from '@redis/client';
 import { errorFromReply, type KvError } from './errors.js';
 import { parseAddress } from '../net/address.js';
@@ -21,6 +22,8 @@ export interface NodeConnOptions {
   readonly commandTimeoutMs: number;
   /** Commands run once, in order, before the connection is used (e.g. CONSISTENCY QUORUM). */
   readonly setup: readonly (readonly Arg[])[];
+  /** Connect with TLS, with these node:tls options (ca, cert, key...); undefined: plain TCP. */
+  readonly tls?: ConnectionOptions | undefined;
 }
 
 export type SendOutcome =
@@ -74,7 +77,7 @@ export class NodeConn {
     const a = parseAddress(o.address);
     if (a === null) return { failed: new Error(`bad node address '${o.address}' (expected host:port)`), reply: false };
     const client = createClient({
-      socket: { host: a.host, port: a.port, connectTimeout: o.connectTimeoutMs, reconnectStrategy: false, noDelay: true },
+      socket: { host: a.host, port: a.port, connectTimeout: o.connectTimeoutMs, reconnectStrategy: false, noDelay: true, ...(o.tls !== undefined ? { tls: true as const, ...o.tls } : {}) },
       RESP: o.resp,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),

@@ -9,6 +9,7 @@ import { defaultEncodingLimits, type EncodingLimits } from '../storage/collectio
 import { MAXMEMORY_POLICIES, MAXMEMORY_SAMPLES_DEFAULT, MAXMEMORY_SAMPLES_MAX, MAXMEMORY_SAMPLES_MIN, type MaxmemoryPolicy } from '../storage/eviction.js';
 import { defaultMaxmemoryBytes, EVICTION_TENACITY_DEFAULT, EVICTION_TENACITY_MAX } from './memory.js';
 import { TRACKING_TABLE_KEYS_MAX_DEFAULT } from './tracking.js';
+import { defaultTlsSettings, TLS_SETTINGS, type TlsSettings } from './tls-config.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -158,6 +159,8 @@ export interface ServerConfig {
    * (null: none). With one attached, CONFIG reads and sets the layer's own budget instead.
    */
   replBacklogBytes: number | null;
+  /** The tls-* settings (tls-config.ts). */
+  readonly tls: TlsSettings;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -188,6 +191,7 @@ export function defaultConfig(): ServerConfig {
     latencyPercentiles: [...LATENCY_PERCENTILES_DEFAULT],
     savePoints: '',
     replBacklogBytes: null,
+    tls: defaultTlsSettings(),
   };
 }
 
@@ -232,16 +236,16 @@ const REPL_BACKLOG_SIZE_REDIS_DEFAULT = 1024 * 1024;
 /** Redis lists the policies in this order in its CONFIG SET error. */
 const POLICY_ORDER: readonly MaxmemoryPolicy[] = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction'];
 
-type Setter = (cfg: ServerConfig, v: string, facts: ConfigFacts) => string | null;
+export type Setter = (cfg: ServerConfig, v: string, facts: ConfigFacts) => string | null;
 
 /**
  * How CONFIG SET treats a setting. `live`: applied at once. `startup`: kv-ts reads it only when
  * it starts, where Redis changes it live; setting its current value is accepted (Redis skips an
  * unchanged value too) and any other value is refused. `immutable`: Redis refuses it as well.
  */
-type Change = 'live' | 'startup' | 'immutable';
+export type Change = 'live' | 'startup' | 'immutable';
 
-interface Setting {
+export interface Setting {
   readonly name: string;
   /** Other names accepted in config files and flags (never by CONFIG GET/SET). */
   readonly aliases: readonly string[];
@@ -413,6 +417,7 @@ const SETTINGS: readonly Setting[] = [
       return n === 0 ? null : 'kv-ts does not evict clients by their total memory; only 0 is accepted';
     },
   },
+  ...TLS_SETTINGS,
   // Redis's test hook slowing its loading per key: kv-ts has none, so only "no delay".
   { name: 'key-load-delay', aliases: [], get: () => '0', change: 'live', hidden: true, set: (_c, v) => (/^-?\d+$/.test(v) ? (Number(v) === 0 ? null : 'kv-ts has no load delay; only 0 is accepted') : "argument couldn't be parsed into an integer") },
 ];
@@ -504,7 +509,13 @@ const failed = (name: string, why: string): { error: string } => ({ error: `CONF
  * immutable, duplicate: the first problem is reported); then every value is set in order and,
  * if one is refused, every setting of the call gets its old value back.
  */
-export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [string, string]>, facts: ConfigFacts = NO_FACTS): ConfigSetResult {
+export function configSetMany(
+  cfg: ServerConfig,
+  pairs: ReadonlyArray<readonly [string, string]>,
+  facts: ConfigFacts = NO_FACTS,
+  /** Applies the changed settings together (e.g. loads new TLS files); an error text puts every pair back. */
+  apply: ((changed: readonly string[]) => { readonly name: string; readonly error: string } | null) | null = null,
+): ConfigSetResult {
   const settings: Setting[] = [];
   for (const [name] of pairs) {
     const s = findConfig(name);
@@ -525,6 +536,11 @@ export function configSetMany(cfg: ServerConfig, pairs: ReadonlyArray<readonly [
       return failed(s.name, err);
     }
     if (s.get(cfg, facts) !== old[i]) changed.push(s.name);
+  }
+  const refused = changed.length > 0 && apply !== null ? apply(changed) : null;
+  if (refused !== null) {
+    for (let j = settings.length - 1; j >= 0; j--) (settings[j] as Setting).set(cfg, old[j] as string, facts);
+    return failed(refused.name, refused.error);
   }
   return { changed };
 }

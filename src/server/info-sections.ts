@@ -33,6 +33,8 @@ export interface ServerCounters {
   /** Network rates over the last sampling interval, in KiB per second (instantaneous_*_kbps). */
   inputKbps: number;
   outputKbps: number;
+  /** TLS clients whose handshake failed or timed out (server/tls.ts). */
+  tlsHandshakeFailures: number;
 }
 
 /** Redis's run_id: 40 random hex characters, new for every process. */
@@ -190,6 +192,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['tracking_total_prefixes', srv.tracking.totalPrefixes],
     ['total_error_replies', srv.counters.errorReplies],
     ['kv_internal_errors', srv.counters.internalErrors],
+    ['kv_tls_handshake_failures', srv.counters.tlsHandshakeFailures],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
   ]);

@@ -10,6 +10,7 @@ import assert from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplicatedStore } from '../storage/api.js';
@@ -37,6 +38,8 @@ import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-event
 import { resetClientTracking, TrackingHub } from './tracking.js';
 import { ClientPause } from './client-pause.js';
 import { MonitorFeed } from './monitor.js';
+import { handshakeReason, loadTlsMaterial, refusedOptionalCert, TlsFailureLog, tlsInUse, tlsServerOptions, type TlsMaterial } from './tls.js';
+import { TLS_FILE_SETTINGS } from './tls-config.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -71,6 +74,8 @@ export interface KvServerOptions {
   readonly nodeReads?: boolean;
   /** The command modules this server's table is built from. Default: SERVER_COMMAND_MODULES. */
   readonly commands?: readonly CommandModule[];
+  /** Checked TLS files (tls.ts): with config.tls.port > 0 a TLS listener runs next to the plain one (config.port 0: TLS only). */
+  readonly tls?: TlsMaterial;
 }
 
 /** Seams for the replication layer. */
@@ -140,6 +145,7 @@ export class KvServer implements ConnectionHost {
     internalErrors: 0,
     inputKbps: 0,
     outputKbps: 0,
+    tlsHandshakeFailures: 0,
   };
   private readonly dispatcher: Dispatcher;
   private listener: Server;
@@ -152,6 +158,11 @@ export class KvServer implements ConnectionHost {
   private snapshotScheduled = false;
   /** Why this node's port cannot change live (cluster members: the membership lists it), or null. */
   private portFixed: string | null = null;
+  /** The TLS listener (tls-port), and its sockets (closed at shutdown even mid-handshake). */
+  private readonly tlsListener: TlsServer | null;
+  private readonly tlsSockets = new Set<Socket>();
+  /** Told of certificate files loaded again by CONFIG SET (the links dial with them from then on). */
+  onTlsReload: ((m: TlsMaterial) => void) | null = null;
   private afterWrite: ServerHooks['afterWrite'] = undefined;
   private beforeClose: ServerHooks['beforeClose'] = undefined;
   private pending: Connection[] = [];
@@ -229,6 +240,7 @@ export class KvServer implements ConnectionHost {
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.tlsListener = opts.tls !== undefined && cfg.tls.port > 0 ? this.makeTlsListener(opts.tls) : null;
     this.opsTimer = setInterval(() => this.sampleOps(), OPS_SAMPLE_INTERVAL_MS);
     this.opsTimer.unref();
   }
@@ -266,22 +278,58 @@ export class KvServer implements ConnectionHost {
     this.info.register(title, provider, isDefault);
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return this.listenOn(this.listener, this.opts.config.port);
+  /**
+   * Listen on `port` (plain) and, with a TLS listener, on tls-port. Port 0 is an ephemeral port,
+   * except next to a TLS listener, where it means no plain listener (as Redis's `port 0`); its
+   * port is then reported as 0.
+   */
+  async listen(): Promise<{ host: string; port: number; tlsPort: number }> {
+    const cfg = this.opts.config;
+    const tlsOnly = this.tlsListener !== null && cfg.port === 0;
+    const plain = tlsOnly ? { host: cfg.host, port: 0 } : await listenOn(this.listener, cfg.port, cfg.host);
+    if (!tlsOnly && this.opts.nodeReads !== true) installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
+    // TLS sockets read through Node's streams (their bytes are decrypted there); the plain path is untouched.
+    const tlsPort = this.tlsListener === null ? 0 : (await listenOn(this.tlsListener, cfg.tls.port, cfg.host)).port;
+    return { host: plain.host, port: plain.port, tlsPort };
   }
 
-  private listenOn(listener: Server, port: number): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error): void => reject(e);
-      listener.once('error', onError);
-      listener.listen(port, this.opts.config.host, () => {
-        listener.off('error', onError);
-        if (this.opts.nodeReads !== true) installUserBufferAccept(listener, (s, reads) => this.accept(s, reads));
-        const a = listener.address();
-        assert(a !== null && typeof a !== 'string');
-        resolve({ host: a.address, port: a.port });
-      });
+  /**
+   * CONFIG SET of a certificate file: load the three files again (all or nothing) and use them
+   * for the connections accepted from now on; open connections keep theirs. A file that does not
+   * serve refuses the change, and the server goes on with the files it has.
+   */
+  private reloadTls(changed: readonly string[]): { name: string; error: string } | null {
+    const name = changed.find((n) => TLS_FILE_SETTINGS.includes(n));
+    const t = this.opts.config.tls;
+    if (name === undefined || !tlsInUse(t)) return null;
+    const m = loadTlsMaterial(t);
+    if ('kind' in m) return { name, error: m.message };
+    this.tlsListener?.setSecureContext({ key: m.key, cert: m.cert, ca: m.ca });
+    this.onTlsReload?.(m);
+    this.opts.log.info(`TLS certificate files loaded again: ${t.certFile}, ${t.keyFile}, ${t.caCertFile}`);
+    return null;
+  }
+
+  /** A client whose TLS handshake failed (or timed out) is counted, logged at a bounded rate, and dropped; no other client notices. */
+  private makeTlsListener(m: TlsMaterial): TlsServer {
+    const cfg = this.opts.config;
+    const failures = new TlsFailureLog(() => this.counters.tlsHandshakeFailures++, (msg) => this.opts.log.warn(msg));
+    const srv = createTlsServer(tlsServerOptions(m, cfg.tls), (socket: TLSSocket) => {
+      const refused = cfg.tls.authClients === 'optional' ? refusedOptionalCert(socket) : null;
+      if (refused === null) return this.accept(socket);
+      failures.failed(refused, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`);
+      socket.destroy();
     });
+    srv.on('connection', (raw: Socket) => {
+      this.tlsSockets.add(raw);
+      raw.once('close', () => this.tlsSockets.delete(raw));
+    });
+    srv.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      // The peer may be gone already (its address with it).
+      failures.failed(handshakeReason(e), socket.remoteAddress !== undefined ? `${socket.remoteAddress}:${socket.remotePort ?? 0}` : 'a closed connection');
+      socket.destroy();
+    });
+    return srv;
   }
 
   /**
@@ -291,7 +339,8 @@ export class KvServer implements ConnectionHost {
   private async rebind(port: number): Promise<string | null> {
     const next = createServer({ noDelay: true }, (s) => this.accept(s));
     try {
-      await this.listenOn(next, port);
+      await listenOn(next, port, this.opts.config.host);
+      if (this.opts.nodeReads !== true) installUserBufferAccept(next, (s, reads) => this.accept(s, reads));
     } catch (e) {
       return `Unable to listen on this port: ${(e as Error).message}`;
     }
@@ -664,14 +713,14 @@ export class KvServer implements ConnectionHost {
     }
     const oldPort = cfg.port;
     const before = configGet(cfg, pairs.map(([name]) => name), this.configFacts);
-    const r = configSetMany(cfg, pairs, this.configFacts);
+    const r = configSetMany(cfg, pairs, this.configFacts, (changed) => this.reloadTls(changed));
     if ('error' in r) return r.error;
     this.configApplied(r.changed);
     if (cfg.port === oldPort) return null;
     return this.rebind(cfg.port).then((err) => {
       if (err === null) return null;
       // The old values were in force a moment ago: setting them back cannot fail.
-      const back = configSetMany(cfg, before, this.configFacts);
+      const back = configSetMany(cfg, before, this.configFacts, (changed) => this.reloadTls(changed));
       if (!('error' in back)) this.configApplied(back.changed);
       return portFailed(err);
     });
@@ -776,6 +825,7 @@ export class KvServer implements ConnectionHost {
     this.counters.errorReplies = 0;
     this.counters.errorsByKind.clear();
     this.counters.internalErrors = 0;
+    this.counters.tlsHandshakeFailures = 0;
     this.store.lookupStats.hits = 0;
     this.store.lookupStats.misses = 0;
     this.counters.netInputBytes = 0;
@@ -797,8 +847,10 @@ export class KvServer implements ConnectionHost {
     this.memory.gauge.close();
     if (this.beforeClose !== undefined) await this.beforeClose();
     const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    const tlsClosed = new Promise<void>((resolve) => (this.tlsListener === null ? resolve() : this.tlsListener.close(() => resolve())));
     for (const c of [...this.clients.all()]) c.destroy();
-    await Promise.all([closed, ...this.retiredListeners]);
+    for (const s of [...this.tlsSockets]) s.destroy();
+    await Promise.all([closed, tlsClosed, ...this.retiredListeners]);
     await this.store.close();
   }
 
@@ -815,4 +867,18 @@ export class KvServer implements ConnectionHost {
     }
     this.opts.onShutdown?.(code);
   }
+}
+
+/** Listen on host:port; resolves with the bound address (the port chosen when `port` is 0). */
+function listenOn(srv: Server, port: number, host: string): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    srv.once('error', onError);
+    srv.listen(port, host, () => {
+      srv.off('error', onError);
+      const a = srv.address();
+      assert(a !== null && typeof a !== 'string');
+      resolve({ host: a.address, port: a.port });
+    });
+  });
 }

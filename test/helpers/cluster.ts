@@ -1,7 +1,8 @@
 // An N-node kv-server cluster of real processes on 127.0.0.1 for tests and the failover bench:
 // every node reaches each peer through its own TcpProxy (proxy[from][to]), so any pair can be
-// partitioned; nodes can be SIGKILLed, restarted, SIGSTOPped and resumed. Owns those processes,
-// proxies and data directories and always removes them in stop(); never talks to other hosts.
+// partitioned (the proxies pass TLS links too: they move bytes); nodes can be SIGKILLed,
+// restarted, SIGSTOPped and resumed. Owns those processes, proxies and data directories and
+// always removes them in stop(); never talks to other hosts.
 
 import { rmSync } from 'node:fs';
 import type { CallResult } from '../../src/client/resp-conn.js';
@@ -21,6 +22,8 @@ export interface ClusterNode {
   readonly port: number;
   readonly dir: string;
   readonly address: string;
+  /** The plain port this helper's calls use: `port` itself, except in a TLS cluster (see ClusterOptions.tlsArgs). */
+  readonly clientPort: number;
   /** The --cluster value this node is started with (peers' addresses point at proxies). */
   readonly clusterArg: string;
   proc: RunningProcess | null;
@@ -36,6 +39,12 @@ export interface ClusterOptions {
   /** Route peer traffic through proxies (default true). Without, nodes dial each other directly. */
   readonly proxies?: boolean;
   readonly env?: Record<string, string>;
+  /**
+   * A TLS cluster: these flags (certificate files, `--tls-cluster yes`) for every node. The ports
+   * in --cluster are then the members' TLS ports (`port`), and each node also listens on a plain
+   * `clientPort` for this helper's calls.
+   */
+  readonly tlsArgs?: readonly string[];
 }
 
 export class Cluster {
@@ -53,6 +62,7 @@ export class Cluster {
     // Below the ephemeral range: the proxies started next listen on port 0, and one that took a
     // member's port made that member fail to listen and the proxy dial itself in a loop.
     const ports = await lowPorts(ids.length);
+    const clientPorts = opts.tlsArgs === undefined ? ports : await lowPorts(ids.length);
     const proxied = opts.proxies !== false;
     const proxies = new Map<string, TcpProxy>();
     const nodes: ClusterNode[] = [];
@@ -69,7 +79,7 @@ export class Cluster {
           members.push(`${ids[j] as string}=${addr}`);
         }
         const port = ports[i] as number;
-        nodes.push({ id: ids[i] as string, port, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg: members.join(','), proc: null, state: 'killed', previousOutput: '' });
+        nodes.push({ id: ids[i] as string, port, clientPort: clientPorts[i] as number, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg: members.join(','), proc: null, state: 'killed', previousOutput: '' });
       }
     } catch (e) {
       for (const p of proxies.values()) await p.close();
@@ -124,10 +134,11 @@ export class Cluster {
     const n = this.node(id);
     if (n.proc !== null && n.state !== 'killed') throw new Error(`${id} is ${n.state}`);
     if (n.proc !== null) n.previousOutput += n.proc.output();
+    const tls = this.opts.tlsArgs === undefined ? [] : ['--tls-port', String(n.port), ...this.opts.tlsArgs];
     n.proc = await startKvServer({
-      port: n.port,
+      port: n.clientPort,
       dir: n.dir,
-      args: ['--node-id', n.id, '--cluster', n.clusterArg, ...(this.opts.args ?? [])],
+      args: ['--node-id', n.id, '--cluster', n.clusterArg, ...tls, ...(this.opts.args ?? [])],
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
     });
     n.state = 'running';
@@ -160,12 +171,12 @@ export class Cluster {
   }
 
   call(id: string, args: readonly string[], timeoutMs = CALL_TIMEOUT_MS): Promise<CallResult> {
-    return callOnce(this.node(id).port, args, timeoutMs);
+    return callOnce(this.node(id).clientPort, args, timeoutMs);
   }
 
   /** INFO replication of a node as a map, or null when it does not answer. */
   async replicationInfo(id: string): Promise<Map<string, string> | null> {
-    return tryInfo(this.node(id).port);
+    return tryInfo(this.node(id).clientPort);
   }
 
   /**

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import type { ConnectionOptions } from 'node:tls';
 import type { KvServer } from '../../server/server.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { DEFAULT_TIMING, type Timing } from '../core/types.js';
@@ -12,7 +13,7 @@ import { ClusterFrontend } from '../cluster/commands.js';
 import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
 import { ReplicationFrontend } from './commands.js';
 import { ReplicationHost, type HostLog } from './host.js';
-import { nodeRuntime } from './runtime.js';
+import { nodeRuntime, tlsTransport } from './runtime.js';
 import { parseAddress } from './transport.js';
 
 /** Bytes of randomness in a generated node id (hex-encoded). */
@@ -137,8 +138,9 @@ export interface Replication {
 /**
  * Start replication for `server` (call before listen so no client sees an unfenced primary).
  * `selfAddress` is where clients reach this node (the redirect target for its replicas).
+ * `linkTls`: the links this node dials use TLS with these options (tls-replication / tls-cluster).
  */
-export async function attachReplication(server: KvServer, store: ReplicatedStore, flags: ReplicationFlags, listenAddress: string, log: HostLog): Promise<Replication> {
+export async function attachReplication(server: KvServer, store: ReplicatedStore, flags: ReplicationFlags, listenAddress: string, log: HostLog, linkTls: ConnectionOptions | null = null): Promise<Replication> {
   // Until the host decides (it may be a replica), expired keys are hidden, never deleted.
   store.setExpiryAuthority({ mayDelete: () => false, deleted: () => assert.fail('no expiry deletes before replication starts') });
   const cluster = flags.cluster;
@@ -173,7 +175,7 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     primaryAuth: flags.primaryAuth,
     timing,
     log,
-    runtime: nodeRuntime(),
+    runtime: linkTls === null ? nodeRuntime() : nodeRuntime(tlsTransport(linkTls)),
     ...(cluster !== null ? { clusterMembers: cluster.members } : {}),
   });
   // Published messages reach every member: the hub hands clients' messages to the relay, the

@@ -4,6 +4,7 @@
 // setImmediate, TCP); never holds host state, so a simulator can drive the same host.
 
 import { performance } from 'node:perf_hooks';
+import type { ConnectionOptions } from 'node:tls';
 import type { Frame } from './framing.js';
 import { Dialer } from './transport.js';
 
@@ -72,8 +73,13 @@ export interface HostRuntime {
 
 export const tcpTransport: Transport = { dial: (opts) => new Dialer(opts) };
 
-/** The runtime of a kv-server process: real time, real timers, TCP links. */
-export function nodeRuntime(): HostRuntime {
+/** Links dialled with TLS (tls-replication, tls-cluster): the addresses dialled are TLS ports. */
+export function tlsTransport(tls: ConnectionOptions): Transport {
+  return { dial: (opts) => new Dialer(opts, tls) };
+}
+
+/** The runtime of a kv-server process: real time, real timers, TCP (or TLS) links. */
+export function nodeRuntime(transport: Transport = tcpTransport): HostRuntime {
   const t0 = performance.now();
   return {
     nowMs: () => Math.floor(performance.now() - t0),
@@ -85,7 +91,7 @@ export function nodeRuntime(): HostRuntime {
     afterTurn: (fn) => void setImmediate(fn),
     // Election timeouts must differ between nodes, or they split votes forever.
     random: Math.random,
-    transport: tcpTransport,
+    transport,
     fatal(err) {
       process.nextTick(() => {
         throw err;

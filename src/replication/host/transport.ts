@@ -1,10 +1,12 @@
-// Replication links over TCP: a Link wraps a socket that already passed the KVREPL handshake
-// and moves frames with a bounded output; a Dialer connects a replica to its primary's RESP
-// port, performs `KVREPL <nodeId> <password> <announce>` and redials with capped backoff
-// forever. Owns sockets and their buffers; it never interprets a message (the host does)
-// and never drops a frame silently: over the bound, the whole link is closed and reported.
+// Replication links over TCP or TLS: a Link wraps a socket that already passed the KVREPL
+// handshake and moves frames with a bounded output; a Dialer connects a replica to its primary's
+// RESP port (its TLS port when dialling with TLS), performs `KVREPL <nodeId> <password>
+// <announce>` and redials with capped backoff forever. Owns sockets and their buffers; it never
+// interprets a message (the host does) and never drops a frame silently: over the bound, the
+// whole link is closed and reported.
 
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { FrameDecoder } from './framing.js';
 import { parseAddress } from '../../net/address.js';
 import type { DialOptions, LinkDialer, LinkEvents, ReplLink } from './runtime.js';
@@ -145,7 +147,11 @@ export class Dialer implements LinkDialer {
   private pending: Socket | null = null;
   private attempts = 0;
 
-  constructor(private readonly opts: DialerOptions) {}
+  constructor(
+    private readonly opts: DialerOptions,
+    /** Dial with TLS (certificate, key, CA): the address is the peer's TLS port. null: plain TCP. */
+    private readonly tls: ConnectionOptions | null = null,
+  ) {}
 
   get address(): string {
     return this.opts.address;
@@ -187,7 +193,8 @@ export class Dialer implements LinkDialer {
       return; // not retried: the address will not become valid; REPLICAOF replaces the dialer
     }
     this.attempts++;
-    const s = connect({ host: addr.host, port: addr.port });
+    // SNI and the certificate check use the host name; an IP address is checked against the certificate's IP names.
+    const s = this.tls === null ? connect({ host: addr.host, port: addr.port }) : tlsConnect({ ...this.tls, host: addr.host, port: addr.port, ...(isIP(addr.host) === 0 ? { servername: addr.host } : {}) });
     this.pending = s;
     let buf: Buffer = Buffer.alloc(0);
     let done = false;
@@ -202,7 +209,7 @@ export class Dialer implements LinkDialer {
     };
     const timeout = setTimeout(() => fail('handshake timed out'), HANDSHAKE_TIMEOUT_MS);
     timeout.unref();
-    s.once('connect', () => {
+    s.once(this.tls === null ? 'connect' : 'secureConnect', () => {
       s.setNoDelay(true);
       s.write(`*4\r\n${bulk('KVREPL')}${bulk(this.opts.nodeId)}${bulk(this.opts.password)}${bulk(this.opts.announce)}`);
     });
