@@ -13,7 +13,9 @@ import { installUserBufferAccept, READ_REGION_BYTES, SocketReads } from '../src/
 import { asText, cmd } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { listenLoopback } from './helpers/loopback.js';
-import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { freePort, KV_SERVER_JS, startKvServer, stopAndClean, tempDir, type RunningProcess } from './helpers/procs.js';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { holdWrites, withServer } from './helpers/in-process-server.js';
 import { waitFor } from './helpers/wait.js';
 import { rng, testSeed } from './helpers/rng.js';
@@ -211,4 +213,43 @@ test('replies still in the socket\'s queue are never written over by later repli
     }
     c.close();
   });
+});
+
+test('out of file descriptors (EMFILE): the server stays up through a connection flood and answers once descriptors are free', { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  const dir = tempDir('kv-emfile');
+  // A descriptor limit a few dozen connections exhaust (Node itself holds about 30).
+  const child = spawn('sh', ['-c', `ulimit -n 150 && exec "${process.execPath}" "${KV_SERVER_JS}" --port ${port} --host 127.0.0.1 --dir "${dir}"`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += String(d)));
+  child.stderr.on('data', (d: Buffer) => (output += String(d)));
+  const socks: Socket[] = [];
+  try {
+    await waitFor('kv-server ready', () => output.includes('ready on'), { timeoutMs: 30_000 });
+    for (let i = 0; i < 250; i++) {
+      const s = connect(port, '127.0.0.1');
+      s.on('error', () => undefined);
+      socks.push(s);
+    }
+    await waitFor('the flood connected or was refused', () => socks.every((s) => s.readyState !== 'opening'), { timeoutMs: 20_000 });
+    // The fault is held for a while (a duration of the fault, not a wait for an event): the memory
+    // sampler, which reads /proc every 100 ms, and the accepts meet the exhausted table meanwhile.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(child.exitCode, null, `the server is still running: ${output}`);
+    for (const s of socks) s.destroy();
+    const c = await waitFor('a new client is answered', async () => {
+      try {
+        const conn = await RawConn.open(port);
+        return (await conn.call('PING')) === 'PONG' ? conn : (conn.close(), null);
+      } catch {
+        return null;
+      }
+    }, { timeoutMs: 20_000 });
+    c.close();
+    assert.equal(child.exitCode, null, output);
+  } finally {
+    for (const s of socks) s.destroy();
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

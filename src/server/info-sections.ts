@@ -35,6 +35,8 @@ export interface ServerCounters {
   outputKbps: number;
   /** TLS clients whose handshake failed or timed out (server/tls.ts). */
   tlsHandshakeFailures: number;
+  /** Accepts a listener failed (EMFILE and kin): the server logs them and goes on. */
+  acceptErrors: number;
 }
 
 /** Redis's run_id: 40 random hex characters, new for every process. */
@@ -193,6 +195,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['total_error_replies', srv.counters.errorReplies],
     ['kv_internal_errors', srv.counters.internalErrors],
     ['kv_tls_handshake_failures', srv.counters.tlsHandshakeFailures],
+    ['kv_accept_errors', srv.counters.acceptErrors],
     ['client_query_buffer_limit_disconnections', srv.counters.queryLimitDisconnections],
     ['client_output_buffer_limit_disconnections', srv.counters.outputLimitDisconnections],
   ]);

@@ -25,8 +25,20 @@ export interface MemoryFigures {
   readonly heapUsed: number;
 }
 
+/** The last resident size read (measureMemory's stand-in when /proc cannot be read). */
+let lastRss = 0;
+
 export function measureMemory(): MemoryFigures {
-  const m = process.memoryUsage();
+  let m: NodeJS.MemoryUsage;
+  try {
+    m = process.memoryUsage();
+  } catch {
+    // Reading the resident size opens /proc/self/stat: with every file descriptor in use (EMFILE)
+    // it throws. V8's own figures need no descriptor; the resident size stays the last one read.
+    const h = getHeapStatistics();
+    return { used: h.used_heap_size + h.external_memory, rss: lastRss, heapTotal: h.total_heap_size, heapUsed: h.used_heap_size };
+  }
+  lastRss = m.rss;
   // Buffers allocated but never written (a slab's unfilled tail, allocUnsafeSlow) count in
   // `external` but hold no pages yet: resident memory bounds what is really in use.
   return { used: Math.min(m.heapUsed + m.external, m.rss), rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed };

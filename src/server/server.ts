@@ -40,6 +40,10 @@ import { ClientPause } from './client-pause.js';
 import { MonitorFeed } from './monitor.js';
 import { handshakeReason, loadTlsMaterial, refusedOptionalCert, TlsFailureLog, tlsInUse, tlsServerOptions, type TlsMaterial } from './tls.js';
 import { TLS_FILE_SETTINGS } from './tls-config.js';
+import { RateBoundedLog } from './bounded-log.js';
+
+/** Failed accepts are logged at most this often (each one counted: INFO stats kv_accept_errors). */
+const ACCEPT_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -146,6 +150,7 @@ export class KvServer implements ConnectionHost {
     inputKbps: 0,
     outputKbps: 0,
     tlsHandshakeFailures: 0,
+    acceptErrors: 0,
   };
   private readonly dispatcher: Dispatcher;
   private listener: Server;
@@ -154,6 +159,8 @@ export class KvServer implements ConnectionHost {
    * promise of its 'close' (after its last client ends), which shutdown waits for.
    */
   private readonly retiredListeners: Array<Promise<void>> = [];
+  /** Failed accepts (watchAccepts). */
+  private readonly acceptErrors = new RateBoundedLog('accepting a connection failed', ACCEPT_ERROR_LOG_INTERVAL_MS, () => this.counters.acceptErrors++, (m) => this.opts.log.warn(m));
   /** BGSAVE SCHEDULE asked for a snapshot after the one in progress. */
   private snapshotScheduled = false;
   /** Why this node's port cannot change live (cluster members: the membership lists it), or null. */
@@ -285,6 +292,8 @@ export class KvServer implements ConnectionHost {
    */
   async listen(): Promise<{ host: string; port: number; tlsPort: number }> {
     const cfg = this.opts.config;
+    this.watchAccepts(this.listener);
+    if (this.tlsListener !== null) this.watchAccepts(this.tlsListener);
     const tlsOnly = this.tlsListener !== null && cfg.port === 0;
     const plain = tlsOnly ? { host: cfg.host, port: 0 } : await listenOn(this.listener, cfg.port, cfg.host);
     if (!tlsOnly && this.opts.nodeReads !== true) installUserBufferAccept(this.listener, (s, reads) => this.accept(s, reads));
@@ -333,6 +342,15 @@ export class KvServer implements ConnectionHost {
   }
 
   /**
+   * A listener's errors after it listens are failed accepts (EMFILE when the process is out of
+   * file descriptors): Redis logs them and goes on, and so does kv-ts, counted and logged at a
+   * bounded rate. Unhandled, Node's 'error' event would end the process.
+   */
+  private watchAccepts(listener: Server | TlsServer): void {
+    listener.on('error', (e: Error) => this.acceptErrors.failed((e as NodeJS.ErrnoException).code ?? e.message, `port ${String((listener.address() as { port?: number } | null)?.port ?? '?')}`));
+  }
+
+  /**
    * CONFIG SET port: listen on `port` and, once that works, stop accepting on the old one (its
    * clients stay connected, as in Redis). Redis's error text when the new port cannot be had.
    */
@@ -348,6 +366,7 @@ export class KvServer implements ConnectionHost {
       next.close();
       return 'the server is shutting down';
     }
+    this.watchAccepts(next);
     const old = this.listener;
     this.retiredListeners.push(new Promise<void>((resolve) => old.close(() => resolve())));
     this.listener = next;
@@ -826,6 +845,7 @@ export class KvServer implements ConnectionHost {
     this.counters.errorsByKind.clear();
     this.counters.internalErrors = 0;
     this.counters.tlsHandshakeFailures = 0;
+    this.counters.acceptErrors = 0;
     this.store.lookupStats.hits = 0;
     this.store.lookupStats.misses = 0;
     this.counters.netInputBytes = 0;

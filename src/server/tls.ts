@@ -8,6 +8,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type ConnectionOptions, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { TlsSettings } from './tls-config.js';
+import { RateBoundedLog } from './bounded-log.js';
 
 /** A client that has not finished its TLS handshake after this long is dropped (and counted). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -108,27 +109,9 @@ export function refusedOptionalCert(socket: TLSSocket): string | null {
 }
 
 /** Failed handshakes: every one counted; logged at most once per TLS_FAILURE_LOG_INTERVAL_MS with how many were not. */
-export class TlsFailureLog {
-  private unlogged = 0;
-  private lastLogMs = Number.NEGATIVE_INFINITY;
-
-  constructor(
-    private readonly count: () => void,
-    private readonly log: (msg: string) => void,
-    private readonly nowMs: () => number = Date.now,
-  ) {}
-
-  failed(reason: string, from: string): void {
-    this.count();
-    const now = this.nowMs();
-    if (now - this.lastLogMs < TLS_FAILURE_LOG_INTERVAL_MS) {
-      this.unlogged++;
-      return;
-    }
-    const more = this.unlogged > 0 ? ` (and ${this.unlogged} more since the last report)` : '';
-    this.log(`TLS handshake failed from ${from}: ${reason}${more}`);
-    this.lastLogMs = now;
-    this.unlogged = 0;
+export class TlsFailureLog extends RateBoundedLog {
+  constructor(count: () => void, log: (msg: string) => void, nowMs: () => number = Date.now) {
+    super('TLS handshake failed', TLS_FAILURE_LOG_INTERVAL_MS, count, log, nowMs);
   }
 }
 
