@@ -12,6 +12,7 @@ import type { Reply } from '../client/resp-wire.js';
 import { formatAddress, parseAddress } from '../net/address.js';
 import { formatCommandReply, formatHelp, splitArgs } from './format.js';
 import { toReply } from './wire-reply.js';
+import { takeSnapshot } from './snapshot.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4000;
@@ -32,6 +33,10 @@ const USAGE = `Usage: kv-cli [OPTIONS] [cmd [arg [arg ...]]]
   --quorum           Quorum mode: majority-committed writes, linearizable reads (cluster mode).
   --session          Session mode: read-your-writes and monotonic reads on any node.
   --read-from <where> primary (default) | replica | any: where reads go (not in quorum mode).
+  --snapshot <file>  Write an exact backup of the node (-h/-p or the first seed; primary or replica)
+                     to <file> while it keeps serving: progress on stderr, <file>.tmp until the
+                     whole stream arrived and was checked, then fsync and rename. Restore it with
+                     kv-server --restore <file> --dir <empty dir>.
   --raw              Use raw formatting for replies (default when stdout is not a tty).
   --no-raw           Force formatted output even when stdout is not a tty.
   --help             Output this help and exit.
@@ -46,6 +51,8 @@ interface CliOptions {
   readonly readFrom: ReadFrom;
   readonly raw: boolean | undefined;
   readonly help: boolean;
+  /** --snapshot: the backup file to write (no command runs). */
+  readonly snapshot?: string;
   /** Command to run in one-shot mode; undefined starts the REPL. */
   readonly command: readonly string[] | undefined;
 }
@@ -62,6 +69,7 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
   let consistency: Consistency = 'eventual';
   let raw: boolean | undefined;
   let help = false;
+  let snapshot: string | undefined;
   let i = 0;
   /** The flag's value (the next word); consumes both. */
   const value = (): string | undefined => {
@@ -108,6 +116,12 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
         password = v;
         continue;
       }
+      case '--snapshot': {
+        const v = value();
+        if (v === undefined || v === '') return { ok: false, error: `Missing file for ${a}` };
+        snapshot = v;
+        continue;
+      }
       case '-n': {
         const v = value();
         if (v === undefined || !/^\d+$/.test(v)) return { ok: false, error: `Invalid db number for -n: '${v ?? ''}'` };
@@ -141,7 +155,8 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
     i++;
   }
   const command = i < argv.length ? argv.slice(i) : undefined;
-  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, help, command } };
+  if (snapshot !== undefined && command !== undefined) return { ok: false, error: '--snapshot takes no command' };
+  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, help, command, ...(snapshot !== undefined ? { snapshot } : {}) } };
 }
 
 /**
@@ -332,7 +347,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT_OK;
   }
+  if (p.opts.snapshot !== undefined) return snapshot(p.opts, p.opts.snapshot);
   return p.opts.command !== undefined ? oneShot(p.opts, p.opts.command) : repl(p.opts);
+}
+
+async function snapshot(o: CliOptions, file: string): Promise<number> {
+  const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  const failure = await takeSnapshot({ address: o.seeds[0] as string, password: o.password, file, say });
+  if (failure === null) return EXIT_OK;
+  say(`snapshot failed: ${failure} (${file} not written)`);
+  return EXIT_FAILURE;
 }
 
 main(process.argv.slice(2)).then(
