@@ -39,7 +39,7 @@ const TTL_AHEAD_MS = 3_600_000;
 const T0 = Date.now();
 
 async function node(args: string[], opts: { dir?: string } = {}): Promise<RunningProcess> {
-  const p = await startKvServer({ args: ['--fsync', 'everysec', '--log-level', 'warn', ...args], ...opts });
+  const p = await startKvServer({ args: ['--fsync', 'everysec', '--log-level', 'warn', ...args], readyTimeoutMs: 120_000, ...opts });
   procs.add(p);
   return p;
 }
@@ -218,7 +218,7 @@ test('a snapshot of a replica restores to the same digest as one of its primary'
 });
 
 test('one backup restored into each member of a new 3-node cluster (new node ids): every member has the digest, then a primary takes writes', async () => {
-  const cluster = await Cluster.start({ nodes: 3, proxies: false, args: ['--fsync', 'everysec', '--log-level', 'warn', '--restore', backupFile] });
+  const cluster = await Cluster.start({ nodes: 3, proxies: false, readyTimeoutMs: 120_000, args: ['--fsync', 'everysec', '--log-level', 'warn', '--restore', backupFile] });
   try {
     const d = await cluster.waitConverged(60_000);
     assert.equal(d, wantDigest);
@@ -279,6 +279,32 @@ test('a transfer cut midway leaves neither FILE nor FILE.tmp, and the node goes 
     assert.equal(await c.ping(), 'PONG');
     const again = await run(KV_CLI_JS, ['-p', String(sourcePort), '--snapshot', file]);
     assert.equal(again.code, 0, again.stderr);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a reader that stops reading holds only its own stream: other clients write and read meanwhile, and it completes once it reads again', async () => {
+  const proxy = await TcpProxy.start(sourcePort);
+  try {
+    proxy.stall('toClient');
+    const dir = tempDir();
+    const file = join(dir, 'slow.kvbackup');
+    const pending = run(KV_CLI_JS, ['-p', String(proxy.port), '--snapshot', file]);
+    await waitFor('the snapshot reader connected', () => proxy.stats.accepted > 0);
+    const c = client(sourcePort);
+    for (let i = 0; i < 20; i++) {
+      const p = c.pipeline();
+      for (let j = 0; j < 100; j++) p.set(`during-slow:${j}`, `${i}`);
+      const res = (await p.exec()) ?? [];
+      assert.ok(res.every(([err]) => err === null));
+    }
+    assert.equal(await c.get('during-slow:7'), '19');
+    assert.ok(!existsSync(file), 'nothing complete yet');
+    proxy.unstall();
+    const r = await pending;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(existsSync(file));
   } finally {
     await proxy.close();
   }

@@ -36,6 +36,8 @@ export interface ClusterOptions {
   /** Route peer traffic through proxies (default true). Without, nodes dial each other directly. */
   readonly proxies?: boolean;
   readonly env?: Record<string, string>;
+  /** How long each node's start may take before it accepts connections (default: startKvServer's). */
+  readonly readyTimeoutMs?: number;
 }
 
 export class Cluster {
@@ -129,6 +131,7 @@ export class Cluster {
       dir: n.dir,
       args: ['--node-id', n.id, '--cluster', n.clusterArg, ...(this.opts.args ?? [])],
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
+      ...(this.opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: this.opts.readyTimeoutMs } : {}),
     });
     n.state = 'running';
   }

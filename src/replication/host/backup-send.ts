@@ -26,6 +26,12 @@ export const BACKUP_STREAMS_MAX = 4;
  */
 export const BACKUP_OUTPUT_BYTES_MAX = 64 * 1024 * 1024;
 
+/**
+ * A reader that takes nothing from the stream for this long is cut: its walk would otherwise
+ * hold a collection cursor, and its stream slot, forever.
+ */
+export const BACKUP_STALL_MS = 60_000;
+
 /** What BEGIN says besides the snapshot header: whose data this is (restore refuses to reuse its ids). */
 export interface BackupBegin extends SnapshotHeader {
   readonly nodeId: NodeId;
@@ -100,7 +106,7 @@ export class BackupStreams {
     this.src.info(`${id} to ${s.link.peerAddress}: streaming about ${keysTotal} keys from ${formatPosition(snap.from)}`);
     const sent = { items: 0, bytes: 0, chunks: 0, lastLogMs: Date.now() };
     for await (const batch of snap.batches()) {
-      if (!(await s.link.whenWritable()) || s.failed !== null) return this.abandon(s, id, sent.items);
+      if (!(await this.writable(s)) || s.failed !== null) return this.abandon(s, id, sent.items);
       const frame = encodeSnapshotChunk(++sent.chunks, batch);
       sent.items += batch.length;
       sent.bytes += frame.length;
@@ -122,9 +128,21 @@ export class BackupStreams {
     const endFrame: BackupEnd = { from: snap.from, epochHistory: store.epochHistory, keys: sent.items, bytes: sent.bytes, end };
     s.link.send(encodeSnapshotHeader(KIND_SNAP_END, endFrame));
     this.src.info(`${id}: sent ${sent.items} items, ${sent.bytes} bytes of snapshot and the log to ${formatPosition(end)}`);
-    // Close once the kernel has every byte: the reader sees END, then the end of the stream.
-    while (!s.link.isClosed && s.link.outputBytes > 0) if (!(await s.link.whenWritable())) break;
+    // end() sends what is queued, then the end of the stream; a reader that stops taking it
+    // before that is cut like any stalled one.
     s.link.socket.end();
+    setTimeout(() => s.link.socket.destroy(), BACKUP_STALL_MS).unref();
+  }
+
+  /** The link's window has room (true), or the stream ended: closed, or cut after BACKUP_STALL_MS without progress. */
+  private async writable(s: Stream): Promise<boolean> {
+    if (s.link.isClosed) return false;
+    const timer = setTimeout(() => this.fail(s, `the reader took nothing for ${BACKUP_STALL_MS} ms`), BACKUP_STALL_MS);
+    try {
+      return await s.link.whenWritable();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private abandon(s: Stream, id: string, items: number): void {
