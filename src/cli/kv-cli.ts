@@ -13,6 +13,7 @@ import type { Reply } from '../client/resp-wire.js';
 import { formatAddress, parseAddress } from '../net/address.js';
 import { formatCommandReply, formatHelp, splitArgs } from './format.js';
 import { toReply } from './wire-reply.js';
+import { takeSnapshot } from './snapshot.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 4000;
@@ -37,6 +38,10 @@ const USAGE = `Usage: kv-cli [OPTIONS] [cmd [arg [arg ...]]]
   --cacert <file>    CA Certificate file to verify with.
   --cert <file>      Client certificate to authenticate with.
   --key <file>       Private key file to authenticate with.
+  --snapshot <file>  Write an exact backup of the node (-h/-p or the first seed; primary or replica)
+                     to <file> while it keeps serving: progress on stderr, <file>.tmp until the
+                     whole stream arrived and was checked, then fsync and rename. Restore it with
+                     kv-server --restore <file> --dir <empty dir>.
   --raw              Use raw formatting for replies (default when stdout is not a tty).
   --no-raw           Force formatted output even when stdout is not a tty.
   --help             Output this help and exit.
@@ -53,6 +58,8 @@ interface CliOptions {
   /** --tls and its PEM files (redis-cli's flags); null: plain TCP. */
   readonly tls: CliTls | null;
   readonly help: boolean;
+  /** --snapshot: the backup file to write (no command runs). */
+  readonly snapshot?: string;
   /** Command to run in one-shot mode; undefined starts the REPL. */
   readonly command: readonly string[] | undefined;
 }
@@ -77,6 +84,7 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
   let help = false;
   let tls = false;
   const tlsFiles: { cacert?: string; cert?: string; key?: string } = {};
+  let snapshot: string | undefined;
   let i = 0;
   /** The flag's value (the next word); consumes both. */
   const value = (): string | undefined => {
@@ -121,6 +129,12 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
         const v = value();
         if (v === undefined) return { ok: false, error: `Missing value for ${a}` };
         password = v;
+        continue;
+      }
+      case '--snapshot': {
+        const v = value();
+        if (v === undefined || v === '') return { ok: false, error: `Missing file for ${a}` };
+        snapshot = v;
         continue;
       }
       case '-n': {
@@ -169,7 +183,8 @@ export function parseCliArgs(argv: readonly string[]): ParseResult {
   const command = i < argv.length ? argv.slice(i) : undefined;
   if (!tls && Object.keys(tlsFiles).length > 0) return { ok: false, error: '--cacert, --cert and --key need --tls' };
   const tlsOpts: CliTls | null = tls ? { cacert: tlsFiles.cacert, cert: tlsFiles.cert, key: tlsFiles.key } : null;
-  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, tls: tlsOpts, help, command } };
+  if (snapshot !== undefined && command !== undefined) return { ok: false, error: '--snapshot takes no command' };
+  return { ok: true, opts: { seeds: seeds ?? [formatAddress(host, port)], password, resp3, consistency, readFrom, raw, tls: tlsOpts, help, command, ...(snapshot !== undefined ? { snapshot } : {}) } };
 }
 
 /**
@@ -380,7 +395,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return EXIT_OK;
   }
+  if (p.opts.snapshot !== undefined) return snapshot(p.opts, p.opts.snapshot);
   return p.opts.command !== undefined ? oneShot(p.opts, p.opts.command) : repl(p.opts);
+}
+
+async function snapshot(o: CliOptions, file: string): Promise<number> {
+  const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  const failure = await takeSnapshot({ address: o.seeds[0] as string, password: o.password, file, say });
+  if (failure === null) return EXIT_OK;
+  say(`snapshot failed: ${failure} (${file} not written)`);
+  return EXIT_FAILURE;
 }
 
 main(process.argv.slice(2)).then(

@@ -14,6 +14,8 @@ import { formatAddress } from '../net/address.js';
 import { createLogger, LOG_FORMATS, parseLogFormat, type LogFormat } from './log-format.js';
 import type { MetricsEndpoint } from '../metrics/http.js';
 import { announcedPort, linkTlsOptions, loadTlsMaterial, tlsClientOptions, tlsInUse, type TlsMaterial } from '../server/tls.js';
+import { restoreBackup, restoreTargetRefusal, reusedIdRefusal, verifyBackup } from '../replication/host/backup-restore.js';
+import { formatPosition } from '../storage/types.js';
 import { attachReplication, ConfigRefusedError, parseReplicationFlags, REPLICATION_FLAG_NAMES, type ReplicationFlags } from '../replication/host/attach.js';
 
 /** Exit code for usage errors (bad flag or value), like most Unix tools. */
@@ -75,6 +77,11 @@ Options:
                               damage (log segment, snapshot, meta.json, epochs.json), print what
                               was dropped (records, seq range), keep the cut bytes in
                               <dir>/repair-<time>/, then exit (0: done, 1: cannot repair)
+  --restore FILE              start a new data directory (--dir, missing or empty) from a backup
+                              written by kv-cli --snapshot: checks the whole file first (a
+                              damaged or incomplete one is refused), loads it with progress on
+                              stderr, then runs normally; give the node ids other than the
+                              backup's source (see docs/operations.md, 'Backups and the restore drill')
   --help                      print this help
   --version                   print the version
 `;
@@ -136,10 +143,10 @@ function parseObservabilityFlags(values: Record<string, string | boolean | undef
   return { logFormat, metricsPort, metricsHost: typeof host === 'string' ? host : '127.0.0.1' };
 }
 
-type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags; repair: boolean; observability: ObservabilityFlags } | 'exit';
+type Parsed = { config: ServerConfig; configFile: string | undefined; replication: ReplicationFlags; repair: boolean; restore: string | undefined; observability: ObservabilityFlags } | 'exit';
 
 function parseCommandLine(argv: string[]): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' }, repair: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, help: { type: 'boolean' }, version: { type: 'boolean' }, repair: { type: 'boolean' }, restore: { type: 'string' } };
   for (const f of Object.keys(SETTING_FLAGS)) options[f] = { type: 'string' };
   for (const f of REPLICATION_FLAG_NAMES) options[f] = { type: 'string' };
   for (const f of ['log-format', 'metrics-port', 'metrics-host']) options[f] = { type: 'string' };
@@ -185,7 +192,9 @@ function parseCommandLine(argv: string[]): Parsed {
   const replication = parseReplicationFlags({ ...values, ...fromFile }, parseMemory);
   if (typeof replication === 'string') usageError(replication);
   const observability = parseObservabilityFlags(values);
-  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true, observability };
+  const restore = typeof values['restore'] === 'string' ? values['restore'] : undefined;
+  if (restore !== undefined && values['repair'] === true) usageError('--restore and --repair exclude each other');
+  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true, restore, observability };
 }
 
 /** --repair: open the directory with repair on, report every cut on stdout, close, exit. */
@@ -211,10 +220,40 @@ async function repair(dir: string): Promise<void> {
   }
 }
 
+/** --restore: build the (empty) data directory from a backup before the normal start. */
+async function restore(file: string, dir: string, replication: ReplicationFlags): Promise<void> {
+  const say = (line: string): void => void process.stderr.write(`kv-server: restore: ${line}\n`);
+  const refusal = restoreTargetRefusal(dir);
+  if (refusal !== null) usageError(`--restore: ${refusal}`);
+  say(`checking ${file}`);
+  let lastSay = Date.now();
+  const checked = verifyBackup(file, (bytes, total) => {
+    if (Date.now() - lastSay < 1000) return;
+    lastSay = Date.now();
+    say(`checking ${file}: ${Math.floor((bytes * 100) / total)}%`);
+  });
+  if (!checked.ok) {
+    process.stderr.write(`kv-server: cannot restore: ${checked.error}; nothing was written to ${dir}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+  const ids = [...(replication.nodeId !== null ? [replication.nodeId] : []), ...(replication.cluster !== null ? [...replication.cluster.members.keys()] : [])];
+  const reused = reusedIdRefusal(checked.summary, ids);
+  if (reused !== null) usageError(`--restore: ${reused}`);
+  const s = checked.summary;
+  say(`${file} is whole: ${s.items} snapshot items and ${s.records} log records, exact at ${formatPosition(s.end)}, from node ${s.sourceNodeId}`);
+  const done = await restoreBackup(file, dir, s, say);
+  if (!done.ok) {
+    process.stderr.write(`kv-server: cannot restore: ${done.error}; nothing was written to ${dir}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+  say(`${dir} restored at ${formatPosition(s.end)}; starting`);
+}
+
 async function main(): Promise<void> {
   const parsed = parseCommandLine(process.argv.slice(2));
   if (parsed === 'exit') return;
   if (parsed.repair) return repair(parsed.config.dir);
+  if (parsed.restore !== undefined) await restore(parsed.restore, parsed.config.dir, parsed.replication);
   const { config: cfg, configFile } = parsed;
   // Certificates are checked before anything opens: a bad file stops the start, never a later handshake.
   let tls: TlsMaterial | null = null;

@@ -166,6 +166,7 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['wait', WRITE],
   ['consistency', WRITE],
   ['kvrepl', WRITE],
+  ['kvsnapshot', READ],
   ['failover', WRITE],
 ]);
 

@@ -353,7 +353,7 @@ export interface ReplicatedStore extends StoreCore {
    * `from` is the position when the stream started; applying every entry after `from.seq` on
    * top of the batches yields the live state (all ops are idempotent and absolute).
    */
-  exportSnapshot(batchKeysMax?: number): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> };
+  exportSnapshot(batchKeysMax?: number, opts?: ExportOptions): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> };
   /**
    * Full-resync sink: build a new dataset beside the live one (which keeps serving reads),
    * then `commit` swaps it in atomically and durably (snapshot file written, old log dropped).
@@ -385,6 +385,12 @@ export interface ReplicatedStore extends StoreCore {
 
   /** Who hears of log failures and recoveries (the replication host: its core must forget lost entries). */
   setLogListener(l: LogListener | null): void;
+
+  /**
+   * Who is told of every record the log appends from now on (a backup stream: a fuzzy snapshot
+   * plus the records after its start is the exact state at the last one). Null: nobody.
+   */
+  setRecordTap(t: RecordTap | null): void;
 
   // ---- memory limit (eviction.ts picks the keys; each eviction is logged as a `del`, as an expiry is)
   /** Dataset bytes by the keyspace's estimate (liveBytes): what an eviction frees; cheap to read per command. */
@@ -452,6 +458,14 @@ export interface LogListener {
   resumed(): void;
 }
 
+/** Told of the log's records as they are appended (ReplicatedStore.setRecordTap). */
+export interface RecordTap {
+  /** Whole records back to back, in seq order: the log's own bytes, valid only during the call (copy them). */
+  appended(records: Buffer): void;
+  /** The log was cut or replaced (truncation, full resync, rollback after a failure): records told before may be gone. */
+  reset(): void;
+}
+
 /**
  * Who may delete expired keys (ReplicatedStore.setExpiryAuthority). Expiry is a logged event:
  * the node that takes writes logs a `del` entry for each key it finds expired (as Redis
@@ -482,6 +496,15 @@ export interface LookupStats {
   counting: boolean;
   hits: number;
   misses: number;
+}
+
+/** exportSnapshot's options. */
+export interface ExportOptions {
+  /**
+   * Keep keys expired by this node's clock (a backup: only a logged delete removes a key, as in a
+   * snapshot file). Default false: a full resync leaves them out, the primary's delete follows.
+   */
+  readonly keepExpired?: boolean;
 }
 
 export interface SnapshotItem {

@@ -9,7 +9,7 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { AppliedChange, AppliedKeyChange, BatchCommit, EvictionResult, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
+import type { AppliedChange, AppliedKeyChange, BatchCommit, EvictionResult, ExportOptions, RecordTap, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
 import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
 import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
@@ -165,6 +165,8 @@ class KvStore implements ReplicatedStore {
   private batchOps: Op[] | null = null;
   /** See setTouchListener: null unless some client watches a key. */
   private touchListener: TouchListener | null = null;
+  /** See setRecordTap: null unless a backup is streaming. */
+  private recordTap: RecordTap | null = null;
 
   constructor(
     private readonly layout: Layout,
@@ -225,6 +227,7 @@ class KvStore implements ReplicatedStore {
       (cause, kind) => this.onLogFailure(cause, kind),
       this.onFsyncSeconds,
     );
+    this.wireRecordTap();
     // What recovery replayed may only be in the page cache (the previous owner crashed):
     // make it durable before anyone builds on it. (After a log failure the retry does it.)
     if (sync) this.wal.syncNowBlocking();
@@ -232,6 +235,17 @@ class KvStore implements ReplicatedStore {
     // A dataset replaced wholesale (full resync, truncation, rollback) may differ in any key: to
     // the replicated-apply listener it is a flush.
     if (this.opened) this.replicatedListener?.([{ t: 'flushall' }]);
+    if (this.opened) this.recordTap?.reset();
+  }
+
+  setRecordTap(t: RecordTap | null): void {
+    this.recordTap = t;
+    this.wireRecordTap();
+  }
+
+  private wireRecordTap(): void {
+    const t = this.recordTap;
+    this.wal.tap = t === null ? null : (records) => t.appended(records);
   }
 
   /**
@@ -996,11 +1010,12 @@ class KvStore implements ReplicatedStore {
 
   // ---------------------------------------------------------------- full resync
 
-  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> } {
+  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT, opts: ExportOptions = {}): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> } {
     const ks = this.ks;
     const from = this.lastPos;
     const epochHistory = this.history.slice();
     const clock = this.clock;
+    const keepExpired = opts.keepExpired === true;
     assert(batchKeysMax > 0);
     return {
       from,
@@ -1009,6 +1024,7 @@ class KvStore implements ReplicatedStore {
         let now = clock();
         // Keys expired by our clock are left out: this node deletes them (logged, shipped after `from`).
         const walk = new KeyspaceWalk(ks, (slot) => {
+          if (keepExpired) return false;
           const at = ks.expireAtSlot(slot);
           return at !== 0 && at <= now;
         });

@@ -45,6 +45,8 @@ export interface ClusterOptions {
    * `clientPort` for this helper's calls.
    */
   readonly tlsArgs?: readonly string[];
+  /** How long each node's start may take before it accepts connections (default: startKvServer's). */
+  readonly readyTimeoutMs?: number;
 }
 
 export class Cluster {
@@ -140,6 +142,7 @@ export class Cluster {
       dir: n.dir,
       args: ['--node-id', n.id, '--cluster', n.clusterArg, ...tls, ...(this.opts.args ?? [])],
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
+      ...(this.opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: this.opts.readyTimeoutMs } : {}),
     });
     n.state = 'running';
   }

@@ -124,6 +124,8 @@ export interface KvServerOptions {
   readonly env?: Record<string, string>;
   /** Wait until the port accepts connections. Default true. */
   readonly waitReady?: boolean;
+  /** How long that wait may take (a start that first restores a backup takes longer). Default waitFor's. */
+  readonly readyTimeoutMs?: number;
 }
 
 export async function startKvServer(opts: KvServerOptions = {}): Promise<RunningProcess> {
@@ -139,7 +141,7 @@ export async function startKvServer(opts: KvServerOptions = {}): Promise<Running
     await waitFor(`kv-server on ${port}`, async () => {
       if (child.exitCode !== null) throw new Error(`kv-server exited ${child.exitCode}: ${proc.output()}`);
       return portAccepts(port);
-    });
+    }, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
   }
   return proc;
 }

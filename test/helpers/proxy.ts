@@ -35,6 +35,8 @@ interface Pair {
   /** Bytes queued by a hold, per direction, delivered in order on release. */
   readonly held: Record<Direction, Buffer[]>;
   heldBytes: number;
+  /** Bytes forwarded per direction (for cutAfter). */
+  readonly forwarded: Record<Direction, number>;
 }
 
 export interface ProxyStats {
@@ -54,6 +56,7 @@ export class TcpProxy {
   private closed = false;
   private holding: { readonly toTarget: boolean; readonly toClient: boolean; readonly filter: ConnectionFilter } | null = null;
   private readonly stalled: Record<Direction, boolean> = { toTarget: false, toClient: false };
+  private cut: { readonly direction: Direction; readonly bytes: number } | null = null;
   readonly stats: ProxyStats = { accepted: 0, bytesForwarded: 0, bytesDiscarded: 0, resets: 0, bytesHeld: 0 };
 
   private constructor(
@@ -152,6 +155,14 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * A connection that has forwarded `bytes` in `direction` is reset at once, the bytes past
+   * them dropped: a transfer cut midway at a point the test chose.
+   */
+  cutAfter(direction: Direction, bytes: number): void {
+    this.cut = { direction, bytes };
+  }
+
   /** Destroy every current connection with a TCP reset; new connections are still accepted. */
   reset(): void {
     for (const p of [...this.pairs]) this.destroy(p);
@@ -171,7 +182,7 @@ export class TcpProxy {
     }
     this.stats.accepted++;
     const target = connect({ host: LOOPBACK, port: this.targetPort, noDelay: true });
-    const pair: Pair = { client, target, tainted: false, first: null, held: { toTarget: [], toClient: [] }, heldBytes: 0 };
+    const pair: Pair = { client, target, tainted: false, first: null, held: { toTarget: [], toClient: [] }, heldBytes: 0, forwarded: { toTarget: 0, toClient: 0 } };
     this.pairs.add(pair);
     client.on('error', () => this.drop(pair, true));
     target.on('error', () => this.drop(pair, true));
@@ -204,8 +215,18 @@ export class TcpProxy {
       return;
     }
     const to = direction === 'toTarget' ? pair.target : pair.client;
+    const cut = this.cut;
+    if (cut !== null && cut.direction === direction && pair.forwarded[direction] + data.length >= cut.bytes) {
+      const keep = Math.max(0, cut.bytes - pair.forwarded[direction]);
+      pair.forwarded[direction] += keep;
+      pair.tainted = true;
+      to.write(data.subarray(0, keep), () => this.destroy(pair));
+      this.stats.bytesDiscarded += data.length - keep;
+      return;
+    }
     // Socket.write queues until connected, so bytes sent before the target accepted are kept.
     to.write(data);
+    pair.forwarded[direction] += data.length;
     this.stats.bytesForwarded += data.length;
   }
 

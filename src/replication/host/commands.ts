@@ -178,6 +178,7 @@ export class ReplicationFrontend implements HostObserver {
       { ...base, name: 'wait', acl: ['@connection'], arity: 3, flags: ['noscript'], summary: "Block until this connection's writes reached N replicas or timeout ms passed.", syntax: 'numreplicas timeout', handler: (c, a) => this.wait(c, a) },
       { ...base, name: 'consistency', arity: -1, flags: ['fast', 'stale', 'loading'], summary: 'Get or set this connection’s consistency mode.', syntax: '[EVENTUAL | SESSION [token] | QUORUM]', handler: (c, a) => this.consistency(c, a) },
       { ...base, name: 'position', arity: 1, flags: ['fast', 'stale', 'loading'], summary: 'Session token (epoch:seq) covering this connection’s writes and reads here.', syntax: '', handler: (c) => this.position(c) },
+      { ...base, name: 'kvsnapshot', arity: 1, flags: ['admin', 'noscript', 'stale', 'no_multi'], summary: 'Turn this connection into a backup stream: an exact snapshot of this node and its position (kv-cli --snapshot reads it).', syntax: '', handler: (c) => this.kvsnapshot(c) },
       { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript', 'no_multi'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address]', handler: (c, a) => this.kvrepl(c, a) },
     ];
   }
@@ -307,6 +308,15 @@ export class ReplicationFrontend implements HostObserver {
     const s = this.sessions.peek(ctx.client);
     const t = laterToken(laterToken(s?.token ?? null, s === undefined ? null : this.ownLastWrite(s)), this.host.lastPosition);
     ctx.out.bulk(formatToken(t as Position));
+  }
+
+  private kvsnapshot(ctx: CommandContext): void {
+    const refusal = this.host.backups.refusal();
+    if (refusal !== null) return ctx.out.error(refusal);
+    if (ctx.detach === undefined) return ctx.out.error('ERR this server cannot hand connections to a snapshot stream');
+    const peer = ctx.client.addr;
+    ctx.detach((socket) => this.host.backups.start(socket, peer));
+    ctx.out.simple(`KVSNAPSHOT ${this.host.nodeId}`);
   }
 
   private kvrepl(ctx: CommandContext, argv: readonly Buffer[]): void {

@@ -16,6 +16,7 @@ import { ReplicationCore } from '../core/core.js';
 import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
 import { READ_OK } from '../core/types.js';
 import type { ClusterResultEffect } from '../cluster/commands.js';
+import { BackupStreams } from './backup-send.js';
 import { ChunkPool } from './chunk-pool.js';
 import { KIND_APPEND, KIND_MESSAGE, KIND_PUBSUB, KIND_SNAP_BEGIN, KIND_SNAP_CHUNK, KIND_SNAP_END, decodeMessage, type Frame } from './framing.js';
 import { LinkTable } from './links.js';
@@ -92,6 +93,8 @@ export class ReplicationHost implements LinkEvents {
   private readonly receiver: SnapshotReceiver;
   /** Published messages between members: outside the core and the log (pubsub-relay.ts). */
   readonly pubsub: PubSubRelay;
+  /** KVSNAPSHOT streams (backup-send.ts): outside the core, fed by the store's record tap. */
+  readonly backups: BackupStreams;
   /** The core asked for a flush (flushSoon); it is stepped at the start of the outbox turn. */
   private flushWanted = false;
   /** The backlog's chunks, recycled once no link queues a frame that may view them. */
@@ -147,6 +150,13 @@ export class ReplicationHost implements LinkEvents {
     });
     this.sender = this.newSnapshotSender();
     this.receiver = this.newSnapshotReceiver();
+    this.backups = new BackupStreams({
+      store: this.store,
+      nodeId: this.nodeId,
+      members: opts.clusterMembers === undefined ? null : [...opts.clusterMembers.keys()],
+      info: (m) => this.log.info(m),
+      warn: (m) => this.log.warn(m),
+    });
     this.pubsub = new PubSubRelay({
       role: () => (this.coreBuilt && !this.stopped ? this.core.currentRole : 'replica'),
       primaryId: () => (this.coreBuilt ? this.core.knownPrimaryId : null),
@@ -305,6 +315,7 @@ export class ReplicationHost implements LinkEvents {
     this.cancelTick?.();
     this.cancelTick = null;
     this.links.stopAll('shutting down');
+    this.backups.stopAll();
     this.receiver.abort();
     await this.idle();
   }
