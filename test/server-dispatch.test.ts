@@ -23,7 +23,7 @@ import { parseInfo } from './helpers/info.js';
 function dispatcher(): { d: Dispatcher; ctx: CommandContext; run: (...args: Array<string | Buffer>) => unknown; stats: CommandStatsTable; table: CommandTable } {
   const stats = new CommandStatsTable();
   const table = new CommandTable(SERVER_COMMAND_MODULES);
-  const d = new Dispatcher(table, stats, { commandsProcessed: 0, errorReplies: 0 }, () => null);
+  const d = new Dispatcher(table, stats, { commandsProcessed: 0, errorReplies: 0 }, () => false);
   const client: ClientState = {
     id: 1, name: '', protocol: 2, authenticated: true, libName: '', libVersion: '', addr: 'a', laddr: 'b', createdMs: 0, lastCommand: '', closeAfterReply: false,
   };
@@ -136,7 +136,7 @@ test('a handler that throws after a store mutation began is not answered: the ex
   const guard = { writeRefusal: null, mutationsStarted: 0 };
   const table = new CommandTable(SERVER_COMMAND_MODULES);
   const counters = { commandsProcessed: 0, errorReplies: 0, internalErrors: 0 };
-  const d = new Dispatcher(table, new CommandStatsTable(), counters, () => null, guard);
+  const d = new Dispatcher(table, new CommandStatsTable(), counters, () => false, guard);
   const base = { firstKey: 0, lastKey: 0, keyStep: 0, summary: 'test only', syntax: '', group: 'server' } as const;
   table.add([
     { ...base, name: 'test-mutate-throw', arity: 1, flags: ['write'], handler: () => (guard.mutationsStarted++, assert.fail('mid-apply')) },

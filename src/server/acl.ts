@@ -129,6 +129,12 @@ export function denialError(d: AclDenial): string {
   return 'NOPERM this user has no permissions to access one of the channels used as arguments';
 }
 
+/** A command queued in MULTI and refused at EXEC: Redis's text. */
+export function execDenialError(d: AclDenial): string {
+  const why = d.reason === 'command' ? 'no permission to execute the command or subcommand' : d.reason === 'key' ? 'no permission to touch the specified keys' : 'no permission to access one of the channels used as arguments';
+  return `NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: ${why}`;
+}
+
 /** ACL DRYRUN's texts (Redis 7.0). */
 export function dryRunText(d: AclDenial): string {
   if (d.reason === 'command') return `This user has no permissions to run the '${d.object}' command`;
@@ -591,4 +597,98 @@ export function userFlags(u: AclUser): string[] {
   const f = [u.enabled ? 'on' : 'off'];
   if (u.nopass) f.push('nopass');
   return f;
+}
+
+/** Entries closer than this to an equal one (reason, context, object, user) are counted in it, as Redis groups them. */
+const ACL_LOG_GROUPING_MS = 60_000;
+
+export interface AclLogEntry {
+  count: number;
+  readonly reason: 'command' | 'key' | 'channel' | 'auth';
+  readonly context: 'toplevel' | 'multi' | 'lua';
+  readonly object: string;
+  readonly username: string;
+  readonly createdMs: number;
+  updatedMs: number;
+  clientInfo: string;
+}
+
+/** ACL LOG: refused commands and failed authentications, newest first, at most `maxLen()` of them. */
+export class AclLog {
+  private entries: AclLogEntry[] = [];
+
+  constructor(private readonly maxLen: () => number) {}
+
+  add(e: Omit<AclLogEntry, 'count' | 'createdMs' | 'updatedMs'>, nowMs: number): void {
+    const i = this.entries.findIndex((x) => x.reason === e.reason && x.context === e.context && x.object === e.object && x.username === e.username && nowMs - x.updatedMs < ACL_LOG_GROUPING_MS);
+    if (i >= 0) {
+      const same = this.entries[i] as AclLogEntry;
+      same.count++;
+      same.updatedMs = nowMs;
+      same.clientInfo = e.clientInfo;
+      this.entries.splice(i, 1);
+      this.entries.unshift(same);
+      return;
+    }
+    this.entries.unshift({ ...e, count: 1, createdMs: nowMs, updatedMs: nowMs });
+    this.trim();
+  }
+
+  trim(): void {
+    const max = this.maxLen();
+    if (this.entries.length > max) this.entries.length = max;
+  }
+
+  newest(n: number): readonly AclLogEntry[] {
+    this.trim();
+    return this.entries.slice(0, n);
+  }
+
+  reset(): void {
+    this.entries = [];
+  }
+}
+
+/** The user table as an 'acl' op's bytes: JSON of [name, rules] pairs (rules as SETUSER takes them). */
+export function encodeUsers(entries: ReadonlyArray<readonly [string, readonly string[]]>): Buffer {
+  return Buffer.from(JSON.stringify(entries), 'utf8');
+}
+
+/** An 'acl' op's bytes back to [name, rules] pairs; null when they are not that shape. */
+export function decodeUsers(b: Buffer): Array<[string, string[]]> | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(b.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v)) return null;
+  const out: Array<[string, string[]]> = [];
+  for (const e of v as unknown[]) {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || !Array.isArray(e[1]) || !(e[1] as unknown[]).every((r) => typeof r === 'string')) return null;
+    out.push([e[0], e[1] as string[]]);
+  }
+  return out;
+}
+
+/**
+ * An aclfile (Redis's format: one "user <name> <rules...>" line per user; blank lines and lines
+ * starting with '#' are skipped) as [name, rules] pairs, or "<line>: <error>".
+ */
+export function parseAclFile(text: string): Array<[string, string[]]> | string {
+  const out: Array<[string, string[]]> = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] as string).trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const words = line.split(/\s+/);
+    if (words[0] !== 'user' || words.length < 2) return `${i + 1}: line should start with user keyword`;
+    out.push([words[1] as string, words.slice(2)]);
+  }
+  return out;
+}
+
+/** The aclfile text for a table (ACL SAVE): its ACL LIST lines. */
+export function formatAclFile(entries: ReadonlyArray<readonly [string, readonly string[]]>): string {
+  return entries.map(([n, rules]) => `user ${n} ${rules.join(' ')}\n`).join('');
 }

@@ -1,6 +1,6 @@
 // Replication links over TCP: a Link wraps a socket that already passed the KVREPL handshake
 // and moves frames with a bounded output; a Dialer connects a replica to its primary's RESP
-// port, performs `KVREPL <nodeId> <password> <announce>` and redials with capped backoff
+// port, performs `KVREPL <nodeId> <password> <announce> [<user>]` and redials with capped backoff
 // forever. Owns sockets and their buffers; it never interprets a message (the host does)
 // and never drops a frame silently: over the bound, the whole link is closed and reported.
 
@@ -204,7 +204,8 @@ export class Dialer implements LinkDialer {
     timeout.unref();
     s.once('connect', () => {
       s.setNoDelay(true);
-      s.write(`*4\r\n${bulk('KVREPL')}${bulk(this.opts.nodeId)}${bulk(this.opts.password)}${bulk(this.opts.announce)}`);
+      const user = this.opts.user ?? '';
+      s.write(`*${user === '' ? 4 : 5}\r\n${bulk('KVREPL')}${bulk(this.opts.nodeId)}${bulk(this.opts.password)}${bulk(this.opts.announce)}${user === '' ? '' : bulk(user)}`);
     });
     s.on('error', (e: Error) => {
       clearTimeout(timeout);
