@@ -73,6 +73,11 @@ export class Selector {
 export class AclUser {
   enabled = false;
   nopass = false;
+  /**
+   * Redis's RESTORE payload flag (kv-ts validates every payload either way): shown as set, and
+   * 'reset' sets sanitize-payload, as Redis 7.0.
+   */
+  payloadFlag: '' | 'sanitize-payload' | 'skip-sanitize-payload' = '';
   /** SHA-256 hex digests, each once, in the order added. */
   passwords: string[] = [];
   /** The root selector first, then the user's extra selectors. */
@@ -95,6 +100,7 @@ export class AclUser {
   assign(from: AclUser): void {
     this.enabled = from.enabled;
     this.nopass = from.nopass;
+    this.payloadFlag = from.payloadFlag;
     this.passwords = [...from.passwords];
     this.selectors = from.selectors.map((s) => s.copy());
     this.unrestricted = from.unrestricted;
@@ -285,6 +291,14 @@ export class AclTable {
     return { reason: worst === DENIED_KEY ? 'key' : 'channel', object: (argv[worstPos] as Buffer).toString('latin1') };
   }
 
+  /** Whether some selector of the user lists the command `name` itself (noauth commands included). */
+  allowsCommand(user: AclUser, name: string): boolean {
+    return user.selectors.some((s) => {
+      if (s.derivedFor !== this.commands.size) derive(s, this.commands);
+      return s.allowed.has(name);
+    });
+  }
+
   /** Commands of a category as ACL CAT <category> lists them; null for an unknown category. */
   commandsIn(category: string): string[] | null {
     const cat = category.toLowerCase();
@@ -324,10 +338,11 @@ export class AclTable {
         u.nopass = false;
         u.enabled = false;
         u.selectors = [new Selector()];
+        u.payloadFlag = 'sanitize-payload';
         return null;
-      // Redis's payload-sanitizing flags: kv-ts always validates RESTORE payloads, so they change nothing.
       case 'sanitize-payload':
       case 'skip-sanitize-payload':
+        u.payloadFlag = low;
         return null;
       default:
         break;
@@ -528,7 +543,8 @@ function fullName(spec: CommandSpec, argv: readonly Buffer[]): string {
 
 /** [denial, argument index] or null when the selector allows the command. */
 function checkSelector(s: Selector, spec: CommandSpec, argv: readonly Buffer[]): [number, number] | null {
-  if (!s.allowed.has(fullName(spec, argv))) return [DENIED_COMMAND, -1];
+  // As Redis: commands allowed before AUTH (AUTH, HELLO, QUIT...) need no permission.
+  if (!spec.flags.includes('noauth') && !s.allowed.has(fullName(spec, argv))) return [DENIED_COMMAND, -1];
   if (!s.allKeys) {
     const sub = spec.subcommands !== undefined && argv.length > 1 ? subcommandOf(spec.subcommands, argv[1] as Buffer) : null;
     const specs = keySpecsOf(spec, sub).filter((k) => !k.flags.includes('not_key'));
@@ -584,8 +600,7 @@ function describeSelector(s: Selector): string[] {
 
 /** A user as the rules that rebuild it (ACL LIST's line without "user <name>"). */
 export function describeUserRules(u: AclUser): string[] {
-  const words: string[] = [u.enabled ? 'on' : 'off'];
-  if (u.nopass) words.push('nopass');
+  const words: string[] = userFlags(u);
   for (const p of u.passwords) words.push(`#${p}`);
   words.push(...describeSelector(u.root));
   for (const s of u.selectors.slice(1)) words.push(`(${describeSelector(s).join(' ')})`);
@@ -596,6 +611,7 @@ export function describeUserRules(u: AclUser): string[] {
 export function userFlags(u: AclUser): string[] {
   const f = [u.enabled ? 'on' : 'off'];
   if (u.nopass) f.push('nopass');
+  if (u.payloadFlag !== '') f.push(u.payloadFlag);
   return f;
 }
 

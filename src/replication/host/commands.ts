@@ -44,8 +44,8 @@ function linkAuthRefusal(ctx: CommandContext, spec: CommandSpec, argv: readonly 
     if (name !== '' || !ctx.client.authenticated || ctx.client.user === undefined) return ERR_LINK_AUTH;
     user = ctx.client.user;
   }
-  const denied = user.unrestricted ? null : acl.table.check(user, spec, argv);
-  return denied === null ? null : `NOPERM this user has no permissions to run the '${spec.name}' command`;
+  // KVREPL may run before AUTH (the noauth flag), so the user's permission is checked here.
+  return user.unrestricted || acl.table.allowsCommand(user, spec.name) ? null : `NOPERM this user has no permissions to run the '${spec.name}' command`;
 }
 
 function splitAddress(a: string | null): { host: string; port: number } {

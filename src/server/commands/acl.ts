@@ -89,8 +89,8 @@ function aclLog(ctx: CommandContext, acl: AclServices, argv: readonly Buffer[]):
       return out.ok();
     }
     const n = parseInt64(argv[2] as Buffer);
-    if (n === null || n < 0n) return out.error('ERR value is out of range, must be positive');
-    count = Number(n);
+    if (n === null) return out.error(ERR_NOT_INTEGER);
+    count = n < 0n ? 0 : Number(n > 1_000_000_000n ? 1_000_000_000n : n);
   } else if (argv.length > 3) return out.error('ERR syntax error');
   const now = Date.now();
   const entries = acl.log.newest(count);
