@@ -42,6 +42,10 @@ const SCRIPT: ReadonlyArray<readonly string[]> = [
   ['ACL', 'SETUSER', 'acl-y', '<notapassword'],
   ['ACL', 'SETUSER', 'acl-y', '(+get'],
   ['ACL', 'SETUSER', 'acl-y', '%X~a'],
+  ['ACL', 'SETUSER', 'acl-y', '+config|get|appendonly'],
+  ['ACL', 'CAT', 'a', 'b'],
+  ['ACL', 'GENPASS', '1', '2'],
+  ['ACL', 'LOG', '1', '2'],
   ['ACL', 'GETUSER', 'acl-nosuch'],
   ['ACL', 'DELUSER', 'default'],
   ['ACL', 'DRYRUN', 'acl-alice', 'set', 'app:1', 'v'],
@@ -141,6 +145,27 @@ test('a restricted user: NOPERM for commands, keys and channels, MULTI refusals,
   const kv = await restrictedSession(pair.kvPort());
   assert.deepEqual(kv.refusals, redis.refusals);
   assert.deepEqual(kv.log, redis.log);
+});
+
+test('a subscriber is disconnected when its user loses the channel; a client deleting its own user gets the reply first', async () => {
+  const admin = await RawConn.open(pair.kvPort());
+  const sub = await RawConn.open(pair.kvPort());
+  try {
+    assert.equal(await admin.call('ACL', 'SETUSER', 'acl-sub', 'on', '>pw', 'resetchannels', '&news:*', '+subscribe', '+acl|deluser'), 'OK');
+    assert.equal(await sub.call('AUTH', 'acl-sub', 'pw'), 'OK');
+    await sub.request('SUBSCRIBE', 'news:1');
+    assert.equal(await admin.call('ACL', 'SETUSER', 'acl-sub', '&other'), 'OK');
+    assert.equal(sub.closed, false, 'still allowed: kept');
+    assert.equal(await admin.call('ACL', 'SETUSER', 'acl-sub', 'resetchannels', '&other'), 'OK');
+    await sub.waitClosed();
+    const self = await RawConn.open(pair.kvPort());
+    assert.equal(await self.call('AUTH', 'acl-sub', 'pw'), 'OK');
+    assert.equal(await self.call('ACL', 'DELUSER', 'acl-sub'), 1);
+    await self.waitClosed();
+  } finally {
+    admin.close();
+    sub.close();
+  }
 });
 
 test('an application user (~app:* +get) through ioredis reads its keys only and cannot write', async () => {

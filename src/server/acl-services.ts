@@ -62,7 +62,7 @@ export class ServerAcl implements AclServices {
     if (typeof edited !== 'string') this.table.defaultUser.assign(edited);
   }
 
-  applyLogged(): void {
+  applyLogged(callerId = 0): void {
     const raw = this.store.aclUsers;
     if (raw === null) return;
     const entries = decodeUsers(raw);
@@ -72,20 +72,29 @@ export class ServerAcl implements AclServices {
       this.logger.warn(`logged user table not applied: ${users}`);
       return;
     }
-    this.disconnect(this.table.replaceAll(users));
+    this.disconnect(new Set(this.table.replaceAll(users)), callerId);
   }
 
-  /** Redis frees the clients of a deleted user. */
-  private disconnect(gone: readonly AclUser[]): void {
-    if (gone.length === 0) return;
-    const victims = new Set(gone);
+  /**
+   * Redis frees the clients of a deleted user, and the subscribers whose user may no longer
+   * subscribe to one of their channels or patterns. The client that made the change gets its
+   * reply first.
+   */
+  private disconnect(gone: ReadonlySet<AclUser>, callerId: number): void {
     for (const c of [...this.clients.all()]) {
       const u = c.client.user;
-      if (u !== undefined && victims.has(u)) {
-        c.client.closeAfterReply = true;
-        c.destroy();
-      }
+      if (u === undefined || (!gone.has(u) && (c.subs.total === 0 || !this.lostChannels(u, c.subs)))) continue;
+      if (c.client.id === callerId) c.client.closeAfterReply = true;
+      else c.destroy();
     }
+  }
+
+  private lostChannels(u: AclUser, subs: { readonly channels: ReadonlySet<string>; readonly patterns: ReadonlySet<string>; readonly shards: ReadonlySet<string> }): boolean {
+    if (u.unrestricted) return false;
+    for (const ch of subs.channels) if (!this.table.channelAllowed(u, ch, false)) return true;
+    for (const ch of subs.shards) if (!this.table.channelAllowed(u, ch, false)) return true;
+    for (const p of subs.patterns) if (!this.table.channelAllowed(u, p, true)) return true;
+    return false;
   }
 
   readAclFile(): { readonly text: string } | { readonly error: string } {

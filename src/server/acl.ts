@@ -291,6 +291,11 @@ export class AclTable {
     return { reason: worst === DENIED_KEY ? 'key' : 'channel', object: (argv[worstPos] as Buffer).toString('latin1') };
   }
 
+  /** Whether the user may subscribe to `name` (a literal channel, or with `pattern` a PSUBSCRIBE pattern). */
+  channelAllowed(user: AclUser, name: string, pattern: boolean): boolean {
+    return user.selectors.some((s) => s.allChannels || (pattern ? s.channels.includes(name) : s.channels.some((p) => globMatch(p, name))));
+  }
+
   /** Whether some selector of the user lists the command `name` itself (noauth commands included). */
   allowsCommand(user: AclUser, name: string): boolean {
     return user.selectors.some((s) => {
@@ -423,6 +428,7 @@ export class AclTable {
       const bar = name.indexOf('|');
       const spec = this.commands.get(bar < 0 ? name : name.slice(0, bar));
       if (spec === undefined) return ERR_UNKNOWN;
+      if (bar >= 0 && name.indexOf('|', bar + 1) >= 0) return 'Allowing first-arg of a subcommand is not supported';
       // A first argument of a command without subcommands (Redis's deprecated "+select|0") is not supported.
       if (bar >= 0 && spec.subcommands?.includes(name.slice(bar + 1)) !== true) return ERR_UNKNOWN;
     }

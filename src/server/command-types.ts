@@ -288,7 +288,7 @@ export interface AclServices {
   readonly table: AclTable;
   readonly log: AclLog;
   /** A user table the ACL command just logged (ctx.write of an 'acl' op) takes effect: the server re-reads it from the store. */
-  applyLogged(): void;
+  applyLogged(callerId?: number): void;
   /** The aclfile's contents (ACL LOAD), or an error text (without "ERR "). */
   readAclFile(): { readonly text: string } | { readonly error: string };
   /** Write the user table to the aclfile (ACL SAVE): null, or an error text. */

@@ -34,6 +34,12 @@ const ACL_HELP = [
   'HELP', '    Print this help.',
 ];
 
+/** Redis 7.0's error for ACL CAT, GENPASS and LOG with too many arguments (the subcommand as sent). */
+function wrongArgs(argv: readonly Buffer[]): string {
+  const sub = str(argv[1]);
+  return `ERR unknown subcommand or wrong number of arguments for '${sub}'. Try ACL HELP.`;
+}
+
 /** Redis's arities of ACL's subcommands (counting "acl"). */
 const ACL_SUBCOMMAND_ARITY: Readonly<Record<string, number>> = {
   setuser: -3, getuser: 3, deluser: -3, list: 2, users: 2, whoami: 2, cat: -2, log: -2, genpass: -2, dryrun: -4, save: 2, load: 2, help: 2,
@@ -45,7 +51,7 @@ function logTable(ctx: CommandContext, acl: AclServices, changes: ReadonlyMap<st
   for (const u of changes.values()) if (u !== null) entries.push([u.name, describeUserRules(u)]);
   entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   ctx.write([{ t: 'acl', users: encodeUsers(entries) }]);
-  acl.applyLogged();
+  acl.applyLogged(ctx.client.id);
 }
 
 function writeSelector(ctx: CommandContext, s: Selector): void {
@@ -91,7 +97,7 @@ function aclLog(ctx: CommandContext, acl: AclServices, argv: readonly Buffer[]):
     const n = parseInt64(argv[2] as Buffer);
     if (n === null) return out.error(ERR_NOT_INTEGER);
     count = n < 0n ? 0 : Number(n > 1_000_000_000n ? 1_000_000_000n : n);
-  } else if (argv.length > 3) return out.error('ERR syntax error');
+  } else if (argv.length > 3) return out.error(wrongArgs(argv));
   const now = Date.now();
   const entries = acl.log.newest(count);
   out.array(entries.length);
@@ -192,7 +198,7 @@ function aclCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     case 'whoami':
       return out.bulk(ctx.client.user?.name ?? 'default');
     case 'cat': {
-      if (argv.length > 3) return out.error("ERR wrong number of arguments for 'acl|cat' command");
+      if (argv.length > 3) return out.error(wrongArgs(argv));
       if (argv.length === 2) {
         out.array(ACL_CATEGORIES.length);
         for (const c of ACL_CATEGORIES) out.bulk(c);
@@ -207,7 +213,7 @@ function aclCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     case 'log':
       return aclLog(ctx, acl, argv);
     case 'genpass': {
-      if (argv.length > 3) return out.error("ERR wrong number of arguments for 'acl|genpass' command");
+      if (argv.length > 3) return out.error(wrongArgs(argv));
       let bits = GENPASS_BITS_DEFAULT;
       if (argv.length === 3) {
         const n = parseInt64(argv[2] as Buffer);
