@@ -428,7 +428,7 @@ export class AclTable {
       const bar = name.indexOf('|');
       const spec = this.commands.get(bar < 0 ? name : name.slice(0, bar));
       if (spec === undefined) return ERR_UNKNOWN;
-      if (bar >= 0 && name.indexOf('|', bar + 1) >= 0) return 'Allowing first-arg of a subcommand is not supported';
+      if (bar >= 0 && spec.subcommands !== undefined && name.indexOf('|', bar + 1) >= 0) return 'Allowing first-arg of a subcommand is not supported';
       // A first argument of a command without subcommands (Redis's deprecated "+select|0") is not supported.
       if (bar >= 0 && spec.subcommands?.includes(name.slice(bar + 1)) !== true) return ERR_UNKNOWN;
     }
