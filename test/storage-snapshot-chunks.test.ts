@@ -529,3 +529,27 @@ test('a big list is walked from a copy frozen at its first chunk: pushes, pops, 
     }
   }
 });
+
+test('the user table (an acl op) is kept by FLUSHALL, written into the snapshot and read back from it alone', async () => {
+  const dir = tempDir();
+  const users = Buffer.from('[["default",["on","nopass","~*","&*","+@all"]],["app",["on","+get"]]]');
+  const s = await openStore({ dir, fsync: 'no' });
+  try {
+    s.apply([{ t: 'acl', users }]);
+    s.apply([{ t: 'set', key: 'k', value: Buffer.from('v'), expireAtMs: 0 }]);
+    s.apply([{ t: 'flushall' }]);
+    assert.deepEqual(s.aclUsers, users);
+    await s.compact();
+  } finally {
+    await s.close();
+  }
+  // Only the snapshot is left: the table must come from it.
+  rmSync(join(dir, 'log'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'log'));
+  const again = await openStore({ dir, fsync: 'no' });
+  try {
+    assert.deepEqual(again.aclUsers, users);
+  } finally {
+    await again.close();
+  }
+});
