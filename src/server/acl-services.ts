@@ -10,7 +10,7 @@ import type { AclServices, ClientState, CommandSpec, CommandTableView } from './
 import type { ClientRegistry } from './client-registry.js';
 import type { ServerConfig } from './config.js';
 import type { AclCheck } from './dispatch.js';
-import { AclLog, AclTable, decodeUsers, parseAclFile, type AclDenial, type AclUser } from './acl.js';
+import { AclLog, AclTable, decodeUsers, parseAclFile, type AclDenial, type AclLogContext, type AclUser } from './acl.js';
 
 export interface AclHostLog {
   info(msg: string): void;
@@ -131,10 +131,10 @@ export class ServerAcl implements AclServices {
   }
 
   /** The dispatcher's permission check: a refusal is logged (ACL LOG) and returned. */
-  readonly check: AclCheck = (client: ClientState, spec: CommandSpec, argv: readonly Buffer[], inMulti: boolean): AclDenial | null => {
+  readonly check: AclCheck = (client: ClientState, spec: CommandSpec, argv: readonly Buffer[], context: AclLogContext): AclDenial | null => {
     const user = client.user as AclUser;
     const d = this.table.check(user, spec, argv);
-    if (d !== null) this.log.add({ reason: d.reason, context: inMulti ? 'multi' : 'toplevel', object: d.object, username: user.name, clientInfo: this.clientInfo(client) }, Date.now());
+    if (d !== null) this.log.add({ reason: d.reason, context, object: d.object, username: user.name, clientInfo: this.clientInfo(client) }, Date.now());
     return d;
   };
 }

@@ -624,10 +624,13 @@ export function userFlags(u: AclUser): string[] {
 /** Entries closer than this to an equal one (reason, context, object, user) are counted in it, as Redis groups them. */
 const ACL_LOG_GROUPING_MS = 60_000;
 
+/** Where a refused command ran, as ACL LOG names it. */
+export type AclLogContext = 'toplevel' | 'multi' | 'lua';
+
 export interface AclLogEntry {
   count: number;
   readonly reason: 'command' | 'key' | 'channel' | 'auth';
-  readonly context: 'toplevel' | 'multi' | 'lua';
+  readonly context: AclLogContext;
   readonly object: string;
   readonly username: string;
   readonly createdMs: number;

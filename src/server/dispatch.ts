@@ -13,7 +13,7 @@ import { arityOk, type CommandTable } from './commands/table.js';
 import { subcommandOf, type CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
 import type { TrackingHub } from './tracking.js';
-import { denialError, execDenialError, type AclDenial } from './acl.js';
+import { denialError, execDenialError, type AclDenial, type AclLogContext } from './acl.js';
 
 /**
  * A hook run before every command that passed the built-in checks. The replication layer
@@ -26,9 +26,10 @@ export type CommandGate = (spec: CommandSpec, argv: readonly Buffer[], client: C
  * The permission check (server/acl.ts through the server, which logs refusals to ACL LOG): the
  * -NOPERM reply text, or null. Dispatch calls it only for a client whose user is restricted, at
  * Redis's place (after NOAUTH, before the gate), when a command is queued in MULTI and again
- * when EXEC runs it. `inMulti`: the refusal is logged with context 'multi'.
+ * when EXEC runs it. `context` is ACL LOG's: 'lua' for a command a script runs (the scripting
+ * layer calls the same check).
  */
-export type AclCheck = (client: ClientState, spec: CommandSpec, argv: readonly Buffer[], inMulti: boolean) => AclDenial | null;
+export type AclCheck = (client: ClientState, spec: CommandSpec, argv: readonly Buffer[], context: AclLogContext) => AclDenial | null;
 
 /**
  * A hook run after the table lookup, before the arity/auth/gate checks (added for cluster
@@ -288,7 +289,7 @@ export class Dispatcher {
     const st = this.stats.forCommand(spec, argv);
     const user = ctx.client.user;
     if (user !== undefined && !user.unrestricted && this.acl !== null) {
-      const denied = this.acl(ctx.client, spec, argv, true);
+      const denied = this.acl(ctx.client, spec, argv, 'multi');
       if (denied !== null) {
         const err = execDenialError(denied);
         st.rejectedCalls++;
@@ -361,7 +362,7 @@ export class Dispatcher {
     // One field read for an unrestricted user (the default user): the hot path pays no more.
     const user = client.user;
     if (user !== undefined && !user.unrestricted && this.acl !== null) {
-      const denied = this.acl(client, spec, argv, client.tx?.inMulti === true);
+      const denied = this.acl(client, spec, argv, client.tx?.inMulti === true ? 'multi' : 'toplevel');
       if (denied !== null) return denialError(denied);
     }
     if (this.gate !== null) {
