@@ -45,6 +45,7 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   'pubsub subcommands': 'subcommands share their container flags',
   'slowlog subcommands': 'subcommands share their container flags',
   'latency subcommands': 'subcommands share their container flags',
+  'acl subcommands': 'subcommands share their container flags (ACL WHOAMI, CAT, GENPASS, HELP are @admin too)',
 };
 
 const COMPARED = new Set(['name', 'arity', 'flags', 'first', 'last', 'step', 'acl', 'keyspecs', 'subcommands']);

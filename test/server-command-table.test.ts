@@ -94,7 +94,7 @@ test('every entry with key specs has the legacy key triple Redis derives from th
 
 /** A dispatcher over `table` with a recording writer; the store is never touched. */
 function dispatcherOver(table: CommandTable): (...args: string[]) => unknown {
-  const d = new Dispatcher(table, new CommandStatsTable(), { commandsProcessed: 0, errorReplies: 0 }, () => null);
+  const d = new Dispatcher(table, new CommandStatsTable(), { commandsProcessed: 0, errorReplies: 0 }, () => false);
   const client: ClientState = {
     id: 1, name: '', protocol: 2, authenticated: true, libName: '', libVersion: '', addr: 'a', laddr: 'b', createdMs: 0, lastCommand: '', closeAfterReply: false,
   };

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { Dispatcher } from '../src/server/dispatch.js';
+import { AclTable } from '../src/server/acl.js';
 import { RespEncoder } from '../src/protocol/encoder.js';
 import { CommandStatsTable } from '../src/server/latency.js';
 import { CommandTable } from '../src/server/commands/table.js';
@@ -23,7 +24,7 @@ import { parseInfo } from './helpers/info.js';
 function dispatcher(): { d: Dispatcher; ctx: CommandContext; run: (...args: Array<string | Buffer>) => unknown; stats: CommandStatsTable; table: CommandTable } {
   const stats = new CommandStatsTable();
   const table = new CommandTable(SERVER_COMMAND_MODULES);
-  const d = new Dispatcher(table, stats, { commandsProcessed: 0, errorReplies: 0 }, () => null);
+  const d = new Dispatcher(table, stats, { commandsProcessed: 0, errorReplies: 0 }, () => false);
   const client: ClientState = {
     id: 1, name: '', protocol: 2, authenticated: true, libName: '', libVersion: '', addr: 'a', laddr: 'b', createdMs: 0, lastCommand: '', closeAfterReply: false,
   };
@@ -136,7 +137,7 @@ test('a handler that throws after a store mutation began is not answered: the ex
   const guard = { writeRefusal: null, mutationsStarted: 0 };
   const table = new CommandTable(SERVER_COMMAND_MODULES);
   const counters = { commandsProcessed: 0, errorReplies: 0, internalErrors: 0 };
-  const d = new Dispatcher(table, new CommandStatsTable(), counters, () => null, guard);
+  const d = new Dispatcher(table, new CommandStatsTable(), counters, () => false, guard);
   const base = { firstKey: 0, lastKey: 0, keyStep: 0, summary: 'test only', syntax: '', group: 'server' } as const;
   table.add([
     { ...base, name: 'test-mutate-throw', arity: 1, flags: ['write'], handler: () => (guard.mutationsStarted++, assert.fail('mid-apply')) },
@@ -150,4 +151,24 @@ test('a handler that throws after a store mutation began is not answered: the ex
   d.run(ctx, [Buffer.from('test-read-throw')]);
   assert.equal(out.take()?.toString(), "-ERR internal error in 'test-read-throw': read bug\r\n");
   assert.equal(counters.internalErrors, 1);
+});
+
+test('the permission check runs only for a restricted user, after arity and before the handler', () => {
+  const { d, ctx, run, table } = dispatcher();
+  const users = new AclTable(table);
+  let checks = 0;
+  d.acl = (client, spec, argv) => {
+    checks++;
+    return users.check(client.user as NonNullable<ClientState['user']>, spec, argv);
+  };
+  ctx.client.user = users.defaultUser;
+  assert.equal(run('PING'), '+PONG');
+  assert.equal(checks, 0, 'the default user (all commands, keys, channels) is never checked');
+  const limited = users.edit('limited', ['on', 'nopass', '+ping']);
+  assert.ok(typeof limited !== 'string');
+  ctx.client.user = limited;
+  assert.equal(run('PING'), '+PONG');
+  assert.match(String(run('GET')), /^-ERR wrong number of arguments/, 'arity first, as Redis');
+  assert.equal(run('ECHO', 'x'), "-NOPERM this user has no permissions to run the 'echo' command");
+  assert.equal(checks, 2);
 });

@@ -39,6 +39,8 @@ const SAMPLE_OPS: Op[] = [
   { t: 'linsert', key: 'l', index: 0, value: Buffer.alloc(0) },
   { t: 'lrem', key: 'l', count: -2, value: Buffer.from('x') },
   { t: 'restore', key: 'r3', payload: encodeCollection(TYPE_LIST, listOf('p', 'q')), expireAtMs: 0 },
+  { t: 'acl', users: Buffer.from('[["default",["on","nopass"]]]') },
+  { t: 'acl', users: Buffer.alloc(0) },
 ];
 
 function listOf(...elements: string[]): ListObject {

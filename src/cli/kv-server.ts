@@ -30,7 +30,9 @@ Options:
   --host ADDR                 address to listen on (default 127.0.0.1: loopback only)
   --dir PATH                  data directory (default ./data)
   --fsync always|everysec|no  log fsync policy (default everysec)
-  --requirepass PASSWORD      require AUTH before other commands
+  --requirepass PASSWORD      require AUTH before other commands (the default user's password)
+  --aclfile PATH              users file for ACL LOAD / SAVE ("user <name> <rules>" lines); read
+                              at startup while the log holds no users
   --maxclients N              maximum simultaneous clients (default 10000)
   --log-level LEVEL           trace|debug|info|warn|error|fatal|silent (default info)
   --log-format auto|json|pretty  log lines as JSON or human-readable (default auto: readable when
@@ -55,7 +57,8 @@ Options:
   --slowlog-max-len N         slow log entries kept (default 128)
   --latency-monitor-threshold MS  record latency events of MS or more (default 0 = off)
   --replica-of HOST:PORT      start as a replica of that primary
-  --primary-auth PASSWORD     password for the primary's --requirepass (replication link)
+  --primary-user NAME         user the replication link authenticates as (default: default)
+  --primary-auth PASSWORD     that user's password on the primary (replication link)
   --replica-max-lag-ms MS     replica refuses reads after this long without the primary (default 5000)
   --replica-max-lag-ops N     ... or when this many writes behind (default 1000)
   --repl-backlog-bytes BYTES  primary's backlog for partial resyncs (default 16mb)
@@ -93,6 +96,7 @@ const SETTING_FLAGS: Record<string, string> = {
   dir: 'dir',
   fsync: 'appendfsync',
   requirepass: 'requirepass',
+  aclfile: 'aclfile',
   maxclients: 'maxclients',
   'log-level': 'loglevel',
   'client-query-buffer-limit': 'client-query-buffer-limit',

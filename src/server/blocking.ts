@@ -222,7 +222,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   touched(ops: readonly Op[]): void {
     for (const op of ops) {
       // A flush empties keys; it makes none ready.
-      if (op.t === 'flushall') continue;
+      if (op.t === 'flushall' || op.t === 'acl') continue;
       if (this.byKey.has(op.key)) this.ready.add(op.key);
     }
     this.queueServe();

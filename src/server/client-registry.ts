@@ -47,7 +47,7 @@ export class ClientRegistry {
     return (
       `id=${s.id} addr=${s.addr} laddr=${s.laddr} fd=-1 name=${s.name} age=${age} idle=${idle} flags=${clientFlags(s, c.subs.total > 0)} db=0 sub=${c.subs.channels.size} psub=${c.subs.patterns.size} ssub=${c.subs.shards.size} multi=${s.tx?.queue?.length ?? -1} ` +
       `qbuf=${qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=${c.readBufferBytes} rbp=${qbuf} obl=0 oll=0 omem=${c.outputBytes} tot-mem=${qbuf + c.outputBytes} ` +
-      `events=r cmd=${cmd} user=default redir=${s.tracking?.on === true ? s.tracking.redirect : -1} resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
+      `events=r cmd=${cmd} user=${s.user?.name ?? 'default'} redir=${s.tracking?.on === true ? s.tracking.redirect : -1} resp=${s.protocol} lib-name=${s.libName} lib-ver=${s.libVersion}`
     );
   }
 
@@ -70,7 +70,7 @@ export class ClientRegistry {
       if (f.addr !== undefined && s.addr !== f.addr) continue;
       if (f.laddr !== undefined && s.laddr !== f.laddr) continue;
       if (f.type !== undefined && clientType(c) !== f.type) continue;
-      // f.user: only 'default' passes the command's check, and every client is logged in as it.
+      if (f.user !== undefined && (s.user?.name ?? 'default') !== f.user) continue;
       if (f.maxAgeSec !== undefined && Math.floor((nowMs - s.createdMs) / 1000) <= f.maxAgeSec) continue;
       if (s.id === f.callerId) {
         if (f.skipMe) continue;

@@ -13,6 +13,7 @@ import type { SlowLog } from './slowlog.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { CommandStatsTable } from './latency.js';
 import type { KeySpec } from './commands/key-specs.js';
+import type { AclLog, AclTable, AclUser } from './acl.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -56,6 +57,11 @@ export interface CommandSpec {
   readonly acl?: readonly string[];
   /** Subcommands (CLIENT, CONFIG, COMMAND, DEBUG): lower-case names, for COMMAND DOCS. */
   readonly subcommands?: readonly string[];
+  /**
+   * Subcommands that write (ACL SETUSER...): dispatch treats the command as flagged 'write' for
+   * them (READONLY on replicas, MISCONF, a MULTI that writes), not for its other subcommands.
+   */
+  readonly writeSubcommands?: readonly string[];
   /**
    * Redis's arity of subcommands (counting the container's name, e.g. `config|get`: -3). Dispatch
    * refuses a wrong count as Redis does ("wrong number of arguments for 'config|get' command") and
@@ -167,6 +173,11 @@ export interface ClientState {
   replyMode?: ReplyMode;
   /** In MONITOR mode (CLIENT LIST flags=O). */
   monitor?: boolean;
+  /**
+   * The user this client runs as (server/acl.ts): the default user until AUTH. Shared with the
+   * user table, which changes it in place. Absent only where there is no server (unit tests).
+   */
+  user?: AclUser;
 }
 
 /** CLIENT REPLY states: the command after SKIP is REPLY_SKIPPING while it runs. */
@@ -183,7 +194,7 @@ export interface ClientKillFilter {
   laddr?: string;
   /** Redis's client class: normal (monitors too), pubsub; master/replica never match on a client port. */
   type?: 'normal' | 'master' | 'replica' | 'pubsub';
-  /** Only 'default' exists (kv-ts has no ACL): every client is logged in as it. */
+  /** The user the client is authenticated as (a known user: the command checked). */
   user?: string;
   /** Only clients connected for longer than this many seconds. */
   maxAgeSec?: number;
@@ -287,6 +298,24 @@ export interface ServerServices {
   clientExists?(id: number): boolean;
   /** SLOWLOG and LATENCY read these. Optional: without it they reply an error. */
   readonly introspection?: IntrospectionServices;
+  /** Users and permissions (ACL, AUTH). Optional: without it only the default user exists. */
+  readonly acl?: AclServices;
+}
+
+/** The server's users (server/acl.ts) as the ACL and AUTH commands reach them. */
+export interface AclServices {
+  readonly table: AclTable;
+  readonly log: AclLog;
+  /** A user table the ACL command just logged (ctx.write of an 'acl' op) takes effect: the server re-reads it from the store. */
+  applyLogged(callerId?: number): void;
+  /** The aclfile's contents (ACL LOAD), or an error text (without "ERR "). */
+  readAclFile(): { readonly text: string } | { readonly error: string };
+  /** Write the user table to the aclfile (ACL SAVE): null, or an error text. */
+  writeAclFile(text: string): string | null;
+  /** CLIENT LIST's line for this client (ACL LOG's client-info). */
+  clientInfo(client: ClientState): string;
+  /** Whether a new connection must authenticate (the default user has a password or is off). */
+  authRequired(): boolean;
 }
 
 /** The server's slow log, latency monitor and per-command statistics. */

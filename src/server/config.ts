@@ -114,8 +114,12 @@ export interface ServerConfig {
   host: string;
   dir: string;
   fsync: FsyncPolicy;
-  /** null = no password. */
+  /** null = no password. The default user's password (server/acl.ts), as in Redis. */
   requirepass: string | null;
+  /** Users file for ACL LOAD / SAVE (Redis's format, a "user <name> <rules>" line each); null: none. */
+  aclfile: string | null;
+  /** ACL LOG entries kept. */
+  acllogMaxLen: number;
   maxclients: number;
   logLevel: LogLevel;
   /** Max unparsed input per client (client-query-buffer-limit). */
@@ -170,6 +174,8 @@ export function defaultConfig(): ServerConfig {
     dir: './data',
     fsync: 'everysec',
     requirepass: null,
+    aclfile: null,
+    acllogMaxLen: 128,
     maxclients: 10000,
     logLevel: 'info',
     queryBufferBytesMax: 1024 * 1024 * 1024,
@@ -297,6 +303,8 @@ const SETTINGS: readonly Setting[] = [
       return null;
     },
   },
+  { name: 'aclfile', aliases: [], get: (c) => c.aclfile ?? '', change: 'startup', set: (c, v) => ((c.aclfile = v === '' ? null : v), null) },
+  { name: 'acllog-max-len', aliases: [], get: (c) => String(c.acllogMaxLen), change: 'live', set: (c, v) => { const n = /^\d+$/.test(v) ? Number(v) : NaN; if (!Number.isSafeInteger(n) || n > 1_000_000) return 'argument must be between 0 and 1000000 inclusive'; c.acllogMaxLen = n; return null; } },
   { name: 'requirepass', aliases: [], get: (c) => c.requirepass ?? '', change: 'live', set: (c, v) => ((c.requirepass = v === '' ? null : v), null) },
   { name: 'maxclients', aliases: [], get: (c) => String(c.maxclients), set: intSetter('maxclients', 1, MAXCLIENTS_MAX), change: 'live' },
   {

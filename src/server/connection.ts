@@ -17,6 +17,7 @@ import type { OutputLimit } from './config.js';
 import type { ReplyWriter } from '../protocol/reply.js';
 import { PubSubSession, type PushSink } from './pubsub.js';
 import type { PausedClient } from './client-pause.js';
+import type { AclUser } from './acl.js';
 
 /**
  * Commands one connection runs in one slice (one read event, or one resume) before the rest of
@@ -161,6 +162,7 @@ export class Connection implements PushSink, PausedClient {
     id: number,
     private readonly host: ConnectionHost,
     authenticated: boolean,
+    user: AclUser,
   ) {
     this.parser = new RespParser(host.parserLimits);
     const now = Date.now();
@@ -179,6 +181,7 @@ export class Connection implements PushSink, PausedClient {
       closeAfterReply: false,
       tx: null,
       tracking: null,
+      user,
     };
     const self = this;
     this.ctx = {

@@ -13,6 +13,7 @@ import { arityOk, type CommandTable } from './commands/table.js';
 import { subcommandOf, type CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
 import type { TrackingHub } from './tracking.js';
+import { denialError, execDenialError, type AclDenial, type AclLogContext } from './acl.js';
 
 /**
  * A hook run before every command that passed the built-in checks. The replication layer
@@ -20,6 +21,15 @@ import type { TrackingHub } from './tracking.js';
  * full error reply text (e.g. "READONLY You can't write against a read only replica.") or null.
  */
 export type CommandGate = (spec: CommandSpec, argv: readonly Buffer[], client: ClientState) => string | null;
+
+/**
+ * The permission check (server/acl.ts through the server, which logs refusals to ACL LOG): the
+ * -NOPERM reply text, or null. Dispatch calls it only for a client whose user is restricted, at
+ * Redis's place (after NOAUTH, before the gate), when a command is queued in MULTI and again
+ * when EXEC runs it. `context` is ACL LOG's: 'lua' for a command a script runs (the scripting
+ * layer calls the same check).
+ */
+export type AclCheck = (client: ClientState, spec: CommandSpec, argv: readonly Buffer[], context: AclLogContext) => AclDenial | null;
 
 /**
  * A hook run after the table lookup, before the arity/auth/gate checks (added for cluster
@@ -183,6 +193,7 @@ export const ERROR_KINDS_MAX = 128;
 
 export class Dispatcher {
   gate: CommandGate | null = null;
+  acl: AclCheck | null = null;
   intercept: CommandInterceptor | null = null;
   memory: MemoryAdmission | null = null;
   /** Client-side caching: remembers the keys a tracking client's read commands name. */
@@ -204,7 +215,8 @@ export class Dispatcher {
     table: CommandTable,
     private readonly stats: CommandStatsTable,
     private readonly counters: DispatchStats,
-    private readonly requirePass: () => string | null,
+    /** Whether a client must authenticate before commands without the noauth flag. */
+    private readonly authRequired: () => boolean,
     private readonly writes: WriteGuard = { writeRefusal: null },
   ) {
     this.commands = new CommandCache(table);
@@ -244,7 +256,10 @@ export class Dispatcher {
     }
     client.lastCommand = spec.name;
     // Only commands with subcommands (CLIENT, CONFIG, OBJECT...) pay for the name: not GET or SET.
-    if (spec.subcommands !== undefined || client.lastSubcommand !== undefined) client.lastSubcommand = spec.subcommands === undefined || argv.length < 2 ? undefined : (subcommandOf(spec.subcommands, argv[1] as Buffer) ?? undefined);
+    if (spec.subcommands !== undefined || client.lastSubcommand !== undefined) {
+      client.lastSubcommand = spec.subcommands === undefined || argv.length < 2 ? undefined : (subcommandOf(spec.subcommands, argv[1] as Buffer) ?? undefined);
+      if (spec.writeSubcommands !== undefined && client.lastSubcommand !== undefined && spec.writeSubcommands.includes(client.lastSubcommand)) spec = this.asWrite(spec);
+    }
     if (tx !== undefined && tx !== null && tx.queue !== null) {
       if (!RUN_IN_MULTI.has(spec.name)) return this.queue(ctx, spec, argv, tx);
       if (spec.name === 'exec') spec = execAsQueued(spec, tx);
@@ -266,11 +281,35 @@ export class Dispatcher {
 
   /**
    * A command queued by MULTI, run by EXEC: the handler with its stats, no checks (they ran at
-   * queue time and for EXEC as a whole), as Redis's execCommand calls each one.
+   * queue time and for EXEC as a whole), as Redis's execCommand calls each one, but permissions,
+   * which Redis checks again (the user may have changed since the command was queued).
    */
   execute(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     this.counters.commandsProcessed++;
-    this.invoke(ctx, spec, argv, this.stats.forCommand(spec, argv));
+    const st = this.stats.forCommand(spec, argv);
+    const user = ctx.client.user;
+    if (user !== undefined && !user.unrestricted && this.acl !== null) {
+      const denied = this.acl(ctx.client, spec, argv, 'multi');
+      if (denied !== null) {
+        const err = execDenialError(denied);
+        st.rejectedCalls++;
+        this.countError(err);
+        return ctx.out.error(err);
+      }
+    }
+    this.invoke(ctx, spec, argv, st);
+  }
+
+  /** The 'write' variants of containers with writing subcommands, made once each. */
+  private readonly writeVariants = new Map<string, CommandSpec>();
+
+  private asWrite(spec: CommandSpec): CommandSpec {
+    let w = this.writeVariants.get(spec.name);
+    if (w === undefined) {
+      w = { ...spec, flags: [...spec.flags, 'write'] };
+      this.writeVariants.set(spec.name, w);
+    }
+    return w;
   }
 
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
@@ -290,7 +329,7 @@ export class Dispatcher {
   pauseHolds(client: ClientState, argv: readonly Buffer[], mode: PauseMode): boolean {
     const spec = this.commands.lookup(argv[0] as Buffer);
     if (spec === undefined || !arityOk(spec, argv.length) || NEVER_PAUSED.has(spec.name)) return false;
-    if (!client.authenticated && !spec.flags.includes('noauth') && this.requirePass() !== null) return false;
+    if (!client.authenticated && !spec.flags.includes('noauth') && this.authRequired()) return false;
     if (mode === 'all') return true;
     const tx = client.tx;
     if (spec.name === 'exec' && tx !== undefined && tx !== null && tx.queue !== null) {
@@ -317,8 +356,14 @@ export class Dispatcher {
       if (err !== null) return err;
     }
     if (!client.authenticated && !spec.flags.includes('noauth')) {
-      if (this.requirePass() === null) client.authenticated = true; // password was removed at runtime
+      if (!this.authRequired()) client.authenticated = true; // password was removed at runtime
       else return 'NOAUTH Authentication required.';
+    }
+    // One field read for an unrestricted user (the default user): the hot path pays no more.
+    const user = client.user;
+    if (user !== undefined && !user.unrestricted && this.acl !== null) {
+      const denied = this.acl(client, spec, argv, client.tx?.inMulti === true ? 'multi' : 'toplevel');
+      if (denied !== null) return denialError(denied);
     }
     if (this.gate !== null) {
       const err = this.gate(spec, argv, client);

@@ -75,7 +75,7 @@ type Emit = (cls: number, event: string, key: Key) => void;
 /** How one command's write becomes events, in the order Redis emits them. */
 export type EventRule = (w: WriteView, emit: Emit) => void;
 
-const keyOf = (op: Op): Key | null => (op.t === 'flushall' ? null : op.key);
+const keyOf = (op: Op): Key | null => (op.t === 'flushall' || op.t === 'acl' ? null : op.key);
 
 /** The distinct keys of a write in op order, each with whether the write left it deleted. */
 function touchedKeys(ops: readonly Op[]): Array<{ key: Key; deleted: boolean }> {
@@ -353,7 +353,7 @@ export class KeyspaceNotifier {
     const seen = new Set<string>();
     for (const c of changes) {
       // A flush emits no keyspace event (as Redis's FLUSHALL).
-      if (c.t === 'flushall') continue;
+      if (c.t === 'flushall' || c.t === 'acl') continue;
       const [cls, event] = replicatedEvent(c);
       const id = `${event}\u0000${c.key}`;
       if (seen.has(id)) continue;

@@ -164,6 +164,7 @@ export class WatchRegistry implements TouchListener {
         this.flushed();
         continue;
       }
+      if (op.t === 'acl') continue;
       const list = this.byKey.get(op.key);
       if (list === undefined) continue;
       // A copy: touching a client removes its watches from the list being walked.

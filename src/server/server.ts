@@ -44,6 +44,7 @@ import { RateBoundedLog } from './bounded-log.js';
 
 /** Failed accepts are logged at most this often (each one counted: INFO stats kv_accept_errors). */
 const ACCEPT_ERROR_LOG_INTERVAL_MS = 10_000;
+import { ServerAcl } from './acl-services.js';
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -195,6 +196,8 @@ export class KvServer implements ConnectionHost {
   private readonly feedMonitorsFn = (client: ClientState, argv: readonly Buffer[]): void => this.monitors.feed(client, argv);
   /** The keys clients WATCH (multi.ts). */
   readonly watches: WatchRegistry;
+  /** Users and permissions (acl-services.ts). */
+  readonly acl: ServerAcl;
   /** Clients blocked by BLPOP, BZPOPMIN... (blocking.ts). */
   readonly blocking: BlockingRegistry;
   /** While EXEC runs its commands: writes go to the store's batch, shipped once at its commit. */
@@ -214,7 +217,9 @@ export class KvServer implements ConnectionHost {
     this.commandStats = new CommandStatsTable(cfg);
     this.slowlog = new SlowLog(cfg);
     this.latencyMonitor = new LatencyMonitor(cfg);
-    this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => cfg.requirepass, this.store);
+    this.acl = new ServerAcl(this.table, this.store, cfg, this.clients, opts.log);
+    this.dispatcher = new Dispatcher(this.table, this.commandStats, this.counters, () => this.acl.authRequired(), this.store);
+    this.dispatcher.acl = this.acl.check;
     this.memory = new MaxmemoryGuard(cfg, this.store, new MemoryGauge(this.store));
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
     this.dispatcher.memory = this.memory;
@@ -241,6 +246,7 @@ export class KvServer implements ConnectionHost {
       if (this.tracking.active) this.tracking.invalidate(key, this.runningConn?.client.id ?? 0, true, reason === 'expired');
     });
     this.store.setReplicatedApplyListener?.((changes) => {
+      if (changes.some((c) => c.t === 'acl')) this.acl.applyLogged();
       this.notifier.replicated(changes);
       if (this.tracking.active) this.tracking.replicated(changes);
     });
@@ -386,7 +392,7 @@ export class KvServer implements ConnectionHost {
       socket.end('-ERR max number of clients reached\r\n');
       return;
     }
-    const conn = new Connection(socket, reads, this.clients.allocateId(), this, this.opts.config.requirepass === null);
+    const conn = new Connection(socket, reads, this.clients.allocateId(), this, !this.acl.authRequired(), this.acl.table.defaultUser);
     this.clients.add(conn);
   }
 
@@ -685,6 +691,7 @@ export class KvServer implements ConnectionHost {
       clientKill: (f) => this.clients.kill(f, Date.now()),
       clientAdmin: this.clientAdminServices(),
       requirePass: () => cfg.requirepass,
+      acl: this.acl,
       shutdown: () => {
         void this.shutdown('SHUTDOWN command');
       },
@@ -748,6 +755,7 @@ export class KvServer implements ConnectionHost {
   /** What a CONFIG SET changed takes effect outside the config object. */
   private configApplied(changed: readonly string[]): void {
     const cfg = this.opts.config;
+    if (changed.includes('requirepass')) this.acl.requirePassChanged();
     this.parserLimits.bulkBytesMax = cfg.bulkBytesMax;
     this.parserLimits.queryBufferBytesMax = cfg.queryBufferBytesMax;
     this.store.setEvictionPolicy(cfg.maxmemoryPolicy, cfg.maxmemorySamples);
@@ -821,7 +829,9 @@ export class KvServer implements ConnectionHost {
     c.noEvict = false;
     c.noTouch = false;
     c.replyMode = REPLY_ON;
-    c.authenticated = this.opts.config.requirepass === null;
+    // Redis's RESET logs the client back in as the default user.
+    c.user = this.acl.table.defaultUser;
+    c.authenticated = !this.acl.authRequired();
   }
 
   private transactionServices(): TransactionServices {

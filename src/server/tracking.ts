@@ -191,7 +191,7 @@ export class TrackingHub {
   written(ops: readonly Op[], writer: number): void {
     for (const op of ops) {
       if (op.t === 'flushall') this.flushed(writer);
-      else this.invalidate(op.key, writer, true, true);
+      else if (op.t !== 'acl') this.invalidate(op.key, writer, true, true);
     }
   }
 
@@ -199,7 +199,7 @@ export class TrackingHub {
   replicated(changes: readonly AppliedChange[]): void {
     for (const c of changes) {
       if (c.t === 'flushall') this.flushed(0);
-      else this.invalidate(c.key, 0, true, false);
+      else if (c.t !== 'acl') this.invalidate(c.key, 0, true, false);
     }
   }
 

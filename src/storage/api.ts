@@ -353,7 +353,9 @@ export interface ReplicatedStore extends StoreCore {
    * `from` is the position when the stream started; applying every entry after `from.seq` on
    * top of the batches yields the live state (all ops are idempotent and absolute).
    */
-  exportSnapshot(batchKeysMax?: number, opts?: ExportOptions): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> };
+  exportSnapshot(batchKeysMax?: number, opts?: ExportOptions): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; readonly users: Buffer | null; batches(): AsyncIterable<SnapshotItem[]> };
+  /** The user table the log last set (an 'acl' op; server/acl.ts reads it), or null when none ever was. */
+  readonly aclUsers: Buffer | null;
   /**
    * Full-resync sink: build a new dataset beside the live one (which keeps serving reads),
    * then `commit` swaps it in atomically and durably (snapshot file written, old log dropped).
@@ -483,12 +485,12 @@ export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => v
 
 /** One op of an entry applied from elsewhere: its kind, key, and (set, expire) the expiry it set. */
 export interface AppliedKeyChange {
-  readonly t: Exclude<Op['t'], 'flushall'>;
+  readonly t: Exclude<Op['t'], 'flushall' | 'acl'>;
   readonly key: Key;
   readonly expireAtMs: number;
 }
 /** A key's change, or the whole dataset dropped (FLUSHALL). */
-export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' };
+export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' };
 export type ReplicatedApplyListener = (changes: readonly AppliedChange[]) => void;
 
 /** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */
@@ -521,6 +523,8 @@ export interface SnapshotItem {
 
 export interface SnapshotLoader {
   add(items: readonly SnapshotItem[]): void;
+  /** The source's user table (sent with the stream's start). */
+  setUsers(users: Buffer): void;
   readonly keys: number;
   readonly bytes: number;
   /** Make the loaded dataset the store's state at `position` with `epochHistory`; durable on resolve. */

@@ -143,6 +143,7 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     del: (b, ko, kl) => void ks.removeBytes(b, ko, kl),
     expire: (b, ko, kl, e) => ks.expireBytes(b, ko, kl, e),
     flushall: () => ks.clear(),
+    acl: (b, o, l) => ks.setAclUsers(Buffer.from(b.subarray(o, o + l))),
     // Element ops build their field/member strings anyway (collections are keyed by strings).
     hset: (b, ko, kl, fo, fl, vo, vl) => ks.hset(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl), b.subarray(vo, vo + vl)),
     hdel: (b, ko, kl, fo, fl) => ks.hdel(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl)),
@@ -230,6 +231,8 @@ function hashBytes(seed: number, b: Buffer, off: number, len: number): number {
 }
 
 export class Keyspace {
+  /** See aclUsers. */
+  private acl: Buffer | null = null;
   private slabs: Array<Buffer | null> = [];
   private slabUsed: number[] = [];
   private slabLive: number[] = [];
@@ -417,6 +420,8 @@ export class Keyspace {
         return this.listElement(op.t, op.key, op.index, keyFromBytes(op.value));
       case 'lrem':
         return this.listElement(op.t, op.key, op.count, keyFromBytes(op.value));
+      case 'acl':
+        return this.setAclUsers(Buffer.from(op.users));
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -666,6 +671,15 @@ export class Keyspace {
     this.accountObject(-obj.bytes);
     this.objects.set(slot, undefined);
     this.slotType.set(slot, TYPE_STRING);
+  }
+
+  /** The user table the log last set (an 'acl' op), or null when none ever was. FLUSHALL keeps it. */
+  get aclUsers(): Buffer | null {
+    return this.acl;
+  }
+
+  setAclUsers(users: Buffer): void {
+    this.acl = users;
   }
 
   clear(): void {

@@ -18,6 +18,7 @@
 //          lpop:     [u8 14][u32 keyLen][key][f64 count]                           rpop: tag 15, same shape
 //          lset:     [u8 16][u32 keyLen][key][f64 index][u32 valLen][value]        linsert: tag 17, same shape
 //          lrem:     [u8 18][u32 keyLen][key][f64 count][u32 valLen][value]        (count signed)
+//          acl:      [u8 19][u32 len][users]          (the whole user table; server/acl.ts owns its form)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
 // so a record whose CRC happens to match but whose structure is wrong is still rejected.
 // Decoding is one op walker used two ways: decodeRecord builds a LogEntry (replication), and
@@ -56,6 +57,7 @@ const TAG_RPOP = 15;
 const TAG_LSET = 16;
 const TAG_LINSERT = 17;
 const TAG_LREM = 18;
+const TAG_ACL = 19;
 /** Elements one push op may carry; bounds the decoder's loop on a corrupt count. */
 export const LIST_PUSH_VALUES_MAX = 1 << 24;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
@@ -105,6 +107,8 @@ export function opBytes(op: Op): number {
     case 'linsert':
     case 'lrem':
       return 1 + 4 + op.key.length + 8 + 4 + op.value.length;
+    case 'acl':
+      return 1 + 4 + op.users.length;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -230,6 +234,13 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         p += op.value.length;
         break;
       }
+      case 'acl':
+        assert(op.users.length <= VALUE_BYTES_MAX, 'user table too large');
+        out[p++] = TAG_ACL;
+        p = putU32(out, p, op.users.length);
+        out.set(op.users, p);
+        p += op.users.length;
+        break;
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -301,6 +312,8 @@ export interface RecordOpSink {
   del(buf: Buffer, keyOff: number, keyLen: number): void;
   expire(buf: Buffer, keyOff: number, keyLen: number, expireAtMs: number): void;
   flushall(): void;
+  /** The user table `buf[off, +len)` (an 'acl' op). */
+  acl(buf: Buffer, off: number, len: number): void;
   hset(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number, valOff: number, valLen: number): void;
   hdel(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number): void;
   sadd(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
@@ -391,6 +404,7 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
     del: (b, ko, kl) => ops.push({ t: 'del', key: b.latin1Slice(ko, ko + kl) }),
     expire: (b, ko, kl, expireAtMs) => ops.push({ t: 'expire', key: b.latin1Slice(ko, ko + kl), expireAtMs }),
     flushall: () => ops.push({ t: 'flushall' }),
+    acl: (b, o, l) => ops.push({ t: 'acl', users: b.subarray(o, o + l) }),
     hset: (b, ko, kl, fo, fl, vo, vl) => ops.push({ t: 'hset', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl), value: b.subarray(vo, vo + vl) }),
     hdel: (b, ko, kl, fo, fl) => ops.push({ t: 'hdel', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl) }),
     sadd: (b, ko, kl, mo, ml) => ops.push({ t: 'sadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
@@ -482,6 +496,15 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
     const tag = buf[p++] as number;
     if (tag === TAG_FLUSHALL) {
       if (sink !== null) sink.flushall();
+      continue;
+    }
+    if (tag === TAG_ACL) {
+      if (p + 4 > end) return 'acl length runs past record end';
+      const len = getU32(buf, p);
+      p += 4;
+      if (len > end - p) return 'acl users run past record end';
+      if (sink !== null) sink.acl(buf, p, len);
+      p += len;
       continue;
     }
     if (tag < TAG_SET || tag > TAG_LREM) return `unknown op tag ${String(tag)}`;

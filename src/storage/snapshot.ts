@@ -14,6 +14,8 @@
 //             payload, with the expiry) followed by parts (payloads flagged as parts, expiry 0)
 //             that add its other members. Version 2 (still read) holds every collection whole.
 //             item (version 1, strings only, still read) = [u32 klen][key][u32 vlen][value][f64 expireAtMs]
+//   users   = [u32 kind=3][u32 bodyLen][u32 crc32c(body)] body = the user table (an 'acl' op's
+//             bytes), version 4, right after the header and only when the log ever set one.
 //   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 itemCount][f64 blockCount]
 // The item count lives in the trailer because a fuzzy snapshot only knows it at the end; it is
 // the key count but for a chunked collection, which counts once per chunk.
@@ -36,13 +38,16 @@ import { TYPE_STRING } from './collection.js';
 import { checkObject, isPartPayload, payloadType } from './object-codec.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
-const VERSION = 3;
+const VERSION = 4;
+/** Snapshots written before the user table was kept (still read: they have none). */
+const VERSION_NO_USERS = 3;
 /** Snapshots written before collections were chunked: each is one item. */
 const VERSION_WHOLE_COLLECTIONS = 2;
 /** Snapshots written before typed items: every item is a string. */
 const VERSION_STRINGS_ONLY = 1;
 const KIND_BLOCK = 1;
 const KIND_TRAILER = 2;
+const KIND_USERS = 3;
 const FRAME_BYTES = 12;
 /** An item's bytes besides its key and value: key length, type, value length, expiry. */
 const ITEM_FIXED_BYTES = 4 + 1 + 4 + 8;
@@ -122,6 +127,14 @@ export async function writeSnapshot(args: {
     const header = encodeHeader(args.position, args.history);
     await fh.write(header);
     bytes += header.length;
+    // The table as the walk starts: a fuzzy image, like the keys; replay from the start position
+    // re-applies any later 'acl' op (each holds the whole table).
+    const users = args.ks.aclUsers;
+    if (users !== null) {
+      const f = frame(KIND_USERS, Buffer.concat([Buffer.alloc(FRAME_BYTES), users]));
+      await fh.write(f);
+      bytes += f.length;
+    }
     const walk = new KeyspaceWalk(args.ks);
     const view = newSlotView();
     const items: WalkItem[] = [];
@@ -242,7 +255,7 @@ export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff:
  * before serving. Blocks are read into one reused buffer (no allocation per block).
  * On failure the sink may already have received items: callers load into a scratch keyspace.
  */
-export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResult {
+export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users: Buffer) => void): SnapshotReadResult {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -266,7 +279,7 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
     const badHeader = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd: 0, keys: 0, blocks: 0 });
     if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return badHeader(0, 'bad magic');
     const version = pre.readUInt32LE(8);
-    if (version !== VERSION && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
+    if (version !== VERSION && version !== VERSION_NO_USERS && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
       return badHeader(12, 'bad header length');
@@ -294,12 +307,17 @@ export function readSnapshot(path: string, sink: SnapshotSink): SnapshotReadResu
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
-      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
+      const usersFrame = kind === KIND_USERS && version >= VERSION && blocks === 0;
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && !usersFrame) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
         return bad(at, `bad block frame (kind ${kind}, length ${len})`);
       }
       const body = readExact(len);
       if (body === null) return bad(at, 'block runs past end of file');
       if (crc32c(body) !== crc) return bad(at, 'block checksum mismatch');
+      if (usersFrame) {
+        onUsers?.(Buffer.from(body));
+        continue;
+      }
       if (kind === KIND_TRAILER) {
         if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks) {
           return bad(at, 'trailer counts do not match');
@@ -346,7 +364,7 @@ function parseBlock(body: Buffer, version: number, sink: SnapshotSink): number |
       const bad = checkObject(body, valOff, vl);
       if (bad !== null) return `bad collection item: ${bad}`;
       if (payloadType(body, valOff) !== type) return 'item type and payload type disagree';
-      if (isPartPayload(body, valOff) && version < VERSION) return 'a chunk of a collection in a snapshot whose collections are whole';
+      if (isPartPayload(body, valOff) && version < VERSION_NO_USERS) return 'a chunk of a collection in a snapshot whose collections are whole';
     }
     sink(body, keyOff, kl, valOff, vl, exp, type);
   }
@@ -410,7 +428,7 @@ export async function verifySnapshot(path: string): Promise<string | null> {
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
-      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && kind !== KIND_USERS) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
       const body = await readAt(pos + FRAME_BYTES, len);
       if (body === null || crc32c(body) !== crc) return `offset ${pos}: block checksum mismatch`;
       pos += FRAME_BYTES + len;
@@ -418,6 +436,7 @@ export async function verifySnapshot(path: string): Promise<string | null> {
         if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks || pos !== size) return `offset ${pos}: bad trailer`;
         return null;
       }
+      if (kind === KIND_USERS) continue;
       keys += body.length >= 4 ? body.readUInt32LE(0) : 0;
       blocks++;
     }

@@ -234,7 +234,7 @@ class KvStore implements ReplicatedStore {
     this.touchListener?.touchedAll();
     // A dataset replaced wholesale (full resync, truncation, rollback) may differ in any key: to
     // the replicated-apply listener it is a flush.
-    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }]);
+    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }, { t: 'acl' }]);
     if (this.opened) this.recordTap?.reset();
   }
 
@@ -381,6 +381,7 @@ class KvStore implements ReplicatedStore {
       del: (b, ko, kl) => (base.del(b, ko, kl), note('del', b, ko, kl)),
       expire: (b, ko, kl, e) => (base.expire(b, ko, kl, e), note('expire', b, ko, kl, e)),
       flushall: () => (base.flushall(), changes.push({ t: 'flushall' })),
+      acl: (b, o, l) => (base.acl(b, o, l), changes.push({ t: 'acl' })),
       hset: (b, ko, kl, fo, fl, vo, vl) => (base.hset(b, ko, kl, fo, fl, vo, vl), note('hset', b, ko, kl)),
       hdel: (b, ko, kl, fo, fl) => (base.hdel(b, ko, kl, fo, fl), note('hdel', b, ko, kl)),
       sadd: (b, ko, kl, mo, ml) => (base.sadd(b, ko, kl, mo, ml), note('sadd', b, ko, kl)),
@@ -682,7 +683,7 @@ class KvStore implements ReplicatedStore {
     if (this.touchListener !== null) this.touchListener.touched(entry.ops);
     if (this.replicatedListener !== null) {
       const changes: AppliedChange[] = [];
-      for (const op of entry.ops) changes.push(op.t === 'flushall' ? op : { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 });
+      for (const op of entry.ops) changes.push(op.t === 'flushall' || op.t === 'acl' ? { t: op.t } : { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 });
       this.replicatedListener(changes);
     }
   }
@@ -1010,7 +1011,11 @@ class KvStore implements ReplicatedStore {
 
   // ---------------------------------------------------------------- full resync
 
-  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT, opts: ExportOptions = {}): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; batches(): AsyncIterable<SnapshotItem[]> } {
+  get aclUsers(): Buffer | null {
+    return this.ks.aclUsers;
+  }
+
+  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT, opts: ExportOptions = {}): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; readonly users: Buffer | null; batches(): AsyncIterable<SnapshotItem[]> } {
     const ks = this.ks;
     const from = this.lastPos;
     const epochHistory = this.history.slice();
@@ -1020,6 +1025,7 @@ class KvStore implements ReplicatedStore {
     return {
       from,
       epochHistory,
+      users: ks.aclUsers,
       async *batches(): AsyncIterable<SnapshotItem[]> {
         let now = clock();
         // Keys expired by our clock are left out: this node deletes them (logged, shipped after `from`).
@@ -1067,6 +1073,9 @@ class KvStore implements ReplicatedStore {
           }
           bytes += it.key.length + it.value.length;
         }
+      },
+      setUsers(users: Buffer): void {
+        ks.setAclUsers(users);
       },
       get keys(): number {
         return ks.size;

@@ -105,7 +105,13 @@ export type Op =
   /** Insert `value` so that it is at `index` (from the head; clamped to the list). */
   | { readonly t: 'linsert'; readonly key: Key; readonly index: number; readonly value: Buffer }
   /** Redis LREM: remove elements equal to `value`, |count| of them (0: all) from the head (count > 0) or tail. */
-  | { readonly t: 'lrem'; readonly key: Key; readonly count: number; readonly value: Buffer };
+  | { readonly t: 'lrem'; readonly key: Key; readonly count: number; readonly value: Buffer }
+  /**
+   * Replace the whole user table (server/acl.ts serializes it): ACL SETUSER, DELUSER and LOAD are
+   * logged as the table they leave, so the op is absolute and idempotent. Not a keyspace change:
+   * FLUSHALL keeps it, snapshots carry it beside the keys.
+   */
+  | { readonly t: 'acl'; readonly users: Buffer };
 
 /**
  * One log entry = one position = one client-visible mutation (MSET, RENAME, DEL k1 k2 are

@@ -98,6 +98,8 @@ export function modelApply(model: Model, op: Op): void {
       model.set(op.key, l);
       return;
     }
+    case 'acl':
+      return;
     default: {
       const cur = model.get(op.key);
       if (cur?.type === 'list') modelListChange(cur.l, op);

@@ -24,6 +24,8 @@ const BACKLOG_BYTES_MIN = 1024;
 export interface ReplicationFlags {
   readonly replicaOf: string | null;
   readonly primaryAuth: string;
+  /** The user the link authenticates as on the primary (Redis's masteruser); '' = the default user. */
+  readonly primaryUser: string;
   readonly replicaMaxLagMs: number;
   readonly replicaMaxLagOps: number;
   readonly backlogBytes: number;
@@ -49,6 +51,7 @@ export class ConfigRefusedError extends Error {}
 export const DEFAULT_REPLICATION_FLAGS: ReplicationFlags = {
   replicaOf: null,
   primaryAuth: '',
+  primaryUser: '',
   replicaMaxLagMs: DEFAULT_TIMING.replicaMaxLagMs,
   replicaMaxLagOps: DEFAULT_TIMING.replicaMaxLagOps,
   backlogBytes: DEFAULT_TIMING.backlogBytesMax,
@@ -59,7 +62,7 @@ export const DEFAULT_REPLICATION_FLAGS: ReplicationFlags = {
 };
 
 /** Flag names (without --) this module understands, for the CLI's parser. */
-export const REPLICATION_FLAG_NAMES = ['replica-of', 'primary-auth', 'replica-max-lag-ms', 'replica-max-lag-ops', 'repl-backlog-bytes', 'node-id', 'cluster', 'election-timeout-ms', 'heartbeat-interval-ms'] as const;
+export const REPLICATION_FLAG_NAMES = ['replica-of', 'primary-auth', 'primary-user', 'replica-max-lag-ms', 'replica-max-lag-ops', 'repl-backlog-bytes', 'node-id', 'cluster', 'election-timeout-ms', 'heartbeat-interval-ms'] as const;
 
 /**
  * Validate raw flag values. `parseBytes` is the server's size parser (accepts 16mb etc.).
@@ -114,6 +117,7 @@ export function parseReplicationFlags(
     heartbeatIntervalMs: heartbeat ?? null,
     replicaOf,
     primaryAuth: str('primary-auth') ?? '',
+    primaryUser: str('primary-user') ?? '',
     replicaMaxLagMs: lagMs ?? DEFAULT_REPLICATION_FLAGS.replicaMaxLagMs,
     replicaMaxLagOps: lagOps ?? DEFAULT_REPLICATION_FLAGS.replicaMaxLagOps,
     backlogBytes: backlog,
@@ -173,6 +177,7 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     selfAddress,
     replicaOf: flags.replicaOf,
     primaryAuth: flags.primaryAuth,
+    primaryUser: flags.primaryUser,
     timing,
     log,
     runtime: linkTls === null ? nodeRuntime() : nodeRuntime(tlsTransport(linkTls)),

@@ -24,6 +24,30 @@ function arg(argv: readonly Buffer[], i: number): string {
   return b === undefined ? '' : b.toString('utf8');
 }
 
+const ERR_LINK_AUTH = 'WRONGPASS invalid password for the replication link (--primary-auth)';
+
+/**
+ * KVREPL's credentials: `user` (--primary-user) with its password, or the default user's
+ * password (--primary-auth alone), or a connection already authenticated; the user must also be
+ * allowed to run KVREPL (see docs/operations.md, 'Users per application'). Null: accepted.
+ */
+function linkAuthRefusal(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], password: string): string | null {
+  const acl = ctx.server.acl;
+  const name = arg(argv, 4);
+  if (acl === undefined) {
+    const required = ctx.server.requirePass();
+    return required !== null && password !== required && !ctx.client.authenticated ? ERR_LINK_AUTH : null;
+  }
+  const pass = Buffer.from(password, 'utf8');
+  let user = acl.table.get(name === '' ? 'default' : name);
+  if (user === undefined || !user.checkPassword(pass)) {
+    if (name !== '' || !ctx.client.authenticated || ctx.client.user === undefined) return ERR_LINK_AUTH;
+    user = ctx.client.user;
+  }
+  // KVREPL may run before AUTH (the noauth flag), so the user's permission is checked here.
+  return user.unrestricted || acl.table.allowsCommand(user, spec.name) ? null : `NOPERM this user has no permissions to run the '${spec.name}' command`;
+}
+
 function splitAddress(a: string | null): { host: string; port: number } {
   return (a === null ? null : parseAddress(a)) ?? { host: '?', port: 0 };
 }
@@ -179,7 +203,7 @@ export class ReplicationFrontend implements HostObserver {
       { ...base, name: 'consistency', arity: -1, flags: ['fast', 'stale', 'loading'], summary: 'Get or set this connection’s consistency mode.', syntax: '[EVENTUAL | SESSION [token] | QUORUM]', handler: (c, a) => this.consistency(c, a) },
       { ...base, name: 'position', arity: 1, flags: ['fast', 'stale', 'loading'], summary: 'Session token (epoch:seq) covering this connection’s writes and reads here.', syntax: '', handler: (c) => this.position(c) },
       { ...base, name: 'kvsnapshot', arity: 1, flags: ['admin', 'noscript', 'stale', 'no_multi'], summary: 'Turn this connection into a backup stream: an exact snapshot of this node and its position (kv-cli --snapshot reads it).', syntax: '', handler: (c) => this.kvsnapshot(c) },
-      { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript', 'no_multi'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address]', handler: (c, a) => this.kvrepl(c, a) },
+      { ...base, name: 'kvrepl', arity: -3, flags: ['admin', 'noauth', 'stale', 'loading', 'noscript', 'no_multi'], summary: 'Internal: turn this connection into a replication link.', syntax: 'node-id password [announce-address [user]]', handler: (c, a) => this.kvrepl(c, a) },
     ];
   }
 
@@ -323,8 +347,8 @@ export class ReplicationFrontend implements HostObserver {
     const peerId = arg(argv, 1);
     const password = arg(argv, 2);
     const announce = argv.length > 3 ? arg(argv, 3) : ctx.client.addr;
-    const required = ctx.server.requirePass();
-    if (required !== null && password !== required && !ctx.client.authenticated) return ctx.out.error('WRONGPASS invalid password for the replication link (--primary-auth)');
+    const refused = linkAuthRefusal(ctx, ctx.server.commands.get('kvrepl') as CommandSpec, argv, password);
+    if (refused !== null) return ctx.out.error(refused);
     if (peerId === '' || peerId.length > NODE_ID_CHARS_MAX || /\s/.test(peerId)) return ctx.out.error('ERR invalid node id');
     if (peerId === this.host.nodeId) return ctx.out.error('ERR a node cannot replicate from itself (same node id)');
     // No chained replication: a replica would accept the link and never answer its hello.

@@ -42,6 +42,8 @@ export interface SnapshotHeader {
   /** Keys in the source at the start (progress %), and, in END, keys and bytes actually sent. */
   readonly keys: number;
   readonly bytes: number;
+  /** In BEGIN: the source's user table (base64 of an 'acl' op's bytes) when its log ever set one; older peers omit it. */
+  readonly users?: string;
 }
 
 export interface Frame {
@@ -156,7 +158,7 @@ function appendShapeError(b: Buffer, off: number, prev: Position, epoch: number)
 
 export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {
   const v = parseJson(f.payload) as Partial<SnapshotHeader> | undefined;
-  if (v === undefined || !isPosition(v.from) || !Array.isArray(v.epochHistory) || typeof v.keys !== 'number' || typeof v.bytes !== 'number') {
+  if (v === undefined || !isPosition(v.from) || !Array.isArray(v.epochHistory) || typeof v.keys !== 'number' || typeof v.bytes !== 'number' || (v.users !== undefined && typeof v.users !== 'string')) {
     return { ok: false, error: 'bad snapshot header' };
   }
   return { ok: true, value: v as SnapshotHeader };

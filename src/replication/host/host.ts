@@ -51,6 +51,8 @@ export interface HostOptions {
   readonly replicaOf: string | null;
   /** Password sent in KVREPL to a primary with --requirepass. */
   readonly primaryAuth: string;
+  /** User sent in KVREPL with primaryAuth ('' or absent: the default user). */
+  readonly primaryUser?: string;
   readonly timing: Timing;
   readonly log: HostLog;
   /**
@@ -221,7 +223,7 @@ export class ReplicationHost implements LinkEvents {
   private newLinkTable(): LinkTable {
     const o = this.opts;
     return new LinkTable(
-      { transport: this.runtime.transport, nodeId: this.nodeId, password: o.primaryAuth, announce: this.selfAddress, ...(o.clusterMembers !== undefined ? { clusterMembers: o.clusterMembers } : {}) },
+      { transport: this.runtime.transport, nodeId: this.nodeId, password: o.primaryAuth, user: o.primaryUser ?? '', announce: this.selfAddress, ...(o.clusterMembers !== undefined ? { clusterMembers: o.clusterMembers } : {}) },
       {
         events: this,
         up: (peer, address, outbound) => this.stepNow({ type: 'linkUp', peer, address, outbound }),

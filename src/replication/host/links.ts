@@ -11,6 +11,8 @@ export interface LinkTableOptions {
   readonly transport: Transport;
   readonly nodeId: NodeId;
   readonly password: string;
+  /** The user the password belongs to ('' = the default user). */
+  readonly user?: string;
   /** Our own client address, announced on every link we dial. */
   readonly announce: string;
   /** Cluster mode: every member (self included); absent in manual mode. */
@@ -178,6 +180,7 @@ export class LinkTable {
       address,
       nodeId: this.opts.nodeId,
       password: this.opts.password,
+      user: this.opts.user ?? '',
       announce: this.opts.announce,
       events: this.hooks.events,
       log: (level, text) => this.hooks[level](text),

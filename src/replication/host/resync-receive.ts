@@ -86,6 +86,7 @@ export class SnapshotReceiver {
     } else {
       l.header = h.value;
     }
+    if (h.value.users !== undefined) (this.loading as Loading).loader.setUsers(Buffer.from(h.value.users, 'base64'));
     this.hooks.info(`full resync from ${link.peerId}: receiving ${h.value.keys} keys at ${formatPosition(h.value.from)}`);
   }
 

@@ -56,7 +56,7 @@ export class SnapshotSender {
     const keysTotal = this.store.size;
     this.hooks.info(`full resync to ${peer}: streaming about ${keysTotal} keys from ${formatPosition(snap.from)}`);
     this.hooks.flushOutbox(peer);
-    link.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, { from: snap.from, epochHistory: snap.epochHistory, keys: keysTotal, bytes: 0 }));
+    link.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, { from: snap.from, epochHistory: snap.epochHistory, keys: keysTotal, bytes: 0, ...(snap.users !== null ? { users: snap.users.toString('base64') } : {}) }));
     const sent = { keys: 0, bytes: 0, chunks: 0, lastLogMs: this.hooks.nowMs() };
     for await (const batch of snap.batches()) {
       // Checked after the window opens, so an ended stream never writes a chunk after a newer stream's begin.

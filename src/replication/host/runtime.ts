@@ -37,6 +37,8 @@ export interface DialOptions {
   readonly address: string;
   readonly nodeId: string;
   readonly password: string;
+  /** The user the password belongs to ('' = the default user). */
+  readonly user?: string;
   /** Our own client address, told to the peer for ROLE / INFO. */
   readonly announce: string;
   readonly events: LinkEvents;

@@ -1,9 +1,9 @@
 // Replication links over TCP or TLS: a Link wraps a socket that already passed the KVREPL
 // handshake and moves frames with a bounded output; a Dialer connects a replica to its primary's
 // RESP port (its TLS port when dialling with TLS), performs `KVREPL <nodeId> <password>
-// <announce>` and redials with capped backoff forever. Owns sockets and their buffers; it never
-// interprets a message (the host does) and never drops a frame silently: over the bound, the
-// whole link is closed and reported.
+// <announce> [<user>]` and redials with capped backoff forever. Owns sockets and their buffers;
+// it never interprets a message (the host does) and never drops a frame silently: over the
+// bound, the whole link is closed and reported.
 
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -211,7 +211,8 @@ export class Dialer implements LinkDialer {
     timeout.unref();
     s.once(this.tls === null ? 'connect' : 'secureConnect', () => {
       s.setNoDelay(true);
-      s.write(`*4\r\n${bulk('KVREPL')}${bulk(this.opts.nodeId)}${bulk(this.opts.password)}${bulk(this.opts.announce)}`);
+      const user = this.opts.user ?? '';
+      s.write(`*${user === '' ? 4 : 5}\r\n${bulk('KVREPL')}${bulk(this.opts.nodeId)}${bulk(this.opts.password)}${bulk(this.opts.announce)}${user === '' ? '' : bulk(user)}`);
     });
     s.on('error', (e: Error) => {
       clearTimeout(timeout);

@@ -21,8 +21,30 @@ function passwordMatches(given: Buffer, expected: string): boolean {
 
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
 
-/** Shared by AUTH and HELLO ... AUTH. Returns an error reply text or null on success. */
+/**
+ * Shared by AUTH and HELLO ... AUTH: the client runs as the user from now on. Returns an error
+ * reply text or null on success; a failure goes to ACL LOG (reason auth), as in Redis.
+ */
 function authenticate(ctx: CommandContext, user: Buffer | undefined, pass: Buffer): string | null {
+  const acl = ctx.server.acl;
+  if (acl === undefined) return authenticateDefault(ctx, user, pass);
+  const name = user === undefined ? 'default' : str(user);
+  if (user === undefined && acl.table.defaultUser.nopass) {
+    return 'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?';
+  }
+  const u = acl.table.get(name);
+  if (u === undefined || !u.checkPassword(pass)) {
+    const context = ctx.client.tx?.inMulti === true ? 'multi' : 'toplevel';
+    acl.log.add({ reason: 'auth', context, object: 'AUTH', username: name, clientInfo: acl.clientInfo(ctx.client) }, Date.now());
+    return WRONGPASS;
+  }
+  ctx.client.user = u;
+  ctx.client.authenticated = true;
+  return null;
+}
+
+/** Without a user table (embedders' servers): requirepass is the default user's password. */
+function authenticateDefault(ctx: CommandContext, user: Buffer | undefined, pass: Buffer): string | null {
   const required = ctx.server.requirePass();
   if (user !== undefined && str(user) !== 'default') return WRONGPASS;
   if (required === null) {
@@ -86,7 +108,7 @@ function hello(ctx: CommandContext, argv: readonly Buffer[]): void {
     const err = authenticate(ctx, authArgs[0], authArgs[1]);
     if (err !== null) return ctx.out.error(err);
   }
-  if (!ctx.client.authenticated && ctx.server.requirePass() !== null) {
+  if (!ctx.client.authenticated && (ctx.server.acl?.authRequired() ?? ctx.server.requirePass() !== null)) {
     return ctx.out.error(
       'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
     );
@@ -307,8 +329,9 @@ function clientKill(ctx: CommandContext, argv: readonly Buffer[]): void {
     } else if (opt === 'addr') f.addr = str(v);
     else if (opt === 'laddr') f.laddr = str(v);
     else if (opt === 'user') {
-      if (str(v) !== DEFAULT_USER) return out.error(`ERR No such user '${str(v)}'`);
-      f.user = DEFAULT_USER;
+      const known = ctx.server.acl === undefined ? str(v) === DEFAULT_USER : ctx.server.acl.table.get(str(v)) !== undefined;
+      if (!known) return out.error(`ERR No such user '${str(v)}'`);
+      f.user = str(v);
     } else if (opt === 'skipme') {
       const yn = lower(v);
       if (yn !== 'yes' && yn !== 'no') return out.error('ERR syntax error');

@@ -19,6 +19,7 @@ import { zsetCommands } from './zsets.js';
 import { geoCommands } from './geo.js';
 import { transactionCommands } from './transactions.js';
 import { introspectionCommands } from './introspection.js';
+import { aclCommands } from './acl.js';
 
 export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   stringCommands,
@@ -37,4 +38,5 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   adminCommands,
   pubsubCommands,
   introspectionCommands,
+  aclCommands,
 ]);

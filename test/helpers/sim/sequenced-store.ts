@@ -138,6 +138,7 @@ function wrapMethod(target: ReplicatedStore, name: string, f: (...a: unknown[]) 
 function sequencedLoader(l: SnapshotLoader, seq: Sequencer, obs: LoadObserver): SnapshotLoader {
   return {
     add: (items) => l.add(items),
+    setUsers: (users) => l.setUsers(users),
     get keys() {
       return l.keys;
     },
@@ -157,6 +158,7 @@ function sequencedExport(x: ReturnType<ReplicatedStore['exportSnapshot']>, seq: 
   return {
     from: x.from,
     epochHistory: x.epochHistory,
+    users: x.users,
     batches: () => ({
       [Symbol.asyncIterator]() {
         const it = x.batches()[Symbol.asyncIterator]();
