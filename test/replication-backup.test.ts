@@ -309,3 +309,19 @@ test('a reader that stops reading holds only its own stream: other clients write
     await proxy.close();
   }
 });
+
+test('users travel with a backup: a user the source made logs in on the restored node with its permissions', async () => {
+  const src = await node([]);
+  const c = client(src.port);
+  assert.equal(await c.call('ACL', 'SETUSER', 'app', 'on', '>app-secret', '~app:*', '+get', '+set'), 'OK');
+  await c.set('app:1', 'v');
+  const file = join(tempDir(), 'users.kvbackup');
+  const snap = await run(KV_CLI_JS, ['-p', String(src.port), '--snapshot', file]);
+  assert.equal(snap.code, 0, snap.stderr);
+  const r = await node(['--restore', file], { dir: join(tempDir(), 'restored-users') });
+  const u = new Redis({ host: '127.0.0.1', port: r.port, username: 'app', password: 'app-secret', maxRetriesPerRequest: 0, retryStrategy: () => null });
+  u.on('error', () => undefined);
+  clients.add(u);
+  assert.equal(await u.get('app:1'), 'v');
+  await assert.rejects(u.get('other'), /NOPERM/);
+});

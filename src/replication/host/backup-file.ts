@@ -47,6 +47,8 @@ export interface BackupSummary {
   readonly bytes: number;
   readonly sourceNodeId: NodeId;
   readonly sourceMembers: readonly NodeId[] | null;
+  /** The source's user table at `from` (an 'acl' op's bytes), null when its log never set one. */
+  readonly users: Buffer | null;
 }
 
 /** What the checker hands on for each frame it accepted. */
@@ -138,6 +140,7 @@ export class BackupChecker {
           bytes: 0,
           sourceNodeId: begin.nodeId,
           sourceMembers: begin.members,
+          users: begin.users === undefined ? null : Buffer.from(begin.users, 'base64'),
         };
         return null;
       }

@@ -78,6 +78,7 @@ export async function restoreBackup(file: string, dir: string, summary: BackupSu
       loader.abort();
       return loaded;
     }
+    if (summary.users !== null) loader.setUsers(summary.users);
     await loader.commit(summary.from, summary.fromHistory);
     say(`snapshot loaded: ${loader.keys} keys at ${formatPosition(summary.from)}; applying ${summary.records} log records`);
     const replayed = readBackupFile(file, { records: (records) => store.applyRecords(records) });
