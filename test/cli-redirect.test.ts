@@ -39,6 +39,11 @@ test('kv-cli seeded with a replica sends writes to the primary (one-shot and REP
 
   // INFO describes the node you named, not the primary.
   assert.match((await cli(replica.port, 'info', 'replication')).stdout, /role:slave/);
+  // A user made through the replica is made on the primary (the user table is replicated); ACL's
+  // reads stay on the node named.
+  assert.equal((await cli(replica.port, 'acl', 'setuser', 'cli-user', 'on', '>pw', '+get')).stdout, 'OK\n');
+  assert.match((await cli(primary.port, 'acl', 'list')).stdout, /user cli-user on/);
+  await waitFor('the user reached the replica', async () => (await cli(replica.port, 'acl', 'users')).stdout.includes('cli-user'));
   // Reads from the replica itself on request.
   await waitFor('replicated', async () => (await cli(replica.port, '--read-from', 'replica', 'get', 'redirected')).stdout === 'yes\n');
 

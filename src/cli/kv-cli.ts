@@ -199,6 +199,9 @@ const NODE_LOCAL = new Set([
   'monitor', 'object', 'reset', 'quit',
 ]);
 
+/** ACL subcommands that change the replicated user table: they go to the primary, as other writes. */
+const ACL_TABLE_WRITES = new Set(['setuser', 'deluser', 'load']);
+
 /** The reply to print, or a failure of the client itself (no node, outcome unknown). */
 type Outcome = { readonly ok: true; readonly reply: Reply } | { readonly ok: false; readonly error: string };
 
@@ -209,7 +212,7 @@ async function call(client: KvClient, o: CliOptions, args: readonly Buffer[]): P
   const name = (args[0] as Buffer).toString('utf8').toLowerCase();
   try {
     // TOPOLOGY: the primary's view is the complete one (a replica knows little about its peers).
-    const at = NODE_LOCAL.has(name) ? (o.seeds[0] as string) : name === 'topology' ? client.topology()?.primary ?? (o.seeds[0] as string) : null;
+    const at = NODE_LOCAL.has(name) && !(name === 'acl' && ACL_TABLE_WRITES.has(String(args[1] ?? '').toLowerCase())) ? (o.seeds[0] as string) : name === 'topology' ? client.topology()?.primary ?? (o.seeds[0] as string) : null;
     const v = at !== null ? await client.rawTypedAt(at, args) : await client.rawTyped(args);
     return { ok: true, reply: toReply(v) };
   } catch (e) {

@@ -140,6 +140,8 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['monitor', WRITE],
   ['reset', WRITE],
   ['config', WRITE],
+  // SETUSER, DELUSER and LOAD change the replicated user table (the primary's); SAVE writes a file.
+  ['acl', { kind: 'write', readSubcommands: ['whoami', 'getuser', 'list', 'users', 'cat', 'log', 'genpass', 'dryrun', 'help'] }],
   ['shutdown', WRITE],
   ['compact', WRITE],
   ['bgrewriteaof', WRITE],
