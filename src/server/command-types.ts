@@ -13,6 +13,7 @@ import type { SlowLog } from './slowlog.js';
 import type { LatencyMonitor } from './latency-monitor.js';
 import type { CommandStatsTable } from './latency.js';
 import type { KeySpec } from './commands/key-specs.js';
+import type { CachedScript, ScriptEngine } from './scripting/lua-engine.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -25,7 +26,7 @@ export type CommandFlag =
   | 'stale'        // allowed on a stale replica
   | 'noscript'
   | 'pubsub'
-  | 'allow_busy'   // allowed while a script is busy (Redis's flag; kv-ts has no scripts)
+  | 'allow_busy'   // allowed while a script is busy (Redis's flag; a kv-ts script never leaves the server busy between commands)
   | 'skip_slowlog'
   | 'no_multi'     // refused inside MULTI (SHUTDOWN, the replication handshake)
   | 'blocking';    // may wait for a key to be written (BLPOP, BZPOPMIN...)
@@ -47,7 +48,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'scripting';
   /**
    * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
    * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are
@@ -268,6 +269,20 @@ export interface ServerServices {
   clientExists?(id: number): boolean;
   /** SLOWLOG and LATENCY read these. Optional: without it they reply an error. */
   readonly introspection?: IntrospectionServices;
+  /** EVAL, EVALSHA, SCRIPT. Optional: without it they reply an error. */
+  readonly scripting?: ScriptingServices;
+}
+
+/** Scripts as the server runs them (commands/scripting.ts calls these). */
+export interface ScriptingServices {
+  /** The server's Lua VM and script cache. */
+  readonly engine: ScriptEngine;
+  /**
+   * Run a cached script for this client: the commands it calls go through the dispatcher's checks
+   * for scripts, its writes are logged as one entry (like EXEC), its reply goes to ctx.out.
+   * `readOnly` (EVAL_RO, EVALSHA_RO) refuses its writes.
+   */
+  run(ctx: CommandContext, script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
 }
 
 /** The server's slow log, latency monitor and per-command statistics. */

@@ -36,7 +36,7 @@ export type CommandInterceptor = (
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
-  ...['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'scripting']),
+  ...['fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'Redis functions; EVAL scripts are supported']),
 ]);
 
 /** What a RESP2 connection with subscriptions may still run (Redis's subscribed mode). */
@@ -271,6 +271,47 @@ export class Dispatcher {
   execute(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     this.counters.commandsProcessed++;
     this.invoke(ctx, spec, argv, this.stats.forCommand(spec, argv));
+  }
+
+  /**
+   * A command a script calls (redis.call): Redis 7.0's checks for scripts (unknown, arity,
+   * noscript, a write from a read-only script) with their texts, then the checks every command
+   * meets (auth, the gate: READONLY on a replica; maxmemory; a failed log), then the handler.
+   * `beforeWrite` runs before a write command's handler (the server opens the script's batch).
+   * The reply, or the refusal, goes to ctx.out; the command is shown as the client's running
+   * command while it runs (keyspace notifications name it).
+   */
+  runFromScript(ctx: CommandContext, argv: readonly Buffer[], readOnly: boolean, beforeWrite: () => void): void {
+    const out = ctx.out;
+    this.counters.commandsProcessed++;
+    const spec = this.commands.lookup(argv[0] as Buffer);
+    let refusal: string | null = null;
+    if (spec === undefined) refusal = 'ERR Unknown Redis command called from script';
+    else if (!arityOk(spec, argv.length)) refusal = 'ERR Wrong number of args calling Redis command from script';
+    else if (spec.flags.includes('noscript')) refusal = 'ERR This Redis command is not allowed from script';
+    else if (readOnly && spec.flags.includes('write')) refusal = 'ERR Write commands are not allowed from read-only scripts.';
+    if (spec === undefined || refusal !== null) {
+      this.countError(refusal as string);
+      return out.error(refusal as string);
+    }
+    const st = this.stats.forCommand(spec, argv);
+    const err = this.check(ctx.client, spec, argv);
+    if (err !== null) {
+      st.rejectedCalls++;
+      this.countError(err);
+      return out.error(err);
+    }
+    if (spec.flags.includes('write')) beforeWrite();
+    const client = ctx.client;
+    const outer = client.lastCommand;
+    const outerSub = client.lastSubcommand;
+    client.lastCommand = spec.name;
+    try {
+      this.invoke(ctx, spec, argv, st);
+    } finally {
+      client.lastCommand = outer;
+      client.lastSubcommand = outerSub;
+    }
   }
 
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
