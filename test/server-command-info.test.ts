@@ -43,6 +43,15 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   'pubsub subcommands': 'subcommands share their container flags',
   'slowlog subcommands': 'subcommands share their container flags',
   'latency subcommands': 'subcommands share their container flags',
+  'script subcommands': 'subcommands share their container flags',
+  // kv-ts has no skip_monitor / no_mandatory_keys flags (MONITOR shows scripts' own commands).
+  'eval flags': 'no skip_monitor or no_mandatory_keys flag',
+  'evalsha flags': 'no skip_monitor or no_mandatory_keys flag',
+  'eval_ro flags': 'no skip_monitor or no_mandatory_keys flag',
+  'evalsha_ro flags': 'no skip_monitor or no_mandatory_keys flag',
+  // A readonly command is @read in kv-ts's derivation; Redis lists EVAL_RO under @scripting only.
+  'eval_ro acl': 'readonly implies @read',
+  'evalsha_ro acl': 'readonly implies @read',
 };
 
 const COMPARED = new Set(['name', 'arity', 'flags', 'first', 'last', 'step', 'acl', 'keyspecs', 'subcommands']);

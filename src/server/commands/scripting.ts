@@ -111,14 +111,14 @@ function scriptCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   out.error(errUnknownContainerSubcommand(sub, 'SCRIPT'));
 }
 
-const EVAL_KEYS = [key('RW access update', 2, keynum())];
-const EVAL_RO_KEYS = [key('RO access', 2, keynum())];
+const EVAL_KEYS = [key('RW access update', 2, keynum(), { notes: 'We cannot tell how the keys will be used so we assume the worst, RW and UPDATE' })];
+const EVAL_RO_KEYS = [key('RO access', 2, keynum(), { notes: 'We cannot tell how the keys will be used so we assume the worst, RO and ACCESS' })];
 
 export const scriptingCommands: CommandModule = [
   spec('eval', -3, EVAL_FLAGS, 'Run a Lua script; its writes are one atomic log entry.', 'script numkeys [key [key ...]] [arg [arg ...]]', evalCommand(false), EVAL_KEYS),
-  spec('evalsha', -3, EVAL_FLAGS, 'Run a cached Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(false), EVAL_KEYS),
+  spec('evalsha', -3, EVAL_FLAGS, 'Run a cached Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(false), [key('RW access update', 2, keynum())]),
   spec('eval_ro', -3, ['noscript', 'stale', 'readonly'], 'Run a read-only Lua script.', 'script numkeys [key [key ...]] [arg [arg ...]]', evalCommand(true), EVAL_RO_KEYS),
-  spec('evalsha_ro', -3, ['noscript', 'stale', 'readonly'], 'Run a cached read-only Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(true), EVAL_RO_KEYS),
+  spec('evalsha_ro', -3, ['noscript', 'stale', 'readonly'], 'Run a cached read-only Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(true), [key('RO access', 2, keynum())]),
   {
     ...spec('script', -2, ['noscript'], 'Manage the script cache: LOAD, EXISTS, FLUSH, KILL.', 'LOAD script | EXISTS sha1 [sha1 ...] | FLUSH [ASYNC|SYNC] | KILL', scriptCommand),
     subcommands: ['exists', 'flush', 'help', 'kill', 'load'],
