@@ -135,6 +135,8 @@ const SCRIPTS: ReadonlyArray<readonly string[]> = [
   ['return {string.byte("A"), string.char(104, 105), string.rep("ab", 3), string.upper("x")}', '0'],
   ["return {string.find('hello world', 'wor')}", '0'],
   ["local s = ''; for w in string.gmatch('one two', '%a+') do s = s .. w end; return s", '0'],
+  // SORT BY a constant orders a set for a script (its effects must not depend on a set's layout).
+  ["redis.call('sadd', 'sset', 'c', 'a', 'b', 'aa'); return redis.call('sort', 'sset', 'by', 'nosort')", '0'],
   // Shebang flags.
   ["#!lua flags=no-writes\nreturn redis.call('get', 'sk')", '0'],
   ["#!lua flags=no-writes\nreturn redis.call('set', 'sk', 'x')", '0'],
@@ -224,6 +226,14 @@ test('EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD/EXISTS/FLUSH/KILL reply as re
     ['EVALSHA', 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db', '1', 'k'],
     ['SCRIPT', 'NOPE'],
     ['EVAL', 'return 1'],
+    // Over maxmemory: a shebang script that may write is refused whole, allow-oom lets it write.
+    ['CONFIG', 'SET', 'maxmemory', '1'],
+    ['EVAL', '#!lua\nreturn 1', '0'],
+    ['EVAL', "#!lua flags=allow-oom\nreturn redis.call('set', 'oom', '1')", '0'],
+    ['EVAL', '#!lua flags=no-writes\nreturn 2', '0'],
+    ['EVAL', "return redis.call('set', 'oom', '2')", '0'],
+    ['EVAL', "return redis.call('get', 'oom')", '0'],
+    ['CONFIG', 'SET', 'maxmemory', '0'],
   ]);
 });
 

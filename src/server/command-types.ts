@@ -127,6 +127,8 @@ export interface CommandContext {
    * that would wait (WAIT) answers with what holds now. Such contexts offer no defer or detach.
    */
   readonly inTransaction?: boolean;
+  /** Set while the command runs for a script (redis.call): SORT then orders a set even BY a constant, as Redis. */
+  readonly inScript?: boolean;
   /** This connection's pub/sub subscriptions (absent where there is no connection, e.g. unit tests). */
   readonly pubsub?: PubSubSession;
 }

@@ -277,11 +277,13 @@ export class Dispatcher {
    * A command a script calls (redis.call): Redis 7.0's checks for scripts (unknown, arity,
    * noscript, a write from a read-only script) with their texts, then the checks every command
    * meets (auth, the gate: READONLY on a replica; maxmemory; a failed log), then the handler.
+   * `admitMemory` false (a script flagged allow-oom) skips the maxmemory check.
    * `beforeWrite` runs before a write command's handler (the server opens the script's batch).
    * The reply, or the refusal, goes to ctx.out; the command is shown as the client's running
    * command while it runs (keyspace notifications name it).
    */
-  runFromScript(ctx: CommandContext, argv: readonly Buffer[], readOnly: boolean, beforeWrite: () => void): void {
+  runFromScript(ctx: CommandContext, argv: readonly Buffer[], opts: { readonly readOnly: boolean; readonly admitMemory: boolean }, beforeWrite: () => void): void {
+    const readOnly = opts.readOnly;
     const out = ctx.out;
     this.counters.commandsProcessed++;
     const spec = this.commands.lookup(argv[0] as Buffer);
@@ -295,7 +297,7 @@ export class Dispatcher {
       return out.error(refusal as string);
     }
     const st = this.stats.forCommand(spec, argv);
-    const err = this.check(ctx.client, spec, argv);
+    const err = this.check(ctx.client, spec, argv, opts.admitMemory);
     if (err !== null) {
       st.rejectedCalls++;
       this.countError(err);
