@@ -123,6 +123,8 @@ const SCRIPTS: ReadonlyArray<readonly string[]> = [
   ["return cjson.encode(function() end)", '0'],
   ["local t = cjson.decode('[1,2,{\"a\":3.5,\"b\":[true,false]}]'); return {t[1], t[2], t[3].a, tostring(t[3].b[1])}", '0'],
   ["return cjson.decode('{\"a\":null}').a == cjson.null", '0'],
+  ["cjson.encode_max_depth(1); local ok = pcall(cjson.encode, {{1}}); cjson.encode_max_depth(1000); return {ok and 1 or 0, cjson.encode({{1}})}", '0'],
+  ["cjson.decode_max_depth(1); local ok = pcall(cjson.decode, '[[1]]'); cjson.decode_max_depth(1000); return {ok and 1 or 0, #cjson.decode('[[1]]')}", '0'],
   ['return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(5, 3), bit.bnot(0)}', '0'],
   ['return {bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.tobit(2^32 + 5)}', '0'],
   ['return {bit.tohex(65535), bit.tohex(-1), bit.tohex(255, -4), bit.rol(1, 33), bit.ror(1, 1), bit.bswap(0x12345678)}', '0'],

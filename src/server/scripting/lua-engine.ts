@@ -10,7 +10,7 @@ import type { LuaState } from 'fengari';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { ReplyCapture, type CapturedReply } from './reply-capture.js';
 import { LUA_PRELUDE } from './lua-prelude.js';
-import { jsonDecode, jsonEncode } from './lua-json.js';
+import { JSON_DEPTH_DEFAULT, jsonDecode, jsonEncode } from './lua-json.js';
 import { lua, lauxlib, lualib } from './fengari-vm.js';
 
 /** What Redis 7.0 reports as the scripting engine's server version (redis.REDIS_VERSION). */
@@ -104,6 +104,9 @@ export class ScriptEngine {
   private resp: 2 | 3 = 2;
   private deadlineMs = 0;
   private timedOut = false;
+  /** cjson's nesting limits: VM-wide settings, as lua-cjson's (SCRIPT FLUSH resets them). */
+  private jsonEncodeDepthMax = JSON_DEPTH_DEFAULT;
+  private jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
   private readonly hookFn = (L: LuaState): void => this.hook(L);
 
   constructor(private readonly log: (level: ScriptLogLevel, msg: string) => void) {
@@ -197,6 +200,7 @@ export class ScriptEngine {
   private newState(): LuaState {
     const L = lauxlib.luaL_newstate();
     this.compiled = new Map();
+    this.jsonEncodeDepthMax = this.jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
     for (const [name, open] of [['_G', lualib.luaopen_base], ['table', lualib.luaopen_table], ['string', lualib.luaopen_string], ['math', lualib.luaopen_math], ['debug', lualib.luaopen_debug], ['coroutine', lualib.luaopen_coroutine]] as const) {
       lauxlib.luaL_requiref(L, name, open, 1);
       lua.lua_pop(L, 1);
@@ -215,6 +219,8 @@ export class ScriptEngine {
       ['set_repl', (l) => this.setRepl(l)],
       ['json_encode', (l) => this.jsonEncodeFn(l)],
       ['json_decode', (l) => this.jsonDecodeFn(l)],
+      ['json_encode_max_depth', (l) => this.jsonDepth(l, 'encode')],
+      ['json_decode_max_depth', (l) => this.jsonDepth(l, 'decode')],
     ];
     for (const [name, fn] of fns) {
       lua.lua_pushcfunction(L, fn);
@@ -466,7 +472,7 @@ export class ScriptEngine {
   }
 
   private jsonEncodeFn(L: LuaState): number {
-    const r = lua.lua_gettop(L) === 1 ? jsonEncode(L, 1) : { error: "bad argument #1 to 'encode' (expected 1 argument)" };
+    const r = lua.lua_gettop(L) === 1 ? jsonEncode(L, 1, this.jsonEncodeDepthMax) : { error: "bad argument #1 to 'encode' (expected 1 argument)" };
     if (typeof r !== 'string') return this.raiseAtCaller(L, r.error);
     lua.lua_settop(L, 0);
     lua.lua_pushstring(L, Buffer.from(r, 'latin1'));
@@ -477,8 +483,21 @@ export class ScriptEngine {
     if (lua.lua_gettop(L) !== 1 || !this.isStringy(L, 1)) return this.raiseAtCaller(L, "bad argument #1 to 'decode' (string expected)");
     const text = this.argBytes(L, 1);
     lua.lua_settop(L, 0);
-    const err = jsonDecode(L, text);
+    const err = jsonDecode(L, text, this.jsonDecodeDepthMax);
     if (err !== null) return this.raiseAtCaller(L, err);
+    return 1;
+  }
+
+  /** cjson.encode_max_depth(n) / decode_max_depth(n): the new limit (the current one without n). */
+  private jsonDepth(L: LuaState, which: 'encode' | 'decode'): number {
+    if (lua.lua_gettop(L) >= 1 && lua.lua_type(L, 1) === lua.LUA_TNUMBER) {
+      const n = Math.trunc(lua.lua_tonumber(L, 1));
+      if (!(n >= 1 && n <= 2147483647)) return this.raiseAtCaller(L, 'bad argument #1 to \'max_depth\' (expected integer between 1 and 2147483647)');
+      if (which === 'encode') this.jsonEncodeDepthMax = n;
+      else this.jsonDecodeDepthMax = n;
+    }
+    lua.lua_settop(L, 0);
+    lua.lua_pushnumber(L, which === 'encode' ? this.jsonEncodeDepthMax : this.jsonDecodeDepthMax);
     return 1;
   }
 

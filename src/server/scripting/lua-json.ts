@@ -8,8 +8,8 @@ import { lua } from './fengari-vm.js';
 
 /** Registry field holding cjson.null (the prelude stores it there). */
 export const JSON_NULL_FIELD = 'kv_json_null';
-/** Nesting lua-cjson accepts by default. */
-const JSON_DEPTH_MAX = 1000;
+/** Nesting lua-cjson accepts by default (cjson.encode_max_depth / decode_max_depth change it). */
+export const JSON_DEPTH_DEFAULT = 1000;
 
 /** "%.14g", as lua-cjson prints numbers. */
 export function formatG14(x: number): string {
@@ -39,9 +39,9 @@ function escapeJson(b: Uint8Array): string {
 }
 
 /** The value at `idx` as JSON text (latin1: one char per byte), or the error lua-cjson gives. */
-export function jsonEncode(L: LuaState, idx: number): string | { error: string } {
+export function jsonEncode(L: LuaState, idx: number, depthMax: number): string | { error: string } {
   try {
-    return encodeAt(L, lua.lua_absindex(L, idx), 0);
+    return encodeAt(L, lua.lua_absindex(L, idx), 0, depthMax);
   } catch (e) {
     if (e instanceof JsonError) return { error: e.message };
     throw e;
@@ -63,7 +63,7 @@ function isNull(L: LuaState, idx: number): boolean {
   return same;
 }
 
-function encodeAt(L: LuaState, idx: number, depth: number): string {
+function encodeAt(L: LuaState, idx: number, depth: number, depthMax: number): string {
   const t = lua.lua_type(L, idx);
   if (t === lua.LUA_TNIL) return 'null';
   if (t === lua.LUA_TBOOLEAN) return lua.lua_toboolean(L, idx) ? 'true' : 'false';
@@ -77,7 +77,7 @@ function encodeAt(L: LuaState, idx: number, depth: number): string {
     if (t === lua.LUA_TTABLE) return 'null';
     throw new JsonError(`Cannot serialise ${typeName(L, t)}: type not supported`);
   }
-  if (depth >= JSON_DEPTH_MAX) throw new JsonError(`Cannot serialise, excessive nesting (${depth + 1})`);
+  if (depth >= depthMax) throw new JsonError(`Cannot serialise, excessive nesting (${depth + 1})`);
   if (!lua.lua_checkstack(L, 4)) throw new JsonError('Cannot serialise, excessive nesting');
   // lua-cjson: an array when every key is a positive integer, not too sparse.
   let max = 0;
@@ -101,7 +101,7 @@ function encodeAt(L: LuaState, idx: number, depth: number): string {
     const parts: string[] = [];
     for (let i = 1; i <= max; i++) {
       lua.lua_rawgeti(L, idx, i);
-      parts.push(encodeAt(L, lua.lua_gettop(L), depth + 1));
+      parts.push(encodeAt(L, lua.lua_gettop(L), depth + 1, depthMax));
       lua.lua_pop(L, 1);
     }
     return `[${parts.join(',')}]`;
@@ -114,14 +114,14 @@ function encodeAt(L: LuaState, idx: number, depth: number): string {
     if (kt === lua.LUA_TSTRING) key = escapeJson(lua.lua_tolstring(L, -2) as Uint8Array);
     else if (kt === lua.LUA_TNUMBER) key = `"${formatG14(lua.lua_tonumber(L, -2))}"`;
     else throw new JsonError('Cannot serialise table: table key must be a number or string');
-    parts.push(`${key}:${encodeAt(L, lua.lua_gettop(L), depth + 1)}`);
+    parts.push(`${key}:${encodeAt(L, lua.lua_gettop(L), depth + 1, depthMax)}`);
     lua.lua_pop(L, 1);
   }
   return `{${parts.join(',')}}`;
 }
 
 /** Push the Lua value of JSON `text`; null, or the error text. */
-export function jsonDecode(L: LuaState, text: Buffer): string | null {
+export function jsonDecode(L: LuaState, text: Buffer, depthMax: number): string | null {
   let v: unknown;
   try {
     v = JSON.parse(text.toString('utf8'));
@@ -130,7 +130,7 @@ export function jsonDecode(L: LuaState, text: Buffer): string | null {
   }
   const top = lua.lua_gettop(L);
   try {
-    pushJson(L, v, 0);
+    pushJson(L, v, 0, depthMax);
   } catch (e) {
     if (!(e instanceof JsonError)) throw e;
     lua.lua_settop(L, top);
@@ -139,8 +139,8 @@ export function jsonDecode(L: LuaState, text: Buffer): string | null {
   return null;
 }
 
-function pushJson(L: LuaState, v: unknown, depth: number): void {
-  if (depth > JSON_DEPTH_MAX || !lua.lua_checkstack(L, 4)) throw new JsonError(`Found too many nested data structures (${depth}) at character 1`);
+function pushJson(L: LuaState, v: unknown, depth: number, depthMax: number): void {
+  if (depth > depthMax || !lua.lua_checkstack(L, 4)) throw new JsonError(`Found too many nested data structures (${depth}) at character 1`);
   if (v === null) {
     lua.lua_getfield(L, lua.LUA_REGISTRYINDEX, JSON_NULL_FIELD);
     return;
@@ -159,7 +159,7 @@ function pushJson(L: LuaState, v: unknown, depth: number): void {
   if (Array.isArray(v)) {
     lua.lua_createtable(L, v.length, 0);
     for (let i = 0; i < v.length; i++) {
-      pushJson(L, v[i], depth + 1);
+      pushJson(L, v[i], depth + 1, depthMax);
       lua.lua_rawseti(L, -2, i + 1);
     }
     return;
@@ -168,7 +168,7 @@ function pushJson(L: LuaState, v: unknown, depth: number): void {
   lua.lua_createtable(L, 0, entries.length);
   for (const [k, x] of entries) {
     lua.lua_pushstring(L, Buffer.from(k, 'utf8'));
-    pushJson(L, x, depth + 1);
+    pushJson(L, x, depth + 1, depthMax);
     lua.lua_rawset(L, -3);
   }
 }

@@ -119,7 +119,8 @@ local null = setmetatable({}, {__tostring = function() return 'null' end, __newi
 readonly[null] = true
 dbg.getregistry().kv_json_null = null
 local cjson = { null = null, encode = js.json_encode, decode = js.json_decode,
-  encode_keep_buffer = function() end, encode_max_depth = function() end, decode_max_depth = function() end,
+  encode_keep_buffer = function() end,
+  encode_max_depth = js.json_encode_max_depth, decode_max_depth = js.json_decode_max_depth,
   encode_invalid_numbers = function() end, decode_invalid_numbers = function() end }
 
 local redis = {
