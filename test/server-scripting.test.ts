@@ -13,6 +13,8 @@ import { ReplyError, showReply, type Reply } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { withServer } from './helpers/in-process-server.js';
 import { waitFor } from './helpers/wait.js';
+import { RecordingWriter } from './helpers/recording-writer.js';
+import { ScriptEngine } from '../src/server/scripting/lua-engine.js';
 
 const pair = serverPairPerFile();
 
@@ -337,4 +339,33 @@ test('ioredis defineCommand runs through EVALSHA (NOSCRIPT falls back to EVAL)',
   } finally {
     client.disconnect();
   }
+});
+
+test('the script cache forgets its oldest scripts past its byte bound; binary values pass through unchanged', () => {
+  const logged: string[] = [];
+  const engine = new ScriptEngine((level, msg) => logged.push(`${level} ${msg}`), 64);
+  const first = engine.load(Buffer.from(`return '${'a'.repeat(30)}'`));
+  assert.ok(typeof first !== 'string');
+  const second = engine.load(Buffer.from(`return '${'b'.repeat(30)}'`));
+  assert.ok(typeof second !== 'string');
+  assert.equal(engine.scripts, 1);
+  assert.equal(engine.get(first.sha), undefined);
+  assert.equal(engine.get(second.sha), second);
+  // A script echoes every byte value, and a command's bulk reply reaches Lua byte for byte.
+  const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const echo = engine.load(Buffer.from("redis.log(redis.LOG_WARNING, 'echo'); return {ARGV[1], redis.call('get', 'k')}"));
+  assert.ok(typeof echo !== 'string');
+  const out = new RecordingWriter();
+  const calls: string[] = [];
+  const outcome = engine.run({
+    script: echo, keys: [], args: [bytes], out, timeLimitMs: 1000,
+    call: (argv, w) => {
+      calls.push(argv.map((a) => a.toString('latin1')).join(' '));
+      w.bulk(bytes);
+    },
+  });
+  assert.equal(outcome, 'done');
+  assert.deepEqual(out.take(), [[bytes.toString('latin1'), bytes.toString('latin1')]]);
+  assert.deepEqual(calls, ['get k']);
+  assert.deepEqual(logged, ['warning echo']);
 });

@@ -61,6 +61,7 @@ declare module 'fengari' {
     luaL_newstate(): LuaState;
     luaL_loadbuffer(L: LuaState, s: LuaString, sz: number, name: string | LuaString): number;
     luaL_ref(L: LuaState, t: number): number;
+    luaL_unref(L: LuaState, t: number, ref: number): void;
     luaL_where(L: LuaState, lvl: number): void;
     luaL_requiref(L: LuaState, modname: string | LuaString, openf: LuaFunction, glb: number): void;
   };

@@ -109,7 +109,10 @@ export class ScriptEngine {
   private jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
   private readonly hookFn = (L: LuaState): void => this.hook(L);
 
-  constructor(private readonly log: (level: ScriptLogLevel, msg: string) => void) {
+  constructor(
+    private readonly log: (level: ScriptLogLevel, msg: string) => void,
+    private readonly cacheBytesMax = SCRIPT_CACHE_BYTES_MAX,
+  ) {
     this.L = this.newState();
   }
 
@@ -141,9 +144,11 @@ export class ScriptEngine {
     this.cache.set(sha, script);
     this.cacheBytes += body.length;
     for (const [k, s] of this.cache) {
-      if (this.cacheBytes <= SCRIPT_CACHE_BYTES_MAX || k === sha) break;
+      if (this.cacheBytes <= this.cacheBytesMax || k === sha) break;
       this.cache.delete(k);
       this.cacheBytes -= s.body.length;
+      const ref = this.compiled.get(k);
+      if (ref !== undefined) lauxlib.luaL_unref(this.L, lua.LUA_REGISTRYINDEX, ref);
       this.compiled.delete(k);
     }
     return script;
