@@ -347,6 +347,8 @@ const SETTINGS: readonly Setting[] = [
   },
   { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX), change: 'live' },
   { name: 'busy-reply-threshold', aliases: ['lua-time-limit'], get: (c) => String(c.scriptTimeLimitMs), set: intSetter('scriptTimeLimitMs', 0, THRESHOLD_MAX), change: 'live' },
+  // Redis 7.0's older name for it, accepted by CONFIG too.
+  { name: 'lua-time-limit', aliases: [], get: (c) => String(c.scriptTimeLimitMs), set: intSetter('scriptTimeLimitMs', 0, THRESHOLD_MAX), change: 'live', hidden: true },
   { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX), change: 'live' },
   { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX), change: 'live' },
   {

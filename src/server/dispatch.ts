@@ -291,7 +291,7 @@ export class Dispatcher {
     if (spec === undefined) refusal = 'ERR Unknown Redis command called from script';
     else if (!arityOk(spec, argv.length)) refusal = 'ERR Wrong number of args calling Redis command from script';
     else if (spec.flags.includes('noscript')) refusal = 'ERR This Redis command is not allowed from script';
-    else if (readOnly && spec.flags.includes('write')) refusal = 'ERR Write commands are not allowed from read-only scripts.';
+    else if (readOnly && (spec.flags.includes('write') || MAY_REPLICATE.has(spec.name))) refusal = 'ERR Write commands are not allowed from read-only scripts.';
     if (spec === undefined || refusal !== null) {
       this.countError(refusal as string);
       return out.error(refusal as string);
