@@ -13,7 +13,7 @@ import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
-import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandSpec, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
+import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
 import { ScriptEngine, type CachedScript } from './scripting/lua-engine.js';
 import { ScriptUndo } from './scripting/script-undo.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
@@ -37,9 +37,6 @@ import { createdKeyCandidates, KeyspaceNotifier, NOTIFY } from './keyspace-event
 import { resetClientTracking, TrackingHub } from './tracking.js';
 import { ClientPause } from './client-pause.js';
 import { MonitorFeed } from './monitor.js';
-
-/** What the maxmemory check sees of a script with a shebang that may write: a command that may grow memory. */
-const SCRIPT_MAY_WRITE: CommandSpec = { name: 'eval', arity: -3, flags: ['denyoom'], firstKey: 0, lastKey: 0, keyStep: 0, summary: '', syntax: '', group: 'scripting', handler: () => undefined };
 
 /** Redis samples instantaneous_ops_per_sec every 100 ms over the last 16 samples. */
 const OPS_SAMPLE_INTERVAL_MS = 100;
@@ -673,7 +670,7 @@ export class KvServer implements ConnectionHost {
     // Redis 7.0: a script with a shebang that may write is refused whole while over maxmemory,
     // unless it allows it (allow-oom); a legacy script meets the check per command instead.
     if (script.flags.shebang && !noWrites && !script.flags.allowOom) {
-      const oom = this.memory.admit(SCRIPT_MAY_WRITE);
+      const oom = this.memory.admitGrowth(true);
       if (oom !== null) return ctx.out.error(oom);
     }
     const undo = new ScriptUndo(this.store);
