@@ -373,3 +373,36 @@ test('the script cache forgets its oldest scripts past its byte bound; binary va
   assert.deepEqual(calls, ['get k']);
   assert.deepEqual(logged, ['warning echo']);
 });
+
+test("a script's errors are counted in INFO errorstats and commandstats as redis-server counts them", async () => {
+  const { kv, redis } = await openPair(2);
+  const figures = async (c: RawConn): Promise<string> => {
+    const info = String(await c.call('INFO', 'all'));
+    const keep = info.split('\r\n').filter((l) => l.startsWith('errorstat_') || l.startsWith('total_error_replies:') || /^cmdstat_(eval|set|incr|get):/.test(l));
+    // Call counts and the failure columns only (times differ).
+    return keep.map((l) => l.replace(/usec=[^,]*,usec_per_call=[^,]*,/, '')).sort().join('\n');
+  };
+  try {
+    const steps: ReadonlyArray<readonly string[]> = [
+      ['SET', 'str', 'x'],
+      ['EVAL', "return redis.call('incr', 'str')", '0'],
+      ['EVAL', "return redis.pcall('incr', 'str')", '0'],
+      ['EVAL', "local r = redis.pcall('incr', 'str'); return 1", '0'],
+      ['EVAL', "return redis.call('get')", '0'],
+      ['EVAL', "return {err='MINE custom'}", '0'],
+      ['EVAL', "error('lua failure')", '0'],
+      ['EVAL', "return redis.call('nosuch')", '0'],
+      ['MULTI'],
+      ['EVAL', "return redis.call('incr', 'str')", '0'],
+      ['EXEC'],
+    ];
+    for (const c of [kv, redis]) {
+      await c.call('CONFIG', 'RESETSTAT');
+      for (const s of steps) await c.call(...s);
+    }
+    assert.equal(await figures(kv), await figures(redis));
+  } finally {
+    kv.close();
+    redis.close();
+  }
+});

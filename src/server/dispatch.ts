@@ -293,6 +293,7 @@ export class Dispatcher {
     else if (spec.flags.includes('noscript')) refusal = 'ERR This Redis command is not allowed from script';
     else if (readOnly && (spec.flags.includes('write') || MAY_REPLICATE.has(spec.name))) refusal = 'ERR Write commands are not allowed from read-only scripts.';
     if (spec === undefined || refusal !== null) {
+      if (spec !== undefined) this.stats.forCommand(spec, argv).rejectedCalls++;
       this.countError(refusal as string);
       return out.error(refusal as string);
     }
@@ -380,6 +381,12 @@ export class Dispatcher {
 
   /** Errors already counted by the commands an EXEC ran (EXEC does not count them again). */
   private nestedErrors = 0;
+  /**
+   * Set by the script runner when a script's error reply is the error of a command it called,
+   * which that command already counted: the script's call counts as failed, the error not again
+   * (Redis 7.0's error statistics).
+   */
+  errorAlreadyCounted = false;
 
   /** The handler, timed, with its lookups counted for reads and its errors for INFO. */
   private invoke(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], st: ReturnType<CommandStatsTable['get']>): void {
@@ -407,8 +414,11 @@ export class Dispatcher {
     const dt = t1 - t0;
     const errors = errorCount(out) - errorsBefore;
     const failed = errors > this.nestedErrors - nestedBefore;
-    if (failed) this.countError(lastError(out));
-    if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
+    if (failed && this.errorAlreadyCounted) this.errorAlreadyCounted = false;
+    else if (failed) this.countError(lastError(out));
+    // A script's commands count their own errors, and the script counts as failed when its reply
+    // is an error; EXEC's commands make EXEC neither.
+    if (errors > 0 && ctx.inTransaction === true && ctx.inScript !== true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
     if (this.observer !== null) this.observer.executed(ctx, spec, argv, dt);
   }

@@ -14,7 +14,7 @@ import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import type { Op, Position } from '../storage/types.js';
 import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
-import { ScriptEngine, type CachedScript } from './scripting/lua-engine.js';
+import { ScriptEngine, type CachedScript, type ScriptOutcome } from './scripting/lua-engine.js';
 import { ScriptUndo } from './scripting/script-undo.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { BlockingRegistry, TouchFanout } from './blocking.js';
@@ -699,7 +699,7 @@ export class KvServer implements ConnectionHost {
         this.runningArgv = outerArgv;
       }
     };
-    let outcome: 'done' | 'timeout';
+    let outcome: ScriptOutcome;
     try {
       outcome = this.scripts.run({ script, keys, args, out: ctx.out, call, timeLimitMs: this.opts.config.scriptTimeLimitMs });
     } catch (e) {
@@ -708,6 +708,7 @@ export class KvServer implements ConnectionHost {
       throw e;
     }
     if (outcome === 'timeout') this.abortScript(ctx, undo);
+    this.dispatcher.errorAlreadyCounted = outcome === 'command-error';
     if (opened) this.commitTransaction();
   }
 

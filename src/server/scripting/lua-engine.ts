@@ -59,8 +59,14 @@ export interface ScriptRun {
   readonly timeLimitMs: number;
 }
 
-/** 'done': the script's reply (a value or an error) was written; 'timeout': it was aborted at the time limit and wrote no reply. */
-export type ScriptOutcome = 'done' | 'timeout';
+/**
+ * 'done': the script's reply (a value or an error) was written; 'command-error': its reply is the
+ * error a command it called replied (that command counted it already); 'timeout': it was aborted
+ * at the time limit and wrote no reply.
+ */
+export type ScriptOutcome = 'done' | 'command-error' | 'timeout';
+/** Marks an error table made from a command's error reply (Redis's ignore_err_stats_update). */
+const COUNTED_FIELD = 'kv_counted';
 
 export function sha1hex(b: Buffer | string): string {
   return createHash('sha1').update(b).digest('hex');
@@ -186,9 +192,10 @@ export class ScriptEngine {
       const status = lua.lua_pcall(L, 0, 1, 1);
       lua.lua_sethook(L, null, 0, 0);
       if (this.timedOut) return 'timeout';
+      const counted = this.isCountedError(L);
       if (status === lua.LUA_OK) this.writeReply(L, run.out, 2, 0);
       else this.writeError(L, run.out, run.script.sha);
-      return 'done';
+      return counted ? 'command-error' : 'done';
     } catch (e) {
       // A JavaScript exception crossed the VM (a bug): its state is unknown, so it is replaced.
       this.L = this.newState();
@@ -290,6 +297,15 @@ export class ScriptEngine {
     return lua.lua_error(L);
   }
 
+  /** Whether the value at the top is an error table made from a command's error reply. */
+  private isCountedError(L: LuaState): boolean {
+    const top = lua.lua_gettop(L);
+    if (top === 0 || lua.lua_type(L, top) !== lua.LUA_TTABLE) return false;
+    const t = this.field(L, top, COUNTED_FIELD);
+    lua.lua_pop(L, 1);
+    return t === lua.LUA_TBOOLEAN;
+  }
+
   private pushErrorTable(L: LuaState, err: string): void {
     lua.lua_createtable(L, 0, 1);
     lua.lua_pushstring(L, err);
@@ -342,7 +358,10 @@ export class ScriptEngine {
         lua.lua_setfield(L, -2, 'ok');
         return;
       case 'error':
-        return this.pushErrorTable(L, errorTableText(`-${r.s}`));
+        this.pushErrorTable(L, errorTableText(`-${r.s}`));
+        lua.lua_pushboolean(L, true);
+        lua.lua_setfield(L, -2, COUNTED_FIELD);
+        return;
       case 'int':
         return lua.lua_pushnumber(L, r.n);
       case 'bulk':
