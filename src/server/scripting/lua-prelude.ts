@@ -143,7 +143,12 @@ G.pcall = pcall; G.xpcall = xpcall; G.rawequal = rawequal; G.rawget = rawget; G.
 G.select = select; G.tostring = tostring; G.type = type; G.getmetatable = getmetatable
 G.unpack = table.unpack; G.gcinfo = function() return collectgarbage('count') end
 G.collectgarbage = collectgarbage
-G.tonumber = function(...) return tofloat(base_tonumber(...)) end
+G.tonumber = function(x, base)
+  local n
+  if base == nil then n = base_tonumber(x) else n = base_tonumber(x, base) end
+  if mtype(n) == 'integer' then return n + 0.0 end
+  return n
+end
 G.setmetatable = function(t, mt)
   if readonly[t] then error('Attempt to modify a readonly table', 0) end
   return setmetatable(t, mt)
@@ -161,12 +166,15 @@ G.string = protect(str); G.table = protect(tb); G.math = protect(m)
 G.coroutine = protect(copy(coroutine))
 G.bit = protect(bit); G.cjson = protect(cjson); G.redis = protect(redis)
 
-env = setmetatable({}, {
+-- Reads go to G as a table (no function call for a global that exists); a miss reaches G's
+-- own __index, which raises Redis's error.
+setmetatable(G, {
   __index = function(_, k)
-    local v = rawget(G, k)
-    if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2) end
-    return v
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end,
+})
+env = setmetatable({}, {
+  __index = G,
   __newindex = ro_error,
   __metatable = locked_mt,
   __pairs = function() return next, G, nil end,
