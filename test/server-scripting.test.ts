@@ -15,6 +15,7 @@ import { withServer } from './helpers/in-process-server.js';
 import { waitFor } from './helpers/wait.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
 import { ScriptEngine } from '../src/server/scripting/lua-engine.js';
+import { Cluster } from './helpers/cluster.js';
 
 const pair = serverPairPerFile();
 
@@ -404,5 +405,36 @@ test("a script's errors are counted in INFO errorstats and commandstats as redis
   } finally {
     kv.close();
     redis.close();
+  }
+});
+
+test('cluster QUORUM mode: a script that writes is acknowledged once a majority holds its entry, never when the primary is cut off', { timeout: 90_000 }, async () => {
+  const cluster = await Cluster.start({ nodes: 3, proxies: true });
+  try {
+    const primary = await cluster.waitForPrimary();
+    const c = await RawConn.open(cluster.node(primary).port);
+    try {
+      assert.equal(await c.call('CONSISTENCY', 'QUORUM'), 'OK');
+      await waitFor('the primary takes quorum writes', async () => (await c.call('SET', 'q:probe', '1')) === 'OK');
+      assert.equal(await c.call('EVAL', "redis.call('set', 'q:a', 'v'); redis.call('set', 'q:b', 'v'); return 2", '0'), 2);
+      const seq = Number((await c.call('POSITION') as string).split(':')[1]);
+      let held = 0;
+      for (const n of cluster.nodes) {
+        if (n.id === primary) continue;
+        const m = await cluster.replicationInfo(n.id);
+        if (m !== null && Number((m.get('kv_position') ?? '0:0').split(':')[1]) >= seq) held++;
+      }
+      assert.ok(held >= 1, `EVAL acknowledged before a majority held entry ${seq}`);
+      cluster.isolate(primary);
+      const r = await c.call('EVAL', "return redis.call('set', 'q:a', 'cut-off')", '0');
+      assert.ok(r instanceof ReplyError && /NOQUORUM|READONLY|TRYAGAIN/.test(r.message), `EVAL while cut off: ${JSON.stringify(r)}`);
+    } finally {
+      c.close();
+    }
+  } catch (e) {
+    cluster.printLogs();
+    throw e;
+  } finally {
+    await cluster.stop();
   }
 });
