@@ -128,6 +128,7 @@ const SCRIPTS: ReadonlyArray<readonly string[]> = [
   ["return cjson.decode('{\"a\":null}').a == cjson.null", '0'],
   ["cjson.encode_max_depth(1); local ok = pcall(cjson.encode, {{1}}); cjson.encode_max_depth(1000); return {ok and 1 or 0, cjson.encode({{1}})}", '0'],
   ["cjson.decode_max_depth(1); local ok = pcall(cjson.decode, '[[1]]'); cjson.decode_max_depth(1000); return {ok and 1 or 0, #cjson.decode('[[1]]')}", '0'],
+  ["local a = pcall(cjson.encode, {0/0}); cjson.encode_invalid_numbers(true); local b = cjson.encode({1/0, -1/0}); cjson.encode_invalid_numbers(false); return {a and 1 or 0, b}", '0'],
   ['return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(5, 3), bit.bnot(0)}', '0'],
   ['return {bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.tobit(2^32 + 5)}', '0'],
   ['return {bit.tohex(65535), bit.tohex(-1), bit.tohex(255, -4), bit.rol(1, 33), bit.ror(1, 1), bit.bswap(0x12345678)}', '0'],

@@ -113,6 +113,7 @@ export class ScriptEngine {
   /** cjson's nesting limits: VM-wide settings, as lua-cjson's (SCRIPT FLUSH resets them). */
   private jsonEncodeDepthMax = JSON_DEPTH_DEFAULT;
   private jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
+  private jsonInvalidNumbers = false;
   private readonly hookFn = (L: LuaState): void => this.hook(L);
 
   constructor(
@@ -213,6 +214,7 @@ export class ScriptEngine {
     const L = lauxlib.luaL_newstate();
     this.compiled = new Map();
     this.jsonEncodeDepthMax = this.jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
+    this.jsonInvalidNumbers = false;
     for (const [name, open] of [['_G', lualib.luaopen_base], ['table', lualib.luaopen_table], ['string', lualib.luaopen_string], ['math', lualib.luaopen_math], ['debug', lualib.luaopen_debug], ['coroutine', lualib.luaopen_coroutine]] as const) {
       lauxlib.luaL_requiref(L, name, open, 1);
       lua.lua_pop(L, 1);
@@ -233,6 +235,7 @@ export class ScriptEngine {
       ['json_decode', (l) => this.jsonDecodeFn(l)],
       ['json_encode_max_depth', (l) => this.jsonDepth(l, 'encode')],
       ['json_decode_max_depth', (l) => this.jsonDepth(l, 'decode')],
+      ['json_encode_invalid_numbers', (l) => this.jsonInvalid(l)],
     ];
     for (const [name, fn] of fns) {
       lua.lua_pushcfunction(L, fn);
@@ -496,7 +499,7 @@ export class ScriptEngine {
   }
 
   private jsonEncodeFn(L: LuaState): number {
-    const r = lua.lua_gettop(L) === 1 ? jsonEncode(L, 1, this.jsonEncodeDepthMax) : { error: "bad argument #1 to 'encode' (expected 1 argument)" };
+    const r = lua.lua_gettop(L) === 1 ? jsonEncode(L, 1, { depthMax: this.jsonEncodeDepthMax, invalidNumbers: this.jsonInvalidNumbers }) : { error: "bad argument #1 to 'encode' (expected 1 argument)" };
     if (typeof r !== 'string') return this.raiseAtCaller(L, r.error);
     lua.lua_settop(L, 0);
     lua.lua_pushstring(L, Buffer.from(r, 'latin1'));
@@ -522,6 +525,14 @@ export class ScriptEngine {
     }
     lua.lua_settop(L, 0);
     lua.lua_pushnumber(L, which === 'encode' ? this.jsonEncodeDepthMax : this.jsonDecodeDepthMax);
+    return 1;
+  }
+
+  /** cjson.encode_invalid_numbers(on): whether NaN and infinities encode (as nan, inf) or fail. */
+  private jsonInvalid(L: LuaState): number {
+    if (lua.lua_gettop(L) >= 1) this.jsonInvalidNumbers = lua.lua_toboolean(L, 1);
+    lua.lua_settop(L, 0);
+    lua.lua_pushboolean(L, this.jsonInvalidNumbers);
     return 1;
   }
 

@@ -39,9 +39,9 @@ function escapeJson(b: Uint8Array): string {
 }
 
 /** The value at `idx` as JSON text (latin1: one char per byte), or the error lua-cjson gives. */
-export function jsonEncode(L: LuaState, idx: number, depthMax: number): string | { error: string } {
+export function jsonEncode(L: LuaState, idx: number, opts: JsonEncodeOptions): string | { error: string } {
   try {
-    return encodeAt(L, lua.lua_absindex(L, idx), 0, depthMax);
+    return encodeAt(L, lua.lua_absindex(L, idx), 0, opts);
   } catch (e) {
     if (e instanceof JsonError) return { error: e.message };
     throw e;
@@ -49,6 +49,12 @@ export function jsonEncode(L: LuaState, idx: number, depthMax: number): string |
 }
 
 class JsonError extends Error {}
+
+/** lua-cjson's encoder settings (VM-wide): nesting limit, and whether NaN and infinities may be written. */
+export interface JsonEncodeOptions {
+  readonly depthMax: number;
+  readonly invalidNumbers: boolean;
+}
 
 function typeName(L: LuaState, t: number): string {
   if (t === lua.LUA_TFUNCTION) return 'function';
@@ -63,21 +69,22 @@ function isNull(L: LuaState, idx: number): boolean {
   return same;
 }
 
-function encodeAt(L: LuaState, idx: number, depth: number, depthMax: number): string {
+function encodeAt(L: LuaState, idx: number, depth: number, opts: JsonEncodeOptions): string {
   const t = lua.lua_type(L, idx);
   if (t === lua.LUA_TNIL) return 'null';
   if (t === lua.LUA_TBOOLEAN) return lua.lua_toboolean(L, idx) ? 'true' : 'false';
   if (t === lua.LUA_TNUMBER) {
     const x = lua.lua_tonumber(L, idx);
-    if (!Number.isFinite(x)) throw new JsonError('Cannot serialise number: must not be NaN or Inf');
-    return formatG14(x);
+    if (Number.isFinite(x)) return formatG14(x);
+    if (!opts.invalidNumbers) throw new JsonError('Cannot serialise number: must not be NaN or Inf');
+    return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
   }
   if (t === lua.LUA_TSTRING) return escapeJson(lua.lua_tolstring(L, idx) as Uint8Array);
   if (t !== lua.LUA_TTABLE || isNull(L, idx)) {
     if (t === lua.LUA_TTABLE) return 'null';
     throw new JsonError(`Cannot serialise ${typeName(L, t)}: type not supported`);
   }
-  if (depth >= depthMax) throw new JsonError(`Cannot serialise, excessive nesting (${depth + 1})`);
+  if (depth >= opts.depthMax) throw new JsonError(`Cannot serialise, excessive nesting (${depth + 1})`);
   if (!lua.lua_checkstack(L, 4)) throw new JsonError('Cannot serialise, excessive nesting');
   // lua-cjson: an array when every key is a positive integer, not too sparse.
   let max = 0;
@@ -101,7 +108,7 @@ function encodeAt(L: LuaState, idx: number, depth: number, depthMax: number): st
     const parts: string[] = [];
     for (let i = 1; i <= max; i++) {
       lua.lua_rawgeti(L, idx, i);
-      parts.push(encodeAt(L, lua.lua_gettop(L), depth + 1, depthMax));
+      parts.push(encodeAt(L, lua.lua_gettop(L), depth + 1, opts));
       lua.lua_pop(L, 1);
     }
     return `[${parts.join(',')}]`;
@@ -114,7 +121,7 @@ function encodeAt(L: LuaState, idx: number, depth: number, depthMax: number): st
     if (kt === lua.LUA_TSTRING) key = escapeJson(lua.lua_tolstring(L, -2) as Uint8Array);
     else if (kt === lua.LUA_TNUMBER) key = `"${formatG14(lua.lua_tonumber(L, -2))}"`;
     else throw new JsonError('Cannot serialise table: table key must be a number or string');
-    parts.push(`${key}:${encodeAt(L, lua.lua_gettop(L), depth + 1, depthMax)}`);
+    parts.push(`${key}:${encodeAt(L, lua.lua_gettop(L), depth + 1, opts)}`);
     lua.lua_pop(L, 1);
   }
   return `{${parts.join(',')}}`;

@@ -121,7 +121,7 @@ dbg.getregistry().kv_json_null = null
 local cjson = { null = null, encode = js.json_encode, decode = js.json_decode,
   encode_keep_buffer = function() end,
   encode_max_depth = js.json_encode_max_depth, decode_max_depth = js.json_decode_max_depth,
-  encode_invalid_numbers = function() end, decode_invalid_numbers = function() end }
+  encode_invalid_numbers = js.json_encode_invalid_numbers, decode_invalid_numbers = function() end }
 
 local redis = {
   call = js.call, pcall = js.pcall, sha1hex = js.sha1hex,
