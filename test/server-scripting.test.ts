@@ -235,6 +235,8 @@ test('EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD/EXISTS/FLUSH/KILL reply as re
     ['SCRIPT', 'EXISTS', 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db'],
     ['EVALSHA', 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db', '1', 'k'],
     ['SCRIPT', 'NOPE'],
+    ['COMMAND', 'GETKEYS', 'EVAL', 'return 1', '0'],
+    ['COMMAND', 'GETKEYS', 'EVAL', 'return 1', '2', 'a', 'b', 'c'],
     ['EVAL', 'return 1'],
     // Over maxmemory: a shebang script that may write is refused whole, allow-oom lets it write.
     ['CONFIG', 'SET', 'maxmemory', '1'],

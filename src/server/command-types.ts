@@ -29,7 +29,8 @@ export type CommandFlag =
   | 'allow_busy'   // allowed while a script is busy (Redis's flag; a kv-ts script never leaves the server busy between commands)
   | 'skip_slowlog'
   | 'no_multi'     // refused inside MULTI (SHUTDOWN, the replication handshake)
-  | 'blocking';    // may wait for a key to be written (BLPOP, BZPOPMIN...)
+  | 'blocking'     // may wait for a key to be written (BLPOP, BZPOPMIN...)
+  | 'no_mandatory_keys'; // its keys may be none (EVAL with numkeys 0): COMMAND GETKEYS answers an empty list
 
 export interface CommandSpec {
   /** Lower-case name. */
