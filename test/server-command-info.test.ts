@@ -44,11 +44,6 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   'slowlog subcommands': 'subcommands share their container flags',
   'latency subcommands': 'subcommands share their container flags',
   'script subcommands': 'subcommands share their container flags',
-  // kv-ts has no skip_monitor flag (MONITOR shows scripts' own commands).
-  'eval flags': 'no skip_monitor flag',
-  'evalsha flags': 'no skip_monitor flag',
-  'eval_ro flags': 'no skip_monitor flag',
-  'evalsha_ro flags': 'no skip_monitor flag',
   // A readonly command is @read in kv-ts's derivation; Redis lists EVAL_RO under @scripting only.
   'eval_ro acl': 'readonly implies @read',
   'evalsha_ro acl': 'readonly implies @read',

@@ -441,3 +441,17 @@ test('cluster QUORUM mode: a script that writes is acknowledged once a majority 
     await cluster.stop();
   }
 });
+
+test('MONITOR shows EVAL, then the commands it ran as the client lua', async () => {
+  const m = await RawConn.open(pair.kvPort());
+  const c = await RawConn.open(pair.kvPort());
+  try {
+    assert.equal(await m.call('MONITOR'), 'OK');
+    await c.call('EVAL', "redis.call('set', KEYS[1], ARGV[1])", '1', 'mon', 'v');
+    assert.match(String(await m.read()), /\] "EVAL" "redis\.call\('set', KEYS\[1\], ARGV\[1\]\)" "1" "mon" "v"$/);
+    assert.match(String(await m.read()), /\[0 lua\] "set" "mon" "v"$/);
+  } finally {
+    m.close();
+    c.close();
+  }
+});

@@ -30,7 +30,8 @@ export type CommandFlag =
   | 'skip_slowlog'
   | 'no_multi'     // refused inside MULTI (SHUTDOWN, the replication handshake)
   | 'blocking'     // may wait for a key to be written (BLPOP, BZPOPMIN...)
-  | 'no_mandatory_keys'; // its keys may be none (EVAL with numkeys 0): COMMAND GETKEYS answers an empty list
+  | 'no_mandatory_keys' // its keys may be none (EVAL with numkeys 0): COMMAND GETKEYS answers an empty list
+  | 'skip_monitor';      // not shown to MONITOR after it ran (EVAL shows itself before its commands)
 
 export interface CommandSpec {
   /** Lower-case name. */
@@ -130,6 +131,8 @@ export interface CommandContext {
   readonly inTransaction?: boolean;
   /** Set while the command runs for a script (redis.call): SORT then orders a set even BY a constant, as Redis. */
   readonly inScript?: boolean;
+  /** Who MONITOR shows as running the command, when not ctx.client (a script's commands: `lua`). */
+  readonly monitorAs?: ClientState;
   /** This connection's pub/sub subscriptions (absent where there is no connection, e.g. unit tests). */
   readonly pubsub?: PubSubSession;
 }
@@ -283,9 +286,10 @@ export interface ScriptingServices {
   /**
    * Run a cached script for this client: the commands it calls go through the dispatcher's checks
    * for scripts, its writes are logged as one entry (like EXEC), its reply goes to ctx.out.
-   * `readOnly` (EVAL_RO, EVALSHA_RO) refuses its writes.
+   * `readOnly` (EVAL_RO, EVALSHA_RO) refuses its writes. `argv` (the EVAL command line) is shown
+   * to MONITOR before the script's commands.
    */
-  run(ctx: CommandContext, script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
+  run(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
 }
 
 /** The server's slow log, latency monitor and per-command statistics. */

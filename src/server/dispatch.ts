@@ -408,7 +408,7 @@ export class Dispatcher {
     if (tracking !== undefined && tracking !== null && this.tracking !== null && spec.flags.includes('readonly')) this.tracking.remember(ctx.client, spec, argv);
     // Redis shows a command to monitors once it ran (EXEC after the commands it ran), never an
     // admin command (MONITOR, CONFIG, SHUTDOWN...).
-    if (this.feed !== null && !spec.flags.includes('admin')) this.feed(ctx.client, argv);
+    if (this.feed !== null && !spec.flags.includes('admin') && !spec.flags.includes('skip_monitor')) this.feed(ctx.monitorAs ?? ctx.client, argv);
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;

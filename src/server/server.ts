@@ -654,7 +654,7 @@ export class KvServer implements ConnectionHost {
   }
 
   private scriptingServices(): ScriptingServices {
-    return { engine: this.scripts, run: (ctx, script, keys, args, readOnly) => this.runScript(ctx, script, keys, args, readOnly) };
+    return { engine: this.scripts, run: (ctx, argv, script, keys, args, readOnly) => this.runScript(ctx, argv, script, keys, args, readOnly) };
   }
 
   /**
@@ -665,7 +665,10 @@ export class KvServer implements ConnectionHost {
    * transaction's batch holds them. A script past its time limit is stopped, and what it wrote
    * is put back (ScriptUndo) before the batch is logged, so it leaves no write behind.
    */
-  private runScript(ctx: CommandContext, script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void {
+  private runScript(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void {
+    // Redis shows EVAL to monitors before the commands it runs, which show as the client `lua`.
+    const feed = this.dispatcher.feed;
+    if (feed !== null) feed(ctx.client, argv);
     const noWrites = readOnly || script.flags.noWrites;
     // Redis 7.0: a script with a shebang that may write is refused whole while over maxmemory,
     // unless it allows it (allow-oom); a legacy script meets the check per command instead.
@@ -676,6 +679,7 @@ export class KvServer implements ConnectionHost {
     const undo = new ScriptUndo(this.store);
     const inner: CommandContext = {
       store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, inTransaction: true, inScript: true,
+      ...(feed === null ? {} : { monitorAs: { ...ctx.client, addr: 'lua' } }),
       write: (ops) => {
         undo.record(ops);
         ctx.write(ops);

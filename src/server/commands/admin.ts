@@ -28,6 +28,7 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   no_multi: 'no_multi',
   blocking: 'blocking',
   no_mandatory_keys: 'no_mandatory_keys',
+  skip_monitor: 'skip_monitor',
 };
 
 /** Redis's command flags in the order COMMAND prints them (its flag bits' order). */

@@ -6,7 +6,7 @@ import type { CommandContext, CommandFlag, CommandModule, CommandSpec, Scripting
 import { errUnknownContainerSubcommand, isWord } from './args.js';
 import { key, keynum, legacyRange, type KeySpec } from './key-specs.js';
 
-const EVAL_FLAGS: CommandFlag[] = ['noscript', 'stale', 'no_mandatory_keys'];
+const EVAL_FLAGS: CommandFlag[] = ['noscript', 'skip_monitor', 'stale', 'no_mandatory_keys'];
 
 function spec(name: string, arity: number, flags: CommandFlag[], summary: string, syntax: string, handler: CommandSpec['handler'], keySpecs: readonly KeySpec[] = []): CommandSpec {
   return { name, arity, flags, ...legacyRange(keySpecs), keySpecs, summary, syntax, group: 'scripting', acl: ['@scripting'], handler };
@@ -45,7 +45,7 @@ function evalCommand(readOnly: boolean): CommandSpec['handler'] {
     if (ka === null) return;
     const script = s.engine.load(argv[1] as Buffer);
     if (typeof script === 'string') return ctx.out.error(script);
-    s.run(ctx, script, ka.keys, ka.args, readOnly);
+    s.run(ctx, argv, script, ka.keys, ka.args, readOnly);
   };
 }
 
@@ -58,7 +58,7 @@ function evalShaCommand(readOnly: boolean): CommandSpec['handler'] {
     const sha = (argv[1] as Buffer).toString('latin1');
     const script = sha.length === 40 ? s.engine.get(sha) : undefined;
     if (script === undefined) return ctx.out.error('NOSCRIPT No matching script. Please use EVAL.');
-    s.run(ctx, script, ka.keys, ka.args, readOnly);
+    s.run(ctx, argv, script, ka.keys, ka.args, readOnly);
   };
 }
 
@@ -117,8 +117,8 @@ const EVAL_RO_KEYS = [key('RO access', 2, keynum(), { notes: 'We cannot tell how
 export const scriptingCommands: CommandModule = [
   spec('eval', -3, EVAL_FLAGS, 'Run a Lua script; its writes are one atomic log entry.', 'script numkeys [key [key ...]] [arg [arg ...]]', evalCommand(false), EVAL_KEYS),
   spec('evalsha', -3, EVAL_FLAGS, 'Run a cached Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(false), [key('RW access update', 2, keynum())]),
-  spec('eval_ro', -3, ['noscript', 'stale', 'readonly', 'no_mandatory_keys'], 'Run a read-only Lua script.', 'script numkeys [key [key ...]] [arg [arg ...]]', evalCommand(true), EVAL_RO_KEYS),
-  spec('evalsha_ro', -3, ['noscript', 'stale', 'readonly', 'no_mandatory_keys'], 'Run a cached read-only Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(true), [key('RO access', 2, keynum())]),
+  spec('eval_ro', -3, ['noscript', 'skip_monitor', 'stale', 'readonly', 'no_mandatory_keys'], 'Run a read-only Lua script.', 'script numkeys [key [key ...]] [arg [arg ...]]', evalCommand(true), EVAL_RO_KEYS),
+  spec('evalsha_ro', -3, ['noscript', 'skip_monitor', 'stale', 'readonly', 'no_mandatory_keys'], 'Run a cached read-only Lua script by its SHA1 digest.', 'sha1 numkeys [key [key ...]] [arg [arg ...]]', evalShaCommand(true), [key('RO access', 2, keynum())]),
   {
     ...spec('script', -2, ['noscript'], 'Manage the script cache: LOAD, EXISTS, FLUSH, KILL.', 'LOAD script | EXISTS sha1 [sha1 ...] | FLUSH [ASYNC|SYNC] | KILL', scriptCommand),
     subcommands: ['exists', 'flush', 'help', 'kill', 'load'],
