@@ -122,6 +122,10 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   // Transactions: connection state, and EXEC runs writes: never resent after an unknown outcome
   // (the transaction may have committed; its queue and watches belong to the lost connection).
   ...(['multi', 'exec', 'discard', 'watch', 'unwatch'] as const).map((n) => [n, WRITE] as const),
+  // Scripts: EVAL may write (a resent script would run twice); the _RO forms only read.
+  ...(['eval', 'evalsha'] as const).map((n) => [n, WRITE] as const),
+  ...(['eval_ro', 'evalsha_ro'] as const).map((n) => [n, READ] as const),
+  ['script', { kind: 'write', readSubcommands: ['exists', 'help'] }],
   // Connection and server.
   ['ping', READ],
   ['echo', READ],

@@ -14,6 +14,7 @@ import type { LatencyMonitor } from './latency-monitor.js';
 import type { CommandStatsTable } from './latency.js';
 import type { KeySpec } from './commands/key-specs.js';
 import type { AclLog, AclTable, AclUser } from './acl.js';
+import type { CachedScript, ScriptEngine } from './scripting/lua-engine.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -26,10 +27,12 @@ export type CommandFlag =
   | 'stale'        // allowed on a stale replica
   | 'noscript'
   | 'pubsub'
-  | 'allow_busy'   // allowed while a script is busy (Redis's flag; kv-ts has no scripts)
+  | 'allow_busy'   // allowed while a script is busy (Redis's flag; a kv-ts script never leaves the server busy between commands)
   | 'skip_slowlog'
   | 'no_multi'     // refused inside MULTI (SHUTDOWN, the replication handshake)
-  | 'blocking';    // may wait for a key to be written (BLPOP, BZPOPMIN...)
+  | 'blocking'     // may wait for a key to be written (BLPOP, BZPOPMIN...)
+  | 'no_mandatory_keys' // its keys may be none (EVAL with numkeys 0): COMMAND GETKEYS answers an empty list
+  | 'skip_monitor';      // not shown to MONITOR after it ran (EVAL shows itself before its commands)
 
 export interface CommandSpec {
   /** Lower-case name. */
@@ -48,7 +51,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'scripting';
   /**
    * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
    * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are
@@ -132,6 +135,10 @@ export interface CommandContext {
    * that would wait (WAIT) answers with what holds now. Such contexts offer no defer or detach.
    */
   readonly inTransaction?: boolean;
+  /** Set while the command runs for a script (redis.call): SORT then orders a set even BY a constant, as Redis. */
+  readonly inScript?: boolean;
+  /** Who MONITOR shows as running the command, when not ctx.client (a script's commands: `lua`). */
+  readonly monitorAs?: ClientState;
   /** This connection's pub/sub subscriptions (absent where there is no connection, e.g. unit tests). */
   readonly pubsub?: PubSubSession;
 }
@@ -300,6 +307,8 @@ export interface ServerServices {
   readonly introspection?: IntrospectionServices;
   /** Users and permissions (ACL, AUTH). Optional: without it only the default user exists. */
   readonly acl?: AclServices;
+  /** EVAL, EVALSHA, SCRIPT. Optional: without it they reply an error. */
+  readonly scripting?: ScriptingServices;
 }
 
 /** The server's users (server/acl.ts) as the ACL and AUTH commands reach them. */
@@ -316,6 +325,19 @@ export interface AclServices {
   clientInfo(client: ClientState): string;
   /** Whether a new connection must authenticate (the default user has a password or is off). */
   authRequired(): boolean;
+}
+
+/** Scripts as the server runs them (commands/scripting.ts calls these). */
+export interface ScriptingServices {
+  /** The server's Lua VM and script cache. */
+  readonly engine: ScriptEngine;
+  /**
+   * Run a cached script for this client: the commands it calls go through the dispatcher's checks
+   * for scripts, its writes are logged as one entry (like EXEC), its reply goes to ctx.out.
+   * `readOnly` (EVAL_RO, EVALSHA_RO) refuses its writes. `argv` (the EVAL command line) is shown
+   * to MONITOR before the script's commands.
+   */
+  run(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
 }
 
 /** The server's slow log, latency monitor and per-command statistics. */

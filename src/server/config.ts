@@ -22,6 +22,8 @@ const SLOWLOG_MAX_LEN_DEFAULT = 128;
  * bytes, so the log stays far below maxmemory scales even when full.
  */
 export const SLOWLOG_MAX_LEN_MAX = 100_000;
+/** Redis's default busy-reply-threshold: here the time a script may run before it is stopped. */
+export const SCRIPT_TIME_LIMIT_MS_DEFAULT = 5000;
 /** Longest threshold accepted for slowlog-log-slower-than (µs) and latency-monitor-threshold (ms). */
 const THRESHOLD_MAX = Number.MAX_SAFE_INTEGER;
 /** Redis's default latency-tracking-info-percentiles. */
@@ -148,6 +150,12 @@ export interface ServerConfig {
   trackingTableKeysMax: number;
   /** slowlog-log-slower-than: log commands that ran this many µs or more; -1 = off, 0 = every command. */
   slowlogSlowerThanUs: number;
+  /**
+   * busy-reply-threshold (alias lua-time-limit): milliseconds a script may run; past them it is
+   * stopped and its writes taken back (Redis would answer other clients BUSY instead; a kv-ts
+   * script holds the event loop, so it is bounded). 0 = no limit.
+   */
+  scriptTimeLimitMs: number;
   /** slowlog-max-len: entries the slow log keeps (the oldest go first). */
   slowlogMaxLen: number;
   /** latency-monitor-threshold: record latency events of this many ms or more; 0 = off. */
@@ -191,6 +199,7 @@ export function defaultConfig(): ServerConfig {
     maxmemorySamples: MAXMEMORY_SAMPLES_DEFAULT,
     maxmemoryEvictionTenacity: EVICTION_TENACITY_DEFAULT,
     slowlogSlowerThanUs: SLOWLOG_SLOWER_THAN_US_DEFAULT,
+    scriptTimeLimitMs: SCRIPT_TIME_LIMIT_MS_DEFAULT,
     slowlogMaxLen: SLOWLOG_MAX_LEN_DEFAULT,
     latencyMonitorThresholdMs: 0,
     latencyTracking: true,
@@ -263,7 +272,7 @@ export interface Setting {
   readonly hidden?: true;
 }
 
-type IntKey = 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity' | 'slowlogSlowerThanUs' | 'slowlogMaxLen' | 'latencyMonitorThresholdMs';
+type IntKey = 'port' | 'maxclients' | 'compactPercent' | 'maxmemorySamples' | 'maxmemoryEvictionTenacity' | 'slowlogSlowerThanUs' | 'slowlogMaxLen' | 'latencyMonitorThresholdMs' | 'scriptTimeLimitMs';
 
 /** An integer setting, with Redis's error texts (kv-ts's bounds may be narrower than Redis's). */
 const intSetter =
@@ -359,6 +368,9 @@ const SETTINGS: readonly Setting[] = [
     set: intSetter('maxmemoryEvictionTenacity', 0, EVICTION_TENACITY_MAX),
   },
   { name: 'slowlog-log-slower-than', aliases: [], get: (c) => String(c.slowlogSlowerThanUs), set: intSetter('slowlogSlowerThanUs', -1, THRESHOLD_MAX), change: 'live' },
+  { name: 'busy-reply-threshold', aliases: ['lua-time-limit'], get: (c) => String(c.scriptTimeLimitMs), set: intSetter('scriptTimeLimitMs', 0, THRESHOLD_MAX), change: 'live' },
+  // Redis 7.0's older name for it, accepted by CONFIG too.
+  { name: 'lua-time-limit', aliases: [], get: (c) => String(c.scriptTimeLimitMs), set: intSetter('scriptTimeLimitMs', 0, THRESHOLD_MAX), change: 'live', hidden: true },
   { name: 'slowlog-max-len', aliases: [], get: (c) => String(c.slowlogMaxLen), set: intSetter('slowlogMaxLen', 0, SLOWLOG_MAX_LEN_MAX), change: 'live' },
   { name: 'latency-monitor-threshold', aliases: [], get: (c) => String(c.latencyMonitorThresholdMs), set: intSetter('latencyMonitorThresholdMs', 0, THRESHOLD_MAX), change: 'live' },
   {

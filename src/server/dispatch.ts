@@ -46,7 +46,7 @@ export type CommandInterceptor = (
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
-  ...['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'script', 'fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'scripting']),
+  ...['fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'Redis functions; EVAL scripts are supported']),
 ]);
 
 /** What a RESP2 connection with subscriptions may still run (Redis's subscribed mode). */
@@ -312,6 +312,50 @@ export class Dispatcher {
     return w;
   }
 
+  /**
+   * A command a script calls (redis.call): Redis 7.0's checks for scripts (unknown, arity,
+   * noscript, a write from a read-only script) with their texts, then the checks every command
+   * meets (auth, the gate: READONLY on a replica; maxmemory; a failed log), then the handler.
+   * `admitMemory` false (a script flagged allow-oom) skips the maxmemory check.
+   * `beforeWrite` runs before a write command's handler (the server opens the script's batch).
+   * The reply, or the refusal, goes to ctx.out; the command is shown as the client's running
+   * command while it runs (keyspace notifications name it).
+   */
+  runFromScript(ctx: CommandContext, argv: readonly Buffer[], opts: { readonly readOnly: boolean; readonly admitMemory: boolean }, beforeWrite: () => void): void {
+    const readOnly = opts.readOnly;
+    const out = ctx.out;
+    this.counters.commandsProcessed++;
+    const spec = this.commands.lookup(argv[0] as Buffer);
+    let refusal: string | null = null;
+    if (spec === undefined) refusal = 'ERR Unknown Redis command called from script';
+    else if (!arityOk(spec, argv.length)) refusal = 'ERR Wrong number of args calling Redis command from script';
+    else if (spec.flags.includes('noscript')) refusal = 'ERR This Redis command is not allowed from script';
+    else if (readOnly && (spec.flags.includes('write') || MAY_REPLICATE.has(spec.name))) refusal = 'ERR Write commands are not allowed from read-only scripts.';
+    if (spec === undefined || refusal !== null) {
+      if (spec !== undefined) this.stats.forCommand(spec, argv).rejectedCalls++;
+      this.countError(refusal as string);
+      return out.error(refusal as string);
+    }
+    const st = this.stats.forCommand(spec, argv);
+    const err = this.check(ctx.client, spec, argv, opts.admitMemory);
+    if (err !== null) {
+      st.rejectedCalls++;
+      this.countError(err);
+      return out.error(err);
+    }
+    if (spec.flags.includes('write')) beforeWrite();
+    const client = ctx.client;
+    const outer = client.lastCommand;
+    const outerSub = client.lastSubcommand;
+    client.lastCommand = spec.name;
+    try {
+      this.invoke(ctx, spec, argv, st);
+    } finally {
+      client.lastCommand = outer;
+      client.lastSubcommand = outerSub;
+    }
+  }
+
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
   private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     const st = this.stats.forCommand(spec, argv);
@@ -382,6 +426,12 @@ export class Dispatcher {
 
   /** Errors already counted by the commands an EXEC ran (EXEC does not count them again). */
   private nestedErrors = 0;
+  /**
+   * Set by the script runner when a script's error reply is the error of a command it called,
+   * which that command already counted: the script's call counts as failed, the error not again
+   * (Redis 7.0's error statistics).
+   */
+  errorAlreadyCounted = false;
 
   /** The handler, timed, with its lookups counted for reads and its errors for INFO. */
   private invoke(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], st: ReturnType<CommandStatsTable['get']>): void {
@@ -403,14 +453,17 @@ export class Dispatcher {
     if (tracking !== undefined && tracking !== null && this.tracking !== null && spec.flags.includes('readonly')) this.tracking.remember(ctx.client, spec, argv);
     // Redis shows a command to monitors once it ran (EXEC after the commands it ran), never an
     // admin command (MONITOR, CONFIG, SHUTDOWN...).
-    if (this.feed !== null && !spec.flags.includes('admin')) this.feed(ctx.client, argv);
+    if (this.feed !== null && !spec.flags.includes('admin') && !spec.flags.includes('skip_monitor')) this.feed(ctx.monitorAs ?? ctx.client, argv);
     const t1 = performance.now();
     if (this.inEvent) this.chainMs = t1;
     const dt = t1 - t0;
     const errors = errorCount(out) - errorsBefore;
     const failed = errors > this.nestedErrors - nestedBefore;
-    if (failed) this.countError(lastError(out));
-    if (errors > 0 && ctx.inTransaction === true) this.nestedErrors += errors;
+    if (failed && this.errorAlreadyCounted) this.errorAlreadyCounted = false;
+    else if (failed) this.countError(lastError(out));
+    // A script's commands count their own errors, and the script counts as failed when its reply
+    // is an error; EXEC's commands make EXEC neither.
+    if (errors > 0 && ctx.inTransaction === true && ctx.inScript !== true) this.nestedErrors += errors;
     this.stats.recordCall(st, dt, failed);
     if (this.observer !== null) this.observer.executed(ctx, spec, argv, dt);
   }

@@ -137,6 +137,8 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['mem_not_counted_for_evict', srv.memory.gauge.notCountedBytes],
       // Deletes free their memory at once (FLUSHALL ASYNC drops the keyspace by reference): nothing waits.
       ['lazyfree_pending_objects', 0],
+      ['number_of_cached_scripts', srv.scripts.scripts],
+      ['used_memory_scripts_eval', srv.scripts.memoryBytes],
       ['kv_maxmemory_exceeded', max !== 0 && srv.memory.gauge.usedForLimit() > max ? 1 : 0],
       ['kv_dataset_bytes', srv.store.datasetBytes],
       ['total_system_memory', totalmem()],

@@ -193,16 +193,24 @@ export class MaxmemoryGuard {
 
   /** Null to run the command; else the reply refusing it. Cheap while under the limit. */
   admit(spec: CommandSpec): string | null {
+    return this.admitGrowth(spec.flags.includes('denyoom'));
+  }
+
+  /**
+   * admit() by what the check reads of a command: whether it may grow memory (denyoom). A script
+   * with a shebang that may write is checked as one that may.
+   */
+  admitGrowth(mayGrow: boolean): string | null {
     const limit = this.cfg.maxmemory;
     if ((limit === 0 || this.gauge.usedForLimit() <= limit) && !this.gauge.heapOver) return null;
-    return this.overLimit(spec);
+    return this.overLimit(mayGrow);
   }
 
   /** Over the limit (or the heap guard): evict what the policy allows, as Redis does before any command. */
-  private overLimit(spec: CommandSpec): string | null {
+  private overLimit(mayGrow: boolean): string | null {
     const running = this.evictNow();
     if (running || !this.over()) return null; // Redis: an eviction still running is not a failure
-    return spec.flags.includes('denyoom') ? OOM_REPLY : null;
+    return mayGrow ? OOM_REPLY : null;
   }
 
   private over(): boolean {

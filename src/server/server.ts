@@ -13,10 +13,13 @@ import { basename, dirname } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ParserLimits } from '../protocol/parser.js';
+import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import { atomicWriteFileSync } from '../storage/fsutil.js';
 import type { Op, Position } from '../storage/types.js';
-import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ServerServices, type TransactionServices } from './command-types.js';
+import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
+import { ScriptEngine, type CachedScript, type ScriptOutcome } from './scripting/lua-engine.js';
+import { ScriptUndo } from './scripting/script-undo.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
@@ -206,6 +209,8 @@ export class KvServer implements ConnectionHost {
   private batchConn: Connection | null = null;
   private lastNetInput = 0;
   private lastNetOutput = 0;
+  /** EVAL and SCRIPT: this server's Lua VM and script cache. */
+  readonly scripts: ScriptEngine;
 
   constructor(private readonly opts: KvServerOptions) {
     this.store = opts.store;
@@ -249,6 +254,10 @@ export class KvServer implements ConnectionHost {
       if (changes.some((c) => c.t === 'acl')) this.acl.applyLogged();
       this.notifier.replicated(changes);
       if (this.tracking.active) this.tracking.replicated(changes);
+    });
+    this.scripts = new ScriptEngine((level, msg) => {
+      if (level === 'warning') this.opts.log.warn(`script: ${msg}`);
+      else if (level === 'notice') this.opts.log.info(`script: ${msg}`);
     });
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
@@ -702,6 +711,7 @@ export class KvServer implements ConnectionHost {
       tracking: this.tracking,
       clientExists: (id) => this.clients.get(id) !== undefined,
       introspection: { slowlog: this.slowlog, latency: this.latencyMonitor, commandStats: this.commandStats },
+      scripting: this.scriptingServices(),
       compact: () => void this.snapshot(),
       persistence: {
         inProgress: () => this.store.stats().compacting,
@@ -832,6 +842,82 @@ export class KvServer implements ConnectionHost {
     // Redis's RESET logs the client back in as the default user.
     c.user = this.acl.table.defaultUser;
     c.authenticated = !this.acl.authRequired();
+  }
+
+  private scriptingServices(): ScriptingServices {
+    return { engine: this.scripts, run: (ctx, argv, script, keys, args, readOnly) => this.runScript(ctx, argv, script, keys, args, readOnly) };
+  }
+
+  /**
+   * EVAL / EVALSHA: the script runs to its end in this turn, like EXEC: the commands it calls go
+   * through the dispatcher (dispatcher.runFromScript), and its first write opens a store batch,
+   * so no other client sees any of its writes before all are applied and the batch is logged as
+   * one entry, shipped to replicas as effects (they never run the script). Inside EXEC the
+   * transaction's batch holds them. A script past its time limit is stopped, and what it wrote
+   * is put back (ScriptUndo) before the batch is logged, so it leaves no write behind.
+   */
+  private runScript(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void {
+    // Redis shows EVAL to monitors before the commands it runs, which show as the client `lua`.
+    const feed = this.dispatcher.feed;
+    if (feed !== null) feed(ctx.client, argv);
+    const noWrites = readOnly || script.flags.noWrites;
+    // Redis 7.0: a script with a shebang that may write is refused whole while over maxmemory,
+    // unless it allows it (allow-oom); a legacy script meets the check per command instead.
+    if (script.flags.shebang && !noWrites && !script.flags.allowOom) {
+      const oom = this.memory.admitGrowth(true);
+      if (oom !== null) return ctx.out.error(oom);
+    }
+    const undo = new ScriptUndo(this.store);
+    const inner: CommandContext = {
+      store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, inTransaction: true, inScript: true,
+      ...(feed === null ? {} : { monitorAs: { ...ctx.client, addr: 'lua' } }),
+      write: (ops) => {
+        undo.record(ops);
+        ctx.write(ops);
+      },
+      ...(ctx.pubsub === undefined ? {} : { pubsub: ctx.pubsub }),
+    };
+    let opened = false;
+    const beforeWrite = (): void => {
+      if (this.batching) return;
+      this.store.beginBatch();
+      this.batching = true;
+      this.batchConn = null;
+      opened = true;
+    };
+    const outerArgv = this.runningArgv;
+    const call = (argv: Buffer[], out: ReplyWriter): void => {
+      this.runningArgv = argv;
+      try {
+        this.dispatcher.runFromScript({ ...inner, out }, argv, { readOnly: noWrites, admitMemory: !script.flags.allowOom }, beforeWrite);
+      } finally {
+        this.runningArgv = outerArgv;
+      }
+    };
+    let outcome: ScriptOutcome;
+    try {
+      outcome = this.scripts.run({ script, keys, args, out: ctx.out, call, timeLimitMs: this.opts.config.scriptTimeLimitMs });
+    } catch (e) {
+      // As in EXEC: only an exception that ends the process gets here; the batch is not logged.
+      if (opened) this.batching = false;
+      throw e;
+    }
+    if (outcome === 'timeout') this.abortScript(ctx, undo);
+    this.dispatcher.errorAlreadyCounted = outcome === 'command-error';
+    if (opened) this.commitTransaction();
+  }
+
+  /** A script stopped at its time limit: its writes are taken back (in the batch, not yet logged). */
+  private abortScript(ctx: CommandContext, undo: ScriptUndo): void {
+    const limit = this.opts.config.scriptTimeLimitMs;
+    const ops = undo.undoOps();
+    if (ops === null) {
+      this.opts.log.warn(`a script ran past busy-reply-threshold (${limit} ms) after writes that cannot be taken back (FLUSHALL, or more than the undo bound): it was stopped and the writes it made are kept`);
+      return ctx.out.error(`ERR Script ran past busy-reply-threshold (${limit} ms) and was stopped; the writes it made before could not be taken back and were kept`);
+    }
+    if (ops.length > 0) this.store.apply(ops);
+    this.opts.log.warn(`a script ran past busy-reply-threshold (${limit} ms): it was stopped and its writes were taken back`);
+    ctx.out.error(`ERR Script ran past busy-reply-threshold (${limit} ms) and was stopped; its writes were taken back`);
   }
 
   private transactionServices(): TransactionServices {

@@ -51,6 +51,12 @@ export function quorumSuffix(spec: CommandSpec, argv: readonly Buffer[]): boolea
   return false;
 }
 
+
+/**
+ * EVAL and EVALSHA are not flagged write (whether a script writes is known once it ran), yet may
+ * write: they are quorum operations, a write when the position advanced, else a read.
+ */
+const SCRIPT_RUNNERS: ReadonlySet<string> = new Set(['eval', 'evalsha']);
 export class QuorumOps {
   private nextId = 1;
   private readonly reads = new Map<number, Pending>();
@@ -72,7 +78,7 @@ export class QuorumOps {
   intercept = (spec: CommandSpec, ctx: CommandContext, argv: readonly Buffer[], run: RunCommand): boolean => {
     const suffix = quorumSuffix(spec, argv);
     if (!suffix && !this.quorumMode(ctx.client)) return false;
-    const isWrite = spec.flags.includes('write');
+    const isWrite = spec.flags.includes('write') || SCRIPT_RUNNERS.has(spec.name);
     if (!isWrite && !spec.flags.includes('readonly')) return false; // PING, INFO, CONSISTENCY...: nothing to confirm
     const unavailable = this.backend.quorumUnavailable();
     if (unavailable !== null) {

@@ -27,6 +27,8 @@ const FLAG_NAMES: Record<CommandFlag, string> = {
   skip_slowlog: 'skip_slowlog',
   no_multi: 'no_multi',
   blocking: 'blocking',
+  no_mandatory_keys: 'no_mandatory_keys',
+  skip_monitor: 'skip_monitor',
 };
 
 /** Redis's command flags in the order COMMAND prints them (its flag bits' order). */
@@ -40,7 +42,7 @@ const ACL_ORDER = ['@keyspace', '@read', '@write', '@set', '@sortedset', '@list'
 
 const GROUP_CATEGORY: Partial<Record<CommandSpec['group'], string>> = {
   string: '@string', generic: '@keyspace', keyspace: '@keyspace', connection: '@connection', hash: '@hash', set: '@set',
-  'sorted-set': '@sortedset', list: '@list', transactions: '@transaction', pubsub: '@pubsub', geo: '@geo',
+  'sorted-set': '@sortedset', list: '@list', transactions: '@transaction', pubsub: '@pubsub', geo: '@geo', scripting: '@scripting',
 };
 
 /** A command's ACL categories, derived from its flags and group as Redis assigns them. */
@@ -215,6 +217,8 @@ function commandGetKeys(ctx: CommandContext, argv: readonly Buffer[], withFlags:
   const arity = sub === null ? s.arity : (s.subcommandArity?.[sub] ?? -2);
   if (!arityOk({ ...s, arity }, target.length)) return out.error('ERR Invalid number of arguments specified for command');
   const keys = keyPositions(specs, target);
+  // A command whose keys are optional (EVAL with numkeys 0) has none to show.
+  if (keys === null && s.flags.includes('no_mandatory_keys')) return out.array(0);
   if (keys === null) return out.error('ERR Invalid arguments specified for command');
   out.array(keys.length);
   for (const [i, k] of keys) {

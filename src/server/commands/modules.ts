@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, GEO, lists, SORT, connection, admin, pub/sub and introspection (SLOWLOG, LATENCY). Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, GEO, lists, SORT, connection, admin, pub/sub, introspection (SLOWLOG, LATENCY) and scripting (EVAL, SCRIPT). Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -20,6 +20,7 @@ import { geoCommands } from './geo.js';
 import { transactionCommands } from './transactions.js';
 import { introspectionCommands } from './introspection.js';
 import { aclCommands } from './acl.js';
+import { scriptingCommands } from './scripting.js';
 
 export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   stringCommands,
@@ -39,4 +40,5 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   pubsubCommands,
   introspectionCommands,
   aclCommands,
+  scriptingCommands,
 ]);

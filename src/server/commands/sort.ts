@@ -149,8 +149,8 @@ function limitWindow(n: number, limitStart: number, limitCount: number): { start
 /**
  * The elements to output, in order, or null after a weight failed to convert. Without sorting
  * (a BY pattern with no `*`) a list or sorted set keeps its own order, reversed by DESC, and a set
- * its iteration order; Redis sorts a set anyway (ALPHA, no BY) when storing, so that the stored
- * list does not depend on the set's layout.
+ * its iteration order; Redis sorts a set anyway (ALPHA, no BY) when storing or for a script, so
+ * that the stored list (or the script's effects) does not depend on the set's layout.
  */
 function sortedElements(ctx: CommandContext, key: Key, o: SortOptions): Key[] | null {
   const { store } = ctx;
@@ -158,7 +158,7 @@ function sortedElements(ctx: CommandContext, key: Key, o: SortOptions): Key[] | 
   const set = list === undefined ? store.getSet(key) : undefined;
   const zset = list === undefined && set === undefined ? store.getZSet(key) : undefined;
   let dontSort = o.by !== null && !cString(o.by).includes('*');
-  if (dontSort && set !== undefined && o.store !== null) {
+  if (dontSort && set !== undefined && (o.store !== null || ctx.inScript === true)) {
     dontSort = false;
     o.alpha = true;
     o.by = null;
