@@ -283,7 +283,12 @@ test('a command of some milliseconds is a "command" latency event: LATEST, HISTO
   const kv = await startKvServer({ args: ['--fsync', 'no', '--latency-monitor-threshold', '1'] });
   procs.push(kv);
   const c = await open(kv.port, 2);
-  assert.match(String(await c.call('LATENCY', 'DOCTOR')), /No latency spike of 1 ms or more/);
+  // A loaded machine can stretch an empty expiry sweep past 1 ms (an 'expire-cycle' event): only
+  // the 'command' class is this test's, so only it is checked for absence.
+  const doctor0 = String(await c.call('LATENCY', 'DOCTOR'));
+  assert.match(doctor0, /No latency spike of 1 ms or more|expire-cycle/);
+  assert.doesNotMatch(doctor0, /\d+\. command:/);
+  const commandRows = async (): Promise<unknown[][]> => ((await c.call('LATENCY', 'LATEST')) as unknown[][]).filter((r) => String(r[0]) === 'command');
   // Copying 50k members takes well over a millisecond, with a one-integer reply.
   for (let i = 0; i < 5; i++) await c.request('SADD', 'big', ...Array.from({ length: 10_000 }, (_, j) => `member-${i}-${j}`));
   await c.request('LATENCY', 'RESET');
@@ -298,14 +303,16 @@ test('a command of some milliseconds is a "command" latency event: LATEST, HISTO
   assert.ok(history.some(([t, ms]) => Number(t) === Number(row[1]) && Number(ms) >= Number(row[2])), JSON.stringify(history));
   assert.match(String(await c.call('LATENCY', 'GRAPH', 'command')), /^(txt:)?command - high \d+ ms, low \d+ ms \(all time high \d+ ms\)\n-{80}\n/);
   const doctor = String(await c.call('LATENCY', 'DOCTOR'));
-  assert.match(doctor, /1\. command: \d+ latency spike\(s\)/);
+  assert.match(doctor, /\d\. command: \d+ latency spike\(s\)/);
   assert.match(doctor, /SLOWLOG GET/);
   assert.equal(await c.call('LATENCY', 'RESET', 'command', 'nosuch'), 1);
-  assert.deepEqual(await c.call('LATENCY', 'LATEST'), []);
+  // RESET itself is a command: on a loaded machine it may be a new 1 ms spike, never the big one.
+  assert.ok((await commandRows()).every((r) => Number(r[3]) < Number(row[3])), 'the SUNIONSTORE spike is gone');
   // Threshold 0 turns it off.
   await c.request('CONFIG', 'SET', 'latency-monitor-threshold', '0');
+  await c.request('LATENCY', 'RESET');
   await c.request('SUNIONSTORE', 'copy', 'big');
-  assert.deepEqual(await c.call('LATENCY', 'LATEST'), []);
+  assert.deepEqual(await commandRows(), []);
 });
 
 test('an active expiry sweep that deletes many keys is an "expire-cycle" latency event', { timeout: 120_000 }, async () => {

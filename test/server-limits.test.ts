@@ -165,7 +165,7 @@ test('CONFIG GET globs, CONFIG SET validates and refuses immutables', async () =
   const r = (await c.call('CONFIG', 'GET', 'client-*')) as Buffer[];
   const names = r.filter((_, i) => i % 2 === 0).map(String).sort();
   assert.deepEqual(names, ['client-output-buffer-limit', 'client-query-buffer-limit']);
-  isErr(await c.call('CONFIG', 'SET', 'port', '1234'), "ERR CONFIG SET failed (possibly related to argument 'port') - kv-ts reads it only at startup");
+  isErr(await c.call('CONFIG', 'SET', 'dir', '/nonexistent/elsewhere'), "ERR CONFIG SET failed (possibly related to argument 'dir') - kv-ts reads it only at startup");
   isErr(await c.call('CONFIG', 'SET', 'databases', '1'), "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config");
   isErr(await c.call('CONFIG', 'SET', 'maxclients', 'x'), "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer");
   isErr(await c.call('CONFIG', 'SET', 'nope', '1'), "ERR Unknown option or number of arguments for CONFIG SET - 'nope'");
