@@ -111,6 +111,11 @@ export interface CommandContext {
   readonly out: ReplyWriter;
   /** Log and apply a mutation as one entry. The connection's reply is held until durable under the policy. */
   write(ops: readonly Op[]): void;
+  /**
+   * A keyspace notification for a command that changed nothing but that Redis still announces
+   * (LTRIM keeping every element, SETRANGE writing the bytes already there). Nothing is logged.
+   */
+  announce?(cls: number, event: string, key: Key): void;
   /** Per-connection state the connection layer owns (name, protocol, auth, id...). */
   readonly client: ClientState;
   /** Server-wide services (command table, INFO, CONFIG, shutdown, client list). Implemented by the server. */

@@ -18,6 +18,7 @@ import type { ReplyWriter } from '../protocol/reply.js';
 import { PubSubSession, type PushSink } from './pubsub.js';
 import type { PausedClient } from './client-pause.js';
 import type { AclUser } from './acl.js';
+import type { Key } from '../storage/types.js';
 
 /**
  * Commands one connection runs in one slice (one read event, or one resume) before the rest of
@@ -90,6 +91,8 @@ export interface ConnectionHost {
   endEvent(): void;
   /** Apply a mutation through the store; returns its seq. */
   write(conn: Connection, ops: readonly Op[]): number;
+  /** A keyspace event for a write that changed nothing (CommandContext.announce). */
+  announce(cls: number, event: string, key: Key): void;
   /** Replies of this event are ready; the host decides when they may go out (durability). */
   repliesReady(conn: Connection, wrote: boolean): void;
   /** The connection stopped at its slice bound with commands left: call resume() in a later turn. */
@@ -193,6 +196,7 @@ export class Connection implements PushSink, PausedClient {
         self.wroteThisEvent = true;
         host.write(self, ops);
       },
+      announce: (cls: number, event: string, key: Key) => host.announce(cls, event, key),
       defer: (opts?: { keepReading?: boolean }) => this.defer(opts?.keepReading === true),
       detach: (onDetached: (socket: Socket) => void): void => {
         this.handoff = onDetached;

@@ -297,7 +297,18 @@ export class Dispatcher {
         return ctx.out.error(err);
       }
     }
-    this.invoke(ctx, spec, argv, st);
+    // Each queued command is the running one while it runs (keyspace notifications pick their
+    // event by it, as Redis's call() sets c->cmd for each command EXEC runs).
+    const client = ctx.client;
+    const outer = client.lastCommand;
+    const outerSub = client.lastSubcommand;
+    client.lastCommand = spec.name;
+    try {
+      this.invoke(ctx, spec, argv, st);
+    } finally {
+      client.lastCommand = outer;
+      client.lastSubcommand = outerSub;
+    }
   }
 
   /** The 'write' variants of containers with writing subcommands, made once each. */

@@ -16,7 +16,7 @@ import type { ParserLimits } from '../protocol/parser.js';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import { atomicWriteFileSync } from '../storage/fsutil.js';
-import type { Op, Position } from '../storage/types.js';
+import type { Key, Op, Position } from '../storage/types.js';
 import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
 import { ScriptEngine, type CachedScript, type ScriptOutcome } from './scripting/lua-engine.js';
 import { ScriptUndo } from './scripting/script-undo.js';
@@ -507,6 +507,10 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.endEvent();
   }
 
+  announce(cls: number, event: string, key: Key): void {
+    if (this.notifier.enabled) this.notifier.emit(cls, event, key);
+  }
+
   write(conn: Connection, ops: readonly Op[]): number {
     const n = this.notifier;
     const created = n.enabled && n.wants(NOTIFY.newKey) ? createdKeyCandidates(ops).filter((k) => !this.store.has(k)) : [];
@@ -527,7 +531,7 @@ export class KvServer implements ConnectionHost {
    */
   private execTransaction(ctx: CommandContext, queued: readonly QueuedCommand[]): void {
     ctx.out.array(queued.length);
-    const inner: CommandContext = { store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, write: (ops) => ctx.write(ops), inTransaction: true };
+    const inner: CommandContext = { store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, write: (ops) => ctx.write(ops), ...(ctx.announce !== undefined ? { announce: ctx.announce } : {}), inTransaction: true };
     // Only a transaction with a write needs a batch: EXEC passed the checks of a write then (a
     // primary whose log takes writes). A read-only one may run anywhere, even on a replica whose
     // store is between the steps of a resync; an expiry delete its reads cause is its own entry.
@@ -537,14 +541,20 @@ export class KvServer implements ConnectionHost {
       this.batching = true;
       this.batchConn = null;
     }
+    const outerArgv = this.runningArgv;
     try {
-      for (const q of queued) this.dispatcher.execute(inner, q.spec, q.argv);
+      for (const q of queued) {
+        this.runningArgv = q.argv;
+        this.dispatcher.execute(inner, q.spec, q.argv);
+      }
     } catch (e) {
       // Only an exception the dispatcher would not contain gets here (a handler that threw while
       // changing the store): the process ends with it, and the batch is not committed, so no
       // log holds part of this transaction.
       this.batching = false;
       throw e;
+    } finally {
+      this.runningArgv = outerArgv;
     }
     if (batch) this.commitTransaction();
   }
@@ -876,6 +886,7 @@ export class KvServer implements ConnectionHost {
         ctx.write(ops);
       },
       ...(ctx.pubsub === undefined ? {} : { pubsub: ctx.pubsub }),
+      ...(ctx.announce !== undefined ? { announce: ctx.announce } : {}),
     };
     let opened = false;
     const beforeWrite = (): void => {

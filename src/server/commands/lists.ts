@@ -13,6 +13,7 @@ import { ERR_NOT_POSITIVE, parseMpopArgs } from './collection-args.js';
 import { parseTimeout, popOrBlock } from './blocking-args.js';
 import { specIn, W, WF, WD, WDF, R, RF } from './spec.js';
 import { key, range, keynum } from './key-specs.js';
+import { NOTIFY } from '../keyspace-events.js';
 
 const ERR_INDEX_RANGE = 'ERR index out of range';
 const ERR_RANK_ZERO = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
@@ -141,6 +142,8 @@ function ltrimCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (l === null) return;
   const ops = ltrimOps(key, l, start, stop);
   if (ops.length > 0) ctx.write(ops);
+  // Redis announces LTRIM on an existing list even when every element stays.
+  else if (l !== undefined) ctx.announce?.(NOTIFY.list, 'ltrim', key);
   ctx.out.ok();
 }
 

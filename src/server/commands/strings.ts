@@ -31,6 +31,7 @@ import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80
 import { wrongType } from './keytype.js';
 import { specIn, WF, WDF, RF } from './spec.js';
 import { hasWord, key, range } from './key-specs.js';
+import { NOTIFY } from '../keyspace-events.js';
 
 /** After a string read missed: true (with the WRONGTYPE reply written) when `key` holds another type. */
 function refuseNonString(ctx: CommandContext, key: Key): boolean {
@@ -379,7 +380,7 @@ function setrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   patch.copy(value, off);
   if (cur === undefined || !value.equals(cur)) {
     ctx.write([{ t: 'set', key, value, expireAtMs: cur === undefined ? NO_EXPIRY : keptExpiry(store, key) }]);
-  }
+  } else ctx.announce?.(NOTIFY.string, 'setrange', key); // Redis announces it even when the bytes were there
   out.integer(value.length);
 }
 
