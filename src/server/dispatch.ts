@@ -297,8 +297,15 @@ export class Dispatcher {
         return ctx.out.error(err);
       }
     }
-    // Each queued command is the running one while it runs (keyspace notifications pick their
-    // event by it, as Redis's call() sets c->cmd for each command EXEC runs).
+    this.invokeNested(ctx, spec, argv, st);
+  }
+
+  /**
+   * A command EXEC or a script runs: it is the client's running command while it runs (keyspace
+   * notifications pick their event by it, as Redis's call() sets c->cmd for each), then the
+   * outer one (EXEC, EVAL) is again.
+   */
+  private invokeNested(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], st: ReturnType<CommandStatsTable['get']>): void {
     const client = ctx.client;
     const outer = client.lastCommand;
     const outerSub = client.lastSubcommand;
@@ -355,16 +362,7 @@ export class Dispatcher {
       return out.error(err);
     }
     if (spec.flags.includes('write')) beforeWrite();
-    const client = ctx.client;
-    const outer = client.lastCommand;
-    const outerSub = client.lastSubcommand;
-    client.lastCommand = spec.name;
-    try {
-      this.invoke(ctx, spec, argv, st);
-    } finally {
-      client.lastCommand = outer;
-      client.lastSubcommand = outerSub;
-    }
+    this.invokeNested(ctx, spec, argv, st);
   }
 
   /** Arity, auth and gate checks, then the handler, with per-command stats. */

@@ -612,16 +612,21 @@ export class ScriptEngine {
     return lua.lua_rawget(L, idx);
   }
 
-  /** The map table at the top (popped): RESP3 map, RESP2 flat array. */
-  private writeMap(L: LuaState, out: ReplyWriter, depth: number): void {
-    const t = lua.lua_gettop(L);
+  /** How many keys the table at stack index `t` has (lua_next walks them; the stack is left as it was). */
+  private entryCount(L: LuaState, t: number): number {
     let n = 0;
     lua.lua_pushnil(L);
     while (lua.lua_next(L, t)) {
       n++;
       lua.lua_pop(L, 1);
     }
-    out.map(n);
+    return n;
+  }
+
+  /** The map table at the top (popped): RESP3 map, RESP2 flat array. */
+  private writeMap(L: LuaState, out: ReplyWriter, depth: number): void {
+    const t = lua.lua_gettop(L);
+    out.map(this.entryCount(L, t));
     lua.lua_pushnil(L);
     while (lua.lua_next(L, t)) {
       lua.lua_pushvalue(L, -2);
@@ -635,13 +640,7 @@ export class ScriptEngine {
 
   private writeSet(L: LuaState, out: ReplyWriter, depth: number): void {
     const t = lua.lua_gettop(L);
-    let n = 0;
-    lua.lua_pushnil(L);
-    while (lua.lua_next(L, t)) {
-      n++;
-      lua.lua_pop(L, 1);
-    }
-    out.set(n);
+    out.set(this.entryCount(L, t));
     lua.lua_pushnil(L);
     while (lua.lua_next(L, t)) {
       lua.lua_pop(L, 1);
