@@ -394,3 +394,26 @@ function commandEntryOn(R: Rng, s: ReplicatedStore): Op[] {
   const x = lsetOps(key, list, R.int(list.size), Buffer.from('set'));
   return 'ops' in x ? x.ops : [];
 }
+
+test('writeRange writes the same bulk strings as range(), from open and packed chunks alike (seeded)', () => {
+  const r = rng(testSeed(8807));
+  const l = new ListObject();
+  // Elements of 1 to 300 bytes on both ends: open chunks at the ends, packed ones in between.
+  for (let i = 0; i < 3000; i++) {
+    const v = `${i}:` + 'v'.repeat(r.int(300));
+    if (r.int(2) === 0) l.pushHead(v);
+    else l.pushTail(v);
+  }
+  const written: string[] = [];
+  const sink = {
+    bulkLatin1: (s: string, off: number, len: number): void => void written.push(s.slice(off, off + len)),
+    bulk: (b: Buffer): void => void written.push(b.toString('latin1')),
+  };
+  for (let round = 0; round < 200; round++) {
+    const from = r.int(l.size + 20) - 10;
+    const to = from + r.int(700);
+    written.length = 0;
+    l.writeRange(from, to, sink);
+    assert.deepEqual(written, [...l.range(from, to)], `range ${from}..${to}`);
+  }
+});

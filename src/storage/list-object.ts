@@ -11,7 +11,8 @@
 // chunk reaching an end is opened once, in O(chunk)). Indexing walks chunks from the nearer end,
 // so LINDEX / LRANGE near either end are cheap on a list of any length.
 
-import { entryAt, entryBytes, entryEquals, nextAt, splice } from './packed-list.js';
+import type { MemberSink } from './collection.js';
+import { dataAt, entryAt, entryBytes, entryEquals, lengthAt, nextAt, splice } from './packed-list.js';
 import type { Key } from './types.js';
 
 /** Elements per chunk (bounds an open chunk's array shifts). */
@@ -37,6 +38,13 @@ class Chunk {
 
 function packItems(items: readonly Key[]): string {
   return splice('', 0, 0, items);
+}
+
+/** Where entry `off` of a packed chunk starts. */
+function packedPos(p: string, off: number): number {
+  let pos = 0;
+  for (let k = 0; k < off; k++) pos = nextAt(p, pos);
+  return pos;
 }
 
 function unpack(p: string, n: number): Key[] {
@@ -100,9 +108,7 @@ export class ListObject {
     const [ci, off] = this.locate(i);
     const c = this.chunk(ci);
     if (c.items !== null) return c.items[off];
-    let pos = 0;
-    for (let k = 0; k < off; k++) pos = nextAt(c.packed, pos);
-    return entryAt(c.packed, pos);
+    return entryAt(c.packed, packedPos(c.packed, off));
   }
 
   /** Elements from index `from` to `to` inclusive (clamped), head to tail. */
@@ -117,13 +123,40 @@ export class ListObject {
       if (c.items !== null) {
         for (let k = off; k < c.n && left > 0; k++, left--) yield c.items[k] as Key;
       } else {
-        let pos = 0;
-        for (let k = 0; k < off; k++) pos = nextAt(c.packed, pos);
+        let pos = packedPos(c.packed, off);
         for (let k = off; k < c.n && left > 0; k++, left--) {
           yield entryAt(c.packed, pos);
           pos = nextAt(c.packed, pos);
         }
       }
+      ci++;
+      off = 0;
+    }
+  }
+
+  /**
+   * LRANGE's reply: elements `from` to `to` (clamped) written into `sink` as bulk strings, a
+   * packed chunk's straight from its string (no string made per element, as range() must).
+   */
+  writeRange(from: number, to: number, sink: MemberSink): void {
+    from = Math.max(0, from);
+    to = Math.min(this.len - 1, to);
+    if (from > to) return;
+    let [ci, off] = this.locate(from);
+    let left = to - from + 1;
+    while (left > 0) {
+      const c = this.chunk(ci);
+      const end = Math.min(c.n, off + left);
+      if (c.items !== null) {
+        for (let k = off; k < end; k++) {
+          const v = c.items[k] as Key;
+          sink.bulkLatin1(v, 0, v.length);
+        }
+      } else {
+        const p = c.packed;
+        for (let k = off, pos = packedPos(p, off); k < end; k++, pos = nextAt(p, pos)) sink.bulkLatin1(p, dataAt(p, pos), lengthAt(p, pos));
+      }
+      left -= end - off;
       ci++;
       off = 0;
     }

@@ -294,7 +294,7 @@ function lrangeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (start > stop || start >= len) return ctx.out.array(0);
   if (stop >= len) stop = len - 1;
   ctx.out.array(stop - start + 1);
-  for (const v of l.range(start, stop)) ctx.out.bulkLatin1(v);
+  l.writeRange(start, stop, ctx.out);
 }
 
 /** LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]. */
