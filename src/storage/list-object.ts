@@ -111,13 +111,20 @@ export class ListObject {
     return entryAt(c.packed, packedPos(c.packed, off));
   }
 
-  /** Elements from index `from` to `to` inclusive (clamped), head to tail. */
-  *range(from: number, to: number): IterableIterator<Key> {
+  /** Where `from`..`to` (clamped) starts (chunk, offset in it) and how many elements it has; null when empty. */
+  private span(from: number, to: number): { ci: number; off: number; left: number } | null {
     from = Math.max(0, from);
     to = Math.min(this.len - 1, to);
-    if (from > to) return;
-    let [ci, off] = this.locate(from);
-    let left = to - from + 1;
+    if (from > to) return null;
+    const [ci, off] = this.locate(from);
+    return { ci, off, left: to - from + 1 };
+  }
+
+  /** Elements from index `from` to `to` inclusive (clamped), head to tail. */
+  *range(from: number, to: number): IterableIterator<Key> {
+    const span = this.span(from, to);
+    if (span === null) return;
+    let { ci, off, left } = span;
     while (left > 0) {
       const c = this.chunk(ci);
       if (c.items !== null) {
@@ -139,11 +146,9 @@ export class ListObject {
    * packed chunk's straight from its string (no string made per element, as range() must).
    */
   writeRange(from: number, to: number, sink: MemberSink): void {
-    from = Math.max(0, from);
-    to = Math.min(this.len - 1, to);
-    if (from > to) return;
-    let [ci, off] = this.locate(from);
-    let left = to - from + 1;
+    const span = this.span(from, to);
+    if (span === null) return;
+    let { ci, off, left } = span;
     while (left > 0) {
       const c = this.chunk(ci);
       const end = Math.min(c.n, off + left);
