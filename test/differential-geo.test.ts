@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { showReply, type Resp } from './helpers/resp.js';
-import { RawConn } from './helpers/server-conn.js';
+import { RawConn, openPairConns } from './helpers/server-conn.js';
 
 const COMMANDS_PER_SEED = process.env['KV_LONG'] === '1' ? 20_000 : 2_500;
 const SEEDS_PER_PROTOCOL = 3;
@@ -125,11 +125,10 @@ function generate(r: Rng, hs: ReadonlyArray<[number, number]>): string[] {
   return ['DEL', r.pick([...DST_KEYS, 'g2'])];
 }
 
+/** `a` is redis-server, `b` kv-ts. */
 async function openPair(protocol: 2 | 3): Promise<{ a: RawConn; b: RawConn }> {
-  const a = await RawConn.open(pair.redisPort());
-  const b = await RawConn.open(pair.kvPort());
-  if (protocol === 3) for (const c of [a, b]) await c.request('HELLO', '3');
-  return { a, b };
+  const { kv, redis } = await openPairConns(pair, protocol);
+  return { a: redis, b: kv };
 }
 
 async function contents(c: RawConn, k: string): Promise<Resp> {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { showReply, type Resp } from './helpers/resp.js';
-import { RawConn } from './helpers/server-conn.js';
+import { RawConn, openPairConns } from './helpers/server-conn.js';
 
 const pair = serverPairPerFile();
 const SEEDS = [testSeed(7001), testSeed(7001) + 1];
@@ -215,15 +215,7 @@ function agree(c: Cmd, a: Resp, b: Resp): boolean {
   return sorted(a) === sorted(b);
 }
 
-async function openPair(protocol: 2 | 3): Promise<{ kv: RawConn; redis: RawConn }> {
-  const kv = await RawConn.open(pair.kvPort());
-  const redis = await RawConn.open(pair.redisPort());
-  if (protocol === 3) {
-    await kv.request('HELLO', '3');
-    await redis.request('HELLO', '3');
-  }
-  return { kv, redis };
-}
+const openPair = (protocol: 2 | 3): Promise<{ kv: RawConn; redis: RawConn }> => openPairConns(pair, protocol);
 
 /** Run `cmds` on both servers in pipelined batches; the differences, shown. */
 async function differences(kv: RawConn, redis: RawConn, cmds: readonly Cmd[]): Promise<string[]> {

@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredisClient } from './helpers/ioredis.js';
 import { Cluster } from './helpers/cluster.js';
 import { KV_CLI_JS, KV_SERVER_JS, startKvServer, stopAndClean, tempDirsRemovedAfter, type RunningProcess } from './helpers/procs.js';
 import { TcpProxy } from './helpers/proxy.js';
@@ -44,12 +45,7 @@ async function node(args: string[], opts: { dir?: string } = {}): Promise<Runnin
   return p;
 }
 
-function client(port: number): Redis {
-  const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => undefined);
-  clients.add(c);
-  return c;
-}
+const client = (port: number): Redis => ioredisClient(port, clients);
 
 /**
  * The write sequence: command k (from 0) depends only on k and on the commands before it, and
@@ -319,9 +315,7 @@ test('users travel with a backup: a user the source made logs in on the restored
   const snap = await run(KV_CLI_JS, ['-p', String(src.port), '--snapshot', file]);
   assert.equal(snap.code, 0, snap.stderr);
   const r = await node(['--restore', file], { dir: join(tempDir(), 'restored-users') });
-  const u = new Redis({ host: '127.0.0.1', port: r.port, username: 'app', password: 'app-secret', maxRetriesPerRequest: 0, retryStrategy: () => null });
-  u.on('error', () => undefined);
-  clients.add(u);
+  const u = ioredisClient(r.port, clients, { username: 'app', password: 'app-secret' });
   assert.equal(await u.get('app:1'), 'v');
   await assert.rejects(u.get('other'), /NOPERM/);
 });

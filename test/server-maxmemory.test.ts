@@ -7,7 +7,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredisClient } from './helpers/ioredis.js';
 import { parseInfo } from './helpers/info.js';
 import { startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { cmd, showReply } from './helpers/resp.js';
@@ -47,12 +48,7 @@ async function kv(args: string[]): Promise<RunningProcess> {
   return p;
 }
 
-function client(port: number): Redis {
-  const c = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  c.on('error', () => undefined);
-  clients.add(c);
-  return c;
-}
+const client = (port: number): Redis => ioredisClient(port, clients);
 
 async function infoOf(c: Redis, section: string): Promise<Map<string, string>> {
   return parseInfo(await c.info(section));

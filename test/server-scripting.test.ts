@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { serverPairPerFile, startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { ReplyError, showReply, type Reply } from './helpers/resp.js';
-import { RawConn } from './helpers/server-conn.js';
+import { RawConn, openPairConns } from './helpers/server-conn.js';
 import { withServer } from './helpers/in-process-server.js';
 import { waitFor } from './helpers/wait.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
@@ -156,15 +156,7 @@ const SCRIPTS: ReadonlyArray<readonly string[]> = [
   ['return 1', 'x'],
 ];
 
-async function openPair(protocol: 2 | 3): Promise<{ kv: RawConn; redis: RawConn }> {
-  const kv = await RawConn.open(pair.kvPort());
-  const redis = await RawConn.open(pair.redisPort());
-  if (protocol === 3) {
-    await kv.request('HELLO', '3');
-    await redis.request('HELLO', '3');
-  }
-  return { kv, redis };
-}
+const openPair = (protocol: 2 | 3): Promise<{ kv: RawConn; redis: RawConn }> => openPairConns(pair, protocol);
 
 async function compareAll(protocol: 2 | 3, commands: ReadonlyArray<readonly string[]>): Promise<void> {
   const { kv, redis } = await openPair(protocol);

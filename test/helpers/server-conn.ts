@@ -122,3 +122,11 @@ export async function framesUntilMarker(c: RawConn, commands: ReadonlyArray<read
     frames.push(shown);
   }
 }
+
+/** A connection to each server of a differential pair (procs.ts serverPairPerFile), in RESP2 or RESP3. */
+export async function openPairConns(pair: { kvPort(): number; redisPort(): number }, protocol: 2 | 3): Promise<{ kv: RawConn; redis: RawConn }> {
+  const kv = await RawConn.open(pair.kvPort());
+  const redis = await RawConn.open(pair.redisPort());
+  if (protocol === 3) for (const c of [kv, redis]) await c.request('HELLO', '3');
+  return { kv, redis };
+}
