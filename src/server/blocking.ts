@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { CommandObserver } from './dispatch.js';
 import type { ReplicatedStore, TouchListener } from '../storage/api.js';
-import type { Key, Op } from '../storage/types.js';
+import { isKeyOp, type Key, type Op } from '../storage/types.js';
 import type { BlockedAttempt, BlockingServices, ClientState, CommandContext, CommandSpec, DeferredReply } from './command-types.js';
 
 /**
@@ -222,7 +222,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   touched(ops: readonly Op[]): void {
     for (const op of ops) {
       // A flush empties keys; it makes none ready.
-      if (op.t === 'flushall' || op.t === 'acl') continue;
+      if (!isKeyOp(op)) continue;
       if (this.byKey.has(op.key)) this.ready.add(op.key);
     }
     this.queueServe();

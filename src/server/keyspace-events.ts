@@ -4,7 +4,7 @@
 // changes the keyspace (it reads the logged ops of a write after the fact) and never writes to a
 // socket (the PubSubHub delivers).
 
-import type { Key, Op } from '../storage/types.js';
+import { isKeyOp, type Key, type Op } from '../storage/types.js';
 import type { AppliedChange, AppliedKeyChange } from '../storage/api.js';
 import type { PubSubHub } from './pubsub.js';
 
@@ -75,7 +75,7 @@ type Emit = (cls: number, event: string, key: Key) => void;
 /** How one command's write becomes events, in the order Redis emits them. */
 export type EventRule = (w: WriteView, emit: Emit) => void;
 
-const keyOf = (op: Op): Key | null => (op.t === 'flushall' || op.t === 'acl' ? null : op.key);
+const keyOf = (op: Op): Key | null => (isKeyOp(op) ? op.key : null);
 
 /** The distinct keys of a write in op order, each with whether the write left it deleted. */
 function touchedKeys(ops: readonly Op[]): Array<{ key: Key; deleted: boolean }> {
@@ -353,7 +353,7 @@ export class KeyspaceNotifier {
     const seen = new Set<string>();
     for (const c of changes) {
       // A flush emits no keyspace event (as Redis's FLUSHALL).
-      if (c.t === 'flushall' || c.t === 'acl') continue;
+      if (c.t === 'flushall' || c.t === 'acl' || c.t === 'members') continue;
       const [cls, event] = replicatedEvent(c);
       const id = `${event}\u0000${c.key}`;
       if (seen.has(id)) continue;

@@ -4,7 +4,7 @@
 // its bounds; it never runs a command (dispatch.ts does) and never mutates the keyspace.
 
 import type { ReplicatedStore, TouchListener } from '../storage/api.js';
-import type { Key, Op } from '../storage/types.js';
+import { isKeyOp, type Key, type Op } from '../storage/types.js';
 import type { CommandSpec } from './command-types.js';
 
 /**
@@ -164,7 +164,7 @@ export class WatchRegistry implements TouchListener {
         this.flushed();
         continue;
       }
-      if (op.t === 'acl') continue;
+      if (!isKeyOp(op)) continue;
       const list = this.byKey.get(op.key);
       if (list === undefined) continue;
       // A copy: touching a client removes its watches from the list being walked.

@@ -8,7 +8,7 @@
 
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { AppliedChange } from '../storage/api.js';
-import type { Key, Op } from '../storage/types.js';
+import { isKeyOp, type Key, type Op } from '../storage/types.js';
 import type { ClientState, CommandContext, CommandSpec } from './command-types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, parseInt64 } from './commands/args.js';
 import { pushHeader, type PushSink } from './pubsub.js';
@@ -191,7 +191,7 @@ export class TrackingHub {
   written(ops: readonly Op[], writer: number): void {
     for (const op of ops) {
       if (op.t === 'flushall') this.flushed(writer);
-      else if (op.t !== 'acl') this.invalidate(op.key, writer, true, true);
+      else if (isKeyOp(op)) this.invalidate(op.key, writer, true, true);
     }
   }
 
@@ -199,7 +199,7 @@ export class TrackingHub {
   replicated(changes: readonly AppliedChange[]): void {
     for (const c of changes) {
       if (c.t === 'flushall') this.flushed(0);
-      else if (c.t !== 'acl') this.invalidate(c.key, 0, true, false);
+      else if (c.t !== 'acl' && c.t !== 'members') this.invalidate(c.key, 0, true, false);
     }
   }
 

@@ -485,12 +485,12 @@ export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => v
 
 /** One op of an entry applied from elsewhere: its kind, key, and (set, expire) the expiry it set. */
 export interface AppliedKeyChange {
-  readonly t: Exclude<Op['t'], 'flushall' | 'acl'>;
+  readonly t: Exclude<Op['t'], 'flushall' | 'acl' | 'members'>;
   readonly key: Key;
   readonly expireAtMs: number;
 }
 /** A key's change, or the whole dataset dropped (FLUSHALL). */
-export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' };
+export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' } | { readonly t: 'members' };
 export type ReplicatedApplyListener = (changes: readonly AppliedChange[]) => void;
 
 /** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */

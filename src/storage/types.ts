@@ -111,7 +111,20 @@ export type Op =
    * logged as the table they leave, so the op is absolute and idempotent. Not a keyspace change:
    * FLUSHALL keeps it, snapshots carry it beside the keys.
    */
-  | { readonly t: 'acl'; readonly users: Buffer };
+  | { readonly t: 'acl'; readonly users: Buffer }
+  /**
+   * A membership configuration (replication/core/member-config.ts encodes it): an entry holding
+   * one is a configuration change and holds nothing else. Absolute, like 'acl'; not a keyspace
+   * change: FLUSHALL keeps it, snapshots carry the recent ones beside the keys.
+   */
+  | { readonly t: 'members'; readonly config: Buffer };
+
+/** Ops that name a key (every op but flushall and the user-table and membership ops). */
+export type KeyOp = Exclude<Op, { readonly t: 'flushall' | 'acl' | 'members' }>;
+
+export function isKeyOp(op: Op): op is KeyOp {
+  return op.t !== 'flushall' && op.t !== 'acl' && op.t !== 'members';
+}
 
 /**
  * One log entry = one position = one client-visible mutation (MSET, RENAME, DEL k1 k2 are

@@ -6,10 +6,9 @@ import type { ReplicatedStore } from '../../storage/api.js';
 import type { NodeId } from '../core/types.js';
 import { parseAddress } from '../../net/address.js';
 
-/** More members make every commit wait on more acks and every election on more votes; 15 is plenty for a KV store. */
-export const CLUSTER_MEMBERS_MAX = 15;
-/** Node ids appear in logs, INFO and TOPOLOGY. */
-export const NODE_ID_CHARS_MAX = 64;
+import { CONFIG_MEMBERS_MAX as CLUSTER_MEMBERS_MAX, NODE_ID_CHARS_MAX, validNodeId } from '../core/member-config.js';
+
+export { CLUSTER_MEMBERS_MAX, NODE_ID_CHARS_MAX, validNodeId };
 /** ReplicatedStore meta keys owned by this module. */
 export const META_MEMBERS = 'clusterMembers';
 export const META_NODE_ID = 'nodeId';
@@ -18,10 +17,6 @@ export interface Membership {
   readonly self: NodeId;
   /** Every member (self included) → where this node dials it (self: where clients reach us). */
   readonly members: ReadonlyMap<NodeId, string>;
-}
-
-export function validNodeId(id: string): boolean {
-  return id.length > 0 && id.length <= NODE_ID_CHARS_MAX && /^[A-Za-z0-9._-]+$/.test(id);
 }
 
 /** host:port with a port in range; IPv6 literals bracketed. */

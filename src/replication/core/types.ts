@@ -59,11 +59,55 @@ export interface ManualConfig {
   readonly initialRole: { readonly role: 'primary' } | { readonly role: 'replica'; readonly primaryAddress: string };
 }
 
-/** Cluster mode: every member configured (self included); majority of the configured set. */
+/**
+ * Cluster mode. `members` is the bootstrap configuration (every voter, self included, from
+ * --cluster), in force until the log holds a membership entry (PersistentState.configs).
+ * A node started with --join bootstraps as a learner: `members` then lists the voters it was
+ * told about and `learners` holds itself.
+ */
 export interface ClusterConfig {
   readonly mode: 'cluster';
   readonly members: ReadonlyMap<NodeId, string>;
+  readonly learners?: ReadonlyMap<NodeId, string>;
 }
+
+/** One member of a membership configuration. */
+export interface Member {
+  /** Where the others dial it (its client address). */
+  readonly address: string;
+  /** Voters elect and count toward every majority; learners only receive the log. */
+  readonly voter: boolean;
+  /** A learner the primary promotes on its own once it has caught up (MEMBER ADD without LEARNER). */
+  readonly autoPromote: boolean;
+}
+
+/**
+ * A membership configuration. It is set by a log entry holding exactly one 'members' op (the
+ * config encoded by member-config.ts) and is in force on a node from the moment that entry is in
+ * its log, committed or not (Raft's single-server change): one change at a time, each adding or
+ * removing at most one voter, so the majorities of two consecutive configurations always meet.
+ */
+export interface MemberConfig {
+  readonly members: ReadonlyMap<NodeId, Member>;
+}
+
+/** A configuration and the seq of the entry that set it (0: the bootstrap configuration). */
+export interface ConfigAt {
+  readonly seq: Seq;
+  readonly config: MemberConfig;
+}
+
+/** What MEMBER ADD / PROMOTE / REMOVE / ADDRESS ask of the primary. */
+export type MemberChange =
+  /** A new member, always as a learner; `autoPromote` unless MEMBER ADD ... LEARNER. */
+  | { readonly op: 'add'; readonly id: NodeId; readonly address: string; readonly autoPromote: boolean }
+  | { readonly op: 'promote'; readonly id: NodeId }
+  | { readonly op: 'remove'; readonly id: NodeId }
+  /** The member moved: record its new address (same id, same data). */
+  | { readonly op: 'address'; readonly id: NodeId; readonly address: string };
+
+/** A node's place in the configuration in force. */
+export type MemberRole = 'voter' | 'learner' | 'removed';
 
 export interface CoreConfig {
   readonly nodeId: NodeId;
@@ -87,6 +131,12 @@ export interface PersistentState {
   readonly durableSeq: Seq;
   /** Optional recent tail of the log to warm the backlog (oldest first, ending at lastPosition). */
   readonly recentEntries?: readonly LogEntry[];
+  /**
+   * Configurations set by membership entries of the local log (or carried by its snapshot),
+   * oldest first, seqs ascending, all <= lastPosition.seq; the last is in force. Absent or empty:
+   * the bootstrap configuration (ClusterConfig) is.
+   */
+  readonly configs?: readonly ConfigAt[];
 }
 
 /** What the host persists for the core; it must be durable before later effects of the same batch run. */
@@ -187,12 +237,14 @@ export type CoreEvent =
   | { readonly type: 'quorumWrite'; readonly writeId: number; readonly seq: Seq }
   /** The host finished streaming a snapshot taken at `from` to `peer`; entries after it follow. */
   | { readonly type: 'fullResyncSent'; readonly peer: NodeId; readonly from: Position }
-  /** The host committed a snapshot received from `peer` (only after snapshotAcceptable said yes). */
-  | { readonly type: 'snapshotLoaded'; readonly peer: NodeId; readonly position: Position; readonly epochHistory: readonly EpochStart[] };
+  /** The host committed a snapshot received from `peer` (only after snapshotAcceptable said yes); `configs` as in PersistentState, after the load. */
+  | { readonly type: 'snapshotLoaded'; readonly peer: NodeId; readonly position: Position; readonly epochHistory: readonly EpochStart[]; readonly configs: readonly ConfigAt[] }
+  /** MEMBER ADD / PROMOTE / REMOVE / ADDRESS on the primary; answered by memberChangeResult with the same id. */
+  | { readonly type: 'changeMembers'; readonly requestId: number; readonly change: MemberChange };
 
 // ---------------------------------------------------------------------------- effects
 
-export type ReadFailure = { readonly reason: 'notPrimary' | 'steppedDown' | 'timeout' | 'manualMode'; readonly redirect: string | null };
+export type ReadFailure = { readonly reason: 'notPrimary' | 'steppedDown' | 'timeout' | 'manualMode' | 'removed'; readonly redirect: string | null };
 
 export type Effect =
   | { readonly type: 'send'; readonly to: NodeId; readonly msg: Message }
@@ -218,6 +270,20 @@ export type Effect =
   | { readonly type: 'readFailed'; readonly readId: number; readonly failure: ReadFailure }
   | { readonly type: 'quorumWriteResult'; readonly writeId: number; readonly seq: Seq; readonly outcome: 'ok' | 'unknown'; readonly reason: string }
   | { readonly type: 'failoverResult'; readonly ok: boolean; readonly reason: string }
+  /**
+   * Primary: append, at once and before any other write, an entry whose only op is
+   * { t: 'members', config: encodeMemberConfig(config) }, and step localWrite with it (as the
+   * epoch's no-op after becomePrimary). The core treats that entry as the configuration change.
+   */
+  | { readonly type: 'appendConfig'; readonly config: MemberConfig }
+  /**
+   * The answer to changeMembers: ok once the configuration entry (at `seq`) is committed by a
+   * majority of the voters of the configuration it sets; not ok (seq 0 when nothing was
+   * appended) with the reason otherwise. `unknown`: appended but leadership was lost first.
+   */
+  | { readonly type: 'memberChangeResult'; readonly requestId: number; readonly outcome: 'ok' | 'refused' | 'unknown'; readonly seq: Seq; readonly reason: string }
+  /** The configuration in force changed (an entry appended or discarded, a snapshot, the start): the host dials `config`'s members. */
+  | { readonly type: 'membersChanged'; readonly config: MemberConfig; readonly seq: Seq; readonly self: MemberRole }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly text: string }
   /**
    * Local writes wait to be sent to replicas: step a 'flush' event once the current batch of
@@ -267,6 +333,13 @@ export interface CoreStatus {
   /** The backlog's byte budget now (timing.backlogBytesMax until CONFIG SET repl-backlog-size). */
   readonly backlogBytesMax: number;
   readonly backlogFirstSeq: Seq;
+  /** The configuration in force, the seq of the entry that set it (0: bootstrap), whether it is committed, and this node's place in it. */
+  readonly membership: {
+    readonly config: MemberConfig;
+    readonly seq: Seq;
+    readonly committed: boolean;
+    readonly self: MemberRole;
+  };
 }
 
 export type ReadCheck =
@@ -284,6 +357,8 @@ export function validateConfig(c: CoreConfig): string | null {
   if (t.electionTimeoutMinMs <= t.heartbeatIntervalMs) return 'election timeout must exceed the heartbeat interval';
   if (t.electionTimeoutMaxMs <= t.electionTimeoutMinMs) return 'election timeout max must exceed min';
   if (t.backlogBytesMax <= 0 || t.inflightBytesMax <= 0 || t.appendBytesMax <= 0) return 'byte bounds must be positive';
-  if (c.topology.mode === 'cluster' && !c.topology.members.has(c.nodeId)) return `members must include this node (${c.nodeId})`;
+  if (c.topology.mode === 'cluster' && !c.topology.members.has(c.nodeId) && c.topology.learners?.has(c.nodeId) !== true) {
+    return `members must include this node (${c.nodeId})`;
+  }
   return null;
 }

@@ -4,7 +4,7 @@
 // the ops `undoOps` returns inside the script's batch).
 
 import type { ReplicatedStore } from '../../storage/api.js';
-import type { Key, Op } from '../../storage/types.js';
+import { isKeyOp, type Key, type Op } from '../../storage/types.js';
 import { decodeDump, dumpKey, isRefusal, restoreOp } from '../../storage/dump-payload.js';
 
 /**
@@ -29,7 +29,7 @@ export class ScriptUndo {
     if (!this.complete) return;
     for (const op of ops) {
       // Neither a flush nor a user-table change (scripts cannot run ACL; kept whole for safety) is undone.
-      if (op.t === 'flushall' || op.t === 'acl') {
+      if (!isKeyOp(op)) {
         this.drop();
         return;
       }
