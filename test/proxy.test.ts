@@ -1,5 +1,5 @@
 // The partition proxy (test/helpers/proxy.ts) against a loopback echo server: pass, black-hole
-// per direction without resets, heal (tainted connections reset, new ones pass), reset; and hold
+// per direction without resets, or only the replication links named nodes dialled, heal (tainted connections reset, new ones pass), reset; and hold
 // mode, which the client session tests use to lag a replica: bytes on matching connections are
 // queued, not dropped, and arrive intact and in order on release; other connections through the
 // same proxy keep flowing; nothing is reset.
@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { listenLoopback } from './helpers/loopback.js';
-import { TcpProxy, isReplicationLink } from './helpers/proxy.js';
+import { TcpProxy, isReplicationLink, replicationLinkFrom } from './helpers/proxy.js';
 import { waitFor } from './helpers/wait.js';
 
 interface Echo {
@@ -133,6 +133,40 @@ test('reset destroys every current connection; new connections are accepted', as
   clients.push(c);
   c.sock.write('fresh');
   await waitFor('fresh connection echoes', () => c.data === 'fresh');
+});
+
+test('blackholeMatching(replicationLinkFrom): only links dialled by the named nodes are cut, both ways; pass() heals', async () => {
+  const dialWith = async (first: string): Promise<Client> => {
+    const c = await dial(proxy.port);
+    clients.push(c);
+    c.sock.write(first);
+    await waitFor('first bytes echoed', () => c.data === first);
+    return c;
+  };
+  const fromA = await dialWith('*4\r\n$6\r\nKVREPL\r\n$2\r\nnA\r\n');
+  // A prefix of nA's id is another node.
+  const fromAb = await dialWith('*4\r\n$6\r\nKVREPL\r\n$3\r\nnAb\r\n');
+  const user = await dialWith('*2\r\n$3\r\nGET\r\n$2\r\nnA\r\n');
+  const discarded = proxy.stats.bytesDiscarded;
+  proxy.blackholeMatching(replicationLinkFrom(['nA']));
+  fromA.sock.write('cut');
+  fromAb.sock.write('+ab');
+  user.sock.write('+user');
+  await waitFor('the other connections still flow', () => fromAb.data.endsWith('+ab') && user.data.endsWith('+user'));
+  await waitFor('the named link is black-holed', () => proxy.stats.bytesDiscarded === discarded + 3);
+  assert.equal(fromA.data.endsWith('cut'), false);
+  assert.equal(fromA.closed, false, 'a black hole holds the connection');
+  // A new link from the same node is cut too.
+  const again = await dial(proxy.port);
+  clients.push(again);
+  again.sock.write('*4\r\n$6\r\nKVREPL\r\n$2\r\nnA\r\n');
+  await waitFor('the new link is black-holed', () => proxy.stats.bytesDiscarded > discarded + 3);
+  assert.equal(again.data, '');
+  proxy.pass();
+  await waitFor('tainted links reset on heal', () => fromA.closed && again.closed);
+  assert.equal(fromAb.closed, false);
+  const healed = await dialWith('*4\r\n$6\r\nKVREPL\r\n$2\r\nnA\r\n');
+  assert.equal(healed.closed, false);
 });
 
 /** A connection through the hold tests' proxy whose first bytes have come back. */

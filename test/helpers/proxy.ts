@@ -1,9 +1,10 @@
 // A controllable TCP proxy on 127.0.0.1 in front of one node's port, for partition tests:
 // each direction passes or black-holes (bytes read and discarded, connection held open, no
-// reset), or holds (bytes queued and delivered intact later: a slow link, e.g. a lagging
-// replica), or stalls (the proxy stops reading, so the sender's socket backs up: a reader that
-// stopped reading), and reset() destroys every connection. Owns its listener and proxied sockets only;
-// it never dials anything but 127.0.0.1:<target port>.
+// reset; every connection, or only the replication links some nodes dialled), or holds (bytes
+// queued and delivered intact later: a slow link, e.g. a lagging replica), or stalls (the proxy
+// stops reading, so the sender's socket backs up: a reader that stopped reading), and reset()
+// destroys every connection. Owns its listener and proxied sockets only; it never dials
+// anything but 127.0.0.1:<target port>.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { LOOPBACK, listenLoopback } from './loopback.js';
@@ -24,6 +25,12 @@ export const anyConnection: ConnectionFilter = () => true;
 
 /** A kv-ts replication link: its dialer's first command is KVREPL (client connections never send it). */
 export const isReplicationLink: ConnectionFilter = (first) => first.includes('KVREPL');
+
+/** A kv-ts replication link dialled by one of `ids` (KVREPL names its dialer first). */
+export function replicationLinkFrom(ids: readonly string[]): ConnectionFilter {
+  const heads = ids.map((id) => `KVREPL\r\n$${Buffer.byteLength(id)}\r\n${id}\r\n`);
+  return (first) => heads.some((h) => first.includes(h));
+}
 
 interface Pair {
   readonly client: Socket;
@@ -54,6 +61,8 @@ export class TcpProxy {
   private readonly modes: Record<Direction, DirectionMode> = { toTarget: 'pass', toClient: 'pass' };
   private readonly pairs = new Set<Pair>();
   private closed = false;
+  /** Connections matching one of these are black-holed both ways (blackholeMatching), the others pass. */
+  private readonly holed: ConnectionFilter[] = [];
   private holding: { readonly toTarget: boolean; readonly toClient: boolean; readonly filter: ConnectionFilter } | null = null;
   private readonly stalled: Record<Direction, boolean> = { toTarget: false, toClient: false };
   private cut: { readonly direction: Direction; readonly bytes: number } | null = null;
@@ -93,6 +102,15 @@ export class TcpProxy {
   }
 
   /**
+   * Black-hole both directions of the connections matching `filter` (judged by the first bytes
+   * their connecting side sent), current and new; other connections keep passing. Cumulative
+   * until pass(): one proxy in front of a node can cut it off from some dialers only.
+   */
+  blackholeMatching(filter: ConnectionFilter): void {
+    this.holed.push(filter);
+  }
+
+  /**
    * Heal: both directions pass again. A connection that lost bytes is reset, because a real
    * TCP stream never resumes with a hole in it (the sender would retransmit or time out);
    * forwarding the rest would hand the peer a corrupt byte stream instead of a partition.
@@ -100,6 +118,7 @@ export class TcpProxy {
   pass(): void {
     this.modes.toTarget = 'pass';
     this.modes.toClient = 'pass';
+    this.holed.length = 0;
     this.release();
     for (const p of [...this.pairs]) if (p.tainted) this.destroy(p);
   }
@@ -196,7 +215,8 @@ export class TcpProxy {
 
   private forward(pair: Pair, direction: Direction, data: Buffer): void {
     if (direction === 'toTarget' && pair.first === null) pair.first = Buffer.from(data);
-    if (this.modes[direction] === 'blackhole') {
+    const first = pair.first;
+    if (this.modes[direction] === 'blackhole' || (first !== null && this.holed.some((f) => f(first)))) {
       pair.tainted = true;
       this.stats.bytesDiscarded += data.length;
       return;
