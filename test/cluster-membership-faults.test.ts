@@ -1,0 +1,291 @@
+// Live membership changes with real processes under faults: concurrent clients run quorum reads
+// and writes on a few keys while a 3-node cluster grows to 5 (MEMBER ADD of an empty node, and
+// an empty node started with --join) and shrinks back to 3 (MEMBER REMOVE, the primary's own
+// removal included), with a member SIGKILLed and restarted and the proxies partitioning members
+// meanwhile; and while a SIGKILLed member is replaced: by a fresh node at its address (MEMBER
+// REMOVE, then --join under a new id), and by itself with its data at a new address (MEMBER
+// ADDRESS). Checks: the history is linearizable; a removed node refuses writes and quorum reads;
+// the members converge to one DEBUG DIGEST; every key with an acknowledged write reads back
+// (quorum) a value the history allows. Every member is configured at the proxy in front of it,
+// so partitions cut the links by who dialled them. Default: short runs; KV_LONG=1: more faults
+// around every change. KV_SEED replays a schedule.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { replyText } from './helpers/call.js';
+import { Cluster } from './helpers/cluster.js';
+import { checkLinearizable, type KvOp } from './helpers/linearizability.js';
+import { changeMembers, memberList, waitMembers, waitVoter } from './helpers/members.js';
+import { startWorkload, type Workload } from './helpers/quorum-workload.js';
+import { rng as makeRng, testSeed, type Rng } from './helpers/rng.js';
+import { waitFor } from './helpers/wait.js';
+
+const LONG = process.env['KV_LONG'] === '1';
+/** How long a partition or a dead member lasts before it heals. */
+const FAULT_MS = 2_000;
+/** Normal operation between steps. */
+const CALM_MS = LONG ? 2_000 : 700;
+/** Clients and keys of the workload (a few keys: many overlapping operations per key). */
+const CLIENTS = 4;
+const KEYS = 3;
+/** A removed node learns it was removed from the entry that removed it (or from the primary's refusal). */
+const REMOVED_NOTICE_MS = 20_000;
+/** MEMBER refusals that mean the change was made already (an earlier attempt's outcome was unknown). */
+const ALREADY_ADDED = /already a member|already a voter/;
+const ALREADY_REMOVED = /is not a member/;
+const ALREADY_MOVED = /is already at/;
+
+/** Flags of a node that asks the member at `seed` to add it, the others to dial it at `self`. */
+function joinArgs(seed: string, self: string): string[] {
+  return ['--join', seed, '--announce', self];
+}
+
+/** Where a joining node asks to be added: the primary now, or any member. */
+async function seedAddress(cluster: Cluster): Promise<string> {
+  const p = (await cluster.primary()) ?? (cluster.nodes[0]?.id as string);
+  return cluster.node(p).address;
+}
+
+interface Run {
+  readonly cluster: Cluster;
+  readonly work: Workload;
+  readonly r: Rng;
+  readonly seed: number;
+  readonly log: string[];
+}
+
+/** Start `nodes` members behind per-member proxies, wait for a primary, start the workload; run `body`; then the common checks. */
+async function withWorkload(seed: number, nodes: number, body: (run: Run) => Promise<readonly string[]>, file: string): Promise<void> {
+  const r = makeRng(seed);
+  const cluster = await Cluster.start({ nodes, proxies: 'per-member' });
+  const log: string[] = [];
+  try {
+    await cluster.waitForPrimary();
+    const work = startWorkload(cluster, r, CLIENTS, KEYS);
+    let members: readonly string[] = [];
+    try {
+      members = await body({ cluster, work, r, seed, log });
+      await delay(CALM_MS);
+    } finally {
+      await work.stop();
+      cluster.heal();
+    }
+    await finalChecks(cluster, work, members, `seed ${seed}: ${log.join('; ')}`, `KV_SEED=${seed} node --test dist/test/${file}`);
+  } catch (e) {
+    process.stdout.write(`# steps so far: ${log.join('; ')}\n`);
+    cluster.printLogs(80);
+    throw e;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/**
+ * After the workload stopped and faults healed: the configuration is `members`, all voters; the
+ * history plus a quorum read of every key written is linearizable (so no acknowledged write was
+ * lost); every member reaches the same DEBUG DIGEST.
+ */
+async function finalChecks(cluster: Cluster, work: Workload, members: readonly string[], steps: string, replay: string): Promise<void> {
+  await waitMembers(cluster, members);
+  for (const id of members) await waitVoter(cluster, id);
+  const s = work.stats;
+  const summary =
+    `${steps}\nputs ok ${s.putsOk}, unknown ${s.putsUnknown}, refused ${s.putsRefused}; gets ok ${s.getsOk}, failed ${s.getsFailed}; ` +
+    `errors ${[...s.errors].map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  process.stdout.write(`# ${summary.replace(/\n/g, '\n# ')}\n`);
+  assert.ok(s.putsOk > 0 && s.getsOk > 0, `the workload made progress\n${summary}`);
+
+  // Read back every key with an acknowledged write, after every operation of the workload.
+  const history: KvOp[] = [...work.history];
+  let t = history.reduce((m, o) => Math.max(m, o.invokeMs, o.returnMs ?? 0), 0);
+  const acked = [...new Set(work.history.filter((o) => o.kind === 'put' && o.returnMs !== undefined).map((o) => o.key))].sort();
+  for (const key of acked) {
+    const value = await waitFor(
+      `a quorum read of ${key}`,
+      async () => {
+        const p = await cluster.primary();
+        if (p === null) return null;
+        const g = await cluster.call(p, ['GET', key, 'QUORUM']);
+        if (!g.ok || g.reply.type === 'error') return null;
+        return { text: g.reply.type === 'null' ? null : replyText(g.reply) };
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    assert.notEqual(value.text, null, `${key} had an acknowledged write and reads back absent\n${summary}`);
+    history.push({ kind: 'get', key, value: value.text, invokeMs: t + 1, returnMs: t + 2 });
+    t += 2;
+  }
+  const verdict = checkLinearizable(history);
+  assert.equal(verdict.ok, true, `${JSON.stringify(verdict).slice(0, 4000)}\n${summary}\nreplay: ${replay}`);
+  await cluster.waitConverged(60_000);
+}
+
+/** A removed node, still running, refuses writes and quorum reads (it must not serve a cluster it left). */
+async function assertRefusesAsRemoved(cluster: Cluster, id: string): Promise<void> {
+  let last = '';
+  await waitFor(
+    `${id} to answer as removed`,
+    async () => {
+      const w = await cluster.call(id, ['SET', 'removed-probe', id, 'QUORUM']);
+      const g = await cluster.call(id, ['GET', 'removed-probe', 'QUORUM']);
+      last = `SET: ${w.ok ? replyText(w.reply) : w.error}; GET: ${g.ok ? replyText(g.reply) : g.error}`;
+      return w.ok && g.ok && w.reply.type === 'error' && g.reply.type === 'error' && /removed from the cluster/.test(w.reply.message) && /removed from the cluster/.test(g.reply.message);
+    },
+    { timeoutMs: REMOVED_NOTICE_MS, intervalMs: 100 },
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; last: ${last}`);
+  });
+}
+
+/** SIGKILL `id` for FAULT_MS while `during` runs (its restart follows both). */
+async function killFor(cluster: Cluster, id: string, log: string[], during: () => Promise<void>): Promise<void> {
+  log.push(`kill ${id}`);
+  await cluster.kill(id);
+  await Promise.all([delay(FAULT_MS), during()]);
+  await cluster.restart(id);
+}
+
+/** Cut `id` off from every other member for FAULT_MS while `during` runs, then heal. */
+async function isolateFor(cluster: Cluster, id: string, log: string[], during: () => Promise<void>): Promise<void> {
+  log.push(`isolate ${id}`);
+  cluster.isolate(id);
+  try {
+    await Promise.all([delay(FAULT_MS), during()]);
+  } finally {
+    cluster.heal();
+  }
+}
+
+/** The primary now (one is elected within the deadline). */
+async function primaryNow(cluster: Cluster): Promise<string> {
+  return cluster.waitForPrimary(30_000);
+}
+
+/** Grow to 5: n4 by MEMBER ADD while a member is SIGKILLed, n5 by --join while the primary is partitioned away. */
+async function grow(run: Run): Promise<void> {
+  const { cluster, work, r, log } = run;
+  await delay(CALM_MS);
+  work.nextGeneration();
+  // n4: the operator adds it, then starts it empty; a member dies meanwhile.
+  const victim = r.pick(cluster.nodes).id;
+  const seed4 = await seedAddress(cluster);
+  await cluster.addNode('n4', (self) => joinArgs(seed4, self));
+  await killFor(cluster, victim, log, async () => {
+    log.push(`MEMBER ADD n4 (acknowledged by ${(await changeMembers(cluster, ['ADD', 'n4', cluster.memberProxy('n4').address], ALREADY_ADDED)) || 'an earlier attempt'})`);
+    await cluster.restart('n4');
+  });
+  await waitVoter(cluster, 'n4');
+  log.push('n4 voter');
+  await delay(CALM_MS);
+  work.nextGeneration();
+  // n5 joins by itself while the primary is cut off from the others (an election follows).
+  const cut = await primaryNow(cluster);
+  await cluster.addNode('n5', (self) => joinArgs(cluster.node(cut).address, self));
+  await isolateFor(cluster, cut, log, async () => {
+    await cluster.restart('n5');
+    log.push(`n5 started with --join ${cut} (cut off)`);
+  });
+  await waitVoter(cluster, 'n5');
+  log.push('n5 voter');
+  if (LONG) {
+    // Both faults again, on the grown cluster.
+    await delay(CALM_MS);
+    work.nextGeneration();
+    await killFor(cluster, await primaryNow(cluster), log, async () => {});
+    await delay(CALM_MS);
+    await isolateFor(cluster, r.pick(cluster.nodes).id, log, async () => {});
+  }
+}
+
+/** Shrink to 3: remove the primary itself while another member is partitioned away, then one more member. */
+async function shrink(run: Run): Promise<string[]> {
+  const { cluster, work, r, log } = run;
+  await delay(CALM_MS);
+  work.nextGeneration();
+  const first = await primaryNow(cluster);
+  const cut = r.pick(cluster.nodes.filter((n) => n.id !== first)).id;
+  await isolateFor(cluster, cut, log, async () => {
+    log.push(`MEMBER REMOVE ${first} (the primary; acknowledged by ${(await changeMembers(cluster, ['REMOVE', first], ALREADY_REMOVED)) || 'an earlier attempt'})`);
+  });
+  await assertRefusesAsRemoved(cluster, first);
+  await cluster.dropNode(first);
+  await delay(CALM_MS);
+  work.nextGeneration();
+  const p = await primaryNow(cluster);
+  const second = r.pick(cluster.nodes.filter((n) => n.id !== p)).id;
+  const by = await changeMembers(cluster, ['REMOVE', second], ALREADY_REMOVED);
+  log.push(`MEMBER REMOVE ${second} (acknowledged by ${by || 'an earlier attempt'})`);
+  await assertRefusesAsRemoved(cluster, second);
+  await cluster.dropNode(second);
+  if (LONG) {
+    await delay(CALM_MS);
+    work.nextGeneration();
+    await killFor(cluster, r.pick(cluster.nodes).id, log, async () => {});
+  }
+  return cluster.nodes.map((n) => n.id);
+}
+
+/**
+ * Replace SIGKILLed members while clients write: a follower by a fresh node at its address
+ * (MEMBER REMOVE, --join under a new id, same proxy and port), then the primary by itself at a
+ * new address with its data (MEMBER ADDRESS, restart).
+ */
+async function replace(run: Run): Promise<string[]> {
+  const { cluster, work, r, log } = run;
+  await delay(CALM_MS);
+  work.nextGeneration();
+  const p = await primaryNow(cluster);
+  const dead = r.pick(cluster.nodes.filter((n) => n.id !== p)).id;
+  await cluster.kill(dead);
+  log.push(`kill ${dead}`);
+  await changeMembers(cluster, ['REMOVE', dead], ALREADY_REMOVED);
+  log.push(`MEMBER REMOVE ${dead}`);
+  await cluster.dropNode(dead);
+  const seed = await seedAddress(cluster);
+  const fresh = `${dead}b`;
+  await cluster.addNode(fresh, (self) => joinArgs(seed, self), dead);
+  await cluster.restart(fresh);
+  log.push(`${fresh} --join at ${dead}'s address`);
+  await waitVoter(cluster, fresh);
+  log.push(`${fresh} voter`);
+
+  await delay(CALM_MS);
+  work.nextGeneration();
+  const moved = await primaryNow(cluster);
+  await cluster.kill(moved);
+  log.push(`kill ${moved} (the primary)`);
+  const old = cluster.node(moved);
+  const address = await cluster.moveNode(moved, (self) => ['--cluster', old.clusterArg.replace(new RegExp(`(^|,)${moved}=[^,]*`), `$1${moved}=${self}`)]);
+  await changeMembers(cluster, ['ADDRESS', moved, address], ALREADY_MOVED);
+  log.push(`MEMBER ADDRESS ${moved} ${address}`);
+  await cluster.restart(moved);
+  await waitFor(
+    `${moved} at ${address} in the primary's MEMBER LIST, caught up`,
+    async () => {
+      const pr = await cluster.primary();
+      const list = pr === null ? null : await memberList(cluster, pr);
+      const m = list?.find((x) => x.id === moved);
+      return m !== undefined && m.address === address && m.role === 'voter' && (m.link === 'up' || m.link === 'self');
+    },
+    { timeoutMs: 60_000, intervalMs: 100 },
+  );
+  log.push(`${moved} back at its new address`);
+  return cluster.nodes.map((n) => n.id);
+}
+
+test('grow 3 -> 5 and shrink back to 3 under quorum reads/writes, a SIGKILL and partitions: linearizable, converged, nothing acknowledged lost', { timeout: LONG ? 600_000 : 240_000 }, async () => {
+  await withWorkload(
+    testSeed(7101),
+    3,
+    async (run) => {
+      await grow(run);
+      return shrink(run);
+    },
+    'cluster-membership-faults.test.js',
+  );
+});
+
+test('replace a SIGKILLed member while clients write: a fresh node at its address, then the primary at a new address with its data', { timeout: LONG ? 600_000 : 240_000 }, async () => {
+  await withWorkload(testSeed(7102), 3, (run) => replace(run), 'cluster-membership-faults.test.js');
+});
