@@ -3,53 +3,17 @@
 // unknown outcome) until it is done; MEMBER LIST read as records; waiting until a member is a
 // voter of a committed configuration. Owns no process; never decides which change to make.
 
-import type { Reply } from '../../src/client/resp-wire.js';
+import { parseMemberList, type MemberView } from '../../tools/lib/member-list.js';
 import { replyText } from './call.js';
 import type { Cluster } from './cluster.js';
 import { waitFor } from './wait.js';
+
+export type { MemberView };
 
 /** A MEMBER change waits this long for its reply (a catching-up learner's promotion commits late on a loaded machine). */
 export const MEMBER_CALL_TIMEOUT_MS = 10_000;
 /** Between attempts of a change that could not be made yet. */
 const MEMBER_RETRY_MS = 100;
-
-export interface MemberView {
-  readonly id: string;
-  readonly address: string;
-  readonly role: string;
-  readonly link: string;
-  readonly matchSeq: number;
-  readonly configSeq: number;
-  readonly configCommitted: boolean;
-}
-
-function scalar(r: Reply | undefined): string {
-  if (r === undefined) return '';
-  if (r.type === 'integer') return String(r.value);
-  if (r.type === 'boolean') return r.value ? '1' : '0';
-  return replyText(r) ?? '';
-}
-
-/** MEMBER LIST's reply (maps in RESP3, flattened pairs in RESP2) as records; null for another shape. */
-export function parseMemberList(r: Reply): MemberView[] | null {
-  if (r.type !== 'array') return null;
-  const out: MemberView[] = [];
-  for (const entry of r.items) {
-    if (entry.type !== 'array' && entry.type !== 'map') return null;
-    const f = new Map<string, string>();
-    for (let i = 0; i + 1 < entry.items.length; i += 2) f.set(scalar(entry.items[i]), scalar(entry.items[i + 1]));
-    out.push({
-      id: f.get('id') ?? '',
-      address: f.get('address') ?? '',
-      role: f.get('role') ?? '',
-      link: f.get('link') ?? '',
-      matchSeq: Number(f.get('match_seq') ?? '-1'),
-      configSeq: Number(f.get('config_seq') ?? '-1'),
-      configCommitted: f.get('config_committed') === '1',
-    });
-  }
-  return out;
-}
 
 /** MEMBER LIST as node `id` sees it; null when it does not answer with one. */
 export async function memberList(cluster: Cluster, id: string): Promise<MemberView[] | null> {

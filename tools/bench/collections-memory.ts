@@ -7,12 +7,11 @@
 //     [--only hash|set|zset|big-hash|big-set]
 
 import { readFileSync } from 'node:fs';
-import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
+import { connectResp } from '../../src/client/resp-conn.js';
 import { info } from './info.js';
+import { pipelineCalls } from './pipeline.js';
 import { startKv, startRedis, type ServerProc } from './servers.js';
 
-/** Commands in flight per connection while loading (a pipeline window). */
-const PIPELINE_WINDOW = 1_000;
 /** Members per ZADD while loading the sorted set. */
 const ZADD_MEMBERS_PER_CALL = 500;
 const HASH_FIELDS = 10;
@@ -95,23 +94,6 @@ function* commands(d: Dataset, o: Options): Generator<string[]> {
   }
 }
 
-async function load(conn: RespConnection, d: Dataset, o: Options): Promise<void> {
-  let batch: Promise<void>[] = [];
-  for (const args of commands(d, o)) {
-    batch.push(
-      conn.call(args).then((r) => {
-        if (!r.ok) throw new Error(r.error);
-        if (r.reply.type === 'error') throw new Error(`${args[0]}: ${r.reply.message}`);
-      }),
-    );
-    if (batch.length >= PIPELINE_WINDOW) {
-      await Promise.all(batch);
-      batch = [];
-    }
-  }
-  await Promise.all(batch);
-}
-
 interface Memory {
   rssBytes: number;
   usedBytes: number;
@@ -143,7 +125,7 @@ async function measure(name: string, start: () => Promise<ServerProc>, d: Datase
     try {
       const empty = await memory(proc.port);
       const t0 = Date.now();
-      await load(c.conn, d, o);
+      await pipelineCalls(c.conn, commands(d, o));
       const seconds = (Date.now() - t0) / 1000;
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       return { server: name, empty, loaded: await memory(proc.port), seconds };

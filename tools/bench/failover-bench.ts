@@ -1,8 +1,10 @@
 // `npm run bench:failover`: over N trials, SIGKILL the primary of a local 3-node cluster and
 // time until a write is acknowledged by the new primary (a client loop tries every surviving
-// node); prints median and max and writes them into docs/benchmarks.md between the failover
-// markers. Owns its three kv-server processes and temp dirs; never binds beyond loopback.
-// Usage: npm run bench:failover -- [--trials N] [-- kv-server flags, e.g. --election-timeout-ms 200]
+// node); then load K keys and time an empty fourth node from MEMBER ADD to voter (its full
+// resync and catch-up included); prints median and max and the join time and writes them into
+// docs/benchmarks.md between the failover markers. Owns its kv-server processes and temp dirs;
+// never binds beyond loopback.
+// Usage: npm run bench:failover -- [--trials N] [--join-keys K] [-- kv-server flags, e.g. --election-timeout-ms 200]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
 import { parseFlags } from '../../src/cli/flags.js';
+import { parseMemberList } from '../lib/member-list.js';
 import { describeMachine } from './docs.js';
+import { pipelineCalls } from './pipeline.js';
 import { freePort, KV_SERVER_JS, kvServerBuilt, REPO_ROOT } from './servers.js';
 
 const NODE_COUNT = 3;
@@ -27,13 +31,31 @@ const PROBE_ROUND_PAUSE_MS = 2;
 /** Waiting for a stable cluster (primary elected, killed node back and caught up). */
 const STABLE_TIMEOUT_MS = 30_000;
 const POLL_MS = 50;
+/** Keys in the cluster when the empty node is added (--join-keys; 0 skips the join run). */
+const JOIN_KEYS_DEFAULT = 1_000_000;
+/** Keys per MSET while loading them (fewer log entries than one SET each). */
+const KEYS_PER_MSET = 100;
+/** MSETs in flight while loading: a deeper pipeline starves the primary's heartbeats on a small machine (elections mid-load). */
+const LOAD_WINDOW = 16;
+/** Bytes of each loaded value. */
+const VALUE_BYTES = 16;
+/** The added node must be a voter within this (a full resync of the keys, then the catch-up). */
+const JOIN_TIMEOUT_MS = 10 * 60_000;
+/** MEMBER LIST poll period while waiting for the promotion (the resolution of the join time). */
+const JOIN_POLL_MS = 20;
+const JOINER_ID = 'n4';
+/** Keys per load chunk: a chunk refused midway (TRYAGAIN while the primary lost contact with a majority, READONLY after an election) is sent again, whole (MSETs are idempotent). */
+const LOAD_CHUNK_KEYS = 20_000;
+/** Attempts per chunk before the run is given up. */
+const LOAD_ATTEMPTS_MAX = 20;
 const BEGIN = '<!-- failover:begin -->';
 const END = '<!-- failover:end -->';
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
-const USAGE = 'npm run bench:failover -- [--trials N] [-- kv-server flags...]';
+const USAGE = 'npm run bench:failover -- [--trials N] [--join-keys K] [-- kv-server flags...]';
 const FLAGS = {
   trials: { type: 'string', default: String(TRIALS_MIN) },
+  'join-keys': { type: 'string', default: String(JOIN_KEYS_DEFAULT) },
   help: { type: 'boolean', default: false },
 } as const;
 const DOC = join(REPO_ROOT, 'docs', 'benchmarks.md');
@@ -51,8 +73,14 @@ function args(n: Node, all: readonly Node[], extra: readonly string[]): string[]
   return [KV_SERVER_JS, '--host', '127.0.0.1', '--port', String(n.port), '--dir', n.dir, '--node-id', n.id, '--cluster', cluster, '--log-level', 'warn', ...extra];
 }
 
-async function start(n: Node, all: readonly Node[], extra: readonly string[]): Promise<void> {
-  const child = spawn(process.execPath, args(n, all, extra), { stdio: ['ignore', 'ignore', 'ignore'] });
+/** A node outside the cluster that asks the member at `seed` to add it (an empty data directory). */
+function joinArgs(n: Node, seed: Node, extra: readonly string[]): string[] {
+  const self = `127.0.0.1:${n.port}`;
+  return [KV_SERVER_JS, '--host', '127.0.0.1', '--port', String(n.port), '--dir', n.dir, '--node-id', n.id, '--join', `127.0.0.1:${seed.port}`, '--announce', self, '--log-level', 'warn', ...extra];
+}
+
+async function start(n: Node, all: readonly Node[], extra: readonly string[], argv: readonly string[] = args(n, all, extra)): Promise<void> {
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'ignore'] });
   n.child = child;
   n.exited = new Promise((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + STABLE_TIMEOUT_MS;
@@ -146,6 +174,86 @@ async function trial(primary: Node, nodes: readonly Node[], n: number): Promise<
   }
 }
 
+/** Keys [from, to) of VALUE_BYTES each, as MSETs of KEYS_PER_MSET. */
+function* loadCommands(from: number, to: number): Generator<string[]> {
+  const value = 'v'.repeat(VALUE_BYTES);
+  for (let i = from; i < to; i += KEYS_PER_MSET) {
+    const argv = ['MSET'];
+    for (let k = i; k < Math.min(to, i + KEYS_PER_MSET); k++) argv.push(`key:${k}`, value);
+    yield argv;
+  }
+}
+
+/** Load `keys` keys through the primary, chunk by chunk, a refused chunk again on the primary of the moment; returns the ms. */
+async function loadKeys(nodes: readonly Node[], keys: number): Promise<number> {
+  const t0 = performance.now();
+  let conn: RespConnection | null = null;
+  try {
+    for (let from = 0; from < keys; from += LOAD_CHUNK_KEYS) {
+      for (let attempt = 1; ; attempt++) {
+        if (conn === null) {
+          const c = await connectResp('127.0.0.1', (await waitStable(nodes)).port, 1000);
+          if (!c.ok) throw new Error(`load: ${c.error}`);
+          conn = c.conn;
+        }
+        try {
+          await pipelineCalls(conn, loadCommands(from, Math.min(keys, from + LOAD_CHUNK_KEYS)), LOAD_WINDOW);
+          break;
+        } catch (e) {
+          if (attempt >= LOAD_ATTEMPTS_MAX) throw e;
+          process.stdout.write(`load: keys from ${from} refused (${(e as Error).message}): again\n`);
+          conn.close();
+          conn = null;
+        }
+      }
+    }
+  } finally {
+    conn?.close();
+  }
+  return performance.now() - t0;
+}
+
+/** Is `id` a voter of the committed configuration `primary` reports? */
+async function isVoter(primary: Node, id: string): Promise<boolean> {
+  const c = await connectResp('127.0.0.1', primary.port, 1000);
+  if (!c.ok) return false;
+  try {
+    const r = await c.conn.call(['MEMBER', 'LIST']);
+    const m = r.ok ? parseMemberList(r.reply)?.find((x) => x.id === id) : undefined;
+    return m !== undefined && m.role === 'voter' && m.configCommitted;
+  } finally {
+    c.conn.close();
+  }
+}
+
+interface JoinResult {
+  readonly keys: number;
+  readonly loadMs: number;
+  readonly joinMs: number;
+  readonly dbsize: string;
+}
+
+/**
+ * Load `keys` keys through the primary, wait until every member holds them, then add an empty
+ * node: MEMBER ADD on the primary and the node started (--join); the time runs from just before
+ * MEMBER ADD until the primary lists the node as a voter of a committed configuration.
+ */
+async function joinRun(nodes: readonly Node[], joiner: Node, extra: readonly string[], keys: number): Promise<JoinResult> {
+  const loadMs = await loadKeys(nodes, keys);
+  const settled = await waitStable(nodes);
+  const t0 = performance.now();
+  const added = await callOnce(settled.port, ['MEMBER', 'ADD', joiner.id, `127.0.0.1:${joiner.port}`]);
+  if (added !== 'OK') throw new Error(`MEMBER ADD ${joiner.id}: ${added ?? 'no reply'}`);
+  await start(joiner, nodes, extra, joinArgs(joiner, settled, extra));
+  for (;;) {
+    if (await isVoter(settled, joiner.id)) break;
+    if (performance.now() - t0 > JOIN_TIMEOUT_MS) throw new Error(`${joiner.id} was not a voter within ${JOIN_TIMEOUT_MS} ms`);
+    await delay(JOIN_POLL_MS);
+  }
+  const joinMs = performance.now() - t0;
+  return { keys, loadMs, joinMs, dbsize: (await callOnce(joiner.port, ['DBSIZE'])) ?? '?' };
+}
+
 function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
@@ -181,14 +289,18 @@ async function main(): Promise<void> {
   const extra = sep < 0 ? [] : argv.slice(sep + 1);
   const trials = parsed.values.trials.trim() === '' ? NaN : Number(parsed.values.trials);
   if (!Number.isInteger(trials) || trials < 1) usageError('--trials needs a positive integer');
+  const joinKeys = parsed.values['join-keys'].trim() === '' ? NaN : Number(parsed.values['join-keys']);
+  if (!Number.isInteger(joinKeys) || joinKeys < 0) usageError('--join-keys needs an integer >= 0');
   if (!kvServerBuilt()) throw new Error(`${KV_SERVER_JS} missing: run npm run build first`);
   const machine = describeMachine();
   const nodes: Node[] = [];
   for (let i = 0; i < NODE_COUNT; i++) {
     nodes.push({ id: `n${i + 1}`, port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'kvts-failover-')), child: null, exited: Promise.resolve() });
   }
+  const joiner: Node = { id: JOINER_ID, port: await freePort(), dir: mkdtempSync(join(tmpdir(), 'kvts-failover-')), child: null, exited: Promise.resolve() };
   const samples: number[] = [];
   const lines: string[] = [];
+  let joined: JoinResult | null = null;
   try {
     await Promise.all(nodes.map((n) => start(n, nodes, extra)));
     for (let t = 1; t <= trials; t++) {
@@ -200,9 +312,14 @@ async function main(): Promise<void> {
       process.stdout.write(`${line}\n`);
       await start(primary, nodes, extra); // it rejoins as a replica before the next trial
     }
+    if (joinKeys > 0) {
+      process.stdout.write(`loading ${joinKeys} keys, then adding an empty node ...\n`);
+      joined = await joinRun(nodes, joiner, extra, joinKeys);
+      process.stdout.write(`join: ${joinKeys} keys loaded in ${joined.loadMs.toFixed(0)} ms; MEMBER ADD -> voter in ${joined.joinMs.toFixed(0)} ms (the new node holds ${joined.dbsize} keys)\n`);
+    }
   } finally {
-    for (const n of nodes) await kill(n);
-    for (const n of nodes) rmSync(n.dir, { recursive: true, force: true });
+    for (const n of [...nodes, joiner]) await kill(n);
+    for (const n of [...nodes, joiner]) rmSync(n.dir, { recursive: true, force: true });
   }
   const sorted = [...samples].sort((a, b) => a - b);
   const med = median(sorted);
@@ -225,6 +342,21 @@ async function main(): Promise<void> {
     '',
     'Goal: median < 1000 ms.',
     '',
+    ...(joined === null
+      ? []
+      : [
+          '### Adding a member: `MEMBER ADD` of an empty node → voter',
+          '',
+          `- After the trials, ${joined.keys.toLocaleString('en-US')} keys (${VALUE_BYTES}-byte values, \`MSET\` of ${KEYS_PER_MSET} keys, pipelined) are loaded through the primary and every member`,
+          '  reaches the same position; then `MEMBER ADD n4 <address>` is sent to the primary and an empty `kv-server --join` is started.',
+          `  The time runs from just before \`MEMBER ADD\` until the primary's \`MEMBER LIST\` shows n4 as a voter of a committed configuration`,
+          `  (polled every ${JOIN_POLL_MS} ms): its full resync, the catch-up and the automatic promotion.`,
+          '',
+          '| keys in the cluster | load ms | MEMBER ADD → voter ms |',
+          '| ---: | ---: | ---: |',
+          `| ${joined.keys.toLocaleString('en-US')} | ${joined.loadMs.toFixed(0)} | ${joined.joinMs.toFixed(0)} |`,
+          '',
+        ]),
     '<details><summary>per trial</summary>',
     '',
     ...lines.map((l) => `- ${l}`),
