@@ -1,9 +1,7 @@
 // An N-node kv-server cluster of real processes on 127.0.0.1 for tests and the failover bench:
-// every node reaches each peer through its own TcpProxy (proxy[from][to]), or, for live
-// membership changes (one configured address per member), through one proxy in front of each
-// member that cuts the links named nodes dialled; so any pair can be partitioned (the proxies
-// pass TLS links too: they move bytes); nodes can be SIGKILLed, restarted, SIGSTOPped and
-// resumed, and added, dropped or moved to a new address. Owns those processes, proxies and data directories and
+// every node reaches each peer through its own TcpProxy (proxy[from][to]), so any pair can be
+// partitioned (the proxies pass TLS links too: they move bytes); nodes can be SIGKILLed,
+// restarted, SIGSTOPped and resumed. Owns those processes, proxies and data directories and
 // always removes them in stop(); never talks to other hosts.
 
 import { rmSync } from 'node:fs';
@@ -26,10 +24,8 @@ export interface ClusterNode {
   readonly address: string;
   /** The plain port this helper's calls use: `port` itself, except in a TLS cluster (see ClusterOptions.tlsArgs). */
   readonly clientPort: number;
-  /** The --cluster value this node is started with (peers' addresses point at proxies); '' for a node added later. */
+  /** The --cluster value this node is started with (peers' addresses point at proxies). */
   readonly clusterArg: string;
-  /** Its membership flags on every (re)start: --cluster clusterArg, or what addNode was given (e.g. --join). */
-  memberArgs: readonly string[];
   proc: RunningProcess | null;
   state: NodeState;
   /** Output of earlier incarnations (before restarts), for failure dumps. */
@@ -42,9 +38,9 @@ export interface ClusterOptions {
   readonly args?: readonly string[];
   /**
    * Route peer traffic through proxies (default true): one per ordered pair, each node's
-   * --cluster naming its own. 'per-member': one proxy in front of each node, whose address every
-   * member is configured with (a membership change gives all members one address per member);
-   * partitions then cut the links by who dialled them. false: nodes dial each other directly.
+   * --cluster naming its own. 'per-member': one proxy in front of each member, the address every
+   * node's --cluster and the configuration name it by (what a node that joins learns), and
+   * partitions cut the links by which node dialled them. false: nodes dial each other directly.
    */
   readonly proxies?: boolean | 'per-member';
   readonly env?: Record<string, string>;
@@ -60,19 +56,12 @@ export interface ClusterOptions {
 
 export class Cluster {
   private readonly proxies = new Map<string, TcpProxy>();
-  /** Nodes dropped by dropNode: their logs stay for failure dumps, their ports and proxies for a successor. */
-  private readonly dropped = new Map<string, ClusterNode>();
   private stopped = false;
 
   private constructor(
-    private readonly list: ClusterNode[],
+    readonly nodes: readonly ClusterNode[],
     private readonly opts: ClusterOptions,
   ) {}
-
-  /** The members this helper runs (dropped nodes excluded). */
-  get nodes(): readonly ClusterNode[] {
-    return this.list;
-  }
 
   /** Start every node (ports, proxies and data directories are fresh) and wait until each accepts connections. */
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -98,8 +87,7 @@ export class Cluster {
           members.push(`${ids[j] as string}=${addr}`);
         }
         const port = ports[i] as number;
-        const clusterArg = members.join(',');
-        nodes.push({ id: ids[i] as string, port, clientPort: clientPorts[i] as number, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg, memberArgs: ['--cluster', clusterArg], proc: null, state: 'killed', previousOutput: '' });
+        nodes.push({ id: ids[i] as string, port, clientPort: clientPorts[i] as number, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg: members.join(','), proc: null, state: 'killed', previousOutput: '' });
       }
     } catch (e) {
       for (const p of proxies.values()) await p.close();
@@ -129,7 +117,7 @@ export class Cluster {
     return p;
   }
 
-  /** Per-member proxies: the proxy in front of `id`, at the address the members are configured with. */
+  /** Per-member proxies: the proxy in front of `id`, at the address the members know it by. */
   memberProxy(id: string): TcpProxy {
     const p = this.proxies.get(memberKey(id));
     if (p === undefined) throw new Error(`no proxy in front of ${id} (cluster started without per-member proxies?)`);
@@ -170,66 +158,11 @@ export class Cluster {
     n.proc = await startKvServer({
       port: n.clientPort,
       dir: n.dir,
-      args: ['--node-id', n.id, ...n.memberArgs, ...tls, ...(this.opts.args ?? [])],
+      args: ['--node-id', n.id, '--cluster', n.clusterArg, ...tls, ...(this.opts.args ?? [])],
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
       ...(this.opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: this.opts.readyTimeoutMs } : {}),
     });
     n.state = 'running';
-  }
-
-  /**
-   * A node that is not in the starting membership, with a fresh data directory and
-   * `memberArgs(address)` as its membership flags (e.g. --join), `address` being where the
-   * members will dial it: per-member mode, a new proxy in front of a new port, or, with
-   * `sameAddressAs` a dropped node, that node's port and proxy (a replacement at the same
-   * address). Not started: restart() starts it (partitions already count it as a node).
-   */
-  async addNode(id: string, memberArgs: (address: string) => readonly string[], sameAddressAs?: string): Promise<ClusterNode> {
-    if (this.opts.tlsArgs !== undefined) throw new Error('addNode: not for TLS clusters');
-    if (this.list.some((n) => n.id === id) || this.dropped.has(id)) throw new Error(`node id ${id} was used before`);
-    let port: number;
-    if (sameAddressAs !== undefined) {
-      const old = this.dropped.get(sameAddressAs);
-      if (old === undefined) throw new Error(`${sameAddressAs} was not dropped`);
-      port = old.port;
-    } else {
-      port = (await lowPorts(1))[0] as number;
-      if (this.opts.proxies === 'per-member') this.proxies.set(memberKey(id), await TcpProxy.start(port));
-    }
-    const px = this.proxies.get(memberKey(sameAddressAs ?? id));
-    if (px !== undefined && sameAddressAs !== undefined) this.proxies.set(memberKey(id), px);
-    const address = px?.address ?? `127.0.0.1:${port}`;
-    const n: ClusterNode = { id, port, clientPort: port, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg: '', memberArgs: memberArgs(address), proc: null, state: 'killed', previousOutput: '' };
-    this.list.push(n);
-    return n;
-  }
-
-  /** SIGKILL a node and stop running it as a member (removed, or replaced); its data goes, its log stays for failure dumps. */
-  async dropNode(id: string): Promise<void> {
-    const n = this.node(id);
-    await this.kill(id);
-    this.list.splice(this.list.indexOf(n), 1);
-    this.dropped.set(id, n);
-    rmSync(n.dir, { recursive: true, force: true });
-  }
-
-  /**
-   * Per-member mode: give a killed node a new port behind a new proxy, keeping its data
-   * directory; returns the new address (for MEMBER ADDRESS). `memberArgs(address)` are its
-   * membership flags from now on. Restart it with restart().
-   */
-  async moveNode(id: string, memberArgs: (address: string) => readonly string[]): Promise<string> {
-    const old = this.node(id);
-    if (old.state !== 'killed') throw new Error(`${id} is ${old.state}: kill it before moving it`);
-    const port = (await lowPorts(1))[0] as number;
-    const px = await TcpProxy.start(port);
-    const oldPx = this.proxies.get(memberKey(id));
-    // The old proxy keeps its place in the map under another key, so stop() still closes it.
-    if (oldPx !== undefined) this.proxies.set(`${memberKey(id)}@${oldPx.port}`, oldPx);
-    this.proxies.set(memberKey(id), px);
-    const moved: ClusterNode = { ...old, port, clientPort: port, address: `127.0.0.1:${port}`, memberArgs: memberArgs(px.address) };
-    this.list[this.list.indexOf(old)] = moved;
-    return px.address;
   }
 
   async kill(id: string): Promise<void> {
@@ -354,10 +287,10 @@ export class Cluster {
 
   /** The tail of every node's log, for assertion messages. */
   logs(lines = LOG_TAIL_LINES): string {
-    return [...this.dropped.values(), ...this.nodes]
+    return this.nodes
       .map((n) => {
         const all = (n.previousOutput + (n.proc?.output() ?? '')).split('\n');
-        return `----- ${n.id} (${this.dropped.has(n.id) ? 'dropped' : n.state}) -----\n${all.slice(-lines).join('\n')}`;
+        return `----- ${n.id} (${n.state}) -----\n${all.slice(-lines).join('\n')}`;
       })
       .join('\n');
   }

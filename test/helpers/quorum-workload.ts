@@ -79,8 +79,6 @@ export function runClients(
     let conn: RespConnection | null = null;
     while (!stopping) {
       if (conn === null) {
-        // Modulo: nodes may have been dropped meanwhile (a membership change).
-        target %= nodes.length;
         const r = await connectResp('127.0.0.1', (nodes[target] as (typeof nodes)[number]).port, OP_TIMEOUT_MS);
         let ready = r.ok;
         for (const argv of setup) {
