@@ -233,6 +233,12 @@ test('memberViews: the primary sees each replica with its applied position and l
     backlogBytes: 0,
     backlogFirstSeq: 0,
     backlogBytesMax: 1024,
+    membership: {
+      config: { members: new Map(['n1', 'n2', 'n3'].map((id, i) => [id, { address: `127.0.0.1:${i + 1}`, voter: true, autoPromote: false }])) },
+      seq: 0,
+      committed: true,
+      self: 'voter',
+    },
   };
   const v = memberViews({ status, epochHistory: [{ epoch: 1, startSeq: 1 }, { epoch: 3, startSeq: 15 }], nowMs: 1000, knownPrimaryLastSeq: 0 });
   assert.deepEqual(v.map((x) => x.id), ['n1', 'n2', 'n3']);
