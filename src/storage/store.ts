@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AppliedChange, AppliedKeyChange, BatchCommit, EvictionResult, ExportedSnapshot, ExportOptions, RecordTap, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
 import { isKeyOp, toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
-import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
+import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, memberConfigsFault, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
 import { NODE_LOG_FS, type LogFs } from './log-fs.js';
 import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
@@ -1095,6 +1095,8 @@ class KvStore implements ReplicatedStore {
       },
       async commit(position: Position, epochHistory: readonly EpochStart[]): Promise<void> {
         assert(!done, 'loader already committed or aborted');
+        const fault = memberConfigsFault(ks.memberConfigs, position.seq);
+        assert(fault === null, `a loaded dataset's configurations: ${fault ?? ''}`);
         done = true;
         await store.commitLoad(ks, position, epochHistory);
       },
