@@ -722,6 +722,7 @@ export class KvServer implements ConnectionHost {
       clientExists: (id) => this.clients.get(id) !== undefined,
       introspection: { slowlog: this.slowlog, latency: this.latencyMonitor, commandStats: this.commandStats },
       scripting: this.scriptingServices(),
+      mayWrite: (client, spec, argv) => this.dispatcher.writeAdmitted(client, spec, argv),
       compact: () => void this.snapshot(),
       persistence: {
         inProgress: () => this.store.stats().compacting,
