@@ -49,7 +49,8 @@ function genCommand(r: Rng): string[] {
   if (k < 92) return ['CONFIG', 'SET', 'hll-sparse-max-bytes', r.pick(SPARSE_LIMITS)];
   if (k < 94) return ['DEL', anyKey(r)];
   if (k < 96) return ['PFADD', anyKey(r), 'x', 'y', 'extra-argument-to-make-this-long'];
-  if (k < 98) return ['EVAL', "return redis.call('pfadd', KEYS[1], ARGV[1], ARGV[2])", '1', anyKey(r), `s${r.int(100)}`, `t${r.int(100)}`];
+  if (k < 97) return ['EVAL', "return redis.call('pfadd', KEYS[1], ARGV[1], ARGV[2])", '1', anyKey(r), `s${r.int(100)}`, `t${r.int(100)}`];
+  if (k < 98) return ['EVAL', "local n = redis.call('pfcount', KEYS[1]); redis.call('pfadd', KEYS[1], ARGV[1]); return {n, redis.call('pfcount', KEYS[1])}", '1', r.pick(HLL_KEYS), `s${r.int(100)}`];
   return ['PFADD'];
 }
 

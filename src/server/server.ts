@@ -883,6 +883,9 @@ export class KvServer implements ConnectionHost {
       store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, inTransaction: true, inScript: true,
       ...(feed === null ? {} : { monitorAs: { ...ctx.client, addr: 'lua' } }),
       write: (ops) => {
+        // Every write joins the script's batch, also one from a command not flagged 'write'
+        // (PFCOUNT's refreshed cache), so the script stays one entry.
+        beforeWrite();
         undo.record(ops);
         ctx.write(ops);
       },

@@ -31,7 +31,7 @@ function hllValue(ctx: CommandContext, k: Key): Buffer | undefined | string {
 }
 
 /** Log `h` as the key's new string, keeping the expiry it had (none for a new key). */
-function store(ctx: CommandContext, k: Key, existed: boolean, h: HllBuilder): void {
+function logValue(ctx: CommandContext, k: Key, existed: boolean, h: HllBuilder): void {
   ctx.write([{ t: 'set', key: k, value: h.bytes(), expireAtMs: existed ? keptExpiry(ctx.store, k) : NO_EXPIRY }]);
 }
 
@@ -52,13 +52,13 @@ function pfaddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (r === 1) updated = true;
     else if (r === -1) {
       // Redis edits the value in place: what the elements before the failing one changed stays.
-      if (v !== undefined && !h.bytes().equals(v)) store(ctx, k, true, h);
+      if (v !== undefined && !h.bytes().equals(v)) logValue(ctx, k, true, h);
       return ctx.out.error(ERR_CORRUPT);
     }
   }
   if (updated) {
     h.invalidateCache();
-    store(ctx, k, v !== undefined, h);
+    logValue(ctx, k, v !== undefined, h);
   }
   ctx.out.integer(updated ? 1 : 0);
 }
@@ -87,7 +87,7 @@ function pfcountCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (spec !== undefined && (ctx.server.mayWrite?.(ctx.client, spec, argv) ?? true)) {
     const h = HllBuilder.copyOf(v);
     h.setCache(card);
-    store(ctx, k, true, h);
+    logValue(ctx, k, true, h);
   }
   ctx.out.integer(card);
 }
@@ -115,7 +115,7 @@ function pfmergeCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   }
   h.invalidateCache();
   // Logged even when nothing changed: Redis propagates PFMERGE and announces it either way.
-  store(ctx, k, dst !== undefined, h);
+  logValue(ctx, k, dst !== undefined, h);
   ctx.out.simple('OK');
 }
 
@@ -135,7 +135,7 @@ function pfdebugCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
       if (!isDense(v)) {
         const h = HllBuilder.copyOf(v);
         if (!h.toDense()) return out.error(ERR_CORRUPT);
-        store(ctx, k, true, h);
+        logValue(ctx, k, true, h);
         value = h.bytes();
         converted = true;
       }
