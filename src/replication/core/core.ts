@@ -172,6 +172,11 @@ export class ReplicationCore {
   /** Primary: members the configuration in force removed, streamed to until they hold it. */
   private readonly departing = new Map<NodeId, Departing>();
   private change: PendingChange | null = null;
+  /**
+   * A --join node with an empty log runs its own guess (the voters it was told, itself a
+   * learner) until its log holds entries: from then on only the log (or its snapshot) says.
+   */
+  private provisional = false;
   /** The configuration whose commit last shrank the peers to its members (configCommitted). */
   private peersSyncedForCommit: Seq = -1;
 
@@ -230,10 +235,14 @@ export class ReplicationCore {
     assert(last === undefined || last.epoch <= this.epoch, 'history ahead of current epoch');
 
     if (config.topology.mode === 'cluster') {
-      this.bootstrap = bootstrapConfig(config.topology);
+      // A log (or snapshot) without membership entries runs the founding members' configuration:
+      // --cluster's voters. A --join node also starts as a learner of it (its own guess until its
+      // log says otherwise); if a snapshot or a truncation then leaves it no entry, it is no member.
+      this.bootstrap = bootstrapConfig({ mode: 'cluster', members: config.topology.members });
       const saved = state.configs ?? [];
       for (const c of saved) assert(c.seq <= this.lastPos.seq, `configuration at ${c.seq} beyond the log`);
-      this.configs = saved.length > 0 ? [...saved] : [{ seq: 0, config: this.bootstrap }];
+      this.provisional = saved.length === 0 && this.lastPos.seq === 0 && (config.topology.learners?.size ?? 0) > 0;
+      this.configs = saved.length > 0 ? [...saved] : [{ seq: 0, config: this.provisional ? bootstrapConfig(config.topology) : this.bootstrap }];
       this.voters = votersOf(this.inForce.config);
       this.selfRole = roleIn(this.inForce.config, config.nodeId);
       for (const [id, m] of this.inForce.config.members) if (id !== config.nodeId) this.peers.set(id, this.newPeer(id, m.address));
@@ -548,6 +557,7 @@ export class ReplicationCore {
    */
   private extendLog(firstSeq: Seq, epoch: Epoch, seq: Seq): boolean {
     if (firstSeq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${firstSeq} after ${this.lastPos.seq}`);
+    if (this.provisional) this.leaveProvisional();
     this.history = historyWithEntry(this.history, epoch, seq);
     this.lastPos = { epoch, seq };
     if (!this.keepBacklog) this.backlog.skipTo(seq);
@@ -652,8 +662,9 @@ export class ReplicationCore {
     }
     if (this.cluster && this.nowMs >= this.electionDeadlineMs) {
       // A node that cannot log cannot lead (its epoch's no-op would fail): it waits for its disk.
-      if (this.logDown || !this.mayCampaign()) this.resetElectionTimer();
-      else this.startPreVote();
+      if (this.logDown) this.resetElectionTimer();
+      else if (this.mayCampaign()) this.startPreVote();
+      else this.probeVoters();
     }
   }
 
@@ -793,8 +804,25 @@ export class ReplicationCore {
       // that joins or was re-added) is followed like any primary: its log decides. Anything
       // else from a non-member (votes, replica messages of a removed node) is ignored.
       const fromPrimary = msg.type === 'welcome' || msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'timeoutNow';
-      if (!fromPrimary) return;
-      this.peers.set(from, this.newPeer(from, ''));
+      if (fromPrimary) {
+        this.peers.set(from, this.newPeer(from, ''));
+      } else if (this.role === 'primary') {
+        // A node outside our configuration that believes it is a member (removed while it was
+        // cut off or down, or added by an entry our log discarded): stream it our log as a
+        // departing member so it learns where it stands, and stops campaigning. It never counts.
+        this.departing.set(from, { seq: this.inForce.seq, committedAtMs: this.inForce.seq <= this.commitSeq ? this.nowMs : -1, roundAfterCommit: this.round + 1 });
+        this.peers.set(from, this.newPeer(from, ''));
+        this.log('info', `${from}, no longer a member, contacted us: sending it the log so it learns it was removed`);
+        this.emitMembersChanged();
+      } else {
+        // Not the primary: tell it who is (answered on its own link), or it may never find out.
+        const asks = msg.type === 'preVote' || msg.type === 'vote' || msg.type === 'hello';
+        const address = this.primaryAddress;
+        if (asks && this.primaryId !== null && this.primaryId !== from && address !== null) {
+          this.send(from, { type: 'notMember', epoch: this.epoch, primaryId: this.primaryId, primaryAddress: address });
+        }
+        return;
+      }
     }
     const p = this.peer(from);
     if (p !== undefined) p.lastHeardMs = this.nowMs;
@@ -837,6 +865,9 @@ export class ReplicationCore {
         break;
       case 'voteReply':
         if (this.cluster) this.onVoteReply(from, msg.epoch, msg.granted);
+        break;
+      case 'notMember':
+        if (this.cluster) this.onNotMember(msg.primaryId, msg.primaryAddress);
         break;
       default:
         assertNever(msg);
@@ -1014,6 +1045,7 @@ export class ReplicationCore {
     this.lastPos = position;
     this.durableSeq = position.seq;
     this.backlog.reset(position.seq);
+    this.provisional = false;
     this.replaceConfigs(configs.length > 0 ? [...configs] : [{ seq: 0, config: this.bootstrap }]);
     if (!expected) {
       this.log('warn', `snapshot from ${peer} was not expected; handshaking again`);
@@ -1505,6 +1537,11 @@ export class ReplicationCore {
     this.replaceConfigs(kept.length > 0 ? kept : [{ seq: 0, config: this.bootstrap }]);
   }
 
+  private leaveProvisional(): void {
+    this.provisional = false;
+    this.replaceConfigs([{ seq: 0, config: this.bootstrap }]);
+  }
+
   private replaceConfigs(list: ConfigAt[]): void {
     if (!this.cluster) return;
     this.configs = list;
@@ -1536,6 +1573,28 @@ export class ReplicationCore {
    */
   private mayCampaign(): boolean {
     return this.selfRole === 'voter' || (this.selfRole === 'removed' && this.inForce.seq > this.commitSeq);
+  }
+
+  /**
+   * A learner that heard from no primary for an election timeout says hello to every voter it
+   * knows: the primary among them resumes its stream (or, if this node was removed meanwhile,
+   * streams it the log as a departing member so it learns). Learners never campaign, so
+   * without this a learner cut off during its removal would never hear of it.
+   */
+  private probeVoters(): void {
+    this.resetElectionTimer();
+    if (this.selfRole !== 'learner' || this.inLease()) return;
+    for (const id of this.voters) if (id !== this.cfg.nodeId) this.send(id, { type: 'hello', epoch: this.epoch, lastPos: this.lastPos, epochHistory: this.history });
+  }
+
+  /** A member says we are not in its configuration and names its primary: say hello to that primary, which streams us the log. */
+  private onNotMember(primaryId: NodeId, address: string): void {
+    if (this.role === 'primary' || primaryId === this.cfg.nodeId || this.inLease()) return;
+    if (!this.peers.has(primaryId)) {
+      this.peers.set(primaryId, this.newPeer(primaryId, address));
+      this.emitMembersChanged();
+    }
+    this.send(primaryId, { type: 'hello', epoch: this.epoch, lastPos: this.lastPos, epochHistory: this.history });
   }
 
   private emitMembersChanged(): void {
@@ -1578,11 +1637,11 @@ export class ReplicationCore {
     return changed;
   }
 
-  /** Primary: a departing member is dropped once its removal is committed and it holds it (or cannot be reached). */
+  /** Primary: a departing member is dropped once its removal is committed and it holds it (or a failover timeout after the commit: it may be gone). */
   private dropDeparted(): void {
     for (const [id, d] of this.departing) {
       const p = this.peers.get(id);
-      const reached = p === undefined || (p.matchSeq >= d.seq && p.ackedRound >= d.roundAfterCommit) || p.link === 'down';
+      const reached = p === undefined || (p.matchSeq >= d.seq && p.ackedRound >= d.roundAfterCommit);
       if (d.committedAtMs < 0 || (!reached && this.nowMs - d.committedAtMs < this.cfg.timing.failoverTimeoutMs)) continue;
       this.departing.delete(id);
       this.syncPeers();

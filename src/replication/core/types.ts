@@ -89,6 +89,11 @@ export interface Member {
  */
 export interface MemberConfig {
   readonly members: ReadonlyMap<NodeId, Member>;
+  /**
+   * Ids removed by recent changes (newest last, at most REMOVED_KEPT): a primary that hears from
+   * one streams it the log so it learns that it was removed, however many changes came since.
+   */
+  readonly removed?: readonly NodeId[];
 }
 
 /** A configuration and the seq of the entry that set it (0: the bootstrap configuration). */
@@ -196,7 +201,12 @@ export type Message =
   | { readonly type: 'vote'; readonly epoch: Epoch; readonly lastPos: Position; readonly transfer: boolean }
   | { readonly type: 'voteReply'; readonly epoch: Epoch; readonly granted: boolean }
   /** Leadership transfer: the target starts an election at once. */
-  | { readonly type: 'timeoutNow'; readonly epoch: Epoch };
+  | { readonly type: 'timeoutNow'; readonly epoch: Epoch }
+  /**
+   * A member's answer to a node outside its configuration that campaigns or says hello (one
+   * removed while cut off, that never heard of it): who the primary is, so it can ask it and learn.
+   */
+  | { readonly type: 'notMember'; readonly epoch: Epoch; readonly primaryId: NodeId; readonly primaryAddress: string };
 
 export type MessageType = Message['type'];
 

@@ -433,6 +433,10 @@ export class SimWorld implements Observer {
     // Every member of the configuration in force holds the log; removed nodes and unused spares need not.
     const members = primary.core?.configInForce.config.members ?? new Map();
     this.oracle.checkConverged(primary, this.nodes.filter((n) => members.has(n.id)));
+    // A node removed while it could not hear of it learns it (it asks the members, they name the primary, the primary streams it the log).
+    for (const n of this.live()) {
+      if (!members.has(n.id) && n.core?.memberRole !== 'removed') assert.fail(`${n.id} was removed but still believes it is a ${n.core?.memberRole}`);
+    }
   }
 }
 
