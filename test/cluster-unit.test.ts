@@ -225,6 +225,8 @@ test('memberViews: the primary sees each replica with its applied position and l
     peers: [
       { id: 'n3', address: '127.0.0.1:3', role: 'replica', matchSeq: 18, lagOps: 2, lagMs: 5, link: 'up', sync: 'streaming', lastHeardMs: 990 },
       { id: 'n2', address: '127.0.0.1:2', role: 'replica', matchSeq: 0, lagOps: 20, lagMs: 0, link: 'down', sync: 'unknown', lastHeardMs: -1 },
+      // Connected but outside the configuration (removed): not a member to show or route to.
+      { id: 'n5', address: '127.0.0.1:5', role: 'replica', matchSeq: 0, lagOps: 0, lagMs: 0, link: 'up', sync: 'unknown', lastHeardMs: 999 },
     ],
     fullResyncs: 0,
     partialResyncs: 0,
@@ -233,9 +235,24 @@ test('memberViews: the primary sees each replica with its applied position and l
     backlogBytes: 0,
     backlogFirstSeq: 0,
     backlogBytesMax: 1024,
+    membership: {
+      config: {
+        members: new Map([
+          ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
+          ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
+          ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
+          ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
+        ]),
+      },
+      seq: 12,
+      committed: true,
+      self: 'voter',
+    },
   };
   const v = memberViews({ status, epochHistory: [{ epoch: 1, startSeq: 1 }, { epoch: 3, startSeq: 15 }], nowMs: 1000, knownPrimaryLastSeq: 0 });
-  assert.deepEqual(v.map((x) => x.id), ['n1', 'n2', 'n3']);
+  assert.deepEqual(v.map((x) => x.id), ['n1', 'n2', 'n3', 'n4']);
+  assert.deepEqual(v.map((x) => x.member), ['voter', 'voter', 'voter', 'learner']);
+  assert.equal(v[3]?.link, 'down', 'a member the core has no peer entry for yet is known by the configuration only');
   assert.deepEqual(v[0]?.applied, { epoch: 3, seq: 20 });
   assert.equal(v[0]?.link, 'self');
   assert.equal(v[1]?.applied, null, 'a member not streaming from us: unknown');
