@@ -259,7 +259,11 @@ async function resolveCluster(store: ReplicatedStore, flags: ReplicationFlags, l
       const voters = new Map<NodeId, string>();
       const learners = new Map<NodeId, string>();
       for (const [id, m] of config.members) (m.voter ? voters : learners).set(id, flags.cluster?.members.get(id) ?? m.address);
-      const selfAddress = flags.cluster?.members.get(self) ?? config.members.get(self)?.address ?? listenAddress;
+      // Our --cluster entry, else the configuration's address unless we now listen on another port
+      // (the node moved: MEMBER ADDRESS tells the others), else where we listen.
+      const recorded = config.members.get(self)?.address;
+      const moved = recorded === undefined || parseAddress(recorded)?.port !== parseAddress(listenAddress)?.port;
+      const selfAddress = flags.cluster?.members.get(self) ?? (moved ? listenAddress : recorded);
       // A removed node keeps its place in the bootstrap only to start: the log's configuration is what the core follows.
       if (!config.members.has(self)) learners.set(self, selfAddress);
       // Routes from --cluster for ids the log knows too (the host prefers them over the configuration's addresses).
