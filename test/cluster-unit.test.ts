@@ -270,16 +270,18 @@ test('kv-cli: TOPOLOGY prints as a table; NOTPRIMARY is a redirect it follows', 
   const i = (n: number): { type: 'integer'; value: bigint } => ({ type: 'integer', value: BigInt(n) });
   const member = (id: string, self: boolean, role: string): { type: 'map'; items: Array<ReturnType<typeof b> | ReturnType<typeof i> | { type: 'boolean'; value: boolean }> } => ({
     type: 'map',
-    items: [b('id'), b(id), b('address'), b('127.0.0.1:4001'), b('self'), { type: 'boolean', value: self }, b('role'), b(role), b('epoch'), i(3), b('applied'), b('3:20'), b('lag_ops'), i(0), b('lag_ms'), i(0), b('link'), b(self ? 'self' : 'up'), b('last_heard_ms'), i(12)],
+    items: [b('id'), b(id), b('address'), b('127.0.0.1:4001'), b('self'), { type: 'boolean', value: self }, b('member'), b(id === 'n3' ? 'learner' : 'voter'), b('role'), b(role), b('epoch'), i(3), b('applied'), b('3:20'), b('lag_ops'), i(0), b('lag_ms'), i(0), b('link'), b(self ? 'self' : 'up'), b('last_heard_ms'), i(12), b('config_seq'), i(17), b('config_committed'), { type: 'boolean', value: false }],
   });
-  const reply = { type: 'array' as const, items: [member('n1', true, 'primary'), member('n2', false, 'replica')] };
+  const reply = { type: 'array' as const, items: [member('n1', true, 'primary'), member('n2', false, 'replica'), member('n3', false, 'replica')] };
   const t = formatTopologyTable(reply);
   assert.ok(t !== undefined);
   const lines = t.trimEnd().split('\n');
-  assert.equal(lines.length, 3);
-  assert.match(lines[0] as string, /^\s+id\s+address\s+role\s+epoch\s+applied\s+lag_ops\s+lag_ms\s+link\s+last_heard_ms$/);
-  assert.match(lines[1] as string, /^\*\s+n1\s+127\.0\.0\.1:4001\s+primary\s+3\s+3:20\s+0\s+0\s+self\s+12$/);
+  assert.equal(lines.length, 5);
+  assert.match(lines[0] as string, /^\s+id\s+address\s+member\s+role\s+epoch\s+applied\s+lag_ops\s+lag_ms\s+link\s+last_heard_ms$/);
+  assert.match(lines[1] as string, /^\*\s+n1\s+127\.0\.0\.1:4001\s+voter\s+primary\s+3\s+3:20\s+0\s+0\s+self\s+12$/);
   assert.match(lines[2] as string, /^\s+n2 .* replica /);
+  assert.match(lines[3] as string, /^\s+n3 .* learner .* replica /);
+  assert.equal(lines[4], 'configuration seq 17, not committed yet: voters n1,n2; learners n3');
   assert.equal(formatCommandReply(['TOPOLOGY'], reply, true).toString(), t);
   assert.equal(formatTopologyTable({ type: 'error', message: 'ERR x' }), undefined);
   const np = errorFromReply('NOTPRIMARY quorum reads and writes are served by the primary; primary=127.0.0.1:4002');
