@@ -58,6 +58,7 @@ const TAG_LSET = 16;
 const TAG_LINSERT = 17;
 const TAG_LREM = 18;
 const TAG_ACL = 19;
+const TAG_MEMBERS = 20;
 /** Elements one push op may carry; bounds the decoder's loop on a corrupt count. */
 export const LIST_PUSH_VALUES_MAX = 1 << 24;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
@@ -109,6 +110,8 @@ export function opBytes(op: Op): number {
       return 1 + 4 + op.key.length + 8 + 4 + op.value.length;
     case 'acl':
       return 1 + 4 + op.users.length;
+    case 'members':
+      return 1 + 4 + op.config.length;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -241,6 +244,12 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         out.set(op.users, p);
         p += op.users.length;
         break;
+      case 'members':
+        out[p++] = TAG_MEMBERS;
+        p = putU32(out, p, op.config.length);
+        out.set(op.config, p);
+        p += op.config.length;
+        break;
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -314,6 +323,8 @@ export interface RecordOpSink {
   flushall(): void;
   /** The user table `buf[off, +len)` (an 'acl' op). */
   acl(buf: Buffer, off: number, len: number): void;
+  /** A membership configuration `buf[off, +len)` (a 'members' op). */
+  members(buf: Buffer, off: number, len: number): void;
   hset(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number, valOff: number, valLen: number): void;
   hdel(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number): void;
   sadd(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
@@ -405,6 +416,7 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
     expire: (b, ko, kl, expireAtMs) => ops.push({ t: 'expire', key: b.latin1Slice(ko, ko + kl), expireAtMs }),
     flushall: () => ops.push({ t: 'flushall' }),
     acl: (b, o, l) => ops.push({ t: 'acl', users: b.subarray(o, o + l) }),
+    members: (b, o, l) => ops.push({ t: 'members', config: b.subarray(o, o + l) }),
     hset: (b, ko, kl, fo, fl, vo, vl) => ops.push({ t: 'hset', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl), value: b.subarray(vo, vo + vl) }),
     hdel: (b, ko, kl, fo, fl) => ops.push({ t: 'hdel', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl) }),
     sadd: (b, ko, kl, mo, ml) => ops.push({ t: 'sadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
@@ -460,6 +472,16 @@ export function recordSeqAt(buf: Buffer, off: number): number {
   const body = off + RECORD_HEADER_BYTES;
   return seqFromWords(getU32(buf, body + 4), getU32(buf, body + 8));
 }
+/**
+ * The configuration bytes of the checked record at `off` when it is a membership entry (exactly
+ * one op, a 'members' op), else null. O(1): the replication core asks it of every record it receives.
+ */
+export function recordMembersConfig(buf: Buffer, off: number): Buffer | null {
+  const body = off + RECORD_HEADER_BYTES;
+  if (getU32(buf, body + 12) !== 1 || buf[body + BODY_FIXED_BYTES] !== TAG_MEMBERS) return null;
+  const p = body + BODY_FIXED_BYTES + 1;
+  return buf.subarray(p + 4, p + 4 + getU32(buf, p));
+}
 /** Offset just past the record at `off`. */
 export function recordEndAt(buf: Buffer, off: number): number {
   return off + RECORD_HEADER_BYTES + getU32(buf, off);
@@ -504,6 +526,15 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       p += 4;
       if (len > end - p) return 'acl users run past record end';
       if (sink !== null) sink.acl(buf, p, len);
+      p += len;
+      continue;
+    }
+    if (tag === TAG_MEMBERS) {
+      if (p + 4 > end) return 'members length runs past record end';
+      const len = getU32(buf, p);
+      p += 4;
+      if (len > end - p) return 'members configuration runs past record end';
+      if (sink !== null) sink.members(buf, p, len);
       p += len;
       continue;
     }

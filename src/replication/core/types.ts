@@ -119,6 +119,12 @@ export interface CoreConfig {
   readonly random: () => number;
   /** Memory for the backlog's chunks; default FRESH_CHUNKS (never reused). The host's pool recycles them. */
   readonly backlogMemory?: ChunkMemory;
+  /**
+   * Test seam, never set by kv-server: allow a membership change while the previous one is not
+   * committed (a known way to get two disjoint majorities). The simulator sets it to prove that
+   * its checks catch that bug.
+   */
+  readonly unsafeConcurrentConfigChanges?: boolean;
 }
 
 /** What the host restores at start: persisted meta plus the local log's shape. */
@@ -282,8 +288,13 @@ export type Effect =
    * appended) with the reason otherwise. `unknown`: appended but leadership was lost first.
    */
   | { readonly type: 'memberChangeResult'; readonly requestId: number; readonly outcome: 'ok' | 'refused' | 'unknown'; readonly seq: Seq; readonly reason: string }
-  /** The configuration in force changed (an entry appended or discarded, a snapshot, the start): the host dials `config`'s members. */
-  | { readonly type: 'membersChanged'; readonly config: MemberConfig; readonly seq: Seq; readonly self: MemberRole }
+  /**
+   * The configuration in force, or the set of nodes this one talks to, changed (an entry appended,
+   * committed or discarded, a snapshot, the start). The host keeps links to exactly `peers`
+   * (id → address): the members in force plus, while a change is not committed, the members of
+   * the configuration before it (a vote may have to come from them), and the primary we follow.
+   */
+  | { readonly type: 'membersChanged'; readonly config: MemberConfig; readonly seq: Seq; readonly self: MemberRole; readonly peers: ReadonlyMap<NodeId, string> }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly text: string }
   /**
    * Local writes wait to be sent to replicas: step a 'flush' event once the current batch of
