@@ -1,5 +1,5 @@
 // Tests of the host's LinkTable (src/replication/host/links.ts) in cluster mode, over a fake
-// transport: the mesh follows the configuration in force (setMembers adds, moves and drops
+// transport: the mesh follows the configuration in force (setPeers adds, moves and drops
 // dialers), inbound links from nodes outside the configuration are accepted, and a node we do
 // not dial is answered on the link it dialled.
 
@@ -81,18 +81,18 @@ function peerOf(d: FakeDial): string {
 
 const addr = (n: number): string => `127.0.0.1:${n}`;
 
-test('setMembers dials every member but self, adds new ones, redials a moved one and drops a removed one', () => {
+test('setPeers dials every member but self, adds new ones, redials a moved one and drops a removed one', () => {
   const h = harness();
-  h.table.setMembers(new Map([['n1', addr(1)], ['n2', addr(2)], ['n3', addr(3)]]));
+  h.table.setPeers(new Map([['n1', addr(1)], ['n2', addr(2)], ['n3', addr(3)]]));
   assert.deepEqual(h.dials.map((d) => d.opts.address), [addr(2), addr(3)]);
   const l2 = h.link(h.dials[0] as FakeDial);
   const l3 = h.link(h.dials[1] as FakeDial);
   assert.deepEqual(h.ups, ['n2@127.0.0.1:2', 'n3@127.0.0.1:3']);
   // The same configuration again: nothing changes.
-  h.table.setMembers(new Map([['n1', addr(1)], ['n2', addr(2)], ['n3', addr(3)]]));
+  h.table.setPeers(new Map([['n1', addr(1)], ['n2', addr(2)], ['n3', addr(3)]]));
   assert.equal(h.dials.length, 2);
   // n4 joins, n3 moves to port 33, n2 is removed.
-  h.table.setMembers(new Map([['n1', addr(1)], ['n3', addr(33)], ['n4', addr(4)]]));
+  h.table.setPeers(new Map([['n1', addr(1)], ['n3', addr(33)], ['n4', addr(4)]]));
   assert.equal(h.dials[0]?.stopped, true, "the removed member's dialer stops");
   assert.equal(h.dials[1]?.stopped, true, "the moved member's old dialer stops");
   assert.deepEqual(h.dials.slice(2).map((d) => d.opts.address), [addr(33), addr(4)]);
@@ -106,7 +106,7 @@ test('setMembers dials every member but self, adds new ones, redials a moved one
 
 test('a dialled address answering with another node id is never taken for the member', () => {
   const h = harness();
-  h.table.setMembers(new Map([['n1', addr(1)], ['n2', addr(2)]]));
+  h.table.setPeers(new Map([['n1', addr(1)], ['n2', addr(2)]]));
   const wrong = h.link(h.dials[0] as FakeDial, 'n9');
   assert.equal(wrong.isClosed, true);
   assert.equal(h.table.sendLink('n2'), undefined);
@@ -115,7 +115,7 @@ test('a dialled address answering with another node id is never taken for the me
 
 test('inbound links from non-members are accepted; a node we do not dial is answered on its own link', () => {
   const h = harness();
-  h.table.setMembers(new Map([['n1', addr(1)], ['n2', addr(2)]]));
+  h.table.setPeers(new Map([['n1', addr(1)], ['n2', addr(2)]]));
   let joiner: FakeLink | null = null;
   h.table.accept('n7', addr(7), (ev) => (joiner = new FakeLink('n7', addr(7), false, ev)));
   assert.ok(joiner !== null && !(joiner as FakeLink).isClosed, 'a node outside the configuration may talk to us');

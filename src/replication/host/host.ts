@@ -134,8 +134,8 @@ export class ReplicationHost implements LinkEvents {
    * ADDRESS) takes its override's place.
    */
   private readonly dialOverrides = new Map<NodeId, string>();
-  /** The configuration the mesh follows now (null until the core reports one). */
-  private meshConfig: MemberConfig | null = null;
+  /** The nodes the mesh links to now (id → the core's address for it). */
+  private meshPeers: ReadonlyMap<NodeId, string> = new Map();
   /** This node's place in the configuration in force (cluster mode; read on every write by the gate). */
   private selfRole: MemberRole = 'voter';
   /** Positions the local log lost in its recent failures: writes there were refused, never acknowledged. */
@@ -290,10 +290,10 @@ export class ReplicationHost implements LinkEvents {
     this.core = this.buildCore(this.opts.replicaOf);
     this.stepNow({ type: 'start' });
     if (this.opts.replicaOf !== null) this.links.dialPrimary(this.opts.replicaOf);
-    // The core's start reported the configuration in force (membersChanged); following it again is a no-op.
+    // The core's start reported its peers (membersChanged); following them again is a no-op.
     if (this.isCluster) {
-      const m = this.status().membership;
-      this.followConfig(m.config, m.self);
+      const st = this.status();
+      this.followPeers(new Map(st.peers.map((p) => [p.id, p.address])), st.membership.self);
     }
     this.cancelTick = this.runtime.every(TICK_INTERVAL_MS, () => this.onTickTimer());
     await this.idle();
@@ -667,7 +667,7 @@ export class ReplicationHost implements LinkEvents {
         this.appendConfig(e.config);
         return;
       case 'membersChanged':
-        this.membersChanged(e.config, e.seq, e.self);
+        this.membersChanged(e.config, e.seq, e.self, e.peers);
         return;
       case 'readReady':
       case 'readFailed':
@@ -756,27 +756,25 @@ export class ReplicationHost implements LinkEvents {
     this.applier.watchDurable();
   }
 
-  /** The configuration in force changed: the mesh follows it (and a removed node says so). */
-  private membersChanged(config: MemberConfig, seq: Seq, self: MemberRole): void {
-    this.followConfig(config, self);
-    const where = seq === 0 ? 'the bootstrap configuration' : `the configuration of seq ${seq}`;
-    if (self === 'removed') this.log.warn(`membership: this node (${this.nodeId}) is not a member of ${where} (${formatConfig(config)}): it was removed from the cluster`);
-    else this.log.info(`membership: ${where} is in force: ${formatConfig(config)}; this node is a ${self}`);
+  /** The configuration in force, or the nodes the core talks to, changed: the mesh follows (the core logs the change). */
+  private membersChanged(config: MemberConfig, seq: Seq, self: MemberRole, peers: ReadonlyMap<NodeId, string>): void {
+    if (self !== this.selfRole) this.log.info(`membership: this node is ${self === 'removed' ? 'not a member' : `a ${self}`} of the configuration of seq ${seq} (${formatConfig(config)})`);
+    this.followPeers(peers, self);
     this.observer?.onReplicaProgress();
   }
 
-  /** Dial exactly `config`'s members (our --cluster route where we have one). */
-  private followConfig(config: MemberConfig, self: MemberRole): void {
-    const prev = this.meshConfig;
-    this.meshConfig = config;
+  /** Dial exactly `peers` (by our --cluster route where we have one, until the member moves). */
+  private followPeers(peers: ReadonlyMap<NodeId, string>, self: MemberRole): void {
+    const prev = this.meshPeers;
+    this.meshPeers = peers;
     this.selfRole = self;
     const targets = new Map<NodeId, string>();
-    for (const [id, m] of config.members) {
-      const before = prev?.members.get(id);
-      if (before !== undefined && before.address !== m.address) this.dialOverrides.delete(id); // moved: the new address wins
-      targets.set(id, this.dialOverrides.get(id) ?? m.address);
+    for (const [id, address] of peers) {
+      const before = prev.get(id);
+      if (before !== undefined && before !== address) this.dialOverrides.delete(id); // moved (MEMBER ADDRESS): the new address wins
+      targets.set(id, this.dialOverrides.get(id) ?? address);
     }
-    this.links.setMembers(targets);
+    this.links.setPeers(targets);
   }
 
   /** Cluster: this node's place in the configuration in force ('voter' in manual mode). */

@@ -2,7 +2,7 @@
 // are sent on (manual mode: the only one; cluster mode: the one we dialled) and, in cluster
 // mode, the link the peer dialled to us (received on; sent on only to a peer we do not dial, a
 // node joining or one just removed). The cluster mesh follows the configuration in force
-// (setMembers). Owns these maps and dialers; never interprets a frame and never steps the core
+// (setPeers). Owns these maps and dialers; never interprets a frame and never steps the core
 // (the host does, on the hooks' calls).
 
 import assert from 'node:assert';
@@ -17,7 +17,7 @@ export interface LinkTableOptions {
   readonly user?: string;
   /** Our own client address, announced on every link we dial. */
   readonly announce: string;
-  /** Cluster mode (the mesh is then set by setMembers); absent in manual mode. */
+  /** Cluster mode (the mesh is then set by setPeers); absent in manual mode. */
   readonly cluster: boolean;
 }
 
@@ -139,11 +139,12 @@ export class LinkTable {
   }
 
   /**
-   * Cluster mode: keep a link to every member of `members` but ourselves, and to no one else.
-   * A new member gets a dialer; a moved one (new address) a new dialer; a removed one loses its
+   * Cluster mode: keep a link to every node of `members` (the core's peers: the configuration in
+   * force and, while a change is uncommitted, the one before) but ourselves, and to no one else.
+   * A new node gets a dialer; a moved one (new address) a new dialer; a dropped one loses its
    * dialer and the link we dialled (the link it dialled to us stays: it may still ask us things).
    */
-  setMembers(members: ReadonlyMap<NodeId, string>): void {
+  setPeers(members: ReadonlyMap<NodeId, string>): void {
     assert(this.opts.cluster, 'only cluster mode dials members');
     for (const [id, d] of [...this.peerDialers]) {
       if (members.get(id) === d.address) continue;
