@@ -1,6 +1,6 @@
 // In-process tests of the cluster-mode pieces that need no network: --cluster parsing, the
-// membership binding of a data directory, the reply recorder, quorum operation routing and
-// the TOPOLOGY view.
+// membership binding of a data directory, the reply recorder, quorum operation routing, MEMBER's
+// arguments, redirect and replies, and the TOPOLOGY view.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,8 @@ import { bindMembership, parseClusterFlag } from '../src/replication/cluster/mem
 import { ReplyRecorder } from '../src/replication/cluster/reply-recorder.js';
 import { noQuorumWrite, QuorumOps, quorumSuffix, type QuorumBackend, type RunCommand } from '../src/replication/cluster/quorum-ops.js';
 import { memberViews } from '../src/replication/cluster/topology.js';
-import type { CoreStatus } from '../src/replication/core/types.js';
+import { ERR_REMOVED, MemberFrontend } from '../src/replication/cluster/member-commands.js';
+import type { CoreStatus, MemberChange, MemberRole } from '../src/replication/core/types.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
 import { tempDir } from './helpers/procs.js';
 
@@ -287,4 +288,92 @@ test('kv-cli: TOPOLOGY prints as a table; NOTPRIMARY is a redirect it follows', 
   const np = errorFromReply('NOTPRIMARY quorum reads and writes are served by the primary; primary=127.0.0.1:4002');
   assert.ok(np instanceof NotPrimaryError);
   assert.equal(np.primary, '127.0.0.1:4002');
+});
+
+/** A cluster status with n1..n3 voters and n4 a learner; `role`, `self` as given. */
+function clusterStatus(role: 'primary' | 'replica', self: MemberRole): CoreStatus {
+  return {
+    nodeId: 'n1', mode: 'cluster', role, epoch: 3, primaryId: role === 'primary' ? 'n1' : 'n2', primaryAddress: role === 'primary' ? '127.0.0.1:1' : '127.0.0.1:2',
+    sync: 'none', lastPos: { epoch: 3, seq: 20 }, commitSeq: 20, durableSeq: 20, acceptsWrites: role === 'primary', logFailed: false,
+    peers: [
+      { id: 'n2', address: '127.0.0.1:2', role: 'replica', matchSeq: 19, lagOps: 1, lagMs: 3, link: 'up', sync: 'streaming', lastHeardMs: 990 },
+      { id: 'n4', address: '127.0.0.1:4', role: 'replica', matchSeq: 5, lagOps: 15, lagMs: 0, link: 'up', sync: 'snapshot', lastHeardMs: 990 },
+    ],
+    fullResyncs: 0, partialResyncs: 0, discardedEntries: 0, discardedRanges: [], backlogBytes: 0, backlogFirstSeq: 0, backlogBytesMax: 1024,
+    membership: {
+      config: {
+        members: new Map([
+          ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
+          ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
+          ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
+          ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
+        ]),
+      },
+      seq: 17,
+      committed: false,
+      self,
+    },
+  };
+}
+
+test('MEMBER: arguments checked, changes only on the primary (READONLY redirect elsewhere), replies from the core\'s result', () => {
+  let status = clusterStatus('primary', 'voter');
+  const asked: Array<[number, MemberChange]> = [];
+  const m = new MemberFrontend({ status: () => status, changeMembers: (id, ch) => void asked.push([id, ch]) });
+  const h = harness(false);
+  const run = (...a: string[]): unknown[] => {
+    m.spec().handler(h.ctx, args('MEMBER', ...a));
+    return h.out.take();
+  };
+  assert.match(run('ADD', 'bad id', '127.0.0.1:5')[0] as string, /^-ERR bad node id 'bad id'/);
+  assert.match(run('ADD', 'n5', 'nowhere')[0] as string, /^-ERR bad address 'nowhere'/);
+  assert.match(run('ADD', 'n5', '127.0.0.1:5', 'VOTER')[0] as string, /^-ERR syntax error/);
+  assert.match(run('FROB', 'n5')[0] as string, /^-ERR unknown subcommand 'frob'/);
+  assert.deepEqual(asked, []);
+  assert.deepEqual(run('ADD', 'n5', '127.0.0.1:5'), [], 'deferred until the core answers');
+  assert.deepEqual(run('ADD', 'n6', '127.0.0.1:6', 'learner'), []);
+  assert.deepEqual(run('PROMOTE', 'n4'), []);
+  assert.deepEqual(run('REMOVE', 'n3'), []);
+  assert.deepEqual(run('ADDRESS', 'n2', '127.0.0.1:22'), []);
+  assert.deepEqual(asked, [
+    [1, { op: 'add', id: 'n5', address: '127.0.0.1:5', autoPromote: true }],
+    [2, { op: 'add', id: 'n6', address: '127.0.0.1:6', autoPromote: false }],
+    [3, { op: 'promote', id: 'n4' }],
+    [4, { op: 'remove', id: 'n3' }],
+    [5, { op: 'address', id: 'n2', address: '127.0.0.1:22' }],
+  ]);
+  m.onResult({ type: 'memberChangeResult', requestId: 2, outcome: 'refused', seq: 0, reason: 'a membership change is in progress' });
+  m.onResult({ type: 'memberChangeResult', requestId: 1, outcome: 'ok', seq: 21, reason: '' });
+  m.onResult({ type: 'memberChangeResult', requestId: 3, outcome: 'unknown', seq: 22, reason: 'stepped down' });
+  m.onResult({ type: 'memberChangeResult', requestId: 1, outcome: 'ok', seq: 21, reason: '' }); // answered already: ignored
+  const replies = h.deferred.map((w) => w.take()[0]);
+  assert.deepEqual(replies.slice(0, 2), ['-ERR a membership change is in progress', '+OK']);
+  assert.match(String(replies[2]), /^-ERR membership change outcome unknown: the entry at seq 22 was appended .*\(stepped down\)/);
+  assert.equal(replies.length, 3);
+  status = clusterStatus('replica', 'voter');
+  assert.deepEqual(run('REMOVE', 'n3'), ['-READONLY membership changes are made on the primary. primary=127.0.0.1:2']);
+  status = clusterStatus('replica', 'removed');
+  assert.deepEqual(run('LIST'), [`-${ERR_REMOVED}`]);
+  assert.deepEqual(run('ADD', 'n5', '127.0.0.1:5'), [`-${ERR_REMOVED}`]);
+  assert.equal(asked.length, 5);
+});
+
+test('MEMBER LIST: every member of the configuration with its role, link and progress as the primary tracks it', () => {
+  const m = new MemberFrontend({ status: () => clusterStatus('primary', 'voter'), changeMembers: () => undefined });
+  const h = harness(false);
+  m.spec().handler(h.ctx, args('MEMBER', 'LIST'));
+  const [list] = h.out.take();
+  assert.ok(Array.isArray(list));
+  const rows = list.map((e) => {
+    assert.ok(Array.isArray(e));
+    const pairs: string[] = [];
+    for (let i = 0; i + 1 < e.length; i += 2) pairs.push(`${String(e[i])}=${String(e[i + 1])}`);
+    return pairs.join(' ');
+  });
+  assert.deepEqual(rows, [
+    'id=n1 address=127.0.0.1:1 role=voter self=true link=self match_seq=20 lag_ops=0 config_seq=17 config_committed=false',
+    'id=n2 address=127.0.0.1:2 role=voter self=false link=up match_seq=19 lag_ops=1 config_seq=17 config_committed=false',
+    'id=n3 address=127.0.0.1:3 role=voter self=false link=down match_seq=-1 lag_ops=-1 config_seq=17 config_committed=false',
+    'id=n4 address=127.0.0.1:4 role=learner self=false link=up match_seq=-1 lag_ops=-1 config_seq=17 config_committed=false',
+  ]);
 });
