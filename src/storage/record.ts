@@ -19,8 +19,11 @@
 //          lset:     [u8 16][u32 keyLen][key][f64 index][u32 valLen][value]        linsert: tag 17, same shape
 //          lrem:     [u8 18][u32 keyLen][key][f64 count][u32 valLen][value]        (count signed)
 //          acl:      [u8 19][u32 len][users]          (the whole user table; server/acl.ts owns its form)
+//          members:  [u8 20][u32 len][config]         (a membership configuration, the entry's only op;
+//                                                      replication/core/member-config.ts owns its form)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
-// so a record whose CRC happens to match but whose structure is wrong is still rejected.
+// so a record whose CRC happens to match but whose structure is wrong is still rejected; a
+// 'members' op must also be its entry's only op and hold a configuration decodeMemberConfig reads.
 // Decoding is one op walker used two ways: decodeRecord builds a LogEntry (replication), and
 // checkRecord + replayRecordOps validate a whole record and then feed its ops as byte ranges to
 // a sink (recovery's replay: no Op objects, no key strings).
@@ -29,6 +32,7 @@ import assert from 'node:assert';
 import { crc32cRange } from './crc32c.js';
 import { checkObject } from './object-codec.js';
 import type { LogEntry, Op } from './types.js';
+import { decodeMemberConfig } from '../replication/core/member-config.js';
 
 export const RECORD_HEADER_BYTES = 8;
 const BODY_FIXED_BYTES = 16;
@@ -245,6 +249,9 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         p += op.users.length;
         break;
       case 'members':
+        // The reader refuses anything else, so the writer never logs it.
+        assert(ops.length === 1, 'a members op is its entry\'s only op');
+        assert(decodeMemberConfig(op.config) !== null, 'a members op holds a membership configuration');
         out[p++] = TAG_MEMBERS;
         p = putU32(out, p, op.config.length);
         out.set(op.config, p);
@@ -323,7 +330,7 @@ export interface RecordOpSink {
   flushall(): void;
   /** The user table `buf[off, +len)` (an 'acl' op). */
   acl(buf: Buffer, off: number, len: number): void;
-  /** A membership configuration `buf[off, +len)` (a 'members' op). */
+  /** The encoded membership configuration `buf[off, +len)` (a 'members' op; decodeMemberConfig accepted it). */
   members(buf: Buffer, off: number, len: number): void;
   hset(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number, valOff: number, valLen: number): void;
   hdel(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number): void;
@@ -472,16 +479,6 @@ export function recordSeqAt(buf: Buffer, off: number): number {
   const body = off + RECORD_HEADER_BYTES;
   return seqFromWords(getU32(buf, body + 4), getU32(buf, body + 8));
 }
-/**
- * The configuration bytes of the checked record at `off` when it is a membership entry (exactly
- * one op, a 'members' op), else null. O(1): the replication core asks it of every record it receives.
- */
-export function recordMembersConfig(buf: Buffer, off: number): Buffer | null {
-  const body = off + RECORD_HEADER_BYTES;
-  if (getU32(buf, body + 12) !== 1 || buf[body + BODY_FIXED_BYTES] !== TAG_MEMBERS) return null;
-  const p = body + BODY_FIXED_BYTES + 1;
-  return buf.subarray(p + 4, p + 4 + getU32(buf, p));
-}
 /** Offset just past the record at `off`. */
 export function recordEndAt(buf: Buffer, off: number): number {
   return off + RECORD_HEADER_BYTES + getU32(buf, off);
@@ -492,6 +489,18 @@ export function replayRecordAt(buf: Buffer, off: number, sink: RecordOpSink): vo
   const body = off + RECORD_HEADER_BYTES;
   const err = walkOps(buf, body + BODY_FIXED_BYTES, recordEndAt(buf, off), getU32(buf, body + 12), sink);
   if (err !== null) assert.fail(`a checked record must walk cleanly: ${err}`);
+}
+
+/**
+ * The configuration bytes of the checked record at `off` when it is a membership entry (its only
+ * op a 'members' op), else null. Reads two fixed offsets, so it costs next to nothing per record
+ * (the replication core asks it of every entry it receives). The result is a slice of `buf`.
+ */
+export function recordMembersConfig(buf: Buffer, off: number): Buffer | null {
+  const body = off + RECORD_HEADER_BYTES;
+  if (getU32(buf, body + 12) !== 1 || buf[body + BODY_FIXED_BYTES] !== TAG_MEMBERS) return null;
+  const at = body + BODY_FIXED_BYTES + 1;
+  return buf.subarray(at + 4, at + 4 + getU32(buf, at));
 }
 
 /**
@@ -530,11 +539,15 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       continue;
     }
     if (tag === TAG_MEMBERS) {
+      if (count !== 1) return 'a members op shares its entry with other ops';
       if (p + 4 > end) return 'members length runs past record end';
       const len = getU32(buf, p);
       p += 4;
-      if (len > end - p) return 'members configuration runs past record end';
-      if (sink !== null) sink.members(buf, p, len);
+      if (len > end - p) return 'members config runs past record end';
+      // Checked with the record (as a restore's payload), so applying it never fails.
+      if (sink === null) {
+        if (decodeMemberConfig(buf.subarray(p, p + len)) === null) return 'members op holds no valid configuration';
+      } else sink.members(buf, p, len);
       p += len;
       continue;
     }

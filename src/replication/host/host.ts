@@ -270,7 +270,7 @@ export class ReplicationHost implements LinkEvents {
       acceptable: (peer) => this.core.snapshotAcceptable(peer),
       loaded: async (peer, h) => {
         this.applier.replaced(h.from.seq);
-        await this.stepInTask({ type: 'snapshotLoaded', peer, position: h.from, epochHistory: h.epochHistory });
+        await this.stepInTask({ type: 'snapshotLoaded', peer, position: h.from, epochHistory: h.epochHistory, configs: this.store.memberConfigs });
         this.observer?.onApplied();
       },
     });
@@ -321,6 +321,7 @@ export class ReplicationHost implements LinkEvents {
         epochHistory: this.store.epochHistory,
         lastPosition: this.store.lastPosition,
         durableSeq: s.durableSeq,
+        configs: this.store.memberConfigs,
       },
       this.stepClock(this.nowMs()),
     );
