@@ -5,7 +5,7 @@
 // only; it never dials a member nor decides roles (the core does).
 
 import type { ReplicatedStore } from '../../storage/api.js';
-import type { ConfigAt, MemberConfig, NodeId } from '../core/types.js';
+import type { MemberConfig, NodeId } from '../core/types.js';
 import { parseAddress } from '../../net/address.js';
 
 import { CONFIG_MEMBERS_MAX as CLUSTER_MEMBERS_MAX, NODE_ID_CHARS_MAX, validNodeId } from '../core/member-config.js';
@@ -109,8 +109,7 @@ export type RecordedCluster =
   | { readonly kind: 'none' };
 
 export function recordedCluster(store: ReplicatedStore): RecordedCluster {
-  // Absent on a store that predates live membership: no configuration in its log.
-  const configs = (store.memberConfigs as readonly ConfigAt[] | undefined) ?? [];
+  const configs = store.memberConfigs;
   const last = configs[configs.length - 1];
   if (last !== undefined) return { kind: 'log', config: last.config, seq: last.seq };
   const meta = store.readMeta();
