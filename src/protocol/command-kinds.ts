@@ -181,6 +181,7 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['kvrepl', WRITE],
   ['kvsnapshot', READ],
   ['failover', WRITE],
+  ['member', { kind: 'write', readSubcommands: ['list'] }],
 ]);
 
 /** Anything a command word can be: the client sends strings and Buffers, the server holds Buffers. */
