@@ -299,6 +299,9 @@ export class HostSimWorld implements SimWorldPort {
         if (e.ok) this.stats.failoversOk++;
         this.trace.push(`${this.nowMs} ${n.id} failover ${e.ok ? 'ok' : 'failed'}: ${e.reason}`);
         return;
+      case 'memberChangeResult':
+        this.trace.push(`${this.nowMs} ${n.id} membership change ${e.requestId}: ${e.outcome} ${e.reason}`);
+        return;
       default: {
         const never: never = e;
         throw new Error(`unexpected cluster result ${JSON.stringify(never)}`);

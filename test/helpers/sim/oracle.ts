@@ -39,12 +39,16 @@ export interface SimStats {
   fullResyncs: number;
   failovers: number;
   failoversOk: number;
+  memberChanges: number;
+  memberChangesOk: number;
+  configsCommitted: number;
 }
 
 export function emptyStats(): SimStats {
   return {
     elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
     asyncWrites: 0, crashes: 0, diskFailures: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
+    memberChanges: 0, memberChangesOk: 0, configsCommitted: 0,
   };
 }
 
