@@ -191,11 +191,13 @@ export class Cluster {
   }
 
   /** A node not started yet (its port and data directory chosen): MEMBER ADD can name it before it joins. */
-  async newNode(id: string): Promise<ClusterNode> {
+  async newNode(id: string, samePortAs?: string): Promise<ClusterNode> {
     if (this.opts.tlsArgs !== undefined) throw new Error('join: TLS clusters are not supported by this helper');
     if (this.members.some((m) => m.id === id)) throw new Error(`${id} already exists`);
-    const [port] = await lowPorts(1);
-    const n: ClusterNode = { id, port: port as number, clientPort: port as number, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port as number}`, clusterArg: '', proc: null, state: 'killed', previousOutput: '' };
+    // A dead node's port: the new node takes its place at its address (and behind its proxy).
+    const port = samePortAs === undefined ? ((await lowPorts(1))[0] as number) : this.node(samePortAs).port;
+    if (this.opts.proxies === 'per-member') this.proxies.set(memberKey(id), samePortAs === undefined ? await TcpProxy.start(port) : this.memberProxy(samePortAs));
+    const n: ClusterNode = { id, port, clientPort: port, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port}`, clusterArg: '', proc: null, state: 'killed', previousOutput: '' };
     this.members.push(n);
     return n;
   }
@@ -205,12 +207,19 @@ export class Cluster {
    * --cluster entry names the new address. The others learn it from MEMBER ADDRESS.
    */
   async restartOnNewPort(id: string): Promise<void> {
-    if (this.opts.tlsArgs !== undefined || this.proxies.size > 0) throw new Error('restartOnNewPort: only for clusters without proxies or TLS');
+    const perMember = this.opts.proxies === 'per-member';
+    if (this.opts.tlsArgs !== undefined || (this.proxies.size > 0 && !perMember)) throw new Error('restartOnNewPort: only for clusters without TLS and with per-member proxies or none');
     const n = this.node(id);
     if (n.state !== 'killed') throw new Error(`${id} is ${n.state}`);
     const [port] = await lowPorts(1);
     const address = `127.0.0.1:${port as number}`;
-    if (n.clusterArg !== '') n.clusterArg = n.clusterArg.replace(`${id}=${n.address}`, `${id}=${address}`);
+    // Per-member proxies: a new proxy in front of the new port is its new address (the old one stays open until stop()).
+    const old = perMember ? this.memberProxy(id) : null;
+    if (old !== null) {
+      this.proxies.set(`${memberKey(id)}@${old.port}`, old);
+      this.proxies.set(memberKey(id), await TcpProxy.start(port as number));
+    }
+    if (n.clusterArg !== '') n.clusterArg = n.clusterArg.replace(`${id}=${old?.address ?? n.address}`, `${id}=${old !== null ? this.memberProxy(id).address : address}`);
     n.port = port as number;
     n.clientPort = port as number;
     n.address = address;
