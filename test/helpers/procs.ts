@@ -117,6 +117,9 @@ function track(child: ChildProcess, port: number, dir: string): RunningProcess {
   };
 }
 
+/** Lines of a server's output in the error when it never became ready. */
+const READY_FAILURE_LINES = 40;
+
 export interface KvServerOptions {
   readonly port?: number;
   readonly dir?: string;
@@ -138,10 +141,17 @@ export async function startKvServer(opts: KvServerOptions = {}): Promise<Running
   );
   const proc = track(child, port, dir);
   if (opts.waitReady !== false) {
-    await waitFor(`kv-server on ${port}`, async () => {
-      if (child.exitCode !== null) throw new Error(`kv-server exited ${child.exitCode}: ${proc.output()}`);
-      return portAccepts(port);
-    }, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
+    try {
+      await waitFor(`kv-server on ${port}`, async () => {
+        if (child.exitCode !== null) throw new Error(`kv-server exited ${child.exitCode}: ${proc.output()}`);
+        return portAccepts(port);
+      }, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
+    } catch (e) {
+      if (child.exitCode !== null) throw e; // its output is in the message already
+      // Nobody gets a handle on a server that never became ready: stop it here, and say what it printed.
+      await proc.kill('SIGKILL');
+      throw new Error(`${(e as Error).message}; its last output:\n${proc.output().split('\n').slice(-READY_FAILURE_LINES).join('\n')}`);
+    }
   }
   return proc;
 }
