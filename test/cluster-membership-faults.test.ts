@@ -131,23 +131,40 @@ async function assertRefusesAsRemoved(cluster: Cluster, id: string): Promise<voi
   });
 }
 
-/** SIGKILL `id` for FAULT_MS while `during` runs; it restarts after both. */
+/** Run `during` in the background: awaiting the result gives its error, if any, without an unhandled rejection meanwhile. */
+function background(during: () => Promise<void>): Promise<unknown> {
+  return during().then(
+    () => null,
+    (e: unknown) => e ?? new Error('failed'),
+  );
+}
+
+async function rethrow(result: Promise<unknown>): Promise<void> {
+  const e = await result;
+  if (e !== null) throw e;
+}
+
+/** SIGKILL `id` for FAULT_MS, restart it; `during` starts with the fault and may outlast it. */
 async function killFor(run: Run, id: string, during: () => Promise<void>): Promise<void> {
   run.log.push(`kill ${id}`);
   await run.cluster.kill(id);
-  await Promise.all([delay(FAULT_MS), during()]);
+  const d = background(during);
+  await delay(FAULT_MS);
   await run.cluster.restart(id);
+  await rethrow(d);
 }
 
-/** Cut `id` off from every other node for FAULT_MS while `during` runs, then heal. */
+/** Cut `id` off from every other node for FAULT_MS, then heal; `during` starts with the fault and may outlast it. */
 async function isolateFor(run: Run, id: string, during: () => Promise<void>): Promise<void> {
   run.log.push(`isolate ${id}`);
   run.cluster.isolate(id);
+  const d = background(during);
   try {
-    await Promise.all([delay(FAULT_MS), during()]);
+    await delay(FAULT_MS);
   } finally {
     run.cluster.heal();
   }
+  await rethrow(d);
 }
 
 /** The primary now (one is elected within the deadline). */
