@@ -252,8 +252,9 @@ async function shrink(run: Run): Promise<void> {
 
 /**
  * Replace SIGKILLed members while clients write: a follower by a fresh node at its address
- * (MEMBER REMOVE, --join under a new id on the same port, behind the same proxy), then the
- * primary by itself at a new address with its data (MEMBER ADDRESS, restart).
+ * (MEMBER REMOVE, --join under a new id on the same port, behind the same proxy); then, after
+ * the primary was cut off for a while, the primary by itself at a new address with its data
+ * (MEMBER ADDRESS, restart).
  */
 async function replace(run: Run): Promise<void> {
   const { cluster, work, r, log } = run;
@@ -272,6 +273,11 @@ async function replace(run: Run): Promise<void> {
   await waitVoter(cluster, fresh);
   log.push(`${fresh} voter at ${dead}'s address`);
   assert.equal((await memberList(cluster, await primaryNow(cluster)))?.find((m) => m.id === fresh)?.address, address);
+
+  // The primary cut off: the others elect a new one while its clients' writes go nowhere.
+  await delay(CALM_MS);
+  work.nextGeneration();
+  await isolateFor(run, await primaryNow(cluster), async () => {});
 
   await delay(CALM_MS);
   work.nextGeneration();
