@@ -73,10 +73,9 @@ function args(n: Node, all: readonly Node[], extra: readonly string[]): string[]
   return [KV_SERVER_JS, '--host', '127.0.0.1', '--port', String(n.port), '--dir', n.dir, '--node-id', n.id, '--cluster', cluster, '--log-level', 'warn', ...extra];
 }
 
-/** A node outside the cluster that asks the member at `seed` to add it (an empty data directory). */
+/** An empty node that joins through the member `seed` (already added by MEMBER ADD at its address, it finds itself listed and starts as that learner). */
 function joinArgs(n: Node, seed: Node, extra: readonly string[]): string[] {
-  const self = `127.0.0.1:${n.port}`;
-  return [KV_SERVER_JS, '--host', '127.0.0.1', '--port', String(n.port), '--dir', n.dir, '--node-id', n.id, '--join', `127.0.0.1:${seed.port}`, '--announce', self, '--log-level', 'warn', ...extra];
+  return [KV_SERVER_JS, '--host', '127.0.0.1', '--port', String(n.port), '--dir', n.dir, '--node-id', n.id, '--join', `127.0.0.1:${seed.port}`, '--log-level', 'warn', ...extra];
 }
 
 async function start(n: Node, all: readonly Node[], extra: readonly string[], argv: readonly string[] = args(n, all, extra)): Promise<void> {
@@ -230,7 +229,23 @@ interface JoinResult {
   readonly keys: number;
   readonly loadMs: number;
   readonly joinMs: number;
-  readonly dbsize: string;
+  /** DBSIZE on the new node once it serves reads (a replica refuses them while it knows it is behind). */
+  readonly dbsize: number;
+}
+
+/** DBSIZE of the node at `port` once it answers one (TOOSTALE while it is behind); -1 when it never does within STABLE_TIMEOUT_MS. */
+async function dbsizeOnceServing(port: number): Promise<number> {
+  const deadline = Date.now() + STABLE_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const c = await connectResp('127.0.0.1', port, 1000);
+    if (c.ok) {
+      const r = await c.conn.call(['DBSIZE']);
+      c.conn.close();
+      if (r.ok && r.reply.type === 'integer') return Number(r.reply.value);
+    }
+    await delay(POLL_MS);
+  }
+  return -1;
 }
 
 /**
@@ -251,7 +266,7 @@ async function joinRun(nodes: readonly Node[], joiner: Node, extra: readonly str
     await delay(JOIN_POLL_MS);
   }
   const joinMs = performance.now() - t0;
-  return { keys, loadMs, joinMs, dbsize: (await callOnce(joiner.port, ['DBSIZE'])) ?? '?' };
+  return { keys, loadMs, joinMs, dbsize: await dbsizeOnceServing(joiner.port) };
 }
 
 function quantile(sorted: readonly number[], q: number): number {
