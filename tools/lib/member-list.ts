@@ -12,6 +12,8 @@ export interface MemberView {
   readonly link: string;
   /** -1: not tracked by the node asked (only the primary tracks its followers). */
   readonly matchSeq: number;
+  /** Entries it lacks; -1 as for matchSeq. */
+  readonly lagOps: number;
   readonly configSeq: number;
   readonly configCommitted: boolean;
 }
@@ -46,6 +48,7 @@ export function parseMemberList(r: Reply): MemberView[] | null {
       role: f.get('role') ?? '',
       link: f.get('link') ?? '',
       matchSeq: Number(f.get('match_seq') ?? '-1'),
+      lagOps: Number(f.get('lag_ops') ?? '-1'),
       configSeq: Number(f.get('config_seq') ?? '-1'),
       configCommitted: f.get('config_committed') === '1',
     });
