@@ -8,8 +8,8 @@
 // the members converge to one DEBUG DIGEST; every key with an acknowledged write reads back
 // (quorum) a value the history allows; a member removed while cut off learns it once the
 // partition heals. Every member is configured at the proxy in front of it, so partitions cut the
-// links by who dialled them. Default: short runs; KV_LONG=1: more faults
-// around every change. KV_SEED replays a schedule.
+// links by who dialled them. Default: short runs; KV_LONG=1: more faults around every change
+// and a second grow/shrink round. KV_SEED replays a schedule.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -184,33 +184,33 @@ async function joinBehindProxy(run: Run, id: string, seed: string): Promise<void
   await changeMembers(run.cluster, ['ADDRESS', id, run.cluster.memberProxy(id).address], ALREADY_MOVED);
 }
 
-/** Grow to 5: n4 by MEMBER ADD while a member is SIGKILLed, n5 by --join while the primary is cut off. */
-async function grow(run: Run): Promise<void> {
+/** Grow by two: `added` by MEMBER ADD while a member is SIGKILLed, `joined` by --join while the primary is cut off. */
+async function grow(run: Run, added: string, joined: string): Promise<void> {
   const { cluster, work, r, log } = run;
   await delay(CALM_MS);
   work.nextGeneration();
-  // n4: the operator adds it, then starts it empty; a member dies meanwhile.
+  // The operator adds it, then starts it empty; a member dies meanwhile.
   const victim = r.pick(run.members);
-  const n4 = await cluster.newNode('n4');
+  const node = await cluster.newNode(added);
   await killFor(run, victim, async () => {
-    const by = await changeMembers(cluster, ['ADD', 'n4', n4.address], ALREADY_ADDED);
-    log.push(`MEMBER ADD n4 (acknowledged by ${by || 'an earlier attempt'})`);
-    await joinBehindProxy(run, 'n4', r.pick(run.members.filter((id) => id !== victim)));
+    const by = await changeMembers(cluster, ['ADD', added, node.address], ALREADY_ADDED);
+    log.push(`MEMBER ADD ${added} (acknowledged by ${by || 'an earlier attempt'})`);
+    await joinBehindProxy(run, added, r.pick(run.members.filter((id) => id !== victim)));
   });
-  run.members.push('n4');
-  await waitVoter(cluster, 'n4');
-  log.push('n4 voter');
+  run.members.push(added);
+  await waitVoter(cluster, added);
+  log.push(`${added} voter`);
   await delay(CALM_MS);
   work.nextGeneration();
-  // n5 asks the primary, which is cut off from the others: an election follows, the join retries.
+  // It asks the primary, which is cut off from the others: an election follows, the join retries.
   const cut = await primaryNow(cluster);
-  await cluster.newNode('n5');
-  await isolateFor(run, cut, () => cluster.join('n5', cut).then(() => undefined));
-  log.push('n5 joined');
-  await changeMembers(cluster, ['ADDRESS', 'n5', cluster.memberProxy('n5').address], ALREADY_MOVED);
-  run.members.push('n5');
-  await waitVoter(cluster, 'n5');
-  log.push('n5 voter');
+  await cluster.newNode(joined);
+  await isolateFor(run, cut, () => cluster.join(joined, cut).then(() => undefined));
+  log.push(`${joined} joined`);
+  await changeMembers(cluster, ['ADDRESS', joined, cluster.memberProxy(joined).address], ALREADY_MOVED);
+  run.members.push(joined);
+  await waitVoter(cluster, joined);
+  log.push(`${joined} voter`);
   if (LONG) {
     // Both faults again, on the grown cluster.
     await delay(CALM_MS);
@@ -231,7 +231,7 @@ async function remove(run: Run, id: string, why: string): Promise<void> {
   await run.cluster.kill(id);
 }
 
-/** Shrink to 3: remove the primary itself while another member is cut off, then one more member. */
+/** Shrink by two: remove the primary itself while another member is cut off, then a follower. */
 async function shrink(run: Run): Promise<void> {
   const { cluster, work, r } = run;
   await delay(CALM_MS);
@@ -303,8 +303,13 @@ async function replace(run: Run): Promise<void> {
 
 test('grow 3 -> 5 and shrink back to 3 under quorum reads/writes, a SIGKILL and partitions: linearizable, converged, nothing acknowledged lost', { timeout: LONG ? 600_000 : 240_000 }, async () => {
   await withWorkload(testSeed(7101), 3, async (run) => {
-    await grow(run);
+    await grow(run, 'n4', 'n5');
     await shrink(run);
+    if (LONG) {
+      // A second round, new ids.
+      await grow(run, 'n6', 'n7');
+      await shrink(run);
+    }
   });
 });
 
