@@ -1,9 +1,11 @@
 // An N-node kv-server cluster of real processes on 127.0.0.1 for tests and the failover bench:
-// every node reaches each peer through its own TcpProxy (proxy[from][to]), so any pair can be
-// partitioned (the proxies pass TLS links too: they move bytes); nodes can be SIGKILLed,
-// restarted (also on a new port), SIGSTOPped and resumed, and new nodes can join the running
-// cluster (kv-server --join, dialled directly, not through proxies). Owns those processes, proxies and data directories and
-// always removes them in stop(); never talks to other hosts.
+// every node reaches each peer through its own TcpProxy (proxy[from][to]), or, with per-member
+// proxies, through the one in front of that peer (all members know it by that address; live
+// membership changes need one address per member), so any pair can be partitioned (the proxies
+// pass TLS links too: they move bytes); nodes can be SIGKILLed, restarted (also on a new port),
+// SIGSTOPped and resumed, and new nodes can join the running cluster (kv-server --join, at their
+// own address). Owns those processes, proxies and data directories and always removes them in
+// stop(); never talks to other hosts.
 
 import { rmSync } from 'node:fs';
 import type { CallResult } from '../../src/client/resp-conn.js';
@@ -190,7 +192,11 @@ export class Cluster {
     return n;
   }
 
-  /** A node not started yet (its port and data directory chosen): MEMBER ADD can name it before it joins. */
+  /**
+   * A node not started yet (its port and data directory chosen): MEMBER ADD can name it before it
+   * joins. `samePortAs` a dead node: it takes that node's port (and per-member proxy), so its
+   * address. Per-member proxies: otherwise a new proxy in front of it (MEMBER ADDRESS moves it there).
+   */
   async newNode(id: string, samePortAs?: string): Promise<ClusterNode> {
     if (this.opts.tlsArgs !== undefined) throw new Error('join: TLS clusters are not supported by this helper');
     if (this.members.some((m) => m.id === id)) throw new Error(`${id} already exists`);
