@@ -357,7 +357,7 @@ export class ReplicationHost implements LinkEvents {
     };
   }
   /** The core, read-only (its queries and checks; simulation tests compare it with the store). */
-  get coreView(): Pick<ReplicationCore, 'currentRole' | 'currentEpoch' | 'lastPosition' | 'committedSeq'> {
+  get coreView(): Pick<ReplicationCore, 'currentRole' | 'currentEpoch' | 'lastPosition' | 'committedSeq' | 'configInForce' | 'memberRole'> {
     return this.core;
   }
   get role(): CoreStatus['role'] {

@@ -4,7 +4,8 @@
 // drives a node.
 
 import assert from 'node:assert/strict';
-import type { NodeId } from '../../../src/replication/core/types.js';
+import type { ConfigAt, NodeId } from '../../../src/replication/core/types.js';
+import { formatConfig, majoritiesCanBeDisjoint } from '../../../src/replication/core/member-config.js';
 import { checkLinearizable, type CheckResult, type KvOp } from '../linearizability.js';
 
 /** What the checks read of a node's log. */
@@ -78,6 +79,25 @@ export class Oracle {
 
   committedEpoch(seq: number): number | undefined {
     return this.committedEpochAt.get(seq);
+  }
+
+  /** The highest seq any primary reported committed. */
+  get committedUpTo(): number {
+    return this.committedMax;
+  }
+
+  /**
+   * The configuration the newest primary counts majorities over is the committed one or one
+   * change after it, never one whose majority could miss every voter of the committed one.
+   * (Older primaries are deposed and cannot commit: their configuration may be older.)
+   */
+  checkCountingConfig(primaryId: NodeId, inForce: ConfigAt, committed: ConfigAt): void {
+    if (inForce.seq < committed.seq) assert.fail(`${primaryId}, newest primary, counts over configuration ${inForce.seq}, older than the committed ${committed.seq}`);
+    if (majoritiesCanBeDisjoint(inForce.config, committed.config)) {
+      assert.fail(
+        `${primaryId} counts over ${formatConfig(inForce.config)} (entry ${inForce.seq}) whose majority can miss the committed ${formatConfig(committed.config)} (entry ${committed.seq}): two disjoint majorities`,
+      );
+    }
   }
 
   becamePrimary(n: LogView, epoch: number): void {

@@ -4,8 +4,8 @@
 // step. Owns the schedule and the core-specific checks; never lets a check be skipped silently.
 
 import assert from 'node:assert/strict';
-import { DEFAULT_TIMING, type ConfigAt, type CoreConfig, type Effect, type MemberChange, type NodeId, type Timing } from '../../../src/replication/core/types.js';
-import { decodeMemberConfig, formatConfig, majoritiesCanBeDisjoint, votersOf } from '../../../src/replication/core/member-config.js';
+import { DEFAULT_TIMING, type ConfigAt, type CoreConfig, type Effect, type MemberChange, type MemberConfig, type NodeId, type Timing } from '../../../src/replication/core/types.js';
+import { decodeMemberConfig, formatConfig, votersOf } from '../../../src/replication/core/member-config.js';
 import type { LogEntry } from '../../../src/storage/types.js';
 import type { CheckResult } from '../linearizability.js';
 import { rng, type Rng } from '../rng.js';
@@ -233,12 +233,7 @@ export class SimWorld implements Observer {
   private checkMajorities(primary: SimNode | null): void {
     const core = primary?.core;
     if (core === null || core === undefined || primary === null) return;
-    const c = core.configInForce;
-    const g = this.committedConfig;
-    if (c.seq < g.seq) assert.fail(`${primary.id}, newest primary, counts over configuration ${c.seq}, older than the committed ${g.seq}`);
-    if (majoritiesCanBeDisjoint(c.config, g.config)) {
-      assert.fail(`${primary.id} counts over ${formatConfig(c.config)} (entry ${c.seq}) whose majority can miss the committed ${formatConfig(g.config)} (entry ${g.seq}): two disjoint majorities`);
-    }
+    this.oracle.checkCountingConfig(primary.id, core.configInForce, this.committedConfig);
   }
 
   // ------------------------------------------------------------------ scheduler
@@ -257,26 +252,8 @@ export class SimWorld implements Observer {
     const prim = this.primaries()[0];
     const core = prim?.core;
     if (prim === undefined || core === null || core === undefined) return;
-    const config = core.configInForce.config;
-    const outside = this.nodes.filter((n) => !config.members.has(n.id));
-    const learners = [...config.members].filter(([, m]) => !m.voter).map(([id]) => id);
-    const members = [...config.members.keys()];
-    const roll = r.next();
-    let change: MemberChange;
-    if (roll < 0.35 && outside.length > 0) {
-      const n = r.pick(outside);
-      // Re-added nodes sometimes come back at a new address (addresses are labels here).
-      const address = r.next() < 0.3 ? `10.0.${1 + (++this.addressGeneration % 200)}.${n.id.slice(1)}:7000` : `10.0.0.${n.id.slice(1)}:7000`;
-      change = { op: 'add', id: n.id, address, autoPromote: r.next() < 0.7 };
-    } else if (roll < 0.55 && learners.length > 0) {
-      change = { op: 'promote', id: r.pick(learners) };
-    } else if (roll < 0.9 && members.length > 1) {
-      change = { op: 'remove', id: r.pick(members) };
-    } else {
-      const id = r.pick(members);
-      change = { op: 'address', id, address: `10.0.${1 + (++this.addressGeneration % 200)}.${id.slice(1)}:7000` };
-    }
-    this.requestChange(prim, change);
+    const address = (id: NodeId, moved: boolean): string => (moved ? `10.0.${1 + (++this.addressGeneration % 200)}.${id.slice(1)}:7000` : `10.0.0.${id.slice(1)}:7000`);
+    this.requestChange(prim, pickMemberChange(r, core.configInForce.config, this.nodes.map((n) => n.id), address));
   }
 
   /** Ask `prim` for `change` (MEMBER ...); an added node that never ran starts as a --join node would. Returns the request id. */
@@ -438,6 +415,27 @@ export class SimWorld implements Observer {
       if (!members.has(n.id) && n.core?.memberRole !== 'removed') assert.fail(`${n.id} was removed but still believes it is a ${n.core?.memberRole}`);
     }
   }
+}
+
+/**
+ * One random MEMBER change for a primary whose configuration is `config`: add a node from `ids`
+ * that is not a member (sometimes at a new address; a learner, promoted on its own or not),
+ * promote a learner, remove a member (the primary too), or move one. `address(id, moved)` names
+ * where a node is.
+ */
+export function pickMemberChange(r: Rng, config: MemberConfig, ids: readonly NodeId[], address: (id: NodeId, moved: boolean) => string): MemberChange {
+  const outside = ids.filter((id) => !config.members.has(id));
+  const learners = [...config.members].filter(([, m]) => !m.voter).map(([id]) => id);
+  const members = [...config.members.keys()];
+  const roll = r.next();
+  if (roll < 0.35 && outside.length > 0) {
+    const id = r.pick(outside);
+    return { op: 'add', id, address: address(id, r.next() < 0.3), autoPromote: r.next() < 0.7 };
+  }
+  if (roll < 0.55 && learners.length > 0) return { op: 'promote', id: r.pick(learners) };
+  if (roll < 0.9 && members.length > 1) return { op: 'remove', id: r.pick(members) };
+  const id = r.pick(members);
+  return { op: 'address', id, address: address(id, true) };
 }
 
 /** Runs one seed; on failure the error names the seed and the exact replay command. */
