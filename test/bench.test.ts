@@ -379,7 +379,7 @@ test('bench tools: a bad flag or value is one line on stderr and exit 2; --help 
     [KV_BENCH_JS, [['--frobnicate'], ['-c', '0'], ['-P'], ['--seed', '-5'], ['stray'], ['--seeds', 'nohost']]],
     [SUITE_JS, [['--frobnicate'], ['--rows', '9'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
     [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
-    [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0']]],
+    [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0'], ['--join-keys', '-1'], ['--join-keys', 'many']]],
     [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
     [GROWTH_PAUSE_JS, [['--frobnicate'], ['--keys', '0'], ['--keys', 'many'], ['--systems', 'etcd']]],
   ];
