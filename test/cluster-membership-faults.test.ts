@@ -7,9 +7,10 @@
 // ADDRESS). Checks: the history is linearizable; a removed node refuses writes and quorum reads;
 // the members converge to one DEBUG DIGEST; every key with an acknowledged write reads back
 // (quorum) a value the history allows; a member removed while cut off learns it once the
-// partition heals. Every member is configured at the proxy in front of it, so partitions cut the
-// links by who dialled them. Default: short runs; KV_LONG=1: more faults around every change
-// and a second grow/shrink round. KV_SEED replays a schedule.
+// partition heals; a join through a cut-off primary waits for a committed addition. Every member
+// is configured at the proxy in front of it, so partitions cut the links by who dialled them.
+// Default: short runs; KV_LONG=1: more faults around every change and a second grow/shrink
+// round. KV_SEED replays a schedule.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
 import { checkLinearizable, type KvOp } from './helpers/linearizability.js';
-import { changeMembers, memberList, waitMembers, waitVoter } from './helpers/members.js';
+import { changeMembers, MEMBER_CALL_TIMEOUT_MS, memberList, waitMembers, waitVoter } from './helpers/members.js';
 import { startWorkload, type Workload } from './helpers/quorum-workload.js';
 import { rng as makeRng, testSeed, type Rng } from './helpers/rng.js';
 import { waitFor } from './helpers/wait.js';
@@ -330,6 +331,36 @@ test('a member removed while cut off learns it was removed once the partition he
     assert.ok(acked.ok && acked.reply.type === 'simple', 'the two remaining voters commit');
     cluster.heal();
     await assertRefusesAsRemoved(cluster, gone);
+  } catch (e) {
+    cluster.printLogs(40);
+    throw e;
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('a join through a cut-off primary that lists it only in an uncommitted configuration waits for a committed one', { timeout: 120_000 }, async () => {
+  const cluster = await Cluster.start({ nodes: 3, proxies: 'per-member' });
+  try {
+    const p = await primaryNow(cluster);
+    const n4 = await cluster.newNode('n4');
+    cluster.isolate(p);
+    // The cut-off primary appends the addition (in force in its log at once) but cannot commit it.
+    const add = await cluster.call(p, ['MEMBER', 'ADD', 'n4', n4.address], MEMBER_CALL_TIMEOUT_MS);
+    assert.ok(add.ok && add.reply.type === 'error', `the cut-off primary cannot commit the addition: ${JSON.stringify(add.ok ? replyText(add.reply) : add.error)}`);
+    // Its list shows n4 in that configuration (most runs; it may have stepped down and heard otherwise first).
+    const listed = (await memberList(cluster, p))?.find((m) => m.id === 'n4');
+    process.stdout.write(`# ${p} lists n4: ${listed === undefined ? 'no' : `committed ${String(listed.configCommitted)}`}\n`);
+    // The join asks it; it must not take that listing for an addition (the others discard the entry).
+    const joining = cluster.join('n4', p).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await delay(FAULT_MS);
+    cluster.heal();
+    assert.equal(await joining, null);
+    await waitVoter(cluster, 'n4');
+    await cluster.waitConverged(30_000);
   } catch (e) {
     cluster.printLogs(40);
     throw e;

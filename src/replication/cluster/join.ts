@@ -36,6 +36,8 @@ export type JoinResult = { readonly ok: true; readonly voters: ReadonlyMap<NodeI
 interface ListedMember {
   readonly address: string;
   readonly voter: boolean;
+  /** The configuration that lists it is committed (not one a cut-off primary appended and a failover may discard). */
+  readonly committed: boolean;
 }
 
 /** One step's verdict: done, ask another node, try again later, or give up. */
@@ -82,8 +84,9 @@ async function attempt(r: JoinRequest, target: string): Promise<Step> {
     if (typeof listed === 'string') return FATAL_REFUSALS.test(listed) ? { kind: 'fatal', error: `${target}: ${listed}` } : { kind: 'retry', why: `${target}: ${listed}` };
     const mine = listed.get(r.nodeId);
     if (mine !== undefined) {
-      // Added by an earlier attempt whose answer we lost (or by the operator): fine as a learner at our address.
-      if (mine.address === r.address && !mine.voter) return { kind: 'added' };
+      // Added by an earlier attempt whose answer we lost (or by the operator): fine as a learner at
+      // our address, once committed (an uncommitted entry of a deposed primary is discarded later).
+      if (mine.address === r.address && !mine.voter) return mine.committed ? { kind: 'added' } : { kind: 'retry', why: `${target} lists ${r.nodeId} in a configuration not committed yet` };
       const what = mine.voter ? 'a voter' : 'a learner';
       return { kind: 'fatal', error: `${r.nodeId} is already ${what} of the cluster at ${mine.address}; an empty data directory cannot take its place (MEMBER REMOVE ${r.nodeId} first, or use another --node-id)` };
     }
@@ -144,12 +147,12 @@ async function memberList(conn: RespConnection): Promise<Map<NodeId, ListedMembe
     const address = f.get('address');
     const role = f.get('role');
     if (id === undefined || address === undefined || role === undefined) return 'MEMBER LIST entry without id, address or role';
-    out.set(id, { address, voter: role === 'voter' });
+    out.set(id, { address, voter: role === 'voter', committed: f.get('config_committed') === '1' });
   }
   return out;
 }
 
-/** A flat key/value aggregate (RESP2 array, RESP3 map) with textual values. */
+/** A flat key/value aggregate (RESP2 array, RESP3 map) with textual values (integers and booleans as digits). */
 function fields(r: Reply): Map<string, string> {
   const m = new Map<string, string>();
   if (r.type !== 'array' && r.type !== 'map') return m;
@@ -157,7 +160,10 @@ function fields(r: Reply): Map<string, string> {
     const k = r.items[i] as Reply;
     const v = r.items[i + 1] as Reply;
     if (k.type !== 'bulk' && k.type !== 'simple') continue;
-    if (v.type === 'bulk' || v.type === 'simple') m.set(k.value.toString('utf8'), v.value.toString('utf8'));
+    const key = k.value.toString('utf8');
+    if (v.type === 'bulk' || v.type === 'simple') m.set(key, v.value.toString('utf8'));
+    else if (v.type === 'integer') m.set(key, String(v.value));
+    else if (v.type === 'boolean') m.set(key, v.value ? '1' : '0');
   }
   return m;
 }
