@@ -76,3 +76,11 @@ test('keySlot equals redis-server CLUSTER KEYSLOT over seeded random keys', asyn
     conn.close();
   }
 });
+
+test('keySlot of a binary string (a keyspace key) equals keySlot of its bytes', () => {
+  const r = rng(testSeed(7));
+  for (let i = 0; i < 2000; i++) {
+    const k = randomKey(r);
+    assert.equal(keySlot(k.toString('latin1')), keySlot(k), k.toString('hex'));
+  }
+});

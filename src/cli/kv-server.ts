@@ -76,6 +76,8 @@ Options:
                               elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
   --election-timeout-ms N     cluster: election timeouts drawn from [N, 2N) ms (default 500)
   --heartbeat-interval-ms N   cluster: primary heartbeat interval (default 50)
+  --cluster-enabled yes|no    cluster: every connection speaks Redis Cluster (keyed commands a
+                              replica does not serve get -MOVED, not -READONLY; default no)
   --repair                    check the data directory and cut every damaged file at its first
                               damage (log segment, snapshot, meta.json, epochs.json), print what
                               was dropped (records, seq range), keep the cut bytes in
@@ -117,6 +119,7 @@ const SETTING_FLAGS: Record<string, string> = {
   'tls-auth-clients': 'tls-auth-clients',
   'tls-replication': 'tls-replication',
   'tls-cluster': 'tls-cluster',
+  'cluster-enabled': 'cluster-enabled',
 };
 
 function usageError(msg: string): never {
@@ -270,6 +273,7 @@ async function main(): Promise<void> {
     }
     tls = m;
   }
+  if (cfg.clusterEnabled && parsed.replication.cluster === null) usageError('--cluster-enabled yes needs cluster mode (--node-id and --cluster)');
   // Peers dial the ports --cluster lists, as TLS ports: this node must listen on one.
   if (cfg.tls.cluster && parsed.replication.cluster !== null && cfg.tls.port === 0) usageError('--tls-cluster yes needs --tls-port (the port --cluster lists for this node)');
   const obs = parsed.observability;

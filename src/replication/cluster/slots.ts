@@ -21,24 +21,30 @@ const CRC16_TABLE: Uint16Array = (() => {
   return t;
 })();
 
-/** CRC16/XMODEM of bytes [start, end) of `buf`. */
-export function crc16(buf: Uint8Array, start = 0, end = buf.length): number {
+/**
+ * CRC16/XMODEM of bytes [start, end) of `buf`: a byte array, or a binary string (one char per
+ * byte, as the keyspace's keys: storage/types.ts Key).
+ */
+export function crc16(buf: Uint8Array | string, start = 0, end = buf.length): number {
   let crc = 0;
-  for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ (CRC16_TABLE[((crc >>> 8) ^ (buf[i] as number)) & 0xff] as number);
+  if (typeof buf === 'string') {
+    for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ (CRC16_TABLE[((crc >>> 8) ^ buf.charCodeAt(i)) & 0xff] as number);
+  } else {
+    for (let i = start; i < end; i++) crc = ((crc << 8) & 0xffff) ^ (CRC16_TABLE[((crc >>> 8) ^ (buf[i] as number)) & 0xff] as number);
+  }
   return crc;
 }
 
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
 
 /**
  * The slot of `key`. Only the first '{' counts; if a '}' follows it with at least one byte in
  * between, only those bytes are hashed; otherwise (no '{', no '}' after it, or "{}") the whole key is.
  */
-export function keySlot(key: Uint8Array): number {
-  const open = key.indexOf(OPEN_BRACE);
+export function keySlot(key: Uint8Array | string): number {
+  // '{' and '}' as a byte or as a binary string's char: indexOf finds either.
+  const open = typeof key === 'string' ? key.indexOf('{') : key.indexOf(0x7b);
   if (open >= 0) {
-    const close = key.indexOf(CLOSE_BRACE, open + 1);
+    const close = typeof key === 'string' ? key.indexOf('}', open + 1) : key.indexOf(0x7d, open + 1);
     if (close > open + 1) return crc16(key, open + 1, close) & CLUSTER_SLOT_LAST;
   }
   return crc16(key) & CLUSTER_SLOT_LAST;

@@ -6,10 +6,12 @@
 import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
+import type { CommandGate } from '../../server/dispatch.js';
 import type { KvServer } from '../../server/server.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { DEFAULT_TIMING, type Timing } from '../core/types.js';
 import { ClusterFrontend } from '../cluster/commands.js';
+import { RedisClusterFrontend } from '../cluster/redis-cluster.js';
 import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
 import { ReplicationFrontend } from './commands.js';
 import { ReplicationHost, type HostLog } from './host.js';
@@ -204,8 +206,12 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     const cf = new ClusterFrontend(host, (client) => frontend.sessions.peek(client)?.mode === 'quorum');
     frontend.onClusterResult = (e) => cf.onResult(e);
     server.addCommands(cf.commands());
+    const redisCluster = new RedisClusterFrontend(host, () => server.config.clusterEnabled);
+    server.addCommands(redisCluster.commands());
+    // -MOVED / -CLUSTERDOWN for cluster connections first; the replication gate then as always.
+    const gate: CommandGate = (spec, argv, client) => redisCluster.redirect(spec, argv, client) ?? frontend.gate(spec, argv, client);
     server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog, portFixed: "a cluster member keeps the address its membership lists (--cluster)" });
+    server.setHooks({ gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog, portFixed: "a cluster member keeps the address its membership lists (--cluster)" });
     log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);
