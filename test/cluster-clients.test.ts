@@ -13,6 +13,7 @@ import { Cluster as IoCluster } from 'ioredis';
 import { createCluster } from 'redis';
 import { keySlot } from '../src/replication/cluster/slots.js';
 import { Cluster } from './helpers/cluster.js';
+import { KV_SERVER_JS } from './helpers/procs.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 import type { Resp } from './helpers/resp.js';
@@ -286,4 +287,22 @@ test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster rid
   }, { timeoutMs: 20_000, intervalMs: 200 });
   await everyClientWrites('failover');
   assert.equal(await cl().waitForPrimary(), target);
+});
+
+test('cluster-enabled no (the default): plain connections keep -READONLY ... primary=, a READONLY connection gets -MOVED', async () => {
+  const plain = await Cluster.start({ nodes: 3, proxies: false });
+  closers.push(() => plain.stop());
+  const primary = await plain.waitForPrimary();
+  const replica = plain.nodes.find((n) => n.id !== primary) as (typeof plain.nodes)[number];
+  const c = await RawConn.open(replica.clientPort);
+  conns.push(c);
+  const addr = `127.0.0.1:${plain.node(primary).port}`;
+  assert.deepEqual(arr(await c.request('CONFIG', 'GET', 'cluster-enabled')).map(text), ['cluster-enabled', 'no']);
+  assert.equal(text(await c.request('SET', 'k', 'v')), `READONLY You can't write against a read only replica. primary=${addr}`);
+  assert.equal(text(await c.request('READONLY')), 'OK');
+  assert.equal(text(await c.request('SET', 'k', 'v')), `MOVED ${keySlot(Buffer.from('k'))} ${addr}`);
+  // Reads stay on the replica (the staleness bounds still apply).
+  await waitFor('a read served by the replica', async () => (await c.request('GET', 'k')).t === 'bulk');
+  // Without cluster mode there is no cluster to speak of.
+  await assert.rejects(run(process.execPath, [KV_SERVER_JS, '--port', '0', '--cluster-enabled', 'yes']), /--cluster-enabled yes needs cluster mode/);
 });
