@@ -117,10 +117,7 @@ const HELP: readonly string[] = [
   '(FAILOVER, TOPOLOGY), not CLUSTER subcommands.',
 ];
 
-interface Subcommand {
-  readonly arity: number;
-  run(ctx: CommandContext, argv: readonly Buffer[]): void;
-}
+type Subcommand = (ctx: CommandContext, argv: readonly Buffer[]) => void;
 
 export class RedisClusterFrontend {
   private walks = 0;
@@ -132,15 +129,15 @@ export class RedisClusterFrontend {
     private readonly clusterEnabled: () => boolean,
   ) {
     this.subcommands = new Map<string, Subcommand>([
-      ['countkeysinslot', { arity: 3, run: (c, a) => this.countKeysInSlot(c, a) }],
-      ['getkeysinslot', { arity: 4, run: (c, a) => this.getKeysInSlot(c, a) }],
-      ['help', { arity: 2, run: (c) => this.help(c.out) }],
-      ['info', { arity: 2, run: (c) => c.out.verbatim(this.infoText()) }],
-      ['keyslot', { arity: 3, run: (c, a) => c.out.integer(keySlot(a[2] as Buffer)) }],
-      ['myid', { arity: 2, run: (c) => c.out.bulk(this.host.nodeId) }],
-      ['nodes', { arity: 2, run: (c) => c.out.verbatim(this.nodesText()) }],
-      ['shards', { arity: 2, run: (c) => this.shards(c.out) }],
-      ['slots', { arity: 2, run: (c) => this.slots(c.out) }],
+      ['countkeysinslot', (c, a) => this.countKeysInSlot(c, a)],
+      ['getkeysinslot', (c, a) => this.getKeysInSlot(c, a)],
+      ['help', (c) => this.help(c.out)],
+      ['info', (c) => c.out.verbatim(this.infoText())],
+      ['keyslot', (c, a) => c.out.integer(keySlot(a[2] as Buffer))],
+      ['myid', (c) => c.out.bulk(this.host.nodeId)],
+      ['nodes', (c) => c.out.verbatim(this.nodesText())],
+      ['shards', (c) => this.shards(c.out)],
+      ['slots', (c) => this.slots(c.out)],
     ]);
   }
 
@@ -173,59 +170,25 @@ export class RedisClusterFrontend {
   // ================================================================ commands
 
   commands(): CommandSpec[] {
-    const base = { firstKey: 0, lastKey: 0, keyStep: 0, group: 'cluster' as const };
-    const subs = this.subcommands;
-    return [
-      {
-        ...base,
-        name: 'cluster',
-        arity: -2,
-        flags: ['loading', 'stale'],
-        summary: 'The Redis Cluster view of this kv-ts cluster: one shard of 16384 slots served by the primary.',
-        syntax: 'SLOTS | SHARDS | NODES | INFO | MYID | KEYSLOT key | COUNTKEYSINSLOT slot | GETKEYSINSLOT slot count | HELP',
-        subcommands: [...subs.keys()],
-        subcommandArity: Object.fromEntries([...subs].map(([n, s]) => [n, s.arity])),
-        handler: (ctx, argv) => {
-          const name = str(argv[1]);
-          const sub = subs.get(name.toLowerCase());
-          if (sub === undefined) return ctx.out.error(`ERR unknown subcommand '${name}'. Try CLUSTER HELP.`);
-          sub.run(ctx, argv);
-        },
-      },
-      {
-        ...base,
-        name: 'readonly',
-        arity: 1,
-        flags: ['fast', 'loading', 'stale'],
-        summary: 'Cluster reads on this connection may be served by a replica (writes are still redirected with -MOVED).',
-        syntax: '',
-        handler: (ctx) => {
-          ctx.client.clusterReadonly = true;
-          ctx.out.ok();
-        },
-      },
-      {
-        ...base,
-        name: 'readwrite',
-        arity: 1,
-        flags: ['fast', 'loading', 'stale'],
-        summary: 'Undo READONLY: a replica redirects this connection\'s reads to the primary again.',
-        syntax: '',
-        handler: (ctx) => {
-          ctx.client.clusterReadonly = false;
-          ctx.out.ok();
-        },
-      },
-      {
-        ...base,
-        name: 'asking',
-        arity: 1,
-        flags: ['fast'],
-        summary: 'Accepted for Redis Cluster clients: slots never migrate within one kv-ts cluster, so there is no -ASK to follow.',
-        syntax: '',
-        handler: (ctx) => ctx.out.ok(),
-      },
-    ];
+    return clusterCommandSpecs(this);
+  }
+
+  /** Runs CLUSTER <sub>, READONLY, READWRITE or ASKING (the table's handlers call here). */
+  run(name: string, ctx: CommandContext, argv: readonly Buffer[]): void {
+    switch (name) {
+      case 'cluster': {
+        const sub = str(argv[1]);
+        const run = this.subcommands.get(sub.toLowerCase());
+        if (run === undefined) return ctx.out.error(`ERR unknown subcommand '${sub}'. Try CLUSTER HELP.`);
+        return run(ctx, argv);
+      }
+      case 'readonly':
+      case 'readwrite':
+        ctx.client.clusterReadonly = name === 'readonly';
+        return ctx.out.ok();
+      default:
+        return ctx.out.ok();
+    }
   }
 
   private help(out: ReplyWriter): void {
@@ -391,4 +354,59 @@ export class RedisClusterFrontend {
     };
     setImmediate(next);
   }
+}
+
+/** CLUSTER's subcommands and their Redis arities. */
+const SUBCOMMAND_ARITY: Readonly<Record<string, number>> = {
+  countkeysinslot: 3, getkeysinslot: 4, help: 2, info: 2, keyslot: 3, myid: 2, nodes: 2, shards: 2, slots: 2,
+};
+
+/**
+ * The table entries of CLUSTER, READONLY, READWRITE and ASKING. Without cluster mode (`frontend`
+ * null) they exist, as in a Redis started without cluster support, and answer so.
+ */
+export function clusterCommandSpecs(frontend: RedisClusterFrontend | null): CommandSpec[] {
+  const base = { firstKey: 0, lastKey: 0, keyStep: 0, group: 'cluster' as const };
+  const handler = (name: string): CommandSpec['handler'] =>
+    frontend === null ? (ctx) => ctx.out.error('ERR This instance has cluster support disabled (kv-server --cluster)') : (ctx, argv) => frontend.run(name, ctx, argv);
+  return [
+    {
+      ...base,
+      name: 'cluster',
+      arity: -2,
+      flags: ['loading', 'stale'],
+      summary: 'The Redis Cluster view of this kv-ts cluster: one shard of 16384 slots served by the primary.',
+      syntax: 'SLOTS | SHARDS | NODES | INFO | MYID | KEYSLOT key | COUNTKEYSINSLOT slot | GETKEYSINSLOT slot count | HELP',
+      subcommands: Object.keys(SUBCOMMAND_ARITY),
+      subcommandArity: SUBCOMMAND_ARITY,
+      handler: handler('cluster'),
+    },
+    {
+      ...base,
+      name: 'readonly',
+      arity: 1,
+      flags: ['fast', 'loading', 'stale'],
+      summary: 'Cluster reads on this connection may be served by a replica (writes are still redirected with -MOVED).',
+      syntax: '',
+      handler: handler('readonly'),
+    },
+    {
+      ...base,
+      name: 'readwrite',
+      arity: 1,
+      flags: ['fast', 'loading', 'stale'],
+      summary: "Undo READONLY: a replica redirects this connection's keyed reads to the primary again.",
+      syntax: '',
+      handler: handler('readwrite'),
+    },
+    {
+      ...base,
+      name: 'asking',
+      arity: 1,
+      flags: ['fast'],
+      summary: 'Accepted for Redis Cluster clients: slots never migrate within one kv-ts cluster, so there is no -ASK to follow.',
+      syntax: '',
+      handler: handler('asking'),
+    },
+  ];
 }

@@ -11,7 +11,7 @@ import type { KvServer } from '../../server/server.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { DEFAULT_TIMING, type Timing } from '../core/types.js';
 import { ClusterFrontend } from '../cluster/commands.js';
-import { RedisClusterFrontend } from '../cluster/redis-cluster.js';
+import { clusterCommandSpecs, RedisClusterFrontend } from '../cluster/redis-cluster.js';
 import { bindMembership, parseClusterFlag, recordedMembers, type Membership } from '../cluster/membership.js';
 import { ReplicationFrontend } from './commands.js';
 import { ReplicationHost, type HostLog } from './host.js';
@@ -215,6 +215,7 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     log.info(`replication: cluster member ${nodeId} at ${selfAddress} of ${[...cluster.members.keys()].join(',')} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);
+    server.addCommands(clusterCommandSpecs(null));
     server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog });
     log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
   }
