@@ -12,8 +12,9 @@ import { promisify } from 'node:util';
 import { Cluster as IoCluster } from 'ioredis';
 import { createCluster } from 'redis';
 import { keySlot } from '../src/replication/cluster/slots.js';
+import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
-import { KV_SERVER_JS } from './helpers/procs.js';
+import { KV_SERVER_JS, startRedisServer, stopAndClean } from './helpers/procs.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 import type { Resp } from './helpers/resp.js';
@@ -158,6 +159,59 @@ test('CLUSTER SLOTS / SHARDS / NODES / INFO / MYID / KEYSLOT / HELP describe one
   });
 });
 
+/** A reply's shape: types and nesting, map keys spelled out, other values left out. */
+function shape(r: Resp): unknown {
+  switch (r.t) {
+    case 'array':
+    case 'set':
+    case 'push':
+      return { [r.t]: (r.a ?? []).map(shape) };
+    case 'map': {
+      const a = r.a ?? [];
+      const m: Record<string, unknown> = {};
+      for (let i = 0; i < a.length; i += 2) m[text(a[i] as Resp)] = shape(a[i + 1] as Resp);
+      return { map: m };
+    }
+    default:
+      return r.t;
+  }
+}
+
+test('CLUSTER SLOTS / SHARDS / NODES / INFO have the shapes of a redis-server serving all slots, in RESP2 and RESP3', async () => {
+  const redis = await startRedisServer(['--cluster-enabled', 'yes']);
+  closers.push(() => stopAndClean(redis));
+  const r = await RawConn.open(redis.port);
+  conns.push(r);
+  assert.equal(text(await r.request('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')), 'OK');
+  await waitFor('redis-server serves its slots', async () => text(await r.request('CLUSTER', 'INFO')).includes('cluster_state:ok'));
+  await cl().whileStable(async (primary) => {
+    const k = await open(primary);
+    for (const protocol of [2, 3]) {
+      if (protocol === 3) for (const c of [k, r]) await c.request('HELLO', '3');
+      // SLOTS: redis-server has one node per range, kv-ts three: compare the range and each node.
+      const [kvRange, redisRange] = [arr(arr(await k.request('CLUSTER', 'SLOTS'))[0]), arr(arr(await r.request('CLUSTER', 'SLOTS'))[0])];
+      assert.deepEqual(kvRange.slice(0, 3).map(shape), redisRange.map(shape), `RESP${protocol}`);
+      for (const node of kvRange.slice(3)) assert.deepEqual(shape(node), shape(redisRange[2] as Resp));
+      const [kvShard, redisShard] = [arr(await k.request('CLUSTER', 'SHARDS'))[0] as Resp, arr(await r.request('CLUSTER', 'SHARDS'))[0] as Resp];
+      const firstNodeOnly = (s: Resp): unknown => {
+        const v = shape(s) as { map?: { nodes: { array: unknown[] } } } | { array: unknown[] };
+        if ('map' in v && v.map !== undefined) return { ...v.map, nodes: v.map.nodes.array[0] };
+        const a = (v as { array: unknown[] }).array;
+        return [...a.slice(0, 3), (a[3] as { array: unknown[] }).array[0]];
+      };
+      assert.deepEqual(firstNodeOnly(kvShard), firstNodeOnly(redisShard), `RESP${protocol}`);
+      const [kvInfo, redisInfo] = [await k.request('CLUSTER', 'INFO'), await r.request('CLUSTER', 'INFO')];
+      assert.equal(kvInfo.t, redisInfo.t);
+      const redisFields = [...infoMap(text(redisInfo)).keys()];
+      for (const f of infoMap(text(kvInfo)).keys()) assert.ok(redisFields.includes(f), f);
+      const [kvNodes, redisNodes] = [await k.request('CLUSTER', 'NODES'), await r.request('CLUSTER', 'NODES')];
+      assert.equal(kvNodes.t, redisNodes.t);
+      const own = text(kvNodes).split('\n').find((l) => l.includes('myself')) as string;
+      assert.equal(own.split(' ').length, (text(redisNodes).split('\n')[0] as string).split(' ').length);
+    }
+  });
+});
+
 test('a replica answers keyed commands with -MOVED <slot> <primary>; READONLY serves reads there, READWRITE and RESET undo it', async () => {
   await cl().whileStable(async (primary) => {
     const replica = await replicaOf(primary);
@@ -244,7 +298,7 @@ test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster rid
   // node-redis takes the slot map of its first CLUSTER SLOTS as it is (empty during an election).
   await waitFor('cluster_state:ok on the seed', async () => {
     const r = await cl().call(cl().nodes[0]?.id as string, ['CLUSTER', 'INFO']);
-    return r.ok && r.reply.type === 'verbatim' && r.reply.value.toString().includes('cluster_state:ok');
+    return r.ok && replyText(r.reply)?.includes('cluster_state:ok') === true;
   }, { timeoutMs: 15_000 });
   const ioOpts = { retryDelayOnFailover: 50, retryDelayOnClusterDown: 50, retryDelayOnTryAgain: 50, slotsRefreshTimeout: 1000, redisOptions: { connectTimeout: 1000, maxRetriesPerRequest: 2 } };
   const io = new IoCluster([seed], ioOpts);
@@ -298,7 +352,8 @@ test('cluster-enabled no (the default): plain connections keep -READONLY ... pri
   conns.push(c);
   const addr = `127.0.0.1:${plain.node(primary).port}`;
   assert.deepEqual(arr(await c.request('CONFIG', 'GET', 'cluster-enabled')).map(text), ['cluster-enabled', 'no']);
-  assert.equal(text(await c.request('SET', 'k', 'v')), `READONLY You can't write against a read only replica. primary=${addr}`);
+  // The replica learns who the primary is from its first heartbeat.
+  await waitFor('the replica redirects to the primary', async () => text(await c.request('SET', 'k', 'v')) === `READONLY You can't write against a read only replica. primary=${addr}`);
   assert.equal(text(await c.request('READONLY')), 'OK');
   assert.equal(text(await c.request('SET', 'k', 'v')), `MOVED ${keySlot(Buffer.from('k'))} ${addr}`);
   // Reads stay on the replica (the staleness bounds still apply).

@@ -388,6 +388,7 @@ export function clusterCommandSpecs(frontend: RedisClusterFrontend | null): Comm
       flags: ['fast', 'loading', 'stale'],
       summary: 'Cluster reads on this connection may be served by a replica (writes are still redirected with -MOVED).',
       syntax: '',
+      acl: ['@connection'],
       handler: handler('readonly'),
     },
     {
@@ -397,6 +398,7 @@ export function clusterCommandSpecs(frontend: RedisClusterFrontend | null): Comm
       flags: ['fast', 'loading', 'stale'],
       summary: "Undo READONLY: a replica redirects this connection's keyed reads to the primary again.",
       syntax: '',
+      acl: ['@connection'],
       handler: handler('readwrite'),
     },
     {
@@ -406,6 +408,7 @@ export function clusterCommandSpecs(frontend: RedisClusterFrontend | null): Comm
       flags: ['fast'],
       summary: 'Accepted for Redis Cluster clients: slots never migrate within one kv-ts cluster, so there is no -ASK to follow.',
       syntax: '',
+      acl: ['@connection'],
       handler: handler('asking'),
     },
   ];
