@@ -335,6 +335,14 @@ test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster rid
   // on -MOVED / -ASK (as against Redis itself): it recovers once the old primary's address
   // answers again, as a replica redirecting with -MOVED.
   await everyClientWrites('killed', ['ioredis', 'ioredis-slave']);
+  // The dead member stays listed: fail? and disconnected in NODES, health failed in SHARDS.
+  const now = await cl().waitForPrimary();
+  const nodes = await waitFor('the dead member marked', async () => {
+    const r = await cl().call(now, ['CLUSTER', 'NODES']);
+    const line = (r.ok ? replyText(r.reply) ?? '' : '').split('\n').find((l) => l.startsWith(`${first} `));
+    return line?.includes(' slave,fail? ') === true && line.includes(' disconnected') ? line : null;
+  });
+  assert.ok(!nodes.endsWith('0-16383'));
   await cl().restart(first);
   await everyClientWrites('restarted', ['node-redis']);
 
@@ -363,6 +371,14 @@ test('cluster-enabled no (the default): plain connections keep -READONLY ... pri
   assert.equal(text(await c.request('SET', 'k', 'v')), `MOVED ${keySlot(Buffer.from('k'))} ${addr}`);
   // Reads stay on the replica (the staleness bounds still apply).
   await waitFor('a read served by the replica', async () => (await c.request('GET', 'k')).t === 'bulk');
+  // A script may write: the primary runs it; EVAL_RO is a read.
+  assert.equal(text(await c.request('EVAL', 'return 1', '1', 'k')), `MOVED ${keySlot(Buffer.from('k'))} ${addr}`);
+  assert.equal(int(await c.request('EVAL_RO', 'return 1', '1', 'k')), 1);
+  // No primary it can hear (a majority is gone): -CLUSTERDOWN, cluster_state:fail.
+  for (const n of plain.nodes) if (n.id !== replica.id) await plain.kill(n.id);
+  await waitFor('CLUSTERDOWN', async () => text(await c.request('GET', 'k')) === 'CLUSTERDOWN The cluster is down');
+  const info = infoMap(text(await c.request('CLUSTER', 'INFO')));
+  assert.deepEqual([info.get('cluster_state'), info.get('cluster_slots_ok')], ['fail', '0']);
   // Without cluster mode there is no cluster to speak of.
   await assert.rejects(run(process.execPath, [KV_SERVER_JS, '--port', '0', '--cluster-enabled', 'yes']), /--cluster-enabled yes needs cluster mode/);
 });

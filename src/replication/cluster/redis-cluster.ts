@@ -9,6 +9,7 @@ import { setImmediate } from 'node:timers';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ClientState, CommandContext, CommandSpec } from '../../server/command-types.js';
 import { keyPositions, keySpecsOf } from '../../server/commands/key-specs.js';
+import { MAY_REPLICATE } from '../../server/dispatch.js';
 import type { Key } from '../../storage/types.js';
 import { parseAddress } from '../../net/address.js';
 import type { CoreStatus, NodeId, Role } from '../core/types.js';
@@ -152,7 +153,8 @@ export class RedisClusterFrontend {
    * The CommandGate part of the cluster protocol (runs before the replication gate): on a node
    * that is not the primary, a cluster connection's command that names a key is answered
    * -MOVED <slot> <primary> (a write, or any command from a connection without READONLY), or
-   * -CLUSTERDOWN while no primary is known. Keyless commands, and commands on the primary, pass.
+   * -CLUSTERDOWN while cluster_state is fail (no primary known, or its link is down). Keyless
+   * commands, and commands on the primary, pass.
    */
   redirect = (spec: CommandSpec, argv: readonly Buffer[], client: ClientState): string | null => {
     if (this.host.role === 'primary' || !this.clusterConnection(client)) return null;
@@ -161,8 +163,10 @@ export class RedisClusterFrontend {
     const first = keys?.[0];
     if (first === undefined) return null;
     const st = this.host.status();
-    if (st.primaryId === null || st.primaryAddress === null) return 'CLUSTERDOWN The cluster is down';
-    const writes = spec.flags.includes('write') || (sub !== null && spec.writeSubcommands?.includes(sub) === true);
+    // As CLUSTER INFO's cluster_state: no primary, or none this replica hears from.
+    if (st.primaryAddress === null || !clusterStateOk(st)) return 'CLUSTERDOWN The cluster is down';
+    // EVAL / EVALSHA may write (Redis treats a script without flags so): the primary runs them.
+    const writes = spec.flags.includes('write') || MAY_REPLICATE.has(spec.name) || (sub !== null && spec.writeSubcommands?.includes(sub) === true);
     if (!writes && client.clusterReadonly === true) return null;
     return `MOVED ${keySlot(argv[first[0]] as Buffer)} ${st.primaryAddress}`;
   };
