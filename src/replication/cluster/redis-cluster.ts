@@ -205,15 +205,20 @@ export class RedisClusterFrontend {
     return { st, members: clusterMembers(st, this.host.selfAddress, this.host.nowMs(), Date.now()) };
   }
 
-  /** CLUSTER SLOTS: one range, the primary then its replicas; empty while no primary is known. */
+  /**
+   * CLUSTER SLOTS: one range, the primary then its replicas; empty while no primary is known.
+   * Replicas this node cannot reach are left out (Redis leaves out failed ones), so clients that
+   * read from replicas are not sent where the link is down; CLUSTER NODES and SHARDS list them.
+   */
   private slots(out: ReplyWriter): void {
     const { st, members } = this.members();
     if (st.primaryId === null) return out.array(0);
+    const listed = members.filter((m) => m.primary || m.reachable);
     out.array(1);
-    out.array(2 + members.length);
+    out.array(2 + listed.length);
     out.integer(0);
     out.integer(CLUSTER_SLOT_LAST);
-    for (const m of members) {
+    for (const m of listed) {
       out.array(4);
       out.bulk(m.host);
       out.integer(m.port);
