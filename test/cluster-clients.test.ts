@@ -225,6 +225,7 @@ test('a replica answers keyed commands with -MOVED <slot> <primary>; READONLY se
     assert.equal(text(await c.request('PING')), 'PONG');
     assert.equal(text(await c.request('ASKING')), 'OK');
     assert.equal(text(await c.request('READONLY')), 'OK');
+    assert.match(text(await c.request('CLIENT', 'INFO')), / flags=r /);
     const p = await open(primary);
     assert.equal(text(await p.request('SET', 'moved-key', 'v')), 'OK');
     await waitFor('read served by the replica', async () => (await c.request('GET', 'moved-key')).t === 'bulk' && text(await c.request('GET', 'moved-key')) === 'v');
