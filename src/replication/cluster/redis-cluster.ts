@@ -50,6 +50,8 @@ export interface ClusterMember {
   readonly lastHeardUnixMs: number;
   /** Replication offset as known here (-1: unknown). */
   readonly offset: number;
+  /** False for a learner: it never becomes primary (CLUSTER NODES: nofailover). */
+  readonly voter: boolean;
 }
 
 /**
@@ -58,19 +60,21 @@ export interface ClusterMember {
  */
 export function clusterMembers(st: CoreStatus, selfAddress: string, nowMs: number, unixNowMs: number): ClusterMember[] {
   const addr = (a: string): { host: string; port: number } => parseAddress(a) ?? { host: '', port: 0 };
+  // (Optional chaining: a core without membership changes reports no configuration.)
+  const config = st.membership?.config.members;
+  const voter = (id: NodeId): boolean => config?.get(id)?.voter !== false;
   const out: ClusterMember[] = [
-    { id: st.nodeId, ...addr(selfAddress), self: true, primary: st.role === 'primary', reachable: true, lastHeardUnixMs: unixNowMs, offset: st.lastPos.seq },
+    { id: st.nodeId, ...addr(selfAddress), self: true, primary: st.role === 'primary', reachable: true, lastHeardUnixMs: unixNowMs, offset: st.lastPos.seq, voter: voter(st.nodeId) },
   ];
   for (const p of st.peers) {
     const heard = p.lastHeardMs < 0 ? 0 : unixNowMs - Math.max(0, nowMs - p.lastHeardMs);
     const offset = st.role === 'primary' && p.sync === 'streaming' ? p.matchSeq : -1;
-    out.push({ id: p.id, ...addr(p.address), self: false, primary: p.id === st.primaryId, reachable: p.link === 'up', lastHeardUnixMs: heard, offset });
+    out.push({ id: p.id, ...addr(p.address), self: false, primary: p.id === st.primaryId, reachable: p.link === 'up', lastHeardUnixMs: heard, offset, voter: voter(p.id) });
   }
   // The configuration in force also names learners, which may not be peers of a replica.
-  // (Optional chaining: a core without membership changes reports no configuration.)
-  for (const [id, m] of st.membership?.config.members ?? []) {
+  for (const [id, m] of config ?? []) {
     if (out.some((x) => x.id === id)) continue;
-    out.push({ id, ...addr(m.address), self: false, primary: id === st.primaryId, reachable: false, lastHeardUnixMs: 0, offset: -1 });
+    out.push({ id, ...addr(m.address), self: false, primary: id === st.primaryId, reachable: false, lastHeardUnixMs: 0, offset: -1, voter: m.voter });
   }
   return out.sort((a, b) => (a.primary !== b.primary ? (a.primary ? -1 : 1) : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -269,7 +273,7 @@ export class RedisClusterFrontend {
     const primary = st.primaryId;
     let text = '';
     for (const m of members) {
-      const flags = [...(m.self ? ['myself'] : []), m.primary ? 'master' : 'slave', ...(m.reachable ? [] : ['fail?'])].join(',');
+      const flags = [...(m.self ? ['myself'] : []), m.primary ? 'master' : 'slave', ...(m.reachable ? [] : ['fail?']), ...(m.voter ? [] : ['nofailover'])].join(',');
       const master = m.primary || primary === null ? '-' : primary;
       text += `${m.id} ${m.host}:${m.port}@${m.port} ${flags} ${master} 0 ${m.lastHeardUnixMs} ${st.epoch} ${m.reachable ? 'connected' : 'disconnected'}${m.primary ? ` 0-${CLUSTER_SLOT_LAST}` : ''}\n`;
     }
