@@ -1,5 +1,5 @@
-// The Redis Cluster protocol of a kv-ts cluster (src/replication/cluster/redis-cluster.ts) with
-// real processes: the CLUSTER replies, -MOVED / -CLUSTERDOWN on cluster connections (the
+// The Redis Cluster protocol of a kv-ts cluster (src/replication/cluster/redis-cluster.ts): its
+// member list and cluster state from a core status, then with real processes: the CLUSTER replies, -MOVED / -CLUSTERDOWN on cluster connections (the
 // cluster-enabled setting, READONLY/READWRITE), the default -READONLY redirect kept for plain
 // connections, COUNTKEYSINSLOT/GETKEYSINSLOT over a keyspace larger than one turn's walk, and
 // unchanged cluster clients (ioredis Cluster, plain and scaleReads 'slave'; node-redis
@@ -11,7 +11,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Cluster as IoCluster } from 'ioredis';
 import { createCluster } from 'redis';
+import { clusterMembers, clusterStateOk } from '../src/replication/cluster/redis-cluster.js';
 import { keySlot } from '../src/replication/cluster/slots.js';
+import type { CoreStatus } from '../src/replication/core/types.js';
 import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
 import { KV_SERVER_JS, startRedisServer, stopAndClean } from './helpers/procs.js';
@@ -89,6 +91,43 @@ async function replicaOf(primary: string): Promise<string> {
   if (r === undefined) throw new Error('no replica');
   return r.id;
 }
+
+/** A replica's status: n2 is primary, n3 a replica whose link is down, n4 a learner (not a peer of ours). */
+function replicaStatus(overrides: Partial<CoreStatus> = {}): CoreStatus {
+  const member = (i: number, voter: boolean): [string, { address: string; voter: boolean; autoPromote: boolean }] => [`n${i}`, { address: `10.0.0.${i}:700${i}`, voter, autoPromote: false }];
+  return {
+    nodeId: 'n1', mode: 'cluster', role: 'replica', epoch: 4, primaryId: 'n2', primaryAddress: '10.0.0.2:7002', sync: 'streaming',
+    lastPos: { epoch: 4, seq: 30 }, commitSeq: 30, durableSeq: 30, acceptsWrites: false, logFailed: false,
+    peers: [
+      { id: 'n3', address: '10.0.0.3:7003', role: 'unknown', matchSeq: 0, lagOps: 0, lagMs: 0, link: 'down', sync: 'unknown', lastHeardMs: 400 },
+      { id: 'n2', address: '10.0.0.2:7002', role: 'primary', matchSeq: 0, lagOps: 0, lagMs: 0, link: 'up', sync: 'unknown', lastHeardMs: 990 },
+    ],
+    fullResyncs: 0, partialResyncs: 0, discardedEntries: 0, discardedRanges: [], backlogBytes: 0, backlogBytesMax: 1024, backlogFirstSeq: 0,
+    membership: { config: { members: new Map([member(1, true), member(2, true), member(3, true), member(4, false)]) }, seq: 0, committed: true, self: 'voter' },
+    ...overrides,
+  };
+}
+
+test('clusterMembers: the primary first, then the others by id, learners of the configuration included', () => {
+  const m = clusterMembers(replicaStatus(), '10.0.0.1:7001', 1000, 1_700_000_000_000);
+  assert.deepEqual(m.map((x) => [x.id, x.host, x.port, x.self, x.primary, x.reachable, x.voter]), [
+    ['n2', '10.0.0.2', 7002, false, true, true, true],
+    ['n1', '10.0.0.1', 7001, true, false, true, true],
+    ['n3', '10.0.0.3', 7003, false, false, false, true],
+    ['n4', '10.0.0.4', 7004, false, false, false, false],
+  ]);
+  // Last heard: wall-clock time now minus how long ago (host clock) the member was heard.
+  assert.deepEqual(m.map((x) => x.lastHeardUnixMs), [1_700_000_000_000 - 10, 1_700_000_000_000, 1_700_000_000_000 - 600, 0]);
+});
+
+test('clusterStateOk: a replica needs a live link to a known primary; a primary needs its majority', () => {
+  assert.equal(clusterStateOk(replicaStatus()), true);
+  const linkDown = replicaStatus();
+  assert.equal(clusterStateOk({ ...linkDown, peers: linkDown.peers.map((p) => ({ ...p, link: 'down' as const })) }), false);
+  assert.equal(clusterStateOk(replicaStatus({ primaryId: null, primaryAddress: null })), false);
+  assert.equal(clusterStateOk(replicaStatus({ role: 'primary', primaryId: 'n1', acceptsWrites: true })), true);
+  assert.equal(clusterStateOk(replicaStatus({ role: 'primary', primaryId: 'n1', acceptsWrites: false })), false);
+});
 
 test('CLUSTER SLOTS / SHARDS / NODES / INFO / MYID / KEYSLOT / HELP describe one shard served by the primary', async () => {
   await cl().whileStable(async (primary) => {
