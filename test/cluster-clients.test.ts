@@ -3,7 +3,7 @@
 // cluster-enabled setting, READONLY/READWRITE), the default -READONLY redirect kept for plain
 // connections, COUNTKEYSINSLOT/GETKEYSINSLOT over a keyspace larger than one turn's walk, and
 // unchanged cluster clients (ioredis Cluster, plain and scaleReads 'slave'; node-redis
-// createCluster; redis-cli -c) through a SIGKILL of the primary and a FAILOVER TO.
+// createCluster, plain and useReplicas; redis-cli -c) through a SIGKILL of the primary and a FAILOVER TO.
 
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -339,7 +339,7 @@ async function writesAgain(what: string, set: (k: string, v: string) => Promise<
   );
 }
 
-test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster ride through a SIGKILL of the primary and a FAILOVER TO', async () => {
+test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster (plain and useReplicas) ride through a SIGKILL of the primary and a FAILOVER TO', async () => {
   const seed = { host: '127.0.0.1', port: cl().nodes[0]?.clientPort as number };
   // node-redis takes the slot map of its first CLUSTER SLOTS as it is (empty during an election).
   await waitFor('cluster_state:ok on the seed', async () => {
@@ -354,14 +354,18 @@ test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster rid
     closers.push(async () => c.disconnect());
   }
   const nr = createCluster({ rootNodes: [{ url: `redis://127.0.0.1:${seed.port}` }], defaults: { socket: { connectTimeout: 1000, reconnectStrategy: () => 100 } } });
-  nr.on('error', () => undefined);
-  closers.push(async () => nr.disconnect());
-  await nr.connect();
+  const nrReplicas = createCluster({ rootNodes: [{ url: `redis://127.0.0.1:${seed.port}` }], useReplicas: true, defaults: { socket: { connectTimeout: 1000, reconnectStrategy: () => 100 } } });
+  for (const c of [nr, nrReplicas]) {
+    c.on('error', () => undefined);
+    closers.push(async () => c.disconnect());
+    await c.connect();
+  }
   const clients: Array<[string, (k: string, v: string) => Promise<unknown>, (k: string) => Promise<string | null>]> = [
     ['ioredis', (k, v) => io.set(k, v), (k) => io.get(k)],
     // A replica may not have applied the write yet: the wait tries again.
     ['ioredis-slave', (k, v) => ioSlave.set(k, v), (k) => ioSlave.get(k)],
     ['node-redis', (k, v) => nr.set(k, v), (k) => nr.get(k)],
+    ['node-redis-replicas', (k, v) => nrReplicas.set(k, v), (k) => nrReplicas.get(k)],
   ];
   const everyClientWrites = async (phase: string, names?: readonly string[]): Promise<void> => {
     for (const [name, set, get] of clients) if (names === undefined || names.includes(name)) await writesAgain(`${phase}:${name}`, set, get);
@@ -391,7 +395,7 @@ test('ioredis Cluster (plain and scaleReads slave), node-redis createCluster rid
   };
   assert.ok(!(await slotIds()).includes(first));
   await cl().restart(first);
-  await everyClientWrites('restarted', ['node-redis']);
+  await everyClientWrites('restarted', ['node-redis', 'node-redis-replicas']);
   await waitFor('the restarted member listed again', async () => (await slotIds()).includes(first));
 
   const current = await cl().waitForPrimary();
