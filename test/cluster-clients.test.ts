@@ -16,7 +16,7 @@ import { keySlot } from '../src/replication/cluster/slots.js';
 import type { CoreStatus } from '../src/replication/core/types.js';
 import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
-import { KV_SERVER_JS, startRedisServer, stopAndClean } from './helpers/procs.js';
+import { KV_SERVER_JS, startRedisClusterNode, stopAndClean } from './helpers/procs.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 import type { Resp } from './helpers/resp.js';
@@ -218,7 +218,7 @@ function shape(r: Resp): unknown {
 }
 
 test('CLUSTER SLOTS / SHARDS / NODES / INFO have the shapes of a redis-server serving all slots, in RESP2 and RESP3', async () => {
-  const redis = await startRedisServer(['--cluster-enabled', 'yes']);
+  const redis = await startRedisClusterNode();
   closers.push(() => stopAndClean(redis));
   const r = await RawConn.open(redis.port);
   conns.push(r);

@@ -6,7 +6,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { CLUSTER_SLOTS, crc16, keySlot } from '../src/replication/cluster/slots.js';
-import { startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { startRedisClusterNode, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { rng, testSeed } from './helpers/rng.js';
 import { RawConn } from './helpers/server-conn.js';
 
@@ -44,7 +44,7 @@ test('keySlot: known slots and the hash-tag rules', () => {
 
 let redis: RunningProcess | undefined;
 before(async () => {
-  redis = await startRedisServer(['--cluster-enabled', 'yes']);
+  redis = await startRedisClusterNode();
 });
 after(async () => {
   await stopAndClean(redis);
