@@ -129,7 +129,7 @@ export type CommandFeed = (client: ClientState, argv: readonly Buffer[]) => void
  * Commands that are not writes but that Redis 7.0 flags may-replicate (they add to the
  * replication stream): a WRITE pause holds them too.
  */
-export const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'pfcount', 'eval', 'evalsha', 'fcall', 'script', 'function']);
+const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'pfcount', 'eval', 'evalsha', 'fcall', 'script', 'function']);
 
 /** The replication link's handshake: a pause never holds replication traffic. */
 const NEVER_PAUSED: ReadonlySet<string> = new Set(['kvrepl']);

@@ -9,7 +9,6 @@ import { setImmediate } from 'node:timers';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import type { ClientState, CommandContext, CommandSpec } from '../../server/command-types.js';
 import { keyPositions, keySpecsOf } from '../../server/commands/key-specs.js';
-import { MAY_REPLICATE } from '../../server/dispatch.js';
 import type { Key } from '../../storage/types.js';
 import { parseAddress } from '../../net/address.js';
 import type { CoreStatus, NodeId, Role } from '../core/types.js';
@@ -27,6 +26,12 @@ const KEYS_IN_SLOT_STEP_SLOTS = 8192;
 export const KEYS_IN_SLOT_WALKS_MAX = 16;
 /** GETKEYSINSLOT's count is capped here: the reply is built in memory. */
 export const GETKEYSINSLOT_KEYS_MAX = 1_000_000;
+
+/**
+ * Scripts Redis Cluster routes as writes (a script without `no-writes` may write): the primary
+ * runs them. EVAL_RO / EVALSHA_RO are reads.
+ */
+const SCRIPTS_THAT_MAY_WRITE: ReadonlySet<string> = new Set(['eval', 'evalsha']);
 
 /** What this module needs of the replication host. */
 export interface RedisClusterHost {
@@ -169,8 +174,7 @@ export class RedisClusterFrontend {
     const st = this.host.status();
     // As CLUSTER INFO's cluster_state: no primary, or none this replica hears from.
     if (st.primaryAddress === null || !clusterStateOk(st)) return 'CLUSTERDOWN The cluster is down';
-    // EVAL / EVALSHA may write (Redis treats a script without flags so): the primary runs them.
-    const writes = spec.flags.includes('write') || MAY_REPLICATE.has(spec.name) || (sub !== null && spec.writeSubcommands?.includes(sub) === true);
+    const writes = spec.flags.includes('write') || SCRIPTS_THAT_MAY_WRITE.has(spec.name) || (sub !== null && spec.writeSubcommands?.includes(sub) === true);
     if (!writes && client.clusterReadonly === true) return null;
     return `MOVED ${keySlot(argv[first[0]] as Buffer)} ${st.primaryAddress}`;
   };
