@@ -8,6 +8,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Cluster as IoCluster } from 'ioredis';
 import { createCluster } from 'redis';
@@ -16,7 +17,7 @@ import { keySlot } from '../src/replication/cluster/slots.js';
 import type { CoreStatus } from '../src/replication/core/types.js';
 import { replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
-import { KV_SERVER_JS, startRedisClusterNode, stopAndClean } from './helpers/procs.js';
+import { KV_SERVER_JS, startRedisClusterNode, stopAndClean, tempDir } from './helpers/procs.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 import type { Resp } from './helpers/resp.js';
@@ -432,5 +433,10 @@ test('cluster-enabled no (the default): plain connections keep -READONLY ... pri
   const info = infoMap(text(await c.request('CLUSTER', 'INFO')));
   assert.deepEqual([info.get('cluster_state'), info.get('cluster_slots_ok')], ['fail', '0']);
   // Without cluster mode there is no cluster to speak of.
-  await assert.rejects(run(process.execPath, [KV_SERVER_JS, '--port', '0', '--cluster-enabled', 'yes']), /--cluster-enabled yes needs cluster mode/);
+  const dir = tempDir('kvts-no-cluster-');
+  try {
+    await assert.rejects(run(process.execPath, [KV_SERVER_JS, '--port', '0', '--dir', dir, '--cluster-enabled', 'yes']), /--cluster-enabled yes needs cluster mode/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

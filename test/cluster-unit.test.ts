@@ -1,6 +1,6 @@
 // In-process tests of the cluster-mode pieces that need no network: --cluster parsing, the
-// membership binding of a data directory, the reply recorder, quorum operation routing and
-// the TOPOLOGY view.
+// membership binding of a data directory, the reply recorder, quorum operation routing, MEMBER's
+// arguments, redirect and replies, and the TOPOLOGY view.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,8 @@ import { bindMembership, parseClusterFlag } from '../src/replication/cluster/mem
 import { ReplyRecorder } from '../src/replication/cluster/reply-recorder.js';
 import { noQuorumWrite, QuorumOps, quorumSuffix, type QuorumBackend, type RunCommand } from '../src/replication/cluster/quorum-ops.js';
 import { memberViews } from '../src/replication/cluster/topology.js';
-import type { CoreStatus } from '../src/replication/core/types.js';
+import { ERR_REMOVED, MemberFrontend } from '../src/replication/cluster/member-commands.js';
+import type { CoreStatus, MemberChange, MemberRole } from '../src/replication/core/types.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
 import { tempDir } from './helpers/procs.js';
 
@@ -225,6 +226,8 @@ test('memberViews: the primary sees each replica with its applied position and l
     peers: [
       { id: 'n3', address: '127.0.0.1:3', role: 'replica', matchSeq: 18, lagOps: 2, lagMs: 5, link: 'up', sync: 'streaming', lastHeardMs: 990 },
       { id: 'n2', address: '127.0.0.1:2', role: 'replica', matchSeq: 0, lagOps: 20, lagMs: 0, link: 'down', sync: 'unknown', lastHeardMs: -1 },
+      // Connected but outside the configuration (removed): not a member to show or route to.
+      { id: 'n5', address: '127.0.0.1:5', role: 'replica', matchSeq: 0, lagOps: 0, lagMs: 0, link: 'up', sync: 'unknown', lastHeardMs: 999 },
     ],
     fullResyncs: 0,
     partialResyncs: 0,
@@ -233,9 +236,24 @@ test('memberViews: the primary sees each replica with its applied position and l
     backlogBytes: 0,
     backlogFirstSeq: 0,
     backlogBytesMax: 1024,
+    membership: {
+      config: {
+        members: new Map([
+          ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
+          ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
+          ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
+          ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
+        ]),
+      },
+      seq: 12,
+      committed: true,
+      self: 'voter',
+    },
   };
   const v = memberViews({ status, epochHistory: [{ epoch: 1, startSeq: 1 }, { epoch: 3, startSeq: 15 }], nowMs: 1000, knownPrimaryLastSeq: 0 });
-  assert.deepEqual(v.map((x) => x.id), ['n1', 'n2', 'n3']);
+  assert.deepEqual(v.map((x) => x.id), ['n1', 'n2', 'n3', 'n4']);
+  assert.deepEqual(v.map((x) => x.member), ['voter', 'voter', 'voter', 'learner']);
+  assert.equal(v[3]?.link, 'down', 'a member the core has no peer entry for yet is known by the configuration only');
   assert.deepEqual(v[0]?.applied, { epoch: 3, seq: 20 });
   assert.equal(v[0]?.link, 'self');
   assert.equal(v[1]?.applied, null, 'a member not streaming from us: unknown');
@@ -253,19 +271,109 @@ test('kv-cli: TOPOLOGY prints as a table; NOTPRIMARY is a redirect it follows', 
   const i = (n: number): { type: 'integer'; value: bigint } => ({ type: 'integer', value: BigInt(n) });
   const member = (id: string, self: boolean, role: string): { type: 'map'; items: Array<ReturnType<typeof b> | ReturnType<typeof i> | { type: 'boolean'; value: boolean }> } => ({
     type: 'map',
-    items: [b('id'), b(id), b('address'), b('127.0.0.1:4001'), b('self'), { type: 'boolean', value: self }, b('role'), b(role), b('epoch'), i(3), b('applied'), b('3:20'), b('lag_ops'), i(0), b('lag_ms'), i(0), b('link'), b(self ? 'self' : 'up'), b('last_heard_ms'), i(12)],
+    items: [b('id'), b(id), b('address'), b('127.0.0.1:4001'), b('self'), { type: 'boolean', value: self }, b('member'), b(id === 'n3' ? 'learner' : 'voter'), b('role'), b(role), b('epoch'), i(3), b('applied'), b('3:20'), b('lag_ops'), i(0), b('lag_ms'), i(0), b('link'), b(self ? 'self' : 'up'), b('last_heard_ms'), i(12), b('config_seq'), i(17), b('config_committed'), { type: 'boolean', value: false }],
   });
-  const reply = { type: 'array' as const, items: [member('n1', true, 'primary'), member('n2', false, 'replica')] };
+  const reply = { type: 'array' as const, items: [member('n1', true, 'primary'), member('n2', false, 'replica'), member('n3', false, 'replica')] };
   const t = formatTopologyTable(reply);
   assert.ok(t !== undefined);
   const lines = t.trimEnd().split('\n');
-  assert.equal(lines.length, 3);
-  assert.match(lines[0] as string, /^\s+id\s+address\s+role\s+epoch\s+applied\s+lag_ops\s+lag_ms\s+link\s+last_heard_ms$/);
-  assert.match(lines[1] as string, /^\*\s+n1\s+127\.0\.0\.1:4001\s+primary\s+3\s+3:20\s+0\s+0\s+self\s+12$/);
+  assert.equal(lines.length, 5);
+  assert.match(lines[0] as string, /^\s+id\s+address\s+member\s+role\s+epoch\s+applied\s+lag_ops\s+lag_ms\s+link\s+last_heard_ms$/);
+  assert.match(lines[1] as string, /^\*\s+n1\s+127\.0\.0\.1:4001\s+voter\s+primary\s+3\s+3:20\s+0\s+0\s+self\s+12$/);
   assert.match(lines[2] as string, /^\s+n2 .* replica /);
+  assert.match(lines[3] as string, /^\s+n3 .* learner .* replica /);
+  assert.equal(lines[4], 'configuration seq 17, not committed yet: voters n1,n2; learners n3');
   assert.equal(formatCommandReply(['TOPOLOGY'], reply, true).toString(), t);
   assert.equal(formatTopologyTable({ type: 'error', message: 'ERR x' }), undefined);
   const np = errorFromReply('NOTPRIMARY quorum reads and writes are served by the primary; primary=127.0.0.1:4002');
   assert.ok(np instanceof NotPrimaryError);
   assert.equal(np.primary, '127.0.0.1:4002');
+});
+
+/** A cluster status with n1..n3 voters and n4 a learner; `role`, `self` as given. */
+function clusterStatus(role: 'primary' | 'replica', self: MemberRole): CoreStatus {
+  return {
+    nodeId: 'n1', mode: 'cluster', role, epoch: 3, primaryId: role === 'primary' ? 'n1' : 'n2', primaryAddress: role === 'primary' ? '127.0.0.1:1' : '127.0.0.1:2',
+    sync: 'none', lastPos: { epoch: 3, seq: 20 }, commitSeq: 20, durableSeq: 20, acceptsWrites: role === 'primary', logFailed: false,
+    peers: [
+      { id: 'n2', address: '127.0.0.1:2', role: 'replica', matchSeq: 19, lagOps: 1, lagMs: 3, link: 'up', sync: 'streaming', lastHeardMs: 990 },
+      { id: 'n4', address: '127.0.0.1:4', role: 'replica', matchSeq: 5, lagOps: 15, lagMs: 0, link: 'up', sync: 'snapshot', lastHeardMs: 990 },
+    ],
+    fullResyncs: 0, partialResyncs: 0, discardedEntries: 0, discardedRanges: [], backlogBytes: 0, backlogFirstSeq: 0, backlogBytesMax: 1024,
+    membership: {
+      config: {
+        members: new Map([
+          ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
+          ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
+          ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
+          ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
+        ]),
+      },
+      seq: 17,
+      committed: false,
+      self,
+    },
+  };
+}
+
+test('MEMBER: arguments checked, changes only on the primary (READONLY redirect elsewhere), replies from the core\'s result', () => {
+  let status = clusterStatus('primary', 'voter');
+  const asked: Array<[number, MemberChange]> = [];
+  const m = new MemberFrontend({ status: () => status, changeMembers: (id, ch) => void asked.push([id, ch]) });
+  const h = harness(false);
+  const run = (...a: string[]): unknown[] => {
+    m.spec().handler(h.ctx, args('MEMBER', ...a));
+    return h.out.take();
+  };
+  assert.match(run('ADD', 'bad id', '127.0.0.1:5')[0] as string, /^-ERR bad node id 'bad id'/);
+  assert.match(run('ADD', 'n5', 'nowhere')[0] as string, /^-ERR bad address 'nowhere'/);
+  assert.match(run('ADD', 'n5', '127.0.0.1:5', 'VOTER')[0] as string, /^-ERR syntax error/);
+  assert.match(run('FROB', 'n5')[0] as string, /^-ERR unknown subcommand 'frob'/);
+  assert.deepEqual(asked, []);
+  assert.deepEqual(run('ADD', 'n5', '127.0.0.1:5'), [], 'deferred until the core answers');
+  assert.deepEqual(run('ADD', 'n6', '127.0.0.1:6', 'learner'), []);
+  assert.deepEqual(run('PROMOTE', 'n4'), []);
+  assert.deepEqual(run('REMOVE', 'n3'), []);
+  assert.deepEqual(run('ADDRESS', 'n2', '127.0.0.1:22'), []);
+  assert.deepEqual(asked, [
+    [1, { op: 'add', id: 'n5', address: '127.0.0.1:5', autoPromote: true }],
+    [2, { op: 'add', id: 'n6', address: '127.0.0.1:6', autoPromote: false }],
+    [3, { op: 'promote', id: 'n4' }],
+    [4, { op: 'remove', id: 'n3' }],
+    [5, { op: 'address', id: 'n2', address: '127.0.0.1:22' }],
+  ]);
+  m.onResult({ type: 'memberChangeResult', requestId: 2, outcome: 'refused', seq: 0, reason: 'a membership change is in progress' });
+  m.onResult({ type: 'memberChangeResult', requestId: 1, outcome: 'ok', seq: 21, reason: '' });
+  m.onResult({ type: 'memberChangeResult', requestId: 3, outcome: 'unknown', seq: 22, reason: 'stepped down' });
+  m.onResult({ type: 'memberChangeResult', requestId: 1, outcome: 'ok', seq: 21, reason: '' }); // answered already: ignored
+  const replies = h.deferred.map((w) => w.take()[0]);
+  assert.deepEqual(replies.slice(0, 2), ['-ERR a membership change is in progress', '+OK']);
+  assert.match(String(replies[2]), /^-ERR membership change outcome unknown: the entry at seq 22 was appended .*\(stepped down\)/);
+  assert.equal(replies.length, 3);
+  status = clusterStatus('replica', 'voter');
+  assert.deepEqual(run('REMOVE', 'n3'), ['-READONLY membership changes are made on the primary. primary=127.0.0.1:2']);
+  status = clusterStatus('replica', 'removed');
+  assert.deepEqual(run('LIST'), [`-${ERR_REMOVED}`]);
+  assert.deepEqual(run('ADD', 'n5', '127.0.0.1:5'), [`-${ERR_REMOVED}`]);
+  assert.equal(asked.length, 5);
+});
+
+test('MEMBER LIST: every member of the configuration with its role, link and progress as the primary tracks it', () => {
+  const m = new MemberFrontend({ status: () => clusterStatus('primary', 'voter'), changeMembers: () => undefined });
+  const h = harness(false);
+  m.spec().handler(h.ctx, args('MEMBER', 'LIST'));
+  const [list] = h.out.take();
+  assert.ok(Array.isArray(list));
+  const rows = list.map((e) => {
+    assert.ok(Array.isArray(e));
+    const pairs: string[] = [];
+    for (let i = 0; i + 1 < e.length; i += 2) pairs.push(`${String(e[i])}=${String(e[i + 1])}`);
+    return pairs.join(' ');
+  });
+  assert.deepEqual(rows, [
+    'id=n1 address=127.0.0.1:1 role=voter self=true link=self match_seq=20 lag_ops=0 config_seq=17 config_committed=false',
+    'id=n2 address=127.0.0.1:2 role=voter self=false link=up match_seq=19 lag_ops=1 config_seq=17 config_committed=false',
+    'id=n3 address=127.0.0.1:3 role=voter self=false link=down match_seq=-1 lag_ops=-1 config_seq=17 config_committed=false',
+    'id=n4 address=127.0.0.1:4 role=learner self=false link=up match_seq=-1 lag_ops=-1 config_seq=17 config_committed=false',
+  ]);
 });

@@ -82,7 +82,7 @@ test('quorum write and read; a replica redirects quorum reads to the primary', a
   assert.ok(c.ok && c.reply.type === 'simple');
 });
 
-test('TOPOLOGY lists every member with role, epoch, position, lag, link and last heard', async () => {
+test('TOPOLOGY lists every member with its place in the configuration, role, epoch, position, lag, link and last heard', async () => {
   await waitFor('replicas streaming', async () => {
     const r = await cluster.call(primary, ['TOPOLOGY']);
     if (!r.ok || r.reply.type !== 'array') return false;
@@ -94,7 +94,9 @@ test('TOPOLOGY lists every member with role, epoch, position, lag, link and last
   const es = r.reply.items.map(entry);
   assert.deepEqual(es.map((e) => e['id']), ['n1', 'n2', 'n3']);
   for (const e of es) {
-    assert.deepEqual(Object.keys(e).sort(), ['address', 'applied', 'epoch', 'id', 'lag_ms', 'lag_ops', 'last_heard_ms', 'link', 'role', 'self'].sort());
+    assert.deepEqual(Object.keys(e).sort(), ['address', 'applied', 'config_committed', 'config_seq', 'epoch', 'id', 'lag_ms', 'lag_ops', 'last_heard_ms', 'link', 'member', 'role', 'self'].sort());
+    assert.equal(e['member'], 'voter');
+    assert.equal(e['config_seq'], 0, 'the bootstrap configuration (--cluster) is in force');
     assert.match(String(e['address']), /^127\.0\.0\.1:\d+$/);
     assert.match(String(e['applied']), /^\d+:\d+$/);
     if (e['id'] === primary) {

@@ -318,7 +318,7 @@ class Harness {
   fullResync(p: NodeId, r: NodeId): void {
     const pos = this.node(p).core.lastPosition;
     this.node(r).log = [...this.node(p).log];
-    this.step(r, { type: 'snapshotLoaded', peer: p, position: pos, epochHistory: this.node(p).core.epochHistory });
+    this.step(r, { type: 'snapshotLoaded', peer: p, position: pos, epochHistory: this.node(p).core.epochHistory, configs: [] });
     this.step(p, { type: 'fullResyncSent', peer: r, from: pos });
     this.flush();
   }
@@ -480,7 +480,7 @@ test('manual: a replica behind the backlog gets a full resync, then streams', ()
   // The host streams a snapshot at the primary's position, then both sides report it.
   const pos = h.node('p').core.lastPosition;
   h.node('r').log = [...h.node('p').log];
-  h.step('r', { type: 'snapshotLoaded', peer: 'p', position: pos, epochHistory: h.node('p').core.epochHistory });
+  h.step('r', { type: 'snapshotLoaded', peer: 'p', position: pos, epochHistory: h.node('p').core.epochHistory, configs: [] });
   h.step('p', { type: 'fullResyncSent', peer: 'r', from: pos });
   h.write('p', set('after', '1'));
   h.flush();

@@ -28,6 +28,9 @@ import {
   encodeMessageParts,
   encodeSnapshotChunk,
   encodeSnapshotHeader,
+  configsToWire,
+  decodeSnapshotHeader,
+  headerConfigs,
   type Frame,
   type SnapshotHeader,
 } from '../src/replication/host/framing.js';
@@ -40,6 +43,8 @@ import { commandOps, modelApply, modelState, storeState, type Model } from './he
 import { tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 import { converged, newHost, startReplNode, write, type ReplNode } from './helpers/repl-nodes.js';
+import { CONFIGS_KEPT, encodeMemberConfig } from '../src/replication/core/member-config.js';
+import type { Member, MemberConfig } from '../src/replication/core/types.js';
 
 function decodeAll(bytes: Buffer, r: ReturnType<typeof rng>): Frame[] {
   const d = new FrameDecoder();
@@ -104,6 +109,40 @@ test('framing: messages and snapshot chunks survive arbitrary splits', () => {
   const chunk = decodeSnapshotChunk(frames[3] as Frame);
   assert.ok(chunk.ok);
   assert.deepEqual(chunk.value.items, items);
+});
+
+test('framing: BEGIN\'s membership configurations round-trip; a list no store could hold is a bad header', () => {
+  const config = (learner: string): MemberConfig => ({
+    members: new Map<string, Member>([
+      ['m1', { address: '127.0.0.1:7201', voter: true, autoPromote: false }],
+      [learner, { address: '127.0.0.1:7202', voter: false, autoPromote: true }],
+    ]),
+  });
+  const base: SnapshotHeader = { from: { epoch: 2, seq: 40 }, epochHistory: [{ epoch: 1, startSeq: 1 }], keys: 3, bytes: 0 };
+  const configs = [
+    { seq: 7, config: config('a') },
+    { seq: 40, config: config('b') },
+  ];
+  const frameOf = (h: SnapshotHeader): Frame => decodeAll(encodeSnapshotHeader(KIND_SNAP_BEGIN, h), rng(5))[0] as Frame;
+  const ok = decodeSnapshotHeader(frameOf({ ...base, configs: configsToWire(configs) }));
+  assert.ok(ok.ok);
+  assert.deepEqual(headerConfigs(ok.value), configs);
+  const none = decodeSnapshotHeader(frameOf(base));
+  assert.ok(none.ok);
+  assert.deepEqual(headerConfigs(none.value), []);
+  const wire = configsToWire(configs);
+  const bad: unknown[] = [
+    [wire[1], wire[0]], // not ascending
+    [{ ...wire[1], seq: 41 }], // past `from`
+    [{ seq: 7, config: Buffer.from('{"v":1,"members":[]}').toString('base64') }], // no voter
+    [{ seq: 7 }],
+    'x',
+    Array.from({ length: CONFIGS_KEPT + 1 }, (_, i) => ({ seq: i + 1, config: wire[0]?.config })),
+  ];
+  for (const c of bad) {
+    const r = decodeSnapshotHeader(frameOf({ ...base, configs: c as SnapshotHeader['configs'] }));
+    assert.equal(r.ok, false, JSON.stringify(c));
+  }
 });
 
 test('framing: oversized or unknown frames are errors, not allocations', () => {
@@ -569,6 +608,33 @@ test('host: a full resync stream that replaces an abandoned one restarts the loa
   assert.ok(r1.logs.some((l) => l.includes('dropping a full resync stream')), r1.logs.join('\n'));
   assert.equal(fake.socket()?.destroyed, false);
   await fake.close();
+});
+
+test('host: a full resync carries the source\'s membership configurations into the replica\'s store', async () => {
+  const configOp = (learner: string): Op => {
+    const members = new Map<string, Member>([
+      ['m1', { address: '127.0.0.1:7201', voter: true, autoPromote: false }],
+      [learner, { address: '127.0.0.1:7202', voter: false, autoPromote: true }],
+    ]);
+    return { t: 'members', config: encodeMemberConfig({ members }) };
+  };
+  // The configurations are in the primary's snapshot, and its log no longer holds them: a new
+  // replica can only get them from the full resync's stream.
+  const p = await startReplNode('pm', null, {
+    prepare: async (store) => {
+      store.apply([{ t: 'set', key: 'k', value: Buffer.from('v'), expireAtMs: 0 }]);
+      store.apply([configOp('l1')]);
+      store.apply([configOp('l2')]);
+      await store.compact();
+    },
+  });
+  assert.equal(p.store.memberConfigs.length, 2);
+  write(p, [{ t: 'set', key: 'after', value: Buffer.from('x'), expireAtMs: 0 }]);
+  const r = await startNode('rm', p.address);
+  await converged(p, r, 'rm full resync');
+  assert.ok(r.logs.some((l) => l.includes('full resync from pm loaded')), r.logs.join('\n'));
+  assert.deepEqual(r.store.memberConfigs, p.store.memberConfigs);
+  assert.deepEqual(r.store.memberConfigs.map((c) => c.seq), [2, 3]);
 });
 
 test('host: promote a replica, write both sides, rejoin the old primary → diverged suffix discarded', async () => {

@@ -25,7 +25,8 @@ test('host simulation: the real host and store under seeded faults stay safe, li
   const total: SimStats = emptyStats();
   const started = Date.now();
   for (const seed of list) {
-    const { stats } = await runHostSeed(seed, { nodes: seed % 4 === 0 ? 5 : 3 });
+    // Odd seeds also change membership (spares join, learners are promoted, members and primaries removed and re-added).
+    const { stats } = await runHostSeed(seed, { nodes: seed % 4 === 0 ? 5 : 3, ...(seed % 2 === 1 ? { spares: 2, memberChangeRate: 0.02 } : {}) });
     for (const k of Object.keys(total) as (keyof SimStats)[]) total[k] += stats[k];
   }
   console.log(`# ${list.length} seeds in ${Date.now() - started} ms: ${JSON.stringify(total)}`);
@@ -37,6 +38,7 @@ test('host simulation: the real host and store under seeded faults stay safe, li
     assert(total.discarded > 0, 'some diverged writes are discarded');
     assert(total.fullResyncs > 0, 'some replicas need full resyncs');
     assert(total.failoversOk > 0, 'some leadership transfers succeed');
+    assert(total.memberChangesOk > list.length / 10, 'membership changes commit');
   }
 });
 

@@ -6,6 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSeed, type SimStats } from './helpers/sim/world.js';
+import { emptyStats } from './helpers/sim/oracle.js';
+
+/** The membership part of a schedule: two spare nodes and frequent changes. */
+const MEMBERSHIP = { spares: 2, memberChangeRate: 0.01 } as const;
 
 const SEEDS_DEFAULT = 1000;
 const SEEDS_LONG = 100_000;
@@ -23,12 +27,10 @@ function add(total: SimStats, s: SimStats): void {
 
 test('cluster simulation: safety at every step, linearizable quorum ops, convergence', () => {
   const list = seeds();
-  const total: SimStats = {
-    elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
-    asyncWrites: 0, crashes: 0, diskFailures: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
-  };
+  const total: SimStats = emptyStats();
   const started = Date.now();
-  for (const seed of list) add(total, runSeed(seed, { nodes: seed % 4 === 0 ? 5 : 3 }).stats);
+  // Odd seeds also change membership: spares are added as learners, promoted, removed (the primary too) and re-added.
+  for (const seed of list) add(total, runSeed(seed, { nodes: seed % 4 === 0 ? 5 : 3, ...(seed % 2 === 1 ? MEMBERSHIP : {}) }).stats);
   const ms = Date.now() - started;
   console.log(`# ${list.length} seeds in ${ms} ms: ${JSON.stringify(total)}`);
   if (list.length >= SEEDS_DEFAULT) {
@@ -39,7 +41,27 @@ test('cluster simulation: safety at every step, linearizable quorum ops, converg
     assert(total.fullResyncs > 0, 'some replicas need full resyncs');
     assert(total.failoversOk > 0, 'some leadership transfers succeed');
     assert(total.diskFailures > 0, 'some local logs fail and resume');
+    assert(total.memberChangesOk > list.length / 4, 'membership changes commit');
   }
+});
+
+test('cluster simulation: the checks catch a core that starts a membership change before the previous one committed', () => {
+  // The injected bug (CoreConfig.unsafeConcurrentConfigChanges) lets a primary count over a
+  // configuration two changes past the committed one; some seed must trip a safety check.
+  const one = process.env['KV_SEED'];
+  const first = one !== undefined && one !== '' ? Number(one) : 1;
+  const tries = one !== undefined && one !== '' ? 1 : 300;
+  let caught: { seed: number; message: string } | null = null;
+  for (let seed = first; seed < first + tries && caught === null; seed++) {
+    try {
+      runSeed(seed, { nodes: 3, spares: 2, memberChangeRate: 0.05, unsafeConcurrentConfigChanges: true });
+    } catch (err) {
+      caught = { seed, message: err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err) };
+    }
+  }
+  assert(caught !== null, 'no seed caught concurrent configuration changes');
+  console.log(`# injected bug caught at seed ${caught.seed}: ${caught.message}`);
+  assert.match(caught.message, /disjoint majorities|two primaries|committed entry|not linearizable/);
 });
 
 test('manual mode: promote during a partition, write both sides, REPLICAOF the old primary → exactly the diverged suffix discarded', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { openReplicatedStore } from '../src/storage/store.js';
 import { RECORD_OPS_MAX } from '../src/storage/record.js';
-import type { Op } from '../src/storage/types.js';
+import { isKeyOp, type Op } from '../src/storage/types.js';
 import { tempDir } from './helpers/procs.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -51,7 +51,7 @@ test('the touch listener hears every applied op, inside batches too, and nothing
   try {
     const s = await openReplicatedStore({ dir });
     const heard: string[] = [];
-    s.setTouchListener({ touched: (ops) => heard.push(...ops.map((o) => (o.t === 'flushall' || o.t === 'acl' ? o.t : `${o.t}:${o.key}`))), touchedAll: () => heard.push('all') });
+    s.setTouchListener({ touched: (ops) => heard.push(...ops.map((o) => (isKeyOp(o) ? `${o.t}:${o.key}` : o.t))), touchedAll: () => heard.push('all') });
     s.apply([{ t: 'set', key: 'k', value: Buffer.from('1'), expireAtMs: 0 }]);
     s.beginBatch();
     s.apply([{ t: 'sadd', key: 's', member: 'm' }]);

@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32c } from '@node-rs/crc32';
-import { decodeRecord, encodeRecord, recordBytes } from '../src/storage/record.js';
+import { checkRecord, decodeRecord, encodeRecord, recordBytes, recordMembersConfig } from '../src/storage/record.js';
+import { encodeMemberConfig } from '../src/replication/core/member-config.js';
+import type { MemberConfig } from '../src/replication/core/types.js';
 import { crc32cRange, CRC_JS_BYTES_MAX } from '../src/storage/crc32c.js';
 import type { LogEntry, Op } from '../src/storage/types.js';
 import { rng, testSeed } from './helpers/rng.js';
@@ -135,6 +137,88 @@ test('a CRC-valid record whose restore payload or zadd score is malformed is rej
     assert.equal(r.ok, false);
     if (!r.ok) assert.equal(r.why, 'format', r.detail);
   }
+});
+
+const CONFIG: MemberConfig = {
+  members: new Map([
+    ['n1', { address: '127.0.0.1:7001', voter: true, autoPromote: false }],
+    ['n2', { address: '127.0.0.1:7002', voter: false, autoPromote: true }],
+  ]),
+};
+
+/** The record `ops` would make, with `opCount` claimed and the CRC fixed (a hand-built body the encoder refuses to write). */
+function forgedRecord(ops: Op[][]): Buffer {
+  const parts = ops.map((o) => encodeRecord(1, 1, o));
+  const body = Buffer.concat([(parts[0] as Buffer).subarray(8, 24), ...parts.map((r) => r.subarray(24))]);
+  body.writeUInt32LE(ops.reduce((n, o) => n + o.length, 0), 12);
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(body.length, 0);
+  head.writeUInt32LE(crc32c(body), 4);
+  return Buffer.concat([head, body]);
+}
+
+test('a members op round-trips alone; recordMembersConfig finds its bytes and nothing in other entries', () => {
+  const config = encodeMemberConfig(CONFIG);
+  const entry: LogEntry = { epoch: 3, seq: 2 ** 33 + 5, ops: [{ t: 'members', config }] };
+  assert.deepEqual(roundTrip(entry), entry);
+  // At an offset: the record after another one.
+  const other = encodeRecord(3, 1, [{ t: 'set', key: 'k', value: Buffer.from('v'), expireAtMs: 0 }]);
+  const buf = Buffer.concat([other, encodeRecord(3, 2, entry.ops)]);
+  assert.ok(checkRecord(buf, other.length).ok);
+  assert.deepEqual(recordMembersConfig(buf, other.length), config);
+  const notMembership: Op[][] = [
+    [],
+    [{ t: 'set', key: 'k', value: Buffer.from('v'), expireAtMs: 0 }],
+    [{ t: 'acl', users: config }],
+    [{ t: 'del', key: 'a' }, { t: 'del', key: 'b' }],
+    [{ t: 'flushall' }, { t: 'acl', users: config }],
+  ];
+  for (const ops of notMembership) assert.equal(recordMembersConfig(encodeRecord(1, 1, ops), 0), null, JSON.stringify(ops.map((o) => o.t)));
+  // An entry without ops, followed by a record whose first byte (its length's low byte) is the members tag.
+  const next = encodeRecord(1, 2, [{ t: 'set', key: 'k', value: Buffer.alloc(242), expireAtMs: 0 }]);
+  assert.equal(next[0], 20);
+  assert.equal(recordMembersConfig(Buffer.concat([encodeRecord(1, 1, []), next]), 0), null);
+});
+
+test('a members op is refused when it shares its entry or holds no configuration: the writer asserts, the reader rejects as format', () => {
+  const config = encodeMemberConfig(CONFIG);
+  const members: Op = { t: 'members', config };
+  const bytesOf = (text: string): Buffer => Buffer.from(text, 'utf8');
+  const malformed = [
+    bytesOf('{"v":2,"members":[["n1","127.0.0.1:7001",1,0]]}'), // an unknown form
+    bytesOf('{"v":1,"members":[["n1","127.0.0.1:7001",0,1]]}'), // no voter
+    bytesOf('{"v":1,"members":[["bad id","127.0.0.1:7001",1,0]]}'),
+    bytesOf('not json'),
+    Buffer.alloc(0),
+  ];
+  assert.throws(() => encodeRecord(1, 1, [members, { t: 'del', key: 'k' }]));
+  assert.throws(() => encodeRecord(1, 1, [{ t: 'del', key: 'k' }, members]));
+  for (const bad of malformed) assert.throws(() => encodeRecord(1, 1, [{ t: 'members', config: bad }]), bad.toString());
+  // The same, forged with a valid CRC: a damaged record, never a configuration.
+  const acl = (b: Buffer): Op => ({ t: 'acl', users: b });
+  const forged = [
+    forgedRecord([[members], [{ t: 'del', key: 'k' }]]),
+    forgedRecord([[{ t: 'del', key: 'k' }], [members]]),
+    // An acl op's bytes under the members tag (same layout).
+    ...malformed.map((b) => {
+      const rec = forgedRecord([[acl(b)]]);
+      rec[24] = 20;
+      rec.writeUInt32LE(crc32c(rec.subarray(8)), 4);
+      return rec;
+    }),
+  ];
+  for (const rec of forged) {
+    const r = decodeRecord(rec, 0);
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.why, 'format', r.detail);
+  }
+  // The forging itself is sound: the valid config under the members tag decodes.
+  const good = forgedRecord([[acl(config)]]);
+  good[24] = 20;
+  good.writeUInt32LE(crc32c(good.subarray(8)), 4);
+  const r = decodeRecord(good, 0);
+  assert.ok(r.ok, r.ok ? '' : r.detail);
+  assert.deepEqual(r.entry.ops, [members]);
 });
 
 // Hidden classes (docs/perf-notes.md, 'V8: hidden classes and deoptimization'). A seq read back from a record must be a small

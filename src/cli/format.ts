@@ -264,26 +264,42 @@ export function formatCommandReply(args: readonly (string | Buffer)[], r: Reply,
 }
 
 /** TOPOLOGY columns, in the order kv-cli prints them. */
-const TOPOLOGY_COLUMNS = ['id', 'address', 'role', 'epoch', 'applied', 'lag_ops', 'lag_ms', 'link', 'last_heard_ms'] as const;
+const TOPOLOGY_COLUMNS = ['id', 'address', 'member', 'role', 'epoch', 'applied', 'lag_ops', 'lag_ms', 'link', 'last_heard_ms'] as const;
 
 /**
- * TOPOLOGY (an array of member maps) as an aligned table with this node marked `*`; undefined
- * when the reply is not that shape (an error, an older server), so the caller prints it as usual.
+ * TOPOLOGY (an array of member maps) as an aligned table with this node marked `*`, then the
+ * configuration's line (voters, learners, the seq that set it); undefined when the reply is not
+ * that shape (an error, an older server), so the caller prints it as usual.
  */
 export function formatTopologyTable(r: Reply): string | undefined {
   if (r.type !== 'array') return undefined;
   const rows: string[][] = [];
+  const voters: string[] = [];
+  const learners: string[] = [];
+  let config = '';
   for (const item of r.items) {
     const m = pairs(item);
     if (!m.has('id')) return undefined;
+    const id = text(m.get('id')) ?? '?';
+    if (text(m.get('member')) === 'voter') voters.push(id);
+    if (text(m.get('member')) === 'learner') learners.push(id);
+    const seq = text(m.get('config_seq'));
+    const committed = m.get('config_committed');
+    if (seq !== undefined) config = `configuration seq ${seq === '0' ? '0 (bootstrap)' : seq}${committed !== undefined && !truthy(committed) ? ', not committed yet' : ''}`;
     const self = m.get('self');
-    const mark = self !== undefined && ((self.type === 'boolean' && self.value) || (self.type === 'integer' && self.value === 1n)) ? '*' : ' ';
+    const mark = self !== undefined && truthy(self) ? '*' : ' ';
     rows.push([mark, ...TOPOLOGY_COLUMNS.map((c) => text(m.get(c)) ?? '-')]);
   }
   const header = [' ', ...TOPOLOGY_COLUMNS];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  const footer = config === '' ? [] : [`${config}: voters ${voters.join(',') || '-'}; learners ${learners.join(',') || '-'}`];
+  return [line(header), ...rows.map(line), ...footer].join('\n') + '\n';
+}
+
+/** A RESP3 boolean, or RESP2's integer 1. */
+function truthy(r: Reply): boolean {
+  return (r.type === 'boolean' && r.value) || (r.type === 'integer' && r.value === 1n);
 }
 
 // ---------------------------------------------------------------------------------------------

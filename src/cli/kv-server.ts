@@ -73,7 +73,12 @@ Options:
   --tls-cluster yes|no        cluster links use TLS: the ports in --cluster are TLS ports
   --node-id ID                stable node id (default: random, kept in the data directory)
   --cluster ID=HOST:PORT,...  cluster mode: every member, this node included (needs --node-id);
-                              elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY
+                              elections choose the primary; QUORUM reads/writes, FAILOVER, TOPOLOGY,
+                              MEMBER. The bootstrap configuration of a new cluster; once the log
+                              holds a configuration (after MEMBER changes) it only gives addresses
+  --join HOST:PORT            an empty data directory joins the running cluster of that member
+                              (needs --node-id): added as a learner, promoted once caught up; a
+                              restart needs neither --join nor --cluster
   --election-timeout-ms N     cluster: election timeouts drawn from [N, 2N) ms (default 500)
   --heartbeat-interval-ms N   cluster: primary heartbeat interval (default 50)
   --cluster-enabled yes|no    cluster: every connection speaks Redis Cluster (keyed commands a
@@ -273,9 +278,9 @@ async function main(): Promise<void> {
     }
     tls = m;
   }
-  if (cfg.clusterEnabled && parsed.replication.cluster === null) usageError('--cluster-enabled yes needs cluster mode (--node-id and --cluster)');
   // Peers dial the ports --cluster lists, as TLS ports: this node must listen on one.
-  if (cfg.tls.cluster && parsed.replication.cluster !== null && cfg.tls.port === 0) usageError('--tls-cluster yes needs --tls-port (the port --cluster lists for this node)');
+  const clusterFlag = parsed.replication.cluster !== null || parsed.replication.join !== null;
+  if (cfg.tls.cluster && clusterFlag && cfg.tls.port === 0) usageError('--tls-cluster yes needs --tls-port (the port --cluster lists for this node)');
   const obs = parsed.observability;
   const logger = await createLogger(cfg.logLevel, obs.logFormat);
   // Loaded only with --metrics-port (prom-client's start-up time), and built before the store
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
   let replication;
   try {
     // Before listen: a restarted primary begins its new epoch before any client can write.
-    const linkTls = linkTlsOptions(cfg.tls, parsed.replication.cluster !== null, tls);
+    const linkTls = linkTlsOptions(cfg.tls, clusterFlag, tls);
     // Files loaded again by CONFIG SET: the next link dialled presents the new certificate.
     if (linkTls !== null) server.onTlsReload = (m) => void Object.assign(linkTls, tlsClientOptions(m));
     replication = await attachReplication(server, store, parsed.replication, formatAddress(cfg.host, announcedPort(cfg.port, cfg.tls)), log, linkTls);

@@ -68,6 +68,13 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['setbit', WRITE],
   ['bitop', WRITE],
   ['bitfield', WRITE],
+  // HyperLogLog: PFADD replies whether a register grew (a second run says 0); a second PFMERGE
+  // takes the same maxima and replies OK again. PFCOUNT only refreshes its own cache.
+  ['pfcount', READ],
+  ['pfadd', WRITE],
+  ['pfmerge', IDEMPOTENT],
+  ['pfdebug', WRITE],
+  ['pfselftest', READ],
   // Keyspace.
   ['exists', READ],
   ['touch', READ],
@@ -174,6 +181,7 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['kvrepl', WRITE],
   ['kvsnapshot', READ],
   ['failover', WRITE],
+  ['member', { kind: 'write', readSubcommands: ['list'] }],
 ]);
 
 /** Anything a command word can be: the client sends strings and Buffers, the server holds Buffers. */

@@ -51,7 +51,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'scripting';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'hyperloglog' | 'scripting';
   /**
    * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
    * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are
@@ -316,6 +316,12 @@ export interface ServerServices {
   readonly acl?: AclServices;
   /** EVAL, EVALSHA, SCRIPT. Optional: without it they reply an error. */
   readonly scripting?: ScriptingServices;
+  /**
+   * Whether this command, not flagged 'write', may log a write now: the checks a write would meet
+   * (a primary whose log takes writes). PFCOUNT logs its refreshed cache only then. Optional:
+   * without it (no replication layer) a write is admitted.
+   */
+  mayWrite?(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): boolean;
 }
 
 /** The server's users (server/acl.ts) as the ACL and AUTH commands reach them. */

@@ -406,6 +406,16 @@ const SETTINGS: readonly Setting[] = [
   ...(['zset-max-listpack-value', 'zset-max-ziplist-value'] as const).map((name) => limitSetting(name, 'zsetListpackValueBytes')),
   ...(['list-max-listpack-size', 'list-max-ziplist-size'] as const).map((name) => limitSetting(name, 'listListpackSize', -65535)),
   limitSetting('list-compress-depth', 'listCompressDepth'),
+  {
+    // A memory value, as in Redis.
+    name: 'hll-sparse-max-bytes', aliases: [], change: 'live', get: (c) => String(c.encodingLimits.hllSparseBytes),
+    set: (c, v) => {
+      const n = parseMemory(v);
+      if (n === null) return 'argument must be a memory value';
+      c.encodingLimits.hllSparseBytes = n;
+      return null;
+    },
+  },
   // Redis's RDB save points: kv-ts logs every write before it is acknowledged, so a point can
   // only ask for a snapshot of what is already durable. Validated as Redis does and reported.
   { name: 'save', aliases: [], get: (c) => c.savePoints, change: 'live', set: setSavePoints },

@@ -331,6 +331,16 @@ export class Dispatcher {
   }
 
   /**
+   * Whether `spec`, run by `client`, could log a write now: the gate and the log's checks a
+   * write-flagged command would meet (READONLY on a replica, MISCONF...). For a command that is
+   * not flagged 'write' but may write (PFCOUNT's cache).
+   */
+  writeAdmitted(client: ClientState, spec: CommandSpec, argv: readonly Buffer[]): boolean {
+    if (this.writes.writeRefusal !== null) return false;
+    return this.gate === null || this.gate(this.asWrite(spec), argv, client) === null;
+  }
+
+  /**
    * A command a script calls (redis.call): Redis 7.0's checks for scripts (unknown, arity,
    * noscript, a write from a read-only script) with their texts, then the checks every command
    * meets (auth, the gate: READONLY on a replica; maxmemory; a failed log), then the handler.

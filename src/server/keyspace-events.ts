@@ -212,6 +212,9 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
   ['setbit', perKey(NOTIFY.string, 'setbit')],
   ['bitfield', perKey(NOTIFY.string, 'setbit')],
   ['bitop', stored(NOTIFY.string, 'set')],
+  // HyperLogLog: PFMERGE announces itself as a 'pfadd' too, as Redis (a mass add).
+  ['pfadd', perKey(NOTIFY.string, 'pfadd')],
+  ['pfmerge', perKey(NOTIFY.string, 'pfadd')],
   // Keyspace.
   ['del', dels],
   ['unlink', dels],

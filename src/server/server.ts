@@ -722,6 +722,7 @@ export class KvServer implements ConnectionHost {
       clientExists: (id) => this.clients.get(id) !== undefined,
       introspection: { slowlog: this.slowlog, latency: this.latencyMonitor, commandStats: this.commandStats },
       scripting: this.scriptingServices(),
+      mayWrite: (client, spec, argv) => this.dispatcher.writeAdmitted(client, spec, argv),
       compact: () => void this.snapshot(),
       persistence: {
         inProgress: () => this.store.stats().compacting,
@@ -883,6 +884,9 @@ export class KvServer implements ConnectionHost {
       store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, inTransaction: true, inScript: true,
       ...(feed === null ? {} : { monitorAs: { ...ctx.client, addr: 'lua' } }),
       write: (ops) => {
+        // Every write joins the script's batch, also one from a command not flagged 'write'
+        // (PFCOUNT's refreshed cache), so the script stays one entry.
+        beforeWrite();
         undo.record(ops);
         ctx.write(ops);
       },

@@ -12,6 +12,7 @@ import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
 import type { AccessQuery, MaxmemoryPolicy } from './eviction.js';
+import type { ConfigAt } from '../replication/core/types.js';
 
 export interface StoreOptions {
   /** Data directory; created if missing. One process owns it (lock file). */
@@ -353,9 +354,17 @@ export interface ReplicatedStore extends StoreCore {
    * `from` is the position when the stream started; applying every entry after `from.seq` on
    * top of the batches yields the live state (all ops are idempotent and absolute).
    */
-  exportSnapshot(batchKeysMax?: number, opts?: ExportOptions): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; readonly users: Buffer | null; batches(): AsyncIterable<SnapshotItem[]> };
+  exportSnapshot(batchKeysMax?: number, opts?: ExportOptions): ExportedSnapshot;
   /** The user table the log last set (an 'acl' op; server/acl.ts reads it), or null when none ever was. */
   readonly aclUsers: Buffer | null;
+  /**
+   * The membership configurations the log set (entries holding a 'members' op), each with its
+   * entry's seq, oldest first, the newest CONFIGS_KEPT (replication/core/member-config.ts), all
+   * at or below lastPosition.seq: what the replication core's PersistentState.configs and
+   * snapshotLoaded.configs take. Snapshots and full resyncs carry them; FLUSHALL keeps them;
+   * truncateAfter drops those it cuts. Empty: the log never set one.
+   */
+  readonly memberConfigs: readonly ConfigAt[];
   /**
    * Full-resync sink: build a new dataset beside the live one (which keeps serving reads),
    * then `commit` swaps it in atomically and durably (snapshot file written, old log dropped).
@@ -521,10 +530,22 @@ export interface SnapshotItem {
   readonly expireAtMs: ExpireAtMs;
 }
 
+/** exportSnapshot's result: the state at `from` (the user table and configurations as they were then), keys in batches. */
+export interface ExportedSnapshot {
+  readonly from: Position;
+  readonly epochHistory: readonly EpochStart[];
+  readonly users: Buffer | null;
+  /** memberConfigs at `from`. */
+  readonly configs: readonly ConfigAt[];
+  batches(): AsyncIterable<SnapshotItem[]>;
+}
+
 export interface SnapshotLoader {
   add(items: readonly SnapshotItem[]): void;
   /** The source's user table (sent with the stream's start). */
   setUsers(users: Buffer): void;
+  /** The source's membership configurations at the stream's start (seqs ascending, none above the committed position). */
+  setConfigs(configs: readonly ConfigAt[]): void;
   readonly keys: number;
   readonly bytes: number;
   /** Make the loaded dataset the store's state at `position` with `epochHistory`; durable on resolve. */

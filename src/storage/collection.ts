@@ -2,6 +2,7 @@
 // byte, the object codec, snapshot items) and names (TYPE, SCAN TYPE, OBJECT ENCODING).
 // Owns that vocabulary only; never holds data.
 
+import { HLL_SPARSE_BYTES_DEFAULT } from './hyperloglog.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
@@ -59,6 +60,8 @@ export interface EncodingLimits {
    */
   listListpackSize: number;
   listCompressDepth: number;
+  /** hll-sparse-max-bytes: a HyperLogLog string whose sparse form would grow past this becomes dense (storage/hyperloglog.ts). */
+  hllSparseBytes: number;
 }
 
 /** Redis 7.0's defaults. */
@@ -70,6 +73,7 @@ export const REDIS_ENCODING_LIMITS: Readonly<EncodingLimits> = Object.freeze({
   zsetListpackValueBytes: 64,
   listListpackSize: -2,
   listCompressDepth: 0,
+  hllSparseBytes: HLL_SPARSE_BYTES_DEFAULT,
 });
 
 export function defaultEncodingLimits(): EncodingLimits {

@@ -43,6 +43,8 @@ import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { addMembers, decodeObject, encodeCollection, isPartPayload, payloadType } from './object-codec.js';
 import { nextSlotCapacity, SlotAddresses, SlotBytes, SlotObjects } from './slot-chunks.js';
+import type { ConfigAt } from '../replication/core/types.js';
+import { CONFIGS_KEPT, decodeMemberConfig, withConfig } from '../replication/core/member-config.js';
 
 /** Size of a shared slab. Big enough that per-slab bookkeeping is noise, small enough to defrag in steps. */
 export const SLAB_BYTES = 1024 * 1024;
@@ -144,6 +146,7 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     expire: (b, ko, kl, e) => ks.expireBytes(b, ko, kl, e),
     flushall: () => ks.clear(),
     acl: (b, o, l) => ks.setAclUsers(Buffer.from(b.subarray(o, o + l))),
+    members: (b, o, l) => ks.addMemberConfig(b.subarray(o, o + l)),
     // Element ops build their field/member strings anyway (collections are keyed by strings).
     hset: (b, ko, kl, fo, fl, vo, vl) => ks.hset(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl), b.subarray(vo, vo + vl)),
     hdel: (b, ko, kl, fo, fl) => ks.hdel(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl)),
@@ -160,6 +163,22 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     listPop: (b, ko, kl, head, count) => ks.listPop(b.latin1Slice(ko, ko + kl), head, count),
     listElement: (t, b, ko, kl, n, vo, vl) => ks.listElement(t, b.latin1Slice(ko, ko + kl), n, b.latin1Slice(vo, vo + vl)),
   };
+}
+
+/**
+ * Why `configs` cannot be the configuration list of a log ending at `lastSeq` (Keyspace
+ * memberConfigs: at most CONFIGS_KEPT, seqs positive and ascending, none past `lastSeq`), or null.
+ * Readers of a snapshot file or stream check what they got with it.
+ */
+export function memberConfigsFault(configs: readonly ConfigAt[], lastSeq: number): string | null {
+  if (configs.length > CONFIGS_KEPT) return `${configs.length} configurations (at most ${CONFIGS_KEPT} are kept)`;
+  let prev = 0;
+  for (const c of configs) {
+    if (!Number.isSafeInteger(c.seq) || c.seq <= prev) return `configuration seq ${c.seq} after ${prev}`;
+    if (c.seq > lastSeq) return `configuration seq ${c.seq} is past the position ${lastSeq}`;
+    prev = c.seq;
+  }
+  return null;
 }
 
 /**
@@ -233,6 +252,8 @@ function hashBytes(seed: number, b: Buffer, off: number, len: number): number {
 export class Keyspace {
   /** See aclUsers. */
   private acl: Buffer | null = null;
+  /** See memberConfigs. */
+  private configs: readonly ConfigAt[] = [];
   private slabs: Array<Buffer | null> = [];
   private slabUsed: number[] = [];
   private slabLive: number[] = [];
@@ -422,6 +443,8 @@ export class Keyspace {
         return this.listElement(op.t, op.key, op.count, keyFromBytes(op.value));
       case 'acl':
         return this.setAclUsers(Buffer.from(op.users));
+      case 'members':
+        return this.addMemberConfig(op.config);
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -680,6 +703,37 @@ export class Keyspace {
 
   setAclUsers(users: Buffer): void {
     this.acl = users;
+  }
+
+  /**
+   * The membership configurations the log set ('members' ops), each with its entry's seq, oldest
+   * first, the newest CONFIGS_KEPT. Not a keyspace change: FLUSHALL keeps them.
+   */
+  get memberConfigs(): readonly ConfigAt[] {
+    return this.configs;
+  }
+
+  /** Replace the list (a snapshot's, or a full resync's source's; memberConfigsFault accepts it). */
+  setMemberConfigs(configs: readonly ConfigAt[]): void {
+    const fault = memberConfigsFault(configs, Number.MAX_SAFE_INTEGER);
+    assert(fault === null, `bad configuration list: ${fault ?? ''}`);
+    this.configs = configs.slice();
+  }
+
+  /**
+   * A 'members' op of the entry being applied (beginEntry): its configuration joins the list.
+   * The bytes were checked (record codec, or the writer's assert); one the list already holds
+   * at this seq or later is replaced, so applying an entry again leaves the list as once.
+   */
+  addMemberConfig(bytes: Buffer): void {
+    const seq = this.entrySeq;
+    assert(seq > 0, 'a membership configuration belongs to a log entry');
+    const config = decodeMemberConfig(bytes);
+    assert(config !== null, 'a checked members op decodes');
+    this.configs = withConfig(
+      this.configs.filter((c) => c.seq < seq),
+      { seq, config },
+    );
   }
 
   clear(): void {

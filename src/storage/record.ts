@@ -19,8 +19,11 @@
 //          lset:     [u8 16][u32 keyLen][key][f64 index][u32 valLen][value]        linsert: tag 17, same shape
 //          lrem:     [u8 18][u32 keyLen][key][f64 count][u32 valLen][value]        (count signed)
 //          acl:      [u8 19][u32 len][users]          (the whole user table; server/acl.ts owns its form)
+//          members:  [u8 20][u32 len][config]         (a membership configuration, the entry's only op;
+//                                                      replication/core/member-config.ts owns its form)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
-// so a record whose CRC happens to match but whose structure is wrong is still rejected.
+// so a record whose CRC happens to match but whose structure is wrong is still rejected; a
+// 'members' op must also be its entry's only op and hold a configuration decodeMemberConfig reads.
 // Decoding is one op walker used two ways: decodeRecord builds a LogEntry (replication), and
 // checkRecord + replayRecordOps validate a whole record and then feed its ops as byte ranges to
 // a sink (recovery's replay: no Op objects, no key strings).
@@ -29,6 +32,7 @@ import assert from 'node:assert';
 import { crc32cRange } from './crc32c.js';
 import { checkObject } from './object-codec.js';
 import type { LogEntry, Op } from './types.js';
+import { decodeMemberConfig } from '../replication/core/member-config.js';
 
 export const RECORD_HEADER_BYTES = 8;
 const BODY_FIXED_BYTES = 16;
@@ -58,6 +62,7 @@ const TAG_LSET = 16;
 const TAG_LINSERT = 17;
 const TAG_LREM = 18;
 const TAG_ACL = 19;
+const TAG_MEMBERS = 20;
 /** Elements one push op may carry; bounds the decoder's loop on a corrupt count. */
 export const LIST_PUSH_VALUES_MAX = 1 << 24;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
@@ -109,6 +114,8 @@ export function opBytes(op: Op): number {
       return 1 + 4 + op.key.length + 8 + 4 + op.value.length;
     case 'acl':
       return 1 + 4 + op.users.length;
+    case 'members':
+      return 1 + 4 + op.config.length;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -241,6 +248,15 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         out.set(op.users, p);
         p += op.users.length;
         break;
+      case 'members':
+        // The reader refuses anything else, so the writer never logs it.
+        assert(ops.length === 1, 'a members op is its entry\'s only op');
+        assert(decodeMemberConfig(op.config) !== null, 'a members op holds a membership configuration');
+        out[p++] = TAG_MEMBERS;
+        p = putU32(out, p, op.config.length);
+        out.set(op.config, p);
+        p += op.config.length;
+        break;
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -314,6 +330,8 @@ export interface RecordOpSink {
   flushall(): void;
   /** The user table `buf[off, +len)` (an 'acl' op). */
   acl(buf: Buffer, off: number, len: number): void;
+  /** The encoded membership configuration `buf[off, +len)` (a 'members' op; decodeMemberConfig accepted it). */
+  members(buf: Buffer, off: number, len: number): void;
   hset(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number, valOff: number, valLen: number): void;
   hdel(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number): void;
   sadd(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
@@ -405,6 +423,7 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
     expire: (b, ko, kl, expireAtMs) => ops.push({ t: 'expire', key: b.latin1Slice(ko, ko + kl), expireAtMs }),
     flushall: () => ops.push({ t: 'flushall' }),
     acl: (b, o, l) => ops.push({ t: 'acl', users: b.subarray(o, o + l) }),
+    members: (b, o, l) => ops.push({ t: 'members', config: b.subarray(o, o + l) }),
     hset: (b, ko, kl, fo, fl, vo, vl) => ops.push({ t: 'hset', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl), value: b.subarray(vo, vo + vl) }),
     hdel: (b, ko, kl, fo, fl) => ops.push({ t: 'hdel', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl) }),
     sadd: (b, ko, kl, mo, ml) => ops.push({ t: 'sadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
@@ -473,6 +492,18 @@ export function replayRecordAt(buf: Buffer, off: number, sink: RecordOpSink): vo
 }
 
 /**
+ * The configuration bytes of the checked record at `off` when it is a membership entry (its only
+ * op a 'members' op), else null. Reads two fixed offsets, so it costs next to nothing per record
+ * (the replication core asks it of every entry it receives). The result is a slice of `buf`.
+ */
+export function recordMembersConfig(buf: Buffer, off: number): Buffer | null {
+  const body = off + RECORD_HEADER_BYTES;
+  if (getU32(buf, body + 12) !== 1 || buf[body + BODY_FIXED_BYTES] !== TAG_MEMBERS) return null;
+  const at = body + BODY_FIXED_BYTES + 1;
+  return buf.subarray(at + 4, at + 4 + getU32(buf, at));
+}
+
+/**
  * Position of the last of the well-formed records laid back to back in `buf` (undefined when
  * there is none), read from the headers alone: no CRC, no op decoding.
  */
@@ -504,6 +535,19 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       p += 4;
       if (len > end - p) return 'acl users run past record end';
       if (sink !== null) sink.acl(buf, p, len);
+      p += len;
+      continue;
+    }
+    if (tag === TAG_MEMBERS) {
+      if (count !== 1) return 'a members op shares its entry with other ops';
+      if (p + 4 > end) return 'members length runs past record end';
+      const len = getU32(buf, p);
+      p += 4;
+      if (len > end - p) return 'members config runs past record end';
+      // Checked with the record (as a restore's payload), so applying it never fails.
+      if (sink === null) {
+        if (decodeMemberConfig(buf.subarray(p, p + len)) === null) return 'members op holds no valid configuration';
+      } else sink.members(buf, p, len);
       p += len;
       continue;
     }

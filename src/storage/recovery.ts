@@ -1,6 +1,7 @@
 // Open-time recovery: finish an interrupted full-resync commit, load the newest valid
 // snapshot, replay the log after it, apply the torn-tail / corruption / repair rules, and
-// rebuild the epoch history. Also serves truncateAfter (replay stopping at a seq).
+// rebuild the epoch history (and, with the keyspace, the membership configurations: the
+// snapshot's, then those the replay sets). Also serves truncateAfter (replay stopping at a seq).
 // Owns the recovery rules; never keeps files open and never serves requests.
 
 import assert from 'node:assert';
@@ -225,7 +226,7 @@ function loadSnapshot(path: string, seq: Seq, limits: Readonly<EncodingLimits>):
   const r = readSnapshot(path, (b, ko, kl, vo, vl, e, type) => {
     if (type === TYPE_STRING) scratch.putBytes(b, ko, kl, vo, vl, e);
     else scratch.loadObject(b.latin1Slice(ko, ko + kl), b, vo, vl, e);
-  }, (users) => scratch.setAclUsers(users));
+  }, (users) => scratch.setAclUsers(users), (configs) => scratch.setMemberConfigs(configs));
   if (!r.ok) return { ok: false, path, seq, offset: r.offset, reason: r.reason, validEnd: r.validEnd, keys: r.keys, blocks: r.blocks };
   assert.equal(r.header.position.seq, seq, 'snapshot name and header disagree');
   return { ok: true, ks: scratch, position: r.header.position, history: r.header.history, bytes: r.bytes };

@@ -15,7 +15,11 @@
 //             that add its other members. Version 2 (still read) holds every collection whole.
 //             item (version 1, strings only, still read) = [u32 klen][key][u32 vlen][value][f64 expireAtMs]
 //   users   = [u32 kind=3][u32 bodyLen][u32 crc32c(body)] body = the user table (an 'acl' op's
-//             bytes), version 4, right after the header and only when the log ever set one.
+//             bytes), versions 4 and 5, right after the header and only when the log ever set one.
+//   configs = [u32 kind=4][u32 bodyLen][u32 crc32c(body)] body = [u32 count]([u32 seqHi][u32 seqLo]
+//             [u32 len][config])*: the membership configurations the log set up to the snapshot's
+//             position (a 'members' op's bytes each, seqs ascending), version 5, before the blocks
+//             and only when there is one. Version 4 (still read) has none.
 //   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 itemCount][f64 blockCount]
 // The item count lives in the trailer because a fuzzy snapshot only knows it at the end; it is
 // the key count but for a chunked collection, which counts once per chunk.
@@ -29,8 +33,10 @@ import { closeSync, openSync, readSync, fstatSync, fsyncSync, ftruncateSync } fr
 import { open, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import type { EpochStart, Position } from './types.js';
-import { newSlotView, type Keyspace } from './keyspace.js';
+import type { EpochStart, Position, Seq } from './types.js';
+import { memberConfigsFault, newSlotView, type Keyspace } from './keyspace.js';
+import type { ConfigAt } from '../replication/core/types.js';
+import { CONFIGS_KEPT, decodeMemberConfig, encodeMemberConfig } from '../replication/core/member-config.js';
 import { KeyspaceWalk, SNAPSHOT_STEP_MEMBERS_MAX, type WalkBudget, type WalkItem } from './snapshot-walk.js';
 import { fsyncDir, fsyncDirSync, writeAllSync } from './fsutil.js';
 import { seqFromWords, VALUE_BYTES_MAX } from './record.js';
@@ -38,7 +44,9 @@ import { TYPE_STRING } from './collection.js';
 import { checkObject, isPartPayload, payloadType } from './object-codec.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
-const VERSION = 4;
+const VERSION = 5;
+/** Snapshots written before membership configurations were kept (still read: they have none). */
+const VERSION_NO_CONFIGS = 4;
 /** Snapshots written before the user table was kept (still read: they have none). */
 const VERSION_NO_USERS = 3;
 /** Snapshots written before collections were chunked: each is one item. */
@@ -48,6 +56,7 @@ const VERSION_STRINGS_ONLY = 1;
 const KIND_BLOCK = 1;
 const KIND_TRAILER = 2;
 const KIND_USERS = 3;
+const KIND_CONFIGS = 4;
 const FRAME_BYTES = 12;
 /** An item's bytes besides its key and value: key length, type, value length, expiry. */
 const ITEM_FIXED_BYTES = 4 + 1 + 4 + 8;
@@ -93,6 +102,44 @@ function encodeHeader(position: Position, history: readonly EpochStart[]): Buffe
   return b;
 }
 
+/** The configs frame of `configs` (memberConfigsFault accepts them). */
+function configsFrame(configs: readonly ConfigAt[]): Buffer {
+  const encoded = configs.map((c) => encodeMemberConfig(c.config));
+  const body = Buffer.alloc(FRAME_BYTES + 4 + encoded.reduce((n, b) => n + 12 + b.length, 0));
+  let p = body.writeUInt32LE(configs.length, FRAME_BYTES);
+  configs.forEach((c, i) => {
+    const b = encoded[i] as Buffer;
+    p = body.writeUInt32LE(Math.floor(c.seq / SEQ_HI), p);
+    p = body.writeUInt32LE(c.seq % SEQ_HI, p);
+    p = body.writeUInt32LE(b.length, p);
+    p += b.copy(body, p);
+  });
+  assert.equal(p, body.length);
+  return frame(KIND_CONFIGS, body);
+}
+
+/** A configs frame's body as the list, or why it is not one for a snapshot at `lastSeq`. */
+function parseConfigs(body: Buffer, lastSeq: Seq): ConfigAt[] | string {
+  if (body.length < 4) return 'short configs frame';
+  const count = body.readUInt32LE(0);
+  if (count > CONFIGS_KEPT) return `${count} configurations (at most ${CONFIGS_KEPT} are kept)`;
+  const out: ConfigAt[] = [];
+  let p = 4;
+  for (let i = 0; i < count; i++) {
+    if (p + 12 > body.length) return 'configuration runs past its frame';
+    const seq = seqFromWords(body.readUInt32LE(p), body.readUInt32LE(p + 4));
+    const len = body.readUInt32LE(p + 8);
+    p += 12;
+    if (len > body.length - p) return 'configuration runs past its frame';
+    const config = decodeMemberConfig(body.subarray(p, p + len));
+    if (config === null) return `configuration at seq ${seq} does not decode`;
+    p += len;
+    out.push({ seq, config });
+  }
+  if (p !== body.length) return 'trailing bytes in configs frame';
+  return memberConfigsFault(out, lastSeq) ?? out;
+}
+
 function frame(kind: number, body: Buffer): Buffer {
   body.writeUInt32LE(kind, 0);
   body.writeUInt32LE(body.length - FRAME_BYTES, 4);
@@ -132,6 +179,14 @@ export async function writeSnapshot(args: {
     const users = args.ks.aclUsers;
     if (users !== null) {
       const f = frame(KIND_USERS, Buffer.concat([Buffer.alloc(FRAME_BYTES), users]));
+      await fh.write(f);
+      bytes += f.length;
+    }
+    // Only those set up to the position: an entry applied since (the file opened over awaits)
+    // comes back with the replay after it.
+    const configs = args.ks.memberConfigs.filter((c) => c.seq <= args.position.seq);
+    if (configs.length > 0) {
+      const f = configsFrame(configs);
       await fh.write(f);
       bytes += f.length;
     }
@@ -255,7 +310,7 @@ export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff:
  * before serving. Blocks are read into one reused buffer (no allocation per block).
  * On failure the sink may already have received items: callers load into a scratch keyspace.
  */
-export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users: Buffer) => void): SnapshotReadResult {
+export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users: Buffer) => void, onConfigs?: (configs: ConfigAt[]) => void): SnapshotReadResult {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -279,7 +334,7 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
     const badHeader = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd: 0, keys: 0, blocks: 0 });
     if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return badHeader(0, 'bad magic');
     const version = pre.readUInt32LE(8);
-    if (version !== VERSION && version !== VERSION_NO_USERS && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
+    if (version !== VERSION && version !== VERSION_NO_CONFIGS && version !== VERSION_NO_USERS && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
       return badHeader(12, 'bad header length');
@@ -297,6 +352,7 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
     let keys = 0;
     let blocks = 0;
     let validEnd = pos;
+    let sawConfigs = false;
     const bad = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd, keys, blocks });
     for (;;) {
       const at = pos;
@@ -307,8 +363,9 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
-      const usersFrame = kind === KIND_USERS && version >= VERSION && blocks === 0;
-      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && !usersFrame) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
+      const usersFrame = kind === KIND_USERS && version >= VERSION_NO_CONFIGS && blocks === 0;
+      const configsFrame = kind === KIND_CONFIGS && version >= VERSION && blocks === 0 && !sawConfigs;
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && !usersFrame && !configsFrame) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
         return bad(at, `bad block frame (kind ${kind}, length ${len})`);
       }
       const body = readExact(len);
@@ -316,6 +373,13 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
       if (crc32c(body) !== crc) return bad(at, 'block checksum mismatch');
       if (usersFrame) {
         onUsers?.(Buffer.from(body));
+        continue;
+      }
+      if (configsFrame) {
+        const configs = parseConfigs(body, position.seq);
+        if (typeof configs === 'string') return bad(at, configs);
+        sawConfigs = true;
+        onConfigs?.(configs);
         continue;
       }
       if (kind === KIND_TRAILER) {
@@ -428,7 +492,7 @@ export async function verifySnapshot(path: string): Promise<string | null> {
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
-      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && kind !== KIND_USERS) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && kind !== KIND_USERS && kind !== KIND_CONFIGS) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
       const body = await readAt(pos + FRAME_BYTES, len);
       if (body === null || crc32c(body) !== crc) return `offset ${pos}: block checksum mismatch`;
       pos += FRAME_BYTES + len;
@@ -436,7 +500,7 @@ export async function verifySnapshot(path: string): Promise<string | null> {
         if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks || pos !== size) return `offset ${pos}: bad trailer`;
         return null;
       }
-      if (kind === KIND_USERS) continue;
+      if (kind === KIND_USERS || kind === KIND_CONFIGS) continue;
       keys += body.length >= 4 ? body.readUInt32LE(0) : 0;
       blocks++;
     }

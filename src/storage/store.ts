@@ -9,9 +9,9 @@ import assert from 'node:assert';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { AppliedChange, AppliedKeyChange, BatchCommit, EvictionResult, ExportOptions, RecordTap, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
-import { toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
-import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, valueToBuffer, type ExpiryHandler } from './keyspace.js';
+import type { AppliedChange, AppliedKeyChange, BatchCommit, EvictionResult, ExportedSnapshot, ExportOptions, RecordTap, ExpiryAuthority, LogListener, LookupStats, ReplicatedApplyListener, ReplicatedStore, StoreDeleteListener, StoreOptions, StoreStats, ScanResult, SetOptions, SnapshotItem, SnapshotLoader, TouchListener, ValueSink } from './api.js';
+import { isKeyOp, toKey, toValue, keyToBytes, type EpochStart, type ExpireAtMs, type FsyncPolicy, type Key, type LogEntry, type Op, type Position, type Seq } from './types.js';
+import { DEFRAG_LIVE_FRACTION_MIN, Keyspace, keyspaceSink, memberConfigsFault, valueToBuffer, type ExpiryHandler } from './keyspace.js';
 import { Wal, SEGMENT_EXT, ENCODED_RUN_BYTES_MAX, LOG_ERROR_PREFIX, type LogFailureKind } from './wal.js';
 import { NODE_LOG_FS, type LogFs } from './log-fs.js';
 import { recover, readDocument, extendHistory, encodeEpochs, finishResync, EPOCHS_FILE, RESYNC_SNAPSHOT, SNAPSHOT_EXT, type Layout, type RecoveredState } from './recovery.js';
@@ -21,6 +21,7 @@ import { encodeCheckedJson, RepairFolder } from './damage.js';
 import { acquireLock } from './lock.js';
 import { atomicWriteFile, atomicWriteFileSync, fsyncDirSync, listSeqFiles, seqName, unlinkIfExists } from './fsutil.js';
 import { CorruptLogError, StoreUnavailableError } from './errors.js';
+import type { ConfigAt } from '../replication/core/types.js';
 import { Evictor, objectAccessInfo, policyIsLfu, type AccessQuery, type MaxmemoryPolicy } from './eviction.js';
 import type { ListObject } from './list-object.js';
 import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
@@ -234,7 +235,7 @@ class KvStore implements ReplicatedStore {
     this.touchListener?.touchedAll();
     // A dataset replaced wholesale (full resync, truncation, rollback) may differ in any key: to
     // the replicated-apply listener it is a flush.
-    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }, { t: 'acl' }]);
+    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }, { t: 'acl' }, { t: 'members' }]);
     if (this.opened) this.recordTap?.reset();
   }
 
@@ -382,6 +383,7 @@ class KvStore implements ReplicatedStore {
       expire: (b, ko, kl, e) => (base.expire(b, ko, kl, e), note('expire', b, ko, kl, e)),
       flushall: () => (base.flushall(), changes.push({ t: 'flushall' })),
       acl: (b, o, l) => (base.acl(b, o, l), changes.push({ t: 'acl' })),
+      members: (b, o, l) => (base.members(b, o, l), changes.push({ t: 'members' })),
       hset: (b, ko, kl, fo, fl, vo, vl) => (base.hset(b, ko, kl, fo, fl, vo, vl), note('hset', b, ko, kl)),
       hdel: (b, ko, kl, fo, fl) => (base.hdel(b, ko, kl, fo, fl), note('hdel', b, ko, kl)),
       sadd: (b, ko, kl, mo, ml) => (base.sadd(b, ko, kl, mo, ml), note('sadd', b, ko, kl)),
@@ -683,7 +685,7 @@ class KvStore implements ReplicatedStore {
     if (this.touchListener !== null) this.touchListener.touched(entry.ops);
     if (this.replicatedListener !== null) {
       const changes: AppliedChange[] = [];
-      for (const op of entry.ops) changes.push(op.t === 'flushall' || op.t === 'acl' ? { t: op.t } : { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 });
+      for (const op of entry.ops) changes.push(isKeyOp(op) ? { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 } : { t: op.t });
       this.replicatedListener(changes);
     }
   }
@@ -1015,7 +1017,11 @@ class KvStore implements ReplicatedStore {
     return this.ks.aclUsers;
   }
 
-  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT, opts: ExportOptions = {}): { readonly from: Position; readonly epochHistory: readonly EpochStart[]; readonly users: Buffer | null; batches(): AsyncIterable<SnapshotItem[]> } {
+  get memberConfigs(): readonly ConfigAt[] {
+    return this.ks.memberConfigs;
+  }
+
+  exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT, opts: ExportOptions = {}): ExportedSnapshot {
     const ks = this.ks;
     const from = this.lastPos;
     const epochHistory = this.history.slice();
@@ -1026,6 +1032,7 @@ class KvStore implements ReplicatedStore {
       from,
       epochHistory,
       users: ks.aclUsers,
+      configs: ks.memberConfigs,
       async *batches(): AsyncIterable<SnapshotItem[]> {
         let now = clock();
         // Keys expired by our clock are left out: this node deletes them (logged, shipped after `from`).
@@ -1077,6 +1084,9 @@ class KvStore implements ReplicatedStore {
       setUsers(users: Buffer): void {
         ks.setAclUsers(users);
       },
+      setConfigs(configs: readonly ConfigAt[]): void {
+        ks.setMemberConfigs(configs);
+      },
       get keys(): number {
         return ks.size;
       },
@@ -1085,6 +1095,8 @@ class KvStore implements ReplicatedStore {
       },
       async commit(position: Position, epochHistory: readonly EpochStart[]): Promise<void> {
         assert(!done, 'loader already committed or aborted');
+        const fault = memberConfigsFault(ks.memberConfigs, position.seq);
+        assert(fault === null, `a loaded dataset's configurations: ${fault ?? ''}`);
         done = true;
         await store.commitLoad(ks, position, epochHistory);
       },

@@ -1,7 +1,8 @@
 // An N-node kv-server cluster of real processes on 127.0.0.1 for tests and the failover bench:
 // every node reaches each peer through its own TcpProxy (proxy[from][to]), so any pair can be
 // partitioned (the proxies pass TLS links too: they move bytes); nodes can be SIGKILLed,
-// restarted, SIGSTOPped and resumed. Owns those processes, proxies and data directories and
+// restarted (also on a new port), SIGSTOPped and resumed, and new nodes can join the running
+// cluster (kv-server --join, dialled directly, not through proxies). Owns those processes, proxies and data directories and
 // always removes them in stop(); never talks to other hosts.
 
 import { rmSync } from 'node:fs';
@@ -14,18 +15,21 @@ import { waitFor } from './wait.js';
 
 /** Lines of each node's log included in a failure dump. */
 const LOG_TAIL_LINES = 40;
+/** A joining node listens once the primary added it: an election or a change in progress may delay that. */
+const JOIN_READY_TIMEOUT_MS = 60_000;
 
 export type NodeState = 'running' | 'killed' | 'paused';
 
 export interface ClusterNode {
   readonly id: string;
-  readonly port: number;
+  /** The port and address change only with restartOnNewPort. */
+  port: number;
   readonly dir: string;
-  readonly address: string;
+  address: string;
   /** The plain port this helper's calls use: `port` itself, except in a TLS cluster (see ClusterOptions.tlsArgs). */
-  readonly clientPort: number;
-  /** The --cluster value this node is started with (peers' addresses point at proxies). */
-  readonly clusterArg: string;
+  clientPort: number;
+  /** The --cluster value this node is started with (peers' addresses point at proxies); '' for a node that joined (its data directory knows its cluster). */
+  clusterArg: string;
   proc: RunningProcess | null;
   state: NodeState;
   /** Output of earlier incarnations (before restarts), for failure dumps. */
@@ -54,7 +58,7 @@ export class Cluster {
   private stopped = false;
 
   private constructor(
-    readonly nodes: readonly ClusterNode[],
+    private readonly members: ClusterNode[],
     private readonly opts: ClusterOptions,
   ) {}
 
@@ -98,6 +102,11 @@ export class Cluster {
     return cluster;
   }
 
+  /** Every node started so far: the initial members, then those that joined. */
+  get nodes(): readonly ClusterNode[] {
+    return this.members;
+  }
+
   node(id: string): ClusterNode {
     const n = this.nodes.find((x) => x.id === id);
     if (n === undefined) throw new Error(`no node ${id}`);
@@ -136,15 +145,58 @@ export class Cluster {
     const n = this.node(id);
     if (n.proc !== null && n.state !== 'killed') throw new Error(`${id} is ${n.state}`);
     if (n.proc !== null) n.previousOutput += n.proc.output();
+    await this.launch(n, n.clusterArg === '' ? [] : ['--cluster', n.clusterArg]);
+  }
+
+  private async launch(n: ClusterNode, membership: readonly string[], readyTimeoutMs = this.opts.readyTimeoutMs): Promise<void> {
     const tls = this.opts.tlsArgs === undefined ? [] : ['--tls-port', String(n.port), ...this.opts.tlsArgs];
     n.proc = await startKvServer({
       port: n.clientPort,
       dir: n.dir,
-      args: ['--node-id', n.id, '--cluster', n.clusterArg, ...tls, ...(this.opts.args ?? [])],
+      args: ['--node-id', n.id, ...membership, ...tls, ...(this.opts.args ?? [])],
       ...(this.opts.env !== undefined ? { env: this.opts.env } : {}),
-      ...(this.opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: this.opts.readyTimeoutMs } : {}),
+      ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}),
     });
     n.state = 'running';
+  }
+
+  /**
+   * Start a new node `id` (fresh port and data directory) with `kv-server --join` at member
+   * `seed`; resolves once it listens, which it does after the primary added it. It dials and is
+   * dialled directly (no proxies). Restarts of it run without --join: its data directory knows.
+   */
+  async join(id: string, seed: string, readyTimeoutMs = JOIN_READY_TIMEOUT_MS): Promise<ClusterNode> {
+    const n = this.members.find((m) => m.id === id) ?? (await this.newNode(id));
+    if (n.proc !== null) throw new Error(`${id} already started`);
+    await this.launch(n, ['--join', this.node(seed).address], readyTimeoutMs);
+    return n;
+  }
+
+  /** A node not started yet (its port and data directory chosen): MEMBER ADD can name it before it joins. */
+  async newNode(id: string): Promise<ClusterNode> {
+    if (this.opts.tlsArgs !== undefined) throw new Error('join: TLS clusters are not supported by this helper');
+    if (this.members.some((m) => m.id === id)) throw new Error(`${id} already exists`);
+    const [port] = await lowPorts(1);
+    const n: ClusterNode = { id, port: port as number, clientPort: port as number, dir: tempDir('kvts-cluster-'), address: `127.0.0.1:${port as number}`, clusterArg: '', proc: null, state: 'killed', previousOutput: '' };
+    this.members.push(n);
+    return n;
+  }
+
+  /**
+   * Restart a killed node with its data directory on a fresh port (a member that moved); its
+   * --cluster entry names the new address. The others learn it from MEMBER ADDRESS.
+   */
+  async restartOnNewPort(id: string): Promise<void> {
+    if (this.opts.tlsArgs !== undefined || this.proxies.size > 0) throw new Error('restartOnNewPort: only for clusters without proxies or TLS');
+    const n = this.node(id);
+    if (n.state !== 'killed') throw new Error(`${id} is ${n.state}`);
+    const [port] = await lowPorts(1);
+    const address = `127.0.0.1:${port as number}`;
+    if (n.clusterArg !== '') n.clusterArg = n.clusterArg.replace(`${id}=${n.address}`, `${id}=${address}`);
+    n.port = port as number;
+    n.clientPort = port as number;
+    n.address = address;
+    await this.restart(id);
   }
 
   async kill(id: string): Promise<void> {
@@ -246,15 +298,17 @@ export class Cluster {
     return out;
   }
 
-  /** Wait until every node runs and all report the same DEBUG DIGEST; returns it. */
-  async waitConverged(timeoutMs = 30_000): Promise<string> {
+  /** Wait until every node (or each of `only`) runs and all report the same DEBUG DIGEST; returns it. */
+  async waitConverged(timeoutMs = 30_000, only?: readonly string[]): Promise<string> {
     let last = '';
+    const ids = only ?? this.nodes.map((n) => n.id);
     try {
       return await waitFor(
-        'equal DEBUG DIGEST on all nodes',
+        `equal DEBUG DIGEST on ${ids.join(',')}`,
         async () => {
-          if (this.running().length !== this.nodes.length) return null;
+          if (ids.some((id) => this.node(id).state !== 'running')) return null;
           const d = await this.digests();
+          for (const k of [...d.keys()]) if (!ids.includes(k)) d.delete(k);
           const vals = [...d.values()];
           last = [...d.entries()].map(([k, v]) => `${k}=${v ?? 'no answer'}`).join(' ');
           const first = vals[0];

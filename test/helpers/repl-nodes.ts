@@ -33,6 +33,8 @@ export interface ReplNodeOptions {
   /** Over DEFAULT_TIMING. */
   readonly timing?: Partial<Timing>;
   readonly dirPrefix?: string;
+  /** Fills the store before its host is built (a log the node holds from before this run). */
+  readonly prepare?: (store: ReplicatedStore) => Promise<void>;
 }
 
 const nodes: ReplNode[] = [];
@@ -95,6 +97,7 @@ export async function startReplCluster(ids: readonly string[], opts: ReplNodeOpt
 async function openReplNode(id: string, opts: ReplNodeOptions): Promise<ReplNode> {
   const dir = tempDir(opts.dirPrefix ?? 'kvts-repl-');
   const store = await openReplicatedStore({ dir, fsync: 'no', ...opts.store });
+  await opts.prepare?.(store);
   const logs: string[] = [];
   let node: ReplNode | undefined;
   const acceptor = createServer((s) => {

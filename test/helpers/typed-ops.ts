@@ -99,7 +99,8 @@ export function modelApply(model: Model, op: Op): void {
       return;
     }
     case 'acl':
-      return;
+    case 'members':
+      return; // no key changes
     default: {
       const cur = model.get(op.key);
       if (cur?.type === 'list') modelListChange(cur.l, op);

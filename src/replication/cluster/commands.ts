@@ -1,12 +1,14 @@
-// The client-facing side of cluster mode: FAILOVER [TO node-id], TOPOLOGY, the quorum
-// interceptor (QuorumOps), the cluster fields of INFO replication, and routing of the core's
-// quorum/failover result effects back to waiting clients. Owns those texts and waiters; it never
+// The client-facing side of cluster mode: FAILOVER [TO node-id], TOPOLOGY, MEMBER
+// (member-commands.ts), the quorum interceptor (QuorumOps), the cluster fields of INFO
+// replication, and routing of the core's quorum/failover/membership result effects back to
+// waiting clients. Owns those texts and waiters; it never
 // touches links or the store (the host does) and never decides roles (the core does).
 
 import type { CommandContext, CommandSpec, DeferredReply } from '../../server/command-types.js';
 import type { EpochStart, Seq } from '../../storage/types.js';
-import { majorityOf } from '../core/quorum.js';
+import { configMajority } from '../core/member-config.js';
 import type { CoreStatus, Effect, NodeId } from '../core/types.js';
+import { MemberFrontend, type MemberHostApi } from './member-commands.js';
 import { QuorumOps } from './quorum-ops.js';
 import { clusterInfoFields, memberViews, writeTopology, type TopologyInput } from './topology.js';
 import type { ClientState } from '../../server/command-types.js';
@@ -15,7 +17,7 @@ import type { ClientState } from '../../server/command-types.js';
 export const FAILOVER_WAITERS_MAX = 1000;
 
 /** What the cluster frontend needs from the replication host. */
-export interface ClusterHostApi {
+export interface ClusterHostApi extends MemberHostApi {
   readonly nodeId: NodeId;
   readonly selfAddress: string;
   nowMs(): number;
@@ -29,10 +31,11 @@ export interface ClusterHostApi {
   failover(target: NodeId | null): void;
 }
 
-export type ClusterResultEffect = Extract<Effect, { type: 'readReady' | 'readFailed' | 'quorumWriteResult' | 'failoverResult' }>;
+export type ClusterResultEffect = Extract<Effect, { type: 'readReady' | 'readFailed' | 'quorumWriteResult' | 'failoverResult' | 'memberChangeResult' }>;
 
 export class ClusterFrontend {
   readonly quorum: QuorumOps;
+  private readonly members: MemberFrontend;
   private failoverWaiters: DeferredReply[] = [];
 
   constructor(
@@ -47,6 +50,7 @@ export class ClusterFrontend {
       },
       quorumMode,
     );
+    this.members = new MemberFrontend(host);
   }
 
   /** The host forwards the core's result effects here, in order. */
@@ -67,6 +71,9 @@ export class ClusterFrontend {
         for (const finish of ws) finish((out) => (e.ok ? out.ok() : out.error(`ERR FAILOVER failed: ${e.reason}`)));
         return;
       }
+      case 'memberChangeResult':
+        this.members.onResult(e);
+        return;
       default: {
         const never: never = e;
         throw new Error(`unhandled result ${JSON.stringify(never)}`);
@@ -80,7 +87,7 @@ export class ClusterFrontend {
 
   infoFields(): Array<[string, string | number]> {
     const t = this.topologyInput();
-    return clusterInfoFields(t, majorityOf(t.status.peers.length + 1), this.quorum.pending);
+    return clusterInfoFields(t, configMajority(t.status.membership.config), this.quorum.pending);
   }
 
   commands(): CommandSpec[] {
@@ -104,13 +111,14 @@ export class ClusterFrontend {
         syntax: '',
         handler: (c) => this.topology(c),
       },
+      this.members.spec(),
     ];
   }
 
   private topology(ctx: CommandContext): void {
     const t = this.topologyInput();
     if (t.status.mode !== 'cluster') return ctx.out.error('ERR TOPOLOGY needs cluster mode (--cluster); use ROLE or INFO replication');
-    writeTopology(ctx.out, memberViews(t), this.host.selfAddress);
+    writeTopology(ctx.out, memberViews(t), this.host.selfAddress, t.status.membership);
   }
 
   private failover(ctx: CommandContext, argv: readonly Buffer[]): void {

@@ -1,9 +1,11 @@
-// Cluster membership: parsing `--cluster id=host:port,...` and binding a data directory to one
-// membership (persisted in the store's meta) so a restart with a different member list is
-// refused. Owns that validation only; it never dials a member nor decides roles (the core does).
+// Cluster membership at startup: parsing `--cluster id=host:port,...`, binding a data directory
+// to its bootstrap membership (persisted in the store's meta) so a restart with a different
+// member list is refused, and reading which cluster a directory belongs to (its log's
+// configuration once live membership changed it, or a --join record). Owns that validation
+// only; it never dials a member nor decides roles (the core does).
 
 import type { ReplicatedStore } from '../../storage/api.js';
-import type { NodeId } from '../core/types.js';
+import type { MemberConfig, NodeId } from '../core/types.js';
 import { parseAddress } from '../../net/address.js';
 
 import { CONFIG_MEMBERS_MAX as CLUSTER_MEMBERS_MAX, NODE_ID_CHARS_MAX, validNodeId } from '../core/member-config.js';
@@ -82,4 +84,66 @@ export async function bindMembership(store: ReplicatedStore, m: Membership): Pro
 export function recordedMembers(store: ReplicatedStore): readonly string[] | null {
   const saved = store.readMeta()[META_MEMBERS];
   return Array.isArray(saved) ? saved.filter((x): x is string => typeof x === 'string') : null;
+}
+
+/** ReplicatedStore meta key: a node that joined with --join, before its log holds a configuration. */
+export const META_JOIN = 'clusterJoin';
+
+/** What a node started with --join records once the primary added it (a restart needs no --join). */
+export interface JoinRecord {
+  /** The voters it was told about, → their addresses (its bootstrap configuration, itself a learner). */
+  readonly voters: ReadonlyMap<NodeId, string>;
+  /** Its own address, as MEMBER ADD gave it. */
+  readonly address: string;
+}
+
+/**
+ * The cluster a data directory belongs to, strongest evidence first: its log's configuration
+ * (live membership: the log decides, never a flag), a join not yet followed by the primary's
+ * resync, the bootstrap member ids of a --cluster start, or none.
+ */
+export type RecordedCluster =
+  | { readonly kind: 'log'; readonly config: MemberConfig; readonly seq: number }
+  | { readonly kind: 'joined'; readonly join: JoinRecord }
+  | { readonly kind: 'bootstrap'; readonly ids: readonly NodeId[] }
+  | { readonly kind: 'none' };
+
+export function recordedCluster(store: ReplicatedStore): RecordedCluster {
+  const configs = store.memberConfigs;
+  const last = configs[configs.length - 1];
+  if (last !== undefined) return { kind: 'log', config: last.config, seq: last.seq };
+  const meta = store.readMeta();
+  const join = parseJoinRecord(meta[META_JOIN]);
+  if (join !== null) return { kind: 'joined', join };
+  const ids = recordedMembers(store);
+  return ids !== null ? { kind: 'bootstrap', ids } : { kind: 'none' };
+}
+
+/** The node id a data directory belongs to (null: never started with one recorded). */
+export function recordedNodeId(store: ReplicatedStore): NodeId | null {
+  const id = store.readMeta()[META_NODE_ID];
+  return typeof id === 'string' ? id : null;
+}
+
+/** Record a completed join (node id, voters, own address) so a restart finds its cluster. */
+export async function recordJoin(store: ReplicatedStore, self: NodeId, join: JoinRecord): Promise<void> {
+  const meta = store.readMeta();
+  await store.writeMeta({
+    ...meta,
+    [META_NODE_ID]: self,
+    [META_MEMBERS]: [...join.voters.keys()].sort(),
+    [META_JOIN]: { voters: [...join.voters].map(([id, address]) => [id, address]), address: join.address },
+  });
+}
+
+function parseJoinRecord(raw: unknown): JoinRecord | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const o = raw as { voters?: unknown; address?: unknown };
+  if (typeof o.address !== 'string' || !Array.isArray(o.voters)) return null;
+  const voters = new Map<NodeId, string>();
+  for (const row of o.voters as unknown[]) {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'string') return null;
+    voters.set(row[0], row[1]);
+  }
+  return voters.size > 0 ? { voters, address: o.address } : null;
 }

@@ -8,6 +8,7 @@ import type { ClientState, CommandContext, CommandSpec } from '../../server/comm
 import type { Seq } from '../../storage/types.js';
 import type { ReadFailure } from '../core/types.js';
 import { ReplyRecorder } from './reply-recorder.js';
+import { ERR_REMOVED } from './member-commands.js';
 
 /** Quorum operations waiting for the core at once; beyond it new ones fail at once (bounded memory). */
 export const PENDING_QUORUM_OPS_MAX = 100_000;
@@ -139,9 +140,11 @@ export class QuorumOps {
     const text =
       failure.reason === 'notPrimary'
         ? notPrimary(failure.redirect)
-        : failure.reason === 'manualMode'
-          ? 'NOQUORUM quorum needs cluster mode (--cluster)'
-          : `NOQUORUM read not confirmed by a majority (${failure.reason === 'timeout' ? 'timed out' : 'the primary stepped down'}); retry`;
+        : failure.reason === 'removed'
+          ? ERR_REMOVED
+          : failure.reason === 'manualMode'
+            ? 'NOQUORUM quorum needs cluster mode (--cluster)'
+            : `NOQUORUM read not confirmed by a majority (${failure.reason === 'timeout' ? 'timed out' : 'the primary stepped down'}); retry`;
     p.finish((out) => out.error(text));
   }
 

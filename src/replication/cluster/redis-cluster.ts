@@ -65,9 +65,8 @@ export interface ClusterMember {
  */
 export function clusterMembers(st: CoreStatus, selfAddress: string, nowMs: number, unixNowMs: number): ClusterMember[] {
   const addr = (a: string): { host: string; port: number } => parseAddress(a) ?? { host: '', port: 0 };
-  // (Optional chaining: a core without membership changes reports no configuration.)
-  const config = st.membership?.config.members;
-  const voter = (id: NodeId): boolean => config?.get(id)?.voter !== false;
+  const config = st.membership.config.members;
+  const voter = (id: NodeId): boolean => config.get(id)?.voter !== false;
   const out: ClusterMember[] = [
     { id: st.nodeId, ...addr(selfAddress), self: true, primary: st.role === 'primary', reachable: true, lastHeardUnixMs: unixNowMs, offset: st.lastPos.seq, voter: voter(st.nodeId) },
   ];
@@ -77,7 +76,7 @@ export function clusterMembers(st: CoreStatus, selfAddress: string, nowMs: numbe
     out.push({ id: p.id, ...addr(p.address), self: false, primary: p.id === st.primaryId, reachable: p.link === 'up', lastHeardUnixMs: heard, offset, voter: voter(p.id) });
   }
   // The configuration in force also names learners, which may not be peers of a replica.
-  for (const [id, m] of config ?? []) {
+  for (const [id, m] of config) {
     if (out.some((x) => x.id === id)) continue;
     out.push({ id, ...addr(m.address), self: false, primary: id === st.primaryId, reachable: false, lastHeardUnixMs: 0, offset: -1, voter: m.voter });
   }

@@ -1,17 +1,21 @@
-// TOPOLOGY and the cluster fields of INFO replication: this node's view of every member (id,
-// address, role, epoch, applied position, lag, link, last heard) built from the core's status.
+// TOPOLOGY and the cluster fields of INFO replication: this node's view of every member of the
+// configuration in force (id, address, voter or learner, role, epoch, applied position, lag,
+// link, last heard) built from the core's status.
 // Owns the shapes and texts; it never changes state. A replica knows little about its peers,
 // so the complete picture comes from the primary (documented in docs/consistency.md).
 
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { formatPosition, type EpochStart, type Position, type Seq } from '../../storage/types.js';
 import { positionOf } from '../core/history.js';
-import type { CoreStatus, Role } from '../core/types.js';
+import { roleIn, votersOf } from '../core/member-config.js';
+import type { CoreStatus, MemberConfig, MemberRole, NodeId, Role } from '../core/types.js';
 
 export interface MemberView {
   readonly id: string;
   readonly address: string;
   readonly self: boolean;
+  /** Its place in the configuration in force (a node outside it shows only itself, 'removed'). */
+  readonly member: MemberRole;
   readonly role: Role | 'unknown';
   /** -1: unknown from here. */
   readonly epoch: number;
@@ -39,6 +43,10 @@ function positionIn(history: readonly EpochStart[], seq: Seq): Position | null {
   return first === undefined || seq < first.startSeq ? null : positionOf(history, seq);
 }
 
+function learnersOf(c: MemberConfig): NodeId[] {
+  return [...c.members].filter(([, m]) => !m.voter).map(([id]) => id);
+}
+
 export function memberViews(t: TopologyInput): MemberView[] {
   const st = t.status;
   const primary = st.role === 'primary';
@@ -48,6 +56,7 @@ export function memberViews(t: TopologyInput): MemberView[] {
       id: st.nodeId,
       address: '',
       self: true,
+      member: st.membership.self,
       role: st.role,
       epoch: st.epoch,
       applied: st.lastPos,
@@ -57,13 +66,17 @@ export function memberViews(t: TopologyInput): MemberView[] {
       lastHeardMsAgo: 0,
     },
   ];
+  const config = st.membership.config;
   for (const p of st.peers) {
+    // A peer outside the configuration (joining, or removed) is not a member to route to.
+    if (!config.members.has(p.id)) continue;
     const isPrimary = p.id === st.primaryId;
     const streaming = primary && p.sync === 'streaming';
     views.push({
       id: p.id,
-      address: p.address,
+      address: config.members.get(p.id)?.address ?? p.address,
       self: false,
+      member: roleIn(config, p.id),
       role: isPrimary ? 'primary' : primary ? 'replica' : 'unknown',
       // A member that streams from us (or leads us) is in our epoch; otherwise we cannot know.
       epoch: streaming || isPrimary ? st.epoch : -1,
@@ -74,20 +87,33 @@ export function memberViews(t: TopologyInput): MemberView[] {
       lastHeardMsAgo: p.lastHeardMs < 0 ? -1 : Math.max(0, t.nowMs - p.lastHeardMs),
     });
   }
+  // Members the core has no peer entry for yet (just added): known only by the configuration.
+  for (const [id, m] of config.members) {
+    if (id === st.nodeId || views.some((v) => v.id === id)) continue;
+    views.push({ id, address: m.address, self: false, member: m.voter ? 'voter' : 'learner', role: 'unknown', epoch: -1, applied: null, lagOps: 0, lagMs: 0, link: 'down', lastHeardMsAgo: -1 });
+  }
   return views.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** TOPOLOGY reply: an array with one map per member (RESP3 maps; flattened pairs in RESP2). */
-export function writeTopology(out: ReplyWriter, views: readonly MemberView[], selfAddress: string): void {
+/** Fields of each TOPOLOGY entry. */
+const TOPOLOGY_FIELDS = 13;
+
+/**
+ * TOPOLOGY reply: an array with one map per member (RESP3 maps; flattened pairs in RESP2); each
+ * also names the configuration it belongs to (config_seq, config_committed: the same in all).
+ */
+export function writeTopology(out: ReplyWriter, views: readonly MemberView[], selfAddress: string, membership: CoreStatus['membership']): void {
   out.array(views.length);
   for (const v of views) {
-    out.map(10);
+    out.map(TOPOLOGY_FIELDS);
     out.bulk('id');
     out.bulk(v.id);
     out.bulk('address');
     out.bulk(v.self ? selfAddress : v.address);
     out.bulk('self');
     out.boolean(v.self);
+    out.bulk('member');
+    out.bulk(v.member);
     out.bulk('role');
     out.bulk(v.role);
     out.bulk('epoch');
@@ -103,6 +129,10 @@ export function writeTopology(out: ReplyWriter, views: readonly MemberView[], se
     out.bulk(v.link);
     out.bulk('last_heard_ms');
     out.integer(v.lastHeardMsAgo);
+    out.bulk('config_seq');
+    out.integer(membership.seq);
+    out.bulk('config_committed');
+    out.boolean(membership.committed);
   }
 }
 
@@ -110,9 +140,15 @@ export function writeTopology(out: ReplyWriter, views: readonly MemberView[], se
 export function clusterInfoFields(t: TopologyInput, majority: number, quorumPending: number): Array<[string, string | number]> {
   const st = t.status;
   const views = memberViews(t);
+  const m = st.membership;
   const f: Array<[string, string | number]> = [
     ['kv_cluster_enabled', 1],
-    ['kv_cluster_members', views.length],
+    ['member_role', m.self],
+    ['config_seq', m.seq],
+    ['config_committed', m.committed ? 1 : 0],
+    ['voters', votersOf(m.config).sort().join(',')],
+    ['learners', learnersOf(m.config).sort().join(',')],
+    ['kv_cluster_members', m.config.members.size],
     ['kv_cluster_majority', majority],
     ['kv_cluster_role', st.role],
     ['kv_cluster_primary', st.primaryId ?? ''],
@@ -123,7 +159,7 @@ export function clusterInfoFields(t: TopologyInput, majority: number, quorumPend
   ];
   views.forEach((v, i) => {
     const applied = v.applied === null ? '?' : formatPosition(v.applied);
-    f.push([`kv_member${i}`, `id=${v.id},role=${v.role},epoch=${v.epoch},applied=${applied},lag_ops=${v.lagOps},lag_ms=${v.lagMs},link=${v.link},last_heard_ms=${v.lastHeardMsAgo}`]);
+    f.push([`kv_member${i}`, `id=${v.id},member=${v.member},role=${v.role},epoch=${v.epoch},applied=${applied},lag_ops=${v.lagOps},lag_ms=${v.lagMs},link=${v.link},last_heard_ms=${v.lastHeardMsAgo}`]);
   });
   return f;
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert';
 import type { Epoch, EpochStart, LogEntry, Position, Seq } from '../../storage/types.js';
 import { formatPosition } from '../../storage/types.js';
-import { recordEndAt, recordEpochAt, recordSeqAt } from '../../storage/record.js';
+import { recordEndAt, recordEpochAt, recordMembersConfig, recordSeqAt } from '../../storage/record.js';
 import { appendEntriesOfRecords, appendMessage, type AppendMessage } from './append.js';
 import { Backlog } from './backlog.js';
 import {
@@ -22,11 +22,25 @@ import {
   type SessionVerdict,
 } from './history.js';
 import { majorityMatch, majorityOf } from './quorum.js';
+import {
+  applyChange,
+  bootstrapConfig,
+  decodeMemberConfig,
+  formatConfig,
+  isVoter,
+  roleIn,
+  votersOf,
+  withConfig,
+} from './member-config.js';
 import type {
+  ConfigAt,
   CoreConfig,
   CoreEvent,
   CoreStatus,
   Effect,
+  MemberChange,
+  MemberConfig,
+  MemberRole,
   Message,
   NodeId,
   PeerStatus,
@@ -87,6 +101,24 @@ interface Transfer {
   timeoutNowSent: boolean;
 }
 
+/** The one membership change in flight on a primary (requestId 0: an automatic promotion). */
+interface PendingChange {
+  readonly requestId: number;
+  /** The seq of its configuration entry; null until the host appended it (appendConfig). */
+  seq: Seq | null;
+  readonly deadlineMs: number;
+}
+
+/** A member the configuration in force removed, still streamed to until it holds that entry. */
+interface Departing {
+  /** The seq of the entry that removed it. */
+  readonly seq: Seq;
+  /** When the primary saw that entry committed (-1: not yet); it stops streaming a while after. */
+  committedAtMs: number;
+  /** The first heartbeat round sent after that commit: acknowledging it, the member knows it was removed for good. */
+  roundAfterCommit: number;
+}
+
 const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
 
 export class ReplicationCore {
@@ -129,6 +161,24 @@ export class ReplicationCore {
   private primaryId: NodeId | null = null;
   private primaryAddress: string | null = null;
   private readonly peers = new Map<NodeId, Peer>();
+
+  // ---- membership (cluster mode; manual mode: this node is the only voter)
+  /** Configurations of the local log, oldest first (the newest CONFIGS_KEPT); the last is in force. */
+  private configs: ConfigAt[];
+  private readonly bootstrap: MemberConfig;
+  /** The voters of the configuration in force (self included when it is one). */
+  private voters: NodeId[];
+  private selfRole: MemberRole = 'voter';
+  /** Primary: members the configuration in force removed, streamed to until they hold it. */
+  private readonly departing = new Map<NodeId, Departing>();
+  private change: PendingChange | null = null;
+  /**
+   * A --join node with an empty log runs its own guess (the voters it was told, itself a
+   * learner) until its log holds entries: from then on only the log (or its snapshot) says.
+   */
+  private provisional = false;
+  /** The configuration whose commit last shrank the peers to its members (configCommitted). */
+  private peersSyncedForCommit: Seq = -1;
 
   // ---- replica side
   private sync: SyncState = 'none';
@@ -185,17 +235,33 @@ export class ReplicationCore {
     assert(last === undefined || last.epoch <= this.epoch, 'history ahead of current epoch');
 
     if (config.topology.mode === 'cluster') {
-      for (const [id, address] of config.topology.members) if (id !== config.nodeId) this.peers.set(id, this.newPeer(id, address));
+      // A log (or snapshot) without membership entries runs the founding members' configuration:
+      // --cluster's voters. A --join node also starts as a learner of it (its own guess until its
+      // log says otherwise); if a snapshot or a truncation then leaves it no entry, it is no member.
+      this.bootstrap = bootstrapConfig({ mode: 'cluster', members: config.topology.members });
+      const saved = state.configs ?? [];
+      for (const c of saved) assert(c.seq <= this.lastPos.seq, `configuration at ${c.seq} beyond the log`);
+      this.provisional = saved.length === 0 && this.lastPos.seq === 0 && (config.topology.learners?.size ?? 0) > 0;
+      this.configs = saved.length > 0 ? [...saved] : [{ seq: 0, config: this.provisional ? bootstrapConfig(config.topology) : this.bootstrap }];
+      this.voters = votersOf(this.inForce.config);
+      this.selfRole = roleIn(this.inForce.config, config.nodeId);
+      for (const [id, m] of this.inForce.config.members) if (id !== config.nodeId) this.peers.set(id, this.newPeer(id, m.address));
       // Restarted nodes start as replicas: a node cannot know it is still primary (LINEAGE: no fencing).
       this.role = 'replica';
       this.resetElectionTimer();
-    } else if (config.topology.initialRole.role === 'primary') {
-      this.role = 'primary';
-      this.primaryId = config.nodeId;
-      this.primaryAddress = config.selfAddress;
     } else {
-      this.role = 'replica';
-      this.primaryAddress = config.topology.initialRole.primaryAddress;
+      // Manual mode has no membership: this node is its own only voter (status shows it so).
+      this.bootstrap = { members: new Map([[config.nodeId, { address: config.selfAddress, voter: true, autoPromote: false }]]) };
+      this.configs = [{ seq: 0, config: this.bootstrap }];
+      this.voters = [config.nodeId];
+      if (config.topology.initialRole.role === 'primary') {
+        this.role = 'primary';
+        this.primaryId = config.nodeId;
+        this.primaryAddress = config.selfAddress;
+      } else {
+        this.role = 'replica';
+        this.primaryAddress = config.topology.initialRole.primaryAddress;
+      }
     }
     this.keepBacklog = this.cluster || this.role !== 'primary' || this.lastPos.seq > 0;
   }
@@ -230,6 +296,14 @@ export class ReplicationCore {
   get knownPrimaryId(): NodeId | null {
     return this.primaryId;
   }
+  /** The configuration in force and the seq of the entry that set it (0: bootstrap). */
+  get configInForce(): ConfigAt {
+    return this.inForce;
+  }
+  /** This node's place in the configuration in force. */
+  get memberRole(): MemberRole {
+    return this.selfRole;
+  }
 
   /**
    * May the host accept a client write now? Primary, not handing over, its epoch's no-op in the
@@ -238,6 +312,8 @@ export class ReplicationCore {
    */
   acceptsWrites(nowMs: number): boolean {
     if (this.role !== 'primary' || this.transfer !== null || this.logDown) return false;
+    // A primary that removed itself only finishes committing that entry: it acknowledges nothing new.
+    if (this.selfRole !== 'voter') return false;
     const last = this.history[this.history.length - 1];
     if (last === undefined || last.epoch !== this.epoch) return false;
     return !this.cluster || this.quorumContact(nowMs);
@@ -334,7 +410,10 @@ export class ReplicationCore {
         this.onFullResyncSent(event.peer, event.from);
         break;
       case 'snapshotLoaded':
-        this.onSnapshotLoaded(event.peer, event.position, event.epochHistory);
+        this.onSnapshotLoaded(event.peer, event.position, event.epochHistory, event.configs);
+        break;
+      case 'changeMembers':
+        this.onChangeMembers(event.requestId, event.change);
         break;
       default:
         assertNever(event);
@@ -395,8 +474,18 @@ export class ReplicationCore {
     this.keepBacklog = true;
     return created;
   }
-  private membersCount(): number {
-    return this.cluster ? this.peers.size + 1 : 1;
+  private get inForce(): ConfigAt {
+    return this.configs[this.configs.length - 1] as ConfigAt;
+  }
+  /** ⌊voters/2⌋+1 of the configuration in force. */
+  private majority(): number {
+    return majorityOf(Math.max(1, this.voters.length));
+  }
+  /** How many voters of the configuration in force are in `ids` (votes, acks of a round...). */
+  private votersIn(has: (id: NodeId) => boolean): number {
+    let n = 0;
+    for (const id of this.voters) if (has(id)) n++;
+    return n;
   }
   private addressOf(id: NodeId | null): string | null {
     if (id === null) return null;
@@ -410,10 +499,14 @@ export class ReplicationCore {
     assert(r >= 0 && r < 1, 'random() must return [0, 1)');
     this.electionDeadlineMs = this.nowMs + t.electionTimeoutMinMs + Math.floor(r * (t.electionTimeoutMaxMs - t.electionTimeoutMinMs));
   }
+  /** Contact with a majority of the voters in force within an election timeout (self counts only as a voter). */
   private quorumContact(nowMs: number): boolean {
-    let n = 1;
-    for (const p of this.peers.values()) if (nowMs - p.lastContactMs < this.cfg.timing.electionTimeoutMinMs) n++;
-    return n >= majorityOf(this.membersCount());
+    const n = this.votersIn((id) => {
+      if (id === this.cfg.nodeId) return true;
+      const p = this.peers.get(id);
+      return p !== undefined && nowMs - p.lastContactMs < this.cfg.timing.electionTimeoutMinMs;
+    });
+    return n >= this.majority();
   }
   /** Heard from a live primary recently: refuse to help depose it (pre-vote and disruptive votes). */
   private inLease(): boolean {
@@ -434,21 +527,28 @@ export class ReplicationCore {
   /** Track one entry appended to the local log (by us as primary, or received). */
   private recordAppend(entry: LogEntry, record?: Buffer): void {
     if (this.extendLog(entry.seq, entry.epoch, entry.seq)) this.backlog.append(entry, this.nowMs, record);
+    const op = entry.ops.length === 1 ? entry.ops[0] : undefined;
+    if (op !== undefined && op.t === 'members') this.adoptConfigBytes(entry.seq, op.config);
   }
 
   /** recordAppend of the checked records `buf[start..]`, back to back (a replica's frame bytes). */
   private recordAppendRecords(buf: Buffer, start: number): void {
     let epoch = this.lastPos.epoch;
     let seq = this.lastPos.seq;
+    let configs: { seq: Seq; bytes: Buffer }[] | null = null;
     for (let off = start; off < buf.length; off = recordEndAt(buf, off)) {
       const s = recordSeqAt(buf, off);
       if (s !== seq + 1) assert.fail(`log gap: entry ${s} after ${seq}`);
       epoch = recordEpochAt(buf, off);
       seq = s;
       this.history = historyWithEntry(this.history, epoch, seq);
+      const bytes = recordMembersConfig(buf, off);
+      if (bytes !== null) (configs ??= []).push({ seq: s, bytes });
     }
     const firstSeq = this.lastPos.seq + 1;
     if (this.extendLog(firstSeq, epoch, seq)) this.backlog.appendRecords(firstSeq, buf, start, buf.length, this.nowMs);
+    // In force from the moment they are in the log (single-server changes): in log order.
+    if (configs !== null) for (const c of configs) this.adoptConfigBytes(c.seq, c.bytes);
   }
 
   /**
@@ -457,6 +557,7 @@ export class ReplicationCore {
    */
   private extendLog(firstSeq: Seq, epoch: Epoch, seq: Seq): boolean {
     if (firstSeq !== this.lastPos.seq + 1) assert.fail(`log gap: entry ${firstSeq} after ${this.lastPos.seq}`);
+    if (this.provisional) this.leaveProvisional();
     this.history = historyWithEntry(this.history, epoch, seq);
     this.lastPos = { epoch, seq };
     if (!this.keepBacklog) this.backlog.skipTo(seq);
@@ -486,6 +587,7 @@ export class ReplicationCore {
       this.roundSeen = 0;
     }
     this.primaryId = primary;
+    if (this.cluster) this.syncPeers();
     this.primaryAddress = this.addressOf(primary);
     if (this.cluster) this.resetElectionTimer();
     if (changed) this.emit({ type: 'becomeReplica', primaryId: primary, primaryAddress: this.primaryAddress });
@@ -495,17 +597,23 @@ export class ReplicationCore {
   private stepDown(reason: string, deposed: boolean): void {
     assert(this.role === 'primary');
     this.log('warn', `stepping down as primary of epoch ${this.epoch}: ${reason}`);
-    for (const r of this.reads) this.emit({ type: 'readFailed', readId: r.readId, failure: { reason: 'steppedDown', redirect: null } });
-    this.reads = [];
-    for (const [id, w] of this.writes) {
-      this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'unknown', reason: `leadership lost before commit (${reason})` });
-    }
-    this.writes.clear();
+    this.failPendingOps(`leadership lost before commit (${reason})`);
     if (this.transfer !== null) {
       this.emit({ type: 'failoverResult', ok: deposed, reason: deposed ? `handed over (${reason})` : reason });
       this.transfer = null;
     }
+    this.endChange('unknown', `leadership lost before the configuration entry was committed (${reason})`);
+    this.departing.clear();
     // The caller moves us to the next role (follower, or replica of a new address).
+  }
+
+  /** Pending quorum reads fail and pending quorum writes' outcomes become unknown (they may still commit). */
+  private failPendingOps(reason: string): void {
+    const failure: ReadFailure = { reason: this.selfRole === 'removed' ? 'removed' : 'steppedDown', redirect: null };
+    for (const r of this.reads) this.emit({ type: 'readFailed', readId: r.readId, failure });
+    this.reads = [];
+    for (const [id, w] of this.writes) this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'unknown', reason });
+    this.writes.clear();
   }
 
   private becomePrimary(): void {
@@ -541,6 +649,10 @@ export class ReplicationCore {
       this.resendStalled();
       this.expireQuorumOps();
       this.checkTransfer();
+      if (this.cluster) {
+        this.dropDeparted();
+        this.maybeAutoPromote();
+      }
       return;
     }
     if (this.sync === 'loading' && this.nowMs - this.syncSinceMs > this.cfg.timing.fullResyncTimeoutMs) {
@@ -551,7 +663,8 @@ export class ReplicationCore {
     if (this.cluster && this.nowMs >= this.electionDeadlineMs) {
       // A node that cannot log cannot lead (its epoch's no-op would fail): it waits for its disk.
       if (this.logDown) this.resetElectionTimer();
-      else this.startPreVote();
+      else if (this.mayCampaign()) this.startPreVote();
+      else this.probeVoters();
     }
   }
 
@@ -599,13 +712,18 @@ export class ReplicationCore {
       this.writes.delete(id);
       this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'unknown', reason: 'not committed by a majority within the quorum timeout' });
     }
+    if (this.change !== null && this.nowMs >= this.change.deadlineMs) {
+      // It stays in force if appended (a later primary may still commit it); the next change waits for its commit.
+      if (this.change.seq === null) this.endChange('refused', 'the configuration entry could not be appended (is the log failing?)');
+      else this.endChange('unknown', 'the configuration entry was not committed within the quorum timeout');
+    }
   }
 
   // ======================================================================== elections
 
   private startPreVote(): void {
     this.resetElectionTimer();
-    if (this.membersCount() === 1) {
+    if (this.voters.length === 1 && this.voters[0] === this.cfg.nodeId) {
       this.startElection(false);
       return;
     }
@@ -613,7 +731,7 @@ export class ReplicationCore {
     this.votes.clear();
     this.votes.add(this.cfg.nodeId);
     this.log('info', `election timeout in epoch ${this.epoch}: pre-vote for epoch ${this.epoch + 1}`);
-    for (const id of this.peers.keys()) this.send(id, { type: 'preVote', epoch: this.epoch + 1, lastPos: this.lastPos });
+    for (const id of this.voters) if (id !== this.cfg.nodeId) this.send(id, { type: 'preVote', epoch: this.epoch + 1, lastPos: this.lastPos });
   }
 
   /** Real election: the new epoch and our own vote are persisted before any request leaves. */
@@ -629,8 +747,8 @@ export class ReplicationCore {
     this.votes.add(this.cfg.nodeId);
     this.persist();
     this.resetElectionTimer();
-    for (const id of this.peers.keys()) this.send(id, { type: 'vote', epoch: this.epoch, lastPos: this.lastPos, transfer });
-    if (this.votes.size >= majorityOf(this.membersCount())) this.becomePrimary();
+    for (const id of this.voters) if (id !== this.cfg.nodeId) this.send(id, { type: 'vote', epoch: this.epoch, lastPos: this.lastPos, transfer });
+    if (this.votersIn((id) => this.votes.has(id)) >= this.majority()) this.becomePrimary();
   }
 
   private onPreVote(from: NodeId, epoch: Epoch, lastPos: Position): void {
@@ -646,7 +764,7 @@ export class ReplicationCore {
     }
     if (this.role !== 'preCandidate' || epoch !== this.epoch + 1 || !granted) return;
     this.votes.add(from);
-    if (this.votes.size >= majorityOf(this.membersCount())) this.startElection(false);
+    if (this.votersIn((id) => this.votes.has(id)) >= this.majority()) this.startElection(false);
   }
 
   private onVote(from: NodeId, epoch: Epoch, lastPos: Position, transfer: boolean): void {
@@ -674,7 +792,7 @@ export class ReplicationCore {
     }
     if (this.role !== 'candidate' || epoch !== this.epoch || !granted) return;
     this.votes.add(from);
-    if (this.votes.size >= majorityOf(this.membersCount())) this.becomePrimary();
+    if (this.votersIn((id) => this.votes.has(id)) >= this.majority()) this.becomePrimary();
   }
 
   // ======================================================================== messages
@@ -682,8 +800,29 @@ export class ReplicationCore {
   private onMessage(from: NodeId, msg: Message): void {
     if (from === this.cfg.nodeId) return;
     if (this.cluster && !this.peers.has(from)) {
-      this.log('warn', `message from ${from}, which is not a configured member; ignored`);
-      return;
+      // A primary we do not know as a member (our configuration is older than its log: a node
+      // that joins or was re-added) is followed like any primary: its log decides. Anything
+      // else from a non-member (votes, replica messages of a removed node) is ignored.
+      const fromPrimary = msg.type === 'welcome' || msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'timeoutNow';
+      if (fromPrimary) {
+        this.peers.set(from, this.newPeer(from, ''));
+      } else if (this.role === 'primary') {
+        // A node outside our configuration that believes it is a member (removed while it was
+        // cut off or down, or added by an entry our log discarded): stream it our log as a
+        // departing member so it learns where it stands, and stops campaigning. It never counts.
+        this.departing.set(from, { seq: this.inForce.seq, committedAtMs: this.inForce.seq <= this.commitSeq ? this.nowMs : -1, roundAfterCommit: this.round + 1 });
+        this.peers.set(from, this.newPeer(from, ''));
+        this.log('info', `${from}, no longer a member, contacted us: sending it the log so it learns it was removed`);
+        this.emitMembersChanged();
+      } else {
+        // Not the primary: tell it who is (answered on its own link), or it may never find out.
+        const asks = msg.type === 'preVote' || msg.type === 'vote' || msg.type === 'hello';
+        const address = this.primaryAddress;
+        if (asks && this.primaryId !== null && this.primaryId !== from && address !== null) {
+          this.send(from, { type: 'notMember', epoch: this.epoch, primaryId: this.primaryId, primaryAddress: address });
+        }
+        return;
+      }
     }
     const p = this.peer(from);
     if (p !== undefined) p.lastHeardMs = this.nowMs;
@@ -704,7 +843,7 @@ export class ReplicationCore {
         if (this.acceptFromPrimary(from, msg.epoch)) this.onHeartbeat(from, msg.lastSeq, msg.commitSeq, msg.round, msg.replicaInSync);
         break;
       case 'timeoutNow':
-        if (this.acceptFromPrimary(from, msg.epoch) && this.cluster && !this.logDown) {
+        if (this.acceptFromPrimary(from, msg.epoch) && this.cluster && !this.logDown && this.mayCampaign()) {
           this.log('info', `leadership transfer from ${from}: starting an election now`);
           this.startElection(true);
         }
@@ -726,6 +865,9 @@ export class ReplicationCore {
         break;
       case 'voteReply':
         if (this.cluster) this.onVoteReply(from, msg.epoch, msg.granted);
+        break;
+      case 'notMember':
+        if (this.cluster) this.onNotMember(msg.primaryId, msg.primaryAddress);
         break;
       default:
         assertNever(msg);
@@ -829,6 +971,7 @@ export class ReplicationCore {
     this.lastPos = positionOf(this.history, fork);
     this.durableSeq = Math.min(this.durableSeq, fork);
     this.backlog.truncateAfter(fork);
+    this.configsTruncated(fork);
   }
 
   private noteDiscarded(n: number, from: Position, to: Position): void {
@@ -877,7 +1020,10 @@ export class ReplicationCore {
 
   private learnCommit(primaryCommit: Seq): void {
     const c = Math.min(primaryCommit, this.lastPos.seq); // every entry we hold matches the primary's log
-    if (c > this.commitSeq) this.commitSeq = c;
+    if (c <= this.commitSeq) return;
+    const crossed = this.commitSeq < this.inForce.seq && c >= this.inForce.seq;
+    this.commitSeq = c;
+    if (crossed && this.cluster) this.syncPeers(); // the members before the newest change are no longer needed
   }
 
   private onHeartbeat(from: NodeId, lastSeq: Seq, commitSeq: Seq, round: number, inSync: boolean): void {
@@ -890,7 +1036,7 @@ export class ReplicationCore {
     this.send(from, this.ackMsg());
   }
 
-  private onSnapshotLoaded(peer: NodeId, position: Position, epochHistory: readonly EpochStart[]): void {
+  private onSnapshotLoaded(peer: NodeId, position: Position, epochHistory: readonly EpochStart[], configs: readonly ConfigAt[]): void {
     assertHistory(epochHistory);
     const expected = this.snapshotAcceptable(peer);
     const oldLast = this.lastPos;
@@ -899,6 +1045,8 @@ export class ReplicationCore {
     this.lastPos = position;
     this.durableSeq = position.seq;
     this.backlog.reset(position.seq);
+    this.provisional = false;
+    this.replaceConfigs(configs.length > 0 ? [...configs] : [{ seq: 0, config: this.bootstrap }]);
     if (!expected) {
       this.log('warn', `snapshot from ${peer} was not expected; handshaking again`);
       this.commitSeq = Math.min(this.commitSeq, position.seq);
@@ -969,6 +1117,7 @@ export class ReplicationCore {
     // Entries a majority holds stay committed in the group; this node only stops claiming them.
     this.commitSeq = Math.min(this.commitSeq, keep);
     this.backlog.truncateAfter(keep);
+    this.configsTruncated(keep);
     for (const p of this.peers.values()) {
       p.matchSeq = Math.min(p.matchSeq, keep);
       p.sentSeq = Math.min(p.sentSeq, keep);
@@ -1118,6 +1267,7 @@ export class ReplicationCore {
   private onLocalWrite(entry: LogEntry, record: Buffer | undefined): void {
     // Record it whatever our role: the store holds it, and fork detection must know (a deposed primary's orphan).
     this.recordAppend(entry, record);
+    if (this.change !== null && this.change.seq === null && this.inForce.seq === entry.seq) this.change.seq = entry.seq;
     if (this.role !== 'primary' || entry.epoch !== this.epoch) {
       this.log('warn', `local write ${formatPosition(entry)} while not primary of epoch ${this.epoch}: it will be discarded if it diverges`);
       return;
@@ -1141,12 +1291,16 @@ export class ReplicationCore {
     for (const p of this.peers.values()) this.pump(p);
   }
 
-  /** Commit = highest seq durable on a majority of configured members, counted only in our own epoch (Raft §5.4.2). */
+  /**
+   * Commit = highest seq durable on a majority of the voters of the configuration in force (the
+   * newest in our log, committed or not: Raft's single-server change), counted only in our own
+   * epoch (Raft §5.4.2). A primary that removed itself is not counted.
+   */
   private advanceCommit(): void {
     if (!this.cluster || this.role !== 'primary') return;
-    const matches = [Math.min(this.durableSeq, this.lastPos.seq)];
-    for (const p of this.peers.values()) matches.push(p.matchSeq);
-    const n = majorityMatch(matches, this.membersCount());
+    const matches: Seq[] = [];
+    for (const id of this.voters) matches.push(id === this.cfg.nodeId ? Math.min(this.durableSeq, this.lastPos.seq) : (this.peers.get(id)?.matchSeq ?? 0));
+    const n = majorityMatch(matches, this.voters.length);
     if (n <= this.commitSeq || epochAt(this.history, n) !== this.epoch) return;
     this.commitSeq = n;
     this.emit({ type: 'commitAdvanced', commitSeq: n });
@@ -1156,6 +1310,7 @@ export class ReplicationCore {
       this.emit({ type: 'quorumWriteResult', writeId: id, seq: w.seq, outcome: 'ok', reason: '' });
     }
     this.checkReads();
+    this.configCommitted();
   }
 
   private currentEpochStartSeq(): Seq | null {
@@ -1167,11 +1322,10 @@ export class ReplicationCore {
   private checkReads(): void {
     if (this.role !== 'primary' || this.reads.length === 0) return;
     const start = this.currentEpochStartSeq();
-    const need = majorityOf(this.membersCount());
+    const need = this.majority();
     const keep: PendingRead[] = [];
     for (const r of this.reads) {
-      let confirmed = 1;
-      for (const p of this.peers.values()) if (p.ackedRound >= r.round) confirmed++;
+      const confirmed = this.votersIn((id) => id === this.cfg.nodeId || (this.peers.get(id)?.ackedRound ?? 0) >= r.round);
       const ready = confirmed >= need && start !== null && this.commitSeq >= start && this.commitSeq >= r.readSeq;
       if (ready) this.emit({ type: 'readReady', readId: r.readId, readSeq: r.readSeq });
       else keep.push(r);
@@ -1196,6 +1350,7 @@ export class ReplicationCore {
 
   private quorumFailure(): ReadFailure | null {
     if (!this.cluster) return { reason: 'manualMode', redirect: null };
+    if (this.selfRole === 'removed') return { reason: 'removed', redirect: null };
     if (this.role !== 'primary') return { reason: 'notPrimary', redirect: this.primaryAddress };
     return null;
   }
@@ -1235,8 +1390,12 @@ export class ReplicationCore {
       return;
     }
     const chosen = target ?? this.mostUpToDatePeer();
-    if (chosen === null || !this.peers.has(chosen)) {
-      this.emit({ type: 'failoverResult', ok: false, reason: chosen === null ? 'no other member' : `unknown member ${chosen}` });
+    if (chosen === null || !this.peers.has(chosen) || chosen === this.cfg.nodeId) {
+      this.emit({ type: 'failoverResult', ok: false, reason: chosen === null ? 'no other voter' : `unknown member ${chosen}` });
+      return;
+    }
+    if (!isVoter(this.inForce.config, chosen)) {
+      this.emit({ type: 'failoverResult', ok: false, reason: `${chosen} is not a voter (MEMBER PROMOTE it first)` });
       return;
     }
     // Writes stop now (acceptsWrites is false) so the target can catch up with everything: zero loss.
@@ -1245,9 +1404,13 @@ export class ReplicationCore {
     this.checkTransfer();
   }
 
+  /** The voter (other than us) holding the most of our log. */
   private mostUpToDatePeer(): NodeId | null {
     let best: Peer | null = null;
-    for (const p of this.peers.values()) if (best === null || p.matchSeq > best.matchSeq) best = p;
+    for (const id of this.voters) {
+      const p = this.peers.get(id);
+      if (p !== undefined && (best === null || p.matchSeq > best.matchSeq)) best = p;
+    }
     return best === null ? null : best.id;
   }
 
@@ -1276,7 +1439,8 @@ export class ReplicationCore {
       return;
     }
     p.link = 'up';
-    if (address !== '' && !this.cluster) p.address = address;
+    // Cluster members are dialled at their configured address; a primary we follow without knowing it as a member is not.
+    if (address !== '' && (!this.cluster || !this.inForce.config.members.has(peerId))) p.address = address;
     p.lastHeardMs = this.nowMs;
     if (this.role === 'primary') return;
     if (!this.cluster && outbound) {
@@ -1306,7 +1470,11 @@ export class ReplicationCore {
    * replicas already hold, and reusing (epoch, seq) for different writes would break Log Matching.
    */
   private onStart(): void {
-    if (this.cluster || this.role !== 'primary') return;
+    if (this.cluster) {
+      this.emitMembersChanged();
+      return;
+    }
+    if (this.role !== 'primary') return;
     this.epoch++;
     this.votedFor = null;
     this.persist();
@@ -1343,6 +1511,240 @@ export class ReplicationCore {
     this.emit({ type: 'becomeReplica', primaryId: null, primaryAddress: address });
   }
 
+  // ---------------------------------------------------------------- membership
+
+  /** A membership entry is in the log now (appended, received or replayed): its configuration is in force. */
+  private adoptConfigBytes(seq: Seq, bytes: Buffer): void {
+    if (!this.cluster) return; // manual mode has no membership
+    const config = decodeMemberConfig(bytes);
+    if (config === null) {
+      this.log('error', `membership entry at ${seq} holds no configuration this version knows; ignored`);
+      return;
+    }
+    const prev = this.inForce.config;
+    this.configs = withConfig(this.configs, { seq, config });
+    if (this.role === 'primary') {
+      // A removed member still gets the stream until it holds the entry that removed it: it learns that it was removed.
+      for (const id of prev.members.keys()) if (id !== this.cfg.nodeId && !config.members.has(id)) this.departing.set(id, { seq, committedAtMs: -1, roundAfterCommit: 0 });
+    }
+    this.configChanged();
+  }
+
+  /** The log lost its entries after `keep`: so did the configurations they set. */
+  private configsTruncated(keep: Seq): void {
+    if (!this.cluster || this.inForce.seq <= keep) return;
+    const kept = this.configs.filter((c) => c.seq <= keep);
+    this.replaceConfigs(kept.length > 0 ? kept : [{ seq: 0, config: this.bootstrap }]);
+  }
+
+  private leaveProvisional(): void {
+    this.provisional = false;
+    this.replaceConfigs([{ seq: 0, config: this.bootstrap }]);
+  }
+
+  private replaceConfigs(list: ConfigAt[]): void {
+    if (!this.cluster) return;
+    this.configs = list;
+    this.configChanged();
+  }
+
+  /** The configuration in force changed: voters, peers, our own place in it, and the host's links. */
+  private configChanged(): void {
+    const c = this.inForce;
+    const before = this.selfRole;
+    this.voters = votersOf(c.config);
+    this.selfRole = roleIn(c.config, this.cfg.nodeId);
+    const peersChanged = this.syncPeers();
+    this.log('info', `configuration at ${c.seq} in force: voters ${formatConfig(c.config)}${this.selfRole === 'voter' ? '' : `; this node is ${this.selfRole === 'removed' ? 'not a member' : 'a learner'}`}`);
+    if (before !== 'removed' && this.selfRole === 'removed') {
+      this.log('warn', 'this node was removed from the cluster');
+      if (this.role === 'primary') this.failPendingOps('this node was removed from the cluster');
+    }
+    if (!peersChanged) this.emitMembersChanged();
+    if (!this.mayCampaign() && (this.role === 'candidate' || this.role === 'preCandidate')) this.becomeFollower(null);
+  }
+
+  /**
+   * Voters campaign; learners never do. A node whose newest configuration removed it still does
+   * while it does not know that entry committed, counting only the votes of that configuration's
+   * voters (Raft §4.2.2): its log may hold the entry the others need (a primary that removed
+   * itself and lost its majority before the commit), and without it they could not elect anyone.
+   * Once it knows the removal committed it stays silent: it cannot disturb the rest.
+   */
+  private mayCampaign(): boolean {
+    return this.selfRole === 'voter' || (this.selfRole === 'removed' && this.inForce.seq > this.commitSeq);
+  }
+
+  /**
+   * A learner that heard from no primary for an election timeout says hello to every voter it
+   * knows: the primary among them resumes its stream (or, if this node was removed meanwhile,
+   * streams it the log as a departing member so it learns). Learners never campaign, so
+   * without this a learner cut off during its removal would never hear of it.
+   */
+  private probeVoters(): void {
+    this.resetElectionTimer();
+    if (this.selfRole !== 'learner' || this.inLease()) return;
+    for (const id of this.voters) if (id !== this.cfg.nodeId) this.send(id, { type: 'hello', epoch: this.epoch, lastPos: this.lastPos, epochHistory: this.history });
+  }
+
+  /** A member says we are not in its configuration and names its primary: say hello to that primary, which streams us the log. */
+  private onNotMember(primaryId: NodeId, address: string): void {
+    if (this.role === 'primary' || primaryId === this.cfg.nodeId || this.inLease()) return;
+    if (!this.peers.has(primaryId)) {
+      this.peers.set(primaryId, this.newPeer(primaryId, address));
+      this.emitMembersChanged();
+    }
+    this.send(primaryId, { type: 'hello', epoch: this.epoch, lastPos: this.lastPos, epochHistory: this.history });
+  }
+
+  private emitMembersChanged(): void {
+    const peers = new Map<NodeId, string>();
+    for (const p of this.peers.values()) peers.set(p.id, p.address);
+    this.emit({ type: 'membersChanged', config: this.inForce.config, seq: this.inForce.seq, self: this.selfRole, peers });
+  }
+
+  /**
+   * Peers = the members in force (self excluded), the members of every configuration of our log
+   * from the newest one we know committed on (while a change is uncommitted it may be discarded,
+   * and the votes that elect the next primary may have to come from the members before it), the
+   * primary we follow, and (primary) departing members. Emits membersChanged when the set changed
+   * (and says so).
+   */
+  private syncPeers(): boolean {
+    const wanted = new Map<NodeId, string>();
+    let from = 0;
+    for (let i = 0; i < this.configs.length; i++) if ((this.configs[i] as ConfigAt).seq <= this.commitSeq) from = i;
+    for (let i = from; i < this.configs.length; i++) for (const [id, m] of (this.configs[i] as ConfigAt).config.members) wanted.set(id, m.address);
+    wanted.delete(this.cfg.nodeId);
+    let changed = false;
+    for (const [id, address] of wanted) {
+      const p = this.peers.get(id);
+      if (p === undefined) {
+        this.peers.set(id, this.newPeer(id, address));
+        changed = true;
+      } else if (p.address !== address && this.inForce.config.members.has(id)) {
+        p.address = address;
+        changed = true;
+      }
+      if (this.inForce.config.members.has(id)) this.departing.delete(id);
+    }
+    for (const id of [...this.peers.keys()]) {
+      if (wanted.has(id) || id === this.primaryId || (this.role === 'primary' && this.departing.has(id))) continue;
+      this.peers.delete(id);
+      changed = true;
+    }
+    if (changed) this.emitMembersChanged();
+    return changed;
+  }
+
+  /** Primary: a departing member is dropped once its removal is committed and it holds it (or a failover timeout after the commit: it may be gone). */
+  private dropDeparted(): void {
+    for (const [id, d] of this.departing) {
+      const p = this.peers.get(id);
+      const reached = p === undefined || (p.matchSeq >= d.seq && p.ackedRound >= d.roundAfterCommit);
+      if (d.committedAtMs < 0 || (!reached && this.nowMs - d.committedAtMs < this.cfg.timing.failoverTimeoutMs)) continue;
+      this.departing.delete(id);
+      this.syncPeers();
+    }
+  }
+
+  /** Commit advanced on the primary: the pending change, departing members, and our own removal. */
+  private configCommitted(): void {
+    const ch = this.change;
+    if (ch !== null && ch.seq !== null && ch.seq <= this.commitSeq) this.endChange('ok', '');
+    if (this.inForce.seq <= this.commitSeq && this.peersSyncedForCommit !== this.inForce.seq) {
+      this.peersSyncedForCommit = this.inForce.seq; // once per configuration: this runs at every commit
+      this.syncPeers();
+    }
+    for (const d of this.departing.values()) {
+      if (d.committedAtMs >= 0 || d.seq > this.commitSeq) continue;
+      d.committedAtMs = this.nowMs;
+      d.roundAfterCommit = this.round + 1;
+    }
+    if (this.selfRole === 'removed' && this.inForce.seq <= this.commitSeq && this.role === 'primary') {
+      // Raft: a primary outside the committed configuration steps down; the most up-to-date voter is told to campaign now.
+      const target = this.mostUpToDatePeer();
+      this.stepDown('removed from the cluster (the configuration entry is committed)', false);
+      if (target !== null) this.send(target, { type: 'timeoutNow', epoch: this.epoch });
+      this.becomeFollower(null);
+    }
+  }
+
+  private endChange(outcome: 'ok' | 'refused' | 'unknown', reason: string): void {
+    const ch = this.change;
+    if (ch === null) return;
+    this.change = null;
+    this.emit({ type: 'memberChangeResult', requestId: ch.requestId, outcome, seq: ch.seq ?? 0, reason });
+  }
+
+  private onChangeMembers(requestId: number, change: MemberChange): void {
+    const why = this.changeRefusal(change);
+    const next = why === null ? applyChange(this.inForce.config, change) : why;
+    if (typeof next === 'string') {
+      this.emit({ type: 'memberChangeResult', requestId, outcome: 'refused', seq: 0, reason: next });
+      return;
+    }
+    this.log('info', `membership change requested: ${change.op} ${change.id}`);
+    this.proposeConfig(requestId, next);
+  }
+
+  /**
+   * Why the primary cannot start a configuration change now, or null. One change at a time
+   * (the previous entry committed), and only after this reign committed an entry of its own
+   * epoch (the fix to single-server changes in Ongaro's errata: an uncommitted entry of a
+   * deposed primary's configuration could otherwise be overtaken).
+   */
+  private changeRefusal(change: MemberChange): string | null {
+    if (!this.cluster) return 'membership changes need cluster mode (--cluster)';
+    if (this.role !== 'primary') return 'not the primary';
+    if (this.selfRole !== 'voter') return 'this node was removed from the cluster';
+    if (!this.acceptsWrites(this.nowMs)) return 'the primary takes no writes now (failover in progress, failing log, or no majority in contact)';
+    const start = this.currentEpochStartSeq();
+    if (start === null || this.commitSeq < start) return 'the primary has not committed an entry of its epoch yet; retry shortly';
+    if (this.cfg.unsafeConcurrentConfigChanges !== true) {
+      if (this.change !== null) return 'another membership change is in progress; retry when it is done';
+      if (this.inForce.seq > this.commitSeq) return `the previous membership change (entry ${this.inForce.seq}) is not committed yet; retry shortly`;
+    }
+    if (change.op === 'promote') {
+      const p = this.peers.get(change.id);
+      if (p !== undefined && this.inForce.config.members.get(change.id)?.voter === false && !this.caughtUp(p)) {
+        return `${change.id} has not caught up yet (it holds ${p.reportedLastSeq} of ${this.lastPos.seq}); it would stall commits as a voter`;
+      }
+    }
+    return null;
+  }
+
+  private proposeConfig(requestId: number, config: MemberConfig): void {
+    this.endChange('unknown', 'superseded by another change'); // only with the unsafe test seam: one change at a time otherwise
+    this.change = { requestId, seq: null, deadlineMs: this.nowMs + this.cfg.timing.quorumTimeoutMs };
+    this.emit({ type: 'appendConfig', config });
+  }
+
+  /** A learner close enough to our log that, as a voter, it would not hold back commits. */
+  private caughtUp(p: Peer): boolean {
+    if (p.phase !== 'streaming' || p.reportedLastSeq < this.inForce.seq) return false;
+    if (this.lastPos.seq - p.reportedLastSeq <= this.cfg.timing.replicaMaxLagOps) return true;
+    const oldestMissingMs = this.backlog.appendedMs(p.reportedLastSeq + 1);
+    return oldestMissingMs !== undefined && this.nowMs - oldestMissingMs < this.cfg.timing.electionTimeoutMinMs;
+  }
+
+  /** Primary: promote one caught-up learner that asked for it (MEMBER ADD without LEARNER), when no change is in flight. */
+  private maybeAutoPromote(): void {
+    if (this.change !== null || this.inForce.seq > this.commitSeq || !this.acceptsWrites(this.nowMs)) return;
+    const start = this.currentEpochStartSeq();
+    if (start === null || this.commitSeq < start) return;
+    for (const [id, m] of this.inForce.config.members) {
+      if (m.voter || !m.autoPromote) continue;
+      const p = this.peers.get(id);
+      if (p === undefined || !this.caughtUp(p)) continue;
+      const next = applyChange(this.inForce.config, { op: 'promote', id });
+      if (typeof next === 'string') continue;
+      this.log('info', `learner ${id} caught up (holds ${p.reportedLastSeq} of ${this.lastPos.seq}): promoting it to voter`);
+      this.proposeConfig(0, next);
+      return;
+    }
+  }
+
   // ======================================================================== status
 
   status(nowMs: number): CoreStatus {
@@ -1369,6 +1771,7 @@ export class ReplicationCore {
       backlogBytes: this.backlog.bytes,
       backlogBytesMax: this.backlog.bytesMax,
       backlogFirstSeq: this.backlog.firstSeq,
+      membership: { config: this.inForce.config, seq: this.inForce.seq, committed: this.inForce.seq <= this.commitSeq, self: this.selfRole },
     };
   }
 

@@ -11,6 +11,8 @@ export const CONFIG_MEMBERS_MAX = 15;
 export const NODE_ID_CHARS_MAX = 64;
 /** An encoded configuration is at most this long (15 members of short ids and addresses). */
 export const CONFIG_BYTES_MAX = 64 * 1024;
+/** Removed ids a configuration remembers (MemberConfig.removed). */
+export const REMOVED_KEPT = 32;
 /** Form version inside the encoded bytes, so a later form can be told apart. */
 const CONFIG_FORM = 1;
 
@@ -71,6 +73,7 @@ export function majoritiesCanBeDisjoint(a: MemberConfig, b: MemberConfig): boole
 /** Apply one MEMBER change to `c`; returns the new configuration or why it is refused. */
 export function applyChange(c: MemberConfig, change: MemberChange): MemberConfig | string {
   const members = new Map(c.members);
+  let removed = (c.removed ?? []).filter((id) => id !== change.id);
   const cur = members.get(change.id);
   switch (change.op) {
     case 'add': {
@@ -91,6 +94,7 @@ export function applyChange(c: MemberConfig, change: MemberChange): MemberConfig
       if (cur === undefined) return `${change.id} is not a member`;
       if (cur.voter && voterCount(c) === 1) return `${change.id} is the only voter`;
       members.delete(change.id);
+      removed = [...removed, change.id].slice(-REMOVED_KEPT);
       break;
     case 'address': {
       if (cur === undefined) return `${change.id} is not a member`;
@@ -101,7 +105,7 @@ export function applyChange(c: MemberConfig, change: MemberChange): MemberConfig
       break;
     }
   }
-  return { members };
+  return removed.length > 0 ? { members, removed } : { members };
 }
 
 function addressOwner(c: MemberConfig, address: string): NodeId | null {
@@ -112,7 +116,8 @@ function addressOwner(c: MemberConfig, address: string): NodeId | null {
 /** The byte form of a 'members' op: JSON, members sorted by id (equal configurations encode equal). */
 export function encodeMemberConfig(c: MemberConfig): Buffer {
   const members = [...c.members].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([id, m]) => [id, m.address, m.voter ? 1 : 0, m.autoPromote ? 1 : 0]);
-  return Buffer.from(JSON.stringify({ v: CONFIG_FORM, members }), 'utf8');
+  const removed = c.removed ?? [];
+  return Buffer.from(JSON.stringify(removed.length > 0 ? { v: CONFIG_FORM, members, removed } : { v: CONFIG_FORM, members }), 'utf8');
 }
 
 /** Parse a 'members' op's bytes; null when they are not a configuration this version knows. */
@@ -125,7 +130,7 @@ export function decodeMemberConfig(b: Buffer): MemberConfig | null {
     return null;
   }
   if (typeof raw !== 'object' || raw === null) return null;
-  const o = raw as { v?: unknown; members?: unknown };
+  const o = raw as { v?: unknown; members?: unknown; removed?: unknown };
   if (o.v !== CONFIG_FORM || !Array.isArray(o.members) || o.members.length > CONFIG_MEMBERS_MAX) return null;
   const members = new Map<NodeId, Member>();
   for (const row of o.members as unknown[]) {
@@ -136,7 +141,14 @@ export function decodeMemberConfig(b: Buffer): MemberConfig | null {
     members.set(id, { address, voter: voter === 1, autoPromote: auto === 1 });
   }
   if (voterCount({ members }) === 0) return null;
-  return { members };
+  if (o.removed === undefined) return { members };
+  if (!Array.isArray(o.removed) || o.removed.length > REMOVED_KEPT) return null;
+  const removed: NodeId[] = [];
+  for (const id of o.removed as unknown[]) {
+    if (typeof id !== 'string' || !validNodeId(id) || members.has(id) || removed.includes(id)) return null;
+    removed.push(id);
+  }
+  return { members, removed };
 }
 
 export function sameConfig(a: MemberConfig, b: MemberConfig): boolean {

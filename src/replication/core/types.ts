@@ -89,6 +89,11 @@ export interface Member {
  */
 export interface MemberConfig {
   readonly members: ReadonlyMap<NodeId, Member>;
+  /**
+   * Ids removed by recent changes (newest last, at most REMOVED_KEPT): a primary that hears from
+   * one streams it the log so it learns that it was removed, however many changes came since.
+   */
+  readonly removed?: readonly NodeId[];
 }
 
 /** A configuration and the seq of the entry that set it (0: the bootstrap configuration). */
@@ -119,6 +124,12 @@ export interface CoreConfig {
   readonly random: () => number;
   /** Memory for the backlog's chunks; default FRESH_CHUNKS (never reused). The host's pool recycles them. */
   readonly backlogMemory?: ChunkMemory;
+  /**
+   * Test seam, never set by kv-server: allow a membership change while the previous one is not
+   * committed (a known way to get two disjoint majorities). The simulator sets it to prove that
+   * its checks catch that bug.
+   */
+  readonly unsafeConcurrentConfigChanges?: boolean;
 }
 
 /** What the host restores at start: persisted meta plus the local log's shape. */
@@ -190,7 +201,12 @@ export type Message =
   | { readonly type: 'vote'; readonly epoch: Epoch; readonly lastPos: Position; readonly transfer: boolean }
   | { readonly type: 'voteReply'; readonly epoch: Epoch; readonly granted: boolean }
   /** Leadership transfer: the target starts an election at once. */
-  | { readonly type: 'timeoutNow'; readonly epoch: Epoch };
+  | { readonly type: 'timeoutNow'; readonly epoch: Epoch }
+  /**
+   * A member's answer to a node outside its configuration that campaigns or says hello (one
+   * removed while cut off, that never heard of it): who the primary is, so it can ask it and learn.
+   */
+  | { readonly type: 'notMember'; readonly epoch: Epoch; readonly primaryId: NodeId; readonly primaryAddress: string };
 
 export type MessageType = Message['type'];
 
@@ -282,8 +298,13 @@ export type Effect =
    * appended) with the reason otherwise. `unknown`: appended but leadership was lost first.
    */
   | { readonly type: 'memberChangeResult'; readonly requestId: number; readonly outcome: 'ok' | 'refused' | 'unknown'; readonly seq: Seq; readonly reason: string }
-  /** The configuration in force changed (an entry appended or discarded, a snapshot, the start): the host dials `config`'s members. */
-  | { readonly type: 'membersChanged'; readonly config: MemberConfig; readonly seq: Seq; readonly self: MemberRole }
+  /**
+   * The configuration in force, or the set of nodes this one talks to, changed (an entry appended,
+   * committed or discarded, a snapshot, the start). The host keeps links to exactly `peers`
+   * (id → address): the members in force plus, while a change is not committed, the members of
+   * the configuration before it (a vote may have to come from them), and the primary we follow.
+   */
+  | { readonly type: 'membersChanged'; readonly config: MemberConfig; readonly seq: Seq; readonly self: MemberRole; readonly peers: ReadonlyMap<NodeId, string> }
   | { readonly type: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly text: string }
   /**
    * Local writes wait to be sent to replicas: step a 'flush' event once the current batch of

@@ -9,7 +9,10 @@
 // The restored directory has the source's data, positions and epoch history, and none of its
 // identity (node id, cluster membership, votes: meta.json is not in a backup), so the node
 // that starts on it takes the ids of its own flags and begins its own epoch when it becomes
-// primary (docs/operations.md, 'Backups and the restore drill').
+// primary (docs/operations.md, 'Backups and the restore drill'). Nor does it keep the source's
+// membership configurations: the snapshot part is loaded without them, and each membership entry
+// of the log part is applied as an empty entry at its position, so the restored node starts a
+// new cluster from its own --cluster.
 
 import assert from 'node:assert';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
@@ -17,6 +20,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { openReplicatedStore } from '../../storage/store.js';
 import { fsyncDirSync } from '../../storage/fsutil.js';
 import { formatPosition } from '../../storage/types.js';
+import type { ReplicatedStore } from '../../storage/api.js';
+import { recordEndAt, recordEpochAt, recordMembersConfig, recordSeqAt } from '../../storage/record.js';
 import type { NodeId } from '../core/types.js';
 import { readBackupFile, type BackupSummary } from './backup-file.js';
 
@@ -81,7 +86,7 @@ export async function restoreBackup(file: string, dir: string, summary: BackupSu
     if (summary.users !== null) loader.setUsers(summary.users);
     await loader.commit(summary.from, summary.fromHistory);
     say(`snapshot loaded: ${loader.keys} keys at ${formatPosition(summary.from)}; applying ${summary.records} log records`);
-    const replayed = readBackupFile(file, { records: (records) => store.applyRecords(records) });
+    const replayed = readBackupFile(file, { records: (records) => applyWithoutMembership(store, records) });
     if (!replayed.ok) return replayed;
     const last = store.lastPosition;
     if (last.seq !== summary.end.seq || last.epoch !== summary.end.epoch) return { ok: false, error: `the restore ended at ${formatPosition(last)}, not at the backup's ${formatPosition(summary.end)}` };
@@ -96,4 +101,19 @@ export async function restoreBackup(file: string, dir: string, summary: BackupSu
   renameSync(work, target);
   fsyncDirSync(dirname(target));
   return { ok: true, summary };
+}
+
+/**
+ * Apply a backup's checked records, each membership entry as an empty entry at its position (the
+ * positions stay the source's; the configuration does not come along). Runs between them go whole.
+ */
+function applyWithoutMembership(store: ReplicatedStore, records: Buffer): void {
+  let run = 0;
+  for (let off = 0; off < records.length; off = recordEndAt(records, off)) {
+    if (recordMembersConfig(records, off) === null) continue;
+    if (off > run) store.applyRecords(records.subarray(run, off));
+    store.applyEntry({ epoch: recordEpochAt(records, off), seq: recordSeqAt(records, off), ops: [] });
+    run = recordEndAt(records, off);
+  }
+  if (run < records.length) store.applyRecords(records.subarray(run));
 }

@@ -11,6 +11,7 @@ import type { CoreStatus, PeerStatus } from '../core/types.js';
 import type { HostObserver, ReplicationHost } from './host.js';
 import { formatToken, laterToken, parseToken, Sessions, type ClientRepl } from './sessions.js';
 import { parseAddress } from './transport.js';
+import { ERR_REMOVED } from '../cluster/member-commands.js';
 
 /** Longest node id accepted in KVREPL (ids appear in logs and INFO). */
 const NODE_ID_CHARS_MAX = 64;
@@ -69,11 +70,15 @@ export class ReplicationFrontend implements HostObserver {
 
   // ================================================================ hooks for the server
 
-  /** CommandGate: READONLY on replicas, TOOSTALE beyond the staleness bounds, SESSIONLOST. */
+  /**
+   * CommandGate: READONLY on replicas, TOOSTALE beyond the staleness bounds, SESSIONLOST; in a
+   * cluster, a node removed from it takes no write and no quorum read (it counts for no majority).
+   */
   gate = (spec: CommandSpec, _argv: readonly Buffer[], client: ClientState): string | null => {
     this.current = client;
     const h = this.host;
     if (spec.flags.includes('write')) {
+      if (h.memberRole === 'removed') return ERR_REMOVED;
       if (h.role !== 'primary') return `READONLY You can't write against a read only replica. primary=${this.primaryAddr()}`;
       const refusal = h.store.writeRefusal; // a failed log: MISCONF names the cause
       if (refusal !== null) return refusal;
@@ -82,6 +87,7 @@ export class ReplicationFrontend implements HostObserver {
     }
     if (!spec.flags.includes('readonly') || spec.flags.includes('stale')) return null;
     const s = this.sessions.peek(client);
+    if (s !== undefined && s.mode === 'quorum' && h.memberRole === 'removed') return ERR_REMOVED;
     if (s !== undefined && s.mode === 'session') {
       this.ownLastWrite(s);
       for (const t of this.sessions.required(s)) {

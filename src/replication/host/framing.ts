@@ -5,7 +5,8 @@
 // length = 1 + payload bytes (it covers the kind byte), little-endian like the record codec.
 // KIND_MESSAGE   payload = JSON of a core Message other than 'append'
 // KIND_APPEND    payload = [u32 headerLen][JSON {epoch, prev, commitSeq}][record]...
-// KIND_SNAP_BEGIN / KIND_SNAP_END payload = JSON SnapshotHeader
+// KIND_SNAP_BEGIN / KIND_SNAP_END payload = JSON SnapshotHeader (BEGIN also carries the source's
+//   user table and membership configurations at its position)
 // KIND_SNAP_CHUNK payload = one storage record (epoch 1, seq = chunk number) of 'set' ops (strings)
 //   and 'restore' ops (a collection whole, or one bounded chunk of a big one: a part's payload adds
 //   members): the record codec already frames keys, values and expiries with a CRC, so snapshot
@@ -19,7 +20,9 @@ import type { SnapshotItem } from '../../storage/api.js';
 import { TYPE_STRING, typeName } from '../../storage/collection.js';
 import { payloadType } from '../../storage/object-codec.js';
 import { appendMessage } from '../core/append.js';
-import type { Message } from '../core/types.js';
+import type { ConfigAt, Message } from '../core/types.js';
+import { CONFIGS_KEPT, decodeMemberConfig, encodeMemberConfig } from '../core/member-config.js';
+import { memberConfigsFault } from '../../storage/keyspace.js';
 
 export const FRAME_HEADER_BYTES = 5;
 /** Largest frame a peer may send: one append (core appendBytesMax) or one snapshot chunk plus slack, or a single huge value. */
@@ -44,6 +47,35 @@ export interface SnapshotHeader {
   readonly bytes: number;
   /** In BEGIN: the source's user table (base64 of an 'acl' op's bytes) when its log ever set one; older peers omit it. */
   readonly users?: string;
+  /** In BEGIN: the source's membership configurations at `from` (ReplicatedStore.memberConfigs) when it has any; older peers omit it. */
+  readonly configs?: readonly WireConfig[];
+}
+
+/** A membership configuration in a snapshot header: the seq of the entry that set it and its 'members' op bytes in base64. */
+export interface WireConfig {
+  readonly seq: number;
+  readonly config: string;
+}
+
+/** `configs` as BEGIN carries them. */
+export function configsToWire(configs: readonly ConfigAt[]): WireConfig[] {
+  return configs.map((c) => ({ seq: c.seq, config: encodeMemberConfig(c.config).toString('base64') }));
+}
+
+/** The configurations a header carries (none when it has no list), or why they are not a list a store at `h.from` can hold. */
+export function headerConfigs(h: SnapshotHeader): ConfigAt[] | string {
+  const wire: unknown = h.configs;
+  if (wire === undefined) return [];
+  if (!Array.isArray(wire) || wire.length > CONFIGS_KEPT) return 'bad configuration list in snapshot header';
+  const out: ConfigAt[] = [];
+  for (const w of wire as unknown[]) {
+    const { seq, config } = (typeof w === 'object' && w !== null ? w : {}) as { seq?: unknown; config?: unknown };
+    if (typeof seq !== 'number' || typeof config !== 'string') return 'bad configuration in snapshot header';
+    const decoded = decodeMemberConfig(Buffer.from(config, 'base64'));
+    if (decoded === null) return `configuration at seq ${seq} in snapshot header does not decode`;
+    out.push({ seq, config: decoded });
+  }
+  return memberConfigsFault(out, h.from.seq) ?? out;
 }
 
 export interface Frame {
@@ -161,6 +193,8 @@ export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {
   if (v === undefined || !isPosition(v.from) || !Array.isArray(v.epochHistory) || typeof v.keys !== 'number' || typeof v.bytes !== 'number' || (v.users !== undefined && typeof v.users !== 'string')) {
     return { ok: false, error: 'bad snapshot header' };
   }
+  const configs = headerConfigs(v as SnapshotHeader);
+  if (typeof configs === 'string') return { ok: false, error: configs };
   return { ok: true, value: v as SnapshotHeader };
 }
 

@@ -13,7 +13,8 @@ import { StoreUnavailableError } from '../../storage/errors.js';
 import { formatPosition, type EpochStart, type Op, type Position, type Seq } from '../../storage/types.js';
 import { appendLast } from '../core/append.js';
 import { ReplicationCore } from '../core/core.js';
-import type { CoreEvent, CoreStatus, Effect, Message, NodeId, Timing } from '../core/types.js';
+import type { CoreEvent, CoreStatus, Effect, MemberChange, MemberConfig, MemberRole, Message, NodeId, Timing } from '../core/types.js';
+import { encodeMemberConfig, formatConfig } from '../core/member-config.js';
 import { READ_OK } from '../core/types.js';
 import type { ClusterResultEffect } from '../cluster/commands.js';
 import { BackupStreams } from './backup-send.js';
@@ -56,10 +57,13 @@ export interface HostOptions {
   readonly timing: Timing;
   readonly log: HostLog;
   /**
-   * Cluster mode: every member (self included) → where this node dials it. The host dials
-   * every peer, sends only on the links it dialled and receives on the links peers dialled.
+   * Cluster mode: the bootstrap voters (self included, unless joining) → where this node dials
+   * them, in force until the log holds a configuration. The host dials every member of the
+   * configuration in force, sends on the links it dialled and receives on the links peers dialled.
    */
   readonly clusterMembers?: ReadonlyMap<NodeId, string>;
+  /** Cluster mode, a node started with --join: itself, a learner of the bootstrap configuration. */
+  readonly clusterLearners?: ReadonlyMap<NodeId, string>;
   /** Clock, timers, randomness and transport; default: this process's (real time, TCP). */
   readonly runtime?: HostRuntime;
 }
@@ -124,6 +128,16 @@ export class ReplicationHost implements LinkEvents {
    * store and are skipped: the core forgot those entries when it stepped logFailed.
    */
   private logGeneration = 0;
+  /**
+   * Cluster: where to dial members, from --cluster, over the configuration's addresses: a test's
+   * proxies, or an operator's own route. A later configuration that moves a member (MEMBER
+   * ADDRESS) takes its override's place.
+   */
+  private readonly dialOverrides = new Map<NodeId, string>();
+  /** The nodes the mesh links to now (id → the core's address for it). */
+  private meshPeers: ReadonlyMap<NodeId, string> = new Map();
+  /** This node's place in the configuration in force (cluster mode; read on every write by the gate). */
+  private selfRole: MemberRole = 'voter';
   /** Positions the local log lost in its recent failures: writes there were refused, never acknowledged. */
   private readonly logRollbacks: { readonly epoch: number; readonly afterSeq: Seq; readonly toSeq: Seq }[] = [];
 
@@ -136,6 +150,7 @@ export class ReplicationHost implements LinkEvents {
     this.log = opts.log;
     this.runtime = opts.runtime ?? nodeRuntime();
     this.tasks = new TaskQueue((e) => this.onTaskError(e));
+    for (const [id, address] of opts.clusterMembers ?? []) if (id !== opts.nodeId) this.dialOverrides.set(id, address);
     this.links = this.newLinkTable();
     this.outbox = new Outbox({
       linkTo: (peer) => this.links.sendLink(peer),
@@ -155,7 +170,7 @@ export class ReplicationHost implements LinkEvents {
     this.backups = new BackupStreams({
       store: this.store,
       nodeId: this.nodeId,
-      members: opts.clusterMembers === undefined ? null : [...opts.clusterMembers.keys()],
+      members: () => (opts.clusterMembers === undefined || !this.coreBuilt ? null : [...this.core.status(this.lastStepMs).membership.config.members.keys()]),
       info: (m) => this.log.info(m),
       warn: (m) => this.log.warn(m),
     });
@@ -223,7 +238,7 @@ export class ReplicationHost implements LinkEvents {
   private newLinkTable(): LinkTable {
     const o = this.opts;
     return new LinkTable(
-      { transport: this.runtime.transport, nodeId: this.nodeId, password: o.primaryAuth, user: o.primaryUser ?? '', announce: this.selfAddress, ...(o.clusterMembers !== undefined ? { clusterMembers: o.clusterMembers } : {}) },
+      { transport: this.runtime.transport, nodeId: this.nodeId, password: o.primaryAuth, user: o.primaryUser ?? '', announce: this.selfAddress, cluster: o.clusterMembers !== undefined },
       {
         events: this,
         up: (peer, address, outbound) => this.stepNow({ type: 'linkUp', peer, address, outbound }),
@@ -255,7 +270,7 @@ export class ReplicationHost implements LinkEvents {
       acceptable: (peer) => this.core.snapshotAcceptable(peer),
       loaded: async (peer, h) => {
         this.applier.replaced(h.from.seq);
-        await this.stepInTask({ type: 'snapshotLoaded', peer, position: h.from, epochHistory: h.epochHistory });
+        await this.stepInTask({ type: 'snapshotLoaded', peer, position: h.from, epochHistory: h.epochHistory, configs: this.store.memberConfigs });
         this.observer?.onApplied();
       },
     });
@@ -275,7 +290,11 @@ export class ReplicationHost implements LinkEvents {
     this.core = this.buildCore(this.opts.replicaOf);
     this.stepNow({ type: 'start' });
     if (this.opts.replicaOf !== null) this.links.dialPrimary(this.opts.replicaOf);
-    if (this.isCluster) this.links.dialMembers();
+    // The core's start reported its peers (membersChanged); following them again is a no-op.
+    if (this.isCluster) {
+      const st = this.status();
+      this.followPeers(new Map(st.peers.map((p) => [p.id, p.address])), st.membership.self);
+    }
     this.cancelTick = this.runtime.every(TICK_INTERVAL_MS, () => this.onTickTimer());
     await this.idle();
   }
@@ -290,7 +309,7 @@ export class ReplicationHost implements LinkEvents {
         selfAddress: this.selfAddress,
         topology:
           this.opts.clusterMembers !== undefined
-            ? { mode: 'cluster', members: this.opts.clusterMembers }
+            ? { mode: 'cluster', members: this.opts.clusterMembers, ...(this.opts.clusterLearners !== undefined ? { learners: this.opts.clusterLearners } : {}) }
             : { mode: 'manual', initialRole: replicaOf === null ? { role: 'primary' } : { role: 'replica', primaryAddress: replicaOf } },
         timing: this.timing,
         random: this.runtime.random,
@@ -302,6 +321,7 @@ export class ReplicationHost implements LinkEvents {
         epochHistory: this.store.epochHistory,
         lastPosition: this.store.lastPosition,
         durableSeq: s.durableSeq,
+        configs: this.store.memberConfigs,
       },
       this.stepClock(this.nowMs()),
     );
@@ -337,7 +357,7 @@ export class ReplicationHost implements LinkEvents {
     };
   }
   /** The core, read-only (its queries and checks; simulation tests compare it with the store). */
-  get coreView(): Pick<ReplicationCore, 'currentRole' | 'currentEpoch' | 'lastPosition' | 'committedSeq'> {
+  get coreView(): Pick<ReplicationCore, 'currentRole' | 'currentEpoch' | 'lastPosition' | 'committedSeq' | 'configInForce' | 'memberRole'> {
     return this.core;
   }
   get role(): CoreStatus['role'] {
@@ -402,6 +422,11 @@ export class ReplicationHost implements LinkEvents {
 
   failover(target: NodeId | null): void {
     this.stepNow({ type: 'failover', target });
+  }
+
+  /** MEMBER ADD / PROMOTE / REMOVE / ADDRESS: answered by a memberChangeResult effect with `requestId`. */
+  changeMembers(requestId: number, change: MemberChange): void {
+    this.stepNow({ type: 'changeMembers', requestId, change });
   }
 
   // ================================================================ inputs
@@ -574,7 +599,7 @@ export class ReplicationHost implements LinkEvents {
 
   private async execute(effects: readonly Effect[], generation: number): Promise<void> {
     for (const e of effects) {
-      const logEffect = e.type === 'appendEntries' || e.type === 'truncateAfter' || e.type === 'becomePrimary';
+      const logEffect = e.type === 'appendEntries' || e.type === 'truncateAfter' || e.type === 'becomePrimary' || e.type === 'appendConfig';
       if (logEffect && generation !== this.logGeneration) continue; // decided before the log rolled back
       this.observer?.onEffect?.(e);
       const r = this.executeOne(e);
@@ -639,10 +664,17 @@ export class ReplicationHost implements LinkEvents {
         return;
       case 'commitAdvanced':
         return; // the core answers quorum operations from its commit index; nothing to do here
+      case 'appendConfig':
+        this.appendConfig(e.config);
+        return;
+      case 'membersChanged':
+        this.membersChanged(e.config, e.seq, e.self, e.peers);
+        return;
       case 'readReady':
       case 'readFailed':
       case 'quorumWriteResult':
       case 'failoverResult':
+      case 'memberChangeResult':
         return this.clusterResult(e);
       default: {
         const never: never = e;
@@ -710,6 +742,45 @@ export class ReplicationHost implements LinkEvents {
     this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops: [] }, record });
     this.applier.watchDurable();
     this.observer?.onReplicaProgress();
+  }
+
+  /** The primary's configuration change: an entry holding only the 'members' op, shipped like the epoch's no-op. */
+  private appendConfig(config: MemberConfig): void {
+    const refusal = this.store.writeRefusal;
+    if (refusal !== null) throw new StoreUnavailableError(refusal);
+    const before = this.store.lastPosition.seq;
+    const ops: Op[] = [{ t: 'members', config: encodeMemberConfig(config) }];
+    const pos = this.store.apply(ops);
+    assert.equal(pos.seq, before + 1, 'the configuration entry directly follows the log');
+    this.log.info(`membership: appended configuration ${formatConfig(config)} at ${formatPosition(pos)}`);
+    this.stepNow({ type: 'localWrite', entry: { epoch: pos.epoch, seq: pos.seq, ops }, record: this.store.lastRecord(pos.seq) });
+    this.applier.watchDurable();
+  }
+
+  /** The configuration in force, or the nodes the core talks to, changed: the mesh follows (the core logs the change). */
+  private membersChanged(config: MemberConfig, seq: Seq, self: MemberRole, peers: ReadonlyMap<NodeId, string>): void {
+    if (self !== this.selfRole) this.log.info(`membership: this node is ${self === 'removed' ? 'not a member' : `a ${self}`} of the configuration of seq ${seq} (${formatConfig(config)})`);
+    this.followPeers(peers, self);
+    this.observer?.onReplicaProgress();
+  }
+
+  /** Dial exactly `peers` (by our --cluster route where we have one, until the member moves). */
+  private followPeers(peers: ReadonlyMap<NodeId, string>, self: MemberRole): void {
+    const prev = this.meshPeers;
+    this.meshPeers = peers;
+    this.selfRole = self;
+    const targets = new Map<NodeId, string>();
+    for (const [id, address] of peers) {
+      const before = prev.get(id);
+      if (before !== undefined && before !== address) this.dialOverrides.delete(id); // moved (MEMBER ADDRESS): the new address wins
+      targets.set(id, this.dialOverrides.get(id) ?? address);
+    }
+    this.links.setPeers(targets);
+  }
+
+  /** Cluster: this node's place in the configuration in force ('voter' in manual mode). */
+  get memberRole(): MemberRole {
+    return this.selfRole;
   }
 
   private becomeReplica(primaryAddress: string | null): void {

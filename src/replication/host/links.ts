@@ -1,7 +1,9 @@
 // The host's replication links and the dialers that keep them up: per peer the link messages
 // are sent on (manual mode: the only one; cluster mode: the one we dialled) and, in cluster
-// mode, the link the peer dialled to us (received on only). Owns these maps and dialers; never
-// interprets a frame and never steps the core (the host does, on the hooks' calls).
+// mode, the link the peer dialled to us (received on; sent on only to a peer we do not dial, a
+// node joining or one just removed). The cluster mesh follows the configuration in force
+// (setPeers). Owns these maps and dialers; never interprets a frame and never steps the core
+// (the host does, on the hooks' calls).
 
 import assert from 'node:assert';
 import type { NodeId } from '../core/types.js';
@@ -15,8 +17,8 @@ export interface LinkTableOptions {
   readonly user?: string;
   /** Our own client address, announced on every link we dial. */
   readonly announce: string;
-  /** Cluster mode: every member (self included); absent in manual mode. */
-  readonly clusterMembers?: ReadonlyMap<NodeId, string>;
+  /** Cluster mode (the mesh is then set by setPeers); absent in manual mode. */
+  readonly cluster: boolean;
 }
 
 export interface LinkTableHooks {
@@ -38,15 +40,22 @@ export class LinkTable {
   /** Manual mode: the dialer to our primary. */
   private dialer: LinkDialer | null = null;
   /** Cluster mode: one dialer per peer (outbound links, used for sending). */
-  private readonly peerDialers = new Map<NodeId, LinkDialer>();
+  private readonly peerDialers = new Map<NodeId, { readonly address: string; readonly dialer: LinkDialer }>();
 
   constructor(
     private readonly opts: LinkTableOptions,
     private readonly hooks: LinkTableHooks,
   ) {}
 
+  /**
+   * The link to send to `peer` on. Cluster mode: the one we dialled; for a peer we do not dial
+   * (not in the configuration in force: it is joining, or was removed) the one it dialled, so
+   * the core can still answer it.
+   */
   sendLink(peer: NodeId): ReplLink | undefined {
-    return this.sendLinks.get(peer);
+    const l = this.sendLinks.get(peer);
+    if (l !== undefined || !this.opts.cluster || this.peerDialers.has(peer)) return l;
+    return this.inbound.get(peer);
   }
 
   /** Peers with a link to send on (a primary's replicas; in cluster mode every member we reach). */
@@ -71,19 +80,17 @@ export class LinkTable {
     return true;
   }
 
-  /** `peer` dialled us. Manual mode: it is, or wants to be, our replica. Cluster: a member we only receive from. */
+  /**
+   * `peer` dialled us. Manual mode: it is, or wants to be, our replica. Cluster: a node we receive
+   * from, member or not (a node joining, or one removed, must reach the primary: the core decides
+   * what its messages are worth).
+   */
   accept(peer: NodeId, announce: string, open: (events: LinkEvents) => ReplLink): void {
-    const members = this.opts.clusterMembers;
-    if (members === undefined) {
+    if (!this.opts.cluster) {
       this.sendLinks.get(peer)?.close('replaced by a new connection from the same node');
       const link = open(this.hooks.events);
       this.sendLinks.set(peer, link);
       this.hooks.up(peer, announce, false);
-      return;
-    }
-    if (!members.has(peer)) {
-      this.hooks.warn(`refusing a replication link from ${peer} (${announce}): not a configured cluster member`);
-      open(this.hooks.events).close('not a cluster member');
       return;
     }
     const old = this.inbound.get(peer);
@@ -106,7 +113,7 @@ export class LinkTable {
 
   /** A link we dialled went down: its dialer dials again (with backoff). */
   redial(link: ReplLink): void {
-    if (link.outbound) (this.peerDialers.get(link.peerId) ?? this.dialer)?.linkClosed();
+    if (link.outbound) (this.peerDialers.get(link.peerId)?.dialer ?? this.dialer)?.linkClosed();
   }
 
   /** Manual mode: keep a link to our primary at `address` (replacing any dialer). */
@@ -131,11 +138,30 @@ export class LinkTable {
     this.dialer = null;
   }
 
-  /** Cluster mode: keep a link to every other member forever. */
-  dialMembers(): void {
-    const members = this.opts.clusterMembers;
-    assert(members !== undefined, 'only cluster mode dials members');
-    for (const [id, address] of members) if (id !== this.opts.nodeId) this.dialMember(id, address);
+  /**
+   * Cluster mode: keep a link to every node of `members` (the core's peers: the configuration in
+   * force and, while a change is uncommitted, the one before) but ourselves, and to no one else.
+   * A new node gets a dialer; a moved one (new address) a new dialer; a dropped one loses its
+   * dialer and the link we dialled (the link it dialled to us stays: it may still ask us things).
+   */
+  setPeers(members: ReadonlyMap<NodeId, string>): void {
+    assert(this.opts.cluster, 'only cluster mode dials members');
+    for (const [id, d] of [...this.peerDialers]) {
+      if (members.get(id) === d.address) continue;
+      d.dialer.stop();
+      this.peerDialers.delete(id);
+      const link = this.sendLinks.get(id);
+      const why = members.has(id) ? `${id} moved to ${members.get(id) ?? ''}` : `${id} is no longer a member`;
+      this.hooks.info(`replication link to ${id} (${d.address}) dropped: ${why}`);
+      // Closed while still in sendLinks: the host steps linkDown for it (and redial finds no dialer).
+      link?.close(why);
+    }
+    for (const [id, address] of members) if (id !== this.opts.nodeId && !this.peerDialers.has(id)) this.dialMember(id, address);
+  }
+
+  /** Cluster mode: the peers we dial (the configuration in force, ourselves excepted). */
+  dialedPeers(): IterableIterator<NodeId> {
+    return this.peerDialers.keys();
   }
 
   /** Close the send links (all, or only those we dialled). */
@@ -145,7 +171,7 @@ export class LinkTable {
 
   stopAll(reason: string): void {
     this.stopPrimaryDialer();
-    for (const d of this.peerDialers.values()) d.stop();
+    for (const d of this.peerDialers.values()) d.dialer.stop();
     this.peerDialers.clear();
     for (const l of [...this.sendLinks.values(), ...this.inbound.values()]) l.close(reason);
   }
@@ -153,13 +179,13 @@ export class LinkTable {
   /** Cluster: a link to `peer` at `address`; it must answer with that node id. */
   private dialMember(peer: NodeId, address: string): void {
     const d = this.newDialer(address, (link) => {
-      if (this.hooks.isStopped() || this.peerDialers.get(peer) !== d) {
+      if (this.hooks.isStopped() || this.peerDialers.get(peer)?.dialer !== d) {
         link.close('dialer stopped');
         return;
       }
       if (link.peerId !== peer) {
-        // A wrong address in --cluster (or a node restarted with another id): never mix identities.
-        this.hooks.error(`${address} answered as node ${link.peerId}, but --cluster lists it as ${peer}; retrying`);
+        // A wrong address in the configuration (or a node restarted with another id): never mix identities.
+        this.hooks.error(`${address} answered as node ${link.peerId}, but the cluster configuration lists it as ${peer}; retrying`);
         link.close('wrong node id'); // not in our maps under `peer`, so its close is ignored
         d.linkClosed();
         return;
@@ -171,7 +197,7 @@ export class LinkTable {
       this.hooks.info(`replication link to ${peer} (${address}) up`);
       this.hooks.up(peer, address, true);
     });
-    this.peerDialers.set(peer, d);
+    this.peerDialers.set(peer, { address, dialer: d });
     d.start();
   }
 

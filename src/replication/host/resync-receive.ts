@@ -7,7 +7,7 @@ import assert from 'node:assert';
 import type { SnapshotLoader, ReplicatedStore } from '../../storage/api.js';
 import { formatPosition } from '../../storage/types.js';
 import type { NodeId } from '../core/types.js';
-import { decodeSnapshotChunk, decodeSnapshotHeader, type Frame, type SnapshotHeader } from './framing.js';
+import { decodeSnapshotChunk, decodeSnapshotHeader, headerConfigs, type Frame, type SnapshotHeader } from './framing.js';
 import { SNAPSHOT_PROGRESS_LOG_MS, progressText } from './resync-send.js';
 import type { ReplLink } from './runtime.js';
 
@@ -70,6 +70,9 @@ export class SnapshotReceiver {
     const l = this.loading;
     const h = decodeSnapshotHeader(f);
     if (!h.ok) return link.close(h.error);
+    // decodeSnapshotHeader checked them.
+    const configs = headerConfigs(h.value);
+    if (typeof configs === 'string') return link.close(configs);
     this.stale.delete(link);
     if (l === null || l.peer !== link.peerId) {
       // The primary answered a hello of ours twice and we already loaded, or gave up on, the
@@ -86,7 +89,9 @@ export class SnapshotReceiver {
     } else {
       l.header = h.value;
     }
-    if (h.value.users !== undefined) (this.loading as Loading).loader.setUsers(Buffer.from(h.value.users, 'base64'));
+    const loader = (this.loading as Loading).loader;
+    if (h.value.users !== undefined) loader.setUsers(Buffer.from(h.value.users, 'base64'));
+    loader.setConfigs(configs);
     this.hooks.info(`full resync from ${link.peerId}: receiving ${h.value.keys} keys at ${formatPosition(h.value.from)}`);
   }
 

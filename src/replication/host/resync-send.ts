@@ -7,7 +7,7 @@ import assert from 'node:assert';
 import type { SnapshotItem, ReplicatedStore } from '../../storage/api.js';
 import { formatPosition, type Position } from '../../storage/types.js';
 import type { NodeId } from '../core/types.js';
-import { KIND_SNAP_BEGIN, KIND_SNAP_END, encodeSnapshotChunk, encodeSnapshotHeader } from './framing.js';
+import { KIND_SNAP_BEGIN, KIND_SNAP_END, configsToWire, encodeSnapshotChunk, encodeSnapshotHeader, type SnapshotHeader } from './framing.js';
 import type { ReplLink } from './runtime.js';
 
 /** Keys per snapshot chunk streamed during a full resync (bounded frame size and memory). */
@@ -56,7 +56,16 @@ export class SnapshotSender {
     const keysTotal = this.store.size;
     this.hooks.info(`full resync to ${peer}: streaming about ${keysTotal} keys from ${formatPosition(snap.from)}`);
     this.hooks.flushOutbox(peer);
-    link.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, { from: snap.from, epochHistory: snap.epochHistory, keys: keysTotal, bytes: 0, ...(snap.users !== null ? { users: snap.users.toString('base64') } : {}) }));
+    const begin: SnapshotHeader = {
+      from: snap.from,
+      epochHistory: snap.epochHistory,
+      keys: keysTotal,
+      bytes: 0,
+      ...(snap.users !== null ? { users: snap.users.toString('base64') } : {}),
+      // The replica's core takes its configuration in force from them (snapshotLoaded).
+      ...(snap.configs.length > 0 ? { configs: configsToWire(snap.configs) } : {}),
+    };
+    link.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, begin));
     const sent = { keys: 0, bytes: 0, chunks: 0, lastLogMs: this.hooks.nowMs() };
     for await (const batch of snap.batches()) {
       // Checked after the window opens, so an ended stream never writes a chunk after a newer stream's begin.

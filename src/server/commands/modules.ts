@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, GEO, lists, SORT, connection, admin, pub/sub, introspection (SLOWLOG, LATENCY) and scripting (EVAL, SCRIPT). Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, GEO, HyperLogLog, lists, SORT, connection, admin, pub/sub, introspection (SLOWLOG, LATENCY) and scripting (EVAL, SCRIPT). Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -17,6 +17,7 @@ import { pubsubCommands } from './pubsub.js';
 import { stringCommands } from './strings.js';
 import { zsetCommands } from './zsets.js';
 import { geoCommands } from './geo.js';
+import { hyperloglogCommands } from './hyperloglog.js';
 import { transactionCommands } from './transactions.js';
 import { introspectionCommands } from './introspection.js';
 import { aclCommands } from './acl.js';
@@ -32,6 +33,7 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   setCommands,
   zsetCommands,
   geoCommands,
+  hyperloglogCommands,
   listCommands,
   sortCommands,
   connectionCommands,

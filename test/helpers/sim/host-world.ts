@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Effect, NodeId } from '../../../src/replication/core/types.js';
+import type { ConfigAt, Effect, MemberChange, NodeId } from '../../../src/replication/core/types.js';
+import { bootstrapConfig, votersOf } from '../../../src/replication/core/member-config.js';
 import type { ClusterResultEffect } from '../../../src/replication/cluster/commands.js';
 import { ReplicationHost, type HostObserver } from '../../../src/replication/host/host.js';
 import type { HostRuntime, LinkEvents, ReplLink } from '../../../src/replication/host/runtime.js';
@@ -23,7 +24,7 @@ import { SimNetwork } from './network.js';
 import { sequencedStore, Sequencer } from './sequenced-store.js';
 import { simTransport, type LinkPacket, type SimLinkEnd, type SimProcess, type SimWorldPort } from './sim-transport.js';
 import { Oracle, type SimStats } from './oracle.js';
-import { DEFAULT_SIM, SIM_TIMING, STEP_MS, type SimOptions } from './world.js';
+import { DEFAULT_SIM, SIM_TIMING, STEP_MS, pickMemberChange, type SimOptions } from './world.js';
 
 /** A RAM-backed directory when the OS has one (each node's store fsyncs its meta and epochs), else the temp dir. */
 const DIR_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -143,6 +144,11 @@ export class HostSimWorld implements SimWorldPort {
   readonly stats: SimStats = this.oracle.stats;
   private healAtMs = -1;
   readonly trace: string[] = [];
+  /** Nodes ever started: a spare (beyond opts.nodes) starts when a membership change adds it. */
+  private readonly started = new Set<NodeId>();
+  /** A spare's bootstrap when it joins: the voters of the primary that added it (a --join node's view). */
+  private readonly joinVoters = new Map<NodeId, Map<NodeId, string>>();
+  private nextChangeId = 1;
 
   constructor(readonly opts: HostSimOptions) {
     this.rng = rng(opts.seed);
@@ -151,7 +157,8 @@ export class HostSimWorld implements SimWorldPort {
     const disk = rng(opts.seed ^ 0x0d15c0);
     // Half the fsyncs are as fast as the step, the others take up to DURABLE_DELAY_STEPS_MAX steps.
     const delay = (): number => (disk.next() < 0.5 ? 0 : (1 + disk.int(DURABLE_DELAY_STEPS_MAX)) * STEP_MS);
-    for (const [id, address] of this.members) this.nodes.push(new HostNode(id, address, () => new Sequencer(() => this.nowMs, delay)));
+    // Addresses are where the simulated transport finds a process: a spare keeps one address (MEMBER ADDRESS only relabels).
+    for (let i = 1; i <= opts.nodes + opts.spares; i++) this.nodes.push(new HostNode(`n${i}`, `n${i}:7000`, () => new Sequencer(() => this.nowMs, delay)));
   }
 
   // ------------------------------------------------------------------ SimWorldPort
@@ -166,7 +173,8 @@ export class HostSimWorld implements SimWorldPort {
   }
 
   processAt(address: string): SimProcess | undefined {
-    const n = this.nodes.find((x) => x.address === address);
+    // A member moved by MEMBER ADDRESS is reachable at its new name too (the same process).
+    const n = this.nodes.find((x) => x.address === address || `${x.id}-moved:7000` === address);
     return n?.alive === true ? n : undefined;
   }
 
@@ -232,9 +240,11 @@ export class HostSimWorld implements SimWorldPort {
       primaryAuth: '',
       timing: SIM_TIMING,
       log: { info: log('info'), warn: log('warn'), error: log('error') },
-      clusterMembers: this.members,
+      clusterMembers: this.joinVoters.get(n.id) ?? this.members,
+      ...(this.joinVoters.has(n.id) ? { clusterLearners: new Map([[n.id, n.address]]) } : {}),
       runtime: this.runtime(n),
     });
+    this.started.add(n.id);
     n.host.setObserver(this.observer(n));
     const started = n.host.start();
     await this.settle();
@@ -290,14 +300,23 @@ export class HostSimWorld implements SimWorldPort {
   private onClusterResult(n: HostNode, e: ClusterResultEffect): void {
     switch (e.type) {
       case 'readReady':
+        assert.equal(n.host?.coreView.memberRole, 'voter', `${n.id} answers a quorum read while it is ${n.host?.coreView.memberRole}`);
         return this.oracle.readDone(e.readId, true);
       case 'readFailed':
         return this.oracle.readDone(e.readId, false);
       case 'quorumWriteResult':
+        if (e.outcome === 'ok') assert.equal(n.host?.coreView.memberRole, 'voter', `${n.id} acknowledges a quorum write while it is ${n.host?.coreView.memberRole}`);
         return this.oracle.writeDone(n, e.writeId, e.seq, e.outcome === 'ok');
       case 'failoverResult':
         if (e.ok) this.stats.failoversOk++;
         this.trace.push(`${this.nowMs} ${n.id} failover ${e.ok ? 'ok' : 'failed'}: ${e.reason}`);
+        return;
+      case 'memberChangeResult':
+        if (e.outcome === 'ok') {
+          this.stats.memberChangesOk++;
+          assert.equal(this.oracle.committedEpoch(e.seq), n.epochAt(e.seq), `${n.id} acknowledged configuration ${e.seq} before it was committed`);
+        }
+        this.trace.push(`${this.nowMs} ${n.id} membership change ${e.requestId}: ${e.outcome} ${e.reason}`);
         return;
       default: {
         const never: never = e;
@@ -341,10 +360,20 @@ export class HostSimWorld implements SimWorldPort {
   // ------------------------------------------------------------------ checks
 
   checkStep(): void {
+    let newest: HostNode | null = null;
     for (const n of this.nodes) {
       const core = n.host?.coreView;
-      if (core !== undefined) this.oracle.checkNode(n, core);
+      if (core === undefined) continue;
+      this.oracle.checkNode(n, core);
+      if (core.memberRole !== 'voter' && n.host?.acceptsWrites() === true) assert.fail(`${n.id} takes writes while it is ${core.memberRole}`);
+      if (core.currentRole === 'primary' && (newest === null || core.currentEpoch > (newest.host?.coreView.currentEpoch ?? 0))) newest = n;
     }
+    const core = newest?.host?.coreView;
+    if (newest === null || core === undefined || newest.store === null) return;
+    // The committed configuration: the newest primary holds every committed entry (leader completeness).
+    let committed: ConfigAt = { seq: 0, config: bootstrapConfig({ mode: 'cluster', members: this.members }) };
+    for (const c of newest.store.memberConfigs) if (c.seq <= this.oracle.committedUpTo) committed = c;
+    this.oracle.checkCountingConfig(newest.id, core.configInForce, committed);
   }
 
   // ------------------------------------------------------------------ scheduler
@@ -417,7 +446,7 @@ export class HostSimWorld implements SimWorldPort {
   }
 
   async start(): Promise<void> {
-    for (const n of this.nodes) await this.startNode(n);
+    for (const n of this.nodes) if (this.members.has(n.id)) await this.startNode(n);
   }
 
   async step(faults: boolean, ops: boolean): Promise<void> {
@@ -455,12 +484,35 @@ export class HostSimWorld implements SimWorldPort {
       const links = this.live().flatMap((n) => [...n.links]);
       if (links.length > 0) r.pick(links).reset('connection reset (fault)');
     }
+    if (r.next() < this.opts.memberChangeRate) this.changeMembers();
     const prim = this.primaries()[0];
     if (prim !== undefined && r.next() < this.opts.failoverRate) {
       this.stats.failovers++;
       const others = this.nodes.filter((n) => n.id !== prim.id);
       prim.host?.failover(r.next() < 0.5 ? null : r.pick(others).id);
     }
+  }
+
+  /** The primary is asked for one membership change; an added spare that never ran starts (next step) as a --join node. */
+  private changeMembers(): void {
+    const prim = this.primaries()[0];
+    const host = prim?.host;
+    if (prim === undefined || host === null || host === undefined) return;
+    const config = host.coreView.configInForce.config;
+    const change: MemberChange = pickMemberChange(this.rng, config, this.nodes.map((n) => n.id), (id, moved) => (moved ? `${id}-moved:7000` : `${id}:7000`));
+    const n = this.nodes.find((x) => x.id === change.id);
+    if (change.op === 'add' && n !== undefined && !n.alive && n.restartAtMs < 0) {
+      if (!this.started.has(n.id)) {
+        const voters = new Map<NodeId, string>();
+        for (const id of votersOf(config)) voters.set(id, config.members.get(id)?.address ?? '');
+        this.joinVoters.set(n.id, voters);
+      }
+      n.restartAtMs = this.nowMs;
+    }
+    const requestId = this.nextChangeId++;
+    this.stats.memberChanges++;
+    this.trace.push(`${this.nowMs} ${prim.id} asked: ${change.op} ${change.id} (#${requestId})`);
+    host.changeMembers(requestId, change);
   }
 
   private crashOne(): void {
@@ -520,7 +572,7 @@ export class HostSimWorld implements SimWorldPort {
     for (let i = 0; i < this.opts.steps; i++) await this.step(true, true);
     this.net.heal();
     this.net.config = { ...this.net.config, dropRate: 0, duplicateRate: 0 };
-    for (const n of this.nodes) if (!n.alive) n.restartAtMs = this.nowMs;
+    for (const n of this.nodes) if (!n.alive && this.started.has(n.id)) n.restartAtMs = this.nowMs;
     for (let i = 0; i < this.opts.quietSteps; i++) await this.step(false, false);
     this.checkConverged();
     return this.oracle.linearizable();
@@ -531,8 +583,12 @@ export class HostSimWorld implements SimWorldPort {
     const prims = this.live().filter((n) => n.host?.coreView.currentRole === 'primary');
     assert.equal(prims.length, 1, `expected one primary after the quiet period, got ${prims.map((p) => p.id).join(',') || 'none'}`);
     const ref = prims[0] as HostNode;
-    this.oracle.checkConverged(ref, this.nodes);
-    for (const n of this.nodes) {
+    // Every member of the configuration in force holds the log; a removed node knows it was removed.
+    const members = ref.host?.coreView.configInForce.config.members ?? new Map<NodeId, unknown>();
+    const inConfig = this.nodes.filter((n) => members.has(n.id));
+    for (const n of this.live()) if (!members.has(n.id) && n.host?.coreView.memberRole !== 'removed') assert.fail(`${n.id} was removed but still believes it is a ${n.host?.coreView.memberRole}`);
+    this.oracle.checkConverged(ref, inConfig);
+    for (const n of inConfig) {
       assert.deepEqual(n.last, ref.last, `${n.id} did not converge to the primary's position`);
       for (let k = 0; k < this.opts.keys; k++) assert.deepEqual(n.store?.get(`k${k}`), ref.store?.get(`k${k}`), `${n.id} holds another value of k${k}`);
     }

@@ -79,6 +79,7 @@ class ManualWorld implements Observer {
   }
   writeDone(): void {}
   failoverDone(): void {}
+  memberChangeDone(): void {}
   log(n: SimNode, text: string): void {
     this.trace.push(`${this.nowMs} ${n.id} ${text}`);
   }

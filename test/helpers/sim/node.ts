@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { ReplicationCore } from '../../../src/replication/core/core.js';
-import type { CoreConfig, CoreEvent, Effect, Message, NodeId, PersistedMeta } from '../../../src/replication/core/types.js';
+import type { ConfigAt, CoreConfig, CoreEvent, Effect, Message, NodeId, PersistedMeta } from '../../../src/replication/core/types.js';
+import { CONFIGS_KEPT, decodeMemberConfig, encodeMemberConfig } from '../../../src/replication/core/member-config.js';
 import type { EpochStart, LogEntry, Position } from '../../../src/storage/types.js';
 
 /** What travels on the simulated network: core messages, or a host-level snapshot stream. */
@@ -24,6 +25,7 @@ export interface Observer {
   wrote(node: SimNode, entry: LogEntry): void;
   writeDone(node: SimNode, writeId: number, seq: number, ok: boolean): void;
   failoverDone(node: SimNode, ok: boolean, reason: string): void;
+  memberChangeDone(node: SimNode, requestId: number, outcome: 'ok' | 'refused' | 'unknown', seq: number, reason: string): void;
   log(node: SimNode, text: string): void;
 }
 
@@ -31,6 +33,19 @@ export function historyOf(entries: readonly LogEntry[]): EpochStart[] {
   const h: EpochStart[] = [];
   for (const e of entries) if (h.length === 0 || (h[h.length - 1] as EpochStart).epoch !== e.epoch) h.push({ epoch: e.epoch, startSeq: e.seq });
   return h;
+}
+
+/** The configurations a log sets (its 'members' entries), the newest CONFIGS_KEPT, as the real store keeps them. */
+export function configsOf(entries: readonly LogEntry[]): ConfigAt[] {
+  const out: ConfigAt[] = [];
+  for (const e of entries) {
+    const op = e.ops.length === 1 ? e.ops[0] : undefined;
+    if (op === undefined || op.t !== 'members') continue;
+    const config = decodeMemberConfig(op.config);
+    assert(config !== null, `undecodable configuration at ${e.seq}`);
+    out.push({ seq: e.seq, config });
+  }
+  return out.slice(Math.max(0, out.length - CONFIGS_KEPT));
 }
 
 export class SimStore {
@@ -95,7 +110,7 @@ export class SimNode {
     const s = this.store;
     this.core = new ReplicationCore(
       this.makeConfig(),
-      { currentEpoch: s.meta.currentEpoch, votedFor: s.meta.votedFor, epochHistory: historyOf(s.entries), lastPosition: s.last, durableSeq: s.durableSeq },
+      { currentEpoch: s.meta.currentEpoch, votedFor: s.meta.votedFor, epochHistory: historyOf(s.entries), lastPosition: s.last, durableSeq: s.durableSeq, configs: configsOf(s.entries) },
       nowMs,
     );
     this.discardedSinceStart = 0;
@@ -182,7 +197,7 @@ export class SimNode {
     this.discardedSinceStart += lost;
     this.store.entries = [...w.entries];
     this.store.durableSeq = w.position.seq;
-    this.run({ type: 'snapshotLoaded', peer: from, position: w.position, epochHistory: w.history }, nowMs);
+    this.run({ type: 'snapshotLoaded', peer: from, position: w.position, epochHistory: w.history, configs: configsOf(w.entries) }, nowMs);
   }
 
   private execute(e: Effect, nowMs: number): void {
@@ -215,6 +230,20 @@ export class SimNode {
       }
       case 'flushSoon':
         this.flushPending = true;
+        break;
+      case 'appendConfig': {
+        assert(!this.logDown, `${this.id} appends a configuration while its log is down`);
+        const core = this.core as ReplicationCore;
+        const entry: LogEntry = { epoch: core.currentEpoch, seq: this.store.last.seq + 1, ops: [{ t: 'members', config: encodeMemberConfig(e.config) }] };
+        this.obs.wrote(this, entry);
+        this.store.append(entry);
+        this.run({ type: 'localWrite', entry }, nowMs);
+        break;
+      }
+      case 'memberChangeResult':
+        this.obs.memberChangeDone(this, e.requestId, e.outcome, e.seq, e.reason);
+        break;
+      case 'membersChanged':
         break;
       case 'becomeReplica':
       case 'expectFullResync':

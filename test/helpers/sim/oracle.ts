@@ -4,7 +4,8 @@
 // drives a node.
 
 import assert from 'node:assert/strict';
-import type { NodeId } from '../../../src/replication/core/types.js';
+import type { ConfigAt, NodeId } from '../../../src/replication/core/types.js';
+import { formatConfig, majoritiesCanBeDisjoint } from '../../../src/replication/core/member-config.js';
 import { checkLinearizable, type CheckResult, type KvOp } from '../linearizability.js';
 
 /** What the checks read of a node's log. */
@@ -39,12 +40,16 @@ export interface SimStats {
   fullResyncs: number;
   failovers: number;
   failoversOk: number;
+  memberChanges: number;
+  memberChangesOk: number;
+  configsCommitted: number;
 }
 
 export function emptyStats(): SimStats {
   return {
     elections: 0, commits: 0, quorumWritesOk: 0, quorumWritesUnknown: 0, readsOk: 0, readsFailed: 0,
     asyncWrites: 0, crashes: 0, diskFailures: 0, partitions: 0, discarded: 0, fullResyncs: 0, failovers: 0, failoversOk: 0,
+    memberChanges: 0, memberChangesOk: 0, configsCommitted: 0,
   };
 }
 
@@ -74,6 +79,25 @@ export class Oracle {
 
   committedEpoch(seq: number): number | undefined {
     return this.committedEpochAt.get(seq);
+  }
+
+  /** The highest seq any primary reported committed. */
+  get committedUpTo(): number {
+    return this.committedMax;
+  }
+
+  /**
+   * The configuration the newest primary counts majorities over is the committed one or one
+   * change after it, never one whose majority could miss every voter of the committed one.
+   * (Older primaries are deposed and cannot commit: their configuration may be older.)
+   */
+  checkCountingConfig(primaryId: NodeId, inForce: ConfigAt, committed: ConfigAt): void {
+    if (inForce.seq < committed.seq) assert.fail(`${primaryId}, newest primary, counts over configuration ${inForce.seq}, older than the committed ${committed.seq}`);
+    if (majoritiesCanBeDisjoint(inForce.config, committed.config)) {
+      assert.fail(
+        `${primaryId} counts over ${formatConfig(inForce.config)} (entry ${inForce.seq}) whose majority can miss the committed ${formatConfig(committed.config)} (entry ${committed.seq}): two disjoint majorities`,
+      );
+    }
   }
 
   becamePrimary(n: LogView, epoch: number): void {

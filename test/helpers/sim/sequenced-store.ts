@@ -139,6 +139,7 @@ function sequencedLoader(l: SnapshotLoader, seq: Sequencer, obs: LoadObserver): 
   return {
     add: (items) => l.add(items),
     setUsers: (users) => l.setUsers(users),
+    setConfigs: (configs) => l.setConfigs(configs),
     get keys() {
       return l.keys;
     },
@@ -159,6 +160,7 @@ function sequencedExport(x: ReturnType<ReplicatedStore['exportSnapshot']>, seq: 
     from: x.from,
     epochHistory: x.epochHistory,
     users: x.users,
+    configs: x.configs,
     batches: () => ({
       [Symbol.asyncIterator]() {
         const it = x.batches()[Symbol.asyncIterator]();
