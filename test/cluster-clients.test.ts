@@ -427,6 +427,13 @@ test('cluster-enabled no (the default): plain connections keep -READONLY ... pri
   // A script may write: the primary runs it; EVAL_RO is a read.
   assert.equal(text(await c.request('EVAL', 'return 1', '1', 'k')), `MOVED ${keySlot(Buffer.from('k'))} ${addr}`);
   assert.equal(int(await c.request('EVAL_RO', 'return 1', '1', 'k')), 1);
+  // A learner (MEMBER ADD ... LEARNER; no process behind it here) is a replica that never fails over.
+  const added = await plain.call(primary, ['MEMBER', 'ADD', 'n9', '127.0.0.1:1', 'LEARNER'], 10_000);
+  assert.equal(added.ok && replyText(added.reply), 'OK');
+  await waitFor('the learner in CLUSTER NODES', async () => {
+    const line = text(await c.request('CLUSTER', 'NODES')).split('\n').find((l) => l.startsWith('n9 '));
+    return line?.startsWith(`n9 127.0.0.1:1@1 slave,fail?,nofailover ${primary} `) === true;
+  });
   // No primary it can hear (a majority is gone): -CLUSTERDOWN, cluster_state:fail.
   for (const n of plain.nodes) if (n.id !== replica.id) await plain.kill(n.id);
   await waitFor('CLUSTERDOWN', async () => text(await c.request('GET', 'k')) === 'CLUSTERDOWN The cluster is down');
