@@ -119,6 +119,10 @@ test('clusterMembers: the primary first, then the others by id, learners of the 
   ]);
   // Last heard: wall-clock time now minus how long ago (host clock) the member was heard.
   assert.deepEqual(m.map((x) => x.lastHeardUnixMs), [1_700_000_000_000 - 10, 1_700_000_000_000, 1_700_000_000_000 - 600, 0]);
+  // A departing member the primary still streams to may have no address: host '' and port 0.
+  const st = replicaStatus();
+  const departing = clusterMembers({ ...st, peers: [...st.peers, { ...(st.peers[0] as CoreStatus['peers'][number]), id: 'n5', address: '', link: 'up' }] }, '10.0.0.1:7001', 1000, 0);
+  assert.deepEqual(departing.filter((x) => x.id === 'n5').map((x) => [x.host, x.port, x.reachable]), [['', 0, true]]);
 });
 
 test('clusterStateOk: a replica needs a live link to a known primary; a primary needs its majority', () => {

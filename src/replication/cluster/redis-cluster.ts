@@ -45,6 +45,7 @@ export interface RedisClusterHost {
 /** One member as the Redis Cluster commands show it. */
 export interface ClusterMember {
   readonly id: NodeId;
+  /** '' and 0 when this node does not know its address (CLUSTER NODES: noaddr). */
   readonly host: string;
   readonly port: number;
   readonly self: boolean;
@@ -214,13 +215,14 @@ export class RedisClusterFrontend {
 
   /**
    * CLUSTER SLOTS: one range, the primary then its replicas; empty while no primary is known.
-   * Replicas this node cannot reach are left out (Redis leaves out failed ones), so clients that
-   * read from replicas are not sent where the link is down; CLUSTER NODES and SHARDS list them.
+   * Replicas this node cannot reach, or whose address it does not know (a departing member the
+   * primary still streams to), are left out (Redis leaves out failed ones), so clients that read
+   * from replicas are not sent there; CLUSTER NODES and SHARDS list them.
    */
   private slots(out: ReplyWriter): void {
     const { st, members } = this.members();
     if (st.primaryId === null) return out.array(0);
-    const listed = members.filter((m) => m.primary || m.reachable);
+    const listed = members.filter((m) => m.primary || (m.reachable && m.port !== 0));
     out.array(1);
     out.array(2 + listed.length);
     out.integer(0);
@@ -276,7 +278,7 @@ export class RedisClusterFrontend {
     const primary = st.primaryId;
     let text = '';
     for (const m of members) {
-      const flags = [...(m.self ? ['myself'] : []), m.primary ? 'master' : 'slave', ...(m.reachable ? [] : ['fail?']), ...(m.voter ? [] : ['nofailover'])].join(',');
+      const flags = [...(m.self ? ['myself'] : []), m.primary ? 'master' : 'slave', ...(m.reachable ? [] : ['fail?']), ...(m.port === 0 ? ['noaddr'] : []), ...(m.voter ? [] : ['nofailover'])].join(',');
       const master = m.primary || primary === null ? '-' : primary;
       text += `${m.id} ${m.host}:${m.port}@${m.port} ${flags} ${master} 0 ${m.lastHeardUnixMs} ${st.epoch} ${m.reachable ? 'connected' : 'disconnected'}${m.primary ? ` 0-${CLUSTER_SLOT_LAST}` : ''}\n`;
     }
