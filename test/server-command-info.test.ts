@@ -47,6 +47,8 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   'latency subcommands': 'subcommands share their container flags',
   'acl subcommands': 'subcommands share their container flags (ACL WHOAMI, CAT, GENPASS, HELP are @admin too)',
   'script subcommands': 'subcommands share their container flags',
+  // One kv-ts cluster is one Redis Cluster shard: no slot assignment, resharding or bus subcommands.
+  'cluster subcommands': 'the read-only subcommands of one shard (SLOTS SHARDS NODES INFO MYID KEYSLOT COUNTKEYSINSLOT GETKEYSINSLOT HELP)',
   // A readonly command is @read in kv-ts's derivation; Redis lists EVAL_RO under @scripting only.
   'eval_ro acl': 'readonly implies @read',
   'evalsha_ro acl': 'readonly implies @read',

@@ -102,8 +102,8 @@ test('INFO fields have the shapes redis-server 7 prints, in both servers', { tim
       }
     }
   }
-  // The default sections, in Redis's order (kv-ts has no modules or cluster section).
-  const skip = new Set(['modules', 'cluster']);
+  // The default sections, in Redis's order (kv-ts has no modules section).
+  const skip = new Set(['modules']);
   assert.deepEqual(headers(await infoText(b)), headers(await infoText(a)).filter((h) => !skip.has(h)));
 });
 
@@ -114,10 +114,10 @@ test('INFO section selection: default, all, everything, names in any case, union
   conns.push(c);
   await c.call('GET', 'x');
   const defaults = headers(await infoText(c));
-  assert.deepEqual(defaults, ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'errorstats', 'keyspace']);
+  assert.deepEqual(defaults, ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'errorstats', 'cluster', 'keyspace']);
   assert.deepEqual(headers(await infoText(c, 'default')), defaults);
   const all = headers(await infoText(c, 'all'));
-  assert.deepEqual(all, ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'commandstats', 'errorstats', 'latencystats', 'keyspace']);
+  assert.deepEqual(all, ['server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu', 'commandstats', 'errorstats', 'latencystats', 'cluster', 'keyspace']);
   assert.deepEqual(headers(await infoText(c, 'everything')), all);
   assert.deepEqual(headers(await infoText(c, 'CPU')), ['cpu']);
   assert.deepEqual(headers(await infoText(c, 'cpu', 'all')), all);

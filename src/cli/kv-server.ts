@@ -81,6 +81,8 @@ Options:
                               restart needs neither --join nor --cluster
   --election-timeout-ms N     cluster: election timeouts drawn from [N, 2N) ms (default 500)
   --heartbeat-interval-ms N   cluster: primary heartbeat interval (default 50)
+  --cluster-enabled yes|no    cluster: every connection speaks Redis Cluster (keyed commands a
+                              replica does not serve get -MOVED, not -READONLY; default no)
   --repair                    check the data directory and cut every damaged file at its first
                               damage (log segment, snapshot, meta.json, epochs.json), print what
                               was dropped (records, seq range), keep the cut bytes in
@@ -122,6 +124,7 @@ const SETTING_FLAGS: Record<string, string> = {
   'tls-auth-clients': 'tls-auth-clients',
   'tls-replication': 'tls-replication',
   'tls-cluster': 'tls-cluster',
+  'cluster-enabled': 'cluster-enabled',
 };
 
 function usageError(msg: string): never {

@@ -91,8 +91,8 @@ export function clientType(c: Connection): 'normal' | 'pubsub' {
 
 /**
  * CLIENT LIST flags, in Redis's order: O monitor, P subscribed, x in MULTI, b blocked (BLPOP...),
- * t tracking (R its redirect is gone, B broadcast mode), d when a watched key changed (EXEC will fail), c closing after its reply, e no-evict,
- * T no-touch; N when none.
+ * t tracking (R its redirect is gone, B broadcast mode), d when a watched key changed (EXEC will fail), c closing after its reply, r READONLY
+ * (Redis Cluster), e no-evict, T no-touch; N when none.
  */
 function clientFlags(s: ClientState, subscribed: boolean): string {
   const tx = s.tx;
@@ -107,6 +107,7 @@ function clientFlags(s: ClientState, subscribed: boolean): string {
     tracking +
     (inTx && tx.dirty ? 'd' : '') +
     (s.closeAfterReply ? 'c' : '') +
+    (s.clusterReadonly === true ? 'r' : '') +
     (s.noEvict === true ? 'e' : '') +
     (s.noTouch === true ? 'T' : '');
   return f === '' ? 'N' : f;

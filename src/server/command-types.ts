@@ -183,6 +183,8 @@ export interface ClientState {
   noTouch?: boolean;
   /** CLIENT REPLY: REPLY_ON (absent), REPLY_OFF, REPLY_SKIP_NEXT or REPLY_SKIPPING (see the connection). */
   replyMode?: ReplyMode;
+  /** Sent READONLY (Redis Cluster): a replica serves its keyed reads instead of redirecting them (-MOVED). */
+  clusterReadonly?: boolean;
   /** In MONITOR mode (CLIENT LIST flags=O). */
   monitor?: boolean;
   /**

@@ -171,6 +171,11 @@ export interface ServerConfig {
    * (null: none). With one attached, CONFIG reads and sets the layer's own budget instead.
    */
   replBacklogBytes: number | null;
+  /**
+   * cluster-enabled: every connection is a Redis Cluster connection (keyed commands a replica
+   * does not serve get -MOVED instead of -READONLY). Needs cluster mode (--cluster).
+   */
+  clusterEnabled: boolean;
   /** The tls-* settings (tls-config.ts). */
   readonly tls: TlsSettings;
 }
@@ -206,6 +211,7 @@ export function defaultConfig(): ServerConfig {
     latencyPercentiles: [...LATENCY_PERCENTILES_DEFAULT],
     savePoints: '',
     replBacklogBytes: null,
+    clusterEnabled: false,
     tls: defaultTlsSettings(),
   };
 }
@@ -431,6 +437,16 @@ const SETTINGS: readonly Setting[] = [
   { name: 'appendonly', aliases: [], get: () => 'yes', change: 'live', set: (_c, v) => (v === 'yes' ? null : 'kv-ts always logs; only "yes" is accepted') },
   { name: 'databases', aliases: [], get: () => '1', change: 'immutable', set: (_c, v) => (v === '1' ? null : 'only one database exists') },
   { name: 'daemonize', aliases: [], get: () => 'no', change: 'immutable', set: (_c, v) => (parseYesNo(v) === false ? null : 'kv-ts does not daemonize; only "no" is accepted') },
+  // Immutable as in Redis: clients learn once, from their first connection, how to route.
+  {
+    name: 'cluster-enabled', aliases: [], change: 'immutable', get: (c) => (c.clusterEnabled ? 'yes' : 'no'),
+    set: (c, v) => {
+      const b = parseYesNo(v);
+      if (b === null) return 'argument must be \'yes\' or \'no\'';
+      c.clusterEnabled = b;
+      return null;
+    },
+  },
   // Whose replica this node is ("host port", "" on a primary): the replication layer owns it
   // (REPLICAOF changes it); CONFIG SET refuses it as Redis 7.0 does.
   ...(['replicaof', 'slaveof'] as const).map((name): Setting => ({

@@ -218,10 +218,12 @@ export function registerDefaultInfoSections(srv: KvServer): void {
       ['used_cpu_user_children', cpuSeconds(0)],
     ];
   });
-  // Redis's order: commandstats, errorstats (a default section), latencystats, then keyspace.
+  // Redis's order: commandstats, errorstats (a default section), latencystats, cluster, then keyspace.
   srv.info.register('Commandstats', () => srv.commandStats.commandStatsLines(), false);
   srv.info.register('Errorstats', () => [...srv.counters.errorsByKind].map(([kind, n]) => `errorstat_${kind}:count=${n}`));
   srv.info.register('Latencystats', () => srv.commandStats.latencyLines(), false);
+  // 1 when every connection speaks Redis Cluster (cluster-enabled yes; replication/cluster/redis-cluster.ts).
+  srv.info.register('Cluster', (): InfoField[] => [['cluster_enabled', srv.config.clusterEnabled ? 1 : 0]]);
   srv.info.register('Keyspace', (): InfoField[] => {
     const n = srv.store.size;
     if (n === 0) return [];

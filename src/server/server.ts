@@ -849,6 +849,7 @@ export class KvServer implements ConnectionHost {
     c.name = '';
     c.noEvict = false;
     c.noTouch = false;
+    c.clusterReadonly = false;
     c.replyMode = REPLY_ON;
     // Redis's RESET logs the client back in as the default user.
     c.user = this.acl.table.defaultUser;

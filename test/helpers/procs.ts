@@ -172,6 +172,14 @@ export async function startRedisServer(extraArgs: readonly string[] = []): Promi
   return proc;
 }
 
+/**
+ * A redis-server with cluster support on and no slots assigned. Its cluster bus gets a free port
+ * of its own: Redis's default, the port + 10000, does not exist above port 55535.
+ */
+export async function startRedisClusterNode(): Promise<RunningProcess> {
+  return startRedisServer(['--cluster-enabled', 'yes', '--cluster-port', String(await freePort())]);
+}
+
 /** Kill (SIGKILL unless told) and remove the data directory. Safe to call twice. */
 export async function stopAndClean(p: RunningProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
   if (p === undefined) return;

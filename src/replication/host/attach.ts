@@ -7,10 +7,12 @@
 import assert from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
+import type { CommandGate } from '../../server/dispatch.js';
 import type { KvServer } from '../../server/server.js';
 import type { ReplicatedStore } from '../../storage/api.js';
 import { DEFAULT_TIMING, type Timing } from '../core/types.js';
 import { ClusterFrontend } from '../cluster/commands.js';
+import { clusterCommandSpecs, RedisClusterFrontend } from '../cluster/redis-cluster.js';
 import { bindMembership, parseClusterFlag, recordedCluster, recordedNodeId, recordJoin, type Membership } from '../cluster/membership.js';
 import { joinCluster } from '../cluster/join.js';
 import { formatConfig } from '../core/member-config.js';
@@ -167,6 +169,9 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
   if (cluster === null && (flags.electionTimeoutMs !== null || flags.heartbeatIntervalMs !== null)) {
     throw new ConfigRefusedError('--election-timeout-ms and --heartbeat-interval-ms need cluster mode (--cluster, --join, or a data directory that belongs to a cluster)');
   }
+  if (cluster === null && server.config.clusterEnabled) {
+    throw new ConfigRefusedError('--cluster-enabled yes needs cluster mode (--cluster, --join, or a data directory that belongs to a cluster)');
+  }
   const nodeId = await resolveNodeId(store, flags.nodeId);
   const selfAddress = cluster?.selfAddress ?? listenAddress;
   const electionMin = flags.electionTimeoutMs ?? CLUSTER_ELECTION_TIMEOUT_MIN_MS;
@@ -212,11 +217,16 @@ export async function attachReplication(server: KvServer, store: ReplicatedStore
     const cf = new ClusterFrontend(host, (client) => frontend.sessions.peek(client)?.mode === 'quorum');
     frontend.onClusterResult = (e) => cf.onResult(e);
     server.addCommands(cf.commands());
+    const redisCluster = new RedisClusterFrontend(host, () => server.config.clusterEnabled);
+    server.addCommands(redisCluster.commands());
+    // -MOVED / -CLUSTERDOWN for cluster connections first; the replication gate then as always.
+    const gate: CommandGate = (spec, argv, client) => redisCluster.redirect(spec, argv, client) ?? frontend.gate(spec, argv, client);
     server.addInfoSection('Replication', () => [...frontend.infoSection(), ...cf.infoFields()]);
-    server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog, portFixed: "a cluster member keeps the address its membership lists (--cluster)" });
+    server.setHooks({ gate, afterWrite: frontend.afterWrite, intercept: cf.quorum.intercept, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog, portFixed: "a cluster member keeps the address its membership lists (--cluster)" });
     log.info(`replication: cluster member ${nodeId} at ${selfAddress}; ${cluster.summary} (starts as a replica; elections decide the primary)`);
   } else {
     server.addInfoSection('Replication', frontend.infoSection);
+    server.addCommands(clusterCommandSpecs(null));
     server.setHooks({ gate: frontend.gate, afterWrite: frontend.afterWrite, beforeClose: () => host.stop(), memoryNotCounted: () => host.bufferedBytes(), replicaOf, backlog });
     log.info(`replication: node ${nodeId} at ${selfAddress}, ${flags.replicaOf === null ? 'primary' : `replica of ${flags.replicaOf}`}`);
   }

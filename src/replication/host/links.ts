@@ -156,7 +156,8 @@ export class LinkTable {
       // Closed while still in sendLinks: the host steps linkDown for it (and redial finds no dialer).
       link?.close(why);
     }
-    for (const [id, address] of members) if (id !== this.opts.nodeId && !this.peerDialers.has(id)) this.dialMember(id, address);
+    // A peer without an address (a non-member the core answers: it dialled us) is answered on its own link.
+    for (const [id, address] of members) if (id !== this.opts.nodeId && address !== '' && !this.peerDialers.has(id)) this.dialMember(id, address);
   }
 
   /** Cluster mode: the peers we dial (the configuration in force, ourselves excepted). */

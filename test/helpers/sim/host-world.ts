@@ -484,7 +484,8 @@ export class HostSimWorld implements SimWorldPort {
       const links = this.live().flatMap((n) => [...n.links]);
       if (links.length > 0) r.pick(links).reset('connection reset (fault)');
     }
-    if (r.next() < this.opts.memberChangeRate) this.changeMembers();
+    // No draw when membership changes are off: those schedules stay what they were.
+    if (this.opts.memberChangeRate > 0 && r.next() < this.opts.memberChangeRate) this.changeMembers();
     const prim = this.primaries()[0];
     if (prim !== undefined && r.next() < this.opts.failoverRate) {
       this.stats.failovers++;
