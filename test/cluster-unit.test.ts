@@ -209,6 +209,17 @@ test('quorum routing: non-quorum commands pass through, errors answer at once, m
   assert.deepEqual(manual.out.take(), ['-NOQUORUM quorum needs cluster mode (--cluster)']);
 });
 
+
+/** Three voters and a learner, as the status of a cluster that is adding n4. */
+const FOUR_MEMBERS = {
+  members: new Map([
+    ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
+    ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
+    ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
+    ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
+  ]),
+};
+
 test('memberViews: the primary sees each replica with its applied position and lag', () => {
   const status: CoreStatus = {
     nodeId: 'n1',
@@ -237,14 +248,7 @@ test('memberViews: the primary sees each replica with its applied position and l
     backlogFirstSeq: 0,
     backlogBytesMax: 1024,
     membership: {
-      config: {
-        members: new Map([
-          ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
-          ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
-          ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
-          ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
-        ]),
-      },
+      config: FOUR_MEMBERS,
       seq: 12,
       committed: true,
       self: 'voter',
@@ -301,14 +305,7 @@ function clusterStatus(role: 'primary' | 'replica', self: MemberRole): CoreStatu
     ],
     fullResyncs: 0, partialResyncs: 0, discardedEntries: 0, discardedRanges: [], backlogBytes: 0, backlogFirstSeq: 0, backlogBytesMax: 1024,
     membership: {
-      config: {
-        members: new Map([
-          ['n1', { address: '127.0.0.1:1', voter: true, autoPromote: false }],
-          ['n2', { address: '127.0.0.1:2', voter: true, autoPromote: false }],
-          ['n3', { address: '127.0.0.1:3', voter: true, autoPromote: false }],
-          ['n4', { address: '127.0.0.1:4', voter: false, autoPromote: true }],
-        ]),
-      },
+      config: FOUR_MEMBERS,
       seq: 17,
       committed: false,
       self,
