@@ -47,9 +47,11 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   'latency subcommands': 'subcommands share their container flags',
   'acl subcommands': 'subcommands share their container flags (ACL WHOAMI, CAT, GENPASS, HELP are @admin too)',
   'script subcommands': 'subcommands share their container flags',
+  'function subcommands': 'subcommands share their container flags',
   // A readonly command is @read in kv-ts's derivation; Redis lists EVAL_RO under @scripting only.
   'eval_ro acl': 'readonly implies @read',
   'evalsha_ro acl': 'readonly implies @read',
+  'fcall_ro acl': 'readonly implies @read',
 };
 
 const COMPARED = new Set(['name', 'arity', 'flags', 'first', 'last', 'step', 'acl', 'keyspecs', 'subcommands']);

@@ -176,7 +176,7 @@ function writeLibrary(ctx: CommandContext, l: Library, withCode: boolean): void 
     else out.bulk(f.description);
     out.bulk('flags');
     out.set(f.flags.length);
-    for (const flag of f.flags) out.bulk(flag);
+    for (const flag of f.flags) out.simple(flag);
   }
   if (withCode) {
     out.bulk('library_code');
