@@ -18,6 +18,8 @@ export const SCRIPT_REDIS_VERSION = '7.0.0';
 const SCRIPT_REDIS_VERSION_NUM = 0x070000;
 /** Bytes of script bodies the cache keeps; past it the oldest scripts are forgotten (EVALSHA then answers NOSCRIPT). */
 export const SCRIPT_CACHE_BYTES_MAX = 64 * 1024 * 1024;
+/** How long a library's load may run (Redis's LOAD_TIMEOUT_MS): its code runs inside FUNCTION LOAD, on replicas and at startup. */
+export const FUNCTION_LOAD_TIME_LIMIT_MS = 500;
 /** Lua instructions between two checks of the time limit (Redis's hook interval). */
 const HOOK_INSTRUCTIONS = 10_000;
 /** Nesting a script's reply may have (Redis stops at the Lua stack's limit). */
@@ -264,8 +266,11 @@ export class ScriptEngine {
     this.setLoading(L, tbl, true);
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.handlerRef);
     lua.lua_pushvalue(L, chunk);
-    this.deadlineMs = 0;
+    this.timedOut = false;
+    this.deadlineMs = Date.now() + FUNCTION_LOAD_TIME_LIMIT_MS;
+    lua.lua_sethook(L, this.hookFn, lua.LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
     const status = lua.lua_pcall(L, 0, 0, tbl + 1);
+    lua.lua_sethook(L, null, 0, 0);
     let err: string | null = null;
     if (status !== lua.LUA_OK) {
       const top = lua.lua_gettop(L);
@@ -436,7 +441,7 @@ export class ScriptEngine {
       this.timedOut = true;
       lua.lua_sethook(L, this.hookFn, lua.LUA_MASKLINE | lua.LUA_MASKCOUNT, 1);
     }
-    this.raise(L, 'ERR Script ran past its time limit and was aborted');
+    this.raise(L, this.registering !== null ? 'ERR FUNCTION LOAD timeout' : 'ERR Script ran past its time limit and was aborted');
   }
 
   /** Raise a Redis error table {err = text} (text in luaPushErrorBuff's form). */
