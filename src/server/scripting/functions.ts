@@ -36,8 +36,11 @@ export function libraryName(code: Buffer): string {
   if (code.length < 2 || code[0] !== 0x23 || code[1] !== 0x21) return 'ERR Missing library metadata';
   const nl = code.indexOf(0x0a);
   const line = code.subarray(2, nl < 0 ? code.length : nl).toString('latin1').replace(/\r$/, '');
-  const parts = line.split(' ').filter((p) => p !== '');
-  const engine = parts[0] ?? '';
+  // The engine is what follows "#!" up to the first space (Redis 7.0: "#! name=x" names engine '');
+  // the rest are arguments, a quoted part unquoted as sdssplitargs does (name="x" is name=x).
+  const words = line.split(' ');
+  const engine = words[0] ?? '';
+  const parts = ['', ...words.slice(1).filter((p) => p !== '').map((p) => p.replace(/"([^"]*)"|'([^']*)'/g, '$1$2'))];
   if (engine.toLowerCase() !== 'lua') return `ERR Engine '${engine}' not found`;
   let name: string | null = null;
   for (const p of parts.slice(1)) {
