@@ -93,6 +93,8 @@ const COMMANDS: ReadonlyArray<readonly string[]> = [
   ['FUNCTION', 'LOAD', lib('rt', "redis.register_function('rterr', function() return nosuch end)\nredis.register_function('errrep', function() return redis.error_reply('MY err') end)")],
   ['FCALL', 'rterr', '0'],
   ['FCALL', 'errrep', '0'],
+  ['EVAL', "return redis.call('function', 'flush')", '0'],
+  ['FCALL', 'setk', '1', 'k', 'still-here'],
   ['FUNCTION', 'STATS'],
   ['FUNCTION', 'DELETE', 'nolib'],
   ['FUNCTION', 'DELETE', 'rt'],

@@ -190,6 +190,8 @@ function functionCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const sub = argv[1] as Buffer;
   const out = ctx.out;
   const n = argv.length;
+  // Redis flags every FUNCTION subcommand but HELP noscript; the container shares no flags here.
+  if (ctx.inScript === true && !isWord(sub, 'help')) return out.error('ERR This Redis command is not allowed from script');
   if (isWord(sub, 'help') && n === 2) {
     out.array(FUNCTION_HELP.length);
     for (const line of FUNCTION_HELP) out.simple(line);
