@@ -348,6 +348,8 @@ export interface ScriptingServices {
   readonly functions: FunctionTable;
   /** Load `codes` into a new table (nothing logged yet): the table, or the first load's error reply. */
   buildFunctions(codes: readonly Buffer[]): FunctionTable | string;
+  /** FUNCTION LOAD and RESTORE over maxmemory (Redis flags them denyoom; the container shares no flags): null, or the refusal. */
+  admitLibraryGrowth(): string | null;
   /** Log `table` as one 'functions' op (ctx.write) and put it in force. */
   setFunctions(ctx: CommandContext, table: FunctionTable): void;
   /** FCALL / FCALL_RO: run a library function as run() runs a script (one log entry), in the functions' VM. */

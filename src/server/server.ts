@@ -871,6 +871,7 @@ export class KvServer implements ConnectionHost {
         return server.functions;
       },
       buildFunctions: (codes) => FunctionTable.build(codes, this.scriptLog),
+      admitLibraryGrowth: () => this.memory.admitGrowth(true),
       setFunctions: (ctx, table) => {
         ctx.write([{ t: 'functions', libraries: encodeLibraries(table.codes) }]);
         // The store now holds exactly this table: the VM that validated it is the one in force.

@@ -197,6 +197,9 @@ function functionCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     for (const line of FUNCTION_HELP) out.simple(line);
     return;
   }
+  const grows = isWord(sub, 'load') || (isWord(sub, 'restore') && (n === 3 || n === 4));
+  const oom = grows ? s.admitLibraryGrowth() : null;
+  if (oom !== null) return out.error(oom);
   if (isWord(sub, 'load')) return load(ctx, s, argv);
   if (isWord(sub, 'delete')) {
     const name = (argv[2] as Buffer).toString('latin1');
