@@ -213,3 +213,26 @@ test('a replica receives the libraries, answers FCALL of a no-writes function, r
     rc.close();
   }
 });
+
+test('a WRITE pause lets a no-writes function (and a no-writes script) run and holds one that may write', { timeout: 20_000 }, async () => {
+  const c = await RawConn.open(pair.kvPort());
+  const other = await RawConn.open(pair.kvPort());
+  try {
+    await c.call('FUNCTION', 'FLUSH');
+    assert.equal(await c.call('FUNCTION', 'LOAD', lib('plib', `${GET_FN}\n${SET_FN}`)), 'plib');
+    assert.equal(await c.call('SET', 'pk', 'pv'), 'OK');
+    assert.equal(await c.call('CLIENT', 'PAUSE', '60000', 'WRITE'), 'OK');
+    assert.equal(String(await other.call('FCALL', 'getk', '1', 'pk')), 'pv');
+    assert.equal(String(await other.call('EVAL', '#!lua flags=no-writes\nreturn 7', '0')), '7');
+    // The write function waits for the pause to end: its reply comes after UNPAUSE's.
+    const held = other.call('FCALL', 'setk', '1', 'pk', 'after');
+    assert.equal(await c.call('GET', 'pk'), 'pv');
+    assert.equal(await c.call('CLIENT', 'UNPAUSE'), 'OK');
+    assert.equal(await held, 'OK');
+    assert.equal(await c.call('GET', 'pk'), 'after');
+  } finally {
+    await c.call('CLIENT', 'UNPAUSE');
+    c.close();
+    other.close();
+  }
+});

@@ -18,7 +18,7 @@ import type { ReplicatedStore } from '../storage/api.js';
 import { atomicWriteFileSync } from '../storage/fsutil.js';
 import type { Key, Op, Position } from '../storage/types.js';
 import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
-import { ScriptEngine, type CachedScript, type ScriptLogLevel, type ScriptOutcome } from './scripting/lua-engine.js';
+import { parseShebang, ScriptEngine, type CachedScript, type ScriptFlags, type ScriptLogLevel, type ScriptOutcome } from './scripting/lua-engine.js';
 import { ScriptUndo } from './scripting/script-undo.js';
 import { decodeLibraries, encodeLibraries, FunctionTable } from './scripting/functions.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
@@ -502,8 +502,26 @@ export class KvServer implements ConnectionHost {
     const mode = this.clientPause.mode;
     // A monitor is never held (Redis flags it a replica, and replicas are never paused).
     if (mode === null || conn.client.monitor === true || !this.dispatcher.pauseHolds(conn.client, argv, mode)) return false;
+    if (mode === 'write' && this.declaresNoWrites(conn.client, argv)) return false;
     this.clientPause.hold(conn);
     return true;
+  }
+
+  /**
+   * A script or function whose flags say it never writes (Redis 7.0 takes a declared script's
+   * flags instead of may-replicate): a WRITE pause lets it run. Outside MULTI only.
+   */
+  private declaresNoWrites(client: ClientState, argv: readonly Buffer[]): boolean {
+    if ((client.tx !== undefined && client.tx !== null && client.tx.queue !== null) || argv.length < 2) return false;
+    const name = (argv[0] as Buffer).toString('latin1').toLowerCase();
+    const target = argv[1] as Buffer;
+    let flags: ScriptFlags | undefined;
+    if (name === 'eval' || name === 'eval_ro') {
+      const f = parseShebang(target);
+      flags = typeof f === 'string' ? undefined : f;
+    } else if (name === 'evalsha' || name === 'evalsha_ro') flags = this.scripts.get(target.toString('latin1'))?.flags;
+    else if (name === 'fcall' || name === 'fcall_ro') flags = this.functions.get(target.toString('latin1'))?.script.flags;
+    return flags !== undefined && flags.shebang && flags.noWrites;
   }
 
   beginEvent(): void {
