@@ -319,3 +319,16 @@ test('users travel with a backup: a user the source made logs in on the restored
   assert.equal(await u.get('app:1'), 'v');
   await assert.rejects(u.get('other'), /NOPERM/);
 });
+
+test('function libraries travel with a backup: the restored node answers FCALL of the source\'s function', async () => {
+  const src = await node([]);
+  const c = client(src.port);
+  const code = "#!lua name=blib\nredis.register_function('bget', function(keys) return redis.call('get', keys[1]) end)";
+  assert.equal(await c.call('FUNCTION', 'LOAD', code), 'blib');
+  await c.set('b:1', 'v');
+  const file = join(tempDir(), 'functions.kvbackup');
+  const snap = await run(KV_CLI_JS, ['-p', String(src.port), '--snapshot', file]);
+  assert.equal(snap.code, 0, snap.stderr);
+  const r = await node(['--restore', file], { dir: join(tempDir(), 'restored-functions') });
+  assert.equal(await client(r.port).call('FCALL', 'bget', '1', 'b:1'), 'v');
+});

@@ -43,6 +43,7 @@ const SAMPLE_OPS: Op[] = [
   { t: 'restore', key: 'r3', payload: encodeCollection(TYPE_LIST, listOf('p', 'q')), expireAtMs: 0 },
   { t: 'acl', users: Buffer.from('[["default",["on","nopass"]]]') },
   { t: 'acl', users: Buffer.alloc(0) },
+  { t: 'functions', libraries: Buffer.from('[["lib","#!lua name=lib"]]') },
 ];
 
 function listOf(...elements: string[]): ListObject {

@@ -350,7 +350,7 @@ test('compaction under concurrent writes writes big collections as bounded chunk
     if (type !== TYPE_STRING) assertBounded(Buffer.from(b.subarray(vo, vo + vl)), `item of ${key}`);
   });
   assert.ok(r.ok, r.ok ? '' : r.reason);
-  assert.equal(snapshotVersion(join(dir, 'snap', snaps[0] as string)), 5, 'format 5 (chunked collections, the user table and membership configurations when set)');
+  assert.equal(snapshotVersion(join(dir, 'snap', snaps[0] as string)), 6, 'format 6 (chunked collections, the user table, membership configurations and function libraries when set)');
   // The writes may have shrunk or deleted some big keys before the walk reached them; not all.
   const most = Math.max(...['H', 'S', 'Z'].map((k) => counts.get(k) ?? 0));
   assert.ok(most >= BIG_MEMBERS / SNAPSHOT_CHUNK_MEMBERS_MAX / 2, `the biggest collection went as ${most} items`);
@@ -391,12 +391,12 @@ test('a format-2 snapshot (written by the format-2 writer: collections whole, so
     assert.equal(s.getSet('set:ints')?.encoding, 'intset');
     assert.equal(s.getZSet('zset:big')?.size, 1100);
     assert.deepEqual(s.getZSet('zset:big')?.at(0), ['z0', -50.25]);
-    // Compacted again it is written in format 5, and reads back the same.
+    // Compacted again it is written in format 6, and reads back the same.
     await s.compact();
   } finally {
     await s.close();
   }
-  assert.equal(snapshotVersion(join(dir, 'snap', name)), 5);
+  assert.equal(snapshotVersion(join(dir, 'snap', name)), 6);
   rmSync(join(dir, 'log'), { recursive: true, force: true });
   mkdirSync(join(dir, 'log'));
   const again = await openStore({ dir, fsync: 'no' });

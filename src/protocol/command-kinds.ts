@@ -133,6 +133,9 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ...(['eval', 'evalsha'] as const).map((n) => [n, WRITE] as const),
   ...(['eval_ro', 'evalsha_ro'] as const).map((n) => [n, READ] as const),
   ['script', { kind: 'write', readSubcommands: ['exists', 'help'] }],
+  ['fcall', WRITE],
+  ['fcall_ro', READ],
+  ['function', { kind: 'write', readSubcommands: ['list', 'dump', 'stats', 'kill', 'help'] }],
   // Connection and server.
   ['ping', READ],
   ['echo', READ],

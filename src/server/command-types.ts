@@ -15,6 +15,7 @@ import type { CommandStatsTable } from './latency.js';
 import type { KeySpec } from './commands/key-specs.js';
 import type { AclLog, AclTable, AclUser } from './acl.js';
 import type { CachedScript, ScriptEngine } from './scripting/lua-engine.js';
+import type { FunctionTable } from './scripting/functions.js';
 
 export type CommandFlag =
   | 'write'        // mutates the keyspace: rejected on replicas (READONLY), logged
@@ -351,6 +352,16 @@ export interface ScriptingServices {
    * to MONITOR before the script's commands.
    */
   run(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
+  /** The function libraries in force (what the store's last 'functions' op set). */
+  readonly functions: FunctionTable;
+  /** Load `codes` into a new table (nothing logged yet): the table, or the first load's error reply. */
+  buildFunctions(codes: readonly Buffer[]): FunctionTable | string;
+  /** FUNCTION LOAD and RESTORE over maxmemory (Redis flags them denyoom; the container shares no flags): null, or the refusal. */
+  admitLibraryGrowth(): string | null;
+  /** Log `table` as one 'functions' op (ctx.write) and put it in force. */
+  setFunctions(ctx: CommandContext, table: FunctionTable): void;
+  /** FCALL / FCALL_RO: run a library function as run() runs a script (one log entry), in the functions' VM. */
+  runFunction(ctx: CommandContext, argv: readonly Buffer[], fn: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
 }
 
 /** The server's slow log, latency monitor and per-command statistics. */

@@ -129,7 +129,7 @@ export type CommandFeed = (client: ClientState, argv: readonly Buffer[]) => void
  * Commands that are not writes but that Redis 7.0 flags may-replicate (they add to the
  * replication stream): a WRITE pause holds them too.
  */
-const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'pfcount', 'eval', 'evalsha', 'fcall', 'script', 'function']);
+const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'pfcount', 'eval', 'evalsha', 'fcall']);
 
 /** The replication link's handshake: a pause never holds replication traffic. */
 const NEVER_PAUSED: ReadonlySet<string> = new Set(['kvrepl']);
@@ -398,6 +398,8 @@ export class Dispatcher {
     if (spec.name === 'exec' && tx !== undefined && tx !== null && tx.queue !== null) {
       return tx.writes || tx.queue.some((q) => MAY_REPLICATE.has(q.spec.name));
     }
+    // FUNCTION's writes (LOAD, DELETE...) are held; its reads (LIST, STATS...) are not, as in Redis 7.0.
+    if (spec.name === 'function') return argv.length > 1 && spec.writeSubcommands?.includes((argv[1] as Buffer).toString('latin1').toLowerCase()) === true;
     return spec.flags.includes('write') || MAY_REPLICATE.has(spec.name);
   }
 

@@ -356,7 +356,7 @@ export class KeyspaceNotifier {
     const seen = new Set<string>();
     for (const c of changes) {
       // A flush emits no keyspace event (as Redis's FLUSHALL).
-      if (c.t === 'flushall' || c.t === 'acl' || c.t === 'members') continue;
+      if (c.t === 'flushall' || c.t === 'acl' || c.t === 'members' || c.t === 'functions') continue;
       const [cls, event] = replicatedEvent(c);
       const id = `${event}\u0000${c.key}`;
       if (seen.has(id)) continue;

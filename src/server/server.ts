@@ -18,8 +18,9 @@ import type { ReplicatedStore } from '../storage/api.js';
 import { atomicWriteFileSync } from '../storage/fsutil.js';
 import type { Key, Op, Position } from '../storage/types.js';
 import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
-import { ScriptEngine, type CachedScript, type ScriptOutcome } from './scripting/lua-engine.js';
+import { parseShebang, ScriptEngine, type CachedScript, type ScriptFlags, type ScriptLogLevel, type ScriptOutcome } from './scripting/lua-engine.js';
 import { ScriptUndo } from './scripting/script-undo.js';
+import { decodeLibraries, encodeLibraries, FunctionTable } from './scripting/functions.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { BlockingRegistry, TouchFanout } from './blocking.js';
 import { SERVER_COMMAND_MODULES } from './commands/modules.js';
@@ -211,6 +212,12 @@ export class KvServer implements ConnectionHost {
   private lastNetOutput = 0;
   /** EVAL and SCRIPT: this server's Lua VM and script cache. */
   readonly scripts: ScriptEngine;
+  /** The function libraries in force (the store's last 'functions' op), in their own VM. */
+  private functions: FunctionTable;
+  private readonly scriptLog = (level: ScriptLogLevel, msg: string): void => {
+    if (level === 'warning') this.opts.log.warn(`script: ${msg}`);
+    else if (level === 'notice') this.opts.log.info(`script: ${msg}`);
+  };
 
   constructor(private readonly opts: KvServerOptions) {
     this.store = opts.store;
@@ -252,13 +259,13 @@ export class KvServer implements ConnectionHost {
     });
     this.store.setReplicatedApplyListener?.((changes) => {
       if (changes.some((c) => c.t === 'acl')) this.acl.applyLogged();
+      if (changes.some((c) => c.t === 'functions')) this.loadLoggedFunctions();
       this.notifier.replicated(changes);
       if (this.tracking.active) this.tracking.replicated(changes);
     });
-    this.scripts = new ScriptEngine((level, msg) => {
-      if (level === 'warning') this.opts.log.warn(`script: ${msg}`);
-      else if (level === 'notice') this.opts.log.info(`script: ${msg}`);
-    });
+    this.scripts = new ScriptEngine(this.scriptLog);
+    this.functions = FunctionTable.empty(this.scriptLog);
+    this.loadLoggedFunctions();
     this.services = this.makeServices();
     registerDefaultInfoSections(this);
     this.listener = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -495,8 +502,26 @@ export class KvServer implements ConnectionHost {
     const mode = this.clientPause.mode;
     // A monitor is never held (Redis flags it a replica, and replicas are never paused).
     if (mode === null || conn.client.monitor === true || !this.dispatcher.pauseHolds(conn.client, argv, mode)) return false;
+    if (mode === 'write' && this.declaresNoWrites(conn.client, argv)) return false;
     this.clientPause.hold(conn);
     return true;
+  }
+
+  /**
+   * A script or function whose flags say it never writes (Redis 7.0 takes a declared script's
+   * flags instead of may-replicate): a WRITE pause lets it run. Outside MULTI only.
+   */
+  private declaresNoWrites(client: ClientState, argv: readonly Buffer[]): boolean {
+    if ((client.tx !== undefined && client.tx !== null && client.tx.queue !== null) || argv.length < 2) return false;
+    const name = (argv[0] as Buffer).toString('latin1').toLowerCase();
+    const target = argv[1] as Buffer;
+    let flags: ScriptFlags | undefined;
+    if (name === 'eval' || name === 'eval_ro') {
+      const f = parseShebang(target);
+      flags = typeof f === 'string' ? undefined : f;
+    } else if (name === 'evalsha' || name === 'evalsha_ro') flags = this.scripts.get(target.toString('latin1'))?.flags;
+    else if (name === 'fcall' || name === 'fcall_ro') flags = this.functions.get(target.toString('latin1'))?.script.flags;
+    return flags !== undefined && flags.shebang && flags.noWrites;
   }
 
   beginEvent(): void {
@@ -857,7 +882,33 @@ export class KvServer implements ConnectionHost {
   }
 
   private scriptingServices(): ScriptingServices {
-    return { engine: this.scripts, run: (ctx, argv, script, keys, args, readOnly) => this.runScript(ctx, argv, script, keys, args, readOnly) };
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const server = this;
+    return {
+      engine: this.scripts,
+      run: (ctx, argv, script, keys, args, readOnly) => this.runScript(ctx, argv, script, keys, args, readOnly, this.scripts),
+      get functions(): FunctionTable {
+        return server.functions;
+      },
+      buildFunctions: (codes) => FunctionTable.build(codes, this.scriptLog),
+      admitLibraryGrowth: () => this.memory.admitGrowth(true),
+      setFunctions: (ctx, table) => {
+        ctx.write([{ t: 'functions', libraries: encodeLibraries(table.codes) }]);
+        // The store now holds exactly this table: the VM that validated it is the one in force.
+        this.functions = table;
+      },
+      runFunction: (ctx, argv, fn, keys, args, readOnly) => this.runScript(ctx, argv, fn, keys, args, readOnly, this.functions.engine),
+    };
+  }
+
+  /** Put the store's function table in force (startup, a replica's entry, a full resync). */
+  private loadLoggedFunctions(): void {
+    const raw = this.store.functionLibraries;
+    const codes = raw === null ? [] : decodeLibraries(raw);
+    const t = codes === null ? 'not a function table' : FunctionTable.build(codes, this.scriptLog);
+    // The bytes passed the record's CRC, so a newer or buggy writer made them: keep serving with the table we have.
+    if (typeof t === 'string') this.opts.log.warn(`logged function libraries not loaded: ${t}`);
+    else this.functions = t;
   }
 
   /**
@@ -868,7 +919,7 @@ export class KvServer implements ConnectionHost {
    * transaction's batch holds them. A script past its time limit is stopped, and what it wrote
    * is put back (ScriptUndo) before the batch is logged, so it leaves no write behind.
    */
-  private runScript(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void {
+  private runScript(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean, engine: ScriptEngine): void {
     // Redis shows EVAL to monitors before the commands it runs, which show as the client `lua`.
     const feed = this.dispatcher.feed;
     if (feed !== null) feed(ctx.client, argv);
@@ -912,7 +963,7 @@ export class KvServer implements ConnectionHost {
     };
     let outcome: ScriptOutcome;
     try {
-      outcome = this.scripts.run({ script, keys, args, out: ctx.out, call, timeLimitMs: this.opts.config.scriptTimeLimitMs });
+      outcome = engine.run({ script, keys, args, out: ctx.out, call, timeLimitMs: this.opts.config.scriptTimeLimitMs });
     } catch (e) {
       // As in EXEC: only an exception that ends the process gets here; the batch is not logged.
       if (opened) this.batching = false;

@@ -199,7 +199,7 @@ export class TrackingHub {
   replicated(changes: readonly AppliedChange[]): void {
     for (const c of changes) {
       if (c.t === 'flushall') this.flushed(0);
-      else if (c.t !== 'acl' && c.t !== 'members') this.invalidate(c.key, 0, true, false);
+      else if (c.t !== 'acl' && c.t !== 'members' && c.t !== 'functions') this.invalidate(c.key, 0, true, false);
     }
   }
 

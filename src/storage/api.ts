@@ -357,6 +357,8 @@ export interface ReplicatedStore extends StoreCore {
   exportSnapshot(batchKeysMax?: number, opts?: ExportOptions): ExportedSnapshot;
   /** The user table the log last set (an 'acl' op; server/acl.ts reads it), or null when none ever was. */
   readonly aclUsers: Buffer | null;
+  /** The function library table the log last set (a 'functions' op; server/scripting/functions.ts reads it), or null when none ever was. */
+  readonly functionLibraries: Buffer | null;
   /**
    * The membership configurations the log set (entries holding a 'members' op), each with its
    * entry's seq, oldest first, the newest CONFIGS_KEPT (replication/core/member-config.ts), all
@@ -494,12 +496,12 @@ export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => v
 
 /** One op of an entry applied from elsewhere: its kind, key, and (set, expire) the expiry it set. */
 export interface AppliedKeyChange {
-  readonly t: Exclude<Op['t'], 'flushall' | 'acl' | 'members'>;
+  readonly t: Exclude<Op['t'], 'flushall' | 'acl' | 'members' | 'functions'>;
   readonly key: Key;
   readonly expireAtMs: number;
 }
 /** A key's change, or the whole dataset dropped (FLUSHALL). */
-export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' } | { readonly t: 'members' };
+export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' } | { readonly t: 'members' } | { readonly t: 'functions' };
 export type ReplicatedApplyListener = (changes: readonly AppliedChange[]) => void;
 
 /** Hits and misses of the read API (getValue, getStored, readValueInto, getExpireAt, has) while `counting`. */
@@ -535,6 +537,8 @@ export interface ExportedSnapshot {
   readonly from: Position;
   readonly epochHistory: readonly EpochStart[];
   readonly users: Buffer | null;
+  /** The function library table at `from` (functionLibraries), null when the log never set one. */
+  readonly functions: Buffer | null;
   /** memberConfigs at `from`. */
   readonly configs: readonly ConfigAt[];
   batches(): AsyncIterable<SnapshotItem[]>;
@@ -546,6 +550,8 @@ export interface SnapshotLoader {
   setUsers(users: Buffer): void;
   /** The source's membership configurations at the stream's start (seqs ascending, none above the committed position). */
   setConfigs(configs: readonly ConfigAt[]): void;
+  /** The source's function library table (sent with the stream's start). */
+  setFunctions(libraries: Buffer): void;
   readonly keys: number;
   readonly bytes: number;
   /** Make the loaded dataset the store's state at `position` with `epochHistory`; durable on resolve. */

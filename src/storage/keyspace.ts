@@ -147,6 +147,7 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     flushall: () => ks.clear(),
     acl: (b, o, l) => ks.setAclUsers(Buffer.from(b.subarray(o, o + l))),
     members: (b, o, l) => ks.addMemberConfig(b.subarray(o, o + l)),
+    functions: (b, o, l) => ks.setFunctionLibraries(Buffer.from(b.subarray(o, o + l))),
     // Element ops build their field/member strings anyway (collections are keyed by strings).
     hset: (b, ko, kl, fo, fl, vo, vl) => ks.hset(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl), b.subarray(vo, vo + vl)),
     hdel: (b, ko, kl, fo, fl) => ks.hdel(b.latin1Slice(ko, ko + kl), b.latin1Slice(fo, fo + fl)),
@@ -252,6 +253,8 @@ function hashBytes(seed: number, b: Buffer, off: number, len: number): number {
 export class Keyspace {
   /** See aclUsers. */
   private acl: Buffer | null = null;
+  /** See functionLibraries. */
+  private functions: Buffer | null = null;
   /** See memberConfigs. */
   private configs: readonly ConfigAt[] = [];
   private slabs: Array<Buffer | null> = [];
@@ -445,6 +448,8 @@ export class Keyspace {
         return this.setAclUsers(Buffer.from(op.users));
       case 'members':
         return this.addMemberConfig(op.config);
+      case 'functions':
+        return this.setFunctionLibraries(Buffer.from(op.libraries));
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -703,6 +708,15 @@ export class Keyspace {
 
   setAclUsers(users: Buffer): void {
     this.acl = users;
+  }
+
+  /** The function library table the log last set (a 'functions' op), or null when none ever was. FLUSHALL keeps it. */
+  get functionLibraries(): Buffer | null {
+    return this.functions;
+  }
+
+  setFunctionLibraries(libraries: Buffer): void {
+    this.functions = libraries;
   }
 
   /**

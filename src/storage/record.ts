@@ -21,6 +21,8 @@
 //          acl:      [u8 19][u32 len][users]          (the whole user table; server/acl.ts owns its form)
 //          members:  [u8 20][u32 len][config]         (a membership configuration, the entry's only op;
 //                                                      replication/core/member-config.ts owns its form)
+//          functions:[u8 21][u32 len][libraries]      (the whole function library table;
+//                                                      server/scripting/functions.ts owns its form)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
 // so a record whose CRC happens to match but whose structure is wrong is still rejected; a
 // 'members' op must also be its entry's only op and hold a configuration decodeMemberConfig reads.
@@ -63,6 +65,7 @@ const TAG_LINSERT = 17;
 const TAG_LREM = 18;
 const TAG_ACL = 19;
 const TAG_MEMBERS = 20;
+const TAG_FUNCTIONS = 21;
 /** Elements one push op may carry; bounds the decoder's loop on a corrupt count. */
 export const LIST_PUSH_VALUES_MAX = 1 << 24;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
@@ -116,6 +119,8 @@ export function opBytes(op: Op): number {
       return 1 + 4 + op.users.length;
     case 'members':
       return 1 + 4 + op.config.length;
+    case 'functions':
+      return 1 + 4 + op.libraries.length;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -257,6 +262,13 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         out.set(op.config, p);
         p += op.config.length;
         break;
+      case 'functions':
+        assert(op.libraries.length <= VALUE_BYTES_MAX, 'function table too large');
+        out[p++] = TAG_FUNCTIONS;
+        p = putU32(out, p, op.libraries.length);
+        out.set(op.libraries, p);
+        p += op.libraries.length;
+        break;
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -332,6 +344,8 @@ export interface RecordOpSink {
   acl(buf: Buffer, off: number, len: number): void;
   /** The encoded membership configuration `buf[off, +len)` (a 'members' op; decodeMemberConfig accepted it). */
   members(buf: Buffer, off: number, len: number): void;
+  /** The function library table `buf[off, +len)` (a 'functions' op). */
+  functions(buf: Buffer, off: number, len: number): void;
   hset(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number, valOff: number, valLen: number): void;
   hdel(buf: Buffer, keyOff: number, keyLen: number, fieldOff: number, fieldLen: number): void;
   sadd(buf: Buffer, keyOff: number, keyLen: number, memberOff: number, memberLen: number): void;
@@ -424,6 +438,7 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
     flushall: () => ops.push({ t: 'flushall' }),
     acl: (b, o, l) => ops.push({ t: 'acl', users: b.subarray(o, o + l) }),
     members: (b, o, l) => ops.push({ t: 'members', config: b.subarray(o, o + l) }),
+    functions: (b, o, l) => ops.push({ t: 'functions', libraries: b.subarray(o, o + l) }),
     hset: (b, ko, kl, fo, fl, vo, vl) => ops.push({ t: 'hset', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl), value: b.subarray(vo, vo + vl) }),
     hdel: (b, ko, kl, fo, fl) => ops.push({ t: 'hdel', key: b.latin1Slice(ko, ko + kl), field: b.latin1Slice(fo, fo + fl) }),
     sadd: (b, ko, kl, mo, ml) => ops.push({ t: 'sadd', key: b.latin1Slice(ko, ko + kl), member: b.latin1Slice(mo, mo + ml) }),
@@ -535,6 +550,15 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       p += 4;
       if (len > end - p) return 'acl users run past record end';
       if (sink !== null) sink.acl(buf, p, len);
+      p += len;
+      continue;
+    }
+    if (tag === TAG_FUNCTIONS) {
+      if (p + 4 > end) return 'functions length runs past record end';
+      const len = getU32(buf, p);
+      p += 4;
+      if (len > end - p) return 'function libraries run past record end';
+      if (sink !== null) sink.functions(buf, p, len);
       p += len;
       continue;
     }

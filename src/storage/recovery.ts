@@ -226,7 +226,7 @@ function loadSnapshot(path: string, seq: Seq, limits: Readonly<EncodingLimits>):
   const r = readSnapshot(path, (b, ko, kl, vo, vl, e, type) => {
     if (type === TYPE_STRING) scratch.putBytes(b, ko, kl, vo, vl, e);
     else scratch.loadObject(b.latin1Slice(ko, ko + kl), b, vo, vl, e);
-  }, (users) => scratch.setAclUsers(users), (configs) => scratch.setMemberConfigs(configs));
+  }, (users) => scratch.setAclUsers(users), (configs) => scratch.setMemberConfigs(configs), (libraries) => scratch.setFunctionLibraries(libraries));
   if (!r.ok) return { ok: false, path, seq, offset: r.offset, reason: r.reason, validEnd: r.validEnd, keys: r.keys, blocks: r.blocks };
   assert.equal(r.header.position.seq, seq, 'snapshot name and header disagree');
   return { ok: true, ks: scratch, position: r.header.position, history: r.header.history, bytes: r.bytes };

@@ -20,6 +20,9 @@
 //             [u32 len][config])*: the membership configurations the log set up to the snapshot's
 //             position (a 'members' op's bytes each, seqs ascending), version 5, before the blocks
 //             and only when there is one. Version 4 (still read) has none.
+//   functions = [u32 kind=5][u32 bodyLen][u32 crc32c(body)] body = the function library table (a
+//             'functions' op's bytes), version 6, before the blocks and only when the log ever set
+//             one. Version 5 (still read) has none.
 //   trailer = [u32 kind=2][u32 16][u32 crc32c(body)]     body = [f64 itemCount][f64 blockCount]
 // The item count lives in the trailer because a fuzzy snapshot only knows it at the end; it is
 // the key count but for a chunked collection, which counts once per chunk.
@@ -44,7 +47,9 @@ import { TYPE_STRING } from './collection.js';
 import { checkObject, isPartPayload, payloadType } from './object-codec.js';
 
 const MAGIC = Buffer.from('KVTSSNAP', 'latin1');
-const VERSION = 5;
+const VERSION = 6;
+/** Snapshots written before the function library table was kept (still read: they have none). */
+const VERSION_NO_FUNCTIONS = 5;
 /** Snapshots written before membership configurations were kept (still read: they have none). */
 const VERSION_NO_CONFIGS = 4;
 /** Snapshots written before the user table was kept (still read: they have none). */
@@ -57,6 +62,7 @@ const KIND_BLOCK = 1;
 const KIND_TRAILER = 2;
 const KIND_USERS = 3;
 const KIND_CONFIGS = 4;
+const KIND_FUNCTIONS = 5;
 const FRAME_BYTES = 12;
 /** An item's bytes besides its key and value: key length, type, value length, expiry. */
 const ITEM_FIXED_BYTES = 4 + 1 + 4 + 8;
@@ -179,6 +185,13 @@ export async function writeSnapshot(args: {
     const users = args.ks.aclUsers;
     if (users !== null) {
       const f = frame(KIND_USERS, Buffer.concat([Buffer.alloc(FRAME_BYTES), users]));
+      await fh.write(f);
+      bytes += f.length;
+    }
+    // Fuzzy like the user table: replay re-applies any later 'functions' op (each holds the whole table).
+    const functions = args.ks.functionLibraries;
+    if (functions !== null) {
+      const f = frame(KIND_FUNCTIONS, Buffer.concat([Buffer.alloc(FRAME_BYTES), functions]));
       await fh.write(f);
       bytes += f.length;
     }
@@ -310,7 +323,13 @@ export type SnapshotSink = (buf: Buffer, keyOff: number, keyLen: number, valOff:
  * before serving. Blocks are read into one reused buffer (no allocation per block).
  * On failure the sink may already have received items: callers load into a scratch keyspace.
  */
-export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users: Buffer) => void, onConfigs?: (configs: ConfigAt[]) => void): SnapshotReadResult {
+export function readSnapshot(
+  path: string,
+  sink: SnapshotSink,
+  onUsers?: (users: Buffer) => void,
+  onConfigs?: (configs: ConfigAt[]) => void,
+  onFunctions?: (libraries: Buffer) => void,
+): SnapshotReadResult {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
@@ -334,7 +353,7 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
     const badHeader = (offset: number, reason: string): SnapshotReadResult => ({ ok: false, offset, reason, validEnd: 0, keys: 0, blocks: 0 });
     if (pre.length === 0 || !pre.subarray(0, MAGIC.length).equals(MAGIC)) return badHeader(0, 'bad magic');
     const version = pre.readUInt32LE(8);
-    if (version !== VERSION && version !== VERSION_NO_CONFIGS && version !== VERSION_NO_USERS && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
+    if (version !== VERSION && version !== VERSION_NO_FUNCTIONS && version !== VERSION_NO_CONFIGS && version !== VERSION_NO_USERS && version !== VERSION_WHOLE_COLLECTIONS && version !== VERSION_STRINGS_ONLY) return badHeader(8, `unknown version ${version}`);
     const hLen = pre.readUInt32LE(12);
     if (hLen < 16 || hLen > 16 + HISTORY_ENTRIES_MAX * 12 || (hLen - 16) % 12 !== 0) {
       return badHeader(12, 'bad header length');
@@ -364,8 +383,9 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
       const usersFrame = kind === KIND_USERS && version >= VERSION_NO_CONFIGS && blocks === 0;
-      const configsFrame = kind === KIND_CONFIGS && version >= VERSION && blocks === 0 && !sawConfigs;
-      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && !usersFrame && !configsFrame) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
+      const configsFrame = kind === KIND_CONFIGS && version >= VERSION_NO_FUNCTIONS && blocks === 0 && !sawConfigs;
+      const functionsFrame = kind === KIND_FUNCTIONS && version >= VERSION && blocks === 0;
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && !usersFrame && !configsFrame && !functionsFrame) || len > SNAPSHOT_BLOCK_BYTES_MAX) {
         return bad(at, `bad block frame (kind ${kind}, length ${len})`);
       }
       const body = readExact(len);
@@ -373,6 +393,10 @@ export function readSnapshot(path: string, sink: SnapshotSink, onUsers?: (users:
       if (crc32c(body) !== crc) return bad(at, 'block checksum mismatch');
       if (usersFrame) {
         onUsers?.(Buffer.from(body));
+        continue;
+      }
+      if (functionsFrame) {
+        onFunctions?.(Buffer.from(body));
         continue;
       }
       if (configsFrame) {
@@ -492,7 +516,7 @@ export async function verifySnapshot(path: string): Promise<string | null> {
       const kind = fr.readUInt32LE(0);
       const len = fr.readUInt32LE(4);
       const crc = fr.readUInt32LE(8);
-      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && kind !== KIND_USERS && kind !== KIND_CONFIGS) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
+      if ((kind !== KIND_BLOCK && kind !== KIND_TRAILER && kind !== KIND_USERS && kind !== KIND_CONFIGS && kind !== KIND_FUNCTIONS) || len > SNAPSHOT_BLOCK_BYTES_MAX) return `offset ${pos}: bad block frame`;
       const body = await readAt(pos + FRAME_BYTES, len);
       if (body === null || crc32c(body) !== crc) return `offset ${pos}: block checksum mismatch`;
       pos += FRAME_BYTES + len;
@@ -500,7 +524,7 @@ export async function verifySnapshot(path: string): Promise<string | null> {
         if (len !== 16 || body.readDoubleLE(0) !== keys || body.readDoubleLE(8) !== blocks || pos !== size) return `offset ${pos}: bad trailer`;
         return null;
       }
-      if (kind === KIND_USERS || kind === KIND_CONFIGS) continue;
+      if (kind === KIND_USERS || kind === KIND_CONFIGS || kind === KIND_FUNCTIONS) continue;
       keys += body.length >= 4 ? body.readUInt32LE(0) : 0;
       blocks++;
     }

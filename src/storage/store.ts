@@ -235,7 +235,7 @@ class KvStore implements ReplicatedStore {
     this.touchListener?.touchedAll();
     // A dataset replaced wholesale (full resync, truncation, rollback) may differ in any key: to
     // the replicated-apply listener it is a flush.
-    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }, { t: 'acl' }, { t: 'members' }]);
+    if (this.opened) this.replicatedListener?.([{ t: 'flushall' }, { t: 'acl' }, { t: 'members' }, { t: 'functions' }]);
     if (this.opened) this.recordTap?.reset();
   }
 
@@ -384,6 +384,7 @@ class KvStore implements ReplicatedStore {
       flushall: () => (base.flushall(), changes.push({ t: 'flushall' })),
       acl: (b, o, l) => (base.acl(b, o, l), changes.push({ t: 'acl' })),
       members: (b, o, l) => (base.members(b, o, l), changes.push({ t: 'members' })),
+      functions: (b, o, l) => (base.functions(b, o, l), changes.push({ t: 'functions' })),
       hset: (b, ko, kl, fo, fl, vo, vl) => (base.hset(b, ko, kl, fo, fl, vo, vl), note('hset', b, ko, kl)),
       hdel: (b, ko, kl, fo, fl) => (base.hdel(b, ko, kl, fo, fl), note('hdel', b, ko, kl)),
       sadd: (b, ko, kl, mo, ml) => (base.sadd(b, ko, kl, mo, ml), note('sadd', b, ko, kl)),
@@ -1021,6 +1022,10 @@ class KvStore implements ReplicatedStore {
     return this.ks.memberConfigs;
   }
 
+  get functionLibraries(): Buffer | null {
+    return this.ks.functionLibraries;
+  }
+
   exportSnapshot(batchKeysMax = EXPORT_BATCH_KEYS_DEFAULT, opts: ExportOptions = {}): ExportedSnapshot {
     const ks = this.ks;
     const from = this.lastPos;
@@ -1032,6 +1037,7 @@ class KvStore implements ReplicatedStore {
       from,
       epochHistory,
       users: ks.aclUsers,
+      functions: ks.functionLibraries,
       configs: ks.memberConfigs,
       async *batches(): AsyncIterable<SnapshotItem[]> {
         let now = clock();
@@ -1086,6 +1092,9 @@ class KvStore implements ReplicatedStore {
       },
       setConfigs(configs: readonly ConfigAt[]): void {
         ks.setMemberConfigs(configs);
+      },
+      setFunctions(libraries: Buffer): void {
+        ks.setFunctionLibraries(libraries);
       },
       get keys(): number {
         return ks.size;

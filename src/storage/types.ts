@@ -117,13 +117,19 @@ export type Op =
    * one is a configuration change and holds nothing else. Absolute, like 'acl'; not a keyspace
    * change: FLUSHALL keeps it, snapshots carry the recent ones beside the keys.
    */
-  | { readonly t: 'members'; readonly config: Buffer };
+  | { readonly t: 'members'; readonly config: Buffer }
+  /**
+   * Replace the whole function library table (server/scripting/functions.ts serializes it):
+   * FUNCTION LOAD, DELETE, FLUSH and RESTORE are logged as the table they leave, absolute like
+   * 'acl'. Not a keyspace change: FLUSHALL keeps it (as Redis keeps functions), snapshots carry it.
+   */
+  | { readonly t: 'functions'; readonly libraries: Buffer };
 
-/** Ops that name a key (every op but flushall and the user-table and membership ops). */
-export type KeyOp = Exclude<Op, { readonly t: 'flushall' | 'acl' | 'members' }>;
+/** Ops that name a key (every op but flushall and the user-table, membership and function-table ops). */
+export type KeyOp = Exclude<Op, { readonly t: 'flushall' | 'acl' | 'members' | 'functions' }>;
 
 export function isKeyOp(op: Op): op is KeyOp {
-  return op.t !== 'flushall' && op.t !== 'acl' && op.t !== 'members';
+  return op.t !== 'flushall' && op.t !== 'acl' && op.t !== 'members' && op.t !== 'functions';
 }
 
 /**

@@ -100,6 +100,7 @@ export function modelApply(model: Model, op: Op): void {
     }
     case 'acl':
     case 'members':
+    case 'functions':
       return; // no key changes
     default: {
       const cur = model.get(op.key);

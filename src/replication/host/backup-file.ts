@@ -49,6 +49,8 @@ export interface BackupSummary {
   readonly sourceMembers: readonly NodeId[] | null;
   /** The source's user table at `from` (an 'acl' op's bytes), null when its log never set one. */
   readonly users: Buffer | null;
+  /** The source's function library table at `from` (a 'functions' op's bytes), null when its log never set one. */
+  readonly functions: Buffer | null;
 }
 
 /** What the checker hands on for each frame it accepted. */
@@ -141,6 +143,7 @@ export class BackupChecker {
           sourceNodeId: begin.nodeId,
           sourceMembers: begin.members,
           users: begin.users === undefined ? null : Buffer.from(begin.users, 'base64'),
+          functions: begin.functions === undefined ? null : Buffer.from(begin.functions, 'base64'),
         };
         return null;
       }

@@ -84,6 +84,7 @@ export async function restoreBackup(file: string, dir: string, summary: BackupSu
       return loaded;
     }
     if (summary.users !== null) loader.setUsers(summary.users);
+    if (summary.functions !== null) loader.setFunctions(summary.functions);
     await loader.commit(summary.from, summary.fromHistory);
     say(`snapshot loaded: ${loader.keys} keys at ${formatPosition(summary.from)}; applying ${summary.records} log records`);
     const replayed = readBackupFile(file, { records: (records) => applyWithoutMembership(store, records) });

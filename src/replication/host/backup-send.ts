@@ -102,7 +102,7 @@ export class BackupStreams {
     const store = this.src.store;
     const keysTotal = store.size;
     // The user table travels as a full resync's does: later ACL changes are records after `from`.
-    const begin: BackupBegin = { from: snap.from, epochHistory: snap.epochHistory, keys: keysTotal, bytes: 0, nodeId: this.src.nodeId, members: this.src.members(), ...(snap.users !== null ? { users: snap.users.toString('base64') } : {}) };
+    const begin: BackupBegin = { from: snap.from, epochHistory: snap.epochHistory, keys: keysTotal, bytes: 0, nodeId: this.src.nodeId, members: this.src.members(), ...(snap.users !== null ? { users: snap.users.toString('base64') } : {}), ...(snap.functions !== null ? { functions: snap.functions.toString('base64') } : {}) };
     s.link.send(encodeSnapshotHeader(KIND_SNAP_BEGIN, begin));
     this.src.info(`${id} to ${s.link.peerAddress}: streaming about ${keysTotal} keys from ${formatPosition(snap.from)}`);
     const sent = { items: 0, bytes: 0, chunks: 0, lastLogMs: Date.now() };

@@ -47,6 +47,8 @@ export interface SnapshotHeader {
   readonly bytes: number;
   /** In BEGIN: the source's user table (base64 of an 'acl' op's bytes) when its log ever set one; older peers omit it. */
   readonly users?: string;
+  /** In BEGIN: the source's function library table (base64 of a 'functions' op's bytes) when its log ever set one; older peers omit it. */
+  readonly functions?: string;
   /** In BEGIN: the source's membership configurations at `from` (ReplicatedStore.memberConfigs) when it has any; older peers omit it. */
   readonly configs?: readonly WireConfig[];
 }
@@ -190,7 +192,7 @@ function appendShapeError(b: Buffer, off: number, prev: Position, epoch: number)
 
 export function decodeSnapshotHeader(f: Frame): Decoded<SnapshotHeader> {
   const v = parseJson(f.payload) as Partial<SnapshotHeader> | undefined;
-  if (v === undefined || !isPosition(v.from) || !Array.isArray(v.epochHistory) || typeof v.keys !== 'number' || typeof v.bytes !== 'number' || (v.users !== undefined && typeof v.users !== 'string')) {
+  if (v === undefined || !isPosition(v.from) || !Array.isArray(v.epochHistory) || typeof v.keys !== 'number' || typeof v.bytes !== 'number' || (v.users !== undefined && typeof v.users !== 'string') || (v.functions !== undefined && typeof v.functions !== 'string')) {
     return { ok: false, error: 'bad snapshot header' };
   }
   const configs = headerConfigs(v as SnapshotHeader);

@@ -91,6 +91,7 @@ export class SnapshotReceiver {
     }
     const loader = (this.loading as Loading).loader;
     if (h.value.users !== undefined) loader.setUsers(Buffer.from(h.value.users, 'base64'));
+    if (h.value.functions !== undefined) loader.setFunctions(Buffer.from(h.value.functions, 'base64'));
     loader.setConfigs(configs);
     this.hooks.info(`full resync from ${link.peerId}: receiving ${h.value.keys} keys at ${formatPosition(h.value.from)}`);
   }

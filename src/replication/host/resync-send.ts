@@ -62,6 +62,7 @@ export class SnapshotSender {
       keys: keysTotal,
       bytes: 0,
       ...(snap.users !== null ? { users: snap.users.toString('base64') } : {}),
+      ...(snap.functions !== null ? { functions: snap.functions.toString('base64') } : {}),
       // The replica's core takes its configuration in force from them (snapshotLoaded).
       ...(snap.configs.length > 0 ? { configs: configsToWire(snap.configs) } : {}),
     };

@@ -22,6 +22,7 @@ import { transactionCommands } from './transactions.js';
 import { introspectionCommands } from './introspection.js';
 import { aclCommands } from './acl.js';
 import { scriptingCommands } from './scripting.js';
+import { functionCommands } from './functions.js';
 
 export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   stringCommands,
@@ -43,4 +44,5 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   introspectionCommands,
   aclCommands,
   scriptingCommands,
+  functionCommands,
 ]);

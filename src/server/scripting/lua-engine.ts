@@ -18,6 +18,8 @@ export const SCRIPT_REDIS_VERSION = '7.0.0';
 const SCRIPT_REDIS_VERSION_NUM = 0x070000;
 /** Bytes of script bodies the cache keeps; past it the oldest scripts are forgotten (EVALSHA then answers NOSCRIPT). */
 export const SCRIPT_CACHE_BYTES_MAX = 64 * 1024 * 1024;
+/** How long a library's load may run (Redis's LOAD_TIMEOUT_MS): its code runs inside FUNCTION LOAD, on replicas and at startup. */
+export const FUNCTION_LOAD_TIME_LIMIT_MS = 500;
 /** Lua instructions between two checks of the time limit (Redis's hook interval). */
 const HOOK_INSTRUCTIONS = 10_000;
 /** Nesting a script's reply may have (Redis stops at the Lua stack's limit). */
@@ -40,10 +42,28 @@ export interface ScriptFlags {
 const SHEBANG_FLAGS = new Set(['no-writes', 'allow-oom', 'allow-stale', 'no-cluster', 'allow-cross-slot-keys']);
 
 export interface CachedScript {
+  /** The body's SHA1; for a library function, its name (what error replies name). */
   readonly sha: string;
   readonly body: Buffer;
   readonly flags: ScriptFlags;
+  /** A library function (FUNCTION LOAD): the registry reference of its callback, called with (KEYS, ARGV). */
+  readonly functionRef?: number;
 }
+
+/** What a library's load registered with redis.register_function (Redis 7.0's checks). */
+export interface RegisteredFunction {
+  readonly name: string;
+  readonly ref: number;
+  readonly description: string | null;
+  /** Flags as given, each once, in Redis's order. */
+  readonly flags: readonly string[];
+}
+
+/** Redis's rule for library and function names. */
+export const FUNCTION_NAME_RE = /^[A-Za-z0-9_]+$/;
+const ERR_FUNCTION_NAME = 'Library names can only contain letters, numbers, or underscores(_) and must be at least one character long';
+/** Functions one library may register: bounds what a load can grow. */
+export const LIBRARY_FUNCTIONS_MAX = 10_000;
 
 /** Runs one command for the running script; its reply (or refusal) is written into `out`. */
 export type ScriptCall = (argv: Buffer[], out: ReplyWriter) => void;
@@ -105,6 +125,9 @@ export class ScriptEngine {
   private envRef = 0;
   private globalsRef = 0;
   private handlerRef = 0;
+  private functionsRef = 0;
+  /** The functions a library load in progress registered (null: no load in progress). */
+  private registering: RegisteredFunction[] | null = null;
   /** The run in progress (scripts do not nest: redis.call of EVAL is refused as noscript). */
   private current: ScriptRun | null = null;
   private resp: 2 | 3 = 2;
@@ -176,21 +199,29 @@ export class ScriptEngine {
     this.timedOut = false;
     this.deadlineMs = run.timeLimitMs > 0 ? Date.now() + run.timeLimitMs : 0;
     try {
-      if (!this.compiled.has(run.script.sha) && this.compile(run.script) !== null) {
+      if (run.script.functionRef === undefined && !this.compiled.has(run.script.sha) && this.compile(run.script) !== null) {
         run.out.error('ERR Error compiling script');
         return 'done';
       }
       lua.lua_settop(L, 0);
-      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.globalsRef);
-      this.pushStrings(L, run.keys);
-      lua.lua_setfield(L, 1, 'KEYS');
-      this.pushStrings(L, run.args);
-      lua.lua_setfield(L, 1, 'ARGV');
-      lua.lua_settop(L, 0);
+      const fn = run.script.functionRef;
+      if (fn === undefined) {
+        lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.globalsRef);
+        this.pushStrings(L, run.keys);
+        lua.lua_setfield(L, 1, 'KEYS');
+        this.pushStrings(L, run.args);
+        lua.lua_setfield(L, 1, 'ARGV');
+        lua.lua_settop(L, 0);
+      }
       lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.handlerRef);
-      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.compiled.get(run.script.sha) as number);
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, fn ?? (this.compiled.get(run.script.sha) as number));
+      // A library function takes KEYS and ARGV as its arguments.
+      if (fn !== undefined) {
+        this.pushStrings(L, run.keys);
+        this.pushStrings(L, run.args);
+      }
       if (this.deadlineMs > 0) lua.lua_sethook(L, this.hookFn, lua.LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
-      const status = lua.lua_pcall(L, 0, 1, 1);
+      const status = lua.lua_pcall(L, fn === undefined ? 0 : 2, 1, 1);
       lua.lua_sethook(L, null, 0, 0);
       if (this.timedOut) return 'timeout';
       const counted = this.isCountedError(L);
@@ -206,6 +237,123 @@ export class ScriptEngine {
       lua.lua_settop(this.L, 0);
       this.current = null;
     }
+  }
+
+  /**
+   * FUNCTION LOAD: run a library's code (its shebang line already checked) once, with only the
+   * load API visible; the functions it registered (their callbacks stay referenced in this VM),
+   * or Redis's error text. A failed load leaves nothing registered.
+   */
+  loadLibrary(code: Buffer): RegisteredFunction[] | string {
+    const L = this.L;
+    const body = Buffer.from(code);
+    // The shebang line becomes a comment, as for a script.
+    body[0] = 0x2d;
+    body[1] = 0x2d;
+    lua.lua_settop(L, 0);
+    if (lauxlib.luaL_loadbuffer(L, body, body.length, '@user_function') !== lua.LUA_OK) {
+      const msg = luaBytes(L, -1).toString('latin1');
+      lua.lua_settop(L, 0);
+      return `ERR Error compiling function: ${oneLine(asLua51(msg))}`;
+    }
+    const chunk = lua.lua_gettop(L);
+    lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.functionsRef);
+    const tbl = lua.lua_gettop(L);
+    lua.lua_getfield(L, tbl, 'env');
+    lua.lua_setupvalue(L, chunk, 1);
+    const registered: RegisteredFunction[] = [];
+    this.registering = registered;
+    this.setLoading(L, tbl, true);
+    lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.handlerRef);
+    lua.lua_pushvalue(L, chunk);
+    this.timedOut = false;
+    this.deadlineMs = Date.now() + FUNCTION_LOAD_TIME_LIMIT_MS;
+    lua.lua_sethook(L, this.hookFn, lua.LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    const status = lua.lua_pcall(L, 0, 0, tbl + 1);
+    lua.lua_sethook(L, null, 0, 0);
+    let err: string | null = null;
+    if (status !== lua.LUA_OK) {
+      const top = lua.lua_gettop(L);
+      const text = lua.lua_type(L, top) === lua.LUA_TTABLE && this.field(L, top, 'err') === lua.LUA_TSTRING ? luaBytes(L, -1).toString('latin1') : 'unknown error';
+      err = `ERR Error registering functions: ${oneLine(asLua51(text))}`;
+    } else if (registered.length === 0) err = 'ERR No functions registered';
+    this.setLoading(L, tbl, false);
+    this.registering = null;
+    lua.lua_settop(L, 0);
+    if (err !== null) {
+      this.releaseFunctions(registered);
+      return err;
+    }
+    return registered;
+  }
+
+  /** Drop the callbacks of functions that will never run (a failed or replaced load). */
+  releaseFunctions(fns: readonly RegisteredFunction[]): void {
+    for (const f of fns) lauxlib.luaL_unref(this.L, lua.LUA_REGISTRYINDEX, f.ref);
+  }
+
+  private setLoading(L: LuaState, tbl: number, on: boolean): void {
+    lua.lua_getfield(L, tbl, 'set_loading');
+    lua.lua_pushboolean(L, on);
+    lua.lua_pcall(L, 1, 0, 0);
+  }
+
+  /** redis.register_function(name, fn) or redis.register_function{function_name=, callback=, flags=, description=}. */
+  private registerFunction(L: LuaState): number {
+    const into = this.registering;
+    if (into === null) return this.raise(L, 'ERR redis.register_function can only be called on FUNCTION LOAD command');
+    const n = lua.lua_gettop(L);
+    if (n < 1 || n > 2) return this.raise(L, 'ERR wrong number of arguments to redis.register_function');
+    let name: string;
+    let description: string | null = null;
+    const flags: string[] = [];
+    if (n === 1) {
+      if (lua.lua_type(L, 1) !== lua.LUA_TTABLE) return this.raise(L, 'ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).');
+      let nameV: string | null = null;
+      let hasCallback = false;
+      lua.lua_pushnil(L);
+      while (lua.lua_next(L, 1)) {
+        if (lua.lua_type(L, -2) !== lua.LUA_TSTRING) return this.raise(L, 'ERR named argument key given to redis.register_function is not a string');
+        const k = luaBytes(L, -2).toString('latin1');
+        const t = lua.lua_type(L, -1);
+        if (k === 'function_name') {
+          if (t !== lua.LUA_TSTRING) return this.raise(L, 'ERR function_name argument given to redis.register_function must be a string');
+          nameV = luaBytes(L, -1).toString('latin1');
+        } else if (k === 'description') {
+          if (t !== lua.LUA_TSTRING) return this.raise(L, 'ERR description argument given to redis.register_function must be a string');
+          description = luaBytes(L, -1).toString('latin1');
+        } else if (k === 'callback') {
+          if (t !== lua.LUA_TFUNCTION) return this.raise(L, 'ERR callback argument given to redis.register_function must be a function');
+          hasCallback = true;
+        } else if (k === 'flags') {
+          if (t !== lua.LUA_TTABLE) return this.raise(L, 'ERR flags argument to redis.register_function must be a table representing function flags');
+          for (let i = 1; lua.lua_rawgeti(L, -1, i) !== lua.LUA_TNIL; i++) {
+            const f = lua.lua_type(L, -1) === lua.LUA_TSTRING ? luaBytes(L, -1).toString('latin1') : null;
+            lua.lua_pop(L, 1);
+            if (f === null || !SHEBANG_FLAGS.has(f)) return this.raise(L, 'ERR unknown flag given');
+            if (!flags.includes(f)) flags.push(f);
+          }
+          lua.lua_pop(L, 1);
+        } else return this.raise(L, 'ERR unknown argument given to redis.register_function');
+        lua.lua_pop(L, 1);
+      }
+      if (nameV === null) return this.raise(L, 'ERR redis.register_function must get a function name argument');
+      if (!hasCallback) return this.raise(L, 'ERR redis.register_function must get a callback argument');
+      name = nameV;
+      lua.lua_getfield(L, 1, 'callback');
+    } else {
+      if (lua.lua_type(L, 1) !== lua.LUA_TSTRING) return this.raise(L, 'ERR first argument to redis.register_function must be a string');
+      if (lua.lua_type(L, 2) !== lua.LUA_TFUNCTION) return this.raise(L, 'ERR second argument to redis.register_function must be a function');
+      name = luaBytes(L, 1).toString('latin1');
+      lua.lua_pushvalue(L, 2);
+    }
+    if (!FUNCTION_NAME_RE.test(name)) return this.raise(L, `ERR ${ERR_FUNCTION_NAME}`);
+    if (into.some((f) => f.name === name)) return this.raise(L, 'ERR Function already exists in the library');
+    if (into.length >= LIBRARY_FUNCTIONS_MAX) return this.raise(L, `ERR too many functions in one library (at most ${LIBRARY_FUNCTIONS_MAX})`);
+    const order = [...SHEBANG_FLAGS].filter((f) => flags.includes(f));
+    into.push({ name, ref: lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX), description, flags: order });
+    lua.lua_settop(L, 0);
+    return 0;
   }
 
   // ---------------------------------------------------------------- VM setup
@@ -236,6 +384,7 @@ export class ScriptEngine {
       ['json_encode_max_depth', (l) => this.jsonDepth(l, 'encode')],
       ['json_decode_max_depth', (l) => this.jsonDepth(l, 'decode')],
       ['json_encode_invalid_numbers', (l) => this.jsonInvalid(l)],
+      ['register_function', (l) => this.registerFunction(l)],
     ];
     for (const [name, fn] of fns) {
       lua.lua_pushcfunction(L, fn);
@@ -245,8 +394,9 @@ export class ScriptEngine {
     lua.lua_setfield(L, -2, 'REDIS_VERSION');
     lua.lua_pushnumber(L, SCRIPT_REDIS_VERSION_NUM);
     lua.lua_setfield(L, -2, 'REDIS_VERSION_NUM');
-    if (lua.lua_pcall(L, 1, 3, 0) !== lua.LUA_OK) throw new Error(`bug: Lua prelude: ${luaBytes(L, -1).toString()}`);
-    // The prelude returns the sandbox's environment, its globals and the error handler.
+    if (lua.lua_pcall(L, 1, 4, 0) !== lua.LUA_OK) throw new Error(`bug: Lua prelude: ${luaBytes(L, -1).toString()}`);
+    // The prelude returns the sandbox's environment, its globals, the error handler and the libraries' environment.
+    this.functionsRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     this.handlerRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     this.globalsRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     this.envRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
@@ -291,7 +441,7 @@ export class ScriptEngine {
       this.timedOut = true;
       lua.lua_sethook(L, this.hookFn, lua.LUA_MASKLINE | lua.LUA_MASKCOUNT, 1);
     }
-    this.raise(L, 'ERR Script ran past its time limit and was aborted');
+    this.raise(L, this.registering !== null ? 'ERR FUNCTION LOAD timeout' : 'ERR Script ran past its time limit and was aborted');
   }
 
   /** Raise a Redis error table {err = text} (text in luaPushErrorBuff's form). */

@@ -199,5 +199,34 @@ local function handler(err)
   return err
 end
 
-return env, G, handler
+-- Function libraries (FUNCTION LOAD): their chunk and the functions it defines share fenv. While
+-- a library loads, fenv offers only the load API (Redis 7.0's library globals: redis with
+-- register_function, log and the version); when a function runs, the script globals.
+local loading = false
+local function missing(k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 3)
+end
+local lredis = setmetatable({
+  register_function = js.register_function, log = js.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = js.REDIS_VERSION, REDIS_VERSION_NUM = js.REDIS_VERSION_NUM,
+}, {__index = function(_, k) missing(k) end})
+lredis = protect(lredis)
+local fenv = setmetatable({}, {
+  __index = function(_, k)
+    if loading then
+      if k == 'redis' then return lredis end
+      missing(k)
+    end
+    local v = rawget(G, k)
+    if v == nil then missing(k) end
+    return v
+  end,
+  __newindex = ro_error,
+  __metatable = locked_mt,
+})
+readonly[fenv] = true
+local functions = { env = fenv, set_loading = function(b) loading = b end }
+
+return env, G, handler, functions
 `;

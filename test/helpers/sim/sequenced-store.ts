@@ -140,6 +140,7 @@ function sequencedLoader(l: SnapshotLoader, seq: Sequencer, obs: LoadObserver): 
     add: (items) => l.add(items),
     setUsers: (users) => l.setUsers(users),
     setConfigs: (configs) => l.setConfigs(configs),
+    setFunctions: (libraries) => l.setFunctions(libraries),
     get keys() {
       return l.keys;
     },
@@ -160,6 +161,7 @@ function sequencedExport(x: ReturnType<ReplicatedStore['exportSnapshot']>, seq: 
     from: x.from,
     epochHistory: x.epochHistory,
     users: x.users,
+    functions: x.functions,
     configs: x.configs,
     batches: () => ({
       [Symbol.asyncIterator]() {
