@@ -8,7 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverPairPerFile, startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { showReply } from './helpers/resp.js';
-import { RawConn, openPairConns } from './helpers/server-conn.js';
+import { RawConn, compareReplies } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
 import { rng as seeded } from './helpers/rng.js';
 
@@ -29,22 +29,7 @@ const GET_FN = "redis.register_function{function_name='getk', callback=function(
 const SET_FN = "redis.register_function('setk', function(keys, args) return redis.call('set', keys[1], args[1]) end)";
 
 async function compareAll(protocol: 2 | 3, commands: ReadonlyArray<readonly string[]>): Promise<void> {
-  const { kv, redis } = await openPairConns(pair, protocol);
-  try {
-    for (const c of [kv, redis]) {
-      await c.request('FLUSHALL');
-      await c.request('FUNCTION', 'FLUSH');
-    }
-    const diffs: string[] = [];
-    for (const argv of commands) {
-      const [a, b] = [await kv.request(...argv), await redis.request(...argv)];
-      if (showReply(a) !== showReply(b)) diffs.push(`${JSON.stringify(argv)}\n  kv:    ${showReply(a)}\n  redis: ${showReply(b)}`);
-    }
-    assert.deepEqual(diffs, [], diffs.join('\n'));
-  } finally {
-    kv.close();
-    redis.close();
-  }
+  await compareReplies(pair, protocol, commands, [['FLUSHALL'], ['FUNCTION', 'FLUSH']]);
 }
 
 const COMMANDS: ReadonlyArray<readonly string[]> = [

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { serverPairPerFile, startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { ReplyError, showReply, type Reply } from './helpers/resp.js';
-import { RawConn, openPairConns } from './helpers/server-conn.js';
+import { ReplyError, type Reply } from './helpers/resp.js';
+import { RawConn, compareReplies, openPairConns } from './helpers/server-conn.js';
 import { withServer } from './helpers/in-process-server.js';
 import { waitFor } from './helpers/wait.js';
 import { RecordingWriter } from './helpers/recording-writer.js';
@@ -159,20 +159,7 @@ const SCRIPTS: ReadonlyArray<readonly string[]> = [
 const openPair = (protocol: 2 | 3): Promise<{ kv: RawConn; redis: RawConn }> => openPairConns(pair, protocol);
 
 async function compareAll(protocol: 2 | 3, commands: ReadonlyArray<readonly string[]>): Promise<void> {
-  const { kv, redis } = await openPair(protocol);
-  try {
-    await kv.request('FLUSHALL');
-    await redis.request('FLUSHALL');
-    const diffs: string[] = [];
-    for (const argv of commands) {
-      const [a, b] = [await kv.request(...argv), await redis.request(...argv)];
-      if (showReply(a) !== showReply(b)) diffs.push(`${JSON.stringify(argv)}\n  kv:    ${showReply(a)}\n  redis: ${showReply(b)}`);
-    }
-    assert.deepEqual(diffs, [], diffs.join('\n'));
-  } finally {
-    kv.close();
-    redis.close();
-  }
+  await compareReplies(pair, protocol, commands);
 }
 
 for (const protocol of [2, 3] as const) {

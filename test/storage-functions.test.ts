@@ -2,9 +2,10 @@
 // replaces it, FLUSHALL keeps it, a restart replays it, snapshots carry it (format 6; format 5
 // still opens, without one), and a full resync's loader installs the source's.
 
+import { setSnapshotVersion } from './helpers/damage.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import type { AppliedChange } from '../src/storage/api.js';
@@ -61,17 +62,6 @@ test('the table survives FLUSHALL and a restart (replay), the newest op wins, an
   }
 });
 
-/** Overwrite a snapshot file's format version (outside its checksums). */
-function setSnapshotVersion(path: string, version: number): void {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(version, 0);
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, b, 0, 4, 8);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 test('compaction writes the table into the snapshot: read back from it alone, then with a later op replayed after it; format 5 refuses a functions frame', async () => {
   const dir = tempDir();

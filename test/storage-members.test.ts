@@ -3,9 +3,10 @@
 // compaction keep them, snapshots carry them (format 5; format 4 still opens, without any),
 // truncateAfter drops those it cuts, and a full resync's loader installs the source's.
 
+import { setSnapshotVersion } from './helpers/damage.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openReplicatedStore as openStore } from '../src/storage/store.js';
 import type { AppliedChange, ReplicatedStore } from '../src/storage/api.js';
@@ -209,17 +210,6 @@ test('a full resync installs the source\'s configurations (durably), and a load 
   }
 });
 
-/** Overwrite a snapshot file's format version (outside its checksums). */
-function setSnapshotVersion(path: string, version: number): void {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(version, 0);
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, b, 0, 4, 8);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 test('a format-4 snapshot (no configurations) still opens with its user table; a configs frame in one is refused', async () => {
   const dir = tempDir();

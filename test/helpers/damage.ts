@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { KV_SERVER_JS } from './procs.js';
 
@@ -54,4 +54,16 @@ export async function repairDir(dir: string): Promise<string> {
   const rep = await runKvServer(['--repair', '--dir', dir]);
   assert.equal(rep.status, 0, rep.stderr);
   return rep.stdout;
+}
+
+/** Overwrite a snapshot file's format version (outside its checksums): an older or newer format's file. */
+export function setSnapshotVersion(path: string, version: number): void {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(version, 0);
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, b, 0, 4, 8);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -130,3 +130,28 @@ export async function openPairConns(pair: { kvPort(): number; redisPort(): numbe
   if (protocol === 3) for (const c of [kv, redis]) await c.request('HELLO', '3');
   return { kv, redis };
 }
+
+/**
+ * Send `commands` to both servers of a pair, in order, after `reset` (e.g. FLUSHALL), and fail
+ * with every command whose replies differ (shown side by side).
+ */
+export async function compareReplies(
+  pair: { kvPort(): number; redisPort(): number },
+  protocol: 2 | 3,
+  commands: ReadonlyArray<readonly string[]>,
+  reset: ReadonlyArray<readonly string[]> = [['FLUSHALL']],
+): Promise<void> {
+  const { kv, redis } = await openPairConns(pair, protocol);
+  try {
+    for (const c of [kv, redis]) for (const r of reset) await c.request(...r);
+    const diffs: string[] = [];
+    for (const argv of commands) {
+      const [a, b] = [await kv.request(...argv), await redis.request(...argv)];
+      if (showReply(a) !== showReply(b)) diffs.push(`${JSON.stringify(argv)}\n  kv:    ${showReply(a)}\n  redis: ${showReply(b)}`);
+    }
+    if (diffs.length > 0) throw new Error(`replies differ:\n${diffs.join('\n')}`);
+  } finally {
+    kv.close();
+    redis.close();
+  }
+}

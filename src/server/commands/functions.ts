@@ -8,31 +8,7 @@ import { errUnknownContainerSubcommand, errUnknownSubcommand, isWord } from './a
 import { key, keynum, legacyRange } from './key-specs.js';
 import { dumpPayload, libraryName, readDumpPayload, type Library } from '../scripting/functions.js';
 import { globMatch } from '../../storage/glob.js';
-
-function services(ctx: CommandContext): ScriptingServices | undefined {
-  const s = ctx.server.scripting;
-  if (s === undefined) ctx.out.error('ERR this server does not run scripts');
-  return s;
-}
-
-/** FCALL's numkeys, Redis 7.0's checks and texts; keys and args, or null after replying the error. */
-function keysAndArgs(ctx: CommandContext, argv: readonly Buffer[]): { keys: Buffer[]; args: Buffer[] } | null {
-  const text = (argv[2] as Buffer).toString('latin1');
-  const n = /^-?(0|[1-9][0-9]{0,17})$/.test(text) ? Number(text) : NaN;
-  if (Number.isNaN(n)) {
-    ctx.out.error('ERR Bad number of keys provided');
-    return null;
-  }
-  if (n > argv.length - 3) {
-    ctx.out.error("ERR Number of keys can't be greater than number of args");
-    return null;
-  }
-  if (n < 0) {
-    ctx.out.error("ERR Number of keys can't be negative");
-    return null;
-  }
-  return { keys: argv.slice(3, 3 + n) as Buffer[], args: argv.slice(3 + n) as Buffer[] };
-}
+import { keysAndArgs, services } from './scripting.js';
 
 function fcallCommand(readOnly: boolean): CommandSpec['handler'] {
   return (ctx, argv) => {
@@ -40,7 +16,7 @@ function fcallCommand(readOnly: boolean): CommandSpec['handler'] {
     if (s === undefined) return;
     const fn = s.functions.get((argv[1] as Buffer).toString('latin1'));
     if (fn === undefined) return ctx.out.error('ERR Function not found');
-    const ka = keysAndArgs(ctx, argv);
+    const ka = keysAndArgs(ctx, argv, 'ERR Bad number of keys provided');
     if (ka === null) return;
     if (readOnly && !fn.script.flags.noWrites) return ctx.out.error('ERR Can not execute a script with write flag using *_ro command.');
     s.runFunction(ctx, argv, fn.script, ka.keys, ka.args, readOnly);

@@ -12,18 +12,21 @@ function spec(name: string, arity: number, flags: CommandFlag[], summary: string
   return { name, arity, flags, ...legacyRange(keySpecs), keySpecs, summary, syntax, group: 'scripting', acl: ['@scripting'], handler };
 }
 
-function services(ctx: CommandContext): ScriptingServices | undefined {
+export function services(ctx: CommandContext): ScriptingServices | undefined {
   const s = ctx.server.scripting;
   if (s === undefined) ctx.out.error('ERR this server does not run scripts');
   return s;
 }
 
-/** numkeys as Redis 7.0 checks it; the keys and args, or null after replying the error. */
-function keysAndArgs(ctx: CommandContext, argv: readonly Buffer[]): { keys: Buffer[]; args: Buffer[] } | null {
+/**
+ * numkeys (argv[2]) as Redis 7.0 checks it for EVAL and FCALL (which word a non-number
+ * differently: `notANumber`); the keys and args, or null after replying the error.
+ */
+export function keysAndArgs(ctx: CommandContext, argv: readonly Buffer[], notANumber = 'ERR value is not an integer or out of range'): { keys: Buffer[]; args: Buffer[] } | null {
   const text = (argv[2] as Buffer).toString('latin1');
   const n = /^-?(0|[1-9][0-9]{0,17})$/.test(text) ? Number(text) : NaN;
   if (Number.isNaN(n)) {
-    ctx.out.error('ERR value is not an integer or out of range');
+    ctx.out.error(notANumber);
     return null;
   }
   if (n > argv.length - 3) {
