@@ -46,7 +46,9 @@ export type CommandInterceptor = (
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
 const UNSUPPORTED = new Map<string, string>([
-  ...['fcall', 'fcall_ro', 'function'].map((n): [string, string] => [n, 'Redis functions; EVAL scripts are supported']),
+  ...['xadd', 'xrange', 'xrevrange', 'xlen', 'xdel', 'xtrim', 'xread', 'xreadgroup', 'xgroup', 'xack', 'xpending', 'xclaim', 'xautoclaim', 'xinfo', 'xsetid'].map(
+    (n): [string, string] => [n, 'stream type; lists with blocking pops, or pub/sub, cover most stream uses'],
+  ),
 ]);
 
 /** What a RESP2 connection with subscriptions may still run (Redis's subscribed mode). */
