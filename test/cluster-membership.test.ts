@@ -8,7 +8,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectResp } from '../src/client/resp-conn.js';
-import type { Reply } from '../src/client/resp-wire.js';
+import { parseMemberList, type MemberView } from '../src/replication/cluster/member-list-reply.js';
 import { callWithin, replyText } from './helpers/call.js';
 import { Cluster } from './helpers/cluster.js';
 import { waitFor } from './helpers/wait.js';
@@ -42,47 +42,22 @@ async function ok(id: string, args: readonly string[], timeoutMs?: number): Prom
   return replyText(r.reply);
 }
 
-interface Listed {
-  readonly address: string;
-  readonly role: string;
-  readonly matchSeq: number;
-  readonly configSeq: number;
-  readonly committed: boolean;
-}
-
 /** MEMBER LIST of a node: id → entry; null when it does not answer with a list. */
-async function memberList(id: string): Promise<Map<string, Listed> | null> {
+async function memberList(id: string): Promise<Map<string, MemberView> | null> {
   const r = await cluster.call(id, ['MEMBER', 'LIST']);
-  if (!r.ok || r.reply.type !== 'array') return null;
-  const out = new Map<string, Listed>();
-  for (const item of r.reply.items) {
-    assert.ok(item.type === 'array' || item.type === 'map');
-    const f = new Map<string, Reply>();
-    for (let i = 0; i + 1 < item.items.length; i += 2) f.set(replyText(item.items[i] as Reply) as string, item.items[i + 1] as Reply);
-    const num = (k: string): number => {
-      const v = f.get(k);
-      return v?.type === 'integer' ? Number(v.value) : v?.type === 'boolean' ? Number(v.value) : NaN;
-    };
-    out.set(replyText(f.get('id') as Reply) as string, {
-      address: replyText(f.get('address') as Reply) as string,
-      role: replyText(f.get('role') as Reply) as string,
-      matchSeq: num('match_seq'),
-      configSeq: num('config_seq'),
-      committed: num('config_committed') === 1,
-    });
-  }
-  return out;
+  const list = r.ok ? parseMemberList(r.reply) : null;
+  return list === null ? null : new Map(list.map((m) => [m.id, m]));
 }
 
 /** Wait until the primary lists `id` with `role` in a committed configuration. */
-async function waitListed(id: string, role: 'voter' | 'learner'): Promise<Map<string, Listed>> {
+async function waitListed(id: string, role: 'voter' | 'learner'): Promise<Map<string, MemberView>> {
   return waitFor(
     `${id} listed as a ${role} by the primary`,
     async () => {
       const p = await cluster.primary();
       const l = p === null ? null : await memberList(p);
       const m = l?.get(id);
-      return m !== undefined && m.role === role && m.committed ? l : null;
+      return m !== undefined && m.role === role && m.configCommitted ? l : null;
     },
     { timeoutMs: CHANGE_WAIT_MS, intervalMs: 100 },
   ).catch((e: unknown) => {

@@ -3,7 +3,7 @@
 // unknown outcome) until it is done; MEMBER LIST read as records; waiting until a member is a
 // voter of a committed configuration. Owns no process; never decides which change to make.
 
-import { parseMemberList, type MemberView } from '../../tools/lib/member-list.js';
+import { parseMemberList, type MemberView } from '../../src/replication/cluster/member-list-reply.js';
 import { replyText } from './call.js';
 import type { Cluster } from './cluster.js';
 import { waitFor } from './wait.js';

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectResp, type RespConnection } from '../../src/client/resp-conn.js';
 import { parseFlags } from '../../src/cli/flags.js';
-import { parseMemberList } from '../lib/member-list.js';
+import { parseMemberList } from '../../src/replication/cluster/member-list-reply.js';
 import { describeMachine } from './docs.js';
 import { pipelineCalls } from './pipeline.js';
 import { freePort, KV_SERVER_JS, kvServerBuilt, REPO_ROOT } from './servers.js';

@@ -6,10 +6,10 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectResp, type RespConnection } from '../../client/resp-conn.js';
-import type { Reply } from '../../client/resp-wire.js';
 import { redirectAddress } from '../../client/errors.js';
 import { parseAddress } from '../../net/address.js';
 import type { NodeId } from '../core/types.js';
+import { parseMemberList } from './member-list-reply.js';
 
 /** How long a join keeps trying (an election or a change in progress only delays it). */
 export const JOIN_TIMEOUT_MS = 120_000;
@@ -139,31 +139,12 @@ async function memberList(conn: RespConnection): Promise<Map<NodeId, ListedMembe
   const res = await conn.call(['MEMBER', 'LIST']);
   if (!res.ok) return res.error;
   if (res.reply.type === 'error') return res.reply.message;
-  if (res.reply.type !== 'array') return 'MEMBER LIST answered with an unexpected reply';
+  const list = parseMemberList(res.reply);
+  if (list === null) return 'MEMBER LIST answered with an unexpected reply';
   const out = new Map<NodeId, ListedMember>();
-  for (const item of res.reply.items) {
-    const f = fields(item);
-    const id = f.get('id');
-    const address = f.get('address');
-    const role = f.get('role');
-    if (id === undefined || address === undefined || role === undefined) return 'MEMBER LIST entry without id, address or role';
-    out.set(id, { address, voter: role === 'voter', committed: f.get('config_committed') === '1' });
+  for (const m of list) {
+    if (m.id === '' || m.address === '' || m.role === '') return 'MEMBER LIST entry without id, address or role';
+    out.set(m.id, { address: m.address, voter: m.role === 'voter', committed: m.configCommitted });
   }
   return out;
-}
-
-/** A flat key/value aggregate (RESP2 array, RESP3 map) with textual values (integers and booleans as digits). */
-function fields(r: Reply): Map<string, string> {
-  const m = new Map<string, string>();
-  if (r.type !== 'array' && r.type !== 'map') return m;
-  for (let i = 0; i + 1 < r.items.length; i += 2) {
-    const k = r.items[i] as Reply;
-    const v = r.items[i + 1] as Reply;
-    if (k.type !== 'bulk' && k.type !== 'simple') continue;
-    const key = k.value.toString('utf8');
-    if (v.type === 'bulk' || v.type === 'simple') m.set(key, v.value.toString('utf8'));
-    else if (v.type === 'integer') m.set(key, String(v.value));
-    else if (v.type === 'boolean') m.set(key, v.value ? '1' : '0');
-  }
-  return m;
 }

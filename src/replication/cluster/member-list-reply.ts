@@ -1,7 +1,7 @@
-// MEMBER LIST's reply read as records, shared by the tests and the benchmark tools (never
-// shipped). Owns the parsing only; never sends a command.
+// MEMBER LIST's reply read as records: kv-server --join reads the membership with it, and the
+// tests and benchmark tools use it too. Owns the parsing only; never sends a command.
 
-import type { Reply } from '../../src/client/resp-wire.js';
+import type { Reply } from '../../client/resp-wire.js';
 
 export interface MemberView {
   readonly id: string;
