@@ -215,12 +215,14 @@ for (const policy of POLICIES) {
 }
 
 test("a primary's evictions reach its replica as logged deletes (same DEBUG DIGEST); the replica, over its own limit, never evicts", async () => {
-  const primary = await kv(['--maxmemory', String(48 * MiB), '--maxmemory-policy', 'allkeys-lru']);
+  // 64 MiB leaves the primary room for its replication backlog and the process's fixed overhead
+  // beside the keys (at 48 MiB a loaded machine's sampling lag could refuse writes with OOM).
+  const primary = await kv(['--maxmemory', String(64 * MiB), '--maxmemory-policy', 'allkeys-lru']);
   const replica = await kv(['--replica-of', `127.0.0.1:${primary.port}`, '--maxmemory', String(24 * MiB), '--maxmemory-policy', 'allkeys-lru']);
   const p = client(primary.port);
   const rc = client(replica.port);
   await waitFor('the replica is linked', async () => (await infoOf(rc, 'replication')).get('master_link_status') === 'up', { timeoutMs: 20_000 });
-  const load = await writeLoad(p, 'repl', 120 * MiB, () => null);
+  const load = await writeLoad(p, 'repl', 160 * MiB, () => null);
   assert.equal(load.errors, 0, load.first);
   const evicted = Number((await infoOf(p, 'stats')).get('evicted_keys'));
   assert.ok(evicted > 0, 'the primary evicted');
