@@ -43,7 +43,7 @@ async function tlsServer(extra: readonly string[] = []): Promise<{ proc: Running
   const tlsPort = await freePort();
   const proc = await startKvServer({ args: ['--tls-port', String(tlsPort), ...SERVER_TLS, ...extra] });
   procs.add(proc);
-  await waitFor('the TLS listener', () => proc.output().includes(`TLS on port ${tlsPort}`));
+  await waitFor('the TLS listener', () => proc.output().includes(`TLS on port ${tlsPort}`), { timeoutMs: 30_000 }); // slow on a loaded machine
   return { proc, tlsPort };
 }
 
@@ -243,7 +243,7 @@ test('tls-* settings come from a config file; CONFIG GET reports them; CONFIG SE
   );
   const proc = await startKvServer({ args: ['--config', conf] });
   procs.add(proc);
-  await waitFor('the TLS listener', () => proc.output().includes(`TLS on port ${tlsPort}`));
+  await waitFor('the TLS listener', () => proc.output().includes(`TLS on port ${tlsPort}`), { timeoutMs: 30_000 }); // slow on a loaded machine
   assert.equal(await tlsPing(tlsPort, { ca: pem('ca.crt') }), 'PONG');
   const c = ioredis(proc.port);
   try {
