@@ -12,10 +12,11 @@ import {
   decodeMemberConfig,
   encodeMemberConfig,
   majoritiesCanBeDisjoint,
+  REMOVED_KEPT,
   votersOf,
 } from '../src/replication/core/member-config.js';
 import type { Member, MemberConfig } from '../src/replication/core/types.js';
-import { DEFAULT_SIM, SimWorld } from './helpers/sim/world.js';
+import { DEFAULT_SIM, SIM_TIMING, STEP_MS, SimWorld } from './helpers/sim/world.js';
 import type { SimNode } from './helpers/sim/node.js';
 
 const cfg = (voters: string[], learners: string[] = []): MemberConfig => {
@@ -56,6 +57,24 @@ test('member configs: applyChange adds learners, promotes, removes, moves, and r
   const moved = applyChange(c, { op: 'address', id: 'b', address: 'h:b2' });
   assert(typeof moved !== 'string');
   assert.equal(moved.members.get('b')?.address, 'h:b2');
+  // A removal is remembered (and survives the byte form); re-adding forgets it.
+  const removed = applyChange(c, { op: 'remove', id: 'c' });
+  assert(typeof removed !== 'string');
+  assert.deepEqual(removed.removed, ['c']);
+  assert.deepEqual(decodeMemberConfig(encodeMemberConfig(removed))?.removed, ['c']);
+  const readded = applyChange(removed, { op: 'add', id: 'c', address: 'h:c', autoPromote: true });
+  assert(typeof readded !== 'string');
+  assert.equal(readded.removed, undefined);
+  let many: MemberConfig = cfg(['a', 'b']);
+  for (let i = 0; i < REMOVED_KEPT + 5; i++) {
+    const added = applyChange(many, { op: 'add', id: `x${i}`, address: `h:x${i}`, autoPromote: false });
+    assert(typeof added !== 'string');
+    const gone = applyChange(added, { op: 'remove', id: `x${i}` });
+    assert(typeof gone !== 'string');
+    many = gone;
+  }
+  assert.equal(many.removed?.length, REMOVED_KEPT, 'the newest removals only');
+  assert.equal(many.removed?.[REMOVED_KEPT - 1], `x${REMOVED_KEPT + 4}`);
 });
 
 test('member configs: two configurations one single-server change apart always share a voter between majorities', () => {
@@ -165,11 +184,12 @@ test('membership: a removed replica is told, stops counting, and never campaigns
   assert.equal(w.byName(victim).core?.acceptsWrites(w.nowMs), false);
 });
 
-test('membership: removing the primary commits the change, then hands over to a remaining voter', () => {
+test('membership: removing the primary commits the change, then hands over to a remaining voter within an election round', () => {
   const w = calmWorld(15);
   const old = primaryOf(w);
   assert.equal(change(w, { op: 'remove', id: old.id }).outcome, 'ok');
-  until(w, 'a new primary', () => w.primary() !== undefined && w.primary() !== old);
+  // timeoutNow: the successor campaigns at once instead of waiting out an election timeout.
+  until(w, 'a new primary', () => w.primary() !== undefined && w.primary() !== old, SIM_TIMING.electionTimeoutMinMs / STEP_MS);
   assert.equal(old.core?.memberRole, 'removed');
   assert.notEqual(old.core?.currentRole, 'primary');
   const p = w.primary() as SimNode;

@@ -66,6 +66,12 @@ const TAG_LREM = 18;
 const TAG_ACL = 19;
 const TAG_MEMBERS = 20;
 const TAG_FUNCTIONS = 21;
+/** The ops holding a whole table as [u32 len][bytes], by tag, named for errors. */
+const TABLE_OPS: ReadonlyMap<number, string> = new Map([
+  [TAG_ACL, 'acl users'],
+  [TAG_MEMBERS, 'members config'],
+  [TAG_FUNCTIONS, 'function libraries'],
+]);
 /** Elements one push op may carry; bounds the decoder's loop on a corrupt count. */
 export const LIST_PUSH_VALUES_MAX = 1 << 24;
 const SEQ_HI_FACTOR = 0x1_0000_0000;
@@ -248,26 +254,17 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
       }
       case 'acl':
         assert(op.users.length <= VALUE_BYTES_MAX, 'user table too large');
-        out[p++] = TAG_ACL;
-        p = putU32(out, p, op.users.length);
-        out.set(op.users, p);
-        p += op.users.length;
+        p = putTable(out, p, TAG_ACL, op.users);
         break;
       case 'members':
         // The reader refuses anything else, so the writer never logs it.
         assert(ops.length === 1, 'a members op is its entry\'s only op');
         assert(decodeMemberConfig(op.config) !== null, 'a members op holds a membership configuration');
-        out[p++] = TAG_MEMBERS;
-        p = putU32(out, p, op.config.length);
-        out.set(op.config, p);
-        p += op.config.length;
+        p = putTable(out, p, TAG_MEMBERS, op.config);
         break;
       case 'functions':
         assert(op.libraries.length <= VALUE_BYTES_MAX, 'function table too large');
-        out[p++] = TAG_FUNCTIONS;
-        p = putU32(out, p, op.libraries.length);
-        out.set(op.libraries, p);
-        p += op.libraries.length;
+        p = putTable(out, p, TAG_FUNCTIONS, op.libraries);
         break;
       default: {
         const never: never = op;
@@ -283,6 +280,14 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
 }
 
 /** Little-endian u32 at `p` (n is a non-negative integer < 2^32); returns p + 4. */
+/** A whole-table op: [u8 tag][u32 len][bytes]; returns the offset after it. */
+function putTable(out: Buffer, p: number, tag: number, bytes: Buffer): number {
+  out[p++] = tag;
+  p = putU32(out, p, bytes.length);
+  out.set(bytes, p);
+  return p + bytes.length;
+}
+
 function putU32(out: Buffer, p: number, n: number): number {
   out[p] = n & 0xff;
   out[p + 1] = (n >>> 8) & 0xff;
@@ -544,34 +549,21 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
       if (sink !== null) sink.flushall();
       continue;
     }
-    if (tag === TAG_ACL) {
-      if (p + 4 > end) return 'acl length runs past record end';
+    // Table tags are the highest: one comparison keeps the key ops' path free of the lookup.
+    const table = tag >= TAG_ACL ? TABLE_OPS.get(tag) : undefined;
+    if (table !== undefined) {
+      // A whole table (users, membership, function libraries): [u32 len][bytes].
+      if (tag === TAG_MEMBERS && count !== 1) return 'a members op shares its entry with other ops';
+      if (p + 4 > end) return `${table} length runs past record end`;
       const len = getU32(buf, p);
       p += 4;
-      if (len > end - p) return 'acl users run past record end';
-      if (sink !== null) sink.acl(buf, p, len);
-      p += len;
-      continue;
-    }
-    if (tag === TAG_FUNCTIONS) {
-      if (p + 4 > end) return 'functions length runs past record end';
-      const len = getU32(buf, p);
-      p += 4;
-      if (len > end - p) return 'function libraries run past record end';
-      if (sink !== null) sink.functions(buf, p, len);
-      p += len;
-      continue;
-    }
-    if (tag === TAG_MEMBERS) {
-      if (count !== 1) return 'a members op shares its entry with other ops';
-      if (p + 4 > end) return 'members length runs past record end';
-      const len = getU32(buf, p);
-      p += 4;
-      if (len > end - p) return 'members config runs past record end';
-      // Checked with the record (as a restore's payload), so applying it never fails.
+      if (len > end - p) return `${table} run past record end`;
       if (sink === null) {
-        if (decodeMemberConfig(buf.subarray(p, p + len)) === null) return 'members op holds no valid configuration';
-      } else sink.members(buf, p, len);
+        // A configuration is checked with the record (as a restore's payload), so applying it never fails.
+        if (tag === TAG_MEMBERS && decodeMemberConfig(buf.subarray(p, p + len)) === null) return 'members op holds no valid configuration';
+      } else if (tag === TAG_ACL) sink.acl(buf, p, len);
+      else if (tag === TAG_MEMBERS) sink.members(buf, p, len);
+      else sink.functions(buf, p, len);
       p += len;
       continue;
     }

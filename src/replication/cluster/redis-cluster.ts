@@ -40,6 +40,8 @@ export interface RedisClusterHost {
   readonly role: Role;
   nowMs(): number;
   status(): CoreStatus;
+  /** Not the primary: the primary's address when its link is up, else null (no status built). */
+  reachablePrimaryAddress(): string | null;
 }
 
 /** One member as the Redis Cluster commands show it. */
@@ -171,12 +173,12 @@ export class RedisClusterFrontend {
     const keys = keyPositions(keySpecsOf(spec, sub), argv);
     const first = keys?.[0];
     if (first === undefined) return null;
-    const st = this.host.status();
-    // As CLUSTER INFO's cluster_state: no primary, or none this replica hears from.
-    if (st.primaryAddress === null || !clusterStateOk(st)) return 'CLUSTERDOWN The cluster is down';
+    // As CLUSTER INFO's cluster_state on a replica: no primary, or none it hears from.
+    const primary = this.host.reachablePrimaryAddress();
+    if (primary === null) return 'CLUSTERDOWN The cluster is down';
     const writes = spec.flags.includes('write') || SCRIPTS_THAT_MAY_WRITE.has(spec.name) || (sub !== null && spec.writeSubcommands?.includes(sub) === true);
     if (!writes && client.clusterReadonly === true) return null;
-    return `MOVED ${keySlot(argv[first[0]] as Buffer)} ${st.primaryAddress}`;
+    return `MOVED ${keySlot(argv[first[0]] as Buffer)} ${primary}`;
   };
 
   // ================================================================ commands

@@ -304,6 +304,14 @@ export class ReplicationCore {
   get memberRole(): MemberRole {
     return this.selfRole;
   }
+  /**
+   * Not the primary: the address of the primary we follow when its link is up (what CLUSTER INFO
+   * calls cluster_state ok on a replica), else null. Cheap: the cluster gate asks per command.
+   */
+  reachablePrimaryAddress(): string | null {
+    if (this.role === 'primary' || this.primaryId === null) return null;
+    return this.peers.get(this.primaryId)?.link === 'up' ? this.primaryAddress : null;
+  }
 
   /**
    * May the host accept a client write now? Primary, not handing over, its epoch's no-op in the
@@ -501,11 +509,15 @@ export class ReplicationCore {
   }
   /** Contact with a majority of the voters in force within an election timeout (self counts only as a voter). */
   private quorumContact(nowMs: number): boolean {
-    const n = this.votersIn((id) => {
-      if (id === this.cfg.nodeId) return true;
-      const p = this.peers.get(id);
-      return p !== undefined && nowMs - p.lastContactMs < this.cfg.timing.electionTimeoutMinMs;
-    });
+    // A plain loop: acceptsWrites runs this for every client write.
+    let n = 0;
+    for (const id of this.voters) {
+      if (id === this.cfg.nodeId) n++;
+      else {
+        const p = this.peers.get(id);
+        if (p !== undefined && nowMs - p.lastContactMs < this.cfg.timing.electionTimeoutMinMs) n++;
+      }
+    }
     return n >= this.majority();
   }
   /** Heard from a live primary recently: refuse to help depose it (pre-vote and disruptive votes). */
@@ -1325,7 +1337,8 @@ export class ReplicationCore {
     const need = this.majority();
     const keep: PendingRead[] = [];
     for (const r of this.reads) {
-      const confirmed = this.votersIn((id) => id === this.cfg.nodeId || (this.peers.get(id)?.ackedRound ?? 0) >= r.round);
+      let confirmed = 0;
+      for (const id of this.voters) if (id === this.cfg.nodeId || (this.peers.get(id)?.ackedRound ?? 0) >= r.round) confirmed++;
       const ready = confirmed >= need && start !== null && this.commitSeq >= start && this.commitSeq >= r.readSeq;
       if (ready) this.emit({ type: 'readReady', readId: r.readId, readSeq: r.readSeq });
       else keep.push(r);
@@ -1728,16 +1741,18 @@ export class ReplicationCore {
     return oldestMissingMs !== undefined && this.nowMs - oldestMissingMs < this.cfg.timing.electionTimeoutMinMs;
   }
 
-  /** Primary: promote one caught-up learner that asked for it (MEMBER ADD without LEARNER), when no change is in flight. */
+  /**
+   * Primary: promote one caught-up learner that asked for it (MEMBER ADD without LEARNER), under
+   * exactly the rules of a MEMBER PROMOTE (changeRefusal), when no change is in flight.
+   */
   private maybeAutoPromote(): void {
-    if (this.change !== null || this.inForce.seq > this.commitSeq || !this.acceptsWrites(this.nowMs)) return;
-    const start = this.currentEpochStartSeq();
-    if (start === null || this.commitSeq < start) return;
+    if (this.change !== null) return;
     for (const [id, m] of this.inForce.config.members) {
-      if (m.voter || !m.autoPromote) continue;
       const p = this.peers.get(id);
-      if (p === undefined || !this.caughtUp(p)) continue;
-      const next = applyChange(this.inForce.config, { op: 'promote', id });
+      if (m.voter || !m.autoPromote || p === undefined) continue;
+      const change: MemberChange = { op: 'promote', id };
+      if (this.changeRefusal(change) !== null) continue;
+      const next = applyChange(this.inForce.config, change);
       if (typeof next === 'string') continue;
       this.log('info', `learner ${id} caught up (holds ${p.reportedLastSeq} of ${this.lastPos.seq}): promoting it to voter`);
       this.proposeConfig(0, next);

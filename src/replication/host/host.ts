@@ -363,6 +363,10 @@ export class ReplicationHost implements LinkEvents {
   get role(): CoreStatus['role'] {
     return this.core.currentRole;
   }
+  /** See ReplicationCore.reachablePrimaryAddress. */
+  reachablePrimaryAddress(): string | null {
+    return this.core.reachablePrimaryAddress();
+  }
   acceptsWrites(): boolean {
     // Only cluster mode looks at the time (contact with a majority): no clock read per write otherwise.
     return this.core.acceptsWrites(this.isCluster ? this.nowMs() : this.lastStepMs);

@@ -246,16 +246,8 @@ export class ScriptEngine {
    */
   loadLibrary(code: Buffer): RegisteredFunction[] | string {
     const L = this.L;
-    const body = Buffer.from(code);
-    // The shebang line becomes a comment, as for a script.
-    body[0] = 0x2d;
-    body[1] = 0x2d;
-    lua.lua_settop(L, 0);
-    if (lauxlib.luaL_loadbuffer(L, body, body.length, '@user_function') !== lua.LUA_OK) {
-      const msg = luaBytes(L, -1).toString('latin1');
-      lua.lua_settop(L, 0);
-      return `ERR Error compiling function: ${oneLine(asLua51(msg))}`;
-    }
+    const failed = loadChunk(L, code, true, '@user_function', 'ERR Error compiling function');
+    if (failed !== null) return failed;
     const chunk = lua.lua_gettop(L);
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.functionsRef);
     const tbl = lua.lua_gettop(L);
@@ -406,19 +398,8 @@ export class ScriptEngine {
   /** Compile into this VM; null, or Redis's compile error reply. */
   private compile(script: CachedScript): string | null {
     const L = this.L;
-    let body = script.body;
-    // The shebang line becomes a comment: Lua would not parse it, and line numbers stay.
-    if (script.flags.shebang) {
-      body = Buffer.from(body);
-      body[0] = 0x2d;
-      body[1] = 0x2d;
-    }
-    lua.lua_settop(L, 0);
-    if (lauxlib.luaL_loadbuffer(L, body, body.length, '@user_script') !== lua.LUA_OK) {
-      const msg = luaBytes(L, -1).toString('latin1');
-      lua.lua_settop(L, 0);
-      return `ERR Error compiling script (new function): ${oneLine(asLua51(msg))}`;
-    }
+    const failed = loadChunk(L, script.body, script.flags.shebang, '@user_script', 'ERR Error compiling script (new function)');
+    if (failed !== null) return failed;
     lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.envRef);
     lua.lua_setupvalue(L, 1, 1);
     this.compiled.set(script.sha, lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX));
@@ -866,4 +847,23 @@ export function parseShebang(body: Buffer): ScriptFlags | string {
     }
   }
   return { shebang: true, noWrites: flags.has('no-writes'), allowOom: flags.has('allow-oom'), allowStale: flags.has('allow-stale') };
+}
+
+/**
+ * Compile `code` onto an empty stack of `L` (the chunk at index 1); null, or `errPrefix: <Lua's
+ * message>` with the stack emptied. A shebang line becomes a comment: Lua would not parse it, and
+ * line numbers stay.
+ */
+function loadChunk(L: LuaState, code: Buffer, shebang: boolean, chunkName: string, errPrefix: string): string | null {
+  let body = code;
+  if (shebang) {
+    body = Buffer.from(code);
+    body[0] = 0x2d;
+    body[1] = 0x2d;
+  }
+  lua.lua_settop(L, 0);
+  if (lauxlib.luaL_loadbuffer(L, body, body.length, chunkName) === lua.LUA_OK) return null;
+  const msg = luaBytes(L, -1).toString('latin1');
+  lua.lua_settop(L, 0);
+  return `${errPrefix}: ${oneLine(asLua51(msg))}`;
 }
