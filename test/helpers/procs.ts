@@ -119,6 +119,12 @@ function track(child: ChildProcess, port: number, dir: string): RunningProcess {
 
 /** Lines of a server's output in the error when it never became ready. */
 const READY_FAILURE_LINES = 40;
+/**
+ * How long a kv-server may take to accept connections by default. A start takes well under a
+ * second on a quiet machine, but a loaded 2-core CI run saw starts past 10 s; a start that never
+ * comes still fails, with the server's output.
+ */
+const READY_TIMEOUT_MS = 30_000;
 
 export interface KvServerOptions {
   readonly port?: number;
@@ -127,7 +133,7 @@ export interface KvServerOptions {
   readonly env?: Record<string, string>;
   /** Wait until the port accepts connections. Default true. */
   readonly waitReady?: boolean;
-  /** How long that wait may take (a start that first restores a backup takes longer). Default waitFor's. */
+  /** How long that wait may take (a start that first restores a backup takes longer). Default READY_TIMEOUT_MS. */
   readonly readyTimeoutMs?: number;
 }
 
@@ -145,7 +151,7 @@ export async function startKvServer(opts: KvServerOptions = {}): Promise<Running
       await waitFor(`kv-server on ${port}`, async () => {
         if (child.exitCode !== null) throw new Error(`kv-server exited ${child.exitCode}: ${proc.output()}`);
         return portAccepts(port);
-      }, opts.readyTimeoutMs !== undefined ? { timeoutMs: opts.readyTimeoutMs } : {});
+      }, { timeoutMs: opts.readyTimeoutMs ?? READY_TIMEOUT_MS });
     } catch (e) {
       if (child.exitCode !== null) throw e; // its output is in the message already
       // Nobody gets a handle on a server that never became ready: stop it here, and say what it printed.
