@@ -48,6 +48,12 @@ test('primary: role gauge, commit position, a lag series per replica; /health 20
   assert.equal(sampleValue(s, 'kv_accepts_writes'), 1);
   assert.deepEqual(lagSeries(s), others.sort());
   assert.ok((sampleValue(s, 'kv_commit_seq') ?? 0) >= 1, 'the epoch\'s first entry is committed');
+  assert.equal(sampleValue(s, 'kv_members', { kind: 'voter' }), 3);
+  assert.equal(sampleValue(s, 'kv_members', { kind: 'learner' }), 0);
+  assert.equal(sampleValue(s, 'kv_member_role', { role: 'voter' }), 1);
+  assert.equal(sampleValue(s, 'kv_member_role', { role: 'learner' }), 0);
+  assert.equal(sampleValue(s, 'kv_config_committed'), 1);
+  assert.equal(sampleValue(s, 'kv_config_seq'), 0, 'the --cluster list is the configuration in force');
   for (const id of others) {
     const r = await metricsOf(id);
     assert.equal(sampleValue(r, 'kv_role', { role: 'replica' }), 1, id);

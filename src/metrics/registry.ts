@@ -7,7 +7,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KvServer } from '../server/server.js';
 import type { ReplicationHost } from '../replication/host/host.js';
-import type { Role } from '../replication/core/types.js';
+import type { MemberRole, Role } from '../replication/core/types.js';
+import { learnersOf, votersOf } from '../replication/core/member-config.js';
 
 /**
  * Command latency buckets, in seconds: from what a GET costs on the loop to what a slowlog entry
@@ -19,6 +20,8 @@ export const FSYNC_SECONDS_BUCKETS: readonly number[] = [0.000_05, 0.000_1, 0.00
 
 /** The role gauge's label values: every one is exported (0 or 1) so a change shows as two series moving. */
 const ROLE_LABELS = ['primary', 'replica', 'candidate'] as const;
+/** This node's place in the membership configuration (kv_member_role). */
+const MEMBER_ROLE_LABELS: readonly MemberRole[] = ['voter', 'learner', 'removed'];
 type RoleLabel = (typeof ROLE_LABELS)[number];
 
 export function roleLabel(r: Role): RoleLabel {
@@ -171,6 +174,34 @@ export class ServerMetrics {
     new CommandLatencyHistogram(r, srv);
   }
 
+  /** Cluster mode: the membership configuration in force and this node's place in it (INFO's member_role, config_seq, voters, learners). */
+  private membershipMetrics(host: ReplicationHost): void {
+    const r = this.registry;
+    gaugeOf(r, 'kv_config_seq', 'Cluster mode: log position of the entry that set the membership configuration in force (0: the --cluster list)', () => host.status().membership.seq);
+    gaugeOf(r, 'kv_config_committed', 'Cluster mode: 1 once the membership configuration in force is committed (a change is in flight while 0)', () => (host.status().membership.committed ? 1 : 0));
+    new Gauge({
+      name: 'kv_members',
+      help: 'Cluster mode: members of the configuration in force, by kind (voters elect and count toward a majority; learners only receive the log)',
+      labelNames: ['kind'],
+      registers: [r],
+      collect() {
+        const c = host.status().membership.config;
+        this.set({ kind: 'voter' }, votersOf(c).length);
+        this.set({ kind: 'learner' }, learnersOf(c).length);
+      },
+    });
+    new Gauge({
+      name: 'kv_member_role',
+      help: 'Cluster mode: this node\'s place in the configuration in force: 1 for the one it has now, 0 for the others',
+      labelNames: ['role'],
+      registers: [r],
+      collect() {
+        const now = host.status().membership.self;
+        for (const role of MEMBER_ROLE_LABELS) this.set({ role }, role === now ? 1 : 0);
+      },
+    });
+  }
+
   private replicationMetrics(host: ReplicationHost): void {
     const r = this.registry;
     new Gauge({
@@ -186,7 +217,10 @@ export class ServerMetrics {
     gaugeOf(r, 'kv_epoch', 'Replication epoch (term) this node is in', () => host.status().epoch);
     gaugeOf(r, 'kv_log_last_seq', 'Position (seq) of the last entry in this node\'s log', () => host.lastPosition.seq);
     gaugeOf(r, 'kv_accepts_writes', '1 while this node accepts writes (a primary with its log writable and, in cluster mode, a live majority)', () => (host.acceptsWrites() ? 1 : 0));
-    if (host.isCluster) gaugeOf(r, 'kv_commit_seq', 'Cluster mode: highest position a majority holds (committed)', () => host.status().commitSeq);
+    if (host.isCluster) {
+      gaugeOf(r, 'kv_commit_seq', 'Cluster mode: highest position a majority holds (committed)', () => host.status().commitSeq);
+      this.membershipMetrics(host);
+    }
     new Gauge({
       name: 'kv_replica_lag_ops',
       help: 'On a primary: entries each replica is behind this node\'s log',

@@ -7,8 +7,8 @@
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { formatPosition, type EpochStart, type Position, type Seq } from '../../storage/types.js';
 import { positionOf } from '../core/history.js';
-import { roleIn, votersOf } from '../core/member-config.js';
-import type { CoreStatus, MemberConfig, MemberRole, NodeId, Role } from '../core/types.js';
+import { learnersOf, roleIn, votersOf } from '../core/member-config.js';
+import type { CoreStatus, MemberRole, Role } from '../core/types.js';
 
 export interface MemberView {
   readonly id: string;
@@ -41,10 +41,6 @@ function positionIn(history: readonly EpochStart[], seq: Seq): Position | null {
   if (seq <= 0) return { epoch: 0, seq: 0 };
   const first = history[0];
   return first === undefined || seq < first.startSeq ? null : positionOf(history, seq);
-}
-
-function learnersOf(c: MemberConfig): NodeId[] {
-  return [...c.members].filter(([, m]) => !m.voter).map(([id]) => id);
 }
 
 export function memberViews(t: TopologyInput): MemberView[] {

@@ -34,6 +34,12 @@ export function votersOf(c: MemberConfig): NodeId[] {
   return out;
 }
 
+export function learnersOf(c: MemberConfig): NodeId[] {
+  const out: NodeId[] = [];
+  for (const [id, m] of c.members) if (!m.voter) out.push(id);
+  return out;
+}
+
 export function isVoter(c: MemberConfig, id: NodeId): boolean {
   return c.members.get(id)?.voter === true;
 }
