@@ -269,7 +269,11 @@ export class ScriptEngine {
       this.L = this.newState();
       throw e;
     }
-    if (status === lua.LUA_YIELD) return false;
+    // What the coroutine yielded (none from the hook, a command's reply from redis.call) is handed back at the next resume.
+    if (status === lua.LUA_YIELD) {
+      this.resumeArgs = lua.lua_gettop(co);
+      return false;
+    }
     lua.lua_sethook(co, null, 0, 0);
     this.endStatus = status;
     return true;
@@ -581,7 +585,6 @@ export class ScriptEngine {
 
   private redisCall(L: LuaState, raise: boolean): number {
     const run = this.current;
-    if (this.timedOut) this.raise(L, 'ERR Script ran past its time limit and was aborted');
     const n = lua.lua_gettop(L);
     if (run === null) return this.raise(L, 'ERR redis.call() can only be used while a script runs');
     if (n === 0) return this.failCall(L, raise, 'ERR Please specify at least one argument for this redis lib call');
@@ -603,6 +606,12 @@ export class ScriptEngine {
     if (!lua.lua_checkstack(L, 8)) return this.raise(L, 'ERR reached lua stack limit');
     this.pushReply(L, reply, 0);
     if (reply.t === 'error' && raise) return lua.lua_error(L);
+    // A slice also ends at a command (a loop of commands runs few Lua instructions per second):
+    // the reply is yielded, and the next resume hands it back as redis.call's value.
+    if (this.sliceEndMs > 0 && Date.now() >= this.sliceEndMs && lua.lua_isyieldable(L)) {
+      lua.lua_yield(L, 1);
+      return 0;
+    }
     return 1;
   }
 
