@@ -2,8 +2,8 @@
 // against a real redis-server in RESP2 and RESP3 (reply conversions both ways, errors and their
 // texts, pcall, cjson, bit, KEYS/ARGV, writes then reads, EVALSHA/NOSCRIPT, SCRIPT
 // EXISTS/FLUSH, shebang flags, EVAL_RO), then kv-ts's own guarantees: a script's writes are one
-// log position and reach a replica as the same state; a script stopped at its time limit
-// leaves no write behind and the server goes on; ioredis defineCommand works.
+// log position and reach a replica as the same state; ioredis defineCommand works. Scripts past
+// busy-reply-threshold: server-script-busy.test.ts.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
