@@ -2,6 +2,7 @@
 // arity errors, COMMAND replies and the write/readonly routing of the replication layer.
 // Types only; never holds a command or a table.
 
+import type { MigrateLinks } from './migrate-links.js';
 import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
@@ -275,6 +276,8 @@ export interface BlockingServices {
 }
 
 export interface ServerServices {
+  /** MIGRATE's cached connections to target servers (absent: MIGRATE is refused). */
+  readonly migrateLinks?: MigrateLinks;
   /** This server's command table (COMMAND, COMMAND INFO/DOCS/COUNT/LIST/GETKEYS). */
   readonly commands: CommandTableView;
   /** INFO text for the given sections (lower-case; empty = default sections). */

@@ -20,6 +20,7 @@ import type { Key, Op, Position } from '../storage/types.js';
 import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type BusyScript, type CommandSpec, type DeferredReply, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
 import { parseShebang, ScriptEngine, type CachedScript, type ScriptFlags, type ScriptLogLevel } from './scripting/lua-engine.js';
 import { ReplyCapture } from './scripting/reply-capture.js';
+import { MigrateLinks } from './migrate-links.js';
 import { decodeLibraries, encodeLibraries, FunctionTable } from './scripting/functions.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { BlockingRegistry, TouchFanout } from './blocking.js';
@@ -237,6 +238,8 @@ export class KvServer implements ConnectionHost {
   private inFlight: InFlightScript | null = null;
   private readonly scriptSliceFn = (): void => this.scriptSlice();
   private readonly busyRefusalFn = (spec: CommandSpec, argv: readonly Buffer[]): string | null => this.busyRefusal(spec, argv);
+  /** MIGRATE's cached connections to its targets. */
+  private readonly migrateLinks = new MigrateLinks();
   /** A CLIENT PAUSE holds expiry and eviction deletes (see syncDeletesPaused). */
   private pauseHoldsDeletes = false;
   private readonly scriptLog = (level: ScriptLogLevel, msg: string): void => {
@@ -754,6 +757,7 @@ export class KvServer implements ConnectionHost {
   private makeServices(): ServerServices {
     const cfg = this.opts.config;
     return {
+      migrateLinks: this.migrateLinks,
       commands: this.table,
       info: (sections) => this.info.render(sections),
       configGet: (patterns) => configGet(cfg, patterns, this.configFacts),
@@ -1133,6 +1137,7 @@ export class KvServer implements ConnectionHost {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
+    this.migrateLinks.close();
     this.blocking.close();
     this.clientPause.close();
     this.memory.gauge.close();
