@@ -4,7 +4,7 @@
 // their idle timers; never interprets a MIGRATE (commands/migrate.ts does) and never touches
 // the store.
 
-import { connectResp, type CallResult, type RespConnection } from '../client/resp-conn.js';
+import { CONNECT_TIMED_OUT, connectResp, type CallResult, type RespConnection } from '../client/resp-conn.js';
 
 /** How long an unused cached connection stays open (Redis: 10 s). */
 export const MIGRATE_LINK_IDLE_MS = 10_000;
@@ -33,8 +33,11 @@ export class MigrateLinks {
     return this.links.size;
   }
 
-  /** The cached connection to host:port, or a new one (null when it cannot be opened within timeoutMs). */
-  async get(host: string, port: number, timeoutMs: number): Promise<MigrateLink | null> {
+  /**
+   * The cached connection to host:port, or a new one; 'timeout' when none was made within
+   * timeoutMs, 'refused' when the attempt failed at once (Redis notices that at its first write).
+   */
+  async get(host: string, port: number, timeoutMs: number): Promise<MigrateLink | 'timeout' | 'refused'> {
     const name = `${host}:${port}`;
     const have = this.links.get(name);
     if (have !== undefined) {
@@ -42,7 +45,7 @@ export class MigrateLinks {
       return { ...have, reused: true, conn: have.conn };
     }
     const r = await connectResp(host, port, timeoutMs);
-    if (!r.ok) return null;
+    if (!r.ok) return r.error === CONNECT_TIMED_OUT ? 'timeout' : 'refused';
     if (this.links.size >= MIGRATE_LINKS_MAX) this.closeOldest();
     const link: MigrateLink = { conn: r.conn, lastDb: -1, lastUseMs: Date.now(), reused: false };
     this.links.set(name, link);

@@ -95,7 +95,7 @@ function migrateCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     sent.push({ key: kk, payload });
   }
   if (sent.length === 0) return ctx.out.simple('NOKEY');
-  if (a.port === 0) return ctx.out.error('IOERR error or timeout connecting to the client');
+  if (a.port === 0) return ctx.out.error('IOERR error or timeout writing to target instance');
   const reply = ctx.defer();
   void transfer(links, a, restores, true).then((r) => {
     reply((out) => {
@@ -134,7 +134,8 @@ interface Transfer {
  */
 async function transfer(links: MigrateLinks, a: MigrateArgs, restores: ReadonlyArray<ReadonlyArray<string | Buffer>>, mayRetry: boolean): Promise<Transfer | string> {
   const link = await links.get(a.host, a.port, a.timeoutMs);
-  if (link === null) return 'IOERR error or timeout connecting to the client';
+  if (link === 'timeout') return 'IOERR error or timeout connecting to the client';
+  if (link === 'refused') return 'IOERR error or timeout writing to target instance';
   const calls: Array<Promise<CallResult | 'timeout'>> = [];
   const call = (args: ReadonlyArray<string | Buffer>): number => calls.push(links.call(a.host, a.port, link, args, a.timeoutMs)) - 1;
   const authAt = a.auth === null ? -1 : call(['AUTH', ...a.auth]);
