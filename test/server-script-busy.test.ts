@@ -236,3 +236,32 @@ test('SHUTDOWN NOSAVE during a busy script: acknowledged writes survive the rest
     await stopAndClean(kv);
   }
 });
+
+test('a busy read-only script on a replica is stopped when the replica applies its primary\'s writes (it never reads a dataset changing under it)', async () => {
+  let primary: RunningProcess | undefined;
+  let replica: RunningProcess | undefined;
+  try {
+    primary = await startKvServer();
+    replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${primary.port}`] });
+    const p = await RawConn.open(primary.port);
+    const r = await RawConn.open(replica.port);
+    const r2 = await RawConn.open(replica.port);
+    try {
+      await p.call('SET', 'seen', 'before');
+      await waitFor('the replica has the key', async () => (await r2.call('GET', 'seen')) === 'before', { timeoutMs: 20_000 });
+      await r2.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+      r.send(cmd('EVAL_RO', `${loopFor(5000)}; return redis.call('get', KEYS[1])`, '1', 'seen'));
+      await waitBusy(r2);
+      assert.equal(await p.call('SET', 'seen', 'after'), 'OK');
+      assert.match(show(await r.read(20_000)), /^-ERR Script stopped: the dataset changed under it/);
+      await waitFor('the replica applied the write', async () => (await r2.call('GET', 'seen')) === 'after', { timeoutMs: 20_000 });
+    } finally {
+      p.close();
+      r.close();
+      r2.close();
+    }
+  } finally {
+    await stopAndClean(replica);
+    await stopAndClean(primary);
+  }
+});

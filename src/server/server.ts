@@ -1043,10 +1043,12 @@ export class KvServer implements ConnectionHost {
     const b = this.inFlight;
     if (b === null || this.shuttingDown) return;
     if (this.store.mutationsStarted !== b.mutations) {
-      // Only a replica's applies reach the store meanwhile (a script there never writes): the
-      // script would read a dataset that changed under it.
-      assert(!b.run.opened, 'bug: the dataset changed under a script that wrote');
-      b.engine.kill('ERR Script stopped: the dataset changed under it (this replica applied its primary\'s writes) while it ran past busy-reply-threshold.');
+      // Clients are refused and deletes held, so only the replication layer reaches the store
+      // meanwhile: a replica applying its primary's entries (a script there never writes), or a
+      // new epoch's entry. A script that did not write would read a dataset that changed under
+      // it, so it is stopped; one that wrote cannot be (its writes are in the batch).
+      if (!b.run.opened) b.engine.kill('ERR Script stopped: the dataset changed under it (this node applied replicated writes) while it ran past busy-reply-threshold.');
+      else this.opts.log.warn(`the dataset changed under a busy script that had written (replication); it runs to its end (script: ${b.info.name})`);
     }
     const outerConn = this.runningConn;
     this.runningConn = b.conn;
