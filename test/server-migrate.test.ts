@@ -120,3 +120,14 @@ test('MIGRATE to a target that never answers: IOERR within the timeout, the key 
     silent.close();
   }
 });
+
+test('INFO migrate_cached_sockets counts the cached connection MIGRATE opened', async () => {
+  const s = await RawConn.open((kvSource as RunningProcess).port);
+  try {
+    await s.call('SET', 'cached', '1');
+    assert.equal(await s.call('MIGRATE', '127.0.0.1', String((redisTarget as RunningProcess).port), 'cached', '0', '1000', 'COPY', 'REPLACE'), 'OK');
+    assert.match(String(await s.call('INFO', 'stats')), /migrate_cached_sockets:[1-9]/);
+  } finally {
+    s.close();
+  }
+});

@@ -239,7 +239,7 @@ export class KvServer implements ConnectionHost {
   private readonly scriptSliceFn = (): void => this.scriptSlice();
   private readonly busyRefusalFn = (spec: CommandSpec, argv: readonly Buffer[]): string | null => this.busyRefusal(spec, argv);
   /** MIGRATE's cached connections to its targets. */
-  private readonly migrateLinks = new MigrateLinks();
+  readonly migrateLinks = new MigrateLinks();
   /** A CLIENT PAUSE holds expiry and eviction deletes (see syncDeletesPaused). */
   private pauseHoldsDeletes = false;
   private readonly scriptLog = (level: ScriptLogLevel, msg: string): void => {
