@@ -169,7 +169,7 @@ async function transfer(links: MigrateLinks, a: MigrateArgs, restores: ReadonlyA
 export const migrateCommands: CommandModule = [
   {
     name: 'migrate', arity: -6, flags: ['write'], firstKey: 3, lastKey: 3, keyStep: 1, group: 'generic', acl: ['@keyspace', '@dangerous'],
-    keySpecs: [key('RW access delete incomplete', 3), key('RW access delete incomplete', { keyword: 'KEYS', startfrom: -2 }, range(-1))],
+    keySpecs: [key('RW access delete', 3), key('RW access delete incomplete', { keyword: 'KEYS', startfrom: -2 }, range(-1))],
     summary: 'Move keys to another server (DUMP payloads sent as RESTORE), deleting them here unless COPY',
     syntax: 'host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH password] [AUTH2 username password] [KEYS key [key ...]]',
     handler: migrateCommand,
