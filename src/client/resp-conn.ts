@@ -37,12 +37,15 @@ export function socketErrorText(e: unknown): string {
   }
 }
 
+/** connectResp's error when the connection was not made within its timeout. */
+export const CONNECT_TIMED_OUT = 'Connection timed out';
+
 export async function connectResp(host: string, port: number, timeoutMs = CONNECT_TIMEOUT_MS): Promise<ConnectResult> {
   return new Promise((resolve) => {
     const sock = connect({ host, port, noDelay: true });
     const timer = setTimeout(() => {
       sock.destroy();
-      resolve({ ok: false, error: 'Connection timed out' });
+      resolve({ ok: false, error: CONNECT_TIMED_OUT });
     }, timeoutMs);
     sock.once('error', (e) => {
       clearTimeout(timer);

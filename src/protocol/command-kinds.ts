@@ -99,6 +99,8 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ['renamenx', WRITE],
   // A second RESTORE answers BUSYKEY (or, with REPLACE, moves a relative TTL): never resent blindly.
   ['restore', WRITE],
+  // MIGRATE deletes the keys it moved: a second one finds them gone (NOKEY) or elsewhere.
+  ['migrate', WRITE],
   ['flushall', IDEMPOTENT],
   ['flushdb', IDEMPOTENT],
   // Sets and sorted sets. Removing or adding the same members again leaves the same state;

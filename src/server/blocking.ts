@@ -145,6 +145,8 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
   onServed: CommandObserver | null = null;
   /** Told of each waiter answered with an error instead (INFO errorstats, the command's failed_calls). */
   onFailed: ((spec: CommandSpec, argv: readonly Buffer[], error: string) => void) | null = null;
+  /** A script is in flight past busy-reply-threshold: no waiter is served until it ends (the server serves them then). */
+  held = false;
   private readonly serveFn = (): void => {
     this.serveQueued = false;
     this.serveReady();
@@ -250,7 +252,7 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
    * Never re-entered: a served client's pipelined commands only add ready keys to this loop.
    */
   serveReady(): void {
-    if (this.serving) return;
+    if (this.serving || this.held) return;
     this.serving = true;
     try {
       while (this.ready.size > 0) {

@@ -2,6 +2,7 @@
 // arity errors, COMMAND replies and the write/readonly routing of the replication layer.
 // Types only; never holds a command or a table.
 
+import type { MigrateLinks } from './migrate-links.js';
 import type { Socket } from 'node:net';
 import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
@@ -28,7 +29,7 @@ export type CommandFlag =
   | 'stale'        // allowed on a stale replica
   | 'noscript'
   | 'pubsub'
-  | 'allow_busy'   // allowed while a script is busy (Redis's flag; a kv-ts script never leaves the server busy between commands)
+  | 'allow_busy'   // allowed while a script runs past busy-reply-threshold (others get BUSY)
   | 'skip_slowlog'
   | 'no_multi'     // refused inside MULTI (SHUTDOWN, the replication handshake)
   | 'blocking'     // may wait for a key to be written (BLPOP, BZPOPMIN...)
@@ -275,6 +276,8 @@ export interface BlockingServices {
 }
 
 export interface ServerServices {
+  /** MIGRATE's cached connections to target servers (absent: MIGRATE is refused). */
+  readonly migrateLinks?: MigrateLinks;
   /** This server's command table (COMMAND, COMMAND INFO/DOCS/COUNT/LIST/GETKEYS). */
   readonly commands: CommandTableView;
   /** INFO text for the given sections (lower-case; empty = default sections). */
@@ -362,6 +365,25 @@ export interface ScriptingServices {
   setFunctions(ctx: CommandContext, table: FunctionTable): void;
   /** FCALL / FCALL_RO: run a library function as run() runs a script (one log entry), in the functions' VM. */
   runFunction(ctx: CommandContext, argv: readonly Buffer[], fn: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean): void;
+  /** The script or function running past busy-reply-threshold (other clients get BUSY), if any. */
+  busy(): BusyScript | null;
+  /**
+   * SCRIPT KILL (`fromEval`) or FUNCTION KILL: null when the running script will stop (its caller
+   * gets the killed error), else the error reply (NOTBUSY, UNKILLABLE, BUSY for the other kind).
+   */
+  kill(fromEval: boolean): string | null;
+}
+
+/** What FUNCTION STATS and the kill commands know of the script in flight. */
+export interface BusyScript {
+  /** EVAL / EVALSHA (true) or FCALL (false): which KILL stops it and which BUSY text others get. */
+  readonly isEval: boolean;
+  /** The function's name, or the script's SHA1. */
+  readonly name: string;
+  readonly argv: readonly Buffer[];
+  readonly startedMs: number;
+  /** Redis's BUSY reply text for this kind of script. */
+  readonly busyError: string;
 }
 
 /** The server's slow log, latency monitor and per-command statistics. */

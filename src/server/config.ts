@@ -22,7 +22,7 @@ const SLOWLOG_MAX_LEN_DEFAULT = 128;
  * bytes, so the log stays far below maxmemory scales even when full.
  */
 export const SLOWLOG_MAX_LEN_MAX = 100_000;
-/** Redis's default busy-reply-threshold: here the time a script may run before it is stopped. */
+/** Redis's default busy-reply-threshold: how long a script runs before other clients get BUSY. */
 export const SCRIPT_TIME_LIMIT_MS_DEFAULT = 5000;
 /** Longest threshold accepted for slowlog-log-slower-than (µs) and latency-monitor-threshold (ms). */
 const THRESHOLD_MAX = Number.MAX_SAFE_INTEGER;
@@ -151,9 +151,9 @@ export interface ServerConfig {
   /** slowlog-log-slower-than: log commands that ran this many µs or more; -1 = off, 0 = every command. */
   slowlogSlowerThanUs: number;
   /**
-   * busy-reply-threshold (alias lua-time-limit): milliseconds a script may run; past them it is
-   * stopped and its writes taken back (Redis would answer other clients BUSY instead; a kv-ts
-   * script holds the event loop, so it is bounded). 0 = no limit.
+   * busy-reply-threshold (alias lua-time-limit): milliseconds a script runs holding the event
+   * loop; past them it goes on in slices and other clients get BUSY until it ends or SCRIPT KILL /
+   * FUNCTION KILL stops it (Redis 7.0). 0 = never: the script holds the loop to its end.
    */
   scriptTimeLimitMs: number;
   /** slowlog-max-len: entries the slow log keeps (the oldest go first). */

@@ -205,6 +205,12 @@ export class Dispatcher {
   onInternalError: ((command: string, e: unknown) => void) | null = null;
   /** MONITOR's feed; null while nobody monitors, so a command costs one comparison for it. */
   feed: CommandFeed | null = null;
+  /**
+   * Set while a script runs past busy-reply-threshold: the BUSY refusal for a client's command, or
+   * null for what Redis allows then (allow_busy). Clients' commands skip the maxmemory check
+   * meanwhile (it may evict, and nothing may change the dataset under the script).
+   */
+  busy: ((spec: CommandSpec, argv: readonly Buffer[]) => string | null) | null = null;
   private readonly commands: CommandCache;
   /** Between beginEvent and endEvent: the commands of one read event run back to back. */
   private inEvent = false;
@@ -276,7 +282,8 @@ export class Dispatcher {
    */
   private queue(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], tx: ClientTx): void {
     const st = this.stats.forCommand(spec, argv);
-    const err = spec.flags.includes('no_multi') ? 'ERR Command not allowed inside a transaction' : (this.check(ctx.client, spec, argv) ?? tx.enqueue(spec, argv));
+    const busy = this.busy;
+    const err = spec.flags.includes('no_multi') ? 'ERR Command not allowed inside a transaction' : (this.check(ctx.client, spec, argv, busy === null) ?? busy?.(spec, argv) ?? tx.enqueue(spec, argv));
     if (err !== null) return this.reject(ctx, st, err);
     ctx.out.simple('QUEUED');
   }
@@ -380,7 +387,8 @@ export class Dispatcher {
   /** Arity, auth and gate checks, then the handler, with per-command stats. */
   private runChecked(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[]): void {
     const st = this.stats.forCommand(spec, argv);
-    const err = this.check(ctx.client, spec, argv) ?? subscribedModeRefusal(ctx, spec, argv);
+    const busy = this.busy;
+    const err = this.check(ctx.client, spec, argv, busy === null) ?? busy?.(spec, argv) ?? subscribedModeRefusal(ctx, spec, argv);
     if (err !== null) return this.reject(ctx, st, err);
     this.invoke(ctx, spec, argv, st);
   }

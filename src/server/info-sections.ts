@@ -191,6 +191,7 @@ export function registerDefaultInfoSections(srv: KvServer): void {
     ['pubsub_channels', srv.pubsub.channelCount],
     ['pubsub_patterns', srv.pubsub.patternCount],
     ['pubsubshard_channels', srv.pubsub.shardChannelCount],
+    ['migrate_cached_sockets', srv.migrateLinks.size],
     ['tracking_total_keys', srv.tracking.totalKeys],
     ['tracking_total_items', srv.tracking.totalItems],
     ['tracking_total_prefixes', srv.tracking.totalPrefixes],

@@ -17,9 +17,10 @@ import type { ReplyWriter } from '../protocol/reply.js';
 import type { ReplicatedStore } from '../storage/api.js';
 import { atomicWriteFileSync } from '../storage/fsutil.js';
 import type { Key, Op, Position } from '../storage/types.js';
-import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
-import { parseShebang, ScriptEngine, type CachedScript, type ScriptFlags, type ScriptLogLevel, type ScriptOutcome } from './scripting/lua-engine.js';
-import { ScriptUndo } from './scripting/script-undo.js';
+import { REPLY_ON, type ClientAdminServices, type ClientState, type CommandContext, type CommandModule, type CommandTableView, type PauseMode, type BusyScript, type CommandSpec, type DeferredReply, type ScriptingServices, type ServerServices, type TransactionServices } from './command-types.js';
+import { parseShebang, ScriptEngine, type CachedScript, type ScriptFlags, type ScriptLogLevel } from './scripting/lua-engine.js';
+import { ReplyCapture } from './scripting/reply-capture.js';
+import { MigrateLinks } from './migrate-links.js';
 import { decodeLibraries, encodeLibraries, FunctionTable } from './scripting/functions.js';
 import { WatchRegistry, type QueuedCommand } from './multi.js';
 import { BlockingRegistry, TouchFanout } from './blocking.js';
@@ -60,6 +61,25 @@ const OPS_SAMPLES = 16;
  * others' reads and replies, however many of them there are.
  */
 const RESUME_REPLY_BYTES_PER_TURN_MAX = 512 * 1024;
+/** How long a script past busy-reply-threshold runs between two turns of serving other clients. */
+const SCRIPT_SLICE_MS = 5;
+/** Redis's BUSY replies while a script (EVAL) or a function (FCALL) runs past busy-reply-threshold. */
+const BUSY_EVAL = 'BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.';
+const BUSY_FUNCTION = 'BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.';
+
+/** A script running past busy-reply-threshold (see KvServer.startBusy). */
+interface InFlightScript {
+  readonly engine: ScriptEngine;
+  /** Whether it opened a batch (wrote): then it can no longer be killed. */
+  readonly run: { opened: boolean };
+  /** Its caller's deferred reply. */
+  readonly reply: DeferredReply;
+  /** Its caller's connection (the running connection while it runs). */
+  readonly conn: Connection | null;
+  readonly info: BusyScript;
+  /** store.mutationsStarted when its last slice ended: anything else changing the store shows. */
+  mutations?: number;
+}
 
 export interface ServerLog {
   info(msg: string): void;
@@ -214,6 +234,14 @@ export class KvServer implements ConnectionHost {
   readonly scripts: ScriptEngine;
   /** The function libraries in force (the store's last 'functions' op), in their own VM. */
   private functions: FunctionTable;
+  /** The script running past busy-reply-threshold, resumed a slice per event-loop turn (null: none). */
+  private inFlight: InFlightScript | null = null;
+  private readonly scriptSliceFn = (): void => this.scriptSlice();
+  private readonly busyRefusalFn = (spec: CommandSpec, argv: readonly Buffer[]): string | null => this.busyRefusal(spec, argv);
+  /** MIGRATE's cached connections to its targets. */
+  readonly migrateLinks = new MigrateLinks();
+  /** A CLIENT PAUSE holds expiry and eviction deletes (see syncDeletesPaused). */
+  private pauseHoldsDeletes = false;
   private readonly scriptLog = (level: ScriptLogLevel, msg: string): void => {
     if (level === 'warning') this.opts.log.warn(`script: ${msg}`);
     else if (level === 'notice') this.opts.log.info(`script: ${msg}`);
@@ -237,7 +265,10 @@ export class KvServer implements ConnectionHost {
     this.dispatcher.memory = this.memory;
     this.dispatcher.onInternalError = (command, e) => this.opts.log.error(`internal error in '${command}' (answered with an error; the server goes on): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     // A pause stops expiry and eviction deletes too, so the dataset does not change under it.
-    this.clientPause = new ClientPause((paused) => this.store.setDeletesPaused(paused));
+    this.clientPause = new ClientPause((paused) => {
+      this.pauseHoldsDeletes = paused;
+      this.syncDeletesPaused();
+    });
     const touches = new TouchFanout(this.store);
     this.watches = new WatchRegistry(touches.watchSlot);
     this.blocking = new BlockingRegistry(touches, (client, spec, argv) => this.dispatcher.recheck(client, spec, argv));
@@ -726,6 +757,7 @@ export class KvServer implements ConnectionHost {
   private makeServices(): ServerServices {
     const cfg = this.opts.config;
     return {
+      migrateLinks: this.migrateLinks,
       commands: this.table,
       info: (sections) => this.info.render(sections),
       configGet: (patterns) => configGet(cfg, patterns, this.configFacts),
@@ -898,6 +930,8 @@ export class KvServer implements ConnectionHost {
         this.functions = table;
       },
       runFunction: (ctx, argv, fn, keys, args, readOnly) => this.runScript(ctx, argv, fn, keys, args, readOnly, this.functions.engine),
+      busy: () => this.inFlight?.info ?? null,
+      kill: (fromEval) => this.killScript(fromEval),
     };
   }
 
@@ -912,12 +946,14 @@ export class KvServer implements ConnectionHost {
   }
 
   /**
-   * EVAL / EVALSHA: the script runs to its end in this turn, like EXEC: the commands it calls go
-   * through the dispatcher (dispatcher.runFromScript), and its first write opens a store batch,
-   * so no other client sees any of its writes before all are applied and the batch is logged as
-   * one entry, shipped to replicas as effects (they never run the script). Inside EXEC the
-   * transaction's batch holds them. A script past its time limit is stopped, and what it wrote
-   * is put back (ScriptUndo) before the batch is logged, so it leaves no write behind.
+   * EVAL / EVALSHA / FCALL: the script runs as a coroutine. The commands it calls go through the
+   * dispatcher (dispatcher.runFromScript), and its first write opens a store batch, so no other
+   * client sees any of its writes before all are applied and the batch is logged as one entry,
+   * shipped to replicas as effects (they never run the script). A script that ends within
+   * busy-reply-threshold runs in this turn, like EXEC. Past it, the script goes on in slices
+   * between which the server serves other clients (startBusy): they get BUSY for everything but
+   * what Redis allows then, and nothing else changes the dataset until it ends. Inside EXEC (whose
+   * batch holds the script's writes) or a context that cannot defer its reply, it runs to its end.
    */
   private runScript(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean, engine: ScriptEngine): void {
     // Redis shows EVAL to monitors before the commands it runs, which show as the client `lua`.
@@ -930,7 +966,14 @@ export class KvServer implements ConnectionHost {
       const oom = this.memory.admitGrowth(true);
       if (oom !== null) return ctx.out.error(oom);
     }
-    const undo = new ScriptUndo(this.store);
+    const run = { opened: false };
+    const beforeWrite = (): void => {
+      if (this.batching) return;
+      this.store.beginBatch();
+      this.batching = true;
+      this.batchConn = null;
+      run.opened = true;
+    };
     const inner: CommandContext = {
       store: ctx.store, out: ctx.out, client: ctx.client, server: ctx.server, inTransaction: true, inScript: true,
       ...(feed === null ? {} : { monitorAs: { ...ctx.client, addr: 'lua' } }),
@@ -938,22 +981,13 @@ export class KvServer implements ConnectionHost {
         // Every write joins the script's batch, also one from a command not flagged 'write'
         // (PFCOUNT's refreshed cache), so the script stays one entry.
         beforeWrite();
-        undo.record(ops);
         ctx.write(ops);
       },
       ...(ctx.pubsub === undefined ? {} : { pubsub: ctx.pubsub }),
       ...(ctx.announce !== undefined ? { announce: ctx.announce } : {}),
     };
-    let opened = false;
-    const beforeWrite = (): void => {
-      if (this.batching) return;
-      this.store.beginBatch();
-      this.batching = true;
-      this.batchConn = null;
-      opened = true;
-    };
-    const outerArgv = this.runningArgv;
     const call = (argv: Buffer[], out: ReplyWriter): void => {
+      const outerArgv = this.runningArgv;
       this.runningArgv = argv;
       try {
         this.dispatcher.runFromScript({ ...inner, out }, argv, { readOnly: noWrites, admitMemory: !script.flags.allowOom }, beforeWrite);
@@ -961,30 +995,110 @@ export class KvServer implements ConnectionHost {
         this.runningArgv = outerArgv;
       }
     };
-    let outcome: ScriptOutcome;
-    try {
-      outcome = engine.run({ script, keys, args, out: ctx.out, call, timeLimitMs: this.opts.config.scriptTimeLimitMs });
-    } catch (e) {
-      // As in EXEC: only an exception that ends the process gets here; the batch is not logged.
-      if (opened) this.batching = false;
-      throw e;
+    const startedMs = Date.now();
+    const threshold = this.opts.config.scriptTimeLimitMs;
+    const mayYield = threshold > 0 && ctx.defer !== undefined;
+    engine.start({ script, keys, args, call });
+    if (!this.stepScript(engine, mayYield ? startedMs + threshold : 0, run)) {
+      const reply = (ctx.defer as NonNullable<CommandContext['defer']>)();
+      const isEval = script.functionRef === undefined;
+      this.startBusy({
+        engine, run, reply, conn: this.runningConn,
+        info: { isEval, name: script.sha, argv: argv.map((b) => Buffer.from(b)), startedMs, busyError: isEval ? BUSY_EVAL : BUSY_FUNCTION },
+      });
+      return;
     }
-    if (outcome === 'timeout') this.abortScript(ctx, undo);
+    const outcome = engine.finish(ctx.out);
     this.dispatcher.errorAlreadyCounted = outcome === 'command-error';
-    if (opened) this.commitTransaction();
+    if (run.opened) this.commitTransaction();
   }
 
-  /** A script stopped at its time limit: its writes are taken back (in the batch, not yet logged). */
-  private abortScript(ctx: CommandContext, undo: ScriptUndo): void {
-    const limit = this.opts.config.scriptTimeLimitMs;
-    const ops = undo.undoOps();
-    if (ops === null) {
-      this.opts.log.warn(`a script ran past busy-reply-threshold (${limit} ms) after writes that cannot be taken back (FLUSHALL, or more than the undo bound): it was stopped and the writes it made are kept`);
-      return ctx.out.error(`ERR Script ran past busy-reply-threshold (${limit} ms) and was stopped; the writes it made before could not be taken back and were kept`);
+  /** One slice of the script in flight; true when it ended. */
+  private stepScript(engine: ScriptEngine, untilMs: number, run: { opened: boolean }): boolean {
+    try {
+      return engine.step(untilMs);
+    } catch (e) {
+      // As in EXEC: only an exception that ends the process gets here; the batch is not logged.
+      if (run.opened) this.batching = false;
+      throw e;
     }
-    if (ops.length > 0) this.store.apply(ops);
-    this.opts.log.warn(`a script ran past busy-reply-threshold (${limit} ms): it was stopped and its writes were taken back`);
-    ctx.out.error(`ERR Script ran past busy-reply-threshold (${limit} ms) and was stopped; its writes were taken back`);
+  }
+
+  /**
+   * The script passed busy-reply-threshold: its caller's reply waits, other clients get BUSY, and
+   * nothing else may change the dataset (expiry, eviction, blocked clients' pops) until it ends.
+   */
+  private startBusy(b: InFlightScript): void {
+    this.opts.log.warn(`slow script detected: still in execution after ${Date.now() - b.info.startedMs} ms; ${b.info.isEval ? 'SCRIPT KILL' : 'FUNCTION KILL'} stops it if it did not write (script: ${b.info.name})`);
+    this.inFlight = b;
+    b.mutations = this.store.mutationsStarted;
+    this.dispatcher.busy = this.busyRefusalFn;
+    this.blocking.held = true;
+    this.syncDeletesPaused();
+    setImmediate(this.scriptSliceFn);
+  }
+
+  /** A slice of the script in flight, after the event loop served other clients. */
+  private scriptSlice(): void {
+    const b = this.inFlight;
+    if (b === null || this.shuttingDown) return;
+    if (this.store.mutationsStarted !== b.mutations) {
+      // Clients are refused and deletes held, so only the replication layer reaches the store
+      // meanwhile: a replica applying its primary's entries (a script there never writes), or a
+      // new epoch's entry. A script that did not write would read a dataset that changed under
+      // it, so it is stopped; one that wrote cannot be (its writes are in the batch).
+      if (!b.run.opened) b.engine.kill('ERR Script stopped: the dataset changed under it (this node applied replicated writes) while it ran past busy-reply-threshold.');
+      else this.opts.log.warn(`the dataset changed under a busy script that had written (replication); it runs to its end (script: ${b.info.name})`);
+    }
+    const outerConn = this.runningConn;
+    this.runningConn = b.conn;
+    let ended: boolean;
+    try {
+      ended = this.stepScript(b.engine, Date.now() + SCRIPT_SLICE_MS, b.run);
+    } finally {
+      this.runningConn = outerConn;
+    }
+    b.mutations = this.store.mutationsStarted;
+    if (!ended) {
+      setImmediate(this.scriptSliceFn);
+      return;
+    }
+    this.inFlight = null;
+    this.dispatcher.busy = null;
+    this.blocking.held = false;
+    this.syncDeletesPaused();
+    const finish = (out: ReplyWriter): void => {
+      b.engine.finish(out);
+      // Committed before the caller's connection takes its reply: the reply waits for this entry's durability.
+      if (b.run.opened) this.commitTransaction();
+    };
+    if (!b.reply((out) => finish(out))) finish(new ReplyCapture(2));
+    if (this.blocking.hasReady) this.blocking.serveReady();
+  }
+
+  /** Redis's processCommand while a script is busy: what passes, and BUSY for the rest. */
+  private busyRefusal(spec: CommandSpec, argv: readonly Buffer[]): string | null {
+    const b = this.inFlight;
+    if (b === null || spec.flags.includes('allow_busy')) return null;
+    const sub = argv.length > 1 ? (argv[1] as Buffer).toString('latin1').toLowerCase() : '';
+    if ((spec.name === 'script' && sub === 'kill') || (spec.name === 'function' && (sub === 'kill' || sub === 'stats'))) return null;
+    return b.info.busyError;
+  }
+
+  /** Expiry and eviction deletes wait while a CLIENT PAUSE or a busy script holds the dataset still. */
+  private syncDeletesPaused(): void {
+    this.store.setDeletesPaused(this.pauseHoldsDeletes || this.inFlight !== null);
+  }
+
+  /** SCRIPT KILL / FUNCTION KILL (Redis's scriptKill): null when the script will stop, or the refusal. */
+  private killScript(fromEval: boolean): string | null {
+    const b = this.inFlight;
+    if (b === null) return 'NOTBUSY No scripts in execution right now.';
+    if (b.run.opened) return 'UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.';
+    if (fromEval !== b.info.isEval) return b.info.busyError;
+    this.opts.log.warn('Lua script killed by user with SCRIPT KILL.');
+    b.engine.kill('ERR Script killed by user with SCRIPT KILL...');
+    return null;
   }
 
   private transactionServices(): TransactionServices {
@@ -1025,6 +1139,7 @@ export class KvServer implements ConnectionHost {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     clearInterval(this.opsTimer);
+    this.migrateLinks.close();
     this.blocking.close();
     this.clientPause.close();
     this.memory.gauge.close();

@@ -167,6 +167,8 @@ export async function writeSnapshot(args: {
   position: Position;
   history: readonly EpochStart[];
   aborted: () => boolean;
+  /** A store batch is open (its effects in memory, not yet logged): resolves at its commit. */
+  batchOpen?: () => Promise<void> | null;
   keysPerTurn?: number;
 }): Promise<SnapshotWriteResult | null> {
   const keysPerTurn = args.keysPerTurn ?? SNAPSHOT_KEYS_PER_TURN;
@@ -209,6 +211,8 @@ export async function writeSnapshot(args: {
     const budget: WalkBudget = { slots: keysPerTurn, items: keysPerTurn, bytes: SNAPSHOT_BLOCK_BYTES_TARGET, members: SNAPSHOT_STEP_MEMBERS_MAX };
     try {
       while (!walk.done) {
+        const open = args.batchOpen?.() ?? null;
+        if (open !== null) await open;
         if (args.aborted()) return null;
         turns++;
         // Take this turn's items and size the block, then encode straight from the slabs; both

@@ -164,6 +164,8 @@ class KvStore implements ReplicatedStore {
   mutationsStarted = 0;
   /** The open batch's ops (beginBatch .. commitBatch), applied to memory, not yet logged; null outside one. */
   private batchOps: Op[] | null = null;
+  /** Walks of memory waiting for the open batch's commit (see batchClosed). */
+  private readonly batchWaiters: Array<() => void> = [];
   /** See setTouchListener: null unless some client watches a key. */
   private touchListener: TouchListener | null = null;
   /** See setRecordTap: null unless a backup is streaming. */
@@ -643,10 +645,23 @@ class KvStore implements ReplicatedStore {
     return { epoch: this.epoch, seq: this.lastPos.seq + 1 };
   }
 
+  /**
+   * Resolves once the open batch is committed; null when none is open. A batch may stay open
+   * across event-loop turns (a script running past busy-reply-threshold): a snapshot or an export
+   * walking memory waits meanwhile, so it never holds effects the log may never get.
+   */
+  batchClosed(): Promise<void> | null {
+    if (this.batchOps === null) return null;
+    return new Promise((resolve) => this.batchWaiters.push(resolve));
+  }
+
   commitBatch(): BatchCommit | null {
     const ops = this.batchOps;
     assert(ops !== null, 'bug: commitBatch without beginBatch');
     this.batchOps = null;
+    if (this.batchWaiters.length > 0) {
+      for (const w of this.batchWaiters.splice(0)) w();
+    }
     if (ops.length === 0) return null;
     const bodyBytes = recordBytes(ops) - RECORD_HEADER_BYTES;
     if (ops.length > RECORD_OPS_MAX || bodyBytes > RECORD_BODY_BYTES_MAX) {
@@ -918,6 +933,7 @@ class KvStore implements ReplicatedStore {
       position: pos,
       history: this.history.slice(),
       aborted: () => this.compactAbort || this.closed,
+      batchOpen: () => this.batchClosed(),
     });
     if (res === null) {
       unlinkIfExists(join(this.layout.snapDir, `${finalName}.tmp`));
@@ -1032,6 +1048,8 @@ class KvStore implements ReplicatedStore {
     const epochHistory = this.history.slice();
     const clock = this.clock;
     const keepExpired = opts.keepExpired === true;
+    const batchClosed = (): Promise<void> | null => this.batchClosed();
+    const isClosed = (): boolean => this.closed;
     assert(batchKeysMax > 0);
     return {
       from,
@@ -1051,6 +1069,10 @@ class KvStore implements ReplicatedStore {
         const picked: WalkItem[] = [];
         try {
           while (!walk.done) {
+            const open = batchClosed();
+            if (open !== null) await open;
+            // Closed with the batch never committed (SHUTDOWN NOSAVE during a script): its effects are not exported.
+            if (isClosed()) return;
             now = clock();
             picked.length = 0;
             walk.step(picked, budget);
@@ -1136,6 +1158,7 @@ class KvStore implements ReplicatedStore {
         position,
         history: epochHistory,
         aborted: () => this.closed,
+        batchOpen: () => this.batchClosed(),
       });
       if (res === null) throw new StoreUnavailableError('store closed during resync commit');
       await this.fileChain;
@@ -1166,6 +1189,8 @@ class KvStore implements ReplicatedStore {
     this.closed = true;
     clearInterval(this.sweepTimer);
     this.stopRetrying();
+    // Walks waiting for a batch that will never commit stop now (they see the store closed).
+    for (const w of this.batchWaiters.splice(0)) w();
     this.compactAbort = true;
     if (this.compaction !== null) await this.compaction.catch(() => undefined);
     await this.fileChain;

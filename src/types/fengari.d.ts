@@ -8,10 +8,16 @@ declare module 'fengari' {
   export type LuaString = Uint8Array;
   export type LuaFunction = (L: LuaState) => number;
   export type LuaHook = (L: LuaState, ar: unknown) => void;
+  /** What lua_getinfo fills in ('S': source; 'l': currentline). */
+  export interface LuaDebug {
+    source: LuaString | null;
+    currentline: number;
+  }
 
   export const lua: {
     readonly LUA_OK: number;
     readonly LUA_ERRRUN: number;
+    readonly LUA_YIELD: number;
     readonly LUA_TNIL: number;
     readonly LUA_TBOOLEAN: number;
     readonly LUA_TNUMBER: number;
@@ -30,6 +36,14 @@ declare module 'fengari' {
     lua_getglobal(L: LuaState, name: string | LuaString): number;
     lua_gettop(L: LuaState): number;
     lua_isinteger(L: LuaState, idx: number): boolean;
+    lua_isyieldable(L: LuaState): boolean;
+    lua_newthread(L: LuaState): LuaState;
+    lua_resume(L: LuaState, from: LuaState | null, nargs: number): number;
+    lua_status(L: LuaState): number;
+    lua_yield(L: LuaState, n: number): void;
+    lua_getstack(L: LuaState, level: number, ar: LuaDebug): boolean;
+    lua_getinfo(L: LuaState, what: string, ar: LuaDebug): boolean;
+    lua_Debug: new () => LuaDebug;
     lua_next(L: LuaState, idx: number): boolean;
     lua_pcall(L: LuaState, nargs: number, nresults: number, msgh: number): number;
     lua_pop(L: LuaState, n: number): void;

@@ -366,6 +366,10 @@ function shutdownCmd(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (opts.length > 1) return ctx.out.error('ERR syntax error');
     return ctx.out.error('ERR No shutdown in progress.');
   }
+  // A script running past busy-reply-threshold: only SHUTDOWN NOSAVE ends the server (Redis's
+  // rule); the script's writes, never logged before it ends, are lost with it.
+  const busy = ctx.server.scripting?.busy() ?? null;
+  if (busy !== null && !opts.includes('nosave')) return ctx.out.error(busy.busyError);
   // kv-ts always flushes and fsyncs its log on shutdown (NOSAVE only skips Redis's RDB dump,
   // which kv-ts does not have). Like Redis, no reply: the connection closes as the server exits.
   ctx.server.shutdown();

@@ -160,6 +160,34 @@ function writeLibrary(ctx: CommandContext, l: Library, withCode: boolean): void 
   }
 }
 
+/** FUNCTION STATS: the function running past busy-reply-threshold (BUSY while a script does, as Redis), and the engine's counts. */
+function stats(ctx: CommandContext, s: ScriptingServices): void {
+  const out = ctx.out;
+  const busy = s.busy();
+  if (busy !== null && busy.isEval) return out.error(busy.busyError);
+  out.map(2);
+  out.bulk('running_script');
+  if (busy === null) out.nullBulk();
+  else {
+    out.map(3);
+    out.bulk('name');
+    out.bulk(busy.name);
+    out.bulk('command');
+    out.array(busy.argv.length);
+    for (const a of busy.argv) out.bulk(a);
+    out.bulk('duration_ms');
+    out.integer(Date.now() - busy.startedMs);
+  }
+  out.bulk('engines');
+  out.map(1);
+  out.bulk('LUA');
+  out.map(2);
+  out.bulk('libraries_count');
+  out.integer(s.functions.libraries.size);
+  out.bulk('functions_count');
+  out.integer(s.functions.functionCount);
+}
+
 function functionCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const s = services(ctx);
   if (s === undefined) return;
@@ -190,22 +218,11 @@ function functionCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (isWord(sub, 'list')) return list(ctx, s, argv);
   if (isWord(sub, 'dump') && n === 2) return out.bulk(dumpPayload(s.functions.codes));
   if (isWord(sub, 'restore') && (n === 3 || n === 4)) return restore(ctx, s, argv);
-  if (isWord(sub, 'stats') && n === 2) {
-    // A function runs to its end (or its time limit) within one command: none is running when STATS is read.
-    out.map(2);
-    out.bulk('running_script');
-    out.nullBulk();
-    out.bulk('engines');
-    out.map(1);
-    out.bulk('LUA');
-    out.map(2);
-    out.bulk('libraries_count');
-    out.integer(s.functions.libraries.size);
-    out.bulk('functions_count');
-    out.integer(s.functions.functionCount);
-    return;
+  if (isWord(sub, 'stats') && n === 2) return stats(ctx, s);
+  if (isWord(sub, 'kill') && n === 2) {
+    const refused = s.kill(false);
+    return refused === null ? out.ok() : out.error(refused);
   }
-  if (isWord(sub, 'kill') && n === 2) return out.error('NOTBUSY No scripts in execution right now.');
   const known = ['help', 'flush', 'dump', 'restore', 'stats', 'kill'].some((w) => isWord(sub, w));
   out.error(known ? errUnknownSubcommand(sub, 'FUNCTION') : errUnknownContainerSubcommand(sub, 'FUNCTION'));
 }

@@ -7,6 +7,7 @@ import { adminCommands } from './admin.js';
 import { bitCommands } from './bits.js';
 import { connectionCommands } from './connection.js';
 import { dumpCommands } from './dump.js';
+import { migrateCommands } from './migrate.js';
 import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { listCommands } from './lists.js';
@@ -30,6 +31,7 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   lcsCommands,
   genericCommands,
   dumpCommands,
+  migrateCommands,
   hashCommands,
   setCommands,
   zsetCommands,

@@ -108,9 +108,10 @@ function scriptCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     s.engine.flush();
     return out.ok();
   }
-  // A script runs to its end (or its time limit) within one command: none is ever running when
-  // another client's SCRIPT KILL is read.
-  if (isWord(sub, 'kill') && argv.length === 2) return out.error('NOTBUSY No scripts in execution right now.');
+  if (isWord(sub, 'kill') && argv.length === 2) {
+    const refused = s.kill(true);
+    return refused === null ? out.ok() : out.error(refused);
+  }
   out.error(errUnknownContainerSubcommand(sub, 'SCRIPT'));
 }
 

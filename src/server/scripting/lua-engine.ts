@@ -5,6 +5,7 @@
 // every command a script calls goes to the host (`ScriptCall`), which runs it through the
 // server's dispatcher, and the caller owns atomicity (one log entry per script).
 
+import assert from 'node:assert';
 import { createHash } from 'node:crypto';
 import type { LuaState } from 'fengari';
 import type { ReplyWriter } from '../../protocol/reply.js';
@@ -72,19 +73,15 @@ export interface ScriptRun {
   readonly script: CachedScript;
   readonly keys: readonly Buffer[];
   readonly args: readonly Buffer[];
-  /** The caller's protocol: the script's reply is written in it. */
-  readonly out: ReplyWriter;
   readonly call: ScriptCall;
-  /** Milliseconds the script may run; past them it is aborted (0: no limit). */
-  readonly timeLimitMs: number;
 }
 
 /**
  * 'done': the script's reply (a value or an error) was written; 'command-error': its reply is the
- * error a command it called replied (that command counted it already); 'timeout': it was aborted
- * at the time limit and wrote no reply.
+ * error a command it called replied (that command counted it already); 'killed': SCRIPT KILL or
+ * FUNCTION KILL (or the host) stopped it and its reply is Redis's killed error.
  */
-export type ScriptOutcome = 'done' | 'command-error' | 'timeout';
+export type ScriptOutcome = 'done' | 'command-error' | 'killed';
 /** Marks an error table made from a command's error reply (Redis's ignore_err_stats_update). */
 const COUNTED_FIELD = 'kv_counted';
 
@@ -131,8 +128,23 @@ export class ScriptEngine {
   /** The run in progress (scripts do not nest: redis.call of EVAL is refused as noscript). */
   private current: ScriptRun | null = null;
   private resp: 2 | 3 = 2;
+  /** FUNCTION LOAD's deadline (Date.now() ms) and whether it was passed. */
   private deadlineMs = 0;
   private timedOut = false;
+  /** The thread scripts run in (reused while it ends cleanly), and its registry reference. */
+  private co: LuaState | null = null;
+  private coRef = 0;
+  private runRef = 0;
+  /** Arguments the next resume passes (the first starts the body with them; later ones pass none). */
+  private resumeArgs = 0;
+  /** Date.now() at which the running slice yields (0: it runs to the script's end). */
+  private sliceEndMs = 0;
+  /** Why the running script is being stopped (null: it is not), then where it was when it was. */
+  private killedBy: string | null = null;
+  private killedAt = '';
+  /** The run ended: its resume status, or a reply decided before it started (a compile error). */
+  private endStatus = -1;
+  private startError: string | null = null;
   /** cjson's nesting limits: VM-wide settings, as lua-cjson's (SCRIPT FLUSH resets them). */
   private jsonEncodeDepthMax = JSON_DEPTH_DEFAULT;
   private jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
@@ -191,52 +203,149 @@ export class ScriptEngine {
     this.L = this.newState();
   }
 
-  /** Run a cached script; its reply goes to `run.out` unless it timed out. */
-  run(run: ScriptRun): ScriptOutcome {
+  /** The script in flight (started, not finished), if any. */
+  get running(): ScriptRun | null {
+    return this.current;
+  }
+
+  /**
+   * Start a cached script as a coroutine (its body's first slice runs at step()). Scripts do not
+   * nest or overlap: the host runs one at a time, refusing others (BUSY) while one is in flight.
+   */
+  start(run: ScriptRun): void {
+    assert(this.current === null, 'bug: a script started while another is in flight');
     const L = this.L;
     this.current = run;
     this.resp = 2;
-    this.timedOut = false;
-    this.deadlineMs = run.timeLimitMs > 0 ? Date.now() + run.timeLimitMs : 0;
-    try {
-      if (run.script.functionRef === undefined && !this.compiled.has(run.script.sha) && this.compile(run.script) !== null) {
-        run.out.error('ERR Error compiling script');
-        return 'done';
-      }
+    this.killedBy = null;
+    this.killedAt = '';
+    this.endStatus = -1;
+    this.startError = null;
+    const fn = run.script.functionRef;
+    if (fn === undefined && !this.compiled.has(run.script.sha) && this.compile(run.script) !== null) {
+      this.startError = 'ERR Error compiling script';
+      return;
+    }
+    if (fn === undefined) {
       lua.lua_settop(L, 0);
-      const fn = run.script.functionRef;
-      if (fn === undefined) {
-        lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.globalsRef);
-        this.pushStrings(L, run.keys);
-        lua.lua_setfield(L, 1, 'KEYS');
-        this.pushStrings(L, run.args);
-        lua.lua_setfield(L, 1, 'ARGV');
-        lua.lua_settop(L, 0);
-      }
-      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.handlerRef);
-      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, fn ?? (this.compiled.get(run.script.sha) as number));
-      // A library function takes KEYS and ARGV as its arguments.
-      if (fn !== undefined) {
-        this.pushStrings(L, run.keys);
-        this.pushStrings(L, run.args);
-      }
-      if (this.deadlineMs > 0) lua.lua_sethook(L, this.hookFn, lua.LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
-      const status = lua.lua_pcall(L, fn === undefined ? 0 : 2, 1, 1);
-      lua.lua_sethook(L, null, 0, 0);
-      if (this.timedOut) return 'timeout';
-      const counted = this.isCountedError(L);
-      if (status === lua.LUA_OK) this.writeReply(L, run.out, 2, 0);
-      else this.writeError(L, run.out, run.script.sha);
-      return counted ? 'command-error' : 'done';
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.globalsRef);
+      this.pushStrings(L, run.keys);
+      lua.lua_setfield(L, 1, 'KEYS');
+      this.pushStrings(L, run.args);
+      lua.lua_setfield(L, 1, 'ARGV');
+      lua.lua_settop(L, 0);
+    }
+    const co = this.thread();
+    lua.lua_settop(co, 0);
+    lua.lua_rawgeti(co, lua.LUA_REGISTRYINDEX, this.runRef);
+    lua.lua_rawgeti(co, lua.LUA_REGISTRYINDEX, this.handlerRef);
+    lua.lua_rawgeti(co, lua.LUA_REGISTRYINDEX, fn ?? (this.compiled.get(run.script.sha) as number));
+    // A library function takes KEYS and ARGV as its arguments.
+    if (fn !== undefined) {
+      this.pushStrings(co, run.keys);
+      this.pushStrings(co, run.args);
+    }
+    this.resumeArgs = fn === undefined ? 2 : 4;
+  }
+
+  /**
+   * Run the started script until it ends or, when `untilMs` is not 0, until Date.now() passes
+   * it (checked every HOOK_INSTRUCTIONS Lua instructions): then it yields, to be resumed by a
+   * later step. True when it ended (finish() writes its reply).
+   */
+  step(untilMs: number): boolean {
+    if (this.startError !== null) return true;
+    const co = this.co as LuaState;
+    this.sliceEndMs = untilMs;
+    if (untilMs > 0 || this.killedBy !== null) lua.lua_sethook(co, this.hookFn, this.killedBy !== null ? lua.LUA_MASKLINE : lua.LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    let status: number;
+    try {
+      const nargs = this.resumeArgs;
+      this.resumeArgs = 0;
+      status = lua.lua_resume(co, this.L, nargs);
     } catch (e) {
       // A JavaScript exception crossed the VM (a bug): its state is unknown, so it is replaced.
+      this.current = null;
       this.L = this.newState();
       throw e;
-    } finally {
-      lua.lua_sethook(this.L, null, 0, 0);
-      lua.lua_settop(this.L, 0);
-      this.current = null;
     }
+    // What the coroutine yielded (none from the hook, a command's reply from redis.call) is handed back at the next resume.
+    if (status === lua.LUA_YIELD) {
+      this.resumeArgs = lua.lua_gettop(co);
+      return false;
+    }
+    lua.lua_sethook(co, null, 0, 0);
+    this.endStatus = status;
+    return true;
+  }
+
+  /**
+   * Stop the script in flight at its next hook (SCRIPT KILL, FUNCTION KILL): every line then
+   * raises again, so pcall cannot swallow it. `text` is the error it ends with.
+   */
+  kill(text: string): void {
+    if (this.current === null || this.killedBy !== null) return;
+    this.killedBy = text;
+    if (this.co !== null) lua.lua_sethook(this.co, this.hookFn, lua.LUA_MASKLINE, 0);
+  }
+
+  /** The ended script's reply into `out` (the caller's protocol); the script is no longer in flight. */
+  finish(out: ReplyWriter): ScriptOutcome {
+    const run = this.current;
+    assert(run !== null, 'bug: finish without a script');
+    const co = this.co as LuaState;
+    try {
+      if (this.startError !== null) {
+        out.error(this.startError);
+        return 'done';
+      }
+      if (this.killedBy !== null) {
+        out.error(`${this.killedBy}${this.killedAt}`);
+        return 'killed';
+      }
+      if (this.endStatus !== lua.LUA_OK) {
+        // An error outside the body's xpcall (the stack overflowed in the handler): the text Lua gave.
+        const msg = lua.lua_type(co, -1) === lua.LUA_TSTRING ? luaBytes(co, -1).toString('latin1') : 'execution failure';
+        out.error(`ERR Error running script ${run.script.sha}, ${oneLine(msg).slice(0, 100)}`);
+        return 'done';
+      }
+      // The body returned xpcall's status and the script's value (or its error table).
+      const ok = lua.lua_toboolean(co, -2);
+      const counted = this.isCountedError(co);
+      if (ok) this.writeReply(co, out, -1, 0);
+      else this.writeError(co, out, run.script.sha);
+      return counted ? 'command-error' : 'done';
+    } finally {
+      this.endRun();
+    }
+  }
+
+  private endRun(): void {
+    this.current = null;
+    this.killedBy = null;
+    this.startError = null;
+    const co = this.co;
+    if (co === null) return;
+    lua.lua_sethook(co, null, 0, 0);
+    // A thread that ended in error (or was stopped mid-run) is dead: the next run gets a new one.
+    if (lua.lua_status(co) === lua.LUA_OK) lua.lua_settop(co, 0);
+    else this.dropThread();
+  }
+
+  /** The thread scripts run in: the last one while it ended cleanly, else a new one. */
+  private thread(): LuaState {
+    if (this.co !== null && lua.lua_status(this.co) === lua.LUA_OK) return this.co;
+    this.dropThread();
+    const co = lua.lua_newthread(this.L);
+    this.coRef = lauxlib.luaL_ref(this.L, lua.LUA_REGISTRYINDEX);
+    this.co = co;
+    return co;
+  }
+
+  private dropThread(): void {
+    if (this.co === null) return;
+    lauxlib.luaL_unref(this.L, lua.LUA_REGISTRYINDEX, this.coRef);
+    this.co = null;
   }
 
   /**
@@ -352,6 +461,8 @@ export class ScriptEngine {
 
   private newState(): LuaState {
     const L = lauxlib.luaL_newstate();
+    // The old state's thread goes with it.
+    this.co = null;
     this.compiled = new Map();
     this.jsonEncodeDepthMax = this.jsonDecodeDepthMax = JSON_DEPTH_DEFAULT;
     this.jsonInvalidNumbers = false;
@@ -386,8 +497,10 @@ export class ScriptEngine {
     lua.lua_setfield(L, -2, 'REDIS_VERSION');
     lua.lua_pushnumber(L, SCRIPT_REDIS_VERSION_NUM);
     lua.lua_setfield(L, -2, 'REDIS_VERSION_NUM');
-    if (lua.lua_pcall(L, 1, 4, 0) !== lua.LUA_OK) throw new Error(`bug: Lua prelude: ${luaBytes(L, -1).toString()}`);
-    // The prelude returns the sandbox's environment, its globals, the error handler and the libraries' environment.
+    if (lua.lua_pcall(L, 1, 5, 0) !== lua.LUA_OK) throw new Error(`bug: Lua prelude: ${luaBytes(L, -1).toString()}`);
+    // The prelude returns the sandbox's environment, its globals, the error handler, the
+    // libraries' environment and the body every script runs in (xpcall: a yieldable pcall).
+    this.runRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     this.functionsRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     this.handlerRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     this.globalsRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
@@ -415,14 +528,36 @@ export class ScriptEngine {
     }
   }
 
-  /** The count hook: past the deadline, abort; then every line raises again, so pcall cannot swallow it. */
+  /**
+   * The hook. A script being killed raises on every line (so pcall cannot swallow it). A running
+   * script past its slice yields (the host serves other clients, then resumes it); where it cannot
+   * (inside a metamethod or a callback called from JavaScript) it goes on to the next check.
+   * A library load past FUNCTION_LOAD_TIME_LIMIT_MS is aborted.
+   */
   private hook(L: LuaState): void {
+    if (this.registering !== null) return this.loadHook(L);
+    if (this.killedBy !== null) {
+      if (this.killedAt === '') this.killedAt = this.where(L);
+      return this.raise(L, this.killedBy);
+    }
+    if (this.sliceEndMs > 0 && Date.now() >= this.sliceEndMs && lua.lua_isyieldable(L)) lua.lua_yield(L, 0);
+  }
+
+  /** ' script: <sha or function>, on <source>:<line>.' for the running Lua function (Redis's error suffix). */
+  private where(L: LuaState): string {
+    const ar = new lua.lua_Debug();
+    if (!lua.lua_getstack(L, 0, ar) || !lua.lua_getinfo(L, 'Sl', ar) || ar.source === null) return '';
+    const source = Buffer.from(ar.source).toString('latin1');
+    return ` script: ${this.current?.script.sha ?? ''}, on ${source}:${ar.currentline}.`;
+  }
+
+  private loadHook(L: LuaState): void {
     if (!this.timedOut && Date.now() < this.deadlineMs) return;
     if (!this.timedOut) {
       this.timedOut = true;
       lua.lua_sethook(L, this.hookFn, lua.LUA_MASKLINE | lua.LUA_MASKCOUNT, 1);
     }
-    this.raise(L, this.registering !== null ? 'ERR FUNCTION LOAD timeout' : 'ERR Script ran past its time limit and was aborted');
+    this.raise(L, 'ERR FUNCTION LOAD timeout');
   }
 
   /** Raise a Redis error table {err = text} (text in luaPushErrorBuff's form). */
@@ -450,7 +585,6 @@ export class ScriptEngine {
 
   private redisCall(L: LuaState, raise: boolean): number {
     const run = this.current;
-    if (this.timedOut) this.raise(L, 'ERR Script ran past its time limit and was aborted');
     const n = lua.lua_gettop(L);
     if (run === null) return this.raise(L, 'ERR redis.call() can only be used while a script runs');
     if (n === 0) return this.failCall(L, raise, 'ERR Please specify at least one argument for this redis lib call');
@@ -472,6 +606,12 @@ export class ScriptEngine {
     if (!lua.lua_checkstack(L, 8)) return this.raise(L, 'ERR reached lua stack limit');
     this.pushReply(L, reply, 0);
     if (reply.t === 'error' && raise) return lua.lua_error(L);
+    // A slice also ends at a command (a loop of commands runs few Lua instructions per second):
+    // the reply is yielded, and the next resume hands it back as redis.call's value.
+    if (this.sliceEndMs > 0 && Date.now() >= this.sliceEndMs && lua.lua_isyieldable(L)) {
+      lua.lua_yield(L, 1);
+      return 0;
+    }
     return 1;
   }
 

@@ -228,5 +228,12 @@ local fenv = setmetatable({}, {
 readonly[fenv] = true
 local functions = { env = fenv, set_loading = function(b) loading = b end }
 
-return env, G, handler, functions
+-- The body a script runs in, as a coroutine the host resumes in slices: xpcall can be yielded
+-- across (the count hook yields), and the handler adds where the error happened.
+local function run(h, f, ...)
+  local ok, r = xpcall(f, h, ...)
+  return ok, r
+end
+
+return env, G, handler, functions, run
 `;

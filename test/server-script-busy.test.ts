@@ -1,0 +1,267 @@
+// Scripts past busy-reply-threshold (server.ts runScript/startBusy, scripting/lua-engine.ts's
+// slices): other clients get BUSY except for what Redis 7.0 allows then, SCRIPT KILL and
+// FUNCTION KILL stop a script that did not write, a script that wrote runs to its end with all
+// its writes, a blocked client is served only once the script ended, MULTI during a busy script
+// ends in EXECABORT, and SHUTDOWN NOSAVE mid-script loses no acknowledged write and keeps none of
+// the script's. Differential against a real redis-server where the replies are Redis's.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { serverPairPerFile, startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { ReplyError, cmd, type Reply } from './helpers/resp.js';
+import { RawConn } from './helpers/server-conn.js';
+import { waitFor } from './helpers/wait.js';
+
+const pair = serverPairPerFile();
+
+/** A reply as comparable text: an error's message, bulk strings as text. */
+function show(r: Reply): string {
+  if (r instanceof ReplyError) return `-${r.message}`;
+  return JSON.stringify(plain(r));
+}
+
+function plain(r: Reply): unknown {
+  if (Buffer.isBuffer(r)) return r.toString('latin1');
+  if (Array.isArray(r)) return r.map(plain);
+  if (r instanceof Map) return [...r].map(([k, v]) => [plain(k), plain(v)]);
+  if (r instanceof ReplyError) return `-${r.message}`;
+  return typeof r === 'bigint' ? String(r) : r;
+}
+
+/** Wait until `c` gets BUSY for PING: the script on another connection passed busy-reply-threshold. */
+async function waitBusy(c: RawConn): Promise<void> {
+  await waitFor('the script to be busy', async () => show(await c.call('PING')).startsWith('-BUSY'), { timeoutMs: 20_000 });
+}
+
+async function waitNotBusy(c: RawConn): Promise<void> {
+  await waitFor('the script to end', async () => (await c.call('PING')) === 'PONG', { timeoutMs: 20_000 });
+}
+
+/** A Lua loop that runs `ms` milliseconds by the server's clock (TIME), then returns. */
+function loopFor(ms: number): string {
+  return `local t0 = redis.call('time'); while true do local t = redis.call('time'); if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > ${ms * 1000} then break end end`;
+}
+
+/** An endless read-only loop killed by SCRIPT KILL, what the other client meets meanwhile. */
+async function evalKillScenario(port: number): Promise<string[]> {
+  const a = await RawConn.open(port);
+  const b = await RawConn.open(port);
+  const seen: string[] = [];
+  try {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    await b.call('SET', 'xx', '1');
+    // The EVAL and a PING behind it in one pipeline: the PING runs once the script ended.
+    a.send(Buffer.concat([cmd('EVAL', 'local i = 0 while true do i = i + 1 end', '0'), cmd('PING', 'after')]));
+    await waitBusy(b);
+    seen.push(show(await b.call('GET', 'xx')));
+    seen.push(show(await b.call('FUNCTION', 'KILL')));
+    seen.push(show(await b.call('FUNCTION', 'STATS')));
+    seen.push(show(await b.call('SHUTDOWN')));
+    seen.push(show(await b.call('MULTI')));
+    seen.push(show(await b.call('INCR', 'xx')));
+    seen.push(show(await b.call('EXEC')));
+    seen.push(show(await b.call('SCRIPT', 'KILL')));
+    seen.push(show(await a.read()));
+    seen.push(show(await a.read()));
+    await waitNotBusy(b);
+    seen.push(show(await b.call('GET', 'xx')));
+    seen.push(show(await b.call('SCRIPT', 'KILL')));
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    a.close();
+    b.close();
+  }
+  return seen;
+}
+
+test('differential: an endless script: BUSY for others, MULTI ends in EXECABORT, SCRIPT KILL stops it, the pipeline behind it runs', async () => {
+  const kv = await evalKillScenario(pair.kvPort());
+  const redis = await evalKillScenario(pair.redisPort());
+  assert.deepEqual(kv, redis);
+  assert.match(kv[8] as string, /^-ERR Script killed by user with SCRIPT KILL\.\.\./);
+});
+
+/** A function in an endless loop: SCRIPT KILL answers BUSY, FUNCTION STATS shows it, FUNCTION KILL stops it. */
+async function functionKillScenario(port: number): Promise<string[]> {
+  const a = await RawConn.open(port);
+  const b = await RawConn.open(port);
+  const seen: string[] = [];
+  try {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    seen.push(show(await b.call('FUNCTION', 'LOAD', 'REPLACE', "#!lua name=busylib\nredis.register_function('spin', function(keys, args) local i = 0 while true do i = i + 1 end end)")));
+    a.send(cmd('FCALL', 'spin', '0', 'arg1'));
+    await waitBusy(b);
+    seen.push(show(await b.call('PING')));
+    seen.push(show(await b.call('SCRIPT', 'KILL')));
+    const stats = await b.call('FUNCTION', 'STATS');
+    assert.ok(Array.isArray(stats));
+    const running = stats[1];
+    assert.ok(Array.isArray(running));
+    // name and command (duration_ms varies).
+    seen.push(show(running.slice(0, 4)));
+    seen.push(show(await b.call('FUNCTION', 'KILL')));
+    seen.push(show(await a.read()));
+    await waitNotBusy(b);
+    seen.push(show(await b.call('FUNCTION', 'KILL')));
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    await b.call('FUNCTION', 'DELETE', 'busylib').catch(() => undefined);
+    a.close();
+    b.close();
+  }
+  return seen;
+}
+
+test('differential: a busy function: SCRIPT KILL refuses, FUNCTION STATS names it, FUNCTION KILL stops it', async () => {
+  const kv = await functionKillScenario(pair.kvPort());
+  const redis = await functionKillScenario(pair.redisPort());
+  assert.deepEqual(kv, redis);
+});
+
+/** A script that wrote cannot be killed: it runs to its end and all its writes stay. */
+async function unkillableScenario(port: number): Promise<string[]> {
+  const a = await RawConn.open(port);
+  const b = await RawConn.open(port);
+  const seen: string[] = [];
+  try {
+    await b.call('DEL', 'w1', 'w2');
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    a.send(cmd('EVAL', `redis.call('set', 'w1', 'a'); ${loopFor(600)}; redis.call('set', 'w2', 'b'); return 'done'`, '0'));
+    await waitBusy(b);
+    seen.push(show(await b.call('SCRIPT', 'KILL')));
+    seen.push(show(await b.call('GET', 'w1')));
+    seen.push(show(await a.read()));
+    await waitNotBusy(b);
+    seen.push(show(await b.call('MGET', 'w1', 'w2')));
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    a.close();
+    b.close();
+  }
+  return seen;
+}
+
+test('differential: a busy script that wrote is UNKILLABLE, ends on its own and keeps every write', async () => {
+  const kv = await unkillableScenario(pair.kvPort());
+  const redis = await unkillableScenario(pair.redisPort());
+  assert.deepEqual(kv, redis);
+  assert.equal(kv[3], JSON.stringify(['a', 'b']));
+});
+
+/** A client blocked on a key the script pushes to is served once the script ended, with its last push. */
+async function blockedScenario(port: number): Promise<string[]> {
+  const a = await RawConn.open(port);
+  const b = await RawConn.open(port);
+  const waiter = await RawConn.open(port);
+  const seen: string[] = [];
+  try {
+    await b.call('DEL', 'bq');
+    waiter.send(cmd('BLPOP', 'bq', '0'));
+    await waitFor('the waiter to block', async () => /blocked_clients:1/.test(String(await b.call('INFO', 'clients'))));
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    a.send(cmd('EVAL', `redis.call('lpush', KEYS[1], 'first'); ${loopFor(300)}; redis.call('lpush', KEYS[1], 'last'); return 1`, '1', 'bq'));
+    await waitBusy(b);
+    seen.push(show(await waiter.read()));
+    seen.push(show(await a.read()));
+    await waitNotBusy(b);
+    seen.push(show(await b.call('LRANGE', 'bq', '0', '-1')));
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    a.close();
+    b.close();
+    waiter.close();
+  }
+  return seen;
+}
+
+test('differential: a client blocked on a key the busy script pushes to is served only after the script', async () => {
+  const kv = await blockedScenario(pair.kvPort());
+  const redis = await blockedScenario(pair.redisPort());
+  assert.deepEqual(kv, redis);
+  assert.equal(kv[0], JSON.stringify(['bq', 'last']));
+});
+
+test('read-only scripts stay killable: EVAL_RO, after pcall caught an error, and a loop of pcall', async () => {
+  const a = await RawConn.open(pair.kvPort());
+  const b = await RawConn.open(pair.kvPort());
+  try {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    const scripts: ReadonlyArray<readonly string[]> = [
+      ['EVAL_RO', "while true do redis.call('get', KEYS[1]) end", '1', 'k'],
+      // An error pcall caught must not turn the slices (and the kill) off for the rest of the run, nor for the next.
+      ['EVAL', "pcall(error, 'caught'); local i = 0 while true do i = i + 1 end", '0'],
+      ['EVAL', "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end", '0'],
+      ['EVAL', 'local i = 0 while true do i = i + 1 end', '0'],
+    ];
+    for (const s of scripts) {
+      a.send(cmd(...s));
+      await waitBusy(b);
+      assert.equal(await b.call('SCRIPT', 'KILL'), 'OK');
+      assert.match(show(await a.read()), /^-ERR Script killed by user with SCRIPT KILL\.\.\. script: \w+, on @user_script:1\.$/);
+    }
+    assert.equal(await a.call('EVAL', 'return 7', '0'), 7);
+    assert.equal(await b.call('PING'), 'PONG');
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    a.close();
+    b.close();
+  }
+});
+
+test('SHUTDOWN NOSAVE during a busy script: acknowledged writes survive the restart, none of the script\'s do', async () => {
+  let kv: RunningProcess | undefined = await startKvServer({ args: ['--fsync', 'always'] });
+  const dir = kv.dir;
+  try {
+    const a = await RawConn.open(kv.port);
+    const b = await RawConn.open(kv.port);
+    for (let i = 0; i < 50; i++) assert.equal(await b.call('SET', `acked${i}`, String(i)), 'OK');
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    a.send(cmd('EVAL', "redis.call('set', 'acked0', 'changed'); redis.call('set', 'scriptkey', 1); while true do end", '0'));
+    await waitBusy(b);
+    assert.match(show(await b.call('SHUTDOWN')), /^-BUSY /);
+    b.send(cmd('SHUTDOWN', 'NOSAVE'));
+    assert.equal(await kv.exited(), 0);
+    a.close();
+    b.close();
+    const port = kv.port;
+    kv = await startKvServer({ dir, port, args: ['--fsync', 'always'] });
+    const c = await RawConn.open(kv.port);
+    try {
+      for (let i = 0; i < 50; i++) assert.equal(await c.call('GET', `acked${i}`), String(i));
+      assert.equal(await c.call('EXISTS', 'scriptkey'), 0);
+    } finally {
+      c.close();
+    }
+  } finally {
+    await stopAndClean(kv);
+  }
+});
+
+test('a busy read-only script on a replica is stopped when the replica applies its primary\'s writes (it never reads a dataset changing under it)', async () => {
+  let primary: RunningProcess | undefined;
+  let replica: RunningProcess | undefined;
+  try {
+    primary = await startKvServer();
+    replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${primary.port}`] });
+    const p = await RawConn.open(primary.port);
+    const r = await RawConn.open(replica.port);
+    const r2 = await RawConn.open(replica.port);
+    try {
+      await p.call('SET', 'seen', 'before');
+      await waitFor('the replica has the key', async () => (await r2.call('GET', 'seen')) === 'before', { timeoutMs: 20_000 });
+      await r2.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+      r.send(cmd('EVAL_RO', `${loopFor(5000)}; return redis.call('get', KEYS[1])`, '1', 'seen'));
+      await waitBusy(r2);
+      assert.equal(await p.call('SET', 'seen', 'after'), 'OK');
+      assert.match(show(await r.read(20_000)), /^-ERR Script stopped: the dataset changed under it/);
+      await waitFor('the replica applied the write', async () => (await r2.call('GET', 'seen')) === 'after', { timeoutMs: 20_000 });
+    } finally {
+      p.close();
+      r.close();
+      r2.close();
+    }
+  } finally {
+    await stopAndClean(replica);
+    await stopAndClean(primary);
+  }
+});
