@@ -265,3 +265,32 @@ test('a busy read-only script on a replica is stopped when the replica applies i
     await stopAndClean(primary);
   }
 });
+
+test('inside MULTI/EXEC a script past busy-reply-threshold that has not written is stopped (no SCRIPT KILL can be served during EXEC); one that wrote runs to its end', { timeout: 60_000 }, async () => {
+  const a = await RawConn.open(pair.kvPort());
+  const b = await RawConn.open(pair.kvPort());
+  try {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    await b.call('DEL', 'mx', 'my');
+    await a.call('MULTI');
+    await a.call('SET', 'mx', 'before');
+    await a.call('EVAL', 'local i = 0 while true do i = i + 1 end', '0');
+    await a.call('SET', 'my', 'after');
+    const r = await a.call('EXEC');
+    assert.ok(Array.isArray(r) && r.length === 3, show(r));
+    assert.equal(r[0], 'OK');
+    assert.match(show(r[1] as Reply), /^-ERR Script killed: it ran past busy-reply-threshold inside MULTI\/EXEC without writing/);
+    assert.equal(r[2], 'OK');
+    // The transaction's other commands are one entry, and the server serves everyone again.
+    assert.equal(show(await b.call('MGET', 'mx', 'my')), JSON.stringify(['before', 'after']));
+    // A script that wrote before passing the threshold is not stopped: its writes are in EXEC's batch.
+    await a.call('MULTI');
+    await a.call('EVAL', `redis.call('set', 'mx', 'in-script'); ${loopFor(100)}; return 1`, '0');
+    assert.equal(show(await a.call('EXEC')), JSON.stringify([1]));
+    assert.equal(show(await b.call('GET', 'mx')), JSON.stringify('in-script'));
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    a.close();
+    b.close();
+  }
+});

@@ -67,6 +67,9 @@ const SCRIPT_SLICE_MS = 5;
 const BUSY_EVAL = 'BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.';
 const BUSY_FUNCTION = 'BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.';
 
+/** A script inside EXEC stopped at busy-reply-threshold (see KvServer.finishUnyielding). */
+const SCRIPT_STOPPED_IN_EXEC = 'ERR Script killed: it ran past busy-reply-threshold inside MULTI/EXEC without writing (no SCRIPT KILL can be served during EXEC)';
+
 /** A script running past busy-reply-threshold (see KvServer.startBusy). */
 interface InFlightScript {
   readonly engine: ScriptEngine;
@@ -953,7 +956,7 @@ export class KvServer implements ConnectionHost {
    * busy-reply-threshold runs in this turn, like EXEC. Past it, the script goes on in slices
    * between which the server serves other clients (startBusy): they get BUSY for everything but
    * what Redis allows then, and nothing else changes the dataset until it ends. Inside EXEC (whose
-   * batch holds the script's writes) or a context that cannot defer its reply, it runs to its end.
+   * batch holds the script's writes) or a context that cannot defer its reply: finishUnyielding.
    */
   private runScript(ctx: CommandContext, argv: readonly Buffer[], script: CachedScript, keys: readonly Buffer[], args: readonly Buffer[], readOnly: boolean, engine: ScriptEngine): void {
     // Redis shows EVAL to monitors before the commands it runs, which show as the client `lua`.
@@ -966,8 +969,11 @@ export class KvServer implements ConnectionHost {
       const oom = this.memory.admitGrowth(true);
       if (oom !== null) return ctx.out.error(oom);
     }
-    const run = { opened: false };
+    // opened: the script opened the batch (its writes are its own entry); wrote: it wrote, also
+    // into an EXEC's batch.
+    const run = { opened: false, wrote: false };
     const beforeWrite = (): void => {
+      run.wrote = true;
       if (this.batching) return;
       this.store.beginBatch();
       this.batching = true;
@@ -999,6 +1005,7 @@ export class KvServer implements ConnectionHost {
     const threshold = this.opts.config.scriptTimeLimitMs;
     const mayYield = threshold > 0 && ctx.defer !== undefined;
     engine.start({ script, keys, args, call });
+    if (!mayYield && threshold > 0) return this.finishUnyielding(ctx, engine, run, startedMs + threshold);
     if (!this.stepScript(engine, mayYield ? startedMs + threshold : 0, run)) {
       const reply = (ctx.defer as NonNullable<CommandContext['defer']>)();
       const isEval = script.functionRef === undefined;
@@ -1007,6 +1014,21 @@ export class KvServer implements ConnectionHost {
         info: { isEval, name: script.sha, argv: argv.map((b) => Buffer.from(b)), startedMs, busyError: isEval ? BUSY_EVAL : BUSY_FUNCTION },
       });
       return;
+    }
+    const outcome = engine.finish(ctx.out);
+    this.dispatcher.errorAlreadyCounted = outcome === 'command-error';
+    if (run.opened) this.commitTransaction();
+  }
+
+  /**
+   * A script whose caller cannot wait (inside EXEC, whose reply and batch are this turn's): the
+   * server cannot serve SCRIPT KILL while it runs. Past busy-reply-threshold, one that has not
+   * written is stopped as SCRIPT KILL would stop it, so a runaway read-only loop cannot hold the
+   * server; one that wrote runs to its end (Redis's UNKILLABLE: its writes are in the batch).
+   */
+  private finishUnyielding(ctx: CommandContext, engine: ScriptEngine, run: { opened: boolean; wrote: boolean }, untilMs: number): void {
+    while (!this.stepScript(engine, run.wrote ? 0 : untilMs, run)) {
+      if (!run.wrote) engine.kill(SCRIPT_STOPPED_IN_EXEC);
     }
     const outcome = engine.finish(ctx.out);
     this.dispatcher.errorAlreadyCounted = outcome === 'command-error';
