@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
 import { connectResp } from '../client/resp-conn.js';
 import { errorKind, INCOMPLETE, MALFORMED, scanReply } from '../client/resp-wire.js';
+import { keyPicker, ZIPFIAN_KEYSPACE_MAX, type Distribution } from './zipfian.js';
 
 export const KEY_PREFIX = 'key:';
 /** Key suffix width: keys look like redis-benchmark's `key:000000012345`. */
@@ -55,6 +56,13 @@ export interface BenchOptions {
   readonly targets?: readonly Endpoint[] | undefined;
   /** Drive etcd's HTTP/JSON gateway at these base URLs instead of a RESP server (etcd-driver.ts). */
   readonly etcd?: readonly string[] | undefined;
+  /**
+   * Drive etcd over gRPC (the etcd3 client, etcd-grpc-driver.ts) at these host:port endpoints:
+   * one HTTP/2 channel per endpoint, `connections` requests in flight over them together.
+   */
+  readonly etcdGrpc?: readonly string[] | undefined;
+  /** How keys are picked (default uniform); ignored with sequentialKeys. */
+  readonly distribution?: Distribution | undefined;
   /** Request i uses key i mod keyspace instead of a random key: a preload writes every key once. */
   readonly sequentialKeys?: boolean | undefined;
   readonly password?: string | undefined;
@@ -124,6 +132,14 @@ export function validateOptions(o: BenchOptions): string | undefined {
   if (!(o.ratio.get >= 0 && o.ratio.set >= 0 && o.ratio.get + o.ratio.set > 0)) return 'ratio needs a positive weight';
   if (o.redisWait !== undefined && !intIn(o.redisWait, 0, 1000)) return 'redis-wait must be 0..1000';
   if (o.targets !== undefined && o.targets.length === 0) return 'targets must not be empty';
+  if (o.distribution === 'zipfian' && o.keyspace > ZIPFIAN_KEYSPACE_MAX) return `zipfian keyspace must be 1..${ZIPFIAN_KEYSPACE_MAX}`;
+  if (o.etcd !== undefined && o.etcdGrpc !== undefined) return 'etcd: the JSON gateway and gRPC exclude each other';
+  if (o.etcdGrpc !== undefined) {
+    if (o.etcdGrpc.length === 0) return 'etcd gRPC needs at least one endpoint';
+    // Each request is one awaited unary call: the channel multiplexes, a caller does not pipeline.
+    if (o.pipeline !== 1) return 'etcd gRPC: pipeline must be 1 (-c calls in flight share the HTTP/2 channel)';
+    if (o.consistency !== undefined || o.redisWait !== undefined || o.password !== undefined) return 'etcd: --consistency, --redis-wait and -a apply to RESP servers only';
+  }
   if (o.etcd !== undefined) {
     if (o.etcd.length === 0) return 'etcd needs at least one endpoint';
     // HTTP/1.1 has no pipelining in node:http: one request per socket at a time.
@@ -194,6 +210,7 @@ export class Run {
   private deadline = Infinity;
   readonly total: number | undefined;
   private readonly getWeight: number;
+  private readonly pickKey: () => number;
 
   constructor(
     readonly o: BenchOptions,
@@ -202,6 +219,7 @@ export class Run {
   ) {
     this.total = o.durationSec === undefined ? o.requests : undefined;
     this.getWeight = o.ratio.get / (o.ratio.get + o.ratio.set);
+    this.pickKey = keyPicker(o.distribution ?? 'uniform', o.keyspace, rand);
   }
 
   /** Start the clock: connections are open, the first request is about to be written. */
@@ -221,7 +239,7 @@ export class Run {
   /** Call once per issued request, after `issued++`. */
   nextKey(): number {
     if (this.o.sequentialKeys === true) return (this.issued - 1) % this.o.keyspace;
-    return Math.floor(this.rand() * this.o.keyspace);
+    return this.pickKey();
   }
 
   /** A successful request that took `ms` from first byte written to last byte read. */
@@ -403,6 +421,11 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     // Imported lazily: RESP-only users never load node:http.
     const { runEtcdBench } = await import('./etcd-driver.js');
     return runEtcdBench(o, o.etcd);
+  }
+  if (o.etcdGrpc !== undefined) {
+    // Imported lazily: the etcd3 client (gRPC, protobuf) loads only for --etcd-grpc.
+    const { runEtcdGrpcBench } = await import('./etcd-grpc-driver.js');
+    return runEtcdGrpcBench(o, o.etcdGrpc);
   }
   const rand = prng(o.seed);
   const run = new Run(o, templates(o, rand), rand);

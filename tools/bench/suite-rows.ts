@@ -176,7 +176,7 @@ async function redisBenchmarkPass(ctx: SuiteContext, pass: RedisBenchmarkPass, t
           continue;
         }
         ctx.log(`  ${csv.test}: ${csv.rps.toFixed(0)} req/s, p50 ${csv.p50Ms} ms`);
-        record(ctx, workload, t.side, { rps: csv.rps, p50Ms: csv.p50Ms, p99Ms: csv.p99Ms, round: pass.round });
+        record(ctx, workload, t.side, { rps: csv.rps, p50Ms: csv.p50Ms, p99Ms: csv.p99Ms, maxMs: csv.maxMs, round: pass.round });
       }
     }
   }
@@ -320,7 +320,7 @@ export async function row6(ctx: SuiteContext): Promise<void> {
 // ------------------------------------------------------------------------- rows 3 and 4
 
 function sampleOf(r: BenchResult, round: number): Sample {
-  return { rps: r.throughput, p50Ms: r.latencyMs.p50, p90Ms: r.latencyMs.p90, p99Ms: r.latencyMs.p99, p999Ms: r.latencyMs.p999, round };
+  return { rps: r.throughput, p50Ms: r.latencyMs.p50, p90Ms: r.latencyMs.p90, p99Ms: r.latencyMs.p99, p999Ms: r.latencyMs.p999, maxMs: r.latencyMs.max, round };
 }
 
 /** One kv-bench engine run of `round`, recorded under `workload`; errors are recorded, never hidden. */
