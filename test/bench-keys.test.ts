@@ -1,10 +1,11 @@
-// kv-bench key choice (src/bench/zipfian.ts and Run.nextKey): the Zipfian generator's shape
-// against the exact Zipfian probabilities, seeding, the rank scatter being a bijection, and the
-// uniform picker unchanged.
+// kv-bench's Run (src/bench/run.ts, zipfian.ts): key choice — the Zipfian generator's shape
+// against the exact Zipfian probabilities, seeding, the rank scatter being a bijection, the
+// uniform picker unchanged — and the latency summary's percentile fields.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { prng, Run, templates, validateOptions, type BenchOptions } from '../src/bench/run.js';
+import { prng, Run, summarize, templates, validateOptions, type BenchOptions } from '../src/bench/run.js';
+import { formatTable } from '../src/bench/report.js';
 import { keyPicker, scatter, zeta, ZIPFIAN_KEYSPACE_MAX, ZIPFIAN_THETA, zipfianRanks, zipfianTopShare } from '../src/bench/zipfian.js';
 
 const SAMPLES = 200_000;
@@ -97,4 +98,30 @@ test('Run.nextKey follows --distribution: zipfian concentrates on one key, unifo
   assert.ok(top(opts({ distribution: 'uniform' })) < 0.001);
   assert.match(validateOptions(opts({ distribution: 'zipfian', keyspace: ZIPFIAN_KEYSPACE_MAX + 1 })) ?? '', /zipfian keyspace/);
   assert.equal(validateOptions(opts({ distribution: 'uniform', keyspace: ZIPFIAN_KEYSPACE_MAX + 1 })), undefined);
+});
+
+test('summarize: p50, p90, p99, p99.9 and max of the samples, no percentile above the max', () => {
+  const o = opts({ requests: 1000 });
+  const rand = prng(1);
+  const run = new Run(o, templates(o, rand), rand);
+  // 1000 samples of 1..1000 ms, then the largest replaced by one that sits low in its
+  // histogram bucket (3 significant digits): the bucket's top lies above the exact max.
+  for (let i = 1; i <= 1000; i++) {
+    run.issued++;
+    run.recordOk(i === 1000 ? 1_764.81 : i);
+    run.finishedOne();
+  }
+  const r = summarize(run, 1);
+  const l = r.latencyMs;
+  const near = (got: number, want: number): boolean => Math.abs(got - want) / want < 0.002;
+  assert.ok(near(l.p50, 500) && near(l.p90, 900) && near(l.p99, 990) && near(l.p999, 999), JSON.stringify(l));
+  assert.equal(l.max, 1764.81);
+  const one = new Run(o, templates(o, prng(1)), prng(1));
+  one.issued++;
+  one.recordOk(176.481);
+  one.finishedOne();
+  const single = summarize(one, 1).latencyMs;
+  assert.deepEqual([single.p50, single.p99, single.p999, single.max], [176.481, 176.481, 176.481, 176.481], 'a lone sample is every percentile, exactly');
+  const table = formatTable(o, r);
+  assert.match(table, /latency p99\.9 +999\.\d{3} ms\nlatency max +1764\.810 ms\n/);
 });

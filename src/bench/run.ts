@@ -460,6 +460,9 @@ export function summarize(run: Run, elapsedSec: number): BenchResult {
   assert.equal(run.done, run.issued);
   const h = run.hist;
   const ms = (us: number): number => us / 1000;
+  // A percentile is its bucket's highest equivalent value (3 significant digits), which can lie
+  // above the exact largest sample: never report a percentile past the max.
+  const at = (p: number): number => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
   const result: BenchResult = {
     requestsOk: run.ok,
     errors: Object.fromEntries([...run.errors.entries()].sort((a, b) => b[1] - a[1])),
@@ -467,10 +470,10 @@ export function summarize(run: Run, elapsedSec: number): BenchResult {
     elapsedSec,
     throughput: elapsedSec > 0 ? run.ok / elapsedSec : 0,
     latencyMs: {
-      p50: ms(h.getValueAtPercentile(50)),
-      p90: ms(h.getValueAtPercentile(90)),
-      p99: ms(h.getValueAtPercentile(99)),
-      p999: ms(h.getValueAtPercentile(99.9)),
+      p50: at(50),
+      p90: at(90),
+      p99: at(99),
+      p999: at(99.9),
       max: ms(h.maxValue),
       mean: ms(h.mean),
     },
