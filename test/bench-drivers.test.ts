@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import { latencyChartSvg, PERCENTILES } from '../tools/bench/chart.js';
 import { etcdCall, etcdErrorKind, parseEtcdEndpoint } from '../src/bench/etcd-driver.js';
 import { startEtcdCluster } from '../tools/bench/etcd-cluster.js';
-import { prng, runBench, templates, validateOptions, type BenchOptions, type BenchResult } from '../src/bench/run.js';
+import { COCKATIEL_VERSION, ETCD3_VERSION, prng, runBench, templates, validateOptions, type BenchOptions, type BenchResult } from '../src/bench/run.js';
 import { grpcErrorKind, parseEtcdGrpcEndpoint } from '../src/bench/etcd-grpc-driver.js';
 import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
 import { WHOLE_RUN_BUDGET_SEC } from '../tools/bench/suite-budget.js';
+import { MANY_CLIENTS } from '../tools/bench/suite-workloads.js';
 import { discoverPrimary, parseTopology, routeBySeeds } from '../src/bench/seeds.js';
 import { BEGIN_MARKER, END_MARKER } from '../tools/bench/docs.js';
 import { haveEtcd } from '../tools/bench/servers.js';
@@ -155,6 +156,9 @@ test('etcd gRPC error kinds and endpoints: etcd3 error classes by name, deadline
   assert.match(validateOptions(etcdOpts([], { etcd: undefined, etcdGrpc: ['127.0.0.1:1'], pipeline: 4 })) ?? '', /pipeline must be 1/);
   assert.match(validateOptions(etcdOpts(['http://127.0.0.1:1'], { etcdGrpc: ['127.0.0.1:1'] })) ?? '', /exclude/);
   assert.match(validateOptions(etcdOpts([], { etcd: undefined, etcdGrpc: [] })) ?? '', /at least one/);
+  // The install hint of a package without etcd3 names the versions the repository pins.
+  const dev = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies;
+  assert.deepEqual([dev['etcd3'], dev['cockatiel']], [ETCD3_VERSION, COCKATIEL_VERSION]);
 });
 
 test('etcd gRPC driver: an endpoint nobody listens on fails the run before the clock starts', async () => {
@@ -364,6 +368,36 @@ test('suite helpers: rotation, redis SET stream bytes, row 3 verdict', () => {
   assert.equal(row3Verdict(toRow({ workload: '3.', redis: [], kv: [] })), undefined);
 });
 
+test('npm run bench --rows 7,8 smoke: values, 1000 clients, MSET, INCR and YCSB lines side by side, their commands recorded', { skip: NO_KV }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvts-suite-'));
+  try {
+    const docs = join(dir, 'benchmarks.md');
+    const r = await runTool(process.execPath, [SUITE_JS, '--rows', '7,8', '-n', '2000', '--rounds', '1', '--duration', '0.5', '--docs', docs]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stderr, /estimated duration \d+:\d\d \(rows 7: \d:\d\d, 8: \d:\d\d\)/);
+    const ratio = ' +\\d+ +\\d+ +[\\d.]+x';
+    for (const line of ['7. SET -d 1024 -P 1', '7. GET -d 16384 -P 16', `7. SET -c ${MANY_CLIENTS} -P 16`, '7. MSET (10 keys) -P 1', '7. INCR -P 16']) {
+      assert.match(r.stdout, new RegExp(line.replace(/[.()]/g, '\\$&') + ', fsync everysec' + ratio), line);
+    }
+    // YCSB lines: both sides measured, p99.9 and max present for both (kv-bench reports them).
+    for (const w of ['B \\(95% GET / 5% SET\\)', 'A \\(50% GET / 50% SET\\)']) {
+      assert.match(r.stdout, new RegExp(`8\\. YCSB ${w}, zipfian θ 0\\.99, 100000 keys × 1000 B, 50 connections, fsync everysec${ratio}.* [\\d.]+ / [\\d.]+ / - +[\\d.]+ / [\\d.]+ / -\\n`), w);
+    }
+    const text = readFileSync(docs, 'utf8');
+    assert.match(text, /Row 7 — values and connections/);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 20 -c 50 -d 16384 -r 100000 -P 16 --csv`/);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 100 -c 1000 -d 100 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t mset -n 50 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t incr -n 100 /);
+    assert.match(text, /Row 8 — YCSB/);
+    assert.match(text, /`node dist\/src\/cli\/kv-bench\.js -p <port> -c 50 -P 1 -d 1000 --keyspace 100000 --ratio 95:5 --duration 0\.5 --distribution zipfian`/);
+    assert.match(text, /--ratio 1:1 --duration 0\.5 --distribution zipfian`/);
+    assert.match(text, /-n 100000 --sequential   \(preload, YCSB's load phase\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('npm run bench --rows 2,4 smoke: replicas attached, kv-ts (and etcd if installed) measured, chart embedded', { skip: NO_KV }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvts-suite-'));
   try {
@@ -376,7 +410,10 @@ test('npm run bench --rows 2,4 smoke: replicas attached, kv-ts (and etcd if inst
     const row4 = /4\. linearizable GET, 50 connections, 200 preloaded keys +- +(\d+) +- +- +(\S+) +(\S+)/.exec(r.stdout);
     assert.ok(row4 !== null, r.stdout);
     assert.ok(Number(row4[1]) > 0);
-    if (NO_ETCD === false) assert.match(row4[3] as string, /^[\d.]+x$/, 'kv-ts ÷ etcd ratio present');
+    if (NO_ETCD === false) {
+      assert.match(row4[3] as string, /^[\d.]+x$/, 'kv-ts ÷ etcd ratio present');
+      assert.match(r.stdout, /4\. linearizable GET, 50 connections, 200 preloaded keys — etcd via JSON gateway \(HTTP\/1\.1\) +- +\d+ +- +- +\d+ +[\d.]+x/);
+    }
     else assert.match(r.stderr, /etcd not found: apt-get install etcd-server etcd-client/);
     const text = readFileSync(docs, 'utf8');
     assert.ok(text.endsWith(`${END_MARKER}\n\nkept\n`));
@@ -384,6 +421,10 @@ test('npm run bench --rows 2,4 smoke: replicas attached, kv-ts (and etcd if inst
     assert.match(text, /--replicaof 127\.0\.0\.1 <port>/);
     assert.match(text, /kv-bench\.js --seeds 127\.0\.0\.1:<port>,127\.0\.0\.1:<port>,127\.0\.0\.1:<port> -c 50 -P 1 .* --consistency quorum/);
     assert.match(text, /Versions: node v\d+.*redis-server .*etcd /);
+    if (NO_ETCD === false) {
+      assert.match(text, /kv-bench\.js --etcd-grpc 127\.0\.0\.1:<leader-client-port> -c 50 -P 1 .*--ratio 1:0/, 'gRPC line command');
+      assert.match(text, /kv-bench\.js --etcd http:\/\/127\.0\.0\.1:<leader-client-port> -c 50 -P 1 .*--ratio 1:0/, 'gateway line command');
+    }
     assert.match(text, /!\[[^\]]*\]\(bench-latency\.svg\)/);
     const svg = readFileSync(join(dir, 'bench-latency.svg'), 'utf8');
     assertWellFormed(svg);

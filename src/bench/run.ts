@@ -27,6 +27,10 @@ export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 /** Histogram range: 1 µs .. 1 hour; the histogram auto-resizes beyond, so nothing is clipped. */
 const LATENCY_US_HIGHEST = 3_600_000_000;
 
+/** The etcd3 client and its policy library as the repository pins them (package.json devDependencies). */
+export const ETCD3_VERSION = '1.1.2';
+export const COCKATIEL_VERSION = '3.2.1';
+
 /** Error kinds for failures that are not error replies. */
 export const KIND_CONNECTION_LOST = 'CONNECTION_LOST';
 export const KIND_PROTOCOL = 'PROTOCOL_ERROR';
@@ -423,9 +427,17 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     return runEtcdBench(o, o.etcd);
   }
   if (o.etcdGrpc !== undefined) {
-    // Imported lazily: the etcd3 client (gRPC, protobuf) loads only for --etcd-grpc.
-    const { runEtcdGrpcBench } = await import('./etcd-grpc-driver.js');
-    return runEtcdGrpcBench(o, o.etcdGrpc);
+    // Imported lazily: the etcd3 client (gRPC, protobuf) loads only for --etcd-grpc. It is a
+    // devDependency (the repository's suite needs it; a store's users need not carry gRPC), so an
+    // installed package may lack it: say what to install instead of failing with a stack.
+    let driver: typeof import('./etcd-grpc-driver.js');
+    try {
+      driver = await import('./etcd-grpc-driver.js');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException | undefined)?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+      return { ok: false, error: `--etcd-grpc needs the etcd3 client: npm install etcd3@${ETCD3_VERSION} cockatiel@${COCKATIEL_VERSION} (${e instanceof Error ? e.message : String(e)})` };
+    }
+    return driver.runEtcdGrpcBench(o, o.etcdGrpc);
   }
   const rand = prng(o.seed);
   const run = new Run(o, templates(o, rand), rand);
