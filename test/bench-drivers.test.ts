@@ -217,14 +217,14 @@ test('kv-bench and suite options: --distribution, --etcd-grpc, --quick and --pla
     return r.stderr;
   };
   const quick = await plan('--quick');
-  assert.match(quick, /^bench: rows 1,2, -n 200000, 1 round\(s\), 5 s per kv-bench run, fsync everysec\n/);
+  assert.match(quick, /^\d\d:\d\d bench: rows 1,2, -n 200000, 1 round\(s\), 5 s per kv-bench run, fsync everysec\n/);
   assert.match(quick, /estimated duration (\d):\d\d \(rows 1: \d:\d\d, 2: \d:\d\d\)/);
   const quickMin = Number(/estimated duration (\d+):/.exec(quick)?.[1]);
   assert.ok(quickMin >= 1 && quickMin <= 3, `--quick estimate ${quickMin} min`);
-  assert.match(await plan('--quick', '-n', '5000', '--rows', '1'), /^bench: rows 1, -n 5000, 1 round\(s\)/, 'explicit flags win over --quick');
-  assert.match(await plan('--quick', '--rounds', '2'), /^bench: rows 1,2, -n 200000, 2 round\(s\)/);
+  assert.match(await plan('--quick', '-n', '5000', '--rows', '1'), /^\d\d:\d\d bench: rows 1, -n 5000, 1 round\(s\)/, 'explicit flags win over --quick');
+  assert.match(await plan('--quick', '--rounds', '2'), /^\d\d:\d\d bench: rows 1,2, -n 200000, 2 round\(s\)/);
   const whole = await plan();
-  assert.match(whole, /^bench: rows 1,2,3,4,5,6,7,8, -n 500000, 3 round\(s\), 5 s per kv-bench run, fsync everysec and always\n/);
+  assert.match(whole, /^\d\d:\d\d bench: rows 1,2,3,4,5,6,7,8, -n 500000, 3 round\(s\), 5 s per kv-bench run, fsync everysec and always\n/);
   const [, mm, ss] = /estimated duration (\d+):(\d\d)/.exec(whole) ?? [];
   assert.ok(Number(mm) * 60 + Number(ss) <= WHOLE_RUN_BUDGET_SEC, `default run estimate ${mm}:${ss}`);
   assert.doesNotMatch(whole, /over the .* budget/);

@@ -119,7 +119,12 @@ async function stopAll(): Promise<void> {
   await Promise.all(xs.map((x) => x.stop()));
 }
 
-const log = (s: string): boolean => process.stderr.write(s + '\n');
+const started = Date.now();
+/** Progress on stderr, each line stamped with the time since start (what each row took, against the estimate). */
+const log = (s: string): boolean => {
+  const sec = Math.floor((Date.now() - started) / 1000);
+  return process.stderr.write(`${String(Math.floor(sec / 60)).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')} ${s}\n`);
+};
 
 /** Say what is missing (never install it) and which rows or columns are skipped for it. */
 function prerequisites(rows: readonly number[]): { redis: boolean; etcd: boolean; lines: string[] } {
