@@ -276,9 +276,10 @@ export async function row2(ctx: SuiteContext): Promise<void> {
 }
 
 /**
- * Row 6 runs 14 lines (11 tests in one redis-benchmark call, 3 custom reads), LRANGE_600 among
- * them at a tenth of SET's rate: at the full -n the row alone took over 20 minutes, so each of
- * its runs gets this share of -n (25 000 at the default) and the whole suite fits its budget.
+ * Row 6 runs 14 lines (11 tests in one redis-benchmark call, 3 custom reads), the LRANGE ones
+ * far slower per request than SET: at the full -n the row alone would exceed the whole suite's
+ * time budget, so each of its runs gets this share of -n (docs/perf-notes.md, "The suite's time
+ * budget, anchors and workloads").
  */
 export const ROW6_SHARE = 1 / 20;
 
