@@ -13,7 +13,11 @@ import { join } from 'node:path';
 import { latencyChartSvg, PERCENTILES } from '../tools/bench/chart.js';
 import { etcdCall, etcdErrorKind, parseEtcdEndpoint } from '../src/bench/etcd-driver.js';
 import { startEtcdCluster } from '../tools/bench/etcd-cluster.js';
-import { prng, runBench, templates, type BenchOptions, type BenchResult } from '../src/bench/run.js';
+import { COCKATIEL_VERSION, ETCD3_VERSION, prng, runBench, templates, validateOptions, type BenchOptions, type BenchResult } from '../src/bench/run.js';
+import { grpcErrorKind, parseEtcdGrpcEndpoint } from '../src/bench/etcd-grpc-driver.js';
+import { GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { WHOLE_RUN_BUDGET_SEC } from '../tools/bench/suite-budget.js';
+import { MANY_CLIENTS } from '../tools/bench/suite-workloads.js';
 import { discoverPrimary, parseTopology, routeBySeeds } from '../src/bench/seeds.js';
 import { BEGIN_MARKER, END_MARKER } from '../tools/bench/docs.js';
 import { haveEtcd } from '../tools/bench/servers.js';
@@ -140,6 +144,91 @@ test('etcd driver vs a real etcd: puts land with the seeded value, linearizable 
   } finally {
     await etcd.stop();
   }
+});
+
+test('etcd gRPC error kinds and endpoints: etcd3 error classes by name, deadline as TIMEOUT', () => {
+  assert.equal(grpcErrorKind(new GRPCUnavailableError('x')), 'GRPC_UNAVAILABLE');
+  assert.equal(grpcErrorKind(new GRPCDeadlineExceededError('x')), 'TIMEOUT');
+  assert.equal(grpcErrorKind(new Error('x')), 'GRPC_ERROR');
+  assert.equal(grpcErrorKind('x'), 'GRPC_ERROR');
+  assert.deepEqual(parseEtcdGrpcEndpoint('127.0.0.1:2379'), { ok: true, endpoint: { host: '127.0.0.1', port: 2379 } });
+  assert.equal(parseEtcdGrpcEndpoint('http://127.0.0.1:2379').ok, false);
+  assert.match(validateOptions(etcdOpts([], { etcd: undefined, etcdGrpc: ['127.0.0.1:1'], pipeline: 4 })) ?? '', /pipeline must be 1/);
+  assert.match(validateOptions(etcdOpts(['http://127.0.0.1:1'], { etcdGrpc: ['127.0.0.1:1'] })) ?? '', /exclude/);
+  assert.match(validateOptions(etcdOpts([], { etcd: undefined, etcdGrpc: [] })) ?? '', /at least one/);
+  // The install hint of a package without etcd3 names the versions the repository pins.
+  const dev = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies;
+  assert.deepEqual([dev['etcd3'], dev['cockatiel']], [ETCD3_VERSION, COCKATIEL_VERSION]);
+});
+
+test('etcd gRPC driver: an endpoint nobody listens on fails the run before the clock starts', async () => {
+  const port = await freePort();
+  const out = await runBench(etcdOpts([], { etcd: undefined, etcdGrpc: [`127.0.0.1:${port}`], stallTimeoutMs: 2000 }));
+  assert.equal(out.ok, false);
+  assert.match(out.ok ? '' : out.error, new RegExp(`Could not reach etcd over gRPC at 127\\.0\\.0\\.1:${port}`));
+});
+
+test('etcd gRPC driver vs a real etcd: N puts and linearizable ranges complete without errors, values land, percentiles ordered', { skip: NO_ETCD }, async () => {
+  const etcd = await startEtcdCluster(1);
+  try {
+    const leader = await etcd.leaderUrl();
+    assert.ok(leader.ok, leader.ok ? '' : leader.error);
+    const hostPort = new URL(leader.url).host;
+    const o = etcdOpts([], { etcd: undefined, etcdGrpc: [hostPort], ratio: { get: 0, set: 1 }, requests: 60, keyspace: 60, sequentialKeys: true, connections: 8 });
+    const w = await mustRun(o);
+    assert.deepEqual([w.requestsOk, w.errorsTotal, w.sets], [60, 0, 60]);
+    // The same seeded value the gateway driver would write, read back through the gateway.
+    const expected = templates(o, prng(o.seed)).value.toString('base64');
+    const ep = { host: '127.0.0.1', port: Number(new URL(leader.url).port) };
+    for (const k of [0, 31, 59]) {
+      const got = await etcdCall(ep, '/v3/kv/range', { key: Buffer.from(`key:${String(k).padStart(12, '0')}`).toString('base64') });
+      assert.ok(got.ok, got.ok ? '' : got.error);
+      assert.equal((got.json as { kvs?: Array<{ value: string }> }).kvs?.[0]?.value, expected, `key ${k}`);
+    }
+    const mixed = await mustRun({ ...o, ratio: { get: 3, set: 1 }, sequentialKeys: false, distribution: 'zipfian', requests: 300 });
+    assert.deepEqual([mixed.requestsOk, mixed.errorsTotal, mixed.gets + mixed.sets], [300, 0, 300]);
+    const l = mixed.latencyMs;
+    assert.ok(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, JSON.stringify(l));
+    // The CLI: --etcd-grpc, the table shows p99.9 and max.
+    const cli = await runTool(process.execPath, [KV_BENCH_JS, '--etcd-grpc', hostPort, '-c', '8', '-n', '100', '--ratio', '1:1', '--distribution', 'zipfian']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /target +etcd gRPC 127\.0\.0\.1:\d+/);
+    assert.match(cli.stdout, /workload +GET:SET 1:1 -c 8 -P 1 -d 100 keyspace 100000 zipfian/);
+    assert.match(cli.stdout, /requests ok +100\n/);
+    assert.match(cli.stdout, /latency p99\.9 +[\d.]+ ms\nlatency max +[\d.]+ ms/);
+  } finally {
+    await etcd.stop();
+  }
+});
+
+test('kv-bench and suite options: --distribution, --etcd-grpc, --quick and --plan', async () => {
+  for (const args of [['--distribution', 'pareto'], ['--etcd-grpc', 'nohost'], ['--etcd-grpc', '127.0.0.1:1', '-P', '4'], ['--etcd', 'http://127.0.0.1:1', '--etcd-grpc', '127.0.0.1:1'], ['--seeds', '127.0.0.1:1', '--etcd-grpc', '127.0.0.1:1']]) {
+    const r = await runTool(process.execPath, [KV_BENCH_JS, ...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^kv-bench: [^\n]+\n$/);
+  }
+  const help = await runTool(process.execPath, [KV_BENCH_JS, '--help']);
+  assert.match(help.stdout, /--etcd-grpc h:p/);
+  assert.match(help.stdout, /--distribution <d> +uniform \(default\) or zipfian/);
+  // --plan runs nothing: it prints the resolved options and the estimate.
+  const plan = async (...args: string[]): Promise<string> => {
+    const r = await runTool(process.execPath, [SUITE_JS, '--plan', '--no-docs', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stderr;
+  };
+  const quick = await plan('--quick');
+  assert.match(quick, /^\d\d:\d\d bench: rows 1,2, -n 200000, 1 round\(s\), 5 s per kv-bench run, fsync everysec\n/);
+  assert.match(quick, /estimated duration (\d):\d\d \(rows 1: \d:\d\d, 2: \d:\d\d\)/);
+  const quickMin = Number(/estimated duration (\d+):/.exec(quick)?.[1]);
+  assert.ok(quickMin >= 1 && quickMin <= 3, `--quick estimate ${quickMin} min`);
+  assert.match(await plan('--quick', '-n', '5000', '--rows', '1'), /^\d\d:\d\d bench: rows 1, -n 5000, 1 round\(s\)/, 'explicit flags win over --quick');
+  assert.match(await plan('--quick', '--rounds', '2'), /^\d\d:\d\d bench: rows 1,2, -n 200000, 2 round\(s\)/);
+  const whole = await plan();
+  assert.match(whole, /^\d\d:\d\d bench: rows 1,2,3,4,5,6,7,8, -n 500000, 3 round\(s\), 5 s per kv-bench run, fsync everysec and always\n/);
+  const [, mm, ss] = /estimated duration (\d+):(\d\d)/.exec(whole) ?? [];
+  assert.ok(Number(mm) * 60 + Number(ss) <= WHOLE_RUN_BUDGET_SEC, `default run estimate ${mm}:${ss}`);
+  assert.doesNotMatch(whole, /over the .* budget/);
+  assert.match(await plan('-n', '5000000'), /over the 20:00 budget of a whole run/);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -279,6 +368,36 @@ test('suite helpers: rotation, redis SET stream bytes, row 3 verdict', () => {
   assert.equal(row3Verdict(toRow({ workload: '3.', redis: [], kv: [] })), undefined);
 });
 
+test('npm run bench --rows 7,8 smoke: values, 1000 clients, MSET, INCR and YCSB lines side by side, their commands recorded', { skip: NO_KV }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvts-suite-'));
+  try {
+    const docs = join(dir, 'benchmarks.md');
+    const r = await runTool(process.execPath, [SUITE_JS, '--rows', '7,8', '-n', '2000', '--rounds', '1', '--duration', '0.5', '--docs', docs]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stderr, /estimated duration \d+:\d\d \(rows 7: \d:\d\d, 8: \d:\d\d\)/);
+    const ratio = ' +\\d+ +\\d+ +[\\d.]+x';
+    for (const line of ['7. SET -d 1024 -P 1', '7. GET -d 16384 -P 16', `7. SET -c ${MANY_CLIENTS} -P 16`, '7. MSET (10 keys) -P 1', '7. INCR -P 16']) {
+      assert.match(r.stdout, new RegExp(line.replace(/[.()]/g, '\\$&') + ', fsync everysec' + ratio), line);
+    }
+    // YCSB lines: both sides measured, p99.9 and max present for both (kv-bench reports them).
+    for (const w of ['B \\(95% GET / 5% SET\\)', 'A \\(50% GET / 50% SET\\)']) {
+      assert.match(r.stdout, new RegExp(`8\\. YCSB ${w}, zipfian θ 0\\.99, 100000 keys × 1000 B, 50 connections, fsync everysec${ratio}.* [\\d.]+ / [\\d.]+ / - +[\\d.]+ / [\\d.]+ / -\\n`), w);
+    }
+    const text = readFileSync(docs, 'utf8');
+    assert.match(text, /Row 7 — values and connections/);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 20 -c 50 -d 16384 -r 100000 -P 16 --csv`/);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 100 -c 1000 -d 100 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t mset -n 50 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t incr -n 100 /);
+    assert.match(text, /Row 8 — YCSB/);
+    assert.match(text, /`node dist\/src\/cli\/kv-bench\.js -p <port> -c 50 -P 1 -d 1000 --keyspace 100000 --ratio 95:5 --duration 0\.5 --distribution zipfian`/);
+    assert.match(text, /--ratio 1:1 --duration 0\.5 --distribution zipfian`/);
+    assert.match(text, /-n 100000 --sequential   \(preload, YCSB's load phase\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('npm run bench --rows 2,4 smoke: replicas attached, kv-ts (and etcd if installed) measured, chart embedded', { skip: NO_KV }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvts-suite-'));
   try {
@@ -291,7 +410,10 @@ test('npm run bench --rows 2,4 smoke: replicas attached, kv-ts (and etcd if inst
     const row4 = /4\. linearizable GET, 50 connections, 200 preloaded keys +- +(\d+) +- +- +(\S+) +(\S+)/.exec(r.stdout);
     assert.ok(row4 !== null, r.stdout);
     assert.ok(Number(row4[1]) > 0);
-    if (NO_ETCD === false) assert.match(row4[3] as string, /^[\d.]+x$/, 'kv-ts ÷ etcd ratio present');
+    if (NO_ETCD === false) {
+      assert.match(row4[3] as string, /^[\d.]+x$/, 'kv-ts ÷ etcd ratio present');
+      assert.match(r.stdout, /4\. linearizable GET, 50 connections, 200 preloaded keys — etcd via JSON gateway \(HTTP\/1\.1\) +- +\d+ +- +- +\d+ +[\d.]+x/);
+    }
     else assert.match(r.stderr, /etcd not found: apt-get install etcd-server etcd-client/);
     const text = readFileSync(docs, 'utf8');
     assert.ok(text.endsWith(`${END_MARKER}\n\nkept\n`));
@@ -299,6 +421,10 @@ test('npm run bench --rows 2,4 smoke: replicas attached, kv-ts (and etcd if inst
     assert.match(text, /--replicaof 127\.0\.0\.1 <port>/);
     assert.match(text, /kv-bench\.js --seeds 127\.0\.0\.1:<port>,127\.0\.0\.1:<port>,127\.0\.0\.1:<port> -c 50 -P 1 .* --consistency quorum/);
     assert.match(text, /Versions: node v\d+.*redis-server .*etcd /);
+    if (NO_ETCD === false) {
+      assert.match(text, /kv-bench\.js --etcd-grpc 127\.0\.0\.1:<leader-client-port> -c 50 -P 1 .*--ratio 1:0/, 'gRPC line command');
+      assert.match(text, /kv-bench\.js --etcd http:\/\/127\.0\.0\.1:<leader-client-port> -c 50 -P 1 .*--ratio 1:0/, 'gateway line command');
+    }
     assert.match(text, /!\[[^\]]*\]\(bench-latency\.svg\)/);
     const svg = readFileSync(join(dir, 'bench-latency.svg'), 'utf8');
     assertWellFormed(svg);

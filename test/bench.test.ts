@@ -423,7 +423,7 @@ test('redis-benchmark CSV is parsed (real redis-benchmark output)', async () => 
   );
   for (const row of r.rows) assert.ok(row.rps > 0 && row.p50Ms > 0);
   const fixed = parseRedisBenchmarkCsv('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"\n"SET","73800.73","0.420","0.096","0.391","0.703","1.111","9.999"\n');
-  assert.deepEqual(fixed, { ok: true, rows: [{ test: 'SET', rps: 73800.73, p50Ms: 0.391, p99Ms: 1.111 }] });
+  assert.deepEqual(fixed, { ok: true, rows: [{ test: 'SET', rps: 73800.73, p50Ms: 0.391, p99Ms: 1.111, maxMs: 9.999 }] });
   assert.equal(parseRedisBenchmarkCsv('Could not connect').ok, false);
   // -t lrange_100 also prints the LPUSH that fills its list: not a requested test, left out.
   const lrange = parseRedisBenchmarkCsv('"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"\n"LPUSH (needed to benchmark LRANGE)","90000.00","0.3","0.1","0.3","0.5","0.9","2.0"\n"LRANGE_100 (first 100 elements)","50715.08","2.209","0.352","1.863","3.759","6.695","149.887"\n');
@@ -453,7 +453,7 @@ test('spliceSection replaces only the marked section', () => {
 test('comparison rows take medians and the kv/redis and kv/etcd ratios', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
-  const row = toRow({ workload: 'SET -P 1', redis: [{ rps: 100, p50Ms: 1 }, { rps: 300, p50Ms: 3, p99Ms: 9 }, { rps: 200, p50Ms: 2, p99Ms: 5 }], kv: [{ rps: 150, p50Ms: 1.5, p99Ms: 4 }], etcd: [{ rps: 50, p50Ms: 10, p99Ms: 20 }] });
+  const row = toRow({ workload: 'SET -P 1', redis: [{ rps: 100, p50Ms: 1 }, { rps: 300, p50Ms: 3, p99Ms: 9 }, { rps: 200, p50Ms: 2, p99Ms: 5 }], kv: [{ rps: 150, p50Ms: 1.5, p99Ms: 4, p999Ms: 6, maxMs: 8 }], etcd: [{ rps: 50, p50Ms: 10, p99Ms: 20, p999Ms: 30, maxMs: 41.25 }] });
   assert.deepEqual(row, {
     workload: 'SET -P 1',
     redisRps: 200,
@@ -469,10 +469,16 @@ test('comparison rows take medians and the kv/redis and kv/etcd ratios', () => {
     redisP99Ms: 7, // median of the two rounds that reported one
     kvP99Ms: 4,
     etcdP99Ms: 20,
+    redisP999Ms: NaN, // redis-benchmark reports no p99.9
+    kvP999Ms: 6,
+    etcdP999Ms: 30,
+    redisMaxMs: NaN,
+    kvMaxMs: 8,
+    etcdMaxMs: 41.25,
   });
   const md = markdownTable([row, toRow({ workload: 'GET -P 1', redis: [{ rps: 10, p50Ms: 1 }], kv: [] })]);
-  assert.match(md, /\| SET -P 1 \| 200 \| 150 \| 0\.75x \| - \| 50 \| 3\.00x \| 2\.000 \/ 1\.500 \/ 10\.000 \| 7\.000 \/ 4\.000 \/ 20\.000 \|/);
-  assert.match(md, /\| GET -P 1 \| 10 \| - \| - \| - \| - \| - \| 1\.000 \/ - \/ - \| - \/ - \/ - \|/);
+  assert.match(md, /\| SET -P 1 \| 200 \| 150 \| 0\.75x \| - \| 50 \| 3\.00x \| 2\.000 \/ 1\.500 \/ 10\.000 \| 7\.000 \/ 4\.000 \/ 20\.000 \| - \/ 6\.000 \/ 30\.000 \| - \/ 8\.0 \/ 41\.3 \|/);
+  assert.match(md, /\| GET -P 1 \| 10 \| - \| - \| - \| - \| - \| 1\.000 \/ - \/ - \| - \/ - \/ - \| - \/ - \/ - \| - \/ - \/ - \|/);
 });
 
 test('per-round ratios pair the two sides by round; the rows 1-2 verdict judges warm lines and reports cold ones apart', () => {

@@ -12,12 +12,14 @@ export function workloadLabel(o: BenchOptions): string {
   const mix = o.ratio.get === 0 ? 'SET' : o.ratio.set === 0 ? 'GET' : `GET:SET ${o.ratio.get}:${o.ratio.set}`;
   const wait = o.redisWait !== undefined ? ` +WAIT ${o.redisWait} 0` : '';
   const cons = o.consistency !== undefined ? ` consistency=${o.consistency}` : '';
-  return `${mix}${wait}${cons} -c ${o.connections} -P ${o.pipeline} -d ${o.valueBytes} keyspace ${o.keyspace}`;
+  const dist = o.distribution === 'zipfian' ? ' zipfian' : '';
+  return `${mix}${wait}${cons} -c ${o.connections} -P ${o.pipeline} -d ${o.valueBytes} keyspace ${o.keyspace}${dist}`;
 }
 
 /** Where the requests went: etcd URLs, the --seeds routing, or host:port. */
 export function targetLabel(o: BenchOptions): string {
   if (o.etcd !== undefined) return `etcd ${o.etcd.join(',')}`;
+  if (o.etcdGrpc !== undefined) return `etcd gRPC ${o.etcdGrpc.join(',')}`;
   if (o.targets !== undefined) return [...new Set(o.targets.map((t) => `${t.host}:${t.port}`))].join(',');
   return `${o.host}:${o.port}`;
 }

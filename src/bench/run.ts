@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
 import { connectResp } from '../client/resp-conn.js';
 import { errorKind, INCOMPLETE, MALFORMED, scanReply } from '../client/resp-wire.js';
+import { keyPicker, ZIPFIAN_KEYSPACE_MAX, type Distribution } from './zipfian.js';
 
 export const KEY_PREFIX = 'key:';
 /** Key suffix width: keys look like redis-benchmark's `key:000000012345`. */
@@ -25,6 +26,10 @@ export const PIPELINE_MAX = 10_000;
 export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
 /** Histogram range: 1 µs .. 1 hour; the histogram auto-resizes beyond, so nothing is clipped. */
 const LATENCY_US_HIGHEST = 3_600_000_000;
+
+/** The etcd3 client and its policy library as the repository pins them (package.json devDependencies). */
+export const ETCD3_VERSION = '1.1.2';
+export const COCKATIEL_VERSION = '3.2.1';
 
 /** Error kinds for failures that are not error replies. */
 export const KIND_CONNECTION_LOST = 'CONNECTION_LOST';
@@ -55,6 +60,13 @@ export interface BenchOptions {
   readonly targets?: readonly Endpoint[] | undefined;
   /** Drive etcd's HTTP/JSON gateway at these base URLs instead of a RESP server (etcd-driver.ts). */
   readonly etcd?: readonly string[] | undefined;
+  /**
+   * Drive etcd over gRPC (the etcd3 client, etcd-grpc-driver.ts) at these host:port endpoints:
+   * one HTTP/2 channel per endpoint, `connections` requests in flight over them together.
+   */
+  readonly etcdGrpc?: readonly string[] | undefined;
+  /** How keys are picked (default uniform); ignored with sequentialKeys. */
+  readonly distribution?: Distribution | undefined;
   /** Request i uses key i mod keyspace instead of a random key: a preload writes every key once. */
   readonly sequentialKeys?: boolean | undefined;
   readonly password?: string | undefined;
@@ -124,6 +136,14 @@ export function validateOptions(o: BenchOptions): string | undefined {
   if (!(o.ratio.get >= 0 && o.ratio.set >= 0 && o.ratio.get + o.ratio.set > 0)) return 'ratio needs a positive weight';
   if (o.redisWait !== undefined && !intIn(o.redisWait, 0, 1000)) return 'redis-wait must be 0..1000';
   if (o.targets !== undefined && o.targets.length === 0) return 'targets must not be empty';
+  if (o.distribution === 'zipfian' && o.keyspace > ZIPFIAN_KEYSPACE_MAX) return `zipfian keyspace must be 1..${ZIPFIAN_KEYSPACE_MAX}`;
+  if (o.etcd !== undefined && o.etcdGrpc !== undefined) return 'etcd: the JSON gateway and gRPC exclude each other';
+  if (o.etcdGrpc !== undefined) {
+    if (o.etcdGrpc.length === 0) return 'etcd gRPC needs at least one endpoint';
+    // Each request is one awaited unary call: the channel multiplexes, a caller does not pipeline.
+    if (o.pipeline !== 1) return 'etcd gRPC: pipeline must be 1 (-c calls in flight share the HTTP/2 channel)';
+    if (o.consistency !== undefined || o.redisWait !== undefined || o.password !== undefined) return 'etcd: --consistency, --redis-wait and -a apply to RESP servers only';
+  }
   if (o.etcd !== undefined) {
     if (o.etcd.length === 0) return 'etcd needs at least one endpoint';
     // HTTP/1.1 has no pipelining in node:http: one request per socket at a time.
@@ -194,6 +214,7 @@ export class Run {
   private deadline = Infinity;
   readonly total: number | undefined;
   private readonly getWeight: number;
+  private readonly pickKey: () => number;
 
   constructor(
     readonly o: BenchOptions,
@@ -202,6 +223,7 @@ export class Run {
   ) {
     this.total = o.durationSec === undefined ? o.requests : undefined;
     this.getWeight = o.ratio.get / (o.ratio.get + o.ratio.set);
+    this.pickKey = keyPicker(o.distribution ?? 'uniform', o.keyspace, rand);
   }
 
   /** Start the clock: connections are open, the first request is about to be written. */
@@ -221,7 +243,7 @@ export class Run {
   /** Call once per issued request, after `issued++`. */
   nextKey(): number {
     if (this.o.sequentialKeys === true) return (this.issued - 1) % this.o.keyspace;
-    return Math.floor(this.rand() * this.o.keyspace);
+    return this.pickKey();
   }
 
   /** A successful request that took `ms` from first byte written to last byte read. */
@@ -404,6 +426,19 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     const { runEtcdBench } = await import('./etcd-driver.js');
     return runEtcdBench(o, o.etcd);
   }
+  if (o.etcdGrpc !== undefined) {
+    // Imported lazily: the etcd3 client (gRPC, protobuf) loads only for --etcd-grpc. It is a
+    // devDependency (the repository's suite needs it; a store's users need not carry gRPC), so an
+    // installed package may lack it: say what to install instead of failing with a stack.
+    let driver: typeof import('./etcd-grpc-driver.js');
+    try {
+      driver = await import('./etcd-grpc-driver.js');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException | undefined)?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+      return { ok: false, error: `--etcd-grpc needs the etcd3 client: npm install etcd3@${ETCD3_VERSION} cockatiel@${COCKATIEL_VERSION} (${e instanceof Error ? e.message : String(e)})` };
+    }
+    return driver.runEtcdGrpcBench(o, o.etcdGrpc);
+  }
   const rand = prng(o.seed);
   const run = new Run(o, templates(o, rand), rand);
   const opened = await Promise.all(Array.from({ length: o.connections }, (_, i) => openBenchSocket(o, targetOf(o, i))));
@@ -437,6 +472,9 @@ export function summarize(run: Run, elapsedSec: number): BenchResult {
   assert.equal(run.done, run.issued);
   const h = run.hist;
   const ms = (us: number): number => us / 1000;
+  // A percentile is its bucket's highest equivalent value (3 significant digits), which can lie
+  // above the exact largest sample: never report a percentile past the max.
+  const at = (p: number): number => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
   const result: BenchResult = {
     requestsOk: run.ok,
     errors: Object.fromEntries([...run.errors.entries()].sort((a, b) => b[1] - a[1])),
@@ -444,10 +482,10 @@ export function summarize(run: Run, elapsedSec: number): BenchResult {
     elapsedSec,
     throughput: elapsedSec > 0 ? run.ok / elapsedSec : 0,
     latencyMs: {
-      p50: ms(h.getValueAtPercentile(50)),
-      p90: ms(h.getValueAtPercentile(90)),
-      p99: ms(h.getValueAtPercentile(99)),
-      p999: ms(h.getValueAtPercentile(99.9)),
+      p50: at(50),
+      p90: at(90),
+      p99: at(99),
+      p999: at(99.9),
       max: ms(h.maxValue),
       mean: ms(h.mean),
     },

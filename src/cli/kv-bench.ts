@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { formatJson, formatTable, progressLine, workloadLabel } from '../bench/report.js';
 import { runBench, validateOptions, type BenchOptions, type Endpoint } from '../bench/run.js';
 import { discoverPrimary, routeBySeeds } from '../bench/seeds.js';
+import { DISTRIBUTIONS } from '../bench/zipfian.js';
 import { parseAddress } from '../net/address.js';
 import { parseFlags } from './flags.js';
 
@@ -24,6 +25,9 @@ const USAGE = `Usage: kv-bench [OPTIONS]
                          eventual/session load is spread over every member
   --etcd URL[,URL...]    Drive etcd's HTTP/JSON gateway instead (POST /v3/kv/put, /v3/kv/range;
                          ranges are linearizable); -P must be 1
+  --etcd-grpc h:p[,h:p...]
+                         Drive etcd over gRPC (the etcd3 client): one HTTP/2 channel per
+                         endpoint, -c calls in flight over them; ranges are linearizable; -P 1
   -a <password>          AUTH password
   -c <connections>       Parallel connections (default 50)
   -n <requests>          Total requests (default 100000)
@@ -32,7 +36,9 @@ const USAGE = `Usage: kv-bench [OPTIONS]
   -P <depth>             Requests outstanding per connection (default 1)
   --ratio <get:set>      Operation mix by weight (default 0:1 = SET only: writes are what
                          durability and replication cost; use 1:1 for a mixed load)
-  --keyspace <n>         Keys are key:000000000000 .. n-1, picked uniformly (default 100000)
+  --keyspace <n>         Keys are key:000000000000 .. n-1 (default 100000)
+  --distribution <d>     uniform (default) or zipfian: YCSB's Zipfian, theta 0.99, the popular
+                         keys scattered over the keyspace by a seeded bijection
   --consistency <mode>   eventual|session|quorum: sends CONSISTENCY <mode> on each connection
   --redis-wait <n>       Send WAIT n 0 after each SET (SET+WAIT count as one request)
   --seed <n>             Seed for key and operation choice (default 1)
@@ -59,6 +65,8 @@ const FLAGS = {
   port: { type: 'string', short: 'p', default: '4000' },
   seeds: { type: 'string' },
   etcd: { type: 'string' },
+  'etcd-grpc': { type: 'string' },
+  distribution: { type: 'string', default: 'uniform' },
   password: { type: 'string', short: 'a' },
   connections: { type: 'string', short: 'c', default: '50' },
   requests: { type: 'string', short: 'n', default: '100000' },
@@ -92,6 +100,10 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
     seeds = list as Endpoint[];
   }
   if (v.etcd === '') return { ok: false, error: '--etcd needs http://host:port[,...]' };
+  const etcdGrpc = v['etcd-grpc']?.split(',');
+  if (etcdGrpc !== undefined && etcdGrpc.some((e) => parseAddress(e) === null)) return { ok: false, error: '--etcd-grpc needs host:port[,host:port...]' };
+  const distribution = DISTRIBUTIONS.find((d) => d === v.distribution);
+  if (distribution === undefined) return { ok: false, error: `--distribution must be ${DISTRIBUTIONS.join(' or ')}` };
   const m = /^(\d+):(\d+)$/.exec(v.ratio);
   if (m === null) return { ok: false, error: '--ratio needs get:set weights, e.g. 1:1' };
   const consistency = v.consistency;
@@ -117,9 +129,12 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
     redisWait: v['redis-wait'] === undefined ? undefined : num(v['redis-wait']),
     seed,
     etcd: v.etcd?.split(','),
+    etcdGrpc,
+    distribution,
     sequentialKeys: v.sequential,
   };
-  if (seeds !== undefined && opts.etcd !== undefined) return { ok: false, error: '--seeds and --etcd exclude each other' };
+  if (seeds !== undefined && (opts.etcd !== undefined || opts.etcdGrpc !== undefined)) return { ok: false, error: '--seeds and --etcd/--etcd-grpc exclude each other' };
+  if (opts.etcd !== undefined && opts.etcdGrpc !== undefined) return { ok: false, error: '--etcd and --etcd-grpc exclude each other' };
   const invalid = validateOptions(opts);
   if (invalid !== undefined) return { ok: false, error: invalid };
   return { ok: true, opts, seeds, json: v.json, quiet: v.quiet, help: v.help };
@@ -167,7 +182,7 @@ async function main(argv: readonly string[]): Promise<number> {
   else if (p.quiet) {
     process.stdout.write(
       `${workloadLabel(opts)}: ${r.throughput.toFixed(0)} ok req/s, p50 ${r.latencyMs.p50.toFixed(3)} ms, ` +
-        `p99 ${r.latencyMs.p99.toFixed(3)} ms, errors ${r.errorsTotal}\n`,
+        `p99 ${r.latencyMs.p99.toFixed(3)} ms, p99.9 ${r.latencyMs.p999.toFixed(3)} ms, max ${r.latencyMs.max.toFixed(3)} ms, errors ${r.errorsTotal}\n`,
     );
   } else process.stdout.write(formatTable(opts, r));
   return r.errorsTotal === 0 ? EXIT_OK : EXIT_SOME_REQUESTS_FAILED;

@@ -13,6 +13,8 @@ export interface Sample {
   readonly p90Ms?: number | undefined;
   readonly p99Ms?: number | undefined;
   readonly p999Ms?: number | undefined;
+  /** The slowest request of the run (redis-benchmark and kv-bench both report it). */
+  readonly maxMs?: number | undefined;
   /** The round it was measured in (0-based); absent outside the rounds (a cold pass). */
   readonly round?: number | undefined;
 }
@@ -43,12 +45,14 @@ export interface SideSummary {
   readonly p90Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  /** Median over rounds of each round's slowest request. */
+  readonly maxMs: number;
 }
 
 export function summarizeSide(samples: readonly Sample[] | undefined): SideSummary {
   const s = samples ?? [];
   const m = (pick: (x: Sample) => number | undefined): number => median(s.map(pick).filter((v): v is number => v !== undefined));
-  return { rps: m((x) => x.rps), p50Ms: m((x) => x.p50Ms), p90Ms: m((x) => x.p90Ms), p99Ms: m((x) => x.p99Ms), p999Ms: m((x) => x.p999Ms) };
+  return { rps: m((x) => x.rps), p50Ms: m((x) => x.p50Ms), p90Ms: m((x) => x.p90Ms), p99Ms: m((x) => x.p99Ms), p999Ms: m((x) => x.p999Ms), maxMs: m((x) => x.maxMs) };
 }
 
 export interface Row {
@@ -73,6 +77,12 @@ export interface Row {
   readonly redisP99Ms: number;
   readonly kvP99Ms: number;
   readonly etcdP99Ms: number;
+  readonly redisP999Ms: number;
+  readonly kvP999Ms: number;
+  readonly etcdP999Ms: number;
+  readonly redisMaxMs: number;
+  readonly kvMaxMs: number;
+  readonly etcdMaxMs: number;
 }
 
 export function toRow(c: Comparison): Row {
@@ -95,6 +105,12 @@ export function toRow(c: Comparison): Row {
     redisP99Ms: r.p99Ms,
     kvP99Ms: k.p99Ms,
     etcdP99Ms: e.p99Ms,
+    redisP999Ms: r.p999Ms,
+    kvP999Ms: k.p999Ms,
+    etcdP999Ms: e.p999Ms,
+    redisMaxMs: r.maxMs,
+    kvMaxMs: k.maxMs,
+    etcdMaxMs: e.maxMs,
   };
 }
 
@@ -112,7 +128,7 @@ function roundRatios(kv: readonly Sample[], redis: readonly Sample[]): number[] 
   return out.length >= 2 ? out : [];
 }
 
-export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'kv-ts÷redis', 'per round', 'etcd req/s', 'kv-ts÷etcd', 'p50 ms redis/kv-ts/etcd', 'p99 ms redis/kv-ts/etcd'] as const;
+export const TABLE_HEADER = ['workload', 'redis req/s', 'kv-ts req/s', 'kv-ts÷redis', 'per round', 'etcd req/s', 'kv-ts÷etcd', 'p50 ms redis/kv-ts/etcd', 'p99 ms redis/kv-ts/etcd', 'p99.9 ms redis/kv-ts/etcd', 'max ms redis/kv-ts/etcd'] as const;
 
 function cells(r: Row): string[] {
   const n = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -127,6 +143,8 @@ function cells(r: Row): string[] {
     ratio(r.ratioEtcd),
     `${n(r.redisP50Ms, 3)} / ${n(r.kvP50Ms, 3)} / ${n(r.etcdP50Ms, 3)}`,
     `${n(r.redisP99Ms, 3)} / ${n(r.kvP99Ms, 3)} / ${n(r.etcdP99Ms, 3)}`,
+    `${n(r.redisP999Ms, 3)} / ${n(r.kvP999Ms, 3)} / ${n(r.etcdP999Ms, 3)}`,
+    `${n(r.redisMaxMs, 1)} / ${n(r.kvMaxMs, 1)} / ${n(r.etcdMaxMs, 1)}`,
   ];
 }
 

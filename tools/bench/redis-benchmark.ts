@@ -27,6 +27,7 @@ export interface CsvRow {
   readonly rps: number;
   readonly p50Ms: number;
   readonly p99Ms: number | undefined;
+  readonly maxMs: number | undefined;
 }
 
 export function redisBenchmarkArgs(p: RedisBenchmarkParams): string[] {
@@ -86,7 +87,7 @@ export function parseRedisBenchmarkCsv(text: string): ParseCsvResult {
   if (headerAt < 0) return { ok: false, error: `no CSV header in redis-benchmark output: ${text.slice(0, 200)}` };
   const header = csvFields(lines[headerAt] as string);
   const col = (name: string): number => header.indexOf(name);
-  const [iTest, iRps, iP50, iP99] = [col('test'), col('rps'), col('p50_latency_ms'), col('p99_latency_ms')];
+  const [iTest, iRps, iP50, iP99, iMax] = [col('test'), col('rps'), col('p50_latency_ms'), col('p99_latency_ms'), col('max_latency_ms')];
   if (iRps < 0 || iP50 < 0) return { ok: false, error: `CSV header lacks rps or p50_latency_ms: ${lines[headerAt]}` };
   const rows: CsvRow[] = [];
   for (const line of lines.slice(headerAt + 1)) {
@@ -97,7 +98,8 @@ export function parseRedisBenchmarkCsv(text: string): ParseCsvResult {
     const p50Ms = Number(f[iP50]);
     if (!Number.isFinite(rps) || !Number.isFinite(p50Ms)) return { ok: false, error: `bad CSV row: ${line}` };
     const p99 = iP99 >= 0 ? Number(f[iP99]) : NaN;
-    rows.push({ test: f[iTest] ?? '', rps, p50Ms, p99Ms: Number.isFinite(p99) ? p99 : undefined });
+    const max = iMax >= 0 ? Number(f[iMax]) : NaN;
+    rows.push({ test: f[iTest] ?? '', rps, p50Ms, p99Ms: Number.isFinite(p99) ? p99 : undefined, maxMs: Number.isFinite(max) ? max : undefined });
   }
   return { ok: true, rows };
 }

@@ -114,6 +114,8 @@ const ROW_TITLES: Readonly<Record<number, string>> = {
   4: 'Row 4 — linearizable reads, kv-bench engine',
   5: 'Row 5 — replication lag under load',
   6: 'Row 6 — hashes, sets and sorted sets, single node, redis-benchmark',
+  7: 'Row 7 — values and connections (1 KiB and 16 KiB values, 1000 clients, MSET, INCR), single node, redis-benchmark',
+  8: 'Row 8 — YCSB workloads B and A, Zipfian keys, single node, kv-bench engine',
 };
 
 export function docsBody(d: DocsInput): string {
@@ -127,12 +129,14 @@ export function docsBody(d: DocsInput): string {
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${m.os}; clients and all servers share these cores; 1-min load average ${m.load1.toFixed(1)} at start, ${d.load1End.toFixed(1)} at the end.`,
     `- Versions: node ${m.node}, redis-server ${m.redis}, etcd ${m.etcd}.`,
     `- Each number: median of ${d.rounds} round(s); within a round the systems run back to back, and the order rotates every round. kv-bench rows run for ${d.durationSec} s each. Rows 1 and 2 first run each freshly started server's first requests at -P 1 and report them on their own lines marked *cold*; the rounds after them measure the warm servers. Nothing is dropped, and failed requests are never counted as throughput.`,
-    '- Durability: rows 1, 2 and 5 use `appendfsync everysec` / `--fsync everysec`; rows 3 and 4 fsync every write on every node (`appendfsync always`, `--fsync always`, etcd always fsyncs its WAL), because etcd has no weaker setting. Redis `WAIT 1 0` waits for one replica to *receive* the write, not to fsync it: it is the closest Redis has to a majority write, and weaker than the other two.',
+    '- Durability: rows 1, 2, 5, 6, 7 and 8 use `appendfsync everysec` / `--fsync everysec`; rows 3 and 4 fsync every write on every node (`appendfsync always` on the Redis primary and both replicas, `--fsync always`, etcd always fsyncs its WAL), because etcd has no weaker setting. Redis `SET` + `WAIT 1 0` is the strongest write Redis 7.0 has, and still weaker than a majority write: WAIT returns once one replica has *received* the write, not fsynced it.',
+    '- etcd: rows 3 and 4 drive etcd over gRPC with the `etcd3` client, as its Node users do (one HTTP/2 channel, the 50 requests in flight multiplexed over it); kv-ts÷etcd and the row 3 verdict use that line. The lines marked *etcd via JSON gateway* drive the same cluster through its HTTP/1.1 gateway (50 keep-alive connections, one request in flight each); their kv-ts column repeats the main line\'s kv-ts runs.',
+    '- Row 7 runs each variant with a share of -n (1 KiB values, 1000 clients and INCR a twentieth, 16 KiB values a hundredth, MSET of 10 keys a fortieth), row 6 a twentieth; row 8 preloads every key once (YCSB\'s load phase), then runs YCSB B (95% GET / 5% SET) and A (50/50) over YCSB\'s Zipfian distribution (θ 0.99; the popular keys scattered over the keyspace by a seeded bijection, not YCSB\'s FNV hash).',
     '- Routing: kv-ts via `kv-bench --seeds` (TOPOLOGY → primary), etcd requests all go to the leader (its best case; a follower would forward), redis to its primary.',
     '',
     d.table.trimEnd(),
     '',
-    'kv-ts÷redis and kv-ts÷etcd are throughput ratios of the medians (target for rows 1, 2 and 6: ≥ 0.8, 1.0 the goal); *per round* is the lowest and highest kv-ts÷redis of a single round, when there were two or more. redis-benchmark reports p50 and p99 but no p90 or p99.9, so rows 1–2 have two bars per system in the chart.',
+    'kv-ts÷redis and kv-ts÷etcd are throughput ratios of the medians (target for rows 1, 2 and 6: ≥ 0.8, 1.0 the goal); *per round* is the lowest and highest kv-ts÷redis of a single round, when there were two or more. redis-benchmark reports p50, p99 and max but no p90 or p99.9, so its lines have two bars per system in the chart; *max* is the median over rounds of each round\'s slowest request.',
   ];
   for (const v of d.verdicts) out.push('', `**${v}**`);
   if (d.chartFile !== undefined) out.push('', `![Latency percentiles per workload and system, log scale](${d.chartFile})`);

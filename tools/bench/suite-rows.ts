@@ -84,7 +84,7 @@ export interface SuiteContext {
   release(x: { stop(): Promise<void> }): Promise<void>;
 }
 
-function addCommand(ctx: SuiteContext, row: number, c: string): void {
+export function addCommand(ctx: SuiteContext, row: number, c: string): void {
   const set = ctx.commands.get(row) ?? new Set<string>();
   set.add(c);
   ctx.commands.set(row, set);
@@ -104,6 +104,7 @@ export function kvBenchCommand(o: BenchOptions, via: string): string {
   if (o.consistency !== undefined) parts.push(`--consistency ${o.consistency}`);
   if (o.redisWait !== undefined) parts.push(`--redis-wait ${o.redisWait}`);
   if (o.sequentialKeys === true) parts.push('--sequential');
+  if (o.distribution !== undefined && o.distribution !== 'uniform') parts.push(`--distribution ${o.distribution}`);
   return parts.join(' ');
 }
 
@@ -112,7 +113,7 @@ function record(ctx: SuiteContext, workload: string, side: System, s: Sample): v
   ctx.results.set(workload, { ...prev, [side]: [...(prev[side] ?? []), s] });
 }
 
-function recordError(ctx: SuiteContext, workload: string, side: System, error: string): void {
+export function recordError(ctx: SuiteContext, workload: string, side: System, error: string): void {
   const prev = ctx.results.get(workload) ?? { workload, redis: [], kv: [] };
   ctx.results.set(workload, { ...prev, [`${side}Error`]: error });
   ctx.failures.push(`${workload}, ${side === 'kv' ? 'kv-ts' : side}: ${error}`);
@@ -124,7 +125,7 @@ export function rotation<T>(xs: readonly T[], round: number): T[] {
   return [...xs.slice(k), ...xs.slice(0, k)];
 }
 
-async function owned<T extends { stop(): Promise<void> }>(ctx: SuiteContext, p: Promise<T>): Promise<T> {
+export async function owned<T extends { stop(): Promise<void> }>(ctx: SuiteContext, p: Promise<T>): Promise<T> {
   const x = await p;
   ctx.own(x);
   return x;
@@ -153,13 +154,16 @@ interface RedisBenchmarkPass {
   readonly round: number | undefined;
   /** A custom command run instead of redis-benchmark's own tests; `tests` is then its one CSV name. */
   readonly command?: readonly string[] | undefined;
+  /** redis-benchmark -c and -d; default CLIENTS and VALUE_BYTES. */
+  readonly clients?: number | undefined;
+  readonly valueBytes?: number | undefined;
 }
 
 /** Run redis-benchmark once per pipeline depth against each target in the order given; record each test. */
 async function redisBenchmarkPass(ctx: SuiteContext, pass: RedisBenchmarkPass, targets: ReadonlyArray<{ side: System; name: string; port: number }>): Promise<void> {
   for (const pipeline of pass.pipelines) {
     for (const t of targets) {
-      const params: RedisBenchmarkParams = { port: t.port, tests: pass.tests, requests: pass.requests, clients: CLIENTS, valueBytes: VALUE_BYTES, keyspace: KEYSPACE, pipeline, command: pass.command };
+      const params: RedisBenchmarkParams = { port: t.port, tests: pass.tests, requests: pass.requests, clients: pass.clients ?? CLIENTS, valueBytes: pass.valueBytes ?? VALUE_BYTES, keyspace: KEYSPACE, pipeline, command: pass.command };
       addCommand(ctx, pass.row, 'redis-benchmark ' + redisBenchmarkArgs({ ...params, port: 0 }).join(' ').replace('-p 0', '-p <port>'));
       ctx.log(`[row ${pass.row}] ${pass.what} -P ${pipeline} ${t.name} ...`);
       const r = await runRedisBenchmark(params);
@@ -176,27 +180,42 @@ async function redisBenchmarkPass(ctx: SuiteContext, pass: RedisBenchmarkPass, t
           continue;
         }
         ctx.log(`  ${csv.test}: ${csv.rps.toFixed(0)} req/s, p50 ${csv.p50Ms} ms`);
-        record(ctx, workload, t.side, { rps: csv.rps, p50Ms: csv.p50Ms, p99Ms: csv.p99Ms, round: pass.round });
+        record(ctx, workload, t.side, { rps: csv.rps, p50Ms: csv.p50Ms, p99Ms: csv.p99Ms, maxMs: csv.maxMs, round: pass.round });
       }
     }
   }
 }
 
+/** What a redis-benchmark row may change from the defaults (rows 7: sizes, clients, request counts). */
+export interface RedisBenchmarkShape {
+  readonly clients?: number | undefined;
+  readonly valueBytes?: number | undefined;
+  /** -n per run; default ctx.requests. */
+  readonly requests?: number | undefined;
+  /** Run the cold pass first (default true: the servers were just started). */
+  readonly cold?: boolean | undefined;
+}
+
 /** The cold pass on freshly started servers, then the rounds (order rotating), for rows 1 and 2. */
-async function redisBenchmarkRows(
+export async function redisBenchmarkRows(
   ctx: SuiteContext,
   row: number,
   label: (test: string, pipeline: number) => string,
   targets: ReadonlyArray<{ side: System; name: string; port: number }>,
   tests: readonly string[],
   command?: readonly string[],
+  shape: RedisBenchmarkShape = {},
 ): Promise<void> {
-  const cold = Math.min(COLD_REQUESTS, ctx.requests);
-  const coldLabel = (test: string, p: number): string => `${label(test, p)}${COLD_MARK} first ${cold} after start`;
-  await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start', round: undefined, command }, targets);
+  const requests = shape.requests ?? ctx.requests;
+  const { clients, valueBytes } = shape;
+  if (shape.cold !== false) {
+    const cold = Math.min(COLD_REQUESTS, requests);
+    const coldLabel = (test: string, p: number): string => `${label(test, p)}${COLD_MARK} first ${cold} after start`;
+    await redisBenchmarkPass(ctx, { row, label: coldLabel, tests, pipelines: [1], requests: cold, what: 'cold start', round: undefined, command, clients, valueBytes }, targets);
+  }
   for (let round = 0; round < ctx.rounds; round++) {
     const what = `round ${round + 1}/${ctx.rounds}`;
-    await redisBenchmarkPass(ctx, { row, label, tests, pipelines: PIPELINES, requests: ctx.requests, what, round, command }, rotation(targets, round));
+    await redisBenchmarkPass(ctx, { row, label, tests, pipelines: PIPELINES, requests, what, round, command, clients, valueBytes }, rotation(targets, round));
   }
 }
 
@@ -256,6 +275,18 @@ export async function row2(ctx: SuiteContext): Promise<void> {
   }
 }
 
+/**
+ * Row 6 runs 14 lines (11 tests in one redis-benchmark call, 3 custom reads), the LRANGE ones
+ * far slower per request than SET: at the full -n the row alone would exceed the whole suite's
+ * time budget, so each of its runs gets this share of -n (docs/perf-notes.md, "The suite's time
+ * budget, anchors and workloads").
+ */
+export const ROW6_SHARE = 1 / 20;
+
+export function row6Requests(requests: number): number {
+  return Math.max(1, Math.round(requests * ROW6_SHARE));
+}
+
 /** Row 6: redis-benchmark's own hash, set, sorted-set and list tests. */
 export const COLLECTION_TESTS = ['hset', 'sadd', 'spop', 'zadd', 'zpopmin', 'lpush', 'rpush', 'lpop', 'rpop', 'lrange_100', 'lrange_600'] as const;
 /** Row 6 read lines: members of the preloaded sorted set and fields of the preloaded hash. */
@@ -305,9 +336,11 @@ export async function row6(ctx: SuiteContext): Promise<void> {
         if (err !== undefined) recordError(ctx, `6. preload`, t.side, err);
       }
       addCommand(ctx, 6, `ZADD ${READ_ZSET_KEY} 0 member:0 ... ${READ_ZSET_MEMBERS - 1} member:${READ_ZSET_MEMBERS - 1}; HSET ${READ_HASH_KEY} field:0 <${VALUE_BYTES / READ_HASH_FIELDS} B> ... (${READ_HASH_FIELDS} fields)   (preload)`);
-      await redisBenchmarkRows(ctx, 6, (test, p) => `6. ${test.toUpperCase()} -P ${p}, fsync ${ASYNC_FSYNC}`, targets, COLLECTION_TESTS);
+      const requests = row6Requests(ctx.requests);
+      await redisBenchmarkRows(ctx, 6, (test, p) => `6. ${test.toUpperCase()} -P ${p}, fsync ${ASYNC_FSYNC}`, targets, COLLECTION_TESTS, undefined, { requests });
       for (const read of COLLECTION_READS) {
-        await redisBenchmarkRows(ctx, 6, (_t, p) => `6. ${read.label} -P ${p}, fsync ${ASYNC_FSYNC}`, targets, [read.command.join(' ').toLowerCase()], read.command);
+        // The servers are warm by now: the cold pass ran with the first invocation.
+        await redisBenchmarkRows(ctx, 6, (_t, p) => `6. ${read.label} -P ${p}, fsync ${ASYNC_FSYNC}`, targets, [read.command.join(' ').toLowerCase()], read.command, { requests, cold: false });
       }
     } finally {
       await ctx.release(kv);
@@ -320,11 +353,11 @@ export async function row6(ctx: SuiteContext): Promise<void> {
 // ------------------------------------------------------------------------- rows 3 and 4
 
 function sampleOf(r: BenchResult, round: number): Sample {
-  return { rps: r.throughput, p50Ms: r.latencyMs.p50, p90Ms: r.latencyMs.p90, p99Ms: r.latencyMs.p99, p999Ms: r.latencyMs.p999, round };
+  return { rps: r.throughput, p50Ms: r.latencyMs.p50, p90Ms: r.latencyMs.p90, p99Ms: r.latencyMs.p99, p999Ms: r.latencyMs.p999, maxMs: r.latencyMs.max, round };
 }
 
 /** One kv-bench engine run of `round`, recorded under `workload`; errors are recorded, never hidden. */
-async function benchRun(ctx: SuiteContext, row: number, workload: string, side: System, round: number, o: BenchOptions, via: string): Promise<void> {
+export async function benchRun(ctx: SuiteContext, row: number, workload: string, side: System, round: number, o: BenchOptions, via: string): Promise<void> {
   addCommand(ctx, row, kvBenchCommand(o, via));
   ctx.log(`[row ${row}] ${workload}: ${side === 'kv' ? 'kv-ts' : side} ...`);
   const out = await runBench(o);
@@ -338,7 +371,7 @@ async function benchRun(ctx: SuiteContext, row: number, workload: string, side: 
   record(ctx, workload, side, sampleOf(r, round));
 }
 
-function baseOptions(ctx: SuiteContext, seed: number): BenchOptions {
+export function baseOptions(ctx: SuiteContext, seed: number): BenchOptions {
   return {
     host: '127.0.0.1',
     port: 0,
@@ -354,17 +387,43 @@ function baseOptions(ctx: SuiteContext, seed: number): BenchOptions {
 }
 
 /** Write keys 0..keyspace-1 once; an error text when any write failed. */
-async function preload(o: BenchOptions): Promise<string | undefined> {
+export async function preload(o: BenchOptions): Promise<string | undefined> {
   const out = await runBench({ ...o, durationSec: undefined, requests: o.keyspace, sequentialKeys: true, ratio: { get: 0, set: 1 } });
   if (!out.ok) return `preload failed: ${out.error}`;
   if (out.result.errorsTotal > 0) return `preload failed: ${JSON.stringify(out.result.errors)}`;
   return undefined;
 }
 
-/** Rows 3 and 4 share their servers: a kv-ts cluster, a redis primary with replicas, an etcd cluster. */
+/** The line of rows 3 and 4 that drives etcd through its HTTP/JSON gateway instead of gRPC. */
+export const ETCD_GATEWAY_SUFFIX = ' — etcd via JSON gateway (HTTP/1.1)';
+
+/**
+ * Copy the kv-ts samples of `from` into `to`: the gateway line of rows 3 and 4 repeats the main
+ * line's kv-ts measurement (the same runs) so its kv-ts÷etcd ratio is against the gateway.
+ */
+function mirrorKv(ctx: SuiteContext, from: string, to: string): void {
+  const main = ctx.results.get(from);
+  const line = ctx.results.get(to);
+  if (main === undefined || line === undefined) return;
+  ctx.results.set(to, { ...line, kv: main.kv, ...(main.kvError !== undefined ? { kvError: main.kvError } : {}) });
+}
+
+/** host:port of an etcd client URL: the same port serves gRPC and the JSON gateway. */
+function grpcEndpointOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port}`;
+}
+
+/**
+ * Rows 3 and 4 share their servers: a kv-ts cluster, a redis primary with replicas, an etcd
+ * cluster. etcd is driven over gRPC (the etcd3 client, as etcd's Node users talk to it) for the
+ * main lines, and once more through its JSON gateway on a line of its own.
+ */
 export async function rows3and4(ctx: SuiteContext, rows: ReadonlySet<number>): Promise<void> {
   const w3 = `3. durable majority SET, ${CLIENTS} connections, fsync ${DURABLE_FSYNC}`;
   const w4 = `4. linearizable GET, ${CLIENTS} connections, ${ctx.readKeys} preloaded keys`;
+  const w3gw = w3 + ETCD_GATEWAY_SUFFIX;
+  const w4gw = w4 + ETCD_GATEWAY_SUFFIX;
   const cluster = await owned(ctx, startKvCluster(CLUSTER_NODES, DURABLE_FSYNC));
   const stops: Array<{ stop(): Promise<void> }> = [cluster];
   try {
@@ -379,7 +438,7 @@ export async function rows3and4(ctx: SuiteContext, rows: ReadonlySet<number>): P
       stops.push(redis);
       const rp = [redis.primary.port, ...redis.replicas.map((x) => x.port)];
       addCommand(ctx, 3, shownCommand(redis.primary, rp));
-      addCommand(ctx, 3, `${shownCommand(redis.replicas[0] as ServerProc, rp)}   (x${REPLICAS})`);
+      addCommand(ctx, 3, `${shownCommand(redis.replicas[0] as ServerProc, rp)}   (x${REPLICAS}; every node appendfsync always, the client sends WAIT 1 0)`);
     }
     let etcdUrl: string | undefined;
     if (ctx.etcdAvailable) {
@@ -388,20 +447,25 @@ export async function rows3and4(ctx: SuiteContext, rows: ReadonlySet<number>): P
       for (const r of [3, 4]) if (rows.has(r)) addCommand(ctx, r, `${etcd.commandShown}   (x${CLUSTER_NODES}: e1..e${CLUSTER_NODES})`);
       const leader = await etcd.leaderUrl();
       if (leader.ok) etcdUrl = leader.url;
-      else for (const w of [w3, w4]) recordError(ctx, w, 'etcd', leader.error);
+      else for (const w of [w3, w4, w3gw, w4gw]) recordError(ctx, w, 'etcd', leader.error);
     }
     // etcd's best case: every request to the leader, as kv-ts sends everything to its primary.
     const etcdVia = '--etcd http://127.0.0.1:<leader-client-port>';
+    const grpcVia = '--etcd-grpc 127.0.0.1:<leader-client-port>';
+    type Side = 'redis' | 'kv' | 'etcd' | 'etcd-gateway';
+    const etcdSides: Side[] = etcdUrl !== undefined ? ['etcd', 'etcd-gateway'] : [];
     if (rows.has(3)) {
       for (let round = 0; round < ctx.rounds; round++) {
-        const systems: System[] = [...(redis !== undefined ? (['redis'] as const) : []), 'kv', ...(etcdUrl !== undefined ? (['etcd'] as const) : [])];
+        const systems: Side[] = [...(redis !== undefined ? (['redis'] as const) : []), 'kv', ...etcdSides];
         for (const side of rotation(systems, round)) {
           const base = baseOptions(ctx, 1 + round);
           if (side === 'kv') await benchRun(ctx, 3, w3, side, round, routeBySeeds({ ...base, consistency: 'quorum' }, found.discovery), kvSeeds);
           else if (side === 'redis' && redis !== undefined) await benchRun(ctx, 3, w3, side, round, { ...base, port: redis.primary.port, redisWait: 1 }, '-p <primary-port>');
-          else if (side === 'etcd' && etcdUrl !== undefined) await benchRun(ctx, 3, w3, side, round, { ...base, etcd: [etcdUrl] }, etcdVia);
+          else if (side === 'etcd' && etcdUrl !== undefined) await benchRun(ctx, 3, w3, 'etcd', round, { ...base, etcdGrpc: [grpcEndpointOf(etcdUrl)] }, grpcVia);
+          else if (side === 'etcd-gateway' && etcdUrl !== undefined) await benchRun(ctx, 3, w3gw, 'etcd', round, { ...base, etcd: [etcdUrl] }, etcdVia);
         }
       }
+      mirrorKv(ctx, w3, w3gw);
     }
     if (rows.has(4)) {
       const kvRead = routeBySeeds({ ...baseOptions(ctx, 1), consistency: 'quorum', ratio: { get: 1, set: 0 }, keyspace: ctx.readKeys }, found.discovery);
@@ -409,18 +473,25 @@ export async function rows3and4(ctx: SuiteContext, rows: ReadonlySet<number>): P
       addCommand(ctx, 4, kvBenchCommand({ ...kvRead, pipeline: PRELOAD_PIPELINE, ratio: { get: 0, set: 1 }, durationSec: undefined, requests: ctx.readKeys, sequentialKeys: true }, kvSeeds) + '   (preload)');
       if (kvPre !== undefined) recordError(ctx, w4, 'kv', kvPre);
       let etcdPre: string | undefined = 'etcd not available';
-      const etcdRead: BenchOptions | undefined = etcdUrl === undefined ? undefined : { ...baseOptions(ctx, 1), etcd: [etcdUrl], ratio: { get: 1, set: 0 }, keyspace: ctx.readKeys };
+      const etcdRead: BenchOptions | undefined = etcdUrl === undefined ? undefined : { ...baseOptions(ctx, 1), etcdGrpc: [grpcEndpointOf(etcdUrl)], ratio: { get: 1, set: 0 }, keyspace: ctx.readKeys };
       if (etcdRead !== undefined) {
+        // One preload serves both etcd lines: the gateway reads the same keys of the same cluster.
         etcdPre = await preload(etcdRead);
-        addCommand(ctx, 4, kvBenchCommand({ ...etcdRead, ratio: { get: 0, set: 1 }, durationSec: undefined, requests: ctx.readKeys, sequentialKeys: true }, etcdVia) + '   (preload)');
-        if (etcdPre !== undefined) recordError(ctx, w4, 'etcd', etcdPre);
+        addCommand(ctx, 4, kvBenchCommand({ ...etcdRead, ratio: { get: 0, set: 1 }, durationSec: undefined, requests: ctx.readKeys, sequentialKeys: true }, grpcVia) + '   (preload)');
+        if (etcdPre !== undefined) for (const w of [w4, w4gw]) recordError(ctx, w, 'etcd', etcdPre);
       }
+      const etcdOk = etcdPre === undefined;
       for (let round = 0; round < ctx.rounds; round++) {
-        for (const side of rotation(['kv', 'etcd'] as const, round)) {
+        for (const side of rotation(['kv', ...etcdSides] as Side[], round)) {
           if (side === 'kv' && kvPre === undefined) await benchRun(ctx, 4, w4, side, round, { ...kvRead, seed: 1 + round }, kvSeeds);
-          if (side === 'etcd' && etcdRead !== undefined && etcdPre === undefined) await benchRun(ctx, 4, w4, side, round, { ...etcdRead, seed: 1 + round }, etcdVia);
+          if (side === 'etcd' && etcdOk && etcdRead !== undefined) await benchRun(ctx, 4, w4, 'etcd', round, { ...etcdRead, seed: 1 + round }, grpcVia);
+          if (side === 'etcd-gateway' && etcdOk && etcdRead !== undefined && etcdUrl !== undefined) {
+            const { etcdGrpc: _grpc, ...gw } = etcdRead;
+            await benchRun(ctx, 4, w4gw, 'etcd', round, { ...gw, etcd: [etcdUrl], seed: 1 + round }, etcdVia);
+          }
         }
       }
+      mirrorKv(ctx, w4, w4gw);
     }
   } finally {
     for (const s of stops.reverse()) await ctx.release(s);
