@@ -337,6 +337,53 @@ test('runBench --duration runs for about that long', async () => {
   assert.ok(r.elapsedSec >= 0.3 && r.elapsedSec < 5, `elapsed ${r.elapsedSec}`);
 });
 
+test('runBench --rate paces the requests; an abort signal ends a long run', async () => {
+  const r = await mustRun(opts(redis!.port, { ratePerSec: 2000, requests: 600 }));
+  assert.equal(r.requestsOk, 600);
+  // 600 requests at 2000/s cannot finish before 0.3 s (minus one interval of slack).
+  assert.ok(r.elapsedSec >= 0.28 && r.elapsedSec < 10, `elapsed ${r.elapsedSec}`);
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 200);
+  const a = await mustRun(opts(redis!.port, { ratePerSec: 1000, durationSec: 3600, requests: 0, signal: ac.signal }));
+  assert.ok(a.requestsOk > 0 && a.elapsedSec < 10, `elapsed ${a.elapsedSec}`);
+});
+
+test('runBench --rate: requests delayed by a stalled reply count from their scheduled time', async () => {
+  // One reply (the 50th command) is held back STALL_MS; the requests scheduled meanwhile go out
+  // late and must carry that wait in their latency (no coordinated omission).
+  const STALL_MS = 150;
+  let seen = 0;
+  const server = createServer((sock: Socket) => {
+    let pending = Buffer.alloc(0);
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      pending = Buffer.concat([pending, d]);
+      let pos = 0;
+      let replies = '';
+      for (let end = scanReply(pending, pos); end >= 0; end = scanReply(pending, pos)) {
+        pos = end;
+        replies += '+OK\r\n';
+        seen++;
+      }
+      pending = pending.subarray(pos);
+      if (seen === 50) setTimeout(() => sock.write(replies), STALL_MS);
+      else sock.write(replies);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  assert.ok(addr !== null && typeof addr === 'object');
+  try {
+    const r = await mustRun(opts(addr.port, { connections: 1, ratePerSec: 1000, requests: 400, ratio: { get: 0, set: 1 } }));
+    assert.equal(r.requestsOk, 400);
+    // ~150 of 400 requests were scheduled during the stall: well over 10 % waited > 20 ms.
+    assert.ok(r.latencyMs.p90 >= 20, `p90 ${r.latencyMs.p90} ms`);
+    assert.ok(r.latencyMs.max >= STALL_MS * 0.9, `max ${r.latencyMs.max} ms`);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
 interface Ran {
   readonly code: number | null;
   readonly stdout: string;

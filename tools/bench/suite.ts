@@ -13,6 +13,7 @@ import { markdownTable, plainTable, toRow, type Comparison } from './compare.js'
 import { describeMachine, writeSection } from './docs.js';
 import { haveEtcd, haveExecutable, kvServerBuilt, KV_SERVER_JS, REPO_ROOT } from './servers.js';
 import { chartGroups, docsBody, lagTable, row3Verdict, rows12Verdict } from './suite-docs.js';
+import { row9BigKeys } from './suite-bigkeys.js';
 import { KEYSPACE, PRELOAD_KEYS, row1, row2, row5Lag, row5Storage, row6, rows3and4, type SuiteContext } from './suite-rows.js';
 
 const EXIT_OK = 0;
@@ -31,7 +32,9 @@ export const ROUNDS_MAX = 99;
 /** kv-bench rows (3, 4, 5) run this long per system and round by default. */
 export const DEFAULT_DURATION_SEC = 5;
 export const DURATION_SEC_MAX = 3600;
-export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5, 6];
+export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5, 6, 9];
+/** Row 9 (10M keys) takes many minutes: it runs only when --rows names it. */
+export const DEFAULT_ROWS: readonly number[] = ALL_ROWS.filter((r) => r !== 9);
 export const CHART_FILE = 'bench-latency.svg';
 
 interface SuiteOptions {
@@ -53,7 +56,8 @@ const USAGE = `Usage: npm run bench -- [-n requests] [--rounds N] [--duration S]
                   3 durable majority writes (kv-ts / redis WAIT / etcd), 4 linearizable reads,
                   5 replication lag under load + the storage bench's restart/RSS results,
                   6 hashes, sets and sorted sets (redis-benchmark hset,sadd,spop,zadd,zpopmin
-                  and ZRANGE/HGETALL reads of preloaded keys)
+                  and ZRANGE/HGETALL reads of preloaded keys); 9 (opt-in, not in the default
+                  list): 10M keys, memory, restart and latency during compaction (bench:bigkeys)
   --read-keys <N> keys preloaded and read in row 4 (default ${PRELOAD_KEYS})
   --no-always     skip row 1's fsync-always workloads
   --docs <path>   where to record results (default docs/benchmarks.md; the chart goes next to it
@@ -66,7 +70,7 @@ const FLAGS = {
   requests: { type: 'string', short: 'n', default: String(DEFAULT_REQUESTS) },
   rounds: { type: 'string', default: String(DEFAULT_ROUNDS) },
   duration: { type: 'string', default: String(DEFAULT_DURATION_SEC) },
-  rows: { type: 'string', default: ALL_ROWS.join(',') },
+  rows: { type: 'string', default: DEFAULT_ROWS.join(',') },
   'read-keys': { type: 'string', default: String(PRELOAD_KEYS) },
   'no-always': { type: 'boolean', default: false },
   docs: { type: 'string' },
@@ -169,6 +173,7 @@ async function main(argv: readonly string[]): Promise<number> {
     await row5Lag(ctx);
     row5Storage(ctx);
   }
+  if (has.has(9)) await row9BigKeys(ctx);
   const load1End = loadavg()[0] ?? 0;
   const comparisons = [...ctx.results.values()];
   const rows = comparisons.map(toRow);
