@@ -24,6 +24,7 @@ const STORAGE_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'storage-benc
 const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-bench.js');
 const DELETE_LATENCY_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'delete-latency.js');
 const GROWTH_PAUSE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'growth-pause.js');
+const BIGKEYS_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'bigkeys.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -424,11 +425,12 @@ test('kv-bench CLI: --json parses and matches the run; errors give exit 3; bad f
 test('bench tools: a bad flag or value is one line on stderr and exit 2; --help exits 0', async () => {
   const tools: [string, readonly (readonly string[])[]][] = [
     [KV_BENCH_JS, [['--frobnicate'], ['-c', '0'], ['-P'], ['--seed', '-5'], ['stray'], ['--seeds', 'nohost']]],
-    [SUITE_JS, [['--frobnicate'], ['--rows', '9'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
+    [SUITE_JS, [['--frobnicate'], ['--rows', '10'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
     [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
     [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0'], ['--join-keys', '-1'], ['--join-keys', 'many']]],
     [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
     [GROWTH_PAUSE_JS, [['--frobnicate'], ['--keys', '0'], ['--keys', 'many'], ['--systems', 'etcd']]],
+    [BIGKEYS_JS, [['--frobnicate'], ['--keys', '0'], ['--rate', '-1'], ['--baseline', 'long']]],
   ];
   for (const [tool, bads] of tools) {
     for (const args of bads) {
@@ -579,4 +581,15 @@ test('npm run bench smoke: both servers, alternating rows, docs section written'
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('bench:bigkeys smoke: both servers loaded, restarted twice and compacted under load; every measure has a number', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built' }, async () => {
+  const r = await runTool(process.execPath, [BIGKEYS_JS, '--keys', '3000', '--rate', '500', '--baseline', '0.5', '--no-docs']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const m of ['load 3000 keys', 'RSS after the load', 'restart, log only', 'restart, after compaction', 'compaction (COMPACT / BGREWRITEAOF)', 'during the compaction']) {
+    const line = r.stdout.split('\n').find((l) => l.includes(m));
+    assert.ok(line !== undefined, `no line for ${m}:\n${r.stdout}`);
+    assert.ok(!/NaN|undefined/.test(line), line);
+  }
+  assert.match(r.stdout, /^9\. 3000 keys: p99\.9 during compaction/m);
 });
