@@ -44,7 +44,7 @@ test('warmUp: runs requests through a scratch server and removes its directory',
 test('kv-server with warm-up: serves, its data directory and log hold none of the warm-up keys', async () => {
   const tmp = dirs();
   const dir = dirs();
-  const p = await startKvServer({ dir, args: ['--log-level', 'info'], env: { TMPDIR: tmp } });
+  const p = await startKvServer({ dir, args: ['--warmup', 'yes', '--log-level', 'info'], env: { TMPDIR: tmp } });
   procs.push(p);
   await waitFor('the warm-up log line', () => /warm-up: \d+ requests/.test(p.output()));
   const size = await callOnce(p.port, ['DBSIZE']);
@@ -57,11 +57,12 @@ test('kv-server with warm-up: serves, its data directory and log hold none of th
   for (const f of filesUnder(dir)) assert.ok(!readFileSync(f).includes('warmup:'), `${f} holds a warm-up key`);
   assert.ok(filesUnder(dir).length > 0, 'the real log was written');
   assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith(WARMUP_DIR_PREFIX)), [], 'no scratch directory is left');
-  // The data directory reopens with exactly the client's key.
-  const again = await startKvServer({ dir, args: ['--warmup', 'no'] });
+  // The data directory reopens with exactly the client's key (no warm-up: the default).
+  const again = await startKvServer({ dir, args: ['--log-level', 'info'] });
   procs.push(again);
   const size2 = await callOnce(again.port, ['DBSIZE']);
   assert.ok(size2.ok && size2.reply.type === 'integer' && size2.reply.value === 1n);
+  assert.doesNotMatch(again.output(), /warm-up/);
   await again.kill('SIGTERM');
 });
 

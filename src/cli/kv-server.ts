@@ -95,7 +95,8 @@ Options:
                               backup's source (see docs/operations.md, 'Backups and the restore drill')
   --warmup yes|no             before opening the data, run SET/GET through the request path on a
                               scratch store in a temp directory, so the first clients are served
-                              by optimized code (default yes; adds up to 250 ms to start-up)
+                              by code V8 has already optimized (default no; adds ~250 ms or more
+                              to start-up)
   --help                      print this help
   --version                   print the version
 `;
@@ -212,7 +213,7 @@ function parseCommandLine(argv: string[]): Parsed {
   if (restore !== undefined && values['repair'] === true) usageError('--restore and --repair exclude each other');
   const warmupFlag = values['warmup'];
   if (warmupFlag !== undefined && warmupFlag !== 'yes' && warmupFlag !== 'no') usageError(`--warmup: expected yes or no, got '${String(warmupFlag)}'`);
-  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true, restore, observability, warmup: warmupFlag !== 'no' };
+  return { config: cfg, configFile: typeof file === 'string' ? file : undefined, replication, repair: values['repair'] === true, restore, observability, warmup: warmupFlag === 'yes' };
 }
 
 /** --repair: open the directory with repair on, report every cut on stdout, close, exit. */

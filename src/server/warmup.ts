@@ -25,7 +25,6 @@ export const WARMUP_REQUESTS_MAX = 40_000;
 const WARMUP_CONNECTIONS = 8;
 /** Half the connections send one command at a time (the -P 1 path), half a pipelined batch. */
 const WARMUP_PIPELINE = 16;
-const WARMUP_KEYSPACE = 4_096;
 const WARMUP_VALUE_BYTES = 100;
 export const WARMUP_DIR_PREFIX = 'kvts-warmup-';
 
@@ -76,8 +75,9 @@ function drive(port: number, password: string, pipeline: number, first: number, 
       budget.left -= k;
       const cmds: Buffer[] = [];
       for (let i = 0; i < k; i++, n++) {
-        const key = `warmup:${n % WARMUP_KEYSPACE}`;
-        cmds.push(n % 2 === 0 ? command(['SET', key, value]) : command(['GET', key]));
+        // Every SET a new key: a fresh server's first writes are inserts (table and slab growth).
+        const key = `warmup:${n}`;
+        cmds.push(n % 2 === 0 ? command(['SET', key, value]) : command(['GET', `warmup:${n - 1}`]));
       }
       owed = k;
       sock.write(Buffer.concat(cmds));
