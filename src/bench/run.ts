@@ -140,6 +140,7 @@ export function validateOptions(o: BenchOptions): string | undefined {
     // HTTP/1.1 has no pipelining in node:http: one request per socket at a time.
     if (o.pipeline !== 1) return 'etcd: pipeline must be 1 (HTTP/1.1, one request in flight per connection)';
     if (o.consistency !== undefined || o.redisWait !== undefined || o.password !== undefined) return 'etcd: --consistency, --redis-wait and -a apply to RESP servers only';
+    if (o.ratePerSec !== undefined || o.signal !== undefined) return 'etcd: --rate applies to RESP servers only';
   }
   return undefined;
 }
