@@ -154,7 +154,8 @@ async function loadDuring(port: number, keys: number, rate: number, during: () =
     await delay(COMPACTION_MARGIN_MS);
     const ms = await during();
     await delay(COMPACTION_MARGIN_MS);
-    return { ms, load: await (stop.abort(), load) };
+    stop.abort();
+    return { ms, load: await load };
   } finally {
     stop.abort();
     await load.catch(() => undefined);
