@@ -24,6 +24,7 @@ const STORAGE_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'storage-benc
 const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-bench.js');
 const DELETE_LATENCY_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'delete-latency.js');
 const GROWTH_PAUSE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'growth-pause.js');
+const BIGKEYS_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'bigkeys.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -337,6 +338,53 @@ test('runBench --duration runs for about that long', async () => {
   assert.ok(r.elapsedSec >= 0.3 && r.elapsedSec < 5, `elapsed ${r.elapsedSec}`);
 });
 
+test('runBench --rate paces the requests; an abort signal ends a long run', async () => {
+  const r = await mustRun(opts(redis!.port, { ratePerSec: 2000, requests: 600 }));
+  assert.equal(r.requestsOk, 600);
+  // 600 requests at 2000/s cannot finish before 0.3 s (minus one interval of slack).
+  assert.ok(r.elapsedSec >= 0.28 && r.elapsedSec < 10, `elapsed ${r.elapsedSec}`);
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 200);
+  const a = await mustRun(opts(redis!.port, { ratePerSec: 1000, durationSec: 3600, requests: 0, signal: ac.signal }));
+  assert.ok(a.requestsOk > 0 && a.elapsedSec < 10, `elapsed ${a.elapsedSec}`);
+});
+
+test('runBench --rate: requests delayed by a stalled reply count from their scheduled time', async () => {
+  // One reply (the 50th command) is held back STALL_MS; the requests scheduled meanwhile go out
+  // late and must carry that wait in their latency (no coordinated omission).
+  const STALL_MS = 150;
+  let seen = 0;
+  const server = createServer((sock: Socket) => {
+    let pending = Buffer.alloc(0);
+    sock.on('error', () => {});
+    sock.on('data', (d: Buffer) => {
+      pending = Buffer.concat([pending, d]);
+      let pos = 0;
+      let replies = '';
+      for (let end = scanReply(pending, pos); end >= 0; end = scanReply(pending, pos)) {
+        pos = end;
+        replies += '+OK\r\n';
+        seen++;
+      }
+      pending = pending.subarray(pos);
+      if (seen === 50) setTimeout(() => sock.write(replies), STALL_MS);
+      else sock.write(replies);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  assert.ok(addr !== null && typeof addr === 'object');
+  try {
+    const r = await mustRun(opts(addr.port, { connections: 1, ratePerSec: 1000, requests: 400, ratio: { get: 0, set: 1 } }));
+    assert.equal(r.requestsOk, 400);
+    // ~150 of 400 requests were scheduled during the stall: well over 10 % waited > 20 ms.
+    assert.ok(r.latencyMs.p90 >= 20, `p90 ${r.latencyMs.p90} ms`);
+    assert.ok(r.latencyMs.max >= STALL_MS * 0.9, `max ${r.latencyMs.max} ms`);
+  } finally {
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
 interface Ran {
   readonly code: number | null;
   readonly stdout: string;
@@ -377,11 +425,12 @@ test('kv-bench CLI: --json parses and matches the run; errors give exit 3; bad f
 test('bench tools: a bad flag or value is one line on stderr and exit 2; --help exits 0', async () => {
   const tools: [string, readonly (readonly string[])[]][] = [
     [KV_BENCH_JS, [['--frobnicate'], ['-c', '0'], ['-P'], ['--seed', '-5'], ['stray'], ['--seeds', 'nohost']]],
-    [SUITE_JS, [['--frobnicate'], ['--rows', '9'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
+    [SUITE_JS, [['--frobnicate'], ['--rows', '10'], ['--rounds'], ['--docs', 'x', '--no-docs']]],
     [STORAGE_BENCH_JS, [['--frobnicate'], ['--keys', 'many']]],
     [FAILOVER_BENCH_JS, [['--frobnicate'], ['--trials', '0'], ['--join-keys', '-1'], ['--join-keys', 'many']]],
     [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
     [GROWTH_PAUSE_JS, [['--frobnicate'], ['--keys', '0'], ['--keys', 'many'], ['--systems', 'etcd']]],
+    [BIGKEYS_JS, [['--frobnicate'], ['--keys', '0'], ['--rate', '-1'], ['--baseline', 'long']]],
   ];
   for (const [tool, bads] of tools) {
     for (const args of bads) {
@@ -538,4 +587,15 @@ test('npm run bench smoke: both servers, alternating rows, docs section written'
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('bench:bigkeys smoke: both servers loaded, restarted twice and compacted under load; every measure has a number', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built' }, async () => {
+  const r = await runTool(process.execPath, [BIGKEYS_JS, '--keys', '3000', '--rate', '500', '--baseline', '0.5', '--no-docs']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const m of ['load 3000 keys', 'RSS after the load', 'restart, log only', 'restart, after compaction', 'compaction (COMPACT / BGREWRITEAOF)', 'during the compaction']) {
+    const line = r.stdout.split('\n').find((l) => l.includes(m));
+    assert.ok(line !== undefined, `no line for ${m}:\n${r.stdout}`);
+    assert.ok(!/NaN|undefined/.test(line), line);
+  }
+  assert.match(r.stdout, /^9\. 3000 keys: p99\.9 during compaction/m);
 });

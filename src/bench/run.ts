@@ -24,6 +24,8 @@ export const KEYSPACE_MAX = 10 ** KEY_DIGITS;
 export const CONNECTIONS_MAX = 10_000;
 export const PIPELINE_MAX = 10_000;
 export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
+/** --rate bound: far above what one client process can issue. */
+export const RATE_PER_SEC_MAX = 10_000_000;
 /** Histogram range: 1 µs .. 1 hour; the histogram auto-resizes beyond, so nothing is clipped. */
 const LATENCY_US_HIGHEST = 3_600_000_000;
 
@@ -85,6 +87,14 @@ export interface BenchOptions {
   readonly seed: number;
   /** Give up on a connection that has requests in flight and no reply for this long. */
   readonly stallTimeoutMs?: number | undefined;
+  /**
+   * Open-loop: issue at most this many requests per second in total, each connection on its own
+   * fixed schedule. A request the server's slowness delayed counts from its scheduled time, so a
+   * stall shows in the percentiles instead of silently lowering the rate (coordinated omission).
+   */
+  readonly ratePerSec?: number | undefined;
+  /** Stop issuing once aborted: a load that lasts exactly as long as something else. */
+  readonly signal?: AbortSignal | undefined;
   /** Called from the event loop as requests complete; cheap. */
   readonly onProgress?: ((done: number, total: number | undefined) => void) | undefined;
 }
@@ -135,6 +145,7 @@ export function validateOptions(o: BenchOptions): string | undefined {
   if (o.durationSec !== undefined && !(o.durationSec > 0)) return 'duration must be > 0 seconds';
   if (!(o.ratio.get >= 0 && o.ratio.set >= 0 && o.ratio.get + o.ratio.set > 0)) return 'ratio needs a positive weight';
   if (o.redisWait !== undefined && !intIn(o.redisWait, 0, 1000)) return 'redis-wait must be 0..1000';
+  if (o.ratePerSec !== undefined && !(o.ratePerSec > 0 && o.ratePerSec <= RATE_PER_SEC_MAX)) return `rate must be in (0, ${RATE_PER_SEC_MAX}] requests/s`;
   if (o.targets !== undefined && o.targets.length === 0) return 'targets must not be empty';
   if (o.distribution === 'zipfian' && o.keyspace > ZIPFIAN_KEYSPACE_MAX) return `zipfian keyspace must be 1..${ZIPFIAN_KEYSPACE_MAX}`;
   if (o.etcd !== undefined && o.etcdGrpc !== undefined) return 'etcd: the JSON gateway and gRPC exclude each other';
@@ -149,6 +160,7 @@ export function validateOptions(o: BenchOptions): string | undefined {
     // HTTP/1.1 has no pipelining in node:http: one request per socket at a time.
     if (o.pipeline !== 1) return 'etcd: pipeline must be 1 (HTTP/1.1, one request in flight per connection)';
     if (o.consistency !== undefined || o.redisWait !== undefined || o.password !== undefined) return 'etcd: --consistency, --redis-wait and -a apply to RESP servers only';
+    if (o.ratePerSec !== undefined || o.signal !== undefined) return 'etcd: --rate applies to RESP servers only';
   }
   return undefined;
 }
@@ -212,6 +224,10 @@ export class Run {
   });
   /** performance.now() after which --duration stops issuing; set when the clock starts. */
   private deadline = Infinity;
+  /** performance.now() when the clock started: --rate schedules count from it. */
+  startedMs = 0;
+  /** --rate: milliseconds between one connection's scheduled requests (0: closed loop). */
+  readonly intervalMs: number;
   readonly total: number | undefined;
   private readonly getWeight: number;
   private readonly pickKey: () => number;
@@ -224,15 +240,18 @@ export class Run {
     this.total = o.durationSec === undefined ? o.requests : undefined;
     this.getWeight = o.ratio.get / (o.ratio.get + o.ratio.set);
     this.pickKey = keyPicker(o.distribution ?? 'uniform', o.keyspace, rand);
+    this.intervalMs = o.ratePerSec === undefined ? 0 : (o.connections * 1000) / o.ratePerSec;
   }
 
   /** Start the clock: connections are open, the first request is about to be written. */
   begin(now: number): void {
+    this.startedMs = now;
     if (this.o.durationSec !== undefined) this.deadline = now + this.o.durationSec * 1000;
   }
 
   /** May another request start? Budget by count (-n) or by time (--duration). */
   mayIssue(): boolean {
+    if (this.o.signal?.aborted === true) return false;
     return this.total !== undefined ? this.issued < this.total : performance.now() < this.deadline;
   }
 
@@ -277,6 +296,9 @@ class BenchConnection {
   private inflight = 0;
   private pending: Buffer = Buffer.alloc(0);
   private finished = false;
+  /** --rate: requests this connection has issued, and the timer that wakes it for the next. */
+  private sent = 0;
+  private wakeTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last write or reply: the stall watchdog's reference. */
   private lastActivityMs = performance.now();
   readonly closed: Promise<void>;
@@ -285,6 +307,8 @@ class BenchConnection {
   constructor(
     private readonly run: Run,
     private readonly sock: Socket,
+    /** Spreads the connections' --rate schedules evenly over one interval. */
+    private readonly phase: number,
   ) {
     const p = run.o.pipeline;
     this.startMs = new Float64Array(p);
@@ -300,12 +324,26 @@ class BenchConnection {
     this.refill();
   }
 
-  private refill(): void {
+  /**
+   * `fromTimer`: called when the --rate schedule came due; the timer's own lateness is the
+   * client's, so those requests count from now, not from their scheduled time.
+   */
+  private refill(fromTimer = false): void {
     const { run } = this;
     const p = run.o.pipeline;
     const cmds: Buffer[] = [];
     const now = performance.now();
     while (this.inflight < p && run.mayIssue()) {
+      let startMs = now;
+      if (run.intervalMs > 0) {
+        const dueMs = run.startedMs + (this.sent + this.phase) * run.intervalMs;
+        if (dueMs > now) {
+          this.wakeAt(dueMs - now);
+          break;
+        }
+        if (!fromTimer) startMs = dueMs;
+        this.sent++;
+      }
       run.issued++;
       const isGet = run.nextIsGet();
       const tpl = isGet ? run.t.get : run.t.set;
@@ -322,14 +360,22 @@ class BenchConnection {
       if (isGet) run.gets++;
       else run.sets++;
       const slot = (this.head + this.inflight) % p;
-      this.startMs[slot] = now;
+      this.startMs[slot] = startMs;
       this.owed[slot] = owed;
       this.errKind[slot] = undefined;
       this.inflight++;
     }
     if (cmds.length > 0) this.lastActivityMs = now;
     if (cmds.length > 0) this.sock.write(cmds.length === 1 ? (cmds[0] as Buffer) : Buffer.concat(cmds));
-    else if (this.inflight === 0) this.finish();
+    else if (this.inflight === 0 && this.wakeTimer === undefined) this.finish();
+  }
+
+  private wakeAt(inMs: number): void {
+    if (this.wakeTimer !== undefined) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      if (!this.finished) this.refill(true);
+    }, inMs);
   }
 
   /** Called by the watchdog: give up if requests are in flight and nothing moved for too long. */
@@ -389,6 +435,8 @@ class BenchConnection {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
     this.sock.destroy();
     this.resolveClosed();
   }
@@ -447,9 +495,9 @@ export async function runBench(o: BenchOptions): Promise<BenchOutcome> {
     for (const x of opened) if (x.ok) x.sock.destroy();
     return { ok: false, error: failed.error };
   }
-  const conns = opened.map((x) => {
+  const conns = opened.map((x, i) => {
     assert(x.ok);
-    return new BenchConnection(run, x.sock);
+    return new BenchConnection(run, x.sock, opened.length > 0 ? i / opened.length : 0);
   });
   const t0 = performance.now();
   run.begin(t0);

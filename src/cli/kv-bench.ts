@@ -32,6 +32,8 @@ const USAGE = `Usage: kv-bench [OPTIONS]
   -c <connections>       Parallel connections (default 50)
   -n <requests>          Total requests (default 100000)
   --duration <seconds>   Run for this long instead of -n
+  --rate <req/s>         Open loop: at most this many requests per second in total, on a fixed
+                         schedule per connection; a late request counts from its scheduled time
   -d <bytes>             SET value size (default 100)
   -P <depth>             Requests outstanding per connection (default 1)
   --ratio <get:set>      Operation mix by weight (default 0:1 = SET only: writes are what
@@ -71,6 +73,7 @@ const FLAGS = {
   connections: { type: 'string', short: 'c', default: '50' },
   requests: { type: 'string', short: 'n', default: '100000' },
   duration: { type: 'string' },
+  rate: { type: 'string' },
   'value-bytes': { type: 'string', short: 'd', default: '100' },
   pipeline: { type: 'string', short: 'P', default: '1' },
   ratio: { type: 'string', default: '0:1' },
@@ -121,6 +124,7 @@ export function parseBenchArgs(argv: readonly string[]): Parsed {
     connections: num(v.connections),
     requests: num(v.requests),
     durationSec: v.duration === undefined ? undefined : num(v.duration),
+    ratePerSec: v.rate === undefined ? undefined : num(v.rate),
     valueBytes: num(v['value-bytes']),
     pipeline: num(v.pipeline),
     ratio: { get: Number(m[1]), set: Number(m[2]) },

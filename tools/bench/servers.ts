@@ -43,7 +43,13 @@ export function kvServerBuilt(): boolean {
   return existsSync(KV_SERVER_JS);
 }
 
-async function launch(name: string, file: string, args: string[], port: number, dir: string, stopSignal: NodeJS.Signals = 'SIGTERM'): Promise<ServerProc> {
+/** Restart measurements: a longer wait for the port (a server may load its data first), a dir kept on stop. */
+interface LaunchOptions {
+  readonly readyTimeoutMs?: number;
+  readonly keepDir?: boolean;
+}
+
+async function launch(name: string, file: string, args: string[], port: number, dir: string, stopSignal: NodeJS.Signals = 'SIGTERM', lo: LaunchOptions = {}): Promise<ServerProc> {
   const child: ChildProcess = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -65,9 +71,10 @@ async function launch(name: string, file: string, args: string[], port: number, 
         await exited;
       }
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (lo.keepDir !== true) rmSync(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
+  const readyTimeoutMs = lo.readyTimeoutMs ?? SERVER_READY_TIMEOUT_MS;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       await stop();
@@ -76,7 +83,7 @@ async function launch(name: string, file: string, args: string[], port: number, 
     if (await portAccepts(port)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`${name} did not accept connections on ${port} within ${SERVER_READY_TIMEOUT_MS} ms`);
+      throw new Error(`${name} did not accept connections on ${port} within ${readyTimeoutMs} ms`);
     }
     await delay(READY_POLL_MS);
   }
@@ -101,6 +108,17 @@ export async function startKv(fsync: string, extra: readonly string[] = [], port
   const dir = mkdtempSync(join(tmpdir(), 'kvts-bench-kv-'));
   const args = [serverJs, '--port', String(p), '--host', '127.0.0.1', '--dir', dir, '--fsync', fsync, '--log-level', 'warn', ...extra];
   return launch('kv-ts', process.execPath, args, p, dir);
+}
+
+/**
+ * A server on a directory the caller owns and that outlives it (stop() leaves it), so a restart
+ * reopens the same data; waits up to `readyTimeoutMs` for the port. `args` follow port, bind and dir.
+ */
+export async function startInDir(kind: 'redis' | 'kv-ts', dir: string, args: readonly string[], readyTimeoutMs: number): Promise<ServerProc> {
+  const port = await freePort();
+  const lo = { readyTimeoutMs, keepDir: true };
+  if (kind === 'redis') return launch('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...args], port, dir, 'SIGTERM', lo);
+  return launch('kv-ts', process.execPath, [KV_SERVER_JS, '--port', String(port), '--host', '127.0.0.1', '--dir', dir, ...args], port, dir, 'SIGTERM', lo);
 }
 
 /** etcd process (etcd-cluster.ts builds the arguments); `port` is its client port. */

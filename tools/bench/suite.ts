@@ -15,6 +15,7 @@ import { haveEtcd, haveExecutable, kvServerBuilt, KV_SERVER_JS, REPO_ROOT } from
 import { chartGroups, docsBody, lagTable, row3Verdict, rows12Verdict } from './suite-docs.js';
 import { formatEstimate, QUICK_REQUESTS, QUICK_ROUNDS, QUICK_ROWS } from './suite-budget.js';
 import { row7, row8 } from './suite-workloads.js';
+import { row9BigKeys } from './suite-bigkeys.js';
 import { KEYSPACE, PRELOAD_KEYS, row1, row2, row5Lag, row5Storage, row6, rows3and4, type SuiteContext } from './suite-rows.js';
 
 const EXIT_OK = 0;
@@ -33,7 +34,9 @@ export const ROUNDS_MAX = 99;
 /** kv-bench rows (3, 4, 5, 8) run this long per system and round by default. */
 export const DEFAULT_DURATION_SEC = 5;
 export const DURATION_SEC_MAX = 3600;
-export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8];
+export const ALL_ROWS: readonly number[] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+/** Row 9 (10M keys) takes many minutes: it runs only when --rows names it. */
+export const DEFAULT_ROWS: readonly number[] = ALL_ROWS.filter((r) => r !== 9);
 export const CHART_FILE = 'bench-latency.svg';
 
 interface SuiteOptions {
@@ -65,6 +68,8 @@ const USAGE = `Usage: npm run bench -- [--quick] [-n requests] [--rounds N] [--d
                   7 values and connections (redis-benchmark SET/GET -d 1024 and -d 16384,
                   -c 1000, MSET, INCR; each at -P 1 and -P 16)
                   8 YCSB workloads B and A, Zipfian keys, kv-bench vs kv-ts and redis
+                  9 (opt-in, not in the default list): 10M keys, memory, restart and
+                  latency during compaction (bench:bigkeys)
   --read-keys <N> keys preloaded and read in row 4 (default ${PRELOAD_KEYS})
   --no-always     skip row 1's fsync-always workloads
   --docs <path>   where to record results (default docs/benchmarks.md; the chart goes next to it
@@ -99,7 +104,7 @@ export function parseSuiteArgs(argv: readonly string[]): Parsed {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > ROUNDS_MAX) return { ok: false, error: `--rounds needs 1..${ROUNDS_MAX}` };
   const durationSec = Number(v.duration);
   if (!(durationSec > 0 && durationSec <= DURATION_SEC_MAX)) return { ok: false, error: `--duration needs seconds in (0, ${DURATION_SEC_MAX}]` };
-  const list = (v.rows ?? (v.quick ? QUICK_ROWS : ALL_ROWS).join(',')).split(',').map(Number);
+  const list = (v.rows ?? (v.quick ? QUICK_ROWS : DEFAULT_ROWS).join(',')).split(',').map(Number);
   if (list.some((r) => !ALL_ROWS.includes(r))) return { ok: false, error: `--rows needs a list of ${ALL_ROWS.join(',')}` };
   const readKeys = Number(v['read-keys']);
   if (!Number.isInteger(readKeys) || readKeys < 1 || readKeys > KEYSPACE) return { ok: false, error: `--read-keys needs 1..${KEYSPACE}` };
@@ -193,6 +198,7 @@ async function main(argv: readonly string[]): Promise<number> {
     await row5Lag(ctx);
     row5Storage(ctx);
   }
+  if (has.has(9)) await row9BigKeys(ctx);
   const load1End = loadavg()[0] ?? 0;
   const comparisons = [...ctx.results.values()];
   const rows = comparisons.map(toRow);
