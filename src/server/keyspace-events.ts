@@ -290,7 +290,7 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
 export function createdKeyCandidates(ops: readonly Op[]): Key[] {
   const out: Key[] = [];
   for (const op of ops) {
-    if (op.t === 'set' || op.t === 'hset' || op.t === 'sadd' || op.t === 'zadd' || op.t === 'restore' || op.t === 'lpush' || op.t === 'rpush') {
+    if (op.t === 'set' || op.t === 'hset' || op.t === 'sadd' || op.t === 'zadd' || op.t === 'restore' || op.t === 'lpush' || op.t === 'rpush' || op.t === 'xstream') {
       if (!out.includes(op.key)) out.push(op.key);
     }
   }
@@ -315,6 +315,8 @@ function replicatedEvent(c: AppliedKeyChange): readonly [number, string] {
     case 'zrem': return [NOTIFY.zset, 'zrem'];
     case 'restore': return [NOTIFY.generic, 'restore'];
     case 'lpush': case 'rpush': case 'lpop': case 'rpop': case 'lset': case 'linsert': case 'lrem': return [NOTIFY.list, c.t];
+    // The op holds a stream command's effects, not its name: one stream event stands for them.
+    case 'xstream': return [NOTIFY.stream, 'xadd'];
   }
 }
 

@@ -8,6 +8,7 @@ import type { LogFs } from './log-fs.js';
 import type { EncodingLimits, KeyTypeName, TypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { ListObject } from './list-object.js';
+import type { StreamObject } from './stream-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
@@ -271,6 +272,7 @@ export interface ReplicatedStore extends StoreCore {
   getSet(key: Key): SetObject | undefined;
   getZSet(key: Key): SortedSet | undefined;
   getList(key: Key): ListObject | undefined;
+  getStream(key: Key): StreamObject | undefined;
   /** Estimated bytes a live key takes (MEMORY USAGE); undefined when missing. */
   memoryUsage(key: Key): number | undefined;
   /** Live keys (may include not-yet-swept expired ones; DBSIZE semantics like Redis). */

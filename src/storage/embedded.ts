@@ -10,7 +10,7 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet, ZEntry } from './zset.js';
 import { keyToBytes, NO_EXPIRY, toKey, toValue, type Key, type Op, type Position } from './types.js';
-import { decodeDump, dumpKey, isRefusal, restoreOp } from './dump-payload.js';
+import { decodeDump, dumpKey, ERR_DUMP_STREAM, isRefusal, restoreOp } from './dump-payload.js';
 import { openReplicatedStore } from './store.js';
 import { InvalidValueError, WrongTypeError } from './errors.js';
 import { hdelOps, hincrbyOps, hsetOps, lmoveOps, lremOps, lsetOps, listIndex, ltrimOps, popOps, pushOps, saddOps, sremOps, ZADD_PLAIN, zaddOps, zremOps } from './collection-ops.js';
@@ -276,7 +276,11 @@ class EmbeddedStore implements Store {
     });
   }
   dump(key: KeyArg): Promise<Buffer | undefined> {
-    return this.#read(() => dumpKey(this.#engine, toKey(key)));
+    return this.#read(() => {
+      const payload = dumpKey(this.#engine, toKey(key));
+      if (payload === null) throw new InvalidValueError(ERR_DUMP_STREAM.slice(4));
+      return payload;
+    });
   }
   restore(key: KeyArg, payload: Buffer, opts: RestoreOptions = {}): Promise<void> {
     const d = decodeDump(payload, this.#engine.encodingLimits);

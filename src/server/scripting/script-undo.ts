@@ -35,6 +35,11 @@ export class ScriptUndo {
       }
       if (this.saved.has(op.key)) continue;
       const payload = dumpKey(this.store, op.key);
+      // A stream has no DUMP form: a script that changed one cannot be undone.
+      if (payload === null) {
+        this.drop();
+        return;
+      }
       this.bytes += (payload?.length ?? 0) + op.key.length;
       if (this.bytes > UNDO_BYTES_MAX) {
         this.drop();
