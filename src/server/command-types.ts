@@ -52,7 +52,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'hyperloglog' | 'scripting';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'stream' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'hyperloglog' | 'scripting';
   /**
    * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
    * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are

@@ -16,15 +16,16 @@ import type { Key } from './types.js';
 export type StreamEffect =
   /** Append an entry string (stream-object.ts form, flags 0): also sets last id and counts it added. */
   | { readonly k: 'add'; readonly entry: string }
-  | { readonly k: 'trim'; readonly nodes: number; readonly upTo: StreamId | null }
+  /** `deleted`: live entries it removes (the xtrim event fires only when some go, as in Redis). */
+  | { readonly k: 'trim'; readonly nodes: number; readonly upTo: StreamId | null; readonly deleted: number }
   | { readonly k: 'del'; readonly id: StreamId }
   /** The stream's counters, absolute (XSETID, XDEL's max deleted id). */
   | { readonly k: 'meta'; readonly lastId: StreamId; readonly entriesAdded: number; readonly maxDeletedId: StreamId }
   /** Create the group, or set its last delivered id and entries read. */
   | { readonly k: 'group'; readonly group: Key; readonly lastId: StreamId; readonly entriesRead: number }
   | { readonly k: 'group-del'; readonly group: Key }
-  /** Create the consumer, or set when it was last seen. */
-  | { readonly k: 'consumer'; readonly group: Key; readonly consumer: Key; readonly seenMs: number }
+  /** Create the consumer (`created`: the command made it), or set when it was last seen. */
+  | { readonly k: 'consumer'; readonly group: Key; readonly consumer: Key; readonly seenMs: number; readonly created: boolean }
   | { readonly k: 'consumer-del'; readonly group: Key; readonly consumer: Key }
   /** Set a pending entry (delivered to `consumer` at `deliveryMs`, `deliveries` times). */
   | { readonly k: 'nack'; readonly group: Key; readonly id: StreamId; readonly consumer: Key; readonly deliveryMs: number; readonly deliveries: number }
@@ -71,6 +72,7 @@ export function encodeEffects(fx: readonly StreamEffect[]): Buffer {
         break;
       case 'trim':
         w.f64(f.nodes);
+        w.f64(f.deleted);
         w.u8(f.upTo === null ? 0 : 1);
         if (f.upTo !== null) w.id(f.upTo);
         break;
@@ -94,6 +96,7 @@ export function encodeEffects(fx: readonly StreamEffect[]): Buffer {
         w.str(f.group);
         w.str(f.consumer);
         w.f64(f.seenMs);
+        w.u8(f.created ? 1 : 0);
         break;
       case 'consumer-del':
         w.str(f.group);
@@ -173,7 +176,8 @@ function readEffect(r: Reader): StreamEffect {
     }
     case 'trim': {
       const nodes = r.int();
-      return { k, nodes, upTo: r.u8() === 0 ? null : r.id() };
+      const deleted = r.int();
+      return { k, nodes, deleted, upTo: r.u8() === 0 ? null : r.id() };
     }
     case 'del':
       return { k, id: r.id() };
@@ -184,7 +188,7 @@ function readEffect(r: Reader): StreamEffect {
     case 'group-del':
       return { k, group: r.str() };
     case 'consumer':
-      return { k, group: r.str(), consumer: r.str(), seenMs: r.int() };
+      return { k, group: r.str(), consumer: r.str(), seenMs: r.int(), created: r.u8() === 1 };
     case 'consumer-del':
       return { k, group: r.str(), consumer: r.str() };
     case 'nack':
@@ -279,7 +283,7 @@ export function streamStateEffects(s: StreamObject): StreamEffect[] {
   const fx: StreamEffect[] = [{ k: 'meta', lastId: s.lastId, entriesAdded: s.entriesAdded, maxDeletedId: s.maxDeletedId }];
   for (const [group, g] of s.groups) {
     fx.push({ k: 'group', group, lastId: g.lastId, entriesRead: g.entriesRead });
-    for (const c of g.consumers.values()) fx.push({ k: 'consumer', group, consumer: c.name, seenMs: c.seenMs });
+    for (const c of g.consumers.values()) fx.push({ k: 'consumer', group, consumer: c.name, seenMs: c.seenMs, created: false });
     for (const id of g.pendingFrom('\0'.repeat(STREAM_ID_CHARS))) {
       const n = g.pel.get(id);
       if (n !== undefined) fx.push({ k: 'nack', group, id, consumer: n.consumer, deliveryMs: n.deliveryMs, deliveries: n.deliveries });

@@ -380,12 +380,30 @@ export class StreamObject {
     return lo - 1;
   }
 
-  /** Redis streamTrim, planned without changing anything (the command logs the plan). */
-  planTrim(a: TrimArgs): TrimPlan {
-    let length = this.len;
+  /** Whether entry `e` would go to the tail node (Redis streamAppendItem's rule), not a new one. */
+  private fitsTail(e: string): boolean {
+    const n = this.nodes[this.nodes.length - 1];
+    return n !== undefined && n.bytes + entryNodeBytes(e) < STREAM_NODE_BYTES_MAX && n.total < STREAM_NODE_ENTRIES_MAX;
+  }
+
+  /** The nodes as trimming sees them, with `extra` (an entry being added) appended as append() would. */
+  private *trimView(extra: string | null): IterableIterator<{ live: number; last: StreamId; entries(): string[] }> {
+    const last = this.nodes.length - 1;
+    const fits = extra !== null && this.fitsTail(extra);
+    for (let i = 0; i < this.nodes.length; i++) {
+      const n = this.nodes[i] as StreamNode;
+      if (i === last && fits && extra !== null) yield { live: n.live + 1, last: entryId(extra), entries: () => [...n.entries(), extra] };
+      else yield n;
+    }
+    if (extra !== null && !fits) yield { live: 1, last: entryId(extra), entries: () => [extra] };
+  }
+
+  /** Redis streamTrim, planned without changing anything (the command logs the plan); `extra`: an entry XADD appends first. */
+  planTrim(a: TrimArgs, extra: string | null = null): TrimPlan {
+    let length = this.len + (extra === null ? 0 : 1);
     let deleted = 0;
     let nodes = 0;
-    for (const n of this.nodes) {
+    for (const n of this.trimView(extra)) {
       if (a.strategy === 'maxlen' && length <= a.maxlen) break;
       const entries = n.live;
       if (a.limit !== 0 && deleted + entries > a.limit) break;
@@ -430,7 +448,7 @@ export class StreamObject {
     const deleted = entryDeleted(e);
     let n = this.nodes[this.nodes.length - 1];
     const eb = entryNodeBytes(e);
-    if (n === undefined || startNode || n.bytes + eb >= STREAM_NODE_BYTES_MAX || n.total >= STREAM_NODE_ENTRIES_MAX) {
+    if (n === undefined || startNode || !this.fitsTail(e)) {
       if (n !== undefined) this.pack(n);
       n = new StreamNode();
       n.first = entryId(e);
