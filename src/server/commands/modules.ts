@@ -11,6 +11,7 @@ import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { listCommands } from './lists.js';
 import { streamCommands } from './streams.js';
+import { streamGroupCommands } from './stream-groups.js';
 import { setCommands } from './sets.js';
 import { sortCommands } from './sort.js';
 import { lcsCommands } from './lcs.js';
@@ -38,6 +39,7 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   hyperloglogCommands,
   listCommands,
   streamCommands,
+  streamGroupCommands,
   sortCommands,
   connectionCommands,
   transactionCommands,
