@@ -552,7 +552,7 @@ function xautoclaimCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     const o = argv[j] as Buffer;
     if (isWord(o, 'count') && j + 1 < argv.length) {
       const v = parseInt64(argv[++j] as Buffer);
-      if (v === null || v < 1n || v > XAUTOCLAIM_COUNT_MAX) return out.error(v === null ? ERR_NOT_INTEGER : 'ERR COUNT must be > 0');
+      if (v === null || v < 1n || v > XAUTOCLAIM_COUNT_MAX) return out.error('ERR COUNT must be > 0');
       count = clampCount(v);
     } else if (isWord(o, 'justid')) justId = true;
     else return out.error(ERR_SYNTAX);

@@ -6,7 +6,7 @@
 import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { keyFromBytes, type Key, type Op } from '../../storage/types.js';
-import { entryFields, entryId, entryPairs, makeEntry, type StreamObject, type TrimArgs } from '../../storage/stream-object.js';
+import { entryFields, entryId, entryPairs, makeEntry, StreamObject, type TrimArgs } from '../../storage/stream-object.js';
 import { encodeEffects, type StreamEffect } from '../../storage/stream-effects.js';
 import { ERR_INVALID_STREAM_ID, formatId, ID_MAX, ID_MIN, idDecr, idIncr, idMs, idSeq, makeId, parseStreamId, UINT64_MAX_BIG, type StreamId } from '../../storage/stream-id.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, errArity, isWord, parseInt64 } from './args.js';
@@ -164,8 +164,8 @@ function parseAddTrim(argv: readonly Buffer[], xadd: boolean): AddTrimArgs | str
 
 /** The trim effect of a plan, or none when it changes nothing. */
 function trimEffects(s: StreamObject | undefined, a: TrimArgs, extra: string | null): StreamEffect[] {
-  if (s === undefined) return [];
-  const plan = s.planTrim(a, extra);
+  // XADD creating the stream may trim its own entry (MAXLEN 0): plan over an empty stream.
+  const plan = (s ?? new StreamObject()).planTrim(a, extra);
   if (plan.nodes === 0 && plan.upTo === null) return [];
   return [{ k: 'trim', nodes: plan.nodes, upTo: plan.upTo, deleted: plan.deleted }];
 }
