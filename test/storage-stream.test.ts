@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { StreamObject, makeEntry } from '../src/storage/stream-object.js';
+import { ENTRY_NODE_START, StreamObject, makeEntry } from '../src/storage/stream-object.js';
 import { decodeEffects, encodeEffects, type StreamEffect } from '../src/storage/stream-effects.js';
 import { ID_MAX, ID_MIN, makeId } from '../src/storage/stream-id.js';
 import { checkRecord, decodeRecord, encodeRecord, recordBytes } from '../src/storage/record.js';
@@ -31,7 +31,8 @@ function commandEffects(R: Rng, s: StreamObject | undefined, nowMs: number): Str
   if (r < 6 || s === undefined) {
     const id = makeId(BigInt(nowMs), BigInt(R.int(3)));
     const next = id > last ? id : makeId(BigInt(nowMs) + 1n, 0n);
-    const entry = makeEntry(next > last ? next : ID_MAX, ['f', `v${R.int(1000)}`]);
+    const plain = makeEntry(next > last ? next : ID_MAX, ['f', `v${R.int(1000)}`]);
+    const entry = s !== undefined && s.fitsTail(plain, 100, 4096) ? plain : makeEntry(next > last ? next : ID_MAX, ['f', `v${R.int(1000)}`], ENTRY_NODE_START);
     const fx: StreamEffect[] = [{ k: 'add', entry }];
     if (R.int(5) === 0) {
       const plan = (s ?? new StreamObject()).planTrim({ strategy: 'maxlen', maxlen: 500 + R.int(500), minid: ID_MIN, approx: R.int(2) === 0, limit: 0 }, entry);
@@ -48,7 +49,7 @@ function commandEffects(R: Rng, s: StreamObject | undefined, nowMs: number): Str
 
 test('xstream ops survive the record codec; XADD to a 100k-entry stream logs an entry the size of the change', () => {
   const s = new StreamObject();
-  for (let i = 1; i <= 100_000; i++) s.append(makeEntry(makeId(BigInt(i), 0n), ['field', 'value']));
+  for (let i = 1; i <= 100_000; i++) s.append(makeEntry(makeId(BigInt(i), 0n), ['field', 'value'], i % 100 === 1 ? ENTRY_NODE_START : 0));
   const fx: StreamEffect[] = [{ k: 'add', entry: makeEntry(makeId(100_001n, 0n), ['field', 'value']) }];
   const plan = s.planTrim({ strategy: 'maxlen', maxlen: 1000, minid: ID_MIN, approx: true, limit: 0 }, (fx[0] as { entry: string }).entry);
   fx.push({ k: 'trim', nodes: plan.nodes, upTo: plan.upTo, deleted: plan.deleted });

@@ -62,6 +62,12 @@ export interface EncodingLimits {
    */
   listListpackSize: number;
   listCompressDepth: number;
+  /**
+   * stream-node-max-entries / stream-node-max-bytes: when XADD starts a new node (0: no limit). The
+   * command decides and logs it with the entry, so a replica's own settings never change a layout.
+   */
+  streamNodeEntries: number;
+  streamNodeBytes: number;
   /** hll-sparse-max-bytes: a HyperLogLog string whose sparse form would grow past this becomes dense (storage/hyperloglog.ts). */
   hllSparseBytes: number;
 }
@@ -75,6 +81,8 @@ export const REDIS_ENCODING_LIMITS: Readonly<EncodingLimits> = Object.freeze({
   zsetListpackValueBytes: 64,
   listListpackSize: -2,
   listCompressDepth: 0,
+  streamNodeEntries: 100,
+  streamNodeBytes: 4096,
   hllSparseBytes: HLL_SPARSE_BYTES_DEFAULT,
 });
 

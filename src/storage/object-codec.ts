@@ -27,7 +27,7 @@ import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { ListObject } from './list-object.js';
-import { ENTRY_DELETED, ENTRY_NODE_START, entryFault, entryFlags, entryId, StreamObject } from './stream-object.js';
+import { ENTRY_DELETED, ENTRY_NODE_START, entryFault, entryId, StreamObject } from './stream-object.js';
 import { applyEffects, decodeEffects, encodeEffects, streamStateEffects } from './stream-effects.js';
 import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STREAM, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
 import type { Key } from './types.js';
@@ -278,7 +278,7 @@ function walkStream(buf: Buffer, p: number, end: number, into: StreamObject | nu
     if (bad !== null) return bad;
     if (entryId(e) <= prev) return 'stream entries out of order';
     prev = entryId(e);
-    if (into !== null) into.append(e, (entryFlags(e) & ENTRY_NODE_START) !== 0, false);
+    if (into !== null) into.append(e, false);
   }
   if (p !== end) return `object payload has ${end - p} trailing bytes`;
   return TYPE_STREAM;

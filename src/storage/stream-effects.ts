@@ -9,12 +9,12 @@
 //
 // body = effect*, each [u8 tag][fields]; strings [u32 len][bytes], ids 16 bytes, numbers f64 LE.
 
-import { entryFault, StreamGroup, type StreamObject } from './stream-object.js';
+import { ENTRY_NODE_START, entryFault, StreamGroup, type StreamObject } from './stream-object.js';
 import { STREAM_ID_CHARS, type StreamId } from './stream-id.js';
 import type { Key } from './types.js';
 
 export type StreamEffect =
-  /** Append an entry string (stream-object.ts form, flags 0): also sets last id and counts it added. */
+  /** Append an entry string (stream-object.ts form; ENTRY_NODE_START: in a new node): also sets last id and counts it added. */
   | { readonly k: 'add'; readonly entry: string }
   /** `deleted`: live entries it removes (the xtrim event fires only when some go, as in Redis). */
   | { readonly k: 'trim'; readonly nodes: number; readonly upTo: StreamId | null; readonly deleted: number }
@@ -170,7 +170,7 @@ function readEffect(r: Reader): StreamEffect {
   switch (k) {
     case 'add': {
       const entry = r.str();
-      const bad = entryFault(entry, 0);
+      const bad = entryFault(entry, ENTRY_NODE_START);
       if (bad !== null) throw new RangeError(bad);
       return { k, entry };
     }

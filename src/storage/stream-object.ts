@@ -17,10 +17,8 @@ import { entryAt, nextAt, splice } from './packed-list.js';
 import { ID_MAX, ID_MIN, type StreamId, STREAM_ID_CHARS } from './stream-id.js';
 import type { Key } from './types.js';
 
-/** Redis's stream-node-max-entries default. */
-export const STREAM_NODE_ENTRIES_MAX = 100;
-/** Redis's stream-node-max-bytes default. */
-export const STREAM_NODE_BYTES_MAX = 4096;
+/** Redis's cap on a node's listpack (STREAM_LISTPACK_MAX_SIZE), whatever stream-node-max-bytes says. */
+const STREAM_LISTPACK_BYTES_MAX = 1 << 30;
 /** What a node's listpack holds besides its entries (header, master entry). */
 const NODE_BASE_BYTES = 16;
 const OBJECT_OVERHEAD_BYTES = 96;
@@ -380,16 +378,21 @@ export class StreamObject {
     return lo - 1;
   }
 
-  /** Whether entry `e` would go to the tail node (Redis streamAppendItem's rule), not a new one. */
-  private fitsTail(e: string): boolean {
+  /**
+   * Whether XADD of entry `e` goes to the tail node under these node limits (Redis
+   * streamAppendItem's rule: a new node past the bytes or the entries, deleted ones counted).
+   */
+  fitsTail(e: string, nodeEntries: number, nodeBytes: number): boolean {
     const n = this.nodes[this.nodes.length - 1];
-    return n !== undefined && n.bytes + entryNodeBytes(e) < STREAM_NODE_BYTES_MAX && n.total < STREAM_NODE_ENTRIES_MAX;
+    if (n === undefined) return false;
+    const bytesMax = nodeBytes === 0 || nodeBytes > STREAM_LISTPACK_BYTES_MAX ? STREAM_LISTPACK_BYTES_MAX : nodeBytes;
+    return n.bytes + entryNodeBytes(e) < bytesMax && (nodeEntries === 0 || n.total < nodeEntries);
   }
 
-  /** The nodes as trimming sees them, with `extra` (an entry being added) appended as append() would. */
+  /** The nodes as trimming sees them, with `extra` (an entry being added; ENTRY_NODE_START: in a node of its own) appended. */
   private *trimView(extra: string | null): IterableIterator<{ live: number; last: StreamId; entries(): string[] }> {
     const last = this.nodes.length - 1;
-    const fits = extra !== null && this.fitsTail(extra);
+    const fits = extra !== null && last >= 0 && (entryFlags(extra) & ENTRY_NODE_START) === 0;
     for (let i = 0; i < this.nodes.length; i++) {
       const n = this.nodes[i] as StreamNode;
       if (i === last && fits && extra !== null) yield { live: n.live + 1, last: entryId(extra), entries: () => [...n.entries(), extra] };
@@ -441,14 +444,14 @@ export class StreamObject {
   // ---------------------------------------------------------------- writes (the keyspace's, while applying an op)
 
   /**
-   * Append entry `e` (its id above every id held) to the tail node, or to a new node when the
-   * tail is full (Redis streamAppendItem's rule); `startNode` forces a new node (a payload's layout).
+   * Append entry `e` (its id above every id held) to the tail node, or to a new node when it is
+   * flagged ENTRY_NODE_START (the command decided by fitsTail; a payload marks its layout so).
    */
-  append(e: string, startNode = false, countAdded = true): void {
+  append(e: string, countAdded = true): void {
     const deleted = entryDeleted(e);
     let n = this.nodes[this.nodes.length - 1];
     const eb = entryNodeBytes(e);
-    if (n === undefined || startNode || !this.fitsTail(e)) {
+    if (n === undefined || (entryFlags(e) & ENTRY_NODE_START) !== 0) {
       if (n !== undefined) this.pack(n);
       n = new StreamNode();
       n.first = entryId(e);

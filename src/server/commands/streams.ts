@@ -6,7 +6,7 @@
 import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { keyFromBytes, type Key, type Op } from '../../storage/types.js';
-import { entryFields, entryId, entryPairs, makeEntry, StreamObject, type TrimArgs } from '../../storage/stream-object.js';
+import { ENTRY_NODE_START, entryFields, entryId, entryPairs, makeEntry, StreamObject, type TrimArgs } from '../../storage/stream-object.js';
 import { encodeEffects, type StreamEffect } from '../../storage/stream-effects.js';
 import { ERR_INVALID_STREAM_ID, formatId, ID_MAX, ID_MIN, idDecr, idIncr, idMs, idSeq, makeId, parseStreamId, UINT64_MAX_BIG, type StreamId } from '../../storage/stream-id.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, errArity, isWord, parseInt64 } from './args.js';
@@ -14,7 +14,6 @@ import { wrongType } from './keytype.js';
 import { popOrBlock } from './blocking-args.js';
 import { specIn, WDF, W, WF, R, RF } from './spec.js';
 import { key, range } from './key-specs.js';
-import { STREAM_NODE_ENTRIES_MAX } from '../../storage/stream-object.js';
 
 const ERR_MAXLEN_NEGATIVE = 'ERR The MAXLEN argument must be >= 0.';
 const ERR_LIMIT_NEGATIVE = 'ERR The LIMIT argument must be >= 0.';
@@ -34,8 +33,9 @@ const ERR_XREAD_UNBALANCED = "ERR Unbalanced XREAD list of streams: for each str
 const ERR_XSETID_SMALLER = 'ERR The ID specified in XSETID is smaller than the target stream top item';
 const ERR_XSETID_MAXDEL = 'ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id';
 const ERR_XSETID_ENTRIES = 'ERR The entries_added specified in XSETID is smaller than the target stream length';
-/** Redis's default LIMIT of an approximate trim: a hundred nodes. */
-const APPROX_TRIM_LIMIT_DEFAULT = 100 * STREAM_NODE_ENTRIES_MAX;
+/** Redis's bounds on an approximate trim's default LIMIT (a hundred nodes' entries). */
+const APPROX_TRIM_LIMIT_FALLBACK = 10_000;
+const APPROX_TRIM_LIMIT_MAX = 1_000_000;
 /** Redis XREAD_BLOCKED_DEFAULT_COUNT: what a blocked XREAD without COUNT is served at most. */
 const XREAD_BLOCKED_COUNT_DEFAULT = 1000;
 const LLONG_MAX = (1n << 63n) - 1n;
@@ -103,7 +103,7 @@ interface AddTrimArgs {
 }
 
 /** Redis streamParseAddOrTrimArgsOrReply: the options, or the error reply. */
-function parseAddTrim(argv: readonly Buffer[], xadd: boolean): AddTrimArgs | string {
+function parseAddTrim(argv: readonly Buffer[], xadd: boolean, nodeEntries: number): AddTrimArgs | string {
   let strategy: 'maxlen' | 'minid' | null = null;
   let approx = false;
   let maxlen = 0;
@@ -158,7 +158,8 @@ function parseAddTrim(argv: readonly Buffer[], xadd: boolean): AddTrimArgs | str
   if (limit !== 0n && strategy === null) return ERR_LIMIT_NO_STRATEGY;
   if (!xadd && strategy === null) return ERR_XTRIM_NO_STRATEGY;
   if (limitGiven && !approx) return ERR_LIMIT_NO_APPROX;
-  const lim = limitGiven ? Number(limit > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : limit) : approx ? APPROX_TRIM_LIMIT_DEFAULT : 0;
+  const approxDefault = 100 * nodeEntries <= 0 ? APPROX_TRIM_LIMIT_FALLBACK : Math.min(100 * nodeEntries, APPROX_TRIM_LIMIT_MAX);
+  const lim = limitGiven ? Number(limit > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : limit) : approx ? approxDefault : 0;
   return { trim: strategy === null ? null : { strategy, maxlen, minid, approx, limit: lim }, noMkStream, idPos: i, id };
 }
 
@@ -185,7 +186,7 @@ function nextId(last: StreamId, given: AddTrimArgs['id'], nowMs: number): Stream
 /** XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]. */
 function xaddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const { out } = ctx;
-  const a = parseAddTrim(argv, true);
+  const a = parseAddTrim(argv, true, ctx.store.encodingLimits.streamNodeEntries);
   if (typeof a === 'string') return out.error(a);
   const fieldPos = a.idPos + 1;
   if (argv.length - fieldPos < 2 || (argv.length - fieldPos) % 2 === 1) return out.error(errArity('xadd'));
@@ -200,7 +201,8 @@ function xaddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (id === null) return out.error(ERR_XADD_SMALLER);
   const pairs: Key[] = [];
   for (let i = fieldPos; i < argv.length; i++) pairs.push(keyArg(argv, i));
-  const entry = makeEntry(id, pairs);
+  const limits = ctx.store.encodingLimits;
+  const entry = makeEntry(id, pairs, s !== undefined && s.fitsTail(makeEntry(id, pairs), limits.streamNodeEntries, limits.streamNodeBytes) ? 0 : ENTRY_NODE_START);
   const fx: StreamEffect[] = [{ k: 'add', entry }];
   if (a.trim !== null) fx.push(...trimEffects(s, a.trim, entry));
   writeEffects(ctx, key, fx);
@@ -209,7 +211,7 @@ function xaddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 /** XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]. */
 function xtrimCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
-  const a = parseAddTrim(argv, false);
+  const a = parseAddTrim(argv, false, ctx.store.encodingLimits.streamNodeEntries);
   if (typeof a === 'string') return ctx.out.error(a);
   const key = keyArg(argv, 1);
   const s = streamArg(ctx, key);
