@@ -14,7 +14,7 @@ import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, errUnknownContainerSubcomma
 import { wrongType } from './keytype.js';
 import { popOrBlock } from './blocking-args.js';
 import { parseReadArgs, replyEntry, replyId, replyStreamKey, replyStreamsHeader, streamArg, strictIdArg, writeEffects } from './streams.js';
-import { specIn, WF, W, R } from './spec.js';
+import { specIn, WF, R } from './spec.js';
 import { key, range } from './key-specs.js';
 
 /** Redis SCG_INVALID_ENTRIES_READ. */
@@ -790,15 +790,15 @@ export const streamGroupCommands: CommandModule = [
     subcommandKeySpecs: { create: [key('RW insert', 2)], setid: [key('RW update', 2)], destroy: [key('RW delete', 2)], createconsumer: [key('RW insert', 2)], delconsumer: [key('RW delete', 2)] },
     handler: xgroupCommand,
   }),
-  spec({ name: 'xreadgroup', keySpecs: [key('RW access', { keyword: 'STREAMS', startfrom: 4 }, range(-1, 1, 2))], arity: -7, flags: ['write', 'blocking'], summary: 'Read entries of streams for a consumer of a group, or wait for them', syntax: 'GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]', handler: xreadgroupCommand }),
+  spec({ name: 'xreadgroup', keySpecs: [key('RO access', { keyword: 'STREAMS', startfrom: 4 }, range(-1, 1, 2))], arity: -7, flags: ['write', 'blocking'], summary: 'Read entries of streams for a consumer of a group, or wait for them', syntax: 'GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]', handler: xreadgroupCommand }),
   spec({ name: 'xack', keySpecs: [key('RW update', 1)], arity: -4, flags: WF, summary: 'Acknowledge entries of a consumer group', syntax: 'key group id [id ...]', handler: xackCommand }),
   spec({ name: 'xpending', keySpecs: [key('RO access', 1)], arity: -3, flags: R, summary: 'Pending entries of a consumer group', syntax: 'key group [[IDLE min-idle-time] start end count [consumer]]', handler: xpendingCommand }),
   spec({ name: 'xclaim', keySpecs: [key('RW update', 1)], arity: -6, flags: WF, summary: 'Change the owner of pending entries', syntax: 'key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]', handler: xclaimCommand }),
-  spec({ name: 'xautoclaim', keySpecs: [key('RW update', 1)], arity: -6, flags: W, summary: 'Claim pending entries idle for long enough, from an id on', syntax: 'key group consumer min-idle-time start [COUNT count] [JUSTID]', handler: xautoclaimCommand }),
+  spec({ name: 'xautoclaim', keySpecs: [key('RW delete', 1)], arity: -6, flags: WF, summary: 'Claim pending entries idle for long enough, from an id on', syntax: 'key group consumer min-idle-time start [COUNT count] [JUSTID]', handler: xautoclaimCommand }),
   spec({
     name: 'xinfo', arity: -2, flags: [], firstKey: 0, lastKey: 0, keyStep: 0, summary: 'Information about streams, their groups and consumers', syntax: 'STREAM key [FULL [COUNT count]] | GROUPS key | CONSUMERS key group | HELP',
     subcommands: ['stream', 'groups', 'consumers', 'help'], subcommandArity: { stream: -3, groups: 3, consumers: 4, help: 2 },
-    subcommandKeySpecs: { stream: [key('RO', 2)], groups: [key('RO', 2)], consumers: [key('RO', 2)] },
+    subcommandKeySpecs: { stream: [key('RO access', 2)], groups: [key('RO access', 2)], consumers: [key('RO access', 2)] },
     handler: xinfoCommand,
   }),
 ];

@@ -450,12 +450,12 @@ function xreadCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 const spec = specIn('stream');
 
 export const streamCommands: CommandModule = [
-  spec({ name: 'xadd', keySpecs: [key('RW update', 1)], arity: -5, flags: WDF, summary: 'Append an entry to a stream; replies its id', syntax: 'key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]', handler: xaddCommand }),
+  spec({ name: 'xadd', keySpecs: [key('RW update', 1, undefined, { notes: 'UPDATE instead of INSERT because of the optional trimming feature' })], arity: -5, flags: WDF, summary: 'Append an entry to a stream; replies its id', syntax: 'key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]', handler: xaddCommand }),
   spec({ name: 'xtrim', keySpecs: [key('RW delete', 1)], arity: -4, flags: W, summary: 'Trim a stream to a length or a minimum id', syntax: 'key MAXLEN|MINID [=|~] threshold [LIMIT count]', handler: xtrimCommand }),
   spec({ name: 'xdel', keySpecs: [key('RW delete', 1)], arity: -3, flags: WF, summary: 'Delete entries of a stream by id', syntax: 'key id [id ...]', handler: xdelCommand }),
   spec({ name: 'xlen', keySpecs: [key('RO', 1)], arity: 2, flags: RF, summary: 'Number of entries in a stream', syntax: 'key', handler: xlenCommand }),
   spec({ name: 'xrange', keySpecs: [key('RO access', 1)], arity: -4, flags: R, summary: 'Entries of a stream between two ids', syntax: 'key start end [COUNT count]', handler: (ctx, argv) => xrangeGeneric(ctx, argv, false) }),
   spec({ name: 'xrevrange', keySpecs: [key('RO access', 1)], arity: -4, flags: R, summary: 'Entries of a stream between two ids, last first', syntax: 'key end start [COUNT count]', handler: (ctx, argv) => xrangeGeneric(ctx, argv, true) }),
-  spec({ name: 'xsetid', keySpecs: [key('RW insert', 1)], arity: -3, flags: WDF, summary: "Set a stream's last id and counters", syntax: 'key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]', handler: xsetidCommand }),
+  spec({ name: 'xsetid', keySpecs: [key('RW update', 1)], arity: -3, flags: WDF, summary: "Set a stream's last id and counters", syntax: 'key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]', handler: xsetidCommand }),
   spec({ name: 'xread', keySpecs: [key('RO access', { keyword: 'STREAMS', startfrom: 1 }, range(-1, 1, 2))], arity: -4, flags: ['readonly', 'blocking'], summary: 'Read entries of streams after given ids, or wait for them', syntax: '[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]', handler: xreadCommand }),
 ];
