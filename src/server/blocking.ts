@@ -221,7 +221,9 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
 
   touched(ops: readonly Op[]): void {
     for (const op of ops) {
-      // A flush empties keys; it makes none ready.
+      // A flush empties every key: a pop finds nothing and keeps waiting, while a blocked
+      // XREADGROUP learns its stream is gone (Redis answers it UNBLOCKED).
+      if (op.t === 'flushall') for (const k of this.byKey.keys()) this.ready.add(k);
       if (!isKeyOp(op)) continue;
       if (this.byKey.has(op.key)) this.ready.add(op.key);
     }

@@ -285,7 +285,7 @@ class EmbeddedStore implements Store {
   restore(key: KeyArg, payload: Buffer, opts: RestoreOptions = {}): Promise<void> {
     const d = decodeDump(payload, this.#engine.encodingLimits);
     if (isRefusal(d)) {
-      const why = d.reason === 'checksum' ? 'DUMP payload version or checksum are wrong' : d.reason === 'type' ? `kv-ts has no ${d.typeName} type` : `bad DUMP payload: ${d.detail}`;
+      const why = d.reason === 'checksum' ? 'DUMP payload version or checksum are wrong' : d.reason === 'type' ? (d.typeName === 'stream' ? 'kv-ts does not read the RDB stream encoding' : `kv-ts has no ${d.typeName} type`) : `bad DUMP payload: ${d.detail}`;
       return Promise.reject(new InvalidValueError(why));
     }
     const k = toKey(key);

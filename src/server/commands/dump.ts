@@ -67,7 +67,7 @@ function restoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const d = decodeDump(argv[3] as Buffer, store.encodingLimits);
   if (isRefusal(d)) {
     if (d.reason === 'checksum') return out.error(ERR_CHECKSUM);
-    if (d.reason === 'type') return out.error(`${ERR_BAD_FORMAT}: kv-ts has no ${d.typeName} type`);
+    if (d.reason === 'type') return out.error(`${ERR_BAD_FORMAT}: ${d.typeName === 'stream' ? 'kv-ts does not read the RDB stream encoding' : `kv-ts has no ${d.typeName} type`}`);
     return out.error(ERR_BAD_FORMAT);
   }
   const now = BigInt(store.now());
