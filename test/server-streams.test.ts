@@ -2,13 +2,16 @@
 // one log entry and a read logs none; XADD '*' ids follow the clock and never go back; blocked
 // XREAD and XREADGROUP are served by another client's XADD in the order they blocked, time out,
 // answer CLIENT UNBLOCK, and a blocked XREADGROUP learns of a deleted key or a destroyed group
-// with Redis's errors; streams with groups survive SIGKILL and restart (DEBUG DIGEST agrees).
+// with Redis's errors; streams with groups survive SIGKILL and restart (DEBUG DIGEST agrees); a
+// replica reaches the primary's digest, refuses XREADGROUP and serves a blocked XREAD.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
 import { RawConn } from './helpers/server-conn.js';
 import { cmd, showReply } from './helpers/resp.js';
+import { info } from './helpers/info.js';
+import { waitFor } from './helpers/wait.js';
 
 const procs: RunningProcess[] = [];
 const conns: RawConn[] = [];
@@ -137,4 +140,35 @@ test('streams with groups survive SIGKILL and restart under fsync always; DEBUG 
   assert.equal(await show(second.c, 'DEBUG', 'DIGEST'), digest);
   // The node layout survived too: the next ~ trim removes the same whole nodes.
   assert.equal(await show(second.c, 'XTRIM', 'big', 'MAXLEN', '~', '150'), ':100');
+});
+
+test('a replica applies streams to the primary\'s DEBUG DIGEST; XREADGROUP there is a write (READONLY), XREAD BLOCK is served by replication', { timeout: 60_000 }, async () => {
+  const p = await startKvServer();
+  procs.push(p);
+  const rep = await startKvServer({ args: ['--replica-of', `127.0.0.1:${p.port}`] });
+  procs.push(rep);
+  const pc = await conn(p.port);
+  const rc = await conn(rep.port);
+  await waitFor('the replica is linked', async () => (await info(rep.port)).get('master_link_status') === 'up');
+  const r = await rc.request('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 'rs', '>');
+  assert.equal(showReply(r), `-READONLY You can't write against a read only replica. primary=127.0.0.1:${p.port}`);
+  // A reader blocked on the replica is served when the primary's XADD arrives.
+  const reader = await conn(rep.port);
+  reader.send(cmd('XREAD', 'BLOCK', '0', 'STREAMS', 'rs', '$'));
+  await waitFor('blocked on the replica', async () => (await show(rc, 'INFO', 'clients')).includes('blocked_clients:1'), { intervalMs: 5 });
+  await pc.request('XADD', 'rs', '1-1', 'a', '1');
+  assert.equal(showReply(await reader.readResp()), '[["rs", [["1-1", ["a", "1"]]]]]');
+  // Writes of every kind, with times resolved on the primary.
+  for (let i = 2; i <= 300; i++) await pc.request('XADD', 'rs', 'MAXLEN', '~', '150', `${i}-0`, 'n', String(i));
+  await pc.request('XADD', 'auto', '*', 'x', 'y');
+  await pc.request('XGROUP', 'CREATE', 'rs', 'g', '0');
+  await pc.request('XREADGROUP', 'GROUP', 'g', 'alice', 'COUNT', '5', 'STREAMS', 'rs', '>');
+  await pc.request('XCLAIM', 'rs', 'g', 'bob', '0', '201-0');
+  await pc.request('XAUTOCLAIM', 'rs', 'g', 'carol', '0', '0', 'COUNT', '2');
+  await pc.request('XACK', 'rs', 'g', '202-0');
+  await pc.request('XDEL', 'rs', '250-0');
+  await pc.request('XTRIM', 'rs', 'MINID', '210');
+  const want = await show(pc, 'DEBUG', 'DIGEST');
+  await waitFor('the replica reaches the primary\'s digest', async () => (await show(rc, 'DEBUG', 'DIGEST')) === want);
+  assert.equal(await show(rc, 'XINFO', 'GROUPS', 'rs'), await show(pc, 'XINFO', 'GROUPS', 'rs'));
 });
