@@ -274,7 +274,8 @@ function xreadgroupCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     }
     const id = strictIdArg(ctx, b);
     if (id === null) return;
-    ids.push(id);
+    // Redis marks '>' with the largest id, so that id given explicitly reads new entries too.
+    ids.push(id === ID_MAX ? null : id);
   }
   const serveNow = (c: CommandContext): boolean => {
     const nowMs = Date.now();
