@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { serverPairPerFile } from './helpers/procs.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { showReply, type Resp } from './helpers/resp.js';
-import { openPairConns } from './helpers/server-conn.js';
+import { framesUntilMarker, openPairConns } from './helpers/server-conn.js';
 
 const COMMANDS_DEFAULT = 3_000;
 const COMMANDS_LONG = 30_000;
@@ -210,3 +210,27 @@ for (const protocol of [2, 3] as const) {
     for (let s = 0; s < (long ? 10 : SEEDS_DEFAULT); s++) await runSeed(base + s + (protocol === 3 ? 1000 : 0), protocol, long ? COMMANDS_LONG : COMMANDS_DEFAULT);
   });
 }
+
+test("keyspace events of the stream commands are Redis's", async () => {
+  const { kv, redis } = await openPairConns(pair, 3);
+  const subs = await openPairConns(pair, 3);
+  try {
+    for (const c of [kv, redis]) {
+      await c.request('FLUSHALL');
+      await c.request('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
+    }
+    for (const c of [subs.kv, subs.redis]) await c.request('PSUBSCRIBE', '__key*__:*');
+    const lines: string[][] = [
+      ['XADD', 'e', '1-1', 'a', '1'], ['XADD', 'e', 'MAXLEN', '1', '1-2', 'a', '2'], ['XADD', 'e', 'MAXLEN', '5', '1-3', 'a', '3'], ['XTRIM', 'e', 'MAXLEN', '1'], ['XTRIM', 'e', 'MAXLEN', '1'],
+      ['XDEL', 'e', '1-3'], ['XDEL', 'e', '9-9'], ['XSETID', 'e', '5-5'], ['XGROUP', 'CREATE', 'e', 'g', '0'], ['XGROUP', 'CREATE', 'm', 'g', '$', 'MKSTREAM'],
+      ['XADD', 'e', '6-1', 'b', '1'], ['XREADGROUP', 'GROUP', 'g', 'c1', 'STREAMS', 'e', '>'], ['XGROUP', 'CREATECONSUMER', 'e', 'g', 'c2'], ['XCLAIM', 'e', 'g', 'c3', '0', '6-1'],
+      ['XAUTOCLAIM', 'e', 'g', 'c4', '0', '0'], ['XACK', 'e', 'g', '6-1'], ['XGROUP', 'SETID', 'e', 'g', '0'], ['XGROUP', 'DELCONSUMER', 'e', 'g', 'c1'], ['XGROUP', 'DESTROY', 'e', 'g'], ['DEL', 'e'],
+    ];
+    for (const argv of lines) assert.equal(showReply(await kv.request(...argv)), showReply(await redis.request(...argv)), argv.join(' '));
+    const [fa, fb] = await Promise.all([framesUntilMarker(subs.kv, []), framesUntilMarker(subs.redis, [])]);
+    assert.deepEqual(fa, fb, 'events');
+  } finally {
+    for (const c of [kv, redis]) await c.request('CONFIG', 'SET', 'notify-keyspace-events', '');
+    for (const c of [kv, redis, subs.kv, subs.redis]) c.close();
+  }
+});
