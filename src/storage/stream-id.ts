@@ -110,3 +110,19 @@ export function parseStreamId(b: Buffer, missingSeq: bigint, strict: boolean, al
   const seq = parseU64(rest);
   return seq === null ? null : { id: makeId(ms, seq), seqGiven: true };
 }
+
+/**
+ * The id XADD gives (Redis streamAppendItem): `given` null for '*' (the clock `nowMs`, or the last
+ * id's next in the same millisecond), `ms-*` (seqGiven false) the next seq of that millisecond.
+ * Null when it would not be above `last`.
+ */
+export function nextStreamId(last: StreamId, given: ParsedId | null, nowMs: number): StreamId | null {
+  let id: StreamId | null;
+  if (given === null) {
+    const ms = BigInt(nowMs);
+    id = ms > idMs(last) ? makeId(ms, 0n) : idIncr(last);
+  } else if (given.seqGiven) id = given.id;
+  else if (idMs(last) === idMs(given.id)) id = idSeq(last) === UINT64_MAX_BIG ? null : makeId(idMs(last), idSeq(last) + 1n);
+  else id = given.id;
+  return id !== null && id > last ? id : null;
+}

@@ -550,6 +550,12 @@ export class StreamObject {
   }
 }
 
+/** The entry XADD appends to `s` (undefined: a new stream), ENTRY_NODE_START when it starts a node under `limits`. */
+export function entryFor(s: StreamObject | undefined, id: StreamId, pairs: readonly Key[], limits: { readonly streamNodeEntries: number; readonly streamNodeBytes: number }): string {
+  const e = makeEntry(id, pairs);
+  return s !== undefined && s.fitsTail(e, limits.streamNodeEntries, limits.streamNodeBytes) ? e : makeEntry(id, pairs, ENTRY_NODE_START);
+}
+
 /** A node's entries with ENTRY_NODE_START on the first. */
 export function* layoutOf(entries: readonly string[]): IterableIterator<string> {
   for (let k = 0; k < entries.length; k++) {

@@ -6,9 +6,9 @@
 import type { CommandContext, CommandModule } from '../command-types.js';
 import type { ReplyWriter } from '../../protocol/reply.js';
 import { keyFromBytes, type Key, type Op } from '../../storage/types.js';
-import { ENTRY_NODE_START, entryFields, entryId, entryPairs, makeEntry, StreamObject, type TrimArgs } from '../../storage/stream-object.js';
+import { entryFields, entryFor, entryId, entryPairs, StreamObject, type TrimArgs } from '../../storage/stream-object.js';
 import { encodeEffects, type StreamEffect } from '../../storage/stream-effects.js';
-import { ERR_INVALID_STREAM_ID, formatId, ID_MAX, ID_MIN, idDecr, idIncr, idMs, idSeq, makeId, parseStreamId, UINT64_MAX_BIG, type StreamId } from '../../storage/stream-id.js';
+import { ERR_INVALID_STREAM_ID, formatId, ID_MAX, ID_MIN, idDecr, idIncr, nextStreamId, parseStreamId, UINT64_MAX_BIG, type StreamId } from '../../storage/stream-id.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, ERR_WRONGTYPE, errArity, isWord, parseInt64 } from './args.js';
 import { wrongType } from './keytype.js';
 import { popOrBlock } from './blocking-args.js';
@@ -171,18 +171,6 @@ function trimEffects(s: StreamObject | undefined, a: TrimArgs, extra: string | n
   return [{ k: 'trim', nodes: plan.nodes, upTo: plan.upTo, deleted: plan.deleted }];
 }
 
-/** The id XADD gives (Redis streamAppendItem), or null when it is not above the last id. */
-function nextId(last: StreamId, given: AddTrimArgs['id'], nowMs: number): StreamId | null {
-  let id: StreamId | null;
-  if (given === null) {
-    const ms = BigInt(nowMs);
-    id = ms > idMs(last) ? makeId(ms, 0n) : idIncr(last);
-  } else if (given.seqGiven) id = given.id;
-  else if (idMs(last) === idMs(given.id)) id = idSeq(last) === UINT64_MAX_BIG ? null : makeId(idMs(last), idSeq(last) + 1n);
-  else id = given.id;
-  return id !== null && id > last ? id : null;
-}
-
 /** XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]. */
 function xaddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const { out } = ctx;
@@ -197,12 +185,11 @@ function xaddCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   if (s === undefined && a.noMkStream) return out.nullBulk();
   const last = s?.lastId ?? ID_MIN;
   if (last === ID_MAX) return out.error(ERR_XADD_EXHAUSTED);
-  const id = nextId(last, a.id, Date.now());
+  const id = nextStreamId(last, a.id, Date.now());
   if (id === null) return out.error(ERR_XADD_SMALLER);
   const pairs: Key[] = [];
   for (let i = fieldPos; i < argv.length; i++) pairs.push(keyArg(argv, i));
-  const limits = ctx.store.encodingLimits;
-  const entry = makeEntry(id, pairs, s !== undefined && s.fitsTail(makeEntry(id, pairs), limits.streamNodeEntries, limits.streamNodeBytes) ? 0 : ENTRY_NODE_START);
+  const entry = entryFor(s, id, pairs, ctx.store.encodingLimits);
   const fx: StreamEffect[] = [{ k: 'add', entry }];
   if (a.trim !== null) fx.push(...trimEffects(s, a.trim, entry));
   writeEffects(ctx, key, fx);
