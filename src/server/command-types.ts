@@ -260,7 +260,12 @@ export interface TransactionServices {
  * tried, and another type there is skipped, as Redis 7.0). True when it replied (and logged
  * its pop through ctx.write); false, with nothing written, when there was nothing to pop.
  */
-export type BlockedAttempt = (ctx: CommandContext, only: Key | null) => boolean;
+/**
+ * Try a blocked command now: true when it replied, false when it keeps waiting, or (serving a
+ * waiter) an error reply that ends its wait (a blocked XREADGROUP whose group went), which the
+ * registry writes and counts as a failed call.
+ */
+export type BlockedAttempt = (ctx: CommandContext, only: Key | null) => boolean | string;
 
 /** Blocked clients as the server keeps them (server/blocking.ts). */
 export interface BlockingServices {

@@ -319,20 +319,13 @@ function consumerEffect(g: StreamGroup, grp: { name: Key; consumer: Key }, nowMs
   return { k: 'consumer', group: grp.name, consumer: grp.consumer, seenMs: nowMs, created: !g.consumers.has(grp.consumer) };
 }
 
-/** A blocked XREADGROUP whose key changed (Redis serveClientsBlockedOnStreamKey). */
-function serveBlocked(c: CommandContext, key: Key, grp: { name: Key; consumer: Key }, count: number, noAck: boolean): boolean {
+/** A blocked XREADGROUP whose key changed (Redis serveClientsBlockedOnStreamKey); an error ends the wait. */
+function serveBlocked(c: CommandContext, key: Key, grp: { name: Key; consumer: Key }, count: number, noAck: boolean): boolean | string {
   const s = c.store.getStream(key);
-  if (s === undefined) {
-    // Deleted, or replaced by another type: the waiter is answered with Redis's error.
-    if (c.store.typeOf(key) === 'stream') return false;
-    c.out.error(ERR_UNBLOCKED_DELETED);
-    return true;
-  }
+  // Deleted, or replaced by another type: the waiter is answered with Redis's error.
+  if (s === undefined) return c.store.typeOf(key) === 'stream' ? false : ERR_UNBLOCKED_DELETED;
   const g = s.groups.get(grp.name);
-  if (g === undefined) {
-    c.out.error(ERR_NOGROUP_BLOCKED);
-    return true;
-  }
+  if (g === undefined) return ERR_NOGROUP_BLOCKED;
   if (!(s.lastId > g.lastId)) return false;
   const nowMs = Date.now();
   const fx: StreamEffect[] = [consumerEffect(g, grp, nowMs)];
