@@ -42,6 +42,16 @@ test('commandKind: plain SET may be repeated; SET NX/XX/GET, INCR and unknown co
   assert.equal(commandKind(['DEBUG', 'SLEEP', '1']), 'write');
   assert.equal(commandKind(['OBJECT', 'ENCODING', 'k']), 'read');
   assert.equal(commandKind(['CONFIG', 'GET', 'x']), 'write');
+  // Streams: an XADD (a new entry per run) or a delivery is never resent; XACK and XSETID may be.
+  assert.equal(commandKind(['XADD', 's', '*', 'f', 'v']), 'write');
+  assert.equal(commandKind(['XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>']), 'write');
+  assert.equal(commandKind(['XCLAIM', 's', 'g', 'c', '0', '1-1']), 'write');
+  assert.equal(commandKind(['XACK', 's', 'g', '1-1']), 'idempotentWrite');
+  assert.equal(commandKind(['XSETID', 's', '5-5']), 'idempotentWrite');
+  assert.equal(commandKind(['XREAD', 'BLOCK', '0', 'STREAMS', 's', '$']), 'read');
+  assert.equal(commandKind(['XINFO', 'STREAM', 's']), 'read');
+  assert.equal(commandKind(['XGROUP', 'HELP']), 'read');
+  assert.equal(commandKind(['XGROUP', 'CREATE', 's', 'g', '$']), 'write');
   assert.equal(commandKind([Buffer.from('GET'), Buffer.from('k')]), 'read');
   assert.equal(commandKind([Buffer.from('set'), Buffer.from('k'), Buffer.from('v'), Buffer.from('nx')]), 'write');
 });

@@ -50,6 +50,8 @@ const KNOWN_DIFFERENCES: Readonly<Record<string, string>> = {
   // One kv-ts cluster is one Redis Cluster shard: no slot assignment, resharding or bus subcommands.
   'cluster subcommands': 'the read-only subcommands of one shard (SLOTS SHARDS NODES INFO MYID KEYSLOT COUNTKEYSINSLOT GETKEYSINSLOT HELP)',
   'function subcommands': 'subcommands share their container flags',
+  'xgroup subcommands': 'subcommands share their container flags',
+  'xinfo subcommands': 'subcommands share their container flags',
   // A readonly command is @read in kv-ts's derivation; Redis lists EVAL_RO under @scripting only.
   'eval_ro acl': 'readonly implies @read',
   'evalsha_ro acl': 'readonly implies @read',

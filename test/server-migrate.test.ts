@@ -121,6 +121,24 @@ test('MIGRATE to a target that never answers: IOERR within the timeout, the key 
   }
 });
 
+test('MIGRATE of a stream is refused before anything is sent (kv-ts writes no RDB stream encoding); the keys stay', async () => {
+  const s = await RawConn.open((kvSource as RunningProcess).port);
+  const t = await RawConn.open((kvTarget as RunningProcess).port);
+  try {
+    await s.call('DEL', 'ms-str', 'ms-stream');
+    await t.call('DEL', 'ms-str', 'ms-stream');
+    await s.call('SET', 'ms-str', 'v');
+    await s.call('XADD', 'ms-stream', '1-1', 'f', 'v');
+    const r = show(await s.call('MIGRATE', '127.0.0.1', String((kvTarget as RunningProcess).port), '', '0', '2000', 'KEYS', 'ms-str', 'ms-stream'));
+    assert.match(r, /^-ERR MIGRATE of a stream is not supported by kv-ts/);
+    assert.equal(await s.call('EXISTS', 'ms-str', 'ms-stream'), 2);
+    assert.equal(await t.call('EXISTS', 'ms-str'), 0, 'nothing was sent');
+  } finally {
+    s.close();
+    t.close();
+  }
+});
+
 test('INFO migrate_cached_sockets counts the cached connection MIGRATE opened', async () => {
   const s = await RawConn.open((kvSource as RunningProcess).port);
   try {

@@ -308,3 +308,30 @@ test('collections survive a reopen; delete, expire and pttl work on them', async
     }
   }, now);
 });
+
+test('streams through the embedded API: XADD ids (* and explicit), XLEN, XRANGE, WrongTypeError, survives a reopen', async () => {
+  const dir = tempDir();
+  try {
+    const s = await openStore({ dir, fsync: 'always' });
+    const id = await s.xadd('ev', [['kind', 'start']]);
+    assert.match(id, /^\d+-0$/);
+    assert.equal(await s.xadd('ev', [['kind', 'x'], ['n', Buffer.from([0, 255])]], '99999999999999-5'), '99999999999999-5');
+    assert.equal(await s.xadd('ev', [['kind', 'y']], '99999999999999-*'), '99999999999999-6');
+    await assert.rejects(s.xadd('ev', [['a', 'b']], '1-1'), InvalidValueError);
+    await assert.rejects(s.xadd('ev', [['a', 'b']], 'nonsense'), InvalidValueError);
+    assert.equal(await s.xlen('ev'), 3);
+    const r = await s.xrange('ev', '99999999999999', '+');
+    assert.deepEqual(r.map((e) => e.id), ['99999999999999-5', '99999999999999-6']);
+    assert.deepEqual(r[0]?.fields.map(([f, v]) => [f.toString(), v.toString('hex')]), [['kind', '78'], ['n', '00ff']]);
+    assert.equal((await s.xrange('ev', '-', '+', 1)).length, 1);
+    await s.set('str', 'v');
+    await assert.rejects(s.xadd('str', [['a', 'b']]), WrongTypeError);
+    assert.equal(await s.type('ev'), 'stream');
+    await s.close();
+    const again = await openStore({ dir });
+    assert.equal(await again.xlen('ev'), 3);
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

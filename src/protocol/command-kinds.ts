@@ -121,6 +121,14 @@ export const COMMAND_CLASSES: ReadonlyMap<string, CommandClass> = new Map<string
   ...(['lpush', 'rpush', 'lpushx', 'rpushx', 'lpop', 'rpop', 'lset', 'linsert', 'lrem', 'ltrim', 'lmove', 'rpoplpush', 'lmpop'] as const).map((n) => [n, WRITE] as const),
   // Blocking pops: a pop that may already have been served is never resent.
   ...(['blpop', 'brpop', 'blmove', 'brpoplpush', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop'] as const).map((n) => [n, WRITE] as const),
+  // Streams. XADD adds an entry per run (with '*' a new id each time; with an explicit id a resend
+  // is refused), XREADGROUP delivers and counts deliveries, XCLAIM/XAUTOCLAIM count them too: none
+  // may be resent after an unknown outcome. XACK and XSETID set absolute state: a resend leaves the
+  // same stream (XACK then counts 0 acknowledged).
+  ...(['xlen', 'xrange', 'xrevrange', 'xread', 'xpending', 'xinfo'] as const).map((n) => [n, READ] as const),
+  ...(['xadd', 'xtrim', 'xdel', 'xreadgroup', 'xclaim', 'xautoclaim'] as const).map((n) => [n, WRITE] as const),
+  ...(['xack', 'xsetid'] as const).map((n) => [n, IDEMPOTENT] as const),
+  ['xgroup', { kind: 'write', readSubcommands: ['help'] }],
   // SORT is flagged a write (it may STORE) and goes to the primary as in Redis; SORT_RO only reads.
   ['sort', WRITE],
   // GEO (sorted sets underneath): GEOADD answers how many it added, the STORE forms replace a key.

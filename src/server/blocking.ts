@@ -223,7 +223,9 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
 
   touched(ops: readonly Op[]): void {
     for (const op of ops) {
-      // A flush empties keys; it makes none ready.
+      // A flush empties every key: a pop finds nothing and keeps waiting, while a blocked
+      // XREADGROUP learns its stream is gone (Redis answers it UNBLOCKED).
+      if (op.t === 'flushall') for (const k of this.byKey.keys()) this.ready.add(k);
       if (!isKeyOp(op)) continue;
       if (this.byKey.has(op.key)) this.ready.add(op.key);
     }
@@ -284,11 +286,15 @@ export class BlockingRegistry implements TouchListener, BlockingServices {
       // or holds another type, or BLMOVE's destination does): it keeps waiting; a later waiter
       // may still be served. Removed before the connection runs its pipelined commands (which
       // may block it again).
-      w.finish(() => {
+      w.finish((out) => {
         const t0 = performance.now();
-        if (!w.attempt(w.ctx, key)) return false;
+        const r = w.attempt(w.ctx, key);
+        if (r === false) return false;
         this.remove(w);
-        this.onServed?.executed(w.ctx, w.spec, w.argv, performance.now() - t0);
+        if (typeof r === 'string') {
+          this.onFailed?.(w.spec, w.argv, r);
+          out.error(r);
+        } else this.onServed?.executed(w.ctx, w.spec, w.argv, performance.now() - t0);
         return true;
       });
     }

@@ -53,7 +53,7 @@ export interface CommandSpec {
   readonly summary: string;
   /** Argument synopsis for help, e.g. "key value [NX|XX] [EX seconds]". */
   readonly syntax: string;
-  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'hyperloglog' | 'scripting';
+  readonly group: 'string' | 'generic' | 'keyspace' | 'hash' | 'set' | 'sorted-set' | 'list' | 'stream' | 'connection' | 'server' | 'replication' | 'cluster' | 'transactions' | 'pubsub' | 'geo' | 'hyperloglog' | 'scripting';
   /**
    * Redis's own ACL categories for the command (its table's acl_categories: `@bitmap`,
    * `@dangerous`...), instead of its group's; those implied by flags (`@write`, `@fast`...) are
@@ -261,7 +261,12 @@ export interface TransactionServices {
  * tried, and another type there is skipped, as Redis 7.0). True when it replied (and logged
  * its pop through ctx.write); false, with nothing written, when there was nothing to pop.
  */
-export type BlockedAttempt = (ctx: CommandContext, only: Key | null) => boolean;
+/**
+ * Try a blocked command now: true when it replied, false when it keeps waiting, or (serving a
+ * waiter) an error reply that ends its wait (a blocked XREADGROUP whose group went), which the
+ * registry writes and counts as a failed call.
+ */
+export type BlockedAttempt = (ctx: CommandContext, only: Key | null) => boolean | string;
 
 /** Blocked clients as the server keeps them (server/blocking.ts). */
 export interface BlockingServices {

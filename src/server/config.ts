@@ -406,6 +406,8 @@ const SETTINGS: readonly Setting[] = [
   ...(['zset-max-listpack-value', 'zset-max-ziplist-value'] as const).map((name) => limitSetting(name, 'zsetListpackValueBytes')),
   ...(['list-max-listpack-size', 'list-max-ziplist-size'] as const).map((name) => limitSetting(name, 'listListpackSize', -65535)),
   limitSetting('list-compress-depth', 'listCompressDepth'),
+  limitSetting('stream-node-max-entries', 'streamNodeEntries'),
+  limitSetting('stream-node-max-bytes', 'streamNodeBytes'),
   {
     // A memory value, as in Redis.
     name: 'hll-sparse-max-bytes', aliases: [], change: 'live', get: (c) => String(c.encodingLimits.hllSparseBytes),

@@ -45,11 +45,7 @@ export type CommandInterceptor = (
 ) => boolean;
 
 /** Redis features kv-ts deliberately lacks: they fail with a clear, specific message. */
-const UNSUPPORTED = new Map<string, string>([
-  ...['xadd', 'xrange', 'xrevrange', 'xlen', 'xdel', 'xtrim', 'xread', 'xreadgroup', 'xgroup', 'xack', 'xpending', 'xclaim', 'xautoclaim', 'xinfo', 'xsetid'].map(
-    (n): [string, string] => [n, 'stream type; lists with blocking pops, or pub/sub, cover most stream uses'],
-  ),
-]);
+const UNSUPPORTED = new Map<string, string>([]);
 
 /** What a RESP2 connection with subscriptions may still run (Redis's subscribed mode). */
 const SUBSCRIBED_MODE_COMMANDS: ReadonlySet<string> = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe', 'ping', 'quit', 'reset']);

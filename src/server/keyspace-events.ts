@@ -7,6 +7,7 @@
 import { isKeyOp, type Key, type Op } from '../storage/types.js';
 import type { AppliedChange, AppliedKeyChange } from '../storage/api.js';
 import type { PubSubHub } from './pubsub.js';
+import { decodeEffects, type StreamEffect } from '../storage/stream-effects.js';
 
 /** Redis's class bits (server.h NOTIFY_*), so the flag arithmetic reads the same. */
 export const NOTIFY = {
@@ -186,6 +187,24 @@ const mpop = (cls: number, first: string, headWord: string, headEvent: string, t
 const stringTtlOptions = ['ex', 'px', 'exat', 'pxat'];
 
 /**
+ * A stream command's events (Redis 7.0's names), read from the effects it logged: `event` for the
+ * command itself, 'xtrim' when its trim removed entries, 'xgroup-createconsumer' when it made a
+ * consumer (XREADGROUP, XCLAIM, XAUTOCLAIM make them on the way).
+ */
+const streamRule = (event: ((w: WriteView) => string | null) | null): EventRule => (w, emit) => {
+  for (const op of w.ops) {
+    if (op.t !== 'xstream') continue;
+    const fx: StreamEffect[] = decodeEffects(op.body, 0, op.body.length);
+    const own = event?.(w) ?? null;
+    if (own !== null) emit(NOTIFY.stream, own, op.key);
+    for (const f of fx) {
+      if (f.k === 'trim' && f.deleted > 0 && own !== 'xtrim') emit(NOTIFY.stream, 'xtrim', op.key);
+      if (f.k === 'consumer' && f.created && own !== 'xgroup-createconsumer') emit(NOTIFY.stream, 'xgroup-createconsumer', op.key);
+    }
+  }
+};
+
+/**
  * The event rules of every write command (Redis 7.0's names), one static table like
  * COMMAND_CLASSES: a new write command gets its line here (a list command:
  * `['lpush', perKey(NOTIFY.list, 'lpush')]`). A write command with no rule emits nothing.
@@ -284,13 +303,22 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
   ['rpoplpush', listMove(rpoplpushEnds)],
   ['brpoplpush', listMove(rpoplpushEnds)],
   ['sort', stored(NOTIFY.list, 'sortstore')],
+  // Streams.
+  ['xadd', streamRule(() => 'xadd')],
+  ['xtrim', streamRule(() => 'xtrim')],
+  ['xdel', streamRule(() => 'xdel')],
+  ['xsetid', streamRule(() => 'xsetid')],
+  ['xgroup', streamRule((w) => `xgroup-${argWord(w, 1)}`)],
+  ['xreadgroup', streamRule(null)],
+  ['xclaim', streamRule(null)],
+  ['xautoclaim', streamRule(null)],
 ]);
 
 /** Keys a write may create (the 'new' event): the targets of creating ops. */
 export function createdKeyCandidates(ops: readonly Op[]): Key[] {
   const out: Key[] = [];
   for (const op of ops) {
-    if (op.t === 'set' || op.t === 'hset' || op.t === 'sadd' || op.t === 'zadd' || op.t === 'restore' || op.t === 'lpush' || op.t === 'rpush') {
+    if (op.t === 'set' || op.t === 'hset' || op.t === 'sadd' || op.t === 'zadd' || op.t === 'restore' || op.t === 'lpush' || op.t === 'rpush' || op.t === 'xstream') {
       if (!out.includes(op.key)) out.push(op.key);
     }
   }
@@ -315,6 +343,8 @@ function replicatedEvent(c: AppliedKeyChange): readonly [number, string] {
     case 'zrem': return [NOTIFY.zset, 'zrem'];
     case 'restore': return [NOTIFY.generic, 'restore'];
     case 'lpush': case 'rpush': case 'lpop': case 'rpop': case 'lset': case 'linsert': case 'lrem': return [NOTIFY.list, c.t];
+    // The op holds a stream command's effects, not its name: one stream event stands for them.
+    case 'xstream': return [NOTIFY.stream, 'xadd'];
   }
 }
 

@@ -8,6 +8,7 @@ import type { LogFs } from './log-fs.js';
 import type { EncodingLimits, KeyTypeName, TypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { ListObject } from './list-object.js';
+import type { StreamObject } from './stream-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { EpochStart, ExpireAtMs, FsyncPolicy, Key, LogEntry, Op, Position, Seq } from './types.js';
@@ -130,6 +131,12 @@ export interface ZMember<M = string | Buffer> {
 /** Elements for Store.zadd: a list, or a member -> score Map or object. */
 export type ZMembers = ReadonlyArray<ZMember> | ReadonlyMap<string | Buffer, number> | Readonly<Record<string, number>>;
 
+/** A stream entry as the embedded API returns it. */
+export interface StreamEntry {
+  readonly id: string;
+  readonly fields: ReadonlyArray<readonly [Buffer, Buffer]>;
+}
+
 export interface ZRangeOptions {
   /** Index from the highest score (ZRANGE ... REV). */
   readonly rev?: boolean;
@@ -205,6 +212,15 @@ export interface Store extends StoreCore {
   lpop(key: string | Buffer, count?: number): Promise<Buffer[]>;
   rpop(key: string | Buffer, count?: number): Promise<Buffer[]>;
   llen(key: string | Buffer): Promise<number>;
+  /**
+   * XADD: append an entry of these field/value pairs with `id` ('*' by default: the clock; or
+   * 'ms-seq', 'ms-*'); resolves with the id. InvalidValueError for a bad id or one not above the
+   * stream's last. Not safe to resend after an unknown outcome (a second entry).
+   */
+  xadd(key: string | Buffer, pairs: ReadonlyArray<readonly [string | Buffer, string | Buffer]>, id?: string): Promise<string>;
+  xlen(key: string | Buffer): Promise<number>;
+  /** XRANGE: entries with start <= id <= end ('-' / '+' / 'ms' / 'ms-seq'), up to `count`. */
+  xrange(key: string | Buffer, start?: string, end?: string, count?: number): Promise<StreamEntry[]>;
   /** Elements `start`..`stop` inclusive, negative from the end (LRANGE). */
   lrange(key: string | Buffer, start: number, stop: number): Promise<Buffer[]>;
   /** The element at `index` (negative from the end); undefined out of range. */
@@ -271,6 +287,7 @@ export interface ReplicatedStore extends StoreCore {
   getSet(key: Key): SetObject | undefined;
   getZSet(key: Key): SortedSet | undefined;
   getList(key: Key): ListObject | undefined;
+  getStream(key: Key): StreamObject | undefined;
   /** Estimated bytes a live key takes (MEMORY USAGE); undefined when missing. */
   memoryUsage(key: Key): number | undefined;
   /** Live keys (may include not-yet-swept expired ones; DBSIZE semantics like Redis). */

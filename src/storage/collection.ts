@@ -7,20 +7,22 @@ import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
 import type { ListObject } from './list-object.js';
+import type { StreamObject } from './stream-object.js';
 
 export const TYPE_STRING = 0;
 export const TYPE_HASH = 1;
 export const TYPE_SET = 2;
 export const TYPE_ZSET = 3;
 export const TYPE_LIST = 4;
+export const TYPE_STREAM = 5;
 /** Codes in use are < TYPE_CODES. */
-export const TYPE_CODES = 5;
+export const TYPE_CODES = 6;
 
-export type TypeName = 'string' | 'hash' | 'set' | 'zset' | 'list';
+export type TypeName = 'string' | 'hash' | 'set' | 'zset' | 'list' | 'stream';
 /** What TYPE answers: a type name, or 'none' for a missing key. */
 export type KeyTypeName = TypeName | 'none';
 
-const NAMES: readonly TypeName[] = ['string', 'hash', 'set', 'zset', 'list'];
+const NAMES: readonly TypeName[] = ['string', 'hash', 'set', 'zset', 'list', 'stream'];
 
 export function typeName(code: number): TypeName {
   const n = NAMES[code];
@@ -60,6 +62,12 @@ export interface EncodingLimits {
    */
   listListpackSize: number;
   listCompressDepth: number;
+  /**
+   * stream-node-max-entries / stream-node-max-bytes: when XADD starts a new node (0: no limit). The
+   * command decides and logs it with the entry, so a replica's own settings never change a layout.
+   */
+  streamNodeEntries: number;
+  streamNodeBytes: number;
   /** hll-sparse-max-bytes: a HyperLogLog string whose sparse form would grow past this becomes dense (storage/hyperloglog.ts). */
   hllSparseBytes: number;
 }
@@ -73,6 +81,8 @@ export const REDIS_ENCODING_LIMITS: Readonly<EncodingLimits> = Object.freeze({
   zsetListpackValueBytes: 64,
   listListpackSize: -2,
   listCompressDepth: 0,
+  streamNodeEntries: 100,
+  streamNodeBytes: 4096,
   hllSparseBytes: HLL_SPARSE_BYTES_DEFAULT,
 });
 
@@ -81,4 +91,4 @@ export function defaultEncodingLimits(): EncodingLimits {
 }
 
 /** A collection value: what the keyspace keeps per slot for a non-string key. */
-export type KvCollection = HashObject | SetObject | SortedSet | ListObject;
+export type KvCollection = HashObject | SetObject | SortedSet | ListObject | StreamObject;

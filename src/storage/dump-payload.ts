@@ -223,10 +223,14 @@ export function dumpCollection(type: number, obj: KvCollection): Buffer {
   return w.finish();
 }
 
-/** DUMP of a live key of any type, undefined when it is missing. */
-export function dumpKey(store: Pick<ReplicatedStore, 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getList'>, key: Key): Buffer | undefined {
+/** Why DUMP refuses a stream: kv-ts does not write Redis's RDB stream encoding (listpacks with delta ids, group PELs). */
+export const ERR_DUMP_STREAM = 'ERR DUMP of a stream is not supported by kv-ts (no RDB stream encoding); COPY and RENAME move streams';
+
+/** DUMP of a live key of any type, undefined when it is missing, null for a stream (ERR_DUMP_STREAM). */
+export function dumpKey(store: Pick<ReplicatedStore, 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getList'>, key: Key): Buffer | undefined | null {
   const type = store.typeOf(key);
   if (type === 'none') return undefined;
+  if (type === 'stream') return null;
   if (type === 'string') return dumpString(store.getValue(key) as Buffer);
   return dumpCollection(typeCode(type), (store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key)) as KvCollection);
 }

@@ -4,17 +4,20 @@
 // cannot be reached from an embedding application. Collection writes are built by
 // collection-ops.ts (as the server's commands are) and logged as one entry each.
 
-import type { HashFields, RestoreOptions, Store, StoreOptions, StoreStats, SetOptions, ReplicatedStore, ZMember, ZMembers, ZRangeByScoreOptions, ZRangeOptions } from './api.js';
+import type { HashFields, RestoreOptions, StreamEntry, Store, StoreOptions, StoreStats, SetOptions, ReplicatedStore, ZMember, ZMembers, ZRangeByScoreOptions, ZRangeOptions } from './api.js';
 import type { KeyTypeName, TypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet, ZEntry } from './zset.js';
 import { keyToBytes, NO_EXPIRY, toKey, toValue, type Key, type Op, type Position } from './types.js';
-import { decodeDump, dumpKey, isRefusal, restoreOp } from './dump-payload.js';
+import { decodeDump, dumpKey, ERR_DUMP_STREAM, isRefusal, restoreOp } from './dump-payload.js';
 import { openReplicatedStore } from './store.js';
 import { InvalidValueError, WrongTypeError } from './errors.js';
 import { hdelOps, hincrbyOps, hsetOps, lmoveOps, lremOps, lsetOps, listIndex, ltrimOps, popOps, pushOps, saddOps, sremOps, ZADD_PLAIN, zaddOps, zremOps } from './collection-ops.js';
 import type { ListObject } from './list-object.js';
+import { entryFields, entryFor, entryId, type StreamObject } from './stream-object.js';
+import { encodeEffects } from './stream-effects.js';
+import { formatId, ID_MIN, nextStreamId, parseStreamId, UINT64_MAX_BIG } from './stream-id.js';
 
 /** Open (or create) a data directory and recover it; one process owns it (lock file). */
 export async function openStore(opts: StoreOptions): Promise<Store> {
@@ -220,6 +223,39 @@ class EmbeddedStore implements Store {
       return { ops, result: values.map(keyToBytes) };
     });
   }
+  xadd(key: KeyArg, pairs: ReadonlyArray<readonly [KeyArg, KeyArg]>, id = '*'): Promise<string> {
+    if (pairs.length === 0) return Promise.reject(new RangeError('xadd needs at least one field'));
+    const given = id === '*' ? null : parseStreamId(Buffer.from(id, 'latin1'), 0n, true, true);
+    if (given === undefined || (id !== '*' && given === null)) return Promise.reject(new InvalidValueError(`bad stream id '${id}'`));
+    const k = toKey(key);
+    return this.#write(() => {
+      const s = this.#stream(k);
+      const next = nextStreamId(s?.lastId ?? ID_MIN, given, Date.now());
+      if (next === null) throw new InvalidValueError('the id is equal or smaller than the stream\'s last id');
+      const entry = entryFor(s, next, pairs.flatMap(([f, v]) => [toKey(f), toKey(v)]), this.#engine.encodingLimits);
+      return { ops: [{ t: 'xstream', key: k, body: encodeEffects([{ k: 'add', entry }]) }], result: formatId(next) };
+    });
+  }
+  xlen(key: KeyArg): Promise<number> {
+    return this.#read(() => this.#stream(toKey(key))?.size ?? 0);
+  }
+  xrange(key: KeyArg, start = '-', end = '+', count = 0): Promise<StreamEntry[]> {
+    const from = parseStreamId(Buffer.from(start, 'latin1'), 0n, false);
+    const to = parseStreamId(Buffer.from(end, 'latin1'), UINT64_MAX_BIG, false);
+    if (from === null || to === null || !Number.isSafeInteger(count) || count < 0) return Promise.reject(new InvalidValueError('bad xrange bounds or count'));
+    return this.#read(() => {
+      const out: StreamEntry[] = [];
+      for (const e of this.#stream(toKey(key))?.range(from.id, to.id, false) ?? []) {
+        if (count > 0 && out.length >= count) break;
+        const parts: Buffer[] = [];
+        entryFields(e, (off, len) => parts.push(Buffer.from(e.slice(off, off + len), 'latin1')));
+        const fields: Array<[Buffer, Buffer]> = [];
+        for (let i = 0; i < parts.length; i += 2) fields.push([parts[i] as Buffer, parts[i + 1] as Buffer]);
+        out.push({ id: formatId(entryId(e)), fields });
+      }
+      return out;
+    });
+  }
   llen(key: KeyArg): Promise<number> {
     return this.#read(() => this.#list(toKey(key))?.size ?? 0);
   }
@@ -276,12 +312,16 @@ class EmbeddedStore implements Store {
     });
   }
   dump(key: KeyArg): Promise<Buffer | undefined> {
-    return this.#read(() => dumpKey(this.#engine, toKey(key)));
+    return this.#read(() => {
+      const payload = dumpKey(this.#engine, toKey(key));
+      if (payload === null) throw new InvalidValueError(ERR_DUMP_STREAM.slice(4));
+      return payload;
+    });
   }
   restore(key: KeyArg, payload: Buffer, opts: RestoreOptions = {}): Promise<void> {
     const d = decodeDump(payload, this.#engine.encodingLimits);
     if (isRefusal(d)) {
-      const why = d.reason === 'checksum' ? 'DUMP payload version or checksum are wrong' : d.reason === 'type' ? `kv-ts has no ${d.typeName} type` : `bad DUMP payload: ${d.detail}`;
+      const why = d.reason === 'checksum' ? 'DUMP payload version or checksum are wrong' : d.reason === 'type' ? (d.typeName === 'stream' ? 'kv-ts does not read the RDB stream encoding' : `kv-ts has no ${d.typeName} type`) : `bad DUMP payload: ${d.detail}`;
       return Promise.reject(new InvalidValueError(why));
     }
     const k = toKey(key);
@@ -316,6 +356,9 @@ class EmbeddedStore implements Store {
   }
   #list(k: Key): ListObject | undefined {
     return this.#typed(k, 'list', (x) => this.#engine.getList(x));
+  }
+  #stream(k: Key): StreamObject | undefined {
+    return this.#typed(k, 'stream', (x) => this.#engine.getStream(x));
   }
 
   /**

@@ -35,9 +35,11 @@ import type { ValueSink } from './api.js';
 import { globMatch } from './glob.js';
 import { readListValues, type RecordOpSink } from './record.js';
 import { ListObject } from './list-object.js';
+import { StreamObject } from './stream-object.js';
+import { applyEffects, decodeEffects } from './stream-effects.js';
 import { copyBytes } from './bytes.js';
 import { AccessTracker } from './access.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STREAM, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
 import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
@@ -163,6 +165,7 @@ export function keyspaceSink(ks: Keyspace): RecordOpSink {
     },
     listPop: (b, ko, kl, head, count) => ks.listPop(b.latin1Slice(ko, ko + kl), head, count),
     listElement: (t, b, ko, kl, n, vo, vl) => ks.listElement(t, b.latin1Slice(ko, ko + kl), n, b.latin1Slice(vo, vo + vl)),
+    xstream: (b, ko, kl, bo, bl) => ks.xstream(b.latin1Slice(ko, ko + kl), b, bo, bl),
   };
 }
 
@@ -202,6 +205,7 @@ function newCollection(type: number, limits: Readonly<EncodingLimits>): KvCollec
   if (type === TYPE_SET) return new SetObject(limits);
   if (type === TYPE_ZSET) return new SortedSet(limits);
   if (type === TYPE_LIST) return new ListObject();
+  if (type === TYPE_STREAM) return new StreamObject();
   throw new Error(`bug: no collection of type ${type}`);
 }
 
@@ -444,6 +448,8 @@ export class Keyspace {
         return this.listElement(op.t, op.key, op.index, keyFromBytes(op.value));
       case 'lrem':
         return this.listElement(op.t, op.key, op.count, keyFromBytes(op.value));
+      case 'xstream':
+        return this.xstream(op.key, op.body, 0, op.body.length);
       case 'acl':
         return this.setAclUsers(Buffer.from(op.users));
       case 'members':
@@ -578,7 +584,7 @@ export class Keyspace {
   }
 
   /** Whether `list` takes an op of the entry being applied (and stamp it): false when it already holds that entry. */
-  private takes(list: ListObject): boolean {
+  private takes(list: { appliedSeq: number; appliedMark: number }): boolean {
     const seq = this.entrySeq;
     if (seq === 0) return true;
     if (list.appliedSeq > seq || (list.appliedSeq === seq && list.appliedMark !== this.entryMark)) return false;
@@ -621,6 +627,15 @@ export class Keyspace {
     this.accountObject(list.bytes - before);
   }
 
+  /** A stream command's effects (checked by the record's check, or our own encoder) on the stream at `key` (created, or replacing another type). */
+  xstream(key: Key, src: Buffer, off: number, len: number): void {
+    const s = this.objects.get(this.collectionSlot(key, TYPE_STREAM)) as StreamObject;
+    if (!this.takes(s)) return;
+    const before = s.bytes;
+    applyEffects(s, decodeEffects(src, off, len));
+    this.accountObject(s.bytes - before);
+  }
+
   /**
    * A snapshot's or full resync's item (restore() as a load): a list keeps the stamp its payload
    * carries, where a logged 'restore' stamps it with its own entry.
@@ -639,7 +654,7 @@ export class Keyspace {
     const d = decodeObject(src, off, len, this.limits);
     if (typeof d === 'string') assert.fail(`restore of an unchecked payload: ${d}`);
     if (!('obj' in d)) return this.put(key, d.value, expireAtMs);
-    if (d.obj instanceof ListObject && !load) {
+    if ((d.obj instanceof ListObject || d.obj instanceof StreamObject) && !load) {
       d.obj.appliedSeq = this.entrySeq;
       d.obj.appliedMark = this.entryMark;
     }

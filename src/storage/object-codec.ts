@@ -10,6 +10,10 @@
 //   list:   [u8 flags][u32 count][f64 appliedSeq]([u32 len][element])*           head to tail
 //           appliedSeq: the list's replay stamp (keyspace.ts, 'list stamps'), kept by snapshot
 //           and full-resync loads; a 'restore' op stamps the list with its own entry instead.
+//   stream: [u8 flags][u32 count][f64 appliedSeq][u32 stateLen][state]([u32 len][entry])*
+//           state: the counters, groups, consumers and pending entries as stream effects
+//           (stream-effects.ts; absent from a part); entries in stream-object.ts's string form,
+//           deleted ones included and each node's first marked, so the node layout is kept.
 // flags bit 0: the collection has its large encoding (hashtable, or skiplist) even if its
 // contents alone would not make it so (RENAME and COPY keep the encoding, as in Redis).
 // flags bit 1: a part: the members are to be added to the key's collection of this type (created
@@ -23,7 +27,9 @@ import { HashObject } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { ListObject } from './list-object.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
+import { ENTRY_DELETED, ENTRY_NODE_START, entryFault, entryId, StreamObject } from './stream-object.js';
+import { applyEffects, decodeEffects, encodeEffects, streamStateEffects } from './stream-effects.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STREAM, TYPE_STRING, TYPE_ZSET, type EncodingLimits, type KvCollection } from './collection.js';
 import type { Key } from './types.js';
 
 export const OBJECT_CODEC_VERSION = 1;
@@ -75,12 +81,20 @@ export class PayloadBuilder {
     initialBytes = 256,
     listStamp = 0,
   ) {
-    if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET && type !== TYPE_LIST) throw new Error(`bug: no collection payload of type ${type}`);
+    if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET && type !== TYPE_LIST && type !== TYPE_STREAM) throw new Error(`bug: no collection payload of type ${type}`);
     this.buf = Buffer.allocUnsafe(Math.max(COLLECTION_HEAD_BYTES + 8, initialBytes));
     this.buf[0] = OBJECT_CODEC_VERSION;
     this.buf[1] = type;
     this.buf[HEAD_BYTES] = flags;
-    if (type === TYPE_LIST) this.p = this.buf.writeDoubleLE(listStamp, COLLECTION_HEAD_BYTES);
+    if (type === TYPE_LIST || type === TYPE_STREAM) this.p = this.buf.writeDoubleLE(listStamp, COLLECTION_HEAD_BYTES);
+  }
+
+  /** A stream's state, once, before its entries (a whole payload's; a part has none). */
+  streamState(state: Buffer): void {
+    this.room(4 + state.length);
+    this.u32(state.length);
+    this.buf.set(state, this.p);
+    this.p += state.length;
   }
 
   /** Members added. */
@@ -173,7 +187,7 @@ export function collectionFlags(obj: KvCollection, part: boolean): number {
  * encoding from the contents (RESTORE, as Redis).
  */
 export function encodeCollection(type: number, obj: KvCollection, keepEncoding = true): Buffer {
-  const b = new PayloadBuilder(type, keepEncoding ? collectionFlags(obj, false) : 0, 256, obj instanceof ListObject ? obj.appliedSeq : 0);
+  const b = new PayloadBuilder(type, keepEncoding ? collectionFlags(obj, false) : 0, 256, obj instanceof ListObject || obj instanceof StreamObject ? obj.appliedSeq : 0);
   if (type === TYPE_HASH && obj instanceof HashObject) {
     for (const [f, v] of obj.entries()) b.field(f, v);
   } else if (type === TYPE_SET && obj instanceof SetObject) {
@@ -182,6 +196,9 @@ export function encodeCollection(type: number, obj: KvCollection, keepEncoding =
     for (const [m, score] of obj.entries()) b.scored(m, score);
   } else if (type === TYPE_LIST && obj instanceof ListObject) {
     for (const v of obj.values()) b.member(v);
+  } else if (type === TYPE_STREAM && obj instanceof StreamObject) {
+    b.streamState(encodeEffects(streamStateEffects(obj)));
+    for (const e of obj.layout()) b.member(e);
   } else {
     throw new Error(`bug: a collection of type ${type} is not a ${obj.constructor.name}`);
   }
@@ -222,6 +239,51 @@ function walkList(buf: Buffer, p: number, end: number, into: ListObject | null):
   return TYPE_LIST;
 }
 
+/** The stream payload's body after the head: validates, and fills `into` when given. */
+function walkStream(buf: Buffer, p: number, end: number, into: StreamObject | null): string | number {
+  const flags = buf[p++] as number;
+  if (flags !== 0 && flags !== FLAG_PART) return `unknown stream flags ${flags}`;
+  const count = buf.readUInt32LE(p);
+  p += 4;
+  if (p + 8 > end) return 'stream stamp runs past payload';
+  const appliedSeq = buf.readDoubleLE(p);
+  p += 8;
+  if (!Number.isSafeInteger(appliedSeq) || appliedSeq < 0) return `bad stream stamp ${appliedSeq}`;
+  if (into !== null) into.appliedSeq = appliedSeq;
+  if (flags !== FLAG_PART) {
+    if (p + 4 > end) return 'stream state length runs past payload';
+    const len = buf.readUInt32LE(p);
+    p += 4;
+    if (p + len > end) return 'stream state runs past payload';
+    let fx;
+    try {
+      fx = decodeEffects(buf, p, len);
+    } catch (e) {
+      if (e instanceof RangeError) return `bad stream state: ${e.message}`;
+      throw e;
+    }
+    if (fx.some((f) => f.k === 'add' || f.k === 'trim' || f.k === 'del')) return 'stream state holds entry changes';
+    if (into !== null) applyEffects(into, fx);
+    p += len;
+  }
+  let prev = '';
+  for (let i = 0; i < count; i++) {
+    if (p + 4 > end) return 'entry length runs past payload';
+    const len = buf.readUInt32LE(p);
+    p += 4;
+    if (p + len > end) return 'entry runs past payload';
+    const e = buf.latin1Slice(p, p + len);
+    p += len;
+    const bad = entryFault(e, ENTRY_DELETED | ENTRY_NODE_START);
+    if (bad !== null) return bad;
+    if (entryId(e) <= prev) return 'stream entries out of order';
+    prev = entryId(e);
+    if (into !== null) into.append(e, false);
+  }
+  if (p !== end) return `object payload has ${end - p} trailing bytes`;
+  return TYPE_STREAM;
+}
+
 /** The type code a valid payload holds (check it with checkObject first). */
 export function payloadType(buf: Buffer, off: number): number {
   return buf[off + 1] as number;
@@ -239,7 +301,7 @@ export function decodeObject(buf: Buffer, off: number, len: number, limits: Read
     return { type: TYPE_STRING, value: buf.subarray(off + HEAD_BYTES, off + len) };
   }
   const type = len >= HEAD_BYTES ? (buf[off + 1] as number) : -1;
-  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet(limits) : type === TYPE_LIST ? new ListObject() : null;
+  const obj = type === TYPE_HASH ? new HashObject(limits) : type === TYPE_SET ? new SetObject(limits) : type === TYPE_ZSET ? new SortedSet(limits) : type === TYPE_LIST ? new ListObject() : type === TYPE_STREAM ? new StreamObject() : null;
   const r = walk(buf, off, len, obj);
   if (typeof r === 'string') return r;
   if (obj === null) throw new Error('bug: a collection payload walked without a collection');
@@ -256,6 +318,10 @@ function walk(buf: Buffer, off: number, len: number, into: KvCollection | null):
   if (type === TYPE_LIST) {
     if (off + HEAD_BYTES + 5 > end) return 'object count runs past payload';
     return walkList(buf, off + HEAD_BYTES, end, into instanceof ListObject ? into : null);
+  }
+  if (type === TYPE_STREAM) {
+    if (off + HEAD_BYTES + 5 > end) return 'object count runs past payload';
+    return walkStream(buf, off + HEAD_BYTES, end, into instanceof StreamObject ? into : null);
   }
   if (type !== TYPE_HASH && type !== TYPE_SET && type !== TYPE_ZSET) return `unknown object type ${type}`;
   let p = off + HEAD_BYTES;

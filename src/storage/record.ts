@@ -23,6 +23,8 @@
 //                                                      replication/core/member-config.ts owns its form)
 //          functions:[u8 21][u32 len][libraries]      (the whole function library table;
 //                                                      server/scripting/functions.ts owns its form)
+//          xstream:  [u8 22][u32 keyLen][key][u32 len][body]    (a stream command's effects;
+//                                                      stream-effects.ts owns the body's form)
 // All integers little-endian. The decoder requires the ops to consume exactly bodyLen bytes,
 // so a record whose CRC happens to match but whose structure is wrong is still rejected; a
 // 'members' op must also be its entry's only op and hold a configuration decodeMemberConfig reads.
@@ -33,6 +35,7 @@
 import assert from 'node:assert';
 import { crc32cRange } from './crc32c.js';
 import { checkObject } from './object-codec.js';
+import { checkEffects } from './stream-effects.js';
 import type { LogEntry, Op } from './types.js';
 import { decodeMemberConfig } from '../replication/core/member-config.js';
 
@@ -66,6 +69,7 @@ const TAG_LREM = 18;
 const TAG_ACL = 19;
 const TAG_MEMBERS = 20;
 const TAG_FUNCTIONS = 21;
+const TAG_XSTREAM = 22;
 /** The ops holding a whole table as [u32 len][bytes], by tag, named for errors. */
 const TABLE_OPS: ReadonlyMap<number, string> = new Map([
   [TAG_ACL, 'acl users'],
@@ -127,6 +131,8 @@ export function opBytes(op: Op): number {
       return 1 + 4 + op.config.length;
     case 'functions':
       return 1 + 4 + op.libraries.length;
+    case 'xstream':
+      return 1 + 4 + op.key.length + 4 + op.body.length;
     default: {
       const never: never = op;
       throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -266,6 +272,14 @@ export function encodeRecordInto(out: Buffer, off: number, epoch: number, seq: n
         assert(op.libraries.length <= VALUE_BYTES_MAX, 'function table too large');
         p = putTable(out, p, TAG_FUNCTIONS, op.libraries);
         break;
+      case 'xstream':
+        assert(op.body.length <= VALUE_BYTES_MAX, 'stream effects too large');
+        out[p++] = TAG_XSTREAM;
+        p = putKey(out, p, op.key);
+        p = putU32(out, p, op.body.length);
+        out.set(op.body, p);
+        p += op.body.length;
+        break;
       default: {
         const never: never = op;
         throw new Error(`unknown op ${JSON.stringify(never)}`);
@@ -364,6 +378,8 @@ export interface RecordOpSink {
   listPop(buf: Buffer, keyOff: number, keyLen: number, head: boolean, count: number): void;
   /** lset, linsert (n = index) and lrem (n = count). */
   listElement(t: 'lset' | 'linsert' | 'lrem', buf: Buffer, keyOff: number, keyLen: number, n: number, valOff: number, valLen: number): void;
+  /** A stream command's effects `buf[bodyOff, +bodyLen)` (checkEffects accepted them). */
+  xstream(buf: Buffer, keyOff: number, keyLen: number, bodyOff: number, bodyLen: number): void;
 }
 
 /** The values of a checked push op, as (offset, length) pairs passed to `each`. */
@@ -457,6 +473,7 @@ export function decodeRecord(buf: Buffer, off: number): DecodeResult {
       ops.push({ t: head ? 'lpush' : 'rpush', key: b.latin1Slice(ko, ko + kl), values });
     },
     listPop: (b, ko, kl, head, count) => ops.push({ t: head ? 'lpop' : 'rpop', key: b.latin1Slice(ko, ko + kl), count }),
+    xstream: (b, ko, kl, bo, bl) => ops.push({ t: 'xstream', key: b.latin1Slice(ko, ko + kl), body: b.subarray(bo, bo + bl) }),
     listElement: (t, b, ko, kl, n, vo, vl) => {
       const key = b.latin1Slice(ko, ko + kl);
       const value = b.subarray(vo, vo + vl);
@@ -547,6 +564,12 @@ function walkOps(buf: Buffer, start: number, end: number, count: number, sink: R
     const tag = buf[p++] as number;
     if (tag === TAG_FLUSHALL) {
       if (sink !== null) sink.flushall();
+      continue;
+    }
+    if (tag === TAG_XSTREAM) {
+      const r = walkStreamOp(buf, p, end, sink);
+      if (typeof r === 'string') return r;
+      p = r;
       continue;
     }
     // Table tags are the highest: one comparison keeps the key ops' path free of the lookup.
@@ -694,6 +717,24 @@ function walkListOp(buf: Buffer, p: number, end: number, tag: number, keyOff: nu
   if (valLen > VALUE_BYTES_MAX || p + valLen > end) return 'value runs past record end';
   if (sink !== null) sink.listElement(tag === TAG_LSET ? 'lset' : tag === TAG_LINSERT ? 'linsert' : 'lrem', buf, keyOff, keyLen, n, p, valLen);
   return p + valLen;
+}
+
+/** An xstream op after its tag: returns the offset after it, or why it is malformed. The body is checked with the record, so applying it never fails. */
+function walkStreamOp(buf: Buffer, p: number, end: number, sink: RecordOpSink | null): number | string {
+  if (p + 4 > end) return 'key length runs past record end';
+  const keyLen = getU32(buf, p);
+  p += 4;
+  if (p + keyLen + 4 > end) return 'key runs past record end';
+  const keyOff = p;
+  p += keyLen;
+  const len = getU32(buf, p);
+  p += 4;
+  if (len > end - p) return 'stream effects run past record end';
+  if (sink === null) {
+    const bad = checkEffects(buf, p, len);
+    if (bad !== null) return `bad stream effects: ${bad}`;
+  } else sink.xstream(buf, keyOff, keyLen, p, len);
+  return p + len;
 }
 
 function validExpiry(x: number): boolean {

@@ -28,6 +28,8 @@ import { SetObject } from './set-object.js';
 import { SortedSet, type ZEntry } from './zset.js';
 import type { TableCursor } from './dense-table.js';
 import { frozenChunk, ListObject, type FrozenList } from './list-object.js';
+import { frozenNodeEntries, layoutOf, StreamObject, type FrozenStream } from './stream-object.js';
+import { encodeEffects, streamStateEffects } from './stream-effects.js';
 import type { Key } from './types.js';
 
 /** Members in one chunk of a collection (bounds the synchronous work of encoding and of loading it). */
@@ -122,6 +124,33 @@ class FrozenListCursor implements MemberCursor {
   close(): void {}
 }
 
+/**
+ * A stream, from the copy frozen at its first chunk (as a list: exact at the stream's replay
+ * stamp, which every part carries), entries in their node layout, deleted ones included.
+ */
+class FrozenStreamCursor implements MemberCursor {
+  private ni = 0;
+  private off = 0;
+  private items: string[] | null = null;
+
+  constructor(private readonly f: FrozenStream) {}
+
+  fill(b: PayloadBuilder): boolean {
+    const f = this.f;
+    for (; this.ni < f.nodes.length; this.ni++, this.off = 0, this.items = null) {
+      const items = this.items ?? (this.items = [...layoutOf(frozenNodeEntries(f.nodes[this.ni] as FrozenStream['nodes'][number]))]);
+      for (; this.off < items.length; this.off++) {
+        const e = items[this.off] as string;
+        if (chunkFull(b, 4 + e.length)) return false;
+        b.member(e);
+      }
+    }
+    return true;
+  }
+
+  close(): void {}
+}
+
 /** The large form of a hash or set, by positions (tracked: see TableCursor). */
 class PositionCursor implements MemberCursor {
   private readonly at: TableCursor = { pos: 0 };
@@ -195,6 +224,7 @@ function firstAfter(z: SortedSet, [member, score]: ZEntry): number {
 function openCursor(obj: KvCollection): MemberCursor {
   if (obj instanceof SortedSet) return new OrderCursor(obj);
   if (obj instanceof ListObject) return new FrozenListCursor(obj.freeze());
+  if (obj instanceof StreamObject) return new FrozenStreamCursor(obj.freeze());
   const c = new PositionCursor(obj);
   if (c.start()) return c;
   if (obj instanceof HashObject) return new CopiedCursor([...obj.entries()]);
@@ -269,8 +299,10 @@ export class KeyspaceWalk {
       }
       const obj = ks.objectAt(slot) as KvCollection;
       const cursor = openCursor(obj);
-      const stamp = obj instanceof ListObject ? obj.appliedSeq : 0;
+      const stamp = obj instanceof ListObject || obj instanceof StreamObject ? obj.appliedSeq : 0;
       const b = new PayloadBuilder(view.type, collectionFlags(obj, false), 256, stamp);
+      // A stream's first chunk carries its counters and groups as they are now, with the entries frozen now.
+      if (obj instanceof StreamObject) b.streamState(encodeEffects(streamStateEffects(obj)));
       if (cursor.fill(b)) cursor.close();
       else this.open = { slot, type: view.type, obj, keyLen: view.keyLen, cursor, stamp };
       const payload = b.finish();

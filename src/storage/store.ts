@@ -24,7 +24,8 @@ import { CorruptLogError, StoreUnavailableError } from './errors.js';
 import type { ConfigAt } from '../replication/core/types.js';
 import { Evictor, objectAccessInfo, policyIsLfu, type AccessQuery, type MaxmemoryPolicy } from './eviction.js';
 import type { ListObject } from './list-object.js';
-import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
+import type { StreamObject } from './stream-object.js';
+import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STREAM, TYPE_ZSET, typeName, type EncodingLimits, type KeyTypeName } from './collection.js';
 import type { HashObject } from './hash-object.js';
 import type { SetObject } from './set-object.js';
 import type { SortedSet } from './zset.js';
@@ -397,6 +398,7 @@ class KvStore implements ReplicatedStore {
       listPush: (b, ko, kl, head, vo, count) => (base.listPush(b, ko, kl, head, vo, count), note(head ? 'lpush' : 'rpush', b, ko, kl)),
       listPop: (b, ko, kl, head, count) => (base.listPop(b, ko, kl, head, count), note(head ? 'lpop' : 'rpop', b, ko, kl)),
       listElement: (t, b, ko, kl, n, vo, vl) => (base.listElement(t, b, ko, kl, n, vo, vl), note(t, b, ko, kl)),
+      xstream: (b, ko, kl, bo, bl) => (base.xstream(b, ko, kl, bo, bl), note('xstream', b, ko, kl)),
     };
   }
 
@@ -568,6 +570,10 @@ class KvStore implements ReplicatedStore {
 
   getList(key: Key): ListObject | undefined {
     return this.ks.collectionOf(key, TYPE_LIST, this.readNow()) as ListObject | undefined;
+  }
+
+  getStream(key: Key): StreamObject | undefined {
+    return this.ks.collectionOf(key, TYPE_STREAM, this.readNow()) as StreamObject | undefined;
   }
 
   memoryUsage(key: Key): number | undefined {

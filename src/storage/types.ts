@@ -107,6 +107,12 @@ export type Op =
   /** Redis LREM: remove elements equal to `value`, |count| of them (0: all) from the head (count > 0) or tail. */
   | { readonly t: 'lrem'; readonly key: Key; readonly count: number; readonly value: Buffer }
   /**
+   * The effects of one stream command (stream-effects.ts owns `body`): entries with resolved ids,
+   * the trim done, groups, consumers and pending entries with resolved times. Applied at most once
+   * per stream by its stamp, as list ops; creates the stream (or replaces another type: replay only).
+   */
+  | { readonly t: 'xstream'; readonly key: Key; readonly body: Buffer }
+  /**
    * Replace the whole user table (server/acl.ts serializes it): ACL SETUSER, DELUSER and LOAD are
    * logged as the table they leave, so the op is absolute and idempotent. Not a keyspace change:
    * FLUSHALL keeps it, snapshots carry it beside the keys.

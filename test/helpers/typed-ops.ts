@@ -81,7 +81,8 @@ export function modelApply(model: Model, op: Op): void {
         if (o instanceof HashObject) for (const [field, value] of o.entries()) modelApply(model, { t: 'hset', key: op.key, field, value });
         else if (o instanceof SetObject) for (const member of o.members()) modelApply(model, { t: 'sadd', key: op.key, member });
         else if (o instanceof SortedSet) for (const [member, score] of o.entries()) modelApply(model, { t: 'zadd', key: op.key, member, score });
-        else for (const v of o.values()) modelApply(model, { t: 'rpush', key: op.key, values: [Buffer.from(v, 'latin1')] });
+        else if (o instanceof ListObject) for (const v of o.values()) modelApply(model, { t: 'rpush', key: op.key, values: [Buffer.from(v, 'latin1')] });
+        else throw new Error('the typed-ops model has no streams');
         return;
       }
       model.set(op.key, { ...mvOf(d.type, 'obj' in d ? d.obj : Buffer.from(d.value)), exp: op.expireAtMs });

@@ -42,7 +42,7 @@ const ACL_ORDER = ['@keyspace', '@read', '@write', '@set', '@sortedset', '@list'
 
 const GROUP_CATEGORY: Partial<Record<CommandSpec['group'], string>> = {
   string: '@string', generic: '@keyspace', keyspace: '@keyspace', connection: '@connection', hash: '@hash', set: '@set',
-  'sorted-set': '@sortedset', list: '@list', transactions: '@transaction', pubsub: '@pubsub', geo: '@geo', hyperloglog: '@hyperloglog', scripting: '@scripting',
+  'sorted-set': '@sortedset', list: '@list', stream: '@stream', transactions: '@transaction', pubsub: '@pubsub', geo: '@geo', hyperloglog: '@hyperloglog', scripting: '@scripting',
 };
 
 /** A command's ACL categories, derived from its flags and group as Redis assigns them. */

@@ -59,7 +59,9 @@ function ceilMillis(mant: bigint, exp: number, neg: boolean): bigint {
  * wait (a timeout answers a null array for every form, as Redis 7.0).
  */
 export function popOrBlock(ctx: CommandContext, argv: readonly Buffer[], keys: readonly Key[], deadlineMs: number, attempt: BlockedAttempt, nullBulk = false): void {
-  if (attempt(ctx, null)) return;
+  const now = attempt(ctx, null);
+  if (typeof now === 'string') return ctx.out.error(now);
+  if (now) return;
   const blocking = ctx.server.blocking;
   const spec = ctx.server.commands.get(ctx.client.lastCommand);
   if (ctx.inTransaction === true || ctx.defer === undefined || blocking === undefined || spec === undefined) {

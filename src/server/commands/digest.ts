@@ -5,14 +5,15 @@
 
 import { createHash } from 'node:crypto';
 import type { ReplicatedStore } from '../../storage/api.js';
-import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_ZSET } from '../../storage/collection.js';
+import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STREAM, TYPE_ZSET } from '../../storage/collection.js';
+import { encodeEffects, streamStateEffects } from '../../storage/stream-effects.js';
 import type { ExpireAtMs, Key } from '../../storage/types.js';
 
 export const DIGEST_BYTES = 20;
 /** What Redis answers for an empty dataset (and for a missing key in DIGEST-VALUE). */
 export const EMPTY_DIGEST_HEX = '0'.repeat(DIGEST_BYTES * 2);
 
-type DigestReads = Pick<ReplicatedStore, 'keys' | 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getList' | 'getExpireAt'>;
+type DigestReads = Pick<ReplicatedStore, 'keys' | 'typeOf' | 'getValue' | 'getHash' | 'getSet' | 'getZSet' | 'getList' | 'getStream' | 'getExpireAt'>;
 
 function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
@@ -70,6 +71,20 @@ function valueDigestBytes(store: DigestReads, key: Key): Buffer | undefined {
     for (const v of store.getList(key)?.values() ?? []) {
       h.update(u32(v.length));
       h.update(v, 'latin1');
+    }
+    h.digest().copy(elements);
+  } else if (type === 'stream') {
+    // Entries in their node layout (deleted ones and node starts shape later trims), then the
+    // counters, groups, consumers and pending entries with their logged times.
+    acc[0] = TYPE_STREAM;
+    const s = store.getStream(key);
+    const h = createHash('sha1');
+    if (s !== undefined) {
+      for (const e of s.layout()) {
+        h.update(u32(e.length));
+        h.update(e, 'latin1');
+      }
+      h.update(encodeEffects(streamStateEffects(s)));
     }
     h.digest().copy(elements);
   } else {

@@ -5,7 +5,7 @@
 // the keyspace otherwise (IDLETIME / FREQ only set this node's access word).
 
 import type { CommandContext, CommandModule } from '../command-types.js';
-import { decodeDump, dumpKey, isRefusal, restoreOp } from '../../storage/dump-payload.js';
+import { decodeDump, dumpKey, ERR_DUMP_STREAM, isRefusal, restoreOp } from '../../storage/dump-payload.js';
 import { keyFromBytes, NO_EXPIRY } from '../../storage/types.js';
 import { ERR_NOT_INTEGER, ERR_SYNTAX, INT64_MAX, isWord, parseInt64 } from './args.js';
 import { key } from './key-specs.js';
@@ -18,7 +18,8 @@ const FREQ_MAX = 255n;
 
 function dumpCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const payload = dumpKey(ctx.store, keyFromBytes(argv[1] as Buffer));
-  if (payload === undefined) ctx.out.nullBulk();
+  if (payload === null) ctx.out.error(ERR_DUMP_STREAM);
+  else if (payload === undefined) ctx.out.nullBulk();
   else ctx.out.bulk(payload);
 }
 
@@ -66,7 +67,7 @@ function restoreCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
   const d = decodeDump(argv[3] as Buffer, store.encodingLimits);
   if (isRefusal(d)) {
     if (d.reason === 'checksum') return out.error(ERR_CHECKSUM);
-    if (d.reason === 'type') return out.error(`${ERR_BAD_FORMAT}: kv-ts has no ${d.typeName} type`);
+    if (d.reason === 'type') return out.error(`${ERR_BAD_FORMAT}: ${d.typeName === 'stream' ? 'kv-ts does not read the RDB stream encoding' : `kv-ts has no ${d.typeName} type`}`);
     return out.error(ERR_BAD_FORMAT);
   }
   const now = BigInt(store.now());

@@ -18,6 +18,6 @@ export function wrongType(store: Pick<ReplicatedStore, 'typeOf'>, key: Key, expe
 }
 
 /** A collection key's contents whatever its type; undefined for a string or a missing key. */
-export function collectionOf(store: Pick<ReplicatedStore, 'getHash' | 'getSet' | 'getZSet' | 'getList'>, key: Key): KvCollection | undefined {
-  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key);
+export function collectionOf(store: Pick<ReplicatedStore, 'getHash' | 'getSet' | 'getZSet' | 'getList' | 'getStream'>, key: Key): KvCollection | undefined {
+  return store.getHash(key) ?? store.getSet(key) ?? store.getZSet(key) ?? store.getList(key) ?? store.getStream(key);
 }

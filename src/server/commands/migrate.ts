@@ -84,6 +84,8 @@ function migrateCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     const kk = keyFromBytes(k);
     const payload = dumpKey(ctx.store, kk);
     if (payload === undefined) continue;
+    // Nothing is sent when one of the keys cannot be: kv-ts writes no RDB stream encoding.
+    if (payload === null) return ctx.out.error('ERR MIGRATE of a stream is not supported by kv-ts (no RDB stream encoding); COPY and RENAME move streams');
     const at = ctx.store.getExpireAt(kk);
     let ttl = 0;
     if (at !== undefined && at > 0) {
@@ -111,7 +113,7 @@ function migrateCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
           const s = sent[i] as Sent;
           if (r.restored[i] !== true) continue;
           const now = dumpKey(ctx.store, s.key);
-          if (now !== undefined && now.equals(s.payload)) dels.push({ t: 'del', key: s.key });
+          if (now !== undefined && now !== null && now.equals(s.payload)) dels.push({ t: 'del', key: s.key });
         }
         if (dels.length > 0) ctx.write(dels);
       }

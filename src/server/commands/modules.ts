@@ -1,5 +1,5 @@
 // The command modules a KvServer's table starts with when it is given none: strings, bits, LCS,
-// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, GEO, HyperLogLog, lists, SORT, connection, admin, pub/sub, introspection (SLOWLOG, LATENCY) and scripting (EVAL, SCRIPT). Owns that list only; it never builds or mutates a table (each server
+// keyspace, DUMP/RESTORE, hashes, sets, sorted sets, GEO, HyperLogLog, lists, streams, SORT, connection, admin, pub/sub, introspection (SLOWLOG, LATENCY) and scripting (EVAL, SCRIPT). Owns that list only; it never builds or mutates a table (each server
 // builds its own; replication and cluster modules are added to one server's table on attach).
 
 import type { CommandModule } from '../command-types.js';
@@ -11,6 +11,8 @@ import { migrateCommands } from './migrate.js';
 import { genericCommands } from './generic.js';
 import { hashCommands } from './hashes.js';
 import { listCommands } from './lists.js';
+import { streamCommands } from './streams.js';
+import { streamGroupCommands } from './stream-groups.js';
 import { setCommands } from './sets.js';
 import { sortCommands } from './sort.js';
 import { lcsCommands } from './lcs.js';
@@ -38,6 +40,8 @@ export const SERVER_COMMAND_MODULES: readonly CommandModule[] = Object.freeze([
   geoCommands,
   hyperloglogCommands,
   listCommands,
+  streamCommands,
+  streamGroupCommands,
   sortCommands,
   connectionCommands,
   transactionCommands,
