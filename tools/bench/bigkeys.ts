@@ -3,12 +3,12 @@
 // and installs nothing.
 
 import { parseFlags } from '../../src/cli/flags.js';
+import { runBenchMain, type Stoppable } from './bench-main.js';
 import { RATE_PER_SEC_MAX } from '../../src/bench/run.js';
-import { haveExecutable, kvServerBuilt, KV_SERVER_JS, type ServerProc } from './servers.js';
+import { haveExecutable, kvServerBuilt, KV_SERVER_JS } from './servers.js';
 import { BIGKEYS_BASELINE_SEC_DEFAULT, BIGKEYS_KEYS_DEFAULT, BIGKEYS_RATE_DEFAULT, bigKeysTable, bigKeysVerdict, runBigKeys, writeBigKeysDoc } from './suite-bigkeys.js';
 
 const EXIT_OK = 0;
-const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 /** Keys: at least one, at most what the kv-bench key format holds comfortably in memory here. */
 const KEYS_MAX = 100_000_000;
@@ -29,7 +29,7 @@ const FLAGS = {
   help: { type: 'boolean', default: false },
 } as const;
 
-const live = new Set<ServerProc>();
+const live = new Set<Stoppable>();
 
 async function main(argv: readonly string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
@@ -64,26 +64,5 @@ async function main(argv: readonly string[]): Promise<number> {
   return EXIT_OK;
 }
 
-async function stopAll(): Promise<void> {
-  const xs = [...live];
-  live.clear();
-  await Promise.all(xs.map((x) => x.stop()));
-}
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-
-main(process.argv.slice(2))
-  .then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`bench:bigkeys: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = EXIT_FAILED;
-    },
-  )
-  .finally(() => stopAll());
+runBenchMain('bench:bigkeys', live, () => main(process.argv.slice(2)));

@@ -5,6 +5,7 @@
 // servers and removes their directories, also on error or Ctrl-C.
 
 import { writeFileSync } from 'node:fs';
+import { runBenchMain, type Stoppable } from './bench-main.js';
 import { loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { parseFlags } from '../../src/cli/flags.js';
@@ -116,13 +117,8 @@ export function parseSuiteArgs(argv: readonly string[]): Parsed {
 }
 
 /** Every set-up this process started and has not yet stopped. */
-const live = new Set<{ stop(): Promise<void> }>();
+const live = new Set<Stoppable>();
 
-async function stopAll(): Promise<void> {
-  const xs = [...live];
-  live.clear();
-  await Promise.all(xs.map((x) => x.stop()));
-}
 
 const started = Date.now();
 /** Progress on stderr, each line stamped with the time since start (what each row took, against the estimate). */
@@ -241,20 +237,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return ctx.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-
-main(process.argv.slice(2))
-  .then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = EXIT_FAILED;
-    },
-  )
-  .finally(() => stopAll());
+runBenchMain('bench', live, () => main(process.argv.slice(2)));
