@@ -217,14 +217,14 @@ test('kv-bench and suite options: --distribution, --etcd-grpc, --quick and --pla
     return r.stderr;
   };
   const quick = await plan('--quick');
-  assert.match(quick, /^\d\d:\d\d bench: rows 1,2, -n 200000, 1 round\(s\), 5 s per kv-bench run, fsync everysec\n/);
+  assert.match(quick, /^\d\d:\d\d bench: rows 1,2, -n 200000, 1 round\(s\), 4 s per kv-bench run, fsync everysec\n/);
   assert.match(quick, /estimated duration (\d):\d\d \(rows 1: \d:\d\d, 2: \d:\d\d\)/);
   const quickMin = Number(/estimated duration (\d+):/.exec(quick)?.[1]);
   assert.ok(quickMin >= 1 && quickMin <= 3, `--quick estimate ${quickMin} min`);
   assert.match(await plan('--quick', '-n', '5000', '--rows', '1'), /^\d\d:\d\d bench: rows 1, -n 5000, 1 round\(s\)/, 'explicit flags win over --quick');
   assert.match(await plan('--quick', '--rounds', '2'), /^\d\d:\d\d bench: rows 1,2, -n 200000, 2 round\(s\)/);
   const whole = await plan();
-  assert.match(whole, /^\d\d:\d\d bench: rows 1,2,3,4,5,6,7,8, -n 500000, 3 round\(s\), 5 s per kv-bench run, fsync everysec and always\n/);
+  assert.match(whole, /^\d\d:\d\d bench: rows 1,2,3,4,5,6,7,8,9, -n 500000, 3 round\(s\), 4 s per kv-bench run, fsync everysec and always\n/);
   const [, mm, ss] = /estimated duration (\d+):(\d\d)/.exec(whole) ?? [];
   assert.ok(Number(mm) * 60 + Number(ss) <= WHOLE_RUN_BUDGET_SEC, `default run estimate ${mm}:${ss}`);
   assert.doesNotMatch(whole, /over the .* budget/);
@@ -385,10 +385,10 @@ test('npm run bench --rows 7,8 smoke: values, 1000 clients, MSET, INCR and YCSB 
     }
     const text = readFileSync(docs, 'utf8');
     assert.match(text, /Row 7 — values and connections/);
-    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 20 -c 50 -d 16384 -r 100000 -P 16 --csv`/);
-    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 100 -c 1000 -d 100 /);
-    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t mset -n 50 /);
-    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t incr -n 100 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 1000 -c 50 -d 16384 -r 100000 -P 16 --csv`/);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t set,get -n 1000 -c 1000 -d 100 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t mset -n 1000 /);
+    assert.match(text, /`redis-benchmark -h 127\.0\.0\.1 -p <port> -t incr -n 1000 /);
     assert.match(text, /Row 8 — YCSB/);
     assert.match(text, /`node dist\/src\/cli\/kv-bench\.js -p <port> -c 50 -P 1 -d 1000 --keyspace 100000 --ratio 95:5 --duration 0\.5 --distribution zipfian`/);
     assert.match(text, /--ratio 1:1 --duration 0\.5 --distribution zipfian`/);

@@ -1,4 +1,4 @@
-// Row 9 of the suite (opt-in: --rows 9) and `npm run bench:bigkeys`: a large keyspace (10M keys
+// Row 9 of the suite (part of the default run) and `npm run bench:bigkeys`: a large keyspace (10M keys
 // × 100 B by default) in a fresh kv-server and a fresh redis-server, one after the other: load
 // time, memory, restart time from the log alone and after a compaction, and the latency of a
 // fixed-rate GET/SET load without and during a compaction (kv-ts COMPACT / Redis BGREWRITEAOF).
@@ -7,7 +7,7 @@
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { runBench, type BenchOptions, type BenchResult, type LatencySummaryMs } from '../../src/bench/run.js';
@@ -294,8 +294,11 @@ export function writeBigKeysDoc(r: BigKeysResult, command: string, path = BIGKEY
   writeFileSync(path, md);
 }
 
-/** Suite row 9 (opt-in, it takes minutes): runs the comparison, records it in bigkeys-bench.md, notes the verdict. */
-export async function row9BigKeys(ctx: SuiteContext): Promise<void> {
+/**
+ * Suite row 9 (about 4 minutes on a quiet 2-core machine): runs the comparison, records it in
+ * bigkeys-bench.md next to the suite's docs file (not with --no-docs), notes the verdict.
+ */
+export async function row9BigKeys(ctx: SuiteContext, docsPath: string | undefined): Promise<void> {
   if (!ctx.redisAvailable) {
     ctx.notes.push('9. skipped: redis-server not found');
     return;
@@ -309,7 +312,7 @@ export async function row9BigKeys(ctx: SuiteContext): Promise<void> {
     // No release: ctx.release would stop the server a second time (a second SIGTERM makes kv-server
     // exit at once); an entry left for Ctrl-C after its server stopped costs nothing.
     const r = await runBigKeys({ ...o, log: ctx.log, own: ctx.own });
-    writeBigKeysDoc(r, 'npm run build && npm run bench -- --rows 9');
+    if (docsPath !== undefined) writeBigKeysDoc(r, 'npm run build && npm run bench -- --rows 9', join(dirname(docsPath), basename(BIGKEYS_DOC)));
     ctx.log(bigKeysTable(r));
     ctx.notes.push(bigKeysVerdict(r));
   } catch (e) {

@@ -4,7 +4,7 @@
 // and redis-server single nodes side by side with the rows' rotating rounds (suite-rows.ts).
 // Never prints tables or writes docs, never installs anything, always stops its servers.
 
-import { ASYNC_FSYNC, addCommand, baseOptions, benchRun, CLIENTS, KEYSPACE, owned, preload, recordError, redisBenchmarkRows, rotation, shownCommand, type SuiteContext } from './suite-rows.js';
+import { ASYNC_FSYNC, addCommand, baseOptions, benchRun, CLIENTS, KEYSPACE, owned, preload, recordError, redisBenchmarkRows, rotation, SHARED_LINE_REQUESTS_MIN, shownCommand, type SuiteContext } from './suite-rows.js';
 import { startKv, startRedis } from './servers.js';
 import type { System } from './compare.js';
 import type { BenchOptions } from '../../src/bench/run.js';
@@ -38,7 +38,7 @@ export const ROW7_VARIANTS: readonly Row7Variant[] = [
 ];
 
 export function row7Requests(requests: number, v: Row7Variant): number {
-  return Math.max(1, Math.round(requests * v.share));
+  return Math.max(SHARED_LINE_REQUESTS_MIN, Math.round(requests * v.share));
 }
 
 /** Row 7 labels: `7. SET -d 1024 -P 16, fsync everysec`. */
