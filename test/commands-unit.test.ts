@@ -192,6 +192,46 @@ test('INCR family: int64 bounds exact, parse rules, overflow, TTL kept, logged a
   assert.deepEqual(kv.writes[n], [{ t: 'set', key: 't', value: Buffer.from('11'), expireAtMs: T0_MS + 100_000 }]);
 }));
 
+test('INCRBY agrees with int64 arithmetic on values and increments of every length (the short-number path and the BigInt one)', () => withKv((kv) => {
+  const r = rng(11);
+  const INT64_MAX = 9223372036854775807n;
+  const INT64_MIN = -9223372036854775808n;
+  const digits = (n: number): string => {
+    let t = String(1 + r.int(9));
+    for (let i = 1; i < n; i++) t += String(r.int(10));
+    return t;
+  };
+  // Lengths around the 15-byte boundary of the number path, signs, and a few texts that are not integers.
+  const randomInt = (): string => (r.next() < 0.3 ? '-' : '') + digits(1 + r.int(19));
+  const texts = (): string => (r.next() < 0.05 ? ['007', '-0', '+1', '1 ', '', '0'][r.int(6)] as string : randomInt());
+  for (let i = 0; i < 4000; i++) {
+    const value = texts();
+    const by = r.next() < 0.3 ? ['1', '-1', '0'][r.int(3)] as string : randomInt();
+    kv.run('SET', 'k', value);
+    const v = parseInt64(Buffer.from(value));
+    const inc = parseInt64(Buffer.from(by));
+    const got = kv.run('INCRBY', 'k', by);
+    const what = `${JSON.stringify(value)} + ${by}`;
+    if (inc === null) {
+      assert.equal(got, NOT_INT, what);
+      continue;
+    }
+    if (v === null) {
+      assert.equal(got, NOT_INT, what);
+      continue;
+    }
+    const sum = v + inc;
+    if (sum > INT64_MAX || sum < INT64_MIN) {
+      assert.equal(got, '-ERR increment or decrement would overflow', what);
+      assert.equal(kv.run('GET', 'k'), value, `${what}: unchanged after an overflow`);
+      continue;
+    }
+    assert.equal(got, sum >= BigInt(Number.MIN_SAFE_INTEGER) && sum <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(sum) : sum, what);
+    assert.equal(kv.run('GET', 'k'), sum.toString(), what);
+    assert.deepEqual(kv.writes[kv.writes.length - 1], [{ t: 'set', key: 'k', value: Buffer.from(sum.toString()), expireAtMs: 0 }], what);
+  }
+}));
+
 test('INCRBYFLOAT: 80-bit long double arithmetic and Redis formatting', () => withKv((kv) => {
   const cases: Array<[string, string]> = [
     ['0.1', '0.1'], ['0.2', '0.3'], ['-0.3', '0'], ['5.0e3', '5000'], ['+1.', '5001'], ['.5', '5001.5'], ['0x10', '5017.5'],

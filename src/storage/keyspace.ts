@@ -325,6 +325,15 @@ export class Keyspace {
   private rDead = false;
   /** Hash of the key of the last probe (link() tags the entry it inserts with it). */
   private probeHash = 0;
+  /**
+   * Bumped by every change of which key is at which table index (insert, removal, a move, a new
+   * table): a remembered probe (probeKey) is valid while it is unchanged.
+   */
+  private tableGen = 0;
+  private memoKey: Key | null = null;
+  private memoHash = 0;
+  private memoIndex = 0;
+  private memoGen = -1;
   /** Address of the record allocRecord reserved last. */
   private allocSlab = 0;
   private allocOff = 0;
@@ -416,7 +425,7 @@ export class Keyspace {
         this.remove(op.key);
         return;
       case 'expire': {
-        const i = this.probeStr(op.key, hashStr(this.seed, op.key));
+        const i = this.probeKey(op.key);
         if (i >= 0) this.setExpiry((this.table[i] as number) - 1, op.expireAtMs);
         return; // absolute and idempotent: a no-op on a missing key
       }
@@ -467,7 +476,7 @@ export class Keyspace {
   put(key: Key, value: Buffer, expireAtMs: ExpireAtMs): void {
     const kLen = key.length;
     const vLen = value.length;
-    const i = this.probeStr(key, hashStr(this.seed, key));
+    const i = this.probeKey(key);
     if (i >= 0 && this.slotType.get((this.table[i] as number) - 1) !== TYPE_STRING) this.dropCollection((this.table[i] as number) - 1);
     if (i >= 0 && this.sameSizeInPlace(i, vLen, expireAtMs)) {
       this.rBuf.set(value, this.rValOff);
@@ -508,7 +517,7 @@ export class Keyspace {
   }
 
   remove(key: Key): boolean {
-    const i = this.probeStr(key, hashStr(this.seed, key));
+    const i = this.probeKey(key);
     if (i < 0) return false;
     this.unlinkAt(i);
     return true;
@@ -555,7 +564,7 @@ export class Keyspace {
 
   /** Remove an element from the collection at `key` if it is of `type` (an emptied key stays; see above). */
   private removeElement(key: Key, type: number, remove: (obj: KvCollection) => boolean): void {
-    const obj = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), type);
+    const obj = this.collectionAt(this.probeKey(key), type);
     if (obj === undefined) return;
     const before = obj.bytes;
     if (remove(obj)) this.accountObject(obj.bytes - before);
@@ -620,7 +629,7 @@ export class Keyspace {
 
   /** Change the list at `key` if there is one and it takes the entry (an emptied list stays, as removeElement). */
   private changeList(key: Key, change: (list: ListObject) => void): void {
-    const list = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), TYPE_LIST) as ListObject | undefined;
+    const list = this.collectionAt(this.probeKey(key), TYPE_LIST) as ListObject | undefined;
     if (list === undefined || !this.takes(list)) return;
     const before = list.bytes;
     change(list);
@@ -670,7 +679,7 @@ export class Keyspace {
    * commands refuse WRONGTYPE before they log).
    */
   private collectionSlot(key: Key, type: number): number {
-    const i = this.probeStr(key, hashStr(this.seed, key));
+    const i = this.probeKey(key);
     let slot: number;
     if (i >= 0) {
       slot = (this.table[i] as number) - 1;
@@ -782,6 +791,7 @@ export class Keyspace {
     this.volatileIter = undefined;
     this.slotEnd = 0;
     this.freeSlotHead = NONE;
+    this.tableGen++;
     this.table = new Int32Array(TABLE_INITIAL);
     this.tags = new Uint8Array(TABLE_INITIAL);
     this.tableUsed = 0;
@@ -801,7 +811,7 @@ export class Keyspace {
 
   /** Slot of a live, unexpired key, or -1 (an expired key is removed on the way). */
   private liveSlot(key: Key, now: number): number {
-    return this.liveAt(this.probeStr(key, hashStr(this.seed, key)), now);
+    return this.liveAt(this.probeKey(key), now);
   }
 
   /** Slot at probe result `i` if it is a live, unexpired key, or -1 (an expired key is removed). */
@@ -1032,7 +1042,7 @@ export class Keyspace {
 
   /** Slot of a live, unexpired key without counting a lookup (OBJECT FREQ/IDLETIME), or -1. */
   peekSlot(key: Key, now: number): number {
-    const i = this.probeStr(key, hashStr(this.seed, key));
+    const i = this.probeKey(key);
     if (i < 0) return -1;
     const s = (this.table[i] as number) - 1;
     const at = this.expires.get(s);
@@ -1265,6 +1275,7 @@ export class Keyspace {
       // Address first: rebuildTable below rehashes every slot from its record.
       this.slotAddr.set(slot, this.allocSlab, this.allocOff);
       const pos = -1 - i;
+      this.tableGen++;
       if (this.table[pos] === 0) this.tableUsed++;
       this.table[pos] = slot + 1;
       this.tags[pos] = this.probeHash & 0xff;
@@ -1306,6 +1317,7 @@ export class Keyspace {
   /** Remove the key at table index `i`. */
   private unlinkAt(i: number): void {
     const slot = (this.table[i] as number) - 1;
+    this.tableGen++;
     // A tombstone is only needed if a probe chain may run through this entry.
     if (this.table[i + 1 === this.table.length ? 0 : i + 1] === 0) {
       this.table[i] = 0;
@@ -1457,6 +1469,26 @@ export class Keyspace {
   // keeps the old one until every key moved over, MIGRATE_POSITIONS_PER_OP old positions before
   // each probe plus what the sweep does. Without a migration a probe pays two null checks.
 
+  /**
+   * Probe for `key` by its string: table index if present, else -1 - (index to insert at). A
+   * command looks its key up several times (its type, its value, then the write's apply): the
+   * last string probe is remembered while the table is unchanged (tableGen), so the repeats cost
+   * a string comparison instead of a hash and a walk of the chain.
+   */
+  private probeKey(key: Key): number {
+    if (key === this.memoKey && this.memoGen === this.tableGen && this.oldTable === null) {
+      this.probeHash = this.memoHash;
+      return this.memoIndex;
+    }
+    const h = hashStr(this.seed, key);
+    const i = this.probeStr(key, h);
+    this.memoKey = key;
+    this.memoHash = h;
+    this.memoIndex = i;
+    this.memoGen = this.tableGen;
+    return i;
+  }
+
   /** Probe for `key`: table index if present, else -1 - (index to insert at). */
   private probeStr(key: Key, h: number): number {
     if (this.oldTable !== null) this.migrateStep(MIGRATE_POSITIONS_PER_OP);
@@ -1529,6 +1561,7 @@ export class Keyspace {
     if (j < 0) return i;
     const old = this.oldTable as Int32Array;
     const pos = -1 - i;
+    this.tableGen++;
     if (this.table[pos] === 0) this.tableUsed++;
     this.table[pos] = old[j] as number;
     this.tags[pos] = this.oldTags[j] as number;
@@ -1548,6 +1581,7 @@ export class Keyspace {
       this.migrateStep((this.oldTable as Int32Array).length);
     }
     const cap = Math.max(this.table.length, Math.ceil((this.count + 1) / TABLE_REBUILD_LOAD));
+    this.tableGen++;
     this.oldTable = this.table;
     this.oldTags = this.tags;
     this.oldLive = this.count;
@@ -1577,6 +1611,7 @@ export class Keyspace {
   }
 
   private endMigration(): void {
+    this.tableGen++;
     assert(this.oldTable === null || this.oldLive === 0, 'migration ended with keys left in the old table');
     this.oldTable = null;
     this.oldTags = new Uint8Array(0);
@@ -1595,6 +1630,7 @@ export class Keyspace {
 
   /** Put entry `e` (slot + 1) of hash `h`, known to be absent, at the first free index of its chain. */
   private insertFresh(e: number, h: number): void {
+    this.tableGen++;
     const t = this.table;
     const cap = t.length;
     let i = home(h, cap);
@@ -1612,6 +1648,7 @@ export class Keyspace {
     assert(this.count * TABLE_LOAD_DEN <= cap * TABLE_LOAD_NUM, 'rebuilt table would be over-full');
     this.oldLive = 0;
     this.endMigration();
+    this.tableGen++;
     this.table = new Int32Array(cap);
     this.tags = new Uint8Array(cap);
     this.tableUsed = 0;

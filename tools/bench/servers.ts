@@ -27,6 +27,8 @@ export interface ServerProc {
   readonly name: string;
   readonly port: number;
   readonly dir: string;
+  /** The server's process id (its CPU time is read from /proc). */
+  readonly pid: number;
   /** The exact command line, for the report. */
   readonly command: string;
   stop(): Promise<void>;
@@ -49,7 +51,7 @@ interface LaunchOptions {
   readonly keepDir?: boolean;
 }
 
-async function launch(name: string, file: string, args: string[], port: number, dir: string, stopSignal: NodeJS.Signals = 'SIGTERM', lo: LaunchOptions = {}): Promise<ServerProc> {
+export async function launch(name: string, file: string, args: string[], port: number, dir: string, stopSignal: NodeJS.Signals = 'SIGTERM', lo: LaunchOptions = {}): Promise<ServerProc> {
   const child: ChildProcess = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -88,7 +90,7 @@ async function launch(name: string, file: string, args: string[], port: number, 
     await delay(READY_POLL_MS);
   }
   const shown = [name === 'kv-ts' ? 'node' : file, ...args].map((a) => (a === '' ? "''" : a)).join(' ');
-  return { name, port, dir, command: shown, stop };
+  return { name, port, dir, pid: child.pid ?? -1, command: shown, stop };
 }
 
 /** redis-server with AOF: `appendfsync` is 'everysec' or 'always'; `extra` e.g. --replicaof. */

@@ -76,10 +76,10 @@ export function parseInt32(b: Buffer): number | null {
 }
 
 /** Text this short (at most 15 digits) is always within ±2^53: parseSmallInt reads it exactly. */
-const SMALL_INT_BYTES_MAX = 15;
+export const SMALL_INT_BYTES_MAX = 15;
 
-/** parseInt64's rules (string2ll) for text of at most SMALL_INT_BYTES_MAX bytes, as a number. */
-function parseSmallInt(b: Buffer): number | null {
+/** parseInt64's rules (string2ll) for text of at most SMALL_INT_BYTES_MAX bytes, as a number (exact: below 10^15). */
+export function parseSmallInt(b: Buffer): number | null {
   const n = b.length;
   if (n === 0) return null;
   const negative = b[0] === 0x2d;

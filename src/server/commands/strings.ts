@@ -26,6 +26,8 @@ import {
   errInvalidExpire,
   isWord,
   parseInt64,
+  parseSmallInt,
+  SMALL_INT_BYTES_MAX,
 } from './args.js';
 import { addLongDouble, formatLongDoubleHuman, parseLongDouble } from './float80.js';
 import { wrongType } from './keytype.js';
@@ -276,12 +278,25 @@ function msetnxCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
 
 // ---------------------------------------------------------------- counters
 
+/** INCR/DECR/INCRBY/DECRBY with an increment within this add in doubles (exactly) when the value is short too. */
+const SMALL_INCR_MAX = 10n ** BigInt(SMALL_INT_BYTES_MAX - 1);
+
 /** Redis incrDecrCommand: int64 arithmetic with Redis's overflow check; keeps the TTL. */
+
 function incrDecr(ctx: CommandContext, keyArg: Buffer, incr: bigint): void {
   const { store, out } = ctx;
   const key = keyFromBytes(keyArg);
   const cur = store.getValue(key);
   if (cur === undefined && refuseNonString(ctx, key)) return;
+  // A value below 10^15 and an increment below 10^14 in magnitude: the sum is an exact double,
+  // far inside int64, made without a BigInt.
+  const small = cur === undefined ? 0 : cur.length <= SMALL_INT_BYTES_MAX ? parseSmallInt(cur) : undefined;
+  if (small === null) return out.error(ERR_NOT_INTEGER);
+  if (small !== undefined && incr < SMALL_INCR_MAX && incr > -SMALL_INCR_MAX) {
+    const sum = small + Number(incr);
+    ctx.write([{ t: 'set', key, value: Buffer.from(String(sum), 'latin1'), expireAtMs: keptExpiry(store, key) }]);
+    return out.integer(sum);
+  }
   const old = cur === undefined ? 0n : parseInt64(cur);
   if (old === null) return out.error(ERR_NOT_INTEGER);
   const next = old + incr;
