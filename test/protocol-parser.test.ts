@@ -256,6 +256,11 @@ test('encoder: RESP2 and RESP3 bytes for every reply type', () => {
   const both = (f: (e: RespEncoder) => void): [string, string] => [enc(2, f), enc(3, f)];
   assert.deepEqual(both((e) => e.ok()), ['+OK\r\n', '+OK\r\n']);
   assert.deepEqual(both((e) => e.simple('PONG')), ['+PONG\r\n', '+PONG\r\n']);
+  // Short ASCII text is copied char by char; non-ASCII (short or long) and long text go through UTF-8.
+  const utf8 = (t: string): string => Buffer.from(`+${t}\r\n`).toString('latin1');
+  for (const t of ['', 'é', 'abcé', 'x'.repeat(32), 'x'.repeat(33), `${'y'.repeat(40)}é`]) assert.deepEqual(both((e) => e.simple(t)), [utf8(t), utf8(t)], t);
+  assert.throws(() => enc(2, (e) => e.simple('a\r\nb')), /CR\/LF/);
+  assert.throws(() => enc(2, (e) => e.simple(`${'z'.repeat(40)}\n`)), /CR\/LF/);
   assert.deepEqual(both((e) => e.error('ERR x\r\ny')), ['-ERR x y\r\n', '-ERR x y\r\n']);
   assert.deepEqual(both((e) => e.integer(0)), [':0\r\n', ':0\r\n']);
   assert.deepEqual(both((e) => e.integer(-42)), [':-42\r\n', ':-42\r\n']);

@@ -143,6 +143,27 @@ export class RespEncoder implements ReplyWriter {
   }
 
   simple(s: string): void {
+    const n = s.length;
+    if (n <= LATIN1_LOOP_CHARS_MAX) {
+      // Short ASCII text (PONG, QUEUED, a status word): copied char by char, CR/LF checked on the way.
+      this.reserve(n + 3);
+      const c = this.chunk;
+      let p = this.pos;
+      c[p++] = 0x2b;
+      let i = 0;
+      for (; i < n; i++) {
+        const ch = s.charCodeAt(i);
+        if (ch >= 0x80) break;
+        assert(ch !== 13 && ch !== 10, 'simple string with CR/LF');
+        c[p++] = ch;
+      }
+      if (i === n) {
+        c[p++] = 13;
+        c[p++] = 10;
+        this.pos = p;
+        return;
+      }
+    }
     assert(!/[\r\n]/.test(s), 'simple string with CR/LF');
     this.reserve(Buffer.byteLength(s) + 3);
     this.chunk[this.pos++] = 0x2b;
