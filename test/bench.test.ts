@@ -25,6 +25,7 @@ const FAILOVER_BENCH_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'failover-be
 const DELETE_LATENCY_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'delete-latency.js');
 const GROWTH_PAUSE_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'growth-pause.js');
 const BIGKEYS_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'bigkeys.js');
+const CPU_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'cpu-per-request.js');
 
 // ---------------------------------------------------------------------------------------------
 // The framer.
@@ -431,6 +432,7 @@ test('bench tools: a bad flag or value is one line on stderr and exit 2; --help 
     [DELETE_LATENCY_JS, [['--frobnicate'], ['--elements', '0'], ['--types', 'list'], ['--systems', 'etcd']]],
     [GROWTH_PAUSE_JS, [['--frobnicate'], ['--keys', '0'], ['--keys', 'many'], ['--systems', 'etcd']]],
     [BIGKEYS_JS, [['--frobnicate'], ['--keys', '0'], ['--rate', '-1'], ['--baseline', 'long']]],
+    [CPU_JS, [['--frobnicate'], ['--tests', 'eval'], ['--requests', '0'], ['--pipelines', '16,x'], ['--clients', '1.5']]],
   ];
   for (const [tool, bads] of tools) {
     for (const args of bads) {
@@ -555,6 +557,19 @@ test('per-round ratios pair the two sides by round; the rows 1-2 verdict judges 
   assert.match(rows12Verdict([paired, low, cold]) ?? '', /NOT met \(1 of 2 lines below\) — lowest median 0\.79× \(2\. SET -P 16/);
   assert.equal(rows12Verdict([cold]), undefined, 'cold lines alone are no verdict');
   assert.equal(rows12Verdict([toRow({ workload: '3. durable majority SET', redis: [s(1)], kv: [s(1)] })]), undefined);
+});
+
+test('npm run bench:cpu: CPU per request of redis-server, kv-server and the I/O floor, one table row each', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built', timeout: 120_000 }, async () => {
+  const r = await runTool(process.execPath, [CPU_JS, '--tests', 'ping_mbulk,incr', '--requests', '20000', '--pipelines', '16']);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = r.stdout.split('\n').filter((l) => /^\| (ping_mbulk|incr) /.test(l));
+  // The floor server answers only PING_MBULK: it runs beside the other two for that test alone.
+  assert.deepEqual(rows.map((l) => l.split('|').slice(1, 4).map((c) => c.trim()).join(' ')), ['ping_mbulk 16 redis', 'ping_mbulk 16 kv-ts', 'ping_mbulk 16 io-floor', 'incr 16 redis', 'incr 16 kv-ts']);
+  for (const l of rows) {
+    const [user, sys, total, rps] = l.split('|').slice(4, 8).map((c) => Number(c.trim()));
+    assert.ok(user !== undefined && sys !== undefined && user >= 0 && sys >= 0 && Math.abs((total ?? NaN) - (user + sys)) < 0.011, l);
+    assert.ok((rps ?? 0) > 0, `every server answered its load: ${l}`);
+  }
 });
 
 test('npm run bench smoke: both servers, alternating rows, docs section written', { skip: existsSync(KV_SERVER_JS) ? false : 'kv-server not built' }, async () => {

@@ -14,10 +14,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../../src/cli/flags.js';
 import { runBenchMain, type Stoppable } from './bench-main.js';
 import { runRedisBenchmark } from './redis-benchmark.js';
-import { freePort, haveExecutable, kvServerBuilt, launch, REPO_ROOT, startKv, startRedis, type ServerProc } from './servers.js';
+import { freePort, haveExecutable, kvServerBuilt, KV_SERVER_JS, launch, REPO_ROOT, startKv, startRedis, type ServerProc } from './servers.js';
 
 const IO_FLOOR_JS = join(REPO_ROOT, 'dist', 'tools', 'bench', 'io-floor-server.js');
 /** The floor server answers only this test (its frames have one fixed size). */
@@ -61,29 +61,57 @@ interface Options {
   readonly keyspace: number;
 }
 
-function options(argv: readonly string[]): Options {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      tests: { type: 'string', default: 'ping_mbulk,get,set,incr,sadd,hset,rpush' },
-      requests: { type: 'string', default: '500000' },
-      pipelines: { type: 'string', default: '16,1' },
-      clients: { type: 'string', default: '50' },
-      keyspace: { type: 'string', default: '100000' },
-    },
-  });
-  const int = (name: string, v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got '${v}'`);
-    return n;
-  };
-  return {
-    tests: values.tests.split(',').filter((t) => t !== ''),
-    requests: int('requests', values.requests),
-    pipelines: values.pipelines.split(',').map((p) => int('pipelines', p)),
-    clients: int('clients', values.clients),
-    keyspace: int('keyspace', values.keyspace),
-  };
+const EXIT_OK = 0;
+const EXIT_USAGE = 2;
+const REQUESTS_MAX = 100_000_000;
+const CLIENTS_MAX = 10_000;
+/** redis-benchmark's -P above this measures its own buffering more than the server. */
+const PIPELINE_MAX = 1_000;
+/** Tests this tool runs (redis-benchmark -t names whose load needs no preloaded key). */
+const TESTS = ['ping_inline', 'ping_mbulk', 'get', 'set', 'incr', 'lpush', 'rpush', 'lpop', 'rpop', 'sadd', 'hset', 'spop', 'zadd', 'zpopmin', 'mset'] as const;
+
+const USAGE = `Usage: npm run bench:cpu -- [--tests t1,t2] [--requests N] [--pipelines 16,1] [--clients C] [--keyspace K]
+  Server CPU (user and system µs per request, from /proc) of redis-server, kv-server and, for
+  ping_mbulk, the I/O floor (Node's read and write path alone), each fresh and measured alone.
+  --tests <list>      redis-benchmark tests, of ${TESTS.join(',')} (default ping_mbulk,get,set,incr,sadd,hset,rpush)
+  --requests <N>      requests per measured run at -P > 1 (default 500000; -P 1 runs a tenth)
+  --pipelines <list>  redis-benchmark -P values (default 16,1)
+  --clients <C>       redis-benchmark -c (default 50)
+  --keyspace <K>      redis-benchmark -r (default 100000)
+`;
+
+const FLAGS = {
+  tests: { type: 'string', default: 'ping_mbulk,get,set,incr,sadd,hset,rpush' },
+  requests: { type: 'string', default: '500000' },
+  pipelines: { type: 'string', default: '16,1' },
+  clients: { type: 'string', default: '50' },
+  keyspace: { type: 'string', default: '100000' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+/** A whole number in [1, max], or null. */
+function count(v: string, max: number): number | null {
+  const n = Number(v);
+  return /^\d+$/.test(v) && Number.isSafeInteger(n) && n >= 1 && n <= max ? n : null;
+}
+
+/** The options, or the reason they are refused. */
+function options(argv: readonly string[]): Options | { readonly help: true } | { readonly error: string } {
+  const f = parseFlags(argv, FLAGS);
+  if (!f.ok) return { error: f.error };
+  const v = f.values;
+  if (v.help) return { help: true };
+  const tests = v.tests.split(',');
+  if (!tests.every((t) => (TESTS as readonly string[]).includes(t))) return { error: `--tests needs a list of ${TESTS.join(',')}` };
+  const requests = count(v.requests, REQUESTS_MAX);
+  if (requests === null) return { error: `--requests needs 1..${REQUESTS_MAX}` };
+  const pipelines = v.pipelines.split(',').map((p) => count(p, PIPELINE_MAX));
+  if (pipelines.some((p) => p === null)) return { error: `--pipelines needs a list of 1..${PIPELINE_MAX}` };
+  const clients = count(v.clients, CLIENTS_MAX);
+  if (clients === null) return { error: `--clients needs 1..${CLIENTS_MAX}` };
+  const keyspace = count(v.keyspace, REQUESTS_MAX);
+  if (keyspace === null) return { error: `--keyspace needs 1..${REQUESTS_MAX}` };
+  return { tests, requests, pipelines: pipelines as number[], clients, keyspace };
 }
 
 async function startFloor(): Promise<ServerProc> {
@@ -118,10 +146,20 @@ export function cpuTable(rows: readonly CpuRow[]): string {
 }
 
 const live = new Set<Stoppable>();
-runBenchMain('cpu-per-request', live, async () => {
-  const o = options(process.argv.slice(2));
-  if (!haveExecutable('redis-server') || !haveExecutable('redis-benchmark')) throw new Error('redis-server and redis-benchmark are needed (apt-get install redis-server redis-tools)');
-  if (!kvServerBuilt()) throw new Error('build first: npm run build');
+
+async function main(argv: readonly string[]): Promise<number> {
+  const o = options(argv);
+  if ('help' in o) {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  const fail = (msg: string): number => {
+    process.stderr.write(`bench:cpu: ${msg} (see --help)\n`);
+    return EXIT_USAGE;
+  };
+  if ('error' in o) return fail(o.error);
+  if (!haveExecutable('redis-server') || !haveExecutable('redis-benchmark')) return fail('redis-server and redis-benchmark not found (apt-get install redis-server redis-tools)');
+  if (!kvServerBuilt()) return fail(`${KV_SERVER_JS} is missing; run \`npm run build\` first`);
   const ticks = clockTicksPerSecond();
   const rows: CpuRow[] = [];
   for (const pipeline of o.pipelines) {
@@ -139,5 +177,7 @@ runBenchMain('cpu-per-request', live, async () => {
     }
   }
   process.stdout.write(`${cpuTable(rows)}\n`);
-  return 0;
-});
+  return EXIT_OK;
+}
+
+runBenchMain('bench:cpu', live, () => main(process.argv.slice(2)));
