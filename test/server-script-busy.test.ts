@@ -2,8 +2,9 @@
 // slices): other clients get BUSY except for what Redis 7.0 allows then, SCRIPT KILL and
 // FUNCTION KILL stop a script that did not write, a script that wrote runs to its end with all
 // its writes, a blocked client is served only once the script ended, MULTI during a busy script
-// ends in EXECABORT, and SHUTDOWN NOSAVE mid-script loses no acknowledged write and keeps none of
-// the script's. Differential against a real redis-server where the replies are Redis's.
+// ends in EXECABORT, SHUTDOWN NOSAVE mid-script loses no acknowledged write and keeps none of
+// the script's, and a late script's error counts in INFO as Redis counts it. Differential
+// against a real redis-server where the replies are Redis's.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { serverPairPerFile, startKvServer, stopAndClean, type RunningProcess } f
 import { ReplyError, cmd, type Reply } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 import { waitFor } from './helpers/wait.js';
+import { info } from './helpers/info.js';
 
 const pair = serverPairPerFile();
 
@@ -115,6 +117,64 @@ async function functionKillScenario(port: number): Promise<string[]> {
 test('differential: a busy function: SCRIPT KILL refuses, FUNCTION STATS names it, FUNCTION KILL stops it', async () => {
   const kv = await functionKillScenario(pair.kvPort());
   const redis = await functionKillScenario(pair.redisPort());
+  assert.deepEqual(kv, redis);
+});
+
+/** What INFO counted of errors: errorstats (Redis lists them by name), total_error_replies, and the scripts' and LPUSH's calls. */
+async function errorCounts(port: number): Promise<string[]> {
+  const stats = await info(port, 'all');
+  const out = [...stats].filter(([k]) => k.startsWith('errorstat_')).map(([k, v]) => `${k}:${v}`);
+  out.push(`total_error_replies:${stats.get('total_error_replies') ?? '?'}`);
+  for (const cmdName of ['eval', 'fcall', 'lpush']) {
+    const line = stats.get(`cmdstat_${cmdName}`) ?? '';
+    out.push(`${cmdName}: ${line.split(',').filter((f) => /^(calls|rejected_calls|failed_calls)=/.test(f)).join(',')}`);
+  }
+  return out;
+}
+
+/**
+ * Scripts and a function that end in an error after running past busy-reply-threshold (their
+ * reply deferred), one killed by SCRIPT KILL, and a short one: every error counted as Redis counts it.
+ */
+async function lateErrorsScenario(port: number): Promise<string[]> {
+  const a = await RawConn.open(port);
+  const b = await RawConn.open(port);
+  const seen: string[] = [];
+  try {
+    await a.call('FLUSHALL');
+    await a.call('FUNCTION', 'FLUSH');
+    await a.call('SET', 'str', 'x');
+    await a.call('FUNCTION', 'LOAD', `#!lua name=late\nredis.register_function('late_error', function() ${loopFor(100)} return redis.error_reply('FERR late') end)`);
+    await a.call('CONFIG', 'SET', 'busy-reply-threshold', '20');
+    await a.call('CONFIG', 'RESETSTAT');
+    const tails = [
+      `return redis.error_reply('MYERR late')`,
+      `error('plain')`,
+      // The error of a command it called: that command counted it, the script only fails.
+      `return redis.call('lpush', KEYS[1], 'a')`,
+      `return redis.pcall('lpush', KEYS[1], 'a')`,
+      `return 1`,
+    ];
+    for (const tail of tails) seen.push(show(await a.call('EVAL', `${loopFor(100)} ${tail}`, '1', 'str')));
+    seen.push(show(await a.call('EVAL', `return redis.error_reply('SHORT now')`, '0')));
+    seen.push(show(await a.call('FCALL', 'late_error', '0')));
+    // waitBusy's PINGs meet one BUSY (counted on both servers alike).
+    a.send(cmd('EVAL', 'while true do end', '0'));
+    await waitBusy(b);
+    seen.push(show(await b.call('SCRIPT', 'KILL')));
+    seen.push(show(await a.read()));
+    seen.push(...(await errorCounts(port)));
+  } finally {
+    await b.call('CONFIG', 'SET', 'busy-reply-threshold', '5000').catch(() => undefined);
+    a.close();
+    b.close();
+  }
+  return seen;
+}
+
+test('differential: errors of scripts past busy-reply-threshold count in INFO errorstats, total_error_replies and failed_calls as in Redis', async () => {
+  const kv = await lateErrorsScenario(pair.kvPort());
+  const redis = await lateErrorsScenario(pair.redisPort());
   assert.deepEqual(kv, redis);
 });
 

@@ -14,6 +14,7 @@ import { subcommandOf, type CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
 import type { TrackingHub } from './tracking.js';
 import { denialError, execDenialError, type AclDenial, type AclLogContext } from './acl.js';
+import type { ReplyWriter } from '../protocol/reply.js';
 
 /**
  * A hook run before every command that passed the built-in checks. The replication layer
@@ -553,6 +554,20 @@ export class Dispatcher {
   countFailure(spec: CommandSpec, argv: readonly Buffer[], msg: string): void {
     this.stats.forCommand(spec, argv).failedCalls++;
     this.countError(msg);
+  }
+
+  /**
+   * A command whose reply was deferred past its return (a script that ran past
+   * busy-reply-threshold) writes it now with `write`, which says whether its error is one a
+   * command it called counted already: an error reply counts as invoke counts one then.
+   */
+  replyLate(argv: readonly Buffer[], out: ReplyWriter, write: (out: ReplyWriter) => boolean): void {
+    const before = errorCount(out);
+    const alreadyCounted = write(out);
+    if (errorCount(out) === before) return;
+    const spec = this.commands.lookup(argv[0] as Buffer);
+    if (spec !== undefined) this.stats.forCommand(spec, argv).failedCalls++;
+    if (!alreadyCounted) this.countError(lastError(out));
   }
 
   /** total_error_replies and INFO errorstats (by the error's first word, as Redis). */

@@ -1090,7 +1090,8 @@ export class KvServer implements ConnectionHost {
     this.blocking.held = false;
     this.syncDeletesPaused();
     const finish = (out: ReplyWriter): void => {
-      b.engine.finish(out);
+      // Its error counts now (INFO errorstats, failed_calls), as it would have in the turn it started.
+      this.dispatcher.replyLate(b.info.argv, out, (o) => b.engine.finish(o) === 'command-error');
       // Committed before the caller's connection takes its reply: the reply waits for this entry's durability.
       if (b.run.opened) this.commitTransaction();
     };
