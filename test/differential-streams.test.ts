@@ -8,7 +8,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
+import { replicaOfArgs, serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
 import { info } from './helpers/info.js';
 import { waitFor } from './helpers/wait.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
@@ -217,7 +217,7 @@ test("keyspace events of the stream commands are Redis's, on the primary and on 
   const { kv, redis } = await openPairConns(pair, 3);
   const subs = await openPairConns(pair, 3);
   for (const c of [kv, redis]) await c.request('FLUSHALL');
-  const replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${pair.kvPort()}`] });
+  const replica = await startKvServer({ args: replicaOfArgs(pair.kvPort()) });
   const replicaSub = await RawConn.open(replica.port);
   const caughtUp = async (): Promise<void> => {
     const want = (await info(pair.kvPort())).get('kv_position');
