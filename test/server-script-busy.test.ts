@@ -3,8 +3,8 @@
 // FUNCTION KILL stop a script that did not write, a script that wrote runs to its end with all
 // its writes, a blocked client is served only once the script ended, MULTI during a busy script
 // ends in EXECABORT, SHUTDOWN NOSAVE mid-script loses no acknowledged write and keeps none of
-// the script's, and a late script's error counts in INFO as Redis counts it. Differential
-// against a real redis-server where the replies are Redis's.
+// the script's, and a late script's error and whole run count in INFO and the slow log as Redis
+// counts them. Differential against a real redis-server where the replies are Redis's.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,6 +160,30 @@ async function lateErrorsScenario(port: number): Promise<string[]> {
 
 test('differential: errors of scripts past busy-reply-threshold count in INFO errorstats, total_error_replies and failed_calls as in Redis', async () => {
   await agreeWithRedis(lateErrorsScenario);
+});
+
+/** A script that runs 300 ms: what commandstats and the slow log say of its duration (each checked against a bound, so comparable). */
+async function lateTimingScenario(port: number): Promise<string[]> {
+  return withBusyConns(port, async (a) => {
+    await a.call('CONFIG', 'SET', 'slowlog-log-slower-than', '100000');
+    try {
+      await a.call('SLOWLOG', 'RESET');
+      await a.call('CONFIG', 'RESETSTAT');
+      assert.equal(await a.call('EVAL', `${loopFor(300)} return 1`, '0'), 1);
+      const stats = await info(port, 'commandstats');
+      const usec = Number(/usec=(\d+)/.exec(stats.get('cmdstat_eval') ?? '')?.[1]);
+      const log = await a.call('SLOWLOG', 'GET', '10');
+      assert.ok(Array.isArray(log));
+      const entries = log.map((e) => (Array.isArray(e) ? `${String((e[3] as Buffer[])[0])} ${Number(e[2]) >= 250_000 ? 'whole run' : 'less'}` : show(e)));
+      return [`eval usec counts the whole run: ${usec >= 250_000}`, ...entries];
+    } finally {
+      await a.call('CONFIG', 'SET', 'slowlog-log-slower-than', '10000');
+    }
+  });
+}
+
+test('differential: a script past busy-reply-threshold counts its whole run in commandstats and the slow log', async () => {
+  assert.deepEqual(await agreeWithRedis(lateTimingScenario), ['eval usec counts the whole run: true', 'EVAL whole run']);
 });
 
 /** A script that wrote cannot be killed: it runs to its end and all its writes stay. */
