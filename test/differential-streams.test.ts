@@ -8,10 +8,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverPairPerFile } from './helpers/procs.js';
+import { replicaOfArgs, serverPairPerFile, startKvServer, stopAndClean } from './helpers/procs.js';
+import { info } from './helpers/info.js';
+import { waitFor } from './helpers/wait.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 import { showReply, type Resp } from './helpers/resp.js';
-import { framesUntilMarker, openPairConns } from './helpers/server-conn.js';
+import { framesUntilMarker, openPairConns, RawConn } from './helpers/server-conn.js';
 
 const COMMANDS_DEFAULT = 3_000;
 const COMMANDS_LONG = 30_000;
@@ -211,26 +213,38 @@ for (const protocol of [2, 3] as const) {
   });
 }
 
-test("keyspace events of the stream commands are Redis's", async () => {
+test("keyspace events of the stream commands are Redis's, on the primary and on a replica", async () => {
   const { kv, redis } = await openPairConns(pair, 3);
   const subs = await openPairConns(pair, 3);
+  for (const c of [kv, redis]) await c.request('FLUSHALL');
+  const replica = await startKvServer({ args: replicaOfArgs(pair.kvPort()) });
+  const replicaSub = await RawConn.open(replica.port);
+  const caughtUp = async (): Promise<void> => {
+    const want = (await info(pair.kvPort())).get('kv_position');
+    await waitFor('the replica applied every entry', async () => (await info(replica.port)).get('kv_position') === want);
+  };
   try {
-    for (const c of [kv, redis]) {
-      await c.request('FLUSHALL');
-      await c.request('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
-    }
-    for (const c of [subs.kv, subs.redis]) await c.request('PSUBSCRIBE', '__key*__:*');
+    await caughtUp();
+    for (const c of [kv, redis, replicaSub]) await c.request('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
+    await replicaSub.request('HELLO', '3');
+    for (const c of [subs.kv, subs.redis, replicaSub]) await c.request('PSUBSCRIBE', '__key*__:*');
     const lines: string[][] = [
       ['XADD', 'e', '1-1', 'a', '1'], ['XADD', 'e', 'MAXLEN', '1', '1-2', 'a', '2'], ['XADD', 'e', 'MAXLEN', '5', '1-3', 'a', '3'], ['XTRIM', 'e', 'MAXLEN', '1'], ['XTRIM', 'e', 'MAXLEN', '1'],
       ['XDEL', 'e', '1-3'], ['XDEL', 'e', '9-9'], ['XSETID', 'e', '5-5'], ['XGROUP', 'CREATE', 'e', 'g', '0'], ['XGROUP', 'CREATE', 'm', 'g', '$', 'MKSTREAM'],
-      ['XADD', 'e', '6-1', 'b', '1'], ['XREADGROUP', 'GROUP', 'g', 'c1', 'STREAMS', 'e', '>'], ['XGROUP', 'CREATECONSUMER', 'e', 'g', 'c2'], ['XCLAIM', 'e', 'g', 'c3', '0', '6-1'],
-      ['XAUTOCLAIM', 'e', 'g', 'c4', '0', '0'], ['XACK', 'e', 'g', '6-1'], ['XGROUP', 'SETID', 'e', 'g', '0'], ['XGROUP', 'DELCONSUMER', 'e', 'g', 'c1'], ['XGROUP', 'DESTROY', 'e', 'g'], ['DEL', 'e'],
+      ['XADD', 'e', '6-1', 'b', '1'], ['XREADGROUP', 'GROUP', 'g', 'c1', 'STREAMS', 'e', '>'], ['XREADGROUP', 'GROUP', 'g', 'c1', 'STREAMS', 'e', '0'],
+      ['XGROUP', 'CREATECONSUMER', 'e', 'g', 'c2'], ['XCLAIM', 'e', 'g', 'c3', '0', '6-1'], ['XCLAIM', 'e', 'g', 'c5', '0', '7-7', 'LASTID', '9-0'],
+      ['XAUTOCLAIM', 'e', 'g', 'c4', '0', '0'], ['XACK', 'e', 'g', '6-1'], ['XGROUP', 'SETID', 'e', 'g', '0'], ['XGROUP', 'DELCONSUMER', 'e', 'g', 'c1'],
+      ['MULTI'], ['XADD', 'e', '10-1', 'c', '1'], ['XADD', 'e', '10-2', 'c', '2'], ['XDEL', 'e', '10-1', '10-2'], ['EXEC'],
+      ['XGROUP', 'DESTROY', 'e', 'g'], ['DEL', 'e'],
     ];
     for (const argv of lines) assert.equal(showReply(await kv.request(...argv)), showReply(await redis.request(...argv)), argv.join(' '));
-    const [fa, fb] = await Promise.all([framesUntilMarker(subs.kv, []), framesUntilMarker(subs.redis, [])]);
-    assert.deepEqual(fa, fb, 'events');
+    await caughtUp();
+    const [fa, fb, fr] = await Promise.all([framesUntilMarker(subs.kv, []), framesUntilMarker(subs.redis, []), framesUntilMarker(replicaSub, [])]);
+    assert.deepEqual(fa, fb, 'events on the primary');
+    assert.deepEqual(fr, fb, 'events on the replica');
   } finally {
     for (const c of [kv, redis]) await c.request('CONFIG', 'SET', 'notify-keyspace-events', '');
-    for (const c of [kv, redis, subs.kv, subs.redis]) c.close();
+    for (const c of [kv, redis, subs.kv, subs.redis, replicaSub]) c.close();
+    await stopAndClean(replica);
   }
 });

@@ -4,36 +4,14 @@
 // it returns at once; lists and their expiries survive a SIGKILL and restart under fsync always;
 // DEBUG DIGEST-VALUE follows a list's order.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { RawConn } from './helpers/server-conn.js';
+import { kvServersPerFile } from './helpers/procs.js';
+import { assertNoEntry, assertOneEntryEach, type RawConn } from './helpers/server-conn.js';
 import { cmd, showReply } from './helpers/resp.js';
 import { waitFor } from './helpers/wait.js';
 
-const procs: RunningProcess[] = [];
-const conns: RawConn[] = [];
-after(async () => {
-  for (const c of conns) c.close();
-  for (const p of procs) await stopAndClean(p);
-});
-
-async function open(args: readonly string[] = ['--fsync', 'no'], dir?: string): Promise<{ server: RunningProcess; c: RawConn }> {
-  const server = await startKvServer({ args, ...(dir === undefined ? {} : { dir }) });
-  procs.push(server);
-  const c = await RawConn.open(server.port);
-  conns.push(c);
-  return { server, c };
-}
-
-async function seqOf(c: RawConn): Promise<number> {
-  const r = await c.request('POSITION');
-  return Number(showReply(r).replace(/^"?\d+:(\d+)"?$/, '$1'));
-}
-
-async function show(c: RawConn, ...args: string[]): Promise<string> {
-  return showReply(await c.request(...args));
-}
+const { open, killAndReopen } = kvServersPerFile();
 
 test('every list write is one log entry, a read or a no-op logs none; an emptied list is gone', async () => {
   const { c } = await open();
@@ -50,23 +28,16 @@ test('every list write is one log entry, a read or a no-op logs none; an emptied
     ['LMPOP', '2', 'none', 'l', 'RIGHT', 'COUNT', '2'],
     ['LPOP', 'l'],
   ];
-  for (const w of writes) {
-    const before = await seqOf(c);
-    const r = await c.request(...w);
-    assert.notEqual(r.t, 'error', `${w.join(' ')}: ${showReply(r)}`);
-    assert.equal(await seqOf(c), before + 1, `${w.join(' ')} is one entry`);
-  }
-  const before = await seqOf(c);
-  for (const r of [['LRANGE', 'l', '0', '-1'], ['LLEN', 'l'], ['LINDEX', 'l', '0'], ['LPOS', 'l', 'b'], ['LPUSHX', 'none', 'v'], ['LREM', 'l', '0', 'zzz'], ['LINSERT', 'l', 'BEFORE', 'zzz', 'v'], ['LPOP', 'none']]) await c.request(...r);
-  assert.equal(await seqOf(c), before, 'reads and no-op writes log nothing');
+  await assertOneEntryEach(c, writes);
+  await assertNoEntry(c, [['LRANGE', 'l', '0', '-1'], ['LLEN', 'l'], ['LINDEX', 'l', '0'], ['LPOS', 'l', 'b'], ['LPUSHX', 'none', 'v'], ['LREM', 'l', '0', 'zzz'], ['LINSERT', 'l', 'BEFORE', 'zzz', 'v'], ['LPOP', 'none']]);
   // Empty it: the key goes, with its expiry.
-  assert.equal(await show(c, 'EXPIRE', 'l', '1000'), ':1');
+  assert.equal(await c.show('EXPIRE', 'l', '1000'), ':1');
   const len = Number(showReply(await c.request('LLEN', 'l')).slice(1));
-  assert.equal(await show(c, 'RPOP', 'l', String(len + 5)).then((s) => s.startsWith('*') || s.startsWith('[')), true);
-  assert.equal(await show(c, 'EXISTS', 'l'), ':0');
-  assert.equal(await show(c, 'TYPE', 'l'), '+none');
-  assert.equal(await show(c, 'RPUSH', 'l', 'again'), ':1');
-  assert.equal(await show(c, 'TTL', 'l'), ':-1');
+  assert.equal(await c.show('RPOP', 'l', String(len + 5)).then((s) => s.startsWith('*') || s.startsWith('[')), true);
+  assert.equal(await c.show('EXISTS', 'l'), ':0');
+  assert.equal(await c.show('TYPE', 'l'), '+none');
+  assert.equal(await c.show('RPUSH', 'l', 'again'), ':1');
+  assert.equal(await c.show('TTL', 'l'), ':-1');
 });
 
 test('a long list: pushes and pops at the ends, LINDEX and LRANGE near them, small memory per element, DEL at once', async () => {
@@ -84,10 +55,10 @@ test('a long list: pushes and pops at the ends, LINDEX and LRANGE near them, sma
     }
     for (; sent > 0; sent--) assert.equal((await c.readResp()).t, 'int');
   }
-  assert.equal(await show(c, 'LLEN', 'big'), `:${n}`);
-  assert.equal(await show(c, 'LINDEX', 'big', '0'), '"0"');
-  assert.equal(await show(c, 'LINDEX', 'big', '-1'), `"${n - 1}"`);
-  assert.equal(await show(c, 'LINDEX', 'big', String(n / 2)), `"${n / 2}"`);
+  assert.equal(await c.show('LLEN', 'big'), `:${n}`);
+  assert.equal(await c.show('LINDEX', 'big', '0'), '"0"');
+  assert.equal(await c.show('LINDEX', 'big', '-1'), `"${n - 1}"`);
+  assert.equal(await c.show('LINDEX', 'big', String(n / 2)), `"${n / 2}"`);
   const tail = await c.request('LRANGE', 'big', '-3', '-1');
   assert.ok(tail.t === 'array' && tail.a !== null && tail.a.map(showReply).join(',') === `"${n - 3}","${n - 2}","${n - 1}"`);
   // Ends stay O(1): many pushes and pops on the long list answer as fast as on a short one.
@@ -97,13 +68,13 @@ test('a long list: pushes and pops at the ends, LINDEX and LRANGE near them, sma
     await c.request('RPOP', 'big');
   }
   assert.ok(Date.now() - t0 < 5_000, 'pushes and pops at the ends of a 1M list');
-  assert.equal(await show(c, 'LINDEX', 'big', '199'), '"h"');
+  assert.equal(await c.show('LINDEX', 'big', '199'), '"h"');
   const usage = Number(showReply(await c.request('MEMORY', 'USAGE', 'big')).slice(1));
   assert.ok(usage > n && usage < n * 16, `MEMORY USAGE ${usage} for ${n} short elements`);
   const t1 = Date.now();
-  assert.equal(await show(c, 'DEL', 'big'), ':1');
+  assert.equal(await c.show('DEL', 'big'), ':1');
   assert.ok(Date.now() - t1 < 1_000, 'DEL of a long list drops a reference');
-  assert.equal(await show(c, 'PING'), '+PONG');
+  assert.equal(await c.show('PING'), '+PONG');
 });
 
 test('lists and their expiries survive SIGKILL and restart under fsync always; DEBUG DIGEST agrees and follows order', async () => {
@@ -117,23 +88,21 @@ test('lists and their expiries survive SIGKILL and restart under fsync always; D
   await c.request('PEXPIRE', 'c', '100000000');
   const ranges = async (conn: RawConn): Promise<string[]> => {
     const out: string[] = [];
-    for (const k of ['a', 'b', 'c']) out.push(await show(conn, 'LRANGE', k, '0', '-1'));
+    for (const k of ['a', 'b', 'c']) out.push(await conn.show('LRANGE', k, '0', '-1'));
     return out;
   };
   const want = await ranges(c);
-  const digest = await show(c, 'DEBUG', 'DIGEST');
-  const dir = first.server.dir;
-  await first.server.kill('SIGKILL');
-  const second = await open(['--fsync', 'always'], dir);
+  const digest = await c.show('DEBUG', 'DIGEST');
+  const second = await killAndReopen(first.server, ['--fsync', 'always']);
   assert.deepEqual(await ranges(second.c), want);
-  assert.equal(await show(second.c, 'DEBUG', 'DIGEST'), digest);
+  assert.equal(await second.c.show('DEBUG', 'DIGEST'), digest);
   const ttl = Number(showReply(await second.c.request('PTTL', 'c')).slice(1));
   assert.ok(ttl > 0 && ttl <= 100_000_000);
   // Order is part of a list's value: the same elements in another order digest differently.
   await second.c.request('RPUSH', 'p', 'x', 'y');
   await second.c.request('RPUSH', 'q', 'y', 'x');
-  assert.notEqual(await show(second.c, 'DEBUG', 'DIGEST-VALUE', 'p'), await show(second.c, 'DEBUG', 'DIGEST-VALUE', 'q'));
+  assert.notEqual(await second.c.show('DEBUG', 'DIGEST-VALUE', 'p'), await second.c.show('DEBUG', 'DIGEST-VALUE', 'q'));
   // A list key expires like any other.
   await second.c.request('PEXPIRE', 'p', '50');
-  await waitFor('p to expire', async () => (await show(second.c, 'EXISTS', 'p')) === ':0');
+  await waitFor('p to expire', async () => (await second.c.show('EXISTS', 'p')) === ':0');
 });

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { freePort, startKvServer, startRedisServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { ReplyError, type Reply } from './helpers/resp.js';
+import { showValue as show } from './helpers/resp.js';
 import { RawConn } from './helpers/server-conn.js';
 
 let kvSource: RunningProcess | undefined;
@@ -23,17 +23,6 @@ before(async () => {
 after(async () => {
   for (const p of [kvSource, kvTarget, redisSource, redisTarget]) await stopAndClean(p);
 });
-
-function show(r: Reply): string {
-  if (r instanceof ReplyError) return `-${r.message}`;
-  return JSON.stringify(plain(r));
-}
-
-function plain(r: Reply): unknown {
-  if (Buffer.isBuffer(r)) return r.toString('latin1');
-  if (Array.isArray(r)) return r.map(plain);
-  return typeof r === 'bigint' ? String(r) : r;
-}
 
 /** The steps from `source` to `target` (both flushed first): every reply and the keys on both sides. */
 async function scenario(source: number, target: number): Promise<string[]> {

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { serverPairPerFile, startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
+import { serverPairPerFile, withPrimaryAndReplica } from './helpers/procs.js';
 import { ReplyError, type Reply } from './helpers/resp.js';
 import { RawConn, compareReplies, openPairConns } from './helpers/server-conn.js';
 import { withServer } from './helpers/in-process-server.js';
@@ -253,11 +253,7 @@ test("a script's writes are one log position, visible to no one before the scrip
 });
 
 test('a replica gets a script as its effects, refuses its writes (READONLY) and runs read-only scripts', async () => {
-  let primary: RunningProcess | undefined;
-  let replica: RunningProcess | undefined;
-  try {
-    primary = await startKvServer();
-    replica = await startKvServer({ args: ['--replica-of', `127.0.0.1:${primary.port}`] });
+  await withPrimaryAndReplica(async (primary, replica) => {
     const p = await RawConn.open(primary.port);
     const r = await RawConn.open(replica.port);
     try {
@@ -272,10 +268,7 @@ test('a replica gets a script as its effects, refuses its writes (READONLY) and 
       p.close();
       r.close();
     }
-  } finally {
-    await stopAndClean(replica);
-    await stopAndClean(primary);
-  }
+  });
 });
 
 test('ioredis defineCommand runs through EVALSHA (NOSCRIPT falls back to EVAL)', async () => {

@@ -5,42 +5,15 @@
 // with Redis's errors; streams with groups survive SIGKILL and restart (DEBUG DIGEST agrees); a
 // replica reaches the primary's digest, refuses XREADGROUP and serves a blocked XREAD.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startKvServer, stopAndClean, type RunningProcess } from './helpers/procs.js';
-import { RawConn } from './helpers/server-conn.js';
+import { kvServersPerFile } from './helpers/procs.js';
+import { assertNoEntry, assertOneEntryEach, type RawConn } from './helpers/server-conn.js';
 import { cmd, showReply } from './helpers/resp.js';
 import { info } from './helpers/info.js';
 import { waitFor } from './helpers/wait.js';
 
-const procs: RunningProcess[] = [];
-const conns: RawConn[] = [];
-after(async () => {
-  for (const c of conns) c.close();
-  for (const p of procs) await stopAndClean(p);
-});
-
-async function open(args: readonly string[] = ['--fsync', 'no'], dir?: string): Promise<{ server: RunningProcess; c: RawConn }> {
-  const server = await startKvServer({ args, ...(dir === undefined ? {} : { dir }) });
-  procs.push(server);
-  const c = await RawConn.open(server.port);
-  conns.push(c);
-  return { server, c };
-}
-
-async function conn(port: number): Promise<RawConn> {
-  const c = await RawConn.open(port);
-  conns.push(c);
-  return c;
-}
-
-async function show(c: RawConn, ...args: string[]): Promise<string> {
-  return showReply(await c.request(...args));
-}
-
-async function seqOf(c: RawConn): Promise<number> {
-  return Number((await show(c, 'POSITION')).replace(/^"?\d+:(\d+)"?$/, '$1'));
-}
+const { open, conn, killAndReopen, primaryAndReplica } = kvServersPerFile();
 
 test('every stream write is one log entry, reads log none; * ids follow the clock', async () => {
   const { c } = await open();
@@ -56,23 +29,16 @@ test('every stream write is one log entry, reads log none; * ids follow the cloc
     ['XSETID', 's', '99999999999999-0'],
     ['XGROUP', 'DESTROY', 's', 'g'],
   ];
-  for (const w of writes) {
-    const before = await seqOf(c);
-    const r = await c.request(...w);
-    assert.notEqual(r.t, 'error', `${w.join(' ')}: ${showReply(r)}`);
-    assert.equal(await seqOf(c), before + 1, `${w.join(' ')} is one entry`);
-  }
-  const before = await seqOf(c);
-  for (const r of [['XRANGE', 's', '-', '+'], ['XLEN', 's'], ['XREAD', 'STREAMS', 's', '0'], ['XINFO', 'STREAM', 's'], ['XDEL', 's', '5-5'], ['XADD', 'none', 'NOMKSTREAM', '*', 'a', 'b']]) await c.request(...r);
-  assert.equal(await seqOf(c), before, 'reads and no-op writes log nothing');
+  await assertOneEntryEach(c, writes);
+  await assertNoEntry(c, [['XRANGE', 's', '-', '+'], ['XLEN', 's'], ['XREAD', 'STREAMS', 's', '0'], ['XINFO', 'STREAM', 's'], ['XDEL', 's', '5-5'], ['XADD', 'none', 'NOMKSTREAM', '*', 'a', 'b']]);
   // '*' after a last id in the future keeps counting from it.
-  assert.equal(await show(c, 'XADD', 's', '*', 'x', 'y'), '"99999999999999-1"');
+  assert.equal(await c.show('XADD', 's', '*', 'x', 'y'), '"99999999999999-1"');
   const now = Date.now();
-  const id = (await show(c, 'XADD', 't', '*', 'x', 'y')).replace(/"/g, '');
+  const id = (await c.show('XADD', 't', '*', 'x', 'y')).replace(/"/g, '');
   const ms = Number(id.split('-')[0]);
   assert.ok(ms >= now - 1000 && ms <= now + 60_000, `${id} near ${now}`);
-  assert.equal(await show(c, 'TYPE', 't'), '+stream');
-  assert.equal(await show(c, 'OBJECT', 'ENCODING', 't'), '"stream"');
+  assert.equal(await c.show('TYPE', 't'), '+stream');
+  assert.equal(await c.show('OBJECT', 'ENCODING', 't'), '"stream"');
 });
 
 test('blocked XREAD and XREADGROUP: served in blocking order, timeouts, CLIENT UNBLOCK, deleted key and destroyed group', async () => {
@@ -84,36 +50,36 @@ test('blocked XREAD and XREADGROUP: served in blocking order, timeouts, CLIENT U
   g1.send(cmd('XREADGROUP', 'GROUP', 'grp', 'c1', 'BLOCK', '0', 'STREAMS', 'q', '>'));
   g2.send(cmd('XREADGROUP', 'GROUP', 'grp', 'c2', 'BLOCK', '0', 'STREAMS', 'q', '>'));
   // Wait until all four are blocked.
-  for (let i = 0; i < 200 && !(await show(c, 'INFO', 'clients')).includes('blocked_clients:4'); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(await show(c, 'XADD', 'q', '5-1', 'f', 'v'), '"5-1"');
+  for (let i = 0; i < 200 && !(await c.show('INFO', 'clients')).includes('blocked_clients:4'); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await c.show('XADD', 'q', '5-1', 'f', 'v'), '"5-1"');
   const want = '[["q", [["5-1", ["f", "v"]]]]]';
   assert.equal(showReply(await r1.readResp()), want);
   assert.equal(showReply(await r2.readResp()), want);
   // One entry for the group: the consumer that blocked first gets it, the other keeps waiting.
   assert.equal(showReply(await g1.readResp()), want);
-  assert.equal(await show(c, 'XADD', 'q', '5-2', 'f', 'w'), '"5-2"');
+  assert.equal(await c.show('XADD', 'q', '5-2', 'f', 'w'), '"5-2"');
   assert.equal(showReply(await g2.readResp()), '[["q", [["5-2", ["f", "w"]]]]]');
-  assert.equal(await show(c, 'XPENDING', 'q', 'grp', '-', '+', '10', 'c2').then((s) => s.includes('"5-2"')), true);
+  assert.equal(await c.show('XPENDING', 'q', 'grp', '-', '+', '10', 'c2').then((s) => s.includes('"5-2"')), true);
   // A timeout answers a null array; CLIENT UNBLOCK answers one too (or the error).
-  assert.equal(await show(r1, 'XREAD', 'BLOCK', '50', 'STREAMS', 'q', '$'), '*nil');
-  const id = (await show(r2, 'CLIENT', 'ID')).slice(1);
+  assert.equal(await r1.show('XREAD', 'BLOCK', '50', 'STREAMS', 'q', '$'), '*nil');
+  const id = (await r2.show('CLIENT', 'ID')).slice(1);
   r2.send(cmd('XREAD', 'BLOCK', '0', 'STREAMS', 'q', '$'));
-  for (let i = 0; i < 200 && (await show(c, 'CLIENT', 'UNBLOCK', id)) !== ':1'; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 200 && (await c.show('CLIENT', 'UNBLOCK', id)) !== ':1'; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(showReply(await r2.readResp()), '*nil');
   // A blocked XREADGROUP learns that its group went, or its key.
   g1.send(cmd('XREADGROUP', 'GROUP', 'grp', 'c1', 'BLOCK', '0', 'STREAMS', 'q', '>'));
-  for (let i = 0; i < 200 && !(await show(c, 'INFO', 'clients')).includes('blocked_clients:1'); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(await show(c, 'XGROUP', 'DESTROY', 'q', 'grp'), ':1');
+  for (let i = 0; i < 200 && !(await c.show('INFO', 'clients')).includes('blocked_clients:1'); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await c.show('XGROUP', 'DESTROY', 'q', 'grp'), ':1');
   assert.equal(showReply(await g1.readResp()), '-NOGROUP the consumer group this client was blocked on no longer exists');
   await c.request('XGROUP', 'CREATE', 'q', 'grp', '$');
   g1.send(cmd('XREADGROUP', 'GROUP', 'grp', 'c1', 'BLOCK', '0', 'STREAMS', 'q', '>'));
-  for (let i = 0; i < 200 && !(await show(c, 'INFO', 'clients')).includes('blocked_clients:1'); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(await show(c, 'DEL', 'q'), ':1');
+  for (let i = 0; i < 200 && !(await c.show('INFO', 'clients')).includes('blocked_clients:1'); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await c.show('DEL', 'q'), ':1');
   assert.equal(showReply(await g1.readResp()), '-UNBLOCKED the stream key no longer exists');
   // Inside MULTI a blocking read answers at once.
   await c.request('MULTI');
   await c.request('XREAD', 'BLOCK', '0', 'STREAMS', 'q', '$');
-  assert.equal(await show(c, 'EXEC'), '[*nil]');
+  assert.equal(await c.show('EXEC'), '[*nil]');
 });
 
 test('streams with groups survive SIGKILL and restart under fsync always; DEBUG DIGEST agrees', async () => {
@@ -126,27 +92,22 @@ test('streams with groups survive SIGKILL and restart under fsync always; DEBUG 
   await c.request('XREADGROUP', 'GROUP', 'g', 'alice', 'COUNT', '3', 'STREAMS', 'big', '>');
   await c.request('XCLAIM', 'big', 'g', 'bob', '0', '101-0', 'RETRYCOUNT', '7');
   const reads = async (conn2: RawConn): Promise<string[]> => [
-    await show(conn2, 'XINFO', 'STREAM', 'big'),
-    await show(conn2, 'XRANGE', 'big', '-', '+', 'COUNT', '5'),
-    await show(conn2, 'XPENDING', 'big', 'g'),
-    await show(conn2, 'XINFO', 'GROUPS', 'big'),
+    await conn2.show('XINFO', 'STREAM', 'big'),
+    await conn2.show('XRANGE', 'big', '-', '+', 'COUNT', '5'),
+    await conn2.show('XPENDING', 'big', 'g'),
+    await conn2.show('XINFO', 'GROUPS', 'big'),
   ];
   const want = await reads(c);
-  const digest = await show(c, 'DEBUG', 'DIGEST');
-  const dir = first.server.dir;
-  await first.server.kill('SIGKILL');
-  const second = await open(['--fsync', 'always'], dir);
+  const digest = await c.show('DEBUG', 'DIGEST');
+  const second = await killAndReopen(first.server, ['--fsync', 'always']);
   assert.deepEqual(await reads(second.c), want);
-  assert.equal(await show(second.c, 'DEBUG', 'DIGEST'), digest);
+  assert.equal(await second.c.show('DEBUG', 'DIGEST'), digest);
   // The node layout survived too: the next ~ trim removes the same whole nodes.
-  assert.equal(await show(second.c, 'XTRIM', 'big', 'MAXLEN', '~', '150'), ':100');
+  assert.equal(await second.c.show('XTRIM', 'big', 'MAXLEN', '~', '150'), ':100');
 });
 
 test('a replica applies streams to the primary\'s DEBUG DIGEST; XREADGROUP there is a write (READONLY), XREAD BLOCK is served by replication', { timeout: 60_000 }, async () => {
-  const p = await startKvServer();
-  procs.push(p);
-  const rep = await startKvServer({ args: ['--replica-of', `127.0.0.1:${p.port}`] });
-  procs.push(rep);
+  const { primary: p, replica: rep } = await primaryAndReplica();
   const pc = await conn(p.port);
   const rc = await conn(rep.port);
   await waitFor('the replica is linked', async () => (await info(rep.port)).get('master_link_status') === 'up');
@@ -155,7 +116,7 @@ test('a replica applies streams to the primary\'s DEBUG DIGEST; XREADGROUP there
   // A reader blocked on the replica is served when the primary's XADD arrives.
   const reader = await conn(rep.port);
   reader.send(cmd('XREAD', 'BLOCK', '0', 'STREAMS', 'rs', '$'));
-  await waitFor('blocked on the replica', async () => (await show(rc, 'INFO', 'clients')).includes('blocked_clients:1'), { intervalMs: 5 });
+  await waitFor('blocked on the replica', async () => (await rc.show('INFO', 'clients')).includes('blocked_clients:1'), { intervalMs: 5 });
   await pc.request('XADD', 'rs', '1-1', 'a', '1');
   assert.equal(showReply(await reader.readResp()), '[["rs", [["1-1", ["a", "1"]]]]]');
   // Writes of every kind, with times resolved on the primary.
@@ -168,7 +129,7 @@ test('a replica applies streams to the primary\'s DEBUG DIGEST; XREADGROUP there
   await pc.request('XACK', 'rs', 'g', '202-0');
   await pc.request('XDEL', 'rs', '250-0');
   await pc.request('XTRIM', 'rs', 'MINID', '210');
-  const want = await show(pc, 'DEBUG', 'DIGEST');
-  await waitFor('the replica reaches the primary\'s digest', async () => (await show(rc, 'DEBUG', 'DIGEST')) === want);
-  assert.equal(await show(rc, 'XINFO', 'GROUPS', 'rs'), await show(pc, 'XINFO', 'GROUPS', 'rs'));
+  const want = await pc.show('DEBUG', 'DIGEST');
+  await waitFor('the replica reaches the primary\'s digest', async () => (await rc.show('DEBUG', 'DIGEST')) === want);
+  assert.equal(await rc.show('XINFO', 'GROUPS', 'rs'), await pc.show('XINFO', 'GROUPS', 'rs'));
 });

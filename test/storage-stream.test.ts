@@ -1,4 +1,5 @@
-// Streams in the storage engine: the 'xstream' op through the record codec; one XADD to a big
+// Streams in the storage engine: the 'xstream' op through the record codec (an announced event
+// included, and bodies written before it); one XADD to a big
 // stream logs an entry the size of the change; a stream payload (object codec) keeps the node
 // layout, counters and groups; and a store compacting while streams are written (big ones walked
 // in chunks), restarted from its crash image and loaded by a full resync followed by the entries
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENTRY_NODE_START, StreamObject, makeEntry } from '../src/storage/stream-object.js';
-import { decodeEffects, encodeEffects, type StreamEffect } from '../src/storage/stream-effects.js';
+import { applyEffects, checkEffects, decodeEffects, encodeEffects, type StreamEffect } from '../src/storage/stream-effects.js';
 import { ID_MAX, ID_MIN, makeId } from '../src/storage/stream-id.js';
 import { checkRecord, decodeRecord, encodeRecord, recordBytes } from '../src/storage/record.js';
 import { checkObject, decodeObject, encodeCollection } from '../src/storage/object-codec.js';
@@ -63,6 +64,25 @@ test('xstream ops survive the record codec; XADD to a 100k-entry stream logs an 
   const bad = Buffer.from(rec);
   bad[bad.length - 1] = 0xee;
   assert.equal(checkRecord(bad, 0).ok, false);
+});
+
+test("an 'event' effect survives the codec and changes no stream; an unknown event is refused; a body without one still applies", () => {
+  const meta: StreamEffect = { k: 'meta', lastId: makeId(5n, 5n), entriesAdded: 3, maxDeletedId: ID_MIN };
+  const announced: StreamEffect[] = [meta, { k: 'event', name: 'xsetid' }];
+  const body = encodeEffects(announced);
+  assert.deepEqual(decodeEffects(body, 0, body.length), announced);
+  // A record written before the effect existed: the same counters, no event.
+  const old = encodeEffects([meta]);
+  const [a, b] = [new StreamObject(), new StreamObject()];
+  applyEffects(a, decodeEffects(body, 0, body.length));
+  applyEffects(b, decodeEffects(old, 0, old.length));
+  assert.deepEqual([a.lastId, a.entriesAdded, a.size], [b.lastId, b.entriesAdded, b.size]);
+  assert.equal(checkEffects(old, 0, old.length), null);
+  // The event's code is its last byte: past the table, the body is refused with its record.
+  const bad = Buffer.from(body);
+  bad[bad.length - 1] = 0xee;
+  assert.equal(checkEffects(bad, 0, bad.length), 'unknown stream event');
+  assert.equal(checkRecord(encodeRecord(1, 1, [{ t: 'xstream', key: 's', body: bad }]), 0).ok, false);
 });
 
 test('a stream payload keeps node layout, tombstones, counters, groups and pending entries', () => {

@@ -10,10 +10,11 @@ import { performance } from 'node:perf_hooks';
 import type { ClientState, CommandContext, CommandFlag, CommandSpec, PauseMode } from './command-types.js';
 import type { ClientTx } from './multi.js';
 import { arityOk, type CommandTable } from './commands/table.js';
-import { subcommandOf, type CommandStatsTable } from './latency.js';
+import { subcommandOf, type CommandStats, type CommandStatsTable } from './latency.js';
 import type { LookupStats } from '../storage/api.js';
 import type { TrackingHub } from './tracking.js';
 import { denialError, execDenialError, type AclDenial, type AclLogContext } from './acl.js';
+import type { ReplyWriter } from '../protocol/reply.js';
 
 /**
  * A hook run before every command that passed the built-in checks. The replication layer
@@ -175,6 +176,15 @@ function execAsQueued(spec: CommandSpec, tx: ClientTx): CommandSpec {
  */
 export interface CommandObserver {
   executed(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], durationMs: number): void;
+}
+
+/**
+ * A command whose reply comes after its handler returned (a script past busy-reply-threshold,
+ * Dispatcher.deferCall): the dispatcher fills in what it needs to count the call when the reply
+ * is written (Dispatcher.replyLate), as Redis counts it when its call() ends.
+ */
+export interface LateCall {
+  call: { readonly ctx: CommandContext; readonly spec: CommandSpec; readonly argv: readonly Buffer[]; readonly st: CommandStats; readonly t0: number } | null;
 }
 
 /** Characters of an exception's message an internal-error reply carries. */
@@ -459,6 +469,18 @@ export class Dispatcher {
    * (Redis 7.0's error statistics).
    */
   errorAlreadyCounted = false;
+  /** Set by a handler that defers its reply (deferCall): the running call is counted when it is written. */
+  private lateCall: LateCall | null = null;
+
+  /**
+   * The running command's reply will be written after its handler returns (replyLate): its
+   * duration, failure, error and slow-log entry are counted then, not now.
+   */
+  deferCall(): LateCall {
+    const late: LateCall = { call: null };
+    this.lateCall = late;
+    return late;
+  }
 
   /** The handler, timed, with its lookups counted for reads and its errors for INFO. */
   private invoke(ctx: CommandContext, spec: CommandSpec, argv: readonly Buffer[], st: ReturnType<CommandStatsTable['get']>): void {
@@ -491,6 +513,12 @@ export class Dispatcher {
     // A script's commands count their own errors, and the script counts as failed when its reply
     // is an error; EXEC's commands make EXEC neither.
     if (errors > 0 && ctx.inTransaction === true && ctx.inScript !== true) this.nestedErrors += errors;
+    const late = this.lateCall;
+    if (late !== null) {
+      this.lateCall = null;
+      late.call = { ctx, spec, argv, st, t0 };
+      return;
+    }
     this.stats.recordCall(st, dt, failed);
     if (this.observer !== null) this.observer.executed(ctx, spec, argv, dt);
   }
@@ -553,6 +581,24 @@ export class Dispatcher {
   countFailure(spec: CommandSpec, argv: readonly Buffer[], msg: string): void {
     this.stats.forCommand(spec, argv).failedCalls++;
     this.countError(msg);
+  }
+
+  /**
+   * A deferred call (deferCall) writes its reply now with `write`, which says whether its error
+   * is one a command it called counted already: the call counts as invoke counts one, with its
+   * whole duration (INFO commandstats, the slow log, the latency monitor).
+   */
+  replyLate(late: LateCall, out: ReplyWriter, write: (out: ReplyWriter) => boolean): void {
+    const before = errorCount(out);
+    const alreadyCounted = write(out);
+    const failed = errorCount(out) > before;
+    if (failed && !alreadyCounted) this.countError(lastError(out));
+    const c = late.call;
+    // Filled by invoke once the handler returned; a handler run outside invoke counts only its error.
+    if (c === null) return;
+    const dt = performance.now() - c.t0;
+    this.stats.recordCall(c.st, dt, failed);
+    if (this.observer !== null) this.observer.executed(c.ctx, c.spec, c.argv, dt);
   }
 
   /** total_error_replies and INFO errorstats (by the error's first word, as Redis). */

@@ -221,7 +221,8 @@ export function registerDefaultInfoSections(srv: KvServer): void {
   });
   // Redis's order: commandstats, errorstats (a default section), latencystats, cluster, then keyspace.
   srv.info.register('Commandstats', () => srv.commandStats.commandStatsLines(), false);
-  srv.info.register('Errorstats', () => [...srv.counters.errorsByKind].map(([kind, n]) => `errorstat_${kind}:count=${n}`));
+  // By name, as Redis lists them (a radix tree's order: bytes compared, which latin1 strings' code units are).
+  srv.info.register('Errorstats', () => [...srv.counters.errorsByKind].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([kind, n]) => `errorstat_${kind}:count=${n}`));
   srv.info.register('Latencystats', () => srv.commandStats.latencyLines(), false);
   // 1 when every connection speaks Redis Cluster (cluster-enabled yes; replication/cluster/redis-cluster.ts).
   srv.info.register('Cluster', (): InfoField[] => [['cluster_enabled', srv.config.clusterEnabled ? 1 : 0]]);

@@ -7,7 +7,7 @@
 import { isKeyOp, type Key, type Op } from '../storage/types.js';
 import type { AppliedChange, AppliedKeyChange } from '../storage/api.js';
 import type { PubSubHub } from './pubsub.js';
-import { decodeEffects, type StreamEffect } from '../storage/stream-effects.js';
+import { decodeEffects } from '../storage/stream-effects.js';
 
 /** Redis's class bits (server.h NOTIFY_*), so the flag arithmetic reads the same. */
 export const NOTIFY = {
@@ -187,21 +187,33 @@ const mpop = (cls: number, first: string, headWord: string, headEvent: string, t
 const stringTtlOptions = ['ex', 'px', 'exat', 'pxat'];
 
 /**
- * A stream command's events (Redis 7.0's names), read from the effects it logged: `event` for the
- * command itself, 'xtrim' when its trim removed entries, 'xgroup-createconsumer' when it made a
- * consumer (XREADGROUP, XCLAIM, XAUTOCLAIM make them on the way).
+ * The events of one stream command, read from the effects its op carries, in Redis 7.0's names
+ * and order: 'xadd' for its entry, then 'xtrim' when its trim removed entries, 'xdel' once when it
+ * deleted ids, 'xgroup-createconsumer' when it made a consumer (XREADGROUP, XCLAIM and XAUTOCLAIM
+ * make them on the way), 'xgroup-destroy' and 'xgroup-delconsumer', and the event it announced
+ * where its effects cannot tell it (XSETID, XGROUP CREATE and SETID). The node that ran the
+ * command and a replica applying its op both read them here, so they emit the same events.
  */
-const streamRule = (event: ((w: WriteView) => string | null) | null): EventRule => (w, emit) => {
-  for (const op of w.ops) {
-    if (op.t !== 'xstream') continue;
-    const fx: StreamEffect[] = decodeEffects(op.body, 0, op.body.length);
-    const own = event?.(w) ?? null;
-    if (own !== null) emit(NOTIFY.stream, own, op.key);
-    for (const f of fx) {
-      if (f.k === 'trim' && f.deleted > 0 && own !== 'xtrim') emit(NOTIFY.stream, 'xtrim', op.key);
-      if (f.k === 'consumer' && f.created && own !== 'xgroup-createconsumer') emit(NOTIFY.stream, 'xgroup-createconsumer', op.key);
-    }
+export function streamEvents(body: Buffer): string[] {
+  const out: string[] = [];
+  for (const f of decodeEffects(body, 0, body.length)) {
+    let event: string | null = null;
+    if (f.k === 'add') event = 'xadd';
+    else if (f.k === 'trim') event = f.deleted > 0 ? 'xtrim' : null;
+    else if (f.k === 'del') event = 'xdel';
+    else if (f.k === 'group-del') event = 'xgroup-destroy';
+    else if (f.k === 'consumer') event = f.created ? 'xgroup-createconsumer' : null;
+    else if (f.k === 'consumer-del') event = 'xgroup-delconsumer';
+    else if (f.k === 'event') event = f.name;
+    // XDEL logs a 'del' per id and announces once.
+    if (event !== null && !(event === 'xdel' && out.includes(event))) out.push(event);
   }
+  return out;
+}
+
+/** Every stream write command: the events of each stream op it logged. */
+const streamRule: EventRule = (w, emit) => {
+  for (const op of w.ops) if (op.t === 'xstream') for (const e of streamEvents(op.body)) emit(NOTIFY.stream, e, op.key);
 };
 
 /**
@@ -304,14 +316,15 @@ export const EVENT_RULES: ReadonlyMap<string, EventRule> = new Map<string, Event
   ['brpoplpush', listMove(rpoplpushEnds)],
   ['sort', stored(NOTIFY.list, 'sortstore')],
   // Streams.
-  ['xadd', streamRule(() => 'xadd')],
-  ['xtrim', streamRule(() => 'xtrim')],
-  ['xdel', streamRule(() => 'xdel')],
-  ['xsetid', streamRule(() => 'xsetid')],
-  ['xgroup', streamRule((w) => `xgroup-${argWord(w, 1)}`)],
-  ['xreadgroup', streamRule(null)],
-  ['xclaim', streamRule(null)],
-  ['xautoclaim', streamRule(null)],
+  ['xadd', streamRule],
+  ['xtrim', streamRule],
+  ['xdel', streamRule],
+  ['xsetid', streamRule],
+  ['xgroup', streamRule],
+  ['xreadgroup', streamRule],
+  ['xclaim', streamRule],
+  ['xautoclaim', streamRule],
+  ['xack', streamRule],
 ]);
 
 /** Keys a write may create (the 'new' event): the targets of creating ops. */
@@ -328,13 +341,14 @@ export function createdKeyCandidates(ops: readonly Op[]): Key[] {
 /**
  * A replica applies logged ops, not commands: each op kind stands for one event (the command
  * that logged it is not in the log), so a replica emits 'set' where the primary emitted
- * 'incrby', 'hset' where it emitted 'hincrby', and no 'new'.
+ * 'incrby', 'hset' where it emitted 'hincrby', and no 'new'. A stream op is the exception: its
+ * effects name its events (streamEvents).
  */
-function replicatedEvent(c: AppliedKeyChange): readonly [number, string] {
-  switch (c.t) {
+function replicatedEvent(t: Exclude<AppliedKeyChange['t'], 'xstream'>, expireAtMs: number): readonly [number, string] {
+  switch (t) {
     case 'set': return [NOTIFY.string, 'set'];
     case 'del': return [NOTIFY.generic, 'del'];
-    case 'expire': return [NOTIFY.generic, c.expireAtMs > 0 ? 'expire' : 'persist'];
+    case 'expire': return [NOTIFY.generic, expireAtMs > 0 ? 'expire' : 'persist'];
     case 'hset': return [NOTIFY.hash, 'hset'];
     case 'hdel': return [NOTIFY.hash, 'hdel'];
     case 'sadd': return [NOTIFY.set, 'sadd'];
@@ -342,9 +356,7 @@ function replicatedEvent(c: AppliedKeyChange): readonly [number, string] {
     case 'zadd': return [NOTIFY.zset, 'zadd'];
     case 'zrem': return [NOTIFY.zset, 'zrem'];
     case 'restore': return [NOTIFY.generic, 'restore'];
-    case 'lpush': case 'rpush': case 'lpop': case 'rpop': case 'lset': case 'linsert': case 'lrem': return [NOTIFY.list, c.t];
-    // The op holds a stream command's effects, not its name: one stream event stands for them.
-    case 'xstream': return [NOTIFY.stream, 'xadd'];
+    case 'lpush': case 'rpush': case 'lpop': case 'rpop': case 'lset': case 'linsert': case 'lrem': return [NOTIFY.list, t];
   }
 }
 
@@ -387,7 +399,12 @@ export class KeyspaceNotifier {
     for (const c of changes) {
       // A flush emits no keyspace event (as Redis's FLUSHALL).
       if (c.t === 'flushall' || c.t === 'acl' || c.t === 'members' || c.t === 'functions') continue;
-      const [cls, event] = replicatedEvent(c);
+      // One stream op is one command's: all its events, as the primary emitted them.
+      if (c.t === 'xstream') {
+        if (c.body !== undefined) for (const e of streamEvents(c.body)) this.emit(NOTIFY.stream, e, c.key);
+        continue;
+      }
+      const [cls, event] = replicatedEvent(c.t, c.expireAtMs);
       const id = `${event}\u0000${c.key}`;
       if (seen.has(id)) continue;
       seen.add(id);

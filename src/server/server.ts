@@ -30,7 +30,7 @@ import { ClientRegistry } from './client-registry.js';
 import { configGet, configSetMany, rewriteConfigText, type ConfigFacts, type OutputLimit, type ServerConfig } from './config.js';
 import { installUserBufferAccept, type SocketReads } from './accept.js';
 import { Connection, type ConnectionHost, type LimitClose } from './connection.js';
-import { Dispatcher, type CommandGate, type CommandInterceptor } from './dispatch.js';
+import { Dispatcher, type CommandGate, type CommandInterceptor, type LateCall } from './dispatch.js';
 import { InfoRegistry, type InfoProvider } from './info.js';
 import { CommandStatsTable } from './latency.js';
 import { SlowLog } from './slowlog.js';
@@ -77,6 +77,8 @@ interface InFlightScript {
   readonly run: { opened: boolean };
   /** Its caller's deferred reply. */
   readonly reply: DeferredReply;
+  /** Its call, counted in INFO and the slow log when the reply is written. */
+  readonly late: LateCall;
   /** Its caller's connection (the running connection while it runs). */
   readonly conn: Connection | null;
   readonly info: BusyScript;
@@ -1010,7 +1012,7 @@ export class KvServer implements ConnectionHost {
       const reply = (ctx.defer as NonNullable<CommandContext['defer']>)();
       const isEval = script.functionRef === undefined;
       this.startBusy({
-        engine, run, reply, conn: this.runningConn,
+        engine, run, reply, conn: this.runningConn, late: this.dispatcher.deferCall(),
         info: { isEval, name: script.sha, argv: argv.map((b) => Buffer.from(b)), startedMs, busyError: isEval ? BUSY_EVAL : BUSY_FUNCTION },
       });
       return;
@@ -1090,7 +1092,8 @@ export class KvServer implements ConnectionHost {
     this.blocking.held = false;
     this.syncDeletesPaused();
     const finish = (out: ReplyWriter): void => {
-      b.engine.finish(out);
+      // The call counts now (INFO commandstats and errorstats, the slow log), with its whole run.
+      this.dispatcher.replyLate(b.late, out, (o) => b.engine.finish(o) === 'command-error');
       // Committed before the caller's connection takes its reply: the reply waits for this entry's durability.
       if (b.run.opened) this.commitTransaction();
     };

@@ -511,11 +511,15 @@ export interface ExpiryAuthority {
 /** A delete the store decided: why, and which key. */
 export type StoreDeleteListener = (key: Key, reason: 'expired' | 'evicted') => void;
 
-/** One op of an entry applied from elsewhere: its kind, key, and (set, expire) the expiry it set. */
+/**
+ * One op of an entry applied from elsewhere: its kind, key, (set, expire) the expiry it set and
+ * (xstream) its effects, a view valid only during the listener's call.
+ */
 export interface AppliedKeyChange {
   readonly t: Exclude<Op['t'], 'flushall' | 'acl' | 'members' | 'functions'>;
   readonly key: Key;
   readonly expireAtMs: number;
+  readonly body?: Buffer;
 }
 /** A key's change, or the whole dataset dropped (FLUSHALL). */
 export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' } | { readonly t: 'members' } | { readonly t: 'functions' };

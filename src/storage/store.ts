@@ -398,7 +398,7 @@ class KvStore implements ReplicatedStore {
       listPush: (b, ko, kl, head, vo, count) => (base.listPush(b, ko, kl, head, vo, count), note(head ? 'lpush' : 'rpush', b, ko, kl)),
       listPop: (b, ko, kl, head, count) => (base.listPop(b, ko, kl, head, count), note(head ? 'lpop' : 'rpop', b, ko, kl)),
       listElement: (t, b, ko, kl, n, vo, vl) => (base.listElement(t, b, ko, kl, n, vo, vl), note(t, b, ko, kl)),
-      xstream: (b, ko, kl, bo, bl) => (base.xstream(b, ko, kl, bo, bl), note('xstream', b, ko, kl)),
+      xstream: (b, ko, kl, bo, bl) => (base.xstream(b, ko, kl, bo, bl), changes.push({ t: 'xstream', key: b.latin1Slice(ko, ko + kl), expireAtMs: 0, body: b.subarray(bo, bo + bl) })),
     };
   }
 
@@ -707,7 +707,10 @@ class KvStore implements ReplicatedStore {
     if (this.touchListener !== null) this.touchListener.touched(entry.ops);
     if (this.replicatedListener !== null) {
       const changes: AppliedChange[] = [];
-      for (const op of entry.ops) changes.push(isKeyOp(op) ? { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 } : { t: op.t });
+      for (const op of entry.ops) {
+        if (op.t === 'xstream') changes.push({ t: op.t, key: op.key, expireAtMs: 0, body: op.body });
+        else changes.push(isKeyOp(op) ? { t: op.t, key: op.key, expireAtMs: 'expireAtMs' in op ? op.expireAtMs : 0 } : { t: op.t });
+      }
       this.replicatedListener(changes);
     }
   }

@@ -1,8 +1,9 @@
 // The effects of one stream command as one 'xstream' op carries them: entries added with their
 // resolved ids, the trim done (whole nodes, then entries up to an id), ids deleted, the stream's
 // counters set, consumer groups, consumers and pending entries set or removed, every time already
-// resolved by the primary. Owns that byte form (encode, check, apply to a StreamObject); never
-// decides what a command does (commands/streams.ts) and never touches the keyspace.
+// resolved by the primary, and the command's keyspace event where those do not tell it. Owns that
+// byte form (encode, check, apply to a StreamObject); never decides what a command does
+// (commands/streams.ts) and never touches the keyspace.
 //
 // The op is applied at most once per stream by its replay stamp (keyspace.ts, 'list stamps'), so
 // an effect may be a deterministic function of the stream it finds (a trim of n head nodes).
@@ -29,9 +30,19 @@ export type StreamEffect =
   | { readonly k: 'consumer-del'; readonly group: Key; readonly consumer: Key }
   /** Set a pending entry (delivered to `consumer` at `deliveryMs`, `deliveries` times). */
   | { readonly k: 'nack'; readonly group: Key; readonly id: StreamId; readonly consumer: Key; readonly deliveryMs: number; readonly deliveries: number }
-  | { readonly k: 'ack'; readonly group: Key; readonly id: StreamId };
+  | { readonly k: 'ack'; readonly group: Key; readonly id: StreamId }
+  /**
+   * The command's own keyspace event where the other effects cannot tell it (a 'meta' or 'group'
+   * effect is XSETID, XGROUP CREATE or SETID, or XCLAIM's LASTID); applying it changes nothing.
+   * Records written before it existed lack it: a replica then emits no event for those commands.
+   */
+  | { readonly k: 'event'; readonly name: AnnouncedStreamEvent };
 
-const TAGS = ['add', 'trim', 'del', 'meta', 'group', 'group-del', 'consumer', 'consumer-del', 'nack', 'ack'] as const;
+/** The events an 'event' effect may name, by code (the byte form holds the index). */
+export const ANNOUNCED_STREAM_EVENTS = ['xsetid', 'xgroup-create', 'xgroup-setid'] as const;
+export type AnnouncedStreamEvent = (typeof ANNOUNCED_STREAM_EVENTS)[number];
+
+const TAGS = ['add', 'trim', 'del', 'meta', 'group', 'group-del', 'consumer', 'consumer-del', 'nack', 'ack', 'event'] as const;
 
 class Writer {
   private parts: Buffer[] = [];
@@ -112,6 +123,9 @@ export function encodeEffects(fx: readonly StreamEffect[]): Buffer {
       case 'ack':
         w.str(f.group);
         w.id(f.id);
+        break;
+      case 'event':
+        w.u8(ANNOUNCED_STREAM_EVENTS.indexOf(f.name));
         break;
     }
   }
@@ -195,6 +209,11 @@ function readEffect(r: Reader): StreamEffect {
       return { k, group: r.str(), id: r.id(), consumer: r.str(), deliveryMs: r.int(), deliveries: r.int() };
     case 'ack':
       return { k, group: r.str(), id: r.id() };
+    case 'event': {
+      const name = ANNOUNCED_STREAM_EVENTS[r.u8()];
+      if (name === undefined) throw new RangeError('unknown stream event');
+      return { k, name };
+    }
     default:
       throw new RangeError('unknown stream effect');
   }
@@ -260,6 +279,8 @@ export function applyEffects(s: StreamObject, fx: readonly StreamEffect[]): void
         break;
       case 'ack':
         s.groups.get(f.group)?.deleteNack(f.id);
+        break;
+      case 'event':
         break;
     }
   }

@@ -1,5 +1,6 @@
 // Real processes for integration tests: kv-server and redis-server on 127.0.0.1 with
-// ephemeral ports, temp data directories, and cleanup that always runs.
+// ephemeral ports, temp data directories, and cleanup that always runs; a primary with a replica;
+// a test file's servers and connections, closed after its last test.
 
 import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,6 +11,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, portAccepts } from '../../tools/lib/ports.js';
 import { waitFor } from './wait.js';
+import { RawConn } from './server-conn.js';
 
 export { freePort, portAccepts };
 
@@ -213,4 +215,80 @@ export function serverPairPerFile(): { kvPort(): number; redisPort(): number } {
     return p.port;
   };
   return { kvPort: () => portOf(kv), redisPort: () => portOf(redis) };
+}
+
+/** The arguments that make a kv-server a replica of the one on 127.0.0.1:`primaryPort`, then `args`. */
+export function replicaOfArgs(primaryPort: number, args: readonly string[] = []): string[] {
+  return ['--replica-of', `127.0.0.1:${primaryPort}`, ...args];
+}
+
+export interface PrimaryReplicaOptions {
+  readonly primaryArgs?: readonly string[];
+  readonly replicaArgs?: readonly string[];
+}
+
+/** A kv-server primary and a replica of it (not waited for to link); the primary is stopped when the replica cannot start. */
+export async function startPrimaryAndReplica(opts: PrimaryReplicaOptions = {}): Promise<{ primary: RunningProcess; replica: RunningProcess }> {
+  const primary = await startKvServer({ args: opts.primaryArgs ?? [] });
+  try {
+    return { primary, replica: await startKvServer({ args: replicaOfArgs(primary.port, opts.replicaArgs) }) };
+  } catch (e) {
+    await stopAndClean(primary);
+    throw e;
+  }
+}
+
+/** `fn` with a primary and a replica of it, both stopped after it (also when it throws). */
+export async function withPrimaryAndReplica<T>(fn: (primary: RunningProcess, replica: RunningProcess) => Promise<T>, opts: PrimaryReplicaOptions = {}): Promise<T> {
+  const { primary, replica } = await startPrimaryAndReplica(opts);
+  try {
+    return await fn(primary, replica);
+  } finally {
+    await stopAndClean(replica);
+    await stopAndClean(primary);
+  }
+}
+
+/** A test file's kv-servers and connections (kvServersPerFile): all closed and stopped after its last test. */
+export interface KvServerFrame {
+  /** A server with a connection to it; `args` default to `--fsync no`. */
+  open(args?: readonly string[], dir?: string): Promise<{ server: RunningProcess; c: RawConn }>;
+  /** Another connection to the server on `port`. */
+  conn(port: number): Promise<RawConn>;
+  /** SIGKILL `server` and start another on its directory, with a connection to it. */
+  killAndReopen(server: RunningProcess, args?: readonly string[]): Promise<{ server: RunningProcess; c: RawConn }>;
+  /** A primary and a replica of it (startPrimaryAndReplica). */
+  primaryAndReplica(opts?: PrimaryReplicaOptions): Promise<{ primary: RunningProcess; replica: RunningProcess }>;
+}
+
+export function kvServersPerFile(): KvServerFrame {
+  const procs: RunningProcess[] = [];
+  const conns: RawConn[] = [];
+  after(async () => {
+    for (const c of conns) c.close();
+    for (const p of procs) await stopAndClean(p);
+  });
+  const conn = async (port: number): Promise<RawConn> => {
+    const c = await RawConn.open(port);
+    conns.push(c);
+    return c;
+  };
+  const open = async (args: readonly string[] = ['--fsync', 'no'], dir?: string): Promise<{ server: RunningProcess; c: RawConn }> => {
+    const server = await startKvServer({ args, ...(dir === undefined ? {} : { dir }) });
+    procs.push(server);
+    return { server, c: await conn(server.port) };
+  };
+  return {
+    conn,
+    open,
+    killAndReopen: async (server, args) => {
+      await server.kill('SIGKILL');
+      return open(args, server.dir);
+    },
+    primaryAndReplica: async (opts) => {
+      const pair = await startPrimaryAndReplica(opts);
+      procs.push(pair.primary, pair.replica);
+      return pair;
+    },
+  };
 }

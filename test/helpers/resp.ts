@@ -135,3 +135,17 @@ export function toValue(v: Resp): Reply {
 export function asText(r: Reply): Reply {
   return Buffer.isBuffer(r) ? r.toString('utf8') : r;
 }
+
+/** A plain reply as comparable text: an error as `-message`, bulk strings as text, maps as [key, value] pairs. */
+export function showValue(r: Reply): string {
+  if (r instanceof ReplyError) return `-${r.message}`;
+  return JSON.stringify(plainValue(r));
+}
+
+function plainValue(r: Reply): unknown {
+  if (Buffer.isBuffer(r)) return r.toString('latin1');
+  if (Array.isArray(r)) return r.map(plainValue);
+  if (r instanceof Map) return [...r].map(([k, v]) => [plainValue(k), plainValue(v)]);
+  if (r instanceof ReplyError) return `-${r.message}`;
+  return typeof r === 'bigint' ? String(r) : r;
+}

@@ -2,6 +2,7 @@
 // frames), read replies (RESP2 and RESP3) as the wire's tagged tree or as plain values, observe
 // the close. Replies are decoded by ./resp.ts. 127.0.0.1 only.
 
+import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { asText, cmd, parseReply, showReply, toValue, type Reply, type Resp } from './resp.js';
 import { waitFor } from './wait.js';
@@ -88,6 +89,11 @@ export class RawConn {
     return this.readResp();
   }
 
+  /** One command; the reply as showReply's text (errors included), for comparing. */
+  async show(...args: Array<string | Buffer>): Promise<string> {
+    return showReply(await this.request(...args));
+  }
+
   /** Several commands written at once (one pipeline); their replies in order, as the wire's tagged trees. */
   async requestMany(commands: ReadonlyArray<ReadonlyArray<string | Buffer>>): Promise<Resp[]> {
     this.send(Buffer.concat(commands.map((c) => cmd(...c))));
@@ -121,6 +127,28 @@ export async function framesUntilMarker(c: RawConn, commands: ReadonlyArray<read
     if (shown.includes(JSON.stringify(mark))) return frames;
     frames.push(shown);
   }
+}
+
+/** The seq of the last entry in the node's log (POSITION "epoch:seq"), through `c`. */
+export async function logSeq(c: RawConn): Promise<number> {
+  return Number((await c.show('POSITION')).replace(/^"?\d+:(\d+)"?$/, '$1'));
+}
+
+/** Each write succeeds and is one log entry: POSITION moves by one. */
+export async function assertOneEntryEach(c: RawConn, writes: ReadonlyArray<readonly string[]>): Promise<void> {
+  for (const w of writes) {
+    const before = await logSeq(c);
+    const r = await c.request(...w);
+    assert.notEqual(r.t, 'error', `${w.join(' ')}: ${showReply(r)}`);
+    assert.equal(await logSeq(c), before + 1, `${w.join(' ')} is one entry`);
+  }
+}
+
+/** The commands (reads, writes that change nothing) log no entry. */
+export async function assertNoEntry(c: RawConn, commands: ReadonlyArray<readonly string[]>): Promise<void> {
+  const before = await logSeq(c);
+  for (const r of commands) await c.request(...r);
+  assert.equal(await logSeq(c), before, 'reads and no-op writes log nothing');
 }
 
 /** A connection to each server of a differential pair (procs.ts serverPairPerFile), in RESP2 or RESP3. */

@@ -154,7 +154,7 @@ function xgroupCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
       const fx: StreamEffect[] = [];
       // MKSTREAM: an empty stream (the op creates it), counters at their start.
       if (s === undefined) fx.push({ k: 'meta', lastId: ID_MIN, entriesAdded: 0, maxDeletedId: ID_MIN });
-      fx.push({ k: 'group', group: groupName, lastId: id, entriesRead });
+      fx.push({ k: 'group', group: groupName, lastId: id, entriesRead }, { k: 'event', name: 'xgroup-create' });
       writeEffects(ctx, key, fx);
       return out.ok();
     }
@@ -168,7 +168,7 @@ function xgroupCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
         if (p === null) return out.error(ERR_INVALID_STREAM_ID);
         id = p.id;
       }
-      writeEffects(ctx, key, [{ k: 'group', group: groupName, lastId: id, entriesRead }]);
+      writeEffects(ctx, key, [{ k: 'group', group: groupName, lastId: id, entriesRead }, { k: 'event', name: 'xgroup-setid' }]);
       return out.ok();
     }
     case 'destroy': {

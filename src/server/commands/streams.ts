@@ -272,7 +272,10 @@ function xsetidCommand(ctx: CommandContext, argv: readonly Buffer[]): void {
     if (id < s.lastValidId) return out.error(ERR_XSETID_SMALLER);
     if (entriesAdded !== -1n && BigInt(s.size) > entriesAdded) return out.error(ERR_XSETID_ENTRIES);
   }
-  writeEffects(ctx, key, [{ k: 'meta', lastId: id, entriesAdded: entriesAdded === -1n ? s.entriesAdded : Number(entriesAdded), maxDeletedId: maxDel === ID_MIN ? s.maxDeletedId : maxDel }]);
+  writeEffects(ctx, key, [
+    { k: 'meta', lastId: id, entriesAdded: entriesAdded === -1n ? s.entriesAdded : Number(entriesAdded), maxDeletedId: maxDel === ID_MIN ? s.maxDeletedId : maxDel },
+    { k: 'event', name: 'xsetid' },
+  ]);
   out.ok();
 }
 
