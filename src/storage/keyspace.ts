@@ -216,7 +216,7 @@ function newCell(type: number, limits: Readonly<EncodingLimits>): Cell {
 
 /** A cell's memory estimate. */
 function cellBytes(cell: Cell): number {
-  return typeof cell === 'string' || cell instanceof HashObject ? hashCellBytes(cell) : cell.bytes;
+  return typeof cell === 'string' ? hashCellBytes(cell) : cell.bytes;
 }
 
 function varintBytes(n: number): number {
@@ -542,9 +542,8 @@ export class Keyspace {
 
   hdel(key: Key, field: Key): void {
     const i = this.probeStr(key, hashStr(this.seed, key));
-    const slot = i < 0 ? -1 : (this.table[i] as number) - 1;
-    const h = slot < 0 || this.slotType.get(slot) !== TYPE_HASH ? undefined : (this.objects.get(slot) as HashObject | string);
-    if (typeof h === 'string') this.replaceCell(slot, h, deleteBare(h, field));
+    const h = this.collectionAt(i, TYPE_HASH) as HashObject | string | undefined;
+    if (typeof h === 'string') this.replaceCell((this.table[i] as number) - 1, h, deleteBare(h, field));
     else if (h !== undefined) {
       const before = h.bytes;
       if (h.delete(field)) this.accountObject(h.bytes - before);
@@ -593,6 +592,7 @@ export class Keyspace {
   private removeElement(key: Key, type: number, remove: (obj: KvCollection) => boolean): void {
     const obj = this.collectionAt(this.probeStr(key, hashStr(this.seed, key)), type);
     if (obj === undefined) return;
+    assert(typeof obj !== 'string', 'a bare hash changes through hdel');
     const before = obj.bytes;
     if (remove(obj)) this.accountObject(obj.bytes - before);
   }
@@ -731,11 +731,11 @@ export class Keyspace {
     return this.link(i, key.length, 0, 0);
   }
 
-  /** The collection at probe result `i` if it is of `type`. */
-  private collectionAt(i: number, type: number): KvCollection | undefined {
+  /** The cell at probe result `i` if it is of `type` (a bare hash's string: not a view to change). */
+  private collectionAt(i: number, type: number): Cell | undefined {
     if (i < 0) return undefined;
     const slot = (this.table[i] as number) - 1;
-    return this.slotType.get(slot) === type ? this.objectAt(slot) : undefined;
+    return this.slotType.get(slot) === type ? this.objects.get(slot) : undefined;
   }
 
   /** A collection's estimate changed by `delta` bytes: it is live data, held on the V8 heap. */
