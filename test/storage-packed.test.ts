@@ -6,9 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { entryAt, find, headerBytes, lengthAt, nextAt, splice } from '../src/storage/packed-list.js';
-import { HashObject } from '../src/storage/hash-object.js';
+import { HashObject, HASH_BARE_BYTES_MAX, hashCellBytes } from '../src/storage/hash-object.js';
+import { Keyspace } from '../src/storage/keyspace.js';
+import { encodeCollection } from '../src/storage/object-codec.js';
+import { SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_CHUNK_MEMBERS_MAX } from '../src/storage/snapshot-walk.js';
+import type { SlotObjects } from '../src/storage/slot-chunks.js';
 import { compareInt64Text, isInt64Text, SetObject, SET_PACKED_ENTRIES_MAX } from '../src/storage/set-object.js';
-import { defaultEncodingLimits, type EncodingLimits } from '../src/storage/collection.js';
+import { defaultEncodingLimits, TYPE_HASH, type EncodingLimits, type KvCollection } from '../src/storage/collection.js';
 import { rng, testSeed, type Rng } from './helpers/rng.js';
 
 const LENGTHS = [0, 1, 2, 63, 64, 65, 127, 128, 129, 255, 16383, 16384, 70000];
@@ -110,6 +114,44 @@ for (const [name, limits] of [['Redis defaults', defaultEncodingLimits()], ['sma
     }
   });
 
+  test(`keyspace hashes (bare packed strings while small) equal a HashObject given the same ops (${name})`, () => {
+    const seed = testSeed(105);
+    for (let run = 0; run < 20; run++) {
+      const r = rng(seed + run);
+      const ks = new Keyspace(limits);
+      const models = new Map<string, HashObject>();
+      const fields = Array.from({ length: 4 + r.int(250) }, (_, i) => (r.int(10) === 0 ? anyBytes(r, r.int(70)) : `f${i}`));
+      // Odd runs keep values short and mostly add, so hashes convert by their number of fields instead.
+      const sizes = run % 2 === 0 ? [0, 1, 10, 63, 64, 65, r.int(30)] : [0, 1, 5, r.int(8)];
+      const sets = run % 2 === 0 ? 7 : 9;
+      for (let step = 0; step < 800; step++) {
+        const key = `h${r.int(2)}`;
+        const model = models.get(key) ?? new HashObject(limits);
+        models.set(key, model);
+        const f = r.pick(fields);
+        if (r.int(10) < sets) {
+          const v = r.bytes(r.pick(sizes));
+          model.set(f, v);
+          ks.applyOp({ t: 'hset', key, field: f, value: v });
+        } else {
+          model.delete(f);
+          ks.applyOp({ t: 'hdel', key, field: f });
+        }
+        const ctx = `seed ${r.seed} step ${step} ${key}`;
+        const h = ks.collectionOf(key, TYPE_HASH, 0);
+        if (!(h instanceof HashObject)) {
+          assert.equal(model.size, 0, ctx); // an hdel on a missing key creates nothing
+          continue;
+        }
+        assert.equal(h.encoding, model.encoding, ctx);
+        assert.equal(h.size, model.size, ctx);
+        if (step % 25 !== 0 && step !== 799) continue;
+        assert.deepEqual([...h.entries()], [...model.entries()], ctx);
+        ks.verify();
+      }
+    }
+  });
+
   test(`set object equals a Set model under seeded random ops (${name}): intsets in numeric order, converting upward only`, () => {
     const seed = testSeed(104);
     for (let run = 0; run < 40; run++) {
@@ -161,4 +203,54 @@ test('a hashtable-encoded set stays packed up to its entry and member-length lim
   do cursor = s.scan(cursor, 10, (m) => scanned.push(m));
   while (cursor !== 0);
   assert.equal(new Set(scanned).size, SET_PACKED_ENTRIES_MAX + 1);
+});
+
+/** The cell the keyspace holds in the slot of `key` (a bare string or an object). */
+function cellOf(ks: Keyspace, key: string): unknown {
+  const objects = (ks as unknown as { objects: SlotObjects<KvCollection | string> }).objects;
+  return objects.get(ks.peekSlot(key, 0));
+}
+
+test('a small hash is held as its bare packed string (no object, no object overhead), up to HASH_BARE_BYTES_MAX, and never goes back', () => {
+  const limits = { ...defaultEncodingLimits(), hashListpackEntries: 4000, hashListpackValueBytes: 4000 };
+  const ks = new Keyspace(limits);
+  ks.applyOp({ t: 'set', key: 's', value: Buffer.alloc(0), expireAtMs: 0 });
+  const model = new HashObject(limits);
+  for (let f = 0; f < 10; f++) {
+    const v = Buffer.from(`v${String(f).padStart(9, '0')}`);
+    ks.applyOp({ t: 'hset', key: 'h', field: `f${f}`, value: v });
+    model.set(`f${f}`, v);
+  }
+  const packed = model.toCell();
+  assert.equal(typeof packed, 'string');
+  assert.equal(cellOf(ks, 'h'), packed, 'the slot holds the packed string itself');
+  // The estimate is the string's alone (a key of the same length with an empty value is the rest).
+  assert.equal((ks.memoryUsage('h', 0) as number) - (ks.memoryUsage('s', 0) as number), hashCellBytes(packed));
+  assert.ok(hashCellBytes(packed) < model.bytes, 'cheaper than an object holding the same string');
+  // Past the bound it becomes an object, still a listpack; shrinking keeps the object (a snapshot
+  // walk following it by identity never sees it change form).
+  const value = Buffer.alloc(100, 0x61);
+  let n = 0;
+  while (typeof cellOf(ks, 'h') === 'string') ks.applyOp({ t: 'hset', key: 'h', field: `g${n++}`, value });
+  assert.ok(n * 105 > HASH_BARE_BYTES_MAX - 200 && n * 105 < HASH_BARE_BYTES_MAX + 200, `converted after ${n} fields`);
+  assert.ok(cellOf(ks, 'h') instanceof HashObject);
+  assert.equal((ks.collectionOf('h', TYPE_HASH, 0) as HashObject).encoding, 'listpack');
+  for (let i = 0; i < n; i++) ks.applyOp({ t: 'hdel', key: 'h', field: `g${i}` });
+  assert.ok(cellOf(ks, 'h') instanceof HashObject);
+  ks.verify();
+});
+
+test('the largest bare hash fits one snapshot chunk (a walk copies it in one step)', () => {
+  // Most fields within HASH_BARE_BYTES_MAX: the shortest distinct fields, empty values.
+  const h = new HashObject({ ...defaultEncodingLimits(), hashListpackEntries: 100_000 });
+  let bytes = 0;
+  for (let i = 0; ; i++) {
+    const f = i < 256 ? String.fromCharCode(i) : String.fromCharCode(i >> 8, i & 0xff);
+    if (bytes + f.length + 2 > HASH_BARE_BYTES_MAX) break;
+    h.set(f, Buffer.alloc(0));
+    bytes += f.length + 2;
+  }
+  assert.equal(typeof h.toCell(), 'string');
+  assert.ok(h.size <= SNAPSHOT_CHUNK_MEMBERS_MAX, `${h.size} fields`);
+  assert.ok(encodeCollection(TYPE_HASH, h).length <= SNAPSHOT_CHUNK_BYTES_MAX);
 });

@@ -9,10 +9,16 @@
 // hash-max-listpack-value bytes, it becomes a DenseTable index with parallel values (O(1)
 // lookups and random fields) and never goes back, as in Redis. Large-form values are latin1
 // strings (one char per byte: far less heap than a Buffer each).
+//
+// The keyspace keeps a small packed hash as its bare packed string (a HashCell), with no object
+// around it: an object would cost more heap than the string of a typical small hash. Reads get a
+// HashObject view of the string (hashView); the keyspace changes a bare hash through setBare and
+// deleteBare, which return the next cell. A bare hash is at most HASH_BARE_BYTES_MAX long, so a
+// snapshot walk always copies it in one chunk and never has to follow one across changes.
 
 import { DenseTable, type TableCursor } from './dense-table.js';
 import { PagedArray } from './paged-array.js';
-import { dataAt, entryAt, entryBytes, find, lengthAt, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
+import { dataAt, entryAt, entryBytes, entryEquals, find, lengthAt, nextAt, PACKED_BYTES_MAX, splice } from './packed-list.js';
 import { REDIS_ENCODING_LIMITS, type EncodingLimits, type MemberSink } from './collection.js';
 import type { Key } from './types.js';
 
@@ -26,6 +32,14 @@ const OBJECT_OVERHEAD_BYTES = 64;
 /** The packed string's header (its bytes are counted one for one). */
 const PACKED_STRING_OVERHEAD_BYTES = 24;
 const HASHTABLE_ENTRY_OVERHEAD_BYTES = 96;
+/**
+ * A packed hash is kept bare up to this many bytes: at least 2 bytes per field and value, so at
+ * most 1024 fields, and at most 8 KiB as a snapshot payload (one chunk: snapshot-walk.ts).
+ */
+export const HASH_BARE_BYTES_MAX = 2048;
+
+/** What the keyspace holds for a hash: a small packed hash's bare string, else its HashObject. */
+export type HashCell = string | HashObject;
 
 type Stored = string | Buffer;
 
@@ -49,13 +63,32 @@ interface Table {
 export class HashObject {
   /** Packed form (table === null): field, value, field, value… in insertion order. */
   private packed = '';
+  /** Fields in `packed`; -1 until counted (a view of a bare hash counts only when asked). */
   private packedEntries = 0;
   private table: Table | null = null;
 
   constructor(private readonly limits: Readonly<EncodingLimits> = REDIS_ENCODING_LIMITS) {}
 
+  /** A hash holding the packed string `packed` (a bare cell's view, or the object it grows into). */
+  static ofPacked(packed: string, limits: Readonly<EncodingLimits>): HashObject {
+    const h = new HashObject(limits);
+    h.packed = packed;
+    h.packedEntries = packed.length === 0 ? 0 : -1;
+    return h;
+  }
+
   get size(): number {
-    return this.table === null ? this.packedEntries : this.table.index.size;
+    return this.table === null ? this.packedFields() : this.table.index.size;
+  }
+
+  private packedFields(): number {
+    if (this.packedEntries < 0) this.packedEntries = countFields(this.packed);
+    return this.packedEntries;
+  }
+
+  /** The cell the keyspace keeps after loading this hash whole: bare when packed and small enough. */
+  toCell(): HashCell {
+    return this.table === null && this.packed.length <= HASH_BARE_BYTES_MAX ? this.packed : this;
   }
 
   get encoding(): 'listpack' | 'hashtable' {
@@ -95,11 +128,7 @@ export class HashObject {
 
   /** Insert or replace; true when the field is new. The bytes are copied. */
   set(field: Key, value: Buffer): boolean {
-    if (this.table === null) {
-      const valueMax = this.limits.hashListpackValueBytes;
-      const grown = this.packed.length + entryBytes(field) + value.length + 10;
-      if (field.length > valueMax || value.length > valueMax || grown > PACKED_BYTES_MAX) this.convert();
-    }
+    if (this.table === null && packedRefuses(this.packed, field, value, this.limits)) this.convert();
     const t = this.table;
     if (t === null) return this.setPacked(field, value.latin1Slice(0, value.length));
     const p = t.index.positionOf(field);
@@ -121,8 +150,8 @@ export class HashObject {
       this.packed = splice(this.packed, at, nextAt(this.packed, at), [value]);
       return false;
     }
+    this.packedEntries = this.packedFields() + 1;
     this.packed = splice(this.packed, this.packed.length, this.packed.length, [field, value]);
-    this.packedEntries++;
     if (this.packedEntries > this.limits.hashListpackEntries) this.convert();
     return true;
   }
@@ -133,8 +162,8 @@ export class HashObject {
     if (p < 0) return false;
     const t = this.table;
     if (t === null) {
+      this.packedEntries = this.packedFields() - 1;
       this.packed = splice(this.packed, p, nextAt(this.packed, nextAt(this.packed, p)), []);
-      this.packedEntries--;
       return true;
     }
     t.contentBytes -= field.length + (t.vals.get(p) as Stored).length;
@@ -214,7 +243,7 @@ export class HashObject {
     if (t !== null) return t.index.memberAt(t.index.randomPosition(random));
     const p = this.packed;
     let pos = 0;
-    for (let i = random(this.packedEntries); i > 0; i--) pos = nextAt(p, nextAt(p, pos));
+    for (let i = random(this.packedFields()); i > 0; i--) pos = nextAt(p, nextAt(p, pos));
     return entryAt(p, pos);
   }
 
@@ -272,4 +301,63 @@ export class HashObject {
     this.packed = '';
     this.packedEntries = 0;
   }
+}
+
+/** Whether setting `field` to `value` in packed `p` converts it to the hashtable form first (a long field or value, or a packed string past its bound). */
+function packedRefuses(p: string, field: Key, value: Buffer, limits: Readonly<EncodingLimits>): boolean {
+  const valueMax = limits.hashListpackValueBytes;
+  return field.length > valueMax || value.length > valueMax || p.length + entryBytes(field) + value.length + 10 > PACKED_BYTES_MAX;
+}
+
+/** Fields of a packed hash. */
+function countFields(p: string): number {
+  let n = 0;
+  for (let pos = 0; pos < p.length; pos = nextAt(p, nextAt(p, pos))) n++;
+  return n;
+}
+
+/** Char position of `field`'s entry in packed `p`, or -1 - (the number of fields) when missing: one walk for both. */
+function findField(p: string, field: Key): number {
+  let n = 0;
+  for (let pos = 0; pos < p.length; pos = nextAt(p, nextAt(p, pos)), n++) if (entryEquals(p, pos, field)) return pos;
+  return -1 - n;
+}
+
+/** Bytes of a hash cell in the memory estimate (MEMORY USAGE, liveBytes): a bare string is its header and bytes. */
+export function hashCellBytes(cell: HashCell): number {
+  return typeof cell === 'string' ? PACKED_STRING_OVERHEAD_BYTES + cell.length : cell.bytes;
+}
+
+/** A HashObject to read `cell` through (a bare string gets a new view; commands only read it). */
+export function hashView(cell: HashCell, limits: Readonly<EncodingLimits>): HashObject {
+  return typeof cell === 'string' ? HashObject.ofPacked(cell, limits) : cell;
+}
+
+/**
+ * HSET on a bare hash: the next cell. Stays bare (a new string, as HashObject.set builds one) unless
+ * the hash converts or grows past HASH_BARE_BYTES_MAX; then the HashObject it became.
+ */
+export function setBare(p: string, field: Key, value: Buffer, limits: Readonly<EncodingLimits>): HashCell {
+  if (packedRefuses(p, field, value, limits)) return grown(p, field, value, limits);
+  const at = findField(p, field);
+  let next: string;
+  if (at >= 0) {
+    const vAt = nextAt(p, at);
+    next = splice(p, vAt, nextAt(p, vAt), [value.latin1Slice(0, value.length)]);
+  } else if (-at > limits.hashListpackEntries) return grown(p, field, value, limits);
+  else next = splice(p, p.length, p.length, [field, value.latin1Slice(0, value.length)]);
+  return next.length <= HASH_BARE_BYTES_MAX ? next : HashObject.ofPacked(next, limits);
+}
+
+/** The HashObject a bare hash becomes when `field` is set (HashObject.set converts it as Redis would). */
+function grown(p: string, field: Key, value: Buffer, limits: Readonly<EncodingLimits>): HashObject {
+  const h = HashObject.ofPacked(p, limits);
+  h.set(field, value);
+  return h;
+}
+
+/** HDEL on a bare hash: the next string (`p` itself when the field is missing). */
+export function deleteBare(p: string, field: Key): string {
+  const at = find(p, field, 2);
+  return at < 0 ? p : splice(p, at, nextAt(p, nextAt(p, at)), []);
 }

@@ -21,7 +21,8 @@
 // Types: a per-slot type byte (collection.ts codes). A string keeps its value in its record; a
 // collection's record holds the key with an empty value, and its contents live in `objects`
 // (indexed by slot, dropped with the slot), so SCAN, expiry, defrag and the table stay key-level
-// for every type, and the string paths pay one typed-array read to refuse a collection.
+// for every type, and the string paths pay one typed-array read to refuse a collection. A small
+// hash's contents are its bare packed string (hash-object.ts, HashCell): readers get a view.
 //
 // SCAN: the cursor is a slot index walked upwards; a key keeps its slot for its whole life, so
 // every key present for the whole scan is returned at least once (freed slots are reused by
@@ -40,7 +41,7 @@ import { applyEffects, decodeEffects } from './stream-effects.js';
 import { copyBytes } from './bytes.js';
 import { AccessTracker } from './access.js';
 import { REDIS_ENCODING_LIMITS, TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STREAM, TYPE_STRING, TYPE_ZSET, TYPE_CODES, type EncodingLimits, type KvCollection } from './collection.js';
-import { HashObject } from './hash-object.js';
+import { deleteBare, HashObject, hashCellBytes, hashView, HASH_BARE_BYTES_MAX, setBare } from './hash-object.js';
 import { SetObject } from './set-object.js';
 import { SortedSet } from './zset.js';
 import { addMembers, decodeObject, encodeCollection, isPartPayload, payloadType } from './object-codec.js';
@@ -200,13 +201,22 @@ export function newSlotView(): SlotView {
   return { buf: Buffer.alloc(0), keyOff: 0, keyLen: 0, valOff: 0, valLen: 0, expireAtMs: 0, type: TYPE_STRING };
 }
 
-function newCollection(type: number, limits: Readonly<EncodingLimits>): KvCollection {
-  if (type === TYPE_HASH) return new HashObject(limits);
+/** What a slot holds for a collection: its object, or a small hash's bare packed string. */
+type Cell = KvCollection | string;
+
+/** The cell of a new, empty collection of `type` (an empty hash is bare). */
+function newCell(type: number, limits: Readonly<EncodingLimits>): Cell {
+  if (type === TYPE_HASH) return '';
   if (type === TYPE_SET) return new SetObject(limits);
   if (type === TYPE_ZSET) return new SortedSet(limits);
   if (type === TYPE_LIST) return new ListObject();
   if (type === TYPE_STREAM) return new StreamObject();
   throw new Error(`bug: no collection of type ${type}`);
+}
+
+/** A cell's memory estimate. */
+function cellBytes(cell: Cell): number {
+  return typeof cell === 'string' ? hashCellBytes(cell) : cell.bytes;
 }
 
 function varintBytes(n: number): number {
@@ -280,7 +290,7 @@ export class Keyspace {
   /** slot -> type code (TYPE_STRING for free slots). */
   private slotType = new SlotBytes(SLOTS_INITIAL);
   /** slot -> a collection's contents (undefined for strings and free slots). */
-  private objects = new SlotObjects<KvCollection>();
+  private objects = new SlotObjects<Cell>();
   /** Slots ever handed out (the SCAN range). */
   private slotEnd = 0;
   private freeSlotHead = NONE;
@@ -531,11 +541,29 @@ export class Keyspace {
   // dropping the key there would drop its expiry, which no later op restores.
 
   hset(key: Key, field: Key, value: Buffer): void {
-    this.addElement(key, TYPE_HASH, (h) => (h as HashObject).set(field, value));
+    const slot = this.collectionSlot(key, TYPE_HASH);
+    const h = this.objects.get(slot) as HashObject | string;
+    if (typeof h === 'string') return this.replaceCell(slot, h, setBare(h, field, value, this.limits));
+    const before = h.bytes;
+    h.set(field, value);
+    this.accountObject(h.bytes - before);
   }
 
   hdel(key: Key, field: Key): void {
-    this.removeElement(key, TYPE_HASH, (h) => (h as HashObject).delete(field));
+    const i = this.probeStr(key, hashStr(this.seed, key));
+    const h = this.collectionAt(i, TYPE_HASH) as HashObject | string | undefined;
+    if (typeof h === 'string') this.replaceCell((this.table[i] as number) - 1, h, deleteBare(h, field));
+    else if (h !== undefined) {
+      const before = h.bytes;
+      if (h.delete(field)) this.accountObject(h.bytes - before);
+    }
+  }
+
+  /** Put `next` in place of the bare hash `prev` in `slot`, accounting the difference. */
+  private replaceCell(slot: number, prev: string, next: HashObject | string): void {
+    if (next === prev) return;
+    this.objects.set(slot, next);
+    this.accountObject(hashCellBytes(next) - hashCellBytes(prev));
   }
 
   sadd(key: Key, member: Key): void {
@@ -556,16 +584,24 @@ export class Keyspace {
 
   /** Change the collection of `type` at `key` (created, or replacing another type) by `add`, accounting its bytes. */
   private addElement(key: Key, type: number, add: (obj: KvCollection) => void): void {
-    const obj = this.objects.get(this.collectionSlot(key, type)) as KvCollection;
-    const before = obj.bytes;
-    add(obj);
-    this.accountObject(obj.bytes - before);
+    const slot = this.collectionSlot(key, type);
+    const cell = this.objects.get(slot) as Cell;
+    if (typeof cell === 'string') {
+      // A bare hash (a snapshot part added to it): changed through a view, kept bare if it still fits.
+      const h = hashView(cell, this.limits);
+      add(h);
+      return this.replaceCell(slot, cell, h.toCell());
+    }
+    const before = cell.bytes;
+    add(cell);
+    this.accountObject(cell.bytes - before);
   }
 
   /** Remove an element from the collection at `key` if it is of `type` (an emptied key stays; see above). */
   private removeElement(key: Key, type: number, remove: (obj: KvCollection) => boolean): void {
     const obj = this.collectionAt(this.probeKey(key), type);
     if (obj === undefined) return;
+    assert(typeof obj !== 'string', 'a bare hash changes through hdel');
     const before = obj.bytes;
     if (remove(obj)) this.accountObject(obj.bytes - before);
   }
@@ -668,8 +704,9 @@ export class Keyspace {
       d.obj.appliedMark = this.entryMark;
     }
     const slot = this.collectionSlot(key, d.type);
-    this.accountObject(d.obj.bytes - (this.objects.get(slot) as KvCollection).bytes);
-    this.objects.set(slot, d.obj);
+    const cell = d.obj instanceof HashObject ? d.obj.toCell() : d.obj;
+    this.accountObject(cellBytes(cell) - cellBytes(this.objects.get(slot) as Cell));
+    this.objects.set(slot, cell);
     this.setExpiry(slot, expireAtMs);
   }
 
@@ -689,10 +726,10 @@ export class Keyspace {
       if (this.rValLen === 0) this.setExpiry(slot, 0); // the record already is the key alone
       else slot = this.writeKeyRecord(key, i);
     } else slot = this.writeKeyRecord(key, i);
-    const obj = newCollection(type, this.limits);
+    const cell = newCell(type, this.limits);
     this.slotType.set(slot, type);
-    this.objects.set(slot, obj);
-    this.accountObject(obj.bytes);
+    this.objects.set(slot, cell);
+    this.accountObject(cellBytes(cell));
     return slot;
   }
 
@@ -703,8 +740,8 @@ export class Keyspace {
     return this.link(i, key.length, 0, 0);
   }
 
-  /** The collection at probe result `i` if it is of `type`. */
-  private collectionAt(i: number, type: number): KvCollection | undefined {
+  /** The cell at probe result `i` if it is of `type` (a bare hash's string: not a view to change). */
+  private collectionAt(i: number, type: number): Cell | undefined {
     if (i < 0) return undefined;
     const slot = (this.table[i] as number) - 1;
     return this.slotType.get(slot) === type ? this.objects.get(slot) : undefined;
@@ -718,9 +755,9 @@ export class Keyspace {
 
   /** Make `slot` a string slot again, dropping its collection (the record stays). */
   private dropCollection(slot: number): void {
-    const obj = this.objects.get(slot);
-    if (obj === undefined) return;
-    this.accountObject(-obj.bytes);
+    const cell = this.objects.get(slot);
+    if (cell === undefined) return;
+    this.accountObject(-cellBytes(cell));
     this.objects.set(slot, undefined);
     this.slotType.set(slot, TYPE_STRING);
   }
@@ -887,12 +924,16 @@ export class Keyspace {
   /** The collection of a live key of type `type`, else undefined (missing, expired, or another type). */
   collectionOf(key: Key, type: number, now: number): KvCollection | undefined {
     const s = this.liveSlot(key, now);
-    return s >= 0 && this.slotType.get(s) === type ? this.objects.get(s) : undefined;
+    return s >= 0 && this.slotType.get(s) === type ? this.objectAt(s) : undefined;
   }
 
-  /** The collection in `slot` (undefined for a string or a free slot): the snapshot writer's read. */
+  /**
+   * The collection in `slot` (undefined for a string or a free slot): the snapshot writer's read.
+   * A bare hash gets a new view per call (the same object only for a collection held as one).
+   */
   objectAt(slot: number): KvCollection | undefined {
-    return this.objects.get(slot);
+    const cell = this.objects.get(slot);
+    return typeof cell === 'string' ? hashView(cell, this.limits) : cell;
   }
 
   /** Estimated bytes of a live key (MEMORY USAGE): key, value or contents, bookkeeping. */
@@ -900,7 +941,8 @@ export class Keyspace {
     const s = this.liveSlot(key, now);
     if (s < 0) return undefined;
     this.locate(s);
-    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (this.objects.get(s)?.bytes ?? 0);
+    const cell = this.objects.get(s);
+    return this.rKeyLen + this.rValLen + KEY_OVERHEAD_BYTES + (cell === undefined ? 0 : cellBytes(cell));
   }
 
   /** 0 = no expiry; undefined = missing or expired. */
@@ -934,7 +976,7 @@ export class Keyspace {
     const b = this.rBuf;
     const key = b.latin1Slice(this.rKeyOff, this.rKeyOff + this.rKeyLen);
     const type = this.slotType.get(slot);
-    const obj = this.objects.get(slot);
+    const obj = this.objectAt(slot);
     let value: Buffer;
     if (obj !== undefined) value = encodeCollection(type, obj);
     else {
@@ -1184,9 +1226,11 @@ export class Keyspace {
       assert.equal(obj, undefined, `string slot ${s} holds an object`);
       return 0;
     }
-    assert(obj !== undefined && newCollection(type, this.limits).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
+    if (typeof obj === 'string') assert(type === TYPE_HASH && obj.length <= HASH_BARE_BYTES_MAX, `slot ${s} of type ${type} holds a ${obj.length}-byte bare hash`);
+    else if (type === TYPE_HASH) assert(obj instanceof HashObject, `hash slot ${s} holds ${String(obj?.constructor.name)}`);
+    else assert(obj !== undefined && newCell(type, this.limits).constructor === obj.constructor, `slot ${s} of type ${type} holds ${String(obj?.constructor.name)}`);
     assert.equal(valLen, 0, `collection slot ${s} has a record value`);
-    return obj.bytes;
+    return cellBytes(obj);
   }
 
   // ---- record storage

@@ -20,6 +20,7 @@
 //   RENAME or another type, FLUSHALL), the walk leaves it: the logged op that removed it comes
 //   after the start, and replay applies it over the chunks written so far.
 
+import assert from 'node:assert';
 import { newSlotView, type Keyspace } from './keyspace.js';
 import { TYPE_HASH, TYPE_LIST, TYPE_SET, TYPE_STRING, TYPE_ZSET, type KvCollection } from './collection.js';
 import { collectionFlags, PayloadBuilder } from './object-codec.js';
@@ -304,7 +305,11 @@ export class KeyspaceWalk {
       // A stream's first chunk carries its counters and groups as they are now, with the entries frozen now.
       if (obj instanceof StreamObject) b.streamState(encodeEffects(streamStateEffects(obj)));
       if (cursor.fill(b)) cursor.close();
-      else this.open = { slot, type: view.type, obj, keyLen: view.keyLen, cursor, stamp };
+      else {
+        // Later steps find it again by identity: a small hash's view is new per read, but fits one chunk.
+        assert(ks.objectAt(slot) === obj, 'a collection walked over several steps is held as itself');
+        this.open = { slot, type: view.type, obj, keyLen: view.keyLen, cursor, stamp };
+      }
       const payload = b.finish();
       out.push({ slot, type: view.type, payload, part: false, bytes: view.keyLen + payload.length });
       bytes += view.keyLen + payload.length;
