@@ -324,16 +324,25 @@ test('manual mode: a message published on any member reaches subscribers on ever
   }
 });
 
-test('manual mode: keyspace notifications are not relayed: each member emits its own, once', async () => {
+test('manual mode: keyspace notifications are not relayed: each member emits its own, once, with new for an added key', async () => {
   const members = manualMembers();
   const admins = await Promise.all(members.map((m) => RawConn.open(m.port)));
   const subs = await Promise.all(members.map((m) => RawConn.open(m.port)));
   const got: string[][] = members.map(() => []);
   try {
-    for (const a of admins) assert.equal(await a.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA'), 'OK');
-    for (const s of subs) await s.call('SUBSCRIBE', '__keyevent@0__:set');
+    // 'A' leaves out 'n' (new), as in Redis.
+    for (const a of admins) assert.equal(await a.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEAn'), 'OK');
+    for (const s of subs) {
+      await s.call('SUBSCRIBE', '__keyevent@0__:set');
+      await s.call('SUBSCRIBE', '__keyevent@0__:new');
+    }
     const w = admins[0] as RawConn;
-    for (let k = 0; k < 5; k++) assert.equal(await w.call('SET', `kn${k}`, 'v'), 'OK');
+    for (let k = 0; k < 3; k++) assert.equal(await w.call('SET', `kn${k}`, 'v'), 'OK');
+    // An overwrite adds nothing; an element write that creates its collection does; a second one does not.
+    assert.equal(await w.call('SET', 'kn0', 'again'), 'OK');
+    assert.equal(await w.call('HSET', 'hn0', 'f', 'v'), 1);
+    assert.equal(await w.call('HSET', 'hn0', 'g', 'v'), 1);
+    assert.equal(await w.call('RPUSH', 'ln0', 'a', 'b'), 2);
     // Once every member applied the writes, a fence: a relayed event would come before it.
     await agreedPositions(members);
     await w.call('PUBLISH', '__keyevent@0__:set', 'fence');
@@ -343,11 +352,13 @@ test('manual mode: keyspace notifications are not relayed: each member emits its
           const r = (await s.read()) as Buffer[];
           const key = String(r[2]);
           if (key === 'fence') return;
-          (got[i] as string[]).push(key);
+          if (String(r[0]) !== 'message') continue;
+          (got[i] as string[]).push(`${String(r[1]).slice('__keyevent@0__:'.length)} ${key}`);
         }
       }),
     );
-    for (const g of got) assert.deepEqual(g, ['kn0', 'kn1', 'kn2', 'kn3', 'kn4'], 'one event per write on every member');
+    const want = ['new kn0', 'set kn0', 'new kn1', 'set kn1', 'new kn2', 'set kn2', 'set kn0', 'new hn0', 'new ln0'];
+    for (const [i, g] of got.entries()) assert.deepEqual(g, want, `one event per write on member ${i} (0 = the primary)`);
   } finally {
     for (const a of admins) {
       await a.call('CONFIG', 'SET', 'notify-keyspace-events', '');

@@ -341,7 +341,7 @@ export function createdKeyCandidates(ops: readonly Op[]): Key[] {
 /**
  * A replica applies logged ops, not commands: each op kind stands for one event (the command
  * that logged it is not in the log), so a replica emits 'set' where the primary emitted
- * 'incrby', 'hset' where it emitted 'hincrby', and no 'new'. A stream op is the exception: its
+ * 'incrby', 'hset' where it emitted 'hincrby'. A stream op is the exception: its
  * effects name its events (streamEvents).
  */
 function replicatedEvent(t: Exclude<AppliedKeyChange['t'], 'xstream'>, expireAtMs: number): readonly [number, string] {
@@ -392,13 +392,17 @@ export class KeyspaceNotifier {
     if (f & NOTIFY.keyevent) this.hub.publish(Buffer.concat([KEYEVENT_PREFIX, Buffer.from(event)]), k);
   };
 
-  /** One entry a replica applied: an event per op kind and key, once each, in op order. */
+  /**
+   * One entry a replica applied: an event per op kind and key, once each, in op order; 'new'
+   * first for a key an op added (as Redis's dbAdd, before the command's own event).
+   */
   replicated(changes: readonly AppliedChange[]): void {
     if (!this.enabled) return;
     const seen = new Set<string>();
     for (const c of changes) {
       // A flush emits no keyspace event (as Redis's FLUSHALL).
       if (c.t === 'flushall' || c.t === 'acl' || c.t === 'members' || c.t === 'functions') continue;
+      if (c.created === true) this.emit(NOTIFY.newKey, 'new', c.key);
       // One stream op is one command's: all its events, as the primary emitted them.
       if (c.t === 'xstream') {
         if (c.body !== undefined) for (const e of streamEvents(c.body)) this.emit(NOTIFY.stream, e, c.key);

@@ -520,6 +520,8 @@ export interface AppliedKeyChange {
   readonly key: Key;
   readonly expireAtMs: number;
   readonly body?: Buffer;
+  /** The op added the key (it was not in the keyspace before): Redis's 'new' event. */
+  readonly created?: boolean;
 }
 /** A key's change, or the whole dataset dropped (FLUSHALL). */
 export type AppliedChange = AppliedKeyChange | { readonly t: 'flushall' } | { readonly t: 'acl' } | { readonly t: 'members' } | { readonly t: 'functions' };

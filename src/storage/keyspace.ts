@@ -915,6 +915,14 @@ export class Keyspace {
     return this.liveSlot(key, now) >= 0;
   }
 
+  /**
+   * Whether the key with these bytes is in the table at all (expired or not; no side effect): a
+   * replica's 'new' keyspace event, which Redis emits when an applied write adds the key.
+   */
+  holdsKeyBytes(src: Buffer, off: number, len: number): boolean {
+    return this.probeBytes(src, off, len, hashBytes(this.seed, src, off, len)) >= 0;
+  }
+
   /** Type code of a live key, or -1 when missing or expired. */
   typeOf(key: Key, now: number): number {
     const s = this.liveSlot(key, now);

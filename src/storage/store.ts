@@ -377,28 +377,58 @@ class KvStore implements ReplicatedStore {
   private replaySink(changes: AppliedChange[]): RecordOpSink {
     const base = keyspaceSink(this.ks);
     if (this.replicatedListener === null) return base;
-    const note = (t: AppliedKeyChange['t'], b: Buffer, ko: number, kl: number, expireAtMs = 0): void => {
-      changes.push({ t, key: b.latin1Slice(ko, ko + kl), expireAtMs });
+    const note = (t: AppliedKeyChange['t'], b: Buffer, ko: number, kl: number, expireAtMs = 0, created = false): void => {
+      changes.push({ t, key: b.latin1Slice(ko, ko + kl), expireAtMs, created });
     };
+    // Whether an op that may add its key finds it absent (asked before the op is applied).
+    const absent = (b: Buffer, ko: number, kl: number): boolean => !this.ks.holdsKeyBytes(b, ko, kl);
     return {
-      set: (b, ko, kl, vo, vl, e) => (base.set(b, ko, kl, vo, vl, e), note('set', b, ko, kl, e)),
+      set: (b, ko, kl, vo, vl, e) => {
+        const created = absent(b, ko, kl);
+        base.set(b, ko, kl, vo, vl, e);
+        note('set', b, ko, kl, e, created);
+      },
       del: (b, ko, kl) => (base.del(b, ko, kl), note('del', b, ko, kl)),
       expire: (b, ko, kl, e) => (base.expire(b, ko, kl, e), note('expire', b, ko, kl, e)),
       flushall: () => (base.flushall(), changes.push({ t: 'flushall' })),
       acl: (b, o, l) => (base.acl(b, o, l), changes.push({ t: 'acl' })),
       members: (b, o, l) => (base.members(b, o, l), changes.push({ t: 'members' })),
       functions: (b, o, l) => (base.functions(b, o, l), changes.push({ t: 'functions' })),
-      hset: (b, ko, kl, fo, fl, vo, vl) => (base.hset(b, ko, kl, fo, fl, vo, vl), note('hset', b, ko, kl)),
+      hset: (b, ko, kl, fo, fl, vo, vl) => {
+        const created = absent(b, ko, kl);
+        base.hset(b, ko, kl, fo, fl, vo, vl);
+        note('hset', b, ko, kl, 0, created);
+      },
       hdel: (b, ko, kl, fo, fl) => (base.hdel(b, ko, kl, fo, fl), note('hdel', b, ko, kl)),
-      sadd: (b, ko, kl, mo, ml) => (base.sadd(b, ko, kl, mo, ml), note('sadd', b, ko, kl)),
+      sadd: (b, ko, kl, mo, ml) => {
+        const created = absent(b, ko, kl);
+        base.sadd(b, ko, kl, mo, ml);
+        note('sadd', b, ko, kl, 0, created);
+      },
       srem: (b, ko, kl, mo, ml) => (base.srem(b, ko, kl, mo, ml), note('srem', b, ko, kl)),
-      zadd: (b, ko, kl, mo, ml, score) => (base.zadd(b, ko, kl, mo, ml, score), note('zadd', b, ko, kl)),
+      zadd: (b, ko, kl, mo, ml, score) => {
+        const created = absent(b, ko, kl);
+        base.zadd(b, ko, kl, mo, ml, score);
+        note('zadd', b, ko, kl, 0, created);
+      },
       zrem: (b, ko, kl, mo, ml) => (base.zrem(b, ko, kl, mo, ml), note('zrem', b, ko, kl)),
-      restore: (b, ko, kl, po, pl, e) => (base.restore(b, ko, kl, po, pl, e), note('restore', b, ko, kl, e)),
-      listPush: (b, ko, kl, head, vo, count) => (base.listPush(b, ko, kl, head, vo, count), note(head ? 'lpush' : 'rpush', b, ko, kl)),
+      restore: (b, ko, kl, po, pl, e) => {
+        const created = absent(b, ko, kl);
+        base.restore(b, ko, kl, po, pl, e);
+        note('restore', b, ko, kl, e, created);
+      },
+      listPush: (b, ko, kl, head, vo, count) => {
+        const created = absent(b, ko, kl);
+        base.listPush(b, ko, kl, head, vo, count);
+        note(head ? 'lpush' : 'rpush', b, ko, kl, 0, created);
+      },
       listPop: (b, ko, kl, head, count) => (base.listPop(b, ko, kl, head, count), note(head ? 'lpop' : 'rpop', b, ko, kl)),
       listElement: (t, b, ko, kl, n, vo, vl) => (base.listElement(t, b, ko, kl, n, vo, vl), note(t, b, ko, kl)),
-      xstream: (b, ko, kl, bo, bl) => (base.xstream(b, ko, kl, bo, bl), changes.push({ t: 'xstream', key: b.latin1Slice(ko, ko + kl), expireAtMs: 0, body: b.subarray(bo, bo + bl) })),
+      xstream: (b, ko, kl, bo, bl) => {
+        const created = absent(b, ko, kl);
+        base.xstream(b, ko, kl, bo, bl);
+        changes.push({ t: 'xstream', key: b.latin1Slice(ko, ko + kl), expireAtMs: 0, body: b.subarray(bo, bo + bl), created });
+      },
     };
   }
 
