@@ -32,14 +32,23 @@ class Owner {
     return r;
   }
 
+  /** As a collection adds: a lookup first (SADD's has()), then the insert, then a lookup again (the remembered answer must not outlive it). */
   add(m: Key): void {
+    this.lookup(m);
     const pos = this.measure(() => this.table.add(m));
     assert.equal(this.table.memberAt(pos), m);
     this.vals[pos] = `v:${m}`;
     this.model.set(m, pos);
+    this.lookup(m);
   }
 
   remove(m: Key): void {
+    this.lookup(m);
+    this.removeOnly(m);
+    this.lookup(m);
+  }
+
+  private removeOnly(m: Key): void {
     const expected = this.model.get(m) ?? -1;
     const pos = this.measure(() =>
       this.table.remove(
