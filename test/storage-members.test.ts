@@ -171,7 +171,7 @@ test('a replica adds the configurations of the entries and records it applies; t
     assert.deepEqual(src.memberConfigs, want);
     assert.deepEqual(byEntry.memberConfigs, want);
     assert.deepEqual(byRecords.memberConfigs, want);
-    assert.deepEqual(heard, [[{ t: 'set', key: 'a', expireAtMs: 0 }], [{ t: 'members' }], [{ t: 'set', key: 'b', expireAtMs: 0 }], [{ t: 'members' }]]);
+    assert.deepEqual(heard, [[{ t: 'set', key: 'a', expireAtMs: 0, created: true }], [{ t: 'members' }], [{ t: 'set', key: 'b', expireAtMs: 0, created: true }], [{ t: 'members' }]]);
   } finally {
     await src.close();
     await byEntry.close();
