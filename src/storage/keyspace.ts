@@ -550,7 +550,7 @@ export class Keyspace {
   }
 
   hdel(key: Key, field: Key): void {
-    const i = this.probeStr(key, hashStr(this.seed, key));
+    const i = this.probeKey(key);
     const h = this.collectionAt(i, TYPE_HASH) as HashObject | string | undefined;
     if (typeof h === 'string') this.replaceCell((this.table[i] as number) - 1, h, deleteBare(h, field));
     else if (h !== undefined) {
