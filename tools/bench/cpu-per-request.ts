@@ -68,7 +68,9 @@ const CLIENTS_MAX = 10_000;
 /** redis-benchmark's -P above this measures its own buffering more than the server. */
 const PIPELINE_MAX = 1_000;
 /** Tests this tool runs (redis-benchmark -t names whose load needs no preloaded key). */
-const TESTS = ['ping_inline', 'ping_mbulk', 'get', 'set', 'incr', 'lpush', 'rpush', 'lpop', 'rpop', 'sadd', 'hset', 'spop', 'zadd', 'zpopmin', 'mset'] as const;
+const TESTS = ['ping_inline', 'ping_mbulk', 'get', 'set', 'incr', 'lpush', 'rpush', 'lpop', 'rpop', 'sadd', 'hset', 'spop', 'zadd', 'zpopmin', 'mset', 'publish'] as const;
+/** Tests redis-benchmark has no -t for: run as its trailing command (row 6's PUBLISH line, no subscriber). */
+const CUSTOM_COMMANDS: ReadonlyMap<string, readonly string[]> = new Map([['publish', ['PUBLISH', 'bench:channel', 'message']]]);
 
 const USAGE = `Usage: npm run bench:cpu -- [--tests t1,t2] [--requests N] [--pipelines 16,1] [--clients C] [--keyspace K]
   Server CPU (user and system µs per request, from /proc) of redis-server, kv-server and, for
@@ -121,7 +123,7 @@ async function startFloor(): Promise<ServerProc> {
 }
 
 async function measure(live: Set<Stoppable>, server: ServerProc, test: string, pipeline: number, requests: number, o: Options, ticks: number): Promise<CpuRow> {
-  const params = { port: server.port, tests: [test], requests, clients: o.clients, valueBytes: 3, keyspace: o.keyspace, pipeline };
+  const params = { port: server.port, tests: [test], requests, clients: o.clients, valueBytes: 3, keyspace: o.keyspace, pipeline, command: CUSTOM_COMMANDS.get(test) };
   try {
     const warm = await runRedisBenchmark(params);
     if (!warm.ok) throw new Error(warm.error);
